@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using Amber.Checkpoint.Dump;
+using Amber.Checkpoint.Files;
+using Amber.Checkpoint.Freeze;
+using Amber.Checkpoint.Memory;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Files;
+using Amber.Kernel.Memory;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint;
+
+/// <summary>
+/// Checkpoint of one process: Preflight → Freeze → dump thread state → dump files → dump memory →
+/// write the process image → commit → end or resume the process.
+/// The checkpoint is committed before the process is ended, so nothing is ever lost; on any failure
+/// (or cancellation) the process is resumed exactly as it was and the partial image is removed.
+/// </summary>
+public static class Checkpointer
+{
+    public static CheckpointResult Checkpoint(int pid, CheckpointOptions options, CancellationToken cancel = default) =>
+        TracerThread.Run("amber-checkpoint", () => Run(pid, options, cancel));
+
+    private static CheckpointResult Run(int pid, CheckpointOptions options, CancellationToken cancel)
+    {
+        var total = Stopwatch.StartNew();
+        Preflight(pid);
+        using var writer = CheckpointWriter.Create(options.ImagesDirectory);
+        cancel.ThrowIfCancellationRequested();
+
+        var frozenAt = Stopwatch.StartNew();
+        using var frozen = FrozenProcess.Freeze(pid);
+        long pages;
+        try
+        {
+            pages = DumpProcess(frozen, writer, cancel);
+            cancel.ThrowIfCancellationRequested();
+            writer.Commit(new Manifest
+            {
+                FormatVersion = ImageFormat.FormatVersion,
+                AmberVersion = ImageNames.AmberVersion,
+                CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+                RootPid = pid,
+                Pids = { pid },
+            });
+        }
+        catch (Exception e) when (e is not CheckpointException and not OperationCanceledException and not TargetGoneException)
+        {
+            var problems = frozen.Resume();
+            throw new CheckpointException(
+                $"checkpoint of process {pid} failed: {e.Message}; the process was resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
+        }
+
+        var warnings = new List<string>();
+        if (options.LeaveRunning)
+            warnings.AddRange(frozen.Resume());
+        else
+            frozen.Kill();
+        frozenAt.Stop();
+        long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
+        return new CheckpointResult(pid, pages, bytes, frozenAt.Elapsed, total.Elapsed, warnings);
+    }
+
+    private static void Preflight(int pid)
+    {
+        if (pid <= 1)
+            throw new CheckpointException($"refusing to checkpoint process {pid}");
+        if (pid == Environment.ProcessId)
+            throw new CheckpointException("refusing to checkpoint amber itself");
+        if (!ProcFs.Exists(pid))
+            throw new TargetGoneException(pid);
+        var status = ProcFs.ReadStatus(pid);
+        if (status.Tgid != pid)
+            throw new CheckpointException($"{pid} is a thread of process {status.Tgid}; checkpoint the process");
+        if (status.TracerPid != 0)
+            throw new CheckpointException($"process {pid} is already traced by process {status.TracerPid}");
+        if (status.State is 'Z' or 'X')
+            throw new CheckpointException($"process {pid} is a zombie");
+        var children = ProcFs.ListChildren(pid);
+        if (children.Count > 0)
+            throw new UnsupportedResourceException(pid, $"its child process{(children.Count > 1 ? "es" : "")} {string.Join(", ", children)}", "a process tree", "checkpointing children is not supported yet");
+        if (status.Threads > 1)
+            throw new UnsupportedResourceException(pid, $"its {status.Threads} threads", "a multi-threaded process", "only single-threaded processes are supported yet");
+    }
+
+    private static long DumpProcess(FrozenProcess frozen, CheckpointWriter writer, CancellationToken cancel)
+    {
+        int pid = frozen.Pid;
+        // Re-check under the freeze: it may have started a thread or child just before.
+        if (ProcFs.ListChildren(pid).Count > 0 || frozen.Threads.Count > 1)
+            throw new UnsupportedResourceException(pid, "a thread or child started during the checkpoint", "a process tree or multi-threaded process");
+
+        using var memory = new RemoteMemory(pid);
+        var stat = ProcFs.ReadStat(pid);
+        var status = ProcFs.ReadStatus(pid);
+        var image = NewImage(pid, stat, status);
+        var mapsBefore = ProcFs.ReadMaps(pid);
+        ThreadStateDumper.Dump(frozen, memory, mapsBefore, image);
+        cancel.ThrowIfCancellationRequested();
+
+        FileDumper.Dump(pid, image);
+        foreach (var m in ProcFs.ReadMaps(pid))
+            image.Mm.Vmas.Add(VmaClassifier.Classify(pid, m));
+
+        using var pageMap = new PageMap(pid);
+        var pageFile = writer.CreatePageFile(image.PageFile);
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel);
+        dumper.Dump(image.Mm);
+        writer.WriteMessage(ImageNames.Process(pid), ImageFileKind.Process, image);
+        return dumper.PagesWritten;
+    }
+
+    private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)
+    {
+        string exe = ProcFs.ReadExe(pid);
+        if (exe.EndsWith(" (deleted)", StringComparison.Ordinal) || !FileStat.TryGet(exe, out var exeStat))
+            throw new UnsupportedResourceException(pid, $"its executable {exe}", "a deleted file");
+        string root = ProcFs.ReadRoot(pid);
+        if (root != "/")
+            throw new UnsupportedResourceException(pid, $"its root directory {root}", "a chroot");
+        string cwd = ProcFs.ReadCwd(pid);
+        if (cwd.EndsWith(" (deleted)", StringComparison.Ordinal))
+            throw new UnsupportedResourceException(pid, $"its working directory {cwd}", "a deleted directory");
+        var image = new ProcessImage
+        {
+            Pid = pid,
+            Ppid = stat.ParentPid,
+            Pgid = stat.ProcessGroup,
+            Sid = stat.Session,
+            Comm = status.Name,
+            ExePath = exe,
+            ExeIdentity = new FileIdentity { Device = exeStat.Device, Inode = exeStat.Inode, Size = exeStat.Size, MtimeNs = exeStat.MtimeNs },
+            Cwd = cwd,
+            Root = root,
+            Umask = status.Umask,
+            Personality = ProcFs.ReadPersonality(pid),
+            PageFile = ImageNames.Pages(pid),
+            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups } },
+            Mm = new MmImage
+            {
+                StartCode = stat.StartCode, EndCode = stat.EndCode, StartData = stat.StartData, EndData = stat.EndData,
+                StartBrk = stat.StartBrk, StartStack = stat.StartStack, ArgStart = stat.ArgStart, ArgEnd = stat.ArgEnd,
+                EnvStart = stat.EnvStart, EnvEnd = stat.EnvEnd, Auxv = Google.Protobuf.ByteString.CopyFrom(ProcFs.ReadAuxv(pid)),
+                PageSize = (ulong)Environment.SystemPageSize,
+            },
+        };
+        return image;
+    }
+}

@@ -1,0 +1,88 @@
+using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Files;
+
+/// <summary>
+/// Records every open fd: regular files and directories by path, flags and offset; /dev/null and other
+/// character devices by path; pipes, terminals and sockets on fds 0-2 as "external" (they connect
+/// the process to whoever started it, and the restore decides what to connect them to). Anything
+/// else is refused with the fd and its kind named.
+/// </summary>
+public static class FileDumper
+{
+    private const uint CloseOnExecFlag = 0x80000; // O_CLOEXEC as shown in fdinfo flags
+
+    public static void Dump(int pid, ProcessImage image)
+    {
+        foreach (int fd in ProcFs.ListFds(pid))
+            image.Fds.Add(DumpOne(pid, fd));
+    }
+
+    private static FdImage DumpOne(int pid, int fd)
+    {
+        string link = ProcFs.ReadFdLink(pid, fd);
+        var info = ProcFs.ReadFdInfo(pid, fd);
+        var image = new FdImage
+        {
+            Fd = fd,
+            Path = link,
+            Description = link,
+            Flags = info.Flags & ~CloseOnExecFlag,
+            CloseOnExec = (info.Flags & CloseOnExecFlag) != 0,
+            Offset = info.Position,
+        };
+        string what = $"fd {fd} ({link})";
+        if (!FileStat.TryGet($"/proc/{pid}/fd/{fd}", out var st))
+            throw new TargetGoneException(pid);
+
+        if (st.IsRegular || st.IsDirectory)
+        {
+            if (!link.StartsWith('/') || link.EndsWith(" (deleted)", StringComparison.Ordinal))
+                throw new UnsupportedResourceException(pid, what, "a deleted file");
+            if ((image.Flags & RemoteCalls.OpenFlags.Path) != 0)
+                throw new UnsupportedResourceException(pid, what, "an O_PATH descriptor");
+            if (!FileStat.TryGet(link, out var onDisk) || onDisk.Inode != st.Inode || onDisk.Device != st.Device)
+                throw new UnsupportedResourceException(pid, what, "a file whose path now names another file");
+            image.Kind = st.IsRegular ? FdKind.FdRegular : FdKind.FdDirectory;
+            image.Identity = new FileIdentity { Device = st.Device, Inode = st.Inode, Size = st.Size, MtimeNs = st.MtimeNs };
+            return image;
+        }
+        if (st.IsCharDevice)
+        {
+            if (link == "/dev/null")
+            {
+                image.Kind = FdKind.FdDevNull;
+                return image;
+            }
+            if (IsTerminal(link))
+            {
+                image.Kind = FdKind.FdExternal;
+                return image;
+            }
+            if (link is "/dev/zero" or "/dev/random" or "/dev/urandom" or "/dev/full")
+            {
+                image.Kind = FdKind.FdCharacterDevice;
+                return image;
+            }
+            throw new UnsupportedResourceException(pid, what, "a character device");
+        }
+        if ((st.IsFifo || st.IsSocket) && fd <= 2)
+        {
+            image.Kind = FdKind.FdExternal;
+            return image;
+        }
+        string kind = st.IsFifo ? (link.StartsWith("pipe:", StringComparison.Ordinal) ? "a pipe" : "a FIFO")
+            : st.IsSocket ? "a socket"
+            : link.StartsWith("anon_inode:", StringComparison.Ordinal) ? $"an {link["anon_inode:".Length..].Trim('[', ']')} descriptor"
+            : "a file of an unknown kind";
+        throw new UnsupportedResourceException(pid, what, kind);
+    }
+
+    private static bool IsTerminal(string path) =>
+        path.StartsWith("/dev/pts/", StringComparison.Ordinal) || path.StartsWith("/dev/tty", StringComparison.Ordinal)
+        || path == "/dev/console";
+}

@@ -1,0 +1,134 @@
+using Amber.Kernel;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Ptrace;
+
+namespace Amber.Checkpoint.Freeze;
+
+/// <summary>
+/// Every thread of one process stopped from outside: PTRACE_SEIZE + PTRACE_INTERRUPT of each thread,
+/// re-listing /proc/PID/task until no new thread appears. The program is not asked and gets no signal.
+/// While frozen, all signals are blocked in every thread (PTRACE_SETSIGMASK) so that injected
+/// syscalls never meet a signal delivery; <see cref="Resume"/> puts masks and registers back and
+/// detaches, leaving the program exactly as it was, even inside a blocking syscall.
+/// </summary>
+public sealed class FrozenProcess : IDisposable
+{
+    private const int MaxPasses = 100;
+    private const ulong AllSignals = ulong.MaxValue;
+
+    private readonly List<FrozenThread> _threads = [];
+
+    private FrozenProcess(int pid) => Pid = pid;
+
+    public int Pid { get; }
+
+    public IReadOnlyList<FrozenThread> Threads => _threads;
+
+    public FrozenThread Leader => _threads[0];
+
+    public bool Killed { get; private set; }
+
+    public static FrozenProcess Freeze(int pid)
+    {
+        var frozen = new FrozenProcess(pid);
+        try
+        {
+            var seized = new Dictionary<int, Tracee>();
+            for (int pass = 0; ; pass++)
+            {
+                if (pass == MaxPasses)
+                    throw new CheckpointException($"process {pid}: its threads kept changing while being stopped");
+                bool added = false;
+                foreach (int tid in ProcFs.ListThreads(pid))
+                {
+                    if (seized.ContainsKey(tid))
+                        continue;
+                    try
+                    {
+                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.TraceClone);
+                    }
+                    catch (TargetGoneException) when (tid != pid)
+                    {
+                        continue; // a thread that just exited
+                    }
+                    added = true;
+                }
+                if (!added)
+                    break;
+            }
+            foreach (int tid in ProcFs.ListThreads(pid))
+            {
+                var tracee = seized[tid];
+                var status = tracee.WaitForStop();
+                if (!status.IsEventStop)
+                    throw new CheckpointException($"process {pid}: thread {tid} stopped unexpectedly ({status})");
+                var regs = tracee.GetRegisters();
+                ulong mask = tracee.GetSignalMask();
+                tracee.SetSignalMask(AllSignals);
+                frozen._threads.Add(new FrozenThread(tracee, regs, mask));
+            }
+            // Tracees we seized whose thread vanished before the stop was collected.
+            foreach (var t in seized.Values.Where(t => frozen._threads.All(f => f.Tracee != t)))
+                t.Dispose();
+            return frozen;
+        }
+        catch
+        {
+            frozen.Resume();
+            throw;
+        }
+    }
+
+    /// <summary>Puts back registers and signal masks and detaches every thread. Never throws.</summary>
+    public List<string> Resume()
+    {
+        var problems = new List<string>();
+        if (Killed)
+            return problems;
+        foreach (var t in _threads)
+        {
+            if (!t.Tracee.Attached)
+                continue;
+            try
+            {
+                t.Tracee.SetRegisters(t.Registers);
+                t.Tracee.SetSignalMask(t.SignalMask);
+                t.Tracee.Detach(t.DeferredSignal);
+            }
+            catch (Exception e)
+            {
+                problems.Add($"thread {t.Tid}: {e.Message}");
+                t.Tracee.Dispose();
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>Ends the process after a successful dump: it never runs again after the cut.</summary>
+    public void Kill()
+    {
+        Spawner_Kill();
+        Killed = true;
+        foreach (var t in _threads)
+            t.Tracee.MarkGone();
+        // Collect the tracer's notifications: non-leaders first (KERNEL.md pitfall 8).
+        foreach (var t in _threads.AsEnumerable().Reverse())
+        {
+            try
+            {
+                while (!Tracee.WaitAny(t.Tid).IsGone) { }
+            }
+            catch (KernelCallException e) when (e.Errno == Errnos.ECHILD)
+            {
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!Killed)
+            Resume();
+    }
+
+    private void Spawner_Kill() => Kernel.Processes.Spawner.Kill(Pid, Signals.SIGKILL);
+}

@@ -1,0 +1,101 @@
+using System.Buffers;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel.Memory;
+
+namespace Amber.Checkpoint.Memory;
+
+/// <summary>
+/// Copies the pages a process owns into the page file. Which pages: /proc/PID/pagemap says which are
+/// present or swapped; in private file mappings only pages the process wrote (copy-on-write, "not a
+/// file page") are saved, never the file's own pages; pages never touched are not saved; pages of
+/// anonymous memory that read as zero are skipped too (they come back as zero anyway).
+/// Runs are at most <see cref="MaxRunPages"/> long: each run is one checksum and one pread at restore.
+/// </summary>
+public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileWriter pages, CancellationToken cancel)
+{
+    public const int MaxRunPages = 1024;
+    private const int PageSize = 4096;
+    private const int PageMapBatch = 32768;
+
+    public long PagesWritten { get; private set; }
+
+    public void Dump(MmImage mm)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxRunPages * PageSize);
+        var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
+        try
+        {
+            foreach (var vma in mm.Vmas)
+            {
+                if (!VmaClassifier.HoldsPages(vma))
+                    continue;
+                bool anonymous = VmaClassifier.IsAnonymous(vma);
+                ulong runStart = 0;
+                int runPages = 0;
+                for (ulong at = vma.Start; at < vma.End;)
+                {
+                    int batch = (int)Math.Min(PageMapBatch, (vma.End - at) / PageSize);
+                    pageMap.Read(at, entries.AsSpan(0, batch));
+                    for (int i = 0; i < batch; i++)
+                    {
+                        ulong e = entries[i];
+                        bool present = (e & (PageMap.Present | PageMap.Swapped)) != 0;
+                        bool owned = present && (anonymous || (e & PageMap.FileOrShared) == 0 || (e & PageMap.Swapped) != 0);
+                        ulong page = at + (ulong)i * PageSize;
+                        if (owned && runPages > 0 && runStart + (ulong)runPages * PageSize == page && runPages < MaxRunPages)
+                        {
+                            runPages++;
+                            continue;
+                        }
+                        if (runPages > 0)
+                            CopyRun(mm, runStart, runPages, anonymous, buffer);
+                        runPages = owned ? 1 : 0;
+                        runStart = page;
+                    }
+                    at += (ulong)batch * PageSize;
+                }
+                if (runPages > 0)
+                    CopyRun(mm, runStart, runPages, anonymous, buffer);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<ulong>.Shared.Return(entries);
+        }
+    }
+
+    private void CopyRun(MmImage mm, ulong address, int count, bool skipZeroPages, byte[] buffer)
+    {
+        cancel.ThrowIfCancellationRequested();
+        var data = buffer.AsSpan(0, count * PageSize);
+        memory.ReadBulk(address, data);
+        if (!skipZeroPages)
+        {
+            Append(mm, address, data);
+            return;
+        }
+        // Store the non-zero stretches of the run.
+        int start = -1;
+        for (int i = 0; i <= count; i++)
+        {
+            bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
+            if (keep && start < 0)
+                start = i;
+            else if (!keep && start >= 0)
+            {
+                Append(mm, address + (ulong)start * PageSize, data.Slice(start * PageSize, (i - start) * PageSize));
+                start = -1;
+            }
+        }
+    }
+
+    private void Append(MmImage mm, ulong address, ReadOnlySpan<byte> data)
+    {
+        var (offset, xxh3) = pages.Append(data);
+        int count = data.Length / PageSize;
+        mm.Pages.Add(new PageRun { Address = address, Count = (ulong)count, FileOffset = offset, Xxh3 = xxh3 });
+        PagesWritten += count;
+    }
+}

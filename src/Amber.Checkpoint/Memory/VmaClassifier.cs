@@ -1,0 +1,59 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Memory;
+
+/// <summary>Turns a /proc/PID/maps line into a <see cref="Vma"/>, or refuses it with the reason.</summary>
+public static class VmaClassifier
+{
+    public static Vma Classify(int pid, MapsEntry m)
+    {
+        var vma = new Vma
+        {
+            Start = m.Start, End = m.End, Prot = (uint)m.Protection, Shared = m.Shared, Name = m.Path, FileOffset = m.Offset,
+        };
+        string what = $"the mapping {m.Start:x}-{m.End:x} ({(m.Path.Length == 0 ? "anonymous" : m.Path)})";
+        switch (m.Path)
+        {
+            case "[vdso]": vma.Kind = VmaKind.VmaVdso; return vma;
+            case "[vvar]": vma.Kind = VmaKind.VmaVvar; return vma;
+            case "[vvar_vclock]": vma.Kind = VmaKind.VmaVvarVclock; return vma;
+            case "[vsyscall]": vma.Kind = VmaKind.VmaVsyscall; return vma;
+            case "[heap]": vma.Kind = VmaKind.VmaHeap; break;
+            case "[stack]": vma.Kind = VmaKind.VmaStack; vma.GrowsDown = true; break;
+            default:
+                if (m.Path.Length == 0 || m.Path.StartsWith("[anon:", StringComparison.Ordinal))
+                {
+                    vma.Kind = VmaKind.VmaAnonymous;
+                    break;
+                }
+                if (m.Path.StartsWith("/memfd:", StringComparison.Ordinal))
+                    throw new UnsupportedResourceException(pid, what, "a memfd mapping");
+                if (m.Path.StartsWith("/SYSV", StringComparison.Ordinal))
+                    throw new UnsupportedResourceException(pid, what, "System V shared memory");
+                if (m.Path.StartsWith("/dev/zero", StringComparison.Ordinal) || (m.Shared && m.Inode != 0 && m.IsDeleted))
+                    throw new UnsupportedResourceException(pid, what, "shared anonymous memory");
+                if (m.IsDeleted)
+                    throw new UnsupportedResourceException(pid, what, "a mapping of a deleted file");
+                if (!m.IsFileBacked)
+                    throw new UnsupportedResourceException(pid, what, "a special mapping");
+                if (!FileStat.TryGet(m.Path, out var st) || st.Inode != m.Inode)
+                    throw new UnsupportedResourceException(pid, what, "a mapping of a file that was replaced on disk");
+                vma.Kind = VmaKind.VmaFile;
+                vma.Path = m.Path;
+                vma.Identity = new FileIdentity { Device = st.Device, Inode = st.Inode, Size = st.Size, MtimeNs = st.MtimeNs };
+                return vma;
+        }
+        if (m.Shared)
+            throw new UnsupportedResourceException(pid, what, "shared anonymous memory");
+        return vma;
+    }
+
+    /// <summary>Private memory whose pages belong to the process (not to a file or the kernel).</summary>
+    public static bool HoldsPages(Vma vma) =>
+        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile;
+
+    /// <summary>Anonymous memory reads as zeros where never written, so zero pages need not be stored.</summary>
+    public static bool IsAnonymous(Vma vma) => vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack;
+}

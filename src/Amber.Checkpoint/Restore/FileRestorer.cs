@@ -1,0 +1,70 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Inject;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Puts back the fd table inside the new process. On entry it holds amber's stdio at 0-2 and the
+/// inherited fds at 3..3+k-1 (see <see cref="HuskProcess"/>). Those are first moved above every
+/// saved fd number, the low range is cleared, the saved fds are opened in ascending order (so the
+/// temporary fd openat returns never collides with a saved number still to come), then the
+/// inherited ones are duplicated into place and their temporary copies closed.
+/// </summary>
+public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits)
+{
+    private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
+
+    public List<string> Warnings { get; } = [];
+
+    public void Restore()
+    {
+        int maxFd = image.Fds.Count == 0 ? 2 : Math.Max(2, image.Fds.Max(f => f.Fd));
+        int floor = Math.Max(maxFd, 2 + inherits.Count) + 1;
+        var temporary = new Dictionary<int, int>();
+        for (int i = 0; i < inherits.Count; i++)
+            temporary[inherits[i].Fd] = calls.DupAbove(3 + i, floor + i);
+        calls.CloseRange(0, (uint)(floor - 1));
+
+        foreach (var fd in image.Fds.OrderBy(f => f.Fd))
+        {
+            if (temporary.TryGetValue(fd.Fd, out int source))
+            {
+                calls.Dup3(source, fd.Fd, fd.CloseOnExec);
+                continue;
+            }
+            switch (fd.Kind)
+            {
+                case FdKind.FdRegular:
+                case FdKind.FdDirectory:
+                case FdKind.FdDevNull:
+                case FdKind.FdCharacterDevice:
+                    Open(fd, fd.Path, (int)fd.Flags);
+                    if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
+                        calls.Seek(fd.Fd, fd.Offset);
+                    break;
+                case FdKind.FdExternal:
+                    Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
+                    Warnings.Add($"fd {fd.Fd} was {fd.Description} from outside the process; it now reads and writes /dev/null (pass --inherit-fd {fd.Fd} to hand over one of amber's)");
+                    break;
+                default:
+                    throw new CheckpointException($"fd {fd.Fd}: unknown kind {fd.Kind} in the image");
+            }
+        }
+        foreach (int t in temporary.Values)
+            calls.Close(t);
+        foreach (var (target, _) in inherits.Where(i => image.Fds.All(f => f.Fd != i.Fd)))
+            Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");
+    }
+
+    private void Open(FdImage fd, string path, int flags)
+    {
+        int opened = calls.OpenAt(path, (flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
+        if (opened == fd.Fd)
+        {
+            calls.SetCloseOnExec(fd.Fd, fd.CloseOnExec);
+            return;
+        }
+        calls.Dup3(opened, fd.Fd, fd.CloseOnExec);
+        calls.Close(opened);
+    }
+}

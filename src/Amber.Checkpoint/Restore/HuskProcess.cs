@@ -1,0 +1,65 @@
+using Amber.Kernel;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Memory;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Ptrace;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Makes the process a restore fills in: a husk is spawned (any PID), a trampoline page
+/// (`syscall; int3` plus a scratch page) is mapped into it, and an injected clone3 with set_tid forks
+/// it into a process with the saved PID, auto-attached through PTRACE_O_TRACEFORK. The husk is then
+/// ended; its clone, stopped at birth, is the new process. It inherits the husk's fds 0.. (amber's
+/// stdio and the inherited fds), nothing of libc, and the trampoline at a known address.
+/// </summary>
+public static class HuskProcess
+{
+    public const int TrampolineSize = 2 * 4096;
+
+    /// <param name="inheritSources">amber fds placed at fd 3, 4, ... of the new process.</param>
+    /// <param name="imageRanges">Address ranges the restored process will use: the trampoline avoids them.</param>
+    public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources)
+    {
+        using var elf = new MemFile("amber-husk", Husk.Build());
+        var inherits = inheritSources.Select((source, i) => (3 + i, new SafeHandleFd(source))).ToList();
+        int huskPid = Spawner.Spawn(new SpawnOptions(elf.ExecPath, ["amber-husk"]) { Environment = [], Inherits = inherits });
+        Tracee? husk = null;
+        try
+        {
+            husk = Tracee.Seize(huskPid, huskPid, PtraceOptions.TraceFork | PtraceOptions.ExitKill);
+            husk.WaitForStop();
+            using var memory = new RemoteMemory(huskPid);
+            var bootstrap = new SyscallInjector(husk, Husk.SyscallAddress, int3Follows: false);
+            var calls = new RemoteCalls(bootstrap, memory, 0, 0);
+            var huskRanges = ProcFs.ReadMaps(huskPid).Select(m => (m.Start, m.End));
+            ulong trampolineAddress = AddressHoles.Find(imageRanges.Concat(huskRanges), TrampolineSize);
+            calls.Mmap(trampolineAddress, TrampolineSize, Mman.ProtRead | Mman.ProtWrite | Mman.ProtExec,
+                Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace);
+            memory.Write(trampolineAddress, [0x0f, 0x05, 0xcc]);
+
+            var fork = new SyscallInjector(husk, trampolineAddress, int3Follows: true, bootstrap.OriginalRegisters);
+            var forkCalls = new RemoteCalls(fork, memory, trampolineAddress + 4096, 4096);
+            int child;
+            try
+            {
+                child = forkCalls.CloneWithId(pid, thread: false);
+            }
+            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST)
+            {
+                throw new CheckpointException($"PID {pid} was taken by another process just before the restore could claim it");
+            }
+            var tracee = Tracee.Adopt(child, child);
+            tracee.WaitForStop();
+            return (tracee, trampolineAddress);
+        }
+        finally
+        {
+            // The husk has done its job; its clone is reparented and stays traced by us.
+            Spawner.Kill(huskPid, Signals.SIGKILL);
+            husk?.MarkGone();
+            Spawner.Reap(huskPid);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Checks a process image for consistency and against this machine before anything is created, so a
+/// restore that cannot succeed fails before it starts. Returns warnings for what is merely different.
+/// </summary>
+public static class ImageValidator
+{
+    private const ulong PageSize = 4096;
+    private const ulong TaskSize = 0x7ffffffff000;
+    private const int RegistersSize = 216;
+
+    public static List<string> Validate(ProcessImage image, ulong pageDataEnd)
+    {
+        var warnings = new List<string>();
+        int pid = image.Pid;
+        void Fail(string what) => throw new CheckpointException($"image of process {pid} is inconsistent: {what}");
+
+        if (pid <= 1)
+            Fail($"bad pid {pid}");
+        if (image.Threads.Count != 1)
+            Fail($"{image.Threads.Count} threads (this version restores single-threaded processes)");
+        foreach (var t in image.Threads)
+        {
+            if (t.Regs.Length != RegistersSize)
+                Fail($"thread {t.Tid} registers are {t.Regs.Length} bytes");
+            if (t.Xstate.Length is < 512 or > 65536)
+                Fail($"thread {t.Tid} xstate is {t.Xstate.Length} bytes");
+        }
+        if (image.Mm is null || image.Mm.Vmas.Count == 0)
+            Fail("no memory map");
+        if (image.Mm!.PageSize != PageSize)
+            Fail($"page size {image.Mm.PageSize}");
+
+        ulong previousEnd = 0;
+        foreach (var v in image.Mm.Vmas)
+        {
+            if (v.Start % PageSize != 0 || v.End % PageSize != 0 || v.End <= v.Start || v.Start < previousEnd)
+                Fail($"mapping {v.Start:x}-{v.End:x} is misaligned, empty or overlaps the previous one");
+            if (v.End > TaskSize && v.Kind != VmaKind.VmaVsyscall)
+                Fail($"mapping {v.Start:x}-{v.End:x} is outside the user address space");
+            previousEnd = v.End;
+            if (v.Kind == VmaKind.VmaFile)
+                CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
+        }
+        int vmaIndex = 0;
+        ulong previousRunEnd = 0;
+        foreach (var run in image.Mm.Pages)
+        {
+            ulong length = run.Count * PageSize;
+            if (run.Count == 0 || run.Count > 1 << 20 || run.Address % PageSize != 0 || run.Address < previousRunEnd)
+                Fail($"page run at {run.Address:x} is empty, misaligned or out of order");
+            while (vmaIndex < image.Mm.Vmas.Count && image.Mm.Vmas[vmaIndex].End <= run.Address)
+                vmaIndex++;
+            if (vmaIndex == image.Mm.Vmas.Count || image.Mm.Vmas[vmaIndex].Start > run.Address || run.Address + length > image.Mm.Vmas[vmaIndex].End)
+                Fail($"page run at {run.Address:x} ({run.Count} pages) lies outside the mappings");
+            if (run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + length > pageDataEnd)
+                Fail($"page run at {run.Address:x} points outside the page file");
+            previousRunEnd = run.Address + length;
+        }
+
+        CheckFile(image.ExePath, image.ExeIdentity, "executable");
+        foreach (var fd in image.Fds)
+        {
+            if (fd.Fd < 0 || fd.Fd > 1 << 20)
+                Fail($"fd number {fd.Fd}");
+            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory)
+            {
+                if (!FileStat.TryGet(fd.Path, out var st))
+                    throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} was {fd.Path}, which no longer exists");
+                if (fd.Kind == FdKind.FdRegular && st.Size < fd.Offset)
+                    warnings.Add($"fd {fd.Fd} ({fd.Path}) is now {st.Size} bytes, shorter than its saved offset {fd.Offset}");
+                else if (fd.Kind == FdKind.FdRegular && fd.Identity is { } id && (st.Size != id.Size || st.MtimeNs != id.MtimeNs))
+                    warnings.Add($"fd {fd.Fd} ({fd.Path}) changed since the checkpoint (size {id.Size} → {st.Size})");
+            }
+        }
+        if (!Directory.Exists(image.Cwd))
+            throw new CheckpointException($"cannot restore process {pid}: its working directory {image.Cwd} no longer exists");
+        return warnings;
+    }
+
+    private static void CheckFile(string path, FileIdentity? identity, string what)
+    {
+        if (!path.StartsWith('/'))
+            throw new CheckpointException($"{what} has a relative path '{path}'");
+        if (!FileStat.TryGet(path, out var st))
+            throw new CheckpointException($"cannot restore: {what} {path} no longer exists");
+        if (identity is not null && (st.Size != identity.Size || st.MtimeNs != identity.MtimeNs))
+            throw new CheckpointException($"cannot restore: {what} {path} changed since the checkpoint (size {identity.Size} → {st.Size}); the saved memory belongs to the old file");
+    }
+}

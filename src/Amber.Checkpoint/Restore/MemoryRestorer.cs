@@ -1,0 +1,132 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Rebuilds the address space inside the new process: the husk's own mappings go, [vvar],
+/// [vvar_vclock] and [vdso] move together to their saved addresses (glibc holds pointers into the
+/// vdso; the vdso reads vvar relative to itself), then every saved mapping is created at its address
+/// and its pages are read by the process itself from the page file (pread64 straight into place),
+/// after populating the range in bulk.
+/// </summary>
+public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong trampoline)
+{
+    private const ulong PageSize = 4096;
+
+    public void RemoveHuskMappings()
+    {
+        foreach (var m in ProcFs.ReadMaps(image.Pid))
+        {
+            if (m.Start == trampoline || m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]")
+                continue;
+            calls.Munmap(m.Start, m.Length);
+        }
+    }
+
+    public void MoveVdso()
+    {
+        var own = ProcFs.ReadMaps(image.Pid).Where(m => m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]").OrderBy(m => m.Start).ToList();
+        var saved = image.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock).OrderBy(v => v.Start).ToList();
+        if (saved.Count == 0)
+        {
+            foreach (var m in own)
+                calls.Munmap(m.Start, m.Length);
+            return;
+        }
+        bool same = own.Count == saved.Count && own.Zip(saved).All(p => p.First.Path == p.Second.Name && p.First.Length == p.Second.End - p.Second.Start)
+            && own.Zip(saved).Select(p => p.Second.Start - p.First.Start).Distinct().Count() == 1;
+        if (!same)
+            throw new CheckpointException(
+                $"the vdso of this kernel ({string.Join(", ", own.Select(m => $"{m.Path} {m.Length / PageSize}p"))}) differs from the saved one ({string.Join(", ", saved.Select(v => $"{v.Name} {(v.End - v.Start) / PageSize}p"))}); restore on the kernel the checkpoint was taken on");
+        ulong delta = saved[0].Start - own[0].Start;
+        if (delta == 0)
+            return;
+        // Two hops, so no region ever lands on its own current place.
+        ulong span = own[^1].End - own[0].Start;
+        var used = image.Mm.Vmas.Select(v => (v.Start, v.End)).Concat(own.Select(m => (m.Start, m.End))).Append((trampoline, trampoline + HuskProcess.TrampolineSize));
+        ulong stopover = AddressHoles.Find(used, span);
+        foreach (var m in own)
+            calls.MremapFixed(m.Start, m.Length, stopover + (m.Start - own[0].Start));
+        foreach (var m in own)
+            calls.MremapFixed(stopover + (m.Start - own[0].Start), m.Length, m.Start + delta);
+    }
+
+    public void MapAndFill(string pageFilePath)
+    {
+        int pages = calls.OpenAt(pageFilePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        try
+        {
+            var runs = image.Mm.Pages;
+            int next = 0;
+            foreach (var vma in image.Mm.Vmas)
+            {
+                if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall)
+                    continue;
+                int first = next;
+                while (next < runs.Count && runs[next].Address < vma.End)
+                    next++;
+                bool filled = next > first;
+                int prot = (int)vma.Prot;
+                int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
+                Map(vma, mapProt);
+                if (filled)
+                    Fill(pages, runs, first, next);
+                if (mapProt != prot)
+                    calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
+            }
+        }
+        finally
+        {
+            calls.Close(pages);
+        }
+    }
+
+    private void Map(Vma vma, int prot)
+    {
+        ulong length = vma.End - vma.Start;
+        if (vma.Kind == VmaKind.VmaFile)
+        {
+            bool writableShared = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
+            int fd = calls.OpenAt(vma.Path, (writableShared ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | RemoteCalls.OpenFlags.CloseOnExec);
+            try
+            {
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, fd, vma.FileOffset);
+            }
+            finally
+            {
+                calls.Close(fd);
+            }
+            return;
+        }
+        int flags = Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0);
+        calls.Mmap(vma.Start, length, prot, flags);
+    }
+
+    private void Fill(int pageFd, IList<PageRun> runs, int first, int end)
+    {
+        for (int i = first; i < end;)
+        {
+            // Adjacent runs (and their file data) are usually contiguous: one populate and one pread for the lot.
+            ulong address = runs[i].Address;
+            ulong offset = runs[i].FileOffset;
+            ulong length = runs[i].Count * PageSize;
+            int j = i + 1;
+            while (j < end && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            {
+                length += runs[j].Count * PageSize;
+                j++;
+            }
+            calls.PopulateWrite(address, length);
+            for (ulong done = 0; done < length;)
+            {
+                long n = calls.Pread(pageFd, address + done, length - done, offset + done);
+                if (n <= 0)
+                    throw new CheckpointException($"reading pages for {address + done:x} from the image returned {n}");
+                done += (ulong)n;
+            }
+            i = j;
+        }
+    }
+}

@@ -1,0 +1,8 @@
+namespace Amber.Checkpoint.Restore;
+
+/// <param name="ImagesDirectory">A committed checkpoint.</param>
+/// <param name="Detach">Return once the process runs (it is not amber's child) instead of waiting for it.</param>
+/// <param name="InheritFds">External fds (pipes, terminals, sockets that came from outside) to connect to
+/// fds of amber: (fd in the restored process, fd of amber). Others are reopened on /dev/null.</param>
+/// <param name="PidWait">How long to wait for the saved PID to become free.</param>
+public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOnlyList<(int Fd, int Source)> InheritFds, TimeSpan PidWait);

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using Amber.Checkpoint.Dump;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Memory;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Ptrace;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Restore of one process: open and verify the image → validate it against this machine → wait for
+/// the PID → create the process (husk + clone3 set_tid) → address space → mm fields → signal
+/// handlers → fds → cwd, umask, session → thread state → queued signals → drop the trampoline →
+/// registers → release. Nothing is created until the whole image has been checked; if anything fails
+/// after that, the new process is killed, so a restore either runs or leaves nothing behind.
+/// </summary>
+public static class Restorer
+{
+    public static RestoreResult Restore(RestoreOptions options, CancellationToken cancel = default) =>
+        TracerThread.Run("amber-restore", () => Run(options, cancel));
+
+    private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        var reader = CheckpointReader.Open(options.ImagesDirectory);
+        var manifest = reader.Manifest;
+        if (manifest.Pids.Count != 1)
+            throw new CheckpointException($"{options.ImagesDirectory} holds {manifest.Pids.Count} processes; this version restores one");
+        int pid = manifest.RootPid;
+        var image = reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser);
+        if (image.Pid != pid)
+            throw new CheckpointException($"{ImageNames.Process(pid)} describes process {image.Pid}");
+        string pagePath = reader.GetFilePath(image.PageFile);
+        ulong pageDataEnd;
+        using (var pageFile = reader.OpenPageFile(image.PageFile))
+            pageDataEnd = pageFile.DataLength + (ulong)ImageFormat.PageSize;
+        var warnings = ImageValidator.Validate(image, pageDataEnd);
+
+        WaitForPid.Free(pid, options.PidWait, cancel);
+        cancel.ThrowIfCancellationRequested();
+        if (!options.Detach)
+            Spawner.BecomeSubreaper();
+
+        var imageRanges = image.Mm.Vmas.Select(v => (v.Start, v.End)).ToList();
+        var (process, trampoline) = HuskProcess.Create(pid, imageRanges, options.InheritFds.Select(i => i.Source).ToList());
+        try
+        {
+            Build(process, trampoline, image, pagePath, options, warnings, cancel);
+        }
+        catch
+        {
+            Spawner.Kill(pid, Signals.SIGKILL);
+            process.MarkGone();
+            try { while (!Tracee.WaitAny(pid).IsGone) { } }
+            catch (KernelCallException) { }
+            throw;
+        }
+        if (options.Detach)
+            return new RestoreResult(pid, clock.Elapsed, warnings, null);
+        var end = Spawner.Reap(pid);
+        return new RestoreResult(pid, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
+    }
+
+    private static void Build(Tracee process, ulong trampoline, ProcessImage image, string pagePath, RestoreOptions options, List<string> warnings, CancellationToken cancel)
+    {
+        int pid = image.Pid;
+        using var memory = new RemoteMemory(pid);
+        // Nothing may be delivered into our injections; the saved mask is put back at the end.
+        process.SetSignalMask(ulong.MaxValue);
+        var injector = new SyscallInjector(process, trampoline, int3Follows: true);
+        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
+
+        calls.CloseRange(3 + options.InheritFds.Count, uint.MaxValue);
+        var mm = new MemoryRestorer(calls, image, trampoline);
+        mm.RemoveHuskMappings();
+        mm.MoveVdso();
+        cancel.ThrowIfCancellationRequested();
+        mm.MapAndFill(pagePath);
+        cancel.ThrowIfCancellationRequested();
+
+        int exe = calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        var m = image.Mm;
+        calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
+            m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
+        calls.Close(exe);
+        calls.SetName(image.Comm);
+        calls.SetPersonality(image.Personality);
+
+        var actions = image.Sigactions.ToDictionary(a => a.Signal);
+        for (int sig = 1; sig <= Signals.Count; sig++)
+        {
+            if (sig is Signals.SIGKILL or Signals.SIGSTOP)
+                continue;
+            var d = actions.TryGetValue(sig, out var a) ? new SignalDisposition(a.Handler, a.Flags, a.Restorer, a.Mask) : default;
+            calls.SetSignalAction(sig, d);
+        }
+
+        var files = new FileRestorer(calls, image, options.InheritFds);
+        files.Restore();
+        warnings.AddRange(files.Warnings);
+        calls.ChangeDirectory(image.Cwd);
+        calls.SetUmask(image.Umask);
+        if (image.Sid == pid)
+            calls.NewSession();
+        else if (image.Pgid == pid)
+            calls.NewProcessGroup();
+
+        var thread = image.Threads[0];
+        ThreadRestorer.RestoreState(calls, thread);
+        ThreadRestorer.QueueSignals(calls, pid, thread, image.SharedPending);
+
+        // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
+        // syscall instruction of the restored vdso instead.
+        ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(pid), memory, pid);
+        new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0)
+            .Munmap(trampoline, HuskProcess.TrampolineSize);
+
+        ThreadRestorer.RestoreRegisters(process, thread);
+        process.Detach();
+    }
+}

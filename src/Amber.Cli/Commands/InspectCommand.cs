@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Amber.Checkpoint;
+using Amber.Image;
+using Amber.Image.Schema;
+using Google.Protobuf;
+
+namespace Amber.Cli.Commands;
+
+/// <summary>Shows what an image holds, for people (default) or programs (--json), like CRIU's crit.</summary>
+public static class InspectCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("dir") { Description = "A checkpoint directory" };
+        var json = new Option<bool>("--json") { Description = "Machine-readable output" };
+        var command = new Command("inspect", "Show what a checkpoint holds") { dir, json };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var reader = CheckpointReader.Open(parse.GetValue(dir)!, verifyPageFiles: false);
+            var processes = reader.Manifest.Pids
+                .Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
+            if (parse.GetValue(json))
+                WriteJson(reader.Manifest, processes);
+            else
+                WriteText(reader.Manifest, processes);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static void WriteJson(Manifest manifest, List<ProcessImage> processes)
+    {
+        var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+        Console.Out.Write("{\"manifest\":");
+        Console.Out.Write(formatter.Format(manifest));
+        Console.Out.Write(",\"processes\":[");
+        Console.Out.Write(string.Join(",", processes.Select(p => formatter.Format(p))));
+        Console.Out.WriteLine("]}");
+    }
+
+    private static void WriteText(Manifest manifest, List<ProcessImage> processes)
+    {
+        var o = Console.Out;
+        o.WriteLine($"checkpoint  format {manifest.FormatVersion}, amber {manifest.AmberVersion}, kernel {manifest.KernelRelease}, {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u}");
+        foreach (var f in manifest.Files)
+            o.WriteLine($"  file {f.Name,-24} {f.Size,14:N0} bytes  xxh3 {f.Xxh3:x16}");
+        foreach (var p in processes)
+        {
+            ulong pages = (ulong)p.Mm.Pages.Sum(r => (long)r.Count);
+            o.WriteLine($"process {p.Pid} '{p.Comm}'  exe {p.ExePath}  parent {p.Ppid} pgid {p.Pgid} sid {p.Sid}");
+            o.WriteLine($"  cwd {p.Cwd}  umask {Convert.ToString(p.Umask, 8)}  uids [{string.Join(",", p.Creds.Uids)}] gids [{string.Join(",", p.Creds.Gids)}]");
+            foreach (var t in p.Threads)
+            {
+                var regs = Kernel.Ptrace.Registers.FromBytes(t.Regs.Span);
+                o.WriteLine($"  thread {t.Tid} '{t.Comm}'  rip {regs.Rip:x} rsp {regs.Rsp:x} syscall {(long)regs.OrigRax} rax {(long)regs.Rax}  sigmask {t.Sigmask:x}  pending {t.Pending.Count}  xstate {t.Xstate.Length} B{(t.Rseq is null ? "" : $"  rseq {t.Rseq.Address:x}")}");
+            }
+            o.WriteLine($"  memory: {p.Mm.Vmas.Count} mappings, {pages} pages saved in {p.Mm.Pages.Count} runs ({pages * 4096 / 1048576.0:0.0} MiB); brk {p.Mm.StartBrk:x}-{p.Mm.Brk:x}");
+            foreach (var v in p.Mm.Vmas)
+            {
+                ulong saved = (ulong)p.Mm.Pages.Where(r => r.Address >= v.Start && r.Address < v.End).Sum(r => (long)r.Count);
+                o.WriteLine($"    {v.Start:x12}-{v.End:x12} {Prot(v.Prot)}{(v.Shared ? 's' : 'p')} {v.Kind.ToString()[3..].ToLowerInvariant(),-11} {saved,8} pages  {v.Name}");
+            }
+            o.WriteLine($"  fds: {p.Fds.Count}");
+            foreach (var f in p.Fds)
+                o.WriteLine($"    {f.Fd,4} {f.Kind.ToString()[2..].ToLowerInvariant(),-10} flags {Convert.ToString(f.Flags, 8),-7} offset {f.Offset,-10} {(f.CloseOnExec ? "cloexec " : "")}{f.Description}");
+            o.WriteLine($"  signal handlers: {string.Join(" ", p.Sigactions.Select(a => a.Signal))}; pending (process-wide): {p.SharedPending.Count}");
+        }
+    }
+
+    private static string Prot(uint prot) =>
+        $"{((prot & 1) != 0 ? 'r' : '-')}{((prot & 2) != 0 ? 'w' : '-')}{((prot & 4) != 0 ? 'x' : '-')}";
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Globalization;
+using Amber.Checkpoint.Restore;
+
+namespace Amber.Cli.Commands;
+
+public static class RestoreCommand
+{
+    public static Command Create()
+    {
+        var images = new Option<string>("--images", "-D") { Description = "The checkpoint directory", Required = true };
+        var detach = new Option<bool>("--detach", "-d") { Description = "Return once the process runs; print its PID as the last line" };
+        var inherit = new Option<string[]>("--inherit-fd")
+        {
+            Description = "Connect fd N of the restored process (a pipe, terminal or socket from outside) to amber's fd M: N or N=M",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free", DefaultValueFactory = _ => 10 };
+        var command = new Command("restore", "Bring a checkpointed process back with the same PID") { images, detach, inherit, pidWait };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            using var cancel = new Cancellation();
+            var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
+            var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), parse.GetValue(detach), inherits,
+                TimeSpan.FromSeconds(parse.GetValue(pidWait))), cancel.Token);
+            foreach (var w in result.Warnings)
+                Console.Error.WriteLine($"amber: warning: {w}");
+            if (result.ExitCode is int code)
+            {
+                Console.Error.WriteLine($"restored process {result.Pid} exited with {code}");
+                return code;
+            }
+            Console.Error.WriteLine($"restored process {result.Pid} in {result.Total.TotalMilliseconds:0} ms");
+            Console.Out.WriteLine(result.Pid.ToString(CultureInfo.InvariantCulture));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static (int Fd, int Source) ParseInherit(string text)
+    {
+        var parts = text.Split('=');
+        if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out int fd) || fd < 0
+            || (parts.Length == 2 && (!int.TryParse(parts[1], out _) || int.Parse(parts[1], CultureInfo.InvariantCulture) < 0)))
+            throw new UsageException($"--inherit-fd expects N or N=M, got '{text}'");
+        return (fd, parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : fd);
+    }
+}

@@ -1,0 +1,9 @@
+namespace Amber.Cli;
+
+/// <summary>The exit codes of DESIGN.md §5.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+}

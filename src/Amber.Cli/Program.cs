@@ -1,0 +1,21 @@
+using System.CommandLine;
+using Amber.Cli;
+using Amber.Cli.Commands;
+
+var root = new RootCommand("Amber: transparent checkpoint/restore of Linux processes")
+{
+    CheckCommand.Create(),
+    CheckpointCommand.Create(),
+    RestoreCommand.Create(),
+    InspectCommand.Create(),
+    DemoCommand.Create(),
+};
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors)
+        Console.Error.WriteLine($"amber: {error.Message}");
+    Console.Error.WriteLine("amber: see 'amber --help'");
+    return ExitCodes.Usage;
+}
+return parse.Invoke();

@@ -1,0 +1,91 @@
+using Amber.Image.Schema;
+using Google.Protobuf;
+using Microsoft.Win32.SafeHandles;
+
+namespace Amber.Image;
+
+/// <summary>
+/// A committed checkpoint directory whose manifest and files have been validated. Only files
+/// listed in the manifest can be read, and none through a symlink. Thread-safe.
+/// </summary>
+public sealed partial class CheckpointReader
+{
+    private readonly Dictionary<string, ImageFileEntry> _files;
+
+    private CheckpointReader(string directory, Manifest manifest, Dictionary<string, ImageFileEntry> files, ImageLimits limits)
+    {
+        Directory = directory;
+        Manifest = manifest;
+        Limits = limits;
+        _files = files;
+    }
+
+    public string Directory { get; }
+
+    public Manifest Manifest { get; }
+
+    public ImageLimits Limits { get; }
+
+    /// <summary>
+    /// Reads and validates <c>manifest.img</c> and checks every listed file: a safe name, a regular
+    /// file, the recorded size and checksum. Page file data is hashed only when
+    /// <paramref name="verifyPageFiles"/> (their headers are always checked).
+    /// </summary>
+    /// <exception cref="ImageFormatException">No checkpoint there, or it is corrupt, truncated, foreign or incompatible.</exception>
+    /// <exception cref="ImageStoreException">An I/O error.</exception>
+    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        limits ??= ImageLimits.Default;
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        if (!System.IO.Directory.Exists(root))
+        {
+            throw new ImageFormatException(File.Exists(root) ? $"{root} is not a directory" : $"{root} does not exist");
+        }
+
+        string manifestPath = Path.Join(root, ImageFormat.ManifestFileName);
+        Manifest manifest;
+        using (SafeFileHandle? handle = ImageFiles.OpenRegularOrNull(manifestPath, out long length))
+        {
+            if (handle is null)
+            {
+                throw new ImageFormatException($"no checkpoint at {root} (no {ImageFormat.ManifestFileName}; an interrupted checkpoint leaves only a *.tmp-* directory)");
+            }
+            manifest = MessageFile.Read(handle, length, manifestPath, ImageFileKind.Manifest, Manifest.Parser, limits);
+        }
+
+        Dictionary<string, ImageFileEntry> files = ValidateManifest(manifest, manifestPath, limits);
+        foreach (ImageFileEntry entry in manifest.Files)
+        {
+            VerifyFile(Path.Join(root, entry.Name), entry, limits, verifyPageFiles);
+        }
+        return new CheckpointReader(root, manifest, files, limits);
+    }
+
+    /// <summary>Reads a metadata file listed in the manifest, checking its kind and checksum.</summary>
+    public T ReadMessage<T>(string fileName, ImageFileKind kind, MessageParser<T> parser)
+        where T : IMessage<T>
+    {
+        ArgumentNullException.ThrowIfNull(parser);
+        if (kind == ImageFileKind.Pages)
+        {
+            throw new ArgumentException("page files are read with OpenPageFile", nameof(kind));
+        }
+        return MessageFile.Read(GetFilePath(fileName), kind, parser, Limits);
+    }
+
+    /// <summary>The full path of a file listed in the manifest.</summary>
+    /// <exception cref="ImageFormatException">The manifest does not list <paramref name="fileName"/>.</exception>
+    public string GetFilePath(string fileName)
+    {
+        ArgumentNullException.ThrowIfNull(fileName);
+        if (!_files.ContainsKey(fileName))
+        {
+            throw ImageErrors.Format(Path.Join(Directory, ImageFormat.ManifestFileName), $"does not list {FileNames.Quote(fileName)}");
+        }
+        return Path.Join(Directory, fileName);
+    }
+
+    /// <summary>Opens a page file listed in the manifest, after checking its header.</summary>
+    public PageFileReader OpenPageFile(string fileName) => PageFileReader.Open(GetFilePath(fileName), Limits);
+}

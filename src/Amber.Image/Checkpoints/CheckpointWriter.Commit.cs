@@ -1,0 +1,78 @@
+using Amber.Image.Schema;
+using Microsoft.Win32.SafeHandles;
+using static Amber.Image.Interop.Libc;
+
+namespace Amber.Image;
+
+public sealed partial class CheckpointWriter
+{
+    /// <summary>
+    /// Completes every page file, fills <paramref name="manifest"/>'s format version and file list,
+    /// makes every file durable, writes the manifest last and renames the temporary directory to
+    /// <see cref="Directory"/> (replacing it if it is an empty directory).
+    /// </summary>
+    /// <exception cref="ImageStoreException">
+    /// A write or fsync failed, an earlier write failed, or the target is no longer empty; nothing was
+    /// committed. Only if the final fsync of the parent directory fails is the checkpoint already in
+    /// place (but perhaps not yet durable).
+    /// </exception>
+    public void Commit(Manifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        lock (_lock)
+        {
+            ThrowIfNotWritable();
+            if (_faulted)
+            {
+                throw new ImageStoreException($"cannot commit {Directory}: an earlier write failed");
+            }
+            try
+            {
+                WriteAndRename(manifest);
+            }
+            catch
+            {
+                _faulted = true;
+                throw;
+            }
+            _committed = true;
+        }
+        // The rename itself must survive a crash too.
+        ImageFiles.Fsync(Path.GetDirectoryName(Directory)!);
+    }
+
+    private void WriteAndRename(Manifest manifest)
+    {
+        foreach (PageFileWriter pageFile in _pageFiles)
+        {
+            (ulong size, ulong xxh3) = pageFile.Complete();
+            _written.Add(pageFile.FileName, new ImageFileEntry { Name = pageFile.FileName, Size = size, Xxh3 = xxh3 });
+        }
+        foreach (string name in _written.Keys)
+        {
+            // Written earlier without fsync, so writeback overlapped the rest of the dump.
+            ImageFiles.Fsync(Path.Join(TemporaryDirectory, name));
+        }
+
+        manifest.FormatVersion = ImageFormat.FormatVersion;
+        manifest.Files.Clear();
+        manifest.Files.AddRange(_written.Values);
+        string manifestPath = Path.Join(TemporaryDirectory, ImageFormat.ManifestFileName);
+        using (SafeFileHandle handle = _createFile(manifestPath))
+        {
+            MessageFile.Write(handle, manifestPath, ImageFileKind.Manifest, manifest);
+            ImageFiles.Fsync(handle, manifestPath);
+        }
+        ImageFiles.Fsync(TemporaryDirectory);
+
+        int errno = ImageFiles.TryRename(TemporaryDirectory, Directory);
+        if (errno is ENOTEMPTY or EEXIST)
+        {
+            throw new ImageStoreException($"cannot commit {Directory}: it is no longer empty (written by someone else meanwhile?)");
+        }
+        if (errno != 0)
+        {
+            throw ImageErrors.Errno($"rename {TemporaryDirectory} to", Directory, errno);
+        }
+    }
+}

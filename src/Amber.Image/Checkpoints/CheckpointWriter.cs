@@ -1,0 +1,183 @@
+using System.Security.Cryptography;
+using Amber.Image.Schema;
+using Google.Protobuf;
+using Microsoft.Win32.SafeHandles;
+
+namespace Amber.Image;
+
+/// <summary>
+/// Writes one checkpoint directory atomically. Call order: <see cref="Create"/> →
+/// any number of <see cref="WriteMessage"/> / <see cref="CreatePageFile"/> (+ appends) →
+/// <see cref="Commit"/> → <see cref="Dispose"/>. Everything goes to a sibling
+/// <c>DIR.tmp-RANDOM</c> directory that is renamed to DIR only after every file and the manifest
+/// are on disk, so DIR is either absent or complete. Dispose without Commit deletes the temporary
+/// directory. WriteMessage and CreatePageFile may be called from several threads.
+/// </summary>
+public sealed partial class CheckpointWriter : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Func<string, SafeFileHandle> _createFile;
+    private readonly SortedDictionary<string, ImageFileEntry> _written = new(StringComparer.Ordinal);
+    private readonly List<PageFileWriter> _pageFiles = [];
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private bool _faulted;
+    private bool _committed;
+    private bool _disposed;
+
+    internal CheckpointWriter(string directory, string temporaryDirectory, Func<string, SafeFileHandle> createFile)
+    {
+        Directory = directory;
+        TemporaryDirectory = temporaryDirectory;
+        _createFile = createFile;
+    }
+
+    /// <summary>The checkpoint directory, which exists only after <see cref="Commit"/>.</summary>
+    public string Directory { get; }
+
+    /// <summary>Where files are written until <see cref="Commit"/>.</summary>
+    public string TemporaryDirectory { get; }
+
+    /// <summary>Starts a checkpoint that will become <paramref name="directory"/>.</summary>
+    /// <exception cref="ImageStoreException"><paramref name="directory"/> exists and is not an empty directory, or its parent is missing.</exception>
+    public static CheckpointWriter Create(string directory) => Create(directory, ImageFiles.CreateNew);
+
+    internal static CheckpointWriter Create(string directory, Func<string, SafeFileHandle> createFile)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        string parent = Path.GetDirectoryName(target) ?? throw new ArgumentException($"{target} cannot be a checkpoint directory", nameof(directory));
+        if (File.Exists(target))
+        {
+            throw new ImageStoreException($"{target} exists and is not a directory");
+        }
+        if (System.IO.Directory.Exists(target) && System.IO.Directory.EnumerateFileSystemEntries(target).Any())
+        {
+            throw new ImageStoreException($"{target} exists and is not empty; a checkpoint needs a new or empty directory");
+        }
+        if (!System.IO.Directory.Exists(parent))
+        {
+            throw new ImageStoreException($"cannot create {target}: parent directory {parent} does not exist");
+        }
+        for (int attempt = 0; ; attempt++)
+        {
+            string temporary = $"{target}.tmp-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
+            if (ImageFiles.TryCreateDirectory(temporary))
+            {
+                return new CheckpointWriter(target, temporary, createFile);
+            }
+            if (attempt == 10)
+            {
+                throw new ImageStoreException($"cannot create a temporary directory beside {target}: names keep colliding");
+            }
+        }
+    }
+
+    /// <summary>Writes one metadata file: a header of the given kind and the message.</summary>
+    /// <exception cref="ArgumentException">The name is not a single safe component, is reserved or was already used.</exception>
+    /// <exception cref="ImageStoreException">The write failed; the checkpoint can no longer be committed.</exception>
+    public void WriteMessage(string fileName, ImageFileKind kind, IMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (kind == ImageFileKind.Pages)
+        {
+            throw new ArgumentException("page files are written with CreatePageFile", nameof(kind));
+        }
+        string path = Reserve(fileName);
+        try
+        {
+            (ulong size, ulong xxh3) = WriteMessageFile(path, kind, message);
+            lock (_lock)
+            {
+                _written.Add(fileName, new ImageFileEntry { Name = fileName, Size = size, Xxh3 = xxh3 });
+            }
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+    }
+
+    /// <summary>Creates a page file; the checkpoint writer completes and closes it.</summary>
+    public PageFileWriter CreatePageFile(string fileName)
+    {
+        string path = Reserve(fileName);
+        SafeFileHandle handle;
+        try
+        {
+            handle = _createFile(path);
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+        var writer = new PageFileWriter(handle, path, fileName);
+        lock (_lock)
+        {
+            _pageFiles.Add(writer);
+        }
+        return writer;
+    }
+
+    /// <summary>Deletes the temporary directory unless the checkpoint was committed. Never throws.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            foreach (PageFileWriter pageFile in _pageFiles)
+            {
+                pageFile.Close();
+            }
+            if (!_committed)
+            {
+                try
+                {
+                    System.IO.Directory.Delete(TemporaryDirectory, recursive: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Nothing to do: a leftover *.tmp-* directory is never mistaken for a checkpoint.
+                }
+            }
+        }
+    }
+
+    private (ulong Size, ulong Xxh3) WriteMessageFile(string path, ImageFileKind kind, IMessage message)
+    {
+        using SafeFileHandle handle = _createFile(path);
+        return MessageFile.Write(handle, path, kind, message);
+    }
+
+    private string Reserve(string fileName)
+    {
+        FileNames.ThrowIfUnsafe(fileName, nameof(fileName));
+        if (fileName == ImageFormat.ManifestFileName)
+        {
+            throw new ArgumentException($"{fileName} is written by Commit", nameof(fileName));
+        }
+        lock (_lock)
+        {
+            ThrowIfNotWritable();
+            if (!_names.Add(fileName))
+            {
+                throw new ArgumentException($"{fileName} was already written to this checkpoint", nameof(fileName));
+            }
+        }
+        return Path.Join(TemporaryDirectory, fileName);
+    }
+
+    private void ThrowIfNotWritable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_committed)
+        {
+            throw new InvalidOperationException($"checkpoint {Directory} is already committed");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using System.Buffers.Binary;
+
+namespace Amber.Image;
+
+// The 16 bytes every image file starts with: "AMBR", a type tag, u32 format version, u32 flags.
+internal static class ImageHeader
+{
+    internal const int CommonLength = 16;
+
+    internal static void Write(Span<byte> header, ImageFileKind kind)
+    {
+        ImageFormat.Magic.CopyTo(header);
+        ImageFileKinds.Tag(kind).CopyTo(header[4..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], ImageFormat.FormatVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], 0);
+    }
+
+    /// <summary>
+    /// Checks magic, tag, version and flags. <paramref name="head"/> holds the first
+    /// min(<paramref name="fileLength"/>, <paramref name="headerLength"/>) bytes of the file.
+    /// </summary>
+    internal static void Validate(ReadOnlySpan<byte> head, long fileLength, int headerLength, ImageFileKind kind, string path)
+    {
+        if (fileLength == 0)
+        {
+            throw ImageErrors.Format(path, "is empty, not an Amber image file");
+        }
+        ReadOnlySpan<byte> magic = head[..Math.Min(head.Length, ImageFormat.Magic.Length)];
+        if (!ImageFormat.Magic.StartsWith(magic))
+        {
+            throw ImageErrors.Format(path, $"not an Amber image file (starts with {Convert.ToHexString(magic)})");
+        }
+        // The tag before the length: a small file of another kind is "the wrong kind", not "truncated".
+        if (head.Length >= 8 && !head.Slice(4, 4).SequenceEqual(ImageFileKinds.Tag(kind)))
+        {
+            throw ImageErrors.Format(path, $"is {ImageFileKinds.DescribeTag(head.Slice(4, 4))}, expected {ImageFileKinds.Describe(kind)}");
+        }
+        if (fileLength < headerLength)
+        {
+            throw ImageErrors.Format(path, $"truncated: {fileLength} bytes, shorter than the {headerLength}-byte header");
+        }
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(head[8..]);
+        if (version != ImageFormat.FormatVersion)
+        {
+            throw ImageErrors.Format(path, $"format version {version} is not supported (this build reads version {ImageFormat.FormatVersion})");
+        }
+        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(head[12..]);
+        if (flags != 0)
+        {
+            throw ImageErrors.Format(path, $"unknown header flags 0x{flags:x8} (this build knows none)");
+        }
+    }
+}

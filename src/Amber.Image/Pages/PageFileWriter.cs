@@ -1,0 +1,145 @@
+using System.Buffers;
+using System.IO.Hashing;
+using Microsoft.Win32.SafeHandles;
+
+namespace Amber.Image;
+
+/// <summary>
+/// Appends page data to a page file of a <see cref="CheckpointWriter"/>. Each append lands
+/// page-aligned at the returned offset so a restorer can pread() it straight into place. Owned by
+/// the checkpoint writer: <see cref="CheckpointWriter.Commit"/> completes it and
+/// <see cref="CheckpointWriter.Dispose"/> closes it. Not thread-safe; use one writer per thread.
+/// </summary>
+public sealed class PageFileWriter
+{
+    // Appends below SmallAppend are gathered into one pooled buffer, so runs of single pages cost
+    // a memcpy instead of a pwrite each; larger appends go to the file directly, without a copy.
+    private const int SmallAppend = 64 * 1024;
+    private const int GatherLength = 1024 * 1024;
+
+    private readonly SafeFileHandle _handle;
+    private readonly XxHash3 _dataHash = new();
+    private byte[]? _gather;
+    private int _gathered;
+    private long _fileEnd = PageFileHeader.Length;
+    private bool _faulted;
+    private bool _closed;
+
+    internal PageFileWriter(SafeFileHandle handle, string path, string fileName)
+    {
+        _handle = handle;
+        Path = path;
+        FileName = fileName;
+    }
+
+    /// <summary>The name of the file inside the checkpoint.</summary>
+    public string FileName { get; }
+
+    /// <summary>Where the file is being written (inside the temporary directory until commit).</summary>
+    public string Path { get; }
+
+    /// <summary>Bytes of page data appended so far.</summary>
+    public ulong DataLength { get; private set; }
+
+    /// <summary>
+    /// Appends whole pages. Returns the file offset of the data (page-aligned, at least
+    /// <see cref="ImageFormat.PageSize"/>) and the XXH3-64 of exactly these bytes.
+    /// </summary>
+    /// <exception cref="ImageStoreException">The write failed (for example the disk is full).</exception>
+    public (ulong Offset, ulong Xxh3) Append(ReadOnlySpan<byte> pages)
+    {
+        if (pages.Length % ImageFormat.PageSize != 0)
+        {
+            throw new ArgumentException($"length {pages.Length} is not a multiple of the page size {ImageFormat.PageSize}", nameof(pages));
+        }
+        ThrowIfNotWritable();
+        ulong offset = PageFileHeader.Length + DataLength;
+        try
+        {
+            if (pages.Length < SmallAppend)
+            {
+                Gather(pages);
+            }
+            else
+            {
+                FlushGathered();
+                RandomAccess.Write(_handle, pages, _fileEnd);
+                _fileEnd += pages.Length;
+            }
+        }
+        catch (IOException ex)
+        {
+            _faulted = true;
+            throw ImageErrors.Io("write", Path, ex);
+        }
+        _dataHash.Append(pages);
+        DataLength += (ulong)pages.Length;
+        return (offset, XxHash3.HashToUInt64(pages));
+    }
+
+    /// <summary>Writes the header, fsyncs and closes; returns the size and manifest checksum.</summary>
+    internal (ulong Size, ulong Xxh3) Complete()
+    {
+        ThrowIfNotWritable();
+        Span<byte> header = stackalloc byte[PageFileHeader.Length];
+        PageFileHeader.Write(header, DataLength);
+        try
+        {
+            FlushGathered();
+            RandomAccess.Write(_handle, header, 0);
+        }
+        catch (IOException ex)
+        {
+            _faulted = true;
+            throw ImageErrors.Io("write", Path, ex);
+        }
+        ImageFiles.Fsync(_handle, Path);
+        Close();
+        return (PageFileHeader.Length + DataLength, PageFileHeader.FileChecksum(header, _dataHash.GetCurrentHashAsUInt64()));
+    }
+
+    internal void Close()
+    {
+        _closed = true;
+        _handle.Dispose();
+        if (_gather is { } buffer)
+        {
+            _gather = null;
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void Gather(ReadOnlySpan<byte> pages)
+    {
+        _gather ??= ArrayPool<byte>.Shared.Rent(GatherLength);
+        if (_gathered + pages.Length > _gather.Length)
+        {
+            FlushGathered();
+        }
+        pages.CopyTo(_gather.AsSpan(_gathered));
+        _gathered += pages.Length;
+    }
+
+    private void FlushGathered()
+    {
+        if (_gathered == 0 || _gather is null)
+        {
+            return;
+        }
+        RandomAccess.Write(_handle, _gather.AsSpan(0, _gathered), _fileEnd);
+        _fileEnd += _gathered;
+        _gathered = 0;
+    }
+
+    private void ThrowIfNotWritable()
+    {
+        if (_closed)
+        {
+            throw new InvalidOperationException($"page file {Path} is already complete or its checkpoint writer was disposed");
+        }
+        if (_faulted)
+        {
+            throw new ImageStoreException($"page file {Path} failed an earlier write");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using Amber.Native;
+
+namespace Amber.Kernel.Files;
+
+/// <summary>What stat(2) says of a path: enough to tell which file it is and whether it changed.</summary>
+public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, long Size, long MtimeNs, ulong RDevice)
+{
+    public bool IsRegular => (Mode & Interop.S_IFMT) == Interop.S_IFREG;
+    public bool IsDirectory => (Mode & Interop.S_IFMT) == Interop.S_IFDIR;
+    public bool IsCharDevice => (Mode & Interop.S_IFMT) == Interop.S_IFCHR;
+    public bool IsFifo => (Mode & Interop.S_IFMT) == Interop.S_IFIFO;
+    public bool IsSocket => (Mode & Interop.S_IFMT) == Interop.S_IFSOCK;
+
+    /// <summary>stat() following links; false if the path does not exist.</summary>
+    public static unsafe bool TryGet(string path, out FileStat stat)
+    {
+        var p = NativeString.Utf8Z(path);
+        Stat st;
+        int rv;
+        fixed (byte* pp = p)
+            rv = Interop.Stat(pp, &st);
+        if (rv < 0)
+        {
+            stat = default;
+            return false;
+        }
+        stat = new FileStat(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev);
+        return true;
+    }
+}

@@ -1,0 +1,50 @@
+using Amber.Native;
+
+namespace Amber.Kernel.Inject;
+
+public sealed partial class RemoteCalls
+{
+    public int OpenAt(string path, int flags, int mode = 0)
+    {
+        ulong p = WriteString(path);
+        return (int)Call($"openat({path})", SyscallNumbers.Openat, unchecked((ulong)Interop.AT_FDCWD), p, (ulong)flags, (ulong)mode);
+    }
+
+    public void Close(int fd) => Call("close", SyscallNumbers.Close, (ulong)fd);
+
+    public void CloseRange(int first, uint last) => Call("close_range", SyscallNumbers.CloseRange, (ulong)first, last, 0);
+
+    public void Dup3(int from, int to, bool closeOnExec) =>
+        Call($"dup3({from}, {to})", SyscallNumbers.Dup3, (ulong)from, (ulong)to, closeOnExec ? (ulong)Interop.O_CLOEXEC : 0);
+
+    public void SetCloseOnExec(int fd, bool value) =>
+        Call("fcntl(F_SETFD)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_SETFD, value ? (ulong)Interop.FD_CLOEXEC : 0);
+
+    /// <summary>Duplicates <paramref name="fd"/> to the lowest free number ≥ <paramref name="minimum"/>.</summary>
+    public int DupAbove(int fd, int minimum) =>
+        (int)Call("fcntl(F_DUPFD_CLOEXEC)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_DUPFD_CLOEXEC, (ulong)minimum);
+
+    public long Seek(int fd, long offset) => Call("lseek", SyscallNumbers.Lseek, (ulong)fd, (ulong)offset, 0 /* SEEK_SET */);
+
+    public void ChangeDirectory(string path)
+    {
+        ulong p = WriteString(path);
+        Call($"chdir({path})", SyscallNumbers.Chdir, p);
+    }
+
+    public void SetUmask(uint mask) => Call("umask", SyscallNumbers.Umask, mask);
+
+    public static class OpenFlags
+    {
+        public const int ReadOnly = Interop.O_RDONLY;
+        public const int ReadWrite = Interop.O_RDWR;
+        public const int AccessMode = Interop.O_ACCMODE;
+        public const int Create = Interop.O_CREAT;
+        public const int Exclusive = Interop.O_EXCL;
+        public const int Truncate = Interop.O_TRUNC;
+        public const int NoCtty = Interop.O_NOCTTY;
+        public const int CloseOnExec = Interop.O_CLOEXEC;
+        public const int Directory = Interop.O_DIRECTORY;
+        public const int Path = Interop.O_PATH;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text;
+using Amber.Native;
+
+namespace Amber.Kernel.Inject;
+
+/// <summary>The mm fields PR_SET_MM_MAP sets in one call (the one that needs no CAP_SYS_RESOURCE).</summary>
+public sealed record MmLayout(
+    ulong StartCode, ulong EndCode, ulong StartData, ulong EndData, ulong StartBrk, ulong Brk, ulong StartStack,
+    ulong ArgStart, ulong ArgEnd, ulong EnvStart, ulong EnvEnd);
+
+public sealed partial class RemoteCalls
+{
+    /// <summary>prctl(PR_SET_MM, PR_SET_MM_MAP): brk, args, env, auxv and /proc/PID/exe in one call.</summary>
+    public void SetMmMap(MmLayout layout, ReadOnlySpan<byte> auxv, int exeFd)
+    {
+        int auxvOffset = PrctlMmMap.Size;
+        if (auxvOffset + auxv.Length > ScratchSize)
+            throw new ArgumentException($"auxv of {auxv.Length} bytes does not fit the scratch area");
+        Memory.Write(Scratch + (ulong)auxvOffset, auxv);
+        Memory.Write(Scratch, new PrctlMmMap
+        {
+            start_code = layout.StartCode, end_code = layout.EndCode, start_data = layout.StartData, end_data = layout.EndData,
+            start_brk = layout.StartBrk, brk = layout.Brk, start_stack = layout.StartStack,
+            arg_start = layout.ArgStart, arg_end = layout.ArgEnd, env_start = layout.EnvStart, env_end = layout.EnvEnd,
+            auxv = Scratch + (ulong)auxvOffset, auxv_size = (uint)auxv.Length, exe_fd = (uint)exeFd,
+        });
+        Call("prctl(PR_SET_MM_MAP)", SyscallNumbers.Prctl, Interop.PR_SET_MM, Interop.PR_SET_MM_MAP, Scratch, PrctlMmMap.Size);
+    }
+
+    public void SetName(string comm)
+    {
+        var bytes = new byte[16];
+        Encoding.UTF8.GetBytes(comm.AsSpan(0, Math.Min(comm.Length, 15)), bytes);
+        Memory.Write(Scratch, bytes);
+        Call("prctl(PR_SET_NAME)", SyscallNumbers.Prctl, Interop.PR_SET_NAME, Scratch);
+    }
+
+    public void SetPersonality(ulong persona) => Call("personality", SyscallNumbers.Personality, persona);
+
+    /// <summary>clone3 with set_tid: a child (or a thread) with exactly the given id. Returns its id.</summary>
+    public int CloneWithId(int id, bool thread)
+    {
+        ulong setTid = Scratch + CloneArgs.Size;
+        Memory.Write(setTid, id);
+        ulong flags = thread
+            ? CloneArgs.CLONE_VM | CloneArgs.CLONE_FS | CloneArgs.CLONE_FILES | CloneArgs.CLONE_SIGHAND | CloneArgs.CLONE_THREAD | CloneArgs.CLONE_SYSVSEM
+            : 0;
+        Memory.Write(Scratch, new CloneArgs
+        {
+            flags = flags, exit_signal = thread ? 0UL : (ulong)Interop.SIGCHLD, set_tid = setTid, set_tid_size = 1,
+        });
+        return (int)Call($"clone3(set_tid={id})", SyscallNumbers.Clone3, Scratch, CloneArgs.Size);
+    }
+
+    public void NewSession() => Call("setsid", SyscallNumbers.Setsid);
+
+    public void NewProcessGroup() => Call("setpgid", SyscallNumbers.Setpgid, 0, 0);
+}

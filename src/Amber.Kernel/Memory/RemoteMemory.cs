@@ -1,0 +1,117 @@
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Memory;
+
+/// <summary>
+/// Reads and writes another process's memory. Bulk reads use process_vm_readv (the fastest path);
+/// /proc/PID/mem reaches what it cannot: PROT_NONE pages (FOLL_FORCE) and writes into read-only
+/// mappings, which is how Amber writes code and data into a tracee.
+/// </summary>
+public sealed class RemoteMemory : IDisposable
+{
+    private readonly SafeFdHandle _mem;
+
+    public RemoteMemory(int pid)
+    {
+        Pid = pid;
+        var path = NativeString.Utf8Z($"/proc/{pid}/mem");
+        int fd;
+        unsafe
+        {
+            fixed (byte* p = path)
+                fd = Interop.Open(p, Interop.O_RDWR | Interop.O_CLOEXEC, 0);
+        }
+        if (fd < 0)
+        {
+            if (Marshal.GetLastPInvokeError() == Errnos.ENOENT)
+                throw new TargetGoneException(pid);
+            Errnos.Throw("open /proc/PID/mem", $"process {pid}");
+        }
+        _mem = new SafeFdHandle(fd);
+    }
+
+    public int Pid { get; }
+
+    /// <summary>Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="address"/> through /proc/PID/mem.</summary>
+    public unsafe void Read(ulong address, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+        {
+            int done = 0;
+            while (done < destination.Length)
+            {
+                nint n = Interop.Pread(_mem.Fd, p + done, (nuint)(destination.Length - done), (long)address + done);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n <= 0)
+                    throw new KernelCallException("pread /proc/PID/mem", $"process {Pid} at 0x{address + (ulong)done:x}", n == 0 ? Errnos.EIO : Marshal.GetLastPInvokeError());
+                done += (int)n;
+            }
+        }
+    }
+
+    public unsafe void Write(ulong address, ReadOnlySpan<byte> source)
+    {
+        fixed (byte* p = source)
+        {
+            int done = 0;
+            while (done < source.Length)
+            {
+                nint n = Interop.Pwrite(_mem.Fd, p + done, (nuint)(source.Length - done), (long)address + done);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n <= 0)
+                    throw new KernelCallException("pwrite /proc/PID/mem", $"process {Pid} at 0x{address + (ulong)done:x}", n == 0 ? Errnos.EIO : Marshal.GetLastPInvokeError());
+                done += (int)n;
+            }
+        }
+    }
+
+    public T Read<T>(ulong address) where T : unmanaged
+    {
+        Span<byte> buffer = stackalloc byte[Marshal.SizeOf<T>()];
+        Read(address, buffer);
+        return MemoryMarshal.Read<T>(buffer);
+    }
+
+    public void Write<T>(ulong address, in T value) where T : unmanaged
+    {
+        Span<byte> buffer = stackalloc byte[Marshal.SizeOf<T>()];
+        MemoryMarshal.Write(buffer, in value);
+        Write(address, buffer);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> from one contiguous remote range with process_vm_readv;
+    /// falls back to /proc/PID/mem where the range is not readable (EFAULT: PROT_NONE).
+    /// </summary>
+    public unsafe void ReadBulk(ulong address, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+        {
+            int done = 0;
+            while (done < destination.Length)
+            {
+                var local = new Iovec { iov_base = (nint)(p + done), iov_len = (nuint)(destination.Length - done) };
+                var remote = new Iovec { iov_base = (nint)(address + (ulong)done), iov_len = (nuint)(destination.Length - done) };
+                nint n = Interop.ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
+                if (n > 0)
+                {
+                    done += (int)n;
+                    continue;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (n < 0 && errno == Errnos.EINTR)
+                    continue;
+                if (n < 0 && errno == Errnos.ESRCH)
+                    throw new TargetGoneException(Pid);
+                // EFAULT (or a short read ending at an unreadable page): /proc/PID/mem reads it.
+                Read(address + (ulong)done, destination[done..]);
+                return;
+            }
+        }
+    }
+
+    public void Dispose() => _mem.Dispose();
+}

@@ -1,0 +1,14 @@
+using System.Text;
+
+namespace Amber.Kernel;
+
+/// <summary>NUL-terminated UTF-8 for paths passed to libc.</summary>
+internal static class NativeString
+{
+    public static byte[] Utf8Z(string value)
+    {
+        var bytes = new byte[Encoding.UTF8.GetByteCount(value) + 1];
+        Encoding.UTF8.GetBytes(value, bytes);
+        return bytes;
+    }
+}

@@ -1,0 +1,24 @@
+namespace Amber.Kernel.Proc;
+
+/// <summary>
+/// The fields of /proc/PID/stat Amber uses, numbered as in proc(5). Field 2 (comm) is in parentheses
+/// and may itself contain spaces and ')', so parsing starts after the last ')'.
+/// </summary>
+public readonly record struct ParsedStat(
+    int Pid,                 // 1
+    char State,              // 3
+    int ParentPid,           // 4
+    int ProcessGroup,        // 5
+    int Session,             // 6
+    long NumThreads,         // 20
+    ulong StartTime,         // 22
+    ulong StartCode,         // 26
+    ulong EndCode,           // 27
+    ulong StartStack,        // 28
+    ulong StartData,         // 45
+    ulong EndData,           // 46
+    ulong StartBrk,          // 47
+    ulong ArgStart,          // 48
+    ulong ArgEnd,            // 49
+    ulong EnvStart,          // 50
+    ulong EnvEnd);           // 51

@@ -1,0 +1,120 @@
+using System.Globalization;
+
+namespace Amber.Kernel.Proc;
+
+/// <summary>Reads /proc for one process. Processes vanish at any time: readers throw
+/// <see cref="TargetGoneException"/> when /proc/PID is gone.</summary>
+public static class ProcFs
+{
+    public static string PidDir(int pid) => $"/proc/{pid}";
+
+    public static bool Exists(int pid) => Directory.Exists(PidDir(pid));
+
+    public static List<MapsEntry> ReadMaps(int pid) => ProcParsers.ParseMaps(ReadText(pid, "maps"));
+
+    public static ParsedStat ReadStat(int pid) => ProcParsers.ParseStat(ReadText(pid, "stat"));
+
+    public static ProcStatus ReadStatus(int pid) => ProcParsers.ParseStatus(ReadText(pid, "status"));
+
+    public static bool TryReadStatus(int pid, out ProcStatus? status)
+    {
+        try
+        {
+            status = ReadStatus(pid);
+            return true;
+        }
+        catch (TargetGoneException)
+        {
+            status = null;
+            return false;
+        }
+    }
+
+    public static string ReadComm(int pid, int tid) => ReadText(pid, $"task/{tid}/comm").TrimEnd('\n');
+
+    public static byte[] ReadAuxv(int pid) => ReadBytes(pid, "auxv");
+
+    public static string ReadExe(int pid) => ReadLink(pid, "exe");
+
+    public static string ReadCwd(int pid) => ReadLink(pid, "cwd");
+
+    public static string ReadRoot(int pid) => ReadLink(pid, "root");
+
+    public static FdInfo ReadFdInfo(int pid, int fd) => ProcParsers.ParseFdInfo(ReadText(pid, $"fdinfo/{fd}"));
+
+    public static string ReadFdLink(int pid, int fd) => ReadLink(pid, $"fd/{fd}");
+
+    public static ulong ReadPersonality(int pid) =>
+        ulong.Parse(ReadText(pid, "personality").Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    /// <summary>The fds open in the process, ascending.</summary>
+    public static List<int> ListFds(int pid)
+    {
+        var fds = new List<int>();
+        foreach (var entry in Enumerate(pid, "fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int fd))
+                fds.Add(fd);
+        }
+        fds.Sort();
+        return fds;
+    }
+
+    /// <summary>The thread ids, leader first.</summary>
+    public static List<int> ListThreads(int pid)
+    {
+        var tids = new List<int>();
+        foreach (var entry in Enumerate(pid, "task"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int tid))
+                tids.Add(tid);
+        }
+        tids.Sort((a, b) => a == pid ? -1 : b == pid ? 1 : a.CompareTo(b));
+        return tids;
+    }
+
+    /// <summary>Children of every thread of the process (/proc/PID/task/TID/children).</summary>
+    public static List<int> ListChildren(int pid)
+    {
+        var children = new List<int>();
+        foreach (int tid in ListThreads(pid))
+        {
+            string text;
+            try { text = File.ReadAllText($"/proc/{pid}/task/{tid}/children"); }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; }
+            foreach (var token in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                children.Add(int.Parse(token, CultureInfo.InvariantCulture));
+        }
+        return children;
+    }
+
+    private static string ReadText(int pid, string name)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/{name}"); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || (e is IOException && !Exists(pid)))
+        { throw new TargetGoneException(pid); }
+    }
+
+    private static byte[] ReadBytes(int pid, string name)
+    {
+        try { return File.ReadAllBytes($"/proc/{pid}/{name}"); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || (e is IOException && !Exists(pid)))
+        { throw new TargetGoneException(pid); }
+    }
+
+    private static string ReadLink(int pid, string name)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/{name}").LinkTarget ?? throw new TargetGoneException(pid);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        { throw new TargetGoneException(pid); }
+    }
+
+    private static string[] Enumerate(int pid, string dir)
+    {
+        try { return Directory.GetFileSystemEntries($"/proc/{pid}/{dir}"); }
+        catch (DirectoryNotFoundException) { throw new TargetGoneException(pid); }
+    }
+}

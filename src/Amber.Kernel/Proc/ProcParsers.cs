@@ -1,0 +1,150 @@
+using System.Globalization;
+
+namespace Amber.Kernel.Proc;
+
+/// <summary>Pure parsers for procfs text, kept apart from file access so they can be tested on samples.</summary>
+public static class ProcParsers
+{
+    public static MapsEntry ParseMapsLine(ReadOnlySpan<char> line)
+    {
+        // start-end perms offset major:minor inode [path]
+        int dash = line.IndexOf('-');
+        ulong start = Hex(line[..dash]);
+        line = line[(dash + 1)..];
+        ulong end = Hex(NextField(ref line));
+        var perms = NextField(ref line);
+        if (perms.Length < 4)
+            throw new FormatException($"bad permissions '{perms}' in maps line");
+        ulong offset = Hex(NextField(ref line));
+        var dev = NextField(ref line);
+        int colon = dev.IndexOf(':');
+        uint major = (uint)Hex(dev[..colon]);
+        uint minor = (uint)Hex(dev[(colon + 1)..]);
+        ulong inode = ulong.Parse(NextField(ref line), CultureInfo.InvariantCulture);
+        string path = line.TrimStart(' ').ToString();
+        return new MapsEntry(start, end, perms[0] == 'r', perms[1] == 'w', perms[2] == 'x', perms[3] == 's',
+            offset, major, minor, inode, path);
+    }
+
+    public static List<MapsEntry> ParseMaps(string text)
+    {
+        var result = new List<MapsEntry>();
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (!line.IsEmpty)
+                result.Add(ParseMapsLine(line));
+        }
+        return result;
+    }
+
+    public static ParsedStat ParseStat(ReadOnlySpan<char> text)
+    {
+        int open = text.IndexOf('(');
+        int close = text.LastIndexOf(')');
+        if (open < 0 || close < open)
+            throw new FormatException("no comm field in stat");
+        int pid = int.Parse(text[..open].Trim(), CultureInfo.InvariantCulture);
+        var rest = text[(close + 1)..];
+        // rest starts at field 3.
+        Span<ulong> f = stackalloc ulong[53];
+        char state = '?';
+        int field = 3;
+        foreach (var range in rest.Split(' '))
+        {
+            var token = rest[range];
+            if (token.IsEmpty)
+                continue;
+            if (field == 3)
+                state = token[0];
+            else if (field < f.Length)
+                f[field] = token[0] == '-' ? unchecked((ulong)long.Parse(token, CultureInfo.InvariantCulture)) : ulong.Parse(token, CultureInfo.InvariantCulture);
+            field++;
+        }
+        if (field <= 51)
+            throw new FormatException($"stat has {field - 1} fields, expected at least 51");
+        return new ParsedStat(pid, state, (int)f[4], (int)f[5], (int)f[6], (long)f[20], f[22],
+            f[26], f[27], f[28], f[45], f[46], f[47], f[48], f[49], f[50], f[51]);
+    }
+
+    public static ProcStatus ParseStatus(string text)
+    {
+        string name = "";
+        char state = '?';
+        int tgid = 0, ppid = 0, tracer = 0, threads = 0;
+        uint umask = 18; // 022
+        uint[] uids = [], gids = [], groups = [];
+        ulong sigPnd = 0, shdPnd = 0, sigBlk = 0;
+        int[] nsPids = [];
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            int colon = line.IndexOf(':');
+            if (colon < 0)
+                continue;
+            var key = line[..colon];
+            var value = line[(colon + 1)..].Trim();
+            switch (key)
+            {
+                case "Name": name = value.ToString(); break;
+                case "State": state = value.IsEmpty ? '?' : value[0]; break;
+                case "Tgid": tgid = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "PPid": ppid = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "TracerPid": tracer = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "Threads": threads = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "Umask": umask = Convert.ToUInt32(value.ToString(), 8); break;
+                case "Uid": uids = Numbers(value); break;
+                case "Gid": gids = Numbers(value); break;
+                case "Groups": groups = Numbers(value); break;
+                case "SigPnd": sigPnd = Hex(value); break;
+                case "ShdPnd": shdPnd = Hex(value); break;
+                case "SigBlk": sigBlk = Hex(value); break;
+                case "NSpid": nsPids = Array.ConvertAll(Numbers(value), v => (int)v); break;
+            }
+        }
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids);
+    }
+
+    public static FdInfo ParseFdInfo(string text)
+    {
+        long pos = 0;
+        uint flags = 0;
+        int mnt = 0;
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            int colon = line.IndexOf(':');
+            if (colon < 0)
+                continue;
+            var key = line[..colon];
+            var value = line[(colon + 1)..].Trim();
+            switch (key)
+            {
+                case "pos": pos = long.Parse(value, CultureInfo.InvariantCulture); break;
+                case "flags": flags = Convert.ToUInt32(value.ToString(), 8); break;
+                case "mnt_id": mnt = int.Parse(value, CultureInfo.InvariantCulture); break;
+            }
+        }
+        return new FdInfo(pos, flags, mnt);
+    }
+
+    private static uint[] Numbers(ReadOnlySpan<char> value)
+    {
+        var list = new List<uint>();
+        foreach (var range in value.SplitAny(" \t"))
+        {
+            var token = value[range];
+            if (!token.IsEmpty)
+                list.Add(uint.Parse(token, CultureInfo.InvariantCulture));
+        }
+        return [.. list];
+    }
+
+    private static ReadOnlySpan<char> NextField(ref ReadOnlySpan<char> line)
+    {
+        line = line.TrimStart(' ');
+        int space = line.IndexOf(' ');
+        var field = space < 0 ? line : line[..space];
+        line = space < 0 ? [] : line[space..];
+        return field;
+    }
+
+    private static ulong Hex(ReadOnlySpan<char> s) => ulong.Parse(s, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,11 @@
+namespace Amber.Kernel.Ptrace;
+
+[Flags]
+public enum PtraceOptions
+{
+    None = 0,
+    TraceFork = 1 << 1,
+    TraceVfork = 1 << 2,
+    TraceClone = 1 << 3,
+    ExitKill = 1 << 20,
+}

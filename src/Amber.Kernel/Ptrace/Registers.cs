@@ -1,0 +1,70 @@
+using Amber.Native;
+
+namespace Amber.Kernel.Ptrace;
+
+/// <summary>
+/// The general registers of a stopped thread (struct user_regs_struct), as raw bytes plus typed access
+/// to the fields the engine touches. Raw bytes are what the image stores.
+/// </summary>
+public sealed class Registers
+{
+    private UserRegs _regs;
+
+    internal Registers(UserRegs regs) => _regs = regs;
+
+    public static Registers FromBytes(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length != UserRegs.Size)
+            throw new ArgumentException($"registers are {bytes.Length} bytes, expected {UserRegs.Size}");
+        return new Registers(System.Runtime.InteropServices.MemoryMarshal.Read<UserRegs>(bytes));
+    }
+
+    internal ref UserRegs Raw => ref _regs;
+
+    public ulong Rip { get => _regs.rip; set => _regs.rip = value; }
+    public ulong Rsp { get => _regs.rsp; set => _regs.rsp = value; }
+    public ulong Rax { get => _regs.rax; set => _regs.rax = value; }
+    public ulong OrigRax { get => _regs.orig_rax; set => _regs.orig_rax = value; }
+    public ulong FsBase { get => _regs.fs_base; set => _regs.fs_base = value; }
+    public ulong GsBase => _regs.gs_base;
+
+    public Registers Clone() => new(_regs);
+
+    public byte[] ToBytes()
+    {
+        var bytes = new byte[UserRegs.Size];
+        System.Runtime.InteropServices.MemoryMarshal.Write(bytes, in _regs);
+        return bytes;
+    }
+
+    /// <summary>Sets up a syscall at <paramref name="instruction"/>: orig_rax = -1 so no restart logic fires on it.</summary>
+    public void PrepareSyscall(ulong instruction, long number, ReadOnlySpan<ulong> args)
+    {
+        _regs.rip = instruction;
+        _regs.rax = (ulong)number;
+        _regs.orig_rax = ulong.MaxValue;
+        _regs.rdi = args.Length > 0 ? args[0] : 0;
+        _regs.rsi = args.Length > 1 ? args[1] : 0;
+        _regs.rdx = args.Length > 2 ? args[2] : 0;
+        _regs.r10 = args.Length > 3 ? args[3] : 0;
+        _regs.r8 = args.Length > 4 ? args[4] : 0;
+        _regs.r9 = args.Length > 5 ? args[5] : 0;
+    }
+
+    /// <summary>
+    /// A thread stopped inside an interrupted syscall shows rax = -ERESTART*. In a new process the
+    /// kernel's restart state is gone, so re-execute the syscall instruction instead (KERNEL.md pitfall 4).
+    /// </summary>
+    public bool PrepareSyscallRestart()
+    {
+        long rax = (long)_regs.rax;
+        if ((long)_regs.orig_rax < 0)
+            return false;
+        if (rax is not (-Errnos.ERESTARTSYS or -Errnos.ERESTARTNOINTR or -Errnos.ERESTARTNOHAND or -Errnos.ERESTART_RESTARTBLOCK))
+            return false;
+        _regs.rax = _regs.orig_rax;
+        _regs.rip -= 2; // "syscall" is 0f 05
+        _regs.orig_rax = ulong.MaxValue;
+        return true;
+    }
+}

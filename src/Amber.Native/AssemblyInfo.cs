@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+// Every signature below is blittable; nothing is marshalled behind our back.
+[assembly: DisableRuntimeMarshalling]

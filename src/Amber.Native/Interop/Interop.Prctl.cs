@@ -1,0 +1,16 @@
+using System.Runtime.InteropServices;
+
+namespace Amber.Native;
+
+internal static partial class Interop
+{
+    internal const int PR_SET_NAME = 15;
+    internal const int PR_SET_MM = 35;
+    internal const int PR_SET_CHILD_SUBREAPER = 36;
+    internal const int PR_GET_TID_ADDRESS = 40;
+    internal const int PR_SET_MM_MAP = 14;
+    internal const int PR_SET_MM_MAP_SIZE = 15;
+
+    [LibraryImport(Libc, EntryPoint = "prctl", SetLastError = true)]
+    internal static partial int Prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
+}
