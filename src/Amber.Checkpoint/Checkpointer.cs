@@ -35,7 +35,9 @@ public static class Checkpointer
         long pages;
         try
         {
+            Faults.Check(FaultPoint.AfterFreeze);
             pages = DumpProcess(frozen, writer, cancel);
+            Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
             {
@@ -99,6 +101,7 @@ public static class Checkpointer
         var image = NewImage(pid, stat, status);
         var mapsBefore = ProcFs.ReadMaps(pid);
         ThreadStateDumper.Dump(frozen, memory, mapsBefore, image);
+        Faults.Check(FaultPoint.AfterThreadState);
         cancel.ThrowIfCancellationRequested();
 
         FileDumper.Dump(pid, image);

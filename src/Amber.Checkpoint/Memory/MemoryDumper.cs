@@ -69,6 +69,8 @@ public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileW
     private void CopyRun(MmImage mm, ulong address, int count, bool skipZeroPages, byte[] buffer)
     {
         cancel.ThrowIfCancellationRequested();
+        if (PagesWritten > 0)
+            Faults.Check(FaultPoint.DuringPages);
         var data = buffer.AsSpan(0, count * PageSize);
         memory.ReadBulk(address, data);
         if (!skipZeroPages)

@@ -22,9 +22,8 @@ public static class HuskProcess
     /// <param name="imageRanges">Address ranges the restored process will use: the trampoline avoids them.</param>
     public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources)
     {
-        using var elf = new MemFile("amber-husk", Husk.Build());
-        var inherits = inheritSources.Select((source, i) => (3 + i, new SafeHandleFd(source))).ToList();
-        int huskPid = Spawner.Spawn(new SpawnOptions(elf.ExecPath, ["amber-husk"]) { Environment = [], Inherits = inherits });
+        var inherits = inheritSources.Select((source, i) => (3 + i, source)).ToList();
+        int huskPid = Spawner.Spawn(new SpawnOptions(Husk.Path, ["amber-husk"]) { Environment = [], Inherits = inherits });
         Tracee? husk = null;
         try
         {

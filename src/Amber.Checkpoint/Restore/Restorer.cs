@@ -42,8 +42,9 @@ public static class Restorer
 
         WaitForPid.Free(pid, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
-        if (!options.Detach)
-            Spawner.BecomeSubreaper();
+        // The husk dies at once; its clone is re-parented to us, so we can reap it if the restore fails
+        // (and wait for it when not detached). Detached, it moves on to our own parent when we exit.
+        Spawner.BecomeSubreaper();
 
         var imageRanges = image.Mm.Vmas.Select(v => (v.Start, v.End)).ToList();
         var (process, trampoline) = HuskProcess.Create(pid, imageRanges, options.InheritFds.Select(i => i.Source).ToList());
@@ -71,6 +72,7 @@ public static class Restorer
         using var memory = new RemoteMemory(pid);
         // Nothing may be delivered into our injections; the saved mask is put back at the end.
         process.SetSignalMask(ulong.MaxValue);
+        Faults.Check(FaultPoint.RestoreAfterCreate);
         var injector = new SyscallInjector(process, trampoline, int3Follows: true);
         var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
 
@@ -120,6 +122,7 @@ public static class Restorer
             .Munmap(trampoline, HuskProcess.TrampolineSize);
 
         ThreadRestorer.RestoreRegisters(process, thread);
+        Faults.Check(FaultPoint.RestoreBeforeRelease);
         process.Detach();
     }
 }

@@ -1,13 +1,67 @@
+using System.Buffers;
 using System.CommandLine;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Amber.Kernel.Features;
 
 namespace Amber.Cli.Commands;
 
+/// <summary>Lists the kernel features Amber relies on, probed for real; exit 1 if a required one is missing.</summary>
 public static class CheckCommand
 {
     public static Command Create()
     {
-        var command = new Command("check", "List the kernel features Amber relies on; exit 1 if a required one is missing");
-        command.SetAction(_ => CliErrors.Run(() => ExitCodes.Ok));
+        var json = new Option<bool>("--json") { Description = "Machine-readable output: an array of {name, required, present, detail}" };
+        var command = new Command("check", "List the kernel features Amber relies on; exit 1 if a required one is missing") { json };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            // Synchronous on this thread: the ptrace probe seizes, waits and detaches from one OS thread.
+            var features = KernelFeatures.ProbeAll();
+            var missing = features.Where(f => f.Required && !f.Present).Select(f => f.Name).ToList();
+            if (parse.GetValue(json))
+                WriteJson(features);
+            else
+                WriteText(features, missing);
+            if (missing.Count == 0)
+                return ExitCodes.Ok;
+            Console.Error.WriteLine($"amber: required kernel features missing: {string.Join(", ", missing)}");
+            return ExitCodes.Failed;
+        }));
         return command;
+    }
+
+    private static void WriteText(IReadOnlyList<FeatureProbe> features, List<string> missing)
+    {
+        int width = features.Max(f => f.Name.Length) + 1;
+        foreach (var f in features)
+        {
+            string status = f.Present ? "[ok]" : "[missing]";
+            string optional = !f.Present && !f.Required ? " (optional)" : "";
+            Console.Out.WriteLine($"  {status,-9} {(f.Name + ":").PadRight(width)} {f.Detail}{optional}");
+        }
+        Console.Out.WriteLine(missing.Count == 0
+            ? "Amber can checkpoint and restore on this machine."
+            : $"Amber cannot run here: {string.Join(", ", missing)} missing.");
+    }
+
+    private static void WriteJson(IReadOnlyList<FeatureProbe> features)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartArray();
+            foreach (var f in features)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("name", f.Name);
+                writer.WriteBoolean("required", f.Required);
+                writer.WriteBoolean("present", f.Present);
+                writer.WriteString("detail", f.Detail);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+        }
+        Console.Out.WriteLine(Encoding.UTF8.GetString(buffer.WrittenSpan));
     }
 }

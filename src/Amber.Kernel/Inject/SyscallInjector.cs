@@ -81,8 +81,9 @@ public sealed class SyscallInjector
             Resume(0);
         }
         var regs = _thread.GetRegisters();
-        if (regs.Rip != Instruction + (Int3Follows ? 3UL : 2UL))
-            throw new InjectionException($"injected syscall {number} in {_thread.Name} stopped at 0x{regs.Rip:x}, expected 0x{Instruction + 2:x}");
+        ulong expected = Instruction + (Int3Follows ? 3UL : 2UL);
+        if (regs.Rip != expected)
+            throw new InjectionException($"injected syscall {number} in {_thread.Name} stopped at 0x{regs.Rip:x}, expected 0x{expected:x}");
         return (long)regs.Rax;
     }
 

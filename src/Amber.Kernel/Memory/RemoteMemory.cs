@@ -70,14 +70,14 @@ public sealed class RemoteMemory : IDisposable
 
     public T Read<T>(ulong address) where T : unmanaged
     {
-        Span<byte> buffer = stackalloc byte[Marshal.SizeOf<T>()];
+        Span<byte> buffer = stackalloc byte[System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
         Read(address, buffer);
         return MemoryMarshal.Read<T>(buffer);
     }
 
     public void Write<T>(ulong address, in T value) where T : unmanaged
     {
-        Span<byte> buffer = stackalloc byte[Marshal.SizeOf<T>()];
+        Span<byte> buffer = stackalloc byte[System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
         MemoryMarshal.Write(buffer, in value);
         Write(address, buffer);
     }

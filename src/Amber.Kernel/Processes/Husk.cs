@@ -22,6 +22,37 @@ public static class Husk
     /// <summary>Address of the husk's own `syscall` instruction, usable for the first injections.</summary>
     public static ulong SyscallAddress => EntryAddress + 5;
 
+    private static readonly Lazy<string> Installed = new(InstallFile);
+
+    /// <summary>
+    /// The husk as a file Amber can exec: written once into a directory only the current user can
+    /// write (/run/amber, or amber-UID in the temp directory), replaced atomically when it differs.
+    /// </summary>
+    public static string Path => Installed.Value;
+
+    private static string InstallFile()
+    {
+        uint uid = GetUid();
+        string dir = uid == 0 && Directory.Exists("/run") ? "/run/amber" : System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"amber-{uid}");
+        Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var info = new DirectoryInfo(dir);
+        if (info.LinkTarget is not null || !FileStatOwnedBy(dir, uid) || (info.UnixFileMode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            throw new IOException($"{dir} is not a private directory of user {uid}; refusing to run a program from it");
+        byte[] elf = Build();
+        string path = System.IO.Path.Combine(dir, "husk-1");
+        if (File.Exists(path) && new FileInfo(path).LinkTarget is null && File.ReadAllBytes(path).AsSpan().SequenceEqual(elf))
+            return path;
+        string temp = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllBytes(temp, elf);
+        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    private static uint GetUid() => Files.FileStat.TryGet("/proc/self", out var self) ? self.Uid : 0;
+
+    private static bool FileStatOwnedBy(string path, uint uid) => Files.FileStat.TryGet(path, out var st) && st.Uid == uid;
+
     public static byte[] Build()
     {
         var elf = new byte[CodeOffset + Code.Length];

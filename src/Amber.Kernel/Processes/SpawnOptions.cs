@@ -10,11 +10,8 @@ public sealed record SpawnOptions(string Path, IReadOnlyList<string> Arguments)
     /// <summary>Files opened in the child as fd N (e.g. 0 = /dev/null, 1 = a log file), before exec.</summary>
     public IReadOnlyList<(int Fd, string Path, int Flags)> Opens { get; init; } = [];
 
-    /// <summary>fds of ours placed at fd N in the child.</summary>
-    public IReadOnlyList<(int Fd, SafeHandleFd Source)> Inherits { get; init; } = [];
+    /// <summary>fds of ours (Source, which stays ours) placed at fd N in the child.</summary>
+    public IReadOnlyList<(int Fd, int Source)> Inherits { get; init; } = [];
 
     public bool NewSession { get; init; }
 }
-
-/// <summary>An fd of this process handed to a spawned child (it stays owned by the caller).</summary>
-public readonly record struct SafeHandleFd(int Value);

@@ -4,7 +4,7 @@ namespace Amber.Native;
 
 internal static partial class Interop
 {
-    // Opaque glibc types; sizes for x86_64 glibc with generous slack.
+    // Opaque glibc types: their x86_64 glibc 2.36 sizes (a test checks them); Spawner allocates twice as much.
     internal const int PosixSpawnFileActionsSize = 80;
     internal const int PosixSpawnAttrSize = 336;
 
@@ -26,6 +26,9 @@ internal static partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "posix_spawn_file_actions_addopen")]
     internal static unsafe partial int PosixSpawnFileActionsAddOpen(void* fileActions, int fd, byte* path, int flags, int mode);
+
+    [LibraryImport(Libc, EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    internal static unsafe partial int PosixSpawnFileActionsAddClosefrom(void* fileActions, int from);
 
     [LibraryImport(Libc, EntryPoint = "posix_spawn_file_actions_addchdir_np")]
     internal static unsafe partial int PosixSpawnFileActionsAddChdir(void* fileActions, byte* path);

@@ -1,0 +1,38 @@
+using System.Globalization;
+
+namespace Amber.Checkpoint;
+
+/// <summary>Where a test can make a checkpoint or restore fail (or pause), to prove the failure path.</summary>
+public enum FaultPoint
+{
+    AfterFreeze,
+    AfterThreadState,
+    DuringPages,
+    BeforeCommit,
+    RestoreAfterCreate,
+    RestoreBeforeRelease,
+}
+
+/// <summary>
+/// Fault injection for tests, off unless AMBER_FAULT is set: "Point" fails at that point,
+/// "Point:sleep=MS" pauses there (so a test can send a signal at a known moment).
+/// </summary>
+public static class Faults
+{
+    private static readonly string? Setting = Environment.GetEnvironmentVariable("AMBER_FAULT");
+
+    public static void Check(FaultPoint point)
+    {
+        if (Setting is null)
+            return;
+        var parts = Setting.Split(':', 2);
+        if (!string.Equals(parts[0], point.ToString(), StringComparison.OrdinalIgnoreCase))
+            return;
+        if (parts.Length == 2 && parts[1].StartsWith("sleep=", StringComparison.Ordinal))
+        {
+            Thread.Sleep(int.Parse(parts[1]["sleep=".Length..], CultureInfo.InvariantCulture));
+            return;
+        }
+        throw new CheckpointException($"injected fault at {point} (AMBER_FAULT)");
+    }
+}

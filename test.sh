@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds Amber and runs every test suite (unit and integration, real processes, needs root).
+# The last line is the total: "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+if ! dotnet build Amber.slnx -c Release --nologo -v quiet; then
+  echo "the build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+dotnet test Amber.slnx -c Release --no-build --nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results"
+rc=$?
+
+passed=0
+failed=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+  p="$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  f="$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  e="$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0}))
+done
+# A suite that crashed leaves no counters: never report that as green.
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

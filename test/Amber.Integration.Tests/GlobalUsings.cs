@@ -1,0 +1,2 @@
+global using Xunit;
+global using Amber.Integration.Tests.Infrastructure;

@@ -1,0 +1,79 @@
+using Amber.Kernel.Processes;
+
+namespace Amber.Integration.Tests.Infrastructure;
+
+/// <summary>The result of one run of the amber CLI.</summary>
+public sealed record AmberRun(string Arguments, int ExitCode, string Stdout, string Stderr)
+{
+    public string LastStdoutLine => Stdout.TrimEnd('\n').Split('\n')[^1];
+
+    public AmberRun ShouldSucceed()
+    {
+        Assert.True(ExitCode == 0, $"amber {Arguments} exited {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}");
+        return this;
+    }
+
+    public AmberRun ShouldFail(string messagePart)
+    {
+        Assert.True(ExitCode == 1, $"amber {Arguments} exited {ExitCode}, expected 1\nstderr: {Stderr}");
+        Assert.Contains(messagePart, Stderr);
+        Assert.DoesNotContain("   at ", Stderr); // never a stack trace
+        Assert.Single(Stderr.TrimEnd('\n').Split('\n'));
+        return this;
+    }
+}
+
+/// <summary>
+/// Runs the real CLI as a separate process (started with posix_spawn, like everything the tests
+/// start, so fds can be handed to it), capturing its output in files.
+/// </summary>
+public static class AmberCli
+{
+    public static AmberRun Run(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null) =>
+        Start(args, stdinFd, env).Wait(timeout);
+
+    /// <summary>Starts the CLI and returns at once (to signal it while it works).</summary>
+    public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null)
+    {
+        string outFile = Path.GetTempFileName();
+        string errFile = Path.GetTempFileName();
+        {
+            var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+                .Where(k => env is null || !env.ContainsKey(k))
+                .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")
+                .Concat(env?.Select(kv => $"{kv.Key}={kv.Value}") ?? []).ToList();
+            var options = new SpawnOptions(Repo.Dotnet, [Repo.AmberDll, .. args])
+            {
+                Environment = environment,
+                Opens = stdinFd is null
+                    ? [(0, "/dev/null", 0), (1, outFile, 1 | 0x200), (2, errFile, 1 | 0x200)]
+                    : [(1, outFile, 1 | 0x200), (2, errFile, 1 | 0x200)],
+                Inherits = stdinFd is int fd ? [(0, fd)] : [],
+            };
+            return new RunningAmber(Spawner.Spawn(options), string.Join(' ', args), outFile, errFile);
+        }
+    }
+
+    public static AmberRun Run(params string[] args) => Run((IReadOnlyList<string>)args);
+}
+
+/// <summary>An amber CLI process still running.</summary>
+public sealed class RunningAmber(int pid, string arguments, string outFile, string errFile)
+{
+    public int Pid { get; } = pid;
+
+    public AmberRun Wait(TimeSpan? timeout = null)
+    {
+        try
+        {
+            var status = Exited.Wait(Pid, timeout ?? TimeSpan.FromSeconds(120), $"amber {arguments}");
+            int code = status.Exited ? status.ExitCode : 128 + status.TermSignal;
+            return new AmberRun(arguments, code, File.ReadAllText(outFile), File.ReadAllText(errFile));
+        }
+        finally
+        {
+            File.Delete(outFile);
+            File.Delete(errFile);
+        }
+    }
+}
