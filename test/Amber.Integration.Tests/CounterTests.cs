@@ -54,7 +54,7 @@ public sealed class CounterTests
         Assert.Equal(target.Pid.ToString(), restored.LastStdoutLine);
         target.Restored();
         target.WaitForTicks(3);
-        Assert.True(target.LastTick() > savedAround);
+        Assert.True(target.LastTick() > savedAround, $"saved around {savedAround}, last tick {target.LastTick()}: {string.Join(" | ", target.Lines().TakeLast(6))}");
         target.StopAndVerify();
     }
 }

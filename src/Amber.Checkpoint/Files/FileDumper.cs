@@ -18,8 +18,55 @@ public static class FileDumper
 
     public static void Dump(int pid, ProcessImage image)
     {
-        foreach (int fd in ProcFs.ListFds(pid))
-            image.Fds.Add(DumpOne(pid, fd));
+        var fds = ProcFs.ListFds(pid).Select(fd => DumpOne(pid, fd)).ToList();
+        ResolvePipes(pid, fds, image);
+        FindSharedDescriptions(pid, fds);
+        image.Fds.AddRange(fds);
+    }
+
+    /// <summary>
+    /// A pipe with both ends in the process is rebuilt, queued bytes included. One end alone connects
+    /// the process to someone else: as stdio it is external; elsewhere it is not supported yet.
+    /// </summary>
+    private static void ResolvePipes(int pid, List<FdImage> fds, ProcessImage image)
+    {
+        foreach (var pipe in fds.Where(f => f.Kind == FdKind.FdPipe).GroupBy(f => f.PipeId))
+        {
+            var readEnd = pipe.FirstOrDefault(f => !f.PipeWriteEnd);
+            if (readEnd is not null && pipe.Any(f => f.PipeWriteEnd))
+            {
+                var (data, capacity) = ProcessFiles.PeekPipe(pid, readEnd.Fd);
+                image.Pipes.Add(new PipeImage { Id = pipe.Key, Capacity = (uint)capacity, Data = Google.Protobuf.ByteString.CopyFrom(data) });
+                continue;
+            }
+            foreach (var end in pipe)
+            {
+                if (end.Fd > 2)
+                    throw new UnsupportedResourceException(pid, $"fd {end.Fd} ({end.Description})", "a pipe whose other end is outside the process");
+                end.Kind = FdKind.FdExternal;
+                end.PipeId = 0;
+                end.PipeWriteEnd = false;
+            }
+        }
+    }
+
+    /// <summary>dup'ed fds share one offset and one set of flags; after a restore they must again.</summary>
+    private static void FindSharedDescriptions(int pid, List<FdImage> fds)
+    {
+        for (int i = 1; i < fds.Count; i++)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                var (a, b) = (fds[j], fds[i]);
+                if (a.HasSharesDescriptionWith || a.Kind != b.Kind || a.Description != b.Description || a.PipeWriteEnd != b.PipeWriteEnd)
+                    continue;
+                if (ProcessFiles.SameDescription(pid, a.Fd, b.Fd))
+                {
+                    b.SharesDescriptionWith = a.Fd;
+                    break;
+                }
+            }
+        }
     }
 
     private static FdImage DumpOne(int pid, int fd)
@@ -70,12 +117,19 @@ public static class FileDumper
             }
             throw new UnsupportedResourceException(pid, what, "a character device");
         }
+        if (st.IsFifo && link.StartsWith("pipe:", StringComparison.Ordinal))
+        {
+            image.Kind = FdKind.FdPipe;
+            image.PipeId = st.Inode;
+            image.PipeWriteEnd = (info.Flags & 3) == 1;
+            return image;
+        }
         if ((st.IsFifo || st.IsSocket) && fd <= 2)
         {
             image.Kind = FdKind.FdExternal;
             return image;
         }
-        string kind = st.IsFifo ? (link.StartsWith("pipe:", StringComparison.Ordinal) ? "a pipe" : "a FIFO")
+        string kind = st.IsFifo ? "a FIFO"
             : st.IsSocket ? "a socket"
             : link.StartsWith("anon_inode:", StringComparison.Ordinal) ? $"an {link["anon_inode:".Length..].Trim('[', ']')} descriptor"
             : "a file of an unknown kind";

@@ -1,4 +1,5 @@
 using Amber.Image.Schema;
+using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 
 namespace Amber.Checkpoint.Restore;
@@ -12,6 +13,7 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits)
 {
+    private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
 
     public List<string> Warnings { get; } = [];
@@ -22,8 +24,9 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
         int floor = Math.Max(maxFd, 2 + inherits.Count) + 1;
         var temporary = new Dictionary<int, int>();
         for (int i = 0; i < inherits.Count; i++)
-            temporary[inherits[i].Fd] = calls.DupAbove(3 + i, floor + i);
+            temporary[inherits[i].Fd] = calls.DupAbove(3 + i, floor);
         calls.CloseRange(0, (uint)(floor - 1));
+        var pipeEnds = CreatePipes(floor);
 
         foreach (var fd in image.Fds.OrderBy(f => f.Fd))
         {
@@ -32,8 +35,18 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                 calls.Dup3(source, fd.Fd, fd.CloseOnExec);
                 continue;
             }
+            if (fd.HasSharesDescriptionWith)
+            {
+                calls.Dup3(fd.SharesDescriptionWith, fd.Fd, fd.CloseOnExec);
+                continue;
+            }
             switch (fd.Kind)
             {
+                case FdKind.FdPipe:
+                    int end = pipeEnds[(fd.PipeId, fd.PipeWriteEnd)];
+                    calls.SetStatusFlags(end, (int)fd.Flags);
+                    calls.Dup3(end, fd.Fd, fd.CloseOnExec);
+                    break;
                 case FdKind.FdRegular:
                 case FdKind.FdDirectory:
                 case FdKind.FdDevNull:
@@ -50,10 +63,29 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                     throw new CheckpointException($"fd {fd.Fd}: unknown kind {fd.Kind} in the image");
             }
         }
-        foreach (int t in temporary.Values)
+        foreach (int t in temporary.Values.Concat(pipeEnds.Values))
             calls.Close(t);
         foreach (var (target, _) in inherits.Where(i => image.Fds.All(f => f.Fd != i.Fd)))
             Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");
+    }
+
+    /// <summary>Each saved pipe, new, above the saved fd numbers, holding the bytes it held.</summary>
+    private Dictionary<(ulong Id, bool WriteEnd), int> CreatePipes(int floor)
+    {
+        var ends = new Dictionary<(ulong, bool), int>();
+        foreach (var pipe in image.Pipes)
+        {
+            var (read, write) = calls.Pipe();
+            ends[(pipe.Id, false)] = calls.DupAbove(read, floor);
+            ends[(pipe.Id, true)] = calls.DupAbove(write, floor);
+            calls.Close(read);
+            calls.Close(write);
+            if (pipe.Capacity != DefaultPipeCapacity)
+                calls.SetPipeSize(ends[(pipe.Id, true)], (int)pipe.Capacity);
+            if (!pipe.Data.IsEmpty)
+                ProcessFiles.FillPipe(image.Pid, ends[(pipe.Id, true)], pipe.Data.Span);
+        }
+        return ends;
     }
 
     private void Open(FdImage fd, string path, int flags)

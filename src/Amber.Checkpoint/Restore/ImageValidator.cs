@@ -63,10 +63,18 @@ public static class ImageValidator
         }
 
         CheckFile(image.ExePath, image.ExeIdentity, "executable");
+        var pipes = image.Pipes.Select(p => p.Id).ToHashSet();
+        var fdNumbers = image.Fds.Select(f => f.Fd).ToHashSet();
+        if (image.Pipes.Any(p => p.Data.Length > p.Capacity))
+            Fail("a pipe holds more bytes than its capacity");
         foreach (var fd in image.Fds)
         {
             if (fd.Fd < 0 || fd.Fd > 1 << 20)
                 Fail($"fd number {fd.Fd}");
+            if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId))
+                Fail($"fd {fd.Fd} is an end of pipe {fd.PipeId}, which the image does not hold");
+            if (fd.HasSharesDescriptionWith && (fd.SharesDescriptionWith >= fd.Fd || !fdNumbers.Contains(fd.SharesDescriptionWith)))
+                Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
             if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory)
             {
                 if (!FileStat.TryGet(fd.Path, out var st))

@@ -24,6 +24,18 @@ public sealed partial class RemoteCalls
     public int DupAbove(int fd, int minimum) =>
         (int)Call("fcntl(F_DUPFD_CLOEXEC)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_DUPFD_CLOEXEC, (ulong)minimum);
 
+    /// <summary>A new pipe inside the process: (read end, write end).</summary>
+    public (int Read, int Write) Pipe()
+    {
+        Call("pipe2", SyscallNumbers.Pipe2, Scratch, (ulong)Interop.O_CLOEXEC);
+        return (Memory.Read<int>(Scratch), Memory.Read<int>(Scratch + 4));
+    }
+
+    public void SetPipeSize(int fd, int size) => Call("fcntl(F_SETPIPE_SZ)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_SETPIPE_SZ, (ulong)size);
+
+    /// <summary>The file status flags of an open file description (O_APPEND, O_NONBLOCK...).</summary>
+    public void SetStatusFlags(int fd, int flags) => Call("fcntl(F_SETFL)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_SETFL, (ulong)flags);
+
     public long Seek(int fd, long offset) => Call("lseek", SyscallNumbers.Lseek, (ulong)fd, (ulong)offset, 0 /* SEEK_SET */);
 
     public void ChangeDirectory(string path)

@@ -42,6 +42,18 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
     internal static unsafe partial nint Write(int fd, byte* buffer, nuint count);
 
+    internal const int F_SETFL = 4;
+    internal const int F_GETFL = 3;
+    internal const int F_SETPIPE_SZ = 1031;
+    internal const int F_GETPIPE_SZ = 1032;
+    internal const uint SPLICE_F_NONBLOCK = 2;
+
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    internal static unsafe partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, EntryPoint = "tee", SetLastError = true)]
+    internal static partial nint Tee(int fdIn, int fdOut, nuint length, uint flags);
+
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     internal static partial int Fcntl(int fd, int command, long argument);
 }

@@ -14,4 +14,9 @@ internal static partial class Interop
 
     internal static int PidfdGetfd(int pidfd, int targetFd, uint flags) =>
         (int)Syscall(SyscallNumbers.PidfdGetfd, pidfd, targetFd, flags, 0, 0, 0);
+
+    internal const int KCMP_FILE = 0;
+
+    internal static int Kcmp(int pid1, int pid2, int type, long idx1, long idx2) =>
+        (int)Syscall(SyscallNumbers.Kcmp, pid1, pid2, type, idx1, idx2, 0);
 }

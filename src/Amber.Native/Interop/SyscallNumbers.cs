@@ -38,9 +38,11 @@ internal static class SyscallNumbers
     internal const int SetRobustList = 273;
     internal const int GetRobustList = 274;
     internal const int Dup3 = 292;
+    internal const int Pipe2 = 293;
     internal const int RtTgsigqueueinfo = 297;
     internal const int RtSigqueueinfo = 129;
     internal const int Userfaultfd = 323;
+    internal const int Kcmp = 312;
     internal const int Rseq = 334;
     internal const int PidfdOpen = 434;
     internal const int Clone3 = 435;

@@ -74,12 +74,23 @@ public sealed class TargetProcess : IDisposable
         Lines().Where(l => l.StartsWith("tick ", StringComparison.Ordinal))
             .Select(l => int.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Last();
 
-    /// <summary>Waits until the program has ticked <paramref name="more"/> times past its current tick.</summary>
+    /// <summary>
+    /// Waits until the program's latest tick is <paramref name="more"/> past its latest tick now. The
+    /// latest, not any: after a restore to an earlier moment the log holds higher numbers from before.
+    /// </summary>
     public int WaitForTicks(int more, TimeSpan? timeout = null)
     {
         int target = LastTick() + more;
-        WaitForLine(l => l.StartsWith("tick ", StringComparison.Ordinal) && int.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture) >= target,
-            $"'tick {target}'", timeout);
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + limit;
+        while (LastTick() < target)
+        {
+            if (Lines().FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal)) is { } fail)
+                Assert.Fail($"process {Pid} reported: {fail}");
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"process {Pid}: not at tick {target} within {limit.TotalSeconds} s; log ends with: {string.Join(" | ", Lines().TakeLast(5))}");
+            Thread.Sleep(10);
+        }
         return target;
     }
 

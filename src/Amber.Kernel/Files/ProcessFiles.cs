@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Files;
+
+/// <summary>
+/// Looks at another process's open files from outside: whether two fds are one open file
+/// description (kcmp), and what is queued in a pipe (a copy of its read end through pidfd_getfd,
+/// then tee(2), which duplicates pipe contents without consuming them).
+/// </summary>
+public static class ProcessFiles
+{
+    public static bool SameDescription(int pid, int fd1, int fd2)
+    {
+        int rv = Interop.Kcmp(pid, pid, Interop.KCMP_FILE, fd1, fd2);
+        if (rv < 0)
+            Errnos.Throw("kcmp(KCMP_FILE)", $"fds {fd1} and {fd2} of process {pid}");
+        return rv == 0;
+    }
+
+    /// <summary>The bytes queued in the pipe whose read end is <paramref name="readFd"/>, left in place, and its capacity.</summary>
+    public static unsafe (byte[] Data, int Capacity) PeekPipe(int pid, int readFd)
+    {
+        using var remote = GetFd(pid, readFd);
+        int capacity = Errnos.Check(Interop.Fcntl(remote.Fd, Interop.F_GETPIPE_SZ, 0), "fcntl(F_GETPIPE_SZ)", $"fd {readFd} of process {pid}");
+        int* fds = stackalloc int[2];
+        Errnos.Check(Interop.Pipe2(fds, Interop.O_CLOEXEC | Interop.O_NONBLOCK), "pipe2", "amber");
+        using var ourRead = new SafeFdHandle(fds[0]);
+        using var ourWrite = new SafeFdHandle(fds[1]);
+        // Ours must hold everything theirs does; 1 MiB (pipe-max-size) is the most an unprivileged pipe has.
+        Interop.Fcntl(ourWrite.Fd, Interop.F_SETPIPE_SZ, capacity);
+        nint copied;
+        do
+        {
+            copied = Interop.Tee(remote.Fd, ourWrite.Fd, (nuint)capacity, Interop.SPLICE_F_NONBLOCK);
+        }
+        while (copied < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
+        if (copied < 0)
+        {
+            if (Marshal.GetLastPInvokeError() == Errnos.EAGAIN)
+                return ([], capacity);
+            Errnos.Throw("tee", $"pipe fd {readFd} of process {pid}");
+        }
+        var data = new byte[copied];
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Interop.Read(ourRead.Fd, p + done, (nuint)(data.Length - done));
+                if (n <= 0)
+                    Errnos.Throw("read", "amber's copy of a pipe");
+                done += (int)n;
+            }
+        }
+        return (data, capacity);
+    }
+
+    /// <summary>Writes bytes into a pipe of another process through its write end (the pipe is fresh and large enough).</summary>
+    public static unsafe void FillPipe(int pid, int writeFd, ReadOnlySpan<byte> data)
+    {
+        using var remote = GetFd(pid, writeFd);
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Interop.Write(remote.Fd, p + done, (nuint)(data.Length - done));
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n <= 0)
+                    Errnos.Throw("write", $"pipe fd {writeFd} of process {pid}");
+                done += (int)n;
+            }
+        }
+    }
+
+    private static SafeFdHandle GetFd(int pid, int fd)
+    {
+        int pidfd = Interop.PidfdOpen(pid, 0);
+        if (pidfd < 0)
+            Errnos.Throw("pidfd_open", $"process {pid}");
+        using var pidHandle = new SafeFdHandle(pidfd);
+        int copy = Interop.PidfdGetfd(pidfd, fd, 0);
+        if (copy < 0)
+            Errnos.Throw("pidfd_getfd", $"fd {fd} of process {pid}");
+        return new SafeFdHandle(copy);
+    }
+}

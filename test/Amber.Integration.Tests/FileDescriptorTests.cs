@@ -1,0 +1,39 @@
+namespace Amber.Integration.Tests;
+
+/// <summary>Pipes with bytes in flight, capacities and flags, and dup'ed fds sharing one offset.</summary>
+public sealed class FileDescriptorTests
+{
+    [Fact]
+    public void PipesInFlightAndSharedOffsetsSurviveTwoCycles()
+    {
+        using var dir = new TestDir("fdshare");
+        using var target = TargetProcess.StartC("fdshare", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(12); // pipe A now always holds ten lines
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
+
+    [Fact]
+    public void ShellRedirectionSharesOneOffset()
+    {
+        // "> log 2>&1": fds 1 and 2 are one open file; after restore they must still be one.
+        using var dir = new TestDir("redirect");
+        string counter = TargetBinaries.Get("counter");
+        using var target = TargetProcess.Start("/bin/sh", ["-c", $"exec {counter} {dir.Path} 4 > {dir["shared.log"]} 2>&1"], dir.Path, logName: "shared.log");
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled();
+        var inspect = AmberCli.Run("inspect", dir["img"], "--json").ShouldSucceed();
+        Assert.Contains("\"sharesDescriptionWith\": 1", inspect.Stdout);
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        target.WaitForTicks(5);
+        target.StopAndVerify();
+        var ticks = File.ReadAllLines(dir["shared.log"]).Where(l => l.StartsWith("tick ")).Select(l => int.Parse(l.Split(' ')[1])).ToList();
+        Assert.Equal(Enumerable.Range(1, ticks.Count), ticks);
+    }
+}
