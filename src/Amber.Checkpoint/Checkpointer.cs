@@ -26,17 +26,19 @@ public static class Checkpointer
     private static CheckpointResult Run(int pid, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
+        var trace = new PhaseTrace("checkpoint");
         Preflight(pid);
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
         cancel.ThrowIfCancellationRequested();
 
         var frozenAt = Stopwatch.StartNew();
         using var frozen = FrozenProcess.Freeze(pid);
+        trace.Mark("freeze");
         long pages;
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
-            pages = DumpProcess(frozen, writer, cancel);
+            pages = DumpProcess(frozen, writer, trace, cancel);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
@@ -48,6 +50,7 @@ public static class Checkpointer
                 RootPid = pid,
                 Pids = { pid },
             });
+            trace.Mark("commit");
         }
         catch (Exception e) when (e is not CheckpointException and not OperationCanceledException and not TargetGoneException)
         {
@@ -62,6 +65,7 @@ public static class Checkpointer
         else
             frozen.Kill();
         frozenAt.Stop();
+        trace.Mark(options.LeaveRunning ? "resume" : "kill");
         long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
         return new CheckpointResult(pid, pages, bytes, frozenAt.Elapsed, total.Elapsed, warnings);
     }
@@ -88,7 +92,7 @@ public static class Checkpointer
             throw new UnsupportedResourceException(pid, $"its {status.Threads} threads", "a multi-threaded process", "only single-threaded processes are supported yet");
     }
 
-    private static long DumpProcess(FrozenProcess frozen, CheckpointWriter writer, CancellationToken cancel)
+    private static long DumpProcess(FrozenProcess frozen, CheckpointWriter writer, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-check under the freeze: it may have started a thread or child just before.
@@ -101,6 +105,7 @@ public static class Checkpointer
         var image = NewImage(pid, stat, status);
         var mapsBefore = ProcFs.ReadMaps(pid);
         ThreadStateDumper.Dump(frozen, memory, mapsBefore, image);
+        trace.Mark("thread state");
         Faults.Check(FaultPoint.AfterThreadState);
         cancel.ThrowIfCancellationRequested();
 
@@ -111,7 +116,9 @@ public static class Checkpointer
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel);
+        trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
+        trace.Mark("memory");
         writer.WriteMessage(ImageNames.Process(pid), ImageFileKind.Process, image);
         return dumper.PagesWritten;
     }

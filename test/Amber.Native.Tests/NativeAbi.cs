@@ -213,6 +213,7 @@ internal static class NativeAbi
         #include <sys/wait.h>
         /* No glibc header has these: the uapi ones are used as-is. */
         #include <linux/fs.h>
+        #include <linux/kcmp.h>
         #include <linux/sched.h>
         #include <linux/userfaultfd.h>
         """;

@@ -11,6 +11,7 @@ namespace Amber.Checkpoint.Memory;
 /// file page") are saved, never the file's own pages; pages never touched are not saved; pages of
 /// anonymous memory that read as zero are skipped too (they come back as zero anyway).
 /// Runs are at most <see cref="MaxRunPages"/> long: each run is one checksum and one pread at restore.
+/// Reading (here, on the tracer thread) overlaps with writing (<see cref="PageWriterQueue"/>).
 /// </summary>
 public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileWriter pages, CancellationToken cancel)
 {
@@ -18,12 +19,14 @@ public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileW
     private const int PageSize = 4096;
     private const int PageMapBatch = 32768;
 
+    private int _runsCopied;
+
     public long PagesWritten { get; private set; }
 
     public void Dump(MmImage mm)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(MaxRunPages * PageSize);
         var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
+        using var queue = new PageWriterQueue(pages, mm, MaxRunPages * PageSize);
         try
         {
             foreach (var vma in mm.Vmas)
@@ -49,55 +52,64 @@ public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileW
                             continue;
                         }
                         if (runPages > 0)
-                            CopyRun(mm, runStart, runPages, anonymous, buffer);
+                            CopyRun(queue, runStart, runPages, anonymous);
                         runPages = owned ? 1 : 0;
                         runStart = page;
                     }
                     at += (ulong)batch * PageSize;
                 }
                 if (runPages > 0)
-                    CopyRun(mm, runStart, runPages, anonymous, buffer);
+                    CopyRun(queue, runStart, runPages, anonymous);
             }
+            queue.Complete();
+            PagesWritten = queue.PagesWritten;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             ArrayPool<ulong>.Shared.Return(entries);
         }
     }
 
-    private void CopyRun(MmImage mm, ulong address, int count, bool skipZeroPages, byte[] buffer)
+    private void CopyRun(PageWriterQueue queue, ulong address, int count, bool skipZeroPages)
     {
         cancel.ThrowIfCancellationRequested();
-        if (PagesWritten > 0)
+        if (_runsCopied++ > 0)
             Faults.Check(FaultPoint.DuringPages);
-        var data = buffer.AsSpan(0, count * PageSize);
-        memory.ReadBulk(address, data);
+        var buffer = queue.Rent();
+        var data = buffer.Span[..(count * PageSize)];
+        try
+        {
+            memory.ReadBulk(address, data);
+        }
+        catch
+        {
+            queue.Release(buffer);
+            throw;
+        }
+        var stretches = new List<(ulong, int, int)>(1);
         if (!skipZeroPages)
         {
-            Append(mm, address, data);
-            return;
+            stretches.Add((address, 0, data.Length));
         }
-        // Store the non-zero stretches of the run.
-        int start = -1;
-        for (int i = 0; i <= count; i++)
+        else
         {
-            bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
-            if (keep && start < 0)
-                start = i;
-            else if (!keep && start >= 0)
+            // Store the non-zero stretches of the run.
+            int start = -1;
+            for (int i = 0; i <= count; i++)
             {
-                Append(mm, address + (ulong)start * PageSize, data.Slice(start * PageSize, (i - start) * PageSize));
-                start = -1;
+                bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
+                if (keep && start < 0)
+                    start = i;
+                else if (!keep && start >= 0)
+                {
+                    stretches.Add((address + (ulong)start * PageSize, start * PageSize, (i - start) * PageSize));
+                    start = -1;
+                }
             }
         }
-    }
-
-    private void Append(MmImage mm, ulong address, ReadOnlySpan<byte> data)
-    {
-        var (offset, xxh3) = pages.Append(data);
-        int count = data.Length / PageSize;
-        mm.Pages.Add(new PageRun { Address = address, Count = (ulong)count, FileOffset = offset, Xxh3 = xxh3 });
-        PagesWritten += count;
+        if (stretches.Count == 0)
+            queue.Release(buffer);
+        else
+            queue.Submit(buffer, stretches);
     }
 }

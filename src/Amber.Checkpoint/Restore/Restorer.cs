@@ -26,7 +26,11 @@ public static class Restorer
     private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        var reader = CheckpointReader.Open(options.ImagesDirectory);
+        var trace = new PhaseTrace("restore");
+        // Page data is checked run by run once it is in the new process, before that process runs
+        // (PageVerifier); everything else, including the page file's header and size, is checked here.
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
+        trace.Mark("open and verify image");
         var manifest = reader.Manifest;
         if (manifest.Pids.Count != 1)
             throw new CheckpointException($"{options.ImagesDirectory} holds {manifest.Pids.Count} processes; this version restores one");
@@ -40,6 +44,7 @@ public static class Restorer
             pageDataEnd = pageFile.DataLength + (ulong)ImageFormat.PageSize;
         var warnings = ImageValidator.Validate(image, pageDataEnd);
 
+        trace.Mark("validate");
         WaitForPid.Free(pid, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
         // The husk dies at once; its clone is re-parented to us, so we can reap it if the restore fails
@@ -48,9 +53,10 @@ public static class Restorer
 
         var imageRanges = image.Mm.Vmas.Select(v => (v.Start, v.End)).ToList();
         var (process, trampoline) = HuskProcess.Create(pid, imageRanges, options.InheritFds.Select(i => i.Source).ToList());
+        trace.Mark("create process");
         try
         {
-            Build(process, trampoline, image, pagePath, options, warnings, cancel);
+            Build(process, trampoline, image, pagePath, options, warnings, trace, cancel);
         }
         catch
         {
@@ -66,7 +72,7 @@ public static class Restorer
         return new RestoreResult(pid, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
     }
 
-    private static void Build(Tracee process, ulong trampoline, ProcessImage image, string pagePath, RestoreOptions options, List<string> warnings, CancellationToken cancel)
+    private static void Build(Tracee process, ulong trampoline, ProcessImage image, string pagePath, RestoreOptions options, List<string> warnings, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = image.Pid;
         using var memory = new RemoteMemory(pid);
@@ -80,8 +86,12 @@ public static class Restorer
         var mm = new MemoryRestorer(calls, image, trampoline);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
+        trace.Mark("clear husk, move vdso");
         cancel.ThrowIfCancellationRequested();
         mm.MapAndFill(pagePath);
+        trace.Mark("map and fill memory");
+        PageVerifier.Verify(pid, image.Mm.Pages, pagePath);
+        trace.Mark("verify page checksums");
         cancel.ThrowIfCancellationRequested();
 
         int exe = calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
@@ -124,5 +134,6 @@ public static class Restorer
         ThreadRestorer.RestoreRegisters(process, thread);
         Faults.Check(FaultPoint.RestoreBeforeRelease);
         process.Detach();
+        trace.Mark("files, signals, threads");
     }
 }

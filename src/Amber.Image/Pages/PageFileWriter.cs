@@ -19,7 +19,8 @@ public sealed class PageFileWriter
 
     private readonly SafeFileHandle _handle;
     private readonly XxHash3 _dataHash = new();
-    private byte[]? _gather;
+    private readonly bool _direct;
+    private PageBuffer? _gather;
     private int _gathered;
     private long _fileEnd = PageFileHeader.Length;
     private bool _faulted;
@@ -30,7 +31,11 @@ public sealed class PageFileWriter
         _handle = handle;
         Path = path;
         FileName = fileName;
+        _direct = TryEnableDirectIo(handle);
     }
+
+    /// <summary>True when writes bypass the page cache (O_DIRECT).</summary>
+    public bool DirectIo => _direct;
 
     /// <summary>The name of the file inside the checkpoint.</summary>
     public string FileName { get; }
@@ -63,8 +68,7 @@ public sealed class PageFileWriter
             else
             {
                 FlushGathered();
-                RandomAccess.Write(_handle, pages, _fileEnd);
-                _fileEnd += pages.Length;
+                WriteDirectOrStaged(pages);
             }
         }
         catch (IOException ex)
@@ -81,7 +85,8 @@ public sealed class PageFileWriter
     internal (ulong Size, ulong Xxh3) Complete()
     {
         ThrowIfNotWritable();
-        Span<byte> header = stackalloc byte[PageFileHeader.Length];
+        var headerBuffer = new PageBuffer(PageFileHeader.Length);
+        Span<byte> header = headerBuffer.Span;
         PageFileHeader.Write(header, DataLength);
         try
         {
@@ -102,21 +107,17 @@ public sealed class PageFileWriter
     {
         _closed = true;
         _handle.Dispose();
-        if (_gather is { } buffer)
-        {
-            _gather = null;
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        _gather = null;
     }
 
     private void Gather(ReadOnlySpan<byte> pages)
     {
-        _gather ??= ArrayPool<byte>.Shared.Rent(GatherLength);
+        _gather ??= new PageBuffer(GatherLength);
         if (_gathered + pages.Length > _gather.Length)
         {
             FlushGathered();
         }
-        pages.CopyTo(_gather.AsSpan(_gathered));
+        pages.CopyTo(_gather.Span[_gathered..]);
         _gathered += pages.Length;
     }
 
@@ -126,9 +127,36 @@ public sealed class PageFileWriter
         {
             return;
         }
-        RandomAccess.Write(_handle, _gather.AsSpan(0, _gathered), _fileEnd);
+        RandomAccess.Write(_handle, _gather.Span[.._gathered], _fileEnd);
         _fileEnd += _gathered;
         _gathered = 0;
+    }
+
+    private void WriteDirectOrStaged(ReadOnlySpan<byte> pages)
+    {
+        if (!_direct || PageBuffer.IsAligned(pages))
+        {
+            RandomAccess.Write(_handle, pages, _fileEnd);
+            _fileEnd += pages.Length;
+            return;
+        }
+        _gather ??= new PageBuffer(GatherLength);
+        for (int done = 0; done < pages.Length; done += GatherLength)
+        {
+            var part = pages.Slice(done, Math.Min(GatherLength, pages.Length - done));
+            part.CopyTo(_gather.Span);
+            RandomAccess.Write(_handle, _gather.Span[..part.Length], _fileEnd);
+            _fileEnd += part.Length;
+        }
+    }
+
+    private static bool TryEnableDirectIo(SafeFileHandle handle)
+    {
+        if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") == "1")
+            return false;
+        int flags = Interop.Libc.Fcntl(handle, Interop.Libc.F_GETFL, 0);
+        // tmpfs and some others refuse O_DIRECT: they are memory already, buffered writes are right there.
+        return flags >= 0 && Interop.Libc.Fcntl(handle, Interop.Libc.F_SETFL, flags | Interop.Libc.O_DIRECT) == 0;
     }
 
     private void ThrowIfNotWritable()

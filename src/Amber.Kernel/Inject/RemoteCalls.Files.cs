@@ -58,5 +58,6 @@ public sealed partial class RemoteCalls
         public const int CloseOnExec = Interop.O_CLOEXEC;
         public const int Directory = Interop.O_DIRECTORY;
         public const int Path = Interop.O_PATH;
+        public const int Direct = Interop.O_DIRECT;
     }
 }

@@ -14,6 +14,7 @@ internal static partial class Interop
     internal const int O_TRUNC = 0x200;
     internal const int O_APPEND = 0x400;
     internal const int O_NONBLOCK = 0x800;
+    internal const int O_DIRECT = 0x4000;
     internal const int O_DIRECTORY = 0x10000;
     internal const int O_NOFOLLOW = 0x20000;
     internal const int O_CLOEXEC = 0x80000;
