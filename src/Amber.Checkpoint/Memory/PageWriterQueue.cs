@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.IO.Hashing;
 using System.Runtime.ExceptionServices;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -40,11 +41,17 @@ public sealed class PageWriterQueue : IDisposable
         return _free.Take();
     }
 
-    /// <summary>Queues the stretches of <paramref name="buffer"/> to store, as (address, offset in buffer, length).</summary>
+    /// <summary>
+    /// Queues the stretches of <paramref name="buffer"/> to store, as (address, offset in buffer,
+    /// length). Their checksums are taken here, on the caller's thread, in parallel with the writes.
+    /// </summary>
     public void Submit(PageBuffer buffer, List<(ulong Address, int Offset, int Length)> stretches)
     {
         ThrowIfFailed();
-        _work.Add(new Chunk(buffer, stretches));
+        var hashes = new ulong[stretches.Count];
+        for (int i = 0; i < hashes.Length; i++)
+            hashes[i] = XxHash3.HashToUInt64(buffer.Span.Slice(stretches[i].Offset, stretches[i].Length));
+        _work.Add(new Chunk(buffer, stretches, hashes));
     }
 
     public void Release(PageBuffer buffer) => _free.Add(buffer);
@@ -74,9 +81,11 @@ public sealed class PageWriterQueue : IDisposable
             {
                 if (_failure is null)
                 {
-                    foreach (var (address, offset, length) in chunk.Stretches)
+                    for (int i = 0; i < chunk.Stretches.Count; i++)
                     {
-                        var (fileOffset, xxh3) = _pages.Append(chunk.Buffer.Span.Slice(offset, length));
+                        var (address, offset, length) = chunk.Stretches[i];
+                        ulong xxh3 = chunk.Hashes[i];
+                        ulong fileOffset = _pages.AppendData(chunk.Buffer.Span.Slice(offset, length));
                         ulong count = (ulong)(length / ImageFormat.PageSize);
                         _mm.Pages.Add(new PageRun { Address = address, Count = count, FileOffset = fileOffset, Xxh3 = xxh3 });
                         PagesWritten += (long)count;
@@ -96,5 +105,5 @@ public sealed class PageWriterQueue : IDisposable
 
     private void ThrowIfFailed() => _failure?.Throw();
 
-    private readonly record struct Chunk(PageBuffer Buffer, List<(ulong Address, int Offset, int Length)> Stretches);
+    private readonly record struct Chunk(PageBuffer Buffer, List<(ulong Address, int Offset, int Length)> Stretches, ulong[] Hashes);
 }

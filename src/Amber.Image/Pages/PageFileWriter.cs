@@ -53,6 +53,16 @@ public sealed class PageFileWriter
     /// <exception cref="ImageStoreException">The write failed (for example the disk is full).</exception>
     public (ulong Offset, ulong Xxh3) Append(ReadOnlySpan<byte> pages)
     {
+        ulong xxh3 = XxHash3.HashToUInt64(pages);
+        return (AppendData(pages), xxh3);
+    }
+
+    /// <summary>
+    /// Appends whole pages and returns their file offset; the caller checksums the run itself (so
+    /// that hashing can run on another thread than the writing).
+    /// </summary>
+    public ulong AppendData(ReadOnlySpan<byte> pages)
+    {
         if (pages.Length % ImageFormat.PageSize != 0)
         {
             throw new ArgumentException($"length {pages.Length} is not a multiple of the page size {ImageFormat.PageSize}", nameof(pages));
@@ -78,7 +88,7 @@ public sealed class PageFileWriter
         }
         _dataHash.Append(pages);
         DataLength += (ulong)pages.Length;
-        return (offset, XxHash3.HashToUInt64(pages));
+        return offset;
     }
 
     /// <summary>Writes the header, fsyncs and closes; returns the size and manifest checksum.</summary>
