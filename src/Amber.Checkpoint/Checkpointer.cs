@@ -90,6 +90,7 @@ public static class Checkpointer
             throw new UnsupportedResourceException(pid, $"its child process{(children.Count > 1 ? "es" : "")} {string.Join(", ", children)}", "a process tree", "checkpointing children is not supported yet");
         if (status.Threads > 1)
             throw new UnsupportedResourceException(pid, $"its {status.Threads} threads", "a multi-threaded process", "only single-threaded processes are supported yet");
+        ResourceChecks.Check(pid);
     }
 
     private static long DumpProcess(FrozenProcess frozen, CheckpointWriter writer, PhaseTrace trace, CancellationToken cancel)
@@ -98,6 +99,7 @@ public static class Checkpointer
         // Re-check under the freeze: it may have started a thread or child just before.
         if (ProcFs.ListChildren(pid).Count > 0 || frozen.Threads.Count > 1)
             throw new UnsupportedResourceException(pid, "a thread or child started during the checkpoint", "a process tree or multi-threaded process");
+        ResourceChecks.Check(pid);
 
         using var memory = new RemoteMemory(pid);
         var stat = ProcFs.ReadStat(pid);
@@ -148,7 +150,7 @@ public static class Checkpointer
             Umask = status.Umask,
             Personality = ProcFs.ReadPersonality(pid),
             PageFile = ImageNames.Pages(pid),
-            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups } },
+            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } },
             Mm = new MmImage
             {
                 StartCode = stat.StartCode, EndCode = stat.EndCode, StartData = stat.StartData, EndData = stat.EndData,

@@ -37,6 +37,19 @@ public static class ThreadStateDumper
                     image.Sigactions.Add(new SignalAction { Signal = sig, Handler = act.Handler, Flags = act.Flags, Restorer = act.Restorer, Mask = act.Mask });
             }
             image.Mm.Brk = calls.Brk(0);
+            image.Creds.Dumpable = calls.GetDumpable();
+            image.NoNewPrivs = calls.GetNoNewPrivileges();
+            for (int resource = 0; resource < RemoteCalls.ResourceCount; resource++)
+            {
+                var (soft, hard) = calls.GetResourceLimit(resource);
+                image.Rlimits.Add(new ResourceLimit { Resource = resource, Soft = soft, Hard = hard });
+            }
+            for (int which = 0; which < 3; which++)
+            {
+                var (interval, value) = calls.GetIntervalTimer(which);
+                if (interval != 0 || value != 0)
+                    image.Itimers.Add(new IntervalTimer { Which = which, IntervalUs = interval, ValueUs = value });
+            }
             foreach (var info in leader.Tracee.PeekPendingSignals(shared: true))
                 image.SharedPending.Add(new SignalInfo { Signal = RemoteCalls.SiginfoSignal(info), Siginfo = ByteString.CopyFrom(info) });
 

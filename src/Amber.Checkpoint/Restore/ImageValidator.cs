@@ -30,6 +30,8 @@ public static class ImageValidator
             if (t.Xstate.Length is < 512 or > 65536)
                 Fail($"thread {t.Tid} xstate is {t.Xstate.Length} bytes");
         }
+        if (image.Creds is null || image.Creds.Uids.Count < 3 || image.Creds.Gids.Count < 3 || image.Creds.Groups.Count > 512)
+            Fail("credentials missing or malformed");
         if (image.Mm is null || image.Mm.Vmas.Count == 0)
             Fail("no memory map");
         if (image.Mm!.PageSize != PageSize)

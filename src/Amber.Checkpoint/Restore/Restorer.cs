@@ -124,6 +124,28 @@ public static class Restorer
         var thread = image.Threads[0];
         ThreadRestorer.RestoreState(calls, thread);
         ThreadRestorer.QueueSignals(calls, pid, thread, image.SharedPending);
+        foreach (var limit in image.Rlimits)
+        {
+            try
+            {
+                calls.SetResourceLimit(limit.Resource, limit.Soft, limit.Hard);
+            }
+            catch (KernelCallException e) when (e.Errno == Errnos.EPERM)
+            {
+                warnings.Add($"resource limit {limit.Resource} could not be raised back to {limit.Soft}/{limit.Hard} (that needs CAP_SYS_RESOURCE)");
+            }
+        }
+        if (image.NoNewPrivs)
+            calls.SetNoNewPrivileges();
+        // Last: after this the process may no longer be allowed what the restore needed.
+        CredentialRestorer.Restore(calls, image, warnings);
+        foreach (var timer in image.Itimers)
+        {
+            // A periodic ITIMER_REAL that fired while the process was stopped waits, disarmed, for its
+            // SIGALRM to be dequeued before the kernel rearms it; a value of 0 here would disarm it for good.
+            long value = timer.ValueUs == 0 ? timer.IntervalUs : timer.ValueUs;
+            calls.SetIntervalTimer(timer.Which, timer.IntervalUs, value);
+        }
 
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
         // syscall instruction of the restored vdso instead.

@@ -54,5 +54,26 @@ public sealed partial class RemoteCalls
 
     public void NewSession() => Call("setsid", SyscallNumbers.Setsid);
 
+    public int GetDumpable() => (int)Call("prctl(PR_GET_DUMPABLE)", SyscallNumbers.Prctl, Interop.PR_GET_DUMPABLE);
+
+    public void SetDumpable(int value) => Call("prctl(PR_SET_DUMPABLE)", SyscallNumbers.Prctl, Interop.PR_SET_DUMPABLE, (ulong)value);
+
+    /// <summary>
+    /// Supplementary groups, then gids, then uids: the order in which each step is still allowed
+    /// (changing groups and gids needs the privilege that setting a non-root uid gives up).
+    /// </summary>
+    public void SetCredentials(IReadOnlyList<uint> uids, IReadOnlyList<uint> gids, IReadOnlyList<uint> groups)
+    {
+        var bytes = new byte[groups.Count * 4];
+        for (int i = 0; i < groups.Count; i++)
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(i * 4), groups[i]);
+        if (bytes.Length > ScratchSize)
+            throw new ArgumentException($"{groups.Count} supplementary groups do not fit the scratch area");
+        Memory.Write(Scratch, bytes);
+        Call("setgroups", SyscallNumbers.Setgroups, (ulong)groups.Count, Scratch);
+        Call("setresgid", SyscallNumbers.Setresgid, gids[0], gids[1], gids[2]);
+        Call("setresuid", SyscallNumbers.Setresuid, uids[0], uids[1], uids[2]);
+    }
+
     public void NewProcessGroup() => Call("setpgid", SyscallNumbers.Setpgid, 0, 0);
 }

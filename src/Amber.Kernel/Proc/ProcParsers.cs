@@ -75,6 +75,7 @@ public static class ProcParsers
         uint[] uids = [], gids = [], groups = [];
         ulong sigPnd = 0, shdPnd = 0, sigBlk = 0;
         int[] nsPids = [];
+        var caps = new ulong[5];
         foreach (var line in text.AsSpan().EnumerateLines())
         {
             int colon = line.IndexOf(':');
@@ -98,9 +99,14 @@ public static class ProcParsers
                 case "ShdPnd": shdPnd = Hex(value); break;
                 case "SigBlk": sigBlk = Hex(value); break;
                 case "NSpid": nsPids = Array.ConvertAll(Numbers(value), v => (int)v); break;
+                case "CapInh": caps[0] = Hex(value); break;
+                case "CapPrm": caps[1] = Hex(value); break;
+                case "CapEff": caps[2] = Hex(value); break;
+                case "CapBnd": caps[3] = Hex(value); break;
+                case "CapAmb": caps[4] = Hex(value); break;
             }
         }
-        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids);
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps);
     }
 
     public static FdInfo ParseFdInfo(string text)

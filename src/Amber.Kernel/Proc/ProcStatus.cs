@@ -15,4 +15,5 @@ public sealed record ProcStatus(
     ulong SigPending,
     ulong ShdPending,
     ulong SigBlocked,
-    int[] NsPids);
+    int[] NsPids,
+    ulong[] Capabilities);

@@ -4,7 +4,11 @@ namespace Amber.Native;
 
 internal static partial class Interop
 {
+    internal const int PR_GET_DUMPABLE = 3;
+    internal const int PR_SET_DUMPABLE = 4;
     internal const int PR_SET_NAME = 15;
+    internal const int PR_SET_NO_NEW_PRIVS = 38;
+    internal const int PR_GET_NO_NEW_PRIVS = 39;
     internal const int PR_SET_MM = 35;
     internal const int PR_SET_CHILD_SUBREAPER = 36;
     internal const int PR_GET_TID_ADDRESS = 40;

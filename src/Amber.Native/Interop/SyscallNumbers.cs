@@ -17,6 +17,8 @@ internal static class SyscallNumbers
     internal const int Mremap = 25;
     internal const int Madvise = 28;
     internal const int Pause = 34;
+    internal const int Getitimer = 36;
+    internal const int Setitimer = 38;
     internal const int Getpid = 39;
     internal const int Exit = 60;
     internal const int Kill = 62;
@@ -26,6 +28,9 @@ internal static class SyscallNumbers
     internal const int Umask = 95;
     internal const int Setpgid = 109;
     internal const int Setsid = 112;
+    internal const int Setgroups = 116;
+    internal const int Setresuid = 117;
+    internal const int Setresgid = 119;
     internal const int Sigaltstack = 131;
     internal const int Personality = 135;
     internal const int Prctl = 157;
@@ -42,6 +47,7 @@ internal static class SyscallNumbers
     internal const int RtTgsigqueueinfo = 297;
     internal const int RtSigqueueinfo = 129;
     internal const int Userfaultfd = 323;
+    internal const int Prlimit64 = 302;
     internal const int Kcmp = 312;
     internal const int Rseq = 334;
     internal const int PidfdOpen = 434;

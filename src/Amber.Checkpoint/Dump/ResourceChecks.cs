@@ -1,0 +1,53 @@
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Dump;
+
+/// <summary>
+/// Kernel state Amber cannot save yet and would silently lose: refused before anything is written,
+/// naming the process, the resource and its kind.
+/// </summary>
+public static class ResourceChecks
+{
+    private static readonly string[] Namespaces = ["pid", "mnt", "net", "ipc", "uts", "user", "cgroup", "time"];
+
+    public static void Check(int pid)
+    {
+        string status = File.ReadAllText($"/proc/{pid}/status");
+        if (Field(status, "Seccomp") is { } seccomp && seccomp != "0")
+            throw new UnsupportedResourceException(pid, $"its seccomp filter (mode {seccomp})", "a seccomp-filtered process");
+        if (File.Exists($"/proc/{pid}/timers") && File.ReadAllText($"/proc/{pid}/timers").Length > 0)
+            throw new UnsupportedResourceException(pid, "its POSIX timers (/proc/PID/timers)", "a POSIX timer (timer_create)");
+        foreach (var ns in Namespaces)
+        {
+            string? theirs = Link($"/proc/{pid}/ns/{ns}");
+            string? ours = Link($"/proc/self/ns/{ns}");
+            if (theirs is not null && ours is not null && theirs != ours)
+                throw new UnsupportedResourceException(pid, $"its {ns} namespace {theirs}", $"a process in another {ns} namespace than amber's");
+        }
+        string pidText = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var line in File.ReadLines("/proc/locks"))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            // "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->" marks a waiter and shifts the fields.
+            int at = fields.Length > 1 && fields[1] == "->" ? 5 : 4;
+            if (fields.Length > at && fields[at] == pidText)
+                throw new UnsupportedResourceException(pid, $"a {fields[at - 3]} lock on inode {fields[at + 1]}", "a file lock");
+        }
+    }
+
+    private static string? Field(string status, string name)
+    {
+        foreach (var line in status.Split('\n'))
+        {
+            if (line.StartsWith(name + ":", StringComparison.Ordinal))
+                return line[(name.Length + 1)..].Trim();
+        }
+        return null;
+    }
+
+    private static string? Link(string path)
+    {
+        try { return new FileInfo(path).LinkTarget; }
+        catch (IOException) { return null; }
+    }
+}

@@ -1,0 +1,35 @@
+namespace Amber.Integration.Tests;
+
+/// <summary>A process of another user comes back as that user, never as root.</summary>
+public sealed class CredentialTests
+{
+    [Fact]
+    public void ProcessOfAnotherUserKeepsItsUidsGidsAndGroups()
+    {
+        using var dir = new TestDir("nobody");
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1ff); // the program writes its files here
+        string counter = TargetBinaries.Get("counter");
+        File.SetUnixFileMode(Path.GetDirectoryName(counter)!, (UnixFileMode)0x1ed);
+        using var target = TargetProcess.Start("/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--groups=65534,100", "--inh-caps=-all", counter, dir.Path, "8"], dir.Path);
+        target.WaitForTicks(3);
+        string Ids(string key) => File.ReadAllLines($"/proc/{target.Pid}/status").Single(l => l.StartsWith(key + ":"));
+        var before = new[] { Ids("Uid"), Ids("Gid"), Ids("Groups"), Ids("CapEff"), Ids("CapPrm") };
+        Assert.Contains("65534", before[0]);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            Assert.Equal(before, new[] { Ids("Uid"), Ids("Gid"), Ids("Groups"), Ids("CapEff"), Ids("CapPrm") });
+            target.WaitForTicks(3);
+        }
+        // Still dumpable, as a program started by that user is: its /proc files belong to it.
+        Assert.Equal(65534u, new FileInfo($"/proc/{target.Pid}/mem").GetUnixOwner());
+        target.StopAndVerify();
+    }
+}
+
+internal static class UnixOwner
+{
+    public static uint GetUnixOwner(this FileInfo file) =>
+        Amber.Kernel.Files.FileStat.TryGet(file.FullName, out var st) ? st.Uid : uint.MaxValue;
+}
