@@ -19,16 +19,7 @@ public sealed class PageMap : IDisposable
     public PageMap(int pid)
     {
         Pid = pid;
-        var path = NativeString.Utf8Z($"/proc/{pid}/pagemap");
-        int fd;
-        unsafe
-        {
-            fixed (byte* p = path)
-                fd = Interop.Open(p, Interop.O_RDONLY | Interop.O_CLOEXEC, 0);
-        }
-        if (fd < 0)
-            Errnos.Throw("open /proc/PID/pagemap", $"process {Pid}");
-        _fd = new SafeFdHandle(fd);
+        _fd = Proc.ProcFile.Open(pid, "pagemap", write: false);
     }
 
     public int Pid { get; }

@@ -15,20 +15,7 @@ public sealed class RemoteMemory : IDisposable
     public RemoteMemory(int pid)
     {
         Pid = pid;
-        var path = NativeString.Utf8Z($"/proc/{pid}/mem");
-        int fd;
-        unsafe
-        {
-            fixed (byte* p = path)
-                fd = Interop.Open(p, Interop.O_RDWR | Interop.O_CLOEXEC, 0);
-        }
-        if (fd < 0)
-        {
-            if (Marshal.GetLastPInvokeError() == Errnos.ENOENT)
-                throw new TargetGoneException(pid);
-            Errnos.Throw("open /proc/PID/mem", $"process {pid}");
-        }
-        _mem = new SafeFdHandle(fd);
+        _mem = Proc.ProcFile.Open(pid, "mem", write: true);
     }
 
     public int Pid { get; }
