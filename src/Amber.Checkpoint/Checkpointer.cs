@@ -88,8 +88,6 @@ public static class Checkpointer
         var children = ProcFs.ListChildren(pid);
         if (children.Count > 0)
             throw new UnsupportedResourceException(pid, $"its child process{(children.Count > 1 ? "es" : "")} {string.Join(", ", children)}", "a process tree", "checkpointing children is not supported yet");
-        if (status.Threads > 1)
-            throw new UnsupportedResourceException(pid, $"its {status.Threads} threads", "a multi-threaded process", "only single-threaded processes are supported yet");
         ResourceChecks.Check(pid);
     }
 
@@ -97,8 +95,8 @@ public static class Checkpointer
     {
         int pid = frozen.Pid;
         // Re-check under the freeze: it may have started a thread or child just before.
-        if (ProcFs.ListChildren(pid).Count > 0 || frozen.Threads.Count > 1)
-            throw new UnsupportedResourceException(pid, "a thread or child started during the checkpoint", "a process tree or multi-threaded process");
+        if (ProcFs.ListChildren(pid) is { Count: > 0 } children)
+            throw new UnsupportedResourceException(pid, $"its child process {string.Join(", ", children)}, started during the checkpoint", "a process tree");
         ResourceChecks.Check(pid);
 
         using var memory = new RemoteMemory(pid);

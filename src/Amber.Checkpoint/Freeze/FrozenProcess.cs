@@ -45,7 +45,9 @@ public sealed class FrozenProcess : IDisposable
                         continue;
                     try
                     {
-                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.TraceClone);
+                        // No TRACECLONE: a thread born meanwhile is found by the next listing, and
+                        // once every known thread is stopped nobody is left to start one.
+                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.None);
                     }
                     catch (TargetGoneException) when (tid != pid)
                     {

@@ -21,8 +21,10 @@ public static class ImageValidator
 
         if (pid <= 1)
             Fail($"bad pid {pid}");
-        if (image.Threads.Count != 1)
-            Fail($"{image.Threads.Count} threads (this version restores single-threaded processes)");
+        if (image.Threads.Count == 0 || image.Threads.Count > 65536 || image.Threads[0].Tid != pid)
+            Fail($"{image.Threads.Count} threads, the first {(image.Threads.Count > 0 ? image.Threads[0].Tid : 0)} (it must be the process itself)");
+        if (image.Threads.Select(t => t.Tid).Distinct().Count() != image.Threads.Count || image.Threads.Any(t => t.Tid <= 1))
+            Fail("thread ids are repeated or invalid");
         foreach (var t in image.Threads)
         {
             if (t.Regs.Length != RegistersSize)

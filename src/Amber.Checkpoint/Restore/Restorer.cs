@@ -54,16 +54,21 @@ public static class Restorer
         var imageRanges = image.Mm.Vmas.Select(v => (v.Start, v.End)).ToList();
         var (process, trampoline) = HuskProcess.Create(pid, imageRanges, options.InheritFds.Select(i => i.Source).ToList());
         trace.Mark("create process");
+        var threads = new List<Tracee> { process };
         try
         {
-            Build(process, trampoline, image, pagePath, options, warnings, trace, cancel);
+            Build(process, threads, trampoline, image, pagePath, options, warnings, trace, cancel);
         }
         catch
         {
             Spawner.Kill(pid, Signals.SIGKILL);
-            process.MarkGone();
-            try { while (!Tracee.WaitAny(pid).IsGone) { } }
-            catch (KernelCallException) { }
+            // Collect every thread's exit as its tracer, the leader last (KERNEL.md pitfall 8).
+            foreach (var t in threads.AsEnumerable().Reverse())
+            {
+                t.MarkGone();
+                try { while (!Tracee.WaitAny(t.Tid).IsGone) { } }
+                catch (KernelCallException) { }
+            }
             throw;
         }
         if (options.Detach)
@@ -72,12 +77,13 @@ public static class Restorer
         return new RestoreResult(pid, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
     }
 
-    private static void Build(Tracee process, ulong trampoline, ProcessImage image, string pagePath, RestoreOptions options, List<string> warnings, PhaseTrace trace, CancellationToken cancel)
+    private static void Build(Tracee process, List<Tracee> threads, ulong trampoline, ProcessImage image, string pagePath, RestoreOptions options, List<string> warnings, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = image.Pid;
         using var memory = new RemoteMemory(pid);
         // Nothing may be delivered into our injections; the saved mask is put back at the end.
         process.SetSignalMask(ulong.MaxValue);
+        process.SetOptions(PtraceOptions.TraceClone | PtraceOptions.ExitKill);
         Faults.Check(FaultPoint.RestoreAfterCreate);
         var injector = new SyscallInjector(process, trampoline, int3Follows: true);
         var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
@@ -99,7 +105,6 @@ public static class Restorer
         calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
             m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
         calls.Close(exe);
-        calls.SetName(image.Comm);
         calls.SetPersonality(image.Personality);
 
         var actions = image.Sigactions.ToDictionary(a => a.Signal);
@@ -121,9 +126,16 @@ public static class Restorer
         else if (image.Pgid == pid)
             calls.NewProcessGroup();
 
-        var thread = image.Threads[0];
-        ThreadRestorer.RestoreState(calls, thread);
-        ThreadRestorer.QueueSignals(calls, pid, thread, image.SharedPending);
+        // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
+        var restored = ThreadRestorer.CreateThreads(calls, image, trampoline);
+        threads.AddRange(restored.Skip(1).Select(t => t.Tracee));
+        foreach (var t in restored)
+        {
+            var threadCalls = calls.WithInjector(t.Injector);
+            threadCalls.SetName(t.Image.Comm);
+            ThreadRestorer.RestoreState(threadCalls, t.Image);
+        }
+        ThreadRestorer.QueueSignals(calls, pid, image);
         foreach (var limit in image.Rlimits)
         {
             try
@@ -153,9 +165,12 @@ public static class Restorer
         new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0)
             .Munmap(trampoline, HuskProcess.TrampolineSize);
 
-        ThreadRestorer.RestoreRegisters(process, thread);
+        foreach (var t in restored)
+            ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
         Faults.Check(FaultPoint.RestoreBeforeRelease);
-        process.Detach();
+        // All threads go at once, the leader last.
+        foreach (var t in restored.AsEnumerable().Reverse())
+            t.Tracee.Detach();
         trace.Mark("files, signals, threads");
     }
 }
