@@ -45,10 +45,10 @@ public sealed class FailureTests
     {
         using var dir = new TestDir("socket");
         using var target = TargetProcess.Start("/usr/bin/python3",
-            ["-c", "import socket,time\ns=socket.socket()\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
+            ["-c", "import socket,time\na,b=socket.socketpair()\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
         target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
         var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}: fd 3 (socket:");
-        Assert.Contains("a socket", run.Stderr);
+        Assert.Contains("a connected unix socket", run.Stderr);
         Assert.True(target.IsRunning);
         Assert.False(target.IsTraced);
         int count = target.Lines().Count;

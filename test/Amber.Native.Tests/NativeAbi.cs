@@ -82,10 +82,26 @@ internal static class NativeAbi
                 ["reserved0"] = "__unused[0]", ["reserved1"] = "__unused[1]", ["reserved2"] = "__unused[2]",
             },
         },
+        new(typeof(Statx), "struct statx", "struct statx")
+        {
+            // glibc's sys/stat.h uses linux/stat.h's struct statx when the uapi headers are installed.
+            GlibcFields = StatxFields,
+            KernelFields = StatxFields,
+        },
         new(typeof(PageRegion), "struct page_region", "struct page_region"),
         new(typeof(PmScanArg), "struct pm_scan_arg", "struct pm_scan_arg"),
         new(typeof(UffdioApi), "struct uffdio_api", "struct uffdio_api"),
     ];
+
+    /// <summary>struct statx's C names for the fields Statx flattens or renames (the timestamps are nested structs).</summary>
+    private static Dictionary<string, string> StatxFields => new()
+    {
+        ["spare0"] = "__spare0[0]",
+        ["stx_atime_sec"] = "stx_atime.tv_sec", ["stx_atime_nsec"] = "stx_atime.tv_nsec", ["stx_atime_reserved"] = "stx_atime.__reserved",
+        ["stx_btime_sec"] = "stx_btime.tv_sec", ["stx_btime_nsec"] = "stx_btime.tv_nsec", ["stx_btime_reserved"] = "stx_btime.__reserved",
+        ["stx_ctime_sec"] = "stx_ctime.tv_sec", ["stx_ctime_nsec"] = "stx_ctime.tv_nsec", ["stx_ctime_reserved"] = "stx_ctime.__reserved",
+        ["stx_mtime_sec"] = "stx_mtime.tv_sec", ["stx_mtime_nsec"] = "stx_mtime.tv_nsec", ["stx_mtime_reserved"] = "stx_mtime.__reserved",
+    };
 
     /// <summary>
     /// C# constants with no C macro of the same meaning, and why. Everything else declared in
@@ -198,6 +214,7 @@ internal static class NativeAbi
     private const string GlibcIncludes = """
         #define _GNU_SOURCE
         #include <elf.h>
+        #include <errno.h>
         #include <fcntl.h>
         #include <signal.h>
         #include <spawn.h>
@@ -211,6 +228,16 @@ internal static class NativeAbi
         #include <sys/uio.h>
         #include <sys/user.h>
         #include <sys/wait.h>
+        #include <sys/socket.h>
+        #include <sys/ioctl.h>
+        #include <sys/eventfd.h>
+        #include <sys/epoll.h>
+        #include <sys/timerfd.h>
+        #ifndef TFD_IOC_SET_TICKS /* uapi linux/timerfd.h, which clashes with glibc fcntl.h here */
+        #define TFD_IOC_SET_TICKS _IOW(0x54, 0, __u64)
+        #endif
+        #include <netinet/in.h>
+        #include <netinet/tcp.h>
         /* No glibc header has these: the uapi ones are used as-is. */
         #include <linux/fs.h>
         #include <linux/kcmp.h>
@@ -223,6 +250,7 @@ internal static class NativeAbi
     private const string KernelIncludes = """
         #include <linux/types.h>
         #include <linux/elf.h>
+        #include <linux/errno.h>
         #include <linux/fcntl.h>
         #include <linux/fs.h>
         #include <linux/memfd.h>

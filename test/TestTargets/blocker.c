@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,19 +26,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-static void say(const char *fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) _exit(3);
-    if (n > (int)sizeof b - 2) n = sizeof b - 2;
-    b[n++] = '\n';                          /* one write(2) per line */
-    if (write(1, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL " __VA_ARGS__); exit(1); } while (0)
+#include "target.h"
 
 enum { M_SLEEP, M_FUTEX, M_POLL };
 static int mode;

@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,24 +19,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "target.h"
 
 #define PAGE 4096u
 #define WPP (PAGE / 8)          /* 64-bit words per page */
 #define SEED 0x5eed1234abcd9876ull
 #define NSMALL 8
-
-static void say(const char *fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) _exit(3);
-    if (n > (int)sizeof b - 2) n = sizeof b - 2;
-    b[n++] = '\n';                          /* one write(2) per line */
-    if (write(1, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL " __VA_ARGS__); exit(1); } while (0)
 
 static uint64_t mix(uint64_t x) {               /* splitmix64 finalizer */
     x += 0x9e3779b97f4a7c15ull;
@@ -233,9 +220,6 @@ int main(int argc, char **argv) {
         } else if (errno != ENOENT) FAIL("access(%s): %s", stop_path, strerror(errno));
         tick_work(n, stack_arr, 2048);
         say("tick %lu sum=%016llx", n, (unsigned long long)expect_sum);
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        int r;
-        while ((r = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts)) == EINTR) {}
-        if (r) FAIL("clock_nanosleep: %s", strerror(r));
+        tick_sleep();
     }
 }

@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A FAIL line can quote two /proc/self/maps lines: twice the default line. */
+#define TARGET_LINE_MAX 1024
+#include "target.h"
 
 #define PG 4096ul
 #define KB 1024ul
@@ -37,19 +40,6 @@
 #define RO_OFF (448 * KB)
 #define RO_SZ (128 * KB)
 #define NRW 192   /* rw pages: 96 in [64K,448K) + 96 in [576K,960K) */
-
-static void say(const char *fmt, ...) {
-    char b[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) _exit(3);
-    if (n > (int)sizeof b - 2) n = sizeof b - 2;
-    b[n++] = '\n';                          /* one write(2) per line */
-    if (write(1, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL " __VA_ARGS__); exit(1); } while (0)
 
 static uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -189,9 +179,6 @@ int main(int argc, char **argv) {
         check_file_map();
         check_maps("tick");
         say("tick %lu", n);
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        int r;
-        while ((r = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts)) == EINTR) {}
-        if (r) FAIL("clock_nanosleep: %s", strerror(r));
+        tick_sleep();
     }
 }

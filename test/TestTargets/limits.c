@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -14,23 +13,13 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include "target.h"
 
 static volatile sig_atomic_t alarms;
 
 static void on_alarm(int sig) { (void)sig; alarms++; }
 
-static void say(const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (write(1, line, (size_t)n) != n)
-        _exit(3);
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) { say("FAIL " __VA_ARGS__); say("\n"); exit(1); } } while (0)
+#define CHECK(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
 
 static void check_limits(void)
 {
@@ -67,17 +56,17 @@ int main(int argc, char **argv)
         struct itimerval t = {{0, 50000}, {0, 50000}};
         CHECK(setitimer(ITIMER_REAL, &t, NULL) == 0, "setitimer: %s", strerror(errno));
     }
-    say("READY\n");
+    say("READY");
     for (long n = 1;; n++) {
         if (access(stop, F_OK) == 0) {
             if (argc <= 2)
                 check_limits();
-            say("PASS %ld\n", n - 1);
+            say("PASS %ld", n - 1);
             return 0;
         }
         if (argc <= 2)
             check_limits();
-        say("tick %ld alarms=%d\n", n, (int)alarms);
+        say("tick %ld alarms=%d", n, (int)alarms);
         struct timespec ts = {0, 20 * 1000 * 1000};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     }

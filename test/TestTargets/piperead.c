@@ -11,25 +11,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void say(const char *fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) _exit(3);
-    if (n > (int)sizeof b - 2) n = sizeof b - 2;
-    b[n++] = '\n';                          /* one write(2) per line */
-    if (write(1, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL " __VA_ARGS__); exit(1); } while (0)
+#include "target.h"
 
 static char buf[1 << 16];   /* holds at most one partial line between reads */
 static size_t len;

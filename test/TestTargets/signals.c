@@ -13,28 +13,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "target.h"
 
 #define ALTSZ (64 * 1024)
-
-static void say(const char *fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) _exit(3);
-    if (n > (int)sizeof b - 2) n = sizeof b - 2;
-    b[n++] = '\n';                          /* one write(2) per line */
-    if (write(1, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL " __VA_ARGS__); exit(1); } while (0)
 
 static char *altstack;
 static volatile sig_atomic_t usr1_count, usr1_bad;  /* bad: 1 = off altstack, 2 = SS_ONSTACK missing, 3 = sa_mask not applied */
@@ -181,9 +168,6 @@ int main(int argc, char **argv) {
         } else if (errno != ENOENT) FAIL("access(%s): %s", stop_path, strerror(errno));
         check_state();
         say("tick %lu usr1=%d", n, (int)usr1_count);
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        int r;   /* SIGUSR1 interrupts the sleep (nanosleep ignores SA_RESTART): continue */
-        while ((r = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts)) == EINTR) {}
-        if (r) FAIL("clock_nanosleep: %s", strerror(r));
+        tick_sleep();   /* SIGUSR1 interrupts the sleep (nanosleep ignores SA_RESTART): it continues */
     }
 }

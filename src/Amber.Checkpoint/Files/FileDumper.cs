@@ -19,6 +19,7 @@ public static class FileDumper
     public static void Dump(int pid, ProcessImage image)
     {
         var fds = ProcFs.ListFds(pid).Select(fd => DumpOne(pid, fd)).ToList();
+        AnonFdDumper.CheckEpollTargets(pid, fds);
         ResolvePipes(pid, fds, image);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
@@ -122,6 +123,13 @@ public static class FileDumper
             image.Kind = FdKind.FdPipe;
             image.PipeId = st.Inode;
             image.PipeWriteEnd = (info.Flags & 3) == 1;
+            return image;
+        }
+        if (link.StartsWith("anon_inode:", StringComparison.Ordinal) && AnonFdDumper.TryDump(pid, image, link))
+            return image;
+        if (st.IsSocket && fd > 2)
+        {
+            SocketDumper.Dump(pid, image);
             return image;
         }
         if ((st.IsFifo || st.IsSocket) && fd <= 2)

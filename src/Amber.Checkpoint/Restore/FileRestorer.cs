@@ -28,7 +28,11 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
         calls.CloseRange(0, (uint)(floor - 1));
         var pipeEnds = CreatePipes(floor);
 
-        foreach (var fd in image.Fds.OrderBy(f => f.Fd))
+        // epoll fds last: what they watch must exist first.
+        var epolls = image.Fds.Where(f => f.Kind == FdKind.FdEpoll).Select(f => f.Fd).ToHashSet();
+        var ordered = image.Fds.OrderBy(f => IsEpoll(f) ? 1 : 0).ThenBy(f => f.Fd);
+        bool IsEpoll(FdImage f) => epolls.Contains(f.HasSharesDescriptionWith ? f.SharesDescriptionWith : f.Fd);
+        foreach (var fd in ordered)
         {
             if (temporary.TryGetValue(fd.Fd, out int source))
             {
@@ -54,6 +58,21 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                     Open(fd, fd.Path, (int)fd.Flags);
                     if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
                         calls.Seek(fd.Fd, fd.Offset);
+                    break;
+                case FdKind.FdEventfd:
+                    Place(fd, calls.EventFd((uint)fd.Eventfd.Count, fd.Eventfd.Semaphore, (int)fd.Flags));
+                    break;
+                case FdKind.FdTimerfd:
+                    RestoreTimerFd(fd);
+                    break;
+                case FdKind.FdSignalfd:
+                    Place(fd, calls.SignalFd(fd.Signalfd.Mask, (int)fd.Flags));
+                    break;
+                case FdKind.FdEpoll:
+                    RestoreEpoll(fd);
+                    break;
+                case FdKind.FdSocket:
+                    Place(fd, SocketRestorer.Create(calls, fd, Warnings));
                     break;
                 case FdKind.FdExternal:
                     Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
@@ -88,15 +107,39 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
         return ends;
     }
 
-    private void Open(FdImage fd, string path, int flags)
+    private void Open(FdImage fd, string path, int flags) =>
+        Place(fd, calls.OpenAt(path, (flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty));
+
+    private void RestoreTimerFd(FdImage fd)
     {
-        int opened = calls.OpenAt(path, (flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
-        if (opened == fd.Fd)
+        var t = fd.Timerfd;
+        int created = calls.TimerFd(t.ClockId, (int)fd.Flags);
+        // A periodic timer whose expirations wait to be read is not running; it runs again from the read.
+        long value = t.ValueNs == 0 && t.IntervalNs != 0 ? t.IntervalNs : t.ValueNs;
+        if (value != 0 || t.IntervalNs != 0)
+            calls.ArmTimerFd(created, t.IntervalNs, value);
+        if (t.Ticks != 0)
+            calls.SetTimerFdTicks(created, t.Ticks);
+        Place(fd, created);
+    }
+
+    private void RestoreEpoll(FdImage fd)
+    {
+        int created = calls.EpollCreate();
+        foreach (var target in fd.Epoll.Targets)
+            calls.EpollAdd(created, target.Fd, target.Events, target.Data);
+        Place(fd, created);
+    }
+
+    /// <summary>Moves a newly created fd to its saved number with its close-on-exec flag.</summary>
+    private void Place(FdImage fd, int created)
+    {
+        if (created == fd.Fd)
         {
             calls.SetCloseOnExec(fd.Fd, fd.CloseOnExec);
             return;
         }
-        calls.Dup3(opened, fd.Fd, fd.CloseOnExec);
-        calls.Close(opened);
+        calls.Dup3(created, fd.Fd, fd.CloseOnExec);
+        calls.Close(created);
     }
 }

@@ -1,6 +1,6 @@
 using Amber.Image.Schema;
+using Amber.Native;
 using Microsoft.Win32.SafeHandles;
-using static Amber.Image.Interop.Libc;
 
 namespace Amber.Image;
 
@@ -66,7 +66,7 @@ public sealed partial class CheckpointWriter
         ImageFiles.Fsync(TemporaryDirectory);
 
         int errno = ImageFiles.TryRename(TemporaryDirectory, Directory);
-        if (errno is ENOTEMPTY or EEXIST)
+        if (errno is Interop.ENOTEMPTY or Interop.EEXIST)
         {
             throw new ImageStoreException($"cannot commit {Directory}: it is no longer empty (written by someone else meanwhile?)");
         }

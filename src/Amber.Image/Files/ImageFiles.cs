@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
+using Amber.Native;
 using Microsoft.Win32.SafeHandles;
-using static Amber.Image.Interop.Libc;
 
 namespace Amber.Image;
 
@@ -13,7 +13,7 @@ internal static class ImageFiles
 
     internal static SafeFileHandle CreateNew(string path)
     {
-        int fd = Open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (int)FilePermissions);
+        int fd = Open(path, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_CLOEXEC | Interop.O_NOFOLLOW, (int)FilePermissions);
         if (fd < 0)
         {
             throw ImageErrors.Errno("create", path, Marshal.GetLastPInvokeError());
@@ -22,45 +22,50 @@ internal static class ImageFiles
     }
 
     /// <summary>Creates a directory with mode 0700; returns false if the path already exists.</summary>
-    internal static bool TryCreateDirectory(string path)
+    internal static unsafe bool TryCreateDirectory(string path)
     {
-        if (Mkdir(path, (uint)DirectoryPermissions) == 0)
+        fixed (byte* p = NativeString.Utf8Z(path))
         {
-            return true;
+            if (Interop.Mkdir(p, (uint)DirectoryPermissions) == 0)
+            {
+                return true;
+            }
         }
         int errno = Marshal.GetLastPInvokeError();
-        return errno == EEXIST ? false : throw ImageErrors.Errno("create directory", path, errno);
+        return errno == Interop.EEXIST ? false : throw ImageErrors.Errno("create directory", path, errno);
     }
 
     /// <summary>Opens a regular file for reading, refusing symlinks; null if it does not exist.</summary>
-    internal static SafeFileHandle? OpenRegularOrNull(string path, out long length)
+    internal static unsafe SafeFileHandle? OpenRegularOrNull(string path, out long length)
     {
         // O_NONBLOCK: a FIFO planted in an image must not hang the reader before it is refused.
-        int fd = Open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        int fd = Open(path, Interop.O_RDONLY | Interop.O_NOFOLLOW | Interop.O_NONBLOCK | Interop.O_CLOEXEC, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             length = 0;
             return errno switch
             {
-                ENOENT => null,
-                ELOOP => throw ImageErrors.Format(path, "is a symbolic link; image files must be regular files"),
+                Interop.ENOENT => null,
+                Interop.ELOOP => throw ImageErrors.Format(path, "is a symbolic link; image files must be regular files"),
                 _ => throw ImageErrors.Errno("open", path, errno),
             };
         }
         var handle = new SafeFileHandle(fd, ownsHandle: true);
-        if (Statx(handle, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, out StatxBuffer stat) != 0)
+        Statx stat;
+        byte emptyPath = 0;
+        if (Interop.Statx(handle, &emptyPath, Interop.AT_EMPTY_PATH, Interop.STATX_TYPE | Interop.STATX_SIZE, &stat) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             handle.Dispose();
             throw ImageErrors.Errno("stat", path, errno);
         }
-        if ((stat.Mode & S_IFMT) != S_IFREG)
+        if ((stat.stx_mode & Interop.S_IFMT) != Interop.S_IFREG)
         {
             handle.Dispose();
             throw ImageErrors.Format(path, "is not a regular file");
         }
-        length = checked((long)stat.Size);
+        length = checked((long)stat.stx_size);
         return handle;
     }
 
@@ -69,7 +74,7 @@ internal static class ImageFiles
 
     internal static void Fsync(SafeFileHandle handle, string path)
     {
-        if (Interop.Libc.Fsync(handle) != 0)
+        if (Interop.Fsync(handle) != 0)
         {
             throw ImageErrors.Errno("fsync", path, Marshal.GetLastPInvokeError());
         }
@@ -78,7 +83,7 @@ internal static class ImageFiles
     /// <summary>Fsyncs a file or directory by path (directories cannot be opened through .NET).</summary>
     internal static void Fsync(string path)
     {
-        int fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
+        int fd = Open(path, Interop.O_RDONLY | Interop.O_CLOEXEC, 0);
         if (fd < 0)
         {
             throw ImageErrors.Errno("open", path, Marshal.GetLastPInvokeError());
@@ -88,8 +93,23 @@ internal static class ImageFiles
     }
 
     /// <summary>rename(2); returns the errno, or 0 on success.</summary>
-    internal static int TryRename(string oldPath, string newPath) =>
-        Rename(oldPath, newPath) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    internal static unsafe int TryRename(string oldPath, string newPath)
+    {
+        fixed (byte* from = NativeString.Utf8Z(oldPath))
+        fixed (byte* to = NativeString.Utf8Z(newPath))
+        {
+            return Interop.Rename(from, to) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+    }
+
+    /// <summary>open(2) of a path; returns the fd, or -1 with the errno in <see cref="Marshal.GetLastPInvokeError"/>.</summary>
+    private static unsafe int Open(string path, int flags, int mode)
+    {
+        fixed (byte* p = NativeString.Utf8Z(path))
+        {
+            return Interop.Open(p, flags, mode);
+        }
+    }
 
     /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>; a short file is a truncated image.</summary>
     internal static void ReadExactly(SafeFileHandle handle, Span<byte> destination, long offset, string path)

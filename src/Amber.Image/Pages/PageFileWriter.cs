@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Hashing;
+using Amber.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Image;
@@ -164,9 +165,23 @@ public sealed class PageFileWriter
     {
         if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") == "1")
             return false;
-        int flags = Interop.Libc.Fcntl(handle, Interop.Libc.F_GETFL, 0);
-        // tmpfs and some others refuse O_DIRECT: they are memory already, buffered writes are right there.
-        return flags >= 0 && Interop.Libc.Fcntl(handle, Interop.Libc.F_SETFL, flags | Interop.Libc.O_DIRECT) == 0;
+        // Interop.Fcntl takes a raw fd: hold a reference so the handle cannot be closed meanwhile.
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            int flags = Interop.Fcntl(fd, Interop.F_GETFL, 0);
+            // tmpfs and some others refuse O_DIRECT: they are memory already, buffered writes are right there.
+            return flags >= 0 && Interop.Fcntl(fd, Interop.F_SETFL, flags | Interop.O_DIRECT) == 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     private void ThrowIfNotWritable()

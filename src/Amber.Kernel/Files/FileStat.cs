@@ -11,6 +11,21 @@ public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, lon
     public bool IsFifo => (Mode & Interop.S_IFMT) == Interop.S_IFIFO;
     public bool IsSocket => (Mode & Interop.S_IFMT) == Interop.S_IFSOCK;
 
+    /// <summary>lstat(): about the link itself, not what it points to.</summary>
+    public static unsafe bool TryGetNoFollow(string path, out FileStat stat)
+    {
+        var p = NativeString.Utf8Z(path);
+        Stat st;
+        int rv;
+        fixed (byte* pp = p)
+            rv = Interop.Lstat(pp, &st);
+        stat = rv < 0 ? default : From(st);
+        return rv == 0;
+    }
+
+    private static FileStat From(in Stat st) =>
+        new(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev, st.st_uid);
+
     /// <summary>stat() following links; false if the path does not exist.</summary>
     public static unsafe bool TryGet(string path, out FileStat stat)
     {

@@ -75,7 +75,7 @@ public static class ProcessFiles
         }
     }
 
-    private static SafeFdHandle GetFd(int pid, int fd)
+    internal static SafeFdHandle GetFd(int pid, int fd)
     {
         int pidfd = Interop.PidfdOpen(pid, 0);
         if (pidfd < 0)

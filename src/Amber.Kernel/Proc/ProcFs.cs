@@ -42,6 +42,8 @@ public static class ProcFs
 
     public static FdInfo ReadFdInfo(int pid, int fd) => ProcParsers.ParseFdInfo(ReadText(pid, $"fdinfo/{fd}"));
 
+    public static string ReadFdInfoText(int pid, int fd) => ReadText(pid, $"fdinfo/{fd}");
+
     public static string ReadFdLink(int pid, int fd) => ReadLink(pid, $"fd/{fd}");
 
     public static ulong ReadPersonality(int pid) =>

@@ -15,6 +15,9 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "stat", SetLastError = true)]
     internal static unsafe partial int Stat(byte* path, Stat* buffer);
 
+    [LibraryImport(Libc, EntryPoint = "lstat", SetLastError = true)]
+    internal static unsafe partial int Lstat(byte* path, Stat* buffer);
+
     [LibraryImport(Libc, EntryPoint = "fstat", SetLastError = true)]
     internal static unsafe partial int FStat(int fd, Stat* buffer);
 }

@@ -33,7 +33,18 @@ public static class AmberCli
         Start(args, stdinFd, env).Wait(timeout);
 
     /// <summary>Starts the CLI and returns at once (to signal it while it works).</summary>
-    public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null)
+    public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null) =>
+        ExternalProgram.Start(Repo.Dotnet, [Repo.AmberDll, .. args], stdinFd, env);
+
+    public static AmberRun Run(params string[] args) => Run((IReadOnlyList<string>)args);
+}
+
+/// <summary>Any program run to completion by a test (redis-cli, redis-benchmark...).</summary>
+public static class ExternalProgram
+{
+    public static AmberRun Run(string path, params string[] args) => Start(path, args).Wait();
+
+    public static RunningAmber Start(string path, IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null)
     {
         string outFile = Path.GetTempFileName();
         string errFile = Path.GetTempFileName();
@@ -42,7 +53,7 @@ public static class AmberCli
                 .Where(k => env is null || !env.ContainsKey(k))
                 .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")
                 .Concat(env?.Select(kv => $"{kv.Key}={kv.Value}") ?? []).ToList();
-            var options = new SpawnOptions(Repo.Dotnet, [Repo.AmberDll, .. args])
+            var options = new SpawnOptions(path, args)
             {
                 Environment = environment,
                 Opens = stdinFd is null
@@ -53,8 +64,6 @@ public static class AmberCli
             return new RunningAmber(Spawner.Spawn(options), string.Join(' ', args), outFile, errFile);
         }
     }
-
-    public static AmberRun Run(params string[] args) => Run((IReadOnlyList<string>)args);
 }
 
 /// <summary>An amber CLI process still running.</summary>

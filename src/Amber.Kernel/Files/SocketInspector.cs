@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Files;
+
+/// <summary>What a socket of another process is, read from a copy of it (pidfd_getfd).</summary>
+public sealed record SocketState(
+    int Family, int Type, int Protocol, byte[] LocalAddress, bool Connected, bool Listening,
+    int Backlog, int AcceptQueue, int QueuedBytes, IReadOnlyList<(int Level, int Name, int Value)> Options)
+{
+    public const int Unix = Interop.AF_UNIX;
+    public const int Inet = Interop.AF_INET;
+    public const int Inet6 = Interop.AF_INET6;
+    public const int Stream = Interop.SOCK_STREAM;
+    public const int Datagram = Interop.SOCK_DGRAM;
+    public const int SeqPacket = Interop.SOCK_SEQPACKET;
+
+    public string Describe() =>
+        $"{Family switch { Unix => "unix", Inet => "TCP/IP", Inet6 => "TCP/IPv6", _ => $"family {Family}" }} " +
+        $"{Type switch { Stream => "stream", Datagram => "datagram", SeqPacket => "seqpacket", _ => $"type {Type}" }} socket";
+}
+
+public static class SocketInspector
+{
+    // Options whose value is an int and that a restore can set again as they were.
+    private static readonly (int Level, int Name)[] Restorable =
+    [
+        (Interop.SOL_SOCKET, Interop.SO_REUSEADDR), (Interop.SOL_SOCKET, Interop.SO_REUSEPORT),
+        (Interop.SOL_SOCKET, Interop.SO_KEEPALIVE), (Interop.SOL_SOCKET, Interop.SO_BROADCAST),
+    ];
+
+    public static unsafe SocketState Inspect(int pid, int fd)
+    {
+        using var copy = ProcessFiles.GetFd(pid, fd);
+        int s = copy.Fd;
+        int family = IntOption(s, Interop.SOL_SOCKET, Interop.SO_DOMAIN, pid, fd);
+        int type = IntOption(s, Interop.SOL_SOCKET, Interop.SO_TYPE, pid, fd);
+        int protocol = IntOption(s, Interop.SOL_SOCKET, Interop.SO_PROTOCOL, pid, fd);
+        bool listening = IntOption(s, Interop.SOL_SOCKET, Interop.SO_ACCEPTCONN, pid, fd) != 0;
+
+        var address = new byte[128];
+        uint length = (uint)address.Length;
+        fixed (byte* a = address)
+        {
+            if (Interop.Getsockname(s, a, &length) < 0)
+                Errnos.Throw("getsockname", $"fd {fd} of process {pid}");
+        }
+        var local = address.AsSpan(0, (int)Math.Min(length, (uint)address.Length)).ToArray();
+        bool connected;
+        byte* peer = stackalloc byte[128];
+        uint peerLength = 128;
+        connected = Interop.Getpeername(s, peer, &peerLength) == 0;
+        if (!connected && Marshal.GetLastPInvokeError() != Interop.ENOTCONN)
+            Errnos.Throw("getpeername", $"fd {fd} of process {pid}");
+
+        int backlog = 0, acceptQueue = 0;
+        if (listening && family != Interop.AF_UNIX)
+        {
+            // For a listening TCP socket tcp_info's unacked is the accept queue and sacked the backlog.
+            byte* info = stackalloc byte[256];
+            uint infoLength = 256;
+            if (Interop.Getsockopt(s, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &infoLength) == 0 && infoLength >= 32)
+            {
+                acceptQueue = *(int*)(info + 24);
+                backlog = *(int*)(info + 28);
+            }
+        }
+        int queued = 0;
+        if (!listening && Interop.Ioctl(s, Interop.FIONREAD, &queued) < 0)
+            queued = 0;
+
+        var options = new List<(int, int, int)>();
+        foreach (var (level, name) in Restorable)
+            options.Add((level, name, IntOption(s, level, name, pid, fd)));
+        if (type == Interop.SOCK_STREAM && family != Interop.AF_UNIX)
+            options.Add((Interop.IPPROTO_TCP, Interop.TCP_NODELAY, IntOption(s, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, pid, fd)));
+        if (family == Interop.AF_INET6)
+            options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
+        return new SocketState(family, type, protocol, local, connected, listening, backlog, acceptQueue, queued, options);
+    }
+
+    private static unsafe int IntOption(int s, int level, int name, int pid, int fd)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        if (Interop.Getsockopt(s, level, name, &value, &length) < 0)
+            Errnos.Throw($"getsockopt({level}, {name})", $"fd {fd} of process {pid}");
+        return value;
+    }
+}

@@ -1,0 +1,10 @@
+namespace Amber.Native;
+
+/// <summary>Flags of the fd kinds that have no path: eventfd, timerfd, signalfd, epoll.</summary>
+internal static partial class Interop
+{
+    internal const int EFD_SEMAPHORE = 1;
+    internal const int EPOLL_CTL_ADD = 1;
+    internal const ulong TFD_IOC_SET_TICKS = 0x40085400; // _IOW('T', 0, u64)
+    internal const int FIONREAD = 0x541B;
+}
