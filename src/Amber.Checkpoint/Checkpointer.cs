@@ -32,13 +32,21 @@ public static class Checkpointer
         cancel.ThrowIfCancellationRequested();
 
         var frozenAt = Stopwatch.StartNew();
-        using var frozen = FrozenProcess.Freeze(pid);
+        using var frozen = FrozenTree.Freeze(pid, CheckMember);
         trace.Mark("freeze");
-        long pages;
+        long pages = 0;
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
-            pages = DumpProcess(frozen, writer, trace, cancel);
+            if (frozen.Members.Any(m => m.Pid == Environment.ProcessId))
+                throw new CheckpointException($"the process tree of {pid} contains amber itself");
+            foreach (var member in frozen.Members)
+            {
+                if (member.Frozen is { } process)
+                    pages += DumpProcess(process, member.ParentPid, writer, trace, cancel);
+                else
+                    writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
+            }
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
@@ -48,7 +56,7 @@ public static class Checkpointer
                 CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
                 RootPid = pid,
-                Pids = { pid },
+                Pids = { frozen.Members.Select(m => m.Pid) },
             });
             trace.Mark("commit");
         }
@@ -56,7 +64,7 @@ public static class Checkpointer
         {
             var problems = frozen.Resume();
             throw new CheckpointException(
-                $"checkpoint of process {pid} failed: {e.Message}; the process was resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
+                $"checkpoint of process {pid} failed: {e.Message}; {(frozen.Members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
         }
 
         var warnings = new List<string>();
@@ -81,28 +89,41 @@ public static class Checkpointer
         var status = ProcFs.ReadStatus(pid);
         if (status.Tgid != pid)
             throw new CheckpointException($"{pid} is a thread of process {status.Tgid}; checkpoint the process");
-        if (status.TracerPid != 0)
-            throw new CheckpointException($"process {pid} is already traced by process {status.TracerPid}");
         if (status.State is 'Z' or 'X')
             throw new CheckpointException($"process {pid} is a zombie");
-        var children = ProcFs.ListChildren(pid);
-        if (children.Count > 0)
-            throw new UnsupportedResourceException(pid, $"its child process{(children.Count > 1 ? "es" : "")} {string.Join(", ", children)}", "a process tree", "checkpointing children is not supported yet");
+    }
+
+    /// <summary>What every live process of the tree is checked for, just before it is frozen.</summary>
+    private static void CheckMember(int pid)
+    {
+        var status = ProcFs.ReadStatus(pid);
+        if (status.TracerPid != 0)
+            throw new CheckpointException($"process {pid} is already traced by process {status.TracerPid}");
         ResourceChecks.Check(pid);
     }
 
-    private static long DumpProcess(FrozenProcess frozen, CheckpointWriter writer, PhaseTrace trace, CancellationToken cancel)
+    private static ProcessImage ZombieImage(TreeMember zombie)
+    {
+        var stat = ProcFs.ReadStat(zombie.Pid);
+        return new ProcessImage
+        {
+            Pid = zombie.Pid, Ppid = zombie.ParentPid, Pgid = stat.ProcessGroup, Sid = stat.Session,
+            Comm = ProcFs.ReadStatus(zombie.Pid).Name, Zombie = true, ExitStatus = zombie.ExitStatus,
+        };
+    }
+
+    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
-        // Re-check under the freeze: it may have started a thread or child just before.
-        if (ProcFs.ListChildren(pid) is { Count: > 0 } children)
-            throw new UnsupportedResourceException(pid, $"its child process {string.Join(", ", children)}, started during the checkpoint", "a process tree");
+        // Re-checked under the freeze: the process may have changed just before it stopped.
         ResourceChecks.Check(pid);
 
         using var memory = new RemoteMemory(pid);
         var stat = ProcFs.ReadStat(pid);
         var status = ProcFs.ReadStatus(pid);
         var image = NewImage(pid, stat, status);
+        image.Ppid = parent;
+        image.Stopped = frozen.WasStopped;
         var mapsBefore = ProcFs.ReadMaps(pid);
         ThreadStateDumper.Dump(frozen, memory, mapsBefore, image);
         trace.Mark("thread state");

@@ -25,19 +25,21 @@ public sealed class FailureTests
     }
 
     [Fact]
-    public void ProcessWithChildrenIsRefusedAndLeftRunning()
+    public void TreeWithAnUnsupportedChildIsRefusedAndLeftRunning()
     {
         using var dir = new TestDir("children");
-        using var target = TargetProcess.Start("/bin/sh", ["-c", "sleep 1000 & echo READY; wait"], dir.Path);
-        target.WaitForLine(l => l == "READY", "READY");
-        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}");
-        Assert.Contains("child process", run.Stderr);
-        Assert.Contains("process tree", run.Stderr);
+        using var target = TargetProcess.Start("/bin/sh",
+            ["-c", "/usr/bin/python3 -c 'import socket,time\na,b=socket.socketpair()\nprint(\"READY\",flush=True)\ntime.sleep(100)' & wait"], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+        int child = Amber.Kernel.Proc.ProcFs.ListChildren(target.Pid).Single();
+        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {child}: fd 3 (socket:");
+        Assert.Contains("a connected unix socket", run.Stderr);
         Assert.True(target.IsRunning);
         Assert.False(target.IsTraced);
+        Assert.Equal('S', Amber.Kernel.Proc.ProcFs.ReadStat(child).State);
+        Assert.Equal("0", File.ReadAllLines($"/proc/{child}/status").Single(l => l.StartsWith("TracerPid:")).Split('\t')[1]);
         Assert.False(Directory.Exists(dir["img"]));
-        foreach (var child in Amber.Kernel.Proc.ProcFs.ListChildren(target.Pid))
-            Spawner.Kill(child, 9);
+        Spawner.Kill(child, 9);
     }
 
     [Fact]

@@ -28,9 +28,12 @@ public sealed class FrozenProcess : IDisposable
 
     public bool Killed { get; private set; }
 
+    /// <summary>Stopped by a signal (state T) when found: it is left, or restored, stopped.</summary>
+    public bool WasStopped { get; private init; }
+
     public static FrozenProcess Freeze(int pid)
     {
-        var frozen = new FrozenProcess(pid);
+        var frozen = new FrozenProcess(pid) { WasStopped = ProcFs.ReadStat(pid).State == 'T' };
         try
         {
             var seized = new Dictionary<int, Tracee>();
@@ -95,7 +98,8 @@ public sealed class FrozenProcess : IDisposable
             {
                 t.Tracee.SetRegisters(t.Registers);
                 t.Tracee.SetSignalMask(t.SignalMask);
-                t.Tracee.Detach(t.DeferredSignal);
+                // A stopped process goes back to its stop: SIGSTOP handed over with the detach.
+                t.Tracee.Detach(t.DeferredSignal != 0 ? t.DeferredSignal : WasStopped && t == Leader ? Signals.SIGSTOP : 0);
             }
             catch (Exception e)
             {

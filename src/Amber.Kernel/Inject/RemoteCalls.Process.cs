@@ -76,4 +76,17 @@ public sealed partial class RemoteCalls
     }
 
     public void NewProcessGroup() => Call("setpgid", SyscallNumbers.Setpgid, 0, 0);
+
+    public void JoinProcessGroup(int pgid) => Call($"setpgid(0, {pgid})", SyscallNumbers.Setpgid, 0, (ulong)pgid);
+
+    /// <summary>Takes every pending instance of <paramref name="signal"/> off the queue (rt_sigtimedwait, zero timeout).</summary>
+    public void DiscardPendingSignal(int signal)
+    {
+        Memory.Write(Scratch, 1UL << (signal - 1));
+        Memory.Write(Scratch + 8, 0L);
+        Memory.Write(Scratch + 16, 0L);
+        while (Injector.Call(SyscallNumbers.RtSigtimedwait, Scratch, 0, Scratch + 8, 8) == signal)
+        {
+        }
+    }
 }

@@ -21,4 +21,5 @@ public readonly record struct ParsedStat(
     ulong ArgStart,          // 48
     ulong ArgEnd,            // 49
     ulong EnvStart,          // 50
-    ulong EnvEnd);           // 51
+    ulong EnvEnd,            // 51
+    int ExitCode);           // 52: the waitpid status of a zombie

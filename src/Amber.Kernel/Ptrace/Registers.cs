@@ -51,6 +51,13 @@ public sealed class Registers
         _regs.r9 = args.Length > 5 ? args[5] : 0;
     }
 
+    /// <summary>Makes the thread run one syscall at <paramref name="instruction"/> when it is let go (e.g. exit_group).</summary>
+    public static class Syscalls
+    {
+        public const int ExitGroup = Amber.Native.SyscallNumbers.ExitGroup;
+        public const int Tgkill = Amber.Native.SyscallNumbers.Tgkill;
+    }
+
     /// <summary>
     /// A thread stopped inside an interrupted syscall shows rax = -ERESTART*. In a new process the
     /// kernel's restart state is gone, so re-execute the syscall instruction instead (KERNEL.md pitfall 4).

@@ -57,6 +57,7 @@ internal static class SyscallNumbers
     internal const int Dup3 = 292;
     internal const int Pipe2 = 293;
     internal const int RtTgsigqueueinfo = 297;
+    internal const int RtSigtimedwait = 128;
     internal const int RtSigqueueinfo = 129;
     internal const int Userfaultfd = 323;
     internal const int Prlimit64 = 302;

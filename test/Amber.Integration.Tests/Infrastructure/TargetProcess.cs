@@ -94,11 +94,35 @@ public sealed class TargetProcess : IDisposable
         return target;
     }
 
-    /// <summary>After a checkpoint ended the process: collect it, so its PID is free for the restore.</summary>
-    public void ReapKilled()
+    /// <summary>The process and all its descendants now.</summary>
+    public List<int> Tree()
+    {
+        var pids = new List<int> { Pid };
+        for (int i = 0; i < pids.Count; i++)
+        {
+            try { pids.AddRange(ProcFs.ListChildren(pids[i])); }
+            catch (Amber.Kernel.TargetGoneException) { }
+        }
+        return pids;
+    }
+
+    /// <summary>
+    /// After a checkpoint ended the process: collect it, so its PID is free for the restore. Its
+    /// descendants die orphaned and come to the test process (a subreaper), which collects them too.
+    /// </summary>
+    public void ReapKilled(IReadOnlyList<int>? descendants = null)
     {
         var status = Exited.Wait(Pid, TimeSpan.FromSeconds(10), "checkpointed process");
         Assert.True(status.Signaled && status.TermSignal == 9, $"process {Pid} should have been killed by the checkpoint: {status}");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        foreach (int pid in descendants ?? [])
+        {
+            while (ProcFs.Exists(pid) && !Spawner.TryReap(pid, out _))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"descendant {pid} of {Pid} did not go away");
+                Thread.Sleep(2);
+            }
+        }
     }
 
     public bool IsRunning => ProcFs.TryReadStatus(Pid, out var s) && s is not null && s.State != 'Z';

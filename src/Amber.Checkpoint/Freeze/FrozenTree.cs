@@ -1,0 +1,104 @@
+using Amber.Kernel;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Freeze;
+
+/// <summary>A process of the tree: frozen, or a zombie (which has nothing left to freeze).</summary>
+public sealed record TreeMember(int Pid, int ParentPid, FrozenProcess? Frozen, int ExitStatus)
+{
+    public bool IsZombie => Frozen is null;
+}
+
+/// <summary>
+/// Every process of the tree rooted at one process, stopped: processes are frozen as they are found
+/// (parents first), and the tree is listed again until no new child appears, so a fork racing with
+/// the freeze is caught. Resume and Kill act on all of them; Dispose resumes whatever is still held.
+/// </summary>
+public sealed class FrozenTree : IDisposable
+{
+    private const int MaxPasses = 100;
+    private readonly List<TreeMember> _members = [];
+
+    public int RootPid { get; private init; }
+
+    /// <summary>Root first, then breadth-first: every parent before its children.</summary>
+    public IReadOnlyList<TreeMember> Members => _members;
+
+    public IEnumerable<FrozenProcess> Processes => _members.Where(m => m.Frozen is not null).Select(m => m.Frozen!);
+
+    public static FrozenTree Freeze(int root, Action<int> checkBeforeFreeze)
+    {
+        var tree = new FrozenTree { RootPid = root };
+        try
+        {
+            for (int pass = 0; ; pass++)
+            {
+                if (pass == MaxPasses)
+                    throw new CheckpointException($"process {root}: its tree kept changing while being stopped");
+                bool added = false;
+                foreach (var (pid, parent) in List(root))
+                {
+                    if (tree._members.Any(m => m.Pid == pid))
+                        continue;
+                    added = true;
+                    var stat = ProcFs.ReadStat(pid);
+                    if (stat.State is 'Z')
+                    {
+                        tree._members.Add(new TreeMember(pid, parent, null, stat.ExitCode));
+                        continue;
+                    }
+                    checkBeforeFreeze(pid);
+                    tree._members.Add(new TreeMember(pid, parent, FrozenProcess.Freeze(pid), 0));
+                }
+                if (!added)
+                    return tree;
+            }
+        }
+        catch
+        {
+            tree.Resume();
+            throw;
+        }
+    }
+
+    /// <summary>Puts every process back as it was. Never throws; returns what went wrong.</summary>
+    public List<string> Resume()
+    {
+        var problems = new List<string>();
+        foreach (var p in Processes)
+            problems.AddRange(p.Resume().Select(x => $"process {p.Pid}: {x}"));
+        return problems;
+    }
+
+    /// <summary>Ends every process (children first), after a successful dump.</summary>
+    public void Kill()
+    {
+        foreach (var p in Processes.Reverse())
+            p.Kill();
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in Processes)
+            p.Dispose();
+    }
+
+    /// <summary>The tree as it is now: (pid, parent) pairs, breadth-first from the root.</summary>
+    private static List<(int Pid, int Parent)> List(int root)
+    {
+        var result = new List<(int, int)> { (root, 0) };
+        for (int i = 0; i < result.Count; i++)
+        {
+            var (pid, _) = result[i];
+            List<int> children;
+            try { children = ProcFs.ListChildren(pid); }
+            catch (TargetGoneException) when (pid != root) { continue; }
+            foreach (int child in children)
+            {
+                if (result.All(r => r.Item1 != child))
+                    result.Add((child, pid));
+            }
+        }
+        return result;
+    }
+}

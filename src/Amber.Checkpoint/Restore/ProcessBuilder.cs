@@ -1,0 +1,246 @@
+using Amber.Checkpoint.Dump;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Memory;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Ptrace;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>
+/// Rebuilds processes from inside, through the trampoline, parents before children:
+/// address space → mm fields → signal handlers → fds → cwd, umask, session → children (each cloned
+/// from this process with clone3(set_tid), then built the same way; zombies made to exit with their
+/// status) → threads → thread state → queued signals → limits, credentials, timers → drop the
+/// trampoline → registers. Every process is then held stopped until <see cref="ReleaseAll"/>.
+/// </summary>
+public sealed class ProcessBuilder(
+    CheckpointReader reader, RestoreTree tree, ulong trampoline, RestoreOptions options,
+    List<string> warnings, PhaseTrace trace, CancellationToken cancel)
+{
+    private const int RlimitCore = 4;
+    private readonly List<Tracee> _created = [];
+    private readonly List<(List<RestoredThread> Threads, bool Stopped)> _held = [];
+
+    public void Build(Tracee process, ProcessImage image, bool isRoot)
+    {
+        int pid = image.Pid;
+        _created.Add(process);
+        using var memory = new RemoteMemory(pid);
+        // Nothing may be delivered into our injections; the saved masks are put back at the end.
+        process.SetSignalMask(ulong.MaxValue);
+        process.SetOptions(PtraceOptions.TraceFork | PtraceOptions.TraceClone | PtraceOptions.ExitKill);
+        Faults.Check(FaultPoint.RestoreAfterCreate);
+        var injector = new SyscallInjector(process, trampoline, int3Follows: true);
+        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
+
+        // The root starts with amber's stdio and the inherited fds; a child with its parent's fds.
+        calls.CloseRange(isRoot ? 3 + options.InheritFds.Count : 0, uint.MaxValue);
+        string pagePath = reader.GetFilePath(image.PageFile);
+        var mm = new MemoryRestorer(calls, image, trampoline);
+        mm.RemoveHuskMappings();
+        mm.MoveVdso();
+        cancel.ThrowIfCancellationRequested();
+        mm.MapAndFill(pagePath);
+        PageVerifier.Verify(pid, image.Mm.Pages, pagePath);
+        trace.Mark($"memory of {pid}");
+        cancel.ThrowIfCancellationRequested();
+
+        // A child forked without exec already has its exe; the kernel refuses (EBUSY) to replace an
+        // exe that is still mapped, even by itself, so it is only set when it differs (-1: keep).
+        bool sameExe = ProcFs.ReadExe(pid) == image.ExePath;
+        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        var m = image.Mm;
+        calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
+            m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
+        if (!sameExe)
+            calls.Close(exe);
+        calls.SetPersonality(image.Personality);
+        RestoreSignalActions(calls, image);
+
+        var files = new FileRestorer(calls, image, isRoot ? options.InheritFds : []);
+        files.Restore();
+        warnings.AddRange(files.Warnings);
+        calls.ChangeDirectory(image.Cwd);
+        calls.SetUmask(image.Umask);
+        JoinSession(calls, image);
+
+        BuildChildren(calls, image);
+
+        // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
+        var threads = ThreadRestorer.CreateThreads(calls, image, trampoline);
+        _created.AddRange(threads.Skip(1).Select(t => t.Tracee));
+        foreach (var t in threads)
+        {
+            var threadCalls = calls.WithInjector(t.Injector);
+            threadCalls.SetName(t.Image.Comm);
+            ThreadRestorer.RestoreState(threadCalls, t.Image);
+        }
+        ThreadRestorer.QueueSignals(calls, pid, image);
+        RestoreLimits(calls, image);
+        // After this the process may no longer be allowed what the restore needed.
+        CredentialRestorer.Restore(calls, image, warnings);
+        RestoreIntervalTimers(calls, image);
+
+        // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
+        // syscall instruction of the restored vdso instead.
+        ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(pid), memory, pid);
+        new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0)
+            .Munmap(trampoline, HuskProcess.TrampolineSize);
+        foreach (var t in threads)
+            ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
+        _held.Add((threads, image.Stopped));
+        trace.Mark($"process {pid}");
+    }
+
+    /// <summary>Lets every process run, children before parents, each process's leader last.</summary>
+    public void ReleaseAll()
+    {
+        foreach (var (threads, stopped) in _held.AsEnumerable().Reverse())
+        {
+            foreach (var t in threads.AsEnumerable().Reverse())
+                t.Tracee.Detach(stopped && t == threads[0] ? Signals.SIGSTOP : 0);
+        }
+    }
+
+    /// <summary>Ends everything created so far, and collects it as its tracer. Never throws.</summary>
+    public void KillAll()
+    {
+        foreach (var pid in _created.Select(t => t.Pid).Distinct())
+            Kernel.Processes.Spawner.Kill(pid, Signals.SIGKILL);
+        foreach (var t in _created.AsEnumerable().Reverse())
+        {
+            if (!t.Attached)
+                continue;
+            t.MarkGone();
+            try { while (!Tracee.WaitAny(t.Tid).IsGone) { } }
+            catch (KernelCallException) { }
+        }
+    }
+
+    private void BuildChildren(RemoteCalls parent, ProcessImage image)
+    {
+        var children = tree.ChildrenOf(image.Pid);
+        foreach (var child in children)
+        {
+            int pid = parent.CloneWithId(child.Pid, thread: false);
+            if (pid != child.Pid)
+                throw new CheckpointException($"clone3 gave process {pid}, not {child.Pid}");
+            var tracee = Tracee.Adopt(pid, pid);
+            tracee.WaitForStop();
+            if (child.Zombie)
+                MakeZombie(tracee, child);
+            else
+                Build(tracee, child, isRoot: false);
+        }
+        // A zombie's death just told the parent again (SIGCHLD); what it had pending comes back with its image.
+        if (children.Any(c => c.Zombie))
+            parent.DiscardPendingSignal(Signals.SIGCHLD);
+    }
+
+    /// <summary>A child that had exited unreaped: it exits again, the same way, and waits for its parent.</summary>
+    private void MakeZombie(Tracee child, ProcessImage image)
+    {
+        _created.Add(child);
+        using var memory = new RemoteMemory(image.Pid);
+        var injector = new SyscallInjector(child, trampoline, int3Follows: true);
+        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
+        calls.SetName(image.Comm);
+        int status = image.ExitStatus;
+        var regs = injector.OriginalRegisters.Clone();
+        if ((status & 0x7f) == 0)
+        {
+            regs.PrepareSyscall(trampoline, Registers.Syscalls.ExitGroup, [(ulong)((status >> 8) & 0xff)]);
+        }
+        else
+        {
+            int signal = status & 0x7f;
+            calls.SetSignalAction(signal, default);
+            var (_, hard) = calls.GetResourceLimit(RlimitCore);
+            calls.SetResourceLimit(RlimitCore, 0, hard); // die by the signal, without a core file
+            regs.PrepareSyscall(trampoline, Registers.Syscalls.Tgkill, [(ulong)image.Pid, (ulong)image.Pid, (ulong)signal]);
+            child.SetSignalMask(0);
+        }
+        child.SetRegisters(regs);
+        child.Detach();
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (ProcFs.ReadStat(image.Pid).State != 'Z')
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new CheckpointException($"zombie {image.Pid} did not exit");
+            Thread.Sleep(1);
+        }
+    }
+
+    private static void RestoreSignalActions(RemoteCalls calls, ProcessImage image)
+    {
+        var actions = image.Sigactions.ToDictionary(a => a.Signal);
+        for (int sig = 1; sig <= Signals.Count; sig++)
+        {
+            if (sig is Signals.SIGKILL or Signals.SIGSTOP)
+                continue;
+            var d = actions.TryGetValue(sig, out var a) ? new SignalDisposition(a.Handler, a.Flags, a.Restorer, a.Mask) : default;
+            calls.SetSignalAction(sig, d);
+        }
+    }
+
+    /// <summary>
+    /// Session and process group, as far as they can be rebuilt: leaders start their own; a member
+    /// joins its group if its leader was restored before it; otherwise it stays where it was born.
+    /// </summary>
+    private void JoinSession(RemoteCalls calls, ProcessImage image)
+    {
+        int pid = image.Pid;
+        if (image.Sid == pid)
+        {
+            calls.NewSession();
+            return;
+        }
+        if (image.Pgid == pid)
+        {
+            calls.NewProcessGroup();
+            return;
+        }
+        var parent = tree.Images.FirstOrDefault(i => i.Pid == image.Ppid);
+        if (parent is null || parent.Pgid == image.Pgid)
+            return;
+        try
+        {
+            calls.JoinProcessGroup(image.Pgid);
+        }
+        catch (KernelCallException e)
+        {
+            warnings.Add($"process {pid} could not rejoin process group {image.Pgid}: {e.Message}");
+        }
+    }
+
+    private void RestoreLimits(RemoteCalls calls, ProcessImage image)
+    {
+        foreach (var limit in image.Rlimits)
+        {
+            try
+            {
+                calls.SetResourceLimit(limit.Resource, limit.Soft, limit.Hard);
+            }
+            catch (KernelCallException e) when (e.Errno == Errnos.EPERM)
+            {
+                warnings.Add($"process {image.Pid}: resource limit {limit.Resource} could not be raised back to {limit.Soft}/{limit.Hard} (that needs CAP_SYS_RESOURCE)");
+            }
+        }
+        if (image.NoNewPrivs)
+            calls.SetNoNewPrivileges();
+    }
+
+    private static void RestoreIntervalTimers(RemoteCalls calls, ProcessImage image)
+    {
+        foreach (var timer in image.Itimers)
+        {
+            // A periodic ITIMER_REAL that fired while the process was stopped waits, disarmed, for its
+            // SIGALRM to be dequeued before the kernel rearms it; a value of 0 here would disarm it for good.
+            long value = timer.ValueUs == 0 ? timer.IntervalUs : timer.ValueUs;
+            calls.SetIntervalTimer(timer.Which, timer.IntervalUs, value);
+        }
+    }
+}

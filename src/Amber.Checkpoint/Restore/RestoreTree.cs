@@ -1,0 +1,52 @@
+using Amber.Image;
+using Amber.Image.Schema;
+
+namespace Amber.Checkpoint.Restore;
+
+/// <summary>The processes of a checkpoint, as a tree: the root, and each process's children in saved order.</summary>
+public sealed class RestoreTree
+{
+    private readonly Dictionary<int, List<ProcessImage>> _children;
+
+    private RestoreTree(List<ProcessImage> images)
+    {
+        Images = images;
+        Root = images[0];
+        _children = images.Skip(1).GroupBy(i => i.Ppid).ToDictionary(g => g.Key, g => g.ToList());
+    }
+
+    public IReadOnlyList<ProcessImage> Images { get; }
+
+    public ProcessImage Root { get; }
+
+    /// <summary>Every PID and TID the restore will claim.</summary>
+    public IEnumerable<int> AllIds => Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));
+
+    /// <summary>Every address range any process will map: the trampoline must be free in all of them.</summary>
+    public IReadOnlyList<(ulong Start, ulong End)> AllRanges =>
+        [.. Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Vmas.Select(v => (v.Start, v.End)))];
+
+    public IReadOnlyList<ProcessImage> ChildrenOf(int pid) => _children.TryGetValue(pid, out var c) ? c : [];
+
+    public static RestoreTree Load(CheckpointReader reader)
+    {
+        var manifest = reader.Manifest;
+        if (manifest.Pids.Count == 0 || manifest.Pids[0] != manifest.RootPid)
+            throw new CheckpointException($"{reader.Directory}: the manifest does not start with its root process");
+        var images = new List<ProcessImage>();
+        foreach (int pid in manifest.Pids)
+        {
+            var image = reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser);
+            if (image.Pid != pid)
+                throw new CheckpointException($"{ImageNames.Process(pid)} describes process {image.Pid}");
+            if (images.Count > 0 && images.All(i => i.Pid != image.Ppid))
+                throw new CheckpointException($"process {pid}'s parent {image.Ppid} is not restored before it");
+            if (images.Count == 0 && image.Zombie)
+                throw new CheckpointException($"the root process {pid} is a zombie");
+            images.Add(image);
+        }
+        if (images.Select(i => i.Pid).Distinct().Count() != images.Count)
+            throw new CheckpointException($"{reader.Directory}: a process appears twice");
+        return new RestoreTree(images);
+    }
+}

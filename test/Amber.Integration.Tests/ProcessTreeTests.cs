@@ -1,0 +1,44 @@
+using System.Globalization;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>A whole tree: same PIDs, parents, process groups and session; a zombie and a stopped child as they were.</summary>
+public sealed class ProcessTreeTests
+{
+    [Fact]
+    public void TreeWithZombieAndStoppedChildSurvivesTwoCycles()
+    {
+        using var dir = new TestDir("tree");
+        using var target = TargetProcess.StartC("tree", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        var before = Tree(target.Pid);
+        Assert.Equal(5, before.Count);
+        Assert.Contains(before, p => p.State == 'Z');
+        Assert.Contains(before, p => p.State == 'T');
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            Assert.Equal(before, Tree(target.Pid));
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+        var ticks = File.ReadAllLines(dir["grandchild.txt"]).Select(l => int.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture)).ToList();
+        Assert.True(ticks.Count > 10);
+    }
+
+    private static List<(int Pid, int Parent, int Group, int Session, char State)> Tree(int root)
+    {
+        var result = new List<(int, int, int, int, char)>();
+        var queue = new Queue<int>([root]);
+        while (queue.Count > 0)
+        {
+            int pid = queue.Dequeue();
+            var stat = Amber.Kernel.Proc.ProcFs.ReadStat(pid);
+            result.Add((pid, pid == root ? 0 : stat.ParentPid, stat.ProcessGroup, stat.Session, stat.State == 'S' || stat.State == 'R' ? 'S' : stat.State));
+            foreach (int child in Amber.Kernel.Proc.ProcFs.ListChildren(pid))
+                queue.Enqueue(child);
+        }
+        return [.. result.OrderBy(r => r.Item1)];
+    }
+}
