@@ -229,6 +229,7 @@ internal static class NativeAbi
         #include <sys/user.h>
         #include <sys/wait.h>
         #include <sys/socket.h>
+        #include <sys/file.h>
         #include <sys/ioctl.h>
         #include <sys/eventfd.h>
         #include <sys/epoll.h>

@@ -24,15 +24,6 @@ public static class ResourceChecks
             if (theirs is not null && ours is not null && theirs != ours)
                 throw new UnsupportedResourceException(pid, $"its {ns} namespace {theirs}", $"a process in another {ns} namespace than amber's");
         }
-        string pidText = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var line in File.ReadLines("/proc/locks"))
-        {
-            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            // "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->" marks a waiter and shifts the fields.
-            int at = fields.Length > 1 && fields[1] == "->" ? 5 : 4;
-            if (fields.Length > at && fields[at] == pidText)
-                throw new UnsupportedResourceException(pid, $"a {fields[at - 3]} lock on inode {fields[at + 1]}", "a file lock");
-        }
     }
 
     private static string? Field(string status, string name)

@@ -23,6 +23,7 @@ public static class FileDumper
         ResolvePipes(pid, fds, image);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
+        LockDumper.Dump(pid, image);
     }
 
     /// <summary>

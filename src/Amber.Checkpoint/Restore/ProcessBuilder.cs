@@ -63,6 +63,7 @@ public sealed class ProcessBuilder(
         var files = new FileRestorer(calls, image, isRoot ? options.InheritFds : []);
         files.Restore();
         warnings.AddRange(files.Warnings);
+        RestoreLocks(calls, image);
         calls.ChangeDirectory(image.Cwd);
         calls.SetUmask(image.Umask);
         JoinSession(calls, image);
@@ -171,6 +172,25 @@ public sealed class ProcessBuilder(
             if (DateTime.UtcNow > deadline)
                 throw new CheckpointException($"zombie {image.Pid} did not exit");
             Thread.Sleep(1);
+        }
+    }
+
+    private static void RestoreLocks(RemoteCalls calls, ProcessImage image)
+    {
+        foreach (var l in image.Locks)
+        {
+            try
+            {
+                if (l.Kind == FileLock.Types.Kind.Flock)
+                    calls.Flock(l.Fd, l.Write);
+                else
+                    calls.LockRange(l.Fd, l.Kind == FileLock.Types.Kind.Ofd, l.Write, l.Start, l.Length);
+            }
+            catch (KernelCallException e) when (e.Errno is Errnos.EAGAIN or Errnos.EACCES)
+            {
+                var fd = image.Fds.First(f => f.Fd == l.Fd);
+                throw new CheckpointException($"process {image.Pid} held a {(l.Write ? "write" : "read")} lock on {fd.Path}, which another process holds now");
+            }
         }
     }
 

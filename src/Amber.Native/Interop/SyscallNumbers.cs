@@ -28,6 +28,7 @@ internal static class SyscallNumbers
     internal const int Exit = 60;
     internal const int Kill = 62;
     internal const int Fcntl = 72;
+    internal const int Flock = 73;
     internal const int Chdir = 80;
     internal const int Unlink = 87;
     internal const int Fchdir = 81;
