@@ -35,18 +35,21 @@ public static class Checkpointer
         using var frozen = FrozenTree.Freeze(pid, CheckMember);
         trace.Mark("freeze");
         long pages = 0;
+        List<string> sharingWarnings;
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
             if (frozen.Members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"the process tree of {pid} contains amber itself");
+            var dumped = new List<ProcessImage>();
             foreach (var member in frozen.Members)
             {
                 if (member.Frozen is { } process)
-                    pages += DumpProcess(process, member.ParentPid, writer, trace, cancel);
+                    pages += DumpProcess(process, member.ParentPid, writer, dumped, trace, cancel);
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
+            sharingWarnings = SharingCheck.Check(dumped);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
@@ -67,7 +70,7 @@ public static class Checkpointer
                 $"checkpoint of process {pid} failed: {e.Message}; {(frozen.Members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
         }
 
-        var warnings = new List<string>();
+        var warnings = new List<string>(sharingWarnings);
         if (options.LeaveRunning)
             warnings.AddRange(frozen.Resume());
         else
@@ -112,7 +115,7 @@ public static class Checkpointer
         };
     }
 
-    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, PhaseTrace trace, CancellationToken cancel)
+    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -139,8 +142,10 @@ public static class Checkpointer
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel);
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
+        ShmemDumper.Dump(pid, image, pageFile, cancel);
         trace.Mark("memory");
         writer.WriteMessage(ImageNames.Process(pid), ImageFileKind.Process, image);
+        dumped.Add(image);
         return dumper.PagesWritten;
     }
 

@@ -88,6 +88,12 @@ public static class FileDumper
         if (!FileStat.TryGet($"/proc/{pid}/fd/{fd}", out var st))
             throw new TargetGoneException(pid);
 
+        if (st.IsRegular && link.StartsWith("/memfd:", StringComparison.Ordinal))
+        {
+            image.Kind = FdKind.FdMemfd;
+            image.ShmemId = st.Inode;
+            return image;
+        }
         if (st.IsRegular || st.IsDirectory)
         {
             if (!link.StartsWith('/') || link.EndsWith(" (deleted)", StringComparison.Ordinal))

@@ -28,8 +28,12 @@ public static class VmaClassifier
                     vma.Kind = VmaKind.VmaAnonymous;
                     break;
                 }
-                if (m.Path.StartsWith("/memfd:", StringComparison.Ordinal))
-                    throw new UnsupportedResourceException(pid, what, "a memfd mapping");
+                if (m.Path.StartsWith("/memfd:", StringComparison.Ordinal) || (m.Path.StartsWith("/dev/zero", StringComparison.Ordinal) && m.Shared))
+                {
+                    vma.Kind = VmaKind.VmaShmem;
+                    vma.ShmemId = m.Inode;
+                    return vma;
+                }
                 if (m.Path.StartsWith("/SYSV", StringComparison.Ordinal))
                     throw new UnsupportedResourceException(pid, what, "System V shared memory");
                 if (m.Path.StartsWith("/dev/zero", StringComparison.Ordinal) || (m.Shared && m.Inode != 0 && m.IsDeleted))

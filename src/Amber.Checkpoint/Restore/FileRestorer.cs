@@ -11,17 +11,23 @@ namespace Amber.Checkpoint.Restore;
 /// temporary fd openat returns never collides with a saved number still to come), then the
 /// inherited ones are duplicated into place and their temporary copies closed.
 /// </summary>
-public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits)
+public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits, IReadOnlyDictionary<ulong, int> memfds)
 {
     private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
 
     public List<string> Warnings { get; } = [];
 
-    public void Restore()
+    /// <summary>The lowest fd number above every saved fd and every inherited slot: temporaries live from here.</summary>
+    public static int Floor(ProcessImage image, int inheritCount)
     {
         int maxFd = image.Fds.Count == 0 ? 2 : Math.Max(2, image.Fds.Max(f => f.Fd));
-        int floor = Math.Max(maxFd, 2 + inherits.Count) + 1;
+        return Math.Max(maxFd, 2 + inheritCount) + 1;
+    }
+
+    public void Restore()
+    {
+        int floor = Floor(image, inherits.Count);
         var temporary = new Dictionary<int, int>();
         for (int i = 0; i < inherits.Count; i++)
             temporary[inherits[i].Fd] = calls.DupAbove(3 + i, floor);
@@ -59,6 +65,12 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                     if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
                         calls.Seek(fd.Fd, fd.Offset);
                     break;
+                case FdKind.FdMemfd:
+                    calls.SetStatusFlags(memfds[fd.ShmemId], (int)fd.Flags);
+                    calls.Dup3(memfds[fd.ShmemId], fd.Fd, fd.CloseOnExec);
+                    if (fd.Offset != 0)
+                        calls.Seek(fd.Fd, fd.Offset);
+                    break;
                 case FdKind.FdEventfd:
                     Place(fd, calls.EventFd((uint)fd.Eventfd.Count, fd.Eventfd.Semaphore, (int)fd.Flags));
                     break;
@@ -82,7 +94,7 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                     throw new CheckpointException($"fd {fd.Fd}: unknown kind {fd.Kind} in the image");
             }
         }
-        foreach (int t in temporary.Values.Concat(pipeEnds.Values))
+        foreach (int t in temporary.Values.Concat(pipeEnds.Values).Concat(memfds.Values))
             calls.Close(t);
         foreach (var (target, _) in inherits.Where(i => image.Fds.All(f => f.Fd != i.Fd)))
             Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");

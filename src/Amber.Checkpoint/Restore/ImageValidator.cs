@@ -50,6 +50,21 @@ public static class ImageValidator
             if (v.Kind == VmaKind.VmaFile)
                 CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
         }
+        var shmemIds = image.Mm.Shmem.Select(s => s.Id).ToHashSet();
+        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem))
+        {
+            if (!shmemIds.Contains(v.ShmemId))
+                Fail($"mapping {v.Start:x}-{v.End:x} refers to shared memory {v.ShmemId}, which the image does not hold");
+        }
+        foreach (var s in image.Mm.Shmem)
+        {
+            foreach (var run in s.Pages)
+            {
+                if (run.Count == 0 || run.Address % PageSize != 0 || run.Address + run.Count * PageSize > s.Size + PageSize - 1
+                    || run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + run.Count * PageSize > pageDataEnd)
+                    Fail($"shared memory {s.Id} has a page run outside the object or the page file");
+            }
+        }
         int vmaIndex = 0;
         ulong previousRunEnd = 0;
         foreach (var run in image.Mm.Pages)
@@ -75,6 +90,8 @@ public static class ImageValidator
         {
             if (fd.Fd < 0 || fd.Fd > 1 << 20)
                 Fail($"fd number {fd.Fd}");
+            if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous))
+                Fail($"fd {fd.Fd} is a memfd the image does not hold");
             if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId))
                 Fail($"fd {fd.Fd} is an end of pipe {fd.PipeId}, which the image does not hold");
             if (fd.HasSharesDescriptionWith && (fd.SharesDescriptionWith >= fd.Fd || !fdNumbers.Contains(fd.SharesDescriptionWith)))

@@ -11,7 +11,7 @@ namespace Amber.Checkpoint.Restore;
 /// and its pages are read by the process itself from the page file (pread64 straight into place),
 /// after populating the range in bulk.
 /// </summary>
-public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong trampoline)
+public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds)
 {
     private const ulong PageSize = 4096;
     private bool _directIo;
@@ -68,12 +68,16 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
                 int first = next;
                 while (next < runs.Count && runs[next].Address < vma.End)
                     next++;
-                bool filled = next > first;
+                // Shared anonymous memory has one mapping: its object's pages are that mapping's.
+                var shmemRuns = AnonymousShmemRuns(vma);
+                bool filled = next > first || shmemRuns.Count > 0;
                 int prot = (int)vma.Prot;
                 int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
                 Map(vma, mapProt);
-                if (filled)
+                if (next > first)
                     Fill(pages, runs, first, next);
+                if (shmemRuns.Count > 0)
+                    Fill(pages, shmemRuns, 0, shmemRuns.Count);
                 if (mapProt != prot)
                     calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
             }
@@ -106,9 +110,27 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
         return calls.OpenAt(path, flags);
     }
 
+    /// <summary>The page runs of a shared anonymous mapping's object, at their addresses in the mapping.</summary>
+    public List<PageRun> AnonymousShmemRuns(Vma vma)
+    {
+        if (vma.Kind != VmaKind.VmaShmem || image.Mm.Shmem.FirstOrDefault(s => s.Id == vma.ShmemId) is not { Anonymous: true } shmem)
+            return [];
+        return [.. shmem.Pages
+            .Where(r => r.Address >= vma.FileOffset && r.Address + r.Count * PageSize <= vma.FileOffset + (vma.End - vma.Start))
+            .Select(r => new PageRun { Address = vma.Start + (r.Address - vma.FileOffset), Count = r.Count, FileOffset = r.FileOffset, Xxh3 = r.Xxh3 })];
+    }
+
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
+        if (vma.Kind == VmaKind.VmaShmem)
+        {
+            if (memfds.TryGetValue(vma.ShmemId, out int memfd))
+                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
+            else
+                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
+            return;
+        }
         if (vma.Kind == VmaKind.VmaFile)
         {
             bool writableShared = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;

@@ -39,12 +39,17 @@ public sealed class ProcessBuilder(
         // The root starts with amber's stdio and the inherited fds; a child with its parent's fds.
         calls.CloseRange(isRoot ? 3 + options.InheritFds.Count : 0, uint.MaxValue);
         string pagePath = reader.GetFilePath(image.PageFile);
-        var mm = new MemoryRestorer(calls, image, trampoline);
+        var inherits = isRoot ? options.InheritFds : [];
+        Dictionary<ulong, int> memfds;
+        using (var pageFile = reader.OpenPageFile(image.PageFile))
+            memfds = ShmemRestorer.CreateMemfds(calls, image, pageFile, FileRestorer.Floor(image, inherits.Count));
+        var mm = new MemoryRestorer(calls, image, trampoline, memfds);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
         mm.MapAndFill(pagePath);
-        PageVerifier.Verify(pid, image.Mm.Pages, pagePath);
+        ShmemRestorer.AddSeals(calls, image, memfds);
+        PageVerifier.Verify(pid, [.. image.Mm.Pages, .. image.Mm.Vmas.SelectMany(mm.AnonymousShmemRuns)], pagePath);
         trace.Mark($"memory of {pid}");
         cancel.ThrowIfCancellationRequested();
 
@@ -60,7 +65,7 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image);
 
-        var files = new FileRestorer(calls, image, isRoot ? options.InheritFds : []);
+        var files = new FileRestorer(calls, image, inherits, memfds);
         files.Restore();
         warnings.AddRange(files.Warnings);
         RestoreLocks(calls, image);

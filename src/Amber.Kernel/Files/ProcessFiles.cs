@@ -10,11 +10,13 @@ namespace Amber.Kernel.Files;
 /// </summary>
 public static class ProcessFiles
 {
-    public static bool SameDescription(int pid, int fd1, int fd2)
+    public static bool SameDescription(int pid, int fd1, int fd2) => SameDescription(pid, fd1, pid, fd2);
+
+    public static bool SameDescription(int pid1, int fd1, int pid2, int fd2)
     {
-        int rv = Interop.Kcmp(pid, pid, Interop.KCMP_FILE, fd1, fd2);
+        int rv = Interop.Kcmp(pid1, pid2, Interop.KCMP_FILE, fd1, fd2);
         if (rv < 0)
-            Errnos.Throw("kcmp(KCMP_FILE)", $"fds {fd1} and {fd2} of process {pid}");
+            Errnos.Throw("kcmp(KCMP_FILE)", $"fd {fd1} of process {pid1} and fd {fd2} of process {pid2}");
         return rv == 0;
     }
 

@@ -29,6 +29,7 @@ internal static class SyscallNumbers
     internal const int Kill = 62;
     internal const int Fcntl = 72;
     internal const int Flock = 73;
+    internal const int Ftruncate = 77;
     internal const int Chdir = 80;
     internal const int Unlink = 87;
     internal const int Fchdir = 81;
@@ -64,6 +65,7 @@ internal static class SyscallNumbers
     internal const int Prlimit64 = 302;
     internal const int Kcmp = 312;
     internal const int Rseq = 334;
+    internal const int MemfdCreate = 319;
     internal const int PidfdOpen = 434;
     internal const int Clone3 = 435;
     internal const int CloseRange = 436;

@@ -1,0 +1,74 @@
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+
+namespace Amber.Checkpoint.Memory;
+
+/// <summary>
+/// Saves each shmem object a process maps or holds (memfds, shared anonymous memory) once, with its
+/// name, size and seals, and the contents of its data extents (holes and zero pages are not stored).
+/// Its mappings then only refer to it, so a memfd mapped twice (e.g. .NET's W^X double mapping)
+/// comes back as one object mapped twice, not two copies.
+/// </summary>
+public static class ShmemDumper
+{
+    private const int ChunkBytes = 4 << 20;
+    private const int PageSize = ImageFormat.PageSize;
+
+    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, CancellationToken cancel)
+    {
+        var vmas = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).ToList();
+        var fds = image.Fds.Where(f => f.Kind == FdKind.FdMemfd).ToList();
+        var buffer = new PageBuffer(ChunkBytes);
+        foreach (ulong id in vmas.Select(v => v.ShmemId).Concat(fds.Select(f => f.ShmemId)).Distinct())
+        {
+            cancel.ThrowIfCancellationRequested();
+            var mappings = vmas.Where(v => v.ShmemId == id).ToList();
+            var fd = fds.FirstOrDefault(f => f.ShmemId == id);
+            string label = fd?.Path ?? mappings[0].Name;
+            bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
+            if (anonymous && mappings.Count > 1)
+                throw new UnsupportedResourceException(pid, $"shared anonymous memory {label}", "shared anonymous memory mapped at several addresses");
+            using var file = fd is not null ? SharedMemoryFile.FromFd(pid, fd.Fd) : SharedMemoryFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
+            var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
+            foreach (var (offset, length) in file.DataExtents())
+            {
+                for (long at = offset; at < offset + length; at += ChunkBytes)
+                {
+                    int n = (int)Math.Min(ChunkBytes, offset + length - at);
+                    n = (n + PageSize - 1) / PageSize * PageSize;
+                    var data = buffer.Span[..n];
+                    file.Read(at, data);
+                    AppendNonZero(pages, shmem, at, data);
+                }
+            }
+            image.Mm.Shmem.Add(shmem);
+        }
+    }
+
+    /// <summary>"/memfd:NAME (deleted)" → NAME.</summary>
+    public static string MemfdName(string path)
+    {
+        string name = path.StartsWith("/memfd:", StringComparison.Ordinal) ? path["/memfd:".Length..] : path;
+        return name.EndsWith(" (deleted)", StringComparison.Ordinal) ? name[..^" (deleted)".Length] : name;
+    }
+
+    private static void AppendNonZero(PageFileWriter pages, ShmemImage shmem, long offset, ReadOnlySpan<byte> data)
+    {
+        int count = data.Length / PageSize;
+        int start = -1;
+        for (int i = 0; i <= count; i++)
+        {
+            bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
+            if (keep && start < 0)
+                start = i;
+            else if (!keep && start >= 0)
+            {
+                var run = data.Slice(start * PageSize, (i - start) * PageSize);
+                var (fileOffset, xxh3) = pages.Append(run);
+                shmem.Pages.Add(new PageRun { Address = (ulong)(offset + start * PageSize), Count = (ulong)(i - start), FileOffset = fileOffset, Xxh3 = xxh3 });
+                start = -1;
+            }
+        }
+    }
+}

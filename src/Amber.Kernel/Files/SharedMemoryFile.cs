@@ -1,0 +1,107 @@
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Files;
+
+/// <summary>
+/// A shmem object of another process (a memfd, or what backs its shared anonymous memory), opened
+/// from amber: through the process's own fd (pidfd_getfd) or through /proc/PID/map_files.
+/// </summary>
+public sealed class SharedMemoryFile : IDisposable
+{
+    private readonly SafeFdHandle _fd;
+
+    private SharedMemoryFile(SafeFdHandle fd) => _fd = fd;
+
+    public static SharedMemoryFile FromFd(int pid, int fd) => new(ProcessFiles.GetFd(pid, fd));
+
+    public static unsafe SharedMemoryFile FromMapping(int pid, ulong start, ulong end)
+    {
+        var path = NativeString.Utf8Z($"/proc/{pid}/map_files/{start:x}-{end:x}");
+        int fd;
+        fixed (byte* p = path)
+            fd = Interop.Open(p, Interop.O_RDWR | Interop.O_CLOEXEC, 0);
+        if (fd < 0)
+            Errnos.Throw("open /proc/PID/map_files", $"mapping {start:x}-{end:x} of process {pid}");
+        return new SharedMemoryFile(new SafeFdHandle(fd));
+    }
+
+    public unsafe long Size
+    {
+        get
+        {
+            Stat st;
+            Errnos.Check(Interop.FStat(_fd.Fd, &st), "fstat", "a shared memory object");
+            return st.st_size;
+        }
+    }
+
+    /// <summary>F_GET_SEALS; 0 where the object cannot be sealed.</summary>
+    public uint Seals
+    {
+        get
+        {
+            int seals = Interop.Fcntl(_fd.Fd, Interop.F_GET_SEALS, 0);
+            return seals < 0 ? 0 : (uint)seals;
+        }
+    }
+
+    /// <summary>The ranges that hold data (SEEK_DATA/SEEK_HOLE): holes read as zeros and need no copy.</summary>
+    public IEnumerable<(long Offset, long Length)> DataExtents()
+    {
+        long size = Size;
+        long at = 0;
+        while (at < size)
+        {
+            long data = Interop.Lseek(_fd.Fd, at, Interop.SEEK_DATA);
+            if (data < 0)
+                yield break; // ENXIO: only a hole is left
+            long hole = Interop.Lseek(_fd.Fd, data, Interop.SEEK_HOLE);
+            if (hole < 0)
+                hole = size;
+            yield return (data, hole - data);
+            at = hole;
+        }
+    }
+
+    public unsafe void Read(long offset, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+        {
+            int done = 0;
+            while (done < destination.Length)
+            {
+                nint n = Interop.Pread(_fd.Fd, p + done, (nuint)(destination.Length - done), offset + done);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n < 0)
+                    Errnos.Throw("pread", "a shared memory object");
+                if (n == 0)
+                {
+                    destination[done..].Clear(); // past the end: zeros, as the mapping shows
+                    return;
+                }
+                done += (int)n;
+            }
+        }
+    }
+
+    public unsafe void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        fixed (byte* p = source)
+        {
+            int done = 0;
+            while (done < source.Length)
+            {
+                nint n = Interop.Pwrite(_fd.Fd, p + done, (nuint)(source.Length - done), offset + done);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n <= 0)
+                    Errnos.Throw("pwrite", "a shared memory object");
+                done += (int)n;
+            }
+        }
+    }
+
+    public void Dispose() => _fd.Dispose();
+}

@@ -1,0 +1,18 @@
+using System.Text;
+using Amber.Native;
+
+namespace Amber.Kernel.Inject;
+
+public sealed partial class RemoteCalls
+{
+    public int MemfdCreate(string name, bool allowSealing)
+    {
+        var bytes = Encoding.UTF8.GetBytes(name + "\0");
+        Memory.Write(Scratch, bytes);
+        return (int)Call($"memfd_create({name})", SyscallNumbers.MemfdCreate, Scratch, Interop.MFD_CLOEXEC | (allowSealing ? Interop.MFD_ALLOW_SEALING : 0));
+    }
+
+    public void Truncate(int fd, long size) => Call("ftruncate", SyscallNumbers.Ftruncate, (ulong)fd, (ulong)size);
+
+    public void AddSeals(int fd, uint seals) => Call("fcntl(F_ADD_SEALS)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_ADD_SEALS, seals);
+}
