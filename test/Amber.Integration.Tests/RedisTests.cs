@@ -26,7 +26,7 @@ public sealed class RedisTests
 
         for (int cycle = 1; cycle <= 2; cycle++)
         {
-            CheckpointWhenIdle(redis, dir[$"img{cycle}"]);
+            Cycle.CheckpointWhenIdle(redis, dir[$"img{cycle}"]);
             redis.ReapKilled();
             var restored = AmberCli.Run("restore", "--images", dir[$"img{cycle}"], "--detach").ShouldSucceed();
             Assert.Equal(redis.Pid.ToString(), restored.LastStdoutLine);
@@ -35,20 +35,6 @@ public sealed class RedisTests
             ExternalProgram.Run("/usr/bin/redis-benchmark", "-p", port, "-t", "get,set", "-n", "5000", "-r", "5000", "-d", "48", "-q").ShouldSucceed();
             digest = Cli(port, "DEBUG", "DIGEST");
             size = Cli(port, "DBSIZE");
-        }
-    }
-
-    /// <summary>A client that just left may still hold its server-side socket for a moment.</summary>
-    private static void CheckpointWhenIdle(TargetProcess redis, string images)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            var run = AmberCli.Run("checkpoint", redis.Pid.ToString(), "--images", images);
-            if (run.ExitCode == 0)
-                return;
-            Assert.True(attempt < 20 && run.Stderr.Contains("established connection"), $"checkpoint failed: {run.Stderr}");
-            Assert.True(redis.IsRunning && !redis.IsTraced, "a refused checkpoint must leave redis running untraced");
-            Thread.Sleep(50);
         }
     }
 

@@ -230,6 +230,7 @@ internal static class NativeAbi
         #include <sys/wait.h>
         #include <sys/socket.h>
         #include <sys/file.h>
+        #include <sys/inotify.h>
         #include <sys/ioctl.h>
         #include <sys/eventfd.h>
         #include <sys/epoll.h>

@@ -15,6 +15,7 @@ public static class AnonFdDumper
             "timerfd" => "timerfd",
             "signalfd" => "signalfd",
             "eventpoll" => "eventpoll",
+            "inotify" => "inotify",
             _ => null,
         };
         if (kind is null)
@@ -33,6 +34,18 @@ public static class AnonFdDumper
                 var t = AnonFdInfo.ParseTimerFd(info);
                 image.Kind = FdKind.FdTimerfd;
                 image.Timerfd = new TimerFdImage { ClockId = t.ClockId, Ticks = t.Ticks, SettimeFlags = t.SettimeFlags, ValueNs = t.ValueNs, IntervalNs = t.IntervalNs };
+                break;
+            case "inotify":
+                int queued = ProcessFiles.QueuedBytes(pid, image.Fd);
+                if (queued > 0)
+                    throw new UnsupportedResourceException(pid, $"fd {image.Fd} (inotify)", $"an inotify descriptor with {queued} bytes of events not read yet");
+                image.Kind = FdKind.FdInotify;
+                foreach (var w in AnonFdInfo.ParseInotify(info))
+                {
+                    string path = FileHandles.ResolvePath(w.Device, w.HandleType, w.Handle)
+                        ?? throw new UnsupportedResourceException(pid, $"fd {image.Fd} (inotify watch {w.Wd} on inode {w.Inode})", "an inotify watch on a file that has no path any more");
+                    image.Inotify.Add(new InotifyWatch { Wd = w.Wd, Path = path, Mask = w.Mask });
+                }
                 break;
             case "signalfd":
                 image.Kind = FdKind.FdSignalfd;

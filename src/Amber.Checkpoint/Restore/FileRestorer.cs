@@ -77,6 +77,9 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
                 case FdKind.FdTimerfd:
                     RestoreTimerFd(fd);
                     break;
+                case FdKind.FdInotify:
+                    Place(fd, RestoreInotify(fd));
+                    break;
                 case FdKind.FdSignalfd:
                     Place(fd, calls.SignalFd(fd.Signalfd.Mask, (int)fd.Flags));
                     break;
@@ -133,6 +136,29 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
         if (t.Ticks != 0)
             calls.SetTimerFdTicks(created, t.Ticks);
         Place(fd, created);
+    }
+
+    /// <summary>
+    /// Watches are added again in their order. A watch descriptor is the next free number, so numbers
+    /// of watches removed since are skipped by adding and removing a watch until the saved one comes.
+    /// </summary>
+    private int RestoreInotify(FdImage fd)
+    {
+        const int MaxSkip = 100000;
+        int created = calls.InotifyInit((int)fd.Flags);
+        foreach (var watch in fd.Inotify.OrderBy(w => w.Wd))
+        {
+            for (int tries = 0; ; tries++)
+            {
+                int wd = calls.InotifyAddWatch(created, watch.Path, watch.Mask);
+                if (wd == watch.Wd)
+                    break;
+                if (wd > watch.Wd || tries == MaxSkip)
+                    throw new CheckpointException($"fd {fd.Fd}: inotify watch {watch.Wd} on {watch.Path} came back as {wd}");
+                calls.InotifyRemoveWatch(created, wd);
+            }
+        }
+        return created;
     }
 
     private void RestoreEpoll(FdImage fd)

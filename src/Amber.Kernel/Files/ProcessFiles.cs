@@ -77,6 +77,14 @@ public static class ProcessFiles
         }
     }
 
+    /// <summary>Bytes waiting to be read (FIONREAD) on an fd of another process.</summary>
+    public static unsafe int QueuedBytes(int pid, int fd)
+    {
+        using var copy = GetFd(pid, fd);
+        int queued = 0;
+        return Interop.Ioctl(copy.Fd, Interop.FIONREAD, &queued) < 0 ? 0 : queued;
+    }
+
     internal static SafeFdHandle GetFd(int pid, int fd)
     {
         int pidfd = Interop.PidfdOpen(pid, 0);

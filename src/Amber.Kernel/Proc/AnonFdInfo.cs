@@ -11,6 +11,25 @@ public static class AnonFdInfo
 
     public readonly record struct EpollTarget(int Fd, uint Events, ulong Data, ulong Inode);
 
+    public readonly record struct InotifyWatch(int Wd, ulong Inode, ulong Device, uint Mask, int HandleType, byte[] Handle);
+
+    /// <summary>"inotify wd:1 ino:a0b7f sdev:800001 mask:fc6 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:7fb0..."</summary>
+    public static List<InotifyWatch> ParseInotify(string text)
+    {
+        var watches = new List<InotifyWatch>();
+        foreach (var line in text.Split('\n'))
+        {
+            if (!line.StartsWith("inotify ", StringComparison.Ordinal))
+                continue;
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+                .Select(t => t.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+            watches.Add(new InotifyWatch(
+                (int)Hex(fields["wd"]), Hex(fields["ino"]), Hex(fields["sdev"]), (uint)Hex(fields["mask"]),
+                int.Parse(fields["fhandle-type"], NumberStyles.HexNumber, CultureInfo.InvariantCulture), Convert.FromHexString(fields["f_handle"])));
+        }
+        return watches;
+    }
+
     public static EventFd ParseEventFd(string text) =>
         new(Hex(Value(text, "eventfd-count") ?? "0"), (Value(text, "eventfd-semaphore") ?? "0") != "0");
 

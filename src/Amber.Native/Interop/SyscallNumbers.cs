@@ -47,6 +47,8 @@ internal static class SyscallNumbers
     internal const int SetTidAddress = 218;
     internal const int ExitGroup = 231;
     internal const int EpollCtl = 233;
+    internal const int InotifyAddWatch = 254;
+    internal const int InotifyRmWatch = 255;
     internal const int Tgkill = 234;
     internal const int Openat = 257;
     internal const int SetRobustList = 273;
@@ -58,6 +60,7 @@ internal static class SyscallNumbers
     internal const int EpollCreate1 = 291;
     internal const int Dup3 = 292;
     internal const int Pipe2 = 293;
+    internal const int InotifyInit1 = 294;
     internal const int RtTgsigqueueinfo = 297;
     internal const int RtSigtimedwait = 128;
     internal const int RtSigqueueinfo = 129;

@@ -3,6 +3,23 @@ namespace Amber.Integration.Tests.Infrastructure;
 /// <summary>The zdtm shape: checkpoint (ending the process) → reap → restore with the same PID.</summary>
 public static class Cycle
 {
+    /// <summary>
+    /// A server whose client just left may hold the server side of that connection for a moment,
+    /// which a checkpoint refuses (established connections come with live migration): try again.
+    /// </summary>
+    public static void CheckpointWhenIdle(TargetProcess server, string images)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var run = AmberCli.Run("checkpoint", server.Pid.ToString(), "--images", images);
+            if (run.ExitCode == 0)
+                return;
+            Assert.True(attempt < 20 && run.Stderr.Contains("established connection"), $"checkpoint failed: {run.Stderr}");
+            Assert.True(server.IsRunning && !server.IsTraced, "a refused checkpoint must leave the server running untraced");
+            Thread.Sleep(50);
+        }
+    }
+
     public static void CheckpointKillRestore(TargetProcess target, string images, int? stdinFd = null, params string[] restoreArgs)
     {
         var tree = target.Tree().Skip(1).ToList();
