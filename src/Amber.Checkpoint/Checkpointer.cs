@@ -49,7 +49,10 @@ public static class Checkpointer
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
+            PipeResolver.Resolve(dumped);
             sharingWarnings = SharingCheck.Check(dumped);
+            foreach (var image in dumped)
+                writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
@@ -144,7 +147,6 @@ public static class Checkpointer
         dumper.Dump(image.Mm);
         ShmemDumper.Dump(pid, image, pageFile, cancel);
         trace.Mark("memory");
-        writer.WriteMessage(ImageNames.Process(pid), ImageFileKind.Process, image);
         dumped.Add(image);
         return dumper.PagesWritten;
     }

@@ -42,3 +42,24 @@ public sealed class ProcessTreeTests
         return [.. result.OrderBy(r => r.Item1)];
     }
 }
+
+/// <summary>A pipe between two processes of the tree, with bytes in flight: one pipe again, not two.</summary>
+public sealed class PipelineTests
+{
+    [Fact]
+    public void PipeBetweenSiblingsSurvivesTwoCycles()
+    {
+        using var dir = new TestDir("pipeline");
+        using var target = TargetProcess.StartC("pipeline", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(10);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
+        }
+        var inspect = AmberCli.Run("inspect", dir["img2"], "--json").ShouldSucceed();
+        Assert.Contains("\"sharedPipes\"", inspect.Stdout);
+        target.StopAndVerify();
+    }
+}

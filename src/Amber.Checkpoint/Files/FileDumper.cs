@@ -20,36 +20,9 @@ public static class FileDumper
     {
         var fds = ProcFs.ListFds(pid).Select(fd => DumpOne(pid, fd)).ToList();
         AnonFdDumper.CheckEpollTargets(pid, fds);
-        ResolvePipes(pid, fds, image);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
         LockDumper.Dump(pid, image);
-    }
-
-    /// <summary>
-    /// A pipe with both ends in the process is rebuilt, queued bytes included. One end alone connects
-    /// the process to someone else: as stdio it is external; elsewhere it is not supported yet.
-    /// </summary>
-    private static void ResolvePipes(int pid, List<FdImage> fds, ProcessImage image)
-    {
-        foreach (var pipe in fds.Where(f => f.Kind == FdKind.FdPipe).GroupBy(f => f.PipeId))
-        {
-            var readEnd = pipe.FirstOrDefault(f => !f.PipeWriteEnd);
-            if (readEnd is not null && pipe.Any(f => f.PipeWriteEnd))
-            {
-                var (data, capacity) = ProcessFiles.PeekPipe(pid, readEnd.Fd);
-                image.Pipes.Add(new PipeImage { Id = pipe.Key, Capacity = (uint)capacity, Data = Google.Protobuf.ByteString.CopyFrom(data) });
-                continue;
-            }
-            foreach (var end in pipe)
-            {
-                if (end.Fd > 2)
-                    throw new UnsupportedResourceException(pid, $"fd {end.Fd} ({end.Description})", "a pipe whose other end is outside the process");
-                end.Kind = FdKind.FdExternal;
-                end.PipeId = 0;
-                end.PipeWriteEnd = false;
-            }
-        }
     }
 
     /// <summary>dup'ed fds share one offset and one set of flags; after a restore they must again.</summary>

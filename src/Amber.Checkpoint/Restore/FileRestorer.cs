@@ -11,7 +11,9 @@ namespace Amber.Checkpoint.Restore;
 /// temporary fd openat returns never collides with a saved number still to come), then the
 /// inherited ones are duplicated into place and their temporary copies closed.
 /// </summary>
-public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits, IReadOnlyDictionary<ulong, int> memfds)
+public sealed class FileRestorer(
+    RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits,
+    IReadOnlyDictionary<ulong, int> memfds, IReadOnlyDictionary<(ulong PipeId, bool WriteEnd), int> sharedPipeSlots)
 {
     private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
@@ -53,7 +55,8 @@ public sealed class FileRestorer(RemoteCalls calls, ProcessImage image, IReadOnl
             switch (fd.Kind)
             {
                 case FdKind.FdPipe:
-                    int end = pipeEnds[(fd.PipeId, fd.PipeWriteEnd)];
+                    // A pipe of this process alone, or one shared in the tree, inherited in a slot.
+                    int end = pipeEnds.TryGetValue((fd.PipeId, fd.PipeWriteEnd), out int own) ? own : sharedPipeSlots[(fd.PipeId, fd.PipeWriteEnd)];
                     calls.SetStatusFlags(end, (int)fd.Flags);
                     calls.Dup3(end, fd.Fd, fd.CloseOnExec);
                     break;

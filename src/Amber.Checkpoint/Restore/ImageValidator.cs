@@ -13,7 +13,7 @@ public static class ImageValidator
     private const ulong TaskSize = 0x7ffffffff000;
     private const int RegistersSize = 216;
 
-    public static List<string> Validate(ProcessImage image, ulong pageDataEnd)
+    public static List<string> Validate(ProcessImage image, ulong pageDataEnd, IReadOnlySet<ulong> sharedPipes)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
@@ -92,7 +92,7 @@ public static class ImageValidator
                 Fail($"fd number {fd.Fd}");
             if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous))
                 Fail($"fd {fd.Fd} is a memfd the image does not hold");
-            if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId))
+            if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId) && !sharedPipes.Contains(fd.PipeId))
                 Fail($"fd {fd.Fd} is an end of pipe {fd.PipeId}, which the image does not hold");
             if (fd.HasSharesDescriptionWith && (fd.SharesDescriptionWith >= fd.Fd || !fdNumbers.Contains(fd.SharesDescriptionWith)))
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");

@@ -36,8 +36,19 @@ public sealed class ProcessBuilder(
         var injector = new SyscallInjector(process, trampoline, int3Follows: true);
         var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
 
-        // The root starts with amber's stdio and the inherited fds; a child with its parent's fds.
-        calls.CloseRange(isRoot ? 3 + options.InheritFds.Count : 0, uint.MaxValue);
+        // The root starts with amber's stdio and the inherited fds; a child with its parent's fds,
+        // of which it keeps only the slots (shared pipes on their way down the tree).
+        int keepFrom = isRoot ? 3 + options.InheritFds.Count : 0;
+        if (tree.Slots.Count == 0)
+        {
+            calls.CloseRange(keepFrom, uint.MaxValue);
+        }
+        else
+        {
+            calls.CloseRange(keepFrom, (uint)tree.SlotBase - 1);
+            calls.CloseRange(tree.SlotEnd, uint.MaxValue);
+        }
+        CreateSharedPipes(calls, image);
         string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
         Dictionary<ulong, int> memfds;
@@ -65,7 +76,7 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image);
 
-        var files = new FileRestorer(calls, image, inherits, memfds);
+        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots);
         files.Restore();
         warnings.AddRange(files.Warnings);
         RestoreLocks(calls, image);
@@ -74,6 +85,8 @@ public sealed class ProcessBuilder(
         JoinSession(calls, image);
 
         BuildChildren(calls, image);
+        if (tree.Slots.Count > 0)
+            calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
         var threads = ThreadRestorer.CreateThreads(calls, image, trampoline);
@@ -99,6 +112,24 @@ public sealed class ProcessBuilder(
             ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
         _held.Add((threads, image.Stopped));
         trace.Mark($"process {pid}");
+    }
+
+    /// <summary>The pipes this process creates for the processes below it that share them.</summary>
+    private void CreateSharedPipes(RemoteCalls calls, ProcessImage image)
+    {
+        foreach (var pipe in image.SharedPipes)
+        {
+            var (read, write) = calls.Pipe();
+            int readSlot = tree.Slots[(pipe.Id, false)], writeSlot = tree.Slots[(pipe.Id, true)];
+            calls.Dup3(read, readSlot, closeOnExec: true);
+            calls.Dup3(write, writeSlot, closeOnExec: true);
+            calls.Close(read);
+            calls.Close(write);
+            if (pipe.Capacity != 65536)
+                calls.SetPipeSize(writeSlot, (int)pipe.Capacity);
+            if (!pipe.Data.IsEmpty)
+                Kernel.Files.ProcessFiles.FillPipe(image.Pid, writeSlot, pipe.Data.Span);
+        }
     }
 
     /// <summary>Lets every process run, children before parents, each process's leader last.</summary>

@@ -8,12 +8,27 @@ public sealed class RestoreTree
 {
     private readonly Dictionary<int, List<ProcessImage>> _children;
 
-    private RestoreTree(List<ProcessImage> images)
+    private RestoreTree(List<ProcessImage> images, int inheritCount)
     {
         Images = images;
         Root = images[0];
         _children = images.Skip(1).GroupBy(i => i.Ppid).ToDictionary(g => g.Key, g => g.ToList());
+        // Pipes shared by several processes travel from their creator to the others in "slots": fds
+        // above every saved fd number of every process, the same numbers everywhere.
+        SlotBase = images.SelectMany(i => i.Fds).Select(f => f.Fd).DefaultIfEmpty(2).Max() + inheritCount + 64;
+        int k = 0;
+        foreach (var pipe in images.SelectMany(i => i.SharedPipes))
+        {
+            Slots[(pipe.Id, false)] = SlotBase + k++;
+            Slots[(pipe.Id, true)] = SlotBase + k++;
+        }
     }
+
+    public int SlotBase { get; }
+
+    public Dictionary<(ulong PipeId, bool WriteEnd), int> Slots { get; } = [];
+
+    public int SlotEnd => SlotBase + Slots.Count;
 
     public IReadOnlyList<ProcessImage> Images { get; }
 
@@ -28,7 +43,7 @@ public sealed class RestoreTree
 
     public IReadOnlyList<ProcessImage> ChildrenOf(int pid) => _children.TryGetValue(pid, out var c) ? c : [];
 
-    public static RestoreTree Load(CheckpointReader reader)
+    public static RestoreTree Load(CheckpointReader reader, int inheritCount)
     {
         var manifest = reader.Manifest;
         if (manifest.Pids.Count == 0 || manifest.Pids[0] != manifest.RootPid)
@@ -47,6 +62,6 @@ public sealed class RestoreTree
         }
         if (images.Select(i => i.Pid).Distinct().Count() != images.Count)
             throw new CheckpointException($"{reader.Directory}: a process appears twice");
-        return new RestoreTree(images);
+        return new RestoreTree(images, inheritCount);
     }
 }

@@ -27,14 +27,15 @@ public static class Restorer
         // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
         trace.Mark("open and verify image");
-        var tree = RestoreTree.Load(reader);
+        var tree = RestoreTree.Load(reader, options.InheritFds.Count);
+        var sharedPipes = tree.Slots.Keys.Select(k => k.PipeId).ToHashSet();
         var warnings = new List<string>();
         foreach (var image in tree.Images.Where(i => !i.Zombie))
         {
             ulong pageDataEnd;
             using (var pageFile = reader.OpenPageFile(image.PageFile))
                 pageDataEnd = pageFile.DataLength + (ulong)ImageFormat.PageSize;
-            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd));
+            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, sharedPipes));
         }
         trace.Mark("validate");
         foreach (int id in tree.AllIds)

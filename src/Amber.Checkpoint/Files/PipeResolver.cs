@@ -1,0 +1,68 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+using Google.Protobuf;
+
+namespace Amber.Checkpoint.Files;
+
+/// <summary>
+/// Decides what each pipe of a checkpointed tree is, once every process's fds are known:
+/// <list type="bullet">
+/// <item>both ends in one process only: rebuilt inside it (<see cref="ProcessImage.Pipes"/>);</item>
+/// <item>ends in several processes of the tree: rebuilt once, by their lowest common ancestor, before
+/// it forks them, so they inherit one pipe (<see cref="ProcessImage.SharedPipes"/>) — a shell pipeline;</item>
+/// <item>an end whose other end is outside the tree: stdio (fds 0-2) is external; elsewhere refused.</item>
+/// </list>
+/// The bytes queued in a pipe are read without consuming them (tee) from one of its read ends.
+/// </summary>
+public static class PipeResolver
+{
+    public static void Resolve(IReadOnlyList<ProcessImage> processes)
+    {
+        var byPid = processes.ToDictionary(p => p.Pid);
+        var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdPipe).Select(f => (Process: p, Fd: f)))
+            .GroupBy(e => e.Fd.PipeId);
+        foreach (var pipe in ends)
+        {
+            var reader = pipe.FirstOrDefault(e => !e.Fd.PipeWriteEnd);
+            bool bothEnds = reader.Fd is not null && pipe.Any(e => e.Fd.PipeWriteEnd);
+            if (!bothEnds)
+            {
+                foreach (var (process, fd) in pipe)
+                {
+                    if (fd.Fd > 2)
+                        throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", "a pipe whose other end is outside the checkpointed processes");
+                    fd.Kind = FdKind.FdExternal;
+                    fd.PipeId = 0;
+                    fd.PipeWriteEnd = false;
+                }
+                continue;
+            }
+            var (data, capacity) = ProcessFiles.PeekPipe(reader.Process.Pid, reader.Fd!.Fd);
+            var image = new PipeImage { Id = pipe.Key, Capacity = (uint)capacity, Data = ByteString.CopyFrom(data) };
+            var holders = pipe.Select(e => e.Process.Pid).Distinct().ToList();
+            if (holders.Count == 1)
+                byPid[holders[0]].Pipes.Add(image);
+            else
+                byPid[CommonAncestor(holders, byPid)].SharedPipes.Add(image);
+        }
+    }
+
+    /// <summary>The lowest process of the tree that is an ancestor of (or one of) all <paramref name="pids"/>.</summary>
+    public static int CommonAncestor(IReadOnlyList<int> pids, IReadOnlyDictionary<int, ProcessImage> byPid)
+    {
+        List<int> Chain(int pid)
+        {
+            var chain = new List<int>();
+            for (int at = pid; byPid.ContainsKey(at); at = byPid[at].Ppid)
+                chain.Add(at);
+            return chain;
+        }
+        var common = Chain(pids[0]);
+        foreach (int pid in pids.Skip(1))
+        {
+            var chain = Chain(pid).ToHashSet();
+            common = [.. common.Where(chain.Contains)];
+        }
+        return common[0];
+    }
+}
