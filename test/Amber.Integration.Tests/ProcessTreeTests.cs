@@ -63,3 +63,24 @@ public sealed class PipelineTests
         target.StopAndVerify();
     }
 }
+
+/// <summary>An open file shared by a parent and its child: one offset again after the restore, not two.</summary>
+public sealed class SharedFileTests
+{
+    [Fact]
+    public void InheritedFileKeepsOneOffsetOverTwoCycles()
+    {
+        using var dir = new TestDir("sharedlog");
+        using var target = TargetProcess.StartC("sharedlog", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(5);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
+        }
+        var inspect = AmberCli.Run("inspect", dir["img2"], "--json").ShouldSucceed();
+        Assert.Contains("\"sharedFiles\"", inspect.Stdout);
+        target.StopAndVerify();
+    }
+}

@@ -4,13 +4,14 @@ using Amber.Kernel.Files;
 namespace Amber.Checkpoint.Files;
 
 /// <summary>
-/// What processes of a tree share is rebuilt per process for now: shared memory would silently
-/// become private copies, so it is refused; an open file shared by several processes gets one
-/// offset per process after a restore, which only matters without O_APPEND, so it is reported.
+/// What processes of a tree share. Shared memory is rebuilt per process for now, so sharing it
+/// across processes is refused. An open file (or socket) shared by several processes — one offset,
+/// one set of flags — is opened once at restore by their lowest common ancestor and inherited by the
+/// others (<see cref="ProcessImage.SharedFiles"/>), as it was when they forked.
 /// </summary>
 public static class SharingCheck
 {
-    private const uint Append = 0x400;
+    private static readonly FdKind[] Shareable = [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket];
 
     public static List<string> Check(IReadOnlyList<ProcessImage> processes)
     {
@@ -26,20 +27,46 @@ public static class SharingCheck
             }
         }
         var warnings = new List<string>();
-        for (int i = 0; i < processes.Count; i++)
+        SharedFiles(processes);
+        return warnings;
+    }
+
+    private static void SharedFiles(IReadOnlyList<ProcessImage> processes)
+    {
+        var byPid = processes.ToDictionary(p => p.Pid);
+        // Only each process's own first fd of a description; its dups follow it (shares_description_with).
+        var candidates = processes.SelectMany(p => p.Fds
+                .Where(f => !f.HasSharesDescriptionWith && Array.IndexOf(Shareable, f.Kind) >= 0)
+                .Select(f => (Process: p, Fd: f)))
+            .GroupBy(c => (c.Fd.Kind, c.Fd.Description));
+        ulong next = 1;
+        foreach (var group in candidates)
         {
-            for (int j = i + 1; j < processes.Count; j++)
+            var items = group.ToList();
+            var assigned = new HashSet<int>();
+            for (int i = 0; i < items.Count; i++)
             {
-                foreach (var a in processes[i].Fds.Where(f => f.Kind == FdKind.FdRegular && (f.Flags & Append) == 0))
+                if (assigned.Contains(i))
+                    continue;
+                var members = new List<int> { i };
+                for (int j = i + 1; j < items.Count; j++)
                 {
-                    foreach (var b in processes[j].Fds.Where(f => f.Kind == FdKind.FdRegular && f.Path == a.Path))
-                    {
-                        if (ProcessFiles.SameDescription(processes[i].Pid, a.Fd, processes[j].Pid, b.Fd))
-                            warnings.Add($"fd {a.Fd} of process {processes[i].Pid} and fd {b.Fd} of process {processes[j].Pid} share one offset in {a.Path}; after a restore each has its own");
-                    }
+                    if (!assigned.Contains(j) && items[j].Process.Pid != items[i].Process.Pid
+                        && ProcessFiles.SameDescription(items[i].Process.Pid, items[i].Fd.Fd, items[j].Process.Pid, items[j].Fd.Fd))
+                        members.Add(j);
+                }
+                if (members.Count < 2)
+                    continue;
+                ulong id = next++;
+                var recipe = items[i].Fd.Clone();
+                int creator = PipeResolver.CommonAncestor([.. members.Select(m => items[m].Process.Pid)], byPid);
+                byPid[creator].SharedFiles.Add(new SharedFile { Id = id, Recipe = recipe });
+                foreach (int m in members)
+                {
+                    items[m].Fd.SharedFile = id;
+                    assigned.Add(m);
                 }
             }
         }
-        return warnings;
     }
 }

@@ -13,7 +13,8 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public sealed class FileRestorer(
     RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits,
-    IReadOnlyDictionary<ulong, int> memfds, IReadOnlyDictionary<(ulong PipeId, bool WriteEnd), int> sharedPipeSlots)
+    IReadOnlyDictionary<ulong, int> memfds, IReadOnlyDictionary<(ulong PipeId, bool WriteEnd), int> sharedPipeSlots,
+    IReadOnlyDictionary<ulong, int> sharedFileSlots)
 {
     private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
@@ -52,6 +53,12 @@ public sealed class FileRestorer(
                 calls.Dup3(fd.SharesDescriptionWith, fd.Fd, fd.CloseOnExec);
                 continue;
             }
+            if (fd.SharedFile != 0)
+            {
+                // Opened once, by the common ancestor of every process that shares it.
+                calls.Dup3(sharedFileSlots[fd.SharedFile], fd.Fd, fd.CloseOnExec);
+                continue;
+            }
             switch (fd.Kind)
             {
                 case FdKind.FdPipe:
@@ -64,9 +71,7 @@ public sealed class FileRestorer(
                 case FdKind.FdDirectory:
                 case FdKind.FdDevNull:
                 case FdKind.FdCharacterDevice:
-                    Open(fd, fd.Path, (int)fd.Flags);
-                    if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
-                        calls.Seek(fd.Fd, fd.Offset);
+                    Place(fd, CreateDescription(calls, fd, Warnings));
                     break;
                 case FdKind.FdMemfd:
                     calls.SetStatusFlags(memfds[fd.ShmemId], (int)fd.Flags);
@@ -90,7 +95,7 @@ public sealed class FileRestorer(
                     RestoreEpoll(fd);
                     break;
                 case FdKind.FdSocket:
-                    Place(fd, SocketRestorer.Create(calls, fd, Warnings));
+                    Place(fd, CreateDescription(calls, fd, Warnings));
                     break;
                 case FdKind.FdExternal:
                     Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
@@ -123,6 +128,20 @@ public sealed class FileRestorer(
                 ProcessFiles.FillPipe(image.Pid, ends[(pipe.Id, true)], pipe.Data.Span);
         }
         return ends;
+    }
+
+    /// <summary>
+    /// A new open file description as the saved fd had it (path, flags, offset; or a socket), at
+    /// whatever fd number the kernel gives: the caller moves it to its place.
+    /// </summary>
+    public static int CreateDescription(RemoteCalls calls, FdImage fd, List<string> warnings)
+    {
+        if (fd.Kind == FdKind.FdSocket)
+            return SocketRestorer.Create(calls, fd, warnings);
+        int created = calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
+        if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
+            calls.Seek(created, fd.Offset);
+        return created;
     }
 
     private void Open(FdImage fd, string path, int flags) =>

@@ -13,7 +13,7 @@ public static class ImageValidator
     private const ulong TaskSize = 0x7ffffffff000;
     private const int RegistersSize = 216;
 
-    public static List<string> Validate(ProcessImage image, ulong pageDataEnd, IReadOnlySet<ulong> sharedPipes)
+    public static List<string> Validate(ProcessImage image, ulong pageDataEnd, IReadOnlySet<ulong> sharedPipes, IReadOnlySet<ulong> sharedFiles)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
@@ -90,6 +90,8 @@ public static class ImageValidator
         {
             if (fd.Fd < 0 || fd.Fd > 1 << 20)
                 Fail($"fd number {fd.Fd}");
+            if (fd.SharedFile != 0 && !sharedFiles.Contains(fd.SharedFile))
+                Fail($"fd {fd.Fd} is an open file shared in the tree that the image does not hold");
             if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous))
                 Fail($"fd {fd.Fd} is a memfd the image does not hold");
             if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId) && !sharedPipes.Contains(fd.PipeId))

@@ -39,7 +39,7 @@ public sealed class ProcessBuilder(
         // The root starts with amber's stdio and the inherited fds; a child with its parent's fds,
         // of which it keeps only the slots (shared pipes on their way down the tree).
         int keepFrom = isRoot ? 3 + options.InheritFds.Count : 0;
-        if (tree.Slots.Count == 0)
+        if (!tree.HasSlots)
         {
             calls.CloseRange(keepFrom, uint.MaxValue);
         }
@@ -49,6 +49,12 @@ public sealed class ProcessBuilder(
             calls.CloseRange(tree.SlotEnd, uint.MaxValue);
         }
         CreateSharedPipes(calls, image);
+        foreach (var shared in image.SharedFiles)
+        {
+            int created = FileRestorer.CreateDescription(calls, shared.Recipe, warnings);
+            calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
+            calls.Close(created);
+        }
         string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
         Dictionary<ulong, int> memfds;
@@ -76,7 +82,7 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image);
 
-        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots);
+        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots, tree.FileSlots);
         files.Restore();
         warnings.AddRange(files.Warnings);
         RestoreLocks(calls, image);
@@ -85,7 +91,7 @@ public sealed class ProcessBuilder(
         JoinSession(calls, image);
 
         BuildChildren(calls, image);
-        if (tree.Slots.Count > 0)
+        if (tree.HasSlots)
             calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.

@@ -22,13 +22,19 @@ public sealed class RestoreTree
             Slots[(pipe.Id, false)] = SlotBase + k++;
             Slots[(pipe.Id, true)] = SlotBase + k++;
         }
+        foreach (var file in images.SelectMany(i => i.SharedFiles))
+            FileSlots[file.Id] = SlotBase + k++;
     }
+
+    public Dictionary<ulong, int> FileSlots { get; } = [];
 
     public int SlotBase { get; }
 
     public Dictionary<(ulong PipeId, bool WriteEnd), int> Slots { get; } = [];
 
-    public int SlotEnd => SlotBase + Slots.Count;
+    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count;
+
+    public bool HasSlots => SlotEnd > SlotBase;
 
     public IReadOnlyList<ProcessImage> Images { get; }
 

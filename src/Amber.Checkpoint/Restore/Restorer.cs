@@ -35,7 +35,7 @@ public static class Restorer
             ulong pageDataEnd;
             using (var pageFile = reader.OpenPageFile(image.PageFile))
                 pageDataEnd = pageFile.DataLength + (ulong)ImageFormat.PageSize;
-            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, sharedPipes));
+            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, sharedPipes, tree.FileSlots.Keys.ToHashSet()));
         }
         trace.Mark("validate");
         foreach (int id in tree.AllIds)
