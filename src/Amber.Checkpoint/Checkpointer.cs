@@ -146,6 +146,7 @@ public static class Checkpointer
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
         ShmemDumper.Dump(pid, image, pageFile, cancel);
+        DeletedFileDumper.Dump(pid, image, pageFile, cancel);
         trace.Mark("memory");
         dumped.Add(image);
         return dumper.PagesWritten;

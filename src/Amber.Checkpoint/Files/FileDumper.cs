@@ -69,8 +69,16 @@ public static class FileDumper
         }
         if (st.IsRegular || st.IsDirectory)
         {
+            if (st.IsRegular && link.StartsWith('/') && link.EndsWith(" (deleted)", StringComparison.Ordinal))
+            {
+                image.Kind = FdKind.FdDeletedFile;
+                image.DeletedFile = st.Inode;
+                image.Path = link[..^" (deleted)".Length];
+                image.Identity = new FileIdentity { Device = st.Device, Inode = st.Inode, Size = st.Size, MtimeNs = st.MtimeNs };
+                return image;
+            }
             if (!link.StartsWith('/') || link.EndsWith(" (deleted)", StringComparison.Ordinal))
-                throw new UnsupportedResourceException(pid, what, "a deleted file");
+                throw new UnsupportedResourceException(pid, what, "a deleted directory");
             if ((image.Flags & RemoteCalls.OpenFlags.Path) != 0)
                 throw new UnsupportedResourceException(pid, what, "an O_PATH descriptor");
             if (!FileStat.TryGet(link, out var onDisk) || onDisk.Inode != st.Inode || onDisk.Device != st.Device)

@@ -26,6 +26,16 @@ public static class SharingCheck
                 owners[id] = p.Pid;
             }
         }
+        var deleted = new Dictionary<ulong, int>();
+        foreach (var p in processes)
+        {
+            foreach (var fd in p.Fds.Where(f => f.Kind == FdKind.FdDeletedFile))
+            {
+                if (deleted.TryGetValue(fd.DeletedFile, out int other) && other != p.Pid)
+                    throw new UnsupportedResourceException(p.Pid, $"fd {fd.Fd} ({fd.Path}, deleted)", $"a deleted file also open in process {other}");
+                deleted[fd.DeletedFile] = p.Pid;
+            }
+        }
         var warnings = new List<string>();
         SharedFiles(processes);
         return warnings;

@@ -39,7 +39,7 @@ public static class ShmemDumper
                     n = (n + PageSize - 1) / PageSize * PageSize;
                     var data = buffer.Span[..n];
                     file.Read(at, data);
-                    AppendNonZero(pages, shmem, at, data);
+                    AppendNonZero(pages, shmem.Pages, at, data);
                 }
             }
             image.Mm.Shmem.Add(shmem);
@@ -53,7 +53,8 @@ public static class ShmemDumper
         return name.EndsWith(" (deleted)", StringComparison.Ordinal) ? name[..^" (deleted)".Length] : name;
     }
 
-    private static void AppendNonZero(PageFileWriter pages, ShmemImage shmem, long offset, ReadOnlySpan<byte> data)
+    /// <summary>Appends the non-zero pages of <paramref name="data"/> (file contents at <paramref name="offset"/>) as runs.</summary>
+    public static void AppendNonZero(PageFileWriter pages, IList<PageRun> runs, long offset, ReadOnlySpan<byte> data)
     {
         int count = data.Length / PageSize;
         int start = -1;
@@ -66,7 +67,7 @@ public static class ShmemDumper
             {
                 var run = data.Slice(start * PageSize, (i - start) * PageSize);
                 var (fileOffset, xxh3) = pages.Append(run);
-                shmem.Pages.Add(new PageRun { Address = (ulong)(offset + start * PageSize), Count = (ulong)(i - start), FileOffset = fileOffset, Xxh3 = xxh3 });
+                runs.Add(new PageRun { Address = (ulong)(offset + start * PageSize), Count = (ulong)(i - start), FileOffset = fileOffset, Xxh3 = xxh3 });
                 start = -1;
             }
         }

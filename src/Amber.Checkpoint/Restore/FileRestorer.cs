@@ -14,7 +14,7 @@ namespace Amber.Checkpoint.Restore;
 public sealed class FileRestorer(
     RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits,
     IReadOnlyDictionary<ulong, int> memfds, IReadOnlyDictionary<(ulong PipeId, bool WriteEnd), int> sharedPipeSlots,
-    IReadOnlyDictionary<ulong, int> sharedFileSlots)
+    IReadOnlyDictionary<ulong, int> sharedFileSlots, DeletedFileRestorer deletedFiles)
 {
     private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
@@ -72,6 +72,12 @@ public sealed class FileRestorer(
                 case FdKind.FdDevNull:
                 case FdKind.FdCharacterDevice:
                     Place(fd, CreateDescription(calls, fd, Warnings));
+                    break;
+                case FdKind.FdDeletedFile:
+                    int reopened = calls.OpenAt(deletedFiles.PathOf(fd.DeletedFile), ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec);
+                    if (fd.Offset != 0)
+                        calls.Seek(reopened, fd.Offset);
+                    Place(fd, reopened);
                     break;
                 case FdKind.FdMemfd:
                     calls.SetStatusFlags(memfds[fd.ShmemId], (int)fd.Flags);

@@ -65,6 +65,12 @@ public static class ImageValidator
                     Fail($"shared memory {s.Id} has a page run outside the object or the page file");
             }
         }
+        foreach (var d in image.DeletedFiles)
+        {
+            if (!d.Path.StartsWith('/') || d.Pages.Any(r => r.Count == 0 || r.Address % PageSize != 0 || r.Address >= d.Size
+                    || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > pageDataEnd))
+                Fail($"deleted file {d.Path} has a bad path or a page run outside the file or the page file");
+        }
         int vmaIndex = 0;
         ulong previousRunEnd = 0;
         foreach (var run in image.Mm.Pages)
@@ -98,6 +104,8 @@ public static class ImageValidator
                 Fail($"fd {fd.Fd} is an end of pipe {fd.PipeId}, which the image does not hold");
             if (fd.HasSharesDescriptionWith && (fd.SharesDescriptionWith >= fd.Fd || !fdNumbers.Contains(fd.SharesDescriptionWith)))
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
+            if (fd.Kind == FdKind.FdDeletedFile && image.DeletedFiles.All(d => d.Id != fd.DeletedFile))
+                Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
             if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory)
             {
                 if (!FileStat.TryGet(fd.Path, out var st))

@@ -57,9 +57,8 @@ public sealed class ProcessBuilder(
         }
         string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
-        Dictionary<ulong, int> memfds;
-        using (var pageFile = reader.OpenPageFile(image.PageFile))
-            memfds = ShmemRestorer.CreateMemfds(calls, image, pageFile, FileRestorer.Floor(image, inherits.Count));
+        using var pageFileForFiles = reader.OpenPageFile(image.PageFile);
+        var memfds = ShmemRestorer.CreateMemfds(calls, image, pageFileForFiles, FileRestorer.Floor(image, inherits.Count));
         var mm = new MemoryRestorer(calls, image, trampoline, memfds);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
@@ -82,8 +81,11 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image);
 
-        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots, tree.FileSlots);
+        var deletedFiles = new DeletedFileRestorer(calls, image, pageFileForFiles);
+        deletedFiles.CreateAll();
+        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots, tree.FileSlots, deletedFiles);
         files.Restore();
+        deletedFiles.RemoveNames(warnings);
         warnings.AddRange(files.Warnings);
         RestoreLocks(calls, image);
         calls.ChangeDirectory(image.Cwd);

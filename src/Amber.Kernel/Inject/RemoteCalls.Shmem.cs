@@ -12,6 +12,8 @@ public sealed partial class RemoteCalls
         return (int)Call($"memfd_create({name})", SyscallNumbers.MemfdCreate, Scratch, Interop.MFD_CLOEXEC | (allowSealing ? Interop.MFD_ALLOW_SEALING : 0));
     }
 
+    public void ChangeOwner(int fd, uint uid, uint gid) => Call("fchown", SyscallNumbers.Fchown, (ulong)fd, uid, gid);
+
     public void Truncate(int fd, long size) => Call("ftruncate", SyscallNumbers.Ftruncate, (ulong)fd, (ulong)size);
 
     public void AddSeals(int fd, uint seals) => Call("fcntl(F_ADD_SEALS)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_ADD_SEALS, seals);

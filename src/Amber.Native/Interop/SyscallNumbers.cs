@@ -31,6 +31,7 @@ internal static class SyscallNumbers
     internal const int Flock = 73;
     internal const int Ftruncate = 77;
     internal const int Chdir = 80;
+    internal const int Fchown = 93;
     internal const int Unlink = 87;
     internal const int Fchdir = 81;
     internal const int Umask = 95;
