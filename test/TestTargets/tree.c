@@ -15,6 +15,7 @@
 
 static const char *workdir;
 static volatile sig_atomic_t quit;
+static pid_t grandchild; /* A's child: A ends it before ending itself, so it is never orphaned */
 
 static void on_term(int sig) { (void)sig; quit = 1; }
 
@@ -47,6 +48,12 @@ static void worker(const char *role, pid_t parent, pid_t group)
             FAIL("%s: write: %s", role, strerror(errno));
         tick_sleep();
     }
+    if (grandchild > 0) {
+        int st;
+        kill(grandchild, SIGTERM);
+        if (waitpid(grandchild, &st, 0) != grandchild || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            FAIL("%s: grandchild ended with status 0x%x", role, st);
+    }
     _exit(0);
 }
 
@@ -67,6 +74,7 @@ int main(int argc, char **argv)
             setpgid(0, 0);
             worker("grandchild", getppid(), getpid());
         }
+        grandchild = g;
         worker("A", me, me);
     }
     pid_t z = fork();
