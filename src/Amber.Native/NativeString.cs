@@ -1,8 +1,11 @@
 using System.Text;
 
-namespace Amber.Kernel;
+namespace Amber.Native;
 
-/// <summary>NUL-terminated UTF-8 for paths passed to libc.</summary>
+/// <summary>
+/// NUL-terminated UTF-8 for paths passed to libc: runtime marshalling is disabled, so the bindings
+/// take <c>byte*</c>, not <c>string</c>.
+/// </summary>
 internal static class NativeString
 {
     public static byte[] Utf8Z(string value)
