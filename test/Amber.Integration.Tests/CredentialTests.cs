@@ -28,6 +28,31 @@ public sealed class CredentialTests
     }
 }
 
+public sealed class CapabilityTests
+{
+    [Fact]
+    public void NonRootProcessKeepsItsAmbientCapabilitiesAndBoundingSet()
+    {
+        using var dir = new TestDir("caps");
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1ff);
+        string counter = TargetBinaries.Get("counter");
+        using var target = TargetProcess.Start("/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+net_bind_service,+net_raw",
+             "--ambient-caps=+net_bind_service,+net_raw", "--bounding-set=-sys_admin,-sys_module", counter, dir.Path, "8"], dir.Path);
+        target.WaitForTicks(3);
+        string[] Caps() => [.. File.ReadAllLines($"/proc/{target.Pid}/status").Where(l => l.StartsWith("Cap") || l.StartsWith("Uid:"))];
+        var before = Caps();
+        Assert.Contains(before, l => l.StartsWith("CapAmb:") && !l.EndsWith("0000000000000000"));
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            Assert.Equal(before, Caps());
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
+}
+
 internal static class UnixOwner
 {
     public static uint GetUnixOwner(this FileInfo file) =>

@@ -6,7 +6,11 @@ internal static partial class Interop
 {
     internal const int PR_GET_DUMPABLE = 3;
     internal const int PR_SET_DUMPABLE = 4;
+    internal const int PR_SET_KEEPCAPS = 8;
     internal const int PR_SET_NAME = 15;
+    internal const int PR_CAPBSET_DROP = 24;
+    internal const int PR_CAP_AMBIENT = 47;
+    internal const int PR_CAP_AMBIENT_RAISE = 2;
     internal const int PR_SET_NO_NEW_PRIVS = 38;
     internal const int PR_GET_NO_NEW_PRIVS = 39;
     internal const int PR_SET_MM = 35;

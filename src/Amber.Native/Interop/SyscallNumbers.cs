@@ -40,6 +40,7 @@ internal static class SyscallNumbers
     internal const int Setgroups = 116;
     internal const int Setresuid = 117;
     internal const int Setresgid = 119;
+    internal const int Capset = 126;
     internal const int Sigaltstack = 131;
     internal const int Personality = 135;
     internal const int Prctl = 157;
