@@ -50,6 +50,7 @@ public static class Checkpointer
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
             PipeResolver.Resolve(dumped);
+            PipeResolver.ResolveSocketPairs(dumped);
             sharingWarnings = SharingCheck.Check(dumped);
             foreach (var image in dumped)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);

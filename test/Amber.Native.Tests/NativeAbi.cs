@@ -231,6 +231,9 @@ internal static class NativeAbi
         #include <sys/socket.h>
         #include <sys/file.h>
         #include <sys/inotify.h>
+        #include <linux/netlink.h>
+        #include <linux/sock_diag.h>
+        #include <linux/unix_diag.h>
         #include <sys/ioctl.h>
         #include <sys/eventfd.h>
         #include <sys/epoll.h>

@@ -47,6 +47,37 @@ public static class PipeResolver
         }
     }
 
+    /// <summary>
+    /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
+    /// common ancestor of its holders, with the bytes queued at each end; otherwise refused.
+    /// </summary>
+    public static void ResolveSocketPairs(IReadOnlyList<ProcessImage> processes)
+    {
+        var byPid = processes.ToDictionary(p => p.Pid);
+        var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (Process: p, Fd: f))).ToList();
+        var inodes = ends.Select(e => e.Fd.SocketInode).ToHashSet();
+        foreach (var pair in ends.GroupBy(e => Math.Min(e.Fd.SocketInode, e.Fd.SocketPeer)))
+        {
+            foreach (var (process, fd) in pair)
+            {
+                if (fd.SocketPeer == 0 || !inodes.Contains(fd.SocketPeer))
+                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", "a unix socket connected to a socket outside the checkpointed processes");
+                fd.SocketPair = pair.Key;
+                fd.SocketPairSecond = fd.SocketInode != pair.Key;
+            }
+            var first = pair.First(e => !e.Fd.SocketPairSecond);
+            var second = pair.First(e => e.Fd.SocketPairSecond);
+            var image = new SocketPairImage
+            {
+                Id = pair.Key,
+                Type = first.Fd.Socket.Type,
+                FirstQueue = ByteString.CopyFrom(UnixSocketPeers.PeekQueued(first.Process.Pid, first.Fd.Fd)),
+                SecondQueue = ByteString.CopyFrom(UnixSocketPeers.PeekQueued(second.Process.Pid, second.Fd.Fd)),
+            };
+            byPid[CommonAncestor([.. pair.Select(e => e.Process.Pid).Distinct()], byPid)].SocketPairs.Add(image);
+        }
+    }
+
     /// <summary>The lowest process of the tree that is an ancestor of (or one of) all <paramref name="pids"/>.</summary>
     public static int CommonAncestor(IReadOnlyList<int> pids, IReadOnlyDictionary<int, ProcessImage> byPid)
     {

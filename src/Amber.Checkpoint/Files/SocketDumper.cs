@@ -14,6 +14,19 @@ public static class SocketDumper
     {
         var s = SocketInspector.Inspect(pid, image.Fd);
         string what = $"fd {image.Fd} ({image.Description}, a {s.Describe()})";
+        if (s.Connected && s.Family == SocketState.Unix)
+        {
+            // Its peer may be in the checkpoint too: PipeResolver decides once every process is known.
+            if (!FileStat.TryGet($"/proc/{pid}/fd/{image.Fd}", out var st))
+                throw new Kernel.TargetGoneException(pid);
+            if (s.QueuedBytes > 0 && s.Type != SocketState.Stream)
+                throw new UnsupportedResourceException(pid, what, $"a {s.Describe()} with {s.QueuedBytes} bytes of messages queued");
+            image.Kind = FdKind.FdSocketPair;
+            image.SocketInode = st.Inode;
+            image.SocketPeer = UnixSocketPeers.PeerOf(st.Inode);
+            image.Socket = new SocketImage { Family = s.Family, Type = s.Type, Protocol = s.Protocol };
+            return;
+        }
         if (s.Family is not (SocketState.Unix or SocketState.Inet or SocketState.Inet6)
             || s.Type is not (SocketState.Stream or SocketState.Datagram or SocketState.SeqPacket))
             throw new UnsupportedResourceException(pid, what, "a socket of a family or type Amber does not handle");

@@ -13,8 +13,7 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public sealed class FileRestorer(
     RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits,
-    IReadOnlyDictionary<ulong, int> memfds, IReadOnlyDictionary<(ulong PipeId, bool WriteEnd), int> sharedPipeSlots,
-    IReadOnlyDictionary<ulong, int> sharedFileSlots, DeletedFileRestorer deletedFiles)
+    IReadOnlyDictionary<ulong, int> memfds, RestoreTree tree, DeletedFileRestorer deletedFiles)
 {
     private const int DefaultPipeCapacity = 65536;
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
@@ -56,14 +55,14 @@ public sealed class FileRestorer(
             if (fd.SharedFile != 0)
             {
                 // Opened once, by the common ancestor of every process that shares it.
-                calls.Dup3(sharedFileSlots[fd.SharedFile], fd.Fd, fd.CloseOnExec);
+                calls.Dup3(tree.FileSlots[fd.SharedFile], fd.Fd, fd.CloseOnExec);
                 continue;
             }
             switch (fd.Kind)
             {
                 case FdKind.FdPipe:
                     // A pipe of this process alone, or one shared in the tree, inherited in a slot.
-                    int end = pipeEnds.TryGetValue((fd.PipeId, fd.PipeWriteEnd), out int own) ? own : sharedPipeSlots[(fd.PipeId, fd.PipeWriteEnd)];
+                    int end = pipeEnds.TryGetValue((fd.PipeId, fd.PipeWriteEnd), out int own) ? own : tree.Slots[(fd.PipeId, fd.PipeWriteEnd)];
                     calls.SetStatusFlags(end, (int)fd.Flags);
                     calls.Dup3(end, fd.Fd, fd.CloseOnExec);
                     break;
@@ -72,6 +71,11 @@ public sealed class FileRestorer(
                 case FdKind.FdDevNull:
                 case FdKind.FdCharacterDevice:
                     Place(fd, CreateDescription(calls, fd, Warnings));
+                    break;
+                case FdKind.FdSocketPair:
+                    int pairEnd = tree.PairSlots[(fd.SocketPair, fd.SocketPairSecond)];
+                    calls.SetStatusFlags(pairEnd, (int)fd.Flags);
+                    calls.Dup3(pairEnd, fd.Fd, fd.CloseOnExec);
                     break;
                 case FdKind.FdDeletedFile:
                     int reopened = calls.OpenAt(deletedFiles.PathOf(fd.DeletedFile), ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec);

@@ -96,6 +96,8 @@ public static class ImageValidator
         {
             if (fd.Fd < 0 || fd.Fd > 1 << 20)
                 Fail($"fd number {fd.Fd}");
+            if (fd.Kind == FdKind.FdSocketPair && fd.SocketPair == 0)
+                Fail($"fd {fd.Fd} is a connected unix socket without its pair");
             if (fd.SharedFile != 0 && !sharedFiles.Contains(fd.SharedFile))
                 Fail($"fd {fd.Fd} is an open file shared in the tree that the image does not hold");
             if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous))

@@ -49,6 +49,20 @@ public sealed class ProcessBuilder(
             calls.CloseRange(tree.SlotEnd, uint.MaxValue);
         }
         CreateSharedPipes(calls, image);
+        foreach (var pair in image.SocketPairs)
+        {
+            var (first, second) = calls.SocketPair(pair.Type);
+            int firstSlot = tree.PairSlots[(pair.Id, false)], secondSlot = tree.PairSlots[(pair.Id, true)];
+            calls.Dup3(first, firstSlot, closeOnExec: true);
+            calls.Dup3(second, secondSlot, closeOnExec: true);
+            calls.Close(first);
+            calls.Close(second);
+            // What waited at one end was sent from the other.
+            if (!pair.FirstQueue.IsEmpty)
+                Kernel.Files.UnixSocketPeers.Send(image.Pid, secondSlot, pair.FirstQueue.Span);
+            if (!pair.SecondQueue.IsEmpty)
+                Kernel.Files.UnixSocketPeers.Send(image.Pid, firstSlot, pair.SecondQueue.Span);
+        }
         foreach (var shared in image.SharedFiles)
         {
             int created = FileRestorer.CreateDescription(calls, shared.Recipe, warnings);
@@ -83,7 +97,7 @@ public sealed class ProcessBuilder(
 
         var deletedFiles = new DeletedFileRestorer(calls, image, pageFileForFiles);
         deletedFiles.CreateAll();
-        var files = new FileRestorer(calls, image, inherits, memfds, tree.Slots, tree.FileSlots, deletedFiles);
+        var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
         files.Restore();
         deletedFiles.RemoveNames(warnings);
         warnings.AddRange(files.Warnings);

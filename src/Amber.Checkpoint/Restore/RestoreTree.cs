@@ -24,7 +24,14 @@ public sealed class RestoreTree
         }
         foreach (var file in images.SelectMany(i => i.SharedFiles))
             FileSlots[file.Id] = SlotBase + k++;
+        foreach (var pair in images.SelectMany(i => i.SocketPairs))
+        {
+            PairSlots[(pair.Id, false)] = SlotBase + k++;
+            PairSlots[(pair.Id, true)] = SlotBase + k++;
+        }
     }
+
+    public Dictionary<(ulong Id, bool Second), int> PairSlots { get; } = [];
 
     public Dictionary<ulong, int> FileSlots { get; } = [];
 
@@ -32,7 +39,7 @@ public sealed class RestoreTree
 
     public Dictionary<(ulong PipeId, bool WriteEnd), int> Slots { get; } = [];
 
-    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count;
+    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count + PairSlots.Count;
 
     public bool HasSlots => SlotEnd > SlotBase;
 
@@ -68,6 +75,12 @@ public sealed class RestoreTree
         }
         if (images.Select(i => i.Pid).Distinct().Count() != images.Count)
             throw new CheckpointException($"{reader.Directory}: a process appears twice");
-        return new RestoreTree(images, inheritCount);
+        var tree = new RestoreTree(images, inheritCount);
+        foreach (var image in images)
+        {
+            foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdSocketPair && !tree.PairSlots.ContainsKey((f.SocketPair, f.SocketPairSecond))))
+                throw new CheckpointException($"{reader.Directory}: fd {fd.Fd} of process {image.Pid} is one end of a socket pair the image does not hold");
+        }
+        return tree;
     }
 }

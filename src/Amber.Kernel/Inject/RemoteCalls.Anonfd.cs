@@ -51,6 +51,13 @@ public sealed partial class RemoteCalls
     public int Socket(int family, int type, int protocol, int statusFlags) =>
         (int)Call("socket", SyscallNumbers.Socket, (ulong)family, (ulong)(type | (statusFlags & Interop.O_NONBLOCK)), (ulong)protocol);
 
+    /// <summary>socketpair(AF_UNIX, type): two connected sockets.</summary>
+    public (int First, int Second) SocketPair(int type)
+    {
+        Call("socketpair", SyscallNumbers.Socketpair, Interop.AF_UNIX, (ulong)type, 0, Scratch);
+        return (Memory.Read<int>(Scratch), Memory.Read<int>(Scratch + 4));
+    }
+
     public void SetSocketOption(int fd, int level, int name, int value)
     {
         Memory.Write(Scratch, value);

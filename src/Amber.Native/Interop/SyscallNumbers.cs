@@ -24,6 +24,7 @@ internal static class SyscallNumbers
     internal const int Socket = 41;
     internal const int Bind = 49;
     internal const int Listen = 50;
+    internal const int Socketpair = 53;
     internal const int Setsockopt = 54;
     internal const int Exit = 60;
     internal const int Kill = 62;

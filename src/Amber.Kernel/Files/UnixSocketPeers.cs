@@ -1,0 +1,94 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Files;
+
+/// <summary>
+/// Which unix socket is connected to which: the sock_diag netlink interface reports a socket's peer
+/// by inode (UDIAG_SHOW_PEER), the one thing /proc does not show. Also peeks at the bytes queued on a
+/// socket of another process without consuming them.
+/// </summary>
+public static class UnixSocketPeers
+{
+    /// <summary>The inode of the socket connected to unix socket <paramref name="inode"/>, or 0.</summary>
+    public static unsafe ulong PeerOf(ulong inode)
+    {
+        int nl = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_DGRAM | Interop.O_CLOEXEC, Interop.NETLINK_SOCK_DIAG);
+        Errnos.Check(nl, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)", "amber");
+        using var socket = new SafeFdHandle(nl);
+        // struct nlmsghdr (16) + struct unix_diag_req (24)
+        Span<byte> request = stackalloc byte[40];
+        request.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(request, 40);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[4..], Interop.SOCK_DIAG_BY_FAMILY);
+        BinaryPrimitives.WriteUInt16LittleEndian(request[6..], Interop.NLM_F_REQUEST);
+        request[16] = Interop.AF_UNIX;                                  // sdiag_family
+        BinaryPrimitives.WriteUInt32LittleEndian(request[20..], uint.MaxValue); // udiag_states: all
+        BinaryPrimitives.WriteUInt32LittleEndian(request[24..], (uint)inode);  // udiag_ino
+        BinaryPrimitives.WriteUInt32LittleEndian(request[28..], Interop.UDIAG_SHOW_PEER);
+        BinaryPrimitives.WriteUInt64LittleEndian(request[32..], ulong.MaxValue); // no cookie
+        fixed (byte* r = request)
+        {
+            if (Interop.Send(nl, r, 40, 0) != 40)
+                Errnos.Throw("send(sock_diag)", $"unix socket {inode}");
+        }
+        var response = new byte[8192];
+        nint n;
+        fixed (byte* p = response)
+            n = Interop.Recv(nl, p, (nuint)response.Length, 0);
+        if (n < 16)
+            Errnos.Throw("recv(sock_diag)", $"unix socket {inode}");
+        var msg = response.AsSpan(0, (int)n);
+        int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(msg);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(msg[4..]) != Interop.SOCK_DIAG_BY_FAMILY || length > msg.Length)
+            return 0; // NLMSG_ERROR: the socket is gone or unknown
+        // struct unix_diag_msg is 16 bytes after the header; then rtattrs {u16 len, u16 type, data}.
+        for (int at = 16 + 16; at + 4 <= length;)
+        {
+            int attrLength = BinaryPrimitives.ReadUInt16LittleEndian(msg[at..]);
+            int type = BinaryPrimitives.ReadUInt16LittleEndian(msg[(at + 2)..]);
+            if (attrLength < 4)
+                break;
+            if (type == Interop.UNIX_DIAG_PEER && attrLength >= 8)
+                return BinaryPrimitives.ReadUInt32LittleEndian(msg[(at + 4)..]);
+            at += (attrLength + 3) & ~3;
+        }
+        return 0;
+    }
+
+    /// <summary>The bytes queued for reading on a stream socket of another process, left in place.</summary>
+    public static unsafe byte[] PeekQueued(int pid, int fd)
+    {
+        int queued = ProcessFiles.QueuedBytes(pid, fd);
+        if (queued == 0)
+            return [];
+        using var copy = ProcessFiles.GetFd(pid, fd);
+        var data = new byte[queued];
+        nint n;
+        fixed (byte* p = data)
+            n = Interop.Recv(copy.Fd, p, (nuint)data.Length, Interop.MSG_PEEK | Interop.MSG_DONTWAIT);
+        if (n < 0)
+            Errnos.Throw("recv(MSG_PEEK)", $"fd {fd} of process {pid}");
+        return data.AsSpan(0, (int)n).ToArray();
+    }
+
+    /// <summary>Sends bytes through a socket of another process (to refill its peer's queue).</summary>
+    public static unsafe void Send(int pid, int fd, ReadOnlySpan<byte> data)
+    {
+        using var copy = ProcessFiles.GetFd(pid, fd);
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Interop.Send(copy.Fd, p + done, (nuint)(data.Length - done), 0);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
+                    continue;
+                if (n <= 0)
+                    Errnos.Throw("send", $"fd {fd} of process {pid}");
+                done += (int)n;
+            }
+        }
+    }
+}

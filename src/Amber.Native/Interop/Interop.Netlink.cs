@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+
+namespace Amber.Native;
+
+internal static partial class Interop
+{
+    internal const int AF_NETLINK = 16;
+    internal const int NETLINK_SOCK_DIAG = 4;
+    internal const int SOCK_DIAG_BY_FAMILY = 20;
+    internal const int NLM_F_REQUEST = 1;
+    internal const int UDIAG_SHOW_PEER = 4;
+    internal const int UNIX_DIAG_PEER = 2;
+    internal const int MSG_PEEK = 2;
+    internal const int MSG_DONTWAIT = 0x40;
+
+    [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
+    internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "recv", SetLastError = true)]
+    internal static unsafe partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+}
