@@ -15,17 +15,7 @@ public static class SharingCheck
 
     public static List<string> Check(IReadOnlyList<ProcessImage> processes)
     {
-        var owners = new Dictionary<ulong, int>();
-        foreach (var p in processes)
-        {
-            foreach (ulong id in p.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).Select(v => v.ShmemId)
-                         .Concat(p.Fds.Where(f => f.Kind == FdKind.FdMemfd).Select(f => f.ShmemId)).Distinct())
-            {
-                if (owners.TryGetValue(id, out int other) && other != p.Pid)
-                    throw new UnsupportedResourceException(p.Pid, $"shared memory object {id}, also used by process {other}", "memory shared between processes");
-                owners[id] = p.Pid;
-            }
-        }
+        InheritedSharedMemory(processes);
         var deleted = new Dictionary<ulong, int>();
         foreach (var p in processes)
         {
@@ -39,6 +29,44 @@ public static class SharingCheck
         var warnings = new List<string>();
         SharedFiles(processes);
         return warnings;
+    }
+
+    /// <summary>
+    /// Shared memory a child got from its parent over fork — mapped at the same place in both — is
+    /// restored by the same inheritance: the child keeps its parent's mapping (Vma.inherited) and the
+    /// contents are saved once, with the first process that maps it. Any other sharing is refused.
+    /// </summary>
+    private static void InheritedSharedMemory(IReadOnlyList<ProcessImage> processes)
+    {
+        var byPid = processes.ToDictionary(p => p.Pid);
+        var owners = new Dictionary<ulong, int>();
+        foreach (var p in processes) // parents before children
+        {
+            foreach (var fd in p.Fds.Where(f => f.Kind == FdKind.FdMemfd))
+            {
+                if (owners.TryGetValue(fd.ShmemId, out int other) && other != p.Pid)
+                    throw new UnsupportedResourceException(p.Pid, $"fd {fd.Fd} ({fd.Path})", $"a memfd also open or mapped in process {other}");
+            }
+            foreach (var group in p.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).GroupBy(v => v.ShmemId))
+            {
+                if (!owners.TryGetValue(group.Key, out int owner))
+                {
+                    owners[group.Key] = p.Pid;
+                    continue;
+                }
+                byPid.TryGetValue(p.Ppid, out var parent);
+                foreach (var vma in group)
+                {
+                    bool fromParent = parent is not null && parent.Mm.Vmas.Any(v => v.ShmemId == vma.ShmemId && v.Start == vma.Start && v.End == vma.End && v.FileOffset == vma.FileOffset);
+                    if (!fromParent)
+                        throw new UnsupportedResourceException(p.Pid, $"shared memory {vma.Start:x}-{vma.End:x} ({vma.Name}), also used by process {owner}", "memory shared between processes other than inherited from the parent at the same place");
+                    vma.Inherited = true;
+                }
+                var copy = p.Mm.Shmem.FirstOrDefault(s => s.Id == group.Key);
+                if (copy is not null)
+                    p.Mm.Shmem.Remove(copy);
+            }
+        }
     }
 
     private static void SharedFiles(IReadOnlyList<ProcessImage> processes)

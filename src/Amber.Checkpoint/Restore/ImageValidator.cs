@@ -51,7 +51,7 @@ public static class ImageValidator
                 CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
         }
         var shmemIds = image.Mm.Shmem.Select(s => s.Id).ToHashSet();
-        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem))
+        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem && !v.Inherited))
         {
             if (!shmemIds.Contains(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} refers to shared memory {v.ShmemId}, which the image does not hold");

@@ -18,9 +18,10 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
 
     public void RemoveHuskMappings()
     {
+        var inherited = image.Mm.Vmas.Where(v => v.Inherited).Select(v => (v.Start, v.End)).ToHashSet();
         foreach (var m in ProcFs.ReadMaps(image.Pid))
         {
-            if (m.Start == trampoline || m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]")
+            if (m.Start == trampoline || m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]" || inherited.Contains((m.Start, m.End)))
                 continue;
             calls.Munmap(m.Start, m.Length);
         }
@@ -63,7 +64,7 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
             int next = 0;
             foreach (var vma in image.Mm.Vmas)
             {
-                if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall)
+                if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
                     continue;
                 int first = next;
                 while (next < runs.Count && runs[next].Address < vma.End)
