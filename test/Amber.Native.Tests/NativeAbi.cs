@@ -122,6 +122,7 @@ internal static class NativeAbi
         ["Interop.NSIG"] = ("__SIGRTMAX", null, null),
         ["Interop.WALL"] = ("__WALL", "__WALL", "__WALL"),
         ["PeekSiginfoArgs.SiginfoSize"] = ("sizeof(siginfo_t)", "SI_MAX_SIZE", "SI_MAX_SIZE"),
+        ["Interop.ShmidDsSize"] = ("sizeof(struct shmid_ds)", null, null),
     };
 
     public static StructSpec Struct(string name) => Structs.Single(s => s.Name == name);
@@ -231,6 +232,7 @@ internal static class NativeAbi
         #include <sys/socket.h>
         #include <sys/file.h>
         #include <sys/inotify.h>
+        #include <sys/shm.h>
         #include <linux/netlink.h>
         #include <linux/sock_diag.h>
         #include <linux/unix_diag.h>

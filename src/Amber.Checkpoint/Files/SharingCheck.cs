@@ -47,11 +47,12 @@ public static class SharingCheck
                 if (owners.TryGetValue(fd.ShmemId, out int other) && other != p.Pid)
                     throw new UnsupportedResourceException(p.Pid, $"fd {fd.Fd} ({fd.Path})", $"a memfd also open or mapped in process {other}");
             }
-            foreach (var group in p.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).GroupBy(v => v.ShmemId))
+            foreach (var group in p.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaShmem or VmaKind.VmaSysv).GroupBy(v => (v.Kind, v.ShmemId)))
             {
-                if (!owners.TryGetValue(group.Key, out int owner))
+                ulong key = group.Key.ShmemId ^ (group.Key.Kind == VmaKind.VmaSysv ? 1UL << 63 : 0);
+                if (!owners.TryGetValue(key, out int owner))
                 {
-                    owners[group.Key] = p.Pid;
+                    owners[key] = p.Pid;
                     continue;
                 }
                 byPid.TryGetValue(p.Ppid, out var parent);
@@ -62,9 +63,10 @@ public static class SharingCheck
                         throw new UnsupportedResourceException(p.Pid, $"shared memory {vma.Start:x}-{vma.End:x} ({vma.Name}), also used by process {owner}", "memory shared between processes other than inherited from the parent at the same place");
                     vma.Inherited = true;
                 }
-                var copy = p.Mm.Shmem.FirstOrDefault(s => s.Id == group.Key);
-                if (copy is not null)
+                if (p.Mm.Shmem.FirstOrDefault(s => group.Key.Kind == VmaKind.VmaShmem && s.Id == group.Key.ShmemId) is { } copy)
                     p.Mm.Shmem.Remove(copy);
+                if (p.Mm.SysvShm.FirstOrDefault(s => group.Key.Kind == VmaKind.VmaSysv && (ulong)s.Id == group.Key.ShmemId) is { } segment)
+                    p.Mm.SysvShm.Remove(segment);
             }
         }
     }

@@ -44,6 +44,33 @@ public static class ShmemDumper
             }
             image.Mm.Shmem.Add(shmem);
         }
+        DumpSysv(pid, image, pages, buffer, cancel);
+    }
+
+    /// <summary>System V segments the process has attached: attributes from /proc/sysvipc/shm, contents through the mapping.</summary>
+    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, CancellationToken cancel)
+    {
+        foreach (var group in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv).GroupBy(v => v.ShmemId))
+        {
+            cancel.ThrowIfCancellationRequested();
+            var first = group.First();
+            var segment = SysvSharedMemory.Find((int)group.Key)
+                ?? throw new UnsupportedResourceException(pid, $"System V segment {group.Key}", "a segment /proc/sysvipc/shm does not list");
+            var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
+            using var file = SharedMemoryFile.FromMapping(pid, first.Start, first.End);
+            foreach (var (offset, length) in file.DataExtents())
+            {
+                for (long at = offset; at < offset + length; at += ChunkBytes)
+                {
+                    int n = (int)Math.Min(ChunkBytes, offset + length - at);
+                    n = (n + PageSize - 1) / PageSize * PageSize;
+                    var data = buffer.Span[..n];
+                    file.Read(at, data);
+                    AppendNonZero(pages, sysv.Pages, at, data);
+                }
+            }
+            image.Mm.SysvShm.Add(sysv);
+        }
     }
 
     /// <summary>"/memfd:NAME (deleted)" → NAME.</summary>

@@ -35,7 +35,11 @@ public static class VmaClassifier
                     return vma;
                 }
                 if (m.Path.StartsWith("/SYSV", StringComparison.Ordinal))
-                    throw new UnsupportedResourceException(pid, what, "System V shared memory");
+                {
+                    vma.Kind = VmaKind.VmaSysv;
+                    vma.ShmemId = m.Inode; // a segment's inode number is its shmid
+                    return vma;
+                }
                 if (m.Path.StartsWith("/dev/zero", StringComparison.Ordinal) || (m.Shared && m.Inode != 0 && m.IsDeleted))
                     throw new UnsupportedResourceException(pid, what, "shared anonymous memory");
                 if (m.IsDeleted)

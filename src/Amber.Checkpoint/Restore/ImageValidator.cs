@@ -56,6 +56,16 @@ public static class ImageValidator
             if (!shmemIds.Contains(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} refers to shared memory {v.ShmemId}, which the image does not hold");
         }
+        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv && !v.Inherited))
+        {
+            if (image.Mm.SysvShm.All(s => (ulong)s.Id != v.ShmemId))
+                Fail($"mapping {v.Start:x}-{v.End:x} attaches System V segment {v.ShmemId}, which the image does not hold");
+        }
+        foreach (var s in image.Mm.SysvShm)
+        {
+            if (s.Pages.Any(r => r.Count == 0 || r.Address >= s.Size || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > pageDataEnd))
+                Fail($"System V segment {s.Id} has a page run outside the segment or the page file");
+        }
         foreach (var s in image.Mm.Shmem)
         {
             foreach (var run in s.Pages)

@@ -124,6 +124,15 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
+        if (vma.Kind == VmaKind.VmaSysv)
+        {
+            bool readOnly = (vma.Prot & Mman.ProtWrite) == 0;
+            calls.AttachSysv((int)vma.ShmemId, vma.Start, readOnly);
+            int attached = readOnly ? Mman.ProtRead : Mman.ProtRead | Mman.ProtWrite;
+            if (attached != prot)
+                calls.Mprotect(vma.Start, length, prot);
+            return;
+        }
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))

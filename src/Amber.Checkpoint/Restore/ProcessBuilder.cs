@@ -73,6 +73,7 @@ public sealed class ProcessBuilder(
         var inherits = isRoot ? options.InheritFds : [];
         using var pageFileForFiles = reader.OpenPageFile(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, pageFileForFiles, FileRestorer.Floor(image, inherits.Count));
+        ShmemRestorer.CreateSysvSegments(image, pageFileForFiles);
         var mm = new MemoryRestorer(calls, image, trampoline, memfds);
         mm.RemoveHuskMappings();
         mm.MoveVdso();

@@ -36,6 +36,32 @@ public static class ShmemRestorer
         return memfds;
     }
 
+    /// <summary>The System V segments this process was the first to attach: same id, key, owner, mode and contents.</summary>
+    public static void CreateSysvSegments(ProcessImage image, PageFileReader pages)
+    {
+        foreach (var s in image.Mm.SysvShm)
+        {
+            try
+            {
+                SysvSharedMemory.Recreate(new SysvSegment(s.Key, s.Id, s.Mode, s.Size, s.Uid, s.Gid), memory =>
+                {
+                    memory.Clear();
+                    foreach (var run in s.Pages)
+                    {
+                        var data = new byte[run.Count * ImageFormat.PageSize];
+                        pages.ReadRun(run.FileOffset, data, run.Xxh3);
+                        int length = (int)Math.Min((ulong)data.Length, s.Size - run.Address);
+                        data.AsSpan(0, length).CopyTo(memory[(int)run.Address..]);
+                    }
+                });
+            }
+            catch (IOException e)
+            {
+                throw new CheckpointException($"process {image.Pid}: {e.Message}");
+            }
+        }
+    }
+
     /// <summary>Seals go on last: F_SEAL_WRITE would forbid the writable mappings made before it.</summary>
     public static void AddSeals(RemoteCalls calls, ProcessImage image, IReadOnlyDictionary<ulong, int> memfds)
     {

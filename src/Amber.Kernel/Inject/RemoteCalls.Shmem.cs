@@ -12,6 +12,10 @@ public sealed partial class RemoteCalls
         return (int)Call($"memfd_create({name})", SyscallNumbers.MemfdCreate, Scratch, Interop.MFD_CLOEXEC | (allowSealing ? Interop.MFD_ALLOW_SEALING : 0));
     }
 
+    /// <summary>shmat(2) at a fixed address; returns where it was attached.</summary>
+    public ulong AttachSysv(int id, ulong address, bool readOnly) =>
+        (ulong)Call($"shmat({id})", SyscallNumbers.Shmat, (ulong)id, address, readOnly ? (ulong)Interop.SHM_RDONLY : 0);
+
     public void ChangeOwner(int fd, uint uid, uint gid) => Call("fchown", SyscallNumbers.Fchown, (ulong)fd, uid, gid);
 
     public void Truncate(int fd, long size) => Call("ftruncate", SyscallNumbers.Ftruncate, (ulong)fd, (ulong)size);

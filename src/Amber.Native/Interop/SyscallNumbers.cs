@@ -15,6 +15,7 @@ internal static class SyscallNumbers
     internal const int RtSigprocmask = 14;
     internal const int Pread64 = 17;
     internal const int Mremap = 25;
+    internal const int Shmat = 30;
     internal const int Madvise = 28;
     internal const int Ioctl = 16;
     internal const int Pause = 34;
