@@ -123,6 +123,7 @@ internal static class NativeAbi
         ["Interop.WALL"] = ("__WALL", "__WALL", "__WALL"),
         ["PeekSiginfoArgs.SiginfoSize"] = ("sizeof(siginfo_t)", "SI_MAX_SIZE", "SI_MAX_SIZE"),
         ["Interop.ShmidDsSize"] = ("sizeof(struct shmid_ds)", null, null),
+        ["Interop.MsghdrSize"] = ("sizeof(struct msghdr)", null, null),
     };
 
     public static StructSpec Struct(string name) => Structs.Single(s => s.Name == name);

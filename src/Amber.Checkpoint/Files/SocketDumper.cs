@@ -21,6 +21,8 @@ public static class SocketDumper
                 throw new Kernel.TargetGoneException(pid);
             if (s.QueuedBytes > 0 && s.Type != SocketState.Stream)
                 throw new UnsupportedResourceException(pid, what, $"a {s.Describe()} with {s.QueuedBytes} bytes of messages queued");
+            if (s.QueuedBytes > 0 && UnixSocketPeers.CarriesDescriptors(pid, image.Fd))
+                throw new UnsupportedResourceException(pid, what, "a unix socket with file descriptors in flight (SCM_RIGHTS)");
             image.Kind = FdKind.FdSocketPair;
             image.SocketInode = st.Inode;
             image.SocketPeer = UnixSocketPeers.PeerOf(st.Inode);

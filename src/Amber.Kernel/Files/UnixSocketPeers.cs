@@ -73,6 +73,44 @@ public static class UnixSocketPeers
         return data.AsSpan(0, (int)n).ToArray();
     }
 
+    /// <summary>
+    /// Whether the first bytes queued on a unix socket of another process carry file descriptors
+    /// (SCM_RIGHTS). Peeking copies them into amber: they are closed at once.
+    /// </summary>
+    public static unsafe bool CarriesDescriptors(int pid, int fd)
+    {
+        using var copy = ProcessFiles.GetFd(pid, fd);
+        byte* data = stackalloc byte[256];
+        byte* control = stackalloc byte[4096];
+        byte* msghdr = stackalloc byte[Interop.MsghdrSize];
+        var iov = new Iovec { iov_base = (nint)data, iov_len = 256 };
+        new Span<byte>(msghdr, Interop.MsghdrSize).Clear();
+        *(nint*)(msghdr + 16) = (nint)(&iov);   // msg_iov
+        *(ulong*)(msghdr + 24) = 1;              // msg_iovlen
+        *(nint*)(msghdr + 32) = (nint)control;   // msg_control
+        *(ulong*)(msghdr + 40) = 4096;           // msg_controllen
+        nint n = Interop.Recvmsg(copy.Fd, msghdr, Interop.MSG_PEEK | Interop.MSG_DONTWAIT | Interop.MSG_CMSG_CLOEXEC);
+        if (n < 0)
+            return false;
+        ulong controlLength = *(ulong*)(msghdr + 40);
+        bool rights = false;
+        for (ulong at = 0; at + 16 <= controlLength;)
+        {
+            ulong length = *(ulong*)(control + at);
+            int level = *(int*)(control + at + 8), type = *(int*)(control + at + 12);
+            if (length < 16)
+                break;
+            if (level == Interop.SOL_SOCKET && type == Interop.SCM_RIGHTS)
+            {
+                rights = true;
+                for (ulong i = 16; i + 4 <= length; i += 4)
+                    Interop.Close(*(int*)(control + at + i));
+            }
+            at += (length + 7) & ~7UL;
+        }
+        return rights;
+    }
+
     /// <summary>Sends bytes through a socket of another process (to refill its peer's queue).</summary>
     public static unsafe void Send(int pid, int fd, ReadOnlySpan<byte> data)
     {
