@@ -51,6 +51,7 @@ public static class Checkpointer
             }
             PipeResolver.Resolve(dumped);
             PipeResolver.ResolveSocketPairs(dumped);
+            PipeResolver.ResolveFifos(dumped);
             sharingWarnings = SharingCheck.Check(dumped);
             foreach (var image in dumped)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);

@@ -106,6 +106,13 @@ public static class FileDumper
             }
             throw new UnsupportedResourceException(pid, what, "a character device");
         }
+        if (st.IsFifo && link.StartsWith('/') && !link.EndsWith(" (deleted)", StringComparison.Ordinal))
+        {
+            image.Kind = FdKind.FdFifo;
+            image.PipeId = st.Inode;
+            image.PipeWriteEnd = (info.Flags & 3) == 1;
+            return image;
+        }
         if (st.IsFifo && link.StartsWith("pipe:", StringComparison.Ordinal))
         {
             image.Kind = FdKind.FdPipe;

@@ -48,6 +48,23 @@ public static class PipeResolver
     }
 
     /// <summary>
+    /// Named FIFOs are reopened by path at restore; the bytes queued in each are saved once, read
+    /// (without consuming them) through a read end the tree holds, or one amber opens for the purpose.
+    /// </summary>
+    public static void ResolveFifos(IReadOnlyList<ProcessImage> processes)
+    {
+        foreach (var fifo in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdFifo).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.PipeId))
+        {
+            var first = fifo.First();
+            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & 3) != 1);
+            var (data, capacity) = reader.Fd is not null
+                ? ProcessFiles.PeekPipe(reader.Process.Pid, reader.Fd.Fd)
+                : ProcessFiles.PeekFifo(first.Fd.Path);
+            first.Process.Fifos.Add(new PipeImage { Id = fifo.Key, Capacity = (uint)capacity, Data = ByteString.CopyFrom(data) });
+        }
+    }
+
+    /// <summary>
     /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
     /// common ancestor of its holders, with the bytes queued at each end; otherwise refused.
     /// </summary>

@@ -72,6 +72,9 @@ public sealed class FileRestorer(
                 case FdKind.FdCharacterDevice:
                     Place(fd, CreateDescription(calls, fd, Warnings));
                     break;
+                case FdKind.FdFifo:
+                    RestoreFifo(fd, floor);
+                    break;
                 case FdKind.FdSocketPair:
                     int pairEnd = tree.PairSlots[(fd.SocketPair, fd.SocketPairSecond)];
                     calls.SetStatusFlags(pairEnd, (int)fd.Flags);
@@ -168,6 +171,26 @@ public sealed class FileRestorer(
         if (t.Ticks != 0)
             calls.SetTimerFdTicks(created, t.Ticks);
         Place(fd, created);
+    }
+
+    /// <summary>
+    /// A FIFO is opened through a read-write helper first: opening one end alone would block until
+    /// the other end is opened. The first process restored refills the queued bytes through it.
+    /// </summary>
+    private void RestoreFifo(FdImage fd, int floor)
+    {
+        int first = calls.OpenAt(fd.Path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.NonBlock | RemoteCalls.OpenFlags.CloseOnExec);
+        int helper = calls.DupAbove(first, floor);
+        calls.Close(first);
+        if (tree.FilledFifos.Add(fd.PipeId) && tree.Fifos[fd.PipeId] is { } fifo)
+        {
+            if (fifo.Capacity != DefaultPipeCapacity)
+                calls.SetPipeSize(helper, (int)fifo.Capacity);
+            if (!fifo.Data.IsEmpty)
+                ProcessFiles.FillPipe(image.Pid, helper, fifo.Data.Span);
+        }
+        Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec));
+        calls.Close(helper);
     }
 
     /// <summary>

@@ -33,6 +33,12 @@ public sealed class RestoreTree
 
     public Dictionary<(ulong Id, bool Second), int> PairSlots { get; } = [];
 
+    /// <summary>Named FIFOs by inode at checkpoint, with their queued bytes.</summary>
+    public Dictionary<ulong, PipeImage> Fifos => field ??= Images.SelectMany(i => i.Fifos).ToDictionary(f => f.Id);
+
+    /// <summary>FIFOs already refilled by a process restored earlier (the bytes go in once).</summary>
+    public HashSet<ulong> FilledFifos { get; } = [];
+
     public Dictionary<ulong, int> FileSlots { get; } = [];
 
     public int SlotBase { get; }
@@ -80,6 +86,13 @@ public sealed class RestoreTree
         {
             foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdSocketPair && !tree.PairSlots.ContainsKey((f.SocketPair, f.SocketPairSecond))))
                 throw new CheckpointException($"{reader.Directory}: fd {fd.Fd} of process {image.Pid} is one end of a socket pair the image does not hold");
+            foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdFifo))
+            {
+                if (!tree.Fifos.ContainsKey(fd.PipeId))
+                    throw new CheckpointException($"{reader.Directory}: fd {fd.Fd} of process {image.Pid} is a FIFO the image does not hold");
+                if (!Kernel.Files.FileStat.TryGet(fd.Path, out var st) || !st.IsFifo)
+                    throw new CheckpointException($"cannot restore process {image.Pid}: fd {fd.Fd} was the FIFO {fd.Path}, which is no longer there");
+            }
         }
         return tree;
     }

@@ -58,6 +58,18 @@ public static class ProcessFiles
         return (data, capacity);
     }
 
+    /// <summary>The bytes queued in a named FIFO, through a read end amber opens for the purpose (O_RDWR never blocks).</summary>
+    public static unsafe (byte[] Data, int Capacity) PeekFifo(string path)
+    {
+        var p = NativeString.Utf8Z(path);
+        int fd;
+        fixed (byte* pp = p)
+            fd = Interop.Open(pp, Interop.O_RDWR | Interop.O_NONBLOCK | Interop.O_CLOEXEC, 0);
+        Errnos.Check(fd, "open", $"FIFO {path}");
+        using var own = new SafeFdHandle(fd);
+        return PeekPipe(Environment.ProcessId, fd);
+    }
+
     /// <summary>Writes bytes into a pipe of another process through its write end (the pipe is fresh and large enough).</summary>
     public static unsafe void FillPipe(int pid, int writeFd, ReadOnlySpan<byte> data)
     {

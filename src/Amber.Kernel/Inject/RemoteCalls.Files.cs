@@ -59,5 +59,6 @@ public sealed partial class RemoteCalls
         public const int Directory = Interop.O_DIRECTORY;
         public const int Path = Interop.O_PATH;
         public const int Direct = Interop.O_DIRECT;
+        public const int NonBlock = Interop.O_NONBLOCK;
     }
 }
