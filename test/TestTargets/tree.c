@@ -1,5 +1,5 @@
 /* tree: a process tree with everything a tree has. argv[1] = workdir. Protocol as in README.md.
- *   main (process group leader) ─┬─ worker A (ticks; checks getppid)
+ *   main (process group leader) ─┬─ worker A (ticks; checks getppid; a child subreaper)
  *                                │    └─ grandchild (its own process group; ticks; checks getppid)
  *                                ├─ child Z: exits with code 7 at once, never reaped until the end (a zombie)
  *                                └─ child S: stops itself with SIGSTOP once ready (state T)
@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "target.h"
 
@@ -42,6 +43,10 @@ static void worker(const char *role, pid_t parent, pid_t group)
             FAIL("%s: parent is %d, was %d", role, getppid(), parent);
         if (getpgrp() != group)
             FAIL("%s: process group is %d, was %d", role, getpgrp(), group);
+        int subreaper = -1;
+        prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
+        if (subreaper != (strcmp(role, "A") == 0))
+            FAIL("%s: child subreaper flag is %d", role, subreaper);
         char line[64];
         int len = snprintf(line, sizeof line, "%s %ld\n", role, n);
         if (write(log, line, (size_t)len) != len)
@@ -69,6 +74,7 @@ int main(int argc, char **argv)
 
     pid_t a = fork();
     if (a == 0) {
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
         pid_t g = fork();
         if (g == 0) {
             setpgid(0, 0);

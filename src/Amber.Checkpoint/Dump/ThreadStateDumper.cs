@@ -39,6 +39,7 @@ public static class ThreadStateDumper
             image.Mm.Brk = calls.Brk(0);
             image.Creds.Dumpable = calls.GetDumpable();
             image.NoNewPrivs = calls.GetNoNewPrivileges();
+            image.ChildSubreaper = calls.GetChildSubreaper();
             for (int resource = 0; resource < RemoteCalls.ResourceCount; resource++)
             {
                 var (soft, hard) = calls.GetResourceLimit(resource);

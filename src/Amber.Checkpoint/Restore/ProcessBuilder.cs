@@ -310,6 +310,8 @@ public sealed class ProcessBuilder(
         }
         if (image.NoNewPrivs)
             calls.SetNoNewPrivileges();
+        if (image.ChildSubreaper)
+            calls.SetChildSubreaper();
     }
 
     private static void RestoreIntervalTimers(RemoteCalls calls, ProcessImage image)

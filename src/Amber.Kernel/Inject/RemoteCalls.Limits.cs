@@ -36,6 +36,14 @@ public sealed partial class RemoteCalls
         Call("setitimer", SyscallNumbers.Setitimer, (ulong)which, Scratch, 0);
     }
 
+    public bool GetChildSubreaper()
+    {
+        Call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, Interop.PR_GET_CHILD_SUBREAPER, Scratch);
+        return Memory.Read<int>(Scratch) != 0;
+    }
+
+    public void SetChildSubreaper() => Call("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, Interop.PR_SET_CHILD_SUBREAPER, 1);
+
     public bool GetNoNewPrivileges() => Call("prctl(PR_GET_NO_NEW_PRIVS)", SyscallNumbers.Prctl, Interop.PR_GET_NO_NEW_PRIVS) == 1;
 
     public void SetNoNewPrivileges() => Call("prctl(PR_SET_NO_NEW_PRIVS)", SyscallNumbers.Prctl, Interop.PR_SET_NO_NEW_PRIVS, 1);

@@ -15,6 +15,7 @@ internal static partial class Interop
     internal const int PR_GET_NO_NEW_PRIVS = 39;
     internal const int PR_SET_MM = 35;
     internal const int PR_SET_CHILD_SUBREAPER = 36;
+    internal const int PR_GET_CHILD_SUBREAPER = 37;
     internal const int PR_GET_TID_ADDRESS = 40;
     internal const int PR_SET_MM_MAP = 14;
     internal const int PR_SET_MM_MAP_SIZE = 15;
