@@ -22,6 +22,20 @@ public sealed class ProcessStateTests
     }
 
     [Fact]
+    public void SeccompFilterComesBack()
+    {
+        using var dir = new TestDir("seccomp");
+        using var target = TargetProcess.StartC("seccomp", dir);
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(3); // each tick checks the filter acts
+        }
+        target.StopAndVerify();
+    }
+
+    [Fact]
     public void PosixTimerIsRefused()
     {
         using var dir = new TestDir("ptimer");

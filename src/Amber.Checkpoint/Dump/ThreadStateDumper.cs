@@ -40,6 +40,8 @@ public static class ThreadStateDumper
             image.Creds.Dumpable = calls.GetDumpable();
             image.NoNewPrivs = calls.GetNoNewPrivileges();
             image.ChildSubreaper = calls.GetChildSubreaper();
+            foreach (var filter in leader.Tracee.GetSeccompFilters())
+                image.SeccompFilters.Add(Google.Protobuf.ByteString.CopyFrom(filter));
             for (int resource = 0; resource < RemoteCalls.ResourceCount; resource++)
             {
                 var (soft, hard) = calls.GetResourceLimit(resource);

@@ -50,7 +50,7 @@ public sealed class FrozenProcess : IDisposable
                     {
                         // No TRACECLONE: a thread born meanwhile is found by the next listing, and
                         // once every known thread is stopped nobody is left to start one.
-                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.None);
+                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.SuspendSeccomp);
                     }
                     catch (TargetGoneException) when (tid != pid)
                     {

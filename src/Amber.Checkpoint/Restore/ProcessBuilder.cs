@@ -129,8 +129,12 @@ public sealed class ProcessBuilder(
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
         // syscall instruction of the restored vdso instead.
         ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(pid), memory, pid);
-        new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0)
-            .Munmap(trampoline, HuskProcess.TrampolineSize);
+        var last = new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0);
+        last.Munmap(trampoline, HuskProcess.TrampolineSize);
+        // A filter could forbid what the restore itself does: it goes on after everything else.
+        var leaderRegs = Registers.FromBytes(image.Threads[0].Regs.Span);
+        foreach (var filter in image.SeccompFilters)
+            last.InstallSeccompFilter(filter.Span, leaderRegs.Rsp);
         foreach (var t in threads)
             ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
         _held.Add((threads, image.Stopped));

@@ -36,6 +36,23 @@ public sealed partial class RemoteCalls
         Call("setitimer", SyscallNumbers.Setitimer, (ulong)which, Scratch, 0);
     }
 
+    /// <summary>
+    /// Installs a seccomp filter for every thread (TSYNC). The program is written just below the
+    /// thread's stack pointer minus <paramref name="belowStack"/>: memory the ABI leaves free.
+    /// </summary>
+    public void InstallSeccompFilter(ReadOnlySpan<byte> program, ulong stackPointer)
+    {
+        ulong filter = (stackPointer - 4096 - (ulong)program.Length) & ~15UL;
+        ulong fprog = filter - 16;
+        Memory.Write(filter, program);
+        Span<byte> header = stackalloc byte[16];
+        header.Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)(program.Length / 8));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header[8..], filter);
+        Memory.Write(fprog, header);
+        Call("seccomp(SECCOMP_SET_MODE_FILTER)", SyscallNumbers.Seccomp, 1 /* SET_MODE_FILTER */, 1 /* FLAG_TSYNC */, fprog);
+    }
+
     public bool GetChildSubreaper()
     {
         Call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, Interop.PR_GET_CHILD_SUBREAPER, Scratch);

@@ -83,7 +83,7 @@ public static class ProcFs
         {
             string text;
             try { text = File.ReadAllText($"/proc/{pid}/task/{tid}/children"); }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || e is IOException && e.Message.StartsWith("No such process", StringComparison.Ordinal)) { continue; }
             foreach (var token in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 children.Add(int.Parse(token, CultureInfo.InvariantCulture));
         }
@@ -117,6 +117,8 @@ public static class ProcFs
     private static string[] Enumerate(int pid, string dir)
     {
         try { return Directory.GetFileSystemEntries($"/proc/{pid}/{dir}"); }
-        catch (DirectoryNotFoundException) { throw new TargetGoneException(pid); }
+        // A process exiting while its directory is read gives ESRCH ("No such process") rather than ENOENT.
+        catch (Exception e) when (e is DirectoryNotFoundException || (e is IOException && !Exists(pid)) || e.Message.StartsWith("No such process", StringComparison.Ordinal))
+        { throw new TargetGoneException(pid); }
     }
 }

@@ -64,6 +64,33 @@ public sealed partial class Tracee
         return conf.rseq_abi_pointer == 0 ? null : (conf.rseq_abi_pointer, conf.rseq_abi_size, conf.flags, conf.signature);
     }
 
+    /// <summary>The seccomp filters of the thread, oldest first (PTRACE_SECCOMP_GET_FILTER counts from the newest).</summary>
+    public unsafe List<byte[]> GetSeccompFilters()
+    {
+        var filters = new List<byte[]>();
+        for (int index = 0; ; index++)
+        {
+            CheckThread();
+            long count = Interop.Ptrace(Interop.PTRACE_SECCOMP_GET_FILTER, Tid, index, 0);
+            if (count < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errnos.ENOENT || (errno == Errnos.EINVAL && index == 0))
+                    break;
+                throw new KernelCallException("PTRACE_SECCOMP_GET_FILTER", Name, errno);
+            }
+            var program = new byte[count * 8];
+            fixed (byte* p = program)
+            {
+                if (Interop.Ptrace(Interop.PTRACE_SECCOMP_GET_FILTER, Tid, index, (nint)p) < 0)
+                    throw new KernelCallException("PTRACE_SECCOMP_GET_FILTER", Name, Marshal.GetLastPInvokeError());
+            }
+            filters.Add(program);
+        }
+        filters.Reverse();
+        return filters;
+    }
+
     /// <summary>Queued signals with their siginfo, without dequeuing them (PTRACE_PEEKSIGINFO).</summary>
     public unsafe List<byte[]> PeekPendingSignals(bool shared)
     {

@@ -21,6 +21,7 @@ internal static partial class Interop
     internal const int PTRACE_GETSIGMASK = 0x420a;
     internal const int PTRACE_SETSIGMASK = 0x420b;
     internal const int PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
+    internal const int PTRACE_SECCOMP_GET_FILTER = 0x420c;
 
     internal const int PTRACE_O_TRACESYSGOOD = 1;
     internal const int PTRACE_O_TRACEFORK = 1 << 1;

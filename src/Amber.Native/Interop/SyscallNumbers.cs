@@ -68,6 +68,7 @@ internal static class SyscallNumbers
     internal const int RtTgsigqueueinfo = 297;
     internal const int RtSigtimedwait = 128;
     internal const int RtSigqueueinfo = 129;
+    internal const int Seccomp = 317;
     internal const int Userfaultfd = 323;
     internal const int Prlimit64 = 302;
     internal const int Kcmp = 312;
