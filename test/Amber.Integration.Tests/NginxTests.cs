@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using Amber.Kernel.Processes;
 
 namespace Amber.Integration.Tests;
@@ -19,7 +16,7 @@ public sealed class NginxTests
         using var dir = new TestDir("nginx");
         Directory.CreateDirectory(dir["html"]);
         File.WriteAllText(dir["html/index.html"], "hello from nginx\n");
-        int port = FreePort();
+        int port = Http.FreePort();
         File.WriteAllText(dir["nginx.conf"], $$"""
             daemon off;
             master_process on;
@@ -35,7 +32,7 @@ public sealed class NginxTests
             """);
         using var master = TargetProcess.Start("/usr/sbin/nginx", ["-c", dir["nginx.conf"], "-p", dir.Path], dir.Path);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (master.Tree().Count < 3 || !TryGet(port, out _))
+        while (master.Tree().Count < 3 || !Http.TryGet(port, out _))
         {
             Assert.True(DateTime.UtcNow < deadline, "nginx did not start: " + (File.Exists(dir["error.log"]) ? File.ReadAllText(dir["error.log"]) : ""));
             Thread.Sleep(20);
@@ -50,7 +47,7 @@ public sealed class NginxTests
             Assert.Equal(workers, master.Tree().Skip(1).ToList());
             Assert.All(workers, w => Assert.Contains("\t65534\t", File.ReadAllLines($"/proc/{w}/status").Single(l => l.StartsWith("Uid:"))));
             for (int i = 0; i < 5; i++)
-                Assert.True(TryGet(port, out string body) && body == "hello from nginx\n", "nginx did not serve after the restore");
+                Assert.True(Http.TryGet(port, out string body) && body == "hello from nginx\n", "nginx did not serve after the restore");
         }
         // The master still commands its workers: a reload replaces them, and the new ones serve.
         Spawner.Kill(master.Pid, 1);
@@ -60,42 +57,10 @@ public sealed class NginxTests
             Assert.True(DateTime.UtcNow < deadline, "nginx did not replace its workers on SIGHUP");
             Thread.Sleep(20);
         }
-        Assert.True(TryGet(port, out string after) && after == "hello from nginx\n");
+        Assert.True(Http.TryGet(port, out string after) && after == "hello from nginx\n");
         Spawner.Kill(master.Pid, 3); // SIGQUIT: graceful shutdown
         var status = Exited.Wait(master.Pid, TimeSpan.FromSeconds(20), "nginx master");
         master.MarkEnded();
         Assert.True(status.Exited && status.ExitCode == 0, $"nginx ended with {status}");
-    }
-
-    /// <summary>HTTP/1.0: the server closes the connection, so nothing stays established.</summary>
-    private static bool TryGet(int port, out string body)
-    {
-        body = "";
-        try
-        {
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 5000 };
-            socket.Connect(IPAddress.Loopback, port);
-            socket.Send("GET / HTTP/1.0\r\n\r\n"u8.ToArray());
-            var response = new MemoryStream();
-            var buffer = new byte[4096];
-            int n;
-            while ((n = socket.Receive(buffer)) > 0)
-                response.Write(buffer, 0, n);
-            string text = Encoding.ASCII.GetString(response.ToArray());
-            int at = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            body = at < 0 ? "" : text[(at + 4)..];
-            return text.StartsWith("HTTP/1.1 200", StringComparison.Ordinal);
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

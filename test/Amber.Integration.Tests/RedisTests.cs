@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 
 namespace Amber.Integration.Tests;
 
@@ -14,7 +12,7 @@ public sealed class RedisTests
     {
         Assert.True(File.Exists("/usr/bin/redis-server"), "redis-server is not installed (apt-get install redis-server; .ci/run does it)");
         using var dir = new TestDir("redis");
-        string port = FreePort().ToString();
+        string port = Http.FreePort().ToString();
         using var redis = TargetProcess.Start("/usr/bin/redis-server",
             ["--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.Path,
              "--enable-debug-command", "yes", "--daemonize", "no"], dir.Path);
@@ -40,11 +38,4 @@ public sealed class RedisTests
 
     private static string Cli(string port, params string[] command) =>
         ExternalProgram.Run("/usr/bin/redis-cli", ["-p", port, .. command]).ShouldSucceed().Stdout.Trim();
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -23,17 +23,7 @@ public static class DeletedFileDumper
                 throw new Kernel.TargetGoneException(pid);
             using var file = SharedMemoryFile.FromFd(pid, fd.Fd);
             var deleted = new DeletedFile { Id = fd.DeletedFile, Path = fd.Path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff };
-            foreach (var (offset, length) in file.DataExtents())
-            {
-                for (long at = offset; at < offset + length; at += ChunkBytes)
-                {
-                    int n = (int)Math.Min(ChunkBytes, offset + length - at);
-                    n = (n + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
-                    var data = buffer.Span[..n];
-                    file.Read(at, data);
-                    ShmemDumper.AppendNonZero(pages, deleted.Pages, at, data);
-                }
-            }
+            ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer);
             image.DeletedFiles.Add(deleted);
         }
     }

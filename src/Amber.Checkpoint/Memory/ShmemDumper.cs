@@ -31,17 +31,7 @@ public static class ShmemDumper
                 throw new UnsupportedResourceException(pid, $"shared anonymous memory {label}", "shared anonymous memory mapped at several addresses");
             using var file = fd is not null ? SharedMemoryFile.FromFd(pid, fd.Fd) : SharedMemoryFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
-            foreach (var (offset, length) in file.DataExtents())
-            {
-                for (long at = offset; at < offset + length; at += ChunkBytes)
-                {
-                    int n = (int)Math.Min(ChunkBytes, offset + length - at);
-                    n = (n + PageSize - 1) / PageSize * PageSize;
-                    var data = buffer.Span[..n];
-                    file.Read(at, data);
-                    AppendNonZero(pages, shmem.Pages, at, data);
-                }
-            }
+            CopyContents(file, pages, shmem.Pages, buffer);
             image.Mm.Shmem.Add(shmem);
         }
         DumpSysv(pid, image, pages, buffer, cancel);
@@ -58,18 +48,24 @@ public static class ShmemDumper
                 ?? throw new UnsupportedResourceException(pid, $"System V segment {group.Key}", "a segment /proc/sysvipc/shm does not list");
             var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
             using var file = SharedMemoryFile.FromMapping(pid, first.Start, first.End);
-            foreach (var (offset, length) in file.DataExtents())
-            {
-                for (long at = offset; at < offset + length; at += ChunkBytes)
-                {
-                    int n = (int)Math.Min(ChunkBytes, offset + length - at);
-                    n = (n + PageSize - 1) / PageSize * PageSize;
-                    var data = buffer.Span[..n];
-                    file.Read(at, data);
-                    AppendNonZero(pages, sysv.Pages, at, data);
-                }
-            }
+            CopyContents(file, pages, sysv.Pages, buffer);
             image.Mm.SysvShm.Add(sysv);
+        }
+    }
+
+    /// <summary>Copies a file's data extents into the page file as runs (offsets in the file), skipping zero pages.</summary>
+    public static void CopyContents(SharedMemoryFile file, PageFileWriter pages, IList<PageRun> runs, PageBuffer buffer)
+    {
+        foreach (var (offset, length) in file.DataExtents())
+        {
+            for (long at = offset; at < offset + length; at += buffer.Length)
+            {
+                int n = (int)Math.Min(buffer.Length, offset + length - at);
+                n = (n + PageSize - 1) / PageSize * PageSize;
+                var data = buffer.Span[..n];
+                file.Read(at, data);
+                AppendNonZero(pages, runs, at, data);
+            }
         }
     }
 
