@@ -36,14 +36,21 @@ public sealed class ProcessStateTests
     }
 
     [Fact]
-    public void PosixTimerIsRefused()
+    public void PosixTimersKeepTheirIdsAndGoOnFiring()
     {
         using var dir = new TestDir("ptimer");
         using var target = TargetProcess.StartC("limits", dir, "posixtimer");
-        target.WaitForTicks(2);
-        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail("POSIX timer");
-        Assert.True(target.IsRunning);
-        Assert.False(target.IsTraced);
+        target.WaitForTicks(3);
+        string Timers() => string.Join("|", File.ReadAllLines($"/proc/{target.Pid}/timers").Where(l => !l.StartsWith("notify")));
+        var before = Timers();
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            int alarmsBefore = Alarms(target);
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            Assert.Equal(before, Timers());
+            target.WaitForTicks(10);
+            Assert.True(Alarms(target) > alarmsBefore, "the POSIX timer did not go on firing after the restore");
+        }
         target.StopAndVerify();
     }
 

@@ -241,6 +241,9 @@ internal static class NativeAbi
         #include <sys/eventfd.h>
         #include <sys/epoll.h>
         #include <sys/timerfd.h>
+        #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi linux/prctl.h of 6.16; these headers are 6.1 */
+        #define PR_TIMER_CREATE_RESTORE_IDS 77
+        #endif
         #ifndef TFD_IOC_SET_TICKS /* uapi linux/timerfd.h, which clashes with glibc fcntl.h here */
         #define TFD_IOC_SET_TICKS _IOW(0x54, 0, __u64)
         #endif
@@ -264,6 +267,9 @@ internal static class NativeAbi
         #include <linux/memfd.h>
         #include <linux/mman.h>
         #include <linux/prctl.h>
+        #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi 6.16; these headers are 6.1 */
+        #define PR_TIMER_CREATE_RESTORE_IDS 77
+        #endif
         #include <linux/ptrace.h>
         #include <linux/sched.h>
         #include <linux/signal.h>

@@ -1,6 +1,7 @@
 /* limits: an interval timer, resource limits and no_new_privs survive a restore.
  * Protocol as in README.md (argv[1] = workdir, READY, "tick <n> alarms=<a>", PASS on <workdir>/stop).
- * argv[2] = "posixtimer" instead arms a POSIX timer (timer_create), which Amber must refuse.
+ * argv[2] = "posixtimer" instead arms POSIX timers (timer_create): one of 50 ms sending SIGUSR2 with
+ * a value the handler checks (counted as alarms), and a far one with SIGEV_NONE; both must survive.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +20,18 @@ static volatile sig_atomic_t alarms;
 
 static void on_alarm(int sig) { (void)sig; alarms++; }
 
+static volatile sig_atomic_t bad_value;
+static timer_t periodic, far;
+
+static void on_timer(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig; (void)ctx;
+    if (si->si_value.sival_int != 77 || si->si_code != SI_TIMER)
+        bad_value = 1;
+    alarms++;
+}
+
+
 #define CHECK(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
 
 static void check_limits(void)
@@ -36,16 +49,30 @@ static void check_limits(void)
           "ITIMER_REAL interval %ld.%06ld, expected 0.050000", (long)t.it_interval.tv_sec, (long)t.it_interval.tv_usec);
 }
 
+static void check_timers(void)
+{
+    struct itimerspec its;
+    CHECK(timer_gettime(periodic, &its) == 0 && its.it_interval.tv_nsec == 50 * 1000 * 1000,
+          "periodic POSIX timer interval %ld ns", its.it_interval.tv_nsec);
+    CHECK(timer_gettime(far, &its) == 0 && its.it_value.tv_sec > 50 && its.it_value.tv_sec <= 100,
+          "far POSIX timer has %ld s left", (long)its.it_value.tv_sec);
+    CHECK(!bad_value, "a timer signal came with the wrong value or code");
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc >= 2, "usage: limits WORKDIR [posixtimer]");
     char stop[4096];
     snprintf(stop, sizeof stop, "%s/stop", argv[1]);
     if (argc > 2 && strcmp(argv[2], "posixtimer") == 0) {
-        timer_t id;
-        struct sigevent ev = {.sigev_notify = SIGEV_NONE};
-        struct itimerspec its = {.it_value = {100, 0}};
-        CHECK(timer_create(CLOCK_MONOTONIC, &ev, &id) == 0 && timer_settime(id, 0, &its, NULL) == 0, "timer_create: %s", strerror(errno));
+        struct sigaction sa = {.sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART};
+        sigaction(SIGUSR2, &sa, NULL);
+        struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2, .sigev_value.sival_int = 77};
+        struct itimerspec its = {.it_interval = {0, 50 * 1000 * 1000}, .it_value = {0, 50 * 1000 * 1000}};
+        CHECK(timer_create(CLOCK_MONOTONIC, &ev, &periodic) == 0 && timer_settime(periodic, 0, &its, NULL) == 0, "timer_create: %s", strerror(errno));
+        struct sigevent none = {.sigev_notify = SIGEV_NONE};
+        struct itimerspec later = {.it_value = {100, 0}};
+        CHECK(timer_create(CLOCK_MONOTONIC, &none, &far) == 0 && timer_settime(far, 0, &later, NULL) == 0, "timer_create: %s", strerror(errno));
     } else {
         struct rlimit nofile = {100, 200}, core = {0, 4096}, stack = {4 << 20, RLIM_INFINITY};
         CHECK(setrlimit(RLIMIT_NOFILE, &nofile) == 0 && setrlimit(RLIMIT_CORE, &core) == 0 && setrlimit(RLIMIT_STACK, &stack) == 0,
@@ -61,11 +88,15 @@ int main(int argc, char **argv)
         if (access(stop, F_OK) == 0) {
             if (argc <= 2)
                 check_limits();
+            else
+                check_timers();
             say("PASS %ld", n - 1);
             return 0;
         }
         if (argc <= 2)
             check_limits();
+        else
+            check_timers();
         say("tick %ld alarms=%d", n, (int)alarms);
         struct timespec ts = {0, 20 * 1000 * 1000};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}

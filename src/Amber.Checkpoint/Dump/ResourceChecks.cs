@@ -15,8 +15,6 @@ public static class ResourceChecks
         string status = File.ReadAllText($"/proc/{pid}/status");
         if (Field(status, "Seccomp") is "1")
             throw new UnsupportedResourceException(pid, "its seccomp strict mode", "a process in seccomp strict mode");
-        if (File.Exists($"/proc/{pid}/timers") && File.ReadAllText($"/proc/{pid}/timers").Length > 0)
-            throw new UnsupportedResourceException(pid, "its POSIX timers (/proc/PID/timers)", "a POSIX timer (timer_create)");
         foreach (var ns in Namespaces)
         {
             string? theirs = Link($"/proc/{pid}/ns/{ns}");

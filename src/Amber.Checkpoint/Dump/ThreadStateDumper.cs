@@ -40,6 +40,15 @@ public static class ThreadStateDumper
             image.Creds.Dumpable = calls.GetDumpable();
             image.NoNewPrivs = calls.GetNoNewPrivileges();
             image.ChildSubreaper = calls.GetChildSubreaper();
+            foreach (var t in PosixTimerInfo.Parse(File.ReadAllText($"/proc/{frozen.Pid}/timers")))
+            {
+                var (interval, value) = calls.GetPosixTimer(t.Id);
+                image.PosixTimers.Add(new PosixTimer
+                {
+                    Id = t.Id, Clock = t.Clock, Signal = t.Signal, Value = t.Value, Notify = t.Notify, NotifyTid = t.NotifyTid,
+                    IntervalNs = interval, ValueNs = value,
+                });
+            }
             foreach (var filter in leader.Tracee.GetSeccompFilters())
                 image.SeccompFilters.Add(Google.Protobuf.ByteString.CopyFrom(filter));
             for (int resource = 0; resource < RemoteCalls.ResourceCount; resource++)

@@ -121,6 +121,12 @@ public sealed class ProcessBuilder(
             ThreadRestorer.RestoreState(threadCalls, t.Image);
         }
         ThreadRestorer.QueueSignals(calls, pid, image);
+        foreach (var t in image.PosixTimers.OrderBy(t => t.Id))
+        {
+            // A periodic timer that fired while the process was stopped is waiting for its signal to be taken.
+            long value = t.ValueNs == 0 && t.IntervalNs != 0 ? t.IntervalNs : t.ValueNs;
+            calls.CreatePosixTimer(t.Id, t.Clock, t.Signal, t.Value, t.Notify, t.NotifyTid, t.IntervalNs, value);
+        }
         RestoreLimits(calls, image);
         // After this the process may no longer be allowed what the restore needed.
         CredentialRestorer.Restore(calls, image, warnings);

@@ -11,6 +11,7 @@ internal static partial class Interop
     internal const int PR_CAPBSET_DROP = 24;
     internal const int PR_CAP_AMBIENT = 47;
     internal const int PR_CAP_AMBIENT_RAISE = 2;
+    internal const int PR_TIMER_CREATE_RESTORE_IDS = 77;
     internal const int PR_SET_NO_NEW_PRIVS = 38;
     internal const int PR_GET_NO_NEW_PRIVS = 39;
     internal const int PR_SET_MM = 35;

@@ -49,6 +49,9 @@ internal static class SyscallNumbers
     internal const int ArchPrctl = 158;
     internal const int Gettid = 186;
     internal const int SetTidAddress = 218;
+    internal const int TimerCreate = 222;
+    internal const int TimerSettime = 223;
+    internal const int TimerGettime = 224;
     internal const int ExitGroup = 231;
     internal const int EpollCtl = 233;
     internal const int InotifyAddWatch = 254;
