@@ -93,19 +93,8 @@ public sealed class MemoryDumper(RemoteMemory memory, PageMap pageMap, PageFileW
         }
         else
         {
-            // Store the non-zero stretches of the run.
-            int start = -1;
-            for (int i = 0; i <= count; i++)
-            {
-                bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
-                if (keep && start < 0)
-                    start = i;
-                else if (!keep && start >= 0)
-                {
-                    stretches.Add((address + (ulong)start * PageSize, start * PageSize, (i - start) * PageSize));
-                    start = -1;
-                }
-            }
+            foreach (var (first, pages) in ZeroPages.NonZeroStretches(data))
+                stretches.Add((address + (ulong)first * PageSize, first * PageSize, pages * PageSize));
         }
         if (stretches.Count == 0)
             queue.Release(buffer);

@@ -79,20 +79,10 @@ public static class ShmemDumper
     /// <summary>Appends the non-zero pages of <paramref name="data"/> (file contents at <paramref name="offset"/>) as runs.</summary>
     public static void AppendNonZero(PageFileWriter pages, IList<PageRun> runs, long offset, ReadOnlySpan<byte> data)
     {
-        int count = data.Length / PageSize;
-        int start = -1;
-        for (int i = 0; i <= count; i++)
+        foreach (var (first, count) in ZeroPages.NonZeroStretches(data))
         {
-            bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
-            if (keep && start < 0)
-                start = i;
-            else if (!keep && start >= 0)
-            {
-                var run = data.Slice(start * PageSize, (i - start) * PageSize);
-                var (fileOffset, xxh3) = pages.Append(run);
-                runs.Add(new PageRun { Address = (ulong)(offset + start * PageSize), Count = (ulong)(i - start), FileOffset = fileOffset, Xxh3 = xxh3 });
-                start = -1;
-            }
+            var (fileOffset, xxh3) = pages.Append(data.Slice(first * PageSize, count * PageSize));
+            runs.Add(new PageRun { Address = (ulong)(offset + first * PageSize), Count = (ulong)count, FileOffset = fileOffset, Xxh3 = xxh3 });
         }
     }
 }

@@ -138,7 +138,7 @@ public sealed class FileRestorer(
             if (pipe.Capacity != DefaultPipeCapacity)
                 calls.SetPipeSize(ends[(pipe.Id, true)], (int)pipe.Capacity);
             if (!pipe.Data.IsEmpty)
-                ProcessFiles.FillPipe(image.Pid, ends[(pipe.Id, true)], pipe.Data.Span);
+                ProcessFiles.WriteThrough(image.Pid, ends[(pipe.Id, true)], pipe.Data.Span);
         }
         return ends;
     }
@@ -187,7 +187,7 @@ public sealed class FileRestorer(
             if (fifo.Capacity != DefaultPipeCapacity)
                 calls.SetPipeSize(helper, (int)fifo.Capacity);
             if (!fifo.Data.IsEmpty)
-                ProcessFiles.FillPipe(image.Pid, helper, fifo.Data.Span);
+                ProcessFiles.WriteThrough(image.Pid, helper, fifo.Data.Span);
         }
         Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec));
         calls.Close(helper);

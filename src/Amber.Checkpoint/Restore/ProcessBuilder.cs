@@ -59,9 +59,9 @@ public sealed class ProcessBuilder(
             calls.Close(second);
             // What waited at one end was sent from the other.
             if (!pair.FirstQueue.IsEmpty)
-                Kernel.Files.UnixSocketPeers.Send(image.Pid, secondSlot, pair.FirstQueue.Span);
+                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, secondSlot, pair.FirstQueue.Span);
             if (!pair.SecondQueue.IsEmpty)
-                Kernel.Files.UnixSocketPeers.Send(image.Pid, firstSlot, pair.SecondQueue.Span);
+                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, firstSlot, pair.SecondQueue.Span);
         }
         foreach (var shared in image.SharedFiles)
         {
@@ -161,7 +161,7 @@ public sealed class ProcessBuilder(
             if (pipe.Capacity != 65536)
                 calls.SetPipeSize(writeSlot, (int)pipe.Capacity);
             if (!pipe.Data.IsEmpty)
-                Kernel.Files.ProcessFiles.FillPipe(image.Pid, writeSlot, pipe.Data.Span);
+                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, writeSlot, pipe.Data.Span);
         }
     }
 

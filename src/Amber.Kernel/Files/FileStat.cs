@@ -34,12 +34,7 @@ public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, lon
         int rv;
         fixed (byte* pp = p)
             rv = Interop.Stat(pp, &st);
-        if (rv < 0)
-        {
-            stat = default;
-            return false;
-        }
-        stat = new FileStat(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev, st.st_uid);
-        return true;
+        stat = rv < 0 ? default : From(st);
+        return rv == 0;
     }
 }

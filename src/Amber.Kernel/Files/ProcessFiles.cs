@@ -70,8 +70,11 @@ public static class ProcessFiles
         return PeekPipe(Environment.ProcessId, fd);
     }
 
-    /// <summary>Writes bytes into a pipe of another process through its write end (the pipe is fresh and large enough).</summary>
-    public static unsafe void FillPipe(int pid, int writeFd, ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Writes bytes through an fd of another process (a copy of it): refills a fresh pipe through its
+    /// write end, or a socket's peer queue through the other end of the pair.
+    /// </summary>
+    public static unsafe void WriteThrough(int pid, int writeFd, ReadOnlySpan<byte> data)
     {
         using var remote = GetFd(pid, writeFd);
         fixed (byte* p = data)
@@ -83,7 +86,7 @@ public static class ProcessFiles
                 if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
                     continue;
                 if (n <= 0)
-                    Errnos.Throw("write", $"pipe fd {writeFd} of process {pid}");
+                    Errnos.Throw("write", $"fd {writeFd} of process {pid}");
                 done += (int)n;
             }
         }

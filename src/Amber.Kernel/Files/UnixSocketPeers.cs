@@ -110,23 +110,4 @@ public static class UnixSocketPeers
         }
         return rights;
     }
-
-    /// <summary>Sends bytes through a socket of another process (to refill its peer's queue).</summary>
-    public static unsafe void Send(int pid, int fd, ReadOnlySpan<byte> data)
-    {
-        using var copy = ProcessFiles.GetFd(pid, fd);
-        fixed (byte* p = data)
-        {
-            int done = 0;
-            while (done < data.Length)
-            {
-                nint n = Interop.Send(copy.Fd, p + done, (nuint)(data.Length - done), 0);
-                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR)
-                    continue;
-                if (n <= 0)
-                    Errnos.Throw("send", $"fd {fd} of process {pid}");
-                done += (int)n;
-            }
-        }
-    }
 }
