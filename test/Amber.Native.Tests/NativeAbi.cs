@@ -91,6 +91,8 @@ internal static class NativeAbi
         new(typeof(PageRegion), "struct page_region", "struct page_region"),
         new(typeof(PmScanArg), "struct pm_scan_arg", "struct pm_scan_arg"),
         new(typeof(UffdioApi), "struct uffdio_api", "struct uffdio_api"),
+        new(typeof(Msghdr), "struct msghdr", null), // the kernel's user_msghdr is not in the uapi headers
+        new(typeof(Pollfd), "struct pollfd", "struct pollfd"),
     ];
 
     /// <summary>struct statx's C names for the fields Statx flattens or renames (the timestamps are nested structs).</summary>
@@ -240,6 +242,7 @@ internal static class NativeAbi
         #include <sys/ioctl.h>
         #include <sys/eventfd.h>
         #include <sys/epoll.h>
+        #include <poll.h>
         #include <sys/timerfd.h>
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi linux/prctl.h of 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77
@@ -266,6 +269,7 @@ internal static class NativeAbi
         #include <linux/fs.h>
         #include <linux/memfd.h>
         #include <linux/mman.h>
+        #include <linux/poll.h>
         #include <linux/prctl.h>
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77

@@ -18,7 +18,7 @@ public static class FileDumper
 
     public static void Dump(int pid, ProcessImage image)
     {
-        var fds = ProcFs.ListFds(pid).Select(fd => DumpOne(pid, fd)).ToList();
+        var fds = ProcFs.ListFds(pid).Select(fd => Describe(pid, fd)).ToList();
         AnonFdDumper.CheckEpollTargets(pid, fds);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
@@ -44,7 +44,8 @@ public static class FileDumper
         }
     }
 
-    private static FdImage DumpOne(int pid, int fd)
+    /// <summary>What fd <paramref name="fd"/> of <paramref name="pid"/> is, as an image to open it again from; refuses what cannot be.</summary>
+    public static FdImage Describe(int pid, int fd)
     {
         string link = ProcFs.ReadFdLink(pid, fd);
         var info = ProcFs.ReadFdInfo(pid, fd);

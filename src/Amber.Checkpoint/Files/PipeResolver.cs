@@ -66,7 +66,7 @@ public static class PipeResolver
 
     /// <summary>
     /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
-    /// common ancestor of its holders, with the bytes queued at each end; otherwise refused.
+    /// common ancestor of its holders, with what waits at each end; otherwise refused.
     /// </summary>
     public static void ResolveSocketPairs(IReadOnlyList<ProcessImage> processes)
     {
@@ -84,14 +84,17 @@ public static class PipeResolver
             }
             var first = pair.First(e => !e.Fd.SocketPairSecond);
             var second = pair.First(e => e.Fd.SocketPairSecond);
-            var image = new SocketPairImage
-            {
-                Id = pair.Key,
-                Type = first.Fd.Socket.Type,
-                FirstQueue = ByteString.CopyFrom(UnixSocketPeers.PeekQueued(first.Process.Pid, first.Fd.Fd)),
-                SecondQueue = ByteString.CopyFrom(UnixSocketPeers.PeekQueued(second.Process.Pid, second.Fd.Fd)),
-            };
+            var image = new SocketPairImage { Id = pair.Key, Type = first.Fd.Socket.Type };
+            SocketQueueDumper.Dump(first.Process, first.Fd, image.FirstQueue, processes);
+            SocketQueueDumper.Dump(second.Process, second.Fd, image.SecondQueue, processes);
             byPid[CommonAncestor([.. pair.Select(e => e.Process.Pid).Distinct()], byPid)].SocketPairs.Add(image);
+        }
+        // Datagrams waiting on unix datagram sockets that are not one end of a pair: saved with the first holder.
+        foreach (var socket in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocket && f.Socket.Family == SocketState.Unix
+                && f.Socket.Type == SocketState.Datagram).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.SocketInode))
+        {
+            var (process, fd) = socket.First();
+            SocketQueueDumper.Dump(process, fd, fd.Socket.Queue, processes);
         }
     }
 

@@ -57,11 +57,6 @@ public sealed class ProcessBuilder(
             calls.Dup3(second, secondSlot, closeOnExec: true);
             calls.Close(first);
             calls.Close(second);
-            // What waited at one end was sent from the other.
-            if (!pair.FirstQueue.IsEmpty)
-                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, secondSlot, pair.FirstQueue.Span);
-            if (!pair.SecondQueue.IsEmpty)
-                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, firstSlot, pair.SecondQueue.Span);
         }
         foreach (var shared in image.SharedFiles)
         {

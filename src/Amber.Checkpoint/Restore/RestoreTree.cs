@@ -82,6 +82,7 @@ public sealed class RestoreTree
         if (images.Select(i => i.Pid).Distinct().Count() != images.Count)
             throw new CheckpointException($"{reader.Directory}: a process appears twice");
         var tree = new RestoreTree(images, inheritCount);
+        CheckMessages(reader, images);
         foreach (var image in images)
         {
             foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdSocketPair && !tree.PairSlots.ContainsKey((f.SocketPair, f.SocketPairSecond))))
@@ -95,5 +96,31 @@ public sealed class RestoreTree
             }
         }
         return tree;
+    }
+
+    /// <summary>Every descriptor in flight on a unix socket names an fd the image restores, or a file to open again.</summary>
+    private static void CheckMessages(CheckpointReader reader, List<ProcessImage> images)
+    {
+        var fds = images.Where(i => !i.Zombie).SelectMany(i => i.Fds.Select(f => (i.Pid, f.Fd))).ToHashSet();
+        var pairEnds = images.SelectMany(i => i.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (f.SocketPair, f.SocketPairSecond))).ToHashSet();
+        foreach (var pair in images.SelectMany(i => i.SocketPairs))
+        {
+            if (!pairEnds.Contains((pair.Id, false)) || !pairEnds.Contains((pair.Id, true)))
+                throw new CheckpointException($"{reader.Directory}: socket pair {pair.Id} has an end no process holds");
+        }
+        var messages = images.SelectMany(i => i.SocketPairs).SelectMany(p => p.FirstQueue.Concat(p.SecondQueue))
+            .Concat(images.SelectMany(i => i.Fds.Where(f => f.Kind == FdKind.FdSocket)).SelectMany(f => f.Socket.Queue));
+        foreach (var carried in messages.SelectMany(m => m.Fds))
+        {
+            if (carried.File is { } file)
+            {
+                if (!file.Path.StartsWith('/') || file.Kind is not (FdKind.FdRegular or FdKind.FdDirectory or FdKind.FdDevNull or FdKind.FdCharacterDevice))
+                    throw new CheckpointException($"{reader.Directory}: a descriptor in flight is {file.Kind} '{file.Path}', which cannot be opened again");
+            }
+            else if (!fds.Contains((carried.HolderPid, carried.HolderFd)))
+            {
+                throw new CheckpointException($"{reader.Directory}: a descriptor in flight is fd {carried.HolderFd} of process {carried.HolderPid}, which the image does not restore");
+            }
+        }
     }
 }

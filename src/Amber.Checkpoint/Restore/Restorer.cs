@@ -51,6 +51,8 @@ public static class Restorer
         try
         {
             builder.Build(root, tree.Root, isRoot: true);
+            SocketQueueRestorer.Restore(tree, warnings);
+            trace.Mark("socket queues");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             builder.ReleaseAll();
             trace.Mark("release");

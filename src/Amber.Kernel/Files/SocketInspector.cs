@@ -5,7 +5,7 @@ namespace Amber.Kernel.Files;
 
 /// <summary>What a socket of another process is, read from a copy of it (pidfd_getfd).</summary>
 public sealed record SocketState(
-    int Family, int Type, int Protocol, byte[] LocalAddress, bool Connected, bool Listening,
+    int Family, int Type, int Protocol, byte[] LocalAddress, byte[] PeerAddress, bool Connected, bool Listening,
     int Backlog, int AcceptQueue, int QueuedBytes, IReadOnlyList<(int Level, int Name, int Value)> Options)
 {
     public const int Unix = Interop.AF_UNIX;
@@ -14,6 +14,9 @@ public sealed record SocketState(
     public const int Stream = Interop.SOCK_STREAM;
     public const int Datagram = Interop.SOCK_DGRAM;
     public const int SeqPacket = Interop.SOCK_SEQPACKET;
+
+    /// <summary>A unix address with a name (a path or an abstract name), not the bare family of an unnamed socket.</summary>
+    public static bool IsNamed(ReadOnlySpan<byte> address) => address.Length > 2;
 
     public string Describe() =>
         $"{Family switch { Unix => "unix", Inet => "TCP/IP", Inet6 => "TCP/IPv6", _ => $"family {Family}" }} " +
@@ -29,7 +32,8 @@ public static class SocketInspector
         (Interop.SOL_SOCKET, Interop.SO_KEEPALIVE), (Interop.SOL_SOCKET, Interop.SO_BROADCAST),
     ];
 
-    public static unsafe SocketState Inspect(int pid, int fd)
+    /// <param name="inode">The socket's inode: sock_diag tells how many connections wait on a listening unix socket.</param>
+    public static unsafe SocketState Inspect(int pid, int fd, ulong inode)
     {
         using var copy = ProcessFiles.GetFd(pid, fd);
         int s = copy.Fd;
@@ -46,12 +50,14 @@ public static class SocketInspector
                 Errnos.Throw("getsockname", $"fd {fd} of process {pid}");
         }
         var local = address.AsSpan(0, (int)Math.Min(length, (uint)address.Length)).ToArray();
+        var peer = new byte[128];
+        uint peerLength = (uint)peer.Length;
         bool connected;
-        byte* peer = stackalloc byte[128];
-        uint peerLength = 128;
-        connected = Interop.Getpeername(s, peer, &peerLength) == 0;
+        fixed (byte* a = peer)
+            connected = Interop.Getpeername(s, a, &peerLength) == 0;
         if (!connected && Marshal.GetLastPInvokeError() != Interop.ENOTCONN)
             Errnos.Throw("getpeername", $"fd {fd} of process {pid}");
+        var peerAddress = connected ? peer.AsSpan(0, (int)Math.Min(peerLength, (uint)peer.Length)).ToArray() : [];
 
         int backlog = 0, acceptQueue = 0;
         if (listening && family != Interop.AF_UNIX)
@@ -65,6 +71,8 @@ public static class SocketInspector
                 backlog = *(int*)(info + 28);
             }
         }
+        if (listening && family == Interop.AF_UNIX)
+            acceptQueue = UnixSocketPeers.PendingConnections(inode);
         int queued = 0;
         if (!listening && Interop.Ioctl(s, Interop.FIONREAD, &queued) < 0)
             queued = 0;
@@ -76,7 +84,7 @@ public static class SocketInspector
             options.Add((Interop.IPPROTO_TCP, Interop.TCP_NODELAY, IntOption(s, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, pid, fd)));
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
-        return new SocketState(family, type, protocol, local, connected, listening, backlog, acceptQueue, queued, options);
+        return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options);
     }
 
     private static unsafe int IntOption(int s, int level, int name, int pid, int fd)

@@ -10,6 +10,8 @@ internal static partial class Interop
     internal const int NLM_F_REQUEST = 1;
     internal const int UDIAG_SHOW_PEER = 4;
     internal const int UNIX_DIAG_PEER = 2;
+    internal const int UDIAG_SHOW_RQLEN = 0x10;
+    internal const int UNIX_DIAG_RQLEN = 4;
     internal const int MSG_PEEK = 2;
     internal const int MSG_DONTWAIT = 0x40;
 

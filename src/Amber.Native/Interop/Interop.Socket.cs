@@ -13,12 +13,15 @@ internal static partial class Interop
     internal const int SOL_SOCKET = 1;
     internal const int SO_REUSEADDR = 2;
     internal const int SO_TYPE = 3;
+    internal const int SO_SNDBUF = 7;
     internal const int SO_BROADCAST = 6;
     internal const int SO_KEEPALIVE = 9;
     internal const int SO_REUSEPORT = 15;
+    internal const int SO_SNDBUFFORCE = 32;
     internal const int SO_ACCEPTCONN = 30;
     internal const int SO_PROTOCOL = 38;
     internal const int SO_DOMAIN = 39;
+    internal const int SO_PEEK_OFF = 42;
     internal const int IPPROTO_TCP = 6;
     internal const int IPPROTO_IPV6 = 41;
     internal const int TCP_NODELAY = 1;
@@ -31,6 +34,12 @@ internal static partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "getsockname", SetLastError = true)]
     internal static unsafe partial int Getsockname(int fd, byte* address, uint* length);
+
+    [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
+    internal static unsafe partial int Setsockopt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
+    internal static unsafe partial int Connect(int fd, byte* address, uint length);
 
     [LibraryImport(Libc, EntryPoint = "getpeername", SetLastError = true)]
     internal static unsafe partial int Getpeername(int fd, byte* address, uint* length);
