@@ -42,10 +42,11 @@ public static class Checkpointer
             if (frozen.Members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"the process tree of {pid} contains amber itself");
             var dumped = new List<ProcessImage>();
+            var saved = new SavedObjects();
             foreach (var member in frozen.Members)
             {
                 if (member.Frozen is { } process)
-                    pages += DumpProcess(process, member.ParentPid, writer, dumped, trace, cancel);
+                    pages += DumpProcess(process, member.ParentPid, writer, dumped, saved, trace, cancel);
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
@@ -120,7 +121,7 @@ public static class Checkpointer
         };
     }
 
-    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, PhaseTrace trace, CancellationToken cancel)
+    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -147,8 +148,8 @@ public static class Checkpointer
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel);
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
-        ShmemDumper.Dump(pid, image, pageFile, cancel);
-        DeletedFileDumper.Dump(pid, image, pageFile, cancel);
+        ShmemDumper.Dump(pid, image, pageFile, saved, cancel);
+        DeletedFileDumper.Dump(pid, image, pageFile, saved, cancel);
         trace.Mark("memory");
         dumped.Add(image);
         return dumper.PagesWritten;

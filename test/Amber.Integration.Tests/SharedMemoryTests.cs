@@ -1,6 +1,9 @@
 namespace Amber.Integration.Tests;
 
-/// <summary>memfds mapped twice, sealed memfds and shared anonymous memory: shared again, not copied.</summary>
+/// <summary>
+/// memfds mapped twice, sealed memfds, shared anonymous memory, System V segments, POSIX shared
+/// memory and deleted files, within a process and between processes: shared again, not copied.
+/// </summary>
 public sealed class SharedMemoryTests
 {
     [Fact]
@@ -20,4 +23,30 @@ public sealed class SharedMemoryTests
         }
         target.StopAndVerify();
     }
+
+    [Fact]
+    public void MemoryAndDeletedFilesSharedBetweenProcessesStaySharedOverTwoCycles()
+    {
+        using var dir = new TestDir("shmshare");
+        using var target = TargetProcess.StartC("shmshare", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        int childA = target.Tree()[1];
+        var before = SharedMappings(childA);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
+            // The same mappings, at the same places, of the same kinds of object (the inodes are new).
+            Assert.Equal(before, SharedMappings(childA));
+        }
+        target.StopAndVerify();
+    }
+
+    /// <summary>A process's mappings of shared objects and deleted files, without their inode numbers.</summary>
+    private static List<string> SharedMappings(int pid) =>
+        [.. File.ReadAllLines($"/proc/{pid}/maps")
+            .Where(l => l.Contains("(deleted)"))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(f => $"{f[0]} {f[1]} {f[2]} {string.Join(' ', f[5..])}")];
 }

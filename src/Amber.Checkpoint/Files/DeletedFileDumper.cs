@@ -6,23 +6,27 @@ using Amber.Kernel.Files;
 namespace Amber.Checkpoint.Files;
 
 /// <summary>
-/// Files deleted while still open (a common way to keep a temporary file private) exist only
-/// through the process's fds: their contents go into the image, read through a copy of the fd.
+/// Files deleted while still open or mapped (a common way to keep a temporary file private, or a
+/// library replaced on disk) exist only through the process's fds and mappings: their contents go
+/// into the image, read through a copy of the fd or /proc/PID/map_files, once per checkpoint.
 /// </summary>
 public static class DeletedFileDumper
 {
     private const int ChunkBytes = 4 << 20;
 
-    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, CancellationToken cancel)
+    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, CancellationToken cancel)
     {
         var buffer = new PageBuffer(ChunkBytes);
-        foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdDeletedFile).GroupBy(f => f.DeletedFile).Select(g => g.First()))
+        var byFd = image.Fds.Where(f => f.Kind == FdKind.FdDeletedFile).Select(f => (Id: f.DeletedFile, f.Path, Fd: (FdImage?)f, Vma: (Vma?)null));
+        var byMapping = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaDeletedFile).Select(v => (Id: v.ShmemId, v.Path, Fd: (FdImage?)null, Vma: (Vma?)v));
+        foreach (var (id, path, fd, vma) in byFd.Concat(byMapping))
         {
             cancel.ThrowIfCancellationRequested();
-            if (!FileStat.TryGet($"/proc/{pid}/fd/{fd.Fd}", out var st))
-                throw new Kernel.TargetGoneException(pid);
-            using var file = SharedMemoryFile.FromFd(pid, fd.Fd);
-            var deleted = new DeletedFile { Id = fd.DeletedFile, Path = fd.Path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff };
+            if (!saved.Claim(ObjectKind.Deleted, id, pid))
+                continue;
+            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, vma!.Start, vma.End, writable: false);
+            var st = file.Stat();
+            var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff };
             ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer);
             image.DeletedFiles.Add(deleted);
         }

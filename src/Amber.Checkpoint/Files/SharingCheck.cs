@@ -1,75 +1,112 @@
+using Amber.Checkpoint.Memory;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
 
 namespace Amber.Checkpoint.Files;
 
 /// <summary>
-/// What processes of a tree share. Shared memory is rebuilt per process for now, so sharing it
-/// across processes is refused. An open file (or socket) shared by several processes — one offset,
-/// one set of flags — is opened once at restore by their lowest common ancestor and inherited by the
-/// others (<see cref="ProcessImage.SharedFiles"/>), as it was when they forked.
+/// What processes of a tree share, decided once every process is dumped:
+/// <list type="bullet">
+/// <item>Shared memory and deleted files (<see cref="SharedObjects"/>): a mapping a child inherited
+/// from its parent at the same place is kept from the parent at restore (Vma.inherited); an object
+/// several processes need to map or hold is recreated once, by their lowest common ancestor, and
+/// handed down in a slot; an object one process uses stays with it.</item>
+/// <item>Open files and sockets shared by several processes — one offset, one set of flags — are
+/// opened once at restore by their lowest common ancestor and inherited by the others
+/// (<see cref="ProcessImage.SharedFiles"/>), as it was when they forked.</item>
+/// </list>
 /// </summary>
 public static class SharingCheck
 {
-    private static readonly FdKind[] Shareable = [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket];
+    private static readonly FdKind[] Shareable =
+        [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket, FdKind.FdDeletedFile];
 
     public static List<string> Check(IReadOnlyList<ProcessImage> processes)
     {
-        InheritedSharedMemory(processes);
-        var deleted = new Dictionary<ulong, int>();
-        foreach (var p in processes)
-        {
-            foreach (var fd in p.Fds.Where(f => f.Kind == FdKind.FdDeletedFile))
-            {
-                if (deleted.TryGetValue(fd.DeletedFile, out int other) && other != p.Pid)
-                    throw new UnsupportedResourceException(p.Pid, $"fd {fd.Fd} ({fd.Path}, deleted)", $"a deleted file also open in process {other}");
-                deleted[fd.DeletedFile] = p.Pid;
-            }
-        }
-        var warnings = new List<string>();
+        SharedObjects(processes);
         SharedFiles(processes);
-        return warnings;
+        return [];
     }
 
-    /// <summary>
-    /// Shared memory a child got from its parent over fork — mapped at the same place in both — is
-    /// restored by the same inheritance: the child keeps its parent's mapping (Vma.inherited) and the
-    /// contents are saved once, with the first process that maps it. Any other sharing is refused.
-    /// </summary>
-    private static void InheritedSharedMemory(IReadOnlyList<ProcessImage> processes)
+    /// <summary>Places every shared memory object and deleted file where the restore recreates it (see the class summary).</summary>
+    private static void SharedObjects(IReadOnlyList<ProcessImage> processes)
     {
         var byPid = processes.ToDictionary(p => p.Pid);
-        var owners = new Dictionary<ulong, int>();
         foreach (var p in processes) // parents before children
         {
-            foreach (var fd in p.Fds.Where(f => f.Kind == FdKind.FdMemfd))
+            if (!byPid.TryGetValue(p.Ppid, out var parent))
+                continue;
+            foreach (var vma in p.Mm.Vmas.Where(v => ObjectOf(v) is not null && (v.Shared || v.Kind != VmaKind.VmaDeletedFile)))
             {
-                if (owners.TryGetValue(fd.ShmemId, out int other) && other != p.Pid)
-                    throw new UnsupportedResourceException(p.Pid, $"fd {fd.Fd} ({fd.Path})", $"a memfd also open or mapped in process {other}");
+                // A private mapping is never inherited: the child's own copy-on-write pages are in its image.
+                vma.Inherited = parent.Mm.Vmas.Any(v => v.Kind == vma.Kind && v.ShmemId == vma.ShmemId && v.Start == vma.Start
+                    && v.End == vma.End && v.FileOffset == vma.FileOffset && v.Shared == vma.Shared);
             }
-            foreach (var group in p.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaShmem or VmaKind.VmaSysv).GroupBy(v => (v.Kind, v.ShmemId)))
+        }
+        foreach (var saver in processes)
+        {
+            foreach (var shmem in saver.Mm.Shmem.ToList())
             {
-                ulong key = group.Key.ShmemId ^ (group.Key.Kind == VmaKind.VmaSysv ? 1UL << 63 : 0);
-                if (!owners.TryGetValue(key, out int owner))
+                var needers = Needers(processes, ObjectKind.Shmem, shmem.Id);
+                int mappings = needers.Sum(n => n.Mm.Vmas.Count(v => v.Kind == VmaKind.VmaShmem && v.ShmemId == shmem.Id && !v.Inherited));
+                // Shared anonymous memory has no name to map it by twice: it comes back as an fd too.
+                shmem.InSlot = needers.Count > 1 || (shmem.Anonymous && mappings > 1);
+                var owner = Owner(needers, saver, byPid);
+                if (owner != saver)
                 {
-                    owners[key] = p.Pid;
-                    continue;
+                    saver.Mm.Shmem.Remove(shmem);
+                    shmem.PagesOf = saver.Pid;
+                    owner.Mm.Shmem.Add(shmem);
                 }
-                byPid.TryGetValue(p.Ppid, out var parent);
-                foreach (var vma in group)
+            }
+            foreach (var segment in saver.Mm.SysvShm.ToList())
+            {
+                // amber recreates a segment by its id: the common ancestor of those attaching it, before any of them.
+                var owner = Owner(Needers(processes, ObjectKind.Sysv, (ulong)segment.Id), saver, byPid);
+                if (owner != saver)
                 {
-                    bool fromParent = parent is not null && parent.Mm.Vmas.Any(v => v.ShmemId == vma.ShmemId && v.Start == vma.Start && v.End == vma.End && v.FileOffset == vma.FileOffset);
-                    if (!fromParent)
-                        throw new UnsupportedResourceException(p.Pid, $"shared memory {vma.Start:x}-{vma.End:x} ({vma.Name}), also used by process {owner}", "memory shared between processes other than inherited from the parent at the same place");
-                    vma.Inherited = true;
+                    saver.Mm.SysvShm.Remove(segment);
+                    segment.PagesOf = saver.Pid;
+                    owner.Mm.SysvShm.Add(segment);
                 }
-                if (p.Mm.Shmem.FirstOrDefault(s => group.Key.Kind == VmaKind.VmaShmem && s.Id == group.Key.ShmemId) is { } copy)
-                    p.Mm.Shmem.Remove(copy);
-                if (p.Mm.SysvShm.FirstOrDefault(s => group.Key.Kind == VmaKind.VmaSysv && (ulong)s.Id == group.Key.ShmemId) is { } segment)
-                    p.Mm.SysvShm.Remove(segment);
+            }
+            foreach (var deleted in saver.DeletedFiles.ToList())
+            {
+                var needers = Needers(processes, ObjectKind.Deleted, deleted.Id);
+                deleted.InSlot = needers.Count > 1;
+                var owner = Owner(needers, saver, byPid);
+                if (owner != saver)
+                {
+                    saver.DeletedFiles.Remove(deleted);
+                    deleted.PagesOf = saver.Pid;
+                    owner.DeletedFiles.Add(deleted);
+                }
             }
         }
     }
+
+    /// <summary>The processes that map an object themselves (not inherited) or hold an fd on it.</summary>
+    private static List<ProcessImage> Needers(IReadOnlyList<ProcessImage> processes, ObjectKind kind, ulong id) =>
+        [.. processes.Where(p => p.Mm.Vmas.Any(v => !v.Inherited && v.ShmemId == id && ObjectOf(v) == kind)
+            || p.Fds.Any(f => (kind == ObjectKind.Shmem && f.Kind == FdKind.FdMemfd && f.ShmemId == id)
+                || (kind == ObjectKind.Deleted && f.Kind == FdKind.FdDeletedFile && f.DeletedFile == id)))];
+
+    /// <summary>Where an object is recreated: the one process that needs it, or the common ancestor of several.</summary>
+    private static ProcessImage Owner(List<ProcessImage> needers, ProcessImage saver, Dictionary<int, ProcessImage> byPid) =>
+        needers.Count switch
+        {
+            0 => saver,
+            1 => needers[0],
+            _ => byPid[PipeResolver.CommonAncestor([.. needers.Select(n => n.Pid)], byPid)],
+        };
+
+    private static ObjectKind? ObjectOf(Vma vma) => vma.Kind switch
+    {
+        VmaKind.VmaShmem => ObjectKind.Shmem,
+        VmaKind.VmaSysv => ObjectKind.Sysv,
+        VmaKind.VmaDeletedFile => ObjectKind.Deleted,
+        _ => null,
+    };
 
     private static void SharedFiles(IReadOnlyList<ProcessImage> processes)
     {

@@ -6,16 +6,17 @@ namespace Amber.Checkpoint.Memory;
 
 /// <summary>
 /// Saves each shmem object a process maps or holds (memfds, shared anonymous memory) once, with its
-/// name, size and seals, and the contents of its data extents (holes and zero pages are not stored).
-/// Its mappings then only refer to it, so a memfd mapped twice (e.g. .NET's W^X double mapping)
-/// comes back as one object mapped twice, not two copies.
+/// name, size and seals, and the contents of its data extents (holes and zero pages are not stored):
+/// once per checkpoint, by the first process found using it. Its mappings then only refer to it, so
+/// a memfd mapped twice (e.g. .NET's W^X double mapping) comes back as one object mapped twice, and
+/// memory shared by processes as one object they share (<see cref="Files.SharingCheck"/>).
 /// </summary>
 public static class ShmemDumper
 {
     private const int ChunkBytes = 4 << 20;
     private const int PageSize = ImageFormat.PageSize;
 
-    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, CancellationToken cancel)
+    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, CancellationToken cancel)
     {
         var vmas = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).ToList();
         var fds = image.Fds.Where(f => f.Kind == FdKind.FdMemfd).ToList();
@@ -23,38 +24,40 @@ public static class ShmemDumper
         foreach (ulong id in vmas.Select(v => v.ShmemId).Concat(fds.Select(f => f.ShmemId)).Distinct())
         {
             cancel.ThrowIfCancellationRequested();
+            if (!saved.Claim(ObjectKind.Shmem, id, pid))
+                continue;
             var mappings = vmas.Where(v => v.ShmemId == id).ToList();
             var fd = fds.FirstOrDefault(f => f.ShmemId == id);
             string label = fd?.Path ?? mappings[0].Name;
             bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
-            if (anonymous && mappings.Count > 1)
-                throw new UnsupportedResourceException(pid, $"shared anonymous memory {label}", "shared anonymous memory mapped at several addresses");
-            using var file = fd is not null ? SharedMemoryFile.FromFd(pid, fd.Fd) : SharedMemoryFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
+            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
             CopyContents(file, pages, shmem.Pages, buffer);
             image.Mm.Shmem.Add(shmem);
         }
-        DumpSysv(pid, image, pages, buffer, cancel);
+        DumpSysv(pid, image, pages, buffer, saved, cancel);
     }
 
     /// <summary>System V segments the process has attached: attributes from /proc/sysvipc/shm, contents through the mapping.</summary>
-    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, CancellationToken cancel)
+    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, CancellationToken cancel)
     {
         foreach (var group in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv).GroupBy(v => v.ShmemId))
         {
             cancel.ThrowIfCancellationRequested();
+            if (!saved.Claim(ObjectKind.Sysv, group.Key, pid))
+                continue;
             var first = group.First();
             var segment = SysvSharedMemory.Find((int)group.Key)
                 ?? throw new UnsupportedResourceException(pid, $"System V segment {group.Key}", "a segment /proc/sysvipc/shm does not list");
             var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
-            using var file = SharedMemoryFile.FromMapping(pid, first.Start, first.End);
+            using var file = RemoteFile.FromMapping(pid, first.Start, first.End);
             CopyContents(file, pages, sysv.Pages, buffer);
             image.Mm.SysvShm.Add(sysv);
         }
     }
 
     /// <summary>Copies a file's data extents into the page file as runs (offsets in the file), skipping zero pages.</summary>
-    public static void CopyContents(SharedMemoryFile file, PageFileWriter pages, IList<PageRun> runs, PageBuffer buffer)
+    public static void CopyContents(RemoteFile file, PageFileWriter pages, IList<PageRun> runs, PageBuffer buffer)
     {
         foreach (var (offset, length) in file.DataExtents())
         {

@@ -40,10 +40,18 @@ public static class VmaClassifier
                     vma.ShmemId = m.Inode; // a segment's inode number is its shmid
                     return vma;
                 }
-                if (m.Path.StartsWith("/dev/zero", StringComparison.Ordinal) || (m.Shared && m.Inode != 0 && m.IsDeleted))
-                    throw new UnsupportedResourceException(pid, what, "shared anonymous memory");
+                if (m.IsDeleted && m.IsFileBacked)
+                {
+                    // Its contents are saved with the files deleted while in use (DeletedFileDumper).
+                    if (!FileStat.TryGet($"/proc/{pid}/map_files/{m.Start:x}-{m.End:x}", out var deleted) || !deleted.IsRegular)
+                        throw new UnsupportedResourceException(pid, what, "a mapping of a deleted file that is not a regular file");
+                    vma.Kind = VmaKind.VmaDeletedFile;
+                    vma.ShmemId = m.Inode;
+                    vma.Path = m.Path[..^" (deleted)".Length];
+                    return vma;
+                }
                 if (m.IsDeleted)
-                    throw new UnsupportedResourceException(pid, what, "a mapping of a deleted file");
+                    throw new UnsupportedResourceException(pid, what, "a mapping of a deleted special file");
                 if (!m.IsFileBacked)
                     throw new UnsupportedResourceException(pid, what, "a special mapping");
                 if (!FileStat.TryGet(m.Path, out var st) || st.Inode != m.Inode)
@@ -60,7 +68,7 @@ public static class VmaClassifier
 
     /// <summary>Private memory whose pages belong to the process (not to a file or the kernel).</summary>
     public static bool HoldsPages(Vma vma) =>
-        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile;
+        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile or VmaKind.VmaDeletedFile;
 
     /// <summary>Anonymous memory reads as zeros where never written, so zero pages need not be stored.</summary>
     public static bool IsAnonymous(Vma vma) => vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack;

@@ -70,7 +70,9 @@ public sealed class FileRestorer(
                 case FdKind.FdDirectory:
                 case FdKind.FdDevNull:
                 case FdKind.FdCharacterDevice:
-                    Place(fd, CreateDescription(calls, fd, Warnings));
+                case FdKind.FdDeletedFile:
+                case FdKind.FdSocket:
+                    Place(fd, CreateDescription(calls, fd, deletedFiles.PathOf));
                     break;
                 case FdKind.FdFifo:
                     RestoreFifo(fd, floor);
@@ -79,12 +81,6 @@ public sealed class FileRestorer(
                     int pairEnd = tree.PairSlots[(fd.SocketPair, fd.SocketPairSecond)];
                     calls.SetStatusFlags(pairEnd, (int)fd.Flags);
                     calls.Dup3(pairEnd, fd.Fd, fd.CloseOnExec);
-                    break;
-                case FdKind.FdDeletedFile:
-                    int reopened = calls.OpenAt(deletedFiles.PathOf(fd.DeletedFile), ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec);
-                    if (fd.Offset != 0)
-                        calls.Seek(reopened, fd.Offset);
-                    Place(fd, reopened);
                     break;
                 case FdKind.FdMemfd:
                     calls.SetStatusFlags(memfds[fd.ShmemId], (int)fd.Flags);
@@ -106,9 +102,6 @@ public sealed class FileRestorer(
                     break;
                 case FdKind.FdEpoll:
                     RestoreEpoll(fd);
-                    break;
-                case FdKind.FdSocket:
-                    Place(fd, CreateDescription(calls, fd, Warnings));
                     break;
                 case FdKind.FdExternal:
                     Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
@@ -145,14 +138,16 @@ public sealed class FileRestorer(
 
     /// <summary>
     /// A new open file description as the saved fd had it (path, flags, offset; or a socket), at
-    /// whatever fd number the kernel gives: the caller moves it to its place.
+    /// whatever fd number the kernel gives: the caller moves it to its place. A deleted file is
+    /// opened where <paramref name="deletedPath"/> says it is being restored.
     /// </summary>
-    public static int CreateDescription(RemoteCalls calls, FdImage fd, List<string> warnings)
+    public static int CreateDescription(RemoteCalls calls, FdImage fd, Func<ulong, string> deletedPath)
     {
         if (fd.Kind == FdKind.FdSocket)
-            return SocketRestorer.Create(calls, fd, warnings);
-        int created = calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
-        if (fd.Kind == FdKind.FdRegular && fd.Offset != 0)
+            return SocketRestorer.Create(calls, fd);
+        string path = fd.Kind == FdKind.FdDeletedFile ? deletedPath(fd.DeletedFile) : fd.Path;
+        int created = calls.OpenAt(path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0)
             calls.Seek(created, fd.Offset);
         return created;
     }

@@ -1,3 +1,4 @@
+using Amber.Checkpoint.Memory;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
 
@@ -13,11 +14,22 @@ public static class ImageValidator
     private const ulong TaskSize = 0x7ffffffff000;
     private const int RegistersSize = 216;
 
-    public static List<string> Validate(ProcessImage image, ulong pageDataEnd, IReadOnlySet<ulong> sharedPipes, IReadOnlySet<ulong> sharedFiles)
+    /// <param name="pageDataEnd">Where the page data of each process's page file ends, by pid.</param>
+    public static List<string> Validate(ProcessImage image, IReadOnlyDictionary<int, ulong> pageDataEnd, RestoreTree tree)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
         void Fail(string what) => throw new CheckpointException($"image of process {pid} is inconsistent: {what}");
+        // Contents of shared objects may be in another process's page file (pages_of).
+        ulong EndOf(int pagesOf)
+        {
+            if (!pageDataEnd.TryGetValue(pagesOf == 0 ? pid : pagesOf, out ulong end))
+                Fail($"an object's pages are said to be in the page file of process {pagesOf}, which the checkpoint does not hold");
+            return end;
+        }
+        bool BadRun(PageRun r, int pagesOf) =>
+            r.Count == 0 || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > EndOf(pagesOf);
+        ulong ownEnd = EndOf(0);
 
         if (pid <= 1)
             Fail($"bad pid {pid}");
@@ -51,34 +63,31 @@ public static class ImageValidator
                 CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
         }
         var shmemIds = image.Mm.Shmem.Select(s => s.Id).ToHashSet();
-        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem && !v.Inherited))
+        var deletedIds = image.DeletedFiles.Select(d => d.Id).ToHashSet();
+        bool HasShmem(ulong id) => shmemIds.Contains(id) || tree.ObjectSlots.ContainsKey((ObjectKind.Shmem, id));
+        bool HasDeleted(ulong id) => deletedIds.Contains(id) || tree.ObjectSlots.ContainsKey((ObjectKind.Deleted, id));
+        foreach (var v in image.Mm.Vmas.Where(v => !v.Inherited))
         {
-            if (!shmemIds.Contains(v.ShmemId))
+            if (v.Kind == VmaKind.VmaShmem && !HasShmem(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} refers to shared memory {v.ShmemId}, which the image does not hold");
-        }
-        foreach (var v in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv && !v.Inherited))
-        {
-            if (image.Mm.SysvShm.All(s => (ulong)s.Id != v.ShmemId))
+            if (v.Kind == VmaKind.VmaSysv && !tree.Images.Any(i => !i.Zombie && i.Mm.SysvShm.Any(s => (ulong)s.Id == v.ShmemId)))
                 Fail($"mapping {v.Start:x}-{v.End:x} attaches System V segment {v.ShmemId}, which the image does not hold");
+            if (v.Kind == VmaKind.VmaDeletedFile && !HasDeleted(v.ShmemId))
+                Fail($"mapping {v.Start:x}-{v.End:x} maps deleted file {v.Path}, whose contents the image does not hold");
         }
         foreach (var s in image.Mm.SysvShm)
         {
-            if (s.Pages.Any(r => r.Count == 0 || r.Address >= s.Size || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > pageDataEnd))
+            if (s.Pages.Any(r => r.Address >= s.Size || BadRun(r, s.PagesOf)))
                 Fail($"System V segment {s.Id} has a page run outside the segment or the page file");
         }
         foreach (var s in image.Mm.Shmem)
         {
-            foreach (var run in s.Pages)
-            {
-                if (run.Count == 0 || run.Address % PageSize != 0 || run.Address + run.Count * PageSize > s.Size + PageSize - 1
-                    || run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + run.Count * PageSize > pageDataEnd)
-                    Fail($"shared memory {s.Id} has a page run outside the object or the page file");
-            }
+            if (s.Pages.Any(r => r.Address % PageSize != 0 || r.Address + r.Count * PageSize > s.Size + PageSize - 1 || BadRun(r, s.PagesOf)))
+                Fail($"shared memory {s.Id} has a page run outside the object or the page file");
         }
         foreach (var d in image.DeletedFiles)
         {
-            if (!d.Path.StartsWith('/') || d.Pages.Any(r => r.Count == 0 || r.Address % PageSize != 0 || r.Address >= d.Size
-                    || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > pageDataEnd))
+            if (!d.Path.StartsWith('/') || d.Pages.Any(r => r.Address % PageSize != 0 || r.Address >= d.Size || BadRun(r, d.PagesOf)))
                 Fail($"deleted file {d.Path} has a bad path or a page run outside the file or the page file");
         }
         int vmaIndex = 0;
@@ -92,7 +101,7 @@ public static class ImageValidator
                 vmaIndex++;
             if (vmaIndex == image.Mm.Vmas.Count || image.Mm.Vmas[vmaIndex].Start > run.Address || run.Address + length > image.Mm.Vmas[vmaIndex].End)
                 Fail($"page run at {run.Address:x} ({run.Count} pages) lies outside the mappings");
-            if (run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + length > pageDataEnd)
+            if (run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + length > ownEnd)
                 Fail($"page run at {run.Address:x} points outside the page file");
             previousRunEnd = run.Address + length;
         }
@@ -108,15 +117,15 @@ public static class ImageValidator
                 Fail($"fd number {fd.Fd}");
             if (fd.Kind == FdKind.FdSocketPair && fd.SocketPair == 0)
                 Fail($"fd {fd.Fd} is a connected unix socket without its pair");
-            if (fd.SharedFile != 0 && !sharedFiles.Contains(fd.SharedFile))
+            if (fd.SharedFile != 0 && !tree.FileSlots.ContainsKey(fd.SharedFile))
                 Fail($"fd {fd.Fd} is an open file shared in the tree that the image does not hold");
-            if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous))
+            if (fd.Kind == FdKind.FdMemfd && !image.Mm.Shmem.Any(s => s.Id == fd.ShmemId && !s.Anonymous) && !tree.ObjectSlots.ContainsKey((ObjectKind.Shmem, fd.ShmemId)))
                 Fail($"fd {fd.Fd} is a memfd the image does not hold");
-            if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId) && !sharedPipes.Contains(fd.PipeId))
+            if (fd.Kind == FdKind.FdPipe && !pipes.Contains(fd.PipeId) && !tree.Slots.ContainsKey((fd.PipeId, fd.PipeWriteEnd)))
                 Fail($"fd {fd.Fd} is an end of pipe {fd.PipeId}, which the image does not hold");
             if (fd.HasSharesDescriptionWith && (fd.SharesDescriptionWith >= fd.Fd || !fdNumbers.Contains(fd.SharesDescriptionWith)))
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
-            if (fd.Kind == FdKind.FdDeletedFile && image.DeletedFiles.All(d => d.Id != fd.DeletedFile))
+            if (fd.Kind == FdKind.FdDeletedFile && !HasDeleted(fd.DeletedFile))
                 Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
             if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory)
             {

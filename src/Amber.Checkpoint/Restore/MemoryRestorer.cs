@@ -11,7 +11,8 @@ namespace Amber.Checkpoint.Restore;
 /// and its pages are read by the process itself from the page file (pread64 straight into place),
 /// after populating the range in bulk.
 /// </summary>
-public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds)
+public sealed class MemoryRestorer(
+    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
 {
     private const ulong PageSize = 4096;
     private bool _directIo;
@@ -114,7 +115,8 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
     /// <summary>The page runs of a shared anonymous mapping's object, at their addresses in the mapping.</summary>
     public List<PageRun> AnonymousShmemRuns(Vma vma)
     {
-        if (vma.Kind != VmaKind.VmaShmem || image.Mm.Shmem.FirstOrDefault(s => s.Id == vma.ShmemId) is not { Anonymous: true } shmem)
+        // An anonymous object in a slot was filled when it was created.
+        if (vma.Kind != VmaKind.VmaShmem || image.Mm.Shmem.FirstOrDefault(s => s.Id == vma.ShmemId) is not { Anonymous: true, InSlot: false } shmem)
             return [];
         return [.. shmem.Pages
             .Where(r => r.Address >= vma.FileOffset && r.Address + r.Count * PageSize <= vma.FileOffset + (vma.End - vma.Start))
@@ -141,10 +143,10 @@ public sealed class MemoryRestorer(RemoteCalls calls, ProcessImage image, ulong 
                 calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
             return;
         }
-        if (vma.Kind == VmaKind.VmaFile)
+        if (vma.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile)
         {
             bool writableShared = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
-            int fd = calls.OpenAt(vma.Path, (writableShared ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | RemoteCalls.OpenFlags.CloseOnExec);
+            int fd = calls.OpenAt(vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId), (writableShared ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | RemoteCalls.OpenFlags.CloseOnExec);
             try
             {
                 calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, fd, vma.FileOffset);

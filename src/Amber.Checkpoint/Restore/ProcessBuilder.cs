@@ -58,18 +58,22 @@ public sealed class ProcessBuilder(
             calls.Close(first);
             calls.Close(second);
         }
+        using var pageFiles = new PageFiles(reader, pid);
+        ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
+        var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of);
+        deletedFiles.CreateInSlots();
         foreach (var shared in image.SharedFiles)
         {
-            int created = FileRestorer.CreateDescription(calls, shared.Recipe, warnings);
+            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf);
             calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
             calls.Close(created);
         }
         string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
-        using var pageFileForFiles = reader.OpenPageFile(image.PageFile);
-        var memfds = ShmemRestorer.CreateMemfds(calls, image, pageFileForFiles, FileRestorer.Floor(image, inherits.Count));
-        ShmemRestorer.CreateSysvSegments(image, pageFileForFiles);
-        var mm = new MemoryRestorer(calls, image, trampoline, memfds);
+        var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, FileRestorer.Floor(image, inherits.Count));
+        ShmemRestorer.CreateSysvSegments(image, pageFiles.Of);
+        deletedFiles.CreateOwn();
+        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
@@ -91,8 +95,6 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image);
 
-        var deletedFiles = new DeletedFileRestorer(calls, image, pageFileForFiles);
-        deletedFiles.CreateAll();
         var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
         files.Restore();
         deletedFiles.RemoveNames(warnings);

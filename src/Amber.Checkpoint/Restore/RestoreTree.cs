@@ -1,3 +1,4 @@
+using Amber.Checkpoint.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
 
@@ -29,7 +30,20 @@ public sealed class RestoreTree
             PairSlots[(pair.Id, false)] = SlotBase + k++;
             PairSlots[(pair.Id, true)] = SlotBase + k++;
         }
+        foreach (var shmem in images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem.Where(s => s.InSlot)))
+            ObjectSlots[(ObjectKind.Shmem, shmem.Id)] = SlotBase + k++;
+        foreach (var deleted in images.SelectMany(i => i.DeletedFiles.Where(d => d.InSlot)))
+            ObjectSlots[(ObjectKind.Deleted, deleted.Id)] = SlotBase + k++;
     }
+
+    /// <summary>
+    /// Shared memory objects and deleted files recreated once, as an fd, by the process that holds
+    /// them in its image, for itself and the processes below it that use them.
+    /// </summary>
+    public Dictionary<(ObjectKind Kind, ulong Id), int> ObjectSlots { get; } = [];
+
+    /// <summary>A path that opens the object in slot of a process that has the slot (a new open file of it).</summary>
+    public string SlotPath(ObjectKind kind, ulong id) => $"/proc/self/fd/{ObjectSlots[(kind, id)]}";
 
     public Dictionary<(ulong Id, bool Second), int> PairSlots { get; } = [];
 
@@ -45,7 +59,7 @@ public sealed class RestoreTree
 
     public Dictionary<(ulong PipeId, bool WriteEnd), int> Slots { get; } = [];
 
-    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count + PairSlots.Count;
+    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count + PairSlots.Count + ObjectSlots.Count;
 
     public bool HasSlots => SlotEnd > SlotBase;
 

@@ -28,15 +28,15 @@ public static class Restorer
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
         trace.Mark("open and verify image");
         var tree = RestoreTree.Load(reader, options.InheritFds.Count);
-        var sharedPipes = tree.Slots.Keys.Select(k => k.PipeId).ToHashSet();
         var warnings = new List<string>();
+        var pageDataEnd = new Dictionary<int, ulong>();
         foreach (var image in tree.Images.Where(i => !i.Zombie))
         {
-            ulong pageDataEnd;
-            using (var pageFile = reader.OpenPageFile(image.PageFile))
-                pageDataEnd = pageFile.DataLength + (ulong)ImageFormat.PageSize;
-            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, sharedPipes, tree.FileSlots.Keys.ToHashSet()));
+            using var pageFile = reader.OpenPageFile(image.PageFile);
+            pageDataEnd[image.Pid] = pageFile.DataLength + (ulong)ImageFormat.PageSize;
         }
+        foreach (var image in tree.Images.Where(i => !i.Zombie))
+            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, tree));
         trace.Mark("validate");
         foreach (int id in tree.AllIds)
             WaitForPid.Free(id, options.PidWait, cancel);
@@ -51,6 +51,7 @@ public static class Restorer
         try
         {
             builder.Build(root, tree.Root, isRoot: true);
+            ShmemRestorer.AddSharedSeals(tree);
             SocketQueueRestorer.Restore(tree, warnings);
             trace.Mark("socket queues");
             Faults.Check(FaultPoint.RestoreBeforeRelease);

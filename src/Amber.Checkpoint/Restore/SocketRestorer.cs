@@ -14,7 +14,7 @@ public static class SocketRestorer
 {
     private const int DefaultBacklog = 128;
 
-    public static int Create(RemoteCalls calls, FdImage fd, List<string> warnings)
+    public static int Create(RemoteCalls calls, FdImage fd)
     {
         var s = fd.Socket;
         int created = calls.Socket(s.Family, s.Type, s.Protocol, (int)fd.Flags);

@@ -23,7 +23,7 @@ public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, lon
         return rv == 0;
     }
 
-    private static FileStat From(in Stat st) =>
+    internal static FileStat From(in Stat st) =>
         new(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev, st.st_uid);
 
     /// <summary>stat() following links; false if the path does not exist.</summary>

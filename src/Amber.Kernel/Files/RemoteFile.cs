@@ -4,36 +4,36 @@ using Amber.Native;
 namespace Amber.Kernel.Files;
 
 /// <summary>
-/// A shmem object of another process (a memfd, or what backs its shared anonymous memory), opened
-/// from amber: through the process's own fd (pidfd_getfd) or through /proc/PID/map_files.
+/// A file another process holds or maps — a memfd, what backs its shared anonymous memory, a file
+/// deleted while in use — opened from amber: through the process's own fd (pidfd_getfd) or through
+/// /proc/PID/map_files; read and written in place.
 /// </summary>
-public sealed class SharedMemoryFile : IDisposable
+public sealed class RemoteFile : IDisposable
 {
     private readonly SafeFdHandle _fd;
 
-    private SharedMemoryFile(SafeFdHandle fd) => _fd = fd;
+    private RemoteFile(SafeFdHandle fd) => _fd = fd;
 
-    public static SharedMemoryFile FromFd(int pid, int fd) => new(ProcessFiles.GetFd(pid, fd));
+    public static RemoteFile FromFd(int pid, int fd) => new(ProcessFiles.GetFd(pid, fd));
 
-    public static unsafe SharedMemoryFile FromMapping(int pid, ulong start, ulong end)
+    public static unsafe RemoteFile FromMapping(int pid, ulong start, ulong end, bool writable = true)
     {
         var path = NativeString.Utf8Z($"/proc/{pid}/map_files/{start:x}-{end:x}");
         int fd;
         fixed (byte* p = path)
-            fd = Interop.Open(p, Interop.O_RDWR | Interop.O_CLOEXEC, 0);
+            fd = Interop.Open(p, (writable ? Interop.O_RDWR : Interop.O_RDONLY) | Interop.O_CLOEXEC, 0);
         if (fd < 0)
             Errnos.Throw("open /proc/PID/map_files", $"mapping {start:x}-{end:x} of process {pid}");
-        return new SharedMemoryFile(new SafeFdHandle(fd));
+        return new RemoteFile(new SafeFdHandle(fd));
     }
 
-    public unsafe long Size
+    public long Size => Stat().Size;
+
+    public unsafe FileStat Stat()
     {
-        get
-        {
-            Stat st;
-            Errnos.Check(Interop.FStat(_fd.Fd, &st), "fstat", "a shared memory object");
-            return st.st_size;
-        }
+        Stat st;
+        Errnos.Check(Interop.FStat(_fd.Fd, &st), "fstat", "a file of another process");
+        return FileStat.From(st);
     }
 
     /// <summary>F_GET_SEALS; 0 where the object cannot be sealed.</summary>
@@ -45,6 +45,10 @@ public sealed class SharedMemoryFile : IDisposable
             return seals < 0 ? 0 : (uint)seals;
         }
     }
+
+    /// <summary>F_ADD_SEALS: seals are the file's, whoever adds them.</summary>
+    public void AddSeals(uint seals) =>
+        Errnos.Check(Interop.Fcntl(_fd.Fd, Interop.F_ADD_SEALS, (int)seals), "fcntl(F_ADD_SEALS)", "a memfd of another process");
 
     /// <summary>The ranges that hold data (SEEK_DATA/SEEK_HOLE): holes read as zeros and need no copy.</summary>
     public IEnumerable<(long Offset, long Length)> DataExtents()
