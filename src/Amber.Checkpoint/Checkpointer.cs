@@ -50,6 +50,7 @@ public static class Checkpointer
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
+            SysvIpcDumper.Dump(frozen, dumped[0]);
             PipeResolver.Resolve(dumped);
             PipeResolver.ResolveSocketPairs(dumped);
             PipeResolver.ResolveFifos(dumped);

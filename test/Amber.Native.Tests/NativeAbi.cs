@@ -126,6 +126,8 @@ internal static class NativeAbi
         ["PeekSiginfoArgs.SiginfoSize"] = ("sizeof(siginfo_t)", "SI_MAX_SIZE", "SI_MAX_SIZE"),
         ["Interop.ShmidDsSize"] = ("sizeof(struct shmid_ds)", null, null),
         ["Interop.MsghdrSize"] = ("sizeof(struct msghdr)", null, null),
+        ["Interop.SemidDsSize"] = ("sizeof(struct semid_ds)", null, null),
+        ["Interop.MsqidDsSize"] = ("sizeof(struct msqid_ds)", null, null),
     };
 
     public static StructSpec Struct(string name) => Structs.Single(s => s.Name == name);
@@ -236,6 +238,8 @@ internal static class NativeAbi
         #include <sys/file.h>
         #include <sys/inotify.h>
         #include <sys/shm.h>
+        #include <sys/sem.h>
+        #include <sys/msg.h>
         #include <linux/netlink.h>
         #include <linux/sock_diag.h>
         #include <linux/unix_diag.h>

@@ -106,6 +106,11 @@ public static class ImageValidator
             previousRunEnd = run.Address + length;
         }
 
+        // SEMVMX is 32767; a message's type is positive.
+        if (image.SysvSemaphores.Any(set => set.Values.Count == 0 || set.Values.Any(v => v > 32767)))
+            Fail("a System V semaphore set is empty or holds a value above 32767");
+        if (image.SysvQueues.Any(q => q.Messages.Any(m => m.Type <= 0)))
+            Fail("a System V message has a type below 1");
         CheckFile(image.ExePath, image.ExeIdentity, "executable");
         var pipes = image.Pipes.Select(p => p.Id).ToHashSet();
         var fdNumbers = image.Fds.Select(f => f.Fd).ToHashSet();

@@ -53,6 +53,7 @@ public static class Restorer
             builder.Build(root, tree.Root, isRoot: true);
             ShmemRestorer.AddSharedSeals(tree);
             SocketQueueRestorer.Restore(tree, warnings);
+            SysvIpcRestorer.Restore(tree.Root);
             trace.Mark("socket queues");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             builder.ReleaseAll();

@@ -22,6 +22,7 @@ public static class Errnos
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
     public const int ENOSYS = 38;
+    public const int EIDRM = 43;
     public const int ERESTARTSYS = 512;
     public const int ERESTARTNOINTR = 513;
     public const int ERESTARTNOHAND = 514;

@@ -25,6 +25,7 @@ public sealed class Registers
     public ulong Rsp { get => _regs.rsp; set => _regs.rsp = value; }
     public ulong Rax { get => _regs.rax; set => _regs.rax = value; }
     public ulong OrigRax { get => _regs.orig_rax; set => _regs.orig_rax = value; }
+    public ulong Rdi => _regs.rdi;
     public ulong FsBase { get => _regs.fs_base; set => _regs.fs_base = value; }
     public ulong GsBase => _regs.gs_base;
 
@@ -56,7 +57,17 @@ public sealed class Registers
     {
         public const int ExitGroup = Amber.Native.SyscallNumbers.ExitGroup;
         public const int Tgkill = Amber.Native.SyscallNumbers.Tgkill;
+        public const int Semop = Amber.Native.SyscallNumbers.Semop;
+        public const int Semtimedop = Amber.Native.SyscallNumbers.Semtimedop;
+        public const int Msgsnd = Amber.Native.SyscallNumbers.Msgsnd;
+        public const int Msgrcv = Amber.Native.SyscallNumbers.Msgrcv;
     }
+
+    /// <summary>The syscall a thread was stopped inside (rax = -ERESTART*), or -1.</summary>
+    public long InterruptedSyscall =>
+        (long)_regs.orig_rax >= 0 && (long)_regs.rax is -Errnos.ERESTARTSYS or -Errnos.ERESTARTNOINTR or -Errnos.ERESTARTNOHAND or -Errnos.ERESTART_RESTARTBLOCK
+            ? (long)_regs.orig_rax
+            : -1;
 
     /// <summary>
     /// A thread stopped inside an interrupted syscall shows rax = -ERESTART*. In a new process the

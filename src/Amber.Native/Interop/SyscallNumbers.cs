@@ -81,4 +81,8 @@ internal static class SyscallNumbers
     internal const int Clone3 = 435;
     internal const int CloseRange = 436;
     internal const int PidfdGetfd = 438;
+    internal const int Semop = 65;
+    internal const int Msgsnd = 69;
+    internal const int Msgrcv = 70;
+    internal const int Semtimedop = 220;
 }

@@ -21,12 +21,17 @@ public static class Cycle
         }
     }
 
-    public static void CheckpointKillRestore(TargetProcess target, string images, int? stdinFd = null, params string[] restoreArgs)
+    public static void CheckpointKillRestore(TargetProcess target, string images, int? stdinFd = null, params string[] restoreArgs) =>
+        CheckpointKillRestore(target, images, stdinFd, restoreArgs, meanwhile: null);
+
+    /// <param name="meanwhile">Done while the processes are gone, between the checkpoint and the restore.</param>
+    public static void CheckpointKillRestore(TargetProcess target, string images, int? stdinFd, string[] restoreArgs, Action? meanwhile)
     {
         var tree = target.Tree().Skip(1).ToList();
         AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", images).ShouldSucceed();
         Assert.True(Directory.Exists(images));
         target.ReapKilled(tree);
+        meanwhile?.Invoke();
         var restored = AmberCli.Run(["restore", "--images", images, "--detach", .. restoreArgs], stdinFd).ShouldSucceed();
         Assert.Equal(target.Pid.ToString(), restored.LastStdoutLine);
         Assert.True(target.IsRunning, $"restored process {target.Pid} is not running");
