@@ -318,4 +318,36 @@ public sealed class ProcParserSampleTests
         Assert.Equal(0x80000U, f.Flags);
         Assert.Equal(16, f.MountId);
     }
+
+    [Fact]
+    public void LimitsInResourceOrderWithUnlimited()
+    {
+        const string Sample = """
+            Limit                     Soft Limit           Hard Limit           Units     
+            Max cpu time              unlimited            unlimited            seconds   
+            Max file size             unlimited            unlimited            bytes     
+            Max data size             unlimited            unlimited            bytes     
+            Max stack size            8388608              unlimited            bytes     
+            Max core file size        0                    unlimited            bytes     
+            Max resident set          unlimited            unlimited            bytes     
+            Max processes             96362                96362                processes 
+            Max open files            1024                 524288               files     
+            Max locked memory         8388608              8388608              bytes     
+            Max address space         unlimited            unlimited            bytes     
+            Max file locks            unlimited            unlimited            locks     
+            Max pending signals       96362                96362                signals   
+            Max msgqueue size         819200               819200               bytes     
+            Max nice priority         0                    0                    
+            Max realtime priority     0                    0                    
+            Max realtime timeout      unlimited            unlimited            us        
+
+            """;
+        var limits = ProcParsers.ParseLimits(Sample);
+        Assert.Equal(16, limits.Length);
+        Assert.Equal((ulong.MaxValue, ulong.MaxValue), limits[0]);
+        Assert.Equal((8388608UL, ulong.MaxValue), limits[3]);
+        Assert.Equal((1024UL, 524288UL), limits[7]);
+        Assert.Equal((0UL, 0UL), limits[14]);
+        Assert.Equal((ulong.MaxValue, ulong.MaxValue), limits[15]);
+    }
 }

@@ -28,9 +28,13 @@ public static class ThreadStateDumper
         var calls = new RemoteCalls(leaderInjector, memory, scratch, ScratchSize);
         try
         {
+            // Only signals with a handler or ignored are asked about (one injection each), and SIGCHLD,
+            // whose flags matter even under SIG_DFL (SA_NOCLDWAIT); other flags of SIG_DFL change nothing.
+            var status = ProcFs.ReadStatus(frozen.Pid);
+            ulong asked = status.SigCaught | status.SigIgnored | Signals.Bit(Signals.SIGCHLD);
             for (int sig = 1; sig <= Signals.Count; sig++)
             {
-                if (sig is Signals.SIGKILL or Signals.SIGSTOP)
+                if (sig is Signals.SIGKILL or Signals.SIGSTOP || (asked & Signals.Bit(sig)) == 0)
                     continue;
                 var act = calls.GetSignalAction(sig);
                 if (!act.IsDefault)
@@ -51,11 +55,11 @@ public static class ThreadStateDumper
             }
             foreach (var filter in leader.Tracee.GetSeccompFilters())
                 image.SeccompFilters.Add(Google.Protobuf.ByteString.CopyFrom(filter));
-            for (int resource = 0; resource < RemoteCalls.ResourceCount; resource++)
-            {
-                var (soft, hard) = calls.GetResourceLimit(resource);
-                image.Rlimits.Add(new ResourceLimit { Resource = resource, Soft = soft, Hard = hard });
-            }
+            var limits = ProcFs.ReadLimits(frozen.Pid);
+            if (limits.Length != RemoteCalls.ResourceCount)
+                throw new CheckpointException($"process {frozen.Pid}: /proc/{frozen.Pid}/limits lists {limits.Length} resources, expected {RemoteCalls.ResourceCount}");
+            for (int resource = 0; resource < limits.Length; resource++)
+                image.Rlimits.Add(new ResourceLimit { Resource = resource, Soft = limits[resource].Soft, Hard = limits[resource].Hard });
             for (int which = 0; which < 3; which++)
             {
                 var (interval, value) = calls.GetIntervalTimer(which);

@@ -93,7 +93,7 @@ public sealed class ProcessBuilder(
         if (!sameExe)
             calls.Close(exe);
         calls.SetPersonality(image.Personality);
-        RestoreSignalActions(calls, image);
+        RestoreSignalActions(calls, image, isRoot);
 
         var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
         files.Restore();
@@ -260,15 +260,37 @@ public sealed class ProcessBuilder(
         }
     }
 
-    private static void RestoreSignalActions(RemoteCalls calls, ProcessImage image)
+    /// <summary>
+    /// Sets every disposition that differs from what the new process already has: a child has its
+    /// parent's (restored just before it was cloned), the root the husk's — default, except what
+    /// exec kept ignored (SIG_IGN, no flags).
+    /// </summary>
+    private void RestoreSignalActions(RemoteCalls calls, ProcessImage image, bool isRoot)
     {
-        var actions = image.Sigactions.ToDictionary(a => a.Signal);
+        static SignalDisposition Of(SignalAction a) => new(a.Handler, a.Flags, a.Restorer, a.Mask);
+        var current = new Dictionary<int, SignalDisposition>();
+        if (isRoot)
+        {
+            ulong ignored = ProcFs.ReadStatus(image.Pid).SigIgnored;
+            for (int sig = 1; sig <= Signals.Count; sig++)
+            {
+                if ((ignored & Signals.Bit(sig)) != 0)
+                    current[sig] = new SignalDisposition(SignalDisposition.Ignore, 0, 0, 0);
+            }
+        }
+        else
+        {
+            foreach (var a in tree.Images.First(i => i.Pid == image.Ppid).Sigactions)
+                current[a.Signal] = Of(a);
+        }
+        var wanted = image.Sigactions.ToDictionary(a => a.Signal, Of);
         for (int sig = 1; sig <= Signals.Count; sig++)
         {
             if (sig is Signals.SIGKILL or Signals.SIGSTOP)
                 continue;
-            var d = actions.TryGetValue(sig, out var a) ? new SignalDisposition(a.Handler, a.Flags, a.Restorer, a.Mask) : default;
-            calls.SetSignalAction(sig, d);
+            var want = wanted.GetValueOrDefault(sig);
+            if (want != current.GetValueOrDefault(sig))
+                calls.SetSignalAction(sig, want);
         }
     }
 

@@ -6,6 +6,9 @@ namespace Amber.Kernel.Inject;
 /// <summary>A signal disposition as the kernel stores it (struct sigaction for rt_sigaction).</summary>
 public readonly record struct SignalDisposition(ulong Handler, ulong Flags, ulong Restorer, ulong Mask)
 {
+    /// <summary>SIG_IGN as a handler value.</summary>
+    public const ulong Ignore = 1;
+
     public bool IsDefault => Handler == 0 && Flags == 0 && Restorer == 0 && Mask == 0;
 }
 

@@ -30,6 +30,9 @@ public static class ProcFs
         }
     }
 
+    /// <summary>Soft and hard limit of every resource, in RLIMIT_* order (readable without CAP_SYS_RESOURCE, unlike prlimit).</summary>
+    public static (ulong Soft, ulong Hard)[] ReadLimits(int pid) => ProcParsers.ParseLimits(ReadText(pid, "limits"));
+
     public static string ReadComm(int pid, int tid) => ReadText(pid, $"task/{tid}/comm").TrimEnd('\n');
 
     public static byte[] ReadAuxv(int pid) => ReadBytes(pid, "auxv");

@@ -73,7 +73,7 @@ public static class ProcParsers
         int tgid = 0, ppid = 0, tracer = 0, threads = 0;
         uint umask = 18; // 022
         uint[] uids = [], gids = [], groups = [];
-        ulong sigPnd = 0, shdPnd = 0, sigBlk = 0;
+        ulong sigPnd = 0, shdPnd = 0, sigBlk = 0, sigIgn = 0, sigCgt = 0;
         int[] nsPids = [];
         var caps = new ulong[5];
         foreach (var line in text.AsSpan().EnumerateLines())
@@ -98,6 +98,8 @@ public static class ProcParsers
                 case "SigPnd": sigPnd = Hex(value); break;
                 case "ShdPnd": shdPnd = Hex(value); break;
                 case "SigBlk": sigBlk = Hex(value); break;
+                case "SigIgn": sigIgn = Hex(value); break;
+                case "SigCgt": sigCgt = Hex(value); break;
                 case "NSpid": nsPids = Array.ConvertAll(Numbers(value), v => (int)v); break;
                 case "CapInh": caps[0] = Hex(value); break;
                 case "CapPrm": caps[1] = Hex(value); break;
@@ -106,7 +108,30 @@ public static class ProcParsers
                 case "CapAmb": caps[4] = Hex(value); break;
             }
         }
-        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps);
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt);
+    }
+
+    /// <summary>
+    /// /proc/PID/limits: one line per resource in RLIMIT_* order after a header, the soft limit in
+    /// columns 26-45 and the hard one in 47-66 ("unlimited" is RLIM_INFINITY).
+    /// </summary>
+    public static (ulong Soft, ulong Hard)[] ParseLimits(string text)
+    {
+        const int SoftAt = 26, HardAt = 47, Width = 20;
+        var limits = new List<(ulong, ulong)>();
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (line.Length < HardAt + 1 || line.StartsWith("Limit "))
+                continue;
+            limits.Add((Limit(line.Slice(SoftAt, Width)), Limit(line[HardAt..Math.Min(line.Length, HardAt + Width)])));
+        }
+        return [.. limits];
+
+        static ulong Limit(ReadOnlySpan<char> field)
+        {
+            field = field.Trim();
+            return field.SequenceEqual("unlimited") ? ulong.MaxValue : ulong.Parse(field, CultureInfo.InvariantCulture);
+        }
     }
 
     public static FdInfo ParseFdInfo(string text)

@@ -16,4 +16,6 @@ public sealed record ProcStatus(
     ulong ShdPending,
     ulong SigBlocked,
     int[] NsPids,
-    ulong[] Capabilities);
+    ulong[] Capabilities,
+    ulong SigIgnored,
+    ulong SigCaught);

@@ -24,8 +24,8 @@ public sealed record AmberRun(string Arguments, int ExitCode, string Stdout, str
 }
 
 /// <summary>
-/// Runs the real CLI as a separate process (started with posix_spawn, like everything the tests
-/// start, so fds can be handed to it), capturing its output in files.
+/// Runs the real CLI (./amber) as a separate process (started with posix_spawn, like everything the
+/// tests start, so fds can be handed to it), capturing its output in files.
 /// </summary>
 public static class AmberCli
 {
@@ -34,7 +34,7 @@ public static class AmberCli
 
     /// <summary>Starts the CLI and returns at once (to signal it while it works).</summary>
     public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null) =>
-        ExternalProgram.Start(Repo.Dotnet, [Repo.AmberDll, .. args], stdinFd, env);
+        ExternalProgram.Start(Repo.Amber, args, stdinFd, env);
 
     public static AmberRun Run(params string[] args) => Run((IReadOnlyList<string>)args);
 }

@@ -7,8 +7,11 @@ public static class Repo
 
     public static string TargetSources => Path.Combine(Root, "test", "TestTargets");
 
-    /// <summary>The CLI built next to the tests (the integration project references it).</summary>
-    public static string AmberDll => Path.Combine(AppContext.BaseDirectory, "amber.dll");
+    /// <summary>
+    /// The CLI as users run it: ./amber at the repository root, which builds it (Native AOT) when a
+    /// source is newer than the build, so the tests drive exactly what ships.
+    /// </summary>
+    public static string Amber => Path.Combine(Root, "amber");
 
     public static string Dotnet { get; } = FindDotnet();
 
