@@ -1,4 +1,9 @@
 namespace Amber.Checkpoint;
 
-/// <param name="FrozenFor">From the moment the process was stopped to the moment it was resumed or ended.</param>
-public sealed record CheckpointResult(int Pid, long PagesWritten, long ImageBytes, TimeSpan FrozenFor, TimeSpan Total, IReadOnlyList<string> Warnings);
+/// <param name="Pid">The root of the (first) tree.</param>
+/// <param name="Processes">Every process saved (zombies included).</param>
+/// <param name="Barrier">From the first stop requested to the last thread stopped.</param>
+/// <param name="FrozenFor">From the moment the processes were stopped to the moment they were resumed or ended.</param>
+public sealed record CheckpointResult(
+    int Pid, IReadOnlyList<int> Processes, long PagesWritten, long ImageBytes, TimeSpan Barrier, TimeSpan FrozenFor, TimeSpan Total,
+    IReadOnlyList<string> Warnings);

@@ -9,41 +9,52 @@ using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 
 namespace Amber.Checkpoint;
 
 /// <summary>
-/// Checkpoint of one process: Preflight → Freeze → dump thread state → dump files → dump memory →
-/// write the process image → commit → end or resume the process.
-/// The checkpoint is committed before the process is ended, so nothing is ever lost; on any failure
-/// (or cancellation) the process is resumed exactly as it was and the partial image is removed.
+/// Checkpoint of a process tree, or of a group of trees: Preflight → Freeze (one barrier) → dump
+/// thread state → dump files → dump memory → resolve what processes share → write the process images
+/// → commit → end or resume the processes.
+/// The checkpoint is committed before the processes are ended, so nothing is ever lost; on any failure
+/// (or cancellation) every process is resumed exactly as it was and the partial image is removed.
 /// </summary>
 public static class Checkpointer
 {
     public static CheckpointResult Checkpoint(int pid, CheckpointOptions options, CancellationToken cancel = default) =>
-        TracerThread.Run("amber-checkpoint", () => Run(pid, options, cancel));
+        TracerThread.Run("amber-checkpoint", () =>
+        {
+            Preflight(pid);
+            return Run(() => FrozenGroup.Freeze(pid, CheckMember), $"process {pid}", group: null, options, cancel);
+        });
 
-    private static CheckpointResult Run(int pid, CheckpointOptions options, CancellationToken cancel)
+    /// <summary>Every process of the group's cgroup, stopped at one barrier (the cgroup freezer), saved as one checkpoint.</summary>
+    public static CheckpointResult CheckpointGroup(string group, Cgroup cgroup, CheckpointOptions options, CancellationToken cancel = default) =>
+        TracerThread.Run("amber-checkpoint", () => Run(() => FrozenGroup.Freeze(cgroup, CheckMember), $"group {group}", group, options, cancel));
+
+    private static CheckpointResult Run(Func<FrozenGroup> freeze, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
         var trace = new PhaseTrace("checkpoint");
-        Preflight(pid);
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
         cancel.ThrowIfCancellationRequested();
 
         var frozenAt = Stopwatch.StartNew();
-        using var frozen = FrozenTree.Freeze(pid, CheckMember);
+        using var frozen = freeze();
         trace.Mark("freeze");
         long pages = 0;
+        var members = frozen.Members.ToList();
+        int root = members[0].Pid;
         List<string> sharingWarnings;
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
-            if (frozen.Members.Any(m => m.Pid == Environment.ProcessId))
-                throw new CheckpointException($"the process tree of {pid} contains amber itself");
+            if (members.Any(m => m.Pid == Environment.ProcessId))
+                throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
             var saved = new SavedObjects();
-            foreach (var member in frozen.Members)
+            foreach (var member in members)
             {
                 if (member.Frozen is { } process)
                     pages += DumpProcess(process, member.ParentPid, writer, dumped, saved, trace, cancel);
@@ -51,12 +62,18 @@ public static class Checkpointer
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
-            PipeResolver.Resolve(dumped);
-            PipeResolver.ResolveSocketPairs(dumped);
-            PipeResolver.ResolveFifos(dumped);
-            sharingWarnings = SharingCheck.Check(dumped);
+            // What several trees share has no common ancestor among them: the forest stands in for one.
+            var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
+            var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
+            PipeResolver.Resolve(resolved);
+            PipeResolver.ResolveSocketPairs(resolved);
+            PipeResolver.ResolveFifos(resolved);
+            sharingWarnings = SharingCheck.Check(resolved);
             foreach (var image in dumped)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
+            bool hasForest = !forest.Equals(new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() });
+            if (hasForest)
+                writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             writer.Commit(new Manifest
@@ -65,8 +82,11 @@ public static class Checkpointer
                 AmberVersion = ImageNames.AmberVersion,
                 CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
-                RootPid = pid,
-                Pids = { frozen.Members.Select(m => m.Pid) },
+                RootPid = root,
+                Pids = { members.Select(m => m.Pid) },
+                TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
+                Group = group ?? "",
+                Forest = hasForest,
             });
             trace.Mark("commit");
         }
@@ -74,7 +94,7 @@ public static class Checkpointer
         {
             var problems = frozen.Resume();
             throw new CheckpointException(
-                $"checkpoint of process {pid} failed: {e.Message}; {(frozen.Members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
+                $"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
         }
 
         var warnings = new List<string>(sharingWarnings);
@@ -85,7 +105,7 @@ public static class Checkpointer
         frozenAt.Stop();
         trace.Mark(options.LeaveRunning ? "resume" : "kill");
         long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
-        return new CheckpointResult(pid, pages, bytes, frozenAt.Elapsed, total.Elapsed, warnings);
+        return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings);
     }
 
     private static void Preflight(int pid)

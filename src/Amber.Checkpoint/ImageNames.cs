@@ -7,6 +7,13 @@ public static class ImageNames
 
     public static string Pages(int pid) => $"pages-{pid}.img";
 
+    /// <summary>
+    /// What several trees of a group share (pipes, socket pairs, shared memory, open files): no
+    /// process of the checkpoint is their common ancestor, so the restore recreates them first, in a
+    /// process that is the parent of every tree root until they run (a ProcessImage with pid 0).
+    /// </summary>
+    public const string Forest = "forest.img";
+
     public static readonly string AmberVersion =
         typeof(ImageNames).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

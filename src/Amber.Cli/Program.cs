@@ -9,6 +9,14 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     RestoreCommand.Create(),
     InspectCommand.Create(),
     DemoCommand.Create(),
+    GroupCommands.Run(),
+    GroupCommands.Attach(),
+    GroupCommands.Detach(),
+    GroupCommands.Stop(),
+    PsCommand.Create(),
+    ImagesCommand.Create(),
+    GroupCommands.Daemon(),
+    InternalCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

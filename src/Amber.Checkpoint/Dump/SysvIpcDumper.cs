@@ -14,7 +14,7 @@ namespace Amber.Checkpoint.Dump;
 /// </summary>
 public static class SysvIpcDumper
 {
-    public static void Dump(FrozenTree frozen, ProcessImage root)
+    public static void Dump(FrozenGroup frozen, ProcessImage root)
     {
         var pids = frozen.Members.Select(m => m.Pid).ToHashSet();
         var waitedOn = new HashSet<(bool Semaphore, int Id)>();

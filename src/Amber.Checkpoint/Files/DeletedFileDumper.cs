@@ -26,7 +26,7 @@ public static class DeletedFileDumper
                 continue;
             using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, vma!.Start, vma.End, writable: false);
             var st = file.Stat();
-            var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff };
+            var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff, Uid = st.Uid, Gid = st.Gid };
             ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer);
             image.DeletedFiles.Add(deleted);
         }

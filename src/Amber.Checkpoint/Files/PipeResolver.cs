@@ -98,13 +98,16 @@ public static class PipeResolver
         }
     }
 
-    /// <summary>The lowest process of the tree that is an ancestor of (or one of) all <paramref name="pids"/>.</summary>
+    /// <summary>
+    /// The lowest process of the tree that is an ancestor of (or one of) all <paramref name="pids"/>;
+    /// 0 — the forest of a group checkpoint (<see cref="ImageNames.Forest"/>) — when they are in different trees.
+    /// </summary>
     public static int CommonAncestor(IReadOnlyList<int> pids, IReadOnlyDictionary<int, ProcessImage> byPid)
     {
         List<int> Chain(int pid)
         {
             var chain = new List<int>();
-            for (int at = pid; byPid.ContainsKey(at); at = byPid[at].Ppid)
+            for (int at = pid; at != 0 && byPid.ContainsKey(at); at = byPid[at].Ppid)
                 chain.Add(at);
             return chain;
         }
@@ -114,6 +117,10 @@ public static class PipeResolver
             var chain = Chain(pid).ToHashSet();
             common = [.. common.Where(chain.Contains)];
         }
-        return common[0];
+        if (common.Count > 0)
+            return common[0];
+        if (!byPid.ContainsKey(0))
+            throw new InvalidOperationException($"processes {string.Join(", ", pids)} have no common ancestor and there is no forest");
+        return 0;
     }
 }

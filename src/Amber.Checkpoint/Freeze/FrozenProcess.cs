@@ -17,6 +17,7 @@ public sealed class FrozenProcess : IDisposable
     private const ulong AllSignals = ulong.MaxValue;
 
     private readonly List<FrozenThread> _threads = [];
+    private readonly Dictionary<int, Tracee> _seized = [];
 
     private FrozenProcess(int pid) => Pid = pid;
 
@@ -33,48 +34,10 @@ public sealed class FrozenProcess : IDisposable
 
     public static FrozenProcess Freeze(int pid)
     {
-        var frozen = new FrozenProcess(pid) { WasStopped = ProcFs.ReadStat(pid).State == 'T' };
+        var frozen = Seize(pid);
         try
         {
-            var seized = new Dictionary<int, Tracee>();
-            for (int pass = 0; ; pass++)
-            {
-                if (pass == MaxPasses)
-                    throw new CheckpointException($"process {pid}: its threads kept changing while being stopped");
-                bool added = false;
-                foreach (int tid in ProcFs.ListThreads(pid))
-                {
-                    if (seized.ContainsKey(tid))
-                        continue;
-                    try
-                    {
-                        // No TRACECLONE: a thread born meanwhile is found by the next listing, and
-                        // once every known thread is stopped nobody is left to start one.
-                        seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.SuspendSeccomp);
-                    }
-                    catch (TargetGoneException) when (tid != pid)
-                    {
-                        continue; // a thread that just exited
-                    }
-                    added = true;
-                }
-                if (!added)
-                    break;
-            }
-            foreach (int tid in ProcFs.ListThreads(pid))
-            {
-                var tracee = seized[tid];
-                var status = tracee.WaitForStop();
-                if (!status.IsEventStop)
-                    throw new CheckpointException($"process {pid}: thread {tid} stopped unexpectedly ({status})");
-                var regs = tracee.GetRegisters();
-                ulong mask = tracee.GetSignalMask();
-                tracee.SetSignalMask(AllSignals);
-                frozen._threads.Add(new FrozenThread(tracee, regs, mask));
-            }
-            // Tracees we seized whose thread vanished before the stop was collected.
-            foreach (var t in seized.Values.Where(t => frozen._threads.All(f => f.Tracee != t)))
-                t.Dispose();
+            frozen.CollectStops();
             return frozen;
         }
         catch
@@ -84,12 +47,90 @@ public sealed class FrozenProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// The first half of a freeze: every thread seized and asked to stop (re-listing until no new
+    /// thread appears). In a frozen cgroup the stops arrive only once it is thawed: the barrier is
+    /// the cgroup's, and <see cref="CollectStops"/> comes after the thaw.
+    /// </summary>
+    public static FrozenProcess Seize(int pid)
+    {
+        var frozen = new FrozenProcess(pid) { WasStopped = ProcFs.ReadStat(pid).State == 'T' };
+        try
+        {
+            for (int pass = 0; ; pass++)
+            {
+                if (pass == MaxPasses)
+                    throw new CheckpointException($"process {pid}: its threads kept changing while being stopped");
+                bool added = false;
+                foreach (int tid in ProcFs.ListThreads(pid))
+                {
+                    if (frozen._seized.ContainsKey(tid))
+                        continue;
+                    try
+                    {
+                        // No TRACECLONE: a thread born meanwhile is found by the next listing, and
+                        // once every known thread is stopped nobody is left to start one.
+                        frozen._seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.SuspendSeccomp);
+                    }
+                    catch (TargetGoneException) when (tid != pid)
+                    {
+                        continue; // a thread that just exited
+                    }
+                    added = true;
+                }
+                if (!added)
+                    return frozen;
+            }
+        }
+        catch
+        {
+            frozen.Resume();
+            throw;
+        }
+    }
+
+    /// <summary>The second half: each seized thread's stop collected, its registers and mask kept, all signals blocked.</summary>
+    public void CollectStops()
+    {
+        foreach (int tid in ProcFs.ListThreads(Pid))
+        {
+            var tracee = _seized[tid];
+            _seized.Remove(tid);
+            var status = tracee.WaitForStop();
+            var regs = tracee.GetRegisters();
+            ulong mask = tracee.GetSignalMask();
+            _threads.Add(new FrozenThread(tracee, regs, mask));
+            if (!status.IsEventStop)
+                throw new CheckpointException($"process {Pid}: thread {tid} stopped unexpectedly ({status})");
+            tracee.SetSignalMask(AllSignals);
+        }
+        // Tracees we seized whose thread vanished before the stop was collected.
+        foreach (var t in _seized.Values)
+            t.Dispose();
+        _seized.Clear();
+    }
+
     /// <summary>Puts back registers and signal masks and detaches every thread. Never throws.</summary>
     public List<string> Resume()
     {
         var problems = new List<string>();
         if (Killed)
             return problems;
+        // Seized but not collected: their stop comes (the caller thawed any frozen cgroup first).
+        foreach (var (tid, tracee) in _seized)
+        {
+            try
+            {
+                tracee.WaitForStop();
+                tracee.Detach(WasStopped && tid == Pid ? Signals.SIGSTOP : 0);
+            }
+            catch (Exception e)
+            {
+                problems.Add($"thread {tid}: {e.Message}");
+                tracee.Dispose();
+            }
+        }
+        _seized.Clear();
         foreach (var t in _threads)
         {
             if (!t.Tracee.Attached)

@@ -26,7 +26,22 @@ public sealed class FrozenTree : IDisposable
 
     public IEnumerable<FrozenProcess> Processes => _members.Where(m => m.Frozen is not null).Select(m => m.Frozen!);
 
-    public static FrozenTree Freeze(int root, Action<int> checkBeforeFreeze)
+    public static FrozenTree Freeze(int root, Action<int> checkBeforeFreeze) => Freeze(root, checkBeforeFreeze, collect: true, null);
+
+    /// <summary>
+    /// Every process of the tree seized and asked to stop, the stops not collected yet: for a tree in
+    /// a frozen cgroup, whose stops arrive once it is thawed (<see cref="CollectStops"/>). If seizing
+    /// fails, <paramref name="thaw"/> runs before what was seized is let go.
+    /// </summary>
+    public static FrozenTree Seize(int root, Action<int> checkBeforeFreeze, Action thaw) => Freeze(root, checkBeforeFreeze, collect: false, thaw);
+
+    public void CollectStops()
+    {
+        foreach (var p in Processes)
+            p.CollectStops();
+    }
+
+    private static FrozenTree Freeze(int root, Action<int> checkBeforeFreeze, bool collect, Action? thaw)
     {
         var tree = new FrozenTree { RootPid = root };
         try
@@ -48,7 +63,7 @@ public sealed class FrozenTree : IDisposable
                         continue;
                     }
                     checkBeforeFreeze(pid);
-                    tree._members.Add(new TreeMember(pid, parent, FrozenProcess.Freeze(pid), 0));
+                    tree._members.Add(new TreeMember(pid, parent, collect ? FrozenProcess.Freeze(pid) : FrozenProcess.Seize(pid), 0));
                 }
                 if (!added)
                     return tree;
@@ -56,6 +71,7 @@ public sealed class FrozenTree : IDisposable
         }
         catch
         {
+            thaw?.Invoke();
             tree.Resume();
             throw;
         }

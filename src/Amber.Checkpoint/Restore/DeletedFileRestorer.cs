@@ -67,7 +67,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
             ? deleted.Path
             : Path.Combine(dir, $".amber-restore-{image.Pid}-{Guid.NewGuid():N}");
         fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
-        calls.ChangeOwner(fd, image.Creds.Uids[1], image.Creds.Gids[1]);
+        calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
         calls.Truncate(fd, (long)deleted.Size);
         var pages = pagesOf(deleted.PagesOf);
         using var file = RemoteFile.FromFd(image.Pid, fd);

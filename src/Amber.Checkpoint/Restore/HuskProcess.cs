@@ -18,9 +18,11 @@ public static class HuskProcess
 {
     public const int TrampolineSize = 2 * 4096;
 
+    /// <param name="pid">The PID the new process gets; 0: any (the forest of a group restore).</param>
     /// <param name="inheritSources">amber fds placed at fd 3, 4, ... of the new process.</param>
     /// <param name="imageRanges">Address ranges the restored process will use: the trampoline avoids them.</param>
-    public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources)
+    /// <param name="cgroup">Where the new process (and everything it makes) is born.</param>
+    public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources, Cgroup? cgroup)
     {
         var inherits = inheritSources.Select((source, i) => (3 + i, source)).ToList();
         int huskPid = Spawner.Spawn(new SpawnOptions(Husk.Path, ["amber-husk"]) { Environment = [], Inherits = inherits });
@@ -29,6 +31,7 @@ public static class HuskProcess
         {
             husk = Tracee.Seize(huskPid, huskPid, PtraceOptions.TraceFork | PtraceOptions.ExitKill);
             husk.WaitForStop();
+            cgroup?.Add(huskPid);
             using var memory = new RemoteMemory(huskPid);
             var bootstrap = new SyscallInjector(husk, Husk.SyscallAddress, int3Follows: false);
             var calls = new RemoteCalls(bootstrap, memory, 0, 0);

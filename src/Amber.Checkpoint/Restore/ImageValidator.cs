@@ -70,7 +70,7 @@ public static class ImageValidator
         {
             if (v.Kind == VmaKind.VmaShmem && !HasShmem(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} refers to shared memory {v.ShmemId}, which the image does not hold");
-            if (v.Kind == VmaKind.VmaSysv && !tree.Images.Any(i => !i.Zombie && i.Mm.SysvShm.Any(s => (ulong)s.Id == v.ShmemId)))
+            if (v.Kind == VmaKind.VmaSysv && !tree.Creators.Any(i => !i.Zombie && i.Mm.SysvShm.Any(s => (ulong)s.Id == v.ShmemId)))
                 Fail($"mapping {v.Start:x}-{v.End:x} attaches System V segment {v.ShmemId}, which the image does not hold");
             if (v.Kind == VmaKind.VmaDeletedFile && !HasDeleted(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} maps deleted file {v.Path}, whose contents the image does not hold");

@@ -27,51 +27,15 @@ public sealed class ProcessBuilder(
     public void Build(Tracee process, ProcessImage image, bool isRoot)
     {
         int pid = image.Pid;
-        _created.Add(process);
-        using var memory = new RemoteMemory(pid);
-        // Nothing may be delivered into our injections; the saved masks are put back at the end.
-        process.SetSignalMask(ulong.MaxValue);
-        process.SetOptions(PtraceOptions.TraceFork | PtraceOptions.TraceClone | PtraceOptions.ExitKill);
+        var (injector, calls) = Attach(process, pid);
+        using var memory = calls.Memory;
         Faults.Check(FaultPoint.RestoreAfterCreate);
-        var injector = new SyscallInjector(process, trampoline, int3Follows: true);
-        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
-
-        // The root starts with amber's stdio and the inherited fds; a child with its parent's fds,
-        // of which it keeps only the slots (shared pipes on their way down the tree).
-        int keepFrom = isRoot ? 3 + options.InheritFds.Count : 0;
-        if (!tree.HasSlots)
-        {
-            calls.CloseRange(keepFrom, uint.MaxValue);
-        }
-        else
-        {
-            calls.CloseRange(keepFrom, (uint)tree.SlotBase - 1);
-            calls.CloseRange(tree.SlotEnd, uint.MaxValue);
-        }
-        CreateSharedPipes(calls, image);
-        foreach (var pair in image.SocketPairs)
-        {
-            var (first, second) = calls.SocketPair(pair.Type);
-            int firstSlot = tree.PairSlots[(pair.Id, false)], secondSlot = tree.PairSlots[(pair.Id, true)];
-            calls.Dup3(first, firstSlot, closeOnExec: true);
-            calls.Dup3(second, secondSlot, closeOnExec: true);
-            calls.Close(first);
-            calls.Close(second);
-        }
+        KeepOnlyInheritedFds(calls, isRoot);
         using var pageFiles = new PageFiles(reader, pid);
-        ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
-        var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of);
-        deletedFiles.CreateInSlots();
-        foreach (var shared in image.SharedFiles)
-        {
-            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf);
-            calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
-            calls.Close(created);
-        }
+        var deletedFiles = CreateForOthers(calls, image, pageFiles);
         string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, FileRestorer.Floor(image, inherits.Count));
-        ShmemRestorer.CreateSysvSegments(image, pageFiles.Of);
         deletedFiles.CreateOwn();
         var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf);
         mm.RemoveHuskMappings();
@@ -142,6 +106,104 @@ public sealed class ProcessBuilder(
             ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
         _held.Add((threads, image.Stopped));
         trace.Mark($"process {pid}");
+    }
+
+    /// <summary>
+    /// The forest of a group restore: a process with no image of its own that creates what the trees
+    /// share, then clones every tree root with its PID, so each root inherits those objects as a
+    /// child does its parent's; it ends before anything runs and the roots become amber's children.
+    /// Returns the roots, ready to be built.
+    /// </summary>
+    public List<Tracee> BuildForest(Tracee process, ProcessImage forest)
+    {
+        var (_, calls) = Attach(process, process.Pid);
+        using var memory = calls.Memory;
+        KeepOnlyInheritedFds(calls, isRoot: true);
+        using (var pageFiles = new PageFiles(reader, 0))
+            CreateForOthers(calls, forest, pageFiles);
+        var roots = new List<Tracee>();
+        foreach (var root in tree.Roots)
+        {
+            int pid = calls.CloneWithId(root.Pid, thread: false);
+            if (pid != root.Pid)
+                throw new CheckpointException($"clone3 gave process {pid}, not {root.Pid}");
+            var tracee = Tracee.Adopt(pid, pid);
+            tracee.WaitForStop();
+            roots.Add(tracee);
+        }
+        trace.Mark("forest");
+        return roots;
+    }
+
+    /// <summary>
+    /// Ends the forest once every root is built: the roots, stopped and traced, pass to amber (a
+    /// subreaper), as the trees' original roots had a parent outside the group.
+    /// </summary>
+    public void EndForest(Tracee forest)
+    {
+        Kernel.Processes.Spawner.Kill(forest.Pid, Signals.SIGKILL);
+        forest.MarkGone();
+        while (!Tracee.WaitAny(forest.Pid).IsGone)
+        {
+        }
+    }
+
+    /// <summary>Seizes control of a new process: every signal blocked, forks traced, and calls through the trampoline.</summary>
+    private (SyscallInjector Injector, RemoteCalls Calls) Attach(Tracee process, int pid)
+    {
+        _created.Add(process);
+        // Nothing may be delivered into our injections; the saved masks are put back at the end.
+        process.SetSignalMask(ulong.MaxValue);
+        process.SetOptions(PtraceOptions.TraceFork | PtraceOptions.TraceClone | PtraceOptions.ExitKill);
+        var injector = new SyscallInjector(process, trampoline, int3Follows: true);
+        return (injector, new RemoteCalls(injector, new RemoteMemory(pid), trampoline + 4096, 4096));
+    }
+
+    /// <summary>
+    /// A root starts with amber's stdio and the inherited fds; a child with its parent's fds, of which
+    /// it keeps only the slots (objects on their way down the tree).
+    /// </summary>
+    private void KeepOnlyInheritedFds(RemoteCalls calls, bool isRoot)
+    {
+        int keepFrom = isRoot ? 3 + options.InheritFds.Count : 0;
+        if (!tree.HasSlots)
+        {
+            calls.CloseRange(keepFrom, uint.MaxValue);
+        }
+        else
+        {
+            calls.CloseRange(keepFrom, (uint)tree.SlotBase - 1);
+            calls.CloseRange(tree.SlotEnd, uint.MaxValue);
+        }
+    }
+
+    /// <summary>
+    /// What this process creates for itself and the processes below it that share it, each into its
+    /// slot: pipes, socket pairs, shared memory objects, deleted files, open files; and the System V
+    /// segments it is the first to need (created by amber, by id).
+    /// </summary>
+    private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles)
+    {
+        CreateSharedPipes(calls, image);
+        foreach (var pair in image.SocketPairs)
+        {
+            var (first, second) = calls.SocketPair(pair.Type);
+            calls.Dup3(first, tree.PairSlots[(pair.Id, false)], closeOnExec: true);
+            calls.Dup3(second, tree.PairSlots[(pair.Id, true)], closeOnExec: true);
+            calls.Close(first);
+            calls.Close(second);
+        }
+        ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
+        var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of);
+        deletedFiles.CreateInSlots();
+        foreach (var shared in image.SharedFiles)
+        {
+            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf);
+            calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
+            calls.Close(created);
+        }
+        ShmemRestorer.CreateSysvSegments(image, pageFiles.Of);
+        return deletedFiles;
     }
 
     /// <summary>The pipes this process creates for the processes below it that share them.</summary>

@@ -5,4 +5,8 @@ namespace Amber.Checkpoint.Restore;
 /// <param name="InheritFds">External fds (pipes, terminals, sockets that came from outside) to connect to
 /// fds of amber: (fd in the restored process, fd of amber). Others are reopened on /dev/null.</param>
 /// <param name="PidWait">How long to wait for the saved PID to become free.</param>
-public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOnlyList<(int Fd, int Source)> InheritFds, TimeSpan PidWait);
+public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOnlyList<(int Fd, int Source)> InheritFds, TimeSpan PidWait)
+{
+    /// <summary>The cgroup every restored process is born in (a group's).</summary>
+    public Kernel.Processes.Cgroup? Cgroup { get; init; }
+}

@@ -4,37 +4,54 @@ using Amber.Image.Schema;
 
 namespace Amber.Checkpoint.Restore;
 
-/// <summary>The processes of a checkpoint, as a tree: the root, and each process's children in saved order.</summary>
+/// <summary>
+/// The processes of a checkpoint, as trees: each tree's root, and each process's children in saved
+/// order. A group checkpoint holds several trees, and what they share in its forest
+/// (<see cref="ImageNames.Forest"/>), recreated by a process that is every root's parent until they run.
+/// </summary>
 public sealed class RestoreTree
 {
     private readonly Dictionary<int, List<ProcessImage>> _children;
 
-    private RestoreTree(List<ProcessImage> images, int inheritCount)
+    private RestoreTree(List<ProcessImage> images, List<ProcessImage> roots, ProcessImage? forest, int inheritCount)
     {
         Images = images;
-        Root = images[0];
-        _children = images.Skip(1).GroupBy(i => i.Ppid).ToDictionary(g => g.Key, g => g.ToList());
+        Roots = roots;
+        Root = roots[0];
+        Forest = forest;
+        var rootPids = roots.Select(r => r.Pid).ToHashSet();
+        _children = images.Where(i => !rootPids.Contains(i.Pid)).GroupBy(i => i.Ppid).ToDictionary(g => g.Key, g => g.ToList());
         // Pipes shared by several processes travel from their creator to the others in "slots": fds
         // above every saved fd number of every process, the same numbers everywhere.
         SlotBase = images.SelectMany(i => i.Fds).Select(f => f.Fd).DefaultIfEmpty(2).Max() + inheritCount + 64;
+        var creators = forest is null ? images : [forest, .. images];
         int k = 0;
-        foreach (var pipe in images.SelectMany(i => i.SharedPipes))
+        foreach (var pipe in creators.SelectMany(i => i.SharedPipes))
         {
             Slots[(pipe.Id, false)] = SlotBase + k++;
             Slots[(pipe.Id, true)] = SlotBase + k++;
         }
-        foreach (var file in images.SelectMany(i => i.SharedFiles))
+        foreach (var file in creators.SelectMany(i => i.SharedFiles))
             FileSlots[file.Id] = SlotBase + k++;
-        foreach (var pair in images.SelectMany(i => i.SocketPairs))
+        foreach (var pair in creators.SelectMany(i => i.SocketPairs))
         {
             PairSlots[(pair.Id, false)] = SlotBase + k++;
             PairSlots[(pair.Id, true)] = SlotBase + k++;
         }
-        foreach (var shmem in images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem.Where(s => s.InSlot)))
+        foreach (var shmem in creators.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem.Where(s => s.InSlot)))
             ObjectSlots[(ObjectKind.Shmem, shmem.Id)] = SlotBase + k++;
-        foreach (var deleted in images.SelectMany(i => i.DeletedFiles.Where(d => d.InSlot)))
+        foreach (var deleted in creators.SelectMany(i => i.DeletedFiles.Where(d => d.InSlot)))
             ObjectSlots[(ObjectKind.Deleted, deleted.Id)] = SlotBase + k++;
     }
+
+    /// <summary>The forest of a group checkpoint (pid 0, no memory or threads): what its trees share; null if nothing.</summary>
+    public ProcessImage? Forest { get; }
+
+    /// <summary>The tree roots, in saved order (the first is <see cref="Root"/>).</summary>
+    public IReadOnlyList<ProcessImage> Roots { get; }
+
+    /// <summary>Every image that creates objects for others: the forest, then every process.</summary>
+    public IEnumerable<ProcessImage> Creators => Forest is null ? Images : [Forest, .. Images];
 
     /// <summary>
     /// Shared memory objects and deleted files recreated once, as an fd, by the process that holds
@@ -79,7 +96,8 @@ public sealed class RestoreTree
     public static RestoreTree Load(CheckpointReader reader, int inheritCount)
     {
         var manifest = reader.Manifest;
-        if (manifest.Pids.Count == 0 || manifest.Pids[0] != manifest.RootPid)
+        var rootPids = manifest.TreeRoots.Count > 0 ? manifest.TreeRoots.ToList() : [manifest.RootPid];
+        if (manifest.Pids.Count == 0 || manifest.Pids[0] != manifest.RootPid || rootPids[0] != manifest.RootPid || rootPids.Distinct().Count() != rootPids.Count)
             throw new CheckpointException($"{reader.Directory}: the manifest does not start with its root process");
         var images = new List<ProcessImage>();
         foreach (int pid in manifest.Pids)
@@ -87,16 +105,26 @@ public sealed class RestoreTree
             var image = reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser);
             if (image.Pid != pid)
                 throw new CheckpointException($"{ImageNames.Process(pid)} describes process {image.Pid}");
-            if (images.Count > 0 && images.All(i => i.Pid != image.Ppid))
+            bool isRoot = rootPids.Contains(pid);
+            if (!isRoot && images.All(i => i.Pid != image.Ppid))
                 throw new CheckpointException($"process {pid}'s parent {image.Ppid} is not restored before it");
-            if (images.Count == 0 && image.Zombie)
+            if (isRoot && image.Zombie)
                 throw new CheckpointException($"the root process {pid} is a zombie");
             images.Add(image);
         }
         if (images.Select(i => i.Pid).Distinct().Count() != images.Count)
             throw new CheckpointException($"{reader.Directory}: a process appears twice");
-        var tree = new RestoreTree(images, inheritCount);
-        CheckMessages(reader, images);
+        if (rootPids.Any(r => images.All(i => i.Pid != r)))
+            throw new CheckpointException($"{reader.Directory}: a tree root is not among the processes");
+        ProcessImage? forest = null;
+        if (manifest.Forest)
+        {
+            forest = reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser);
+            if (forest.Pid != 0 || forest.Mm is null || forest.Threads.Count > 0 || forest.Fds.Count > 0 || forest.Mm.Vmas.Count > 0)
+                throw new CheckpointException($"{reader.Directory}: {ImageNames.Forest} is not a forest");
+        }
+        var tree = new RestoreTree(images, [.. rootPids.Select(r => images.First(i => i.Pid == r))], forest, inheritCount);
+        CheckMessages(reader, [.. tree.Creators]);
         foreach (var image in images)
         {
             foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdSocketPair && !tree.PairSlots.ContainsKey((f.SocketPair, f.SocketPairSecond))))
@@ -115,7 +143,7 @@ public sealed class RestoreTree
     /// <summary>Every descriptor in flight on a unix socket names an fd the image restores, or a file to open again.</summary>
     private static void CheckMessages(CheckpointReader reader, List<ProcessImage> images)
     {
-        var fds = images.Where(i => !i.Zombie).SelectMany(i => i.Fds.Select(f => (i.Pid, f.Fd))).ToHashSet();
+        var fds = images.Where(i => !i.Zombie).SelectMany(i => i.Fds.Select(f => (i.Pid, f.Fd))).ToHashSet(); // the forest has none
         var pairEnds = images.SelectMany(i => i.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (f.SocketPair, f.SocketPairSecond))).ToHashSet();
         foreach (var pair in images.SelectMany(i => i.SocketPairs))
         {

@@ -45,12 +45,25 @@ public static class Restorer
         // (and wait for it when not detached). Detached, it moves on to our own parent when we exit.
         Spawner.BecomeSubreaper();
 
-        var (root, trampoline) = HuskProcess.Create(tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList());
+        // One tree: its root is the process the husk makes. Several (a group): the husk makes the
+        // forest, which creates what they share and clones every root, then ends.
+        bool forest = tree.Roots.Count > 1 || tree.Forest is not null;
+        var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);
         trace.Mark("create process");
         var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);
         try
         {
-            builder.Build(root, tree.Root, isRoot: true);
+            if (!forest)
+            {
+                builder.Build(first, tree.Root, isRoot: true);
+            }
+            else
+            {
+                var roots = builder.BuildForest(first, tree.Forest ?? new ProcessImage { Mm = new MmImage() });
+                for (int i = 0; i < roots.Count; i++)
+                    builder.Build(roots[i], tree.Roots[i], isRoot: true);
+                builder.EndForest(first);
+            }
             ShmemRestorer.AddSharedSeals(tree);
             SocketQueueRestorer.Restore(tree, warnings);
             SysvIpcRestorer.Restore(tree.Root);
@@ -65,8 +78,8 @@ public static class Restorer
             throw;
         }
         if (options.Detach)
-            return new RestoreResult(tree.Root.Pid, clock.Elapsed, warnings, null);
+            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], clock.Elapsed, warnings, null);
         var end = Spawner.Reap(tree.Root.Pid);
-        return new RestoreResult(tree.Root.Pid, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
+        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
     }
 }

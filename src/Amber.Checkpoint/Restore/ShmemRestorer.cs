@@ -121,7 +121,7 @@ public static class ShmemRestorer
     /// </summary>
     public static void AddSharedSeals(RestoreTree tree)
     {
-        foreach (var shmem in tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem).Where(s => !s.Anonymous && s.InSlot && HasSealsToAdd(s)))
+        foreach (var shmem in tree.Creators.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem).Where(s => !s.Anonymous && s.InSlot && HasSealsToAdd(s)))
         {
             using var file = OpenAnywhere(tree, shmem.Id)
                 ?? throw new CheckpointException($"memfd {shmem.Name}: no restored process holds or maps it, to seal it");

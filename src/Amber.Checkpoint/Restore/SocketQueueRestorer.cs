@@ -32,7 +32,7 @@ public static class SocketQueueRestorer
             }
         }
 
-        foreach (var pair in live.SelectMany(i => i.SocketPairs))
+        foreach (var pair in tree.Creators.SelectMany(i => i.SocketPairs))
         {
             // What waited at one end was sent from the other.
             Fill(pair.FirstQueue, pairEnds[(pair.Id, true)]);

@@ -3,18 +3,33 @@ using Amber.Checkpoint;
 
 namespace Amber.Cli.Commands;
 
+/// <summary>amber checkpoint PID --images DIR (one process tree), or amber checkpoint --group NAME (through the coordinator).</summary>
 public static class CheckpointCommand
 {
     public static Command Create()
     {
-        var pid = new Argument<int>("pid") { Description = "The process to checkpoint" };
-        var images = new Option<string>("--images", "-D") { Description = "Directory to write the checkpoint into (must not exist, or be empty)", Required = true };
+        var pid = new Argument<int?>("pid") { Description = "The process (tree root) to checkpoint", Arity = ArgumentArity.ZeroOrOne };
+        var images = new Option<string>("--images", "-D") { Description = "Directory to write the checkpoint into (must not exist, or be empty)" };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "Let the process run on after the checkpoint (default: end it)" };
-        var command = new Command("checkpoint", "Save a running process to an image directory") { pid, images, leaveRunning };
+        var group = GroupCommands.GroupOption(required: false);
+        var stop = new Option<bool>("--stop") { Description = "With --group: end the group's processes once saved (default: they run on)" };
+        var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (every group checkpoint is full for now)" };
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full };
         command.SetAction(parse => CliErrors.Run(() =>
         {
+            if (parse.GetValue(group) is { } name)
+            {
+                if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning))
+                    throw new UsageException("with --group, give no PID, --images or --leave-running (the group's store and --stop apply)");
+                return GroupCommands.Checkpoint(name, parse.GetValue(stop));
+            }
+            if (parse.GetValue(pid) is not int target)
+                throw new UsageException("give the PID to checkpoint, or --group NAME");
+            string dir = parse.GetValue(images) ?? throw new UsageException("--images DIR is required with a PID");
+            if (parse.GetValue(stop) || parse.GetValue(full))
+                throw new UsageException("--stop and --full go with --group");
             using var cancel = new Cancellation();
-            var result = Checkpointer.Checkpoint(parse.GetValue(pid), new CheckpointOptions(parse.GetRequiredValue(images), parse.GetValue(leaveRunning)), cancel.Token);
+            var result = Checkpointer.Checkpoint(target, new CheckpointOptions(dir, parse.GetValue(leaveRunning)), cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             Console.Error.WriteLine(

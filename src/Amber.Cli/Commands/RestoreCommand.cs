@@ -8,7 +8,9 @@ public static class RestoreCommand
 {
     public static Command Create()
     {
-        var images = new Option<string>("--images", "-D") { Description = "The checkpoint directory", Required = true };
+        var images = new Option<string>("--images", "-D") { Description = "The checkpoint directory" };
+        var group = GroupCommands.GroupOption(required: false);
+        var from = new Option<string>("--from") { Description = "With --group: the checkpoint to restore (default: the latest)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Return once the process runs; print its PID as the last line" };
         var inherit = new Option<string[]>("--inherit-fd")
         {
@@ -16,12 +18,20 @@ public static class RestoreCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free", DefaultValueFactory = _ => 10 };
-        var command = new Command("restore", "Bring a checkpointed process back with the same PID") { images, detach, inherit, pidWait };
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from };
         command.SetAction(parse => CliErrors.Run(() =>
         {
+            if (parse.GetValue(group) is { } name)
+            {
+                if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
+                    throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
+                return GroupCommands.Restore(name, parse.GetValue(from));
+            }
+            if (parse.GetValue(images) is null)
+                throw new UsageException("--images DIR is required (or --group NAME)");
             using var cancel = new Cancellation();
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
-            var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), parse.GetValue(detach), inherits,
+            var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
                 TimeSpan.FromSeconds(parse.GetValue(pidWait))), cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");

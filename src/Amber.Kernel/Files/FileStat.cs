@@ -3,7 +3,7 @@ using Amber.Native;
 namespace Amber.Kernel.Files;
 
 /// <summary>What stat(2) says of a path: enough to tell which file it is and whether it changed.</summary>
-public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, long Size, long MtimeNs, ulong RDevice, uint Uid)
+public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, long Size, long MtimeNs, ulong RDevice, uint Uid, uint Gid)
 {
     public bool IsRegular => (Mode & Interop.S_IFMT) == Interop.S_IFREG;
     public bool IsDirectory => (Mode & Interop.S_IFMT) == Interop.S_IFDIR;
@@ -24,7 +24,7 @@ public readonly record struct FileStat(ulong Device, ulong Inode, uint Mode, lon
     }
 
     internal static FileStat From(in Stat st) =>
-        new(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev, st.st_uid);
+        new(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtime_nsec, st.st_rdev, st.st_uid, st.st_gid);
 
     /// <summary>stat() following links; false if the path does not exist.</summary>
     public static unsafe bool TryGet(string path, out FileStat stat)

@@ -38,6 +38,7 @@ public sealed partial class RemoteCalls
     public void SetPersonality(ulong persona) => Call("personality", SyscallNumbers.Personality, persona);
 
     /// <summary>clone3 with set_tid: a child (or a thread) with exactly the given id. Returns its id.</summary>
+    /// <summary>clone3 with set_tid = <paramref name="id"/>; 0: whatever PID the kernel gives.</summary>
     public int CloneWithId(int id, bool thread)
     {
         ulong setTid = Scratch + CloneArgs.Size;
@@ -47,9 +48,9 @@ public sealed partial class RemoteCalls
             : 0;
         Memory.Write(Scratch, new CloneArgs
         {
-            flags = flags, exit_signal = thread ? 0UL : (ulong)Interop.SIGCHLD, set_tid = setTid, set_tid_size = 1,
+            flags = flags, exit_signal = thread ? 0UL : (ulong)Interop.SIGCHLD, set_tid = id == 0 ? 0 : setTid, set_tid_size = id == 0 ? 0UL : 1,
         });
-        return (int)Call($"clone3(set_tid={id})", SyscallNumbers.Clone3, Scratch, CloneArgs.Size);
+        return (int)Call(id == 0 ? "clone3" : $"clone3(set_tid={id})", SyscallNumbers.Clone3, Scratch, CloneArgs.Size);
     }
 
     public void NewSession() => Call("setsid", SyscallNumbers.Setsid);

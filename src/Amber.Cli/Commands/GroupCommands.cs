@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Globalization;
+using Amber.Coordinator;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon;
+
+namespace Amber.Cli.Commands;
+
+/// <summary>
+/// The group verbs (amber run, attach, detach, stop, images --group, and the --group forms of
+/// checkpoint and restore): each is one request to the coordinator, which does the work.
+/// </summary>
+public static class GroupCommands
+{
+    public static Option<string> GroupOption(bool required) =>
+        new("--group", "-g") { Description = "The application group", Required = required };
+
+    public static Command Run()
+    {
+        var group = GroupOption(required: true);
+        var images = new Option<string>("--images", "-D") { Description = "The group's store (default: /var/lib/amber/groups/NAME/images)" };
+        var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
+        var storage = new Option<string[]>("--storage") { Description = "A directory of the group's (captured with its checkpoints)", AllowMultipleArgumentsPerToken = false };
+        var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
+        var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
+        var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
+        {
+            group, images, every, storage, restart, command,
+        };
+        run.SetAction(parse => CliErrors.Run(() =>
+        {
+            double seconds = parse.GetValue(every) is { } text ? ParseInterval(text) : 0;
+            var request = new ControlRequest
+            {
+                Op = "run", Group = parse.GetRequiredValue(group), Command = [.. parse.GetRequiredValue(command)],
+                WorkingDirectory = Environment.CurrentDirectory,
+                Environment = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")],
+                Store = parse.GetValue(images) ?? "", EverySeconds = seconds, Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
+                RestartOnFailure = parse.GetValue(restart),
+            };
+            return Print(ControlClient.Send(request, startDaemon: true));
+        }));
+        return run;
+    }
+
+    public static Command Attach() => PidVerb("attach", "Add a running process tree (PID and its descendants) to a group");
+
+    public static Command Detach() => PidVerb("detach", "Take a process tree out of a group");
+
+    public static Command Stop()
+    {
+        var group = GroupOption(required: true);
+        var command = new Command("stop", "End every process of a group (its checkpoints stay)") { group };
+        command.SetAction(parse => CliErrors.Run(() => Print(ControlClient.Send(new ControlRequest { Op = "stop", Group = parse.GetRequiredValue(group) }))));
+        return command;
+    }
+
+    public static int Checkpoint(string group, bool stop) =>
+        Print(ControlClient.Send(new ControlRequest { Op = "checkpoint", Group = group, Stop = stop }));
+
+    public static int Restore(string group, string? from) =>
+        Print(ControlClient.Send(new ControlRequest { Op = "restore", Group = group, From = from ?? "" }));
+
+    public static int Images(string group) => Print(ControlClient.Send(new ControlRequest { Op = "images", Group = group }));
+
+    public static Command Daemon()
+    {
+        var stop = new Option<bool>("--stop") { Description = "Stop the running coordinator (its groups keep running)" };
+        var command = new Command("daemon", "Run the coordinator in the foreground (amber run starts it when needed)") { stop };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            if (parse.GetValue(stop))
+                return Print(ControlClient.Send(new ControlRequest { Op = "shutdown" }));
+            using var coordinator = new Coordinator.Daemon.Coordinator();
+            return coordinator.Run();
+        }));
+        return command;
+    }
+
+    /// <summary>"30s", "5m", "1h", "500ms", or a number of seconds.</summary>
+    public static double ParseInterval(string text)
+    {
+        text = text.Trim();
+        (string number, double unit) = text switch
+        {
+            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], 0.001),
+            _ when text.EndsWith('s') => (text[..^1], 1),
+            _ when text.EndsWith('m') => (text[..^1], 60),
+            _ when text.EndsWith('h') => (text[..^1], 3600),
+            _ => (text, 1),
+        };
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || double.IsInfinity(value))
+            throw new UsageException($"--every expects an interval such as 30s, 5m or 1h, got '{text}'");
+        return value * unit;
+    }
+
+    private static Command PidVerb(string op, string description)
+    {
+        var group = GroupOption(required: true);
+        var pid = new Argument<int>("pid") { Description = "The root of the process tree" };
+        var command = new Command(op, description) { group, pid };
+        command.SetAction(parse => CliErrors.Run(() =>
+            Print(ControlClient.Send(new ControlRequest { Op = op, Group = parse.GetRequiredValue(group), Pid = parse.GetValue(pid) }))));
+        return command;
+    }
+
+    private static int Print(ControlResponse response)
+    {
+        foreach (var line in response.Stderr)
+            Console.Error.WriteLine(line.StartsWith("warning: ", StringComparison.Ordinal) ? $"amber: {line}" : line);
+        foreach (var line in response.Stdout)
+            Console.Out.WriteLine(line);
+        if (response.Ok)
+            return ExitCodes.Ok;
+        Console.Error.WriteLine($"amber: {response.Error}");
+        return ExitCodes.Failed;
+    }
+}

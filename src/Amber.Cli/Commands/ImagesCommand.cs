@@ -1,0 +1,28 @@
+using System.CommandLine;
+using Amber.Coordinator.Store;
+
+namespace Amber.Cli.Commands;
+
+/// <summary>amber images: the checkpoints of a group (asking its coordinator) or of a store directory.</summary>
+public static class ImagesCommand
+{
+    public static Command Create()
+    {
+        var group = GroupCommands.GroupOption(required: false);
+        var dir = new Argument<string?>("dir") { Description = "A store directory (instead of --group)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("images", "List checkpoints: of a group, or in a store directory") { group, dir };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            if (parse.GetValue(group) is { } name)
+                return GroupCommands.Images(name);
+            string path = parse.GetValue(dir) ?? throw new UsageException("amber images needs --group NAME or a store directory");
+            if (!Directory.Exists(path))
+                throw new IOException($"{path} does not exist");
+            var list = new GroupStore(path).List();
+            foreach (var c in list)
+                Console.Out.WriteLine($"{c.Id}  {c.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  full  {c.Trees} tree(s), {c.Processes} process(es)  {c.Bytes / 1048576.0:0.0} MiB{(c == list[^1] ? "  (latest)" : "")}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Text.Json;
+using Amber.Checkpoint;
+using Amber.Checkpoint.Restore;
+using Amber.Coordinator.Control;
+using Amber.Kernel.Processes;
+
+namespace Amber.Cli.Commands;
+
+/// <summary>
+/// What the coordinator runs amber for (not for people): the exec helper that starts a program in a
+/// group's cgroup, and the workers that checkpoint and restore a group, reporting as one JSON line.
+/// </summary>
+public static class InternalCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("internal", "Used by the coordinator") { Hidden = true };
+        command.Subcommands.Add(ExecHelper());
+        command.Subcommands.Add(CheckpointGroup());
+        command.Subcommands.Add(RestoreGroup());
+        return command;
+    }
+
+    private static Command ExecHelper()
+    {
+        var cgroup = new Option<string>("--cgroup") { Required = true };
+        var uid = new Option<uint?>("--uid");
+        var gid = new Option<uint?>("--gid");
+        var program = new Argument<string[]>("command") { Arity = ArgumentArity.OneOrMore };
+        var command = new Command("exec") { cgroup, uid, gid, program };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            // Into the group first: from here on everything this process becomes or forks is in it.
+            Cgroup.At(parse.GetRequiredValue(cgroup)).Add(Environment.ProcessId);
+            if (parse.GetValue(uid) is uint u)
+                Exec.BecomeUser(u, parse.GetValue(gid) ?? u);
+            var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToList();
+            Exec.Replace(parse.GetRequiredValue(program), environment);
+            return ExitCodes.Failed; // not reached
+        }));
+        return command;
+    }
+
+    private static Command CheckpointGroup()
+    {
+        var group = new Option<string>("--group") { Required = true };
+        var cgroup = new Option<string>("--cgroup") { Required = true };
+        var images = new Option<string>("--images") { Required = true };
+        var stop = new Option<bool>("--stop");
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop };
+        command.SetAction(parse => Report(() =>
+        {
+            var result = Checkpointer.CheckpointGroup(parse.GetRequiredValue(group), Cgroup.At(parse.GetRequiredValue(cgroup)),
+                new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop)));
+            return new WorkerReport
+            {
+                Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
+                TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
+            };
+        }));
+        return command;
+    }
+
+    private static Command RestoreGroup()
+    {
+        var images = new Option<string>("--images") { Required = true };
+        var cgroup = new Option<string>("--cgroup") { Required = true };
+        var command = new Command("restore-group") { images, cgroup };
+        command.SetAction(parse => Report(() =>
+        {
+            var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), Detach: true, [], TimeSpan.FromSeconds(10))
+            {
+                Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
+            });
+            return new WorkerReport { Ok = true, Roots = [.. result.Roots], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings] };
+        }));
+        return command;
+    }
+
+    /// <summary>The report on stdout, as one JSON line, success or failure (with the one-line reason).</summary>
+    private static int Report(Func<WorkerReport> work)
+    {
+        WorkerReport report;
+        try
+        {
+            report = work();
+        }
+        catch (Exception e)
+        {
+            report = new WorkerReport { Ok = false, Error = CliErrors.Describe(e) };
+            if (Environment.GetEnvironmentVariable("AMBER_DEBUG") == "1")
+                Console.Error.WriteLine(e);
+        }
+        Console.Out.WriteLine(JsonSerializer.Serialize(report, CoordinatorJson.Default.WorkerReport));
+        return report.Ok ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+}

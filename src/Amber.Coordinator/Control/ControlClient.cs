@@ -1,0 +1,92 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Amber.Kernel.Processes;
+
+namespace Amber.Coordinator.Control;
+
+/// <summary>
+/// The CLI's side of the control socket: one request, one response. The coordinator does the work
+/// in processes of its own, so a CLI that dies (or is interrupted) mid-request never harms a group.
+/// </summary>
+public static class ControlClient
+{
+    private static readonly TimeSpan DaemonStart = TimeSpan.FromSeconds(20);
+
+    public static ControlResponse Send(ControlRequest request, bool startDaemon = false)
+    {
+        var home = AmberHome.Current;
+        using var socket = Connect(home) ?? (startDaemon ? StartDaemon(home) : null)
+            ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
+        var line = JsonSerializer.Serialize(request, CoordinatorJson.Default.ControlRequest) + "\n";
+        socket.Send(Encoding.UTF8.GetBytes(line));
+        var answer = ReadLine(socket) ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
+        return JsonSerializer.Deserialize(answer, CoordinatorJson.Default.ControlResponse)
+            ?? throw new IOException("the coordinator sent an empty answer");
+    }
+
+    /// <summary>True if a coordinator answers on this home's control socket.</summary>
+    public static bool IsRunning()
+    {
+        using var socket = Connect(AmberHome.Current);
+        return socket is not null;
+    }
+
+    private static Socket? Connect(AmberHome home)
+    {
+        if (!File.Exists(home.ControlSocket))
+            return null;
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(home.ControlSocket));
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>Starts `amber daemon` in a session of its own, output to its log, and waits for its socket.</summary>
+    private static Socket StartDaemon(AmberHome home)
+    {
+        Directory.CreateDirectory(home.StateDirectory);
+        var (path, args) = SelfCommand.With("daemon");
+        Spawner.Spawn(new SpawnOptions(path, args)
+        {
+            Opens = [(0, "/dev/null", 0), (1, home.DaemonLog, 0x441), (2, home.DaemonLog, 0x441)], // O_WRONLY|O_CREAT|O_APPEND
+            NewSession = true,
+        });
+        var deadline = DateTime.UtcNow + DaemonStart;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Connect(home) is { } socket)
+                return socket;
+            Thread.Sleep(20);
+        }
+        throw new IOException($"the coordinator did not start within {DaemonStart.TotalSeconds:0} s (see {home.DaemonLog})");
+    }
+
+    internal static string? ReadLine(Socket socket)
+    {
+        var bytes = new List<byte>();
+        var one = new byte[4096];
+        while (true)
+        {
+            int n = socket.Receive(one);
+            if (n == 0)
+                return bytes.Count == 0 ? null : Encoding.UTF8.GetString([.. bytes]);
+            int newline = Array.IndexOf(one, (byte)'\n', 0, n);
+            if (newline >= 0)
+            {
+                bytes.AddRange(one.AsSpan(0, newline));
+                return Encoding.UTF8.GetString([.. bytes]);
+            }
+            bytes.AddRange(one.AsSpan(0, n));
+            if (bytes.Count > 16 << 20)
+                throw new IOException("a control message longer than 16 MiB");
+        }
+    }
+}

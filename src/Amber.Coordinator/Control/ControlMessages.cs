@@ -1,0 +1,82 @@
+using System.Text.Json.Serialization;
+using Amber.Coordinator.Daemon;
+
+namespace Amber.Coordinator.Control;
+
+/// <summary>A request to the coordinator, one JSON line on its control socket.</summary>
+public sealed class ControlRequest
+{
+    /// <summary>run, attach, detach, checkpoint, restore, images, stop, shutdown.</summary>
+    public string Op { get; set; } = "";
+
+    public string Group { get; set; } = "";
+
+    public List<string> Command { get; set; } = [];
+
+    public string WorkingDirectory { get; set; } = "";
+
+    public List<string> Environment { get; set; } = [];
+
+    public string Store { get; set; } = "";
+
+    public double EverySeconds { get; set; }
+
+    public List<string> Storage { get; set; } = [];
+
+    public bool RestartOnFailure { get; set; }
+
+    public int Pid { get; set; }
+
+    /// <summary>checkpoint: end the processes once saved instead of letting them run on.</summary>
+    public bool Stop { get; set; }
+
+    /// <summary>restore: the checkpoint to restore (default: the latest).</summary>
+    public string From { get; set; } = "";
+}
+
+/// <summary>The coordinator's answer: success or one line saying why not, and what to print.</summary>
+public sealed class ControlResponse
+{
+    public bool Ok { get; set; }
+
+    public string Error { get; set; } = "";
+
+    /// <summary>Lines for standard output (machine-readable: a PID, a table).</summary>
+    public List<string> Stdout { get; set; } = [];
+
+    /// <summary>Lines for standard error (reports, warnings).</summary>
+    public List<string> Stderr { get; set; } = [];
+
+    public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
+}
+
+/// <summary>What a worker (amber internal checkpoint-group / restore-group) reports on its standard output.</summary>
+public sealed class WorkerReport
+{
+    public bool Ok { get; set; }
+
+    public string Error { get; set; } = "";
+
+    public List<int> Processes { get; set; } = [];
+
+    public List<int> Roots { get; set; } = [];
+
+    public double BarrierMs { get; set; }
+
+    public double FrozenMs { get; set; }
+
+    public double TotalMs { get; set; }
+
+    public long Pages { get; set; }
+
+    public long Bytes { get; set; }
+
+    public List<string> Warnings { get; set; } = [];
+}
+
+[JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(WorkerReport))]
+[JsonSerializable(typeof(GroupConfig))]
+public sealed partial class CoordinatorJson : JsonSerializerContext;

@@ -1,0 +1,492 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Kernel;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Files;
+
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// The coordinator daemon (amber daemon): owns every group of its home. It answers requests on its
+/// control socket (only from root and a group's owner, told apart by peer credentials), and every
+/// 100 ms reaps its children (it is a subreaper: whatever a group orphans comes to it), refreshes the
+/// process tables, takes scheduled checkpoints, and restores a group whose member died when the group
+/// asks for it. Checkpoints and restores run in worker processes, never in the daemon itself.
+/// </summary>
+public sealed class Coordinator : IDisposable
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(20);
+    private readonly AmberHome _home = AmberHome.Current;
+    private readonly Dictionary<string, GroupRuntime> _groups = [];
+    private readonly object _lock = new();
+    private readonly ChildReaper _reaper = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private ExclusiveLock? _pidLock;
+
+    /// <summary>Runs until asked to shut down (amber daemon-stop, SIGTERM).</summary>
+    public int Run()
+    {
+        Directory.CreateDirectory(_home.RunDirectory);
+        Directory.CreateDirectory(Path.Combine(_home.RunDirectory, "groups"));
+        Directory.CreateDirectory(_home.GroupsDirectory);
+        _pidLock = TakeLock();
+        Spawner.BecomeSubreaper();
+        foreach (var config in Directory.GetFiles(_home.GroupsDirectory, "group.json", SearchOption.AllDirectories))
+        {
+            try
+            {
+                var group = GroupRuntime.Load(_home, config);
+                _groups[group.Config.Name] = group;
+                Log($"group {group.Config.Name}: found again ({group.LiveProcesses().Count} processes, last checkpoint {(group.Config.LastCheckpoint.Length > 0 ? group.Config.LastCheckpoint : "none")})");
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+            {
+                Log($"skipping {config}: {e.Message}");
+            }
+        }
+        File.Delete(_home.ControlSocket);
+        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        _listener.Bind(new UnixDomainSocketEndPoint(_home.ControlSocket));
+        // Anyone may connect; each request is checked against the caller's credentials.
+        File.SetUnixFileMode(_home.ControlSocket, (UnixFileMode)0x1b6);
+        _listener.Listen(64);
+        new Thread(Accept) { IsBackground = true, Name = "amberd-accept" }.Start();
+        Log($"coordinator {Environment.ProcessId} listening on {_home.ControlSocket}");
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            _stop.Cancel();
+        });
+        while (!_stop.IsCancellationRequested)
+        {
+            Monitor();
+            _stop.Token.WaitHandle.WaitOne(Tick);
+        }
+        Log("coordinator stopping (the groups run on)");
+        return 0;
+    }
+
+    public void Dispose()
+    {
+        _listener?.Dispose();
+        try { File.Delete(_home.ControlSocket); } catch (IOException) { }
+        foreach (var group in _groups.Values)
+            group.Dispose();
+        _pidLock?.Dispose();
+        _stop.Dispose();
+    }
+
+    internal static void Log(string message) =>
+        Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} amberd: {message}");
+
+    /// <summary>One coordinator per home: a second one fails here instead of fighting the first.</summary>
+    private ExclusiveLock TakeLock()
+    {
+        var held = ExclusiveLock.TryTake(Path.Combine(_home.RunDirectory, "amberd.lock"))
+            ?? throw new IOException($"another coordinator runs for {_home.RunDirectory}");
+        File.WriteAllText(Path.Combine(_home.RunDirectory, "amberd.pid"), $"{Environment.ProcessId}\n");
+        return held;
+    }
+
+    private void Accept()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = _listener!.Accept();
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                Log($"accept: {e.Message}");
+                continue;
+            }
+            new Thread(() => Serve(connection)) { IsBackground = true, Name = "amberd-request" }.Start();
+        }
+    }
+
+    private void Serve(Socket connection)
+    {
+        using (connection)
+        {
+            ControlResponse response;
+            try
+            {
+                var (uid, gid) = PeerCredentials(connection);
+                var line = ControlClient.ReadLine(connection);
+                var request = line is null ? null : JsonSerializer.Deserialize(line, CoordinatorJson.Default.ControlRequest);
+                response = request is null ? ControlResponse.Failure("an empty request") : Handle(request, uid, gid);
+            }
+            catch (Exception e) when (e is IOException or JsonException or SocketException or KernelCallException or TargetGoneException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                response = ControlResponse.Failure(e.Message.ReplaceLineEndings(" "));
+            }
+            try
+            {
+                connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, CoordinatorJson.Default.ControlResponse) + "\n"));
+            }
+            catch (SocketException)
+            {
+                // The CLI went away: the work is done all the same.
+            }
+        }
+    }
+
+    private static (uint Uid, uint Gid) PeerCredentials(Socket socket)
+    {
+        const int SolSocket = 1, SoPeercred = 17;
+        var ucred = new byte[12]; // struct ucred: pid, uid, gid
+        socket.GetRawSocketOption(SolSocket, SoPeercred, ucred);
+        return (BitConverter.ToUInt32(ucred, 4), BitConverter.ToUInt32(ucred, 8));
+    }
+
+    private ControlResponse Handle(ControlRequest request, uint uid, uint gid)
+    {
+        if (request.Op == "shutdown")
+        {
+            if (uid != 0)
+                return ControlResponse.Failure("only root may stop the coordinator");
+            _stop.Cancel();
+            return new ControlResponse { Ok = true, Stderr = ["coordinator stopping; groups keep running"] };
+        }
+        if (request.Op == "list")
+        {
+            lock (_lock)
+                return new ControlResponse { Ok = true, Stdout = [.. _groups.Keys.Order()] };
+        }
+        if (!AmberHome.IsValidGroupName(request.Group))
+            return ControlResponse.Failure($"'{request.Group}' is not a group name (letters, digits, '-', '_', '.'; at most 63)");
+        GroupRuntime? group;
+        lock (_lock)
+        {
+            _groups.TryGetValue(request.Group, out group);
+            if (group is null && request.Op == "run")
+            {
+                var store = request.Store.Length > 0 ? Path.GetFullPath(request.Store) : _home.DefaultStore(request.Group);
+                group = GroupRuntime.Create(_home, new GroupConfig
+                {
+                    Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
+                    Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                });
+                _groups[group.Config.Name] = group;
+                Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
+            }
+        }
+        if (group is null)
+            return ControlResponse.Failure($"there is no group '{request.Group}'");
+        if (uid != 0 && uid != group.Config.Owner)
+            return ControlResponse.Failure($"group {group.Config.Name} belongs to uid {group.Config.Owner}; only it and root may use it");
+        group.Busy.Wait();
+        try
+        {
+            return request.Op switch
+            {
+                "run" => Launch(group, request, uid, gid),
+                "attach" => Attach(group, request.Pid, uid),
+                "detach" => Detach(group, request.Pid),
+                "checkpoint" => Checkpoint(group, request.Stop),
+                "restore" => Restore(group, request.From),
+                "images" => Images(group),
+                "stop" => Stop(group),
+                _ => ControlResponse.Failure($"unknown request '{request.Op}'"),
+            };
+        }
+        finally
+        {
+            group.RefreshTable();
+            group.Busy.Release();
+        }
+    }
+
+    /// <summary>
+    /// Starts a program in the group: amber's exec helper joins the group's cgroup (so the program
+    /// and all it ever forks belong to it), becomes the caller's user, and becomes the program.
+    /// </summary>
+    private ControlResponse Launch(GroupRuntime group, ControlRequest request, uint uid, uint gid)
+    {
+        if (request.Command.Count == 0)
+            return ControlResponse.Failure("no command to run");
+        var helper = new List<string> { "internal", "exec", "--cgroup", group.Cgroup.Path };
+        if (uid != 0)
+            helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
+        var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
+        string log = _home.GroupLog(group.Config.Name);
+        int pid = Spawner.Spawn(new SpawnOptions(path, args)
+        {
+            Environment = request.Environment.Count > 0 ? request.Environment : null,
+            WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
+            Opens = [(0, "/dev/null", 0), (1, log, 0x441), (2, log, 0x441)],
+            NewSession = true,
+        });
+        // The helper joins the cgroup first thing; the program runs once it is in.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!group.Cgroup.Processes().Contains(pid))
+        {
+            if (_reaper.TryGetEnd(pid, out var end) || DateTime.UtcNow > deadline)
+                return ControlResponse.Failure($"'{request.Command[0]}' did not start in group {group.Config.Name}{(end.Tid != 0 ? $" ({end})" : "")}; see {log}");
+            Thread.Sleep(2);
+        }
+        group.Config.Roots.Add(pid);
+        group.Config.Launched.Add(pid);
+        group.Save();
+        Log($"group {group.Config.Name}: launched {string.Join(' ', request.Command)} as process {pid}");
+        return new ControlResponse { Ok = true, Stdout = [pid.ToString(CultureInfo.InvariantCulture)] };
+    }
+
+    /// <summary>Adds a running process tree: every process of it moves into the group's cgroup (forks meanwhile are caught by re-listing).</summary>
+    private static ControlResponse Attach(GroupRuntime group, int pid, uint uid)
+    {
+        if (!ProcFs.TryReadStatus(pid, out var status) || status is null || status.State is 'Z' or 'X')
+            return ControlResponse.Failure($"process {pid} does not exist");
+        if (uid != 0 && status.Uids[0] != uid)
+            return ControlResponse.Failure($"process {pid} belongs to uid {status.Uids[0]}");
+        if (group.Config.Roots.Contains(pid))
+            return ControlResponse.Failure($"process {pid} is already in group {group.Config.Name}");
+        for (int pass = 0; pass < 100; pass++)
+        {
+            var tree = Tree(pid);
+            var outside = tree.Where(p => !group.Cgroup.Processes().Contains(p)).ToList();
+            if (outside.Count == 0)
+            {
+                group.Config.Roots.Add(pid);
+                group.Save();
+                Log($"group {group.Config.Name}: attached process tree {pid} ({tree.Count} processes)");
+                return new ControlResponse { Ok = true, Stderr = [$"attached process {pid} and its {tree.Count - 1} descendant(s) to group {group.Config.Name}"] };
+            }
+            foreach (int p in outside)
+            {
+                try { group.Cgroup.Add(p); }
+                catch (TargetGoneException) { }
+            }
+        }
+        return ControlResponse.Failure($"process tree {pid} kept changing while being attached");
+    }
+
+    /// <summary>Takes a tree out of the group: its processes go back to the root cgroup and are no longer checkpointed.</summary>
+    private static ControlResponse Detach(GroupRuntime group, int pid)
+    {
+        if (!group.Config.Roots.Contains(pid))
+            return ControlResponse.Failure($"process {pid} is not the root of a tree of group {group.Config.Name}");
+        var root = Kernel.Processes.Cgroup.Open("") ?? throw new IOException("no cgroup v2 root");
+        foreach (int p in Tree(pid))
+        {
+            try { root.Add(p); }
+            catch (TargetGoneException) { }
+        }
+        group.Config.Roots.Remove(pid);
+        group.Config.Launched.Remove(pid);
+        group.Save();
+        Log($"group {group.Config.Name}: detached process tree {pid}");
+        return new ControlResponse { Ok = true, Stderr = [$"detached process {pid} from group {group.Config.Name}"] };
+    }
+
+    private ControlResponse Checkpoint(GroupRuntime group, bool stop)
+    {
+        if (group.LiveProcesses().Count == 0)
+            return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
+        string images = group.Store.NextPath();
+        var args = new List<string> { "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images };
+        if (stop)
+            args.Add("--stop");
+        var report = Worker.Run(_reaper, _home.DaemonLog, [.. args]);
+        if (!report.Ok)
+        {
+            Log($"group {group.Config.Name}: checkpoint failed: {report.Error}");
+            return ControlResponse.Failure(report.Error);
+        }
+        string id = Path.GetFileName(images);
+        group.Config.LastCheckpoint = id;
+        group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        group.Config.LastCheckpointPids = report.Processes;
+        if (stop)
+        {
+            // Ended on purpose: not a failure.
+            group.Config.Roots.Clear();
+            group.Config.Launched.Clear();
+        }
+        group.Save();
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"checkpointed group {group.Config.Name} as {id}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+        Log(line);
+        return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
+    }
+
+    private ControlResponse Restore(GroupRuntime group, string from)
+    {
+        var live = group.LiveProcesses();
+        if (live.Count > 0)
+            return ControlResponse.Failure($"group {group.Config.Name} is running ({live.Count} processes); stop it first (amber stop --group {group.Config.Name})");
+        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
+        if (checkpoint is null)
+            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
+        return RestoreFrom(group, checkpoint.Path, checkpoint.Id);
+    }
+
+    private ControlResponse RestoreFrom(GroupRuntime group, string images, string id)
+    {
+        var report = Worker.Run(_reaper, _home.DaemonLog, "restore-group", "--images", images, "--cgroup", group.Cgroup.Path);
+        if (!report.Ok)
+        {
+            Log($"group {group.Config.Name}: restore from {id} failed: {report.Error}");
+            return ControlResponse.Failure(report.Error);
+        }
+        group.Config.Roots = report.Roots;
+        group.Config.Launched = [.. report.Roots]; // the worker's orphans: the coordinator's children now
+        group.Save();
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"restored group {group.Config.Name} from {id}: {report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}, in {report.TotalMs:0} ms");
+        Log(line);
+        return new ControlResponse { Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
+    }
+
+    private static ControlResponse Images(GroupRuntime group)
+    {
+        var list = group.Store.List();
+        return new ControlResponse { Ok = true, Stdout = [.. list.Select(c => group.Describe(c) + (c == list[^1] ? "  (latest)" : ""))] };
+    }
+
+    private static ControlResponse Stop(GroupRuntime group)
+    {
+        group.Config.Roots.Clear(); // ended on purpose: not a failure
+        group.Config.Launched.Clear();
+        group.Save();
+        int count = group.LiveProcesses().Count;
+        group.KillAll(KillTimeout);
+        Log($"group {group.Config.Name}: stopped ({count} processes ended)");
+        return new ControlResponse { Ok = true, Stderr = [$"stopped group {group.Config.Name} ({count} processes ended)"] };
+    }
+
+    /// <summary>Every 100 ms: reap, refresh the tables, notice dead members, take scheduled checkpoints.</summary>
+    private void Monitor()
+    {
+        _reaper.Collect();
+        List<GroupRuntime> groups;
+        lock (_lock)
+            groups = [.. _groups.Values];
+        foreach (var group in groups)
+        {
+            if (!group.Busy.Wait(0))
+                continue; // an operation is running: it refreshes the table itself
+            Func<ControlResponse>? background = null;
+            string what = "";
+            try
+            {
+                var dead = group.Config.Roots.Where(r => !IsAlive(r)).ToList();
+                if (dead.Count > 0)
+                {
+                    background = OnMembersEnded(group, dead);
+                    what = "restart";
+                }
+                else if (DateTime.UtcNow >= group.NextCheckpoint && group.LiveProcesses().Count > 0)
+                {
+                    group.NextCheckpoint = DateTime.UtcNow.AddSeconds(group.Config.EverySeconds);
+                    background = () => Checkpoint(group, stop: false);
+                    what = "scheduled checkpoint";
+                }
+                group.RefreshTable();
+            }
+            catch (Exception e) when (e is IOException or KernelCallException or TargetGoneException)
+            {
+                Log($"group {group.Config.Name}: {e.Message}");
+            }
+            finally
+            {
+                if (background is null)
+                    group.Busy.Release();
+                else
+                    RunInBackground(group, what, background);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tree roots of the group ended. One that ended by a signal or with a failure status (or that we
+    /// cannot know about) is a failure: with restart-on-failure, the rest of the group is stopped and
+    /// the whole group restored from its last checkpoint (returned as work to run). Otherwise the
+    /// roots are just forgotten.
+    /// </summary>
+    private Func<ControlResponse>? OnMembersEnded(GroupRuntime group, List<int> dead)
+    {
+        var failures = new List<string>();
+        foreach (int root in dead)
+        {
+            bool known = _reaper.TryGetEnd(root, out var end);
+            string how = known ? end.ToString() : "ended (not a child of the coordinator: status unknown)";
+            Log($"group {group.Config.Name}: member {root} {how}");
+            if (!known || !end.Exited || end.ExitCode != 0)
+                failures.Add($"{root} {how}");
+            group.Config.Roots.Remove(root);
+            group.Config.Launched.Remove(root);
+        }
+        group.Save();
+        var latest = group.Store.Latest();
+        if (failures.Count == 0 || !group.Config.RestartOnFailure)
+            return null;
+        if (latest is null)
+        {
+            Log($"group {group.Config.Name}: cannot restart: no checkpoint yet");
+            return null;
+        }
+        return () =>
+        {
+            Log($"group {group.Config.Name}: restarting after {string.Join("; ", failures)}: stopping the rest, restoring {latest.Id}");
+            group.Config.Roots.Clear();
+            group.KillAll(KillTimeout);
+            var response = RestoreFrom(group, latest.Path, latest.Id);
+            if (response.Ok)
+            {
+                group.Config.Restarts++;
+                group.Save();
+                Log($"group {group.Config.Name}: restarted (restart {group.Config.Restarts})");
+            }
+            return response;
+        };
+    }
+
+    /// <summary>Runs an operation the monitor started on a thread of its own; releases the group's Busy at the end.</summary>
+    private static void RunInBackground(GroupRuntime group, string what, Func<ControlResponse> work) =>
+        new Thread(() =>
+        {
+            try
+            {
+                var response = work();
+                if (!response.Ok)
+                    Log($"group {group.Config.Name}: {what} failed: {response.Error}");
+            }
+            catch (Exception e)
+            {
+                Log($"group {group.Config.Name}: {what} failed: {e.Message}");
+            }
+            finally
+            {
+                try { group.RefreshTable(); }
+                catch (IOException) { }
+                group.Busy.Release();
+            }
+        }) { IsBackground = true, Name = $"amberd-{what}" }.Start();
+
+    private static bool IsAlive(int pid) => ProcFs.TryReadStatus(pid, out var s) && s is not null && s.State is not ('Z' or 'X');
+
+    /// <summary>A process and its descendants now.</summary>
+    private static List<int> Tree(int pid)
+    {
+        var pids = new List<int> { pid };
+        for (int i = 0; i < pids.Count; i++)
+        {
+            try { pids.AddRange(ProcFs.ListChildren(pids[i])); }
+            catch (TargetGoneException) { }
+        }
+        return pids;
+    }
+}

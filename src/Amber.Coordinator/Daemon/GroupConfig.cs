@@ -1,0 +1,43 @@
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// What the coordinator keeps of a group on disk (state/groups/NAME/group.json), so that a restarted
+/// coordinator finds its groups again: its settings, the roots of its process trees, its history.
+/// </summary>
+public sealed class GroupConfig
+{
+    public string Name { get; set; } = "";
+
+    /// <summary>The user who made the group; besides root, the only one the coordinator takes requests from for it.</summary>
+    public uint Owner { get; set; }
+
+    public uint OwnerGid { get; set; }
+
+    /// <summary>Where the group's checkpoints go (one directory each).</summary>
+    public string Store { get; set; } = "";
+
+    /// <summary>Seconds between scheduled checkpoints; 0: none.</summary>
+    public double EverySeconds { get; set; }
+
+    /// <summary>Directories captured with each checkpoint (storage checkpoints, issue 5: recorded, not captured yet).</summary>
+    public List<string> Storage { get; set; } = [];
+
+    public bool RestartOnFailure { get; set; }
+
+    /// <summary>The roots of the group's process trees: programs launched into it or attached to it.</summary>
+    public List<int> Roots { get; set; } = [];
+
+    /// <summary>Roots the coordinator launched (its children: it knows how they end).</summary>
+    public List<int> Launched { get; set; } = [];
+
+    public int Restarts { get; set; }
+
+    public string LastCheckpoint { get; set; } = "";
+
+    public long LastCheckpointUnixMs { get; set; }
+
+    /// <summary>The processes the last checkpoint saved.</summary>
+    public List<int> LastCheckpointPids { get; set; } = [];
+
+    public long CreatedUnixMs { get; set; }
+}

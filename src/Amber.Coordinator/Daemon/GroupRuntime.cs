@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Store;
+using Amber.Coordinator.Table;
+using Amber.Kernel;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// One group as the coordinator runs it: its settings (saved to group.json at every change), its
+/// cgroup (every process of the group is in it, whatever forks or daemonizes), its process table,
+/// its store, and one operation at a time (launch, attach, checkpoint, restore, stop).
+/// </summary>
+public sealed class GroupRuntime : IDisposable
+{
+    private readonly AmberHome _home;
+    private readonly Dictionary<int, long> _firstSeen = [];
+
+    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup)
+    {
+        _home = home;
+        Config = config;
+        Cgroup = cgroup;
+        Store = new GroupStore(config.Store);
+        Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name);
+        NextCheckpoint = config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(config.EverySeconds) : DateTime.MaxValue;
+    }
+
+    public GroupConfig Config { get; }
+
+    public Cgroup Cgroup { get; }
+
+    public GroupStore Store { get; }
+
+    public ProcessTable Table { get; }
+
+    /// <summary>Held for the length of an operation on the group: they never overlap.</summary>
+    public SemaphoreSlim Busy { get; } = new(1, 1);
+
+    public DateTime NextCheckpoint { get; set; }
+
+    public static GroupRuntime Create(AmberHome home, GroupConfig config)
+    {
+        Directory.CreateDirectory(home.GroupDirectory(config.Name));
+        Directory.CreateDirectory(config.Store);
+        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)));
+        group.Save();
+        return group;
+    }
+
+    /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
+    public static GroupRuntime Load(AmberHome home, string configPath)
+    {
+        var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), CoordinatorJson.Default.GroupConfig)
+            ?? throw new IOException($"{configPath} is empty");
+        if (!AmberHome.IsValidGroupName(config.Name) || home.GroupConfig(config.Name) != configPath)
+            throw new IOException($"{configPath} names group '{config.Name}'");
+        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)));
+    }
+
+    public void Save()
+    {
+        string path = _home.GroupConfig(Config.Name);
+        string temporary = path + ".tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(Config, CoordinatorJson.Default.GroupConfig));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>The live processes of the group now (zombies not counted).</summary>
+    public List<int> LiveProcesses() =>
+        [.. Cgroup.Processes().Where(p => ProcFs.TryReadStatus(p, out var s) && s!.State is not ('Z' or 'X'))];
+
+    /// <summary>Rewrites the process table from the cgroup and /proc.</summary>
+    public void RefreshTable()
+    {
+        var pids = Cgroup.Processes();
+        var inGroup = pids.ToHashSet();
+        var records = new List<ProcessRecord>();
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var saved = Config.LastCheckpointPids.ToHashSet();
+        var parents = new Dictionary<int, int>();
+        var stats = new Dictionary<int, (ParsedStat Stat, ProcStatus Status)>();
+        foreach (int pid in pids)
+        {
+            try
+            {
+                stats[pid] = (ProcFs.ReadStat(pid), ProcFs.ReadStatus(pid));
+                parents[pid] = stats[pid].Stat.ParentPid;
+            }
+            catch (TargetGoneException)
+            {
+            }
+        }
+        foreach (var (pid, (stat, status)) in stats)
+        {
+            int tree = pid;
+            for (int hops = 0; parents.TryGetValue(tree, out int parent) && inGroup.Contains(parent) && hops < 4096; hops++)
+                tree = parent;
+            if (!_firstSeen.TryGetValue(pid, out long first))
+                _firstSeen[pid] = first = now;
+            var state = stat.State switch
+            {
+                'T' or 't' => ProcessState.Stopped,
+                'Z' or 'X' => ProcessState.Zombie,
+                _ => ProcessState.Running,
+            };
+            records.Add(new ProcessRecord(pid, stat.ParentPid, tree, state, tree == pid, first,
+                saved.Contains(pid) ? Config.LastCheckpointUnixMs : 0, Config.Restarts, 0, status.Threads, status.Name));
+        }
+        foreach (int gone in _firstSeen.Keys.Where(p => !stats.ContainsKey(p)).ToList())
+            _firstSeen.Remove(gone);
+        records.Sort((a, b) => a.Pid.CompareTo(b.Pid));
+        Table.Write(records, new TableHeader(Config.Name, Environment.ProcessId, Config.Restarts, now, Config.LastCheckpointUnixMs, Config.LastCheckpoint));
+    }
+
+    /// <summary>Ends every process of the group (cgroup.kill) and waits until none is left.</summary>
+    public void KillAll(TimeSpan timeout)
+    {
+        var killFile = Path.Combine(Cgroup.Path, "cgroup.kill");
+        if (File.Exists(killFile))
+            File.WriteAllText(killFile, "1");
+        else
+            foreach (int pid in Cgroup.Processes())
+                Spawner.Kill(pid, Signals.SIGKILL);
+        var deadline = DateTime.UtcNow + timeout;
+        while (Cgroup.Populated)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new IOException($"group {Config.Name}: processes {string.Join(", ", Cgroup.Processes())} are still there {timeout.TotalSeconds:0} s after being killed");
+            Thread.Sleep(5);
+        }
+    }
+
+    public string Describe(StoredCheckpoint c) =>
+        string.Create(CultureInfo.InvariantCulture, $"{c.Id}  {c.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  full  {c.Trees} tree(s), {c.Processes} process(es)  {c.Bytes / 1048576.0:0.0} MiB");
+
+    public void Dispose()
+    {
+        Table.Dispose();
+        Busy.Dispose();
+    }
+}

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Kernel.Processes;
+
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// A checkpoint or restore runs in a worker: a separate amber process (amber internal ...) that
+/// reports on its standard output. The coordinator only waits for it, so if the coordinator is
+/// killed mid-checkpoint the worker still finishes, thaws and resumes the group, and nothing stays
+/// frozen or traced.
+/// </summary>
+public static class Worker
+{
+    public static WorkerReport Run(ChildReaper reaper, string logPath, params string[] arguments)
+    {
+        string output = Path.Combine(Path.GetTempPath(), $"amber-worker-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (path, args) = SelfCommand.With(["internal", .. arguments]);
+            int pid = Spawner.Spawn(new SpawnOptions(path, args)
+            {
+                Opens = [(0, "/dev/null", 0), (1, output, 0x241), (2, logPath, 0x441)], // stdout: O_WRONLY|O_CREAT|O_TRUNC; stderr: append
+            });
+            Kernel.Ptrace.WaitStatus end;
+            while (!reaper.TryGetEnd(pid, out end))
+                Thread.Sleep(5);
+            reaper.Forget(pid);
+            string text = File.Exists(output) ? File.ReadAllText(output).Trim() : "";
+            if (text.Length == 0)
+                return new WorkerReport { Ok = false, Error = $"the worker ended with {end} and said nothing (see {logPath})" };
+            return JsonSerializer.Deserialize(text, CoordinatorJson.Default.WorkerReport) ?? new WorkerReport { Error = "an empty worker report" };
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+}

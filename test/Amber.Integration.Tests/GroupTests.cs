@@ -1,0 +1,170 @@
+using System.Globalization;
+using Amber.Coordinator.Table;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// Application groups under the coordinator: independent programs launched into one group (and one
+/// attached later) saved at one barrier and brought back together; high availability; the schedule;
+/// a coordinator killed in the middle of a checkpoint; who may use a group.
+/// </summary>
+public sealed class GroupTests
+{
+    private static string Duo => TargetBinaries.Get("duo");
+
+    [Fact]
+    public void TwoProgramsTalkingThroughAFifoAndASocketAndOneAttachedLaterComeBackTogether()
+    {
+        using var home = new GroupHome("group-duo");
+        var (server, client) = StartDuo(home, "duo", []);
+        client.WaitForTicks(3);
+        CheckTableMatchesProc(home, "duo");
+
+        // Both saved at one barrier and ended; both back with their PIDs, carrying on where they were.
+        var saved = home.Amber("checkpoint", "--group", "duo", "--stop").ShouldSucceed();
+        Assert.Matches(@"2 processes, .* barrier [0-9.]+ ms, frozen [0-9]+ ms", saved.Stderr);
+        GroupHome.WaitUntil(() => !server.IsRunning && !client.IsRunning, "the group to end after checkpoint --stop");
+        var restored = home.Amber("restore", "--group", "duo").ShouldSucceed();
+        Assert.Equal([server.Pid, client.Pid], restored.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).Order());
+        client.WaitForTicks(5);
+        server.WaitForTicks(5);
+        CheckTableMatchesProc(home, "duo");
+
+        // A third, independent program, attached while running, is saved and restored with them.
+        using var counterDir = new TestDir("group-counter");
+        var counterProcess = TargetProcess.StartC("counter", counterDir, "8");
+        counterProcess.WaitForLine(l => l == "READY", "READY");
+        home.Amber("attach", "--group", "duo", counterProcess.Pid.ToString(CultureInfo.InvariantCulture)).ShouldSucceed();
+        Assert.Contains(counterProcess.Pid, home.Members("duo"));
+        counterProcess.WaitForTicks(2);
+        home.Amber("checkpoint", "--group", "duo", "--stop").ShouldSucceed();
+        counterProcess.ReapKilled(); // it was the test's child: its PID is free once collected
+        counterProcess.MarkEnded();
+        home.Amber("restore", "--group", "duo").ShouldSucceed();
+        var counter = new GroupMember(counterProcess.Pid, counterProcess.LogPath);
+        counter.WaitForTicks(3);
+        client.WaitForTicks(3);
+        Assert.Equal(3, home.Table("duo").Records.Count(r => r.IsTreeRoot));
+        CheckTableMatchesProc(home, "duo");
+
+        File.WriteAllText(Path.Combine(counterDir.Path, "stop"), "");
+        File.WriteAllText(home.Dir["stop"], "");
+        foreach (var member in new[] { counter, client, server })
+            member.WaitForPass();
+    }
+
+    [Fact]
+    public void WhenAMemberIsKilledTheWholeGroupComesBackFromItsLastCheckpoint()
+    {
+        using var home = new GroupHome("group-ha");
+        var (server, client) = StartDuo(home, "ha", ["--restart-on-failure"]);
+        client.WaitForTicks(3);
+        home.Amber("checkpoint", "--group", "ha").ShouldSucceed();
+        client.WaitForTicks(3);
+        Spawner.Kill(client.Pid, 9);
+        GroupHome.WaitUntil(() => home.Table("ha").Header.Restarts == 1 && server.IsRunning && client.IsRunning, "the group to be restarted");
+        // Restored from the checkpoint: the sequence numbers on both sides carry on from that moment.
+        client.WaitForTicks(5);
+        server.WaitForTicks(5);
+        var table = home.Table("ha");
+        Assert.All(table.Records, r => Assert.Equal(1, r.Restarts));
+        // amber ps shows it: GROUP PID PPID TREE STATE THR RESTARTS ...
+        var rows = home.Amber("ps", "--group", "ha").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal([server.Pid, client.Pid], rows.Select(f => int.Parse(f[1], CultureInfo.InvariantCulture)).Order());
+        Assert.All(rows, f => Assert.Equal("1", f[6]));
+        File.WriteAllText(home.Dir["stop"], "");
+        client.WaitForPass();
+        server.WaitForPass();
+    }
+
+    [Fact]
+    public void ScheduledCheckpointsAreListed()
+    {
+        using var home = new GroupHome("group-every");
+        var (_, client) = StartDuo(home, "every", ["--every", "300ms"]);
+        GroupHome.WaitUntil(() => Directory.Exists(Path.Combine(home.Home.DefaultStore("every")))
+            && home.Amber("images", "--group", "every").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length >= 3, "three scheduled checkpoints");
+        var images = home.Amber("images", "--group", "every").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(images, l => Assert.Matches(@"^ckpt-\d{6}  .*  full  2 tree\(s\), 2 process\(es\)", l));
+        Assert.EndsWith("(latest)", images[^1]);
+        Assert.Equal(images.Length, new Coordinator.Store.GroupStore(home.Home.DefaultStore("every")).List().Count);
+        client.WaitForTicks(3); // checkpoints never stopped it for long
+    }
+
+    [Fact]
+    public void ACoordinatorKilledMidCheckpointLeavesNothingFrozenOrTracedAndIsFoundAgain()
+    {
+        using var home = new GroupHome("group-kill9");
+        // This coordinator's workers pause two seconds with the group frozen, to be killed in the middle.
+        var slow = new Dictionary<string, string>(home.Environment) { ["AMBER_FAULT"] = "AfterFreeze:sleep=2000" };
+        var daemon = AmberCli.Start(["daemon"], null, slow);
+        GroupHome.WaitUntil(() => File.Exists(home.Home.ControlSocket) && home.DaemonPid == daemon.Pid, "the coordinator to listen");
+        var (server, client) = StartDuo(home, "k9", []);
+        client.WaitForTicks(3);
+
+        var checkpoint = home.StartAmber("checkpoint", "--group", "k9");
+        GroupHome.WaitUntil(() => client.IsTraced, "the worker to hold the group");
+        Spawner.Kill(daemon.Pid, 9);
+        daemon.Wait();
+        Assert.NotEqual(0, checkpoint.Wait().ExitCode); // its coordinator died under it
+        // The worker carries on alone: it finishes, and the group runs on, untraced.
+        GroupHome.WaitUntil(() => !client.IsTraced && !server.IsTraced, "the group to be let go", TimeSpan.FromSeconds(15));
+        client.WaitForTicks(5);
+
+        // A new coordinator finds the group, its table and its store again.
+        var again = home.StartAmber("daemon");
+        GroupHome.WaitUntil(() => home.DaemonPid == again.Pid && home.Amber("images", "--group", "k9").ExitCode == 0, "the new coordinator");
+        Assert.Single(home.Amber("images", "--group", "k9").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        home.Amber("checkpoint", "--group", "k9").ShouldSucceed();
+        GroupHome.WaitUntil(() => home.Table("k9").Header.DaemonPid == again.Pid, "the table to be kept by the new coordinator");
+        CheckTableMatchesProc(home, "k9");
+        client.WaitForTicks(3);
+    }
+
+    [Fact]
+    public void OnlyRootAndTheOwnerMayUseAGroup()
+    {
+        using var home = new GroupHome("group-owner");
+        var (_, client) = StartDuo(home, "mine", []);
+        client.WaitForTicks(2);
+        // nobody (65534) asks for a checkpoint of root's group: refused by peer credentials.
+        var run = ExternalProgram.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Repo.Amber, "checkpoint", "--group", "mine"], null, home.Environment).Wait();
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("belongs to uid 0", run.Stderr);
+        Assert.Empty(new Coordinator.Store.GroupStore(home.Home.DefaultStore("mine")).List());
+    }
+
+    /// <summary>The duo server and client, each launched into the group by amber run.</summary>
+    private static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
+    {
+        string wd = home.Dir.Path;
+        var server = new GroupMember(home.Run(group, options, Duo, "server", wd), Path.Combine(wd, "server.log"));
+        server.WaitForLine("READY");
+        var client = new GroupMember(home.Run(group, [], Duo, "client", wd), Path.Combine(wd, "client.log"));
+        client.WaitForLine("READY");
+        Assert.Equal([server.Pid, client.Pid], home.Members(group).Order());
+        return (server, client);
+    }
+
+    /// <summary>The process table says what /proc says: the same processes, parents, trees and states.</summary>
+    private static void CheckTableMatchesProc(GroupHome home, string group)
+    {
+        GroupHome.WaitUntil(() =>
+        {
+            var (header, records) = home.Table(group);
+            var members = home.Members(group).Order().ToList();
+            if (header.Group != group || records.Select(r => r.Pid).Order().SequenceEqual(members) is false)
+                return false;
+            return records.All(r =>
+            {
+                var stat = ProcFs.ReadStat(r.Pid);
+                bool root = !members.Contains(stat.ParentPid);
+                return r.ParentPid == stat.ParentPid && r.IsTreeRoot == root && (root ? r.Tree == r.Pid : r.Tree != r.Pid)
+                    && r.State == ProcessState.Running && r.Command == ProcFs.ReadStatus(r.Pid).Name;
+            });
+        }, $"the process table of {group} to match /proc");
+    }
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using Amber.Coordinator;
+using Amber.Coordinator.Table;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+
+namespace Amber.Integration.Tests.Infrastructure;
+
+/// <summary>
+/// A coordinator home of the test's own (AMBER_HOME in a test directory: its own sockets, tables,
+/// stores and cgroups). Disposing stops its groups and its coordinator, and removes its cgroups.
+/// The coordinator, started by the first `amber run`, ends up a child of the test process (a subreaper).
+/// </summary>
+public sealed class GroupHome : IDisposable
+{
+    private readonly TestDir _dir;
+
+    public GroupHome(string name)
+    {
+        _dir = new TestDir(name);
+        Home = AmberHome.For(_dir["home"]);
+    }
+
+    public AmberHome Home { get; }
+
+    public TestDir Dir => _dir;
+
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["AMBER_HOME"] = Home.Home! };
+
+    public AmberRun Amber(params string[] args) => AmberCli.Run(args, null, Environment);
+
+    public RunningAmber StartAmber(params string[] args) => AmberCli.Start(args, null, Environment);
+
+    /// <summary>amber run --group GROUP [options] -- COMMAND: the program's PID.</summary>
+    public int Run(string group, string[] options, params string[] command)
+    {
+        var run = Amber(["run", "--group", group, .. options, "--", .. command]).ShouldSucceed();
+        return int.Parse(run.LastStdoutLine, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The coordinator's PID, from its lock file (0 if none ever ran).</summary>
+    public int DaemonPid
+    {
+        get
+        {
+            var path = Path.Combine(Home.RunDirectory, "amberd.pid");
+            return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), out int pid) ? pid : 0;
+        }
+    }
+
+    public (TableHeader Header, List<ProcessRecord> Records) Table(string group)
+    {
+        using var table = ProcessTable.OpenForReading(Home.ProcessTable(group)) ?? throw new InvalidOperationException($"no table for group {group}");
+        return table.Read();
+    }
+
+    /// <summary>The processes in the group's cgroup now.</summary>
+    public List<int> Members(string group) => Cgroup.Open(Home.Cgroup(group))?.Processes() ?? [];
+
+    /// <summary>Waits until <paramref name="condition"/> holds, failing with <paramref name="what"/> after the timeout.</summary>
+    public static void WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            Thread.Sleep(20);
+        }
+    }
+
+    public void Dispose()
+    {
+        // Never throws: a failing test must report its own failure, not the clean-up's.
+        try
+        {
+            int daemon = DaemonPid;
+            if (Directory.Exists(Home.GroupsDirectory) && daemon > 0 && ProcFs.Exists(daemon))
+            {
+                foreach (var group in Directory.GetDirectories(Home.GroupsDirectory).Select(Path.GetFileName))
+                    Amber("stop", "--group", group!);
+                Amber("daemon", "--stop");
+            }
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (daemon > 0 && ProcFs.Exists(daemon) && !Spawner.TryReap(daemon, out _) && DateTime.UtcNow < deadline)
+                Thread.Sleep(10);
+            if (daemon > 0 && ProcFs.Exists(daemon))
+            {
+                Spawner.Kill(daemon, 9);
+                Spawner.TryReap(daemon, out _);
+            }
+            var root = Cgroup.Open(Home.CgroupPrefix);
+            if (root is not null)
+            {
+                foreach (var dir in Directory.GetDirectories(root.Path))
+                {
+                    // Left over only if the coordinator could not stop them: they are orphans of this process now.
+                    var group = Cgroup.At(dir);
+                    var left = group.Processes();
+                    foreach (int pid in left)
+                        Spawner.Kill(pid, 9);
+                    var until = DateTime.UtcNow.AddSeconds(5);
+                    while (group.Populated && DateTime.UtcNow < until)
+                        Thread.Sleep(5);
+                    foreach (int pid in left)
+                        Spawner.TryReap(pid, out _);
+                    group.TryRemove();
+                }
+                root.TryRemove();
+            }
+        }
+        catch (Exception)
+        {
+        }
+        _dir.Dispose();
+    }
+}
