@@ -2,4 +2,11 @@ namespace Amber.Checkpoint;
 
 /// <param name="ImagesDirectory">Where the checkpoint is committed (must not exist, or be empty).</param>
 /// <param name="LeaveRunning">Resume the process after the dump instead of ending it.</param>
-public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning);
+public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning)
+{
+    /// <summary>
+    /// Listening unix sockets outside the checkpoint (a group's registration socket) that a process's
+    /// connection to is saved as "connect to this path again" instead of being refused.
+    /// </summary>
+    public IReadOnlySet<string> ReconnectTo { get; init; } = new HashSet<string>();
+}

@@ -66,7 +66,7 @@ public static class Checkpointer
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
             PipeResolver.Resolve(resolved);
-            PipeResolver.ResolveSocketPairs(resolved);
+            PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo);
             PipeResolver.ResolveFifos(resolved);
             sharingWarnings = SharingCheck.Check(resolved);
             foreach (var image in dumped)

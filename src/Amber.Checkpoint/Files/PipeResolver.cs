@@ -68,11 +68,23 @@ public static class PipeResolver
     /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
     /// common ancestor of its holders, with what waits at each end; otherwise refused.
     /// </summary>
-    public static void ResolveSocketPairs(IReadOnlyList<ProcessImage> processes)
+    /// <param name="reconnectTo">
+    /// Listening sockets outside (a group's registration socket): a connection to one is saved as an
+    /// unpaired socket connected to that path again at restore.
+    /// </param>
+    public static void ResolveSocketPairs(IReadOnlyList<ProcessImage> processes, IReadOnlySet<string> reconnectTo)
     {
         var byPid = processes.ToDictionary(p => p.Pid);
         var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (Process: p, Fd: f))).ToList();
         var inodes = ends.Select(e => e.Fd.SocketInode).ToHashSet();
+        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer) && UnixPath(e.Fd.Socket.PeerAddress.Span) is { } path && reconnectTo.Contains(path)).ToList())
+        {
+            if (ProcessFiles.QueuedBytes(process.Pid, fd.Fd) > 0)
+                throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a connection to {UnixPath(fd.Socket.PeerAddress.Span)} with bytes not read yet");
+            fd.Kind = FdKind.FdSocket;
+            fd.SocketPeer = 0;
+            ends.Remove((process, fd));
+        }
         foreach (var pair in ends.GroupBy(e => Math.Min(e.Fd.SocketInode, e.Fd.SocketPeer)))
         {
             foreach (var (process, fd) in pair)
@@ -122,5 +134,15 @@ public static class PipeResolver
         if (!byPid.ContainsKey(0))
             throw new InvalidOperationException($"processes {string.Join(", ", pids)} have no common ancestor and there is no forest");
         return 0;
+    }
+
+    /// <summary>The file-system path of a unix address, or null (unnamed or abstract).</summary>
+    private static string? UnixPath(ReadOnlySpan<byte> address)
+    {
+        if (address.Length <= 2 || address[2] == 0)
+            return null;
+        var path = address[2..];
+        int nul = path.IndexOf((byte)0);
+        return System.Text.Encoding.UTF8.GetString(nul < 0 ? path : path[..nul]);
     }
 }

@@ -31,7 +31,7 @@ public static class SocketDumper
             image.Kind = FdKind.FdSocketPair;
             image.SocketInode = st.Inode;
             image.SocketPeer = UnixSocketPeers.PeerOf(st.Inode);
-            image.Socket = new SocketImage { Family = s.Family, Type = s.Type, Protocol = s.Protocol };
+            image.Socket = new SocketImage { Family = s.Family, Type = s.Type, Protocol = s.Protocol, PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.PeerAddress) };
             return;
         }
         if (s.Connected && !connectedByName)

@@ -78,8 +78,8 @@ public static class Restorer
             throw;
         }
         if (options.Detach)
-            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], clock.Elapsed, warnings, null);
+            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, null);
         var end = Spawner.Reap(tree.Root.Pid);
-        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
+        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
     }
 }

@@ -50,7 +50,7 @@ public static class SocketQueueRestorer
                 Send(from, message, fd.Socket.LocalAddress.Span, what);
             }
         }
-        foreach (var (pid, fd) in sockets.Values.Where(s => !s.Fd.Socket.PeerAddress.IsEmpty))
+        foreach (var (pid, fd) in sockets.Values.Where(s => !s.Fd.Socket.PeerAddress.IsEmpty && s.Fd.Socket.Type == SocketState.Datagram))
         {
             using var copy = HeldFile.CopyOf(pid, fd.Fd);
             UnixSocketQueue.Connect(copy, fd.Socket.PeerAddress.Span, $"fd {fd.Fd} of process {pid} (to {Describe(fd.Socket.PeerAddress.Span)})");

@@ -28,6 +28,11 @@ public static class SocketRestorer
         }
         if (s.Listening)
             calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
+        // A stream connection to a listener outside (a group's registration socket) is made again
+        // now, by the process itself, so the listener sees its credentials. A datagram socket is
+        // connected once everything is built (SocketQueueRestorer): its peer may be restored later.
+        if (!s.PeerAddress.IsEmpty && s.Type != SocketState.Datagram)
+            calls.Connect(created, s.PeerAddress.Span);
         return created;
     }
 

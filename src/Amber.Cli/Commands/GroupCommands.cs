@@ -22,14 +22,15 @@ public static class GroupCommands
         var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
         var storage = new Option<string[]>("--storage") { Description = "A directory of the group's (captured with its checkpoints)", AllowMultipleArgumentsPerToken = false };
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
+        var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, command,
+            group, images, every, storage, restart, deadline, command,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
-            double seconds = parse.GetValue(every) is { } text ? ParseInterval(text) : 0;
+            double seconds = parse.GetValue(every) is { } text ? ParseInterval(text, "--every") : 0;
             var request = new ControlRequest
             {
                 Op = "run", Group = parse.GetRequiredValue(group), Command = [.. parse.GetRequiredValue(command)],
@@ -37,6 +38,7 @@ public static class GroupCommands
                 Environment = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")],
                 Store = parse.GetValue(images) ?? "", EverySeconds = seconds, Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 RestartOnFailure = parse.GetValue(restart),
+                DeadlineSeconds = parse.GetValue(deadline) is { } d ? ParseInterval(d, "--deadline") : 0,
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));
@@ -78,7 +80,7 @@ public static class GroupCommands
     }
 
     /// <summary>"30s", "5m", "1h", "500ms", or a number of seconds.</summary>
-    public static double ParseInterval(string text)
+    public static double ParseInterval(string text, string option)
     {
         text = text.Trim();
         (string number, double unit) = text switch
@@ -90,7 +92,7 @@ public static class GroupCommands
             _ => (text, 1),
         };
         if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || double.IsInfinity(value))
-            throw new UsageException($"--every expects an interval such as 30s, 5m or 1h, got '{text}'");
+            throw new UsageException($"{option} expects an interval such as 30s, 5m or 1h, got '{text}'");
         return value * unit;
     }
 

@@ -48,11 +48,15 @@ public static class InternalCommand
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var images = new Option<string>("--images") { Required = true };
         var stop = new Option<bool>("--stop");
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop };
+        var reconnect = new Option<string[]>("--reconnect") { AllowMultipleArgumentsPerToken = false };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect };
         command.SetAction(parse => Report(() =>
         {
             var result = Checkpointer.CheckpointGroup(parse.GetRequiredValue(group), Cgroup.At(parse.GetRequiredValue(cgroup)),
-                new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop)));
+                new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop))
+                {
+                    ReconnectTo = (parse.GetValue(reconnect) ?? []).ToHashSet(),
+                });
             return new WorkerReport
             {
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
@@ -73,7 +77,10 @@ public static class InternalCommand
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
             });
-            return new WorkerReport { Ok = true, Roots = [.. result.Roots], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings] };
+            return new WorkerReport
+            {
+                Ok = true, Roots = [.. result.Roots], Processes = [.. result.Processes], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings],
+            };
         }));
         return command;
     }

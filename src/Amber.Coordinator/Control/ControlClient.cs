@@ -20,7 +20,7 @@ public static class ControlClient
             ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
         var line = JsonSerializer.Serialize(request, CoordinatorJson.Default.ControlRequest) + "\n";
         socket.Send(Encoding.UTF8.GetBytes(line));
-        var answer = ReadLine(socket) ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
+        var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
         return JsonSerializer.Deserialize(answer, CoordinatorJson.Default.ControlResponse)
             ?? throw new IOException("the coordinator sent an empty answer");
     }
@@ -67,26 +67,5 @@ public static class ControlClient
             Thread.Sleep(20);
         }
         throw new IOException($"the coordinator did not start within {DaemonStart.TotalSeconds:0} s (see {home.DaemonLog})");
-    }
-
-    internal static string? ReadLine(Socket socket)
-    {
-        var bytes = new List<byte>();
-        var one = new byte[4096];
-        while (true)
-        {
-            int n = socket.Receive(one);
-            if (n == 0)
-                return bytes.Count == 0 ? null : Encoding.UTF8.GetString([.. bytes]);
-            int newline = Array.IndexOf(one, (byte)'\n', 0, n);
-            if (newline >= 0)
-            {
-                bytes.AddRange(one.AsSpan(0, newline));
-                return Encoding.UTF8.GetString([.. bytes]);
-            }
-            bytes.AddRange(one.AsSpan(0, n));
-            if (bytes.Count > 16 << 20)
-                throw new IOException("a control message longer than 16 MiB");
-        }
     }
 }

@@ -25,6 +25,9 @@ public sealed class ControlRequest
 
     public bool RestartOnFailure { get; set; }
 
+    /// <summary>run: how long registered programs get to prepare for a checkpoint; 0: the default (5 s).</summary>
+    public double DeadlineSeconds { get; set; }
+
     public int Pid { get; set; }
 
     /// <summary>checkpoint: end the processes once saved instead of letting them run on.</summary>

@@ -41,7 +41,7 @@ public sealed class Coordinator : IDisposable
         {
             try
             {
-                var group = GroupRuntime.Load(_home, config);
+                var group = GroupRuntime.Load(_home, config, AttachFor);
                 _groups[group.Config.Name] = group;
                 Log($"group {group.Config.Name}: found again ({group.LiveProcesses().Count} processes, last checkpoint {(group.Config.LastCheckpoint.Length > 0 ? group.Config.LastCheckpoint : "none")})");
             }
@@ -124,7 +124,7 @@ public sealed class Coordinator : IDisposable
             try
             {
                 var (uid, gid) = PeerCredentials(connection);
-                var line = ControlClient.ReadLine(connection);
+                var line = new LineReader(connection).ReadLine();
                 var request = line is null ? null : JsonSerializer.Deserialize(line, CoordinatorJson.Default.ControlRequest);
                 response = request is null ? ControlResponse.Failure("an empty request") : Handle(request, uid, gid);
             }
@@ -178,7 +178,8 @@ public sealed class Coordinator : IDisposable
                 {
                     Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
                     Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                });
+                    DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
+                }, AttachFor);
                 _groups[group.Config.Name] = group;
                 Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
             }
@@ -222,9 +223,12 @@ public sealed class Coordinator : IDisposable
             helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
         string log = _home.GroupLog(group.Config.Name);
+        // The client library finds its group's registration socket through these.
+        var environment = request.Environment.Where(e => !e.StartsWith("AMBER_GROUP=", StringComparison.Ordinal) && !e.StartsWith("AMBER_REGISTRATION=", StringComparison.Ordinal))
+            .Append($"AMBER_GROUP={group.Config.Name}").Append($"AMBER_REGISTRATION={group.Registrations.SocketPath}").ToList();
         int pid = Spawner.Spawn(new SpawnOptions(path, args)
         {
-            Environment = request.Environment.Count > 0 ? request.Environment : null,
+            Environment = environment,
             WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
             Opens = [(0, "/dev/null", 0), (1, log, 0x441), (2, log, 0x441)],
             NewSession = true,
@@ -242,6 +246,22 @@ public sealed class Coordinator : IDisposable
         group.Save();
         Log($"group {group.Config.Name}: launched {string.Join(' ', request.Command)} as process {pid}");
         return new ControlResponse { Ok = true, Stdout = [pid.ToString(CultureInfo.InvariantCulture)] };
+    }
+
+    /// <summary>ADD from a registered program: attach a tree, if the program's user may.</summary>
+    private string? AttachFor(GroupRuntime group, int pid, uint uid)
+    {
+        group.Busy.Wait();
+        try
+        {
+            var response = Attach(group, pid, uid);
+            return response.Ok ? null : response.Error;
+        }
+        finally
+        {
+            group.RefreshTable();
+            group.Busy.Release();
+        }
     }
 
     /// <summary>Adds a running process tree: every process of it moves into the group's cgroup (forks meanwhile are caught by re-listing).</summary>
@@ -296,16 +316,26 @@ public sealed class Coordinator : IDisposable
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
         string images = group.Store.NextPath();
-        var args = new List<string> { "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images };
+        string id = Path.GetFileName(images);
+        // Programs that asked to be told get their chance to prepare, within the deadline.
+        var late = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
+        var args = new List<string>
+        {
+            "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images,
+            "--reconnect", group.Registrations.SocketPath,
+        };
         if (stop)
             args.Add("--stop");
         var report = Worker.Run(_reaper, _home.DaemonLog, [.. args]);
         if (!report.Ok)
         {
             Log($"group {group.Config.Name}: checkpoint failed: {report.Error}");
+            group.Registrations.AfterCheckpoint(id); // they run on as before
             return ControlResponse.Failure(report.Error);
         }
-        string id = Path.GetFileName(images);
+        report.Warnings.AddRange(late.Select(l => $"process {l.Pid} ('{l.Name}') did not answer within {group.Config.DeadlineSeconds:0.###} s; checkpointed all the same"));
+        if (!stop)
+            group.Registrations.AfterCheckpoint(id);
         group.Config.LastCheckpoint = id;
         group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         group.Config.LastCheckpointPids = report.Processes;
@@ -344,6 +374,7 @@ public sealed class Coordinator : IDisposable
         group.Config.Roots = report.Roots;
         group.Config.Launched = [.. report.Roots]; // the worker's orphans: the coordinator's children now
         group.Save();
+        group.Registrations.AfterRestore(id, report.Processes);
         string line = string.Create(CultureInfo.InvariantCulture,
             $"restored group {group.Config.Name} from {id}: {report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}, in {report.TotalMs:0} ms");
         Log(line);

@@ -24,6 +24,9 @@ public sealed class GroupConfig
 
     public bool RestartOnFailure { get; set; }
 
+    /// <summary>How long registered programs get to prepare for a checkpoint (their BeforeCheckpoint).</summary>
+    public double DeadlineSeconds { get; set; } = 5;
+
     /// <summary>The roots of the group's process trees: programs launched into it or attached to it.</summary>
     public List<int> Roots { get; set; } = [];
 

@@ -19,13 +19,15 @@ public sealed class GroupRuntime : IDisposable
     private readonly AmberHome _home;
     private readonly Dictionary<int, long> _firstSeen = [];
 
-    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup)
+    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach)
     {
         _home = home;
         Config = config;
         Cgroup = cgroup;
         Store = new GroupStore(config.Store);
         Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name);
+        Registrations = new Registrations(config.Name, home.RegistrationSocket(config.Name), (pid, uid) => attach(this, pid, uid),
+            pid => Cgroup.Processes().Contains(pid));
         NextCheckpoint = config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(config.EverySeconds) : DateTime.MaxValue;
     }
 
@@ -37,28 +39,32 @@ public sealed class GroupRuntime : IDisposable
 
     public ProcessTable Table { get; }
 
+    /// <summary>Programs of the group that use the client library.</summary>
+    public Registrations Registrations { get; }
+
     /// <summary>Held for the length of an operation on the group: they never overlap.</summary>
     public SemaphoreSlim Busy { get; } = new(1, 1);
 
     public DateTime NextCheckpoint { get; set; }
 
-    public static GroupRuntime Create(AmberHome home, GroupConfig config)
+    /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
+    public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
     {
         Directory.CreateDirectory(home.GroupDirectory(config.Name));
         Directory.CreateDirectory(config.Store);
-        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)));
+        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
         group.Save();
         return group;
     }
 
     /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
-    public static GroupRuntime Load(AmberHome home, string configPath)
+    public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach)
     {
         var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), CoordinatorJson.Default.GroupConfig)
             ?? throw new IOException($"{configPath} is empty");
         if (!AmberHome.IsValidGroupName(config.Name) || home.GroupConfig(config.Name) != configPath)
             throw new IOException($"{configPath} names group '{config.Name}'");
-        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)));
+        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
     }
 
     public void Save()
@@ -139,6 +145,7 @@ public sealed class GroupRuntime : IDisposable
 
     public void Dispose()
     {
+        Registrations.Dispose();
         Table.Dispose();
         Busy.Dispose();
     }

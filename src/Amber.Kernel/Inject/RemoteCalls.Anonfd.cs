@@ -70,6 +70,13 @@ public sealed partial class RemoteCalls
         Call("bind", SyscallNumbers.Bind, (ulong)fd, Scratch, (ulong)address.Length);
     }
 
+    /// <summary>connect(2) to a unix address (a listening socket outside the process).</summary>
+    public void Connect(int fd, ReadOnlySpan<byte> address)
+    {
+        Memory.Write(Scratch, address);
+        Call("connect", SyscallNumbers.Connect, (ulong)fd, Scratch, (ulong)address.Length);
+    }
+
     public void Listen(int fd, int backlog) => Call("listen", SyscallNumbers.Listen, (ulong)fd, (ulong)backlog);
 
     /// <summary>unlink(2); false when there was nothing to remove.</summary>

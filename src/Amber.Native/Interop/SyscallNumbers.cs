@@ -85,4 +85,5 @@ internal static class SyscallNumbers
     internal const int Msgsnd = 69;
     internal const int Msgrcv = 70;
     internal const int Semtimedop = 220;
+    internal const int Connect = 42;
 }

@@ -1,0 +1,33 @@
+// A program of an Amber group that wants to know about checkpoints: it registers with the
+// coordinator, prepares before each checkpoint (here: it only says so, or takes --slow MS to do it),
+// and hears when the checkpoint is taken and when the group comes back from one. Meanwhile it counts,
+// keeping a running sum it checks every tick: a restore must bring both back exactly.
+//   amber run --group demo -- dotnet Amber.Client.Sample.dll [--slow MS]
+using System.Globalization;
+using Amber.Client;
+
+int slow = args.Length == 2 && args[0] == "--slow" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
+using var amber = GroupClient.Register("sample");
+amber.BeforeCheckpoint = notice =>
+{
+    Console.WriteLine($"before-checkpoint {notice.Id} remaining-ms={(long)notice.Remaining.TotalMilliseconds}");
+    if (slow > 0)
+        Thread.Sleep(slow); // longer than the deadline: the checkpoint must not wait for it
+    Console.WriteLine($"prepared {notice.Id}");
+};
+amber.AfterCheckpoint = id => Console.WriteLine($"after-checkpoint {id}");
+amber.AfterRestore = id => Console.WriteLine($"after-restore {id}");
+Console.WriteLine($"registered in group {amber.Group}");
+
+long sum = 0;
+for (long n = 1; ; n++)
+{
+    if (sum != (n - 1) * n / 2)
+    {
+        Console.WriteLine($"FAIL sum {sum} at tick {n}");
+        return 1;
+    }
+    sum += n;
+    Console.WriteLine($"tick {n}");
+    Thread.Sleep(20);
+}
