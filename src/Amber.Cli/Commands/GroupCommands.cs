@@ -52,8 +52,10 @@ public static class GroupCommands
     public static Command Stop()
     {
         var group = GroupOption(required: true);
-        var command = new Command("stop", "End every process of a group (its checkpoints stay)") { group };
-        command.SetAction(parse => CliErrors.Run(() => Print(ControlClient.Send(new ControlRequest { Op = "stop", Group = parse.GetRequiredValue(group) }))));
+        var remove = new Option<bool>("--remove") { Description = "Also forget the group (settings, process table, cgroup); its checkpoints stay" };
+        var command = new Command("stop", "End every process of a group (its checkpoints stay)") { group, remove };
+        command.SetAction(parse => CliErrors.Run(() =>
+            Print(ControlClient.Send(new ControlRequest { Op = parse.GetValue(remove) ? "remove" : "stop", Group = parse.GetRequiredValue(group) }))));
         return command;
     }
 

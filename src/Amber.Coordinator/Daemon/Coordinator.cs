@@ -200,13 +200,17 @@ public sealed class Coordinator : IDisposable
                 "restore" => Restore(group, request.From),
                 "images" => Images(group),
                 "stop" => Stop(group),
+                "remove" => Remove(group),
                 _ => ControlResponse.Failure($"unknown request '{request.Op}'"),
             };
         }
         finally
         {
-            group.RefreshTable();
-            group.Busy.Release();
+            if (request.Op != "remove")
+            {
+                group.RefreshTable();
+                group.Busy.Release();
+            }
         }
     }
 
@@ -396,6 +400,20 @@ public sealed class Coordinator : IDisposable
         group.KillAll(KillTimeout);
         Log($"group {group.Config.Name}: stopped ({count} processes ended)");
         return new ControlResponse { Ok = true, Stderr = [$"stopped group {group.Config.Name} ({count} processes ended)"] };
+    }
+
+    /// <summary>Ends the group's processes and forgets the group: its settings, table, socket and cgroup go; its store stays.</summary>
+    private ControlResponse Remove(GroupRuntime group)
+    {
+        var stopped = Stop(group);
+        lock (_lock)
+            _groups.Remove(group.Config.Name);
+        File.Delete(_home.GroupConfig(group.Config.Name));
+        group.Dispose();
+        File.Delete(_home.ProcessTable(group.Config.Name));
+        group.Cgroup.TryRemove();
+        Log($"group {group.Config.Name}: removed (store {group.Config.Store} kept)");
+        return new ControlResponse { Ok = true, Stderr = [.. stopped.Stderr, $"removed group {group.Config.Name}; its checkpoints stay in {group.Config.Store}"] };
     }
 
     /// <summary>Every 100 ms: reap, refresh the tables, notice dead members, take scheduled checkpoints.</summary>

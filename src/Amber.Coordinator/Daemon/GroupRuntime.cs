@@ -143,10 +143,10 @@ public sealed class GroupRuntime : IDisposable
     public string Describe(StoredCheckpoint c) =>
         string.Create(CultureInfo.InvariantCulture, $"{c.Id}  {c.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  full  {c.Trees} tree(s), {c.Processes} process(es)  {c.Bytes / 1048576.0:0.0} MiB");
 
+    /// <summary>Closes the table and the registration socket; Busy is left to whoever holds it.</summary>
     public void Dispose()
     {
         Registrations.Dispose();
         Table.Dispose();
-        Busy.Dispose();
     }
 }

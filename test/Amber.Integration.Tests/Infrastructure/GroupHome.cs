@@ -77,7 +77,7 @@ public sealed class GroupHome : IDisposable
             if (Directory.Exists(Home.GroupsDirectory) && daemon > 0 && ProcFs.Exists(daemon))
             {
                 foreach (var group in Directory.GetDirectories(Home.GroupsDirectory).Select(Path.GetFileName))
-                    Amber("stop", "--group", group!);
+                    Amber("stop", "--group", group!, "--remove");
                 Amber("daemon", "--stop");
             }
             var deadline = DateTime.UtcNow.AddSeconds(10);
