@@ -99,9 +99,7 @@ public sealed class GroupTests
     {
         using var home = new GroupHome("group-kill9");
         // This coordinator's workers pause two seconds with the group frozen, to be killed in the middle.
-        var slow = new Dictionary<string, string>(home.Environment) { ["AMBER_FAULT"] = "AfterFreeze:sleep=2000" };
-        var daemon = AmberCli.Start(["daemon"], null, slow);
-        GroupHome.WaitUntil(() => File.Exists(home.Home.ControlSocket) && home.DaemonPid == daemon.Pid, "the coordinator to listen");
+        var daemon = home.StartDaemon(new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterFreeze:sleep=2000" });
         var (server, client) = StartDuo(home, "k9", []);
         client.WaitForTicks(3);
 
@@ -115,13 +113,30 @@ public sealed class GroupTests
         client.WaitForTicks(5);
 
         // A new coordinator finds the group, its table and its store again.
-        var again = home.StartAmber("daemon");
-        GroupHome.WaitUntil(() => home.DaemonPid == again.Pid && home.Amber("images", "--group", "k9").ExitCode == 0, "the new coordinator");
+        var again = home.StartDaemon();
         Assert.Single(home.Amber("images", "--group", "k9").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         home.Amber("checkpoint", "--group", "k9").ShouldSucceed();
         GroupHome.WaitUntil(() => home.Table("k9").Header.DaemonPid == again.Pid, "the table to be kept by the new coordinator");
         CheckTableMatchesProc(home, "k9");
         client.WaitForTicks(3);
+    }
+
+    [Fact]
+    public void ACliKilledMidCheckpointHarmsNothing()
+    {
+        using var home = new GroupHome("group-cli9");
+        home.StartDaemon(new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterFreeze:sleep=1000" });
+        var (server, client) = StartDuo(home, "c9", []);
+        client.WaitForTicks(3);
+        var checkpoint = home.StartAmber("checkpoint", "--group", "c9");
+        GroupHome.WaitUntil(() => client.IsTraced, "the worker to hold the group");
+        Spawner.Kill(checkpoint.Pid, 9);
+        checkpoint.Wait();
+        // The coordinator finishes the checkpoint all the same; the group runs on, untraced.
+        GroupHome.WaitUntil(() => home.Amber("images", "--group", "c9").Stdout.Contains("ckpt-000001", StringComparison.Ordinal), "the checkpoint to be committed");
+        GroupHome.WaitUntil(() => !client.IsTraced && !server.IsTraced, "the group to be let go");
+        client.WaitForTicks(3);
+        server.WaitForTicks(3);
     }
 
     [Fact]

@@ -31,6 +31,20 @@ public sealed class GroupHome : IDisposable
 
     public RunningAmber StartAmber(params string[] args) => AmberCli.Start(args, null, Environment);
 
+    /// <summary>
+    /// Starts this home's coordinator with extra environment (AMBER_FAULT, say) and waits until it
+    /// listens (long enough for ./amber to build itself first, when a source changed).
+    /// </summary>
+    public RunningAmber StartDaemon(IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string>(Environment);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            environment[key] = value;
+        var daemon = AmberCli.Start(["daemon"], null, environment);
+        WaitUntil(() => File.Exists(Home.ControlSocket) && DaemonPid == daemon.Pid, "the coordinator to listen", TimeSpan.FromMinutes(3));
+        return daemon;
+    }
+
     /// <summary>amber run --group GROUP [options] -- COMMAND: the program's PID.</summary>
     public int Run(string group, string[] options, params string[] command)
     {
