@@ -122,6 +122,52 @@ public sealed class GroupTests
     }
 
     [Fact]
+    public void ADaemonThatDoubleForksStaysInItsGroupAndAnEarlierCheckpointCanBeChosen()
+    {
+        using var home = new GroupHome("group-daemon");
+        // A classic daemon: the program forks, the child starts a session and forks again, and both
+        // parents exit; the grandchild counts on, in the group's cgroup, the coordinator's child.
+        string script = """
+            import os, sys, time
+            if os.fork(): sys.exit(0)
+            os.setsid()
+            if os.fork(): os._exit(0)
+            log = open(sys.argv[1], "a", buffering=1)
+            n = 0
+            while True:
+                n += 1
+                log.write(f"tick {n}\n")
+                time.sleep(0.02)
+            """;
+        File.WriteAllText(home.Dir["daemon.py"], script);
+        int launched = home.Run("d", [], "/usr/bin/python3", home.Dir["daemon.py"], home.Dir["daemon.log"]);
+        GroupHome.WaitUntil(() => home.Members("d").Count == 1 && !home.Members("d").Contains(launched), "the daemon to be alone in its group");
+        var daemon = new GroupMember(home.Members("d")[0], home.Dir["daemon.log"]);
+        GroupHome.WaitUntil(() => ProcFs.ReadStat(daemon.Pid).ParentPid == home.DaemonPid, "the daemon to be the coordinator's child");
+        daemon.WaitForTicks(3);
+        string first = home.Amber("checkpoint", "--group", "d").ShouldSucceed().LastStdoutLine;
+        daemon.WaitForTicks(15);
+        home.Amber("checkpoint", "--group", "d", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !daemon.IsRunning, "the daemon to end");
+        int reached = daemon.LastTick();
+        home.Amber("restore", "--group", "d", "--from", first).ShouldSucceed();
+        Assert.True(daemon.IsRunning);
+        // Back at the first checkpoint: the count goes on from there, well below where it had got to.
+        int lines = daemon.Lines().Count;
+        GroupHome.WaitUntil(() => daemon.Lines().Count > lines + 3, "ticks after the restore");
+        var after = daemon.Lines().Skip(lines).Select(l => int.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture)).ToList();
+        Assert.True(after[0] < reached - 10, $"restored from {first}, the count should start again below {reached - 10}, not at {after[0]}");
+        Assert.Equal(Enumerable.Range(after[0], after.Count), after);
+
+        // Detached, it is no longer the group's: it keeps running outside it.
+        home.Amber("detach", "--group", "d", daemon.Pid.ToString(CultureInfo.InvariantCulture)).ShouldSucceed();
+        Assert.Empty(home.Members("d"));
+        Assert.True(daemon.IsRunning);
+        home.Amber("checkpoint", "--group", "d").ShouldFail("no running process");
+        Spawner.Kill(daemon.Pid, 9);
+    }
+
+    [Fact]
     public void ACliKilledMidCheckpointHarmsNothing()
     {
         using var home = new GroupHome("group-cli9");

@@ -79,7 +79,11 @@ public sealed class GroupRuntime : IDisposable
     public List<int> LiveProcesses() =>
         [.. Cgroup.Processes().Where(p => ProcFs.TryReadStatus(p, out var s) && s!.State is not ('Z' or 'X'))];
 
-    /// <summary>Rewrites the process table from the cgroup and /proc.</summary>
+    /// <summary>
+    /// Rewrites the process table from the cgroup and /proc. A tree root found in the cgroup that
+    /// the group did not know (a daemon that double-forked) becomes one of its roots: watched, and
+    /// restarted with the group.
+    /// </summary>
     public void RefreshTable()
     {
         var pids = Cgroup.Processes();
@@ -119,6 +123,12 @@ public sealed class GroupRuntime : IDisposable
         foreach (int gone in _firstSeen.Keys.Where(p => !stats.ContainsKey(p)).ToList())
             _firstSeen.Remove(gone);
         records.Sort((a, b) => a.Pid.CompareTo(b.Pid));
+        var newRoots = records.Where(r => r.IsTreeRoot && r.State != ProcessState.Zombie && !Config.Roots.Contains(r.Pid)).Select(r => r.Pid).ToList();
+        if (newRoots.Count > 0)
+        {
+            Config.Roots.AddRange(newRoots);
+            Save();
+        }
         Table.Write(records, new TableHeader(Config.Name, Environment.ProcessId, Config.Restarts, now, Config.LastCheckpointUnixMs, Config.LastCheckpoint));
     }
 

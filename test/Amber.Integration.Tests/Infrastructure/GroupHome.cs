@@ -117,9 +117,11 @@ public sealed class GroupHome : IDisposable
                         Thread.Sleep(5);
                     foreach (int pid in left)
                         Spawner.TryReap(pid, out _);
-                    group.TryRemove();
                 }
-                root.TryRemove();
+                // A cgroup goes once its last task has fully exited, a moment after it was killed.
+                var removeBy = DateTime.UtcNow.AddSeconds(5);
+                while (!(Directory.GetDirectories(root.Path).All(d => Cgroup.At(d).TryRemove()) && root.TryRemove()) && DateTime.UtcNow < removeBy)
+                    Thread.Sleep(10);
             }
         }
         catch (Exception)
