@@ -9,4 +9,10 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     /// connection to is saved as "connect to this path again" instead of being refused.
     /// </summary>
     public IReadOnlySet<string> ReconnectTo { get; init; } = new HashSet<string>();
+
+    /// <summary>
+    /// An incremental checkpoint: the committed checkpoint (beside <see cref="ImagesDirectory"/>) to
+    /// refer to for every page that did not change since.
+    /// </summary>
+    public string? Parent { get; init; }
 }

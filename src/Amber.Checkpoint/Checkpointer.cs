@@ -37,13 +37,14 @@ public static class Checkpointer
     {
         var total = Stopwatch.StartNew();
         var trace = new PhaseTrace("checkpoint");
+        var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
         cancel.ThrowIfCancellationRequested();
 
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze();
         trace.Mark("freeze");
-        long pages = 0;
+        long pages = 0, kept = 0;
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
         List<string> sharingWarnings;
@@ -57,7 +58,11 @@ public static class Checkpointer
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
-                    pages += DumpProcess(process, member.ParentPid, writer, dumped, saved, trace, cancel);
+                {
+                    var (written, keptNow) = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, trace, cancel);
+                    pages += written;
+                    kept += keptNow;
+                }
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
@@ -69,6 +74,8 @@ public static class Checkpointer
             PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo);
             PipeResolver.ResolveFifos(resolved);
             sharingWarnings = SharingCheck.Check(resolved);
+            // Only the earlier checkpoints whose copies are still used are named (and so kept).
+            var sources = parent?.Prune([.. dumped, forest]) ?? [];
             foreach (var image in dumped)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             bool hasForest = !forest.Equals(new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() });
@@ -87,6 +94,8 @@ public static class Checkpointer
                 TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
                 Group = group ?? "",
                 Forest = hasForest,
+                Parent = parent?.Name ?? "",
+                Sources = { sources },
             });
             trace.Mark("commit");
         }
@@ -105,7 +114,11 @@ public static class Checkpointer
         frozenAt.Stop();
         trace.Mark(options.LeaveRunning ? "resume" : "kill");
         long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
-        return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings);
+        return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings)
+        {
+            PagesKept = kept,
+            Parent = parent?.Name,
+        };
     }
 
     private static void Preflight(int pid)
@@ -142,7 +155,10 @@ public static class Checkpointer
         };
     }
 
-    private static long DumpProcess(FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, PhaseTrace trace, CancellationToken cancel)
+    /// <returns>Pages written, and pages kept from the parent checkpoint.</returns>
+    private static (long Written, long Kept) DumpProcess(
+        FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
+        PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -166,14 +182,14 @@ public static class Checkpointer
 
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
-        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel);
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid));
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
-        ShmemDumper.Dump(pid, image, pageFile, saved, cancel);
-        DeletedFileDumper.Dump(pid, image, pageFile, saved, cancel);
+        ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
+        DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         trace.Mark("memory");
         dumped.Add(image);
-        return dumper.PagesWritten;
+        return (dumper.PagesWritten, dumper.PagesKept);
     }
 
     private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)

@@ -4,7 +4,7 @@ namespace Amber.Image;
 public static class ImageFormat
 {
     /// <summary>The format version this build writes and the only one it reads.</summary>
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
 
     /// <summary>Page files hold data in units of this size, aligned to it, after a header page of this size.</summary>
     public const int PageSize = 4096;

@@ -99,9 +99,10 @@ public sealed class BoundsTests : IDisposable
         Assert.Throws<ImageFormatException>(() => pages.Read(0, page));
         Assert.Throws<ImageFormatException>(() => pages.Read(end - 100, page));
         Assert.Throws<ImageFormatException>(() => pages.Read(ulong.MaxValue - 10, page));
-        Assert.False(pages.VerifyRun(0, 4096, 0));
-        Assert.False(pages.VerifyRun(ImageFormat.PageSize, ulong.MaxValue, 0));
-        Assert.False(pages.VerifyRun(ulong.MaxValue, 1, 0));
+        Assert.False(pages.VerifyRun(0, [0UL]));
+        Assert.False(pages.VerifyRun(ImageFormat.PageSize, new ulong[(int)(pages.DataLength / ImageFormat.PageSize) + 1]));
+        Assert.False(pages.VerifyRun(ulong.MaxValue, [0UL]));
+        Assert.False(pages.VerifyRun(ImageFormat.PageSize, []));
         pages.Read(end - (ulong)page.Length, page);
         pages.Read(end, []);
     }

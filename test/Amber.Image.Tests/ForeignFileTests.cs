@@ -18,7 +18,7 @@ public sealed class ForeignFileTests : IDisposable
         { "process-image", "is a process image (PROC), expected a manifest (MNFT)" },
         { "page-file", "is a page file (PAGE), expected a manifest (MNFT)" },
         { "unknown-tag", "unknown type tag 'ABCD'" },
-        { "future-version", "format version 2 is not supported (this build reads version 1)" },
+        { "future-version", $"format version {ImageFormat.FormatVersion + 1} is not supported (this build reads version {ImageFormat.FormatVersion})" },
         { "unknown-flags", "unknown header flags 0x00000001" },
         { "garbage-payload", "is not a valid Manifest" },
         { "manifest-version", "manifest format version 7 is not supported" },
@@ -57,7 +57,7 @@ public sealed class ForeignFileTests : IDisposable
                 File.WriteAllBytes(path, manifest);
                 break;
             case "future-version":
-                BinaryPrimitives.WriteUInt32LittleEndian(manifest.AsSpan(8), 2);
+                BinaryPrimitives.WriteUInt32LittleEndian(manifest.AsSpan(8), ImageFormat.FormatVersion + 1);
                 File.WriteAllBytes(path, manifest);
                 break;
             case "unknown-flags":
@@ -141,7 +141,7 @@ public sealed class ForeignFileTests : IDisposable
         byte[] file = new byte[32 + payload.Length];
         "AMBR"u8.CopyTo(file);
         tag.CopyTo(file.AsSpan(4));
-        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(8), ImageFormat.FormatVersion);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(16), payloadLength ?? (ulong)payload.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(24), System.IO.Hashing.XxHash3.HashToUInt64(payload));
         payload.CopyTo(file.AsSpan(32));

@@ -59,9 +59,9 @@ internal sealed class SampleCheckpoint
             foreach (int count in RunPages)
             {
                 byte[] data = RandomBytes(random, count * ImageFormat.PageSize);
-                (ulong offset, ulong xxh3) = pages.Append(data);
-                runs.Add(new PageRunData(address, offset, xxh3, data));
-                process.Mm.Pages.Add(new PageRun { Address = address, Count = (ulong)count, FileOffset = offset, Xxh3 = xxh3 });
+                (ulong offset, ulong[] hashes) = pages.Append(data);
+                runs.Add(new PageRunData(address, offset, hashes, data));
+                process.Mm.Pages.Add(new PageRun { Address = address, Count = (ulong)count, FileOffset = offset, PageXxh3 = { hashes } });
                 address += (ulong)data.Length + ImageFormat.PageSize;
             }
             writer.WriteMessage(ProcessFile, ImageFileKind.Process, process);

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.IO.Hashing;
 using System.Runtime.ExceptionServices;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -42,16 +41,21 @@ public sealed class PageWriterQueue : IDisposable
     }
 
     /// <summary>
-    /// Queues the stretches of <paramref name="buffer"/> to store, as (address, offset in buffer,
-    /// length). Their checksums are taken here, on the caller's thread, in parallel with the writes.
+    /// Queues what to record for a buffer of memory, in address order: stretches of it to store
+    /// (offset in the buffer, length, the checksums of their pages, taken by the caller in parallel
+    /// with the writes) and runs kept where an earlier checkpoint stored them.
     /// </summary>
-    public void Submit(PageBuffer buffer, List<(ulong Address, int Offset, int Length)> stretches)
+    public void Submit(PageBuffer buffer, List<Item> items)
     {
         ThrowIfFailed();
-        var hashes = new ulong[stretches.Count];
-        for (int i = 0; i < hashes.Length; i++)
-            hashes[i] = XxHash3.HashToUInt64(buffer.Span.Slice(stretches[i].Offset, stretches[i].Length));
-        _work.Add(new Chunk(buffer, stretches, hashes));
+        _work.Add(new Chunk(buffer, items));
+    }
+
+    /// <summary>Records a run kept where an earlier checkpoint stored it (nothing to write).</summary>
+    public void Reference(PageRun run)
+    {
+        ThrowIfFailed();
+        _work.Add(new Chunk(null, [Item.Kept(run)]));
     }
 
     public void Release(PageBuffer buffer) => _free.Add(buffer);
@@ -79,17 +83,17 @@ public sealed class PageWriterQueue : IDisposable
         {
             try
             {
-                if (_failure is null)
+                foreach (var item in _failure is null ? chunk.Items : [])
                 {
-                    for (int i = 0; i < chunk.Stretches.Count; i++)
+                    if (item.Reference is { } kept)
                     {
-                        var (address, offset, length) = chunk.Stretches[i];
-                        ulong xxh3 = chunk.Hashes[i];
-                        ulong fileOffset = _pages.AppendData(chunk.Buffer.Span.Slice(offset, length));
-                        ulong count = (ulong)(length / ImageFormat.PageSize);
-                        _mm.Pages.Add(new PageRun { Address = address, Count = count, FileOffset = fileOffset, Xxh3 = xxh3 });
-                        PagesWritten += (long)count;
+                        _mm.Pages.Add(kept);
+                        continue;
                     }
+                    ulong fileOffset = _pages.AppendData(chunk.Buffer!.Span.Slice(item.Offset, item.Length));
+                    ulong count = (ulong)(item.Length / ImageFormat.PageSize);
+                    _mm.Pages.Add(new PageRun { Address = item.Address, Count = count, FileOffset = fileOffset, PageXxh3 = { item.PageXxh3! } });
+                    PagesWritten += (long)count;
                 }
             }
             catch (Exception e)
@@ -98,12 +102,21 @@ public sealed class PageWriterQueue : IDisposable
             }
             finally
             {
-                _free.Add(chunk.Buffer);
+                if (chunk.Buffer is not null)
+                    _free.Add(chunk.Buffer);
             }
         }
     }
 
     private void ThrowIfFailed() => _failure?.Throw();
 
-    private readonly record struct Chunk(PageBuffer Buffer, List<(ulong Address, int Offset, int Length)> Stretches, ulong[] Hashes);
+    /// <summary>One thing to record: pages of the buffer to store, or a run kept elsewhere.</summary>
+    public readonly record struct Item(ulong Address, int Offset, int Length, ulong[]? PageXxh3, PageRun? Reference)
+    {
+        public static Item Stored(ulong address, int offset, int length, ulong[] pageXxh3) => new(address, offset, length, pageXxh3, null);
+
+        public static Item Kept(PageRun run) => new(run.Address, 0, 0, null, run);
+    }
+
+    private readonly record struct Chunk(PageBuffer? Buffer, List<Item> Items);
 }

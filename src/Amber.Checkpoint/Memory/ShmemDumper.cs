@@ -16,7 +16,7 @@ public static class ShmemDumper
     private const int ChunkBytes = 4 << 20;
     private const int PageSize = ImageFormat.PageSize;
 
-    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, CancellationToken cancel)
+    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         var vmas = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).ToList();
         var fds = image.Fds.Where(f => f.Kind == FdKind.FdMemfd).ToList();
@@ -32,14 +32,14 @@ public static class ShmemDumper
             bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
             using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
-            CopyContents(file, pages, shmem.Pages, buffer);
+            CopyContents(file, pages, shmem.Pages, buffer, earlier?.ObjectOf(pid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.Shmem.Add(shmem);
         }
-        DumpSysv(pid, image, pages, buffer, saved, cancel);
+        DumpSysv(pid, image, pages, buffer, saved, earlier, cancel);
     }
 
     /// <summary>System V segments the process has attached: attributes from /proc/sysvipc/shm, contents through the mapping.</summary>
-    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, CancellationToken cancel)
+    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         foreach (var group in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv).GroupBy(v => v.ShmemId))
         {
@@ -51,13 +51,17 @@ public static class ShmemDumper
                 ?? throw new UnsupportedResourceException(pid, $"System V segment {group.Key}", "a segment /proc/sysvipc/shm does not list");
             var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
             using var file = RemoteFile.FromMapping(pid, first.Start, first.End);
-            CopyContents(file, pages, sysv.Pages, buffer);
+            CopyContents(file, pages, sysv.Pages, buffer,
+                earlier?.ObjectOf(pid, p => p.Mm.SysvShm.Where(s => s.Id == segment.Id && s.Key == segment.Key).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.SysvShm.Add(sysv);
         }
     }
 
-    /// <summary>Copies a file's data extents into the page file as runs (offsets in the file), skipping zero pages.</summary>
-    public static void CopyContents(RemoteFile file, PageFileWriter pages, IList<PageRun> runs, PageBuffer buffer)
+    /// <summary>
+    /// Copies a file's data extents into the page file as runs (offsets in the file), skipping zero
+    /// pages, and keeping a reference to the copy an earlier checkpoint made of an unchanged page.
+    /// </summary>
+    public static void CopyContents(RemoteFile file, PageFileWriter pages, IList<PageRun> runs, PageBuffer buffer, ParentPages? parent = null)
     {
         foreach (var (offset, length) in file.DataExtents())
         {
@@ -67,7 +71,7 @@ public static class ShmemDumper
                 n = (n + PageSize - 1) / PageSize * PageSize;
                 var data = buffer.Span[..n];
                 file.Read(at, data);
-                AppendNonZero(pages, runs, at, data);
+                AppendNonZero(pages, runs, at, data, parent);
             }
         }
     }
@@ -80,12 +84,40 @@ public static class ShmemDumper
     }
 
     /// <summary>Appends the non-zero pages of <paramref name="data"/> (file contents at <paramref name="offset"/>) as runs.</summary>
-    public static void AppendNonZero(PageFileWriter pages, IList<PageRun> runs, long offset, ReadOnlySpan<byte> data)
+    public static void AppendNonZero(PageFileWriter pages, IList<PageRun> runs, long offset, ReadOnlySpan<byte> data, ParentPages? parent = null)
     {
         foreach (var (first, count) in ZeroPages.NonZeroStretches(data))
         {
-            var (fileOffset, xxh3) = pages.Append(data.Slice(first * PageSize, count * PageSize));
-            runs.Add(new PageRun { Address = (ulong)(offset + first * PageSize), Count = (ulong)count, FileOffset = fileOffset, Xxh3 = xxh3 });
+            var stretch = data.Slice(first * PageSize, count * PageSize);
+            var hashes = PageHashes.Of(stretch);
+            int storedFrom = 0;
+            for (int i = 0; i <= count; i++)
+            {
+                ulong at = (ulong)(offset + (first + i) * PageSize);
+                bool keep = i < count && parent is not null && parent.TryGet(at, out ulong xxh3, out _, out _) && xxh3 == hashes[i];
+                if (!keep && i < count)
+                    continue;
+                if (i > storedFrom)
+                {
+                    var (fileOffset, _) = pages.Append(stretch[(storedFrom * PageSize)..(i * PageSize)]);
+                    runs.Add(new PageRun { Address = (ulong)(offset + (first + storedFrom) * PageSize), Count = (ulong)(i - storedFrom), FileOffset = fileOffset, PageXxh3 = { hashes[storedFrom..i] } });
+                }
+                if (keep)
+                {
+                    parent!.TryGet(at, out ulong kept, out uint source, out ulong keptOffset);
+                    if (runs.Count > 0 && runs[^1] is { } last && last.Source == source && last.Source != 0
+                        && last.Address + last.Count * PageSize == at && last.FileOffset + last.Count * PageSize == keptOffset)
+                    {
+                        last.Count++;
+                        last.PageXxh3.Add(kept);
+                    }
+                    else
+                    {
+                        runs.Add(new PageRun { Address = at, Count = 1, FileOffset = keptOffset, Source = source, PageXxh3 = { kept } });
+                    }
+                }
+                storedFrom = i + 1;
+            }
         }
     }
 }

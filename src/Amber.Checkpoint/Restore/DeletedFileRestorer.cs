@@ -13,7 +13,7 @@ namespace Amber.Checkpoint.Restore;
 /// holds a file nobody else can open. A file several processes use is created by their common
 /// ancestor, held in a slot and unlinked at once; they open it through /proc/self/fd.
 /// </summary>
-public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileReader> pagesOf)
+public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, uint, PageFileReader> pagesOf)
 {
     private readonly Dictionary<ulong, string> _paths = [];
 
@@ -69,12 +69,11 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
         calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
         calls.Truncate(fd, (long)deleted.Size);
-        var pages = pagesOf(deleted.PagesOf);
         using var file = RemoteFile.FromFd(image.Pid, fd);
         foreach (var run in deleted.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];
-            pages.ReadRun(run.FileOffset, data, run.Xxh3);
+            pagesOf(deleted.PagesOf, run.Source).ReadRun(run.FileOffset, data, run.PageXxh3);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, deleted.Size - run.Address)));
         }
         return path;

@@ -14,22 +14,18 @@ public static class ImageValidator
     private const ulong TaskSize = 0x7ffffffff000;
     private const int RegistersSize = 216;
 
-    /// <param name="pageDataEnd">Where the page data of each process's page file ends, by pid.</param>
-    public static List<string> Validate(ProcessImage image, IReadOnlyDictionary<int, ulong> pageDataEnd, RestoreTree tree)
+    /// <param name="pageDataEnd">Where the page data of a process's page file ends, in this checkpoint or a source of it.</param>
+    public static List<string> Validate(ProcessImage image, Func<int, uint, ulong> pageDataEnd, RestoreTree tree)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
         void Fail(string what) => throw new CheckpointException($"image of process {pid} is inconsistent: {what}");
-        // Contents of shared objects may be in another process's page file (pages_of).
-        ulong EndOf(int pagesOf)
-        {
-            if (!pageDataEnd.TryGetValue(pagesOf == 0 ? pid : pagesOf, out ulong end))
-                Fail($"an object's pages are said to be in the page file of process {pagesOf}, which the checkpoint does not hold");
-            return end;
-        }
+        // Contents of shared objects may be in another process's page file (pages_of), and the pages
+        // of an incremental checkpoint in the page files of earlier ones (source).
+        ulong EndOf(int pagesOf, uint source) => pageDataEnd(pagesOf == 0 ? pid : pagesOf, source);
         bool BadRun(PageRun r, int pagesOf) =>
-            r.Count == 0 || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize || r.FileOffset + r.Count * PageSize > EndOf(pagesOf);
-        ulong ownEnd = EndOf(0);
+            r.Count == 0 || r.Count > 1 << 20 || (ulong)r.PageXxh3.Count != r.Count || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize
+            || r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.Source);
 
         if (pid <= 1)
             Fail($"bad pid {pid}");
@@ -101,8 +97,8 @@ public static class ImageValidator
                 vmaIndex++;
             if (vmaIndex == image.Mm.Vmas.Count || image.Mm.Vmas[vmaIndex].Start > run.Address || run.Address + length > image.Mm.Vmas[vmaIndex].End)
                 Fail($"page run at {run.Address:x} ({run.Count} pages) lies outside the mappings");
-            if (run.FileOffset % PageSize != 0 || run.FileOffset < PageSize || run.FileOffset + length > ownEnd)
-                Fail($"page run at {run.Address:x} points outside the page file");
+            if (BadRun(run, 0))
+                Fail($"page run at {run.Address:x} points outside its page file or lacks page checksums");
             previousRunEnd = run.Address + length;
         }
 

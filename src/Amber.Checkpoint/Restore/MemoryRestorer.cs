@@ -15,6 +15,8 @@ public sealed class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
 {
     private const ulong PageSize = 4096;
+    private readonly Dictionary<(int Pid, uint Source), int> _pageFds = [];
+    private Func<int, uint, string>? _pageFilePath;
     private bool _directIo;
 
     public void RemoveHuskMappings()
@@ -56,9 +58,10 @@ public sealed class MemoryRestorer(
             calls.MremapFixed(stopover + (m.Start - own[0].Start), m.Length, m.Start + delta);
     }
 
-    public void MapAndFill(string pageFilePath)
+    /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
+    public void MapAndFill(Func<int, uint, string> pageFilePath)
     {
-        int pages = OpenPageFile(pageFilePath);
+        _pageFilePath = pageFilePath;
         try
         {
             var runs = image.Mm.Pages;
@@ -71,23 +74,33 @@ public sealed class MemoryRestorer(
                 while (next < runs.Count && runs[next].Address < vma.End)
                     next++;
                 // Shared anonymous memory has one mapping: its object's pages are that mapping's.
-                var shmemRuns = AnonymousShmemRuns(vma);
+                var (shmemRuns, shmemPages) = AnonymousShmem(vma);
                 bool filled = next > first || shmemRuns.Count > 0;
                 int prot = (int)vma.Prot;
                 int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
                 Map(vma, mapProt);
                 if (next > first)
-                    Fill(pages, runs, first, next);
+                    Fill(0, runs, first, next);
                 if (shmemRuns.Count > 0)
-                    Fill(pages, shmemRuns, 0, shmemRuns.Count);
+                    Fill(shmemPages, shmemRuns, 0, shmemRuns.Count);
                 if (mapProt != prot)
                     calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
             }
         }
         finally
         {
-            calls.Close(pages);
+            foreach (int fd in _pageFds.Values)
+                calls.Close(fd);
+            _pageFds.Clear();
         }
+    }
+
+    /// <summary>The page file of a process (0: this one) in a source checkpoint, opened in the new process once.</summary>
+    private int PageFd(int pid, uint source)
+    {
+        if (!_pageFds.TryGetValue((pid, source), out int fd))
+            _pageFds[(pid, source)] = fd = OpenPageFile(_pageFilePath!(pid, source));
+        return fd;
     }
 
     /// <summary>
@@ -113,14 +126,17 @@ public sealed class MemoryRestorer(
     }
 
     /// <summary>The page runs of a shared anonymous mapping's object, at their addresses in the mapping.</summary>
-    public List<PageRun> AnonymousShmemRuns(Vma vma)
+    public List<PageRun> AnonymousShmemRuns(Vma vma) => AnonymousShmem(vma).Runs;
+
+    /// <summary>The runs of a shared anonymous mapping's object at their addresses, and whose page file holds them.</summary>
+    private (List<PageRun> Runs, int PagesOf) AnonymousShmem(Vma vma)
     {
         // An anonymous object in a slot was filled when it was created.
         if (vma.Kind != VmaKind.VmaShmem || image.Mm.Shmem.FirstOrDefault(s => s.Id == vma.ShmemId) is not { Anonymous: true, InSlot: false } shmem)
-            return [];
-        return [.. shmem.Pages
+            return ([], 0);
+        return ([.. shmem.Pages
             .Where(r => r.Address >= vma.FileOffset && r.Address + r.Count * PageSize <= vma.FileOffset + (vma.End - vma.Start))
-            .Select(r => new PageRun { Address = vma.Start + (r.Address - vma.FileOffset), Count = r.Count, FileOffset = r.FileOffset, Xxh3 = r.Xxh3 })];
+            .Select(r => new PageRun { Address = vma.Start + (r.Address - vma.FileOffset), Count = r.Count, FileOffset = r.FileOffset, Source = r.Source, PageXxh3 = { r.PageXxh3 } })], shmem.PagesOf);
     }
 
     private void Map(Vma vma, int prot)
@@ -161,7 +177,8 @@ public sealed class MemoryRestorer(
         calls.Mmap(vma.Start, length, prot, flags);
     }
 
-    private void Fill(int pageFd, IList<PageRun> runs, int first, int end)
+    /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
+    private void Fill(int pagesOf, IList<PageRun> runs, int first, int end)
     {
         for (int i = first; i < end;)
         {
@@ -169,8 +186,10 @@ public sealed class MemoryRestorer(
             ulong address = runs[i].Address;
             ulong offset = runs[i].FileOffset;
             ulong length = runs[i].Count * PageSize;
+            uint source = runs[i].Source;
+            int pageFd = PageFd(pagesOf, source);
             int j = i + 1;
-            while (j < end && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            while (j < end && runs[j].Source == source && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
             {
                 length += runs[j].Count * PageSize;
                 j++;

@@ -3,18 +3,19 @@ using Amber.Image;
 namespace Amber.Checkpoint.Restore;
 
 /// <summary>
-/// The page files a process's restore reads from: its own, and those of the processes that saved
-/// the contents of shared objects it recreates (ShmemImage.pages_of and the like; 0 is its own).
+/// The page files a process's restore reads from: its own, those of the processes that saved the
+/// contents of shared objects it recreates (ShmemImage.pages_of and the like; 0 is its own), in this
+/// checkpoint or (PageRun.source) in the earlier checkpoints of the store an incremental one refers to.
 /// </summary>
 public sealed class PageFiles(CheckpointReader reader, int ownPid) : IDisposable
 {
-    private readonly Dictionary<int, PageFileReader> _open = [];
+    private readonly Dictionary<(int, uint), PageFileReader> _open = [];
 
-    public PageFileReader Of(int pid)
+    public PageFileReader Of(int pid, uint source)
     {
         pid = pid == 0 ? ownPid : pid;
-        if (!_open.TryGetValue(pid, out var pages))
-            _open[pid] = pages = reader.OpenPageFile(ImageNames.Pages(pid));
+        if (!_open.TryGetValue((pid, source), out var pages))
+            _open[(pid, source)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), source);
         return pages;
     }
 

@@ -6,7 +6,7 @@ using Amber.Kernel.Memory;
 namespace Amber.Checkpoint.Restore;
 
 /// <summary>
-/// Checks every restored page run against the checksum taken at checkpoint, reading it back from
+/// Checks every restored page against the checksum taken at checkpoint, reading it back from
 /// the new process (which has not run yet) on all cores. Reading the memory back is ~10× cheaper than
 /// reading the page file twice from disk, and it also proves the pages landed where they belong.
 /// </summary>
@@ -27,8 +27,9 @@ public static class PageVerifier
                 var run = runs[i];
                 var data = buffer.AsSpan(0, checked((int)(run.Count * ImageFormat.PageSize)));
                 memory.ReadBulk(run.Address, data);
-                if (XxHash3.HashToUInt64(data) != run.Xxh3)
-                    failure = $"{pageFile}: the {run.Count} pages saved for address {run.Address:x} do not match their checksum; the image is corrupt";
+                int bad = PageHashes.FirstMismatch(data, run.PageXxh3);
+                if (bad >= 0)
+                    failure = $"{pageFile}: the page saved for address {run.Address + (ulong)bad * ImageFormat.PageSize:x}{(run.Source > 0 ? $" (kept in source checkpoint {run.Source})" : "")} does not match its checksum; the image is corrupt";
             }
         });
         if (failure is not null)

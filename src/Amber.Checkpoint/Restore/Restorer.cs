@@ -29,14 +29,18 @@ public static class Restorer
         trace.Mark("open and verify image");
         var tree = RestoreTree.Load(reader, options.InheritFds.Count);
         var warnings = new List<string>();
-        var pageDataEnd = new Dictionary<int, ulong>();
-        foreach (var image in tree.Images.Where(i => !i.Zombie))
+        var pageDataEnd = new Dictionary<(int, uint), ulong>();
+        ulong PageDataEnd(int pid, uint source)
         {
-            using var pageFile = reader.OpenPageFile(image.PageFile);
-            pageDataEnd[image.Pid] = pageFile.DataLength + (ulong)ImageFormat.PageSize;
+            if (!pageDataEnd.TryGetValue((pid, source), out ulong end))
+            {
+                using var pageFile = reader.OpenPageFile(ImageNames.Pages(pid), source);
+                pageDataEnd[(pid, source)] = end = pageFile.DataLength + (ulong)ImageFormat.PageSize;
+            }
+            return end;
         }
         foreach (var image in tree.Images.Where(i => !i.Zombie))
-            warnings.AddRange(ImageValidator.Validate(image, pageDataEnd, tree));
+            warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree));
         trace.Mark("validate");
         foreach (int id in tree.AllIds)
             WaitForPid.Free(id, options.PidWait, cancel);

@@ -13,15 +13,16 @@ public static class CheckpointCommand
         var leaveRunning = new Option<bool>("--leave-running") { Description = "Let the process run on after the checkpoint (default: end it)" };
         var group = GroupCommands.GroupOption(required: false);
         var stop = new Option<bool>("--stop") { Description = "With --group: end the group's processes once saved (default: they run on)" };
-        var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (every group checkpoint is full for now)" };
-        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full };
+        var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (default: incremental after the group's latest)" };
+        var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one (a checkpoint directory beside --images)" };
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (parse.GetValue(group) is { } name)
             {
-                if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning))
-                    throw new UsageException("with --group, give no PID, --images or --leave-running (the group's store and --stop apply)");
-                return GroupCommands.Checkpoint(name, parse.GetValue(stop));
+                if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null)
+                    throw new UsageException("with --group, give no PID, --images, --leave-running or --parent (the group's store, --full and --stop apply)");
+                return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
             if (parse.GetValue(pid) is not int target)
                 throw new UsageException("give the PID to checkpoint, or --group NAME");
@@ -29,11 +30,12 @@ public static class CheckpointCommand
             if (parse.GetValue(stop) || parse.GetValue(full))
                 throw new UsageException("--stop and --full go with --group");
             using var cancel = new Cancellation();
-            var result = Checkpointer.Checkpoint(target, new CheckpointOptions(dir, parse.GetValue(leaveRunning)), cancel.Token);
+            var result = Checkpointer.Checkpoint(target, new CheckpointOptions(dir, parse.GetValue(leaveRunning)) { Parent = parse.GetValue(parent) }, cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
+            string kept = result.Parent is null ? "" : $" (incremental after {result.Parent}: {result.PagesKept} pages kept there)";
             Console.Error.WriteLine(
-                $"checkpointed process {result.Pid}: {result.PagesWritten} pages, {result.ImageBytes / 1048576.0:0.0} MiB, frozen {result.FrozenFor.TotalMilliseconds:0} ms, total {result.Total.TotalMilliseconds:0} ms");
+                $"checkpointed process {result.Pid}: {result.PagesWritten} pages{kept}, {result.ImageBytes / 1048576.0:0.0} MiB, frozen {result.FrozenFor.TotalMilliseconds:0} ms, total {result.Total.TotalMilliseconds:0} ms");
             return ExitCodes.Ok;
         }));
         return command;

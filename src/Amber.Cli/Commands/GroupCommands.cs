@@ -59,8 +59,8 @@ public static class GroupCommands
         return command;
     }
 
-    public static int Checkpoint(string group, bool stop) =>
-        Print(ControlClient.Send(new ControlRequest { Op = "checkpoint", Group = group, Stop = stop }));
+    public static int Checkpoint(string group, bool stop, bool full) =>
+        Print(ControlClient.Send(new ControlRequest { Op = "checkpoint", Group = group, Stop = stop, Full = full }));
 
     public static int Restore(string group, string? from) =>
         Print(ControlClient.Send(new ControlRequest { Op = "restore", Group = group, From = from ?? "" }));

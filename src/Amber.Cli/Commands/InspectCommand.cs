@@ -42,11 +42,21 @@ public static class InspectCommand
     {
         var o = Console.Out;
         o.WriteLine($"checkpoint  format {manifest.FormatVersion}, amber {manifest.AmberVersion}, kernel {manifest.KernelRelease}, {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u}");
+        if (manifest.Parent.Length > 0)
+            o.WriteLine($"  incremental after {manifest.Parent}; unchanged pages kept in {string.Join(", ", manifest.Sources)}");
+        if (manifest.Group.Length > 0)
+            o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)
             o.WriteLine($"  file {f.Name,-24} {f.Size,14:N0} bytes  xxh3 {f.Xxh3:x16}");
         foreach (var p in processes)
         {
+            if (p.Zombie)
+            {
+                o.WriteLine($"process {p.Pid} '{p.Comm}'  zombie (exit status {p.ExitStatus})  parent {p.Ppid}");
+                continue;
+            }
             ulong pages = (ulong)p.Mm.Pages.Sum(r => (long)r.Count);
+            ulong kept = (ulong)p.Mm.Pages.Where(r => r.Source != 0).Sum(r => (long)r.Count);
             o.WriteLine($"process {p.Pid} '{p.Comm}'  exe {p.ExePath}  parent {p.Ppid} pgid {p.Pgid} sid {p.Sid}");
             o.WriteLine($"  cwd {p.Cwd}  umask {Convert.ToString(p.Umask, 8)}  uids [{string.Join(",", p.Creds.Uids)}] gids [{string.Join(",", p.Creds.Gids)}]");
             foreach (var t in p.Threads)
@@ -54,7 +64,7 @@ public static class InspectCommand
                 var regs = Kernel.Ptrace.Registers.FromBytes(t.Regs.Span);
                 o.WriteLine($"  thread {t.Tid} '{t.Comm}'  rip {regs.Rip:x} rsp {regs.Rsp:x} syscall {(long)regs.OrigRax} rax {(long)regs.Rax}  sigmask {t.Sigmask:x}  pending {t.Pending.Count}  xstate {t.Xstate.Length} B{(t.Rseq is null ? "" : $"  rseq {t.Rseq.Address:x}")}");
             }
-            o.WriteLine($"  memory: {p.Mm.Vmas.Count} mappings, {pages} pages saved in {p.Mm.Pages.Count} runs ({pages * 4096 / 1048576.0:0.0} MiB); brk {p.Mm.StartBrk:x}-{p.Mm.Brk:x}");
+            o.WriteLine($"  memory: {p.Mm.Vmas.Count} mappings, {pages} pages saved in {p.Mm.Pages.Count} runs ({pages * 4096 / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}); brk {p.Mm.StartBrk:x}-{p.Mm.Brk:x}");
             foreach (var v in p.Mm.Vmas)
             {
                 ulong saved = (ulong)p.Mm.Pages.Where(r => r.Address >= v.Start && r.Address < v.End).Sum(r => (long)r.Count);

@@ -49,18 +49,21 @@ public static class InternalCommand
         var images = new Option<string>("--images") { Required = true };
         var stop = new Option<bool>("--stop");
         var reconnect = new Option<string[]>("--reconnect") { AllowMultipleArgumentsPerToken = false };
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect };
+        var parent = new Option<string>("--parent");
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent };
         command.SetAction(parse => Report(() =>
         {
             var result = Checkpointer.CheckpointGroup(parse.GetRequiredValue(group), Cgroup.At(parse.GetRequiredValue(cgroup)),
                 new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop))
                 {
                     ReconnectTo = (parse.GetValue(reconnect) ?? []).ToHashSet(),
+                    Parent = parse.GetValue(parent),
                 });
             return new WorkerReport
             {
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
+                PagesKept = result.PagesKept, Parent = result.Parent ?? "",
             };
         }));
         return command;

@@ -33,6 +33,9 @@ public sealed class ControlRequest
     /// <summary>checkpoint: end the processes once saved instead of letting them run on.</summary>
     public bool Stop { get; set; }
 
+    /// <summary>checkpoint: a full checkpoint, not an incremental one after the latest.</summary>
+    public bool Full { get; set; }
+
     /// <summary>restore: the checkpoint to restore (default: the latest).</summary>
     public string From { get; set; } = "";
 }
@@ -73,6 +76,11 @@ public sealed class WorkerReport
     public long Pages { get; set; }
 
     public long Bytes { get; set; }
+
+    /// <summary>Pages an incremental checkpoint left where an earlier one stored them.</summary>
+    public long PagesKept { get; set; }
+
+    public string Parent { get; set; } = "";
 
     public List<string> Warnings { get; set; } = [];
 }

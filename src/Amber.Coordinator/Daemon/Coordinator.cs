@@ -196,7 +196,7 @@ public sealed class Coordinator : IDisposable
                 "run" => Launch(group, request, uid, gid),
                 "attach" => Attach(group, request.Pid, uid),
                 "detach" => Detach(group, request.Pid),
-                "checkpoint" => Checkpoint(group, request.Stop),
+                "checkpoint" => Checkpoint(group, request.Stop, request.Full),
                 "restore" => Restore(group, request.From),
                 "images" => Images(group),
                 "stop" => Stop(group),
@@ -315,7 +315,8 @@ public sealed class Coordinator : IDisposable
         return new ControlResponse { Ok = true, Stderr = [$"detached process {pid} from group {group.Config.Name}"] };
     }
 
-    private ControlResponse Checkpoint(GroupRuntime group, bool stop)
+    /// <summary>A group checkpoint: incremental after the group's latest one unless <paramref name="full"/> (or there is none).</summary>
+    private ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -330,6 +331,8 @@ public sealed class Coordinator : IDisposable
         };
         if (stop)
             args.Add("--stop");
+        if (!full && group.Store.Latest() is { } latest)
+            args.AddRange(["--parent", latest.Path]);
         var report = Worker.Run(_reaper, _home.DaemonLog, [.. args]);
         if (!report.Ok)
         {
@@ -351,7 +354,7 @@ public sealed class Coordinator : IDisposable
         }
         group.Save();
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"checkpointed group {group.Config.Name} as {id}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
         Log(line);
         return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
     }
@@ -440,7 +443,7 @@ public sealed class Coordinator : IDisposable
                 else if (DateTime.UtcNow >= group.NextCheckpoint && group.LiveProcesses().Count > 0)
                 {
                     group.NextCheckpoint = DateTime.UtcNow.AddSeconds(group.Config.EverySeconds);
-                    background = () => Checkpoint(group, stop: false);
+                    background = () => Checkpoint(group, stop: false, full: false);
                     what = "scheduled checkpoint";
                 }
                 group.RefreshTable();

@@ -88,4 +88,49 @@ public sealed partial class CheckpointReader
 
     /// <summary>Opens a page file listed in the manifest, after checking its header.</summary>
     public PageFileReader OpenPageFile(string fileName) => PageFileReader.Open(GetFilePath(fileName), Limits);
+
+    /// <summary>Opens page file <paramref name="fileName"/> of this checkpoint (source 0) or of <see cref="Source"/>.</summary>
+    public PageFileReader OpenPageFile(string fileName, uint source) => Source(source).OpenPageFile(fileName);
+
+    /// <summary>
+    /// The checkpoint a page run's source refers to: 0 is this one; n is Manifest.sources[n - 1], a
+    /// checkpoint directory beside this one (never a path elsewhere), itself validated on first use.
+    /// </summary>
+    /// <exception cref="ImageFormatException">No such source, an unsafe name, or that checkpoint is missing or damaged.</exception>
+    public CheckpointReader Source(uint source)
+    {
+        if (source == 0)
+        {
+            return this;
+        }
+        if (source > (uint)Manifest.Sources.Count)
+        {
+            throw ImageErrors.Format(Path.Join(Directory, ImageFormat.ManifestFileName), $"has no source {source} (it lists {Manifest.Sources.Count})");
+        }
+        lock (_sources)
+        {
+            if (!_sources.TryGetValue(source, out CheckpointReader? reader))
+            {
+                string name = Manifest.Sources[(int)source - 1];
+                string store = Path.GetDirectoryName(Directory) ?? throw new ImageFormatException($"{Directory} has no parent directory for its sources");
+                string? problem = FileNames.FindProblem(name) ?? (name == Path.GetFileName(Directory) ? "is itself" : null);
+                if (problem is not null)
+                {
+                    throw ImageErrors.Format(Path.Join(Directory, ImageFormat.ManifestFileName), $"names source checkpoint {FileNames.Quote(name)}, which {problem}");
+                }
+                try
+                {
+                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false);
+                }
+                catch (ImageFormatException e)
+                {
+                    throw new ImageFormatException($"{Directory} is incremental and needs checkpoint {name} beside it: {e.Message}", e);
+                }
+                _sources[source] = reader;
+            }
+            return reader;
+        }
+    }
+
+    private readonly Dictionary<uint, CheckpointReader> _sources = [];
 }

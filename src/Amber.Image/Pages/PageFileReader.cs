@@ -52,24 +52,39 @@ public sealed class PageFileReader : IDisposable
         ImageFiles.ReadExactly(_handle, destination, (long)offset, Path);
     }
 
-    /// <summary>Reads a run like <see cref="Read"/> and checks it against its recorded XXH3-64.</summary>
-    /// <exception cref="ImageFormatException">The range is outside the data or the checksum differs.</exception>
-    public void ReadRun(ulong offset, Span<byte> destination, ulong expectedXxh3)
+    /// <summary>Reads a run like <see cref="Read"/> and checks each page against its recorded XXH3-64.</summary>
+    /// <exception cref="ImageFormatException">The range is outside the data or a page's checksum differs.</exception>
+    public void ReadRun(ulong offset, Span<byte> destination, IReadOnlyList<ulong> pageXxh3)
     {
         Read(offset, destination);
-        if (!VerifyRun(destination, expectedXxh3))
+        int bad = PageHashes.FirstMismatch(destination, pageXxh3);
+        if (bad >= 0)
         {
-            throw ImageErrors.Format(Path, $"page run at offset {offset} ({destination.Length} bytes) fails its checksum");
+            throw ImageErrors.Format(Path, $"page {bad} of the run at offset {offset} ({destination.Length} bytes) fails its checksum");
         }
     }
 
-    /// <summary>Whether the run at <paramref name="offset"/> lies inside the data and hashes to <paramref name="expectedXxh3"/>.</summary>
-    public bool VerifyRun(ulong offset, ulong length, ulong expectedXxh3) =>
-        Contains(offset, length) && FileHashing.Hash(_handle, (long)offset, (long)length, Path) == expectedXxh3;
-
-    /// <summary>Whether pages already in memory hash to their recorded XXH3-64.</summary>
-    public static bool VerifyRun(ReadOnlySpan<byte> pages, ulong expectedXxh3) =>
-        XxHash3.HashToUInt64(pages) == expectedXxh3;
+    /// <summary>Whether the run at <paramref name="offset"/> lies inside the data and its pages hash to <paramref name="pageXxh3"/>.</summary>
+    public bool VerifyRun(ulong offset, IReadOnlyList<ulong> pageXxh3)
+    {
+        ulong length = (ulong)pageXxh3.Count * ImageFormat.PageSize;
+        if (pageXxh3.Count == 0 || !Contains(offset, length) || length > int.MaxValue)
+        {
+            return false;
+        }
+        var buffer = new byte[(int)Math.Min(length, 4UL << 20)];
+        for (ulong done = 0; done < length; done += (ulong)buffer.Length)
+        {
+            int n = (int)Math.Min((ulong)buffer.Length, length - done);
+            ImageFiles.ReadExactly(_handle, buffer.AsSpan(0, n), (long)(offset + done), Path);
+            int first = (int)(done / ImageFormat.PageSize);
+            if (PageHashes.FirstMismatch(buffer.AsSpan(0, n), [.. pageXxh3.Skip(first).Take(n / ImageFormat.PageSize)]) >= 0)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     public void Dispose() => _handle.Dispose();
 

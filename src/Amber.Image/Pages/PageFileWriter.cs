@@ -49,17 +49,17 @@ public sealed class PageFileWriter
 
     /// <summary>
     /// Appends whole pages. Returns the file offset of the data (page-aligned, at least
-    /// <see cref="ImageFormat.PageSize"/>) and the XXH3-64 of exactly these bytes.
+    /// <see cref="ImageFormat.PageSize"/>) and the XXH3-64 of each page (<see cref="PageHashes"/>).
     /// </summary>
     /// <exception cref="ImageStoreException">The write failed (for example the disk is full).</exception>
-    public (ulong Offset, ulong Xxh3) Append(ReadOnlySpan<byte> pages)
+    public (ulong Offset, ulong[] PageXxh3) Append(ReadOnlySpan<byte> pages)
     {
-        ulong xxh3 = XxHash3.HashToUInt64(pages);
-        return (AppendData(pages), xxh3);
+        var hashes = PageHashes.Of(pages);
+        return (AppendData(pages), hashes);
     }
 
     /// <summary>
-    /// Appends whole pages and returns their file offset; the caller checksums the run itself (so
+    /// Appends whole pages and returns their file offset; the caller checksums the pages itself (so
     /// that hashing can run on another thread than the writing).
     /// </summary>
     public ulong AppendData(ReadOnlySpan<byte> pages)

@@ -1,0 +1,33 @@
+using System.IO.Hashing;
+
+namespace Amber.Image;
+
+/// <summary>
+/// Page data is checksummed page by page (XXH3-64 of each 4 KiB page): a run of pages can be split,
+/// and a page compared with the same page in an earlier checkpoint, without reading anything twice.
+/// </summary>
+public static class PageHashes
+{
+    public static ulong[] Of(ReadOnlySpan<byte> pages)
+    {
+        if (pages.Length % ImageFormat.PageSize != 0)
+            throw new ArgumentException($"length {pages.Length} is not a multiple of the page size {ImageFormat.PageSize}", nameof(pages));
+        var hashes = new ulong[pages.Length / ImageFormat.PageSize];
+        for (int i = 0; i < hashes.Length; i++)
+            hashes[i] = XxHash3.HashToUInt64(pages.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize));
+        return hashes;
+    }
+
+    /// <summary>The index of the first page that does not match its hash, or -1.</summary>
+    public static int FirstMismatch(ReadOnlySpan<byte> pages, IReadOnlyList<ulong> hashes)
+    {
+        if (pages.Length != hashes.Count * ImageFormat.PageSize)
+            return 0;
+        for (int i = 0; i < hashes.Count; i++)
+        {
+            if (XxHash3.HashToUInt64(pages.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize)) != hashes[i])
+                return i;
+        }
+        return -1;
+    }
+}
