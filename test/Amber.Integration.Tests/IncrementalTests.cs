@@ -1,0 +1,97 @@
+using System.Globalization;
+using Amber.Kernel;
+using Amber.Kernel.Processes;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// Incremental checkpoints: a chain of ten of a program that changes a few pages between them, each
+/// only a fraction of the full one, and a restore from every one of them bringing back exactly that
+/// moment (the program checks every page against its tick); a damaged page of an earlier checkpoint
+/// is refused by the restores that need it.
+/// </summary>
+public sealed class IncrementalTests
+{
+    [Fact]
+    public void EveryCheckpointOfAChainOfTenRestoresItsOwnMoment()
+    {
+        using var dir = new TestDir("chain");
+        string store = dir["store"];
+        Directory.CreateDirectory(store);
+        using var target = TargetProcess.StartC("chain", dir, "16");
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(2);
+
+        // Each checkpoint at a known tick: the program is stopped (SIGSTOP) while it is taken, and
+        // comes back stopped from it.
+        var ticks = new List<int>();
+        for (int i = 1; i <= 10; i++)
+        {
+            Spawner.Kill(target.Pid, Signals.SIGSTOP);
+            WaitStopped(target.Pid);
+            ticks.Add(target.LastTick());
+            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
+            var run = AmberCli.Run(["checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, $"c{i}"), "--leave-running", .. parent]).ShouldSucceed();
+            if (i > 1)
+                Assert.Contains($"incremental after c{i - 1}", run.Stderr);
+            Spawner.Kill(target.Pid, Signals.SIGCONT);
+            target.WaitForTicks(3);
+        }
+        long full = Size(Path.Combine(store, "c1"));
+        for (int i = 2; i <= 10; i++)
+            Assert.True(Size(Path.Combine(store, $"c{i}")) < full / 4, $"c{i} is {Size(Path.Combine(store, $"c{i}"))} bytes, the full c1 {full}");
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+
+        // Back to each moment, in any order: the first tick after it is the next one, and every page checks out.
+        foreach (int i in new[] { 10, 1, 5, 2, 9, 3, 8, 4, 7, 6 })
+        {
+            var restored = AmberCli.Run("restore", "--images", Path.Combine(store, $"c{i}"), "--detach").ShouldSucceed();
+            Assert.Equal(target.Pid.ToString(CultureInfo.InvariantCulture), restored.LastStdoutLine);
+            target.Restored();
+            int lines = target.Lines().Count;
+            Spawner.Kill(target.Pid, Signals.SIGCONT);
+            target.WaitForLine(l => target.Lines().Count > lines + 2, "ticks after the restore");
+            var after = target.Lines().Skip(lines).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(ticks[i - 1] + 1, after[0]);
+            Spawner.Kill(target.Pid, 9);
+            target.ReapKilled();
+        }
+    }
+
+    [Fact]
+    public void ADamagedPageOfAnEarlierCheckpointIsRefusedByTheRestoresThatNeedIt()
+    {
+        using var dir = new TestDir("chain-damage");
+        string store = dir["store"];
+        Directory.CreateDirectory(store);
+        using var target = TargetProcess.StartC("chain", dir, "4");
+        target.WaitForLine(l => l == "READY", "READY");
+        AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, "c1"), "--leave-running").ShouldSucceed();
+        target.WaitForTicks(2);
+        AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, "c2"), "--parent", Path.Combine(store, "c1")).ShouldSucceed();
+        target.ReapKilled();
+
+        // A bit flipped in the middle of c1's page data: c2 keeps most of its pages there.
+        string pages = Directory.GetFiles(Path.Combine(store, "c1"), "pages-*.img").Single();
+        using (var f = new FileStream(pages, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = f.Length / 2;
+            int b = f.ReadByte();
+            f.Position = f.Length / 2;
+            f.WriteByte((byte)(b ^ 0x10));
+        }
+        var refused = AmberCli.Run("restore", "--images", Path.Combine(store, "c2"), "--detach").ShouldFail("does not match its checksum");
+        Assert.Contains("source checkpoint", refused.Stderr);
+        Assert.False(target.IsRunning);
+        // Removing the checkpoint an incremental one needs is refused with the reason too.
+        Directory.Move(Path.Combine(store, "c1"), Path.Combine(store, "moved"));
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c2"), "--detach").ShouldFail("needs checkpoint c1 beside it");
+        Assert.False(target.IsRunning);
+    }
+
+    private static long Size(string dir) => new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
+
+    private static void WaitStopped(int pid) =>
+        GroupHome.WaitUntil(() => Amber.Kernel.Proc.ProcFs.ReadStat(pid).State == 'T', $"process {pid} to stop");
+}
