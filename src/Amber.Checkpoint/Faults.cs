@@ -11,6 +11,8 @@ public enum FaultPoint
     BeforeCommit,
     RestoreAfterCreate,
     RestoreBeforeRelease,
+    /// <summary>A merge has written and committed the merged checkpoint beside the old one, and not swapped them yet.</summary>
+    MergeBeforeSwap,
 }
 
 /// <summary>

@@ -15,6 +15,8 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     GroupCommands.Stop(),
     PsCommand.Create(),
     ImagesCommand.Create(),
+    VerifyCommand.Create(),
+    MergeCommand.Create(),
     GroupCommands.Daemon(),
     InternalCommand.Create(),
 };

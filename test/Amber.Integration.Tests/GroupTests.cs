@@ -81,17 +81,26 @@ public sealed class GroupTests
     }
 
     [Fact]
-    public void ScheduledCheckpointsAreListed()
+    public void ScheduledCheckpointsAreIncrementalAndTheirChainsAreMergedByThemselves()
     {
         using var home = new GroupHome("group-every");
-        var (_, client) = StartDuo(home, "every", ["--every", "300ms"]);
-        GroupHome.WaitUntil(() => Directory.Exists(Path.Combine(home.Home.DefaultStore("every")))
-            && home.Amber("images", "--group", "every").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length >= 3, "three scheduled checkpoints");
-        var images = home.Amber("images", "--group", "every").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.All(images, l => Assert.Matches(@"^ckpt-\d{6}  .*  full  2 tree\(s\), 2 process\(es\)", l));
-        Assert.EndsWith("(latest)", images[^1]);
-        Assert.Equal(images.Length, new Coordinator.Store.GroupStore(home.Home.DefaultStore("every")).List().Count);
+        var (_, client) = StartDuo(home, "every", ["--every", "300ms", "--merge-after", "3"]);
+        List<string> Images() => [.. home.Amber("images", "--group", "every").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+        GroupHome.WaitUntil(() => Directory.Exists(home.Home.DefaultStore("every")) && Images().Count >= 3, "three scheduled checkpoints");
+        var images = Images();
+        Assert.Matches(@"^ckpt-000001  .*  full  2 tree\(s\), 2 process\(es\)", images[0]);
+        Assert.All(images.Skip(1).Take(2), l => Assert.Matches(@"^ckpt-00000[23]  .*  incremental after ckpt-\d{6}, uses ckpt-\d{6}.*  2 tree\(s\), 2 process\(es\)", l));
+        // Once a checkpoint refers to three earlier ones, the coordinator folds the chain by itself.
+        GroupHome.WaitUntil(() => Images().Any(l => l.Contains("full (merged)", StringComparison.Ordinal)), "a merged checkpoint");
+        GroupHome.WaitUntil(() => !Images().Any(l => l.StartsWith("ckpt-000001 ", StringComparison.Ordinal)), "the first chain to be removed");
+        Assert.EndsWith("(latest)", Images()[^1]);
+        home.Amber("verify", "--group", "every").ShouldSucceed();
         client.WaitForTicks(3); // checkpoints never stopped it for long
+
+        // The latest is restorable, whatever it refers to.
+        home.Amber("checkpoint", "--group", "every", "--stop").ShouldSucceed();
+        home.Amber("restore", "--group", "every").ShouldSucceed();
+        client.WaitForTicks(5);
     }
 
     [Fact]

@@ -57,6 +57,28 @@ public sealed class IncrementalTests
             Spawner.Kill(target.Pid, 9);
             target.ReapKilled();
         }
+
+        // A merge interrupted by kill -9 just before its swap leaves the chain as it was, and usable.
+        var merging = AmberCli.Start(["merge", Path.Combine(store, "c10")], null, new Dictionary<string, string> { ["AMBER_FAULT"] = "MergeBeforeSwap:sleep=5000" });
+        GroupHome.WaitUntil(() => Directory.GetDirectories(store, "c10.merge-*").Any(d => File.Exists(Path.Combine(d, "manifest.img"))), "the merged checkpoint to be written beside c10");
+        Spawner.Kill(merging.Pid, 9);
+        merging.Wait();
+        AmberCli.Run("verify", store).ShouldSucceed();
+        Assert.Contains("incremental after c9", AmberCli.Run("inspect", Path.Combine(store, "c10")).ShouldSucceed().Stdout);
+
+        // Merged: c10 is one full checkpoint, the chain it folded is gone, and it still restores its moment.
+        var merged = AmberCli.Run("merge", Path.Combine(store, "c10")).ShouldSucceed();
+        Assert.Contains("removed c9 c8 c7 c6 c5 c4 c3 c2 c1", merged.Stderr);
+        Assert.Equal(["c10"], Directory.GetDirectories(store).Select(Path.GetFileName));
+        AmberCli.Run("verify", store).ShouldSucceed();
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c10"), "--detach").ShouldSucceed();
+        target.Restored();
+        int before = target.Lines().Count;
+        Spawner.Kill(target.Pid, Signals.SIGCONT);
+        target.WaitForLine(l => target.Lines().Count > before + 2, "ticks after the restore of the merged checkpoint");
+        Assert.Equal(ticks[9] + 1, int.Parse(target.Lines()[before][5..], CultureInfo.InvariantCulture));
+        File.WriteAllText(dir["stop"], "");
+        target.FinishAndVerify();
     }
 
     [Fact]

@@ -23,10 +23,11 @@ public static class GroupCommands
         var storage = new Option<string[]>("--storage") { Description = "A directory of the group's (captured with its checkpoints)", AllowMultipleArgumentsPerToken = false };
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
+        var mergeAfter = new Option<int>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, command,
+            group, images, every, storage, restart, deadline, mergeAfter, command,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -39,6 +40,7 @@ public static class GroupCommands
                 Store = parse.GetValue(images) ?? "", EverySeconds = seconds, Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 RestartOnFailure = parse.GetValue(restart),
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? ParseInterval(d, "--deadline") : 0,
+                MergeAfter = parse.GetValue(mergeAfter),
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));
@@ -108,7 +110,7 @@ public static class GroupCommands
         return command;
     }
 
-    private static int Print(ControlResponse response)
+    public static int Print(ControlResponse response)
     {
         foreach (var line in response.Stderr)
             Console.Error.WriteLine(line.StartsWith("warning: ", StringComparison.Ordinal) ? $"amber: {line}" : line);

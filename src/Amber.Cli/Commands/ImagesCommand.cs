@@ -20,7 +20,7 @@ public static class ImagesCommand
                 throw new IOException($"{path} does not exist");
             var list = new GroupStore(path).List();
             foreach (var c in list)
-                Console.Out.WriteLine($"{c.Id}  {c.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  full  {c.Trees} tree(s), {c.Processes} process(es)  {c.Bytes / 1048576.0:0.0} MiB{(c == list[^1] ? "  (latest)" : "")}");
+                Console.Out.WriteLine(c.Describe() + (c == list[^1] ? "  (latest)" : ""));
             return ExitCodes.Ok;
         }));
         return command;

@@ -19,6 +19,19 @@ public static class InternalCommand
         command.Subcommands.Add(ExecHelper());
         command.Subcommands.Add(CheckpointGroup());
         command.Subcommands.Add(RestoreGroup());
+        command.Subcommands.Add(Merge());
+        return command;
+    }
+
+    private static Command Merge()
+    {
+        var images = new Option<string>("--images") { Required = true };
+        var command = new Command("merge") { images };
+        command.SetAction(parse => Report(() =>
+        {
+            var result = CheckpointMerger.Merge(parse.GetRequiredValue(images));
+            return new WorkerReport { Ok = true, Pages = result.Pages, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
+        }));
         return command;
     }
 

@@ -36,8 +36,11 @@ public sealed class ControlRequest
     /// <summary>checkpoint: a full checkpoint, not an incremental one after the latest.</summary>
     public bool Full { get; set; }
 
-    /// <summary>restore: the checkpoint to restore (default: the latest).</summary>
+    /// <summary>restore: the checkpoint to restore (default: the latest); merge: the checkpoint to fold (default: the latest).</summary>
     public string From { get; set; } = "";
+
+    /// <summary>run: fold a group's chain into a full checkpoint once it is this long (0: the default, 8).</summary>
+    public int MergeAfter { get; set; }
 }
 
 /// <summary>The coordinator's answer: success or one line saying why not, and what to print.</summary>
@@ -81,6 +84,9 @@ public sealed class WorkerReport
     public long PagesKept { get; set; }
 
     public string Parent { get; set; } = "";
+
+    /// <summary>merge: the earlier checkpoints removed afterwards.</summary>
+    public List<string> Removed { get; set; } = [];
 
     public List<string> Warnings { get; set; } = [];
 }

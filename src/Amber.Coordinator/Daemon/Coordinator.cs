@@ -179,6 +179,7 @@ public sealed class Coordinator : IDisposable
                     Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
                     Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                     DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
+                    MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
                 }, AttachFor);
                 _groups[group.Config.Name] = group;
                 Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
@@ -199,6 +200,7 @@ public sealed class Coordinator : IDisposable
                 "checkpoint" => Checkpoint(group, request.Stop, request.Full),
                 "restore" => Restore(group, request.From),
                 "images" => Images(group),
+                "merge" => Merge(group, request.From),
                 "stop" => Stop(group),
                 "remove" => Remove(group),
                 _ => ControlResponse.Failure($"unknown request '{request.Op}'"),
@@ -343,6 +345,8 @@ public sealed class Coordinator : IDisposable
         report.Warnings.AddRange(late.Select(l => $"process {l.Pid} ('{l.Name}') did not answer within {group.Config.DeadlineSeconds:0.###} s; checkpointed all the same"));
         if (!stop)
             group.Registrations.AfterCheckpoint(id);
+        if (group.Store.Find(id) is { } taken && taken.Sources.Count >= group.Config.MergeAfter)
+            group.MergePending = true; // folded in the background once this operation is over
         group.Config.LastCheckpoint = id;
         group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         group.Config.LastCheckpointPids = report.Processes;
@@ -388,10 +392,29 @@ public sealed class Coordinator : IDisposable
         return new ControlResponse { Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
     }
 
+    /// <summary>Folds a checkpoint (default: the latest) and the earlier ones it refers to into one full checkpoint.</summary>
+    private ControlResponse Merge(GroupRuntime group, string from)
+    {
+        group.MergePending = false;
+        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
+        if (checkpoint is null)
+            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
+        var report = Worker.Run(_reaper, _home.DaemonLog, "merge", "--images", checkpoint.Path);
+        if (!report.Ok)
+        {
+            Log($"group {group.Config.Name}: merge of {checkpoint.Id} failed: {report.Error}");
+            return ControlResponse.Failure(report.Error);
+        }
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"merged group {group.Config.Name}'s {checkpoint.Id} into a full checkpoint ({report.Pages} pages, {report.Bytes / 1048576.0:0.0} MiB) in {report.TotalMs:0} ms{(report.Removed.Count > 0 ? $"; removed {string.Join(" ", report.Removed)}" : "")}");
+        Log(line);
+        return new ControlResponse { Ok = true, Stdout = [checkpoint.Id], Stderr = [line] };
+    }
+
     private static ControlResponse Images(GroupRuntime group)
     {
         var list = group.Store.List();
-        return new ControlResponse { Ok = true, Stdout = [.. list.Select(c => group.Describe(c) + (c == list[^1] ? "  (latest)" : ""))] };
+        return new ControlResponse { Ok = true, Stdout = [.. list.Select(c => c.Describe() + (c == list[^1] ? "  (latest)" : ""))] };
     }
 
     private static ControlResponse Stop(GroupRuntime group)
@@ -439,6 +462,11 @@ public sealed class Coordinator : IDisposable
                 {
                     background = OnMembersEnded(group, dead);
                     what = "restart";
+                }
+                else if (group.MergePending)
+                {
+                    background = () => Merge(group, "");
+                    what = "merge";
                 }
                 else if (DateTime.UtcNow >= group.NextCheckpoint && group.LiveProcesses().Count > 0)
                 {

@@ -24,6 +24,9 @@ public sealed class GroupConfig
 
     public bool RestartOnFailure { get; set; }
 
+    /// <summary>An incremental checkpoint that refers to this many earlier ones is folded into a full one (in the background).</summary>
+    public int MergeAfter { get; set; } = 8;
+
     /// <summary>How long registered programs get to prepare for a checkpoint (their BeforeCheckpoint).</summary>
     public double DeadlineSeconds { get; set; } = 5;
 

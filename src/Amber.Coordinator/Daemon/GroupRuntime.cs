@@ -47,6 +47,9 @@ public sealed class GroupRuntime : IDisposable
 
     public DateTime NextCheckpoint { get; set; }
 
+    /// <summary>The latest checkpoint's chain is long enough to be folded; the monitor starts the merge.</summary>
+    public bool MergePending { get; set; }
+
     /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
     public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
     {
@@ -149,9 +152,6 @@ public sealed class GroupRuntime : IDisposable
             Thread.Sleep(5);
         }
     }
-
-    public string Describe(StoredCheckpoint c) =>
-        string.Create(CultureInfo.InvariantCulture, $"{c.Id}  {c.Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  full  {c.Trees} tree(s), {c.Processes} process(es)  {c.Bytes / 1048576.0:0.0} MiB");
 
     /// <summary>Closes the table and the registration socket; Busy is left to whoever holds it.</summary>
     public void Dispose()

@@ -4,7 +4,15 @@ using Amber.Image;
 namespace Amber.Coordinator.Store;
 
 /// <summary>One committed checkpoint of a group's store.</summary>
-public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Created, int Processes, int Trees, long Bytes);
+/// <param name="Parent">The checkpoint an incremental one was taken after ("" for a full one).</param>
+/// <param name="Sources">The earlier checkpoints whose pages it still refers to.</param>
+/// <param name="Merged">Folded from a chain into a full checkpoint.</param>
+public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Created, int Processes, int Trees, long Bytes, string Parent, IReadOnlyList<string> Sources, bool Merged)
+{
+    /// <summary>One line for amber images: id, time, full or incremental (and on what), size.</summary>
+    public string Describe() =>
+        $"{Id}  {Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {(Parent.Length == 0 ? (Merged ? "full (merged)" : "full") : $"incremental after {Parent}, uses {string.Join(" ", Sources)}")}  {Trees} tree(s), {Processes} process(es)  {Bytes / 1048576.0:0.0} MiB";
+}
 
 /// <summary>
 /// A group's store: one directory per checkpoint, named ckpt-000001, ckpt-000002... in the order
@@ -22,14 +30,15 @@ public sealed class GroupStore(string directory)
         var result = new List<StoredCheckpoint>();
         if (!System.IO.Directory.Exists(Directory))
             return result;
-        foreach (var dir in System.IO.Directory.GetDirectories(Directory, Prefix + "*").Where(d => Number(d) > 0).OrderBy(Number))
+        // Exactly ckpt-NNNNNN: not a checkpoint being written (.tmp-) or merged (.merge-).
+        foreach (var dir in System.IO.Directory.GetDirectories(Directory, Prefix + "*").Where(d => Number(d) > 0 && !System.IO.Path.GetFileName(d).Contains('.')).OrderBy(Number))
         {
             try
             {
                 var manifest = CheckpointReader.Open(dir, verifyPageFiles: false).Manifest;
                 long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
                 result.Add(new StoredCheckpoint(System.IO.Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs),
-                    manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes));
+                    manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged));
             }
             catch (Exception e) when (e is ImageFormatException or ImageStoreException or IOException)
             {

@@ -102,6 +102,20 @@ internal static class ImageFiles
         }
     }
 
+    /// <summary>Swaps two directories (or files) atomically: each name then holds what the other did.</summary>
+    /// <exception cref="ImageStoreException">The swap failed; nothing changed.</exception>
+    internal static unsafe void Exchange(string a, string b)
+    {
+        fixed (byte* pa = NativeString.Utf8Z(a))
+        fixed (byte* pb = NativeString.Utf8Z(b))
+        {
+            if (Interop.Renameat2(Interop.AT_FDCWD, pa, Interop.AT_FDCWD, pb, Interop.RENAME_EXCHANGE) != 0)
+            {
+                throw ImageErrors.Errno($"swap {a} with", b, Marshal.GetLastPInvokeError());
+            }
+        }
+    }
+
     /// <summary>open(2) of a path; returns the fd, or -1 with the errno in <see cref="Marshal.GetLastPInvokeError"/>.</summary>
     private static unsafe int Open(string path, int flags, int mode)
     {

@@ -1,0 +1,58 @@
+using Amber.Image;
+using Amber.Image.Schema;
+
+namespace Amber.Checkpoint;
+
+/// <summary>
+/// Checks a checkpoint completely, without restoring it: the manifest and every file's checksum,
+/// every process image, and every page run's page checksums — those kept in earlier checkpoints of
+/// the store too, so a damaged source is found from every checkpoint that needs it.
+/// </summary>
+public static class CheckpointVerifier
+{
+    /// <summary>Null if the checkpoint is sound; otherwise what is wrong, in one line.</summary>
+    public static string? Verify(string directory)
+    {
+        try
+        {
+            var reader = CheckpointReader.Open(directory, verifyPageFiles: true);
+            var images = reader.Manifest.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
+            if (reader.Manifest.Forest)
+                images.Add(reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser));
+            for (uint s = 1; s <= (uint)reader.Manifest.Sources.Count; s++)
+                CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: true);
+            var files = new Dictionary<(int, uint), PageFileReader>();
+            try
+            {
+                foreach (var image in images.Where(i => !i.Zombie))
+                {
+                    foreach (var (owner, run, what) in Runs(image))
+                    {
+                        int pid = owner == 0 ? image.Pid : owner;
+                        if (!files.TryGetValue((pid, run.Source), out var pages))
+                            files[(pid, run.Source)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.Source);
+                        if ((ulong)run.PageXxh3.Count != run.Count || !pages.VerifyRun(run.FileOffset, run.PageXxh3))
+                            return $"{what} of process {image.Pid} at {run.Address:x} ({run.Count} pages in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var f in files.Values)
+                    f.Dispose();
+            }
+            return null;
+        }
+        catch (Exception e) when (e is ImageFormatException or ImageStoreException or IOException or CheckpointException)
+        {
+            return e.Message.ReplaceLineEndings(" ");
+        }
+    }
+
+    /// <summary>Every page run of an image: its memory, shared objects and deleted files, with the process whose page file holds it (0: itself).</summary>
+    private static IEnumerable<(int Owner, PageRun Run, string What)> Runs(ProcessImage image) =>
+        image.Mm.Pages.Select(r => (0, r, "memory"))
+            .Concat(image.Mm.Shmem.SelectMany(s => s.Pages.Select(r => (s.PagesOf, r, $"shared memory {s.Id}"))))
+            .Concat(image.Mm.SysvShm.SelectMany(s => s.Pages.Select(r => (s.PagesOf, r, $"System V segment {s.Id}"))))
+            .Concat(image.DeletedFiles.SelectMany(d => d.Pages.Select(r => (d.PagesOf, r, $"deleted file {d.Path}"))));
+}

@@ -1,0 +1,45 @@
+namespace Amber.Image;
+
+/// <summary>
+/// Operations on the checkpoints of a store (a directory of checkpoint directories) that must
+/// survive a crash at any moment: a checkpoint replaced by an equivalent one in one atomic step, and
+/// checkpoints removed so that a reader never meets half of one.
+/// </summary>
+public static class CheckpointStore
+{
+    /// <summary>
+    /// Puts the committed checkpoint <paramref name="replacement"/> in the place of
+    /// <paramref name="checkpoint"/> atomically (renameat2 RENAME_EXCHANGE), makes that durable,
+    /// then removes the old one. A crash before the swap leaves the old checkpoint, after it the new
+    /// one; the leftover directory is only ever one a reader ignores.
+    /// </summary>
+    public static void Replace(string checkpoint, string replacement)
+    {
+        ImageFiles.Exchange(replacement, checkpoint);
+        ImageFiles.Fsync(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!);
+        Delete(replacement);
+    }
+
+    /// <summary>
+    /// Removes a checkpoint: its manifest first (from then on it is not a checkpoint for anyone),
+    /// then the rest. A crash in between leaves a directory without a manifest, which readers ignore
+    /// and a later call removes.
+    /// </summary>
+    public static void Delete(string checkpoint)
+    {
+        string manifest = Path.Join(checkpoint, ImageFormat.ManifestFileName);
+        try
+        {
+            if (File.Exists(manifest))
+            {
+                File.Delete(manifest);
+                ImageFiles.Fsync(checkpoint);
+            }
+            Directory.Delete(checkpoint, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw ImageErrors.Io("remove", checkpoint, e);
+        }
+    }
+}
