@@ -15,4 +15,14 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     /// refer to for every page that did not change since.
     /// </summary>
     public string? Parent { get; init; }
+
+    /// <summary>
+    /// Write trackers kept since the parent checkpoint was taken (by pid: the userfaultfd and the
+    /// ranges it tracks): pages they know unwritten are not even read.
+    /// </summary>
+    public IReadOnlyDictionary<int, (Kernel.Files.HeldFile Uffd, IReadOnlyList<(ulong Start, ulong End)> Ranges)> Trackers { get; init; } =
+        new Dictionary<int, (Kernel.Files.HeldFile, IReadOnlyList<(ulong, ulong)>)>();
+
+    /// <summary>With <see cref="LeaveRunning"/>: track writes from now on, for the next checkpoint (<see cref="CheckpointResult.Trackers"/>).</summary>
+    public bool Track { get; init; }
 }

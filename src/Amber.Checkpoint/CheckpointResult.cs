@@ -13,4 +13,13 @@ public sealed record CheckpointResult(
 
     /// <summary>The checkpoint an incremental one was taken after; null for a full one.</summary>
     public string? Parent { get; init; }
+
+    /// <summary>Pages dirty tracking knew unwritten, kept without being read.</summary>
+    public long PagesSkipped { get; init; }
+
+    /// <summary>
+    /// With <see cref="CheckpointOptions.Track"/>: a write tracker per process, to keep (holding the
+    /// userfaultfd keeps the tracking alive) and hand to the next checkpoint.
+    /// </summary>
+    public IReadOnlyList<(int Pid, Kernel.Memory.DirtyTracker Tracker, IReadOnlyList<(ulong Start, ulong End)> Ranges)> Trackers { get; init; } = [];
 }

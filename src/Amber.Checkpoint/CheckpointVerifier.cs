@@ -10,6 +10,30 @@ namespace Amber.Checkpoint;
 /// </summary>
 public static class CheckpointVerifier
 {
+    /// <summary>
+    /// Verifies checkpoints in order: a line each ("ID: ok" or "ID: DAMAGED: why"), and how many
+    /// are damaged. One removed meanwhile (a merge folded it) is said so, not counted as damaged.
+    /// </summary>
+    public static (List<string> Lines, int Damaged) VerifyAll(IEnumerable<string> checkpoints)
+    {
+        var lines = new List<string>();
+        int damaged = 0;
+        foreach (var checkpoint in checkpoints)
+        {
+            string name = Path.GetFileName(checkpoint);
+            string? problem = Verify(checkpoint);
+            if (problem is not null && !Directory.Exists(checkpoint))
+            {
+                lines.Add($"{name}: removed while being verified (folded by a merge)");
+                continue;
+            }
+            lines.Add(problem is null ? $"{name}: ok" : $"{name}: DAMAGED: {problem}");
+            if (problem is not null)
+                damaged++;
+        }
+        return (lines, damaged);
+    }
+
     /// <summary>Null if the checkpoint is sound; otherwise what is wrong, in one line.</summary>
     public static string? Verify(string directory)
     {

@@ -7,6 +7,7 @@ using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
 using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
 using Amber.Kernel.Processes;
@@ -44,7 +45,8 @@ public static class Checkpointer
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze();
         trace.Mark("freeze");
-        long pages = 0, kept = 0;
+        long pages = 0, kept = 0, skipped = 0;
+        var trackers = new List<(int, DirtyTracker, IReadOnlyList<(ulong, ulong)>)>();
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
         List<string> sharingWarnings;
@@ -59,9 +61,12 @@ public static class Checkpointer
             {
                 if (member.Frozen is { } process)
                 {
-                    var (written, keptNow) = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, trace, cancel);
-                    pages += written;
-                    kept += keptNow;
+                    var dump = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, options, trace, cancel);
+                    pages += dump.Written;
+                    kept += dump.Kept;
+                    skipped += dump.Skipped;
+                    if (dump.Tracker is { } tracker)
+                        trackers.Add((process.Pid, tracker, dump.Tracked));
                 }
                 else
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
@@ -99,8 +104,12 @@ public static class Checkpointer
             });
             trace.Mark("commit");
         }
-        catch (Exception e) when (e is not CheckpointException and not OperationCanceledException and not TargetGoneException)
+        catch (Exception e)
         {
+            foreach (var (_, tracker, _) in trackers)
+                tracker.Dispose(); // the tracking it armed goes with it
+            if (e is CheckpointException or OperationCanceledException or TargetGoneException)
+                throw;
             var problems = frozen.Resume();
             throw new CheckpointException(
                 $"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
@@ -117,7 +126,9 @@ public static class Checkpointer
         return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings)
         {
             PagesKept = kept,
+            PagesSkipped = skipped,
             Parent = parent?.Name,
+            Trackers = trackers,
         };
     }
 
@@ -155,10 +166,13 @@ public static class Checkpointer
         };
     }
 
-    /// <returns>Pages written, and pages kept from the parent checkpoint.</returns>
-    private static (long Written, long Kept) DumpProcess(
+    /// <returns>
+    /// Pages written, kept from the parent checkpoint, and of those skipped unread; with tracking, the
+    /// tracker of the process and the ranges it tracks from now on.
+    /// </returns>
+    private static (long Written, long Kept, long Skipped, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
         FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
-        PhaseTrace trace, CancellationToken cancel)
+        CheckpointOptions options, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -182,14 +196,51 @@ public static class Checkpointer
 
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
-        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid));
+        // Written pages since the parent, where a tracker kept since then knows them (read and re-protected now).
+        var previous = earlier is not null && options.Trackers.TryGetValue(pid, out var t) ? (Tracker: DirtyTracker.Adopt(pid, t.Uffd), t.Ranges) : default;
+        WrittenPages? written = previous.Tracker is { } adopted
+            ? new WrittenPages(previous.Ranges, [.. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
+            : null;
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written);
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
+        var (tracker, tracked) = options.Track && options.LeaveRunning ? ArmTracking(frozen, memory, image, previous) : (null, []);
         ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         trace.Mark("memory");
         dumped.Add(image);
-        return (dumper.PagesWritten, dumper.PagesKept);
+        return (dumper.PagesWritten, dumper.PagesKept, dumper.PagesSkipped, tracker, tracked);
+    }
+
+    /// <summary>
+    /// Tracks writes to the process's memory from now until the next checkpoint: the tracker kept
+    /// since the last one, or a new one, registered on every range of private memory not yet tracked.
+    /// </summary>
+    private static (DirtyTracker, IReadOnlyList<(ulong, ulong)>) ArmTracking(
+        FrozenProcess frozen, RemoteMemory memory, ProcessImage image, (DirtyTracker? Tracker, IReadOnlyList<(ulong Start, ulong End)>? Ranges) previous)
+    {
+        var tracker = previous.Tracker;
+        if (tracker is null)
+        {
+            var leader = frozen.Leader;
+            var injector = new SyscallInjector(leader.Tracee, VdsoSyscall.Find(ProcFs.ReadMaps(frozen.Pid), memory, frozen.Pid), int3Follows: false, leader.Registers);
+            try
+            {
+                tracker = DirtyTracker.Create(frozen.Pid, new RemoteCalls(injector, memory, 0, 0));
+            }
+            finally
+            {
+                if (injector.DeferredSignal != 0)
+                    leader.DeferredSignal = injector.DeferredSignal;
+            }
+        }
+        // Writable private memory only: what is not writable cannot change (memory made writable later
+        // is a new mapping, untracked, and read in full next time).
+        var ranges = image.Mm.Vmas.Where(v => VmaClassifier.HoldsPages(v) && (v.Prot & Mman.ProtWrite) != 0).Select(v => (v.Start, v.End)).ToList();
+        var tracked = previous.Ranges ?? [];
+        foreach (var (start, end) in ranges.Where(r => !tracked.Any(t => t.Start <= r.Start && r.End <= t.End)))
+            tracker.Track(start, end);
+        return (tracker, ranges);
     }
 
     private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)

@@ -91,6 +91,11 @@ internal static class NativeAbi
         new(typeof(PageRegion), "struct page_region", "struct page_region"),
         new(typeof(PmScanArg), "struct pm_scan_arg", "struct pm_scan_arg"),
         new(typeof(UffdioApi), "struct uffdio_api", "struct uffdio_api"),
+        new(typeof(UffdioRegister), "struct uffdio_register", "struct uffdio_register")
+        {
+            GlibcFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
+            KernelFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
+        },
         new(typeof(Msghdr), "struct msghdr", null), // the kernel's user_msghdr is not in the uapi headers
         new(typeof(Pollfd), "struct pollfd", "struct pollfd"),
     ];

@@ -30,6 +30,9 @@ public sealed class MemoryDumper(
     /// <summary>Pages kept from the earlier checkpoint (not written again).</summary>
     public long PagesKept { get; private set; }
 
+    /// <summary>Of those, the pages dirty tracking knew unwritten: not even read.</summary>
+    public long PagesSkipped { get; private set; }
+
     public void Dump(MmImage mm)
     {
         var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
@@ -94,6 +97,7 @@ public sealed class MemoryDumper(
     private PageRun Extend(PageWriterQueue queue, PageRun? kept, ulong page, ulong xxh3, uint source, ulong offset)
     {
         PagesKept++;
+        PagesSkipped++;
         if (kept is not null && kept.Source == source && kept.Address + kept.Count * PageSize == page
             && kept.FileOffset + kept.Count * PageSize == offset && kept.Count < MaxRunPages)
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
 using Amber.Coordinator.Control;
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
 namespace Amber.Cli.Commands;
@@ -63,20 +64,26 @@ public static class InternalCommand
         var stop = new Option<bool>("--stop");
         var reconnect = new Option<string[]>("--reconnect") { AllowMultipleArgumentsPerToken = false };
         var parent = new Option<string>("--parent");
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent };
+        var channel = new Option<int?>("--channel") { Description = "An inherited fd over which write trackers come in and go back" };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel };
         command.SetAction(parse => Report(() =>
         {
+            using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
             var result = Checkpointer.CheckpointGroup(parse.GetRequiredValue(group), Cgroup.At(parse.GetRequiredValue(cgroup)),
                 new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop))
                 {
                     ReconnectTo = (parse.GetValue(reconnect) ?? []).ToHashSet(),
                     Parent = parse.GetValue(parent),
+                    Trackers = link is null ? new Dictionary<int, (HeldFile, IReadOnlyList<(ulong, ulong)>)>() : TrackerMessages.ReceiveAll(link),
+                    Track = link is not null,
                 });
+            if (link is not null)
+                TrackerMessages.SendAll(link, result.Trackers);
             return new WorkerReport
             {
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
-                PagesKept = result.PagesKept, Parent = result.Parent ?? "",
+                PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped, Parent = result.Parent ?? "",
             };
         }));
         return command;

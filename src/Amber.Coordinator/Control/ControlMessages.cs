@@ -83,6 +83,9 @@ public sealed class WorkerReport
     /// <summary>Pages an incremental checkpoint left where an earlier one stored them.</summary>
     public long PagesKept { get; set; }
 
+    /// <summary>Of those, pages dirty tracking knew unwritten: not even read.</summary>
+    public long PagesSkipped { get; set; }
+
     public string Parent { get; set; } = "";
 
     /// <summary>merge: the earlier checkpoints removed afterwards.</summary>

@@ -4,9 +4,9 @@ using System.Text;
 using System.Text.Json;
 using Amber.Coordinator.Control;
 using Amber.Kernel;
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
-using Amber.Kernel.Files;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -201,6 +201,7 @@ public sealed class Coordinator : IDisposable
                 "restore" => Restore(group, request.From),
                 "images" => Images(group),
                 "merge" => Merge(group, request.From),
+                "verify" => Verify(group),
                 "stop" => Stop(group),
                 "remove" => Remove(group),
                 _ => ControlResponse.Failure($"unknown request '{request.Op}'"),
@@ -333,9 +334,31 @@ public sealed class Coordinator : IDisposable
         };
         if (stop)
             args.Add("--stop");
-        if (!full && group.Store.Latest() is { } latest)
+        var latest = group.Store.Latest();
+        if (!full && latest is not null)
             args.AddRange(["--parent", latest.Path]);
-        var report = Worker.Run(_reaper, _home.DaemonLog, [.. args]);
+        // The trackers kept since the latest checkpoint go to the worker; new ones come back.
+        var (ours, theirs) = FdChannel.Pair();
+        WorkerReport report;
+        using (ours)
+        {
+            using (theirs)
+            {
+                if (!full && latest is not null && latest.Id == group.Config.LastCheckpoint)
+                {
+                    foreach (var (pid, (uffd, ranges)) in group.Trackers)
+                        TrackerMessages.Send(ours, pid, uffd, ranges);
+                }
+                TrackerMessages.End(ours);
+                report = Worker.Run(_reaper, _home.DaemonLog, [(3, theirs.Fd)], [.. args, "--channel", "3"]);
+            }
+            group.DropTrackers(); // their write state was read and reset by the worker: only what comes back holds
+            if (report.Ok && !stop)
+            {
+                foreach (var (pid, tracker) in TrackerMessages.ReceiveAll(ours))
+                    group.Trackers[pid] = tracker;
+            }
+        }
         if (!report.Ok)
         {
             Log($"group {group.Config.Name}: checkpoint failed: {report.Error}");
@@ -358,7 +381,7 @@ public sealed class Coordinator : IDisposable
         }
         group.Save();
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
         Log(line);
         return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
     }
@@ -382,6 +405,7 @@ public sealed class Coordinator : IDisposable
             Log($"group {group.Config.Name}: restore from {id} failed: {report.Error}");
             return ControlResponse.Failure(report.Error);
         }
+        group.DropTrackers(); // they tracked the memory of processes that are gone
         group.Config.Roots = report.Roots;
         group.Config.Launched = [.. report.Roots]; // the worker's orphans: the coordinator's children now
         group.Save();
@@ -411,6 +435,16 @@ public sealed class Coordinator : IDisposable
         return new ControlResponse { Ok = true, Stdout = [checkpoint.Id], Stderr = [line] };
     }
 
+    /// <summary>Checks every checkpoint of the group's store (no merge or checkpoint runs meanwhile).</summary>
+    private static ControlResponse Verify(GroupRuntime group)
+    {
+        var list = group.Store.List();
+        var (lines, damaged) = Amber.Checkpoint.CheckpointVerifier.VerifyAll(list.Select(c => c.Path));
+        if (damaged > 0)
+            return new ControlResponse { Ok = false, Stdout = lines, Error = $"{damaged} of {list.Count} checkpoint(s) of group {group.Config.Name} are damaged" };
+        return new ControlResponse { Ok = true, Stdout = lines, Stderr = [$"{list.Count} checkpoint(s) of group {group.Config.Name} verified"] };
+    }
+
     private static ControlResponse Images(GroupRuntime group)
     {
         var list = group.Store.List();
@@ -424,6 +458,7 @@ public sealed class Coordinator : IDisposable
         group.Save();
         int count = group.LiveProcesses().Count;
         group.KillAll(KillTimeout);
+        group.DropTrackers();
         Log($"group {group.Config.Name}: stopped ({count} processes ended)");
         return new ControlResponse { Ok = true, Stderr = [$"stopped group {group.Config.Name} ({count} processes ended)"] };
     }

@@ -50,6 +50,20 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>The latest checkpoint's chain is long enough to be folded; the monitor starts the merge.</summary>
     public bool MergePending { get; set; }
 
+    /// <summary>
+    /// Write trackers of the group's processes since the latest checkpoint (by pid: the userfaultfd,
+    /// whose holding keeps the tracking alive, and the ranges it tracks). Valid only for the next
+    /// incremental checkpoint after that latest one: anything else drops them.
+    /// </summary>
+    public Dictionary<int, (Kernel.Files.HeldFile Uffd, IReadOnlyList<(ulong Start, ulong End)> Ranges)> Trackers { get; } = [];
+
+    public void DropTrackers()
+    {
+        foreach (var (uffd, _) in Trackers.Values)
+            uffd.Dispose();
+        Trackers.Clear();
+    }
+
     /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
     public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
     {
@@ -156,6 +170,7 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>Closes the table and the registration socket; Busy is left to whoever holds it.</summary>
     public void Dispose()
     {
+        DropTrackers();
         Registrations.Dispose();
         Table.Dispose();
     }

@@ -12,7 +12,10 @@ namespace Amber.Coordinator.Daemon;
 /// </summary>
 public static class Worker
 {
-    public static WorkerReport Run(ChildReaper reaper, string logPath, params string[] arguments)
+    public static WorkerReport Run(ChildReaper reaper, string logPath, params string[] arguments) => Run(reaper, logPath, [], arguments);
+
+    /// <param name="inherits">Files of ours the worker gets at given fd numbers (a channel).</param>
+    public static WorkerReport Run(ChildReaper reaper, string logPath, IReadOnlyList<(int Fd, int Source)> inherits, params string[] arguments)
     {
         string output = Path.Combine(Path.GetTempPath(), $"amber-worker-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
         try
@@ -21,6 +24,7 @@ public static class Worker
             int pid = Spawner.Spawn(new SpawnOptions(path, args)
             {
                 Opens = [(0, "/dev/null", 0), (1, output, 0x241), (2, logPath, 0x441)], // stdout: O_WRONLY|O_CREAT|O_TRUNC; stderr: append
+                Inherits = inherits,
             });
             Kernel.Ptrace.WaitStatus end;
             while (!reaper.TryGetEnd(pid, out end))

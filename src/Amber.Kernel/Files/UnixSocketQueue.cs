@@ -228,6 +228,8 @@ public static class UnixSocketQueue
     }
 
     /// <summary>The SCM_RIGHTS descriptors of a control buffer, now amber's.</summary>
+    internal static List<HeldFile> ReceivedFiles(ReadOnlySpan<byte> control) => Descriptors(control);
+
     private static unsafe List<HeldFile> Descriptors(ReadOnlySpan<byte> control)
     {
         var held = new List<HeldFile>();

@@ -23,6 +23,21 @@ public sealed partial class RemoteCalls
     /// <summary>pread64 straight into the tracee's memory: the kernel copies from the image file into place.</summary>
     public long Pread(int fd, ulong address, ulong length, ulong offset) =>
         Call("pread64", SyscallNumbers.Pread64, (ulong)fd, address, length, offset);
+
+    /// <summary>
+    /// userfaultfd(2) in the process (for write tracking, which needs no fault handling: user-mode
+    /// faults only, allowed without privilege; plain where the kernel refuses that flag).
+    /// </summary>
+    public int Userfaultfd()
+    {
+        const int flags = Interop.O_CLOEXEC | Interop.O_NONBLOCK;
+        long fd = Injector.Call(SyscallNumbers.Userfaultfd, (ulong)(flags | Interop.UFFD_USER_MODE_ONLY));
+        if (fd == -Errnos.EINVAL)
+            fd = Injector.Call(SyscallNumbers.Userfaultfd, flags);
+        if (fd < 0)
+            throw new KernelCallException("userfaultfd (injected)", Injector.Thread.Name, (int)-fd);
+        return (int)fd;
+    }
 }
 
 /// <summary>mmap(2) protection and flag bits, for callers above the interop layer.</summary>
@@ -39,4 +54,5 @@ public static class Mman
     public const int MapNoReserve = Interop.MAP_NORESERVE;
     public const int MapFixedNoReplace = Interop.MAP_FIXED_NOREPLACE;
     public const int MapFixed = Interop.MAP_FIXED;
+
 }

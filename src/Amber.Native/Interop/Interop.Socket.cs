@@ -38,6 +38,9 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
     internal static unsafe partial int Setsockopt(int fd, int level, int name, void* value, uint length);
 
+    [LibraryImport(Libc, EntryPoint = "socketpair", SetLastError = true)]
+    internal static unsafe partial int Socketpair(int domain, int type, int protocol, int* fds);
+
     [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
     internal static unsafe partial int Connect(int fd, byte* address, uint length);
 
