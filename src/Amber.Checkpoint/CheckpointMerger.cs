@@ -48,7 +48,7 @@ public static class CheckpointMerger
                     int pid = owner == 0 ? image.Pid : owner;
                     if (!files.TryGetValue(pid, out var file))
                         files[pid] = file = writer.CreatePageFile(ImageNames.Pages(pid));
-                    pages += CopyIn(reader, pid, runs, file, buffer, cancel);
+                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, cancel);
                 }
             }
             // A process whose page file held only other processes' objects still has its own file.
@@ -58,6 +58,14 @@ public static class CheckpointMerger
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             if (forest is not null)
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
+            if (old.Storage)
+            {
+                var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
+                PageFileWriter? file = null;
+                foreach (var entry in storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0))
+                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, cancel);
+                writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, storage);
+            }
             var manifest = old.Clone();
             manifest.Parent = "";
             manifest.Sources.Clear();
@@ -133,7 +141,7 @@ public static class CheckpointMerger
             .Concat(image.DeletedFiles.Select(d => (d.PagesOf, (IList<PageRun>)d.Pages)));
 
     /// <summary>Copies every run's pages, wherever they are kept, into <paramref name="file"/>; the runs then point there.</summary>
-    private static long CopyIn(CheckpointReader reader, int pid, IList<PageRun> runs, PageFileWriter file, PageBuffer buffer, CancellationToken cancel)
+    private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer buffer, CancellationToken cancel)
     {
         long pages = 0;
         var sources = new Dictionary<uint, PageFileReader>();
@@ -143,7 +151,7 @@ public static class CheckpointMerger
             {
                 cancel.ThrowIfCancellationRequested();
                 if (!sources.TryGetValue(run.Source, out var from))
-                    sources[run.Source] = from = reader.OpenPageFile(ImageNames.Pages(pid), run.Source);
+                    sources[run.Source] = from = reader.OpenPageFile(fileName, run.Source);
                 ulong newOffset = 0;
                 for (int done = 0; done < (int)run.Count; done += ChunkPages)
                 {

@@ -11,6 +11,15 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public IReadOnlySet<string> ReconnectTo { get; init; } = new HashSet<string>();
 
     /// <summary>
+    /// Directories captured at the same barrier as the memory (a storage checkpoint), absolute; a
+    /// restore rolls them back to this moment.
+    /// </summary>
+    public IReadOnlyList<string> Storage { get; init; } = [];
+
+    /// <summary>Paths inside <see cref="Storage"/> neither captured nor rolled back (the coordinator's own state).</summary>
+    public IReadOnlyList<string> StorageExcluded { get; init; } = [];
+
+    /// <summary>
     /// An incremental checkpoint: the committed checkpoint (beside <see cref="ImagesDirectory"/>) to
     /// refer to for every page that did not change since.
     /// </summary>
@@ -23,6 +32,9 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public IReadOnlyDictionary<int, (Kernel.Files.HeldFile Uffd, IReadOnlyList<(ulong Start, ulong End)> Ranges)> Trackers { get; init; } =
         new Dictionary<int, (Kernel.Files.HeldFile, IReadOnlyList<(ulong, ulong)>)>();
 
-    /// <summary>With <see cref="LeaveRunning"/>: track writes from now on, for the next checkpoint (<see cref="CheckpointResult.Trackers"/>).</summary>
+    /// <summary>
+    /// With <see cref="LeaveRunning"/>: track writes from now on, for the next checkpoint
+    /// (<see cref="CheckpointResult.Trackers"/>), where the kernel can (<see cref="Kernel.Memory.DirtyTracker.Works"/>).
+    /// </summary>
     public bool Track { get; init; }
 }

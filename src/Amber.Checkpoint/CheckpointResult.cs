@@ -14,6 +14,9 @@ public sealed record CheckpointResult(
     /// <summary>The checkpoint an incremental one was taken after; null for a full one.</summary>
     public string? Parent { get; init; }
 
+    /// <summary>What the storage checkpoint captured; null without one.</summary>
+    public Storage.StorageStats? Storage { get; init; }
+
     /// <summary>Pages dirty tracking knew unwritten, kept without being read.</summary>
     public long PagesSkipped { get; init; }
 

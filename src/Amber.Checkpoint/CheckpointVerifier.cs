@@ -48,6 +48,24 @@ public static class CheckpointVerifier
             var files = new Dictionary<(int, uint), PageFileReader>();
             try
             {
+                if (reader.Manifest.Storage)
+                {
+                    var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
+                    Storage.StorageRollback.Validate(storage);
+                    foreach (var root in storage.Roots)
+                    {
+                        foreach (var entry in root.Entries)
+                        {
+                            foreach (var run in entry.Blocks)
+                            {
+                                if (!files.TryGetValue((-1, run.Source), out var pages))
+                                    files[(-1, run.Source)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.Source);
+                                if (!pages.VerifyRun(run.FileOffset, run.PageXxh3))
+                                    return $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address} ({run.Count} blocks in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
+                            }
+                        }
+                    }
+                }
                 foreach (var image in images.Where(i => !i.Zombie))
                 {
                     foreach (var (owner, run, what) in Runs(image))

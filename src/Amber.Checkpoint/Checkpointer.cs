@@ -3,6 +3,7 @@ using Amber.Checkpoint.Dump;
 using Amber.Checkpoint.Files;
 using Amber.Checkpoint.Freeze;
 using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;
@@ -46,10 +47,12 @@ public static class Checkpointer
         using var frozen = freeze();
         trace.Mark("freeze");
         long pages = 0, kept = 0, skipped = 0;
+        StorageStats? storageStats = null;
         var trackers = new List<(int, DirtyTracker, IReadOnlyList<(ulong, ulong)>)>();
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
-        List<string> sharingWarnings;
+        var warnings = new List<string>();
+        bool resumed = false;
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
@@ -72,15 +75,23 @@ public static class Checkpointer
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
+            // The files, at the same barrier as the memory.
+            (StorageImage Image, StorageStats Stats)? storage = options.Storage.Count > 0
+                ? StorageDumper.Capture(options.Storage, StorageExclusions(options), writer, parent, warnings, cancel)
+                : null;
+            storageStats = storage?.Stats;
+            trace.Mark("storage");
             // What several trees share has no common ancestor among them: the forest stands in for one.
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
             PipeResolver.Resolve(resolved);
             PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo);
             PipeResolver.ResolveFifos(resolved);
-            sharingWarnings = SharingCheck.Check(resolved);
+            warnings.AddRange(SharingCheck.Check(resolved));
             // Only the earlier checkpoints whose copies are still used are named (and so kept).
-            var sources = parent?.Prune([.. dumped, forest]) ?? [];
+            var sources = parent?.Prune([.. dumped, forest], storage?.Image) ?? [];
+            if (storage is { } captured)
+                writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, captured.Image);
             foreach (var image in dumped)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             bool hasForest = !forest.Equals(new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() });
@@ -88,6 +99,16 @@ public static class Checkpointer
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
+            // Everything is read out of the processes by now: a group left running goes on while the
+            // image is made durable (fsync is most of a checkpoint's time), so it is frozen only for
+            // the copy. One that is to end waits for the commit, so that it is never lost.
+            if (options.LeaveRunning)
+            {
+                warnings.AddRange(frozen.Resume());
+                resumed = true;
+                frozenAt.Stop();
+                trace.Mark("resume");
+            }
             writer.Commit(new Manifest
             {
                 FormatVersion = ImageFormat.FormatVersion,
@@ -101,6 +122,7 @@ public static class Checkpointer
                 Forest = hasForest,
                 Parent = parent?.Name ?? "",
                 Sources = { sources },
+                Storage = storage is not null,
             });
             trace.Mark("commit");
         }
@@ -108,6 +130,8 @@ public static class Checkpointer
         {
             foreach (var (_, tracker, _) in trackers)
                 tracker.Dispose(); // the tracking it armed goes with it
+            if (resumed)
+                throw new CheckpointException($"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes run" : "the process runs")} on", e);
             if (e is CheckpointException or OperationCanceledException or TargetGoneException)
                 throw;
             var problems = frozen.Resume();
@@ -115,13 +139,12 @@ public static class Checkpointer
                 $"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
         }
 
-        var warnings = new List<string>(sharingWarnings);
-        if (options.LeaveRunning)
-            warnings.AddRange(frozen.Resume());
-        else
+        if (!options.LeaveRunning)
+        {
             frozen.Kill();
-        frozenAt.Stop();
-        trace.Mark(options.LeaveRunning ? "resume" : "kill");
+            frozenAt.Stop();
+            trace.Mark("kill");
+        }
         long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
         return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings)
         {
@@ -129,7 +152,30 @@ public static class Checkpointer
             PagesSkipped = skipped,
             Parent = parent?.Name,
             Trackers = trackers,
+            Storage = storageStats,
         };
+    }
+
+    /// <summary>
+    /// What storage capture leaves out: the coordinator's state, and the store the checkpoint is
+    /// written to when it is below a storage directory. A checkpoint cannot be written into the very
+    /// directory it captures.
+    /// </summary>
+    private static List<string> StorageExclusions(CheckpointOptions options)
+    {
+        string images = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.ImagesDirectory));
+        string store = Path.GetDirectoryName(images)!;
+        var excluded = options.StorageExcluded.Select(e => Path.TrimEndingDirectorySeparator(Path.GetFullPath(e))).ToList();
+        if (excluded.Any(e => images == e || StoragePaths.IsBelow(images, e)))
+            return excluded;
+        foreach (string root in options.Storage)
+        {
+            if (store == root || StoragePaths.IsBelow(root, store))
+                throw new CheckpointException($"the checkpoint {images} would be inside its own storage {root}: write it to another directory");
+            if (StoragePaths.IsBelow(store, root))
+                excluded.Add(store);
+        }
+        return excluded;
     }
 
     private static void Preflight(int pid)
@@ -204,7 +250,7 @@ public static class Checkpointer
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written);
         trace.Mark("files and mappings");
         dumper.Dump(image.Mm);
-        var (tracker, tracked) = options.Track && options.LeaveRunning ? ArmTracking(frozen, memory, image, previous) : (null, []);
+        var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
         ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         trace.Mark("memory");

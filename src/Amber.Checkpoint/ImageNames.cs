@@ -14,6 +14,12 @@ public static class ImageNames
     /// </summary>
     public const string Forest = "forest.img";
 
+    /// <summary>The storage checkpoint (StorageImage), when the checkpoint has one (Manifest.storage).</summary>
+    public const string Storage = "storage.img";
+
+    /// <summary>The contents of the storage checkpoint's files: blocks in page runs, like memory.</summary>
+    public const string StoragePages = "storage-pages.img";
+
     public static readonly string AmberVersion =
         typeof(ImageNames).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

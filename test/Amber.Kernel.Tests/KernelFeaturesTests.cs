@@ -27,22 +27,14 @@ public sealed class KernelFeaturesTests
     }
 
     [Fact]
-    public void DirtyTrackingNamesOneOfTheThreeMethods()
+    public void DirtyTrackingNamesTheMethodTheEngineUses()
     {
         var features = KernelFeatures.ProbeAll().ToDictionary(f => f.Name);
         var method = features["dirty tracking"];
         Assert.True(method.Present);
-        Assert.Contains(method.Detail, new[] { "userfaultfd WP_ASYNC + PAGEMAP_SCAN", "soft-dirty", "page hashing (XXH3) fallback" });
-        if (features["userfaultfd WP_ASYNC"].Present && features["PAGEMAP_SCAN"].Present)
-            Assert.Equal("userfaultfd WP_ASYNC + PAGEMAP_SCAN", method.Detail);
-    }
-
-    [Fact]
-    public void SoftDirtySubProbeRunsWithoutThrowing()
-    {
-        // Only consulted when WP_ASYNC or PAGEMAP_SCAN is missing, so exercise it here. The VM's kernel
-        // has no CONFIG_MEM_SOFT_DIRTY (KERNEL.md), but other machines may: no expectation on the answer.
-        _ = DirtyTrackingProbes.SoftDirty();
+        bool tracking = features["userfaultfd WP_ASYNC"].Present && features["PAGEMAP_SCAN"].Present;
+        Assert.Equal(tracking ? DirtyTrackingProbes.Tracking : DirtyTrackingProbes.Hashing, method.Detail);
+        Assert.Equal(tracking, DirtyTrackingProbes.TrackingWorks);
     }
 
     [Fact]

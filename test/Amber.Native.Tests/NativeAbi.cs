@@ -98,6 +98,7 @@ internal static class NativeAbi
         },
         new(typeof(Msghdr), "struct msghdr", null), // the kernel's user_msghdr is not in the uapi headers
         new(typeof(Pollfd), "struct pollfd", "struct pollfd"),
+        new(typeof(Timespec), "struct timespec", "struct __kernel_timespec"),
     ];
 
     /// <summary>struct statx's C names for the fields Statx flattens or renames (the timestamps are nested structs).</summary>

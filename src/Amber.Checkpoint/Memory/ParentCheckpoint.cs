@@ -44,6 +44,10 @@ public sealed class ParentCheckpoint
         return _images[pid];
     }
 
+    /// <summary>The parent's storage checkpoint, if it has one.</summary>
+    public StorageImage? Storage() =>
+        _reader.Manifest.Storage ? _reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
+
     /// <summary>The pages the parent kept of a process's memory.</summary>
     public ParentPages? MemoryOf(int pid) =>
         ImageOf(pid) is { } image ? new ParentPages(image.Mm.Pages, Sources.FromParent) : null;
@@ -64,15 +68,18 @@ public sealed class ParentCheckpoint
     /// The sources the new checkpoint's runs really use, in the order of first use, renumbering the
     /// runs: a checkpoint lists only the earlier checkpoints it needs (what it does not list can go).
     /// </summary>
-    public List<string> Prune(IEnumerable<ProcessImage> images)
+    public List<string> Prune(IEnumerable<ProcessImage> images, StorageImage? storage)
     {
-        var runs = images.SelectMany(AllRuns).ToList();
+        var runs = images.SelectMany(AllRuns).Concat(StorageRuns(storage)).ToList();
         var used = runs.Where(r => r.Source != 0).Select(r => r.Source).Distinct().Order().ToList();
         var renumber = used.Select((s, i) => (s, (uint)i + 1)).ToDictionary(p => p.s, p => p.Item2);
         foreach (var run in runs.Where(r => r.Source != 0))
             run.Source = renumber[run.Source];
         return [.. used.Select(s => Sources.Names[(int)s - 1])];
     }
+
+    public static IEnumerable<PageRun> StorageRuns(StorageImage? storage) =>
+        storage?.Roots.SelectMany(r => r.Entries).SelectMany(e => e.Blocks) ?? [];
 
     private static IEnumerable<PageRun> AllRuns(ProcessImage image) =>
         image.Mm is null

@@ -15,7 +15,8 @@ public static class ImageValidator
     private const int RegistersSize = 216;
 
     /// <param name="pageDataEnd">Where the page data of a process's page file ends, in this checkpoint or a source of it.</param>
-    public static List<string> Validate(ProcessImage image, Func<int, uint, ulong> pageDataEnd, RestoreTree tree)
+    /// <param name="rolledBack">Whether a path is in the checkpoint's storage: put back as it was before the processes are made, so not checked now.</param>
+    public static List<string> Validate(ProcessImage image, Func<int, uint, ulong> pageDataEnd, RestoreTree tree, Func<string, bool> rolledBack)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
@@ -55,7 +56,7 @@ public static class ImageValidator
             if (v.End > TaskSize && v.Kind != VmaKind.VmaVsyscall)
                 Fail($"mapping {v.Start:x}-{v.End:x} is outside the user address space");
             previousEnd = v.End;
-            if (v.Kind == VmaKind.VmaFile)
+            if (v.Kind == VmaKind.VmaFile && !rolledBack(v.Path))
                 CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
         }
         var shmemIds = image.Mm.Shmem.Select(s => s.Id).ToHashSet();
@@ -107,7 +108,8 @@ public static class ImageValidator
             Fail("a System V semaphore set is empty or holds a value above 32767");
         if (image.SysvQueues.Any(q => q.Messages.Any(m => m.Type <= 0)))
             Fail("a System V message has a type below 1");
-        CheckFile(image.ExePath, image.ExeIdentity, "executable");
+        if (!rolledBack(image.ExePath))
+            CheckFile(image.ExePath, image.ExeIdentity, "executable");
         var pipes = image.Pipes.Select(p => p.Id).ToHashSet();
         var fdNumbers = image.Fds.Select(f => f.Fd).ToHashSet();
         if (image.Pipes.Any(p => p.Data.Length > p.Capacity))
@@ -128,7 +130,7 @@ public static class ImageValidator
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
             if (fd.Kind == FdKind.FdDeletedFile && !HasDeleted(fd.DeletedFile))
                 Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
-            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory)
+            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path))
             {
                 if (!FileStat.TryGet(fd.Path, out var st))
                     throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} was {fd.Path}, which no longer exists");
@@ -138,7 +140,7 @@ public static class ImageValidator
                     warnings.Add($"fd {fd.Fd} ({fd.Path}) changed since the checkpoint (size {id.Size} → {st.Size})");
             }
         }
-        if (!Directory.Exists(image.Cwd))
+        if (!rolledBack(image.Cwd) && !Directory.Exists(image.Cwd))
             throw new CheckpointException($"cannot restore process {pid}: its working directory {image.Cwd} no longer exists");
         return warnings;
     }

@@ -4,4 +4,8 @@ namespace Amber.Checkpoint.Restore;
 /// <param name="Roots">The root of every tree restored (several for a group).</param>
 /// <param name="Processes">Every process restored.</param>
 /// <param name="ExitCode">When not detached: the restored process's exit code (128+signal if killed).</param>
-public sealed record RestoreResult(int Pid, IReadOnlyList<int> Roots, IReadOnlyList<int> Processes, TimeSpan Total, IReadOnlyList<string> Warnings, int? ExitCode);
+public sealed record RestoreResult(int Pid, IReadOnlyList<int> Roots, IReadOnlyList<int> Processes, TimeSpan Total, IReadOnlyList<string> Warnings, int? ExitCode)
+{
+    /// <summary>What rolling the storage back did; null when the checkpoint has no storage.</summary>
+    public Storage.RollbackStats? Storage { get; init; }
+}

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;
@@ -39,12 +40,19 @@ public static class Restorer
             }
             return end;
         }
+        var storage = reader.Manifest.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
+        if (storage is not null)
+            StorageRollback.Validate(storage);
+        var storageRoots = storage?.Roots.Select(r => r.Path).ToList() ?? [];
         foreach (var image in tree.Images.Where(i => !i.Zombie))
-            warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree));
+            warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
         trace.Mark("validate");
         foreach (int id in tree.AllIds)
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
+        // The saved processes are gone (their PIDs are free): their files go back to that moment.
+        var rollback = storage is null ? null : StorageRollback.Rollback(reader, storage, cancel);
+        trace.Mark("storage rollback");
         // The husk dies at once; its clone is re-parented to us, so we can reap it if the restore fails
         // (and wait for it when not detached). Detached, it moves on to our own parent when we exit.
         Spawner.BecomeSubreaper();
@@ -82,8 +90,8 @@ public static class Restorer
             throw;
         }
         if (options.Detach)
-            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, null);
+            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, null) { Storage = rollback };
         var end = Spawner.Reap(tree.Root.Pid);
-        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal);
+        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal) { Storage = rollback };
     }
 }

@@ -15,13 +15,15 @@ public static class CheckpointCommand
         var stop = new Option<bool>("--stop") { Description = "With --group: end the group's processes once saved (default: they run on)" };
         var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (default: incremental after the group's latest)" };
         var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one (a checkpoint directory beside --images)" };
-        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent };
+        var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (parse.GetValue(group) is { } name)
             {
-                if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null)
-                    throw new UsageException("with --group, give no PID, --images, --leave-running or --parent (the group's store, --full and --stop apply)");
+                if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
+                    || parse.GetValue(storage) is { Length: > 0 })
+                    throw new UsageException("with --group, give no PID, --images, --leave-running, --parent or --storage (the group's store and storage, --full and --stop apply)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
             if (parse.GetValue(pid) is not int target)
@@ -30,10 +32,17 @@ public static class CheckpointCommand
             if (parse.GetValue(stop) || parse.GetValue(full))
                 throw new UsageException("--stop and --full go with --group");
             using var cancel = new Cancellation();
-            var result = Checkpointer.Checkpoint(target, new CheckpointOptions(dir, parse.GetValue(leaveRunning)) { Parent = parse.GetValue(parent) }, cancel.Token);
+            var options = new CheckpointOptions(dir, parse.GetValue(leaveRunning))
+            {
+                Parent = parse.GetValue(parent),
+                Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
+            };
+            var result = Checkpointer.Checkpoint(target, options, cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             string kept = result.Parent is null ? "" : $" (incremental after {result.Parent}: {result.PagesKept} pages kept there)";
+            if (result.Storage is { } files)
+                Console.Error.WriteLine($"storage: {files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(result.Parent is null ? "" : $", {files.PagesKept} kept")}");
             Console.Error.WriteLine(
                 $"checkpointed process {result.Pid}: {result.PagesWritten} pages{kept}, {result.ImageBytes / 1048576.0:0.0} MiB, frozen {result.FrozenFor.TotalMilliseconds:0} ms, total {result.Total.TotalMilliseconds:0} ms");
             return ExitCodes.Ok;

@@ -19,23 +19,61 @@ public static class InspectCommand
             var reader = CheckpointReader.Open(parse.GetValue(dir)!, verifyPageFiles: false);
             var processes = reader.Manifest.Pids
                 .Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
+            var storage = reader.Manifest.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
             if (parse.GetValue(json))
-                WriteJson(reader.Manifest, processes);
+                WriteJson(reader.Manifest, processes, storage);
             else
+            {
                 WriteText(reader.Manifest, processes);
+                if (storage is not null)
+                    WriteStorage(storage);
+            }
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    private static void WriteJson(Manifest manifest, List<ProcessImage> processes)
+    private static void WriteJson(Manifest manifest, List<ProcessImage> processes, StorageImage? storage)
     {
         var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
         Console.Out.Write("{\"manifest\":");
         Console.Out.Write(formatter.Format(manifest));
         Console.Out.Write(",\"processes\":[");
         Console.Out.Write(string.Join(",", processes.Select(p => formatter.Format(p))));
-        Console.Out.WriteLine("]}");
+        Console.Out.Write("]");
+        if (storage is not null)
+            Console.Out.Write($",\"storage\":{formatter.Format(storage)}");
+        Console.Out.WriteLine("}");
+    }
+
+    private static void WriteStorage(StorageImage storage)
+    {
+        var o = Console.Out;
+        foreach (var root in storage.Roots)
+        {
+            var files = root.Entries.Where(e => e.Kind == StorageKind.StorageFile).ToList();
+            long blocks = files.Sum(f => f.Blocks.Sum(r => (long)r.Count));
+            long kept = files.Sum(f => f.Blocks.Where(r => r.Source != 0).Sum(r => (long)r.Count));
+            o.WriteLine($"storage {root.Path}: {root.Entries.Count} entries, {files.Count} files, {blocks} blocks ({blocks * 4096 / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}){(root.Excluded.Count > 0 ? $"; not captured: {string.Join(", ", root.Excluded)}" : "")}");
+            foreach (var e in root.Entries)
+            {
+                string what = e.Kind switch
+                {
+                    StorageKind.StorageDirectory => "dir ",
+                    StorageKind.StorageSymlink => "link",
+                    StorageKind.StorageFifo => "fifo",
+                    _ => "file",
+                };
+                string detail = e.Kind switch
+                {
+                    StorageKind.StorageSymlink => $"-> {e.Target}",
+                    StorageKind.StorageFile when e.HardLink != "" => $"hard link to {e.HardLink}",
+                    StorageKind.StorageFile => $"{e.Size:N0} bytes in {e.Blocks.Count} runs",
+                    _ => "",
+                };
+                o.WriteLine($"  {what} {Convert.ToString(e.Mode, 8),4} {e.Uid}:{e.Gid}  {(e.Path.Length == 0 ? "." : e.Path)}  {detail}");
+            }
+        }
     }
 
     private static void WriteText(Manifest manifest, List<ProcessImage> processes)

@@ -65,7 +65,9 @@ public static class InternalCommand
         var reconnect = new Option<string[]>("--reconnect") { AllowMultipleArgumentsPerToken = false };
         var parent = new Option<string>("--parent");
         var channel = new Option<int?>("--channel") { Description = "An inherited fd over which write trackers come in and go back" };
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel };
+        var storage = new Option<string[]>("--storage") { AllowMultipleArgumentsPerToken = false };
+        var storageExclude = new Option<string[]>("--storage-exclude") { AllowMultipleArgumentsPerToken = false };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude };
         command.SetAction(parse => Report(() =>
         {
             using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
@@ -76,6 +78,8 @@ public static class InternalCommand
                     Parent = parse.GetValue(parent),
                     Trackers = link is null ? new Dictionary<int, (HeldFile, IReadOnlyList<(ulong, ulong)>)>() : TrackerMessages.ReceiveAll(link),
                     Track = link is not null,
+                    Storage = parse.GetValue(storage) ?? [],
+                    StorageExcluded = parse.GetValue(storageExclude) ?? [],
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers);
@@ -84,6 +88,7 @@ public static class InternalCommand
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
                 PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped, Parent = result.Parent ?? "",
+                Storage = result.Storage is { } files ? $"{files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored, {files.PagesKept} kept" : "",
             };
         }));
         return command;
@@ -103,6 +108,7 @@ public static class InternalCommand
             return new WorkerReport
             {
                 Ok = true, Roots = [.. result.Roots], Processes = [.. result.Processes], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings],
+                Storage = result.Storage is { } r ? $"{r.FilesWritten} files written, {r.FilesKept} unchanged, {r.Removed} removed" : "",
             };
         }));
         return command;

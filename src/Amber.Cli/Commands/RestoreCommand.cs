@@ -35,6 +35,8 @@ public static class RestoreCommand
                 TimeSpan.FromSeconds(parse.GetValue(pidWait))), cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
+            if (result.Storage is { } rollback)
+                Console.Error.WriteLine($"storage rolled back: {rollback.FilesWritten} files written, {rollback.FilesKept} unchanged, {rollback.Removed} removed");
             if (result.ExitCode is int code)
             {
                 Console.Error.WriteLine($"restored process {result.Pid} exited with {code}");

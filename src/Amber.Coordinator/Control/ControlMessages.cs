@@ -88,6 +88,9 @@ public sealed class WorkerReport
 
     public string Parent { get; set; } = "";
 
+    /// <summary>checkpoint with storage: what it captured, in one line; restore: what the rollback did.</summary>
+    public string Storage { get; set; } = "";
+
     /// <summary>merge: the earlier checkpoints removed afterwards.</summary>
     public List<string> Removed { get; set; } = [];
 

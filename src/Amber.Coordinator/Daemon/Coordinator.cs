@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Amber.Checkpoint.Storage;
 using Amber.Coordinator.Control;
 using Amber.Kernel;
 using Amber.Kernel.Files;
@@ -174,6 +175,8 @@ public sealed class Coordinator : IDisposable
             if (group is null && request.Op == "run")
             {
                 var store = request.Store.Length > 0 ? Path.GetFullPath(request.Store) : _home.DefaultStore(request.Group);
+                if (StorageProblem(request.Storage, store, uid) is { } problem)
+                    return ControlResponse.Failure(problem);
                 group = GroupRuntime.Create(_home, new GroupConfig
                 {
                     Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
@@ -318,6 +321,26 @@ public sealed class Coordinator : IDisposable
         return new ControlResponse { Ok = true, Stderr = [$"detached process {pid} from group {group.Config.Name}"] };
     }
 
+    /// <summary>
+    /// Why the storage a group declares cannot be: not a directory, another user's (the coordinator
+    /// captures and rolls back what it names), nested, or the store itself.
+    /// </summary>
+    private static string? StorageProblem(IReadOnlyList<string> storage, string store, uint uid)
+    {
+        foreach (string dir in storage)
+        {
+            if (!FileStat.TryGetNoFollow(dir, out var st) || !st.IsDirectory)
+                return $"storage {dir} is not a directory";
+            if (uid != 0 && st.Uid != uid)
+                return $"storage {dir} belongs to uid {st.Uid}; only its owner or root may make it a group's storage";
+            if (storage.FirstOrDefault(other => StoragePaths.IsBelow(dir, other)) is { } outer)
+                return $"storage {dir} is inside storage {outer}: declare one of them";
+            if (store == dir || StoragePaths.IsBelow(dir, store))
+                return $"storage {dir} would hold its own checkpoints ({store}): choose another --images";
+        }
+        return null;
+    }
+
     /// <summary>A group checkpoint: incremental after the group's latest one unless <paramref name="full"/> (or there is none).</summary>
     private ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full)
     {
@@ -334,6 +357,14 @@ public sealed class Coordinator : IDisposable
         };
         if (stop)
             args.Add("--stop");
+        foreach (string dir in group.Config.Storage)
+            args.AddRange(["--storage", dir]);
+        // The coordinator's own files are never captured or rolled back, wherever they are.
+        if (group.Config.Storage.Count > 0)
+        {
+            foreach (string own in new[] { _home.StateDirectory, _home.RunDirectory, _home.ShmDirectory })
+                args.AddRange(["--storage-exclude", own]);
+        }
         var latest = group.Store.Latest();
         if (!full && latest is not null)
             args.AddRange(["--parent", latest.Path]);
@@ -381,7 +412,7 @@ public sealed class Coordinator : IDisposable
         }
         group.Save();
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
         Log(line);
         return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
     }
@@ -411,7 +442,7 @@ public sealed class Coordinator : IDisposable
         group.Save();
         group.Registrations.AfterRestore(id, report.Processes);
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"restored group {group.Config.Name} from {id}: {report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}, in {report.TotalMs:0} ms");
+            $"restored group {group.Config.Name} from {id}: {report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}{(report.Storage.Length > 0 ? $", storage rolled back ({report.Storage})" : "")}, in {report.TotalMs:0} ms");
         Log(line);
         return new ControlResponse { Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
     }

@@ -19,7 +19,7 @@ public sealed class GroupConfig
     /// <summary>Seconds between scheduled checkpoints; 0: none.</summary>
     public double EverySeconds { get; set; }
 
-    /// <summary>Directories captured with each checkpoint (storage checkpoints, issue 5: recorded, not captured yet).</summary>
+    /// <summary>Directories captured with each checkpoint at the same barrier (storage checkpoints), rolled back by a restore.</summary>
     public List<string> Storage { get; set; } = [];
 
     public bool RestartOnFailure { get; set; }

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Amber.Kernel.Memory;
 using Amber.Native;
 
 namespace Amber.Kernel.Features;
@@ -7,8 +6,6 @@ namespace Amber.Kernel.Features;
 /// <summary>What incremental checkpoints find written pages with (DESIGN.md §3, KERNEL.md 4a/4b).</summary>
 internal static class DirtyTrackingProbes
 {
-    private const ulong SoftDirtyBit = 1UL << 55;
-
     /// <summary>A userfaultfd of our own, never registered on anything, with the async write-protect API.</summary>
     public static unsafe (bool Present, string Detail) UserfaultfdWpAsync()
     {
@@ -18,9 +15,10 @@ internal static class DirtyTrackingProbes
             fd = Interop.Userfaultfd(flags);
         Errnos.Check(fd, "userfaultfd", "self");
         using var handle = new SafeFdHandle(fd);
-        var api = new UffdioApi { api = Interop.UFFD_API, features = Interop.UFFD_FEATURE_WP_ASYNC | Interop.UFFD_FEATURE_WP_UNPOPULATED };
-        Errnos.Check(Interop.Ioctl(fd, Interop.UFFDIO_API, &api), "ioctl(UFFDIO_API, WP_ASYNC|WP_UNPOPULATED)", "a userfaultfd");
-        return (true, $"UFFDIO_API accepted WP_ASYNC|WP_UNPOPULATED (features 0x{api.features:x})");
+        // The features DirtyTracker asks for, no more (WP_UNPOPULATED is not used: see there).
+        var api = new UffdioApi { api = Interop.UFFD_API, features = Interop.UFFD_FEATURE_WP_ASYNC };
+        Errnos.Check(Interop.Ioctl(fd, Interop.UFFDIO_API, &api), "ioctl(UFFDIO_API, WP_ASYNC)", "a userfaultfd");
+        return (true, $"UFFDIO_API accepted WP_ASYNC (features 0x{api.features:x})");
     }
 
     /// <summary>PAGEMAP_SCAN over one present page of ours; ENOTTY or EINVAL where the kernel lacks it.</summary>
@@ -55,34 +53,28 @@ internal static class DirtyTrackingProbes
         }
     }
 
-    public static (bool Present, string Detail) Method(bool wpAsyncAndPagemapScan) =>
-        wpAsyncAndPagemapScan ? (true, "userfaultfd WP_ASYNC + PAGEMAP_SCAN")
-        : SoftDirty() ? (true, "soft-dirty")
-        : (true, "page hashing (XXH3) fallback");
+    public const string Tracking = "userfaultfd WP_ASYNC + PAGEMAP_SCAN";
+    public const string Hashing = "page hashing (XXH3) against the parent";
 
     /// <summary>
-    /// Whether the kernel keeps soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): a page written after
-    /// clear_refs "4" shows bit 55 in pagemap. Clearing our own bits costs us a few write faults.
+    /// The method incremental checkpoints use here. Soft-dirty is not one of them: it is gone from
+    /// recent kernels (this one included), and a tracker kept by the coordinator does its job.
     /// </summary>
-    internal static unsafe bool SoftDirty()
+    public static (bool Present, string Detail) Method(bool wpAsyncAndPagemapScan) =>
+        (true, wpAsyncAndPagemapScan ? Tracking : Hashing);
+
+    /// <summary>Whether write tracking works here (both probes pass); asked once per process.</summary>
+    public static bool TrackingWorks => LazyTrackingWorks.Value;
+
+    private static readonly Lazy<bool> LazyTrackingWorks = new(() =>
     {
-        if (!File.Exists("/proc/self/clear_refs"))
-            return false;
-        nuint pageSize = (nuint)Environment.SystemPageSize;
-        byte* page = (byte*)NativeMemory.AlignedAlloc(pageSize, pageSize);
         try
         {
-            page[0] = 1;
-            File.WriteAllText("/proc/self/clear_refs", "4");
-            Volatile.Write(ref page[0], 2);
-            using var pagemap = new PageMap(Environment.ProcessId);
-            Span<ulong> entry = stackalloc ulong[1];
-            pagemap.Read((ulong)page, entry);
-            return (entry[0] & SoftDirtyBit) != 0;
+            return UserfaultfdWpAsync().Present && PagemapScan().Present;
         }
-        finally
+        catch (KernelCallException)
         {
-            NativeMemory.AlignedFree(page);
+            return false;
         }
-    }
+    });
 }

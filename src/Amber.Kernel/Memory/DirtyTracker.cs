@@ -27,6 +27,9 @@ public sealed class DirtyTracker : IDisposable
 
     public int Pid { get; }
 
+    /// <summary>Whether this kernel tracks writes this way; where it does not, incremental checkpoints compare page hashes.</summary>
+    public static bool Works => Features.DirtyTrackingProbes.TrackingWorks;
+
     /// <summary>The userfaultfd, to hand to whoever keeps the tracking alive.</summary>
     public HeldFile Handle => _uffd;
 

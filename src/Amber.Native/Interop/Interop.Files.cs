@@ -17,6 +17,7 @@ internal static partial class Interop
     internal const int O_DIRECT = 0x4000;
     internal const int O_DIRECTORY = 0x10000;
     internal const int O_NOFOLLOW = 0x20000;
+    internal const int O_NOATIME = 0x40000;
     internal const int O_CLOEXEC = 0x80000;
     internal const int O_PATH = 0x200000;
     internal const int O_TMPFILE = 0x410000;

@@ -1,0 +1,240 @@
+using Amber.Checkpoint.Memory;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+using Microsoft.Win32.SafeHandles;
+
+namespace Amber.Checkpoint.Storage;
+
+/// <summary>What a storage checkpoint captured.</summary>
+/// <param name="Files">Regular files in the storage.</param>
+/// <param name="FilesRead">Of those, the files read (new or changed since the parent).</param>
+/// <param name="PagesWritten">4 KiB blocks stored in this checkpoint.</param>
+/// <param name="PagesKept">Blocks unchanged since the parent, kept where it stored them.</param>
+public sealed record StorageStats(int Files, int FilesRead, long PagesWritten, long PagesKept);
+
+/// <summary>
+/// Captures the declared storage directories while the group is frozen (the same barrier as its
+/// memory): every directory, file, symlink and fifo with owner, permissions and times, and the file
+/// contents in 4 KiB blocks checksummed like memory pages. Incremental after a parent: a file whose
+/// inode and ctime are those the parent saw is not even read; a changed one is read, and only its
+/// blocks that differ from the parent's copy are stored. Zero blocks are holes (stored as nothing).
+/// </summary>
+public sealed class StorageDumper
+{
+    private const int ChunkPages = 256;
+    private const int PageSize = ImageFormat.PageSize;
+
+    private readonly CheckpointWriter _writer;
+    private readonly ParentCheckpoint? _parent;
+    private readonly CancellationToken _cancel;
+    private readonly List<string> _warnings;
+    private readonly PageBuffer _buffer = new(ChunkPages * PageSize);
+    private PageFileWriter? _pages;
+    private int _files, _filesRead;
+    private long _written, _kept;
+
+    private StorageDumper(CheckpointWriter writer, ParentCheckpoint? parent, List<string> warnings, CancellationToken cancel)
+    {
+        _writer = writer;
+        _parent = parent;
+        _warnings = warnings;
+        _cancel = cancel;
+    }
+
+    /// <param name="roots">The storage directories (absolute).</param>
+    /// <param name="excluded">Paths never captured (the image store, if it is inside a root).</param>
+    public static (StorageImage Image, StorageStats Stats) Capture(
+        IReadOnlyList<string> roots, IReadOnlyList<string> excluded, CheckpointWriter writer, ParentCheckpoint? parent, List<string> warnings, CancellationToken cancel)
+    {
+        var dumper = new StorageDumper(writer, parent, warnings, cancel);
+        var image = new StorageImage();
+        var parentStorage = parent?.Storage();
+        var all = roots.Select(r => Path.TrimEndingDirectorySeparator(Path.GetFullPath(r))).Distinct().ToList();
+        if (all.FirstOrDefault(r => all.Any(o => StoragePaths.IsBelow(r, o))) is { } nested)
+            throw new CheckpointException($"storage {nested} is inside another storage directory: declare one of them");
+        foreach (string root in all)
+        {
+            var earlier = parentStorage?.Roots.FirstOrDefault(r => r.Path == root);
+            image.Roots.Add(dumper.CaptureRoot(root, [.. excluded.Where(e => StoragePaths.IsBelow(e, root))], earlier));
+        }
+        return (image, new StorageStats(dumper._files, dumper._filesRead, dumper._written, dumper._kept));
+    }
+
+    private StorageRoot CaptureRoot(string root, List<string> excluded, StorageRoot? earlier)
+    {
+        if (!FileStat.TryGetNoFollow(root, out var st) || !st.IsDirectory)
+            throw new CheckpointException($"storage {root} is not a directory");
+        var result = new StorageRoot { Path = root, Excluded = { excluded.Select(e => StoragePaths.Relative(root, e)) } };
+        var before = earlier?.Entries.ToDictionary(e => e.Path) ?? [];
+        var links = new Dictionary<(ulong, ulong), string>();
+        result.Entries.Add(Entry("", StorageKind.StorageDirectory, st));
+        var pending = new Stack<string>();
+        pending.Push("");
+        while (pending.Count > 0)
+        {
+            _cancel.ThrowIfCancellationRequested();
+            string dir = pending.Pop();
+            var names = Directory.EnumerateFileSystemEntries(StoragePaths.Join(root, dir)).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            var subdirectories = new List<string>();
+            foreach (string? name in names)
+            {
+                string relative = dir.Length == 0 ? name! : $"{dir}/{name}";
+                string full = StoragePaths.Join(root, relative);
+                if (name!.StartsWith(StoragePaths.StagingPrefix, StringComparison.Ordinal) || excluded.Contains(full))
+                    continue;
+                if (!FileStat.TryGetNoFollow(full, out var entry))
+                    continue; // gone between the listing and now: not part of the frozen state
+                if (entry.IsDirectory)
+                {
+                    result.Entries.Add(Entry(relative, StorageKind.StorageDirectory, entry));
+                    subdirectories.Add(relative);
+                }
+                else if (entry.IsSymlink)
+                    result.Entries.Add(Entry(relative, StorageKind.StorageSymlink, entry, new FileInfo(full).LinkTarget ?? ""));
+                else if (entry.IsFifo)
+                    result.Entries.Add(Entry(relative, StorageKind.StorageFifo, entry));
+                else if (entry.IsRegular)
+                {
+                    _files++;
+                    var file = Entry(relative, StorageKind.StorageFile, entry);
+                    if (entry.Links > 1 && links.TryGetValue((entry.Device, entry.Inode), out var first))
+                        file.HardLink = first;
+                    else
+                    {
+                        if (entry.Links > 1)
+                            links[(entry.Device, entry.Inode)] = relative;
+                        CaptureFile(full, entry, file, before.GetValueOrDefault(relative));
+                    }
+                    result.Entries.Add(file);
+                }
+                else
+                    _warnings.Add($"storage: {full} is a socket or a device, not captured");
+            }
+            // Depth first, in name order: every directory comes before what it holds.
+            for (int i = subdirectories.Count - 1; i >= 0; i--)
+                pending.Push(subdirectories[i]);
+        }
+        return result;
+    }
+
+    private static StorageEntry Entry(string path, StorageKind kind, in FileStat st, string target = "") => new()
+    {
+        Path = path, Kind = kind, Mode = st.Permissions, Uid = st.Uid, Gid = st.Gid, AtimeNs = st.AtimeNs, MtimeNs = st.MtimeNs,
+        Size = kind == StorageKind.StorageFile ? (ulong)st.Size : 0, Target = target, Device = st.Device, Inode = st.Inode, CtimeNs = st.CtimeNs,
+    };
+
+    private void CaptureFile(string path, in FileStat st, StorageEntry file, StorageEntry? earlier)
+    {
+        if (earlier is { Kind: StorageKind.StorageFile, HardLink: "" } && StoragePaths.Unchanged(earlier, st))
+        {
+            // Not changed since the parent saw it (ctime cannot be set back): its blocks are where they were.
+            foreach (var run in earlier.Blocks)
+            {
+                var kept = run.Clone();
+                kept.Source = _parent!.Sources.FromParent(run.Source);
+                file.Blocks.Add(kept);
+                _kept += (long)run.Count;
+            }
+            return;
+        }
+        _filesRead++;
+        var parentBlocks = earlier is { Kind: StorageKind.StorageFile, HardLink: "" } ? new ParentPages(earlier.Blocks, _parent!.Sources.FromParent) : null;
+        using var handle = StoragePaths.OpenForReading(path);
+        var runs = new RunBuilder(file.Blocks);
+        ulong size = (ulong)st.Size;
+        for (ulong offset = 0; offset < size; offset += (ulong)_buffer.Length)
+        {
+            _cancel.ThrowIfCancellationRequested();
+            int length = (int)Math.Min((ulong)_buffer.Length, size - offset);
+            var data = _buffer.Span;
+            int read = ReadFully(handle, data[..length], (long)offset, path);
+            int pages = (read + PageSize - 1) / PageSize;
+            data[read..(pages * PageSize)].Clear();
+            var hashes = PageHashes.Of(data[..(pages * PageSize)]);
+            int storeFrom = -1;
+            for (int i = 0; i <= pages; i++)
+            {
+                bool store = false;
+                if (i < pages)
+                {
+                    var page = data.Slice(i * PageSize, PageSize);
+                    ulong address = offset + (ulong)(i * PageSize);
+                    if (page.IndexOfAnyExcept((byte)0) < 0)
+                        runs.Hole();
+                    else if (parentBlocks is not null && parentBlocks.TryGet(address, out ulong h, out uint source, out ulong at) && h == hashes[i])
+                    {
+                        runs.Kept(address, h, source, at);
+                        _kept++;
+                    }
+                    else
+                        store = true;
+                }
+                if (store && storeFrom < 0)
+                    storeFrom = i;
+                if (!store && storeFrom >= 0)
+                {
+                    // The changed blocks since storeFrom, written from the buffer before it is reused.
+                    ulong fileOffset = Pages.AppendData(data[(storeFrom * PageSize)..(i * PageSize)]);
+                    runs.Stored(offset + (ulong)(storeFrom * PageSize), hashes.AsSpan(storeFrom, i - storeFrom), fileOffset);
+                    _written += i - storeFrom;
+                    storeFrom = -1;
+                }
+            }
+            if (read < length)
+                break; // shorter than it was a moment ago: the rest reads as nothing
+        }
+    }
+
+    private PageFileWriter Pages => _pages ??= _writer.CreatePageFile(ImageNames.StoragePages);
+
+    private static int ReadFully(SafeFileHandle handle, Span<byte> into, long offset, string path)
+    {
+        int total = 0;
+        while (total < into.Length)
+        {
+            int n;
+            try
+            {
+                n = RandomAccess.Read(handle, into[total..], offset + total);
+            }
+            catch (IOException e)
+            {
+                throw new CheckpointException($"storage: cannot read {path}: {e.Message}", e);
+            }
+            if (n == 0)
+                break;
+            total += n;
+        }
+        return total;
+    }
+
+    /// <summary>Builds a file's runs in offset order, joining blocks that follow each other in the file and where they are kept.</summary>
+    private sealed class RunBuilder(IList<PageRun> runs)
+    {
+        private PageRun? _open;
+
+        public void Hole() => _open = null;
+
+        public void Kept(ulong address, ulong xxh3, uint source, ulong fileOffset)
+        {
+            if (_open is { } r && r.Source == source && r.Address + r.Count * PageSize == address && r.FileOffset + r.Count * PageSize == fileOffset)
+            {
+                r.PageXxh3.Add(xxh3);
+                r.Count++;
+                return;
+            }
+            _open = new PageRun { Address = address, Count = 1, FileOffset = fileOffset, Source = source, PageXxh3 = { xxh3 } };
+            runs.Add(_open);
+        }
+
+        public void Stored(ulong address, ReadOnlySpan<ulong> hashes, ulong fileOffset)
+        {
+            var run = new PageRun { Address = address, Count = (ulong)hashes.Length, FileOffset = fileOffset };
+            foreach (ulong h in hashes)
+                run.PageXxh3.Add(h);
+            runs.Add(run);
+            _open = run;
+        }
+    }
+}

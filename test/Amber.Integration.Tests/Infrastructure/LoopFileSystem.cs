@@ -1,0 +1,32 @@
+namespace Amber.Integration.Tests.Infrastructure;
+
+/// <summary>A small ext4 file system in a file, loop-mounted for one test (to fill it).</summary>
+public sealed class LoopFileSystem : IDisposable
+{
+    private readonly string _image;
+
+    private LoopFileSystem(string image, string mountPoint)
+    {
+        _image = image;
+        MountPoint = mountPoint;
+    }
+
+    public string MountPoint { get; }
+
+    public static LoopFileSystem Mount(string image, string mountPoint, int megabytes)
+    {
+        using (var file = new FileStream(image, FileMode.CreateNew))
+            file.SetLength(megabytes * 1048576L);
+        ExternalProgram.Run("/usr/sbin/mkfs.ext4", "-q", "-F", image).ShouldSucceed();
+        Directory.CreateDirectory(mountPoint);
+        ExternalProgram.Run("/usr/bin/mount", "-o", "loop", image, mountPoint).ShouldSucceed();
+        return new LoopFileSystem(image, mountPoint);
+    }
+
+    public void Dispose()
+    {
+        // Lazily: a process a failed test left behind may still hold a file there.
+        ExternalProgram.Run("/usr/bin/umount", "-l", MountPoint);
+        File.Delete(_image);
+    }
+}
