@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Amber.Image;
+using Amber.Checkpoint.Memory;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint;
@@ -12,7 +13,7 @@ public sealed record MergeResult(string Checkpoint, long Pages, long Bytes, IRea
 /// Folds an incremental checkpoint and the earlier checkpoints it refers to into one full
 /// checkpoint with the same content and the same name: every page kept elsewhere is copied in
 /// (checked against its checksum on the way), the result is written beside it, committed and
-/// verified, then swapped into place atomically; only then are the earlier checkpoints of its chain
+/// verified (all but the page data, just checked), then swapped into place atomically; only then are the earlier checkpoints of its chain
 /// that no other checkpoint needs removed. Interrupted at any moment (kill -9 included), the store
 /// holds either the old chain or the merged checkpoint, and every checkpoint it lists still restores.
 /// </summary>
@@ -37,18 +38,21 @@ public static class CheckpointMerger
             var files = new Dictionary<int, PageFileWriter>();
             var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
             var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
-            var buffer = new PageBuffer(ChunkPages * ImageFormat.PageSize);
+            // Two buffers: one is filled from the chain while the other is written out.
+            PageBuffer[] buffer = [new(ChunkPages * ImageFormat.PageSize), new(ChunkPages * ImageFormat.PageSize)];
             foreach (var image in forest is null ? images : [.. images, forest])
             {
                 cancel.ThrowIfCancellationRequested();
                 if (image.Zombie)
                     continue;
+                // A run of memory never spans two mappings: joined runs stay inside one.
+                var mappings = image.Mm.Vmas.Select(v => (v.Start, v.End)).OrderBy(v => v.Start).ToArray();
                 foreach (var (owner, runs) in RunLists(image))
                 {
                     int pid = owner == 0 ? image.Pid : owner;
                     if (!files.TryGetValue(pid, out var file))
                         files[pid] = file = writer.CreatePageFile(ImageNames.Pages(pid));
-                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, cancel);
+                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, runs == image.Mm.Pages ? mappings : null, cancel);
                 }
             }
             // A process whose page file held only other processes' objects still has its own file.
@@ -63,7 +67,7 @@ public static class CheckpointMerger
                 var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
                 PageFileWriter? file = null;
                 foreach (var entry in storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0))
-                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, cancel);
+                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, null, cancel);
                 writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, storage);
             }
             var manifest = old.Clone();
@@ -75,7 +79,8 @@ public static class CheckpointMerger
         }
         try
         {
-            if (CheckpointVerifier.Verify(merged) is { } problem)
+            // Every page was checked against its checksum as it was copied in; what it became is checked here.
+            if (CheckpointVerifier.Verify(merged, pageData: false) is { } problem)
                 throw new CheckpointException($"the merged checkpoint fails its own verification: {problem}");
             Faults.Check(FaultPoint.MergeBeforeSwap);
             CheckpointStore.Replace(dir, merged);
@@ -140,11 +145,21 @@ public static class CheckpointMerger
             .Concat(image.Mm.SysvShm.Select(s => (s.PagesOf, (IList<PageRun>)s.Pages)))
             .Concat(image.DeletedFiles.Select(d => (d.PagesOf, (IList<PageRun>)d.Pages)));
 
-    /// <summary>Copies every run's pages, wherever they are kept, into <paramref name="file"/>; the runs then point there.</summary>
-    private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer buffer, CancellationToken cancel)
+    /// <summary>
+    /// Copies every run's pages, wherever they are kept, into <paramref name="file"/>, checking each
+    /// against its checksum on the way; the runs then point there. A long chain leaves the runs
+    /// fragmented (every checkpoint splits them at the pages written since), so the copy goes a
+    /// buffer at a time: runs that follow each other where they are kept are read together, the
+    /// buffer is appended in one write, and the new runs are joined again (up to the size a run
+    /// has when first written, and inside one of <paramref name="mappings"/> where given).
+    /// </summary>
+    private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer[] buffers,
+        (ulong Start, ulong End)[]? mappings, CancellationToken cancel)
     {
-        long pages = 0;
         var sources = new Dictionary<uint, PageFileReader>();
+        var batch = new Batch(buffers, mappings);
+        var copied = new List<PageRun>(runs.Count);
+        long pages = 0;
         try
         {
             foreach (var run in runs)
@@ -152,27 +167,117 @@ public static class CheckpointMerger
                 cancel.ThrowIfCancellationRequested();
                 if (!sources.TryGetValue(run.Source, out var from))
                     sources[run.Source] = from = reader.OpenPageFile(fileName, run.Source);
-                ulong newOffset = 0;
-                for (int done = 0; done < (int)run.Count; done += ChunkPages)
+                ulong[] hashes = [.. run.PageXxh3];
+                for (int done = 0; done < (int)run.Count;)
                 {
-                    int n = Math.Min(ChunkPages, (int)run.Count - done);
-                    var data = buffer.Span[..(n * ImageFormat.PageSize)];
-                    var hashes = run.PageXxh3.Skip(done).Take(n).ToList();
-                    from.ReadRun(run.FileOffset + (ulong)done * ImageFormat.PageSize, data, hashes);
-                    ulong at = file.AppendData(data);
-                    if (done == 0)
-                        newOffset = at;
+                    if (batch.Room == 0)
+                        batch.Flush(file, copied);
+                    int n = Math.Min(batch.Room, (int)run.Count - done);
+                    batch.Add(from, run, hashes, done, n);
+                    done += n;
                 }
-                run.FileOffset = newOffset;
-                run.Source = 0;
                 pages += (long)run.Count;
             }
+            batch.Flush(file, copied);
+            batch.Finish(copied);
         }
         finally
         {
+            batch.Finish(null); // never leaves a write running past the sources and buffers
             foreach (var s in sources.Values)
                 s.Dispose();
         }
+        runs.Clear();
+        foreach (var run in copied)
+            runs.Add(run);
         return pages;
+    }
+
+    /// <summary>
+    /// Pages gathered in a buffer: the reads that fill it, and the runs they become. A full buffer is
+    /// written out in the background while the next one is filled.
+    /// </summary>
+    private sealed class Batch(PageBuffer[] buffers, (ulong Start, ulong End)[]? mappings)
+    {
+        private const int PageSize = ImageFormat.PageSize;
+        private readonly List<(PageFileReader From, ulong FileOffset, int Pages, List<ulong> Hashes)> _reads = [];
+        private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _pieces = [];
+        private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _writing = [];
+        private Task<ulong>? _write; // of the other buffer, holding _writing
+        private int _filling;
+        private int _used; // pages
+
+        private PageBuffer Buffer => buffers[_filling];
+
+        public int Room => Buffer.Length / PageSize - _used;
+
+        /// <summary>Pages [first, first + count) of <paramref name="run"/> (its checksums <paramref name="all"/>), kept in <paramref name="from"/>.</summary>
+        public void Add(PageFileReader from, PageRun run, ulong[] all, int first, int count)
+        {
+            var hashes = new ArraySegment<ulong>(all, first, count);
+            ulong offset = run.FileOffset + (ulong)first * PageSize;
+            if (_reads.Count > 0 && _reads[^1] is var last && last.From == from && last.FileOffset + (ulong)last.Pages * PageSize == offset)
+            {
+                last.Hashes.AddRange(hashes);
+                _reads[^1] = last with { Pages = last.Pages + count };
+            }
+            else
+                _reads.Add((from, offset, count, [.. hashes]));
+            _pieces.Add((run.Address + (ulong)first * PageSize, count, _used, hashes));
+            _used += count;
+        }
+
+        public void Flush(PageFileWriter file, List<PageRun> copied)
+        {
+            if (_used == 0)
+                return;
+            int at = 0;
+            foreach (var (from, offset, pages, hashes) in _reads)
+            {
+                from.ReadRun(offset, Buffer.Span.Slice(at * PageSize, pages * PageSize), hashes);
+                at += pages;
+            }
+            Finish(copied);
+            var full = Buffer;
+            int length = _used * PageSize;
+            _write = Task.Run(() => file.AppendData(full.Span[..length]));
+            (_writing, _pieces) = (_pieces, _writing);
+            _filling ^= 1;
+            _reads.Clear();
+            _used = 0;
+        }
+
+        /// <summary>Waits for the write under way and records its runs into <paramref name="copied"/> (null: only waits).</summary>
+        public void Finish(List<PageRun>? copied)
+        {
+            if (_write is null)
+                return;
+            var write = _write;
+            _write = null;
+            if (copied is null)
+            {
+                try { write.Wait(); } catch (AggregateException) { } // the failure is the caller's to report already
+                return;
+            }
+            ulong written = write.GetAwaiter().GetResult();
+            foreach (var (address, pages, inBuffer, hashes) in _writing)
+            {
+                ulong fileOffset = written + (ulong)inBuffer * PageSize;
+                if (copied.Count > 0 && copied[^1] is var previous && previous.Address + previous.Count * PageSize == address
+                    && previous.FileOffset + previous.Count * PageSize == fileOffset && previous.Count + (ulong)pages <= (ulong)MemoryDumper.MaxRunPages
+                    && !Boundary(address))
+                {
+                    previous.Count += (ulong)pages;
+                    previous.PageXxh3.AddRange(hashes);
+                }
+                else
+                    copied.Add(new PageRun { Address = address, Count = (ulong)pages, FileOffset = fileOffset, PageXxh3 = { hashes } });
+            }
+            _writing.Clear();
+        }
+
+        /// <summary>Whether a mapping starts at <paramref name="address"/> (a run may not go on across it).</summary>
+        private bool Boundary(ulong address) =>
+            mappings is not null && Array.BinarySearch(mappings, (address, 0UL), Comparer<(ulong Start, ulong End)>.Create((a, b) => a.Start.CompareTo(b.Start))) >= 0;
     }
 }

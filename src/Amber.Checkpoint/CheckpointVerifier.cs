@@ -34,17 +34,21 @@ public static class CheckpointVerifier
         return (lines, damaged);
     }
 
-    /// <summary>Null if the checkpoint is sound; otherwise what is wrong, in one line.</summary>
-    public static string? Verify(string directory)
+    /// <summary>
+    /// Null if the checkpoint is sound; otherwise what is wrong, in one line. Without
+    /// <paramref name="pageData"/>, everything but the page data is checked (every run in its file):
+    /// for a checkpoint whose pages were just checked on their way in, as a merge's.
+    /// </summary>
+    public static string? Verify(string directory, bool pageData = true)
     {
         try
         {
-            var reader = CheckpointReader.Open(directory, verifyPageFiles: true);
+            var reader = CheckpointReader.Open(directory, verifyPageFiles: pageData);
             var images = reader.Manifest.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
             if (reader.Manifest.Forest)
                 images.Add(reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser));
             for (uint s = 1; s <= (uint)reader.Manifest.Sources.Count; s++)
-                CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: true);
+                CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: pageData);
             var files = new Dictionary<(int, uint), PageFileReader>();
             try
             {
@@ -60,7 +64,7 @@ public static class CheckpointVerifier
                             {
                                 if (!files.TryGetValue((-1, run.Source), out var pages))
                                     files[(-1, run.Source)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.Source);
-                                if (!pages.VerifyRun(run.FileOffset, run.PageXxh3))
+                                if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run.FileOffset, run.PageXxh3) : pages.Holds(run.FileOffset, run.Count)))
                                     return $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address} ({run.Count} blocks in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                             }
                         }
@@ -73,7 +77,7 @@ public static class CheckpointVerifier
                         int pid = owner == 0 ? image.Pid : owner;
                         if (!files.TryGetValue((pid, run.Source), out var pages))
                             files[(pid, run.Source)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.Source);
-                        if ((ulong)run.PageXxh3.Count != run.Count || !pages.VerifyRun(run.FileOffset, run.PageXxh3))
+                        if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run.FileOffset, run.PageXxh3) : pages.Holds(run.FileOffset, run.Count)))
                             return $"{what} of process {image.Pid} at {run.Address:x} ({run.Count} pages in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                     }
                 }

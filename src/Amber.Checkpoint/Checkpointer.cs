@@ -40,7 +40,11 @@ public static class Checkpointer
         var total = Stopwatch.StartNew();
         var trace = new PhaseTrace("checkpoint");
         var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
+        parent?.Preload();
+        var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
+        trace.Mark("written pages (running)");
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
+        PageWriterQueue.Prepare(MemoryDumper.BufferSize);
         cancel.ThrowIfCancellationRequested();
 
         var frozenAt = Stopwatch.StartNew();
@@ -60,11 +64,13 @@ public static class Checkpointer
                 throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
             var saved = new SavedObjects();
+            var recordRuns = new List<Action>(); // what describes the pages saved, once the processes run again
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
                 {
-                    var dump = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, options, trace, cancel);
+                    var dump = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, options, writtenBefore, trace, cancel);
+                    recordRuns.Add(dump.RecordRuns);
                     pages += dump.Written;
                     kept += dump.Kept;
                     skipped += dump.Skipped;
@@ -88,6 +94,19 @@ public static class Checkpointer
             PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo);
             PipeResolver.ResolveFifos(resolved);
             warnings.AddRange(SharingCheck.Check(resolved));
+            // Everything is read out of the processes by now: a group left running goes on while the
+            // image is written out and made durable, so it is frozen only for the copy. One that is to
+            // end waits for the commit, so that it is never lost.
+            if (options.LeaveRunning)
+            {
+                warnings.AddRange(frozen.Resume());
+                resumed = true;
+                frozenAt.Stop();
+                trace.Mark("resume");
+            }
+            foreach (var record in recordRuns)
+                record();
+            trace.Mark("page runs");
             // Only the earlier checkpoints whose copies are still used are named (and so kept).
             var sources = parent?.Prune([.. dumped, forest], storage?.Image) ?? [];
             if (storage is { } captured)
@@ -99,16 +118,6 @@ public static class Checkpointer
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
-            // Everything is read out of the processes by now: a group left running goes on while the
-            // image is made durable (fsync is most of a checkpoint's time), so it is frozen only for
-            // the copy. One that is to end waits for the commit, so that it is never lost.
-            if (options.LeaveRunning)
-            {
-                warnings.AddRange(frozen.Resume());
-                resumed = true;
-                frozenAt.Stop();
-                trace.Mark("resume");
-            }
             writer.Commit(new Manifest
             {
                 FormatVersion = ImageFormat.FormatVersion,
@@ -214,11 +223,12 @@ public static class Checkpointer
 
     /// <returns>
     /// Pages written, kept from the parent checkpoint, and of those skipped unread; with tracking, the
-    /// tracker of the process and the ranges it tracks from now on.
+    /// tracker of the process and the ranges it tracks from now on; and what records the runs of
+    /// pages in its image, which need not wait with the process stopped.
     /// </returns>
-    private static (long Written, long Kept, long Skipped, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
+    private static (long Written, long Kept, long Skipped, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked, Action RecordRuns) DumpProcess(
         FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
-        CheckpointOptions options, PhaseTrace trace, CancellationToken cancel)
+        CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -242,20 +252,51 @@ public static class Checkpointer
 
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
+        trace.Mark("files and mappings");
         // Written pages since the parent, where a tracker kept since then knows them (read and re-protected now).
         var previous = earlier is not null && options.Trackers.TryGetValue(pid, out var t) ? (Tracker: DirtyTracker.Adopt(pid, t.Uffd), t.Ranges) : default;
         WrittenPages? written = previous.Tracker is { } adopted
-            ? new WrittenPages(previous.Ranges, [.. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
+            ? new WrittenPages(previous.Ranges,
+                [.. writtenBefore.GetValueOrDefault(pid) ?? [], .. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
             : null;
+        trace.Mark("written pages");
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written);
-        trace.Mark("files and mappings");
+        trace.Mark("parent pages");
         dumper.Dump(image.Mm);
+        trace.Mark("pages");
         var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
         ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
         trace.Mark("memory");
         dumped.Add(image);
-        return (dumper.PagesWritten, dumper.PagesKept, dumper.PagesSkipped, tracker, tracked);
+        return (dumper.PagesWritten, dumper.PagesKept, dumper.PagesSkipped, tracker, tracked, () => dumper.RecordRuns(image.Mm));
+    }
+
+    /// <summary>
+    /// The pages each tracked process wrote since the last checkpoint, read (and protected again)
+    /// while it still runs: protecting them is the slow part of the scan, and the scan under the
+    /// freeze then has only what was written in between to protect. Both together are what was
+    /// written since the checkpoint.
+    /// </summary>
+    private static Dictionary<int, List<(ulong, ulong)>> WrittenBeforeTheFreeze(
+        IReadOnlyDictionary<int, (HeldFile Uffd, IReadOnlyList<(ulong Start, ulong End)> Ranges)> trackers)
+    {
+        var written = new Dictionary<int, List<(ulong, ulong)>>();
+        foreach (var (pid, (uffd, ranges)) in trackers)
+        {
+            try
+            {
+                var tracker = DirtyTracker.Adopt(pid, uffd); // not disposed: the handle stays the coordinator's
+                written[pid] = [.. ranges.SelectMany(r => tracker.TakeWritten(r.Start, r.End))];
+            }
+            catch (Exception e) when (e is KernelCallException or IOException)
+            {
+                // Gone, or going. What a scan that failed half-way protected again would be missed by
+                // the scan under the freeze: all of it counts as written (read again) instead.
+                written[pid] = [.. ranges];
+            }
+        }
+        return written;
     }
 
     /// <summary>

@@ -136,6 +136,12 @@ public sealed class GroupTests
         GroupHome.WaitUntil(() => home.Table("k9").Header.DaemonPid == again.Pid, "the table to be kept by the new coordinator");
         CheckTableMatchesProc(home, "k9");
         client.WaitForTicks(3);
+
+        // A second coordinator for the same home is refused, and leaves the running one as it was
+        // (it once took the control socket away with it).
+        home.Amber("daemon").ShouldFail("another coordinator runs");
+        Assert.True(File.Exists(home.Home.ControlSocket));
+        home.Amber("checkpoint", "--group", "k9").ShouldSucceed();
     }
 
     [Fact]

@@ -4,16 +4,21 @@
  * (so a full checkpoint holds all of it); READY, then each tick n writes n into a few pages chosen
  * from n (and zeroes one), and checks every page against what ticks 1..n must have left there;
  * prints "tick <n>". PASS <n> on <workdir>/stop. The state after tick n depends only on n.
+ * Each tick also replaces a small "slab" mapping by a new one at the same address (munmap, mmap),
+ * after checking it holds the previous tick's number: memory that write tracking must not take
+ * for the old, unchanged mapping.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "target.h"
 
 #define PAGE 4096
+#define SLAB (16 * PAGE)
 
 static uint64_t *heap;
 static size_t pages;
@@ -23,8 +28,25 @@ static size_t written(long n, int k) { return ((size_t)n * 7919u + (size_t)k * 1
 static size_t zeroed(long n) { return ((size_t)n * 15485863u) % pages; }
 static uint64_t initial(size_t p) { return ((uint64_t)1 << 40) + p; }
 
+static uint64_t *slab;
+
+static void replace_slab(long n)
+{
+    for (size_t w = 0; w < SLAB / 8; w += PAGE / 8)
+        if (slab[w] != (uint64_t)(n - 1))
+            FAIL("before tick %ld the slab page %zu holds %lu, expected %ld", n, w / (PAGE / 8), (unsigned long)slab[w], n - 1);
+    if (munmap(slab, SLAB) != 0)
+        FAIL("munmap: %s", strerror(errno));
+    uint64_t *again = mmap(slab, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (again != slab)
+        FAIL("mmap of the slab again at %p: %s", (void *)slab, strerror(errno));
+    for (size_t w = 0; w < SLAB / 8; w += PAGE / 8)
+        slab[w] = (uint64_t)n;
+}
+
 static void tick(long n)
 {
+    replace_slab(n);
     for (int k = 0; k < 3; k++) {
         uint64_t *p = heap + written(n, k) * (PAGE / 8);
         for (int w = 0; w < PAGE / 8; w += 64)
@@ -69,7 +91,8 @@ int main(int argc, char **argv)
     size_t mib = argc > 2 ? (size_t)atol(argv[2]) : 16;
     pages = mib * 256;
     heap = aligned_alloc(PAGE, pages * PAGE);
-    if (!heap)
+    slab = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!heap || slab == MAP_FAILED)
         FAIL("no memory");
     for (size_t p = 0; p < pages; p++)
         for (int w = 0; w < PAGE / 8; w++)

@@ -8,30 +8,55 @@ namespace Amber.Checkpoint.Memory;
 /// <summary>
 /// Overlaps copying memory out of the target with writing it to the image: the tracer thread fills
 /// buffers (process_vm_readv) and hands them over; one writer thread hashes and appends them in
-/// order and records the page runs. A few buffers circulate, so memory use stays bounded.
+/// order and notes the page runs, in address order. A few buffers circulate, so memory use stays
+/// bounded. Runs kept from an earlier checkpoint are only noted as address ranges: turning them into
+/// the image's runs (<see cref="Recorded"/>) waits until the process runs again.
 /// </summary>
 public sealed class PageWriterQueue : IDisposable
 {
     private const int Buffers = 3;
 
     private readonly PageFileWriter _pages;
-    private readonly MmImage _mm;
+    private readonly List<Record> _recorded = [];
     private readonly BlockingCollection<Chunk> _work = new(Buffers);
     private readonly BlockingCollection<PageBuffer> _free = new(Buffers);
     private readonly Thread _writer;
     private ExceptionDispatchInfo? _failure;
 
-    public PageWriterQueue(PageFileWriter pages, MmImage mm, int bufferSize)
+    private readonly Action<PageBuffer, Item, List<Item>> _expand;
+
+    /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
+    public PageWriterQueue(PageFileWriter pages, int bufferSize, Action<PageBuffer, Item, List<Item>> expand)
     {
         _pages = pages;
-        _mm = mm;
+        _expand = expand;
         for (int i = 0; i < Buffers; i++)
-            _free.Add(new PageBuffer(bufferSize));
+            _free.Add(Prepared.TryTake(out var ready) && ready.Length == bufferSize ? ready : new PageBuffer(bufferSize));
         _writer = new Thread(WriteLoop) { Name = "amber-page-writer", IsBackground = true };
         _writer.Start();
     }
 
     public long PagesWritten { get; private set; }
+
+    private static readonly ConcurrentBag<PageBuffer> Prepared = [];
+
+    /// <summary>
+    /// Makes the buffers of the next queue, of <paramref name="bufferSize"/> bytes, ready before a
+    /// freeze: their first touch costs a page fault per page (slow on these VMs, KERNEL.md §3), which
+    /// would otherwise be paid while the process is stopped.
+    /// </summary>
+    public static void Prepare(int bufferSize)
+    {
+        while (Prepared.Count < Buffers)
+        {
+            var buffer = new PageBuffer(bufferSize);
+            buffer.Span.Clear();
+            Prepared.Add(buffer);
+        }
+    }
+
+    /// <summary>What was recorded, in the order queued; complete after <see cref="Complete"/>.</summary>
+    public IReadOnlyList<Record> Recorded => _recorded;
 
     /// <summary>A buffer to fill; give it back with <see cref="Submit"/> or <see cref="Release"/>.</summary>
     public PageBuffer Rent()
@@ -51,11 +76,11 @@ public sealed class PageWriterQueue : IDisposable
         _work.Add(new Chunk(buffer, items));
     }
 
-    /// <summary>Records a run kept where an earlier checkpoint stored it (nothing to write).</summary>
-    public void Reference(PageRun run)
+    /// <summary>Records runs kept where an earlier checkpoint stored them (nothing to write).</summary>
+    public void SubmitKept(List<Item> kept)
     {
         ThrowIfFailed();
-        _work.Add(new Chunk(null, [Item.Kept(run)]));
+        _work.Add(new Chunk(null, kept));
     }
 
     public void Release(PageBuffer buffer) => _free.Add(buffer);
@@ -83,17 +108,18 @@ public sealed class PageWriterQueue : IDisposable
         {
             try
             {
+                var expanded = new List<Item>();
                 foreach (var item in _failure is null ? chunk.Items : [])
                 {
-                    if (item.Reference is { } kept)
+                    if (!item.Copy)
                     {
-                        _mm.Pages.Add(kept);
+                        Note(chunk, item);
                         continue;
                     }
-                    ulong fileOffset = _pages.AppendData(chunk.Buffer!.Span.Slice(item.Offset, item.Length));
-                    ulong count = (ulong)(item.Length / ImageFormat.PageSize);
-                    _mm.Pages.Add(new PageRun { Address = item.Address, Count = count, FileOffset = fileOffset, PageXxh3 = { item.PageXxh3! } });
-                    PagesWritten += (long)count;
+                    expanded.Clear();
+                    _expand(chunk.Buffer!, item, expanded);
+                    foreach (var part in expanded)
+                        Note(chunk, part);
                 }
             }
             catch (Exception e)
@@ -108,15 +134,41 @@ public sealed class PageWriterQueue : IDisposable
         }
     }
 
+    private void Note(Chunk chunk, Item item)
+    {
+        if (item.Reference is { } kept)
+            _recorded.Add(new Record(kept, 0, 0));
+        else if (item.KeptEnd != 0)
+            _recorded.Add(new Record(null, item.Address, item.KeptEnd));
+        else
+        {
+            ulong fileOffset = _pages.AppendData(chunk.Buffer!.Span.Slice(item.Offset, item.Length));
+            ulong count = (ulong)(item.Length / ImageFormat.PageSize);
+            _recorded.Add(new Record(new PageRun { Address = item.Address, Count = count, FileOffset = fileOffset, PageXxh3 = { item.PageXxh3! } }, 0, 0));
+            PagesWritten += (long)count;
+        }
+    }
+
     private void ThrowIfFailed() => _failure?.Throw();
 
-    /// <summary>One thing to record: pages of the buffer to store, or a run kept elsewhere.</summary>
-    public readonly record struct Item(ulong Address, int Offset, int Length, ulong[]? PageXxh3, PageRun? Reference)
+    /// <summary>
+    /// One thing to record: pages of the buffer to store (or first to expand), a run kept elsewhere,
+    /// or the pages [Address, KeptEnd) kept wherever the earlier checkpoint kept them.
+    /// </summary>
+    public readonly record struct Item(ulong Address, int Offset, int Length, ulong[]? PageXxh3, PageRun? Reference, ulong KeptEnd, bool Copy, bool Anonymous)
     {
-        public static Item Stored(ulong address, int offset, int length, ulong[] pageXxh3) => new(address, offset, length, pageXxh3, null);
+        public static Item Stored(ulong address, int offset, int length, ulong[] pageXxh3) => new(address, offset, length, pageXxh3, null, 0, false, false);
 
-        public static Item Kept(PageRun run) => new(run.Address, 0, 0, null, run);
+        public static Item Kept(PageRun run) => new(run.Address, 0, 0, null, run, 0, false, false);
+
+        public static Item KeptAsBefore(ulong start, ulong end) => new(start, 0, 0, null, null, end, false, false);
+
+        /// <summary>Pages copied into the buffer, to be expanded (zero pages, checksums, the earlier copies) by the writer.</summary>
+        public static Item Copied(ulong address, int offset, int length, bool anonymous) => new(address, offset, length, null, null, 0, true, anonymous);
     }
+
+    /// <summary>A run of the image, or the range [KeptStart, KeptEnd) kept as the earlier checkpoint kept it.</summary>
+    public readonly record struct Record(PageRun? Run, ulong KeptStart, ulong KeptEnd);
 
     private readonly record struct Chunk(PageBuffer? Buffer, List<Item> Items);
 }

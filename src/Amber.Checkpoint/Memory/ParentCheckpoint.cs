@@ -12,6 +12,7 @@ public sealed class ParentCheckpoint
 {
     private readonly CheckpointReader _reader;
     private readonly Dictionary<int, ProcessImage?> _images = [];
+    private readonly Dictionary<int, ParentPages?> _memory = [];
 
     private ParentCheckpoint(CheckpointReader reader)
     {
@@ -49,8 +50,22 @@ public sealed class ParentCheckpoint
         _reader.Manifest.Storage ? _reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
 
     /// <summary>The pages the parent kept of a process's memory.</summary>
-    public ParentPages? MemoryOf(int pid) =>
-        ImageOf(pid) is { } image ? new ParentPages(image.Mm.Pages, Sources.FromParent) : null;
+    public ParentPages? MemoryOf(int pid)
+    {
+        if (!_memory.TryGetValue(pid, out var pages))
+            _memory[pid] = pages = ImageOf(pid) is { } image ? new ParentPages(image.Mm.Pages, Sources.FromParent) : null;
+        return pages;
+    }
+
+    /// <summary>
+    /// Reads what the parent kept of every process it saved, before the processes are frozen: the
+    /// freeze then lasts only as long as the copy of what changed.
+    /// </summary>
+    public void Preload()
+    {
+        foreach (int pid in _reader.Manifest.Pids)
+            MemoryOf(pid);
+    }
 
     /// <summary>
     /// The pages the parent kept of a shared object that process <paramref name="saver"/> saves now

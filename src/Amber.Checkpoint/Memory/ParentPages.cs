@@ -12,34 +12,34 @@ namespace Amber.Checkpoint.Memory;
 public sealed class ParentPages
 {
     private const ulong PageSize = ImageFormat.PageSize;
-    private readonly List<PageRun> _runs;
-    private readonly Func<uint, uint> _source;
+    private readonly Run[] _runs;
 
-    /// <param name="runs">The earlier checkpoint's runs, in address order.</param>
+    /// <param name="runs">The earlier checkpoint's runs.</param>
     /// <param name="source">Maps a source of the earlier checkpoint to the new checkpoint's (<see cref="Sources"/>).</param>
     public ParentPages(IEnumerable<PageRun> runs, Func<uint, uint> source)
     {
-        _runs = [.. runs.OrderBy(r => r.Address)];
-        _source = source;
+        // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
+        // checkpoint does most, for every stretch of pages known unchanged.
+        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize, r.FileOffset, source(r.Source), [.. r.PageXxh3]))];
     }
 
     /// <summary>The earlier copy of the page at <paramref name="address"/>, if it was saved.</summary>
     public bool TryGet(ulong address, out ulong xxh3, out uint source, out ulong fileOffset)
     {
-        int lo = 0, hi = _runs.Count - 1;
+        int lo = 0, hi = _runs.Length - 1;
         while (lo <= hi)
         {
             int mid = (lo + hi) >>> 1;
             var run = _runs[mid];
-            if (address < run.Address)
+            if (address < run.Start)
                 hi = mid - 1;
-            else if (address >= run.Address + run.Count * PageSize)
+            else if (address >= run.End)
                 lo = mid + 1;
             else
             {
-                int page = (int)((address - run.Address) / PageSize);
-                xxh3 = run.PageXxh3[page];
-                source = _source(run.Source);
+                int page = (int)((address - run.Start) / PageSize);
+                xxh3 = run.Hashes[page];
+                source = run.Source;
                 fileOffset = run.FileOffset + (ulong)page * PageSize;
                 return true;
             }
@@ -48,6 +48,50 @@ public sealed class ParentPages
         source = 0;
         fileOffset = 0;
         return false;
+    }
+
+    /// <summary>A walk over the runs in address order, for addresses that only grow.</summary>
+    public Cursor Walk() => new(_runs);
+
+    internal sealed record Run(ulong Start, ulong End, ulong FileOffset, uint Source, ulong[] Hashes);
+
+    public sealed class Cursor
+    {
+        private readonly Run[] _runs;
+        private int _at;
+
+        internal Cursor(Run[] runs) => _runs = runs;
+
+        /// <summary>Whether the page at <paramref name="address"/> was saved; either way, up to where that holds.</summary>
+        public bool Covers(ulong address, out ulong until)
+        {
+            while (_at < _runs.Length && _runs[_at].End <= address)
+                _at++;
+            if (_at < _runs.Length && _runs[_at].Start <= address)
+            {
+                until = _runs[_at].End;
+                return true;
+            }
+            until = _at < _runs.Length ? _runs[_at].Start : ulong.MaxValue;
+            return false;
+        }
+
+        /// <summary>The runs that keep [start, end), all of it saved: slices of the earlier runs, pointing where they are kept.</summary>
+        public IEnumerable<PageRun> Keep(ulong start, ulong end)
+        {
+            for (ulong at = start; at < end;)
+            {
+                if (!Covers(at, out ulong until))
+                    throw new InvalidOperationException($"page {at:x} was not saved by the earlier checkpoint");
+                var run = _runs[_at];
+                ulong stop = Math.Min(end, until);
+                int first = (int)((at - run.Start) / PageSize), count = (int)((stop - at) / PageSize);
+                var kept = new PageRun { Address = at, Count = (ulong)count, FileOffset = run.FileOffset + (ulong)first * PageSize, Source = run.Source };
+                kept.PageXxh3.AddRange(new ArraySegment<ulong>(run.Hashes, first, count));
+                yield return kept;
+                at = stop;
+            }
+        }
     }
 }
 

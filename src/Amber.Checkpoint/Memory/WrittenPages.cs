@@ -2,37 +2,48 @@ namespace Amber.Checkpoint.Memory;
 
 /// <summary>
 /// What dirty tracking says of a process since its last checkpoint: the ranges it tracked, and in
-/// them the pages written since (PAGEMAP_SCAN, PAGE_IS_WRITTEN). A page of a tracked range that is
+/// them the pages written since (PAGEMAP_SCAN, PAGE_IS_WRITTEN; several scans together). A page of a tracked range that is
 /// not among them is known unchanged; outside the tracked ranges nothing is known.
 /// </summary>
 public sealed class WrittenPages(IReadOnlyList<(ulong Start, ulong End)> tracked, IReadOnlyList<(ulong Start, ulong End)> written)
 {
     private readonly (ulong Start, ulong End)[] _tracked = [.. tracked.OrderBy(r => r.Start)];
-    private readonly (ulong Start, ulong End)[] _written = [.. written.OrderBy(r => r.Start)];
+    private readonly (ulong Start, ulong End)[] _written = Union(written);
 
-    public long WrittenPageCount => _written.Sum(r => (long)((r.End - r.Start) / 4096));
-
-    /// <summary>For a range wholly tracked: whether a page of it is unchanged; null when [start, end) is not all tracked.</summary>
-    public Func<ulong, bool>? CleanIn(ulong start, ulong end)
+    /// <summary>The pages in any of the ranges, as sorted ranges that neither overlap nor touch.</summary>
+    private static (ulong Start, ulong End)[] Union(IEnumerable<(ulong Start, ulong End)> ranges)
     {
-        if (!_tracked.Any(t => t.Start <= start && end <= t.End))
-            return null;
-        return page => !Contains(_written, page);
+        var union = new List<(ulong Start, ulong End)>();
+        foreach (var (start, end) in ranges.OrderBy(r => r.Start))
+        {
+            if (union.Count > 0 && start <= union[^1].End)
+                union[^1] = (union[^1].Start, Math.Max(union[^1].End, end));
+            else
+                union.Add((start, end));
+        }
+        return [.. union];
     }
 
-    private static bool Contains((ulong Start, ulong End)[] ranges, ulong address)
+    /// <summary>A walk over the written pages of [start, end), which must be all tracked; null when it is not.</summary>
+    public Cursor? WalkIn(ulong start, ulong end) =>
+        _tracked.Any(t => t.Start <= start && end <= t.End) ? new Cursor(_written) : null;
+
+    /// <summary>For addresses that only grow: whether a page was written since, and up to where that holds.</summary>
+    public sealed class Cursor((ulong Start, ulong End)[] written)
     {
-        int lo = 0, hi = ranges.Length - 1;
-        while (lo <= hi)
+        private int _at;
+
+        public bool Written(ulong address, out ulong until)
         {
-            int mid = (lo + hi) >>> 1;
-            if (address < ranges[mid].Start)
-                hi = mid - 1;
-            else if (address >= ranges[mid].End)
-                lo = mid + 1;
-            else
+            while (_at < written.Length && written[_at].End <= address)
+                _at++;
+            if (_at < written.Length && written[_at].Start <= address)
+            {
+                until = written[_at].End;
                 return true;
+            }
+            until = _at < written.Length ? written[_at].Start : ulong.MaxValue;
+            return false;
         }
-        return false;
     }
 }

@@ -20,7 +20,7 @@ public static class GroupCommands
         var group = GroupOption(required: true);
         var images = new Option<string>("--images", "-D") { Description = "The group's store (default: /var/lib/amber/groups/NAME/images)" };
         var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
-        var storage = new Option<string[]>("--storage") { Description = "A directory of the group's (captured with its checkpoints)", AllowMultipleArgumentsPerToken = false };
+        var storage = new Option<string[]>("--storage") { Description = "A directory of the group's, captured at the same barrier as its memory and rolled back by a restore (repeatable)", AllowMultipleArgumentsPerToken = false };
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<int>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };

@@ -75,8 +75,12 @@ public sealed class Coordinator : IDisposable
 
     public void Dispose()
     {
-        _listener?.Dispose();
-        try { File.Delete(_home.ControlSocket); } catch (IOException) { }
+        // A coordinator that lost the race for the lock never bound the socket: it is the other one's.
+        if (_listener is not null)
+        {
+            _listener.Dispose();
+            try { File.Delete(_home.ControlSocket); } catch (IOException) { }
+        }
         foreach (var group in _groups.Values)
             group.Dispose();
         _pidLock?.Dispose();

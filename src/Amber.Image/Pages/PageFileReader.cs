@@ -64,6 +64,10 @@ public sealed class PageFileReader : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="pages"/> pages at <paramref name="offset"/> lie inside the data.</summary>
+    public bool Holds(ulong offset, ulong pages) =>
+        pages > 0 && pages <= int.MaxValue / ImageFormat.PageSize && Contains(offset, pages * ImageFormat.PageSize);
+
     /// <summary>Whether the run at <paramref name="offset"/> lies inside the data and its pages hash to <paramref name="pageXxh3"/>.</summary>
     public bool VerifyRun(ulong offset, IReadOnlyList<ulong> pageXxh3)
     {

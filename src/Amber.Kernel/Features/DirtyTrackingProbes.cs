@@ -63,6 +63,21 @@ internal static class DirtyTrackingProbes
     public static (bool Present, string Detail) Method(bool wpAsyncAndPagemapScan) =>
         (true, wpAsyncAndPagemapScan ? Tracking : Hashing);
 
+    /// <summary>Whether PAGEMAP_SCAN lists pages here (6.7+); asked once per process.</summary>
+    public static bool ScanWorks => LazyScanWorks.Value;
+
+    private static readonly Lazy<bool> LazyScanWorks = new(() =>
+    {
+        try
+        {
+            return PagemapScan().Present;
+        }
+        catch (KernelCallException)
+        {
+            return false;
+        }
+    });
+
     /// <summary>Whether write tracking works here (both probes pass); asked once per process.</summary>
     public static bool TrackingWorks => LazyTrackingWorks.Value;
 

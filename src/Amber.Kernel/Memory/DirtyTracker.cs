@@ -74,7 +74,9 @@ public sealed class DirtyTracker : IDisposable
     /// <summary>
     /// The pages of [start, end) written since they were last protected, as ranges, and protected
     /// again (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING) — an atomic read-and-reset, done while the
-    /// process is stopped. A range that is not registered reads as all written.
+    /// process is stopped. A range holding memory that is not registered any more (unmapped and
+    /// mapped again, moved by mremap) reads as all written: the kernel would skip it in silence
+    /// (KERNEL.md pitfall 10), so PM_SCAN_CHECK_WPASYNC makes it say so.
     /// </summary>
     public unsafe List<(ulong Start, ulong End)> TakeWritten(ulong start, ulong end)
     {
@@ -87,10 +89,12 @@ public sealed class DirtyTracker : IDisposable
             {
                 var arg = new PmScanArg
                 {
-                    size = PmScanArg.Size, flags = Interop.PM_SCAN_WP_MATCHING, start = at, end = end, vec = (ulong)vec, vec_len = VectorLength,
+                    size = PmScanArg.Size, flags = Interop.PM_SCAN_WP_MATCHING | Interop.PM_SCAN_CHECK_WPASYNC, start = at, end = end, vec = (ulong)vec, vec_len = VectorLength,
                     category_mask = Interop.PAGE_IS_WRITTEN, return_mask = Interop.PAGE_IS_WRITTEN,
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Interop.EPERM)
+                    return [(start, end)];
                 if (n < 0)
                     Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_WRITTEN)", $"{at:x}-{end:x} of process {Pid}");
                 for (int i = 0; i < n; i++)

@@ -69,6 +69,53 @@ public sealed class RemoteMemory : IDisposable
         Write(address, buffer);
     }
 
+    /// <summary>The most remote ranges one <see cref="ReadScattered"/> call takes (IOV_MAX).</summary>
+    public const int MaxScattered = 1024;
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> with several remote ranges, one after the other, in one
+    /// process_vm_readv (a checkpoint of scattered written pages makes one call, not one per page);
+    /// what that cannot read (PROT_NONE) is read range by range like <see cref="ReadBulk"/>.
+    /// </summary>
+    public unsafe void ReadScattered(ReadOnlySpan<(ulong Address, int Length)> ranges, Span<byte> destination)
+    {
+        if (ranges.Length > MaxScattered)
+            throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
+        int total = 0;
+        var remote = stackalloc Iovec[ranges.Length];
+        for (int i = 0; i < ranges.Length; i++)
+        {
+            remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
+            total += ranges[i].Length;
+        }
+        if (total > destination.Length)
+            throw new ArgumentException($"{total} bytes do not fit in {destination.Length}", nameof(destination));
+        nint n;
+        fixed (byte* p = destination)
+        {
+            var local = new Iovec { iov_base = (nint)p, iov_len = (nuint)total };
+            do
+                n = Interop.ProcessVmReadv(Pid, &local, 1, remote, (ulong)ranges.Length, 0);
+            while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
+        }
+        if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
+            throw new TargetGoneException(Pid);
+        if (n == total)
+            return;
+        // Short (an unreadable range): the rest, range by range, from where it stopped.
+        long done = Math.Max(0, (long)n);
+        int at = 0;
+        foreach (var (address, length) in ranges)
+        {
+            if (done < at + length)
+            {
+                int skip = (int)Math.Max(0, done - at);
+                ReadBulk(address + (ulong)skip, destination.Slice(at + skip, length - skip));
+            }
+            at += length;
+        }
+    }
+
     /// <summary>
     /// Fills <paramref name="destination"/> from one contiguous remote range with process_vm_readv;
     /// falls back to /proc/PID/mem where the range is not readable (EFAULT: PROT_NONE).
