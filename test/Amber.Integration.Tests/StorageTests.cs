@@ -157,6 +157,38 @@ public sealed class StorageTests
         target.StopAndVerify();
     }
 
+    [Fact]
+    public void OnAFileSystemWithReflinksBlocksAreSharedNotCopiedAndComeBackAfterTheFilesChanged()
+    {
+        using var dir = new TestDir("storage-reflink");
+        using var btrfs = LoopFileSystem.Mount(dir["btrfs.img"], dir["btrfs"], megabytes: 256, type: "btrfs");
+        string store = Path.Combine(btrfs.MountPoint, "store"), files = Path.Combine(btrfs.MountPoint, "files");
+        Directory.CreateDirectory(store);
+        Directory.CreateDirectory(files);
+        using var target = TargetProcess.StartC("storage", dir, files);
+        target.WaitForTicks(30);
+        StopAtATick(target);
+        int tick = target.LastTick();
+        var run = AmberCli.Run("checkpoint", Pid(target), "--images", Path.Combine(store, "c1"), "--leave-running", "--storage", files).ShouldSucceed();
+        // The blocks of the big file are shared with it, not copied (the small files' partial blocks are copied).
+        var shared = System.Text.RegularExpressions.Regex.Match(run.Stderr, @"(\d+) blocks stored \((\d+) shared by reflink\)");
+        Assert.True(shared.Success, run.Stderr);
+        Assert.True(int.Parse(shared.Groups[2].Value, CultureInfo.InvariantCulture) >= tick, run.Stderr);
+        // The program goes on rewriting those blocks: copy-on-write keeps the checkpoint's as they were.
+        Spawner.Kill(target.Pid, Signals.SIGCONT);
+        target.WaitForTicks(40);
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+        AmberCli.Run("verify", Path.Combine(store, "c1")).ShouldSucceed();
+        Vandalize(files);
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c1"), "--detach").ShouldSucceed();
+        target.Restored();
+        AssertFilesOfTick(files, tick);
+        AssertCarriesOnFrom(target, tick);
+        File.WriteAllText(dir["stop"], "");
+        target.FinishAndVerify();
+    }
+
     private static string Pid(TargetProcess target) => target.Pid.ToString(CultureInfo.InvariantCulture);
 
     private static void StopAtATick(TargetProcess target)

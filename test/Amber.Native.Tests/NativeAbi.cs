@@ -88,6 +88,7 @@ internal static class NativeAbi
             GlibcFields = StatxFields,
             KernelFields = StatxFields,
         },
+        new(typeof(FileCloneRange), "struct file_clone_range", "struct file_clone_range"),
         new(typeof(PageRegion), "struct page_region", "struct page_region"),
         new(typeof(PmScanArg), "struct pm_scan_arg", "struct pm_scan_arg"),
         new(typeof(UffdioApi), "struct uffdio_api", "struct uffdio_api"),

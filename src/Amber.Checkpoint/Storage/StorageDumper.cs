@@ -11,7 +11,8 @@ namespace Amber.Checkpoint.Storage;
 /// <param name="FilesRead">Of those, the files read (new or changed since the parent).</param>
 /// <param name="PagesWritten">4 KiB blocks stored in this checkpoint.</param>
 /// <param name="PagesKept">Blocks unchanged since the parent, kept where it stored them.</param>
-public sealed record StorageStats(int Files, int FilesRead, long PagesWritten, long PagesKept);
+/// <param name="PagesShared">Of the blocks stored, those shared with the file by a reflink (not copied).</param>
+public sealed record StorageStats(int Files, int FilesRead, long PagesWritten, long PagesKept, long PagesShared = 0);
 
 /// <summary>
 /// Captures the declared storage directories while the group is frozen (the same barrier as its
@@ -19,6 +20,8 @@ public sealed record StorageStats(int Files, int FilesRead, long PagesWritten, l
 /// contents in 4 KiB blocks checksummed like memory pages. Incremental after a parent: a file whose
 /// inode and ctime are those the parent saw is not even read; a changed one is read, and only its
 /// blocks that differ from the parent's copy are stored. Zero blocks are holes (stored as nothing).
+/// Where the store and the storage share a file system with reflinks (btrfs, xfs), blocks are
+/// stored by sharing them with the file (FICLONERANGE) rather than by writing a copy.
 /// </summary>
 public sealed class StorageDumper
 {
@@ -32,7 +35,7 @@ public sealed class StorageDumper
     private readonly PageBuffer _buffer = new(ChunkPages * PageSize);
     private PageFileWriter? _pages;
     private int _files, _filesRead;
-    private long _written, _kept;
+    private long _written, _kept, _shared;
 
     private StorageDumper(CheckpointWriter writer, ParentCheckpoint? parent, List<string> warnings, CancellationToken cancel)
     {
@@ -58,7 +61,7 @@ public sealed class StorageDumper
             var earlier = parentStorage?.Roots.FirstOrDefault(r => r.Path == root);
             image.Roots.Add(dumper.CaptureRoot(root, [.. excluded.Where(e => StoragePaths.IsBelow(e, root))], earlier));
         }
-        return (image, new StorageStats(dumper._files, dumper._filesRead, dumper._written, dumper._kept));
+        return (image, new StorageStats(dumper._files, dumper._filesRead, dumper._written, dumper._kept, dumper._shared));
     }
 
     private StorageRoot CaptureRoot(string root, List<string> excluded, StorageRoot? earlier)
@@ -174,8 +177,8 @@ public sealed class StorageDumper
                     storeFrom = i;
                 if (!store && storeFrom >= 0)
                 {
-                    // The changed blocks since storeFrom, written from the buffer before it is reused.
-                    ulong fileOffset = Pages.AppendData(data[(storeFrom * PageSize)..(i * PageSize)]);
+                    // The changed blocks since storeFrom, stored before the buffer is reused.
+                    ulong fileOffset = Store(handle, offset + (ulong)(storeFrom * PageSize), data[(storeFrom * PageSize)..(i * PageSize)], size);
                     runs.Stored(offset + (ulong)(storeFrom * PageSize), hashes.AsSpan(storeFrom, i - storeFrom), fileOffset);
                     _written += i - storeFrom;
                     storeFrom = -1;
@@ -187,6 +190,24 @@ public sealed class StorageDumper
     }
 
     private PageFileWriter Pages => _pages ??= _writer.CreatePageFile(ImageNames.StoragePages);
+
+    /// <summary>
+    /// Stores the blocks of the file at <paramref name="at"/> (their content <paramref name="blocks"/>):
+    /// shared with the file by a reflink where it can, its last partial block (padded with zeros)
+    /// copied. Returns where they start in the page file.
+    /// </summary>
+    private ulong Store(SafeFileHandle file, ulong at, ReadOnlySpan<byte> blocks, ulong size)
+    {
+        int whole = (int)Math.Min((ulong)blocks.Length, (size - at) / PageSize * PageSize);
+        if (whole > 0 && Pages.AppendClone(file, (long)at, blocks[..whole]) is { } start)
+        {
+            _shared += whole / PageSize;
+            if (whole < blocks.Length)
+                Pages.AppendData(blocks[whole..]);
+            return start;
+        }
+        return Pages.AppendData(blocks);
+    }
 
     private static int ReadFully(SafeFileHandle handle, Span<byte> into, long offset, string path)
     {

@@ -187,8 +187,10 @@ public static class StorageRollback
                 pages.ReadRun(run.FileOffset + done * PageSize, data, [.. run.PageXxh3.Skip((int)done).Take(n)]);
                 ulong at = run.Address + done * PageSize;
                 // The last block of a file is stored whole (zero-filled): only the file's own bytes go back.
+                // Checked, whole blocks are shared with the image where the file system has reflinks.
                 int length = (int)Math.Min((ulong)data.Length, e.Size - at);
-                RandomAccess.Write(file, data[..length], (long)at);
+                if (length != data.Length || !pages.CloneTo(run.FileOffset + done * PageSize, length, file, (long)at))
+                    RandomAccess.Write(file, data[..length], (long)at);
             }
         }
         PathAttributes.Fsync(file, path); // durable before it is renamed into place

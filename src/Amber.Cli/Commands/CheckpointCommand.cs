@@ -42,7 +42,7 @@ public static class CheckpointCommand
                 Console.Error.WriteLine($"amber: warning: {w}");
             string kept = result.Parent is null ? "" : $" (incremental after {result.Parent}: {result.PagesKept} pages kept there)";
             if (result.Storage is { } files)
-                Console.Error.WriteLine($"storage: {files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(result.Parent is null ? "" : $", {files.PagesKept} kept")}");
+                Console.Error.WriteLine($"storage: {files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(files.PagesShared > 0 ? $" ({files.PagesShared} shared by reflink)" : "")}{(result.Parent is null ? "" : $", {files.PagesKept} kept")}");
             Console.Error.WriteLine(
                 $"checkpointed process {result.Pid}: {result.PagesWritten} pages{kept}, {result.ImageBytes / 1048576.0:0.0} MiB, frozen {result.FrozenFor.TotalMilliseconds:0} ms, total {result.Total.TotalMilliseconds:0} ms");
             return ExitCodes.Ok;

@@ -88,7 +88,7 @@ public static class InternalCommand
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
                 PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped, Parent = result.Parent ?? "",
-                Storage = result.Storage is { } files ? $"{files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored, {files.PagesKept} kept" : "",
+                Storage = result.Storage is { } files ? $"{files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(files.PagesShared > 0 ? $" ({files.PagesShared} shared by reflink)" : "")}, {files.PagesKept} kept" : "",
             };
         }));
         return command;

@@ -92,6 +92,59 @@ public sealed class PageFileWriter
         return offset;
     }
 
+    /// <summary>Whether <see cref="AppendClone"/> still tries reflinks (a refusal turns them off for this file).</summary>
+    public bool Reflinks { get; private set; } = true;
+
+    /// <summary>
+    /// Appends whole blocks of <paramref name="source"/> at <paramref name="sourceOffset"/>, whose
+    /// content is <paramref name="blocks"/>, by sharing them with the source file (FICLONERANGE: btrfs,
+    /// xfs): nothing is copied, and the page file's data stays what it was when the source changes.
+    /// Returns null, having appended nothing, where the file system cannot (another file system, no
+    /// reflinks): then <see cref="AppendData"/> copies them.
+    /// </summary>
+    public unsafe ulong? AppendClone(SafeFileHandle source, long sourceOffset, ReadOnlySpan<byte> blocks)
+    {
+        if (!Reflinks || blocks.Length == 0 || blocks.Length % ImageFormat.PageSize != 0 || sourceOffset % ImageFormat.PageSize != 0)
+            return null;
+        ThrowIfNotWritable();
+        ulong offset = PageFileHeader.Length + DataLength;
+        try
+        {
+            FlushGathered();
+        }
+        catch (IOException ex)
+        {
+            _faulted = true;
+            throw ImageErrors.Io("write", Path, ex);
+        }
+        bool added = false, addedSource = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            source.DangerousAddRef(ref addedSource);
+            var range = new FileCloneRange
+            {
+                src_fd = source.DangerousGetHandle(), src_offset = (ulong)sourceOffset, src_length = (ulong)blocks.Length, dest_offset = (ulong)_fileEnd,
+            };
+            if (Interop.Ioctl((int)_handle.DangerousGetHandle(), Interop.FICLONERANGE, &range) != 0)
+            {
+                Reflinks = false; // EXDEV, EOPNOTSUPP, EINVAL (block size): copying is what works here
+                return null;
+            }
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+            if (addedSource)
+                source.DangerousRelease();
+        }
+        _fileEnd += blocks.Length;
+        _dataHash.Append(blocks);
+        DataLength += (ulong)blocks.Length;
+        return offset;
+    }
+
     /// <summary>Writes the header, fsyncs and closes; returns the size and manifest checksum.</summary>
     internal (ulong Size, ulong Xxh3) Complete()
     {

@@ -1,6 +1,6 @@
 namespace Amber.Integration.Tests.Infrastructure;
 
-/// <summary>A small ext4 file system in a file, loop-mounted for one test (to fill it).</summary>
+/// <summary>A small file system in a file, loop-mounted for one test (ext4 to fill it, btrfs for its reflinks).</summary>
 public sealed class LoopFileSystem : IDisposable
 {
     private readonly string _image;
@@ -13,11 +13,11 @@ public sealed class LoopFileSystem : IDisposable
 
     public string MountPoint { get; }
 
-    public static LoopFileSystem Mount(string image, string mountPoint, int megabytes)
+    public static LoopFileSystem Mount(string image, string mountPoint, int megabytes, string type = "ext4")
     {
         using (var file = new FileStream(image, FileMode.CreateNew))
             file.SetLength(megabytes * 1048576L);
-        ExternalProgram.Run("/usr/sbin/mkfs.ext4", "-q", "-F", image).ShouldSucceed();
+        ExternalProgram.Run($"/usr/sbin/mkfs.{type}", type == "ext4" ? "-F" : "-f", "-q", image).ShouldSucceed();
         Directory.CreateDirectory(mountPoint);
         ExternalProgram.Run("/usr/bin/mount", "-o", "loop", image, mountPoint).ShouldSucceed();
         return new LoopFileSystem(image, mountPoint);
