@@ -52,7 +52,9 @@ public static class CheckpointMerger
                     int pid = owner == 0 ? image.Pid : owner;
                     if (!files.TryGetValue(pid, out var file))
                         files[pid] = file = writer.CreatePageFile(ImageNames.Pages(pid));
-                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, runs == image.Mm.Pages ? mappings : null, cancel);
+                    // A chain saved compressed stays compressed (with the codec its memory was saved with).
+                    var codec = runs == image.Mm.Pages ? runs.Select(r => r.Codec).FirstOrDefault(c => c != Codec.None) : Codec.None;
+                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, runs == image.Mm.Pages ? mappings : null, codec, cancel);
                 }
             }
             // A process whose page file held only other processes' objects still has its own file.
@@ -67,7 +69,7 @@ public static class CheckpointMerger
                 var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
                 PageFileWriter? file = null;
                 foreach (var entry in storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0))
-                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, null, cancel);
+                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, null, Codec.None, cancel);
                 writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, storage);
             }
             var manifest = old.Clone();
@@ -151,13 +153,14 @@ public static class CheckpointMerger
     /// fragmented (every checkpoint splits them at the pages written since), so the copy goes a
     /// buffer at a time: runs that follow each other where they are kept are read together, the
     /// buffer is appended in one write, and the new runs are joined again (up to the size a run
-    /// has when first written, and inside one of <paramref name="mappings"/> where given).
+    /// has when first written, and inside one of <paramref name="mappings"/> where given). With a
+    /// <paramref name="codec"/>, each buffer is stored as one compressed block, its runs slices of it.
     /// </summary>
     private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer[] buffers,
-        (ulong Start, ulong End)[]? mappings, CancellationToken cancel)
+        (ulong Start, ulong End)[]? mappings, Codec codec, CancellationToken cancel)
     {
         var sources = new Dictionary<uint, PageFileReader>();
-        var batch = new Batch(buffers, mappings);
+        var batch = new Batch(buffers, mappings, codec);
         var copied = new List<PageRun>(runs.Count);
         long pages = 0;
         try
@@ -197,13 +200,14 @@ public static class CheckpointMerger
     /// Pages gathered in a buffer: the reads that fill it, and the runs they become. A full buffer is
     /// written out in the background while the next one is filled.
     /// </summary>
-    private sealed class Batch(PageBuffer[] buffers, (ulong Start, ulong End)[]? mappings)
+    private sealed class Batch(PageBuffer[] buffers, (ulong Start, ulong End)[]? mappings, Codec codec)
     {
         private const int PageSize = ImageFormat.PageSize;
-        private readonly List<(PageFileReader From, ulong FileOffset, int Pages, List<ulong> Hashes)> _reads = [];
+        // Uncompressed pages that follow each other in one file are read at once; a compressed slice alone.
+        private readonly List<(PageFileReader From, ulong FileOffset, int Pages, List<ulong> Hashes, PageRun? Compressed)> _reads = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _pieces = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _writing = [];
-        private Task<ulong>? _write; // of the other buffer, holding _writing
+        private Task<(ulong Offset, uint StoredLength)>? _write; // of the other buffer, holding _writing
         private int _filling;
         private int _used; // pages
 
@@ -216,13 +220,22 @@ public static class CheckpointMerger
         {
             var hashes = new ArraySegment<ulong>(all, first, count);
             ulong offset = run.FileOffset + (ulong)first * PageSize;
-            if (_reads.Count > 0 && _reads[^1] is var last && last.From == from && last.FileOffset + (ulong)last.Pages * PageSize == offset)
+            if (run.Codec != Codec.None)
+            {
+                var slice = new PageRun
+                {
+                    Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, FileOffset = run.FileOffset, Source = run.Source,
+                    Codec = run.Codec, StoredLength = run.StoredLength, Skip = run.Skip + (uint)first, PageXxh3 = { hashes },
+                };
+                _reads.Add((from, 0, count, [], slice));
+            }
+            else if (_reads.Count > 0 && _reads[^1] is var last && last.Compressed is null && last.From == from && last.FileOffset + (ulong)last.Pages * PageSize == offset)
             {
                 last.Hashes.AddRange(hashes);
                 _reads[^1] = last with { Pages = last.Pages + count };
             }
             else
-                _reads.Add((from, offset, count, [.. hashes]));
+                _reads.Add((from, offset, count, [.. hashes], null));
             _pieces.Add((run.Address + (ulong)first * PageSize, count, _used, hashes));
             _used += count;
         }
@@ -232,15 +245,21 @@ public static class CheckpointMerger
             if (_used == 0)
                 return;
             int at = 0;
-            foreach (var (from, offset, pages, hashes) in _reads)
+            foreach (var (from, offset, pages, hashes, compressed) in _reads)
             {
-                from.ReadRun(offset, Buffer.Span.Slice(at * PageSize, pages * PageSize), hashes);
+                var into = Buffer.Span.Slice(at * PageSize, pages * PageSize);
+                if (compressed is not null)
+                    from.ReadRun(compressed, into);
+                else
+                    from.ReadRun(offset, into, hashes);
                 at += pages;
             }
             Finish(copied);
             var full = Buffer;
             int length = _used * PageSize;
-            _write = Task.Run(() => file.AppendData(full.Span[..length]));
+            _write = codec == Codec.None
+                ? Task.Run(() => (file.AppendData(full.Span[..length]), 0u))
+                : Task.Run(() => file.AppendCompressed(codec, full.Span[..length]));
             (_writing, _pieces) = (_pieces, _writing);
             _filling ^= 1;
             _reads.Clear();
@@ -259,19 +278,20 @@ public static class CheckpointMerger
                 try { write.Wait(); } catch (AggregateException) { } // the failure is the caller's to report already
                 return;
             }
-            ulong written = write.GetAwaiter().GetResult();
+            var (written, storedLength) = write.GetAwaiter().GetResult();
             foreach (var (address, pages, inBuffer, hashes) in _writing)
             {
-                ulong fileOffset = written + (ulong)inBuffer * PageSize;
-                if (copied.Count > 0 && copied[^1] is var previous && previous.Address + previous.Count * PageSize == address
-                    && previous.FileOffset + previous.Count * PageSize == fileOffset && previous.Count + (ulong)pages <= (ulong)MemoryDumper.MaxRunPages
-                    && !Boundary(address))
+                var piece = codec == Codec.None
+                    ? new PageRun { Address = address, Count = (ulong)pages, FileOffset = written + (ulong)inBuffer * PageSize, PageXxh3 = { hashes } }
+                    : new PageRun { Address = address, Count = (ulong)pages, FileOffset = written, Codec = codec, StoredLength = storedLength, Skip = (uint)inBuffer, PageXxh3 = { hashes } };
+                if (copied.Count > 0 && copied[^1] is var previous && previous.Count + (ulong)pages <= (ulong)MemoryDumper.MaxRunPages
+                    && !Boundary(address) && ParentPages.Continues(previous, piece))
                 {
                     previous.Count += (ulong)pages;
                     previous.PageXxh3.AddRange(hashes);
                 }
                 else
-                    copied.Add(new PageRun { Address = address, Count = (ulong)pages, FileOffset = fileOffset, PageXxh3 = { hashes } });
+                    copied.Add(piece);
             }
             _writing.Clear();
         }

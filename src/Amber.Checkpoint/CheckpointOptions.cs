@@ -37,4 +37,7 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     /// (<see cref="CheckpointResult.Trackers"/>), where the kernel can (<see cref="Kernel.Memory.DirtyTracker.Works"/>).
     /// </summary>
     public bool Track { get; init; }
+
+    /// <summary>Compression of the process memory stored (none, zstd, lz4); what an incremental checkpoint keeps of its parent stays as it is.</summary>
+    public Amber.Image.Schema.Codec Compression { get; init; }
 }

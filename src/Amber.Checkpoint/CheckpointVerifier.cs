@@ -64,7 +64,7 @@ public static class CheckpointVerifier
                             {
                                 if (!files.TryGetValue((-1, run.Source), out var pages))
                                     files[(-1, run.Source)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.Source);
-                                if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run.FileOffset, run.PageXxh3) : pages.Holds(run.FileOffset, run.Count)))
+                                if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
                                     return $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address} ({run.Count} blocks in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                             }
                         }
@@ -77,7 +77,7 @@ public static class CheckpointVerifier
                         int pid = owner == 0 ? image.Pid : owner;
                         if (!files.TryGetValue((pid, run.Source), out var pages))
                             files[(pid, run.Source)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.Source);
-                        if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run.FileOffset, run.PageXxh3) : pages.Holds(run.FileOffset, run.Count)))
+                        if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
                             return $"{what} of process {image.Pid} at {run.Address:x} ({run.Count} pages in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                     }
                 }

@@ -260,7 +260,7 @@ public static class Checkpointer
                 [.. writtenBefore.GetValueOrDefault(pid) ?? [], .. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
             : null;
         trace.Mark("written pages");
-        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written);
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written, options.Compression);
         trace.Mark("parent pages");
         dumper.Dump(image.Mm);
         trace.Mark("pages");

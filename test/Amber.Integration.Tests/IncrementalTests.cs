@@ -143,6 +143,71 @@ public sealed class IncrementalTests
         chain.WaitForTicks(5);
     }
 
+    [Fact]
+    public void CompressedCheckpointsOfEveryCodecMakeOneChainThatRestoresMergesAndRefusesADamagedBlock()
+    {
+        using var dir = new TestDir("compressed");
+        string store = dir["store"];
+        Directory.CreateDirectory(store);
+        using var target = TargetProcess.StartC("chain", dir, "32");
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(2);
+        // zstd, then lz4, then none, then zstd again: one chain whose checkpoints keep each other's pages.
+        string[] codecs = ["zstd", "lz4", "none", "zstd"];
+        var ticks = new List<int>();
+        for (int i = 1; i <= codecs.Length; i++)
+        {
+            Spawner.Kill(target.Pid, Signals.SIGSTOP);
+            WaitStopped(target.Pid);
+            ticks.Add(target.LastTick());
+            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
+            AmberCli.Run(["checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, $"c{i}"), "--leave-running",
+                "--compress", codecs[i - 1], .. parent]).ShouldSucceed();
+            Spawner.Kill(target.Pid, Signals.SIGCONT);
+            target.WaitForTicks(3);
+        }
+        // 32 MiB of patterned pages: compressed, the full checkpoint is a small fraction of that.
+        Assert.True(Size(Path.Combine(store, "c1")) < 4 << 20, $"c1 is {Size(Path.Combine(store, "c1"))} bytes");
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+        AmberCli.Run("verify", store).ShouldSucceed();
+        foreach (int i in new[] { 4, 1, 3, 2 })
+            RestoreAndCheck(target, Path.Combine(store, $"c{i}"), ticks[i - 1]);
+
+        // Merged, the chain stays compressed and restores the same moment.
+        AmberCli.Run("merge", Path.Combine(store, "c4")).ShouldSucceed();
+        Assert.Equal(["c4"], Directory.GetDirectories(store).Select(Path.GetFileName));
+        Assert.True(Size(Path.Combine(store, "c4")) < 4 << 20, $"the merged c4 is {Size(Path.Combine(store, "c4"))} bytes");
+        AmberCli.Run("verify", store).ShouldSucceed();
+        RestoreAndCheck(target, Path.Combine(store, "c4"), ticks[3]);
+
+        // A byte flipped inside a compressed block: found by verify, refused by the restore.
+        string pages = Directory.GetFiles(Path.Combine(store, "c4"), "pages-*.img").Single();
+        using (var f = new FileStream(pages, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = 4096 + 100;
+            int b = f.ReadByte();
+            f.Position -= 1;
+            f.WriteByte((byte)(b ^ 0x10));
+        }
+        AmberCli.Run("verify", Path.Combine(store, "c4")).ShouldFail("are damaged");
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c4"), "--detach").ShouldFail("checksum");
+        Assert.False(target.IsRunning);
+    }
+
+    /// <summary>Restores a checkpoint of chain.c taken stopped after <paramref name="tick"/>: it goes on from the next tick, every page checked.</summary>
+    private static void RestoreAndCheck(TargetProcess target, string checkpoint, int tick)
+    {
+        AmberCli.Run("restore", "--images", checkpoint, "--detach").ShouldSucceed();
+        target.Restored();
+        int lines = target.Lines().Count;
+        Spawner.Kill(target.Pid, Signals.SIGCONT);
+        target.WaitForLine(l => target.Lines().Count > lines + 2, "ticks after the restore");
+        Assert.Equal($"tick {tick + 1}", target.Lines()[lines]);
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+    }
+
     private static long Size(string dir) => new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
 
     private static void WaitStopped(int pid) =>

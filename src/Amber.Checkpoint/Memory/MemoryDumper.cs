@@ -20,7 +20,8 @@ namespace Amber.Checkpoint.Memory;
 /// fragmented them) while it runs again.
 /// </summary>
 public sealed class MemoryDumper(
-    RemoteMemory memory, PageMap pageMap, PageFileWriter pages, CancellationToken cancel, ParentPages? parent = null, WrittenPages? written = null)
+    RemoteMemory memory, PageMap pageMap, PageFileWriter pages, CancellationToken cancel, ParentPages? parent = null, WrittenPages? written = null,
+    Codec codec = Codec.None)
 {
     public const int MaxRunPages = 1024;
     private const int PageSize = 4096;
@@ -45,7 +46,7 @@ public sealed class MemoryDumper(
     public void Dump(MmImage mm)
     {
         var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
-        using var queue = new PageWriterQueue(pages, BufferSize, Expand);
+        using var queue = new PageWriterQueue(pages, BufferSize, Expand, codec);
         var copies = new Gather(queue, memory, cancel);
         var saved = parent?.Walk();
         var scanned = new List<(ulong Start, ulong End, ulong Categories)>();
@@ -307,11 +308,11 @@ public sealed class MemoryDumper(
         for (int i = 0; i < hashes.Length; i++)
         {
             ulong page = address + (ulong)i * PageSize;
-            if (parent!.TryGet(page, out ulong xxh3, out uint source, out ulong offset) && xxh3 == hashes[i])
+            if (parent!.TryGet(page, out ulong xxh3, out var earlier) && xxh3 == hashes[i])
             {
                 EndStored(i);
                 _keptSame++;
-                if (kept is not null && kept.Source == source && kept.FileOffset + kept.Count * PageSize == offset)
+                if (kept is not null && ParentPages.Continues(kept, earlier!))
                 {
                     kept.Count++;
                     kept.PageXxh3.Add(xxh3);
@@ -319,7 +320,7 @@ public sealed class MemoryDumper(
                 else
                 {
                     EndKept();
-                    kept = new PageRun { Address = page, Count = 1, FileOffset = offset, Source = source, PageXxh3 = { xxh3 } };
+                    kept = earlier;
                 }
                 continue;
             }

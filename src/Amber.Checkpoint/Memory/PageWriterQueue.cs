@@ -26,10 +26,14 @@ public sealed class PageWriterQueue : IDisposable
     private readonly Action<PageBuffer, Item, List<Item>> _expand;
 
     /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
-    public PageWriterQueue(PageFileWriter pages, int bufferSize, Action<PageBuffer, Item, List<Item>> expand)
+    private readonly Codec _codec;
+
+    /// <param name="codec">Compression of the pages stored (each stored stretch one block).</param>
+    public PageWriterQueue(PageFileWriter pages, int bufferSize, Action<PageBuffer, Item, List<Item>> expand, Codec codec = Codec.None)
     {
         _pages = pages;
         _expand = expand;
+        _codec = codec;
         for (int i = 0; i < Buffers; i++)
             _free.Add(Prepared.TryTake(out var ready) && ready.Length == bufferSize ? ready : new PageBuffer(bufferSize));
         _writer = new Thread(WriteLoop) { Name = "amber-page-writer", IsBackground = true };
@@ -142,9 +146,17 @@ public sealed class PageWriterQueue : IDisposable
             _recorded.Add(new Record(null, item.Address, item.KeptEnd));
         else
         {
-            ulong fileOffset = _pages.AppendData(chunk.Buffer!.Span.Slice(item.Offset, item.Length));
+            var data = chunk.Buffer!.Span.Slice(item.Offset, item.Length);
             ulong count = (ulong)(item.Length / ImageFormat.PageSize);
-            _recorded.Add(new Record(new PageRun { Address = item.Address, Count = count, FileOffset = fileOffset, PageXxh3 = { item.PageXxh3! } }, 0, 0));
+            var run = new PageRun { Address = item.Address, Count = count, PageXxh3 = { item.PageXxh3! } };
+            if (_codec == Codec.None)
+                run.FileOffset = _pages.AppendData(data);
+            else
+            {
+                (run.FileOffset, run.StoredLength) = _pages.AppendCompressed(_codec, data);
+                run.Codec = _codec;
+            }
+            _recorded.Add(new Record(run, 0, 0));
             PagesWritten += (long)count;
         }
     }

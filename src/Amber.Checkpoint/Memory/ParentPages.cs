@@ -20,11 +20,12 @@ public sealed class ParentPages
     {
         // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
         // checkpoint does most, for every stretch of pages known unchanged.
-        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize, r.FileOffset, source(r.Source), [.. r.PageXxh3]))];
+        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize, r.FileOffset, source(r.Source), [.. r.PageXxh3],
+            r.Codec, r.StoredLength, r.Skip))];
     }
 
-    /// <summary>The earlier copy of the page at <paramref name="address"/>, if it was saved.</summary>
-    public bool TryGet(ulong address, out ulong xxh3, out uint source, out ulong fileOffset)
+    /// <summary>The earlier copy of the page at <paramref name="address"/>, if it was saved: its checksum, and a run of that one page where it is kept.</summary>
+    public bool TryGet(ulong address, out ulong xxh3, out PageRun? kept)
     {
         int lo = 0, hi = _runs.Length - 1;
         while (lo <= hi)
@@ -39,21 +40,37 @@ public sealed class ParentPages
             {
                 int page = (int)((address - run.Start) / PageSize);
                 xxh3 = run.Hashes[page];
-                source = run.Source;
-                fileOffset = run.FileOffset + (ulong)page * PageSize;
+                kept = run.Slice(address, page, 1);
                 return true;
             }
         }
         xxh3 = 0;
-        source = 0;
-        fileOffset = 0;
+        kept = null;
         return false;
     }
+
+    /// <summary>Whether <paramref name="next"/> (one page) goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
+    public static bool Continues(PageRun run, PageRun next) =>
+        run.Source == next.Source && run.Codec == next.Codec && run.Address + run.Count * PageSize == next.Address
+        && (run.Codec == Codec.None
+            ? run.FileOffset + run.Count * PageSize == next.FileOffset
+            : run.FileOffset == next.FileOffset && run.StoredLength == next.StoredLength && run.Skip + run.Count == next.Skip);
 
     /// <summary>A walk over the runs in address order, for addresses that only grow.</summary>
     public Cursor Walk() => new(_runs);
 
-    internal sealed record Run(ulong Start, ulong End, ulong FileOffset, uint Source, ulong[] Hashes);
+    internal sealed record Run(ulong Start, ulong End, ulong FileOffset, uint Source, ulong[] Hashes, Codec Codec, uint StoredLength, uint Skip)
+    {
+        /// <summary>Pages [first, first + count) of the run, as a run kept where they are: at their own offset, or in the same compressed block.</summary>
+        public PageRun Slice(ulong address, int first, int count)
+        {
+            var kept = Codec == Codec.None
+                ? new PageRun { Address = address, Count = (ulong)count, FileOffset = FileOffset + (ulong)first * PageSize, Source = Source }
+                : new PageRun { Address = address, Count = (ulong)count, FileOffset = FileOffset, Source = Source, Codec = Codec, StoredLength = StoredLength, Skip = Skip + (uint)first };
+            kept.PageXxh3.AddRange(new ArraySegment<ulong>(Hashes, first, count));
+            return kept;
+        }
+    }
 
     public sealed class Cursor
     {
@@ -86,9 +103,7 @@ public sealed class ParentPages
                 var run = _runs[_at];
                 ulong stop = Math.Min(end, until);
                 int first = (int)((at - run.Start) / PageSize), count = (int)((stop - at) / PageSize);
-                var kept = new PageRun { Address = at, Count = (ulong)count, FileOffset = run.FileOffset + (ulong)first * PageSize, Source = run.Source };
-                kept.PageXxh3.AddRange(new ArraySegment<ulong>(run.Hashes, first, count));
-                yield return kept;
+                yield return run.Slice(at, first, count);
                 at = stop;
             }
         }

@@ -94,7 +94,8 @@ public static class ShmemDumper
             for (int i = 0; i <= count; i++)
             {
                 ulong at = (ulong)(offset + (first + i) * PageSize);
-                bool keep = i < count && parent is not null && parent.TryGet(at, out ulong xxh3, out _, out _) && xxh3 == hashes[i];
+                PageRun? earlier = null;
+                bool keep = i < count && parent is not null && parent.TryGet(at, out ulong xxh3, out earlier) && xxh3 == hashes[i];
                 if (!keep && i < count)
                     continue;
                 if (i > storedFrom)
@@ -104,16 +105,14 @@ public static class ShmemDumper
                 }
                 if (keep)
                 {
-                    parent!.TryGet(at, out ulong kept, out uint source, out ulong keptOffset);
-                    if (runs.Count > 0 && runs[^1] is { } last && last.Source == source && last.Source != 0
-                        && last.Address + last.Count * PageSize == at && last.FileOffset + last.Count * PageSize == keptOffset)
+                    if (runs.Count > 0 && runs[^1] is { } last && last.Source != 0 && ParentPages.Continues(last, earlier!))
                     {
                         last.Count++;
-                        last.PageXxh3.Add(kept);
+                        last.PageXxh3.Add(earlier!.PageXxh3[0]);
                     }
                     else
                     {
-                        runs.Add(new PageRun { Address = at, Count = 1, FileOffset = keptOffset, Source = source, PageXxh3 = { kept } });
+                        runs.Add(earlier!);
                     }
                 }
                 storedFrom = i + 1;

@@ -73,7 +73,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         foreach (var run in deleted.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];
-            pagesOf(deleted.PagesOf, run.Source).ReadRun(run.FileOffset, data, run.PageXxh3);
+            pagesOf(deleted.PagesOf, run.Source).ReadRun(run, data);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, deleted.Size - run.Address)));
         }
         return path;

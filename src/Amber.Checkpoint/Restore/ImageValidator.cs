@@ -26,7 +26,10 @@ public static class ImageValidator
         ulong EndOf(int pagesOf, uint source) => pageDataEnd(pagesOf == 0 ? pid : pagesOf, source);
         bool BadRun(PageRun r, int pagesOf) =>
             r.Count == 0 || r.Count > 1 << 20 || (ulong)r.PageXxh3.Count != r.Count || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize
-            || r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.Source);
+            || (r.Codec == Codec.None
+                ? r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.Source)
+                : r.Codec is not (Codec.Zstd or Codec.Lz4) || r.StoredLength == 0 || r.Skip + r.Count > Amber.Image.PageCodec.MaxPages
+                  || r.FileOffset + r.StoredLength > EndOf(pagesOf, r.Source));
 
         if (pid <= 1)
             Fail($"bad pid {pid}");

@@ -9,7 +9,8 @@ namespace Amber.Checkpoint.Restore;
 /// [vvar_vclock] and [vdso] move together to their saved addresses (glibc holds pointers into the
 /// vdso; the vdso reads vvar relative to itself), then every saved mapping is created at its address
 /// and its pages are read by the process itself from the page file (pread64 straight into place),
-/// after populating the range in bulk.
+/// after populating the range in bulk. Compressed pages are read and decompressed here and written
+/// into the process (process_vm_writev).
 /// </summary>
 public sealed class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
@@ -17,6 +18,7 @@ public sealed class MemoryRestorer(
     private const ulong PageSize = 4096;
     private readonly Dictionary<(int Pid, uint Source), int> _pageFds = [];
     private Func<int, uint, string>? _pageFilePath;
+    private Func<int, uint, Amber.Image.PageFileReader>? _pagesOf;
     private bool _directIo;
 
     public void RemoveHuskMappings()
@@ -59,9 +61,11 @@ public sealed class MemoryRestorer(
     }
 
     /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
-    public void MapAndFill(Func<int, uint, string> pageFilePath)
+    /// <param name="pagesOf">That page file, opened here (for compressed pages).</param>
+    public void MapAndFill(Func<int, uint, string> pageFilePath, Func<int, uint, Amber.Image.PageFileReader> pagesOf)
     {
         _pageFilePath = pageFilePath;
+        _pagesOf = pagesOf;
         try
         {
             var runs = image.Mm.Pages;
@@ -182,6 +186,12 @@ public sealed class MemoryRestorer(
     {
         for (int i = first; i < end;)
         {
+            if (runs[i].Codec != Codec.None)
+            {
+                FillCompressed(pagesOf, runs[i]);
+                i++;
+                continue;
+            }
             // Adjacent runs (and their file data) are usually contiguous: one populate and one pread for the lot.
             ulong address = runs[i].Address;
             ulong offset = runs[i].FileOffset;
@@ -189,7 +199,7 @@ public sealed class MemoryRestorer(
             uint source = runs[i].Source;
             int pageFd = PageFd(pagesOf, source);
             int j = i + 1;
-            while (j < end && runs[j].Source == source && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            while (j < end && runs[j].Codec == Codec.None && runs[j].Source == source && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
             {
                 length += runs[j].Count * PageSize;
                 j++;
@@ -206,6 +216,29 @@ public sealed class MemoryRestorer(
                 done += (ulong)n;
             }
             i = j;
+        }
+    }
+
+    /// <summary>A compressed run: decompressed (and checked) here, written into the process.</summary>
+    private void FillCompressed(int pagesOf, PageRun run)
+    {
+        var pages = System.Buffers.ArrayPool<byte>.Shared.Rent((int)run.Count * (int)PageSize);
+        try
+        {
+            var data = pages.AsSpan(0, (int)run.Count * (int)PageSize);
+            try
+            {
+                _pagesOf!(pagesOf, run.Source).ReadRun(run, data);
+            }
+            catch (Amber.Image.ImageFormatException e)
+            {
+                throw new CheckpointException(e.Message, e);
+            }
+            calls.Memory.Write(run.Address, data);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(pages);
         }
     }
 }

@@ -41,7 +41,7 @@ public sealed class ProcessBuilder(
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
-        mm.MapAndFill((owner, source) => reader.Source(source).GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner)));
+        mm.MapAndFill((owner, source) => reader.Source(source).GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner)), pageFiles.Of);
         ShmemRestorer.AddSeals(calls, image, memfds);
         PageVerifier.Verify(pid, [.. image.Mm.Pages, .. image.Mm.Vmas.SelectMany(mm.AnonymousShmemRuns)], pagePath);
         trace.Mark($"memory of {pid}");

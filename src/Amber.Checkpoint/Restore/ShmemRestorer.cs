@@ -75,7 +75,7 @@ public static class ShmemRestorer
         foreach (var run in shmem.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];
-            pages(run.Source).ReadRun(run.FileOffset, data, run.PageXxh3);
+            pages(run.Source).ReadRun(run, data);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, shmem.Size - run.Address)));
         }
         return fd;
@@ -94,7 +94,7 @@ public static class ShmemRestorer
                     foreach (var run in s.Pages)
                     {
                         var data = new byte[run.Count * ImageFormat.PageSize];
-                        pagesOf(s.PagesOf, run.Source).ReadRun(run.FileOffset, data, run.PageXxh3);
+                        pagesOf(s.PagesOf, run.Source).ReadRun(run, data);
                         int length = (int)Math.Min((ulong)data.Length, s.Size - run.Address);
                         data.AsSpan(0, length).CopyTo(memory[(int)run.Address..]);
                     }

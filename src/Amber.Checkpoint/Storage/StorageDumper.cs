@@ -165,9 +165,9 @@ public sealed class StorageDumper
                     ulong address = offset + (ulong)(i * PageSize);
                     if (page.IndexOfAnyExcept((byte)0) < 0)
                         runs.Hole();
-                    else if (parentBlocks is not null && parentBlocks.TryGet(address, out ulong h, out uint source, out ulong at) && h == hashes[i])
+                    else if (parentBlocks is not null && parentBlocks.TryGet(address, out ulong h, out var copy) && h == hashes[i])
                     {
-                        runs.Kept(address, h, source, at);
+                        runs.Kept(address, h, copy!.Source, copy.FileOffset); // storage is never compressed
                         _kept++;
                     }
                     else

@@ -16,14 +16,15 @@ public static class CheckpointCommand
         var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (default: incremental after the group's latest)" };
         var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one (a checkpoint directory beside --images)" };
         var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
-        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage };
+        var compress = CompressOption();
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (parse.GetValue(group) is { } name)
             {
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
-                    || parse.GetValue(storage) is { Length: > 0 })
-                    throw new UsageException("with --group, give no PID, --images, --leave-running, --parent or --storage (the group's store and storage, --full and --stop apply)");
+                    || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
+                    throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
             if (parse.GetValue(pid) is not int target)
@@ -36,6 +37,7 @@ public static class CheckpointCommand
             {
                 Parent = parse.GetValue(parent),
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
+                Compression = ParseCompress(parse.GetValue(compress)),
             };
             var result = Checkpointer.Checkpoint(target, options, cancel.Token);
             foreach (var w in result.Warnings)
@@ -48,5 +50,20 @@ public static class CheckpointCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    public static Option<string> CompressOption() =>
+        new("--compress") { Description = "Compress the memory pages stored: zstd or lz4 (default: none)" };
+
+    public static Amber.Image.Schema.Codec ParseCompress(string? name)
+    {
+        try
+        {
+            return Amber.Image.PageCodec.Parse(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
     }
 }

@@ -24,10 +24,11 @@ public static class GroupCommands
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<int>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
+        var compress = CheckpointCommand.CompressOption();
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, command,
+            group, images, every, storage, restart, deadline, mergeAfter, compress, command,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -41,6 +42,7 @@ public static class GroupCommands
                 RestartOnFailure = parse.GetValue(restart),
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? ParseInterval(d, "--deadline") : 0,
                 MergeAfter = parse.GetValue(mergeAfter),
+                Compress = Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(parse.GetValue(compress))),
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));

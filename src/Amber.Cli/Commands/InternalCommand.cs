@@ -67,7 +67,8 @@ public static class InternalCommand
         var channel = new Option<int?>("--channel") { Description = "An inherited fd over which write trackers come in and go back" };
         var storage = new Option<string[]>("--storage") { AllowMultipleArgumentsPerToken = false };
         var storageExclude = new Option<string[]>("--storage-exclude") { AllowMultipleArgumentsPerToken = false };
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude };
+        var compress = new Option<string>("--compress");
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress };
         command.SetAction(parse => Report(() =>
         {
             using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
@@ -80,6 +81,7 @@ public static class InternalCommand
                     Track = link is not null,
                     Storage = parse.GetValue(storage) ?? [],
                     StorageExcluded = parse.GetValue(storageExclude) ?? [],
+                    Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers);

@@ -41,6 +41,9 @@ public sealed class ControlRequest
 
     /// <summary>run: fold a group's chain into a full checkpoint once it is this long (0: the default, 8).</summary>
     public int MergeAfter { get; set; }
+
+    /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: none).</summary>
+    public string Compress { get; set; } = "";
 }
 
 /// <summary>The coordinator's answer: success or one line saying why not, and what to print.</summary>

@@ -187,6 +187,7 @@ public sealed class Coordinator : IDisposable
                     Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                     DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
                     MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
+                    Compress = request.Compress.Length > 0 ? request.Compress : "none",
                 }, AttachFor);
                 _groups[group.Config.Name] = group;
                 Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
@@ -361,6 +362,8 @@ public sealed class Coordinator : IDisposable
         };
         if (stop)
             args.Add("--stop");
+        if (group.Config.Compress is { Length: > 0 } and not "none")
+            args.AddRange(["--compress", group.Config.Compress]);
         foreach (string dir in group.Config.Storage)
             args.AddRange(["--storage", dir]);
         // The coordinator's own files are never captured or rolled back, wherever they are.

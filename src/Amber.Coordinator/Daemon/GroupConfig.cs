@@ -27,6 +27,9 @@ public sealed class GroupConfig
     /// <summary>An incremental checkpoint that refers to this many earlier ones is folded into a full one (in the background).</summary>
     public int MergeAfter { get; set; } = 8;
 
+    /// <summary>Compression of the memory pages its checkpoints store: none, zstd, lz4.</summary>
+    public string Compress { get; set; } = "none";
+
     /// <summary>How long registered programs get to prepare for a checkpoint (their BeforeCheckpoint).</summary>
     public double DeadlineSeconds { get; set; } = 5;
 

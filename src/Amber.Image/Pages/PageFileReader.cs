@@ -103,6 +103,72 @@ public sealed class PageFileReader : IDisposable
     public bool Holds(ulong offset, ulong pages) =>
         pages > 0 && pages <= int.MaxValue / ImageFormat.PageSize && Contains(offset, pages * ImageFormat.PageSize);
 
+    /// <summary>
+    /// Reads the pages of <paramref name="run"/> (compressed or not) into <paramref name="destination"/>
+    /// (its <c>Count</c> pages) and checks each against its checksum.
+    /// </summary>
+    /// <exception cref="ImageFormatException">Outside the data, not a block of its codec, or a page's checksum differs.</exception>
+    public void ReadRun(Schema.PageRun run, Span<byte> destination)
+    {
+        if (run.Codec == Schema.Codec.None)
+        {
+            ReadRun(run.FileOffset, destination, run.PageXxh3);
+            return;
+        }
+        ulong pages = run.Skip + run.Count;
+        if (pages > PageCodec.MaxPages || (ulong)destination.Length != run.Count * ImageFormat.PageSize || run.StoredLength == 0)
+            throw ImageErrors.Format(Path, $"compressed run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
+        if (!Contains(run.FileOffset, run.StoredLength))
+            throw OutOfRange(run.FileOffset, run.StoredLength);
+        var block = System.Buffers.ArrayPool<byte>.Shared.Rent((int)run.StoredLength);
+        var whole = System.Buffers.ArrayPool<byte>.Shared.Rent(PageCodec.MaxPages * ImageFormat.PageSize);
+        try
+        {
+            ImageFiles.ReadExactly(_handle, block.AsSpan(0, (int)run.StoredLength), (long)run.FileOffset, Path);
+            // A run may be a slice of the block: it holds at least the pages up to the run's last.
+            var all = whole.AsSpan(0, PageCodec.MaxPages * ImageFormat.PageSize);
+            int held = PageCodec.Decompress(run.Codec, block.AsSpan(0, (int)run.StoredLength), all);
+            if (held < (int)pages * ImageFormat.PageSize || held % ImageFormat.PageSize != 0)
+                throw ImageErrors.Format(Path, $"the {PageCodec.Name(run.Codec)} block at offset {run.FileOffset} ({run.StoredLength} bytes) does not decompress to {pages} pages or more");
+            all.Slice((int)run.Skip * ImageFormat.PageSize, destination.Length).CopyTo(destination);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(block);
+            System.Buffers.ArrayPool<byte>.Shared.Return(whole);
+        }
+        int bad = PageHashes.FirstMismatch(destination, run.PageXxh3);
+        if (bad >= 0)
+            throw ImageErrors.Format(Path, $"page {bad} of the compressed run at offset {run.FileOffset} (from page {run.Skip}) fails its checksum");
+    }
+
+    /// <summary>Whether <paramref name="run"/> (compressed or not) lies inside the data and its pages hash to their checksums.</summary>
+    public bool VerifyRun(Schema.PageRun run)
+    {
+        if (run.Codec == Schema.Codec.None)
+            return VerifyRun(run.FileOffset, run.PageXxh3);
+        if ((ulong)run.PageXxh3.Count != run.Count || run.Count == 0 || run.Skip + run.Count > PageCodec.MaxPages)
+            return false;
+        var pages = System.Buffers.ArrayPool<byte>.Shared.Rent((int)run.Count * ImageFormat.PageSize);
+        try
+        {
+            ReadRun(run, pages.AsSpan(0, (int)run.Count * ImageFormat.PageSize));
+            return true;
+        }
+        catch (ImageFormatException)
+        {
+            return false;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(pages);
+        }
+    }
+
+    /// <summary>Whether <paramref name="run"/>'s stored data lies inside the data.</summary>
+    public bool Holds(Schema.PageRun run) =>
+        run.Codec == Schema.Codec.None ? Holds(run.FileOffset, run.Count) : run.StoredLength > 0 && Contains(run.FileOffset, run.StoredLength);
+
     /// <summary>Whether the run at <paramref name="offset"/> lies inside the data and its pages hash to <paramref name="pageXxh3"/>.</summary>
     public bool VerifyRun(ulong offset, IReadOnlyList<ulong> pageXxh3)
     {

@@ -92,6 +92,26 @@ public sealed class PageFileWriter
         return offset;
     }
 
+    /// <summary>
+    /// Appends whole pages compressed as one block (zero-padded to whole pages); returns its file
+    /// offset and its compressed length. The caller checksums the pages themselves.
+    /// </summary>
+    public (ulong Offset, uint StoredLength) AppendCompressed(Schema.Codec codec, ReadOnlySpan<byte> pages)
+    {
+        if (pages.Length % ImageFormat.PageSize != 0 || pages.Length > PageCodec.MaxPages * ImageFormat.PageSize)
+            throw new ArgumentException($"length {pages.Length} is not whole pages, at most {PageCodec.MaxPages}", nameof(pages));
+        int room = (PageCodec.Bound(codec, pages.Length) + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        if (_compressed is null || _compressed.Length < room)
+            _compressed = new PageBuffer(room);
+        var block = _compressed.Span;
+        int length = PageCodec.Compress(codec, pages, block);
+        int padded = (length + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        block[length..padded].Clear();
+        return (AppendData(block[..padded]), (uint)length);
+    }
+
+    private PageBuffer? _compressed;
+
     /// <summary>Whether <see cref="AppendClone"/> still tries reflinks (a refusal turns them off for this file).</summary>
     public bool Reflinks { get; private set; } = true;
 

@@ -94,7 +94,7 @@ public sealed class DirtyTracker : IDisposable
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
                 if (n < 0 && Marshal.GetLastPInvokeError() == Interop.EPERM)
-                    return [(start, end)];
+                    return ByMapping(start, end);
                 if (n < 0)
                     Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_WRITTEN)", $"{at:x}-{end:x} of process {Pid}");
                 for (int i = 0; i < n; i++)
@@ -110,6 +110,22 @@ public sealed class DirtyTracker : IDisposable
                 at = arg.walk_end;
             }
         }
+        return written;
+    }
+
+    /// <summary>
+    /// [start, end) holds memory that is not registered: scanned mapping by mapping instead, so that
+    /// only what was mapped again since reads as all written (a heap next to a mapping replaced each
+    /// time is still tracked).
+    /// </summary>
+    private List<(ulong Start, ulong End)> ByMapping(ulong start, ulong end)
+    {
+        var mappings = Proc.ProcFs.ReadMaps(Pid).Where(m => m.Start < end && m.End > start).ToList();
+        if (mappings.Count <= 1)
+            return [(start, end)];
+        var written = new List<(ulong, ulong)>();
+        foreach (var m in mappings)
+            written.AddRange(TakeWritten(Math.Max(start, m.Start), Math.Min(end, m.End)));
         return written;
     }
 
