@@ -17,26 +17,10 @@ public sealed class IncrementalTests
     {
         using var dir = new TestDir("chain");
         string store = dir["store"];
-        Directory.CreateDirectory(store);
-        using var target = TargetProcess.StartC("chain", dir, "16");
-        target.WaitForLine(l => l == "READY", "READY");
-        target.WaitForTicks(2);
-
+        using var target = StartChain(dir, store, "16");
         // Each checkpoint at a known tick: the program is stopped (SIGSTOP) while it is taken, and
         // comes back stopped from it.
-        var ticks = new List<int>();
-        for (int i = 1; i <= 10; i++)
-        {
-            Spawner.Kill(target.Pid, Signals.SIGSTOP);
-            WaitStopped(target.Pid);
-            ticks.Add(target.LastTick());
-            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
-            var run = AmberCli.Run(["checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, $"c{i}"), "--leave-running", .. parent]).ShouldSucceed();
-            if (i > 1)
-                Assert.Contains($"incremental after c{i - 1}", run.Stderr);
-            Spawner.Kill(target.Pid, Signals.SIGCONT);
-            target.WaitForTicks(3);
-        }
+        var ticks = TakeChain(target, store, 10);
         long full = Size(Path.Combine(store, "c1"));
         for (int i = 2; i <= 10; i++)
             Assert.True(Size(Path.Combine(store, $"c{i}")) < full / 4, $"c{i} is {Size(Path.Combine(store, $"c{i}"))} bytes, the full c1 {full}");
@@ -45,18 +29,7 @@ public sealed class IncrementalTests
 
         // Back to each moment, in any order: the first tick after it is the next one, and every page checks out.
         foreach (int i in new[] { 10, 1, 5, 2, 9, 3, 8, 4, 7, 6 })
-        {
-            var restored = AmberCli.Run("restore", "--images", Path.Combine(store, $"c{i}"), "--detach").ShouldSucceed();
-            Assert.Equal(target.Pid.ToString(CultureInfo.InvariantCulture), restored.LastStdoutLine);
-            target.Restored();
-            int lines = target.Lines().Count;
-            Spawner.Kill(target.Pid, Signals.SIGCONT);
-            target.WaitForLine(l => target.Lines().Count > lines + 2, "ticks after the restore");
-            var after = target.Lines().Skip(lines).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(ticks[i - 1] + 1, after[0]);
-            Spawner.Kill(target.Pid, 9);
-            target.ReapKilled();
-        }
+            RestoreAndCheck(target, Path.Combine(store, $"c{i}"), ticks[i - 1]);
 
         // A merge interrupted by kill -9 just before its swap leaves the chain as it was, and usable.
         var merging = AmberCli.Start(["merge", Path.Combine(store, "c10")], null, new Dictionary<string, string> { ["AMBER_FAULT"] = "MergeBeforeSwap:sleep=5000" });
@@ -148,24 +121,10 @@ public sealed class IncrementalTests
     {
         using var dir = new TestDir("compressed");
         string store = dir["store"];
-        Directory.CreateDirectory(store);
-        using var target = TargetProcess.StartC("chain", dir, "32");
-        target.WaitForLine(l => l == "READY", "READY");
-        target.WaitForTicks(2);
+        using var target = StartChain(dir, store, "32");
         // zstd, then lz4, then none, then zstd again: one chain whose checkpoints keep each other's pages.
         string[] codecs = ["zstd", "lz4", "none", "zstd"];
-        var ticks = new List<int>();
-        for (int i = 1; i <= codecs.Length; i++)
-        {
-            Spawner.Kill(target.Pid, Signals.SIGSTOP);
-            WaitStopped(target.Pid);
-            ticks.Add(target.LastTick());
-            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
-            AmberCli.Run(["checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, $"c{i}"), "--leave-running",
-                "--compress", codecs[i - 1], .. parent]).ShouldSucceed();
-            Spawner.Kill(target.Pid, Signals.SIGCONT);
-            target.WaitForTicks(3);
-        }
+        var ticks = TakeChain(target, store, codecs.Length, i => ["--compress", codecs[i - 1]]);
         // 32 MiB of patterned pages: compressed, the full checkpoint is a small fraction of that.
         Assert.True(Size(Path.Combine(store, "c1")) < 4 << 20, $"c1 is {Size(Path.Combine(store, "c1"))} bytes");
         Spawner.Kill(target.Pid, 9);
@@ -195,10 +154,44 @@ public sealed class IncrementalTests
         Assert.False(target.IsRunning);
     }
 
+    /// <summary>chain.c with <paramref name="mib"/> MiB of pages, running, and an empty store for it.</summary>
+    private static TargetProcess StartChain(TestDir dir, string store, string mib)
+    {
+        Directory.CreateDirectory(store);
+        var target = TargetProcess.StartC("chain", dir, mib);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(2);
+        return target;
+    }
+
+    /// <summary>
+    /// Checkpoints c1..c<paramref name="count"/> of chain.c into the store, each taken with the program
+    /// stopped right after a tick and incremental after the one before; returns their ticks.
+    /// </summary>
+    private static List<int> TakeChain(TargetProcess target, string store, int count, Func<int, string[]>? options = null)
+    {
+        var ticks = new List<int>();
+        for (int i = 1; i <= count; i++)
+        {
+            Spawner.Kill(target.Pid, Signals.SIGSTOP);
+            WaitStopped(target.Pid);
+            ticks.Add(target.LastTick());
+            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
+            var run = AmberCli.Run(["checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", Path.Combine(store, $"c{i}"), "--leave-running",
+                .. parent, .. options?.Invoke(i) ?? []]).ShouldSucceed();
+            if (i > 1)
+                Assert.Contains($"incremental after c{i - 1}", run.Stderr);
+            Spawner.Kill(target.Pid, Signals.SIGCONT);
+            target.WaitForTicks(3);
+        }
+        return ticks;
+    }
+
     /// <summary>Restores a checkpoint of chain.c taken stopped after <paramref name="tick"/>: it goes on from the next tick, every page checked.</summary>
     private static void RestoreAndCheck(TargetProcess target, string checkpoint, int tick)
     {
-        AmberCli.Run("restore", "--images", checkpoint, "--detach").ShouldSucceed();
+        var restored = AmberCli.Run("restore", "--images", checkpoint, "--detach").ShouldSucceed();
+        Assert.Equal(target.Pid.ToString(CultureInfo.InvariantCulture), restored.LastStdoutLine);
         target.Restored();
         int lines = target.Lines().Count;
         Spawner.Kill(target.Pid, Signals.SIGCONT);

@@ -109,7 +109,7 @@ public sealed class MemoryDumper(
     }
 
     /// <summary>The pages of a mapping that are the process's own, listed by PAGEMAP_SCAN as ranges.</summary>
-    private void OwnedByScan(Gather copies, Vma vma, bool anonymous, WrittenPages.Cursor? writes, ParentPages.Cursor? saved,
+    private void OwnedByScan(Gather copies, Vma vma, bool anonymous, RangeCursor? writes, ParentPages.Cursor? saved,
         List<(ulong Start, ulong End, ulong Categories)> scanned)
     {
         scanned.Clear();
@@ -150,7 +150,7 @@ public sealed class MemoryDumper(
     /// Pages [start, end), all owned. With dirty tracking and an earlier checkpoint, a stretch not
     /// written since is kept where that checkpoint saved it, unread; the rest is copied.
     /// </summary>
-    private void Stretch(Gather copies, ulong start, ulong end, bool anonymous, WrittenPages.Cursor? writes, ParentPages.Cursor? saved)
+    private void Stretch(Gather copies, ulong start, ulong end, bool anonymous, RangeCursor? writes, ParentPages.Cursor? saved)
     {
         if (writes is null || saved is null)
         {
@@ -159,7 +159,7 @@ public sealed class MemoryDumper(
         }
         for (ulong at = start; at < end;)
         {
-            bool dirty = writes.Written(at, out ulong until);
+            bool dirty = writes.Inside(at, out ulong until);
             ulong stop = Math.Min(end, until);
             if (dirty)
             {

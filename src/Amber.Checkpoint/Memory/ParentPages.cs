@@ -13,6 +13,7 @@ public sealed class ParentPages
 {
     private const ulong PageSize = ImageFormat.PageSize;
     private readonly Run[] _runs;
+    private readonly (ulong Start, ulong End)[] _bounds;
 
     /// <param name="runs">The earlier checkpoint's runs.</param>
     /// <param name="source">Maps a source of the earlier checkpoint to the new checkpoint's (<see cref="Sources"/>).</param>
@@ -22,6 +23,7 @@ public sealed class ParentPages
         // checkpoint does most, for every stretch of pages known unchanged.
         _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize, r.FileOffset, source(r.Source), [.. r.PageXxh3],
             r.Codec, r.StoredLength, r.Skip))];
+        _bounds = [.. _runs.Select(r => (r.Start, r.End))];
     }
 
     /// <summary>The earlier copy of the page at <paramref name="address"/>, if it was saved: its checksum, and a run of that one page where it is kept.</summary>
@@ -57,7 +59,7 @@ public sealed class ParentPages
             : run.FileOffset == next.FileOffset && run.StoredLength == next.StoredLength && run.Skip + run.Count == next.Skip);
 
     /// <summary>A walk over the runs in address order, for addresses that only grow.</summary>
-    public Cursor Walk() => new(_runs);
+    public Cursor Walk() => new(_runs, _bounds);
 
     internal sealed record Run(ulong Start, ulong End, ulong FileOffset, uint Source, ulong[] Hashes, Codec Codec, uint StoredLength, uint Skip)
     {
@@ -75,23 +77,16 @@ public sealed class ParentPages
     public sealed class Cursor
     {
         private readonly Run[] _runs;
-        private int _at;
+        private readonly RangeCursor _walk;
 
-        internal Cursor(Run[] runs) => _runs = runs;
+        internal Cursor(Run[] runs, (ulong Start, ulong End)[] bounds)
+        {
+            _runs = runs;
+            _walk = new RangeCursor(bounds);
+        }
 
         /// <summary>Whether the page at <paramref name="address"/> was saved; either way, up to where that holds.</summary>
-        public bool Covers(ulong address, out ulong until)
-        {
-            while (_at < _runs.Length && _runs[_at].End <= address)
-                _at++;
-            if (_at < _runs.Length && _runs[_at].Start <= address)
-            {
-                until = _runs[_at].End;
-                return true;
-            }
-            until = _at < _runs.Length ? _runs[_at].Start : ulong.MaxValue;
-            return false;
-        }
+        public bool Covers(ulong address, out ulong until) => _walk.Inside(address, out until);
 
         /// <summary>The runs that keep [start, end), all of it saved: slices of the earlier runs, pointing where they are kept.</summary>
         public IEnumerable<PageRun> Keep(ulong start, ulong end)
@@ -100,7 +95,7 @@ public sealed class ParentPages
             {
                 if (!Covers(at, out ulong until))
                     throw new InvalidOperationException($"page {at:x} was not saved by the earlier checkpoint");
-                var run = _runs[_at];
+                var run = _runs[_walk.At];
                 ulong stop = Math.Min(end, until);
                 int first = (int)((at - run.Start) / PageSize), count = (int)((stop - at) / PageSize);
                 yield return run.Slice(at, first, count);

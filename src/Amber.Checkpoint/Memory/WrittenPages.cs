@@ -25,25 +25,7 @@ public sealed class WrittenPages(IReadOnlyList<(ulong Start, ulong End)> tracked
     }
 
     /// <summary>A walk over the written pages of [start, end), which must be all tracked; null when it is not.</summary>
-    public Cursor? WalkIn(ulong start, ulong end) =>
-        _tracked.Any(t => t.Start <= start && end <= t.End) ? new Cursor(_written) : null;
-
-    /// <summary>For addresses that only grow: whether a page was written since, and up to where that holds.</summary>
-    public sealed class Cursor((ulong Start, ulong End)[] written)
-    {
-        private int _at;
-
-        public bool Written(ulong address, out ulong until)
-        {
-            while (_at < written.Length && written[_at].End <= address)
-                _at++;
-            if (_at < written.Length && written[_at].Start <= address)
-            {
-                until = written[_at].End;
-                return true;
-            }
-            until = _at < written.Length ? written[_at].Start : ulong.MaxValue;
-            return false;
-        }
-    }
+    /// <remarks>The cursor tells, for addresses that only grow, whether a page was written since, and up to where that holds.</remarks>
+    public RangeCursor? WalkIn(ulong start, ulong end) =>
+        _tracked.Any(t => t.Start <= start && end <= t.End) ? new RangeCursor(_written) : null;
 }

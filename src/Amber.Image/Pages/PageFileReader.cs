@@ -70,31 +70,14 @@ public sealed class PageFileReader : IDisposable
     /// (FICLONERANGE: btrfs, xfs) instead of writing them. False, having done nothing, where the file
     /// system cannot; the caller writes them then.
     /// </summary>
-    public unsafe bool CloneTo(ulong offset, int length, SafeFileHandle destination, long destinationOffset)
+    public bool CloneTo(ulong offset, int length, SafeFileHandle destination, long destinationOffset)
     {
         if (!_reflinks || length <= 0 || length % ImageFormat.PageSize != 0 || destinationOffset % ImageFormat.PageSize != 0 || !Contains(offset, (ulong)length))
             return false;
-        bool added = false, addedDestination = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            destination.DangerousAddRef(ref addedDestination);
-            var range = new Amber.Native.FileCloneRange
-            {
-                src_fd = _handle.DangerousGetHandle(), src_offset = offset, src_length = (ulong)length, dest_offset = (ulong)destinationOffset,
-            };
-            if (Amber.Native.Interop.Ioctl((int)destination.DangerousGetHandle(), Amber.Native.Interop.FICLONERANGE, &range) == 0)
-                return true;
-            _reflinks = false; // not here (another file system, no reflinks): writes from now on
-            return false;
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-            if (addedDestination)
-                destination.DangerousRelease();
-        }
+        if (Reflink.TryClone(_handle, offset, destination, (ulong)destinationOffset, (ulong)length))
+            return true;
+        _reflinks = false; // not here (another file system, no reflinks): writes from now on
+        return false;
     }
 
     private bool _reflinks = true;

@@ -122,7 +122,7 @@ public sealed class PageFileWriter
     /// Returns null, having appended nothing, where the file system cannot (another file system, no
     /// reflinks): then <see cref="AppendData"/> copies them.
     /// </summary>
-    public unsafe ulong? AppendClone(SafeFileHandle source, long sourceOffset, ReadOnlySpan<byte> blocks)
+    public ulong? AppendClone(SafeFileHandle source, long sourceOffset, ReadOnlySpan<byte> blocks)
     {
         if (!Reflinks || blocks.Length == 0 || blocks.Length % ImageFormat.PageSize != 0 || sourceOffset % ImageFormat.PageSize != 0)
             return null;
@@ -137,27 +137,10 @@ public sealed class PageFileWriter
             _faulted = true;
             throw ImageErrors.Io("write", Path, ex);
         }
-        bool added = false, addedSource = false;
-        try
+        if (!Reflink.TryClone(source, (ulong)sourceOffset, _handle, (ulong)_fileEnd, (ulong)blocks.Length))
         {
-            _handle.DangerousAddRef(ref added);
-            source.DangerousAddRef(ref addedSource);
-            var range = new FileCloneRange
-            {
-                src_fd = source.DangerousGetHandle(), src_offset = (ulong)sourceOffset, src_length = (ulong)blocks.Length, dest_offset = (ulong)_fileEnd,
-            };
-            if (Interop.Ioctl((int)_handle.DangerousGetHandle(), Interop.FICLONERANGE, &range) != 0)
-            {
-                Reflinks = false; // EXDEV, EOPNOTSUPP, EINVAL (block size): copying is what works here
-                return null;
-            }
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-            if (addedSource)
-                source.DangerousRelease();
+            Reflinks = false; // EXDEV, EOPNOTSUPP, EINVAL (block size): copying is what works here
+            return null;
         }
         _fileEnd += blocks.Length;
         _dataHash.Append(blocks);
