@@ -19,6 +19,7 @@ public sealed class MemoryRestorer(
     private readonly Dictionary<(int Pid, uint Source), int> _pageFds = [];
     private Func<int, uint, string>? _pageFilePath;
     private Func<int, uint, Amber.Image.PageFileReader>? _pagesOf;
+    private byte[]? _decompressed;
     private bool _directIo;
 
     public void RemoveHuskMappings()
@@ -188,8 +189,14 @@ public sealed class MemoryRestorer(
         {
             if (runs[i].Codec != Codec.None)
             {
-                FillCompressed(pagesOf, runs[i]);
-                i++;
+                // Compressed runs next to each other: their memory faulted in at once (as a direct
+                // read would), then each written into place.
+                int k = i + 1;
+                while (k < end && runs[k].Codec != Codec.None && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
+                    k++;
+                calls.PopulateWrite(runs[i].Address, runs[k - 1].Address + runs[k - 1].Count * PageSize - runs[i].Address);
+                for (; i < k; i++)
+                    FillCompressed(pagesOf, runs[i]);
                 continue;
             }
             // Adjacent runs (and their file data) are usually contiguous: one populate and one pread for the lot.
@@ -222,23 +229,17 @@ public sealed class MemoryRestorer(
     /// <summary>A compressed run: decompressed (and checked) here, written into the process.</summary>
     private void FillCompressed(int pagesOf, PageRun run)
     {
-        var pages = System.Buffers.ArrayPool<byte>.Shared.Rent((int)run.Count * (int)PageSize);
+        // One buffer for every run (a block is at most PageCodec.MaxPages): fresh memory is slow on VMs.
+        _decompressed ??= new byte[Amber.Image.PageCodec.MaxPages * (int)PageSize];
+        var data = _decompressed.AsSpan(0, (int)run.Count * (int)PageSize);
         try
         {
-            var data = pages.AsSpan(0, (int)run.Count * (int)PageSize);
-            try
-            {
-                _pagesOf!(pagesOf, run.Source).ReadRun(run, data);
-            }
-            catch (Amber.Image.ImageFormatException e)
-            {
-                throw new CheckpointException(e.Message, e);
-            }
-            calls.Memory.Write(run.Address, data);
+            _pagesOf!(pagesOf, run.Source).ReadRun(run, data);
         }
-        finally
+        catch (Amber.Image.ImageFormatException e)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(pages);
+            throw new CheckpointException(e.Message, e);
         }
+        calls.Memory.Write(run.Address, data);
     }
 }

@@ -103,27 +103,36 @@ public sealed class PageFileReader : IDisposable
             throw ImageErrors.Format(Path, $"compressed run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
         if (!Contains(run.FileOffset, run.StoredLength))
             throw OutOfRange(run.FileOffset, run.StoredLength);
-        var block = System.Buffers.ArrayPool<byte>.Shared.Rent((int)run.StoredLength);
-        var whole = System.Buffers.ArrayPool<byte>.Shared.Rent(PageCodec.MaxPages * ImageFormat.PageSize);
-        try
+        lock (_blockLock)
         {
-            ImageFiles.ReadExactly(_handle, block.AsSpan(0, (int)run.StoredLength), (long)run.FileOffset, Path);
+            // Runs kept by later checkpoints are slices of a block, read one after the other: the
+            // block last decompressed is kept, not decompressed again for each slice.
+            if (_block is null || _blockOffset != run.FileOffset || _blockCodec != run.Codec)
+            {
+                _block ??= new byte[PageCodec.MaxPages * ImageFormat.PageSize];
+                _blockOffset = ulong.MaxValue;
+                // Buffers kept for the next block: fresh memory is slow to touch on VMs (KERNEL.md §3).
+                if (_stored is null || _stored.Length < (int)run.StoredLength)
+                    _stored = new byte[Math.Max((int)run.StoredLength, PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize))];
+                ImageFiles.ReadExactly(_handle, _stored.AsSpan(0, (int)run.StoredLength), (long)run.FileOffset, Path);
+                _blockHeld = PageCodec.Decompress(run.Codec, _stored.AsSpan(0, (int)run.StoredLength), _block);
+                (_blockOffset, _blockCodec) = (run.FileOffset, run.Codec);
+            }
             // A run may be a slice of the block: it holds at least the pages up to the run's last.
-            var all = whole.AsSpan(0, PageCodec.MaxPages * ImageFormat.PageSize);
-            int held = PageCodec.Decompress(run.Codec, block.AsSpan(0, (int)run.StoredLength), all);
-            if (held < (int)pages * ImageFormat.PageSize || held % ImageFormat.PageSize != 0)
+            if (_blockHeld < (int)pages * ImageFormat.PageSize || _blockHeld % ImageFormat.PageSize != 0)
                 throw ImageErrors.Format(Path, $"the {PageCodec.Name(run.Codec)} block at offset {run.FileOffset} ({run.StoredLength} bytes) does not decompress to {pages} pages or more");
-            all.Slice((int)run.Skip * ImageFormat.PageSize, destination.Length).CopyTo(destination);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(block);
-            System.Buffers.ArrayPool<byte>.Shared.Return(whole);
+            _block.AsSpan((int)run.Skip * ImageFormat.PageSize, destination.Length).CopyTo(destination);
         }
         int bad = PageHashes.FirstMismatch(destination, run.PageXxh3);
         if (bad >= 0)
             throw ImageErrors.Format(Path, $"page {bad} of the compressed run at offset {run.FileOffset} (from page {run.Skip}) fails its checksum");
     }
+
+    private readonly object _blockLock = new();
+    private byte[]? _block, _stored;
+    private ulong _blockOffset = ulong.MaxValue;
+    private Schema.Codec _blockCodec;
+    private int _blockHeld;
 
     /// <summary>Whether <paramref name="run"/> (compressed or not) lies inside the data and its pages hash to their checksums.</summary>
     public bool VerifyRun(Schema.PageRun run)
