@@ -112,10 +112,15 @@ public sealed class PageFileReader : IDisposable
                 _block ??= new byte[PageCodec.MaxPages * ImageFormat.PageSize];
                 _blockOffset = ulong.MaxValue;
                 // Buffers kept for the next block: fresh memory is slow to touch on VMs (KERNEL.md §3).
-                if (_stored is null || _stored.Length < (int)run.StoredLength)
-                    _stored = new byte[Math.Max((int)run.StoredLength, PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize))];
-                ImageFiles.ReadExactly(_handle, _stored.AsSpan(0, (int)run.StoredLength), (long)run.FileOffset, Path);
-                _blockHeld = PageCodec.Decompress(run.Codec, _stored.AsSpan(0, (int)run.StoredLength), _block);
+                // Blocks are padded to whole pages: read whole, with direct I/O where the file system
+                // has it (through the page cache, every page of it would be fresh memory too).
+                int padded = ((int)run.StoredLength + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+                if (_stored is null || _stored.Length < padded)
+                    _stored = new PageBuffer(Math.Max(padded, (PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize) + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize));
+                if (!Contains(run.FileOffset, (ulong)padded))
+                    throw OutOfRange(run.FileOffset, (ulong)padded);
+                ImageFiles.ReadExactly(DirectHandle(), _stored.Span[..padded], (long)run.FileOffset, Path);
+                _blockHeld = PageCodec.Decompress(run.Codec, _stored.Span[..(int)run.StoredLength], _block);
                 (_blockOffset, _blockCodec) = (run.FileOffset, run.Codec);
             }
             // A run may be a slice of the block: it holds at least the pages up to the run's last.
@@ -129,7 +134,26 @@ public sealed class PageFileReader : IDisposable
     }
 
     private readonly object _blockLock = new();
-    private byte[]? _block, _stored;
+    private byte[]? _block;
+    private PageBuffer? _stored;
+    private SafeFileHandle? _direct;
+
+    /// <summary>The file opened again with O_DIRECT for reading compressed blocks (or the same handle where that cannot be).</summary>
+    private SafeFileHandle DirectHandle()
+    {
+        if (_direct is null)
+        {
+            var again = ImageFiles.OpenRegular(Path, out _);
+            if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") != "1" && PageFileWriter.TryEnableDirectIo(again))
+                _direct = again;
+            else
+            {
+                again.Dispose();
+                _direct = _handle;
+            }
+        }
+        return _direct;
+    }
     private ulong _blockOffset = ulong.MaxValue;
     private Schema.Codec _blockCodec;
     private int _blockHeld;
@@ -183,7 +207,12 @@ public sealed class PageFileReader : IDisposable
         return true;
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        if (_direct is not null && _direct != _handle)
+            _direct.Dispose();
+        _handle.Dispose();
+    }
 
     private bool Contains(ulong offset, ulong length) =>
         offset >= PageFileHeader.Length

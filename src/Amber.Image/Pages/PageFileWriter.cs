@@ -217,7 +217,7 @@ public sealed class PageFileWriter
         }
     }
 
-    private static bool TryEnableDirectIo(SafeFileHandle handle)
+    internal static bool TryEnableDirectIo(SafeFileHandle handle)
     {
         if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") == "1")
             return false;
