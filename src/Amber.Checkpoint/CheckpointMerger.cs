@@ -221,14 +221,7 @@ public static class CheckpointMerger
             var hashes = new ArraySegment<ulong>(all, first, count);
             ulong offset = run.FileOffset + (ulong)first * PageSize;
             if (run.Codec != Codec.None)
-            {
-                var slice = new PageRun
-                {
-                    Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, FileOffset = run.FileOffset, Source = run.Source,
-                    Codec = run.Codec, StoredLength = run.StoredLength, Skip = run.Skip + (uint)first, PageXxh3 = { hashes },
-                };
-                _reads.Add((from, 0, count, [], slice));
-            }
+                _reads.Add((from, 0, count, [], ParentPages.Slice(run, all, first, count)));
             else if (_reads.Count > 0 && _reads[^1] is var last && last.Compressed is null && last.From == from && last.FileOffset + (ulong)last.Pages * PageSize == offset)
             {
                 last.Hashes.AddRange(hashes);

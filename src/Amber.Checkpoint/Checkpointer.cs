@@ -261,7 +261,6 @@ public static class Checkpointer
             : null;
         trace.Mark("written pages");
         var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written, options.Compression);
-        trace.Mark("parent pages");
         dumper.Dump(image.Mm);
         trace.Mark("pages");
         var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);

@@ -23,9 +23,7 @@ public sealed class StorageTests
     {
         using var dir = new TestDir("storage-chain");
         string store = dir["store"], files = dir["files"];
-        Directory.CreateDirectory(store);
-        Directory.CreateDirectory(files);
-        using var target = TargetProcess.StartC("storage", dir, files);
+        using var target = StartStorage(dir, store, files);
         target.WaitForLine(l => l == "READY", "READY");
         target.WaitForTicks(3);
 
@@ -82,9 +80,7 @@ public sealed class StorageTests
     {
         using var dir = new TestDir("storage-damage");
         string store = dir["store"], files = dir["files"];
-        Directory.CreateDirectory(store);
-        Directory.CreateDirectory(files);
-        using var target = TargetProcess.StartC("storage", dir, files);
+        using var target = StartStorage(dir, store, files);
         target.WaitForTicks(30);
         AmberCli.Run("checkpoint", Pid(target), "--images", Path.Combine(store, "c1"), "--storage", files).ShouldSucceed();
         target.ReapKilled();
@@ -163,9 +159,7 @@ public sealed class StorageTests
         using var dir = new TestDir("storage-reflink");
         using var btrfs = LoopFileSystem.Mount(dir["btrfs.img"], dir["btrfs"], megabytes: 256, type: "btrfs");
         string store = Path.Combine(btrfs.MountPoint, "store"), files = Path.Combine(btrfs.MountPoint, "files");
-        Directory.CreateDirectory(store);
-        Directory.CreateDirectory(files);
-        using var target = TargetProcess.StartC("storage", dir, files);
+        using var target = StartStorage(dir, store, files);
         target.WaitForTicks(30);
         StopAtATick(target);
         int tick = target.LastTick();
@@ -187,6 +181,14 @@ public sealed class StorageTests
         AssertCarriesOnFrom(target, tick);
         File.WriteAllText(dir["stop"], "");
         target.FinishAndVerify();
+    }
+
+    /// <summary>storage.c on an empty storage directory, with an empty store beside it.</summary>
+    private static TargetProcess StartStorage(TestDir dir, string store, string files)
+    {
+        Directory.CreateDirectory(store);
+        Directory.CreateDirectory(files);
+        return TargetProcess.StartC("storage", dir, files);
     }
 
     private static string Pid(TargetProcess target) => target.Pid.ToString(CultureInfo.InvariantCulture);

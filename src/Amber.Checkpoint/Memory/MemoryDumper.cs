@@ -312,12 +312,7 @@ public sealed class MemoryDumper(
             {
                 EndStored(i);
                 _keptSame++;
-                if (kept is not null && ParentPages.Continues(kept, earlier!))
-                {
-                    kept.Count++;
-                    kept.PageXxh3.Add(xxh3);
-                }
-                else
+                if (kept is null || !ParentPages.TryExtend(kept, earlier!))
                 {
                     EndKept();
                     kept = earlier;

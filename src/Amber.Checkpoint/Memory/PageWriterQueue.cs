@@ -24,10 +24,9 @@ public sealed class PageWriterQueue : IDisposable
     private ExceptionDispatchInfo? _failure;
 
     private readonly Action<PageBuffer, Item, List<Item>> _expand;
-
-    /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
     private readonly Codec _codec;
 
+    /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
     /// <param name="codec">Compression of the pages stored (each stored stretch one block).</param>
     public PageWriterQueue(PageFileWriter pages, int bufferSize, Action<PageBuffer, Item, List<Item>> expand, Codec codec = Codec.None)
     {

@@ -21,8 +21,9 @@ public sealed class ParentPages
     {
         // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
         // checkpoint does most, for every stretch of pages known unchanged.
-        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize, r.FileOffset, source(r.Source), [.. r.PageXxh3],
-            r.Codec, r.StoredLength, r.Skip))];
+        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize,
+            new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip },
+            [.. r.PageXxh3]))];
         _bounds = [.. _runs.Select(r => (r.Start, r.End))];
     }
 
@@ -42,7 +43,7 @@ public sealed class ParentPages
             {
                 int page = (int)((address - run.Start) / PageSize);
                 xxh3 = run.Hashes[page];
-                kept = run.Slice(address, page, 1);
+                kept = Slice(run.Where, run.Hashes, page, 1);
                 return true;
             }
         }
@@ -51,7 +52,33 @@ public sealed class ParentPages
         return false;
     }
 
-    /// <summary>Whether <paramref name="next"/> (one page) goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
+    /// <summary>
+    /// Pages [first, first + count) of <paramref name="run"/> (its checksums <paramref name="hashes"/>)
+    /// as a run of their own, kept where they are: at their own offset, or in the same compressed block.
+    /// </summary>
+    public static PageRun Slice(PageRun run, ulong[] hashes, int first, int count)
+    {
+        bool compressed = run.Codec != Codec.None;
+        var slice = new PageRun
+        {
+            Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, Source = run.Source, Codec = run.Codec, StoredLength = run.StoredLength,
+            FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
+        };
+        slice.PageXxh3.AddRange(new ArraySegment<ulong>(hashes, first, count));
+        return slice;
+    }
+
+    /// <summary>Takes <paramref name="page"/> (a run of one page) into <paramref name="run"/> if it goes on where the run is kept.</summary>
+    public static bool TryExtend(PageRun run, PageRun page)
+    {
+        if (!Continues(run, page))
+            return false;
+        run.Count++;
+        run.PageXxh3.Add(page.PageXxh3[0]);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="next"/> goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
     public static bool Continues(PageRun run, PageRun next) =>
         run.Source == next.Source && run.Codec == next.Codec && run.Address + run.Count * PageSize == next.Address
         && (run.Codec == Codec.None
@@ -61,18 +88,8 @@ public sealed class ParentPages
     /// <summary>A walk over the runs in address order, for addresses that only grow.</summary>
     public Cursor Walk() => new(_runs, _bounds);
 
-    internal sealed record Run(ulong Start, ulong End, ulong FileOffset, uint Source, ulong[] Hashes, Codec Codec, uint StoredLength, uint Skip)
-    {
-        /// <summary>Pages [first, first + count) of the run, as a run kept where they are: at their own offset, or in the same compressed block.</summary>
-        public PageRun Slice(ulong address, int first, int count)
-        {
-            var kept = Codec == Codec.None
-                ? new PageRun { Address = address, Count = (ulong)count, FileOffset = FileOffset + (ulong)first * PageSize, Source = Source }
-                : new PageRun { Address = address, Count = (ulong)count, FileOffset = FileOffset, Source = Source, Codec = Codec, StoredLength = StoredLength, Skip = Skip + (uint)first };
-            kept.PageXxh3.AddRange(new ArraySegment<ulong>(Hashes, first, count));
-            return kept;
-        }
-    }
+    /// <param name="Where">Where the run is kept (source in the new checkpoint's numbering; no checksums).</param>
+    internal sealed record Run(ulong Start, ulong End, PageRun Where, ulong[] Hashes);
 
     public sealed class Cursor
     {
@@ -98,7 +115,7 @@ public sealed class ParentPages
                 var run = _runs[_walk.At];
                 ulong stop = Math.Min(end, until);
                 int first = (int)((at - run.Start) / PageSize), count = (int)((stop - at) / PageSize);
-                yield return run.Slice(at, first, count);
+                yield return Slice(run.Where, run.Hashes, first, count);
                 at = stop;
             }
         }

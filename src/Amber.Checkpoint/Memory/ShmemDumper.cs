@@ -105,15 +105,8 @@ public static class ShmemDumper
                 }
                 if (keep)
                 {
-                    if (runs.Count > 0 && runs[^1] is { } last && last.Source != 0 && ParentPages.Continues(last, earlier!))
-                    {
-                        last.Count++;
-                        last.PageXxh3.Add(earlier!.PageXxh3[0]);
-                    }
-                    else
-                    {
+                    if (runs.Count == 0 || !ParentPages.TryExtend(runs[^1], earlier!))
                         runs.Add(earlier!);
-                    }
                 }
                 storedFrom = i + 1;
             }

@@ -167,7 +167,7 @@ public sealed class StorageDumper
                         runs.Hole();
                     else if (parentBlocks is not null && parentBlocks.TryGet(address, out ulong h, out var copy) && h == hashes[i])
                     {
-                        runs.Kept(address, h, copy!.Source, copy.FileOffset); // storage is never compressed
+                        runs.Kept(copy!);
                         _kept++;
                     }
                     else
@@ -237,16 +237,13 @@ public sealed class StorageDumper
 
         public void Hole() => _open = null;
 
-        public void Kept(ulong address, ulong xxh3, uint source, ulong fileOffset)
+        /// <param name="page">A block kept where the parent kept it (a run of one block).</param>
+        public void Kept(PageRun page)
         {
-            if (_open is { } r && r.Source == source && r.Address + r.Count * PageSize == address && r.FileOffset + r.Count * PageSize == fileOffset)
-            {
-                r.PageXxh3.Add(xxh3);
-                r.Count++;
+            if (_open is { } r && ParentPages.TryExtend(r, page))
                 return;
-            }
-            _open = new PageRun { Address = address, Count = 1, FileOffset = fileOffset, Source = source, PageXxh3 = { xxh3 } };
-            runs.Add(_open);
+            _open = page;
+            runs.Add(page);
         }
 
         public void Stored(ulong address, ReadOnlySpan<ulong> hashes, ulong fileOffset)

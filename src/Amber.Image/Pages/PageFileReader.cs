@@ -10,6 +10,17 @@ namespace Amber.Image;
 public sealed class PageFileReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
+    private bool _reflinks = true;
+
+    // Compressed runs: the block last decompressed (later checkpoints keep slices of a block, read
+    // one after the other), the buffer it was read into, and the file opened for direct reads.
+    private readonly object _blockLock = new();
+    private byte[]? _block;
+    private ulong _blockOffset = ulong.MaxValue;
+    private Schema.Codec _blockCodec;
+    private int _blockHeld;
+    private PageBuffer? _stored;
+    private SafeFileHandle? _direct;
 
     internal PageFileReader(SafeFileHandle handle, string path, ulong dataLength)
     {
@@ -80,8 +91,6 @@ public sealed class PageFileReader : IDisposable
         return false;
     }
 
-    private bool _reflinks = true;
-
     /// <summary>Whether <paramref name="pages"/> pages at <paramref name="offset"/> lie inside the data.</summary>
     public bool Holds(ulong offset, ulong pages) =>
         pages > 0 && pages <= int.MaxValue / ImageFormat.PageSize && Contains(offset, pages * ImageFormat.PageSize);
@@ -101,24 +110,21 @@ public sealed class PageFileReader : IDisposable
         ulong pages = run.Skip + run.Count;
         if (pages > PageCodec.MaxPages || (ulong)destination.Length != run.Count * ImageFormat.PageSize || run.StoredLength == 0)
             throw ImageErrors.Format(Path, $"compressed run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
-        if (!Contains(run.FileOffset, run.StoredLength))
-            throw OutOfRange(run.FileOffset, run.StoredLength);
+        // Blocks are padded to whole pages, and read whole.
+        int padded = ((int)run.StoredLength + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        if (!Contains(run.FileOffset, (ulong)padded))
+            throw OutOfRange(run.FileOffset, (ulong)padded);
         lock (_blockLock)
         {
-            // Runs kept by later checkpoints are slices of a block, read one after the other: the
-            // block last decompressed is kept, not decompressed again for each slice.
             if (_block is null || _blockOffset != run.FileOffset || _blockCodec != run.Codec)
             {
                 _block ??= new byte[PageCodec.MaxPages * ImageFormat.PageSize];
                 _blockOffset = ulong.MaxValue;
                 // Buffers kept for the next block: fresh memory is slow to touch on VMs (KERNEL.md §3).
-                // Blocks are padded to whole pages: read whole, with direct I/O where the file system
-                // has it (through the page cache, every page of it would be fresh memory too).
-                int padded = ((int)run.StoredLength + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+                // Read with direct I/O where the file system has it (through the page cache, every
+                // page of it would be fresh memory too).
                 if (_stored is null || _stored.Length < padded)
                     _stored = new PageBuffer(Math.Max(padded, (PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize) + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize));
-                if (!Contains(run.FileOffset, (ulong)padded))
-                    throw OutOfRange(run.FileOffset, (ulong)padded);
                 ImageFiles.ReadExactly(DirectHandle(), _stored.Span[..padded], (long)run.FileOffset, Path);
                 _blockHeld = PageCodec.Decompress(run.Codec, _stored.Span[..(int)run.StoredLength], _block);
                 (_blockOffset, _blockCodec) = (run.FileOffset, run.Codec);
@@ -133,18 +139,13 @@ public sealed class PageFileReader : IDisposable
             throw ImageErrors.Format(Path, $"page {bad} of the compressed run at offset {run.FileOffset} (from page {run.Skip}) fails its checksum");
     }
 
-    private readonly object _blockLock = new();
-    private byte[]? _block;
-    private PageBuffer? _stored;
-    private SafeFileHandle? _direct;
-
     /// <summary>The file opened again with O_DIRECT for reading compressed blocks (or the same handle where that cannot be).</summary>
     private SafeFileHandle DirectHandle()
     {
         if (_direct is null)
         {
             var again = ImageFiles.OpenRegular(Path, out _);
-            if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") != "1" && PageFileWriter.TryEnableDirectIo(again))
+            if (PageFileWriter.TryEnableDirectIo(again)) // (which AMBER_NO_DIRECT_IO=1 turns off)
                 _direct = again;
             else
             {
@@ -154,9 +155,6 @@ public sealed class PageFileReader : IDisposable
         }
         return _direct;
     }
-    private ulong _blockOffset = ulong.MaxValue;
-    private Schema.Codec _blockCodec;
-    private int _blockHeld;
 
     /// <summary>Whether <paramref name="run"/> (compressed or not) lies inside the data and its pages hash to their checksums.</summary>
     public bool VerifyRun(Schema.PageRun run)

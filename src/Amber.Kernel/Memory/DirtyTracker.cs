@@ -93,7 +93,7 @@ public sealed class DirtyTracker : IDisposable
                     category_mask = Interop.PAGE_IS_WRITTEN, return_mask = Interop.PAGE_IS_WRITTEN,
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
-                if (n < 0 && Marshal.GetLastPInvokeError() == Interop.EPERM)
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EPERM)
                     return ByMapping(start, end);
                 if (n < 0)
                     Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_WRITTEN)", $"{at:x}-{end:x} of process {Pid}");
