@@ -35,6 +35,9 @@ public static class Checkpointer
     public static CheckpointResult CheckpointGroup(string group, Cgroup cgroup, CheckpointOptions options, CancellationToken cancel = default) =>
         TracerThread.Run("amber-checkpoint", () => Run(() => FrozenGroup.Freeze(cgroup, CheckMember), $"group {group}", group, options, cancel));
 
+    /// <summary>Room for the allocations of a freeze (a process's image, lists of page runs) with no collection.</summary>
+    private const long NoCollectionBytes = 64L << 20;
+
     private static CheckpointResult Run(Func<FrozenGroup> freeze, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
@@ -44,9 +47,11 @@ public static class Checkpointer
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
         trace.Mark("written pages (running)");
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
-        PageWriterQueue.Prepare(MemoryDumper.BufferSize);
+        using var buffers = new PageCopyPool(BuffersFor(writtenBefore), MemoryDumper.BufferSize);
+        trace.Mark("buffers");
         cancel.ThrowIfCancellationRequested();
 
+        var noCollections = NoCollections.Begin(NoCollectionBytes);
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze();
         trace.Mark("freeze");
@@ -57,6 +62,7 @@ public static class Checkpointer
         int root = members[0].Pid;
         var warnings = new List<string>();
         bool resumed = false;
+        var pagesOf = new List<(MemoryDumper Dumper, ProcessImage Image)>(); // written while the processes run again
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
@@ -64,16 +70,12 @@ public static class Checkpointer
                 throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
             var saved = new SavedObjects();
-            var recordRuns = new List<Action>(); // what describes the pages saved, once the processes run again
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
                 {
-                    var dump = DumpProcess(process, member.ParentPid, writer, dumped, saved, parent, options, writtenBefore, trace, cancel);
-                    recordRuns.Add(dump.RecordRuns);
-                    pages += dump.Written;
-                    kept += dump.Kept;
-                    skipped += dump.Skipped;
+                    var dump = DumpProcess(process, member.ParentPid, writer, buffers, dumped, saved, parent, options, writtenBefore, trace, cancel);
+                    pagesOf.Add((dump.Pages, dumped[^1]));
                     if (dump.Tracker is { } tracker)
                         trackers.Add((process.Pid, tracker, dump.Tracked));
                 }
@@ -102,11 +104,17 @@ public static class Checkpointer
                 warnings.AddRange(frozen.Resume());
                 resumed = true;
                 frozenAt.Stop();
+                noCollections.Dispose();
                 trace.Mark("resume");
             }
-            foreach (var record in recordRuns)
-                record();
-            trace.Mark("page runs");
+            foreach (var (dumper, image) in pagesOf)
+            {
+                dumper.Finish(image.Mm);
+                pages += dumper.PagesWritten;
+                kept += dumper.PagesKept;
+                skipped += dumper.PagesSkipped;
+            }
+            trace.Mark("pages written");
             // Only the earlier checkpoints whose copies are still used are named (and so kept).
             var sources = parent?.Prune([.. dumped, forest], storage?.Image) ?? [];
             if (storage is { } captured)
@@ -146,6 +154,12 @@ public static class Checkpointer
             var problems = frozen.Resume();
             throw new CheckpointException(
                 $"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes were" : "the process was")} resumed{(problems.Count > 0 ? $" with problems: {string.Join("; ", problems)}" : "")}", e);
+        }
+        finally
+        {
+            foreach (var (dumper, _) in pagesOf)
+                dumper.Dispose(); // writers stopped before the partial image goes
+            noCollections.Dispose();
         }
 
         if (!options.LeaveRunning)
@@ -222,12 +236,12 @@ public static class Checkpointer
     }
 
     /// <returns>
-    /// Pages written, kept from the parent checkpoint, and of those skipped unread; with tracking, the
-    /// tracker of the process and the ranges it tracks from now on; and what records the runs of
-    /// pages in its image, which need not wait with the process stopped.
+    /// What copied the process's pages, whose writes and runs need not wait with the process stopped
+    /// (<see cref="MemoryDumper.Finish"/>); with tracking, the tracker of the process and the ranges
+    /// it tracks from now on.
     /// </returns>
-    private static (long Written, long Kept, long Skipped, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked, Action RecordRuns) DumpProcess(
-        FrozenProcess frozen, int parent, CheckpointWriter writer, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
+    private static (MemoryDumper Pages, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
+        FrozenProcess frozen, int parent, CheckpointWriter writer, PageCopyPool buffers, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
         CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
@@ -253,22 +267,48 @@ public static class Checkpointer
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
         trace.Mark("files and mappings");
-        // Written pages since the parent, where a tracker kept since then knows them (read and re-protected now).
-        var previous = earlier is not null && options.Trackers.TryGetValue(pid, out var t) ? (Tracker: DirtyTracker.Adopt(pid, t.Uffd), t.Ranges) : default;
-        WrittenPages? written = previous.Tracker is { } adopted
-            ? new WrittenPages(previous.Ranges,
-                [.. writtenBefore.GetValueOrDefault(pid) ?? [], .. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
-            : null;
-        trace.Mark("written pages");
-        var dumper = new MemoryDumper(memory, pageMap, pageFile, cancel, earlier?.MemoryOf(pid), written, options.Compression);
-        dumper.Dump(image.Mm);
-        trace.Mark("pages");
-        var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
-        ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
-        DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
-        trace.Mark("memory");
-        dumped.Add(image);
-        return (dumper.PagesWritten, dumper.PagesKept, dumper.PagesSkipped, tracker, tracked, () => dumper.RecordRuns(image.Mm));
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, buffers, cancel, earlier?.MemoryOf(pid), options.Compression);
+        try
+        {
+            dumper.StartScan(image.Mm);
+            // Written pages since the parent, where a tracker kept since then knows them (read and re-protected now).
+            var previous = earlier is not null && options.Trackers.TryGetValue(pid, out var t) ? (Tracker: DirtyTracker.Adopt(pid, t.Uffd), t.Ranges) : default;
+            WrittenPages? written = previous.Tracker is { } adopted
+                ? new WrittenPages(previous.Ranges, writtenBefore.GetValueOrDefault(pid) ?? [],
+                    [.. previous.Ranges.SelectMany(r => adopted.TakeWritten(r.Item1, r.Item2))])
+                : null;
+            trace.Mark("written pages");
+            // Shared objects and deleted files first: they write to the page file directly, the private
+            // memory's writes may then go on after the process is let go.
+            ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
+            DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
+            trace.Mark("shared memory");
+            dumper.Dump(image.Mm, written);
+            trace.Mark("pages");
+            var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
+            trace.Mark("tracking");
+            dumped.Add(image);
+            return (dumper, tracker, tracked);
+        }
+        catch
+        {
+            dumper.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// How many page buffers a checkpoint prepares: enough for every page the trackers saw written
+    /// before the freeze (copied while frozen without waiting for a write), and at least the few that
+    /// keep copying and writing overlapped otherwise. Never more than an eighth of the memory available.
+    /// </summary>
+    private static int BuffersFor(Dictionary<int, List<(ulong Start, ulong End)>> writtenBefore)
+    {
+        const int least = 3;
+        long bytes = writtenBefore.Values.Sum(ranges => ranges.Sum(r => (long)(r.End - r.Start)));
+        long wanted = least + (bytes + MemoryDumper.BufferSize - 1) / MemoryDumper.BufferSize;
+        long most = Math.Max(least, MemInfo.AvailableBytes() / 8 / MemoryDumper.BufferSize);
+        return (int)Math.Min(Math.Min(wanted, most), 256);
     }
 
     /// <summary>

@@ -15,13 +15,13 @@ namespace Amber.Checkpoint.Memory;
 /// dirty tracking (<paramref name="written"/>), a page known not written since is not even read.
 /// Runs stored are at most <see cref="MaxRunPages"/> long (runs kept are slices of the earlier
 /// checkpoint's). Reading (here, on the tracer thread) overlaps with writing (<see cref="PageWriterQueue"/>).
-/// <see cref="Dump"/> is all that needs the process stopped; <see cref="RecordRuns"/> then describes
-/// the pages in the image (slicing the earlier checkpoint's runs, the slow part when a long chain has
-/// fragmented them) while it runs again.
+/// <see cref="Dump"/> is all that needs the process stopped; <see cref="Finish"/> then waits for the
+/// writes and describes the pages in the image (slicing the earlier checkpoint's runs, the slow part
+/// when a long chain has fragmented them) while it runs again.
 /// </summary>
 public sealed class MemoryDumper(
-    RemoteMemory memory, PageMap pageMap, PageFileWriter pages, CancellationToken cancel, ParentPages? parent = null, WrittenPages? written = null,
-    Codec codec = Codec.None)
+    RemoteMemory memory, PageMap pageMap, PageFileWriter pages, PageCopyPool pool, CancellationToken cancel, ParentPages? parent = null,
+    Codec codec = Codec.None) : IDisposable
 {
     public const int MaxRunPages = 1024;
     private const int PageSize = 4096;
@@ -41,26 +41,53 @@ public sealed class MemoryDumper(
     /// <summary>Of those, the pages dirty tracking knew unwritten: not even read.</summary>
     public long PagesSkipped { get; private set; }
 
-    private IReadOnlyList<PageWriterQueue.Record> _recorded = [];
+    private PageWriterQueue? _queue;
+    private Task<List<(ulong Start, ulong End, ulong Categories)>[]>? _presentScan;
 
-    public void Dump(MmImage mm)
+    /// <summary>
+    /// Starts the walk of the page tables for the pages present in the mappings of <paramref name="mm"/>
+    /// (PAGEMAP_SCAN) on a thread of its own, so that it overlaps with taking the written pages, the
+    /// other walk made while the process is stopped. <see cref="Dump"/> uses what it found.
+    /// </summary>
+    public void StartScan(MmImage mm)
+    {
+        if (!PageMap.CanScan)
+            return;
+        var vmas = mm.Vmas.Where(VmaClassifier.HoldsPages).ToArray();
+        _presentScan = Task.Factory.StartNew(() => Array.ConvertAll(vmas, vma =>
+        {
+            var scanned = new List<(ulong Start, ulong End, ulong Categories)>();
+            pageMap.Scan(vma.Start, vma.End, scanned, fileCategory: !VmaClassifier.IsAnonymous(vma));
+            return scanned;
+        }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Copies the pages of <paramref name="mm"/> out of the stopped process (with dirty tracking,
+    /// <paramref name="written"/>, only those written since the earlier checkpoint); their writing
+    /// may go on after, until <see cref="Finish"/>.
+    /// </summary>
+    public void Dump(MmImage mm, WrittenPages? written = null)
     {
         var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
-        using var queue = new PageWriterQueue(pages, BufferSize, Expand, codec);
-        var copies = new Gather(queue, memory, cancel);
+        var queue = _queue = new PageWriterQueue(pages, pool, Expand, codec);
+        var copies = new Gather(queue, pool, memory, cancel);
         var saved = parent?.Walk();
-        var scanned = new List<(ulong Start, ulong End, ulong Categories)>();
         try
         {
+            if (PageMap.CanScan && _presentScan is null)
+                StartScan(mm);
+            var present = _presentScan?.GetAwaiter().GetResult();
+            int scannedVma = 0;
             foreach (var vma in mm.Vmas)
             {
                 if (!VmaClassifier.HoldsPages(vma))
                     continue;
                 bool anonymous = VmaClassifier.IsAnonymous(vma);
                 var writes = written?.WalkIn(vma.Start, vma.End);
-                if (PageMap.CanScan)
+                if (present is not null)
                 {
-                    OwnedByScan(copies, vma, anonymous, writes, saved, scanned);
+                    OwnedByScan(copies, present[scannedVma++], anonymous, writes, saved);
                     continue;
                 }
                 for (ulong at = vma.Start; at < vma.End;)
@@ -84,9 +111,6 @@ public sealed class MemoryDumper(
                 }
             }
             copies.Flush();
-            queue.Complete();
-            PagesWritten = queue.PagesWritten;
-            _recorded = queue.Recorded;
         }
         finally
         {
@@ -94,26 +118,46 @@ public sealed class MemoryDumper(
         }
     }
 
-    /// <summary>The runs of pages <see cref="Dump"/> saved or kept, into <paramref name="mm"/>, in address order.</summary>
-    public void RecordRuns(MmImage mm)
+    /// <summary>
+    /// Waits for the pages <see cref="Dump"/> copied to be written (rethrowing a failure to write
+    /// them), then records the runs of pages saved or kept into <paramref name="mm"/>, in address order.
+    /// </summary>
+    public void Finish(MmImage mm)
     {
+        var queue = _queue ?? throw new InvalidOperationException("nothing dumped");
+        queue.Complete();
+        PagesWritten = queue.PagesWritten;
         var saved = parent?.Walk();
-        foreach (var record in _recorded)
+        foreach (var record in queue.Recorded)
         {
             if (record.Run is { } run)
                 mm.Pages.Add(run);
             else
                 mm.Pages.AddRange(saved!.Keep(record.KeptStart, record.KeptEnd));
         }
-        _recorded = [];
+        Dispose();
     }
 
-    /// <summary>The pages of a mapping that are the process's own, listed by PAGEMAP_SCAN as ranges.</summary>
-    private void OwnedByScan(Gather copies, Vma vma, bool anonymous, RangeCursor? writes, ParentPages.Cursor? saved,
-        List<(ulong Start, ulong End, ulong Categories)> scanned)
+    /// <summary>Stops the writer (what it did not write yet is dropped with the checkpoint) and the page table walk.</summary>
+    public void Dispose()
     {
-        scanned.Clear();
-        pageMap.Scan(vma.Start, vma.End, scanned);
+        try
+        {
+            _presentScan?.Wait();
+        }
+        catch (AggregateException)
+        {
+            // A walk that failed is only of interest to a dump that uses it.
+        }
+        _presentScan = null;
+        _queue?.Dispose();
+        _queue = null;
+    }
+
+    /// <summary>The pages of a mapping that are the process's own, of the ranges PAGEMAP_SCAN listed (<paramref name="scanned"/>).</summary>
+    private void OwnedByScan(Gather copies, List<(ulong Start, ulong End, ulong Categories)> scanned, bool anonymous, RangeCursor? writes,
+        ParentPages.Cursor? saved)
+    {
         ulong from = 0, to = 0; // owned pages next to each other, not yet handed on
         foreach (var (start, end, categories) in scanned)
         {
@@ -189,11 +233,10 @@ public sealed class MemoryDumper(
     /// read with one process_vm_readv (scattered written pages cost one call, not one each), and
     /// runs kept from the earlier checkpoint between them.
     /// </summary>
-    private sealed class Gather(PageWriterQueue queue, RemoteMemory memory, CancellationToken cancel)
+    private sealed class Gather(PageWriterQueue queue, PageCopyPool pool, RemoteMemory memory, CancellationToken cancel)
     {
-        private const int MaxPending = 4096;
-        private readonly List<(ulong Address, int Length)> _reads = [];
-        private readonly List<(ulong Address, int Offset, int Length, bool Anonymous, ulong KeptEnd)> _pending = [];
+        private readonly List<(ulong Address, int Length)> _reads = pool.Reads;
+        private List<PageWriterQueue.Item> _items = pool.RentList();
         private PageBuffer? _buffer;
         private int _used;
         private int _flushes;
@@ -203,14 +246,14 @@ public sealed class MemoryDumper(
             for (ulong at = start; at < end;)
             {
                 _buffer ??= queue.Rent();
-                if (_used == _buffer.Length || _reads.Count == RemoteMemory.MaxScattered)
+                if (_used == _buffer.Length || _reads.Count == RemoteMemory.MaxScattered || _items.Count >= PageCopyPool.ListCapacity)
                 {
                     Flush();
                     _buffer = queue.Rent();
                 }
                 int length = (int)Math.Min(end - at, (ulong)(_buffer.Length - _used));
                 _reads.Add((at, length));
-                _pending.Add((at, _used, length, anonymous, 0));
+                _items.Add(PageWriterQueue.Item.Copied(at, _used, length, anonymous));
                 _used += length;
                 at += (ulong)length;
             }
@@ -219,14 +262,14 @@ public sealed class MemoryDumper(
         /// <summary>[start, end) kept where the earlier checkpoint kept it.</summary>
         public void KeepAsBefore(ulong start, ulong end)
         {
-            _pending.Add((start, 0, 0, false, end));
-            if (_pending.Count >= MaxPending)
+            _items.Add(PageWriterQueue.Item.KeptAsBefore(start, end));
+            if (_items.Count >= PageCopyPool.ListCapacity)
                 Flush();
         }
 
         public void Flush()
         {
-            if (_pending.Count == 0)
+            if (_items.Count == 0)
             {
                 if (_buffer is not null)
                     queue.Release(_buffer);
@@ -236,29 +279,27 @@ public sealed class MemoryDumper(
             cancel.ThrowIfCancellationRequested();
             if (_reads.Count > 0 && _flushes++ > 0)
                 Faults.Check(FaultPoint.DuringPages);
-            var items = new List<PageWriterQueue.Item>(_pending.Count);
             try
             {
                 if (_reads.Count > 0)
                     memory.ReadScattered(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_reads), _buffer!.Span[.._used]);
-                foreach (var (address, offset, length, anonymous, keptEnd) in _pending)
-                    items.Add(keptEnd != 0 ? PageWriterQueue.Item.KeptAsBefore(address, keptEnd) : PageWriterQueue.Item.Copied(address, offset, length, anonymous));
             }
             catch
             {
                 if (_buffer is not null)
                     queue.Release(_buffer);
                 _buffer = null;
+                _reads.Clear();
                 throw;
             }
             if (_buffer is null)
-                queue.SubmitKept(items);
+                queue.SubmitKept(_items);
             else
-                queue.Submit(_buffer, items);
+                queue.Submit(_buffer, _items);
+            _items = pool.RentList();
             _buffer = null;
             _used = 0;
             _reads.Clear();
-            _pending.Clear();
         }
     }
 

@@ -8,18 +8,18 @@ namespace Amber.Checkpoint.Memory;
 /// <summary>
 /// Overlaps copying memory out of the target with writing it to the image: the tracer thread fills
 /// buffers (process_vm_readv) and hands them over; one writer thread hashes and appends them in
-/// order and notes the page runs, in address order. A few buffers circulate, so memory use stays
-/// bounded. Runs kept from an earlier checkpoint are only noted as address ranges: turning them into
-/// the image's runs (<see cref="Recorded"/>) waits until the process runs again.
+/// order and notes the page runs, in address order. The buffers come from a pool the checkpoint
+/// shares between its processes, so memory use stays bounded; a pool large enough for every page to
+/// copy lets the copying end, and the process run again, before the writes do (<see cref="Complete"/>).
+/// Runs kept from an earlier checkpoint are only noted as address ranges: turning them into the
+/// image's runs (<see cref="Recorded"/>) waits until the process runs again.
 /// </summary>
 public sealed class PageWriterQueue : IDisposable
 {
-    private const int Buffers = 3;
-
     private readonly PageFileWriter _pages;
     private readonly List<Record> _recorded = [];
-    private readonly BlockingCollection<Chunk> _work = new(Buffers);
-    private readonly BlockingCollection<PageBuffer> _free = new(Buffers);
+    private readonly BlockingCollection<Chunk> _work = new();
+    private readonly PageCopyPool _pool;
     private readonly Thread _writer;
     private ExceptionDispatchInfo? _failure;
 
@@ -28,35 +28,17 @@ public sealed class PageWriterQueue : IDisposable
 
     /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
     /// <param name="codec">Compression of the pages stored (each stored stretch one block).</param>
-    public PageWriterQueue(PageFileWriter pages, int bufferSize, Action<PageBuffer, Item, List<Item>> expand, Codec codec = Codec.None)
+    public PageWriterQueue(PageFileWriter pages, PageCopyPool pool, Action<PageBuffer, Item, List<Item>> expand, Codec codec = Codec.None)
     {
         _pages = pages;
+        _pool = pool;
         _expand = expand;
         _codec = codec;
-        for (int i = 0; i < Buffers; i++)
-            _free.Add(Prepared.TryTake(out var ready) && ready.Length == bufferSize ? ready : new PageBuffer(bufferSize));
         _writer = new Thread(WriteLoop) { Name = "amber-page-writer", IsBackground = true };
         _writer.Start();
     }
 
     public long PagesWritten { get; private set; }
-
-    private static readonly ConcurrentBag<PageBuffer> Prepared = [];
-
-    /// <summary>
-    /// Makes the buffers of the next queue, of <paramref name="bufferSize"/> bytes, ready before a
-    /// freeze: their first touch costs a page fault per page (slow on these VMs, KERNEL.md §3), which
-    /// would otherwise be paid while the process is stopped.
-    /// </summary>
-    public static void Prepare(int bufferSize)
-    {
-        while (Prepared.Count < Buffers)
-        {
-            var buffer = new PageBuffer(bufferSize);
-            buffer.Span.Clear();
-            Prepared.Add(buffer);
-        }
-    }
 
     /// <summary>What was recorded, in the order queued; complete after <see cref="Complete"/>.</summary>
     public IReadOnlyList<Record> Recorded => _recorded;
@@ -65,7 +47,7 @@ public sealed class PageWriterQueue : IDisposable
     public PageBuffer Rent()
     {
         ThrowIfFailed();
-        return _free.Take();
+        return _pool.Buffers.Rent();
     }
 
     /// <summary>
@@ -86,7 +68,7 @@ public sealed class PageWriterQueue : IDisposable
         _work.Add(new Chunk(null, kept));
     }
 
-    public void Release(PageBuffer buffer) => _free.Add(buffer);
+    public void Release(PageBuffer buffer) => _pool.Buffers.Return(buffer);
 
     /// <summary>Waits for every queued write; rethrows a writer failure.</summary>
     public void Complete()
@@ -102,7 +84,6 @@ public sealed class PageWriterQueue : IDisposable
             _work.CompleteAdding();
         _writer.Join();
         _work.Dispose();
-        _free.Dispose();
     }
 
     private void WriteLoop()
@@ -132,7 +113,8 @@ public sealed class PageWriterQueue : IDisposable
             finally
             {
                 if (chunk.Buffer is not null)
-                    _free.Add(chunk.Buffer);
+                    _pool.Buffers.Return(chunk.Buffer);
+                _pool.ReturnList(chunk.Items);
             }
         }
     }

@@ -23,6 +23,14 @@ public sealed class PageBuffer
         Length = length;
     }
 
+    /// <summary>A buffer carved out of a pinned block (<see cref="PageBufferPool"/>) at a page-aligned <paramref name="offset"/>.</summary>
+    internal PageBuffer(byte[] pinned, int offset, int length)
+    {
+        _array = pinned;
+        _offset = offset;
+        Length = length;
+    }
+
     public int Length { get; }
 
     public Span<byte> Span => _array.AsSpan(_offset, Length);
@@ -34,6 +42,6 @@ public sealed class PageBuffer
             return (nuint)p % ImageFormat.PageSize == 0;
     }
 
-    private static unsafe nuint AddressOf(byte[] pinned) =>
+    internal static unsafe nuint AddressOf(byte[] pinned) =>
         (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
 }

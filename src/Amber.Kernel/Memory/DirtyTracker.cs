@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
@@ -78,11 +79,26 @@ public sealed class DirtyTracker : IDisposable
     /// mapped again, moved by mremap) reads as all written: the kernel would skip it in silence
     /// (KERNEL.md pitfall 10), so PM_SCAN_CHECK_WPASYNC makes it say so.
     /// </summary>
-    public unsafe List<(ulong Start, ulong End)> TakeWritten(ulong start, ulong end)
+    public List<(ulong Start, ulong End)> TakeWritten(ulong start, ulong end)
     {
         var written = new List<(ulong, ulong)>();
+        // Pooled: the scan under the freeze then reuses the vector of the scan before it, instead of
+        // faulting in a new one (KERNEL.md §3).
+        var regions = ArrayPool<PageRegion>.Shared.Rent(VectorLength);
+        try
+        {
+            return Scan(start, end, regions, written) ? written : ByMapping(start, end);
+        }
+        finally
+        {
+            ArrayPool<PageRegion>.Shared.Return(regions);
+        }
+    }
+
+    /// <returns>False when [start, end) holds memory that is not registered (EPERM).</returns>
+    private unsafe bool Scan(ulong start, ulong end, PageRegion[] regions, List<(ulong, ulong)> written)
+    {
         using var pagemap = Proc.ProcFile.Open(Pid, "pagemap", write: false);
-        var regions = new PageRegion[VectorLength];
         fixed (PageRegion* vec = regions)
         {
             for (ulong at = start; at < end;)
@@ -94,7 +110,7 @@ public sealed class DirtyTracker : IDisposable
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
                 if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EPERM)
-                    return ByMapping(start, end);
+                    return false;
                 if (n < 0)
                     Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_WRITTEN)", $"{at:x}-{end:x} of process {Pid}");
                 for (int i = 0; i < n; i++)
@@ -110,7 +126,7 @@ public sealed class DirtyTracker : IDisposable
                 at = arg.walk_end;
             }
         }
-        return written;
+        return true;
     }
 
     /// <summary>

@@ -59,8 +59,9 @@ public sealed class PageMap : IDisposable
     /// <see cref="ScanSwapped"/>, <see cref="ScanFile"/>, <see cref="ScanZeroPage"/>), appended to <paramref name="into"/> in address
     /// order: one PAGEMAP_SCAN where reading the entries of a 2 GiB mapping takes 4 MiB of them.
     /// </summary>
-    public unsafe void Scan(ulong start, ulong end, List<(ulong Start, ulong End, ulong Categories)> into)
+    public unsafe void Scan(ulong start, ulong end, List<(ulong Start, ulong End, ulong Categories)> into, bool fileCategory = true)
     {
+        ulong returned = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED | Interop.PAGE_IS_PFNZERO | (fileCategory ? Interop.PAGE_IS_FILE : 0);
         const int vectorLength = 1024;
         var regions = stackalloc PageRegion[vectorLength];
         for (ulong at = start; at < end;)
@@ -69,7 +70,7 @@ public sealed class PageMap : IDisposable
             {
                 size = PmScanArg.Size, start = at, end = end, vec = (ulong)regions, vec_len = vectorLength,
                 category_anyof_mask = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED,
-                return_mask = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED | Interop.PAGE_IS_FILE | Interop.PAGE_IS_PFNZERO,
+                return_mask = returned,
             };
             int n = Interop.Ioctl(_fd.Fd, Interop.PAGEMAP_SCAN, &arg);
             if (n < 0)

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Amber.Native;
 
 internal static partial class Interop
@@ -20,6 +22,7 @@ internal static partial class Interop
     internal const int MREMAP_FIXED = 2;
 
     internal const int MADV_DONTNEED = 4;
+    internal const int MADV_HUGEPAGE = 14;
     internal const int MADV_POPULATE_WRITE = 23;
 
     internal const int F_GETFD = 1;
@@ -28,4 +31,8 @@ internal static partial class Interop
     internal const int FD_CLOEXEC = 1;
 
     internal const uint MFD_CLOEXEC = 1;
+
+    /// <summary>madvise(2) on amber's own memory.</summary>
+    [LibraryImport(Libc, EntryPoint = "madvise", SetLastError = true)]
+    internal static unsafe partial int Madvise(void* address, nuint length, int advice);
 }
