@@ -24,6 +24,7 @@ public static class CheckpointMerger
     public static MergeResult Merge(string checkpoint, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
+        var trace = new PhaseTrace("merge");
         string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpoint));
         string store = Path.GetDirectoryName(dir)!;
         var reader = CheckpointReader.Open(dir, verifyPageFiles: false);
@@ -40,6 +41,7 @@ public static class CheckpointMerger
             var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
             // Two buffers: one is filled from the chain while the other is written out.
             PageBuffer[] buffer = [new(ChunkPages * ImageFormat.PageSize), new(ChunkPages * ImageFormat.PageSize)];
+            var spans = new Dictionary<uint, PageBuffer>(); // what each checkpoint of the chain is read into
             foreach (var image in forest is null ? images : [.. images, forest])
             {
                 cancel.ThrowIfCancellationRequested();
@@ -54,7 +56,7 @@ public static class CheckpointMerger
                         files[pid] = file = writer.CreatePageFile(ImageNames.Pages(pid));
                     // A chain saved compressed stays compressed (with the codec its memory was saved with).
                     var codec = runs == image.Mm.Pages ? runs.Select(r => r.Codec).FirstOrDefault(c => c != Codec.None) : Codec.None;
-                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, runs == image.Mm.Pages ? mappings : null, codec, cancel);
+                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, spans, runs == image.Mm.Pages ? mappings : null, codec, cancel);
                 }
             }
             // A process whose page file held only other processes' objects still has its own file.
@@ -69,7 +71,7 @@ public static class CheckpointMerger
                 var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
                 PageFileWriter? file = null;
                 foreach (var entry in storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0))
-                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, null, Codec.None, cancel);
+                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, spans, null, Codec.None, cancel);
                 writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, storage);
             }
             var manifest = old.Clone();
@@ -77,15 +79,19 @@ public static class CheckpointMerger
             manifest.Sources.Clear();
             manifest.Merged = true;
             manifest.Files.Clear();
+            trace.Mark("pages copied");
             writer.Commit(manifest);
+            trace.Mark("commit");
         }
         try
         {
             // Every page was checked against its checksum as it was copied in; what it became is checked here.
             if (CheckpointVerifier.Verify(merged, pageData: false) is { } problem)
                 throw new CheckpointException($"the merged checkpoint fails its own verification: {problem}");
+            trace.Mark("verify");
             Faults.Check(FaultPoint.MergeBeforeSwap);
             CheckpointStore.Replace(dir, merged);
+            trace.Mark("swap");
         }
         catch
         {
@@ -157,9 +163,13 @@ public static class CheckpointMerger
     /// <paramref name="codec"/>, each buffer is stored as one compressed block, its runs slices of it.
     /// </summary>
     private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer[] buffers,
-        (ulong Start, ulong End)[]? mappings, Codec codec, CancellationToken cancel)
+        Dictionary<uint, PageBuffer> spans, (ulong Start, ulong End)[]? mappings, Codec codec, CancellationToken cancel)
     {
-        var sources = new Dictionary<uint, PageFileReader>();
+        // Each checkpoint of the chain is read in the order its pieces are needed (address order,
+        // the order it wrote them in), through a window that reads ahead in large spans.
+        var plans = runs.Where(r => r.Codec == Codec.None).GroupBy(r => r.Source)
+            .ToDictionary(g => g.Key, g => g.Select(r => (r.FileOffset, r.Count * (ulong)ImageFormat.PageSize)));
+        var sources = new Dictionary<uint, PageWindow>();
         var batch = new Batch(buffers, mappings, codec);
         var copied = new List<PageRun>(runs.Count);
         long pages = 0;
@@ -169,7 +179,11 @@ public static class CheckpointMerger
             {
                 cancel.ThrowIfCancellationRequested();
                 if (!sources.TryGetValue(run.Source, out var from))
-                    sources[run.Source] = from = reader.OpenPageFile(fileName, run.Source);
+                {
+                    if (!spans.TryGetValue(run.Source, out var span))
+                        spans[run.Source] = span = new PageBuffer(PageWindow.SpanBytes);
+                    sources[run.Source] = from = new PageWindow(reader.OpenPageFile(fileName, run.Source), plans.GetValueOrDefault(run.Source) ?? [], span);
+                }
                 ulong[] hashes = [.. run.PageXxh3];
                 for (int done = 0; done < (int)run.Count;)
                 {
@@ -188,7 +202,7 @@ public static class CheckpointMerger
         {
             batch.Finish(null); // never leaves a write running past the sources and buffers
             foreach (var s in sources.Values)
-                s.Dispose();
+                s.File.Dispose();
         }
         runs.Clear();
         foreach (var run in copied)
@@ -204,7 +218,7 @@ public static class CheckpointMerger
     {
         private const int PageSize = ImageFormat.PageSize;
         // Uncompressed pages that follow each other in one file are read at once; a compressed slice alone.
-        private readonly List<(PageFileReader From, ulong FileOffset, int Pages, List<ulong> Hashes, PageRun? Compressed)> _reads = [];
+        private readonly List<(PageWindow From, ulong FileOffset, int Pages, List<ulong> Hashes, PageRun? Compressed)> _reads = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _pieces = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _writing = [];
         private Task<(ulong Offset, uint StoredLength)>? _write; // of the other buffer, holding _writing
@@ -216,7 +230,7 @@ public static class CheckpointMerger
         public int Room => Buffer.Length / PageSize - _used;
 
         /// <summary>Pages [first, first + count) of <paramref name="run"/> (its checksums <paramref name="all"/>), kept in <paramref name="from"/>.</summary>
-        public void Add(PageFileReader from, PageRun run, ulong[] all, int first, int count)
+        public void Add(PageWindow from, PageRun run, ulong[] all, int first, int count)
         {
             var hashes = new ArraySegment<ulong>(all, first, count);
             ulong offset = run.FileOffset + (ulong)first * PageSize;
@@ -242,7 +256,7 @@ public static class CheckpointMerger
             {
                 var into = Buffer.Span.Slice(at * PageSize, pages * PageSize);
                 if (compressed is not null)
-                    from.ReadRun(compressed, into);
+                    from.File.ReadRun(compressed, into);
                 else
                     from.ReadRun(offset, into, hashes);
                 at += pages;

@@ -112,6 +112,27 @@ public sealed class GroupTests
     }
 
     [Fact]
+    public void AChainIsMergedOnceItsIncrementalCheckpointsHoldMoreThanTheSizeGiven()
+    {
+        using var home = new GroupHome("group-size");
+        var usage = home.Amber("run", "--group", "size", "--merge-above", "12X", "--", "/bin/true");
+        Assert.Equal(2, usage.ExitCode); // a usage error
+        Assert.Equal("amber: --merge-above expects a size such as 512M or 2G, got '12X'", usage.Stderr.Trim());
+        // Never by length here; by size, at the first incremental checkpoint (it holds more than 1 KiB).
+        var (_, client) = StartDuo(home, "size", ["--merge-after", "1000", "--merge-above", "1K"]);
+        List<string> Images() => [.. home.Amber("images", "--group", "size").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+        home.Amber("checkpoint", "--group", "size").ShouldSucceed();
+        client.WaitForTicks(2);
+        Assert.Matches(@"^ckpt-000001 .* full  ", Assert.Single(Images()));
+        home.Amber("checkpoint", "--group", "size").ShouldSucceed();
+        GroupHome.WaitUntil(() => Images() is [var only] && only.StartsWith("ckpt-000002 ", StringComparison.Ordinal) && only.Contains("full (merged)", StringComparison.Ordinal),
+            "the chain to be merged into ckpt-000002 and ckpt-000001 removed");
+        home.Amber("checkpoint", "--group", "size", "--stop").ShouldSucceed();
+        home.Amber("restore", "--group", "size").ShouldSucceed();
+        client.WaitForTicks(5);
+    }
+
+    [Fact]
     public void ACoordinatorKilledMidCheckpointLeavesNothingFrozenOrTracedAndIsFoundAgain()
     {
         using var home = new GroupHome("group-kill9");

@@ -24,11 +24,12 @@ public static class GroupCommands
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<int>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
+        var mergeAbove = new Option<string>("--merge-above") { Description = "Fold it also once its incremental checkpoints hold more than this together: 512M, 2G (default: no limit)" };
         var compress = CheckpointCommand.CompressOption();
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, compress, command,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, compress, command,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -42,6 +43,7 @@ public static class GroupCommands
                 RestartOnFailure = parse.GetValue(restart),
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? ParseInterval(d, "--deadline") : 0,
                 MergeAfter = parse.GetValue(mergeAfter),
+                MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? ParseSize(size, "--merge-above") : 0,
                 Compress = Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(parse.GetValue(compress))),
             };
             return Print(ControlClient.Send(request, startDaemon: true));
@@ -100,6 +102,17 @@ public static class GroupCommands
         if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || double.IsInfinity(value))
             throw new UsageException($"{option} expects an interval such as 30s, 5m or 1h, got '{text}'");
         return value * unit;
+    }
+
+    /// <summary>"512M", "2G", "64K", "1T" (powers of 1024), or a number of bytes.</summary>
+    public static long ParseSize(string text, string option)
+    {
+        text = text.Trim();
+        int shift = text.Length > 0 ? char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 } : 0;
+        string number = shift > 0 ? text[..^1] : text;
+        if (!long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out long value) || value <= 0 || value > long.MaxValue >> shift)
+            throw new UsageException($"{option} expects a size such as 512M or 2G, got '{text}'");
+        return value << shift;
     }
 
     private static Command PidVerb(string op, string description)

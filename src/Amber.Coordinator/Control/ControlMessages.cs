@@ -42,6 +42,9 @@ public sealed class ControlRequest
     /// <summary>run: fold a group's chain into a full checkpoint once it is this long (0: the default, 8).</summary>
     public int MergeAfter { get; set; }
 
+    /// <summary>run: fold it also once its incremental checkpoints hold more than this many bytes (0: no limit).</summary>
+    public long MergeAboveBytes { get; set; }
+
     /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: none).</summary>
     public string Compress { get; set; } = "";
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Amber.Checkpoint.Storage;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Store;
 using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
@@ -187,6 +188,7 @@ public sealed class Coordinator : IDisposable
                     Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                     DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
                     MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
+                    MergeAboveBytes = Math.Max(0, request.MergeAboveBytes),
                     Compress = request.Compress.Length > 0 ? request.Compress : "none",
                 }, AttachFor);
                 _groups[group.Config.Name] = group;
@@ -406,7 +408,7 @@ public sealed class Coordinator : IDisposable
         report.Warnings.AddRange(late.Select(l => $"process {l.Pid} ('{l.Name}') did not answer within {group.Config.DeadlineSeconds:0.###} s; checkpointed all the same"));
         if (!stop)
             group.Registrations.AfterCheckpoint(id);
-        if (group.Store.Find(id) is { } taken && taken.Sources.Count >= group.Config.MergeAfter)
+        if (group.Store.Find(id) is { } taken && MergeDue(group, taken))
             group.MergePending = true; // folded in the background once this operation is over
         group.Config.LastCheckpoint = id;
         group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -422,6 +424,24 @@ public sealed class Coordinator : IDisposable
             $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten)" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
         Log(line);
         return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
+    }
+
+    /// <summary>
+    /// The merge policy: a chain is folded once its latest checkpoint refers to MergeAfter earlier
+    /// ones, or once its incremental checkpoints hold more than MergeAboveBytes together (many
+    /// changed pages make a chain costly to keep and slow to restore long before it is long).
+    /// </summary>
+    private static bool MergeDue(GroupRuntime group, StoredCheckpoint taken)
+    {
+        if (taken.Sources.Count == 0)
+            return false;
+        if (taken.Sources.Count >= group.Config.MergeAfter)
+            return true;
+        if (group.Config.MergeAboveBytes <= 0)
+            return false;
+        var stored = group.Store.List().ToDictionary(c => c.Id);
+        long incremental = taken.Bytes + taken.Sources.Select(stored.GetValueOrDefault).Where(c => c is { Parent.Length: > 0 }).Sum(c => c!.Bytes);
+        return incremental > group.Config.MergeAboveBytes;
     }
 
     private ControlResponse Restore(GroupRuntime group, string from)

@@ -27,6 +27,9 @@ public sealed class GroupConfig
     /// <summary>An incremental checkpoint that refers to this many earlier ones is folded into a full one (in the background).</summary>
     public int MergeAfter { get; set; } = 8;
 
+    /// <summary>A chain whose incremental checkpoints hold more than this many bytes together is folded too; 0: no such limit.</summary>
+    public long MergeAboveBytes { get; set; }
+
     /// <summary>Compression of the memory pages its checkpoints store: none, zstd, lz4.</summary>
     public string Compress { get; set; } = "none";
 

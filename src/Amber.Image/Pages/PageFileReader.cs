@@ -63,6 +63,23 @@ public sealed class PageFileReader : IDisposable
         ImageFiles.ReadExactly(_handle, destination, (long)offset, Path);
     }
 
+    /// <summary>
+    /// Like <see cref="Read"/>, with direct I/O where the file system has it (no page cache to fill):
+    /// <paramref name="offset"/> and the length a multiple of the page size, <paramref name="destination"/> page-aligned.
+    /// </summary>
+    internal void ReadDirect(ulong offset, Span<byte> destination)
+    {
+        if (!Contains(offset, (ulong)destination.Length))
+        {
+            throw OutOfRange(offset, (ulong)destination.Length);
+        }
+        bool aligned = offset % ImageFormat.PageSize == 0 && destination.Length % ImageFormat.PageSize == 0 && PageBuffer.IsAligned(destination);
+        SafeFileHandle handle;
+        lock (_blockLock)
+            handle = aligned ? DirectHandle() : _handle;
+        ImageFiles.ReadExactly(handle, destination, (long)offset, Path);
+    }
+
     /// <summary>Reads a run like <see cref="Read"/> and checks each page against its recorded XXH3-64.</summary>
     /// <exception cref="ImageFormatException">The range is outside the data or a page's checksum differs.</exception>
     public void ReadRun(ulong offset, Span<byte> destination, IReadOnlyList<ulong> pageXxh3)
