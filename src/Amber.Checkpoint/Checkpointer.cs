@@ -63,6 +63,7 @@ public static class Checkpointer
         var warnings = new List<string>();
         bool resumed = false;
         var pagesOf = new List<(MemoryDumper Dumper, ProcessImage Image)>(); // written while the processes run again
+        StorageDumper? storage = null; // likewise
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
@@ -84,10 +85,7 @@ public static class Checkpointer
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
             // The files, at the same barrier as the memory.
-            (StorageImage Image, StorageStats Stats)? storage = options.Storage.Count > 0
-                ? StorageDumper.Capture(options.Storage, StorageExclusions(options), writer, parent, warnings, cancel)
-                : null;
-            storageStats = storage?.Stats;
+            storage = options.Storage.Count > 0 ? StorageDumper.Capture(options.Storage, StorageExclusions(options), writer, parent, warnings, cancel) : null;
             trace.Mark("storage");
             // What several trees share has no common ancestor among them: the forest stands in for one.
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
@@ -115,6 +113,8 @@ public static class Checkpointer
                 skipped += dumper.PagesSkipped;
             }
             trace.Mark("pages written");
+            storageStats = storage?.Finish();
+            trace.Mark("storage written");
             // Only the earlier checkpoints whose copies are still used are named (and so kept).
             var sources = parent?.Prune([.. dumped, forest], storage?.Image) ?? [];
             if (storage is { } captured)
@@ -159,6 +159,7 @@ public static class Checkpointer
         {
             foreach (var (dumper, _) in pagesOf)
                 dumper.Dispose(); // writers stopped before the partial image goes
+            storage?.Dispose();
             noCollections.Dispose();
         }
 

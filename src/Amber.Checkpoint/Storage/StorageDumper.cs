@@ -21,11 +21,18 @@ public sealed record StorageStats(int Files, int FilesRead, long PagesWritten, l
 /// inode and ctime are those the parent saw is not even read; a changed one is read, and only its
 /// blocks that differ from the parent's copy are stored. Zero blocks are holes (stored as nothing).
 /// Where the store and the storage share a file system with reflinks (btrfs, xfs), blocks are
-/// stored by sharing them with the file (FICLONERANGE) rather than by writing a copy.
+/// stored by sharing them with the file (FICLONERANGE) rather than by writing a copy — and a changed
+/// file is not even read at the barrier: a reflink snapshot of it is taken there (no data copied),
+/// and read, compared and stored from after the processes run again (<see cref="Finish"/>).
 /// </summary>
-public sealed class StorageDumper
+public sealed class StorageDumper : IDisposable
 {
     private const int ChunkPages = 256;
+
+    // Smaller files are read at the barrier (as fast as a snapshot), and so is everything past the
+    // snapshots one checkpoint keeps open (a descriptor each).
+    private const ulong SnapshotAtLeast = 64 << 10;
+    private const int MaxSnapshots = 256;
     private const int PageSize = ImageFormat.PageSize;
 
     private readonly CheckpointWriter _writer;
@@ -36,6 +43,7 @@ public sealed class StorageDumper
     private PageFileWriter? _pages;
     private int _files, _filesRead;
     private long _written, _kept, _shared;
+    private readonly List<(string Path, ulong Size, StorageEntry File, StorageEntry? Earlier, SafeFileHandle Snapshot)> _snapshots = [];
 
     private StorageDumper(CheckpointWriter writer, ParentCheckpoint? parent, List<string> warnings, CancellationToken cancel)
     {
@@ -45,13 +53,48 @@ public sealed class StorageDumper
         _cancel = cancel;
     }
 
+    /// <summary>What was captured; the blocks of files snapshotted at the barrier are in it after <see cref="Finish"/>.</summary>
+    public StorageImage Image { get; } = new();
+
+    /// <summary>Captures the storage at the barrier; <see cref="Finish"/> it, or dispose of it.</summary>
     /// <param name="roots">The storage directories (absolute).</param>
     /// <param name="excluded">Paths never captured (the image store, if it is inside a root).</param>
-    public static (StorageImage Image, StorageStats Stats) Capture(
+    public static StorageDumper Capture(
         IReadOnlyList<string> roots, IReadOnlyList<string> excluded, CheckpointWriter writer, ParentCheckpoint? parent, List<string> warnings, CancellationToken cancel)
     {
         var dumper = new StorageDumper(writer, parent, warnings, cancel);
-        var image = new StorageImage();
+        try
+        {
+            dumper.CaptureRoots(roots, excluded);
+            return dumper;
+        }
+        catch
+        {
+            dumper.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads the files snapshotted at the barrier and stores their blocks (the processes may run meanwhile).</summary>
+    public StorageStats Finish()
+    {
+        foreach (var (path, size, file, earlier, snapshot) in _snapshots)
+            CopyBlocks(snapshot, path, size, file, earlier);
+        Dispose();
+        return new StorageStats(_files, _filesRead, _written, _kept, _shared);
+    }
+
+    public void Dispose()
+    {
+        foreach (var snapshot in _snapshots)
+            snapshot.Snapshot.Dispose();
+        _snapshots.Clear();
+    }
+
+    private void CaptureRoots(IReadOnlyList<string> roots, IReadOnlyList<string> excluded)
+    {
+        var parent = _parent;
+        var image = Image;
         var parentStorage = parent?.Storage();
         var all = roots.Select(r => Path.TrimEndingDirectorySeparator(Path.GetFullPath(r))).Distinct().ToList();
         if (all.FirstOrDefault(r => all.Any(o => StoragePaths.IsBelow(r, o))) is { } nested)
@@ -59,9 +102,8 @@ public sealed class StorageDumper
         foreach (string root in all)
         {
             var earlier = parentStorage?.Roots.FirstOrDefault(r => r.Path == root);
-            image.Roots.Add(dumper.CaptureRoot(root, [.. excluded.Where(e => StoragePaths.IsBelow(e, root))], earlier));
+            image.Roots.Add(CaptureRoot(root, [.. excluded.Where(e => StoragePaths.IsBelow(e, root))], earlier));
         }
-        return (image, new StorageStats(dumper._files, dumper._filesRead, dumper._written, dumper._kept, dumper._shared));
     }
 
     private StorageRoot CaptureRoot(string root, List<string> excluded, StorageRoot? earlier)
@@ -141,11 +183,25 @@ public sealed class StorageDumper
             }
             return;
         }
+        using var handle = StoragePaths.OpenForReading(path);
+        ulong size = (ulong)st.Size;
+        if (size >= SnapshotAtLeast && _snapshots.Count < MaxSnapshots && _writer.TrySnapshot(handle) is { } snapshot)
+        {
+            _snapshots.Add((path, size, file, earlier, snapshot)); // read once the processes run again
+            return;
+        }
+        CopyBlocks(handle, path, size, file, earlier);
+    }
+
+    /// <summary>
+    /// Reads a changed file (<paramref name="handle"/>: the file, or a snapshot of it) and stores
+    /// its blocks that differ from the parent's copy; zero blocks are holes.
+    /// </summary>
+    private void CopyBlocks(SafeFileHandle handle, string path, ulong size, StorageEntry file, StorageEntry? earlier)
+    {
         _filesRead++;
         var parentBlocks = earlier is { Kind: StorageKind.StorageFile, HardLink: "" } ? new ParentPages(earlier.Blocks, _parent!.Sources.FromParent) : null;
-        using var handle = StoragePaths.OpenForReading(path);
         var runs = new RunBuilder(file.Blocks);
-        ulong size = (ulong)st.Size;
         for (ulong offset = 0; offset < size; offset += (ulong)_buffer.Length)
         {
             _cancel.ThrowIfCancellationRequested();

@@ -98,6 +98,39 @@ public sealed partial class CheckpointWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// A copy of <paramref name="source"/> as it is now that shares its blocks (a reflink: btrfs, xfs;
+    /// no data is copied), as an unnamed file beside the checkpoint that goes when the handle is
+    /// closed. Null where the file systems cannot (another file system, no reflinks): after the
+    /// first refusal, none is tried again.
+    /// </summary>
+    public SafeFileHandle? TrySnapshot(SafeFileHandle source)
+    {
+        if (!_snapshots)
+        {
+            return null;
+        }
+        SafeFileHandle copy;
+        try
+        {
+            copy = ImageFiles.CreateUnnamed(TemporaryDirectory);
+        }
+        catch (ImageStoreException)
+        {
+            _snapshots = false; // no O_TMPFILE here
+            return null;
+        }
+        if (Reflink.TryClone(source, 0, copy, 0, 0)) // length 0: to the end of the file
+        {
+            return copy;
+        }
+        copy.Dispose();
+        _snapshots = false;
+        return null;
+    }
+
+    private bool _snapshots = true;
+
     /// <summary>Creates a page file; the checkpoint writer completes and closes it.</summary>
     public PageFileWriter CreatePageFile(string fileName)
     {

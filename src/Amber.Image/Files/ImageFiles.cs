@@ -21,6 +21,20 @@ internal static class ImageFiles
         return new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// An unnamed file in <paramref name="directory"/> (O_TMPFILE, mode 0600), open for reading and
+    /// writing: it never shows in the directory and goes when closed, even if amber is killed.
+    /// </summary>
+    internal static SafeFileHandle CreateUnnamed(string directory)
+    {
+        int fd = Open(directory, Interop.O_TMPFILE | Interop.O_RDWR | Interop.O_CLOEXEC, (int)FilePermissions);
+        if (fd < 0)
+        {
+            throw ImageErrors.Errno("create an unnamed file in", directory, Marshal.GetLastPInvokeError());
+        }
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
     /// <summary>Creates a directory with mode 0700; returns false if the path already exists.</summary>
     internal static unsafe bool TryCreateDirectory(string path)
     {
