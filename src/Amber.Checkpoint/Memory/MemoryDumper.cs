@@ -282,7 +282,7 @@ public sealed class MemoryDumper(
             try
             {
                 if (_reads.Count > 0)
-                    memory.ReadScattered(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_reads), _buffer!.Span[.._used]);
+                    pool.Read(memory, _reads, _buffer!, _used);
             }
             catch
             {

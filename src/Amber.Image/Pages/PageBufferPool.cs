@@ -39,6 +39,9 @@ public sealed class PageBufferPool : IDisposable
     /// <summary>A free buffer, waiting for one to be returned if none is.</summary>
     public PageBuffer Rent() => _free.Take();
 
+    /// <summary>A free buffer, if one is.</summary>
+    public bool TryRent(out PageBuffer buffer) => _free.TryTake(out buffer!);
+
     public void Return(PageBuffer buffer) => _free.Add(buffer);
 
     public void Dispose() => _free.Dispose();
