@@ -12,7 +12,7 @@ namespace Amber.Checkpoint.Memory;
 /// anonymous memory that read as zero are skipped too (they come back as zero anyway).
 /// An incremental checkpoint (<paramref name="parent"/>) stores a page only if it differs from the
 /// copy the earlier checkpoint kept (same checksum: the run refers to that copy instead); with
-/// dirty tracking (<paramref name="written"/>), a page known not written since is not even read.
+/// dirty tracking (the written pages given to <see cref="Dump"/>), a page known not written since is not even read.
 /// Runs stored are at most <see cref="MaxRunPages"/> long (runs kept are slices of the earlier
 /// checkpoint's). Reading (here, on the tracer thread) overlaps with writing (<see cref="PageWriterQueue"/>).
 /// <see cref="Dump"/> is all that needs the process stopped; <see cref="Finish"/> then waits for the

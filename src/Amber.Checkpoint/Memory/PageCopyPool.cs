@@ -43,6 +43,18 @@ public sealed class PageCopyPool : IDisposable
     }
 
     /// <summary>
+    /// Lets the page writers start. Until then they wait, so that copying out of the stopped
+    /// processes has both cores while the pool has buffers for every page to copy; the first queue
+    /// that completes, or that finds no buffer free, lets them all go.
+    /// </summary>
+    public void LetWritersGo() => _writersGo.Set();
+
+    /// <summary>What a page writer does before it writes anything.</summary>
+    public void WaitForWriters() => _writersGo.Wait();
+
+    private readonly ManualResetEventSlim _writersGo = new();
+
+    /// <summary>
     /// Fills <paramref name="buffer"/> with the remote <paramref name="ranges"/>, one after the other
     /// (the first <paramref name="used"/> bytes): the second half of the ranges read on the helper
     /// thread while this one reads the first — on this VM, 20 MiB of scattered pages in ~4 ms

@@ -49,18 +49,9 @@ public sealed class PageWriterQueue : IDisposable
         ThrowIfFailed();
         if (_pool.Buffers.TryRent(out var free))
             return free;
-        Release(); // every buffer is out: only writing frees one
+        _pool.LetWritersGo(); // every buffer is out: only writing frees one
         return _pool.Buffers.Rent();
     }
-
-    /// <summary>
-    /// Lets the writer start. Until then it waits, so that copying out of the stopped process has
-    /// both cores (while the pool has buffers for every page to copy); <see cref="Complete"/>, or
-    /// running out of buffers, lets it go.
-    /// </summary>
-    public void Release() => _go.Set();
-
-    private readonly ManualResetEventSlim _go = new();
 
     /// <summary>
     /// Queues what to record for a buffer of memory, in address order: stretches of it to store
@@ -85,7 +76,7 @@ public sealed class PageWriterQueue : IDisposable
     /// <summary>Waits for every queued write; rethrows a writer failure.</summary>
     public void Complete()
     {
-        Release();
+        _pool.LetWritersGo();
         _work.CompleteAdding();
         _writer.Join();
         ThrowIfFailed();
@@ -93,7 +84,7 @@ public sealed class PageWriterQueue : IDisposable
 
     public void Dispose()
     {
-        Release();
+        _pool.LetWritersGo();
         if (!_work.IsAddingCompleted)
             _work.CompleteAdding();
         _writer.Join();
@@ -102,7 +93,7 @@ public sealed class PageWriterQueue : IDisposable
 
     private void WriteLoop()
     {
-        _go.Wait();
+        _pool.WaitForWriters();
         foreach (var chunk in _work.GetConsumingEnumerable())
         {
             try
