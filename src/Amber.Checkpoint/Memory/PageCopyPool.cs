@@ -26,6 +26,7 @@ public sealed class PageCopyPool : IDisposable
     private readonly ConcurrentBag<List<PageWriterQueue.Item>> _lists = [];
     private readonly Thread _helper;
     private readonly SemaphoreSlim _go = new(0), _done = new(0);
+    private readonly ManualResetEventSlim _writersGo = new();
     private Action? _work;
     private ExceptionDispatchInfo? _failure;
 
@@ -51,8 +52,6 @@ public sealed class PageCopyPool : IDisposable
 
     /// <summary>What a page writer does before it writes anything.</summary>
     public void WaitForWriters() => _writersGo.Wait();
-
-    private readonly ManualResetEventSlim _writersGo = new();
 
     /// <summary>
     /// Fills <paramref name="buffer"/> with the remote <paramref name="ranges"/>, one after the other
