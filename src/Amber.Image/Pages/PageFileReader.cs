@@ -85,10 +85,17 @@ public sealed class PageFileReader : IDisposable
     public void ReadRun(ulong offset, Span<byte> destination, IReadOnlyList<ulong> pageXxh3)
     {
         Read(offset, destination);
-        int bad = PageHashes.FirstMismatch(destination, pageXxh3);
+        CheckRun(offset, destination, pageXxh3);
+    }
+
+    /// <summary>Checks the pages of the run at <paramref name="offset"/>, read into <paramref name="data"/>, against their recorded XXH3-64.</summary>
+    /// <exception cref="ImageFormatException">A page's checksum differs.</exception>
+    internal void CheckRun(ulong offset, ReadOnlySpan<byte> data, IReadOnlyList<ulong> pageXxh3)
+    {
+        int bad = PageHashes.FirstMismatch(data, pageXxh3);
         if (bad >= 0)
         {
-            throw ImageErrors.Format(Path, $"page {bad} of the run at offset {offset} ({destination.Length} bytes) fails its checksum");
+            throw ImageErrors.Format(Path, $"page {bad} of the run at offset {offset} ({data.Length} bytes) fails its checksum");
         }
     }
 

@@ -54,9 +54,7 @@ public sealed class PageWindow
     public void ReadRun(ulong offset, Span<byte> destination, IReadOnlyList<ulong> pageXxh3)
     {
         Read(offset, destination);
-        int bad = PageHashes.FirstMismatch(destination, pageXxh3);
-        if (bad >= 0)
-            throw ImageErrors.Format(File.Path, $"page {bad} of the run at offset {offset} ({destination.Length} bytes) fails its checksum");
+        File.CheckRun(offset, destination, pageXxh3);
     }
 
     /// <summary>Reads [offset, end) and as many of the planned pieces after it as fit in a span, small gaps and all.</summary>
