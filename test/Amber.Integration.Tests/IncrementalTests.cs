@@ -117,6 +117,25 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void WritesBeforeAHalfMappedOverSinceTheLastCheckpointAreNotLost()
+    {
+        using var home = new GroupHome("split");
+        int pid = home.Run("sp", [], TargetBinaries.Get("splitslab"), home.Dir.Path);
+        var slab = new GroupMember(pid, home.Home.GroupLog("sp"));
+        slab.WaitForLine("ROUND 1");
+        home.Amber("checkpoint", "--group", "sp").ShouldSucceed(); // the whole slab tracked from here
+        // Its first half written, its second half mapped over: the scan of the slab stops at the
+        // second half, after the kernel reported (and protected again) the first half's writes.
+        Spawner.Kill(pid, 10); // SIGUSR1
+        slab.WaitForLine("ROUND 2");
+        home.Amber("checkpoint", "--group", "sp", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !slab.IsRunning, "the program to end");
+        home.Amber("restore", "--group", "sp").ShouldSucceed();
+        Spawner.Kill(pid, 12); // SIGUSR2
+        slab.WaitForLine("CHECK 2 OK");
+    }
+
+    [Fact]
     public void CompressedCheckpointsOfEveryCodecMakeOneChainThatRestoresMergesAndRefusesADamagedBlock()
     {
         using var dir = new TestDir("compressed");

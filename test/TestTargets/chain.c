@@ -4,9 +4,11 @@
  * (so a full checkpoint holds all of it); READY, then each tick n writes n into a few pages chosen
  * from n (and zeroes one), and checks every page against what ticks 1..n must have left there;
  * prints "tick <n>". PASS <n> on <workdir>/stop. The state after tick n depends only on n.
- * Each tick also replaces a small "slab" mapping by a new one at the same address (munmap, mmap),
- * after checking it holds the previous tick's number: memory that write tracking must not take
- * for the old, unchanged mapping.
+ * Each tick also renews a small "slab" mapping, after checking it holds the previous tick's number:
+ * odd ticks replace all of it by a new one at the same address (munmap, mmap), even ticks only its
+ * second half (mmap MAP_FIXED over it, which splits the mapping); then every page of it gets the
+ * tick's number. Memory that write tracking must not take for the old, unchanged mapping — nor
+ * lose the writes to the half that stayed when a scan of the whole stops at the half replaced.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -35,11 +37,17 @@ static void replace_slab(long n)
     for (size_t w = 0; w < SLAB / 8; w += PAGE / 8)
         if (slab[w] != (uint64_t)(n - 1))
             FAIL("before tick %ld the slab page %zu holds %lu, expected %ld", n, w / (PAGE / 8), (unsigned long)slab[w], n - 1);
-    if (munmap(slab, SLAB) != 0)
-        FAIL("munmap: %s", strerror(errno));
-    uint64_t *again = mmap(slab, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    if (again != slab)
-        FAIL("mmap of the slab again at %p: %s", (void *)slab, strerror(errno));
+    if (n % 2) {
+        if (munmap(slab, SLAB) != 0)
+            FAIL("munmap: %s", strerror(errno));
+        uint64_t *again = mmap(slab, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (again != slab)
+            FAIL("mmap of the slab again at %p: %s", (void *)slab, strerror(errno));
+    } else {
+        uint64_t *half = slab + SLAB / 2 / 8;
+        if (mmap(half, SLAB / 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != half)
+            FAIL("mmap over the second half of the slab at %p: %s", (void *)half, strerror(errno));
+    }
     for (size_t w = 0; w < SLAB / 8; w += PAGE / 8)
         slab[w] = (uint64_t)n;
 }

@@ -87,7 +87,9 @@ public sealed class DirtyTracker : IDisposable
         var regions = ArrayPool<PageRegion>.Shared.Rent(VectorLength);
         try
         {
-            return Scan(start, end, regions, written) ? written : ByMapping(start, end);
+            // A scan that stopped at unregistered memory has protected again, and reported, the pages
+            // written before it: those stay written, whatever the scan mapping by mapping then says.
+            return Scan(start, end, regions, written) ? written : [.. written, .. ByMapping(start, end)];
         }
         finally
         {
@@ -95,10 +97,15 @@ public sealed class DirtyTracker : IDisposable
         }
     }
 
-    /// <returns>False when [start, end) holds memory that is not registered (EPERM).</returns>
+    /// <returns>
+    /// False when [start, end) holds memory that is not registered (EPERM): the kernel stops there,
+    /// having reported (and protected again) the pages written in the memory walked before it, which
+    /// are in <paramref name="written"/> too — the vector is kept zeroed to tell them from old entries.
+    /// </returns>
     private unsafe bool Scan(ulong start, ulong end, PageRegion[] regions, List<(ulong, ulong)> written)
     {
         using var pagemap = Proc.ProcFile.Open(Pid, "pagemap", write: false);
+        Array.Clear(regions, 0, VectorLength);
         fixed (PageRegion* vec = regions)
         {
             for (ulong at = start; at < end;)
@@ -109,17 +116,20 @@ public sealed class DirtyTracker : IDisposable
                     category_mask = Interop.PAGE_IS_WRITTEN, return_mask = Interop.PAGE_IS_WRITTEN,
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
-                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EPERM)
-                    return false;
-                if (n < 0)
+                bool unregistered = n < 0 && Marshal.GetLastPInvokeError() == Errnos.EPERM;
+                if (n < 0 && !unregistered)
                     Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_WRITTEN)", $"{at:x}-{end:x} of process {Pid}");
-                for (int i = 0; i < n; i++)
+                int reported = unregistered ? FilledEntries(regions) : n;
+                for (int i = 0; i < reported; i++)
                 {
                     if (written.Count > 0 && written[^1].Item2 == regions[i].start)
                         written[^1] = (written[^1].Item1, regions[i].end);
                     else
                         written.Add((regions[i].start, regions[i].end));
                 }
+                Array.Clear(regions, 0, reported);
+                if (unregistered)
+                    return false;
                 // A full vector may have stopped early; fewer regions than room means the walk is done (KERNEL.md pitfall 10).
                 if (n < VectorLength || arg.walk_end <= at)
                     break;
@@ -127,6 +137,15 @@ public sealed class DirtyTracker : IDisposable
             }
         }
         return true;
+    }
+
+    /// <summary>How many entries of a vector zeroed before the scan the kernel filled.</summary>
+    private static int FilledEntries(PageRegion[] regions)
+    {
+        int filled = 0;
+        while (filled < VectorLength && regions[filled].end != 0)
+            filled++;
+        return filled;
     }
 
     /// <summary>
