@@ -6,22 +6,28 @@ using Amber.Image.Schema;
 namespace Amber.Checkpoint;
 
 /// <summary>What a merge did.</summary>
+/// <param name="Pages">The pages copied into the merged checkpoint's own page files.</param>
+/// <param name="PagesLinked">The pages kept where they were, in page files of the chain the merged checkpoint took in as layers.</param>
 /// <param name="Removed">The earlier checkpoints of the chain that nothing needs any more, removed.</param>
-public sealed record MergeResult(string Checkpoint, long Pages, long Bytes, IReadOnlyList<string> Removed, TimeSpan Total);
+public sealed record MergeResult(string Checkpoint, long Pages, long PagesLinked, long Bytes, IReadOnlyList<string> Removed, TimeSpan Total);
 
 /// <summary>
 /// Folds an incremental checkpoint and the earlier checkpoints it refers to into one full
-/// checkpoint with the same content and the same name: every page kept elsewhere is copied in
-/// (checked against its checksum on the way), the result is written beside it, committed and
-/// verified (all but the page data, just checked), then swapped into place atomically; only then are the earlier checkpoints of its chain
-/// that no other checkpoint needs removed. Interrupted at any moment (kill -9 included), the store
-/// holds either the old chain or the merged checkpoint, and every checkpoint it lists still restores.
+/// checkpoint with the same content and the same name. A page file of the chain that still holds
+/// mostly pages in use (the base checkpoint's, typically) is taken in whole by a hard link, as a
+/// layer of the merged checkpoint (<see cref="MergeLayers"/>); every other page is copied in,
+/// checked against its checksum on the way. The result is written beside it, committed and
+/// verified (all but the page data), then swapped into place atomically; only then are the earlier
+/// checkpoints of its chain that no other checkpoint needs removed. Interrupted at any moment (kill
+/// -9 included), the store holds either the old chain or the merged checkpoint, and every
+/// checkpoint it lists still restores.
 /// </summary>
 public static class CheckpointMerger
 {
     private const int ChunkPages = 1024;
 
-    public static MergeResult Merge(string checkpoint, CancellationToken cancel = default)
+    /// <param name="copyAll">Copy every page, linking no page file: a checkpoint that shares no file with any other and holds nothing unused.</param>
+    public static MergeResult Merge(string checkpoint, bool copyAll = false, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
         var trace = new PhaseTrace("merge");
@@ -30,62 +36,55 @@ public static class CheckpointMerger
         var reader = CheckpointReader.Open(dir, verifyPageFiles: false);
         var old = reader.Manifest;
         if (old.Sources.Count == 0)
-            return new MergeResult(Path.GetFileName(dir), 0, 0, RemoveUnneeded(store, []), clock.Elapsed);
+            return new MergeResult(Path.GetFileName(dir), 0, 0, 0, RemoveUnneeded(store, []), clock.Elapsed);
 
         string merged = $"{dir}.merge-{Guid.NewGuid():N}"[..(dir.Length + 15)];
-        long pages = 0;
+        long pages = 0, linked = 0;
         using (var writer = CheckpointWriter.Create(merged))
         {
-            var files = new Dictionary<int, PageFileWriter>();
             var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
             var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
+            var storage = old.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
+            var lists = RunLists(images, forest, storage);
+            var layers = copyAll ? [] : MergeLayers.Link(reader, writer, lists);
+            trace.Mark($"linked {layers.Values.Sum(l => l.Count)} page files");
             // Two buffers: one is filled from the chain while the other is written out.
             PageBuffer[] buffer = [new(ChunkPages * ImageFormat.PageSize), new(ChunkPages * ImageFormat.PageSize)];
-            var spans = new Dictionary<uint, PageBuffer>(); // what each checkpoint of the chain is read into
-            foreach (var image in forest is null ? images : [.. images, forest])
+            var spans = new Dictionary<PageFileRef, PageBuffer>(); // what each page file of the chain is read into
+            var files = new Dictionary<string, PageFileWriter>();
+            foreach (var list in lists)
             {
                 cancel.ThrowIfCancellationRequested();
-                if (image.Zombie)
-                    continue;
-                // A run of memory never spans two mappings: joined runs stay inside one.
-                var mappings = image.Mm.Vmas.Select(v => (v.Start, v.End)).OrderBy(v => v.Start).ToArray();
-                foreach (var (owner, runs) in RunLists(image))
-                {
-                    int pid = owner == 0 ? image.Pid : owner;
-                    if (!files.TryGetValue(pid, out var file))
-                        files[pid] = file = writer.CreatePageFile(ImageNames.Pages(pid));
-                    // A chain saved compressed stays compressed (with the codec its memory was saved with).
-                    var codec = runs == image.Mm.Pages ? runs.Select(r => r.Codec).FirstOrDefault(c => c != Codec.None) : Codec.None;
-                    pages += CopyIn(reader, ImageNames.Pages(pid), runs, file, buffer, spans, runs == image.Mm.Pages ? mappings : null, codec, cancel);
-                }
+                if (!files.TryGetValue(list.FileName, out var file))
+                    files[list.FileName] = file = writer.CreatePageFile(list.FileName);
+                var (copied, kept) = CopyIn(reader, list, file, buffer, spans, layers.GetValueOrDefault(list.FileName) ?? [], cancel);
+                pages += copied;
+                linked += kept;
             }
             // A process whose page file held only other processes' objects still has its own file.
-            foreach (var image in images.Where(i => !i.Zombie && !files.ContainsKey(i.Pid)))
-                files[image.Pid] = writer.CreatePageFile(ImageNames.Pages(image.Pid));
+            foreach (var image in images.Where(i => !i.Zombie && !files.ContainsKey(ImageNames.Pages(i.Pid))))
+                files[ImageNames.Pages(image.Pid)] = writer.CreatePageFile(ImageNames.Pages(image.Pid));
             foreach (var image in images)
                 writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             if (forest is not null)
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
-            if (old.Storage)
-            {
-                var storage = reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser);
-                PageFileWriter? file = null;
-                foreach (var entry in storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0))
-                    pages += CopyIn(reader, ImageNames.StoragePages, entry.Blocks, file ??= writer.CreatePageFile(ImageNames.StoragePages), buffer, spans, null, Codec.None, cancel);
+            if (storage is not null)
                 writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, storage);
-            }
             var manifest = old.Clone();
             manifest.Parent = "";
             manifest.Sources.Clear();
             manifest.Merged = true;
             manifest.Files.Clear();
+            if (layers.Values.Any(l => l.Count > 0) && !manifest.RequiredFeatures.Contains(ImageFormat.PageLayersFeature))
+                manifest.RequiredFeatures.Add(ImageFormat.PageLayersFeature);
             trace.Mark("pages copied");
             writer.Commit(manifest);
             trace.Mark("commit");
         }
         try
         {
-            // Every page was checked against its checksum as it was copied in; what it became is checked here.
+            // Every page copied was checked against its checksum on its way in, and a linked file is
+            // the one its checkpoint committed; what the runs became is checked here.
             if (CheckpointVerifier.Verify(merged, pageData: false) is { } problem)
                 throw new CheckpointException($"the merged checkpoint fails its own verification: {problem}");
             trace.Mark("verify");
@@ -100,7 +99,7 @@ public static class CheckpointMerger
             throw;
         }
         long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
-        return new MergeResult(Path.GetFileName(dir), pages, bytes, RemoveUnneeded(store, [.. old.Sources]), clock.Elapsed);
+        return new MergeResult(Path.GetFileName(dir), pages, linked, bytes, RemoveUnneeded(store, [.. old.Sources]), clock.Elapsed);
     }
 
     /// <summary>
@@ -146,43 +145,76 @@ public static class CheckpointMerger
         }
     }
 
-    /// <summary>Every list of page runs of an image, with the process whose page file holds it (0: itself).</summary>
-    private static IEnumerable<(int Owner, IList<PageRun> Runs)> RunLists(ProcessImage image) =>
-        new[] { (0, (IList<PageRun>)image.Mm.Pages) }
-            .Concat(image.Mm.Shmem.Select(s => (s.PagesOf, (IList<PageRun>)s.Pages)))
-            .Concat(image.Mm.SysvShm.Select(s => (s.PagesOf, (IList<PageRun>)s.Pages)))
-            .Concat(image.DeletedFiles.Select(d => (d.PagesOf, (IList<PageRun>)d.Pages)));
+    /// <summary>
+    /// Every list of page runs of the checkpoint, with the name of the page file that holds it: each
+    /// process's memory, shared objects and deleted files (in the page file of the process that
+    /// saved them), and the storage's files.
+    /// </summary>
+    private static List<RunList> RunLists(List<ProcessImage> images, ProcessImage? forest, StorageImage? storage)
+    {
+        var lists = new List<RunList>();
+        foreach (var image in forest is null ? images : [.. images, forest])
+        {
+            if (image.Zombie)
+                continue;
+            // A run of memory never spans two mappings: joined runs stay inside one.
+            var mappings = image.Mm.Vmas.Select(v => (v.Start, v.End)).OrderBy(v => v.Start).ToArray();
+            // A chain saved compressed stays compressed (with the codec its memory was saved with).
+            var codec = image.Mm.Pages.Select(r => r.Codec).FirstOrDefault(c => c != Codec.None);
+            lists.Add(new RunList(ImageNames.Pages(image.Pid), image.Mm.Pages, mappings, codec));
+            string OwnerFile(int owner) => ImageNames.Pages(owner == 0 ? image.Pid : owner);
+            lists.AddRange(image.Mm.Shmem.Select(s => new RunList(OwnerFile(s.PagesOf), s.Pages, null, Codec.None)));
+            lists.AddRange(image.Mm.SysvShm.Select(s => new RunList(OwnerFile(s.PagesOf), s.Pages, null, Codec.None)));
+            lists.AddRange(image.DeletedFiles.Select(d => new RunList(OwnerFile(d.PagesOf), d.Pages, null, Codec.None)));
+        }
+        if (storage is not null)
+            lists.AddRange(storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0).Select(e => new RunList(ImageNames.StoragePages, e.Blocks, null, Codec.None)));
+        return lists;
+    }
 
     /// <summary>
     /// Copies every run's pages, wherever they are kept, into <paramref name="file"/>, checking each
-    /// against its checksum on the way; the runs then point there. A long chain leaves the runs
-    /// fragmented (every checkpoint splits them at the pages written since), so the copy goes a
-    /// buffer at a time: runs that follow each other where they are kept are read together, the
-    /// buffer is appended in one write, and the new runs are joined again (up to the size a run
-    /// has when first written, and inside one of <paramref name="mappings"/> where given). With a
-    /// <paramref name="codec"/>, each buffer is stored as one compressed block, its runs slices of it.
+    /// against its checksum on the way; the runs then point there. Runs kept in a page file the merged
+    /// checkpoint took in (<paramref name="layers"/>: where each is, its layer) only point to that layer.
+    /// A long chain leaves the runs fragmented (every checkpoint splits them at the pages written
+    /// since), so the copy goes a buffer at a time: runs that follow each other where they are kept
+    /// are read together, the buffer is appended in one write, and the new runs are joined again (up
+    /// to the size a run has when first written, and inside one mapping where the list has them).
+    /// With a codec, each buffer is stored as one compressed block, its runs slices of it.
+    /// Returns the pages copied and the pages left in layers.
     /// </summary>
-    private static long CopyIn(CheckpointReader reader, string fileName, IList<PageRun> runs, PageFileWriter file, PageBuffer[] buffers,
-        Dictionary<uint, PageBuffer> spans, (ulong Start, ulong End)[]? mappings, Codec codec, CancellationToken cancel)
+    private static (long Copied, long Linked) CopyIn(CheckpointReader reader, RunList list, PageFileWriter file, PageBuffer[] buffers,
+        Dictionary<PageFileRef, PageBuffer> spans, IReadOnlyDictionary<PageFileRef, uint> layers, CancellationToken cancel)
     {
-        // Each checkpoint of the chain is read in the order its pieces are needed (address order,
+        var runs = list.Runs;
+        // Each page file of the chain is read in the order its pieces are needed (address order,
         // the order it wrote them in), through a window that reads ahead in large spans.
-        var plans = runs.Where(r => r.Codec == Codec.None).GroupBy(r => r.Source)
+        var plans = runs.Where(r => r.Codec == Codec.None && !layers.ContainsKey(r.StoredIn)).GroupBy(r => r.StoredIn)
             .ToDictionary(g => g.Key, g => g.Select(r => (r.FileOffset, r.Count * (ulong)ImageFormat.PageSize)));
-        var sources = new Dictionary<uint, PageWindow>();
-        var batch = new Batch(buffers, mappings, codec);
+        var sources = new Dictionary<PageFileRef, PageWindow>();
+        var batch = new Batch(buffers, list.Mappings, list.Codec);
         var copied = new List<PageRun>(runs.Count);
-        long pages = 0;
+        var kept = new List<PageRun>();
+        long pages = 0, linked = 0;
         try
         {
             foreach (var run in runs)
             {
                 cancel.ThrowIfCancellationRequested();
-                if (!sources.TryGetValue(run.Source, out var from))
+                if (layers.TryGetValue(run.StoredIn, out uint layer))
                 {
-                    if (!spans.TryGetValue(run.Source, out var span))
-                        spans[run.Source] = span = new PageBuffer(PageWindow.SpanBytes);
-                    sources[run.Source] = from = new PageWindow(reader.OpenPageFile(fileName, run.Source), plans.GetValueOrDefault(run.Source) ?? [], span);
+                    var there = run.Clone();
+                    there.Source = 0;
+                    there.Layer = layer;
+                    kept.Add(there);
+                    linked += (long)run.Count;
+                    continue;
+                }
+                if (!sources.TryGetValue(run.StoredIn, out var from))
+                {
+                    if (!spans.TryGetValue(run.StoredIn, out var span))
+                        spans[run.StoredIn] = span = new PageBuffer(PageWindow.SpanBytes);
+                    sources[run.StoredIn] = from = new PageWindow(reader.OpenPageFile(list.FileName, run.StoredIn), plans.GetValueOrDefault(run.StoredIn) ?? [], span);
                 }
                 ulong[] hashes = [.. run.PageXxh3];
                 for (int done = 0; done < (int)run.Count;)
@@ -205,10 +237,22 @@ public static class CheckpointMerger
                 s.File.Dispose();
         }
         runs.Clear();
+        // Both lists are in the order of the runs (by address); they interleave back into it.
+        int k = 0;
         foreach (var run in copied)
+        {
+            for (; k < kept.Count && kept[k].Address < run.Address; k++)
+                runs.Add(kept[k]);
             runs.Add(run);
-        return pages;
+        }
+        for (; k < kept.Count; k++)
+            runs.Add(kept[k]);
+        return (pages, linked);
     }
+
+    /// <summary>A list of page runs of the checkpoint, the name of the page file that holds them, and how copies of them are stored.</summary>
+    /// <param name="Mappings">The process's mappings, for its memory (a run does not go on across one's start); null otherwise.</param>
+    internal sealed record RunList(string FileName, IList<PageRun> Runs, (ulong Start, ulong End)[]? Mappings, Codec Codec);
 
     /// <summary>
     /// Pages gathered in a buffer: the reads that fill it, and the runs they become. A full buffer is

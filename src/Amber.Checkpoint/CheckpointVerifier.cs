@@ -49,7 +49,7 @@ public static class CheckpointVerifier
                 images.Add(reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser));
             for (uint s = 1; s <= (uint)reader.Manifest.Sources.Count; s++)
                 CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: pageData);
-            var files = new Dictionary<(int, uint), PageFileReader>();
+            var files = new Dictionary<(int, PageFileRef), PageFileReader>();
             try
             {
                 if (reader.Manifest.Storage)
@@ -62,8 +62,8 @@ public static class CheckpointVerifier
                         {
                             foreach (var run in entry.Blocks)
                             {
-                                if (!files.TryGetValue((-1, run.Source), out var pages))
-                                    files[(-1, run.Source)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.Source);
+                                if (!files.TryGetValue((-1, run.StoredIn), out var pages))
+                                    files[(-1, run.StoredIn)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.StoredIn);
                                 if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
                                     return $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address} ({run.Count} blocks in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                             }
@@ -75,8 +75,8 @@ public static class CheckpointVerifier
                     foreach (var (owner, run, what) in Runs(image))
                     {
                         int pid = owner == 0 ? image.Pid : owner;
-                        if (!files.TryGetValue((pid, run.Source), out var pages))
-                            files[(pid, run.Source)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.Source);
+                        if (!files.TryGetValue((pid, run.StoredIn), out var pages))
+                            files[(pid, run.StoredIn)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.StoredIn);
                         if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
                             return $"{what} of process {image.Pid} at {run.Address:x} ({run.Count} pages in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
                     }

@@ -15,6 +15,19 @@ public static class ImageFormat
     /// <summary>The first four bytes of every image file.</summary>
     internal static ReadOnlySpan<byte> Magic => "AMBR"u8;
 
+    /// <summary>
+    /// Required by a checkpoint whose page runs use layers (PageRun.layer): a build that does not
+    /// know them would read every page from the checkpoint's own page file.
+    /// </summary>
+    public const string PageLayersFeature = "page-layers";
+
     /// <summary>Manifest features this build understands (a reader refuses any other required one).</summary>
-    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>(StringComparer.Ordinal);
+    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature], StringComparer.Ordinal);
+
+    /// <summary>
+    /// The name of layer <paramref name="layer"/> of page file <paramref name="fileName"/> in a
+    /// checkpoint: the name itself for layer 0, <c>pages-42.layer1.img</c> for layer 1 of <c>pages-42.img</c>.
+    /// </summary>
+    public static string LayerFileName(string fileName, uint layer) =>
+        layer == 0 ? fileName : $"{Path.GetFileNameWithoutExtension(fileName)}.layer{layer}{Path.GetExtension(fileName)}";
 }

@@ -173,6 +173,63 @@ public sealed class IncrementalTests
         Assert.False(target.IsRunning);
     }
 
+    [Fact]
+    public void AMergeTakesInTheBasePageFileByAHardLinkAndWhatFollowsRestoresAndMergesAgain()
+    {
+        using var dir = new TestDir("layers");
+        string store = dir["store"];
+        using var target = StartChain(dir, store, "16");
+        var ticks = TakeChain(target, store, 4);
+        string basePages = Directory.GetFiles(Path.Combine(store, "c1"), "pages-*.img").Single();
+        string layer1 = Path.GetFileName(basePages).Replace(".img", ".layer1.img", StringComparison.Ordinal);
+        ulong baseInode = Inode(basePages);
+
+        // c1's page file (16 MiB, all in use) is taken in whole, the very same file; the pages the
+        // three checkpoints after it wrote are copied.
+        var merged = AmberCli.Run("merge", Path.Combine(store, "c4")).ShouldSucceed();
+        var figures = System.Text.RegularExpressions.Regex.Match(merged.Stderr, @"merged c4 into a full checkpoint: (\d+) pages copied, (\d+) kept in page files taken in by hard links");
+        Assert.True(figures.Success, merged.Stderr);
+        long copied = long.Parse(figures.Groups[1].Value, CultureInfo.InvariantCulture), linked = long.Parse(figures.Groups[2].Value, CultureInfo.InvariantCulture);
+        Assert.True(linked > 3500 && copied < linked / 4, $"{copied} pages copied, {linked} linked");
+        Assert.Contains("removed c3 c2 c1", merged.Stderr);
+        Assert.Equal(baseInode, Inode(Path.Combine(store, "c4", layer1)));
+        var inspect = AmberCli.Run("inspect", Path.Combine(store, "c4")).ShouldSucceed().Stdout;
+        Assert.Contains("full, made by a merge", inspect);
+        Assert.Contains("requires page-layers", inspect);
+
+        // Incremental checkpoints after it keep their unchanged pages in its layer; they restore, and
+        // a merge of them takes the same file in again.
+        ticks.AddRange(TakeChain(target, store, 2, first: 5));
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+        AmberCli.Run("verify", store).ShouldSucceed();
+        RestoreAndCheck(target, Path.Combine(store, "c5"), ticks[4]);
+        CopyCheckpoints(store, dir["copy"], "c4", "c5", "c6");
+        Assert.Contains("removed c5 c4", AmberCli.Run("merge", Path.Combine(store, "c6")).ShouldSucceed().Stderr);
+        Assert.Equal(baseInode, Inode(Path.Combine(store, "c6", layer1)));
+        AmberCli.Run("verify", store).ShouldSucceed();
+        RestoreAndCheck(target, Path.Combine(store, "c6"), ticks[5]);
+
+        // With --copy, every page is copied: a checkpoint sharing no file, that restores the same moment.
+        var copiedAll = AmberCli.Run("merge", "--copy", Path.Combine(dir["copy"], "c6")).ShouldSucceed();
+        Assert.DoesNotContain("hard links", copiedAll.Stderr);
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir["copy"], "c6"), "*.layer*"));
+        Assert.DoesNotContain("requires", AmberCli.Run("inspect", Path.Combine(dir["copy"], "c6")).ShouldSucceed().Stdout);
+        RestoreAndCheck(target, Path.Combine(dir["copy"], "c6"), ticks[5]);
+
+        // A bit flipped in the layer: found by verify, refused by the restore, which says where the page was kept.
+        using (var f = new FileStream(Path.Combine(store, "c6", layer1), FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = f.Length / 2;
+            int b = f.ReadByte();
+            f.Position = f.Length / 2;
+            f.WriteByte((byte)(b ^ 0x10));
+        }
+        AmberCli.Run("verify", Path.Combine(store, "c6")).ShouldFail("are damaged");
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c6"), "--detach").ShouldFail("kept in layer 1 of the checkpoint");
+        Assert.False(target.IsRunning);
+    }
+
     /// <summary>chain.c with <paramref name="mib"/> MiB of pages, running, and an empty store for it.</summary>
     private static TargetProcess StartChain(TestDir dir, string store, string mib)
     {
@@ -187,10 +244,10 @@ public sealed class IncrementalTests
     /// Checkpoints c1..c<paramref name="count"/> of chain.c into the store, each taken with the program
     /// stopped right after a tick and incremental after the one before; returns their ticks.
     /// </summary>
-    private static List<int> TakeChain(TargetProcess target, string store, int count, Func<int, string[]>? options = null)
+    private static List<int> TakeChain(TargetProcess target, string store, int count, Func<int, string[]>? options = null, int first = 1)
     {
         var ticks = new List<int>();
-        for (int i = 1; i <= count; i++)
+        for (int i = first; i < first + count; i++)
         {
             Spawner.Kill(target.Pid, Signals.SIGSTOP);
             WaitStopped(target.Pid);
@@ -218,6 +275,20 @@ public sealed class IncrementalTests
         Assert.Equal($"tick {tick + 1}", target.Lines()[lines]);
         Spawner.Kill(target.Pid, 9);
         target.ReapKilled();
+    }
+
+    private static ulong Inode(string path) =>
+        Amber.Kernel.Files.FileStat.TryGet(path, out var st) ? st.Inode : throw new FileNotFoundException(path);
+
+    /// <summary>Copies checkpoints of <paramref name="store"/> into a new store, file by file (no file shared).</summary>
+    private static void CopyCheckpoints(string store, string into, params string[] names)
+    {
+        foreach (string name in names)
+        {
+            Directory.CreateDirectory(Path.Combine(into, name));
+            foreach (string file in Directory.GetFiles(Path.Combine(store, name)))
+                File.Copy(file, Path.Combine(into, name, Path.GetFileName(file)));
+        }
     }
 
     private static long Size(string dir) => new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);

@@ -22,7 +22,7 @@ public sealed class ParentPages
         // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
         // checkpoint does most, for every stretch of pages known unchanged.
         _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize,
-            new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip },
+            new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Layer = r.Layer, Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip },
             [.. r.PageXxh3]))];
         _bounds = [.. _runs.Select(r => (r.Start, r.End))];
     }
@@ -61,7 +61,7 @@ public sealed class ParentPages
         bool compressed = run.Codec != Codec.None;
         var slice = new PageRun
         {
-            Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, Source = run.Source, Codec = run.Codec, StoredLength = run.StoredLength,
+            Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, Source = run.Source, Layer = run.Layer, Codec = run.Codec, StoredLength = run.StoredLength,
             FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
         };
         slice.PageXxh3.AddRange(new ArraySegment<ulong>(hashes, first, count));
@@ -80,7 +80,7 @@ public sealed class ParentPages
 
     /// <summary>Whether <paramref name="next"/> goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
     public static bool Continues(PageRun run, PageRun next) =>
-        run.Source == next.Source && run.Codec == next.Codec && run.Address + run.Count * PageSize == next.Address
+        run.StoredIn == next.StoredIn && run.Codec == next.Codec && run.Address + run.Count * PageSize == next.Address
         && (run.Codec == Codec.None
             ? run.FileOffset + run.Count * PageSize == next.FileOffset
             : run.FileOffset == next.FileOffset && run.StoredLength == next.StoredLength && run.Skip + run.Count == next.Skip);

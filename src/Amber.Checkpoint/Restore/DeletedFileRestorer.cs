@@ -13,7 +13,7 @@ namespace Amber.Checkpoint.Restore;
 /// holds a file nobody else can open. A file several processes use is created by their common
 /// ancestor, held in a slot and unlinked at once; they open it through /proc/self/fd.
 /// </summary>
-public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, uint, PageFileReader> pagesOf)
+public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf)
 {
     private readonly Dictionary<ulong, string> _paths = [];
 
@@ -73,7 +73,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         foreach (var run in deleted.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];
-            pagesOf(deleted.PagesOf, run.Source).ReadRun(run, data);
+            pagesOf(deleted.PagesOf, run.StoredIn).ReadRun(run, data);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, deleted.Size - run.Address)));
         }
         return path;

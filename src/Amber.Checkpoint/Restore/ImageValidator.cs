@@ -16,20 +16,20 @@ public static class ImageValidator
 
     /// <param name="pageDataEnd">Where the page data of a process's page file ends, in this checkpoint or a source of it.</param>
     /// <param name="rolledBack">Whether a path is in the checkpoint's storage: put back as it was before the processes are made, so not checked now.</param>
-    public static List<string> Validate(ProcessImage image, Func<int, uint, ulong> pageDataEnd, RestoreTree tree, Func<string, bool> rolledBack)
+    public static List<string> Validate(ProcessImage image, Func<int, Amber.Image.PageFileRef, ulong> pageDataEnd, RestoreTree tree, Func<string, bool> rolledBack)
     {
         var warnings = new List<string>();
         int pid = image.Pid;
         void Fail(string what) => throw new CheckpointException($"image of process {pid} is inconsistent: {what}");
         // Contents of shared objects may be in another process's page file (pages_of), and the pages
-        // of an incremental checkpoint in the page files of earlier ones (source).
-        ulong EndOf(int pagesOf, uint source) => pageDataEnd(pagesOf == 0 ? pid : pagesOf, source);
+        // of an incremental checkpoint in the page files of earlier ones (source), or in layers (layer).
+        ulong EndOf(int pagesOf, Amber.Image.PageFileRef where) => pageDataEnd(pagesOf == 0 ? pid : pagesOf, where);
         bool BadRun(PageRun r, int pagesOf) =>
             r.Count == 0 || r.Count > 1 << 20 || (ulong)r.PageXxh3.Count != r.Count || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize
             || (r.Codec == Codec.None
-                ? r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.Source)
+                ? r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.StoredIn)
                 : r.Codec is not (Codec.Zstd or Codec.Lz4) || r.StoredLength == 0 || r.Skip + r.Count > Amber.Image.PageCodec.MaxPages
-                  || r.FileOffset + r.StoredLength > EndOf(pagesOf, r.Source));
+                  || r.FileOffset + r.StoredLength > EndOf(pagesOf, r.StoredIn));
 
         if (pid <= 1)
             Fail($"bad pid {pid}");

@@ -29,12 +29,20 @@ public static class PageVerifier
                 memory.ReadBulk(run.Address, data);
                 int bad = PageHashes.FirstMismatch(data, run.PageXxh3);
                 if (bad >= 0)
-                    failure = $"{pageFile}: the page saved for address {run.Address + (ulong)bad * ImageFormat.PageSize:x}{(run.Source > 0 ? $" (kept in source checkpoint {run.Source})" : "")} does not match its checksum; the image is corrupt";
+                    failure = $"{pageFile}: the page saved for address {run.Address + (ulong)bad * ImageFormat.PageSize:x}{Kept(run)} does not match its checksum; the image is corrupt";
             }
         });
         if (failure is not null)
             throw new CheckpointException(failure);
     }
+
+    private static string Kept(PageRun run) => (run.Source, run.Layer) switch
+    {
+        (0, 0) => "",
+        (0, var layer) => $" (kept in layer {layer} of the checkpoint)",
+        (var source, 0) => $" (kept in source checkpoint {source})",
+        var (source, layer) => $" (kept in source checkpoint {source}, layer {layer})",
+    };
 
     private static int MaxRunBytes(IList<PageRun> runs) => (int)runs.Max(r => r.Count) * ImageFormat.PageSize;
 }

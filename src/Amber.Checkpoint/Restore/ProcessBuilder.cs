@@ -41,10 +41,11 @@ public sealed class ProcessBuilder(
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
-        mm.MapAndFill((owner, source) => reader.Source(source).GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner)), pageFiles.Of);
+        mm.MapAndFill((owner, where) => reader.GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner), where), pageFiles.Of);
+        trace.Mark($"memory of {pid}");
         ShmemRestorer.AddSeals(calls, image, memfds);
         PageVerifier.Verify(pid, [.. image.Mm.Pages, .. image.Mm.Vmas.SelectMany(mm.AnonymousShmemRuns)], pagePath);
-        trace.Mark($"memory of {pid}");
+        trace.Mark($"pages of {pid} checked");
         cancel.ThrowIfCancellationRequested();
 
         // A child forked without exec already has its exe; the kernel refuses (EBUSY) to replace an

@@ -30,13 +30,13 @@ public static class Restorer
         trace.Mark("open and verify image");
         var tree = RestoreTree.Load(reader, options.InheritFds.Count);
         var warnings = new List<string>();
-        var pageDataEnd = new Dictionary<(int, uint), ulong>();
-        ulong PageDataEnd(int pid, uint source)
+        var pageDataEnd = new Dictionary<(int, PageFileRef), ulong>();
+        ulong PageDataEnd(int pid, PageFileRef where)
         {
-            if (!pageDataEnd.TryGetValue((pid, source), out ulong end))
+            if (!pageDataEnd.TryGetValue((pid, where), out ulong end))
             {
-                using var pageFile = reader.OpenPageFile(ImageNames.Pages(pid), source);
-                pageDataEnd[(pid, source)] = end = pageFile.DataLength + (ulong)ImageFormat.PageSize;
+                using var pageFile = reader.OpenPageFile(ImageNames.Pages(pid), where);
+                pageDataEnd[(pid, where)] = end = pageFile.DataLength + (ulong)ImageFormat.PageSize;
             }
             return end;
         }

@@ -21,11 +21,11 @@ public static class ShmemRestorer
     private const uint SealSeal = 1;
 
     /// <summary>The objects this process creates for the tree, each into its slot.</summary>
-    public static void CreateInSlots(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, uint, PageFileReader> pagesOf)
+    public static void CreateInSlots(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf)
     {
         foreach (var shmem in image.Mm.Shmem.Where(s => s.InSlot))
         {
-            int fd = CreateObject(calls, image.Pid, shmem, source => pagesOf(shmem.PagesOf, source));
+            int fd = CreateObject(calls, image.Pid, shmem, where => pagesOf(shmem.PagesOf, where));
             calls.Dup3(fd, tree.ObjectSlots[(ObjectKind.Shmem, shmem.Id)], closeOnExec: true);
             calls.Close(fd);
         }
@@ -35,12 +35,12 @@ public static class ShmemRestorer
     /// An fd for every shmem object the process maps from an fd or holds one of: its own memfds,
     /// created now, and copies of the slots of the tree's objects it uses.
     /// </summary>
-    public static Dictionary<ulong, int> CreateMemfds(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, uint, PageFileReader> pagesOf, int floor)
+    public static Dictionary<ulong, int> CreateMemfds(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf, int floor)
     {
         var memfds = new Dictionary<ulong, int>();
         foreach (var shmem in image.Mm.Shmem.Where(s => !s.Anonymous && !s.InSlot))
         {
-            int created = CreateObject(calls, image.Pid, shmem, source => pagesOf(shmem.PagesOf, source));
+            int created = CreateObject(calls, image.Pid, shmem, where => pagesOf(shmem.PagesOf, where));
             memfds[shmem.Id] = calls.DupAbove(created, floor);
             calls.Close(created);
         }
@@ -55,7 +55,7 @@ public static class ShmemRestorer
     }
 
     /// <summary>A new memfd, or shared anonymous object, with the saved size and contents; returns its fd.</summary>
-    private static int CreateObject(RemoteCalls calls, int pid, ShmemImage shmem, Func<uint, PageFileReader> pages)
+    private static int CreateObject(RemoteCalls calls, int pid, ShmemImage shmem, Func<PageFileRef, PageFileReader> pages)
     {
         int fd;
         if (shmem.Anonymous)
@@ -75,14 +75,14 @@ public static class ShmemRestorer
         foreach (var run in shmem.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];
-            pages(run.Source).ReadRun(run, data);
+            pages(run.StoredIn).ReadRun(run, data);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, shmem.Size - run.Address)));
         }
         return fd;
     }
 
     /// <summary>The System V segments this process creates (the first of the tree to attach them): same id, key, owner, mode and contents.</summary>
-    public static void CreateSysvSegments(ProcessImage image, Func<int, uint, PageFileReader> pagesOf)
+    public static void CreateSysvSegments(ProcessImage image, Func<int, PageFileRef, PageFileReader> pagesOf)
     {
         foreach (var s in image.Mm.SysvShm)
         {
@@ -94,7 +94,7 @@ public static class ShmemRestorer
                     foreach (var run in s.Pages)
                     {
                         var data = new byte[run.Count * ImageFormat.PageSize];
-                        pagesOf(s.PagesOf, run.Source).ReadRun(run, data);
+                        pagesOf(s.PagesOf, run.StoredIn).ReadRun(run, data);
                         int length = (int)Math.Min((ulong)data.Length, s.Size - run.Address);
                         data.AsSpan(0, length).CopyTo(memory[(int)run.Address..]);
                     }

@@ -80,7 +80,7 @@ public static class StorageRollback
             // Phase 1: the files that differ, written aside and checked; nothing of the tree is changed yet.
             var staged = new Dictionary<string, string>();
             var buffer = new PageBuffer(ChunkPages * PageSize);
-            var sources = new Dictionary<uint, PageFileReader>();
+            var sources = new Dictionary<PageFileRef, PageFileReader>();
             try
             {
                 foreach (var e in root.Entries.Where(e => e.Kind == StorageKind.StorageFile && e.HardLink == ""))
@@ -172,14 +172,14 @@ public static class StorageRollback
         }
     }
 
-    private static void WriteFile(string path, StorageEntry e, CheckpointReader reader, Dictionary<uint, PageFileReader> sources, PageBuffer buffer)
+    private static void WriteFile(string path, StorageEntry e, CheckpointReader reader, Dictionary<PageFileRef, PageFileReader> sources, PageBuffer buffer)
     {
         using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None); // in the staging directory, 0700
         RandomAccess.SetLength(file, (long)e.Size);
         foreach (var run in e.Blocks)
         {
-            if (!sources.TryGetValue(run.Source, out var pages))
-                sources[run.Source] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.Source);
+            if (!sources.TryGetValue(run.StoredIn, out var pages))
+                sources[run.StoredIn] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.StoredIn);
             for (ulong done = 0; done < run.Count; done += ChunkPages)
             {
                 int n = (int)Math.Min(ChunkPages, run.Count - done);

@@ -82,6 +82,10 @@ public static class InspectCommand
         o.WriteLine($"checkpoint  format {manifest.FormatVersion}, amber {manifest.AmberVersion}, kernel {manifest.KernelRelease}, {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u}");
         if (manifest.Parent.Length > 0)
             o.WriteLine($"  incremental after {manifest.Parent}; unchanged pages kept in {string.Join(", ", manifest.Sources)}");
+        else if (manifest.Merged)
+            o.WriteLine("  full, made by a merge");
+        if (manifest.RequiredFeatures.Count > 0)
+            o.WriteLine($"  requires {string.Join(", ", manifest.RequiredFeatures)}");
         if (manifest.Group.Length > 0)
             o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)

@@ -89,8 +89,21 @@ public sealed partial class CheckpointReader
     /// <summary>Opens a page file listed in the manifest, after checking its header.</summary>
     public PageFileReader OpenPageFile(string fileName) => PageFileReader.Open(GetFilePath(fileName), Limits);
 
-    /// <summary>Opens page file <paramref name="fileName"/> of this checkpoint (source 0) or of <see cref="Source"/>.</summary>
-    public PageFileReader OpenPageFile(string fileName, uint source) => Source(source).OpenPageFile(fileName);
+    /// <summary>Opens page file <paramref name="fileName"/> (or a layer of it) of this checkpoint or of a <see cref="Source"/>.</summary>
+    public PageFileReader OpenPageFile(string fileName, PageFileRef where) => PageFileReader.Open(GetFilePath(fileName, where), Limits);
+
+    /// <summary>The full path of page file <paramref name="fileName"/> (or a layer of it) of this checkpoint or of a <see cref="Source"/>.</summary>
+    /// <exception cref="ImageFormatException">No such source, or its manifest does not list that file.</exception>
+    public string GetFilePath(string fileName, PageFileRef where) =>
+        Source(where.Source).GetFilePath(ImageFormat.LayerFileName(fileName, where.Layer));
+
+    /// <summary>What the manifest records of a file it lists: its size and checksum.</summary>
+    /// <exception cref="ImageFormatException">The manifest does not list <paramref name="fileName"/>.</exception>
+    public ImageFileEntry GetFileEntry(string fileName)
+    {
+        GetFilePath(fileName);
+        return _files[fileName];
+    }
 
     /// <summary>
     /// The checkpoint a page run's source refers to: 0 is this one; n is Manifest.sources[n - 1], a

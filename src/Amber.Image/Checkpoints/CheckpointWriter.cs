@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Amber.Image.Schema;
+using Amber.Native;
 using Google.Protobuf;
 using Microsoft.Win32.SafeHandles;
 
@@ -151,6 +152,38 @@ public sealed partial class CheckpointWriter : IDisposable
             _pageFiles.Add(writer);
         }
         return writer;
+    }
+
+    /// <summary>
+    /// Takes page file <paramref name="fromName"/> of the committed checkpoint <paramref name="from"/>
+    /// into this one as <paramref name="fileName"/>, by a hard link: the two checkpoints share the
+    /// file and no data is copied (a committed page file never changes). False where the file system
+    /// cannot (another file system, no hard links, too many links to the file): copy the pages then.
+    /// </summary>
+    /// <exception cref="ImageFormatException"><paramref name="from"/> does not list <paramref name="fromName"/>.</exception>
+    /// <exception cref="ImageStoreException">The link failed otherwise; the checkpoint can no longer be committed.</exception>
+    public bool TryLinkPageFile(string fileName, CheckpointReader from, string fromName)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        ImageFileEntry entry = from.GetFileEntry(fromName);
+        string existing = from.GetFilePath(fromName);
+        string path = Reserve(fileName);
+        int errno = ImageFiles.TryLink(existing, path);
+        lock (_lock)
+        {
+            if (errno is Interop.EXDEV or Interop.EMLINK or Interop.EPERM or Interop.EOPNOTSUPP)
+            {
+                _names.Remove(fileName);
+                return false;
+            }
+            if (errno != 0)
+            {
+                _faulted = true;
+                throw ImageErrors.Errno($"link {existing} as", path, errno);
+            }
+            _written.Add(fileName, new ImageFileEntry { Name = fileName, Size = entry.Size, Xxh3 = entry.Xxh3 });
+        }
+        return true;
     }
 
     /// <summary>Deletes the temporary directory unless the checkpoint was committed. Never throws.</summary>

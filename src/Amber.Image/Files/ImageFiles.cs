@@ -116,6 +116,16 @@ internal static class ImageFiles
         }
     }
 
+    /// <summary>link(2); returns the errno, or 0 on success.</summary>
+    internal static unsafe int TryLink(string existing, string newPath)
+    {
+        fixed (byte* from = NativeString.Utf8Z(existing))
+        fixed (byte* to = NativeString.Utf8Z(newPath))
+        {
+            return Interop.Link(from, to) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+    }
+
     /// <summary>Swaps two directories (or files) atomically: each name then holds what the other did.</summary>
     /// <exception cref="ImageStoreException">The swap failed; nothing changed.</exception>
     internal static unsafe void Exchange(string a, string b)

@@ -69,7 +69,7 @@ public sealed class RemoteMemory : IDisposable
         Write(address, buffer);
     }
 
-    /// <summary>The most remote ranges one <see cref="ReadScattered"/> call takes (IOV_MAX).</summary>
+    /// <summary>The most remote ranges one <see cref="ReadScattered"/> or <see cref="WriteScattered"/> call takes (IOV_MAX).</summary>
     public const int MaxScattered = 1024;
 
     /// <summary>
@@ -111,6 +111,50 @@ public sealed class RemoteMemory : IDisposable
             {
                 int skip = (int)Math.Max(0, done - at);
                 ReadBulk(address + (ulong)skip, destination.Slice(at + skip, length - skip));
+            }
+            at += length;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="source"/> into several remote ranges, one after the other, in one
+    /// process_vm_writev; what that cannot write (a mapping without write permission) is written
+    /// range by range through /proc/PID/mem like <see cref="Write(ulong, ReadOnlySpan{byte})"/>.
+    /// </summary>
+    public unsafe void WriteScattered(ReadOnlySpan<(ulong Address, int Length)> ranges, ReadOnlySpan<byte> source)
+    {
+        if (ranges.Length > MaxScattered)
+            throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
+        int total = 0;
+        var remote = stackalloc Iovec[ranges.Length];
+        for (int i = 0; i < ranges.Length; i++)
+        {
+            remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
+            total += ranges[i].Length;
+        }
+        if (total > source.Length)
+            throw new ArgumentException($"{total} bytes are more than the {source.Length} given", nameof(source));
+        nint n;
+        fixed (byte* p = source)
+        {
+            var local = new Iovec { iov_base = (nint)p, iov_len = (nuint)total };
+            do
+                n = Interop.ProcessVmWritev(Pid, &local, 1, remote, (ulong)ranges.Length, 0);
+            while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
+        }
+        if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
+            throw new TargetGoneException(Pid);
+        if (n == total)
+            return;
+        // Short (a range it may not write): the rest, range by range, from where it stopped.
+        long done = Math.Max(0, (long)n);
+        int at = 0;
+        foreach (var (address, length) in ranges)
+        {
+            if (done < at + length)
+            {
+                int skip = (int)Math.Max(0, done - at);
+                Write(address + (ulong)skip, source.Slice(at + skip, length - skip));
             }
             at += length;
         }
