@@ -19,12 +19,12 @@ internal static class MergeLayers
     internal const long LinkAtLeastBytes = 1 << 20;
 
     /// <summary>
-    /// The most layers a page file of a merged checkpoint has: only a file holding an eighth of the
-    /// pages in use or more is linked. Small files (an incremental checkpoint's few pages, spread
-    /// over the address space) are copied instead, so the merged runs stay long: a restore reads
-    /// each stretch of memory from one place.
+    /// The most layers a page file of a merged checkpoint has: only a file holding a sixteenth of the
+    /// pages in use or more is linked. The few pages of a small incremental checkpoint are copied
+    /// instead, into one file with the rest: fewer files for a restore to read, and a file a later
+    /// merge can link.
     /// </summary>
-    internal const int MaxLayers = 8;
+    internal const int MaxLayers = 16;
 
     /// <summary>
     /// Links the page files of the chain worth taking in into <paramref name="writer"/>'s checkpoint.

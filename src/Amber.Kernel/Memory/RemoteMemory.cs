@@ -79,49 +79,23 @@ public sealed class RemoteMemory : IDisposable
     /// </summary>
     public unsafe void ReadScattered(ReadOnlySpan<(ulong Address, int Length)> ranges, Span<byte> destination)
     {
-        if (ranges.Length > MaxScattered)
-            throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
-        int total = 0;
-        var remote = stackalloc Iovec[ranges.Length];
-        for (int i = 0; i < ranges.Length; i++)
-        {
-            remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
-            total += ranges[i].Length;
-        }
-        if (total > destination.Length)
-            throw new ArgumentException($"{total} bytes do not fit in {destination.Length}", nameof(destination));
-        nint n;
         fixed (byte* p = destination)
-        {
-            var local = new Iovec { iov_base = (nint)p, iov_len = (nuint)total };
-            do
-                n = Interop.ProcessVmReadv(Pid, &local, 1, remote, (ulong)ranges.Length, 0);
-            while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
-        }
-        if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
-            throw new TargetGoneException(Pid);
-        if (n == total)
-            return;
-        // Short (an unreadable range): the rest, range by range, from where it stopped.
-        long done = Math.Max(0, (long)n);
-        int at = 0;
-        foreach (var (address, length) in ranges)
-        {
-            if (done < at + length)
-            {
-                int skip = (int)Math.Max(0, done - at);
-                ReadBulk(address + (ulong)skip, destination.Slice(at + skip, length - skip));
-            }
-            at += length;
-        }
+            Scattered(ranges, p, destination.Length, write: false);
     }
 
     /// <summary>
     /// Writes <paramref name="source"/> into several remote ranges, one after the other, in one
-    /// process_vm_writev; what that cannot write (a mapping without write permission) is written
-    /// range by range through /proc/PID/mem like <see cref="Write(ulong, ReadOnlySpan{byte})"/>.
+    /// process_vm_writev (a restore of memory in many short pieces makes one call per thousand);
+    /// what that cannot write (a mapping without write permission) is written range by range through
+    /// /proc/PID/mem like <see cref="Write(ulong, ReadOnlySpan{byte})"/>.
     /// </summary>
     public unsafe void WriteScattered(ReadOnlySpan<(ulong Address, int Length)> ranges, ReadOnlySpan<byte> source)
+    {
+        fixed (byte* p = source)
+            Scattered(ranges, p, source.Length, write: true);
+    }
+
+    private unsafe void Scattered(ReadOnlySpan<(ulong Address, int Length)> ranges, byte* local, int localLength, bool write)
     {
         if (ranges.Length > MaxScattered)
             throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
@@ -132,21 +106,18 @@ public sealed class RemoteMemory : IDisposable
             remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
             total += ranges[i].Length;
         }
-        if (total > source.Length)
-            throw new ArgumentException($"{total} bytes are more than the {source.Length} given", nameof(source));
+        if (total > localLength)
+            throw new ArgumentException($"{total} bytes of remote ranges, {localLength} here");
+        var iov = new Iovec { iov_base = (nint)local, iov_len = (nuint)total };
         nint n;
-        fixed (byte* p = source)
-        {
-            var local = new Iovec { iov_base = (nint)p, iov_len = (nuint)total };
-            do
-                n = Interop.ProcessVmWritev(Pid, &local, 1, remote, (ulong)ranges.Length, 0);
-            while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
-        }
+        do
+            n = write ? Interop.ProcessVmWritev(Pid, &iov, 1, remote, (ulong)ranges.Length, 0) : Interop.ProcessVmReadv(Pid, &iov, 1, remote, (ulong)ranges.Length, 0);
+        while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
         if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
             throw new TargetGoneException(Pid);
         if (n == total)
             return;
-        // Short (a range it may not write): the rest, range by range, from where it stopped.
+        // Short (a range it may not reach this way): the rest, range by range, from where it stopped.
         long done = Math.Max(0, (long)n);
         int at = 0;
         foreach (var (address, length) in ranges)
@@ -154,7 +125,10 @@ public sealed class RemoteMemory : IDisposable
             if (done < at + length)
             {
                 int skip = (int)Math.Max(0, done - at);
-                Write(address + (ulong)skip, source.Slice(at + skip, length - skip));
+                if (write)
+                    Write(address + (ulong)skip, new ReadOnlySpan<byte>(local + at + skip, length - skip));
+                else
+                    ReadBulk(address + (ulong)skip, new Span<byte>(local + at + skip, length - skip));
             }
             at += length;
         }
