@@ -9,6 +9,12 @@ public static class ImageFormat
     /// <summary>Page files hold data in units of this size, aligned to it, after a header page of this size.</summary>
     public const int PageSize = 4096;
 
+    /// <summary><paramref name="bytes"/> rounded up to whole pages: what page data occupies in a page file.</summary>
+    public static int WholePages(int bytes) => (bytes + PageSize - 1) / PageSize * PageSize;
+
+    /// <inheritdoc cref="WholePages(int)"/>
+    public static ulong WholePages(ulong bytes) => (bytes + PageSize - 1) / PageSize * PageSize;
+
     /// <summary>The root of a checkpoint directory, written last.</summary>
     public const string ManifestFileName = "manifest.img";
 

@@ -68,7 +68,7 @@ public static class ShmemDumper
             for (long at = offset; at < offset + length; at += buffer.Length)
             {
                 int n = (int)Math.Min(buffer.Length, offset + length - at);
-                n = (n + PageSize - 1) / PageSize * PageSize;
+                n = ImageFormat.WholePages(n);
                 var data = buffer.Span[..n];
                 file.Read(at, data);
                 AppendNonZero(pages, runs, at, data, parent);

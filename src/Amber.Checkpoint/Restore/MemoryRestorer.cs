@@ -1,3 +1,4 @@
+using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
@@ -10,16 +11,17 @@ namespace Amber.Checkpoint.Restore;
 /// vdso; the vdso reads vvar relative to itself), then every saved mapping is created at its address
 /// and its pages are read by the process itself from the page file (pread64 straight into place),
 /// after populating the range in bulk. Short pieces (an incremental chain, or a merge that kept its
-/// base in place, leaves memory in many) and compressed pages are read here, a page file at a time
-/// in large reads, and written into the process in bulk (process_vm_writev).
+/// base in place, leaves memory in many) are read here instead, a page file at a time in large reads,
+/// and written into the process in bulk (process_vm_writev); compressed pages are read and
+/// decompressed here and written through /proc/PID/mem.
 /// </summary>
 public sealed class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
 {
     private const ulong PageSize = 4096;
-    private readonly Dictionary<(int Pid, Amber.Image.PageFileRef Where), int> _pageFds = [];
-    private Func<int, Amber.Image.PageFileRef, string>? _pageFilePath;
-    private Func<int, Amber.Image.PageFileRef, Amber.Image.PageFileReader>? _pagesOf;
+    private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
+    private Func<int, PageFileRef, string>? _pageFilePath;
+    private Func<int, PageFileRef, PageFileReader>? _pagesOf;
     private byte[]? _decompressed;
     private bool _directIo;
 
@@ -29,7 +31,7 @@ public sealed class MemoryRestorer(
     private const ulong ReadItselfAtLeast = 1 << 20;
     private const int ScatterBytes = 4 << 20;
     private const ulong PopulateAtLeast = 64 << 10;
-    private Amber.Image.PageBuffer? _window, _scatter;
+    private PageBuffer? _window, _scatter;
 
     public void RemoveHuskMappings()
     {
@@ -72,7 +74,7 @@ public sealed class MemoryRestorer(
 
     /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
     /// <param name="pagesOf">That page file, opened here (for compressed pages).</param>
-    public void MapAndFill(Func<int, Amber.Image.PageFileRef, string> pageFilePath, Func<int, Amber.Image.PageFileRef, Amber.Image.PageFileReader> pagesOf)
+    public void MapAndFill(Func<int, PageFileRef, string> pageFilePath, Func<int, PageFileRef, PageFileReader> pagesOf)
     {
         _pageFilePath = pageFilePath;
         _pagesOf = pagesOf;
@@ -110,7 +112,7 @@ public sealed class MemoryRestorer(
     }
 
     /// <summary>The page file of a process (0: this one) in a source checkpoint, opened in the new process once.</summary>
-    private int PageFd(int pid, Amber.Image.PageFileRef where)
+    private int PageFd(int pid, PageFileRef where)
     {
         if (!_pageFds.TryGetValue((pid, where), out int fd))
             _pageFds[(pid, where)] = fd = OpenPageFile(_pageFilePath!(pid, where));
@@ -194,7 +196,7 @@ public sealed class MemoryRestorer(
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
     private void Fill(int pagesOf, IList<PageRun> runs, int first, int end)
     {
-        var pieces = new List<(Amber.Image.PageFileRef Where, ulong Address, ulong Offset, int Length)>();
+        var pieces = new List<(PageFileRef Where, ulong Address, ulong Offset, int Length)>();
         for (int i = first; i < end;)
         {
             if (runs[i].Codec != Codec.None)
@@ -252,7 +254,7 @@ public sealed class MemoryRestorer(
     /// where it does, the populate leaves the page as written. The pages are checked once in place,
     /// as all are (PageVerifier).
     /// </summary>
-    private void WriteScattered(int pagesOf, List<(Amber.Image.PageFileRef Where, ulong Address, ulong Offset, int Length)> pieces)
+    private void WriteScattered(int pagesOf, List<(PageFileRef Where, ulong Address, ulong Offset, int Length)> pieces)
     {
         if (pieces.Count == 0)
             return;
@@ -279,10 +281,10 @@ public sealed class MemoryRestorer(
         copy.GetAwaiter().GetResult();
     }
 
-    private void Copy(List<(Amber.Image.PageFileReader Pages, List<(Amber.Image.PageFileRef Where, ulong Address, ulong Offset, int Length)> Pieces)> files)
+    private void Copy(List<(PageFileReader Pages, List<(PageFileRef Where, ulong Address, ulong Offset, int Length)> Pieces)> files)
     {
-        _window ??= new Amber.Image.PageBuffer(Amber.Image.PageWindow.SpanBytes);
-        _scatter ??= new Amber.Image.PageBuffer(ScatterBytes);
+        _window ??= new PageBuffer(PageWindow.SpanBytes);
+        _scatter ??= new PageBuffer(ScatterBytes);
         var ranges = new List<(ulong Address, int Length)>(Kernel.Memory.RemoteMemory.MaxScattered);
         int used = 0;
         void Flush()
@@ -295,7 +297,7 @@ public sealed class MemoryRestorer(
         }
         foreach (var (pages, ordered) in files)
         {
-            var window = new Amber.Image.PageWindow(pages, ordered.Select(p => (p.Offset, (ulong)p.Length)), _window);
+            var window = new PageWindow(pages, ordered.Select(p => (p.Offset, (ulong)p.Length)), _window);
             foreach (var (_, address, offset, length) in ordered)
             {
                 if (used + length > ScatterBytes || ranges.Count == Kernel.Memory.RemoteMemory.MaxScattered)
@@ -304,7 +306,7 @@ public sealed class MemoryRestorer(
                 {
                     window.Read(offset, _scatter.Span.Slice(used, length));
                 }
-                catch (Amber.Image.ImageFormatException e)
+                catch (ImageFormatException e)
                 {
                     throw new CheckpointException(e.Message, e);
                 }
@@ -319,13 +321,13 @@ public sealed class MemoryRestorer(
     private void FillCompressed(int pagesOf, PageRun run)
     {
         // One buffer for every run (a block is at most PageCodec.MaxPages): fresh memory is slow on VMs.
-        _decompressed ??= new byte[Amber.Image.PageCodec.MaxPages * (int)PageSize];
+        _decompressed ??= new byte[PageCodec.MaxPages * (int)PageSize];
         var data = _decompressed.AsSpan(0, (int)run.Count * (int)PageSize);
         try
         {
             _pagesOf!(pagesOf, run.StoredIn).ReadRun(run, data);
         }
-        catch (Amber.Image.ImageFormatException e)
+        catch (ImageFormatException e)
         {
             throw new CheckpointException(e.Message, e);
         }

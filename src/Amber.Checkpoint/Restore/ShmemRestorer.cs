@@ -60,7 +60,7 @@ public static class ShmemRestorer
         int fd;
         if (shmem.Anonymous)
         {
-            ulong size = (shmem.Size + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+            ulong size = ImageFormat.WholePages(shmem.Size);
             ulong at = calls.Mmap(0, size, Mman.ProtRead | Mman.ProtWrite, Mman.MapShared | Mman.MapAnonymous);
             fd = calls.OpenAt($"/proc/self/map_files/{at:x}-{at + size:x}", RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.CloseOnExec);
             calls.Munmap(at, size);

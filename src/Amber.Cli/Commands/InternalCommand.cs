@@ -31,7 +31,8 @@ public static class InternalCommand
         command.SetAction(parse => Report(() =>
         {
             var result = CheckpointMerger.Merge(parse.GetRequiredValue(images));
-            return new WorkerReport { Ok = true, Pages = result.Pages, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
+            // The pages the merged checkpoint holds, copied in or kept in page files it linked.
+            return new WorkerReport { Ok = true, Pages = result.Pages + result.PagesLinked, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
         }));
         return command;
     }

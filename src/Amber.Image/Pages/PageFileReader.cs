@@ -135,7 +135,7 @@ public sealed class PageFileReader : IDisposable
         if (pages > PageCodec.MaxPages || (ulong)destination.Length != run.Count * ImageFormat.PageSize || run.StoredLength == 0)
             throw ImageErrors.Format(Path, $"compressed run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
         // Blocks are padded to whole pages, and read whole.
-        int padded = ((int)run.StoredLength + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        int padded = ImageFormat.WholePages((int)run.StoredLength);
         if (!Contains(run.FileOffset, (ulong)padded))
             throw OutOfRange(run.FileOffset, (ulong)padded);
         lock (_blockLock)
@@ -148,7 +148,7 @@ public sealed class PageFileReader : IDisposable
                 // Read with direct I/O where the file system has it (through the page cache, every
                 // page of it would be fresh memory too).
                 if (_stored is null || _stored.Length < padded)
-                    _stored = new PageBuffer(Math.Max(padded, (PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize) + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize));
+                    _stored = new PageBuffer(Math.Max(padded, ImageFormat.WholePages(PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize))));
                 ImageFiles.ReadExactly(DirectHandle(), _stored.Span[..padded], (long)run.FileOffset, Path);
                 _blockHeld = PageCodec.Decompress(run.Codec, _stored.Span[..(int)run.StoredLength], _block);
                 (_blockOffset, _blockCodec) = (run.FileOffset, run.Codec);

@@ -100,12 +100,12 @@ public sealed class PageFileWriter
     {
         if (pages.Length % ImageFormat.PageSize != 0 || pages.Length > PageCodec.MaxPages * ImageFormat.PageSize)
             throw new ArgumentException($"length {pages.Length} is not whole pages, at most {PageCodec.MaxPages}", nameof(pages));
-        int room = (PageCodec.Bound(codec, pages.Length) + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        int room = ImageFormat.WholePages(PageCodec.Bound(codec, pages.Length));
         if (_compressed is null || _compressed.Length < room)
             _compressed = new PageBuffer(room);
         var block = _compressed.Span;
         int length = PageCodec.Compress(codec, pages, block);
-        int padded = (length + ImageFormat.PageSize - 1) / ImageFormat.PageSize * ImageFormat.PageSize;
+        int padded = ImageFormat.WholePages(length);
         block[length..padded].Clear();
         return (AppendData(block[..padded]), (uint)length);
     }
