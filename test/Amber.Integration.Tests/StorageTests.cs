@@ -76,6 +76,50 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void AMergeKeepsTheBlocksOfTheBaseWhereTheyAreAndTheFilesComeBackAsTheyWere()
+    {
+        using var dir = new TestDir("storage-layers");
+        string store = dir["store"], files = dir["files"], ballast = dir["ballast"];
+        using var target = StartStorage(dir, store, files);
+        target.WaitForLine(l => l == "READY", "READY");
+        // A second storage directory with 2 MiB that never change: c1 stores them, the rest keep them there.
+        Directory.CreateDirectory(ballast);
+        byte[] data = new byte[2 << 20];
+        new Random(5).NextBytes(data);
+        File.WriteAllBytes(Path.Combine(ballast, "data"), data);
+        target.WaitForTicks(3);
+        var ticks = new List<int>();
+        for (int i = 1; i <= 3; i++)
+        {
+            StopAtATick(target);
+            ticks.Add(target.LastTick());
+            string[] parent = i == 1 ? [] : ["--parent", Path.Combine(store, $"c{i - 1}")];
+            AmberCli.Run(["checkpoint", Pid(target), "--images", Path.Combine(store, $"c{i}"), "--leave-running", "--storage", files, "--storage", ballast, .. parent]).ShouldSucceed();
+            Spawner.Kill(target.Pid, Signals.SIGCONT);
+            target.WaitForTicks(4);
+        }
+        Spawner.Kill(target.Pid, 9);
+        target.ReapKilled();
+
+        // c1's storage page file is taken in whole by the merge, as a layer; the blocks written since are copied.
+        var merged = AmberCli.Run("merge", Path.Combine(store, "c3")).ShouldSucceed();
+        Assert.Contains("kept in page files taken in by hard links", merged.Stderr);
+        Assert.True(File.Exists(Path.Combine(store, "c3", "storage-pages.layer1.img")), merged.Stderr);
+        AmberCli.Run("verify", store).ShouldSucceed();
+
+        // Every file comes back from the layer and the merged checkpoint's own blocks together.
+        Vandalize(files);
+        File.WriteAllBytes(Path.Combine(ballast, "data"), new byte[100]);
+        AmberCli.Run("restore", "--images", Path.Combine(store, "c3"), "--detach").ShouldSucceed();
+        target.Restored();
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(ballast, "data")));
+        AssertFilesOfTick(files, ticks[2]);
+        AssertCarriesOnFrom(target, ticks[2]);
+        File.WriteAllText(dir["stop"], "");
+        target.FinishAndVerify();
+    }
+
+    [Fact]
     public void ADamagedBlockIsFoundByVerifyAndRefusedByTheRestoreBeforeAnyFileIsTouched()
     {
         using var dir = new TestDir("storage-damage");
