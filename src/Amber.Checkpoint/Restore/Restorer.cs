@@ -50,6 +50,7 @@ public static class Restorer
         foreach (int id in tree.AllIds)
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
+        trace.Mark("pids free");
         // The saved processes are gone (their PIDs are free): their files go back to that moment.
         var rollback = storage is null ? null : StorageRollback.Rollback(reader, storage, cancel);
         trace.Mark("storage rollback");
