@@ -161,11 +161,11 @@ public static class CheckpointMerger
             var mappings = image.Mm.Vmas.Select(v => (v.Start, v.End)).OrderBy(v => v.Start).ToArray();
             // A chain saved compressed stays compressed (with the codec its memory was saved with).
             var codec = image.Mm.Pages.Select(r => r.Codec).FirstOrDefault(c => c != Codec.None);
-            lists.Add(new RunList(ImageNames.Pages(image.Pid), image.Mm.Pages, mappings, codec));
-            string OwnerFile(int owner) => ImageNames.Pages(owner == 0 ? image.Pid : owner);
-            lists.AddRange(image.Mm.Shmem.Select(s => new RunList(OwnerFile(s.PagesOf), s.Pages, null, Codec.None)));
-            lists.AddRange(image.Mm.SysvShm.Select(s => new RunList(OwnerFile(s.PagesOf), s.Pages, null, Codec.None)));
-            lists.AddRange(image.DeletedFiles.Select(d => new RunList(OwnerFile(d.PagesOf), d.Pages, null, Codec.None)));
+            foreach (var (owner, runs, _) in ImageRuns.Of(image))
+            {
+                bool memory = runs == image.Mm.Pages;
+                lists.Add(new RunList(ImageNames.Pages(owner == 0 ? image.Pid : owner), runs, memory ? mappings : null, memory ? codec : Codec.None));
+            }
         }
         if (storage is not null)
             lists.AddRange(storage.Roots.SelectMany(r => r.Entries).Where(e => e.Blocks.Count > 0).Select(e => new RunList(ImageNames.StoragePages, e.Blocks, null, Codec.None)));

@@ -1,4 +1,5 @@
 using Amber.Image;
+using Amber.Checkpoint.Memory;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint;
@@ -50,6 +51,16 @@ public static class CheckpointVerifier
             for (uint s = 1; s <= (uint)reader.Manifest.Sources.Count; s++)
                 CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: pageData);
             var files = new Dictionary<(int, PageFileRef), PageFileReader>();
+            // Null if the run's pages are where it says (and, with pageData, match their checksums).
+            string? Check(int key, string fileName, PageRun run, Func<string> what)
+            {
+                if (!files.TryGetValue((key, run.StoredIn), out var pages))
+                    files[(key, run.StoredIn)] = pages = reader.OpenPageFile(fileName, run.StoredIn);
+                if ((ulong)run.PageXxh3.Count == run.Count && (pageData ? pages.VerifyRun(run) : pages.Holds(run)))
+                    return null;
+                string checkpoint = run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1];
+                return $"{what()} ({run.Count} {(key < 0 ? "blocks" : "pages")} in {checkpoint}{(run.Layer > 0 ? $", layer {run.Layer}" : "")}) fails its checksums";
+            }
             try
             {
                 if (reader.Manifest.Storage)
@@ -62,23 +73,22 @@ public static class CheckpointVerifier
                         {
                             foreach (var run in entry.Blocks)
                             {
-                                if (!files.TryGetValue((-1, run.StoredIn), out var pages))
-                                    files[(-1, run.StoredIn)] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.StoredIn);
-                                if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
-                                    return $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address} ({run.Count} blocks in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
+                                if (Check(-1, ImageNames.StoragePages, run, () => $"file {Storage.StoragePaths.Join(root.Path, entry.Path)} of the storage at offset {run.Address}") is { } problem)
+                                    return problem;
                             }
                         }
                     }
                 }
                 foreach (var image in images.Where(i => !i.Zombie))
                 {
-                    foreach (var (owner, run, what) in Runs(image))
+                    foreach (var (owner, runs, what) in ImageRuns.Of(image))
                     {
                         int pid = owner == 0 ? image.Pid : owner;
-                        if (!files.TryGetValue((pid, run.StoredIn), out var pages))
-                            files[(pid, run.StoredIn)] = pages = reader.OpenPageFile(ImageNames.Pages(pid), run.StoredIn);
-                        if ((ulong)run.PageXxh3.Count != run.Count || !(pageData ? pages.VerifyRun(run) : pages.Holds(run)))
-                            return $"{what} of process {image.Pid} at {run.Address:x} ({run.Count} pages in {(run.Source == 0 ? "this checkpoint" : reader.Manifest.Sources[(int)run.Source - 1])}) fails its checksums";
+                        foreach (var run in runs)
+                        {
+                            if (Check(pid, ImageNames.Pages(pid), run, () => $"{what} of process {image.Pid} at {run.Address:x}") is { } problem)
+                                return problem;
+                        }
                     }
                 }
             }
@@ -94,11 +104,4 @@ public static class CheckpointVerifier
             return e.Message.ReplaceLineEndings(" ");
         }
     }
-
-    /// <summary>Every page run of an image: its memory, shared objects and deleted files, with the process whose page file holds it (0: itself).</summary>
-    private static IEnumerable<(int Owner, PageRun Run, string What)> Runs(ProcessImage image) =>
-        image.Mm.Pages.Select(r => (0, r, "memory"))
-            .Concat(image.Mm.Shmem.SelectMany(s => s.Pages.Select(r => (s.PagesOf, r, $"shared memory {s.Id}"))))
-            .Concat(image.Mm.SysvShm.SelectMany(s => s.Pages.Select(r => (s.PagesOf, r, $"System V segment {s.Id}"))))
-            .Concat(image.DeletedFiles.SelectMany(d => d.Pages.Select(r => (d.PagesOf, r, $"deleted file {d.Path}"))));
 }

@@ -85,7 +85,7 @@ public sealed class ParentCheckpoint
     /// </summary>
     public List<string> Prune(IEnumerable<ProcessImage> images, StorageImage? storage)
     {
-        var runs = images.SelectMany(AllRuns).Concat(StorageRuns(storage)).ToList();
+        var runs = images.SelectMany(i => ImageRuns.Of(i).SelectMany(l => l.Runs)).Concat(StorageRuns(storage)).ToList();
         var used = runs.Where(r => r.Source != 0).Select(r => r.Source).Distinct().Order().ToList();
         var renumber = used.Select((s, i) => (s, (uint)i + 1)).ToDictionary(p => p.s, p => p.Item2);
         foreach (var run in runs.Where(r => r.Source != 0))
@@ -95,10 +95,4 @@ public sealed class ParentCheckpoint
 
     public static IEnumerable<PageRun> StorageRuns(StorageImage? storage) =>
         storage?.Roots.SelectMany(r => r.Entries).SelectMany(e => e.Blocks) ?? [];
-
-    private static IEnumerable<PageRun> AllRuns(ProcessImage image) =>
-        image.Mm is null
-            ? []
-            : image.Mm.Pages.Concat(image.Mm.Shmem.SelectMany(s => s.Pages)).Concat(image.Mm.SysvShm.SelectMany(s => s.Pages))
-                .Concat(image.DeletedFiles.SelectMany(d => d.Pages));
 }
