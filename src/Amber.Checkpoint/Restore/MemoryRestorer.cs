@@ -196,7 +196,7 @@ public sealed class MemoryRestorer(
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
     private void Fill(int pagesOf, IList<PageRun> runs, int first, int end)
     {
-        var pieces = new List<(PageFileRef Where, ulong Address, ulong Offset, int Length)>();
+        var pieces = new List<Piece>();
         for (int i = first; i < end;)
         {
             if (runs[i].Codec != Codec.None)
@@ -225,7 +225,7 @@ public sealed class MemoryRestorer(
             }
             if (length < ReadItselfAtLeast)
             {
-                pieces.Add((where, address, offset, (int)length));
+                pieces.Add(new Piece(where, address, offset, (int)length));
                 i = j;
                 continue;
             }
@@ -254,7 +254,7 @@ public sealed class MemoryRestorer(
     /// where it does, the populate leaves the page as written. The pages are checked once in place,
     /// as all are (PageVerifier).
     /// </summary>
-    private void WriteScattered(int pagesOf, List<(PageFileRef Where, ulong Address, ulong Offset, int Length)> pieces)
+    private void WriteScattered(int pagesOf, List<Piece> pieces)
     {
         if (pieces.Count == 0)
             return;
@@ -281,7 +281,7 @@ public sealed class MemoryRestorer(
         copy.GetAwaiter().GetResult();
     }
 
-    private void Copy(List<(PageFileReader Pages, List<(PageFileRef Where, ulong Address, ulong Offset, int Length)> Pieces)> files)
+    private void Copy(List<(PageFileReader Pages, List<Piece> Pieces)> files)
     {
         _window ??= new PageBuffer(PageWindow.SpanBytes);
         _scatter ??= new PageBuffer(ScatterBytes);
@@ -316,6 +316,9 @@ public sealed class MemoryRestorer(
             Flush();
         }
     }
+
+    /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where.</summary>
+    private readonly record struct Piece(PageFileRef Where, ulong Address, ulong Offset, int Length);
 
     /// <summary>A compressed run: decompressed (and checked) here, written into the process.</summary>
     private void FillCompressed(int pagesOf, PageRun run)

@@ -5,7 +5,4 @@ namespace Amber.Image;
 /// <see cref="Source"/> (0: this checkpoint; n: Manifest.sources[n - 1]), and of its page files,
 /// its own (<see cref="Layer"/> 0) or one it took in from an earlier checkpoint (layer n).
 /// </summary>
-public readonly record struct PageFileRef(uint Source, uint Layer)
-{
-    public override string ToString() => Layer == 0 ? $"source {Source}" : $"source {Source} layer {Layer}";
-}
+public readonly record struct PageFileRef(uint Source, uint Layer);
