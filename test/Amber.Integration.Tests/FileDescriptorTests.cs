@@ -1,6 +1,6 @@
 namespace Amber.Integration.Tests;
 
-/// <summary>Pipes with bytes in flight, capacities and flags, and dup'ed fds sharing one offset.</summary>
+/// <summary>Pipes with bytes in flight, capacities and flags, dup'ed fds sharing one offset, and a process's own /proc files.</summary>
 public sealed class FileDescriptorTests
 {
     [Fact]
@@ -10,6 +10,23 @@ public sealed class FileDescriptorTests
         using var target = TargetProcess.StartC("fdshare", dir);
         target.WaitForLine(l => l == "READY", "READY");
         target.WaitForTicks(12); // pipe A now always holds ten lines
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
+
+    [Fact]
+    public void AnFdOnItsOwnProcFileComesBackWithTheProcess()
+    {
+        // /proc/self/maps is /proc/PID/maps to the kernel: gone with the process, there again once
+        // the restore has made it (same PID), so not a missing file to refuse the restore for.
+        using var dir = new TestDir("procself");
+        using var target = TargetProcess.StartC("procself", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
         for (int cycle = 1; cycle <= 2; cycle++)
         {
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);

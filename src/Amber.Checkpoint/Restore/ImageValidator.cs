@@ -133,7 +133,7 @@ public static class ImageValidator
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
             if (fd.Kind == FdKind.FdDeletedFile && !HasDeleted(fd.DeletedFile))
                 Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
-            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path))
+            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path) && !InProcOfTree(fd.Path, tree))
             {
                 if (!FileStat.TryGet(fd.Path, out var st))
                     throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} was {fd.Path}, which no longer exists");
@@ -146,6 +146,20 @@ public static class ImageValidator
         if (!rolledBack(image.Cwd) && !Directory.Exists(image.Cwd))
             throw new CheckpointException($"cannot restore process {pid}: its working directory {image.Cwd} no longer exists");
         return warnings;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is in /proc/ID/ of a process or thread the restore recreates
+    /// (an fd on /proc/self/maps reads /proc/PID/maps): it comes back with the process, same PID, so
+    /// it is not there to check beforehand.
+    /// </summary>
+    private static bool InProcOfTree(string path, RestoreTree tree)
+    {
+        if (!path.StartsWith("/proc/", StringComparison.Ordinal))
+            return false;
+        var rest = path.AsSpan("/proc/".Length);
+        int slash = rest.IndexOf('/');
+        return int.TryParse(slash < 0 ? rest : rest[..slash], System.Globalization.NumberStyles.None, null, out int id) && tree.AllIds.Contains(id);
     }
 
     private static void CheckFile(string path, FileIdentity? identity, string what)
