@@ -60,29 +60,54 @@ public sealed class ProcessStateTests
         using var dir = new TestDir("locks");
         File.WriteAllText(dir["flock"], "");
         File.WriteAllText(dir["posix"], new string('x', 100));
+        File.WriteAllText(dir["ofd"], new string('x', 100));
+        // A flock, a POSIX lock (through an fd and its dup), an OFD lock (which /proc/locks gives to no
+        // process), and a child that inherits the flock and the OFD lock and waits for the POSIX lock.
         using var target = TargetProcess.Start("/usr/bin/python3",
-            ["-c", $"import fcntl,time\na=open('{dir["flock"]}','r+')\nfcntl.flock(a, fcntl.LOCK_SH)\nb=open('{dir["posix"]}','r+')\n" +
-                   "fcntl.lockf(b, fcntl.LOCK_EX, 10, 20)\nprint('READY',flush=True)\nn=0\nwhile True:\n n+=1\n print(f'tick {n}',flush=True)\n time.sleep(0.02)"],
+            ["-c", $"import fcntl,os,struct,time\na=open('{dir["flock"]}','r+')\nfcntl.flock(a, fcntl.LOCK_SH)\nb=open('{dir["posix"]}','r+')\n" +
+                   "fcntl.lockf(b, fcntl.LOCK_EX, 10, 20)\nb2=os.dup(b.fileno())\n" +
+                   $"c=open('{dir["ofd"]}','r+')\nfcntl.fcntl(c, 37, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 5, 7, 0))\n" +
+                   $"if os.fork()==0:\n d=open('{dir["posix"]}','r+')\n fcntl.lockf(d, fcntl.LOCK_EX, 10, 20)\n os._exit(0)\n" +
+                   "print('READY',flush=True)\nn=0\nwhile True:\n n+=1\n print(f'tick {n}',flush=True)\n time.sleep(0.02)"],
             dir.Path);
         target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
-        var before = Locks(target.Pid);
-        Assert.Equal(2, before.Count);
+        ulong[] inodes = [.. new[] { "flock", "posix", "ofd" }.Select(f => TestDir.Inode(dir[f]))];
+        var before = WaitForLocks(inodes, 4, null);
+        Assert.Contains(before, l => l.StartsWith("-> POSIX WRITE", StringComparison.Ordinal));
+        Assert.Contains(before, l => l.StartsWith("OFDLCK WRITE -1", StringComparison.Ordinal));
         for (int cycle = 1; cycle <= 2; cycle++)
         {
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
-            Assert.Equal(before, Locks(target.Pid));
+            // The child's wait is a system call that starts again once it runs.
+            Assert.Equal(before, WaitForLocks(inodes, 4, before));
             target.WaitForTicks(3);
         }
         // Someone else cannot take them: they are really held.
         var contender = ExternalProgram.Run("/usr/bin/python3", "-c",
-            $"import fcntl\nf=open('{dir["posix"]}','r+')\ntry:\n fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB, 5, 22)\n print('got it')\nexcept OSError:\n print('blocked')");
-        Assert.Equal("blocked", contender.Stdout.Trim());
+            $"import fcntl,struct\nf=open('{dir["posix"]}','r+')\ng=open('{dir["ofd"]}','r+')\n" +
+            "def held(f, start, n):\n try:\n  fcntl.fcntl(f, 37, struct.pack('hhqqi', fcntl.F_WRLCK, 0, start, n, 0))\n  return 'got it'\n except OSError:\n  return 'blocked'\n" +
+            "print(held(f, 22, 5), held(g, 8, 1))");
+        Assert.Equal("blocked blocked", contender.Stdout.Trim());
     }
 
-    /// <summary>The locks /proc/locks shows for a process: kind, type, inode and range.</summary>
-    private static List<string> Locks(int pid) =>
-        [.. File.ReadLines("/proc/locks").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Where(f => f[4] == pid.ToString()).Select(f => string.Join(' ', f[1], f[3], f[5], f[6], f[7])).Order()];
+    /// <summary>
+    /// The locks /proc/locks shows on the files <paramref name="inodes"/> (waits for them marked "->"):
+    /// kind, type, pid and range. Waits until there are <paramref name="count"/>, and as many as
+    /// <paramref name="expected"/> equal, or 10 s.
+    /// </summary>
+    private static List<string> WaitForLocks(ulong[] inodes, int count, List<string>? expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            List<string> locks = [.. File.ReadLines("/proc/locks").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..])
+                .Where(f => inodes.Contains(ulong.Parse(f[^3].Split(':')[2], CultureInfo.InvariantCulture)))
+                .Select(f => string.Join(' ', f[0] == "->" ? ["->", f[1], f[3], f[4], f[6], f[7]] : new[] { f[0], f[2], f[3], f[5], f[6] })).Order()];
+            if ((locks.Count == count && (expected is null || locks.SequenceEqual(expected))) || DateTime.UtcNow > deadline)
+                return locks;
+            Thread.Sleep(20);
+        }
+    }
 
     private static int Alarms(TargetProcess target) =>
         target.Lines().Where(l => l.StartsWith("tick ", StringComparison.Ordinal))

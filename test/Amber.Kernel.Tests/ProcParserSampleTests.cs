@@ -320,6 +320,28 @@ public sealed class ProcParserSampleTests
     }
 
     [Fact]
+    public void FdInfoWithLocks()
+    {
+        // As this kernel prints them: a POSIX lock to byte 29, an OFD lock (pid -1), a flock to the end.
+        var f = ProcParsers.ParseFdInfo("pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t11657249\n" +
+            "lock:\t1: POSIX  ADVISORY  WRITE 31385 fe:00:11657249 20 29\n" +
+            "lock:\t2: OFDLCK ADVISORY  READ -1 fe:00:11657249 5 11\n" +
+            "lock:\t3: FLOCK  ADVISORY  READ 31385 fe:00:11657249 0 EOF\n");
+        Assert.Equal(
+            [new FdLock("POSIX", "ADVISORY", "WRITE", 31385, "fe:00", 11657249, 20, 29),
+             new FdLock("OFDLCK", "ADVISORY", "READ", -1, "fe:00", 11657249, 5, 11),
+             new FdLock("FLOCK", "ADVISORY", "READ", 31385, "fe:00", 11657249, 0, null)],
+            f.Locks);
+        Assert.True(f.Locks[0].Write);
+        Assert.False(f.Locks[1].Write);
+        Assert.Empty(ProcParsers.ParseFdInfo("pos:\t0\nflags:\t0\nmnt_id:\t1\n").Locks);
+    }
+
+    [Fact]
+    public void FdInfoWithALockLineOfAnotherShapeIsRefused() =>
+        Assert.Throws<FormatException>(() => ProcParsers.ParseFdInfo("pos:\t0\nflags:\t0\nmnt_id:\t1\nlock:\t1: POSIX  ADVISORY  WRITE 5 <none> 0 EOF\n"));
+
+    [Fact]
     public void LimitsInResourceOrderWithUnlimited()
     {
         const string Sample = """

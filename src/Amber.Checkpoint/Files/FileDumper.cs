@@ -18,11 +18,18 @@ public static class FileDumper
 
     public static void Dump(int pid, ProcessImage image)
     {
-        var fds = ProcFs.ListFds(pid).Select(fd => Describe(pid, fd)).ToList();
+        var fds = new List<FdImage>();
+        var locks = new List<(int, FdLock)>();
+        foreach (int fd in ProcFs.ListFds(pid))
+        {
+            var info = ProcFs.ReadFdInfo(pid, fd);
+            fds.Add(Describe(pid, fd, info));
+            locks.AddRange(info.Locks.Select(l => (fd, l)));
+        }
         AnonFdDumper.CheckEpollTargets(pid, fds);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
-        LockDumper.Dump(pid, image);
+        LockDumper.Dump(pid, image, locks);
     }
 
     /// <summary>dup'ed fds share one offset and one set of flags; after a restore they must again.</summary>
@@ -45,10 +52,11 @@ public static class FileDumper
     }
 
     /// <summary>What fd <paramref name="fd"/> of <paramref name="pid"/> is, as an image to open it again from; refuses what cannot be.</summary>
-    public static FdImage Describe(int pid, int fd)
+    public static FdImage Describe(int pid, int fd) => Describe(pid, fd, ProcFs.ReadFdInfo(pid, fd));
+
+    private static FdImage Describe(int pid, int fd, FdInfo info)
     {
         string link = ProcFs.ReadFdLink(pid, fd);
-        var info = ProcFs.ReadFdInfo(pid, fd);
         var image = new FdImage
         {
             Fd = fd,

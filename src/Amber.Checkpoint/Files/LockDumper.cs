@@ -1,46 +1,42 @@
-using System.Globalization;
 using Amber.Image.Schema;
-using Amber.Kernel.Files;
+using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Files;
 
 /// <summary>
-/// The locks a process holds, from /proc/locks, each tied to one of its fds on the locked file, so a
-/// restore can take them again. A process waiting for a lock is refused (the wait would be lost).
+/// The file locks a process holds, each tied to the fd it was taken through, so that a restore can
+/// take them again. They come from the fds' fdinfo, not from /proc/locks: reading /proc/locks takes
+/// the kernel's lock-list write lock, which waits for an RCU grace period (10–30 ms on these VMs),
+/// all of it spent with the processes frozen. fdinfo also shows OFD locks, which /proc/locks
+/// attributes to no process (pid -1). fdinfo shows a flock or OFD lock in every process that has the
+/// open file: a flock is recorded by the process that took it (its pid is shown), an OFD lock by
+/// each (the restore shares the open file again, and taking it once more through it changes nothing).
+/// A wait for a lock needs nothing: the freeze interrupts it, and the restored call waits again.
 /// </summary>
 public static class LockDumper
 {
-    public static void Dump(int pid, ProcessImage image)
+    public static void Dump(int pid, ProcessImage image, IEnumerable<(int Fd, FdLock Lock)> locks)
     {
-        string pidText = pid.ToString(CultureInfo.InvariantCulture);
-        foreach (var line in File.ReadLines("/proc/locks"))
+        var seen = new HashSet<FdLock>(); // dup'ed fds are one open file: each shows its locks
+        foreach (var (fd, l) in locks)
         {
-            // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "1: -> POSIX ..." is a waiter.
-            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 8)
+            if (!seen.Add(l) || (l.Kind == "FLOCK" && l.Pid != pid))
                 continue;
-            bool waiter = f[1] == "->";
-            int at = waiter ? 2 : 1;
-            if (f.Length < at + 7 || f[at + 3] != pidText)
-                continue;
-            string what = $"a {f[at]} lock on inode {f[at + 4]}";
-            if (waiter)
-                throw new UnsupportedResourceException(pid, what, "a wait for a file lock");
-            if (f[at + 1] != "ADVISORY")
-                throw new UnsupportedResourceException(pid, what, "a mandatory lock");
-            var kind = f[at] switch
+            string what = $"a {l.Kind} lock on inode {l.Device}:{l.Inode}";
+            var kind = l.Kind switch
             {
                 "FLOCK" => FileLock.Types.Kind.Flock,
                 "POSIX" => FileLock.Types.Kind.Posix,
                 "OFDLCK" => FileLock.Types.Kind.Ofd,
-                _ => throw new UnsupportedResourceException(pid, what, $"a {f[at]} lock"),
+                _ => throw new UnsupportedResourceException(pid, what, $"a {l.Kind} lock"),
             };
-            ulong inode = ulong.Parse(f[at + 4].Split(':')[2], CultureInfo.InvariantCulture);
-            var fd = image.Fds.FirstOrDefault(x => x.Identity is { } id && id.Inode == inode && x.Kind == FdKind.FdRegular)
-                ?? throw new UnsupportedResourceException(pid, what, "a lock on a file the process has no fd of");
-            long start = long.Parse(f[at + 5], CultureInfo.InvariantCulture);
-            long length = f[at + 6] == "EOF" ? 0 : long.Parse(f[at + 6], CultureInfo.InvariantCulture) - start + 1;
-            image.Locks.Add(new FileLock { Kind = kind, Write = f[at + 2] == "WRITE", Fd = fd.Fd, Start = start, Length = length });
+            if (l.Mode != "ADVISORY")
+                throw new UnsupportedResourceException(pid, what, "a mandatory lock");
+            var through = image.Fds.First(f => f.Fd == fd);
+            if (through.Kind != FdKind.FdRegular)
+                throw new UnsupportedResourceException(pid, what, $"a lock held through fd {fd} ({through.Path}), not a regular file");
+            long length = l.End is { } end ? end - l.Start + 1 : 0;
+            image.Locks.Add(new FileLock { Kind = kind, Write = l.Write, Fd = fd, Start = l.Start, Length = length });
         }
     }
 }

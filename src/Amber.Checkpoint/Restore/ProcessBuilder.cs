@@ -64,7 +64,6 @@ public sealed class ProcessBuilder(
         files.Restore();
         deletedFiles.RemoveNames(warnings);
         warnings.AddRange(files.Warnings);
-        RestoreLocks(calls, image);
         calls.ChangeDirectory(image.Cwd);
         calls.SetUmask(image.Umask);
         JoinSession(calls, image);
@@ -72,6 +71,8 @@ public sealed class ProcessBuilder(
         BuildChildren(calls, image);
         if (tree.HasSlots)
             calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
+        // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
+        RestoreLocks(calls, image);
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
         var threads = ThreadRestorer.CreateThreads(calls, image, trampoline);

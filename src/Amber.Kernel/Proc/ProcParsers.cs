@@ -139,6 +139,7 @@ public static class ProcParsers
         long pos = 0;
         uint flags = 0;
         int mnt = 0;
+        List<FdLock>? locks = null;
         foreach (var line in text.AsSpan().EnumerateLines())
         {
             int colon = line.IndexOf(':');
@@ -151,9 +152,24 @@ public static class ProcParsers
                 case "pos": pos = long.Parse(value, CultureInfo.InvariantCulture); break;
                 case "flags": flags = Convert.ToUInt32(value.ToString(), 8); break;
                 case "mnt_id": mnt = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "lock": (locks ??= []).Add(ParseLock(value.ToString())); break;
             }
         }
-        return new FdInfo(pos, flags, mnt);
+        return new FdInfo(pos, flags, mnt) { Locks = locks ?? [] };
+    }
+
+    /// <summary>"1: POSIX  ADVISORY  WRITE 31385 fe:00:11657249 20 29" (the number before the colon is only a counter).</summary>
+    private static FdLock ParseLock(string line)
+    {
+        var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length != 8)
+            throw new FormatException($"fdinfo lock line \"{line}\" does not have 8 fields");
+        var id = f[5].Split(':');
+        if (id.Length != 3)
+            throw new FormatException($"fdinfo lock line \"{line}\" has no device:inode");
+        return new FdLock(f[1], f[2], f[3], int.Parse(f[4], CultureInfo.InvariantCulture), $"{id[0]}:{id[1]}",
+            ulong.Parse(id[2], CultureInfo.InvariantCulture), long.Parse(f[6], CultureInfo.InvariantCulture),
+            f[7] == "EOF" ? null : long.Parse(f[7], CultureInfo.InvariantCulture));
     }
 
     private static uint[] Numbers(ReadOnlySpan<char> value)

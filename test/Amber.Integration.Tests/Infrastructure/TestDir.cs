@@ -13,6 +13,10 @@ public sealed class TestDir : IDisposable
 
     public string this[string name] => System.IO.Path.Combine(Path, name);
 
+    /// <summary>The inode number of <paramref name="path"/> (hard links and linked page files share one).</summary>
+    public static ulong Inode(string path) =>
+        Amber.Kernel.Files.FileStat.TryGet(path, out var st) ? st.Inode : throw new FileNotFoundException(path);
+
     public void Dispose()
     {
         if (Environment.GetEnvironmentVariable("AMBER_KEEP_TEST_DIRS") == "1")
