@@ -20,6 +20,9 @@ public sealed record CheckpointResult(
     /// <summary>Pages dirty tracking knew unwritten, kept without being read.</summary>
     public long PagesSkipped { get; init; }
 
+    /// <summary>Pages written since the earlier checkpoint whose copy taken before the freeze was used (not read under it).</summary>
+    public long PagesCopiedBeforeTheFreeze { get; init; }
+
     /// <summary>
     /// With <see cref="CheckpointOptions.Track"/>: a write tracker per process, to keep (holding the
     /// userfaultfd keeps the tracking alive) and hand to the next checkpoint.

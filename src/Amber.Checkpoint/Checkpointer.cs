@@ -49,6 +49,9 @@ public static class Checkpointer
         using var writer = CheckpointWriter.Create(options.ImagesDirectory);
         using var buffers = new PageCopyPool(BuffersFor(writtenBefore), MemoryDumper.BufferSize);
         trace.Mark("buffers");
+        // What no dump takes goes back to the pool with this, before the pool goes.
+        using var preCopied = PreCopies.Take(writtenBefore, buffers, buffers.Buffers.Count - LeastBuffers);
+        trace.Mark("pages copied (running)");
         cancel.ThrowIfCancellationRequested();
 
         var noCollections = NoCollections.Begin(NoCollectionBytes);
@@ -75,7 +78,7 @@ public static class Checkpointer
             {
                 if (member.Frozen is { } process)
                 {
-                    var dump = DumpProcess(process, member.ParentPid, writer, buffers, dumped, saved, parent, options, writtenBefore, trace, cancel);
+                    var dump = DumpProcess(process, member.ParentPid, writer, buffers, dumped, saved, parent, options, writtenBefore, preCopied.Of(process.Pid), trace, cancel);
                     pagesOf.Add((dump.Pages, dumped[^1]));
                     if (dump.Tracker is { } tracker)
                         trackers.Add((process.Pid, tracker, dump.Tracked));
@@ -174,6 +177,7 @@ public static class Checkpointer
         {
             PagesKept = kept,
             PagesSkipped = skipped,
+            PagesCopiedBeforeTheFreeze = preCopied.PagesUsed,
             Parent = parent?.Name,
             Trackers = trackers,
             Storage = storageStats,
@@ -243,7 +247,7 @@ public static class Checkpointer
     /// </returns>
     private static (MemoryDumper Pages, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
         FrozenProcess frozen, int parent, CheckpointWriter writer, PageCopyPool buffers, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
-        CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PhaseTrace trace, CancellationToken cancel)
+        CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PreCopiedPages? preCopied, PhaseTrace trace, CancellationToken cancel)
     {
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
@@ -284,7 +288,7 @@ public static class Checkpointer
             ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
             DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
             trace.Mark("shared memory");
-            dumper.Dump(image.Mm, written);
+            dumper.Dump(image.Mm, written, preCopied);
             trace.Mark("pages");
             var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
             trace.Mark("tracking");
@@ -305,12 +309,14 @@ public static class Checkpointer
     /// </summary>
     private static int BuffersFor(Dictionary<int, List<(ulong Start, ulong End)>> writtenBefore)
     {
-        const int least = 3;
         long bytes = writtenBefore.Values.Sum(ranges => ranges.Sum(r => (long)(r.End - r.Start)));
-        long wanted = least + (bytes + MemoryDumper.BufferSize - 1) / MemoryDumper.BufferSize;
-        long most = Math.Max(least, MemInfo.AvailableBytes() / 8 / MemoryDumper.BufferSize);
+        long wanted = LeastBuffers + (bytes + MemoryDumper.BufferSize - 1) / MemoryDumper.BufferSize;
+        long most = Math.Max(LeastBuffers, MemInfo.AvailableBytes() / 8 / MemoryDumper.BufferSize);
         return (int)Math.Min(Math.Min(wanted, most), 256);
     }
+
+    /// <summary>The page buffers a checkpoint keeps for copying under the freeze, whatever was copied before it.</summary>
+    private const int LeastBuffers = 3;
 
     /// <summary>
     /// The pages each tracked process wrote since the last checkpoint, read (and protected again)

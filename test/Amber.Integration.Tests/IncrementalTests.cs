@@ -117,6 +117,44 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void PagesCopiedBeforeTheFreezeAndWrittenAgainMeanwhileComeBackAsTheyWereAtTheFreeze()
+    {
+        using var home = new GroupHome("precopy");
+        int pid = home.Run("pc", [], TargetBinaries.Get("scribbler"), "32");
+        var scribbler = new GroupMember(pid, home.Home.GroupLog("pc"));
+        scribbler.WaitForLine("READY");
+        scribbler.WaitForTicks(2);
+        // The pages written since the last checkpoint are copied while the program runs; it goes on
+        // writing tens of thousands of pages a second, so some are written again before the freeze.
+        var checkpoints = new List<string>();
+        long copiedBefore = 0;
+        for (int i = 1; i <= 6; i++)
+        {
+            var run = home.Amber("checkpoint", "--group", "pc").ShouldSucceed();
+            checkpoints.Add(run.LastStdoutLine);
+            if (i > 1)
+            {
+                var copied = System.Text.RegularExpressions.Regex.Match(run.Stderr, @"(\d+) copied before the freeze");
+                Assert.True(copied.Success, run.Stderr);
+                copiedBefore += long.Parse(copied.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+            scribbler.WaitForTicks(1);
+        }
+        Assert.True(copiedBefore > 5 * 1000, $"only {copiedBefore} pages were copied before the freeze over 5 tracked checkpoints");
+        // Each checkpoint is one moment: every page whole, and all of them adding up to the sum the
+        // program kept (a page copied at another moment than the others would not).
+        home.Amber("stop", "--group", "pc").ShouldSucceed();
+        GroupHome.WaitUntil(() => !scribbler.IsRunning, "the program to end");
+        foreach (string checkpoint in checkpoints.Skip(1))
+        {
+            home.Amber("restore", "--group", "pc", "--from", checkpoint).ShouldSucceed();
+            scribbler.WaitForNewTicks(2);
+            home.Amber("stop", "--group", "pc").ShouldSucceed();
+            GroupHome.WaitUntil(() => !scribbler.IsRunning, "the program to end");
+        }
+    }
+
+    [Fact]
     public void WritesBeforeAHalfMappedOverSinceTheLastCheckpointAreNotLost()
     {
         using var home = new GroupHome("split");
@@ -182,7 +220,7 @@ public sealed class IncrementalTests
         var ticks = TakeChain(target, store, 4);
         string basePages = Directory.GetFiles(Path.Combine(store, "c1"), "pages-*.img").Single();
         string layer1 = Path.GetFileName(basePages).Replace(".img", ".layer1.img", StringComparison.Ordinal);
-        ulong baseInode = Inode(basePages);
+        ulong baseInode = TestDir.Inode(basePages);
 
         // c1's page file (16 MiB, all in use) is taken in whole, the very same file; the pages the
         // three checkpoints after it wrote are copied.
@@ -192,7 +230,7 @@ public sealed class IncrementalTests
         long copied = long.Parse(figures.Groups[1].Value, CultureInfo.InvariantCulture), linked = long.Parse(figures.Groups[2].Value, CultureInfo.InvariantCulture);
         Assert.True(linked > 3500 && copied < linked / 4, $"{copied} pages copied, {linked} linked");
         Assert.Contains("removed c3 c2 c1", merged.Stderr);
-        Assert.Equal(baseInode, Inode(Path.Combine(store, "c4", layer1)));
+        Assert.Equal(baseInode, TestDir.Inode(Path.Combine(store, "c4", layer1)));
         var inspect = AmberCli.Run("inspect", Path.Combine(store, "c4")).ShouldSucceed().Stdout;
         Assert.Contains("full, made by a merge", inspect);
         Assert.Contains("requires page-layers", inspect);
@@ -206,7 +244,7 @@ public sealed class IncrementalTests
         RestoreAndCheck(target, Path.Combine(store, "c5"), ticks[4]);
         CopyCheckpoints(store, dir["copy"], "c4", "c5", "c6");
         Assert.Contains("removed c5 c4", AmberCli.Run("merge", Path.Combine(store, "c6")).ShouldSucceed().Stderr);
-        Assert.Equal(baseInode, Inode(Path.Combine(store, "c6", layer1)));
+        Assert.Equal(baseInode, TestDir.Inode(Path.Combine(store, "c6", layer1)));
         AmberCli.Run("verify", store).ShouldSucceed();
         RestoreAndCheck(target, Path.Combine(store, "c6"), ticks[5]);
 
@@ -276,9 +314,6 @@ public sealed class IncrementalTests
         Spawner.Kill(target.Pid, 9);
         target.ReapKilled();
     }
-
-    private static ulong Inode(string path) =>
-        Amber.Kernel.Files.FileStat.TryGet(path, out var st) ? st.Inode : throw new FileNotFoundException(path);
 
     /// <summary>Copies checkpoints of <paramref name="store"/> into a new store, file by file (no file shared).</summary>
     private static void CopyCheckpoints(string store, string into, params string[] names)

@@ -67,7 +67,12 @@ public sealed class MemoryDumper(
     /// <paramref name="written"/>, only those written since the earlier checkpoint); their writing
     /// may go on after, until <see cref="Finish"/>.
     /// </summary>
-    public void Dump(MmImage mm, WrittenPages? written = null)
+    /// <param name="preCopied">
+    /// The pages written before the freeze, copied while the process still ran (with
+    /// <paramref name="written"/>): those not written again are taken from there instead of read.
+    /// Its buffers go to the writer (or back to the pool) here.
+    /// </param>
+    public void Dump(MmImage mm, WrittenPages? written = null, PreCopiedPages? preCopied = null)
     {
         var entries = ArrayPool<ulong>.Shared.Rent(PageMapBatch);
         var queue = _queue = new PageWriterQueue(pages, pool, Expand, codec);
@@ -84,7 +89,9 @@ public sealed class MemoryDumper(
                 if (!VmaClassifier.HoldsPages(vma))
                     continue;
                 bool anonymous = VmaClassifier.IsAnonymous(vma);
-                var writes = written?.WalkIn(vma.Start, vma.End);
+                var writes = written?.WalkIn(vma.Start, vma.End) is { } cursor
+                    ? new Writes(cursor, preCopied is null ? null : written.WalkWrittenSince(), preCopied)
+                    : null;
                 if (present is not null)
                 {
                     OwnedByScan(copies, present[scannedVma++], anonymous, writes, saved);
@@ -111,12 +118,20 @@ public sealed class MemoryDumper(
                 }
             }
             copies.Flush();
+            preCopied?.SubmitTo(queue);
         }
         finally
         {
             ArrayPool<ulong>.Shared.Return(entries);
         }
     }
+
+    /// <summary>
+    /// What dirty tracking says for one mapping: the pages written since the earlier checkpoint
+    /// (<see cref="Written"/>), and with a copy taken before the freeze, those written again after
+    /// it (<see cref="Since"/>, read now) and the copy (<see cref="PreCopied"/>, used for the others).
+    /// </summary>
+    private sealed record Writes(RangeCursor Written, RangeCursor? Since, PreCopiedPages? PreCopied);
 
     /// <summary>
     /// Waits for the pages <see cref="Dump"/> copied to be written (rethrowing a failure to write
@@ -128,7 +143,8 @@ public sealed class MemoryDumper(
         queue.Complete();
         PagesWritten = queue.PagesWritten;
         var saved = parent?.Walk();
-        foreach (var record in queue.Recorded)
+        // Pages copied before the freeze are queued after the rest: the runs are put in order here.
+        foreach (var record in queue.Recorded.OrderBy(r => r.Run?.Address ?? r.KeptStart))
         {
             if (record.Run is { } run)
                 mm.Pages.Add(run);
@@ -155,7 +171,7 @@ public sealed class MemoryDumper(
     }
 
     /// <summary>The pages of a mapping that are the process's own, of the ranges PAGEMAP_SCAN listed (<paramref name="scanned"/>).</summary>
-    private void OwnedByScan(Gather copies, List<(ulong Start, ulong End, ulong Categories)> scanned, bool anonymous, RangeCursor? writes,
+    private void OwnedByScan(Gather copies, List<(ulong Start, ulong End, ulong Categories)> scanned, bool anonymous, Writes? writes,
         ParentPages.Cursor? saved)
     {
         ulong from = 0, to = 0; // owned pages next to each other, not yet handed on
@@ -194,7 +210,7 @@ public sealed class MemoryDumper(
     /// Pages [start, end), all owned. With dirty tracking and an earlier checkpoint, a stretch not
     /// written since is kept where that checkpoint saved it, unread; the rest is copied.
     /// </summary>
-    private void Stretch(Gather copies, ulong start, ulong end, bool anonymous, RangeCursor? writes, ParentPages.Cursor? saved)
+    private void Stretch(Gather copies, ulong start, ulong end, bool anonymous, Writes? writes, ParentPages.Cursor? saved)
     {
         if (writes is null || saved is null)
         {
@@ -203,11 +219,11 @@ public sealed class MemoryDumper(
         }
         for (ulong at = start; at < end;)
         {
-            bool dirty = writes.Inside(at, out ulong until);
+            bool dirty = writes.Written.Inside(at, out ulong until);
             ulong stop = Math.Min(end, until);
             if (dirty)
             {
-                copies.Copy(at, stop, anonymous);
+                CopyWritten(copies, at, stop, anonymous, writes);
                 at = stop;
                 continue;
             }
@@ -225,6 +241,38 @@ public sealed class MemoryDumper(
                     copies.Copy(at, part, anonymous); // not saved then (it read as zero): read it now
                 at = part;
             }
+        }
+    }
+
+    /// <summary>
+    /// Written pages [start, end): read now, but for those copied before the freeze and not written since.
+    /// </summary>
+    private static void CopyWritten(Gather copies, ulong start, ulong end, bool anonymous, Writes writes)
+    {
+        if (writes is not { Since: { } since, PreCopied: { } preCopied })
+        {
+            copies.Copy(start, end, anonymous);
+            return;
+        }
+        for (ulong at = start; at < end;)
+        {
+            ulong stop;
+            if (since.Inside(at, out ulong until))
+            {
+                stop = Math.Min(end, until);
+                copies.Copy(at, stop, anonymous);
+            }
+            else if (preCopied.Covers(at, out ulong copiedUntil))
+            {
+                stop = Math.Min(end, Math.Min(until, copiedUntil));
+                preCopied.Use(at, stop, anonymous);
+            }
+            else
+            {
+                stop = Math.Min(end, Math.Min(until, copiedUntil));
+                copies.Copy(at, stop, anonymous);
+            }
+            at = stop;
         }
     }
 

@@ -11,6 +11,7 @@ public sealed class WrittenPages(
 {
     private readonly (ulong Start, ulong End)[] _tracked = [.. tracked.OrderBy(r => r.Start)];
     private readonly (ulong Start, ulong End)[] _written = Union(writtenBefore, writtenSince);
+    private readonly (ulong Start, ulong End)[] _writtenSince = [.. Sorted(writtenSince)];
 
     /// <summary>
     /// The pages in either list, as sorted ranges that neither overlap nor touch: merged in one pass
@@ -62,4 +63,7 @@ public sealed class WrittenPages(
     /// <remarks>The cursor tells, for addresses that only grow, whether a page was written since, and up to where that holds.</remarks>
     public RangeCursor? WalkIn(ulong start, ulong end) =>
         _tracked.Any(t => t.Start <= start && end <= t.End) ? new RangeCursor(_written) : null;
+
+    /// <summary>A walk over the pages the scan under the freeze found written (after the scan before it).</summary>
+    public RangeCursor WalkWrittenSince() => new(_writtenSince);
 }

@@ -90,7 +90,8 @@ public static class InternalCommand
             {
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
-                PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped, Parent = result.Parent ?? "",
+                PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped,
+                PagesCopiedBeforeTheFreeze = result.PagesCopiedBeforeTheFreeze, Parent = result.Parent ?? "",
                 Storage = result.Storage is { } files ? $"{files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(files.PagesShared > 0 ? $" ({files.PagesShared} shared by reflink)" : "")}, {files.PagesKept} kept" : "",
             };
         }));

@@ -92,6 +92,9 @@ public sealed class WorkerReport
     /// <summary>Of those, pages dirty tracking knew unwritten: not even read.</summary>
     public long PagesSkipped { get; set; }
 
+    /// <summary>Pages written since the earlier checkpoint that were copied before the freeze, not under it.</summary>
+    public long PagesCopiedBeforeTheFreeze { get; set; }
+
     public string Parent { get; set; } = "";
 
     /// <summary>checkpoint with storage: what it captured, in one line; restore: what the rollback did.</summary>

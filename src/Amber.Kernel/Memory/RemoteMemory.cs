@@ -95,26 +95,20 @@ public sealed class RemoteMemory : IDisposable
             Scattered(ranges, p, source.Length, write: true);
     }
 
+    /// <summary>
+    /// One process_vm_readv of several remote ranges into <paramref name="destination"/>, and nothing
+    /// more: how many bytes it read, from the start (it stops at the first page it cannot read).
+    /// For copies that can be taken again where this one falls short: the pages of a process that runs.
+    /// </summary>
+    public unsafe long TryReadScattered(ReadOnlySpan<(ulong Address, int Length)> ranges, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+            return Math.Max(0, Transfer(ranges, p, destination.Length, write: false, out _));
+    }
+
     private unsafe void Scattered(ReadOnlySpan<(ulong Address, int Length)> ranges, byte* local, int localLength, bool write)
     {
-        if (ranges.Length > MaxScattered)
-            throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
-        int total = 0;
-        var remote = stackalloc Iovec[ranges.Length];
-        for (int i = 0; i < ranges.Length; i++)
-        {
-            remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
-            total += ranges[i].Length;
-        }
-        if (total > localLength)
-            throw new ArgumentException($"{total} bytes of remote ranges, {localLength} here");
-        var iov = new Iovec { iov_base = (nint)local, iov_len = (nuint)total };
-        nint n;
-        do
-            n = write ? Interop.ProcessVmWritev(Pid, &iov, 1, remote, (ulong)ranges.Length, 0) : Interop.ProcessVmReadv(Pid, &iov, 1, remote, (ulong)ranges.Length, 0);
-        while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
-        if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
-            throw new TargetGoneException(Pid);
+        nint n = Transfer(ranges, local, localLength, write, out int total);
         if (n == total)
             return;
         // Short (a range it may not reach this way): the rest, range by range, from where it stopped.
@@ -132,6 +126,30 @@ public sealed class RemoteMemory : IDisposable
             }
             at += length;
         }
+    }
+
+    /// <returns>What one process_vm_readv/writev of the ranges moved (of <paramref name="total"/>), or -1.</returns>
+    private unsafe nint Transfer(ReadOnlySpan<(ulong Address, int Length)> ranges, byte* local, int localLength, bool write, out int total)
+    {
+        if (ranges.Length > MaxScattered)
+            throw new ArgumentException($"{ranges.Length} ranges, more than {MaxScattered}", nameof(ranges));
+        total = 0;
+        var remote = stackalloc Iovec[ranges.Length];
+        for (int i = 0; i < ranges.Length; i++)
+        {
+            remote[i] = new Iovec { iov_base = (nint)ranges[i].Address, iov_len = (nuint)ranges[i].Length };
+            total += ranges[i].Length;
+        }
+        if (total > localLength)
+            throw new ArgumentException($"{total} bytes of remote ranges, {localLength} here");
+        var iov = new Iovec { iov_base = (nint)local, iov_len = (nuint)total };
+        nint n;
+        do
+            n = write ? Interop.ProcessVmWritev(Pid, &iov, 1, remote, (ulong)ranges.Length, 0) : Interop.ProcessVmReadv(Pid, &iov, 1, remote, (ulong)ranges.Length, 0);
+        while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
+        if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.ESRCH)
+            throw new TargetGoneException(Pid);
+        return n;
     }
 
     /// <summary>

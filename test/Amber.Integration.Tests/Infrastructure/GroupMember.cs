@@ -40,6 +40,22 @@ public sealed class GroupMember(int pid, string log)
         }, $"process {Pid} to reach tick {target} (log ends with: {string.Join(" | ", Lines().TakeLast(3))})", timeout);
     }
 
+    /// <summary>
+    /// Waits for <paramref name="more"/> tick lines after those logged now, whatever their numbers
+    /// (a restore of an earlier checkpoint counts again from there); a FAIL line anywhere fails the test.
+    /// </summary>
+    public void WaitForNewTicks(int more)
+    {
+        int logged = Lines().Count;
+        GroupHome.WaitUntil(() =>
+        {
+            var lines = Lines();
+            var fail = lines.FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal));
+            Assert.True(fail is null, $"process {Pid} reported: {fail}");
+            return lines.Skip(logged).Count(l => l.StartsWith("tick ", StringComparison.Ordinal)) >= more;
+        }, $"{more} more ticks from process {Pid} (log ends with: {string.Join(" | ", Lines().TakeLast(3))})");
+    }
+
     public void WaitForLine(string line) =>
         GroupHome.WaitUntil(() => Lines().Contains(line), $"'{line}' from process {Pid} (log ends with: {string.Join(" | ", Lines().TakeLast(3))})");
 
