@@ -21,7 +21,7 @@ public sealed class PreCopiedPages : IDisposable
 
     private readonly List<Chunk> _chunks = [];
     private readonly List<Copy> _copies = []; // in address order
-    private int _at; // the copy the last Covers found, or the next one
+    private RangeCursor _walk = new([]);
 
     private readonly PageCopyPool _pool;
 
@@ -77,6 +77,7 @@ public sealed class PreCopiedPages : IDisposable
             copied.Dispose();
             throw;
         }
+        copied._walk = new RangeCursor([.. copied._copies.Select(c => (c.Start, c.End))]);
         return copied;
     }
 
@@ -116,23 +117,12 @@ public sealed class PreCopiedPages : IDisposable
     }
 
     /// <summary>Whether the page at <paramref name="address"/> was copied; either way, up to where that holds (addresses only grow).</summary>
-    public bool Covers(ulong address, out ulong until)
-    {
-        while (_at < _copies.Count && _copies[_at].End <= address)
-            _at++;
-        if (_at < _copies.Count && _copies[_at].Start <= address)
-        {
-            until = _copies[_at].End;
-            return true;
-        }
-        until = _at < _copies.Count ? _copies[_at].Start : ulong.MaxValue;
-        return false;
-    }
+    public bool Covers(ulong address, out ulong until) => _walk.Inside(address, out until);
 
     /// <summary>Takes the copy of [start, end), all covered by the copy <see cref="Covers"/> last found, into the dump.</summary>
     public void Use(ulong start, ulong end, bool anonymous)
     {
-        var copy = _copies[_at];
+        var copy = _copies[_walk.At];
         var chunk = _chunks[copy.Chunk];
         chunk.Items ??= _pool.RentList();
         PagesUsed += (long)((end - start) / PageSize);
