@@ -22,6 +22,7 @@ public sealed class PreCopiedPages : IDisposable
     private readonly List<Chunk> _chunks = [];
     private readonly List<Copy> _copies = []; // in address order
     private RangeCursor _walk = new([]);
+    private int _handedOver; // chunks given to the writer (or back to the pool)
 
     private readonly PageCopyPool _pool;
 
@@ -31,7 +32,7 @@ public sealed class PreCopiedPages : IDisposable
     public long PagesUsed { get; private set; }
 
     /// <summary>The buffers of the pool it holds.</summary>
-    public int Buffers => _chunks.Count;
+    public int Buffers => _chunks.Count - _handedOver;
 
     /// <summary>
     /// Copies the pages of <paramref name="written"/> that lie in <paramref name="own"/> (both sorted,
@@ -129,14 +130,16 @@ public sealed class PreCopiedPages : IDisposable
         chunk.Items.Add(PageWriterQueue.Item.Copied(start, copy.Offset + (int)(start - copy.Start), (int)(end - start), anonymous));
     }
 
-    /// <summary>Hands the buffers whose copies the dump uses to its writer, and gives back the others.</summary>
+    /// <summary>
+    /// Hands the buffers whose copies the dump uses to its writer, in address order (the page file
+    /// then holds them in order, as reads of a restore or a merge want them), and gives back the others.
+    /// </summary>
     public void SubmitTo(PageWriterQueue queue)
     {
         _copies.Clear();
-        while (_chunks.Count > 0)
+        while (_handedOver < _chunks.Count)
         {
-            var chunk = _chunks[^1];
-            _chunks.RemoveAt(_chunks.Count - 1); // the queue's from here, even if it refuses it
+            var chunk = _chunks[_handedOver++]; // the queue's from here, even if it refuses it
             if (chunk.Items is { } items)
                 queue.Submit(chunk.Buffer, items);
             else
@@ -146,13 +149,13 @@ public sealed class PreCopiedPages : IDisposable
 
     public void Dispose()
     {
-        foreach (var chunk in _chunks)
+        foreach (var chunk in _chunks.Skip(_handedOver))
         {
             _pool.Buffers.Return(chunk.Buffer);
             if (chunk.Items is { } items)
                 _pool.ReturnList(items);
         }
-        _chunks.Clear();
+        _handedOver = _chunks.Count;
         _copies.Clear();
     }
 
