@@ -40,11 +40,11 @@ public static class CheckpointMerger
 
         string merged = $"{dir}.merge-{Guid.NewGuid():N}"[..(dir.Length + 15)];
         long pages = 0, linked = 0;
+        var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
+        var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
+        var storage = old.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
         using (var writer = CheckpointWriter.Create(merged))
         {
-            var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
-            var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
-            var storage = old.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
             var lists = RunLists(images, forest, storage);
             var layers = copyAll ? [] : MergeLayers.Link(reader, writer, lists);
             trace.Mark($"linked {layers.Values.Sum(l => l.Count)} page files");
@@ -85,7 +85,7 @@ public static class CheckpointMerger
         {
             // Every page copied was checked against its checksum on its way in, and a linked file is
             // the one its checkpoint committed; what the runs became is checked here.
-            if (CheckpointVerifier.Verify(merged, pageData: false) is { } problem)
+            if (CheckpointVerifier.Verify(merged, pageData: false, ([.. images, .. forest is null ? [] : new[] { forest }], storage)) is { } problem)
                 throw new CheckpointException($"the merged checkpoint fails its own verification: {problem}");
             trace.Mark("verify");
             Faults.Check(FaultPoint.MergeBeforeSwap);
