@@ -61,10 +61,11 @@ public sealed class ProcessStateTests
         File.WriteAllText(dir["flock"], "");
         File.WriteAllText(dir["posix"], new string('x', 100));
         File.WriteAllText(dir["ofd"], new string('x', 100));
-        // A flock, a POSIX lock (through an fd and its dup), an OFD lock (which /proc/locks gives to no
-        // process), and a child that inherits the flock and the OFD lock and waits for the POSIX lock.
+        // Two shared flocks (through two opens of one file), a POSIX lock (through an fd and its dup),
+        // an OFD lock (which /proc/locks gives to no process), and a child that inherits the flocks
+        // and the OFD lock and waits for the POSIX lock.
         using var target = TargetProcess.Start("/usr/bin/python3",
-            ["-c", $"import fcntl,os,struct,time\na=open('{dir["flock"]}','r+')\nfcntl.flock(a, fcntl.LOCK_SH)\nb=open('{dir["posix"]}','r+')\n" +
+            ["-c", $"import fcntl,os,struct,time\na=open('{dir["flock"]}','r+')\nfcntl.flock(a, fcntl.LOCK_SH)\na2=open('{dir["flock"]}','r+')\nfcntl.flock(a2, fcntl.LOCK_SH)\nb=open('{dir["posix"]}','r+')\n" +
                    "fcntl.lockf(b, fcntl.LOCK_EX, 10, 20)\nb2=os.dup(b.fileno())\n" +
                    $"c=open('{dir["ofd"]}','r+')\nfcntl.fcntl(c, 37, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 5, 7, 0))\n" +
                    $"if os.fork()==0:\n d=open('{dir["posix"]}','r+')\n fcntl.lockf(d, fcntl.LOCK_EX, 10, 20)\n os._exit(0)\n" +
@@ -72,14 +73,14 @@ public sealed class ProcessStateTests
             dir.Path);
         target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
         ulong[] inodes = [.. new[] { "flock", "posix", "ofd" }.Select(f => TestDir.Inode(dir[f]))];
-        var before = WaitForLocks(inodes, 4, null);
+        var before = WaitForLocks(inodes, 5, null);
         Assert.Contains(before, l => l.StartsWith("-> POSIX WRITE", StringComparison.Ordinal));
         Assert.Contains(before, l => l.StartsWith("OFDLCK WRITE -1", StringComparison.Ordinal));
         for (int cycle = 1; cycle <= 2; cycle++)
         {
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
             // The child's wait is a system call that starts again once it runs.
-            Assert.Equal(before, WaitForLocks(inodes, 4, before));
+            Assert.Equal(before, WaitForLocks(inodes, 5, before));
             target.WaitForTicks(3);
         }
         // Someone else cannot take them: they are really held.

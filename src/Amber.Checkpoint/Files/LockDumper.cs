@@ -17,10 +17,14 @@ public static class LockDumper
 {
     public static void Dump(int pid, ProcessImage image, IEnumerable<(int Fd, FdLock Lock)> locks)
     {
-        var seen = new HashSet<FdLock>(); // dup'ed fds are one open file: each shows its locks
+        // dup'ed fds are one open file and each shows its locks; two open files of one file may each
+        // hold a lock that reads the same (two shared flocks), and both are kept.
+        var seen = new HashSet<(int OpenFile, FdLock Lock)>();
         foreach (var (fd, l) in locks)
         {
-            if (!seen.Add(l) || (l.Kind == "FLOCK" && l.Pid != pid))
+            var through = image.Fds.First(f => f.Fd == fd);
+            int openFile = through.HasSharesDescriptionWith ? through.SharesDescriptionWith : fd;
+            if (!seen.Add((openFile, l)) || (l.Kind == "FLOCK" && l.Pid != pid))
                 continue;
             string what = $"a {l.Kind} lock on inode {l.Device}:{l.Inode}";
             var kind = l.Kind switch
@@ -32,7 +36,6 @@ public static class LockDumper
             };
             if (l.Mode != "ADVISORY")
                 throw new UnsupportedResourceException(pid, what, "a mandatory lock");
-            var through = image.Fds.First(f => f.Fd == fd);
             if (through.Kind != FdKind.FdRegular)
                 throw new UnsupportedResourceException(pid, what, $"a lock held through fd {fd} ({through.Path}), not a regular file");
             long length = l.End is { } end ? end - l.Start + 1 : 0;
