@@ -304,8 +304,8 @@ public static class Checkpointer
 
     /// <summary>
     /// How many page buffers a checkpoint prepares: enough for every page the trackers saw written
-    /// before the freeze (copied while frozen without waiting for a write), and at least the few that
-    /// keep copying and writing overlapped otherwise. Never more than an eighth of the memory available.
+    /// before the freeze (copied into them before it, <see cref="PreCopies"/>), and at least the few
+    /// that copying under the freeze needs besides. Never more than an eighth of the memory available.
     /// </summary>
     private static int BuffersFor(Dictionary<int, List<(ulong Start, ulong End)>> writtenBefore)
     {

@@ -8,7 +8,8 @@ namespace Amber.Checkpoint.Memory;
 /// <summary>
 /// Overlaps copying memory out of the target with writing it to the image: the tracer thread fills
 /// buffers (process_vm_readv) and hands them over; one writer thread hashes and appends them in
-/// order and notes the page runs, in address order. The buffers come from a pool the checkpoint
+/// the order queued and notes the page runs (not always in address order: the pages copied before
+/// the freeze come last). The buffers come from a pool the checkpoint
 /// shares between its processes, so memory use stays bounded; a pool large enough for every page to
 /// copy lets the copying end, and the process run again, before the writes do (<see cref="Complete"/>).
 /// Runs kept from an earlier checkpoint are only noted as address ranges: turning them into the

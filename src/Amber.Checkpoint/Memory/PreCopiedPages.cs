@@ -109,7 +109,9 @@ public sealed class PreCopiedPages : IDisposable
             int filled = (int)Math.Min(length, read - offset) / PageSize * PageSize;
             if (filled <= 0)
                 break;
-            if (_copies.Count > 0 && _copies[^1] is { } last && last.Chunk == chunk && last.End == address && last.Offset + (int)(last.End - last.Start) == offset)
+            // A copy before this one in the same buffer was filled whole (a short one ends the loop):
+            // where the addresses go on, so does the buffer.
+            if (_copies.Count > 0 && _copies[^1] is { } last && last.Chunk == chunk && last.End == address)
                 _copies[^1] = last with { End = address + (ulong)filled };
             else
                 _copies.Add(new Copy(address, address + (ulong)filled, chunk, offset));
