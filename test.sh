@@ -6,6 +6,11 @@ cd "$(dirname "$(readlink -f "$0")")"
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 
+# What the tests run besides amber (gcc, servers, file-system tools), installed if missing.
+if ! test/install-deps; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 # The tests drive ./amber, the CLI as shipped (Native AOT): built here once, before they start.
 if ! dotnet build Amber.slnx -c Release --nologo -v quiet || ! ./amber --version >/dev/null; then
   echo "the build failed"
