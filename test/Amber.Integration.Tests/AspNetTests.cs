@@ -42,4 +42,52 @@ public sealed class AspNetTests
             Assert.True(Http.TryGet(port, out string body) && body == $"hello {cycle + 1}", $"answer after cycle {cycle}: {body}");
         }
     }
+
+    /// <summary>
+    /// A restored server under load: the runtime suspends its threads for every garbage collection
+    /// with membarrier(2), which fails (and the runtime aborts) unless the registration came back.
+    /// </summary>
+    [Fact]
+    public void MinimalApiRestoredServesAMinuteOfRequestsThroughGarbageCollections()
+    {
+        using var dir = new TestDir("aspnetload");
+        Directory.CreateDirectory(dir["app"]);
+        File.WriteAllText(dir["app/app.csproj"], Project);
+        File.WriteAllText(dir["app/Program.cs"], """
+            var app = WebApplication.CreateBuilder(args).Build();
+            long hits = 0;
+            app.MapGet("/", () =>
+            {
+                var garbage = new byte[256 << 10]; // a collection every few requests
+                garbage[^1] = 1;
+                return $"hello {Interlocked.Increment(ref hits)} {GC.CollectionCount(0)}";
+            });
+            app.Run();
+            """);
+        ExternalProgram.Start(Repo.Dotnet, ["build", dir["app"], "-c", "Release", "-o", dir["out"], "--nologo"]).Wait(TimeSpan.FromMinutes(3)).ShouldSucceed();
+        int port = Http.FreePort();
+        using var server = TargetProcess.Start(Repo.Dotnet, [dir["out/app.dll"], "--urls", $"http://127.0.0.1:{port}"], dir["out"]);
+        server.WaitForLine(l => l.Contains("Application started"), "'Application started'", TimeSpan.FromSeconds(60));
+        Assert.True(Http.TryGet(port, out string first) && first.StartsWith("hello 1 ", StringComparison.Ordinal), $"first answer: {first}");
+        var tree = server.Tree().Skip(1).ToList();
+        Cycle.CheckpointWhenIdle(server, dir["img"]);
+        server.ReapKilled(tree);
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+
+        // A minute of requests, one after another (bounded in count too), each answered in order.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long expected = 2, collectionsAtStart = -1, collections = -1;
+        while (clock.Elapsed < TimeSpan.FromSeconds(60) && expected < 200_000)
+        {
+            Assert.True(Http.TryGet(port, out string body), $"request {expected} after the restore failed ({clock.Elapsed.TotalSeconds:0.0} s in); server log ends with: {string.Join(" | ", server.Lines().TakeLast(3))}");
+            var words = body.Split(' ');
+            Assert.True(words.Length == 3 && words[1] == expected.ToString(System.Globalization.CultureInfo.InvariantCulture), $"request {expected}: {body}");
+            collections = long.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture);
+            if (collectionsAtStart < 0)
+                collectionsAtStart = collections;
+            expected++;
+        }
+        Assert.True(server.IsRunning, "the restored server died");
+        Assert.True(collections - collectionsAtStart >= 10, $"only {collections - collectionsAtStart} collections in {expected - 2} requests: the test did not exercise the collector");
+    }
 }

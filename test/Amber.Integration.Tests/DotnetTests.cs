@@ -3,7 +3,9 @@ namespace Amber.Integration.Tests;
 /// <summary>
 /// A .NET 10 console program with threads writing to a file, run with no special flags: the runtime's
 /// W^X double mapping (a memfd mapped twice), its file locks, its diagnostics socket, its pipes and
-/// its ~300 mappings all come back.
+/// its ~300 mappings all come back. It forces a full blocking garbage collection every tick: the
+/// runtime suspends its threads with membarrier(2), whose registration must come back with the
+/// process (without it: "FATAL ERROR: Failed to flush using membarrier" at the first collection).
 /// </summary>
 public sealed class DotnetTests
 {
@@ -23,6 +25,7 @@ public sealed class DotnetTests
         }
         using var log = new StreamWriter(Path.Combine(dir, "dotnet.txt")) { AutoFlush = true };
         long[] last = new long[3];
+        var garbage = new List<byte[]>();
         Console.WriteLine("READY");
         for (int n = 1; ; n++)
         {
@@ -34,6 +37,9 @@ public sealed class DotnetTests
             }
             if (File.Exists(Path.Combine(dir, "stop"))) { Console.WriteLine($"PASS {n}"); return 0; }
             log.WriteLine($"{n} {string.Join(",", now)}");
+            garbage.Add(new byte[64 << 10]);
+            if (garbage.Count > 64) garbage.Clear();
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             Console.WriteLine($"tick {n}");
             Thread.Sleep(20);
         }

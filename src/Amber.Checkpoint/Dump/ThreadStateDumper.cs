@@ -44,6 +44,7 @@ public static class ThreadStateDumper
             image.Creds.Dumpable = calls.GetDumpable();
             image.NoNewPrivs = calls.GetNoNewPrivileges();
             image.ChildSubreaper = calls.GetChildSubreaper();
+            image.MembarrierRegistrations = (uint)calls.GetMembarrierRegistrations();
             foreach (var t in PosixTimerInfo.Parse(File.ReadAllText($"/proc/{frozen.Pid}/timers")))
             {
                 var (interval, value) = calls.GetPosixTimer(t.Id);

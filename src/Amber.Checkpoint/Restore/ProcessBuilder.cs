@@ -84,6 +84,9 @@ public sealed class ProcessBuilder(
             ThreadRestorer.RestoreState(threadCalls, t.Image);
         }
         ThreadRestorer.QueueSignals(calls, pid, image);
+        // Per mm, so once the threads are there; the .NET runtime fails without its registration.
+        foreach (int registration in RemoteCalls.Membarrier.Registrations.Where(r => (image.MembarrierRegistrations & r) != 0))
+            calls.RegisterMembarrier(registration);
         foreach (var t in image.PosixTimers.OrderBy(t => t.Id))
         {
             // A periodic timer that fired while the process was stopped is waiting for its signal to be taken.
@@ -279,6 +282,7 @@ public sealed class ProcessBuilder(
         var injector = new SyscallInjector(child, trampoline, int3Follows: true);
         var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
         calls.SetName(image.Comm);
+        JoinSession(calls, image);
         int status = image.ExitStatus;
         var regs = injector.OriginalRegisters.Clone();
         if ((status & 0x7f) == 0)
@@ -288,7 +292,8 @@ public sealed class ProcessBuilder(
         else
         {
             int signal = status & 0x7f;
-            calls.SetSignalAction(signal, default);
+            if (signal is not (Signals.SIGKILL or Signals.SIGSTOP)) // these two have no action to set
+                calls.SetSignalAction(signal, default);
             var (_, hard) = calls.GetResourceLimit(RlimitCore);
             calls.SetResourceLimit(RlimitCore, 0, hard); // die by the signal, without a core file
             regs.PrepareSyscall(trampoline, Registers.Syscalls.Tgkill, [(ulong)image.Pid, (ulong)image.Pid, (ulong)signal]);

@@ -90,4 +90,35 @@ public sealed partial class RemoteCalls
         {
         }
     }
+
+    /// <summary>membarrier(2) commands the restore needs (include/uapi/linux/membarrier.h).</summary>
+    public static class Membarrier
+    {
+        public const int RegisterGlobalExpedited = 1 << 2;
+        public const int PrivateExpedited = 1 << 3;
+        public const int RegisterPrivateExpedited = 1 << 4;
+        public const int RegisterPrivateExpeditedSyncCore = 1 << 6;
+        public const int RegisterPrivateExpeditedRseq = 1 << 8;
+        public const int GetRegistrations = 1 << 9;
+
+        /// <summary>Every registration, in the order a restore makes them.</summary>
+        public static readonly int[] Registrations =
+            [RegisterGlobalExpedited, RegisterPrivateExpedited, RegisterPrivateExpeditedSyncCore, RegisterPrivateExpeditedRseq];
+    }
+
+    /// <summary>
+    /// The membarrier registrations of the process (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3).
+    /// Before 6.3 only the private expedited one can be told, by using it: it fails with EPERM unless registered.
+    /// </summary>
+    public int GetMembarrierRegistrations()
+    {
+        long mask = Injector.Call(SyscallNumbers.Membarrier, Membarrier.GetRegistrations, 0, 0);
+        if (mask >= 0)
+            return (int)mask;
+        if (mask == -Errnos.ENOSYS)
+            return 0;
+        return Injector.Call(SyscallNumbers.Membarrier, Membarrier.PrivateExpedited, 0, 0) == 0 ? Membarrier.RegisterPrivateExpedited : 0;
+    }
+
+    public void RegisterMembarrier(int command) => Call($"membarrier({command})", SyscallNumbers.Membarrier, (ulong)command, 0, 0);
 }
