@@ -335,6 +335,11 @@ public static class Checkpointer
                 var tracker = DirtyTracker.Adopt(pid, uffd); // not disposed: the handle stays the coordinator's
                 written[pid] = [.. ranges.SelectMany(r => tracker.TakeWritten(r.Start, r.End))];
             }
+            catch (TargetGoneException)
+            {
+                // Exited since the last checkpoint (an nginx worker replaced by a reload): its tracker
+                // goes with it, and whatever runs now is read in full.
+            }
             catch (Exception e) when (e is KernelCallException or IOException)
             {
                 // Gone, or going. What a scan that failed half-way protected again would be missed by

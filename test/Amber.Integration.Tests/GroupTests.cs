@@ -242,6 +242,43 @@ public sealed class GroupTests
         Assert.Empty(new Coordinator.Store.GroupStore(home.Home.DefaultStore("mine")).List());
     }
 
+    [Fact]
+    public void CheckpointsGoOnWhenAMemberIsReplacedAndFullCheckpointsFollowTrackedOnes()
+    {
+        using var home = new GroupHome("group-respawn");
+        string wd = home.Dir.Path;
+        var master = new GroupMember(home.Run("rs", [], TargetBinaries.Get("respawn"), wd), home.Home.GroupLog("rs"));
+        master.WaitForLine("READY");
+        master.WaitForTicks(3);
+        home.Amber("checkpoint", "--group", "rs").ShouldSucceed();
+        // Two full checkpoints in a row, while the writes are tracked: the second one used to find
+        // the memory still registered by the first one's trackers (UFFDIO_REGISTER: EBUSY).
+        for (int i = 0; i < 2; i++)
+        {
+            master.WaitForTicks(2);
+            home.Amber("checkpoint", "--group", "rs", "--full").ShouldSucceed();
+        }
+        master.WaitForTicks(2);
+        home.Amber("checkpoint", "--group", "rs").ShouldSucceed();
+
+        // The worker is replaced (nginx -s reload): the next checkpoint goes on without the one that
+        // exited, at the first try, and still reads only what the master wrote since.
+        int workers = master.Lines().Count(l => l.StartsWith("worker ", StringComparison.Ordinal));
+        Spawner.Kill(master.Pid, 10); // SIGUSR1
+        GroupHome.WaitUntil(() => master.Lines().Count(l => l.StartsWith("worker ", StringComparison.Ordinal)) == workers + 1, "the worker to be replaced");
+        master.WaitForTicks(2);
+        var after = home.Amber("checkpoint", "--group", "rs").ShouldSucceed();
+        var kept = System.Text.RegularExpressions.Regex.Match(after.Stderr, @"(\d+) kept");
+        Assert.True(kept.Success && long.Parse(kept.Groups[1].Value, CultureInfo.InvariantCulture) > 1000, $"the master's pages should be kept from the earlier checkpoint: {after.Stderr}");
+        master.WaitForTicks(2);
+        home.Amber("checkpoint", "--group", "rs", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !master.IsRunning, "the group to end");
+        home.Amber("restore", "--group", "rs").ShouldSucceed();
+        master.WaitForTicks(12); // every page checked at least once
+        File.WriteAllText(Path.Combine(wd, "stop"), "");
+        master.WaitForPass();
+    }
+
     /// <summary>The duo server and client, each launched into the group by amber run.</summary>
     private static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
     {

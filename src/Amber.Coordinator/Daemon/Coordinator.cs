@@ -389,6 +389,12 @@ public sealed class Coordinator : IDisposable
                     foreach (var (pid, (uffd, ranges)) in group.Trackers)
                         TrackerMessages.Send(ours, pid, uffd, ranges);
                 }
+                else
+                {
+                    // Not of use to this checkpoint: let go now, or the memory they keep registered
+                    // could not be registered again by the worker's new ones (EBUSY).
+                    group.DropTrackers();
+                }
                 TrackerMessages.End(ours);
                 report = Worker.Run(_reaper, _home.DaemonLog, [(3, theirs.Fd)], [.. args, "--channel", "3"]);
             }
