@@ -8,7 +8,7 @@ namespace Amber.Checkpoint.Files;
 /// <summary>
 /// Files deleted while still open or mapped (a common way to keep a temporary file private, or a
 /// library replaced on disk) exist only through the process's fds and mappings: their contents go
-/// into the image, read through a copy of the fd or /proc/PID/map_files, once per checkpoint.
+/// into the image, read through /proc/PID/fd or /proc/PID/map_files, once per checkpoint.
 /// </summary>
 public static class DeletedFileDumper
 {
@@ -24,7 +24,7 @@ public static class DeletedFileDumper
             cancel.ThrowIfCancellationRequested();
             if (!saved.Claim(ObjectKind.Deleted, id, pid))
                 continue;
-            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, vma!.Start, vma.End, writable: false);
+            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd, writable: false) : RemoteFile.FromMapping(pid, vma!.Start, vma.End, writable: false);
             var st = file.Stat();
             var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff, Uid = st.Uid, Gid = st.Gid };
             ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer,

@@ -99,6 +99,8 @@ public sealed class FrozenProcess : IDisposable
             var status = tracee.WaitForStop();
             var regs = tracee.GetRegisters();
             ulong mask = tracee.GetSignalMask();
+            if (status.IsEventStop && !WasStopped && !SignalWaits(tid, mask) && regs.UndoInterruption())
+                tracee.SetRegisters(regs);
             _threads.Add(new FrozenThread(tracee, regs, mask));
             if (!status.IsEventStop)
                 throw new CheckpointException($"process {Pid}: thread {tid} stopped unexpectedly ({status})");
@@ -108,6 +110,16 @@ public sealed class FrozenProcess : IDisposable
         foreach (var t in _seized.Values)
             t.Dispose();
         _seized.Clear();
+    }
+
+    /// <summary>
+    /// A signal the thread will take once it runs: then a call it was in really was interrupted (by
+    /// that signal), and ends as the program expects. Otherwise an EINTR it shows is the freeze's own.
+    /// </summary>
+    private bool SignalWaits(int tid, ulong mask)
+    {
+        var status = ProcFs.ReadThreadStatus(Pid, tid);
+        return ((status.SigPending | status.ShdPending) & ~mask) != 0;
     }
 
     /// <summary>Puts back registers and signal masks and detaches every thread. Never throws.</summary>

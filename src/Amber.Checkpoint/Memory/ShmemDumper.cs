@@ -30,7 +30,7 @@ public static class ShmemDumper
             var fd = fds.FirstOrDefault(f => f.ShmemId == id);
             string label = fd?.Path ?? mappings[0].Name;
             bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
-            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End);
+            using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd, writable: false) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End, writable: false);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
             CopyContents(file, pages, shmem.Pages, buffer, earlier?.ObjectOf(pid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.Shmem.Add(shmem);

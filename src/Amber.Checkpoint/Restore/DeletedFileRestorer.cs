@@ -11,15 +11,34 @@ namespace Amber.Checkpoint.Restore;
 /// name (or a temporary one beside it) with the saved owner, mode, size and contents, every fd and
 /// mapping of it is opened from that name, and the name is then removed — so the process again
 /// holds a file nobody else can open. A file several processes use is created by their common
-/// ancestor, held in a slot and unlinked at once; they open it through /proc/self/fd.
+/// ancestor, held in a slot and unlinked at once; they open it through /proc/self/fd. A file made
+/// with O_TMPFILE (no name ever, O_TMPFILE in its open file's flags) is made that way again.
 /// </summary>
-public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf)
+public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf, int floor)
 {
     private readonly Dictionary<ulong, string> _paths = [];
+    /// <summary>Files made with O_TMPFILE, which never had a name: made so again, held by fd until their fd is restored.</summary>
+    private readonly Dictionary<ulong, (int Fd, FdImage Opener)> _unnamed = [];
 
     /// <summary>Where the process opens a deleted file from, while it is being restored.</summary>
     public string PathOf(ulong id) =>
-        _paths.TryGetValue(id, out var path) ? path : tree.SlotPath(ObjectKind.Deleted, id);
+        _unnamed.TryGetValue(id, out var held) ? $"/proc/self/fd/{held.Fd}"
+        : _paths.TryGetValue(id, out var path) ? path
+        : tree.SlotPath(ObjectKind.Deleted, id);
+
+    /// <summary>
+    /// The open file an O_TMPFILE file was made through (its flags show O_TMPFILE for good), for the
+    /// fd that had it: that very one, made again by open(dir, O_TMPFILE), at its offset. -1 for any other fd.
+    /// </summary>
+    public int TakeUnnamed(FdImage fd)
+    {
+        if (fd.Kind != FdKind.FdDeletedFile || !_unnamed.TryGetValue(fd.DeletedFile, out var held) || held.Opener != fd)
+            return -1;
+        _unnamed.Remove(fd.DeletedFile);
+        if (fd.Offset != 0)
+            calls.Seek(held.Fd, fd.Offset);
+        return held.Fd;
+    }
 
     /// <summary>The files this process creates for the tree, each into its slot, their names removed at once.</summary>
     public void CreateInSlots()
@@ -33,11 +52,18 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         }
     }
 
-    /// <summary>The files of this process alone, named until <see cref="RemoveNames"/>.</summary>
+    /// <summary>The files of this process alone, named until <see cref="RemoveNames"/> (or never named: O_TMPFILE).</summary>
     public void CreateOwn()
     {
         foreach (var deleted in image.DeletedFiles.Where(d => !d.InSlot))
         {
+            var opener = image.Fds.FirstOrDefault(f => f.Kind == FdKind.FdDeletedFile && f.DeletedFile == deleted.Id
+                && (f.Flags & RemoteCalls.OpenFlags.TmpFile) == RemoteCalls.OpenFlags.TmpFile && !f.HasSharesDescriptionWith && f.SharedFile == 0);
+            if (opener is not null && CreateUnnamed(deleted, opener) is int held)
+            {
+                _unnamed[deleted.Id] = (held, opener);
+                continue;
+            }
             _paths[deleted.Id] = Create(deleted, out int fd);
             calls.Close(fd);
         }
@@ -46,6 +72,9 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
     /// <summary>Removes the temporary names; never throws (a name left behind is reported).</summary>
     public void RemoveNames(List<string> warnings)
     {
+        foreach (var (fd, _) in _unnamed.Values)
+            calls.Close(fd); // mapped only, or its fd was not the one that made it
+        _unnamed.Clear();
         foreach (var path in _paths.Values)
         {
             try
@@ -59,6 +88,28 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         }
     }
 
+    /// <summary>open(dir, O_TMPFILE) with the flags the file was made with, filled; null where the directory no longer takes it.</summary>
+    private int? CreateUnnamed(DeletedFile deleted, FdImage opener)
+    {
+        string? dir = Path.GetDirectoryName(deleted.Path);
+        if (dir is not { Length: > 0 } || !Directory.Exists(dir))
+            return null;
+        int flags = (int)opener.Flags & ~(RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate);
+        int fd;
+        try
+        {
+            fd = calls.OpenAt(dir, flags | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
+        }
+        catch (Kernel.KernelCallException)
+        {
+            return null; // a file system without O_TMPFILE now: made under a name, as a deleted file is
+        }
+        int held = calls.DupAbove(fd, floor);
+        calls.Close(fd);
+        Fill(deleted, held);
+        return held;
+    }
+
     private string Create(DeletedFile deleted, out int fd)
     {
         // Under its old name when that is free, so /proc/PID/fd shows "<old name> (deleted)" again.
@@ -67,6 +118,13 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
             ? deleted.Path
             : Path.Combine(dir, $".amber-restore-{image.Pid}-{Guid.NewGuid():N}");
         fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
+        Fill(deleted, fd);
+        return path;
+    }
+
+    /// <summary>Owner, size and contents of a file just made for <paramref name="deleted"/>.</summary>
+    private void Fill(DeletedFile deleted, int fd)
+    {
         calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
         calls.Truncate(fd, (long)deleted.Size);
         using var file = RemoteFile.FromFd(image.Pid, fd);
@@ -76,6 +134,5 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
             pagesOf(deleted.PagesOf, run.StoredIn).ReadRun(run, data);
             file.Write((long)run.Address, data.AsSpan(0, (int)Math.Min((ulong)data.Length, deleted.Size - run.Address)));
         }
-        return path;
     }
 }

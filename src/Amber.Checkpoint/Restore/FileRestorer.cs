@@ -72,7 +72,8 @@ public sealed class FileRestorer(
                 case FdKind.FdCharacterDevice:
                 case FdKind.FdDeletedFile:
                 case FdKind.FdSocket:
-                    Place(fd, CreateDescription(calls, fd, deletedFiles.PathOf));
+                    int unnamed = deletedFiles.TakeUnnamed(fd);
+                    Place(fd, unnamed >= 0 ? unnamed : CreateDescription(calls, fd, deletedFiles.PathOf));
                     break;
                 case FdKind.FdFifo:
                     RestoreFifo(fd, floor);
@@ -146,7 +147,10 @@ public sealed class FileRestorer(
         if (fd.Kind == FdKind.FdSocket)
             return SocketRestorer.Create(calls, fd);
         string path = fd.Kind == FdKind.FdDeletedFile ? deletedPath(fd.DeletedFile) : fd.Path;
-        int created = calls.OpenAt(path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
+        int flags = (int)fd.Flags & ~OpenFlagsToDrop;
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
+            flags &= ~RemoteCalls.OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
+        int created = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0)
             calls.Seek(created, fd.Offset);
         return created;

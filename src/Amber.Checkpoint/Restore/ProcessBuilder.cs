@@ -32,10 +32,11 @@ public sealed class ProcessBuilder(
         Faults.Check(FaultPoint.RestoreAfterCreate);
         KeepOnlyInheritedFds(calls, isRoot);
         using var pageFiles = new PageFiles(reader, pid);
-        var deletedFiles = CreateForOthers(calls, image, pageFiles);
-        string pagePath = reader.GetFilePath(image.PageFile);
         var inherits = isRoot ? options.InheritFds : [];
-        var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, FileRestorer.Floor(image, inherits.Count));
+        int floor = FileRestorer.Floor(image, inherits.Count);
+        var deletedFiles = CreateForOthers(calls, image, pageFiles, floor);
+        string pagePath = reader.GetFilePath(image.PageFile);
+        var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateOwn();
         var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf);
         mm.RemoveHuskMappings();
@@ -125,7 +126,7 @@ public sealed class ProcessBuilder(
         using var memory = calls.Memory;
         KeepOnlyInheritedFds(calls, isRoot: true);
         using (var pageFiles = new PageFiles(reader, 0))
-            CreateForOthers(calls, forest, pageFiles);
+            CreateForOthers(calls, forest, pageFiles, FileRestorer.Floor(forest, options.InheritFds.Count));
         var roots = new List<Tracee>();
         foreach (var root in tree.Roots)
         {
@@ -187,7 +188,7 @@ public sealed class ProcessBuilder(
     /// slot: pipes, socket pairs, shared memory objects, deleted files, open files; and the System V
     /// segments it is the first to need (created by amber, by id).
     /// </summary>
-    private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles)
+    private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles, int floor)
     {
         CreateSharedPipes(calls, image);
         foreach (var pair in image.SocketPairs)
@@ -199,7 +200,7 @@ public sealed class ProcessBuilder(
             calls.Close(second);
         }
         ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
-        var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of);
+        var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateInSlots();
         foreach (var shared in image.SharedFiles)
         {

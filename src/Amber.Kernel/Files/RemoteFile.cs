@@ -5,8 +5,8 @@ namespace Amber.Kernel.Files;
 
 /// <summary>
 /// A file another process holds or maps — a memfd, what backs its shared anonymous memory, a file
-/// deleted while in use — opened from amber: through the process's own fd (pidfd_getfd) or through
-/// /proc/PID/map_files; read and written in place.
+/// deleted while in use — opened by amber through /proc/PID/fd or /proc/PID/map_files (an open file of
+/// its own, so the process's offset never moves); read and written in place.
 /// </summary>
 public sealed class RemoteFile : IDisposable
 {
@@ -14,16 +14,25 @@ public sealed class RemoteFile : IDisposable
 
     private RemoteFile(SafeFdHandle fd) => _fd = fd;
 
-    public static RemoteFile FromFd(int pid, int fd) => new(ProcessFiles.GetFd(pid, fd));
+    /// <summary>
+    /// The file behind fd <paramref name="fd"/> of the process, through an open file of amber's own
+    /// (/proc/PID/fd/N opened again, not pidfd_getfd): seeking for its data must never move the offset
+    /// the process sees.
+    /// </summary>
+    public static RemoteFile FromFd(int pid, int fd, bool writable = true) =>
+        Open($"/proc/{pid}/fd/{fd}", writable, "open /proc/PID/fd", $"fd {fd} of process {pid}");
 
-    public static unsafe RemoteFile FromMapping(int pid, ulong start, ulong end, bool writable = true)
+    public static RemoteFile FromMapping(int pid, ulong start, ulong end, bool writable = true) =>
+        Open($"/proc/{pid}/map_files/{start:x}-{end:x}", writable, "open /proc/PID/map_files", $"mapping {start:x}-{end:x} of process {pid}");
+
+    private static unsafe RemoteFile Open(string path, bool writable, string call, string target)
     {
-        var path = NativeString.Utf8Z($"/proc/{pid}/map_files/{start:x}-{end:x}");
+        var name = NativeString.Utf8Z(path);
         int fd;
-        fixed (byte* p = path)
+        fixed (byte* p = name)
             fd = Interop.Open(p, (writable ? Interop.O_RDWR : Interop.O_RDONLY) | Interop.O_CLOEXEC, 0);
         if (fd < 0)
-            Errnos.Throw("open /proc/PID/map_files", $"mapping {start:x}-{end:x} of process {pid}");
+            Errnos.Throw(call, target);
         return new RemoteFile(new SafeFdHandle(fd));
     }
 

@@ -58,6 +58,8 @@ public sealed partial class RemoteCalls
         public const int CloseOnExec = Interop.O_CLOEXEC;
         public const int Directory = Interop.O_DIRECTORY;
         public const int Path = Interop.O_PATH;
+        /// <summary>O_TMPFILE: __O_TMPFILE | O_DIRECTORY, as fdinfo shows a file made that way.</summary>
+        public const int TmpFile = Interop.O_TMPFILE;
         public const int Direct = Interop.O_DIRECT;
         public const int NonBlock = Interop.O_NONBLOCK;
     }

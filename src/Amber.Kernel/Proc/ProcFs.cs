@@ -16,6 +16,9 @@ public static class ProcFs
 
     public static ProcStatus ReadStatus(int pid) => ProcParsers.ParseStatus(ReadText(pid, "status"));
 
+    /// <summary>One thread's status: its own pending signals and mask (SigPnd, SigBlk) are per thread.</summary>
+    public static ProcStatus ReadThreadStatus(int pid, int tid) => ProcParsers.ParseStatus(ReadText(pid, $"task/{tid}/status"));
+
     public static bool TryReadStatus(int pid, out ProcStatus? status)
     {
         try

@@ -70,6 +70,21 @@ public sealed class Registers
             : -1;
 
     /// <summary>
+    /// A call that ended with EINTR only because the thread was stopped (epoll_wait, sigtimedwait,
+    /// semtimedop... return EINTR after any stop, see signal(7)) is turned back into a call in
+    /// progress: rax = -ERESTARTNOINTR, which the kernel re-executes when the thread resumes (and a
+    /// restore does, <see cref="PrepareSyscallRestart"/>), so the program never sees the stop.
+    /// Only for a thread stopped right at the end of the call (orig_rax set), before user code ran.
+    /// </summary>
+    public bool UndoInterruption()
+    {
+        if ((long)_regs.orig_rax < 0 || (long)_regs.rax != -Errnos.EINTR)
+            return false;
+        _regs.rax = unchecked((ulong)-Errnos.ERESTARTNOINTR);
+        return true;
+    }
+
+    /// <summary>
     /// A thread stopped inside an interrupted syscall shows rax = -ERESTART*. In a new process the
     /// kernel's restart state is gone, so re-execute the syscall instruction instead (KERNEL.md pitfall 4).
     /// </summary>

@@ -1,0 +1,42 @@
+using System.Globalization;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// Kernel state that must come back exactly, one self-checking target each (test/TestTargets): two
+/// checkpoint-kill-restore cycles, then an incremental one (a checkpoint that lets the program run
+/// on, another after it with --parent that ends it, a restore of the second). The program checks its
+/// own state every tick and once more, in full, at the end.
+/// </summary>
+public sealed class ExactStateTests
+{
+    [Fact] public void FileOffsetsOfMemfdsAndFilesMovedEveryTick() => Cycles("memfdpos");
+
+    [Fact] public void BlockingCallsNeverSeeEintr() => Cycles("eintr");
+
+    private static void Cycles(string target, int ports = 0, Action<TestDir>? prepare = null)
+    {
+        using var dir = new TestDir(target);
+        prepare?.Invoke(dir);
+        var args = Enumerable.Range(0, ports).Select(_ => Http.FreePort().ToString(CultureInfo.InvariantCulture)).ToArray();
+        using var process = TargetProcess.StartC(target, dir, args);
+        process.WaitForLine(l => l == "READY", "READY");
+        process.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(process, dir[$"img{cycle}"]);
+            process.WaitForTicks(3);
+        }
+        // Incremental: the first checkpoint lets it run on (its state must not move), the second ends it.
+        string pid = process.Pid.ToString(CultureInfo.InvariantCulture);
+        AmberCli.Run("checkpoint", pid, "--images", dir["img3"], "--leave-running").ShouldSucceed();
+        Assert.True(process.IsRunning && !process.IsTraced, "a checkpoint with --leave-running must leave the program running untraced");
+        process.WaitForTicks(3);
+        var tree = process.Tree().Skip(1).ToList();
+        AmberCli.Run("checkpoint", pid, "--images", dir["img4"], "--parent", dir["img3"]).ShouldSucceed();
+        process.ReapKilled(tree);
+        AmberCli.Run("restore", "--images", dir["img4"], "--detach").ShouldSucceed();
+        process.WaitForTicks(3);
+        process.StopAndVerify();
+    }
+}
