@@ -26,6 +26,34 @@ public sealed class CredentialTests
         Assert.Equal(65534u, new FileInfo($"/proc/{target.Pid}/mem").GetUnixOwner());
         target.StopAndVerify();
     }
+
+    /// <summary>Credentials are per thread: every thread of a program of another user comes back as that user.</summary>
+    [Fact]
+    public void EveryThreadOfAProcessOfAnotherUserKeepsItsCredentials()
+    {
+        using var dir = new TestDir("nobodythreads");
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1ff);
+        string threads = TargetBinaries.Get("threads");
+        File.SetUnixFileMode(Path.GetDirectoryName(threads)!, (UnixFileMode)0x1ed);
+        using var target = TargetProcess.Start("/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", threads, dir.Path], dir.Path);
+        target.WaitForTicks(3);
+        Dictionary<string, string[]> Credentials() => Directory.GetDirectories($"/proc/{target.Pid}/task").ToDictionary(t => Path.GetFileName(t),
+            t => File.ReadAllLines(Path.Combine(t, "status")).Where(l => l.StartsWith("Uid:") || l.StartsWith("Gid:") || l.StartsWith("Groups:") || l.StartsWith("Cap")).ToArray());
+        var before = Credentials();
+        Assert.True(before.Count >= 5, $"threads.c should have 5 threads, has {before.Count}");
+        Assert.All(before.Values, lines => Assert.Contains("Uid:\t65534\t65534\t65534\t65534", lines));
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            var after = Credentials();
+            Assert.Equal(before.Keys.Order(), after.Keys.Order());
+            foreach (var (tid, lines) in before)
+                Assert.True(lines.SequenceEqual(after[tid]), $"thread {tid}: {string.Join(" ", after[tid])}, was {string.Join(" ", lines)}");
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
 }
 
 public sealed class CapabilityTests

@@ -10,9 +10,20 @@ namespace Amber.Integration.Tests;
 /// </summary>
 public sealed class ExactStateTests
 {
+    [Fact] public void UnixSocketBoundByANonRootProgram() => Cycles("unixowner", prepare: OpenToOthers);
+
     [Fact] public void FileOffsetsOfMemfdsAndFilesMovedEveryTick() => Cycles("memfdpos");
 
+    [Fact] public void FsuidAndFsgidOfEachThread() => Cycles("fsuid", prepare: OpenToOthers);
+
     [Fact] public void BlockingCallsNeverSeeEintr() => Cycles("eintr");
+
+    /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
+    private static void OpenToOthers(TestDir dir)
+    {
+        for (var d = new DirectoryInfo(dir.Path); d is not null; d = d.Parent)
+            d.UnixFileMode |= UnixFileMode.OtherExecute;
+    }
 
     private static void Cycles(string target, int ports = 0, Action<TestDir>? prepare = null)
     {

@@ -90,8 +90,11 @@ public static class ThreadStateDumper
         var tracee = thread.Tracee;
         var (sp, flags, size) = calls.GetAltStack();
         var (head, length) = calls.GetRobustList();
+        var status = ProcFs.ReadThreadStatus(pid, thread.Tid);
         var image = new ThreadImage
         {
+            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } },
+            ParentDeathSignal = calls.GetParentDeathSignal(),
             Tid = thread.Tid,
             Comm = ProcFs.ReadComm(pid, thread.Tid),
             Regs = ByteString.CopyFrom(thread.Registers.ToBytes()),

@@ -54,5 +54,7 @@ public static class SocketDumper
         };
         foreach (var (level, name, value) in s.Options)
             image.Socket.Options.Add(new SocketOption { Level = level, Name = name, Value = value });
+        if (unix && Restore.SocketRestorer.UnixPath(image.Socket) is { } path && FileStat.TryGetNoFollow(path, out var file) && file.IsSocket)
+            image.Socket.SocketFile = new FileOwner { Uid = file.Uid, Gid = file.Gid, Mode = file.Mode & 0xfff };
     }
 }

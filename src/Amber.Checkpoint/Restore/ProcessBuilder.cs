@@ -95,8 +95,15 @@ public sealed class ProcessBuilder(
             calls.CreatePosixTimer(t.Id, t.Clock, t.Signal, t.Value, t.Notify, t.NotifyTid, t.IntervalNs, value);
         }
         RestoreLimits(calls, image);
-        // After this the process may no longer be allowed what the restore needed.
-        CredentialRestorer.Restore(calls, image, warnings);
+        // After this the process may no longer be allowed what the restore needed: the leader last,
+        // as the restore goes on through it.
+        foreach (var t in threads.Skip(1).Append(threads[0]))
+        {
+            var threadCalls = calls.WithInjector(t.Injector);
+            CredentialRestorer.Restore(threadCalls, image, t.Image, warnings);
+            RestoreParentDeathSignal(threadCalls, image, t.Image, isRoot);
+        }
+        CredentialRestorer.RestoreDumpable(calls, image);
         RestoreIntervalTimers(calls, image);
 
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
@@ -392,6 +399,20 @@ public sealed class ProcessBuilder(
         {
             warnings.Add($"process {pid} could not rejoin process group {image.Pgid}: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// After the credentials, whose change clears it. A tree root's parent is not restored (it is
+    /// amber, which exits): the signal would kill it then, so a root does not get it back.
+    /// </summary>
+    private void RestoreParentDeathSignal(RemoteCalls calls, ProcessImage image, ThreadImage thread, bool isRoot)
+    {
+        if (thread.ParentDeathSignal == 0)
+            return;
+        if (isRoot)
+            warnings.Add($"process {image.Pid}{(thread.Tid == image.Pid ? "" : $" thread {thread.Tid}")} asked for signal {thread.ParentDeathSignal} when its parent dies; its parent is not restored, so it is not set again");
+        else
+            calls.SetParentDeathSignal(thread.ParentDeathSignal);
     }
 
     private void RestoreLimits(RemoteCalls calls, ProcessImage image)

@@ -22,9 +22,12 @@ public static class SocketRestorer
             calls.SetSocketOption(created, option.Level, option.Name, option.Value);
         if (IsBound(s))
         {
-            if (UnixPath(s) is { } path)
+            string? path = UnixPath(s);
+            if (path is not null)
                 RemoveStaleSocketFile(calls, path, fd.Fd);
             calls.Bind(created, s.LocalAddress.Span);
+            if (path is not null && s.SocketFile is { } file)
+                PathAttributes.SetOwnerAndMode(path, file.Uid, file.Gid, file.Mode);
         }
         if (s.Listening)
             calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);

@@ -20,6 +20,18 @@ public static class PathAttributes
         }
     }
 
+    /// <summary>Owner and permissions of a path that is not a symlink (checked first: chmod would follow one).</summary>
+    public static unsafe void SetOwnerAndMode(string path, uint uid, uint gid, uint permissions)
+    {
+        if (!FileStat.TryGetNoFollow(path, out var st) || st.IsSymlink)
+            throw new IOException($"{path} is gone or has become a symlink");
+        fixed (byte* p = NativeString.Utf8Z(path))
+        {
+            Errnos.Check(Interop.Fchownat(Interop.AT_FDCWD, p, uid, gid, Interop.AT_SYMLINK_NOFOLLOW), "fchownat", path);
+            Errnos.Check(Interop.Fchmodat(Interop.AT_FDCWD, p, permissions, 0), "fchmodat", path);
+        }
+    }
+
     public static unsafe void MakeFifo(string path, uint permissions)
     {
         fixed (byte* p = NativeString.Utf8Z(path))

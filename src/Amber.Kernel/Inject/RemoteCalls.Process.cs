@@ -76,6 +76,26 @@ public sealed partial class RemoteCalls
         Call("setresuid", SyscallNumbers.Setresuid, uids[0], uids[1], uids[2]);
     }
 
+    /// <summary>
+    /// setfsuid and setfsgid (after setresuid/setresgid, which reset them to the effective ids). They
+    /// report no error: the result is read back by the caller from /proc.
+    /// </summary>
+    public void SetFileSystemIds(uint fsuid, uint fsgid)
+    {
+        Injector.Call(SyscallNumbers.Setfsgid, fsgid);
+        Injector.Call(SyscallNumbers.Setfsuid, fsuid);
+    }
+
+    public int GetParentDeathSignal()
+    {
+        Memory.Write(Scratch, 0);
+        Call("prctl(PR_GET_PDEATHSIG)", SyscallNumbers.Prctl, Interop.PR_GET_PDEATHSIG, Scratch);
+        return Memory.Read<int>(Scratch);
+    }
+
+    public void SetParentDeathSignal(int signal) =>
+        Call("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, Interop.PR_SET_PDEATHSIG, (ulong)signal);
+
     public void NewProcessGroup() => Call("setpgid", SyscallNumbers.Setpgid, 0, 0);
 
     public void JoinProcessGroup(int pgid) => Call($"setpgid(0, {pgid})", SyscallNumbers.Setpgid, 0, (ulong)pgid);

@@ -4,6 +4,8 @@ namespace Amber.Native;
 
 internal static partial class Interop
 {
+    internal const int PR_SET_PDEATHSIG = 1;
+    internal const int PR_GET_PDEATHSIG = 2;
     internal const int PR_GET_DUMPABLE = 3;
     internal const int PR_SET_DUMPABLE = 4;
     internal const int PR_SET_KEEPCAPS = 8;

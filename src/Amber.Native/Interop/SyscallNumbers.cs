@@ -77,6 +77,8 @@ internal static class SyscallNumbers
     internal const int Kcmp = 312;
     internal const int Rseq = 334;
     internal const int Membarrier = 324;
+    internal const int Setfsuid = 122;
+    internal const int Setfsgid = 123;
     internal const int MemfdCreate = 319;
     internal const int PidfdOpen = 434;
     internal const int Clone3 = 435;
