@@ -390,8 +390,12 @@ public static class Checkpointer
         if (root != "/")
             throw new UnsupportedResourceException(pid, $"its root directory {root}", "a chroot");
         string cwd = ProcFs.ReadCwd(pid);
-        if (cwd.EndsWith(" (deleted)", StringComparison.Ordinal))
-            throw new UnsupportedResourceException(pid, $"its working directory {cwd}", "a deleted directory");
+        ulong cwdDeleted = 0;
+        if (cwd.EndsWith(" (deleted)", StringComparison.Ordinal) && FileStat.TryGet($"/proc/{pid}/cwd", out var cwdStat))
+        {
+            cwd = cwd[..^" (deleted)".Length];
+            cwdDeleted = cwdStat.Inode;
+        }
         var image = new ProcessImage
         {
             Pid = pid,
@@ -402,6 +406,7 @@ public static class Checkpointer
             ExePath = exe,
             ExeIdentity = new FileIdentity { Device = exeStat.Device, Inode = exeStat.Inode, Size = exeStat.Size, MtimeNs = exeStat.MtimeNs },
             Cwd = cwd,
+            CwdDeleted = cwdDeleted,
             Root = root,
             Umask = status.Umask,
             Personality = ProcFs.ReadPersonality(pid),

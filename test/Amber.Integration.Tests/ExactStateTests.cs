@@ -18,6 +18,8 @@ public sealed class ExactStateTests
 
     [Fact] public void BlockingCallsNeverSeeEintr() => Cycles("eintr");
 
+    [Fact] public void ADeletedWorkingDirectory() => Cycles("deletedcwd");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

@@ -78,7 +78,7 @@ public static class FileDumper
         }
         if (st.IsRegular || st.IsDirectory)
         {
-            if (st.IsRegular && link.StartsWith('/') && link.EndsWith(" (deleted)", StringComparison.Ordinal))
+            if (link.StartsWith('/') && link.EndsWith(" (deleted)", StringComparison.Ordinal))
             {
                 image.Kind = FdKind.FdDeletedFile;
                 image.DeletedFile = st.Inode;
@@ -86,10 +86,8 @@ public static class FileDumper
                 image.Identity = new FileIdentity { Device = st.Device, Inode = st.Inode, Size = st.Size, MtimeNs = st.MtimeNs };
                 return image;
             }
-            if (!link.StartsWith('/') || link.EndsWith(" (deleted)", StringComparison.Ordinal))
-                throw new UnsupportedResourceException(pid, what, "a deleted directory");
-            if ((image.Flags & RemoteCalls.OpenFlags.Path) != 0)
-                throw new UnsupportedResourceException(pid, what, "an O_PATH descriptor");
+            if (!link.StartsWith('/'))
+                throw new UnsupportedResourceException(pid, what, "a file outside the process's file system view");
             if (!FileStat.TryGet(link, out var onDisk) || onDisk.Inode != st.Inode || onDisk.Device != st.Device)
                 throw new UnsupportedResourceException(pid, what, "a file whose path now names another file");
             image.Kind = st.IsRegular ? FdKind.FdRegular : FdKind.FdDirectory;

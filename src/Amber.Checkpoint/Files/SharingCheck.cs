@@ -85,9 +85,10 @@ public static class SharingCheck
         }
     }
 
-    /// <summary>The processes that map an object themselves (not inherited) or hold an fd on it.</summary>
+    /// <summary>The processes that map an object themselves (not inherited), hold an fd on it, or work in it (a deleted directory).</summary>
     private static List<ProcessImage> Needers(IReadOnlyList<ProcessImage> processes, ObjectKind kind, ulong id) =>
         [.. processes.Where(p => p.Mm.Vmas.Any(v => !v.Inherited && v.ShmemId == id && ObjectOf(v) == kind)
+            || (kind == ObjectKind.Deleted && p.CwdDeleted == id)
             || p.Fds.Any(f => (kind == ObjectKind.Shmem && f.Kind == FdKind.FdMemfd && f.ShmemId == id)
                 || (kind == ObjectKind.Deleted && f.Kind == FdKind.FdDeletedFile && f.DeletedFile == id)))];
 

@@ -16,14 +16,14 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, RestoreTree tree, Func<int, PageFileRef, PageFileReader> pagesOf, int floor)
 {
-    private readonly Dictionary<ulong, string> _paths = [];
+    private readonly Dictionary<ulong, (string Path, DeletedFile File)> _named = [];
     /// <summary>Files made with O_TMPFILE, which never had a name: made so again, held by fd until their fd is restored.</summary>
     private readonly Dictionary<ulong, (int Fd, FdImage Opener)> _unnamed = [];
 
     /// <summary>Where the process opens a deleted file from, while it is being restored.</summary>
     public string PathOf(ulong id) =>
         _unnamed.TryGetValue(id, out var held) ? $"/proc/self/fd/{held.Fd}"
-        : _paths.TryGetValue(id, out var path) ? path
+        : _named.TryGetValue(id, out var named) ? named.Path
         : tree.SlotPath(ObjectKind.Deleted, id);
 
     /// <summary>
@@ -48,7 +48,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
             string path = Create(deleted, out int fd);
             calls.Dup3(fd, tree.ObjectSlots[(ObjectKind.Deleted, deleted.Id)], closeOnExec: true);
             calls.Close(fd);
-            calls.Unlink(path);
+            RemoveName(deleted, path);
         }
     }
 
@@ -64,7 +64,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
                 _unnamed[deleted.Id] = (held, opener);
                 continue;
             }
-            _paths[deleted.Id] = Create(deleted, out int fd);
+            _named[deleted.Id] = (Create(deleted, out int fd), deleted);
             calls.Close(fd);
         }
     }
@@ -75,11 +75,11 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         foreach (var (fd, _) in _unnamed.Values)
             calls.Close(fd); // mapped only, or its fd was not the one that made it
         _unnamed.Clear();
-        foreach (var path in _paths.Values)
+        foreach (var (path, deleted) in _named.Values)
         {
             try
             {
-                calls.Unlink(path);
+                RemoveName(deleted, path);
             }
             catch (Exception e)
             {
@@ -117,15 +117,33 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         string path = Directory.Exists(dir) && dir == Path.GetDirectoryName(deleted.Path) && !Path.Exists(deleted.Path)
             ? deleted.Path
             : Path.Combine(dir, $".amber-restore-{image.Pid}-{Guid.NewGuid():N}");
+        if (deleted.Directory)
+        {
+            // Empty, as a removed directory is: made, held open, its name removed like a file's.
+            calls.MakeDirectory(path, 0700);
+            fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.Directory | RemoteCalls.OpenFlags.CloseOnExec);
+            calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
+            calls.ChangeMode(fd, deleted.Mode);
+            return path;
+        }
         fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
         Fill(deleted, fd);
         return path;
+    }
+
+    private void RemoveName(DeletedFile deleted, string path)
+    {
+        if (deleted.Directory)
+            calls.RemoveDirectory(path);
+        else
+            calls.Unlink(path);
     }
 
     /// <summary>Owner, size and contents of a file just made for <paramref name="deleted"/>.</summary>
     private void Fill(DeletedFile deleted, int fd)
     {
         calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
+        calls.ChangeMode(fd, deleted.Mode); // the umask took from it at creation
         calls.Truncate(fd, (long)deleted.Size);
         using var file = RemoteFile.FromFd(image.Pid, fd);
         foreach (var run in deleted.Pages)

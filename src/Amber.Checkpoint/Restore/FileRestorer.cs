@@ -151,7 +151,7 @@ public sealed class FileRestorer(
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
             flags &= ~RemoteCalls.OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
         int created = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
-        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0)
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & RemoteCalls.OpenFlags.Path) == 0)
             calls.Seek(created, fd.Offset);
         return created;
     }

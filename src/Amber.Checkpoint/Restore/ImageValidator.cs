@@ -75,6 +75,8 @@ public static class ImageValidator
             if (v.Kind == VmaKind.VmaDeletedFile && !HasDeleted(v.ShmemId))
                 Fail($"mapping {v.Start:x}-{v.End:x} maps deleted file {v.Path}, whose contents the image does not hold");
         }
+        if (image.CwdDeleted != 0 && !HasDeleted(image.CwdDeleted))
+            Fail($"its working directory {image.Cwd} was deleted, and the image does not hold it");
         foreach (var s in image.Mm.SysvShm)
         {
             if (s.Pages.Any(r => r.Address >= s.Size || BadRun(r, s.PagesOf)))
@@ -143,7 +145,7 @@ public static class ImageValidator
                     warnings.Add($"fd {fd.Fd} ({fd.Path}) changed since the checkpoint (size {id.Size} → {st.Size})");
             }
         }
-        if (!rolledBack(image.Cwd) && !Directory.Exists(image.Cwd))
+        if (image.CwdDeleted == 0 && !rolledBack(image.Cwd) && !Directory.Exists(image.Cwd))
             throw new CheckpointException($"cannot restore process {pid}: its working directory {image.Cwd} no longer exists");
         return warnings;
     }

@@ -63,9 +63,10 @@ public sealed class ProcessBuilder(
 
         var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
         files.Restore();
+        // A deleted working directory is entered while it still has a name (or through its slot).
+        calls.ChangeDirectory(image.CwdDeleted != 0 ? deletedFiles.PathOf(image.CwdDeleted) : image.Cwd);
         deletedFiles.RemoveNames(warnings);
         warnings.AddRange(files.Warnings);
-        calls.ChangeDirectory(image.Cwd);
         calls.SetUmask(image.Umask);
         JoinSession(calls, image);
 

@@ -18,6 +18,13 @@ public sealed partial class RemoteCalls
 
     public void ChangeOwner(int fd, uint uid, uint gid) => Call("fchown", SyscallNumbers.Fchown, (ulong)fd, uid, gid);
 
+    /// <summary>fchmod(2): permissions exactly, whatever the umask made of them at creation.</summary>
+    public void ChangeMode(int fd, uint mode) => Call("fchmod", SyscallNumbers.Fchmod, (ulong)fd, mode);
+
+    public void MakeDirectory(string path, uint mode) => Call($"mkdir({path})", SyscallNumbers.Mkdir, WriteString(path), mode);
+
+    public void RemoveDirectory(string path) => Call($"rmdir({path})", SyscallNumbers.Rmdir, WriteString(path));
+
     public void Truncate(int fd, long size) => Call("ftruncate", SyscallNumbers.Ftruncate, (ulong)fd, (ulong)size);
 
     public void AddSeals(int fd, uint seals) => Call("fcntl(F_ADD_SEALS)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_ADD_SEALS, seals);

@@ -35,6 +35,9 @@ internal static class SyscallNumbers
     internal const int Chdir = 80;
     internal const int Fchown = 93;
     internal const int Unlink = 87;
+    internal const int Mkdir = 83;
+    internal const int Rmdir = 84;
+    internal const int Fchmod = 91;
     internal const int Fchdir = 81;
     internal const int Umask = 95;
     internal const int Setpgid = 109;
