@@ -20,6 +20,8 @@ public sealed class ExactStateTests
 
     [Fact] public void ADeletedWorkingDirectory() => Cycles("deletedcwd");
 
+    [Fact] public void InotifyWatchesOnFilesMovedOrDeleted() => Cycles("inotifygone");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

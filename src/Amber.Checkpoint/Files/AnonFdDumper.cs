@@ -42,9 +42,13 @@ public static class AnonFdDumper
                 image.Kind = FdKind.FdInotify;
                 foreach (var w in AnonFdInfo.ParseInotify(info))
                 {
-                    string path = FileHandles.ResolvePath(w.Device, w.HandleType, w.Handle)
-                        ?? throw new UnsupportedResourceException(pid, $"fd {image.Fd} (inotify watch {w.Wd} on inode {w.Inode})", "an inotify watch on a file that has no path any more");
-                    image.Inotify.Add(new InotifyWatch { Wd = w.Wd, Path = path, Mask = w.Mask });
+                    var (path, deleted) = FileHandles.Resolve(w.Device, w.HandleType, w.Handle)
+                        ?? throw new UnsupportedResourceException(pid, $"fd {image.Fd} (inotify watch {w.Wd} on inode {w.Inode})", "an inotify watch on a file that cannot be opened by its handle");
+                    image.Inotify.Add(new InotifyWatch
+                    {
+                        Wd = w.Wd, Path = path, Mask = w.Mask, Inode = w.Inode, Device = w.Device, HandleType = w.HandleType,
+                        Handle = Google.Protobuf.ByteString.CopyFrom(w.Handle), Deleted = deleted,
+                    });
                 }
                 break;
             case "signalfd":

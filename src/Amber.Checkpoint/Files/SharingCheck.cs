@@ -89,6 +89,7 @@ public static class SharingCheck
     private static List<ProcessImage> Needers(IReadOnlyList<ProcessImage> processes, ObjectKind kind, ulong id) =>
         [.. processes.Where(p => p.Mm.Vmas.Any(v => !v.Inherited && v.ShmemId == id && ObjectOf(v) == kind)
             || (kind == ObjectKind.Deleted && p.CwdDeleted == id)
+            || (kind == ObjectKind.Deleted && p.Fds.Any(f => f.Kind == FdKind.FdInotify && f.Inotify.Any(w => w.Deleted && w.Inode == id)))
             || p.Fds.Any(f => (kind == ObjectKind.Shmem && f.Kind == FdKind.FdMemfd && f.ShmemId == id)
                 || (kind == ObjectKind.Deleted && f.Kind == FdKind.FdDeletedFile && f.DeletedFile == id)))];
 

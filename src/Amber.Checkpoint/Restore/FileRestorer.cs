@@ -195,24 +195,46 @@ public sealed class FileRestorer(
     /// <summary>
     /// Watches are added again in their order. A watch descriptor is the next free number, so numbers
     /// of watches removed since are skipped by adding and removing a watch until the saved one comes.
+    /// Each goes on the file it watched (<see cref="WatchTarget"/>), named to the process through a
+    /// /proc fd path (IN_DONT_FOLLOW would watch that link itself: it is left out).
     /// </summary>
     private int RestoreInotify(FdImage fd)
     {
         const int MaxSkip = 100000;
+        const uint DontFollow = 0x02000000;
         int created = calls.InotifyInit((int)fd.Flags);
         foreach (var watch in fd.Inotify.OrderBy(w => w.Wd))
         {
-            for (int tries = 0; ; tries++)
+            var (path, held) = WatchTarget(watch);
+            using (held)
             {
-                int wd = calls.InotifyAddWatch(created, watch.Path, watch.Mask);
-                if (wd == watch.Wd)
-                    break;
-                if (wd > watch.Wd || tries == MaxSkip)
-                    throw new CheckpointException($"fd {fd.Fd}: inotify watch {watch.Wd} on {watch.Path} came back as {wd}");
-                calls.InotifyRemoveWatch(created, wd);
+                for (int tries = 0; ; tries++)
+                {
+                    int wd = calls.InotifyAddWatch(created, path, watch.Mask & ~DontFollow);
+                    if (wd == watch.Wd)
+                        break;
+                    if (wd > watch.Wd || tries == MaxSkip)
+                        throw new CheckpointException($"fd {fd.Fd}: inotify watch {watch.Wd} on {watch.Path} came back as {wd}");
+                    calls.InotifyRemoveWatch(created, wd);
+                }
             }
         }
         return created;
+    }
+
+    /// <summary>
+    /// The file a watch was on: a deleted file the restore makes again; else the very inode, opened by
+    /// amber through its file handle (wherever it was renamed or moved since; amber's fd, which the
+    /// process, still root, reaches through /proc); else, on another machine or once the file is
+    /// gone, what its path names now (<see cref="ImageValidator"/> says so beforehand).
+    /// </summary>
+    private (string Path, HeldFile? Held) WatchTarget(InotifyWatch watch)
+    {
+        if (watch.Deleted)
+            return (deletedFiles.PathOf(watch.Inode), null);
+        if (!watch.Handle.IsEmpty && FileHandles.Open(watch.Device, watch.HandleType, watch.Handle.Span) is { } held)
+            return ($"/proc/{Environment.ProcessId}/fd/{held.Fd}", held);
+        return (watch.Path, null);
     }
 
     private void RestoreEpoll(FdImage fd)

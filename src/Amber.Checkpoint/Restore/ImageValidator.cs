@@ -135,6 +135,19 @@ public static class ImageValidator
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
             if (fd.Kind == FdKind.FdDeletedFile && !HasDeleted(fd.DeletedFile))
                 Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
+            foreach (var watch in fd.Inotify)
+            {
+                if (watch.Deleted && !HasDeleted(watch.Inode))
+                    Fail($"fd {fd.Fd} watches the deleted file {watch.Path}, which the image does not hold");
+                if (watch.Deleted || rolledBack(watch.Path))
+                    continue;
+                using var held = watch.Handle.IsEmpty ? null : FileHandles.Open(watch.Device, watch.HandleType, watch.Handle.Span);
+                if (held is not null)
+                    continue;
+                if (!Path.Exists(watch.Path))
+                    throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} watched {watch.Path} (inotify), which no longer exists");
+                warnings.Add($"fd {fd.Fd}: the file inotify watch {watch.Wd} was on is gone (or on another machine); it now watches what {watch.Path} names");
+            }
             if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path) && !InProcOfTree(fd.Path, tree))
             {
                 if (!FileStat.TryGet(fd.Path, out var st))

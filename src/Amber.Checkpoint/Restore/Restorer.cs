@@ -81,6 +81,13 @@ public static class Restorer
             SocketQueueRestorer.Restore(tree, warnings);
             SysvIpcRestorer.Restore(tree.Root);
             trace.Mark("socket queues");
+            // The restore itself made events (files made again and unlinked in watched places); the
+            // checkpoint took none (it refuses unread events): nothing may wait for the program now.
+            foreach (var image in tree.Images.Where(i => !i.Zombie))
+            {
+                foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdInotify))
+                    Kernel.Files.ProcessFiles.Drain(image.Pid, fd.Fd);
+            }
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             builder.ReleaseAll();
             trace.Mark("release");

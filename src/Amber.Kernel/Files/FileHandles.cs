@@ -5,14 +5,28 @@ using Amber.Native;
 namespace Amber.Kernel.Files;
 
 /// <summary>
-/// Turns a file handle the kernel reports (inotify watches name their inode that way) back into a
-/// path: the handle is opened on the mount of its device with open_by_handle_at, and the path read
-/// from /proc/self/fd.
+/// Opens the file a file handle names (inotify watches name their inode that way): the handle is
+/// opened on the mount of its device with open_by_handle_at; its path, read from /proc/self/fd, may
+/// have changed since, the file it names has not.
 /// </summary>
 public static class FileHandles
 {
+    /// <summary>The path of the file a handle names (what /proc/self/fd shows of it), and whether it was deleted; null if it cannot be opened.</summary>
     /// <param name="device">The kernel's dev_t (major &lt;&lt; 20 | minor), as fdinfo prints it.</param>
-    public static unsafe string? ResolvePath(ulong device, int handleType, ReadOnlySpan<byte> handle)
+    public static (string Path, bool Deleted)? Resolve(ulong device, int handleType, ReadOnlySpan<byte> handle)
+    {
+        using var opened = Open(device, handleType, handle);
+        if (opened is null || new FileInfo($"/proc/self/fd/{opened.Fd}").LinkTarget is not { } path)
+            return null;
+        // By its link count, not its name: a file may well be called "x (deleted)".
+        bool deleted = FileStat.TryGet($"/proc/self/fd/{opened.Fd}", out var st) && st.Links == 0;
+        if (deleted && path.EndsWith(" (deleted)", StringComparison.Ordinal))
+            path = path[..^" (deleted)".Length];
+        return (path, deleted);
+    }
+
+    /// <summary>An O_PATH fd on the file a handle names (open_by_handle_at on the mount of its device); null if it is gone.</summary>
+    public static unsafe HeldFile? Open(ulong device, int handleType, ReadOnlySpan<byte> handle)
     {
         string wanted = $"{device >> 20}:{device & 0xfffff}";
         string? mountPoint = File.ReadLines("/proc/self/mountinfo")
@@ -35,10 +49,7 @@ public static class FileHandles
         int fd;
         fixed (byte* h = fileHandle)
             fd = Interop.OpenByHandleAt(mount, h, Interop.O_PATH | Interop.O_CLOEXEC);
-        if (fd < 0)
-            return null;
-        using var opened = new SafeFdHandle(fd);
-        return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        return fd < 0 ? null : new HeldFile(new SafeFdHandle(fd));
     }
 
     /// <summary>mountinfo escapes space, tab, newline and backslash as octal.</summary>

@@ -100,6 +100,24 @@ public static class ProcessFiles
         return Interop.Ioctl(copy.Fd, Interop.FIONREAD, &queued) < 0 ? 0 : queued;
     }
 
+    /// <summary>
+    /// Throws away what waits to be read on an fd of another process (through a copy: the same open
+    /// file); only what FIONREAD counts, so a blocking fd never blocks here.
+    /// </summary>
+    public static unsafe void Drain(int pid, int fd)
+    {
+        using var copy = GetFd(pid, fd);
+        int queued = 0;
+        if (Interop.Ioctl(copy.Fd, Interop.FIONREAD, &queued) < 0 || queued <= 0)
+            return;
+        var buffer = new byte[queued];
+        fixed (byte* b = buffer)
+        {
+            if (Interop.Read(copy.Fd, b, (nuint)queued) < 0)
+                Errnos.Throw("read", $"fd {fd} of process {pid}");
+        }
+    }
+
     internal static SafeFdHandle GetFd(int pid, int fd)
     {
         int pidfd = Interop.PidfdOpen(pid, 0);
