@@ -22,6 +22,8 @@ public sealed class ExactStateTests
 
     [Fact] public void InotifyWatchesOnFilesMovedOrDeleted() => Cycles("inotifygone");
 
+    [Fact] public void EpollWatchesOnFdsClosedOrReused() => Cycles("epollstale");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

@@ -66,19 +66,25 @@ public static class AnonFdDumper
     }
 
     /// <summary>
-    /// An epoll set names its targets by fd number; each must still be that file in the fd table
-    /// (a watched file whose fd was closed or reused cannot be registered again by number).
+    /// An epoll set names its targets by fd number, but watches the file: one closed since (kept open
+    /// through a dup) or whose number now holds another file is still watched. Each target is found
+    /// among the process's fds (kcmp KCMP_EPOLL_TFD); one no fd of the process holds is refused.
     /// </summary>
-    public static void CheckEpollTargets(int pid, List<FdImage> fds)
+    public static void ResolveEpollTargets(int pid, List<FdImage> fds)
     {
         foreach (var epoll in fds.Where(f => f.Kind == FdKind.FdEpoll))
         {
+            var seen = new Dictionary<int, int>();
             foreach (var target in epoll.Epoll.Targets)
             {
-                bool open = fds.Any(f => f.Fd == target.Fd)
-                    && FileStat.TryGet($"/proc/{pid}/fd/{target.Fd}", out var st) && st.Inode == target.Inode;
-                if (!open)
-                    throw new UnsupportedResourceException(pid, $"fd {epoll.Fd} (epoll)", "an epoll set watching a file whose fd was closed or reused");
+                // The same number may name several watched files (added, closed, reused, added again).
+                int occurrence = seen[target.Fd] = seen.GetValueOrDefault(target.Fd, -1) + 1;
+                bool Is(int fd) => ProcessFiles.IsEpollTarget(pid, fd, epoll.Fd, target.Fd, occurrence);
+                if (fds.Any(f => f.Fd == target.Fd) && Is(target.Fd))
+                    continue;
+                var holder = fds.FirstOrDefault(f => f.Fd != epoll.Fd && Is(f.Fd))
+                    ?? throw new UnsupportedResourceException(pid, $"fd {epoll.Fd} (epoll)", $"an epoll set watching a file (added as fd {target.Fd}) that no fd of the process holds any more");
+                target.HeldAs = holder.Fd;
             }
         }
     }

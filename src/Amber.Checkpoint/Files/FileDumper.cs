@@ -26,7 +26,7 @@ public static class FileDumper
             fds.Add(Describe(pid, fd, info));
             locks.AddRange(info.Locks.Select(l => (fd, l)));
         }
-        AnonFdDumper.CheckEpollTargets(pid, fds);
+        AnonFdDumper.ResolveEpollTargets(pid, fds);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
         LockDumper.Dump(pid, image, locks);

@@ -36,10 +36,8 @@ public sealed class FileRestorer(
         calls.CloseRange(0, (uint)(floor - 1));
         var pipeEnds = CreatePipes(floor);
 
-        // epoll fds last: what they watch must exist first.
-        var epolls = image.Fds.Where(f => f.Kind == FdKind.FdEpoll).Select(f => f.Fd).ToHashSet();
-        var ordered = image.Fds.OrderBy(f => IsEpoll(f) ? 1 : 0).ThenBy(f => f.Fd);
-        bool IsEpoll(FdImage f) => epolls.Contains(f.HasSharesDescriptionWith ? f.SharesDescriptionWith : f.Fd);
+        // epoll fds last: what they watch must exist first, an epoll set it watches too.
+        var ordered = image.Fds.OrderBy(f => EpollDepth(f.HasSharesDescriptionWith ? f.SharesDescriptionWith : f.Fd, 0)).ThenBy(f => f.Fd);
         foreach (var fd in ordered)
         {
             if (temporary.TryGetValue(fd.Fd, out int source))
@@ -102,7 +100,7 @@ public sealed class FileRestorer(
                     Place(fd, calls.SignalFd(fd.Signalfd.Mask, (int)fd.Flags));
                     break;
                 case FdKind.FdEpoll:
-                    RestoreEpoll(fd);
+                    RestoreEpoll(fd, floor);
                     break;
                 case FdKind.FdExternal:
                     Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
@@ -237,12 +235,71 @@ public sealed class FileRestorer(
         return (watch.Path, null);
     }
 
-    private void RestoreEpoll(FdImage fd)
+    /// <summary>0 for an fd that is no epoll set; 1 + the deepest epoll set it watches for one (sets nest, never in a loop).</summary>
+    private int EpollDepth(int fd, int level)
     {
-        int created = calls.EpollCreate();
-        foreach (var target in fd.Epoll.Targets)
-            calls.EpollAdd(created, target.Fd, target.Events, target.Data);
+        var epoll = image.Fds.FirstOrDefault(f => f.Fd == fd && f.Kind == FdKind.FdEpoll);
+        if (epoll is null || level > 8)
+            return 0;
+        return 1 + epoll.Epoll.Targets.Select(t => EpollDepth(t.HasHeldAs ? t.HeldAs : t.Fd, level + 1)).DefaultIfEmpty(0).Max();
+    }
+
+    /// <summary>
+    /// Each target added under its number. A file watched under a number it no longer has (its fd
+    /// closed since, or reused) is put at that number for the add, then whatever is there comes back.
+    /// </summary>
+    private void RestoreEpoll(FdImage fd, int floor)
+    {
+        int first = calls.EpollCreate();
+        int created = calls.DupAbove(first, floor); // the lowest free number may be one a target needs
+        calls.Close(first);
+        // A one-shot watch that fired and was not rearmed keeps no event bit, which no ADD or MOD can
+        // set (both add EPOLLERR|EPOLLHUP): it is added waiting for what its file is ready for now and
+        // made to fire once, alone in the set. One whose file is ready for nothing is set as close as can be.
+        var disarmed = fd.Epoll.Targets.Where(t => (t.Events & ~PrivateEpollBits) == 0 && (t.Events & EpollOneShot) != 0).ToList();
+        foreach (var target in disarmed)
+            AddEpollTarget(created, target, target.Events | AnyReadiness, floor);
+        if (disarmed.Count > 0 && calls.EpollTakeReady(created, disarmed.Count) < disarmed.Count)
+        {
+            foreach (var target in disarmed)
+                WithTargetAt(target, floor, () => calls.EpollModify(created, target.Fd, target.Events, target.Data));
+        }
+        foreach (var target in fd.Epoll.Targets.Except(disarmed))
+            AddEpollTarget(created, target, target.Events, floor);
         Place(fd, created);
+    }
+
+    private const uint EpollOneShot = 1u << 30;
+    private const uint PrivateEpollBits = (1u << 28) | (1u << 29) | (1u << 30) | (1u << 31); // EXCLUSIVE, WAKEUP, ONESHOT, ET
+    private const uint AnyReadiness = 0x1 | 0x2 | 0x4 | 0x2000; // EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLRDHUP
+
+    private void AddEpollTarget(int epoll, EpollTarget target, uint events, int floor) =>
+        WithTargetAt(target, floor, () => calls.EpollAdd(epoll, target.Fd, events, target.Data));
+
+    /// <summary>
+    /// A watch is made under the number its file was added with: a file that no longer has that
+    /// number (its fd closed since, or reused) is put there for the call, then whatever is there comes back.
+    /// </summary>
+    private void WithTargetAt(EpollTarget target, int floor, Action call)
+    {
+        if (!target.HasHeldAs)
+        {
+            call();
+            return;
+        }
+        var there = image.Fds.FirstOrDefault(f => f.Fd == target.Fd);
+        int aside = there is not null && calls.IsOpen(target.Fd) ? calls.DupAbove(target.Fd, floor) : -1;
+        calls.Dup3(target.HeldAs, target.Fd, closeOnExec: true);
+        call();
+        if (aside >= 0)
+        {
+            calls.Dup3(aside, target.Fd, there!.CloseOnExec);
+            calls.Close(aside);
+        }
+        else
+        {
+            calls.Close(target.Fd);
+        }
     }
 
     /// <summary>Moves a newly created fd to its saved number with its close-on-exec flag.</summary>

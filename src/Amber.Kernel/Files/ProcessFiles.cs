@@ -20,6 +20,23 @@ public static class ProcessFiles
         return rv == 0;
     }
 
+    /// <summary>
+    /// Whether fd <paramref name="fd"/> of <paramref name="pid"/> is the file an epoll set watches as
+    /// its <paramref name="occurrence"/>-th target registered under number <paramref name="targetFd"/>
+    /// (KCMP_EPOLL_TFD): the set keeps watching a file after the fd it was added through is closed.
+    /// </summary>
+    public static unsafe bool IsEpollTarget(int pid, int fd, int epollFd, int targetFd, int occurrence)
+    {
+        uint* slot = stackalloc uint[3];
+        slot[0] = (uint)epollFd;
+        slot[1] = (uint)targetFd;
+        slot[2] = (uint)occurrence;
+        return Interop.Kcmp(pid, pid, Interop.KCMP_EPOLL_TFD, fd, (long)slot) == 0;
+    }
+
+    /// <summary>Whether two processes share one fd table (clone with CLONE_FILES, without being threads of one process).</summary>
+    public static bool ShareFdTable(int pid1, int pid2) => Interop.Kcmp(pid1, pid2, Interop.KCMP_FILES, 0, 0) == 0;
+
     /// <summary>The bytes queued in the pipe whose read end is <paramref name="readFd"/>, left in place, and its capacity.</summary>
     public static unsafe (byte[] Data, int Capacity) PeekPipe(int pid, int readFd)
     {

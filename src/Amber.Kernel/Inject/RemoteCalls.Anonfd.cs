@@ -38,15 +38,23 @@ public sealed partial class RemoteCalls
 
     public int EpollCreate() => (int)Call("epoll_create1", SyscallNumbers.EpollCreate1, 0);
 
-    public void EpollAdd(int epoll, int fd, uint events, ulong data)
+    public void EpollAdd(int epoll, int fd, uint events, ulong data) => EpollControl(epoll, Interop.EPOLL_CTL_ADD, fd, events, data);
+
+    public void EpollModify(int epoll, int fd, uint events, ulong data) => EpollControl(epoll, Interop.EPOLL_CTL_MOD, fd, events, data);
+
+    private void EpollControl(int epoll, int op, int fd, uint events, ulong data)
     {
         // struct epoll_event is packed on x86_64: u32 events, u64 data.
         Span<byte> ev = stackalloc byte[12];
         BinaryPrimitives.WriteUInt32LittleEndian(ev, events);
         BinaryPrimitives.WriteUInt64LittleEndian(ev[4..], data);
         Memory.Write(Scratch, ev);
-        Call($"epoll_ctl(ADD, {fd})", SyscallNumbers.EpollCtl, (ulong)epoll, Interop.EPOLL_CTL_ADD, (ulong)fd, Scratch);
+        Call($"epoll_ctl({(op == Interop.EPOLL_CTL_ADD ? "ADD" : "MOD")}, {fd})", SyscallNumbers.EpollCtl, (ulong)epoll, (ulong)op, (ulong)fd, Scratch);
     }
+
+    /// <summary>epoll_wait with no timeout: the number of events that were ready (taken, as a program's wait takes them).</summary>
+    public int EpollTakeReady(int epoll, int maxEvents) =>
+        (int)Call("epoll_wait", SyscallNumbers.EpollWait, (ulong)epoll, Scratch, (ulong)Math.Min(maxEvents, ScratchSize / 12), 0);
 
     public int Socket(int family, int type, int protocol, int statusFlags) =>
         (int)Call("socket", SyscallNumbers.Socket, (ulong)family, (ulong)(type | (statusFlags & Interop.O_NONBLOCK)), (ulong)protocol);

@@ -17,6 +17,9 @@ public sealed partial class RemoteCalls
     public void Dup3(int from, int to, bool closeOnExec) =>
         Call($"dup3({from}, {to})", SyscallNumbers.Dup3, (ulong)from, (ulong)to, closeOnExec ? (ulong)Interop.O_CLOEXEC : 0);
 
+    /// <summary>Whether fd <paramref name="fd"/> is open in the process (fcntl F_GETFD).</summary>
+    public bool IsOpen(int fd) => Injector.Call(SyscallNumbers.Fcntl, (ulong)fd, Interop.F_GETFD) >= 0;
+
     public void SetCloseOnExec(int fd, bool value) =>
         Call("fcntl(F_SETFD)", SyscallNumbers.Fcntl, (ulong)fd, Interop.F_SETFD, value ? (ulong)Interop.FD_CLOEXEC : 0);
 

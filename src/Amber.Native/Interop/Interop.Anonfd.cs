@@ -5,6 +5,7 @@ internal static partial class Interop
 {
     internal const int EFD_SEMAPHORE = 1;
     internal const int EPOLL_CTL_ADD = 1;
+    internal const int EPOLL_CTL_MOD = 3;
     internal const ulong TFD_IOC_SET_TICKS = 0x40085400; // _IOW('T', 0, u64)
     internal const int FIONREAD = 0x541B;
     internal const int LOCK_SH = 1;

@@ -16,6 +16,8 @@ internal static partial class Interop
         (int)Syscall(SyscallNumbers.PidfdGetfd, pidfd, targetFd, flags, 0, 0, 0);
 
     internal const int KCMP_FILE = 0;
+    internal const int KCMP_FILES = 2;
+    internal const int KCMP_EPOLL_TFD = 7;
 
     internal static int Kcmp(int pid1, int pid2, int type, long idx1, long idx2) =>
         (int)Syscall(SyscallNumbers.Kcmp, pid1, pid2, type, idx1, idx2, 0);

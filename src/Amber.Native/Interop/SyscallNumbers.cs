@@ -57,6 +57,7 @@ internal static class SyscallNumbers
     internal const int TimerGettime = 224;
     internal const int ExitGroup = 231;
     internal const int EpollCtl = 233;
+    internal const int EpollWait = 232;
     internal const int InotifyAddWatch = 254;
     internal const int InotifyRmWatch = 255;
     internal const int Tgkill = 234;
