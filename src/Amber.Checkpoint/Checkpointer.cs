@@ -259,6 +259,7 @@ public static class Checkpointer
         var image = NewImage(pid, stat, status);
         image.Ppid = parent;
         image.Stopped = frozen.WasStopped;
+        image.SharesFdTable = parent > 0 && ProcessFiles.ShareFdTable(pid, parent);
         var mapsBefore = ProcFs.ReadMaps(pid);
         ThreadStateDumper.Dump(frozen, memory, mapsBefore, image);
         trace.Mark("thread state");

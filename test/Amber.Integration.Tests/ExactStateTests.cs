@@ -24,6 +24,8 @@ public sealed class ExactStateTests
 
     [Fact] public void EpollWatchesOnFdsClosedOrReused() => Cycles("epollstale");
 
+    [Fact] public void TwoProcessesSharingOneFdTable() => Cycles("fdtable");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

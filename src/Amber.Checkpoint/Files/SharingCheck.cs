@@ -23,9 +23,27 @@ public static class SharingCheck
 
     public static List<string> Check(IReadOnlyList<ProcessImage> processes)
     {
+        CheckFdTables(processes);
         SharedObjects(processes);
         SharedFiles(processes);
         return [];
+    }
+
+    /// <summary>
+    /// A process shares an fd table only with its parent (CLONE_FILES), or with none: one shared with
+    /// a process that is not its parent (its parent unshared since) could not be made again.
+    /// </summary>
+    private static void CheckFdTables(IReadOnlyList<ProcessImage> processes)
+    {
+        var owners = new List<ProcessImage>(); // one process of each fd table, by the first that has it
+        foreach (var p in processes.Where(p => !p.Zombie && p.Pid != 0))
+        {
+            if (p.SharesFdTable)
+                continue;
+            if (owners.FirstOrDefault(o => ProcessFiles.ShareFdTable(o.Pid, p.Pid)) is { } other)
+                throw new UnsupportedResourceException(p.Pid, "its fd table", $"an fd table shared with process {other.Pid}, which is not its parent");
+            owners.Add(p);
+        }
     }
 
     /// <summary>Places every shared memory object and deleted file where the restore recreates it (see the class summary).</summary>

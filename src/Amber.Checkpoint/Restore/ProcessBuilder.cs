@@ -30,7 +30,10 @@ public sealed class ProcessBuilder(
         var (injector, calls) = Attach(process, pid);
         using var memory = calls.Memory;
         Faults.Check(FaultPoint.RestoreAfterCreate);
-        KeepOnlyInheritedFds(calls, isRoot);
+        // A process that shares its parent's fd table finds it restored: it neither clears nor fills it.
+        bool ownTable = !image.SharesFdTable;
+        if (ownTable)
+            KeepOnlyInheritedFds(calls, isRoot);
         using var pageFiles = new PageFiles(reader, pid);
         var inherits = isRoot ? options.InheritFds : [];
         int floor = FileRestorer.Floor(image, inherits.Count);
@@ -62,7 +65,11 @@ public sealed class ProcessBuilder(
         RestoreSignalActions(calls, image, isRoot);
 
         var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
-        files.Restore();
+        if (ownTable)
+            files.Restore();
+        else
+            foreach (int held in memfds.Values) // what Restore would have closed, from the shared table
+                calls.Close(held);
         // A deleted working directory is entered while it still has a name (or through its slot).
         calls.ChangeDirectory(image.CwdDeleted != 0 ? deletedFiles.PathOf(image.CwdDeleted) : image.Cwd);
         deletedFiles.RemoveNames(warnings);
@@ -71,10 +78,13 @@ public sealed class ProcessBuilder(
         JoinSession(calls, image);
 
         BuildChildren(calls, image);
-        if (tree.HasSlots)
-            calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
-        // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
-        RestoreLocks(calls, image);
+        if (ownTable)
+        {
+            if (tree.HasSlots)
+                calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
+            // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
+            RestoreLocks(calls, image);
+        }
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
         var threads = ThreadRestorer.CreateThreads(calls, image, trampoline);
@@ -268,7 +278,7 @@ public sealed class ProcessBuilder(
         var children = tree.ChildrenOf(image.Pid);
         foreach (var child in children)
         {
-            int pid = parent.CloneWithId(child.Pid, thread: false);
+            int pid = parent.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable);
             if (pid != child.Pid)
                 throw new CheckpointException($"clone3 gave process {pid}, not {child.Pid}");
             var tracee = Tracee.Adopt(pid, pid);

@@ -37,15 +37,15 @@ public sealed partial class RemoteCalls
 
     public void SetPersonality(ulong persona) => Call("personality", SyscallNumbers.Personality, persona);
 
-    /// <summary>clone3 with set_tid: a child (or a thread) with exactly the given id. Returns its id.</summary>
-    /// <summary>clone3 with set_tid = <paramref name="id"/>; 0: whatever PID the kernel gives.</summary>
-    public int CloneWithId(int id, bool thread)
+    /// <summary>clone3 with set_tid = <paramref name="id"/> (0: whatever PID the kernel gives): a child or a thread. Returns its id.</summary>
+    /// <param name="sharedFiles">A process (not a thread) that shares the caller's fd table (CLONE_FILES).</param>
+    public int CloneWithId(int id, bool thread, bool sharedFiles = false)
     {
         ulong setTid = Scratch + CloneArgs.Size;
         Memory.Write(setTid, id);
         ulong flags = thread
             ? CloneArgs.CLONE_VM | CloneArgs.CLONE_FS | CloneArgs.CLONE_FILES | CloneArgs.CLONE_SIGHAND | CloneArgs.CLONE_THREAD | CloneArgs.CLONE_SYSVSEM
-            : 0;
+            : sharedFiles ? CloneArgs.CLONE_FILES : 0;
         Memory.Write(Scratch, new CloneArgs
         {
             flags = flags, exit_signal = thread ? 0UL : (ulong)Interop.SIGCHLD, set_tid = id == 0 ? 0 : setTid, set_tid_size = id == 0 ? 0UL : 1,
