@@ -26,6 +26,8 @@ public sealed class ExactStateTests
 
     [Fact] public void TwoProcessesSharingOneFdTable() => Cycles("fdtable");
 
+    [Fact] public void PipeFlagsEndsAndOpenFilesOfOneEnd() => Cycles("pipeflags");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

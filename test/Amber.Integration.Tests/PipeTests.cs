@@ -1,3 +1,6 @@
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+
 namespace Amber.Integration.Tests;
 
 /// <summary>
@@ -38,6 +41,35 @@ public sealed class PipeTests
         pipe.Write("stop\n");
         target.FinishAndVerify();
         Assert.Equal($"PASS {seq}", target.Lines()[^1]);
+    }
+
+    /// <summary>
+    /// A pipe end beyond stdio whose other end a process outside holds cannot come back as it was:
+    /// refused, naming that process. One whose other end nobody holds any more is saved (pipeflags.c).
+    /// </summary>
+    [Fact]
+    public void APipeHeldOutsideIsRefusedNamingItsHolder()
+    {
+        using var dir = new TestDir("pipeout");
+        using var pipe = new Pipe();
+        int pid = Spawner.Spawn(new SpawnOptions("/bin/sleep", ["60"])
+        {
+            Opens = [(0, "/dev/null", 0), (1, "/dev/null", 1), (2, "/dev/null", 1)],
+            Inherits = [(5, pipe.ReadFd)],
+        });
+        try
+        {
+            AmberCli.Run("checkpoint", pid.ToString(), "--images", dir["img"])
+                .ShouldFail($"fd 5 (pipe:[");
+            var refused = AmberCli.Run("checkpoint", pid.ToString(), "--images", dir["img"]);
+            Assert.Contains($"a pipe whose other end process {Environment.ProcessId} ", refused.Stderr);
+            Assert.True(ProcFs.ReadStatus(pid).TracerPid == 0 && ProcFs.ReadStat(pid).State != 'Z', "the refused process must run on, untraced");
+        }
+        finally
+        {
+            Spawner.Kill(pid, 9);
+            Spawner.Reap(pid);
+        }
     }
 
     [Fact]

@@ -128,6 +128,10 @@ public static class SharingCheck
         _ => null,
     };
 
+    /// <summary>An id no shared file of the tree has yet (pipes' reopened ends take theirs first, <see cref="PipeResolver"/>).</summary>
+    internal static ulong NextSharedFileId(IEnumerable<ProcessImage> processes) =>
+        processes.SelectMany(p => p.SharedFiles).Select(f => f.Id).DefaultIfEmpty(0UL).Max() + 1;
+
     private static void SharedFiles(IReadOnlyList<ProcessImage> processes)
     {
         var byPid = processes.ToDictionary(p => p.Pid);
@@ -136,7 +140,7 @@ public static class SharingCheck
                 .Where(f => !f.HasSharesDescriptionWith && Array.IndexOf(Shareable, f.Kind) >= 0)
                 .Select(f => (Process: p, Fd: f)))
             .GroupBy(c => (c.Fd.Kind, c.Fd.Description));
-        ulong next = 1;
+        ulong next = NextSharedFileId(processes);
         foreach (var group in candidates)
         {
             var items = group.ToList();

@@ -15,7 +15,7 @@ public sealed class FileRestorer(
     RemoteCalls calls, ProcessImage image, IReadOnlyList<(int Fd, int Source)> inherits,
     IReadOnlyDictionary<ulong, int> memfds, RestoreTree tree, DeletedFileRestorer deletedFiles)
 {
-    private const int DefaultPipeCapacity = 65536;
+    private const int DefaultPipeCapacity = 65536; // a FIFO's, as a pipe's (PipeMaker)
     private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
 
     public List<string> Warnings { get; } = [];
@@ -61,6 +61,11 @@ public sealed class FileRestorer(
                 case FdKind.FdPipe:
                     // A pipe of this process alone, or one shared in the tree, inherited in a slot.
                     int end = pipeEnds.TryGetValue((fd.PipeId, fd.PipeWriteEnd), out int own) ? own : tree.Slots[(fd.PipeId, fd.PipeWriteEnd)];
+                    if (fd.PipeReopened)
+                    {
+                        Place(fd, PipeMaker.Reopen(calls, end, fd));
+                        break;
+                    }
                     calls.SetStatusFlags(end, (int)fd.Flags);
                     calls.Dup3(end, fd.Fd, fd.CloseOnExec);
                     break;
@@ -116,21 +121,17 @@ public sealed class FileRestorer(
             Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");
     }
 
-    /// <summary>Each saved pipe, new, above the saved fd numbers, holding the bytes it held.</summary>
+    /// <summary>Each saved pipe of this process alone, new, above the saved fd numbers, holding the bytes it held.</summary>
     private Dictionary<(ulong Id, bool WriteEnd), int> CreatePipes(int floor)
     {
         var ends = new Dictionary<(ulong, bool), int>();
         foreach (var pipe in image.Pipes)
         {
-            var (read, write) = calls.Pipe();
-            ends[(pipe.Id, false)] = calls.DupAbove(read, floor);
-            ends[(pipe.Id, true)] = calls.DupAbove(write, floor);
-            calls.Close(read);
-            calls.Close(write);
-            if (pipe.Capacity != DefaultPipeCapacity)
-                calls.SetPipeSize(ends[(pipe.Id, true)], (int)pipe.Capacity);
-            if (!pipe.Data.IsEmpty)
-                ProcessFiles.WriteThrough(image.Pid, ends[(pipe.Id, true)], pipe.Data.Span);
+            var (read, write) = PipeMaker.Make(calls, image.Pid, pipe, floor);
+            if (read >= 0)
+                ends[(pipe.Id, false)] = read;
+            if (write >= 0)
+                ends[(pipe.Id, true)] = write;
         }
         return ends;
     }
@@ -140,10 +141,12 @@ public sealed class FileRestorer(
     /// whatever fd number the kernel gives: the caller moves it to its place. A deleted file is
     /// opened where <paramref name="deletedPath"/> says it is being restored.
     /// </summary>
-    public static int CreateDescription(RemoteCalls calls, FdImage fd, Func<ulong, string> deletedPath)
+    public static int CreateDescription(RemoteCalls calls, FdImage fd, Func<ulong, string> deletedPath, RestoreTree? tree = null)
     {
         if (fd.Kind == FdKind.FdSocket)
             return SocketRestorer.Create(calls, fd);
+        if (fd.Kind == FdKind.FdPipe && tree is not null) // an end opened again, shared: from the pipe's slot
+            return PipeMaker.Reopen(calls, tree.Slots[(fd.PipeId, fd.PipeWriteEnd)], fd);
         string path = fd.Kind == FdKind.FdDeletedFile ? deletedPath(fd.DeletedFile) : fd.Path;
         int flags = (int)fd.Flags & ~OpenFlagsToDrop;
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)

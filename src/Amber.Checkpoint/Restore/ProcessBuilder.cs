@@ -222,7 +222,7 @@ public sealed class ProcessBuilder(
         deletedFiles.CreateInSlots();
         foreach (var shared in image.SharedFiles)
         {
-            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf);
+            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf, tree);
             calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
             calls.Close(created);
         }
@@ -235,16 +235,12 @@ public sealed class ProcessBuilder(
     {
         foreach (var pipe in image.SharedPipes)
         {
-            var (read, write) = calls.Pipe();
-            int readSlot = tree.Slots[(pipe.Id, false)], writeSlot = tree.Slots[(pipe.Id, true)];
-            calls.Dup3(read, readSlot, closeOnExec: true);
-            calls.Dup3(write, writeSlot, closeOnExec: true);
-            calls.Close(read);
-            calls.Close(write);
-            if (pipe.Capacity != 65536)
-                calls.SetPipeSize(writeSlot, (int)pipe.Capacity);
-            if (!pipe.Data.IsEmpty)
-                Kernel.Files.ProcessFiles.WriteThrough(image.Pid, writeSlot, pipe.Data.Span);
+            var (read, write) = PipeMaker.Make(calls, image.Pid, pipe, tree.SlotEnd);
+            foreach (var (end, writeEnd) in new[] { (read, false), (write, true) }.Where(e => e.Item1 >= 0))
+            {
+                calls.Dup3(end, tree.Slots[(pipe.Id, writeEnd)], closeOnExec: true);
+                calls.Close(end);
+            }
         }
     }
 

@@ -37,9 +37,27 @@ public static class ProcessFiles
     /// <summary>Whether two processes share one fd table (clone with CLONE_FILES, without being threads of one process).</summary>
     public static bool ShareFdTable(int pid1, int pid2) => Interop.Kcmp(pid1, pid2, Interop.KCMP_FILES, 0, 0) == 0;
 
-    /// <summary>The bytes queued in the pipe whose read end is <paramref name="readFd"/>, left in place, and its capacity.</summary>
-    public static unsafe (byte[] Data, int Capacity) PeekPipe(int pid, int readFd)
+    /// <summary>The capacity of a pipe (F_GETPIPE_SZ), through any of its ends.</summary>
+    public static int PipeCapacity(int pid, int fd)
     {
+        using var remote = GetFd(pid, fd);
+        return Errnos.Check(Interop.Fcntl(remote.Fd, Interop.F_GETPIPE_SZ, 0), "fcntl(F_GETPIPE_SZ)", $"fd {fd} of process {pid}");
+    }
+
+    /// <summary>The bytes queued in the pipe whose read end is <paramref name="readFd"/>, left in place, and its capacity.</summary>
+    public static (byte[] Data, int Capacity) PeekPipe(int pid, int readFd)
+    {
+        var (data, capacity, _) = PeekPipePackets(pid, readFd);
+        return (data, capacity);
+    }
+
+    /// <summary>
+    /// As <see cref="PeekPipe"/>, and how the bytes are read back: a read ends at the end of a packet
+    /// of a pipe in packet mode (written with O_DIRECT), so these are its packets' sizes.
+    /// </summary>
+    public static unsafe (byte[] Data, int Capacity, List<int> Reads) PeekPipePackets(int pid, int readFd)
+    {
+        var reads = new List<int>();
         using var remote = GetFd(pid, readFd);
         int capacity = Errnos.Check(Interop.Fcntl(remote.Fd, Interop.F_GETPIPE_SZ, 0), "fcntl(F_GETPIPE_SZ)", $"fd {readFd} of process {pid}");
         int* fds = stackalloc int[2];
@@ -57,7 +75,7 @@ public static class ProcessFiles
         if (copied < 0)
         {
             if (Marshal.GetLastPInvokeError() == Errnos.EAGAIN)
-                return ([], capacity);
+                return ([], capacity, reads);
             Errnos.Throw("tee", $"pipe fd {readFd} of process {pid}");
         }
         var data = new byte[copied];
@@ -70,9 +88,10 @@ public static class ProcessFiles
                 if (n <= 0)
                     Errnos.Throw("read", "amber's copy of a pipe");
                 done += (int)n;
+                reads.Add((int)n);
             }
         }
-        return (data, capacity);
+        return (data, capacity, reads);
     }
 
     /// <summary>The bytes queued in a named FIFO, through a read end amber opens for the purpose (O_RDWR never blocks).</summary>

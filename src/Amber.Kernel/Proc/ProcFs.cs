@@ -68,6 +68,46 @@ public static class ProcFs
         return fds;
     }
 
+    /// <summary>Every process now, ascending.</summary>
+    public static List<int> ListProcesses()
+    {
+        var pids = new List<int>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                pids.Add(pid);
+        }
+        pids.Sort();
+        return pids;
+    }
+
+    /// <summary>
+    /// A process other than <paramref name="excluded"/> with an fd whose link reads <paramref name="link"/>
+    /// ("pipe:[123]") and whose open flags <paramref name="wanted"/> accepts, as (pid, fd); null if none.
+    /// Walks every process's fds: for the rare question of who outside holds an object.
+    /// </summary>
+    public static (int Pid, int Fd)? FindFdHolder(string link, Func<uint, bool> wanted, IReadOnlySet<int> excluded)
+    {
+        foreach (int pid in ListProcesses())
+        {
+            if (excluded.Contains(pid) || pid == Environment.ProcessId)
+                continue;
+            try
+            {
+                foreach (int fd in ListFds(pid))
+                {
+                    if (ReadFdLink(pid, fd) == link && wanted(ReadFdInfo(pid, fd).Flags))
+                        return (pid, fd);
+                }
+            }
+            catch (Exception e) when (e is TargetGoneException or IOException or UnauthorizedAccessException)
+            {
+                // gone meanwhile, or an fd closed between the listing and the reading
+            }
+        }
+        return null;
+    }
+
     /// <summary>The thread ids, leader first.</summary>
     public static List<int> ListThreads(int pid)
     {
