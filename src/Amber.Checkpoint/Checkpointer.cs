@@ -94,7 +94,7 @@ public static class Checkpointer
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
             PipeResolver.Resolve(resolved);
-            PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo);
+            warnings.AddRange(PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo));
             PipeResolver.ResolveFifos(resolved);
             warnings.AddRange(SharingCheck.Check(resolved));
             // Everything is read out of the processes by now: a group left running goes on while the

@@ -28,6 +28,8 @@ public sealed class ExactStateTests
 
     [Fact] public void PipeFlagsEndsAndOpenFilesOfOneEnd() => Cycles("pipeflags");
 
+    [Fact] public void UnixSocketsShutDownWidowedAndWaitingToBeAccepted() => Cycles("unixstate");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

@@ -58,4 +58,72 @@ public sealed class SocketPairTests
         }
         target.StopAndVerify();
     }
+
+    /// <summary>
+    /// What a client sent on a connection still waiting to be accepted can only be read by accepting
+    /// it: such a listener is refused by name, and the program runs on with its connection waiting.
+    /// A unix connection to a process outside is saved, with a warning: it comes back closed by its peer.
+    /// </summary>
+    [Fact]
+    public void AWaitingConnectionWithBytesSentIsRefusedAndAConnectionOutsideComesBackClosed()
+    {
+        using var dir = new TestDir("sockwait");
+        File.WriteAllText(dir["wait.py"], """
+            import os, socket, sys, time
+            work = sys.argv[1]
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(os.path.join(work, "l.sock"))
+            listener.listen(4)
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(os.path.join(work, "l.sock"))
+            client.sendall(b"hello")
+            print("READY", flush=True)
+            n = 0
+            while not os.path.exists(os.path.join(work, "stop")):
+                n += 1
+                print(f"tick {n}", flush=True)
+                time.sleep(0.02)
+            conn, _ = listener.accept()
+            got = conn.recv(16)
+            print("PASS" if got == b"hello" else f"FAIL got {got!r}", n, flush=True)
+            """);
+        using var target = TargetProcess.Start("/usr/bin/python3", [dir["wait.py"], dir.Path], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY");
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running")
+            .ShouldFail("a connection waiting to be accepted that its client sent bytes on");
+        Assert.True(target.IsRunning && !target.IsTraced);
+        target.WaitForTicks(3);
+        target.StopAndVerify();
+
+        // A connection to a server outside (the test): saved; restored, its peer has closed it.
+        using var server = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        server.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(dir["outside.sock"]));
+        server.Listen(1);
+        File.WriteAllText(dir["client.py"], """
+            import os, socket, sys, time
+            work = sys.argv[1]
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(os.path.join(work, "outside.sock"))
+            print("READY", flush=True)
+            n = 0
+            while not os.path.exists(os.path.join(work, "stop")):
+                n += 1
+                print(f"tick {n}", flush=True)
+                time.sleep(0.02)
+            got = s.recv(16)
+            print("PASS" if got == b"before" else f"FAIL got {got!r}", n, flush=True)
+            """);
+        File.Delete(dir["stop"]);
+        using var client = TargetProcess.Start("/usr/bin/python3", [dir["client.py"], dir.Path], dir.Path, logName: "client.log");
+        client.WaitForLine(l => l == "READY", "READY");
+        using var accepted = server.Accept();
+        accepted.Send("before"u8.ToArray());
+        client.WaitForTicks(2);
+        var saved = AmberCli.Run("checkpoint", client.Pid.ToString(), "--images", dir["img2"]).ShouldSucceed();
+        Assert.Contains($"is connected to process {Environment.ProcessId} outside the checkpoint", saved.Stderr);
+        client.ReapKilled();
+        AmberCli.Run("restore", "--images", dir["img2"], "--detach").ShouldSucceed();
+        client.WaitForTicks(2);
+        client.StopAndVerify(); // what waited comes back, then the peer is gone
+    }
 }

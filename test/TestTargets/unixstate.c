@@ -11,14 +11,14 @@
  *    queued). End: "bye" then 0 (SS, QS) or EAGAIN (DS); then DS send gives ECONNREFUSED, a second
  *    send ENOTCONN, and getpeername ENOTCONN (before, getpeername succeeds: the dead peer is still
  *    its peer).
- *  - listening stream socket L (<wd>/listen.sock, backlog 8, O_NONBLOCK) with 3 connections never
- *    accepted: C1 wrote "one" and is kept, C2 wrote nothing and is kept, C3 wrote "three" and was
- *    closed. Each tick: SO_ACCEPTCONN is 1 and poll() sees POLLIN on L. End: non-blocking connects
- *    succeed exactly 6 more times (the queue takes backlog + 1 = 9), then accept gives C1's, C2's,
- *    C3's connections in that order ("one"; EAGAIN; "three" then EOF), each of C1 and C2 still
- *    talks both ways, then the 6 extra ones, then EAGAIN.
- *  - listening seqpacket socket LQ (<wd>/seq.sock, backlog 4) with one connection (CQ) whose record
- *    "rec" waits; checked like L; at the end accepted, the record read, and both ways checked.
+ *  - listening stream socket L (<wd>/listen.sock, backlog 8, O_NONBLOCK) with 2 connections never
+ *    accepted, C1 and C2, kept by the process (nothing sent before the accept: what a client sent
+ *    waits where only an accept can read it, and Amber refuses that). Each tick: SO_ACCEPTCONN is 1
+ *    and poll() sees POLLIN on L. End: non-blocking connects succeed exactly 7 more times (the queue
+ *    takes backlog + 1 = 9), then accept gives C1's and C2's connections in that order (EAGAIN on
+ *    each), each talks both ways with its client, then the 7 extra ones, then EAGAIN.
+ *  - listening seqpacket socket LQ (<wd>/seq.sock, backlog 4) with one connection (CQ) waiting;
+ *    checked like L; at the end accepted, and both ways checked.
  *  - getsockname/getpeername of every socket above equal (length, bytes or errno) what they were at
  *    setup, every tick (clients' peer is the listener's path, pairs are unnamed).
  */
@@ -200,14 +200,9 @@ int main(int argc, char **argv)
     fd[L] = listener(SOCK_STREAM, lpath, 8);
     fcntl(fd[L], F_SETFL, O_NONBLOCK);
     fd[C1] = client(SOCK_STREAM, lpath, 0);
-    put("C1", fd[C1], "one");
     fd[C2] = client(SOCK_STREAM, lpath, 0);
-    int c3 = client(SOCK_STREAM, lpath, 0);
-    put("C3", c3, "three");
-    close(c3);
     fd[LQ] = listener(SOCK_SEQPACKET, qpath, 4);
     fd[CQ] = client(SOCK_SEQPACKET, qpath, 0);
-    put("CQ", fd[CQ], "rec");
 
     for (int i = 0; i < NS; i++) {
         self0[i] = getname(i, 0);
@@ -246,13 +241,11 @@ int main(int argc, char **argv)
             int extra[8], nextra = 0;
             while (nextra < 8 && (extra[nextra] = client(SOCK_STREAM, lpath, 1)) >= 0)
                 nextra++;
-            if (nextra != 6)
-                FAIL("L took %d more connections, expected 6 (backlog 8 + 1 - 3 waiting)", nextra);
-            int a1 = take(fd[L], "L #1"), a2 = take(fd[L], "L #2"), a3 = take(fd[L], "L #3");
-            expect_recv("accepted #1 (C1)", a1, 0, "one", 0);
+            if (nextra != 7)
+                FAIL("L took %d more connections, expected 7 (backlog 8 + 1 - 2 waiting)", nextra);
+            int a1 = take(fd[L], "L #1"), a2 = take(fd[L], "L #2");
+            expect_recv("accepted #1 (C1)", a1, 0, NULL, EAGAIN);
             expect_recv("accepted #2 (C2)", a2, 0, NULL, EAGAIN);
-            expect_recv("accepted #3 (C3)", a3, 0, "three", 0);
-            expect_recv("accepted #3 (C3) after its data", a3, 0, "", 0);
             both_ways("C1", a1, fd[C1]);
             both_ways("C2", a2, fd[C2]);
             for (int i = 0; i < nextra; i++)
@@ -261,8 +254,7 @@ int main(int argc, char **argv)
             if (more >= 0 || errno != EAGAIN)
                 FAIL("L: a connection more than expected (%s)", more >= 0 ? "accepted" : strerror(errno));
             int aq = take(fd[LQ], "LQ");
-            expect_recv("LQ's connection", aq, 0, "rec", 0);
-            expect_recv("LQ's connection after the record", aq, 0, NULL, EAGAIN);
+            expect_recv("LQ's connection", aq, 0, NULL, EAGAIN);
             both_ways("CQ", aq, fd[CQ]);
             say("PASS %ld", n - 1);
             return 0;

@@ -129,15 +129,22 @@ public static class PipeResolver
 
     /// <summary>
     /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
-    /// common ancestor of its holders, with what waits at each end; otherwise refused.
+    /// common ancestor of its holders, with what waits at each end and the shutdown state of each.
+    /// One whose peer was closed — or is held outside, which sees it closed once the checkpoint ends
+    /// it — is rebuilt as a pair whose second end is closed once the first's queue is filled. One
+    /// whose connection waits on a listening socket of the checkpoint is made again unconnected, and
+    /// connected again in its turn at restore.
     /// </summary>
     /// <param name="reconnectTo">
     /// Listening sockets outside (a group's registration socket): a connection to one is saved as an
     /// unpaired socket connected to that path again at restore.
     /// </param>
-    public static void ResolveSocketPairs(IReadOnlyList<ProcessImage> processes, IReadOnlySet<string> reconnectTo)
+    /// <returns>Warnings: connections to processes outside, which come back closed.</returns>
+    public static List<string> ResolveSocketPairs(IReadOnlyList<ProcessImage> processes, IReadOnlySet<string> reconnectTo)
     {
+        var warnings = new List<string>();
         var byPid = processes.ToDictionary(p => p.Pid);
+        var tree = processes.Select(p => p.Pid).ToHashSet();
         var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (Process: p, Fd: f))).ToList();
         var inodes = ends.Select(e => e.Fd.SocketInode).ToHashSet();
         foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer) && UnixPath(e.Fd.Socket.PeerAddress.Span) is { } path && reconnectTo.Contains(path)).ToList())
@@ -146,22 +153,49 @@ public static class PipeResolver
                 throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a connection to {UnixPath(fd.Socket.PeerAddress.Span)} with bytes not read yet");
             fd.Kind = FdKind.FdSocket;
             fd.SocketPeer = 0;
+            fd.Socket.LocalAddress = ByteString.Empty;
             ends.Remove((process, fd));
         }
-        foreach (var pair in ends.GroupBy(e => Math.Min(e.Fd.SocketInode, e.Fd.SocketPeer)))
+        var listeners = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocket && f.Socket.Waiting.Count > 0)).ToList();
+        var waiting = listeners.SelectMany(l => l.Socket.Waiting).ToHashSet();
+        foreach (var (process, fd) in ends.Where(e => waiting.Contains(e.Fd.SocketInode)).ToList())
         {
-            foreach (var (process, fd) in pair)
+            fd.Kind = FdKind.FdSocket;
+            fd.SocketPeer = 0;
+            fd.Socket.PeerAddress = ByteString.Empty;
+            ends.Remove((process, fd));
+        }
+        foreach (var listener in listeners.DistinctBy(l => l.SocketInode))
+        {
+            // A client outside is connected again by amber and closed: the program accepts a connection whose peer left.
+            var kept = listener.Socket.Waiting.Select(c => inodes.Contains(c) ? c : 0).ToList();
+            listener.Socket.Waiting.Clear();
+            listener.Socket.Waiting.AddRange(kept);
+        }
+        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer)))
+        {
+            if (fd.SocketPeer != 0 && ProcFs.FindFdHolder($"socket:[{fd.SocketPeer}]", _ => true, tree) is { } holder)
+                warnings.Add($"process {process.Pid}: fd {fd.Fd} ({fd.Description}) is connected to process {holder.Pid} outside the checkpoint; after a restore its peer has closed it");
+            fd.SocketPeer = 0;
+        }
+        foreach (var pair in ends.GroupBy(e => e.Fd.SocketPeer == 0 ? e.Fd.SocketInode : Math.Min(e.Fd.SocketInode, e.Fd.SocketPeer)))
+        {
+            foreach (var (_, fd) in pair)
             {
-                if (fd.SocketPeer == 0 || !inodes.Contains(fd.SocketPeer))
-                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", "a unix socket connected to a socket outside the checkpointed processes");
                 fd.SocketPair = pair.Key;
                 fd.SocketPairSecond = fd.SocketInode != pair.Key;
             }
             var first = pair.First(e => !e.Fd.SocketPairSecond);
-            var second = pair.First(e => e.Fd.SocketPairSecond);
-            var image = new SocketPairImage { Id = pair.Key, Type = first.Fd.Socket.Type };
+            var second = pair.FirstOrDefault(e => e.Fd.SocketPairSecond);
+            var image = new SocketPairImage
+            {
+                Id = pair.Key, Type = first.Fd.Socket.Type, SecondGone = second.Fd is null,
+                FirstShutdown = UnixSocketPeers.Describe(first.Fd.SocketInode).Shutdown,
+                SecondShutdown = second.Fd is null ? 0 : UnixSocketPeers.Describe(second.Fd.SocketInode).Shutdown,
+            };
             SocketQueueDumper.Dump(first.Process, first.Fd, image.FirstQueue, processes);
-            SocketQueueDumper.Dump(second.Process, second.Fd, image.SecondQueue, processes);
+            if (second.Fd is not null)
+                SocketQueueDumper.Dump(second.Process, second.Fd, image.SecondQueue, processes);
             byPid[CommonAncestor([.. pair.Select(e => e.Process.Pid).Distinct()], byPid)].SocketPairs.Add(image);
         }
         // Datagrams waiting on unix datagram sockets that are not one end of a pair: saved with the first holder.
@@ -171,6 +205,7 @@ public static class PipeResolver
             var (process, fd) = socket.First();
             SocketQueueDumper.Dump(process, fd, fd.Socket.Queue, processes);
         }
+        return warnings;
     }
 
     /// <summary>

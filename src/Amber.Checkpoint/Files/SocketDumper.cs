@@ -8,6 +8,7 @@ namespace Amber.Checkpoint.Files;
 /// is one end of a pair whose other end must be in the checkpoint (<see cref="PipeResolver"/>),
 /// except a datagram socket connected to a named address, which is connected again by that name.
 /// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
+/// A listening unix socket keeps the connections waiting on it (connected again at restore).
 /// Anything else carrying a connection or queued data is refused: that state would be lost.
 /// </summary>
 public static class SocketDumper
@@ -31,12 +32,19 @@ public static class SocketDumper
             image.Kind = FdKind.FdSocketPair;
             image.SocketInode = st.Inode;
             image.SocketPeer = UnixSocketPeers.PeerOf(st.Inode);
-            image.Socket = new SocketImage { Family = s.Family, Type = s.Type, Protocol = s.Protocol, PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.PeerAddress) };
+            // Its address and options too: one whose connection waits on a listener is made again unconnected.
+            image.Socket = new SocketImage
+            {
+                Family = s.Family, Type = s.Type, Protocol = s.Protocol, PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.PeerAddress),
+                LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
+            };
+            AddOptions(image.Socket, s);
             return;
         }
         if (s.Connected && !connectedByName)
             throw new UnsupportedResourceException(pid, what, "an established connection", "TCP connections come with live migration");
-        if (s.AcceptQueue > 0)
+        var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
+        if (!unix && s.AcceptQueue > 0)
             throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");
         if (s.QueuedBytes > 0 && !(unix && s.Type == SocketState.Datagram))
             throw new UnsupportedResourceException(pid, what, $"a socket with {s.QueuedBytes} bytes queued");
@@ -52,9 +60,36 @@ public static class SocketDumper
             Listening = s.Listening,
             Backlog = s.Backlog,
         };
-        foreach (var (level, name, value) in s.Options)
-            image.Socket.Options.Add(new SocketOption { Level = level, Name = name, Value = value });
+        image.Socket.Waiting.AddRange(waiting);
+        AddOptions(image.Socket, s);
         if (unix && Restore.SocketRestorer.UnixPath(image.Socket) is { } path && FileStat.TryGetNoFollow(path, out var file) && file.IsSocket)
             image.Socket.SocketFile = new FileOwner { Uid = file.Uid, Gid = file.Gid, Mode = file.Mode & 0xfff };
+    }
+
+    private static void AddOptions(SocketImage image, SocketState s)
+    {
+        foreach (var (level, name, value) in s.Options)
+            image.Options.Add(new SocketOption { Level = level, Name = name, Value = value });
+    }
+
+    /// <summary>
+    /// The connections waiting on a listening unix socket, oldest first, by the socket that connected.
+    /// What a client sent waits in a socket no process holds until it is accepted, which amber cannot
+    /// read without taking the connection from the program: a connection with bytes sent, or whose
+    /// client closed it (whether it sent anything cannot be told), is refused.
+    /// </summary>
+    private static List<ulong> WaitingConnections(int pid, string what, ulong listener)
+    {
+        var clients = UnixSocketPeers.Describe(listener).Waiting;
+        foreach (ulong client in clients)
+        {
+            if (client == 0)
+                throw new UnsupportedResourceException(pid, what, "a listening socket with a connection waiting to be accepted whose client has closed it (what it sent cannot be read without accepting it)");
+            // Unaccepted, the connection's own socket has no inode to ask about: what the client sent
+            // shows as its own unread sends (counted with the kernel's overhead).
+            if (UnixSocketPeers.Describe(client).WriteQueue > 0)
+                throw new UnsupportedResourceException(pid, what, "a listening socket with a connection waiting to be accepted that its client sent bytes on (they cannot be read without accepting it)");
+        }
+        return [.. clients];
     }
 }

@@ -216,6 +216,9 @@ public sealed class ProcessBuilder(
             calls.Dup3(second, tree.PairSlots[(pair.Id, true)], closeOnExec: true);
             calls.Close(first);
             calls.Close(second);
+            // No process holds the second end: amber does, until it has filled the first end's queue.
+            if (pair.SecondGone)
+                tree.GoneEnds[pair.Id] = Kernel.Files.HeldFile.CopyOf(image.Pid, tree.PairSlots[(pair.Id, true)]);
         }
         ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
         var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of, floor);

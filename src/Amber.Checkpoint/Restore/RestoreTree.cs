@@ -67,6 +67,12 @@ public sealed class RestoreTree
     /// <summary>Named FIFOs by inode at checkpoint, with their queued bytes.</summary>
     public Dictionary<ulong, PipeImage> Fifos => field ??= Images.SelectMany(i => i.Fifos).ToDictionary(f => f.Id);
 
+    /// <summary>
+    /// The second ends of socket pairs whose peer had closed (<see cref="SocketPairImage.SecondGone"/>):
+    /// held by amber from their making until the first end's queue is filled, then closed.
+    /// </summary>
+    public Dictionary<ulong, Kernel.Files.HeldFile> GoneEnds { get; } = [];
+
     /// <summary>FIFOs already refilled by a process restored earlier (the bytes go in once).</summary>
     public HashSet<ulong> FilledFifos { get; } = [];
 
@@ -147,7 +153,7 @@ public sealed class RestoreTree
         var pairEnds = images.SelectMany(i => i.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (f.SocketPair, f.SocketPairSecond))).ToHashSet();
         foreach (var pair in images.SelectMany(i => i.SocketPairs))
         {
-            if (!pairEnds.Contains((pair.Id, false)) || !pairEnds.Contains((pair.Id, true)))
+            if (!pairEnds.Contains((pair.Id, false)) || !(pair.SecondGone || pairEnds.Contains((pair.Id, true))))
                 throw new CheckpointException($"{reader.Directory}: socket pair {pair.Id} has an end no process holds");
         }
         var messages = images.SelectMany(i => i.SocketPairs).SelectMany(p => p.FirstQueue.Concat(p.SecondQueue))

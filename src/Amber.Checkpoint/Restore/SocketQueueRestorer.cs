@@ -7,8 +7,10 @@ namespace Amber.Checkpoint.Restore;
 /// Fills the queues of unix sockets once every process is built, before any runs: each message is
 /// sent again, from amber, through a copy of the socket that sent it — the other end of a pair, or
 /// the restored socket bound to the sender's address — with the descriptors it carried, taken from
-/// the processes that hold them or opened again. Datagram sockets connected by name are connected
-/// last, once every receiver is bound and filled.
+/// the processes that hold them or opened again; a pair's ends are then shut down as they were, and
+/// an end whose peer had closed sees it close again. Connections that waited on a listening socket
+/// are made again in their order (by amber: the listener sees amber's credentials, SO_PEERCRED).
+/// Datagram sockets connected by name are connected last, once every receiver is bound and filled.
 /// </summary>
 public static class SocketQueueRestorer
 {
@@ -34,9 +36,30 @@ public static class SocketQueueRestorer
 
         foreach (var pair in tree.Creators.SelectMany(i => i.SocketPairs))
         {
-            // What waited at one end was sent from the other.
-            Fill(pair.FirstQueue, pairEnds[(pair.Id, true)]);
-            Fill(pair.SecondQueue, pairEnds[(pair.Id, false)]);
+            // What waited at one end was sent from the other; then each end is shut down as it was.
+            using (var second = pair.SecondGone ? null : HeldFile.CopyOf(pairEnds[(pair.Id, true)].Pid, pairEnds[(pair.Id, true)].Fd))
+            {
+                var first = pairEnds[(pair.Id, false)];
+                using var firstCopy = HeldFile.CopyOf(first.Pid, first.Fd);
+                var secondEnd = second ?? tree.GoneEnds[pair.Id];
+                Fill(pair.FirstQueue, secondEnd, $"socket pair {pair.Id}");
+                Fill(pair.SecondQueue, firstCopy, $"fd {first.Fd} of process {first.Pid}");
+                UnixSocketQueue.Shutdown(firstCopy, pair.FirstShutdown, $"fd {first.Fd} of process {first.Pid}");
+                if (second is not null)
+                    UnixSocketQueue.Shutdown(second, pair.SecondShutdown, $"socket pair {pair.Id}");
+            }
+            // A peer that had closed closes now: the first end sees end-of-file and EPIPE, as before.
+            if (tree.GoneEnds.Remove(pair.Id, out var gone))
+                gone.Dispose();
+        }
+        // Connections waiting on listening sockets, connected again in the order they were made.
+        foreach (var (pid, fd) in sockets.Values.Where(s => s.Fd.Socket.Waiting.Count > 0))
+        {
+            foreach (ulong client in fd.Socket.Waiting)
+            {
+                using var socket = client != 0 && sockets.TryGetValue(client, out var c) ? HeldFile.CopyOf(c.Pid, c.Fd.Fd) : UnixSocketQueue.Unnamed(fd.Socket.Type);
+                UnixSocketQueue.Connect(socket, fd.Socket.LocalAddress.Span, $"a connection waiting on fd {fd.Fd} of process {pid}");
+            }
         }
         foreach (var (pid, fd) in sockets.Values.Where(s => s.Fd.Socket.Queue.Count > 0))
         {
@@ -57,13 +80,10 @@ public static class SocketQueueRestorer
         }
     }
 
-    private static void Fill(IList<SocketMessage> queue, (int Pid, int Fd) from)
+    private static void Fill(IList<SocketMessage> queue, HeldFile sender, string what)
     {
-        if (queue.Count == 0)
-            return;
-        using var sender = HeldFile.CopyOf(from.Pid, from.Fd);
         foreach (var message in queue)
-            Send(sender, message, [], $"fd {from.Fd} of process {from.Pid}");
+            Send(sender, message, [], what);
     }
 
     private static void Send(HeldFile from, SocketMessage message, ReadOnlySpan<byte> destination, string what)

@@ -72,7 +72,10 @@ public static class SocketInspector
             }
         }
         if (listening && family == Interop.AF_UNIX)
-            acceptQueue = UnixSocketPeers.PendingConnections(inode);
+        {
+            var diag = UnixSocketPeers.Describe(inode);
+            (acceptQueue, backlog) = ((int)diag.ReceiveQueue, (int)diag.WriteQueue);
+        }
         int queued = 0;
         if (!listening && Interop.Ioctl(s, Interop.FIONREAD, &queued) < 0)
             queued = 0;

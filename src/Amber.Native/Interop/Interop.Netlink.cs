@@ -12,6 +12,9 @@ internal static partial class Interop
     internal const int UNIX_DIAG_PEER = 2;
     internal const int UDIAG_SHOW_RQLEN = 0x10;
     internal const int UNIX_DIAG_RQLEN = 4;
+    internal const int UDIAG_SHOW_ICONS = 8;
+    internal const int UNIX_DIAG_ICONS = 3;
+    internal const int UNIX_DIAG_SHUTDOWN = 6;
     internal const int MSG_PEEK = 2;
     internal const int MSG_DONTWAIT = 0x40;
 

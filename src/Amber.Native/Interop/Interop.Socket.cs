@@ -38,6 +38,12 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
     internal static unsafe partial int Setsockopt(int fd, int level, int name, void* value, uint length);
 
+    internal const int SHUT_RD = 0;
+    internal const int SHUT_WR = 1;
+
+    [LibraryImport(Libc, EntryPoint = "shutdown", SetLastError = true)]
+    internal static partial int Shutdown(int fd, int how);
+
     [LibraryImport(Libc, EntryPoint = "socketpair", SetLastError = true)]
     internal static unsafe partial int Socketpair(int domain, int type, int protocol, int* fds);
 
