@@ -57,6 +57,9 @@ public sealed class AmberHome
 
     public string Cgroup(string group) => $"{CgroupPrefix}/{group}";
 
+    /// <summary>What <see cref="IsValidGroupName"/> allows, said to a user.</summary>
+    public const string GroupNameRule = "letters, digits, '-', '_', '.', not starting with '.'; at most 63";
+
     /// <summary>A group name is a file name and a cgroup name: letters, digits, '-', '_', '.', at most 63.</summary>
     public static bool IsValidGroupName(string name) =>
         name.Length is > 0 and <= 63 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');

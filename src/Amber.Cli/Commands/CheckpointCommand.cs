@@ -20,15 +20,16 @@ public static class CheckpointCommand
         var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
                     || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
                     throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
-            if (parse.GetValue(pid) is not int target)
+            if (parse.GetValue(pid) is not int given)
                 throw new UsageException("give the PID to checkpoint, or --group NAME");
+            int target = OptionValues.Pid(given);
             string dir = parse.GetValue(images) ?? throw new UsageException("--images DIR is required with a PID");
             if (parse.GetValue(stop) || parse.GetValue(full))
                 throw new UsageException("--stop and --full go with --group");

@@ -13,7 +13,7 @@ public static class ImagesCommand
         var command = new Command("images", "List checkpoints: of a group, or in a store directory") { group, dir };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
                 return GroupCommands.Images(name);
             string path = parse.GetValue(dir) ?? throw new UsageException("amber images needs --group NAME or a store directory");
             if (!Directory.Exists(path))

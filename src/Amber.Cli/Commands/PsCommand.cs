@@ -15,7 +15,7 @@ public static class PsCommand
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var home = AmberHome.Current;
-            string? only = parse.GetValue(group);
+            string? only = GroupCommands.GroupName(parse, group);
             var tables = only is not null
                 ? [home.ProcessTable(only)]
                 : Directory.Exists(home.ShmDirectory) ? Directory.GetFiles(home.ShmDirectory, "amber.*.table").Order().ToArray() : [];

@@ -15,7 +15,7 @@ public static class VerifyCommand
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // A group's store is verified by its coordinator, between its checkpoints and merges.
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
                 return GroupCommands.Print(ControlClient.Send(new ControlRequest { Op = "verify", Group = name }));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))

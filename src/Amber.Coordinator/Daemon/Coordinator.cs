@@ -172,7 +172,7 @@ public sealed class Coordinator : IDisposable
                 return new ControlResponse { Ok = true, Stdout = [.. _groups.Keys.Order()] };
         }
         if (!AmberHome.IsValidGroupName(request.Group))
-            return ControlResponse.Failure($"'{request.Group}' is not a group name (letters, digits, '-', '_', '.'; at most 63)");
+            return ControlResponse.Failure($"'{request.Group}' is not a group name ({AmberHome.GroupNameRule})");
         GroupRuntime? group;
         lock (_lock)
         {
