@@ -14,7 +14,7 @@ public static class CheckpointCommand
         var group = GroupCommands.GroupOption(required: false);
         var stop = new Option<bool>("--stop") { Description = "With --group: end the group's processes once saved (default: they run on)" };
         var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (default: incremental after the group's latest)" };
-        var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one (a checkpoint directory beside --images)" };
+        var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one: a checkpoint beside --images, by name (or a path to it)" };
         var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
         var compress = CompressOption();
         var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress };
@@ -36,7 +36,7 @@ public static class CheckpointCommand
             using var cancel = new Cancellation();
             var options = new CheckpointOptions(dir, parse.GetValue(leaveRunning))
             {
-                Parent = parse.GetValue(parent),
+                Parent = parse.GetValue(parent) is { } earlier ? ParentBeside(earlier, dir) : null,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 Compression = ParseCompress(parse.GetValue(compress)),
             };
@@ -51,6 +51,22 @@ public static class CheckpointCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Where --parent is: a bare name, beside --images (in the same store); a path as given, which
+    /// must lead there too, since an incremental checkpoint names its parent and the checkpoints it
+    /// keeps pages in by their names in its own store.
+    /// </summary>
+    private static string ParentBeside(string parent, string images)
+    {
+        string store = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(images)))!;
+        string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parent.Contains('/') ? parent : Path.Combine(store, parent)));
+        if (Path.GetDirectoryName(path) != store)
+            throw new UsageException($"--parent {parent} is {path}, not a checkpoint beside --images in {store} (an incremental checkpoint refers to its parent in the same store)");
+        if (!Directory.Exists(path))
+            throw new IOException($"the parent checkpoint {path} does not exist");
+        return path;
     }
 
     public static Option<string> CompressOption() =>
