@@ -496,17 +496,18 @@ public sealed class Coordinator : IDisposable
     /// <summary>Checks every checkpoint of the group's store (no merge or checkpoint runs meanwhile).</summary>
     private static ControlResponse Verify(GroupRuntime group)
     {
-        var list = group.Store.List();
-        var (lines, damaged) = Amber.Checkpoint.CheckpointVerifier.VerifyAll(list.Select(c => c.Path));
-        if (damaged > 0)
-            return new ControlResponse { Ok = false, Stdout = lines, Error = $"{damaged} of {list.Count} checkpoint(s) of group {group.Config.Name} are damaged" };
-        return new ControlResponse { Ok = true, Stdout = lines, Stderr = [$"{list.Count} checkpoint(s) of group {group.Config.Name} verified"] };
+        var found = StoreVerifier.Verify(group.Store);
+        if (found.Checkpoints == 0)
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"group {group.Config.Name} has no checkpoint to verify (its store: {group.Config.Store})" };
+        if (found.Damaged > 0)
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"{found.Damaged} of {found.Checkpoints} checkpoint(s) of group {group.Config.Name} are damaged" };
+        return new ControlResponse { Ok = true, Stdout = found.Lines, Stderr = [$"group {group.Config.Name}: {found.Summary}"] };
     }
 
     private static ControlResponse Images(GroupRuntime group)
     {
-        var list = group.Store.List();
-        return new ControlResponse { Ok = true, Stdout = [.. list.Select(c => c.Describe() + (c == list[^1] ? "  (latest)" : ""))] };
+        var lines = group.Store.Scan().Describe();
+        return new ControlResponse { Ok = true, Stdout = lines, Stderr = lines.Count == 0 ? [$"group {group.Config.Name} has no checkpoint yet"] : [] };
     }
 
     private static ControlResponse Stop(GroupRuntime group)
