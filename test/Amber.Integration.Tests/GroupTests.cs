@@ -212,6 +212,20 @@ public sealed class GroupTests
     }
 
     [Fact]
+    public void AStoppedCoordinatorTakesItsPidFileWithIt()
+    {
+        using var home = new GroupHome("group-pidfile");
+        var daemon = home.StartDaemon();
+        string pidFile = Path.Combine(home.Home.RunDirectory, "amberd.pid");
+        // A second coordinator, refused, leaves the first one's pid file as it is.
+        home.Amber("daemon").ShouldFail("another coordinator runs");
+        Assert.Equal(daemon.Pid, home.DaemonPid);
+        home.Amber("daemon", "--stop").ShouldSucceed();
+        Assert.Equal(0, daemon.Wait().ExitCode);
+        Assert.False(File.Exists(pidFile), $"{pidFile} is still there");
+    }
+
+    [Fact]
     public void ACliKilledMidCheckpointHarmsNothing()
     {
         using var home = new GroupHome("group-cli9");

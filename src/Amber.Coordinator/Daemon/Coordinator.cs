@@ -84,20 +84,40 @@ public sealed class Coordinator : IDisposable
         }
         foreach (var group in _groups.Values)
             group.Dispose();
-        _pidLock?.Dispose();
+        if (_pidLock is not null)
+        {
+            RemovePidFile();
+            _pidLock.Dispose();
+        }
         _stop.Dispose();
     }
 
     internal static void Log(string message) =>
         Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} amberd: {message}");
 
+    private string PidFile => Path.Combine(_home.RunDirectory, "amberd.pid");
+
     /// <summary>One coordinator per home: a second one fails here instead of fighting the first.</summary>
     private ExclusiveLock TakeLock()
     {
         var held = ExclusiveLock.TryTake(Path.Combine(_home.RunDirectory, "amberd.lock"))
             ?? throw new IOException($"another coordinator runs for {_home.RunDirectory}");
-        File.WriteAllText(Path.Combine(_home.RunDirectory, "amberd.pid"), $"{Environment.ProcessId}\n");
+        File.WriteAllText(PidFile, $"{Environment.ProcessId}\n");
         return held;
+    }
+
+    /// <summary>Removes the pid file on the way out, still holding the lock: only if it names us (nobody else wrote it since).</summary>
+    private void RemovePidFile()
+    {
+        try
+        {
+            if (File.ReadAllText(PidFile).Trim() == Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
+                File.Delete(PidFile);
+        }
+        catch (IOException)
+        {
+            // Already gone: nothing to remove.
+        }
     }
 
     private void Accept()
