@@ -24,7 +24,7 @@ public static class GroupCommands
         var images = new Option<string>("--images", "-D") { Description = "The group's store (default: /var/lib/amber/groups/NAME/images)" };
         var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
         var storage = new Option<string[]>("--storage") { Description = "A directory of the group's, captured at the same barrier as its memory and rolled back by a restore (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
+        var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint (--restart-on-failure false: no longer)" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<string>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
         var mergeAbove = new Option<string>("--merge-above") { Description = "Fold it also once its incremental checkpoints hold more than this together: 512M, 2G (default: no limit)" };
@@ -45,7 +45,7 @@ public static class GroupCommands
                 Store = parse.GetValue(images) is { } store ? StorePath(store) : "",
                 EverySeconds = parse.GetValue(every) is { } text ? OptionValues.Interval(text, "--every") : 0,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(StoragePath)],
-                RestartOnFailure = parse.GetValue(restart),
+                RestartOnFailure = parse.GetResult(restart) is { Implicit: false } ? parse.GetValue(restart) : null,
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? OptionValues.Interval(d, "--deadline") : 0,
                 MergeAfter = parse.GetValue(mergeAfter) is { } n ? OptionValues.Count(n, "--merge-after", "checkpoints") : 0,
                 MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? OptionValues.Size(size, "--merge-above") : 0,

@@ -158,6 +158,12 @@ public sealed class Coordinator : IDisposable
             {
                 response = ControlResponse.Failure(e.Message.ReplaceLineEndings(" "));
             }
+            catch (Exception e)
+            {
+                // Anyone may send a request: nothing in one may end the coordinator.
+                Log($"a request failed: {e}");
+                response = ControlResponse.Failure($"internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")}");
+            }
             try
             {
                 connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, CoordinatorJson.Default.ControlResponse) + "\n"));
@@ -193,26 +199,20 @@ public sealed class Coordinator : IDisposable
         }
         if (!AmberHome.IsValidGroupName(request.Group))
             return ControlResponse.Failure($"'{request.Group}' is not a group name ({AmberHome.GroupNameRule})");
+        if (request.Op == "run" && GroupSettings.Problem(request) is { } invalid)
+            return ControlResponse.Failure(invalid);
         GroupRuntime? group;
         lock (_lock)
         {
             _groups.TryGetValue(request.Group, out group);
             if (group is null && request.Op == "run")
             {
-                var store = request.Store.Length > 0 ? Path.GetFullPath(request.Store) : _home.DefaultStore(request.Group);
-                if (StorageProblem(request.Storage, store, uid) is { } problem)
+                var config = GroupSettings.ForNewGroup(request, request.Store.Length > 0 ? request.Store : _home.DefaultStore(request.Group), uid, gid);
+                if (StorageProblem(config.Storage, config.Store, uid) is { } problem)
                     return ControlResponse.Failure(problem);
-                group = GroupRuntime.Create(_home, new GroupConfig
-                {
-                    Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
-                    Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                    DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
-                    MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
-                    MergeAboveBytes = Math.Max(0, request.MergeAboveBytes),
-                    Compress = request.Compress.Length > 0 ? request.Compress : "none",
-                }, AttachFor);
+                group = GroupRuntime.Create(_home, config, AttachFor);
                 _groups[group.Config.Name] = group;
-                Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
+                Log($"group {group.Config.Name}: created (store {config.Store}{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")})");
             }
         }
         if (group is null)
@@ -224,7 +224,7 @@ public sealed class Coordinator : IDisposable
         {
             return request.Op switch
             {
-                "run" => Launch(group, request, uid, gid),
+                "run" => Run(group, request, uid, gid),
                 "attach" => Attach(group, request.Pid, uid),
                 "detach" => Detach(group, request.Pid),
                 "checkpoint" => Checkpoint(group, request.Stop, request.Full),
@@ -245,6 +245,23 @@ public sealed class Coordinator : IDisposable
                 group.Busy.Release();
             }
         }
+    }
+
+    /// <summary>amber run: the group takes the settings given that can change (or refuses those that cannot), then the program starts in it.</summary>
+    private ControlResponse Run(GroupRuntime group, ControlRequest request, uint uid, uint gid)
+    {
+        if (GroupSettings.Refusal(group.Config, request) is { } refusal)
+            return ControlResponse.Failure(refusal);
+        var changes = GroupSettings.Apply(group.Config, request);
+        if (changes.Count > 0)
+        {
+            group.NextCheckpoint = group.Config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(group.Config.EverySeconds) : DateTime.MaxValue;
+            group.Save();
+            Log($"group {group.Config.Name}: {string.Join(", ", changes)}");
+        }
+        var launched = Launch(group, request, uid, gid);
+        launched.Stderr.InsertRange(0, changes.Select(c => $"group {group.Config.Name}: {c}"));
+        return launched;
     }
 
     /// <summary>
