@@ -393,7 +393,7 @@ public sealed class Coordinator : IDisposable
         string images = group.Store.NextPath();
         string id = Path.GetFileName(images);
         // Programs that asked to be told get their chance to prepare, within the deadline.
-        var late = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
+        var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
         var args = new List<string>
         {
             "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images,
@@ -442,7 +442,7 @@ public sealed class Coordinator : IDisposable
             group.Registrations.AfterCheckpoint(id); // they run on as before
             return ControlResponse.Failure(report.Error);
         }
-        report.Warnings.AddRange(late.Select(l => $"process {l.Pid} ('{l.Name}') did not answer within {group.Config.DeadlineSeconds:0.###} s; checkpointed all the same"));
+        report.Warnings.AddRange(prepared);
         if (!stop)
             group.Registrations.AfterCheckpoint(id);
         if (group.Store.Find(id) is { } taken && MergeDue(group, taken))
