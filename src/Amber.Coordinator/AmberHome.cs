@@ -51,6 +51,9 @@ public sealed class AmberHome
 
     public string GroupLog(string group) => Path.Combine(GroupDirectory(group), "output.log");
 
+    /// <summary>Held by each worker of the group (checkpoint, restore, merge) for its whole life.</summary>
+    public string WorkerLock(string group) => Path.Combine(GroupDirectory(group), "worker.lock");
+
     public string ProcessTable(string group) => Path.Combine(ShmDirectory, $"amber.{group}.table");
 
     public string RegistrationSocket(string group) => Path.Combine(RunDirectory, "groups", $"{group}.sock");

@@ -33,9 +33,10 @@ public static class GroupSettings
     }
 
     /// <summary>A new group's settings: those of the request, the defaults for the others.</summary>
-    public static GroupConfig ForNewGroup(ControlRequest request, string store, uint owner, uint ownerGid) => new()
+    public static GroupConfig ForNewGroup(ControlRequest request, string store, Security.Requester owner) => new()
     {
-        Name = request.Group, Owner = owner, OwnerGid = ownerGid, Store = store, Storage = StoragePaths(request),
+        Name = request.Group, Owner = owner.Uid, OwnerGid = owner.Gid, OwnerGroups = [.. owner.Groups], OwnerCapabilities = owner.Capabilities,
+        Store = store, Storage = StoragePaths(request),
         EverySeconds = request.EverySeconds, RestartOnFailure = request.RestartOnFailure ?? false,
         DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
         MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
