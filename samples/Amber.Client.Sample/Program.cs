@@ -1,12 +1,20 @@
 // A program of an Amber group that wants to know about checkpoints: it registers with the
 // coordinator, prepares before each checkpoint (here: it only says so, or takes --slow MS to do it),
 // and hears when the checkpoint is taken and when the group comes back from one. Meanwhile it counts,
-// keeping a running sum it checks every tick: a restore must bring both back exactly.
-//   amber run --group demo -- dotnet Amber.Client.Sample.dll [--slow MS]
+// keeping a running sum it checks every tick: a restore must bring both back exactly. With --throw,
+// every callback throws once it has said so: the program must run on all the same.
+//   amber run --group demo -- dotnet Amber.Client.Sample.dll [--slow MS] [--throw]
 using System.Globalization;
 using Amber.Client;
 
-int slow = args.Length == 2 && args[0] == "--slow" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
+int slow = args.Length >= 2 && args[0] == "--slow" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
+bool fail = args.Contains("--throw");
+void Done(string callback, string id)
+{
+    if (fail)
+        throw new InvalidOperationException($"{callback} of {id} failed on purpose");
+}
+
 using var amber = GroupClient.Register("sample");
 amber.BeforeCheckpoint = notice =>
 {
@@ -14,9 +22,18 @@ amber.BeforeCheckpoint = notice =>
     if (slow > 0)
         Thread.Sleep(slow); // longer than the deadline: the checkpoint must not wait for it
     Console.WriteLine($"prepared {notice.Id}");
+    Done("BeforeCheckpoint", notice.Id);
 };
-amber.AfterCheckpoint = id => Console.WriteLine($"after-checkpoint {id}");
-amber.AfterRestore = id => Console.WriteLine($"after-restore {id}");
+amber.AfterCheckpoint = id =>
+{
+    Console.WriteLine($"after-checkpoint {id}");
+    Done("AfterCheckpoint", id);
+};
+amber.AfterRestore = id =>
+{
+    Console.WriteLine($"after-restore {id}");
+    Done("AfterRestore", id);
+};
 Console.WriteLine($"registered in group {amber.Group}");
 
 long sum = 0;

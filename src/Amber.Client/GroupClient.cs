@@ -22,6 +22,8 @@ public sealed record CheckpointNotice(string Id, DateTimeOffset Deadline)
 /// amber.AfterRestore = id => Reconnect();
 /// </code>
 /// Callbacks run on the client's own thread, one at a time, in the order the coordinator sends them.
+/// A callback that throws never ends the program: the exception is caught and reported to the
+/// coordinator, whose log (and, for BeforeCheckpoint, the checkpoint's report) names it.
 /// The group is found through AMBER_GROUP and AMBER_REGISTRATION, which `amber run` sets.
 /// </summary>
 public sealed class GroupClient : IDisposable
@@ -42,13 +44,17 @@ public sealed class GroupClient : IDisposable
     /// <summary>The group this program belongs to.</summary>
     public string Group { get; }
 
-    /// <summary>Called before a checkpoint; return (or throw) before the deadline: the checkpoint does not wait longer.</summary>
+    /// <summary>
+    /// Called before a checkpoint; return before the deadline: the checkpoint does not wait longer.
+    /// It cannot veto the checkpoint: one that throws is reported (the coordinator's log and the
+    /// checkpoint's report name the exception) and the checkpoint is taken all the same.
+    /// </summary>
     public Action<CheckpointNotice>? BeforeCheckpoint { get; set; }
 
-    /// <summary>Called once the checkpoint is taken, in the program that runs on.</summary>
+    /// <summary>Called once the checkpoint is taken, in the program that runs on. An exception it throws is reported to the coordinator.</summary>
     public Action<string>? AfterCheckpoint { get; set; }
 
-    /// <summary>Called in the restored program: the group came back from checkpoint id.</summary>
+    /// <summary>Called in the restored program: the group came back from checkpoint id. An exception it throws is reported to the coordinator.</summary>
     public Action<string>? AfterRestore { get; set; }
 
     /// <summary>
@@ -142,6 +148,10 @@ public sealed class GroupClient : IDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
         }
+        catch (Exception)
+        {
+            // Callbacks cannot throw here (Invoke catches); whatever else fails ends the link, never the program.
+        }
         finally
         {
             lock (_replies)
@@ -154,22 +164,16 @@ public sealed class GroupClient : IDisposable
         var parts = line.Split(' ', 3);
         switch (parts[0])
         {
-            case "CHECKPOINT" when parts.Length == 3:
-                var notice = new CheckpointNotice(parts[2], DateTimeOffset.UtcNow.AddMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture)));
-                try
-                {
-                    BeforeCheckpoint?.Invoke(notice);
-                }
-                finally
-                {
-                    Send($"READY {notice.Id}");
-                }
+            case "CHECKPOINT" when parts.Length == 3 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long ms):
+                var notice = new CheckpointNotice(parts[2], DateTimeOffset.UtcNow.AddMilliseconds(ms));
+                Invoke(nameof(BeforeCheckpoint), notice.Id, () => BeforeCheckpoint?.Invoke(notice));
+                Send($"READY {notice.Id}");
                 break;
             case "CHECKPOINTED" when parts.Length >= 2:
-                AfterCheckpoint?.Invoke(parts[1]);
+                Invoke(nameof(AfterCheckpoint), parts[1], () => AfterCheckpoint?.Invoke(parts[1]));
                 break;
             case "RESTORED" when parts.Length >= 2:
-                AfterRestore?.Invoke(parts[1]);
+                Invoke(nameof(AfterRestore), parts[1], () => AfterRestore?.Invoke(parts[1]));
                 break;
             default:
                 lock (_replies)
@@ -178,6 +182,19 @@ public sealed class GroupClient : IDisposable
                     Monitor.PulseAll(_replies);
                 }
                 break;
+        }
+    }
+
+    /// <summary>Runs a callback of the program's; if it throws, tells the coordinator (FAILED callback id what), which logs it.</summary>
+    private void Invoke(string callback, string id, Action call)
+    {
+        try
+        {
+            call();
+        }
+        catch (Exception e)
+        {
+            Send($"FAILED {callback} {id} {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
         }
     }
 }

@@ -51,11 +51,17 @@ public sealed class AmberHome
 
     public string GroupLog(string group) => Path.Combine(GroupDirectory(group), "output.log");
 
+    /// <summary>Held by each worker of the group (checkpoint, restore, merge) for its whole life.</summary>
+    public string WorkerLock(string group) => Path.Combine(GroupDirectory(group), "worker.lock");
+
     public string ProcessTable(string group) => Path.Combine(ShmDirectory, $"amber.{group}.table");
 
     public string RegistrationSocket(string group) => Path.Combine(RunDirectory, "groups", $"{group}.sock");
 
     public string Cgroup(string group) => $"{CgroupPrefix}/{group}";
+
+    /// <summary>What <see cref="IsValidGroupName"/> allows, said to a user.</summary>
+    public const string GroupNameRule = "letters, digits, '-', '_', '.', not starting with '.'; at most 63";
 
     /// <summary>A group name is a file name and a cgroup name: letters, digits, '-', '_', '.', at most 63.</summary>
     public static bool IsValidGroupName(string name) =>

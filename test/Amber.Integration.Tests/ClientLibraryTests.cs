@@ -54,6 +54,35 @@ public sealed class ClientLibraryTests
         log.WaitForTicks(3);
     }
 
+    [Fact]
+    public void ACallbackThatThrowsNeitherEndsTheProgramNorStopsTheCheckpoint()
+    {
+        using var home = new GroupHome("client-throw");
+        int pid = home.Run("th", [], Repo.Dotnet, Sample, "--throw");
+        var log = new GroupMember(pid, home.Home.GroupLog("th"));
+        log.WaitForLine("registered in group th");
+        string DaemonLog() => File.ReadAllText(home.Home.DaemonLog);
+
+        // BeforeCheckpoint throws: the checkpoint is taken all the same, and its report says why.
+        var run = home.Amber("checkpoint", "--group", "th").ShouldSucceed();
+        Assert.Contains($"amber: warning: process {pid} ('sample'): its BeforeCheckpoint threw InvalidOperationException: BeforeCheckpoint of ckpt-000001 failed on purpose; checkpointed all the same", run.Stderr);
+        Assert.Contains($"group th: process {pid} ('sample'): its BeforeCheckpoint for ckpt-000001 threw InvalidOperationException: BeforeCheckpoint of ckpt-000001 failed on purpose; the checkpoint goes on", DaemonLog());
+        // AfterCheckpoint throws: the program runs on, the coordinator's log names the exception.
+        GroupHome.WaitUntil(() => DaemonLog().Contains($"process {pid} ('sample'): its AfterCheckpoint for ckpt-000001 threw InvalidOperationException: AfterCheckpoint of ckpt-000001 failed on purpose", StringComparison.Ordinal),
+            "the failed AfterCheckpoint in the coordinator's log");
+        log.WaitForTicks(5);
+        Assert.True(log.IsRunning);
+
+        // So does the restored program when its AfterRestore throws.
+        home.Amber("checkpoint", "--group", "th", "--stop").ShouldSucceed();
+        home.Amber("restore", "--group", "th").ShouldSucceed();
+        GroupHome.WaitUntil(() => DaemonLog().Contains($"its AfterRestore for ckpt-000002 threw InvalidOperationException: AfterRestore of ckpt-000002 failed on purpose", StringComparison.Ordinal),
+            "the failed AfterRestore in the coordinator's log");
+        log.WaitForTicks(5);
+        Assert.True(log.IsRunning);
+        Assert.DoesNotContain(log.Lines(), l => l.StartsWith("FAIL", StringComparison.Ordinal) || l.Contains("Unhandled", StringComparison.Ordinal));
+    }
+
     private static List<string> Events(GroupMember log) =>
         [.. log.Lines().Where(l => !l.StartsWith("tick ", StringComparison.Ordinal))];
 }

@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Table;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
@@ -209,6 +212,61 @@ public sealed class GroupTests
         Assert.True(daemon.IsRunning);
         home.Amber("checkpoint", "--group", "d").ShouldFail("no running process");
         Spawner.Kill(daemon.Pid, 9);
+    }
+
+    [Fact]
+    public void AmberRunOnAnExistingGroupAppliesWhatCanChangeAndRefusesWhatCannot()
+    {
+        using var home = new GroupHome("group-again");
+        string data = home.Dir["data"], other = home.Dir["other"];
+        Directory.CreateDirectory(data);
+        Directory.CreateDirectory(other);
+        home.Run("again", ["--storage", data], "/bin/sleep", "1000");
+        GroupConfig Config() => JsonSerializer.Deserialize(File.ReadAllText(home.Home.GroupConfig("again")), CoordinatorJson.Default.GroupConfig)!;
+
+        var run = home.Amber("run", "--group", "again", "--every", "1h", "--deadline", "2s", "--merge-after", "3", "--merge-above", "1G",
+            "--compress", "lz4", "--restart-on-failure", "--", "/bin/sleep", "1000").ShouldSucceed();
+        Assert.Equal(
+            ["group again: --every none -> 3600 s", "group again: --deadline 5 s -> 2 s", "group again: --merge-after 8 -> 3",
+             "group again: --merge-above no limit -> 1073741824 bytes", "group again: --compress none -> lz4", "group again: --restart-on-failure off -> on"],
+            run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var config = Config();
+        Assert.Equal((3600.0, 2.0, 3, 1L << 30, "lz4", true),
+            (config.EverySeconds, config.DeadlineSeconds, config.MergeAfter, config.MergeAboveBytes, config.Compress, config.RestartOnFailure));
+        // Options not given leave the group as it is; the same store and storage given again are no change.
+        home.Run("again", ["--images", home.Home.DefaultStore("again"), "--storage", data + "/"], "/bin/sleep", "1000");
+        Assert.Equal(config.Roots.Count + 1, Config().Roots.Count);
+        Assert.Equal((3600.0, 3, "lz4", true), (Config().EverySeconds, Config().MergeAfter, Config().Compress, Config().RestartOnFailure));
+        home.Amber("run", "--group", "again", "--restart-on-failure", "false", "--", "/bin/sleep", "1000").ShouldSucceed();
+        Assert.False(Config().RestartOnFailure);
+
+        // The store and the storage are the group's checkpoints': refused, and nothing is launched.
+        int members = home.Members("again").Count;
+        home.Amber("run", "--group", "again", "--images", home.Dir["elsewhere"], "--", "/bin/sleep", "1000").ShouldFail(
+            $"group again exists with store {home.Home.DefaultStore("again")}, not --images {home.Dir["elsewhere"]}; a group's store cannot change: "
+            + "leave it out, or end the group first: amber stop --group again --remove (its checkpoints stay)");
+        home.Amber("run", "--group", "again", "--storage", other, "--", "/bin/sleep", "1000").ShouldFail(
+            $"group again exists with storage {data}, not --storage {other}; a group's storage cannot change");
+        Assert.Equal(members, home.Members("again").Count);
+        Assert.False(Directory.Exists(home.Dir["elsewhere"]));
+
+        // The new schedule holds at once.
+        home.Amber("run", "--group", "again", "--every", "200ms", "--", "/bin/sleep", "1000").ShouldSucceed();
+        GroupHome.WaitUntil(() => home.Amber("images", "--group", "again").Stdout.Contains("ckpt-000001", StringComparison.Ordinal), "a scheduled checkpoint", TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public void AStoppedCoordinatorTakesItsPidFileWithIt()
+    {
+        using var home = new GroupHome("group-pidfile");
+        var daemon = home.StartDaemon();
+        string pidFile = Path.Combine(home.Home.RunDirectory, "amberd.pid");
+        // A second coordinator, refused, leaves the first one's pid file as it is.
+        home.Amber("daemon").ShouldFail("another coordinator runs");
+        Assert.Equal(daemon.Pid, home.DaemonPid);
+        home.Amber("daemon", "--stop").ShouldSucceed();
+        Assert.Equal(0, daemon.Wait().ExitCode);
+        Assert.False(File.Exists(pidFile), $"{pidFile} is still there");
     }
 
     [Fact]

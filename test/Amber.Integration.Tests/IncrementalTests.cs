@@ -55,6 +55,32 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void AParentIsFoundBesideTheNewCheckpointByItsName()
+    {
+        using var dir = new TestDir("parent-name");
+        using var elsewhere = new TestDir("parent-elsewhere");
+        string store = dir["store"];
+        Directory.CreateDirectory(store);
+        using var target = TargetProcess.StartC("counter", dir, "16");
+        target.WaitForTicks(3);
+        string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+        AmberCli.Run("checkpoint", pid, "--images", Path.Combine(store, "c1"), "--leave-running").ShouldSucceed();
+        // The CLI runs in the test's working directory, not in the store: "c1" is the c1 beside c2.
+        var second = AmberCli.Run("checkpoint", pid, "--images", Path.Combine(store, "c2"), "--leave-running", "--parent", "c1").ShouldSucceed();
+        Assert.Contains("(incremental after c1:", second.Stderr);
+        // A path is taken as given, and must lead into the same store.
+        AmberCli.Run("checkpoint", pid, "--images", Path.Combine(store, "c3"), "--leave-running", "--parent", Path.Combine(store, "c2") + "/").ShouldSucceed();
+        Directory.CreateDirectory(elsewhere["c1"]);
+        AmberCli.Run("checkpoint", pid, "--images", Path.Combine(store, "c4"), "--leave-running", "--parent", elsewhere["c1"])
+            .ShouldBeUsageError($"--parent {elsewhere["c1"]} is {elsewhere["c1"]}, not a checkpoint beside --images in {store}");
+        AmberCli.Run("checkpoint", pid, "--images", Path.Combine(store, "c4"), "--leave-running", "--parent", "c9")
+            .ShouldFail($"the parent checkpoint {Path.Combine(store, "c9")} does not exist");
+        Assert.Equal(["c1", "c2", "c3"], Directory.GetDirectories(store).Select(Path.GetFileName).Order());
+        File.WriteAllText(dir["stop"], "");
+        target.FinishAndVerify();
+    }
+
+    [Fact]
     public void ADamagedPageOfAnEarlierCheckpointIsRefusedByTheRestoresThatNeedIt()
     {
         using var dir = new TestDir("chain-damage");

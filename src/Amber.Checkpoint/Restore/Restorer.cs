@@ -29,6 +29,8 @@ public static class Restorer
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
         trace.Mark("open and verify image");
         var tree = RestoreTree.Load(reader, options.InheritFds.Count);
+        if (tree.Images.Select(i => options.Admit?.Invoke(i)).FirstOrDefault(why => why is not null) is { } refused)
+            throw new CheckpointException(refused);
         var warnings = new List<string>();
         var pageDataEnd = new Dictionary<(int, PageFileRef), ulong>();
         ulong PageDataEnd(int pid, PageFileRef where)

@@ -14,28 +14,29 @@ public static class CheckpointCommand
         var group = GroupCommands.GroupOption(required: false);
         var stop = new Option<bool>("--stop") { Description = "With --group: end the group's processes once saved (default: they run on)" };
         var full = new Option<bool>("--full") { Description = "With --group: a full checkpoint (default: incremental after the group's latest)" };
-        var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one (a checkpoint directory beside --images)" };
+        var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one: a checkpoint beside --images, by name (or a path to it)" };
         var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
         var compress = CompressOption();
         var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
                     || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
                     throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
-            if (parse.GetValue(pid) is not int target)
+            if (parse.GetValue(pid) is not int given)
                 throw new UsageException("give the PID to checkpoint, or --group NAME");
+            int target = OptionValues.Pid(given);
             string dir = parse.GetValue(images) ?? throw new UsageException("--images DIR is required with a PID");
             if (parse.GetValue(stop) || parse.GetValue(full))
                 throw new UsageException("--stop and --full go with --group");
             using var cancel = new Cancellation();
             var options = new CheckpointOptions(dir, parse.GetValue(leaveRunning))
             {
-                Parent = parse.GetValue(parent),
+                Parent = parse.GetValue(parent) is { } earlier ? ParentBeside(earlier, dir) : null,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 Compression = ParseCompress(parse.GetValue(compress)),
             };
@@ -50,6 +51,22 @@ public static class CheckpointCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Where --parent is: a bare name, beside --images (in the same store); a path as given, which
+    /// must lead there too, since an incremental checkpoint names its parent and the checkpoints it
+    /// keeps pages in by their names in its own store.
+    /// </summary>
+    private static string ParentBeside(string parent, string images)
+    {
+        string store = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(images)))!;
+        string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parent.Contains('/') ? parent : Path.Combine(store, parent)));
+        if (Path.GetDirectoryName(path) != store)
+            throw new UsageException($"--parent {parent} is {path}, not a checkpoint beside --images in {store} (an incremental checkpoint refers to its parent in the same store)");
+        if (!Directory.Exists(path))
+            throw new IOException($"the parent checkpoint {path} does not exist");
+        return path;
     }
 
     public static Option<string> CompressOption() =>

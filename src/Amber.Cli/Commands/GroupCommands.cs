@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Amber.Coordinator;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
@@ -15,15 +14,19 @@ public static class GroupCommands
     public static Option<string> GroupOption(bool required) =>
         new("--group", "-g") { Description = "The application group", Required = required };
 
+    /// <summary>The --group given, checked (a usage error if it cannot be a group's name); null if none.</summary>
+    public static string? GroupName(ParseResult parse, Option<string> group) =>
+        parse.GetValue(group) is { } name ? OptionValues.GroupName(name) : null;
+
     public static Command Run()
     {
         var group = GroupOption(required: true);
         var images = new Option<string>("--images", "-D") { Description = "The group's store (default: /var/lib/amber/groups/NAME/images)" };
         var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
         var storage = new Option<string[]>("--storage") { Description = "A directory of the group's, captured at the same barrier as its memory and rolled back by a restore (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint" };
+        var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint (--restart-on-failure false: no longer)" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
-        var mergeAfter = new Option<int>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
+        var mergeAfter = new Option<string>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
         var mergeAbove = new Option<string>("--merge-above") { Description = "Fold it also once its incremental checkpoints hold more than this together: 512M, 2G (default: no limit)" };
         var compress = CheckpointCommand.CompressOption();
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
@@ -33,18 +36,20 @@ public static class GroupCommands
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
-            double seconds = parse.GetValue(every) is { } text ? ParseInterval(text, "--every") : 0;
+            // Every value is checked here, before the coordinator is started or anything is made.
             var request = new ControlRequest
             {
-                Op = "run", Group = parse.GetRequiredValue(group), Command = [.. parse.GetRequiredValue(command)],
+                Op = "run", Group = GroupName(parse, group)!, Command = [.. parse.GetRequiredValue(command)],
                 WorkingDirectory = Environment.CurrentDirectory,
                 Environment = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")],
-                Store = parse.GetValue(images) ?? "", EverySeconds = seconds, Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
-                RestartOnFailure = parse.GetValue(restart),
-                DeadlineSeconds = parse.GetValue(deadline) is { } d ? ParseInterval(d, "--deadline") : 0,
-                MergeAfter = parse.GetValue(mergeAfter),
-                MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? ParseSize(size, "--merge-above") : 0,
-                Compress = Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(parse.GetValue(compress))),
+                Store = parse.GetValue(images) is { } store ? StorePath(store) : "",
+                EverySeconds = parse.GetValue(every) is { } text ? OptionValues.Interval(text, "--every") : 0,
+                Storage = [.. (parse.GetValue(storage) ?? []).Select(StoragePath)],
+                RestartOnFailure = parse.GetResult(restart) is { Implicit: false } ? parse.GetValue(restart) : null,
+                DeadlineSeconds = parse.GetValue(deadline) is { } d ? OptionValues.Interval(d, "--deadline") : 0,
+                MergeAfter = parse.GetValue(mergeAfter) is { } n ? OptionValues.Count(n, "--merge-after", "checkpoints") : 0,
+                MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? OptionValues.Size(size, "--merge-above") : 0,
+                Compress = parse.GetValue(compress) is { } codec ? Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(codec)) : "",
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));
@@ -61,7 +66,7 @@ public static class GroupCommands
         var remove = new Option<bool>("--remove") { Description = "Also forget the group (settings, process table, cgroup); its checkpoints stay" };
         var command = new Command("stop", "End every process of a group (its checkpoints stay)") { group, remove };
         command.SetAction(parse => CliErrors.Run(() =>
-            Print(ControlClient.Send(new ControlRequest { Op = parse.GetValue(remove) ? "remove" : "stop", Group = parse.GetRequiredValue(group) }))));
+            Print(ControlClient.Send(new ControlRequest { Op = parse.GetValue(remove) ? "remove" : "stop", Group = GroupName(parse, group)! }))));
         return command;
     }
 
@@ -87,32 +92,22 @@ public static class GroupCommands
         return command;
     }
 
-    /// <summary>"30s", "5m", "1h", "500ms", or a number of seconds.</summary>
-    public static double ParseInterval(string text, string option)
+    /// <summary>A group's store, as a full path (the coordinator's working directory is not the caller's): not an existing file.</summary>
+    private static string StorePath(string path)
     {
-        text = text.Trim();
-        (string number, double unit) = text switch
-        {
-            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], 0.001),
-            _ when text.EndsWith('s') => (text[..^1], 1),
-            _ when text.EndsWith('m') => (text[..^1], 60),
-            _ when text.EndsWith('h') => (text[..^1], 3600),
-            _ => (text, 1),
-        };
-        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || double.IsInfinity(value))
-            throw new UsageException($"{option} expects an interval such as 30s, 5m or 1h, got '{text}'");
-        return value * unit;
+        if (path.Trim().Length == 0)
+            throw new UsageException("--images expects a directory, got ''");
+        string full = Path.GetFullPath(path);
+        return File.Exists(full) ? throw new IOException($"store {full} is a file, not a directory") : full;
     }
 
-    /// <summary>"512M", "2G", "64K", "1T" (powers of 1024), or a number of bytes.</summary>
-    public static long ParseSize(string text, string option)
+    /// <summary>A storage directory, as a full path: it must exist.</summary>
+    private static string StoragePath(string path)
     {
-        text = text.Trim();
-        int shift = text.Length > 0 ? char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 } : 0;
-        string number = shift > 0 ? text[..^1] : text;
-        if (!long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out long value) || value <= 0 || value > long.MaxValue >> shift)
-            throw new UsageException($"{option} expects a size such as 512M or 2G, got '{text}'");
-        return value << shift;
+        if (path.Trim().Length == 0)
+            throw new UsageException("--storage expects a directory, got ''");
+        string full = Path.GetFullPath(path);
+        return Directory.Exists(full) ? full : throw new IOException($"storage {full} is not a directory");
     }
 
     private static Command PidVerb(string op, string description)
@@ -121,7 +116,7 @@ public static class GroupCommands
         var pid = new Argument<int>("pid") { Description = "The root of the process tree" };
         var command = new Command(op, description) { group, pid };
         command.SetAction(parse => CliErrors.Run(() =>
-            Print(ControlClient.Send(new ControlRequest { Op = op, Group = parse.GetRequiredValue(group), Pid = parse.GetValue(pid) }))));
+            Print(ControlClient.Send(new ControlRequest { Op = op, Group = GroupName(parse, group)!, Pid = OptionValues.Pid(parse.GetValue(pid)) }))));
         return command;
     }
 

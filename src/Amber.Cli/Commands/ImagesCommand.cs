@@ -13,14 +13,16 @@ public static class ImagesCommand
         var command = new Command("images", "List checkpoints: of a group, or in a store directory") { group, dir };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
                 return GroupCommands.Images(name);
             string path = parse.GetValue(dir) ?? throw new UsageException("amber images needs --group NAME or a store directory");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
-            var list = new GroupStore(path).List();
-            foreach (var c in list)
-                Console.Out.WriteLine(c.Describe() + (c == list[^1] ? "  (latest)" : ""));
+            var lines = new GroupStore(path).Scan().Describe();
+            foreach (var line in lines)
+                Console.Out.WriteLine(line);
+            if (lines.Count == 0)
+                Console.Error.WriteLine($"no checkpoint in {path}");
             return ExitCodes.Ok;
         }));
         return command;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Security;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
@@ -21,15 +22,57 @@ public static class InternalCommand
         command.Subcommands.Add(CheckpointGroup());
         command.Subcommands.Add(RestoreGroup());
         command.Subcommands.Add(Merge());
+        command.Subcommands.Add(Access());
         return command;
     }
+
+    /// <summary>Asks, as a user, whether that user may make and write in directories (see UserAccess).</summary>
+    private static Command Access()
+    {
+        var uid = new Option<uint>("--uid") { Required = true };
+        var gid = new Option<uint>("--gid") { Required = true };
+        var create = new Option<string>("--create");
+        var write = new Option<string[]>("--write") { AllowMultipleArgumentsPerToken = false };
+        var command = new Command("access") { uid, gid, create, write };
+        command.SetAction(parse => Report(() =>
+        {
+            Exec.BecomeUser(parse.GetValue(uid), parse.GetValue(gid));
+            string? problem = UserAccess.CheckAsUser(parse.GetValue(uid), parse.GetValue(create), parse.GetValue(write) ?? []);
+            return new WorkerReport { Ok = problem is null, Error = problem ?? "" };
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// The group's worker lock (--lock), held for the worker's whole life: the coordinator removes what
+    /// interrupted workers left in the store only while nobody holds it. A worker still at work from an
+    /// earlier coordinator is waited for, a while.
+    /// </summary>
+    private static ExclusiveLock? HoldLock(string? path)
+    {
+        if (path is null)
+            return null;
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            if (ExclusiveLock.TryTake(path) is { } held)
+                return held;
+            if (DateTime.UtcNow > until)
+                throw new IOException($"another worker of this group is still at work (it holds {path})");
+            Thread.Sleep(20);
+        }
+    }
+
+    private static Option<string> LockOption() => new("--lock") { Description = "The group's worker lock, held throughout" };
 
     private static Command Merge()
     {
         var images = new Option<string>("--images") { Required = true };
-        var command = new Command("merge") { images };
+        var workerLock = LockOption();
+        var command = new Command("merge") { images, workerLock };
         command.SetAction(parse => Report(() =>
         {
+            using var held = HoldLock(parse.GetValue(workerLock));
             var result = CheckpointMerger.Merge(parse.GetRequiredValue(images));
             // The pages the merged checkpoint holds, copied in or kept in page files it linked.
             return new WorkerReport { Ok = true, Pages = result.Pages + result.PagesLinked, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
@@ -69,9 +112,11 @@ public static class InternalCommand
         var storage = new Option<string[]>("--storage") { AllowMultipleArgumentsPerToken = false };
         var storageExclude = new Option<string[]>("--storage-exclude") { AllowMultipleArgumentsPerToken = false };
         var compress = new Option<string>("--compress");
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress };
+        var workerLock = LockOption();
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, workerLock };
         command.SetAction(parse => Report(() =>
         {
+            using var held = HoldLock(parse.GetValue(workerLock));
             using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
             var result = Checkpointer.CheckpointGroup(parse.GetRequiredValue(group), Cgroup.At(parse.GetRequiredValue(cgroup)),
                 new CheckpointOptions(parse.GetRequiredValue(images), LeaveRunning: !parse.GetValue(stop))
@@ -102,12 +147,16 @@ public static class InternalCommand
     {
         var images = new Option<string>("--images") { Required = true };
         var cgroup = new Option<string>("--cgroup") { Required = true };
-        var command = new Command("restore-group") { images, cgroup };
+        var workerLock = LockOption();
+        var requester = new Option<string>("--for") { Description = "UID:GID,GROUP...:CAPABILITIES: bring back only processes with credentials these hold" };
+        var command = new Command("restore-group") { images, cgroup, workerLock, requester };
         command.SetAction(parse => Report(() =>
         {
+            using var held = HoldLock(parse.GetValue(workerLock));
             var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), Detach: true, [], TimeSpan.FromSeconds(10))
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
+                Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,
             });
             return new WorkerReport
             {

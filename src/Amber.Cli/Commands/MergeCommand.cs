@@ -19,7 +19,7 @@ public static class MergeCommand
         var command = new Command("merge", "Fold an incremental checkpoint and its chain into one full checkpoint (the old chain goes once nothing needs it)") { group, from, dir, copy };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(dir) is not null)
                     throw new UsageException("give a checkpoint directory or --group NAME, not both");

@@ -5,7 +5,7 @@ using Amber.Coordinator.Table;
 
 namespace Amber.Cli.Commands;
 
-/// <summary>amber ps: the groups' processes, read from their process tables without asking the coordinator.</summary>
+/// <summary>amber ps: the groups' processes (those this user may see), read from their process tables without asking the coordinator.</summary>
 public static class PsCommand
 {
     public static Command Create()
@@ -15,7 +15,7 @@ public static class PsCommand
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var home = AmberHome.Current;
-            string? only = parse.GetValue(group);
+            string? only = GroupCommands.GroupName(parse, group);
             var tables = only is not null
                 ? [home.ProcessTable(only)]
                 : Directory.Exists(home.ShmDirectory) ? Directory.GetFiles(home.ShmDirectory, "amber.*.table").Order().ToArray() : [];
@@ -24,7 +24,7 @@ public static class PsCommand
             Console.Out.WriteLine($"{"GROUP",-16} {"PID",7} {"PPID",7} {"TREE",7} {"STATE",-8} {"THR",4} {"RESTARTS",8} {"LAST CHECKPOINT",-19} COMMAND");
             foreach (var path in tables)
             {
-                using var table = ProcessTable.OpenForReading(path);
+                using var table = Readable(path, all: only is null);
                 if (table is null)
                     continue;
                 var (header, records) = table.Read();
@@ -40,5 +40,18 @@ public static class PsCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>A group's table, if there is one; listing them all, those of other users' groups (not readable for this user) are left out.</summary>
+    private static ProcessTable? Readable(string path, bool all)
+    {
+        try
+        {
+            return ProcessTable.OpenForReading(path);
+        }
+        catch (UnauthorizedAccessException) when (all)
+        {
+            return null;
+        }
     }
 }

@@ -17,11 +17,11 @@ public static class RestoreCommand
             Description = "Connect fd N of the restored process (a pipe, terminal or socket from outside) to amber's fd M: N or N=M",
             AllowMultipleArgumentsPerToken = false,
         };
-        var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free", DefaultValueFactory = _ => 10 };
+        var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free (0: not at all)", DefaultValueFactory = _ => 10 };
         var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
                     throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
@@ -32,7 +32,7 @@ public static class RestoreCommand
             using var cancel = new Cancellation();
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
             var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(parse.GetValue(pidWait))), cancel.Token);
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))), cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)

@@ -1,10 +1,12 @@
 using System.CommandLine;
 using Amber.Checkpoint;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Store;
+using Amber.Image;
 
 namespace Amber.Cli.Commands;
 
-/// <summary>amber verify: checks every checksum of a checkpoint, a store, or a group's store; exit 1 if anything is damaged.</summary>
+/// <summary>amber verify: checks every checksum of a checkpoint, a store, or a group's store; exit 1 if anything is damaged or nothing was verified.</summary>
 public static class VerifyCommand
 {
     public static Command Create()
@@ -15,23 +17,38 @@ public static class VerifyCommand
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // A group's store is verified by its coordinator, between its checkpoints and merges.
-            if (parse.GetValue(group) is { } name)
+            if (GroupCommands.GroupName(parse, group) is { } name)
                 return GroupCommands.Print(ControlClient.Send(new ControlRequest { Op = "verify", Group = name }));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
-            // A checkpoint has a manifest; a store holds checkpoints (and perhaps leftovers of interrupted ones).
-            var checkpoints = File.Exists(Path.Combine(path, "manifest.img"))
-                ? [path]
-                : Directory.GetDirectories(path).Where(d => !Path.GetFileName(d).Contains(".tmp", StringComparison.Ordinal)).Order().ToList();
-            var (lines, damaged) = CheckpointVerifier.VerifyAll(checkpoints);
-            foreach (var line in lines)
+            if (File.Exists(Path.Combine(path, ImageFormat.ManifestFileName)))
+            {
+                var (lines, damaged) = CheckpointVerifier.VerifyAll([path]);
+                Console.Out.WriteLine(lines[0]);
+                if (damaged > 0)
+                    throw new IOException($"1 of 1 checkpoint(s) in {path} are damaged");
+                Console.Error.WriteLine("1 checkpoint(s) verified");
+                return ExitCodes.Ok;
+            }
+            var found = StoreVerifier.Verify(new GroupStore(path));
+            foreach (var line in found.Lines)
                 Console.Out.WriteLine(line);
-            if (damaged > 0)
-                throw new IOException($"{damaged} of {checkpoints.Count} checkpoint(s) in {path} are damaged");
-            Console.Error.WriteLine($"{checkpoints.Count} checkpoint(s) verified");
+            if (found.Checkpoints == 0)
+                throw new IOException(NotACheckpoint(path, found.Unfinished));
+            if (found.Damaged > 0)
+                throw new IOException($"{found.Damaged} of {found.Checkpoints} checkpoint(s) in {path} are damaged");
+            Console.Error.WriteLine(found.Summary);
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Neither a checkpoint nor a store of any: an interrupted checkpoint's leftover, a store of leftovers, or anything else.</summary>
+    private static string NotACheckpoint(string path, IReadOnlyList<string> unfinished)
+    {
+        bool torn = Directory.EnumerateFiles(path, "*.img").Any();
+        return $"{path} is not a checkpoint (no {ImageFormat.ManifestFileName}{(torn ? ": left by an interrupted checkpoint?" : "")}) nor a store of checkpoints "
+            + (unfinished.Count > 0 ? $"(it holds none, only {string.Join(", ", unfinished)}, which are not checkpoints)" : "(there is none in it)");
     }
 }

@@ -53,6 +53,8 @@ public static class ControlClient
     private static Socket StartDaemon(AmberHome home)
     {
         Directory.CreateDirectory(home.StateDirectory);
+        // The daemon's log is root's alone (see StateFiles).
+        new FileStream(home.DaemonLog, new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, UnixCreateMode = Security.StateFiles.Private }).Dispose();
         var (path, args) = SelfCommand.With("daemon");
         Spawner.Spawn(new SpawnOptions(path, args)
         {

@@ -6,7 +6,7 @@ namespace Amber.Coordinator.Control;
 /// <summary>A request to the coordinator, one JSON line on its control socket.</summary>
 public sealed class ControlRequest
 {
-    /// <summary>run, attach, detach, checkpoint, restore, images, stop, shutdown.</summary>
+    /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown, list.</summary>
     public string Op { get; set; } = "";
 
     public string Group { get; set; } = "";
@@ -23,7 +23,8 @@ public sealed class ControlRequest
 
     public List<string> Storage { get; set; } = [];
 
-    public bool RestartOnFailure { get; set; }
+    /// <summary>run: restore the group when a member fails; null: not said (a new group: off; an existing one: as it is).</summary>
+    public bool? RestartOnFailure { get; set; }
 
     /// <summary>run: how long registered programs get to prepare for a checkpoint; 0: the default (5 s).</summary>
     public double DeadlineSeconds { get; set; }
@@ -45,7 +46,7 @@ public sealed class ControlRequest
     /// <summary>run: fold it also once its incremental checkpoints hold more than this many bytes (0: no limit).</summary>
     public long MergeAboveBytes { get; set; }
 
-    /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: none).</summary>
+    /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: not said, none for a new group).</summary>
     public string Compress { get; set; } = "";
 }
 

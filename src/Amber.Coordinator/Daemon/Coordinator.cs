@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Amber.Checkpoint.Storage;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Kernel;
 using Amber.Kernel.Files;
@@ -34,9 +35,12 @@ public sealed class Coordinator : IDisposable
     /// <summary>Runs until asked to shut down (amber daemon-stop, SIGTERM).</summary>
     public int Run()
     {
-        Directory.CreateDirectory(_home.RunDirectory);
-        Directory.CreateDirectory(Path.Combine(_home.RunDirectory, "groups"));
-        Directory.CreateDirectory(_home.GroupsDirectory);
+        StateFiles.Directory(_home.RunDirectory, StateFiles.Open);
+        StateFiles.Directory(Path.Combine(_home.RunDirectory, "groups"), StateFiles.Open);
+        StateFiles.Directory(_home.StateDirectory, StateFiles.Reachable);
+        StateFiles.Directory(_home.GroupsDirectory, StateFiles.Reachable);
+        if (File.Exists(_home.DaemonLog))
+            File.SetUnixFileMode(_home.DaemonLog, StateFiles.Private);
         _pidLock = TakeLock();
         Spawner.BecomeSubreaper();
         foreach (var config in Directory.GetFiles(_home.GroupsDirectory, "group.json", SearchOption.AllDirectories))
@@ -46,6 +50,7 @@ public sealed class Coordinator : IDisposable
                 var group = GroupRuntime.Load(_home, config, AttachFor);
                 _groups[group.Config.Name] = group;
                 Log($"group {group.Config.Name}: found again ({group.LiveProcesses().Count} processes, last checkpoint {(group.Config.LastCheckpoint.Length > 0 ? group.Config.LastCheckpoint : "none")})");
+                RemoveLeftovers(group);
             }
             catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
             {
@@ -84,20 +89,40 @@ public sealed class Coordinator : IDisposable
         }
         foreach (var group in _groups.Values)
             group.Dispose();
-        _pidLock?.Dispose();
+        if (_pidLock is not null)
+        {
+            RemovePidFile();
+            _pidLock.Dispose();
+        }
         _stop.Dispose();
     }
 
     internal static void Log(string message) =>
         Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} amberd: {message}");
 
+    private string PidFile => Path.Combine(_home.RunDirectory, "amberd.pid");
+
     /// <summary>One coordinator per home: a second one fails here instead of fighting the first.</summary>
     private ExclusiveLock TakeLock()
     {
         var held = ExclusiveLock.TryTake(Path.Combine(_home.RunDirectory, "amberd.lock"))
             ?? throw new IOException($"another coordinator runs for {_home.RunDirectory}");
-        File.WriteAllText(Path.Combine(_home.RunDirectory, "amberd.pid"), $"{Environment.ProcessId}\n");
+        File.WriteAllText(PidFile, $"{Environment.ProcessId}\n");
         return held;
+    }
+
+    /// <summary>Removes the pid file on the way out, still holding the lock: only if it names us (nobody else wrote it since).</summary>
+    private void RemovePidFile()
+    {
+        try
+        {
+            if (File.ReadAllText(PidFile).Trim() == Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
+                File.Delete(PidFile);
+        }
+        catch (IOException)
+        {
+            // Already gone: nothing to remove.
+        }
     }
 
     private void Accept()
@@ -129,14 +154,20 @@ public sealed class Coordinator : IDisposable
             ControlResponse response;
             try
             {
-                var (uid, gid) = PeerCredentials(connection);
+                var who = Requester.Of(connection);
                 var line = new LineReader(connection).ReadLine();
                 var request = line is null ? null : JsonSerializer.Deserialize(line, CoordinatorJson.Default.ControlRequest);
-                response = request is null ? ControlResponse.Failure("an empty request") : Handle(request, uid, gid);
+                response = request is null ? ControlResponse.Failure("an empty request") : Handle(request, who);
             }
             catch (Exception e) when (e is IOException or JsonException or SocketException or KernelCallException or TargetGoneException or UnauthorizedAccessException or InvalidOperationException)
             {
                 response = ControlResponse.Failure(e.Message.ReplaceLineEndings(" "));
+            }
+            catch (Exception e)
+            {
+                // Anyone may send a request: nothing in one may end the coordinator.
+                Log($"a request failed: {e}");
+                response = ControlResponse.Failure($"internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")}");
             }
             try
             {
@@ -149,19 +180,11 @@ public sealed class Coordinator : IDisposable
         }
     }
 
-    private static (uint Uid, uint Gid) PeerCredentials(Socket socket)
-    {
-        const int SolSocket = 1, SoPeercred = 17;
-        var ucred = new byte[12]; // struct ucred: pid, uid, gid
-        socket.GetRawSocketOption(SolSocket, SoPeercred, ucred);
-        return (BitConverter.ToUInt32(ucred, 4), BitConverter.ToUInt32(ucred, 8));
-    }
-
-    private ControlResponse Handle(ControlRequest request, uint uid, uint gid)
+    private ControlResponse Handle(ControlRequest request, Requester who)
     {
         if (request.Op == "shutdown")
         {
-            if (uid != 0)
+            if (!who.IsRoot)
                 return ControlResponse.Failure("only root may stop the coordinator");
             _stop.Cancel();
             return new ControlResponse { Ok = true, Stderr = ["coordinator stopping; groups keep running"] };
@@ -172,43 +195,44 @@ public sealed class Coordinator : IDisposable
                 return new ControlResponse { Ok = true, Stdout = [.. _groups.Keys.Order()] };
         }
         if (!AmberHome.IsValidGroupName(request.Group))
-            return ControlResponse.Failure($"'{request.Group}' is not a group name (letters, digits, '-', '_', '.'; at most 63)");
+            return ControlResponse.Failure($"'{request.Group}' is not a group name ({AmberHome.GroupNameRule})");
+        if (request.Op == "run" && GroupSettings.Problem(request) is { } invalid)
+            return ControlResponse.Failure(invalid);
         GroupRuntime? group;
         lock (_lock)
-        {
             _groups.TryGetValue(request.Group, out group);
-            if (group is null && request.Op == "run")
+        if (group is null && request.Op == "run")
+        {
+            var config = GroupSettings.ForNewGroup(request, request.Store.Length > 0 ? request.Store : _home.DefaultStore(request.Group), who);
+            // Not under the lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
+            if ((StorageProblem(config.Storage, config.Store, who.Uid) ?? AccessProblem(config)) is { } problem)
+                return ControlResponse.Failure(problem);
+            lock (_lock)
             {
-                var store = request.Store.Length > 0 ? Path.GetFullPath(request.Store) : _home.DefaultStore(request.Group);
-                if (StorageProblem(request.Storage, store, uid) is { } problem)
-                    return ControlResponse.Failure(problem);
-                group = GroupRuntime.Create(_home, new GroupConfig
+                if (!_groups.TryGetValue(request.Group, out group))
                 {
-                    Name = request.Group, Owner = uid, OwnerGid = gid, Store = store, EverySeconds = request.EverySeconds,
-                    Storage = request.Storage, RestartOnFailure = request.RestartOnFailure, CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                    DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
-                    MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
-                    MergeAboveBytes = Math.Max(0, request.MergeAboveBytes),
-                    Compress = request.Compress.Length > 0 ? request.Compress : "none",
-                }, AttachFor);
-                _groups[group.Config.Name] = group;
-                Log($"group {group.Config.Name}: created (store {store}{(request.EverySeconds > 0 ? $", every {request.EverySeconds} s" : "")}{(request.RestartOnFailure ? ", restart on failure" : "")})");
+                    group = GroupRuntime.Create(_home, config, AttachFor);
+                    RememberStore(config);
+                    group.Save();
+                    _groups[group.Config.Name] = group;
+                    Log($"group {group.Config.Name}: created (store {config.Store}{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")})");
+                }
             }
         }
         if (group is null)
             return ControlResponse.Failure($"there is no group '{request.Group}'");
-        if (uid != 0 && uid != group.Config.Owner)
+        if (!who.IsRoot && who.Uid != group.Config.Owner)
             return ControlResponse.Failure($"group {group.Config.Name} belongs to uid {group.Config.Owner}; only it and root may use it");
         group.Busy.Wait();
         try
         {
             return request.Op switch
             {
-                "run" => Launch(group, request, uid, gid),
-                "attach" => Attach(group, request.Pid, uid),
+                "run" => Run(group, request, who),
+                "attach" => Attach(group, request.Pid, who.Uid),
                 "detach" => Detach(group, request.Pid),
                 "checkpoint" => Checkpoint(group, request.Stop, request.Full),
-                "restore" => Restore(group, request.From),
+                "restore" => Restore(group, request.From, who),
                 "images" => Images(group),
                 "merge" => Merge(group, request.From),
                 "verify" => Verify(group),
@@ -227,6 +251,23 @@ public sealed class Coordinator : IDisposable
         }
     }
 
+    /// <summary>amber run: the group takes the settings given that can change (or refuses those that cannot), then the program starts in it.</summary>
+    private ControlResponse Run(GroupRuntime group, ControlRequest request, Requester who)
+    {
+        if (GroupSettings.Refusal(group.Config, request) is { } refusal)
+            return ControlResponse.Failure(refusal);
+        var changes = GroupSettings.Apply(group.Config, request);
+        if (changes.Count > 0)
+        {
+            group.NextCheckpoint = group.Config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(group.Config.EverySeconds) : DateTime.MaxValue;
+            group.Save();
+            Log($"group {group.Config.Name}: {string.Join(", ", changes)}");
+        }
+        var launched = Launch(group, request, who.Uid, who.Gid);
+        launched.Stderr.InsertRange(0, changes.Select(c => $"group {group.Config.Name}: {c}"));
+        return launched;
+    }
+
     /// <summary>
     /// Starts a program in the group: amber's exec helper joins the group's cgroup (so the program
     /// and all it ever forks belong to it), becomes the caller's user, and becomes the program.
@@ -240,6 +281,7 @@ public sealed class Coordinator : IDisposable
             helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
         string log = _home.GroupLog(group.Config.Name);
+        group.PrepareLog();
         // The client library finds its group's registration socket through these.
         var environment = request.Environment.Where(e => !e.StartsWith("AMBER_GROUP=", StringComparison.Ordinal) && !e.StartsWith("AMBER_REGISTRATION=", StringComparison.Ordinal))
             .Append($"AMBER_GROUP={group.Config.Name}").Append($"AMBER_REGISTRATION={group.Registrations.SocketPath}").ToList();
@@ -286,8 +328,9 @@ public sealed class Coordinator : IDisposable
     {
         if (!ProcFs.TryReadStatus(pid, out var status) || status is null || status.State is 'Z' or 'X')
             return ControlResponse.Failure($"process {pid} does not exist");
-        if (uid != 0 && status.Uids[0] != uid)
-            return ControlResponse.Failure($"process {pid} belongs to uid {status.Uids[0]}");
+        // All its uids (a set-user-id program's effective one too): the coordinator checkpoints it as root.
+        if (uid != 0 && status.Uids.Any(u => u != uid))
+            return ControlResponse.Failure($"process {pid} runs as uids {string.Join(' ', status.Uids)} (real, effective, saved, filesystem); a group of uid {uid} takes only processes wholly its own");
         if (group.Config.Roots.Contains(pid))
             return ControlResponse.Failure($"process {pid} is already in group {group.Config.Name}");
         for (int pass = 0; pass < 100; pass++)
@@ -348,19 +391,90 @@ public sealed class Coordinator : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// For a user's new group: the user may write its store (made by the user if missing) and its
+    /// storage, asked as that user. The default store is the coordinator's to make for it, unless one
+    /// is left there by another user's group of that name.
+    /// </summary>
+    private string? AccessProblem(GroupConfig config)
+    {
+        if (config.Owner == 0)
+            return null;
+        bool ownStore = config.Store != _home.DefaultStore(config.Name);
+        if (!ownStore && FileStat.TryGetNoFollow(config.Store, out var left) && left.Uid != config.Owner)
+            return $"the default store {config.Store} holds another user's checkpoints (uid {left.Uid}): choose another --images";
+        if (UserAccess.Check(_reaper, _home.DaemonLog, config.Owner, config.OwnerGid, ownStore ? config.Store : null, config.Storage) is { } denied)
+            return $"{denied}: a group of uid {config.Owner} may use only a store and storage it may write";
+        return null;
+    }
+
+    /// <summary>Which directory the store of a user's group is now: the one its owner was found allowed to write.</summary>
+    private static void RememberStore(GroupConfig config)
+    {
+        if (config.Owner != 0 && FileStat.TryGet(config.Store, out var st))
+            (config.StoreDevice, config.StoreInode) = (st.Device, st.Inode);
+    }
+
+    /// <summary>
+    /// Before the coordinator works on a user's group's store or storage (as root): they are still what
+    /// the owner was allowed. The owner may rename and replace what is theirs: a storage directory
+    /// must still be one of the owner's (not a link, not another's through a link along its path); a
+    /// store that is not the directory approved any more (removed and made again, or replaced) must
+    /// be writable by the owner again, asked as the owner (made again by the owner if gone).
+    /// </summary>
+    private string? Confirm(GroupRuntime group)
+    {
+        var config = group.Config;
+        if (config.Owner == 0)
+            return null;
+        foreach (string dir in config.Storage)
+        {
+            if (!FileStat.TryGetNoFollow(dir, out var link) || link.IsSymlink || !FileStat.TryGet(dir, out var st) || !st.IsDirectory || st.Uid != config.Owner)
+                return $"group {config.Name}: its storage {dir} is no longer a directory of uid {config.Owner}'s; nothing is done";
+        }
+        if (StoreUnchanged(config))
+            return null;
+        bool ownStore = config.Store != _home.DefaultStore(config.Name);
+        if (!ownStore)
+            GroupRuntime.MakeDefaultStore(config.Store, config.Owner, config.OwnerGid);
+        if (UserAccess.Check(_reaper, _home.DaemonLog, config.Owner, config.OwnerGid, ownStore ? config.Store : null, ownStore ? [] : [config.Store]) is { } denied)
+            return $"group {config.Name}: its store {config.Store} is not the directory it was when the group was made, and {denied}; nothing is done";
+        RememberStore(config);
+        group.Save();
+        Log($"group {config.Name}: store {config.Store} made again, or replaced: uid {config.Owner} may write it");
+        return null;
+    }
+
+    /// <summary>The store is the directory approved for the group (any store of root's is).</summary>
+    private static bool StoreUnchanged(GroupConfig config) =>
+        config.Owner == 0 || FileStat.TryGet(config.Store, out var now) && now.IsDirectory && (now.Device, now.Inode) == (config.StoreDevice, config.StoreInode);
+
+    /// <summary>Interrupted checkpoints and merges of the group's store, removed if no worker of the group runs (and the store is still the one approved).</summary>
+    private void RemoveLeftovers(GroupRuntime group)
+    {
+        if (!StoreUnchanged(group.Config))
+            return;
+        var removed = Leftovers.Remove(group.Store, _home.WorkerLock(group.Config.Name));
+        if (removed.Count > 0)
+            Log($"group {group.Config.Name}: removed what interrupted checkpoints left in its store: {string.Join(" ", removed)}");
+    }
+
     /// <summary>A group checkpoint: incremental after the group's latest one unless <paramref name="full"/> (or there is none).</summary>
     private ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
+        if (Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        RemoveLeftovers(group);
         string images = group.Store.NextPath();
         string id = Path.GetFileName(images);
         // Programs that asked to be told get their chance to prepare, within the deadline.
-        var late = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
+        var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
         var args = new List<string>
         {
             "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images,
-            "--reconnect", group.Registrations.SocketPath,
+            "--reconnect", group.Registrations.SocketPath, "--lock", _home.WorkerLock(group.Config.Name),
         };
         if (stop)
             args.Add("--stop");
@@ -411,7 +525,7 @@ public sealed class Coordinator : IDisposable
             group.Registrations.AfterCheckpoint(id); // they run on as before
             return ControlResponse.Failure(report.Error);
         }
-        report.Warnings.AddRange(late.Select(l => $"process {l.Pid} ('{l.Name}') did not answer within {group.Config.DeadlineSeconds:0.###} s; checkpointed all the same"));
+        report.Warnings.AddRange(prepared);
         if (!stop)
             group.Registrations.AfterCheckpoint(id);
         if (group.Store.Find(id) is { } taken && MergeDue(group, taken))
@@ -450,20 +564,24 @@ public sealed class Coordinator : IDisposable
         return incremental > group.Config.MergeAboveBytes;
     }
 
-    private ControlResponse Restore(GroupRuntime group, string from)
+    private ControlResponse Restore(GroupRuntime group, string from, Requester who)
     {
+        if (Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
         var live = group.LiveProcesses();
         if (live.Count > 0)
             return ControlResponse.Failure($"group {group.Config.Name} is running ({live.Count} processes); stop it first (amber stop --group {group.Config.Name})");
         var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
         if (checkpoint is null)
             return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
-        return RestoreFrom(group, checkpoint.Path, checkpoint.Id);
+        return RestoreFrom(group, checkpoint.Path, checkpoint.Id, who);
     }
 
-    private ControlResponse RestoreFrom(GroupRuntime group, string images, string id)
+    /// <summary>Restores the group from a checkpoint, bringing back only processes whose credentials <paramref name="who"/> holds.</summary>
+    private ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who)
     {
-        var report = Worker.Run(_reaper, _home.DaemonLog, "restore-group", "--images", images, "--cgroup", group.Cgroup.Path);
+        string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
+        var report = Worker.Run(_reaper, _home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", _home.WorkerLock(group.Config.Name), .. admit]);
         if (!report.Ok)
         {
             Log($"group {group.Config.Name}: restore from {id} failed: {report.Error}");
@@ -484,10 +602,12 @@ public sealed class Coordinator : IDisposable
     private ControlResponse Merge(GroupRuntime group, string from)
     {
         group.MergePending = false;
+        if (Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
         var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
         if (checkpoint is null)
             return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
-        var report = Worker.Run(_reaper, _home.DaemonLog, "merge", "--images", checkpoint.Path);
+        var report = Worker.Run(_reaper, _home.DaemonLog, "merge", "--images", checkpoint.Path, "--lock", _home.WorkerLock(group.Config.Name));
         if (!report.Ok)
         {
             Log($"group {group.Config.Name}: merge of {checkpoint.Id} failed: {report.Error}");
@@ -500,19 +620,24 @@ public sealed class Coordinator : IDisposable
     }
 
     /// <summary>Checks every checkpoint of the group's store (no merge or checkpoint runs meanwhile).</summary>
-    private static ControlResponse Verify(GroupRuntime group)
+    private ControlResponse Verify(GroupRuntime group)
     {
-        var list = group.Store.List();
-        var (lines, damaged) = Amber.Checkpoint.CheckpointVerifier.VerifyAll(list.Select(c => c.Path));
-        if (damaged > 0)
-            return new ControlResponse { Ok = false, Stdout = lines, Error = $"{damaged} of {list.Count} checkpoint(s) of group {group.Config.Name} are damaged" };
-        return new ControlResponse { Ok = true, Stdout = lines, Stderr = [$"{list.Count} checkpoint(s) of group {group.Config.Name} verified"] };
+        if (Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var found = StoreVerifier.Verify(group.Store);
+        if (found.Checkpoints == 0)
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"group {group.Config.Name} has no checkpoint to verify (its store: {group.Config.Store})" };
+        if (found.Damaged > 0)
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"{found.Damaged} of {found.Checkpoints} checkpoint(s) of group {group.Config.Name} are damaged" };
+        return new ControlResponse { Ok = true, Stdout = found.Lines, Stderr = [$"group {group.Config.Name}: {found.Summary}"] };
     }
 
-    private static ControlResponse Images(GroupRuntime group)
+    private ControlResponse Images(GroupRuntime group)
     {
-        var list = group.Store.List();
-        return new ControlResponse { Ok = true, Stdout = [.. list.Select(c => c.Describe() + (c == list[^1] ? "  (latest)" : ""))] };
+        if (Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var lines = group.Store.Scan().Describe();
+        return new ControlResponse { Ok = true, Stdout = lines, Stderr = lines.Count == 0 ? [$"group {group.Config.Name} has no checkpoint yet"] : [] };
     }
 
     private static ControlResponse Stop(GroupRuntime group)
@@ -622,7 +747,7 @@ public sealed class Coordinator : IDisposable
             Log($"group {group.Config.Name}: restarting after {string.Join("; ", failures)}: stopping the rest, restoring {latest.Id}");
             group.Config.Roots.Clear();
             group.KillAll(KillTimeout);
-            var response = RestoreFrom(group, latest.Path, latest.Id);
+            var response = Confirm(group) is { } changed ? ControlResponse.Failure(changed) : RestoreFrom(group, latest.Path, latest.Id, group.Owner);
             if (response.Ok)
             {
                 group.Config.Restarts++;

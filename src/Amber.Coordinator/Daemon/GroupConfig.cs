@@ -13,6 +13,16 @@ public sealed class GroupConfig
 
     public uint OwnerGid { get; set; }
 
+    /// <summary>The owner's groups (the primary one first) and permitted capabilities when it made the group: what a restart on failure restores for.</summary>
+    public List<uint> OwnerGroups { get; set; } = [];
+
+    public ulong OwnerCapabilities { get; set; }
+
+    /// <summary>For a user's group: which directory its store was (device, inode) when the owner was found allowed to write it.</summary>
+    public ulong StoreDevice { get; set; }
+
+    public ulong StoreInode { get; set; }
+
     /// <summary>Where the group's checkpoints go (one directory each).</summary>
     public string Store { get; set; } = "";
 

@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Table;
 using Amber.Kernel;
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
 
@@ -25,13 +27,16 @@ public sealed class GroupRuntime : IDisposable
         Config = config;
         Cgroup = cgroup;
         Store = new GroupStore(config.Store);
-        Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name);
+        Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name, config.OwnerGid);
         Registrations = new Registrations(config.Name, home.RegistrationSocket(config.Name), (pid, uid) => attach(this, pid, uid),
             pid => Cgroup.Processes().Contains(pid));
         NextCheckpoint = config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(config.EverySeconds) : DateTime.MaxValue;
     }
 
     public GroupConfig Config { get; }
+
+    /// <summary>The group's owner as a requester: what a restart on failure restores for.</summary>
+    public Requester Owner => Config.Owner == 0 ? Requester.Root : new(Config.Owner, Config.OwnerGid, [.. Config.OwnerGroups.Prepend(Config.OwnerGid).Distinct()], Config.OwnerCapabilities);
 
     public Cgroup Cgroup { get; }
 
@@ -65,14 +70,31 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
+    /// <remarks>A user's own store (not the default one) is made beforehand, by that user (<see cref="Security.UserAccess"/>).</remarks>
     public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
     {
-        Directory.CreateDirectory(home.GroupDirectory(config.Name));
-        Directory.CreateDirectory(config.Store);
+        StateFiles.Directory(home.GroupDirectory(config.Name), StateFiles.Reachable);
+        if (config.Store == home.DefaultStore(config.Name))
+            MakeDefaultStore(config.Store, config.Owner, config.OwnerGid);
+        else
+            Directory.CreateDirectory(config.Store);
         var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
         group.Save();
         return group;
     }
+
+    /// <summary>The default store, in the coordinator's own directory: if missing, made by it and given to the group's owner (0700).</summary>
+    public static void MakeDefaultStore(string store, uint owner, uint ownerGid)
+    {
+        if (Directory.Exists(store))
+            return;
+        Directory.CreateDirectory(store);
+        if (owner != StateFiles.Self && FileStat.TryGetNoFollow(store, out var st))
+            PathAttributes.Set(store, symlink: false, owner, ownerGid, (uint)(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), st.AtimeNs, st.MtimeNs);
+    }
+
+    /// <summary>The output log the group's programs write to: its owner's, 0600 (made if missing; an earlier group's of another user is replaced).</summary>
+    public void PrepareLog() => StateFiles.Give(_home.GroupLog(Config.Name), Config.Owner, Config.OwnerGid, StateFiles.Private);
 
     /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
     public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach)
@@ -84,13 +106,7 @@ public sealed class GroupRuntime : IDisposable
         return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
     }
 
-    public void Save()
-    {
-        string path = _home.GroupConfig(Config.Name);
-        string temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(Config, CoordinatorJson.Default.GroupConfig));
-        File.Move(temporary, path, overwrite: true);
-    }
+    public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, CoordinatorJson.Default.GroupConfig));
 
     /// <summary>The live processes of the group now (zombies not counted).</summary>
     public List<int> LiveProcesses() =>

@@ -10,9 +10,11 @@ namespace Amber.Coordinator.Daemon;
 /// taken" and "restored", and to add processes to the group. Programs that never connect are
 /// checkpointed all the same. One line per message:
 /// <code>
-///   program → coordinator: REGISTER name | ADD pid | UNREGISTER | READY id
+///   program → coordinator: REGISTER name | ADD pid | UNREGISTER | READY id | FAILED callback id what
 ///   coordinator → program: OK | ERROR why | CHECKPOINT deadline-ms id | CHECKPOINTED id | RESTORED id
 /// </code>
+/// FAILED says a callback of the program's threw (BeforeCheckpoint comes before its READY): it is
+/// logged, and the checkpoint's report names it; there is no veto, the checkpoint goes on.
 /// A program's connection is part of what it is checkpointed with: at restore it connects again by
 /// itself (the checkpoint saves it as "connect to this path again"), and the coordinator, knowing the
 /// pids it restored, tells that connection RESTORED.
@@ -56,16 +58,20 @@ public sealed class Registrations : IDisposable
 
     /// <summary>
     /// Tells every registered program a checkpoint is coming and waits for each to answer READY, but
-    /// no longer than <paramref name="deadline"/>. Returns those that did not answer in time.
+    /// no longer than <paramref name="deadline"/>. Returns what the checkpoint's report says of them:
+    /// those that did not answer in time, and those whose BeforeCheckpoint threw.
     /// </summary>
-    public List<(int Pid, string Name)> BeforeCheckpoint(string id, TimeSpan deadline)
+    public List<string> BeforeCheckpoint(string id, TimeSpan deadline)
     {
         List<Session> asked;
         lock (_lock)
         {
             asked = [.. _sessions.Where(s => s.Name is not null)];
             foreach (var s in asked)
+            {
                 s.ReadyFor = null;
+                s.Failure = null;
+            }
         }
         long ms = (long)deadline.TotalMilliseconds;
         foreach (var s in asked)
@@ -73,7 +79,13 @@ public sealed class Registrations : IDisposable
         var until = DateTime.UtcNow + deadline;
         while (DateTime.UtcNow < until && asked.Any(s => !s.Closed && s.ReadyFor != id))
             Thread.Sleep(2);
-        return [.. asked.Where(s => !s.Closed && s.ReadyFor != id).Select(s => (s.Pid, s.Name!))];
+        return
+        [
+            .. asked.Where(s => s.Failure is { } f && f.StartsWith(id + " ", StringComparison.Ordinal))
+                .Select(s => $"process {s.Pid} ('{s.Name}'): its BeforeCheckpoint threw {s.Failure![(id.Length + 1)..]}; checkpointed all the same"),
+            .. asked.Where(s => !s.Closed && s.ReadyFor != id)
+                .Select(s => $"process {s.Pid} ('{s.Name}') did not answer within {deadline.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s; checkpointed all the same"),
+        ];
     }
 
     public void AfterCheckpoint(string id)
@@ -175,6 +187,9 @@ public sealed class Registrations : IDisposable
                     case "READY":
                         session.ReadyFor = rest;
                         break;
+                    case "FAILED":
+                        Failed(session, rest);
+                        break;
                     case "ADD":
                         if (!int.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
                         {
@@ -202,6 +217,18 @@ public sealed class Registrations : IDisposable
         }
     }
 
+    /// <summary>A callback of the program's threw ("callback id what"): logged; a BeforeCheckpoint's goes into the checkpoint's report too.</summary>
+    private void Failed(Session session, string report)
+    {
+        var parts = report.Split(' ', 3);
+        if (parts.Length < 3)
+            return;
+        string who = session.Name is { } name ? $"process {session.Pid} ('{name}')" : $"process {session.Pid}";
+        Coordinator.Log($"group {_group}: {who}: its {parts[0]} for {parts[1]} threw {parts[2]}; {(parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on")}");
+        if (parts[0] == "BeforeCheckpoint")
+            session.Failure = $"{parts[1]} {parts[2]}";
+    }
+
     private sealed class Session(Socket socket, int pid, uint uid)
     {
         private readonly object _send = new();
@@ -216,6 +243,9 @@ public sealed class Registrations : IDisposable
         public string? Name { get; set; }
 
         public volatile string? ReadyFor;
+
+        /// <summary>"id what": the BeforeCheckpoint for checkpoint id threw.</summary>
+        public volatile string? Failure;
 
         public volatile bool Closed;
 

@@ -20,6 +20,8 @@ public static class Worker
         string output = Path.Combine(Path.GetTempPath(), $"amber-worker-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
         try
         {
+            // Made here, root's and private, before the worker writes its report into it.
+            new FileStream(output, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Security.StateFiles.Private }).Dispose();
             var (path, args) = SelfCommand.With(["internal", .. arguments]);
             int pid = Spawner.Spawn(new SpawnOptions(path, args)
             {

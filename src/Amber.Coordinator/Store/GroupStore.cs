@@ -14,9 +14,41 @@ public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Cre
         $"{Id}  {Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {(Parent.Length == 0 ? (Merged ? "full (merged)" : "full") : $"incremental after {Parent}, uses {string.Join(" ", Sources)}")}  {Trees} tree(s), {Processes} process(es)  {Bytes / 1048576.0:0.0} MiB";
 }
 
+/// <summary>A directory of a store that has a manifest: a checkpoint, or one that cannot be read (<paramref name="Problem"/>).</summary>
+public sealed record StoreEntry(string Name, string Path, StoredCheckpoint? Checkpoint, string? Problem);
+
 /// <summary>
-/// A group's store: one directory per checkpoint, named ckpt-000001, ckpt-000002... in the order
-/// they were taken; only directories with a valid manifest count (a torn one is never "latest").
+/// What a store holds: its checkpoints in the order they were taken (a chain's earlier ones first),
+/// and the names of its directories that are not checkpoints (<paramref name="Unfinished"/>: being
+/// written or merged, or left by an interrupted checkpoint, merge or removal).
+/// </summary>
+public sealed record StoreContents(IReadOnlyList<StoreEntry> Entries, IReadOnlyList<string> Unfinished)
+{
+    /// <summary>The checkpoints that can be read, in order.</summary>
+    public List<StoredCheckpoint> Checkpoints => [.. Entries.Where(e => e.Checkpoint is not null).Select(e => e.Checkpoint!)];
+
+    /// <summary>amber images: a line per checkpoint, in order; the latest one that can be read said so, a damaged one too.</summary>
+    public List<string> Describe()
+    {
+        var latest = Checkpoints.LastOrDefault();
+        return [.. Entries.Select(e => e.Checkpoint is { } c
+            ? c.Describe() + (c == latest ? "  (latest)" : "")
+            : $"{e.Name}  DAMAGED: {e.Problem} (see amber verify)")];
+    }
+
+    /// <summary>Why a directory of <see cref="Unfinished"/> is not a checkpoint, for a user.</summary>
+    public static string WhyUnfinished(string name) =>
+        name.Contains(".tmp-", StringComparison.Ordinal) ? "a checkpoint being written, or left by an interrupted one"
+        : name.Contains(".merge-", StringComparison.Ordinal) ? "a merge being written, or left by an interrupted one"
+        : $"no {ImageFormat.ManifestFileName}: left by an interrupted checkpoint?";
+}
+
+/// <summary>
+/// A store: one directory per checkpoint (a group's are named ckpt-000001, ckpt-000002...; one made by
+/// hand may have any name). A checkpoint is any directory with a manifest; a directory being written
+/// (*.tmp-*) or merged (*.merge-*) never is, even once its manifest is in. Checkpoints are in the
+/// order they were taken (the manifest's time, then the name): an incremental one comes after the
+/// checkpoints it refers to, whatever the names.
 /// </summary>
 public sealed class GroupStore(string directory)
 {
@@ -24,28 +56,37 @@ public sealed class GroupStore(string directory)
 
     public string Directory { get; } = directory;
 
-    /// <summary>The committed checkpoints, oldest first.</summary>
-    public List<StoredCheckpoint> List()
+    /// <summary>The checkpoints that can be read, oldest first (a damaged one is never "latest").</summary>
+    public List<StoredCheckpoint> List() => Scan().Checkpoints;
+
+    /// <summary>Everything the store holds: checkpoints (damaged ones too) in order, and what is not one.</summary>
+    public StoreContents Scan()
     {
-        var result = new List<StoredCheckpoint>();
+        var entries = new List<(StoreEntry Entry, DateTimeOffset Taken)>();
+        var unfinished = new List<string>();
         if (!System.IO.Directory.Exists(Directory))
-            return result;
-        // Exactly ckpt-NNNNNN: not a checkpoint being written (.tmp-) or merged (.merge-).
-        foreach (var dir in System.IO.Directory.GetDirectories(Directory, Prefix + "*").Where(d => Number(d) > 0 && !System.IO.Path.GetFileName(d).Contains('.')).OrderBy(Number))
+            return new StoreContents([], []);
+        foreach (var dir in System.IO.Directory.GetDirectories(Directory).Order(StringComparer.Ordinal))
         {
+            string name = System.IO.Path.GetFileName(dir);
+            string manifest = System.IO.Path.Join(dir, ImageFormat.ManifestFileName);
+            if (IsBeingWritten(name) || !File.Exists(manifest))
+            {
+                unfinished.Add(name);
+                continue;
+            }
             try
             {
-                var manifest = CheckpointReader.Open(dir, verifyPageFiles: false).Manifest;
-                long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
-                result.Add(new StoredCheckpoint(System.IO.Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs),
-                    manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged));
+                var checkpoint = Read(dir);
+                entries.Add((new StoreEntry(name, dir, checkpoint, null), checkpoint.Created));
             }
             catch (Exception e) when (e is ImageFormatException or ImageStoreException or IOException)
             {
-                // Not committed, or damaged: not a checkpoint to restore.
+                // Its own time cannot be read: when its manifest was written stands in for it.
+                entries.Add((new StoreEntry(name, dir, null, e.Message.ReplaceLineEndings(" ")), File.GetLastWriteTimeUtc(manifest)));
             }
         }
-        return result;
+        return new StoreContents([.. entries.OrderBy(e => e.Taken).ThenBy(e => e.Entry.Name, StringComparer.Ordinal).Select(e => e.Entry)], unfinished);
     }
 
     public StoredCheckpoint? Latest() => List().LastOrDefault();
@@ -58,6 +99,18 @@ public sealed class GroupStore(string directory)
         System.IO.Directory.CreateDirectory(Directory);
         int next = System.IO.Directory.GetFileSystemEntries(Directory, Prefix + "*").Select(Number).DefaultIfEmpty(0).Max() + 1;
         return System.IO.Path.Combine(Directory, Prefix + next.ToString("D6", CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>A checkpoint being written (DIR.tmp-*) or merged (DIR.merge-*, and its own .tmp-): not one yet, or no longer.</summary>
+    public static bool IsBeingWritten(string name) =>
+        name.Contains(".tmp-", StringComparison.Ordinal) || name.Contains(".merge-", StringComparison.Ordinal);
+
+    private static StoredCheckpoint Read(string dir)
+    {
+        var manifest = CheckpointReader.Open(dir, verifyPageFiles: false).Manifest;
+        long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
+        return new StoredCheckpoint(System.IO.Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs),
+            manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged);
     }
 
     private static int Number(string path)

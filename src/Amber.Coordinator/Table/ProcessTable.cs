@@ -53,17 +53,19 @@ public sealed class ProcessTable : IDisposable
 
     public static long FileSize => HeaderSize + (long)RecordSize * Capacity;
 
-    /// <summary>Opens the table for writing, creating it (mode 0644: anyone may read it) if needed.</summary>
-    public static ProcessTable OpenForWriting(string path, string group)
+    /// <summary>
+    /// Opens the table for writing, making it if needed, readable by group <paramref name="readers"/>
+    /// (mode 0640; see StateFiles). In /dev/shm anyone may have put a file or a link of that name
+    /// first: only a file of ours is kept, anything else is replaced, never followed.
+    /// </summary>
+    public static ProcessTable OpenForWriting(string path, string group, uint readers)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        bool fresh = !File.Exists(path) || new FileInfo(path).Length != FileSize;
+        Security.StateFiles.Give(path, Security.StateFiles.Self, readers, Security.StateFiles.OwnerAndGroupRead);
+        bool fresh = new FileInfo(path).Length != FileSize;
         if (fresh)
         {
-            using var stream = new FileStream(path, new FileStreamOptions
-            {
-                Mode = FileMode.Create, Access = FileAccess.ReadWrite, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            });
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
             stream.SetLength(FileSize);
         }
         var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, FileSize, MemoryMappedFileAccess.ReadWrite);

@@ -21,6 +21,16 @@ public sealed record AmberRun(string Arguments, int ExitCode, string Stdout, str
         Assert.Single(Stderr.TrimEnd('\n').Split('\n'));
         return this;
     }
+
+    /// <summary>Refused as a usage error: exit code 2, one line saying what is wrong.</summary>
+    public AmberRun ShouldBeUsageError(string messagePart)
+    {
+        Assert.True(ExitCode == 2, $"amber {Arguments} exited {ExitCode}, expected 2 (usage)\nstderr: {Stderr}");
+        Assert.Contains(messagePart, Stderr);
+        Assert.DoesNotContain("   at ", Stderr);
+        Assert.Single(Stderr.TrimEnd('\n').Split('\n'));
+        return this;
+    }
 }
 
 /// <summary>

@@ -1,0 +1,92 @@
+using System.Globalization;
+using Amber.Coordinator.Control;
+
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// The settings amber run gives a group. A request may come from any local user, so they are checked
+/// here again, whatever the CLI checked. A new group takes them (the defaults for those not given);
+/// an existing one takes those that can change at any time (the schedule, the deadline, the merge
+/// policy, compression, restart on failure) and refuses a different store or storage, which its
+/// checkpoints are bound to.
+/// </summary>
+public static class GroupSettings
+{
+    private const double ShortestInterval = 0.001, LongestInterval = 365 * 86400.0;
+
+    /// <summary>Why the request's settings cannot be, or null.</summary>
+    public static string? Problem(ControlRequest request)
+    {
+        if (request.EverySeconds != 0 && !IsInterval(request.EverySeconds))
+            return $"--every {request.EverySeconds.ToString(CultureInfo.InvariantCulture)} s is not an interval from 1 ms to 365 days";
+        if (request.DeadlineSeconds != 0 && !IsInterval(request.DeadlineSeconds))
+            return $"--deadline {request.DeadlineSeconds.ToString(CultureInfo.InvariantCulture)} s is not an interval from 1 ms to 365 days";
+        if (request.MergeAfter < 0)
+            return $"--merge-after {request.MergeAfter} is not a number of checkpoints";
+        if (request.MergeAboveBytes < 0)
+            return $"--merge-above {request.MergeAboveBytes} is not a size";
+        if (request.Compress is not ("" or "none" or "zstd" or "lz4"))
+            return $"unknown compression '{request.Compress}' (none, zstd, lz4)";
+        if (request.Storage.Any(s => !Path.IsPathFullyQualified(s)) || (request.Store.Length > 0 && !Path.IsPathFullyQualified(request.Store)))
+            return "--images and --storage must be full paths";
+        return null;
+    }
+
+    /// <summary>A new group's settings: those of the request, the defaults for the others.</summary>
+    public static GroupConfig ForNewGroup(ControlRequest request, string store, Security.Requester owner) => new()
+    {
+        Name = request.Group, Owner = owner.Uid, OwnerGid = owner.Gid, OwnerGroups = [.. owner.Groups], OwnerCapabilities = owner.Capabilities,
+        Store = store, Storage = StoragePaths(request),
+        EverySeconds = request.EverySeconds, RestartOnFailure = request.RestartOnFailure ?? false,
+        DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
+        MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
+        MergeAboveBytes = request.MergeAboveBytes,
+        Compress = request.Compress.Length > 0 ? request.Compress : "none",
+        CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+    };
+
+    /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
+    public static string? Refusal(GroupConfig config, ControlRequest request)
+    {
+        string how = $"leave it out, or end the group first: amber stop --group {config.Name} --remove (its checkpoints stay)";
+        if (request.Store.Length > 0 && Path.TrimEndingDirectorySeparator(request.Store) != Path.TrimEndingDirectorySeparator(config.Store))
+            return $"group {config.Name} exists with store {config.Store}, not --images {request.Store}; a group's store cannot change: {how}";
+        var storage = StoragePaths(request);
+        if (storage.Count > 0 && !storage.Order(StringComparer.Ordinal).SequenceEqual(config.Storage.Order(StringComparer.Ordinal)))
+            return $"group {config.Name} exists with storage {(config.Storage.Count > 0 ? string.Join(", ", config.Storage) : "none")}, not --storage {string.Join(", ", storage)}; "
+                + $"a group's storage cannot change: {how}";
+        return null;
+    }
+
+    /// <summary>Takes the request's settings that differ from the group's; what changed, one line each.</summary>
+    public static List<string> Apply(GroupConfig config, ControlRequest request)
+    {
+        var changes = new List<string>();
+        void Change<T>(string option, T from, T to, Action set, Func<T, string> say)
+        {
+            if (EqualityComparer<T>.Default.Equals(from, to))
+                return;
+            set();
+            changes.Add($"{option} {say(from)} -> {say(to)}");
+        }
+        string Seconds(double s) => s > 0 ? $"{s.ToString(CultureInfo.InvariantCulture)} s" : "none";
+        if (request.EverySeconds > 0)
+            Change("--every", config.EverySeconds, request.EverySeconds, () => config.EverySeconds = request.EverySeconds, Seconds);
+        if (request.DeadlineSeconds > 0)
+            Change("--deadline", config.DeadlineSeconds, request.DeadlineSeconds, () => config.DeadlineSeconds = request.DeadlineSeconds, Seconds);
+        if (request.MergeAfter > 0)
+            Change("--merge-after", config.MergeAfter, request.MergeAfter, () => config.MergeAfter = request.MergeAfter, n => n.ToString(CultureInfo.InvariantCulture));
+        if (request.MergeAboveBytes > 0)
+            Change("--merge-above", config.MergeAboveBytes, request.MergeAboveBytes, () => config.MergeAboveBytes = request.MergeAboveBytes,
+                b => b > 0 ? $"{b.ToString(CultureInfo.InvariantCulture)} bytes" : "no limit");
+        if (request.Compress.Length > 0)
+            Change("--compress", config.Compress, request.Compress, () => config.Compress = request.Compress, c => c);
+        if (request.RestartOnFailure is bool restart)
+            Change("--restart-on-failure", config.RestartOnFailure, restart, () => config.RestartOnFailure = restart, r => r ? "on" : "off");
+        return changes;
+    }
+
+    private static bool IsInterval(double seconds) => seconds is >= ShortestInterval and <= LongestInterval;
+
+    private static List<string> StoragePaths(ControlRequest request) => [.. request.Storage.Select(Path.TrimEndingDirectorySeparator).Distinct()];
+}

@@ -1,0 +1,26 @@
+using Amber.Checkpoint;
+
+namespace Amber.Coordinator.Store;
+
+/// <summary>
+/// What amber verify found in a store: a line per directory ("ID: ok", "ID: DAMAGED: why", "NAME:
+/// not a checkpoint (why)"), how many checkpoints there were and how many of them are damaged.
+/// </summary>
+public sealed record StoreVerification(List<string> Lines, int Checkpoints, int Damaged, IReadOnlyList<string> Unfinished)
+{
+    /// <summary>The line that sums it up: what was verified, and what was not a checkpoint.</summary>
+    public string Summary =>
+        $"{Checkpoints} checkpoint(s) verified" + (Unfinished.Count > 0 ? $"; not checkpoints: {string.Join(", ", Unfinished)}" : "");
+}
+
+/// <summary>Verifies every checkpoint of a store, in the store's order (what amber images lists), damaged ones included.</summary>
+public static class StoreVerifier
+{
+    public static StoreVerification Verify(GroupStore store)
+    {
+        var contents = store.Scan();
+        var (lines, damaged) = CheckpointVerifier.VerifyAll(contents.Entries.Select(e => e.Path));
+        lines.AddRange(contents.Unfinished.Select(name => $"{name}: not a checkpoint ({StoreContents.WhyUnfinished(name)})"));
+        return new StoreVerification(lines, contents.Entries.Count, damaged, contents.Unfinished);
+    }
+}
