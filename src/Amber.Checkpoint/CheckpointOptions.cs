@@ -38,6 +38,12 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     /// </summary>
     public bool Track { get; init; }
 
+    /// <summary>
+    /// Without <see cref="LeaveRunning"/>: asked once the checkpoint is committed, just before the
+    /// processes are ended; false lets them run on instead (whoever asked for the checkpoint is gone).
+    /// </summary>
+    public Func<bool>? MayEnd { get; init; }
+
     /// <summary>Compression of the process memory stored (none, zstd, lz4); what an incremental checkpoint keeps of its parent stays as it is.</summary>
     public Amber.Image.Schema.Codec Compression { get; init; }
 }

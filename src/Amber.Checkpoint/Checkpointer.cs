@@ -166,7 +166,13 @@ public static class Checkpointer
             noCollections.Dispose();
         }
 
-        if (!options.LeaveRunning)
+        if (!options.LeaveRunning && options.MayEnd?.Invoke() == false)
+        {
+            warnings.AddRange(frozen.Resume());
+            warnings.Add($"the checkpoint was taken, but amber was interrupted before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
+            frozenAt.Stop();
+        }
+        else if (!options.LeaveRunning)
         {
             frozen.Kill();
             frozenAt.Stop();

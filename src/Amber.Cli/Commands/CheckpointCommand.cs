@@ -33,14 +33,16 @@ public static class CheckpointCommand
             string dir = parse.GetValue(images) ?? throw new UsageException("--images DIR is required with a PID");
             if (parse.GetValue(stop) || parse.GetValue(full))
                 throw new UsageException("--stop and --full go with --group");
-            using var cancel = new Cancellation();
             var options = new CheckpointOptions(dir, parse.GetValue(leaveRunning))
             {
                 Parent = parse.GetValue(parent) is { } earlier ? ParentBeside(earlier, dir) : null,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 Compression = ParseCompress(parse.GetValue(compress)),
             };
-            var result = Checkpointer.Checkpoint(target, options, cancel.Token);
+            // The arguments are checked here; the work is done by a worker nothing the user sends reaches.
+            if (CheckpointWorker.Current is not { } worker)
+                return CheckpointWorker.Run();
+            var result = Checkpointer.Checkpoint(target, options with { MayEnd = worker.MayEnd }, worker.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             string kept = result.Parent is null ? "" : $" (incremental after {result.Parent}: {result.PagesKept} pages kept there)";

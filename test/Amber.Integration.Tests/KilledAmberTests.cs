@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+using Amber.Kernel.Processes;
+using Amber.Kernel.Proc;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// amber killed with SIGKILL in the middle of a checkpoint must never harm the program: its ptrace
+/// work runs in a worker the kill does not reach, which finishes on its own — resuming the program
+/// exactly as it was, or, once the checkpoint is committed and amber was still there to say so,
+/// ending it (it then comes back from that checkpoint).
+/// </summary>
+public sealed class KilledAmberTests
+{
+    [Fact]
+    public void AmberKilledAtThirtyMomentsOfACheckpointNeverHarmsTheProgram()
+    {
+        using var dir = new TestDir("kill9");
+        using var target = TargetProcess.StartC("counter", dir, "512"); // 512 MiB, all of it checked every 10 ticks
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(60));
+        target.WaitForTicks(3);
+        string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+
+        var clock = Stopwatch.StartNew();
+        AmberCli.Run("checkpoint", pid, "--images", dir["probe"], "--leave-running").ShouldSucceed();
+        int spanMs = (int)(clock.ElapsedMilliseconds * 1.3) + 20; // kills land over a whole checkpoint
+        Directory.Delete(dir["probe"], recursive: true);
+
+        int seed = Environment.TickCount;
+        var random = new Random(seed);
+        int ended = 0;
+        for (int i = 0; i < 30; i++)
+        {
+            bool leaveRunning = i % 2 == 0;
+            string images = dir[$"k{i}"];
+            int delay = random.Next(spanMs);
+            var amber = AmberCli.Start(["checkpoint", pid, "--images", images, .. leaveRunning ? ["--leave-running"] : Array.Empty<string>()]);
+            Thread.Sleep(delay);
+            Spawner.Kill(amber.Pid, 9);
+            amber.Wait();
+            string what = $"kill {i + 1} of 30 ({(leaveRunning ? "--leave-running" : "ending the program")}, {delay} ms in of {spanMs}, seed {seed})";
+            WaitForWorkers(images, what);
+            Assert.False(target.IsTraced, $"{what}: the program is still traced");
+            Assert.NotEqual('t', ProcFs.TryReadStatus(target.Pid, out var s) && s is not null ? s.State : 'x');
+            if (!target.IsRunning)
+            {
+                // amber was still there when the worker asked to end it: the checkpoint is whole.
+                Assert.False(leaveRunning, $"{what}: the program ended");
+                Assert.True(File.Exists(Path.Combine(images, "manifest.img")), $"{what}: the program was ended without a committed checkpoint");
+                target.ReapKilled();
+                AmberCli.Run("restore", "--images", images, "--detach").ShouldSucceed();
+                ended++;
+            }
+            target.WaitForTicks(11, TimeSpan.FromSeconds(60)); // every page of the heap checked again
+            if (Directory.Exists(images))
+                Directory.Delete(images, recursive: true);
+            foreach (var left in Directory.GetDirectories(dir.Path, $"k{i}.tmp-*"))
+                Assert.Fail($"{what}: the partial checkpoint {left} was left behind");
+        }
+        target.StopAndVerify();
+        Assert.True(ended < 30, "every kill came too late to test anything");
+    }
+
+    /// <summary>Waits until no amber process is working on <paramref name="images"/> any more.</summary>
+    private static void WaitForWorkers(string images, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (ProcFs.ListProcesses().Any(p => CommandLine(p).Contains(images, StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{what}: the worker did not finish");
+            Thread.Sleep(10);
+        }
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '); }
+        catch (IOException) { return ""; }
+        catch (UnauthorizedAccessException) { return ""; }
+    }
+}
