@@ -265,6 +265,7 @@ public static class Checkpointer
         Faults.Check(FaultPoint.AfterThreadState);
         cancel.ThrowIfCancellationRequested();
 
+        var vmFlags = VmaFlagsReader.Start(pid); // slow (smaps): meanwhile the files and pages are dumped
         FileDumper.Dump(pid, image);
         foreach (var m in ProcFs.ReadMaps(pid))
             image.Mm.Vmas.Add(VmaClassifier.Classify(pid, m));
@@ -290,6 +291,8 @@ public static class Checkpointer
             trace.Mark("shared memory");
             dumper.Dump(image.Mm, written, preCopied);
             trace.Mark("pages");
+            vmFlags.AddTo(image.Mm);
+            trace.Mark("mapping flags");
             var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
             trace.Mark("tracking");
             dumped.Add(image);
@@ -298,6 +301,7 @@ public static class Checkpointer
         catch
         {
             dumper.Dispose();
+            vmFlags.Abandon();
             throw;
         }
     }

@@ -14,6 +14,8 @@ public sealed class ExactStateTests
 
     [Fact] public void BlockingCallsNeverSeeEintr() => Cycles("eintr");
 
+    [Fact] public void MadviseAndMlockStateOfEveryMapping() => Cycles("madvise");
+
     private static void Cycles(string target, int ports = 0, Action<TestDir>? prepare = null)
     {
         using var dir = new TestDir(target);

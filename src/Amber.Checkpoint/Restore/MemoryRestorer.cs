@@ -15,8 +15,9 @@ namespace Amber.Checkpoint.Restore;
 /// and written into the process in bulk (process_vm_writev); compressed pages are read and
 /// decompressed here and written through /proc/PID/mem.
 /// </summary>
-public sealed class MemoryRestorer(
-    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
+public sealed partial class MemoryRestorer(
+    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
+    List<string> warnings)
 {
     private const ulong PageSize = 4096;
     private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
@@ -95,12 +96,14 @@ public sealed class MemoryRestorer(
                 int prot = (int)vma.Prot;
                 int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
                 Map(vma, mapProt);
+                AdviseBeforeFill(vma);
                 if (next > first)
                     Fill(0, runs, first, next);
                 if (shmemRuns.Count > 0)
                     Fill(shmemPages, shmemRuns, 0, shmemRuns.Count);
                 if (mapProt != prot)
                     calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
+                AdviseAfterFill(vma);
             }
         }
         finally

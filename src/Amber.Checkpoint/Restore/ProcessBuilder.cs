@@ -38,7 +38,7 @@ public sealed class ProcessBuilder(
         string pagePath = reader.GetFilePath(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateOwn();
-        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf);
+        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf, warnings);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
@@ -70,6 +70,7 @@ public sealed class ProcessBuilder(
         JoinSession(calls, image);
 
         BuildChildren(calls, image);
+        mm.AdviseAfterChildren(); // madvise(DONTFORK), mseal... only now (MemoryRestorer.Advice.cs)
         if (tree.HasSlots)
             calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
         // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
