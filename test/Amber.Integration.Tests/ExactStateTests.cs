@@ -16,6 +16,10 @@ public sealed class ExactStateTests
 
     [Fact] public void MadviseAndMlockStateOfEveryMapping() => Cycles("madvise");
 
+    [Fact] public void SystemVAttachmentsSplitAndPartlyUnmapped() => Cycles("sysvsplit");
+
+    [Fact] public void SystemVAttachmentsMovedAndOvermapped() => Cycles("sysvmoved");
+
     private static void Cycles(string target, int ports = 0, Action<TestDir>? prepare = null)
     {
         using var dir = new TestDir(target);

@@ -83,6 +83,7 @@ public sealed partial class MemoryRestorer(
         {
             var runs = image.Mm.Pages;
             int next = 0;
+            var attached = new HashSet<Vma>();
             foreach (var vma in image.Mm.Vmas)
             {
                 if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
@@ -90,6 +91,13 @@ public sealed partial class MemoryRestorer(
                 int first = next;
                 while (next < runs.Count && runs[next].Address < vma.End)
                     next++;
+                if (vma.Kind == VmaKind.VmaSysv)
+                {
+                    // Every piece of its attachment at once (nothing to fill: the segment holds the pages).
+                    if (attached.Add(vma))
+                        AttachSysv(vma, attached);
+                    continue;
+                }
                 // Shared anonymous memory has one mapping: its object's pages are that mapping's.
                 var (shmemRuns, shmemPages) = AnonymousShmem(vma);
                 bool filled = next > first || shmemRuns.Count > 0;
@@ -161,15 +169,6 @@ public sealed partial class MemoryRestorer(
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
-        if (vma.Kind == VmaKind.VmaSysv)
-        {
-            bool readOnly = (vma.Prot & Mman.ProtWrite) == 0;
-            calls.AttachSysv((int)vma.ShmemId, vma.Start, readOnly);
-            int attached = readOnly ? Mman.ProtRead : Mman.ProtRead | Mman.ProtWrite;
-            if (attached != prot)
-                calls.Mprotect(vma.Start, length, prot);
-            return;
-        }
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
