@@ -16,6 +16,8 @@ public sealed class ExactStateTests
 
     [Fact] public void MadviseAndMlockStateOfEveryMapping() => Cycles("madvise");
 
+    [Fact] public void MappingFlagsSealsAndGuardPages() => Cycles("vmaflags");
+
     [Fact] public void SystemVAttachmentsSplitAndPartlyUnmapped() => Cycles("sysvsplit");
 
     [Fact] public void SystemVAttachmentsMovedAndOvermapped() => Cycles("sysvmoved");

@@ -351,6 +351,12 @@ internal static class NativeAbi
         #define MADV_POPULATE_WRITE 23
         #endif
 
+        /* linux/fs.h 6.14: PAGEMAP_SCAN's guard page category. */
+        #ifndef PAGE_IS_GUARD
+        #define AMBER_HAND_PAGE_IS_GUARD 1
+        #define PAGE_IS_GUARD (1 << 8)
+        #endif
+
         /* asm-generic/mman-common.h: MAP_DROPPABLE 6.11, MADV_GUARD_INSTALL/REMOVE 6.13. */
         #ifndef MAP_DROPPABLE
         #define AMBER_HAND_MAP_DROPPABLE 1
@@ -374,7 +380,7 @@ internal static class NativeAbi
 
     private static readonly string[] FallbackNames =
         ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PTRACE_GET_RSEQ_CONFIGURATION", "MADV_POPULATE_WRITE",
-         "MAP_DROPPABLE", "MADV_GUARD_INSTALL", "MSEAL"];
+         "PAGE_IS_GUARD", "MAP_DROPPABLE", "MADV_GUARD_INSTALL", "MSEAL"];
 
     /// <summary>The probe: prints sizeof/offsetof/field sizes of every struct and the value of every constant.</summary>
     public static string GenerateSource(HeaderSet set)

@@ -1,4 +1,5 @@
 using Amber.Image.Schema;
+using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Memory;
@@ -41,7 +42,8 @@ public sealed class VmaFlagsReader
     /// make again (hugetlb, device memory, shadow stacks). The mappings seen in smaps must be those
     /// of maps: the process has not run since.
     /// </summary>
-    public void AddTo(MmImage mm)
+    /// <param name="pageMap">Where guard pages are found, in the mappings that have some ("gu").</param>
+    public void AddTo(MmImage mm, PageMap pageMap)
     {
         var entries = _read.GetAwaiter().GetResult();
         if (!Matches(entries, mm))
@@ -57,6 +59,21 @@ public sealed class VmaFlagsReader
             var flags = entries[i].Flags;
             Check(vma, flags);
             vma.VmFlags = (ulong)flags;
+            if ((flags & VmFlags.GrowsDown) != 0)
+                vma.GrowsDown = true;
+            if ((flags & VmFlags.MaybeGuard) != 0)
+                Guards(vma, pageMap);
+        }
+    }
+
+    private static void Guards(Vma vma, PageMap pageMap)
+    {
+        var guards = new List<(ulong Start, ulong End)>();
+        pageMap.Guards(vma.Start, vma.End, guards);
+        foreach (var (start, end) in guards)
+        {
+            vma.Guards.Add(start);
+            vma.Guards.Add(end);
         }
     }
 

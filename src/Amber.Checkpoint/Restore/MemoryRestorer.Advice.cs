@@ -19,6 +19,9 @@ namespace Amber.Checkpoint.Restore;
 /// its own made on it after;</item>
 /// <item>mseal last of all: nothing may change a sealed mapping after it, not even the restore
 /// (a child unmapping what it was not to inherit).</item>
+/// <item>guard pages (MADV_GUARD_INSTALL) once the mapping is filled, before mlock (a locked mapping
+/// refuses them); "gu" on a mapping without guard pages left, by one made and removed again before
+/// it is filled.</item>
 /// </list>
 /// A flag the kernel refuses (MADV_MERGEABLE without KSM, hugepage advice without THP, mseal
 /// before 6.10) is reported as a warning, never dropped silently. Flags amber's own write tracking
@@ -34,8 +37,10 @@ public sealed partial class MemoryRestorer
 
     private void AdviseBeforeFill(Vma vma)
     {
-        if (!vma.Shared)
-            AdviseHuge(vma);
+        if (vma.Shared)
+            return;
+        AdviseHuge(vma);
+        MarkGuardable(vma);
     }
 
     private void AdviseAfterFill(Vma vma)
@@ -59,6 +64,7 @@ public sealed partial class MemoryRestorer
             if (vma.Shared)
             {
                 AdviseHuge(vma);
+                MarkGuardable(vma);
                 AdviseFilled(vma);
             }
             if ((flags & VmFlags.DontCopy) != 0)
@@ -94,9 +100,40 @@ public sealed partial class MemoryRestorer
             Advise(vma, Advice.NoHugePage, "nh");
     }
 
+    /// <summary>
+    /// "gu" stays on a mapping that had guard pages and has none left: one is made and removed
+    /// again on its first page, before it is filled (making one drops what the page held).
+    /// </summary>
+    private void MarkGuardable(Vma vma)
+    {
+        if (((VmFlags)vma.VmFlags & VmFlags.MaybeGuard) == 0 || vma.Guards.Count > 0)
+            return;
+        try
+        {
+            calls.Madvise(vma.Start, PageSize, Advice.GuardInstall);
+            calls.Madvise(vma.Start, PageSize, Advice.GuardRemove);
+        }
+        catch (KernelCallException e)
+        {
+            Lost(vma, "gu", e);
+        }
+    }
+
+    /// <summary>Guard pages (before mlock, which they refuse), sequential/random/dontdump/mergeable advice, then mlock.</summary>
     private void AdviseFilled(Vma vma)
     {
         var flags = (VmFlags)vma.VmFlags;
+        for (int i = 0; i + 1 < vma.Guards.Count; i += 2)
+        {
+            try
+            {
+                calls.Madvise(vma.Guards[i], vma.Guards[i + 1] - vma.Guards[i], Advice.GuardInstall);
+            }
+            catch (KernelCallException e)
+            {
+                warnings.Add($"process {image.Pid}: the guard pages {vma.Guards[i]:x}-{vma.Guards[i + 1]:x} come back as plain memory: {e.Message}");
+            }
+        }
         foreach (var (flag, advice) in AfterFill)
         {
             if ((flags & flag) != 0)

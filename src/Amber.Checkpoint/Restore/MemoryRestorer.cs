@@ -169,6 +169,7 @@ public sealed partial class MemoryRestorer(
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
+        var flags = (VmFlags)vma.VmFlags;
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
@@ -179,11 +180,11 @@ public sealed partial class MemoryRestorer(
         }
         if (vma.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile)
         {
-            bool writableShared = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
-            int fd = calls.OpenAt(vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId), (writableShared ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | RemoteCalls.OpenFlags.CloseOnExec);
+            int fd = OpenMapped(vma);
             try
             {
-                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, fd, vma.FileOffset);
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace
+                    | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0), fd, vma.FileOffset);
             }
             finally
             {
@@ -191,8 +192,34 @@ public sealed partial class MemoryRestorer(
             }
             return;
         }
-        int flags = Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0);
-        calls.Mmap(vma.Start, length, prot, flags);
+        int type = (flags & VmFlags.Droppable) != 0 ? Mman.MapDroppable : Mman.MapPrivate;
+        calls.Mmap(vma.Start, length, prot, type | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0)
+            | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0));
+    }
+
+    /// <summary>
+    /// The file of a file mapping, opened to map it: read-write for a shared mapping that is writable
+    /// or may be made so (VmFlags "mw": the program's fd was read-write, so a later mprotect to
+    /// PROT_WRITE works), read-only otherwise (the mapping then refuses PROT_WRITE, as it did).
+    /// </summary>
+    private int OpenMapped(Vma vma)
+    {
+        string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
+        bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
+        bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
+        const int CloseOnExec = RemoteCalls.OpenFlags.CloseOnExec;
+        if (writable || !mayWrite)
+            return calls.OpenAt(path, (writable ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | CloseOnExec);
+        try
+        {
+            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | CloseOnExec);
+        }
+        catch (Kernel.KernelCallException e)
+        {
+            warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
+                $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
+            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | CloseOnExec);
+        }
     }
 
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
