@@ -7,6 +7,8 @@
  *   unguarded  a guard page installed and removed again: "gu" stays, no guard page
  *   sharedrw   <wd>/rw.dat opened O_RDWR, mapped MAP_SHARED PROT_READ (mw: may be made writable)
  *   sharedro   <wd>/ro.dat opened O_RDONLY, mapped MAP_SHARED PROT_READ (no mw: may not)
+ *   privmemfd  a memfd (fd kept) mapped MAP_PRIVATE rw, its page 3 written through the mapping: the
+ *              mapping stays private (no sh), page 3 its own, the memfd's page 3 unchanged
  * A case the kernel refuses (EINVAL, ENOSYS: older kernels) is left out with a "NOTE" line.
  * Prints "REGION <name> <start>-<end> <VmFlags>" for each at setup.
  * Each tick: /proc/self/smaps shows, inside the reservation, exactly these regions, each with the
@@ -40,7 +42,7 @@
 #define SYS_mseal 462 /* x86_64; the 6.1 headers lack it */
 #endif
 
-enum { NORESERVE, DROPPABLE, GROWSDOWN, SEALED, GUARD, UNGUARDED, SHAREDRW, SHAREDRO, NR };
+enum { NORESERVE, DROPPABLE, GROWSDOWN, SEALED, GUARD, UNGUARDED, SHAREDRW, SHAREDRO, PRIVMEMFD, NR };
 static struct region {
     const char *name, *want;
     char *start;
@@ -49,8 +51,9 @@ static struct region {
 } R[NR] = {
     [NORESERVE] = { "noreserve", " nr" }, [DROPPABLE] = { "droppable", " dp" }, [GROWSDOWN] = { "growsdown", " gd" },
     [SEALED] = { "sealed", " sl" }, [GUARD] = { "guard", " gu" }, [UNGUARDED] = { "unguarded", " gu" },
-    [SHAREDRW] = { "sharedrw", " mw" }, [SHAREDRO] = { "sharedro", "" },
+    [SHAREDRW] = { "sharedrw", " mw" }, [SHAREDRO] = { "sharedro", "" }, [PRIVMEMFD] = { "privmemfd", "" },
 };
+static int memfd;
 static char *base;
 static size_t base_len;
 static char smaps[1 << 20];
@@ -59,6 +62,9 @@ static sigjmp_buf fault;
 static uint64_t word(int r, size_t i) { return ((uint64_t)(r + 1) << 56) ^ (i * 0x9E3779B97F4A7C15ULL); }
 
 static int guard_page(int r, size_t page) { return r == GUARD && (page == 4 || page == 5); }
+
+/* privmemfd's page 3 is its own (written through the private mapping), ~ the memfd's */
+static uint64_t expected(int r, size_t i) { return r == PRIVMEMFD && i * 8 / PAGE == 3 ? ~word(r, i) : word(r, i); }
 
 static void fill(char *p, int r)
 {
@@ -73,9 +79,14 @@ static void check_data(long n, int r)
         return;
     const uint64_t *w = (const uint64_t *)R[r].start;
     for (size_t i = 0; i < REGION / 8; i++)
-        if (!guard_page(r, i * 8 / PAGE) && w[i] != word(r, i))
+        if (!guard_page(r, i * 8 / PAGE) && w[i] != expected(r, i))
             FAIL("tick %ld: region %s word %zu is 0x%llx, expected 0x%llx", n, R[r].name, i, (unsigned long long)w[i],
-                 (unsigned long long)word(r, i));
+                 (unsigned long long)expected(r, i));
+    if (r == PRIVMEMFD) {
+        uint64_t v;
+        if (pread(memfd, &v, sizeof v, 3 * PAGE) != (ssize_t)sizeof v || v != word(r, 3 * PAGE / 8))
+            FAIL("tick %ld: the memfd's page 3 holds 0x%llx: a private write reached it", n, (unsigned long long)v);
+    }
 }
 
 static void read_smaps(void)
@@ -112,6 +123,14 @@ static int scan(char (*hdr)[256], char (*flg)[256])
                         cur = r;
                 if (cur >= 0)
                     snprintf(hdr[cur], 256, "%.*s", (int)len, line);
+                if (cur == PRIVMEMFD) {
+                    /* a memfd comes back as a new one: its inode number differs */
+                    char *f = hdr[cur];
+                    for (int field = 0; field < 4 && f; field++)
+                        f = strchr(f, ' ') ? strchr(f, ' ') + 1 : NULL;
+                    for (; f && *f >= '0' && *f <= '9'; f++)
+                        *f = 'N';
+                }
             }
         } else if (cur >= 0 && strncmp(line, "VmFlags:", 8) == 0) {
             snprintf(flg[cur], 256, "%.*s", (int)len, line);
@@ -227,6 +246,18 @@ static int make(int r, const char *wd)
             return errno;
         fill(at, r);
         return 0;
+    case PRIVMEMFD: {
+        static char data[REGION];
+        fill(data, r);
+        memfd = memfd_create("vmaflags-private", MFD_CLOEXEC);
+        if (memfd < 0 || write(memfd, data, REGION) != (ssize_t)REGION)
+            FAIL("memfd: %s", strerror(errno));
+        if (mmap(at, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, memfd, 0) != at)
+            FAIL("mapping the memfd privately: %s", strerror(errno));
+        for (size_t i = 3 * PAGE / 8; i < 4 * PAGE / 8; i++)
+            ((uint64_t *)at)[i] = ~word(r, i);
+        return 0;
+    }
     default: {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s.dat", wd, r == SHAREDRW ? "rw" : "ro");
@@ -286,8 +317,9 @@ int main(int argc, char **argv)
         memcpy(R[r].header, hdr[r], 256);
         memcpy(R[r].vmflags, flg[r], 256);
         say("REGION %s %p-%p %s", R[r].name, R[r].start, R[r].start + REGION, R[r].vmflags + 9);
-        if (!strstr(R[r].vmflags, R[r].want) || (r == SHAREDRO && strstr(R[r].vmflags, " mw")))
-            FAIL("setup: region %s: VmFlags '%s' (expected '%s')", R[r].name, R[r].vmflags, r == SHAREDRO ? "no mw" : R[r].want + 1);
+        if (!strstr(R[r].vmflags, R[r].want) || (r == SHAREDRO && strstr(R[r].vmflags, " mw")) || (r == PRIVMEMFD && strstr(R[r].vmflags, " sh")))
+            FAIL("setup: region %s: VmFlags '%s' (expected '%s')", R[r].name, R[r].vmflags,
+                 r == SHAREDRO ? "no mw" : r == PRIVMEMFD ? "no sh" : R[r].want + 1);
     }
     check(0);
 

@@ -67,9 +67,13 @@ public static class VmaClassifier
         return vma;
     }
 
-    /// <summary>Private memory whose pages belong to the process (not to a file or the kernel).</summary>
+    /// <summary>
+    /// Private memory whose pages belong to the process (not to a file or the kernel): in a private
+    /// mapping of a file, a deleted file or a memfd, the pages it wrote (copy-on-write).
+    /// </summary>
     public static bool HoldsPages(Vma vma) =>
-        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile or VmaKind.VmaDeletedFile;
+        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile or VmaKind.VmaDeletedFile
+            or VmaKind.VmaShmem;
 
     /// <summary>
     /// Private memory that write tracking takes (userfaultfd write-protect): writable (what is not

@@ -173,7 +173,7 @@ public sealed partial class MemoryRestorer(
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
-                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
             else
                 calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
             return;
