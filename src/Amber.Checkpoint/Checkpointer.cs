@@ -272,6 +272,7 @@ public static class Checkpointer
         Faults.Check(FaultPoint.AfterThreadState);
         cancel.ThrowIfCancellationRequested();
 
+        var vmFlags = VmaFlagsReader.Start(pid); // slow (smaps): meanwhile the files and pages are dumped
         FileDumper.Dump(pid, image);
         foreach (var m in ProcFs.ReadMaps(pid))
             image.Mm.Vmas.Add(VmaClassifier.Classify(pid, m));
@@ -297,6 +298,8 @@ public static class Checkpointer
             trace.Mark("shared memory");
             dumper.Dump(image.Mm, written, preCopied);
             trace.Mark("pages");
+            vmFlags.AddTo(image.Mm, pageMap);
+            trace.Mark("mapping flags");
             var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
             trace.Mark("tracking");
             dumped.Add(image);
@@ -305,6 +308,7 @@ public static class Checkpointer
         catch
         {
             dumper.Dispose();
+            vmFlags.Abandon();
             throw;
         }
     }
@@ -381,7 +385,7 @@ public static class Checkpointer
         }
         // Writable private memory only: what is not writable cannot change (memory made writable later
         // is a new mapping, untracked, and read in full next time).
-        var ranges = image.Mm.Vmas.Where(v => VmaClassifier.HoldsPages(v) && (v.Prot & Mman.ProtWrite) != 0).Select(v => (v.Start, v.End)).ToList();
+        var ranges = image.Mm.Vmas.Where(VmaClassifier.Trackable).Select(v => (v.Start, v.End)).ToList();
         var tracked = previous.Ranges ?? [];
         foreach (var (start, end) in ranges.Where(r => !tracked.Any(t => t.Start <= r.Start && r.End <= t.End)))
             tracker.Track(start, end);

@@ -30,6 +30,14 @@ public sealed class ExactStateTests
 
     [Fact] public void UnixSocketsShutDownWidowedAndWaitingToBeAccepted() => Cycles("unixstate");
 
+    [Fact] public void MadviseAndMlockStateOfEveryMapping() => Cycles("madvise");
+
+    [Fact] public void MappingFlagsSealsAndGuardPages() => Cycles("vmaflags");
+
+    [Fact] public void SystemVAttachmentsSplitAndPartlyUnmapped() => Cycles("sysvsplit");
+
+    [Fact] public void SystemVAttachmentsMovedAndOvermapped() => Cycles("sysvmoved");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

@@ -33,6 +33,17 @@ public sealed class ProcParserLiveTests
     }
 
     [Fact]
+    public void OwnSmapsHaveTheMappingsOfMapsWithTheirFlags()
+    {
+        var smaps = Smaps.Read(Environment.ProcessId);
+        var stack = Assert.Single(smaps, e => e.Map.Path == "[stack]");
+        Assert.Equal(VmFlags.GrowsDown | VmFlags.Read | VmFlags.Write, stack.Flags & (VmFlags.GrowsDown | VmFlags.Read | VmFlags.Write));
+        Assert.All(smaps, e => Assert.NotEqual(VmFlags.None, e.Flags));
+        Assert.All(smaps, e => Assert.Equal(e.Map.Read, (e.Flags & VmFlags.Read) != 0));
+        Assert.Contains(smaps, e => e.Map.Path == "[vdso]");
+    }
+
+    [Fact]
     public void OwnStat()
     {
         int pid = Environment.ProcessId;

@@ -372,4 +372,38 @@ public sealed class ProcParserSampleTests
         Assert.Equal((0UL, 0UL), limits[14]);
         Assert.Equal((ulong.MaxValue, ulong.MaxValue), limits[15]);
     }
+
+    [Fact]
+    public void SmapsKeepsTheMapsLineAndTheVmFlagsOfEachMapping()
+    {
+        const string text = """
+            7f0390000000-7f0390010000 rw-p 00000000 00:00 0 
+            Size:                 64 kB
+            KernelPageSize:        4 kB
+            Rss:                  64 kB
+            Locked:                0 kB
+            THPeligible:           0
+            VmFlags: rd wr mr mw me dc ac 
+            7f0392400000-7f0392410000 rw-p 00000000 00:00 0                          /SYSV00000000 (deleted)
+            Size:                 64 kB
+            AnonHugePages:         0 kB
+            VmFlags: rd wr mr mw me lo lf ac zz sl gu 
+            7ffd1b5e0000-7ffd1b601000 rw-p 00000000 00:00 0                          [stack]
+            VmFlags: rd wr mr mw me gd ac 
+            ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+            Size:                  4 kB
+            """;
+        var entries = Smaps.Parse(System.Text.Encoding.UTF8.GetBytes(text));
+        Assert.Equal(4, entries.Count);
+        Assert.Equal(0x7f0390000000UL, entries[0].Map.Start);
+        Assert.Equal(VmFlags.Read | VmFlags.Write | VmFlags.MayRead | VmFlags.MayWrite | VmFlags.MayExec | VmFlags.DontCopy | VmFlags.Account,
+            entries[0].Flags);
+        Assert.Equal("/SYSV00000000 (deleted)", entries[1].Map.Path);
+        var second = entries[1].Flags;
+        Assert.Equal(VmFlags.Locked | VmFlags.LockOnFault | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.Unknown,
+            second & (VmFlags.Locked | VmFlags.LockOnFault | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.Unknown));
+        Assert.Equal("rd wr mr mw me gd ac", VmFlagNames.Format(entries[2].Flags));
+        Assert.Equal("[vsyscall]", entries[3].Map.Path);
+        Assert.Equal(VmFlags.None, entries[3].Flags); // no VmFlags line
+    }
 }

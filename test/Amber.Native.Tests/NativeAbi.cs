@@ -350,10 +350,37 @@ internal static class NativeAbi
         #define AMBER_HAND_MADV_POPULATE_WRITE 1
         #define MADV_POPULATE_WRITE 23
         #endif
+
+        /* linux/fs.h 6.14: PAGEMAP_SCAN's guard page category. */
+        #ifndef PAGE_IS_GUARD
+        #define AMBER_HAND_PAGE_IS_GUARD 1
+        #define PAGE_IS_GUARD (1 << 8)
+        #endif
+
+        /* asm-generic/mman-common.h: MAP_DROPPABLE 6.11, MADV_GUARD_INSTALL/REMOVE 6.13. */
+        #ifndef MAP_DROPPABLE
+        #define AMBER_HAND_MAP_DROPPABLE 1
+        #define MAP_DROPPABLE 0x08
+        #endif
+        #ifndef MADV_GUARD_INSTALL
+        #define AMBER_HAND_MADV_GUARD_INSTALL 1
+        #define MADV_GUARD_INSTALL 102
+        #define MADV_GUARD_REMOVE 103
+        #endif
+
+        /* asm/unistd_64.h 6.10: mseal. */
+        #ifndef __NR_mseal
+        #define AMBER_HAND_MSEAL 1
+        #define __NR_mseal 462
+        #endif
+        #ifndef SYS_mseal
+        #define SYS_mseal __NR_mseal
+        #endif
         """;
 
     private static readonly string[] FallbackNames =
-        ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PTRACE_GET_RSEQ_CONFIGURATION", "MADV_POPULATE_WRITE"];
+        ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PTRACE_GET_RSEQ_CONFIGURATION", "MADV_POPULATE_WRITE",
+         "PAGE_IS_GUARD", "MAP_DROPPABLE", "MADV_GUARD_INSTALL", "MSEAL"];
 
     /// <summary>The probe: prints sizeof/offsetof/field sizes of every struct and the value of every constant.</summary>
     public static string GenerateSource(HeaderSet set)

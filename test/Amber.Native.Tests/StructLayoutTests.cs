@@ -77,9 +77,10 @@ public sealed class StructLayoutTests
     [Fact]
     public void HandDefinitionsAreOnlyForItemsNewerThanTheHeaders()
     {
-        // The installed headers are linux-libc-dev 6.1 and glibc 2.36. Only the 6.4+/6.7+ items may be
+        // The installed headers are linux-libc-dev 6.1 and glibc 2.36. Only the 6.4+ items may be
         // hand-defined; anything else missing means the probe is checking a copy, not the headers.
-        string[] newerThanHeaders = ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC"];
+        string[] newerThanHeaders = ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PAGE_IS_GUARD", "MAP_DROPPABLE",
+            "MADV_GUARD_INSTALL", "MSEAL"];
         foreach (var set in Enum.GetValues<HeaderSet>())
         {
             var hand = NativeAbi.Probe(set).Keys.Where(k => k.StartsWith("hand:", StringComparison.Ordinal)).Select(k => k[5..]).ToList();

@@ -54,7 +54,7 @@ public static class SharingCheck
         {
             if (!byPid.TryGetValue(p.Ppid, out var parent))
                 continue;
-            foreach (var vma in p.Mm.Vmas.Where(v => ObjectOf(v) is not null && (v.Shared || v.Kind != VmaKind.VmaDeletedFile)))
+            foreach (var vma in p.Mm.Vmas.Where(v => ObjectOf(v) is not null && v.Shared))
             {
                 // A private mapping is never inherited: the child's own copy-on-write pages are in its image.
                 vma.Inherited = parent.Mm.Vmas.Any(v => v.Kind == vma.Kind && v.ShmemId == vma.ShmemId && v.Start == vma.Start

@@ -193,10 +193,11 @@ public sealed class MemoryDumper(
 
     /// <summary>
     /// By scan categories: present or swapped, and the process's own (as <see cref="Owned(ulong, bool)"/>);
-    /// the shared zero page is not (it reads as zero, as a page never touched).
+    /// the shared zero page is not (it reads as zero, as a page never touched), nor a guard page (no
+    /// page at all, though the kernel says swapped: reading it fails; its Vma says where they are).
     /// </summary>
     private static bool OwnedByCategories(ulong categories, bool anonymous) =>
-        (categories & (PageMap.ScanPresent | PageMap.ScanSwapped)) != 0 && (categories & PageMap.ScanZeroPage) == 0
+        (categories & (PageMap.ScanPresent | PageMap.ScanSwapped)) != 0 && (categories & (PageMap.ScanZeroPage | PageMap.ScanGuard)) == 0
         && (anonymous || (categories & PageMap.ScanFile) == 0 || (categories & PageMap.ScanSwapped) != 0);
 
     /// <summary>
@@ -204,7 +205,7 @@ public sealed class MemoryDumper(
     /// (copy-on-write), never the file's own pages.
     /// </summary>
     private static bool Owned(ulong entry, bool anonymous) =>
-        (entry & (PageMap.Present | PageMap.Swapped)) != 0 && (anonymous || (entry & PageMap.FileOrShared) == 0 || (entry & PageMap.Swapped) != 0);
+        (entry & (PageMap.Present | PageMap.Swapped)) != 0 && (entry & PageMap.GuardRegion) == 0 && (anonymous || (entry & PageMap.FileOrShared) == 0 || (entry & PageMap.Swapped) != 0);
 
     /// <summary>
     /// Pages [start, end), all owned. With dirty tracking and an earlier checkpoint, a stretch not

@@ -1,5 +1,6 @@
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Memory;
@@ -66,9 +67,20 @@ public static class VmaClassifier
         return vma;
     }
 
-    /// <summary>Private memory whose pages belong to the process (not to a file or the kernel).</summary>
+    /// <summary>
+    /// Private memory whose pages belong to the process (not to a file or the kernel): in a private
+    /// mapping of a file, a deleted file or a memfd, the pages it wrote (copy-on-write).
+    /// </summary>
     public static bool HoldsPages(Vma vma) =>
-        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile or VmaKind.VmaDeletedFile;
+        !vma.Shared && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack or VmaKind.VmaFile or VmaKind.VmaDeletedFile
+            or VmaKind.VmaShmem;
+
+    /// <summary>
+    /// Private memory that write tracking takes (userfaultfd write-protect): writable (what is not
+    /// cannot change), and not MAP_DROPPABLE (which the kernel does not let userfaultfd register).
+    /// </summary>
+    public static bool Trackable(Vma vma) =>
+        HoldsPages(vma) && (vma.Prot & Mman.ProtWrite) != 0 && ((VmFlags)vma.VmFlags & VmFlags.Droppable) == 0;
 
     /// <summary>Anonymous memory reads as zeros where never written, so zero pages need not be stored.</summary>
     public static bool IsAnonymous(Vma vma) => vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack;

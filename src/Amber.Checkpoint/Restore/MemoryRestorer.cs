@@ -15,8 +15,9 @@ namespace Amber.Checkpoint.Restore;
 /// and written into the process in bulk (process_vm_writev); compressed pages are read and
 /// decompressed here and written through /proc/PID/mem.
 /// </summary>
-public sealed class MemoryRestorer(
-    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath)
+public sealed partial class MemoryRestorer(
+    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
+    List<string> warnings)
 {
     private const ulong PageSize = 4096;
     private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
@@ -82,6 +83,7 @@ public sealed class MemoryRestorer(
         {
             var runs = image.Mm.Pages;
             int next = 0;
+            var attached = new HashSet<Vma>();
             foreach (var vma in image.Mm.Vmas)
             {
                 if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
@@ -89,18 +91,27 @@ public sealed class MemoryRestorer(
                 int first = next;
                 while (next < runs.Count && runs[next].Address < vma.End)
                     next++;
+                if (vma.Kind == VmaKind.VmaSysv)
+                {
+                    // Every piece of its attachment at once (nothing to fill: the segment holds the pages).
+                    if (attached.Add(vma))
+                        AttachSysv(vma, attached);
+                    continue;
+                }
                 // Shared anonymous memory has one mapping: its object's pages are that mapping's.
                 var (shmemRuns, shmemPages) = AnonymousShmem(vma);
                 bool filled = next > first || shmemRuns.Count > 0;
                 int prot = (int)vma.Prot;
                 int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
                 Map(vma, mapProt);
+                AdviseBeforeFill(vma);
                 if (next > first)
                     Fill(0, runs, first, next);
                 if (shmemRuns.Count > 0)
                     Fill(shmemPages, shmemRuns, 0, shmemRuns.Count);
                 if (mapProt != prot)
                     calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
+                AdviseAfterFill(vma);
             }
         }
         finally
@@ -158,30 +169,22 @@ public sealed class MemoryRestorer(
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
-        if (vma.Kind == VmaKind.VmaSysv)
-        {
-            bool readOnly = (vma.Prot & Mman.ProtWrite) == 0;
-            calls.AttachSysv((int)vma.ShmemId, vma.Start, readOnly);
-            int attached = readOnly ? Mman.ProtRead : Mman.ProtRead | Mman.ProtWrite;
-            if (attached != prot)
-                calls.Mprotect(vma.Start, length, prot);
-            return;
-        }
+        var flags = (VmFlags)vma.VmFlags;
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
-                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
             else
                 calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
             return;
         }
         if (vma.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile)
         {
-            bool writableShared = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
-            int fd = calls.OpenAt(vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId), (writableShared ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | RemoteCalls.OpenFlags.CloseOnExec);
+            int fd = OpenMapped(vma);
             try
             {
-                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, fd, vma.FileOffset);
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace
+                    | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0), fd, vma.FileOffset);
             }
             finally
             {
@@ -189,8 +192,34 @@ public sealed class MemoryRestorer(
             }
             return;
         }
-        int flags = Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0);
-        calls.Mmap(vma.Start, length, prot, flags);
+        int type = (flags & VmFlags.Droppable) != 0 ? Mman.MapDroppable : Mman.MapPrivate;
+        calls.Mmap(vma.Start, length, prot, type | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0)
+            | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0));
+    }
+
+    /// <summary>
+    /// The file of a file mapping, opened to map it: read-write for a shared mapping that is writable
+    /// or may be made so (VmFlags "mw": the program's fd was read-write, so a later mprotect to
+    /// PROT_WRITE works), read-only otherwise (the mapping then refuses PROT_WRITE, as it did).
+    /// </summary>
+    private int OpenMapped(Vma vma)
+    {
+        string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
+        bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
+        bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
+        const int CloseOnExec = RemoteCalls.OpenFlags.CloseOnExec;
+        if (writable || !mayWrite)
+            return calls.OpenAt(path, (writable ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | CloseOnExec);
+        try
+        {
+            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | CloseOnExec);
+        }
+        catch (Kernel.KernelCallException e)
+        {
+            warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
+                $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
+            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | CloseOnExec);
+        }
     }
 
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>

@@ -41,7 +41,7 @@ public sealed class ProcessBuilder(
         string pagePath = reader.GetFilePath(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateOwn();
-        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf);
+        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf, warnings);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
@@ -78,6 +78,7 @@ public sealed class ProcessBuilder(
         JoinSession(calls, image);
 
         BuildChildren(calls, image);
+        mm.AdviseAfterChildren(); // madvise(DONTFORK), mseal... only now (MemoryRestorer.Advice.cs)
         if (ownTable)
         {
             if (tree.HasSlots)

@@ -18,6 +18,17 @@ public sealed partial class RemoteCalls
     public void PopulateWrite(ulong address, ulong length) =>
         Call("madvise(MADV_POPULATE_WRITE)", SyscallNumbers.Madvise, address, length, Interop.MADV_POPULATE_WRITE);
 
+    /// <summary>madvise(2): one of <see cref="Advice"/>.</summary>
+    public void Madvise(ulong address, ulong length, int advice) =>
+        Call($"madvise({Advice.Name(advice)})", SyscallNumbers.Madvise, address, length, (ulong)advice);
+
+    /// <summary>mlock2(2), with MLOCK_ONFAULT: only pages already there, and those faulted in later, are locked.</summary>
+    public void Mlock2(ulong address, ulong length, bool onFault) =>
+        Call(onFault ? "mlock2(MLOCK_ONFAULT)" : "mlock2", SyscallNumbers.Mlock2, address, length, onFault ? (ulong)Interop.MLOCK_ONFAULT : 0);
+
+    /// <summary>mseal(2) (6.10): the range can no longer be unmapped, moved, mprotect'ed or discarded.</summary>
+    public void Mseal(ulong address, ulong length) => Call("mseal", SyscallNumbers.Mseal, address, length, 0);
+
     public ulong Brk(ulong address) => (ulong)Call("brk", SyscallNumbers.Brk, address);
 
     /// <summary>pread64 straight into the tracee's memory: the kernel copies from the image file into place.</summary>
@@ -54,5 +65,36 @@ public static class Mman
     public const int MapNoReserve = Interop.MAP_NORESERVE;
     public const int MapFixedNoReplace = Interop.MAP_FIXED_NOREPLACE;
     public const int MapFixed = Interop.MAP_FIXED;
+    public const int MapDroppable = Interop.MAP_DROPPABLE;
+}
 
+/// <summary>madvise(2) advice that leaves a mark on a mapping (its VmFlags), for callers above the interop layer.</summary>
+public static class Advice
+{
+    public const int Random = Interop.MADV_RANDOM;
+    public const int Sequential = Interop.MADV_SEQUENTIAL;
+    public const int DontFork = Interop.MADV_DONTFORK;
+    public const int Mergeable = Interop.MADV_MERGEABLE;
+    public const int HugePage = Interop.MADV_HUGEPAGE;
+    public const int NoHugePage = Interop.MADV_NOHUGEPAGE;
+    public const int DontDump = Interop.MADV_DONTDUMP;
+    public const int WipeOnFork = Interop.MADV_WIPEONFORK;
+    public const int GuardInstall = Interop.MADV_GUARD_INSTALL;
+    public const int GuardRemove = Interop.MADV_GUARD_REMOVE;
+
+    public static string Name(int advice) => advice switch
+    {
+        Random => "MADV_RANDOM",
+        Sequential => "MADV_SEQUENTIAL",
+        DontFork => "MADV_DONTFORK",
+        Mergeable => "MADV_MERGEABLE",
+        HugePage => "MADV_HUGEPAGE",
+        NoHugePage => "MADV_NOHUGEPAGE",
+        DontDump => "MADV_DONTDUMP",
+        WipeOnFork => "MADV_WIPEONFORK",
+        GuardInstall => "MADV_GUARD_INSTALL",
+        GuardRemove => "MADV_GUARD_REMOVE",
+        Interop.MADV_POPULATE_WRITE => "MADV_POPULATE_WRITE",
+        _ => $"advice {advice}",
+    };
 }

@@ -113,7 +113,8 @@ public sealed class DirtyTracker : IDisposable
                 var arg = new PmScanArg
                 {
                     size = PmScanArg.Size, flags = Interop.PM_SCAN_WP_MATCHING | Interop.PM_SCAN_CHECK_WPASYNC, start = at, end = end, vec = (ulong)vec, vec_len = VectorLength,
-                    category_mask = Interop.PAGE_IS_WRITTEN, return_mask = Interop.PAGE_IS_WRITTEN,
+                    // Written, and no guard page: one reads as written (a marker, never write-protected), and holds nothing to read.
+                    category_inverted = PageMap.ScanGuard, category_mask = Interop.PAGE_IS_WRITTEN | PageMap.ScanGuard, return_mask = Interop.PAGE_IS_WRITTEN,
                 };
                 int n = Interop.Ioctl(pagemap.Fd, Interop.PAGEMAP_SCAN, &arg);
                 bool unregistered = n < 0 && Marshal.GetLastPInvokeError() == Errnos.EPERM;

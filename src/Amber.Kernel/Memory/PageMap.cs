@@ -14,6 +14,9 @@ public sealed class PageMap : IDisposable
     public const ulong FileOrShared = 1UL << 61;
     public const ulong ExclusiveMapped = 1UL << 56;
 
+    /// <summary>A guard page (MADV_GUARD_INSTALL; 6.14): no page, a marker that faults. Swapped is set too.</summary>
+    public const ulong GuardRegion = 1UL << 58;
+
     private readonly SafeFdHandle _fd;
 
     public PageMap(int pid)
@@ -55,13 +58,62 @@ public sealed class PageMap : IDisposable
         ScanZeroPage = Interop.PAGE_IS_PFNZERO;
 
     /// <summary>
+    /// The scan category of guard pages (which it reports swapped as well), where the kernel knows it
+    /// (6.14+; guard pages came in 6.13); 0 where it does not (it refuses the bit with EINVAL).
+    /// </summary>
+    public static ulong ScanGuard => LazyScanGuard.Value;
+
+    private static readonly Lazy<ulong> LazyScanGuard = new(() => CanScan && ScanKnows(Interop.PAGE_IS_GUARD) ? Interop.PAGE_IS_GUARD : 0);
+
+    private static unsafe bool ScanKnows(ulong category)
+    {
+        using var own = Proc.ProcFile.Open(Environment.ProcessId, "pagemap", write: false);
+        ulong page = 0;
+        var region = default(PageRegion);
+        var arg = new PmScanArg
+        {
+            size = PmScanArg.Size, start = (ulong)&page & ~4095UL, end = ((ulong)&page & ~4095UL) + 4096, vec = (ulong)&region, vec_len = 1,
+            category_anyof_mask = Interop.PAGE_IS_PRESENT | category, return_mask = Interop.PAGE_IS_PRESENT | category,
+        };
+        return Interop.Ioctl(own.Fd, Interop.PAGEMAP_SCAN, &arg) >= 0;
+    }
+
+    /// <summary>The guard pages of [start, end), as ranges appended to <paramref name="into"/> in address order (none where <see cref="ScanGuard"/> is 0).</summary>
+    public unsafe void Guards(ulong start, ulong end, List<(ulong Start, ulong End)> into)
+    {
+        if (ScanGuard == 0)
+            return;
+        const int vectorLength = 256;
+        var regions = stackalloc PageRegion[vectorLength];
+        for (ulong at = start; at < end;)
+        {
+            var arg = new PmScanArg
+            {
+                size = PmScanArg.Size, start = at, end = end, vec = (ulong)regions, vec_len = vectorLength,
+                category_mask = ScanGuard, return_mask = ScanGuard,
+            };
+            int n = Interop.Ioctl(_fd.Fd, Interop.PAGEMAP_SCAN, &arg);
+            if (n < 0)
+                Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_GUARD)", $"{at:x}-{end:x} of process {Pid}");
+            for (int i = 0; i < n; i++)
+                into.Add((regions[i].start, regions[i].end));
+            if (n < vectorLength)
+                break;
+            ulong next = Math.Max(arg.walk_end, regions[n - 1].end);
+            if (next <= at)
+                break;
+            at = next;
+        }
+    }
+
+    /// <summary>
     /// The present or swapped pages of [start, end), as ranges with their categories (<see cref="ScanPresent"/>,
-    /// <see cref="ScanSwapped"/>, <see cref="ScanFile"/>, <see cref="ScanZeroPage"/>), appended to <paramref name="into"/> in address
+    /// <see cref="ScanSwapped"/>, <see cref="ScanFile"/>, <see cref="ScanZeroPage"/>, <see cref="ScanGuard"/>), appended to <paramref name="into"/> in address
     /// order: one PAGEMAP_SCAN where reading the entries of a 2 GiB mapping takes 4 MiB of them.
     /// </summary>
     public unsafe void Scan(ulong start, ulong end, List<(ulong Start, ulong End, ulong Categories)> into, bool fileCategory = true)
     {
-        ulong returned = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED | Interop.PAGE_IS_PFNZERO | (fileCategory ? Interop.PAGE_IS_FILE : 0);
+        ulong returned = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED | Interop.PAGE_IS_PFNZERO | (fileCategory ? Interop.PAGE_IS_FILE : 0) | ScanGuard;
         const int vectorLength = 1024;
         var regions = stackalloc PageRegion[vectorLength];
         for (ulong at = start; at < end;)

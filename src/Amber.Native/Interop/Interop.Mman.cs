@@ -11,6 +11,7 @@ internal static partial class Interop
 
     internal const int MAP_SHARED = 0x01;
     internal const int MAP_PRIVATE = 0x02;
+    internal const int MAP_DROPPABLE = 0x08; // a mapping type of its own (6.11), not a flag to MAP_PRIVATE
     internal const int MAP_FIXED = 0x10;
     internal const int MAP_ANONYMOUS = 0x20;
     internal const int MAP_GROWSDOWN = 0x100;
@@ -21,9 +22,20 @@ internal static partial class Interop
     internal const int MREMAP_MAYMOVE = 1;
     internal const int MREMAP_FIXED = 2;
 
+    internal const int MADV_RANDOM = 1;
+    internal const int MADV_SEQUENTIAL = 2;
     internal const int MADV_DONTNEED = 4;
+    internal const int MADV_DONTFORK = 10;
+    internal const int MADV_MERGEABLE = 12;
     internal const int MADV_HUGEPAGE = 14;
+    internal const int MADV_NOHUGEPAGE = 15;
+    internal const int MADV_DONTDUMP = 16;
+    internal const int MADV_WIPEONFORK = 18;
     internal const int MADV_POPULATE_WRITE = 23;
+    internal const int MADV_GUARD_INSTALL = 102;
+    internal const int MADV_GUARD_REMOVE = 103;
+
+    internal const int MLOCK_ONFAULT = 1;
 
     internal const int F_GETFD = 1;
     internal const int F_SETFD = 2;

@@ -11,6 +11,7 @@ internal static partial class Interop
     internal const ulong PAGE_IS_PFNZERO = 1UL << 5;
     internal const ulong PAGE_IS_HUGE = 1UL << 6;
     internal const ulong PAGE_IS_SOFT_DIRTY = 1UL << 7;
+    internal const ulong PAGE_IS_GUARD = 1UL << 8; // 6.14: a guard page (MADV_GUARD_INSTALL), reported swapped too
 
     internal const ulong PM_SCAN_WP_MATCHING = 1UL << 0;
     internal const ulong PM_SCAN_CHECK_WPASYNC = 1UL << 1;

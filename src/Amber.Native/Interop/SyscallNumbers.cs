@@ -83,11 +83,13 @@ internal static class SyscallNumbers
     internal const int Membarrier = 324;
     internal const int Setfsuid = 122;
     internal const int Setfsgid = 123;
+    internal const int Mlock2 = 325;
     internal const int MemfdCreate = 319;
     internal const int PidfdOpen = 434;
     internal const int Clone3 = 435;
     internal const int CloseRange = 436;
     internal const int PidfdGetfd = 438;
+    internal const int Mseal = 462;
     internal const int Semop = 65;
     internal const int Msgsnd = 69;
     internal const int Msgrcv = 70;
