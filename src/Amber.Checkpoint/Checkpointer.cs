@@ -73,6 +73,7 @@ public static class Checkpointer
             if (members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
+            var zombies = new List<ProcessImage>();
             var saved = new SavedObjects();
             foreach (var member in members)
             {
@@ -84,9 +85,15 @@ public static class Checkpointer
                         trackers.Add((process.Pid, tracker, dump.Tracked));
                 }
                 else
-                    writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, ZombieImage(member));
+                {
+                    var zombie = ZombieImage(member);
+                    zombies.Add(zombie);
+                    writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, zombie);
+                }
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
+            var everyone = dumped.Concat(zombies).ToDictionary(i => i.Pid);
+            Sessions.Check([.. members.Select(m => everyone[m.Pid])], [.. frozen.Trees.Select(t => t.RootPid)]);
             // The files, at the same barrier as the memory.
             storage = options.Storage.Count > 0 ? StorageDumper.Capture(options.Storage, StorageExclusions(options), writer, parent, warnings, cancel) : null;
             trace.Mark("storage");

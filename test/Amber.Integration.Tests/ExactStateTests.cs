@@ -38,6 +38,8 @@ public sealed class ExactStateTests
 
     [Fact] public void SystemVAttachmentsMovedAndOvermapped() => Cycles("sysvmoved");
 
+    [Fact] public void SessionsOrphanedGroupsAndZombies() => Cycles("sessions");
+
     /// <summary>The work directory and every directory above it searchable (a target that drops to nobody).</summary>
     private static void OpenToOthers(TestDir dir)
     {

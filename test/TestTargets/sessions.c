@@ -9,6 +9,10 @@
  *         │    (The group is not orphaned in the POSIX sense: its member's parent, main, is in
  *         │    another group of the same session.)
  *         ├─ O2 (see O)
+ *         ├─ D: setsid(), forks D2 (in session and group D), exits: the classic daemon's double fork
+ *         │    under a subreaper. main reaps D; D2, re-parented to main, is in a session whose
+ *         │    leader is gone.
+ *         ├─ D2 (see D)
  *         ├─ Z1: setpgid(0,0), then raise(SIGKILL): a zombie killed by signal 9, in its own group
  *         └─ Z2: exits with 9 at once, in main's group: a zombie
  * Only main and Z2 are in main's process group; S1, G1, G2, ZG are in session S1; O2 in group O; Z1 in
@@ -33,7 +37,7 @@
 struct hello { char role[4]; pid_t pid; };
 static volatile sig_atomic_t quit;
 static int rp[2];
-static pid_t M, msid, S1, G1, G2, ZG, O, O2, Z1, Z2;
+static pid_t M, msid, S1, G1, G2, ZG, O, O2, D, D2, Z1, Z2;
 
 static void on_term(int sig) { (void)sig; quit = 1; }
 
@@ -179,6 +183,26 @@ static void o(void)
     _exit(0);
 }
 
+static void d(void)
+{
+    if (setsid() < 0)
+        FAIL("D: setsid: %s", strerror(errno));
+    D = getpid();
+    if ((D2 = child("D2", 0)) == 0) {
+        for (int i = 0; getppid() != M; i++) {
+            if (i > 5000)
+                FAIL("D2: not re-parented to main (%d) but to %d", M, getppid());
+            usleep(1000);
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != M)
+            _exit(1);
+        tell("D2", getpid());
+        live("D2", M, D, D);
+    }
+    _exit(0);
+}
+
 static void check_main(long n)
 {
     self_check("main", getppid(), M, msid, n);
@@ -188,6 +212,9 @@ static void check_main(long n)
         FAIL("main, tick %ld: child subreaper flag is %d", n, sub);
     alive("main", "S1", S1, n);
     alive("main", "O2", O2, n);
+    alive("main", "D2", D2, n);
+    if (getsid(D2) != D || getpgid(D2) != D)
+        FAIL("main, tick %ld: D2 is in session %d group %d, expected %d %d", n, getsid(D2), getpgid(D2), D, D);
     check_zombie("main", "Z1", Z1, Z1, msid, n);
     check_zombie("main", "Z2", Z2, M, msid, n);
     if (getpgid(O2) != O || getsid(S1) != S1 || getpgid(S1) != S1)
@@ -220,6 +247,8 @@ int main(int argc, char **argv)
         s1();
     if ((O = child("O", 1)) == 0)
         o();
+    if ((D = child("D", 1)) == 0)
+        d();
     if ((Z1 = child("Z1", 1)) == 0) {
         setpgid(0, 0);
         raise(SIGKILL);
@@ -234,11 +263,13 @@ int main(int argc, char **argv)
     int st;
     if (waitpid(O, &st, 0) != O || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         FAIL("O ended with status 0x%x", st);
-    for (int got = 0; got < 5; got++) {
+    if (waitpid(D, &st, 0) != D || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("D ended with status 0x%x", st);
+    for (int got = 0; got < 6; got++) {
         struct pollfd p = { .fd = rp[0], .events = POLLIN };
         struct hello h;
         if (poll(&p, 1, 5000) != 1 || read(rp[0], &h, sizeof h) != sizeof h)
-            FAIL("setup: only %d of 5 processes said they are ready", got);
+            FAIL("setup: only %d of 6 processes said they are ready", got);
         if (strcmp(h.role, "G1") == 0)
             G1 = h.pid;
         else if (strcmp(h.role, "G2") == 0)
@@ -247,11 +278,13 @@ int main(int argc, char **argv)
             ZG = h.pid;
         else if (strcmp(h.role, "O2") == 0)
             O2 = h.pid;
+        else if (strcmp(h.role, "D2") == 0)
+            D2 = h.pid;
         else if (strcmp(h.role, "S1") != 0)
             FAIL("setup: unknown role %s", h.role);
     }
-    say("PIDS main=%d S1=%d G1=%d G2=%d ZG=%d O=%d(gone) O2=%d Z1=%d Z2=%d session=%d", M, S1, G1, G2, ZG, O, O2, Z1,
-        Z2, msid);
+    say("PIDS main=%d S1=%d G1=%d G2=%d ZG=%d O=%d(gone) O2=%d D=%d(gone) D2=%d Z1=%d Z2=%d session=%d", M, S1, G1, G2,
+        ZG, O, O2, D, D2, Z1, Z2, msid);
     check_main(0);
 
     say("READY");
@@ -262,8 +295,10 @@ int main(int argc, char **argv)
             ended("main", "Z2", Z2, 9, 0);
             kill(S1, SIGTERM);
             kill(O2, SIGTERM);
+            kill(D2, SIGTERM);
             ended("main", "S1", S1, 0, 0);
             ended("main", "O2", O2, 0, 0);
+            ended("main", "D2", D2, 0, 0);
             say("PASS %ld", n - 1);
             return 0;
         }

@@ -276,9 +276,18 @@ public sealed class ProcessBuilder(
     private void BuildChildren(RemoteCalls parent, ProcessImage image)
     {
         var children = tree.ChildrenOf(image.Pid);
+        var pids = tree.Images.Select(i => i.Pid).ToHashSet();
+        // Groups and sessions whose leader is gone, each made by a placeholder child (Dump/Sessions.cs).
+        var placeholders = new Dictionary<int, (Tracee Process, RemoteCalls Calls)>();
         foreach (var child in children)
         {
-            int pid = parent.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable);
+            var (session, group) = Sessions.PlaceholdersFor(child, image, pids);
+            var creator = parent;
+            if (session != 0)
+                creator = (placeholders.TryGetValue(session, out var s) ? s : placeholders[session] = Placeholder(parent, session, newSession: true)).Calls;
+            else if (group != 0 && !placeholders.ContainsKey(group))
+                placeholders[group] = Placeholder(parent, group, newSession: false);
+            int pid = creator.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable, sibling: creator != parent);
             if (pid != child.Pid)
                 throw new CheckpointException($"clone3 gave process {pid}, not {child.Pid}");
             var tracee = Tracee.Adopt(pid, pid);
@@ -288,9 +297,59 @@ public sealed class ProcessBuilder(
             else
                 Build(tracee, child, isRoot: false);
         }
+        EndPlaceholders(parent, image, placeholders.Values.Select(p => p.Process));
         // A zombie's death just told the parent again (SIGCHLD); what it had pending comes back with its image.
         if (children.Any(c => c.Zombie))
             parent.DiscardPendingSignal(Signals.SIGCHLD);
+    }
+
+    /// <summary>
+    /// A child that holds a group (or a session) id whose leader is gone: it makes the group, or the
+    /// session, which members then join (or are born into, cloned from it as its parent's children).
+    /// </summary>
+    private (Tracee, RemoteCalls) Placeholder(RemoteCalls parent, int id, bool newSession)
+    {
+        int pid = parent.CloneWithId(id, thread: false);
+        if (pid != id)
+            throw new CheckpointException($"clone3 gave process {pid}, not {id} (a placeholder for process group or session {id})");
+        var tracee = Tracee.Adopt(pid, pid);
+        tracee.WaitForStop();
+        _created.Add(tracee);
+        var calls = new RemoteCalls(new SyscallInjector(tracee, trampoline, int3Follows: true), new RemoteMemory(pid), trampoline + 4096, 4096);
+        if (newSession)
+            calls.NewSession();
+        else
+            calls.NewProcessGroup();
+        return (tracee, calls);
+    }
+
+    /// <summary>
+    /// Placeholders end once every member is in: with the parent ignoring SIGCHLD for the moment, the
+    /// kernel reaps them at once, so the parent never sees a child it did not have.
+    /// </summary>
+    private void EndPlaceholders(RemoteCalls parent, ProcessImage image, IEnumerable<Tracee> placeholders)
+    {
+        var ending = placeholders.ToList();
+        if (ending.Count == 0)
+            return;
+        parent.SetSignalAction(Signals.SIGCHLD, new SignalDisposition(SignalDisposition.Ignore, 0, 0, 0));
+        foreach (var p in ending)
+        {
+            Kernel.Processes.Spawner.Kill(p.Pid, Signals.SIGKILL);
+            p.MarkGone();
+            while (!Tracee.WaitAny(p.Pid).IsGone)
+            {
+            }
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (ProcFs.Exists(p.Pid))
+            {
+                if (DateTime.UtcNow > deadline)
+                    throw new CheckpointException($"the placeholder for process group or session {p.Pid} was not reaped");
+                Thread.Sleep(1);
+            }
+        }
+        var saved = image.Sigactions.FirstOrDefault(a => a.Signal == Signals.SIGCHLD);
+        parent.SetSignalAction(Signals.SIGCHLD, saved is null ? default : new SignalDisposition(saved.Handler, saved.Flags, saved.Restorer, saved.Mask));
     }
 
     /// <summary>A child that had exited unreaped: it exits again, the same way, and waits for its parent.</summary>

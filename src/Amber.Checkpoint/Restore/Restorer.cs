@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Amber.Checkpoint.Dump;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -49,7 +50,7 @@ public static class Restorer
         foreach (var image in tree.Images.Where(i => !i.Zombie))
             warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
         trace.Mark("validate");
-        foreach (int id in tree.AllIds)
+        foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
         trace.Mark("pids free");

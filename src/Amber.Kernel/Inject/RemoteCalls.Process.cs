@@ -39,16 +39,18 @@ public sealed partial class RemoteCalls
 
     /// <summary>clone3 with set_tid = <paramref name="id"/> (0: whatever PID the kernel gives): a child or a thread. Returns its id.</summary>
     /// <param name="sharedFiles">A process (not a thread) that shares the caller's fd table (CLONE_FILES).</param>
-    public int CloneWithId(int id, bool thread, bool sharedFiles = false)
+    /// <param name="sibling">A child of the caller's parent, not of the caller (CLONE_PARENT): born into the caller's session.</param>
+    public int CloneWithId(int id, bool thread, bool sharedFiles = false, bool sibling = false)
     {
         ulong setTid = Scratch + CloneArgs.Size;
         Memory.Write(setTid, id);
         ulong flags = thread
             ? CloneArgs.CLONE_VM | CloneArgs.CLONE_FS | CloneArgs.CLONE_FILES | CloneArgs.CLONE_SIGHAND | CloneArgs.CLONE_THREAD | CloneArgs.CLONE_SYSVSEM
-            : sharedFiles ? CloneArgs.CLONE_FILES : 0;
+            : (sharedFiles ? CloneArgs.CLONE_FILES : 0) | (sibling ? CloneArgs.CLONE_PARENT : 0);
         Memory.Write(Scratch, new CloneArgs
         {
-            flags = flags, exit_signal = thread ? 0UL : (ulong)Interop.SIGCHLD, set_tid = id == 0 ? 0 : setTid, set_tid_size = id == 0 ? 0UL : 1,
+            // With CLONE_PARENT the exit signal is the caller's own (clone3 wants 0 here).
+            flags = flags, exit_signal = thread || sibling ? 0UL : (ulong)Interop.SIGCHLD, set_tid = id == 0 ? 0 : setTid, set_tid_size = id == 0 ? 0UL : 1,
         });
         return (int)Call(id == 0 ? "clone3" : $"clone3(set_tid={id})", SyscallNumbers.Clone3, Scratch, CloneArgs.Size);
     }
