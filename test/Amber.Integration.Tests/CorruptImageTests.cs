@@ -46,6 +46,43 @@ public sealed class CorruptImageTests
         Assert.Contains(img, run.Stderr);
     }
 
+    /// <summary>
+    /// amber restore --check tells, before anything is killed, whether a checkpoint can be restored:
+    /// every page checksum and what the restore needs of this machine, making nothing.
+    /// </summary>
+    [Fact]
+    public void RestoreCheckTellsBeforeAnythingIsKilled()
+    {
+        using var dir = new TestDir("restorecheck");
+        using var target = TargetProcess.StartC("counter", dir, "8");
+        target.WaitForTicks(2);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running").ShouldSucceed();
+        var ok = AmberCli.Run("restore", "--images", dir["img"], "--check").ShouldSucceed();
+        Assert.Contains("can be restored here", ok.Stderr);
+        Assert.Contains($"PID {target.Pid} is taken now", ok.Stderr);
+        Assert.Empty(ok.Stdout);
+
+        // A page flipped on disk: found by --check, which verifies every page, not only by a restore.
+        foreach (var name in new[] { "flipped", "gone" })
+            CopyDirectory(dir["img"], dir[name]);
+        string pages = Directory.GetFiles(dir["flipped"], "pages-*.img").Single();
+        Flip(pages, new FileInfo(pages).Length - 1000);
+        AmberCli.Run("restore", "--images", dir["flipped"], "--check").ShouldFail("checksum");
+        // A file the process had open is gone: the restore would fail, so --check does, naming it.
+        File.Move(dir["data.txt"], dir["data.moved"]);
+        AmberCli.Run("restore", "--images", dir["gone"], "--check").ShouldFail("data.txt");
+        File.Move(dir["data.moved"], dir["data.txt"]);
+        Assert.True(target.IsRunning && !target.IsTraced, "--check must make and touch nothing");
+        target.StopAndVerify();
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+    }
+
     private static void Flip(string path, long offset)
     {
         using var f = File.Open(path, FileMode.Open, FileAccess.ReadWrite);

@@ -21,14 +21,23 @@ public static class Restorer
     public static RestoreResult Restore(RestoreOptions options, CancellationToken cancel = default) =>
         TracerThread.Run("amber-restore", () => Run(options, cancel));
 
-    private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
+    /// <summary>
+    /// What a restore checks before it makes anything, and every page checksum besides, without
+    /// making anything (amber restore --check): whether this checkpoint can be restored on this
+    /// machine now. Returns the warnings a restore would give and the PIDs that are taken now (the
+    /// checkpointed processes themselves, typically, still running).
+    /// </summary>
+    public static (IReadOnlyList<string> Warnings, IReadOnlyList<int> Processes, IReadOnlyList<int> PidsTaken) Check(RestoreOptions options)
     {
-        var clock = Stopwatch.StartNew();
-        var trace = new PhaseTrace("restore");
-        // Page data is checked run by run once it is in the new process, before that process runs
-        // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
-        trace.Mark("open and verify image");
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true);
+        var (tree, warnings, _) = Validate(reader, options, new PhaseTrace("restore --check"));
+        var taken = tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
+        return (warnings, [.. tree.Images.Select(i => i.Pid)], taken);
+    }
+
+    /// <summary>Everything checked before anything is made: the tree, who it is restored for, the storage, each process against this machine.</summary>
+    private static (RestoreTree Tree, List<string> Warnings, StorageImage? Storage) Validate(CheckpointReader reader, RestoreOptions options, PhaseTrace trace)
+    {
         var tree = RestoreTree.Load(reader, options.InheritFds.Count);
         if (tree.Images.Select(i => options.Admit?.Invoke(i)).FirstOrDefault(why => why is not null) is { } refused)
             throw new CheckpointException(refused);
@@ -50,6 +59,18 @@ public static class Restorer
         foreach (var image in tree.Images.Where(i => !i.Zombie))
             warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
         trace.Mark("validate");
+        return (tree, warnings, storage);
+    }
+
+    private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        var trace = new PhaseTrace("restore");
+        // Page data is checked run by run once it is in the new process, before that process runs
+        // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
+        trace.Mark("open and verify image");
+        var (tree, warnings, storage) = Validate(reader, options, trace);
         foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();

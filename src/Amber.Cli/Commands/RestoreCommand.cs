@@ -18,19 +18,24 @@ public static class RestoreCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free (0: not at all)", DefaultValueFactory = _ => 10 };
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from };
+        var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
             {
+                if (parse.GetValue(check))
+                    throw new UsageException("--check goes with --images DIR (a group's checkpoints: amber verify --group NAME)");
                 if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
                     throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
                 return GroupCommands.Restore(name, parse.GetValue(from));
             }
             if (parse.GetValue(images) is null)
                 throw new UsageException("--images DIR is required (or --group NAME)");
-            using var cancel = new Cancellation();
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
+            if (parse.GetValue(check))
+                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero));
+            using var cancel = new Cancellation();
             var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
                 TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))), cancel.Token);
             foreach (var w in result.Warnings)
@@ -47,6 +52,18 @@ public static class RestoreCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>amber restore --check: what a restore would say before making anything, and whether its PIDs are free now.</summary>
+    private static int Check(RestoreOptions options)
+    {
+        var (warnings, processes, taken) = Restorer.Check(options);
+        foreach (var w in warnings)
+            Console.Error.WriteLine($"amber: warning: {w}");
+        string pids = taken.Count == 0 ? "all its PIDs are free now"
+            : $"PID{(taken.Count > 1 ? "s" : "")} {string.Join(", ", taken)} {(taken.Count > 1 ? "are" : "is")} taken now (by the checkpointed processes, still running?): they must be free when it is restored";
+        Console.Error.WriteLine($"{options.ImagesDirectory} can be restored here: {processes.Count} process(es), every page checked; {pids}");
+        return ExitCodes.Ok;
     }
 
     private static (int Fd, int Source) ParseInherit(string text)
