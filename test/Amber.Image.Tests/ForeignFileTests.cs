@@ -25,6 +25,25 @@ public sealed class ForeignFileTests : IDisposable
         { "required-feature", "requires feature \"time-travel\"" },
     };
 
+    /// <summary>
+    /// Checksums anyone can compute again: a checkpoint edited by hand (or written elsewhere) is not
+    /// signed with this host's key, and is refused unless the reader is told to trust it.
+    /// </summary>
+    [Fact]
+    public void AManifestNotSignedByThisHostIsRefusedUnlessTrusted()
+    {
+        SampleCheckpoint sample = SampleCheckpoint.Write(_temp.Child("ckpt"));
+        Assert.True(CheckpointReader.Open(sample.Directory).Signed);
+        ImageAssert.RewriteManifest(sample.Directory, m => m.RootPid += 1, sign: false);
+        var refused = Assert.Throws<ImageFormatException>(() => CheckpointReader.Open(sample.Directory));
+        Assert.Contains("was not written by this host", refused.Message);
+        var trusted = CheckpointReader.Open(sample.Directory, trust: true);
+        Assert.False(trusted.Signed);
+        // Signed again by this host's key, it reads (the writer's own signature covers what it wrote).
+        ImageAssert.RewriteManifest(sample.Directory, _ => { });
+        Assert.True(CheckpointReader.Open(sample.Directory).Signed);
+    }
+
     [Theory]
     [MemberData(nameof(ForeignManifests))]
     public void ForeignManifestIsRefused(string kind, string expected)

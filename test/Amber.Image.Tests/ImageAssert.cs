@@ -35,12 +35,17 @@ internal static class ImageAssert
         stream.SetLength(length);
     }
 
-    /// <summary>Replaces the manifest with an edited copy, as a buggy or hostile writer could.</summary>
-    public static void RewriteManifest(string directory, Action<Manifest> edit)
+    /// <summary>
+    /// Replaces the manifest with an edited copy, as a buggy writer of this host could (signed with
+    /// its key, so what is checked behind the signature is tested), or, unsigned, as anyone else could.
+    /// </summary>
+    public static void RewriteManifest(string directory, Action<Manifest> edit, bool sign = true)
     {
         string path = Path.Join(directory, ImageFormat.ManifestFileName);
         Manifest manifest = MessageFile.Read(path, ImageFileKind.Manifest, Manifest.Parser, ImageLimits.Default);
         edit(manifest);
+        if (sign)
+            HostKey.Sign(manifest);
         WriteMessageFile(path, ImageFileKind.Manifest, manifest);
     }
 

@@ -76,6 +76,41 @@ public sealed class CorruptImageTests
         target.StopAndVerify();
     }
 
+    /// <summary>
+    /// A checkpoint signed with another host's key (AMBER_HOST_KEY stands for another machine) is
+    /// refused with one line, and restored with --trust.
+    /// </summary>
+    [Fact]
+    public void ACheckpointFromAnotherHostIsRefusedUnlessTrusted()
+    {
+        using var dir = new TestDir("otherhost");
+        using var target = TargetProcess.StartC("counter", dir, "8");
+        target.WaitForTicks(2);
+        var otherHost = new Dictionary<string, string> { ["AMBER_HOST_KEY"] = dir["other-host.key"] };
+        AmberCli.Run(["checkpoint", target.Pid.ToString(), "--images", dir["img"]], env: otherHost).ShouldSucceed();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(dir["other-host.key"]));
+        target.ReapKilled();
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldFail("was not written by this host");
+        Assert.False(target.IsRunning);
+        AmberCli.Run("restore", "--images", dir["img"], "--detach", "--trust").ShouldSucceed();
+        target.Restored();
+        target.WaitForTicks(3);
+        target.StopAndVerify();
+    }
+
+    [Theory]
+    [InlineData("/etc/shadow", null)]
+    [InlineData("/", null)]
+    [InlineData("/tmp/a b/c (deleted)", null)]
+    [InlineData("../../../../etc/shadow", "is not absolute")]
+    [InlineData("etc/shadow", "is not absolute")]
+    [InlineData("/tmp/../etc/shadow", "is not canonical (it has a '..' component)")]
+    [InlineData("/tmp/./x", "is not canonical (it has a '.' component)")]
+    [InlineData("/tmp//x", "is not canonical (it has an empty component)")]
+    [InlineData("/tmp/x/", "is not canonical (it has an empty component)")]
+    public void PathsInAnImageMustBeAbsoluteAndCanonical(string path, string? problem) =>
+        Assert.Equal(problem, Amber.Checkpoint.Restore.ImageValidator.CanonicalPathProblem(path));
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);

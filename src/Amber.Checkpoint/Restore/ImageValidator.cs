@@ -50,6 +50,15 @@ public static class ImageValidator
             Fail("no memory map");
         if (image.Mm!.PageSize != PageSize)
             Fail($"page size {image.Mm.PageSize}");
+        // Every path the restore opens, makes, binds or removes: absolute and canonical, whoever wrote
+        // the image (an fd on "../../etc/shadow" would be opened relative to wherever amber works).
+        foreach (var (path, what) in PathsOf(image))
+        {
+            if (CanonicalPathProblem(path) is { } problem)
+                Fail($"{what} '{path}' {problem}");
+        }
+        if (image.Fds.Select(f => f.Fd).Distinct().Count() != image.Fds.Count)
+            Fail("an fd number appears twice");
 
         ulong previousEnd = 0;
         foreach (var v in image.Mm.Vmas)
@@ -161,6 +170,43 @@ public static class ImageValidator
         if (image.CwdDeleted == 0 && !rolledBack(image.Cwd) && !Directory.Exists(image.Cwd))
             throw new CheckpointException($"cannot restore process {pid}: its working directory {image.Cwd} no longer exists");
         return warnings;
+    }
+
+    /// <summary>Every path of the image the restore acts on, with what it is.</summary>
+    private static IEnumerable<(string Path, string What)> PathsOf(ProcessImage image)
+    {
+        yield return (image.ExePath, "the executable");
+        yield return (image.Cwd, "the working directory");
+        foreach (var fd in image.Fds)
+        {
+            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory or FdKind.FdDevNull or FdKind.FdCharacterDevice or FdKind.FdFifo or FdKind.FdDeletedFile)
+                yield return (fd.Path, $"fd {fd.Fd}");
+            foreach (var watch in fd.Inotify)
+                yield return (watch.Path, $"fd {fd.Fd}'s inotify watch {watch.Wd}");
+            if (fd.Socket is { } socket && SocketRestorer.UnixPath(socket) is { } bound)
+                yield return (bound, $"fd {fd.Fd}'s socket address");
+        }
+        foreach (var v in image.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile))
+            yield return (v.Path, $"mapping {v.Start:x}-{v.End:x}");
+        foreach (var d in image.DeletedFiles)
+            yield return (d.Path, "a deleted file");
+    }
+
+    /// <summary>Why a path is not absolute and canonical (no empty, "." or ".." component, no NUL), or null.</summary>
+    public static string? CanonicalPathProblem(string path)
+    {
+        if (!path.StartsWith('/'))
+            return "is not absolute";
+        if (path.Contains('\0'))
+            return "holds a NUL";
+        if (path == "/")
+            return null;
+        foreach (var part in path[1..].Split('/'))
+        {
+            if (part is "" or "." or "..")
+                return $"is not canonical (it has a{(part == "" ? "n empty" : $" '{part}'")} component)";
+        }
+        return null;
     }
 
     /// <summary>

@@ -10,6 +10,9 @@ public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOn
     /// <summary>The cgroup every restored process is born in (a group's).</summary>
     public Kernel.Processes.Cgroup? Cgroup { get; init; }
 
+    /// <summary>Restore a checkpoint this host did not write (its manifest not signed with the host key): another machine's.</summary>
+    public bool Trust { get; init; }
+
     /// <summary>Why a saved process may not be brought back (for whom the restore is done), or null; asked of every process before anything is made.</summary>
     public Func<Image.Schema.ProcessImage, string?>? Admit { get; init; }
 }

@@ -29,7 +29,7 @@ public static class Restorer
     /// </summary>
     public static (IReadOnlyList<string> Warnings, IReadOnlyList<int> Processes, IReadOnlyList<int> PidsTaken) Check(RestoreOptions options)
     {
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true);
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true, trust: options.Trust);
         var (tree, warnings, _) = Validate(reader, options, new PhaseTrace("restore --check"));
         var taken = tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
         return (warnings, [.. tree.Images.Select(i => i.Pid)], taken);
@@ -68,7 +68,7 @@ public static class Restorer
         var trace = new PhaseTrace("restore");
         // Page data is checked run by run once it is in the new process, before that process runs
         // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false);
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust);
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);
         foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))

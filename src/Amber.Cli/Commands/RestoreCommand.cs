@@ -18,8 +18,9 @@ public static class RestoreCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free (0: not at all)", DefaultValueFactory = _ => 10 };
+        var trust = new Option<bool>("--trust") { Description = "Restore a checkpoint this host did not write (another machine's): its signature is not checked" };
         var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check };
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
@@ -34,10 +35,10 @@ public static class RestoreCommand
                 throw new UsageException("--images DIR is required (or --group NAME)");
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
             if (parse.GetValue(check))
-                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero));
+                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) });
             using var cancel = new Cancellation();
             var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))), cancel.Token);
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust) }, cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)

@@ -107,7 +107,7 @@ public sealed class GroupStore(string directory)
 
     private static StoredCheckpoint Read(string dir)
     {
-        var manifest = CheckpointReader.Open(dir, verifyPageFiles: false).Manifest;
+        var manifest = CheckpointReader.Open(dir, verifyPageFiles: false, trust: true).Manifest; // listed; restoring it checks its signature
         long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
         return new StoredCheckpoint(System.IO.Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs),
             manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged);

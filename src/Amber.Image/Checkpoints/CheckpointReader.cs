@@ -33,7 +33,11 @@ public sealed partial class CheckpointReader
     /// </summary>
     /// <exception cref="ImageFormatException">No checkpoint there, or it is corrupt, truncated, foreign or incompatible.</exception>
     /// <exception cref="ImageStoreException">An I/O error.</exception>
-    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true)
+    /// <param name="trust">
+    /// Read a checkpoint this host did not sign (<see cref="HostKey"/>): another machine's, or forged.
+    /// Without it such a checkpoint, or one it takes pages from, is refused.
+    /// </param>
+    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true, bool trust = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         limits ??= ImageLimits.Default;
@@ -54,13 +58,24 @@ public sealed partial class CheckpointReader
             manifest = MessageFile.Read(handle, length, manifestPath, ImageFileKind.Manifest, Manifest.Parser, limits);
         }
 
+        bool signed = HostKey.Signed(manifest);
+        if (!signed && !trust)
+        {
+            throw new ImageFormatException($"{root} was not written by this host (its manifest is not signed with {HostKey.Path}): a checkpoint from another machine, or forged; pass --trust if you know where it comes from");
+        }
         Dictionary<string, ImageFileEntry> files = ValidateManifest(manifest, manifestPath, limits);
         foreach (ImageFileEntry entry in manifest.Files)
         {
             VerifyFile(Path.Join(root, entry.Name), entry, limits, verifyPageFiles);
         }
-        return new CheckpointReader(root, manifest, files, limits);
+        return new CheckpointReader(root, manifest, files, limits) { Signed = signed, Trusted = trust };
     }
+
+    /// <summary>Signed by this host's key.</summary>
+    public bool Signed { get; private init; }
+
+    /// <summary>Opened trusting it whether or not this host signed it (its sources are, too).</summary>
+    private bool Trusted { get; init; }
 
     /// <summary>Reads a metadata file listed in the manifest, checking its kind and checksum.</summary>
     public T ReadMessage<T>(string fileName, ImageFileKind kind, MessageParser<T> parser)
@@ -133,7 +148,7 @@ public sealed partial class CheckpointReader
                 }
                 try
                 {
-                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false);
+                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false, Trusted);
                 }
                 catch (ImageFormatException e)
                 {

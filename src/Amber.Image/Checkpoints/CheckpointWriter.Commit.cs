@@ -57,6 +57,7 @@ public sealed partial class CheckpointWriter
         manifest.FormatVersion = ImageFormat.FormatVersion;
         manifest.Files.Clear();
         manifest.Files.AddRange(_written.Values);
+        HostKey.Sign(manifest);
         string manifestPath = Path.Join(TemporaryDirectory, ImageFormat.ManifestFileName);
         using (SafeFileHandle handle = _createFile(manifestPath))
         {
