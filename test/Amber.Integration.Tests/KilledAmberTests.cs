@@ -62,6 +62,75 @@ public sealed class KilledAmberTests
         Assert.True(ended < 30, "every kill came too late to test anything");
     }
 
+    /// <summary>
+    /// amber restore killed with SIGKILL at a random moment leaves nothing half-made: every process
+    /// it made is traced with PTRACE_O_EXITKILL until all are released together, so either the whole
+    /// tree runs (and carries on) or none of it is there.
+    /// </summary>
+    [Fact]
+    public void AmberKilledAtTenMomentsOfARestoreLeavesTheWholeTreeOrNothing()
+    {
+        using var dir = new TestDir("kill9r");
+        using var target = TargetProcess.StartC("tree", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        var pids = target.Tree();
+        string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+        AmberCli.Run("checkpoint", pid, "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled(pids.Skip(1).ToList());
+        var clock = Stopwatch.StartNew();
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        int spanMs = (int)(clock.ElapsedMilliseconds * 1.3) + 20;
+        Assert.True(target.IsRunning);
+        int seed = Environment.TickCount;
+        var random = new Random(seed);
+        int whole = 0, none = 0;
+        for (int i = 0; i < 10; i++)
+        {
+            // End the running tree with a checkpoint, then restore it and kill the restore.
+            string images = dir[$"r{i}"];
+            var running = target.Tree();
+            AmberCli.Run("checkpoint", pid, "--images", images).ShouldSucceed();
+            ReapAll(running);
+            int delay = random.Next(spanMs);
+            var amber = AmberCli.Start(["restore", "--images", images, "--detach"]);
+            Thread.Sleep(delay);
+            Spawner.Kill(amber.Pid, 9);
+            amber.Wait();
+            string what = $"kill {i + 1} of 10 ({delay} ms in of {spanMs}, seed {seed})";
+            if (!target.IsRunning)
+            {
+                // Not released: every process it made dies with it (they are left to be reaped, by the test here).
+                ReapAll(pids);
+                Assert.True(pids.All(p => !ProcFs.Exists(p)), $"{what}: processes of a killed restore are left: {string.Join(", ", pids.Where(ProcFs.Exists))}");
+                none++;
+                AmberCli.Run("restore", "--images", images, "--detach").ShouldSucceed();
+            }
+            else
+            {
+                Assert.True(pids.All(ProcFs.Exists), $"{what}: only {string.Join(", ", pids.Where(ProcFs.Exists))} of {string.Join(", ", pids)} are there");
+                Assert.All(pids, p => Assert.Equal(0, ProcFs.ReadStatus(p).TracerPid));
+                whole++;
+            }
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+        Assert.True(whole + none == 10);
+    }
+
+    private static void ReapAll(IReadOnlyList<int> pids)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        foreach (int p in pids)
+        {
+            while (ProcFs.Exists(p) && !Spawner.TryReap(p, out _))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"process {p} did not go away");
+                Thread.Sleep(2);
+            }
+        }
+    }
+
     /// <summary>Waits until no amber process is working on <paramref name="images"/> any more.</summary>
     private static void WaitForWorkers(string images, string what)
     {

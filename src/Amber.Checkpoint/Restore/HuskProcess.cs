@@ -26,6 +26,14 @@ public static class HuskProcess
     {
         var inherits = inheritSources.Select((source, i) => (3 + i, source)).ToList();
         int huskPid = Spawner.Spawn(new SpawnOptions(Husk.Path, ["amber-husk"]) { Environment = [], Inherits = inherits });
+        if (huskPid == pid)
+        {
+            // The next free PID was the very one to restore (PIDs wrapped): another husk, then let this one go.
+            int taken = huskPid;
+            huskPid = Spawner.Spawn(new SpawnOptions(Husk.Path, ["amber-husk"]) { Environment = [], Inherits = inherits });
+            Spawner.Kill(taken, Signals.SIGKILL);
+            Spawner.Reap(taken);
+        }
         Tracee? husk = null;
         try
         {
@@ -50,7 +58,7 @@ public static class HuskProcess
             }
             catch (KernelCallException e) when (e.Errno == Errnos.EEXIST)
             {
-                throw new CheckpointException($"PID {pid} was taken by another process just before the restore could claim it");
+                throw new CheckpointException($"PID {pid} was taken just before the restore could claim it, by {WaitForPid.Holder(pid)}");
             }
             var tracee = Tracee.Adopt(child, child);
             tracee.WaitForStop();

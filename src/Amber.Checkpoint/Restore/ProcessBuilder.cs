@@ -287,7 +287,15 @@ public sealed class ProcessBuilder(
                 creator = (placeholders.TryGetValue(session, out var s) ? s : placeholders[session] = Placeholder(parent, session, newSession: true)).Calls;
             else if (group != 0 && !placeholders.ContainsKey(group))
                 placeholders[group] = Placeholder(parent, group, newSession: false);
-            int pid = creator.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable, sibling: creator != parent);
+            int pid;
+            try
+            {
+                pid = creator.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable, sibling: creator != parent);
+            }
+            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST)
+            {
+                throw new CheckpointException($"PID {child.Pid} was taken just before the restore could claim it, by {WaitForPid.Holder(child.Pid)}");
+            }
             if (pid != child.Pid)
                 throw new CheckpointException($"clone3 gave process {pid}, not {child.Pid}");
             var tracee = Tracee.Adopt(pid, pid);
