@@ -1,5 +1,5 @@
+using Amber.Checkpoint.Resources.Memory;
 using Amber.Image;
-using Amber.Checkpoint.Memory;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint;

@@ -1,8 +1,14 @@
 using System.Diagnostics;
-using Amber.Checkpoint.Dump;
-using Amber.Checkpoint.Files;
 using Amber.Checkpoint.Freeze;
-using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Resources;
+using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Files;
+using Amber.Checkpoint.Resources.Memory;
+using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.SystemV;
+using Amber.Checkpoint.Resources.Threads;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 
 namespace Amber.Checkpoint.Freeze;
 

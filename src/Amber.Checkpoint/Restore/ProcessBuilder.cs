@@ -1,4 +1,11 @@
-using Amber.Checkpoint.Dump;
+using Amber.Checkpoint.Resources;
+using Amber.Checkpoint.Resources.Cred;
+using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Memory;
+using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Threads;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;

@@ -1,5 +1,8 @@
 using System.Diagnostics;
-using Amber.Checkpoint.Dump;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;

@@ -1,4 +1,3 @@
-using Amber.Checkpoint.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
