@@ -2,11 +2,13 @@ using System.Diagnostics;
 using Amber.Checkpoint.Freeze;
 using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Fifos;
 using Amber.Checkpoint.Resources.Files;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Resources.Threads;
 using Amber.Checkpoint.Storage;
@@ -107,9 +109,9 @@ public static class Checkpointer
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
             PipeResolver.Resolve(resolved);
-            warnings.AddRange(PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo));
-            PipeResolver.ResolveFifos(resolved);
-            warnings.AddRange(SharingCheck.Check(resolved));
+            warnings.AddRange(SocketPairs.Resolve(resolved, options.ReconnectTo));
+            FifoKind.Resolve(resolved);
+            warnings.AddRange(Sharing.Resolve(resolved));
             // Everything is read out of the processes by now: a group left running goes on while the
             // image is written out and made durable, so it is frozen only for the copy. One that is to
             // end waits for the commit, so that it is never lost.
@@ -286,7 +288,7 @@ public static class Checkpointer
         cancel.ThrowIfCancellationRequested();
 
         var vmFlags = VmaFlagsReader.Start(pid); // slow (smaps): meanwhile the files and pages are dumped
-        FileDumper.Dump(pid, image);
+        FdTable.Dump(pid, image);
         foreach (var m in ProcFs.ReadMaps(pid))
             image.Mm.Vmas.Add(VmaClassifier.Classify(pid, m));
 

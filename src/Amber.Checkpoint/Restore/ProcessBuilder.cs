@@ -1,10 +1,12 @@
 using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.Cred;
 using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Locks;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Checkpoint.Resources.Threads;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -43,7 +45,7 @@ public sealed class ProcessBuilder(
             KeepOnlyInheritedFds(calls, isRoot);
         using var pageFiles = new PageFiles(reader, pid);
         var inherits = isRoot ? options.InheritFds : [];
-        int floor = FileRestorer.Floor(image, inherits.Count);
+        int floor = FdTable.Floor(image, inherits.Count);
         var deletedFiles = CreateForOthers(calls, image, pageFiles, floor);
         string pagePath = reader.GetFilePath(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
@@ -71,16 +73,16 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         RestoreSignalActions(calls, image, isRoot);
 
-        var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
+        var fds = new FdRestore(calls, image, tree, memfds, deletedFiles, floor);
         if (ownTable)
-            files.Restore();
+            FdTable.Restore(fds, inherits);
         else
             foreach (int held in memfds.Values) // what Restore would have closed, from the shared table
                 calls.Close(held);
         // A deleted working directory is entered while it still has a name (or through its slot).
         calls.ChangeDirectory(image.CwdDeleted != 0 ? deletedFiles.PathOf(image.CwdDeleted) : image.Cwd);
         deletedFiles.RemoveNames(warnings);
-        warnings.AddRange(files.Warnings);
+        warnings.AddRange(fds.Warnings);
         calls.SetUmask(image.Umask);
         JoinSession(calls, image);
 
@@ -91,7 +93,7 @@ public sealed class ProcessBuilder(
             if (tree.HasSlots)
                 calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
             // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
-            RestoreLocks(calls, image);
+            FileLocks.Restore(calls, image);
         }
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
@@ -152,7 +154,7 @@ public sealed class ProcessBuilder(
         using var memory = calls.Memory;
         KeepOnlyInheritedFds(calls, isRoot: true);
         using (var pageFiles = new PageFiles(reader, 0))
-            CreateForOthers(calls, forest, pageFiles, FileRestorer.Floor(forest, options.InheritFds.Count));
+            CreateForOthers(calls, forest, pageFiles, FdTable.Floor(forest, options.InheritFds.Count));
         var roots = new List<Tracee>();
         foreach (var root in tree.Roots)
         {
@@ -216,43 +218,19 @@ public sealed class ProcessBuilder(
     /// </summary>
     private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles, int floor)
     {
-        CreateSharedPipes(calls, image);
-        foreach (var pair in image.SocketPairs)
-        {
-            var (first, second) = calls.SocketPair(pair.Type);
-            calls.Dup3(first, tree.PairSlots[(pair.Id, false)], closeOnExec: true);
-            calls.Dup3(second, tree.PairSlots[(pair.Id, true)], closeOnExec: true);
-            calls.Close(first);
-            calls.Close(second);
-            // No process holds the second end: amber does, until it has filled the first end's queue.
-            if (pair.SecondGone)
-                tree.GoneEnds[pair.Id] = Kernel.Files.HeldFile.CopyOf(image.Pid, tree.PairSlots[(pair.Id, true)]);
-        }
+        PipeKind.CreateShared(calls, image, tree);
+        SocketPairs.CreateShared(calls, image, tree);
         ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
         var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateInSlots();
         foreach (var shared in image.SharedFiles)
         {
-            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf, tree);
+            int created = Sharing.CreateFile(calls, shared.Recipe, deletedFiles, tree);
             calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
             calls.Close(created);
         }
         ShmemRestorer.CreateSysvSegments(image, pageFiles.Of);
         return deletedFiles;
-    }
-
-    /// <summary>The pipes this process creates for the processes below it that share them.</summary>
-    private void CreateSharedPipes(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var pipe in image.SharedPipes)
-        {
-            var (read, write) = PipeMaker.Make(calls, image.Pid, pipe, tree.SlotEnd);
-            foreach (var (end, writeEnd) in new[] { (read, false), (write, true) }.Where(e => e.Item1 >= 0))
-            {
-                calls.Dup3(end, tree.Slots[(pipe.Id, writeEnd)], closeOnExec: true);
-                calls.Close(end);
-            }
-        }
     }
 
     /// <summary>Lets every process run, children before parents, each process's leader last.</summary>
@@ -400,25 +378,6 @@ public sealed class ProcessBuilder(
             if (DateTime.UtcNow > deadline)
                 throw new CheckpointException($"zombie {image.Pid} did not exit");
             Thread.Sleep(1);
-        }
-    }
-
-    private static void RestoreLocks(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var l in image.Locks)
-        {
-            try
-            {
-                if (l.Kind == FileLock.Types.Kind.Flock)
-                    calls.Flock(l.Fd, l.Write);
-                else
-                    calls.LockRange(l.Fd, l.Kind == FileLock.Types.Kind.Ofd, l.Write, l.Start, l.Length);
-            }
-            catch (KernelCallException e) when (e.Errno is Errnos.EAGAIN or Errnos.EACCES)
-            {
-                var fd = image.Fds.First(f => f.Fd == l.Fd);
-                throw new CheckpointException($"process {image.Pid} held a {(l.Write ? "write" : "read")} lock on {fd.Path}, which another process holds now");
-            }
         }
     }
 

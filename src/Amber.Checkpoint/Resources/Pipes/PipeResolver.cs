@@ -58,7 +58,7 @@ public static class PipeResolver
             if (holders.Count == 1)
                 byPid[holders[0]].Pipes.Add(image);
             else
-                byPid[CommonAncestor(holders, byPid)].SharedPipes.Add(image);
+                byPid[ProcessTree.CommonAncestor(holders, byPid)].SharedPipes.Add(image);
             SeparateOpenFiles([.. pipe], byPid);
         }
     }
@@ -94,8 +94,8 @@ public static class PipeResolver
             var holders = file.Select(e => e.Process.Pid).Distinct().ToList();
             if (reopened && holders.Count > 1)
             {
-                ulong id = SharingCheck.NextSharedFileId(byPid.Values);
-                byPid[CommonAncestor(holders, byPid)].SharedFiles.Add(new SharedFile { Id = id, Recipe = file[0].Fd.Clone() });
+                ulong id = Sharing.NextSharedFileId(byPid.Values);
+                byPid[ProcessTree.CommonAncestor(holders, byPid)].SharedFiles.Add(new SharedFile { Id = id, Recipe = file[0].Fd.Clone() });
                 foreach (var (_, fd) in file)
                     fd.SharedFile = id;
             }
@@ -110,139 +110,5 @@ public static class PipeResolver
             return null;
         string name = ProcFs.TryReadStatus(holder.Pid, out var status) && status is not null ? $" ('{status.Name}')" : "";
         return $"{holder.Pid}{name} (as fd {holder.Fd})";
-    }
-
-    /// <summary>
-    /// Named FIFOs are reopened by path at restore; the bytes queued in each are saved once, read
-    /// (without consuming them) through a read end the tree holds, or one amber opens for the purpose.
-    /// </summary>
-    public static void ResolveFifos(IReadOnlyList<ProcessImage> processes)
-    {
-        foreach (var fifo in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdFifo).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.PipeId))
-        {
-            var first = fifo.First();
-            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & 3) != 1);
-            var (data, capacity) = reader.Fd is not null
-                ? ProcessFiles.PeekPipe(reader.Process.Pid, reader.Fd.Fd)
-                : ProcessFiles.PeekFifo(first.Fd.Path);
-            first.Process.Fifos.Add(new PipeImage { Id = fifo.Key, Capacity = (uint)capacity, Data = ByteString.CopyFrom(data) });
-        }
-    }
-
-    /// <summary>
-    /// Connected unix sockets: when both ends are in the checkpoint, the pair is rebuilt once, by the
-    /// common ancestor of its holders, with what waits at each end and the shutdown state of each.
-    /// One whose peer was closed — or is held outside, which sees it closed once the checkpoint ends
-    /// it — is rebuilt as a pair whose second end is closed once the first's queue is filled. One
-    /// whose connection waits on a listening socket of the checkpoint is made again unconnected, and
-    /// connected again in its turn at restore.
-    /// </summary>
-    /// <param name="reconnectTo">
-    /// Listening sockets outside (a group's registration socket): a connection to one is saved as an
-    /// unpaired socket connected to that path again at restore.
-    /// </param>
-    /// <returns>Warnings: connections to processes outside, which come back closed.</returns>
-    public static List<string> ResolveSocketPairs(IReadOnlyList<ProcessImage> processes, IReadOnlySet<string> reconnectTo)
-    {
-        var warnings = new List<string>();
-        var byPid = processes.ToDictionary(p => p.Pid);
-        var tree = processes.Select(p => p.Pid).ToHashSet();
-        var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (Process: p, Fd: f))).ToList();
-        var inodes = ends.Select(e => e.Fd.SocketInode).ToHashSet();
-        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer) && UnixPath(e.Fd.Socket.PeerAddress.Span) is { } path && reconnectTo.Contains(path)).ToList())
-        {
-            if (ProcessFiles.QueuedBytes(process.Pid, fd.Fd) > 0)
-                throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a connection to {UnixPath(fd.Socket.PeerAddress.Span)} with bytes not read yet");
-            fd.Kind = FdKind.FdSocket;
-            fd.SocketPeer = 0;
-            fd.Socket.LocalAddress = ByteString.Empty;
-            ends.Remove((process, fd));
-        }
-        var listeners = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocket && f.Socket.Waiting.Count > 0)).ToList();
-        var waiting = listeners.SelectMany(l => l.Socket.Waiting).ToHashSet();
-        foreach (var (process, fd) in ends.Where(e => waiting.Contains(e.Fd.SocketInode)).ToList())
-        {
-            fd.Kind = FdKind.FdSocket;
-            fd.SocketPeer = 0;
-            fd.Socket.PeerAddress = ByteString.Empty;
-            ends.Remove((process, fd));
-        }
-        foreach (var listener in listeners.DistinctBy(l => l.SocketInode))
-        {
-            // A client outside is connected again by amber and closed: the program accepts a connection whose peer left.
-            var kept = listener.Socket.Waiting.Select(c => inodes.Contains(c) ? c : 0).ToList();
-            listener.Socket.Waiting.Clear();
-            listener.Socket.Waiting.AddRange(kept);
-        }
-        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer)))
-        {
-            if (fd.SocketPeer != 0 && ProcFs.FindFdHolder($"socket:[{fd.SocketPeer}]", _ => true, tree) is { } holder)
-                warnings.Add($"process {process.Pid}: fd {fd.Fd} ({fd.Description}) is connected to process {holder.Pid} outside the checkpoint; after a restore its peer has closed it");
-            fd.SocketPeer = 0;
-        }
-        foreach (var pair in ends.GroupBy(e => e.Fd.SocketPeer == 0 ? e.Fd.SocketInode : Math.Min(e.Fd.SocketInode, e.Fd.SocketPeer)))
-        {
-            foreach (var (_, fd) in pair)
-            {
-                fd.SocketPair = pair.Key;
-                fd.SocketPairSecond = fd.SocketInode != pair.Key;
-            }
-            var first = pair.First(e => !e.Fd.SocketPairSecond);
-            var second = pair.FirstOrDefault(e => e.Fd.SocketPairSecond);
-            var image = new SocketPairImage
-            {
-                Id = pair.Key, Type = first.Fd.Socket.Type, SecondGone = second.Fd is null,
-                FirstShutdown = UnixSocketPeers.Describe(first.Fd.SocketInode).Shutdown,
-                SecondShutdown = second.Fd is null ? 0 : UnixSocketPeers.Describe(second.Fd.SocketInode).Shutdown,
-            };
-            SocketQueueDumper.Dump(first.Process, first.Fd, image.FirstQueue, processes);
-            if (second.Fd is not null)
-                SocketQueueDumper.Dump(second.Process, second.Fd, image.SecondQueue, processes);
-            byPid[CommonAncestor([.. pair.Select(e => e.Process.Pid).Distinct()], byPid)].SocketPairs.Add(image);
-        }
-        // Datagrams waiting on unix datagram sockets that are not one end of a pair: saved with the first holder.
-        foreach (var socket in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocket && f.Socket.Family == SocketState.Unix
-                && f.Socket.Type == SocketState.Datagram).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.SocketInode))
-        {
-            var (process, fd) = socket.First();
-            SocketQueueDumper.Dump(process, fd, fd.Socket.Queue, processes);
-        }
-        return warnings;
-    }
-
-    /// <summary>
-    /// The lowest process of the tree that is an ancestor of (or one of) all <paramref name="pids"/>;
-    /// 0 — the forest of a group checkpoint (<see cref="ImageNames.Forest"/>) — when they are in different trees.
-    /// </summary>
-    public static int CommonAncestor(IReadOnlyList<int> pids, IReadOnlyDictionary<int, ProcessImage> byPid)
-    {
-        List<int> Chain(int pid)
-        {
-            var chain = new List<int>();
-            for (int at = pid; at != 0 && byPid.ContainsKey(at); at = byPid[at].Ppid)
-                chain.Add(at);
-            return chain;
-        }
-        var common = Chain(pids[0]);
-        foreach (int pid in pids.Skip(1))
-        {
-            var chain = Chain(pid).ToHashSet();
-            common = [.. common.Where(chain.Contains)];
-        }
-        if (common.Count > 0)
-            return common[0];
-        if (!byPid.ContainsKey(0))
-            throw new InvalidOperationException($"processes {string.Join(", ", pids)} have no common ancestor and there is no forest");
-        return 0;
-    }
-
-    /// <summary>The file-system path of a unix address, or null (unnamed or abstract).</summary>
-    private static string? UnixPath(ReadOnlySpan<byte> address)
-    {
-        if (address.Length <= 2 || address[2] == 0)
-            return null;
-        var path = address[2..];
-        int nul = path.IndexOf((byte)0);
-        return System.Text.Encoding.UTF8.GetString(nul < 0 ? path : path[..nul]);
     }
 }

@@ -10,7 +10,7 @@ namespace Amber.Checkpoint.Resources.SharedMemory;
 /// name, size and seals, and the contents of its data extents (holes and zero pages are not stored):
 /// once per checkpoint, by the first process found using it. Its mappings then only refer to it, so
 /// a memfd mapped twice (e.g. .NET's W^X double mapping) comes back as one object mapped twice, and
-/// memory shared by processes as one object they share (<see cref="Files.SharingCheck"/>).
+/// memory shared by processes as one object they share (<see cref="Sharing"/>).
 /// </summary>
 public static class ShmemDumper
 {

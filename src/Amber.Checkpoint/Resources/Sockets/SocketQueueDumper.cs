@@ -49,7 +49,7 @@ public static class SocketQueueDumper
         FdImage file;
         try
         {
-            file = FileDumper.Describe(Environment.ProcessId, carried.Fd);
+            file = FdTable.Describe(Environment.ProcessId, carried.Fd);
         }
         catch (UnsupportedResourceException e)
         {

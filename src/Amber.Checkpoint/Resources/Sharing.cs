@@ -1,9 +1,14 @@
+using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Files;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Restore;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
 
-namespace Amber.Checkpoint.Resources.Files;
+namespace Amber.Checkpoint.Resources;
 
 /// <summary>
 /// What processes of a tree share, decided once every process is dumped:
@@ -17,12 +22,12 @@ namespace Amber.Checkpoint.Resources.Files;
 /// (<see cref="ProcessImage.SharedFiles"/>), as it was when they forked.</item>
 /// </list>
 /// </summary>
-public static class SharingCheck
+public static class Sharing
 {
     private static readonly FdKind[] Shareable =
         [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket, FdKind.FdDeletedFile];
 
-    public static List<string> Check(IReadOnlyList<ProcessImage> processes)
+    public static List<string> Resolve(IReadOnlyList<ProcessImage> processes)
     {
         CheckFdTables(processes);
         SharedObjects(processes);
@@ -118,7 +123,7 @@ public static class SharingCheck
         {
             0 => saver,
             1 => needers[0],
-            _ => byPid[PipeResolver.CommonAncestor([.. needers.Select(n => n.Pid)], byPid)],
+            _ => byPid[ProcessTree.CommonAncestor([.. needers.Select(n => n.Pid)], byPid)],
         };
 
     private static ObjectKind? ObjectOf(Vma vma) => vma.Kind switch
@@ -161,7 +166,7 @@ public static class SharingCheck
                     continue;
                 ulong id = next++;
                 var recipe = items[i].Fd.Clone();
-                int creator = PipeResolver.CommonAncestor([.. members.Select(m => items[m].Process.Pid)], byPid);
+                int creator = ProcessTree.CommonAncestor([.. members.Select(m => items[m].Process.Pid)], byPid);
                 byPid[creator].SharedFiles.Add(new SharedFile { Id = id, Recipe = recipe });
                 foreach (int m in members)
                 {
@@ -171,4 +176,17 @@ public static class SharingCheck
             }
         }
     }
+
+    /// <summary>
+    /// The open file a shared fd is made from (<see cref="ProcessImage.SharedFiles"/>), by the process
+    /// that makes it for those below it: a file opened again by its path (or a deleted file's), a
+    /// socket, or a pipe end opened again from its slot.
+    /// </summary>
+    public static int CreateFile(RemoteCalls calls, FdImage recipe, DeletedFileRestorer deletedFiles, RestoreTree tree) => recipe.Kind switch
+    {
+        FdKind.FdSocket => SocketRestorer.Create(calls, recipe),
+        FdKind.FdPipe => PipeMaker.Reopen(calls, tree.Slots[(recipe.PipeId, recipe.PipeWriteEnd)], recipe),
+        FdKind.FdDeletedFile => PathFileKind.Open(calls, recipe, deletedFiles.PathOf(recipe.DeletedFile)),
+        _ => PathFileKind.Open(calls, recipe, recipe.Path),
+    };
 }

@@ -1,4 +1,6 @@
 using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Resources.Locks;
@@ -13,7 +15,7 @@ namespace Amber.Checkpoint.Resources.Locks;
 /// each (the restore shares the open file again, and taking it once more through it changes nothing).
 /// A wait for a lock needs nothing: the freeze interrupts it, and the restored call waits again.
 /// </summary>
-public static class LockDumper
+public static class FileLocks
 {
     public static void Dump(int pid, ProcessImage image, IEnumerable<(int Fd, FdLock Lock)> locks)
     {
@@ -40,6 +42,30 @@ public static class LockDumper
                 throw new UnsupportedResourceException(pid, what, $"a lock held through fd {fd} ({through.Path}), not a regular file");
             long length = l.End is { } end ? end - l.Start + 1 : 0;
             image.Locks.Add(new FileLock { Kind = kind, Write = l.Write, Fd = fd, Start = l.Start, Length = length });
+        }
+    }
+
+    /// <summary>
+    /// Takes every lock again, through the fd it was taken with. Only once the process's fd table is
+    /// whole and its slots closed: closing a slot that holds a file the process has POSIX locks on
+    /// releases them all.
+    /// </summary>
+    public static void Restore(RemoteCalls calls, ProcessImage image)
+    {
+        foreach (var l in image.Locks)
+        {
+            try
+            {
+                if (l.Kind == FileLock.Types.Kind.Flock)
+                    calls.Flock(l.Fd, l.Write);
+                else
+                    calls.LockRange(l.Fd, l.Kind == FileLock.Types.Kind.Ofd, l.Write, l.Start, l.Length);
+            }
+            catch (KernelCallException e) when (e.Errno is Errnos.EAGAIN or Errnos.EACCES)
+            {
+                var fd = image.Fds.First(f => f.Fd == l.Fd);
+                throw new CheckpointException($"process {image.Pid} held a {(l.Write ? "write" : "read")} lock on {fd.Path}, which another process holds now");
+            }
         }
     }
 }
