@@ -280,7 +280,7 @@ public sealed partial class MemoryRestorer(
     /// in many at once (gaps and all), and written into place a few MiB and up to a thousand pieces
     /// per system call, on a thread of their own. Meanwhile the process faults in the stretches they
     /// go to, one call per stretch: several times faster than the page-by-page faults of
-    /// process_vm_writev where it comes first (a first touch is slow on VMs, KERNEL.md §3), and
+    /// process_vm_writev where it comes first (a first touch is slow on VMs, docs/kernel.md §13), and
     /// where it does, the populate leaves the page as written. The pages are checked once in place,
     /// as all are (PageVerifier).
     /// </summary>

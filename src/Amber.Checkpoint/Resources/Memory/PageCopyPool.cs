@@ -10,7 +10,7 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// What copying pages out of stopped processes needs, made before the freeze: the page buffers
 /// (<see cref="PageBufferPool"/>), the lists that say what each holds, and the list of ranges one
 /// process_vm_readv reads — all with their memory touched already, because memory first touched
-/// under the freeze costs a page fault each 4 KiB, slow on these VMs (KERNEL.md §3; hundreds of
+/// under the freeze costs a page fault each 4 KiB, slow on these VMs (docs/kernel.md §13; hundreds of
 /// faults, several milliseconds, for a 1 % incremental checkpoint of 2 GiB). The page writers of
 /// every process of a checkpoint share it; processes are copied one after the other. A buffer of
 /// many scattered pages is read by two threads, each half of it (<see cref="Read"/>).

@@ -49,7 +49,7 @@ public static class ThreadRestorer
         }
     }
 
-    /// <summary>The saved registers, with an interrupted syscall set to run again (KERNEL.md pitfall 4).</summary>
+    /// <summary>The saved registers, with an interrupted syscall set to run again (docs/kernel.md, pitfall 4).</summary>
     public static void RestoreRegisters(Tracee tracee, ThreadImage thread)
     {
         var regs = Registers.FromBytes(thread.Regs.Span);
