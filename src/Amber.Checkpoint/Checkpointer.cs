@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Amber.Checkpoint.Freeze;
 using Amber.Checkpoint.Resources;
+using Amber.Checkpoint.Resources.Cred;
 using Amber.Checkpoint.Resources.DeletedFiles;
 using Amber.Checkpoint.Resources.Fifos;
 using Amber.Checkpoint.Resources.Files;
@@ -11,6 +12,7 @@ using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
 using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Resources.Threads;
+using Amber.Checkpoint.Resources.Zombies;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -68,12 +70,12 @@ public static class Checkpointer
         trace.Mark("freeze");
         long pages = 0, kept = 0, skipped = 0;
         StorageStats? storageStats = null;
-        var trackers = new List<(int, DirtyTracker, IReadOnlyList<(ulong, ulong)>)>();
+        var trackers = new List<TrackedProcess>();
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
         var warnings = new List<string>();
         bool resumed = false;
-        var pagesOf = new List<(MemoryDumper Dumper, ProcessImage Image)>(); // written while the processes run again
+        var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
         try
         {
@@ -82,19 +84,20 @@ public static class Checkpointer
                 throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
             var zombies = new List<ProcessImage>();
-            var saved = new SavedObjects();
+            var run = new DumpRun(writer, buffers, new SavedObjects(), parent, options, writtenBefore, trace, cancel);
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
                 {
-                    var dump = DumpProcess(process, member.ParentPid, writer, buffers, dumped, saved, parent, options, writtenBefore, preCopied.Of(process.Pid), trace, cancel);
-                    pagesOf.Add((dump.Pages, dumped[^1]));
-                    if (dump.Tracker is { } tracker)
-                        trackers.Add((process.Pid, tracker, dump.Tracked));
+                    var dump = DumpProcess(process, member.ParentPid, run, preCopied.Of(process.Pid));
+                    dumps.Add(dump);
+                    dumped.Add(dump.Image);
+                    if (dump.Tracked is { } tracked)
+                        trackers.Add(tracked);
                 }
                 else
                 {
-                    var zombie = ZombieImage(member);
+                    var zombie = Zombies.Dump(member);
                     zombies.Add(zombie);
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, zombie);
                 }
@@ -123,7 +126,7 @@ public static class Checkpointer
                 noCollections.Dispose();
                 trace.Mark("resume");
             }
-            foreach (var (dumper, image) in pagesOf)
+            foreach (var (image, dumper, _) in dumps)
             {
                 dumper.Finish(image.Mm);
                 pages += dumper.PagesWritten;
@@ -163,8 +166,8 @@ public static class Checkpointer
         }
         catch (Exception e)
         {
-            foreach (var (_, tracker, _) in trackers)
-                tracker.Dispose(); // the tracking it armed goes with it
+            foreach (var tracked in trackers)
+                tracked.Tracker.Dispose(); // the tracking it armed goes with it
             if (resumed)
                 throw new CheckpointException($"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes run" : "the process runs")} on", e);
             if (e is CheckpointException or OperationCanceledException or TargetGoneException)
@@ -175,8 +178,8 @@ public static class Checkpointer
         }
         finally
         {
-            foreach (var (dumper, _) in pagesOf)
-                dumper.Dispose(); // writers stopped before the partial image goes
+            foreach (var dump in dumps)
+                dump.Pages.Dispose(); // writers stopped before the partial image goes
             storage?.Dispose();
             noCollections.Dispose();
         }
@@ -251,25 +254,20 @@ public static class Checkpointer
         ResourceChecks.Check(pid);
     }
 
-    private static ProcessImage ZombieImage(TreeMember zombie)
-    {
-        var stat = ProcFs.ReadStat(zombie.Pid);
-        return new ProcessImage
-        {
-            Pid = zombie.Pid, Ppid = zombie.ParentPid, Pgid = stat.ProcessGroup, Sid = stat.Session,
-            Comm = ProcFs.ReadStatus(zombie.Pid).Name, Zombie = true, ExitStatus = zombie.ExitStatus,
-        };
-    }
+    /// <summary>What every process dump of one checkpoint shares.</summary>
+    private sealed record DumpRun(
+        CheckpointWriter Writer, PageCopyPool Buffers, SavedObjects Saved, ParentCheckpoint? Parent, CheckpointOptions Options,
+        Dictionary<int, List<(ulong, ulong)>> WrittenBefore, PhaseTrace Trace, CancellationToken Cancel);
 
-    /// <returns>
-    /// What copied the process's pages, whose writes and runs need not wait with the process stopped
-    /// (<see cref="MemoryDumper.Finish"/>); with tracking, the tracker of the process and the ranges
-    /// it tracks from now on.
-    /// </returns>
-    private static (MemoryDumper Pages, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
-        FrozenProcess frozen, int parent, CheckpointWriter writer, PageCopyPool buffers, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
-        CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PreCopiedPages? preCopied, PhaseTrace trace, CancellationToken cancel)
+    /// <summary>
+    /// One process dumped: its image; what copied its pages, whose writes and runs need not wait with
+    /// the process stopped (<see cref="MemoryDumper.Finish"/>); with tracking, its tracker from now on.
+    /// </summary>
+    private sealed record ProcessDump(ProcessImage Image, MemoryDumper Pages, TrackedProcess? Tracked);
+
+    private static ProcessDump DumpProcess(FrozenProcess frozen, int parent, DumpRun run, PreCopiedPages? preCopied)
     {
+        var (writer, buffers, saved, earlier, options, writtenBefore, trace, cancel) = run;
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
         ResourceChecks.Check(pid);
@@ -315,10 +313,9 @@ public static class Checkpointer
             trace.Mark("pages");
             vmFlags.AddTo(image.Mm, pageMap);
             trace.Mark("mapping flags");
-            var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
+            var tracked = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : null;
             trace.Mark("tracking");
-            dumped.Add(image);
-            return (dumper, tracker, tracked);
+            return new ProcessDump(image, dumper, tracked);
         }
         catch
         {
@@ -380,7 +377,7 @@ public static class Checkpointer
     /// Tracks writes to the process's memory from now until the next checkpoint: the tracker kept
     /// since the last one, or a new one, registered on every range of private memory not yet tracked.
     /// </summary>
-    private static (DirtyTracker, IReadOnlyList<(ulong, ulong)>) ArmTracking(
+    private static TrackedProcess ArmTracking(
         FrozenProcess frozen, RemoteMemory memory, ProcessImage image, (DirtyTracker? Tracker, IReadOnlyList<(ulong Start, ulong End)>? Ranges) previous)
     {
         var tracker = previous.Tracker;
@@ -404,7 +401,7 @@ public static class Checkpointer
         var tracked = previous.Ranges ?? [];
         foreach (var (start, end) in ranges.Where(r => !tracked.Any(t => t.Start <= r.Start && r.End <= t.End)))
             tracker.Track(start, end);
-        return (tracker, ranges);
+        return new TrackedProcess(frozen.Pid, tracker, ranges);
     }
 
     private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)
@@ -437,7 +434,7 @@ public static class Checkpointer
             Umask = status.Umask,
             Personality = ProcFs.ReadPersonality(pid),
             PageFile = ImageNames.Pages(pid),
-            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } },
+            Creds = ProcessCredentials.Dump(status),
             Mm = new MmImage
             {
                 StartCode = stat.StartCode, EndCode = stat.EndCode, StartData = stat.StartData, EndData = stat.EndData,

@@ -46,6 +46,22 @@ public sealed partial class MemoryRestorer(
         }
     }
 
+    /// <summary>
+    /// The mm's fields (code, data, brk, stack, arguments, environment, auxv) and its exe, in one
+    /// PR_SET_MM_MAP. A child forked without exec already has its exe; the kernel refuses (EBUSY) to
+    /// replace an exe that is still mapped, even by itself, so it is only set when it differs (-1: keep).
+    /// </summary>
+    public void SetLayout()
+    {
+        bool sameExe = ProcFs.ReadExe(image.Pid) == image.ExePath;
+        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        var m = image.Mm;
+        calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
+            m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
+        if (!sameExe)
+            calls.Close(exe);
+    }
+
     public void MoveVdso()
     {
         var own = ProcFs.ReadMaps(image.Pid).Where(m => m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]").OrderBy(m => m.Start).ToList();

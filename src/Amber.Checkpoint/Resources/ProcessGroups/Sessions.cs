@@ -1,4 +1,7 @@
+using Amber.Checkpoint.Restore;
 using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Resources.ProcessGroups;
@@ -109,5 +112,35 @@ public static class Sessions
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Session and process group, as far as they can be rebuilt: leaders start their own; a member
+    /// joins its group if its leader was restored before it; otherwise it stays where it was born.
+    /// </summary>
+    public static void Join(RemoteCalls calls, ProcessImage image, RestoreTree tree, List<string> warnings)
+    {
+        int pid = image.Pid;
+        if (image.Sid == pid)
+        {
+            calls.NewSession();
+            return;
+        }
+        if (image.Pgid == pid)
+        {
+            calls.NewProcessGroup();
+            return;
+        }
+        var parent = tree.Images.FirstOrDefault(i => i.Pid == image.Ppid);
+        if (parent is null || parent.Pgid == image.Pgid)
+            return;
+        try
+        {
+            calls.JoinProcessGroup(image.Pgid);
+        }
+        catch (KernelCallException e)
+        {
+            warnings.Add($"process {pid} could not rejoin process group {image.Pgid}: {e.Message}");
+        }
     }
 }

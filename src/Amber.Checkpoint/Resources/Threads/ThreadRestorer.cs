@@ -38,17 +38,6 @@ public static class ThreadRestorer
         return threads;
     }
 
-    public static void QueueSignals(RemoteCalls calls, int pid, ProcessImage image)
-    {
-        foreach (var s in image.SharedPending)
-            calls.QueueSignal(pid, pid, s.Signal, s.Siginfo.Span, threadDirected: false);
-        foreach (var thread in image.Threads)
-        {
-            foreach (var s in thread.Pending)
-                calls.QueueSignal(pid, thread.Tid, s.Signal, s.Siginfo.Span, threadDirected: true);
-        }
-    }
-
     /// <summary>The saved registers, with an interrupted syscall set to run again (docs/kernel.md, pitfall 4).</summary>
     public static void RestoreRegisters(Tracee tracee, ThreadImage thread)
     {

@@ -1,4 +1,8 @@
 using Amber.Checkpoint.Freeze;
+using Amber.Checkpoint.Resources.Cred;
+using Amber.Checkpoint.Resources.Limits;
+using Amber.Checkpoint.Resources.SignalHandling;
+using Amber.Checkpoint.Resources.Timers;
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Inject;
@@ -28,47 +32,15 @@ public static class ThreadStateDumper
         var calls = new RemoteCalls(leaderInjector, memory, scratch, ScratchSize);
         try
         {
-            // Only signals with a handler or ignored are asked about (one injection each), and SIGCHLD,
-            // whose flags matter even under SIG_DFL (SA_NOCLDWAIT); other flags of SIG_DFL change nothing.
-            var status = ProcFs.ReadStatus(frozen.Pid);
-            ulong asked = status.SigCaught | status.SigIgnored | Signals.Bit(Signals.SIGCHLD);
-            for (int sig = 1; sig <= Signals.Count; sig++)
-            {
-                if (sig is Signals.SIGKILL or Signals.SIGSTOP || (asked & Signals.Bit(sig)) == 0)
-                    continue;
-                var act = calls.GetSignalAction(sig);
-                if (!act.IsDefault)
-                    image.Sigactions.Add(new SignalAction { Signal = sig, Handler = act.Handler, Flags = act.Flags, Restorer = act.Restorer, Mask = act.Mask });
-            }
+            SignalActions.Dump(calls, ProcFs.ReadStatus(frozen.Pid), image);
             image.Mm.Brk = calls.Brk(0);
             image.Creds.Dumpable = calls.GetDumpable();
-            image.NoNewPrivs = calls.GetNoNewPrivileges();
-            image.ChildSubreaper = calls.GetChildSubreaper();
             image.MembarrierRegistrations = (uint)calls.GetMembarrierRegistrations();
-            foreach (var t in PosixTimerInfo.Parse(File.ReadAllText($"/proc/{frozen.Pid}/timers")))
-            {
-                var (interval, value) = calls.GetPosixTimer(t.Id);
-                image.PosixTimers.Add(new PosixTimer
-                {
-                    Id = t.Id, Clock = t.Clock, Signal = t.Signal, Value = t.Value, Notify = t.Notify, NotifyTid = t.NotifyTid,
-                    IntervalNs = interval, ValueNs = value,
-                });
-            }
+            ProcessTimers.Dump(calls, frozen.Pid, image);
             foreach (var filter in leader.Tracee.GetSeccompFilters())
                 image.SeccompFilters.Add(Google.Protobuf.ByteString.CopyFrom(filter));
-            var limits = ProcFs.ReadLimits(frozen.Pid);
-            if (limits.Length != RemoteCalls.ResourceCount)
-                throw new CheckpointException($"process {frozen.Pid}: /proc/{frozen.Pid}/limits lists {limits.Length} resources, expected {RemoteCalls.ResourceCount}");
-            for (int resource = 0; resource < limits.Length; resource++)
-                image.Rlimits.Add(new ResourceLimit { Resource = resource, Soft = limits[resource].Soft, Hard = limits[resource].Hard });
-            for (int which = 0; which < 3; which++)
-            {
-                var (interval, value) = calls.GetIntervalTimer(which);
-                if (interval != 0 || value != 0)
-                    image.Itimers.Add(new IntervalTimer { Which = which, IntervalUs = interval, ValueUs = value });
-            }
-            foreach (var info in leader.Tracee.PeekPendingSignals(shared: true))
-                image.SharedPending.Add(new SignalInfo { Signal = RemoteCalls.SiginfoSignal(info), Siginfo = ByteString.CopyFrom(info) });
+            ProcessLimits.Dump(calls, frozen.Pid, image);
+            PendingSignals.DumpShared(leader.Tracee, image);
 
             foreach (var thread in frozen.Threads)
             {
@@ -93,7 +65,7 @@ public static class ThreadStateDumper
         var status = ProcFs.ReadThreadStatus(pid, thread.Tid);
         var image = new ThreadImage
         {
-            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } },
+            Creds = ProcessCredentials.Dump(status),
             ParentDeathSignal = calls.GetParentDeathSignal(),
             Tid = thread.Tid,
             Comm = ProcFs.ReadComm(pid, thread.Tid),
@@ -107,8 +79,7 @@ public static class ThreadStateDumper
         };
         if (tracee.GetRseqConfiguration() is { } rseq)
             image.Rseq = new Rseq { Address = rseq.Address, Length = rseq.Length, Flags = rseq.Flags, Signature = rseq.Signature };
-        foreach (var info in tracee.PeekPendingSignals(shared: false))
-            image.Pending.Add(new SignalInfo { Signal = RemoteCalls.SiginfoSignal(info), Siginfo = ByteString.CopyFrom(info) });
+        PendingSignals.DumpThread(tracee, image);
         return image;
     }
 }

@@ -10,11 +10,16 @@ namespace Amber.Checkpoint.Resources.Cred;
 /// the bounding set is narrowed while still privileged; permitted capabilities are kept across the
 /// switch to a non-root uid (PR_SET_KEEPCAPS) and then set exactly with capset; ambient ones last.
 /// Each thread gets its own (fsuid and fsgid included); the dumpable flag, the process's, comes after all.
+/// The parent-death signal, which changing credentials clears, is set again after them.
 /// </summary>
-public static class CredentialRestorer
+public static class ProcessCredentials
 {
     private const int Inheritable = 0, Permitted = 1, Effective = 2, Bounding = 3, Ambient = 4;
     private static readonly string[] Names = ["inheritable", "permitted", "effective", "bounding", "ambient"];
+
+    /// <summary>Uids and gids (real, effective, saved, file-system), groups and the five capability sets, as /proc shows them for a process or a thread.</summary>
+    public static Credentials Dump(ProcStatus status) =>
+        new() { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } };
 
     /// <summary>
     /// The credentials of one thread, through an injector of that thread: credentials are per thread
@@ -83,5 +88,19 @@ public static class CredentialRestorer
     {
         if (calls.GetDumpable() != image.Creds.Dumpable)
             calls.SetDumpable(image.Creds.Dumpable);
+    }
+
+    /// <summary>
+    /// After the credentials, whose change clears it. A tree root's parent is not restored (it is
+    /// amber, which exits): the signal would kill it then, so a root does not get it back.
+    /// </summary>
+    public static void RestoreParentDeathSignal(RemoteCalls calls, ProcessImage image, ThreadImage thread, bool isRoot, List<string> warnings)
+    {
+        if (thread.ParentDeathSignal == 0)
+            return;
+        if (isRoot)
+            warnings.Add($"process {image.Pid}{(thread.Tid == image.Pid ? "" : $" thread {thread.Tid}")} asked for signal {thread.ParentDeathSignal} when its parent dies; its parent is not restored, so it is not set again");
+        else
+            calls.SetParentDeathSignal(thread.ParentDeathSignal);
     }
 }
