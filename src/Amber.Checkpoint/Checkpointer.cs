@@ -51,7 +51,7 @@ public static class Checkpointer
     private static CheckpointResult Run(Func<FrozenGroup> freeze, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
-        var trace = new PhaseTrace("checkpoint");
+        using var trace = new PhaseTrace("checkpoint");
         var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
         parent?.Preload();
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
