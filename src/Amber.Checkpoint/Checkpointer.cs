@@ -111,10 +111,7 @@ public static class Checkpointer
             // What several trees share has no common ancestor among them: the forest stands in for one.
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
-            PipeResolver.Resolve(resolved);
-            warnings.AddRange(SocketPairs.Resolve(resolved, options.ReconnectTo));
-            FifoKind.Resolve(resolved);
-            warnings.AddRange(Sharing.Resolve(resolved));
+            warnings.AddRange(ResolveSharing(resolved, options));
             // Everything is read out of the processes by now: a group left running goes on while the
             // image is written out and made durable, so it is frozen only for the copy. One that is to
             // end waits for the commit, so that it is never lost.
@@ -147,21 +144,7 @@ public static class Checkpointer
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
-            writer.Commit(new Manifest
-            {
-                FormatVersion = ImageFormat.FormatVersion,
-                AmberVersion = ImageNames.AmberVersion,
-                CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
-                RootPid = root,
-                Pids = { members.Select(m => m.Pid) },
-                TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
-                Group = group ?? "",
-                Forest = hasForest,
-                Parent = parent?.Name ?? "",
-                Sources = { sources },
-                Storage = storage is not null,
-            });
+            writer.Commit(NewManifest(frozen, group, hasForest, parent, sources, storage is not null));
             trace.Mark("commit");
         }
         catch (Exception e)
@@ -207,6 +190,36 @@ public static class Checkpointer
             Storage = storageStats,
         };
     }
+
+    /// <summary>
+    /// What the processes share, decided once every one is known, resource by resource: who makes
+    /// each pipe, socket pair and FIFO again, and each open file, shared memory object and deleted
+    /// file several processes use (docs/architecture.md §3.4).
+    /// </summary>
+    private static List<string> ResolveSharing(IReadOnlyList<ProcessImage> processes, CheckpointOptions options)
+    {
+        PipeResolver.Resolve(processes);
+        var warnings = SocketPairs.Resolve(processes, options.ReconnectTo);
+        FifoKind.Resolve(processes);
+        warnings.AddRange(Sharing.Resolve(processes));
+        return warnings;
+    }
+
+    private static Manifest NewManifest(FrozenGroup frozen, string? group, bool hasForest, ParentCheckpoint? parent, IEnumerable<string> sources, bool storage) => new()
+    {
+        FormatVersion = ImageFormat.FormatVersion,
+        AmberVersion = ImageNames.AmberVersion,
+        CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+        RootPid = frozen.Members.First().Pid,
+        Pids = { frozen.Members.Select(m => m.Pid) },
+        TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
+        Group = group ?? "",
+        Forest = hasForest,
+        Parent = parent?.Name ?? "",
+        Sources = { sources },
+        Storage = storage,
+    };
 
     /// <summary>
     /// What storage capture leaves out: the coordinator's state, and the store the checkpoint is
