@@ -252,7 +252,7 @@ public sealed class ProcessBuilder(
     {
         var children = tree.ChildrenOf(image.Pid);
         var pids = tree.Images.Select(i => i.Pid).ToHashSet();
-        // Groups and sessions whose leader is gone, each made by a placeholder child (Dump/Sessions.cs).
+        // Groups and sessions whose leader is gone, each made by a placeholder child (Resources/ProcessGroups/Sessions.cs).
         var placeholders = new Dictionary<int, (Tracee Process, RemoteCalls Calls)>();
         foreach (var child in children)
         {

@@ -16,7 +16,9 @@ namespace Amber.Checkpoint.Resources.Threads;
 /// What only the process itself knows (signal handlers, alternate stacks, tid address, robust list,
 /// brk), asked by syscalls injected into each stopped thread, plus what ptrace reads directly
 /// (registers, xstate, rseq, queued signals). A scratch page is mapped for the answers and unmapped
-/// before the memory is read, so the dump sees the layout the program had.
+/// before the memory is read, so the dump sees the layout the program had. The one session of
+/// injected calls a process gets: what other resources need asked of the process is asked through it
+/// (signal actions, timers, limits — each in its own home), so the page is mapped once.
 /// </summary>
 public static class ThreadStateDumper
 {
