@@ -19,7 +19,7 @@ public sealed partial class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
     List<string> warnings)
 {
-    private const ulong PageSize = 4096;
+    private const ulong PageSize = ImageFormat.PageSize;
     private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
     private Func<int, PageFileRef, string>? _pageFilePath;
     private Func<int, PageFileRef, PageFileReader>? _pagesOf;
