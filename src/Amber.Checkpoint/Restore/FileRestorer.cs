@@ -16,7 +16,7 @@ public sealed class FileRestorer(
     IReadOnlyDictionary<ulong, int> memfds, RestoreTree tree, DeletedFileRestorer deletedFiles)
 {
     private const int DefaultPipeCapacity = 65536; // a FIFO's, as a pipe's (PipeMaker)
-    private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
+    private const int OpenFlagsToDrop = OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate;
 
     public List<string> Warnings { get; } = [];
 
@@ -108,7 +108,7 @@ public sealed class FileRestorer(
                     RestoreEpoll(fd, floor);
                     break;
                 case FdKind.FdExternal:
-                    Open(fd, "/dev/null", (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode);
+                    Open(fd, "/dev/null", (int)fd.Flags & OpenFlags.AccessMode);
                     Warnings.Add($"fd {fd.Fd} was {fd.Description} from outside the process; it now reads and writes /dev/null (pass --inherit-fd {fd.Fd} to hand over one of amber's)");
                     break;
                 default:
@@ -150,15 +150,15 @@ public sealed class FileRestorer(
         string path = fd.Kind == FdKind.FdDeletedFile ? deletedPath(fd.DeletedFile) : fd.Path;
         int flags = (int)fd.Flags & ~OpenFlagsToDrop;
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
-            flags &= ~RemoteCalls.OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
-        int created = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
-        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & RemoteCalls.OpenFlags.Path) == 0)
+            flags &= ~OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
+        int created = calls.OpenAt(path, flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty);
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & OpenFlags.Path) == 0)
             calls.Seek(created, fd.Offset);
         return created;
     }
 
     private void Open(FdImage fd, string path, int flags) =>
-        Place(fd, calls.OpenAt(path, (flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty));
+        Place(fd, calls.OpenAt(path, (flags & ~OpenFlagsToDrop) | OpenFlags.CloseOnExec | OpenFlags.NoCtty));
 
     private void RestoreTimerFd(FdImage fd)
     {
@@ -179,7 +179,7 @@ public sealed class FileRestorer(
     /// </summary>
     private void RestoreFifo(FdImage fd, int floor)
     {
-        int first = calls.OpenAt(fd.Path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.NonBlock | RemoteCalls.OpenFlags.CloseOnExec);
+        int first = calls.OpenAt(fd.Path, OpenFlags.ReadWrite | OpenFlags.NonBlock | OpenFlags.CloseOnExec);
         int helper = calls.DupAbove(first, floor);
         calls.Close(first);
         if (tree.FilledFifos.Add(fd.PipeId) && tree.Fifos[fd.PipeId] is { } fifo)
@@ -189,7 +189,7 @@ public sealed class FileRestorer(
             if (!fifo.Data.IsEmpty)
                 ProcessFiles.WriteThrough(image.Pid, helper, fifo.Data.Span);
         }
-        Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec));
+        Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | OpenFlags.CloseOnExec));
         calls.Close(helper);
     }
 

@@ -1,5 +1,6 @@
 using Amber.Image;
 using Amber.Image.Schema;
+using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
@@ -136,12 +137,12 @@ public sealed partial class MemoryRestorer(
     /// </summary>
     private int OpenPageFile(string path)
     {
-        int flags = RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec;
+        int flags = OpenFlags.ReadOnly | OpenFlags.CloseOnExec;
         if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") != "1")
         {
             try
             {
-                int fd = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.Direct);
+                int fd = calls.OpenAt(path, flags | OpenFlags.Direct);
                 _directIo = true;
                 return fd;
             }
@@ -207,18 +208,18 @@ public sealed partial class MemoryRestorer(
         string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
         bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
         bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
-        const int CloseOnExec = RemoteCalls.OpenFlags.CloseOnExec;
+        const int CloseOnExec = OpenFlags.CloseOnExec;
         if (writable || !mayWrite)
-            return calls.OpenAt(path, (writable ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | CloseOnExec);
+            return calls.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec);
         try
         {
-            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | CloseOnExec);
+            return calls.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec);
         }
         catch (Kernel.KernelCallException e)
         {
             warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
                 $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
-            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | CloseOnExec);
+            return calls.OpenAt(path, OpenFlags.ReadOnly | CloseOnExec);
         }
     }
 

@@ -2,6 +2,7 @@ using Amber.Checkpoint.Dump;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;
+using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
@@ -55,7 +56,7 @@ public sealed class ProcessBuilder(
         // A child forked without exec already has its exe; the kernel refuses (EBUSY) to replace an
         // exe that is still mapped, even by itself, so it is only set when it differs (-1: keep).
         bool sameExe = ProcFs.ReadExe(pid) == image.ExePath;
-        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
         var m = image.Mm;
         calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
             m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);

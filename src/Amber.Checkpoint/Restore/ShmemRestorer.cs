@@ -62,7 +62,7 @@ public static class ShmemRestorer
         {
             ulong size = ImageFormat.WholePages(shmem.Size);
             ulong at = calls.Mmap(0, size, Mman.ProtRead | Mman.ProtWrite, Mman.MapShared | Mman.MapAnonymous);
-            fd = calls.OpenAt($"/proc/self/map_files/{at:x}-{at + size:x}", RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.CloseOnExec);
+            fd = calls.OpenAt($"/proc/self/map_files/{at:x}-{at + size:x}", OpenFlags.ReadWrite | OpenFlags.CloseOnExec);
             calls.Munmap(at, size);
         }
         else
