@@ -35,9 +35,6 @@ public sealed class PageFileWriter
         _direct = TryEnableDirectIo(handle);
     }
 
-    /// <summary>True when writes bypass the page cache (O_DIRECT).</summary>
-    public bool DirectIo => _direct;
-
     /// <summary>The name of the file inside the checkpoint.</summary>
     public string FileName { get; }
 
