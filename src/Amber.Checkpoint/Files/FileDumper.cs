@@ -1,7 +1,6 @@
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Files;
-using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
 namespace Amber.Checkpoint.Files;

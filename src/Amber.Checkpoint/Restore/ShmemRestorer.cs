@@ -1,7 +1,6 @@
 using Amber.Checkpoint.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
-using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 

@@ -1,8 +1,6 @@
-using Amber.Checkpoint.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
-using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Checkpoint.Storage;
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Hashing;
 using Amber.Native;
 using Microsoft.Win32.SafeHandles;
