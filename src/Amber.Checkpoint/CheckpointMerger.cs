@@ -260,7 +260,6 @@ public static class CheckpointMerger
     /// </summary>
     private sealed class Batch(PageBuffer[] buffers, (ulong Start, ulong End)[]? mappings, Codec codec)
     {
-        private const int PageSize = ImageFormat.PageSize;
         // Uncompressed pages that follow each other in one file are read at once; a compressed slice alone.
         private readonly List<(PageWindow From, ulong FileOffset, int Pages, List<ulong> Hashes, PageRun? Compressed)> _reads = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _pieces = [];
@@ -271,23 +270,23 @@ public static class CheckpointMerger
 
         private PageBuffer Buffer => buffers[_filling];
 
-        public int Room => Buffer.Length / PageSize - _used;
+        public int Room => Buffer.Length / ImageFormat.PageSize - _used;
 
         /// <summary>Pages [first, first + count) of <paramref name="run"/> (its checksums <paramref name="all"/>), kept in <paramref name="from"/>.</summary>
         public void Add(PageWindow from, PageRun run, ulong[] all, int first, int count)
         {
             var hashes = new ArraySegment<ulong>(all, first, count);
-            ulong offset = run.FileOffset + (ulong)first * PageSize;
+            ulong offset = run.FileOffset + (ulong)first * ImageFormat.PageSize;
             if (run.Codec != Codec.None)
                 _reads.Add((from, 0, count, [], ParentPages.Slice(run, all, first, count)));
-            else if (_reads.Count > 0 && _reads[^1] is var last && last.Compressed is null && last.From == from && last.FileOffset + (ulong)last.Pages * PageSize == offset)
+            else if (_reads.Count > 0 && _reads[^1] is var last && last.Compressed is null && last.From == from && last.FileOffset + (ulong)last.Pages * ImageFormat.PageSize == offset)
             {
                 last.Hashes.AddRange(hashes);
                 _reads[^1] = last with { Pages = last.Pages + count };
             }
             else
                 _reads.Add((from, offset, count, [.. hashes], null));
-            _pieces.Add((run.Address + (ulong)first * PageSize, count, _used, hashes));
+            _pieces.Add((run.Address + (ulong)first * ImageFormat.PageSize, count, _used, hashes));
             _used += count;
         }
 
@@ -298,7 +297,7 @@ public static class CheckpointMerger
             int at = 0;
             foreach (var (from, offset, pages, hashes, compressed) in _reads)
             {
-                var into = Buffer.Span.Slice(at * PageSize, pages * PageSize);
+                var into = Buffer.Span.Slice(at * ImageFormat.PageSize, pages * ImageFormat.PageSize);
                 if (compressed is not null)
                     from.File.ReadRun(compressed, into);
                 else
@@ -307,7 +306,7 @@ public static class CheckpointMerger
             }
             Finish(copied);
             var full = Buffer;
-            int length = _used * PageSize;
+            int length = _used * ImageFormat.PageSize;
             _write = codec == Codec.None
                 ? Task.Run(() => (file.AppendData(full.Span[..length]), 0u))
                 : Task.Run(() => file.AppendCompressed(codec, full.Span[..length]));
@@ -333,7 +332,7 @@ public static class CheckpointMerger
             foreach (var (address, pages, inBuffer, hashes) in _writing)
             {
                 var piece = codec == Codec.None
-                    ? new PageRun { Address = address, Count = (ulong)pages, FileOffset = written + (ulong)inBuffer * PageSize, PageXxh3 = { hashes } }
+                    ? new PageRun { Address = address, Count = (ulong)pages, FileOffset = written + (ulong)inBuffer * ImageFormat.PageSize, PageXxh3 = { hashes } }
                     : new PageRun { Address = address, Count = (ulong)pages, FileOffset = written, Codec = codec, StoredLength = storedLength, Skip = (uint)inBuffer, PageXxh3 = { hashes } };
                 if (copied.Count > 0 && copied[^1] is var previous && previous.Count + (ulong)pages <= (ulong)MemoryDumper.MaxRunPages
                     && !Boundary(address) && ParentPages.Continues(previous, piece))

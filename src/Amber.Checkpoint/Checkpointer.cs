@@ -4,7 +4,6 @@ using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.Cred;
 using Amber.Checkpoint.Resources.DeletedFiles;
 using Amber.Checkpoint.Resources.Fifos;
-using Amber.Checkpoint.Resources.Files;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;

@@ -12,8 +12,7 @@ public static class ResourceChecks
 
     public static void Check(int pid)
     {
-        string status = File.ReadAllText($"/proc/{pid}/status");
-        if (Field(status, "Seccomp") is "1")
+        if (ProcFs.ReadStatus(pid).Seccomp == 1)
             throw new UnsupportedResourceException(pid, "its seccomp strict mode", "a process in seccomp strict mode");
         foreach (var ns in Namespaces)
         {
@@ -22,16 +21,6 @@ public static class ResourceChecks
             if (theirs is not null && ours is not null && theirs != ours)
                 throw new UnsupportedResourceException(pid, $"its {ns} namespace {theirs}", $"a process in another {ns} namespace than amber's");
         }
-    }
-
-    private static string? Field(string status, string name)
-    {
-        foreach (var line in status.Split('\n'))
-        {
-            if (line.StartsWith(name + ":", StringComparison.Ordinal))
-                return line[(name.Length + 1)..].Trim();
-        }
-        return null;
     }
 
     private static string? Link(string path)

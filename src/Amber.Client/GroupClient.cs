@@ -88,6 +88,7 @@ public sealed class GroupClient : IDisposable
     /// <summary>No more notices; the process stays in the group and is still checkpointed.</summary>
     public void Unregister() => Request("UNREGISTER");
 
+    /// <summary>Closes the connection to the coordinator: no more notices (the process stays in the group).</summary>
     public void Dispose()
     {
         _disposed = true;

@@ -6,7 +6,17 @@ public static class ImageFormat
     /// <summary>The format version this build writes and the only one it reads.</summary>
     public const uint FormatVersion = 2;
 
-    /// <summary>Page files hold data in units of this size, aligned to it, after a header page of this size.</summary>
+    /// <summary>
+    /// Page files hold data in units of this size, aligned to it, after a header page of this size;
+    /// page runs count, and page checksums cover, pages of this size.
+    /// </summary>
+    /// <remarks>
+    /// A format constant, kept apart from the page size of the machine (Amber.Kernel's <c>Page.Size</c>,
+    /// which this layer does not see): changing it changes every image. Memory pages map one to one
+    /// onto it, because the format's page is the x86-64 page; a checkpoint records the page size it
+    /// was taken with (<c>MmImage.page_size</c>), and a restore refuses one that differs.
+    /// Storage checkpoints store file blocks in the same unit.
+    /// </remarks>
     public const int PageSize = 4096;
 
     /// <summary><paramref name="bytes"/> rounded up to whole pages: what page data occupies in a page file.</summary>

@@ -6,11 +6,14 @@ namespace Amber.Image;
 /// </summary>
 public sealed class ImageFormatException : Exception
 {
+    /// <param name="message">One line: the path, and what is wrong.</param>
     public ImageFormatException(string message)
         : base(message)
     {
     }
 
+    /// <param name="message">One line: the path, and what is wrong.</param>
+    /// <param name="innerException">What failed underneath.</param>
     public ImageFormatException(string message, Exception innerException)
         : base(message, innerException)
     {

@@ -7,11 +7,14 @@ namespace Amber.Image;
 /// </summary>
 public sealed class ImageStoreException : Exception
 {
+    /// <param name="message">One line: the path, and what is wrong.</param>
     public ImageStoreException(string message)
         : base(message)
     {
     }
 
+    /// <param name="message">One line: the path, and what is wrong.</param>
+    /// <param name="innerException">What failed underneath.</param>
     public ImageStoreException(string message, Exception innerException)
         : base(message, innerException)
     {

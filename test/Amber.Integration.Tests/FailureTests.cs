@@ -57,6 +57,19 @@ public sealed class FailureTests
         target.WaitForLine(_ => target.Lines().Count > count + 2, "more ticks");
     }
 
+    [Fact]
+    public void SeccompStrictModeIsRefusedAndLeftRunning()
+    {
+        using var dir = new TestDir("strict");
+        using var target = TargetProcess.StartC("strict", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}");
+        Assert.Contains("seccomp strict mode", run.Stderr);
+        Assert.True(target.IsRunning);
+        Assert.False(target.IsTraced);
+        Assert.False(Directory.Exists(dir["img"]));
+    }
+
     [Theory]
     [InlineData("AfterFreeze")]
     [InlineData("AfterThreadState")]

@@ -1,3 +1,4 @@
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
 
@@ -54,7 +55,7 @@ public sealed class PipeTests
         using var pipe = new Pipe();
         int pid = Spawner.Spawn(new SpawnOptions("/bin/sleep", ["60"])
         {
-            Opens = [(0, "/dev/null", 0), (1, "/dev/null", 1), (2, "/dev/null", 1)],
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, "/dev/null", OpenFlags.WriteOnly), (2, "/dev/null", OpenFlags.WriteOnly)],
             Inherits = [(5, pipe.ReadFd)],
         });
         try

@@ -1,3 +1,4 @@
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
 namespace Amber.Integration.Tests;
@@ -29,7 +30,7 @@ public sealed class SysvIpcTests
 
     private static void Run(string program, params string[] args)
     {
-        int pid = Spawner.Spawn(new SpawnOptions(program, args) { Opens = [(0, "/dev/null", 0), (1, "/dev/null", 1), (2, "/dev/null", 1)] });
+        int pid = Spawner.Spawn(new SpawnOptions(program, args) { Opens = [(0, "/dev/null", SpawnOptions.Read), (1, "/dev/null", OpenFlags.WriteOnly), (2, "/dev/null", OpenFlags.WriteOnly)] });
         var status = Exited.Wait(pid, TimeSpan.FromSeconds(10), program);
         Assert.True(status.Exited && status.ExitCode == 0, $"{program} {string.Join(' ', args)}: {status}");
     }

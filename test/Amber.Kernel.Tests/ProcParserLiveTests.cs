@@ -1,3 +1,4 @@
+using Amber.Kernel.Files;
 using Amber.Kernel.Proc;
 
 namespace Amber.Kernel.Tests;
@@ -96,7 +97,7 @@ public sealed class ProcParserLiveTests
             var info = ProcFs.ReadFdInfo(Environment.ProcessId, fd);
             Assert.Equal(10L, info.Position);
             Assert.Equal(2U, info.Flags & 3); // O_RDWR
-            Assert.NotEqual(0U, info.Flags & 0x80000); // .NET opens with O_CLOEXEC
+            Assert.NotEqual(0U, info.Flags & OpenFlags.CloseOnExec); // .NET opens with O_CLOEXEC
             Assert.True(info.MountId > 0);
             Assert.Equal(path, ProcFs.ReadFdLink(Environment.ProcessId, fd));
             Assert.Contains(fd, ProcFs.ListFds(Environment.ProcessId));

@@ -244,6 +244,8 @@ public sealed class ProcParserSampleTests
         "SigBlk:\tfffffffe7ffbfeff\n" +
         "SigIgn:\t0000000000001000\n" +
         "SigCgt:\t0000000180000000\n" +
+        "Seccomp:\t2\n" +
+        "Seccomp_filters:\t1\n" +
         "Cpus_allowed_list:\t0-3\n";
 
     [Fact]
@@ -264,6 +266,7 @@ public sealed class ProcParserSampleTests
         Assert.Equal(0x200UL, s.ShdPending);
         Assert.Equal(0xfffffffe7ffbfeffUL, s.SigBlocked);
         Assert.Equal([4322, 8], s.NsPids);
+        Assert.Equal(2, s.Seccomp);
     }
 
     [Theory]
@@ -289,6 +292,7 @@ public sealed class ProcParserSampleTests
         Assert.Empty(s.NsPids);
         Assert.Empty(s.Groups);
         Assert.Equal(0UL, s.SigBlocked);
+        Assert.Equal(0, s.Seccomp);
     }
 
     [Fact]

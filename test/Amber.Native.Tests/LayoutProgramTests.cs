@@ -27,13 +27,13 @@ public sealed class LayoutProgramTests
     private static readonly string[] Required =
         ["user_regs_struct", "clone_args", "prctl_mm_map", "kernel_sigaction", "stack_t", "ptrace_rseq_configuration"];
 
-    private static readonly Lazy<Dictionary<string, long>> s_output = new(() =>
+    private static readonly Lazy<Dictionary<string, long>> LayoutOutput = new(() =>
         CProgram.CompileAndRun(Path.Join(RepoPaths.Root, "test", "TestTargets", "layout.c")));
 
     [Fact]
     public void StructsAgreeWithCSharp()
     {
-        var output = s_output.Value;
+        var output = LayoutOutput.Value;
         var errors = new List<string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         int compared = 0;
@@ -75,7 +75,7 @@ public sealed class LayoutProgramTests
     [Fact]
     public void SiginfoSizeAgrees()
     {
-        Assert.Equal(PeekSiginfoArgs.SiginfoSize, s_output.Value["siginfo_t.size"]);
+        Assert.Equal(PeekSiginfoArgs.SiginfoSize, LayoutOutput.Value["siginfo_t.size"]);
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class LayoutProgramTests
         var errors = new List<string>();
         var unmatched = new List<string>();
         int compared = 0;
-        foreach (var (key, value) in s_output.Value)
+        foreach (var (key, value) in LayoutOutput.Value)
         {
             if (!key.StartsWith("const ", StringComparison.Ordinal))
                 continue;

@@ -158,15 +158,15 @@ internal static class NativeAbi
     ];
 
     /// <summary>What the probe compiled against glibc's headers printed.</summary>
-    public static IReadOnlyDictionary<string, long> GlibcProbe => s_glibc.Value;
+    public static IReadOnlyDictionary<string, long> GlibcProbe => LazyGlibcProbe.Value;
 
     /// <summary>What the probe compiled against the kernel's uapi headers only printed.</summary>
-    public static IReadOnlyDictionary<string, long> KernelProbe => s_kernel.Value;
+    public static IReadOnlyDictionary<string, long> KernelProbe => LazyKernelProbe.Value;
 
     public static IReadOnlyDictionary<string, long> Probe(HeaderSet set) => set == HeaderSet.Glibc ? GlibcProbe : KernelProbe;
 
-    private static readonly Lazy<Dictionary<string, long>> s_glibc = new(() => CProgram.CompileAndRunSource("abi_glibc", GenerateSource(HeaderSet.Glibc)));
-    private static readonly Lazy<Dictionary<string, long>> s_kernel = new(() => CProgram.CompileAndRunSource("abi_kernel", GenerateSource(HeaderSet.Kernel)));
+    private static readonly Lazy<Dictionary<string, long>> LazyGlibcProbe = new(() => CProgram.CompileAndRunSource("abi_glibc", GenerateSource(HeaderSet.Glibc)));
+    private static readonly Lazy<Dictionary<string, long>> LazyKernelProbe = new(() => CProgram.CompileAndRunSource("abi_kernel", GenerateSource(HeaderSet.Kernel)));
 
     public static int CSharpSize(Type t) =>
         (int)typeof(Unsafe).GetMethod(nameof(Unsafe.SizeOf))!.MakeGenericMethod(t).Invoke(null, null)!;

@@ -1,6 +1,5 @@
 using Amber.Checkpoint.Resources.AnonFds;
 using Amber.Image.Schema;
-using Amber.Kernel.Inject;
 
 namespace Amber.Checkpoint.Resources;
 

@@ -14,7 +14,7 @@ namespace Amber.Checkpoint.Resources;
 /// </summary>
 public static partial class FdTable
 {
-    private const uint CloseOnExecFlag = 0x80000; // O_CLOEXEC as shown in fdinfo flags
+    private const uint CloseOnExecFlag = OpenFlags.CloseOnExec; // as fdinfo flags show it
 
     public static void Dump(int pid, ProcessImage image)
     {

@@ -11,7 +11,7 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public static class ImageValidator
 {
-    private const ulong PageSize = 4096;
+    private const ulong PageSize = Amber.Image.ImageFormat.PageSize;
     private const ulong TaskSize = 0x7ffffffff000;
     private const int RegistersSize = 216;
 

@@ -6,9 +6,7 @@ using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
-using Amber.Kernel;
 using Amber.Kernel.Processes;
-using Amber.Kernel.Ptrace;
 
 namespace Amber.Checkpoint.Restore;
 

@@ -33,13 +33,12 @@ public sealed class StorageDumper : IDisposable
     // snapshots one checkpoint keeps open (a descriptor each).
     private const ulong SnapshotAtLeast = 64 << 10;
     private const int MaxSnapshots = 256;
-    private const int PageSize = ImageFormat.PageSize;
 
     private readonly CheckpointWriter _writer;
     private readonly ParentCheckpoint? _parent;
     private readonly CancellationToken _cancel;
     private readonly List<string> _warnings;
-    private readonly PageBuffer _buffer = new(ChunkPages * PageSize);
+    private readonly PageBuffer _buffer = new(ChunkPages * ImageFormat.PageSize);
     private PageFileWriter? _pages;
     private int _files, _filesRead;
     private long _written, _kept, _shared;
@@ -208,17 +207,17 @@ public sealed class StorageDumper : IDisposable
             int length = (int)Math.Min((ulong)_buffer.Length, size - offset);
             var data = _buffer.Span;
             int read = ReadFully(handle, data[..length], (long)offset, path);
-            int pages = (read + PageSize - 1) / PageSize;
-            data[read..(pages * PageSize)].Clear();
-            var hashes = PageHashes.Of(data[..(pages * PageSize)]);
+            int pages = (read + ImageFormat.PageSize - 1) / ImageFormat.PageSize;
+            data[read..(pages * ImageFormat.PageSize)].Clear();
+            var hashes = PageHashes.Of(data[..(pages * ImageFormat.PageSize)]);
             int storeFrom = -1;
             for (int i = 0; i <= pages; i++)
             {
                 bool store = false;
                 if (i < pages)
                 {
-                    var page = data.Slice(i * PageSize, PageSize);
-                    ulong address = offset + (ulong)(i * PageSize);
+                    var page = data.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize);
+                    ulong address = offset + (ulong)(i * ImageFormat.PageSize);
                     if (page.IndexOfAnyExcept((byte)0) < 0)
                         runs.Hole();
                     else if (parentBlocks is not null && parentBlocks.TryGet(address, out ulong h, out var copy) && h == hashes[i])
@@ -234,8 +233,8 @@ public sealed class StorageDumper : IDisposable
                 if (!store && storeFrom >= 0)
                 {
                     // The changed blocks since storeFrom, stored before the buffer is reused.
-                    ulong fileOffset = Store(handle, offset + (ulong)(storeFrom * PageSize), data[(storeFrom * PageSize)..(i * PageSize)], size);
-                    runs.Stored(offset + (ulong)(storeFrom * PageSize), hashes.AsSpan(storeFrom, i - storeFrom), fileOffset);
+                    ulong fileOffset = Store(handle, offset + (ulong)(storeFrom * ImageFormat.PageSize), data[(storeFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)], size);
+                    runs.Stored(offset + (ulong)(storeFrom * ImageFormat.PageSize), hashes.AsSpan(storeFrom, i - storeFrom), fileOffset);
                     _written += i - storeFrom;
                     storeFrom = -1;
                 }
@@ -254,10 +253,10 @@ public sealed class StorageDumper : IDisposable
     /// </summary>
     private ulong Store(SafeFileHandle file, ulong at, ReadOnlySpan<byte> blocks, ulong size)
     {
-        int whole = (int)Math.Min((ulong)blocks.Length, (size - at) / PageSize * PageSize);
+        int whole = (int)Math.Min((ulong)blocks.Length, (size - at) / ImageFormat.PageSize * ImageFormat.PageSize);
         if (whole > 0 && Pages.AppendClone(file, (long)at, blocks[..whole]) is { } start)
         {
-            _shared += whole / PageSize;
+            _shared += whole / ImageFormat.PageSize;
             if (whole < blocks.Length)
                 Pages.AppendData(blocks[whole..]);
             return start;

@@ -1,7 +1,6 @@
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
-using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Checkpoint.Storage;
 
@@ -20,7 +19,6 @@ public sealed record RollbackStats(int FilesWritten, int FilesKept, int Removed)
 public static class StorageRollback
 {
     private const int ChunkPages = 256;
-    private const int PageSize = ImageFormat.PageSize;
 
     /// <summary>Checks a storage image before anything is touched: paths that stay below their root, runs of page data.</summary>
     public static void Validate(StorageImage storage)
@@ -45,7 +43,7 @@ public static class StorageRollback
                     Fail($"entry '{e.Path}' comes before its directory");
                 if (e.Kind == StorageKind.StorageFile && e.HardLink != "" && (!seen.TryGetValue(e.HardLink, out var first) || first.Kind != StorageKind.StorageFile || first.HardLink != ""))
                     Fail($"entry '{e.Path}' is a link to '{e.HardLink}', not a file listed before it");
-                if (e.Blocks.Any(r => r.Count == 0 || (ulong)r.PageXxh3.Count != r.Count || r.Address % PageSize != 0 || r.Address + r.Count * PageSize > e.Size + PageSize - 1))
+                if (e.Blocks.Any(r => r.Count == 0 || (ulong)r.PageXxh3.Count != r.Count || r.Address % ImageFormat.PageSize != 0 || r.Address + r.Count * ImageFormat.PageSize > e.Size + ImageFormat.PageSize - 1))
                     Fail($"file '{e.Path}' has a run of blocks outside it or without checksums");
                 seen[e.Path] = e;
             }
@@ -78,7 +76,7 @@ public static class StorageRollback
         {
             // Phase 1: the files that differ, written aside and checked; nothing of the tree is changed yet.
             var staged = new Dictionary<string, string>();
-            var buffer = new PageBuffer(ChunkPages * PageSize);
+            var buffer = new PageBuffer(ChunkPages * ImageFormat.PageSize);
             var sources = new Dictionary<PageFileRef, PageFileReader>();
             try
             {
@@ -182,13 +180,13 @@ public static class StorageRollback
             for (ulong done = 0; done < run.Count; done += ChunkPages)
             {
                 int n = (int)Math.Min(ChunkPages, run.Count - done);
-                var data = buffer.Span[..(n * PageSize)];
-                pages.ReadRun(run.FileOffset + done * PageSize, data, [.. run.PageXxh3.Skip((int)done).Take(n)]);
-                ulong at = run.Address + done * PageSize;
+                var data = buffer.Span[..(n * ImageFormat.PageSize)];
+                pages.ReadRun(run.FileOffset + done * ImageFormat.PageSize, data, [.. run.PageXxh3.Skip((int)done).Take(n)]);
+                ulong at = run.Address + done * ImageFormat.PageSize;
                 // The last block of a file is stored whole (zero-filled): only the file's own bytes go back.
                 // Checked, whole blocks are shared with the image where the file system has reflinks.
                 int length = (int)Math.Min((ulong)data.Length, e.Size - at);
-                if (length != data.Length || !pages.CloneTo(run.FileOffset + done * PageSize, length, file, (long)at))
+                if (length != data.Length || !pages.CloneTo(run.FileOffset + done * ImageFormat.PageSize, length, file, (long)at))
                     RandomAccess.Write(file, data[..length], (long)at);
             }
         }

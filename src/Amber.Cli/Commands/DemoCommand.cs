@@ -42,7 +42,7 @@ public static class DemoCommand
         int pid = Spawner.Spawn(new SpawnOptions(python, [Path.Combine(dir, "counter.py")])
         {
             WorkingDirectory = dir,
-            Opens = [(0, "/dev/null", 0), (1, log, 0x441), (2, log, 0x441)],
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
         });
         int shown = 0;
         try

@@ -54,7 +54,7 @@ public static class InspectCommand
             var files = root.Entries.Where(e => e.Kind == StorageKind.StorageFile).ToList();
             long blocks = files.Sum(f => f.Blocks.Sum(r => (long)r.Count));
             long kept = files.Sum(f => f.Blocks.Where(r => r.Source != 0).Sum(r => (long)r.Count));
-            o.WriteLine($"storage {root.Path}: {root.Entries.Count} entries, {files.Count} files, {blocks} blocks ({blocks * 4096 / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}){(root.Excluded.Count > 0 ? $"; not captured: {string.Join(", ", root.Excluded)}" : "")}");
+            o.WriteLine($"storage {root.Path}: {root.Entries.Count} entries, {files.Count} files, {blocks} blocks ({blocks * ImageFormat.PageSize / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}){(root.Excluded.Count > 0 ? $"; not captured: {string.Join(", ", root.Excluded)}" : "")}");
             foreach (var e in root.Entries)
             {
                 string what = e.Kind switch
@@ -106,7 +106,7 @@ public static class InspectCommand
                 var regs = Kernel.Ptrace.Registers.FromBytes(t.Regs.Span);
                 o.WriteLine($"  thread {t.Tid} '{t.Comm}'  rip {regs.Rip:x} rsp {regs.Rsp:x} syscall {(long)regs.OrigRax} rax {(long)regs.Rax}  sigmask {t.Sigmask:x}  pending {t.Pending.Count}  xstate {t.Xstate.Length} B{(t.Rseq is null ? "" : $"  rseq {t.Rseq.Address:x}")}");
             }
-            o.WriteLine($"  memory: {p.Mm.Vmas.Count} mappings, {pages} pages saved in {p.Mm.Pages.Count} runs ({pages * 4096 / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}); brk {p.Mm.StartBrk:x}-{p.Mm.Brk:x}");
+            o.WriteLine($"  memory: {p.Mm.Vmas.Count} mappings, {pages} pages saved in {p.Mm.Pages.Count} runs ({pages * ImageFormat.PageSize / 1048576.0:0.0} MiB{(kept > 0 ? $", {kept} kept in earlier checkpoints" : "")}); brk {p.Mm.StartBrk:x}-{p.Mm.Brk:x}");
             foreach (var v in p.Mm.Vmas)
             {
                 ulong saved = (ulong)p.Mm.Pages.Where(r => r.Address >= v.Start && r.Address < v.End).Sum(r => (long)r.Count);

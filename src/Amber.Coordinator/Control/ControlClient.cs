@@ -58,7 +58,7 @@ public static class ControlClient
         var (path, args) = SelfCommand.With("daemon");
         Spawner.Spawn(new SpawnOptions(path, args)
         {
-            Opens = [(0, "/dev/null", 0), (1, home.DaemonLog, 0x441), (2, home.DaemonLog, 0x441)], // O_WRONLY|O_CREAT|O_APPEND
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, home.DaemonLog, SpawnOptions.Append), (2, home.DaemonLog, SpawnOptions.Append)],
             NewSession = true,
         });
         var deadline = DateTime.UtcNow + DaemonStart;

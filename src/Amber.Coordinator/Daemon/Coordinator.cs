@@ -61,7 +61,7 @@ public sealed class Coordinator : IDisposable
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(_home.ControlSocket));
         // Anyone may connect; each request is checked against the caller's credentials.
-        File.SetUnixFileMode(_home.ControlSocket, (UnixFileMode)0x1b6);
+        File.SetUnixFileMode(_home.ControlSocket, FileModes.ReadWriteAll);
         _listener.Listen(64);
         new Thread(Accept) { IsBackground = true, Name = "amberd-accept" }.Start();
         Log($"coordinator {Environment.ProcessId} listening on {_home.ControlSocket}");
@@ -289,7 +289,7 @@ public sealed class Coordinator : IDisposable
         {
             Environment = environment,
             WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
-            Opens = [(0, "/dev/null", 0), (1, log, 0x441), (2, log, 0x441)],
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
             NewSession = true,
         });
         // The helper joins the cgroup first thing; the program runs once it is in.

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Security;

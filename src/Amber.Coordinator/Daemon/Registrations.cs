@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Amber.Kernel.Files;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -41,7 +42,7 @@ public sealed class Registrations : IDisposable
         File.Delete(path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(path));
-        File.SetUnixFileMode(path, (UnixFileMode)0x1b6); // members of any uid connect; the coordinator checks who they are
+        File.SetUnixFileMode(path, FileModes.ReadWriteAll); // members of any uid connect; the coordinator checks who they are
         _listener.Listen(128);
         SocketPath = path;
         new Thread(Accept) { IsBackground = true, Name = $"amberd-register-{group}" }.Start();

@@ -25,7 +25,7 @@ public static class Worker
             var (path, args) = SelfCommand.With(["internal", .. arguments]);
             int pid = Spawner.Spawn(new SpawnOptions(path, args)
             {
-                Opens = [(0, "/dev/null", 0), (1, output, 0x241), (2, logPath, 0x441)], // stdout: O_WRONLY|O_CREAT|O_TRUNC; stderr: append
+                Opens = [(0, "/dev/null", SpawnOptions.Read), (1, output, SpawnOptions.Overwrite), (2, logPath, SpawnOptions.Append)],
                 Inherits = inherits,
             });
             Kernel.Ptrace.WaitStatus end;

@@ -1,4 +1,3 @@
-using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Kernel.Processes;
 

@@ -20,10 +20,13 @@ public sealed partial class CheckpointReader
         _files = files;
     }
 
+    /// <summary>The checkpoint directory, as a full path.</summary>
     public string Directory { get; }
 
+    /// <summary>The validated manifest: the checkpoint's files, what it is of, the checkpoint it follows.</summary>
     public Manifest Manifest { get; }
 
+    /// <summary>The bounds everything read from this checkpoint is held to.</summary>
     public ImageLimits Limits { get; }
 
     /// <summary>
@@ -33,6 +36,9 @@ public sealed partial class CheckpointReader
     /// </summary>
     /// <exception cref="ImageFormatException">No checkpoint there, or it is corrupt, truncated, foreign or incompatible.</exception>
     /// <exception cref="ImageStoreException">An I/O error.</exception>
+    /// <param name="directory">The checkpoint directory (the one holding <c>manifest.img</c>).</param>
+    /// <param name="limits">Bounds on what is read; <see cref="ImageLimits.Default"/> if null.</param>
+    /// <param name="verifyPageFiles">Whether to hash the page data of page files too (slow on large checkpoints).</param>
     /// <param name="trust">
     /// Read a checkpoint this host did not sign (<see cref="HostKey"/>): another machine's, or forged.
     /// Without it such a checkpoint, or one it takes pages from, is refused.

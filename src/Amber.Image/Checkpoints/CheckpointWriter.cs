@@ -7,7 +7,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Amber.Image;
 
 /// <summary>
-/// Writes one checkpoint directory atomically. Call order: <see cref="Create"/> →
+/// Writes one checkpoint directory atomically. Call order: <see cref="Create(string)"/> →
 /// any number of <see cref="WriteMessage"/> / <see cref="CreatePageFile"/> (+ appends) →
 /// <see cref="Commit"/> → <see cref="Dispose"/>. Everything goes to a sibling
 /// <c>DIR.tmp-RANDOM</c> directory that is renamed to DIR only after every file and the manifest

@@ -16,6 +16,7 @@ public static class HostKey
     private const int KeyBytes = 32;
     private static readonly Lazy<byte[]> Key = new(Load);
 
+    /// <summary>Where the key is: AMBER_HOST_KEY if set, else root's or the user's place (see the type).</summary>
     public static string Path =>
         Environment.GetEnvironmentVariable("AMBER_HOST_KEY") is { Length: > 0 } chosen ? chosen
         : Environment.UserName == "root" || Environment.GetEnvironmentVariable("HOME") is not { Length: > 0 }
@@ -30,6 +31,7 @@ public static class HostKey
         return HMACSHA256.HashData(Key.Value, unsigned.ToByteArray());
     }
 
+    /// <summary>Sets the manifest's MAC (<c>host_mac</c>) with this host's key; any later change leaves it unsigned.</summary>
     public static void Sign(Manifest manifest) => manifest.HostMac = ByteString.CopyFrom(Mac(manifest));
 
     /// <summary>Whether this host wrote the manifest (its MAC is this host key's).</summary>

@@ -5,8 +5,6 @@ namespace Amber.Image;
 // The 16 bytes every image file starts with: "AMBR", a type tag, u32 format version, u32 flags.
 internal static class ImageHeader
 {
-    internal const int CommonLength = 16;
-
     internal static void Write(Span<byte> header, ImageFileKind kind)
     {
         ImageFormat.Magic.CopyTo(header);

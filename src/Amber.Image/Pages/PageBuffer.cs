@@ -12,6 +12,7 @@ public sealed class PageBuffer
     private readonly byte[] _array;
     private readonly int _offset;
 
+    /// <summary>A buffer of its own, of <paramref name="length"/> bytes (a multiple of <see cref="ImageFormat.PageSize"/>).</summary>
     public PageBuffer(int length)
     {
         if (length <= 0 || length % ImageFormat.PageSize != 0)
@@ -31,8 +32,10 @@ public sealed class PageBuffer
         Length = length;
     }
 
+    /// <summary>The size in bytes: whole pages.</summary>
     public int Length { get; }
 
+    /// <summary>The buffer's bytes, from a page boundary.</summary>
     public Span<byte> Span => _array.AsSpan(_offset, Length);
 
     /// <summary>Whether data starts on a page boundary (a condition of direct I/O).</summary>

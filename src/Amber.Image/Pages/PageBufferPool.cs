@@ -16,6 +16,7 @@ public sealed class PageBufferPool : IDisposable
     private const int HugePage = 2 << 20;
     private readonly BlockingCollection<PageBuffer> _free;
 
+    /// <summary><paramref name="count"/> buffers of <paramref name="bufferSize"/> bytes (whole pages), all faulted in now.</summary>
     public PageBufferPool(int count, int bufferSize)
     {
         if (count <= 0 || bufferSize <= 0 || bufferSize % ImageFormat.PageSize != 0 || (long)count * bufferSize > Array.MaxLength - HugePage)
@@ -32,8 +33,10 @@ public sealed class PageBufferPool : IDisposable
         BufferSize = bufferSize;
     }
 
+    /// <summary>How many buffers the pool has, rented or not.</summary>
     public int Count { get; }
 
+    /// <summary>The size of each buffer, in bytes.</summary>
     public int BufferSize { get; }
 
     /// <summary>A free buffer, waiting for one to be returned if none is.</summary>
@@ -42,8 +45,10 @@ public sealed class PageBufferPool : IDisposable
     /// <summary>A free buffer, if one is.</summary>
     public bool TryRent(out PageBuffer buffer) => _free.TryTake(out buffer!);
 
+    /// <summary>Gives back a buffer rented from this pool, for the next <see cref="Rent"/>.</summary>
     public void Return(PageBuffer buffer) => _free.Add(buffer);
 
+    /// <summary>Ends the pool; the block goes when no buffer of it is referenced any more.</summary>
     public void Dispose() => _free.Dispose();
 
     /// <summary>Huge pages where the kernel has them to give; without, the block is faulted in page by page, as any memory.</summary>

@@ -25,6 +25,7 @@ public static class PageCodec
         _ => throw new ArgumentException($"unknown compression '{name}' (none, zstd, lz4)"),
     };
 
+    /// <summary>The name <see cref="Parse"/> takes for <paramref name="codec"/>.</summary>
     public static string Name(Codec codec) => codec switch
     {
         Codec.Zstd => "zstd",

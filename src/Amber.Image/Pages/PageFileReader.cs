@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Image;
@@ -47,6 +46,7 @@ public sealed class PageFileReader : IDisposable
         }
     }
 
+    /// <summary>The page file's path, for messages.</summary>
     public string Path { get; }
 
     /// <summary>Bytes of page data after the header page.</summary>
@@ -229,6 +229,7 @@ public sealed class PageFileReader : IDisposable
         return true;
     }
 
+    /// <summary>Closes the file (and the one opened for direct reads).</summary>
     public void Dispose()
     {
         if (_direct is not null && _direct != _handle)

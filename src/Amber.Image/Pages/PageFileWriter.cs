@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Hashing;
 using Amber.Native;
 using Microsoft.Win32.SafeHandles;
@@ -34,9 +33,6 @@ public sealed class PageFileWriter
         FileName = fileName;
         _direct = TryEnableDirectIo(handle);
     }
-
-    /// <summary>True when writes bypass the page cache (O_DIRECT).</summary>
-    public bool DirectIo => _direct;
 
     /// <summary>The name of the file inside the checkpoint.</summary>
     public string FileName { get; }

@@ -8,6 +8,7 @@ namespace Amber.Image;
 /// </summary>
 public static class PageHashes
 {
+    /// <summary>The XXH3-64 of each page of <paramref name="pages"/> (whole pages), in order.</summary>
     public static ulong[] Of(ReadOnlySpan<byte> pages)
     {
         if (pages.Length % ImageFormat.PageSize != 0)

@@ -11,6 +11,7 @@ namespace Amber.Image;
 /// </summary>
 public sealed class PageWindow
 {
+    /// <summary>The most one direct read takes in, and the least a window buffer holds: 2 MiB.</summary>
     public const int SpanBytes = 2 << 20;
     private const ulong MaxGap = 128 << 10;
 
@@ -19,6 +20,7 @@ public sealed class PageWindow
     private int _next; // the first planned piece not wholly before the window
     private ulong _start, _end; // the file offsets the window holds
 
+    /// <param name="file">The page file read.</param>
     /// <param name="plan">The pieces that will be read (file offset, length), in the order they will be.</param>
     /// <param name="window">Where spans are read into: <see cref="SpanBytes"/>, this window's alone (it may serve a later file after this one).</param>
     public PageWindow(PageFileReader file, IEnumerable<(ulong Offset, ulong Length)> plan, PageBuffer window)
@@ -30,6 +32,7 @@ public sealed class PageWindow
         _window = window;
     }
 
+    /// <summary>The page file read.</summary>
     public PageFileReader File { get; }
 
     /// <summary>Fills <paramref name="destination"/> with the data at file offset <paramref name="offset"/>.</summary>

@@ -45,12 +45,4 @@ public static class Errnos
             Throw(call, target);
         return result;
     }
-
-    /// <summary>For raw syscall results: -errno in the return value, not in errno.</summary>
-    public static long CheckRaw(long result, string call, string target)
-    {
-        if (result < 0 && result > -4096)
-            throw new KernelCallException(call, target, (int)-result);
-        return result;
-    }
 }

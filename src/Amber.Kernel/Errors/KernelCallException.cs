@@ -22,6 +22,4 @@ public sealed class KernelCallException : Exception
     public string Target { get; }
 
     public int Errno { get; }
-
-    public bool IsNoSuchProcess => Errno == Errnos.ESRCH;
 }

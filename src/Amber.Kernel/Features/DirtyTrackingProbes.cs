@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Amber.Kernel.Memory;
 using Amber.Native;
 
 namespace Amber.Kernel.Features;
@@ -28,7 +29,7 @@ internal static class DirtyTrackingProbes
         fixed (byte* path = NativeString.Utf8Z("/proc/self/pagemap"))
             fd = Errnos.Check(Interop.Open(path, Interop.O_RDONLY | Interop.O_CLOEXEC, 0), "open", "/proc/self/pagemap");
         using var pagemap = new SafeFdHandle(fd);
-        nuint pageSize = (nuint)Environment.SystemPageSize;
+        nuint pageSize = Page.Size;
         byte* page = (byte*)NativeMemory.AlignedAlloc(pageSize, pageSize);
         try
         {

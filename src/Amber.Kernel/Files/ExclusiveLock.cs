@@ -16,7 +16,8 @@ public sealed class ExclusiveLock : IDisposable
         var p = NativeString.Utf8Z(path);
         int fd;
         fixed (byte* pp = p)
-            fd = Interop.Open(pp, Interop.O_RDWR | Interop.O_CREAT | Interop.O_CLOEXEC, 0x1a4);
+            fd = Interop.Open(pp, Interop.O_RDWR | Interop.O_CREAT | Interop.O_CLOEXEC,
+                (int)(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead));
         Errnos.Check(fd, "open", path);
         var handle = new SafeFdHandle(fd);
         if (Interop.Flock(fd, Interop.LOCK_EX | Interop.LOCK_NB) < 0)

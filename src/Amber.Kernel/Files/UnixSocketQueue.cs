@@ -219,7 +219,6 @@ public static class UnixSocketQueue
         }
     }
 
-    /// <summary>Creates a unix socket of <paramref name="type"/> in amber, with no name: the sender of messages whose own is gone.</summary>
     /// <summary>shutdown(2) as a socket was (1 receiving, 2 sending; 0 nothing).</summary>
     public static void Shutdown(HeldFile socket, int directions, string target)
     {
@@ -229,6 +228,7 @@ public static class UnixSocketQueue
             Errnos.Check(Interop.Shutdown(socket.Fd, Interop.SHUT_WR), "shutdown(SHUT_WR)", target);
     }
 
+    /// <summary>Creates a unix socket of <paramref name="type"/> in amber, with no name: the sender of messages whose own is gone.</summary>
     public static HeldFile Unnamed(int type)
     {
         int s = Interop.Socket(Interop.AF_UNIX, type | Interop.O_CLOEXEC, 0);

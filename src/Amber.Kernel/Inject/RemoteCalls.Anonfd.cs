@@ -14,12 +14,7 @@ public sealed partial class RemoteCalls
     /// <summary>Arms a timerfd: the first expiration <paramref name="valueNs"/> from now (relative), then every interval.</summary>
     public void ArmTimerFd(int fd, long intervalNs, long valueNs)
     {
-        Span<byte> spec = stackalloc byte[32];
-        BinaryPrimitives.WriteInt64LittleEndian(spec, intervalNs / 1_000_000_000);
-        BinaryPrimitives.WriteInt64LittleEndian(spec[8..], intervalNs % 1_000_000_000);
-        BinaryPrimitives.WriteInt64LittleEndian(spec[16..], valueNs / 1_000_000_000);
-        BinaryPrimitives.WriteInt64LittleEndian(spec[24..], valueNs % 1_000_000_000);
-        Memory.Write(Scratch, spec);
+        WriteTimerSpec(intervalNs, valueNs);
         Call("timerfd_settime", SyscallNumbers.TimerfdSettime, (ulong)fd, 0, Scratch, 0);
     }
 

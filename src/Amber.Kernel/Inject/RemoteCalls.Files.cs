@@ -48,22 +48,4 @@ public sealed partial class RemoteCalls
     }
 
     public void SetUmask(uint mask) => Call("umask", SyscallNumbers.Umask, mask);
-
-    public static class OpenFlags
-    {
-        public const int ReadOnly = Interop.O_RDONLY;
-        public const int ReadWrite = Interop.O_RDWR;
-        public const int AccessMode = Interop.O_ACCMODE;
-        public const int Create = Interop.O_CREAT;
-        public const int Exclusive = Interop.O_EXCL;
-        public const int Truncate = Interop.O_TRUNC;
-        public const int NoCtty = Interop.O_NOCTTY;
-        public const int CloseOnExec = Interop.O_CLOEXEC;
-        public const int Directory = Interop.O_DIRECTORY;
-        public const int Path = Interop.O_PATH;
-        /// <summary>O_TMPFILE: __O_TMPFILE | O_DIRECTORY, as fdinfo shows a file made that way.</summary>
-        public const int TmpFile = Interop.O_TMPFILE;
-        public const int Direct = Interop.O_DIRECT;
-        public const int NonBlock = Interop.O_NONBLOCK;
-    }
 }

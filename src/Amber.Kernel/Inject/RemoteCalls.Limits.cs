@@ -37,8 +37,8 @@ public sealed partial class RemoteCalls
     }
 
     /// <summary>
-    /// Installs a seccomp filter for every thread (TSYNC). The program is written just below the
-    /// thread's stack pointer minus <paramref name="belowStack"/>: memory the ABI leaves free.
+    /// Installs a seccomp filter for every thread (TSYNC). The program is written 4 KiB below the
+    /// thread's stack pointer <paramref name="stackPointer"/>: memory the ABI leaves free.
     /// </summary>
     public void InstallSeccompFilter(ReadOnlySpan<byte> program, ulong stackPointer)
     {

@@ -64,7 +64,6 @@ public static class Mman
     public const int MapGrowsDown = Interop.MAP_GROWSDOWN;
     public const int MapNoReserve = Interop.MAP_NORESERVE;
     public const int MapFixedNoReplace = Interop.MAP_FIXED_NOREPLACE;
-    public const int MapFixed = Interop.MAP_FIXED;
     public const int MapDroppable = Interop.MAP_DROPPABLE;
 }
 

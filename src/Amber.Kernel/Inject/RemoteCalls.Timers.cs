@@ -38,12 +38,21 @@ public sealed partial class RemoteCalls
             throw new InjectionException($"timer_create gave timer {created}, not {id}");
         if (intervalNs == 0 && valueNs == 0)
             return;
+        WriteTimerSpec(intervalNs, valueNs);
+        Call($"timer_settime({id})", SyscallNumbers.TimerSettime, (ulong)id, 0, Scratch, 0);
+    }
+
+    /// <summary>
+    /// A struct itimerspec at <see cref="Scratch"/>, for timer_settime and timerfd_settime: the
+    /// interval, then the first expiration, each as seconds and nanoseconds.
+    /// </summary>
+    private void WriteTimerSpec(long intervalNs, long valueNs)
+    {
         Span<byte> spec = stackalloc byte[32];
         BinaryPrimitives.WriteInt64LittleEndian(spec, intervalNs / 1_000_000_000);
         BinaryPrimitives.WriteInt64LittleEndian(spec[8..], intervalNs % 1_000_000_000);
         BinaryPrimitives.WriteInt64LittleEndian(spec[16..], valueNs / 1_000_000_000);
         BinaryPrimitives.WriteInt64LittleEndian(spec[24..], valueNs % 1_000_000_000);
         Memory.Write(Scratch, spec);
-        Call($"timer_settime({id})", SyscallNumbers.TimerSettime, (ulong)id, 0, Scratch, 0);
     }
 }

@@ -30,7 +30,7 @@ public sealed class PageMap : IDisposable
     /// <summary>Reads the entries of entries.Length pages starting at the page containing <paramref name="address"/>.</summary>
     public unsafe void Read(ulong address, Span<ulong> entries)
     {
-        long offset = (long)(address / (ulong)Environment.SystemPageSize) * sizeof(ulong);
+        long offset = (long)(address / Page.Size) * sizeof(ulong);
         fixed (ulong* p = entries)
         {
             long bytes = (long)entries.Length * sizeof(ulong);
@@ -72,7 +72,7 @@ public sealed class PageMap : IDisposable
         var region = default(PageRegion);
         var arg = new PmScanArg
         {
-            size = PmScanArg.Size, start = (ulong)&page & ~4095UL, end = ((ulong)&page & ~4095UL) + 4096, vec = (ulong)&region, vec_len = 1,
+            size = PmScanArg.Size, start = (ulong)&page & ~(Page.Size - 1UL), end = ((ulong)&page & ~(Page.Size - 1UL)) + Page.Size, vec = (ulong)&region, vec_len = 1,
             category_anyof_mask = Interop.PAGE_IS_PRESENT | category, return_mask = Interop.PAGE_IS_PRESENT | category,
         };
         return Interop.Ioctl(own.Fd, Interop.PAGEMAP_SCAN, &arg) >= 0;

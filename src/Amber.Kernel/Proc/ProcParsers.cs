@@ -70,7 +70,7 @@ public static class ProcParsers
     {
         string name = "";
         char state = '?';
-        int tgid = 0, ppid = 0, tracer = 0, threads = 0;
+        int tgid = 0, ppid = 0, tracer = 0, threads = 0, seccomp = 0;
         uint umask = 18; // 022
         uint[] uids = [], gids = [], groups = [];
         ulong sigPnd = 0, shdPnd = 0, sigBlk = 0, sigIgn = 0, sigCgt = 0;
@@ -106,9 +106,10 @@ public static class ProcParsers
                 case "CapEff": caps[2] = Hex(value); break;
                 case "CapBnd": caps[3] = Hex(value); break;
                 case "CapAmb": caps[4] = Hex(value); break;
+                case "Seccomp": seccomp = int.Parse(value, CultureInfo.InvariantCulture); break;
             }
         }
-        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt);
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt, seccomp);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 namespace Amber.Kernel.Proc;
 
 /// <summary>The lines of /proc/PID/status Amber uses.</summary>
+/// <param name="Seccomp">The seccomp mode: 0 none, 1 strict, 2 filter (0 where the kernel has no seccomp and shows no line).</param>
 public sealed record ProcStatus(
     string Name,
     char State,
@@ -18,4 +19,5 @@ public sealed record ProcStatus(
     int[] NsPids,
     ulong[] Capabilities,
     ulong SigIgnored,
-    ulong SigCaught);
+    ulong SigCaught,
+    int Seccomp);

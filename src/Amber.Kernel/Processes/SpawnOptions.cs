@@ -1,3 +1,5 @@
+using Amber.Kernel.Files;
+
 namespace Amber.Kernel.Processes;
 
 /// <summary>What <see cref="Spawner"/> starts and with which standard files.</summary>
@@ -7,8 +9,21 @@ public sealed record SpawnOptions(string Path, IReadOnlyList<string> Arguments)
 
     public string? WorkingDirectory { get; init; }
 
-    /// <summary>Files opened in the child as fd N (e.g. 0 = /dev/null, 1 = a log file), before exec.</summary>
+    /// <summary>
+    /// Files opened in the child as fd N (e.g. 0 = /dev/null, 1 = a log file), before exec, with
+    /// <see cref="OpenFlags"/> (<see cref="Read"/>, <see cref="Append"/>, <see cref="Overwrite"/>); one
+    /// created is given mode 0666 less the umask, as a shell gives it.
+    /// </summary>
     public IReadOnlyList<(int Fd, string Path, int Flags)> Opens { get; init; } = [];
+
+    /// <summary>Flags of <see cref="Opens"/>: a shell's <c>&lt;</c>.</summary>
+    public const int Read = OpenFlags.ReadOnly;
+
+    /// <summary>Flags of <see cref="Opens"/>: a shell's <c>&gt;&gt;</c> (O_WRONLY | O_CREAT | O_APPEND).</summary>
+    public const int Append = OpenFlags.WriteOnly | OpenFlags.Create | OpenFlags.Append;
+
+    /// <summary>Flags of <see cref="Opens"/>: a shell's <c>&gt;</c> (O_WRONLY | O_CREAT | O_TRUNC).</summary>
+    public const int Overwrite = OpenFlags.WriteOnly | OpenFlags.Create | OpenFlags.Truncate;
 
     /// <summary>fds of ours (Source, which stays ours) placed at fd N in the child.</summary>
     public IReadOnlyList<(int Fd, int Source)> Inherits { get; init; } = [];

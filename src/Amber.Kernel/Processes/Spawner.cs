@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Amber.Kernel.Files;
 using Amber.Kernel.Ptrace;
 using Amber.Native;
 
@@ -30,7 +31,7 @@ public static class Spawner
             foreach (var (fd, source) in options.Inherits)
                 Check(Interop.PosixSpawnFileActionsAddDup2(actions, source, fd), "posix_spawn_file_actions_adddup2", options.Path);
             foreach (var (fd, path, openFlags) in options.Opens)
-                Check(Interop.PosixSpawnFileActionsAddOpen(actions, fd, Pin(path), openFlags, 0x1b6 /* 0666 */), "posix_spawn_file_actions_addopen", path);
+                Check(Interop.PosixSpawnFileActionsAddOpen(actions, fd, Pin(path), openFlags, (int)FileModes.ReadWriteAll), "posix_spawn_file_actions_addopen", path);
             // Only what was asked for crosses over: no fd of ours leaks into the child.
             int firstUnused = options.Inherits.Select(i => i.Fd).Concat(options.Opens.Select(o => o.Fd)).Append(2).Max() + 1;
             Check(Interop.PosixSpawnFileActionsAddClosefrom(actions, firstUnused), "posix_spawn_file_actions_addclosefrom_np", options.Path);

@@ -52,7 +52,7 @@ public sealed class Registers
         _regs.r9 = args.Length > 5 ? args[5] : 0;
     }
 
-    /// <summary>Makes the thread run one syscall at <paramref name="instruction"/> when it is let go (e.g. exit_group).</summary>
+    /// <summary>Syscalls made to run with <see cref="PrepareSyscall"/> (exit_group, tgkill), or found interrupted (<see cref="InterruptedSyscall"/>).</summary>
     public static class Syscalls
     {
         public const int ExitGroup = Amber.Native.SyscallNumbers.ExitGroup;

@@ -13,7 +13,11 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "fchmodat", SetLastError = true)]
     internal static unsafe partial int Fchmodat(int dirfd, byte* path, uint mode, int flags);
 
+    /// <summary>utimensat(2).</summary>
+    /// <param name="dirfd">What a relative <paramref name="path"/> is relative to (AT_FDCWD).</param>
+    /// <param name="path">NUL-terminated.</param>
     /// <param name="times">Two timespecs: access, modification.</param>
+    /// <param name="flags">AT_SYMLINK_NOFOLLOW to set a symlink's own times.</param>
     [LibraryImport(Libc, EntryPoint = "utimensat", SetLastError = true)]
     internal static unsafe partial int Utimensat(int dirfd, byte* path, Timespec* times, int flags);
 

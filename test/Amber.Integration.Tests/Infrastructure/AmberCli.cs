@@ -1,3 +1,4 @@
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
 namespace Amber.Integration.Tests.Infrastructure;
@@ -52,6 +53,8 @@ public static class AmberCli
 /// <summary>Any program run to completion by a test (redis-cli, redis-benchmark...).</summary>
 public static class ExternalProgram
 {
+    private const int Truncate = OpenFlags.WriteOnly | OpenFlags.Truncate; // the files exist: made by GetTempFileName
+
     public static AmberRun Run(string path, params string[] args) => Start(path, args).Wait();
 
     public static RunningAmber Start(string path, IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null)
@@ -67,8 +70,8 @@ public static class ExternalProgram
             {
                 Environment = environment,
                 Opens = stdinFd is null
-                    ? [(0, "/dev/null", 0), (1, outFile, 1 | 0x200), (2, errFile, 1 | 0x200)]
-                    : [(1, outFile, 1 | 0x200), (2, errFile, 1 | 0x200)],
+                    ? [(0, "/dev/null", SpawnOptions.Read), (1, outFile, Truncate), (2, errFile, Truncate)]
+                    : [(1, outFile, Truncate), (2, errFile, Truncate)],
                 Inherits = stdinFd is int fd ? [(0, fd)] : [],
             };
             return new RunningAmber(Spawner.Spawn(options), string.Join(' ', args), outFile, errFile);

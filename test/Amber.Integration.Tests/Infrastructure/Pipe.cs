@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Amber.Kernel.Files;
 
 namespace Amber.Integration.Tests.Infrastructure;
 
@@ -41,7 +42,7 @@ public sealed partial class Pipe : IDisposable
     [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
     private static partial int Pipe2Native(Span<int> fds, int flags);
 
-    private static int PipeNative(int[] fds) => Pipe2Native(fds, 0x80000 /* O_CLOEXEC: only handed over on purpose */);
+    private static int PipeNative(int[] fds) => Pipe2Native(fds, OpenFlags.CloseOnExec /* only handed over on purpose */);
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static partial nint WriteNative(int fd, ReadOnlySpan<byte> buffer, nuint count);

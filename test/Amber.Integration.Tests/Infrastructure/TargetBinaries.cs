@@ -22,7 +22,7 @@ public static class TargetBinaries
         // handling can reap the test's other children before the test does.
         int pid = Spawner.Spawn(new SpawnOptions("/usr/bin/gcc", ["-O1", "-g", "-Wall", "-o", output, source])
         {
-            Opens = [(0, "/dev/null", 0), (1, log, 0x241), (2, log, 0x241)],
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Overwrite), (2, log, SpawnOptions.Overwrite)],
         });
         var status = Exited.Wait(pid, TimeSpan.FromMinutes(2), "gcc");
         if (!status.Exited || status.ExitCode != 0)

@@ -34,8 +34,8 @@ public sealed class TargetProcess : IDisposable
             WorkingDirectory = workDir,
             Environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", $"HOME={workDir}"],
             Opens = stdinFd is null
-                ? [(0, "/dev/null", 0), (1, log, 1 | 0x40 | 0x400), (2, log, 1 | 0x40 | 0x400)]
-                : [(1, log, 1 | 0x40 | 0x400), (2, log, 1 | 0x40 | 0x400)],
+                ? [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)]
+                : [(1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
             Inherits = stdinFd is int fd ? [(0, fd)] : [],
         };
         return new TargetProcess(Spawner.Spawn(options), workDir, log);

@@ -59,7 +59,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         foreach (var deleted in image.DeletedFiles.Where(d => !d.InSlot))
         {
             var opener = image.Fds.FirstOrDefault(f => f.Kind == FdKind.FdDeletedFile && f.DeletedFile == deleted.Id
-                && (f.Flags & RemoteCalls.OpenFlags.TmpFile) == RemoteCalls.OpenFlags.TmpFile && !f.HasSharesDescriptionWith && f.SharedFile == 0);
+                && (f.Flags & OpenFlags.TmpFile) == OpenFlags.TmpFile && !f.HasSharesDescriptionWith && f.SharedFile == 0);
             if (opener is not null && CreateUnnamed(deleted, opener) is int held)
             {
                 _unnamed[deleted.Id] = (held, opener);
@@ -95,11 +95,11 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         string? dir = Path.GetDirectoryName(deleted.Path);
         if (dir is not { Length: > 0 } || !Directory.Exists(dir))
             return null;
-        int flags = (int)opener.Flags & ~(RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate);
+        int flags = (int)opener.Flags & ~(OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate);
         int fd;
         try
         {
-            fd = calls.OpenAt(dir, flags | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
+            fd = calls.OpenAt(dir, flags | OpenFlags.CloseOnExec, (int)deleted.Mode);
         }
         catch (Kernel.KernelCallException)
         {
@@ -122,12 +122,12 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         {
             // Empty, as a removed directory is: made, held open, its name removed like a file's.
             calls.MakeDirectory(path, 0700);
-            fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.Directory | RemoteCalls.OpenFlags.CloseOnExec);
+            fd = calls.OpenAt(path, OpenFlags.ReadOnly | OpenFlags.Directory | OpenFlags.CloseOnExec);
             calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
             calls.ChangeMode(fd, deleted.Mode);
             return path;
         }
-        fd = calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.CloseOnExec, (int)deleted.Mode);
+        fd = calls.OpenAt(path, OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.CloseOnExec, (int)deleted.Mode);
         Fill(deleted, fd);
         return path;
     }

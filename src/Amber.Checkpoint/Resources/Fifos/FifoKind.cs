@@ -1,6 +1,5 @@
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
-using Amber.Kernel.Inject;
 using Google.Protobuf;
 
 namespace Amber.Checkpoint.Resources.Fifos;
@@ -12,7 +11,7 @@ namespace Amber.Checkpoint.Resources.Fifos;
 public sealed class FifoKind : IFileKind
 {
     private const int DefaultCapacity = 65536; // a FIFO's, as a pipe's (PipeMaker)
-    private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
+    private const int OpenFlagsToDrop = OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate;
 
     public IReadOnlyList<FdKind> Restores { get; } = [FdKind.FdFifo];
 
@@ -35,7 +34,7 @@ public sealed class FifoKind : IFileKind
         foreach (var fifo in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdFifo).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.PipeId))
         {
             var first = fifo.First();
-            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & 3) != 1);
+            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & OpenFlags.AccessMode) != OpenFlags.WriteOnly);
             var (data, capacity) = reader.Fd is not null
                 ? ProcessFiles.PeekPipe(reader.Process.Pid, reader.Fd.Fd)
                 : ProcessFiles.PeekFifo(first.Fd.Path);
@@ -50,7 +49,7 @@ public sealed class FifoKind : IFileKind
     public void Restore(FdRestore restore, FdImage fd)
     {
         var calls = restore.Calls;
-        int first = calls.OpenAt(fd.Path, RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.NonBlock | RemoteCalls.OpenFlags.CloseOnExec);
+        int first = calls.OpenAt(fd.Path, OpenFlags.ReadWrite | OpenFlags.NonBlock | OpenFlags.CloseOnExec);
         int helper = calls.DupAbove(first, restore.Floor);
         calls.Close(first);
         if (restore.Tree.FilledFifos.Add(fd.PipeId) && restore.Tree.Fifos[fd.PipeId] is { } fifo)
@@ -60,7 +59,7 @@ public sealed class FifoKind : IFileKind
             if (!fifo.Data.IsEmpty)
                 ProcessFiles.WriteThrough(restore.Image.Pid, helper, fifo.Data.Span);
         }
-        restore.Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | RemoteCalls.OpenFlags.CloseOnExec));
+        restore.Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | OpenFlags.CloseOnExec));
         calls.Close(helper);
     }
 }

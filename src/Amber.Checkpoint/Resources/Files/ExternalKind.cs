@@ -1,5 +1,5 @@
 using Amber.Image.Schema;
-using Amber.Kernel.Inject;
+using Amber.Kernel.Files;
 
 namespace Amber.Checkpoint.Resources.Files;
 
@@ -23,8 +23,8 @@ public sealed class ExternalKind : IFileKind
 
     public void Restore(FdRestore restore, FdImage fd)
     {
-        int flags = (int)fd.Flags & RemoteCalls.OpenFlags.AccessMode;
-        restore.Place(fd, restore.Calls.OpenAt("/dev/null", flags | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty));
+        int flags = (int)fd.Flags & OpenFlags.AccessMode;
+        restore.Place(fd, restore.Calls.OpenAt("/dev/null", flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty));
         restore.Warnings.Add($"fd {fd.Fd} was {fd.Description} from outside the process; it now reads and writes /dev/null (pass --inherit-fd {fd.Fd} to hand over one of amber's)");
     }
 

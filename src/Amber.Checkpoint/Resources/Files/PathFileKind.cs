@@ -11,7 +11,7 @@ namespace Amber.Checkpoint.Resources.Files;
 /// </summary>
 public sealed class PathFileKind : IFileKind
 {
-    private const int OpenFlagsToDrop = RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate;
+    private const int OpenFlagsToDrop = OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate;
 
     public IReadOnlyList<FdKind> Restores { get; } = [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice];
 
@@ -51,9 +51,9 @@ public sealed class PathFileKind : IFileKind
     {
         int flags = (int)fd.Flags & ~OpenFlagsToDrop;
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
-            flags &= ~RemoteCalls.OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
-        int created = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.CloseOnExec | RemoteCalls.OpenFlags.NoCtty);
-        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & RemoteCalls.OpenFlags.Path) == 0)
+            flags &= ~OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
+        int created = calls.OpenAt(path, flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty);
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & OpenFlags.Path) == 0)
             calls.Seek(created, fd.Offset);
         return created;
     }

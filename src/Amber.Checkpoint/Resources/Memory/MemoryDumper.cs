@@ -24,10 +24,9 @@ public sealed class MemoryDumper(
     Codec codec = Codec.None) : IDisposable
 {
     public const int MaxRunPages = 1024;
-    private const int PageSize = 4096;
 
     /// <summary>The size of the buffers pages are copied into.</summary>
-    public const int BufferSize = MaxRunPages * PageSize;
+    public const int BufferSize = MaxRunPages * ImageFormat.PageSize;
     private const int PageMapBatch = 32768;
 
     public long PagesWritten { get; private set; }
@@ -97,9 +96,11 @@ public sealed class MemoryDumper(
                     OwnedByScan(copies, present[scannedVma++], anonymous, writes, saved);
                     continue;
                 }
+                // pagemap has an entry per page of the machine (Page.Size); the runs stored count
+                // pages of the image format (ImageFormat.PageSize), the same size (see there).
                 for (ulong at = vma.Start; at < vma.End;)
                 {
-                    int batch = (int)Math.Min(PageMapBatch, (vma.End - at) / PageSize);
+                    int batch = (int)Math.Min(PageMapBatch, (vma.End - at) / Page.Size);
                     pageMap.Read(at, entries.AsSpan(0, batch));
                     for (int i = 0; i < batch;)
                     {
@@ -111,10 +112,10 @@ public sealed class MemoryDumper(
                         int j = i + 1;
                         while (j < batch && Owned(entries[j], anonymous))
                             j++;
-                        Stretch(copies, at + (ulong)i * PageSize, at + (ulong)j * PageSize, anonymous, writes, saved);
+                        Stretch(copies, at + (ulong)i * Page.Size, at + (ulong)j * Page.Size, anonymous, writes, saved);
                         i = j;
                     }
-                    at += (ulong)batch * PageSize;
+                    at += (ulong)batch * Page.Size;
                 }
             }
             copies.Flush();
@@ -235,8 +236,8 @@ public sealed class MemoryDumper(
                 if (kept)
                 {
                     copies.KeepAsBefore(at, part);
-                    _keptUnread += (long)((part - at) / PageSize);
-                    PagesSkipped += (long)((part - at) / PageSize);
+                    _keptUnread += (long)((part - at) / ImageFormat.PageSize);
+                    PagesSkipped += (long)((part - at) / ImageFormat.PageSize);
                 }
                 else
                     copies.Copy(at, part, anonymous); // not saved then (it read as zero): read it now
@@ -360,14 +361,14 @@ public sealed class MemoryDumper(
     private void Expand(PageBuffer buffer, PageWriterQueue.Item copied, List<PageWriterQueue.Item> items)
     {
         var data = buffer.Span.Slice(copied.Offset, copied.Length);
-        var stretches = copied.Anonymous ? ZeroPages.NonZeroStretches(data) : [(0, copied.Length / PageSize)];
+        var stretches = copied.Anonymous ? ZeroPages.NonZeroStretches(data) : [(0, copied.Length / ImageFormat.PageSize)];
         foreach (var (first, count) in stretches)
         {
-            var hashes = PageHashes.Of(data.Slice(first * PageSize, count * PageSize));
-            ulong address = copied.Address + (ulong)first * PageSize;
-            int offset = copied.Offset + first * PageSize;
+            var hashes = PageHashes.Of(data.Slice(first * ImageFormat.PageSize, count * ImageFormat.PageSize));
+            ulong address = copied.Address + (ulong)first * ImageFormat.PageSize;
+            int offset = copied.Offset + first * ImageFormat.PageSize;
             if (parent is null)
-                items.Add(PageWriterQueue.Item.Stored(address, offset, count * PageSize, hashes));
+                items.Add(PageWriterQueue.Item.Stored(address, offset, count * ImageFormat.PageSize, hashes));
             else
                 SplitAgainstParent(items, address, offset, hashes);
         }
@@ -385,8 +386,8 @@ public sealed class MemoryDumper(
         {
             if (storedFrom < 0)
                 return;
-            items.Add(PageWriterQueue.Item.Stored(address + (ulong)storedFrom * PageSize, bufferOffset + storedFrom * PageSize,
-                (end - storedFrom) * PageSize, hashes[storedFrom..end]));
+            items.Add(PageWriterQueue.Item.Stored(address + (ulong)storedFrom * ImageFormat.PageSize, bufferOffset + storedFrom * ImageFormat.PageSize,
+                (end - storedFrom) * ImageFormat.PageSize, hashes[storedFrom..end]));
             storedFrom = -1;
         }
         void EndKept()
@@ -397,7 +398,7 @@ public sealed class MemoryDumper(
         }
         for (int i = 0; i < hashes.Length; i++)
         {
-            ulong page = address + (ulong)i * PageSize;
+            ulong page = address + (ulong)i * ImageFormat.PageSize;
             if (parent!.TryGet(page, out ulong xxh3, out var earlier) && xxh3 == hashes[i])
             {
                 EndStored(i);

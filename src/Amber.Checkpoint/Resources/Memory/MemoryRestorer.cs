@@ -1,6 +1,7 @@
 using Amber.Checkpoint.Restore;
 using Amber.Image;
 using Amber.Image.Schema;
+using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Proc;
 
@@ -20,7 +21,7 @@ public sealed partial class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
     List<string> warnings)
 {
-    private const ulong PageSize = 4096;
+    private const ulong PageSize = ImageFormat.PageSize;
     private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
     private Func<int, PageFileRef, string>? _pageFilePath;
     private Func<int, PageFileRef, PageFileReader>? _pagesOf;
@@ -54,7 +55,7 @@ public sealed partial class MemoryRestorer(
     public void SetLayout()
     {
         bool sameExe = ProcFs.ReadExe(image.Pid) == image.ExePath;
-        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec);
+        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
         var m = image.Mm;
         calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
             m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
@@ -153,12 +154,12 @@ public sealed partial class MemoryRestorer(
     /// </summary>
     private int OpenPageFile(string path)
     {
-        int flags = RemoteCalls.OpenFlags.ReadOnly | RemoteCalls.OpenFlags.CloseOnExec;
+        int flags = OpenFlags.ReadOnly | OpenFlags.CloseOnExec;
         if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") != "1")
         {
             try
             {
-                int fd = calls.OpenAt(path, flags | RemoteCalls.OpenFlags.Direct);
+                int fd = calls.OpenAt(path, flags | OpenFlags.Direct);
                 _directIo = true;
                 return fd;
             }
@@ -224,18 +225,18 @@ public sealed partial class MemoryRestorer(
         string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
         bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
         bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
-        const int CloseOnExec = RemoteCalls.OpenFlags.CloseOnExec;
+        const int CloseOnExec = OpenFlags.CloseOnExec;
         if (writable || !mayWrite)
-            return calls.OpenAt(path, (writable ? RemoteCalls.OpenFlags.ReadWrite : RemoteCalls.OpenFlags.ReadOnly) | CloseOnExec);
+            return calls.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec);
         try
         {
-            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadWrite | CloseOnExec);
+            return calls.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec);
         }
         catch (Kernel.KernelCallException e)
         {
             warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
                 $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
-            return calls.OpenAt(path, RemoteCalls.OpenFlags.ReadOnly | CloseOnExec);
+            return calls.OpenAt(path, OpenFlags.ReadOnly | CloseOnExec);
         }
     }
 

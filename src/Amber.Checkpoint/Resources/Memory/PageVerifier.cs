@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Memory;

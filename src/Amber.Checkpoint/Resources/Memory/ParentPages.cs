@@ -11,7 +11,6 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// </summary>
 public sealed class ParentPages
 {
-    private const ulong PageSize = ImageFormat.PageSize;
     private readonly Run[] _runs;
     private readonly (ulong Start, ulong End)[] _bounds;
 
@@ -21,7 +20,7 @@ public sealed class ParentPages
     {
         // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
         // checkpoint does most, for every stretch of pages known unchanged.
-        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * PageSize,
+        _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * ImageFormat.PageSize,
             new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Layer = r.Layer, Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip },
             [.. r.PageXxh3]))];
         _bounds = [.. _runs.Select(r => (r.Start, r.End))];
@@ -41,7 +40,7 @@ public sealed class ParentPages
                 lo = mid + 1;
             else
             {
-                int page = (int)((address - run.Start) / PageSize);
+                int page = (int)((address - run.Start) / ImageFormat.PageSize);
                 xxh3 = run.Hashes[page];
                 kept = Slice(run.Where, run.Hashes, page, 1);
                 return true;
@@ -61,8 +60,8 @@ public sealed class ParentPages
         bool compressed = run.Codec != Codec.None;
         var slice = new PageRun
         {
-            Address = run.Address + (ulong)first * PageSize, Count = (ulong)count, Source = run.Source, Layer = run.Layer, Codec = run.Codec, StoredLength = run.StoredLength,
-            FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
+            Address = run.Address + (ulong)first * ImageFormat.PageSize, Count = (ulong)count, Source = run.Source, Layer = run.Layer, Codec = run.Codec, StoredLength = run.StoredLength,
+            FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * ImageFormat.PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
         };
         slice.PageXxh3.AddRange(new ArraySegment<ulong>(hashes, first, count));
         return slice;
@@ -80,9 +79,9 @@ public sealed class ParentPages
 
     /// <summary>Whether <paramref name="next"/> goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
     public static bool Continues(PageRun run, PageRun next) =>
-        run.StoredIn == next.StoredIn && run.Codec == next.Codec && run.Address + run.Count * PageSize == next.Address
+        run.StoredIn == next.StoredIn && run.Codec == next.Codec && run.Address + run.Count * ImageFormat.PageSize == next.Address
         && (run.Codec == Codec.None
-            ? run.FileOffset + run.Count * PageSize == next.FileOffset
+            ? run.FileOffset + run.Count * ImageFormat.PageSize == next.FileOffset
             : run.FileOffset == next.FileOffset && run.StoredLength == next.StoredLength && run.Skip + run.Count == next.Skip);
 
     /// <summary>A walk over the runs in address order, for addresses that only grow.</summary>
@@ -114,7 +113,7 @@ public sealed class ParentPages
                     throw new InvalidOperationException($"page {at:x} was not saved by the earlier checkpoint");
                 var run = _runs[_walk.At];
                 ulong stop = Math.Min(end, until);
-                int first = (int)((at - run.Start) / PageSize), count = (int)((stop - at) / PageSize);
+                int first = (int)((at - run.Start) / ImageFormat.PageSize), count = (int)((stop - at) / ImageFormat.PageSize);
                 yield return Slice(run.Where, run.Hashes, first, count);
                 at = stop;
             }

@@ -17,8 +17,6 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// </summary>
 public sealed class PreCopiedPages : IDisposable
 {
-    private const int PageSize = ImageFormat.PageSize;
-
     private readonly List<Chunk> _chunks = [];
     private readonly List<Copy> _copies = []; // in address order
     private RangeCursor _walk = new([]);
@@ -65,7 +63,7 @@ public sealed class PreCopiedPages : IDisposable
                         at = written[next].Start;
                 }
                 long read = memory.TryReadScattered(CollectionsMarshal.AsSpan(reads), buffer.Span[..used]);
-                if (read >= PageSize)
+                if (read >= ImageFormat.PageSize)
                     copied.Keep(buffer, reads, read);
                 else
                     pool.Buffers.Return(buffer);
@@ -106,7 +104,7 @@ public sealed class PreCopiedPages : IDisposable
         _chunks.Add(new Chunk(buffer));
         foreach (var (address, length) in reads)
         {
-            int filled = (int)Math.Min(length, read - offset) / PageSize * PageSize;
+            int filled = (int)Math.Min(length, read - offset) / ImageFormat.PageSize * ImageFormat.PageSize;
             if (filled <= 0)
                 break;
             // A copy before this one in the same buffer was filled whole (a short one ends the loop):
@@ -128,7 +126,7 @@ public sealed class PreCopiedPages : IDisposable
         var copy = _copies[_walk.At];
         var chunk = _chunks[copy.Chunk];
         chunk.Items ??= _pool.RentList();
-        PagesUsed += (long)((end - start) / PageSize);
+        PagesUsed += (long)((end - start) / ImageFormat.PageSize);
         chunk.Items.Add(PageWriterQueue.Item.Copied(start, copy.Offset + (int)(start - copy.Start), (int)(end - start), anonymous));
     }
 

@@ -1,3 +1,5 @@
+using Amber.Image;
+
 namespace Amber.Checkpoint.Resources.Memory;
 
 /// <summary>
@@ -6,17 +8,15 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// </summary>
 public static class ZeroPages
 {
-    private const int PageSize = 4096;
-
     /// <summary>(first page, page count) of each run of pages holding a non-zero byte, in order.</summary>
     public static List<(int First, int Count)> NonZeroStretches(ReadOnlySpan<byte> data)
     {
         var stretches = new List<(int, int)>();
-        int count = data.Length / PageSize;
+        int count = data.Length / ImageFormat.PageSize;
         int start = -1;
         for (int i = 0; i <= count; i++)
         {
-            bool keep = i < count && data.Slice(i * PageSize, PageSize).ContainsAnyExcept((byte)0);
+            bool keep = i < count && data.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize).ContainsAnyExcept((byte)0);
             if (keep && start < 0)
             {
                 start = i;

@@ -24,7 +24,7 @@ public static class PipeMaker
         if (pipe.Packets.Count > 0)
         {
             // One write a packet, through the write end in packet mode for the time of it.
-            calls.SetStatusFlags(writeEnd, RemoteCalls.OpenFlags.Direct);
+            calls.SetStatusFlags(writeEnd, OpenFlags.Direct);
             int at = 0;
             foreach (int size in pipe.Packets)
             {
@@ -52,5 +52,5 @@ public static class PipeMaker
 
     /// <summary>Another open file of an end (as /proc/PID/fd/N opens it): one of <see cref="FdImage.PipeReopened"/>, with its own flags.</summary>
     public static int Reopen(RemoteCalls calls, int end, FdImage fd) =>
-        calls.OpenAt($"/proc/self/fd/{end}", ((int)fd.Flags & ~(RemoteCalls.OpenFlags.Create | RemoteCalls.OpenFlags.Exclusive | RemoteCalls.OpenFlags.Truncate)) | RemoteCalls.OpenFlags.CloseOnExec);
+        calls.OpenAt($"/proc/self/fd/{end}", ((int)fd.Flags & ~(OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate)) | OpenFlags.CloseOnExec);
 }

@@ -1,5 +1,3 @@
-using Amber.Checkpoint.Resources.Files;
-using Amber.Checkpoint.Resources.Sockets;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
 using Amber.Kernel.Proc;
@@ -23,7 +21,7 @@ namespace Amber.Checkpoint.Resources.Pipes;
 /// </summary>
 public static class PipeResolver
 {
-    private const uint AccessMode = 3, ReadOnly = 0, WriteOnly = 1, Direct = 0x4000;
+    private const uint AccessMode = OpenFlags.AccessMode, ReadOnly = OpenFlags.ReadOnly, WriteOnly = OpenFlags.WriteOnly, ReadWrite = OpenFlags.ReadWrite, Direct = OpenFlags.Direct;
 
     public static void Resolve(IReadOnlyList<ProcessImage> processes)
     {
@@ -105,7 +103,7 @@ public static class PipeResolver
     /// <summary>A process outside the tree that holds the pipe open for reading or writing (<paramref name="mode"/>), named; null if none does.</summary>
     private static string? OutsideHolder(ulong pipeId, uint mode, IReadOnlySet<int> tree)
     {
-        var found = ProcFs.FindFdHolder($"pipe:[{pipeId}]", flags => (flags & AccessMode) == mode || (flags & AccessMode) == 2, tree);
+        var found = ProcFs.FindFdHolder($"pipe:[{pipeId}]", flags => (flags & AccessMode) == mode || (flags & AccessMode) == ReadWrite, tree);
         if (found is not { } holder)
             return null;
         string name = ProcFs.TryReadStatus(holder.Pid, out var status) && status is not null ? $" ('{status.Name}')" : "";

@@ -15,7 +15,6 @@ namespace Amber.Checkpoint.Resources.SharedMemory;
 public static class ShmemDumper
 {
     private const int ChunkBytes = 4 << 20;
-    private const int PageSize = ImageFormat.PageSize;
 
     public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
@@ -89,20 +88,20 @@ public static class ShmemDumper
     {
         foreach (var (first, count) in ZeroPages.NonZeroStretches(data))
         {
-            var stretch = data.Slice(first * PageSize, count * PageSize);
+            var stretch = data.Slice(first * ImageFormat.PageSize, count * ImageFormat.PageSize);
             var hashes = PageHashes.Of(stretch);
             int storedFrom = 0;
             for (int i = 0; i <= count; i++)
             {
-                ulong at = (ulong)(offset + (first + i) * PageSize);
+                ulong at = (ulong)(offset + (first + i) * ImageFormat.PageSize);
                 PageRun? earlier = null;
                 bool keep = i < count && parent is not null && parent.TryGet(at, out ulong xxh3, out earlier) && xxh3 == hashes[i];
                 if (!keep && i < count)
                     continue;
                 if (i > storedFrom)
                 {
-                    var (fileOffset, _) = pages.Append(stretch[(storedFrom * PageSize)..(i * PageSize)]);
-                    runs.Add(new PageRun { Address = (ulong)(offset + (first + storedFrom) * PageSize), Count = (ulong)(i - storedFrom), FileOffset = fileOffset, PageXxh3 = { hashes[storedFrom..i] } });
+                    var (fileOffset, _) = pages.Append(stretch[(storedFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)]);
+                    runs.Add(new PageRun { Address = (ulong)(offset + (first + storedFrom) * ImageFormat.PageSize), Count = (ulong)(i - storedFrom), FileOffset = fileOffset, PageXxh3 = { hashes[storedFrom..i] } });
                 }
                 if (keep)
                 {

@@ -2,7 +2,6 @@ using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Restore;
 using Amber.Image;
 using Amber.Image.Schema;
-using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 
@@ -63,7 +62,7 @@ public static class ShmemRestorer
         {
             ulong size = ImageFormat.WholePages(shmem.Size);
             ulong at = calls.Mmap(0, size, Mman.ProtRead | Mman.ProtWrite, Mman.MapShared | Mman.MapAnonymous);
-            fd = calls.OpenAt($"/proc/self/map_files/{at:x}-{at + size:x}", RemoteCalls.OpenFlags.ReadWrite | RemoteCalls.OpenFlags.CloseOnExec);
+            fd = calls.OpenAt($"/proc/self/map_files/{at:x}-{at + size:x}", OpenFlags.ReadWrite | OpenFlags.CloseOnExec);
             calls.Munmap(at, size);
         }
         else

@@ -5,7 +5,7 @@ namespace Amber.Checkpoint.Resources.Sockets;
 
 /// <summary>
 /// Sockets are saved with their family, type, options, address and backlog. A connected unix socket
-/// is one end of a pair whose other end must be in the checkpoint (<see cref="PipeResolver"/>),
+/// is one end of a pair whose other end must be in the checkpoint (<see cref="SocketPairs"/>),
 /// except a datagram socket connected to a named address, which is connected again by that name.
 /// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
 /// A listening unix socket keeps the connections waiting on it (connected again at restore).

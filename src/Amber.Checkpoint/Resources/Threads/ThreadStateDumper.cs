@@ -4,7 +4,6 @@ using Amber.Checkpoint.Resources.Limits;
 using Amber.Checkpoint.Resources.SignalHandling;
 using Amber.Checkpoint.Resources.Timers;
 using Amber.Image.Schema;
-using Amber.Kernel;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
