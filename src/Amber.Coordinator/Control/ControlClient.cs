@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Amber.Kernel.Processes;
+using Amber.Sockets;
 
 namespace Amber.Coordinator.Control;
 
@@ -23,13 +24,6 @@ public static class ControlClient
         var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
         return JsonSerializer.Deserialize(answer, CoordinatorJson.Default.ControlResponse)
             ?? throw new IOException("the coordinator sent an empty answer");
-    }
-
-    /// <summary>True if a coordinator answers on this home's control socket.</summary>
-    public static bool IsRunning()
-    {
-        using var socket = Connect(AmberHome.Current);
-        return socket is not null;
     }
 
     private static Socket? Connect(AmberHome home)

@@ -6,7 +6,7 @@ namespace Amber.Coordinator.Control;
 /// <summary>A request to the coordinator, one JSON line on its control socket.</summary>
 public sealed class ControlRequest
 {
-    /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown, list.</summary>
+    /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown.</summary>
     public string Op { get; set; } = "";
 
     public string Group { get; set; } = "";

@@ -10,6 +10,7 @@ using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Amber.Sockets;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -188,11 +189,6 @@ public sealed class Coordinator : IDisposable
                 return ControlResponse.Failure("only root may stop the coordinator");
             _stop.Cancel();
             return new ControlResponse { Ok = true, Stderr = ["coordinator stopping; groups keep running"] };
-        }
-        if (request.Op == "list")
-        {
-            lock (_lock)
-                return new ControlResponse { Ok = true, Stdout = [.. _groups.Keys.Order()] };
         }
         if (!AmberHome.IsValidGroupName(request.Group))
             return ControlResponse.Failure($"'{request.Group}' is not a group name ({AmberHome.GroupNameRule})");

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Amber.Kernel.Files;
+using Amber.Sockets;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -48,13 +50,6 @@ public sealed class Registrations : IDisposable
     }
 
     public string SocketPath { get; }
-
-    /// <summary>The processes registered now.</summary>
-    public List<(int Pid, string Name)> Registered()
-    {
-        lock (_lock)
-            return [.. _sessions.Where(s => s.Name is not null).Select(s => (s.Pid, s.Name!))];
-    }
 
     /// <summary>
     /// Tells every registered program a checkpoint is coming and waits for each to answer READY, but
@@ -139,9 +134,8 @@ public sealed class Registrations : IDisposable
                     return;
                 continue;
             }
-            var ucred = new byte[12];
-            socket.GetRawSocketOption(1, 17, ucred); // SOL_SOCKET, SO_PEERCRED: pid, uid, gid
-            var session = new Session(socket, BitConverter.ToInt32(ucred, 0), BitConverter.ToUInt32(ucred, 4));
+            var peer = PeerCredentials.Of(socket);
+            var session = new Session(socket, peer.Pid, peer.Uid);
             lock (_lock)
             {
                 _sessions.Add(session);
@@ -164,7 +158,7 @@ public sealed class Registrations : IDisposable
     {
         try
         {
-            var reader = new Control.LineReader(session.Socket);
+            var reader = new LineReader(session.Socket);
             while (reader.ReadLine() is { } line)
             {
                 var (verb, rest) = line.IndexOf(' ') is int space and > 0 ? (line[..space], line[(space + 1)..]) : (line, "");
