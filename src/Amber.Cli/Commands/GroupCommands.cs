@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Amber.Coordinator;
 using Amber.Coordinator.Control;
-using Amber.Coordinator.Daemon;
 
 namespace Amber.Cli.Commands;
 

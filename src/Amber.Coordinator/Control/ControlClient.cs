@@ -19,10 +19,10 @@ public static class ControlClient
         var home = AmberHome.Current;
         using var socket = Connect(home) ?? (startDaemon ? StartDaemon(home) : null)
             ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
-        var line = JsonSerializer.Serialize(request, CoordinatorJson.Default.ControlRequest) + "\n";
+        var line = JsonSerializer.Serialize(request, ControlJson.Default.ControlRequest) + "\n";
         socket.Send(Encoding.UTF8.GetBytes(line));
         var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
-        return JsonSerializer.Deserialize(answer, CoordinatorJson.Default.ControlResponse)
+        return JsonSerializer.Deserialize(answer, ControlJson.Default.ControlResponse)
             ?? throw new IOException("the coordinator sent an empty answer");
     }
 

@@ -4,8 +4,10 @@ using System.Text;
 using System.Text.Json;
 using Amber.Checkpoint.Storage;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
+using Amber.Coordinator.Workers;
 using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
@@ -98,8 +100,7 @@ public sealed class Coordinator : IDisposable
         _stop.Dispose();
     }
 
-    internal static void Log(string message) =>
-        Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} amberd: {message}");
+    private static void Log(string message) => CoordinatorLog.Write(message);
 
     private string PidFile => Path.Combine(_home.RunDirectory, "amberd.pid");
 
@@ -157,7 +158,7 @@ public sealed class Coordinator : IDisposable
             {
                 var who = Requester.Of(connection);
                 var line = new LineReader(connection).ReadLine();
-                var request = line is null ? null : JsonSerializer.Deserialize(line, CoordinatorJson.Default.ControlRequest);
+                var request = line is null ? null : JsonSerializer.Deserialize(line, ControlJson.Default.ControlRequest);
                 response = request is null ? ControlResponse.Failure("an empty request") : Handle(request, who);
             }
             catch (Exception e) when (e is IOException or JsonException or SocketException or KernelCallException or TargetGoneException or UnauthorizedAccessException or InvalidOperationException)
@@ -172,7 +173,7 @@ public sealed class Coordinator : IDisposable
             }
             try
             {
-                connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, CoordinatorJson.Default.ControlResponse) + "\n"));
+                connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse) + "\n"));
             }
             catch (SocketException)
             {

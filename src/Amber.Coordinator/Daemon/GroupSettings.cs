@@ -1,5 +1,6 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
 
 namespace Amber.Coordinator.Daemon;
 

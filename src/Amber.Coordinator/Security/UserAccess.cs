@@ -1,5 +1,4 @@
-using Amber.Coordinator.Control;
-using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Workers;
 using Amber.Kernel.Processes;
 
 namespace Amber.Coordinator.Security;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Amber.Coordinator.Control;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Table;
@@ -9,7 +8,7 @@ using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Groups;
 
 /// <summary>
 /// One group as the coordinator runs it: its settings (saved to group.json at every change), its
@@ -99,14 +98,14 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
     public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach)
     {
-        var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), CoordinatorJson.Default.GroupConfig)
+        var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), GroupJson.Default.GroupConfig)
             ?? throw new IOException($"{configPath} is empty");
         if (!AmberHome.IsValidGroupName(config.Name) || home.GroupConfig(config.Name) != configPath)
             throw new IOException($"{configPath} names group '{config.Name}'");
         return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
     }
 
-    public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, CoordinatorJson.Default.GroupConfig));
+    public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, GroupJson.Default.GroupConfig));
 
     /// <summary>The live processes of the group now (zombies not counted).</summary>
     public List<int> LiveProcesses() =>

@@ -4,7 +4,7 @@ using System.Text;
 using Amber.Kernel.Files;
 using Amber.Sockets;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Groups;
 
 /// <summary>
 /// A group's registration socket (run/groups/NAME.sock): programs of the group that use the client
@@ -171,7 +171,7 @@ public sealed class Registrations : IDisposable
                             break;
                         }
                         session.Name = rest.Length > 0 ? rest : $"process {session.Pid}";
-                        Coordinator.Log($"group {_group}: process {session.Pid} registered as '{session.Name}'");
+                        CoordinatorLog.Write($"group {_group}: process {session.Pid} registered as '{session.Name}'");
                         session.Send("OK");
                         break;
                     case "UNREGISTER":
@@ -218,7 +218,7 @@ public sealed class Registrations : IDisposable
         if (parts.Length < 3)
             return;
         string who = session.Name is { } name ? $"process {session.Pid} ('{name}')" : $"process {session.Pid}";
-        Coordinator.Log($"group {_group}: {who}: its {parts[0]} for {parts[1]} threw {parts[2]}; {(parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on")}");
+        CoordinatorLog.Write($"group {_group}: {who}: its {parts[0]} for {parts[1]} threw {parts[2]}; {(parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on")}");
         if (parts[0] == "BeforeCheckpoint")
             session.Failure = $"{parts[1]} {parts[2]}";
     }
