@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Table;
 using Amber.Kernel.Processes;

@@ -14,12 +14,12 @@ public static class ControlClient
 {
     private static readonly TimeSpan DaemonStart = TimeSpan.FromSeconds(20);
 
-    public static ControlResponse Send(ControlRequest request, bool startDaemon = false)
+    public static ControlResponse Send(Request request, bool startDaemon = false)
     {
         var home = AmberHome.Current;
         using var socket = Connect(home) ?? (startDaemon ? StartDaemon(home) : null)
             ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
-        var line = JsonSerializer.Serialize(request, ControlJson.Default.ControlRequest) + "\n";
+        var line = JsonSerializer.Serialize(request.ToWire(), ControlJson.Default.ControlRequest) + "\n";
         socket.Send(Encoding.UTF8.GetBytes(line));
         var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
         return JsonSerializer.Deserialize(answer, ControlJson.Default.ControlResponse)

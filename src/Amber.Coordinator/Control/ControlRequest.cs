@@ -1,6 +1,10 @@
 namespace Amber.Coordinator.Control;
 
-/// <summary>A request to the coordinator, one JSON line on its control socket.</summary>
+/// <summary>
+/// A request as it travels on the control socket: one JSON line, every field of every operation,
+/// Op saying which (see <see cref="Request"/> for the typed requests). Its shape is the wire format the
+/// CLI and the coordinator agree on: fields are only ever added.
+/// </summary>
 public sealed class ControlRequest
 {
     /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown.</summary>

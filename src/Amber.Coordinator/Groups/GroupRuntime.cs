@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Amber.Coordinator.Scheduling;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Table;
@@ -18,6 +19,7 @@ namespace Amber.Coordinator.Groups;
 public sealed class GroupRuntime : IDisposable
 {
     private readonly AmberHome _home;
+    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(20);
     private readonly Dictionary<int, long> _firstSeen = [];
 
     private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach)
@@ -29,7 +31,7 @@ public sealed class GroupRuntime : IDisposable
         Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name, config.OwnerGid);
         Registrations = new Registrations(config.Name, home.RegistrationSocket(config.Name), (pid, uid) => attach(this, pid, uid),
             pid => Cgroup.Processes().Contains(pid));
-        NextCheckpoint = config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(config.EverySeconds) : DateTime.MaxValue;
+        Schedule = new CheckpointSchedule(config.EverySeconds);
     }
 
     public GroupConfig Config { get; }
@@ -49,7 +51,9 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>Held for the length of an operation on the group: they never overlap.</summary>
     public SemaphoreSlim Busy { get; } = new(1, 1);
 
-    public DateTime NextCheckpoint { get; set; }
+    public CheckpointSchedule Schedule { get; }
+
+    public MergePolicy MergePolicy => new(Config.MergeAfter, Config.MergeAboveBytes);
 
     /// <summary>The latest checkpoint's chain is long enough to be folded; the monitor starts the merge.</summary>
     public bool MergePending { get; set; }
@@ -165,8 +169,9 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <summary>Ends every process of the group (cgroup.kill) and waits until none is left.</summary>
-    public void KillAll(TimeSpan timeout)
+    public void KillAll()
     {
+        var timeout = KillTimeout;
         var killFile = Path.Combine(Cgroup.Path, "cgroup.kill");
         if (File.Exists(killFile))
             File.WriteAllText(killFile, "1");
