@@ -5,6 +5,7 @@ using Amber.Coordinator.Control;
 using Amber.Coordinator.Security;
 using Amber.Kernel;
 using Amber.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -12,7 +13,7 @@ namespace Amber.Coordinator.Daemon;
 /// The control socket: anyone may connect; each connection carries one request line and gets one
 /// response line, served on a thread of its own, the requester told by its peer credentials.
 /// </summary>
-internal sealed class ControlServer(string path, RequestDispatcher dispatcher, CancellationToken stopping) : IDisposable
+internal sealed class ControlServer(string path, RequestDispatcher dispatcher, CancellationToken stopping, ILogger logger) : IDisposable
 {
     private Socket? _listener;
 
@@ -51,7 +52,7 @@ internal sealed class ControlServer(string path, RequestDispatcher dispatcher, C
             }
             catch (SocketException e)
             {
-                CoordinatorLog.Write($"accept: {e.Message}");
+                logger.AcceptFailed(e.Message);
                 continue;
             }
             new Thread(() => Serve(connection)) { IsBackground = true, Name = "amberd-request" }.Start();
@@ -77,7 +78,7 @@ internal sealed class ControlServer(string path, RequestDispatcher dispatcher, C
             catch (Exception e)
             {
                 // Anyone may send a request: nothing in one may end the coordinator.
-                CoordinatorLog.Write($"a request failed: {e}");
+                logger.RequestFailed(e);
                 response = ControlResponse.Failure($"internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")}");
             }
             try

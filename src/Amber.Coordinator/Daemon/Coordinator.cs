@@ -7,6 +7,7 @@ using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon;
 
@@ -23,8 +24,12 @@ public sealed class Coordinator : IDisposable
     private readonly GroupSet _groups = new();
     private readonly ChildReaper _reaper = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly ILoggerFactory _loggers = DaemonLogging.Create();
+    private readonly ILogger _logger;
     private ControlServer? _server;
     private ExclusiveLock? _pidLock;
+
+    public Coordinator() => _logger = _loggers.CreateLogger<Coordinator>();
 
     /// <summary>Runs until asked to shut down (amber daemon --stop, SIGTERM).</summary>
     public int Run()
@@ -37,23 +42,23 @@ public sealed class Coordinator : IDisposable
             File.SetUnixFileMode(_home.DaemonLog, StateFiles.Private);
         _pidLock = TakeLock();
         Spawner.BecomeSubreaper();
-        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop);
-        LoadGroups(handlers.Approval);
-        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token);
+        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers);
+        LoadGroups(handlers);
+        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
-        CoordinatorLog.Write($"coordinator {Environment.ProcessId} listening on {_home.ControlSocket}");
+        _logger.Listening(Environment.ProcessId, _home.ControlSocket);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
         {
             c.Cancel = true;
             _stop.Cancel();
         });
-        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers));
+        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers), _loggers.CreateLogger<GroupMonitor>());
         while (!_stop.IsCancellationRequested)
         {
             monitor.Check();
             _stop.Token.WaitHandle.WaitOne(GroupMonitor.Tick);
         }
-        CoordinatorLog.Write("coordinator stopping (the groups run on)");
+        _logger.Stopping();
         return 0;
     }
 
@@ -68,23 +73,24 @@ public sealed class Coordinator : IDisposable
             _pidLock.Dispose();
         }
         _stop.Dispose();
+        _loggers.Dispose(); // last: writes out what is still queued
     }
 
     /// <summary>The groups of this home, found again from their group.json (a coordinator restarted), and what interrupted workers left in their stores.</summary>
-    private void LoadGroups(StoreApproval approval)
+    private void LoadGroups(OperationHandlers handlers)
     {
         foreach (var config in Directory.GetFiles(_home.GroupsDirectory, "group.json", SearchOption.AllDirectories))
         {
             try
             {
-                var group = GroupRuntime.Load(_home, config, AttachHandler.ForRegistration);
+                var group = GroupRuntime.Load(_home, config, handlers.Attach.ForRegistration, _loggers.CreateLogger<Registrations>());
                 _groups.Add(group);
-                CoordinatorLog.Write($"group {group.Config.Name}: found again ({group.LiveProcesses().Count} processes, last checkpoint {(group.Config.LastCheckpoint.Length > 0 ? group.Config.LastCheckpoint : "none")})");
-                approval.RemoveLeftovers(group);
+                _logger.FoundAgain(group.Config.Name, group.LiveProcesses().Count, group.Config.LastCheckpoint.Length > 0 ? group.Config.LastCheckpoint : "none");
+                handlers.Approval.RemoveLeftovers(group);
             }
             catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
             {
-                CoordinatorLog.Write($"skipping {config}: {e.Message}");
+                _logger.Skipping(config, e.Message);
             }
         }
     }

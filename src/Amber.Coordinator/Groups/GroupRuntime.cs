@@ -8,6 +8,7 @@ using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Groups;
 
@@ -22,7 +23,7 @@ public sealed class GroupRuntime : IDisposable
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(20);
     private readonly Dictionary<int, long> _firstSeen = [];
 
-    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach)
+    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
         _home = home;
         Config = config;
@@ -30,7 +31,7 @@ public sealed class GroupRuntime : IDisposable
         Store = new GroupStore(config.Store);
         Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name, config.OwnerGid);
         Registrations = new Registrations(config.Name, home.RegistrationSocket(config.Name), (pid, uid) => attach(this, pid, uid),
-            pid => Cgroup.Processes().Contains(pid));
+            pid => Cgroup.Processes().Contains(pid), logger);
         Schedule = new CheckpointSchedule(config.EverySeconds);
     }
 
@@ -73,15 +74,16 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
+    /// <param name="logger">The log of its registration socket.</param>
     /// <remarks>A user's own store (not the default one) is made beforehand, by that user (<see cref="Security.UserAccess"/>).</remarks>
-    public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
+    public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
         StateFiles.Directory(home.GroupDirectory(config.Name), StateFiles.Reachable);
         if (config.Store == home.DefaultStore(config.Name))
             MakeDefaultStore(config.Store, config.Owner, config.OwnerGid);
         else
             Directory.CreateDirectory(config.Store);
-        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
+        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach, logger);
         group.Save();
         return group;
     }
@@ -100,13 +102,13 @@ public sealed class GroupRuntime : IDisposable
     public void PrepareLog() => StateFiles.Give(_home.GroupLog(Config.Name), Config.Owner, Config.OwnerGid, StateFiles.Private);
 
     /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
-    public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach)
+    public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
         var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), GroupJson.Default.GroupConfig)
             ?? throw new IOException($"{configPath} is empty");
         if (!AmberHome.IsValidGroupName(config.Name) || home.GroupConfig(config.Name) != configPath)
             throw new IOException($"{configPath} names group '{config.Name}'");
-        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
+        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach, logger);
     }
 
     public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, GroupJson.Default.GroupConfig));

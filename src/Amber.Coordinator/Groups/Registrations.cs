@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Amber.Kernel.Files;
 using Amber.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Groups;
 
@@ -27,6 +28,7 @@ public sealed class Registrations : IDisposable
     private readonly Socket _listener;
     private readonly Func<int, uint, string?> _attach;
     private readonly Func<int, bool> _isMember;
+    private readonly ILogger _logger;
     private readonly object _lock = new();
     private readonly List<Session> _sessions = [];
     private readonly Dictionary<int, string> _restored = [];
@@ -34,8 +36,9 @@ public sealed class Registrations : IDisposable
 
     /// <param name="attach">Adds a process tree to the group for a caller of that uid; null, or why not.</param>
     /// <param name="isMember">Whether a process is in the group.</param>
-    public Registrations(string group, string path, Func<int, uint, string?> attach, Func<int, bool> isMember)
+    public Registrations(string group, string path, Func<int, uint, string?> attach, Func<int, bool> isMember, ILogger logger)
     {
+        _logger = logger;
         _group = group;
         _attach = attach;
         _isMember = isMember;
@@ -171,7 +174,7 @@ public sealed class Registrations : IDisposable
                             break;
                         }
                         session.Name = rest.Length > 0 ? rest : $"process {session.Pid}";
-                        CoordinatorLog.Write($"group {_group}: process {session.Pid} registered as '{session.Name}'");
+                        _logger.Registered(_group, session.Pid, session.Name);
                         session.Send("OK");
                         break;
                     case "UNREGISTER":
@@ -218,7 +221,7 @@ public sealed class Registrations : IDisposable
         if (parts.Length < 3)
             return;
         string who = session.Name is { } name ? $"process {session.Pid} ('{name}')" : $"process {session.Pid}";
-        CoordinatorLog.Write($"group {_group}: {who}: its {parts[0]} for {parts[1]} threw {parts[2]}; {(parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on")}");
+        _logger.CallbackThrew(_group, who, parts[0], parts[1], parts[2], parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on");
         if (parts[0] == "BeforeCheckpoint")
             session.Failure = $"{parts[1]} {parts[2]}";
     }

@@ -4,6 +4,7 @@ using Amber.Coordinator.Store;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Groups;
 
@@ -12,7 +13,7 @@ namespace Amber.Coordinator.Groups;
 /// the group is made (the user may write them, asked as the user) and confirmed before each
 /// operation (still what was approved: the owner may rename and replace what is theirs).
 /// </summary>
-public sealed class StoreApproval(AmberHome home, ChildReaper reaper)
+public sealed class StoreApproval(AmberHome home, ChildReaper reaper, ILogger logger)
 {
     /// <summary>
     /// Why the storage a group declares cannot be: not a directory, another user's (the coordinator
@@ -84,7 +85,7 @@ public sealed class StoreApproval(AmberHome home, ChildReaper reaper)
             return $"group {config.Name}: its store {config.Store} is not the directory it was when the group was made, and {denied}; nothing is done";
         RememberStore(config);
         group.Save();
-        CoordinatorLog.Write($"group {config.Name}: store {config.Store} made again, or replaced: uid {config.Owner} may write it");
+        logger.StoreReplaced(config.Name, config.Store, config.Owner);
         return null;
     }
 
@@ -95,7 +96,7 @@ public sealed class StoreApproval(AmberHome home, ChildReaper reaper)
             return;
         var removed = Leftovers.Remove(group.Store, home.WorkerLock(group.Config.Name));
         if (removed.Count > 0)
-            CoordinatorLog.Write($"group {group.Config.Name}: removed what interrupted checkpoints left in its store: {string.Join(" ", removed)}");
+            logger.LeftoversRemoved(group.Config.Name, string.Join(" ", removed));
     }
 
     /// <summary>The store is the directory approved for the group (any store of root's is).</summary>

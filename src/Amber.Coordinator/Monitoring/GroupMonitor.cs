@@ -3,6 +3,7 @@ using Amber.Coordinator.Groups;
 using Amber.Kernel;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Monitoring;
 
@@ -13,11 +14,11 @@ namespace Amber.Coordinator.Monitoring;
 /// merge policy asked for, a scheduled checkpoint — on a thread of its own, the group's Busy held
 /// until it ends; and refresh the process tables.
 /// </summary>
-public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOperations operations)
+public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOperations operations, ILogger logger)
 {
     public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(100);
 
-    private readonly RestartPolicy _restart = new(reaper, operations);
+    private readonly RestartPolicy _restart = new(reaper, operations, logger);
 
     public void Check()
     {
@@ -51,7 +52,7 @@ public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOper
             }
             catch (Exception e) when (e is IOException or KernelCallException or TargetGoneException)
             {
-                CoordinatorLog.Write($"group {group.Config.Name}: {e.Message}");
+                logger.MonitorProblem(group.Config.Name, e.Message);
             }
             finally
             {
@@ -64,18 +65,18 @@ public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOper
     }
 
     /// <summary>Runs work the monitor started on a thread of its own; releases the group's Busy at the end.</summary>
-    private static void RunInBackground(GroupRuntime group, string what, Func<ControlResponse> work) =>
+    private void RunInBackground(GroupRuntime group, string what, Func<ControlResponse> work) =>
         new Thread(() =>
         {
             try
             {
                 var response = work();
                 if (!response.Ok)
-                    CoordinatorLog.Write($"group {group.Config.Name}: {what} failed: {response.Error}");
+                    logger.BackgroundFailed(group.Config.Name, what, response.Error);
             }
             catch (Exception e)
             {
-                CoordinatorLog.Write($"group {group.Config.Name}: {what} failed: {e.Message}");
+                logger.BackgroundFailed(group.Config.Name, what, e.Message);
             }
             finally
             {

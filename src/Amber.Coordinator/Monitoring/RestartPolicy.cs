@@ -1,6 +1,7 @@
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Monitoring;
 
@@ -10,7 +11,7 @@ namespace Amber.Coordinator.Monitoring;
 /// the rest of the group is stopped and the whole group restored from its last checkpoint. Otherwise
 /// the roots are just forgotten.
 /// </summary>
-public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operations)
+public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operations, ILogger logger)
 {
     /// <summary>Forgets the ended roots; the restart to run, if one is due.</summary>
     public Func<ControlResponse>? OnMembersEnded(GroupRuntime group, List<int> dead)
@@ -20,8 +21,9 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
         {
             bool known = reaper.TryGetEnd(root, out var end);
             string how = known ? end.ToString() : "ended (not a child of the coordinator: status unknown)";
-            CoordinatorLog.Write($"group {group.Config.Name}: member {root} {how}");
-            if (!known || !end.Exited || end.ExitCode != 0)
+            bool failed = !known || !end.Exited || end.ExitCode != 0;
+            logger.MemberEnded(failed ? LogLevel.Warning : LogLevel.Information, group.Config.Name, root, how);
+            if (failed)
                 failures.Add($"{root} {how}");
             group.Config.Roots.Remove(root);
             group.Config.Launched.Remove(root);
@@ -32,12 +34,12 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
             return null;
         if (latest is null)
         {
-            CoordinatorLog.Write($"group {group.Config.Name}: cannot restart: no checkpoint yet");
+            logger.CannotRestart(group.Config.Name);
             return null;
         }
         return () =>
         {
-            CoordinatorLog.Write($"group {group.Config.Name}: restarting after {string.Join("; ", failures)}: stopping the rest, restoring {latest.Id}");
+            logger.Restarting(group.Config.Name, string.Join("; ", failures), latest.Id);
             group.Config.Roots.Clear();
             group.KillAll();
             var response = operations.Restore(group, latest);
@@ -45,7 +47,7 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
             {
                 group.Config.Restarts++;
                 group.Save();
-                CoordinatorLog.Write($"group {group.Config.Name}: restarted (restart {group.Config.Restarts})");
+                logger.Restarted(group.Config.Name, group.Config.Restarts);
             }
             return response;
         };

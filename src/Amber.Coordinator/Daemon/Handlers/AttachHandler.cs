@@ -3,16 +3,17 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Kernel;
 using Amber.Kernel.Proc;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber attach, and ADD from a registered program: a running process tree joins the group.</summary>
-internal sealed class AttachHandler : IGroupHandler<AttachRequest>
+internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachRequest>
 {
     public ControlResponse Handle(GroupRuntime group, AttachRequest request, Requester who) => Attach(group, request.Pid, who.Uid);
 
     /// <summary>ADD from a registered program: attach a tree, if the program's user may; null, or why not.</summary>
-    public static string? ForRegistration(GroupRuntime group, int pid, uint uid)
+    public string? ForRegistration(GroupRuntime group, int pid, uint uid)
     {
         group.Busy.Wait();
         try
@@ -28,7 +29,7 @@ internal sealed class AttachHandler : IGroupHandler<AttachRequest>
     }
 
     /// <summary>Adds a running process tree: every process of it moves into the group's cgroup (forks meanwhile are caught by re-listing).</summary>
-    private static ControlResponse Attach(GroupRuntime group, int pid, uint uid)
+    private ControlResponse Attach(GroupRuntime group, int pid, uint uid)
     {
         if (!ProcFs.TryReadStatus(pid, out var status) || status is null || status.State is 'Z' or 'X')
             return ControlResponse.Failure($"process {pid} does not exist");
@@ -45,7 +46,7 @@ internal sealed class AttachHandler : IGroupHandler<AttachRequest>
             {
                 group.Config.Roots.Add(pid);
                 group.Save();
-                CoordinatorLog.Write($"group {group.Config.Name}: attached process tree {pid} ({tree.Count} processes)");
+                logger.Attached(group.Config.Name, pid, tree.Count);
                 return new ControlResponse { Ok = true, Stderr = [$"attached process {pid} and its {tree.Count - 1} descendant(s) to group {group.Config.Name}"] };
             }
             foreach (int p in outside)

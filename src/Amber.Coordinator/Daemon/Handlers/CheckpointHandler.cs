@@ -6,6 +6,7 @@ using Amber.Coordinator.Store;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
@@ -14,7 +15,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// barrier, by a worker. Registered programs are told before and after; the write trackers the
 /// coordinator keeps between checkpoints go to the worker and new ones come back.
 /// </summary>
-internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval) : IGroupHandler<CheckpointRequest>
+internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<CheckpointRequest>
 {
     public ControlResponse Handle(GroupRuntime group, CheckpointRequest request, Requester who) => Checkpoint(group, request.Stop, request.Full);
 
@@ -34,7 +35,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         var report = RunWorker(group, WorkerArguments(group, images, stop, latest), passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop);
         if (!report.Ok)
         {
-            CoordinatorLog.Write($"group {group.Config.Name}: checkpoint failed: {report.Error}");
+            logger.CheckpointFailed(group.Config.Name, report.Error);
             group.Registrations.AfterCheckpoint(id); // they run on as before
             return ControlResponse.Failure(report.Error);
         }
@@ -53,10 +54,10 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
             group.Config.Launched.Clear();
         }
         group.Save();
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"checkpointed group {group.Config.Name} as {id}{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten{(report.PagesCopiedBeforeTheFreeze > 0 ? $", {report.PagesCopiedBeforeTheFreeze} copied before the freeze" : "")})" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
-        CoordinatorLog.Write(line);
-        return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten{(report.PagesCopiedBeforeTheFreeze > 0 ? $", {report.PagesCopiedBeforeTheFreeze} copied before the freeze" : "")})" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+        logger.CheckpointTaken(group.Config.Name, id, summary);
+        return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"] };
     }
 
     private List<string> WorkerArguments(GroupRuntime group, string images, bool stop, StoredCheckpoint? parent)

@@ -3,11 +3,12 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Kernel;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber detach: a tree leaves the group; its processes go back to the root cgroup and are no longer checkpointed.</summary>
-internal sealed class DetachHandler : IGroupHandler<DetachRequest>
+internal sealed class DetachHandler(ILogger logger) : IGroupHandler<DetachRequest>
 {
     public ControlResponse Handle(GroupRuntime group, DetachRequest request, Requester who)
     {
@@ -23,7 +24,7 @@ internal sealed class DetachHandler : IGroupHandler<DetachRequest>
         group.Config.Roots.Remove(pid);
         group.Config.Launched.Remove(pid);
         group.Save();
-        CoordinatorLog.Write($"group {group.Config.Name}: detached process tree {pid}");
+        logger.Detached(group.Config.Name, pid);
         return new ControlResponse { Ok = true, Stderr = [$"detached process {pid} from group {group.Config.Name}"] };
     }
 }

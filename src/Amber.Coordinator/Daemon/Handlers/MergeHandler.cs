@@ -4,11 +4,12 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber merge --group, and the merges the merge policy asks for: a checkpoint and its chain folded into one full checkpoint, by a worker.</summary>
-internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval) : IGroupHandler<MergeRequest>
+internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<MergeRequest>
 {
     public ControlResponse Handle(GroupRuntime group, MergeRequest request, Requester who) => Merge(group, request.From);
 
@@ -24,12 +25,12 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
         var report = Worker.Run(reaper, home.DaemonLog, "merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name));
         if (!report.Ok)
         {
-            CoordinatorLog.Write($"group {group.Config.Name}: merge of {checkpoint.Id} failed: {report.Error}");
+            logger.MergeFailed(group.Config.Name, checkpoint.Id, report.Error);
             return ControlResponse.Failure(report.Error);
         }
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"merged group {group.Config.Name}'s {checkpoint.Id} into a full checkpoint ({report.Pages} pages, {report.Bytes / 1048576.0:0.0} MiB) in {report.TotalMs:0} ms{(report.Removed.Count > 0 ? $"; removed {string.Join(" ", report.Removed)}" : "")}");
-        CoordinatorLog.Write(line);
-        return new ControlResponse { Ok = true, Stdout = [checkpoint.Id], Stderr = [line] };
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"({report.Pages} pages, {report.Bytes / 1048576.0:0.0} MiB) in {report.TotalMs:0} ms{(report.Removed.Count > 0 ? $"; removed {string.Join(" ", report.Removed)}" : "")}");
+        logger.Merged(group.Config.Name, checkpoint.Id, summary);
+        return new ControlResponse { Ok = true, Stdout = [checkpoint.Id], Stderr = [$"merged group {group.Config.Name}'s {checkpoint.Id} into a full checkpoint {summary}"] };
     }
 }

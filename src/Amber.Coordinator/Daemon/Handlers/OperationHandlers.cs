@@ -1,5 +1,6 @@
 using Amber.Coordinator.Groups;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
@@ -8,11 +9,16 @@ internal sealed record OperationHandlers(StoreApproval Approval, ShutdownHandler
     CheckpointHandler Checkpoint, RestoreHandler Restore, ImagesHandler Images, MergeHandler Merge, VerifyHandler Verify,
     StopHandler Stop, RemoveHandler Remove)
 {
-    public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping)
+    public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers)
     {
-        var approval = new StoreApproval(home, reaper);
-        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups), new AttachHandler(), new DetachHandler(),
-            new CheckpointHandler(home, reaper, approval), new RestoreHandler(home, reaper, approval), new ImagesHandler(approval),
-            new MergeHandler(home, reaper, approval), new VerifyHandler(approval), new StopHandler(), new RemoveHandler(home, groups));
+        var approval = new StoreApproval(home, reaper, loggers.CreateLogger<StoreApproval>());
+        var attach = new AttachHandler(loggers.CreateLogger<AttachHandler>());
+        var stop = new StopHandler(loggers.CreateLogger<StopHandler>());
+        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers), attach,
+            new DetachHandler(loggers.CreateLogger<DetachHandler>()),
+            new CheckpointHandler(home, reaper, approval, loggers.CreateLogger<CheckpointHandler>()),
+            new RestoreHandler(home, reaper, approval, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),
+            new MergeHandler(home, reaper, approval, loggers.CreateLogger<MergeHandler>()), new VerifyHandler(approval), stop,
+            new RemoveHandler(home, groups, stop, loggers.CreateLogger<RemoveHandler>()));
     }
 }

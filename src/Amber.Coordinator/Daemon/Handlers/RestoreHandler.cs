@@ -4,11 +4,12 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber restore --group, and restarts on failure: every process of the group back from a checkpoint, by a worker.</summary>
-internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval) : IGroupHandler<RestoreRequest>
+internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<RestoreRequest>
 {
     public ControlResponse Handle(GroupRuntime group, RestoreRequest request, Requester who)
     {
@@ -31,7 +32,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit]);
         if (!report.Ok)
         {
-            CoordinatorLog.Write($"group {group.Config.Name}: restore from {id} failed: {report.Error}");
+            logger.RestoreFailed(group.Config.Name, id, report.Error);
             return ControlResponse.Failure(report.Error);
         }
         group.DropTrackers(); // they tracked the memory of processes that are gone
@@ -39,9 +40,13 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         group.Config.Launched = [.. report.Roots]; // the worker's orphans: the coordinator's children now
         group.Save();
         group.Registrations.AfterRestore(id, report.Processes);
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"restored group {group.Config.Name} from {id}: {report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}{(report.Storage.Length > 0 ? $", storage rolled back ({report.Storage})" : "")}, in {report.TotalMs:0} ms");
-        CoordinatorLog.Write(line);
-        return new ControlResponse { Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), line] };
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"{report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}{(report.Storage.Length > 0 ? $", storage rolled back ({report.Storage})" : "")}, in {report.TotalMs:0} ms");
+        logger.Restored(group.Config.Name, id, summary);
+        return new ControlResponse
+        {
+            Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))],
+            Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"restored group {group.Config.Name} from {id}: {summary}"],
+        };
     }
 }

@@ -3,6 +3,7 @@ using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
 
@@ -10,8 +11,10 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// amber run: the group made if new (<see cref="Create"/>, before its owner is checked), or given the
 /// settings that can change (refusing those that cannot); then the program starts in it.
 /// </summary>
-internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups) : IGroupHandler<RunRequest>
+internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups, AttachHandler attach, ILoggerFactory loggers) : IGroupHandler<RunRequest>
 {
+    private ILogger Logger { get; } = loggers.CreateLogger<RunHandler>();
+
     /// <summary>A new group for <paramref name="who"/> with the request's settings; null and why not if its store or storage cannot be.</summary>
     public GroupRuntime? Create(RunRequest request, Requester who, out string? problem)
     {
@@ -22,10 +25,10 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             return null;
         return groups.GetOrAdd(request.Group, () =>
         {
-            var group = GroupRuntime.Create(home, config, AttachHandler.ForRegistration);
+            var group = GroupRuntime.Create(home, config, attach.ForRegistration, loggers.CreateLogger<Registrations>());
             StoreApproval.RememberStore(config);
             group.Save();
-            CoordinatorLog.Write($"group {group.Config.Name}: created (store {config.Store}{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")})");
+            Logger.Created(group.Config.Name, config.Store, $"{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")}");
             return group;
         });
     }
@@ -39,7 +42,7 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         {
             group.Schedule.Restart(group.Config.EverySeconds);
             group.Save();
-            CoordinatorLog.Write($"group {group.Config.Name}: {string.Join(", ", changes)}");
+            Logger.SettingsChanged(group.Config.Name, string.Join(", ", changes));
         }
         var launched = Launch(group, request, who.Uid, who.Gid);
         launched.Stderr.InsertRange(0, changes.Select(c => $"group {group.Config.Name}: {c}"));
@@ -81,7 +84,7 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         group.Config.Roots.Add(pid);
         group.Config.Launched.Add(pid);
         group.Save();
-        CoordinatorLog.Write($"group {group.Config.Name}: launched {string.Join(' ', request.Command)} as process {pid}");
+        Logger.Launched(group.Config.Name, string.Join(' ', request.Command), pid);
         return new ControlResponse { Ok = true, Stdout = [pid.ToString(CultureInfo.InvariantCulture)] };
     }
 }
