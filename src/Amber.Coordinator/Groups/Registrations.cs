@@ -36,12 +36,13 @@ public sealed class Registrations : IDisposable
 
     /// <param name="attach">Adds a process tree to the group for a caller of that uid; null, or why not.</param>
     /// <param name="isMember">Whether a process is in the group.</param>
+    /// <param name="logger">Registrations and callbacks that threw go to the daemon's log.</param>
     public Registrations(string group, string path, Func<int, uint, string?> attach, Func<int, bool> isMember, ILogger logger)
     {
-        _logger = logger;
         _group = group;
         _attach = attach;
         _isMember = isMember;
+        _logger = logger;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.Delete(path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
