@@ -1,5 +1,5 @@
 using System.Globalization;
-using Amber.Coordinator.Control;
+using Amber.Coordinator;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 

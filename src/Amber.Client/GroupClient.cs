@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Amber.Sockets;
 
 namespace Amber.Client;
 
@@ -126,25 +127,11 @@ public sealed class GroupClient : IDisposable
     /// </summary>
     private void Read()
     {
-        var pending = new List<byte>();
-        var chunk = new byte[1024];
+        var reader = new LineReader(_socket);
         try
         {
-            while (!_disposed)
-            {
-                int newline = pending.IndexOf((byte)'\n');
-                if (newline < 0)
-                {
-                    int n = _socket.Receive(chunk);
-                    if (n == 0)
-                        return;
-                    pending.AddRange(chunk.AsSpan(0, n));
-                    continue;
-                }
-                string line = Encoding.UTF8.GetString([.. pending.GetRange(0, newline)]);
-                pending.RemoveRange(0, newline + 1);
+            while (!_disposed && reader.ReadLine() is { } line)
                 Dispatch(line);
-            }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Amber.Coordinator.Control;
-using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
 using Amber.Coordinator.Table;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
@@ -222,7 +221,7 @@ public sealed class GroupTests
         Directory.CreateDirectory(data);
         Directory.CreateDirectory(other);
         home.Run("again", ["--storage", data], "/bin/sleep", "1000");
-        GroupConfig Config() => JsonSerializer.Deserialize(File.ReadAllText(home.Home.GroupConfig("again")), CoordinatorJson.Default.GroupConfig)!;
+        GroupConfig Config() => JsonSerializer.Deserialize(File.ReadAllText(home.Home.GroupConfig("again")), GroupJson.Default.GroupConfig)!;
 
         var run = home.Amber("run", "--group", "again", "--every", "1h", "--deadline", "2s", "--merge-after", "3", "--merge-above", "1G",
             "--compress", "lz4", "--restart-on-failure", "--", "/bin/sleep", "1000").ShouldSucceed();

@@ -35,9 +35,9 @@ public static class GroupCommands
         run.SetAction(parse => CliErrors.Run(() =>
         {
             // Every value is checked here, before the coordinator is started or anything is made.
-            var request = new ControlRequest
+            var request = new RunRequest(GroupName(parse, group)!)
             {
-                Op = "run", Group = GroupName(parse, group)!, Command = [.. parse.GetRequiredValue(command)],
+                Command = [.. parse.GetRequiredValue(command)],
                 WorkingDirectory = Environment.CurrentDirectory,
                 Environment = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")],
                 Store = parse.GetValue(images) is { } store ? StorePath(store) : "",
@@ -54,9 +54,9 @@ public static class GroupCommands
         return run;
     }
 
-    public static Command Attach() => PidVerb("attach", "Add a running process tree (PID and its descendants) to a group");
+    public static Command Attach() => PidVerb("attach", "Add a running process tree (PID and its descendants) to a group", (g, p) => new AttachRequest(g, p));
 
-    public static Command Detach() => PidVerb("detach", "Take a process tree out of a group");
+    public static Command Detach() => PidVerb("detach", "Take a process tree out of a group", (g, p) => new DetachRequest(g, p));
 
     public static Command Stop()
     {
@@ -64,17 +64,17 @@ public static class GroupCommands
         var remove = new Option<bool>("--remove") { Description = "Also forget the group (settings, process table, cgroup); its checkpoints stay" };
         var command = new Command("stop", "End every process of a group (its checkpoints stay)") { group, remove };
         command.SetAction(parse => CliErrors.Run(() =>
-            Print(ControlClient.Send(new ControlRequest { Op = parse.GetValue(remove) ? "remove" : "stop", Group = GroupName(parse, group)! }))));
+            Print(ControlClient.Send(parse.GetValue(remove) ? new RemoveRequest(GroupName(parse, group)!) : new StopRequest(GroupName(parse, group)!)))));
         return command;
     }
 
     public static int Checkpoint(string group, bool stop, bool full) =>
-        Print(ControlClient.Send(new ControlRequest { Op = "checkpoint", Group = group, Stop = stop, Full = full }));
+        Print(ControlClient.Send(new CheckpointRequest(group, stop, full)));
 
     public static int Restore(string group, string? from) =>
-        Print(ControlClient.Send(new ControlRequest { Op = "restore", Group = group, From = from ?? "" }));
+        Print(ControlClient.Send(new RestoreRequest(group, from ?? "")));
 
-    public static int Images(string group) => Print(ControlClient.Send(new ControlRequest { Op = "images", Group = group }));
+    public static int Images(string group) => Print(ControlClient.Send(new ImagesRequest(group)));
 
     public static Command Daemon()
     {
@@ -83,7 +83,7 @@ public static class GroupCommands
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (parse.GetValue(stop))
-                return Print(ControlClient.Send(new ControlRequest { Op = "shutdown" }));
+                return Print(ControlClient.Send(new ShutdownRequest()));
             using var coordinator = new Coordinator.Daemon.Coordinator();
             return coordinator.Run();
         }));
@@ -108,13 +108,13 @@ public static class GroupCommands
         return Directory.Exists(full) ? full : throw new IOException($"storage {full} is not a directory");
     }
 
-    private static Command PidVerb(string op, string description)
+    private static Command PidVerb(string op, string description, Func<string, int, GroupRequest> request)
     {
         var group = GroupOption(required: true);
         var pid = new Argument<int>("pid") { Description = "The root of the process tree" };
         var command = new Command(op, description) { group, pid };
         command.SetAction(parse => CliErrors.Run(() =>
-            Print(ControlClient.Send(new ControlRequest { Op = op, Group = GroupName(parse, group)!, Pid = OptionValues.Pid(parse.GetValue(pid)) }))));
+            Print(ControlClient.Send(request(GroupName(parse, group)!, OptionValues.Pid(parse.GetValue(pid)))))));
         return command;
     }
 

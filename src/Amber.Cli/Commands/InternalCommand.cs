@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
-using Amber.Coordinator.Control;
 using Amber.Coordinator.Security;
+using Amber.Coordinator.Workers;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
@@ -181,7 +181,7 @@ public static class InternalCommand
             if (Environment.GetEnvironmentVariable("AMBER_DEBUG") == "1")
                 Console.Error.WriteLine(e);
         }
-        Console.Out.WriteLine(JsonSerializer.Serialize(report, CoordinatorJson.Default.WorkerReport));
+        Console.Out.WriteLine(JsonSerializer.Serialize(report, WorkerJson.Default.WorkerReport));
         return report.Ok ? ExitCodes.Ok : ExitCodes.Failed;
     }
 }

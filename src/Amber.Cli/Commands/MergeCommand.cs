@@ -25,7 +25,7 @@ public static class MergeCommand
                     throw new UsageException("give a checkpoint directory or --group NAME, not both");
                 if (parse.GetValue(copy))
                     throw new UsageException("--copy goes with a checkpoint directory; a group's merges link what they can");
-                return GroupCommands.Print(ControlClient.Send(new ControlRequest { Op = "merge", Group = name, From = parse.GetValue(from) ?? "" }));
+                return GroupCommands.Print(ControlClient.Send(new MergeRequest(name, parse.GetValue(from) ?? "")));
             }
             string path = parse.GetValue(dir) ?? throw new UsageException("amber merge needs a checkpoint directory or --group NAME");
             using var cancel = new Cancellation();

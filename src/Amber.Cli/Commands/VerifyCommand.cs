@@ -18,7 +18,7 @@ public static class VerifyCommand
         {
             // A group's store is verified by its coordinator, between its checkpoints and merges.
             if (GroupCommands.GroupName(parse, group) is { } name)
-                return GroupCommands.Print(ControlClient.Send(new ControlRequest { Op = "verify", Group = name }));
+                return GroupCommands.Print(ControlClient.Send(new VerifyRequest(name)));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");

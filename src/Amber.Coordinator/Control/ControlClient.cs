@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Amber.Kernel.Processes;
+using Amber.Sockets;
 
 namespace Amber.Coordinator.Control;
 
@@ -13,23 +14,16 @@ public static class ControlClient
 {
     private static readonly TimeSpan DaemonStart = TimeSpan.FromSeconds(20);
 
-    public static ControlResponse Send(ControlRequest request, bool startDaemon = false)
+    public static ControlResponse Send(Request request, bool startDaemon = false)
     {
         var home = AmberHome.Current;
         using var socket = Connect(home) ?? (startDaemon ? StartDaemon(home) : null)
             ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
-        var line = JsonSerializer.Serialize(request, CoordinatorJson.Default.ControlRequest) + "\n";
+        var line = JsonSerializer.Serialize(request.ToWire(), ControlJson.Default.ControlRequest) + "\n";
         socket.Send(Encoding.UTF8.GetBytes(line));
         var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
-        return JsonSerializer.Deserialize(answer, CoordinatorJson.Default.ControlResponse)
+        return JsonSerializer.Deserialize(answer, ControlJson.Default.ControlResponse)
             ?? throw new IOException("the coordinator sent an empty answer");
-    }
-
-    /// <summary>True if a coordinator answers on this home's control socket.</summary>
-    public static bool IsRunning()
-    {
-        using var socket = Connect(AmberHome.Current);
-        return socket is not null;
     }
 
     private static Socket? Connect(AmberHome home)

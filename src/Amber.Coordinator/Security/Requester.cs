@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Amber.Image.Schema;
+using Amber.Kernel.Files;
 using Amber.Kernel.Proc;
 
 namespace Amber.Coordinator.Security;
@@ -14,7 +15,6 @@ namespace Amber.Coordinator.Security;
 /// <param name="Capabilities">The permitted capabilities (0 for an ordinary user).</param>
 public sealed record Requester(uint Uid, uint Gid, IReadOnlyList<uint> Groups, ulong Capabilities)
 {
-    private const int SolSocket = 1, SoPeercred = 17, SoPeergroups = 59;
     private static readonly string[] UidKinds = ["real", "effective", "saved", "filesystem"];
     private static readonly (int Set, string Name)[] CapabilitySets = [(0, "inheritable"), (1, "permitted"), (2, "effective"), (4, "ambient")];
 
@@ -29,13 +29,8 @@ public sealed record Requester(uint Uid, uint Gid, IReadOnlyList<uint> Groups, u
     /// </summary>
     public static Requester Of(Socket socket)
     {
-        var ucred = new byte[12]; // struct ucred: pid, uid, gid
-        socket.GetRawSocketOption(SolSocket, SoPeercred, ucred);
-        int pid = BitConverter.ToInt32(ucred, 0);
-        uint uid = BitConverter.ToUInt32(ucred, 4), gid = BitConverter.ToUInt32(ucred, 8);
-        var groups = new byte[4 * 65536]; // NGROUPS_MAX: never too small
-        int length = socket.GetRawSocketOption(SolSocket, SoPeergroups, groups);
-        var all = Enumerable.Range(0, length / 4).Select(i => BitConverter.ToUInt32(groups, 4 * i)).Prepend(gid).Distinct().ToList();
+        var (pid, uid, gid) = PeerCredentials.Of(socket);
+        var all = PeerCredentials.GroupsOf(socket).Prepend(gid).Distinct().ToList();
         ulong capabilities = ProcFs.TryReadStatus(pid, out var status) && status is not null && status.Uids.All(u => u == uid) ? status.Capabilities[1] : 0;
         return new Requester(uid, gid, all, uid == 0 ? ulong.MaxValue : capabilities);
     }

@@ -1,6 +1,3 @@
-using Amber.Coordinator.Daemon;
-using Amber.Kernel.Processes;
-
 namespace Amber.Coordinator.Security;
 
 /// <summary>
@@ -13,16 +10,18 @@ namespace Amber.Coordinator.Security;
 /// </summary>
 public static class UserAccess
 {
-    /// <summary>In the coordinator: null if the user may make <paramref name="create"/> (if given) and write in it and in every one of <paramref name="writable"/>; otherwise why not.</summary>
-    public static string? Check(ChildReaper reaper, string log, uint uid, uint gid, string? create, IEnumerable<string> writable)
+    /// <summary>
+    /// In the coordinator: the helper's arguments, to ask whether the user may make <paramref name="create"/>
+    /// (if given) and write in it and in every one of <paramref name="writable"/>. Its report says why not, if not.
+    /// </summary>
+    public static string[] Arguments(uint uid, uint gid, string? create, IEnumerable<string> writable)
     {
         var args = new List<string> { "access", "--uid", $"{uid}", "--gid", $"{gid}" };
         if (create is not null)
             args.AddRange(["--create", create]);
         foreach (string dir in writable)
             args.AddRange(["--write", dir]);
-        var report = Worker.Run(reaper, log, [.. args]);
-        return report.Ok ? null : report.Error;
+        return [.. args];
     }
 
     /// <summary>In the helper, once it is the user: makes <paramref name="create"/> if given and missing, then writes a file in each directory and removes it.</summary>

@@ -17,11 +17,13 @@ internal static partial class Interop
     internal const int SO_BROADCAST = 6;
     internal const int SO_KEEPALIVE = 9;
     internal const int SO_REUSEPORT = 15;
+    internal const int SO_PEERCRED = 17;
     internal const int SO_SNDBUFFORCE = 32;
     internal const int SO_ACCEPTCONN = 30;
     internal const int SO_PROTOCOL = 38;
     internal const int SO_DOMAIN = 39;
     internal const int SO_PEEK_OFF = 42;
+    internal const int SO_PEERGROUPS = 59;
     internal const int IPPROTO_TCP = 6;
     internal const int IPPROTO_IPV6 = 41;
     internal const int TCP_NODELAY = 1;

@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using Amber.Kernel.Files;
+using Amber.Sockets;
+using Microsoft.Extensions.Logging;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Groups;
 
 /// <summary>
 /// A group's registration socket (run/groups/NAME.sock): programs of the group that use the client
@@ -26,6 +28,7 @@ public sealed class Registrations : IDisposable
     private readonly Socket _listener;
     private readonly Func<int, uint, string?> _attach;
     private readonly Func<int, bool> _isMember;
+    private readonly ILogger _logger;
     private readonly object _lock = new();
     private readonly List<Session> _sessions = [];
     private readonly Dictionary<int, string> _restored = [];
@@ -33,11 +36,13 @@ public sealed class Registrations : IDisposable
 
     /// <param name="attach">Adds a process tree to the group for a caller of that uid; null, or why not.</param>
     /// <param name="isMember">Whether a process is in the group.</param>
-    public Registrations(string group, string path, Func<int, uint, string?> attach, Func<int, bool> isMember)
+    /// <param name="logger">Registrations and callbacks that threw go to the daemon's log.</param>
+    public Registrations(string group, string path, Func<int, uint, string?> attach, Func<int, bool> isMember, ILogger logger)
     {
         _group = group;
         _attach = attach;
         _isMember = isMember;
+        _logger = logger;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.Delete(path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -49,13 +54,6 @@ public sealed class Registrations : IDisposable
     }
 
     public string SocketPath { get; }
-
-    /// <summary>The processes registered now.</summary>
-    public List<(int Pid, string Name)> Registered()
-    {
-        lock (_lock)
-            return [.. _sessions.Where(s => s.Name is not null).Select(s => (s.Pid, s.Name!))];
-    }
 
     /// <summary>
     /// Tells every registered program a checkpoint is coming and waits for each to answer READY, but
@@ -140,9 +138,8 @@ public sealed class Registrations : IDisposable
                     return;
                 continue;
             }
-            var ucred = new byte[12];
-            socket.GetRawSocketOption(1, 17, ucred); // SOL_SOCKET, SO_PEERCRED: pid, uid, gid
-            var session = new Session(socket, BitConverter.ToInt32(ucred, 0), BitConverter.ToUInt32(ucred, 4));
+            var peer = PeerCredentials.Of(socket);
+            var session = new Session(socket, peer.Pid, peer.Uid);
             lock (_lock)
             {
                 _sessions.Add(session);
@@ -165,7 +162,7 @@ public sealed class Registrations : IDisposable
     {
         try
         {
-            var reader = new Control.LineReader(session.Socket);
+            var reader = new LineReader(session.Socket);
             while (reader.ReadLine() is { } line)
             {
                 var (verb, rest) = line.IndexOf(' ') is int space and > 0 ? (line[..space], line[(space + 1)..]) : (line, "");
@@ -178,7 +175,7 @@ public sealed class Registrations : IDisposable
                             break;
                         }
                         session.Name = rest.Length > 0 ? rest : $"process {session.Pid}";
-                        Coordinator.Log($"group {_group}: process {session.Pid} registered as '{session.Name}'");
+                        _logger.Registered(_group, session.Pid, session.Name);
                         session.Send("OK");
                         break;
                     case "UNREGISTER":
@@ -225,7 +222,7 @@ public sealed class Registrations : IDisposable
         if (parts.Length < 3)
             return;
         string who = session.Name is { } name ? $"process {session.Pid} ('{name}')" : $"process {session.Pid}";
-        Coordinator.Log($"group {_group}: {who}: its {parts[0]} for {parts[1]} threw {parts[2]}; {(parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on")}");
+        _logger.CallbackThrew(_group, who, parts[0], parts[1], parts[2], parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on");
         if (parts[0] == "BeforeCheckpoint")
             session.Failure = $"{parts[1]} {parts[2]}";
     }

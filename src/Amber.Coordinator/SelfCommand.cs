@@ -1,4 +1,4 @@
-namespace Amber.Coordinator.Control;
+namespace Amber.Coordinator;
 
 /// <summary>How to run this amber again (the daemon, its workers, the exec helper): the native program, or the dotnet host and amber.dll.</summary>
 public static class SelfCommand

@@ -1,10 +1,14 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace Amber.Coordinator.Control;
+namespace Amber.Sockets;
 
-/// <summary>Reads '\n'-terminated UTF-8 lines from a stream socket, keeping what came after a line for the next.</summary>
-public sealed class LineReader(Socket socket)
+/// <summary>
+/// Reads '\n'-terminated UTF-8 lines from a stream socket, keeping what came after a line for the next.
+/// One source file, compiled into both the coordinator and the client library (which references
+/// nothing of Amber's): both ends of the registration socket read lines the same way.
+/// </summary>
+internal sealed class LineReader(Socket socket)
 {
     private const int MaxLine = 16 << 20;
     private readonly byte[] _chunk = new byte[4096];

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Amber.Coordinator.Control;
+using Amber.Coordinator.Scheduling;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Table;
@@ -7,8 +7,9 @@ using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Microsoft.Extensions.Logging;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Groups;
 
 /// <summary>
 /// One group as the coordinator runs it: its settings (saved to group.json at every change), its
@@ -18,9 +19,10 @@ namespace Amber.Coordinator.Daemon;
 public sealed class GroupRuntime : IDisposable
 {
     private readonly AmberHome _home;
+    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(20);
     private readonly Dictionary<int, long> _firstSeen = [];
 
-    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach)
+    private GroupRuntime(AmberHome home, GroupConfig config, Cgroup cgroup, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
         _home = home;
         Config = config;
@@ -28,8 +30,8 @@ public sealed class GroupRuntime : IDisposable
         Store = new GroupStore(config.Store);
         Table = ProcessTable.OpenForWriting(home.ProcessTable(config.Name), config.Name, config.OwnerGid);
         Registrations = new Registrations(config.Name, home.RegistrationSocket(config.Name), (pid, uid) => attach(this, pid, uid),
-            pid => Cgroup.Processes().Contains(pid));
-        NextCheckpoint = config.EverySeconds > 0 ? DateTime.UtcNow.AddSeconds(config.EverySeconds) : DateTime.MaxValue;
+            pid => Cgroup.Processes().Contains(pid), logger);
+        Schedule = new CheckpointSchedule(config.EverySeconds);
     }
 
     public GroupConfig Config { get; }
@@ -49,7 +51,9 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>Held for the length of an operation on the group: they never overlap.</summary>
     public SemaphoreSlim Busy { get; } = new(1, 1);
 
-    public DateTime NextCheckpoint { get; set; }
+    public CheckpointSchedule Schedule { get; }
+
+    public MergePolicy MergePolicy => new(Config.MergeAfter, Config.MergeAboveBytes);
 
     /// <summary>The latest checkpoint's chain is long enough to be folded; the monitor starts the merge.</summary>
     public bool MergePending { get; set; }
@@ -69,15 +73,16 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <param name="attach">Adds a process tree for a registered program: null, or why not.</param>
+    /// <param name="logger">The log of its registration socket.</param>
     /// <remarks>A user's own store (not the default one) is made beforehand, by that user (<see cref="Security.UserAccess"/>).</remarks>
-    public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach)
+    public static GroupRuntime Create(AmberHome home, GroupConfig config, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
         StateFiles.Directory(home.GroupDirectory(config.Name), StateFiles.Reachable);
         if (config.Store == home.DefaultStore(config.Name))
             MakeDefaultStore(config.Store, config.Owner, config.OwnerGid);
         else
             Directory.CreateDirectory(config.Store);
-        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
+        var group = new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach, logger);
         group.Save();
         return group;
     }
@@ -96,16 +101,16 @@ public sealed class GroupRuntime : IDisposable
     public void PrepareLog() => StateFiles.Give(_home.GroupLog(Config.Name), Config.Owner, Config.OwnerGid, StateFiles.Private);
 
     /// <summary>A group found again from its group.json (a coordinator restarted).</summary>
-    public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach)
+    public static GroupRuntime Load(AmberHome home, string configPath, Func<GroupRuntime, int, uint, string?> attach, ILogger logger)
     {
-        var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), CoordinatorJson.Default.GroupConfig)
+        var config = JsonSerializer.Deserialize(File.ReadAllText(configPath), GroupJson.Default.GroupConfig)
             ?? throw new IOException($"{configPath} is empty");
         if (!AmberHome.IsValidGroupName(config.Name) || home.GroupConfig(config.Name) != configPath)
             throw new IOException($"{configPath} names group '{config.Name}'");
-        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach);
+        return new GroupRuntime(home, config, Kernel.Processes.Cgroup.Create(home.Cgroup(config.Name)), attach, logger);
     }
 
-    public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, CoordinatorJson.Default.GroupConfig));
+    public void Save() => StateFiles.Write(_home.GroupConfig(Config.Name), JsonSerializer.Serialize(Config, GroupJson.Default.GroupConfig));
 
     /// <summary>The live processes of the group now (zombies not counted).</summary>
     public List<int> LiveProcesses() =>
@@ -165,8 +170,9 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <summary>Ends every process of the group (cgroup.kill) and waits until none is left.</summary>
-    public void KillAll(TimeSpan timeout)
+    public void KillAll()
     {
+        var timeout = KillTimeout;
         var killFile = Path.Combine(Cgroup.Path, "cgroup.kill");
         if (File.Exists(killFile))
             File.WriteAllText(killFile, "1");

@@ -1,8 +1,7 @@
 using System.Text.Json;
-using Amber.Coordinator.Control;
 using Amber.Kernel.Processes;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Workers;
 
 /// <summary>
 /// A checkpoint or restore runs in a worker: a separate amber process (amber internal ...) that
@@ -35,7 +34,7 @@ public static class Worker
             string text = File.Exists(output) ? File.ReadAllText(output).Trim() : "";
             if (text.Length == 0)
                 return new WorkerReport { Ok = false, Error = $"the worker ended with {end} and said nothing (see {logPath})" };
-            return JsonSerializer.Deserialize(text, CoordinatorJson.Default.WorkerReport) ?? new WorkerReport { Error = "an empty worker report" };
+            return JsonSerializer.Deserialize(text, WorkerJson.Default.WorkerReport) ?? new WorkerReport { Error = "an empty worker report" };
         }
         finally
         {

@@ -1,4 +1,4 @@
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Groups;
 
 /// <summary>
 /// What the coordinator keeps of a group on disk (state/groups/NAME/group.json), so that a restarted

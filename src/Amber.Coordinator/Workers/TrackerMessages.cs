@@ -3,7 +3,7 @@ using System.Text;
 using Amber.Kernel.Files;
 using Amber.Kernel.Memory;
 
-namespace Amber.Coordinator.Control;
+namespace Amber.Coordinator.Workers;
 
 /// <summary>
 /// Write trackers travelling between the coordinator, which keeps them alive between checkpoints,

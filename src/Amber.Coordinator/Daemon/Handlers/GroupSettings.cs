@@ -1,7 +1,8 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
 
-namespace Amber.Coordinator.Daemon;
+namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>
 /// The settings amber run gives a group. A request may come from any local user, so they are checked
@@ -15,7 +16,7 @@ public static class GroupSettings
     private const double ShortestInterval = 0.001, LongestInterval = 365 * 86400.0;
 
     /// <summary>Why the request's settings cannot be, or null.</summary>
-    public static string? Problem(ControlRequest request)
+    public static string? Problem(RunRequest request)
     {
         if (request.EverySeconds != 0 && !IsInterval(request.EverySeconds))
             return $"--every {request.EverySeconds.ToString(CultureInfo.InvariantCulture)} s is not an interval from 1 ms to 365 days";
@@ -33,7 +34,7 @@ public static class GroupSettings
     }
 
     /// <summary>A new group's settings: those of the request, the defaults for the others.</summary>
-    public static GroupConfig ForNewGroup(ControlRequest request, string store, Security.Requester owner) => new()
+    public static GroupConfig ForNewGroup(RunRequest request, string store, Security.Requester owner) => new()
     {
         Name = request.Group, Owner = owner.Uid, OwnerGid = owner.Gid, OwnerGroups = [.. owner.Groups], OwnerCapabilities = owner.Capabilities,
         Store = store, Storage = StoragePaths(request),
@@ -46,7 +47,7 @@ public static class GroupSettings
     };
 
     /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
-    public static string? Refusal(GroupConfig config, ControlRequest request)
+    public static string? Refusal(GroupConfig config, RunRequest request)
     {
         string how = $"leave it out, or end the group first: amber stop --group {config.Name} --remove (its checkpoints stay)";
         if (request.Store.Length > 0 && Path.TrimEndingDirectorySeparator(request.Store) != Path.TrimEndingDirectorySeparator(config.Store))
@@ -59,7 +60,7 @@ public static class GroupSettings
     }
 
     /// <summary>Takes the request's settings that differ from the group's; what changed, one line each.</summary>
-    public static List<string> Apply(GroupConfig config, ControlRequest request)
+    public static List<string> Apply(GroupConfig config, RunRequest request)
     {
         var changes = new List<string>();
         void Change<T>(string option, T from, T to, Action set, Func<T, string> say)
@@ -88,5 +89,5 @@ public static class GroupSettings
 
     private static bool IsInterval(double seconds) => seconds is >= ShortestInterval and <= LongestInterval;
 
-    private static List<string> StoragePaths(ControlRequest request) => [.. request.Storage.Select(Path.TrimEndingDirectorySeparator).Distinct()];
+    private static List<string> StoragePaths(RunRequest request) => [.. request.Storage.Select(Path.TrimEndingDirectorySeparator).Distinct()];
 }

@@ -1,0 +1,52 @@
+namespace Amber.Coordinator.Control;
+
+/// <summary>
+/// A request as it travels on the control socket: one JSON line, every field of every operation,
+/// Op saying which (see <see cref="Request"/> for the typed requests). Its shape is the wire format the
+/// CLI and the coordinator agree on: fields are only ever added.
+/// </summary>
+public sealed class ControlRequest
+{
+    /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown.</summary>
+    public string Op { get; set; } = "";
+
+    public string Group { get; set; } = "";
+
+    public List<string> Command { get; set; } = [];
+
+    public string WorkingDirectory { get; set; } = "";
+
+    public List<string> Environment { get; set; } = [];
+
+    public string Store { get; set; } = "";
+
+    public double EverySeconds { get; set; }
+
+    public List<string> Storage { get; set; } = [];
+
+    /// <summary>run: restore the group when a member fails; null: not said (a new group: off; an existing one: as it is).</summary>
+    public bool? RestartOnFailure { get; set; }
+
+    /// <summary>run: how long registered programs get to prepare for a checkpoint; 0: the default (5 s).</summary>
+    public double DeadlineSeconds { get; set; }
+
+    public int Pid { get; set; }
+
+    /// <summary>checkpoint: end the processes once saved instead of letting them run on.</summary>
+    public bool Stop { get; set; }
+
+    /// <summary>checkpoint: a full checkpoint, not an incremental one after the latest.</summary>
+    public bool Full { get; set; }
+
+    /// <summary>restore: the checkpoint to restore (default: the latest); merge: the checkpoint to fold (default: the latest).</summary>
+    public string From { get; set; } = "";
+
+    /// <summary>run: fold a group's chain into a full checkpoint once it is this long (0: the default, 8).</summary>
+    public int MergeAfter { get; set; }
+
+    /// <summary>run: fold it also once its incremental checkpoints hold more than this many bytes (0: no limit).</summary>
+    public long MergeAboveBytes { get; set; }
+
+    /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: not said, none for a new group).</summary>
+    public string Compress { get; set; } = "";
+}

@@ -1,0 +1,17 @@
+namespace Amber.Coordinator.Control;
+
+/// <summary>The coordinator's answer: success or one line saying why not, and what to print.</summary>
+public sealed class ControlResponse
+{
+    public bool Ok { get; set; }
+
+    public string Error { get; set; } = "";
+
+    /// <summary>Lines for standard output (machine-readable: a PID, a table).</summary>
+    public List<string> Stdout { get; set; } = [];
+
+    /// <summary>Lines for standard error (reports, warnings).</summary>
+    public List<string> Stderr { get; set; } = [];
+
+    public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
+}

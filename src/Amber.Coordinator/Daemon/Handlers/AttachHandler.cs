@@ -1,0 +1,60 @@
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Kernel;
+using Amber.Kernel.Proc;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>amber attach, and ADD from a registered program: a running process tree joins the group.</summary>
+internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachRequest>
+{
+    public ControlResponse Handle(GroupRuntime group, AttachRequest request, Requester who) => Attach(group, request.Pid, who.Uid);
+
+    /// <summary>ADD from a registered program: attach a tree, if the program's user may; null, or why not.</summary>
+    public string? ForRegistration(GroupRuntime group, int pid, uint uid)
+    {
+        group.Busy.Wait();
+        try
+        {
+            var response = Attach(group, pid, uid);
+            return response.Ok ? null : response.Error;
+        }
+        finally
+        {
+            group.RefreshTable();
+            group.Busy.Release();
+        }
+    }
+
+    /// <summary>Adds a running process tree: every process of it moves into the group's cgroup (forks meanwhile are caught by re-listing).</summary>
+    private ControlResponse Attach(GroupRuntime group, int pid, uint uid)
+    {
+        if (!ProcFs.TryReadStatus(pid, out var status) || status is null || status.State is 'Z' or 'X')
+            return ControlResponse.Failure($"process {pid} does not exist");
+        // All its uids (a set-user-id program's effective one too): the coordinator checkpoints it as root.
+        if (uid != 0 && status.Uids.Any(u => u != uid))
+            return ControlResponse.Failure($"process {pid} runs as uids {string.Join(' ', status.Uids)} (real, effective, saved, filesystem); a group of uid {uid} takes only processes wholly its own");
+        if (group.Config.Roots.Contains(pid))
+            return ControlResponse.Failure($"process {pid} is already in group {group.Config.Name}");
+        for (int pass = 0; pass < 100; pass++)
+        {
+            var tree = ProcessTree.Of(pid);
+            var outside = tree.Where(p => !group.Cgroup.Processes().Contains(p)).ToList();
+            if (outside.Count == 0)
+            {
+                group.Config.Roots.Add(pid);
+                group.Save();
+                logger.Attached(group.Config.Name, pid, tree.Count);
+                return new ControlResponse { Ok = true, Stderr = [$"attached process {pid} and its {tree.Count - 1} descendant(s) to group {group.Config.Name}"] };
+            }
+            foreach (int p in outside)
+            {
+                try { group.Cgroup.Add(p); }
+                catch (TargetGoneException) { }
+            }
+        }
+        return ControlResponse.Failure($"process tree {pid} kept changing while being attached");
+    }
+}

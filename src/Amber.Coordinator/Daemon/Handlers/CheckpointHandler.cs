@@ -1,0 +1,123 @@
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Coordinator.Store;
+using Amber.Coordinator.Workers;
+using Amber.Kernel.Files;
+using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>
+/// amber checkpoint --group, and scheduled checkpoints: one checkpoint of the whole group at one
+/// barrier, by a worker. Registered programs are told before and after; the write trackers the
+/// coordinator keeps between checkpoints go to the worker and new ones come back.
+/// </summary>
+internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<CheckpointRequest>
+{
+    public ControlResponse Handle(GroupRuntime group, CheckpointRequest request, Requester who) => Checkpoint(group, request.Stop, request.Full);
+
+    /// <summary>Incremental after the group's latest checkpoint unless <paramref name="full"/> (or there is none).</summary>
+    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full)
+    {
+        if (group.LiveProcesses().Count == 0)
+            return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
+        if (approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        approval.RemoveLeftovers(group);
+        string images = group.Store.NextPath();
+        string id = Path.GetFileName(images);
+        // Programs that asked to be told get their chance to prepare, within the deadline.
+        var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
+        var latest = full ? null : group.Store.Latest();
+        var report = RunWorker(group, WorkerArguments(group, images, stop, latest), passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop);
+        if (!report.Ok)
+        {
+            logger.CheckpointFailed(group.Config.Name, report.Error);
+            group.Registrations.AfterCheckpoint(id); // they run on as before
+            return ControlResponse.Failure(report.Error);
+        }
+        report.Warnings.AddRange(prepared);
+        if (!stop)
+            group.Registrations.AfterCheckpoint(id);
+        if (group.Store.Find(id) is { } taken && group.MergePolicy.IsDue(taken, group.Store))
+            group.MergePending = true; // folded in the background once this operation is over
+        group.Config.LastCheckpoint = id;
+        group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        group.Config.LastCheckpointPids = report.Processes;
+        if (stop)
+        {
+            // Ended on purpose: not a failure.
+            group.Config.Roots.Clear();
+            group.Config.Launched.Clear();
+        }
+        group.Save();
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten{(report.PagesCopiedBeforeTheFreeze > 0 ? $", {report.PagesCopiedBeforeTheFreeze} copied before the freeze" : "")})" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
+        logger.CheckpointTaken(group.Config.Name, id, summary);
+        return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"] };
+    }
+
+    private List<string> WorkerArguments(GroupRuntime group, string images, bool stop, StoredCheckpoint? parent)
+    {
+        var args = new List<string>
+        {
+            "checkpoint-group", "--group", group.Config.Name, "--cgroup", group.Cgroup.Path, "--images", images,
+            "--reconnect", group.Registrations.SocketPath, "--lock", home.WorkerLock(group.Config.Name),
+        };
+        if (stop)
+            args.Add("--stop");
+        if (group.Config.Compress is { Length: > 0 } and not "none")
+            args.AddRange(["--compress", group.Config.Compress]);
+        foreach (string dir in group.Config.Storage)
+            args.AddRange(["--storage", dir]);
+        // The coordinator's own files are never captured or rolled back, wherever they are.
+        if (group.Config.Storage.Count > 0)
+        {
+            foreach (string own in new[] { home.StateDirectory, home.RunDirectory, home.ShmDirectory })
+                args.AddRange(["--storage-exclude", own]);
+        }
+        if (parent is not null)
+            args.AddRange(["--parent", parent.Path]);
+        return args;
+    }
+
+    /// <summary>
+    /// Runs the worker with a channel (its fd 3): the trackers kept since the latest checkpoint go to
+    /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
+    /// unless the group ends.
+    /// </summary>
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop)
+    {
+        var (ours, theirs) = FdChannel.Pair();
+        WorkerReport report;
+        using (ours)
+        {
+            using (theirs)
+            {
+                if (passTrackers)
+                {
+                    foreach (var (pid, (uffd, ranges)) in group.Trackers)
+                        TrackerMessages.Send(ours, pid, uffd, ranges);
+                }
+                else
+                {
+                    // Not of use to this checkpoint: let go now, or the memory they keep registered
+                    // could not be registered again by the worker's new ones (EBUSY).
+                    group.DropTrackers();
+                }
+                TrackerMessages.End(ours);
+                report = Worker.Run(reaper, home.DaemonLog, [(3, theirs.Fd)], [.. args, "--channel", "3"]);
+            }
+            group.DropTrackers(); // their write state was read and reset by the worker: only what comes back holds
+            if (report.Ok && !stop)
+            {
+                foreach (var (pid, tracker) in TrackerMessages.ReceiveAll(ours))
+                    group.Trackers[pid] = tracker;
+            }
+        }
+        return report;
+    }
+}

@@ -1,0 +1,14 @@
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>
+/// One operation on a group, asked by a requester. The dispatcher has checked that the
+/// requester may use the group and holds its Busy: operations on a group never overlap.
+/// </summary>
+internal interface IGroupHandler<in TRequest> where TRequest : GroupRequest
+{
+    ControlResponse Handle(GroupRuntime group, TRequest request, Requester who);
+}

@@ -1,0 +1,36 @@
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Coordinator.Workers;
+using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>amber merge --group, and the merges the merge policy asks for: a checkpoint and its chain folded into one full checkpoint, by a worker.</summary>
+internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<MergeRequest>
+{
+    public ControlResponse Handle(GroupRuntime group, MergeRequest request, Requester who) => Merge(group, request.From);
+
+    /// <summary>Folds checkpoint <paramref name="from"/> (empty: the latest) and the earlier ones it refers to.</summary>
+    public ControlResponse Merge(GroupRuntime group, string from)
+    {
+        group.MergePending = false;
+        if (approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
+        if (checkpoint is null)
+            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
+        var report = Worker.Run(reaper, home.DaemonLog, "merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name));
+        if (!report.Ok)
+        {
+            logger.MergeFailed(group.Config.Name, checkpoint.Id, report.Error);
+            return ControlResponse.Failure(report.Error);
+        }
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"({report.Pages} pages, {report.Bytes / 1048576.0:0.0} MiB) in {report.TotalMs:0} ms{(report.Removed.Count > 0 ? $"; removed {string.Join(" ", report.Removed)}" : "")}");
+        logger.Merged(group.Config.Name, checkpoint.Id, summary);
+        return new ControlResponse { Ok = true, Stdout = [checkpoint.Id], Stderr = [$"merged group {group.Config.Name}'s {checkpoint.Id} into a full checkpoint {summary}"] };
+    }
+}

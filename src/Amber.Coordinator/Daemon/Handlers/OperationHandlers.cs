@@ -1,0 +1,24 @@
+using Amber.Coordinator.Groups;
+using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>One handler per operation, made once by the coordinator (they keep no state of their own), and the store checks they share.</summary>
+internal sealed record OperationHandlers(StoreApproval Approval, ShutdownHandler Shutdown, RunHandler Run, AttachHandler Attach, DetachHandler Detach,
+    CheckpointHandler Checkpoint, RestoreHandler Restore, ImagesHandler Images, MergeHandler Merge, VerifyHandler Verify,
+    StopHandler Stop, RemoveHandler Remove)
+{
+    public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers)
+    {
+        var approval = new StoreApproval(home, reaper, loggers.CreateLogger<StoreApproval>());
+        var attach = new AttachHandler(loggers.CreateLogger<AttachHandler>());
+        var stop = new StopHandler(loggers.CreateLogger<StopHandler>());
+        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers), attach,
+            new DetachHandler(loggers.CreateLogger<DetachHandler>()),
+            new CheckpointHandler(home, reaper, approval, loggers.CreateLogger<CheckpointHandler>()),
+            new RestoreHandler(home, reaper, approval, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),
+            new MergeHandler(home, reaper, approval, loggers.CreateLogger<MergeHandler>()), new VerifyHandler(approval), stop,
+            new RemoveHandler(home, groups, stop, loggers.CreateLogger<RemoveHandler>()));
+    }
+}

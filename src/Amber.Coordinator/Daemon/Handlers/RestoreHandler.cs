@@ -1,0 +1,52 @@
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Coordinator.Workers;
+using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>amber restore --group, and restarts on failure: every process of the group back from a checkpoint, by a worker.</summary>
+internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<RestoreRequest>
+{
+    public ControlResponse Handle(GroupRuntime group, RestoreRequest request, Requester who)
+    {
+        if (approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var live = group.LiveProcesses();
+        if (live.Count > 0)
+            return ControlResponse.Failure($"group {group.Config.Name} is running ({live.Count} processes); stop it first (amber stop --group {group.Config.Name})");
+        string from = request.From;
+        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
+        if (checkpoint is null)
+            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
+        return RestoreFrom(group, checkpoint.Path, checkpoint.Id, who);
+    }
+
+    /// <summary>Restores the group from a checkpoint, bringing back only processes whose credentials <paramref name="who"/> holds.</summary>
+    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who)
+    {
+        string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
+        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit]);
+        if (!report.Ok)
+        {
+            logger.RestoreFailed(group.Config.Name, id, report.Error);
+            return ControlResponse.Failure(report.Error);
+        }
+        group.DropTrackers(); // they tracked the memory of processes that are gone
+        group.Config.Roots = report.Roots;
+        group.Config.Launched = [.. report.Roots]; // the worker's orphans: the coordinator's children now
+        group.Save();
+        group.Registrations.AfterRestore(id, report.Processes);
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"{report.Roots.Count} tree(s), roots {string.Join(' ', report.Roots)}{(report.Storage.Length > 0 ? $", storage rolled back ({report.Storage})" : "")}, in {report.TotalMs:0} ms");
+        logger.Restored(group.Config.Name, id, summary);
+        return new ControlResponse
+        {
+            Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))],
+            Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"restored group {group.Config.Name} from {id}: {summary}"],
+        };
+    }
+}

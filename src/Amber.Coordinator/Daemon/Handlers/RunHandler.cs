@@ -1,0 +1,90 @@
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Kernel.Processes;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>
+/// amber run: the group made if new (<see cref="Create"/>, before its owner is checked), or given the
+/// settings that can change (refusing those that cannot); then the program starts in it.
+/// </summary>
+internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups, AttachHandler attach, ILoggerFactory loggers) : IGroupHandler<RunRequest>
+{
+    private ILogger Logger { get; } = loggers.CreateLogger<RunHandler>();
+
+    /// <summary>A new group for <paramref name="who"/> with the request's settings; null and why not if its store or storage cannot be.</summary>
+    public GroupRuntime? Create(RunRequest request, Requester who, out string? problem)
+    {
+        var config = GroupSettings.ForNewGroup(request, request.Store.Length > 0 ? request.Store : home.DefaultStore(request.Group), who);
+        // Not under the groups' lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
+        problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid) ?? approval.AccessProblem(config);
+        if (problem is not null)
+            return null;
+        return groups.GetOrAdd(request.Group, () =>
+        {
+            var group = GroupRuntime.Create(home, config, attach.ForRegistration, loggers.CreateLogger<Registrations>());
+            StoreApproval.RememberStore(config);
+            group.Save();
+            Logger.Created(group.Config.Name, config.Store, $"{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")}");
+            return group;
+        });
+    }
+
+    public ControlResponse Handle(GroupRuntime group, RunRequest request, Requester who)
+    {
+        if (GroupSettings.Refusal(group.Config, request) is { } refusal)
+            return ControlResponse.Failure(refusal);
+        var changes = GroupSettings.Apply(group.Config, request);
+        if (changes.Count > 0)
+        {
+            group.Schedule.Restart(group.Config.EverySeconds);
+            group.Save();
+            Logger.SettingsChanged(group.Config.Name, string.Join(", ", changes));
+        }
+        var launched = Launch(group, request, who.Uid, who.Gid);
+        launched.Stderr.InsertRange(0, changes.Select(c => $"group {group.Config.Name}: {c}"));
+        return launched;
+    }
+
+    /// <summary>
+    /// Starts a program in the group: amber's exec helper joins the group's cgroup (so the program
+    /// and all it ever forks belong to it), becomes the caller's user, and becomes the program.
+    /// </summary>
+    private ControlResponse Launch(GroupRuntime group, RunRequest request, uint uid, uint gid)
+    {
+        if (request.Command.Count == 0)
+            return ControlResponse.Failure("no command to run");
+        var helper = new List<string> { "internal", "exec", "--cgroup", group.Cgroup.Path };
+        if (uid != 0)
+            helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
+        var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
+        string log = home.GroupLog(group.Config.Name);
+        group.PrepareLog();
+        // The client library finds its group's registration socket through these.
+        var environment = request.Environment.Where(e => !e.StartsWith("AMBER_GROUP=", StringComparison.Ordinal) && !e.StartsWith("AMBER_REGISTRATION=", StringComparison.Ordinal))
+            .Append($"AMBER_GROUP={group.Config.Name}").Append($"AMBER_REGISTRATION={group.Registrations.SocketPath}").ToList();
+        int pid = Spawner.Spawn(new SpawnOptions(path, args)
+        {
+            Environment = environment,
+            WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
+            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
+            NewSession = true,
+        });
+        // The helper joins the cgroup first thing; the program runs once it is in.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!group.Cgroup.Processes().Contains(pid))
+        {
+            if (reaper.TryGetEnd(pid, out var end) || DateTime.UtcNow > deadline)
+                return ControlResponse.Failure($"'{request.Command[0]}' did not start in group {group.Config.Name}{(end.Tid != 0 ? $" ({end})" : "")}; see {log}");
+            Thread.Sleep(2);
+        }
+        group.Config.Roots.Add(pid);
+        group.Config.Launched.Add(pid);
+        group.Save();
+        Logger.Launched(group.Config.Name, string.Join(' ', request.Command), pid);
+        return new ControlResponse { Ok = true, Stdout = [pid.ToString(CultureInfo.InvariantCulture)] };
+    }
+}

@@ -1,0 +1,16 @@
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Security;
+
+namespace Amber.Coordinator.Daemon.Handlers;
+
+/// <summary>amber daemon --stop: the coordinator ends (root only); its groups keep running.</summary>
+internal sealed class ShutdownHandler(CancellationTokenSource stop)
+{
+    public ControlResponse Handle(Requester who)
+    {
+        if (!who.IsRoot)
+            return ControlResponse.Failure("only root may stop the coordinator");
+        stop.Cancel();
+        return new ControlResponse { Ok = true, Stderr = ["coordinator stopping; groups keep running"] };
+    }
+}
