@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Amber.Image;
 using Amber.Checkpoint.Memory;
+using Amber.Image;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint;

@@ -1,5 +1,5 @@
-using Amber.Image;
 using Amber.Checkpoint.Memory;
+using Amber.Image;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint;
