@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Resources.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
 
@@ -30,7 +30,7 @@ public static class CheckpointMerger
     public static MergeResult Merge(string checkpoint, bool copyAll = false, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
-        var trace = new PhaseTrace("merge");
+        using var trace = new PhaseTrace("merge");
         string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpoint));
         string store = Path.GetDirectoryName(dir)!;
         var reader = CheckpointReader.Open(dir, verifyPageFiles: false);

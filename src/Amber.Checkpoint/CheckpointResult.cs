@@ -27,5 +27,8 @@ public sealed record CheckpointResult(
     /// With <see cref="CheckpointOptions.Track"/>: a write tracker per process, to keep (holding the
     /// userfaultfd keeps the tracking alive) and hand to the next checkpoint.
     /// </summary>
-    public IReadOnlyList<(int Pid, Kernel.Memory.DirtyTracker Tracker, IReadOnlyList<(ulong Start, ulong End)> Ranges)> Trackers { get; init; } = [];
+    public IReadOnlyList<TrackedProcess> Trackers { get; init; } = [];
 }
+
+/// <summary>A process whose writes are tracked until the next checkpoint: its tracker and the ranges it tracks.</summary>
+public sealed record TrackedProcess(int Pid, Kernel.Memory.DirtyTracker Tracker, IReadOnlyList<(ulong Start, ulong End)> Ranges);

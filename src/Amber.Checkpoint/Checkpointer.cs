@@ -1,8 +1,17 @@
 using System.Diagnostics;
-using Amber.Checkpoint.Dump;
-using Amber.Checkpoint.Files;
 using Amber.Checkpoint.Freeze;
-using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Resources;
+using Amber.Checkpoint.Resources.Cred;
+using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Fifos;
+using Amber.Checkpoint.Resources.Memory;
+using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.SystemV;
+using Amber.Checkpoint.Resources.Threads;
+using Amber.Checkpoint.Resources.Zombies;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -41,7 +50,7 @@ public static class Checkpointer
     private static CheckpointResult Run(Func<FrozenGroup> freeze, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
-        var trace = new PhaseTrace("checkpoint");
+        using var trace = new PhaseTrace("checkpoint");
         var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
         parent?.Preload();
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
@@ -60,12 +69,12 @@ public static class Checkpointer
         trace.Mark("freeze");
         long pages = 0, kept = 0, skipped = 0;
         StorageStats? storageStats = null;
-        var trackers = new List<(int, DirtyTracker, IReadOnlyList<(ulong, ulong)>)>();
+        var trackers = new List<TrackedProcess>();
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
         var warnings = new List<string>();
         bool resumed = false;
-        var pagesOf = new List<(MemoryDumper Dumper, ProcessImage Image)>(); // written while the processes run again
+        var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
         try
         {
@@ -74,19 +83,20 @@ public static class Checkpointer
                 throw new CheckpointException($"{what} contains amber itself");
             var dumped = new List<ProcessImage>();
             var zombies = new List<ProcessImage>();
-            var saved = new SavedObjects();
+            var run = new DumpRun(writer, buffers, new SavedObjects(), parent, options, writtenBefore, trace, cancel);
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
                 {
-                    var dump = DumpProcess(process, member.ParentPid, writer, buffers, dumped, saved, parent, options, writtenBefore, preCopied.Of(process.Pid), trace, cancel);
-                    pagesOf.Add((dump.Pages, dumped[^1]));
-                    if (dump.Tracker is { } tracker)
-                        trackers.Add((process.Pid, tracker, dump.Tracked));
+                    var dump = DumpProcess(process, member.ParentPid, run, preCopied.Of(process.Pid));
+                    dumps.Add(dump);
+                    dumped.Add(dump.Image);
+                    if (dump.Tracked is { } tracked)
+                        trackers.Add(tracked);
                 }
                 else
                 {
-                    var zombie = ZombieImage(member);
+                    var zombie = Zombies.Dump(member);
                     zombies.Add(zombie);
                     writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, zombie);
                 }
@@ -100,10 +110,7 @@ public static class Checkpointer
             // What several trees share has no common ancestor among them: the forest stands in for one.
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
-            PipeResolver.Resolve(resolved);
-            warnings.AddRange(PipeResolver.ResolveSocketPairs(resolved, options.ReconnectTo));
-            PipeResolver.ResolveFifos(resolved);
-            warnings.AddRange(SharingCheck.Check(resolved));
+            warnings.AddRange(ResolveSharing(resolved, options));
             // Everything is read out of the processes by now: a group left running goes on while the
             // image is written out and made durable, so it is frozen only for the copy. One that is to
             // end waits for the commit, so that it is never lost.
@@ -115,7 +122,7 @@ public static class Checkpointer
                 noCollections.Dispose();
                 trace.Mark("resume");
             }
-            foreach (var (dumper, image) in pagesOf)
+            foreach (var (image, dumper, _) in dumps)
             {
                 dumper.Finish(image.Mm);
                 pages += dumper.PagesWritten;
@@ -136,27 +143,13 @@ public static class Checkpointer
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
-            writer.Commit(new Manifest
-            {
-                FormatVersion = ImageFormat.FormatVersion,
-                AmberVersion = ImageNames.AmberVersion,
-                CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
-                RootPid = root,
-                Pids = { members.Select(m => m.Pid) },
-                TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
-                Group = group ?? "",
-                Forest = hasForest,
-                Parent = parent?.Name ?? "",
-                Sources = { sources },
-                Storage = storage is not null,
-            });
+            writer.Commit(NewManifest(frozen, group, hasForest, parent, sources, storage is not null));
             trace.Mark("commit");
         }
         catch (Exception e)
         {
-            foreach (var (_, tracker, _) in trackers)
-                tracker.Dispose(); // the tracking it armed goes with it
+            foreach (var tracked in trackers)
+                tracked.Tracker.Dispose(); // the tracking it armed goes with it
             if (resumed)
                 throw new CheckpointException($"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes run" : "the process runs")} on", e);
             if (e is CheckpointException or OperationCanceledException or TargetGoneException)
@@ -167,8 +160,8 @@ public static class Checkpointer
         }
         finally
         {
-            foreach (var (dumper, _) in pagesOf)
-                dumper.Dispose(); // writers stopped before the partial image goes
+            foreach (var dump in dumps)
+                dump.Pages.Dispose(); // writers stopped before the partial image goes
             storage?.Dispose();
             noCollections.Dispose();
         }
@@ -196,6 +189,36 @@ public static class Checkpointer
             Storage = storageStats,
         };
     }
+
+    /// <summary>
+    /// What the processes share, decided once every one is known, resource by resource: who makes
+    /// each pipe, socket pair and FIFO again, and each open file, shared memory object and deleted
+    /// file several processes use (docs/architecture.md §3.4).
+    /// </summary>
+    private static List<string> ResolveSharing(IReadOnlyList<ProcessImage> processes, CheckpointOptions options)
+    {
+        PipeResolver.Resolve(processes);
+        var warnings = SocketPairs.Resolve(processes, options.ReconnectTo);
+        FifoKind.Resolve(processes);
+        warnings.AddRange(Sharing.Resolve(processes));
+        return warnings;
+    }
+
+    private static Manifest NewManifest(FrozenGroup frozen, string? group, bool hasForest, ParentCheckpoint? parent, IEnumerable<string> sources, bool storage) => new()
+    {
+        FormatVersion = ImageFormat.FormatVersion,
+        AmberVersion = ImageNames.AmberVersion,
+        CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+        RootPid = frozen.Members.First().Pid,
+        Pids = { frozen.Members.Select(m => m.Pid) },
+        TreeRoots = { frozen.Trees.Select(t => t.RootPid) },
+        Group = group ?? "",
+        Forest = hasForest,
+        Parent = parent?.Name ?? "",
+        Sources = { sources },
+        Storage = storage,
+    };
 
     /// <summary>
     /// What storage capture leaves out: the coordinator's state, and the store the checkpoint is
@@ -243,25 +266,20 @@ public static class Checkpointer
         ResourceChecks.Check(pid);
     }
 
-    private static ProcessImage ZombieImage(TreeMember zombie)
-    {
-        var stat = ProcFs.ReadStat(zombie.Pid);
-        return new ProcessImage
-        {
-            Pid = zombie.Pid, Ppid = zombie.ParentPid, Pgid = stat.ProcessGroup, Sid = stat.Session,
-            Comm = ProcFs.ReadStatus(zombie.Pid).Name, Zombie = true, ExitStatus = zombie.ExitStatus,
-        };
-    }
+    /// <summary>What every process dump of one checkpoint shares.</summary>
+    private sealed record DumpRun(
+        CheckpointWriter Writer, PageCopyPool Buffers, SavedObjects Saved, ParentCheckpoint? Parent, CheckpointOptions Options,
+        Dictionary<int, List<(ulong, ulong)>> WrittenBefore, PhaseTrace Trace, CancellationToken Cancel);
 
-    /// <returns>
-    /// What copied the process's pages, whose writes and runs need not wait with the process stopped
-    /// (<see cref="MemoryDumper.Finish"/>); with tracking, the tracker of the process and the ranges
-    /// it tracks from now on.
-    /// </returns>
-    private static (MemoryDumper Pages, DirtyTracker? Tracker, IReadOnlyList<(ulong, ulong)> Tracked) DumpProcess(
-        FrozenProcess frozen, int parent, CheckpointWriter writer, PageCopyPool buffers, List<ProcessImage> dumped, SavedObjects saved, ParentCheckpoint? earlier,
-        CheckpointOptions options, Dictionary<int, List<(ulong, ulong)>> writtenBefore, PreCopiedPages? preCopied, PhaseTrace trace, CancellationToken cancel)
+    /// <summary>
+    /// One process dumped: its image; what copied its pages, whose writes and runs need not wait with
+    /// the process stopped (<see cref="MemoryDumper.Finish"/>); with tracking, its tracker from now on.
+    /// </summary>
+    private sealed record ProcessDump(ProcessImage Image, MemoryDumper Pages, TrackedProcess? Tracked);
+
+    private static ProcessDump DumpProcess(FrozenProcess frozen, int parent, DumpRun run, PreCopiedPages? preCopied)
     {
+        var (writer, buffers, saved, earlier, options, writtenBefore, trace, cancel) = run;
         int pid = frozen.Pid;
         // Re-checked under the freeze: the process may have changed just before it stopped.
         ResourceChecks.Check(pid);
@@ -280,7 +298,7 @@ public static class Checkpointer
         cancel.ThrowIfCancellationRequested();
 
         var vmFlags = VmaFlagsReader.Start(pid); // slow (smaps): meanwhile the files and pages are dumped
-        FileDumper.Dump(pid, image);
+        FdTable.Dump(pid, image);
         foreach (var m in ProcFs.ReadMaps(pid))
             image.Mm.Vmas.Add(VmaClassifier.Classify(pid, m));
 
@@ -307,10 +325,9 @@ public static class Checkpointer
             trace.Mark("pages");
             vmFlags.AddTo(image.Mm, pageMap);
             trace.Mark("mapping flags");
-            var (tracker, tracked) = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : (null, []);
+            var tracked = options.Track && options.LeaveRunning && DirtyTracker.Works ? ArmTracking(frozen, memory, image, previous) : null;
             trace.Mark("tracking");
-            dumped.Add(image);
-            return (dumper, tracker, tracked);
+            return new ProcessDump(image, dumper, tracked);
         }
         catch
         {
@@ -372,7 +389,7 @@ public static class Checkpointer
     /// Tracks writes to the process's memory from now until the next checkpoint: the tracker kept
     /// since the last one, or a new one, registered on every range of private memory not yet tracked.
     /// </summary>
-    private static (DirtyTracker, IReadOnlyList<(ulong, ulong)>) ArmTracking(
+    private static TrackedProcess ArmTracking(
         FrozenProcess frozen, RemoteMemory memory, ProcessImage image, (DirtyTracker? Tracker, IReadOnlyList<(ulong Start, ulong End)>? Ranges) previous)
     {
         var tracker = previous.Tracker;
@@ -396,7 +413,7 @@ public static class Checkpointer
         var tracked = previous.Ranges ?? [];
         foreach (var (start, end) in ranges.Where(r => !tracked.Any(t => t.Start <= r.Start && r.End <= t.End)))
             tracker.Track(start, end);
-        return (tracker, ranges);
+        return new TrackedProcess(frozen.Pid, tracker, ranges);
     }
 
     private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)
@@ -429,7 +446,7 @@ public static class Checkpointer
             Umask = status.Umask,
             Personality = ProcFs.ReadPersonality(pid),
             PageFile = ImageNames.Pages(pid),
-            Creds = new Credentials { Uids = { status.Uids }, Gids = { status.Gids }, Groups = { status.Groups }, Capabilities = { status.Capabilities } },
+            Creds = ProcessCredentials.Dump(status),
             Mm = new MmImage
             {
                 StartCode = stat.StartCode, EndCode = stat.EndCode, StartData = stat.StartData, EndData = stat.EndData,

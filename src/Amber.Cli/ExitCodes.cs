@@ -1,6 +1,6 @@
 namespace Amber.Cli;
 
-/// <summary>The exit codes of DESIGN.md §5.</summary>
+/// <summary>The exit codes of docs/architecture.md §9.</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Amber.Cli;
 using Amber.Cli.Commands;
 
+PhaseTracePrinter.StartIfAsked();
 var root = new RootCommand("Amber: transparent checkpoint/restore of Linux processes")
 {
     CheckCommand.Create(),

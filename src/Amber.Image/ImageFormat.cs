@@ -1,6 +1,6 @@
 namespace Amber.Image;
 
-/// <summary>Constants of the on-disk checkpoint format (DESIGN.md section 4).</summary>
+/// <summary>Constants of the on-disk checkpoint format (docs/architecture.md §7).</summary>
 public static class ImageFormat
 {
     /// <summary>The format version this build writes and the only one it reads.</summary>

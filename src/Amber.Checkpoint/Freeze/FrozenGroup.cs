@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 
 namespace Amber.Checkpoint.Freeze;
 
@@ -8,7 +8,7 @@ namespace Amber.Checkpoint.Freeze;
 /// Every process of a group — several process trees — stopped at one barrier. With the group's
 /// cgroup, the barrier is the cgroup freezer: every task stops at once, then each thread is seized
 /// and interrupted, and the cgroup is thawed: the pending interrupts stop every thread before it
-/// runs a single instruction more, and ptrace holds them from there (KERNEL.md §1, row 7). Without
+/// runs a single instruction more, and ptrace holds them from there (docs/kernel.md §12). Without
 /// a cgroup (a single tree), processes are stopped one after another as they are found.
 /// </summary>
 public sealed class FrozenGroup : IDisposable

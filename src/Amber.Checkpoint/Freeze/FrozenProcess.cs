@@ -170,7 +170,7 @@ public sealed class FrozenProcess : IDisposable
         Killed = true;
         foreach (var t in _threads)
             t.Tracee.MarkGone();
-        // Collect the tracer's notifications: non-leaders first (KERNEL.md pitfall 8).
+        // Collect the tracer's notifications: non-leaders first (docs/kernel.md, pitfall 8).
         foreach (var t in _threads.AsEnumerable().Reverse())
         {
             try

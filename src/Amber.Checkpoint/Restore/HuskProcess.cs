@@ -1,8 +1,9 @@
+using Amber.Checkpoint.Resources.Memory;
 using Amber.Kernel;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Memory;
-using Amber.Kernel.Processes;
 using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 using Amber.Kernel.Ptrace;
 
 namespace Amber.Checkpoint.Restore;

@@ -1,4 +1,5 @@
-using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Resources.Memory;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
 

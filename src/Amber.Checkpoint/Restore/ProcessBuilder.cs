@@ -1,8 +1,20 @@
-using Amber.Checkpoint.Dump;
+using Amber.Checkpoint.Resources;
+using Amber.Checkpoint.Resources.Cred;
+using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Limits;
+using Amber.Checkpoint.Resources.Locks;
+using Amber.Checkpoint.Resources.Memory;
+using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.SignalHandling;
+using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.Threads;
+using Amber.Checkpoint.Resources.Timers;
+using Amber.Checkpoint.Resources.Zombies;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel;
-using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
@@ -21,7 +33,6 @@ public sealed class ProcessBuilder(
     CheckpointReader reader, RestoreTree tree, ulong trampoline, RestoreOptions options,
     List<string> warnings, PhaseTrace trace, CancellationToken cancel)
 {
-    private const int RlimitCore = 4;
     private readonly List<Tracee> _created = [];
     private readonly List<(List<RestoredThread> Threads, bool Stopped)> _held = [];
 
@@ -37,7 +48,7 @@ public sealed class ProcessBuilder(
             KeepOnlyInheritedFds(calls, isRoot);
         using var pageFiles = new PageFiles(reader, pid);
         var inherits = isRoot ? options.InheritFds : [];
-        int floor = FileRestorer.Floor(image, inherits.Count);
+        int floor = FdTable.Floor(image, inherits.Count);
         var deletedFiles = CreateForOthers(calls, image, pageFiles, floor);
         string pagePath = reader.GetFilePath(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
@@ -53,30 +64,22 @@ public sealed class ProcessBuilder(
         trace.Mark($"pages of {pid} checked");
         cancel.ThrowIfCancellationRequested();
 
-        // A child forked without exec already has its exe; the kernel refuses (EBUSY) to replace an
-        // exe that is still mapped, even by itself, so it is only set when it differs (-1: keep).
-        bool sameExe = ProcFs.ReadExe(pid) == image.ExePath;
-        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
-        var m = image.Mm;
-        calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
-            m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
-        if (!sameExe)
-            calls.Close(exe);
+        mm.SetLayout();
         calls.SetPersonality(image.Personality);
-        RestoreSignalActions(calls, image, isRoot);
+        SignalActions.Restore(calls, image, tree, isRoot);
 
-        var files = new FileRestorer(calls, image, inherits, memfds, tree, deletedFiles);
+        var fds = new FdRestore(calls, image, tree, memfds, deletedFiles, floor);
         if (ownTable)
-            files.Restore();
+            FdTable.Restore(fds, inherits);
         else
             foreach (int held in memfds.Values) // what Restore would have closed, from the shared table
                 calls.Close(held);
         // A deleted working directory is entered while it still has a name (or through its slot).
         calls.ChangeDirectory(image.CwdDeleted != 0 ? deletedFiles.PathOf(image.CwdDeleted) : image.Cwd);
         deletedFiles.RemoveNames(warnings);
-        warnings.AddRange(files.Warnings);
+        warnings.AddRange(fds.Warnings);
         calls.SetUmask(image.Umask);
-        JoinSession(calls, image);
+        Sessions.Join(calls, image, tree, warnings);
 
         BuildChildren(calls, image);
         mm.AdviseAfterChildren(); // madvise(DONTFORK), mseal... only now (MemoryRestorer.Advice.cs)
@@ -85,7 +88,7 @@ public sealed class ProcessBuilder(
             if (tree.HasSlots)
                 calls.CloseRange(tree.SlotBase, (uint)tree.SlotEnd - 1);
             // Only now: closing a slot that holds a file the process has POSIX locks on releases them all.
-            RestoreLocks(calls, image);
+            FileLocks.Restore(calls, image);
         }
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
@@ -97,27 +100,22 @@ public sealed class ProcessBuilder(
             threadCalls.SetName(t.Image.Comm);
             ThreadRestorer.RestoreState(threadCalls, t.Image);
         }
-        ThreadRestorer.QueueSignals(calls, pid, image);
+        PendingSignals.Restore(calls, pid, image);
         // Per mm, so once the threads are there; the .NET runtime fails without its registration.
         foreach (int registration in RemoteCalls.Membarrier.Registrations.Where(r => (image.MembarrierRegistrations & r) != 0))
             calls.RegisterMembarrier(registration);
-        foreach (var t in image.PosixTimers.OrderBy(t => t.Id))
-        {
-            // A periodic timer that fired while the process was stopped is waiting for its signal to be taken.
-            long value = t.ValueNs == 0 && t.IntervalNs != 0 ? t.IntervalNs : t.ValueNs;
-            calls.CreatePosixTimer(t.Id, t.Clock, t.Signal, t.Value, t.Notify, t.NotifyTid, t.IntervalNs, value);
-        }
-        RestoreLimits(calls, image);
+        ProcessTimers.RestorePosixTimers(calls, image);
+        ProcessLimits.Restore(calls, image, warnings);
         // After this the process may no longer be allowed what the restore needed: the leader last,
         // as the restore goes on through it.
         foreach (var t in threads.Skip(1).Append(threads[0]))
         {
             var threadCalls = calls.WithInjector(t.Injector);
-            CredentialRestorer.Restore(threadCalls, image, t.Image, warnings);
-            RestoreParentDeathSignal(threadCalls, image, t.Image, isRoot);
+            ProcessCredentials.Restore(threadCalls, image, t.Image, warnings);
+            ProcessCredentials.RestoreParentDeathSignal(threadCalls, image, t.Image, isRoot, warnings);
         }
-        CredentialRestorer.RestoreDumpable(calls, image);
-        RestoreIntervalTimers(calls, image);
+        ProcessCredentials.RestoreDumpable(calls, image);
+        ProcessTimers.RestoreIntervalTimers(calls, image);
 
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
         // syscall instruction of the restored vdso instead.
@@ -146,7 +144,7 @@ public sealed class ProcessBuilder(
         using var memory = calls.Memory;
         KeepOnlyInheritedFds(calls, isRoot: true);
         using (var pageFiles = new PageFiles(reader, 0))
-            CreateForOthers(calls, forest, pageFiles, FileRestorer.Floor(forest, options.InheritFds.Count));
+            CreateForOthers(calls, forest, pageFiles, FdTable.Floor(forest, options.InheritFds.Count));
         var roots = new List<Tracee>();
         foreach (var root in tree.Roots)
         {
@@ -210,43 +208,19 @@ public sealed class ProcessBuilder(
     /// </summary>
     private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles, int floor)
     {
-        CreateSharedPipes(calls, image);
-        foreach (var pair in image.SocketPairs)
-        {
-            var (first, second) = calls.SocketPair(pair.Type);
-            calls.Dup3(first, tree.PairSlots[(pair.Id, false)], closeOnExec: true);
-            calls.Dup3(second, tree.PairSlots[(pair.Id, true)], closeOnExec: true);
-            calls.Close(first);
-            calls.Close(second);
-            // No process holds the second end: amber does, until it has filled the first end's queue.
-            if (pair.SecondGone)
-                tree.GoneEnds[pair.Id] = Kernel.Files.HeldFile.CopyOf(image.Pid, tree.PairSlots[(pair.Id, true)]);
-        }
+        PipeKind.CreateShared(calls, image, tree);
+        SocketPairs.CreateShared(calls, image, tree);
         ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);
         var deletedFiles = new DeletedFileRestorer(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateInSlots();
         foreach (var shared in image.SharedFiles)
         {
-            int created = FileRestorer.CreateDescription(calls, shared.Recipe, deletedFiles.PathOf, tree);
+            int created = Sharing.CreateFile(calls, shared.Recipe, deletedFiles, tree);
             calls.Dup3(created, tree.FileSlots[shared.Id], closeOnExec: true);
             calls.Close(created);
         }
         ShmemRestorer.CreateSysvSegments(image, pageFiles.Of);
         return deletedFiles;
-    }
-
-    /// <summary>The pipes this process creates for the processes below it that share them.</summary>
-    private void CreateSharedPipes(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var pipe in image.SharedPipes)
-        {
-            var (read, write) = PipeMaker.Make(calls, image.Pid, pipe, tree.SlotEnd);
-            foreach (var (end, writeEnd) in new[] { (read, false), (write, true) }.Where(e => e.Item1 >= 0))
-            {
-                calls.Dup3(end, tree.Slots[(pipe.Id, writeEnd)], closeOnExec: true);
-                calls.Close(end);
-            }
-        }
     }
 
     /// <summary>Lets every process run, children before parents, each process's leader last.</summary>
@@ -278,7 +252,7 @@ public sealed class ProcessBuilder(
     {
         var children = tree.ChildrenOf(image.Pid);
         var pids = tree.Images.Select(i => i.Pid).ToHashSet();
-        // Groups and sessions whose leader is gone, each made by a placeholder child (Dump/Sessions.cs).
+        // Groups and sessions whose leader is gone, each made by a placeholder child (Resources/ProcessGroups/Sessions.cs).
         var placeholders = new Dictionary<int, (Tracee Process, RemoteCalls Calls)>();
         foreach (var child in children)
         {
@@ -302,7 +276,10 @@ public sealed class ProcessBuilder(
             var tracee = Tracee.Adopt(pid, pid);
             tracee.WaitForStop();
             if (child.Zombie)
-                MakeZombie(tracee, child);
+            {
+                _created.Add(tracee);
+                Zombies.Restore(tracee, child, trampoline, tree, warnings);
+            }
             else
                 Build(tracee, child, isRoot: false);
         }
@@ -357,170 +334,7 @@ public sealed class ProcessBuilder(
                 Thread.Sleep(1);
             }
         }
-        var saved = image.Sigactions.FirstOrDefault(a => a.Signal == Signals.SIGCHLD);
-        parent.SetSignalAction(Signals.SIGCHLD, saved is null ? default : new SignalDisposition(saved.Handler, saved.Flags, saved.Restorer, saved.Mask));
+        parent.SetSignalAction(Signals.SIGCHLD, SignalActions.Saved(image, Signals.SIGCHLD));
     }
 
-    /// <summary>A child that had exited unreaped: it exits again, the same way, and waits for its parent.</summary>
-    private void MakeZombie(Tracee child, ProcessImage image)
-    {
-        _created.Add(child);
-        using var memory = new RemoteMemory(image.Pid);
-        var injector = new SyscallInjector(child, trampoline, int3Follows: true);
-        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
-        calls.SetName(image.Comm);
-        JoinSession(calls, image);
-        int status = image.ExitStatus;
-        var regs = injector.OriginalRegisters.Clone();
-        if ((status & 0x7f) == 0)
-        {
-            regs.PrepareSyscall(trampoline, Registers.Syscalls.ExitGroup, [(ulong)((status >> 8) & 0xff)]);
-        }
-        else
-        {
-            int signal = status & 0x7f;
-            if (signal is not (Signals.SIGKILL or Signals.SIGSTOP)) // these two have no action to set
-                calls.SetSignalAction(signal, default);
-            var (_, hard) = calls.GetResourceLimit(RlimitCore);
-            calls.SetResourceLimit(RlimitCore, 0, hard); // die by the signal, without a core file
-            regs.PrepareSyscall(trampoline, Registers.Syscalls.Tgkill, [(ulong)image.Pid, (ulong)image.Pid, (ulong)signal]);
-            child.SetSignalMask(0);
-        }
-        child.SetRegisters(regs);
-        child.Detach();
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (ProcFs.ReadStat(image.Pid).State != 'Z')
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new CheckpointException($"zombie {image.Pid} did not exit");
-            Thread.Sleep(1);
-        }
-    }
-
-    private static void RestoreLocks(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var l in image.Locks)
-        {
-            try
-            {
-                if (l.Kind == FileLock.Types.Kind.Flock)
-                    calls.Flock(l.Fd, l.Write);
-                else
-                    calls.LockRange(l.Fd, l.Kind == FileLock.Types.Kind.Ofd, l.Write, l.Start, l.Length);
-            }
-            catch (KernelCallException e) when (e.Errno is Errnos.EAGAIN or Errnos.EACCES)
-            {
-                var fd = image.Fds.First(f => f.Fd == l.Fd);
-                throw new CheckpointException($"process {image.Pid} held a {(l.Write ? "write" : "read")} lock on {fd.Path}, which another process holds now");
-            }
-        }
-    }
-
-    /// <summary>
-    /// Sets every disposition that differs from what the new process already has: a child has its
-    /// parent's (restored just before it was cloned), the root the husk's — default, except what
-    /// exec kept ignored (SIG_IGN, no flags).
-    /// </summary>
-    private void RestoreSignalActions(RemoteCalls calls, ProcessImage image, bool isRoot)
-    {
-        static SignalDisposition Of(SignalAction a) => new(a.Handler, a.Flags, a.Restorer, a.Mask);
-        var current = new Dictionary<int, SignalDisposition>();
-        if (isRoot)
-        {
-            ulong ignored = ProcFs.ReadStatus(image.Pid).SigIgnored;
-            for (int sig = 1; sig <= Signals.Count; sig++)
-            {
-                if ((ignored & Signals.Bit(sig)) != 0)
-                    current[sig] = new SignalDisposition(SignalDisposition.Ignore, 0, 0, 0);
-            }
-        }
-        else
-        {
-            foreach (var a in tree.Images.First(i => i.Pid == image.Ppid).Sigactions)
-                current[a.Signal] = Of(a);
-        }
-        var wanted = image.Sigactions.ToDictionary(a => a.Signal, Of);
-        for (int sig = 1; sig <= Signals.Count; sig++)
-        {
-            if (sig is Signals.SIGKILL or Signals.SIGSTOP)
-                continue;
-            var want = wanted.GetValueOrDefault(sig);
-            if (want != current.GetValueOrDefault(sig))
-                calls.SetSignalAction(sig, want);
-        }
-    }
-
-    /// <summary>
-    /// Session and process group, as far as they can be rebuilt: leaders start their own; a member
-    /// joins its group if its leader was restored before it; otherwise it stays where it was born.
-    /// </summary>
-    private void JoinSession(RemoteCalls calls, ProcessImage image)
-    {
-        int pid = image.Pid;
-        if (image.Sid == pid)
-        {
-            calls.NewSession();
-            return;
-        }
-        if (image.Pgid == pid)
-        {
-            calls.NewProcessGroup();
-            return;
-        }
-        var parent = tree.Images.FirstOrDefault(i => i.Pid == image.Ppid);
-        if (parent is null || parent.Pgid == image.Pgid)
-            return;
-        try
-        {
-            calls.JoinProcessGroup(image.Pgid);
-        }
-        catch (KernelCallException e)
-        {
-            warnings.Add($"process {pid} could not rejoin process group {image.Pgid}: {e.Message}");
-        }
-    }
-
-    /// <summary>
-    /// After the credentials, whose change clears it. A tree root's parent is not restored (it is
-    /// amber, which exits): the signal would kill it then, so a root does not get it back.
-    /// </summary>
-    private void RestoreParentDeathSignal(RemoteCalls calls, ProcessImage image, ThreadImage thread, bool isRoot)
-    {
-        if (thread.ParentDeathSignal == 0)
-            return;
-        if (isRoot)
-            warnings.Add($"process {image.Pid}{(thread.Tid == image.Pid ? "" : $" thread {thread.Tid}")} asked for signal {thread.ParentDeathSignal} when its parent dies; its parent is not restored, so it is not set again");
-        else
-            calls.SetParentDeathSignal(thread.ParentDeathSignal);
-    }
-
-    private void RestoreLimits(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var limit in image.Rlimits)
-        {
-            try
-            {
-                calls.SetResourceLimit(limit.Resource, limit.Soft, limit.Hard);
-            }
-            catch (KernelCallException e) when (e.Errno == Errnos.EPERM)
-            {
-                warnings.Add($"process {image.Pid}: resource limit {limit.Resource} could not be raised back to {limit.Soft}/{limit.Hard} (that needs CAP_SYS_RESOURCE)");
-            }
-        }
-        if (image.NoNewPrivs)
-            calls.SetNoNewPrivileges();
-        if (image.ChildSubreaper)
-            calls.SetChildSubreaper();
-    }
-
-    private static void RestoreIntervalTimers(RemoteCalls calls, ProcessImage image)
-    {
-        foreach (var timer in image.Itimers)
-        {
-            // A periodic ITIMER_REAL that fired while the process was stopped waits, disarmed, for its
-            // SIGALRM to be dequeued before the kernel rearms it; a value of 0 here would disarm it for good.
-            long value = timer.ValueUs == 0 ? timer.IntervalUs : timer.ValueUs;
-            calls.SetIntervalTimer(timer.Which, timer.IntervalUs, value);
-        }
-    }
 }

@@ -1,4 +1,4 @@
-using Amber.Checkpoint.Memory;
+using Amber.Checkpoint.Resources.Memory;
 using Amber.Image;
 using Amber.Image.Schema;
 

@@ -1,5 +1,8 @@
 using System.Diagnostics;
-using Amber.Checkpoint.Dump;
+using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.SharedMemory;
+using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
@@ -28,7 +31,8 @@ public static class Restorer
     public static (IReadOnlyList<string> Warnings, IReadOnlyList<int> Processes, IReadOnlyList<int> PidsTaken) Check(RestoreOptions options)
     {
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true, trust: options.Trust);
-        var (tree, warnings, _) = Validate(reader, options, new PhaseTrace("restore --check"));
+        using var trace = new PhaseTrace("restore --check");
+        var (tree, warnings, _) = Validate(reader, options, trace);
         var taken = tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
         return (warnings, [.. tree.Images.Select(i => i.Pid)], taken);
     }
@@ -63,7 +67,7 @@ public static class Restorer
     private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        var trace = new PhaseTrace("restore");
+        using var trace = new PhaseTrace("restore");
         // Page data is checked run by run once it is in the new process, before that process runs
         // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust);

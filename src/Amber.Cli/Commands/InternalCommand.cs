@@ -130,7 +130,7 @@ public static class InternalCommand
                     Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
                 });
             if (link is not null)
-                TrackerMessages.SendAll(link, result.Trackers);
+                TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));
             return new WorkerReport
             {
                 Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,

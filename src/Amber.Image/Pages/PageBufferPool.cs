@@ -6,7 +6,7 @@ namespace Amber.Image;
 /// <summary>
 /// Page buffers of one size, shared by the page writers of a checkpoint, carved out of one pinned
 /// block that is faulted in when the pool is made. The first touch of fresh memory costs a fault per
-/// page, and faults are slow on these VMs (KERNEL.md §3): a checkpoint makes its pool before the
+/// page, and faults are slow on these VMs (docs/kernel.md §13): a checkpoint makes its pool before the
 /// freeze, large enough for the pages it expects to copy, so that none is paid while the processes
 /// are stopped. The block is advised for huge pages, which halves the cost of faulting it in here.
 /// <see cref="Rent"/> waits for a buffer to come back when all are out.

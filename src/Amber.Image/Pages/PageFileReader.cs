@@ -144,7 +144,7 @@ public sealed class PageFileReader : IDisposable
             {
                 _block ??= new byte[PageCodec.MaxPages * ImageFormat.PageSize];
                 _blockOffset = ulong.MaxValue;
-                // Buffers kept for the next block: fresh memory is slow to touch on VMs (KERNEL.md §3).
+                // Buffers kept for the next block: fresh memory is slow to touch on VMs (docs/kernel.md §13).
                 // Read with direct I/O where the file system has it (through the page cache, every
                 // page of it would be fresh memory too).
                 if (_stored is null || _stored.Length < padded)

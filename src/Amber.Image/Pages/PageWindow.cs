@@ -6,7 +6,7 @@ namespace Amber.Image;
 /// wrote them in. The file is read with direct I/O in spans of up to <see cref="SpanBytes"/> that
 /// take in the planned pieces ahead, and the small gaps between them (pages a later checkpoint
 /// replaced): tens of thousands of small reads through the page cache (fresh memory, slow to touch on
-/// VMs, KERNEL.md §3) become a few hundred large ones. A read out of the planned order is read alone.
+/// VMs, docs/kernel.md §13) become a few hundred large ones. A read out of the planned order is read alone.
 /// Not thread-safe.
 /// </summary>
 public sealed class PageWindow

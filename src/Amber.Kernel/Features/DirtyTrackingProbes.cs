@@ -4,7 +4,7 @@ using Amber.Native;
 
 namespace Amber.Kernel.Features;
 
-/// <summary>What incremental checkpoints find written pages with (DESIGN.md §3, KERNEL.md 4a/4b).</summary>
+/// <summary>What incremental checkpoints find written pages with (docs/kernel.md §8).</summary>
 internal static class DirtyTrackingProbes
 {
     /// <summary>A userfaultfd of our own, never registered on anything, with the async write-protect API.</summary>

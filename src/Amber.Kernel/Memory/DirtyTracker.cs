@@ -7,7 +7,7 @@ using Amber.Native;
 namespace Amber.Kernel.Memory;
 
 /// <summary>
-/// Kernel write tracking of another process's memory without soft-dirty (KERNEL.md 4a): a
+/// Kernel write tracking of another process's memory without soft-dirty (docs/kernel.md §8): a
 /// userfaultfd made inside the process (injected), kept by us through a copy while the process's own
 /// descriptor is closed again (its fd table is as it was), set to asynchronous write-protection: a
 /// write to a protected page is let through by the kernel at once and leaves the page "written".
@@ -77,13 +77,13 @@ public sealed class DirtyTracker : IDisposable
     /// again (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING) — an atomic read-and-reset, done while the
     /// process is stopped. A range holding memory that is not registered any more (unmapped and
     /// mapped again, moved by mremap) reads as all written: the kernel would skip it in silence
-    /// (KERNEL.md pitfall 10), so PM_SCAN_CHECK_WPASYNC makes it say so.
+    /// (docs/kernel.md, pitfall 10), so PM_SCAN_CHECK_WPASYNC makes it say so.
     /// </summary>
     public List<(ulong Start, ulong End)> TakeWritten(ulong start, ulong end)
     {
         var written = new List<(ulong, ulong)>();
         // Pooled: the scan under the freeze then reuses the vector of the scan before it, instead of
-        // faulting in a new one (KERNEL.md §3).
+        // faulting in a new one (docs/kernel.md §13).
         var regions = ArrayPool<PageRegion>.Shared.Rent(VectorLength);
         try
         {
@@ -131,7 +131,7 @@ public sealed class DirtyTracker : IDisposable
                 Array.Clear(regions, 0, reported);
                 if (unregistered)
                     return false;
-                // A full vector may have stopped early; fewer regions than room means the walk is done (KERNEL.md pitfall 10).
+                // A full vector may have stopped early; fewer regions than room means the walk is done (docs/kernel.md, pitfall 10).
                 if (n < VectorLength || arg.walk_end <= at)
                     break;
                 at = arg.walk_end;

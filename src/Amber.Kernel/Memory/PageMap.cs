@@ -129,7 +129,7 @@ public sealed class PageMap : IDisposable
                 Errnos.Throw("ioctl(PAGEMAP_SCAN, PAGE_IS_PRESENT)", $"{at:x}-{end:x} of process {Pid}");
             for (int i = 0; i < n; i++)
                 into.Add((regions[i].start, regions[i].end, regions[i].categories));
-            // Fewer regions than room means the walk is done (KERNEL.md pitfall 10: walk_end may lag).
+            // Fewer regions than room means the walk is done (docs/kernel.md, pitfall 10: walk_end may lag).
             if (n < vectorLength)
                 break;
             // A full vector: go on after the last region listed (never back over it).

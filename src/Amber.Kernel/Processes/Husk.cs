@@ -4,7 +4,7 @@ namespace Amber.Kernel.Processes;
 
 /// <summary>
 /// The process a restore starts from: a static ELF of a few hundred bytes that only loops on
-/// pause(). No libc, no TLS, no rseq registration (KERNEL.md pitfall 15), so nothing of it survives
+/// pause(). No libc, no TLS, no rseq registration (docs/kernel.md, pitfall 15), so nothing of it survives
 /// once its mappings are replaced. Generated here, so no C toolchain is needed to restore.
 /// </summary>
 public static class Husk

@@ -86,7 +86,7 @@ public sealed class Registers
 
     /// <summary>
     /// A thread stopped inside an interrupted syscall shows rax = -ERESTART*. In a new process the
-    /// kernel's restart state is gone, so re-execute the syscall instruction instead (KERNEL.md pitfall 4).
+    /// kernel's restart state is gone, so re-execute the syscall instruction instead (docs/kernel.md, pitfall 4).
     /// </summary>
     public bool PrepareSyscallRestart()
     {

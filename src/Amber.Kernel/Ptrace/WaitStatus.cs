@@ -20,7 +20,7 @@ public readonly record struct WaitStatus(int Tid, int Raw)
     /// <summary>The PTRACE_EVENT_* of an event stop, or 0.</summary>
     public int Event => Stopped ? (Raw >> 16) & 0xff : 0;
 
-    /// <summary>Exactly SIGTRAP with no event: a finished single-step or an int3 (pitfall 2 of KERNEL.md).</summary>
+    /// <summary>Exactly SIGTRAP with no event: a finished single-step or an int3 (docs/kernel.md, pitfall 2).</summary>
     public bool IsTrap => Stopped && (Raw >> 8) == Interop.SIGTRAP;
 
     /// <summary>PTRACE_EVENT_STOP: the stop PTRACE_INTERRUPT (or a group-stop) produces under PTRACE_SEIZE.</summary>

@@ -1,0 +1,386 @@
+using Amber.Checkpoint.Restore;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
+using Amber.Kernel.Proc;
+
+namespace Amber.Checkpoint.Resources.Memory;
+
+/// <summary>
+/// Rebuilds the address space inside the new process: the husk's own mappings go, [vvar],
+/// [vvar_vclock] and [vdso] move together to their saved addresses (glibc holds pointers into the
+/// vdso; the vdso reads vvar relative to itself), then every saved mapping is created at its address
+/// and its pages are read by the process itself from the page file (pread64 straight into place),
+/// after populating the range in bulk. Short pieces (an incremental chain, or a merge that kept its
+/// base in place, leaves memory in many) are read here instead, a page file at a time in large reads,
+/// and written into the process in bulk (process_vm_writev); compressed pages are read and
+/// decompressed here and written through /proc/PID/mem.
+/// </summary>
+public sealed partial class MemoryRestorer(
+    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
+    List<string> warnings)
+{
+    private const ulong PageSize = ImageFormat.PageSize;
+    private readonly Dictionary<(int Pid, PageFileRef Where), int> _pageFds = [];
+    private Func<int, PageFileRef, string>? _pageFilePath;
+    private Func<int, PageFileRef, PageFileReader>? _pagesOf;
+    private byte[]? _decompressed;
+    private bool _directIo;
+
+    // A read the process makes itself costs an injected system call, and a direct read of a few
+    // pages a trip to the disk: ~0.3 ms a piece here, a minute for the ~200 000 pieces of a 2 GiB
+    // process after ten checkpoints of 1 % of its pages. Shorter pieces are read by amber instead.
+    private const ulong ReadItselfAtLeast = 1 << 20;
+    private const int ScatterBytes = 4 << 20;
+    private const ulong PopulateAtLeast = 64 << 10;
+    private PageBuffer? _window, _scatter;
+
+    public void RemoveHuskMappings()
+    {
+        var inherited = image.Mm.Vmas.Where(v => v.Inherited).Select(v => (v.Start, v.End)).ToHashSet();
+        foreach (var m in ProcFs.ReadMaps(image.Pid))
+        {
+            if (m.Start == trampoline || m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]" || inherited.Contains((m.Start, m.End)))
+                continue;
+            calls.Munmap(m.Start, m.Length);
+        }
+    }
+
+    /// <summary>
+    /// The mm's fields (code, data, brk, stack, arguments, environment, auxv) and its exe, in one
+    /// PR_SET_MM_MAP. A child forked without exec already has its exe; the kernel refuses (EBUSY) to
+    /// replace an exe that is still mapped, even by itself, so it is only set when it differs (-1: keep).
+    /// </summary>
+    public void SetLayout()
+    {
+        bool sameExe = ProcFs.ReadExe(image.Pid) == image.ExePath;
+        int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
+        var m = image.Mm;
+        calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
+            m.ArgStart, m.ArgEnd, m.EnvStart, m.EnvEnd), m.Auxv.Span, exe);
+        if (!sameExe)
+            calls.Close(exe);
+    }
+
+    public void MoveVdso()
+    {
+        var own = ProcFs.ReadMaps(image.Pid).Where(m => m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]").OrderBy(m => m.Start).ToList();
+        var saved = image.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock).OrderBy(v => v.Start).ToList();
+        if (saved.Count == 0)
+        {
+            foreach (var m in own)
+                calls.Munmap(m.Start, m.Length);
+            return;
+        }
+        bool same = own.Count == saved.Count && own.Zip(saved).All(p => p.First.Path == p.Second.Name && p.First.Length == p.Second.End - p.Second.Start)
+            && own.Zip(saved).Select(p => p.Second.Start - p.First.Start).Distinct().Count() == 1;
+        if (!same)
+            throw new CheckpointException(
+                $"the vdso of this kernel ({string.Join(", ", own.Select(m => $"{m.Path} {m.Length / PageSize}p"))}) differs from the saved one ({string.Join(", ", saved.Select(v => $"{v.Name} {(v.End - v.Start) / PageSize}p"))}); restore on the kernel the checkpoint was taken on");
+        ulong delta = saved[0].Start - own[0].Start;
+        if (delta == 0)
+            return;
+        // Two hops, so no region ever lands on its own current place.
+        ulong span = own[^1].End - own[0].Start;
+        var used = image.Mm.Vmas.Select(v => (v.Start, v.End)).Concat(own.Select(m => (m.Start, m.End))).Append((trampoline, trampoline + HuskProcess.TrampolineSize));
+        ulong stopover = AddressHoles.Find(used, span);
+        foreach (var m in own)
+            calls.MremapFixed(m.Start, m.Length, stopover + (m.Start - own[0].Start));
+        foreach (var m in own)
+            calls.MremapFixed(stopover + (m.Start - own[0].Start), m.Length, m.Start + delta);
+    }
+
+    /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
+    /// <param name="pagesOf">That page file, opened here (for compressed pages).</param>
+    public void MapAndFill(Func<int, PageFileRef, string> pageFilePath, Func<int, PageFileRef, PageFileReader> pagesOf)
+    {
+        _pageFilePath = pageFilePath;
+        _pagesOf = pagesOf;
+        try
+        {
+            var runs = image.Mm.Pages;
+            int next = 0;
+            var attached = new HashSet<Vma>();
+            foreach (var vma in image.Mm.Vmas)
+            {
+                if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
+                    continue;
+                int first = next;
+                while (next < runs.Count && runs[next].Address < vma.End)
+                    next++;
+                if (vma.Kind == VmaKind.VmaSysv)
+                {
+                    // Every piece of its attachment at once (nothing to fill: the segment holds the pages).
+                    if (attached.Add(vma))
+                        AttachSysv(vma, attached);
+                    continue;
+                }
+                // Shared anonymous memory has one mapping: its object's pages are that mapping's.
+                var (shmemRuns, shmemPages) = AnonymousShmem(vma);
+                bool filled = next > first || shmemRuns.Count > 0;
+                int prot = (int)vma.Prot;
+                int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
+                Map(vma, mapProt);
+                AdviseBeforeFill(vma);
+                if (next > first)
+                    Fill(0, runs, first, next);
+                if (shmemRuns.Count > 0)
+                    Fill(shmemPages, shmemRuns, 0, shmemRuns.Count);
+                if (mapProt != prot)
+                    calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
+                AdviseAfterFill(vma);
+            }
+        }
+        finally
+        {
+            foreach (int fd in _pageFds.Values)
+                calls.Close(fd);
+            _pageFds.Clear();
+        }
+    }
+
+    /// <summary>The page file of a process (0: this one) in a source checkpoint, opened in the new process once.</summary>
+    private int PageFd(int pid, PageFileRef where)
+    {
+        if (!_pageFds.TryGetValue((pid, where), out int fd))
+            _pageFds[(pid, where)] = fd = OpenPageFile(_pageFilePath!(pid, where));
+        return fd;
+    }
+
+    /// <summary>
+    /// O_DIRECT where the file system has it: the pages go from the disk straight into the process,
+    /// without a second copy in the page cache (the checkpoint wrote them the same way).
+    /// </summary>
+    private int OpenPageFile(string path)
+    {
+        int flags = OpenFlags.ReadOnly | OpenFlags.CloseOnExec;
+        if (Environment.GetEnvironmentVariable("AMBER_NO_DIRECT_IO") != "1")
+        {
+            try
+            {
+                int fd = calls.OpenAt(path, flags | OpenFlags.Direct);
+                _directIo = true;
+                return fd;
+            }
+            catch (Kernel.KernelCallException e) when (e.Errno == Kernel.Errnos.EINVAL)
+            {
+            }
+        }
+        return calls.OpenAt(path, flags);
+    }
+
+    /// <summary>The page runs of a shared anonymous mapping's object, at their addresses in the mapping.</summary>
+    public List<PageRun> AnonymousShmemRuns(Vma vma) => AnonymousShmem(vma).Runs;
+
+    /// <summary>The runs of a shared anonymous mapping's object at their addresses, and whose page file holds them.</summary>
+    private (List<PageRun> Runs, int PagesOf) AnonymousShmem(Vma vma)
+    {
+        // An anonymous object in a slot was filled when it was created.
+        if (vma.Kind != VmaKind.VmaShmem || image.Mm.Shmem.FirstOrDefault(s => s.Id == vma.ShmemId) is not { Anonymous: true, InSlot: false } shmem)
+            return ([], 0);
+        return ([.. shmem.Pages
+            .Where(r => r.Address >= vma.FileOffset && r.Address + r.Count * PageSize <= vma.FileOffset + (vma.End - vma.Start))
+            .Select(r => { var at = r.Clone(); at.Address = vma.Start + (r.Address - vma.FileOffset); return at; })], shmem.PagesOf);
+    }
+
+    private void Map(Vma vma, int prot)
+    {
+        ulong length = vma.End - vma.Start;
+        var flags = (VmFlags)vma.VmFlags;
+        if (vma.Kind == VmaKind.VmaShmem)
+        {
+            if (memfds.TryGetValue(vma.ShmemId, out int memfd))
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
+            else
+                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
+            return;
+        }
+        if (vma.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile)
+        {
+            int fd = OpenMapped(vma);
+            try
+            {
+                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace
+                    | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0), fd, vma.FileOffset);
+            }
+            finally
+            {
+                calls.Close(fd);
+            }
+            return;
+        }
+        int type = (flags & VmFlags.Droppable) != 0 ? Mman.MapDroppable : Mman.MapPrivate;
+        calls.Mmap(vma.Start, length, prot, type | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0)
+            | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0));
+    }
+
+    /// <summary>
+    /// The file of a file mapping, opened to map it: read-write for a shared mapping that is writable
+    /// or may be made so (VmFlags "mw": the program's fd was read-write, so a later mprotect to
+    /// PROT_WRITE works), read-only otherwise (the mapping then refuses PROT_WRITE, as it did).
+    /// </summary>
+    private int OpenMapped(Vma vma)
+    {
+        string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
+        bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
+        bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
+        const int CloseOnExec = OpenFlags.CloseOnExec;
+        if (writable || !mayWrite)
+            return calls.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec);
+        try
+        {
+            return calls.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec);
+        }
+        catch (Kernel.KernelCallException e)
+        {
+            warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
+                $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
+            return calls.OpenAt(path, OpenFlags.ReadOnly | CloseOnExec);
+        }
+    }
+
+    /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
+    private void Fill(int pagesOf, IList<PageRun> runs, int first, int end)
+    {
+        var pieces = new List<Piece>();
+        for (int i = first; i < end;)
+        {
+            if (runs[i].Codec != Codec.None)
+            {
+                // Compressed runs next to each other: their memory faulted in at once (as a direct
+                // read would), then each written into place.
+                int k = i + 1;
+                while (k < end && runs[k].Codec != Codec.None && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
+                    k++;
+                calls.PopulateWrite(runs[i].Address, runs[k - 1].Address + runs[k - 1].Count * PageSize - runs[i].Address);
+                for (; i < k; i++)
+                    FillCompressed(pagesOf, runs[i]);
+                continue;
+            }
+            // Adjacent runs (and their file data) are usually contiguous: one populate and one pread for the lot.
+            ulong address = runs[i].Address;
+            ulong offset = runs[i].FileOffset;
+            ulong length = runs[i].Count * PageSize;
+            var where = runs[i].StoredIn;
+            int pageFd = PageFd(pagesOf, where);
+            int j = i + 1;
+            while (j < end && runs[j].Codec == Codec.None && runs[j].StoredIn == where && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            {
+                length += runs[j].Count * PageSize;
+                j++;
+            }
+            if (length < ReadItselfAtLeast)
+            {
+                pieces.Add(new Piece(where, address, offset, (int)length));
+                i = j;
+                continue;
+            }
+            // A direct read faults its destination in as one bulk operation already; a buffered one
+            // would fault page by page, ~6× slower than populating first.
+            if (!_directIo)
+                calls.PopulateWrite(address, length);
+            for (ulong done = 0; done < length;)
+            {
+                long n = calls.Pread(pageFd, address + done, length - done, offset + done);
+                if (n <= 0)
+                    throw new CheckpointException($"reading pages for {address + done:x} from the image returned {n}");
+                done += (ulong)n;
+            }
+            i = j;
+        }
+        WriteScattered(pagesOf, pieces);
+    }
+
+    /// <summary>
+    /// Short pieces of memory: read a page file at a time in file order, through a window that takes
+    /// in many at once (gaps and all), and written into place a few MiB and up to a thousand pieces
+    /// per system call, on a thread of their own. Meanwhile the process faults in the stretches they
+    /// go to, one call per stretch: several times faster than the page-by-page faults of
+    /// process_vm_writev where it comes first (a first touch is slow on VMs, docs/kernel.md §13), and
+    /// where it does, the populate leaves the page as written. The pages are checked once in place,
+    /// as all are (PageVerifier).
+    /// </summary>
+    private void WriteScattered(int pagesOf, List<Piece> pieces)
+    {
+        if (pieces.Count == 0)
+            return;
+        var files = pieces.GroupBy(p => p.Where).Select(g => (Pages: _pagesOf!(pagesOf, g.Key), Pieces: g.OrderBy(p => p.Offset).ToList())).ToList();
+        var copy = Task.Run(() => Copy(files));
+        try
+        {
+            pieces.Sort((a, b) => a.Address.CompareTo(b.Address));
+            for (int i = 0; i < pieces.Count;)
+            {
+                int j = i + 1;
+                ulong stretchEnd = pieces[i].Address + (ulong)pieces[i].Length;
+                for (; j < pieces.Count && pieces[j].Address == stretchEnd; j++)
+                    stretchEnd += (ulong)pieces[j].Length;
+                if (stretchEnd - pieces[i].Address >= PopulateAtLeast)
+                    calls.PopulateWrite(pieces[i].Address, stretchEnd - pieces[i].Address);
+                i = j;
+            }
+        }
+        finally
+        {
+            ((IAsyncResult)copy).AsyncWaitHandle.WaitOne(); // its buffers are this restorer's
+        }
+        copy.GetAwaiter().GetResult();
+    }
+
+    private void Copy(List<(PageFileReader Pages, List<Piece> Pieces)> files)
+    {
+        _window ??= new PageBuffer(PageWindow.SpanBytes);
+        _scatter ??= new PageBuffer(ScatterBytes);
+        var ranges = new List<(ulong Address, int Length)>(Kernel.Memory.RemoteMemory.MaxScattered);
+        int used = 0;
+        void Flush()
+        {
+            if (ranges.Count == 0)
+                return;
+            calls.Memory.WriteScattered(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ranges), _scatter.Span[..used]);
+            ranges.Clear();
+            used = 0;
+        }
+        foreach (var (pages, ordered) in files)
+        {
+            var window = new PageWindow(pages, ordered.Select(p => (p.Offset, (ulong)p.Length)), _window);
+            foreach (var (_, address, offset, length) in ordered)
+            {
+                if (used + length > ScatterBytes || ranges.Count == Kernel.Memory.RemoteMemory.MaxScattered)
+                    Flush();
+                try
+                {
+                    window.Read(offset, _scatter.Span.Slice(used, length));
+                }
+                catch (ImageFormatException e)
+                {
+                    throw new CheckpointException(e.Message, e);
+                }
+                ranges.Add((address, length));
+                used += length;
+            }
+            Flush();
+        }
+    }
+
+    /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where.</summary>
+    private readonly record struct Piece(PageFileRef Where, ulong Address, ulong Offset, int Length);
+
+    /// <summary>A compressed run: decompressed (and checked) here, written into the process.</summary>
+    private void FillCompressed(int pagesOf, PageRun run)
+    {
+        // One buffer for every run (a block is at most PageCodec.MaxPages): fresh memory is slow on VMs.
+        _decompressed ??= new byte[PageCodec.MaxPages * (int)PageSize];
+        var data = _decompressed.AsSpan(0, (int)run.Count * (int)PageSize);
+        try
+        {
+            _pagesOf!(pagesOf, run.StoredIn).ReadRun(run, data);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new CheckpointException(e.Message, e);
+        }
+        calls.Memory.Write(run.Address, data);
+    }
+}

@@ -1,0 +1,95 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+
+namespace Amber.Checkpoint.Resources.Sockets;
+
+/// <summary>
+/// Sockets are saved with their family, type, options, address and backlog. A connected unix socket
+/// is one end of a pair whose other end must be in the checkpoint (<see cref="SocketPairs"/>),
+/// except a datagram socket connected to a named address, which is connected again by that name.
+/// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
+/// A listening unix socket keeps the connections waiting on it (connected again at restore).
+/// Anything else carrying a connection or queued data is refused: that state would be lost.
+/// </summary>
+public static class SocketDumper
+{
+    public static void Dump(int pid, FdImage image)
+    {
+        if (!FileStat.TryGet($"/proc/{pid}/fd/{image.Fd}", out var st))
+            throw new Kernel.TargetGoneException(pid);
+        var s = SocketInspector.Inspect(pid, image.Fd, st.Inode);
+        string what = $"fd {image.Fd} ({image.Description}, a {s.Describe()})";
+        bool unix = s.Family == SocketState.Unix;
+        if (s.Family is not (SocketState.Unix or SocketState.Inet or SocketState.Inet6)
+            || s.Type is not (SocketState.Stream or SocketState.Datagram or SocketState.SeqPacket))
+            throw new UnsupportedResourceException(pid, what, "a socket of a family or type Amber does not handle");
+        if (unix && (s.QueuedBytes > 0 || s.Connected) && UnixSocketQueue.HasPendingError(pid, image.Fd))
+            throw new UnsupportedResourceException(pid, what, "a unix socket with an error pending, which reading its queue would take from the program");
+        bool connectedByName = unix && s.Connected && s.Type == SocketState.Datagram && SocketState.IsNamed(s.PeerAddress);
+        if (unix && s.Connected && !connectedByName)
+        {
+            // Its peer may be in the checkpoint too: PipeResolver decides once every process is known.
+            image.Kind = FdKind.FdSocketPair;
+            image.SocketInode = st.Inode;
+            image.SocketPeer = UnixSocketPeers.PeerOf(st.Inode);
+            // Its address and options too: one whose connection waits on a listener is made again unconnected.
+            image.Socket = new SocketImage
+            {
+                Family = s.Family, Type = s.Type, Protocol = s.Protocol, PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.PeerAddress),
+                LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
+            };
+            AddOptions(image.Socket, s);
+            return;
+        }
+        if (s.Connected && !connectedByName)
+            throw new UnsupportedResourceException(pid, what, "an established connection", "TCP connections come with live migration");
+        var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
+        if (!unix && s.AcceptQueue > 0)
+            throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");
+        if (s.QueuedBytes > 0 && !(unix && s.Type == SocketState.Datagram))
+            throw new UnsupportedResourceException(pid, what, $"a socket with {s.QueuedBytes} bytes queued");
+        image.Kind = FdKind.FdSocket;
+        image.SocketInode = st.Inode;
+        image.Socket = new SocketImage
+        {
+            Family = s.Family,
+            Type = s.Type,
+            Protocol = s.Protocol,
+            LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
+            PeerAddress = Google.Protobuf.ByteString.CopyFrom(connectedByName ? s.PeerAddress : []),
+            Listening = s.Listening,
+            Backlog = s.Backlog,
+        };
+        image.Socket.Waiting.AddRange(waiting);
+        AddOptions(image.Socket, s);
+        if (unix && SocketRestorer.UnixPath(image.Socket) is { } path && FileStat.TryGetNoFollow(path, out var file) && file.IsSocket)
+            image.Socket.SocketFile = new FileOwner { Uid = file.Uid, Gid = file.Gid, Mode = file.Mode & 0xfff };
+    }
+
+    private static void AddOptions(SocketImage image, SocketState s)
+    {
+        foreach (var (level, name, value) in s.Options)
+            image.Options.Add(new SocketOption { Level = level, Name = name, Value = value });
+    }
+
+    /// <summary>
+    /// The connections waiting on a listening unix socket, oldest first, by the socket that connected.
+    /// What a client sent waits in a socket no process holds until it is accepted, which amber cannot
+    /// read without taking the connection from the program: a connection with bytes sent, or whose
+    /// client closed it (whether it sent anything cannot be told), is refused.
+    /// </summary>
+    private static List<ulong> WaitingConnections(int pid, string what, ulong listener)
+    {
+        var clients = UnixSocketPeers.Describe(listener).Waiting;
+        foreach (ulong client in clients)
+        {
+            if (client == 0)
+                throw new UnsupportedResourceException(pid, what, "a listening socket with a connection waiting to be accepted whose client has closed it (what it sent cannot be read without accepting it)");
+            // Unaccepted, the connection's own socket has no inode to ask about: what the client sent
+            // shows as its own unread sends (counted with the kernel's overhead).
+            if (UnixSocketPeers.Describe(client).WriteQueue > 0)
+                throw new UnsupportedResourceException(pid, what, "a listening socket with a connection waiting to be accepted that its client sent bytes on (they cannot be read without accepting it)");
+        }
+        return [.. clients];
+    }
+}

@@ -1,0 +1,70 @@
+using System.Text;
+using Amber.Image.Schema;
+using Amber.Kernel.Files;
+using Amber.Kernel.Inject;
+
+namespace Amber.Checkpoint.Resources.Sockets;
+
+/// <summary>
+/// Recreates a socket that was not connected: same family, type and options, bound to the same
+/// address, listening with the same backlog. A unix socket's file left behind by the old process is
+/// removed first (only if it is a socket), as a server restarting on its own path would.
+/// </summary>
+public static class SocketRestorer
+{
+    private const int DefaultBacklog = 128;
+
+    public static int Create(RemoteCalls calls, FdImage fd)
+    {
+        var s = fd.Socket;
+        int created = calls.Socket(s.Family, s.Type, s.Protocol, (int)fd.Flags);
+        foreach (var option in s.Options)
+            calls.SetSocketOption(created, option.Level, option.Name, option.Value);
+        if (IsBound(s))
+        {
+            string? path = UnixPath(s);
+            if (path is not null)
+                RemoveStaleSocketFile(calls, path, fd.Fd);
+            calls.Bind(created, s.LocalAddress.Span);
+            if (path is not null && s.SocketFile is { } file)
+                PathAttributes.SetOwnerAndMode(path, file.Uid, file.Gid, file.Mode);
+        }
+        if (s.Listening)
+            calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
+        // A stream connection to a listener outside (a group's registration socket) is made again
+        // now, by the process itself, so the listener sees its credentials. A datagram socket is
+        // connected once everything is built (SocketQueueRestorer): its peer may be restored later.
+        if (!s.PeerAddress.IsEmpty && s.Type != SocketState.Datagram)
+            calls.Connect(created, s.PeerAddress.Span);
+        return created;
+    }
+
+    /// <summary>An unbound socket reports the family only (unix) or the any-address with port 0 (inet).</summary>
+    public static bool IsBound(SocketImage s)
+    {
+        var a = s.LocalAddress.Span;
+        if (s.Family == SocketState.Unix)
+            return a.Length > 2;
+        return a.Length >= 4 && (a[2] != 0 || a[3] != 0);
+    }
+
+    /// <summary>The file-system path of a unix socket address, or null (unbound or abstract).</summary>
+    public static string? UnixPath(SocketImage s)
+    {
+        var a = s.LocalAddress.Span;
+        if (s.Family != SocketState.Unix || a.Length <= 2 || a[2] == 0)
+            return null;
+        var path = a[2..];
+        int nul = path.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(nul < 0 ? path : path[..nul]);
+    }
+
+    private static void RemoveStaleSocketFile(RemoteCalls calls, string path, int fd)
+    {
+        if (!FileStat.TryGetNoFollow(path, out var st))
+            return;
+        if (!st.IsSocket)
+            throw new CheckpointException($"fd {fd}: {path} should be the process's unix socket, but it is another kind of file now; not removing it");
+        calls.Unlink(path);
+    }
+}
