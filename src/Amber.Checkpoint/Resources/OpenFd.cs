@@ -18,7 +18,7 @@ public sealed record OpenFd(int Pid, int Fd, string Link, FileStat Stat, FdInfo 
     public string? AnonKind => Link.StartsWith(AnonPrefix, StringComparison.Ordinal) ? Link[AnonPrefix.Length..].Trim('[', ']') : null;
 
     /// <summary>The access mode of the open file is write-only (a pipe's or FIFO's write end).</summary>
-    public bool WriteOnly => (Info.Flags & 3) == 1;
+    public bool WriteOnly => (Info.Flags & OpenFlags.AccessMode) == OpenFlags.WriteOnly;
 
     /// <summary>A path that names a file that still has it (not a pipe, socket or anonymous file, not deleted).</summary>
     public bool IsNamedPath => Link.StartsWith('/') && !IsDeletedPath;

@@ -34,7 +34,7 @@ public sealed class FifoKind : IFileKind
         foreach (var fifo in processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdFifo).Select(f => (Process: p, Fd: f))).GroupBy(e => e.Fd.PipeId))
         {
             var first = fifo.First();
-            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & 3) != 1);
+            var reader = fifo.FirstOrDefault(e => (e.Fd.Flags & OpenFlags.AccessMode) != OpenFlags.WriteOnly);
             var (data, capacity) = reader.Fd is not null
                 ? ProcessFiles.PeekPipe(reader.Process.Pid, reader.Fd.Fd)
                 : ProcessFiles.PeekFifo(first.Fd.Path);
