@@ -124,12 +124,19 @@ static int scan(char (*hdr)[256], char (*flg)[256])
                 if (cur >= 0)
                     snprintf(hdr[cur], 256, "%.*s", (int)len, line);
                 if (cur == PRIVMEMFD) {
-                    /* a memfd comes back as a new one: its inode number differs */
+                    /* a memfd comes back as a new one: its inode number differs, and so may its
+                     * width, which the padding before the path makes up for: "N <path>" */
                     char *f = hdr[cur];
                     for (int field = 0; field < 4 && f; field++)
                         f = strchr(f, ' ') ? strchr(f, ' ') + 1 : NULL;
-                    for (; f && *f >= '0' && *f <= '9'; f++)
-                        *f = 'N';
+                    if (f) {
+                        char *rest = f;
+                        while ((*rest >= '0' && *rest <= '9') || *rest == ' ')
+                            rest++;
+                        memmove(f + 2, rest, strlen(rest) + 1);
+                        f[0] = 'N';
+                        f[1] = ' ';
+                    }
                 }
             }
         } else if (cur >= 0 && strncmp(line, "VmFlags:", 8) == 0) {

@@ -17,7 +17,12 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public static class HuskProcess
 {
-    public const int TrampolineSize = 2 * 4096;
+    /// <summary>The trampoline: a page of code (<c>syscall; int3</c>), then a page of scratch for the calls injected through it.</summary>
+    public const int TrampolineSize = 2 * Page.Size;
+
+    /// <summary>Calls injected through the trampoline at <paramref name="trampoline"/>, its second page their scratch.</summary>
+    public static RemoteCalls Calls(SyscallInjector injector, RemoteMemory memory, ulong trampoline) =>
+        new(injector, memory, trampoline + Page.Size, Page.Size);
 
     /// <param name="pid">The PID the new process gets; 0: any (the forest of a group restore).</param>
     /// <param name="inheritSources">amber fds placed at fd 3, 4, ... of the new process.</param>
@@ -51,7 +56,7 @@ public static class HuskProcess
             memory.Write(trampolineAddress, [0x0f, 0x05, 0xcc]);
 
             var fork = new SyscallInjector(husk, trampolineAddress, int3Follows: true, bootstrap.OriginalRegisters);
-            var forkCalls = new RemoteCalls(fork, memory, trampolineAddress + 4096, 4096);
+            var forkCalls = Calls(fork, memory, trampolineAddress);
             int child;
             try
             {

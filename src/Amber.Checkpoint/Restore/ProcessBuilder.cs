@@ -180,7 +180,7 @@ public sealed class ProcessBuilder(
         process.SetSignalMask(ulong.MaxValue);
         process.SetOptions(PtraceOptions.TraceFork | PtraceOptions.TraceClone | PtraceOptions.ExitKill);
         var injector = new SyscallInjector(process, trampoline, int3Follows: true);
-        return (injector, new RemoteCalls(injector, new RemoteMemory(pid), trampoline + 4096, 4096));
+        return (injector, HuskProcess.Calls(injector, new RemoteMemory(pid), trampoline));
     }
 
     /// <summary>
@@ -301,7 +301,7 @@ public sealed class ProcessBuilder(
         var tracee = Tracee.Adopt(pid, pid);
         tracee.WaitForStop();
         _created.Add(tracee);
-        var calls = new RemoteCalls(new SyscallInjector(tracee, trampoline, int3Follows: true), new RemoteMemory(pid), trampoline + 4096, 4096);
+        var calls = HuskProcess.Calls(new SyscallInjector(tracee, trampoline, int3Follows: true), new RemoteMemory(pid), trampoline);
         if (newSession)
             calls.NewSession();
         else

@@ -34,7 +34,7 @@ public static class Zombies
     {
         using var memory = new RemoteMemory(image.Pid);
         var injector = new SyscallInjector(child, trampoline, int3Follows: true);
-        var calls = new RemoteCalls(injector, memory, trampoline + 4096, 4096);
+        var calls = HuskProcess.Calls(injector, memory, trampoline);
         calls.SetName(image.Comm);
         Sessions.Join(calls, image, tree, warnings);
         int status = image.ExitStatus;
