@@ -100,6 +100,8 @@ internal static class NativeAbi
         new(typeof(Msghdr), "struct msghdr", null), // the kernel's user_msghdr is not in the uapi headers
         new(typeof(Pollfd), "struct pollfd", "struct pollfd"),
         new(typeof(Timespec), "struct timespec", "struct __kernel_timespec"),
+        new(typeof(TcpRepairWindow), "struct tcp_repair_window", "struct tcp_repair_window"),
+        new(typeof(TcpRepairOpt), "struct tcp_repair_opt", "struct tcp_repair_opt"),
     ];
 
     /// <summary>struct statx's C names for the fields Statx flattens or renames (the timestamps are nested structs).</summary>
@@ -121,6 +123,7 @@ internal static class NativeAbi
         ["Interop.Libc"] = "the library name for LibraryImport, not an ABI value",
         ["Interop.PosixSpawnFileActionsSize"] = "a buffer size: checked as >= sizeof(posix_spawn_file_actions_t) by PosixSpawnBuffersAreLargeEnough",
         ["Interop.PosixSpawnAttrSize"] = "a buffer size: checked as >= sizeof(posix_spawnattr_t) by PosixSpawnBuffersAreLargeEnough",
+        ["Interop.TcpInfoWscaleOffset"] = "the byte of two bit-fields (tcpi_snd_wscale, tcpi_rcv_wscale), which offsetof cannot name",
     };
 
     /// <summary>Constants whose C spelling differs from the C# name: (glibc expression, kernel macro, kernel expression).</summary>
@@ -135,6 +138,8 @@ internal static class NativeAbi
         ["Interop.MsghdrSize"] = ("sizeof(struct msghdr)", null, null),
         ["Interop.SemidDsSize"] = ("sizeof(struct semid_ds)", null, null),
         ["Interop.MsqidDsSize"] = ("sizeof(struct msqid_ds)", null, null),
+        ["Interop.TcpInfoStateOffset"] = ("offsetof(struct tcp_info, tcpi_state)", null, null),
+        ["Interop.TcpInfoOptionsOffset"] = ("offsetof(struct tcp_info, tcpi_options)", null, null),
     };
 
     public static StructSpec Struct(string name) => Structs.Single(s => s.Name == name);
@@ -263,6 +268,7 @@ internal static class NativeAbi
         #endif
         #include <netinet/in.h>
         #include <netinet/tcp.h>
+        #include <linux/sockios.h>
         /* No glibc header has these: the uapi ones are used as-is. */
         #include <linux/fs.h>
         #include <linux/kcmp.h>
@@ -292,6 +298,9 @@ internal static class NativeAbi
         #include <linux/uio.h>
         #include <linux/userfaultfd.h>
         #include <linux/wait.h>
+        #include <linux/tcp.h>
+        #include <linux/sockios.h>
+        #include <asm/ioctls.h>
         #include <asm/siginfo.h>
         #include <asm/stat.h>
         #include <asm/unistd.h>

@@ -15,15 +15,7 @@ internal static partial class Interop
     internal const int UDIAG_SHOW_ICONS = 8;
     internal const int UNIX_DIAG_ICONS = 3;
     internal const int UNIX_DIAG_SHUTDOWN = 6;
-    internal const int MSG_PEEK = 2;
-    internal const int MSG_DONTWAIT = 0x40;
 
     [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
     internal static partial int Socket(int domain, int type, int protocol);
-
-    [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
-    internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
-
-    [LibraryImport(Libc, EntryPoint = "recv", SetLastError = true)]
-    internal static unsafe partial nint Recv(int fd, byte* buffer, nuint length, int flags);
 }

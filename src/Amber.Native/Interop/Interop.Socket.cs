@@ -14,11 +14,13 @@ internal static partial class Interop
     internal const int SO_REUSEADDR = 2;
     internal const int SO_TYPE = 3;
     internal const int SO_SNDBUF = 7;
+    internal const int SO_RCVBUF = 8;
     internal const int SO_BROADCAST = 6;
     internal const int SO_KEEPALIVE = 9;
     internal const int SO_REUSEPORT = 15;
     internal const int SO_PEERCRED = 17;
     internal const int SO_SNDBUFFORCE = 32;
+    internal const int SO_RCVBUFFORCE = 33;
     internal const int SO_ACCEPTCONN = 30;
     internal const int SO_PROTOCOL = 38;
     internal const int SO_DOMAIN = 39;
@@ -34,11 +36,20 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "getsockopt", SetLastError = true)]
     internal static unsafe partial int Getsockopt(int fd, int level, int name, void* value, uint* length);
 
+    [LibraryImport(Libc, EntryPoint = "getsockopt", SetLastError = true)]
+    internal static partial int Getsockopt(int fd, int level, int name, Span<byte> value, ref uint length);
+
     [LibraryImport(Libc, EntryPoint = "getsockname", SetLastError = true)]
     internal static unsafe partial int Getsockname(int fd, byte* address, uint* length);
 
+    [LibraryImport(Libc, EntryPoint = "getsockname", SetLastError = true)]
+    internal static partial int Getsockname(int fd, Span<byte> address, ref uint length);
+
     [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
     internal static unsafe partial int Setsockopt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
+    internal static partial int Setsockopt(int fd, int level, int name, ReadOnlySpan<byte> value, uint length);
 
     internal const int SHUT_RD = 0;
     internal const int SHUT_WR = 1;
@@ -52,6 +63,15 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
     internal static unsafe partial int Connect(int fd, byte* address, uint length);
 
+    [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
+    internal static partial int Connect(int fd, ReadOnlySpan<byte> address, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "bind", SetLastError = true)]
+    internal static partial int Bind(int fd, ReadOnlySpan<byte> address, uint length);
+
     [LibraryImport(Libc, EntryPoint = "getpeername", SetLastError = true)]
     internal static unsafe partial int Getpeername(int fd, byte* address, uint* length);
+
+    [LibraryImport(Libc, EntryPoint = "getpeername", SetLastError = true)]
+    internal static partial int Getpeername(int fd, Span<byte> address, ref uint length);
 }

@@ -1,0 +1,289 @@
+using System.Runtime.InteropServices;
+using Amber.Native;
+
+namespace Amber.Kernel.Net;
+
+/// <summary>
+/// Reads an established TCP connection and makes it again on a new socket, with TCP_REPAIR
+/// (CAP_NET_ADMIN). The fds are this process's own: a copy of a target's socket (pidfd_getfd) is the
+/// same socket.
+/// <para>
+/// Checkpoint: <see cref="Enter"/> → <see cref="Dump"/> → close every reference to the socket while it
+/// is still in repair mode (the kernel then sends neither FIN nor RST).
+/// Restore, on a new socket of the same family: <see cref="Restore"/> (it enters repair mode) → the
+/// caller's socket options → <see cref="Leave"/>. The old socket must be closed first: connect refuses
+/// a second socket with the same four addresses.
+/// </para>
+/// <para>
+/// From the first <see cref="Enter"/> until <see cref="Leave"/> the connection's packets must be kept
+/// from this host's stack (CRIU adds a netfilter rule): a socket in repair mode still takes data and
+/// acknowledgments, and once it is closed the kernel answers the peer with RST.
+/// </para>
+/// </summary>
+public static class TcpRepair
+{
+    private const int MaxDumpAttempts = 10;
+    private const int MaxQueueBytes = 1 << 30;
+    private const int SockaddrSize = 128;  // sockaddr_storage
+    private const int TcpInfoHead = 8;     // tcpi_state .. the wscale byte
+
+    public static void Enter(int fd) =>
+        SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_ON, "setsockopt(TCP_REPAIR, on)");
+
+    /// <summary>
+    /// Ends repair mode. The kernel sends a window probe, whose answer tells this end what the peer
+    /// has acknowledged and how much it takes now. It also clears SO_REUSEADDR: set it again after.
+    /// </summary>
+    public static void Leave(int fd) =>
+        SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF, "setsockopt(TCP_REPAIR, off)");
+
+    /// <summary>
+    /// The state of the connection of socket <paramref name="fd"/>, which is in repair mode. Both
+    /// queues are peeked, not consumed. Packets that arrive meanwhile move the queues: the dump is
+    /// taken again until they stood still through one (they do once the traffic is stopped).
+    /// </summary>
+    public static TcpConnectionState Dump(int fd)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var before = QueueEnds(fd);
+            var state = DumpOnce(fd);
+            if (QueueEnds(fd) == before)
+                return state;
+            if (attempt == MaxDumpAttempts)
+                throw new KernelCallException("TCP_REPAIR dump", $"{Target(fd)}: its queues kept moving (packets still arrive)", Errnos.EAGAIN);
+        }
+    }
+
+    /// <summary>
+    /// Makes the connection <paramref name="state"/> describes on <paramref name="fd"/>, a new TCP socket
+    /// of <see cref="TcpConnectionState.Family"/>, not bound. It is left in repair mode: nothing has
+    /// told the peer yet, and the caller ends it with <see cref="Leave"/>.
+    /// </summary>
+    public static void Restore(int fd, TcpConnectionState state)
+    {
+        if (state.State != TcpState.Established)
+            throw new NotSupportedException($"TCP_REPAIR makes established connections again, not one in state {state.State}");
+        Enter(fd);
+        // Where each queue starts: refilling it moves its end to where the old one was. Only a socket
+        // not yet connected takes them.
+        SetQueueSequence(fd, Interop.TCP_SEND_QUEUE, state.SendSequence - (uint)state.SendQueue.Length);
+        SetQueueSequence(fd, Interop.TCP_RECV_QUEUE, state.ReceiveSequence - (uint)state.ReceiveQueue.Length);
+        // Repair mode lets bind take an address in use, as an accepted connection shares its port with
+        // the listener. SO_REUSEADDR is not needed, and setting it now would replace that with its weaker rule.
+        Check(Interop.Bind(fd, state.LocalAddress, (uint)state.LocalAddress.Length), "bind", fd);
+        // In repair mode connect sends no SYN: the socket is established at once.
+        Check(Interop.Connect(fd, state.RemoteAddress, (uint)state.RemoteAddress.Length), "connect", fd);
+        SetOptions(fd, state);
+        if ((state.Options & TcpOptions.Timestamps) != 0)
+            SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_TIMESTAMP, (int)state.Timestamp, "setsockopt(TCP_TIMESTAMP)");
+
+        Select(fd, Interop.TCP_RECV_QUEUE);
+        Write(fd, state.ReceiveQueue, Interop.SO_RCVBUF, Interop.SO_RCVBUFFORCE, "send(TCP_RECV_QUEUE)");
+        // Bytes written in repair mode count as sent, so the peer's acknowledgments of them are taken.
+        Select(fd, Interop.TCP_SEND_QUEUE);
+        Write(fd, state.SendQueue.AsSpan(0, state.SentBytes), Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send(TCP_SEND_QUEUE)");
+        // Only now: the kernel refuses a rcv_wup past rcv_nxt, which the receive queue moved.
+        var w = state.Window;
+        var window = new TcpRepairWindow
+        {
+            snd_wl1 = w.SendWl1, snd_wnd = w.SendWindow, max_window = w.MaxWindow, rcv_wnd = w.ReceiveWindow, rcv_wup = w.ReceiveWindowUpdate,
+        };
+        Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new ReadOnlySpan<TcpRepairWindow>(in window)), TcpRepairWindow.Size),
+            "setsockopt(TCP_REPAIR_WINDOW)", fd);
+
+        if (state.NotSentBytes > 0)
+        {
+            // Bytes never sent are written outside repair mode, as new ones, so they go out now; in repair
+            // mode they would count as sent and wait for a retransmission timeout. NO_WP: no window probe yet.
+            SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, "setsockopt(TCP_REPAIR, off without probe)");
+            Write(fd, state.SendQueue.AsSpan(state.SentBytes), Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send");
+            Enter(fd);
+        }
+    }
+
+    private static TcpConnectionState DumpOnce(int fd)
+    {
+        Span<byte> info = stackalloc byte[TcpInfoHead];
+        uint length = TcpInfoHead;
+        Check(Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, ref length), "getsockopt(TCP_INFO)", fd);
+        byte wscale = info[Interop.TcpInfoWscaleOffset];
+
+        var window = default(TcpRepairWindow);
+        length = TcpRepairWindow.Size;
+        Check(Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new Span<TcpRepairWindow>(ref window)), ref length),
+            "getsockopt(TCP_REPAIR_WINDOW)", fd);
+        int notSent = IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)");
+        var (receiveSequence, receiveQueue) = ReadQueue(fd, Interop.TCP_RECV_QUEUE, Interop.SIOCINQ);
+        var (sendSequence, sendQueue) = ReadQueue(fd, Interop.TCP_SEND_QUEUE, Interop.SIOCOUTQ);
+
+        return new TcpConnectionState(
+            Family: GetInt(fd, Interop.SOL_SOCKET, Interop.SO_DOMAIN, "getsockopt(SO_DOMAIN)"),
+            LocalAddress: Address(fd, peer: false),
+            RemoteAddress: Address(fd, peer: true),
+            State: (TcpState)info[Interop.TcpInfoStateOffset],
+            SendSequence: sendSequence,
+            ReceiveSequence: receiveSequence,
+            SendQueue: sendQueue,
+            NotSentBytes: Math.Min(notSent, sendQueue.Length),
+            ReceiveQueue: receiveQueue,
+            // In repair mode TCP_MAXSEG gives the clamp, which is what TCPOPT_MAXSEG sets.
+            MaxSegmentSize: GetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_MAXSEG, "getsockopt(TCP_MAXSEG)"),
+            SendWindowScale: wscale & 0xf,
+            ReceiveWindowScale: wscale >> 4,
+            Options: (TcpOptions)info[Interop.TcpInfoOptionsOffset],
+            Timestamp: (uint)GetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_TIMESTAMP, "getsockopt(TCP_TIMESTAMP)"),
+            Window: new TcpWindow(window.snd_wl1, window.snd_wnd, window.max_window, window.rcv_wnd, window.rcv_wup));
+    }
+
+    // What arriving packets move: where each queue ends, and how much of the send queue is left and unsent.
+    private static (uint, uint, int, int) QueueEnds(int fd) =>
+        (QueueSequence(fd, Interop.TCP_RECV_QUEUE), QueueSequence(fd, Interop.TCP_SEND_QUEUE),
+         IoctlInt(fd, Interop.SIOCOUTQ, "ioctl(SIOCOUTQ)"), IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"));
+
+    private static (uint Sequence, byte[] Data) ReadQueue(int fd, int queue, ulong sizeRequest)
+    {
+        uint sequence = QueueSequence(fd, queue);
+        return (sequence, Peek(fd, IoctlInt(fd, sizeRequest, "ioctl(SIOCINQ/SIOCOUTQ)")));
+    }
+
+    /// <summary>
+    /// The selected queue, whole, in one peek: a peek always starts at the queue's head (once a
+    /// program's SO_PEEK_OFF is set aside). A buffer one byte longer than what came back shows there is
+    /// no more; a peek of the send queue that does not fit still returns the whole queue's length.
+    /// </summary>
+    private static byte[] Peek(int fd, int expected)
+    {
+        int peekOffset = PeekOffset(fd);
+        try
+        {
+            var buffer = new byte[expected + 1];
+            while (true)
+            {
+                if (peekOffset >= 0)
+                    SetInt(fd, Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, 0, "setsockopt(SO_PEEK_OFF)");
+                nint n;
+                do
+                {
+                    n = Interop.Recv(fd, buffer, (nuint)buffer.Length, Interop.MSG_PEEK | Interop.MSG_DONTWAIT);
+                }
+                while (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR);
+                if (n < 0 && Marshal.GetLastPInvokeError() == Errnos.EAGAIN)
+                    n = 0; // an empty receive queue
+                else if (n < 0)
+                    Errnos.Throw("recv(MSG_PEEK)", Target(fd));
+                if (n < buffer.Length)
+                    return buffer.AsSpan(0, (int)n).ToArray();
+                if (n >= MaxQueueBytes)
+                    throw new KernelCallException("recv(MSG_PEEK)", $"{Target(fd)}: a queue of more than {MaxQueueBytes} bytes", Errnos.ENOMEM);
+                buffer = new byte[Math.Max(n + 1, buffer.Length * 2L)];
+            }
+        }
+        finally
+        {
+            if (peekOffset >= 0)
+                SetInt(fd, Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, peekOffset, "setsockopt(SO_PEEK_OFF)");
+        }
+    }
+
+    // -1 when the program set none, or the kernel has no SO_PEEK_OFF for TCP (before 6.9).
+    private static int PeekOffset(int fd)
+    {
+        int value = -1;
+        uint length = sizeof(int);
+        return Interop.Getsockopt(fd, Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, MemoryMarshal.AsBytes(new Span<int>(ref value)), ref length) < 0 ? -1 : value;
+    }
+
+    /// <summary>
+    /// Writes a refill with send: into the selected queue in repair mode, as new data otherwise. The
+    /// socket's buffer grows until it holds the queue (the old socket's held it). MSG_DONTWAIT: in repair
+    /// mode nothing ever drains a full send buffer, so a blocking send would wait forever.
+    /// </summary>
+    private static void Write(int fd, ReadOnlySpan<byte> data, int sizeOption, int forceOption, string call)
+    {
+        for (int sent = 0; sent < data.Length;)
+        {
+            nint n = Interop.Send(fd, data[sent..], (nuint)(data.Length - sent), Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL);
+            int errno = Marshal.GetLastPInvokeError();
+            if (n > 0)
+                sent += (int)n;
+            else if (n < 0 && errno == Errnos.EINTR)
+                continue;
+            else if (n == 0 || errno is Errnos.EAGAIN or Errnos.ENOMEM)
+                Grow(fd, sizeOption, forceOption, call);
+            else
+                Errnos.Throw(call, Target(fd));
+        }
+    }
+
+    private static void Grow(int fd, int sizeOption, int forceOption, string call)
+    {
+        int size = GetInt(fd, Interop.SOL_SOCKET, sizeOption, "getsockopt(SO_SNDBUF/SO_RCVBUF)");
+        if (size >= MaxQueueBytes)
+            throw new KernelCallException(call, $"{Target(fd)}: the queue does not fit in a buffer of {size} bytes", Errnos.ENOMEM);
+        // Root may go past wmem_max/rmem_max; the kernel doubles the value it is given.
+        SetInt(fd, Interop.SOL_SOCKET, forceOption, size, "setsockopt(SO_SNDBUFFORCE/SO_RCVBUFFORCE)");
+    }
+
+    // TCP_REPAIR_OPTIONS: only taken before the first byte of the send queue.
+    private static void SetOptions(int fd, TcpConnectionState state)
+    {
+        Span<TcpRepairOpt> options = stackalloc TcpRepairOpt[4];
+        int count = 0;
+        options[count++] = new TcpRepairOpt { opt_code = Interop.TCPOPT_MAXSEG, opt_val = (uint)state.MaxSegmentSize };
+        if ((state.Options & TcpOptions.Sack) != 0)
+            options[count++] = new TcpRepairOpt { opt_code = Interop.TCPOPT_SACK_PERMITTED };
+        if ((state.Options & TcpOptions.WindowScale) != 0)
+            options[count++] = new TcpRepairOpt { opt_code = Interop.TCPOPT_WINDOW, opt_val = (uint)(state.SendWindowScale | (state.ReceiveWindowScale << 16)) };
+        if ((state.Options & TcpOptions.Timestamps) != 0)
+            options[count++] = new TcpRepairOpt { opt_code = Interop.TCPOPT_TIMESTAMP };
+        Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_OPTIONS, MemoryMarshal.AsBytes(options[..count]), (uint)(count * TcpRepairOpt.Size)),
+            "setsockopt(TCP_REPAIR_OPTIONS)", fd);
+    }
+
+    private static void Select(int fd, int queue) =>
+        SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_QUEUE, queue, "setsockopt(TCP_REPAIR_QUEUE)");
+
+    private static uint QueueSequence(int fd, int queue)
+    {
+        Select(fd, queue);
+        return (uint)GetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
+    }
+
+    private static void SetQueueSequence(int fd, int queue, uint sequence)
+    {
+        Select(fd, queue);
+        SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, (int)sequence, "setsockopt(TCP_QUEUE_SEQ)");
+    }
+
+    private static byte[] Address(int fd, bool peer)
+    {
+        Span<byte> address = stackalloc byte[SockaddrSize];
+        uint length = SockaddrSize;
+        int result = peer ? Interop.Getpeername(fd, address, ref length) : Interop.Getsockname(fd, address, ref length);
+        Check(result, peer ? "getpeername" : "getsockname", fd);
+        return address[..(int)Math.Min(length, SockaddrSize)].ToArray();
+    }
+
+    private static int IoctlInt(int fd, ulong request, string call)
+    {
+        int value = 0;
+        Check(Interop.Ioctl(fd, request, ref value), call, fd);
+        return value;
+    }
+
+    private static int GetInt(int fd, int level, int name, string call)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        Check(Interop.Getsockopt(fd, level, name, MemoryMarshal.AsBytes(new Span<int>(ref value)), ref length), call, fd);
+        return value;
+    }
+
+    private static void SetInt(int fd, int level, int name, int value, string call) =>
+        Check(Interop.Setsockopt(fd, level, name, MemoryMarshal.AsBytes(new ReadOnlySpan<int>(in value)), sizeof(int)), call, fd);
+
+    private static void Check(int result, string call, int fd) => Errnos.Check(result, call, Target(fd));
+
+    private static string Target(int fd) => $"TCP socket fd {fd}";
+}
