@@ -76,6 +76,7 @@ public static class Checkpointer
         bool resumed = false;
         var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
+        TcpRepairs? connections = null; // held in repair mode from their reading until the processes resume or end
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
@@ -110,12 +111,15 @@ public static class Checkpointer
             // What several trees share has no common ancestor among them: the forest stands in for one.
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
+            connections = TcpConnections.Dump(resolved);
+            trace.Mark("connections");
             warnings.AddRange(ResolveSharing(resolved, options));
             // Everything is read out of the processes by now: a group left running goes on while the
             // image is written out and made durable, so it is frozen only for the copy. One that is to
             // end waits for the commit, so that it is never lost.
             if (options.LeaveRunning)
             {
+                warnings.AddRange(connections.Resume());
                 warnings.AddRange(frozen.Resume());
                 resumed = true;
                 frozenAt.Stop();
@@ -150,6 +154,8 @@ public static class Checkpointer
         {
             foreach (var tracked in trackers)
                 tracked.Tracker.Dispose(); // the tracking it armed goes with it
+            if (!resumed)
+                connections?.Resume(); // before the processes run again, whichever way they do
             if (resumed)
                 throw new CheckpointException($"checkpoint of {what} failed: {e.Message}; {(members.Count > 1 ? "the processes run" : "the process runs")} on", e);
             if (e is CheckpointException or OperationCanceledException or TargetGoneException)
@@ -165,9 +171,11 @@ public static class Checkpointer
             storage?.Dispose();
             noCollections.Dispose();
         }
+        using var ending = connections;
 
         if (!options.LeaveRunning && options.MayEnd?.Invoke() == false)
         {
+            warnings.AddRange(connections!.Resume());
             warnings.AddRange(frozen.Resume());
             warnings.Add($"the checkpoint was taken, but amber was interrupted before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
             frozenAt.Stop();

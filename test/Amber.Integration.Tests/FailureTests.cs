@@ -47,10 +47,10 @@ public sealed class FailureTests
     {
         using var dir = new TestDir("socket");
         using var target = TargetProcess.Start("/usr/bin/python3",
-            ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nc=socket.create_connection(s.getsockname())\na,_=s.accept()\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
+            ["-c", "import socket,time\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.connect(('127.0.0.1',9))\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
         target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
-        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}: fd 4 (socket:");
-        Assert.Contains("an established connection", run.Stderr);
+        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}: fd 3 (socket:");
+        Assert.Contains("a connected UDP socket", run.Stderr);
         Assert.True(target.IsRunning);
         Assert.False(target.IsTraced);
         int count = target.Lines().Count;

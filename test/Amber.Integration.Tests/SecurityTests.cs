@@ -167,7 +167,9 @@ public sealed class SecurityTests
         // A worker killed while it writes leaves its directory; so does a merge. The next checkpoint
         // of the group removes both, but not a directory of the user's own that looks the same.
         var writing = home.StartAmber("checkpoint", "--group", "lo");
-        GroupHome.WaitUntil(() => Directory.GetDirectories(store, "ckpt-000002.tmp-*").Length == 1, "the worker to write");
+        // Killed once the group runs again (its images are written after that, paused before the
+        // commit): a tracer killed while it injects a call leaves its program broken.
+        GroupHome.WaitUntil(() => Directory.GetDirectories(store, "ckpt-000002.tmp-*") is [var tmp] && Directory.GetFiles(tmp, "process-*").Length > 0, "the worker to write");
         int worker = Workers(home).Single();
         Spawner.Kill(worker, 9);
         Assert.NotEqual(0, writing.Wait().ExitCode);

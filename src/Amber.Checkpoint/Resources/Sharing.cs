@@ -184,7 +184,7 @@ public static class Sharing
     /// </summary>
     public static int CreateFile(RemoteCalls calls, FdImage recipe, DeletedFileRestorer deletedFiles, RestoreTree tree) => recipe.Kind switch
     {
-        FdKind.FdSocket => SocketRestorer.Create(calls, recipe),
+        FdKind.FdSocket => SocketRestorer.Create(calls, recipe, tree.TcpRepairs),
         FdKind.FdPipe => PipeMaker.Reopen(calls, tree.Slots[(recipe.PipeId, recipe.PipeWriteEnd)], recipe),
         FdKind.FdDeletedFile => PathFileKind.Open(calls, recipe, deletedFiles.PathOf(recipe.DeletedFile)),
         _ => PathFileKind.Open(calls, recipe, recipe.Path),

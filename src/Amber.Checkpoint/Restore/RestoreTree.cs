@@ -1,5 +1,6 @@
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Image;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint.Restore;
@@ -72,6 +73,9 @@ public sealed class RestoreTree
     /// held by amber from their making until the first end's queue is filled, then closed.
     /// </summary>
     public Dictionary<ulong, Kernel.Files.HeldFile> GoneEnds { get; } = [];
+
+    /// <summary>The TCP connections made again, held in repair mode until every process is built.</summary>
+    public TcpRepairs TcpRepairs { get; } = new();
 
     /// <summary>FIFOs already refilled by a process restored earlier (the bytes go in once).</summary>
     public HashSet<ulong> FilledFifos { get; } = [];

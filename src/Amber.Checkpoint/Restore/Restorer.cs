@@ -114,12 +114,17 @@ public static class Restorer
                 foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdInotify))
                     Kernel.Files.ProcessFiles.Drain(image.Pid, fd.Fd);
             }
+            // Every end of every connection is there: they may talk again.
+            if (tree.TcpRepairs.Resume() is [var problem, ..])
+                throw new CheckpointException(problem);
+            trace.Mark("connections");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             builder.ReleaseAll();
             trace.Mark("release");
         }
         catch
         {
+            tree.TcpRepairs.Dispose(); // closed in repair mode: no peer is sent anything
             builder.KillAll();
             throw;
         }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Amber.Checkpoint;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Image;
 using Amber.Image.Schema;
 using Google.Protobuf;
@@ -114,7 +115,11 @@ public static class InspectCommand
             }
             o.WriteLine($"  fds: {p.Fds.Count}");
             foreach (var f in p.Fds)
+            {
                 o.WriteLine($"    {f.Fd,4} {f.Kind.ToString()[2..].ToLowerInvariant(),-10} flags {Convert.ToString(f.Flags, 8),-7} offset {f.Offset,-10} {(f.CloseOnExec ? "cloexec " : "")}{f.Description}");
+                if (f.Socket?.Tcp is { } tcp)
+                    o.WriteLine($"         TCP {TcpConnections.Describe(f.Socket.LocalAddress)} -> {TcpConnections.Describe(f.Socket.PeerAddress)} {(Amber.Kernel.Net.TcpState)tcp.State}, send queue {tcp.SendQueue.Length} B ({tcp.NotSent} not sent), receive queue {tcp.ReceiveQueue.Length} B");
+            }
             o.WriteLine($"  signal handlers: {string.Join(" ", p.Sigactions.Select(a => a.Signal))}; pending (process-wide): {p.SharedPending.Count}");
         }
     }

@@ -14,6 +14,12 @@ public sealed record SocketState(
     public const int Stream = Interop.SOCK_STREAM;
     public const int Datagram = Interop.SOCK_DGRAM;
     public const int SeqPacket = Interop.SOCK_SEQPACKET;
+    public const int SocketLevel = Interop.SOL_SOCKET;
+    public const int ReuseAddress = Interop.SO_REUSEADDR;
+    public const int ReceiveBuffer = Interop.SO_RCVBUF;
+    public const int SendBuffer = Interop.SO_SNDBUF;
+    public const int ReceiveBufferForce = Interop.SO_RCVBUFFORCE;
+    public const int SendBufferForce = Interop.SO_SNDBUFFORCE;
 
     /// <summary>A unix address with a name (a path or an abstract name), not the bare family of an unnamed socket.</summary>
     public static bool IsNamed(ReadOnlySpan<byte> address) => address.Length > 2;
@@ -84,10 +90,47 @@ public static class SocketInspector
         foreach (var (level, name) in Restorable)
             options.Add((level, name, IntOption(s, level, name, pid, fd)));
         if (type == Interop.SOCK_STREAM && family != Interop.AF_UNIX)
-            options.Add((Interop.IPPROTO_TCP, Interop.TCP_NODELAY, IntOption(s, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, pid, fd)));
+        {
+            foreach (int name in TcpOptions)
+                options.Add((Interop.IPPROTO_TCP, name, IntOption(s, Interop.IPPROTO_TCP, name, pid, fd)));
+        }
+        if (family != Interop.AF_UNIX)
+        {
+            options.Add((Interop.SOL_SOCKET, Interop.SO_MARK, IntOption(s, Interop.SOL_SOCKET, Interop.SO_MARK, pid, fd)));
+            var (level, tos) = family == Interop.AF_INET ? (Interop.IPPROTO_IP, Interop.IP_TOS) : (Interop.IPPROTO_IPV6, Interop.IPV6_TCLASS);
+            options.Add((level, tos, IntOption(s, level, tos, pid, fd)));
+            // Buffer sizes only when they are not what every socket starts with: one the kernel grew
+            // by itself would be fixed by setting it (see SocketRestorer).
+            foreach (var (name, initial) in new[] { (Interop.SO_RCVBUF, InitialBuffer(type, receive: true)), (Interop.SO_SNDBUF, InitialBuffer(type, receive: false)) })
+            {
+                int value = IntOption(s, Interop.SOL_SOCKET, name, pid, fd);
+                // A connection's are kept whatever they are: its restore grows them to hold its queues.
+                if (value != initial || (connected && type == Interop.SOCK_STREAM))
+                    options.Add((Interop.SOL_SOCKET, name, value));
+            }
+        }
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
         return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options);
+    }
+
+    // TCP_NODELAY first: older images hold it alone, at this place.
+    private static readonly int[] TcpOptions =
+        [Interop.TCP_NODELAY, Interop.TCP_CORK, Interop.TCP_KEEPIDLE, Interop.TCP_KEEPINTVL, Interop.TCP_KEEPCNT, Interop.TCP_USER_TIMEOUT];
+
+    /// <summary>The size a new socket's buffer has (what getsockopt reports): tcp_rmem/tcp_wmem's default for TCP, rmem/wmem_default otherwise.</summary>
+    private static int InitialBuffer(int type, bool receive)
+    {
+        try
+        {
+            if (type == Interop.SOCK_STREAM)
+                return int.Parse(File.ReadAllText(receive ? "/proc/sys/net/ipv4/tcp_rmem" : "/proc/sys/net/ipv4/tcp_wmem").Split('\t', ' ')[1]);
+            return int.Parse(File.ReadAllText(receive ? "/proc/sys/net/core/rmem_default" : "/proc/sys/net/core/wmem_default").Trim());
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return -1;
+        }
     }
 
     private static unsafe int IntOption(int s, int level, int name, int pid, int fd)

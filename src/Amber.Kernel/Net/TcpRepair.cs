@@ -11,11 +11,11 @@ namespace Amber.Kernel.Net;
 /// Checkpoint: <see cref="Enter"/> → <see cref="Dump"/> → close every reference to the socket while it
 /// is still in repair mode (the kernel then sends neither FIN nor RST).
 /// Restore, on a new socket of the same family: <see cref="Restore"/> (it enters repair mode) → the
-/// caller's socket options → <see cref="Leave"/>. The old socket must be closed first: connect refuses
+/// caller's socket options → <see cref="Leave(int)"/>. The old socket must be closed first: connect refuses
 /// a second socket with the same four addresses.
 /// </para>
 /// <para>
-/// From the first <see cref="Enter"/> until <see cref="Leave"/> the connection's packets must be kept
+/// From the first <see cref="Enter"/> until <see cref="Leave(int)"/> the connection's packets must be kept
 /// from this host's stack (CRIU adds a netfilter rule): a socket in repair mode still takes data and
 /// acknowledgments, and once it is closed the kernel answers the peer with RST.
 /// </para>
@@ -36,6 +36,13 @@ public static class TcpRepair
     /// </summary>
     public static void Leave(int fd) =>
         SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF, "setsockopt(TCP_REPAIR, off)");
+
+    /// <summary><see cref="Leave(int)"/>, then the program's SO_REUSEADDR back (leaving repair mode clears it).</summary>
+    public static void Leave(int fd, int reuseAddress)
+    {
+        Leave(fd);
+        SetInt(fd, Interop.SOL_SOCKET, Interop.SO_REUSEADDR, reuseAddress, "setsockopt(SO_REUSEADDR)");
+    }
 
     /// <summary>
     /// The state of the connection of socket <paramref name="fd"/>, which is in repair mode. Both
@@ -58,9 +65,13 @@ public static class TcpRepair
     /// <summary>
     /// Makes the connection <paramref name="state"/> describes on <paramref name="fd"/>, a new TCP socket
     /// of <see cref="TcpConnectionState.Family"/>, not bound. It is left in repair mode: nothing has
-    /// told the peer yet, and the caller ends it with <see cref="Leave"/>.
+    /// told the peer yet, and the caller ends it with <see cref="Leave(int)"/>.
     /// </summary>
-    public static void Restore(int fd, TcpConnectionState state)
+    /// <param name="sendUnsent">
+    /// Whether the bytes never sent go out now (<see cref="SendUnsent"/>). They go to the peer at once: when
+    /// the peer is being restored too, they wait until it exists, or its host would answer with RST.
+    /// </param>
+    public static void Restore(int fd, TcpConnectionState state, bool sendUnsent = true)
     {
         if (state.State != TcpState.Established)
             throw new NotSupportedException($"TCP_REPAIR makes established connections again, not one in state {state.State}");
@@ -92,14 +103,34 @@ public static class TcpRepair
         Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new ReadOnlySpan<TcpRepairWindow>(in window)), TcpRepairWindow.Size),
             "setsockopt(TCP_REPAIR_WINDOW)", fd);
 
-        if (state.NotSentBytes > 0)
-        {
-            // Bytes never sent are written outside repair mode, as new ones, so they go out now; in repair
-            // mode they would count as sent and wait for a retransmission timeout. NO_WP: no window probe yet.
-            SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, "setsockopt(TCP_REPAIR, off without probe)");
-            Write(fd, state.SendQueue.AsSpan(state.SentBytes), Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send");
-            Enter(fd);
-        }
+        if (sendUnsent)
+            SendUnsent(fd, state.SendQueue.AsSpan(state.SentBytes));
+    }
+
+    /// <summary>
+    /// The buffer sizes back as getsockopt reported them at checkpoint (the kernel doubles what is
+    /// asked: half is asked, with the FORCE options), after a restore grew them to hold the queues.
+    /// </summary>
+    public static void SetBufferSizes(int fd, int receive, int send)
+    {
+        if (receive > 0)
+            SetInt(fd, Interop.SOL_SOCKET, Interop.SO_RCVBUFFORCE, receive / 2, "setsockopt(SO_RCVBUFFORCE)");
+        if (send > 0)
+            SetInt(fd, Interop.SOL_SOCKET, Interop.SO_SNDBUFFORCE, send / 2, "setsockopt(SO_SNDBUFFORCE)");
+    }
+
+    /// <summary>
+    /// The bytes of a restored connection's send queue that were never sent, written outside repair
+    /// mode, as new ones, so they go out now; in repair mode they would count as sent and wait for a
+    /// retransmission timeout. NO_WP: no window probe yet. The socket is in repair mode before and after.
+    /// </summary>
+    public static void SendUnsent(int fd, ReadOnlySpan<byte> unsent)
+    {
+        if (unsent.IsEmpty)
+            return;
+        SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, "setsockopt(TCP_REPAIR, off without probe)");
+        Write(fd, unsent, Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send");
+        Enter(fd);
     }
 
     private static TcpConnectionState DumpOnce(int fd)

@@ -8,7 +8,8 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// is one end of a pair whose other end must be in the checkpoint (<see cref="SocketPairs"/>),
 /// except a datagram socket connected to a named address, which is connected again by that name.
 /// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
-/// A listening unix socket keeps the connections waiting on it (connected again at restore).
+/// A listening unix socket keeps the connections waiting on it (connected again at restore). An
+/// established TCP connection is read with TCP_REPAIR once every process is known (<see cref="TcpConnections"/>).
 /// Anything else carrying a connection or queued data is refused: that state would be lost.
 /// </summary>
 public static class SocketDumper
@@ -41,8 +42,21 @@ public static class SocketDumper
             AddOptions(image.Socket, s);
             return;
         }
+        if (TcpConnections.Applies(s))
+        {
+            // Its state is read once every process is known, all connections in repair mode first (TcpConnections).
+            image.Kind = FdKind.FdSocket;
+            image.SocketInode = st.Inode;
+            image.Socket = new SocketImage
+            {
+                Family = s.Family, Type = s.Type, Protocol = s.Protocol, LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
+                PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.PeerAddress), Tcp = new TcpConnectionImage(),
+            };
+            AddOptions(image.Socket, s);
+            return;
+        }
         if (s.Connected && !connectedByName)
-            throw new UnsupportedResourceException(pid, what, "an established connection", "TCP connections come with live migration");
+            throw new UnsupportedResourceException(pid, what, s.Type == SocketState.Datagram ? "a connected UDP socket" : "a connected socket of this kind");
         var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
         if (!unix && s.AcceptQueue > 0)
             throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");

@@ -14,12 +14,26 @@ public static class SocketRestorer
 {
     private const int DefaultBacklog = 128;
 
-    public static int Create(RemoteCalls calls, FdImage fd)
+    /// <param name="tcp">Where a TCP connection made again is held, in repair mode, until every process is built.</param>
+    public static int Create(RemoteCalls calls, FdImage fd, TcpRepairs tcp)
     {
         var s = fd.Socket;
         int created = calls.Socket(s.Family, s.Type, s.Protocol, (int)fd.Flags);
         foreach (var option in s.Options)
-            calls.SetSocketOption(created, option.Level, option.Name, option.Value);
+            SetOption(calls, created, option);
+        bool inet = s.Family != SocketState.Unix;
+        // A connection and the listener it came from share a port: a listener is bound with
+        // SO_REUSEADDR, then given back its own setting.
+        var reuse = s.Options.FirstOrDefault(o => o.Level == ReuseAddress.Level && o.Name == ReuseAddress.Name);
+        if (s.Tcp is not null)
+        {
+            // Repair mode binds it beside its listener by itself; its own SO_REUSEADDR comes back once
+            // it leaves repair mode (TcpRepairs).
+            TcpConnections.Restore(calls.Memory.Pid, created, fd, tcp);
+            return created;
+        }
+        if (inet && IsBound(s))
+            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, 1);
         if (IsBound(s))
         {
             string? path = UnixPath(s);
@@ -31,12 +45,28 @@ public static class SocketRestorer
         }
         if (s.Listening)
             calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
+        if (inet && IsBound(s))
+            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, reuse?.Value ?? 0);
         // A stream connection to a listener outside (a group's registration socket) is made again
         // now, by the process itself, so the listener sees its credentials. A datagram socket is
         // connected once everything is built (SocketQueueRestorer): its peer may be restored later.
         if (!s.PeerAddress.IsEmpty && s.Type != SocketState.Datagram)
             calls.Connect(created, s.PeerAddress.Span);
         return created;
+    }
+
+    private static readonly (int Level, int Name) ReuseAddress = (SocketState.SocketLevel, SocketState.ReuseAddress);
+
+    /// <summary>
+    /// A buffer size was saved as the kernel reports it, twice what was asked (the rest is its
+    /// bookkeeping): half is asked again, with the FORCE option, which root may use past the sysctl limit.
+    /// </summary>
+    private static void SetOption(RemoteCalls calls, int socket, SocketOption option)
+    {
+        if (option.Level == SocketState.SocketLevel && option.Name is SocketState.ReceiveBuffer or SocketState.SendBuffer)
+            calls.SetSocketOption(socket, option.Level, option.Name == SocketState.ReceiveBuffer ? SocketState.ReceiveBufferForce : SocketState.SendBufferForce, option.Value / 2);
+        else
+            calls.SetSocketOption(socket, option.Level, option.Name, option.Value);
     }
 
     /// <summary>An unbound socket reports the family only (unix) or the any-address with port 0 (inet).</summary>
