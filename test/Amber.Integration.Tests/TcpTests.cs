@@ -20,11 +20,37 @@ public sealed class TcpTests
         target.WaitForTicks(10);
         for (int cycle = 1; cycle <= 2; cycle++)
         {
-            long before = Received(target.Lines());
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
-            target.WaitForTicks(10);
-            Assert.True(Received(target.Lines()) > before, "the server received nothing after the restore");
+            long restored = Received(target.Lines());
+            target.WaitForLine(l => ReceivedOf(l) > restored + (1 << 20), "a MiB more received after the restore", TimeSpan.FromSeconds(15));
         }
+        target.StopAndVerify();
+        var client = File.ReadAllLines(dir["client.log"]);
+        Assert.True(client.Length > 0 && client[^1].StartsWith("PASS", StringComparison.Ordinal), $"the client did not end with PASS: {string.Join(" | ", client.TakeLast(5))}");
+    }
+
+    [Fact]
+    public void ACheckpointThatLetsTheProgramRunOnLeavesItsConnectionWorkingAndRestoresLater()
+    {
+        using var dir = new TestDir("tcpleave");
+        using var target = TargetProcess.Start(TargetBinaries.Get("tcpstream"), ["both", dir.Path], dir.Path, logName: "server.log");
+        target.WaitForLine(l => l.StartsWith("CONN", StringComparison.Ordinal), "CONN");
+        target.WaitForTicks(10);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running").ShouldSucceed();
+        // Out of repair mode and streaming on: nothing was sent while it was read, nothing lost since.
+        long before = Received(target.Lines());
+        target.WaitForLine(l => ReceivedOf(l) > before + (1 << 20), "a MiB more received after the checkpoint", TimeSpan.FromSeconds(15));
+        var inspect = AmberCli.Run("inspect", dir["img"]).ShouldSucceed();
+        Assert.Contains("TCP 127.0.0.1:", inspect.Stdout);
+        Assert.Contains("Established", inspect.Stdout);
+        // The moment saved comes back, the pair in step with each other.
+        var tree = target.Tree();
+        foreach (int pid in tree.AsEnumerable().Reverse())
+            Amber.Kernel.Processes.Spawner.Kill(pid, 9);
+        target.ReapKilled(tree.Skip(1).ToList());
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        target.Restored();
+        target.WaitForTicks(10);
         target.StopAndVerify();
         var client = File.ReadAllLines(dir["client.log"]);
         Assert.True(client.Length > 0 && client[^1].StartsWith("PASS", StringComparison.Ordinal), $"the client did not end with PASS: {string.Join(" | ", client.TakeLast(5))}");
@@ -53,7 +79,10 @@ public sealed class TcpTests
         target.WaitForLine(_ => target.Lines().Count > count + 2, "more ticks");
     }
 
-    private static long Received(List<string> lines) =>
-        lines.Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => l.Split(' ')).Where(p => p.Length >= 6)
-            .Select(p => long.Parse(p[5], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
+    /// <summary>The bytes received as of the last "tick N sent S received R" line.</summary>
+    private static long Received(List<string> lines) => lines.Select(ReceivedOf).DefaultIfEmpty(0).Max();
+
+    private static long ReceivedOf(string line) =>
+        line.StartsWith("tick ", StringComparison.Ordinal) && line.Split(' ') is { Length: >= 6 } p
+            ? long.Parse(p[5], System.Globalization.CultureInfo.InvariantCulture) : 0;
 }
