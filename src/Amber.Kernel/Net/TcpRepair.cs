@@ -168,7 +168,11 @@ public static class TcpRepair
     }
 
     // What arriving packets move: where each queue ends, and how much of the send queue is left and unsent.
-    private static (uint, uint, int, int) QueueEnds(int fd) =>
+    /// <summary>
+    /// Where the connection's queues end now (receive and send sequences, bytes queued to send, bytes
+    /// never sent), cheaply: what packets that arrive change. Equal before and after a reading, nothing moved.
+    /// </summary>
+    public static (uint, uint, int, int) QueueEnds(int fd) =>
         (QueueSequence(fd, Interop.TCP_RECV_QUEUE), QueueSequence(fd, Interop.TCP_SEND_QUEUE),
          IoctlInt(fd, Interop.SIOCOUTQ, "ioctl(SIOCOUTQ)"), IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"));
 

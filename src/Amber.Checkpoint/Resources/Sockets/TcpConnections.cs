@@ -69,24 +69,22 @@ public static class TcpConnections
     }
 
     /// <summary>
-    /// Every connection read, then read again, until a whole round finds every one as the round before:
-    /// a socket in repair mode still takes data and acknowledgments (and retransmits), so one end read
-    /// before a segment arrived and its peer read after that segment was acknowledged would lose it.
-    /// Two equal rounds are one moment of all of them.
+    /// Every connection read in one round that no packet moved: a socket in repair mode still takes
+    /// data and acknowledgments (and retransmits), so one end read before a segment arrived and its
+    /// peer read after that segment was acknowledged would lose it. Where every queue ends is taken
+    /// before and after the round; equal, the round is one moment of all of them.
     /// </summary>
     private static List<TcpConnectionState> ReadAll(List<(ProcessImage Process, FdImage Fd)> fds, TcpRepairs repairs)
     {
         const int MaxRounds = 50;
-        List<(uint, uint, int, int)>? previous = null;
         for (int round = 1; ; round++)
         {
+            var before = repairs.Held.Select(h => TcpRepair.QueueEnds(h.Fd)).ToList();
             var states = repairs.Held.Select(h => TcpRepair.Dump(h.Fd)).ToList();
-            var ends = states.Select(s => (s.SendSequence, s.ReceiveSequence, s.SendQueue.Length, s.ReceiveQueue.Length)).ToList();
-            if (previous is not null && ends.SequenceEqual(previous))
+            if (repairs.Held.Select(h => TcpRepair.QueueEnds(h.Fd)).SequenceEqual(before))
                 return states;
             if (round == MaxRounds)
                 throw new CheckpointException($"process {fds[0].Process.Pid}: its TCP connections kept moving while frozen (packets still arrive)");
-            previous = ends;
         }
     }
 
