@@ -21,7 +21,7 @@ public sealed class HeldFile : IDisposable
         var p = NativeString.Utf8Z(path);
         int fd;
         fixed (byte* pp = p)
-            fd = Interop.Open(pp, (flags & ~(Interop.O_CREAT | Interop.O_EXCL | Interop.O_TRUNC)) | Interop.O_CLOEXEC | Interop.O_NOCTTY, 0);
+            fd = Interop.Open(pp, (flags & ~OpenFlags.CreationOnly) | Interop.O_CLOEXEC | Interop.O_NOCTTY, 0);
         Errnos.Check(fd, "open", path);
         var held = new HeldFile(new SafeFdHandle(fd));
         if (offset != 0 && Interop.Lseek(fd, offset, 0) < 0)

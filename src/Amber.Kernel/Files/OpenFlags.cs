@@ -25,4 +25,10 @@ public static class OpenFlags
     public const int TmpFile = Interop.O_TMPFILE;
     public const int Direct = Interop.O_DIRECT;
     public const int NonBlock = Interop.O_NONBLOCK;
+
+    /// <summary>
+    /// What only the open that made a file meant (O_CREAT, O_EXCL, O_TRUNC): a file opened again as
+    /// a process had it drops them, or it would be emptied or refused.
+    /// </summary>
+    public const int CreationOnly = Create | Exclusive | Truncate;
 }

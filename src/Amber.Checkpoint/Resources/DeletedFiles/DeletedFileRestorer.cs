@@ -95,7 +95,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         string? dir = Path.GetDirectoryName(deleted.Path);
         if (dir is not { Length: > 0 } || !Directory.Exists(dir))
             return null;
-        int flags = (int)opener.Flags & ~(OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate);
+        int flags = (int)opener.Flags & ~OpenFlags.CreationOnly;
         int fd;
         try
         {

@@ -1,4 +1,5 @@
 using Amber.Image.Schema;
+using Amber.Checkpoint.Resources.Pipes;
 using Amber.Kernel.Files;
 using Google.Protobuf;
 
@@ -10,8 +11,6 @@ namespace Amber.Checkpoint.Resources.Fifos;
 /// </summary>
 public sealed class FifoKind : IFileKind
 {
-    private const int DefaultCapacity = 65536; // a FIFO's, as a pipe's (PipeMaker)
-    private const int OpenFlagsToDrop = OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate;
 
     public IReadOnlyList<FdKind> Restores { get; } = [FdKind.FdFifo];
 
@@ -54,12 +53,12 @@ public sealed class FifoKind : IFileKind
         calls.Close(first);
         if (restore.Tree.FilledFifos.Add(fd.PipeId) && restore.Tree.Fifos[fd.PipeId] is { } fifo)
         {
-            if (fifo.Capacity != DefaultCapacity)
+            if (fifo.Capacity != PipeMaker.DefaultCapacity)
                 calls.SetPipeSize(helper, (int)fifo.Capacity);
             if (!fifo.Data.IsEmpty)
                 ProcessFiles.WriteThrough(restore.Image.Pid, helper, fifo.Data.Span);
         }
-        restore.Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlagsToDrop) | OpenFlags.CloseOnExec));
+        restore.Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlags.CreationOnly) | OpenFlags.CloseOnExec));
         calls.Close(helper);
     }
 }

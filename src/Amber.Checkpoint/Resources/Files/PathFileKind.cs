@@ -11,8 +11,6 @@ namespace Amber.Checkpoint.Resources.Files;
 /// </summary>
 public sealed class PathFileKind : IFileKind
 {
-    private const int OpenFlagsToDrop = OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate;
-
     public IReadOnlyList<FdKind> Restores { get; } = [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice];
 
     public bool TryDump(OpenFd fd, FdImage image)
@@ -49,7 +47,7 @@ public sealed class PathFileKind : IFileKind
     /// </summary>
     public static int Open(RemoteCalls calls, FdImage fd, string path)
     {
-        int flags = (int)fd.Flags & ~OpenFlagsToDrop;
+        int flags = (int)fd.Flags & ~OpenFlags.CreationOnly;
         if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
             flags &= ~OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
         int created = calls.OpenAt(path, flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty);

@@ -11,7 +11,8 @@ namespace Amber.Checkpoint.Resources.Pipes;
 /// </summary>
 public static class PipeMaker
 {
-    private const int DefaultCapacity = 65536;
+    /// <summary>A new pipe's capacity, and a FIFO's: only another one is set.</summary>
+    public const int DefaultCapacity = 65536;
 
     public static (int Read, int Write) Make(RemoteCalls calls, int pid, PipeImage pipe, int floor)
     {
@@ -52,5 +53,5 @@ public static class PipeMaker
 
     /// <summary>Another open file of an end (as /proc/PID/fd/N opens it): one of <see cref="FdImage.PipeReopened"/>, with its own flags.</summary>
     public static int Reopen(RemoteCalls calls, int end, FdImage fd) =>
-        calls.OpenAt($"/proc/self/fd/{end}", ((int)fd.Flags & ~(OpenFlags.Create | OpenFlags.Exclusive | OpenFlags.Truncate)) | OpenFlags.CloseOnExec);
+        calls.OpenAt($"/proc/self/fd/{end}", ((int)fd.Flags & ~OpenFlags.CreationOnly) | OpenFlags.CloseOnExec);
 }
