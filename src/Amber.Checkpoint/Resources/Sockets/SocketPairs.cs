@@ -34,10 +34,10 @@ public static class SocketPairs
         var tree = processes.Select(p => p.Pid).ToHashSet();
         var ends = processes.SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdSocketPair).Select(f => (Process: p, Fd: f))).ToList();
         var inodes = ends.Select(e => e.Fd.SocketInode).ToHashSet();
-        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer) && UnixPath(e.Fd.Socket.PeerAddress.Span) is { } path && reconnectTo.Contains(path)).ToList())
+        foreach (var (process, fd) in ends.Where(e => !inodes.Contains(e.Fd.SocketPeer) && SocketRestorer.UnixPath(e.Fd.Socket.PeerAddress.Span) is { } path && reconnectTo.Contains(path)).ToList())
         {
             if (ProcessFiles.QueuedBytes(process.Pid, fd.Fd) > 0)
-                throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a connection to {UnixPath(fd.Socket.PeerAddress.Span)} with bytes not read yet");
+                throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a connection to {SocketRestorer.UnixPath(fd.Socket.PeerAddress.Span)} with bytes not read yet");
             fd.Kind = FdKind.FdSocket;
             fd.SocketPeer = 0;
             fd.Socket.LocalAddress = ByteString.Empty;
@@ -109,15 +109,5 @@ public static class SocketPairs
             if (pair.SecondGone)
                 tree.GoneEnds[pair.Id] = HeldFile.CopyOf(image.Pid, tree.PairSlots[(pair.Id, true)]);
         }
-    }
-
-    /// <summary>The file-system path of a unix address, or null (unnamed or abstract).</summary>
-    private static string? UnixPath(ReadOnlySpan<byte> address)
-    {
-        if (address.Length <= 2 || address[2] == 0)
-            return null;
-        var path = address[2..];
-        int nul = path.IndexOf((byte)0);
-        return System.Text.Encoding.UTF8.GetString(nul < 0 ? path : path[..nul]);
     }
 }

@@ -24,7 +24,6 @@ public static class SocketRestorer
         bool inet = s.Family != SocketState.Unix;
         // A connection and the listener it came from share a port: a listener is bound with
         // SO_REUSEADDR, then given back its own setting.
-        var reuse = s.Options.FirstOrDefault(o => o.Level == ReuseAddress.Level && o.Name == ReuseAddress.Name);
         if (s.Tcp is not null)
         {
             // Repair mode binds it beside its listener by itself; its own SO_REUSEADDR comes back once
@@ -46,7 +45,7 @@ public static class SocketRestorer
         if (s.Listening)
             calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
         if (inet && IsBound(s))
-            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, reuse?.Value ?? 0);
+            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, SavedOption(s, ReuseAddress.Level, ReuseAddress.Name));
         // A stream connection to a listener outside (a group's registration socket) is made again
         // now, by the process itself, so the listener sees its credentials. A datagram socket is
         // connected once everything is built (SocketQueueRestorer): its peer may be restored later.
@@ -78,16 +77,22 @@ public static class SocketRestorer
         return a.Length >= 4 && (a[2] != 0 || a[3] != 0);
     }
 
-    /// <summary>The file-system path of a unix socket address, or null (unbound or abstract).</summary>
-    public static string? UnixPath(SocketImage s)
+    /// <summary>The file-system path a unix socket is bound to, or null (unbound, abstract, not unix).</summary>
+    public static string? UnixPath(SocketImage s) => s.Family == SocketState.Unix ? UnixPath(s.LocalAddress.Span) : null;
+
+    /// <summary>The file-system path of a unix address, or null (unnamed or abstract).</summary>
+    public static string? UnixPath(ReadOnlySpan<byte> address)
     {
-        var a = s.LocalAddress.Span;
-        if (s.Family != SocketState.Unix || a.Length <= 2 || a[2] == 0)
+        if (address.Length <= 2 || address[2] == 0)
             return null;
-        var path = a[2..];
+        var path = address[2..];
         int nul = path.IndexOf((byte)0);
         return Encoding.UTF8.GetString(nul < 0 ? path : path[..nul]);
     }
+
+    /// <summary>The value a saved socket option had at checkpoint (0 if it was not saved).</summary>
+    public static int SavedOption(SocketImage s, int level, int name) =>
+        s.Options.FirstOrDefault(o => o.Level == level && o.Name == name)?.Value ?? 0;
 
     private static void RemoveStaleSocketFile(RemoteCalls calls, string path, int fd)
     {

@@ -88,10 +88,7 @@ public static class TcpConnections
         }
     }
 
-    private static int ReuseAddress(SocketImage s) => Option(s, SocketState.ReuseAddress);
-
-    private static int Option(SocketImage s, int name) =>
-        s.Options.FirstOrDefault(o => o.Level == SocketState.SocketLevel && o.Name == name)?.Value ?? 0;
+    private static int ReuseAddress(SocketImage s) => SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReuseAddress);
 
     /// <summary>
     /// Makes the connection of <paramref name="fd"/> again on <paramref name="created"/>, a new socket
@@ -105,7 +102,7 @@ public static class TcpConnections
         var t = s.Tcp;
         // What was never sent goes out once every end exists (TcpRepairs.Resume): the peer's host would answer RST.
         repairs.Add(held, ReuseAddress(fd.Socket), t.SendQueue.Memory[(t.SendQueue.Length - (int)t.NotSent)..],
-            (Option(s, SocketState.ReceiveBuffer), Option(s, SocketState.SendBuffer)));
+            (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)));
         TcpRepair.Restore(held.Fd, new TcpConnectionState(
             s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
             t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
