@@ -31,10 +31,10 @@ public static class TcpConnections
     {
         var fds = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f)))
             .GroupBy(e => e.Fd.SocketInode).Select(g => g.First()).ToList();
-        var ends = fds.Select(e => (Local: Key(e.Fd.Socket.LocalAddress), Peer: Key(e.Fd.Socket.PeerAddress))).ToHashSet();
+        var ends = fds.Select(e => (Local: Describe(e.Fd.Socket.LocalAddress), Peer: Describe(e.Fd.Socket.PeerAddress))).ToHashSet();
         foreach (var (process, fd) in fds)
         {
-            if (!ends.Contains((Key(fd.Socket.PeerAddress), Key(fd.Socket.LocalAddress))))
+            if (!ends.Contains((Describe(fd.Socket.PeerAddress), Describe(fd.Socket.LocalAddress))))
                 throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description}, TCP to {Describe(fd.Socket.PeerAddress)})",
                     "an established TCP connection whose peer is outside the checkpoint", "its peer would see a reset; that needs the network lock");
         }
@@ -79,9 +79,9 @@ public static class TcpConnections
         const int MaxRounds = 50;
         for (int round = 1; ; round++)
         {
-            var before = repairs.Held.Select(h => TcpRepair.QueueEnds(h.Fd)).ToList();
-            var states = repairs.Held.Select(h => TcpRepair.Dump(h.Fd)).ToList();
-            if (repairs.Held.Select(h => TcpRepair.QueueEnds(h.Fd)).SequenceEqual(before))
+            var before = repairs.Fds.Select(TcpRepair.QueueEnds).ToList();
+            var states = repairs.Fds.Select(TcpRepair.Dump).ToList();
+            if (repairs.Fds.Select(TcpRepair.QueueEnds).SequenceEqual(before))
                 return states;
             if (round == MaxRounds)
                 throw new CheckpointException($"process {fds[0].Process.Pid}: its TCP connections kept moving while frozen (packets still arrive)");
@@ -129,10 +129,10 @@ public static class TcpConnections
         RcvWup = c.Window.ReceiveWindowUpdate,
     };
 
-    /// <summary>An address as family, port and IP, v4-mapped IPv6 as IPv4: the two ends of one connection name each other alike.</summary>
-    private static string Key(ByteString address) => Describe(address);
-
-    /// <summary>"127.0.0.1:5432", "[::1]:80".</summary>
+    /// <summary>
+    /// "127.0.0.1:5432", "[::1]:80"; a v4-mapped IPv6 address as IPv4, so the two ends of one
+    /// connection name each other alike whatever their families.
+    /// </summary>
     public static string Describe(ByteString address)
     {
         var a = address.Span;
@@ -155,66 +155,54 @@ public static class TcpConnections
 /// </summary>
 public sealed class TcpRepairs : IDisposable
 {
-    private readonly List<HeldFile> _held = [];
-    private readonly List<int> _reuseAddress = []; // the program's SO_REUSEADDR, which leaving repair mode clears
-    private readonly List<ReadOnlyMemory<byte>> _unsent = []; // restored: bytes never sent, sent once every end exists
-    private readonly List<(int Receive, int Send)> _buffers = []; // restored: the sizes the program had (0: leave)
+    /// <param name="ReuseAddress">The program's SO_REUSEADDR, which leaving repair mode clears.</param>
+    /// <param name="Unsent">Restored: the bytes never sent, sent once every end exists.</param>
+    /// <param name="Buffers">Restored: the buffer sizes the program had (0: left as they are).</param>
+    private sealed record Connection(HeldFile Held, int ReuseAddress, ReadOnlyMemory<byte> Unsent, (int Receive, int Send) Buffers);
 
-    internal IReadOnlyList<HeldFile> Held => _held;
+    private readonly List<Connection> _connections = [];
 
-    public int Count => _held.Count;
+    /// <summary>Amber's copies of the sockets, in the order they were added.</summary>
+    internal IEnumerable<int> Fds => _connections.Select(c => c.Held.Fd);
 
-    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default)
-    {
-        _held.Add(held);
-        _reuseAddress.Add(reuseAddress);
-        _unsent.Add(unsent);
-        _buffers.Add(buffers);
-    }
+    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default) =>
+        _connections.Add(new Connection(held, reuseAddress, unsent, buffers));
 
     /// <summary>Every connection leaves repair mode and goes on. Never throws: returns what failed.</summary>
     public List<string> Resume()
     {
         var problems = new List<string>();
-        for (int i = 0; i < _held.Count; i++)
+        foreach (var c in _connections)
         {
             try
             {
-                TcpRepair.SendUnsent(_held[i].Fd, _unsent[i].Span);
+                TcpRepair.SendUnsent(c.Held.Fd, c.Unsent.Span);
             }
             catch (Exception e) when (e is Kernel.KernelCallException)
             {
                 problems.Add($"a TCP connection could not send what it had not sent yet: {e.Message}");
             }
         }
-        for (int i = 0; i < _held.Count; i++)
+        foreach (var c in _connections)
         {
-            var held = _held[i];
             try
             {
-                TcpRepair.Leave(held.Fd, _reuseAddress[i]);
-                TcpRepair.SetBufferSizes(held.Fd, _buffers[i].Receive, _buffers[i].Send);
+                TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
+                TcpRepair.SetBufferSizes(c.Held.Fd, c.Buffers.Receive, c.Buffers.Send);
             }
             catch (Exception e) when (e is Kernel.KernelCallException)
             {
                 problems.Add($"a TCP connection could not leave repair mode: {e.Message}");
             }
-            held.Dispose();
         }
-        _held.Clear();
-        _reuseAddress.Clear();
-        _unsent.Clear();
-        _buffers.Clear();
+        Dispose();
         return problems;
     }
 
     public void Dispose()
     {
-        foreach (var held in _held)
-            held.Dispose();
-        _held.Clear();
-        _reuseAddress.Clear();
-        _unsent.Clear();
-        _buffers.Clear();
+        foreach (var c in _connections)
+            c.Held.Dispose();
+        _connections.Clear();
     }
 }
