@@ -121,11 +121,21 @@ public static class SocketInspector
     /// <summary>The size a new socket's buffer has (what getsockopt reports): tcp_rmem/tcp_wmem's default for TCP, rmem/wmem_default otherwise.</summary>
     private static int InitialBuffer(int type, bool receive)
     {
+        var sizes = InitialBuffers.Value;
+        return type == Interop.SOCK_STREAM ? (receive ? sizes.TcpReceive : sizes.TcpSend) : (receive ? sizes.Receive : sizes.Send);
+    }
+
+    // Read once: a checkpoint inspects every socket under the freeze, and these do not change during one.
+    private static readonly Lazy<(int TcpReceive, int TcpSend, int Receive, int Send)> InitialBuffers = new(() =>
+        (Sysctl("/proc/sys/net/ipv4/tcp_rmem", 1), Sysctl("/proc/sys/net/ipv4/tcp_wmem", 1),
+         Sysctl("/proc/sys/net/core/rmem_default", 0), Sysctl("/proc/sys/net/core/wmem_default", 0)));
+
+    /// <summary>Field <paramref name="index"/> of a sysctl's value; -1 if it cannot be read.</summary>
+    private static int Sysctl(string path, int index)
+    {
         try
         {
-            if (type == Interop.SOCK_STREAM)
-                return int.Parse(File.ReadAllText(receive ? "/proc/sys/net/ipv4/tcp_rmem" : "/proc/sys/net/ipv4/tcp_wmem").Split('\t', ' ')[1]);
-            return int.Parse(File.ReadAllText(receive ? "/proc/sys/net/core/rmem_default" : "/proc/sys/net/core/wmem_default").Trim());
+            return int.Parse(File.ReadAllText(path).Split(['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[index]);
         }
         catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
         {
