@@ -51,6 +51,8 @@ public static class Checkpointer
     {
         var total = Stopwatch.StartNew();
         using var trace = new PhaseTrace("checkpoint");
+        var stale = NetworkLock.RemoveStale(); // an amber that died may have left one
+
         var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
         parent?.Preload();
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
@@ -72,7 +74,7 @@ public static class Checkpointer
         var trackers = new List<TrackedProcess>();
         var members = frozen.Members.ToList();
         int root = members[0].Pid;
-        var warnings = new List<string>();
+        var warnings = new List<string>(stale);
         bool resumed = false;
         var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
@@ -173,18 +175,23 @@ public static class Checkpointer
         }
         using var ending = connections;
 
-        if (!options.LeaveRunning && options.MayEnd?.Invoke() == false)
+        string? keptRunning = options.LeaveRunning ? null
+            : options.MayEnd?.Invoke() == false ? "amber was interrupted"
+            : Park(connections!, options.ImagesDirectory);
+        if (keptRunning is not null)
         {
             warnings.AddRange(connections!.Resume());
             warnings.AddRange(frozen.Resume());
-            warnings.Add($"the checkpoint was taken, but amber was interrupted before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
+            warnings.Add($"the checkpoint was taken, but {keptRunning} before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
             frozenAt.Stop();
         }
         else if (!options.LeaveRunning)
         {
+            Faults.Check(FaultPoint.BeforeEnd);
             frozen.Kill();
             frozenAt.Stop();
             trace.Mark("kill");
+            warnings.AddRange(connections.End());
         }
         long bytes = new DirectoryInfo(options.ImagesDirectory).EnumerateFiles().Sum(f => f.Length);
         return new CheckpointResult(root, [.. members.Select(m => m.Pid)], pages, bytes, frozen.Barrier, frozenAt.Elapsed, total.Elapsed, warnings)
@@ -196,6 +203,20 @@ public static class Checkpointer
             Trackers = trackers,
             Storage = storageStats,
         };
+    }
+
+    /// <summary>The connections ready for their processes to end (null), or why they cannot be.</summary>
+    private static string? Park(TcpRepairs connections, string checkpoint)
+    {
+        try
+        {
+            connections.Park(checkpoint);
+            return null;
+        }
+        catch (Exception e) when (e is KernelCallException or IOException)
+        {
+            return $"its TCP connections could not be made ready for it ({e.Message})";
+        }
     }
 
     /// <summary>

@@ -8,9 +8,15 @@ public enum FaultPoint
     AfterFreeze,
     AfterThreadState,
     DuringPages,
+    /// <summary>The TCP connections are locked and in repair mode, not read yet.</summary>
+    AfterNetworkLock,
     BeforeCommit,
+    /// <summary>Committed, the network lock handed to the checkpoint, the processes not ended yet.</summary>
+    BeforeEnd,
     RestoreAfterCreate,
     RestoreBeforeRelease,
+    /// <summary>Every restored process released, the network lock not lifted yet.</summary>
+    RestoreBeforeUnlock,
     /// <summary>A merge has written and committed the merged checkpoint beside the old one, and not swapped them yet.</summary>
     MergeBeforeSwap,
 }

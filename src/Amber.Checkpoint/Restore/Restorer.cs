@@ -73,6 +73,7 @@ public static class Restorer
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust);
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);
+        warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
         foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
@@ -87,6 +88,8 @@ public static class Restorer
         // One tree: its root is the process the husk makes. Several (a group): the husk makes the
         // forest, which creates what they share and clones every root, then ends.
         bool forest = tree.Roots.Count > 1 || tree.Forest is not null;
+        using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
+        trace.Mark("network lock");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);
         trace.Mark("create process");
         var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);
@@ -121,6 +124,9 @@ public static class Restorer
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             builder.ReleaseAll();
             trace.Mark("release");
+            Faults.Check(FaultPoint.RestoreBeforeUnlock);
+            warnings.AddRange(networkLock.Lift());
+            trace.Mark("network unlock");
         }
         catch
         {

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Amber.Checkpoint.Resources.Sockets;
 using Amber.Kernel.Features;
 
 namespace Amber.Cli.Commands;
@@ -18,11 +19,18 @@ public static class CheckCommand
         {
             // Synchronous on this thread: the ptrace probe seizes, waits and detaches from one OS thread.
             var features = KernelFeatures.ProbeAll();
+            // A lock an amber that died left behind keeps connections paused: found and removed here.
+            foreach (string removed in NetworkLock.RemoveStale())
+                Console.Error.WriteLine($"amber: {removed}");
             var missing = features.Where(f => f.Required && !f.Present).Select(f => f.Name).ToList();
             if (parse.GetValue(json))
                 WriteJson(features);
             else
+            {
                 WriteText(features, missing);
+                foreach (var parked in NetworkLock.All().Where(l => l.Checkpoint is not null))
+                    Console.Out.WriteLine($"  network lock {parked.Id}: {parked.Connections.Count} TCP connection{(parked.Connections.Count == 1 ? "" : "s")} paused until {parked.Checkpoint} is restored (delete that checkpoint to let them go)");
+            }
             if (missing.Count == 0)
                 return ExitCodes.Ok;
             Console.Error.WriteLine($"amber: required kernel features missing: {string.Join(", ", missing)}");

@@ -17,9 +17,18 @@ public sealed class KernelCallException : Exception
         HResult = errno;
     }
 
+    /// <summary>A call that fails with a reason of its own, not an errno (a program amber runs, such as nft).</summary>
+    public KernelCallException(string call, string target, string reason)
+        : base($"{call} on {target} failed: {reason}")
+    {
+        Call = call;
+        Target = target;
+    }
+
     public string Call { get; }
 
     public string Target { get; }
 
+    /// <summary>The kernel's errno; 0 when the failure came with a reason of its own.</summary>
     public int Errno { get; }
 }

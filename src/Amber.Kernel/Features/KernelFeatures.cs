@@ -26,6 +26,7 @@ public static class KernelFeatures
             Probe("dirty tracking", required: false, () => DirtyTrackingProbes.Method(uffd.Present && scan.Present)),
             Probe("cgroup v2 freezer", required: false, FreezerProbe.CgroupFreeze),
             Probe("TCP_REPAIR", required: false, TcpRepairProbe.SetRepair),
+            Probe("nftables (network lock)", required: false, TcpRepairProbe.Nftables),
             Probe("kernel", required: false, KernelRelease.Probe),
         ];
     }

@@ -21,4 +21,13 @@ internal static class TcpRepairProbe
             return (false, $"setsockopt(TCP_REPAIR): {e.Message}");
         }
     }
+
+    /// <summary>The network lock of TCP connections: nft installed, and nftables answering it.</summary>
+    public static (bool Present, string Detail) Nftables()
+    {
+        if (!Net.Nftables.Installed)
+            return (false, "nft not found: TCP connections cannot be checkpointed (apt-get install nftables)");
+        int locks = Net.Nftables.Tables("inet").Count(t => t.StartsWith("amber_lock_", StringComparison.Ordinal));
+        return (true, $"nft lists the inet tables ({locks} amber lock{(locks == 1 ? "" : "s")} held)");
+    }
 }

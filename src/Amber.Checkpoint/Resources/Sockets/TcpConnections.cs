@@ -2,6 +2,8 @@ using Amber.Image.Schema;
 using Amber.Kernel.Files;
 using Amber.Kernel.Net;
 using Google.Protobuf;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Amber.Checkpoint.Resources.Sockets;
 
@@ -13,8 +15,8 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// (<see cref="TcpRepairs"/>), until the processes are resumed (repair left) or ended (closed in
 /// repair mode: the peer is sent nothing). At restore each is made again in repair mode and held
 /// until every process is built, then they all leave it together, before anything runs.
-/// Both ends must be in the checkpoint: a peer outside would see its packets go unanswered while
-/// the processes are gone and then a reset (that needs the network lock, not done yet).
+/// From before the first is read until they live again, the <see cref="NetworkLock"/> keeps their
+/// packets off the host: a peer outside the checkpoint sees a pause, never a reset.
 /// </summary>
 public static class TcpConnections
 {
@@ -23,22 +25,22 @@ public static class TcpConnections
         s.Connected && s.Type == SocketState.Stream && s.Family is SocketState.Inet or SocketState.Inet6;
 
     /// <summary>
-    /// Reads every TCP connection of <paramref name="processes"/> into its fd's image, in repair
-    /// mode, refusing by name any whose peer is not one of them or that is not established.
+    /// Locks every TCP connection of <paramref name="processes"/> and reads it into its fd's image, in
+    /// repair mode, refusing by name any that cannot be made again.
     /// </summary>
     /// <returns>The connections, held in repair mode; the caller leaves or closes them.</returns>
     public static TcpRepairs Dump(IReadOnlyList<ProcessImage> processes)
     {
-        var fds = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f)))
-            .GroupBy(e => e.Fd.SocketInode).Select(g => g.First()).ToList();
-        var ends = fds.Select(e => (Local: Describe(e.Fd.Socket.LocalAddress), Peer: Describe(e.Fd.Socket.PeerAddress))).ToHashSet();
-        foreach (var (process, fd) in fds)
-        {
-            if (!ends.Contains((Describe(fd.Socket.PeerAddress), Describe(fd.Socket.LocalAddress))))
-                throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description}, TCP to {Describe(fd.Socket.PeerAddress)})",
-                    "an established TCP connection whose peer is outside the checkpoint", "its peer would see a reset; that needs the network lock");
-        }
-        var repairs = new TcpRepairs();
+        var all = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f))).ToList();
+        var fds = all.GroupBy(e => e.Fd.SocketInode).Select(g => g.First()).ToList();
+        if (fds.Count == 0)
+            return new TcpRepairs();
+        var connections = fds.Select(e => Ends(e.Fd.Socket)).ToList();
+        var holders = all.ToLookup(e => e.Fd.SocketInode,
+            e => new SocketHolder(e.Process.Pid, e.Fd.Fd, e.Fd.SocketInode, ReuseAddress(e.Fd.Socket)));
+        var mirrored = connections.Select(c => new ConnectionEnds(c.Peer, c.Local)).ToHashSet();
+        var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())]),
+            [.. connections.Where(c => !mirrored.Contains(c))]);
         try
         {
             foreach (var (process, fd) in fds)
@@ -48,6 +50,10 @@ public static class TcpConnections
                 TcpRepair.Enter(held.Fd);
             }
             var states = ReadAll(fds, repairs);
+            // Read: out of repair mode at once, so that an amber that dies from now on leaves working
+            // sockets to its programs. The lock and the freeze keep the connections as they were read.
+            repairs.LeaveRepair();
+            Faults.Check(FaultPoint.AfterNetworkLock);
             for (int i = 0; i < fds.Count; i++)
             {
                 var (process, fd) = fds[i];
@@ -57,7 +63,7 @@ public static class TcpConnections
             }
             // Every fd of a shared socket gets the one reading.
             var byInode = fds.ToDictionary(e => e.Fd.SocketInode, e => e.Fd.Socket.Tcp);
-            foreach (var fd in processes.SelectMany(p => p.Fds).Where(f => f.Socket?.Tcp is not null))
+            foreach (var (_, fd) in all)
                 fd.Socket.Tcp = byInode[fd.SocketInode];
             return repairs;
         }
@@ -67,6 +73,13 @@ public static class TcpConnections
             throw;
         }
     }
+
+    /// <summary>The addresses of a connected inet socket, as its packets carry them.</summary>
+    public static ConnectionEnds Ends(SocketImage s) => new(Endpoint(s.LocalAddress), Endpoint(s.PeerAddress));
+
+    /// <summary>The TCP connections of a checkpoint, each once (a socket several fds share is one).</summary>
+    public static List<ConnectionEnds> Of(IEnumerable<ProcessImage> processes) =>
+        [.. processes.SelectMany(p => p.Fds).Where(f => f.Socket?.Tcp is not null).DistinctBy(f => f.SocketInode).Select(f => Ends(f.Socket))];
 
     /// <summary>
     /// Every connection read in one round that no packet moved: a socket in repair mode still takes
@@ -133,76 +146,21 @@ public static class TcpConnections
     /// "127.0.0.1:5432", "[::1]:80"; a v4-mapped IPv6 address as IPv4, so the two ends of one
     /// connection name each other alike whatever their families.
     /// </summary>
-    public static string Describe(ByteString address)
+    public static string Describe(ByteString address) =>
+        Endpoint(address) is { } e ? e.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{e.Address}]:{e.Port}" : $"{e.Address}:{e.Port}" : "(no address)";
+
+    /// <summary>A sockaddr_in or sockaddr_in6 as an endpoint; a v4-mapped IPv6 address as IPv4, as its packets carry it.</summary>
+    private static IPEndPoint Endpoint(ByteString address)
     {
         var a = address.Span;
         if (a.Length < 8)
-            return "(no address)";
+            return new IPEndPoint(IPAddress.Any, 0);
         int port = (a[2] << 8) | a[3];
         if (BitConverter.ToUInt16(a[..2]) == SocketState.Inet)
-            return $"{new System.Net.IPAddress(a.Slice(4, 4))}:{port}";
+            return new IPEndPoint(new IPAddress(a.Slice(4, 4)), port);
         if (a.Length < 24)
-            return "(no address)";
-        var ip = new System.Net.IPAddress(a.Slice(8, 16));
-        return ip.IsIPv4MappedToIPv6 ? $"{ip.MapToIPv4()}:{port}" : $"[{ip}]:{port}";
-    }
-}
-
-/// <summary>
-/// TCP sockets amber holds in repair mode (copies of the processes' own): while held, the
-/// connections send nothing. <see cref="Resume"/> lets them go on; <see cref="Dispose"/> closes them
-/// as they are (in repair mode a close sends the peer nothing).
-/// </summary>
-public sealed class TcpRepairs : IDisposable
-{
-    /// <param name="ReuseAddress">The program's SO_REUSEADDR, which leaving repair mode clears.</param>
-    /// <param name="Unsent">Restored: the bytes never sent, sent once every end exists.</param>
-    /// <param name="Buffers">Restored: the buffer sizes the program had (0: left as they are).</param>
-    private sealed record Connection(HeldFile Held, int ReuseAddress, ReadOnlyMemory<byte> Unsent, (int Receive, int Send) Buffers);
-
-    private readonly List<Connection> _connections = [];
-
-    /// <summary>Amber's copies of the sockets, in the order they were added.</summary>
-    internal IEnumerable<int> Fds => _connections.Select(c => c.Held.Fd);
-
-    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default) =>
-        _connections.Add(new Connection(held, reuseAddress, unsent, buffers));
-
-    /// <summary>Every connection leaves repair mode and goes on. Never throws: returns what failed.</summary>
-    public List<string> Resume()
-    {
-        var problems = new List<string>();
-        foreach (var c in _connections)
-        {
-            try
-            {
-                TcpRepair.SendUnsent(c.Held.Fd, c.Unsent.Span);
-            }
-            catch (Exception e) when (e is Kernel.KernelCallException)
-            {
-                problems.Add($"a TCP connection could not send what it had not sent yet: {e.Message}");
-            }
-        }
-        foreach (var c in _connections)
-        {
-            try
-            {
-                TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
-                TcpRepair.SetBufferSizes(c.Held.Fd, c.Buffers.Receive, c.Buffers.Send);
-            }
-            catch (Exception e) when (e is Kernel.KernelCallException)
-            {
-                problems.Add($"a TCP connection could not leave repair mode: {e.Message}");
-            }
-        }
-        Dispose();
-        return problems;
-    }
-
-    public void Dispose()
-    {
-        foreach (var c in _connections)
-            c.Held.Dispose();
-        _connections.Clear();
+            return new IPEndPoint(IPAddress.IPv6Any, 0);
+        var ip = new IPAddress(a.Slice(8, 16));
+        return new IPEndPoint(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip, port);
     }
 }

@@ -1,0 +1,153 @@
+using Amber.Kernel;
+using Amber.Kernel.Files;
+using Amber.Kernel.Net;
+
+namespace Amber.Checkpoint.Resources.Sockets;
+
+/// <summary>
+/// The TCP sockets of a checkpoint or a restore, held by amber (copies of the processes' own) with
+/// the network lock on their connections.
+/// <para>
+/// Checkpoint: in repair mode only while they are read (<see cref="LeaveRepair"/>), then kept as
+/// they were by the lock and the freeze. <see cref="Resume"/> lets them go on; when the processes
+/// end instead, <see cref="Park"/> hands the lock to the checkpoint first, and once they are gone
+/// <see cref="End"/> closes amber's copies in repair mode (the peer is sent nothing).
+/// </para>
+/// <para>
+/// Restore: made in repair mode, one by one as the processes are built; once every end exists,
+/// <see cref="Resume"/> sends what was never sent and takes them all out of repair mode.
+/// </para>
+/// </summary>
+public sealed class TcpRepairs : IDisposable
+{
+    /// <param name="ReuseAddress">The program's SO_REUSEADDR, which leaving repair mode clears.</param>
+    /// <param name="Unsent">Restored: the bytes never sent, sent once every end exists.</param>
+    /// <param name="Buffers">Restored: the buffer sizes the program had (0: left as they are).</param>
+    private sealed record Connection(HeldFile Held, int ReuseAddress, ReadOnlyMemory<byte> Unsent, (int Receive, int Send) Buffers)
+    {
+        public bool InRepair { get; set; } = true;
+    }
+
+    private readonly List<Connection> _connections = [];
+    private NetworkLock? _lock;
+
+    /// <summary>Restore: the sockets are made again here; the restore's lock is its own.</summary>
+    public TcpRepairs()
+    {
+    }
+
+    /// <summary>Checkpoint: the connections read under <paramref name="networkLock"/>.</summary>
+    /// <param name="peersOutside">Those whose peer is not in the checkpoint: locked until it is restored once their processes end.</param>
+    internal TcpRepairs(NetworkLock networkLock, IReadOnlyCollection<ConnectionEnds> peersOutside)
+    {
+        _lock = networkLock;
+        PeersOutside = peersOutside;
+    }
+
+    /// <summary>The connections whose peer is not in the checkpoint.</summary>
+    public IReadOnlyCollection<ConnectionEnds> PeersOutside { get; } = [];
+
+    /// <summary>Amber's copies of the sockets, in the order they were added.</summary>
+    internal IEnumerable<int> Fds => _connections.Select(c => c.Held.Fd);
+
+    /// <summary>A socket amber holds, in repair mode.</summary>
+    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default) =>
+        _connections.Add(new Connection(held, reuseAddress, unsent, buffers));
+
+    /// <summary>Checkpoint: every socket read leaves repair mode (still locked).</summary>
+    internal void LeaveRepair()
+    {
+        foreach (var c in _connections)
+        {
+            TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
+            c.InRepair = false;
+        }
+    }
+
+    /// <summary>
+    /// Every connection goes on: out of repair mode (after sending what was never sent, for a
+    /// restore), then the lock lifted. Never throws: returns what failed.
+    /// </summary>
+    public List<string> Resume()
+    {
+        var problems = new List<string>();
+        foreach (var c in _connections.Where(c => c.InRepair))
+        {
+            try
+            {
+                TcpRepair.SendUnsent(c.Held.Fd, c.Unsent.Span);
+            }
+            catch (KernelCallException e)
+            {
+                problems.Add($"a TCP connection could not send what it had not sent yet: {e.Message}");
+            }
+        }
+        foreach (var c in _connections.Where(c => c.InRepair))
+        {
+            try
+            {
+                TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
+                c.InRepair = false;
+                TcpRepair.SetBufferSizes(c.Held.Fd, c.Buffers.Receive, c.Buffers.Send);
+            }
+            catch (KernelCallException e)
+            {
+                problems.Add($"a TCP connection could not leave repair mode: {e.Message}");
+            }
+        }
+        Dispose();
+        if (_lock?.Lift() is { } failed)
+            problems.Add(failed);
+        _lock = null;
+        return problems;
+    }
+
+    /// <summary>
+    /// Checkpoint: the processes are about to end. The lock becomes the checkpoint's in
+    /// <paramref name="checkpoint"/>: an amber that dies from now on leaves it there for the restore
+    /// (or, if the processes run on, for the next amber to find stale).
+    /// </summary>
+    public void Park(string checkpoint) => _lock?.Park(checkpoint);
+
+    /// <summary>
+    /// Checkpoint: the processes ended. Amber's copies kept their sockets open; in repair mode, a close
+    /// sends the peer nothing. The connections with a peer outside stay locked until the checkpoint is
+    /// restored, the others are let go. Never throws: returns what went wrong.
+    /// </summary>
+    public List<string> End()
+    {
+        var problems = new List<string>();
+        foreach (var c in _connections)
+        {
+            try
+            {
+                TcpRepair.Enter(c.Held.Fd);
+            }
+            catch (KernelCallException e)
+            {
+                problems.Add($"a TCP connection was closed out of repair mode (the lock keeps its FIN from the peer): {e.Message}");
+            }
+        }
+        Dispose();
+        var netLock = _lock;
+        _lock = null;
+        try
+        {
+            if (netLock?.Release(PeersOutside) is { } failed)
+                problems.Add(failed);
+        }
+        catch (Exception e) when (e is KernelCallException or IOException)
+        {
+            problems.Add($"the network lock {netLock!.Id} could not be handed to the checkpoint: {e.Message}");
+        }
+        return problems;
+    }
+
+    /// <summary>Closes amber's copies as they are (in repair mode a close sends the peer nothing).</summary>
+    public void Dispose()
+    {
+        foreach (var c in _connections)
+            c.Held.Dispose();
+        _connections.Clear();
+    }
+}
