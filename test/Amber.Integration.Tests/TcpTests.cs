@@ -205,6 +205,157 @@ public sealed class TcpTests
         }
     }
 
+    /// <summary>
+    /// amber restore --tcp-close, for peers known to be gone: the connection comes back aborted (the
+    /// program's next use fails with ECONNABORTED), and the lock its checkpoint left is lifted.
+    /// </summary>
+    [Fact]
+    public void RestoreWithTcpCloseAbortsTheConnectionsAndLiftsTheLock()
+    {
+        using var dir = new TestDir("tcpclose");
+        using var server = StartEnd("server", dir, "");
+        server.WaitForLine(l => l == "READY", "READY");
+        using var client = StartEnd("client", dir, "");
+        server.WaitForTicks(10);
+        int port = int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        AmberCli.Run("checkpoint", server.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+        server.ReapKilled();
+        client.Dispose(); // the peer is gone
+        Assert.NotEmpty(Locks(port));
+        AmberCli.Run("restore", "--images", dir["img"], "--detach", "--tcp-close").ShouldSucceed();
+        server.Restored();
+        Assert.Empty(Locks(port));
+        var status = Exited.Wait(server.Pid, TimeSpan.FromSeconds(30), "the restored server");
+        server.MarkEnded();
+        Assert.True(status.Exited && status.ExitCode == 1, $"the server ended with {status}");
+        Assert.Equal("FAIL socket error Software caused connection abort", server.Lines()[^1].Split(" (")[0]);
+    }
+
+    /// <summary>
+    /// A connection can only come back where its address is: a restore on a machine without it fails
+    /// before anything is made, naming the address (here the address is removed from a network
+    /// namespace the test made), and succeeds once the address is back.
+    /// </summary>
+    [Fact]
+    public void ARestoreWhereTheConnectionsAddressIsMissingFailsNamingIt()
+    {
+        using var dir = new TestDir("tcpaddr");
+        string ns = $"amber-tcpaddr-{Environment.ProcessId}";
+        const string Address = "10.77.0.1";
+        void Ip(params string[] args) => ExternalProgram.Run("/usr/sbin/ip", args).ShouldSucceed();
+        // nsenter enters the network namespace only (ip netns exec would give a mount namespace of its own too).
+        AmberRun InNamespace(params string[] args) => ExternalProgram.Run("/usr/bin/nsenter", [$"--net=/run/netns/{ns}", Repo.Amber, .. args]);
+        Ip("netns", "add", ns);
+        try
+        {
+            Ip("-n", ns, "link", "set", "lo", "up");
+            Ip("-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1");
+            Ip("-n", ns, "link", "set", "d0", "up");
+            Ip("-n", ns, "link", "set", "d1", "up");
+            Ip("-n", ns, "addr", "add", $"{Address}/32", "dev", "d0");
+            using var target = TargetProcess.Start("/usr/bin/nsenter", [$"--net=/run/netns/{ns}", "/usr/bin/python3", "-c",
+                $"import socket,time\nl=socket.socket(); l.bind(('{Address}',0)); l.listen(1)\nc=socket.create_connection(l.getsockname()); s,_=l.accept(); l.close()\n"
+                + "print('READY', flush=True)\nn=0\nwhile True:\n  n+=1; c.sendall(n.to_bytes(4,'big')); d=s.recv(4)\n  if int.from_bytes(d,'big')!=n: print('FAIL', n, d, flush=True); break\n  print('tick', n, flush=True); time.sleep(0.02)"], dir.Path);
+            target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+            target.WaitForTicks(5);
+            InNamespace("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+            target.ReapKilled();
+            Ip("-n", ns, "addr", "del", $"{Address}/32", "dev", "d0");
+            var refused = InNamespace("restore", "--images", dir["img"], "--detach");
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains($"a TCP connection made on {Address}, an address this machine does not have", refused.Stderr);
+            Assert.False(ProcFs.Exists(target.Pid), "a process was made by a restore that failed");
+            Ip("-n", ns, "addr", "add", $"{Address}/32", "dev", "d0");
+            InNamespace("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+            target.Restored();
+            target.WaitForTicks(10);
+        }
+        finally
+        {
+            ExternalProgram.Run("/usr/sbin/ip", "netns", "del", ns);
+        }
+    }
+
+    /// <summary>
+    /// The options a connection was given come back: SO_LINGER, TCP_CONGESTION, TCP_NODELAY, TCP_CORK,
+    /// keepalive and its three parameters, TCP_USER_TIMEOUT, IP_TOS, SO_MARK and O_NONBLOCK, each end
+    /// checked by the program itself every tick against what it set.
+    /// </summary>
+    [Fact]
+    public void AConnectionsOptionsComeBackAsTheProgramSetThem()
+    {
+        using var dir = new TestDir("tcpopts");
+        const string Program = """
+            import socket, time, fcntl, os, struct, select
+            l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+            c = socket.create_connection(l.getsockname()); s, _ = l.accept(); l.close()
+            S, T = socket.SOL_SOCKET, socket.IPPROTO_TCP
+            c.setsockopt(S, socket.SO_LINGER, struct.pack('ii', 1, 7))
+            c.setsockopt(T, socket.TCP_CONGESTION, b'reno')
+            c.setsockopt(T, socket.TCP_NODELAY, 1)
+            s.setsockopt(T, socket.TCP_CORK, 1)
+            s.setsockopt(S, socket.SO_KEEPALIVE, 1)
+            s.setsockopt(T, socket.TCP_KEEPIDLE, 33); s.setsockopt(T, socket.TCP_KEEPINTVL, 7); s.setsockopt(T, socket.TCP_KEEPCNT, 5)
+            s.setsockopt(T, socket.TCP_USER_TIMEOUT, 45000)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+            s.setsockopt(S, socket.SO_MARK, 77)
+            s.setblocking(False)
+            def options():
+                return (c.getsockopt(S, socket.SO_LINGER, 8), c.getsockopt(T, socket.TCP_CONGESTION, 16).rstrip(b'\0'),
+                        c.getsockopt(T, socket.TCP_NODELAY), s.getsockopt(T, socket.TCP_CORK), s.getsockopt(S, socket.SO_KEEPALIVE),
+                        s.getsockopt(T, socket.TCP_KEEPIDLE), s.getsockopt(T, socket.TCP_KEEPINTVL), s.getsockopt(T, socket.TCP_KEEPCNT),
+                        s.getsockopt(T, socket.TCP_USER_TIMEOUT), s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS), s.getsockopt(S, socket.SO_MARK),
+                        fcntl.fcntl(s, fcntl.F_GETFL) & os.O_NONBLOCK, fcntl.fcntl(c, fcntl.F_GETFL) & os.O_NONBLOCK)
+            reference = options()
+            print('OPTS', reference, flush=True)
+            print('READY', flush=True)
+            n = 0
+            while True:
+                n += 1
+                if options() != reference:
+                    print('FAIL options', options(), 'expected', reference, flush=True); break
+                c.sendall(n.to_bytes(4, 'big'))
+                got = b''
+                while len(got) < 4 and select.select([s], [], [], 10)[0]:
+                    got += s.recv(4 - len(got))
+                time.sleep(0.02)
+                if int.from_bytes(got, 'big') != n:
+                    print('FAIL stream at', n, flush=True); break
+                print('tick', n, flush=True)
+                if os.path.exists('stop'):
+                    print('PASS', n, flush=True); break
+            """;
+        using var target = TargetProcess.Start("/usr/bin/python3", ["-c", Program], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+        Assert.Contains("(b'\\x01\\x00\\x00\\x00\\x07\\x00\\x00\\x00', b'reno', 1, 1, 1, 33, 7, 5, 45000, 40, 77, 2048, 0)", target.Lines().First(l => l.StartsWith("OPTS", StringComparison.Ordinal)));
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
+        }
+        target.StopAndVerify();
+    }
+
+    /// <summary>A connect() still in progress (SYN_SENT) cannot be made again: refused by name, the program left running.</summary>
+    [Fact]
+    public void AConnectStillInProgressIsRefusedNamingIt()
+    {
+        using var dir = new TestDir("tcpsyn");
+        // A listener outside that never accepts, its backlog full after one connection: the next SYN goes unanswered.
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(0);
+        int port = ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port;
+        using var target = TargetProcess.Start("/usr/bin/python3", ["-c",
+            $"import socket,time\na=socket.create_connection(('127.0.0.1',{port}))\ntime.sleep(0.2)\nb=socket.socket(); b.setblocking(False)\nb.connect_ex(('127.0.0.1',{port}))\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick',flush=True)"], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail("SYN_SENT");
+        Assert.Contains("a TCP connect() still in progress", run.Stderr);
+        Assert.True(target.IsRunning && !target.IsTraced);
+        Assert.Empty(Locks(port));
+    }
+
     private static TargetProcess StartEnd(string role, TestDir dir, string family) =>
         TargetProcess.Start(TargetBinaries.Get("tcpstream"), family.Length == 0 ? [role, dir.Path] : [role, dir.Path, family], dir.Path, logName: $"{role}.log");
 

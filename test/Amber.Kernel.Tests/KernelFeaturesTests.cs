@@ -7,7 +7,7 @@ public sealed class KernelFeaturesTests
     private static readonly string[] Names =
     [
         "ptrace seize/interrupt", "clone3 set_tid", "PR_SET_MM_MAP", "process_vm_readv", "ptrace capability",
-        "userfaultfd WP_ASYNC", "PAGEMAP_SCAN", "dirty tracking", "cgroup v2 freezer", "TCP_REPAIR", "kernel",
+        "userfaultfd WP_ASYNC", "PAGEMAP_SCAN", "dirty tracking", "cgroup v2 freezer", "TCP_REPAIR", "nftables (network lock)", "kernel",
     ];
 
     [Fact]

@@ -15,4 +15,10 @@ public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOn
 
     /// <summary>Why a saved process may not be brought back (for whom the restore is done), or null; asked of every process before anything is made.</summary>
     public Func<Image.Schema.ProcessImage, string?>? Admit { get; init; }
+
+    /// <summary>
+    /// TCP connections come back closed (aborted: the program's next read or write fails with
+    /// ECONNABORTED), for a restore whose peers are known to be gone (amber restore --tcp-close).
+    /// </summary>
+    public bool TcpClose { get; init; }
 }

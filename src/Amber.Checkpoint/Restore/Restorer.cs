@@ -60,6 +60,7 @@ public static class Restorer
         var storageRoots = storage?.Roots.Select(r => r.Path).ToList() ?? [];
         foreach (var image in tree.Images.Where(i => !i.Zombie))
             warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
+        TcpConnections.CheckAddresses(tree.Images);
         trace.Mark("validate");
         return (tree, warnings, storage);
     }
@@ -88,6 +89,7 @@ public static class Restorer
         // One tree: its root is the process the husk makes. Several (a group): the husk makes the
         // forest, which creates what they share and clones every root, then ends.
         bool forest = tree.Roots.Count > 1 || tree.Forest is not null;
+        tree.TcpRepairs.Abort = options.TcpClose;
         using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
         trace.Mark("network lock");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);

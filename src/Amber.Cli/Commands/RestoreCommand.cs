@@ -20,7 +20,8 @@ public static class RestoreCommand
         var pidWait = new Option<double>("--pid-wait") { Description = "Seconds to wait for the saved PID to become free (0: not at all)", DefaultValueFactory = _ => 10 };
         var trust = new Option<bool>("--trust") { Description = "Restore a checkpoint this host did not write (another machine's): its signature is not checked" };
         var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust };
+        var tcpClose = new Option<bool>("--tcp-close") { Description = "Restore established TCP connections aborted (the program's next use fails) instead of live: for when their peers are gone" };
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
@@ -38,7 +39,7 @@ public static class RestoreCommand
                 return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) });
             using var cancel = new Cancellation();
             var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust) }, cancel.Token);
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose) }, cancel.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)

@@ -8,6 +8,17 @@ public sealed record SocketState(
     int Family, int Type, int Protocol, byte[] LocalAddress, byte[] PeerAddress, bool Connected, bool Listening,
     int Backlog, int AcceptQueue, int QueuedBytes, IReadOnlyList<(int Level, int Name, int Value)> Options)
 {
+    /// <summary>A TCP socket's state (tcp_info: 1 ESTABLISHED, 2 SYN_SENT … 7 CLOSE, 10 LISTEN); 0 for others.</summary>
+    public int TcpState { get; init; }
+
+    /// <summary>SO_LINGER, when it is on: how many seconds a close waits for what is unsent.</summary>
+    public int? LingerSeconds { get; init; }
+
+    /// <summary>A TCP socket's congestion control when it is not the system's default (TCP_CONGESTION), else null.</summary>
+    public string? Congestion { get; init; }
+
+    public const int TcpSynSent = 2;
+
     public const int Unix = Interop.AF_UNIX;
     public const int Inet = Interop.AF_INET;
     public const int Inet6 = Interop.AF_INET6;
@@ -65,16 +76,21 @@ public static class SocketInspector
             Errnos.Throw("getpeername", $"fd {fd} of process {pid}");
         var peerAddress = connected ? peer.AsSpan(0, (int)Math.Min(peerLength, (uint)peer.Length)).ToArray() : [];
 
-        int backlog = 0, acceptQueue = 0;
-        if (listening && family != Interop.AF_UNIX)
+        int backlog = 0, acceptQueue = 0, tcpState = 0;
+        bool tcp = type == Interop.SOCK_STREAM && family != Interop.AF_UNIX;
+        if (tcp)
         {
             // For a listening TCP socket tcp_info's unacked is the accept queue and sacked the backlog.
             byte* info = stackalloc byte[256];
             uint infoLength = 256;
             if (Interop.Getsockopt(s, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &infoLength) == 0 && infoLength >= 32)
             {
-                acceptQueue = *(int*)(info + 24);
-                backlog = *(int*)(info + 28);
+                tcpState = info[0];
+                if (listening)
+                {
+                    acceptQueue = *(int*)(info + 24);
+                    backlog = *(int*)(info + 28);
+                }
             }
         }
         if (listening && family == Interop.AF_UNIX)
@@ -111,7 +127,12 @@ public static class SocketInspector
         }
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
-        return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options);
+        return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options)
+        {
+            TcpState = tcpState,
+            LingerSeconds = family == Interop.AF_UNIX ? null : SocketOptions.Linger(s),
+            Congestion = tcp && SocketOptions.Congestion(s) is { } congestion && congestion != DefaultCongestion.Value ? congestion : null,
+        };
     }
 
     // TCP_NODELAY first: older images hold it alone, at this place.
@@ -124,6 +145,8 @@ public static class SocketInspector
         var sizes = InitialBuffers.Value;
         return type == Interop.SOCK_STREAM ? (receive ? sizes.TcpReceive : sizes.TcpSend) : (receive ? sizes.Receive : sizes.Send);
     }
+
+    private static readonly Lazy<string> DefaultCongestion = new(() => File.ReadAllText("/proc/sys/net/ipv4/tcp_congestion_control").Trim());
 
     // Read once: a checkpoint inspects every socket under the freeze, and these do not change during one.
     private static readonly Lazy<(int TcpReceive, int TcpSend, int Receive, int Send)> InitialBuffers = new(() =>

@@ -12,4 +12,6 @@ internal static partial class Interop
     internal const int TCP_KEEPINTVL = 5;
     internal const int TCP_KEEPCNT = 6;
     internal const int TCP_USER_TIMEOUT = 18;
+    internal const int SO_LINGER = 13;
+    internal const int TCP_CONGESTION = 13;
 }

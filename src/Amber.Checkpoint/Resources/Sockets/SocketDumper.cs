@@ -57,6 +57,8 @@ public static class SocketDumper
         }
         if (s.Connected && !connectedByName)
             throw new UnsupportedResourceException(pid, what, s.Type == SocketState.Datagram ? "a connected UDP socket" : "a connected socket of this kind");
+        if (s.TcpState == SocketState.TcpSynSent)
+            throw new UnsupportedResourceException(pid, what, "a TCP connect() still in progress (SYN_SENT), which TCP_REPAIR cannot make again");
         var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
         if (!unix && s.AcceptQueue > 0)
             throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");
@@ -82,6 +84,9 @@ public static class SocketDumper
 
     private static void AddOptions(SocketImage image, SocketState s)
     {
+        if (s.LingerSeconds is int linger)
+            (image.LingerOn, image.LingerSeconds) = (true, linger);
+        image.Congestion = s.Congestion ?? "";
         foreach (var (level, name, value) in s.Options)
             image.Options.Add(new SocketOption { Level = level, Name = name, Value = value });
     }

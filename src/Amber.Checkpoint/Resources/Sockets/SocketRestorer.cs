@@ -21,6 +21,14 @@ public static class SocketRestorer
         int created = calls.Socket(s.Family, s.Type, s.Protocol, (int)fd.Flags);
         foreach (var option in s.Options)
             SetOption(calls, created, option);
+        if (s.LingerOn || s.Congestion.Length > 0)
+        {
+            using var copy = HeldFile.CopyOf(calls.Memory.Pid, created);
+            if (s.LingerOn)
+                SocketOptions.SetLinger(copy.Fd, s.LingerSeconds);
+            if (s.Congestion.Length > 0)
+                SocketOptions.SetCongestion(copy.Fd, s.Congestion);
+        }
         bool inet = s.Family != SocketState.Unix;
         // A connection and the listener it came from share a port: a listener is bound with
         // SO_REUSEADDR, then given back its own setting.

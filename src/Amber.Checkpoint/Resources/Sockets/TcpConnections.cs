@@ -115,11 +115,44 @@ public static class TcpConnections
         var t = s.Tcp;
         // What was never sent goes out once every end exists (TcpRepairs.Resume): the peer's host would answer RST.
         repairs.Add(held, ReuseAddress(fd.Socket), t.SendQueue.Memory[(t.SendQueue.Length - (int)t.NotSent)..],
-            (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)));
+            (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)),
+            (s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray()));
         TcpRepair.Restore(held.Fd, new TcpConnectionState(
             s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
             t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
             (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup)), sendUnsent: false);
+    }
+
+    /// <summary>
+    /// Every address a TCP connection of <paramref name="processes"/> was made on must exist on this
+    /// machine: checked before anything is made, naming the first that does not.
+    /// </summary>
+    public static void CheckAddresses(IEnumerable<ProcessImage> processes)
+    {
+        foreach (var p in processes)
+        {
+            foreach (var fd in p.Fds.Where(f => f.Socket?.Tcp is not null))
+            {
+                var local = Endpoint(fd.Socket.LocalAddress).Address;
+                if (!IsLocal(local))
+                    throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} is a TCP connection made on {local}, an address this machine does not have");
+            }
+        }
+    }
+
+    /// <summary>Whether this machine has <paramref name="address"/>: a socket can be bound to it.</summary>
+    private static bool IsLocal(IPAddress address)
+    {
+        try
+        {
+            using var probe = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            probe.Bind(new IPEndPoint(address, 0));
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            return false;
+        }
     }
 
     private static TcpConnectionImage ToImage(TcpConnectionState c) => new()

@@ -25,6 +25,9 @@ public sealed class TcpRepairs : IDisposable
     /// <param name="Buffers">Restored: the buffer sizes the program had (0: left as they are).</param>
     private sealed record Connection(HeldFile Held, int ReuseAddress, ReadOnlyMemory<byte> Unsent, (int Receive, int Send) Buffers)
     {
+        /// <summary>Restore: the socket's family and both addresses (sockaddr bytes), by which it is aborted.</summary>
+        public (int Family, byte[] Local, byte[] Remote)? Ends { get; init; }
+
         public bool InRepair { get; set; } = true;
     }
 
@@ -47,12 +50,16 @@ public sealed class TcpRepairs : IDisposable
     /// <summary>The connections whose peer is not in the checkpoint.</summary>
     public IReadOnlyCollection<ConnectionEnds> PeersOutside { get; } = [];
 
+    /// <summary>Restore: the connections are made again, then aborted once out of repair mode (--tcp-close).</summary>
+    public bool Abort { get; set; }
+
     /// <summary>Amber's copies of the sockets, in the order they were added.</summary>
     internal IEnumerable<int> Fds => _connections.Select(c => c.Held.Fd);
 
     /// <summary>A socket amber holds, in repair mode.</summary>
-    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default) =>
-        _connections.Add(new Connection(held, reuseAddress, unsent, buffers));
+    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default,
+        (int Family, byte[] Local, byte[] Remote)? ends = null) =>
+        _connections.Add(new Connection(held, reuseAddress, unsent, buffers) { Ends = ends });
 
     /// <summary>Checkpoint: every socket read leaves repair mode (still locked).</summary>
     internal void LeaveRepair()
@@ -71,7 +78,7 @@ public sealed class TcpRepairs : IDisposable
     public List<string> Resume()
     {
         var problems = new List<string>();
-        foreach (var c in _connections.Where(c => c.InRepair))
+        foreach (var c in _connections.Where(c => c.InRepair && !Abort))
         {
             try
             {
@@ -89,6 +96,8 @@ public sealed class TcpRepairs : IDisposable
                 TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
                 c.InRepair = false;
                 TcpRepair.SetBufferSizes(c.Held.Fd, c.Buffers.Receive, c.Buffers.Send);
+                if (Abort && c.Ends is var (family, local, remote))
+                    TcpAbort.Abort(family, local, remote);
             }
             catch (KernelCallException e)
             {
