@@ -93,4 +93,113 @@ public sealed class AspNetTests
         Assert.True(server.IsRunning, "the restored server died");
         Assert.True(collections - collectionsAtStart >= 10, $"only {collections - collectionsAtStart} collections in {expected - 2} requests: the test did not exercise the collector");
     }
+
+    /// <summary>
+    /// An HttpClient that keeps one keep-alive connection (never made again) sends request after
+    /// request while the app is checkpointed, ended and restored: every request succeeds, in order,
+    /// and all of them, before and after, came on the one connection (the app names the client's
+    /// port; the client counts its connects).
+    /// </summary>
+    [Fact]
+    public void MinimalApiKeepsAClientsKeepAliveConnectionThroughACheckpoint()
+    {
+        using var dir = new TestDir("aspnetkeep");
+        Directory.CreateDirectory(dir["app"]);
+        File.WriteAllText(dir["app/app.csproj"], Project);
+        File.WriteAllText(dir["app/Program.cs"], """
+            var app = WebApplication.CreateBuilder(args).Build();
+            long hits = 0;
+            app.MapGet("/", (HttpContext context) => $"{context.Connection.RemotePort} {Interlocked.Increment(ref hits)}");
+            app.Run();
+            """);
+        ExternalProgram.Start(Repo.Dotnet, ["build", dir["app"], "-c", "Release", "-o", dir["out"], "--nologo"]).Wait(TimeSpan.FromMinutes(3)).ShouldSucceed();
+        int port = Http.FreePort();
+        using var server = TargetProcess.Start(Repo.Dotnet, [dir["out/app.dll"], "--urls", $"http://127.0.0.1:{port}"], dir["out"]);
+        server.WaitForLine(l => l.Contains("Application started"), "'Application started'", TimeSpan.FromSeconds(60));
+
+        int connects = 0;
+        using var handler = new System.Net.Http.SocketsHttpHandler
+        {
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            MaxConnectionsPerServer = 1,
+            ConnectCallback = async (context, cancel) =>
+            {
+                Interlocked.Increment(ref connects);
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancel);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(120) };
+        var uri = new Uri($"http://127.0.0.1:{port}/");
+
+        // Requests one after another, each checked, until told to stop (bounded in count too).
+        long done = 0;
+        string? failure = null;
+        string? clientPort = null;
+        var stop = new ManualResetEventSlim();
+        var load = new Thread(() =>
+        {
+            try
+            {
+                for (long n = 1; !stop.IsSet && n <= 1_000_000; n++)
+                {
+                    using var response = http.GetAsync(uri).GetAwaiter().GetResult();
+                    string body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                    var words = body.Split(' ');
+                    clientPort ??= words[0];
+                    if (response.StatusCode != System.Net.HttpStatusCode.OK || words.Length != 2 || words[0] != clientPort || words[1] != n.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    {
+                        failure = $"request {n}: {(int)response.StatusCode} '{body}' (client port {clientPort})";
+                        return;
+                    }
+                    Interlocked.Exchange(ref done, n);
+                }
+            }
+            catch (Exception e)
+            {
+                failure = $"after {Interlocked.Read(ref done)} requests: {e.GetType().Name}: {e.Message} {e.InnerException?.Message}";
+            }
+        }) { IsBackground = true, Name = "HTTP keep-alive client" };
+        load.Start();
+        WaitFor(() => Interlocked.Read(ref done) >= 300 || failure is not null, "300 requests before the checkpoint", TimeSpan.FromSeconds(60));
+        Assert.True(failure is null, failure);
+
+        var tree = server.Tree().Skip(1).ToList();
+        AmberCli.Run("checkpoint", server.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+        server.ReapKilled(tree);
+        NetworkLocks.AssertParked(port, dir["img"], atLeast: 1);
+        long atCheckpoint = Interlocked.Read(ref done);
+        Thread.Sleep(1000);
+        Assert.True(failure is null && Interlocked.Read(ref done) == atCheckpoint, $"the client went on or failed while the app was gone: {failure}");
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        server.Restored();
+        NetworkLocks.AssertNoneHeld(port);
+
+        WaitFor(() => Interlocked.Read(ref done) >= atCheckpoint + 300 || failure is not null, "300 requests after the restore", TimeSpan.FromSeconds(90));
+        stop.Set();
+        Assert.True(load.Join(TimeSpan.FromSeconds(150)), "the client did not stop");
+        Assert.True(failure is null, failure);
+        Assert.Equal(1, connects);
+        Assert.True(server.IsRunning, "the restored app died");
+    }
+
+    private static void WaitFor(Func<bool> condition, string what, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            Thread.Sleep(10);
+        }
+    }
 }
