@@ -359,12 +359,9 @@ public sealed class TcpTests
     private static TargetProcess StartEnd(string role, TestDir dir, string family) =>
         TargetProcess.Start(TargetBinaries.Get("tcpstream"), family.Length == 0 ? [role, dir.Path] : [role, dir.Path, family], dir.Path, logName: $"{role}.log");
 
-    /// <summary>The network locks holding a connection to or from <paramref name="port"/>.</summary>
-    private static List<Amber.Checkpoint.Resources.Sockets.NetworkLock> Locks(int port) =>
-        [.. Amber.Checkpoint.Resources.Sockets.NetworkLock.All().Where(l => l.Connections.Any(c => c.Local.Port == port || c.Peer.Port == port))];
+    private static List<Amber.Checkpoint.Resources.Sockets.NetworkLock> Locks(int port) => NetworkLocks.Of(port);
 
-    private static string Describe(List<Amber.Checkpoint.Resources.Sockets.NetworkLock> locks) =>
-        locks.Count == 0 ? "none" : string.Join("; ", locks.Select(l => $"{l.Id} held by {l.HeldBy} for {l.Checkpoint}"));
+    private static string Describe(List<Amber.Checkpoint.Resources.Sockets.NetworkLock> locks) => NetworkLocks.Describe(locks);
 
     private static void WaitUntil(Func<bool> condition, string what, TimeSpan timeout)
     {

@@ -5,6 +5,13 @@ namespace Amber.Integration.Tests.Infrastructure;
 /// <summary>What the network lock holds, seen from a test: the connections of a server's port.</summary>
 public static class NetworkLocks
 {
+    /// <summary>The locks holding a connection to or from <paramref name="port"/>.</summary>
+    public static List<NetworkLock> Of(int port) =>
+        [.. NetworkLock.All().Where(l => l.Connections.Any(c => c.Local.Port == port || c.Peer.Port == port))];
+
+    public static string Describe(IEnumerable<NetworkLock> locks) =>
+        string.Join("; ", locks.Select(l => $"{l.Id} held by {l.HeldBy} for {l.Checkpoint}: {string.Join(", ", l.Connections)}")) is { Length: > 0 } d ? d : "none";
+
     /// <summary>The connections to or from <paramref name="port"/> that some lock holds now.</summary>
     public static List<ConnectionEnds> Holding(int port) =>
         [.. NetworkLock.All().SelectMany(l => l.Connections).Where(c => c.Local.Port == port || c.Peer.Port == port)];
@@ -19,7 +26,7 @@ public static class NetworkLocks
         int parked = locks.Where(l => l.Checkpoint == images).SelectMany(l => l.Connections).Count(c => c.Local.Port == port);
         Assert.True(parked >= atLeast,
             $"{parked} connection(s) of port {port} parked for {images}, expected at least {atLeast}; locks: "
-            + string.Join("; ", locks.Select(l => $"{l.Id} held by {l.HeldBy} for {l.Checkpoint}: {string.Join(", ", l.Connections)}")));
+            + Describe(locks));
     }
 
     /// <summary>After the restore: nothing of <paramref name="port"/> is locked any more.</summary>
