@@ -3,9 +3,31 @@ using Amber.Native;
 
 namespace Amber.Kernel.Files;
 
-/// <summary>The socket options that are not an int: SO_LINGER (a struct) and TCP_CONGESTION (a name).</summary>
+/// <summary>
+/// Socket calls on amber's own copy of a socket (pidfd_getfd): the same socket as the process's, set
+/// up with one plain call each instead of one injected into the process, and with amber's privileges
+/// (SO_MARK needs CAP_NET_ADMIN). Also the options that are not an int: SO_LINGER and TCP_CONGESTION.
+/// </summary>
 public static class SocketOptions
 {
+    public static unsafe void SetInt(int fd, int level, int name, int value)
+    {
+        if (Interop.Setsockopt(fd, level, name, &value, sizeof(int)) < 0)
+            Errnos.Throw($"setsockopt({level}, {name})", $"socket {fd}");
+    }
+
+    public static void Bind(int fd, ReadOnlySpan<byte> address)
+    {
+        if (Interop.Bind(fd, address, (uint)address.Length) < 0)
+            Errnos.Throw("bind", $"socket {fd}");
+    }
+
+    public static void Listen(int fd, int backlog)
+    {
+        if (Interop.Listen(fd, backlog) < 0)
+            Errnos.Throw("listen", $"socket {fd}");
+    }
+
     /// <summary>SO_LINGER's seconds when it is on, null when off.</summary>
     public static unsafe int? Linger(int fd)
     {

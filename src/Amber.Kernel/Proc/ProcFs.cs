@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 
 namespace Amber.Kernel.Proc;
 
@@ -136,9 +138,39 @@ public static class ProcFs
         return children;
     }
 
+    /// <summary>
+    /// A /proc file as text, read into a pooled buffer: a checkpoint reads one fdinfo per fd under the
+    /// freeze, and File.ReadAllText's stream and reader buffers cost more than the read itself.
+    /// </summary>
     private static string ReadText(int pid, string name)
     {
-        try { return File.ReadAllText($"/proc/{pid}/{name}"); }
+        try
+        {
+            using var file = File.OpenHandle($"/proc/{pid}/{name}");
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                int length = 0;
+                while (true)
+                {
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
+                    int n = RandomAccess.Read(file, buffer.AsSpan(length), length);
+                    if (n == 0)
+                        return Encoding.UTF8.GetString(buffer, 0, length);
+                    length += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || (e is IOException && !Exists(pid)))
         { throw new TargetGoneException(pid); }
     }

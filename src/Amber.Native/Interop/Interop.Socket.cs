@@ -69,6 +69,9 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "bind", SetLastError = true)]
     internal static partial int Bind(int fd, ReadOnlySpan<byte> address, uint length);
 
+    [LibraryImport(Libc, EntryPoint = "listen", SetLastError = true)]
+    internal static partial int Listen(int fd, int backlog);
+
     [LibraryImport(Libc, EntryPoint = "getpeername", SetLastError = true)]
     internal static unsafe partial int Getpeername(int fd, byte* address, uint* length);
 

@@ -19,28 +19,54 @@ public static class SocketRestorer
     {
         var s = fd.Socket;
         int created = calls.Socket(s.Family, s.Type, s.Protocol, (int)fd.Flags);
-        foreach (var option in s.Options)
-            SetOption(calls, created, option);
-        if (s.LingerOn || s.Congestion.Length > 0)
+        if (s.Family == SocketState.Unix)
         {
-            using var copy = HeldFile.CopyOf(calls.Memory.Pid, created);
+            CreateUnix(calls, fd, created);
+            return created;
+        }
+        // An inet socket is set up through amber's copy of it: one plain call each instead of one
+        // injected into the process (a thousand connections make tens of thousands of options).
+        var copy = HeldFile.CopyOf(calls.Memory.Pid, created);
+        try
+        {
+            foreach (var option in s.Options)
+                SetOption((level, name, value) => SocketOptions.SetInt(copy.Fd, level, name, value), option);
             if (s.LingerOn)
                 SocketOptions.SetLinger(copy.Fd, s.LingerSeconds);
             if (s.Congestion.Length > 0)
                 SocketOptions.SetCongestion(copy.Fd, s.Congestion);
-        }
-        bool inet = s.Family != SocketState.Unix;
-        // A connection and the listener it came from share a port: a listener is bound with
-        // SO_REUSEADDR, then given back its own setting.
-        if (s.Tcp is not null)
-        {
-            // Repair mode binds it beside its listener by itself; its own SO_REUSEADDR comes back once
-            // it leaves repair mode (TcpRepairs).
-            TcpConnections.Restore(calls.Memory.Pid, created, fd, tcp);
+            if (s.Tcp is not null)
+            {
+                // Repair mode binds it beside its listener by itself; its own SO_REUSEADDR comes back once
+                // it leaves repair mode (TcpRepairs, which keeps the copy).
+                TcpConnections.Restore(copy, fd, tcp);
+                copy = null;
+                return created;
+            }
+            // A connection and the listener it came from share a port: a listener is bound with
+            // SO_REUSEADDR, then given back its own setting.
+            if (IsBound(s))
+            {
+                SocketOptions.SetInt(copy.Fd, ReuseAddress.Level, ReuseAddress.Name, 1);
+                SocketOptions.Bind(copy.Fd, s.LocalAddress.Span);
+            }
+            if (s.Listening)
+                SocketOptions.Listen(copy.Fd, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
+            if (IsBound(s))
+                SocketOptions.SetInt(copy.Fd, ReuseAddress.Level, ReuseAddress.Name, SavedOption(s, ReuseAddress.Level, ReuseAddress.Name));
             return created;
         }
-        if (inet && IsBound(s))
-            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, 1);
+        finally
+        {
+            copy?.Dispose();
+        }
+    }
+
+    private static void CreateUnix(RemoteCalls calls, FdImage fd, int created)
+    {
+        var s = fd.Socket;
+        foreach (var option in s.Options)
+            SetOption((level, name, value) => calls.SetSocketOption(created, level, name, value), option);
         if (IsBound(s))
         {
             string? path = UnixPath(s);
@@ -52,14 +78,11 @@ public static class SocketRestorer
         }
         if (s.Listening)
             calls.Listen(created, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
-        if (inet && IsBound(s))
-            calls.SetSocketOption(created, ReuseAddress.Level, ReuseAddress.Name, SavedOption(s, ReuseAddress.Level, ReuseAddress.Name));
         // A stream connection to a listener outside (a group's registration socket) is made again
         // now, by the process itself, so the listener sees its credentials. A datagram socket is
         // connected once everything is built (SocketQueueRestorer): its peer may be restored later.
         if (!s.PeerAddress.IsEmpty && s.Type != SocketState.Datagram)
             calls.Connect(created, s.PeerAddress.Span);
-        return created;
     }
 
     private static readonly (int Level, int Name) ReuseAddress = (SocketState.SocketLevel, SocketState.ReuseAddress);
@@ -68,12 +91,12 @@ public static class SocketRestorer
     /// A buffer size was saved as the kernel reports it, twice what was asked (the rest is its
     /// bookkeeping): half is asked again, with the FORCE option, which root may use past the sysctl limit.
     /// </summary>
-    private static void SetOption(RemoteCalls calls, int socket, SocketOption option)
+    private static void SetOption(Action<int, int, int> set, SocketOption option)
     {
         if (option.Level == SocketState.SocketLevel && option.Name is SocketState.ReceiveBuffer or SocketState.SendBuffer)
-            calls.SetSocketOption(socket, option.Level, option.Name == SocketState.ReceiveBuffer ? SocketState.ReceiveBufferForce : SocketState.SendBufferForce, option.Value / 2);
+            set(option.Level, option.Name == SocketState.ReceiveBuffer ? SocketState.ReceiveBufferForce : SocketState.SendBufferForce, option.Value / 2);
         else
-            calls.SetSocketOption(socket, option.Level, option.Name, option.Value);
+            set(option.Level, option.Name, option.Value);
     }
 
     /// <summary>An unbound socket reports the family only (unix) or the any-address with port 0 (inet).</summary>

@@ -104,13 +104,12 @@ public static class TcpConnections
     private static int ReuseAddress(SocketImage s) => SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReuseAddress);
 
     /// <summary>
-    /// Makes the connection of <paramref name="fd"/> again on <paramref name="created"/>, a new socket
-    /// of the process being restored, through a copy amber keeps in <paramref name="repairs"/> until
-    /// every process is built.
+    /// Makes the connection of <paramref name="fd"/> again on <paramref name="held"/>, amber's copy of a
+    /// new socket of the process being restored, which <paramref name="repairs"/> keeps until every
+    /// process is built.
     /// </summary>
-    public static void Restore(int pid, int created, FdImage fd, TcpRepairs repairs)
+    public static void Restore(HeldFile held, FdImage fd, TcpRepairs repairs)
     {
-        var held = HeldFile.CopyOf(pid, created);
         var s = fd.Socket;
         var t = s.Tcp;
         // What was never sent goes out once every end exists (TcpRepairs.Resume): the peer's host would answer RST.
@@ -160,9 +159,10 @@ public static class TcpConnections
         State = (int)c.State,
         SendSeq = c.SendSequence,
         ReceiveSeq = c.ReceiveSequence,
-        SendQueue = ByteString.CopyFrom(c.SendQueue),
+        // The arrays are the dump's own, used nowhere else: wrapped, not copied again.
+        SendQueue = UnsafeByteOperations.UnsafeWrap(c.SendQueue),
         NotSent = (uint)c.NotSentBytes,
-        ReceiveQueue = ByteString.CopyFrom(c.ReceiveQueue),
+        ReceiveQueue = UnsafeByteOperations.UnsafeWrap(c.ReceiveQueue),
         Mss = (uint)c.MaxSegmentSize,
         SendWindowScale = (uint)c.SendWindowScale,
         ReceiveWindowScale = (uint)c.ReceiveWindowScale,
