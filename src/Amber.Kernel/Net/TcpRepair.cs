@@ -1,10 +1,11 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Amber.Native;
 
 namespace Amber.Kernel.Net;
 
 /// <summary>
-/// Reads an established TCP connection and makes it again on a new socket, with TCP_REPAIR
+/// Reads an established or half-closed TCP connection and makes it again on a new socket, with TCP_REPAIR
 /// (CAP_NET_ADMIN). The fds are this process's own: a copy of a target's socket (pidfd_getfd) is the
 /// same socket.
 /// <para>
@@ -26,6 +27,7 @@ public static class TcpRepair
     private const int MaxQueueBytes = 1 << 30;
     private const int SockaddrSize = 128;  // sockaddr_storage
     private const int TcpInfoHead = 8;     // tcpi_state .. the wscale byte
+    private static readonly TimeSpan ForgedSegmentWait = TimeSpan.FromSeconds(2);
 
     public static void Enter(int fd) =>
         SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_ON, "setsockopt(TCP_REPAIR, on)");
@@ -63,23 +65,48 @@ public static class TcpRepair
     }
 
     /// <summary>
+    /// The mark (SO_MARK) of the segments <see cref="Restore"/> makes up as the peer's to give a rebuilt
+    /// socket the peer's FIN, or the acknowledgment of its own. A firewall that keeps the connection's
+    /// packets off the stack meanwhile must let packets with this mark through.
+    /// </summary>
+    public const int PeerSegmentMark = 0x616d6272; // "ambr"
+
+    /// <summary>
+    /// Whether <see cref="Restore"/> makes a connection in <paramref name="state"/> again: established, or
+    /// half-closed with its FINs (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING). Not TIME_WAIT or
+    /// CLOSE (nothing is left to rebuild), nor a handshake or a listener.
+    /// </summary>
+    public static bool CanRebuild(TcpState state) =>
+        state is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait or TcpState.LastAck or TcpState.Closing;
+
+    /// <summary>
     /// Makes the connection <paramref name="state"/> describes on <paramref name="fd"/>, a new TCP socket
     /// of <see cref="TcpConnectionState.Family"/>, not bound. It is left in repair mode: nothing has
     /// told the peer yet, and the caller ends it with <see cref="Leave(int)"/>.
+    /// <para>
+    /// A half-closed connection gets its FINs back in the order they came: this end's with
+    /// shutdown(SHUT_WR), counted as sent in repair mode (or written after the bytes never sent, when it
+    /// was not sent); the peer's FIN, and its acknowledgment of this end's FIN (FIN_WAIT2), as segments
+    /// made up as the peer's (<see cref="PeerSegmentMark"/>), which need CAP_NET_RAW. Sequences, queues
+    /// and windows come back as they were; a rebuilt CLOSE_WAIT or LAST_ACK end acknowledges the peer's
+    /// FIN once more (a delayed ACK the peer takes as a duplicate), announcing its receive window anew.
+    /// </para>
     /// </summary>
     /// <param name="sendUnsent">
-    /// Whether the bytes never sent go out now (<see cref="SendUnsent"/>). They go to the peer at once: when
-    /// the peer is being restored too, they wait until it exists, or its host would answer with RST.
+    /// Whether the bytes never sent go out now (<see cref="SendUnsent(int, TcpConnectionState)"/>). They go to the
+    /// peer at once: when the peer is being restored too, they wait until it exists, or its host would
+    /// answer with RST. Until then a connection whose FIN was not sent is not shut down yet.
     /// </param>
     public static void Restore(int fd, TcpConnectionState state, bool sendUnsent = true)
     {
-        if (state.State != TcpState.Established)
-            throw new NotSupportedException($"TCP_REPAIR makes established connections again, not one in state {state.State}");
+        if (!CanRebuild(state.State))
+            throw new NotSupportedException($"TCP_REPAIR cannot make again a connection in state {state.State}: only an established or half-closed one (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING)");
+        CheckFins(state);
         Enter(fd);
-        // Where each queue starts: refilling it moves its end to where the old one was. Only a socket
-        // not yet connected takes them.
-        SetQueueSequence(fd, Interop.TCP_SEND_QUEUE, state.SendSequence - (uint)state.SendQueue.Length);
-        SetQueueSequence(fd, Interop.TCP_RECV_QUEUE, state.ReceiveSequence - (uint)state.ReceiveQueue.Length);
+        // Where each queue starts: refilling it moves its end to where the old one was, and each FIN
+        // then takes its sequence number after the bytes. Only a socket not yet connected takes them.
+        SetQueueSequence(fd, Interop.TCP_SEND_QUEUE, Unacknowledged(state));
+        SetQueueSequence(fd, Interop.TCP_RECV_QUEUE, ReceivedEnd(state) - (uint)state.ReceiveQueue.Length);
         // Repair mode lets bind take an address in use, as an accepted connection shares its port with
         // the listener. SO_REUSEADDR is not needed, and setting it now would replace that with its weaker rule.
         Check(Interop.Bind(fd, state.LocalAddress, (uint)state.LocalAddress.Length), "bind", fd);
@@ -94,17 +121,104 @@ public static class TcpRepair
         // Bytes written in repair mode count as sent, so the peer's acknowledgments of them are taken.
         Select(fd, Interop.TCP_SEND_QUEUE);
         Write(fd, state.SendQueue.AsSpan(0, state.SentBytes), Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send(TCP_SEND_QUEUE)");
-        // Only now: the kernel refuses a rcv_wup past rcv_nxt, which the receive queue moved.
-        var w = state.Window;
-        var window = new TcpRepairWindow
-        {
-            snd_wl1 = w.SendWl1, snd_wnd = w.SendWindow, max_window = w.MaxWindow, rcv_wnd = w.ReceiveWindow, rcv_wup = w.ReceiveWindowUpdate,
-        };
-        Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new ReadOnlySpan<TcpRepairWindow>(in window)), TcpRepairWindow.Size),
-            "setsockopt(TCP_REPAIR_WINDOW)", fd);
+        RestoreFins(fd, state);
+        // Only now: the kernel refuses a rcv_wup past rcv_nxt, which the receive queue and the peer's FIN
+        // moved; and a segment made up as the peer's updates the send window from its own.
+        SetWindow(fd, PeerFinWaits(state) ? WithoutPeerFin(state) : state.Window);
 
         if (sendUnsent)
-            SendUnsent(fd, state.SendQueue.AsSpan(state.SentBytes));
+            SendUnsent(fd, state);
+    }
+
+    /// <summary>
+    /// The FINs that go before the bytes never sent, in the order they came. In LAST_ACK the peer's FIN
+    /// came first (ESTABLISHED → CLOSE_WAIT → LAST_ACK); in CLOSING this end's did (→ FIN_WAIT1 → CLOSING),
+    /// so the peer's waits for this end's when that one was not sent (<see cref="SendUnsent(int, TcpConnectionState)"/>).
+    /// </summary>
+    private static void RestoreFins(int fd, TcpConnectionState state)
+    {
+        if (state.RemoteFinReceived && (state.State == TcpState.LastAck || state.LocalFin == TcpFin.None))
+            ReceiveFin(fd, state);
+        if (state.LocalFin is TcpFin.Sent or TcpFin.Acknowledged)
+            ShutdownAsSent(fd);
+        if (state.LocalFin == TcpFin.Acknowledged)
+            Forge(fd, state, ReceivedEnd(state), state.SendSequence, PeerSegment.Ack, TcpState.FinWait2);
+        if (state.State == TcpState.Closing && state.LocalFin == TcpFin.Sent)
+            ReceiveFin(fd, state);
+    }
+
+    /// <summary>
+    /// shutdown(SHUT_WR) in repair mode with the send queue selected: the FIN is queued and counted as
+    /// sent, nothing goes out (with another queue selected it would be sent now). It is sent again on
+    /// timeout until the peer acknowledges it.
+    /// </summary>
+    private static void ShutdownAsSent(int fd)
+    {
+        Select(fd, Interop.TCP_SEND_QUEUE);
+        Check(Interop.Shutdown(fd, Interop.SHUT_WR), "shutdown(SHUT_WR)", fd);
+    }
+
+    /// <summary>In CLOSING with this end's FIN not sent, the peer's FIN, which came after it, waits for it.</summary>
+    private static bool PeerFinWaits(TcpConnectionState state) => state.State == TcpState.Closing && state.LocalFin == TcpFin.NotSent;
+
+    /// <summary>
+    /// The window as the kernel takes it while the peer's FIN is not back: rcv_wup no further than the
+    /// receive queue's end, the window's right edge where it was.
+    /// </summary>
+    private static TcpWindow WithoutPeerFin(TcpConnectionState state)
+    {
+        uint end = ReceivedEnd(state);
+        var w = state.Window;
+        uint past = w.ReceiveWindowUpdate - end;
+        return (int)past > 0 ? w with { ReceiveWindowUpdate = end, ReceiveWindow = w.ReceiveWindow + past } : w;
+    }
+
+    /// <summary>The peer's FIN, after the receive queue; it acknowledges nothing new.</summary>
+    private static void ReceiveFin(int fd, TcpConnectionState state) =>
+        Forge(fd, state, ReceivedEnd(state), Unacknowledged(state), PeerSegment.Fin | PeerSegment.Ack,
+            state.State == TcpState.Closing ? TcpState.Closing : TcpState.CloseWait);
+
+    /// <summary>
+    /// Sends a segment made up as the peer's to the rebuilt socket and waits until the stack took it:
+    /// until the socket is in <paramref name="expected"/>. The window it announces is the peer's.
+    /// </summary>
+    private static void Forge(int fd, TcpConnectionState state, uint sequence, uint acknowledgment, byte flags, TcpState expected)
+    {
+        ushort window = (ushort)Math.Min(state.Window.SendWindow >> state.SendWindowScale, ushort.MaxValue);
+        PeerSegment.Send(state.LocalAddress, state.RemoteAddress, sequence, acknowledgment, flags, window, PeerSegmentMark);
+        // Loopback hands the packet to the stack in a softirq, mostly before sendto returns.
+        var clock = Stopwatch.StartNew();
+        TcpState now;
+        while ((now = StateOf(fd)) != expected)
+        {
+            if (clock.Elapsed > ForgedSegmentWait)
+                throw new KernelCallException(flags == PeerSegment.Ack ? "the peer's acknowledgment of the FIN" : "the peer's FIN", Target(fd),
+                    $"the socket is still {now}, not {expected}, {ForgedSegmentWait.TotalSeconds:0} s after the segment was sent: the stack did not take it (a firewall must let packets with mark 0x{PeerSegmentMark:x} through)");
+            Thread.Sleep(1);
+        }
+    }
+
+    // Where the FIN steps each sequence: this end's is counted in write_seq once queued, the peer's in rcv_nxt.
+    private static uint Unacknowledged(TcpConnectionState state) =>
+        state.SendSequence - (state.LocalFin == TcpFin.None ? 0u : 1u) - (uint)state.SendQueue.Length;
+
+    private static uint ReceivedEnd(TcpConnectionState state) =>
+        state.ReceiveSequence - (state.RemoteFinReceived ? 1u : 0u);
+
+    /// <summary>The FINs a dump of a connection in its state has; anything else is a mistake of the caller's.</summary>
+    private static void CheckFins(TcpConnectionState state)
+    {
+        bool local = state.State switch
+        {
+            TcpState.Established or TcpState.CloseWait => state.LocalFin == TcpFin.None,
+            TcpState.FinWait2 => state.LocalFin == TcpFin.Acknowledged && state.SendQueue.Length == 0,
+            _ => state.LocalFin == TcpFin.Sent ? state.NotSentBytes == 0 : state.LocalFin == TcpFin.NotSent,
+        };
+        bool remote = state.RemoteFinReceived == (state.State is TcpState.CloseWait or TcpState.LastAck or TcpState.Closing);
+        if (!local || !remote)
+            throw new ArgumentException(
+                $"a connection in state {state.State} with this end's FIN {state.LocalFin} ({state.NotSentBytes} of {state.SendQueue.Length} bytes not sent) and the peer's FIN {(state.RemoteFinReceived ? "received" : "not received")}: that is not what a dump gives",
+                nameof(state));
     }
 
     /// <summary>
@@ -123,13 +237,35 @@ public static class TcpRepair
     /// The bytes of a restored connection's send queue that were never sent, written outside repair
     /// mode, as new ones, so they go out now; in repair mode they would count as sent and wait for a
     /// retransmission timeout. NO_WP: no window probe yet. The socket is in repair mode before and after.
+    /// A connection whose FIN was not sent needs <see cref="SendUnsent(int, TcpConnectionState)"/>, which shuts it down after them.
     /// </summary>
-    public static void SendUnsent(int fd, ReadOnlySpan<byte> unsent)
+    public static void SendUnsent(int fd, ReadOnlySpan<byte> unsent) => SendUnsent(fd, unsent, fin: false);
+
+    /// <summary>
+    /// What <see cref="Restore"/> left for when the peer exists, with sendUnsent false: the bytes never
+    /// sent (<see cref="SendUnsent(int, ReadOnlySpan{byte})"/>), then this end's FIN when it was not sent either —
+    /// shutdown(SHUT_WR) outside repair mode, so it goes out after them — and, in CLOSING, the peer's FIN,
+    /// which came after it. The socket is in repair mode before and after.
+    /// </summary>
+    public static void SendUnsent(int fd, TcpConnectionState state)
     {
-        if (unsent.IsEmpty)
+        bool fin = state.LocalFin == TcpFin.NotSent;
+        SendUnsent(fd, state.SendQueue.AsSpan(state.SentBytes), fin);
+        if (PeerFinWaits(state))
+        {
+            ReceiveFin(fd, state);
+            SetWindow(fd, state.Window);
+        }
+    }
+
+    private static void SendUnsent(int fd, ReadOnlySpan<byte> unsent, bool fin)
+    {
+        if (unsent.IsEmpty && !fin)
             return;
         SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, "setsockopt(TCP_REPAIR, off without probe)");
         Write(fd, unsent, Interop.SO_SNDBUF, Interop.SO_SNDBUFFORCE, "send");
+        if (fin)
+            Check(Interop.Shutdown(fd, Interop.SHUT_WR), "shutdown(SHUT_WR)", fd);
         Enter(fd);
     }
 
@@ -144,15 +280,20 @@ public static class TcpRepair
         length = TcpRepairWindow.Size;
         Check(Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new Span<TcpRepairWindow>(ref window)), ref length),
             "getsockopt(TCP_REPAIR_WINDOW)", fd);
+        var state = (TcpState)info[Interop.TcpInfoStateOffset];
         int notSent = IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)");
         var (receiveSequence, receiveQueue) = ReadQueue(fd, Interop.TCP_RECV_QUEUE, Interop.SIOCINQ);
         var (sendSequence, sendQueue) = ReadQueue(fd, Interop.TCP_SEND_QUEUE, Interop.SIOCOUTQ);
+        var localFin = LocalFin(state, notSent);
+        // SIOCOUTQNSD counts a FIN not sent (it is the last sequence of the queue); the peek has no byte of it.
+        if (localFin == TcpFin.NotSent)
+            notSent--;
 
         return new TcpConnectionState(
             Family: GetInt(fd, Interop.SOL_SOCKET, Interop.SO_DOMAIN, "getsockopt(SO_DOMAIN)"),
             LocalAddress: Address(fd, peer: false),
             RemoteAddress: Address(fd, peer: true),
-            State: (TcpState)info[Interop.TcpInfoStateOffset],
+            State: state,
             SendSequence: sendSequence,
             ReceiveSequence: receiveSequence,
             SendQueue: sendQueue,
@@ -164,8 +305,21 @@ public static class TcpRepair
             ReceiveWindowScale: wscale >> 4,
             Options: (TcpOptions)info[Interop.TcpInfoOptionsOffset],
             Timestamp: (uint)GetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_TIMESTAMP, "getsockopt(TCP_TIMESTAMP)"),
-            Window: new TcpWindow(window.snd_wl1, window.snd_wnd, window.max_window, window.rcv_wnd, window.rcv_wup));
+            Window: new TcpWindow(window.snd_wl1, window.snd_wnd, window.max_window, window.rcv_wnd, window.rcv_wup),
+            LocalFin: localFin,
+            RemoteFinReceived: state is TcpState.CloseWait or TcpState.LastAck or TcpState.Closing or TcpState.TimeWait);
     }
+
+    /// <summary>
+    /// Where this end's FIN is, by the state: queued in FIN_WAIT1, CLOSING and LAST_ACK — not sent while
+    /// SIOCOUTQNSD counts it — and acknowledged in FIN_WAIT2 (and TIME_WAIT).
+    /// </summary>
+    private static TcpFin LocalFin(TcpState state, int notSent) => state switch
+    {
+        TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck => notSent > 0 ? TcpFin.NotSent : TcpFin.Sent,
+        TcpState.FinWait2 or TcpState.TimeWait => TcpFin.Acknowledged,
+        _ => TcpFin.None,
+    };
 
     // What arriving packets move: where each queue ends, and how much of the send queue is left and unsent.
     /// <summary>
@@ -274,6 +428,24 @@ public static class TcpRepair
             options[count++] = new TcpRepairOpt { opt_code = Interop.TCPOPT_TIMESTAMP };
         Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_OPTIONS, MemoryMarshal.AsBytes(options[..count]), (uint)(count * TcpRepairOpt.Size)),
             "setsockopt(TCP_REPAIR_OPTIONS)", fd);
+    }
+
+    private static void SetWindow(int fd, TcpWindow w)
+    {
+        var window = new TcpRepairWindow
+        {
+            snd_wl1 = w.SendWl1, snd_wnd = w.SendWindow, max_window = w.MaxWindow, rcv_wnd = w.ReceiveWindow, rcv_wup = w.ReceiveWindowUpdate,
+        };
+        Check(Interop.Setsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_WINDOW, MemoryMarshal.AsBytes(new ReadOnlySpan<TcpRepairWindow>(in window)), TcpRepairWindow.Size),
+            "setsockopt(TCP_REPAIR_WINDOW)", fd);
+    }
+
+    private static TcpState StateOf(int fd)
+    {
+        Span<byte> info = stackalloc byte[TcpInfoHead];
+        uint length = TcpInfoHead;
+        Check(Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, ref length), "getsockopt(TCP_INFO)", fd);
+        return (TcpState)info[Interop.TcpInfoStateOffset];
     }
 
     private static void Select(int fd, int queue) =>
