@@ -337,6 +337,60 @@ public sealed class TcpTests
         target.StopAndVerify();
     }
 
+    /// <summary>
+    /// A half-closed connection (the client shut its side down: FIN_WAIT2 and CLOSE_WAIT), with bytes
+    /// unread each way, comes back half-closed through two cycles: the server still reads the bytes
+    /// before the end of file, then answers on its open side, and the client reads the answer.
+    /// </summary>
+    [Fact]
+    public void AHalfClosedConnectionComesBackHalfClosed()
+    {
+        using var dir = new TestDir("tcphalf");
+        const string Program = """
+            import socket, time, os, select
+            def state(sock): return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+            l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+            c = socket.create_connection(l.getsockname()); s, _ = l.accept(); l.close()
+            c.sendall(b'question' * 1000); s.sendall(b'early' * 500)
+            c.shutdown(socket.SHUT_WR)
+            time.sleep(0.1)
+            print('STATES', state(c), state(s), flush=True)
+            print('READY', flush=True)
+            n = 0
+            while not os.path.exists('stop'):
+                n += 1; time.sleep(0.02); print('tick', n, flush=True)
+            if (state(c), state(s)) != (5, 8):
+                print('FAIL states', state(c), state(s), flush=True); raise SystemExit(1)
+            got = b''
+            while True:
+                select.select([s], [], [], 5); d = s.recv(65536)
+                if not d: break
+                got += d
+            if got != b'question' * 1000:
+                print('FAIL the server read', len(got), 'bytes', flush=True); raise SystemExit(1)
+            s.sendall(b'answer' * 300); s.close()
+            back = b''
+            while True:
+                select.select([c], [], [], 5); d = c.recv(65536)
+                if not d: break
+                back += d
+            if back != b'early' * 500 + b'answer' * 300:
+                print('FAIL the client read', len(back), 'bytes', flush=True); raise SystemExit(1)
+            print('PASS', n, flush=True)
+            """;
+        using var target = TargetProcess.Start("/usr/bin/python3", ["-c", Program], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+        Assert.Contains("STATES 5 8", target.Lines()); // FIN_WAIT2 and CLOSE_WAIT
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
+        }
+        Assert.Contains("FinWait2", AmberCli.Run("inspect", dir["img2"]).ShouldSucceed().Stdout);
+        target.StopAndVerify();
+    }
+
     /// <summary>A connect() still in progress (SYN_SENT) cannot be made again: refused by name, the program left running.</summary>
     [Fact]
     public void AConnectStillInProgressIsRefusedNamingIt()

@@ -250,8 +250,9 @@ public sealed class NetworkLock
         foreach (var (chain, hook) in new[] { ("incoming", "input"), ("outgoing", "output") })
         {
             s.Append($"  chain {chain} {{\n    type filter hook {hook} priority {Priority}; policy accept;\n");
-            s.Append("    ip saddr . tcp sport . ip daddr . tcp dport @v4 drop\n");
-            s.Append("    ip6 saddr . tcp sport . ip6 daddr . tcp dport @v6 drop\n  }\n");
+            // The peer's FIN a restore forges for a half-closed connection carries amber's mark and passes.
+            s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip saddr . tcp sport . ip daddr . tcp dport @v4 drop\n");
+            s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip6 saddr . tcp sport . ip6 daddr . tcp dport @v6 drop\n  }}\n");
         }
         s.Append("}\n");
         s.Append(ElementCommands("add", _record.Connections.Select(c => c.Ends)));

@@ -46,7 +46,7 @@ public static class TcpConnections
             foreach (var (process, fd) in fds)
             {
                 var held = HeldFile.CopyOf(process.Pid, fd.Fd);
-                repairs.Add(held, ReuseAddress(fd.Socket), ReadOnlyMemory<byte>.Empty);
+                repairs.Add(held, ReuseAddress(fd.Socket));
                 TcpRepair.Enter(held.Fd);
             }
             var states = ReadAll(fds, repairs);
@@ -57,8 +57,8 @@ public static class TcpConnections
             for (int i = 0; i < fds.Count; i++)
             {
                 var (process, fd) = fds[i];
-                if (states[i].State != TcpState.Established)
-                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a TCP connection in state {states[i].State}");
+                if (!TcpRepair.CanRebuild(states[i].State))
+                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a TCP connection in state {states[i].State}, which TCP_REPAIR cannot make again");
                 fd.Socket.Tcp = ToImage(states[i]);
             }
             // Every fd of a shared socket gets the one reading.
@@ -113,13 +113,15 @@ public static class TcpConnections
         var s = fd.Socket;
         var t = s.Tcp;
         // What was never sent goes out once every end exists (TcpRepairs.Resume): the peer's host would answer RST.
-        repairs.Add(held, ReuseAddress(fd.Socket), t.SendQueue.Memory[(t.SendQueue.Length - (int)t.NotSent)..],
-            (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)),
-            (s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray()));
-        TcpRepair.Restore(held.Fd, new TcpConnectionState(
+        var state = new TcpConnectionState(
             s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
             t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
-            (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup)), sendUnsent: false);
+            (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup),
+            (TcpFin)t.LocalFin, t.RemoteFinReceived);
+        repairs.Add(held, ReuseAddress(fd.Socket), state,
+            (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)),
+            (s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray()));
+        TcpRepair.Restore(held.Fd, state, sendUnsent: false);
     }
 
     /// <summary>
@@ -173,6 +175,8 @@ public static class TcpConnections
         MaxWindow = c.Window.MaxWindow,
         RcvWnd = c.Window.ReceiveWindow,
         RcvWup = c.Window.ReceiveWindowUpdate,
+        LocalFin = (int)c.LocalFin,
+        RemoteFinReceived = c.RemoteFinReceived,
     };
 
     /// <summary>

@@ -21,9 +21,9 @@ namespace Amber.Checkpoint.Resources.Sockets;
 public sealed class TcpRepairs : IDisposable
 {
     /// <param name="ReuseAddress">The program's SO_REUSEADDR, which leaving repair mode clears.</param>
-    /// <param name="Unsent">Restored: the bytes never sent, sent once every end exists.</param>
+    /// <param name="Restored">Restored: the connection's saved state, whose bytes never sent (and FINs) go out once every end exists.</param>
     /// <param name="Buffers">Restored: the buffer sizes the program had (0: left as they are).</param>
-    private sealed record Connection(HeldFile Held, int ReuseAddress, ReadOnlyMemory<byte> Unsent, (int Receive, int Send) Buffers)
+    private sealed record Connection(HeldFile Held, int ReuseAddress, TcpConnectionState? Restored, (int Receive, int Send) Buffers)
     {
         /// <summary>Restore: the socket's family and both addresses (sockaddr bytes), by which it is aborted.</summary>
         public (int Family, byte[] Local, byte[] Remote)? Ends { get; init; }
@@ -57,9 +57,9 @@ public sealed class TcpRepairs : IDisposable
     internal IEnumerable<int> Fds => _connections.Select(c => c.Held.Fd);
 
     /// <summary>A socket amber holds, in repair mode.</summary>
-    internal void Add(HeldFile held, int reuseAddress, ReadOnlyMemory<byte> unsent, (int Receive, int Send) buffers = default,
+    internal void Add(HeldFile held, int reuseAddress, TcpConnectionState? restored = null, (int Receive, int Send) buffers = default,
         (int Family, byte[] Local, byte[] Remote)? ends = null) =>
-        _connections.Add(new Connection(held, reuseAddress, unsent, buffers) { Ends = ends });
+        _connections.Add(new Connection(held, reuseAddress, restored, buffers) { Ends = ends });
 
     /// <summary>Checkpoint: every socket read leaves repair mode (still locked).</summary>
     internal void LeaveRepair()
@@ -78,11 +78,11 @@ public sealed class TcpRepairs : IDisposable
     public List<string> Resume()
     {
         var problems = new List<string>();
-        foreach (var c in _connections.Where(c => c.InRepair && !Abort))
+        foreach (var c in _connections.Where(c => c.InRepair && !Abort && c.Restored is not null))
         {
             try
             {
-                TcpRepair.SendUnsent(c.Held.Fd, c.Unsent.Span);
+                TcpRepair.SendUnsent(c.Held.Fd, c.Restored!);
             }
             catch (KernelCallException e)
             {
