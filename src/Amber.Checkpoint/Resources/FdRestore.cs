@@ -42,16 +42,26 @@ public sealed class FdRestore(
     }
 
     /// <summary>Moves a newly created fd to its saved number with its close-on-exec flag.</summary>
-    public void Place(FdImage fd, int created)
+    /// <param name="closeOnExec">The flag the fd was made with, when the caller knows it (then an fd made at its own number needs nothing).</param>
+    public void Place(FdImage fd, int created, bool? closeOnExec = null)
     {
         if (created == fd.Fd)
         {
-            calls.SetCloseOnExec(fd.Fd, fd.CloseOnExec);
+            if (closeOnExec != fd.CloseOnExec)
+                calls.SetCloseOnExec(fd.Fd, fd.CloseOnExec);
             return;
         }
         calls.Dup3(created, fd.Fd, fd.CloseOnExec);
-        calls.Close(created);
+        // A number no saved fd has is kept until every fd is placed: the next fd made then lands on
+        // the next free number, often its own, and needs no move (one injected call, not three).
+        _saved ??= [.. image.Fds.Select(f => f.Fd)];
+        if (_saved.Contains(created))
+            calls.Close(created);
+        else
+            Hold(created);
     }
+
+    private HashSet<int>? _saved;
 
     /// <summary>
     /// Gives the saved fd the open file <paramref name="source"/> (made beforehand and held elsewhere)

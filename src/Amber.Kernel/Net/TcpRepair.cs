@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Amber.Native;
@@ -51,8 +52,14 @@ public static class TcpRepair
     /// queues are peeked, not consumed. Packets that arrive meanwhile move the queues: the dump is
     /// taken again until they stood still through one (they do once the traffic is stopped).
     /// </summary>
-    public static TcpConnectionState Dump(int fd)
+    /// <param name="settle">
+    /// False: read once, for a caller that checks itself that nothing moved (with
+    /// <see cref="QueueEnds"/> around the readings of many connections).
+    /// </param>
+    public static TcpConnectionState Dump(int fd, bool settle = true)
     {
+        if (!settle)
+            return DumpOnce(fd);
         for (int attempt = 1; ; attempt++)
         {
             var before = QueueEnds(fd);
@@ -344,9 +351,11 @@ public static class TcpRepair
     private static byte[] Peek(int fd, int expected)
     {
         int peekOffset = PeekOffset(fd);
+        // Peeked into a pooled buffer, kept in one of the exact size: a checkpoint of a thousand
+        // connections allocates under the freeze, where fresh memory costs a page fault a page.
+        var buffer = ArrayPool<byte>.Shared.Rent(expected + 1);
         try
         {
-            var buffer = new byte[expected + 1];
             while (true)
             {
                 if (peekOffset >= 0)
@@ -365,11 +374,13 @@ public static class TcpRepair
                     return buffer.AsSpan(0, (int)n).ToArray();
                 if (n >= MaxQueueBytes)
                     throw new KernelCallException("recv(MSG_PEEK)", $"{Target(fd)}: a queue of more than {MaxQueueBytes} bytes", Errnos.ENOMEM);
-                buffer = new byte[Math.Max(n + 1, buffer.Length * 2L)];
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(n + 1, buffer.Length * 2L));
             }
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(buffer);
             if (peekOffset >= 0)
                 SetInt(fd, Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, peekOffset, "setsockopt(SO_PEEK_OFF)");
         }

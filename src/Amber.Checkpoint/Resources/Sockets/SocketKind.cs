@@ -24,6 +24,6 @@ public sealed class SocketKind : IFileKind
         if (fd.Kind == FdKind.FdSocketPair)
             restore.Share(restore.Tree.PairSlots[(fd.SocketPair, fd.SocketPairSecond)], fd);
         else
-            restore.Place(fd, SocketRestorer.Create(restore.Calls, fd, restore.Tree.TcpRepairs));
+            restore.Place(fd, SocketRestorer.Create(restore.Calls, fd, restore.Tree.TcpRepairs), closeOnExec: false); // socket() without SOCK_CLOEXEC
     }
 }

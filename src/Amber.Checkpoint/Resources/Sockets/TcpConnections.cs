@@ -93,7 +93,7 @@ public static class TcpConnections
         for (int round = 1; ; round++)
         {
             var before = repairs.Fds.Select(TcpRepair.QueueEnds).ToList();
-            var states = repairs.Fds.Select(TcpRepair.Dump).ToList();
+            var states = repairs.Fds.Select(fd => TcpRepair.Dump(fd, settle: false)).ToList();
             if (repairs.Fds.Select(TcpRepair.QueueEnds).SequenceEqual(before))
                 return states;
             if (round == MaxRounds)
