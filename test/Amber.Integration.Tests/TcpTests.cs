@@ -59,6 +59,40 @@ public sealed class TcpTests
     }
 
     /// <summary>
+    /// A connection between two trees of a group, over loopback: saved at the group's one barrier and
+    /// restored with it, carried by an incremental checkpoint, and brought back by the coordinator's
+    /// HA restore when a member dies (both ends roll back to the same cut, in step with each other).
+    /// </summary>
+    [Fact]
+    public void AConnectionBetweenTwoTreesOfAGroupComesBackWithTheGroupIncrementallyAndThroughHa()
+    {
+        using var home = new GroupHome("tcp-group");
+        string wd = home.Dir.Path;
+        string tcpstream = TargetBinaries.Get("tcpstream");
+        var server = new GroupMember(home.Run("tcp", ["--restart-on-failure"], tcpstream, "server", wd), Path.Combine(wd, "server.log"));
+        server.WaitForLine("READY");
+        var client = new GroupMember(home.Run("tcp", [], tcpstream, "client", wd), Path.Combine(wd, "client.log"));
+        client.WaitForTicks(10);
+        home.Amber("checkpoint", "--group", "tcp", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !server.IsRunning && !client.IsRunning, "the group to end after checkpoint --stop");
+        home.Amber("restore", "--group", "tcp").ShouldSucceed();
+        client.WaitForTicks(20);
+        server.WaitForTicks(10);
+        // The next checkpoint of the group is incremental; it lets the group run on.
+        var incremental = home.Amber("checkpoint", "--group", "tcp").ShouldSucceed();
+        Assert.Contains("incremental", incremental.Stdout + incremental.Stderr);
+        client.WaitForTicks(10);
+        var marks = (Server: server.Lines().Count, Client: client.Lines().Count);
+        Amber.Kernel.Processes.Spawner.Kill(client.Pid, 9);
+        GroupHome.WaitUntil(() => home.Table("tcp").Header.Restarts == 1 && server.IsRunning && client.IsRunning, "the group to be restarted", TimeSpan.FromSeconds(60));
+        WaitForTicksAfterTheRollback(client, marks.Client, 20);
+        WaitForTicksAfterTheRollback(server, marks.Server, 10);
+        File.WriteAllText(Path.Combine(wd, "stop"), "");
+        client.WaitForPass();
+        server.WaitForPass();
+    }
+
+    /// <summary>
     /// One end checkpointed, the other a program that is not: while the saved end is gone, the network
     /// lock drops the peer's retransmissions (no reset); after the restore the stream goes on, every
     /// byte checked by both ends.
@@ -409,6 +443,19 @@ public sealed class TcpTests
         Assert.True(target.IsRunning && !target.IsTraced);
         Assert.Empty(Locks(port));
     }
+
+    /// <summary>
+    /// Ticks logged after <paramref name="mark"/> and after the last FAIL there: a member may see its
+    /// peer die (a reset) before the coordinator rolls the group back; what counts is that it carries
+    /// on from the checkpoint (a FAIL after the rollback ends it, and no tick follows).
+    /// </summary>
+    private static void WaitForTicksAfterTheRollback(GroupMember member, int mark, int more) =>
+        GroupHome.WaitUntil(() =>
+        {
+            var lines = member.Lines().Skip(mark).ToList();
+            int lastFail = lines.FindLastIndex(l => l.StartsWith("FAIL", StringComparison.Ordinal));
+            return lines.Skip(lastFail + 1).Count(l => l.StartsWith("tick ", StringComparison.Ordinal)) >= more;
+        }, $"{more} ticks from process {member.Pid} after the rollback (log ends with: {string.Join(" | ", member.Lines().TakeLast(3))})", TimeSpan.FromSeconds(60));
 
     private static TargetProcess StartEnd(string role, TestDir dir, string family) =>
         TargetProcess.Start(TargetBinaries.Get("tcpstream"), family.Length == 0 ? [role, dir.Path] : [role, dir.Path, family], dir.Path, logName: $"{role}.log");
