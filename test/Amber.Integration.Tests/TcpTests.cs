@@ -47,6 +47,9 @@ public sealed class TcpTests
         Assert.Contains("Established", inspect.Stdout);
         // The moment saved comes back, the pair in step with each other.
         var tree = target.Tree();
+        // Stopped first: one end killed before the other would see a reset and exit on its own.
+        foreach (int pid in tree)
+            Amber.Kernel.Processes.Spawner.Kill(pid, 19);
         foreach (int pid in tree.AsEnumerable().Reverse())
             Amber.Kernel.Processes.Spawner.Kill(pid, 9);
         target.ReapKilled(tree.Skip(1).ToList());
@@ -214,9 +217,9 @@ public sealed class TcpTests
                 break;
             default:
                 server.Restored();
-                Assert.NotEmpty(Locks(port)); // its holder gone, nothing lifted it yet
-                var check = AmberCli.Run("check");
-                Assert.Contains("stale network lock", check.Stderr);
+                // Its holder gone, nothing lifted it: the next amber command removes it (amber check here,
+                // unless an amber of a test running beside this one came first).
+                AmberCli.Run("check");
                 Assert.Empty(Locks(port));
                 break;
         }
@@ -262,7 +265,8 @@ public sealed class TcpTests
         var status = Exited.Wait(server.Pid, TimeSpan.FromSeconds(30), "the restored server");
         server.MarkEnded();
         Assert.True(status.Exited && status.ExitCode == 1, $"the server ended with {status}");
-        Assert.Equal("FAIL socket error Software caused connection abort", server.Lines()[^1].Split(" (")[0]);
+        Assert.True(server.Lines()[^1] is var last && last.StartsWith("FAIL", StringComparison.Ordinal) && last.Contains("Software caused connection abort", StringComparison.Ordinal),
+            $"the restored server did not fail with ECONNABORTED: {server.Lines()[^1]}");
     }
 
     /// <summary>
@@ -423,6 +427,37 @@ public sealed class TcpTests
         }
         Assert.Contains("FinWait2", AmberCli.Run("inspect", dir["img2"]).ShouldSucceed().Stdout);
         target.StopAndVerify();
+    }
+
+    /// <summary>
+    /// A client that connects while the server is frozen for a checkpoint is not lost: the lock keeps
+    /// its SYN from the listening port (no connection completes into an accept queue the checkpoint
+    /// has already read), and its SYN sent again after the freeze reaches the server running on.
+    /// </summary>
+    [Fact]
+    public void AClientConnectingDuringTheFreezeIsHeldOffAndServedAfter()
+    {
+        using var dir = new TestDir("tcplisten");
+        using var target = TargetProcess.Start("/usr/bin/python3", ["-c",
+            "import socket\nl=socket.socket(); l.bind(('127.0.0.1',0)); l.listen(8)\nprint('PORT', l.getsockname()[1], flush=True)\n"
+            + "while True:\n  c,_=l.accept(); d=c.recv(100); c.sendall(b'echo '+d); c.close(); print('served', d.decode(), flush=True)"], dir.Path);
+        int port = int.Parse(target.WaitForLine(l => l.StartsWith("PORT ", StringComparison.Ordinal), "PORT")[5..], System.Globalization.CultureInfo.InvariantCulture);
+        var amber = AmberCli.Start(["checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running"],
+            env: new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterNetworkLock:sleep=1500" });
+        // The record is written before the table is made: wait for the table.
+        WaitUntil(() => Locks(port) is [var held] && Amber.Kernel.Net.Nftables.Tables("inet").Contains(Amber.Checkpoint.Resources.Sockets.NetworkLock.TablePrefix + held.Id),
+            "the listening port locked", TimeSpan.FromSeconds(30));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var client = new System.Net.Sockets.TcpClient();
+        client.Connect(System.Net.IPAddress.Loopback, port); // SYN dropped until the lock goes, then sent again
+        client.GetStream().Write("frozen"u8);
+        var reply = new byte[64];
+        int n = client.GetStream().Read(reply);
+        Assert.Equal("echo frozen", System.Text.Encoding.ASCII.GetString(reply, 0, n));
+        Assert.True(clock.ElapsedMilliseconds > 300, $"the connection completed in {clock.ElapsedMilliseconds} ms, while the listener was locked");
+        amber.Wait().ShouldSucceed();
+        Assert.Empty(Locks(port));
+        target.WaitForLine(l => l == "served frozen", "served frozen");
     }
 
     /// <summary>A connect() still in progress (SYN_SENT) cannot be made again: refused by name, the program left running.</summary>

@@ -135,6 +135,16 @@ public static class SocketInspector
         };
     }
 
+    /// <summary>How many connections wait in the accept queue of listening TCP socket <paramref name="fd"/> (amber's own fd).</summary>
+    public static unsafe int AcceptQueue(int fd)
+    {
+        byte* info = stackalloc byte[256];
+        uint length = 256;
+        if (Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &length) < 0)
+            Errnos.Throw("getsockopt(TCP_INFO)", $"socket {fd}");
+        return length >= 28 ? *(int*)(info + 24) : 0;
+    }
+
     // TCP_NODELAY first: older images hold it alone, at this place.
     private static readonly int[] TcpOptions =
         [Interop.TCP_NODELAY, Interop.TCP_CORK, Interop.TCP_KEEPIDLE, Interop.TCP_KEEPINTVL, Interop.TCP_KEEPCNT, Interop.TCP_USER_TIMEOUT];

@@ -7,7 +7,7 @@ public static class NetworkLocks
 {
     /// <summary>The locks holding a connection to or from <paramref name="port"/>.</summary>
     public static List<NetworkLock> Of(int port) =>
-        [.. NetworkLock.All().Where(l => l.Connections.Any(c => c.Local.Port == port || c.Peer.Port == port))];
+        [.. NetworkLock.All().Where(l => l.ListeningPorts.Contains(port) || l.Connections.Any(c => c.Local.Port == port || c.Peer.Port == port))];
 
     public static string Describe(IEnumerable<NetworkLock> locks) =>
         string.Join("; ", locks.Select(l => $"{l.Id} held by {l.HeldBy} for {l.Checkpoint}: {string.Join(", ", l.Connections)}")) is { Length: > 0 } d ? d : "none";

@@ -59,6 +59,9 @@ public sealed class NetworkLock
     /// <summary>The PID of the amber process holding the lock; null for a parked lock no amber is restoring.</summary>
     public int? HeldBy => _record.Owner?.Pid;
 
+    /// <summary>The ports of listening sockets the lock keeps everything from (a checkpoint's, for its freeze).</summary>
+    public IReadOnlyList<int> ListeningPorts => _record.ListeningPorts;
+
     public IReadOnlyList<ConnectionEnds> Connections => [.. _record.Connections.Select(c => c.Ends)];
 
     private string Table => TablePrefix + Id;
@@ -68,11 +71,18 @@ public sealed class NetworkLock
     /// processes' fds of each (by index), so that a lock left by an amber that died can give their
     /// sockets back out of repair mode.
     /// </summary>
-    public static NetworkLock Take(IReadOnlyList<ConnectionEnds> connections, IReadOnlyList<IReadOnlyList<SocketHolder>>? holders = null)
+    /// <param name="listeningPorts">
+    /// The ports of the checkpoint's listening sockets: nothing reaches them while the lock is held,
+    /// so that no connection completes into an accept queue the checkpoint has already read (the
+    /// client's SYN is sent again a second later, to the program running or restored by then).
+    /// </param>
+    public static NetworkLock Take(IReadOnlyList<ConnectionEnds> connections, IReadOnlyList<IReadOnlyList<SocketHolder>>? holders = null,
+        IReadOnlyCollection<int>? listeningPorts = null)
     {
         var record = new LockRecord
         {
             Owner = Holder.Self,
+            ListeningPorts = [.. listeningPorts ?? []],
             Connections = [.. connections.Select((c, i) => new LockedConnection(c.Local.ToString(), c.Peer.ToString(), holders?[i].ToList() ?? []))],
         };
         var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 6));
@@ -112,11 +122,11 @@ public sealed class NetworkLock
         var inside = _record.Connections.Where(c => !peersOutside.Contains(c.Ends)).ToList();
         if (inside.Count == _record.Connections.Count)
             return Lift();
-        if (inside.Count > 0)
-        {
-            Nftables.Apply(ElementCommands("delete", inside.Select(c => c.Ends)), $"network lock {Id}");
-            _record.Connections.RemoveAll(inside.Contains);
-        }
+        // The listening ports are locked for the freeze only: a checkpoint that may never be restored
+        // must not keep a server started again in its place from being reached.
+        Nftables.Apply($"flush set {Family} {Table} listening\n" + ElementCommands("delete", inside.Select(c => c.Ends)), $"network lock {Id}");
+        _record.Connections.RemoveAll(inside.Contains);
+        _record.ListeningPorts.Clear();
         _record.Owner = null;
         using (Directory())
             Save();
@@ -247,15 +257,21 @@ public sealed class NetworkLock
         s.Append($"table {Family} {Table} {{\n");
         s.Append("  set v4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n");
         s.Append("  set v6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n");
+        s.Append("  set listening { type inet_service; }\n");
         foreach (var (chain, hook) in new[] { ("incoming", "input"), ("outgoing", "output") })
         {
             s.Append($"  chain {chain} {{\n    type filter hook {hook} priority {Priority}; policy accept;\n");
             // The peer's FIN a restore forges for a half-closed connection carries amber's mark and passes.
             s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip saddr . tcp sport . ip daddr . tcp dport @v4 drop\n");
-            s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip6 saddr . tcp sport . ip6 daddr . tcp dport @v6 drop\n  }}\n");
+            s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip6 saddr . tcp sport . ip6 daddr . tcp dport @v6 drop\n");
+            if (hook == "input")
+                s.Append("    tcp dport @listening drop\n");
+            s.Append("  }\n");
         }
         s.Append("}\n");
         s.Append(ElementCommands("add", _record.Connections.Select(c => c.Ends)));
+        if (_record.ListeningPorts.Count > 0)
+            s.Append($"add element {Family} {Table} listening {{ {string.Join(", ", _record.ListeningPorts.Distinct())} }}\n");
         return s.ToString();
     }
 
@@ -294,6 +310,10 @@ public sealed class NetworkLock
             catch (JsonException)
             {
                 // A record torn by a crash mid-write is never renamed into place: this one is foreign.
+            }
+            catch (FileNotFoundException)
+            {
+                // Lifted by another amber since it was listed.
             }
         }
         return locks;
@@ -357,6 +377,9 @@ internal sealed class LockRecord
     public string? Checkpoint { get; set; }
 
     public List<LockedConnection> Connections { get; set; } = [];
+
+    /// <summary>Ports of listening sockets, locked while a checkpoint holds the lock.</summary>
+    public List<int> ListeningPorts { get; set; } = [];
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true)]

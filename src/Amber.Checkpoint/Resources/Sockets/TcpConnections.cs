@@ -33,16 +33,26 @@ public static class TcpConnections
     {
         var all = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f))).ToList();
         var fds = all.GroupBy(e => e.Fd.SocketInode).Select(g => g.First()).ToList();
-        if (fds.Count == 0)
+        var listeners = processes.SelectMany(p => p.Fds.Where(IsTcpListener).Select(f => (Process: p, Fd: f)))
+            .DistinctBy(e => e.Fd.SocketInode).ToList();
+        if (fds.Count == 0 && listeners.Count == 0)
             return new TcpRepairs();
         var connections = fds.Select(e => Ends(e.Fd.Socket)).ToList();
         var holders = all.ToLookup(e => e.Fd.SocketInode,
             e => new SocketHolder(e.Process.Pid, e.Fd.Fd, e.Fd.SocketInode, ReuseAddress(e.Fd.Socket)));
         var mirrored = connections.Select(c => new ConnectionEnds(c.Peer, c.Local)).ToHashSet();
-        var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())]),
-            [.. connections.Where(c => !mirrored.Contains(c))]);
+        var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())],
+            [.. listeners.Select(e => Endpoint(e.Fd.Socket.LocalAddress).Port)]), [.. connections.Where(c => !mirrored.Contains(c))]);
         try
         {
+            // A connection that completed into an accept queue after its listener was read (and before
+            // the lock) would be lost with the process: refused, like one found there at first.
+            foreach (var (process, fd) in listeners)
+            {
+                using var copy = HeldFile.CopyOf(process.Pid, fd.Fd);
+                if (SocketInspector.AcceptQueue(copy.Fd) is > 0 and var waiting)
+                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a listening socket with {waiting} connection(s) waiting to be accepted");
+            }
             foreach (var (process, fd) in fds)
             {
                 var held = HeldFile.CopyOf(process.Pid, fd.Fd);
@@ -73,6 +83,9 @@ public static class TcpConnections
             throw;
         }
     }
+
+    private static bool IsTcpListener(FdImage f) =>
+        f.Socket is { Listening: true, Tcp: null, Type: SocketState.Stream } s && s.Family is SocketState.Inet or SocketState.Inet6;
 
     /// <summary>The addresses of a connected inet socket, as its packets carry them.</summary>
     public static ConnectionEnds Ends(SocketImage s) => new(Endpoint(s.LocalAddress), Endpoint(s.PeerAddress));
