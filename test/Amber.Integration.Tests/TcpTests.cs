@@ -66,15 +66,18 @@ public sealed class TcpTests
     /// restored with it, carried by an incremental checkpoint, and brought back by the coordinator's
     /// HA restore when a member dies (both ends roll back to the same cut, in step with each other).
     /// </summary>
-    [Fact]
-    public void AConnectionBetweenTwoTreesOfAGroupComesBackWithTheGroupIncrementallyAndThroughHa()
+    [Theory]
+    [InlineData("")]
+    [InlineData("--v6")]
+    public void AConnectionBetweenTwoTreesOfAGroupComesBackWithTheGroupIncrementallyAndThroughHa(string family)
     {
         using var home = new GroupHome("tcp-group");
         string wd = home.Dir.Path;
         string tcpstream = TargetBinaries.Get("tcpstream");
-        var server = new GroupMember(home.Run("tcp", ["--restart-on-failure"], tcpstream, "server", wd), Path.Combine(wd, "server.log"));
+        string[] Command(string role) => family.Length == 0 ? [tcpstream, role, wd] : [tcpstream, role, wd, family];
+        var server = new GroupMember(home.Run("tcp", ["--restart-on-failure"], Command("server")), Path.Combine(wd, "server.log"));
         server.WaitForLine("READY");
-        var client = new GroupMember(home.Run("tcp", [], tcpstream, "client", wd), Path.Combine(wd, "client.log"));
+        var client = new GroupMember(home.Run("tcp", [], Command("client")), Path.Combine(wd, "client.log"));
         client.WaitForTicks(10);
         home.Amber("checkpoint", "--group", "tcp", "--stop").ShouldSucceed();
         GroupHome.WaitUntil(() => !server.IsRunning && !client.IsRunning, "the group to end after checkpoint --stop");
