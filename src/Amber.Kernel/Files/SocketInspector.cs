@@ -77,7 +77,9 @@ public static class SocketInspector
         var peerAddress = connected ? peer.AsSpan(0, (int)Math.Min(peerLength, (uint)peer.Length)).ToArray() : [];
 
         int backlog = 0, acceptQueue = 0, tcpState = 0;
-        bool tcp = type == Interop.SOCK_STREAM && family != Interop.AF_UNIX;
+        // A family amber does not handle (netlink, packet) is described, not asked about inet options it lacks.
+        bool inet = family is Interop.AF_INET or Interop.AF_INET6;
+        bool tcp = type == Interop.SOCK_STREAM && inet;
         if (tcp)
         {
             // For a listening TCP socket tcp_info's unacked is the accept queue and sacked the backlog.
@@ -105,12 +107,12 @@ public static class SocketInspector
         var options = new List<(int, int, int)>();
         foreach (var (level, name) in Restorable)
             options.Add((level, name, IntOption(s, level, name, pid, fd)));
-        if (type == Interop.SOCK_STREAM && family != Interop.AF_UNIX)
+        if (tcp)
         {
             foreach (int name in TcpOptions)
                 options.Add((Interop.IPPROTO_TCP, name, IntOption(s, Interop.IPPROTO_TCP, name, pid, fd)));
         }
-        if (family != Interop.AF_UNIX)
+        if (inet)
         {
             options.Add((Interop.SOL_SOCKET, Interop.SO_MARK, IntOption(s, Interop.SOL_SOCKET, Interop.SO_MARK, pid, fd)));
             var (level, tos) = family == Interop.AF_INET ? (Interop.IPPROTO_IP, Interop.IP_TOS) : (Interop.IPPROTO_IPV6, Interop.IPV6_TCLASS);
@@ -125,12 +127,16 @@ public static class SocketInspector
                     options.Add((Interop.SOL_SOCKET, name, value));
             }
         }
+        // A UDP socket's own SO_PEEK_OFF, when the program set one: where its next peek starts in the
+        // queue the restore fills again. Set before the queue is filled, which does not peek.
+        if (type == Interop.SOCK_DGRAM && inet && IntOption(s, Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, pid, fd) is >= 0 and int peekOffset)
+            options.Add((Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, peekOffset));
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
         return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options)
         {
             TcpState = tcpState,
-            LingerSeconds = family == Interop.AF_UNIX ? null : SocketOptions.Linger(s),
+            LingerSeconds = inet ? SocketOptions.Linger(s) : null,
             Congestion = tcp && SocketOptions.Congestion(s) is { } congestion && congestion != DefaultCongestion.Value ? congestion : null,
         };
     }

@@ -5,7 +5,7 @@ namespace Amber.Kernel.Files;
 
 /// <summary>
 /// Socket calls on amber's own copy of a socket (pidfd_getfd): the same socket as the process's, set
-/// up with one plain call each instead of one injected into the process, and with amber's privileges
+/// up with one plain call each instead of one injected into the process (options, bind, connect, listen), and with amber's privileges
 /// (SO_MARK needs CAP_NET_ADMIN). Also the options that are not an int: SO_LINGER and TCP_CONGESTION.
 /// </summary>
 public static class SocketOptions
@@ -20,6 +20,13 @@ public static class SocketOptions
     {
         if (Interop.Bind(fd, address, (uint)address.Length) < 0)
             Errnos.Throw("bind", $"socket {fd}");
+    }
+
+    /// <summary>connect(2): for a datagram socket, the peer it sends to by default and the only one it takes datagrams from.</summary>
+    public static void Connect(int fd, ReadOnlySpan<byte> address)
+    {
+        if (Interop.Connect(fd, address, (uint)address.Length) < 0)
+            Errnos.Throw("connect", $"socket {fd}");
     }
 
     public static void Listen(int fd, int backlog)

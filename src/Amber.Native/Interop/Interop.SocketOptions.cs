@@ -14,4 +14,14 @@ internal static partial class Interop
     internal const int TCP_USER_TIMEOUT = 18;
     internal const int SO_LINGER = 13;
     internal const int TCP_CONGESTION = 13;
+
+    // A UDP socket's queue read and filled again (Amber.Kernel.Net.UdpQueue).
+    internal const int IPPROTO_UDP = 17;
+    internal const int IP_PKTINFO = 8;          // level IPPROTO_IP: a cmsg with the datagram's destination
+    internal const int IPV6_RECVPKTINFO = 49;   // level IPPROTO_IPV6: asks for IPV6_PKTINFO cmsgs
+    internal const int IPV6_PKTINFO = 50;
+    internal const int SO_MEMINFO = 55;         // u32[SK_MEMINFO_VARS]: rmem_alloc first, drops at 8
+    internal const int SK_MEMINFO_RMEM_ALLOC = 0;
+    internal const int SK_MEMINFO_DROPS = 8;
+    internal const int SK_MEMINFO_VARS = 9;
 }

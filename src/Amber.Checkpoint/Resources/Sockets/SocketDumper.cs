@@ -10,6 +10,7 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
 /// A listening unix socket keeps the connections waiting on it (connected again at restore). An
 /// established TCP connection is read with TCP_REPAIR once every process is known (<see cref="TcpConnections"/>).
+/// A UDP socket keeps its peer and the datagrams waiting in it (<see cref="UdpSockets"/>).
 /// Anything else carrying a connection or queued data is refused: that state would be lost.
 /// </summary>
 public static class SocketDumper
@@ -55,14 +56,15 @@ public static class SocketDumper
             AddOptions(image.Socket, s);
             return;
         }
-        if (s.Connected && !connectedByName)
-            throw new UnsupportedResourceException(pid, what, s.Type == SocketState.Datagram ? "a connected UDP socket" : "a connected socket of this kind");
+        bool udp = UdpSockets.Applies(s);
+        if (s.Connected && !connectedByName && !udp)
+            throw new UnsupportedResourceException(pid, what, "a connected socket of this kind");
         if (s.TcpState == SocketState.TcpSynSent)
             throw new UnsupportedResourceException(pid, what, "a TCP connect() still in progress (SYN_SENT), which TCP_REPAIR cannot make again");
         var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
         if (!unix && s.AcceptQueue > 0)
             throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");
-        if (s.QueuedBytes > 0 && !(unix && s.Type == SocketState.Datagram))
+        if (s.QueuedBytes > 0 && !(unix && s.Type == SocketState.Datagram) && !udp)
             throw new UnsupportedResourceException(pid, what, $"a socket with {s.QueuedBytes} bytes queued");
         image.Kind = FdKind.FdSocket;
         image.SocketInode = st.Inode;
@@ -72,12 +74,14 @@ public static class SocketDumper
             Type = s.Type,
             Protocol = s.Protocol,
             LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
-            PeerAddress = Google.Protobuf.ByteString.CopyFrom(connectedByName ? s.PeerAddress : []),
+            PeerAddress = Google.Protobuf.ByteString.CopyFrom(connectedByName || udp ? s.PeerAddress : []),
             Listening = s.Listening,
             Backlog = s.Backlog,
         };
         image.Socket.Waiting.AddRange(waiting);
         AddOptions(image.Socket, s);
+        if (udp)
+            UdpSockets.Dump(pid, image.Fd, what, image.Socket);
         if (unix && SocketRestorer.UnixPath(image.Socket) is { } path && FileStat.TryGetNoFollow(path, out var file) && file.IsSocket)
             image.Socket.SocketFile = new FileOwner { Uid = file.Uid, Gid = file.Gid, Mode = file.Mode & 0xfff };
     }
