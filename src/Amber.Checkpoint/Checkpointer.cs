@@ -114,6 +114,7 @@ public static class Checkpointer
             var forest = new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() };
             var resolved = frozen.Trees.Count > 1 ? [.. dumped, forest] : dumped;
             connections = TcpConnections.Dump(resolved);
+            warnings.AddRange(connections.Warnings);
             trace.Mark("connections");
             warnings.AddRange(ResolveSharing(resolved, options));
             // Everything is read out of the processes by now: a group left running goes on while the

@@ -405,7 +405,9 @@ public sealed class RestoreLock : IDisposable
 
     public static RestoreLock Take(IReadOnlyList<ConnectionEnds> connections)
     {
-        if (connections.Count == 0)
+        // Without nft no checkpoint holds a parked lock, and its connections' ends are all restored
+        // here: they are made in repair mode and go live together, as they did before the lock.
+        if (connections.Count == 0 || !Nftables.Installed)
             return new RestoreLock(null, []);
         var parked = NetworkLock.Adopt(connections);
         try

@@ -41,8 +41,29 @@ public static class TcpConnections
         var holders = all.ToLookup(e => e.Fd.SocketInode,
             e => new SocketHolder(e.Process.Pid, e.Fd.Fd, e.Fd.SocketInode, ReuseAddress(e.Fd.Socket)));
         var mirrored = connections.Select(c => new ConnectionEnds(c.Peer, c.Local)).ToHashSet();
+        var peersOutside = connections.Where(c => !mirrored.Contains(c)).ToList();
+        // Without nft: a connection whose peer is outside cannot be saved (its peer would be answered
+        // with resets); the others can, as they could before the lock, with what that costs said.
+        if (!Nftables.Installed && peersOutside.Count == 0)
+        {
+            var unlocked = new TcpRepairs(null, []);
+            if (listeners.Count > 0)
+                unlocked.Warnings.Add("nft is not installed (apt-get install nftables): no network lock was held, so a client connecting during the freeze may have been reset");
+            if (fds.Count == 0)
+                return unlocked;
+            return ReadUnder(unlocked, all, fds, listeners);
+        }
+        if (!Nftables.Installed)
+            throw new UnsupportedResourceException(fds[0].Process.Pid, $"{peersOutside.Count} TCP connection(s), e.g. {peersOutside[0]}",
+                "a TCP connection whose peer is outside the checkpoint, which needs the network lock: nft is not installed (apt-get install nftables)");
         var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())],
-            [.. listeners.Select(e => Endpoint(e.Fd.Socket.LocalAddress).Port)]), [.. connections.Where(c => !mirrored.Contains(c))]);
+            [.. listeners.Select(e => Endpoint(e.Fd.Socket.LocalAddress).Port)]), peersOutside);
+        return ReadUnder(repairs, all, fds, listeners);
+    }
+
+    private static TcpRepairs ReadUnder(TcpRepairs repairs, List<(ProcessImage Process, FdImage Fd)> all,
+        List<(ProcessImage Process, FdImage Fd)> fds, List<(ProcessImage Process, FdImage Fd)> listeners)
+    {
         try
         {
             // A connection that completed into an accept queue after its listener was read (and before

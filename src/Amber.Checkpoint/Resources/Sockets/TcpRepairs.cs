@@ -41,11 +41,14 @@ public sealed class TcpRepairs : IDisposable
 
     /// <summary>Checkpoint: the connections read under <paramref name="networkLock"/>.</summary>
     /// <param name="peersOutside">Those whose peer is not in the checkpoint: locked until it is restored once their processes end.</param>
-    internal TcpRepairs(NetworkLock networkLock, IReadOnlyCollection<ConnectionEnds> peersOutside)
+    internal TcpRepairs(NetworkLock? networkLock, IReadOnlyCollection<ConnectionEnds> peersOutside)
     {
         _lock = networkLock;
         PeersOutside = peersOutside;
     }
+
+    /// <summary>What the checkpoint should say of its connections.</summary>
+    public List<string> Warnings { get; } = [];
 
     /// <summary>The connections whose peer is not in the checkpoint.</summary>
     public IReadOnlyCollection<ConnectionEnds> PeersOutside { get; } = [];
