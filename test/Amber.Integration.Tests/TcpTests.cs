@@ -110,13 +110,11 @@ public sealed class TcpTests
     public void AConnectionWhosePeerIsOutsideComesBackAndThePeerSeesOnlyAPause(string saved, string family)
     {
         using var dir = new TestDir("tcppeer");
-        using var server = StartEnd("server", dir, family);
-        server.WaitForLine(l => l == "READY", "READY");
-        using var client = StartEnd("client", dir, family);
+        using var pair = Pair.Start(dir, family);
+        var (server, client, port) = pair;
         var (target, peer) = saved == "server" ? (server, client) : (client, server);
         target.WaitForLine(l => l.StartsWith("CONN", StringComparison.Ordinal), "CONN");
         target.WaitForTicks(10);
-        int port = int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         for (int cycle = 1; cycle <= 2; cycle++)
         {
             string images = dir[$"img{cycle}"];
@@ -146,11 +144,8 @@ public sealed class TcpTests
     public void AFailedCheckpointLeavesTheConnectionWorkingAndNoLock()
     {
         using var dir = new TestDir("tcpfail");
-        using var server = StartEnd("server", dir, "");
-        server.WaitForLine(l => l == "READY", "READY");
-        using var client = StartEnd("client", dir, "");
-        server.WaitForTicks(10);
-        int port = int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        using var pair = Pair.Start(dir);
+        var (server, client, port) = pair;
         AmberCli.Run(["checkpoint", server.Pid.ToString(), "--images", dir["img"]], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "BeforeCommit" })
             .ShouldFail("injected fault at BeforeCommit");
         Assert.True(server.IsRunning && !server.IsTraced);
@@ -177,11 +172,8 @@ public sealed class TcpTests
     public void AmberKilledWhileTheLockIsHeldNeverLeavesTheConnectionLocked(string verb, string point)
     {
         using var dir = new TestDir("tcpkill");
-        using var server = StartEnd("server", dir, "");
-        server.WaitForLine(l => l == "READY", "READY");
-        using var client = StartEnd("client", dir, "");
-        server.WaitForTicks(10);
-        int port = int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        using var pair = Pair.Start(dir);
+        var (server, client, port) = pair;
         var fault = new Dictionary<string, string> { ["AMBER_FAULT"] = $"{point}:sleep=3000" };
         if (verb == "restore")
         {
@@ -253,11 +245,8 @@ public sealed class TcpTests
     public void RestoreWithTcpCloseAbortsTheConnectionsAndLiftsTheLock()
     {
         using var dir = new TestDir("tcpclose");
-        using var server = StartEnd("server", dir, "");
-        server.WaitForLine(l => l == "READY", "READY");
-        using var client = StartEnd("client", dir, "");
-        server.WaitForTicks(10);
-        int port = int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        using var pair = Pair.Start(dir);
+        var (server, client, port) = pair;
         AmberCli.Run("checkpoint", server.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
         server.ReapKilled();
         client.Dispose(); // the peer is gone
@@ -494,6 +483,25 @@ public sealed class TcpTests
             int lastFail = lines.FindLastIndex(l => l.StartsWith("FAIL", StringComparison.Ordinal));
             return lines.Skip(lastFail + 1).Count(l => l.StartsWith("tick ", StringComparison.Ordinal)) >= more;
         }, $"{more} ticks from process {member.Pid} after the rollback (log ends with: {string.Join(" | ", member.Lines().TakeLast(3))})", TimeSpan.FromSeconds(60));
+
+    /// <summary>tcpstream's two ends as two processes, streaming (the server has made 10 ticks), and the server's port.</summary>
+    private sealed record Pair(TargetProcess Server, TargetProcess Client, int Port) : IDisposable
+    {
+        public static Pair Start(TestDir dir, string family = "")
+        {
+            var server = StartEnd("server", dir, family);
+            server.WaitForLine(l => l == "READY", "READY");
+            var client = StartEnd("client", dir, family);
+            server.WaitForTicks(10);
+            return new Pair(server, client, int.Parse(File.ReadAllText(dir["port"]).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        public void Dispose()
+        {
+            Client.Dispose();
+            Server.Dispose();
+        }
+    }
 
     private static TargetProcess StartEnd(string role, TestDir dir, string family) =>
         TargetProcess.Start(TargetBinaries.Get("tcpstream"), family.Length == 0 ? [role, dir.Path] : [role, dir.Path, family], dir.Path, logName: $"{role}.log");

@@ -166,5 +166,6 @@ public sealed class TargetProcess : IDisposable
         catch (Exception)
         {
         }
+        _reaped = true; // a second Dispose must not kill a process that took the PID since
     }
 }
