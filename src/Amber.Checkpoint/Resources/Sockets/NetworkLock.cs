@@ -140,9 +140,9 @@ public sealed class NetworkLock
         {
             Nftables.Apply($"delete table {Family} {Table}\n", $"network lock {Id}");
         }
-        catch (KernelCallException e) when (!Nftables.Tables(Family).Contains(Table))
+        catch (KernelCallException) when (!Nftables.Tables(Family).Contains(Table))
         {
-            _ = e; // already gone
+            // Already gone (removed as stale by another amber, or by hand): only the record is left.
         }
         catch (KernelCallException e)
         {
@@ -163,7 +163,7 @@ public sealed class NetworkLock
         foreach (var l in Records().Where(l => l.Checkpoint is not null && l.Connections.Any(connections.Contains)))
         {
             if (l._record.Owner is { } owner && owner.Alive)
-                throw new CheckpointException($"the connections {l.Connections.First(connections.Contains)} are being restored by amber process {owner.Pid}");
+                throw new CheckpointException($"the TCP connection {l.Connections.First(connections.Contains)} is being restored by amber process {owner.Pid} already");
             l._record.Owner = Holder.Self;
             l.Save();
             adopted.Add(l);

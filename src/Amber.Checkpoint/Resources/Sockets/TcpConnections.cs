@@ -8,15 +8,15 @@ using System.Net.Sockets;
 namespace Amber.Checkpoint.Resources.Sockets;
 
 /// <summary>
-/// Established TCP connections, saved and made again with TCP_REPAIR. At checkpoint every connection
-/// of the checkpoint is put in repair mode first — then none of them sends anything, not even an
-/// ACK, so nothing moves between two of them while each is read — and read once (a socket several
-/// fds or processes share is one connection). Each stays in repair mode, held by amber
-/// (<see cref="TcpRepairs"/>), until the processes are resumed (repair left) or ended (closed in
-/// repair mode: the peer is sent nothing). At restore each is made again in repair mode and held
-/// until every process is built, then they all leave it together, before anything runs.
-/// From before the first is read until they live again, the <see cref="NetworkLock"/> keeps their
-/// packets off the host: a peer outside the checkpoint sees a pause, never a reset.
+/// Established and half-closed TCP connections, saved and made again with TCP_REPAIR. At checkpoint
+/// the <see cref="NetworkLock"/> goes on first (nothing reaches or leaves them, nor the listening
+/// ports), then every connection is put in repair mode and read once (a socket several fds or
+/// processes share is one connection), and leaves repair mode at once; amber keeps a copy of each
+/// (<see cref="TcpRepairs"/>) until the processes are resumed (the lock lifted) or ended (the copies
+/// closed in repair mode, the peer sent nothing; the lock parked with the checkpoint for the
+/// connections with a peer outside). At restore each is made again in repair mode and held until
+/// every process is built, then they all leave it together, before anything runs; the lock is lifted
+/// once every process is released: a peer outside the checkpoint sees a pause, never a reset.
 /// </summary>
 public static class TcpConnections
 {
@@ -28,7 +28,7 @@ public static class TcpConnections
     /// Locks every TCP connection of <paramref name="processes"/> and reads it into its fd's image, in
     /// repair mode, refusing by name any that cannot be made again.
     /// </summary>
-    /// <returns>The connections, held in repair mode; the caller leaves or closes them.</returns>
+    /// <returns>The connections, amber's copies and the lock; the caller resumes or ends them.</returns>
     public static TcpRepairs Dump(IReadOnlyList<ProcessImage> processes)
     {
         var all = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f))).ToList();
@@ -54,7 +54,7 @@ public static class TcpConnections
             return ReadUnder(unlocked, all, fds, listeners);
         }
         if (!Nftables.Installed)
-            throw new UnsupportedResourceException(fds[0].Process.Pid, $"{peersOutside.Count} TCP connection(s), e.g. {peersOutside[0]}",
+            throw new UnsupportedResourceException(fds[connections.IndexOf(peersOutside[0])].Process.Pid, $"{peersOutside.Count} TCP connection(s), e.g. {peersOutside[0]}",
                 "a TCP connection whose peer is outside the checkpoint, which needs the network lock: nft is not installed (apt-get install nftables)");
         var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())],
             [.. listeners.Select(e => Endpoint(e.Fd.Socket.LocalAddress).Port)]), peersOutside);
