@@ -78,7 +78,7 @@ public static class Checkpointer
         bool resumed = false;
         var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
-        TcpRepairs? connections = null; // held in repair mode from their reading until the processes resume or end
+        TcpRepairs? connections = null; // locked and held by amber from their reading until the processes resume or end
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);

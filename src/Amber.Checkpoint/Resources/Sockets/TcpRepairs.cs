@@ -155,7 +155,7 @@ public sealed class TcpRepairs : IDisposable
         return problems;
     }
 
-    /// <summary>Closes amber's copies as they are (in repair mode a close sends the peer nothing).</summary>
+    /// <summary>Closes amber's copies as they are (one in repair mode sends the peer nothing: a restore that failed).</summary>
     public void Dispose()
     {
         foreach (var c in _connections)
