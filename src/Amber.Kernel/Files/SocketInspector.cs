@@ -80,20 +80,11 @@ public static class SocketInspector
         // A family amber does not handle (netlink, packet) is described, not asked about inet options it lacks.
         bool inet = family is Interop.AF_INET or Interop.AF_INET6;
         bool tcp = type == Interop.SOCK_STREAM && inet;
-        if (tcp)
+        if (tcp && TcpInfo(s) is { } info)
         {
-            // For a listening TCP socket tcp_info's unacked is the accept queue and sacked the backlog.
-            byte* info = stackalloc byte[256];
-            uint infoLength = 256;
-            if (Interop.Getsockopt(s, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &infoLength) == 0 && infoLength >= 32)
-            {
-                tcpState = info[0];
-                if (listening)
-                {
-                    acceptQueue = *(int*)(info + 24);
-                    backlog = *(int*)(info + 28);
-                }
-            }
+            tcpState = info.State;
+            if (listening)
+                (acceptQueue, backlog) = (info.AcceptQueue, info.Backlog);
         }
         if (listening && family == Interop.AF_UNIX)
         {
@@ -142,13 +133,20 @@ public static class SocketInspector
     }
 
     /// <summary>How many connections wait in the accept queue of listening TCP socket <paramref name="fd"/> (amber's own fd).</summary>
-    public static unsafe int AcceptQueue(int fd)
+    public static int AcceptQueue(int fd) =>
+        TcpInfo(fd)?.AcceptQueue ?? throw new KernelCallException("getsockopt(TCP_INFO)", $"socket {fd}", Marshal.GetLastPInvokeError());
+
+    /// <summary>
+    /// tcp_info's state (byte 0) and, for a listening socket, its unacked and sacked fields: the
+    /// accept queue and the backlog. Null if the kernel refused.
+    /// </summary>
+    private static unsafe (int State, int AcceptQueue, int Backlog)? TcpInfo(int fd)
     {
         byte* info = stackalloc byte[256];
         uint length = 256;
-        if (Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &length) < 0)
-            Errnos.Throw("getsockopt(TCP_INFO)", $"socket {fd}");
-        return length >= 28 ? *(int*)(info + 24) : 0;
+        if (Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, &length) < 0 || length < 32)
+            return null;
+        return (info[0], *(int*)(info + 24), *(int*)(info + 28));
     }
 
     // TCP_NODELAY first: older images hold it alone, at this place.
@@ -182,12 +180,5 @@ public static class SocketInspector
         }
     }
 
-    private static unsafe int IntOption(int s, int level, int name, int pid, int fd)
-    {
-        int value = 0;
-        uint length = sizeof(int);
-        if (Interop.Getsockopt(s, level, name, &value, &length) < 0)
-            Errnos.Throw($"getsockopt({level}, {name})", $"fd {fd} of process {pid}");
-        return value;
-    }
+    private static int IntOption(int s, int level, int name, int pid, int fd) => SocketOptions.GetInt(s, level, name, $"fd {fd} of process {pid}");
 }

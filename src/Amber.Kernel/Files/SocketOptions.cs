@@ -10,10 +10,23 @@ namespace Amber.Kernel.Files;
 /// </summary>
 public static class SocketOptions
 {
-    public static unsafe void SetInt(int fd, int level, int name, int value)
+    /// <param name="target">What an error names as the socket (default: "socket FD").</param>
+    /// <param name="call">What an error names as the call (default: "setsockopt(LEVEL, NAME)").</param>
+    public static unsafe void SetInt(int fd, int level, int name, int value, string? target = null, string? call = null)
     {
         if (Interop.Setsockopt(fd, level, name, &value, sizeof(int)) < 0)
-            Errnos.Throw($"setsockopt({level}, {name})", $"socket {fd}");
+            Errnos.Throw(call ?? $"setsockopt({level}, {name})", target ?? $"socket {fd}");
+    }
+
+    /// <param name="target">What an error names as the socket (default: "socket FD").</param>
+    /// <param name="call">What an error names as the call (default: "getsockopt(LEVEL, NAME)").</param>
+    public static unsafe int GetInt(int fd, int level, int name, string? target = null, string? call = null)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        if (Interop.Getsockopt(fd, level, name, &value, &length) < 0)
+            Errnos.Throw(call ?? $"getsockopt({level}, {name})", target ?? $"socket {fd}");
+        return value;
     }
 
     public static void Bind(int fd, ReadOnlySpan<byte> address)

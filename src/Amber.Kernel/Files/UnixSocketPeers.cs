@@ -24,11 +24,8 @@ public static class UnixSocketPeers
 
     public static UnixSocketDiag Describe(ulong inode) => Query(inode);
 
-    private static unsafe UnixSocketDiag Query(ulong inode)
+    private static UnixSocketDiag Query(ulong inode)
     {
-        int nl = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_DGRAM | Interop.O_CLOEXEC, Interop.NETLINK_SOCK_DIAG);
-        Errnos.Check(nl, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)", "amber");
-        using var socket = new SafeFdHandle(nl);
         // struct nlmsghdr (16) + struct unix_diag_req (24)
         Span<byte> request = stackalloc byte[40];
         request.Clear();
@@ -40,18 +37,8 @@ public static class UnixSocketPeers
         BinaryPrimitives.WriteUInt32LittleEndian(request[24..], (uint)inode);  // udiag_ino
         BinaryPrimitives.WriteUInt32LittleEndian(request[28..], Interop.UDIAG_SHOW_PEER | Interop.UDIAG_SHOW_RQLEN | Interop.UDIAG_SHOW_ICONS);
         BinaryPrimitives.WriteUInt64LittleEndian(request[32..], ulong.MaxValue); // no cookie
-        fixed (byte* r = request)
-        {
-            if (Interop.Send(nl, r, 40, 0) != 40)
-                Errnos.Throw("send(sock_diag)", $"unix socket {inode}");
-        }
         var response = new byte[8192];
-        nint n;
-        fixed (byte* p = response)
-            n = Interop.Recv(nl, p, (nuint)response.Length, 0);
-        if (n < 16)
-            Errnos.Throw("recv(sock_diag)", $"unix socket {inode}");
-        var msg = response.AsSpan(0, (int)n);
+        var msg = response.AsSpan(0, Net.SockDiag.Exchange(request, response, "sock_diag", $"unix socket {inode}"));
         int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(msg);
         if (BinaryPrimitives.ReadUInt16LittleEndian(msg[4..]) != Interop.SOCK_DIAG_BY_FAMILY || length > msg.Length)
             return new UnixSocketDiag(0, 0, 0, 0, []); // NLMSG_ERROR: the socket is gone or unknown

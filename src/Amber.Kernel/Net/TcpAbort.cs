@@ -17,11 +17,8 @@ public static class TcpAbort
     private const int NlmsgError = 2;
 
     /// <summary>Aborts the connection whose ends are <paramref name="local"/> and <paramref name="remote"/> (sockaddr bytes, as getsockname gives them).</summary>
-    public static unsafe void Abort(int family, ReadOnlySpan<byte> local, ReadOnlySpan<byte> remote)
+    public static void Abort(int family, ReadOnlySpan<byte> local, ReadOnlySpan<byte> remote)
     {
-        int nl = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_DGRAM | Interop.O_CLOEXEC, Interop.NETLINK_SOCK_DIAG);
-        Errnos.Check(nl, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)", "amber");
-        using var socket = new SafeFdHandle(nl);
         Span<byte> request = stackalloc byte[RequestLength];
         request.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(request, RequestLength);
@@ -36,20 +33,12 @@ public static class TcpAbort
         Address(family, local).CopyTo(request[28..]);
         Address(family, remote).CopyTo(request[44..]);
         BinaryPrimitives.WriteUInt64LittleEndian(request[64..], ulong.MaxValue); // INET_DIAG_NOCOOKIE
-        string target = "a TCP connection";
-        fixed (byte* r = request)
-        {
-            if (Interop.Send(nl, r, RequestLength, 0) != RequestLength)
-                Errnos.Throw("send(SOCK_DESTROY)", target);
-        }
+        const string Target = "a TCP connection";
         Span<byte> response = stackalloc byte[512];
-        nint n;
-        fixed (byte* p = response)
-            n = Interop.Recv(nl, p, (nuint)response.Length, 0);
-        if (n < 20)
-            Errnos.Throw("recv(SOCK_DESTROY)", target);
+        if (SockDiag.Exchange(request, response, "SOCK_DESTROY", Target) < 20)
+            throw new KernelCallException("recv(SOCK_DESTROY)", Target, "an answer too short");
         if (BinaryPrimitives.ReadUInt16LittleEndian(response[4..]) == NlmsgError && BinaryPrimitives.ReadInt32LittleEndian(response[16..]) is < 0 and var error)
-            throw new KernelCallException("sock_diag(SOCK_DESTROY)", target, -error);
+            throw new KernelCallException("sock_diag(SOCK_DESTROY)", Target, -error);
     }
 
     /// <summary>The address bytes of a sockaddr_in (4) or sockaddr_in6 (16).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Amber.Kernel.Files;
 using Amber.Native;
 
 namespace Amber.Kernel.Net;
@@ -490,16 +491,9 @@ public static class TcpRepair
         return value;
     }
 
-    private static int GetInt(int fd, int level, int name, string call)
-    {
-        int value = 0;
-        uint length = sizeof(int);
-        Check(Interop.Getsockopt(fd, level, name, MemoryMarshal.AsBytes(new Span<int>(ref value)), ref length), call, fd);
-        return value;
-    }
+    private static int GetInt(int fd, int level, int name, string call) => SocketOptions.GetInt(fd, level, name, Target(fd), call);
 
-    private static void SetInt(int fd, int level, int name, int value, string call) =>
-        Check(Interop.Setsockopt(fd, level, name, MemoryMarshal.AsBytes(new ReadOnlySpan<int>(in value)), sizeof(int)), call, fd);
+    private static void SetInt(int fd, int level, int name, int value, string call) => SocketOptions.SetInt(fd, level, name, value, Target(fd), call);
 
     private static void Check(int result, string call, int fd) => Errnos.Check(result, call, Target(fd));
 

@@ -269,18 +269,7 @@ public static class UdpQueue
         return p.revents;
     }
 
-    private static unsafe int GetInt(int s, int level, int name, string target)
-    {
-        int value = 0;
-        uint length = sizeof(int);
-        if (Interop.Getsockopt(s, level, name, &value, &length) < 0)
-            Errnos.Throw($"getsockopt({level}, {name})", target);
-        return value;
-    }
+    private static int GetInt(int s, int level, int name, string target) => SocketOptions.GetInt(s, level, name, target);
 
-    private static unsafe void SetInt(int s, int level, int name, int value, string target)
-    {
-        if (Interop.Setsockopt(s, level, name, &value, sizeof(int)) < 0)
-            Errnos.Throw($"setsockopt({level}, {name})", target);
-    }
+    private static void SetInt(int s, int level, int name, int value, string target) => SocketOptions.SetInt(s, level, name, value, target);
 }
