@@ -40,7 +40,7 @@ public sealed class KilledAmberTests
             Spawner.Kill(amber.Pid, 9);
             amber.Wait();
             string what = $"kill {i + 1} of 30 ({(leaveRunning ? "--leave-running" : "ending the program")}, {delay} ms in of {spanMs}, seed {seed})";
-            WaitForWorkers(images, what);
+            AmberWorkers.WaitUntilDone(images, what);
             Assert.False(target.IsTraced, $"{what}: the program is still traced");
             Assert.NotEqual('t', ProcFs.TryReadStatus(target.Pid, out var s) && s is not null ? s.State : 'x');
             if (!target.IsRunning)
@@ -98,6 +98,10 @@ public sealed class KilledAmberTests
             Spawner.Kill(amber.Pid, 9);
             amber.Wait();
             string what = $"kill {i + 1} of 10 ({delay} ms in of {spanMs}, seed {seed})";
+            // A killed restore's processes get SIGKILL as it exits (PTRACE_O_EXITKILL), each dying when
+            // next scheduled: the tree is judged once it is whole and released, or its root is gone.
+            GroupHome.WaitUntil(() => !target.IsRunning || pids.All(p => ProcFs.TryReadStatus(p, out var st) && st is not null && st.TracerPid == 0),
+                $"{what}: the tree to be whole and released, or gone", TimeSpan.FromSeconds(10));
             if (!target.IsRunning)
             {
                 // Not released: every process it made dies with it (they are left to be reaped, by the test here).
@@ -129,23 +133,5 @@ public sealed class KilledAmberTests
                 Thread.Sleep(2);
             }
         }
-    }
-
-    /// <summary>Waits until no amber process is working on <paramref name="images"/> any more.</summary>
-    private static void WaitForWorkers(string images, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (ProcFs.ListProcesses().Any(p => CommandLine(p).Contains(images, StringComparison.Ordinal)))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what}: the worker did not finish");
-            Thread.Sleep(10);
-        }
-    }
-
-    private static string CommandLine(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '); }
-        catch (IOException) { return ""; }
-        catch (UnauthorizedAccessException) { return ""; }
     }
 }

@@ -121,14 +121,14 @@ public sealed class TcpTests
             AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", images).ShouldSucceed();
             target.ReapKilled();
             // The peer's packets are dropped until the restore: it waits, its retransmissions unanswered.
-            var held = Locks(port);
-            Assert.True(held.Count == 1 && held[0].Checkpoint == images, $"cycle {cycle}: the connection is not held by one lock parked for {images}: {Describe(held)}");
+            var held = NetworkLocks.Of(port);
+            Assert.True(held.Count == 1 && held[0].Checkpoint == images, $"cycle {cycle}: the connection is not held by one lock parked for {images}: {NetworkLocks.Describe(held)}");
             Thread.Sleep(1500);
             Assert.True(peer.IsRunning, $"cycle {cycle}: the peer ended while its connection was locked: {string.Join(" | ", peer.Lines().TakeLast(3))}");
             long before = Received(peer.Lines());
             AmberCli.Run("restore", "--images", images, "--detach").ShouldSucceed();
             target.Restored();
-            Assert.True(Locks(port).Count == 0, $"cycle {cycle}: the lock outlived the restore: {Describe(Locks(port))}");
+            Assert.True(NetworkLocks.Of(port).Count == 0, $"cycle {cycle}: the lock outlived the restore: {NetworkLocks.Describe(NetworkLocks.Of(port))}");
             peer.WaitForLine(l => ReceivedOf(l) > before + (1 << 20), "a MiB more received by the peer after the restore", TimeSpan.FromSeconds(20));
         }
         File.WriteAllText(dir["stop"], "");
@@ -149,7 +149,7 @@ public sealed class TcpTests
         AmberCli.Run(["checkpoint", server.Pid.ToString(), "--images", dir["img"]], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "BeforeCommit" })
             .ShouldFail("injected fault at BeforeCommit");
         Assert.True(server.IsRunning && !server.IsTraced);
-        Assert.Empty(Locks(port));
+        Assert.Empty(NetworkLocks.Of(port));
         long before = Received(client.Lines());
         client.WaitForLine(l => ReceivedOf(l) > before + (1 << 20), "a MiB more received after the failed checkpoint", TimeSpan.FromSeconds(20));
         File.WriteAllText(dir["stop"], "");
@@ -186,36 +186,36 @@ public sealed class TcpTests
             : AmberCli.Start(["restore", "--images", images, "--detach"], env: fault);
         // At the fault point: the lock is there (parked already, before the end).
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (Locks(port).Count == 0 || (point == "BeforeEnd" && Locks(port)[0].Checkpoint is null)
+        while (NetworkLocks.Of(port).Count == 0 || (point == "BeforeEnd" && NetworkLocks.Of(port)[0].Checkpoint is null)
             || (point == "RestoreBeforeUnlock" && !(server.IsRunning && !server.IsTraced)))
         {
             if (DateTime.UtcNow > deadline)
-                Assert.Fail($"amber did not reach {point}: {Describe(Locks(port))}; amber: {amber.Wait().Stderr}");
+                Assert.Fail($"amber did not reach {point}: {NetworkLocks.Describe(NetworkLocks.Of(port))}; amber: {amber.Wait().Stderr}");
             Thread.Sleep(10);
         }
         Thread.Sleep(300);
         Amber.Kernel.Processes.Spawner.Kill(amber.Pid, 9);
         amber.Wait();
-        WaitUntil(() => !ProcFs.ListProcesses().Any(p => CommandLine(p).Contains(images, StringComparison.Ordinal)), "amber's worker finishes", TimeSpan.FromSeconds(60));
+        AmberWorkers.WaitUntilDone(images, $"amber killed at {point}");
         switch (point)
         {
             case "AfterNetworkLock":
                 Assert.True(server.IsRunning && !server.IsTraced, "the server was not resumed");
-                Assert.Empty(Locks(port));
+                Assert.Empty(NetworkLocks.Of(port));
                 break;
             case "BeforeEnd":
                 server.ReapKilled();
-                Assert.True(Locks(port) is [{ Checkpoint: not null }], $"the ended server's connection is not held for its checkpoint: {Describe(Locks(port))}");
+                Assert.True(NetworkLocks.Of(port) is [{ Checkpoint: not null }], $"the ended server's connection is not held for its checkpoint: {NetworkLocks.Describe(NetworkLocks.Of(port))}");
                 AmberCli.Run("restore", "--images", images, "--detach").ShouldSucceed();
                 server.Restored();
-                Assert.Empty(Locks(port));
+                Assert.Empty(NetworkLocks.Of(port));
                 break;
             default:
                 server.Restored();
                 // Its holder gone, nothing lifted it: the next amber command removes it (amber check here,
                 // unless an amber of a test running beside this one came first).
                 AmberCli.Run("check");
-                Assert.Empty(Locks(port));
+                Assert.Empty(NetworkLocks.Of(port));
                 break;
         }
         long before = Received(client.Lines());
@@ -223,18 +223,6 @@ public sealed class TcpTests
         File.WriteAllText(dir["stop"], "");
         server.FinishAndVerify();
         client.FinishAndVerify();
-    }
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-        }
-        catch (IOException)
-        {
-            return "";
-        }
     }
 
     /// <summary>
@@ -250,10 +238,10 @@ public sealed class TcpTests
         AmberCli.Run("checkpoint", server.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
         server.ReapKilled();
         client.Dispose(); // the peer is gone
-        Assert.NotEmpty(Locks(port));
+        Assert.NotEmpty(NetworkLocks.Of(port));
         AmberCli.Run("restore", "--images", dir["img"], "--detach", "--tcp-close").ShouldSucceed();
         server.Restored();
-        Assert.Empty(Locks(port));
+        Assert.Empty(NetworkLocks.Of(port));
         var status = Exited.Wait(server.Pid, TimeSpan.FromSeconds(30), "the restored server");
         server.MarkEnded();
         Assert.True(status.Exited && status.ExitCode == 1, $"the server ended with {status}");
@@ -437,7 +425,7 @@ public sealed class TcpTests
         var amber = AmberCli.Start(["checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running"],
             env: new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterNetworkLock:sleep=1500" });
         // The record is written before the table is made: wait for the table.
-        WaitUntil(() => Locks(port) is [var held] && Amber.Kernel.Net.Nftables.Tables("inet").Contains(Amber.Checkpoint.Resources.Sockets.NetworkLock.TablePrefix + held.Id),
+        GroupHome.WaitUntil(() => NetworkLocks.Of(port) is [var held] && Amber.Kernel.Net.Nftables.Tables("inet").Contains(Amber.Checkpoint.Resources.Sockets.NetworkLock.TablePrefix + held.Id),
             "the listening port locked", TimeSpan.FromSeconds(30));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var client = new System.Net.Sockets.TcpClient();
@@ -448,7 +436,7 @@ public sealed class TcpTests
         Assert.Equal("echo frozen", System.Text.Encoding.ASCII.GetString(reply, 0, n));
         Assert.True(clock.ElapsedMilliseconds > 300, $"the connection completed in {clock.ElapsedMilliseconds} ms, while the listener was locked");
         amber.Wait().ShouldSucceed();
-        Assert.Empty(Locks(port));
+        Assert.Empty(NetworkLocks.Of(port));
         target.WaitForLine(l => l == "served frozen", "served frozen");
     }
 
@@ -468,7 +456,7 @@ public sealed class TcpTests
         var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail("SYN_SENT");
         Assert.Contains("a TCP connect() still in progress", run.Stderr);
         Assert.True(target.IsRunning && !target.IsTraced);
-        Assert.Empty(Locks(port));
+        Assert.Empty(NetworkLocks.Of(port));
     }
 
     /// <summary>
@@ -505,20 +493,6 @@ public sealed class TcpTests
 
     private static TargetProcess StartEnd(string role, TestDir dir, string family) =>
         TargetProcess.Start(TargetBinaries.Get("tcpstream"), family.Length == 0 ? [role, dir.Path] : [role, dir.Path, family], dir.Path, logName: $"{role}.log");
-
-    private static List<Amber.Checkpoint.Resources.Sockets.NetworkLock> Locks(int port) => NetworkLocks.Of(port);
-
-    private static string Describe(List<Amber.Checkpoint.Resources.Sockets.NetworkLock> locks) => NetworkLocks.Describe(locks);
-
-    private static void WaitUntil(Func<bool> condition, string what, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting: {what}");
-            Thread.Sleep(10);
-        }
-    }
 
     /// <summary>The bytes received as of the last "tick N sent S received R" line.</summary>
     private static long Received(List<string> lines) => lines.Select(ReceivedOf).DefaultIfEmpty(0).Max();
