@@ -150,6 +150,112 @@ public sealed class TcpRepairTests
         Assert.Equal(Errnos.EPERM, e.Errno);
     }
 
+    public static TheoryData<Variant, bool> AcceptQueueCases() => new()
+    {
+        { Variant.V4, true }, { Variant.V6, true }, { Variant.V4MappedOnV6, true }, { Variant.V4, false }, { Variant.V6, false },
+    };
+
+    /// <summary>
+    /// Three connections wait in a listener's accept queue, the peers' bytes with them (none; some;
+    /// more than one made-up segment carries), the last one's peer shut down. They are taken out and
+    /// read, closed in repair mode, and handed back, behind a firewall that keeps the peers from the
+    /// listener as the network lock does. The program then accepts them in the order they came, with
+    /// the bytes, the FIN, and both ways working; no peer saw a reset. Without timestamps: as for a
+    /// restore on another boot.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AcceptQueueCases))]
+    public async Task ConnectionsWaitingInAnAcceptQueueComeBackInOrder(Variant variant, bool timestamps)
+    {
+        // v4-mapped: a dual-stack IPv6 listener, whose connections from an IPv4 client are IPv6 sockets.
+        var (family, listenAt, connectTo) = variant == Variant.V4MappedOnV6
+            ? (AddressFamily.InterNetwork, IPAddress.IPv6Any, IPAddress.Loopback)
+            : Addresses(variant);
+        using var listener = new Socket(listenAt.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (variant == Variant.V4MappedOnV6)
+            listener.DualMode = true;
+        listener.Bind(new IPEndPoint(listenAt, 0));
+        listener.Listen(8);
+        int[] sizes = [0, 700, 40_000];
+        var streams = sizes.Select((_, i) => new ByteStream((byte)(10 + i))).ToArray();
+        var clients = new List<Socket>();
+        var ways = new List<(IPEndPoint From, IPEndPoint To)>();
+        using var firewall = new Firewall();
+        try
+        {
+            foreach (int size in sizes)
+            {
+                var client = new Socket(family, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = (int)Timeout.TotalMilliseconds };
+                clients.Add(client);
+                client.Connect(new IPEndPoint(connectTo, ((IPEndPoint)listener.LocalEndPoint!).Port));
+                ways.Add((OnTheWire(client.LocalEndPoint!), OnTheWire(client.RemoteEndPoint!)));
+                ways.Add((ways[^1].To, ways[^1].From));
+                client.Send(streams[clients.Count - 1].Next(size));
+            }
+            clients[^1].Shutdown(SocketShutdown.Send);
+            WaitUntil(() => AcceptQueueOf(listener) == sizes.Length, "the connections to wait in the accept queue");
+            Thread.Sleep(250); // the listener's delayed acknowledgments go out
+
+            firewall.Drop([.. ways]);
+            var states = new List<TcpConnectionState>();
+            for (int fd; (fd = TcpAcceptQueue.Take(Fd(listener))) >= 0;)
+            {
+                using var taken = new Socket(new SafeSocketHandle(fd, ownsHandle: true)); // closed in repair mode: nothing sent
+                states.Add(TcpRepair.Dump(fd));
+            }
+            Assert.Equal(sizes.Length, states.Count);
+            Assert.Equal(0, AcceptQueueOf(listener));
+            for (int i = 0; i < states.Count; i++)
+            {
+                Assert.True(TcpAcceptQueue.CanRequeue(states[i]), $"connection {i}: {states[i].State}");
+                Assert.Equal(streams[i].Written, states[i].ReceiveQueue);
+                Assert.Equal(i == sizes.Length - 1 ? TcpState.CloseWait : TcpState.Established, states[i].State);
+            }
+            foreach (var state in states)
+                TcpAcceptQueue.Requeue(Fd(listener), state, timestamps);
+            Assert.Equal(sizes.Length, AcceptQueueOf(listener));
+            firewall.Drop();
+
+            var cancel = TestContext.Current.CancellationToken;
+            for (int i = 0; i < clients.Count; i++)
+            {
+                using var accepted = listener.Accept();
+                accepted.ReceiveTimeout = (int)Timeout.TotalMilliseconds;
+                Assert.Equal(ways[2 * i].From, OnTheWire(accepted.RemoteEndPoint!));
+                var fromServer = new ByteStream((byte)(20 + i));
+                bool closed = i == clients.Count - 1;
+                int total = streams[i].Total + NewBytes;
+                var reads = Task.Run(() => closed ? ReadToEnd(accepted) : ReadExactly(accepted, total), cancel);
+                if (!closed)
+                    clients[i].Send(streams[i].Next(NewBytes));
+                accepted.Send(fromServer.Next(NewBytes));
+                Assert.Equal(fromServer.Written, await Task.Run(() => ReadExactly(clients[i], NewBytes), cancel).WaitAsync(Timeout, cancel));
+                Assert.Equal(streams[i].Written, await reads.WaitAsync(Timeout, cancel));
+                Assert.Equal(0, (int)clients[i].GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!);
+                Assert.Equal(timestamps, (TcpInfoOptions(accepted) & TcpOptions.Timestamps) != 0);
+            }
+        }
+        finally
+        {
+            foreach (var c in clients)
+                c.Dispose();
+        }
+    }
+
+    private static int AcceptQueueOf(Socket listener)
+    {
+        var info = new byte[32];
+        listener.GetRawSocketOption(IpprotoTcp, TcpInfo, info);
+        return BitConverter.ToInt32(info, 24);
+    }
+
+    private static TcpOptions TcpInfoOptions(Socket socket)
+    {
+        var info = new byte[8];
+        socket.GetRawSocketOption(IpprotoTcp, TcpInfo, info);
+        return (TcpOptions)info[5];
+    }
+
     /// <summary>
     /// A half-closed pair, as one shutdown or two left it, with bytes queued each way where they fit; A
     /// shut down first. A FIN, bytes or an acknowledgment that must stay lost are dropped by the test's
@@ -483,12 +589,7 @@ public sealed class TcpRepairTests
     /// </summary>
     private static (Socket End, Socket Peer, Socket Listener) Connect(Variant variant, bool accepted)
     {
-        var (family, listenAt, connectTo) = variant switch
-        {
-            Variant.V4 => (AddressFamily.InterNetwork, IPAddress.Loopback, IPAddress.Loopback),
-            Variant.V6 => (AddressFamily.InterNetworkV6, IPAddress.IPv6Loopback, IPAddress.IPv6Loopback),
-            _ => (AddressFamily.InterNetworkV6, IPAddress.Loopback, IPAddress.Loopback.MapToIPv6()),
-        };
+        var (family, listenAt, connectTo) = Addresses(variant);
         var listener = new Socket(listenAt.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         var client = new Socket(family, SocketType.Stream, ProtocolType.Tcp);
         if (variant == Variant.V4MappedOnV6)
@@ -504,6 +605,14 @@ public sealed class TcpRepairTests
             s.ReceiveTimeout = s.SendTimeout = (int)Timeout.TotalMilliseconds;
         return accepted ? (server, client, listener) : (client, server, listener);
     }
+
+    /// <summary>The client's family, the listener's address and the address the client connects to.</summary>
+    private static (AddressFamily Family, IPAddress ListenAt, IPAddress ConnectTo) Addresses(Variant variant) => variant switch
+    {
+        Variant.V4 => (AddressFamily.InterNetwork, IPAddress.Loopback, IPAddress.Loopback),
+        Variant.V6 => (AddressFamily.InterNetworkV6, IPAddress.IPv6Loopback, IPAddress.IPv6Loopback),
+        _ => (AddressFamily.InterNetworkV6, IPAddress.Loopback, IPAddress.Loopback.MapToIPv6()),
+    };
 
     private static void Large(Socket socket)
     {

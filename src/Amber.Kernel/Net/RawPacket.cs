@@ -118,12 +118,14 @@ internal readonly record struct Endpoint(bool V6, byte[] Address, ushort Port, u
 
     /// <summary>
     /// The destination of sendto: port 0 (a raw IPv6 socket takes a port only as its protocol),
-    /// the scope kept for a link-local address.
+    /// the scope kept for a link-local address. <paramref name="withPort"/>: the port too, for bind or connect.
     /// </summary>
-    public void WriteSockaddr(Span<byte> sockaddr)
+    public void WriteSockaddr(Span<byte> sockaddr, bool withPort = false)
     {
         sockaddr.Clear();
         BitConverter.TryWriteBytes(sockaddr, (ushort)(V6 ? Interop.AF_INET6 : Interop.AF_INET));
+        if (withPort)
+            BinaryPrimitives.WriteUInt16BigEndian(sockaddr[2..], Port);
         if (!V6)
         {
             Address.CopyTo(sockaddr[4..]);
