@@ -198,10 +198,10 @@ public sealed class TcpRepairTests
 
             firewall.Drop([.. ways]);
             var states = new List<TcpConnectionState>();
-            for (int fd; (fd = TcpAcceptQueue.Take(Fd(listener))) >= 0;)
+            for (Amber.Kernel.Files.HeldFile? taken; (taken = TcpAcceptQueue.Take(Fd(listener))) is not null;)
             {
-                using var taken = new Socket(new SafeSocketHandle(fd, ownsHandle: true)); // closed in repair mode: nothing sent
-                states.Add(TcpRepair.Dump(fd));
+                using var _ = taken; // closed in repair mode: nothing sent
+                states.Add(TcpRepair.Dump(taken.Fd));
             }
             Assert.Equal(sizes.Length, states.Count);
             Assert.Equal(0, AcceptQueueOf(listener));

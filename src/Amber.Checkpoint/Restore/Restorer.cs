@@ -61,6 +61,7 @@ public static class Restorer
         foreach (var image in tree.Images.Where(i => !i.Zombie))
             warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
         TcpConnections.CheckAddresses(tree.Images);
+        warnings.AddRange(TcpConnections.AcceptQueueWarnings(tree.Images));
         trace.Mark("validate");
         return (tree, warnings, storage);
     }

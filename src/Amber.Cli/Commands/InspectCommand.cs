@@ -119,6 +119,8 @@ public static class InspectCommand
                 o.WriteLine($"    {f.Fd,4} {f.Kind.ToString()[2..].ToLowerInvariant(),-10} flags {Convert.ToString(f.Flags, 8),-7} offset {f.Offset,-10} {(f.CloseOnExec ? "cloexec " : "")}{f.Description}");
                 if (f.Socket?.Tcp is { } tcp)
                     o.WriteLine($"         TCP {TcpConnections.Describe(f.Socket.LocalAddress)} -> {TcpConnections.Describe(f.Socket.PeerAddress)} {(Amber.Kernel.Net.TcpState)tcp.State}, send queue {tcp.SendQueue.Length} B ({tcp.NotSent} not sent), receive queue {tcp.ReceiveQueue.Length} B");
+                foreach (var queued in f.Socket?.AcceptQueue ?? [])
+                    o.WriteLine($"         TCP {TcpConnections.Describe(queued.LocalAddress)} -> {TcpConnections.Describe(queued.PeerAddress)} waiting to be accepted, receive queue {queued.Tcp.ReceiveQueue.Length} B{(queued.Tcp.RemoteFinReceived ? ", peer's FIN" : "")}");
                 if (f.Socket is { } socket && UdpSockets.Describe(socket) is { } udp)
                     o.WriteLine($"         {udp}");
             }

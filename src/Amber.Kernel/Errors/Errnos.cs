@@ -23,6 +23,7 @@ public static class Errnos
     public const int ENOSPC = 28;
     public const int ENOSYS = 38;
     public const int EIDRM = 43;
+    public const int EOPNOTSUPP = 95;
     public const int ERESTARTSYS = 512;
     public const int ERESTARTNOINTR = 513;
     public const int ERESTARTNOHAND = 514;

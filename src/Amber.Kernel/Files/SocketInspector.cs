@@ -72,7 +72,8 @@ public static class SocketInspector
         bool connected;
         fixed (byte* a = peer)
             connected = Interop.Getpeername(s, a, &peerLength) == 0;
-        if (!connected && Marshal.GetLastPInvokeError() != Interop.ENOTCONN)
+        // A packet socket has no peer to name (EOPNOTSUPP): not connected, and refused by its family.
+        if (!connected && Marshal.GetLastPInvokeError() is not (Interop.ENOTCONN or Errnos.EOPNOTSUPP))
             Errnos.Throw("getpeername", $"fd {fd} of process {pid}");
         var peerAddress = connected ? peer.AsSpan(0, (int)Math.Min(peerLength, (uint)peer.Length)).ToArray() : [];
 

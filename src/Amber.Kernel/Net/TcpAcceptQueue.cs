@@ -44,25 +44,25 @@ public static class TcpAcceptQueue
 
     /// <summary>
     /// Takes the oldest connection waiting on listening socket <paramref name="listener"/> (amber's copy
-    /// of it), in repair mode, so that closing it sends nothing; -1 when none waits.
+    /// of it), in repair mode, so that closing it sends nothing; null when none waits.
     /// </summary>
-    public static unsafe int Take(int listener)
+    public static unsafe HeldFile? Take(int listener)
     {
         var poll = new Pollfd { fd = listener, events = Interop.POLLIN };
         if (Errnos.Check(Interop.Poll(&poll, 1, 0), "poll", Target(listener)) == 0)
-            return -1;
+            return null;
         int fd = Interop.Accept4(listener, 0, 0, Interop.SOCK_CLOEXEC);
         if (fd < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Errnos.EAGAIN)
-            return -1;
-        Errnos.Check(fd, "accept4", Target(listener));
+            return null;
+        var taken = new HeldFile(new SafeFdHandle(Errnos.Check(fd, "accept4", Target(listener))));
         try
         {
-            TcpRepair.Enter(fd);
-            return fd;
+            TcpRepair.Enter(taken.Fd);
+            return taken;
         }
         catch
         {
-            Interop.Close(fd);
+            taken.Dispose();
             throw;
         }
     }

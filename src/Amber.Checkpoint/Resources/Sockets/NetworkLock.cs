@@ -102,6 +102,20 @@ public sealed class NetworkLock
     }
 
     /// <summary>
+    /// Locks <paramref name="connections"/> too (connections no process holds: those waiting to be
+    /// accepted, found once the lock is on), in one nft transaction.
+    /// </summary>
+    public void Add(IReadOnlyCollection<ConnectionEnds> connections)
+    {
+        if (connections.Count == 0)
+            return;
+        _record.Connections.AddRange(connections.Select(c => new LockedConnection(c.Local.ToString(), c.Peer.ToString(), [])));
+        using (Directory())
+            Save();
+        Nftables.Apply(ElementCommands("add", connections), $"network lock {Id}");
+    }
+
+    /// <summary>
     /// Hands the lock to the checkpoint in <paramref name="checkpoint"/>, whose processes are about to
     /// end: should this amber die from now on, the lock stays for the restore.
     /// </summary>
@@ -265,7 +279,7 @@ public sealed class NetworkLock
             s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip saddr . tcp sport . ip daddr . tcp dport @v4 drop\n");
             s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} ip6 saddr . tcp sport . ip6 daddr . tcp dport @v6 drop\n");
             if (hook == "input")
-                s.Append("    tcp dport @listening drop\n");
+                s.Append($"    meta mark != {TcpRepair.PeerSegmentMark} tcp dport @listening drop\n");
             s.Append("  }\n");
         }
         s.Append("}\n");

@@ -9,7 +9,8 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// except a datagram socket connected to a named address, which is connected again by that name.
 /// What waits in unix sockets is read later, once every process is known (<see cref="SocketQueueDumper"/>).
 /// A listening unix socket keeps the connections waiting on it (connected again at restore). An
-/// established TCP connection is read with TCP_REPAIR once every process is known (<see cref="TcpConnections"/>).
+/// established TCP connection is read with TCP_REPAIR once every process is known, and so are those
+/// waiting in a listening TCP socket's accept queue (<see cref="TcpConnections"/>).
 /// A UDP socket keeps its peer and the datagrams waiting in it (<see cref="UdpSockets"/>).
 /// Anything else carrying a connection or queued data is refused: that state would be lost.
 /// </summary>
@@ -62,8 +63,6 @@ public static class SocketDumper
         if (s.TcpState == SocketState.TcpSynSent)
             throw new UnsupportedResourceException(pid, what, "a TCP connect() still in progress (SYN_SENT), which TCP_REPAIR cannot make again");
         var waiting = unix && s.AcceptQueue > 0 ? WaitingConnections(pid, what, st.Inode) : [];
-        if (!unix && s.AcceptQueue > 0)
-            throw new UnsupportedResourceException(pid, what, $"a listening socket with {s.AcceptQueue} connection(s) waiting to be accepted");
         if (s.QueuedBytes > 0 && !(unix && s.Type == SocketState.Datagram) && !udp)
             throw new UnsupportedResourceException(pid, what, $"a socket with {s.QueuedBytes} bytes queued");
         image.Kind = FdKind.FdSocket;

@@ -7,7 +7,8 @@ namespace Amber.Checkpoint.Resources.Sockets;
 
 /// <summary>
 /// Recreates a socket that was not connected: same family, type and options, bound to the same
-/// address, listening with the same backlog; a UDP socket also connected to its peer, with its queue
+/// address, listening with the same backlog and the TCP connections that waited to be accepted; a UDP
+/// socket also connected to its peer, with its queue
 /// filled again (<see cref="UdpSockets"/>). A unix socket's file left behind by the old process is
 /// removed first (only if it is a socket), as a server restarting on its own path would.
 /// </summary>
@@ -53,6 +54,8 @@ public static class SocketRestorer
             }
             if (s.Listening)
                 SocketOptions.Listen(copy.Fd, s.Backlog > 0 ? s.Backlog : DefaultBacklog);
+            // Under the restore's network lock, which keeps the listener's answers from the peers.
+            TcpConnections.RestoreAcceptQueue(copy.Fd, s);
             if (s.Type == SocketState.Datagram)
                 UdpSockets.Restore(copy, s, $"fd {fd.Fd} of process {calls.Memory.Pid}");
             if (IsBound(s))

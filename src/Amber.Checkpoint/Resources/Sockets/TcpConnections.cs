@@ -1,4 +1,5 @@
 using Amber.Image.Schema;
+using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Net;
 using Google.Protobuf;
@@ -33,6 +34,7 @@ public static class TcpConnections
     {
         var all = processes.SelectMany(p => p.Fds.Where(f => f.Socket?.Tcp is not null).Select(f => (Process: p, Fd: f))).ToList();
         var fds = all.GroupBy(e => e.Fd.SocketInode).Select(g => g.First()).ToList();
+        var everyListener = processes.SelectMany(p => p.Fds.Where(IsTcpListener)).ToList();
         var listeners = processes.SelectMany(p => p.Fds.Where(IsTcpListener).Select(f => (Process: p, Fd: f)))
             .DistinctBy(e => e.Fd.SocketInode).ToList();
         if (fds.Count == 0 && listeners.Count == 0)
@@ -49,31 +51,26 @@ public static class TcpConnections
             var unlocked = new TcpRepairs(null, []);
             if (listeners.Count > 0)
                 unlocked.Warnings.Add("nft is not installed (apt-get install nftables): no network lock was held, so a client connecting during the freeze may have been reset");
-            if (fds.Count == 0)
-                return unlocked;
-            return ReadUnder(unlocked, all, fds, listeners);
+            return ReadUnder(unlocked, all, fds, listeners, everyListener);
         }
         if (!Nftables.Installed)
             throw new UnsupportedResourceException(fds[connections.IndexOf(peersOutside[0])].Process.Pid, $"{peersOutside.Count} TCP connection(s), e.g. {peersOutside[0]}",
                 "a TCP connection whose peer is outside the checkpoint, which needs the network lock: nft is not installed (apt-get install nftables)");
         var repairs = new TcpRepairs(NetworkLock.Take(connections, [.. fds.Select(e => holders[e.Fd.SocketInode].ToList())],
             [.. listeners.Select(e => Endpoint(e.Fd.Socket.LocalAddress).Port)]), peersOutside);
-        return ReadUnder(repairs, all, fds, listeners);
+        return ReadUnder(repairs, all, fds, listeners, everyListener);
     }
 
     private static TcpRepairs ReadUnder(TcpRepairs repairs, List<(ProcessImage Process, FdImage Fd)> all,
-        List<(ProcessImage Process, FdImage Fd)> fds, List<(ProcessImage Process, FdImage Fd)> listeners)
+        List<(ProcessImage Process, FdImage Fd)> fds, List<(ProcessImage Process, FdImage Fd)> listeners, List<FdImage> everyListener)
     {
         try
         {
-            // A connection that completed into an accept queue after its listener was read (and before
-            // the lock) would be lost with the process: refused, like one found there at first.
-            foreach (var (process, fd) in listeners)
-            {
-                using var copy = HeldFile.CopyOf(process.Pid, fd.Fd);
-                if (SocketInspector.AcceptQueue(copy.Fd) is > 0 and var waiting)
-                    throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})", $"a listening socket with {waiting} connection(s) waiting to be accepted");
-            }
+            SaveAcceptQueues(repairs, listeners, [.. fds.Select(e => Ends(e.Fd.Socket))]);
+            // Every fd of a shared listener names its queue.
+            var queues = listeners.Where(e => e.Fd.Socket.AcceptQueue.Count > 0).ToDictionary(e => e.Fd.SocketInode, e => e.Fd.Socket.AcceptQueue);
+            foreach (var fd in everyListener.Where(f => queues.ContainsKey(f.SocketInode) && f.Socket.AcceptQueue.Count == 0))
+                fd.Socket.AcceptQueue.AddRange(queues[fd.SocketInode]);
             foreach (var (process, fd) in fds)
             {
                 var held = HeldFile.CopyOf(process.Pid, fd.Fd);
@@ -105,15 +102,126 @@ public static class TcpConnections
         }
     }
 
+    /// <summary>
+    /// The connections waiting in the listeners' accept queues (the lock keeps new ones from completing
+    /// meanwhile): each taken out, read and closed in repair mode, its addresses added to the lock, then
+    /// all handed back in the order they came (<see cref="TcpAcceptQueue"/>). The program finds them
+    /// waiting as they were; the image keeps them for the restore.
+    /// </summary>
+    private static void SaveAcceptQueues(TcpRepairs repairs, List<(ProcessImage Process, FdImage Fd)> listeners, IReadOnlyCollection<ConnectionEnds> held)
+    {
+        var queues = new List<(ProcessImage Process, FdImage Fd, HeldFile Listener, List<QueuedConnection> Connections)>();
+        string? bootId = null;
+        try
+        {
+            try
+            {
+                foreach (var (process, fd) in listeners)
+                {
+                    var copy = HeldFile.CopyOf(process.Pid, fd.Fd);
+                    var queue = (process, fd, copy, new List<QueuedConnection>());
+                    queues.Add(queue);
+                    if (SocketInspector.AcceptQueue(copy.Fd) is not (> 0 and var waiting))
+                        continue;
+                    if (!repairs.Locked)
+                        throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})",
+                            $"a listening socket with {waiting} connection(s) waiting to be accepted, which needs the network lock: nft is not installed (apt-get install nftables)");
+                    bootId ??= File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+                    for (HeldFile? taken; (taken = TcpAcceptQueue.Take(copy.Fd)) is not null;)
+                    {
+                        using var connection = taken; // closed in repair mode: the peer is sent nothing
+                        var state = TcpRepair.Dump(connection.Fd);
+                        if (!TcpAcceptQueue.CanRequeue(state))
+                            throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})",
+                                $"a listening socket with a connection waiting to be accepted in state {state.State}, which Amber cannot hand back to it");
+                        queue.Item4.Add(new QueuedConnection
+                        {
+                            LocalAddress = ByteString.CopyFrom(state.LocalAddress), PeerAddress = ByteString.CopyFrom(state.RemoteAddress),
+                            Tcp = ToImage(state), BootId = bootId,
+                        });
+                    }
+                }
+            }
+            finally
+            {
+                // Whatever happened, what was taken goes back: the lock first keeps the listener's
+                // answers to the made-up handshake from the peers.
+                var taken = queues.SelectMany(q => q.Connections).Select(c => new ConnectionEnds(Endpoint(c.LocalAddress), Endpoint(c.PeerAddress))).ToList();
+                repairs.Lock(taken);
+                repairs.PeersOutside.UnionWith(taken.Where(c => !held.Contains(new ConnectionEnds(c.Peer, c.Local))));
+                HandBack(queues);
+            }
+        }
+        finally
+        {
+            foreach (var q in queues)
+                q.Listener.Dispose();
+        }
+        foreach (var (_, fd, _, connections) in queues.Where(q => q.Connections.Count > 0))
+            fd.Socket.AcceptQueue.AddRange(connections);
+    }
+
+    /// <summary>Every connection taken goes back to its listener; one that could not is named (it is lost).</summary>
+    private static void HandBack(List<(ProcessImage Process, FdImage Fd, HeldFile Listener, List<QueuedConnection> Connections)> queues)
+    {
+        var lost = new List<string>();
+        foreach (var (process, fd, listener, connections) in queues)
+        {
+            foreach (var c in connections)
+            {
+                try
+                {
+                    TcpAcceptQueue.Requeue(listener.Fd, State(c.LocalAddress, c.PeerAddress, c.Tcp), timestamps: true);
+                }
+                catch (KernelCallException e)
+                {
+                    lost.Add($"process {process.Pid} fd {fd.Fd}: the connection {Describe(c.PeerAddress)} waiting to be accepted could not be handed back to its listener, and is lost: {e.Message}");
+                }
+            }
+        }
+        if (lost.Count > 0)
+            throw new CheckpointException(string.Join("; ", lost));
+    }
+
+    /// <summary>
+    /// Restore: the connections that waited in listening socket <paramref name="listener"/>'s accept queue
+    /// (amber's copy of it, listening), handed back to it in order; their TCP timestamps go on where the
+    /// kernel's clock offset is the one they had (the same boot), without them elsewhere.
+    /// </summary>
+    public static void RestoreAcceptQueue(int listener, SocketImage s)
+    {
+        string bootId = s.AcceptQueue.Count == 0 ? "" : File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+        foreach (var c in s.AcceptQueue)
+            TcpAcceptQueue.Requeue(listener, State(c.LocalAddress, c.PeerAddress, c.Tcp), timestamps: c.BootId == bootId);
+    }
+
+    /// <summary>What a restore on this boot says of connections waiting to be accepted that lose their TCP timestamps.</summary>
+    public static IEnumerable<string> AcceptQueueWarnings(IEnumerable<ProcessImage> processes)
+    {
+        var queued = processes.SelectMany(p => p.Fds.Where(f => f.Socket is { AcceptQueue.Count: > 0 }).DistinctBy(f => f.SocketInode).Select(f => (p.Pid, Fd: f)));
+        string? bootId = null;
+        foreach (var (pid, fd) in queued)
+        {
+            bootId ??= File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+            int count = fd.Socket.AcceptQueue.Count(c => c.BootId != bootId && (c.Tcp.Options & (uint)TcpOptions.Timestamps) != 0);
+            if (count > 0)
+                yield return $"process {pid} fd {fd.Fd}: {count} connection(s) waiting to be accepted come back without TCP timestamps (saved on another boot, where the kernel's timestamp clock differs)";
+        }
+    }
+
     private static bool IsTcpListener(FdImage f) =>
         f.Socket is { Listening: true, Tcp: null, Type: SocketState.Stream } s && s.Family is SocketState.Inet or SocketState.Inet6;
 
     /// <summary>The addresses of a connected inet socket, as its packets carry them.</summary>
     public static ConnectionEnds Ends(SocketImage s) => new(Endpoint(s.LocalAddress), Endpoint(s.PeerAddress));
 
-    /// <summary>The TCP connections of a checkpoint, each once (a socket several fds share is one).</summary>
-    public static List<ConnectionEnds> Of(IEnumerable<ProcessImage> processes) =>
-        [.. processes.SelectMany(p => p.Fds).Where(f => f.Socket?.Tcp is not null).DistinctBy(f => f.SocketInode).Select(f => Ends(f.Socket))];
+    /// <summary>The TCP connections of a checkpoint, each once (a socket several fds share is one), and those waiting to be accepted.</summary>
+    public static List<ConnectionEnds> Of(IEnumerable<ProcessImage> processes)
+    {
+        var sockets = processes.SelectMany(p => p.Fds).Where(f => f.Socket is not null).DistinctBy(f => f.SocketInode).Select(f => f.Socket).ToList();
+        return [.. sockets.Where(s => s.Tcp is not null).Select(Ends),
+            .. sockets.SelectMany(s => s.AcceptQueue).Select(c => new ConnectionEnds(Endpoint(c.LocalAddress), Endpoint(c.PeerAddress)))];
+    }
 
     /// <summary>
     /// Every connection read in one round that no packet moved: a socket in repair mode still takes
@@ -145,22 +253,25 @@ public static class TcpConnections
     public static void Restore(HeldFile held, FdImage fd, TcpRepairs repairs)
     {
         var s = fd.Socket;
-        var t = s.Tcp;
         // What was never sent goes out once every end exists (TcpRepairs.Resume): the peer's host would answer RST.
-        var state = new TcpConnectionState(
-            s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
-            t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
-            (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup),
-            (TcpFin)t.LocalFin, t.RemoteFinReceived);
+        var state = State(s.LocalAddress, s.PeerAddress, s.Tcp);
         repairs.Add(held, ReuseAddress(fd.Socket), state,
             (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)),
             (s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray()));
         TcpRepair.Restore(held.Fd, state, sendUnsent: false);
     }
 
+    /// <summary>A connection's state as the image keeps it.</summary>
+    private static TcpConnectionState State(ByteString local, ByteString peer, TcpConnectionImage t) => new(
+        BitConverter.ToUInt16(local.Span), local.ToByteArray(), peer.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
+        t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
+        (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup),
+        (TcpFin)t.LocalFin, t.RemoteFinReceived);
+
     /// <summary>
     /// Every address a TCP connection of <paramref name="processes"/> was made on must exist on this
-    /// machine: checked before anything is made, naming the first that does not.
+    /// machine, and connections waiting to be accepted need nft: checked before anything is made,
+    /// naming the first that fails.
     /// </summary>
     public static void CheckAddresses(IEnumerable<ProcessImage> processes)
     {
@@ -171,6 +282,14 @@ public static class TcpConnections
                 var local = Endpoint(fd.Socket.LocalAddress).Address;
                 if (!IsLocal(local))
                     throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} is a TCP connection made on {local}, an address this machine does not have");
+            }
+            foreach (var fd in p.Fds.Where(f => f.Socket is { AcceptQueue.Count: > 0 }))
+            {
+                // Handed back by a made-up handshake, whose answers only the lock keeps from the peers.
+                if (!Nftables.Installed)
+                    throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} has TCP connections waiting to be accepted, which need the network lock: nft is not installed (apt-get install nftables)");
+                if (fd.Socket.AcceptQueue.Select(c => Endpoint(c.LocalAddress).Address).FirstOrDefault(a => !IsLocal(a)) is { } missing)
+                    throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} has a TCP connection waiting to be accepted made on {missing}, an address this machine does not have");
             }
         }
     }

@@ -41,17 +41,23 @@ public sealed class TcpRepairs : IDisposable
 
     /// <summary>Checkpoint: the connections read under <paramref name="networkLock"/>.</summary>
     /// <param name="peersOutside">Those whose peer is not in the checkpoint: locked until it is restored once their processes end.</param>
-    internal TcpRepairs(NetworkLock? networkLock, IReadOnlyCollection<ConnectionEnds> peersOutside)
+    internal TcpRepairs(NetworkLock? networkLock, IEnumerable<ConnectionEnds> peersOutside)
     {
         _lock = networkLock;
-        PeersOutside = peersOutside;
+        PeersOutside = [.. peersOutside];
     }
 
     /// <summary>What the checkpoint should say of its connections.</summary>
     public List<string> Warnings { get; } = [];
 
     /// <summary>The connections whose peer is not in the checkpoint.</summary>
-    public IReadOnlyCollection<ConnectionEnds> PeersOutside { get; } = [];
+    public HashSet<ConnectionEnds> PeersOutside { get; } = [];
+
+    /// <summary>Checkpoint: whether the network lock is on (nft is installed).</summary>
+    internal bool Locked => _lock is not null;
+
+    /// <summary>Checkpoint: connections no process holds (waiting to be accepted) locked too.</summary>
+    internal void Lock(IReadOnlyCollection<ConnectionEnds> connections) => _lock?.Add(connections);
 
     /// <summary>Restore: the connections are made again, then aborted once out of repair mode (--tcp-close).</summary>
     public bool Abort { get; set; }
