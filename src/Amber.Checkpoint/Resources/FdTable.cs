@@ -20,11 +20,11 @@ public static partial class FdTable
     {
         var fds = new List<FdImage>();
         var locks = new List<(int, FdLock)>();
-        foreach (int fd in ProcFs.ListFds(pid))
+        var open = ReadAhead(pid, ProcFs.ListFds(pid));
+        foreach (var fd in open)
         {
-            var info = ProcFs.ReadFdInfo(pid, fd);
-            fds.Add(Describe(pid, fd, info));
-            locks.AddRange(info.Locks.Select(l => (fd, l)));
+            fds.Add(Describe(fd));
+            locks.AddRange(fd.Info.Locks.Select(l => (fd.Fd, l)));
         }
         EpollKind.ResolveTargets(pid, fds);
         FindSharedDescriptions(pid, fds);
@@ -35,28 +35,55 @@ public static partial class FdTable
     /// <summary>dup'ed fds share one offset and one set of flags; after a restore they must again.</summary>
     private static void FindSharedDescriptions(int pid, List<FdImage> fds)
     {
-        for (int i = 1; i < fds.Count; i++)
+        // Only fds of one kind and description can share one (a thousand sockets are a thousand groups of one).
+        foreach (var alike in fds.GroupBy(f => (f.Kind, f.Description, f.PipeWriteEnd)).Where(g => g.Skip(1).Any()))
         {
-            for (int j = 0; j < i; j++)
+            var group = alike.ToList();
+            for (int i = 1; i < group.Count; i++)
             {
-                var (a, b) = (fds[j], fds[i]);
-                if (a.HasSharesDescriptionWith || a.Kind != b.Kind || a.Description != b.Description || a.PipeWriteEnd != b.PipeWriteEnd)
-                    continue;
-                if (ProcessFiles.SameDescription(pid, a.Fd, b.Fd))
+                for (int j = 0; j < i; j++)
                 {
-                    b.SharesDescriptionWith = a.Fd;
-                    break;
+                    var (a, b) = (group[j], group[i]);
+                    if (!a.HasSharesDescriptionWith && ProcessFiles.SameDescription(pid, a.Fd, b.Fd))
+                    {
+                        b.SharesDescriptionWith = a.Fd;
+                        break;
+                    }
                 }
             }
         }
     }
 
     /// <summary>What fd <paramref name="fd"/> of <paramref name="pid"/> is, as an image to open it again from; refuses what cannot be.</summary>
-    public static FdImage Describe(int pid, int fd) => Describe(pid, fd, ProcFs.ReadFdInfo(pid, fd));
+    public static FdImage Describe(int pid, int fd) => Describe(Open(pid, fd));
 
-    private static FdImage Describe(int pid, int fd, FdInfo info)
+    /// <summary>
+    /// What /proc says of each fd, and each socket's options and state: read ahead over every core, as
+    /// nothing of one fd depends on another's (a server's thousand connections are most of a freeze).
+    /// </summary>
+    private static OpenFd[] ReadAhead(int pid, List<int> fds)
     {
+        var open = new OpenFd[fds.Count];
+        Cores.Spread(fds.Count, i =>
+        {
+            var fd = Open(pid, fds[i]);
+            open[i] = fd.Stat.IsSocket && fd.Fd > 2 ? fd with { Socket = SocketInspector.Inspect(pid, fd.Fd, fd.Stat.Inode) } : fd;
+        });
+        return open;
+    }
+
+    private static OpenFd Open(int pid, int fd)
+    {
+        var info = ProcFs.ReadFdInfo(pid, fd);
         string link = ProcFs.ReadFdLink(pid, fd);
+        if (!FileStat.TryGet($"/proc/{pid}/fd/{fd}", out var st))
+            throw new TargetGoneException(pid);
+        return new OpenFd(pid, fd, link, st, info);
+    }
+
+    private static FdImage Describe(OpenFd open)
+    {
+        var (pid, fd, link, st, info) = (open.Pid, open.Fd, open.Link, open.Stat, open.Info);
         var image = new FdImage
         {
             Fd = fd,
@@ -66,9 +93,6 @@ public static partial class FdTable
             CloseOnExec = (info.Flags & CloseOnExecFlag) != 0,
             Offset = info.Position,
         };
-        if (!FileStat.TryGet($"/proc/{pid}/fd/{fd}", out var st))
-            throw new TargetGoneException(pid);
-        var open = new OpenFd(pid, fd, link, st, info);
         foreach (var kind in FileKinds.All)
         {
             if (kind.TryDump(open, image))

@@ -9,6 +9,9 @@ namespace Amber.Checkpoint.Resources;
 /// <param name="Info">Its /proc/PID/fdinfo: flags, position, locks.</param>
 public sealed record OpenFd(int Pid, int Fd, string Link, FileStat Stat, FdInfo Info)
 {
+    /// <summary>A socket's options and state, when read ahead with the process's other sockets (<see cref="FdTable"/>).</summary>
+    public SocketState? Socket { get; init; }
+
     private const string AnonPrefix = "anon_inode:";
 
     /// <summary>How errors name it: "fd 5 (/tmp/x)".</summary>

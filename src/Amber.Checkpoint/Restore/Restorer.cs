@@ -120,7 +120,8 @@ public static class Restorer
                 foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdInotify))
                     Kernel.Files.ProcessFiles.Drain(image.Pid, fd.Fd);
             }
-            // Every end of every connection is there: they may talk again.
+            // Every end of every connection is there: made again, they may talk again.
+            tree.TcpRepairs.Rebuild();
             if (tree.TcpRepairs.Resume() is [var problem, ..])
                 throw new CheckpointException(problem);
             trace.Mark("connections");

@@ -60,17 +60,24 @@ public static class TcpRepair
     public static TcpConnectionState Dump(int fd, bool settle = true)
     {
         if (!settle)
-            return DumpOnce(fd);
+            return DumpOnce(fd, null, out _);
         for (int attempt = 1; ; attempt++)
         {
-            var before = QueueEnds(fd);
-            var state = DumpOnce(fd);
-            if (QueueEnds(fd) == before)
+            var state = DumpOnce(fd, null, out var read);
+            if (QueueEnds(fd) == read)
                 return state;
             if (attempt == MaxDumpAttempts)
                 throw new KernelCallException("TCP_REPAIR dump", $"{Target(fd)}: its queues kept moving (packets still arrive)", Errnos.EAGAIN);
         }
     }
+
+    /// <summary>
+    /// One reading of the connection of <paramref name="fd"/> (in repair mode) whose family and addresses
+    /// the caller knows already (sockaddr bytes, as getsockname and getpeername give them), and where its
+    /// queues ended as it was read: equal to <see cref="QueueEnds"/> afterwards, nothing moved since.
+    /// </summary>
+    public static TcpConnectionState Read(int fd, int family, byte[] local, byte[] remote, out (uint, uint, int, int) queueEnds) =>
+        DumpOnce(fd, (family, local, remote), out queueEnds);
 
     /// <summary>
     /// The mark (SO_MARK) of the segments <see cref="Restore"/> makes up as the peer's to give a rebuilt
@@ -277,7 +284,7 @@ public static class TcpRepair
         Enter(fd);
     }
 
-    private static TcpConnectionState DumpOnce(int fd)
+    private static TcpConnectionState DumpOnce(int fd, (int Family, byte[] Local, byte[] Remote)? known, out (uint, uint, int, int) queueEnds)
     {
         Span<byte> info = stackalloc byte[TcpInfoHead];
         uint length = TcpInfoHead;
@@ -290,17 +297,18 @@ public static class TcpRepair
             "getsockopt(TCP_REPAIR_WINDOW)", fd);
         var state = (TcpState)info[Interop.TcpInfoStateOffset];
         int notSent = IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)");
-        var (receiveSequence, receiveQueue) = ReadQueue(fd, Interop.TCP_RECV_QUEUE, Interop.SIOCINQ);
-        var (sendSequence, sendQueue) = ReadQueue(fd, Interop.TCP_SEND_QUEUE, Interop.SIOCOUTQ);
+        var (receiveSequence, _, receiveQueue) = ReadQueue(fd, Interop.TCP_RECV_QUEUE, Interop.SIOCINQ);
+        var (sendSequence, sendQueued, sendQueue) = ReadQueue(fd, Interop.TCP_SEND_QUEUE, Interop.SIOCOUTQ);
+        queueEnds = (receiveSequence, sendSequence, sendQueued, notSent);
         var localFin = LocalFin(state, notSent);
         // SIOCOUTQNSD counts a FIN not sent (it is the last sequence of the queue); the peek has no byte of it.
         if (localFin == TcpFin.NotSent)
             notSent--;
 
         return new TcpConnectionState(
-            Family: GetInt(fd, Interop.SOL_SOCKET, Interop.SO_DOMAIN, "getsockopt(SO_DOMAIN)"),
-            LocalAddress: Address(fd, peer: false),
-            RemoteAddress: Address(fd, peer: true),
+            Family: known?.Family ?? GetInt(fd, Interop.SOL_SOCKET, Interop.SO_DOMAIN, "getsockopt(SO_DOMAIN)"),
+            LocalAddress: known?.Local ?? Address(fd, peer: false),
+            RemoteAddress: known?.Remote ?? Address(fd, peer: true),
             State: state,
             SendSequence: sendSequence,
             ReceiveSequence: receiveSequence,
@@ -338,20 +346,22 @@ public static class TcpRepair
         (QueueSequence(fd, Interop.TCP_RECV_QUEUE), QueueSequence(fd, Interop.TCP_SEND_QUEUE),
          IoctlInt(fd, Interop.SIOCOUTQ, "ioctl(SIOCOUTQ)"), IoctlInt(fd, Interop.SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"));
 
-    private static (uint Sequence, byte[] Data) ReadQueue(int fd, int queue, ulong sizeRequest)
+    private static (uint Sequence, int Queued, byte[] Data) ReadQueue(int fd, int queue, ulong sizeRequest)
     {
         uint sequence = QueueSequence(fd, queue);
-        return (sequence, Peek(fd, IoctlInt(fd, sizeRequest, "ioctl(SIOCINQ/SIOCOUTQ)")));
+        int queued = IoctlInt(fd, sizeRequest, "ioctl(SIOCINQ/SIOCOUTQ)");
+        return (sequence, queued, Peek(fd, queued, queue == Interop.TCP_RECV_QUEUE));
     }
 
     /// <summary>
     /// The selected queue, whole, in one peek: a peek always starts at the queue's head (once a
-    /// program's SO_PEEK_OFF is set aside). A buffer one byte longer than what came back shows there is
-    /// no more; a peek of the send queue that does not fit still returns the whole queue's length.
+    /// program's SO_PEEK_OFF is set aside: only the receive queue's peek honours it). A buffer one byte
+    /// longer than what came back shows there is no more; a peek of the send queue that does not fit
+    /// still returns the whole queue's length.
     /// </summary>
-    private static byte[] Peek(int fd, int expected)
+    private static byte[] Peek(int fd, int expected, bool receiveQueue)
     {
-        int peekOffset = PeekOffset(fd);
+        int peekOffset = receiveQueue ? PeekOffset(fd) : -1;
         // Peeked into a pooled buffer, kept in one of the exact size: a checkpoint of a thousand
         // connections allocates under the freeze, where fresh memory costs a page fault a page.
         var buffer = ArrayPool<byte>.Shared.Rent(expected + 1);

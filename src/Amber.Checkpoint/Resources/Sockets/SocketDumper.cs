@@ -16,11 +16,11 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// </summary>
 public static class SocketDumper
 {
-    public static void Dump(int pid, FdImage image)
+    /// <param name="st">The fd's stat (of /proc/PID/fd/N), which names the socket by its inode.</param>
+    /// <param name="inspected">What <see cref="SocketInspector.Inspect"/> read of it already, if it did.</param>
+    public static void Dump(int pid, FdImage image, FileStat st, SocketState? inspected = null)
     {
-        if (!FileStat.TryGet($"/proc/{pid}/fd/{image.Fd}", out var st))
-            throw new Kernel.TargetGoneException(pid);
-        var s = SocketInspector.Inspect(pid, image.Fd, st.Inode);
+        var s = inspected ?? SocketInspector.Inspect(pid, image.Fd, st.Inode);
         string what = $"fd {image.Fd} ({image.Description}, a {s.Describe()})";
         bool unix = s.Family == SocketState.Unix;
         if (s.Family is not (SocketState.Unix or SocketState.Inet or SocketState.Inet6)

@@ -15,7 +15,7 @@ public sealed class SocketKind : IFileKind
     {
         if (!fd.Stat.IsSocket || fd.Fd <= 2)
             return false;
-        SocketDumper.Dump(fd.Pid, image);
+        SocketDumper.Dump(fd.Pid, image, fd.Stat, fd.Socket);
         return true;
     }
 

@@ -5,6 +5,7 @@ using Amber.Kernel.Net;
 using Google.Protobuf;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Amber.Checkpoint.Resources.Sockets;
 
@@ -71,11 +72,23 @@ public static class TcpConnections
             var queues = listeners.Where(e => e.Fd.Socket.AcceptQueue.Count > 0).ToDictionary(e => e.Fd.SocketInode, e => e.Fd.Socket.AcceptQueue);
             foreach (var fd in everyListener.Where(f => queues.ContainsKey(f.SocketInode) && f.Socket.AcceptQueue.Count == 0))
                 fd.Socket.AcceptQueue.AddRange(queues[fd.SocketInode]);
-            foreach (var (process, fd) in fds)
+            var copies = new HeldFile?[fds.Count];
+            try
             {
-                var held = HeldFile.CopyOf(process.Pid, fd.Fd);
-                repairs.Add(held, ReuseAddress(fd.Socket));
-                TcpRepair.Enter(held.Fd);
+                Cores.Spread(fds.Count, i =>
+                {
+                    copies[i] = HeldFile.CopyOf(fds[i].Process.Pid, fds[i].Fd.Fd);
+                    TcpRepair.Enter(copies[i]!.Fd);
+                });
+            }
+            finally
+            {
+                // In fds' order, every copy made (so that a failure takes them all out of repair mode).
+                for (int i = 0; i < fds.Count; i++)
+                {
+                    if (copies[i] is { } held)
+                        repairs.Add(held, ReuseAddress(fds[i].Fd.Socket));
+                }
             }
             var states = ReadAll(fds, repairs);
             // Read: out of repair mode at once, so that an amber that dies from now on leaves working
@@ -226,18 +239,31 @@ public static class TcpConnections
     /// <summary>
     /// Every connection read in one round that no packet moved: a socket in repair mode still takes
     /// data and acknowledgments (and retransmits), so one end read before a segment arrived and its
-    /// peer read after that segment was acknowledged would lose it. Where every queue ends is taken
-    /// before and after the round; equal, the round is one moment of all of them.
+    /// peer read after that segment was acknowledged would lose it. Where every queue ended as it was
+    /// read is checked after the round; unchanged, the round is one moment of all of them (a segment
+    /// that landed before a reading is in it).
     /// </summary>
     private static List<TcpConnectionState> ReadAll(List<(ProcessImage Process, FdImage Fd)> fds, TcpRepairs repairs)
     {
         const int MaxRounds = 50;
+        var held = repairs.Fds.ToList();
+        var ends = new (uint, uint, int, int)[held.Count];
         for (int round = 1; ; round++)
         {
-            var before = repairs.Fds.Select(TcpRepair.QueueEnds).ToList();
-            var states = repairs.Fds.Select(fd => TcpRepair.Dump(fd, settle: false)).ToList();
-            if (repairs.Fds.Select(TcpRepair.QueueEnds).SequenceEqual(before))
-                return states;
+            var states = new TcpConnectionState[held.Count];
+            Cores.Spread(held.Count, i =>
+            {
+                var s = fds[i].Fd.Socket;
+                states[i] = TcpRepair.Read(held[i], s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray(), out ends[i]);
+            });
+            int moved = 0;
+            Cores.Spread(held.Count, i =>
+            {
+                if (TcpRepair.QueueEnds(held[i]) != ends[i])
+                    Interlocked.Increment(ref moved);
+            });
+            if (moved == 0)
+                return [.. states];
             if (round == MaxRounds)
                 throw new CheckpointException($"process {fds[0].Process.Pid}: its TCP connections kept moving while frozen (packets still arrive)");
         }
@@ -248,7 +274,7 @@ public static class TcpConnections
     /// <summary>
     /// Makes the connection of <paramref name="fd"/> again on <paramref name="held"/>, amber's copy of a
     /// new socket of the process being restored, which <paramref name="repairs"/> keeps until every
-    /// process is built.
+    /// process is built, and then rebuilds them all at once (<see cref="TcpRepairs.Rebuild"/>).
     /// </summary>
     public static void Restore(HeldFile held, FdImage fd, TcpRepairs repairs)
     {
@@ -258,15 +284,23 @@ public static class TcpConnections
         repairs.Add(held, ReuseAddress(fd.Socket), state,
             (SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.ReceiveBuffer), SocketRestorer.SavedOption(s, SocketState.SocketLevel, SocketState.SendBuffer)),
             (s.Family, s.LocalAddress.ToByteArray(), s.PeerAddress.ToByteArray()));
-        TcpRepair.Restore(held.Fd, state, sendUnsent: false);
     }
 
     /// <summary>A connection's state as the image keeps it.</summary>
     private static TcpConnectionState State(ByteString local, ByteString peer, TcpConnectionImage t) => new(
         BitConverter.ToUInt16(local.Span), local.ToByteArray(), peer.ToByteArray(), (TcpState)t.State, t.SendSeq, t.ReceiveSeq,
-        t.SendQueue.ToByteArray(), (int)t.NotSent, t.ReceiveQueue.ToByteArray(), (int)t.Mss, (int)t.SendWindowScale,
+        Bytes(t.SendQueue), (int)t.NotSent, Bytes(t.ReceiveQueue), (int)t.Mss, (int)t.SendWindowScale,
         (int)t.ReceiveWindowScale, (TcpOptions)t.Options, t.Timestamp, new TcpWindow(t.SndWl1, t.SndWnd, t.MaxWindow, t.RcvWnd, t.RcvWup),
         (TcpFin)t.LocalFin, t.RemoteFinReceived);
+
+    /// <summary>
+    /// The bytes of a queue as the parsed image holds them: the array a parsed field owns whole is taken
+    /// as it is (a thousand connections' queues are megabytes, and fresh memory costs a fault a page).
+    /// </summary>
+    private static byte[] Bytes(ByteString bytes) =>
+        MemoryMarshal.TryGetArray(bytes.Memory, out var whole) && whole.Offset == 0 && whole.Count == whole.Array!.Length
+            ? whole.Array
+            : bytes.ToByteArray();
 
     /// <summary>
     /// Every address a TCP connection of <paramref name="processes"/> was made on must exist on this
@@ -275,13 +309,15 @@ public static class TcpConnections
     /// </summary>
     public static void CheckAddresses(IEnumerable<ProcessImage> processes)
     {
+        var local = new Dictionary<IPAddress, bool>();
+        bool IsLocal(IPAddress address) => local.TryGetValue(address, out bool known) ? known : local[address] = TcpConnections.IsLocal(address);
         foreach (var p in processes)
         {
             foreach (var fd in p.Fds.Where(f => f.Socket?.Tcp is not null))
             {
-                var local = Endpoint(fd.Socket.LocalAddress).Address;
-                if (!IsLocal(local))
-                    throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} is a TCP connection made on {local}, an address this machine does not have");
+                var address = Endpoint(fd.Socket.LocalAddress).Address;
+                if (!IsLocal(address))
+                    throw new CheckpointException($"process {p.Pid}: fd {fd.Fd} is a TCP connection made on {address}, an address this machine does not have");
             }
             foreach (var fd in p.Fds.Where(f => f.Socket is { AcceptQueue.Count: > 0 }))
             {

@@ -14,8 +14,9 @@ namespace Amber.Checkpoint.Resources.Sockets;
 /// <see cref="End"/> closes amber's copies in repair mode (the peer is sent nothing).
 /// </para>
 /// <para>
-/// Restore: made in repair mode, one by one as the processes are built; once every end exists,
-/// <see cref="Resume"/> sends what was never sent and takes them all out of repair mode.
+/// Restore: each socket kept as the processes are built, then every connection made in repair mode
+/// (<see cref="Rebuild"/>); <see cref="Resume"/> sends what was never sent and takes them all out of
+/// repair mode.
 /// </para>
 /// </summary>
 public sealed class TcpRepairs : IDisposable
@@ -70,15 +71,26 @@ public sealed class TcpRepairs : IDisposable
         (int Family, byte[] Local, byte[] Remote)? ends = null) =>
         _connections.Add(new Connection(held, reuseAddress, restored, buffers) { Ends = ends });
 
-    /// <summary>Checkpoint: every socket read leaves repair mode (still locked).</summary>
-    internal void LeaveRepair()
-    {
-        foreach (var c in _connections)
+    /// <summary>
+    /// Restore: every process is built; every connection is made again on its new socket, in repair
+    /// mode, spread over the cores (each is its own socket, a thousand are tens of thousands of calls).
+    /// What was never sent waits for <see cref="Resume"/>.
+    /// </summary>
+    public void Rebuild() =>
+        Cores.Spread(_connections.Count, i =>
         {
+            if (_connections[i].Restored is { } state)
+                TcpRepair.Restore(_connections[i].Held.Fd, state, sendUnsent: false);
+        });
+
+    /// <summary>Checkpoint: every socket read leaves repair mode (still locked).</summary>
+    internal void LeaveRepair() =>
+        Cores.Spread(_connections.Count, i =>
+        {
+            var c = _connections[i];
             TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
             c.InRepair = false;
-        }
-    }
+        });
 
     /// <summary>
     /// Every connection goes on: out of repair mode (after sending what was never sent, for a
@@ -87,19 +99,27 @@ public sealed class TcpRepairs : IDisposable
     public List<string> Resume()
     {
         var problems = new List<string>();
-        foreach (var c in _connections.Where(c => c.InRepair && !Abort && c.Restored is not null))
+        void Problem(string problem)
+        {
+            lock (problems)
+                problems.Add(problem);
+        }
+        var unsent = _connections.Where(c => c.InRepair && !Abort && c.Restored is not null).ToList();
+        Cores.Spread(unsent.Count, i =>
         {
             try
             {
-                TcpRepair.SendUnsent(c.Held.Fd, c.Restored!);
+                TcpRepair.SendUnsent(unsent[i].Held.Fd, unsent[i].Restored!);
             }
             catch (KernelCallException e)
             {
-                problems.Add($"a TCP connection could not send what it had not sent yet: {e.Message}");
+                Problem($"a TCP connection could not send what it had not sent yet: {e.Message}");
             }
-        }
-        foreach (var c in _connections.Where(c => c.InRepair))
+        });
+        var inRepair = _connections.Where(c => c.InRepair).ToList();
+        Cores.Spread(inRepair.Count, i =>
         {
+            var c = inRepair[i];
             try
             {
                 TcpRepair.Leave(c.Held.Fd, c.ReuseAddress);
@@ -110,9 +130,9 @@ public sealed class TcpRepairs : IDisposable
             }
             catch (KernelCallException e)
             {
-                problems.Add($"a TCP connection could not leave repair mode: {e.Message}");
+                Problem($"a TCP connection could not leave repair mode: {e.Message}");
             }
-        }
+        });
         Dispose();
         if (_lock?.Lift() is { } failed)
             problems.Add(failed);
