@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using Amber.Kernel.Files;
 using Amber.Native;
@@ -83,9 +82,10 @@ public static class TcpAcceptQueue
         uint received = c.ReceiveSequence - (c.RemoteFinReceived ? 1u : 0u);
         uint peerStart = received - (uint)c.ReceiveQueue.Length - 1; // the peer's SYN
         uint ourStart = c.SendSequence - 1;                           // the listener's SYN-ACK
-        int queued = AcceptQueueLength(listener);
+        int queued = SocketInspector.AcceptQueue(listener);
 
         // Its FIN takes one sequence: its snd_nxt in TIME_WAIT is one past where its send queue starts.
+        // The peer's FIN there must come before the SYN, which only a later sequence reopens.
         MakeTimeWait(c, local, remote, ourStart - TimeWaitStep - 1, peerStart - 16);
 
         bool scale = (c.Options & TcpOptions.WindowScale) != 0;
@@ -96,7 +96,7 @@ public static class TcpAcceptQueue
         if (timestamps)
             WriteTimestamps(ackOptions);
         Forge(c, peerStart + 1, c.SendSequence, PeerSegment.Ack, window, ackOptions);
-        WaitFor(() => AcceptQueueLength(listener) > queued, c, "the listener did not take the connection into its accept queue");
+        WaitFor(() => SocketInspector.AcceptQueue(listener) > queued, c, "the listener did not take the connection into its accept queue");
 
         var data = c.ReceiveQueue.AsSpan();
         for (int at = 0; at < data.Length; at += MaxPayload)
@@ -138,7 +138,7 @@ public static class TcpAcceptQueue
         SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, Target(fd), "setsockopt(TCP_REPAIR, off without probe)");
         // The peer's ACK of the FIN and its own FIN: FIN_WAIT1 → TIME_WAIT, the socket itself CLOSE.
         PeerSegment.Send(c.LocalAddress, c.RemoteAddress, receivedFin, sent + 1, PeerSegment.Fin | PeerSegment.Ack, ushort.MaxValue, TcpRepair.PeerSegmentMark);
-        WaitFor(() => StateOf(fd) == TcpState.Close, c, "the connection in TIME_WAIT it needs could not be made");
+        WaitFor(() => TcpRepair.StateOf(fd) == TcpState.Close, c, "the connection in TIME_WAIT it needs could not be made");
     }
 
     private static void Forge(TcpConnectionState c, uint sequence, uint acknowledgment, byte flags, ushort window, ReadOnlySpan<byte> options,
@@ -176,23 +176,6 @@ public static class TcpAcceptQueue
     {
         SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_QUEUE, queue, Target(fd), "setsockopt(TCP_REPAIR_QUEUE)");
         SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, (int)sequence, Target(fd), "setsockopt(TCP_QUEUE_SEQ)");
-    }
-
-    // tcp_info's unacked field of a listening socket: its accept queue.
-    private static int AcceptQueueLength(int listener)
-    {
-        Span<byte> info = stackalloc byte[32];
-        uint length = 32;
-        Errnos.Check(Interop.Getsockopt(listener, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, ref length), "getsockopt(TCP_INFO)", Target(listener));
-        return BinaryPrimitives.ReadInt32LittleEndian(info[24..]);
-    }
-
-    private static TcpState StateOf(int fd)
-    {
-        Span<byte> info = stackalloc byte[8];
-        uint length = 8;
-        Errnos.Check(Interop.Getsockopt(fd, Interop.IPPROTO_TCP, Interop.TCP_INFO, info, ref length), "getsockopt(TCP_INFO)", Target(fd));
-        return (TcpState)info[Interop.TcpInfoStateOffset];
     }
 
     // Loopback hands a made-up packet to the stack in a softirq, mostly before sendto returns.

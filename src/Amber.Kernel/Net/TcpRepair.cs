@@ -462,7 +462,8 @@ public static class TcpRepair
             "setsockopt(TCP_REPAIR_WINDOW)", fd);
     }
 
-    private static TcpState StateOf(int fd)
+    /// <summary>The connection's state (tcp_info's first byte).</summary>
+    internal static TcpState StateOf(int fd)
     {
         Span<byte> info = stackalloc byte[TcpInfoHead];
         uint length = TcpInfoHead;
