@@ -17,7 +17,8 @@ public static class CheckpointCommand
         var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one: a checkpoint beside --images, by name (or a path to it)" };
         var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
         var compress = CompressOption();
-        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress };
+        var json = JsonReport.Option();
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
@@ -25,6 +26,8 @@ public static class CheckpointCommand
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
                     || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
                     throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
+                if (parse.GetValue(json))
+                    throw new UsageException("--json goes with a PID (a group's checkpoint reports through its coordinator, in lines)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
             }
             if (parse.GetValue(pid) is not int given)
@@ -45,6 +48,8 @@ public static class CheckpointCommand
             var result = Checkpointer.Checkpoint(target, options with { MayEnd = worker.MayEnd }, worker.Token);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
+            if (parse.GetValue(json))
+                Report(result, dir);
             string kept = result.Parent is null ? "" : $" (incremental after {result.Parent}: {result.PagesKept} pages kept there)";
             if (result.Storage is { } files)
                 Console.Error.WriteLine($"storage: {files.Files} files, {files.FilesRead} read, {files.PagesWritten} blocks stored{(files.PagesShared > 0 ? $" ({files.PagesShared} shared by reflink)" : "")}{(result.Parent is null ? "" : $", {files.PagesKept} kept")}");
@@ -54,6 +59,35 @@ public static class CheckpointCommand
         }));
         return command;
     }
+
+    private static void Report(CheckpointResult result, string dir) => JsonReport.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("images", Path.GetFullPath(dir));
+        w.WriteNumber("pid", result.Pid);
+        w.WriteNumbers("processes", result.Processes);
+        w.WriteNumber("pages", result.PagesWritten);
+        w.WriteNumber("pagesKept", result.PagesKept);
+        w.WriteNumber("bytes", result.ImageBytes);
+        w.WriteNumber("frozenMs", Math.Round(result.FrozenFor.TotalMilliseconds, 1));
+        w.WriteNumber("totalMs", Math.Round(result.Total.TotalMilliseconds, 1));
+        if (result.Parent is { } parent)
+            w.WriteString("parent", parent);
+        else
+            w.WriteNull("parent");
+        if (result.Storage is { } files)
+        {
+            w.WriteStartObject("storage");
+            w.WriteNumber("files", files.Files);
+            w.WriteNumber("filesRead", files.FilesRead);
+            w.WriteNumber("blocksWritten", files.PagesWritten);
+            w.WriteNumber("blocksKept", files.PagesKept);
+            w.WriteNumber("blocksShared", files.PagesShared);
+            w.WriteEndObject();
+        }
+        w.WriteStrings("warnings", result.Warnings);
+        w.WriteEndObject();
+    });
 
     /// <summary>
     /// Where --parent is: a bare name, beside --images (in the same store); a path as given, which

@@ -21,7 +21,8 @@ public static class RestoreCommand
         var trust = new Option<bool>("--trust") { Description = "Restore a checkpoint this host did not write (another machine's): its signature is not checked" };
         var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
         var tcpClose = new Option<bool>("--tcp-close") { Description = "Restore established TCP connections aborted (the program's next use fails) instead of live: for when their peers are gone" };
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose };
+        var json = JsonReport.Option();
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
@@ -30,13 +31,15 @@ public static class RestoreCommand
                     throw new UsageException("--check goes with --images DIR (a group's checkpoints: amber verify --group NAME)");
                 if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
                     throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
+                if (parse.GetValue(json))
+                    throw new UsageException("--json goes with --images DIR (a group's restore reports through its coordinator, in lines)");
                 return GroupCommands.Restore(name, parse.GetValue(from));
             }
             if (parse.GetValue(images) is null)
                 throw new UsageException("--images DIR is required (or --group NAME)");
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
             if (parse.GetValue(check))
-                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) });
+                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) }, parse.GetValue(json));
             using var cancel = new Cancellation();
             var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
                 TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose) }, cancel.Token);
@@ -44,24 +47,62 @@ public static class RestoreCommand
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)
                 Console.Error.WriteLine($"storage rolled back: {rollback.FilesWritten} files written, {rollback.FilesKept} unchanged, {rollback.Removed} removed");
+            if (parse.GetValue(json))
+                Report(result);
             if (result.ExitCode is int code)
             {
                 Console.Error.WriteLine($"restored process {result.Pid} exited with {code}");
                 return code;
             }
             Console.Error.WriteLine($"restored process {result.Pid} in {result.Total.TotalMilliseconds:0} ms");
-            Console.Out.WriteLine(result.Pid.ToString(CultureInfo.InvariantCulture));
+            if (!parse.GetValue(json))
+                Console.Out.WriteLine(result.Pid.ToString(CultureInfo.InvariantCulture));
             return ExitCodes.Ok;
         }));
         return command;
     }
 
     /// <summary>amber restore --check: what a restore would say before making anything, and whether its PIDs are free now.</summary>
-    private static int Check(RestoreOptions options)
+    private static void Report(RestoreResult result) => JsonReport.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteNumber("pid", result.Pid);
+        w.WriteNumbers("roots", result.Roots);
+        w.WriteNumbers("processes", result.Processes);
+        w.WriteNumber("totalMs", Math.Round(result.Total.TotalMilliseconds, 1));
+        if (result.ExitCode is int code)
+            w.WriteNumber("exitCode", code);
+        else
+            w.WriteNull("exitCode");
+        if (result.Storage is { } rollback)
+        {
+            w.WriteStartObject("storage");
+            w.WriteNumber("filesWritten", rollback.FilesWritten);
+            w.WriteNumber("filesKept", rollback.FilesKept);
+            w.WriteNumber("removed", rollback.Removed);
+            w.WriteEndObject();
+        }
+        w.WriteStrings("warnings", result.Warnings);
+        w.WriteEndObject();
+    });
+
+    private static int Check(RestoreOptions options, bool json)
     {
         var (warnings, processes, taken) = Restorer.Check(options);
         foreach (var w in warnings)
             Console.Error.WriteLine($"amber: warning: {w}");
+        if (json)
+        {
+            JsonReport.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteBoolean("restorable", true);
+                w.WriteNumbers("processes", processes);
+                w.WriteNumbers("pidsTaken", taken);
+                w.WriteStrings("warnings", warnings);
+                w.WriteEndObject();
+            });
+        }
         string pids = taken.Count == 0 ? "all its PIDs are free now"
             : $"PID{(taken.Count > 1 ? "s" : "")} {string.Join(", ", taken)} {(taken.Count > 1 ? "are" : "is")} taken now (by the checkpointed processes, still running?): they must be free when it is restored";
         Console.Error.WriteLine($"{options.ImagesDirectory} can be restored here: {processes.Count} process(es), every page checked; {pids}");
