@@ -19,6 +19,8 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     VerifyCommand.Create(),
     MergeCommand.Create(),
     GroupCommands.Daemon(),
+    ShellCommands.Completion(),
+    ShellCommands.Man(),
     InternalCommand.Create(),
 };
 var parse = root.Parse(args);
