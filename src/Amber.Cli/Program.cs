@@ -19,6 +19,7 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     VerifyCommand.Create(),
     MergeCommand.Create(),
     GroupCommands.Daemon(),
+    ServiceCommand.Create(),
     ShellCommands.Completion(),
     ShellCommands.Man(),
     InternalCommand.Create(),

@@ -15,6 +15,9 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Level = LogLevel.Information, Message = "coordinator {Pid} listening on {Socket}")]
     public static partial void Listening(this ILogger logger, int pid, string socket);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Problem}")]
+    public static partial void NotNotified(this ILogger logger, string problem);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "coordinator stopping (the groups run on)")]
     public static partial void Stopping(this ILogger logger);
 

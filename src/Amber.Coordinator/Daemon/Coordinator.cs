@@ -47,6 +47,9 @@ public sealed class Coordinator : IDisposable
         _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
         _logger.Listening(Environment.ProcessId, _home.ControlSocket);
+        // Run by systemd (Type=notify): ready once requests can be taken.
+        if (SystemdNotify.Send($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=listening on {_home.ControlSocket}") is { } problem)
+            _logger.NotNotified(problem);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
         {
             c.Cancel = true;
@@ -59,6 +62,7 @@ public sealed class Coordinator : IDisposable
             _stop.Token.WaitHandle.WaitOne(GroupMonitor.Tick);
         }
         _logger.Stopping();
+        SystemdNotify.Send("STOPPING=1");
         return 0;
     }
 
