@@ -38,7 +38,7 @@ public sealed class ShellCommandTests
         Assert.Contains("checkpoint", commands);
         foreach (var command in commands)
         {
-            Assert.Contains($".SS \"amber {command}", page, StringComparison.Ordinal);
+            Assert.Contains($".SS \"amber {command.Replace("-", "\\-", StringComparison.Ordinal)}", page, StringComparison.Ordinal);
             var options = AmberCli.Run(command, "--help").ShouldSucceed().Stdout.Split('\n')
                 .SkipWhile(l => !l.StartsWith("Options:", StringComparison.Ordinal)).Skip(1)
                 .Select(l => l.Trim().Split(' ')[0].TrimEnd(',')).Where(o => o.StartsWith("--", StringComparison.Ordinal) && o != "--help").ToList();
