@@ -6,8 +6,8 @@ namespace Amber.Integration.Tests;
 /// <summary>
 /// --json: checkpoint, restore (and --check), images, verify and ps print one JSON document on stdout
 /// with the figures their human lines show, which must agree with the images on disk; a damaged
-/// checkpoint is reported damaged and still fails; a group's verbs, which report in lines through the
-/// coordinator, refuse --json with a usage error.
+/// checkpoint is reported damaged and still fails; a group's verbs report the same way through the
+/// coordinator.
 /// </summary>
 public sealed class JsonReportTests
 {
@@ -77,10 +77,38 @@ public sealed class JsonReportTests
         Assert.NotEqual(0, damaged.ExitCode);
         using var report = JsonDocument.Parse(damaged.Stdout);
         Assert.True(report.RootElement.GetProperty("damaged").GetInt32() >= 1, damaged.Stdout);
+    }
 
-        // A group's verbs report in lines through its coordinator.
-        Assert.Equal(2, AmberCli.Run("checkpoint", "--group", "nosuch", "--json").ExitCode);
-        Assert.Equal(2, AmberCli.Run("restore", "--group", "nosuch", "--json").ExitCode);
+    /// <summary>A group's verbs: the coordinator's answer carries the report, which --json prints instead of its lines.</summary>
+    [Fact]
+    public void AGroupsVerbsReportTheirFiguresAsJsonThroughTheCoordinator()
+    {
+        using var home = new GroupHome("json-group");
+        int pid = home.Run("js", [], "/bin/sleep", "1000");
+
+        using var taken = Json(home.Amber("checkpoint", "--group", "js", "--json").ShouldSucceed());
+        var first = taken.RootElement;
+        Assert.Equal("js", first.GetProperty("group").GetString());
+        Assert.Equal([pid], first.GetProperty("processes").EnumerateArray().Select(p => p.GetInt32()));
+        Assert.True(first.GetProperty("pages").GetInt64() > 0 && first.GetProperty("barrierMs").GetDouble() >= 0);
+        Assert.Equal(Size(first.GetProperty("images").GetString()!), first.GetProperty("bytes").GetInt64());
+
+        using var images = Json(home.Amber("images", "--group", "js", "--json").ShouldSucceed());
+        var listed = images.RootElement.GetProperty("checkpoints").EnumerateArray().ToList();
+        Assert.Equal([first.GetProperty("checkpoint").GetString()], listed.Select(c => c.GetProperty("name").GetString()));
+        Assert.True(listed[0].GetProperty("latest").GetBoolean());
+
+        using var verified = Json(home.Amber("verify", "--group", "js", "--json").ShouldSucceed());
+        Assert.Equal(1, verified.RootElement.GetProperty("checkpoints").GetInt32());
+
+        using var stopped = Json(home.Amber("checkpoint", "--group", "js", "--stop", "--json").ShouldSucceed());
+        Assert.True(stopped.RootElement.GetProperty("stopped").GetBoolean());
+        Assert.Equal(first.GetProperty("checkpoint").GetString(), stopped.RootElement.GetProperty("parent").GetString());
+        GroupHome.WaitUntil(() => !Amber.Kernel.Proc.ProcFs.Exists(pid), "the group to end after checkpoint --stop");
+        using var restored = Json(home.Amber("restore", "--group", "js", "--json").ShouldSucceed());
+        Assert.Equal(stopped.RootElement.GetProperty("checkpoint").GetString(), restored.RootElement.GetProperty("checkpoint").GetString());
+        Assert.Equal([pid], restored.RootElement.GetProperty("roots").EnumerateArray().Select(p => p.GetInt32()));
+        Assert.True(Amber.Kernel.Proc.ProcFs.Exists(pid));
     }
 
     /// <summary>stdout is one JSON document, nothing else.</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Amber.Coordinator.Control;
 using Amber.Checkpoint;
 
 namespace Amber.Cli.Commands;
@@ -26,9 +27,7 @@ public static class CheckpointCommand
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
                     || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
                     throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
-                if (parse.GetValue(json))
-                    throw new UsageException("--json goes with a PID (a group's checkpoint reports through its coordinator, in lines)");
-                return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full));
+                return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full), parse.GetValue(json));
             }
             if (parse.GetValue(pid) is not int given)
                 throw new UsageException("give the PID to checkpoint, or --group NAME");

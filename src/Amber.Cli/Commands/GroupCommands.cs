@@ -68,13 +68,13 @@ public static class GroupCommands
         return command;
     }
 
-    public static int Checkpoint(string group, bool stop, bool full) =>
-        Print(ControlClient.Send(new CheckpointRequest(group, stop, full)));
+    public static int Checkpoint(string group, bool stop, bool full, bool json) =>
+        Print(ControlClient.Send(new CheckpointRequest(group, stop, full)), json);
 
-    public static int Restore(string group, string? from) =>
-        Print(ControlClient.Send(new RestoreRequest(group, from ?? "")));
+    public static int Restore(string group, string? from, bool json) =>
+        Print(ControlClient.Send(new RestoreRequest(group, from ?? "")), json);
 
-    public static int Images(string group) => Print(ControlClient.Send(new ImagesRequest(group)));
+    public static int Images(string group, bool json) => Print(ControlClient.Send(new ImagesRequest(group)), json);
 
     public static Command Daemon()
     {
@@ -118,12 +118,18 @@ public static class GroupCommands
         return command;
     }
 
-    public static int Print(ControlResponse response)
+    /// <summary>The coordinator's answer: its lines, or with <paramref name="json"/> its report (a JSON document) on stdout.</summary>
+    public static int Print(ControlResponse response, bool json = false)
     {
         foreach (var line in response.Stderr)
             Console.Error.WriteLine(line.StartsWith("warning: ", StringComparison.Ordinal) ? $"amber: {line}" : line);
-        foreach (var line in response.Stdout)
-            Console.Out.WriteLine(line);
+        if (json && response.Report.Length > 0)
+            Console.Out.WriteLine(response.Report);
+        else if (!json)
+        {
+            foreach (var line in response.Stdout)
+                Console.Out.WriteLine(line);
+        }
         if (response.Ok)
             return ExitCodes.Ok;
         Console.Error.WriteLine($"amber: {response.Error}");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Amber.Coordinator.Control;
 using Amber.Coordinator.Store;
 
 namespace Amber.Cli.Commands;
@@ -15,18 +16,14 @@ public static class ImagesCommand
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
-            {
-                if (parse.GetValue(json))
-                    throw new UsageException("--json goes with a store directory (a group's images are listed by its coordinator, in lines)");
-                return GroupCommands.Images(name);
-            }
+                return GroupCommands.Images(name, parse.GetValue(json));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber images needs --group NAME or a store directory");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
             var contents = new GroupStore(path).Scan();
             if (parse.GetValue(json))
             {
-                Report(contents);
+                Console.Out.WriteLine(ReportJson.Store(contents));
                 return ExitCodes.Ok;
             }
             var lines = contents.Describe();
@@ -38,37 +35,4 @@ public static class ImagesCommand
         }));
         return command;
     }
-
-    /// <summary>Every checkpoint of the store in order, the damaged ones with their problem, and what is not one.</summary>
-    private static void Report(StoreContents contents) => JsonReport.Write(w =>
-    {
-        var latest = contents.Checkpoints.LastOrDefault();
-        w.WriteStartObject();
-        w.WriteStartArray("checkpoints");
-        foreach (var e in contents.Entries)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", e.Name);
-            w.WriteString("path", e.Path);
-            if (e.Checkpoint is { } c)
-            {
-                w.WriteString("created", c.Created);
-                w.WriteString("kind", c.Parent.Length == 0 ? (c.Merged ? "full (merged)" : "full") : "incremental");
-                w.WriteString("parent", c.Parent.Length == 0 ? null : c.Parent);
-                w.WriteStrings("uses", c.Sources);
-                w.WriteNumber("trees", c.Trees);
-                w.WriteNumber("processes", c.Processes);
-                w.WriteNumber("bytes", c.Bytes);
-                w.WriteBoolean("latest", c == latest);
-            }
-            else
-            {
-                w.WriteString("damaged", e.Problem);
-            }
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStrings("unfinished", contents.Unfinished);
-        w.WriteEndObject();
-    });
 }

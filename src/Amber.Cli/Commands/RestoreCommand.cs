@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Amber.Coordinator.Control;
 using System.Globalization;
 using Amber.Checkpoint.Restore;
 
@@ -31,9 +32,7 @@ public static class RestoreCommand
                     throw new UsageException("--check goes with --images DIR (a group's checkpoints: amber verify --group NAME)");
                 if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
                     throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
-                if (parse.GetValue(json))
-                    throw new UsageException("--json goes with --images DIR (a group's restore reports through its coordinator, in lines)");
-                return GroupCommands.Restore(name, parse.GetValue(from));
+                return GroupCommands.Restore(name, parse.GetValue(from), parse.GetValue(json));
             }
             if (parse.GetValue(images) is null)
                 throw new UsageException("--images DIR is required (or --group NAME)");

@@ -19,11 +19,7 @@ public static class VerifyCommand
         {
             // A group's store is verified by its coordinator, between its checkpoints and merges.
             if (GroupCommands.GroupName(parse, group) is { } name)
-            {
-                if (parse.GetValue(json))
-                    throw new UsageException("--json goes with a directory (a group's store is verified by its coordinator, which reports in lines)");
-                return GroupCommands.Print(ControlClient.Send(new VerifyRequest(name)));
-            }
+                return GroupCommands.Print(ControlClient.Send(new VerifyRequest(name)), parse.GetValue(json));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
@@ -31,7 +27,7 @@ public static class VerifyCommand
             {
                 var (lines, damaged) = CheckpointVerifier.VerifyAll([path]);
                 if (parse.GetValue(json))
-                    Report(1, damaged, lines, []);
+                    Console.Out.WriteLine(ReportJson.Verification(1, damaged, lines, []));
                 else
                     Console.Out.WriteLine(lines[0]);
                 if (damaged > 0)
@@ -41,7 +37,7 @@ public static class VerifyCommand
             }
             var found = StoreVerifier.Verify(new GroupStore(path));
             if (parse.GetValue(json))
-                Report(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished);
+                Console.Out.WriteLine(ReportJson.Verification(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished));
             else
             {
                 foreach (var line in found.Lines)
@@ -56,17 +52,6 @@ public static class VerifyCommand
         }));
         return command;
     }
-
-    /// <summary>The figures, and each checkpoint's line as the human output has it; the exit code says the same as without --json.</summary>
-    private static void Report(int checkpoints, int damaged, IReadOnlyList<string> lines, IReadOnlyList<string> unfinished) => JsonReport.Write(w =>
-    {
-        w.WriteStartObject();
-        w.WriteNumber("checkpoints", checkpoints);
-        w.WriteNumber("damaged", damaged);
-        w.WriteStrings("results", lines);
-        w.WriteStrings("unfinished", unfinished);
-        w.WriteEndObject();
-    });
 
     /// <summary>Neither a checkpoint nor a store of any: an interrupted checkpoint's leftover, a store of leftovers, or anything else.</summary>
     private static string NotACheckpoint(string path, IReadOnlyList<string> unfinished)

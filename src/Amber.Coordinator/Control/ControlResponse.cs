@@ -13,5 +13,8 @@ public sealed class ControlResponse
     /// <summary>Lines for standard error (reports, warnings).</summary>
     public List<string> Stderr { get; set; } = [];
 
+    /// <summary>What was reported as one JSON document (<see cref="ReportJson"/>), printed by amber VERB --json; empty when the verb has none.</summary>
+    public string Report { get; set; } = "";
+
     public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
 }

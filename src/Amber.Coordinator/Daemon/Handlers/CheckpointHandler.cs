@@ -57,7 +57,29 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         string summary = string.Create(CultureInfo.InvariantCulture,
             $"{(report.Parent.Length > 0 ? $" (incremental after {report.Parent}: {report.Pages} pages written, {report.PagesKept} kept, {report.PagesSkipped} of them known unwritten{(report.PagesCopiedBeforeTheFreeze > 0 ? $", {report.PagesCopiedBeforeTheFreeze} copied before the freeze" : "")})" : " (full)")}: {report.Processes.Count} processes, {report.Bytes / 1048576.0:0.0} MiB{(report.Storage.Length > 0 ? $", storage {report.Storage}" : "")}, barrier {report.BarrierMs:0.0} ms, frozen {report.FrozenMs:0} ms, total {report.TotalMs:0} ms");
         logger.CheckpointTaken(group.Config.Name, id, summary);
-        return new ControlResponse { Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"] };
+        return new ControlResponse
+        {
+            Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"],
+            Report = ReportJson.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("group", group.Config.Name);
+                w.WriteString("checkpoint", id);
+                w.WriteString("images", images);
+                w.WriteNumbers("processes", report.Processes);
+                w.WriteNumber("pages", report.Pages);
+                w.WriteNumber("pagesKept", report.PagesKept);
+                w.WriteNumber("bytes", report.Bytes);
+                w.WriteNumber("barrierMs", Math.Round(report.BarrierMs, 1));
+                w.WriteNumber("frozenMs", Math.Round(report.FrozenMs, 1));
+                w.WriteNumber("totalMs", Math.Round(report.TotalMs, 1));
+                w.WriteString("parent", report.Parent.Length == 0 ? null : report.Parent);
+                w.WriteString("storage", report.Storage.Length == 0 ? null : report.Storage);
+                w.WriteBoolean("stopped", stop);
+                w.WriteStrings("warnings", report.Warnings);
+                w.WriteEndObject();
+            }),
+        };
     }
 
     private List<string> WorkerArguments(GroupRuntime group, string images, bool stop, StoredCheckpoint? parent)

@@ -11,7 +11,11 @@ internal sealed class ImagesHandler(StoreApproval approval) : IGroupHandler<Imag
     {
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
-        var lines = group.Store.Scan().Describe();
-        return new ControlResponse { Ok = true, Stdout = lines, Stderr = lines.Count == 0 ? [$"group {group.Config.Name} has no checkpoint yet"] : [] };
+        var contents = group.Store.Scan();
+        var lines = contents.Describe();
+        return new ControlResponse
+        {
+            Ok = true, Stdout = lines, Stderr = lines.Count == 0 ? [$"group {group.Config.Name} has no checkpoint yet"] : [], Report = ReportJson.Store(contents),
+        };
     }
 }

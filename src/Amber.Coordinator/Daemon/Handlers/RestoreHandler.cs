@@ -47,6 +47,18 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         {
             Ok = true, Stdout = [.. report.Roots.Select(r => r.ToString(CultureInfo.InvariantCulture))],
             Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"restored group {group.Config.Name} from {id}: {summary}"],
+            Report = ReportJson.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("group", group.Config.Name);
+                w.WriteString("checkpoint", id);
+                w.WriteNumbers("roots", report.Roots);
+                w.WriteNumbers("processes", report.Processes);
+                w.WriteNumber("totalMs", Math.Round(report.TotalMs, 1));
+                w.WriteString("storage", report.Storage.Length == 0 ? null : report.Storage);
+                w.WriteStrings("warnings", report.Warnings);
+                w.WriteEndObject();
+            }),
         };
     }
 }

@@ -13,10 +13,11 @@ internal sealed class VerifyHandler(StoreApproval approval) : IGroupHandler<Veri
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
         var found = StoreVerifier.Verify(group.Store);
+        string report = ReportJson.Verification(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished);
         if (found.Checkpoints == 0)
-            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"group {group.Config.Name} has no checkpoint to verify (its store: {group.Config.Store})" };
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Report = report, Error = $"group {group.Config.Name} has no checkpoint to verify (its store: {group.Config.Store})" };
         if (found.Damaged > 0)
-            return new ControlResponse { Ok = false, Stdout = found.Lines, Error = $"{found.Damaged} of {found.Checkpoints} checkpoint(s) of group {group.Config.Name} are damaged" };
-        return new ControlResponse { Ok = true, Stdout = found.Lines, Stderr = [$"group {group.Config.Name}: {found.Summary}"] };
+            return new ControlResponse { Ok = false, Stdout = found.Lines, Report = report, Error = $"{found.Damaged} of {found.Checkpoints} checkpoint(s) of group {group.Config.Name} are damaged" };
+        return new ControlResponse { Ok = true, Stdout = found.Lines, Stderr = [$"group {group.Config.Name}: {found.Summary}"], Report = report };
     }
 }
