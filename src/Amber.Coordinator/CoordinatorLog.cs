@@ -18,6 +18,9 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Problem}")]
     public static partial void NotNotified(this ILogger logger, string problem);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "configuration: {Settings}")]
+    public static partial void Configured(this ILogger logger, string settings);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "coordinator stopping (the groups run on)")]
     public static partial void Stopping(this ILogger logger);
 

@@ -40,9 +40,12 @@ public sealed class Coordinator : IDisposable
         StateFiles.Directory(_home.GroupsDirectory, StateFiles.Reachable);
         if (File.Exists(_home.DaemonLog))
             File.SetUnixFileMode(_home.DaemonLog, StateFiles.Private);
+        // Before anything is taken: a configuration that cannot be stops the coordinator, naming what.
+        var defaults = CoordinatorConfig.Load();
         _pidLock = TakeLock();
         Spawner.BecomeSubreaper();
-        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers);
+        _logger.Configured(defaults.ToString());
+        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults);
         LoadGroups(handlers);
         _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();

@@ -33,16 +33,17 @@ public static class GroupSettings
         return null;
     }
 
-    /// <summary>A new group's settings: those of the request, the defaults for the others.</summary>
-    public static GroupConfig ForNewGroup(RunRequest request, string store, Security.Requester owner) => new()
+    /// <summary>A new group's settings: those of the request, the configuration file's for the others, the built-in defaults last.</summary>
+    public static GroupConfig ForNewGroup(RunRequest request, string store, Security.Requester owner, CoordinatorConfig? defaults = null) => new()
     {
         Name = request.Group, Owner = owner.Uid, OwnerGid = owner.Gid, OwnerGroups = [.. owner.Groups], OwnerCapabilities = owner.Capabilities,
         Store = store, Storage = StoragePaths(request),
-        EverySeconds = request.EverySeconds, RestartOnFailure = request.RestartOnFailure ?? false,
-        DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : 5,
-        MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : 8,
-        MergeAboveBytes = request.MergeAboveBytes,
-        Compress = request.Compress.Length > 0 ? request.Compress : "none",
+        EverySeconds = request.EverySeconds > 0 ? request.EverySeconds : defaults?.EverySeconds ?? 0,
+        RestartOnFailure = request.RestartOnFailure ?? defaults?.RestartOnFailure ?? false,
+        DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : defaults?.DeadlineSeconds ?? 5,
+        MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : defaults?.MergeAfter ?? 8,
+        MergeAboveBytes = request.MergeAboveBytes > 0 ? request.MergeAboveBytes : defaults?.MergeAboveBytes ?? 0,
+        Compress = request.Compress.Length > 0 ? request.Compress : defaults?.Compress ?? "none",
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
     };
 

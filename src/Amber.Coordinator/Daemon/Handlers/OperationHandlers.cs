@@ -9,12 +9,13 @@ internal sealed record OperationHandlers(StoreApproval Approval, ShutdownHandler
     CheckpointHandler Checkpoint, RestoreHandler Restore, ImagesHandler Images, MergeHandler Merge, VerifyHandler Verify,
     StopHandler Stop, RemoveHandler Remove)
 {
-    public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers)
+    public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers,
+        CoordinatorConfig defaults)
     {
         var approval = new StoreApproval(home, reaper, loggers.CreateLogger<StoreApproval>());
         var attach = new AttachHandler(loggers.CreateLogger<AttachHandler>());
         var stop = new StopHandler(loggers.CreateLogger<StopHandler>());
-        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers), attach,
+        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers, defaults), attach,
             new DetachHandler(loggers.CreateLogger<DetachHandler>()),
             new CheckpointHandler(home, reaper, approval, loggers.CreateLogger<CheckpointHandler>()),
             new RestoreHandler(home, reaper, approval, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),

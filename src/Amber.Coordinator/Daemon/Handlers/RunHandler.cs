@@ -11,14 +11,19 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// amber run: the group made if new (<see cref="Create"/>, before its owner is checked), or given the
 /// settings that can change (refusing those that cannot); then the program starts in it.
 /// </summary>
-internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups, AttachHandler attach, ILoggerFactory loggers) : IGroupHandler<RunRequest>
+/// <param name="defaults">What a new group takes for the settings amber run does not give (the configuration file).</param>
+internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups, AttachHandler attach, ILoggerFactory loggers,
+    CoordinatorConfig defaults) : IGroupHandler<RunRequest>
 {
     private ILogger Logger { get; } = loggers.CreateLogger<RunHandler>();
 
     /// <summary>A new group for <paramref name="who"/> with the request's settings; null and why not if its store or storage cannot be.</summary>
     public GroupRuntime? Create(RunRequest request, Requester who, out string? problem)
     {
-        var config = GroupSettings.ForNewGroup(request, request.Store.Length > 0 ? request.Store : home.DefaultStore(request.Group), who);
+        string store = request.Store.Length > 0 ? request.Store
+            : defaults.StoreRoot is { } root ? Path.Combine(root, request.Group)
+            : home.DefaultStore(request.Group);
+        var config = GroupSettings.ForNewGroup(request, store, who, defaults);
         // Not under the groups' lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
         problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid) ?? approval.AccessProblem(config);
         if (problem is not null)

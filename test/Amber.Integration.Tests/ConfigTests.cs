@@ -1,0 +1,62 @@
+using System.Text.Json;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// The coordinator's configuration file ($AMBER_CONFIG): a new group takes its store root, schedule,
+/// merge policy and compression for what amber run does not say, and what amber run says wins; a
+/// setting it does not know (or not yet: retention) or a value that cannot be stops the coordinator
+/// with one line naming it.
+/// </summary>
+public sealed class ConfigTests
+{
+    [Fact]
+    public void ANewGroupTakesTheConfigurationsDefaultsAndTheCommandLineWins()
+    {
+        using var home = new GroupHome("config");
+        string stores = home.Dir["stores"];
+        Directory.CreateDirectory(stores);
+        string config = home.Dir["amber.json"];
+        File.WriteAllText(config, $$"""
+            {
+              // the groups' stores, and a checkpoint every 300 ms
+              "storeRoot": "{{stores}}",
+              "everySeconds": 0.3,
+              "mergeAfter": 3,
+              "compress": "zstd"
+            }
+            """);
+        var environment = new Dictionary<string, string>(home.Environment) { ["AMBER_CONFIG"] = config };
+        var run = AmberCli.Run(["run", "--group", "cfg", "--", "/bin/sleep", "1000"], null, environment).ShouldSucceed();
+        AmberCli.Run(["run", "--group", "own", "--merge-after", "5", "--", "/bin/sleep", "1000"], null, environment).ShouldSucceed();
+
+        // Scheduled checkpoints into storeRoot/cfg, compressed.
+        GroupHome.WaitUntil(() => Directory.Exists(Path.Combine(stores, "cfg")) && Directory.GetDirectories(Path.Combine(stores, "cfg"), "ckpt-*").Count(d => File.Exists(Path.Combine(d, "manifest.img"))) >= 2,
+            "two scheduled checkpoints in the configured store", TimeSpan.FromSeconds(60));
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(home.Home.GroupsDirectory, "cfg", "group.json")));
+        var cfg = settings.RootElement;
+        Assert.Equal(Path.Combine(stores, "cfg"), cfg.GetProperty("store").GetString());
+        Assert.Equal(0.3, cfg.GetProperty("everySeconds").GetDouble());
+        Assert.Equal(3, cfg.GetProperty("mergeAfter").GetInt32());
+        Assert.Equal("zstd", cfg.GetProperty("compress").GetString());
+        using var own = JsonDocument.Parse(File.ReadAllText(Path.Combine(home.Home.GroupsDirectory, "own", "group.json")));
+        Assert.Equal(5, own.RootElement.GetProperty("mergeAfter").GetInt32());
+        Assert.NotEmpty(run.LastStdoutLine);
+    }
+
+    [Theory]
+    [InlineData("""{ "retention": { "keepLast": 3 } }""", "\"retention\" is not supported yet")]
+    [InlineData("""{ "everySeconds": -1 }""", "\"everySeconds\" must be seconds")]
+    [InlineData("""{ "storeRoot": "relative/path" }""", "\"storeRoot\" must be a full path")]
+    [InlineData("""{ "schedule": "5m" }""", "\"schedule\" is not a setting")]
+    [InlineData("""not json""", "is not JSON")]
+    public void AConfigurationThatCannotBeStopsTheCoordinatorNamingIt(string text, string message)
+    {
+        using var home = new GroupHome("config-bad");
+        string config = home.Dir["amber.json"];
+        File.WriteAllText(config, text);
+        var daemon = AmberCli.Run(["daemon"], null, new Dictionary<string, string>(home.Environment) { ["AMBER_CONFIG"] = config }, TimeSpan.FromMinutes(3));
+        daemon.ShouldFail(message);
+        Assert.False(File.Exists(home.Home.ControlSocket), "the coordinator listened with a configuration it could not take");
+    }
+}
