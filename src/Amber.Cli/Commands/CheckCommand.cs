@@ -1,8 +1,4 @@
-using System.Buffers;
 using System.CommandLine;
-using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Amber.Checkpoint.Resources.Sockets;
 using Amber.Kernel.Features;
 
@@ -53,23 +49,18 @@ public static class CheckCommand
             : $"Amber cannot run here: {string.Join(", ", missing)} missing.");
     }
 
-    private static void WriteJson(IReadOnlyList<FeatureProbe> features)
+    private static void WriteJson(IReadOnlyList<FeatureProbe> features) => JsonReport.Write(writer =>
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        writer.WriteStartArray();
+        foreach (var f in features)
         {
-            writer.WriteStartArray();
-            foreach (var f in features)
-            {
-                writer.WriteStartObject();
-                writer.WriteString("name", f.Name);
-                writer.WriteBoolean("required", f.Required);
-                writer.WriteBoolean("present", f.Present);
-                writer.WriteString("detail", f.Detail);
-                writer.WriteEndObject();
-            }
-            writer.WriteEndArray();
+            writer.WriteStartObject();
+            writer.WriteString("name", f.Name);
+            writer.WriteBoolean("required", f.Required);
+            writer.WriteBoolean("present", f.Present);
+            writer.WriteString("detail", f.Detail);
+            writer.WriteEndObject();
         }
-        Console.Out.WriteLine(Encoding.UTF8.GetString(buffer.WrittenSpan));
-    }
+        writer.WriteEndArray();
+    });
 }
