@@ -179,10 +179,11 @@ public sealed class AspNetTests
         server.ReapKilled(tree);
         NetworkLocks.AssertParked(port, dir["img"], atLeast: 1);
         // A response that arrived before the freeze may still be counted by a client thread slowed by a
-        // loaded machine: the count must come to rest (it never would if requests still got through).
+        // loaded machine (seen: over half a second late in a full run): the count must come to rest for
+        // a second (it never would if requests still got through).
         long atCheckpoint = Interlocked.Read(ref done);
-        var settleBy = DateTime.UtcNow.AddSeconds(5);
-        for (var still = DateTime.UtcNow; DateTime.UtcNow - still < TimeSpan.FromMilliseconds(500);)
+        var settleBy = DateTime.UtcNow.AddSeconds(10);
+        for (var still = DateTime.UtcNow; DateTime.UtcNow - still < TimeSpan.FromSeconds(1);)
         {
             Assert.True(DateTime.UtcNow < settleBy, $"the client kept getting answers while the app was gone: {Interlocked.Read(ref done)} after {atCheckpoint}");
             Thread.Sleep(20);
