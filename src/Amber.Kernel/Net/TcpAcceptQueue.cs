@@ -125,15 +125,15 @@ public static class TcpAcceptQueue
         using var handle = new SafeFdHandle(fd);
         Span<byte> sockaddr = stackalloc byte[local.V6 ? 28 : 16];
         TcpRepair.Enter(fd);
-        SetSequence(fd, Interop.TCP_SEND_QUEUE, sent);
-        SetSequence(fd, Interop.TCP_RECV_QUEUE, receivedFin);
+        TcpRepair.SetQueueSequence(fd, Interop.TCP_SEND_QUEUE, sent);
+        TcpRepair.SetQueueSequence(fd, Interop.TCP_RECV_QUEUE, receivedFin);
         // Repair mode binds beside the listener, as it does a restored connection.
         local.WriteSockaddr(sockaddr, withPort: true);
         Errnos.Check(Interop.Bind(fd, sockaddr, (uint)sockaddr.Length), "bind", Target(fd));
         remote.WriteSockaddr(sockaddr, withPort: true);
         Errnos.Check(Interop.Connect(fd, sockaddr, (uint)sockaddr.Length), "connect", Target(fd));
         // With the send queue selected, the FIN counts as sent; nothing goes out.
-        SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_QUEUE, Interop.TCP_SEND_QUEUE, Target(fd), "setsockopt(TCP_REPAIR_QUEUE)");
+        TcpRepair.Select(fd, Interop.TCP_SEND_QUEUE);
         Errnos.Check(Interop.Shutdown(fd, Interop.SHUT_WR), "shutdown(SHUT_WR)", Target(fd));
         SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR, Interop.TCP_REPAIR_OFF_NO_WP, Target(fd), "setsockopt(TCP_REPAIR, off without probe)");
         // The peer's ACK of the FIN and its own FIN: FIN_WAIT1 → TIME_WAIT, the socket itself CLOSE.
@@ -170,12 +170,6 @@ public static class TcpAcceptQueue
     {
         option.Clear();
         (option[0], option[1], option[2], option[3]) = (1, 1, 8, 10);
-    }
-
-    private static void SetSequence(int fd, int queue, uint sequence)
-    {
-        SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_QUEUE, queue, Target(fd), "setsockopt(TCP_REPAIR_QUEUE)");
-        SocketOptions.SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, (int)sequence, Target(fd), "setsockopt(TCP_QUEUE_SEQ)");
     }
 
     // Loopback hands a made-up packet to the stack in a softirq, mostly before sendto returns.

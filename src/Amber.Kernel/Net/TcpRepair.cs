@@ -471,7 +471,8 @@ public static class TcpRepair
         return (TcpState)info[Interop.TcpInfoStateOffset];
     }
 
-    private static void Select(int fd, int queue) =>
+    /// <summary>TCP_REPAIR_QUEUE: which queue the next sequence, send or peek acts on.</summary>
+    internal static void Select(int fd, int queue) =>
         SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_REPAIR_QUEUE, queue, "setsockopt(TCP_REPAIR_QUEUE)");
 
     private static uint QueueSequence(int fd, int queue)
@@ -480,7 +481,8 @@ public static class TcpRepair
         return (uint)GetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
     }
 
-    private static void SetQueueSequence(int fd, int queue, uint sequence)
+    /// <summary>Where <paramref name="queue"/> starts (TCP_QUEUE_SEQ): only a socket in repair mode, not yet connected, takes it.</summary>
+    internal static void SetQueueSequence(int fd, int queue, uint sequence)
     {
         Select(fd, queue);
         SetInt(fd, Interop.IPPROTO_TCP, Interop.TCP_QUEUE_SEQ, (int)sequence, "setsockopt(TCP_QUEUE_SEQ)");

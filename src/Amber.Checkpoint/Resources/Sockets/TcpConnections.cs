@@ -124,7 +124,6 @@ public static class TcpConnections
     private static void SaveAcceptQueues(TcpRepairs repairs, List<(ProcessImage Process, FdImage Fd)> listeners, IReadOnlyCollection<ConnectionEnds> held)
     {
         var queues = new List<(ProcessImage Process, FdImage Fd, HeldFile Listener, List<QueuedConnection> Connections)>();
-        string? bootId = null;
         try
         {
             try
@@ -139,7 +138,6 @@ public static class TcpConnections
                     if (!repairs.Locked)
                         throw new UnsupportedResourceException(process.Pid, $"fd {fd.Fd} ({fd.Description})",
                             $"a listening socket with {waiting} connection(s) waiting to be accepted, which needs the network lock: nft is not installed (apt-get install nftables)");
-                    bootId ??= File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
                     for (HeldFile? taken; (taken = TcpAcceptQueue.Take(copy.Fd)) is not null;)
                     {
                         using var connection = taken; // closed in repair mode: the peer is sent nothing
@@ -150,7 +148,7 @@ public static class TcpConnections
                         queue.Item4.Add(new QueuedConnection
                         {
                             LocalAddress = ByteString.CopyFrom(state.LocalAddress), PeerAddress = ByteString.CopyFrom(state.RemoteAddress),
-                            Tcp = ToImage(state), BootId = bootId,
+                            Tcp = ToImage(state), BootId = BootId.Value,
                         });
                     }
                 }
@@ -203,24 +201,24 @@ public static class TcpConnections
     /// </summary>
     public static void RestoreAcceptQueue(int listener, SocketImage s)
     {
-        string bootId = s.AcceptQueue.Count == 0 ? "" : File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
         foreach (var c in s.AcceptQueue)
-            TcpAcceptQueue.Requeue(listener, State(c.LocalAddress, c.PeerAddress, c.Tcp), timestamps: c.BootId == bootId);
+            TcpAcceptQueue.Requeue(listener, State(c.LocalAddress, c.PeerAddress, c.Tcp), timestamps: c.BootId == BootId.Value);
     }
 
     /// <summary>What a restore on this boot says of connections waiting to be accepted that lose their TCP timestamps.</summary>
     public static IEnumerable<string> AcceptQueueWarnings(IEnumerable<ProcessImage> processes)
     {
         var queued = processes.SelectMany(p => p.Fds.Where(f => f.Socket is { AcceptQueue.Count: > 0 }).DistinctBy(f => f.SocketInode).Select(f => (p.Pid, Fd: f)));
-        string? bootId = null;
         foreach (var (pid, fd) in queued)
         {
-            bootId ??= File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
-            int count = fd.Socket.AcceptQueue.Count(c => c.BootId != bootId && (c.Tcp.Options & (uint)TcpOptions.Timestamps) != 0);
+            int count = fd.Socket.AcceptQueue.Count(c => c.BootId != BootId.Value && (c.Tcp.Options & (uint)TcpOptions.Timestamps) != 0);
             if (count > 0)
                 yield return $"process {pid} fd {fd.Fd}: {count} connection(s) waiting to be accepted come back without TCP timestamps (saved on another boot, where the kernel's timestamp clock differs)";
         }
     }
+
+    /// <summary>This boot's id: the kernel's TCP timestamp offsets are drawn once per boot.</summary>
+    private static readonly Lazy<string> BootId = new(() => File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim());
 
     private static bool IsTcpListener(FdImage f) =>
         f.Socket is { Listening: true, Tcp: null, Type: SocketState.Stream } s && s.Family is SocketState.Inet or SocketState.Inet6;
