@@ -27,7 +27,8 @@ public static class CheckpointMerger
     private const int ChunkPages = 1024;
 
     /// <param name="copyAll">Copy every page, linking no page file: a checkpoint that shares no file with any other and holds nothing unused.</param>
-    public static MergeResult Merge(string checkpoint, bool copyAll = false, CancellationToken cancel = default)
+    /// <param name="removeChain">Remove the earlier checkpoints of the chain that nothing needs any more; false when a retention policy decides what stays (<see cref="StoreRetention"/>).</param>
+    public static MergeResult Merge(string checkpoint, bool copyAll = false, bool removeChain = true, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
         using var trace = new PhaseTrace("merge");
@@ -38,6 +39,11 @@ public static class CheckpointMerger
         if (old.Sources.Count == 0)
             return new MergeResult(Path.GetFileName(dir), 0, 0, 0, RemoveUnneeded(store, []), clock.Elapsed);
 
+        // Its page files are rewritten: a later checkpoint that refers to them would be left pointing at other bytes.
+        var dependents = Directory.GetDirectories(store).Where(d => d != dir && !d.Contains(".merge-", StringComparison.Ordinal) && SourcesOf(d).Contains(Path.GetFileName(dir)))
+            .Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        if (dependents.Count > 0)
+            throw new CheckpointException($"{Path.GetFileName(dir)} cannot be merged: {string.Join(", ", dependents)} {(dependents.Count == 1 ? "refers" : "refer")} to its pages; merge {dependents[^1]} instead");
         string merged = $"{dir}.merge-{Guid.NewGuid():N}"[..(dir.Length + 15)];
         long pages = 0, linked = 0;
         var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
@@ -99,7 +105,7 @@ public static class CheckpointMerger
             throw;
         }
         long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
-        return new MergeResult(Path.GetFileName(dir), pages, linked, bytes, RemoveUnneeded(store, [.. old.Sources]), clock.Elapsed);
+        return new MergeResult(Path.GetFileName(dir), pages, linked, bytes, RemoveUnneeded(store, removeChain ? [.. old.Sources] : []), clock.Elapsed);
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public static class OptionValues
     public static int Pid(int pid) =>
         pid > 0 ? pid : throw new UsageException($"{pid} is not a process id (a PID is 1 or more)");
 
-    /// <summary>"30s", "5m", "1h", "500ms", or a number of seconds, from 1 ms to 365 days; in seconds.</summary>
+    /// <summary>"30s", "5m", "1h", "7d", "500ms", or a number of seconds, from 1 ms to 365 days; in seconds.</summary>
     public static double Interval(string text, string option)
     {
         text = text.Trim();
@@ -29,13 +29,14 @@ public static class OptionValues
             _ when text.EndsWith('s') => (text[..^1], 1),
             _ when text.EndsWith('m') => (text[..^1], 60),
             _ when text.EndsWith('h') => (text[..^1], 3600),
+            _ when text.EndsWith('d') => (text[..^1], 86400),
             _ => (text, 1),
         };
         // NaN fails every comparison: "is at least" is asked, never "is not below".
         bool parsed = double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value);
         double seconds = value * unit;
         if (!parsed || !(seconds >= 0.001) || !(seconds <= LongestInterval.TotalSeconds))
-            throw new UsageException($"{option} expects an interval such as 30s, 5m or 1h (1ms to 365 days), got '{text}'");
+            throw new UsageException($"{option} expects an interval such as 30s, 5m, 1h or 7d (1ms to 365 days), got '{text}'");
         return seconds;
     }
 

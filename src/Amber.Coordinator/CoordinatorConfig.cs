@@ -6,7 +6,7 @@ namespace Amber.Coordinator;
 /// <summary>
 /// The coordinator's configuration file: /etc/amber/amber.json, or the file $AMBER_CONFIG names. The
 /// defaults a new group takes for what `amber run` does not say: where its store goes
-/// (<c>storeRoot</c>/NAME), its schedule, deadline, merge policy, compression, restart on failure.
+/// (<c>storeRoot</c>/NAME), its schedule, deadline, merge policy, retention, compression, restart on failure.
 /// Read once when the coordinator starts; a key it does not know, or a value that cannot be, stops it
 /// with one line naming them, never silently ignored.
 /// </summary>
@@ -30,11 +30,17 @@ public sealed record CoordinatorConfig
 
     public bool? RestartOnFailure { get; init; }
 
+    /// <summary>Retention: a new group keeps its latest this many checkpoints.</summary>
+    public int? KeepLast { get; init; }
+
+    /// <summary>Retention: a new group keeps the checkpoints of its last this many seconds.</summary>
+    public double? KeepForSeconds { get; init; }
+
     /// <summary>Where it was read from; null when there is no file (every default built in).</summary>
     public string? Path { get; init; }
 
     // What later versions will read; said so, rather than "unknown".
-    private static readonly string[] NotYet = ["retention", "keepLast", "keepFor", "metrics", "metricsAddress"];
+    private static readonly string[] NotYet = ["metrics", "metricsAddress"];
 
     /// <summary>The file $AMBER_CONFIG names (which must exist), else /etc/amber/amber.json if there is one.</summary>
     public static CoordinatorConfig Load()
@@ -69,10 +75,12 @@ public sealed record CoordinatorConfig
                 "deadlineSeconds" => config with { DeadlineSeconds = Interval(p.Value, where) },
                 "mergeAfter" => config with { MergeAfter = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int n) && n >= 1 ? n : throw Bad(where, "a number of checkpoints, 1 or more") },
                 "mergeAboveBytes" => config with { MergeAboveBytes = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out long b) && b >= 1 ? b : throw Bad(where, "a size in bytes, 1 or more") },
+                "keepLast" => config with { KeepLast = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int k) && k >= 1 ? k : throw Bad(where, "a number of checkpoints, 1 or more") },
+                "keepForSeconds" => config with { KeepForSeconds = Interval(p.Value, where) },
                 "compress" => config with { Compress = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is "none" or "zstd" or "lz4" ? p.Value.GetString() : throw Bad(where, "none, zstd or lz4") },
                 "restartOnFailure" => config with { RestartOnFailure = p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.Value.GetBoolean() : throw Bad(where, "true or false") },
                 var name when NotYet.Contains(name) => throw new IOException($"{where} is not supported yet by this amber"),
-                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, compress, restartOnFailure)"),
+                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure)"),
             };
         }
         return config;
@@ -89,5 +97,5 @@ public sealed record CoordinatorConfig
 
     /// <summary>For the log: what the file sets.</summary>
     public override string ToString() => Path is null ? "no configuration file (built-in defaults)" : string.Create(CultureInfo.InvariantCulture,
-        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}");
+        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep last {KeepLast?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep for {KeepForSeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}");
 }

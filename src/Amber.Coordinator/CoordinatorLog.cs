@@ -71,6 +71,12 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: merge of {Checkpoint} failed: {Error}")]
     public static partial void MergeFailed(this ILogger logger, string group, string checkpoint, string error);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: retention ({Policy}) removed {Removed}{Merged}")]
+    public static partial void Retained(this ILogger logger, string group, string policy, string removed, string merged);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: retention ({Policy}) failed: {Error}")]
+    public static partial void RetentionFailed(this ILogger logger, string group, string policy, string error);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: stopped ({Processes} processes ended)")]
     public static partial void Stopped(this ILogger logger, string group, int processes);
 

@@ -4,8 +4,8 @@ namespace Amber.Integration.Tests;
 
 /// <summary>
 /// The coordinator's configuration file ($AMBER_CONFIG): a new group takes its store root, schedule,
-/// merge policy and compression for what amber run does not say, and what amber run says wins; a
-/// setting it does not know (or not yet: retention) or a value that cannot be stops the coordinator
+/// merge policy, retention and compression for what amber run does not say, and what amber run says wins; a
+/// setting it does not know (or not yet: metrics) or a value that cannot be stops the coordinator
 /// with one line naming it.
 /// </summary>
 public sealed class ConfigTests
@@ -23,6 +23,8 @@ public sealed class ConfigTests
               "storeRoot": "{{stores}}",
               "everySeconds": 0.3,
               "mergeAfter": 3,
+              "keepLast": 4,
+              "keepForSeconds": 3600,
               "compress": "zstd"
             }
             """);
@@ -39,13 +41,16 @@ public sealed class ConfigTests
         Assert.Equal(0.3, cfg.GetProperty("everySeconds").GetDouble());
         Assert.Equal(3, cfg.GetProperty("mergeAfter").GetInt32());
         Assert.Equal("zstd", cfg.GetProperty("compress").GetString());
+        Assert.Equal(4, cfg.GetProperty("keepLast").GetInt32());
+        Assert.Equal(3600, cfg.GetProperty("keepForSeconds").GetDouble());
         using var own = JsonDocument.Parse(File.ReadAllText(Path.Combine(home.Home.GroupsDirectory, "own", "group.json")));
         Assert.Equal(5, own.RootElement.GetProperty("mergeAfter").GetInt32());
         Assert.NotEmpty(run.LastStdoutLine);
     }
 
     [Theory]
-    [InlineData("""{ "retention": { "keepLast": 3 } }""", "\"retention\" is not supported yet")]
+    [InlineData("""{ "metrics": "127.0.0.1:9464" }""", "\"metrics\" is not supported yet")]
+    [InlineData("""{ "keepLast": 0 }""", "\"keepLast\" must be a number of checkpoints, 1 or more")]
     [InlineData("""{ "everySeconds": -1 }""", "\"everySeconds\" must be seconds")]
     [InlineData("""{ "storeRoot": "relative/path" }""", "\"storeRoot\" must be a full path")]
     [InlineData("""{ "schedule": "5m" }""", "\"schedule\" is not a setting")]

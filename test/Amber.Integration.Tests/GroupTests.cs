@@ -337,7 +337,7 @@ public sealed class GroupTests
     }
 
     /// <summary>The duo server and client, each launched into the group by amber run.</summary>
-    private static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
+    internal static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
     {
         string wd = home.Dir.Path;
         var server = new GroupMember(home.Run(group, options, Duo, "server", wd), Path.Combine(wd, "server.log"));

@@ -216,6 +216,10 @@ public sealed class IncrementalTests
         foreach (int i in new[] { 4, 1, 3, 2 })
             RestoreAndCheck(target, Path.Combine(store, $"c{i}"), ticks[i - 1]);
 
+        // A checkpoint that later ones refer to is never merged: its page files would change under them.
+        AmberCli.Run("merge", Path.Combine(store, "c2")).ShouldFail("c2 cannot be merged: c3, c4 refer to its pages; merge c4 instead");
+        AmberCli.Run("verify", store).ShouldSucceed();
+
         // Merged, the chain stays compressed and restores the same moment.
         AmberCli.Run("merge", Path.Combine(store, "c4")).ShouldSucceed();
         Assert.Equal(["c4"], Directory.GetDirectories(store).Select(Path.GetFileName));

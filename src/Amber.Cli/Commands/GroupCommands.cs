@@ -26,11 +26,13 @@ public static class GroupCommands
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<string>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
         var mergeAbove = new Option<string>("--merge-above") { Description = "Fold it also once its incremental checkpoints hold more than this together: 512M, 2G (default: no limit)" };
+        var keepLast = new Option<string>("--keep-last") { Description = "Retention: keep the latest N checkpoints, remove older ones (default: keep all)" };
+        var keepFor = new Option<string>("--keep-for") { Description = "Retention: keep the checkpoints of the last 12h, 7d... (with --keep-last: those kept by either)" };
         var compress = CheckpointCommand.CompressOption();
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, compress, command,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -47,6 +49,8 @@ public static class GroupCommands
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? OptionValues.Interval(d, "--deadline") : 0,
                 MergeAfter = parse.GetValue(mergeAfter) is { } n ? OptionValues.Count(n, "--merge-after", "checkpoints") : 0,
                 MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? OptionValues.Size(size, "--merge-above") : 0,
+                KeepLast = parse.GetValue(keepLast) is { } last ? OptionValues.Count(last, "--keep-last", "checkpoints") : 0,
+                KeepForSeconds = parse.GetValue(keepFor) is { } span ? OptionValues.Interval(span, "--keep-for") : 0,
                 Compress = parse.GetValue(compress) is { } codec ? Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(codec)) : "",
             };
             return Print(ControlClient.Send(request, startDaemon: true));

@@ -22,6 +22,7 @@ public static class InternalCommand
         command.Subcommands.Add(CheckpointGroup());
         command.Subcommands.Add(RestoreGroup());
         command.Subcommands.Add(Merge());
+        command.Subcommands.Add(Retain());
         command.Subcommands.Add(Access());
         return command;
     }
@@ -69,13 +70,32 @@ public static class InternalCommand
     {
         var images = new Option<string>("--images") { Required = true };
         var workerLock = LockOption();
-        var command = new Command("merge") { images, workerLock };
+        var keepChain = new Option<bool>("--keep-chain") { Description = "Leave the chain's earlier checkpoints: a retention policy decides what goes" };
+        var command = new Command("merge") { images, workerLock, keepChain };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
-            var result = CheckpointMerger.Merge(parse.GetRequiredValue(images));
+            var result = CheckpointMerger.Merge(parse.GetRequiredValue(images), removeChain: !parse.GetValue(keepChain));
             // The pages the merged checkpoint holds, copied in or kept in page files it linked.
             return new WorkerReport { Ok = true, Pages = result.Pages + result.PagesLinked, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
+        }));
+        return command;
+    }
+
+    /// <summary>A group's retention policy applied to its store.</summary>
+    private static Command Retain()
+    {
+        var store = new Option<string>("--store") { Required = true };
+        var keepLast = new Option<int>("--keep-last");
+        var keepFor = new Option<double>("--keep-for-seconds");
+        var workerLock = LockOption();
+        var command = new Command("retain") { store, keepLast, keepFor, workerLock };
+        command.SetAction(parse => Report(() =>
+        {
+            using var held = HoldLock(parse.GetValue(workerLock));
+            var policy = new RetentionPolicy(parse.GetValue(keepLast), TimeSpan.FromSeconds(parse.GetValue(keepFor)));
+            var result = StoreRetention.Apply(parse.GetRequiredValue(store), policy, DateTimeOffset.UtcNow);
+            return new WorkerReport { Ok = true, TotalMs = result.Total.TotalMilliseconds, Merged = [.. result.Merged], Removed = [.. result.Removed] };
         }));
         return command;
     }

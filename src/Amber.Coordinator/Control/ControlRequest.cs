@@ -47,6 +47,10 @@ public sealed class ControlRequest
     /// <summary>run: fold it also once its incremental checkpoints hold more than this many bytes (0: no limit).</summary>
     public long MergeAboveBytes { get; set; }
 
+    public int KeepLast { get; set; }
+
+    public double KeepForSeconds { get; set; }
+
     /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: not said, none for a new group).</summary>
     public string Compress { get; set; } = "";
 }

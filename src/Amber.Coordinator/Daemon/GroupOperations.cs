@@ -13,6 +13,8 @@ internal sealed class GroupOperations(OperationHandlers handlers) : IGroupOperat
 
     public ControlResponse Merge(GroupRuntime group) => handlers.Merge.Merge(group, "");
 
+    public ControlResponse Retain(GroupRuntime group) => handlers.Merge.Retain(group);
+
     public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint) =>
         handlers.Approval.Confirm(group) is { } changed ? ControlResponse.Failure(changed) : handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner);
 }

@@ -40,6 +40,12 @@ public sealed class GroupConfig
     /// <summary>A chain whose incremental checkpoints hold more than this many bytes together is folded too; 0: no such limit.</summary>
     public long MergeAboveBytes { get; set; }
 
+    /// <summary>Retention: the latest this many checkpoints are kept, older ones removed (0: no such rule).</summary>
+    public int KeepLast { get; set; }
+
+    /// <summary>Retention: the checkpoints of the last this many seconds are kept (0: no such rule).</summary>
+    public double KeepForSeconds { get; set; }
+
     /// <summary>Compression of the memory pages its checkpoints store: none, zstd, lz4.</summary>
     public string Compress { get; set; } = "none";
 

@@ -58,6 +58,11 @@ public sealed class GroupRuntime : IDisposable
     /// <summary>The latest checkpoint's chain is long enough to be folded; the monitor starts the merge.</summary>
     public bool MergePending { get; set; }
 
+    public Checkpoint.RetentionPolicy Retention => new(Config.KeepLast, TimeSpan.FromSeconds(Config.KeepForSeconds));
+
+    /// <summary>A checkpoint or merge changed the store and the group has a retention policy; the monitor applies it.</summary>
+    public bool RetentionPending { get; set; }
+
     /// <summary>
     /// Write trackers of the group's processes since the latest checkpoint (by pid: the userfaultfd,
     /// whose holding keeps the tracking alive, and the ranges it tracks). Valid only for the next

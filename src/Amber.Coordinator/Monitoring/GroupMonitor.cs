@@ -11,7 +11,7 @@ namespace Amber.Coordinator.Monitoring;
 /// The coordinator's watch over its groups, one tick every 100 ms: reap its children (it is a
 /// subreaper: whatever a group orphans comes to it), notice tree roots that ended, and start what
 /// is due on each group no operation holds — a restart (<see cref="RestartPolicy"/>), a merge the
-/// merge policy asked for, a scheduled checkpoint — on a thread of its own, the group's Busy held
+/// merge policy asked for, the retention policy after a checkpoint, a scheduled checkpoint — on a thread of its own, the group's Busy held
 /// until it ends; and refresh the process tables.
 /// </summary>
 public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOperations operations, ILogger logger)
@@ -41,6 +41,11 @@ public sealed class GroupMonitor(GroupSet groups, ChildReaper reaper, IGroupOper
                 {
                     background = () => operations.Merge(group);
                     what = "merge";
+                }
+                else if (group.RetentionPending)
+                {
+                    background = () => operations.Retain(group);
+                    what = "retention";
                 }
                 else if (group.Schedule.IsDue(DateTime.UtcNow) && group.LiveProcesses().Count > 0)
                 {

@@ -16,6 +16,9 @@ public interface IGroupOperations
     /// <summary>The chain of the group's latest checkpoint folded into a full one.</summary>
     ControlResponse Merge(GroupRuntime group);
 
+    /// <summary>The group's retention policy applied to its store.</summary>
+    ControlResponse Retain(GroupRuntime group);
+
     /// <summary>The group back from <paramref name="checkpoint"/>, for its owner, once its store is confirmed.</summary>
     ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint);
 }

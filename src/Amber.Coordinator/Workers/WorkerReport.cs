@@ -38,5 +38,8 @@ public sealed class WorkerReport
     /// <summary>merge: the earlier checkpoints removed afterwards.</summary>
     public List<string> Removed { get; set; } = [];
 
+    /// <summary>retain: the kept checkpoints folded into full ones before what they referred to was removed.</summary>
+    public List<string> Merged { get; set; } = [];
+
     public List<string> Warnings { get; set; } = [];
 }

@@ -31,11 +31,18 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
 
     public string Compress { get; init; } = "";
 
+    /// <summary>Retention: keep this many latest checkpoints (0: not said).</summary>
+    public int KeepLast { get; init; }
+
+    /// <summary>Retention: keep the checkpoints of this many last seconds (0: not said).</summary>
+    public double KeepForSeconds { get; init; }
+
     public override ControlRequest ToWire() => new()
     {
         Op = Op, Group = Group, Command = [.. Command], WorkingDirectory = WorkingDirectory, Environment = [.. Environment],
         Store = Store, EverySeconds = EverySeconds, Storage = [.. Storage], RestartOnFailure = RestartOnFailure,
         DeadlineSeconds = DeadlineSeconds, MergeAfter = MergeAfter, MergeAboveBytes = MergeAboveBytes, Compress = Compress,
+        KeepLast = KeepLast, KeepForSeconds = KeepForSeconds,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -43,5 +50,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Command = wire.Command, WorkingDirectory = wire.WorkingDirectory, Environment = wire.Environment,
         Store = wire.Store, EverySeconds = wire.EverySeconds, Storage = wire.Storage, RestartOnFailure = wire.RestartOnFailure,
         DeadlineSeconds = wire.DeadlineSeconds, MergeAfter = wire.MergeAfter, MergeAboveBytes = wire.MergeAboveBytes, Compress = wire.Compress,
+        KeepLast = wire.KeepLast, KeepForSeconds = wire.KeepForSeconds,
     };
 }

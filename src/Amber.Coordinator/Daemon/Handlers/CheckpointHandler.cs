@@ -44,6 +44,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
             group.Registrations.AfterCheckpoint(id);
         if (group.Store.Find(id) is { } taken && group.MergePolicy.IsDue(taken, group.Store))
             group.MergePending = true; // folded in the background once this operation is over
+        group.RetentionPending = group.Retention.IsSet;
         group.Config.LastCheckpoint = id;
         group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         group.Config.LastCheckpointPids = report.Processes;

@@ -8,7 +8,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// The settings amber run gives a group. A request may come from any local user, so they are checked
 /// here again, whatever the CLI checked. A new group takes them (the defaults for those not given);
 /// an existing one takes those that can change at any time (the schedule, the deadline, the merge
-/// policy, compression, restart on failure) and refuses a different store or storage, which its
+/// policy, retention, compression, restart on failure) and refuses a different store or storage, which its
 /// checkpoints are bound to.
 /// </summary>
 public static class GroupSettings
@@ -26,6 +26,10 @@ public static class GroupSettings
             return $"--merge-after {request.MergeAfter} is not a number of checkpoints";
         if (request.MergeAboveBytes < 0)
             return $"--merge-above {request.MergeAboveBytes} is not a size";
+        if (request.KeepLast < 0)
+            return $"--keep-last {request.KeepLast} is not a number of checkpoints";
+        if (request.KeepForSeconds != 0 && !IsInterval(request.KeepForSeconds))
+            return $"--keep-for {request.KeepForSeconds.ToString(CultureInfo.InvariantCulture)} s is not an interval from 1 ms to 365 days";
         if (request.Compress is not ("" or "none" or "zstd" or "lz4"))
             return $"unknown compression '{request.Compress}' (none, zstd, lz4)";
         if (request.Storage.Any(s => !Path.IsPathFullyQualified(s)) || (request.Store.Length > 0 && !Path.IsPathFullyQualified(request.Store)))
@@ -44,6 +48,8 @@ public static class GroupSettings
         MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : defaults?.MergeAfter ?? 8,
         MergeAboveBytes = request.MergeAboveBytes > 0 ? request.MergeAboveBytes : defaults?.MergeAboveBytes ?? 0,
         Compress = request.Compress.Length > 0 ? request.Compress : defaults?.Compress ?? "none",
+        KeepLast = request.KeepLast > 0 ? request.KeepLast : defaults?.KeepLast ?? 0,
+        KeepForSeconds = request.KeepForSeconds > 0 ? request.KeepForSeconds : defaults?.KeepForSeconds ?? 0,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
     };
 
@@ -81,6 +87,10 @@ public static class GroupSettings
         if (request.MergeAboveBytes > 0)
             Change("--merge-above", config.MergeAboveBytes, request.MergeAboveBytes, () => config.MergeAboveBytes = request.MergeAboveBytes,
                 b => b > 0 ? $"{b.ToString(CultureInfo.InvariantCulture)} bytes" : "no limit");
+        if (request.KeepLast > 0)
+            Change("--keep-last", config.KeepLast, request.KeepLast, () => config.KeepLast = request.KeepLast, n => n > 0 ? n.ToString(CultureInfo.InvariantCulture) : "no rule");
+        if (request.KeepForSeconds > 0)
+            Change("--keep-for", config.KeepForSeconds, request.KeepForSeconds, () => config.KeepForSeconds = request.KeepForSeconds, Seconds);
         if (request.Compress.Length > 0)
             Change("--compress", config.Compress, request.Compress, () => config.Compress = request.Compress, c => c);
         if (request.RestartOnFailure is bool restart)
