@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 
 namespace Amber.Coordinator;
@@ -6,7 +7,8 @@ namespace Amber.Coordinator;
 /// <summary>
 /// The coordinator's configuration file: /etc/amber/amber.json, or the file $AMBER_CONFIG names. The
 /// defaults a new group takes for what `amber run` does not say: where its store goes
-/// (<c>storeRoot</c>/NAME), its schedule, deadline, merge policy, retention, compression, restart on failure.
+/// (<c>storeRoot</c>/NAME), its schedule, deadline, merge policy, retention, compression, restart on failure;
+/// and where the coordinator serves its metrics.
 /// Read once when the coordinator starts; a key it does not know, or a value that cannot be, stops it
 /// with one line naming them, never silently ignored.
 /// </summary>
@@ -36,11 +38,12 @@ public sealed record CoordinatorConfig
     /// <summary>Retention: a new group keeps the checkpoints of its last this many seconds.</summary>
     public double? KeepForSeconds { get; init; }
 
+    /// <summary>Where the coordinator serves its Prometheus metrics (/metrics): a loopback address and port; null: not served.</summary>
+    public IPEndPoint? MetricsAddress { get; init; }
+
     /// <summary>Where it was read from; null when there is no file (every default built in).</summary>
     public string? Path { get; init; }
 
-    // What later versions will read; said so, rather than "unknown".
-    private static readonly string[] NotYet = ["metrics", "metricsAddress"];
 
     /// <summary>The file $AMBER_CONFIG names (which must exist), else /etc/amber/amber.json if there is one.</summary>
     public static CoordinatorConfig Load()
@@ -79,12 +82,17 @@ public sealed record CoordinatorConfig
                 "keepForSeconds" => config with { KeepForSeconds = Interval(p.Value, where) },
                 "compress" => config with { Compress = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is "none" or "zstd" or "lz4" ? p.Value.GetString() : throw Bad(where, "none, zstd or lz4") },
                 "restartOnFailure" => config with { RestartOnFailure = p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.Value.GetBoolean() : throw Bad(where, "true or false") },
-                var name when NotYet.Contains(name) => throw new IOException($"{where} is not supported yet by this amber"),
-                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure)"),
+                "metricsAddress" => config with { MetricsAddress = Loopback(p.Value, where) },
+                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure, metricsAddress)"),
             };
         }
         return config;
     }
+
+    // Metrics say what groups run and how: served to this machine only.
+    private static IPEndPoint Loopback(JsonElement value, string where) =>
+        value.ValueKind == JsonValueKind.String && IPEndPoint.TryParse(value.GetString()!, out var endpoint) && IPAddress.IsLoopback(endpoint.Address) && endpoint.Port > 0
+            ? endpoint : throw Bad(where, "a loopback address and port, such as 127.0.0.1:9464 or [::1]:9464");
 
     private static string FullPath(JsonElement value, string where) =>
         value.ValueKind == JsonValueKind.String && value.GetString() is { } s && System.IO.Path.IsPathFullyQualified(s) ? s : throw Bad(where, "a full path");
@@ -97,5 +105,5 @@ public sealed record CoordinatorConfig
 
     /// <summary>For the log: what the file sets.</summary>
     public override string ToString() => Path is null ? "no configuration file (built-in defaults)" : string.Create(CultureInfo.InvariantCulture,
-        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep last {KeepLast?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep for {KeepForSeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}");
+        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep last {KeepLast?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep for {KeepForSeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}, metrics at {MetricsAddress?.ToString() ?? "-"}");
 }

@@ -21,6 +21,9 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Level = LogLevel.Information, Message = "configuration: {Settings}")]
     public static partial void Configured(this ILogger logger, string settings);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "serving metrics at {Address}")]
+    public static partial void ServingMetrics(this ILogger logger, string address);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "coordinator stopping (the groups run on)")]
     public static partial void Stopping(this ILogger logger);
 

@@ -5,7 +5,7 @@ namespace Amber.Integration.Tests;
 /// <summary>
 /// The coordinator's configuration file ($AMBER_CONFIG): a new group takes its store root, schedule,
 /// merge policy, retention and compression for what amber run does not say, and what amber run says wins; a
-/// setting it does not know (or not yet: metrics) or a value that cannot be stops the coordinator
+/// setting it does not know or a value that cannot be stops the coordinator
 /// with one line naming it.
 /// </summary>
 public sealed class ConfigTests
@@ -49,7 +49,8 @@ public sealed class ConfigTests
     }
 
     [Theory]
-    [InlineData("""{ "metrics": "127.0.0.1:9464" }""", "\"metrics\" is not supported yet")]
+    [InlineData("""{ "metricsAddress": "0.0.0.0:9464" }""", "\"metricsAddress\" must be a loopback address and port")]
+    [InlineData("""{ "metrics": "127.0.0.1:9464" }""", "\"metrics\" is not a setting")]
     [InlineData("""{ "keepLast": 0 }""", "\"keepLast\" must be a number of checkpoints, 1 or more")]
     [InlineData("""{ "everySeconds": -1 }""", "\"everySeconds\" must be seconds")]
     [InlineData("""{ "storeRoot": "relative/path" }""", "\"storeRoot\" must be a full path")]

@@ -28,6 +28,7 @@ public sealed class Coordinator : IDisposable
     private readonly ILogger _logger;
     private ControlServer? _server;
     private ExclusiveLock? _pidLock;
+    private CoordinatorMetrics? _metrics;
 
     public Coordinator() => _logger = _loggers.CreateLogger<Coordinator>();
 
@@ -45,7 +46,20 @@ public sealed class Coordinator : IDisposable
         _pidLock = TakeLock();
         Spawner.BecomeSubreaper();
         _logger.Configured(defaults.ToString());
-        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults);
+        _metrics = new CoordinatorMetrics(_groups);
+        if (defaults.MetricsAddress is { } metricsAddress)
+        {
+            try
+            {
+                _metrics.Serve(metricsAddress);
+            }
+            catch (System.Net.HttpListenerException e)
+            {
+                throw new IOException($"cannot serve metrics at {metricsAddress} (metricsAddress of {defaults.Path}): {e.Message}", e);
+            }
+            _logger.ServingMetrics($"http://{metricsAddress}/metrics");
+        }
+        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics);
         LoadGroups(handlers);
         _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
@@ -58,7 +72,7 @@ public sealed class Coordinator : IDisposable
             c.Cancel = true;
             _stop.Cancel();
         });
-        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers), _loggers.CreateLogger<GroupMonitor>());
+        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers, _metrics), _loggers.CreateLogger<GroupMonitor>());
         while (!_stop.IsCancellationRequested)
         {
             monitor.Check();
@@ -72,6 +86,7 @@ public sealed class Coordinator : IDisposable
     public void Dispose()
     {
         _server?.Dispose();
+        _metrics?.Dispose();
         foreach (var group in _groups.All())
             group.Dispose();
         if (_pidLock is not null)

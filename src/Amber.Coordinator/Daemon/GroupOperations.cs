@@ -7,7 +7,7 @@ using Amber.Coordinator.Store;
 namespace Amber.Coordinator.Daemon;
 
 /// <summary>The monitor's operations, done by the same handlers as requests.</summary>
-internal sealed class GroupOperations(OperationHandlers handlers) : IGroupOperations
+internal sealed class GroupOperations(OperationHandlers handlers, CoordinatorMetrics metrics) : IGroupOperations
 {
     public ControlResponse Checkpoint(GroupRuntime group) => handlers.Checkpoint.Checkpoint(group, stop: false, full: false);
 
@@ -15,6 +15,11 @@ internal sealed class GroupOperations(OperationHandlers handlers) : IGroupOperat
 
     public ControlResponse Retain(GroupRuntime group) => handlers.Merge.Retain(group);
 
-    public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint) =>
-        handlers.Approval.Confirm(group) is { } changed ? ControlResponse.Failure(changed) : handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner);
+    public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint)
+    {
+        var response = handlers.Approval.Confirm(group) is { } changed ? ControlResponse.Failure(changed) : handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner);
+        if (response.Ok)
+            metrics.Restarted(group.Config.Name); // only a restart on failure restores through the monitor
+        return response;
+    }
 }

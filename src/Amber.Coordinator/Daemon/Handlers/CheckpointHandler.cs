@@ -1,6 +1,7 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Workers;
@@ -15,7 +16,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// barrier, by a worker. Registered programs are told before and after; the write trackers the
 /// coordinator keeps between checkpoints go to the worker and new ones come back.
 /// </summary>
-internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<CheckpointRequest>
+internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<CheckpointRequest>
 {
     public ControlResponse Handle(GroupRuntime group, CheckpointRequest request, Requester who) => Checkpoint(group, request.Stop, request.Full);
 
@@ -36,10 +37,12 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         if (!report.Ok)
         {
             logger.CheckpointFailed(group.Config.Name, report.Error);
+            metrics.CheckpointFailed(group.Config.Name);
             group.Registrations.AfterCheckpoint(id); // they run on as before
             return ControlResponse.Failure(report.Error);
         }
         report.Warnings.AddRange(prepared);
+        metrics.CheckpointTaken(group.Config.Name, report.Parent.Length > 0, report.FrozenMs, report.TotalMs, report.Bytes, report.Pages, report.PagesKept);
         if (!stop)
             group.Registrations.AfterCheckpoint(id);
         if (group.Store.Find(id) is { } taken && group.MergePolicy.IsDue(taken, group.Store))

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Processes;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber merge --group, and the merges the merge policy asks for: a checkpoint and its chain folded into one full checkpoint, by a worker.</summary>
-internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<MergeRequest>
+internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<MergeRequest>
 {
     public ControlResponse Handle(GroupRuntime group, MergeRequest request, Requester who) => Merge(group, request.From);
 
@@ -26,6 +27,7 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
         bool retained = group.Retention.IsSet;
         string[] keepChain = retained ? ["--keep-chain"] : [];
         var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. keepChain]);
+        metrics.Merged(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
             logger.MergeFailed(group.Config.Name, checkpoint.Id, report.Error);
@@ -58,6 +60,7 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
             logger.RetentionFailed(group.Config.Name, policy.ToString(), report.Error);
             return ControlResponse.Failure(report.Error);
         }
+        metrics.RetentionRemoved(group.Config.Name, report.Removed.Count);
         if (report.Removed.Count > 0 || report.Merged.Count > 0)
             logger.Retained(group.Config.Name, policy.ToString(), report.Removed.Count > 0 ? string.Join(" ", report.Removed) : "nothing",
                 report.Merged.Count > 0 ? $" (first folded into full checkpoints: {string.Join(" ", report.Merged)})" : "");

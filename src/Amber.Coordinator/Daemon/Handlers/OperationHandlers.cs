@@ -1,4 +1,5 @@
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Monitoring;
 using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
 
@@ -10,16 +11,16 @@ internal sealed record OperationHandlers(StoreApproval Approval, ShutdownHandler
     StopHandler Stop, RemoveHandler Remove)
 {
     public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers,
-        CoordinatorConfig defaults)
+        CoordinatorConfig defaults, CoordinatorMetrics metrics)
     {
         var approval = new StoreApproval(home, reaper, loggers.CreateLogger<StoreApproval>());
         var attach = new AttachHandler(loggers.CreateLogger<AttachHandler>());
         var stop = new StopHandler(loggers.CreateLogger<StopHandler>());
         return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers, defaults), attach,
             new DetachHandler(loggers.CreateLogger<DetachHandler>()),
-            new CheckpointHandler(home, reaper, approval, loggers.CreateLogger<CheckpointHandler>()),
-            new RestoreHandler(home, reaper, approval, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),
-            new MergeHandler(home, reaper, approval, loggers.CreateLogger<MergeHandler>()), new VerifyHandler(approval), stop,
+            new CheckpointHandler(home, reaper, approval, metrics, loggers.CreateLogger<CheckpointHandler>()),
+            new RestoreHandler(home, reaper, approval, metrics, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),
+            new MergeHandler(home, reaper, approval, metrics, loggers.CreateLogger<MergeHandler>()), new VerifyHandler(approval), stop,
             new RemoveHandler(home, groups, stop, loggers.CreateLogger<RemoveHandler>()));
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Processes;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace Amber.Coordinator.Daemon.Handlers;
 
 /// <summary>amber restore --group, and restarts on failure: every process of the group back from a checkpoint, by a worker.</summary>
-internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, ILogger logger) : IGroupHandler<RestoreRequest>
+internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<RestoreRequest>
 {
     public ControlResponse Handle(GroupRuntime group, RestoreRequest request, Requester who)
     {
@@ -30,6 +31,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit]);
+        metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
             logger.RestoreFailed(group.Config.Name, id, report.Error);
