@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Amber.Image;
 
 namespace Amber.Checkpoint;
 
@@ -26,6 +27,7 @@ public sealed class PhaseTrace : IDisposable
     /// <summary>Ends a phase: an event named <paramref name="phase"/>, with the time it took.</summary>
     public void Mark(string phase)
     {
+        PageProgress.Phase = phase;
         if (_activity is null)
             return;
         var now = Stopwatch.GetElapsedTime(_start);

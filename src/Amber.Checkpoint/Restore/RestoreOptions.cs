@@ -7,6 +7,9 @@ namespace Amber.Checkpoint.Restore;
 /// <param name="PidWait">How long to wait for the saved PID to become free.</param>
 public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOnlyList<(int Fd, int Source)> InheritFds, TimeSpan PidWait)
 {
+    /// <summary>Called once every process is made, before any runs: from then on the terminal may be theirs (a progress display ends here).</summary>
+    public Action? BeforeRelease { get; init; }
+
     /// <summary>The cgroup every restored process is born in (a group's).</summary>
     public Kernel.Processes.Cgroup? Cgroup { get; init; }
 

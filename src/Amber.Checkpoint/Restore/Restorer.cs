@@ -75,6 +75,9 @@ public static class Restorer
         var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust);
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);
+        // For a progress display: the memory's pages are most of what is read (compressed: not known before).
+        var runs = tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Pages).ToList();
+        PageProgress.Expected = runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
         foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
             WaitForPid.Free(id, options.PidWait, cancel);
@@ -126,6 +129,7 @@ public static class Restorer
                 throw new CheckpointException(problem);
             trace.Mark("connections");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
+            options.BeforeRelease?.Invoke();
             builder.ReleaseAll();
             trace.Mark("release");
             Faults.Check(FaultPoint.RestoreBeforeUnlock);

@@ -29,7 +29,7 @@ public static class MergeCommand
             }
             string path = parse.GetValue(dir) ?? throw new UsageException("amber merge needs a checkpoint directory or --group NAME");
             using var cancel = new Cancellation();
-            var result = CheckpointMerger.Merge(path, parse.GetValue(copy), cancel: cancel.Token);
+            var result = ProgressDisplay.Run("merge", ProgressDisplay.Measure.Written, () => CheckpointMerger.Merge(path, parse.GetValue(copy), cancel: cancel.Token));
             Console.Error.WriteLine($"merged {result.Checkpoint} into a full checkpoint: {result.Pages} pages copied"
                 + (result.PagesLinked > 0 ? $", {result.PagesLinked} kept in page files taken in by hard links" : "")
                 + $", {result.Bytes / 1048576.0:0.0} MiB, in {result.Total.TotalMilliseconds:0} ms"

@@ -40,8 +40,10 @@ public static class RestoreCommand
             if (parse.GetValue(check))
                 return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) }, parse.GetValue(json));
             using var cancel = new Cancellation();
-            var result = Restorer.Restore(new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose) }, cancel.Token);
+            var options = new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose) };
+            // The bar goes once the processes are made, before they run: from there on the terminal may be theirs.
+            var result = ProgressDisplay.Run("restore", ProgressDisplay.Measure.Read, handOver => Restorer.Restore(options with { BeforeRelease = handOver }, cancel.Token));
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)

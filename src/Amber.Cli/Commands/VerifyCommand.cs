@@ -23,9 +23,11 @@ public static class VerifyCommand
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
+            // Every image file is read: their size is what there is to do.
+            PageProgress.Expected = new DirectoryInfo(path).EnumerateFiles("*.img", SearchOption.AllDirectories).Sum(f => f.Length);
             if (File.Exists(Path.Combine(path, ImageFormat.ManifestFileName)))
             {
-                var (lines, damaged) = CheckpointVerifier.VerifyAll([path]);
+                var (lines, damaged) = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => CheckpointVerifier.VerifyAll([path]));
                 if (parse.GetValue(json))
                     Console.Out.WriteLine(ReportJson.Verification(1, damaged, lines, []));
                 else
@@ -35,7 +37,7 @@ public static class VerifyCommand
                 Console.Error.WriteLine("1 checkpoint(s) verified");
                 return ExitCodes.Ok;
             }
-            var found = StoreVerifier.Verify(new GroupStore(path));
+            var found = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => StoreVerifier.Verify(new GroupStore(path)));
             if (parse.GetValue(json))
                 Console.Out.WriteLine(ReportJson.Verification(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished));
             else

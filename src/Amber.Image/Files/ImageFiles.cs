@@ -163,6 +163,7 @@ internal static class ImageFiles
                 }
                 destination = destination[read..];
                 offset += read;
+                PageProgress.Read(read);
             }
         }
         catch (IOException ex)

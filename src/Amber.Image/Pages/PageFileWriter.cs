@@ -85,6 +85,7 @@ public sealed class PageFileWriter
         }
         _dataHash.Append(pages);
         DataLength += (ulong)pages.Length;
+        PageProgress.Written(pages.Length);
         return offset;
     }
 
@@ -141,6 +142,7 @@ public sealed class PageFileWriter
         _fileEnd += blocks.Length;
         _dataHash.Append(blocks);
         DataLength += (ulong)blocks.Length;
+        PageProgress.Written(blocks.Length);
         return offset;
     }
 

@@ -286,6 +286,7 @@ public sealed partial class MemoryRestorer(
                 if (n <= 0)
                     throw new CheckpointException($"reading pages for {address + done:x} from the image returned {n}");
                 done += (ulong)n;
+                PageProgress.Read(n); // read by the process, not through the image layer
             }
             i = j;
         }

@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// The progress bar: drawn on standard error when it is a terminal (a pseudo-terminal made by
+/// script(1) here) and the operation lasts a moment, never when standard error is a pipe or file.
+/// </summary>
+public sealed class ProgressTests
+{
+    [Fact]
+    public void AGigabyteCheckpointShowsItsProgressOnATerminalAndNothingThroughAPipe()
+    {
+        using var dir = new TestDir("progress");
+        using var target = TargetProcess.StartC("counter", dir, "1024");
+        target.WaitForTicks(2);
+        string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+
+        // On a terminal: the bar, with the operation, bytes and rate, then cleared before the usual line.
+        var tty = OnTerminal($"checkpoint {pid} --images {dir["tty"]} --leave-running");
+        Assert.Contains("checkpoint", tty);
+        Assert.Matches(@"\d+\.\d MiB, \d+ MiB/s", tty);
+        Assert.Contains("\x1b[", tty); // drawn with escape sequences
+        Assert.Matches(@"checkpointed process \d+: \d+ pages", tty);
+
+        // Through a pipe: only the usual line, no bar, no escape sequence.
+        var piped = AmberCli.Run("checkpoint", pid, "--images", dir["pipe"]).ShouldSucceed();
+        Assert.DoesNotContain("MiB/s", piped.Stderr);
+        Assert.DoesNotContain("\x1b", piped.Stderr);
+        target.ReapKilled();
+
+        // Verify knows what it has to read: the bar shows how much of it.
+        var verify = OnTerminal($"verify {dir["pipe"]}");
+        Assert.Matches(@"verify .*\d+\.\d/\d+\.\d MiB \(\d+%\), \d+ MiB/s", verify);
+        Assert.Contains("1 checkpoint(s) verified", verify);
+
+        // Restored (through a pipe: a process restored from a terminal that then closes gets its hang-up),
+        // the program carries on exactly: the checkpoints the bars were drawn for are whole.
+        var restored = AmberCli.Run("restore", "--images", dir["pipe"], "--detach").ShouldSucceed();
+        Assert.DoesNotContain("\x1b", restored.Stderr);
+        target.Restored();
+        target.WaitForTicks(3);
+        target.StopAndVerify();
+    }
+
+    /// <summary>amber ARGS run under script(1): a pseudo-terminal for its standard streams; what it drew there.</summary>
+    private static string OnTerminal(string args)
+    {
+        // A wide terminal: the bar's line is not wrapped.
+        string command = $"stty cols 200; env TERM=xterm-256color {Repo.Amber} {args}";
+        var run = ExternalProgram.Run("/usr/bin/script", "--quiet", "--return", "--command", command, "/dev/null");
+        Assert.True(run.ExitCode == 0, $"{command} under script failed ({run.ExitCode}): {run.Stdout} {run.Stderr}");
+        return run.Stdout;
+    }
+}
