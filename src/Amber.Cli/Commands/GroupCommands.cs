@@ -27,10 +27,12 @@ public static class GroupCommands
         var mergeAfter = new Option<string>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
         var mergeAbove = new Option<string>("--merge-above") { Description = "Fold it also once its incremental checkpoints hold more than this together: 512M, 2G (default: no limit)" };
         var compress = CheckpointCommand.CompressOption();
+        var encrypt = KeyOptions.Encrypt();
+        encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, compress, command,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, compress, command, encrypt,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -48,6 +50,7 @@ public static class GroupCommands
                 MergeAfter = parse.GetValue(mergeAfter) is { } n ? OptionValues.Count(n, "--merge-after", "checkpoints") : 0,
                 MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? OptionValues.Size(size, "--merge-above") : 0,
                 Compress = parse.GetValue(compress) is { } codec ? Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(codec)) : "",
+                Encrypt = parse.GetValue(encrypt) is { } keyFile ? Amber.Image.ImageKey.Load(keyFile).Path : "", // checked here, as the caller
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));

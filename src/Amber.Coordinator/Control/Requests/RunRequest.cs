@@ -31,11 +31,15 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
 
     public string Compress { get; init; } = "";
 
+    /// <summary>The key file the group's checkpoints are encrypted with (a full path); only for a new group.</summary>
+    public string Encrypt { get; init; } = "";
+
     public override ControlRequest ToWire() => new()
     {
         Op = Op, Group = Group, Command = [.. Command], WorkingDirectory = WorkingDirectory, Environment = [.. Environment],
         Store = Store, EverySeconds = EverySeconds, Storage = [.. Storage], RestartOnFailure = RestartOnFailure,
         DeadlineSeconds = DeadlineSeconds, MergeAfter = MergeAfter, MergeAboveBytes = MergeAboveBytes, Compress = Compress,
+        Encrypt = Encrypt.Length > 0 ? Encrypt : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -43,5 +47,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Command = wire.Command, WorkingDirectory = wire.WorkingDirectory, Environment = wire.Environment,
         Store = wire.Store, EverySeconds = wire.EverySeconds, Storage = wire.Storage, RestartOnFailure = wire.RestartOnFailure,
         DeadlineSeconds = wire.DeadlineSeconds, MergeAfter = wire.MergeAfter, MergeAboveBytes = wire.MergeAboveBytes, Compress = wire.Compress,
+        Encrypt = wire.Encrypt ?? "",
     };
 }

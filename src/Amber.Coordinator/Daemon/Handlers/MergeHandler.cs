@@ -22,7 +22,7 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
         var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
         if (checkpoint is null)
             return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
-        var report = Worker.Run(reaper, home.DaemonLog, "merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name));
+        var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. GroupKey.Arguments(group.Config, "--key")]);
         if (!report.Ok)
         {
             logger.MergeFailed(group.Config.Name, checkpoint.Id, report.Error);
