@@ -41,20 +41,27 @@ public sealed class EncryptionTests
         target.WaitForLine(l => l == "READY", "READY");
         target.WaitForTicks(3);
         string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+        // Storage too: a file of the marker, captured with the memory and rolled back by the restore.
+        Directory.CreateDirectory(dir["data"]);
+        string secretFile = Path.Combine(dir["data"], "secret.txt");
+        string contents = string.Concat(Enumerable.Repeat(marker + "\n", 500));
+        File.WriteAllText(secretFile, contents);
 
-        // In clear, the image holds the marker: what the encrypted one must not.
+        // In clear, the image holds the marker (memory and storage): what the encrypted one must not.
         Directory.CreateDirectory(dir["clear"]);
-        AmberCli.Run("checkpoint", pid, "--images", dir["clear/c1"], "--leave-running").ShouldSucceed();
-        Assert.NotEmpty(Holding(dir["clear"], marker));
+        AmberCli.Run("checkpoint", pid, "--images", dir["clear/c1"], "--leave-running", "--storage", dir["data"]).ShouldSucceed();
+        Assert.Contains(Path.Combine(dir["clear/c1"], "storage-pages.img"), Holding(dir["clear"], marker));
+        Assert.Contains(Directory.GetFiles(dir["clear/c1"], "pages-*.img").Single(), Holding(dir["clear"], marker));
 
         Spawner.Kill(target.Pid, Signals.SIGSTOP);
         GroupHome.WaitUntil(() => Amber.Kernel.Proc.ProcFs.ReadStat(target.Pid).State == 'T', "the target to stop");
         int tick = target.LastTick();
         Directory.CreateDirectory(dir["store"]);
         string image = dir["store/c1"];
-        AmberCli.Run("checkpoint", pid, "--images", image, "--encrypt", key).ShouldSucceed();
+        AmberCli.Run("checkpoint", pid, "--images", image, "--encrypt", key, "--storage", dir["data"]).ShouldSucceed();
         target.ReapKilled();
         Assert.Empty(Holding(dir["store"], marker));
+        File.WriteAllText(secretFile, "changed since");
         Assert.All(Directory.GetFiles(image), f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
 
         // No key, another key, not a key: one line each, and nothing is started.
@@ -72,6 +79,7 @@ public sealed class EncryptionTests
         var restored = AmberCli.Run("restore", "--images", image, "--detach", "--key", key).ShouldSucceed();
         Assert.Equal(pid, restored.LastStdoutLine);
         target.Restored();
+        Assert.Equal(contents, File.ReadAllText(secretFile));
         int lines = target.Lines().Count;
         Spawner.Kill(target.Pid, Signals.SIGCONT);
         target.WaitForLine(l => target.Lines().Count > lines + 2, "ticks after the restore");
