@@ -15,7 +15,7 @@ public static class GroupKey
     {
         if (!Path.IsPathFullyQualified(path))
             return $"--encrypt {path} must be a full path";
-        if (!FileStat.TryGetNoFollow(path, out var stat))
+        if (!FileStat.TryGet(path, out var stat)) // the file a link leads to: that is what is read
             return $"the key file {path} does not exist (amber key new {path} makes one)";
         if (owner != 0 && stat.Uid != owner)
             return $"the key file {path} is not the user's own (it belongs to uid {stat.Uid})";
