@@ -111,18 +111,6 @@ public sealed class PageFileWriter
     }
 
     /// <summary>
-    /// Appends whole pages compressed as one block (zero-padded to whole pages); returns its file
-    /// offset and its compressed length. The caller checksums the pages themselves.
-    /// </summary>
-    public (ulong Offset, uint StoredLength) AppendCompressed(Codec codec, ReadOnlySpan<byte> pages)
-    {
-        if (codec == Codec.None)
-            throw new ArgumentException("AppendCompressed needs a codec", nameof(codec));
-        var block = Store(codec, pages);
-        return (block.Offset, block.StoredLength);
-    }
-
-    /// <summary>
     /// Stores whole pages (at most <see cref="PageCodec.MaxPages"/> unless stored as they are): as
     /// they are where there is no codec and the file is not encrypted, else as one block —
     /// compressed with <paramref name="codec"/>, then encrypted with a fresh nonce if the file is —
