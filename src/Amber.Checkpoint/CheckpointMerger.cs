@@ -26,15 +26,19 @@ public static class CheckpointMerger
 {
     private const int ChunkPages = 1024;
 
+    /// <param name="checkpoint">The incremental checkpoint to fold.</param>
     /// <param name="copyAll">Copy every page, linking no page file: a checkpoint that shares no file with any other and holds nothing unused.</param>
     /// <param name="removeChain">Remove the earlier checkpoints of the chain that nothing needs any more; false when a retention policy decides what stays (<see cref="StoreRetention"/>).</param>
-    public static MergeResult Merge(string checkpoint, bool copyAll = false, bool removeChain = true, CancellationToken cancel = default)
+    /// <param name="key">The key of an encrypted chain: the merged checkpoint is encrypted with it too.</param>
+    /// <param name="cancel">Stops the merge; the chain stays as it was.</param>
+    public static MergeResult Merge(string checkpoint, bool copyAll = false, ImageKey? key = null, bool removeChain = true, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
         using var trace = new PhaseTrace("merge");
         string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpoint));
         string store = Path.GetDirectoryName(dir)!;
-        var reader = CheckpointReader.Open(dir, verifyPageFiles: false);
+        var reader = CheckpointReader.Open(dir, verifyPageFiles: false, key: key);
+        reader.ThrowIfNoKey();
         var old = reader.Manifest;
         if (old.Sources.Count == 0)
             return new MergeResult(Path.GetFileName(dir), 0, 0, 0, RemoveUnneeded(store, []), clock.Elapsed);
@@ -49,7 +53,7 @@ public static class CheckpointMerger
         var images = old.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
         var forest = old.Forest ? reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser) : null;
         var storage = old.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
-        using (var writer = CheckpointWriter.Create(merged))
+        using (var writer = CheckpointWriter.Create(merged, reader.Key))
         {
             var lists = RunLists(images, forest, storage);
             var layers = copyAll ? [] : MergeLayers.Link(reader, writer, lists);
@@ -91,7 +95,7 @@ public static class CheckpointMerger
         {
             // Every page copied was checked against its checksum on its way in, and a linked file is
             // the one its checkpoint committed; what the runs became is checked here.
-            if (CheckpointVerifier.Verify(merged, pageData: false, ([.. images, .. forest is null ? [] : new[] { forest }], storage)) is { } problem)
+            if (CheckpointVerifier.Verify(merged, pageData: false, ([.. images, .. forest is null ? [] : new[] { forest }], storage), reader.Key) is { } problem)
                 throw new CheckpointException($"the merged checkpoint fails its own verification: {problem}");
             trace.Mark("verify");
             Faults.Check(FaultPoint.MergeBeforeSwap);
@@ -195,7 +199,7 @@ public static class CheckpointMerger
         var runs = list.Runs;
         // Each page file of the chain is read in the order its pieces are needed (address order,
         // the order it wrote them in), through a window that reads ahead in large spans.
-        var plans = runs.Where(r => r.Codec == Codec.None && !layers.ContainsKey(r.StoredIn)).GroupBy(r => r.StoredIn)
+        var plans = runs.Where(r => !r.IsBlock && !layers.ContainsKey(r.StoredIn)).GroupBy(r => r.StoredIn)
             .ToDictionary(g => g.Key, g => g.Select(r => (r.FileOffset, r.Count * (ulong)ImageFormat.PageSize)));
         var sources = new Dictionary<PageFileRef, PageWindow>();
         var batch = new Batch(buffers, list.Mappings, list.Codec);
@@ -270,7 +274,7 @@ public static class CheckpointMerger
         private readonly List<(PageWindow From, ulong FileOffset, int Pages, List<ulong> Hashes, PageRun? Compressed)> _reads = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _pieces = [];
         private List<(ulong Address, int Pages, int At, ArraySegment<ulong> Hashes)> _writing = [];
-        private Task<(ulong Offset, uint StoredLength)>? _write; // of the other buffer, holding _writing
+        private Task<StoredBlock>? _write; // of the other buffer, holding _writing
         private int _filling;
         private int _used; // pages
 
@@ -283,7 +287,7 @@ public static class CheckpointMerger
         {
             var hashes = new ArraySegment<ulong>(all, first, count);
             ulong offset = run.FileOffset + (ulong)first * ImageFormat.PageSize;
-            if (run.Codec != Codec.None)
+            if (run.IsBlock)
                 _reads.Add((from, 0, count, [], ParentPages.Slice(run, all, first, count)));
             else if (_reads.Count > 0 && _reads[^1] is var last && last.Compressed is null && last.From == from && last.FileOffset + (ulong)last.Pages * ImageFormat.PageSize == offset)
             {
@@ -313,9 +317,8 @@ public static class CheckpointMerger
             Finish(copied);
             var full = Buffer;
             int length = _used * ImageFormat.PageSize;
-            _write = codec == Codec.None
-                ? Task.Run(() => (file.AppendData(full.Span[..length]), 0u))
-                : Task.Run(() => file.AppendCompressed(codec, full.Span[..length]));
+            // As one block where the buffer is compressed or encrypted (the file is, if the checkpoint is).
+            _write = Task.Run(() => file.Store(codec, full.Span[..length]));
             (_writing, _pieces) = (_pieces, _writing);
             _filling ^= 1;
             _reads.Clear();
@@ -334,12 +337,10 @@ public static class CheckpointMerger
                 try { write.Wait(); } catch (AggregateException) { } // the failure is the caller's to report already
                 return;
             }
-            var (written, storedLength) = write.GetAwaiter().GetResult();
+            var block = write.GetAwaiter().GetResult();
             foreach (var (address, pages, inBuffer, hashes) in _writing)
             {
-                var piece = codec == Codec.None
-                    ? new PageRun { Address = address, Count = (ulong)pages, FileOffset = written + (ulong)inBuffer * ImageFormat.PageSize, PageXxh3 = { hashes } }
-                    : new PageRun { Address = address, Count = (ulong)pages, FileOffset = written, Codec = codec, StoredLength = storedLength, Skip = (uint)inBuffer, PageXxh3 = { hashes } };
+                var piece = block.Describe(new PageRun { Address = address, Count = (ulong)pages, PageXxh3 = { hashes } }, inBuffer);
                 if (copied.Count > 0 && copied[^1] is var previous && previous.Count + (ulong)pages <= (ulong)MemoryDumper.MaxRunPages
                     && !Boundary(address) && ParentPages.Continues(previous, piece))
                 {

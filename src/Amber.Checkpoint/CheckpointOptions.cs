@@ -46,4 +46,10 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
 
     /// <summary>Compression of the process memory stored (none, zstd, lz4); what an incremental checkpoint keeps of its parent stays as it is.</summary>
     public Amber.Image.Schema.Codec Compression { get; init; }
+
+    /// <summary>
+    /// Encrypt the checkpoint with this key (amber checkpoint --encrypt); null: in clear. An
+    /// incremental checkpoint must have its parent's key (or none if the parent has none).
+    /// </summary>
+    public Amber.Image.ImageKey? Key { get; init; }
 }

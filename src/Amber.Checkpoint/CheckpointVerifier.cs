@@ -15,14 +15,16 @@ public static class CheckpointVerifier
     /// Verifies checkpoints in order: a line each ("ID: ok" or "ID: DAMAGED: why"), and how many
     /// are damaged. One removed meanwhile (a merge folded it) is said so, not counted as damaged.
     /// </summary>
-    public static (List<string> Lines, int Damaged) VerifyAll(IEnumerable<string> checkpoints)
+    /// <param name="checkpoints">The checkpoint directories.</param>
+    /// <param name="key">The key of encrypted checkpoints (an encrypted one without it, or with another, is refused, not called damaged).</param>
+    public static (List<string> Lines, int Damaged) VerifyAll(IEnumerable<string> checkpoints, ImageKey? key = null)
     {
         var lines = new List<string>();
         int damaged = 0;
         foreach (var checkpoint in checkpoints)
         {
             string name = Path.GetFileName(checkpoint);
-            string? problem = Verify(checkpoint);
+            string? problem = Verify(checkpoint, key: key);
             if (problem is not null && !Directory.Exists(checkpoint))
             {
                 lines.Add($"{name}: removed while being verified (folded by a merge)");
@@ -45,17 +47,22 @@ public static class CheckpointVerifier
     /// from, checked as they are rather than read back and parsed again (a merge's: megabytes of
     /// page checksums, a tenth of a second for a 2 GiB process).
     /// </param>
-    public static string? Verify(string directory, bool pageData = true, (IReadOnlyList<ProcessImage> Images, StorageImage? Storage)? asWritten = null)
+    /// <param name="directory">The checkpoint directory.</param>
+    /// <param name="pageData">Whether to check the page data too.</param>
+    /// <param name="key">The key of an encrypted checkpoint.</param>
+    /// <exception cref="ImageKeyException">The checkpoint is encrypted and <paramref name="key"/> is missing or another.</exception>
+    public static string? Verify(string directory, bool pageData = true, (IReadOnlyList<ProcessImage> Images, StorageImage? Storage)? asWritten = null, ImageKey? key = null)
     {
         try
         {
-            var reader = CheckpointReader.Open(directory, verifyPageFiles: pageData);
+            var reader = CheckpointReader.Open(directory, verifyPageFiles: pageData, key: key);
+            reader.ThrowIfNoKey();
             var images = asWritten?.Images.ToList()
                 ?? [.. reader.Manifest.Pids.Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser))];
             if (reader.Manifest.Forest && asWritten is null)
                 images.Add(reader.ReadMessage(ImageNames.Forest, ImageFileKind.Process, ProcessImage.Parser));
             for (uint s = 1; s <= (uint)reader.Manifest.Sources.Count; s++)
-                CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: pageData);
+                CheckpointReader.Open(reader.Source(s).Directory, verifyPageFiles: pageData, key: key);
             var files = new Dictionary<(int, PageFileRef), PageFileReader>();
             (int, PageFileRef) lastFile = default;
             PageFileReader? last = null; // runs of one file come one after the other

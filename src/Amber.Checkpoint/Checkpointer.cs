@@ -53,11 +53,11 @@ public static class Checkpointer
         using var trace = new PhaseTrace("checkpoint");
         var stale = NetworkLock.RemoveStale(); // an amber that died may have left one
 
-        var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory) : null;
+        var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory, options.Key) : null;
         parent?.Preload();
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
         trace.Mark("written pages (running)");
-        using var writer = CheckpointWriter.Create(options.ImagesDirectory);
+        using var writer = CheckpointWriter.Create(options.ImagesDirectory, options.Key);
         using var buffers = new PageCopyPool(BuffersFor(writtenBefore), MemoryDumper.BufferSize);
         trace.Mark("buffers");
         // What no dump takes goes back to the pool with this, before the pool goes.

@@ -61,7 +61,7 @@ internal static class MergeLayers
         var blocks = new HashSet<(PageFileRef, ulong)>();
         foreach (var run in runs)
         {
-            long bytes = run.Codec == Codec.None ? (long)run.Count * ImageFormat.PageSize
+            long bytes = !run.IsBlock ? (long)run.Count * ImageFormat.PageSize
                 : blocks.Add((run.StoredIn, run.FileOffset)) ? run.StoredLength : 0;
             used[run.StoredIn] = used.GetValueOrDefault(run.StoredIn) + bytes;
         }

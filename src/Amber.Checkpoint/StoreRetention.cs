@@ -40,7 +40,8 @@ public static class StoreRetention
     private sealed record Entry(string Name, string Path, DateTimeOffset Created, IReadOnlyList<string> Sources);
 
     /// <summary>Applies <paramref name="policy"/> to the checkpoints of <paramref name="store"/> as of <paramref name="now"/>.</summary>
-    public static RetentionResult Apply(string store, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancel = default)
+    /// <param name="key">The key of the store's encrypted checkpoints, for the merges.</param>
+    public static RetentionResult Apply(string store, RetentionPolicy policy, DateTimeOffset now, ImageKey? key = null, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
         var entries = Scan(store);
@@ -58,7 +59,7 @@ public static class StoreRetention
         foreach (var entry in entries.Where(e => kept.Contains(e.Name) && e.Sources.Any(dropped.Contains)).Reverse())
         {
             cancel.ThrowIfCancellationRequested();
-            CheckpointMerger.Merge(entry.Path, removeChain: false, cancel: cancel);
+            CheckpointMerger.Merge(entry.Path, key: key, removeChain: false, cancel: cancel);
             merged.Add(entry.Name);
         }
         merged.Reverse();

@@ -34,7 +34,7 @@ public static class CliErrors
     public static string Describe(Exception e) => e switch
     {
         OperationCanceledException => "interrupted; the target was resumed and no checkpoint was committed",
-        CheckpointException or ImageFormatException or ImageStoreException or TargetGoneException or KernelCallException or InjectionException
+        CheckpointException or ImageFormatException or ImageStoreException or ImageKeyException or TargetGoneException or KernelCallException or InjectionException
             => OneLine(e.Message),
         UnauthorizedAccessException => $"permission denied: {OneLine(e.Message)} (Amber needs root, or CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE)",
         IOException => OneLine(e.Message),

@@ -18,6 +18,7 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     ImagesCommand.Create(),
     VerifyCommand.Create(),
     MergeCommand.Create(),
+    KeyCommand.Create(),
     GroupCommands.Daemon(),
     ServiceCommand.Create(),
     ShellCommands.Completion(),

@@ -37,8 +37,14 @@ public static class ImageFormat
     /// </summary>
     public const string PageLayersFeature = "page-layers";
 
+    /// <summary>
+    /// Required by an encrypted checkpoint (Manifest.key_id): a build that does not know it would
+    /// take encrypted blocks for pages.
+    /// </summary>
+    public const string EncryptionFeature = "encryption";
+
     /// <summary>Manifest features this build understands (a reader refuses any other required one).</summary>
-    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature], StringComparer.Ordinal);
+    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature], StringComparer.Ordinal);
 
     /// <summary>
     /// The name of layer <paramref name="layer"/> of page file <paramref name="fileName"/> in a

@@ -37,6 +37,7 @@ public sealed class ControlProtocolTests
                 Command = ["/bin/sleep", "1"], WorkingDirectory = "/tmp", Environment = ["A=1"], Store = "/s", EverySeconds = 30, Storage = ["/d"],
                 RestartOnFailure = false, DeadlineSeconds = 2, MergeAfter = 3, MergeAboveBytes = 4096, Compress = "zstd",
             },
+            new RunRequest("g") { Command = ["/bin/true"], Encrypt = "/etc/amber/g.key" },
             new AttachRequest("g", 7), new DetachRequest("g", 7), new CheckpointRequest("g", false, true), new RestoreRequest("g", ""),
             new ImagesRequest("g"), new MergeRequest("g", "ckpt-000001"), new VerifyRequest("g"), new StopRequest("g"), new RemoveRequest("g"), new ShutdownRequest(),
         ];

@@ -27,9 +27,10 @@ public static class ImageValidator
         ulong EndOf(int pagesOf, Amber.Image.PageFileRef where) => pageDataEnd(pagesOf == 0 ? pid : pagesOf, where);
         bool BadRun(PageRun r, int pagesOf) =>
             r.Count == 0 || r.Count > 1 << 20 || (ulong)r.PageXxh3.Count != r.Count || r.FileOffset % PageSize != 0 || r.FileOffset < PageSize
-            || (r.Codec == Codec.None
+            || (!r.IsBlock
                 ? r.FileOffset + r.Count * PageSize > EndOf(pagesOf, r.StoredIn)
-                : r.Codec is not (Codec.Zstd or Codec.Lz4) || r.StoredLength == 0 || r.Skip + r.Count > Amber.Image.PageCodec.MaxPages
+                : r.Codec is not (Codec.None or Codec.Zstd or Codec.Lz4) || r.StoredLength == 0 || r.Skip + r.Count > Amber.Image.PageCodec.MaxPages
+                  || (r.Encrypted && (r.Nonce.Length != 12 || r.Tag.Length != 16))
                   || r.FileOffset + r.StoredLength > EndOf(pagesOf, r.StoredIn));
 
         if (pid <= 1)

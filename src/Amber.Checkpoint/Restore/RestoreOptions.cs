@@ -24,4 +24,7 @@ public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOn
     /// ECONNABORTED), for a restore whose peers are known to be gone (amber restore --tcp-close).
     /// </summary>
     public bool TcpClose { get; init; }
+
+    /// <summary>The key of an encrypted checkpoint (amber restore --key); another key, or none for an encrypted one, is refused before anything is made.</summary>
+    public Image.ImageKey? Key { get; init; }
 }

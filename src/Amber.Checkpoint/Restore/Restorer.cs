@@ -30,7 +30,8 @@ public static class Restorer
     /// </summary>
     public static (IReadOnlyList<string> Warnings, IReadOnlyList<int> Processes, IReadOnlyList<int> PidsTaken) Check(RestoreOptions options)
     {
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true, trust: options.Trust);
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: true, trust: options.Trust, key: options.Key);
+        reader.ThrowIfNoKey();
         using var trace = new PhaseTrace("restore --check");
         var (tree, warnings, _) = Validate(reader, options, trace);
         var taken = tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
@@ -72,7 +73,8 @@ public static class Restorer
         using var trace = new PhaseTrace("restore");
         // Page data is checked run by run once it is in the new process, before that process runs
         // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust);
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust, key: options.Key);
+        reader.ThrowIfNoKey();
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);
         // For a progress display: the memory's pages are most of what is read (compressed: not known before).

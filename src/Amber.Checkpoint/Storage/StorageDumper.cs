@@ -233,8 +233,12 @@ public sealed class StorageDumper : IDisposable
                 if (!store && storeFrom >= 0)
                 {
                     // The changed blocks since storeFrom, stored before the buffer is reused.
-                    ulong fileOffset = Store(handle, offset + (ulong)(storeFrom * ImageFormat.PageSize), data[(storeFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)], size);
-                    runs.Stored(offset + (ulong)(storeFrom * ImageFormat.PageSize), hashes.AsSpan(storeFrom, i - storeFrom), fileOffset);
+                    ulong at = offset + (ulong)(storeFrom * ImageFormat.PageSize);
+                    var changed = data[(storeFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)];
+                    if (Pages.Encrypted)
+                        runs.Encrypted(Pages, at, changed, hashes.AsSpan(storeFrom, i - storeFrom)); // never shared by reflink: encrypted
+                    else
+                        runs.Stored(at, hashes.AsSpan(storeFrom, i - storeFrom), Store(handle, at, changed, size));
                     _written += i - storeFrom;
                     storeFrom = -1;
                 }
@@ -299,6 +303,16 @@ public sealed class StorageDumper : IDisposable
                 return;
             _open = page;
             runs.Add(page);
+        }
+
+        /// <summary>Blocks stored encrypted (blocks of their own, never joined with what comes before).</summary>
+        public void Encrypted(PageFileWriter pages, ulong address, ReadOnlySpan<byte> blocks, ReadOnlySpan<ulong> hashes)
+        {
+            var stored = new List<PageRun>();
+            pages.StoreRuns(address, blocks, hashes, stored);
+            foreach (var run in stored)
+                runs.Add(run);
+            _open = stored[^1];
         }
 
         public void Stored(ulong address, ReadOnlySpan<ulong> hashes, ulong fileOffset)

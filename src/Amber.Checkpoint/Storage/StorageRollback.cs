@@ -177,6 +177,14 @@ public static class StorageRollback
         {
             if (!sources.TryGetValue(run.StoredIn, out var pages))
                 sources[run.StoredIn] = pages = reader.OpenPageFile(ImageNames.StoragePages, run.StoredIn);
+            if (run.IsBlock)
+            {
+                // An encrypted block (at most PageCodec.MaxPages), decrypted and checked whole.
+                var block = new byte[checked((int)run.Count * ImageFormat.PageSize)];
+                pages.ReadRun(run, block);
+                RandomAccess.Write(file, block.AsSpan(0, (int)Math.Min((ulong)block.Length, e.Size - run.Address)), (long)run.Address);
+                continue;
+            }
             for (ulong done = 0; done < run.Count; done += ChunkPages)
             {
                 int n = (int)Math.Min(ChunkPages, run.Count - done);

@@ -18,15 +18,16 @@ public static class CheckpointCommand
         var parent = new Option<string>("--parent") { Description = "An incremental checkpoint after this one: a checkpoint beside --images, by name (or a path to it)" };
         var storage = new Option<string[]>("--storage") { Description = "A directory captured at the same moment (rolled back by the restore); repeatable", AllowMultipleArgumentsPerToken = false };
         var compress = CompressOption();
+        var encrypt = KeyOptions.Encrypt();
         var json = JsonReport.Option();
-        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress, json };
+        var command = new Command("checkpoint", "Save a running process tree to an image directory, or a whole group") { pid, images, leaveRunning, group, stop, full, parent, storage, compress, encrypt, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(pid) is not null || parse.GetValue(images) is not null || parse.GetValue(leaveRunning) || parse.GetValue(parent) is not null
-                    || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null)
-                    throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage or --compress (the group's settings, --full and --stop apply)");
+                    || parse.GetValue(storage) is { Length: > 0 } || parse.GetValue(compress) is not null || parse.GetValue(encrypt) is not null)
+                    throw new UsageException("with --group, give no PID, --images, --leave-running, --parent, --storage, --compress or --encrypt (the group's settings, --full and --stop apply)");
                 return GroupCommands.Checkpoint(name, parse.GetValue(stop), parse.GetValue(full), parse.GetValue(json));
             }
             if (parse.GetValue(pid) is not int given)
@@ -40,6 +41,7 @@ public static class CheckpointCommand
                 Parent = parse.GetValue(parent) is { } earlier ? ParentBeside(earlier, dir) : null,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(Path.GetFullPath)],
                 Compression = ParseCompress(parse.GetValue(compress)),
+                Key = KeyOptions.Load(parse.GetValue(encrypt)),
             };
             // The arguments are checked here; the work is done by a worker nothing the user sends reaches.
             if (CheckpointWorker.Current is not { } worker)

@@ -29,10 +29,12 @@ public static class GroupCommands
         var keepLast = new Option<string>("--keep-last") { Description = "Retention: keep the latest N checkpoints, remove older ones (default: keep all)" };
         var keepFor = new Option<string>("--keep-for") { Description = "Retention: keep the checkpoints of the last 12h, 7d... (with --keep-last: those kept by either)" };
         var compress = CheckpointCommand.CompressOption();
+        var encrypt = KeyOptions.Encrypt();
+        encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -52,6 +54,7 @@ public static class GroupCommands
                 KeepLast = parse.GetValue(keepLast) is { } last ? OptionValues.Count(last, "--keep-last", "checkpoints") : 0,
                 KeepForSeconds = parse.GetValue(keepFor) is { } span ? OptionValues.Interval(span, "--keep-for") : 0,
                 Compress = parse.GetValue(compress) is { } codec ? Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(codec)) : "",
+                Encrypt = parse.GetValue(encrypt) is { } keyFile ? Amber.Image.ImageKey.Load(keyFile).Path : "", // checked here, as the caller
             };
             return Print(ControlClient.Send(request, startDaemon: true));
         }));

@@ -14,10 +14,12 @@ public static class InspectCommand
     {
         var dir = new Argument<string>("dir") { Description = "A checkpoint directory" };
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
-        var command = new Command("inspect", "Show what a checkpoint holds") { dir, json };
+        var key = KeyOptions.Key();
+        var command = new Command("inspect", "Show what a checkpoint holds") { dir, json, key };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            var reader = CheckpointReader.Open(parse.GetValue(dir)!, verifyPageFiles: false, trust: true); // shown, never run
+            var reader = CheckpointReader.Open(parse.GetValue(dir)!, verifyPageFiles: false, trust: true, key: KeyOptions.Load(parse.GetValue(key))); // shown, never run
+            reader.ThrowIfNoKey();
             var processes = reader.Manifest.Pids
                 .Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
             var storage = reader.Manifest.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
@@ -87,6 +89,8 @@ public static class InspectCommand
             o.WriteLine("  full, made by a merge");
         if (manifest.RequiredFeatures.Count > 0)
             o.WriteLine($"  requires {string.Join(", ", manifest.RequiredFeatures)}");
+        if (manifest.KeyId.Length > 0)
+            o.WriteLine($"  encrypted (AES-256-GCM) with key {manifest.KeyId}");
         if (manifest.Group.Length > 0)
             o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)

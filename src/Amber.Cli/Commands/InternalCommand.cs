@@ -71,11 +71,12 @@ public static class InternalCommand
         var images = new Option<string>("--images") { Required = true };
         var workerLock = LockOption();
         var keepChain = new Option<bool>("--keep-chain") { Description = "Leave the chain's earlier checkpoints: a retention policy decides what goes" };
-        var command = new Command("merge") { images, workerLock, keepChain };
+        var key = KeyOptions.Key();
+        var command = new Command("merge") { images, workerLock, keepChain, key };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
-            var result = CheckpointMerger.Merge(parse.GetRequiredValue(images), removeChain: !parse.GetValue(keepChain));
+            var result = CheckpointMerger.Merge(parse.GetRequiredValue(images), key: KeyOptions.Load(parse.GetValue(key)), removeChain: !parse.GetValue(keepChain));
             // The pages the merged checkpoint holds, copied in or kept in page files it linked.
             return new WorkerReport { Ok = true, Pages = result.Pages + result.PagesLinked, Bytes = result.Bytes, TotalMs = result.Total.TotalMilliseconds, Removed = [.. result.Removed] };
         }));
@@ -89,12 +90,13 @@ public static class InternalCommand
         var keepLast = new Option<int>("--keep-last");
         var keepFor = new Option<double>("--keep-for-seconds");
         var workerLock = LockOption();
-        var command = new Command("retain") { store, keepLast, keepFor, workerLock };
+        var key = KeyOptions.Key();
+        var command = new Command("retain") { store, keepLast, keepFor, workerLock, key };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
             var policy = new RetentionPolicy(parse.GetValue(keepLast), TimeSpan.FromSeconds(parse.GetValue(keepFor)));
-            var result = StoreRetention.Apply(parse.GetRequiredValue(store), policy, DateTimeOffset.UtcNow);
+            var result = StoreRetention.Apply(parse.GetRequiredValue(store), policy, DateTimeOffset.UtcNow, KeyOptions.Load(parse.GetValue(key)));
             return new WorkerReport { Ok = true, TotalMs = result.Total.TotalMilliseconds, Merged = [.. result.Merged], Removed = [.. result.Removed] };
         }));
         return command;
@@ -132,8 +134,9 @@ public static class InternalCommand
         var storage = new Option<string[]>("--storage") { AllowMultipleArgumentsPerToken = false };
         var storageExclude = new Option<string[]>("--storage-exclude") { AllowMultipleArgumentsPerToken = false };
         var compress = new Option<string>("--compress");
+        var encrypt = KeyOptions.Encrypt();
         var workerLock = LockOption();
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, workerLock };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
@@ -148,6 +151,7 @@ public static class InternalCommand
                     Storage = parse.GetValue(storage) ?? [],
                     StorageExcluded = parse.GetValue(storageExclude) ?? [],
                     Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
+                    Key = KeyOptions.Load(parse.GetValue(encrypt)),
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));
@@ -169,7 +173,8 @@ public static class InternalCommand
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var workerLock = LockOption();
         var requester = new Option<string>("--for") { Description = "UID:GID,GROUP...:CAPABILITIES: bring back only processes with credentials these hold" };
-        var command = new Command("restore-group") { images, cgroup, workerLock, requester };
+        var key = KeyOptions.Key();
+        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
@@ -177,6 +182,7 @@ public static class InternalCommand
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
                 Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,
+                Key = KeyOptions.Load(parse.GetValue(key)),
             });
             return new WorkerReport
             {

@@ -23,25 +23,27 @@ public static class RestoreCommand
         var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
         var tcpClose = new Option<bool>("--tcp-close") { Description = "Restore established TCP connections aborted (the program's next use fails) instead of live: for when their peers are gone" };
         var json = JsonReport.Option();
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose, json };
+        var key = KeyOptions.Key();
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose, key, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
             {
                 if (parse.GetValue(check))
                     throw new UsageException("--check goes with --images DIR (a group's checkpoints: amber verify --group NAME)");
-                if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0)
-                    throw new UsageException("with --group, give no --images or --inherit-fd (the group's store is used)");
+                if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0 || parse.GetValue(key) is not null)
+                    throw new UsageException("with --group, give no --images, --inherit-fd or --key (the group's store and key are used)");
                 return GroupCommands.Restore(name, parse.GetValue(from), parse.GetValue(json));
             }
             if (parse.GetValue(images) is null)
                 throw new UsageException("--images DIR is required (or --group NAME)");
             var inherits = (parse.GetValue(inherit) ?? []).Select(ParseInherit).ToList();
+            var imageKey = KeyOptions.Load(parse.GetValue(key));
             if (parse.GetValue(check))
-                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust) }, parse.GetValue(json));
+                return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust), Key = imageKey }, parse.GetValue(json));
             using var cancel = new Cancellation();
             var options = new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose) };
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose), Key = imageKey };
             // The bar goes once the processes are made, before they run: from there on the terminal may be theirs.
             var result = ProgressDisplay.Run("restore", ProgressDisplay.Measure.Read, handOver => Restorer.Restore(options with { BeforeRelease = handOver }, cancel.Token));
             foreach (var w in result.Warnings)

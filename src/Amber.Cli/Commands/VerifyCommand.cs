@@ -14,12 +14,18 @@ public static class VerifyCommand
         var group = GroupCommands.GroupOption(required: false);
         var dir = new Argument<string?>("dir") { Description = "A checkpoint, or a store of checkpoints (instead of --group)", Arity = ArgumentArity.ZeroOrOne };
         var json = JsonReport.Option();
-        var command = new Command("verify", "Check the checksums of a checkpoint, a store, or a group's checkpoints") { group, dir, json };
+        var key = KeyOptions.Key();
+        var command = new Command("verify", "Check the checksums of a checkpoint, a store, or a group's checkpoints") { group, dir, json, key };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // A group's store is verified by its coordinator, between its checkpoints and merges.
             if (GroupCommands.GroupName(parse, group) is { } name)
+            {
+                if (parse.GetValue(key) is not null)
+                    throw new UsageException("--key goes with a directory; a group's checkpoints are verified with the group's key");
                 return GroupCommands.Print(ControlClient.Send(new VerifyRequest(name)), parse.GetValue(json));
+            }
+            var imageKey = KeyOptions.Load(parse.GetValue(key));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");
             if (!Directory.Exists(path))
                 throw new IOException($"{path} does not exist");
@@ -27,7 +33,7 @@ public static class VerifyCommand
             PageProgress.Expected = new DirectoryInfo(path).EnumerateFiles("*.img", SearchOption.AllDirectories).Sum(f => f.Length);
             if (File.Exists(Path.Combine(path, ImageFormat.ManifestFileName)))
             {
-                var (lines, damaged) = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => CheckpointVerifier.VerifyAll([path]));
+                var (lines, damaged) = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => CheckpointVerifier.VerifyAll([path], imageKey));
                 if (parse.GetValue(json))
                     Console.Out.WriteLine(ReportJson.Verification(1, damaged, lines, []));
                 else
@@ -37,7 +43,7 @@ public static class VerifyCommand
                 Console.Error.WriteLine("1 checkpoint(s) verified");
                 return ExitCodes.Ok;
             }
-            var found = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => StoreVerifier.Verify(new GroupStore(path)));
+            var found = ProgressDisplay.Run("verify", ProgressDisplay.Measure.Read, () => StoreVerifier.Verify(new GroupStore(path), imageKey));
             if (parse.GetValue(json))
                 Console.Out.WriteLine(ReportJson.Verification(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished));
             else

@@ -53,4 +53,8 @@ public sealed class ControlRequest
 
     /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: not said, none for a new group).</summary>
     public string Compress { get; set; } = "";
+
+    /// <summary>run: the key file a new group's checkpoints are encrypted with (a full path; null: not said, in clear). Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Encrypt { get; set; }
 }

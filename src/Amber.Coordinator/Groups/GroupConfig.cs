@@ -68,4 +68,7 @@ public sealed class GroupConfig
     public List<int> LastCheckpointPids { get; set; } = [];
 
     public long CreatedUnixMs { get; set; }
+
+    /// <summary>The key file its checkpoints are encrypted with (amber run --encrypt); empty: in clear. Fixed when the group is made.</summary>
+    public string EncryptKey { get; set; } = "";
 }

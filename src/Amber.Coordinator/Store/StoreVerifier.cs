@@ -16,10 +16,12 @@ public sealed record StoreVerification(List<string> Lines, int Checkpoints, int 
 /// <summary>Verifies every checkpoint of a store, in the store's order (what amber images lists), damaged ones included.</summary>
 public static class StoreVerifier
 {
-    public static StoreVerification Verify(GroupStore store)
+    /// <param name="store">The store.</param>
+    /// <param name="key">The key of its encrypted checkpoints (a group's, or amber verify --key).</param>
+    public static StoreVerification Verify(GroupStore store, Amber.Image.ImageKey? key = null)
     {
         var contents = store.Scan();
-        var (lines, damaged) = CheckpointVerifier.VerifyAll(contents.Entries.Select(e => e.Path));
+        var (lines, damaged) = CheckpointVerifier.VerifyAll(contents.Entries.Select(e => e.Path), key);
         lines.AddRange(contents.Unfinished.Select(name => $"{name}: not a checkpoint ({StoreContents.WhyUnfinished(name)})"));
         return new StoreVerification(lines, contents.Entries.Count, damaged, contents.Unfinished);
     }

@@ -12,13 +12,20 @@ public sealed partial class CheckpointReader
 {
     private readonly Dictionary<string, ImageFileEntry> _files;
 
-    private CheckpointReader(string directory, Manifest manifest, Dictionary<string, ImageFileEntry> files, ImageLimits limits)
+    private CheckpointReader(string directory, Manifest manifest, Dictionary<string, ImageFileEntry> files, ImageLimits limits, ImageKey? key)
     {
         Directory = directory;
         Manifest = manifest;
         Limits = limits;
         _files = files;
+        Key = key;
     }
+
+    /// <summary>The key the checkpoint is encrypted with, if it is and the key was given; null otherwise.</summary>
+    public ImageKey? Key { get; }
+
+    /// <summary>Whether the checkpoint is encrypted (its manifest names a key: <c>Manifest.KeyId</c>).</summary>
+    public bool Encrypted => Manifest.KeyId.Length > 0;
 
     /// <summary>The checkpoint directory, as a full path.</summary>
     public string Directory { get; }
@@ -43,7 +50,12 @@ public sealed partial class CheckpointReader
     /// Read a checkpoint this host did not sign (<see cref="HostKey"/>): another machine's, or forged.
     /// Without it such a checkpoint, or one it takes pages from, is refused.
     /// </param>
-    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true, bool trust = false)
+    /// <param name="key">
+    /// The key of an encrypted checkpoint (and of the checkpoints it takes pages from). Without it,
+    /// only the manifest of an encrypted checkpoint can be read; another key is refused here.
+    /// </param>
+    /// <exception cref="ImageKeyException"><paramref name="key"/> is not the key the checkpoint is encrypted with.</exception>
+    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true, bool trust = false, ImageKey? key = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         limits ??= ImageLimits.Default;
@@ -70,11 +82,15 @@ public sealed partial class CheckpointReader
             throw new ImageFormatException($"{root} was not written by this host (its manifest is not signed with {HostKey.Path}): a checkpoint from another machine, or forged; pass --trust if you know where it comes from");
         }
         Dictionary<string, ImageFileEntry> files = ValidateManifest(manifest, manifestPath, limits);
+        if (key is not null && manifest.KeyId.Length > 0 && manifest.KeyId != key.Id)
+        {
+            throw new ImageKeyException($"checkpoint {root} is encrypted with key {manifest.KeyId}; --key names key {key}");
+        }
         foreach (ImageFileEntry entry in manifest.Files)
         {
             VerifyFile(Path.Join(root, entry.Name), entry, limits, verifyPageFiles);
         }
-        return new CheckpointReader(root, manifest, files, limits) { Signed = signed, Trusted = trust };
+        return new CheckpointReader(root, manifest, files, limits, manifest.KeyId.Length > 0 ? key : null) { Signed = signed, Trusted = trust };
     }
 
     /// <summary>Signed by this host's key.</summary>
@@ -92,7 +108,18 @@ public sealed partial class CheckpointReader
         {
             throw new ArgumentException("page files are read with OpenPageFile", nameof(kind));
         }
-        return MessageFile.Read(GetFilePath(fileName), kind, parser, Limits);
+        ThrowIfNoKey();
+        return MessageFile.Read(GetFilePath(fileName), kind, parser, Limits, Key);
+    }
+
+    /// <summary>Refuses to read an encrypted checkpoint's contents without its key, with one line that says which.</summary>
+    /// <exception cref="ImageKeyException">The checkpoint is encrypted and no key was given.</exception>
+    public void ThrowIfNoKey()
+    {
+        if (Encrypted && Key is null)
+        {
+            throw new ImageKeyException($"checkpoint {Directory} is encrypted (key {Manifest.KeyId}): give --key KEYFILE");
+        }
     }
 
     /// <summary>The full path of a file listed in the manifest.</summary>
@@ -108,10 +135,19 @@ public sealed partial class CheckpointReader
     }
 
     /// <summary>Opens a page file listed in the manifest, after checking its header.</summary>
-    public PageFileReader OpenPageFile(string fileName) => PageFileReader.Open(GetFilePath(fileName), Limits);
+    public PageFileReader OpenPageFile(string fileName)
+    {
+        ThrowIfNoKey();
+        return PageFileReader.Open(GetFilePath(fileName), Limits, Key);
+    }
 
     /// <summary>Opens page file <paramref name="fileName"/> (or a layer of it) of this checkpoint or of a <see cref="Source"/>.</summary>
-    public PageFileReader OpenPageFile(string fileName, PageFileRef where) => PageFileReader.Open(GetFilePath(fileName, where), Limits);
+    public PageFileReader OpenPageFile(string fileName, PageFileRef where)
+    {
+        var holder = Source(where.Source);
+        holder.ThrowIfNoKey();
+        return PageFileReader.Open(holder.GetFilePath(ImageFormat.LayerFileName(fileName, where.Layer)), Limits, holder.Key);
+    }
 
     /// <summary>The full path of page file <paramref name="fileName"/> (or a layer of it) of this checkpoint or of a <see cref="Source"/>.</summary>
     /// <exception cref="ImageFormatException">No such source, or its manifest does not list that file.</exception>
@@ -154,11 +190,15 @@ public sealed partial class CheckpointReader
                 }
                 try
                 {
-                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false, Trusted);
+                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false, Trusted, Key);
                 }
                 catch (ImageFormatException e)
                 {
                     throw new ImageFormatException($"{Directory} is incremental and needs checkpoint {name} beside it: {e.Message}", e);
+                }
+                if (reader.Manifest.KeyId != Manifest.KeyId)
+                {
+                    throw new ImageFormatException($"{Directory} is incremental and needs checkpoint {name} beside it, which is {(reader.Encrypted ? $"encrypted with key {reader.Manifest.KeyId}" : "not encrypted")}, unlike it");
                 }
                 _sources[source] = reader;
             }

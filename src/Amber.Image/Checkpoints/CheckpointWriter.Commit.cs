@@ -7,7 +7,8 @@ namespace Amber.Image;
 public sealed partial class CheckpointWriter
 {
     /// <summary>
-    /// Completes every page file, fills <paramref name="manifest"/>'s format version and file list,
+    /// Completes every page file, fills <paramref name="manifest"/>'s format version, file list and
+    /// key id (and feature "encryption" if the checkpoint is encrypted; the manifest stays in clear),
     /// makes every file durable, writes the manifest last and renames the temporary directory to
     /// <see cref="Directory"/> (replacing it if it is an empty directory).
     /// </summary>
@@ -55,6 +56,12 @@ public sealed partial class CheckpointWriter
         }
 
         manifest.FormatVersion = ImageFormat.FormatVersion;
+        manifest.KeyId = Key?.Id ?? "";
+        manifest.RequiredFeatures.Remove(ImageFormat.EncryptionFeature);
+        if (Key is not null)
+        {
+            manifest.RequiredFeatures.Add(ImageFormat.EncryptionFeature);
+        }
         manifest.Files.Clear();
         manifest.Files.AddRange(_written.Values);
         HostKey.Sign(manifest);

@@ -7,7 +7,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Amber.Image;
 
 /// <summary>
-/// Writes one checkpoint directory atomically. Call order: <see cref="Create(string)"/> →
+/// Writes one checkpoint directory atomically. Call order: <see cref="Create(string, ImageKey)"/> →
 /// any number of <see cref="WriteMessage"/> / <see cref="CreatePageFile"/> (+ appends) →
 /// <see cref="Commit"/> → <see cref="Dispose"/>. Everything goes to a sibling
 /// <c>DIR.tmp-RANDOM</c> directory that is renamed to DIR only after every file and the manifest
@@ -25,12 +25,19 @@ public sealed partial class CheckpointWriter : IDisposable
     private bool _committed;
     private bool _disposed;
 
-    internal CheckpointWriter(string directory, string temporaryDirectory, Func<string, SafeFileHandle> createFile)
+    internal CheckpointWriter(string directory, string temporaryDirectory, Func<string, SafeFileHandle> createFile, ImageKey? key = null)
     {
         Directory = directory;
         TemporaryDirectory = temporaryDirectory;
         _createFile = createFile;
+        Key = key;
     }
+
+    /// <summary>
+    /// The key every file but the manifest is encrypted with (AES-256-GCM: metadata files whole, page
+    /// data block by block); null: in clear.
+    /// </summary>
+    public ImageKey? Key { get; }
 
     /// <summary>The checkpoint directory, which exists only after <see cref="Commit"/>.</summary>
     public string Directory { get; }
@@ -39,10 +46,12 @@ public sealed partial class CheckpointWriter : IDisposable
     public string TemporaryDirectory { get; }
 
     /// <summary>Starts a checkpoint that will become <paramref name="directory"/>.</summary>
+    /// <param name="directory">The checkpoint directory to make.</param>
+    /// <param name="key">Encrypt the checkpoint with this key (<see cref="Key"/>); null: in clear.</param>
     /// <exception cref="ImageStoreException"><paramref name="directory"/> exists and is not an empty directory, or its parent is missing.</exception>
-    public static CheckpointWriter Create(string directory) => Create(directory, ImageFiles.CreateNew);
+    public static CheckpointWriter Create(string directory, ImageKey? key = null) => Create(directory, ImageFiles.CreateNew, key);
 
-    internal static CheckpointWriter Create(string directory, Func<string, SafeFileHandle> createFile)
+    internal static CheckpointWriter Create(string directory, Func<string, SafeFileHandle> createFile, ImageKey? key = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
@@ -64,7 +73,7 @@ public sealed partial class CheckpointWriter : IDisposable
             string temporary = $"{target}.tmp-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
             if (ImageFiles.TryCreateDirectory(temporary))
             {
-                return new CheckpointWriter(target, temporary, createFile);
+                return new CheckpointWriter(target, temporary, createFile, key);
             }
             if (attempt == 10)
             {
@@ -146,7 +155,7 @@ public sealed partial class CheckpointWriter : IDisposable
             _faulted = true;
             throw;
         }
-        var writer = new PageFileWriter(handle, path, fileName);
+        var writer = new PageFileWriter(handle, path, fileName, Key);
         lock (_lock)
         {
             _pageFiles.Add(writer);
@@ -158,13 +167,18 @@ public sealed partial class CheckpointWriter : IDisposable
     /// Takes page file <paramref name="fromName"/> of the committed checkpoint <paramref name="from"/>
     /// into this one as <paramref name="fileName"/>, by a hard link: the two checkpoints share the
     /// file and no data is copied (a committed page file never changes). False where the file system
-    /// cannot (another file system, no hard links, too many links to the file): copy the pages then.
+    /// cannot (another file system, no hard links, too many links to the file), or where
+    /// <paramref name="from"/> is not encrypted with this checkpoint's key: copy the pages then.
     /// </summary>
     /// <exception cref="ImageFormatException"><paramref name="from"/> does not list <paramref name="fromName"/>.</exception>
     /// <exception cref="ImageStoreException">The link failed otherwise; the checkpoint can no longer be committed.</exception>
     public bool TryLinkPageFile(string fileName, CheckpointReader from, string fromName)
     {
         ArgumentNullException.ThrowIfNull(from);
+        if (from.Manifest.KeyId != (Key?.Id ?? ""))
+        {
+            return false; // encrypted otherwise than this one: its pages are copied, and encrypted as this one is
+        }
         ImageFileEntry entry = from.GetFileEntry(fromName);
         string existing = from.GetFilePath(fromName);
         string path = Reserve(fileName);
@@ -217,7 +231,7 @@ public sealed partial class CheckpointWriter : IDisposable
     private (ulong Size, ulong Xxh3) WriteMessageFile(string path, ImageFileKind kind, IMessage message)
     {
         using SafeFileHandle handle = _createFile(path);
-        return MessageFile.Write(handle, path, kind, message);
+        return MessageFile.Write(handle, path, kind, message, Key);
     }
 
     private string Reserve(string fileName)

@@ -5,13 +5,22 @@ namespace Amber.Image;
 // The 16 bytes every image file starts with: "AMBR", a type tag, u32 format version, u32 flags.
 internal static class ImageHeader
 {
-    internal static void Write(Span<byte> header, ImageFileKind kind)
+    /// <summary>
+    /// Flag: the file's contents are encrypted (a metadata file's payload; a page file's blocks). A
+    /// build that does not know it refuses the file ("unknown header flags").
+    /// </summary>
+    internal const uint Encrypted = 1;
+
+    internal static void Write(Span<byte> header, ImageFileKind kind, uint flags = 0)
     {
         ImageFormat.Magic.CopyTo(header);
         ImageFileKinds.Tag(kind).CopyTo(header[4..]);
         BinaryPrimitives.WriteUInt32LittleEndian(header[8..], ImageFormat.FormatVersion);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], flags);
     }
+
+    /// <summary>The flags of a header <see cref="Validate"/> accepted.</summary>
+    internal static uint Flags(ReadOnlySpan<byte> head) => BinaryPrimitives.ReadUInt32LittleEndian(head[12..]);
 
     /// <summary>
     /// Checks magic, tag, version and flags. <paramref name="head"/> holds the first
@@ -43,9 +52,9 @@ internal static class ImageHeader
             throw ImageErrors.Format(path, $"format version {version} is not supported (this build reads version {ImageFormat.FormatVersion})");
         }
         uint flags = BinaryPrimitives.ReadUInt32LittleEndian(head[12..]);
-        if (flags != 0)
+        if ((flags & ~Encrypted) != 0 || (flags != 0 && kind == ImageFileKind.Manifest))
         {
-            throw ImageErrors.Format(path, $"unknown header flags 0x{flags:x8} (this build knows none)");
+            throw ImageErrors.Format(path, $"unknown header flags 0x{flags:x8} (this build knows 0x{Encrypted:x8}, encrypted, on files other than the manifest)");
         }
     }
 }

@@ -5,21 +5,39 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Image;
 
-// A metadata file: MessageFileHeader then one protobuf message.
+// A metadata file: MessageFileHeader then one protobuf message. Encrypted (header flag
+// ImageHeader.Encrypted), the payload is nonce, the message under AES-256-GCM, tag; the header's
+// checksum covers those bytes, so damage is found without the key too.
 internal static class MessageFile
 {
-    /// <summary>Writes the whole file with one pwrite; returns its size and whole-file XXH3-64 for the manifest.</summary>
-    internal static (ulong Size, ulong Xxh3) Write(SafeFileHandle handle, string path, ImageFileKind kind, IMessage message)
+    private const int SealedOverhead = BlockCipher.NonceLength + BlockCipher.TagLength;
+
+    /// <summary>
+    /// Writes the whole file with one pwrite; returns its size and whole-file XXH3-64 for the
+    /// manifest. With a key, the message is encrypted; null: in clear.
+    /// </summary>
+    internal static (ulong Size, ulong Xxh3) Write(SafeFileHandle handle, string path, ImageFileKind kind, IMessage message, ImageKey? key = null)
     {
-        int payloadLength = message.CalculateSize();
+        int messageLength = message.CalculateSize();
+        int payloadLength = key is null ? messageLength : checked(messageLength + SealedOverhead);
         int length = checked(MessageFileHeader.Length + payloadLength);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(key is null ? length : length + messageLength);
         try
         {
             Span<byte> file = buffer.AsSpan(0, length);
             Span<byte> payload = file[MessageFileHeader.Length..];
-            message.WriteTo(payload);
-            MessageFileHeader.Write(file, kind, payloadLength, XxHash3.HashToUInt64(payload));
+            if (key is null)
+            {
+                message.WriteTo(payload);
+            }
+            else
+            {
+                Span<byte> plain = buffer.AsSpan(length, messageLength);
+                message.WriteTo(plain);
+                BlockCipher.Seal(key, plain, payload.Slice(BlockCipher.NonceLength, messageLength), payload, payload[(BlockCipher.NonceLength + messageLength)..], ImageFileKinds.Tag(kind));
+                plain.Clear();
+            }
+            MessageFileHeader.Write(file, kind, payloadLength, XxHash3.HashToUInt64(payload), key is null ? 0 : ImageHeader.Encrypted);
             try
             {
                 RandomAccess.Write(handle, file, 0);
@@ -36,22 +54,31 @@ internal static class MessageFile
         }
     }
 
-    internal static T Read<T>(string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits)
+    internal static T Read<T>(string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null)
         where T : IMessage<T>
     {
         using SafeFileHandle handle = ImageFiles.OpenRegular(path, out long length);
-        return Read(handle, length, path, kind, parser, limits);
+        return Read(handle, length, path, kind, parser, limits, key);
     }
 
-    internal static T Read<T>(SafeFileHandle handle, long length, string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits)
+    internal static T Read<T>(SafeFileHandle handle, long length, string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null)
         where T : IMessage<T>
     {
         Span<byte> head = stackalloc byte[MessageFileHeader.Length];
         head = head[..(int)Math.Min(length, head.Length)];
         ImageFiles.ReadExactly(handle, head, 0, path);
         int payloadLength = MessageFileHeader.Validate(head, length, kind, limits, path, out ulong expected);
+        bool encrypted = (ImageHeader.Flags(head) & ImageHeader.Encrypted) != 0;
+        if (encrypted && key is null)
+        {
+            throw ImageErrors.Format(path, "is encrypted, and no key was given to read it");
+        }
+        if (encrypted && payloadLength < SealedOverhead)
+        {
+            throw ImageErrors.Format(path, $"is encrypted but its payload ({payloadLength} bytes) is shorter than a nonce and a tag");
+        }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(payloadLength);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(encrypted ? 2 * payloadLength : payloadLength);
         try
         {
             Span<byte> payload = buffer.AsSpan(0, payloadLength);
@@ -61,6 +88,16 @@ internal static class MessageFile
             {
                 throw ImageErrors.Format(path, $"payload checksum mismatch: XXH3 {actual:x16}, the header says {expected:x16}");
             }
+            if (encrypted)
+            {
+                int messageLength = payloadLength - SealedOverhead;
+                Span<byte> plain = buffer.AsSpan(payloadLength, messageLength);
+                if (!BlockCipher.TryOpen(key!, payload.Slice(BlockCipher.NonceLength, messageLength), plain, payload[..BlockCipher.NonceLength], payload[(BlockCipher.NonceLength + messageLength)..], ImageFileKinds.Tag(kind)))
+                {
+                    throw ImageErrors.Format(path, $"fails its authentication (AES-GCM tag): damaged, or not encrypted with key {key!.Id}");
+                }
+                payload = plain;
+            }
             try
             {
                 return parser.ParseFrom(payload);
@@ -68,6 +105,13 @@ internal static class MessageFile
             catch (InvalidProtocolBufferException ex)
             {
                 throw new ImageFormatException(ImageErrors.OneLine($"{path}: payload is not a valid {typeof(T).Name}: {ex.Message}"), ex);
+            }
+            finally
+            {
+                if (encrypted)
+                {
+                    payload.Clear(); // no clear text left in a pooled buffer
+                }
             }
         }
         finally

@@ -7,9 +7,9 @@ internal static class MessageFileHeader
 {
     internal const int Length = 32;
 
-    internal static void Write(Span<byte> header, ImageFileKind kind, int payloadLength, ulong payloadXxh3)
+    internal static void Write(Span<byte> header, ImageFileKind kind, int payloadLength, ulong payloadXxh3, uint flags = 0)
     {
-        ImageHeader.Write(header, kind);
+        ImageHeader.Write(header, kind, flags);
         BinaryPrimitives.WriteUInt64LittleEndian(header[16..], (ulong)payloadLength);
         BinaryPrimitives.WriteUInt64LittleEndian(header[24..], payloadXxh3);
     }

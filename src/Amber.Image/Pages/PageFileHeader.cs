@@ -10,10 +10,10 @@ internal static class PageFileHeader
     internal const int Length = ImageFormat.PageSize;
     private const int ChecksummedLength = 24;
 
-    internal static void Write(Span<byte> header, ulong dataLength)
+    internal static void Write(Span<byte> header, ulong dataLength, uint flags = 0)
     {
         header[..Length].Clear();
-        ImageHeader.Write(header, ImageFileKind.Pages);
+        ImageHeader.Write(header, ImageFileKind.Pages, flags);
         BinaryPrimitives.WriteUInt64LittleEndian(header[16..], dataLength);
         BinaryPrimitives.WriteUInt64LittleEndian(header[ChecksummedLength..], XxHash3.HashToUInt64(header[..ChecksummedLength]));
     }

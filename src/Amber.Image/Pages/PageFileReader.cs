@@ -19,16 +19,19 @@ public sealed class PageFileReader : IDisposable
     private Schema.Codec _blockCodec;
     private int _blockHeld;
     private PageBuffer? _stored;
+    private byte[]? _plain; // an encrypted compressed block, decrypted
     private SafeFileHandle? _direct;
+    private readonly ImageKey? _key;
 
-    internal PageFileReader(SafeFileHandle handle, string path, ulong dataLength)
+    internal PageFileReader(SafeFileHandle handle, string path, ulong dataLength, ImageKey? key = null)
     {
         _handle = handle;
         Path = path;
         DataLength = dataLength;
+        _key = key;
     }
 
-    internal static PageFileReader Open(string path, ImageLimits limits)
+    internal static PageFileReader Open(string path, ImageLimits limits, ImageKey? key = null)
     {
         SafeFileHandle handle = ImageFiles.OpenRegular(path, out long length);
         try
@@ -37,7 +40,7 @@ public sealed class PageFileReader : IDisposable
             head = head[..(int)Math.Min(length, head.Length)];
             ImageFiles.ReadExactly(handle, head, 0, path);
             ulong dataLength = PageFileHeader.Validate(head, length, limits, path);
-            return new PageFileReader(handle, path, dataLength);
+            return new PageFileReader(handle, path, dataLength, key);
         }
         catch
         {
@@ -126,14 +129,17 @@ public sealed class PageFileReader : IDisposable
     /// <exception cref="ImageFormatException">Outside the data, not a block of its codec, or a page's checksum differs.</exception>
     public void ReadRun(Schema.PageRun run, Span<byte> destination)
     {
-        if (run.Codec == Schema.Codec.None)
+        if (!run.IsBlock)
         {
             ReadRun(run.FileOffset, destination, run.PageXxh3);
             return;
         }
         ulong pages = run.Skip + run.Count;
-        if (pages > PageCodec.MaxPages || (ulong)destination.Length != run.Count * ImageFormat.PageSize || run.StoredLength == 0)
-            throw ImageErrors.Format(Path, $"compressed run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
+        if (pages > PageCodec.MaxPages || (ulong)destination.Length != run.Count * ImageFormat.PageSize || run.StoredLength == 0
+            || (run.Codec == Schema.Codec.None && run.StoredLength > PageCodec.MaxPages * ImageFormat.PageSize))
+            throw ImageErrors.Format(Path, $"{Describe(run)} run at offset {run.FileOffset} ({run.Skip} + {run.Count} pages, {run.StoredLength} bytes) is malformed");
+        if (run.Encrypted && _key is null)
+            throw ImageErrors.Format(Path, $"holds encrypted pages (at offset {run.FileOffset}), and no key was given to read them");
         // Blocks are padded to whole pages, and read whole.
         int padded = ImageFormat.WholePages((int)run.StoredLength);
         if (!Contains(run.FileOffset, (ulong)padded))
@@ -150,18 +156,32 @@ public sealed class PageFileReader : IDisposable
                 if (_stored is null || _stored.Length < padded)
                     _stored = new PageBuffer(Math.Max(padded, ImageFormat.WholePages(PageCodec.Bound(run.Codec, PageCodec.MaxPages * ImageFormat.PageSize))));
                 ImageFiles.ReadExactly(DirectHandle(), _stored.Span[..padded], (long)run.FileOffset, Path);
-                _blockHeld = PageCodec.Decompress(run.Codec, _stored.Span[..(int)run.StoredLength], _block);
+                ReadOnlySpan<byte> stored = _stored.Span[..(int)run.StoredLength];
+                if (run.Encrypted)
+                {
+                    // Decrypted where the pages go (no codec), or where the codec reads them from.
+                    if (run.Codec != Schema.Codec.None && (_plain is null || _plain.Length < stored.Length))
+                        _plain = new byte[_stored.Length];
+                    Span<byte> plain = run.Codec == Schema.Codec.None ? _block.AsSpan(0, stored.Length) : _plain.AsSpan(0, stored.Length);
+                    if (!BlockCipher.TryOpen(_key!, stored, plain, run.Nonce.Span, run.Tag.Span))
+                        throw ImageErrors.Format(Path, $"the encrypted block at offset {run.FileOffset} ({run.StoredLength} bytes) fails its authentication (AES-GCM tag): damaged, or not encrypted with key {_key!.Id}");
+                    stored = plain;
+                }
+                _blockHeld = run.Codec == Schema.Codec.None ? stored.Length : PageCodec.Decompress(run.Codec, stored, _block);
                 (_blockOffset, _blockCodec) = (run.FileOffset, run.Codec);
             }
             // A run may be a slice of the block: it holds at least the pages up to the run's last.
             if (_blockHeld < (int)pages * ImageFormat.PageSize || _blockHeld % ImageFormat.PageSize != 0)
-                throw ImageErrors.Format(Path, $"the {PageCodec.Name(run.Codec)} block at offset {run.FileOffset} ({run.StoredLength} bytes) does not decompress to {pages} pages or more");
+                throw ImageErrors.Format(Path, $"the {Describe(run)} block at offset {run.FileOffset} ({run.StoredLength} bytes) does not decompress to {pages} pages or more");
             _block.AsSpan((int)run.Skip * ImageFormat.PageSize, destination.Length).CopyTo(destination);
         }
         int bad = PageHashes.FirstMismatch(destination, run.PageXxh3);
         if (bad >= 0)
-            throw ImageErrors.Format(Path, $"page {bad} of the compressed run at offset {run.FileOffset} (from page {run.Skip}) fails its checksum");
+            throw ImageErrors.Format(Path, $"page {bad} of the {Describe(run)} run at offset {run.FileOffset} (from page {run.Skip}) fails its checksum");
     }
+
+    private static string Describe(Schema.PageRun run) =>
+        run.Encrypted ? run.Codec == Schema.Codec.None ? "encrypted" : $"encrypted {PageCodec.Name(run.Codec)}" : PageCodec.Name(run.Codec);
 
     /// <summary>The file opened again with O_DIRECT for reading compressed blocks (or the same handle where that cannot be).</summary>
     private SafeFileHandle DirectHandle()
@@ -183,7 +203,7 @@ public sealed class PageFileReader : IDisposable
     /// <summary>Whether <paramref name="run"/> (compressed or not) lies inside the data and its pages hash to their checksums.</summary>
     public bool VerifyRun(Schema.PageRun run)
     {
-        if (run.Codec == Schema.Codec.None)
+        if (!run.IsBlock)
             return VerifyRun(run.FileOffset, run.PageXxh3);
         if ((ulong)run.PageXxh3.Count != run.Count || run.Count == 0 || run.Skip + run.Count > PageCodec.MaxPages)
             return false;
@@ -205,7 +225,7 @@ public sealed class PageFileReader : IDisposable
 
     /// <summary>Whether <paramref name="run"/>'s stored data lies inside the data.</summary>
     public bool Holds(Schema.PageRun run) =>
-        run.Codec == Schema.Codec.None ? Holds(run.FileOffset, run.Count) : run.StoredLength > 0 && Contains(run.FileOffset, run.StoredLength);
+        !run.IsBlock ? Holds(run.FileOffset, run.Count) : run.StoredLength > 0 && Contains(run.FileOffset, run.StoredLength);
 
     /// <summary>Whether the run at <paramref name="offset"/> lies inside the data and its pages hash to <paramref name="pageXxh3"/>.</summary>
     public bool VerifyRun(ulong offset, IReadOnlyList<ulong> pageXxh3)

@@ -1,5 +1,7 @@
 using System.IO.Hashing;
+using Amber.Image.Schema;
 using Amber.Native;
+using Google.Protobuf;
 using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Image;
@@ -26,13 +28,22 @@ public sealed class PageFileWriter
     private bool _faulted;
     private bool _closed;
 
-    internal PageFileWriter(SafeFileHandle handle, string path, string fileName)
+    private readonly ImageKey? _key;
+
+    internal PageFileWriter(SafeFileHandle handle, string path, string fileName, ImageKey? key = null)
     {
         _handle = handle;
         Path = path;
         FileName = fileName;
+        _key = key;
         _direct = TryEnableDirectIo(handle);
     }
+
+    /// <summary>
+    /// Whether the file is encrypted (its checkpoint is): then pages go in only as blocks, through
+    /// <see cref="Store"/> or <see cref="StoreRuns"/>, never in clear.
+    /// </summary>
+    public bool Encrypted => _key is not null;
 
     /// <summary>The name of the file inside the checkpoint.</summary>
     public string FileName { get; }
@@ -48,6 +59,7 @@ public sealed class PageFileWriter
     /// <see cref="ImageFormat.PageSize"/>) and the XXH3-64 of each page (<see cref="PageHashes"/>).
     /// </summary>
     /// <exception cref="ImageStoreException">The write failed (for example the disk is full).</exception>
+    /// <exception cref="InvalidOperationException">The file is <see cref="Encrypted"/>.</exception>
     public (ulong Offset, ulong[] PageXxh3) Append(ReadOnlySpan<byte> pages)
     {
         var hashes = PageHashes.Of(pages);
@@ -58,7 +70,17 @@ public sealed class PageFileWriter
     /// Appends whole pages and returns their file offset; the caller checksums the pages itself (so
     /// that hashing can run on another thread than the writing).
     /// </summary>
+    /// <exception cref="InvalidOperationException">The file is <see cref="Encrypted"/>.</exception>
     public ulong AppendData(ReadOnlySpan<byte> pages)
+    {
+        if (Encrypted)
+        {
+            throw new InvalidOperationException($"page file {Path} is encrypted: pages go in as blocks (Store), never in clear");
+        }
+        return AppendRaw(pages);
+    }
+
+    private ulong AppendRaw(ReadOnlySpan<byte> pages)
     {
         if (pages.Length % ImageFormat.PageSize != 0)
         {
@@ -90,21 +112,62 @@ public sealed class PageFileWriter
     }
 
     /// <summary>
-    /// Appends whole pages compressed as one block (zero-padded to whole pages); returns its file
-    /// offset and its compressed length. The caller checksums the pages themselves.
+    /// Stores whole pages (at most <see cref="PageCodec.MaxPages"/> unless stored as they are): as
+    /// they are where there is no codec and the file is not encrypted, else as one block —
+    /// compressed with <paramref name="codec"/>, then encrypted with a fresh nonce if the file is —
+    /// zero-padded to whole pages. The caller checksums the pages themselves, and describes its runs
+    /// with <see cref="StoredBlock.Describe"/>.
     /// </summary>
-    public (ulong Offset, uint StoredLength) AppendCompressed(Schema.Codec codec, ReadOnlySpan<byte> pages)
+    public StoredBlock Store(Codec codec, ReadOnlySpan<byte> pages)
     {
+        if (codec == Codec.None && !Encrypted)
+            return new StoredBlock(AppendRaw(pages), 0, Codec.None, ByteString.Empty, ByteString.Empty);
         if (pages.Length % ImageFormat.PageSize != 0 || pages.Length > PageCodec.MaxPages * ImageFormat.PageSize)
             throw new ArgumentException($"length {pages.Length} is not whole pages, at most {PageCodec.MaxPages}", nameof(pages));
         int room = ImageFormat.WholePages(PageCodec.Bound(codec, pages.Length));
         if (_compressed is null || _compressed.Length < room)
             _compressed = new PageBuffer(room);
         var block = _compressed.Span;
-        int length = PageCodec.Compress(codec, pages, block);
+        int length = pages.Length;
+        if (codec != Codec.None)
+            length = PageCodec.Compress(codec, pages, block);
+        var nonce = ByteString.Empty;
+        var tag = ByteString.Empty;
+        if (_key is not null)
+        {
+            Span<byte> sealedNonce = stackalloc byte[BlockCipher.NonceLength];
+            Span<byte> sealedTag = stackalloc byte[BlockCipher.TagLength];
+            // In place for a compressed block (AES-GCM allows it); from the pages otherwise.
+            ReadOnlySpan<byte> plain = codec == Codec.None ? pages : block[..length];
+            BlockCipher.Seal(_key, plain, block[..length], sealedNonce, sealedTag);
+            (nonce, tag) = (ByteString.CopyFrom(sealedNonce), ByteString.CopyFrom(sealedTag));
+        }
         int padded = ImageFormat.WholePages(length);
         block[length..padded].Clear();
-        return (AppendData(block[..padded]), (uint)length);
+        return new StoredBlock(AppendRaw(block[..padded]), (uint)length, codec, nonce, tag);
+    }
+
+    /// <summary>
+    /// Stores whole pages of memory at <paramref name="address"/> (their checksums
+    /// <paramref name="pageXxh3"/>) and adds the runs that describe them to <paramref name="runs"/>:
+    /// one run where they are stored as they are, else one block of at most
+    /// <see cref="PageCodec.MaxPages"/> pages each.
+    /// </summary>
+    public void StoreRuns(ulong address, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> pageXxh3, ICollection<PageRun> runs, Codec codec = Codec.None)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        int count = pages.Length / ImageFormat.PageSize;
+        if (pageXxh3.Length != count)
+            throw new ArgumentException($"{pageXxh3.Length} checksums for {count} pages", nameof(pageXxh3));
+        int most = codec == Codec.None && !Encrypted ? Math.Max(count, 1) : PageCodec.MaxPages;
+        for (int first = 0; first < count; first += most)
+        {
+            int n = Math.Min(most, count - first);
+            var block = Store(codec, pages.Slice(first * ImageFormat.PageSize, n * ImageFormat.PageSize));
+            var run = new PageRun { Address = address + (ulong)first * ImageFormat.PageSize, Count = (ulong)n };
+            run.PageXxh3.AddRange(pageXxh3.Slice(first, n).ToArray());
+            runs.Add(block.Describe(run, 0));
+        }
     }
 
     private PageBuffer? _compressed;
@@ -121,7 +184,7 @@ public sealed class PageFileWriter
     /// </summary>
     public ulong? AppendClone(SafeFileHandle source, long sourceOffset, ReadOnlySpan<byte> blocks)
     {
-        if (!Reflinks || blocks.Length == 0 || blocks.Length % ImageFormat.PageSize != 0 || sourceOffset % ImageFormat.PageSize != 0)
+        if (!Reflinks || Encrypted || blocks.Length == 0 || blocks.Length % ImageFormat.PageSize != 0 || sourceOffset % ImageFormat.PageSize != 0)
             return null;
         ThrowIfNotWritable();
         ulong offset = PageFileHeader.Length + DataLength;
@@ -152,7 +215,7 @@ public sealed class PageFileWriter
         ThrowIfNotWritable();
         var headerBuffer = new PageBuffer(PageFileHeader.Length);
         Span<byte> header = headerBuffer.Span;
-        PageFileHeader.Write(header, DataLength);
+        PageFileHeader.Write(header, DataLength, Encrypted ? ImageHeader.Encrypted : 0);
         try
         {
             FlushGathered();

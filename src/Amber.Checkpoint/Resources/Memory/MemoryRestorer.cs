@@ -246,12 +246,12 @@ public sealed partial class MemoryRestorer(
         var pieces = new List<Piece>();
         for (int i = first; i < end;)
         {
-            if (runs[i].Codec != Codec.None)
+            if (runs[i].IsBlock)
             {
-                // Compressed runs next to each other: their memory faulted in at once (as a direct
-                // read would), then each written into place.
+                // Compressed (or encrypted) runs next to each other: their memory faulted in at once
+                // (as a direct read would), then each written into place.
                 int k = i + 1;
-                while (k < end && runs[k].Codec != Codec.None && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
+                while (k < end && runs[k].IsBlock && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
                     k++;
                 calls.PopulateWrite(runs[i].Address, runs[k - 1].Address + runs[k - 1].Count * PageSize - runs[i].Address);
                 for (; i < k; i++)
@@ -265,7 +265,7 @@ public sealed partial class MemoryRestorer(
             var where = runs[i].StoredIn;
             int pageFd = PageFd(pagesOf, where);
             int j = i + 1;
-            while (j < end && runs[j].Codec == Codec.None && runs[j].StoredIn == where && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            while (j < end && !runs[j].IsBlock && runs[j].StoredIn == where && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
             {
                 length += runs[j].Count * PageSize;
                 j++;
@@ -368,7 +368,7 @@ public sealed partial class MemoryRestorer(
     /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where.</summary>
     private readonly record struct Piece(PageFileRef Where, ulong Address, ulong Offset, int Length);
 
-    /// <summary>A compressed run: decompressed (and checked) here, written into the process.</summary>
+    /// <summary>A compressed or encrypted run: decrypted, decompressed (and checked) here, written into the process.</summary>
     private void FillCompressed(int pagesOf, PageRun run)
     {
         // One buffer for every run (a block is at most PageCodec.MaxPages): fresh memory is slow on VMs.

@@ -28,7 +28,7 @@ public sealed class PageWriterQueue : IDisposable
     private readonly Codec _codec;
 
     /// <param name="expand">What to record for pages queued as <see cref="Item.Copied"/>: run on the writer thread.</param>
-    /// <param name="codec">Compression of the pages stored (each stored stretch one block).</param>
+    /// <param name="codec">Compression of the pages stored (each stored stretch one block, and so where the page file is encrypted).</param>
     public PageWriterQueue(PageFileWriter pages, PageCopyPool pool, Action<PageBuffer, Item, List<Item>> expand, Codec codec = Codec.None)
     {
         _pages = pages;
@@ -137,13 +137,7 @@ public sealed class PageWriterQueue : IDisposable
             var data = chunk.Buffer!.Span.Slice(item.Offset, item.Length);
             ulong count = (ulong)(item.Length / ImageFormat.PageSize);
             var run = new PageRun { Address = item.Address, Count = count, PageXxh3 = { item.PageXxh3! } };
-            if (_codec == Codec.None)
-                run.FileOffset = _pages.AppendData(data);
-            else
-            {
-                (run.FileOffset, run.StoredLength) = _pages.AppendCompressed(_codec, data);
-                run.Codec = _codec;
-            }
+            _pages.Store(_codec, data).Describe(run, 0);
             _recorded.Add(new Record(run, 0, 0));
             PagesWritten += (long)count;
         }

@@ -24,14 +24,23 @@ public sealed class ParentCheckpoint
 
     public string Name => Path.GetFileName(_reader.Directory);
 
-    /// <summary>Opens the parent, which must be a committed checkpoint in the same directory as <paramref name="newCheckpoint"/>.</summary>
-    public static ParentCheckpoint Open(string parent, string newCheckpoint)
+    /// <summary>
+    /// Opens the parent, which must be a committed checkpoint in the same directory as
+    /// <paramref name="newCheckpoint"/>, encrypted with <paramref name="key"/> if the new one is
+    /// to be (and not encrypted if it is not): a chain has one key, or none.
+    /// </summary>
+    public static ParentCheckpoint Open(string parent, string newCheckpoint, ImageKey? key = null)
     {
         string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parent));
         string store = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(newCheckpoint)))!;
         if (Path.GetDirectoryName(dir) != store)
             throw new CheckpointException($"the parent checkpoint {parent} must be beside the new one, in {store}");
-        return new ParentCheckpoint(CheckpointReader.Open(dir, verifyPageFiles: false));
+        var reader = CheckpointReader.Open(dir, verifyPageFiles: false, key: key);
+        if (reader.Encrypted && key is null)
+            throw new CheckpointException($"the parent checkpoint {dir} is encrypted (key {reader.Manifest.KeyId}): an incremental checkpoint after it must be encrypted with the same key (--encrypt KEYFILE)");
+        if (!reader.Encrypted && key is not null)
+            throw new CheckpointException($"the parent checkpoint {dir} is not encrypted: an encrypted checkpoint cannot keep its pages in clear there (take a full one)");
+        return new ParentCheckpoint(reader);
     }
 
     /// <summary>What the parent saved of a process with this pid; null if it had none.</summary>

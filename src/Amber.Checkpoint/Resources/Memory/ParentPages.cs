@@ -21,7 +21,7 @@ public sealed class ParentPages
         // Copied once (before any freeze) into plain arrays: slicing them is what an incremental
         // checkpoint does most, for every stretch of pages known unchanged.
         _runs = [.. runs.OrderBy(r => r.Address).Select(r => new Run(r.Address, r.Address + r.Count * ImageFormat.PageSize,
-            new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Layer = r.Layer, Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip },
+            new PageRun { Address = r.Address, Count = r.Count, FileOffset = r.FileOffset, Source = source(r.Source), Layer = r.Layer, Codec = r.Codec, StoredLength = r.StoredLength, Skip = r.Skip, Nonce = r.Nonce, Tag = r.Tag },
             [.. r.PageXxh3]))];
         _bounds = [.. _runs.Select(r => (r.Start, r.End))];
     }
@@ -53,14 +53,15 @@ public sealed class ParentPages
 
     /// <summary>
     /// Pages [first, first + count) of <paramref name="run"/> (its checksums <paramref name="hashes"/>)
-    /// as a run of their own, kept where they are: at their own offset, or in the same compressed block.
+    /// as a run of their own, kept where they are: at their own offset, or in the same block (compressed or encrypted).
     /// </summary>
     public static PageRun Slice(PageRun run, ulong[] hashes, int first, int count)
     {
-        bool compressed = run.Codec != Codec.None;
+        bool compressed = run.IsBlock;
         var slice = new PageRun
         {
             Address = run.Address + (ulong)first * ImageFormat.PageSize, Count = (ulong)count, Source = run.Source, Layer = run.Layer, Codec = run.Codec, StoredLength = run.StoredLength,
+            Nonce = run.Nonce, Tag = run.Tag,
             FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * ImageFormat.PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
         };
         slice.PageXxh3.AddRange(new ArraySegment<ulong>(hashes, first, count));
@@ -79,8 +80,8 @@ public sealed class ParentPages
 
     /// <summary>Whether <paramref name="next"/> goes on where <paramref name="run"/> is kept, so that the run can take it in.</summary>
     public static bool Continues(PageRun run, PageRun next) =>
-        run.StoredIn == next.StoredIn && run.Codec == next.Codec && run.Address + run.Count * ImageFormat.PageSize == next.Address
-        && (run.Codec == Codec.None
+        run.StoredIn == next.StoredIn && run.Codec == next.Codec && run.Encrypted == next.Encrypted && run.Address + run.Count * ImageFormat.PageSize == next.Address
+        && (!run.IsBlock
             ? run.FileOffset + run.Count * ImageFormat.PageSize == next.FileOffset
             : run.FileOffset == next.FileOffset && run.StoredLength == next.StoredLength && run.Skip + run.Count == next.Skip);
 

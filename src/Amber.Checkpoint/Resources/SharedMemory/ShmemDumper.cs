@@ -100,8 +100,7 @@ public static class ShmemDumper
                     continue;
                 if (i > storedFrom)
                 {
-                    var (fileOffset, _) = pages.Append(stretch[(storedFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)]);
-                    runs.Add(new PageRun { Address = (ulong)(offset + (first + storedFrom) * ImageFormat.PageSize), Count = (ulong)(i - storedFrom), FileOffset = fileOffset, PageXxh3 = { hashes[storedFrom..i] } });
+                    pages.StoreRuns((ulong)(offset + (first + storedFrom) * ImageFormat.PageSize), stretch[(storedFrom * ImageFormat.PageSize)..(i * ImageFormat.PageSize)], hashes.AsSpan(storedFrom, i - storedFrom), runs);
                 }
                 if (keep)
                 {

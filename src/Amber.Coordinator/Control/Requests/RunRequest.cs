@@ -37,12 +37,16 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>Retention: keep the checkpoints of this many last seconds (0: not said).</summary>
     public double KeepForSeconds { get; init; }
 
+    /// <summary>The key file the group's checkpoints are encrypted with (a full path); only for a new group.</summary>
+    public string Encrypt { get; init; } = "";
+
     public override ControlRequest ToWire() => new()
     {
         Op = Op, Group = Group, Command = [.. Command], WorkingDirectory = WorkingDirectory, Environment = [.. Environment],
         Store = Store, EverySeconds = EverySeconds, Storage = [.. Storage], RestartOnFailure = RestartOnFailure,
         DeadlineSeconds = DeadlineSeconds, MergeAfter = MergeAfter, MergeAboveBytes = MergeAboveBytes, Compress = Compress,
         KeepLast = KeepLast, KeepForSeconds = KeepForSeconds,
+        Encrypt = Encrypt.Length > 0 ? Encrypt : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -51,5 +55,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Store = wire.Store, EverySeconds = wire.EverySeconds, Storage = wire.Storage, RestartOnFailure = wire.RestartOnFailure,
         DeadlineSeconds = wire.DeadlineSeconds, MergeAfter = wire.MergeAfter, MergeAboveBytes = wire.MergeAboveBytes, Compress = wire.Compress,
         KeepLast = wire.KeepLast, KeepForSeconds = wire.KeepForSeconds,
+        Encrypt = wire.Encrypt ?? "",
     };
 }

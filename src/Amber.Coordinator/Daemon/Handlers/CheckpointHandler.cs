@@ -107,6 +107,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         }
         if (parent is not null)
             args.AddRange(["--parent", parent.Path]);
+        args.AddRange(GroupKey.Arguments(group.Config, "--encrypt"));
         return args;
     }
 

@@ -34,6 +34,8 @@ public static class GroupSettings
             return $"unknown compression '{request.Compress}' (none, zstd, lz4)";
         if (request.Storage.Any(s => !Path.IsPathFullyQualified(s)) || (request.Store.Length > 0 && !Path.IsPathFullyQualified(request.Store)))
             return "--images and --storage must be full paths";
+        if (request.Encrypt.Length > 0 && !Path.IsPathFullyQualified(request.Encrypt))
+            return "--encrypt must be a full path";
         return null;
     }
 
@@ -51,6 +53,7 @@ public static class GroupSettings
         KeepLast = request.KeepLast > 0 ? request.KeepLast : defaults?.KeepLast ?? 0,
         KeepForSeconds = request.KeepForSeconds > 0 ? request.KeepForSeconds : defaults?.KeepForSeconds ?? 0,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        EncryptKey = request.Encrypt,
     };
 
     /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
@@ -63,6 +66,10 @@ public static class GroupSettings
         if (storage.Count > 0 && !storage.Order(StringComparer.Ordinal).SequenceEqual(config.Storage.Order(StringComparer.Ordinal)))
             return $"group {config.Name} exists with storage {(config.Storage.Count > 0 ? string.Join(", ", config.Storage) : "none")}, not --storage {string.Join(", ", storage)}; "
                 + $"a group's storage cannot change: {how}";
+        // A chain has one key: an incremental checkpoint keeps its pages in the earlier ones.
+        if (request.Encrypt.Length > 0 && request.Encrypt != config.EncryptKey)
+            return $"group {config.Name} exists {(config.EncryptKey.Length > 0 ? $"encrypted with the key file {config.EncryptKey}" : "without encryption")}, not --encrypt {request.Encrypt}; "
+                + $"a group's key cannot change: {how}";
         return null;
     }
 

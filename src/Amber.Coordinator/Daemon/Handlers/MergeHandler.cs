@@ -26,7 +26,7 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
         // With a retention policy, the policy decides which of the chain's checkpoints stay.
         bool retained = group.Retention.IsSet;
         string[] keepChain = retained ? ["--keep-chain"] : [];
-        var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. keepChain]);
+        var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. keepChain, .. GroupKey.Arguments(group.Config, "--key")]);
         metrics.Merged(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
@@ -52,9 +52,10 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
             return new ControlResponse { Ok = true };
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
-        var report = Worker.Run(reaper, home.DaemonLog, "retain", "--store", group.Store.Directory,
+        var report = Worker.Run(reaper, home.DaemonLog, ["retain", "--store", group.Store.Directory,
             "--keep-last", policy.KeepLast.ToString(CultureInfo.InvariantCulture),
-            "--keep-for-seconds", policy.KeepFor.TotalSeconds.ToString(CultureInfo.InvariantCulture), "--lock", home.WorkerLock(group.Config.Name));
+            "--keep-for-seconds", policy.KeepFor.TotalSeconds.ToString(CultureInfo.InvariantCulture), "--lock", home.WorkerLock(group.Config.Name),
+            .. GroupKey.Arguments(group.Config, "--key")]);
         if (!report.Ok)
         {
             logger.RetentionFailed(group.Config.Name, policy.ToString(), report.Error);

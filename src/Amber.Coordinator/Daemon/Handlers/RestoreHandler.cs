@@ -30,7 +30,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
-        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit]);
+        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")]);
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {

@@ -25,7 +25,9 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             : home.DefaultStore(request.Group);
         var config = GroupSettings.ForNewGroup(request, store, who, defaults);
         // Not under the groups' lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
-        problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid) ?? approval.AccessProblem(config);
+        problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid)
+            ?? (config.EncryptKey.Length > 0 ? GroupKey.Problem(config.EncryptKey, who.Uid) : null)
+            ?? approval.AccessProblem(config);
         if (problem is not null)
             return null;
         return groups.GetOrAdd(request.Group, () =>

@@ -12,7 +12,16 @@ internal sealed class VerifyHandler(StoreApproval approval) : IGroupHandler<Veri
     {
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
-        var found = StoreVerifier.Verify(group.Store);
+        Amber.Image.ImageKey? key;
+        try
+        {
+            key = GroupKey.Of(group.Config);
+        }
+        catch (Amber.Image.ImageStoreException e)
+        {
+            return ControlResponse.Failure($"group {group.Config.Name}: {e.Message}");
+        }
+        var found = StoreVerifier.Verify(group.Store, key);
         string report = ReportJson.Verification(found.Checkpoints, found.Damaged, found.Lines, found.Unfinished);
         if (found.Checkpoints == 0)
             return new ControlResponse { Ok = false, Stdout = found.Lines, Report = report, Error = $"group {group.Config.Name} has no checkpoint to verify (its store: {group.Config.Store})" };
