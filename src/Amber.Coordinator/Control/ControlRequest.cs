@@ -47,8 +47,12 @@ public sealed class ControlRequest
     /// <summary>run: fold it also once its incremental checkpoints hold more than this many bytes (0: no limit).</summary>
     public long MergeAboveBytes { get; set; }
 
+    /// <summary>run: retention, the latest checkpoints kept (0: not said). Left off the wire when 0, as a request without it was.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public int KeepLast { get; set; }
 
+    /// <summary>run: retention, the seconds of checkpoints kept (0: not said). Left off the wire when 0.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public double KeepForSeconds { get; set; }
 
     /// <summary>run: compression of the group's checkpoints (none, zstd, lz4; empty: not said, none for a new group).</summary>
