@@ -1,5 +1,6 @@
 namespace Amber.Checkpoint;
 
+/// <summary>How <see cref="Checkpointer.Checkpoint"/> saves a tree: where, and what it does with it afterwards.</summary>
 /// <param name="ImagesDirectory">Where the checkpoint is committed (must not exist, or be empty).</param>
 /// <param name="LeaveRunning">Resume the process after the dump instead of ending it.</param>
 public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning)

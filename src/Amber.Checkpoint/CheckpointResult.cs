@@ -1,9 +1,14 @@
 namespace Amber.Checkpoint;
 
+/// <summary>What a checkpoint saved, and what it cost the processes.</summary>
 /// <param name="Pid">The root of the (first) tree.</param>
 /// <param name="Processes">Every process saved (zombies included).</param>
+/// <param name="PagesWritten">Memory pages written into this checkpoint.</param>
+/// <param name="ImageBytes">The size of the checkpoint on disk.</param>
 /// <param name="Barrier">From the first stop requested to the last thread stopped.</param>
 /// <param name="FrozenFor">From the moment the processes were stopped to the moment they were resumed or ended.</param>
+/// <param name="Total">The whole checkpoint, from the call to the commit.</param>
+/// <param name="Warnings">What was saved other than as it was (one line each: a TCP connection without the network lock, say).</param>
 public sealed record CheckpointResult(
     int Pid, IReadOnlyList<int> Processes, long PagesWritten, long ImageBytes, TimeSpan Barrier, TimeSpan FrozenFor, TimeSpan Total,
     IReadOnlyList<string> Warnings)

@@ -33,6 +33,21 @@ namespace Amber.Checkpoint;
 /// </summary>
 public static class Checkpointer
 {
+    /// <summary>
+    /// Saves the process tree rooted at <paramref name="pid"/> (every descendant, every thread) into
+    /// <see cref="CheckpointOptions.ImagesDirectory"/>, then ends it, or lets it run on with
+    /// <see cref="CheckpointOptions.LeaveRunning"/>. Needs root, or CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE.
+    /// The work runs on a thread of its own (ptrace is bound to the thread that attached); the call
+    /// returns when the checkpoint is committed.
+    /// </summary>
+    /// <param name="pid">The root of the tree: a process (not a thread), not this one, not init.</param>
+    /// <param name="options">Where to write, and how.</param>
+    /// <param name="cancel">Stops the checkpoint before it is committed: the tree runs on as it was, nothing is written.</param>
+    /// <returns>What was saved, and how long the tree was frozen.</returns>
+    /// <exception cref="UnsupportedResourceException">The tree holds something Amber cannot save (named in the message); it runs on untouched.</exception>
+    /// <exception cref="CheckpointException">The checkpoint cannot be taken (the message says why, in one line); the tree runs on untouched.</exception>
+    /// <exception cref="Kernel.TargetGoneException">There is no process <paramref name="pid"/>.</exception>
+    /// <exception cref="Kernel.KernelCallException">A system call failed (access denied, say).</exception>
     public static CheckpointResult Checkpoint(int pid, CheckpointOptions options, CancellationToken cancel = default) =>
         TracerThread.Run("amber-checkpoint", () =>
         {
@@ -41,6 +56,10 @@ public static class Checkpointer
         });
 
     /// <summary>Every process of the group's cgroup, stopped at one barrier (the cgroup freezer), saved as one checkpoint.</summary>
+    /// <param name="group">The group's name, for messages.</param>
+    /// <param name="cgroup">The cgroup holding every process of the group.</param>
+    /// <param name="options">Where to write, and how.</param>
+    /// <param name="cancel">Stops the checkpoint before it is committed.</param>
     public static CheckpointResult CheckpointGroup(string group, Cgroup cgroup, CheckpointOptions options, CancellationToken cancel = default) =>
         TracerThread.Run("amber-checkpoint", () => Run(() => FrozenGroup.Freeze(cgroup, CheckMember), $"group {group}", group, options, cancel));
 

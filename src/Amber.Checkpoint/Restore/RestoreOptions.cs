@@ -1,5 +1,6 @@
 namespace Amber.Checkpoint.Restore;
 
+/// <summary>What <see cref="Restorer.Restore"/> brings back, and how.</summary>
 /// <param name="ImagesDirectory">A committed checkpoint.</param>
 /// <param name="Detach">Return once the process runs (it is not amber's child) instead of waiting for it.</param>
 /// <param name="InheritFds">External fds (pipes, terminals, sockets that came from outside) to connect to

@@ -19,6 +19,17 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public static class Restorer
 {
+    /// <summary>
+    /// Brings back every process of the checkpoint in <see cref="RestoreOptions.ImagesDirectory"/> with
+    /// its PID, threads, memory, files and signal state, where it stopped. Needs root, or
+    /// CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE, and the kernel build that wrote the checkpoint.
+    /// Either every process comes back or none does. Not detached, the call returns when the root ends.
+    /// </summary>
+    /// <param name="options">Which checkpoint, and whether to wait for the restored tree (<see cref="RestoreOptions.Detach"/>).</param>
+    /// <param name="cancel">Stops the restore before the processes are released: none is left behind (storage already rolled back stays so).</param>
+    /// <returns>The processes restored; not detached, the root's exit code too.</returns>
+    /// <exception cref="CheckpointException">It cannot be restored here (a PID still taken, a file changed, a credential not held...); the message says why, in one line.</exception>
+    /// <exception cref="Image.ImageFormatException">The checkpoint is damaged or of another format.</exception>
     public static RestoreResult Restore(RestoreOptions options, CancellationToken cancel = default) =>
         TracerThread.Run("amber-restore", () => Run(options, cancel));
 

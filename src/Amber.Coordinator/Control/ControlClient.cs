@@ -9,11 +9,23 @@ namespace Amber.Coordinator.Control;
 /// <summary>
 /// The CLI's side of the control socket: one request, one response. The coordinator does the work
 /// in processes of its own, so a CLI that dies (or is interrupted) mid-request never harms a group.
+/// The socket is <see cref="AmberHome.Current"/>'s: /run/amber/amberd.sock, or AMBER_HOME/run/amberd.sock.
+/// <code>
+/// var answer = ControlClient.Send(new CheckpointRequest("web", Stop: false, Full: false));
+/// if (!answer.Ok) Console.Error.WriteLine(answer.Error);
+/// </code>
 /// </summary>
 public static class ControlClient
 {
     private static readonly TimeSpan DaemonStart = TimeSpan.FromSeconds(20);
 
+    /// <summary>Sends <paramref name="request"/> to the coordinator and returns its answer (which says whether the operation succeeded).</summary>
+    /// <param name="request">The operation, one of the records of <c>Control/Requests</c>.</param>
+    /// <param name="startDaemon">
+    /// Start the coordinator if it is not running. It is started as this program run again with the
+    /// argument <c>daemon</c>, so only the amber program itself may ask for it.
+    /// </param>
+    /// <exception cref="IOException">The coordinator is not running (and was not to be started), or closed the connection without answering.</exception>
     public static ControlResponse Send(Request request, bool startDaemon = false)
     {
         var home = AmberHome.Current;

@@ -10,18 +10,25 @@ public sealed class ControlRequest
     /// <summary>run, attach, detach, checkpoint, restore, images, merge, verify, stop, remove, shutdown.</summary>
     public string Op { get; set; } = "";
 
+    /// <summary>The group the request is about (all but shutdown).</summary>
     public string Group { get; set; } = "";
 
+    /// <summary>run: the program and its arguments.</summary>
     public List<string> Command { get; set; } = [];
 
+    /// <summary>run: the directory the program starts in.</summary>
     public string WorkingDirectory { get; set; } = "";
 
+    /// <summary>run: the program's environment, as NAME=value.</summary>
     public List<string> Environment { get; set; } = [];
 
+    /// <summary>run: where the group's checkpoints go; empty: the default store.</summary>
     public string Store { get; set; } = "";
 
+    /// <summary>run: a checkpoint every so many seconds; 0: on demand only.</summary>
     public double EverySeconds { get; set; }
 
+    /// <summary>run: directories captured with each checkpoint and rolled back by a restore.</summary>
     public List<string> Storage { get; set; } = [];
 
     /// <summary>run: restore the group when a member fails; null: not said (a new group: off; an existing one: as it is).</summary>
@@ -30,6 +37,7 @@ public sealed class ControlRequest
     /// <summary>run: how long registered programs get to prepare for a checkpoint; 0: the default (5 s).</summary>
     public double DeadlineSeconds { get; set; }
 
+    /// <summary>attach, detach: the root of the process tree.</summary>
     public int Pid { get; set; }
 
     /// <summary>checkpoint: end the processes once saved instead of letting them run on.</summary>

@@ -3,8 +3,10 @@ namespace Amber.Coordinator.Control;
 /// <summary>The coordinator's answer: success or one line saying why not, and what to print.</summary>
 public sealed class ControlResponse
 {
+    /// <summary>The operation succeeded.</summary>
     public bool Ok { get; set; }
 
+    /// <summary>Why it failed, one line; empty on success.</summary>
     public string Error { get; set; } = "";
 
     /// <summary>Lines for standard output (machine-readable: a PID, a table).</summary>
@@ -16,5 +18,6 @@ public sealed class ControlResponse
     /// <summary>What was reported as one JSON document (<see cref="ReportJson"/>), printed by amber VERB --json; empty when the verb has none.</summary>
     public string Report { get; set; } = "";
 
+    /// <summary>A failed operation, with why.</summary>
     public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
 }

@@ -12,6 +12,7 @@ namespace Amber.Coordinator.Control;
 /// </summary>
 public static class ReportJson
 {
+    /// <summary>The JSON document <paramref name="body"/> writes, indented, non-ASCII characters as they are.</summary>
     public static string Write(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>();

@@ -29,4 +29,5 @@ public abstract record Request
 }
 
 /// <summary>A request about one group: every one but <see cref="ShutdownRequest"/>.</summary>
+/// <param name="Group">The group's name (amber run --group NAME).</param>
 public abstract record GroupRequest(string Group) : Request;

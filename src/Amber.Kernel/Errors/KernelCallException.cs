@@ -8,6 +8,10 @@ namespace Amber.Kernel;
 /// </summary>
 public sealed class KernelCallException : Exception
 {
+    /// <summary>A call that failed with <paramref name="errno"/>.</summary>
+    /// <param name="call">The system call (or operation), as the message names it.</param>
+    /// <param name="target">What it acted on (process 1234, a path...).</param>
+    /// <param name="errno">The kernel's error number.</param>
     public KernelCallException(string call, string target, int errno)
         : base($"{call} on {target} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})")
     {
@@ -25,8 +29,10 @@ public sealed class KernelCallException : Exception
         Target = target;
     }
 
+    /// <summary>The system call (or operation) that failed.</summary>
     public string Call { get; }
 
+    /// <summary>What it acted on.</summary>
     public string Target { get; }
 
     /// <summary>The kernel's errno; 0 when the failure came with a reason of its own.</summary>

@@ -7,39 +7,52 @@ namespace Amber.Coordinator.Control;
 /// </summary>
 public sealed record RunRequest(string Group) : GroupRequest(Group)
 {
+    /// <summary>The operation's name on the control socket (<see cref="ControlRequest.Op"/>).</summary>
     public const string Op = "run";
 
+    /// <summary>The program and its arguments, started in the group.</summary>
     public IReadOnlyList<string> Command { get; init; } = [];
 
+    /// <summary>The directory <see cref="Command"/> starts in.</summary>
     public string WorkingDirectory { get; init; } = "";
 
+    /// <summary>The environment <see cref="Command"/> starts with, as NAME=value.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
 
+    /// <summary>Where the group's checkpoints go (--images); empty: the default store.</summary>
     public string Store { get; init; } = "";
 
+    /// <summary>A checkpoint every so many seconds (--every); 0: on demand only.</summary>
     public double EverySeconds { get; init; }
 
+    /// <summary>Directories captured at each checkpoint's barrier and rolled back by a restore (--storage), absolute.</summary>
     public IReadOnlyList<string> Storage { get; init; } = [];
 
+    /// <summary>Restore the group from its latest checkpoint when a tree root fails (--restart-on-failure); null: not said.</summary>
     public bool? RestartOnFailure { get; init; }
 
+    /// <summary>How long registered programs get to prepare for a checkpoint (--deadline); 0: the default (5 s).</summary>
     public double DeadlineSeconds { get; init; }
 
+    /// <summary>Fold the chain into a full checkpoint once it is this long (--merge-after); 0: the default (8).</summary>
     public int MergeAfter { get; init; }
 
+    /// <summary>Fold it also once its incremental checkpoints hold more than this many bytes (--merge-above); 0: no limit.</summary>
     public long MergeAboveBytes { get; init; }
 
+    /// <summary>Compression of the group's checkpoints (none, zstd, lz4; --compress); empty: not said.</summary>
     public string Compress { get; init; } = "";
 
-    /// <summary>Retention: keep this many latest checkpoints (0: not said).</summary>
+    /// <summary>Retention: keep this many latest checkpoints (--keep-last); 0: not said.</summary>
     public int KeepLast { get; init; }
 
-    /// <summary>Retention: keep the checkpoints of this many last seconds (0: not said).</summary>
+    /// <summary>Retention: keep the checkpoints of this many last seconds (--keep-for); 0: not said.</summary>
     public double KeepForSeconds { get; init; }
 
     /// <summary>The key file the group's checkpoints are encrypted with (a full path); only for a new group.</summary>
     public string Encrypt { get; init; } = "";
 
+    /// <inheritdoc/>
     public override ControlRequest ToWire() => new()
     {
         Op = Op, Group = Group, Command = [.. Command], WorkingDirectory = WorkingDirectory, Environment = [.. Environment],
