@@ -75,14 +75,12 @@ public static class StoreRetention
             return entries;
         foreach (var dir in Directory.GetDirectories(store))
         {
-            string name = Path.GetFileName(dir);
-            if (name.Contains(".tmp-", StringComparison.Ordinal) || name.Contains(".merge-", StringComparison.Ordinal)
-                || !File.Exists(Path.Join(dir, ImageFormat.ManifestFileName)))
+            if (!CheckpointStore.IsCommitted(dir))
                 continue;
             try
             {
                 var manifest = CheckpointReader.Open(dir, verifyPageFiles: false).Manifest;
-                entries.Add(new Entry(name, dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs), [.. manifest.Sources]));
+                entries.Add(new Entry(Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs), [.. manifest.Sources]));
             }
             catch (Exception e) when (e is ImageFormatException or ImageStoreException or IOException)
             {

@@ -93,7 +93,7 @@ public sealed class CoordinatorMetrics : IDisposable
             if (!root.Exists)
                 return (0, 0);
             long bytes = root.EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
-            int checkpoints = root.EnumerateDirectories().Count(d => !Store.GroupStore.IsBeingWritten(d.Name) && File.Exists(Path.Join(d.FullName, Image.ImageFormat.ManifestFileName)));
+            int checkpoints = root.EnumerateDirectories().Count(d => Image.CheckpointStore.IsCommitted(d.FullName));
             return (bytes, checkpoints);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -70,7 +70,7 @@ public sealed class GroupStore(string directory)
         {
             string name = System.IO.Path.GetFileName(dir);
             string manifest = System.IO.Path.Join(dir, ImageFormat.ManifestFileName);
-            if (IsBeingWritten(name) || !File.Exists(manifest))
+            if (!CheckpointStore.IsCommitted(dir))
             {
                 unfinished.Add(name);
                 continue;
@@ -100,10 +100,6 @@ public sealed class GroupStore(string directory)
         int next = System.IO.Directory.GetFileSystemEntries(Directory, Prefix + "*").Select(Number).DefaultIfEmpty(0).Max() + 1;
         return System.IO.Path.Combine(Directory, Prefix + next.ToString("D6", CultureInfo.InvariantCulture));
     }
-
-    /// <summary>A checkpoint being written (DIR.tmp-*) or merged (DIR.merge-*, and its own .tmp-): not one yet, or no longer.</summary>
-    public static bool IsBeingWritten(string name) =>
-        name.Contains(".tmp-", StringComparison.Ordinal) || name.Contains(".merge-", StringComparison.Ordinal);
 
     private static StoredCheckpoint Read(string dir)
     {

@@ -1,3 +1,4 @@
+using Amber.Image;
 using Amber.Kernel.Files;
 
 namespace Amber.Coordinator.Store;
@@ -18,7 +19,7 @@ public static class Leftovers
         if (held is null || !Directory.Exists(store.Directory))
             return removed;
         uint self = Security.StateFiles.Self;
-        foreach (var dir in Directory.GetDirectories(store.Directory).Where(d => GroupStore.IsBeingWritten(Path.GetFileName(d))))
+        foreach (var dir in Directory.GetDirectories(store.Directory).Where(d => CheckpointStore.IsBeingWritten(Path.GetFileName(d))))
         {
             if (RemoveOwnDirectory(dir, self))
                 removed.Add(Path.GetFileName(dir));

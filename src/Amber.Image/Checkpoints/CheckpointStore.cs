@@ -7,6 +7,14 @@ namespace Amber.Image;
 /// </summary>
 public static class CheckpointStore
 {
+    /// <summary>A checkpoint being written (DIR.tmp-*) or merged (DIR.merge-*, and its own .tmp-): not one yet, or no longer.</summary>
+    public static bool IsBeingWritten(string name) =>
+        name.Contains(".tmp-", StringComparison.Ordinal) || name.Contains(".merge-", StringComparison.Ordinal);
+
+    /// <summary>Whether the directory <paramref name="dir"/> of a store is a checkpoint: not being written or merged, and its manifest in.</summary>
+    public static bool IsCommitted(string dir) =>
+        !IsBeingWritten(Path.GetFileName(dir)) && File.Exists(Path.Join(dir, ImageFormat.ManifestFileName));
+
     /// <summary>
     /// Puts the committed checkpoint <paramref name="replacement"/> in the place of
     /// <paramref name="checkpoint"/> atomically (renameat2 RENAME_EXCHANGE), makes that durable,
