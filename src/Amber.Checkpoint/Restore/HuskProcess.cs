@@ -9,16 +9,24 @@ using Amber.Kernel.Ptrace;
 namespace Amber.Checkpoint.Restore;
 
 /// <summary>
-/// Makes the process a restore fills in: a husk is spawned (any PID), a trampoline page
-/// (`syscall; int3` plus a scratch page) is mapped into it, and an injected clone3 with set_tid forks
+/// Makes the process a restore fills in: a husk is spawned (any PID), a trampoline
+/// (code, a scratch page and a table for batches of calls) is mapped into it, and an injected clone3 with set_tid forks
 /// it into a process with the saved PID, auto-attached through PTRACE_O_TRACEFORK. The husk is then
 /// ended; its clone, stopped at birth, is the new process. It inherits the husk's fds 0.. (amber's
 /// stdio and the inherited fds), nothing of libc, and the trampoline at a known address.
 /// </summary>
 public static class HuskProcess
 {
-    /// <summary>The trampoline: a page of code (<c>syscall; int3</c>), then a page of scratch for the calls injected through it.</summary>
-    public const int TrampolineSize = 2 * Page.Size;
+    /// <summary>
+    /// The trampoline: a page of code (<see cref="Trampoline.Code"/>), a page of scratch for the calls
+    /// injected through it, then the table of its batches of calls (<see cref="SyscallBatch"/>).
+    /// </summary>
+    public const int TrampolineSize = 2 * Page.Size + BatchSize;
+
+    private const int BatchSize = 64 * Page.Size;
+
+    /// <summary>A batch of calls made through the trampoline at <paramref name="trampoline"/>.</summary>
+    public static SyscallBatch Batch(RemoteCalls calls, ulong trampoline) => new(calls, trampoline + 2 * Page.Size, BatchSize);
 
     /// <summary>Calls injected through the trampoline at <paramref name="trampoline"/>, its second page their scratch.</summary>
     public static RemoteCalls Calls(SyscallInjector injector, RemoteMemory memory, ulong trampoline) =>
@@ -53,7 +61,7 @@ public static class HuskProcess
             ulong trampolineAddress = AddressHoles.Find(imageRanges.Concat(huskRanges), TrampolineSize);
             calls.Mmap(trampolineAddress, TrampolineSize, Mman.ProtRead | Mman.ProtWrite | Mman.ProtExec,
                 Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace);
-            memory.Write(trampolineAddress, [0x0f, 0x05, 0xcc]);
+            memory.Write(trampolineAddress, Trampoline.Code);
 
             var fork = new SyscallInjector(husk, trampolineAddress, int3Follows: true, bootstrap.OriginalRegisters);
             var forkCalls = Calls(fork, memory, trampolineAddress);

@@ -46,6 +46,33 @@ public sealed class SyscallInjector
     public long Call(long number, params ReadOnlySpan<ulong> args)
     {
         _work.PrepareSyscall(Instruction, number, args);
+        var regs = RunToTrap($"injected syscall {number}");
+        ulong expected = Instruction + (Int3Follows ? 3UL : 2UL);
+        if (regs.Rip != expected)
+            throw new InjectionException($"injected syscall {number} in {_thread.Name} stopped at 0x{regs.Rip:x}, expected 0x{expected:x}");
+        return (long)regs.Rax;
+    }
+
+    /// <summary>
+    /// Runs the loop of <see cref="Trampoline"/> (the trampoline's start being <see cref="Instruction"/>)
+    /// over <paramref name="count"/> entries at <paramref name="table"/>; returns how many it had left
+    /// when it stopped: 0, or the one that failed and those after it.
+    /// </summary>
+    public int RunBatch(ulong table, int count)
+    {
+        if (!Int3Follows)
+            throw new InvalidOperationException("a batch of calls needs the trampoline, not a single-stepped syscall instruction");
+        _work.PrepareBatch(Instruction + Trampoline.RunnerOffset, table, (ulong)count);
+        var regs = RunToTrap($"a batch of {count} injected syscalls");
+        ulong expected = Instruction + Trampoline.RunnerStop;
+        if (regs.Rip != expected)
+            throw new InjectionException($"a batch of {count} injected syscalls in {_thread.Name} stopped at 0x{regs.Rip:x}, expected 0x{expected:x}");
+        return (int)regs.R13;
+    }
+
+    /// <summary>Lets the thread run the prepared registers until it stops at an int3 (or a single step ends).</summary>
+    private Registers RunToTrap(string what)
+    {
         _thread.SetRegisters(_work);
         Resume(0);
         while (true)
@@ -74,17 +101,13 @@ public sealed class SyscallInjector
             if (sig is Interop.SIGSEGV or 7 /* SIGBUS */ or 4 /* SIGILL */ or 8 /* SIGFPE */)
             {
                 var at = _thread.GetRegisters().Rip;
-                throw new InjectionException($"injected syscall {number} in {_thread.Name} faulted with signal {sig} at 0x{at:x}");
+                throw new InjectionException($"{what} in {_thread.Name} faulted with signal {sig} at 0x{at:x}");
             }
             // A real signal arrived: keep it for the detach instead of delivering it into our injection.
             DeferredSignal = sig;
             Resume(0);
         }
-        var regs = _thread.GetRegisters();
-        ulong expected = Instruction + (Int3Follows ? 3UL : 2UL);
-        if (regs.Rip != expected)
-            throw new InjectionException($"injected syscall {number} in {_thread.Name} stopped at 0x{regs.Rip:x}, expected 0x{expected:x}");
-        return (long)regs.Rax;
+        return _thread.GetRegisters();
     }
 
     /// <summary>Calls and turns a -errno result into <see cref="KernelCallException"/> naming the call.</summary>

@@ -52,6 +52,21 @@ public sealed class Registers
         _regs.r9 = args.Length > 5 ? args[5] : 0;
     }
 
+    /// <summary>
+    /// Sets up the loop of <see cref="Inject.Trampoline"/> at <paramref name="runner"/> over
+    /// <paramref name="count"/> entries at <paramref name="table"/> (orig_rax = -1, as for one call).
+    /// </summary>
+    public void PrepareBatch(ulong runner, ulong table, ulong count)
+    {
+        _regs.rip = runner;
+        _regs.orig_rax = ulong.MaxValue;
+        _regs.r12 = table;
+        _regs.r13 = count;
+    }
+
+    /// <summary>The entries the loop of <see cref="Inject.Trampoline"/> had left when it stopped.</summary>
+    public ulong R13 => _regs.r13;
+
     /// <summary>Syscalls made to run with <see cref="PrepareSyscall"/> (exit_group, tgkill), or found interrupted (<see cref="InterruptedSyscall"/>).</summary>
     public static class Syscalls
     {

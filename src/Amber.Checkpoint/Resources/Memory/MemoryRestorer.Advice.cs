@@ -1,3 +1,4 @@
+using Amber.Checkpoint.Restore;
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Inject;
@@ -55,6 +56,7 @@ public sealed partial class MemoryRestorer
     /// </summary>
     public void AdviseAfterChildren()
     {
+        _batch = HuskProcess.Batch(calls, trampoline);
         var sealedRanges = new List<(ulong Start, ulong End)>();
         foreach (var vma in image.Mm.Vmas)
         {
@@ -78,6 +80,7 @@ public sealed partial class MemoryRestorer
             else
                 sealedRanges.Add((vma.Start, vma.End));
         }
+        _batch.Flush();
         foreach (var (start, end) in sealedRanges)
         {
             try
@@ -108,15 +111,9 @@ public sealed partial class MemoryRestorer
     {
         if (((VmFlags)vma.VmFlags & VmFlags.MaybeGuard) == 0 || vma.Guards.Count > 0)
             return;
-        try
-        {
-            calls.Madvise(vma.Start, PageSize, Advice.GuardInstall);
-            calls.Madvise(vma.Start, PageSize, Advice.GuardRemove);
-        }
-        catch (KernelCallException e)
-        {
-            Lost(vma, "gu", e);
-        }
+        // If the first fails, the second has nothing to remove.
+        _batch!.Madvise(vma.Start, PageSize, Advice.GuardInstall, Warn(e => Lost(vma, "gu", e)));
+        _batch.Madvise(vma.Start, PageSize, Advice.GuardRemove, Warn(_ => { }));
     }
 
     /// <summary>Guard pages (before mlock, which they refuse), sequential/random/dontdump/mergeable advice, then mlock.</summary>
@@ -125,14 +122,9 @@ public sealed partial class MemoryRestorer
         var flags = (VmFlags)vma.VmFlags;
         for (int i = 0; i + 1 < vma.Guards.Count; i += 2)
         {
-            try
-            {
-                calls.Madvise(vma.Guards[i], vma.Guards[i + 1] - vma.Guards[i], Advice.GuardInstall);
-            }
-            catch (KernelCallException e)
-            {
-                warnings.Add($"process {image.Pid}: the guard pages {vma.Guards[i]:x}-{vma.Guards[i + 1]:x} come back as plain memory: {e.Message}");
-            }
+            ulong start = vma.Guards[i], end = vma.Guards[i + 1];
+            _batch!.Madvise(start, end - start, Advice.GuardInstall,
+                Warn(e => warnings.Add($"process {image.Pid}: the guard pages {start:x}-{end:x} come back as plain memory: {e.Message}")));
         }
         foreach (var (flag, advice) in AfterFill)
         {
@@ -142,27 +134,20 @@ public sealed partial class MemoryRestorer
         if ((flags & VmFlags.Locked) == 0)
             return;
         bool onFault = (flags & VmFlags.LockOnFault) != 0;
-        try
-        {
-            calls.Mlock2(vma.Start, vma.End - vma.Start, onFault);
-        }
-        catch (KernelCallException e)
-        {
-            Lost(vma, onFault ? "lo lf" : "lo", e);
-        }
+        _batch!.Mlock2(vma.Start, vma.End - vma.Start, onFault, Warn(e => Lost(vma, onFault ? "lo lf" : "lo", e)));
     }
 
-    private void Advise(Vma vma, int advice, string mnemonic)
+    private void Advise(Vma vma, int advice, string mnemonic) =>
+        _batch!.Madvise(vma.Start, vma.End - vma.Start, advice, Warn(e => Lost(vma, mnemonic, e)));
+
+    /// <summary>A call whose failure costs a flag, not the restore: said, and the batch goes on.</summary>
+    private static SyscallBatch.Recovery Warn(Action<KernelCallException> said) => (_, e) =>
     {
-        try
-        {
-            calls.Madvise(vma.Start, vma.End - vma.Start, advice);
-        }
-        catch (KernelCallException e)
-        {
-            Lost(vma, mnemonic, e);
-        }
-    }
+        if (e == null)
+            return false;
+        said(e);
+        return true;
+    };
 
     private void Lost(Vma vma, string mnemonic, KernelCallException e) =>
         warnings.Add($"process {image.Pid}: the mapping {vma.Start:x}-{vma.End:x} ({(vma.Name.Length == 0 ? "anonymous" : vma.Name)}) " +

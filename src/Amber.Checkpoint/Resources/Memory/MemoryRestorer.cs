@@ -15,7 +15,9 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// after populating the range in bulk. Short pieces (an incremental chain, or a merge that kept its
 /// base in place, leaves memory in many) are read here instead, a page file at a time in large reads,
 /// and written into the process in bulk (process_vm_writev); compressed pages are read and
-/// decompressed here and written through /proc/PID/mem.
+/// decompressed here and written through /proc/PID/mem. The process's own calls go in batches
+/// (<see cref="SyscallBatch"/>): a .NET runtime has ~1 000 mappings, and a stop of the process for
+/// each of their calls cost 200+ ms.
 /// </summary>
 public sealed partial class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
@@ -27,6 +29,8 @@ public sealed partial class MemoryRestorer(
     private Func<int, PageFileRef, PageFileReader>? _pagesOf;
     private byte[]? _decompressed;
     private bool _directIo;
+    private SyscallBatch? _batch;
+    private int _spareFd;
 
     // A read the process makes itself costs an injected system call, and a direct read of a few
     // pages a trip to the disk: ~0.3 ms a piece here, a minute for the ~200 000 pieces of a 2 GiB
@@ -97,40 +101,41 @@ public sealed partial class MemoryRestorer(
     {
         _pageFilePath = pageFilePath;
         _pagesOf = pagesOf;
+        _batch = HuskProcess.Batch(calls, trampoline);
         try
         {
-            var runs = image.Mm.Pages;
-            int next = 0;
-            var attached = new HashSet<Vma>();
-            foreach (var vma in image.Mm.Vmas)
+            var fills = PlanFills();
+            // Before the first mapping: opening a page file takes the lowest free fd, which the
+            // batch's file mappings count on having to themselves.
+            foreach (var fill in fills)
+                foreach (var (owner, runs) in fill.Parts)
+                    foreach (var run in runs.Where(r => !r.IsBlock))
+                        PageFd(owner, run.StoredIn);
+            _spareFd = LowestFreeFd();
+
+            // Every mapping made and its long reads queued, in as few stops of the process as its
+            // calls fit in; then the short pieces and compressed runs written from here; then each
+            // mapping given its protection and advice.
+            var pieces = new List<Piece>();
+            var blocks = new List<(int PagesOf, PageRun Run)>();
+            foreach (var fill in fills)
             {
-                if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
-                    continue;
-                int first = next;
-                while (next < runs.Count && runs[next].Address < vma.End)
-                    next++;
-                if (vma.Kind == VmaKind.VmaSysv)
-                {
-                    // Every piece of its attachment at once (nothing to fill: the segment holds the pages).
-                    if (attached.Add(vma))
-                        AttachSysv(vma, attached);
-                    continue;
-                }
-                // Shared anonymous memory has one mapping: its object's pages are that mapping's.
-                var (shmemRuns, shmemPages) = AnonymousShmem(vma);
-                bool filled = next > first || shmemRuns.Count > 0;
-                int prot = (int)vma.Prot;
-                int mapProt = filled ? prot | Mman.ProtRead | Mman.ProtWrite : prot;
-                Map(vma, mapProt);
-                AdviseBeforeFill(vma);
-                if (next > first)
-                    Fill(0, runs, first, next);
-                if (shmemRuns.Count > 0)
-                    Fill(shmemPages, shmemRuns, 0, shmemRuns.Count);
-                if (mapProt != prot)
-                    calls.Mprotect(vma.Start, vma.End - vma.Start, prot);
-                AdviseAfterFill(vma);
+                Map(fill.Vma, fill.MapProt);
+                AdviseBeforeFill(fill.Vma);
+                foreach (var (owner, runs) in fill.Parts)
+                    Fill(owner, runs, pieces, blocks);
             }
+            _batch.Flush();
+            WriteScattered(pieces);
+            foreach (var (owner, run) in blocks)
+                FillCompressed(owner, run);
+            foreach (var fill in fills)
+            {
+                if (fill.MapProt != (int)fill.Vma.Prot)
+                    _batch.Mprotect(fill.Vma.Start, fill.Vma.End - fill.Vma.Start, (int)fill.Vma.Prot);
+                AdviseAfterFill(fill.Vma);
+            }
+            _batch.Flush();
         }
         finally
         {
@@ -138,6 +143,56 @@ public sealed partial class MemoryRestorer(
                 calls.Close(fd);
             _pageFds.Clear();
         }
+    }
+
+    /// <summary>
+    /// The mappings to make, in address order, with the runs that fill them (a shared anonymous
+    /// mapping's are its object's); System V attachments are made here and now, whole.
+    /// </summary>
+    private List<MappingFill> PlanFills()
+    {
+        var fills = new List<MappingFill>();
+        var runs = image.Mm.Pages.ToArray();
+        int next = 0;
+        var attached = new HashSet<Vma>();
+        foreach (var vma in image.Mm.Vmas)
+        {
+            if (vma.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock or VmaKind.VmaVsyscall || vma.Inherited)
+                continue;
+            int first = next;
+            while (next < runs.Length && runs[next].Address < vma.End)
+                next++;
+            if (vma.Kind == VmaKind.VmaSysv)
+            {
+                // Every piece of its attachment at once (nothing to fill: the segment holds the pages).
+                if (attached.Add(vma))
+                    AttachSysv(vma, attached);
+                continue;
+            }
+            // Shared anonymous memory has one mapping: its object's pages are that mapping's.
+            var (shmemRuns, shmemPages) = AnonymousShmem(vma);
+            var parts = new List<(int, IList<PageRun>)>();
+            if (next > first)
+                parts.Add((0, new ArraySegment<PageRun>(runs, first, next - first)));
+            if (shmemRuns.Count > 0)
+                parts.Add((shmemPages, shmemRuns));
+            int mapProt = parts.Count > 0 ? (int)vma.Prot | Mman.ProtRead | Mman.ProtWrite : (int)vma.Prot;
+            fills.Add(new MappingFill(vma, mapProt, parts));
+        }
+        return fills;
+    }
+
+    /// <summary>A mapping to make, mapped with MapProt while it is filled with its parts: runs of the page files of a process (0: this one).</summary>
+    private sealed record MappingFill(Vma Vma, int MapProt, List<(int PagesOf, IList<PageRun> Runs)> Parts);
+
+    /// <summary>The lowest fd the process has free: what each openat of the batch gets, and closes again.</summary>
+    private int LowestFreeFd()
+    {
+        var open = ProcFs.ListFds(image.Pid).ToHashSet();
+        int fd = 0;
+        while (open.Contains(fd))
+            fd++;
+        return fd;
     }
 
     /// <summary>The page file of a process (0: this one) in a source checkpoint, opened in the new process once.</summary>
@@ -184,78 +239,82 @@ public sealed partial class MemoryRestorer(
             .Select(r => { var at = r.Clone(); at.Address = vma.Start + (r.Address - vma.FileOffset); return at; })], shmem.PagesOf);
     }
 
+    /// <summary>Queues the mapping: for a file, its open, the mmap and the close.</summary>
     private void Map(Vma vma, int prot)
     {
         ulong length = vma.End - vma.Start;
         var flags = (VmFlags)vma.VmFlags;
+        var batch = _batch!;
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
-                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
+                batch.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace, memfd, vma.FileOffset);
             else
-                calls.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
+                batch.Mmap(vma.Start, length, prot, Mman.MapShared | Mman.MapAnonymous | Mman.MapFixedNoReplace);
             return;
         }
         if (vma.Kind is VmaKind.VmaFile or VmaKind.VmaDeletedFile)
         {
-            int fd = OpenMapped(vma);
-            try
-            {
-                calls.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace
-                    | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0), fd, vma.FileOffset);
-            }
-            finally
-            {
-                calls.Close(fd);
-            }
+            OpenMapped(vma);
+            batch.Mmap(vma.Start, length, prot, (vma.Shared ? Mman.MapShared : Mman.MapPrivate) | Mman.MapFixedNoReplace
+                | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0), _spareFd, vma.FileOffset);
+            batch.Close(_spareFd);
             return;
         }
         int type = (flags & VmFlags.Droppable) != 0 ? Mman.MapDroppable : Mman.MapPrivate;
-        calls.Mmap(vma.Start, length, prot, type | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0)
+        batch.Mmap(vma.Start, length, prot, type | Mman.MapAnonymous | Mman.MapFixedNoReplace | (vma.GrowsDown ? Mman.MapGrowsDown : 0)
             | ((flags & VmFlags.NoReserve) != 0 ? Mman.MapNoReserve : 0));
     }
 
     /// <summary>
-    /// The file of a file mapping, opened to map it: read-write for a shared mapping that is writable
-    /// or may be made so (VmFlags "mw": the program's fd was read-write, so a later mprotect to
-    /// PROT_WRITE works), read-only otherwise (the mapping then refuses PROT_WRITE, as it did).
+    /// Queues the open of a file mapping's file, into the spare fd: read-write for a shared mapping
+    /// that is writable or may be made so (VmFlags "mw": the program's fd was read-write, so a later
+    /// mprotect to PROT_WRITE works), read-only otherwise (the mapping then refuses PROT_WRITE, as it did).
     /// </summary>
-    private int OpenMapped(Vma vma)
+    private void OpenMapped(Vma vma)
     {
         string path = vma.Kind == VmaKind.VmaFile ? vma.Path : deletedPath(vma.ShmemId);
         bool writable = vma.Shared && (vma.Prot & Mman.ProtWrite) != 0;
         bool mayWrite = vma.Shared && ((VmFlags)vma.VmFlags & VmFlags.MayWrite) != 0;
         const int CloseOnExec = OpenFlags.CloseOnExec;
         if (writable || !mayWrite)
-            return calls.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec);
-        try
         {
-            return calls.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec);
+            _batch!.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec, _spareFd);
+            return;
         }
-        catch (Kernel.KernelCallException e)
+        _batch!.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec, _spareFd, (_, e) =>
         {
+            if (e == null)
+                return false;
             warnings.Add($"process {image.Pid}: the shared mapping {vma.Start:x}-{vma.End:x} of {path} comes back read-only for good " +
                 $"(it was read-only but could be made writable; opening the file to write failed: {e.Message})");
-            return calls.OpenAt(path, OpenFlags.ReadOnly | CloseOnExec);
-        }
+            int fd = calls.OpenAt(path, OpenFlags.ReadOnly | CloseOnExec);
+            if (fd != _spareFd)
+                throw new CheckpointException($"process {image.Pid}: {path} opened as fd {fd}, not {_spareFd}");
+            return true;
+        });
     }
 
+    /// <summary>
+    /// Queues the reads of long stretches (the process reads them itself, straight into place); the
+    /// short pieces and compressed runs are left in <paramref name="pieces"/> and <paramref name="blocks"/>.
+    /// </summary>
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
-    private void Fill(int pagesOf, IList<PageRun> runs, int first, int end)
+    private void Fill(int pagesOf, IList<PageRun> runs, List<Piece> pieces, List<(int, PageRun)> blocks)
     {
-        var pieces = new List<Piece>();
-        for (int i = first; i < end;)
+        var batch = _batch!;
+        for (int i = 0; i < runs.Count;)
         {
             if (runs[i].IsBlock)
             {
                 // Compressed (or encrypted) runs next to each other: their memory faulted in at once
                 // (as a direct read would), then each written into place.
                 int k = i + 1;
-                while (k < end && runs[k].IsBlock && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
+                while (k < runs.Count && runs[k].IsBlock && runs[k].Address == runs[k - 1].Address + runs[k - 1].Count * PageSize)
                     k++;
-                calls.PopulateWrite(runs[i].Address, runs[k - 1].Address + runs[k - 1].Count * PageSize - runs[i].Address);
+                batch.PopulateWrite(runs[i].Address, runs[k - 1].Address + runs[k - 1].Count * PageSize - runs[i].Address);
                 for (; i < k; i++)
-                    FillCompressed(pagesOf, runs[i]);
+                    blocks.Add((pagesOf, runs[i]));
                 continue;
             }
             // Adjacent runs (and their file data) are usually contiguous: one populate and one pread for the lot.
@@ -265,32 +324,39 @@ public sealed partial class MemoryRestorer(
             var where = runs[i].StoredIn;
             int pageFd = PageFd(pagesOf, where);
             int j = i + 1;
-            while (j < end && !runs[j].IsBlock && runs[j].StoredIn == where && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
+            while (j < runs.Count && !runs[j].IsBlock && runs[j].StoredIn == where && runs[j].Address == address + length && runs[j].FileOffset == offset + length && length < 1UL << 30)
             {
                 length += runs[j].Count * PageSize;
                 j++;
             }
+            i = j;
             if (length < ReadItselfAtLeast)
             {
-                pieces.Add(new Piece(where, address, offset, (int)length));
-                i = j;
+                pieces.Add(new Piece(pagesOf, where, address, offset, (int)length));
                 continue;
             }
             // A direct read faults its destination in as one bulk operation already; a buffered one
             // would fault page by page, ~6× slower than populating first.
             if (!_directIo)
-                calls.PopulateWrite(address, length);
-            for (ulong done = 0; done < length;)
-            {
-                long n = calls.Pread(pageFd, address + done, length - done, offset + done);
-                if (n <= 0)
-                    throw new CheckpointException($"reading pages for {address + done:x} from the image returned {n}");
-                done += (ulong)n;
-                PageProgress.Read(n); // read by the process, not through the image layer
-            }
-            i = j;
+                batch.PopulateWrite(address, length);
+            batch.Pread(pageFd, address, length, offset, (n, e) => e == null && ReadRest(pageFd, address, length, offset, n),
+                n => PageProgress.Read(n)); // read by the process, not through the image layer
         }
-        WriteScattered(pagesOf, pieces);
+    }
+
+    /// <summary>After a short read (of a page file on a file system that gives them): the rest, a call at a time.</summary>
+    private bool ReadRest(int pageFd, ulong address, ulong length, ulong offset, long n)
+    {
+        for (ulong at = 0; ;)
+        {
+            if (n <= 0)
+                throw new CheckpointException($"reading pages for {address + at:x} from the image returned {n}");
+            at += (ulong)n;
+            if (at >= length)
+                return true;
+            n = calls.Pread(pageFd, address + at, length - at, offset + at);
+            PageProgress.Read(n);
+        }
     }
 
     /// <summary>
@@ -302,11 +368,11 @@ public sealed partial class MemoryRestorer(
     /// where it does, the populate leaves the page as written. The pages are checked once in place,
     /// as all are (PageVerifier).
     /// </summary>
-    private void WriteScattered(int pagesOf, List<Piece> pieces)
+    private void WriteScattered(List<Piece> pieces)
     {
         if (pieces.Count == 0)
             return;
-        var files = pieces.GroupBy(p => p.Where).Select(g => (Pages: _pagesOf!(pagesOf, g.Key), Pieces: g.OrderBy(p => p.Offset).ToList())).ToList();
+        var files = pieces.GroupBy(p => (p.PagesOf, p.Where)).Select(g => (Pages: _pagesOf!(g.Key.PagesOf, g.Key.Where), Pieces: g.OrderBy(p => p.Offset).ToList())).ToList();
         var copy = Task.Run(() => Copy(files));
         try
         {
@@ -318,9 +384,10 @@ public sealed partial class MemoryRestorer(
                 for (; j < pieces.Count && pieces[j].Address == stretchEnd; j++)
                     stretchEnd += (ulong)pieces[j].Length;
                 if (stretchEnd - pieces[i].Address >= PopulateAtLeast)
-                    calls.PopulateWrite(pieces[i].Address, stretchEnd - pieces[i].Address);
+                    _batch!.PopulateWrite(pieces[i].Address, stretchEnd - pieces[i].Address);
                 i = j;
             }
+            _batch!.Flush();
         }
         finally
         {
@@ -346,7 +413,7 @@ public sealed partial class MemoryRestorer(
         foreach (var (pages, ordered) in files)
         {
             var window = new PageWindow(pages, ordered.Select(p => (p.Offset, (ulong)p.Length)), _window);
-            foreach (var (_, address, offset, length) in ordered)
+            foreach (var (_, _, address, offset, length) in ordered)
             {
                 if (used + length > ScatterBytes || ranges.Count == Kernel.Memory.RemoteMemory.MaxScattered)
                     Flush();
@@ -365,8 +432,8 @@ public sealed partial class MemoryRestorer(
         }
     }
 
-    /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where.</summary>
-    private readonly record struct Piece(PageFileRef Where, ulong Address, ulong Offset, int Length);
+    /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where of process PagesOf (0: this one).</summary>
+    private readonly record struct Piece(int PagesOf, PageFileRef Where, ulong Address, ulong Offset, int Length);
 
     /// <summary>A compressed or encrypted run: decrypted, decompressed (and checked) here, written into the process.</summary>
     private void FillCompressed(int pagesOf, PageRun run)

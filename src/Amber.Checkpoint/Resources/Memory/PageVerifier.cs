@@ -19,7 +19,8 @@ public static class PageVerifier
         string? failure = null;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
         {
-            var buffer = new byte[MaxRunBytes(runs)];
+            // From the pool: memory amber touched before (the runs it filled) is much faster to touch again on a VM than fresh.
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(MaxRunBytes(runs));
             using var memory = new RemoteMemory(pid);
             for (int i = worker; i < runs.Count && failure is null; i += workers)
             {
@@ -30,6 +31,7 @@ public static class PageVerifier
                 if (bad >= 0)
                     failure = $"{pageFile}: the page saved for address {run.Address + (ulong)bad * ImageFormat.PageSize:x}{Kept(run)} does not match its checksum; the image is corrupt";
             }
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         });
         if (failure is not null)
             throw new CheckpointException(failure);
