@@ -11,11 +11,14 @@ namespace Amber.Checkpoint.Resources;
 /// fds go until they are placed.
 /// </summary>
 public sealed class FdRestore(
-    RemoteCalls calls, ProcessImage image, RestoreTree tree, IReadOnlyDictionary<ulong, int> memfds, DeletedFileRestorer deletedFiles, int floor)
+    RemoteCalls calls, SyscallBatch batch, ProcessImage image, RestoreTree tree, IReadOnlyDictionary<ulong, int> memfds, DeletedFileRestorer deletedFiles, int floor)
 {
     private readonly List<int> _temporaries = [];
 
     public RemoteCalls Calls => calls;
+
+    /// <summary>Calls queued to run together (files opened by path); flushed before any other call.</summary>
+    public SyscallBatch Batch => batch;
 
     public ProcessImage Image => image;
 

@@ -34,6 +34,15 @@ public static partial class FdTable
         var ordered = image.Fds.OrderBy(f => EpollKind.Depth(image, f.HasSharesDescriptionWith ? f.SharesDescriptionWith : f.Fd)).ThenBy(f => f.Fd);
         foreach (var fd in ordered)
         {
+            // Most fds of a large program are files opened by path (a .NET runtime: ~200), each
+            // opened at its own number in turn: queued together, not a stop of the process each.
+            bool own = !inherited.ContainsKey(fd.Fd) && !fd.HasSharesDescriptionWith && fd.SharedFile == 0;
+            if (own && FileKinds.For(fd) is Files.PathFileKind)
+            {
+                Files.PathFileKind.Open(restore.Batch, restore, fd);
+                continue;
+            }
+            restore.Batch.Flush();
             if (inherited.TryGetValue(fd.Fd, out int source))
                 calls.Dup3(source, fd.Fd, fd.CloseOnExec);
             else if (fd.HasSharesDescriptionWith)
@@ -43,6 +52,7 @@ public static partial class FdTable
             else
                 FileKinds.For(fd).Restore(restore, fd);
         }
+        restore.Batch.Flush();
         restore.CloseTemporaries();
         foreach (var (target, _) in inherits.Where(i => image.Fds.All(f => f.Fd != i.Fd)))
             restore.Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");

@@ -62,6 +62,8 @@ public static class ImageValidator
         if (image.Fds.Select(f => f.Fd).Distinct().Count() != image.Fds.Count)
             Fail("an fd number appears twice");
 
+        // A file is usually mapped several times (a library's code, data...): one stat each.
+        var checkedFiles = new HashSet<(string, FileIdentity?)>();
         ulong previousEnd = 0;
         foreach (var v in image.Mm.Vmas)
         {
@@ -70,7 +72,7 @@ public static class ImageValidator
             if (v.End > TaskSize && v.Kind != VmaKind.VmaVsyscall)
                 Fail($"mapping {v.Start:x}-{v.End:x} is outside the user address space");
             previousEnd = v.End;
-            if (v.Kind == VmaKind.VmaFile && !rolledBack(v.Path))
+            if (v.Kind == VmaKind.VmaFile && checkedFiles.Add((v.Path, v.Identity)) && !rolledBack(v.Path))
                 CheckFile(v.Path, v.Identity, $"mapped file {v.Path}");
         }
         var shmemIds = image.Mm.Shmem.Select(s => s.Id).ToHashSet();

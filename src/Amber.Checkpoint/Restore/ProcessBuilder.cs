@@ -57,10 +57,10 @@ public sealed class ProcessBuilder(
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
-        mm.MapAndFill((owner, where) => reader.GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner), where), pageFiles.Of);
+        mm.MapAndFill((owner, where) => reader.GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner), where), pageFiles.Of, pagePath);
         trace.Mark($"memory of {pid}");
         ShmemRestorer.AddSeals(calls, image, memfds);
-        PageVerifier.Verify(pid, [.. image.Mm.Pages, .. image.Mm.Vmas.SelectMany(mm.AnonymousShmemRuns)], pagePath);
+        PageVerifier.Verify(pid, mm.ReadInPlace, pagePath);
         trace.Mark($"pages of {pid} checked");
         cancel.ThrowIfCancellationRequested();
 
@@ -68,7 +68,7 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         SignalActions.Restore(calls, image, tree, isRoot);
 
-        var fds = new FdRestore(calls, image, tree, memfds, deletedFiles, floor);
+        var fds = new FdRestore(calls, HuskProcess.Batch(calls, trampoline), image, tree, memfds, deletedFiles, floor);
         if (ownTable)
             FdTable.Restore(fds, inherits);
         else

@@ -20,13 +20,18 @@ public static class PageHashes
     }
 
     /// <summary>The index of the first page that does not match its hash, or -1.</summary>
-    public static int FirstMismatch(ReadOnlySpan<byte> pages, IReadOnlyList<ulong> hashes)
+    public static int FirstMismatch(ReadOnlySpan<byte> pages, IReadOnlyList<ulong> hashes) =>
+        pages.Length != hashes.Count * ImageFormat.PageSize ? 0 : FirstMismatch(pages, hashes, 0);
+
+    /// <summary>The index (in <paramref name="pages"/>) of the first page that does not match its hash, hashes[<paramref name="first"/>] on; or -1.</summary>
+    public static int FirstMismatch(ReadOnlySpan<byte> pages, IReadOnlyList<ulong> hashes, int first)
     {
-        if (pages.Length != hashes.Count * ImageFormat.PageSize)
+        int count = pages.Length / ImageFormat.PageSize;
+        if (pages.Length % ImageFormat.PageSize != 0 || first < 0 || first + count > hashes.Count)
             return 0;
-        for (int i = 0; i < hashes.Count; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (XxHash3.HashToUInt64(pages.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize)) != hashes[i])
+            if (XxHash3.HashToUInt64(pages.Slice(i * ImageFormat.PageSize, ImageFormat.PageSize)) != hashes[first + i])
                 return i;
         }
         return -1;

@@ -103,6 +103,12 @@ public sealed class SyscallBatch
 
     public void Close(int fd) => Add("close", SyscallNumbers.Close, [(ulong)fd]);
 
+    /// <summary>Queues lseek(fd, offset, SEEK_SET).</summary>
+    public void Seek(int fd, long offset) => Add("lseek", SyscallNumbers.Lseek, [(ulong)fd, (ulong)offset, 0], (ulong)offset);
+
+    public void SetCloseOnExec(int fd, bool value) =>
+        Add("fcntl(F_SETFD)", SyscallNumbers.Fcntl, [(ulong)fd, Interop.F_SETFD, value ? (ulong)Interop.FD_CLOEXEC : 0]);
+
     /// <summary>Makes every queued call, in order, in one stop of the process (more if some needed recovering).</summary>
     public void Flush()
     {

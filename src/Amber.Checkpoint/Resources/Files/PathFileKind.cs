@@ -47,12 +47,39 @@ public sealed class PathFileKind : IFileKind
     /// </summary>
     public static int Open(RemoteCalls calls, FdImage fd, string path)
     {
-        int flags = (int)fd.Flags & ~OpenFlags.CreationOnly;
-        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
-            flags &= ~OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
-        int created = calls.OpenAt(path, flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty);
-        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && (flags & OpenFlags.Path) == 0)
+        int created = calls.OpenAt(path, OpenFlagsOf(fd));
+        if (NeedsSeek(fd))
             calls.Seek(created, fd.Offset);
         return created;
     }
+
+    /// <summary>
+    /// Queues the open of the fd at its own number, which the kernel gives when it is the lowest free
+    /// one (fds are restored in ascending order); when it is not, the fd made is moved there.
+    /// </summary>
+    public static void Open(SyscallBatch batch, FdRestore restore, FdImage fd)
+    {
+        batch.OpenAt(fd.Path, OpenFlagsOf(fd), fd.Fd, (created, error) =>
+        {
+            if (error != null)
+                return false;
+            restore.Place(fd, (int)created, closeOnExec: true);
+            return true;
+        });
+        if (NeedsSeek(fd))
+            batch.Seek(fd.Fd, fd.Offset);
+        if (!fd.CloseOnExec)
+            batch.SetCloseOnExec(fd.Fd, false);
+    }
+
+    private static int OpenFlagsOf(FdImage fd)
+    {
+        int flags = (int)fd.Flags & ~OpenFlags.CreationOnly;
+        if (fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile)
+            flags &= ~OpenFlags.TmpFile; // made with O_TMPFILE: it is a file now, opened by name
+        return flags | OpenFlags.CloseOnExec | OpenFlags.NoCtty;
+    }
+
+    private static bool NeedsSeek(FdImage fd) =>
+        fd.Kind is FdKind.FdRegular or FdKind.FdDeletedFile && fd.Offset != 0 && ((int)fd.Flags & OpenFlags.Path) == 0;
 }

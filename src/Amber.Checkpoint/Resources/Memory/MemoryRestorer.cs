@@ -31,6 +31,13 @@ public sealed partial class MemoryRestorer(
     private bool _directIo;
     private SyscallBatch? _batch;
     private int _spareFd;
+    private string _pageFile = "";
+
+    /// <summary>
+    /// The runs the process read into place itself, once <see cref="MapAndFill"/> is done: to be
+    /// checked in place (<see cref="PageVerifier"/>). The others were checked on their way in.
+    /// </summary>
+    public List<PageRun> ReadInPlace { get; } = [];
 
     // A read the process makes itself costs an injected system call, and a direct read of a few
     // pages a trip to the disk: ~0.3 ms a piece here, a minute for the ~200 000 pieces of a 2 GiB
@@ -97,8 +104,10 @@ public sealed partial class MemoryRestorer(
 
     /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
     /// <param name="pagesOf">That page file, opened here (for compressed pages).</param>
-    public void MapAndFill(Func<int, PageFileRef, string> pageFilePath, Func<int, PageFileRef, PageFileReader> pagesOf)
+    /// <param name="pageFile">The page file a page that fails its checksum is said to be from.</param>
+    public void MapAndFill(Func<int, PageFileRef, string> pageFilePath, Func<int, PageFileRef, PageFileReader> pagesOf, string pageFile)
     {
+        _pageFile = pageFile;
         _pageFilePath = pageFilePath;
         _pagesOf = pagesOf;
         _batch = HuskProcess.Batch(calls, trampoline);
@@ -225,9 +234,6 @@ public sealed partial class MemoryRestorer(
         return calls.OpenAt(path, flags);
     }
 
-    /// <summary>The page runs of a shared anonymous mapping's object, at their addresses in the mapping.</summary>
-    public List<PageRun> AnonymousShmemRuns(Vma vma) => AnonymousShmem(vma).Runs;
-
     /// <summary>The runs of a shared anonymous mapping's object at their addresses, and whose page file holds them.</summary>
     private (List<PageRun> Runs, int PagesOf) AnonymousShmem(Vma vma)
     {
@@ -329,12 +335,16 @@ public sealed partial class MemoryRestorer(
                 length += runs[j].Count * PageSize;
                 j++;
             }
+            var covered = new PageRun[j - i];
+            for (int k = i; k < j; k++)
+                covered[k - i] = runs[k];
             i = j;
             if (length < ReadItselfAtLeast)
             {
-                pieces.Add(new Piece(pagesOf, where, address, offset, (int)length));
+                pieces.Add(new Piece(pagesOf, where, address, offset, (int)length, covered));
                 continue;
             }
+            ReadInPlace.AddRange(covered);
             // A direct read faults its destination in as one bulk operation already; a buffered one
             // would fault page by page, ~6× slower than populating first.
             if (!_directIo)
@@ -413,18 +423,21 @@ public sealed partial class MemoryRestorer(
         foreach (var (pages, ordered) in files)
         {
             var window = new PageWindow(pages, ordered.Select(p => (p.Offset, (ulong)p.Length)), _window);
-            foreach (var (_, _, address, offset, length) in ordered)
+            foreach (var (_, _, address, offset, length, runs) in ordered)
             {
                 if (used + length > ScatterBytes || ranges.Count == Kernel.Memory.RemoteMemory.MaxScattered)
                     Flush();
+                var data = _scatter.Span.Slice(used, length);
                 try
                 {
-                    window.Read(offset, _scatter.Span.Slice(used, length));
+                    window.Read(offset, data);
                 }
                 catch (ImageFormatException e)
                 {
                     throw new CheckpointException(e.Message, e);
                 }
+                foreach (var run in runs)
+                    PageVerifier.Check(data.Slice((int)(run.Address - address), (int)(run.Count * PageSize)), run, _pageFile);
                 ranges.Add((address, length));
                 used += length;
             }
@@ -433,7 +446,7 @@ public sealed partial class MemoryRestorer(
     }
 
     /// <summary>Pages [Address, Address + Length) of the process, at Offset of the page file Where of process PagesOf (0: this one).</summary>
-    private readonly record struct Piece(int PagesOf, PageFileRef Where, ulong Address, ulong Offset, int Length);
+    private readonly record struct Piece(int PagesOf, PageFileRef Where, ulong Address, ulong Offset, int Length, PageRun[] Runs);
 
     /// <summary>A compressed or encrypted run: decrypted, decompressed (and checked) here, written into the process.</summary>
     private void FillCompressed(int pagesOf, PageRun run)
