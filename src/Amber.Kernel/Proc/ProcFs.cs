@@ -96,17 +96,27 @@ public static class ProcFs
         {
             if (excluded.Contains(pid) || pid == Environment.ProcessId)
                 continue;
+            List<int> fds;
             try
             {
-                foreach (int fd in ListFds(pid))
+                fds = ListFds(pid);
+            }
+            catch (Exception e) when (e is TargetGoneException or IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile
+            }
+            // An fd at a time: a busy process closing some fd meanwhile must not hide the one sought.
+            foreach (int fd in fds)
+            {
+                try
                 {
                     if (ReadFdLink(pid, fd) == link && wanted(ReadFdInfo(pid, fd).Flags))
                         return (pid, fd);
                 }
-            }
-            catch (Exception e) when (e is TargetGoneException or IOException or UnauthorizedAccessException)
-            {
-                // gone meanwhile, or an fd closed between the listing and the reading
+                catch (Exception e) when (e is TargetGoneException or IOException or UnauthorizedAccessException)
+                {
+                    // closed between the listing and the reading
+                }
             }
         }
         return null;

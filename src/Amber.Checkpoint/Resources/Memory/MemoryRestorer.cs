@@ -17,7 +17,7 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// and written into the process in bulk (process_vm_writev); compressed pages are read and
 /// decompressed here and written through /proc/PID/mem. The process's own calls go in batches
 /// (<see cref="SyscallBatch"/>): a .NET runtime has ~1 000 mappings, and a stop of the process for
-/// each of their calls cost 200+ ms.
+/// each of their ~2 500 calls cost 230 ms.
 /// </summary>
 public sealed partial class MemoryRestorer(
     RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
