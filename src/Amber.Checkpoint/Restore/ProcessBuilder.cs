@@ -53,7 +53,9 @@ public sealed class ProcessBuilder(
         string pagePath = reader.GetFilePath(image.PageFile);
         var memfds = ShmemRestorer.CreateMemfds(calls, image, tree, pageFiles.Of, floor);
         deletedFiles.CreateOwn();
-        var mm = new MemoryRestorer(calls, image, trampoline, memfds, deletedFiles.PathOf, warnings);
+        // One batch of calls for the whole build: each phase flushes it before the next.
+        var batch = HuskProcess.Batch(calls, trampoline);
+        var mm = new MemoryRestorer(calls, batch, image, trampoline, memfds, deletedFiles.PathOf, warnings);
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();
@@ -68,7 +70,7 @@ public sealed class ProcessBuilder(
         calls.SetPersonality(image.Personality);
         SignalActions.Restore(calls, image, tree, isRoot);
 
-        var fds = new FdRestore(calls, HuskProcess.Batch(calls, trampoline), image, tree, memfds, deletedFiles, floor);
+        var fds = new FdRestore(calls, batch, image, tree, memfds, deletedFiles, floor);
         if (ownTable)
             FdTable.Restore(fds, inherits);
         else

@@ -1,4 +1,3 @@
-using Amber.Checkpoint.Restore;
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Inject;
@@ -56,7 +55,6 @@ public sealed partial class MemoryRestorer
     /// </summary>
     public void AdviseAfterChildren()
     {
-        _batch = HuskProcess.Batch(calls, trampoline);
         var sealedRanges = new List<(ulong Start, ulong End)>();
         foreach (var vma in image.Mm.Vmas)
         {
@@ -80,7 +78,7 @@ public sealed partial class MemoryRestorer
             else
                 sealedRanges.Add((vma.Start, vma.End));
         }
-        _batch.Flush();
+        batch.Flush();
         foreach (var (start, end) in sealedRanges)
         {
             try
@@ -112,8 +110,8 @@ public sealed partial class MemoryRestorer
         if (((VmFlags)vma.VmFlags & VmFlags.MaybeGuard) == 0 || vma.Guards.Count > 0)
             return;
         // If the first fails, the second has nothing to remove.
-        _batch!.Madvise(vma.Start, PageSize, Advice.GuardInstall, Warn(e => Lost(vma, "gu", e)));
-        _batch.Madvise(vma.Start, PageSize, Advice.GuardRemove, Warn(_ => { }));
+        batch.Madvise(vma.Start, PageSize, Advice.GuardInstall, Warn(e => Lost(vma, "gu", e)));
+        batch.Madvise(vma.Start, PageSize, Advice.GuardRemove, Warn(_ => { }));
     }
 
     /// <summary>Guard pages (before mlock, which they refuse), sequential/random/dontdump/mergeable advice, then mlock.</summary>
@@ -123,7 +121,7 @@ public sealed partial class MemoryRestorer
         for (int i = 0; i + 1 < vma.Guards.Count; i += 2)
         {
             ulong start = vma.Guards[i], end = vma.Guards[i + 1];
-            _batch!.Madvise(start, end - start, Advice.GuardInstall,
+            batch.Madvise(start, end - start, Advice.GuardInstall,
                 Warn(e => warnings.Add($"process {image.Pid}: the guard pages {start:x}-{end:x} come back as plain memory: {e.Message}")));
         }
         foreach (var (flag, advice) in AfterFill)
@@ -134,11 +132,11 @@ public sealed partial class MemoryRestorer
         if ((flags & VmFlags.Locked) == 0)
             return;
         bool onFault = (flags & VmFlags.LockOnFault) != 0;
-        _batch!.Mlock2(vma.Start, vma.End - vma.Start, onFault, Warn(e => Lost(vma, onFault ? "lo lf" : "lo", e)));
+        batch.Mlock2(vma.Start, vma.End - vma.Start, onFault, Warn(e => Lost(vma, onFault ? "lo lf" : "lo", e)));
     }
 
     private void Advise(Vma vma, int advice, string mnemonic) =>
-        _batch!.Madvise(vma.Start, vma.End - vma.Start, advice, Warn(e => Lost(vma, mnemonic, e)));
+        batch.Madvise(vma.Start, vma.End - vma.Start, advice, Warn(e => Lost(vma, mnemonic, e)));
 
     /// <summary>A call whose failure costs a flag, not the restore: said, and the batch goes on.</summary>
     private static SyscallBatch.Recovery Warn(Action<KernelCallException> said) => (_, e) =>

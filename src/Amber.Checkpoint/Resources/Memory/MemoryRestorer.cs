@@ -20,7 +20,7 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// each of their ~2 500 calls cost 230 ms.
 /// </summary>
 public sealed partial class MemoryRestorer(
-    RemoteCalls calls, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
+    RemoteCalls calls, SyscallBatch batch, ProcessImage image, ulong trampoline, IReadOnlyDictionary<ulong, int> memfds, Func<ulong, string> deletedPath,
     List<string> warnings)
 {
     private const ulong PageSize = ImageFormat.PageSize;
@@ -29,7 +29,6 @@ public sealed partial class MemoryRestorer(
     private Func<int, PageFileRef, PageFileReader>? _pagesOf;
     private byte[]? _decompressed;
     private bool _directIo;
-    private SyscallBatch? _batch;
     private int _spareFd;
     private string _pageFile = "";
 
@@ -110,7 +109,6 @@ public sealed partial class MemoryRestorer(
         _pageFile = pageFile;
         _pageFilePath = pageFilePath;
         _pagesOf = pagesOf;
-        _batch = HuskProcess.Batch(calls, trampoline);
         try
         {
             var fills = PlanFills();
@@ -134,17 +132,17 @@ public sealed partial class MemoryRestorer(
                 foreach (var (owner, runs) in fill.Parts)
                     Fill(owner, runs, pieces, blocks);
             }
-            _batch.Flush();
+            batch.Flush();
             WriteScattered(pieces);
             foreach (var (owner, run) in blocks)
                 FillCompressed(owner, run);
             foreach (var fill in fills)
             {
                 if (fill.MapProt != (int)fill.Vma.Prot)
-                    _batch.Mprotect(fill.Vma.Start, fill.Vma.End - fill.Vma.Start, (int)fill.Vma.Prot);
+                    batch.Mprotect(fill.Vma.Start, fill.Vma.End - fill.Vma.Start, (int)fill.Vma.Prot);
                 AdviseAfterFill(fill.Vma);
             }
-            _batch.Flush();
+            batch.Flush();
         }
         finally
         {
@@ -250,7 +248,6 @@ public sealed partial class MemoryRestorer(
     {
         ulong length = vma.End - vma.Start;
         var flags = (VmFlags)vma.VmFlags;
-        var batch = _batch!;
         if (vma.Kind == VmaKind.VmaShmem)
         {
             if (memfds.TryGetValue(vma.ShmemId, out int memfd))
@@ -285,10 +282,10 @@ public sealed partial class MemoryRestorer(
         const int CloseOnExec = OpenFlags.CloseOnExec;
         if (writable || !mayWrite)
         {
-            _batch!.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec, _spareFd);
+            batch.OpenAt(path, (writable ? OpenFlags.ReadWrite : OpenFlags.ReadOnly) | CloseOnExec, _spareFd);
             return;
         }
-        _batch!.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec, _spareFd, (_, e) =>
+        batch.OpenAt(path, OpenFlags.ReadWrite | CloseOnExec, _spareFd, (_, e) =>
         {
             if (e == null)
                 return false;
@@ -308,7 +305,6 @@ public sealed partial class MemoryRestorer(
     /// <param name="pagesOf">The process whose page files hold the runs (0: this one).</param>
     private void Fill(int pagesOf, IList<PageRun> runs, List<Piece> pieces, List<(int, PageRun)> blocks)
     {
-        var batch = _batch!;
         for (int i = 0; i < runs.Count;)
         {
             if (runs[i].IsBlock)
@@ -394,10 +390,10 @@ public sealed partial class MemoryRestorer(
                 for (; j < pieces.Count && pieces[j].Address == stretchEnd; j++)
                     stretchEnd += (ulong)pieces[j].Length;
                 if (stretchEnd - pieces[i].Address >= PopulateAtLeast)
-                    _batch!.PopulateWrite(pieces[i].Address, stretchEnd - pieces[i].Address);
+                    batch.PopulateWrite(pieces[i].Address, stretchEnd - pieces[i].Address);
                 i = j;
             }
-            _batch!.Flush();
+            batch.Flush();
         }
         finally
         {
