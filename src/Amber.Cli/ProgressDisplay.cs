@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
+using Amber.Coordinator.Control;
 using Amber.Image;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -8,7 +9,7 @@ namespace Amber.Cli;
 
 /// <summary>
 /// A progress bar on standard error (Spectre.Console) while a checkpoint, restore, merge or verify
-/// runs: the phase, the bytes moved (of those expected, where the operation knows), the rate and the
+/// runs, here or in the coordinator (the --group forms): the phase, the bytes moved (of those expected, where the operation knows), the rate and the
 /// time — only when standard error is a terminal, and only once the operation has run for a moment
 /// (a short one prints nothing more than before). Cleared when the operation ends, before its report.
 /// </summary>
@@ -29,9 +30,36 @@ public static class ProgressDisplay
     /// </summary>
     public static T Run<T>(string operation, Measure measure, Func<Action, T> work)
     {
-        if (Console.IsErrorRedirected || Environment.GetEnvironmentVariable("TERM") is null or "dumb")
+        if (!OnTerminal)
             return work(() => { });
         long start = Bytes(measure);
+        return Show(operation, () => new Figures(Bytes(measure) - start, PageProgress.Expected, PageProgress.Phase), work);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, an operation the coordinator does (amber checkpoint --group...),
+    /// showing the progress it reports: <paramref name="work"/> is given where to report it, or null
+    /// when there is no terminal to show it on (then it need not ask the coordinator for it).
+    /// </summary>
+    public static T Remote<T>(string operation, Measure measure, Func<Action<ProgressSample>?, T> work)
+    {
+        if (!OnTerminal)
+            return work(null);
+        ProgressSample latest = new();
+        return Show(operation, () =>
+        {
+            var sample = Volatile.Read(ref latest);
+            return new Figures(measure == Measure.Read ? sample.BytesRead : sample.BytesWritten, sample.Expected, sample.Phase);
+        }, _ => work(sample => Volatile.Write(ref latest, sample)));
+    }
+
+    private static bool OnTerminal => !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
+
+    /// <summary>What the bar shows: bytes moved since the start, of those expected (0: unknown), in which phase.</summary>
+    private readonly record struct Figures(long Moved, long Expected, string Phase);
+
+    private static T Show<T>(string operation, Func<Figures> figures, Func<Action, T> work)
+    {
         var clock = Stopwatch.StartNew();
         T result = default!;
         ExceptionDispatchInfo? failure = null;
@@ -60,7 +88,7 @@ public static class ProgressDisplay
         try
         {
             if (!stop.Wait(Delay))
-                Show(operation, measure, start, clock, stop);
+                Draw(operation, figures, clock, stop);
         }
         finally
         {
@@ -71,7 +99,7 @@ public static class ProgressDisplay
         return result;
     }
 
-    private static void Show(string operation, Measure measure, long start, Stopwatch clock, ManualResetEventSlim stop)
+    private static void Draw(string operation, Func<Figures> figures, Stopwatch clock, ManualResetEventSlim stop)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         console.Progress().AutoClear(true).AutoRefresh(false)
@@ -81,11 +109,11 @@ public static class ProgressDisplay
                 var task = context.AddTask(operation, autoStart: true, maxValue: 1);
                 while (!stop.Wait(100))
                 {
-                    long moved = Bytes(measure) - start, expected = PageProgress.Expected;
+                    var (moved, expected, phase) = figures();
                     task.IsIndeterminate = expected <= 0;
                     task.MaxValue = Math.Max(1, Math.Max(expected, moved));
                     task.Value = moved;
-                    task.Description = PageProgress.Phase is { Length: > 0 } phase ? $"{operation} ({Markup.Escape(phase)})" : operation;
+                    task.Description = phase.Length > 0 ? $"{operation} ({Markup.Escape(phase)})" : operation;
                     context.Refresh();
                 }
             });

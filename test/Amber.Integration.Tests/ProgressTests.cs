@@ -43,11 +43,51 @@ public sealed class ProgressTests
         target.StopAndVerify();
     }
 
+    /// <summary>
+    /// The --group forms: the coordinator's worker does the work, the CLI draws the progress it
+    /// reports; a CLI through a pipe does not ask for it and prints what it always did.
+    /// </summary>
+    [Fact]
+    public void AGroupsCheckpointRestoreVerifyAndMergeShowTheCoordinatorsProgress()
+    {
+        using var home = new GroupHome("progress-group");
+        using var work = new TestDir("progress-group-work");
+        int pid = home.Run("big", [], TargetBinaries.Get("counter"), work.Path, "1024");
+        var member = new GroupMember(pid, home.Home.GroupLog("big"));
+        member.WaitForTicks(2);
+
+        var taken = OnTerminal("checkpoint --group big", home.Home.Home!);
+        Assert.Matches(@"checkpoint(?: \([^)]*\))? .*\d+\.\d MiB, \d+ MiB/s", taken);
+        Assert.Contains("\x1b[", taken);
+        Assert.Contains("checkpointed group big as ckpt-000001", taken);
+        member.WaitForTicks(2);
+        var second = OnTerminal("checkpoint --group big --stop", home.Home.Home!);
+        Assert.Contains("checkpointed group big as ckpt-000002", second);
+        GroupHome.WaitUntil(() => !member.IsRunning, "the group to end after checkpoint --stop");
+
+        // Verify knows what it reads: the bar shows how much of it.
+        var verified = OnTerminal("verify --group big", home.Home.Home!);
+        Assert.Matches(@"verify .*\d+\.\d/\d+\.\d MiB \(\d+%\), \d+ MiB/s", verified);
+        Assert.Contains("2 checkpoint(s) verified", verified);
+        var merged = OnTerminal("merge --group big", home.Home.Home!);
+        Assert.Contains("merged group big's ckpt-000002 into a full checkpoint", merged);
+
+        // Through a pipe: no bar, no escape sequence, the same lines as ever.
+        var restored = home.Amber("restore", "--group", "big").ShouldSucceed();
+        Assert.DoesNotContain("\x1b", restored.Stderr);
+        Assert.DoesNotContain("MiB/s", restored.Stderr);
+        Assert.Contains("restored group big from ckpt-000002", restored.Stderr);
+        member.WaitForTicks(3);
+        File.WriteAllText(work["stop"], "");
+        member.WaitForPass();
+    }
+
     /// <summary>amber ARGS run under script(1): a pseudo-terminal for its standard streams; what it drew there.</summary>
-    private static string OnTerminal(string args)
+    private static string OnTerminal(string args, string? amberHome = null)
     {
         // A wide terminal: the bar's line is not wrapped.
-        string command = $"stty cols 200; env TERM=xterm-256color {Repo.Amber} {args}";
+        string home = amberHome is null ? "" : $"AMBER_HOME={amberHome} ";
+        string command = $"stty cols 200; env {home}TERM=xterm-256color {Repo.Amber} {args}";
         var run = ExternalProgram.Run("/usr/bin/script", "--quiet", "--return", "--command", command, "/dev/null");
         Assert.True(run.ExitCode == 0, $"{command} under script failed ({run.ExitCode}): {run.Stdout} {run.Stderr}");
         return run.Stdout;

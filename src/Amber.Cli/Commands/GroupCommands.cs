@@ -76,10 +76,10 @@ public static class GroupCommands
     }
 
     public static int Checkpoint(string group, bool stop, bool full, bool json) =>
-        Print(ControlClient.Send(new CheckpointRequest(group, stop, full)), json);
+        Print(ProgressDisplay.Remote("checkpoint", ProgressDisplay.Measure.Written, progress => ControlClient.Send(new CheckpointRequest(group, stop, full), progress: progress)), json);
 
     public static int Restore(string group, string? from, bool json) =>
-        Print(ControlClient.Send(new RestoreRequest(group, from ?? "")), json);
+        Print(ProgressDisplay.Remote("restore", ProgressDisplay.Measure.Read, progress => ControlClient.Send(new RestoreRequest(group, from ?? ""), progress: progress)), json);
 
     public static int Images(string group, bool json) => Print(ControlClient.Send(new ImagesRequest(group)), json);
 

@@ -199,6 +199,7 @@ public static class InternalCommand
         WorkerReport report;
         try
         {
+            using var progress = WorkerProgress.Start();
             report = work();
         }
         catch (Exception e)

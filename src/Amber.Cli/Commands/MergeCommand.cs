@@ -28,7 +28,8 @@ public static class MergeCommand
                     throw new UsageException("--copy goes with a checkpoint directory; a group's merges link what they can");
                 if (parse.GetValue(key) is not null)
                     throw new UsageException("--key goes with a checkpoint directory; a group's merges use the group's key");
-                return GroupCommands.Print(ControlClient.Send(new MergeRequest(name, parse.GetValue(from) ?? "")));
+                return GroupCommands.Print(ProgressDisplay.Remote("merge", ProgressDisplay.Measure.Written,
+                    progress => ControlClient.Send(new MergeRequest(name, parse.GetValue(from) ?? ""), progress: progress)));
             }
             string path = parse.GetValue(dir) ?? throw new UsageException("amber merge needs a checkpoint directory or --group NAME");
             using var cancel = new Cancellation();

@@ -23,7 +23,8 @@ public static class VerifyCommand
             {
                 if (parse.GetValue(key) is not null)
                     throw new UsageException("--key goes with a directory; a group's checkpoints are verified with the group's key");
-                return GroupCommands.Print(ControlClient.Send(new VerifyRequest(name)), parse.GetValue(json));
+                return GroupCommands.Print(ProgressDisplay.Remote("verify", ProgressDisplay.Measure.Read,
+                    progress => ControlClient.Send(new VerifyRequest(name), progress: progress)), parse.GetValue(json));
             }
             var imageKey = KeyOptions.Load(parse.GetValue(key));
             string path = parse.GetValue(dir) ?? throw new UsageException("amber verify needs a directory or --group NAME");

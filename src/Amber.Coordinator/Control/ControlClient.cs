@@ -25,17 +25,25 @@ public static class ControlClient
     /// Start the coordinator if it is not running. It is started as this program run again with the
     /// argument <c>daemon</c>, so only the amber program itself may ask for it.
     /// </param>
+    /// <param name="progress">Told how far the operation has come, a few times a second, until the answer (null: not asked for).</param>
     /// <exception cref="IOException">The coordinator is not running (and was not to be started), or closed the connection without answering.</exception>
-    public static ControlResponse Send(Request request, bool startDaemon = false)
+    public static ControlResponse Send(Request request, bool startDaemon = false, Action<ProgressSample>? progress = null)
     {
         var home = AmberHome.Current;
         using var socket = Connect(home) ?? (startDaemon ? StartDaemon(home) : null)
             ?? throw new IOException($"the coordinator is not running (no {home.ControlSocket}); 'amber run' starts it");
-        var line = JsonSerializer.Serialize(request.ToWire(), ControlJson.Default.ControlRequest) + "\n";
-        socket.Send(Encoding.UTF8.GetBytes(line));
-        var answer = new LineReader(socket).ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
-        return JsonSerializer.Deserialize(answer, ControlJson.Default.ControlResponse)
-            ?? throw new IOException("the coordinator sent an empty answer");
+        var wire = request.ToWire();
+        wire.Progress = progress is not null;
+        socket.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(wire, ControlJson.Default.ControlRequest) + "\n"));
+        var reader = new LineReader(socket);
+        while (true)
+        {
+            var line = reader.ReadLine() ?? throw new IOException("the coordinator closed the connection without answering (did it stop?)");
+            var answer = JsonSerializer.Deserialize(line, ControlJson.Default.ControlResponse) ?? throw new IOException("the coordinator sent an empty answer");
+            if (answer.Progress is null)
+                return answer;
+            progress?.Invoke(answer.Progress);
+        }
     }
 
     private static Socket? Connect(AmberHome home)

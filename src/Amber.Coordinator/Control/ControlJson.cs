@@ -6,4 +6,5 @@ namespace Amber.Coordinator.Control;
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(ControlRequest))]
 [JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(ProgressSample))]
 public sealed partial class ControlJson : JsonSerializerContext;

@@ -69,4 +69,11 @@ public sealed class ControlRequest
     /// <summary>run: the key file a new group's checkpoints are encrypted with (a full path; null: not said, in clear). Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Encrypt { get; set; }
+
+    /// <summary>
+    /// Any operation: send progress lines (<see cref="ControlResponse.Progress"/>) before the answer, for
+    /// a progress bar. Left off the wire when false: a coordinator that does not know it answers as before.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Progress { get; set; }
 }

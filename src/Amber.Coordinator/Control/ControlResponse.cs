@@ -18,6 +18,14 @@ public sealed class ControlResponse
     /// <summary>What was reported as one JSON document (<see cref="ReportJson"/>), printed by amber VERB --json; empty when the verb has none.</summary>
     public string Report { get; set; } = "";
 
+    /// <summary>
+    /// Not the answer yet: how far the operation has come. Sent before the answer, a few times a second,
+    /// only to a requester that asked (<see cref="ControlRequest.Progress"/>); the answer is the first
+    /// line without it.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ProgressSample? Progress { get; set; }
+
     /// <summary>A failed operation, with why.</summary>
     public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
 }

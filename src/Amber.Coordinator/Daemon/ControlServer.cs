@@ -12,7 +12,8 @@ namespace Amber.Coordinator.Daemon;
 
 /// <summary>
 /// The control socket: anyone may connect; each connection carries one request line and gets one
-/// response line, served on a thread of its own, the requester told by its peer credentials.
+/// response line, served on a thread of its own, the requester told by its peer credentials. A
+/// request that asks for progress gets progress lines before its answer, at most ten a second.
 /// </summary>
 internal sealed class ControlServer(string path, RequestDispatcher dispatcher, CancellationToken stopping, ILogger logger) : IDisposable
 {
@@ -70,7 +71,8 @@ internal sealed class ControlServer(string path, RequestDispatcher dispatcher, C
                 var who = Requester.Of(connection);
                 var line = new LineReader(connection).ReadLine();
                 var request = line is null ? null : JsonSerializer.Deserialize(line, ControlJson.Default.ControlRequest);
-                response = request is null ? ControlResponse.Failure("an empty request") : dispatcher.Handle(request, who);
+                response = request is null ? ControlResponse.Failure("an empty request")
+                    : dispatcher.Handle(request, who, request.Progress ? ProgressTo(connection) : null);
             }
             catch (Exception e) when (e is IOException or JsonException or SocketException or KernelCallException or TargetGoneException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -82,14 +84,36 @@ internal sealed class ControlServer(string path, RequestDispatcher dispatcher, C
                 logger.RequestFailed(e);
                 response = ControlResponse.Failure($"internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")}");
             }
-            try
-            {
-                connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse) + "\n"));
-            }
-            catch (SocketException)
-            {
-                // The CLI went away: the work is done all the same.
-            }
+            Send(connection, response);
         }
+    }
+
+    /// <summary>Sends a response line; a CLI that went away misses it, and the work is done all the same.</summary>
+    private static void Send(Socket connection, ControlResponse response)
+    {
+        try
+        {
+            lock (connection)
+                connection.Send(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse) + "\n"));
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Progress lines to the requester, a tenth of a second apart at the least (the latest sample wins, a phase change goes at once).</summary>
+    private static Action<ProgressSample> ProgressTo(Socket connection)
+    {
+        long last = 0;
+        string phase = "";
+        return sample =>
+        {
+            long now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref last) < 100 && sample.Phase == phase)
+                return;
+            Interlocked.Exchange(ref last, now);
+            phase = sample.Phase;
+            Send(connection, new ControlResponse { Ok = true, Progress = sample });
+        };
     }
 }

@@ -8,11 +8,12 @@ namespace Amber.Coordinator.Daemon;
 /// <summary>
 /// Takes a request from the control socket to its handler: checks that it names a group (one made
 /// by a run request if new) that the requester may use — root, or the group's owner — and holds the
-/// group's Busy while the handler works, refreshing its table afterwards.
+/// group's Busy while the handler works, refreshing its table afterwards. A requester that asked for
+/// progress hears it, and first that it waits, if another operation on the group is under way.
 /// </summary>
 internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handlers)
 {
-    public ControlResponse Handle(ControlRequest wire, Requester who)
+    public ControlResponse Handle(ControlRequest wire, Requester who, Action<ProgressSample>? progress = null)
     {
         var request = Request.FromWire(wire);
         if (request is null)
@@ -35,21 +36,25 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
             return ControlResponse.Failure($"there is no group '{named.Group}'");
         if (!who.IsRoot && who.Uid != group.Config.Owner)
             return ControlResponse.Failure($"group {group.Config.Name} belongs to uid {group.Config.Owner}; only it and root may use it");
-        group.Busy.Wait();
+        if (!group.Busy.Wait(0))
+        {
+            progress?.Invoke(new ProgressSample { Phase = "waiting for the group's operation under way" });
+            group.Busy.Wait();
+        }
         try
         {
             return named switch
             {
-                RunRequest r => handlers.Run.Handle(group, r, who),
-                AttachRequest r => handlers.Attach.Handle(group, r, who),
-                DetachRequest r => handlers.Detach.Handle(group, r, who),
-                CheckpointRequest r => handlers.Checkpoint.Handle(group, r, who),
-                RestoreRequest r => handlers.Restore.Handle(group, r, who),
-                ImagesRequest r => handlers.Images.Handle(group, r, who),
-                MergeRequest r => handlers.Merge.Handle(group, r, who),
-                VerifyRequest r => handlers.Verify.Handle(group, r, who),
-                StopRequest r => handlers.Stop.Handle(group, r, who),
-                RemoveRequest r => handlers.Remove.Handle(group, r, who),
+                RunRequest r => handlers.Run.Handle(group, r, who, progress),
+                AttachRequest r => handlers.Attach.Handle(group, r, who, progress),
+                DetachRequest r => handlers.Detach.Handle(group, r, who, progress),
+                CheckpointRequest r => handlers.Checkpoint.Handle(group, r, who, progress),
+                RestoreRequest r => handlers.Restore.Handle(group, r, who, progress),
+                ImagesRequest r => handlers.Images.Handle(group, r, who, progress),
+                MergeRequest r => handlers.Merge.Handle(group, r, who, progress),
+                VerifyRequest r => handlers.Verify.Handle(group, r, who, progress),
+                StopRequest r => handlers.Stop.Handle(group, r, who, progress),
+                RemoveRequest r => handlers.Remove.Handle(group, r, who, progress),
                 _ => ControlResponse.Failure($"unknown request '{wire.Op}'"),
             };
         }

@@ -1,4 +1,7 @@
 using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Kernel;
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 
 namespace Amber.Coordinator.Workers;
@@ -11,22 +14,42 @@ namespace Amber.Coordinator.Workers;
 /// </summary>
 public static class Worker
 {
-    public static WorkerReport Run(ChildReaper reaper, string logPath, params string[] arguments) => Run(reaper, logPath, [], arguments);
-
+    /// <param name="reaper">The coordinator's reaper, which tells when the worker ends.</param>
+    /// <param name="logPath">Where the worker's standard error goes (the coordinator's log).</param>
+    /// <param name="arguments">What follows <c>amber internal</c>.</param>
     /// <param name="inherits">Files of ours the worker gets at given fd numbers (a channel).</param>
-    public static WorkerReport Run(ChildReaper reaper, string logPath, IReadOnlyList<(int Fd, int Source)> inherits, params string[] arguments)
+    /// <param name="progress">Told how far the worker has come, a few times a second, while it works (<see cref="WorkerProgress"/>).</param>
+    public static WorkerReport Run(ChildReaper reaper, string logPath, IReadOnlyList<string> arguments,
+        IReadOnlyList<(int Fd, int Source)>? inherits = null, Action<ProgressSample>? progress = null)
     {
         string output = Path.Combine(Path.GetTempPath(), $"amber-worker-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
+        HeldFile? notes = null, notesWrite = null;
+        Thread? listener = null;
         try
         {
             // Made here, root's and private, before the worker writes its report into it.
             new FileStream(output, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Security.StateFiles.Private }).Dispose();
             var (path, args) = SelfCommand.With(["internal", .. arguments]);
-            int pid = Spawner.Spawn(new SpawnOptions(path, args)
+            var options = new SpawnOptions(path, args)
             {
                 Opens = [(0, "/dev/null", SpawnOptions.Read), (1, output, SpawnOptions.Overwrite), (2, logPath, SpawnOptions.Append)],
-                Inherits = inherits,
-            });
+                Inherits = inherits ?? [],
+            };
+            if (progress is not null)
+            {
+                (notes, notesWrite) = NotePipe.Create();
+                options = options with
+                {
+                    Inherits = [.. options.Inherits, (WorkerProgress.Fd, notesWrite.Fd)],
+                    Environment = [.. CurrentEnvironment(), $"{WorkerProgress.FdVariable}={WorkerProgress.Fd}"],
+                };
+                var from = notes;
+                listener = new Thread(() => Listen(from, progress)) { IsBackground = true, Name = "amberd-progress" };
+            }
+            int pid = Spawner.Spawn(options);
+            // Ours closed, the worker's end is the only one: the listener sees the end when the worker ends.
+            notesWrite?.Dispose();
+            listener?.Start();
             Kernel.Ptrace.WaitStatus end;
             while (!reaper.TryGetEnd(pid, out end))
                 Thread.Sleep(5);
@@ -38,7 +61,38 @@ public static class Worker
         }
         finally
         {
+            notesWrite?.Dispose();
+            listener?.Join();
+            notes?.Dispose();
             File.Delete(output);
+        }
+    }
+
+    private static IEnumerable<string> CurrentEnvironment() =>
+        Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k != WorkerProgress.FdVariable).Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}");
+
+    /// <summary>Hands on every sample the worker sends until it ends; a line that is not one is skipped.</summary>
+    private static void Listen(HeldFile notes, Action<ProgressSample> progress)
+    {
+        try
+        {
+            NotePipe.ReadAll(notes, line =>
+            {
+                ProgressSample? sample = null;
+                try
+                {
+                    sample = JsonSerializer.Deserialize(line, ControlJson.Default.ProgressSample);
+                }
+                catch (JsonException)
+                {
+                }
+                if (sample is not null)
+                    progress(sample);
+            });
+        }
+        catch (KernelCallException)
+        {
+            // Progress is for show: a pipe that fails ends it, never the operation.
         }
     }
 }

@@ -21,6 +21,7 @@ public static class Errnos
     public const int EEXIST = 17;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
+    public const int EPIPE = 32;
     public const int ENOSYS = 38;
     public const int EIDRM = 43;
     public const int EOPNOTSUPP = 95;

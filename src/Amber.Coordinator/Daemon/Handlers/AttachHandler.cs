@@ -10,7 +10,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber attach, and ADD from a registered program: a running process tree joins the group.</summary>
 internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, AttachRequest request, Requester who) => Attach(group, request.Pid, who.Uid);
+    public ControlResponse Handle(GroupRuntime group, AttachRequest request, Requester who, Action<ProgressSample>? progress) => Attach(group, request.Pid, who.Uid);
 
     /// <summary>ADD from a registered program: attach a tree, if the program's user may; null, or why not.</summary>
     public string? ForRegistration(GroupRuntime group, int pid, uint uid)

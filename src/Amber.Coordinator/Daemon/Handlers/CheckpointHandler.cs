@@ -18,10 +18,11 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// </summary>
 internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<CheckpointRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, CheckpointRequest request, Requester who) => Checkpoint(group, request.Stop, request.Full);
+    public ControlResponse Handle(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress) =>
+        Checkpoint(group, request.Stop, request.Full, progress);
 
     /// <summary>Incremental after the group's latest checkpoint unless <paramref name="full"/> (or there is none).</summary>
-    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full)
+    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -33,7 +34,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         // Programs that asked to be told get their chance to prepare, within the deadline.
         var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
         var latest = full ? null : group.Store.Latest();
-        var report = RunWorker(group, WorkerArguments(group, images, stop, latest), passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop);
+        var report = RunWorker(group, WorkerArguments(group, images, stop, latest), passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress);
         if (!report.Ok)
         {
             logger.CheckpointFailed(group.Config.Name, report.Error);
@@ -116,7 +117,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
     /// unless the group ends.
     /// </summary>
-    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop)
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress)
     {
         var (ours, theirs) = FdChannel.Pair();
         WorkerReport report;
@@ -136,7 +137,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                     group.DropTrackers();
                 }
                 TrackerMessages.End(ours);
-                report = Worker.Run(reaper, home.DaemonLog, [(3, theirs.Fd)], [.. args, "--channel", "3"]);
+                report = Worker.Run(reaper, home.DaemonLog, [.. args, "--channel", "3"], [(3, theirs.Fd)], progress);
             }
             group.DropTrackers(); // their write state was read and reset by the worker: only what comes back holds
             if (report.Ok && !stop)

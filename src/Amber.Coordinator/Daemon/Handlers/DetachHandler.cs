@@ -10,7 +10,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber detach: a tree leaves the group; its processes go back to the root cgroup and are no longer checkpointed.</summary>
 internal sealed class DetachHandler(ILogger logger) : IGroupHandler<DetachRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, DetachRequest request, Requester who)
+    public ControlResponse Handle(GroupRuntime group, DetachRequest request, Requester who, Action<ProgressSample>? progress)
     {
         int pid = request.Pid;
         if (!group.Config.Roots.Contains(pid))

@@ -7,7 +7,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber images --group: the group's checkpoints in the order they were taken.</summary>
 internal sealed class ImagesHandler(StoreApproval approval) : IGroupHandler<ImagesRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, ImagesRequest request, Requester who)
+    public ControlResponse Handle(GroupRuntime group, ImagesRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);

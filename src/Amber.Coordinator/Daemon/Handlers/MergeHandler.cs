@@ -12,10 +12,10 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber merge --group, and the merges the merge policy asks for: a checkpoint and its chain folded into one full checkpoint, by a worker.</summary>
 internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<MergeRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, MergeRequest request, Requester who) => Merge(group, request.From);
+    public ControlResponse Handle(GroupRuntime group, MergeRequest request, Requester who, Action<ProgressSample>? progress) => Merge(group, request.From, progress);
 
     /// <summary>Folds checkpoint <paramref name="from"/> (empty: the latest) and the earlier ones it refers to.</summary>
-    public ControlResponse Merge(GroupRuntime group, string from)
+    public ControlResponse Merge(GroupRuntime group, string from, Action<ProgressSample>? progress = null)
     {
         group.MergePending = false;
         if (approval.Confirm(group) is { } changed)
@@ -26,7 +26,7 @@ internal sealed class MergeHandler(AmberHome home, ChildReaper reaper, StoreAppr
         // With a retention policy, the policy decides which of the chain's checkpoints stay.
         bool retained = group.Retention.IsSet;
         string[] keepChain = retained ? ["--keep-chain"] : [];
-        var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. keepChain, .. GroupKey.Arguments(group.Config, "--key")]);
+        var report = Worker.Run(reaper, home.DaemonLog, ["merge", "--images", checkpoint.Path, "--lock", home.WorkerLock(group.Config.Name), .. keepChain, .. GroupKey.Arguments(group.Config, "--key")], progress: progress);
         metrics.Merged(group.Config.Name, report.Ok);
         if (!report.Ok)
         {

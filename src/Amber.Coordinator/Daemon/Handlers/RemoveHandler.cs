@@ -11,7 +11,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// </summary>
 internal sealed class RemoveHandler(AmberHome home, GroupSet groups, StopHandler stop, ILogger logger) : IGroupHandler<RemoveRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, RemoveRequest request, Requester who)
+    public ControlResponse Handle(GroupRuntime group, RemoveRequest request, Requester who, Action<ProgressSample>? progress)
     {
         var stopped = stop.Stop(group);
         groups.Remove(group.Config.Name);

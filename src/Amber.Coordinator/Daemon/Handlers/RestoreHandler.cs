@@ -12,7 +12,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber restore --group, and restarts on failure: every process of the group back from a checkpoint, by a worker.</summary>
 internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, CoordinatorMetrics metrics, ILogger logger) : IGroupHandler<RestoreRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, RestoreRequest request, Requester who)
+    public ControlResponse Handle(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
@@ -23,14 +23,14 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
         if (checkpoint is null)
             return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
-        return RestoreFrom(group, checkpoint.Path, checkpoint.Id, who);
+        return RestoreFrom(group, checkpoint.Path, checkpoint.Id, who, progress);
     }
 
     /// <summary>Restores the group from a checkpoint, bringing back only processes whose credentials <paramref name="who"/> holds.</summary>
-    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who)
+    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
-        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")]);
+        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")], progress: progress);
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {

@@ -40,7 +40,7 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         });
     }
 
-    public ControlResponse Handle(GroupRuntime group, RunRequest request, Requester who)
+    public ControlResponse Handle(GroupRuntime group, RunRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (GroupSettings.Refusal(group.Config, request) is { } refusal)
             return ControlResponse.Failure(refusal);

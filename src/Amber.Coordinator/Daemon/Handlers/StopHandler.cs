@@ -8,7 +8,7 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// <summary>amber stop: every process of the group ended, on purpose (not a failure: no restart).</summary>
 internal sealed class StopHandler(ILogger logger) : IGroupHandler<StopRequest>
 {
-    public ControlResponse Handle(GroupRuntime group, StopRequest request, Requester who) => Stop(group);
+    public ControlResponse Handle(GroupRuntime group, StopRequest request, Requester who, Action<ProgressSample>? progress) => Stop(group);
 
     public ControlResponse Stop(GroupRuntime group)
     {
