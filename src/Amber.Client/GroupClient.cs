@@ -33,6 +33,7 @@ public sealed class GroupClient : IDisposable
     private readonly Thread _reader;
     private readonly object _send = new();
     private readonly Queue<string> _replies = new();
+    private readonly List<ICheckpointResource> _resources = [];
     private volatile bool _disposed;
 
     private GroupClient(Socket socket, string group)
@@ -81,6 +82,27 @@ public sealed class GroupClient : IDisposable
         client._reader.Start();
         client.Request($"REGISTER {name.Replace('\n', ' ')}");
         return client;
+    }
+
+    /// <summary>
+    /// Adds a resource to be closed before each checkpoint and opened again after it and after a
+    /// restore (<see cref="ReopenedListener"/>, <see cref="ReopenedFile"/>, or one of the program's own).
+    /// Resources are told after <see cref="BeforeCheckpoint"/> and before <see cref="AfterCheckpoint"/>
+    /// and <see cref="AfterRestore"/>: the program's callbacks see them open.
+    /// </summary>
+    public T Add<T>(T resource) where T : ICheckpointResource
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        lock (_resources)
+            _resources.Add(resource);
+        return resource;
+    }
+
+    /// <summary>Takes a resource out: no longer closed and opened around checkpoints.</summary>
+    public bool Remove(ICheckpointResource resource)
+    {
+        lock (_resources)
+            return _resources.Remove(resource);
     }
 
     /// <summary>Adds another process tree (one this program started, say) to the group.</summary>
@@ -155,12 +177,18 @@ public sealed class GroupClient : IDisposable
             case "CHECKPOINT" when parts.Length == 3 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long ms):
                 var notice = new CheckpointNotice(parts[2], DateTimeOffset.UtcNow.AddMilliseconds(ms));
                 Invoke(nameof(BeforeCheckpoint), notice.Id, () => BeforeCheckpoint?.Invoke(notice));
+                foreach (var resource in Resources(reversed: true))
+                    Invoke($"{resource.GetType().Name}.{nameof(BeforeCheckpoint)}", notice.Id, () => resource.BeforeCheckpoint(notice));
                 Send($"READY {notice.Id}");
                 break;
             case "CHECKPOINTED" when parts.Length >= 2:
+                foreach (var resource in Resources(reversed: false))
+                    Invoke($"{resource.GetType().Name}.{nameof(AfterCheckpoint)}", parts[1], () => resource.AfterCheckpoint(parts[1]));
                 Invoke(nameof(AfterCheckpoint), parts[1], () => AfterCheckpoint?.Invoke(parts[1]));
                 break;
             case "RESTORED" when parts.Length >= 2:
+                foreach (var resource in Resources(reversed: false))
+                    Invoke($"{resource.GetType().Name}.{nameof(AfterRestore)}", parts[1], () => resource.AfterRestore(parts[1]));
                 Invoke(nameof(AfterRestore), parts[1], () => AfterRestore?.Invoke(parts[1]));
                 break;
             default:
@@ -170,6 +198,17 @@ public sealed class GroupClient : IDisposable
                     Monitor.PulseAll(_replies);
                 }
                 break;
+        }
+    }
+
+    private List<ICheckpointResource> Resources(bool reversed)
+    {
+        lock (_resources)
+        {
+            var copy = new List<ICheckpointResource>(_resources);
+            if (reversed)
+                copy.Reverse();
+            return copy;
         }
     }
 

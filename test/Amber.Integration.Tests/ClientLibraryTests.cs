@@ -83,6 +83,57 @@ public sealed class ClientLibraryTests
         Assert.DoesNotContain(log.Lines(), l => l.StartsWith("FAIL", StringComparison.Ordinal) || l.Contains("Unhandled", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Resources (CRaC's idea): a listener and a log file closed before each checkpoint, so the image
+    /// holds neither, and opened again after it and after the restore: the same port answers with the
+    /// count it had, and the log, rotated while the group was down, goes on in a new file.
+    /// </summary>
+    [Fact]
+    public void AListenerAndALogClosedForEachCheckpointAreOpenAgainAfterItAndAfterTheRestore()
+    {
+        using var home = new GroupHome("client-resources");
+        string logPath = home.Dir["served.log"];
+        home.Run("rs", [], Repo.Dotnet, Sample, "--serve", logPath);
+        var output = new GroupMember(0, home.Home.GroupLog("rs"));
+        output.WaitForLine("registered in group rs");
+        GroupHome.WaitUntil(() => output.Lines().Any(l => l.StartsWith("listening ", StringComparison.Ordinal)), "listening PORT");
+        int port = int.Parse(output.Lines().First(l => l.StartsWith("listening ", StringComparison.Ordinal))["listening ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal("hits 1", Ask(port));
+
+        // Taken while it runs on: closed for the checkpoint, listening again after it.
+        home.Amber("checkpoint", "--group", "rs").ShouldSucceed();
+        GroupHome.WaitUntil(() => Events(output).Contains("after-checkpoint ckpt-000001"), "after-checkpoint");
+        Assert.Equal("hits 2", Ask(port));
+
+        // Neither the listener nor the log is in the image.
+        home.Amber("checkpoint", "--group", "rs", "--stop").ShouldSucceed();
+        var image = System.Text.Json.JsonDocument.Parse(AmberCli.Run("inspect", "--json", Path.Combine(home.Home.DefaultStore("rs"), "ckpt-000002")).ShouldSucceed().Stdout);
+        var fds = image.RootElement.GetProperty("processes").EnumerateArray().SelectMany(p => p.GetProperty("fds").EnumerateArray()).ToList();
+        Assert.NotEmpty(fds);
+        // (The runtime's own diagnostics listener is a unix socket: it stays.)
+        Assert.DoesNotContain(fds, fd => fd.TryGetProperty("socket", out var socket) && socket.GetProperty("family").GetInt32() is 2 or 10 && socket.GetProperty("listening").GetBoolean());
+        Assert.DoesNotContain(fds, fd => fd.GetProperty("path").GetString() == logPath);
+
+        // The log is rotated while the group is down; restored, it answers on its port with its count and logs to the new file.
+        File.Move(logPath, logPath + ".1");
+        home.Amber("restore", "--group", "rs").ShouldSucceed();
+        GroupHome.WaitUntil(() => Events(output).Contains("after-restore ckpt-000002"), "after-restore");
+        Assert.Equal("hits 3", Ask(port));
+        Assert.Equal(["hit 1", "hit 2"], File.ReadAllLines(logPath + ".1"));
+        Assert.Equal(["hit 3"], File.ReadAllLines(logPath));
+        output.WaitForTicks(3); // its running sum checks out every tick
+    }
+
+    /// <summary>One line from 127.0.0.1:PORT.</summary>
+    private static string Ask(int port)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        client.ReceiveTimeout = 10_000;
+        client.Connect(System.Net.IPAddress.Loopback, port);
+        using var reader = new StreamReader(client.GetStream());
+        return reader.ReadLine() ?? "";
+    }
+
     private static List<string> Events(GroupMember log) =>
-        [.. log.Lines().Where(l => !l.StartsWith("tick ", StringComparison.Ordinal))];
+        [.. log.Lines().Where(l => !l.StartsWith("tick ", StringComparison.Ordinal) && !l.StartsWith("listening ", StringComparison.Ordinal))];
 }

@@ -81,7 +81,7 @@ public sealed class Registrations : IDisposable
         return
         [
             .. asked.Where(s => s.Failure is { } f && f.StartsWith(id + " ", StringComparison.Ordinal))
-                .Select(s => $"process {s.Pid} ('{s.Name}'): its BeforeCheckpoint threw {s.Failure![(id.Length + 1)..]}; checkpointed all the same"),
+                .Select(s => $"process {s.Pid} ('{s.Name}'): its {s.Failure![(id.Length + 1)..]}; checkpointed all the same"),
             .. asked.Where(s => !s.Closed && s.ReadyFor != id)
                 .Select(s => $"process {s.Pid} ('{s.Name}') did not answer within {deadline.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s; checkpointed all the same"),
         ];
@@ -222,9 +222,11 @@ public sealed class Registrations : IDisposable
         if (parts.Length < 3)
             return;
         string who = session.Name is { } name ? $"process {session.Pid} ('{name}')" : $"process {session.Pid}";
-        _logger.CallbackThrew(_group, who, parts[0], parts[1], parts[2], parts[0] == "BeforeCheckpoint" ? "the checkpoint goes on" : "it runs on");
-        if (parts[0] == "BeforeCheckpoint")
-            session.Failure = $"{parts[1]} {parts[2]}";
+        // A resource's callback is named Type.Callback.
+        bool before = parts[0] == "BeforeCheckpoint" || parts[0].EndsWith(".BeforeCheckpoint", StringComparison.Ordinal);
+        _logger.CallbackThrew(_group, who, parts[0], parts[1], parts[2], before ? "the checkpoint goes on" : "it runs on");
+        if (before && session.Failure is null)
+            session.Failure = $"{parts[1]} {parts[0]} threw {parts[2]}";
     }
 
     private sealed class Session(Socket socket, int pid, uint uid)
