@@ -47,6 +47,63 @@ public sealed class AspNetTests
     }
 
     /// <summary>
+    /// Kestrel's listener as a resource of the app's group (Amber.Client.AspNetCore): unbound for each
+    /// checkpoint, so the image holds no listener, and listening on its port again after the checkpoint
+    /// and after the restore, its count kept.
+    /// </summary>
+    [Fact]
+    public void KestrelsListenerIsClosedForEachCheckpointAndListensAgainAfterItAndAfterTheRestore()
+    {
+        using var home = new GroupHome("aspnet-listeners");
+        string app = home.Dir["app"], out_ = home.Dir["out"];
+        Directory.CreateDirectory(app);
+        string built = Path.Combine(Repo.Root, "src", "Amber.Client.AspNetCore", "bin", "Release", "net10.0");
+        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup><TargetFramework>net10.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings><NoWarn>CA1416</NoWarn></PropertyGroup>
+              <ItemGroup>
+                <Reference Include="Amber.Client"><HintPath>{built}/Amber.Client.dll</HintPath></Reference>
+                <Reference Include="Amber.Client.AspNetCore"><HintPath>{built}/Amber.Client.AspNetCore.dll</HintPath></Reference>
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            using Amber.Client;
+            using Amber.Client.AspNetCore;
+            using var amber = GroupClient.Register("web");
+            amber.AfterCheckpoint = id => Console.WriteLine($"after-checkpoint {id}");
+            amber.AfterRestore = id => Console.WriteLine($"after-restore {id}");
+            var builder = WebApplication.CreateBuilder(args);
+            builder.WebHost.UseAmberListeners(amber);
+            var web = builder.Build();
+            long hits = 0;
+            web.MapGet("/", () => $"hello {Interlocked.Increment(ref hits)}");
+            web.Run();
+            """);
+        ExternalProgram.Start(Repo.Dotnet, ["build", app, "-c", "Release", "-o", out_, "--nologo"]).Wait(TimeSpan.FromMinutes(3)).ShouldSucceed();
+        int port = Http.FreePort();
+        home.Run("web", [], Repo.Dotnet, Path.Combine(out_, "app.dll"), "--urls", $"http://127.0.0.1:{port}");
+        var output = new GroupMember(0, home.Home.GroupLog("web"));
+        GroupHome.WaitUntil(() => output.Lines().Any(l => l.Contains("Application started", StringComparison.Ordinal)), "'Application started'", TimeSpan.FromSeconds(60));
+        Assert.True(Http.TryGet(port, out string first) && first == "hello 1", $"first answer: {first}");
+
+        home.Amber("checkpoint", "--group", "web").ShouldSucceed();
+        GroupHome.WaitUntil(() => output.Lines().Contains("after-checkpoint ckpt-000001"), "after-checkpoint");
+        Assert.True(Http.TryGet(port, out string second) && second == "hello 2", $"answer after the checkpoint: {second}");
+
+        home.Amber("checkpoint", "--group", "web", "--stop").ShouldSucceed();
+        var image = System.Text.Json.JsonDocument.Parse(AmberCli.Run("inspect", "--json", Path.Combine(home.Home.DefaultStore("web"), "ckpt-000002")).ShouldSucceed().Stdout);
+        var sockets = image.RootElement.GetProperty("processes").EnumerateArray().SelectMany(p => p.GetProperty("fds").EnumerateArray())
+            .Where(fd => fd.TryGetProperty("socket", out _)).Select(fd => fd.GetProperty("socket")).ToList();
+        Assert.NotEmpty(sockets); // its link to the coordinator, the runtime's diagnostics listener (unix sockets)
+        Assert.DoesNotContain(sockets, s => s.GetProperty("family").GetInt32() is 2 or 10 && s.GetProperty("listening").GetBoolean());
+
+        home.Amber("restore", "--group", "web").ShouldSucceed();
+        GroupHome.WaitUntil(() => output.Lines().Contains("after-restore ckpt-000002"), "after-restore");
+        Assert.True(Http.TryGet(port, out string third) && third == "hello 3", $"answer after the restore: {third}");
+    }
+
+    /// <summary>
     /// A restored server under load: the runtime suspends its threads for every garbage collection
     /// with membarrier(2), which fails (and the runtime aborts) unless the registration came back.
     /// </summary>
