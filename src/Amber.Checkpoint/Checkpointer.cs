@@ -4,6 +4,7 @@ using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.Cred;
 using Amber.Checkpoint.Resources.DeletedFiles;
 using Amber.Checkpoint.Resources.Fifos;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;
@@ -52,7 +53,7 @@ public static class Checkpointer
         TracerThread.Run("amber-checkpoint", () =>
         {
             Preflight(pid);
-            return Run(() => FrozenGroup.Freeze(pid, CheckMember), $"process {pid}", group: null, options, cancel);
+            return Run(() => FrozenGroup.Freeze(pid, CheckMember), OwnNamespaces.Join(pid), $"process {pid}", group: null, options, cancel);
         });
 
     /// <summary>Every process of the group's cgroup, stopped at one barrier (the cgroup freezer), saved as one checkpoint.</summary>
@@ -61,12 +62,17 @@ public static class Checkpointer
     /// <param name="options">Where to write, and how.</param>
     /// <param name="cancel">Stops the checkpoint before it is committed.</param>
     public static CheckpointResult CheckpointGroup(string group, Cgroup cgroup, CheckpointOptions options, CancellationToken cancel = default) =>
-        TracerThread.Run("amber-checkpoint", () => Run(() => FrozenGroup.Freeze(cgroup, CheckMember), $"group {group}", group, options, cancel));
+        TracerThread.Run("amber-checkpoint", () =>
+        {
+            // The group's namespaces are its first process's (the others are checked against them).
+            var own = cgroup.Processes() is [int first, ..] && ProcFs.Exists(first) ? OwnNamespaces.Join(first) : OwnNamespaces.None;
+            return Run(() => FrozenGroup.Freeze(cgroup, CheckMember), own, $"group {group}", group, options, cancel);
+        });
 
     /// <summary>Room for the allocations of a freeze (a process's image, lists of page runs) with no collection.</summary>
     private const long NoCollectionBytes = 64L << 20;
 
-    private static CheckpointResult Run(Func<FrozenGroup> freeze, string what, string? group, CheckpointOptions options, CancellationToken cancel)
+    private static CheckpointResult Run(Func<FrozenGroup> freeze, OwnNamespaces own, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
         using var trace = new PhaseTrace("checkpoint");
@@ -103,6 +109,8 @@ public static class Checkpointer
             Faults.Check(FaultPoint.AfterFreeze);
             if (members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"{what} contains amber itself");
+            own.CheckOwned([.. members.Select(m => m.Pid)]);
+            var namespaces = own.Image();
             var dumped = new List<ProcessImage>();
             var zombies = new List<ProcessImage>();
             var run = new DumpRun(writer, buffers, new SavedObjects(), parent, options, writtenBefore, trace, cancel);
@@ -169,7 +177,7 @@ public static class Checkpointer
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
-            writer.Commit(NewManifest(frozen, group, hasForest, parent, sources, storage is not null));
+            writer.Commit(NewManifest(frozen, group, hasForest, parent, sources, storage is not null, namespaces));
             trace.Mark("commit");
         }
         catch (Exception e)
@@ -253,8 +261,11 @@ public static class Checkpointer
         return warnings;
     }
 
-    private static Manifest NewManifest(FrozenGroup frozen, string? group, bool hasForest, ParentCheckpoint? parent, IEnumerable<string> sources, bool storage) => new()
+    private static Manifest NewManifest(FrozenGroup frozen, string? group, bool hasForest, ParentCheckpoint? parent, IEnumerable<string> sources, bool storage,
+        NamespacesImage? namespaces) => new()
     {
+        Namespaces = namespaces,
+        RequiredFeatures = { namespaces is null ? [] : [ImageFormat.NamespacesFeature] },
         FormatVersion = ImageFormat.FormatVersion,
         AmberVersion = ImageNames.AmberVersion,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),

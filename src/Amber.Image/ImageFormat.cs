@@ -43,8 +43,14 @@ public static class ImageFormat
     /// </summary>
     public const string EncryptionFeature = "encryption";
 
+    /// <summary>
+    /// Required by a checkpoint of processes in namespaces of their own (Manifest.namespaces): a build
+    /// that does not know it would restore them into the host's.
+    /// </summary>
+    public const string NamespacesFeature = "namespaces";
+
     /// <summary>Manifest features this build understands (a reader refuses any other required one).</summary>
-    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature], StringComparer.Ordinal);
+    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature, NamespacesFeature], StringComparer.Ordinal);
 
     /// <summary>
     /// The name of layer <paramref name="layer"/> of page file <paramref name="fileName"/> in a

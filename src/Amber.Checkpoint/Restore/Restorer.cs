@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
@@ -109,6 +110,9 @@ public static class Restorer
         tree.TcpRepairs.Abort = options.TcpClose;
         using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
         trace.Mark("network lock");
+        // Namespaces of their own are made on this thread, which makes every process.
+        NamespaceRestorer.Make(reader.Manifest.Namespaces);
+        trace.Mark("namespaces");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);
         trace.Mark("create process");
         var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);

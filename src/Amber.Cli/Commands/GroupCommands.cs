@@ -31,10 +31,12 @@ public static class GroupCommands
         var compress = CheckpointCommand.CompressOption();
         var encrypt = KeyOptions.Encrypt();
         encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
+        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: uts,ipc (only when the group is made)" };
+        var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -55,7 +57,11 @@ public static class GroupCommands
                 KeepForSeconds = parse.GetValue(keepFor) is { } span ? OptionValues.Interval(span, "--keep-for") : 0,
                 Compress = parse.GetValue(compress) is { } codec ? Amber.Image.PageCodec.Name(CheckpointCommand.ParseCompress(codec)) : "",
                 Encrypt = parse.GetValue(encrypt) is { } keyFile ? Amber.Image.ImageKey.Load(keyFile).Path : "", // checked here, as the caller
+                Isolate = parse.GetValue(isolate) is { } kinds ? [.. kinds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)] : [],
+                Hostname = parse.GetValue(hostname) ?? "",
             };
+            if (Amber.Coordinator.Daemon.Handlers.GroupSettings.Problem(request) is { } problem)
+                throw new UsageException(problem);
             return Print(ControlClient.Send(request, startDaemon: true));
         }));
         return run;

@@ -107,12 +107,28 @@ public static class InternalCommand
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var uid = new Option<uint?>("--uid");
         var gid = new Option<uint?>("--gid");
+        var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc) for the program" };
+        var hostname = new Option<string>("--hostname") { Description = "With --unshare uts: the new namespace's host name" };
+        var join = new Option<int?>("--join") { Description = "Join this process's namespaces (of the kinds --namespaces names)" };
+        var kinds = new Option<string>("--namespaces");
         var program = new Argument<string[]>("command") { Arity = ArgumentArity.OneOrMore };
-        var command = new Command("exec") { cgroup, uid, gid, program };
+        var command = new Command("exec") { cgroup, uid, gid, unshare, hostname, join, kinds, program };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // Into the group first: from here on everything this process becomes or forks is in it.
             Cgroup.At(parse.GetRequiredValue(cgroup)).Add(Environment.ProcessId);
+            // Then its namespaces, while still root. This thread's: the one that becomes the program.
+            if (parse.GetValue(unshare) is { } made)
+            {
+                Namespaces.Unshare(NamespaceKinds(made));
+                if (parse.GetValue(hostname) is { } name)
+                    Namespaces.SetHostName(name);
+            }
+            if (parse.GetValue(join) is int member)
+            {
+                foreach (var kind in NamespaceKinds(parse.GetValue(kinds) ?? ""))
+                    Namespaces.Enter(member, kind);
+            }
             if (parse.GetValue(uid) is uint u)
                 Exec.BecomeUser(u, parse.GetValue(gid) ?? u);
             var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToList();
@@ -121,6 +137,14 @@ public static class InternalCommand
         }));
         return command;
     }
+
+    private static List<NamespaceKind> NamespaceKinds(string list) =>
+        [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(k => k switch
+        {
+            "uts" => NamespaceKind.Uts,
+            "ipc" => NamespaceKind.Ipc,
+            _ => throw new UsageException($"unknown namespace '{k}'"),
+        })];
 
     private static Command CheckpointGroup()
     {

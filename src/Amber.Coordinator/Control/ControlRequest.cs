@@ -76,4 +76,12 @@ public sealed class ControlRequest
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public bool Progress { get; set; }
+
+    /// <summary>run: the namespaces a new group has of its own (uts, ipc); null: not said (none). Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Isolate { get; set; }
+
+    /// <summary>run: the host name of a new group's own UTS namespace; null: the group's name. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Hostname { get; set; }
 }

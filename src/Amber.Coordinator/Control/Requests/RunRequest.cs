@@ -52,6 +52,12 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>The key file the group's checkpoints are encrypted with (a full path); only for a new group.</summary>
     public string Encrypt { get; init; } = "";
 
+    /// <summary>The namespaces a new group has of its own (--isolate: uts, ipc); empty: not said.</summary>
+    public IReadOnlyList<string> Isolate { get; init; } = [];
+
+    /// <summary>The host name in a new group's own UTS namespace (--hostname); empty: the group's name.</summary>
+    public string Hostname { get; init; } = "";
+
     /// <inheritdoc/>
     public override ControlRequest ToWire() => new()
     {
@@ -60,6 +66,8 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         DeadlineSeconds = DeadlineSeconds, MergeAfter = MergeAfter, MergeAboveBytes = MergeAboveBytes, Compress = Compress,
         KeepLast = KeepLast, KeepForSeconds = KeepForSeconds,
         Encrypt = Encrypt.Length > 0 ? Encrypt : null,
+        Isolate = Isolate.Count > 0 ? [.. Isolate] : null,
+        Hostname = Hostname.Length > 0 ? Hostname : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -69,5 +77,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         DeadlineSeconds = wire.DeadlineSeconds, MergeAfter = wire.MergeAfter, MergeAboveBytes = wire.MergeAboveBytes, Compress = wire.Compress,
         KeepLast = wire.KeepLast, KeepForSeconds = wire.KeepForSeconds,
         Encrypt = wire.Encrypt ?? "",
+        Isolate = wire.Isolate ?? [],
+        Hostname = wire.Hostname ?? "",
     };
 }

@@ -3,6 +3,7 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Kernel;
 using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon.Handlers;
@@ -28,6 +29,23 @@ internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachReques
         }
     }
 
+    /// <summary>A group with namespaces of its own takes only processes in them (its checkpoints make them again, with every process inside).</summary>
+    private static string? OutsideNamespaces(GroupRuntime group, int pid)
+    {
+        if (group.Config.Isolate.Count == 0)
+            return null;
+        var members = group.LiveProcesses();
+        foreach (var kind in group.Config.Isolate.Select(k => k == "uts" ? NamespaceKind.Uts : NamespaceKind.Ipc))
+        {
+            string? theirs = Namespaces.Of(pid, kind);
+            string? ours = members.Count > 0 ? Namespaces.Of(members[0], kind) : null;
+            if (ours is null || theirs != ours)
+                return $"process {pid} is not in the {kind.ProcName()} namespace of group {group.Config.Name} (--isolate {string.Join(",", group.Config.Isolate)}); "
+                    + $"start it in the group instead: amber run --group {group.Config.Name} -- PROGRAM";
+        }
+        return null;
+    }
+
     /// <summary>Adds a running process tree: every process of it moves into the group's cgroup (forks meanwhile are caught by re-listing).</summary>
     private ControlResponse Attach(GroupRuntime group, int pid, uint uid)
     {
@@ -38,6 +56,8 @@ internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachReques
             return ControlResponse.Failure($"process {pid} runs as uids {string.Join(' ', status.Uids)} (real, effective, saved, filesystem); a group of uid {uid} takes only processes wholly its own");
         if (group.Config.Roots.Contains(pid))
             return ControlResponse.Failure($"process {pid} is already in group {group.Config.Name}");
+        if (OutsideNamespaces(group, pid) is { } elsewhere)
+            return ControlResponse.Failure(elsewhere);
         for (int pass = 0; pass < 100; pass++)
         {
             var tree = ProcessTree.Of(pid);

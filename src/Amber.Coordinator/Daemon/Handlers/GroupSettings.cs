@@ -36,7 +36,31 @@ public static class GroupSettings
             return "--images and --storage must be full paths";
         if (request.Encrypt.Length > 0 && !Path.IsPathFullyQualified(request.Encrypt))
             return "--encrypt must be a full path";
+        if (IsolationProblem(request.Isolate) is { } isolation)
+            return isolation;
+        if (request.Hostname.Length > 0 && !request.Isolate.Contains("uts"))
+            return "--hostname needs --isolate uts (a host name of the group's own)";
+        if (request.Hostname.Length > 0 && (System.Text.Encoding.UTF8.GetByteCount(request.Hostname) > 64 || request.Hostname.Any(char.IsControl)))
+            return $"--hostname '{request.Hostname}' is not a host name (at most 64 bytes, no control characters)";
         return null;
+    }
+
+    /// <summary>The namespaces a group may have of its own.</summary>
+    public static readonly IReadOnlyList<string> IsolationKinds = ["uts", "ipc"];
+
+    /// <summary>Why an --isolate list cannot be, or null.</summary>
+    public static string? IsolationProblem(IReadOnlyList<string> isolate)
+    {
+        foreach (string kind in isolate)
+        {
+            if (kind == "user")
+                return "--isolate user: user namespaces are not supported (a group runs with the users it has on the host)";
+            if (kind is "pid" or "net" or "mount")
+                return $"--isolate {kind} is not supported yet: a group may have uts and ipc namespaces of its own";
+            if (!IsolationKinds.Contains(kind))
+                return $"--isolate: unknown namespace '{kind}' (uts, ipc)";
+        }
+        return isolate.Distinct().Count() == isolate.Count ? null : "--isolate names a namespace twice";
     }
 
     /// <summary>A new group's settings: those of the request, the configuration file's for the others, the built-in defaults last.</summary>
@@ -54,6 +78,8 @@ public static class GroupSettings
         KeepForSeconds = request.KeepForSeconds > 0 ? request.KeepForSeconds : defaults?.KeepForSeconds ?? 0,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         EncryptKey = request.Encrypt,
+        Isolate = [.. IsolationKinds.Where(request.Isolate.Contains)],
+        Hostname = request.Isolate.Contains("uts") ? request.Hostname.Length > 0 ? request.Hostname : request.Group : "",
     };
 
     /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
@@ -70,6 +96,12 @@ public static class GroupSettings
         if (request.Encrypt.Length > 0 && request.Encrypt != config.EncryptKey)
             return $"group {config.Name} exists {(config.EncryptKey.Length > 0 ? $"encrypted with the key file {config.EncryptKey}" : "without encryption")}, not --encrypt {request.Encrypt}; "
                 + $"a group's key cannot change: {how}";
+        // Its checkpoints make its namespaces again, and its programs share them.
+        if (request.Isolate.Count > 0 && !IsolationKinds.Where(request.Isolate.Contains).SequenceEqual(config.Isolate))
+            return $"group {config.Name} exists with {(config.Isolate.Count > 0 ? $"--isolate {string.Join(",", config.Isolate)}" : "no namespaces of its own")}, not --isolate {string.Join(",", request.Isolate)}; "
+                + $"a group's namespaces cannot change: {how}";
+        if (request.Hostname.Length > 0 && request.Hostname != config.Hostname)
+            return $"group {config.Name} exists with host name {config.Hostname}, not --hostname {request.Hostname}; its programs share one: {how}";
         return null;
     }
 

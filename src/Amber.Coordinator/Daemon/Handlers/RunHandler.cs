@@ -57,8 +57,25 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
     }
 
     /// <summary>
+    /// How the helper puts a program into the group's namespaces of its own: those of a running member
+    /// (joined), or new ones when none runs (the first program; or after the group ended).
+    /// </summary>
+    private static List<string> Isolation(GroupRuntime group)
+    {
+        if (group.Config.Isolate.Count == 0)
+            return [];
+        string kinds = string.Join(",", group.Config.Isolate);
+        if (group.LiveProcesses() is [int member, ..])
+            return ["--join", member.ToString(CultureInfo.InvariantCulture), "--namespaces", kinds];
+        var args = new List<string> { "--unshare", kinds };
+        if (group.Config.Hostname.Length > 0)
+            args.AddRange(["--hostname", group.Config.Hostname]);
+        return args;
+    }
+
+    /// <summary>
     /// Starts a program in the group: amber's exec helper joins the group's cgroup (so the program
-    /// and all it ever forks belong to it), becomes the caller's user, and becomes the program.
+    /// and all it ever forks belong to it) and its namespaces, becomes the caller's user, and becomes the program.
     /// </summary>
     private ControlResponse Launch(GroupRuntime group, RunRequest request, uint uid, uint gid)
     {
@@ -67,6 +84,7 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         var helper = new List<string> { "internal", "exec", "--cgroup", group.Cgroup.Path };
         if (uid != 0)
             helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
+        helper.AddRange(Isolation(group));
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
         string log = home.GroupLog(group.Config.Name);
         group.PrepareLog();

@@ -1,0 +1,32 @@
+using Amber.Image.Schema;
+using Amber.Kernel.Processes;
+
+namespace Amber.Checkpoint.Resources.Isolation;
+
+/// <summary>
+/// The namespaces the processes had of their own, made again before any of them: new ones, on the
+/// restore's own thread, which every process it makes from then on is born in (and which end with
+/// their last process, so a failed restore leaves none behind), given what was saved of them: the host
+/// and domain names; the System V objects are made again inside by their own restorers.
+/// </summary>
+internal static class NamespaceRestorer
+{
+    public static void Make(NamespacesImage? saved)
+    {
+        if (saved is null)
+            return;
+        var kinds = new List<NamespaceKind>();
+        if (saved.Uts)
+            kinds.Add(NamespaceKind.Uts);
+        if (saved.Ipc)
+            kinds.Add(NamespaceKind.Ipc);
+        Namespaces.Unshare(kinds);
+        if (saved.Uts)
+        {
+            Namespaces.SetHostName(saved.Hostname);
+            // "(none)" is what an unset one reads as: leave it unset.
+            if (saved.Domainname is { Length: > 0 } and not "(none)")
+                Namespaces.SetDomainName(saved.Domainname);
+        }
+    }
+}

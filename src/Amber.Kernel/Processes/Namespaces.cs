@@ -1,0 +1,149 @@
+using System.Text;
+using Amber.Native;
+
+namespace Amber.Kernel.Processes;
+
+/// <summary>The kinds of namespace a group may have of its own, so far.</summary>
+public enum NamespaceKind
+{
+    /// <summary>Host and domain name.</summary>
+    Uts,
+
+    /// <summary>System V semaphores, message queues and shared memory, and POSIX message queues.</summary>
+    Ipc,
+}
+
+/// <summary>
+/// Namespaces as a thread sees and changes them. Joining (setns) or making (unshare) a UTS or IPC
+/// namespace changes the calling thread alone, and what it starts from then on: a checkpoint or a
+/// restore does it on its own thread, which ends with it, and an exec helper just before execve.
+/// </summary>
+public static class Namespaces
+{
+    /// <summary>Its name under /proc/PID/ns.</summary>
+    public static string ProcName(this NamespaceKind kind) => kind switch
+    {
+        NamespaceKind.Uts => "uts",
+        NamespaceKind.Ipc => "ipc",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    private static int CloneFlag(NamespaceKind kind) => kind switch
+    {
+        NamespaceKind.Uts => Interop.CLONE_NEWUTS,
+        NamespaceKind.Ipc => Interop.CLONE_NEWIPC,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>Which namespace of that kind process <paramref name="pid"/> is in ("uts:[4026531838]"); null if it is gone.</summary>
+    public static string? Of(int pid, NamespaceKind kind) => Link($"/proc/{pid}/ns/{kind.ProcName()}");
+
+    /// <summary>Which namespace of that kind the calling thread is in.</summary>
+    public static string OfThisThread(NamespaceKind kind) =>
+        Link($"/proc/thread-self/ns/{kind.ProcName()}") ?? throw new IOException($"/proc/thread-self/ns/{kind.ProcName()} cannot be read");
+
+    /// <summary>Which namespace of that kind the host's init (PID 1 as amber sees it) is in.</summary>
+    public static string? OfHost(NamespaceKind kind) => Of(1, kind);
+
+    /// <summary>The calling thread joins process <paramref name="pid"/>'s namespace of that kind.</summary>
+    public static void Enter(int pid, NamespaceKind kind)
+    {
+        string path = $"/proc/{pid}/ns/{kind.ProcName()}";
+        using var ns = HeldFileOpen(path);
+        Errnos.Check(Interop.Setns(ns.Fd, CloneFlag(kind)), $"setns({kind.ProcName()})", $"process {pid}");
+    }
+
+    /// <summary>The calling thread gets new, empty namespaces of these kinds.</summary>
+    public static void Unshare(IEnumerable<NamespaceKind> kinds)
+    {
+        int flags = kinds.Aggregate(0, (f, k) => f | CloneFlag(k));
+        if (flags != 0)
+            Errnos.Check(Interop.Unshare(flags), "unshare", string.Join(",", kinds.Select(k => k.ProcName())));
+    }
+
+    /// <summary>The host name of the calling thread's UTS namespace.</summary>
+    public static unsafe string HostName()
+    {
+        byte* name = stackalloc byte[UtsLength];
+        Errnos.Check(Interop.Gethostname(name, UtsLength), "gethostname", "amber");
+        return UtsString(name);
+    }
+
+    /// <summary>The (NIS) domain name of the calling thread's UTS namespace; "(none)" when unset.</summary>
+    public static unsafe string DomainName()
+    {
+        byte* name = stackalloc byte[UtsLength];
+        Errnos.Check(Interop.Getdomainname(name, UtsLength), "getdomainname", "amber");
+        return UtsString(name);
+    }
+
+    /// <summary>Sets the host name of the calling thread's UTS namespace.</summary>
+    public static unsafe void SetHostName(string name)
+    {
+        fixed (byte* b = UtsBytes(name, "host name"))
+            Errnos.Check(Interop.Sethostname(b, (nuint)Encoding.UTF8.GetByteCount(name)), "sethostname", name);
+    }
+
+    /// <summary>Sets the domain name of the calling thread's UTS namespace.</summary>
+    public static unsafe void SetDomainName(string name)
+    {
+        fixed (byte* b = UtsBytes(name, "domain name"))
+            Errnos.Check(Interop.Setdomainname(b, (nuint)Encoding.UTF8.GetByteCount(name)), "setdomainname", name);
+    }
+
+    /// <summary>
+    /// The processes in namespace <paramref name="ns"/> (as <see cref="Of"/> names it) other than
+    /// <paramref name="except"/>: those a checkpoint would take the namespace from.
+    /// </summary>
+    public static List<int> Holders(string ns, NamespaceKind kind, IReadOnlySet<int> except)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || except.Contains(pid))
+                continue;
+            if (Of(pid, kind) == ns)
+                found.Add(pid);
+        }
+        return found;
+    }
+
+    /// <summary>__NEW_UTS_LEN (64) and its NUL.</summary>
+    private const int UtsLength = 65;
+
+    private static unsafe string UtsString(byte* name)
+    {
+        var bytes = new ReadOnlySpan<byte>(name, UtsLength);
+        int end = bytes.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(bytes[..(end < 0 ? UtsLength - 1 : end)]);
+    }
+
+    /// <summary>The name's bytes, with a NUL after them (fixed needs an array that is not empty).</summary>
+    private static byte[] UtsBytes(string name, string what)
+    {
+        int length = Encoding.UTF8.GetByteCount(name);
+        if (length > UtsLength - 1)
+            throw new ArgumentException($"the {what} '{name}' is longer than {UtsLength - 1} bytes", nameof(name));
+        var bytes = new byte[length + 1];
+        Encoding.UTF8.GetBytes(name, bytes);
+        return bytes;
+    }
+
+    private static Amber.Kernel.Files.HeldFile HeldFileOpen(string path) => Amber.Kernel.Files.HeldFile.Open(path, Amber.Kernel.Files.OpenFlags.ReadOnly, 0);
+
+    private static string? Link(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}

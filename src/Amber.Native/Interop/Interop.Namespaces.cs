@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace Amber.Native;
+
+internal static partial class Interop
+{
+    internal const int CLONE_NEWUTS = 0x04000000;
+    internal const int CLONE_NEWIPC = 0x08000000;
+
+    /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS and IPC.</summary>
+    [LibraryImport(Libc, EntryPoint = "setns", SetLastError = true)]
+    internal static partial int Setns(int fd, int nstype);
+
+    /// <summary>New namespaces for the calling thread (and what it starts from then on).</summary>
+    [LibraryImport(Libc, EntryPoint = "unshare", SetLastError = true)]
+    internal static partial int Unshare(int flags);
+
+    [LibraryImport(Libc, EntryPoint = "sethostname", SetLastError = true)]
+    internal static unsafe partial int Sethostname(byte* name, nuint length);
+
+    [LibraryImport(Libc, EntryPoint = "setdomainname", SetLastError = true)]
+    internal static unsafe partial int Setdomainname(byte* name, nuint length);
+
+    [LibraryImport(Libc, EntryPoint = "gethostname", SetLastError = true)]
+    internal static unsafe partial int Gethostname(byte* name, nuint length);
+
+    [LibraryImport(Libc, EntryPoint = "getdomainname", SetLastError = true)]
+    internal static unsafe partial int Getdomainname(byte* name, nuint length);
+}
