@@ -79,14 +79,27 @@ public sealed class NamespaceTests
         Assert.Contains("HOST tree-host", target.Lines());
         target.WaitForTicks(2);
 
-        Cycle.CheckpointKillRestore(target, dir["img"]);
+        var tree = target.Tree().Skip(1).ToList();
+        AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled(tree);
+
+        // A restore that fails after the namespaces and the processes in them were made leaves nothing:
+        // no process, and so no namespace (nothing holds one) and no System V object on the host.
+        AmberCli.Run(["restore", "--images", dir["img"], "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
+            .ShouldFail("injected fault at RestoreBeforeRelease");
+        Assert.False(target.IsRunning);
+        Assert.DoesNotContain(tree, p => Amber.Kernel.Proc.ProcFs.TryReadStatus(p, out var s) && s is not null && s.State != 'Z');
+        Assert.DoesNotContain(SystemVKeysOnTheHost(), k => k == Key);
+
+        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        Assert.Equal(target.Pid.ToString(CultureInfo.InvariantCulture), restored.LastStdoutLine);
         target.Restored(); // ended by the test, even if it fails from here on
         var inspected = AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout;
         Assert.Contains("requires namespaces", inspected);
         Assert.Contains("namespaces of its own: uts (host name tree-host, domain name (none)) ipc", inspected);
         target.WaitForTicks(5);
-        Assert.NotEqual(Namespaces.OfHost(NamespaceKind.Uts), Namespaces.Of(target.Pid, NamespaceKind.Uts));
-        Assert.NotEqual(Namespaces.OfHost(NamespaceKind.Ipc), Namespaces.Of(target.Pid, NamespaceKind.Ipc));
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Uts), Namespaces.Of(target.Pid, NamespaceKind.Uts));
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Ipc), Namespaces.Of(target.Pid, NamespaceKind.Ipc));
         Assert.DoesNotContain(SystemVKeysOnTheHost(), k => k == Key);
         target.StopAndVerify();
     }
@@ -107,11 +120,109 @@ public sealed class NamespaceTests
         target.StopAndVerify();
     }
 
+    /// <summary>
+    /// Two groups with network namespaces of their own, each with a listener on the same port of
+    /// 127.0.0.1 (possible only apart) and a TCP connection streaming both ways inside: both saved,
+    /// ended and restored into new network namespaces, where the port is theirs again and the stream
+    /// goes on without a byte lost; nothing of theirs listens on the host.
+    /// </summary>
+    [Fact]
+    public void TwoGroupsWithNetworkNamespacesOfTheirOwnKeepTheSamePortAndTheirConnections()
+    {
+        using var home = new GroupHome("isolate-net");
+        int port = Http.FreePort();
+        string listener = $"""
+            import socket, sys, time
+            try:
+                s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(8)
+                print('READY', flush=True)
+                for n in range(1, 1000000):
+                    c = socket.create_connection(('127.0.0.1', {port}), timeout=5)
+                    a, _ = s.accept()
+                    c.sendall(b'%d' % n)
+                    if a.recv(16) != b'%d' % n:
+                        print('FAIL echo %d' % n, flush=True); sys.exit(1)
+                    c.close(); a.close()
+                    print('tick %d' % n, flush=True)
+                    time.sleep(0.05)
+            except Exception as e:
+                print('FAIL %r' % e, flush=True); sys.exit(1)
+            """;
+        var groups = new[] { "net-a", "net-b" };
+        var work = groups.Select(g => new TestDir($"isolate-{g}")).ToList();
+        try
+        {
+            var listeners = new List<GroupMember>();
+            foreach (var (group, dir) in groups.Zip(work))
+            {
+                int pid = home.Run(group, ["--isolate", "net"], "/usr/bin/python3", "-c", listener);
+                listeners.Add(new GroupMember(pid, home.Home.GroupLog(group)));
+                home.Run(group, [], TargetBinaries.Get("tcpstream"), "both", dir.Path);
+            }
+            foreach (var member in listeners)
+                member.WaitForTicks(3);
+            foreach (var dir in work)
+                WaitForReceived(dir, 1 << 20);
+            Assert.NotEqual(Namespaces.Of(listeners[0].Pid, NamespaceKind.Net), Namespaces.Of(listeners[1].Pid, NamespaceKind.Net));
+            Assert.False(Http.TryConnect(port), $"something listens on the host's 127.0.0.1:{port}");
+
+            foreach (var group in groups)
+                home.Amber("checkpoint", "--group", group, "--stop").ShouldSucceed();
+            GroupHome.WaitUntil(() => listeners.All(m => !m.IsRunning), "both groups to end");
+            foreach (var group in groups)
+                home.Amber("restore", "--group", group).ShouldSucceed();
+            foreach (var member in listeners)
+                member.WaitForTicks(5); // each tick connects to its own port
+            foreach (var dir in work)
+                WaitForReceived(dir, Received(dir) + (1 << 20)); // the stream goes on, every byte checked
+            foreach (var member in listeners)
+            {
+                Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Net), Namespaces.Of(member.Pid, NamespaceKind.Net));
+                Assert.Equal(Namespaces.OfThisProcess(NamespaceKind.Uts), Namespaces.Of(member.Pid, NamespaceKind.Uts)); // only what was asked for
+            }
+            Assert.NotEqual(Namespaces.Of(listeners[0].Pid, NamespaceKind.Net), Namespaces.Of(listeners[1].Pid, NamespaceKind.Net));
+            Assert.False(Http.TryConnect(port), $"something listens on the host's 127.0.0.1:{port}");
+
+            foreach (var dir in work)
+                File.WriteAllText(dir["stop"], "");
+            foreach (var dir in work)
+            {
+                GroupHome.WaitUntil(() => LastLine(dir["server.log"]).StartsWith("PASS", StringComparison.Ordinal) && LastLine(dir["client.log"]).StartsWith("PASS", StringComparison.Ordinal),
+                    $"PASS from both ends in {dir.Path} (server: {LastLine(dir["server.log"])}; client: {LastLine(dir["client.log"])})");
+            }
+        }
+        finally
+        {
+            foreach (var dir in work)
+                dir.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ATreeWithANetworkNamespaceOfItsOwnComesBackInANewOneWithItsConnection()
+    {
+        using var dir = new TestDir("isolate-net-tree");
+        using var target = TargetProcess.Start("/usr/bin/unshare", ["--net", "--", "/bin/sh", "-c", $"ip link set lo up && exec {TargetBinaries.Get("tcpstream")} both {dir.Path}"], dir.Path, logName: "server.log");
+        target.WaitForLine(l => l.StartsWith("CONN", StringComparison.Ordinal), "CONN");
+        WaitForReceived(dir, 1 << 20);
+        var tree = target.Tree().Skip(1).ToList();
+        AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled(tree);
+        AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        target.Restored();
+        Assert.Contains("namespaces of its own: net (loopback up)", AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout);
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Net), Namespaces.Of(target.Pid, NamespaceKind.Net));
+        WaitForReceived(dir, Received(dir) + (1 << 20));
+        target.StopAndVerify();
+        Assert.StartsWith("PASS", LastLine(dir["client.log"]), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void IsolationOptionsAreCheckedBeforeAnythingIsMade()
     {
         using var home = new GroupHome("isolate-options");
         home.Amber("run", "--group", "x", "--isolate", "uts,pid", "--", "/bin/true").ShouldBeUsageError("--isolate pid is not supported yet");
+        home.Amber("run", "--group", "x", "--isolate", "mount", "--", "/bin/true").ShouldBeUsageError("--isolate mount is not supported yet");
         home.Amber("run", "--group", "x", "--isolate", "user", "--", "/bin/true").ShouldBeUsageError("user namespaces are not supported");
         home.Amber("run", "--group", "x", "--hostname", "h", "--", "/bin/true").ShouldBeUsageError("--hostname needs --isolate uts");
         home.Amber("run", "--group", "x", "--isolate", "disk", "--", "/bin/true").ShouldBeUsageError("unknown namespace 'disk'");
@@ -122,7 +233,7 @@ public sealed class NamespaceTests
     {
         foreach (var kind in new[] { NamespaceKind.Uts, NamespaceKind.Ipc })
         {
-            string? ofA = Namespaces.Of(a, kind), ofB = Namespaces.Of(b, kind), host = Namespaces.OfHost(kind);
+            string? ofA = Namespaces.Of(a, kind), ofB = Namespaces.Of(b, kind), host = Namespaces.OfThisProcess(kind);
             Assert.NotNull(ofA);
             Assert.NotEqual(host, ofA);
             Assert.NotEqual(host, ofB);
@@ -130,6 +241,25 @@ public sealed class NamespaceTests
         }
         Assert.DoesNotContain(SystemVKeysOnTheHost(), k => k == Key);
     }
+
+    /// <summary>What tcpstream's server has received so far (its tick lines: "tick N ... RECEIVED").</summary>
+    private static long Received(TestDir dir) =>
+        File.Exists(dir["server.log"])
+            ? File.ReadAllLines(dir["server.log"]).Where(l => l.StartsWith("tick ", StringComparison.Ordinal) && l.Split(' ').Length >= 6)
+                .Select(l => long.Parse(l.Split(' ')[5], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max()
+            : 0;
+
+    private static void WaitForReceived(TestDir dir, long bytes)
+    {
+        GroupHome.WaitUntil(() =>
+        {
+            var fail = File.Exists(dir["server.log"]) ? File.ReadAllLines(dir["server.log"]).FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal)) : null;
+            Assert.True(fail is null, $"tcpstream in {dir.Path}: {fail}");
+            return Received(dir) >= bytes;
+        }, $"tcpstream in {dir.Path} to have received {bytes} bytes (has {Received(dir)})", TimeSpan.FromSeconds(20));
+    }
+
+    private static string LastLine(string path) => File.Exists(path) && File.ReadAllLines(path) is [.., var last] ? last : "";
 
     /// <summary>The keys of the System V segments in the host's IPC namespace (this test's).</summary>
     private static List<long> SystemVKeysOnTheHost() =>

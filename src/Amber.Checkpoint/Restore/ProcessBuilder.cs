@@ -248,6 +248,14 @@ public sealed class ProcessBuilder(
             try { while (!Tracee.WaitAny(t.Tid).IsGone) { } }
             catch (KernelCallException) { }
         }
+        // A killed process whose parent was killed too comes to us (the restore is a subreaper) as a
+        // zombie: reaped here, so that a failed restore leaves no PID taken behind it.
+        long until = Environment.TickCount64 + 2000;
+        foreach (var pid in _created.Select(t => t.Pid).Distinct())
+        {
+            while (Kernel.Proc.ProcFs.Exists(pid) && !Kernel.Processes.Spawner.TryReap(pid, out _) && Environment.TickCount64 < until)
+                Thread.Sleep(1);
+        }
     }
 
     private void BuildChildren(RemoteCalls parent, ProcessImage image)

@@ -108,11 +108,12 @@ public static class Restorer
         // forest, which creates what they share and clones every root, then ends.
         bool forest = tree.Roots.Count > 1 || tree.Forest is not null;
         tree.TcpRepairs.Abort = options.TcpClose;
-        using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
-        trace.Mark("network lock");
-        // Namespaces of their own are made on this thread, which makes every process.
+        // Namespaces of their own are made on this thread, which makes every process (and runs the
+        // network lock's nft: in their network namespace, where their connections are).
         NamespaceRestorer.Make(reader.Manifest.Namespaces);
         trace.Mark("namespaces");
+        using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
+        trace.Mark("network lock");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);
         trace.Mark("create process");
         var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);

@@ -92,7 +92,7 @@ public static class InspectCommand
         if (manifest.KeyId.Length > 0)
             o.WriteLine($"  encrypted (AES-256-GCM) with key {manifest.KeyId}");
         if (manifest.Namespaces is { } own)
-            o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}");
+            o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}{(own.Net ? $" net (loopback {(own.LoopbackUp ? "up" : "down")})" : "")}");
         if (manifest.Group.Length > 0)
             o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)

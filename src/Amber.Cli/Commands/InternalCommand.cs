@@ -110,9 +110,9 @@ public static class InternalCommand
         var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc) for the program" };
         var hostname = new Option<string>("--hostname") { Description = "With --unshare uts: the new namespace's host name" };
         var join = new Option<int?>("--join") { Description = "Join this process's namespaces (of the kinds --namespaces names)" };
-        var kinds = new Option<string>("--namespaces");
+        var joined = new Option<string>("--namespaces");
         var program = new Argument<string[]>("command") { Arity = ArgumentArity.OneOrMore };
-        var command = new Command("exec") { cgroup, uid, gid, unshare, hostname, join, kinds, program };
+        var command = new Command("exec") { cgroup, uid, gid, unshare, hostname, join, joined, program };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // Into the group first: from here on everything this process becomes or forks is in it.
@@ -120,13 +120,16 @@ public static class InternalCommand
             // Then its namespaces, while still root. This thread's: the one that becomes the program.
             if (parse.GetValue(unshare) is { } made)
             {
-                Namespaces.Unshare(NamespaceKinds(made));
+                var kinds = NamespaceKinds(made);
+                Namespaces.Unshare(kinds);
                 if (parse.GetValue(hostname) is { } name)
                     Namespaces.SetHostName(name);
+                if (kinds.Contains(NamespaceKind.Net))
+                    Namespaces.BringUp("lo"); // a new one has its loopback down
             }
             if (parse.GetValue(join) is int member)
             {
-                foreach (var kind in NamespaceKinds(parse.GetValue(kinds) ?? ""))
+                foreach (var kind in NamespaceKinds(parse.GetValue(joined) ?? ""))
                     Namespaces.Enter(member, kind);
             }
             if (parse.GetValue(uid) is uint u)
@@ -139,12 +142,7 @@ public static class InternalCommand
     }
 
     private static List<NamespaceKind> NamespaceKinds(string list) =>
-        [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(k => k switch
-        {
-            "uts" => NamespaceKind.Uts,
-            "ipc" => NamespaceKind.Ipc,
-            _ => throw new UsageException($"unknown namespace '{k}'"),
-        })];
+        [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(k => Namespaces.Parse(k) ?? throw new UsageException($"unknown namespace '{k}'"))];
 
     private static Command CheckpointGroup()
     {

@@ -17,7 +17,8 @@ public static class TcpSockets
     public static List<TcpSocket> All()
     {
         var sockets = new List<TcpSocket>();
-        foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        // The calling thread's network namespace (a checkpoint's thread may have joined its processes').
+        foreach (var table in new[] { "/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6" })
         {
             if (!File.Exists(table))
                 continue;

@@ -11,6 +11,9 @@ public enum NamespaceKind
 
     /// <summary>System V semaphores, message queues and shared memory, and POSIX message queues.</summary>
     Ipc,
+
+    /// <summary>Network interfaces, addresses, routes, ports, sockets.</summary>
+    Net,
 }
 
 /// <summary>
@@ -25,13 +28,24 @@ public static class Namespaces
     {
         NamespaceKind.Uts => "uts",
         NamespaceKind.Ipc => "ipc",
+        NamespaceKind.Net => "net",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>The kind named as /proc/PID/ns names it (uts, ipc, net); null for another.</summary>
+    public static NamespaceKind? Parse(string name) => name switch
+    {
+        "uts" => NamespaceKind.Uts,
+        "ipc" => NamespaceKind.Ipc,
+        "net" => NamespaceKind.Net,
+        _ => null,
     };
 
     private static int CloneFlag(NamespaceKind kind) => kind switch
     {
         NamespaceKind.Uts => Interop.CLONE_NEWUTS,
         NamespaceKind.Ipc => Interop.CLONE_NEWIPC,
+        NamespaceKind.Net => Interop.CLONE_NEWNET,
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -42,8 +56,9 @@ public static class Namespaces
     public static string OfThisThread(NamespaceKind kind) =>
         Link($"/proc/thread-self/ns/{kind.ProcName()}") ?? throw new IOException($"/proc/thread-self/ns/{kind.ProcName()} cannot be read");
 
-    /// <summary>Which namespace of that kind the host's init (PID 1 as amber sees it) is in.</summary>
-    public static string? OfHost(NamespaceKind kind) => Of(1, kind);
+    /// <summary>Which namespace of that kind this process (its main thread) is in.</summary>
+    public static string OfThisProcess(NamespaceKind kind) =>
+        Link($"/proc/self/ns/{kind.ProcName()}") ?? throw new IOException($"/proc/self/ns/{kind.ProcName()} cannot be read");
 
     /// <summary>The calling thread joins process <paramref name="pid"/>'s namespace of that kind.</summary>
     public static void Enter(int pid, NamespaceKind kind)
@@ -89,6 +104,41 @@ public static class Namespaces
     {
         fixed (byte* b = UtsBytes(name, "domain name"))
             Errnos.Check(Interop.Setdomainname(b, (nuint)Encoding.UTF8.GetByteCount(name)), "setdomainname", name);
+    }
+
+    /// <summary>The network interfaces of the calling thread's network namespace, by name.</summary>
+    public static List<string> Interfaces() =>
+        [.. File.ReadLines("/proc/thread-self/net/dev").Skip(2).Select(l => l.Split(':')[0].Trim()).Where(n => n.Length > 0)];
+
+    /// <summary>Whether interface <paramref name="name"/> of the calling thread's network namespace is up.</summary>
+    public static bool IsUp(string name) => (InterfaceFlags(name, set: null) & Interop.IFF_UP) != 0;
+
+    /// <summary>Brings interface <paramref name="name"/> of the calling thread's network namespace up (loopback, in a new one).</summary>
+    public static void BringUp(string name) => InterfaceFlags(name, set: Interop.IFF_UP);
+
+    /// <summary>An interface's flags (SIOCGIFFLAGS), or, with <paramref name="set"/>, those flags added (SIOCSIFFLAGS).</summary>
+    private static unsafe short InterfaceFlags(string name, short? set)
+    {
+        // A socket of this thread's network namespace: the ioctls act on that namespace's interfaces.
+        int socket = Errnos.Check(Interop.Socket(Interop.AF_INET, Interop.SOCK_DGRAM | Interop.O_CLOEXEC, 0), "socket(AF_INET)", "amber");
+        try
+        {
+            byte* request = stackalloc byte[Interop.IfreqSize];
+            new Span<byte>(request, Interop.IfreqSize).Clear();
+            Encoding.ASCII.GetBytes(name.AsSpan(0, Math.Min(name.Length, 15)), new Span<byte>(request, 16));
+            Errnos.Check(Interop.Ioctl(socket, Interop.SIOCGIFFLAGS, request), "ioctl(SIOCGIFFLAGS)", $"interface {name}");
+            short flags = *(short*)(request + 16);
+            if (set is short add && (flags & add) != add)
+            {
+                *(short*)(request + 16) = flags |= add;
+                Errnos.Check(Interop.Ioctl(socket, Interop.SIOCSIFFLAGS, request), "ioctl(SIOCSIFFLAGS)", $"interface {name}");
+            }
+            return flags;
+        }
+        finally
+        {
+            Interop.Close(socket);
+        }
     }
 
     /// <summary>

@@ -6,6 +6,13 @@ internal static partial class Interop
 {
     internal const int CLONE_NEWUTS = 0x04000000;
     internal const int CLONE_NEWIPC = 0x08000000;
+    internal const int CLONE_NEWNET = 0x40000000;
+
+    /// <summary>The flags of a network interface by name (struct ifreq: 16-byte name, then a short).</summary>
+    internal const ulong SIOCGIFFLAGS = 0x8913;
+    internal const ulong SIOCSIFFLAGS = 0x8914;
+    internal const int IfreqSize = 40;
+    internal const short IFF_UP = 1;
 
     /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS and IPC.</summary>
     [LibraryImport(Libc, EntryPoint = "setns", SetLastError = true)]

@@ -32,6 +32,21 @@ public static class Http
         }
     }
 
+    /// <summary>Whether something accepts connections on 127.0.0.1:<paramref name="port"/> (of this network namespace).</summary>
+    public static bool TryConnect(int port)
+    {
+        using var client = new TcpClient();
+        try
+        {
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

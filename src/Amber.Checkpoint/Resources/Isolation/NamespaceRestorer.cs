@@ -7,7 +7,8 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// The namespaces the processes had of their own, made again before any of them: new ones, on the
 /// restore's own thread, which every process it makes from then on is born in (and which end with
 /// their last process, so a failed restore leaves none behind), given what was saved of them: the host
-/// and domain names; the System V objects are made again inside by their own restorers.
+/// and domain names, the loopback's state; the System V objects and the sockets are made again inside
+/// by their own restorers.
 /// </summary>
 internal static class NamespaceRestorer
 {
@@ -20,7 +21,12 @@ internal static class NamespaceRestorer
             kinds.Add(NamespaceKind.Uts);
         if (saved.Ipc)
             kinds.Add(NamespaceKind.Ipc);
+        if (saved.Net)
+            kinds.Add(NamespaceKind.Net);
         Namespaces.Unshare(kinds);
+        // A new network namespace has its loopback down.
+        if (saved.Net && saved.LoopbackUp)
+            Namespaces.BringUp("lo");
         if (saved.Uts)
         {
             Namespaces.SetHostName(saved.Hostname);

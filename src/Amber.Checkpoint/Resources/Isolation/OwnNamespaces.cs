@@ -5,15 +5,16 @@ using Amber.Kernel.Proc;
 namespace Amber.Checkpoint.Resources.Isolation;
 
 /// <summary>
-/// The namespaces a checkpoint's processes have of their own (UTS and IPC so far), saved with them
+/// The namespaces a checkpoint's processes have of their own (UTS, IPC and network so far), saved with them
 /// and made again by the restore. The checkpoint's thread joins them before the freeze, so that what
-/// it reads of them (the System V objects in /proc/sysvipc, the host name) is theirs, and every
+/// it reads of them (the System V objects in /proc/sysvipc, the host name, the sockets sock_diag lists,
+/// the network lock nft sets) is theirs, and every
 /// process it checks is compared with them. They must be the checkpoint's alone: a process outside it
 /// in one of them would lose it (or share a copy) once restored, so it is refused by name.
 /// </summary>
 internal sealed class OwnNamespaces
 {
-    private static readonly NamespaceKind[] Saved = [NamespaceKind.Uts, NamespaceKind.Ipc];
+    private static readonly NamespaceKind[] Saved = [NamespaceKind.Uts, NamespaceKind.Ipc, NamespaceKind.Net];
 
     private OwnNamespaces(List<NamespaceKind> kinds) => Kinds = kinds;
 
@@ -58,6 +59,10 @@ internal sealed class OwnNamespaces
                     $"a {kind.ProcName()} namespace shared with process {outsider}{name}, which is not checkpointed with it");
             }
         }
+        // A network namespace is made again with its loopback; other interfaces are not yet.
+        if (Kinds.Contains(NamespaceKind.Net) && Namespaces.Interfaces().FirstOrDefault(i => i != "lo") is { } other)
+            throw new UnsupportedResourceException(members.First(), $"interface {other} of its network namespace {Namespaces.OfThisThread(NamespaceKind.Net)}",
+                "a network interface other than loopback");
     }
 
     /// <summary>What the manifest keeps of them, read now (the host name as it is at the freeze); null if none.</summary>
@@ -65,7 +70,9 @@ internal sealed class OwnNamespaces
     {
         if (Kinds.Count == 0)
             return null;
-        var image = new NamespacesImage { Ipc = Kinds.Contains(NamespaceKind.Ipc) };
+        var image = new NamespacesImage { Ipc = Kinds.Contains(NamespaceKind.Ipc), Net = Kinds.Contains(NamespaceKind.Net) };
+        if (image.Net)
+            image.LoopbackUp = Namespaces.IsUp("lo");
         if (Kinds.Contains(NamespaceKind.Uts))
         {
             image.Uts = true;

@@ -35,7 +35,7 @@ internal sealed class AttachHandler(ILogger logger) : IGroupHandler<AttachReques
         if (group.Config.Isolate.Count == 0)
             return null;
         var members = group.LiveProcesses();
-        foreach (var kind in group.Config.Isolate.Select(k => k == "uts" ? NamespaceKind.Uts : NamespaceKind.Ipc))
+        foreach (var kind in group.Config.Isolate.Select(k => Namespaces.Parse(k) ?? throw new InvalidOperationException($"group {group.Config.Name}: unknown namespace '{k}'")))
         {
             string? theirs = Namespaces.Of(pid, kind);
             string? ours = members.Count > 0 ? Namespaces.Of(members[0], kind) : null;
