@@ -138,6 +138,7 @@ internal static class NativeAbi
         ["Interop.MsghdrSize"] = ("sizeof(struct msghdr)", null, null),
         ["Interop.SemidDsSize"] = ("sizeof(struct semid_ds)", null, null),
         ["Interop.MsqidDsSize"] = ("sizeof(struct msqid_ds)", null, null),
+        ["Interop.IfreqSize"] = ("sizeof(struct ifreq)", null, null),
         ["Interop.TcpInfoStateOffset"] = ("offsetof(struct tcp_info, tcpi_state)", null, null),
         ["Interop.TcpInfoOptionsOffset"] = ("offsetof(struct tcp_info, tcpi_options)", null, null),
     };
@@ -260,6 +261,7 @@ internal static class NativeAbi
         #include <sys/epoll.h>
         #include <poll.h>
         #include <sys/timerfd.h>
+        #include <net/if.h>
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi linux/prctl.h of 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77
         #endif
