@@ -5,12 +5,12 @@ using Amber.Kernel.Proc;
 namespace Amber.Checkpoint.Resources.Isolation;
 
 /// <summary>
-/// The namespaces a checkpoint's processes have of their own (UTS, IPC and network so far), saved with them
-/// and made again by the restore. The checkpoint's thread joins them before the freeze, so that what
-/// it reads of them (the System V objects in /proc/sysvipc, the host name, the sockets sock_diag lists,
-/// the network lock nft sets) is theirs, and every
-/// process it checks is compared with them. They must be the checkpoint's alone: a process outside it
-/// in one of them would lose it (or share a copy) once restored, so it is refused by name.
+/// The namespaces a checkpoint's processes have of their own (UTS, IPC and network so far), saved
+/// with them and made again by the restore. The checkpoint's thread joins them before the freeze, so
+/// that what it reads of them (the System V objects in /proc/sysvipc, the host name, the sockets
+/// sock_diag lists, the network lock nft sets) is theirs, and every process it checks is compared with
+/// them. They must be the checkpoint's alone: a process outside it in one of them would lose it (or
+/// share a copy) once restored, so it is refused by name.
 /// </summary>
 internal sealed class OwnNamespaces
 {
