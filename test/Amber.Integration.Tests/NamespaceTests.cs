@@ -46,8 +46,16 @@ public sealed class NamespaceTests
         home.Amber("checkpoint", "--group", "iso-a", "--stop").ShouldSucceed();
         home.Amber("checkpoint", "--group", "iso-b", "--stop").ShouldSucceed();
         GroupHome.WaitUntil(() => !logA.IsRunning && !logB.IsRunning, "both groups to end");
-        home.Amber("restore", "--group", "iso-a").ShouldSucceed();
-        home.Amber("restore", "--group", "iso-b").ShouldSucceed();
+        // At once: each restore makes its own namespaces on its own thread.
+        var restores = new[] { "iso-a", "iso-b" }.Select(g => (Group: g, Run: (AmberRun?)null)).ToArray();
+        var threads = Enumerable.Range(0, restores.Length).Select(i => new Thread(() => restores[i].Run = home.Amber("restore", "--group", restores[i].Group))).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        foreach (var (group, run) in restores)
+        {
+            Assert.True(run is not null, $"the restore of {group} did not run");
+            run.ShouldSucceed();
+        }
         logA.WaitForTicks(5); // each tick checks the host name and the objects under the key
         logB.WaitForTicks(5);
         AssertOwnNamespaces(a, b);
