@@ -16,12 +16,12 @@ public static class ResourceChecks
             throw new UnsupportedResourceException(pid, "its seccomp strict mode", "a process in seccomp strict mode");
         foreach (var ns in Namespaces)
         {
-            // The checkpoint's thread, which joined the processes' own UTS and IPC namespaces (OwnNamespaces).
+            // The checkpoint's thread, which joined the processes' own UTS, IPC and network namespaces (OwnNamespaces).
             string? theirs = Link($"/proc/{pid}/ns/{ns}");
             string? ours = Link($"/proc/thread-self/ns/{ns}");
             if (theirs is not null && ours is not null && theirs != ours)
                 throw new UnsupportedResourceException(pid, $"its {ns} namespace {theirs}", $"a process in another {ns} namespace than the checkpoint's ({ours})",
-                    ns is "uts" or "ipc" ? "the processes of one checkpoint share one" : null);
+                    Kernel.Processes.Namespaces.Parse(ns) is not null ? "the processes of one checkpoint share one" : null);
         }
     }
 

@@ -89,10 +89,7 @@ public sealed class CheckpointWorker : IDisposable
             int pid;
             using (theirs)
             {
-                var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>()
-                    .Where(k => k != ControlVariable)
-                    .Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")
-                    .Append($"{ControlVariable}={ControlFd}").ToList();
+                var environment = Spawner.CurrentEnvironment((ControlVariable, ControlFd.ToString(CultureInfo.InvariantCulture)));
                 var (path, args) = SelfCommand.With([.. Environment.GetCommandLineArgs().Skip(1)]);
                 pid = Spawner.Spawn(new SpawnOptions(path, args)
                 {

@@ -31,7 +31,7 @@ public static class GroupCommands
         var compress = CheckpointCommand.CompressOption();
         var encrypt = KeyOptions.Encrypt();
         encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
-        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: uts,ipc (only when the group is made)" };
+        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: uts,ipc,net (only when the group is made)" };
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
@@ -45,7 +45,7 @@ public static class GroupCommands
             {
                 Command = [.. parse.GetRequiredValue(command)],
                 WorkingDirectory = Environment.CurrentDirectory,
-                Environment = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Order().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}")],
+                Environment = Amber.Kernel.Processes.Spawner.CurrentEnvironment(),
                 Store = parse.GetValue(images) is { } store ? StorePath(store) : "",
                 EverySeconds = parse.GetValue(every) is { } text ? OptionValues.Interval(text, "--every") : 0,
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(StoragePath)],

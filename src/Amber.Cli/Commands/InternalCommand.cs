@@ -107,7 +107,7 @@ public static class InternalCommand
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var uid = new Option<uint?>("--uid");
         var gid = new Option<uint?>("--gid");
-        var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc) for the program" };
+        var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc,net) for the program, the loopback up in a new network one" };
         var hostname = new Option<string>("--hostname") { Description = "With --unshare uts: the new namespace's host name" };
         var join = new Option<int?>("--join") { Description = "Join this process's namespaces (of the kinds --namespaces names)" };
         var joined = new Option<string>("--namespaces");
@@ -119,14 +119,7 @@ public static class InternalCommand
             Cgroup.At(parse.GetRequiredValue(cgroup)).Add(Environment.ProcessId);
             // Then its namespaces, while still root. This thread's: the one that becomes the program.
             if (parse.GetValue(unshare) is { } made)
-            {
-                var kinds = NamespaceKinds(made);
-                Namespaces.Unshare(kinds);
-                if (parse.GetValue(hostname) is { } name)
-                    Namespaces.SetHostName(name);
-                if (kinds.Contains(NamespaceKind.Net))
-                    Namespaces.BringUp("lo"); // a new one has its loopback down
-            }
+                Namespaces.Make(NamespaceKinds(made), parse.GetValue(hostname));
             if (parse.GetValue(join) is int member)
             {
                 foreach (var kind in NamespaceKinds(parse.GetValue(joined) ?? ""))
@@ -134,7 +127,7 @@ public static class InternalCommand
             }
             if (parse.GetValue(uid) is uint u)
                 Exec.BecomeUser(u, parse.GetValue(gid) ?? u);
-            var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>().Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}").ToList();
+            var environment = Spawner.CurrentEnvironment();
             Exec.Replace(parse.GetRequiredValue(program), environment);
             return ExitCodes.Failed; // not reached
         }));

@@ -52,7 +52,7 @@ public sealed class GroupConfig
     /// <summary>How long registered programs get to prepare for a checkpoint (their BeforeCheckpoint).</summary>
     public double DeadlineSeconds { get; set; } = 5;
 
-    /// <summary>The namespaces the group has of its own (uts, ipc): its programs start in them, and its checkpoints make them again.</summary>
+    /// <summary>The namespaces the group has of its own (uts, ipc, net): its programs start in them, and its checkpoints make them again.</summary>
     public List<string> Isolate { get; set; } = [];
 
     /// <summary>With a UTS namespace of its own: the host name its first program starts with.</summary>

@@ -41,7 +41,7 @@ public static class Worker
                 options = options with
                 {
                     Inherits = [.. options.Inherits, (WorkerProgress.Fd, notesWrite.Fd)],
-                    Environment = [.. CurrentEnvironment(), $"{WorkerProgress.FdVariable}={WorkerProgress.Fd}"],
+                    Environment = Spawner.CurrentEnvironment((WorkerProgress.FdVariable, WorkerProgress.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture))),
                 };
                 var from = notes;
                 listener = new Thread(() => Listen(from, progress)) { IsBackground = true, Name = "amberd-progress" };
@@ -67,9 +67,6 @@ public static class Worker
             File.Delete(output);
         }
     }
-
-    private static IEnumerable<string> CurrentEnvironment() =>
-        Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k != WorkerProgress.FdVariable).Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}");
 
     /// <summary>Hands on every sample the worker sends until it ends; a line that is not one is skipped.</summary>
     private static void Listen(HeldFile notes, Action<ProgressSample> progress)

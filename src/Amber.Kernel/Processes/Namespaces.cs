@@ -17,9 +17,9 @@ public enum NamespaceKind
 }
 
 /// <summary>
-/// Namespaces as a thread sees and changes them. Joining (setns) or making (unshare) a UTS or IPC
-/// namespace changes the calling thread alone, and what it starts from then on: a checkpoint or a
-/// restore does it on its own thread, which ends with it, and an exec helper just before execve.
+/// Namespaces as a thread sees and changes them. Joining (setns) or making (unshare) a UTS, IPC or
+/// network namespace changes the calling thread alone, and what it starts from then on: a checkpoint
+/// or a restore does it on its own thread, which ends with it, and an exec helper just before execve.
 /// </summary>
 public static class Namespaces
 {
@@ -64,16 +64,28 @@ public static class Namespaces
     public static void Enter(int pid, NamespaceKind kind)
     {
         string path = $"/proc/{pid}/ns/{kind.ProcName()}";
-        using var ns = HeldFileOpen(path);
+        using var ns = Files.HeldFile.Open(path, Files.OpenFlags.ReadOnly, 0);
         Errnos.Check(Interop.Setns(ns.Fd, CloneFlag(kind)), $"setns({kind.ProcName()})", $"process {pid}");
     }
 
-    /// <summary>The calling thread gets new, empty namespaces of these kinds.</summary>
-    public static void Unshare(IEnumerable<NamespaceKind> kinds)
+    /// <summary>
+    /// The calling thread gets new namespaces of these kinds, set up as given: a new UTS one with
+    /// <paramref name="hostName"/> (and <paramref name="domainName"/>, unless unset: empty or
+    /// "(none)"), a new network one with its loopback up if <paramref name="loopbackUp"/> (a new one
+    /// has it down).
+    /// </summary>
+    public static void Make(IReadOnlyCollection<NamespaceKind> kinds, string? hostName = null, string? domainName = null, bool loopbackUp = true)
     {
         int flags = kinds.Aggregate(0, (f, k) => f | CloneFlag(k));
-        if (flags != 0)
-            Errnos.Check(Interop.Unshare(flags), "unshare", string.Join(",", kinds.Select(k => k.ProcName())));
+        if (flags == 0)
+            return;
+        Errnos.Check(Interop.Unshare(flags), "unshare", string.Join(",", kinds.Select(k => k.ProcName())));
+        if (kinds.Contains(NamespaceKind.Net) && loopbackUp)
+            BringUp("lo");
+        if (kinds.Contains(NamespaceKind.Uts) && hostName is not null)
+            SetHostName(hostName);
+        if (kinds.Contains(NamespaceKind.Uts) && domainName is { Length: > 0 } and not "(none)")
+            SetDomainName(domainName);
     }
 
     /// <summary>The host name of the calling thread's UTS namespace.</summary>
@@ -114,7 +126,7 @@ public static class Namespaces
     public static bool IsUp(string name) => (InterfaceFlags(name, set: null) & Interop.IFF_UP) != 0;
 
     /// <summary>Brings interface <paramref name="name"/> of the calling thread's network namespace up (loopback, in a new one).</summary>
-    public static void BringUp(string name) => InterfaceFlags(name, set: Interop.IFF_UP);
+    private static void BringUp(string name) => InterfaceFlags(name, set: Interop.IFF_UP);
 
     /// <summary>An interface's flags (SIOCGIFFLAGS), or, with <paramref name="set"/>, those flags added (SIOCSIFFLAGS).</summary>
     private static unsafe short InterfaceFlags(string name, short? set)
@@ -142,20 +154,23 @@ public static class Namespaces
     }
 
     /// <summary>
-    /// The processes in namespace <paramref name="ns"/> (as <see cref="Of"/> names it) other than
-    /// <paramref name="except"/>: those a checkpoint would take the namespace from.
+    /// The first process other than <paramref name="except"/> in one of <paramref name="namespaces"/>
+    /// (each as <see cref="Of"/> names it), and in which kind: one a checkpoint would take the
+    /// namespace from. Null if none. One pass over every process of the machine.
     /// </summary>
-    public static List<int> Holders(string ns, NamespaceKind kind, IReadOnlySet<int> except)
+    public static (int Pid, NamespaceKind Kind)? FirstOtherIn(IReadOnlyDictionary<NamespaceKind, string> namespaces, IReadOnlySet<int> except)
     {
-        var found = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        foreach (int pid in Proc.ProcFs.ListProcesses())
         {
-            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || except.Contains(pid))
+            if (except.Contains(pid))
                 continue;
-            if (Of(pid, kind) == ns)
-                found.Add(pid);
+            foreach (var (kind, ns) in namespaces)
+            {
+                if (Of(pid, kind) == ns)
+                    return (pid, kind);
+            }
         }
-        return found;
+        return null;
     }
 
     /// <summary>__NEW_UTS_LEN (64) and its NUL.</summary>
@@ -178,8 +193,6 @@ public static class Namespaces
         Encoding.UTF8.GetBytes(name, bytes);
         return bytes;
     }
-
-    private static Amber.Kernel.Files.HeldFile HeldFileOpen(string path) => Amber.Kernel.Files.HeldFile.Open(path, Amber.Kernel.Files.OpenFlags.ReadOnly, 0);
 
     private static string? Link(string path)
     {

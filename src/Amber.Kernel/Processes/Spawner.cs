@@ -58,8 +58,7 @@ public static class Spawner
             argv[0] = (nint)Pin(options.Path);
             for (int i = 0; i < options.Arguments.Count; i++)
                 argv[i + 1] = (nint)Pin(options.Arguments[i]);
-            var env = options.Environment ?? [.. System.Environment.GetEnvironmentVariables().Keys.Cast<string>()
-                .Select(k => $"{k}={System.Environment.GetEnvironmentVariable(k)}")];
+            var env = options.Environment ?? CurrentEnvironment();
             var envp = new nint[env.Count + 1];
             for (int i = 0; i < env.Count; i++)
                 envp[i] = (nint)Pin(env[i]);
@@ -99,6 +98,21 @@ public static class Spawner
         int rv = Interop.WaitPid(pid, &raw, Interop.WNOHANG | Interop.WALL);
         status = new WaitStatus(pid, raw);
         return rv == pid && status.IsGone;
+    }
+
+    /// <summary>
+    /// This process's environment as NAME=value, by name, with <paramref name="set"/> in place of its
+    /// own values of those names: what a child of amber's starts with.
+    /// </summary>
+    public static List<string> CurrentEnvironment(params (string Name, string Value)[] set)
+    {
+        var names = set.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        return
+        [
+            .. System.Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => !names.Contains(k)).Order(StringComparer.Ordinal)
+                .Select(k => $"{k}={System.Environment.GetEnvironmentVariable(k)}"),
+            .. set.Select(s => $"{s.Name}={s.Value}"),
+        ];
     }
 
     public static void Kill(int pid, int signal)

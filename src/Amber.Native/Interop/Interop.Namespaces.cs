@@ -14,7 +14,7 @@ internal static partial class Interop
     internal const int IfreqSize = 40;
     internal const short IFF_UP = 1;
 
-    /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS and IPC.</summary>
+    /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS, IPC and network.</summary>
     [LibraryImport(Libc, EntryPoint = "setns", SetLastError = true)]
     internal static partial int Setns(int fd, int nstype);
 

@@ -23,16 +23,6 @@ internal static class NamespaceRestorer
             kinds.Add(NamespaceKind.Ipc);
         if (saved.Net)
             kinds.Add(NamespaceKind.Net);
-        Namespaces.Unshare(kinds);
-        // A new network namespace has its loopback down.
-        if (saved.Net && saved.LoopbackUp)
-            Namespaces.BringUp("lo");
-        if (saved.Uts)
-        {
-            Namespaces.SetHostName(saved.Hostname);
-            // "(none)" is what an unset one reads as: leave it unset.
-            if (saved.Domainname is { Length: > 0 } and not "(none)")
-                Namespaces.SetDomainName(saved.Domainname);
-        }
+        Namespaces.Make(kinds, saved.Hostname, saved.Domainname, saved.LoopbackUp);
     }
 }

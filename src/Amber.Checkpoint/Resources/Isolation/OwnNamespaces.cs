@@ -48,20 +48,16 @@ internal sealed class OwnNamespaces
     {
         if (Kinds.Count == 0)
             return;
-        var inside = members.ToHashSet();
-        foreach (var kind in Kinds)
+        var namespaces = Kinds.ToDictionary(k => k, Namespaces.OfThisThread);
+        if (Namespaces.FirstOtherIn(namespaces, members.ToHashSet()) is var (outsider, kind))
         {
-            string ns = Namespaces.OfThisThread(kind);
-            if (Namespaces.Holders(ns, kind, inside).FirstOrDefault() is int outsider and > 0)
-            {
-                string name = ProcFs.TryReadStatus(outsider, out var status) && status is not null ? $" ('{status.Name}')" : "";
-                throw new UnsupportedResourceException(members.First(), $"its {kind.ProcName()} namespace {ns}",
-                    $"a {kind.ProcName()} namespace shared with process {outsider}{name}, which is not checkpointed with it");
-            }
+            string name = ProcFs.TryReadStatus(outsider, out var status) && status is not null ? $" ('{status.Name}')" : "";
+            throw new UnsupportedResourceException(members.First(), $"its {kind.ProcName()} namespace {namespaces[kind]}",
+                $"a {kind.ProcName()} namespace shared with process {outsider}{name}, which is not checkpointed with it");
         }
         // A network namespace is made again with its loopback; other interfaces are not yet.
         if (Kinds.Contains(NamespaceKind.Net) && Namespaces.Interfaces().FirstOrDefault(i => i != "lo") is { } other)
-            throw new UnsupportedResourceException(members.First(), $"interface {other} of its network namespace {Namespaces.OfThisThread(NamespaceKind.Net)}",
+            throw new UnsupportedResourceException(members.First(), $"interface {other} of its network namespace {namespaces[NamespaceKind.Net]}",
                 "a network interface other than loopback");
     }
 
