@@ -53,7 +53,7 @@ public static class Checkpointer
         TracerThread.Run("amber-checkpoint", () =>
         {
             Preflight(pid);
-            return Run(() => FrozenGroup.Freeze(pid, CheckMember), OwnNamespaces.Join(pid), $"process {pid}", group: null, options, cancel);
+            return Run(check => FrozenGroup.Freeze(pid, check), OwnNamespaces.Join(pid), $"process {pid}", group: null, options, cancel);
         });
 
     /// <summary>Every process of the group's cgroup, stopped at one barrier (the cgroup freezer), saved as one checkpoint.</summary>
@@ -66,13 +66,13 @@ public static class Checkpointer
         {
             // The group's namespaces are its first process's (the others are checked against them).
             var own = cgroup.Processes() is [int first, ..] && ProcFs.Exists(first) ? OwnNamespaces.Join(first) : OwnNamespaces.None;
-            return Run(() => FrozenGroup.Freeze(cgroup, CheckMember), own, $"group {group}", group, options, cancel);
+            return Run(check => FrozenGroup.Freeze(cgroup, check), own, $"group {group}", group, options, cancel);
         });
 
     /// <summary>Room for the allocations of a freeze (a process's image, lists of page runs) with no collection.</summary>
     private const long NoCollectionBytes = 64L << 20;
 
-    private static CheckpointResult Run(Func<FrozenGroup> freeze, OwnNamespaces own, string what, string? group, CheckpointOptions options, CancellationToken cancel)
+    private static CheckpointResult Run(Func<Action<int>, FrozenGroup> freeze, OwnNamespaces own, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
         using var trace = new PhaseTrace("checkpoint");
@@ -92,7 +92,7 @@ public static class Checkpointer
 
         var noCollections = NoCollections.Begin(NoCollectionBytes);
         var frozenAt = Stopwatch.StartNew();
-        using var frozen = freeze();
+        using var frozen = freeze(pid => CheckMember(pid, own.NotJoinedByName));
         trace.Mark("freeze");
         long pages = 0, kept = 0, skipped = 0;
         StorageStats? storageStats = null;
@@ -109,11 +109,13 @@ public static class Checkpointer
             Faults.Check(FaultPoint.AfterFreeze);
             if (members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"{what} contains amber itself");
-            own.CheckOwned([.. members.Select(m => m.Pid)]);
+            warnings.AddRange(own.CheckOwned([.. members.Select(m => m.Pid)], rootParent: ProcFs.ReadStat(root).ParentPid));
             var namespaces = own.Image();
+            var ids = own.PidNamespace is null ? ImagePids.Same : ImagePids.Read(frozen);
+            var mounts = namespaces?.Mount == true ? OwnMounts.Read(root) : null;
             var dumped = new List<ProcessImage>();
             var zombies = new List<ProcessImage>();
-            var run = new DumpRun(writer, buffers, new SavedObjects(), parent, options, writtenBefore, trace, cancel);
+            var run = new DumpRun(writer, buffers, new SavedObjects(), parent, options, writtenBefore, ids, own.NotJoinedByName, trace, cancel);
             foreach (var member in members)
             {
                 if (member.Frozen is { } process)
@@ -126,14 +128,12 @@ public static class Checkpointer
                 }
                 else
                 {
-                    var zombie = Zombies.Dump(member);
-                    zombies.Add(zombie);
-                    writer.WriteMessage(ImageNames.Process(member.Pid), ImageFileKind.Process, zombie);
+                    zombies.Add(Zombies.Dump(member));
                 }
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
             var everyone = dumped.Concat(zombies).ToDictionary(i => i.Pid);
-            Sessions.Check([.. members.Select(m => everyone[m.Pid])], [.. frozen.Trees.Select(t => t.RootPid)]);
+            Sessions.Check([.. members.Select(m => everyone[m.Pid])], [.. frozen.Trees.Select(t => t.RootPid)], newPidNamespace: ids.Own);
             // The files, at the same barrier as the memory.
             storage = options.Storage.Count > 0 ? StorageDumper.Capture(options.Storage, StorageExclusions(options), writer, parent, warnings, cancel) : null;
             trace.Mark("storage");
@@ -170,14 +170,21 @@ public static class Checkpointer
             var sources = parent?.Prune([.. dumped, forest], storage?.Image) ?? [];
             if (storage is { } captured)
                 writer.WriteMessage(ImageNames.Storage, ImageFileKind.Metadata, captured.Image);
-            foreach (var image in dumped)
-                writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
+            // Complete: their ids become the image's (those in their PID namespace, if they have one).
             bool hasForest = !forest.Equals(new ProcessImage { Pid = 0, Ppid = -1, Mm = new MmImage() });
+            foreach (var image in dumped.Concat(zombies).Append(forest))
+                ids.Translate(image);
+            foreach (var image in dumped.Concat(zombies))
+                writer.WriteMessage(ImageNames.Process(image.Pid), ImageFileKind.Process, image);
             if (hasForest)
                 writer.WriteMessage(ImageNames.Forest, ImageFileKind.Process, forest);
+            if (mounts is not null)
+                writer.WriteMessage(ImageNames.Mounts, ImageFileKind.Metadata, mounts);
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
-            writer.Commit(NewManifest(frozen, group, hasForest, parent, sources, storage is not null, namespaces));
+            var manifest = NewManifest(frozen, group, hasForest, parent, sources, storage is not null, namespaces);
+            ids.Translate(manifest);
+            writer.Commit(manifest);
             trace.Mark("commit");
         }
         catch (Exception e)
@@ -318,18 +325,18 @@ public static class Checkpointer
     }
 
     /// <summary>What every live process of the tree is checked for, just before it is frozen.</summary>
-    private static void CheckMember(int pid)
+    private static void CheckMember(int pid, IReadOnlyDictionary<string, string> notJoined)
     {
         var status = ProcFs.ReadStatus(pid);
         if (status.TracerPid != 0)
             throw new CheckpointException($"process {pid} is already traced by process {status.TracerPid}");
-        ResourceChecks.Check(pid);
+        ResourceChecks.Check(pid, notJoined);
     }
 
     /// <summary>What every process dump of one checkpoint shares.</summary>
     private sealed record DumpRun(
         CheckpointWriter Writer, PageCopyPool Buffers, SavedObjects Saved, ParentCheckpoint? Parent, CheckpointOptions Options,
-        Dictionary<int, List<(ulong, ulong)>> WrittenBefore, PhaseTrace Trace, CancellationToken Cancel);
+        Dictionary<int, List<(ulong, ulong)>> WrittenBefore, ImagePids Ids, IReadOnlyDictionary<string, string> NotJoined, PhaseTrace Trace, CancellationToken Cancel);
 
     /// <summary>
     /// One process dumped: its image; what copied its pages, whose writes and runs need not wait with
@@ -339,15 +346,16 @@ public static class Checkpointer
 
     private static ProcessDump DumpProcess(FrozenProcess frozen, int parent, DumpRun run, PreCopiedPages? preCopied)
     {
-        var (writer, buffers, saved, earlier, options, writtenBefore, trace, cancel) = run;
+        var (writer, buffers, saved, earlier, options, writtenBefore, ids, notJoined, trace, cancel) = run;
         int pid = frozen.Pid;
+        int imagePid = ids.Of(pid); // what the image's files and the parent's images know it by
         // Re-checked under the freeze: the process may have changed just before it stopped.
-        ResourceChecks.Check(pid);
+        ResourceChecks.Check(pid, notJoined);
 
         using var memory = new RemoteMemory(pid);
         var stat = ProcFs.ReadStat(pid);
         var status = ProcFs.ReadStatus(pid);
-        var image = NewImage(pid, stat, status);
+        var image = NewImage(pid, imagePid, stat, status);
         image.Ppid = parent;
         image.Stopped = frozen.WasStopped;
         image.SharesFdTable = parent > 0 && ProcessFiles.ShareFdTable(pid, parent);
@@ -365,7 +373,7 @@ public static class Checkpointer
         using var pageMap = new PageMap(pid);
         var pageFile = writer.CreatePageFile(image.PageFile);
         trace.Mark("files and mappings");
-        var dumper = new MemoryDumper(memory, pageMap, pageFile, buffers, cancel, earlier?.MemoryOf(pid), options.Compression);
+        var dumper = new MemoryDumper(memory, pageMap, pageFile, buffers, cancel, earlier?.MemoryOf(imagePid), options.Compression);
         try
         {
             dumper.StartScan(image.Mm);
@@ -378,8 +386,8 @@ public static class Checkpointer
             trace.Mark("written pages");
             // Shared objects and deleted files first: they write to the page file directly, the private
             // memory's writes may then go on after the process is let go.
-            ShmemDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
-            DeletedFileDumper.Dump(pid, image, pageFile, saved, earlier, cancel);
+            ShmemDumper.Dump(pid, imagePid, image, pageFile, saved, earlier, cancel);
+            DeletedFileDumper.Dump(pid, imagePid, image, pageFile, saved, earlier, cancel);
             trace.Mark("shared memory");
             dumper.Dump(image.Mm, written, preCopied);
             trace.Mark("pages");
@@ -476,10 +484,10 @@ public static class Checkpointer
         return new TrackedProcess(frozen.Pid, tracker, ranges);
     }
 
-    private static ProcessImage NewImage(int pid, ParsedStat stat, ProcStatus status)
+    private static ProcessImage NewImage(int pid, int imagePid, ParsedStat stat, ProcStatus status)
     {
         string exe = ProcFs.ReadExe(pid);
-        if (exe.EndsWith(" (deleted)", StringComparison.Ordinal) || !FileStat.TryGet(exe, out var exeStat))
+        if (exe.EndsWith(" (deleted)", StringComparison.Ordinal) || !FileStat.TryGet(ProcFs.InView(pid, exe), out var exeStat))
             throw new UnsupportedResourceException(pid, $"its executable {exe}", "a deleted file");
         string root = ProcFs.ReadRoot(pid);
         if (root != "/")
@@ -505,7 +513,7 @@ public static class Checkpointer
             Root = root,
             Umask = status.Umask,
             Personality = ProcFs.ReadPersonality(pid),
-            PageFile = ImageNames.Pages(pid),
+            PageFile = ImageNames.Pages(imagePid),
             Creds = ProcessCredentials.Dump(status),
             Mm = new MmImage
             {

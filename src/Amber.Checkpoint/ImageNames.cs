@@ -17,6 +17,9 @@ public static class ImageNames
     /// <summary>The storage checkpoint (StorageImage), when the checkpoint has one (Manifest.storage).</summary>
     public const string Storage = "storage.img";
 
+    /// <summary>The mounts of a mount namespace of their own (MountsImage), when they had one (NamespacesImage.mount).</summary>
+    public const string Mounts = "mounts.img";
+
     /// <summary>The contents of the storage checkpoint's files: blocks in page runs, like memory.</summary>
     public const string StoragePages = "storage-pages.img";
 

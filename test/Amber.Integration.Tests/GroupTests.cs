@@ -72,11 +72,12 @@ public sealed class GroupTests
         server.WaitForTicks(5);
         var table = home.Table("ha");
         Assert.All(table.Records, r => Assert.Equal(1, r.Restarts));
-        // amber ps shows it: GROUP PID PPID TREE STATE THR RESTARTS ...
+        // amber ps shows it: GROUP PID NSPID PPID TREE STATE THR RESTARTS ...
         var rows = home.Amber("ps", "--group", "ha").ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Equal([server.Pid, client.Pid], rows.Select(f => int.Parse(f[1], CultureInfo.InvariantCulture)).Order());
-        Assert.All(rows, f => Assert.Equal("1", f[6]));
+        Assert.All(rows, f => Assert.Equal(f[1], f[2])); // no PID namespace of its own: the same PID inside
+        Assert.All(rows, f => Assert.Equal("1", f[7]));
         File.WriteAllText(home.Dir["stop"], "");
         client.WaitForPass();
         server.WaitForPass();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Amber.Kernel.Proc;
 using Amber.Kernel.Processes;
 
 namespace Amber.Integration.Tests;
@@ -47,15 +48,7 @@ public sealed class NamespaceTests
         home.Amber("checkpoint", "--group", "iso-b", "--stop").ShouldSucceed();
         GroupHome.WaitUntil(() => !logA.IsRunning && !logB.IsRunning, "both groups to end");
         // At once: each restore makes its own namespaces on its own thread.
-        var restores = new[] { "iso-a", "iso-b" }.Select(g => (Group: g, Run: (AmberRun?)null)).ToArray();
-        var threads = Enumerable.Range(0, restores.Length).Select(i => new Thread(() => restores[i].Run = home.Amber("restore", "--group", restores[i].Group))).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
-        foreach (var (group, run) in restores)
-        {
-            Assert.True(run is not null, $"the restore of {group} did not run");
-            run.ShouldSucceed();
-        }
+        RestoreAtOnce(home, "iso-a", "iso-b");
         logA.WaitForTicks(5); // each tick checks the host name and the objects under the key
         logB.WaitForTicks(5);
         AssertOwnNamespaces(a, b);
@@ -76,6 +69,232 @@ public sealed class NamespaceTests
         File.WriteAllText(workB["stop"], "");
         logA.WaitForPass();
         logB.WaitForPass();
+    }
+
+    /// <summary>
+    /// Two groups, each with a PID namespace of its own (amber run --isolate pid): the programs are
+    /// PID 1 of theirs, with the same ids there. Both saved and ended, their old host PIDs taken by
+    /// unrelated processes, both restored at once: each with its ids (getpid inside), parent links,
+    /// thread and zombie as they were, under other host PIDs, which amber ps shows beside the ids inside.
+    /// </summary>
+    [Fact]
+    public void TwoGroupsWithPidNamespacesOfTheirOwnComeBackWithTheirIdsWhateverPidsTheHostHasInUse()
+    {
+        using var home = new GroupHome("isolate-pid");
+        using var workA = new TestDir("pidns-a");
+        using var workB = new TestDir("pidns-b");
+        int a = home.Run("pid-a", ["--isolate", "pid"], TargetBinaries.Get("pidns"), workA.Path);
+        int b = home.Run("pid-b", ["--isolate", "pid,uts"], TargetBinaries.Get("pidns"), workB.Path);
+        var logA = new GroupMember(a, home.Home.GroupLog("pid-a"));
+        var logB = new GroupMember(b, home.Home.GroupLog("pid-b"));
+        logA.WaitForLine("READY");
+        logB.WaitForLine("READY");
+        var idsA = Ids(logA);
+        var idsB = Ids(logB);
+        Assert.Equal(1, idsA[0]); // the first program is its namespace's PID 1
+        Assert.Equal(idsA, idsB); // and every id is the same in both
+        Assert.Equal(1, Namespaces.InnerPid(a));
+        Assert.NotEqual(Namespaces.Of(a, NamespaceKind.Pid), Namespaces.Of(b, NamespaceKind.Pid));
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Pid), Namespaces.Of(a, NamespaceKind.Pid));
+        // A second program of the group is born in its namespace.
+        home.Run("pid-a", [], "/bin/sh", "-c", "echo second is $$; exec sleep 1000");
+        GroupHome.WaitUntil(() => logA.Lines().Any(l => l.StartsWith("second is ", StringComparison.Ordinal)), "the second program");
+        int secondInside = int.Parse(logA.Lines().First(l => l.StartsWith("second is ", StringComparison.Ordinal))["second is ".Length..], CultureInfo.InvariantCulture);
+        Assert.DoesNotContain(secondInside, idsA);
+        Assert.True(secondInside < 1000, $"the second program is {secondInside} inside: not an id of its namespace");
+        AssertPsShowsBoth(home, "pid-a", a, 1);
+
+        var hostA = HostIds(home.Members("pid-a"));
+        var hostB = HostIds(home.Members("pid-b"));
+        home.Amber("checkpoint", "--group", "pid-a", "--stop").ShouldSucceed();
+        home.Amber("checkpoint", "--group", "pid-b", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !logA.IsRunning && !logB.IsRunning && home.Members("pid-a").Count == 0 && home.Members("pid-b").Count == 0, "both groups to end");
+        Assert.Contains("pid (the PIDs shown are theirs in it)", AmberCli.Run("inspect", Path.Combine(home.Home.DefaultStore("pid-a"), "ckpt-000001")).ShouldSucceed().Stdout);
+
+        // Every host PID they had (processes and threads) is someone else's now.
+        using var holder = TargetProcess.Start(TargetBinaries.Get("holdpid"), [.. hostA.Concat(hostB).Select(p => p.ToString(CultureInfo.InvariantCulture))], workA.Path, logName: "holder.log");
+        holder.WaitForLine(l => l == "READY", "READY");
+
+        RestoreAtOnce(home, "pid-a", "pid-b");
+        int rootA = RootOf(home, "pid-a"), rootB = RootOf(home, "pid-b");
+        Assert.DoesNotContain(rootA, hostA);
+        Assert.DoesNotContain(rootB, hostB);
+        Assert.DoesNotContain(HostIds(home.Members("pid-a")), hostA.Contains);
+        logA = new GroupMember(rootA, logA.Log);
+        logB = new GroupMember(rootB, logB.Log);
+        logA.WaitForTicks(5); // every tick each process checks its id and its parent's
+        logB.WaitForTicks(5);
+        Assert.Equal(1, Namespaces.InnerPid(rootA));
+        Assert.Equal(1, Namespaces.InnerPid(rootB));
+        Assert.NotEqual(Namespaces.Of(rootA, NamespaceKind.Pid), Namespaces.Of(rootB, NamespaceKind.Pid));
+        int second = home.Members("pid-a").Single(p => Amber.Kernel.Proc.ProcFs.ReadStatus(p).Name == "sleep");
+        Assert.Equal(secondInside, Namespaces.InnerPid(second));
+        Assert.Equal(Namespaces.Of(rootA, NamespaceKind.Pid), Namespaces.Of(second, NamespaceKind.Pid));
+        AssertPsShowsBoth(home, "pid-a", rootA, 1);
+
+        // And again from an incremental checkpoint taken while running, under yet other host PIDs.
+        home.Amber("checkpoint", "--group", "pid-a").ShouldSucceed();
+        home.Amber("checkpoint", "--group", "pid-a", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !logA.IsRunning && home.Members("pid-a").Count == 0, "group pid-a to end");
+        home.Amber("restore", "--group", "pid-a").ShouldSucceed();
+        logA = new GroupMember(RootOf(home, "pid-a"), logA.Log);
+        logA.WaitForTicks(5);
+
+        File.WriteAllText(workA["stop"], "");
+        File.WriteAllText(workB["stop"], "");
+        logA.WaitForPass();
+        logB.WaitForPass();
+    }
+
+    /// <summary>
+    /// A tree whose root is PID 1 of a PID namespace made for it (unshare --pid --fork), checkpointed
+    /// by its host PID: restored into a new PID namespace, as its PID 1 again, with every id inside as
+    /// it was; a tree in a PID namespace it shares with a process outside it is refused by name.
+    /// </summary>
+    [Fact]
+    public void ATreeThatIsPid1OfItsOwnPidNamespaceIsRestoredIntoANewOne()
+    {
+        using var dir = new TestDir("pidns-tree");
+        using var unshare = TargetProcess.Start("/usr/bin/unshare", ["--pid", "--fork", "--kill-child", "--", TargetBinaries.Get("pidns"), dir.Path], dir.Path);
+        unshare.WaitForLine(l => l == "READY", "READY");
+        int root = ProcFs.ListChildren(unshare.Pid).Single();
+        Assert.Equal(1, Namespaces.InnerPid(root));
+        var before = new GroupMember(root, unshare.LogPath);
+        Assert.Equal(1, Ids(before)[0]);
+        before.WaitForTicks(2);
+
+        // nsenter puts a stranger in the tree's PID namespace: it would be lost, so the tree is refused.
+        using (var stranger = TargetProcess.Start("/usr/bin/nsenter", ["-t", root.ToString(CultureInfo.InvariantCulture), "--pid", "--", "/bin/sleep", "1000"], dir.Path, logName: "stranger.log"))
+        {
+            GroupHome.WaitUntil(() => ProcFs.ListChildren(stranger.Pid).Count == 1, "the stranger's child in the namespace");
+            int inside = ProcFs.ListChildren(stranger.Pid).Single();
+            AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["refused"])
+                .ShouldFail($"a pid namespace shared with process {inside} ('sleep'), which is not checkpointed with it");
+            Spawner.Kill(inside, 9);
+            GroupHome.WaitUntil(() => !ProcFs.Exists(inside), "the stranger to be gone"); // collected by nsenter
+        }
+        before.WaitForTicks(2); // untouched
+
+        AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        Exited.Wait(unshare.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
+        unshare.MarkEnded();
+        Assert.Contains("pid (the PIDs shown are theirs in it)", AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout);
+
+        // A restore that fails once every process is made in the new namespace leaves none of them.
+        int running = Running("pidns");
+        AmberCli.Run(["restore", "--images", dir["img"], "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
+            .ShouldFail("injected fault at RestoreBeforeRelease");
+        Assert.Equal(running, Running("pidns"));
+
+        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        int again = int.Parse(restored.LastStdoutLine, CultureInfo.InvariantCulture);
+        var after = new GroupMember(again, unshare.LogPath);
+        try
+        {
+            Assert.Equal(1, Namespaces.InnerPid(again));
+            Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Pid), Namespaces.Of(again, NamespaceKind.Pid));
+            after.WaitForTicks(5); // each process checks every tick that its id and its parent's are as they were
+            File.WriteAllText(dir["stop"], "");
+            after.WaitForPass();
+        }
+        finally
+        {
+            Spawner.Kill(again, 9);
+            Spawner.TryReap(again, out _);
+        }
+    }
+
+    /// <summary>
+    /// A tree in a mount namespace of its own (unshare --mount --pid --fork --mount-proc) with a tmpfs
+    /// holding files, a bind mount and a procfs of its PID namespace, checkpointed by PID: restored into
+    /// a new mount namespace (and PID namespace) with the three made again, the tmpfs with what it held
+    /// and a file open on it, none of it ever seen on the host.
+    /// </summary>
+    [Fact]
+    public void ATreeInAMountNamespaceOfItsOwnComesBackWithItsTmpfsBindMountAndProcfs()
+    {
+        using var dir = new TestDir("mountns");
+        foreach (var d in new[] { "t", "b", "src" })
+            Directory.CreateDirectory(dir[d]);
+        File.WriteAllText(Path.Combine(dir["src"], "host-file"), "from the host\n");
+        string script = $"mount -t tmpfs -o size=4m,mode=0751 amber-test {dir["t"]} && printf 'hello from tmpfs\\n' > {dir["t"]}/greeting"
+            + $" && mkdir -m 0700 {dir["t"]}/d && ln -s greeting {dir["t"]}/link && mount --bind {dir["src"]} {dir["b"]} && exec {TargetBinaries.Get("mounts")} {dir.Path}";
+        using var unshare = TargetProcess.Start("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", script], dir.Path);
+        unshare.WaitForLine(l => l == "READY", "READY");
+        int root = ProcFs.ListChildren(unshare.Pid).Single();
+        var before = new GroupMember(root, unshare.LogPath);
+        before.WaitForTicks(2);
+        Assert.False(File.Exists(Path.Combine(dir["t"], "greeting")), "the tree's tmpfs is seen on the host");
+
+        // unshare, the root's parent, is in its mount namespace too: never restored with it, it is let be.
+        var checkpoint = AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        Assert.Contains($"process {unshare.Pid} ('unshare'), the parent of process {root}, shares its mnt namespace", checkpoint.Stderr);
+        Exited.Wait(unshare.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
+        unshare.MarkEnded();
+        var inspected = AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout;
+        Assert.Contains("mnt (3 mounts of its own: proc on /proc, tmpfs on", inspected);
+
+        // A restore that fails once every process is made leaves nothing: no process, no mount.
+        int running = Running("mounts");
+        AmberCli.Run(["restore", "--images", dir["img"], "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
+            .ShouldFail("injected fault at RestoreBeforeRelease");
+        Assert.Equal(running, Running("mounts"));
+        Assert.DoesNotContain(MountInfo.OfThisProcess(), m => m.MountPoint.StartsWith(dir.Path, StringComparison.Ordinal));
+
+        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
+        int again = int.Parse(restored.LastStdoutLine, CultureInfo.InvariantCulture);
+        var after = new GroupMember(again, unshare.LogPath);
+        try
+        {
+            Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Mount), Namespaces.Of(again, NamespaceKind.Mount));
+            Assert.Equal(1, Namespaces.InnerPid(again));
+            after.WaitForTicks(5); // every tick: the tmpfs and its files, the bind mount, /proc, the open file
+            Assert.False(File.Exists(Path.Combine(dir["t"], "greeting")), "the restored tmpfs is seen on the host");
+            Assert.DoesNotContain(MountInfo.OfThisProcess(), m => m.MountPoint.StartsWith(dir.Path, StringComparison.Ordinal));
+            File.WriteAllText(dir["stop"], "");
+            after.WaitForPass();
+        }
+        finally
+        {
+            Spawner.Kill(again, 9);
+            Spawner.TryReap(again, out _);
+        }
+    }
+
+    /// <summary>amber restore --group of each group, all at once (each on a thread of the test's).</summary>
+    private static void RestoreAtOnce(GroupHome home, params string[] groups)
+    {
+        var runs = new AmberRun?[groups.Length];
+        var threads = Enumerable.Range(0, groups.Length).Select(i => new Thread(() => runs[i] = home.Amber("restore", "--group", groups[i]))).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        for (int i = 0; i < groups.Length; i++)
+        {
+            Assert.True(runs[i] is not null, $"the restore of {groups[i]} did not run");
+            runs[i]!.ShouldSucceed();
+        }
+    }
+
+    /// <summary>How many processes of that name run (a zombie does not).</summary>
+    private static int Running(string name) => ProcFs.ListProcesses().Count(p => ProcFs.TryReadStatus(p, out var s) && s is not null && s.Name == name && s.State != 'Z');
+
+    /// <summary>The ids pidns.c printed: itself, its child, grandchild, thread and zombie.</summary>
+    private static List<int> Ids(GroupMember member) =>
+        [.. member.Lines().Single(l => l.StartsWith("PIDS ", StringComparison.Ordinal)).Split(' ').Skip(1).Select(t => int.Parse(t, CultureInfo.InvariantCulture))];
+
+    /// <summary>Every process's and thread's host id.</summary>
+    private static List<int> HostIds(IEnumerable<int> processes) =>
+        [.. processes.SelectMany(p => Directory.EnumerateDirectories($"/proc/{p}/task").Select(t => int.Parse(Path.GetFileName(t), CultureInfo.InvariantCulture)))];
+
+    /// <summary>The group's process that is PID 1 of its namespace, by its host PID.</summary>
+    private static int RootOf(GroupHome home, string group) => home.Members(group).Single(p => Namespaces.InnerPid(p) == 1);
+
+    /// <summary>amber ps (GROUP PID NSPID ...) shows the host PID and the PID inside.</summary>
+    private static void AssertPsShowsBoth(GroupHome home, string group, int hostPid, int inside)
+    {
+        GroupHome.WaitUntil(() => home.Amber("ps", "--group", group).ShouldSucceed().Stdout.Split('\n').Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Any(f => f.Length > 2 && f[1] == $"{hostPid}" && f[2] == $"{inside}"),
+            $"amber ps to show process {hostPid} as {inside} inside");
     }
 
     [Fact]
@@ -229,7 +448,7 @@ public sealed class NamespaceTests
     public void IsolationOptionsAreCheckedBeforeAnythingIsMade()
     {
         using var home = new GroupHome("isolate-options");
-        home.Amber("run", "--group", "x", "--isolate", "uts,pid", "--", "/bin/true").ShouldBeUsageError("--isolate pid is not supported yet");
+        home.Amber("run", "--group", "x", "--isolate", "pid,uts,pid", "--", "/bin/true").ShouldBeUsageError("--isolate names a namespace twice");
         home.Amber("run", "--group", "x", "--isolate", "mount", "--", "/bin/true").ShouldBeUsageError("--isolate mount is not supported yet");
         home.Amber("run", "--group", "x", "--isolate", "user", "--", "/bin/true").ShouldBeUsageError("user namespaces are not supported");
         home.Amber("run", "--group", "x", "--hostname", "h", "--", "/bin/true").ShouldBeUsageError("--hostname needs --isolate uts");

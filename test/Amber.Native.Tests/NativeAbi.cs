@@ -240,6 +240,7 @@ internal static class NativeAbi
         #include <stddef.h>
         #include <stdio.h>
         #include <sys/mman.h>
+        #include <sys/mount.h>
         #include <sys/prctl.h>
         #include <sys/ptrace.h>
         #include <sys/stat.h>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Amber.Kernel.Proc;
 using Amber.Kernel.Processes;
+using Amber.Kernel.Ptrace;
 
 namespace Amber.Checkpoint.Freeze;
 
@@ -82,8 +83,12 @@ public sealed class FrozenGroup : IDisposable
     /// <summary>Ends every process (children first), after a successful dump.</summary>
     public void Kill()
     {
-        foreach (var tree in _trees)
-            tree.Kill();
+        // A PID namespace's PID 1 does not finish ending before every other process in it is collected
+        // (by its tracer, amber, here): all are sent SIGKILL, then collected as they end.
+        var processes = _trees.SelectMany(t => t.Processes.Reverse()).ToList();
+        foreach (var p in processes)
+            p.SendKill();
+        Tracee.CollectEnded(processes.SelectMany(p => p.Threads.Select(t => t.Tid)), TimeSpan.FromSeconds(30));
     }
 
     public void Dispose()

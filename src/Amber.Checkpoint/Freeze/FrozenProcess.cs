@@ -163,24 +163,17 @@ public sealed class FrozenProcess : IDisposable
         return problems;
     }
 
-    /// <summary>Ends the process after a successful dump: it never runs again after the cut.</summary>
-    public void Kill()
+    /// <summary>
+    /// Ends the process after a successful dump (it never runs again after the cut): SIGKILL, which ends
+    /// it once its threads are collected (Tracee.CollectEnded: a leader's end is told only after the
+    /// other threads', docs/kernel.md pitfall 8).
+    /// </summary>
+    public void SendKill()
     {
         Spawner_Kill();
         Killed = true;
         foreach (var t in _threads)
             t.Tracee.MarkGone();
-        // Collect the tracer's notifications: non-leaders first (docs/kernel.md, pitfall 8).
-        foreach (var t in _threads.AsEnumerable().Reverse())
-        {
-            try
-            {
-                while (!Tracee.WaitAny(t.Tid).IsGone) { }
-            }
-            catch (KernelCallException e) when (e.Errno == Errnos.ECHILD)
-            {
-            }
-        }
     }
 
     public void Dispose()

@@ -86,13 +86,6 @@ public sealed class FrozenTree : IDisposable
         return problems;
     }
 
-    /// <summary>Ends every process (children first), after a successful dump.</summary>
-    public void Kill()
-    {
-        foreach (var p in Processes.Reverse())
-            p.Kill();
-    }
-
     public void Dispose()
     {
         foreach (var p in Processes)

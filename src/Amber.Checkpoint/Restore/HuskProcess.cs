@@ -33,14 +33,17 @@ public static class HuskProcess
         new(injector, memory, trampoline + Page.Size, Page.Size);
 
     /// <param name="pid">The PID the new process gets; 0: any (the forest of a group restore).</param>
+    /// <param name="newPidNamespace">The husk makes a new PID namespace, and the process (<paramref name="pid"/>: 1) is its first.</param>
+    /// <param name="inHusk">What the husk does before it makes the process (calls into it, and its PID): new mounts, say.</param>
     /// <param name="inheritSources">amber fds placed at fd 3, 4, ... of the new process.</param>
     /// <param name="imageRanges">Address ranges the restored process will use: the trampoline avoids them.</param>
     /// <param name="cgroup">Where the new process (and everything it makes) is born.</param>
-    public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources, Cgroup? cgroup)
+    public static (Tracee Process, ulong Trampoline) Create(int pid, IEnumerable<(ulong Start, ulong End)> imageRanges, IReadOnlyList<int> inheritSources, Cgroup? cgroup,
+        bool newPidNamespace = false, Action<RemoteCalls, int>? inHusk = null)
     {
         var inherits = inheritSources.Select((source, i) => (3 + i, source)).ToList();
         int huskPid = Spawner.Spawn(new SpawnOptions(Husk.Path, ["amber-husk"]) { Environment = [], Inherits = inherits });
-        if (huskPid == pid)
+        if (huskPid == pid && !newPidNamespace)
         {
             // The next free PID was the very one to restore (PIDs wrapped): another husk, then let this one go.
             int taken = huskPid;
@@ -65,15 +68,21 @@ public static class HuskProcess
 
             var fork = new SyscallInjector(husk, trampolineAddress, int3Follows: true, bootstrap.OriginalRegisters);
             var forkCalls = Calls(fork, memory, trampolineAddress);
-            int child;
+            inHusk?.Invoke(forkCalls, huskPid);
+            if (newPidNamespace)
+                forkCalls.NewPidNamespaceForChildren();
             try
             {
-                child = forkCalls.CloneWithId(pid, thread: false);
+                forkCalls.CloneWithId(pid, thread: false);
             }
-            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST)
+            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST && !newPidNamespace)
             {
                 throw new CheckpointException($"PID {pid} was taken just before the restore could claim it, by {WaitForPid.Holder(pid)}");
             }
+            // The clone's id as amber sees it (the husk's namespace is amber's); in a new namespace it has another there.
+            int child = forkCalls.LastChild;
+            if (newPidNamespace && pid != 0 && Namespaces.InnerPid(child) != pid)
+                throw new CheckpointException($"clone3 in a new PID namespace gave process {Namespaces.InnerPid(child)} there, not {pid}");
             var tracee = Tracee.Adopt(child, child);
             tracee.WaitForStop();
             return (tracee, trampolineAddress);

@@ -33,11 +33,13 @@ public static class ImageValidator
                   || (r.Encrypted && (r.Nonce.Length != 12 || r.Tag.Length != 16))
                   || r.FileOffset + r.StoredLength > EndOf(pagesOf, r.StoredIn));
 
-        if (pid <= 1)
+        // Only in a PID namespace of their own is a process of the checkpoint PID 1 (its first).
+        int lowest = tree.NewPidNamespace ? 1 : 2;
+        if (pid < lowest)
             Fail($"bad pid {pid}");
         if (image.Threads.Count == 0 || image.Threads.Count > 65536 || image.Threads[0].Tid != pid)
             Fail($"{image.Threads.Count} threads, the first {(image.Threads.Count > 0 ? image.Threads[0].Tid : 0)} (it must be the process itself)");
-        if (image.Threads.Select(t => t.Tid).Distinct().Count() != image.Threads.Count || image.Threads.Any(t => t.Tid <= 1))
+        if (image.Threads.Select(t => t.Tid).Distinct().Count() != image.Threads.Count || image.Threads.Any(t => t.Tid < lowest))
             Fail("thread ids are repeated or invalid");
         foreach (var t in image.Threads)
         {

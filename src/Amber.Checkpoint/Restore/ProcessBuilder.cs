@@ -1,5 +1,6 @@
 using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.Cred;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.DeletedFiles;
 using Amber.Checkpoint.Resources.Limits;
 using Amber.Checkpoint.Resources.Locks;
@@ -35,12 +36,19 @@ public sealed class ProcessBuilder(
 {
     private readonly List<Tracee> _created = [];
     private readonly List<(List<RestoredThread> Threads, bool Stopped)> _held = [];
+    private bool _procfsMounted;
 
     public void Build(Tracee process, ProcessImage image, bool isRoot)
     {
-        int pid = image.Pid;
-        var (injector, calls) = Attach(process, pid);
+        int pid = image.Pid; // the image's: its files, and the calls made inside (process.Pid is amber's)
+        var (injector, calls) = Attach(process);
         using var memory = calls.Memory;
+        // Their procfs, by the first of them: the one process that is sure to be in their PID namespace then.
+        if (isRoot && tree.Mounts is { } mounts && !_procfsMounted)
+        {
+            MountRestorer.MountProcs(calls, mounts);
+            _procfsMounted = true;
+        }
         Faults.Check(FaultPoint.RestoreAfterCreate);
         // A process that shares its parent's fd table finds it restored: it neither clears nor fills it.
         bool ownTable = !image.SharesFdTable;
@@ -62,7 +70,7 @@ public sealed class ProcessBuilder(
         mm.MapAndFill((owner, where) => reader.GetFilePath(ImageNames.Pages(owner == 0 ? pid : owner), where), pageFiles.Of, pagePath);
         trace.Mark($"memory of {pid}");
         ShmemRestorer.AddSeals(calls, image, memfds);
-        PageVerifier.Verify(pid, mm.ReadInPlace, pagePath);
+        PageVerifier.Verify(process.Pid, mm.ReadInPlace, pagePath);
         trace.Mark($"pages of {pid} checked");
         cancel.ThrowIfCancellationRequested();
 
@@ -94,7 +102,7 @@ public sealed class ProcessBuilder(
         }
 
         // Threads before credentials: clone3 with set_tid needs the privilege a non-root uid gives up.
-        var threads = ThreadRestorer.CreateThreads(calls, image, trampoline);
+        var threads = ThreadRestorer.CreateThreads(calls, image, trampoline, tree);
         _created.AddRange(threads.Skip(1).Select(t => t.Tracee));
         foreach (var t in threads)
         {
@@ -121,7 +129,7 @@ public sealed class ProcessBuilder(
 
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
         // syscall instruction of the restored vdso instead.
-        ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(pid), memory, pid);
+        ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(process.Pid), memory, process.Pid);
         var last = new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0);
         last.Munmap(trampoline, HuskProcess.TrampolineSize);
         // A filter could forbid what the restore itself does: it goes on after everything else.
@@ -142,23 +150,45 @@ public sealed class ProcessBuilder(
     /// </summary>
     public List<Tracee> BuildForest(Tracee process, ProcessImage forest)
     {
-        var (_, calls) = Attach(process, process.Pid);
+        var (_, calls) = Attach(process);
         using var memory = calls.Memory;
         KeepOnlyInheritedFds(calls, isRoot: true);
         using (var pageFiles = new PageFiles(reader, 0))
             CreateForOthers(calls, forest, pageFiles, FdTable.Floor(forest, options.InheritFds.Count));
-        var roots = new List<Tracee>();
-        foreach (var root in tree.Roots)
-        {
-            int pid = calls.CloneWithId(root.Pid, thread: false);
-            if (pid != root.Pid)
-                throw new CheckpointException($"clone3 gave process {pid}, not {root.Pid}");
-            var tracee = Tracee.Adopt(pid, pid);
-            tracee.WaitForStop();
-            roots.Add(tracee);
-        }
+        // In a new PID namespace, its PID 1 first: the namespace is made with it.
+        if (tree.NewPidNamespace)
+            calls.NewPidNamespaceForChildren();
+        var made = tree.Roots.OrderBy(r => tree.NewPidNamespace && r.Pid == 1 ? 0 : 1)
+            .Select(root => (root.Pid, Tracee: Clone(calls, root.Pid)))
+            .ToDictionary(r => r.Pid, r => r.Tracee);
         trace.Mark("forest");
-        return roots;
+        return [.. tree.Roots.Select(r => made[r.Pid])];
+    }
+
+    /// <summary>
+    /// A child of <paramref name="creator"/>'s with id <paramref name="id"/> (the image's: in a new PID
+    /// namespace, its id there), stopped at birth and traced; noted in the tree by amber's id for it.
+    /// </summary>
+    private Tracee Clone(RemoteCalls creator, int id, string note = "", bool sharedFiles = false, bool sibling = false)
+    {
+        int returned;
+        try
+        {
+            returned = creator.CloneWithId(id, thread: false, sharedFiles, sibling);
+        }
+        catch (KernelCallException e) when (e.Errno == Errnos.EEXIST && !tree.NewPidNamespace)
+        {
+            throw new CheckpointException($"PID {id} was taken just before the restore could claim it, by {WaitForPid.Holder(id)}");
+        }
+        // clone3 returns the id in the creator's namespace, which is the new one's only for a creator inside it.
+        int host = creator.LastChild;
+        int got = tree.NewPidNamespace ? Kernel.Processes.Namespaces.InnerPid(host) : returned;
+        if (got != id)
+            throw new CheckpointException($"clone3 gave process {got}, not {id}{note}");
+        tree.Made(id, host);
+        var tracee = Tracee.Adopt(host, host);
+        tracee.WaitForStop();
+        return tracee;
     }
 
     /// <summary>
@@ -175,14 +205,14 @@ public sealed class ProcessBuilder(
     }
 
     /// <summary>Seizes control of a new process: every signal blocked, forks traced, and calls through the trampoline.</summary>
-    private (SyscallInjector Injector, RemoteCalls Calls) Attach(Tracee process, int pid)
+    private (SyscallInjector Injector, RemoteCalls Calls) Attach(Tracee process)
     {
         _created.Add(process);
         // Nothing may be delivered into our injections; the saved masks are put back at the end.
         process.SetSignalMask(ulong.MaxValue);
         process.SetOptions(PtraceOptions.TraceFork | PtraceOptions.TraceClone | PtraceOptions.ExitKill);
         var injector = new SyscallInjector(process, trampoline, int3Follows: true);
-        return (injector, HuskProcess.Calls(injector, new RemoteMemory(pid), trampoline));
+        return (injector, HuskProcess.Calls(injector, new RemoteMemory(process.Pid), trampoline));
     }
 
     /// <summary>
@@ -240,14 +270,11 @@ public sealed class ProcessBuilder(
     {
         foreach (var pid in _created.Select(t => t.Pid).Distinct())
             Kernel.Processes.Spawner.Kill(pid, Signals.SIGKILL);
-        foreach (var t in _created.AsEnumerable().Reverse())
-        {
-            if (!t.Attached)
-                continue;
-            t.MarkGone();
-            try { while (!Tracee.WaitAny(t.Tid).IsGone) { } }
-            catch (KernelCallException) { }
-        }
+        // As they end: a new PID namespace's PID 1 does not finish ending before every other process
+        // in it is collected.
+        var attached = _created.Where(t => t.Attached).ToList();
+        attached.ForEach(t => t.MarkGone());
+        Tracee.CollectEnded(attached.Select(t => t.Tid), TimeSpan.FromSeconds(30));
         // A killed process whose parent was killed too comes to us (the restore is a subreaper) as a
         // zombie: reaped here, so that a failed restore leaves no PID taken behind it.
         long until = Environment.TickCount64 + 2000;
@@ -272,19 +299,7 @@ public sealed class ProcessBuilder(
                 creator = (placeholders.TryGetValue(session, out var s) ? s : placeholders[session] = Placeholder(parent, session, newSession: true)).Calls;
             else if (group != 0 && !placeholders.ContainsKey(group))
                 placeholders[group] = Placeholder(parent, group, newSession: false);
-            int pid;
-            try
-            {
-                pid = creator.CloneWithId(child.Pid, thread: false, sharedFiles: child.SharesFdTable, sibling: creator != parent);
-            }
-            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST)
-            {
-                throw new CheckpointException($"PID {child.Pid} was taken just before the restore could claim it, by {WaitForPid.Holder(child.Pid)}");
-            }
-            if (pid != child.Pid)
-                throw new CheckpointException($"clone3 gave process {pid}, not {child.Pid}");
-            var tracee = Tracee.Adopt(pid, pid);
-            tracee.WaitForStop();
+            var tracee = Clone(creator, child.Pid, sharedFiles: child.SharesFdTable, sibling: creator != parent);
             if (child.Zombie)
             {
                 _created.Add(tracee);
@@ -305,13 +320,9 @@ public sealed class ProcessBuilder(
     /// </summary>
     private (Tracee, RemoteCalls) Placeholder(RemoteCalls parent, int id, bool newSession)
     {
-        int pid = parent.CloneWithId(id, thread: false);
-        if (pid != id)
-            throw new CheckpointException($"clone3 gave process {pid}, not {id} (a placeholder for process group or session {id})");
-        var tracee = Tracee.Adopt(pid, pid);
-        tracee.WaitForStop();
+        var tracee = Clone(parent, id, $" (a placeholder for process group or session {id})");
         _created.Add(tracee);
-        var calls = HuskProcess.Calls(new SyscallInjector(tracee, trampoline, int3Follows: true), new RemoteMemory(pid), trampoline);
+        var calls = HuskProcess.Calls(new SyscallInjector(tracee, trampoline, int3Follows: true), new RemoteMemory(tracee.Pid), trampoline);
         if (newSession)
             calls.NewSession();
         else

@@ -14,9 +14,12 @@ public sealed class RestoreTree
 {
     private readonly Dictionary<int, List<ProcessImage>> _children;
 
-    private RestoreTree(List<ProcessImage> images, List<ProcessImage> roots, ProcessImage? forest, int inheritCount)
+    private readonly Dictionary<int, int> _hostIds = [];
+
+    private RestoreTree(List<ProcessImage> images, List<ProcessImage> roots, ProcessImage? forest, int inheritCount, bool newPidNamespace)
     {
         Images = images;
+        NewPidNamespace = newPidNamespace;
         Roots = roots;
         Root = roots[0];
         Forest = forest;
@@ -94,8 +97,32 @@ public sealed class RestoreTree
 
     public ProcessImage Root { get; }
 
-    /// <summary>Every PID and TID the restore will claim.</summary>
-    public IEnumerable<int> AllIds => Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));
+    /// <summary>The mounts of a mount namespace they had of their own (made again in a new one); null if they had none.</summary>
+    public MountsImage? Mounts { get; private init; }
+
+    /// <summary>
+    /// The processes had a PID namespace of their own: they are made in a new one, with the ids they
+    /// had in theirs (the image's), and have other ids in amber's (<see cref="HostId"/>).
+    /// </summary>
+    public bool NewPidNamespace { get; }
+
+    /// <summary>
+    /// The id amber knows process or thread <paramref name="id"/> (the image's id) by, to trace it and
+    /// read it in /proc: the same, unless it is in a new PID namespace (once made, <see cref="Made"/>).
+    /// Calls injected into the processes use the image's ids, theirs.
+    /// </summary>
+    public int HostId(int id) =>
+        !NewPidNamespace ? id : _hostIds.TryGetValue(id, out int host) ? host : throw new InvalidOperationException($"process {id} is not made yet");
+
+    /// <summary>Process or thread <paramref name="id"/> (the image's id) was made, as <paramref name="hostId"/> in amber's namespace.</summary>
+    public void Made(int id, int hostId)
+    {
+        if (NewPidNamespace)
+            _hostIds[id] = hostId;
+    }
+
+    /// <summary>Every PID and TID the restore will claim (in amber's PID namespace; none in a new one).</summary>
+    public IEnumerable<int> AllIds => NewPidNamespace ? [] : Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));
 
     /// <summary>Every address range any process will map: the trampoline must be free in all of them.</summary>
     public IReadOnlyList<(ulong Start, ulong End)> AllRanges =>
@@ -133,7 +160,13 @@ public sealed class RestoreTree
             if (forest.Pid != 0 || forest.Mm is null || forest.Threads.Count > 0 || forest.Fds.Count > 0 || forest.Mm.Vmas.Count > 0)
                 throw new CheckpointException($"{reader.Directory}: {ImageNames.Forest} is not a forest");
         }
-        var tree = new RestoreTree(images, [.. rootPids.Select(r => images.First(i => i.Pid == r))], forest, inheritCount);
+        bool newPidNamespace = manifest.Namespaces?.Pid == true;
+        if (newPidNamespace && !rootPids.Contains(1))
+            throw new CheckpointException($"{reader.Directory}: the processes had a PID namespace of their own, but none of their trees is rooted at its PID 1");
+        var tree = new RestoreTree(images, [.. rootPids.Select(r => images.First(i => i.Pid == r))], forest, inheritCount, newPidNamespace)
+        {
+            Mounts = manifest.Namespaces?.Mount == true ? Resources.Isolation.MountRestorer.Load(reader) : null,
+        };
         CheckMessages(reader, [.. tree.Creators]);
         foreach (var image in images)
         {

@@ -46,7 +46,7 @@ public static class Restorer
         reader.ThrowIfNoKey();
         using var trace = new PhaseTrace("restore --check");
         var (tree, warnings, _) = Validate(reader, options, trace);
-        var taken = tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
+        var taken = tree.NewPidNamespace ? [] : tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
         return (warnings, [.. tree.Images.Select(i => i.Pid)], taken);
     }
 
@@ -72,7 +72,7 @@ public static class Restorer
             StorageRollback.Validate(storage);
         var storageRoots = storage?.Roots.Select(r => r.Path).ToList() ?? [];
         foreach (var image in tree.Images.Where(i => !i.Zombie))
-            warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path)));
+            warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path) || MountRestorer.Covers(tree.Mounts, path)));
         TcpConnections.CheckAddresses(tree.Images);
         warnings.AddRange(TcpConnections.AcceptQueueWarnings(tree.Images));
         trace.Mark("validate");
@@ -93,7 +93,8 @@ public static class Restorer
         var runs = tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Pages).ToList();
         PageProgress.Expected = runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
-        foreach (int id in tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
+        // In a new PID namespace (they had one of their own) every id is free.
+        foreach (int id in tree.NewPidNamespace ? [] : tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
         trace.Mark("pids free");
@@ -114,7 +115,11 @@ public static class Restorer
         trace.Mark("namespaces");
         using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
         trace.Mark("network lock");
-        var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup);
+        var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup,
+            newPidNamespace: tree.NewPidNamespace && !forest, // the forest makes it, before the roots
+            inHusk: tree.Mounts is { } mounts ? (husk, huskPid) => MountRestorer.Make(husk, huskPid, mounts) : null);
+        if (!forest)
+            tree.Made(tree.Root.Pid, first.Pid);
         trace.Mark("create process");
         var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);
         try
@@ -125,9 +130,9 @@ public static class Restorer
             }
             else
             {
-                var roots = builder.BuildForest(first, tree.Forest ?? new ProcessImage { Mm = new MmImage() });
-                for (int i = 0; i < roots.Count; i++)
-                    builder.Build(roots[i], tree.Roots[i], isRoot: true);
+                var made = builder.BuildForest(first, tree.Forest ?? new ProcessImage { Mm = new MmImage() });
+                for (int i = 0; i < made.Count; i++)
+                    builder.Build(made[i], tree.Roots[i], isRoot: true);
                 builder.EndForest(first);
             }
             ShmemRestorer.AddSharedSeals(tree);
@@ -139,7 +144,7 @@ public static class Restorer
             foreach (var image in tree.Images.Where(i => !i.Zombie))
             {
                 foreach (var fd in image.Fds.Where(f => f.Kind == FdKind.FdInotify))
-                    Kernel.Files.ProcessFiles.Drain(image.Pid, fd.Fd);
+                    Kernel.Files.ProcessFiles.Drain(tree.HostId(image.Pid), fd.Fd);
             }
             // Every end of every connection is there: made again, they may talk again.
             tree.TcpRepairs.Rebuild();
@@ -160,9 +165,12 @@ public static class Restorer
             builder.KillAll();
             throw;
         }
+        // amber's ids for them: in a new PID namespace they have others there (the image's).
+        int root = tree.HostId(tree.Root.Pid);
+        List<int> roots = [.. tree.Roots.Select(r => tree.HostId(r.Pid))], processes = [.. tree.Images.Select(i => tree.HostId(i.Pid))];
         if (options.Detach)
-            return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, null) { Storage = rollback };
-        var end = Spawner.Reap(tree.Root.Pid);
-        return new RestoreResult(tree.Root.Pid, [.. tree.Roots.Select(r => r.Pid)], [.. tree.Images.Select(i => i.Pid)], clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal) { Storage = rollback };
+            return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, null) { Storage = rollback };
+        var end = Spawner.Reap(root);
+        return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal) { Storage = rollback };
     }
 }

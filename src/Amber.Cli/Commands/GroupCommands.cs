@@ -31,7 +31,7 @@ public static class GroupCommands
         var compress = CheckpointCommand.CompressOption();
         var encrypt = KeyOptions.Encrypt();
         encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
-        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: uts,ipc,net (only when the group is made)" };
+        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: pid,uts,ipc,net (only when the group is made)" };
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")

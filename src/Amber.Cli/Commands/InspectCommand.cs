@@ -23,11 +23,12 @@ public static class InspectCommand
             var processes = reader.Manifest.Pids
                 .Select(pid => reader.ReadMessage(ImageNames.Process(pid), ImageFileKind.Process, ProcessImage.Parser)).ToList();
             var storage = reader.Manifest.Storage ? reader.ReadMessage(ImageNames.Storage, ImageFileKind.Metadata, StorageImage.Parser) : null;
+            var mounts = reader.Manifest.Namespaces?.Mount == true ? reader.ReadMessage(ImageNames.Mounts, ImageFileKind.Metadata, MountsImage.Parser) : null;
             if (parse.GetValue(json))
-                WriteJson(reader.Manifest, processes, storage);
+                WriteJson(reader.Manifest, processes, storage, mounts);
             else
             {
-                WriteText(reader.Manifest, processes);
+                WriteText(reader.Manifest, processes, mounts);
                 if (storage is not null)
                     WriteStorage(storage);
             }
@@ -36,7 +37,7 @@ public static class InspectCommand
         return command;
     }
 
-    private static void WriteJson(Manifest manifest, List<ProcessImage> processes, StorageImage? storage)
+    private static void WriteJson(Manifest manifest, List<ProcessImage> processes, StorageImage? storage, MountsImage? mounts)
     {
         var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
         Console.Out.Write("{\"manifest\":");
@@ -46,8 +47,19 @@ public static class InspectCommand
         Console.Out.Write("]");
         if (storage is not null)
             Console.Out.Write($",\"storage\":{formatter.Format(storage)}");
+        if (mounts is not null)
+            Console.Out.Write($",\"mounts\":{formatter.Format(mounts)}");
         Console.Out.WriteLine("}");
     }
+
+    /// <summary>"3 mounts of its own: proc on /proc, tmpfs on /x (2 files), bind of /a on /b".</summary>
+    private static string Describe(MountsImage mounts) =>
+        $"{mounts.Mounts.Count} mount{(mounts.Mounts.Count == 1 ? "" : "s")} of its own" + (mounts.Mounts.Count == 0 ? "" : ": " + string.Join(", ", mounts.Mounts.Select(m => m.Kind switch
+        {
+            MountImage.Types.Kind.Proc => $"proc on {m.Target}",
+            MountImage.Types.Kind.Tmpfs => $"tmpfs on {m.Target} ({m.Files.Count} files, {m.Files.Sum(f => (long)f.Data.Length):N0} bytes)",
+            _ => $"bind of {m.Source} on {m.Target}",
+        })));
 
     private static void WriteStorage(StorageImage storage)
     {
@@ -79,7 +91,7 @@ public static class InspectCommand
         }
     }
 
-    private static void WriteText(Manifest manifest, List<ProcessImage> processes)
+    private static void WriteText(Manifest manifest, List<ProcessImage> processes, MountsImage? mounts)
     {
         var o = Console.Out;
         o.WriteLine($"checkpoint  format {manifest.FormatVersion}, amber {manifest.AmberVersion}, kernel {manifest.KernelRelease}, {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u}");
@@ -92,7 +104,7 @@ public static class InspectCommand
         if (manifest.KeyId.Length > 0)
             o.WriteLine($"  encrypted (AES-256-GCM) with key {manifest.KeyId}");
         if (manifest.Namespaces is { } own)
-            o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}{(own.Net ? $" net (loopback {(own.LoopbackUp ? "up" : "down")})" : "")}");
+            o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}{(own.Net ? $" net (loopback {(own.LoopbackUp ? "up" : "down")})" : "")}{(own.Pid ? " pid (the PIDs shown are theirs in it)" : "")}{(mounts is null ? "" : $" mnt ({Describe(mounts)})")}");
         if (manifest.Group.Length > 0)
             o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)

@@ -27,7 +27,7 @@ public static class PsCommand
                 Report(tables, all: only is null);
                 return ExitCodes.Ok;
             }
-            Console.Out.WriteLine($"{"GROUP",-16} {"PID",7} {"PPID",7} {"TREE",7} {"STATE",-8} {"THR",4} {"RESTARTS",8} {"LAST CHECKPOINT",-19} COMMAND");
+            Console.Out.WriteLine($"{"GROUP",-16} {"PID",7} {"NSPID",7} {"PPID",7} {"TREE",7} {"STATE",-8} {"THR",4} {"RESTARTS",8} {"LAST CHECKPOINT",-19} COMMAND");
             foreach (var path in tables)
             {
                 using var table = Readable(path, all: only is null);
@@ -40,7 +40,7 @@ public static class PsCommand
                         ? DateTimeOffset.FromUnixTimeMilliseconds(r.LastCheckpointUnixMs).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
                         : "-";
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{header.Group,-16} {r.Pid,7} {r.ParentPid,7} {r.Tree,7} {r.State.ToString().ToLowerInvariant(),-8} {r.Threads,4} {r.Restarts,8} {last,-19} {r.Command}"));
+                        $"{header.Group,-16} {r.Pid,7} {(r.NsPid > 0 ? r.NsPid : r.Pid),7} {r.ParentPid,7} {r.Tree,7} {r.State.ToString().ToLowerInvariant(),-8} {r.Threads,4} {r.Restarts,8} {last,-19} {r.Command}"));
                 }
             }
             return ExitCodes.Ok;
@@ -63,6 +63,7 @@ public static class PsCommand
                 w.WriteStartObject();
                 w.WriteString("group", header.Group);
                 w.WriteNumber("pid", r.Pid);
+                w.WriteNumber("nsPid", r.NsPid > 0 ? r.NsPid : r.Pid);
                 w.WriteNumber("ppid", r.ParentPid);
                 w.WriteNumber("tree", r.Tree);
                 w.WriteString("state", r.State.ToString().ToLowerInvariant());

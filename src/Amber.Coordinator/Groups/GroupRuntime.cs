@@ -160,7 +160,7 @@ public sealed class GroupRuntime : IDisposable
                 _ => ProcessState.Running,
             };
             records.Add(new ProcessRecord(pid, stat.ParentPid, tree, state, tree == pid, first,
-                saved.Contains(pid) ? Config.LastCheckpointUnixMs : 0, Config.Restarts, 0, status.Threads, status.Name));
+                saved.Contains(pid) ? Config.LastCheckpointUnixMs : 0, Config.Restarts, 0, status.Threads, status.Name) { NsPid = status.NsPids is [.., int inner] ? inner : pid });
         }
         foreach (int gone in _firstSeen.Keys.Where(p => !stats.ContainsKey(p)).ToList())
             _firstSeen.Remove(gone);

@@ -17,7 +17,11 @@ public enum ProcessState : byte
 /// <summary>One record of a group's process table.</summary>
 public sealed record ProcessRecord(
     int Pid, int ParentPid, int Tree, ProcessState State, bool IsTreeRoot, long StartedUnixMs, long LastCheckpointUnixMs,
-    int Restarts, int ExitStatus, int Threads, string Command);
+    int Restarts, int ExitStatus, int Threads, string Command)
+{
+    /// <summary>Its PID in its own PID namespace (a group's own, <c>--isolate pid</c>): the same as <see cref="Pid"/> outside one; 0 in a table written before it was kept.</summary>
+    public int NsPid { get; init; }
+}
 
 /// <summary>The group-wide part of the table's header.</summary>
 public sealed record TableHeader(string Group, int DaemonPid, int Restarts, long UpdatedUnixMs, long LastCheckpointUnixMs, string LastCheckpoint);
@@ -30,7 +34,8 @@ public sealed record TableHeader(string Group, int DaemonPid, int Restarts, long
 /// Header (256 bytes, little-endian): magic "AMBRPTBL", version, header size, record size,
 /// capacity, count, sequence (u64), updated (unix ms), group name (64), daemon pid, restarts,
 /// last checkpoint time and id (64). Record (128 bytes): pid, parent, tree root, state, flags
-/// (1: tree root), started, last checkpoint, restarts, exit status, threads, command (16).
+/// (1: tree root), started, last checkpoint, restarts, exit status, threads, PID in its own PID
+/// namespace (0 in tables from before it), command (16).
 /// </summary>
 public sealed class ProcessTable : IDisposable
 {
@@ -189,6 +194,7 @@ public sealed class ProcessTable : IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(b[32..], r.Restarts);
         BinaryPrimitives.WriteInt32LittleEndian(b[36..], r.ExitStatus);
         BinaryPrimitives.WriteInt32LittleEndian(b[40..], r.Threads);
+        BinaryPrimitives.WriteInt32LittleEndian(b[44..], r.NsPid);
         var command = Encoding.UTF8.GetBytes(r.Command);
         command.AsSpan(0, Math.Min(command.Length, CommandSize)).CopyTo(b[48..]);
     }
@@ -201,7 +207,7 @@ public sealed class ProcessTable : IDisposable
             BinaryPrimitives.ReadInt32LittleEndian(b), BinaryPrimitives.ReadInt32LittleEndian(b[4..]), BinaryPrimitives.ReadInt32LittleEndian(b[8..]),
             (ProcessState)b[12], (b[13] & 1) != 0, BinaryPrimitives.ReadInt64LittleEndian(b[16..]), BinaryPrimitives.ReadInt64LittleEndian(b[24..]),
             BinaryPrimitives.ReadInt32LittleEndian(b[32..]), BinaryPrimitives.ReadInt32LittleEndian(b[36..]), BinaryPrimitives.ReadInt32LittleEndian(b[40..]),
-            Encoding.UTF8.GetString(nul < 0 ? command : command[..nul]));
+            Encoding.UTF8.GetString(nul < 0 ? command : command[..nul])) { NsPid = BinaryPrimitives.ReadInt32LittleEndian(b[44..]) };
     }
 
     private void WriteString(long at, string value, int size)

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using Amber.Native;
 
 namespace Amber.Kernel.Files;
@@ -29,10 +28,7 @@ public static class FileHandles
     public static unsafe HeldFile? Open(ulong device, int handleType, ReadOnlySpan<byte> handle)
     {
         string wanted = $"{device >> 20}:{device & 0xfffff}";
-        string? mountPoint = File.ReadLines("/proc/self/mountinfo")
-            .Select(l => l.Split(' '))
-            .Where(f => f.Length > 4 && f[2] == wanted)
-            .Select(f => Unescape(f[4])).FirstOrDefault();
+        string? mountPoint = Proc.MountInfo.OfThisProcess().FirstOrDefault(m => m.Device == wanted)?.MountPoint;
         if (mountPoint is null)
             return null;
         var mountPath = NativeString.Utf8Z(mountPoint);
@@ -51,8 +47,4 @@ public static class FileHandles
             fd = Interop.OpenByHandleAt(mount, h, Interop.O_PATH | Interop.O_CLOEXEC);
         return fd < 0 ? null : new HeldFile(new SafeFdHandle(fd));
     }
-
-    /// <summary>mountinfo escapes space, tab, newline and backslash as octal.</summary>
-    private static string Unescape(string s) =>
-        System.Text.RegularExpressions.Regex.Replace(s, @"\\([0-7]{3})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString(CultureInfo.InvariantCulture));
 }

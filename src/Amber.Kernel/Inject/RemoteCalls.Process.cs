@@ -57,6 +57,16 @@ public sealed partial class RemoteCalls
 
     public void NewSession() => Call("setsid", SyscallNumbers.Setsid);
 
+    /// <summary>
+    /// unshare(CLONE_NEWPID): the tracee's later children are born in a new PID namespace, the first as
+    /// its PID 1, while it stays where it is. clone3 then returns their ids in the tracee's namespace, not
+    /// in theirs: <see cref="SyscallInjector.NewChildren"/> has them as amber sees them.
+    /// </summary>
+    public void NewPidNamespaceForChildren() => Call("unshare(CLONE_NEWPID)", SyscallNumbers.Unshare, (ulong)Interop.CLONE_NEWPID);
+
+    /// <summary>The tracee's last child (or thread) made by an injected clone, as amber sees it: its PID (TID) in amber's namespace.</summary>
+    public int LastChild => Injector.NewChildren is [.., int last] ? last : throw new InvalidOperationException("no child was made by an injected clone");
+
     public int GetDumpable() => (int)Call("prctl(PR_GET_DUMPABLE)", SyscallNumbers.Prctl, Interop.PR_GET_DUMPABLE);
 
     public void SetDumpable(int value) => Call("prctl(PR_SET_DUMPABLE)", SyscallNumbers.Prctl, Interop.PR_SET_DUMPABLE, (ulong)value);

@@ -48,6 +48,12 @@ public static class ProcFs
 
     public static string ReadCwd(int pid) => ReadLink(pid, "cwd");
 
+    /// <summary>
+    /// <paramref name="path"/> (absolute) as process <paramref name="pid"/> sees it: through its root, in
+    /// its mount namespace, which may not be amber's (a tmpfs or bind mount of its own).
+    /// </summary>
+    public static string InView(int pid, string path) => $"/proc/{pid}/root{path}";
+
     public static string ReadRoot(int pid) => ReadLink(pid, "root");
 
     public static FdInfo ReadFdInfo(int pid, int fd) => ProcParsers.ParseFdInfo(ReadText(pid, $"fdinfo/{fd}"));

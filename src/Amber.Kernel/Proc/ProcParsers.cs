@@ -74,7 +74,7 @@ public static class ProcParsers
         uint umask = 18; // 022
         uint[] uids = [], gids = [], groups = [];
         ulong sigPnd = 0, shdPnd = 0, sigBlk = 0, sigIgn = 0, sigCgt = 0;
-        int[] nsPids = [];
+        int[] nsPids = [], nsPgids = [], nsSids = [];
         var caps = new ulong[5];
         foreach (var line in text.AsSpan().EnumerateLines())
         {
@@ -101,6 +101,8 @@ public static class ProcParsers
                 case "SigIgn": sigIgn = Hex(value); break;
                 case "SigCgt": sigCgt = Hex(value); break;
                 case "NSpid": nsPids = Array.ConvertAll(Numbers(value), v => (int)v); break;
+                case "NSpgid": nsPgids = Array.ConvertAll(Numbers(value), v => (int)v); break;
+                case "NSsid": nsSids = Array.ConvertAll(Numbers(value), v => (int)v); break;
                 case "CapInh": caps[0] = Hex(value); break;
                 case "CapPrm": caps[1] = Hex(value); break;
                 case "CapEff": caps[2] = Hex(value); break;
@@ -109,7 +111,7 @@ public static class ProcParsers
                 case "Seccomp": seccomp = int.Parse(value, CultureInfo.InvariantCulture); break;
             }
         }
-        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt, seccomp);
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt, seccomp) { NsPgids = nsPgids, NsSids = nsSids };
     }
 
     /// <summary>

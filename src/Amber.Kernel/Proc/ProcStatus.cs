@@ -20,4 +20,11 @@ public sealed record ProcStatus(
     ulong[] Capabilities,
     ulong SigIgnored,
     ulong SigCaught,
-    int Seccomp);
+    int Seccomp)
+{
+    /// <summary>The process group's id in each PID namespace the process is in, amber's first (0 where it has none: led from outside).</summary>
+    public int[] NsPgids { get; init; } = [];
+
+    /// <summary>The session's id in each PID namespace the process is in, as <see cref="NsPgids"/>.</summary>
+    public int[] NsSids { get; init; } = [];
+}

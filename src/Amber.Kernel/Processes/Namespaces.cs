@@ -14,6 +14,19 @@ public enum NamespaceKind
 
     /// <summary>Network interfaces, addresses, routes, ports, sockets.</summary>
     Net,
+
+    /// <summary>
+    /// Process ids: the first process of a new one is its PID 1. Unlike the others, joining or making
+    /// one changes only where the thread's later children are born, never the thread itself.
+    /// </summary>
+    Pid,
+
+    /// <summary>
+    /// Mounts. A thread of a process of several threads can neither join nor make one (they share
+    /// their root and working directory): amber reads one through /proc/PID/root and mountinfo, and
+    /// has a single-threaded husk make one.
+    /// </summary>
+    Mount,
 }
 
 /// <summary>
@@ -29,15 +42,19 @@ public static class Namespaces
         NamespaceKind.Uts => "uts",
         NamespaceKind.Ipc => "ipc",
         NamespaceKind.Net => "net",
+        NamespaceKind.Pid => "pid",
+        NamespaceKind.Mount => "mnt",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    /// <summary>The kind named as /proc/PID/ns names it (uts, ipc, net); null for another.</summary>
+    /// <summary>The kind named as /proc/PID/ns names it (uts, ipc, net, pid, mnt); null for another.</summary>
     public static NamespaceKind? Parse(string name) => name switch
     {
         "uts" => NamespaceKind.Uts,
         "ipc" => NamespaceKind.Ipc,
         "net" => NamespaceKind.Net,
+        "pid" => NamespaceKind.Pid,
+        "mnt" => NamespaceKind.Mount,
         _ => null,
     };
 
@@ -46,6 +63,8 @@ public static class Namespaces
         NamespaceKind.Uts => Interop.CLONE_NEWUTS,
         NamespaceKind.Ipc => Interop.CLONE_NEWIPC,
         NamespaceKind.Net => Interop.CLONE_NEWNET,
+        NamespaceKind.Pid => Interop.CLONE_NEWPID,
+        NamespaceKind.Mount => Interop.CLONE_NEWNS,
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -60,7 +79,10 @@ public static class Namespaces
     public static string OfThisProcess(NamespaceKind kind) =>
         Link($"/proc/self/ns/{kind.ProcName()}") ?? throw new IOException($"/proc/self/ns/{kind.ProcName()} cannot be read");
 
-    /// <summary>The calling thread joins process <paramref name="pid"/>'s namespace of that kind.</summary>
+    /// <summary>
+    /// The calling thread joins process <paramref name="pid"/>'s namespace of that kind (for
+    /// <see cref="NamespaceKind.Pid"/>: its children are born in it from then on).
+    /// </summary>
     public static void Enter(int pid, NamespaceKind kind)
     {
         string path = $"/proc/{pid}/ns/{kind.ProcName()}";
@@ -76,6 +98,9 @@ public static class Namespaces
     /// </summary>
     public static void Make(IReadOnlyCollection<NamespaceKind> kinds, string? hostName = null, string? domainName = null, bool loopbackUp = true)
     {
+        // A thread is never in the PID namespace it makes: its first child is (Spawner, SpawnOptions.PidNamespace).
+        if (kinds.Contains(NamespaceKind.Pid) || kinds.Contains(NamespaceKind.Mount))
+            throw new ArgumentException("a PID or mount namespace is made for a new process, not for a thread", nameof(kinds));
         int flags = kinds.Aggregate(0, (f, k) => f | CloneFlag(k));
         if (flags == 0)
             return;
@@ -172,6 +197,16 @@ public static class Namespaces
         }
         return null;
     }
+
+    /// <summary>
+    /// Process (or thread) <paramref name="pid"/>'s id in its own PID namespace, the innermost (the
+    /// last NSpid of its status): the id it has for itself and its namespace's other processes.
+    /// </summary>
+    public static int InnerPid(int pid) => Proc.ProcFs.ReadStatus(pid).NsPids is [.., int inner] ? inner : pid;
+
+    /// <summary>The calling thread's later children are born in a new PID namespace, the first one as its PID 1.</summary>
+    public static void NewPidNamespaceForChildren() =>
+        Errnos.Check(Interop.Unshare(Interop.CLONE_NEWPID), "unshare", "pid");
 
     /// <summary>__NEW_UTS_LEN (64) and its NUL.</summary>
     private const int UtsLength = 65;

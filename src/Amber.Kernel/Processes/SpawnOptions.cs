@@ -29,4 +29,10 @@ public sealed record SpawnOptions(string Path, IReadOnlyList<string> Arguments)
     public IReadOnlyList<(int Fd, int Source)> Inherits { get; init; } = [];
 
     public bool NewSession { get; init; }
+
+    /// <summary>Born as PID 1 of a new PID namespace (which ends with it).</summary>
+    public bool NewPidNamespace { get; init; }
+
+    /// <summary>Born in the PID namespace of this process (0: amber's own).</summary>
+    public int PidNamespaceOf { get; init; }
 }

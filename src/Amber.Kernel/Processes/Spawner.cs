@@ -12,7 +12,37 @@ namespace Amber.Kernel.Processes;
 /// </summary>
 public static class Spawner
 {
-    public static unsafe int Spawn(SpawnOptions options)
+    /// <summary>Starts the program; returns its PID (in amber's PID namespace, whichever it is born in).</summary>
+    public static int Spawn(SpawnOptions options)
+    {
+        if (!options.NewPidNamespace && options.PidNamespaceOf == 0)
+            return SpawnHere(options);
+        // Where a thread's children are born can be changed only for good: a thread of its own spawns,
+        // then ends (amber's other threads go on spawning where they did).
+        int pid = 0;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failed = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                if (options.NewPidNamespace)
+                    Namespaces.NewPidNamespaceForChildren();
+                else
+                    Namespaces.Enter(options.PidNamespaceOf, NamespaceKind.Pid);
+                pid = SpawnHere(options);
+            }
+            catch (Exception e)
+            {
+                failed = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }) { Name = "amber-spawn", IsBackground = true };
+        thread.Start();
+        thread.Join();
+        failed?.Throw();
+        return pid;
+    }
+
+    private static unsafe int SpawnHere(SpawnOptions options)
     {
         var pins = new List<GCHandle>();
         byte* actions = stackalloc byte[Interop.PosixSpawnFileActionsSize * 2];

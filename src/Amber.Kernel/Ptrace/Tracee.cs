@@ -70,6 +70,35 @@ public sealed partial class Tracee : IDisposable
         return new WaitStatus(rv, status);
     }
 
+    /// <summary>
+    /// Takes the last notifications of threads sent SIGKILL, in whatever order they end; returns those
+    /// still not ended after <paramref name="limit"/>. Not one after another: the last thread of a PID
+    /// namespace's PID 1 does not finish ending before every other thread in the namespace is
+    /// collected, so waiting for it first would wait forever.
+    /// </summary>
+    public static unsafe List<int> CollectEnded(IEnumerable<int> tids, TimeSpan limit)
+    {
+        var pending = tids.Distinct().ToList();
+        long deadline = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        while (pending.Count > 0 && Environment.TickCount64 < deadline)
+        {
+            bool progress = false;
+            for (int i = pending.Count - 1; i >= 0; i--)
+            {
+                int status;
+                int rv = Interop.WaitPid(pending[i], &status, Interop.WALL | Interop.WNOHANG);
+                if (rv == 0 || (rv < 0 && Marshal.GetLastPInvokeError() == Errnos.EINTR))
+                    continue;
+                progress = true; // a notification taken (a stop on its way out, say)
+                if (rv < 0 || new WaitStatus(rv, status).IsGone) // ECHILD: nothing more will come of it
+                    pending.RemoveAt(i);
+            }
+            if (!progress)
+                Thread.Sleep(1);
+        }
+        return pending;
+    }
+
     /// <summary>Waits for the first ptrace-stop (after seize/interrupt, or of an auto-attached child).</summary>
     public WaitStatus WaitForStop()
     {

@@ -7,6 +7,8 @@ internal static partial class Interop
     internal const int CLONE_NEWUTS = 0x04000000;
     internal const int CLONE_NEWIPC = 0x08000000;
     internal const int CLONE_NEWNET = 0x40000000;
+    internal const int CLONE_NEWPID = 0x20000000;
+    internal const int CLONE_NEWNS = 0x00020000;
 
     /// <summary>The flags of a network interface by name (struct ifreq: 16-byte name, then a short).</summary>
     internal const ulong SIOCGIFFLAGS = 0x8913;
@@ -14,7 +16,7 @@ internal static partial class Interop
     internal const int IfreqSize = 40;
     internal const short IFF_UP = 1;
 
-    /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS, IPC and network.</summary>
+    /// <summary>Joins the namespace an nsfd refers to: the calling thread only, for UTS, IPC and network; for PID, what the thread starts from then on.</summary>
     [LibraryImport(Libc, EntryPoint = "setns", SetLastError = true)]
     internal static partial int Setns(int fd, int nstype);
 

@@ -42,6 +42,8 @@ internal static class SyscallNumbers
     internal const int Umask = 95;
     internal const int Setpgid = 109;
     internal const int Setsid = 112;
+    internal const int Mount = 165;
+    internal const int Unshare = 272;
     internal const int Setgroups = 116;
     internal const int Setresuid = 117;
     internal const int Setresgid = 119;

@@ -28,7 +28,7 @@ public static class ProcessCredentials
     public static void Restore(RemoteCalls calls, ProcessImage image, ThreadImage thread, List<string> warnings)
     {
         var creds = thread.Creds ?? image.Creds;
-        var now = ProcFs.ReadThreadStatus(image.Pid, thread.Tid);
+        var now = ProcFs.ReadThreadStatus(calls.Injector.Thread.Pid, calls.Injector.Thread.Tid);
         var saved = creds.Capabilities.Count == 5 ? creds.Capabilities.ToArray() : null;
         if (saved is not null)
         {
@@ -71,7 +71,7 @@ public static class ProcessCredentials
         if (keep)
             calls.KeepCapabilities(false);
 
-        var after = ProcFs.ReadThreadStatus(image.Pid, thread.Tid);
+        var after = ProcFs.ReadThreadStatus(calls.Injector.Thread.Pid, calls.Injector.Thread.Tid);
         string who = thread.Tid == image.Pid ? "" : $"thread {thread.Tid}: ";
         if (fsIds && (after.Uids[3] != creds.Uids[3] || after.Gids[3] != creds.Gids[3]))
             warnings.Add($"{who}fsuid/fsgid are {after.Uids[3]}/{after.Gids[3]} after the restore, {creds.Uids[3]}/{creds.Gids[3]} at the checkpoint");

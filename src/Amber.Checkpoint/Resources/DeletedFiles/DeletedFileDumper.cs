@@ -16,7 +16,7 @@ public static class DeletedFileDumper
 {
     private const int ChunkBytes = 4 << 20;
 
-    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
+    public static void Dump(int pid, int imagePid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         var buffer = new PageBuffer(ChunkBytes);
         var byFd = image.Fds.Where(f => f.Kind == FdKind.FdDeletedFile).Select(f => (Id: f.DeletedFile, f.Path, Fd: (FdImage?)f, Vma: (Vma?)null));
@@ -37,7 +37,7 @@ public static class DeletedFileDumper
             var st = file.Stat();
             var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff, Uid = st.Uid, Gid = st.Gid };
             ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer,
-                earlier?.ObjectOf(pid, p => p.DeletedFiles.Where(d => d.Id == id).Select(d => ((IList<PageRun>)d.Pages, d.PagesOf))));
+                earlier?.ObjectOf(imagePid, p => p.DeletedFiles.Where(d => d.Id == id).Select(d => ((IList<PageRun>)d.Pages, d.PagesOf))));
             image.DeletedFiles.Add(deleted);
         }
     }

@@ -146,7 +146,7 @@ public sealed class DeletedFileRestorer(RemoteCalls calls, ProcessImage image, R
         calls.ChangeOwner(fd, deleted.Uid, deleted.Gid);
         calls.ChangeMode(fd, deleted.Mode); // the umask took from it at creation
         calls.Truncate(fd, (long)deleted.Size);
-        using var file = RemoteFile.FromFd(image.Pid, fd);
+        using var file = RemoteFile.FromFd(calls.Memory.Pid, fd);
         foreach (var run in deleted.Pages)
         {
             var data = new byte[run.Count * ImageFormat.PageSize];

@@ -56,7 +56,7 @@ public sealed class FifoKind : IFileKind
             if (fifo.Capacity != PipeMaker.DefaultCapacity)
                 calls.SetPipeSize(helper, (int)fifo.Capacity);
             if (!fifo.Data.IsEmpty)
-                ProcessFiles.WriteThrough(restore.Image.Pid, helper, fifo.Data.Span);
+                ProcessFiles.WriteThrough(restore.Calls.Memory.Pid, helper, fifo.Data.Span);
         }
         restore.Place(fd, calls.OpenAt(fd.Path, ((int)fd.Flags & ~OpenFlags.CreationOnly) | OpenFlags.CloseOnExec));
         calls.Close(helper);

@@ -20,7 +20,7 @@ public sealed class PathFileKind : IFileKind
         {
             if (!fd.Link.StartsWith('/'))
                 throw new UnsupportedResourceException(fd.Pid, fd.What, "a file outside the process's file system view");
-            if (!FileStat.TryGet(fd.Link, out var onDisk) || onDisk.Inode != st.Inode || onDisk.Device != st.Device)
+            if (!FileStat.TryGet(Kernel.Proc.ProcFs.InView(fd.Pid, fd.Link), out var onDisk) || onDisk.Inode != st.Inode || onDisk.Device != st.Device)
                 throw new UnsupportedResourceException(fd.Pid, fd.What, "a file whose path now names another file");
             image.Kind = st.IsRegular ? FdKind.FdRegular : FdKind.FdDirectory;
             image.Identity = new FileIdentity { Device = st.Device, Inode = st.Inode, Size = st.Size, MtimeNs = st.MtimeNs };

@@ -49,7 +49,7 @@ public sealed partial class MemoryRestorer(
     public void RemoveHuskMappings()
     {
         var inherited = image.Mm.Vmas.Where(v => v.Inherited).Select(v => (v.Start, v.End)).ToHashSet();
-        foreach (var m in ProcFs.ReadMaps(image.Pid))
+        foreach (var m in ProcFs.ReadMaps(calls.Memory.Pid))
         {
             if (m.Start == trampoline || m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]" || inherited.Contains((m.Start, m.End)))
                 continue;
@@ -64,7 +64,7 @@ public sealed partial class MemoryRestorer(
     /// </summary>
     public void SetLayout()
     {
-        bool sameExe = ProcFs.ReadExe(image.Pid) == image.ExePath;
+        bool sameExe = ProcFs.ReadExe(calls.Memory.Pid) == image.ExePath;
         int exe = sameExe ? -1 : calls.OpenAt(image.ExePath, OpenFlags.ReadOnly | OpenFlags.CloseOnExec);
         var m = image.Mm;
         calls.SetMmMap(new MmLayout(m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartBrk, m.Brk, m.StartStack,
@@ -75,7 +75,7 @@ public sealed partial class MemoryRestorer(
 
     public void MoveVdso()
     {
-        var own = ProcFs.ReadMaps(image.Pid).Where(m => m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]").OrderBy(m => m.Start).ToList();
+        var own = ProcFs.ReadMaps(calls.Memory.Pid).Where(m => m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]").OrderBy(m => m.Start).ToList();
         var saved = image.Mm.Vmas.Where(v => v.Kind is VmaKind.VmaVdso or VmaKind.VmaVvar or VmaKind.VmaVvarVclock).OrderBy(v => v.Start).ToList();
         if (saved.Count == 0)
         {
@@ -195,7 +195,7 @@ public sealed partial class MemoryRestorer(
     /// <summary>The lowest fd the process has free: what each openat of the batch gets, and closes again.</summary>
     private int LowestFreeFd()
     {
-        var open = ProcFs.ListFds(image.Pid).ToHashSet();
+        var open = ProcFs.ListFds(calls.Memory.Pid).ToHashSet();
         int fd = 0;
         while (open.Contains(fd))
             fd++;

@@ -55,7 +55,7 @@ public static class VmaClassifier
                     throw new UnsupportedResourceException(pid, what, "a mapping of a deleted special file");
                 if (!m.IsFileBacked)
                     throw new UnsupportedResourceException(pid, what, "a special mapping");
-                if (!FileStat.TryGet(m.Path, out var st) || st.Inode != m.Inode)
+                if (!FileStat.TryGet(ProcFs.InView(pid, m.Path), out var st) || st.Inode != m.Inode)
                     throw new UnsupportedResourceException(pid, what, "a mapping of a file that was replaced on disk");
                 vma.Kind = VmaKind.VmaFile;
                 vma.Path = m.Path;

@@ -30,7 +30,7 @@ public sealed class PipeKind : IFileKind
     {
         foreach (var pipe in restore.Image.Pipes)
         {
-            var (read, write) = PipeMaker.Make(restore.Calls, restore.Image.Pid, pipe, restore.Floor);
+            var (read, write) = PipeMaker.Make(restore.Calls, pipe, restore.Floor);
             if (read >= 0)
                 restore.OwnPipes[(pipe.Id, false)] = restore.Hold(read);
             if (write >= 0)
@@ -53,7 +53,7 @@ public sealed class PipeKind : IFileKind
     {
         foreach (var pipe in image.SharedPipes)
         {
-            var (read, write) = PipeMaker.Make(calls, image.Pid, pipe, tree.SlotEnd);
+            var (read, write) = PipeMaker.Make(calls, pipe, tree.SlotEnd);
             foreach (var (end, writeEnd) in new[] { (read, false), (write, true) }.Where(e => e.Item1 >= 0))
             {
                 calls.Dup3(end, tree.Slots[(pipe.Id, writeEnd)], closeOnExec: true);

@@ -14,7 +14,7 @@ public static class PipeMaker
     /// <summary>A new pipe's capacity, and a FIFO's: only another one is set.</summary>
     public const int DefaultCapacity = 65536;
 
-    public static (int Read, int Write) Make(RemoteCalls calls, int pid, PipeImage pipe, int floor)
+    public static (int Read, int Write) Make(RemoteCalls calls, PipeImage pipe, int floor)
     {
         var (read, write) = calls.Pipe();
         int readEnd = calls.DupAbove(read, floor), writeEnd = calls.DupAbove(write, floor);
@@ -29,14 +29,14 @@ public static class PipeMaker
             int at = 0;
             foreach (int size in pipe.Packets)
             {
-                ProcessFiles.WriteThrough(pid, writeEnd, pipe.Data.Span.Slice(at, size));
+                ProcessFiles.WriteThrough(calls.Memory.Pid, writeEnd, pipe.Data.Span.Slice(at, size));
                 at += size;
             }
             calls.SetStatusFlags(writeEnd, 0);
         }
         else if (!pipe.Data.IsEmpty)
         {
-            ProcessFiles.WriteThrough(pid, writeEnd, pipe.Data.Span);
+            ProcessFiles.WriteThrough(calls.Memory.Pid, writeEnd, pipe.Data.Span);
         }
         if (pipe.NoReader)
         {

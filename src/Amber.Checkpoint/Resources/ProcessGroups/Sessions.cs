@@ -50,9 +50,11 @@ public static class Sessions
 
     /// <summary>
     /// Refuses, by process and id, sessions and groups the restore could not make again. <paramref name="images"/>
-    /// are in the order the restore builds them (each tree depth first, children in order).
+    /// are in the order the restore builds them (each tree depth first, children in order). With
+    /// <paramref name="newPidNamespace"/> (theirs, made again by the restore) no id can be in use by
+    /// another process there.
     /// </summary>
-    public static void Check(IReadOnlyList<ProcessImage> images, IReadOnlyList<int> roots)
+    public static void Check(IReadOnlyList<ProcessImage> images, IReadOnlyList<int> roots, bool newPidNamespace = false)
     {
         var byPid = images.ToDictionary(i => i.Pid);
         var pids = byPid.Keys.ToHashSet();
@@ -75,7 +77,7 @@ public static class Sessions
                     throw new UnsupportedResourceException(image.Pid, $"its process group {image.Pgid}", $"the group of process {leader.Pid}, which the restore makes after it or in another session");
             }
         }
-        foreach (int id in PlaceholderIds(images))
+        foreach (int id in newPidNamespace ? [] : PlaceholderIds(images))
         {
             if (UsedOutside(id, pids) is { } user)
                 throw new CheckpointException($"a process of the checkpoint is in process group or session {id}, which process {user} outside it still {(user == id ? "is" : "uses")}: a restore could not make it again");

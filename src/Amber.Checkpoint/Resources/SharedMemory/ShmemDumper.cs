@@ -16,7 +16,7 @@ public static class ShmemDumper
 {
     private const int ChunkBytes = 4 << 20;
 
-    public static void Dump(int pid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
+    public static void Dump(int pid, int imagePid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         var vmas = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).ToList();
         var fds = image.Fds.Where(f => f.Kind == FdKind.FdMemfd).ToList();
@@ -32,14 +32,14 @@ public static class ShmemDumper
             bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
             using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd, writable: false) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End, writable: false);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
-            CopyContents(file, pages, shmem.Pages, buffer, earlier?.ObjectOf(pid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
+            CopyContents(file, pages, shmem.Pages, buffer, earlier?.ObjectOf(imagePid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.Shmem.Add(shmem);
         }
-        DumpSysv(pid, image, pages, buffer, saved, earlier, cancel);
+        DumpSysv(pid, imagePid, image, pages, buffer, saved, earlier, cancel);
     }
 
     /// <summary>System V segments the process has attached: attributes from /proc/sysvipc/shm, contents through the mapping.</summary>
-    private static void DumpSysv(int pid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
+    private static void DumpSysv(int pid, int imagePid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         foreach (var group in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv).GroupBy(v => v.ShmemId))
         {
@@ -52,7 +52,7 @@ public static class ShmemDumper
             var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
             using var file = RemoteFile.FromMapping(pid, first.Start, first.End);
             CopyContents(file, pages, sysv.Pages, buffer,
-                earlier?.ObjectOf(pid, p => p.Mm.SysvShm.Where(s => s.Id == segment.Id && s.Key == segment.Key).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
+                earlier?.ObjectOf(imagePid, p => p.Mm.SysvShm.Where(s => s.Id == segment.Id && s.Key == segment.Key).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.SysvShm.Add(sysv);
         }
     }

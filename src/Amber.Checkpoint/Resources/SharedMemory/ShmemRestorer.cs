@@ -25,7 +25,7 @@ public static class ShmemRestorer
     {
         foreach (var shmem in image.Mm.Shmem.Where(s => s.InSlot))
         {
-            int fd = CreateObject(calls, image.Pid, shmem, where => pagesOf(shmem.PagesOf, where));
+            int fd = CreateObject(calls, shmem, where => pagesOf(shmem.PagesOf, where));
             calls.Dup3(fd, tree.ObjectSlots[(ObjectKind.Shmem, shmem.Id)], closeOnExec: true);
             calls.Close(fd);
         }
@@ -40,7 +40,7 @@ public static class ShmemRestorer
         var memfds = new Dictionary<ulong, int>();
         foreach (var shmem in image.Mm.Shmem.Where(s => !s.Anonymous && !s.InSlot))
         {
-            int created = CreateObject(calls, image.Pid, shmem, where => pagesOf(shmem.PagesOf, where));
+            int created = CreateObject(calls, shmem, where => pagesOf(shmem.PagesOf, where));
             memfds[shmem.Id] = calls.DupAbove(created, floor);
             calls.Close(created);
         }
@@ -55,7 +55,7 @@ public static class ShmemRestorer
     }
 
     /// <summary>A new memfd, or shared anonymous object, with the saved size and contents; returns its fd.</summary>
-    private static int CreateObject(RemoteCalls calls, int pid, ShmemImage shmem, Func<PageFileRef, PageFileReader> pages)
+    private static int CreateObject(RemoteCalls calls, ShmemImage shmem, Func<PageFileRef, PageFileReader> pages)
     {
         int fd;
         if (shmem.Anonymous)
@@ -71,7 +71,7 @@ public static class ShmemRestorer
             fd = calls.MemfdCreate(shmem.Name, allowSealing: shmem.Seals != SealSeal);
             calls.Truncate(fd, (long)shmem.Size);
         }
-        using var file = RemoteFile.FromFd(pid, fd);
+        using var file = RemoteFile.FromFd(calls.Memory.Pid, fd);
         using var buffer = new RunBuffer(shmem.Pages);
         foreach (var run in shmem.Pages)
         {
@@ -137,9 +137,9 @@ public static class ShmemRestorer
         foreach (var image in tree.Images.Where(i => !i.Zombie))
         {
             if (image.Fds.FirstOrDefault(f => f.Kind == FdKind.FdMemfd && f.ShmemId == id) is { } fd)
-                return RemoteFile.FromFd(image.Pid, fd.Fd);
+                return RemoteFile.FromFd(tree.HostId(image.Pid), fd.Fd);
             if (image.Mm.Vmas.FirstOrDefault(v => v.Kind == VmaKind.VmaShmem && v.ShmemId == id) is { } vma)
-                return RemoteFile.FromMapping(image.Pid, vma.Start, vma.End);
+                return RemoteFile.FromMapping(tree.HostId(image.Pid), vma.Start, vma.End);
         }
         return null;
     }

@@ -36,7 +36,7 @@ public static class SignalActions
         var current = new Dictionary<int, SignalDisposition>();
         if (isRoot)
         {
-            ulong ignored = ProcFs.ReadStatus(image.Pid).SigIgnored;
+            ulong ignored = ProcFs.ReadStatus(calls.Memory.Pid).SigIgnored;
             for (int sig = 1; sig <= Signals.Count; sig++)
             {
                 if ((ignored & Signals.Bit(sig)) != 0)

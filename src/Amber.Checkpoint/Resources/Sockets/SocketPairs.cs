@@ -107,7 +107,7 @@ public static class SocketPairs
             calls.Close(second);
             // No process holds the second end: amber does, until it has filled the first end's queue.
             if (pair.SecondGone)
-                tree.GoneEnds[pair.Id] = HeldFile.CopyOf(image.Pid, tree.PairSlots[(pair.Id, true)]);
+                tree.GoneEnds[pair.Id] = HeldFile.CopyOf(calls.Memory.Pid, tree.PairSlots[(pair.Id, true)]);
         }
     }
 }

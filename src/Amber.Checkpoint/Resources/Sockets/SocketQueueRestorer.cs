@@ -26,12 +26,12 @@ public static class SocketQueueRestorer
             foreach (var fd in image.Fds)
             {
                 if (fd.Kind == FdKind.FdSocketPair)
-                    pairEnds.TryAdd((fd.SocketPair, fd.SocketPairSecond), (image.Pid, fd.Fd));
+                    pairEnds.TryAdd((fd.SocketPair, fd.SocketPairSecond), (tree.HostId(image.Pid), fd.Fd));
                 if (fd.Kind != FdKind.FdSocket || fd.Socket.Family != SocketState.Unix)
                     continue;
                 if (SocketState.IsNamed(fd.Socket.LocalAddress.Span))
-                    named.TryAdd(Convert.ToHexString(fd.Socket.LocalAddress.Span), (image.Pid, fd.Fd));
-                sockets.TryAdd(fd.SocketInode, (image.Pid, fd)); // once, whoever else holds it
+                    named.TryAdd(Convert.ToHexString(fd.Socket.LocalAddress.Span), (tree.HostId(image.Pid), fd.Fd));
+                sockets.TryAdd(fd.SocketInode, (tree.HostId(image.Pid), fd)); // once, whoever else holds it
             }
         }
 
@@ -43,8 +43,8 @@ public static class SocketQueueRestorer
                 var first = pairEnds[(pair.Id, false)];
                 using var firstCopy = HeldFile.CopyOf(first.Pid, first.Fd);
                 var secondEnd = second ?? tree.GoneEnds[pair.Id];
-                Fill(pair.FirstQueue, secondEnd, $"socket pair {pair.Id}");
-                Fill(pair.SecondQueue, firstCopy, $"fd {first.Fd} of process {first.Pid}");
+                Fill(tree, pair.FirstQueue, secondEnd, $"socket pair {pair.Id}");
+                Fill(tree, pair.SecondQueue, firstCopy, $"fd {first.Fd} of process {first.Pid}");
                 UnixSocketQueue.Shutdown(firstCopy, pair.FirstShutdown, $"fd {first.Fd} of process {first.Pid}");
                 if (second is not null)
                     UnixSocketQueue.Shutdown(second, pair.SecondShutdown, $"socket pair {pair.Id}");
@@ -71,7 +71,7 @@ public static class SocketQueueRestorer
                 if (sender is null && SocketState.IsNamed(message.Sender.Span))
                     warnings.Add($"{what}: a datagram waiting on it came from {Describe(message.Sender.Span)}, which is not restored; it now comes from an unnamed socket");
                 using var from = sender is { } h ? HeldFile.CopyOf(h.Item1, h.Item2) : UnixSocketQueue.Unnamed(fd.Socket.Type);
-                Send(from, message, fd.Socket.LocalAddress.Span, what);
+                Send(tree, from, message, fd.Socket.LocalAddress.Span, what);
             }
         }
         foreach (var (pid, fd) in sockets.Values.Where(s => !s.Fd.Socket.PeerAddress.IsEmpty && s.Fd.Socket.Type == SocketState.Datagram))
@@ -81,13 +81,13 @@ public static class SocketQueueRestorer
         }
     }
 
-    private static void Fill(IList<SocketMessage> queue, HeldFile sender, string what)
+    private static void Fill(RestoreTree tree, IList<SocketMessage> queue, HeldFile sender, string what)
     {
         foreach (var message in queue)
-            Send(sender, message, [], what);
+            Send(tree, sender, message, [], what);
     }
 
-    private static void Send(HeldFile from, SocketMessage message, ReadOnlySpan<byte> destination, string what)
+    private static void Send(RestoreTree tree, HeldFile from, SocketMessage message, ReadOnlySpan<byte> destination, string what)
     {
         var carried = new List<HeldFile>();
         try
@@ -96,7 +96,7 @@ public static class SocketQueueRestorer
             {
                 carried.Add(f.File is { } file
                     ? HeldFile.Open(file.Path, (int)file.Flags, file.Kind == FdKind.FdRegular ? file.Offset : 0)
-                    : HeldFile.CopyOf(f.HolderPid, f.HolderFd));
+                    : HeldFile.CopyOf(tree.HostId(f.HolderPid), f.HolderFd));
             }
             UnixSocketQueue.Send(from, message.Data.Span, carried, destination, what);
         }

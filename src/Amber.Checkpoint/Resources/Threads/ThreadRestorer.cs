@@ -23,7 +23,7 @@ public static class ThreadRestorer
     /// leader. A new thread starts stopped (PTRACE_O_TRACECLONE) at the trampoline, with all
     /// signals blocked like the leader at that point, and is then driven through the same trampoline.
     /// </summary>
-    public static List<RestoredThread> CreateThreads(RemoteCalls leader, ProcessImage image, ulong trampoline)
+    public static List<RestoredThread> CreateThreads(RemoteCalls leader, ProcessImage image, ulong trampoline, Restore.RestoreTree tree)
     {
         var threads = new List<RestoredThread> { new(leader.Injector.Thread, image.Threads[0], leader.Injector) };
         foreach (var thread in image.Threads.Skip(1))
@@ -31,7 +31,10 @@ public static class ThreadRestorer
             int tid = leader.CloneWithId(thread.Tid, thread: true);
             if (tid != thread.Tid)
                 throw new CheckpointException($"clone3 gave thread {tid}, not {thread.Tid}");
-            var tracee = Tracee.Adopt(image.Pid, tid);
+            // The leader is in the threads' namespace: the id it got back is theirs; amber's is the event's.
+            int hostTid = leader.LastChild;
+            tree.Made(thread.Tid, hostTid);
+            var tracee = Tracee.Adopt(leader.Memory.Pid, hostTid);
             tracee.WaitForStop();
             threads.Add(new RestoredThread(tracee, thread, new SyscallInjector(tracee, trampoline, int3Follows: true)));
         }

@@ -32,7 +32,7 @@ public static class Zombies
     /// <summary>A child that had exited unreaped: it exits again, the same way, and waits for its parent.</summary>
     public static void Restore(Tracee child, ProcessImage image, ulong trampoline, RestoreTree tree, List<string> warnings)
     {
-        using var memory = new RemoteMemory(image.Pid);
+        using var memory = new RemoteMemory(child.Pid);
         var injector = new SyscallInjector(child, trampoline, int3Follows: true);
         var calls = HuskProcess.Calls(injector, memory, trampoline);
         calls.SetName(image.Comm);
@@ -56,7 +56,7 @@ public static class Zombies
         child.SetRegisters(regs);
         child.Detach();
         var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (ProcFs.ReadStat(image.Pid).State != 'Z')
+        while (ProcFs.ReadStat(child.Pid).State != 'Z')
         {
             if (DateTime.UtcNow > deadline)
                 throw new CheckpointException($"zombie {image.Pid} did not exit");

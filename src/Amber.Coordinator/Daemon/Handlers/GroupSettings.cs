@@ -46,7 +46,7 @@ public static class GroupSettings
     }
 
     /// <summary>The namespaces a group may have of its own.</summary>
-    public static readonly IReadOnlyList<string> IsolationKinds = ["uts", "ipc", "net"];
+    public static readonly IReadOnlyList<string> IsolationKinds = ["pid", "uts", "ipc", "net"];
 
     /// <summary>Why an --isolate list cannot be, or null.</summary>
     public static string? IsolationProblem(IReadOnlyList<string> isolate)
@@ -55,10 +55,10 @@ public static class GroupSettings
         {
             if (kind == "user")
                 return "--isolate user: user namespaces are not supported (a group runs with the users it has on the host)";
-            if (kind is "pid" or "mount")
-                return $"--isolate {kind} is not supported yet: a group may have uts, ipc and net namespaces of its own";
+            if (kind is "mount")
+                return $"--isolate {kind} is not supported yet: a group may have pid, uts, ipc and net namespaces of its own";
             if (!IsolationKinds.Contains(kind))
-                return $"--isolate: unknown namespace '{kind}' (uts, ipc, net)";
+                return $"--isolate: unknown namespace '{kind}' (pid, uts, ipc, net)";
         }
         return isolate.Distinct().Count() == isolate.Count ? null : "--isolate names a namespace twice";
     }

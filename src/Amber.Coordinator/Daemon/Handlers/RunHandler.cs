@@ -58,15 +58,16 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
 
     /// <summary>
     /// How the helper puts a program into the group's namespaces of its own: those of a running member
-    /// (joined), or new ones when none runs (the first program; or after the group ended).
+    /// (joined), or new ones when none runs (the first program; or after the group ended). Not its PID
+    /// namespace: a process never enters one, it is born in it (<see cref="Launch"/>).
     /// </summary>
-    private static List<string> Isolation(GroupRuntime group)
+    private static List<string> Isolation(GroupRuntime group, int? member)
     {
-        if (group.Config.Isolate.Count == 0)
+        var kinds = string.Join(",", group.Config.Isolate.Where(k => k != "pid"));
+        if (kinds.Length == 0)
             return [];
-        string kinds = string.Join(",", group.Config.Isolate);
-        if (group.LiveProcesses() is [int member, ..])
-            return ["--join", member.ToString(CultureInfo.InvariantCulture), "--namespaces", kinds];
+        if (member is int running)
+            return ["--join", running.ToString(CultureInfo.InvariantCulture), "--namespaces", kinds];
         var args = new List<string> { "--unshare", kinds };
         if (group.Config.Hostname.Length > 0)
             args.AddRange(["--hostname", group.Config.Hostname]);
@@ -84,7 +85,10 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         var helper = new List<string> { "internal", "exec", "--cgroup", group.Cgroup.Path };
         if (uid != 0)
             helper.AddRange(["--uid", uid.ToString(CultureInfo.InvariantCulture), "--gid", gid.ToString(CultureInfo.InvariantCulture)]);
-        helper.AddRange(Isolation(group));
+        int? member = group.LiveProcesses() is [int first, ..] ? first : null;
+        helper.AddRange(Isolation(group, member));
+        // A PID namespace of the group's own: the first program is born as its PID 1, the others in it.
+        bool ownPids = group.Config.Isolate.Contains("pid");
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
         string log = home.GroupLog(group.Config.Name);
         group.PrepareLog();
@@ -97,6 +101,8 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
             Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
             NewSession = true,
+            NewPidNamespace = ownPids && member is null,
+            PidNamespaceOf = ownPids && member is int m ? m : 0,
         });
         // The helper joins the cgroup first thing; the program runs once it is in.
         var deadline = DateTime.UtcNow.AddSeconds(10);

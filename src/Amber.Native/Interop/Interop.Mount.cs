@@ -1,0 +1,17 @@
+namespace Amber.Native;
+
+/// <summary>mount(2) flags, for the mounts a restore makes (injected into a husk or a restored process).</summary>
+internal static partial class Interop
+{
+    internal const ulong MS_RDONLY = 1;
+    internal const ulong MS_NOSUID = 2;
+    internal const ulong MS_NODEV = 4;
+    internal const ulong MS_NOEXEC = 8;
+    internal const ulong MS_REMOUNT = 32;
+    internal const ulong MS_NOATIME = 1024;
+    internal const ulong MS_NODIRATIME = 2048;
+    internal const ulong MS_BIND = 4096;
+    internal const ulong MS_REC = 16384;
+    internal const ulong MS_PRIVATE = 1 << 18;
+    internal const ulong MS_RELATIME = 1 << 21;
+}
