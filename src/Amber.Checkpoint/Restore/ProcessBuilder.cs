@@ -1,7 +1,7 @@
 using Amber.Checkpoint.Resources;
 using Amber.Checkpoint.Resources.Cred;
-using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.DeletedFiles;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.Limits;
 using Amber.Checkpoint.Resources.Locks;
 using Amber.Checkpoint.Resources.Memory;
