@@ -1,3 +1,5 @@
+using Amber.Image.Schema;
+
 namespace Amber.Integration.Tests;
 
 /// <summary>A torn, truncated, corrupted or foreign image is refused before any process is created.</summary>
@@ -110,6 +112,33 @@ public sealed class CorruptImageTests
     [InlineData("/tmp/x/", "is not canonical (it has an empty component)")]
     public void PathsInAnImageMustBeAbsoluteAndCanonical(string path, string? problem) =>
         Assert.Equal(problem, Amber.Checkpoint.Restore.ImageValidator.CanonicalPathProblem(path));
+
+    /// <summary>
+    /// The files of a mount namespace's tmpfs are written below its mount point through their parents:
+    /// a path that leaves it, or one under a symbolic link the image itself makes, is refused before
+    /// anything is made.
+    /// </summary>
+    [Theory]
+    [InlineData("/mnt/t", "d/f", false, null)]
+    [InlineData("mnt/t", "f", false, "the mount point 'mnt/t' is not absolute")]
+    [InlineData("/mnt/t", "../etc/passwd", false, "the file '../etc/passwd' on the tmpfs on /mnt/t is not a path below it")]
+    [InlineData("/mnt/t", "/etc/passwd", false, "the file '/etc/passwd' on the tmpfs on /mnt/t is not a path below it")]
+    [InlineData("/mnt/t", "", false, "the file '' on the tmpfs on /mnt/t is not a path below it")]
+    [InlineData("/mnt/t", "link/passwd", true, "the file 'link/passwd' on the tmpfs on /mnt/t is not a path below it")]
+    [InlineData("/mnt/t", "link/deeper/passwd", true, "the file 'link/deeper/passwd' on the tmpfs on /mnt/t is not a path below it")]
+    public void MountsOfAnImageMustStayBelowTheirMountPoints(string target, string path, bool underALink, string? problem)
+    {
+        var tmpfs = new MountImage { Kind = MountImage.Types.Kind.Tmpfs, Target = target };
+        tmpfs.Files.Add(new MountedFile { Path = "d", Mode = 0x41ed }); // a directory
+        if (underALink)
+            tmpfs.Files.Add(new MountedFile { Path = "link", Mode = 0xa1ff, Link = "/etc" });
+        tmpfs.Files.Add(new MountedFile { Path = path, Mode = 0x81a4 }); // a regular file
+        var mounts = new MountsImage { Mounts = { tmpfs } };
+        Assert.Equal(problem, Amber.Checkpoint.Resources.Isolation.MountRestorer.Problem(mounts));
+        // A bind mount's source too.
+        Assert.Equal("the source 'etc' of the bind mount on /b is not absolute",
+            Amber.Checkpoint.Resources.Isolation.MountRestorer.Problem(new MountsImage { Mounts = { new MountImage { Kind = MountImage.Types.Kind.Bind, Target = "/b", Source = "etc" } } }));
+    }
 
     private static void CopyDirectory(string from, string to)
     {

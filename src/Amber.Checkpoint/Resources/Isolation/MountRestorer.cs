@@ -13,31 +13,42 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// husk, so is born in it, and the namespace ends with the last of them (a failed restore leaves none).
 /// A procfs is mounted by their first process, once that is born in their PID namespace.
 /// </summary>
-internal static class MountRestorer
+public static class MountRestorer
 {
-    /// <summary>What the checkpoint saved of their mounts, checked: a path out of its mount is an image fault.</summary>
+    /// <summary>What the checkpoint saved of their mounts, checked (<see cref="Problem"/>): a path out of its mount is an image fault.</summary>
     public static MountsImage Load(CheckpointReader reader)
     {
         var mounts = reader.ReadMessage(ImageNames.Mounts, ImageFileKind.Metadata, MountsImage.Parser);
+        if (Problem(mounts) is { } problem)
+            throw new ImageFormatException($"{reader.Directory}: {problem}");
+        return mounts;
+    }
+
+    /// <summary>
+    /// Why saved mounts cannot be made again safely, or null: a mount point or bind source that is not
+    /// absolute and canonical, a tmpfs file path that is not below its mount, or one whose parent the
+    /// image makes a symbolic link (the file would be written wherever the link leads).
+    /// </summary>
+    public static string? Problem(MountsImage mounts)
+    {
         foreach (var m in mounts.Mounts)
         {
-            if (ImageValidator.CanonicalPathProblem(m.Target) is { } problem)
-                throw new ImageFormatException($"{reader.Directory}: the mount point '{m.Target}' {problem}");
-            if (m.Kind == MountImage.Types.Kind.Bind && ImageValidator.CanonicalPathProblem(m.Source) is { } sourceProblem)
-                throw new ImageFormatException($"{reader.Directory}: the source '{m.Source}' of the bind mount on {m.Target} {sourceProblem}");
+            if (ImageValidator.CanonicalPathProblem(m.Target) is { } target)
+                return $"the mount point '{m.Target}' {target}";
+            if (m.Kind == MountImage.Types.Kind.Bind && ImageValidator.CanonicalPathProblem(m.Source) is { } source)
+                return $"the source '{m.Source}' of the bind mount on {m.Target} {source}";
             var links = new HashSet<string>(StringComparer.Ordinal);
             foreach (var file in m.Files)
             {
-                // Each file is written below the mount through its parents, which the image made just
-                // before: a parent that is a symbolic link would lead the write anywhere.
-                if (ImageValidator.CanonicalPathProblem("/" + file.Path) is { } fileProblem || file.Path.Split('/').SkipLast(1)
-                    .Select((_, i) => string.Join('/', file.Path.Split('/').Take(i + 1))).Any(links.Contains))
-                    throw new ImageFormatException($"{reader.Directory}: the file '{file.Path}' on the tmpfs on {m.Target} is not a path below it");
+                var parts = file.Path.Split('/');
+                bool underLink = Enumerable.Range(1, parts.Length - 1).Any(n => links.Contains(string.Join('/', parts.Take(n))));
+                if (file.Path.Length == 0 || ImageValidator.CanonicalPathProblem("/" + file.Path) is not null || underLink)
+                    return $"the file '{file.Path}' on the tmpfs on {m.Target} is not a path below it";
                 if ((file.Mode & FileTypeMask) == SymlinkType)
                     links.Add(file.Path);
             }
         }
-        return mounts;
+        return null;
     }
 
     private const uint FileTypeMask = 0xF000, SymlinkType = 0xA000, DirectoryType = 0x4000, RegularType = 0x8000;
