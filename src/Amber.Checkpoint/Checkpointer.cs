@@ -132,6 +132,7 @@ public static class Checkpointer
                 }
             }
             SysvIpcDumper.Dump(frozen, dumped[0]);
+            ids.CheckProcPaths(dumped, ownProcfs: mounts?.Mounts.Any(m => m.Kind == MountImage.Types.Kind.Proc && m.Target == "/proc") == true);
             var everyone = dumped.Concat(zombies).ToDictionary(i => i.Pid);
             Sessions.Check([.. members.Select(m => everyone[m.Pid])], [.. frozen.Trees.Select(t => t.RootPid)], newPidNamespace: ids.Own);
             // The files, at the same barrier as the memory.

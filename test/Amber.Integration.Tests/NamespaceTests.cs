@@ -205,6 +205,50 @@ public sealed class NamespaceTests
     }
 
     /// <summary>
+    /// An fd on a file of /proc named by a PID (/proc/self/..., which the kernel names by the PID): in a
+    /// PID namespace of its own that sees the host's /proc, the PID is the host's and a restore would
+    /// change it, so the tree is refused by name and runs on; with a procfs of its own on /proc
+    /// (--mount-proc) the PID is its own, and the tree comes back with the fd on its own maps (procself.c).
+    /// </summary>
+    [Fact]
+    public void AFileOfProcNamedByAPidIsKeptOnlyWhereTheTreeHasAProcfsOfItsOwn()
+    {
+        using var dir = new TestDir("pidns-procself");
+        // (procself.c itself sees that its /proc is not its namespace's: a shell keeps the fd here.)
+        using (var hostProc = TargetProcess.Start("/usr/bin/unshare", ["--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c", "exec 3</proc/self/status; echo READY; exec sleep 1000"], dir.Path, logName: "host-proc.log"))
+        {
+            hostProc.WaitForLine(l => l == "READY", "READY");
+            int root = ProcFs.ListChildren(hostProc.Pid).Single();
+            GroupHome.WaitUntil(() => ProcFs.ReadStatus(root).Name == "sleep", "the shell to become sleep");
+            AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["refused"])
+                .ShouldFail($"fd 3 (/proc/{root}/status) is a file of the host's /proc named by a PID, which a restore into a new PID namespace changes");
+            Assert.False(Directory.Exists(dir["refused"]));
+            Assert.Equal('S', ProcFs.ReadStatus(root).State); // untouched, running on
+        }
+
+        using var ownProc = TargetProcess.Start("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--", TargetBinaries.Get("procself"), dir.Path], dir.Path);
+        ownProc.WaitForLine(l => l == "READY", "READY");
+        int own = ProcFs.ListChildren(ownProc.Pid).Single();
+        new GroupMember(own, ownProc.LogPath).WaitForTicks(2);
+        AmberCli.Run("checkpoint", own.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        Exited.Wait(ownProc.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
+        ownProc.MarkEnded();
+        int again = int.Parse(AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed().LastStdoutLine, CultureInfo.InvariantCulture);
+        try
+        {
+            var after = new GroupMember(again, ownProc.LogPath);
+            after.WaitForTicks(5); // each tick: the fd still names this process's maps, at its offset
+            File.WriteAllText(dir["stop"], "");
+            after.WaitForPass();
+        }
+        finally
+        {
+            Spawner.Kill(again, 9);
+            Spawner.TryReap(again, out _);
+        }
+    }
+
+    /// <summary>
     /// A tree in a mount namespace of its own (unshare --mount --pid --fork --mount-proc) with a tmpfs
     /// holding files, a bind mount and a procfs of its PID namespace, checkpointed by PID: restored into
     /// a new mount namespace (and PID namespace) with the three made again, the tmpfs with what it held

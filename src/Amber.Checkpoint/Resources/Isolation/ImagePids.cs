@@ -50,6 +50,27 @@ internal sealed class ImagePids
     /// </summary>
     public int Of(int pid) => _inner is null || pid == 0 ? pid : _inner.GetValueOrDefault(pid);
 
+    /// <summary>
+    /// Refuses an fd on a file of amber's /proc named by a PID (/proc/self/status is /proc/PID/status),
+    /// when the processes have a PID namespace of their own but not a procfs of their own on /proc: the
+    /// PID is the host's, which a restore into a new PID namespace changes, so the path would name
+    /// another process's file, or none.
+    /// </summary>
+    public void CheckProcPaths(IEnumerable<ProcessImage> images, bool ownProcfs)
+    {
+        if (_inner is null || ownProcfs)
+            return;
+        foreach (var image in images)
+        {
+            foreach (var fd in image.Fds.Where(f => f.Kind is FdKind.FdRegular or FdKind.FdDirectory && NamedByPid(f.Path)))
+                throw new UnsupportedResourceException(image.Pid, $"fd {fd.Fd} ({fd.Path})",
+                    "a file of the host's /proc named by a PID, which a restore into a new PID namespace changes (a procfs of its own on /proc keeps it: unshare --mount-proc)");
+        }
+    }
+
+    private static bool NamedByPid(string path) =>
+        path.StartsWith("/proc/", StringComparison.Ordinal) && path.Length > 6 && char.IsAsciiDigit(path[6]);
+
     /// <summary>Every id in <paramref name="image"/> (a process's, a zombie's or the forest's), from amber's to the image's.</summary>
     public void Translate(ProcessImage image)
     {
