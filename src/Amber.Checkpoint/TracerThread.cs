@@ -1,5 +1,3 @@
-using System.Runtime.ExceptionServices;
-
 namespace Amber.Checkpoint;
 
 /// <summary>
@@ -8,19 +6,5 @@ namespace Amber.Checkpoint;
 /// </summary>
 public static class TracerThread
 {
-    public static T Run<T>(string name, Func<T> work)
-    {
-        T? result = default;
-        ExceptionDispatchInfo? failure = null;
-        var thread = new Thread(() =>
-        {
-            try { result = work(); }
-            catch (Exception e) { failure = ExceptionDispatchInfo.Capture(e); }
-        }, maxStackSize: 4 << 20)
-        { Name = name, IsBackground = false };
-        thread.Start();
-        thread.Join();
-        failure?.Throw();
-        return result!;
-    }
+    public static T Run<T>(string name, Func<T> work) => Kernel.Processes.DedicatedThread.Run(name, work);
 }

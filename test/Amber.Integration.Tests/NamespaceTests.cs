@@ -175,33 +175,19 @@ public sealed class NamespaceTests
         }
         before.WaitForTicks(2); // untouched
 
-        AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
-        Exited.Wait(unshare.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
-        unshare.MarkEnded();
+        CheckpointUnshared(unshare, root, dir["img"]);
         Assert.Contains("pid (the PIDs shown are theirs in it)", AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout);
 
         // A restore that fails once every process is made in the new namespace leaves none of them.
-        int running = Running("pidns");
-        AmberCli.Run(["restore", "--images", dir["img"], "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
-            .ShouldFail("injected fault at RestoreBeforeRelease");
-        Assert.Equal(running, Running("pidns"));
+        AssertAFailedRestoreLeavesNoneRunning(dir["img"], "pidns");
 
-        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
-        int again = int.Parse(restored.LastStdoutLine, CultureInfo.InvariantCulture);
-        var after = new GroupMember(again, unshare.LogPath);
-        try
-        {
-            Assert.Equal(1, Namespaces.InnerPid(again));
-            Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Pid), Namespaces.Of(again, NamespaceKind.Pid));
-            after.WaitForTicks(5); // each process checks every tick that its id and its parent's are as they were
-            File.WriteAllText(dir["stop"], "");
-            after.WaitForPass();
-        }
-        finally
-        {
-            Spawner.Kill(again, 9);
-            Spawner.TryReap(again, out _);
-        }
+        using var again = new DetachedRestore(dir["img"]);
+        var after = new GroupMember(again.Pid, unshare.LogPath);
+        Assert.Equal(1, Namespaces.InnerPid(again.Pid));
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Pid), Namespaces.Of(again.Pid, NamespaceKind.Pid));
+        after.WaitForTicks(5); // each process checks every tick that its id and its parent's are as they were
+        File.WriteAllText(dir["stop"], "");
+        after.WaitForPass();
     }
 
     /// <summary>
@@ -230,22 +216,12 @@ public sealed class NamespaceTests
         ownProc.WaitForLine(l => l == "READY", "READY");
         int own = ProcFs.ListChildren(ownProc.Pid).Single();
         new GroupMember(own, ownProc.LogPath).WaitForTicks(2);
-        AmberCli.Run("checkpoint", own.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
-        Exited.Wait(ownProc.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
-        ownProc.MarkEnded();
-        int again = int.Parse(AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed().LastStdoutLine, CultureInfo.InvariantCulture);
-        try
-        {
-            var after = new GroupMember(again, ownProc.LogPath);
-            after.WaitForTicks(5); // each tick: the fd still names this process's maps, at its offset
-            File.WriteAllText(dir["stop"], "");
-            after.WaitForPass();
-        }
-        finally
-        {
-            Spawner.Kill(again, 9);
-            Spawner.TryReap(again, out _);
-        }
+        CheckpointUnshared(ownProc, own, dir["img"]);
+        using var again = new DetachedRestore(dir["img"]);
+        var after = new GroupMember(again.Pid, ownProc.LogPath);
+        after.WaitForTicks(5); // each tick: the fd still names this process's maps, at its offset
+        File.WriteAllText(dir["stop"], "");
+        after.WaitForPass();
     }
 
     /// <summary>
@@ -271,38 +247,24 @@ public sealed class NamespaceTests
         Assert.False(File.Exists(Path.Combine(dir["t"], "greeting")), "the tree's tmpfs is seen on the host");
 
         // unshare, the root's parent, is in its mount namespace too: never restored with it, it is let be.
-        var checkpoint = AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
+        var checkpoint = CheckpointUnshared(unshare, root, dir["img"]);
         Assert.Contains($"process {unshare.Pid} ('unshare'), the parent of process {root}, shares its mnt namespace", checkpoint.Stderr);
-        Exited.Wait(unshare.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
-        unshare.MarkEnded();
         var inspected = AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout;
         Assert.Contains("mnt (3 mounts of its own: proc on /proc, tmpfs on", inspected);
 
         // A restore that fails once every process is made leaves nothing: no process, no mount.
-        int running = Running("mounts");
-        AmberCli.Run(["restore", "--images", dir["img"], "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
-            .ShouldFail("injected fault at RestoreBeforeRelease");
-        Assert.Equal(running, Running("mounts"));
+        AssertAFailedRestoreLeavesNoneRunning(dir["img"], "mounts");
         Assert.DoesNotContain(MountInfo.OfThisProcess(), m => m.MountPoint.StartsWith(dir.Path, StringComparison.Ordinal));
 
-        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach").ShouldSucceed();
-        int again = int.Parse(restored.LastStdoutLine, CultureInfo.InvariantCulture);
-        var after = new GroupMember(again, unshare.LogPath);
-        try
-        {
-            Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Mount), Namespaces.Of(again, NamespaceKind.Mount));
-            Assert.Equal(1, Namespaces.InnerPid(again));
-            after.WaitForTicks(5); // every tick: the tmpfs and its files, the bind mount, /proc, the open file
-            Assert.False(File.Exists(Path.Combine(dir["t"], "greeting")), "the restored tmpfs is seen on the host");
-            Assert.DoesNotContain(MountInfo.OfThisProcess(), m => m.MountPoint.StartsWith(dir.Path, StringComparison.Ordinal));
-            File.WriteAllText(dir["stop"], "");
-            after.WaitForPass();
-        }
-        finally
-        {
-            Spawner.Kill(again, 9);
-            Spawner.TryReap(again, out _);
-        }
+        using var again = new DetachedRestore(dir["img"]);
+        var after = new GroupMember(again.Pid, unshare.LogPath);
+        Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Mount), Namespaces.Of(again.Pid, NamespaceKind.Mount));
+        Assert.Equal(1, Namespaces.InnerPid(again.Pid));
+        after.WaitForTicks(5); // every tick: the tmpfs and its files, the bind mount, /proc, the open file
+        Assert.False(File.Exists(Path.Combine(dir["t"], "greeting")), "the restored tmpfs is seen on the host");
+        Assert.DoesNotContain(MountInfo.OfThisProcess(), m => m.MountPoint.StartsWith(dir.Path, StringComparison.Ordinal));
+        File.WriteAllText(dir["stop"], "");
+        after.WaitForPass();
     }
 
     /// <summary>amber restore --group of each group, all at once (each on a thread of the test's).</summary>
@@ -316,6 +278,36 @@ public sealed class NamespaceTests
         {
             Assert.True(runs[i] is not null, $"the restore of {groups[i]} did not run");
             runs[i]!.ShouldSucceed();
+        }
+    }
+
+    /// <summary>amber checkpoint of <paramref name="root"/>, the child unshare --fork made: the tree ends, and unshare with it.</summary>
+    private static AmberRun CheckpointUnshared(TargetProcess unshare, int root, string images)
+    {
+        var run = AmberCli.Run("checkpoint", root.ToString(CultureInfo.InvariantCulture), "--images", images).ShouldSucceed();
+        Exited.Wait(unshare.Pid, TimeSpan.FromSeconds(10), "unshare, once its child was killed");
+        unshare.MarkEnded();
+        return run;
+    }
+
+    /// <summary>A restore that fails once every process is made (AMBER_FAULT=RestoreBeforeRelease) leaves none of them running.</summary>
+    private static void AssertAFailedRestoreLeavesNoneRunning(string images, string program)
+    {
+        int running = Running(program);
+        AmberCli.Run(["restore", "--images", images, "--detach"], env: new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" })
+            .ShouldFail("injected fault at RestoreBeforeRelease");
+        Assert.Equal(running, Running(program));
+    }
+
+    /// <summary>A tree restored with --detach: its root, a child of the test's (a subreaper), ended and collected when disposed.</summary>
+    private sealed class DetachedRestore(string images) : IDisposable
+    {
+        public int Pid { get; } = int.Parse(AmberCli.Run("restore", "--images", images, "--detach").ShouldSucceed().LastStdoutLine, CultureInfo.InvariantCulture);
+
+        public void Dispose()
+        {
+            Spawner.Kill(Pid, 9);
+            Spawner.TryReap(Pid, out _);
         }
     }
 

@@ -32,6 +32,34 @@ public static class HuskProcess
     public static RemoteCalls Calls(SyscallInjector injector, RemoteMemory memory, ulong trampoline) =>
         new(injector, memory, trampoline + Page.Size, Page.Size);
 
+    /// <summary>
+    /// A child of <paramref name="creator"/>'s with id <paramref name="id"/> (0: any), stopped at birth
+    /// and traced, by amber's id for it. In a new PID namespace (<paramref name="inNewPidNamespace"/>)
+    /// the id is its id there.
+    /// </summary>
+    /// <param name="note">Said after the ids when the clone has another: what the child stands for.</param>
+    public static Tracee Clone(RemoteCalls creator, int id, bool inNewPidNamespace, string note = "", bool sharedFiles = false, bool sibling = false)
+    {
+        int returned;
+        try
+        {
+            returned = creator.CloneWithId(id, thread: false, sharedFiles, sibling);
+        }
+        catch (KernelCallException e) when (e.Errno == Errnos.EEXIST && !inNewPidNamespace)
+        {
+            throw new CheckpointException($"PID {id} was taken just before the restore could claim it, by {WaitForPid.Holder(id)}");
+        }
+        // clone3 returns the id in the creator's namespace, the new one's only for a creator inside it;
+        // amber's is the fork event's.
+        int host = creator.LastChild;
+        int got = inNewPidNamespace ? Namespaces.InnerPid(host) : returned;
+        if (id != 0 && got != id)
+            throw new CheckpointException($"clone3 gave process {got}, not {id}{note}");
+        var tracee = Tracee.Adopt(host, host);
+        tracee.WaitForStop();
+        return tracee;
+    }
+
     /// <param name="pid">The PID the new process gets; 0: any (the forest of a group restore).</param>
     /// <param name="newPidNamespace">The husk makes a new PID namespace, and the process (<paramref name="pid"/>: 1) is its first.</param>
     /// <param name="inHusk">What the husk does before it makes the process (calls into it, and its PID): new mounts, say.</param>
@@ -71,21 +99,7 @@ public static class HuskProcess
             inHusk?.Invoke(forkCalls, huskPid);
             if (newPidNamespace)
                 forkCalls.NewPidNamespaceForChildren();
-            try
-            {
-                forkCalls.CloneWithId(pid, thread: false);
-            }
-            catch (KernelCallException e) when (e.Errno == Errnos.EEXIST && !newPidNamespace)
-            {
-                throw new CheckpointException($"PID {pid} was taken just before the restore could claim it, by {WaitForPid.Holder(pid)}");
-            }
-            // The clone's id as amber sees it (the husk's namespace is amber's); in a new namespace it has another there.
-            int child = forkCalls.LastChild;
-            if (newPidNamespace && pid != 0 && Namespaces.InnerPid(child) != pid)
-                throw new CheckpointException($"clone3 in a new PID namespace gave process {Namespaces.InnerPid(child)} there, not {pid}");
-            var tracee = Tracee.Adopt(child, child);
-            tracee.WaitForStop();
-            return (tracee, trampolineAddress);
+            return (Clone(forkCalls, pid, newPidNamespace), trampolineAddress);
         }
         finally
         {

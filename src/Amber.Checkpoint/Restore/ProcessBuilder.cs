@@ -165,29 +165,11 @@ public sealed class ProcessBuilder(
         return [.. tree.Roots.Select(r => made[r.Pid])];
     }
 
-    /// <summary>
-    /// A child of <paramref name="creator"/>'s with id <paramref name="id"/> (the image's: in a new PID
-    /// namespace, its id there), stopped at birth and traced; noted in the tree by amber's id for it.
-    /// </summary>
+    /// <summary>A child of <paramref name="creator"/>'s with id <paramref name="id"/> (the image's), noted in the tree by amber's id for it.</summary>
     private Tracee Clone(RemoteCalls creator, int id, string note = "", bool sharedFiles = false, bool sibling = false)
     {
-        int returned;
-        try
-        {
-            returned = creator.CloneWithId(id, thread: false, sharedFiles, sibling);
-        }
-        catch (KernelCallException e) when (e.Errno == Errnos.EEXIST && !tree.NewPidNamespace)
-        {
-            throw new CheckpointException($"PID {id} was taken just before the restore could claim it, by {WaitForPid.Holder(id)}");
-        }
-        // clone3 returns the id in the creator's namespace, which is the new one's only for a creator inside it.
-        int host = creator.LastChild;
-        int got = tree.NewPidNamespace ? Kernel.Processes.Namespaces.InnerPid(host) : returned;
-        if (got != id)
-            throw new CheckpointException($"clone3 gave process {got}, not {id}{note}");
-        tree.Made(id, host);
-        var tracee = Tracee.Adopt(host, host);
-        tracee.WaitForStop();
+        var tracee = HuskProcess.Clone(creator, id, tree.NewPidNamespace, note, sharedFiles, sibling);
+        tree.Made(id, tracee.Pid);
         return tracee;
     }
 

@@ -124,6 +124,9 @@ public sealed class RestoreTree
     /// <summary>Every PID and TID the restore will claim (in amber's PID namespace; none in a new one).</summary>
     public IEnumerable<int> AllIds => NewPidNamespace ? [] : Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));
 
+    /// <summary>Every id that must be free in amber's PID namespace: <see cref="AllIds"/> and the placeholders' (none in a new one, where all are).</summary>
+    public IEnumerable<int> IdsToClaim => NewPidNamespace ? [] : AllIds.Concat(Resources.ProcessGroups.Sessions.PlaceholderIds(Images));
+
     /// <summary>Every address range any process will map: the trampoline must be free in all of them.</summary>
     public IReadOnlyList<(ulong Start, ulong End)> AllRanges =>
         [.. Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Vmas.Select(v => (v.Start, v.End)))];

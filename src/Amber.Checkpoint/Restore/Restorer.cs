@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Amber.Checkpoint.Resources.Isolation;
-using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
 using Amber.Checkpoint.Resources.SystemV;
@@ -46,7 +45,7 @@ public static class Restorer
         reader.ThrowIfNoKey();
         using var trace = new PhaseTrace("restore --check");
         var (tree, warnings, _) = Validate(reader, options, trace);
-        var taken = tree.NewPidNamespace ? [] : tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)).Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
+        var taken = tree.IdsToClaim.Where(Kernel.Proc.ProcFs.Exists).Distinct().ToList();
         return (warnings, [.. tree.Images.Select(i => i.Pid)], taken);
     }
 
@@ -93,8 +92,7 @@ public static class Restorer
         var runs = tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Pages).ToList();
         PageProgress.Expected = runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
-        // In a new PID namespace (they had one of their own) every id is free.
-        foreach (int id in tree.NewPidNamespace ? [] : tree.AllIds.Concat(Sessions.PlaceholderIds(tree.Images)))
+        foreach (int id in tree.IdsToClaim)
             WaitForPid.Free(id, options.PidWait, cancel);
         cancel.ThrowIfCancellationRequested();
         trace.Mark("pids free");

@@ -19,27 +19,14 @@ public static class Spawner
             return SpawnHere(options);
         // Where a thread's children are born can be changed only for good: a thread of its own spawns,
         // then ends (amber's other threads go on spawning where they did).
-        int pid = 0;
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failed = null;
-        var thread = new Thread(() =>
+        return DedicatedThread.Run("amber-spawn", () =>
         {
-            try
-            {
-                if (options.NewPidNamespace)
-                    Namespaces.NewPidNamespaceForChildren();
-                else
-                    Namespaces.Enter(options.PidNamespaceOf, NamespaceKind.Pid);
-                pid = SpawnHere(options);
-            }
-            catch (Exception e)
-            {
-                failed = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
-            }
-        }) { Name = "amber-spawn", IsBackground = true };
-        thread.Start();
-        thread.Join();
-        failed?.Throw();
-        return pid;
+            if (options.NewPidNamespace)
+                Namespaces.NewPidNamespaceForChildren();
+            else
+                Namespaces.Enter(options.PidNamespaceOf, NamespaceKind.Pid);
+            return SpawnHere(options);
+        });
     }
 
     private static unsafe int SpawnHere(SpawnOptions options)

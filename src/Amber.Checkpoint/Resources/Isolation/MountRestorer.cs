@@ -1,4 +1,5 @@
 using Amber.Checkpoint.Restore;
+using Amber.Checkpoint.Storage;
 using Amber.Image;
 using Amber.Image.Schema;
 using Amber.Kernel.Files;
@@ -42,7 +43,7 @@ public static class MountRestorer
             {
                 var parts = file.Path.Split('/');
                 bool underLink = Enumerable.Range(1, parts.Length - 1).Any(n => links.Contains(string.Join('/', parts.Take(n))));
-                if (file.Path.Length == 0 || ImageValidator.CanonicalPathProblem("/" + file.Path) is not null || underLink)
+                if (!StoragePaths.IsSafeRelative(file.Path) || underLink)
                     return $"the file '{file.Path}' on the tmpfs on {m.Target} is not a path below it";
                 if ((file.Mode & FileTypeMask) == SymlinkType)
                     links.Add(file.Path);
@@ -55,7 +56,7 @@ public static class MountRestorer
 
     /// <summary>Whether <paramref name="path"/> is on one of their mounts: made by the restore, not there to check beforehand.</summary>
     public static bool Covers(MountsImage? mounts, string path) =>
-        mounts is not null && mounts.Mounts.Any(m => path == m.Target || path.StartsWith(m.Target == "/" ? "/" : m.Target + "/", StringComparison.Ordinal));
+        mounts is not null && StoragePaths.Covers(mounts.Mounts.Select(m => m.Target), path);
 
     /// <summary>In the husk (<paramref name="husk"/>, process <paramref name="huskPid"/>): a copy of amber's mount namespace, with their mounts but their procfs.</summary>
     public static void Make(RemoteCalls husk, int huskPid, MountsImage mounts)
@@ -90,7 +91,7 @@ public static class MountRestorer
         var directories = new List<(string Path, MountedFile File)>();
         foreach (var file in tmpfs.Files)
         {
-            string path = $"{root}/{file.Path}";
+            string path = StoragePaths.Join(root, file.Path);
             switch (file.Mode & FileTypeMask)
             {
                 case DirectoryType:
