@@ -110,7 +110,7 @@ public static class Checkpointer
             if (members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"{what} contains amber itself");
             warnings.AddRange(own.CheckOwned([.. members.Select(m => m.Pid)], rootParent: ProcFs.ReadStat(root).ParentPid));
-            var namespaces = own.Image();
+            var namespaces = own.Image(members[0].Pid);
             var ids = own.PidNamespace is null ? ImagePids.Same : ImagePids.Read(frozen);
             var mounts = namespaces?.Mount == true ? OwnMounts.Read(root) : null;
             var dumped = new List<ProcessImage>();
@@ -273,7 +273,7 @@ public static class Checkpointer
         NamespacesImage? namespaces) => new()
     {
         Namespaces = namespaces,
-        RequiredFeatures = { namespaces is null ? [] : [ImageFormat.NamespacesFeature] },
+        RequiredFeatures = { namespaces is null ? [] : namespaces.Links.Count > 0 ? [ImageFormat.NamespacesFeature, ImageFormat.NetworkLinksFeature] : [ImageFormat.NamespacesFeature] },
         FormatVersion = ImageFormat.FormatVersion,
         AmberVersion = ImageNames.AmberVersion,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),

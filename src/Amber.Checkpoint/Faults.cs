@@ -14,6 +14,8 @@ public enum FaultPoint
     /// <summary>Committed, the network lock handed to the checkpoint, the processes not ended yet.</summary>
     BeforeEnd,
     RestoreAfterCreate,
+    /// <summary>A network namespace's veth pairs made (by a restore, or for a group's first program), their addresses not yet.</summary>
+    NetworkSetup,
     RestoreBeforeRelease,
     /// <summary>Every restored process released, the network lock not lifted yet.</summary>
     RestoreBeforeUnlock,

@@ -12,7 +12,7 @@ namespace Amber.Coordinator;
 /// Read once when the coordinator starts; a key it does not know, or a value that cannot be, stops it
 /// with one line naming them, never silently ignored.
 /// </summary>
-public sealed record CoordinatorConfig
+public sealed partial record CoordinatorConfig
 {
     public const string DefaultPath = "/etc/amber/amber.json";
     public const string PathVariable = "AMBER_CONFIG";
@@ -40,6 +40,12 @@ public sealed record CoordinatorConfig
 
     /// <summary>Where the coordinator serves its Prometheus metrics (/metrics): a loopback address and port; null: not served.</summary>
     public IPEndPoint? MetricsAddress { get; init; }
+
+    /// <summary>The bridge groups with an address of their own (amber run --net bridge) are attached to (default amber0).</summary>
+    public string? Bridge { get; init; }
+
+    /// <summary>The IPv4 subnet a group's address comes from when amber run gives none (default 10.177.0.0/16); its first address is the bridge's.</summary>
+    public string? AddressPool { get; init; }
 
     /// <summary>Where it was read from; null when there is no file (every default built in).</summary>
     public string? Path { get; init; }
@@ -83,7 +89,9 @@ public sealed record CoordinatorConfig
                 "compress" => config with { Compress = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is "none" or "zstd" or "lz4" ? p.Value.GetString() : throw Bad(where, "none, zstd or lz4") },
                 "restartOnFailure" => config with { RestartOnFailure = p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.Value.GetBoolean() : throw Bad(where, "true or false") },
                 "metricsAddress" => config with { MetricsAddress = Loopback(p.Value, where) },
-                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure, metricsAddress)"),
+                "bridge" => config with { Bridge = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } b && InterfaceName().IsMatch(b) ? b : throw Bad(where, "an interface name (at most 15 letters, digits, '_', '.', '-')") },
+                "addressPool" => config with { AddressPool = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } pool && Groups.GroupNetwork.PoolProblem(pool) is null ? pool : throw Bad(where, "an IPv4 subnet such as 10.177.0.0/16") },
+                _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure, metricsAddress, bridge, addressPool)"),
             };
         }
         return config;
@@ -101,9 +109,12 @@ public sealed record CoordinatorConfig
     private static double Interval(JsonElement value, string where) =>
         value.ValueKind == JsonValueKind.Number && value.GetDouble() is >= 0.001 and <= 365 * 86400.0 ? value.GetDouble() : throw Bad(where, "seconds, from 0.001 to 31536000");
 
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9_.-]{1,15}$")]
+    private static partial System.Text.RegularExpressions.Regex InterfaceName();
+
     private static IOException Bad(string where, string expected) => new($"{where} must be {expected}");
 
     /// <summary>For the log: what the file sets.</summary>
     public override string ToString() => Path is null ? "no configuration file (built-in defaults)" : string.Create(CultureInfo.InvariantCulture,
-        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep last {KeepLast?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep for {KeepForSeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}, metrics at {MetricsAddress?.ToString() ?? "-"}");
+        $"{Path}: store root {StoreRoot ?? "-"}, every {EverySeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, merge after {MergeAfter?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep last {KeepLast?.ToString(CultureInfo.InvariantCulture) ?? "-"}, keep for {KeepForSeconds?.ToString(CultureInfo.InvariantCulture) ?? "-"} s, compress {Compress ?? "-"}, restart on failure {RestartOnFailure?.ToString() ?? "-"}, metrics at {MetricsAddress?.ToString() ?? "-"}, bridge {Bridge ?? "-"}, address pool {AddressPool ?? "-"}");
 }

@@ -49,8 +49,14 @@ public static class ImageFormat
     /// </summary>
     public const string NamespacesFeature = "namespaces";
 
+    /// <summary>
+    /// Required by a checkpoint whose network namespace has interfaces besides loopback
+    /// (NamespacesImage.links): a build that does not know it would restore it without them.
+    /// </summary>
+    public const string NetworkLinksFeature = "network-links";
+
     /// <summary>Manifest features this build understands (a reader refuses any other required one).</summary>
-    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature, NamespacesFeature], StringComparer.Ordinal);
+    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature, NamespacesFeature, NetworkLinksFeature], StringComparer.Ordinal);
 
     /// <summary>
     /// The name of layer <paramref name="layer"/> of page file <paramref name="fileName"/> in a

@@ -140,6 +140,29 @@ public sealed class CorruptImageTests
             Amber.Checkpoint.Resources.Isolation.MountRestorer.Problem(new MountsImage { Mounts = { new MountImage { Kind = MountImage.Types.Kind.Bind, Target = "/b", Source = "etc" } } }));
     }
 
+    [Theory]
+    [InlineData("eth0", "veth", "02:00:00:00:00:01", "10.1.2.3", "default", null)]
+    [InlineData("eth0 up\nlink delete amber0", "veth", "02:00:00:00:00:01", "10.1.2.3", "default", "'eth0 up\nlink delete amber0' is not an interface's name")]
+    [InlineData("lo", "veth", "02:00:00:00:00:01", "10.1.2.3", "default", "'lo' is not an interface's name")]
+    [InlineData("eth0", "vxlan", "02:00:00:00:00:01", "10.1.2.3", "default", "interface eth0 is of kind 'vxlan'")]
+    [InlineData("eth0", "veth", "02:00:00:00:00:01 netns 1", "10.1.2.3", "default", "'02:00:00:00:00:01 netns 1' is not a MAC address")]
+    [InlineData("eth0", "veth", "02:00:00:00:00:01", "10.1.2.300", "default", "address '10.1.2.300/24' of 'eth0' is not one")]
+    [InlineData("eth0", "veth", "02:00:00:00:00:01", "10.1.2.3", "default\nlink", "route 'default\nlink via 10.1.2.1' is not one")]
+    [InlineData("eth0", "veth", "02:00:00:00:00:01", "10.1.2.3", "default via", "route 'default via via 10.1.2.1' is not one")]
+    public void TheNetworkOfAnImageIsGivenToIpOnlyWordByWord(string name, string kind, string mac, string address, string route, string? problem)
+    {
+        var saved = new NamespacesImage
+        {
+            Net = true,
+            Links = { new NetLinkImage { Name = name, Kind = kind, Mac = mac, Mtu = 1500, Peer = "amb0123", PeerMac = "02:00:00:00:00:02", PeerMtu = 1500 } },
+            Addresses = { new NetAddressImage { Dev = "eth0", Family = "inet", Local = address, PrefixLength = 24 } },
+            Routes = { new NetRouteImage { Family = "inet", Arguments = { route, "via", "10.1.2.1" } } },
+        };
+        Assert.Equal(problem, Amber.Checkpoint.Resources.Isolation.NetworkRestorer.Problem(saved));
+        // nft reads no file of the host's for an image.
+        Assert.Equal("the nftables tables include a file", Amber.Checkpoint.Resources.Isolation.NetworkRestorer.Problem(new NamespacesImage { Net = true, Nftables = "include \"/etc/passwd\"\n" }));
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);

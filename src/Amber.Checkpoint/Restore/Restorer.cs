@@ -72,7 +72,9 @@ public static class Restorer
         var storageRoots = storage?.Roots.Select(r => r.Path).ToList() ?? [];
         foreach (var image in tree.Images.Where(i => !i.Zombie))
             warnings.AddRange(ImageValidator.Validate(image, PageDataEnd, tree, path => StoragePaths.Covers(storageRoots, path) || MountRestorer.Covers(tree.Mounts, path)));
-        TcpConnections.CheckAddresses(tree.Images);
+        if (reader.Manifest.Namespaces is { } namespaces && NetworkRestorer.Problem(namespaces) is { } network)
+            throw new ImageFormatException($"{reader.Directory}: {network}");
+        TcpConnections.CheckAddresses(tree.Images, reader.Manifest.Namespaces);
         warnings.AddRange(TcpConnections.AcceptQueueWarnings(tree.Images));
         trace.Mark("validate");
         return (tree, warnings, storage);
@@ -109,7 +111,7 @@ public static class Restorer
         tree.TcpRepairs.Abort = options.TcpClose;
         // Namespaces of their own are made on this thread, which makes every process (and runs the
         // network lock's nft: in their network namespace, where their connections are).
-        NamespaceRestorer.Make(reader.Manifest.Namespaces);
+        using var network = NamespaceRestorer.Make(reader.Manifest.Namespaces);
         trace.Mark("namespaces");
         using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
         trace.Mark("network lock");
@@ -155,6 +157,7 @@ public static class Restorer
             trace.Mark("release");
             Faults.Check(FaultPoint.RestoreBeforeUnlock);
             warnings.AddRange(networkLock.Lift());
+            network.Keep();
             trace.Mark("network unlock");
         }
         catch

@@ -33,10 +33,13 @@ public static class GroupCommands
         encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
         var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: pid,uts,ipc,net (only when the group is made)" };
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
+        var net = new Option<string>("--net") { Description = "An address of the group's own: bridge (a veth pair to amber's bridge amber0, in a network namespace of its own; only when the group is made)" };
+        var address = new Option<string>("--address") { Description = "With --net bridge: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (default: the next free one of the pool, 10.177.0.0/16)" };
+        var publish = new Option<string[]>("--publish") { Description = "With --net bridge: a port published to the host, [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (repeatable)", AllowMultipleArgumentsPerToken = false };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, publish,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -59,6 +62,9 @@ public static class GroupCommands
                 Encrypt = parse.GetValue(encrypt) is { } keyFile ? Amber.Image.ImageKey.Load(keyFile).Path : "", // checked here, as the caller
                 Isolate = parse.GetValue(isolate) is { } kinds ? [.. kinds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)] : [],
                 Hostname = parse.GetValue(hostname) ?? "",
+                Net = parse.GetValue(net) ?? "",
+                Address = parse.GetValue(address) ?? "",
+                Publish = [.. parse.GetValue(publish) ?? []],
             };
             if (Amber.Coordinator.Daemon.Handlers.GroupSettings.Problem(request) is { } problem)
                 throw new UsageException(problem);

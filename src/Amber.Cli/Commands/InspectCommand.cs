@@ -105,6 +105,14 @@ public static class InspectCommand
             o.WriteLine($"  encrypted (AES-256-GCM) with key {manifest.KeyId}");
         if (manifest.Namespaces is { } own)
             o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}{(own.Net ? $" net (loopback {(own.LoopbackUp ? "up" : "down")})" : "")}{(own.Pid ? " pid (the PIDs shown are theirs in it)" : "")}{(mounts is null ? "" : $" mnt ({Describe(mounts)})")}");
+        foreach (var link in manifest.Namespaces?.Links ?? [])
+            o.WriteLine($"  interface {link.Name} ({link.Kind}, {link.Mac}, mtu {link.Mtu}, {(link.Up ? "up" : "down")}), its other end {link.Peer} on the host{(link.PeerMaster.Length > 0 ? $" in bridge {link.PeerMaster}" : "")}");
+        foreach (var a in manifest.Namespaces?.Addresses ?? [])
+            o.WriteLine($"  address {a.Local}/{a.PrefixLength} on {a.Dev}");
+        foreach (var r in manifest.Namespaces?.Routes ?? [])
+            o.WriteLine($"  route {string.Join(' ', r.Arguments)}");
+        if (manifest.Namespaces is { Nftables.Length: > 0 } tables)
+            o.WriteLine($"  nftables: {string.Join(", ", tables.Nftables.Split('\n').Where(l => l.StartsWith("table ", StringComparison.Ordinal)).Select(l => l.TrimEnd(' ', '{')))}");
         if (manifest.Group.Length > 0)
             o.WriteLine($"  group {manifest.Group}: {manifest.TreeRoots.Count} tree(s), roots {string.Join(" ", manifest.TreeRoots)}{(manifest.Forest ? ", with a forest" : "")}");
         foreach (var f in manifest.Files)

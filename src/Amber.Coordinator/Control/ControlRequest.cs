@@ -84,4 +84,10 @@ public sealed class ControlRequest
     /// <summary>run: the host name of a new group's own UTS namespace; null: the group's name. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Hostname { get; set; }
+
+    public string? Net { get; set; }
+
+    public string? Address { get; set; }
+
+    public List<string>? Publish { get; set; }
 }

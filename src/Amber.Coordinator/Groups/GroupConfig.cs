@@ -58,6 +58,21 @@ public sealed class GroupConfig
     /// <summary>With a UTS namespace of its own: the host name its first program starts with.</summary>
     public string Hostname { get; set; } = "";
 
+    /// <summary>"bridge": an address of its own on amber's bridge (GroupNetwork); empty: loopback only, or amber's network.</summary>
+    public string Net { get; set; } = "";
+
+    /// <summary>With a network: its address and prefix length (10.177.0.2/16).</summary>
+    public string Address { get; set; } = "";
+
+    /// <summary>With a network: the bridge its veth pair's other end is attached to.</summary>
+    public string Bridge { get; set; } = "";
+
+    /// <summary>With a network: the name of its veth pair's end on the host.</summary>
+    public string HostLink { get; set; } = "";
+
+    /// <summary>With a network: ports published to the host ([HOSTIP:]HOSTPORT:PORT[/tcp|/udp]).</summary>
+    public List<string> Publish { get; set; } = [];
+
     /// <summary>The roots of the group's process trees: programs launched into it or attached to it.</summary>
     public List<int> Roots { get; set; } = [];
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Amber.Kernel.Net;
 
 /// <summary>
@@ -9,10 +7,9 @@ namespace Amber.Kernel.Net;
 public static class Nftables
 {
     private const string Program = "nft";
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
 
     /// <summary>Whether nft is installed (on PATH or in /usr/sbin).</summary>
-    public static bool Installed => Locate() is not null;
+    public static bool Installed => ExternalTool.Locate(Program) is not null;
 
     /// <summary>Applies <paramref name="script"/> (nft -f -) atomically; <paramref name="what"/> names it in an error.</summary>
     public static void Apply(string script, string what) => Run(["-f", "-"], script, what);
@@ -27,42 +24,16 @@ public static class Nftables
             .Select(l => l[prefix.Length..])];
     }
 
-    private static string Run(string[] arguments, string? input, string what)
-    {
-        var program = Locate() ?? throw new KernelCallException(Program, what, "nft is not installed (apt-get install nftables)");
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardInput = input is not null,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in arguments)
-            start.ArgumentList.Add(a);
-        using var nft = Process.Start(start) ?? throw new KernelCallException(Program, what, "could not start nft");
-        if (input is not null)
-        {
-            nft.StandardInput.Write(input);
-            nft.StandardInput.Close();
-        }
-        var output = nft.StandardOutput.ReadToEndAsync();
-        var errors = nft.StandardError.ReadToEndAsync();
-        if (!nft.WaitForExit(Limit))
-        {
-            nft.Kill();
-            throw new KernelCallException(Program, what, $"nft did not finish in {Limit.TotalSeconds:0} s");
-        }
-        nft.WaitForExit();
-        if (nft.ExitCode != 0)
-        {
-            string first = errors.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
-            throw new KernelCallException(Program, what, $"exit code {nft.ExitCode}{(first.Length > 0 ? $": {first}" : "")}");
-        }
-        return output.Result;
-    }
+    /// <summary>Every table of every family, as (family, name).</summary>
+    public static List<(string Family, string Name)> AllTables() =>
+        [.. Run(["list", "tables"], null, "the tables")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split(' '))
+            .Where(p => p is ["table", _, _])
+            .Select(p => (p[1], p[2]))];
 
-    private static string? Locate() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append("/usr/sbin").Append("/sbin")
-            .Select(d => Path.Combine(d, Program)).FirstOrDefault(File.Exists);
+    /// <summary>One table, whole (its sets, maps, chains, rules and counters), as nft -f takes it back.</summary>
+    public static string ListTable(string family, string name) => Run(["list", "table", family, name], null, $"table {family} {name}");
+
+    private static string Run(string[] arguments, string? input, string what) => ExternalTool.Run(Program, "nftables", arguments, input, what);
 }

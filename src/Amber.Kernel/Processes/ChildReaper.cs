@@ -13,8 +13,47 @@ public sealed class ChildReaper
     private readonly Dictionary<int, WaitStatus> _ended = [];
     private readonly object _lock = new();
 
-    /// <summary>Collects whatever ended since the last call; returns the pids collected now.</summary>
-    public unsafe List<int> Collect()
+    /// <summary>Held (shared) while a part of this process waits for a child of its own by its PID (a tool it runs).</summary>
+    private static readonly ReaderWriterLockSlim OwnWaits = new(LockRecursionPolicy.SupportsRecursion);
+
+    /// <summary>
+    /// Until disposed (on the same thread), no reaper collects: a child started meanwhile is waited for
+    /// by whoever started it, by its PID. What ends meanwhile is collected by the next <see cref="Collect"/>.
+    /// </summary>
+    public static IDisposable HoldOff()
+    {
+        OwnWaits.EnterReadLock();
+        return new Release();
+    }
+
+    private sealed class Release : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (!_done)
+                OwnWaits.ExitReadLock();
+            _done = true;
+        }
+    }
+
+    /// <summary>Collects whatever ended since the last call; returns the pids collected now (none while held off: <see cref="HoldOff"/>).</summary>
+    public List<int> Collect()
+    {
+        if (!OwnWaits.TryEnterWriteLock(0))
+            return [];
+        try
+        {
+            return CollectNow();
+        }
+        finally
+        {
+            OwnWaits.ExitWriteLock();
+        }
+    }
+
+    private unsafe List<int> CollectNow()
     {
         var collected = new List<int>();
         while (true)

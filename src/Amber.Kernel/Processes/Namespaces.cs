@@ -90,6 +90,14 @@ public static class Namespaces
         Errnos.Check(Interop.Setns(ns.Fd, CloneFlag(kind)), $"setns({kind.ProcName()})", $"process {pid}");
     }
 
+    /// <summary>The calling thread's namespace of that kind, held open (to come back to it, or name it to another).</summary>
+    public static Files.HeldFile Hold(NamespaceKind kind) =>
+        Files.HeldFile.Open($"/proc/thread-self/ns/{kind.ProcName()}", Files.OpenFlags.ReadOnly, 0);
+
+    /// <summary>The calling thread joins the namespace <paramref name="ns"/> holds (<see cref="Hold"/>).</summary>
+    public static void Enter(Files.HeldFile ns, NamespaceKind kind, string what) =>
+        Errnos.Check(Interop.Setns(ns.Fd, CloneFlag(kind)), $"setns({kind.ProcName()})", what);
+
     /// <summary>
     /// The calling thread gets new namespaces of these kinds, set up as given: a new UTS one with
     /// <paramref name="hostName"/> (and <paramref name="domainName"/>, unless unset: empty or

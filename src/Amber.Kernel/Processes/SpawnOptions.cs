@@ -35,4 +35,11 @@ public sealed record SpawnOptions(string Path, IReadOnlyList<string> Arguments)
 
     /// <summary>Born in the PID namespace of this process (0: amber's own).</summary>
     public int PidNamespaceOf { get; init; }
+
+    /// <summary>
+    /// Run first on a thread of the spawn's own, which ends after it: what it does to that thread's
+    /// namespaces (a network namespace made and set up) the program is born in, and no other thread of
+    /// amber's sees.
+    /// </summary>
+    public Action? Prepare { get; init; }
 }

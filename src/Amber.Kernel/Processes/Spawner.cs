@@ -15,15 +15,17 @@ public static class Spawner
     /// <summary>Starts the program; returns its PID (in amber's PID namespace, whichever it is born in).</summary>
     public static int Spawn(SpawnOptions options)
     {
-        if (!options.NewPidNamespace && options.PidNamespaceOf == 0)
+        if (!options.NewPidNamespace && options.PidNamespaceOf == 0 && options.Prepare is null)
             return SpawnHere(options);
         // Where a thread's children are born can be changed only for good: a thread of its own spawns,
         // then ends (amber's other threads go on spawning where they did).
         return DedicatedThread.Run("amber-spawn", () =>
         {
+            // Before the PID namespace: what it starts (ip, nft) must not be born in that.
+            options.Prepare?.Invoke();
             if (options.NewPidNamespace)
                 Namespaces.NewPidNamespaceForChildren();
-            else
+            else if (options.PidNamespaceOf != 0)
                 Namespaces.Enter(options.PidNamespaceOf, NamespaceKind.Pid);
             return SpawnHere(options);
         });

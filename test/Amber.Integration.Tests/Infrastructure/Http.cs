@@ -33,12 +33,15 @@ public static class Http
     }
 
     /// <summary>Whether something accepts connections on 127.0.0.1:<paramref name="port"/> (of this network namespace).</summary>
-    public static bool TryConnect(int port)
+    public static bool TryConnect(int port) => TryConnect(IPAddress.Loopback.ToString(), port);
+
+    /// <summary>Whether something accepts connections on <paramref name="address"/>:<paramref name="port"/>.</summary>
+    public static bool TryConnect(string address, int port)
     {
         using var client = new TcpClient();
         try
         {
-            client.Connect(IPAddress.Loopback, port);
+            client.Connect(IPAddress.Parse(address), port);
             return true;
         }
         catch (SocketException)

@@ -8,14 +8,16 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// restore's own thread, which every process it makes from then on is born in (and which end with
 /// their last process, so a failed restore leaves none behind), given what was saved of them: the host
 /// and domain names, the loopback's state; the System V objects and the sockets are made again inside
-/// by their own restorers.
+/// by their own restorers; the network's
+/// interfaces, addresses, routes and tables by <see cref="NetworkRestorer"/>.
 /// </summary>
 internal static class NamespaceRestorer
 {
-    public static void Make(NamespacesImage? saved)
+    /// <summary>Makes them; what it returns takes their network interfaces away again unless kept (<see cref="NetworkRestorer.Made.Keep"/>).</summary>
+    public static NetworkRestorer.Made Make(NamespacesImage? saved)
     {
         if (saved is null)
-            return;
+            return NetworkRestorer.Made.Nothing;
         var kinds = new List<NamespaceKind>();
         if (saved.Uts)
             kinds.Add(NamespaceKind.Uts);
@@ -23,6 +25,8 @@ internal static class NamespaceRestorer
             kinds.Add(NamespaceKind.Ipc);
         if (saved.Net)
             kinds.Add(NamespaceKind.Net);
+        using var amber = saved.Net ? Namespaces.Hold(NamespaceKind.Net) : null;
         Namespaces.Make(kinds, saved.Hostname, saved.Domainname, saved.LoopbackUp);
+        return amber is null ? NetworkRestorer.Made.Nothing : NetworkRestorer.Make(saved, amber);
     }
 }

@@ -86,15 +86,14 @@ internal sealed class OwnNamespaces
             throw new UnsupportedResourceException(members.First(), $"its {kind.ProcName()} namespace {_ids[kind]}",
                 $"a {kind.ProcName()} namespace shared with process {outsider}{name}, which is not checkpointed with it");
         }
-        // A network namespace is made again with its loopback; other interfaces are not yet.
-        if (Kinds.Contains(NamespaceKind.Net) && Namespaces.Interfaces().FirstOrDefault(i => i != "lo") is { } other)
-            throw new UnsupportedResourceException(members.First(), $"interface {other} of its network namespace {_ids[NamespaceKind.Net]}",
-                "a network interface other than loopback");
         return warnings;
     }
 
-    /// <summary>What the manifest keeps of them, read now (the host name as it is at the freeze); null if none.</summary>
-    public NamespacesImage? Image()
+    /// <summary>
+    /// What the manifest keeps of them, read now (the host name, the interfaces, addresses, routes and
+    /// nftables tables as they are at the freeze); null if none. <paramref name="pid"/> names them in a refusal.
+    /// </summary>
+    public NamespacesImage? Image(int pid)
     {
         if (_ids.Count == 0)
             return null;
@@ -103,7 +102,10 @@ internal sealed class OwnNamespaces
             Ipc = Kinds.Contains(NamespaceKind.Ipc), Net = Kinds.Contains(NamespaceKind.Net), Pid = Kinds.Contains(NamespaceKind.Pid), Mount = Kinds.Contains(NamespaceKind.Mount),
         };
         if (image.Net)
+        {
             image.LoopbackUp = Namespaces.IsUp("lo");
+            OwnNetwork.Read(image, pid);
+        }
         if (Kinds.Contains(NamespaceKind.Uts))
         {
             image.Uts = true;

@@ -302,13 +302,16 @@ public static class TcpConnections
 
     /// <summary>
     /// Every address a TCP connection of <paramref name="processes"/> was made on must exist on this
-    /// machine, and connections waiting to be accepted need nft: checked before anything is made,
+    /// machine (in a network namespace of their own: be one the restore makes there, or loopback), and connections waiting to be accepted need nft: checked before anything is made,
     /// naming the first that fails.
     /// </summary>
-    public static void CheckAddresses(IEnumerable<ProcessImage> processes)
+    public static void CheckAddresses(IEnumerable<ProcessImage> processes, NamespacesImage? namespaces)
     {
         var local = new Dictionary<IPAddress, bool>();
-        bool IsLocal(IPAddress address) => local.TryGetValue(address, out bool known) ? known : local[address] = TcpConnections.IsLocal(address);
+        // In a network namespace of their own, what they will have is what the restore makes there.
+        var theirs = namespaces is { Net: true } ? namespaces.Addresses.Select(a => IPAddress.Parse(a.Local)).ToHashSet() : null;
+        bool IsLocal(IPAddress address) => theirs is not null ? IPAddress.IsLoopback(address) || theirs.Contains(address)
+            : local.TryGetValue(address, out bool known) ? known : local[address] = TcpConnections.IsLocal(address);
         foreach (var p in processes)
         {
             foreach (var fd in p.Fds.Where(f => f.Socket?.Tcp is not null))

@@ -58,6 +58,15 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>The host name in a new group's own UTS namespace (--hostname); empty: the group's name.</summary>
     public string Hostname { get; init; } = "";
 
+    /// <summary>A new group's network (--net): "bridge"; empty: not said.</summary>
+    public string Net { get; init; } = "";
+
+    /// <summary>A new group's address with its prefix length (--address); empty: from the coordinator's pool.</summary>
+    public string Address { get; init; } = "";
+
+    /// <summary>Ports a new group publishes to the host (--publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]).</summary>
+    public IReadOnlyList<string> Publish { get; init; } = [];
+
     /// <inheritdoc/>
     public override ControlRequest ToWire() => new()
     {
@@ -68,6 +77,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Encrypt = Encrypt.Length > 0 ? Encrypt : null,
         Isolate = Isolate.Count > 0 ? [.. Isolate] : null,
         Hostname = Hostname.Length > 0 ? Hostname : null,
+        Net = Net.Length > 0 ? Net : null,
+        Address = Address.Length > 0 ? Address : null,
+        Publish = Publish.Count > 0 ? [.. Publish] : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -79,5 +91,8 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Encrypt = wire.Encrypt ?? "",
         Isolate = wire.Isolate ?? [],
         Hostname = wire.Hostname ?? "",
+        Net = wire.Net ?? "",
+        Address = wire.Address ?? "",
+        Publish = wire.Publish ?? [],
     };
 }

@@ -42,7 +42,23 @@ public static class GroupSettings
             return "--hostname needs --isolate uts (a host name of the group's own)";
         if (request.Hostname.Length > 0 && (System.Text.Encoding.UTF8.GetByteCount(request.Hostname) > 64 || request.Hostname.Any(char.IsControl)))
             return $"--hostname '{request.Hostname}' is not a host name (at most 64 bytes, no control characters)";
-        return null;
+        return NetworkProblem(request);
+    }
+
+    /// <summary>Why --net, --address and --publish cannot be, or null.</summary>
+    private static string? NetworkProblem(RunRequest request)
+    {
+        if (request.Net.StartsWith("macvlan", StringComparison.Ordinal))
+            return $"--net {request.Net} is not supported yet: a group's address of its own is on amber's bridge (--net bridge)";
+        if (request.Net is not ("" or "bridge"))
+            return $"--net {request.Net}: unknown network (bridge)";
+        if (request.Net.Length == 0 && (request.Address.Length > 0 || request.Publish.Count > 0))
+            return "--address and --publish need --net bridge (an address of the group's own)";
+        if (request.Address.Length > 0 && GroupNetwork.AddressProblem(request.Address) is { } address)
+            return address;
+        if (request.Address.Contains(':') && request.Publish.Count > 0)
+            return "--publish is not supported yet for an IPv6 --address";
+        return request.Publish.Select(GroupNetwork.PublishProblem).FirstOrDefault(p => p is not null);
     }
 
     /// <summary>The namespaces a group may have of its own.</summary>
@@ -78,9 +94,17 @@ public static class GroupSettings
         KeepForSeconds = request.KeepForSeconds > 0 ? request.KeepForSeconds : defaults?.KeepForSeconds ?? 0,
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         EncryptKey = request.Encrypt,
-        Isolate = [.. IsolationKinds.Where(request.Isolate.Contains)],
+        // An address of its own is in a network namespace of its own.
+        Isolate = Isolation(request),
+        Net = request.Net,
+        Bridge = request.Net.Length > 0 ? defaults?.Bridge ?? GroupNetwork.DefaultBridge : "",
+        Publish = [.. request.Publish],
         Hostname = request.Isolate.Contains("uts") ? request.Hostname.Length > 0 ? request.Hostname : request.Group : "",
     };
+
+    /// <summary>The namespaces the request gives a group, in order; an address of its own (--net) is in a network namespace of its own.</summary>
+    private static List<string> Isolation(RunRequest request) =>
+        [.. IsolationKinds.Where(k => request.Isolate.Contains(k) || (k == "net" && request.Net.Length > 0))];
 
     /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
     public static string? Refusal(GroupConfig config, RunRequest request)
@@ -97,11 +121,15 @@ public static class GroupSettings
             return $"group {config.Name} exists {(config.EncryptKey.Length > 0 ? $"encrypted with the key file {config.EncryptKey}" : "without encryption")}, not --encrypt {request.Encrypt}; "
                 + $"a group's key cannot change: {how}";
         // Its checkpoints make its namespaces again, and its programs share them.
-        if (request.Isolate.Count > 0 && !IsolationKinds.Where(request.Isolate.Contains).SequenceEqual(config.Isolate))
+        if (request.Isolate.Count > 0 && !Isolation(request).SequenceEqual(config.Isolate))
             return $"group {config.Name} exists with {(config.Isolate.Count > 0 ? $"--isolate {string.Join(",", config.Isolate)}" : "no namespaces of its own")}, not --isolate {string.Join(",", request.Isolate)}; "
                 + $"a group's namespaces cannot change: {how}";
         if (request.Hostname.Length > 0 && request.Hostname != config.Hostname)
             return $"group {config.Name} exists with host name {config.Hostname}, not --hostname {request.Hostname}; its programs share one: {how}";
+        if ((request.Net.Length > 0 && request.Net != config.Net) || (request.Address.Length > 0 && request.Address != config.Address)
+            || (request.Publish.Count > 0 && !request.Publish.SequenceEqual(config.Publish)))
+            return $"group {config.Name} exists with {(config.Net.Length > 0 ? $"address {config.Address}{(config.Publish.Count > 0 ? $", publishing {string.Join(", ", config.Publish)}" : "")}" : "no network of its own")}; "
+                + $"its network cannot change: {how}";
         return null;
     }
 

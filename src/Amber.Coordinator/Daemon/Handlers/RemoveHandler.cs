@@ -19,6 +19,14 @@ internal sealed class RemoveHandler(AmberHome home, GroupSet groups, StopHandler
         group.Dispose();
         File.Delete(home.ProcessTable(group.Config.Name));
         group.Cgroup.TryRemove();
+        try
+        {
+            GroupNetwork.Unpublish(group.Config);
+        }
+        catch (Amber.Kernel.KernelCallException e)
+        {
+            return new ControlResponse { Ok = true, Stderr = [.. stopped.Stderr, $"warning: group {group.Config.Name}: its published ports stay: {e.Message}", $"removed group {group.Config.Name}; its checkpoints stay in {group.Config.Store}"] };
+        }
         logger.Removed(group.Config.Name, group.Config.Store);
         return new ControlResponse { Ok = true, Stderr = [.. stopped.Stderr, $"removed group {group.Config.Name}; its checkpoints stay in {group.Config.Store}"] };
     }

@@ -30,10 +30,25 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
+        // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
+        if (group.Config.Net.Length > 0)
+        {
+            try
+            {
+                GroupNetwork.PrepareHost(group.Config);
+            }
+            catch (Amber.Kernel.KernelCallException e)
+            {
+                return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
+            }
+        }
         var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")], progress: progress);
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
+            // Nothing of the group runs: nothing of it stays on the host (its veth pair went with the worker's namespace).
+            if (group.Config.Net.Length > 0)
+                GroupNetwork.TryUnpublish(group.Config);
             logger.RestoreFailed(group.Config.Name, id, report.Error);
             return ControlResponse.Failure(report.Error);
         }

@@ -1,7 +1,10 @@
 using System.Globalization;
+using Amber.Checkpoint;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
+using Amber.Kernel;
 using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
 
@@ -24,6 +27,8 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             : defaults.StoreRoot is { } root ? Path.Combine(root, request.Group)
             : home.DefaultStore(request.Group);
         var config = GroupSettings.ForNewGroup(request, store, who, defaults);
+        if (config.Net.Length > 0 && (problem = Address(config, request)) is not null)
+            return null;
         // Not under the groups' lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
         problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid)
             ?? (config.EncryptKey.Length > 0 ? GroupKey.Problem(config.EncryptKey, who.Uid) : null)
@@ -38,6 +43,29 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             Logger.Created(group.Config.Name, config.Store, $"{(config.EverySeconds > 0 ? $", every {config.EverySeconds} s" : "")}{(config.RestartOnFailure ? ", restart on failure" : "")}");
             return group;
         });
+    }
+
+    /// <summary>A new group's address (the one asked for, or the pool's first free one) and host link; why not, or null.</summary>
+    private string? Address(GroupConfig config, RunRequest request)
+    {
+        config.HostLink = GroupNetwork.HostLink(home.StateDirectory, config.Name);
+        var used = groups.All().Where(g => g.Config.Name != config.Name).Select(g => g.Config.Address).Where(a => a.Length > 0).ToList();
+        if (request.Address.Length > 0)
+        {
+            if (used.Any(a => a.Split('/')[0] == request.Address.Split('/')[0]))
+                return $"--address {request.Address} is another group's";
+            config.Address = request.Address;
+            return null;
+        }
+        try
+        {
+            config.Address = GroupNetwork.Allocate(defaults.AddressPool ?? GroupNetwork.DefaultPool, used);
+            return null;
+        }
+        catch (InvalidOperationException e)
+        {
+            return e.Message;
+        }
     }
 
     public ControlResponse Handle(GroupRuntime group, RunRequest request, Requester who, Action<ProgressSample>? progress)
@@ -63,7 +91,8 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
     /// </summary>
     private static List<string> Isolation(GroupRuntime group, int? member)
     {
-        var kinds = string.Join(",", group.Config.Isolate.Where(k => k != "pid"));
+        // An address of its own: the spawn makes the first program's network namespace (Launch).
+        var kinds = string.Join(",", group.Config.Isolate.Where(k => k != "pid" && (k != "net" || member is not null || group.Config.Net.Length == 0)));
         if (kinds.Length == 0)
             return [];
         if (member is int running)
@@ -90,12 +119,28 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         // A PID namespace of the group's own: the first program is born as its PID 1, the others in it.
         bool ownPids = group.Config.Isolate.Contains("pid");
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
+        // An address of its own, for the first program: the host's side first, then its namespace, on the spawn's thread.
+        NetworkRestorer.Made? network = null;
+        if (group.Config.Net.Length > 0 && member is null)
+        {
+            try
+            {
+                GroupNetwork.PrepareHost(group.Config);
+            }
+            catch (KernelCallException e)
+            {
+                return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
+            }
+        }
         string log = home.GroupLog(group.Config.Name);
         group.PrepareLog();
         // The client library finds its group's registration socket through these.
         var environment = request.Environment.Where(e => !e.StartsWith("AMBER_GROUP=", StringComparison.Ordinal) && !e.StartsWith("AMBER_REGISTRATION=", StringComparison.Ordinal))
             .Append($"AMBER_GROUP={group.Config.Name}").Append($"AMBER_REGISTRATION={group.Registrations.SocketPath}").ToList();
-        int pid = Spawner.Spawn(new SpawnOptions(path, args)
+        int pid;
+        try
+        {
+            pid = Spawner.Spawn(new SpawnOptions(path, args)
         {
             Environment = environment,
             WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
@@ -103,15 +148,28 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             NewSession = true,
             NewPidNamespace = ownPids && member is null,
             PidNamespaceOf = ownPids && member is int m ? m : 0,
+            Prepare = group.Config.Net.Length > 0 && member is null ? () => network = GroupNetwork.MakeNamespace(group.Config) : null,
         });
+        }
+        catch (Exception e) when (e is KernelCallException or CheckpointException)
+        {
+            using (network)
+                GroupNetwork.TryUnpublish(group.Config);
+            return ControlResponse.Failure($"group {group.Config.Name}: '{request.Command[0]}' could not start: {e.Message}");
+        }
         // The helper joins the cgroup first thing; the program runs once it is in.
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!group.Cgroup.Processes().Contains(pid))
         {
             if (reaper.TryGetEnd(pid, out var end) || DateTime.UtcNow > deadline)
+            {
+                using (network)
+                    GroupNetwork.TryUnpublish(group.Config);
                 return ControlResponse.Failure($"'{request.Command[0]}' did not start in group {group.Config.Name}{(end.Tid != 0 ? $" ({end})" : "")}; see {log}");
+            }
             Thread.Sleep(2);
         }
+        network?.Keep();
         group.Config.Roots.Add(pid);
         group.Config.Launched.Add(pid);
         group.Save();

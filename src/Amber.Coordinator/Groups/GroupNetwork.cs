@@ -1,0 +1,228 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Amber.Checkpoint.Resources.Isolation;
+using Amber.Image.Schema;
+using Amber.Kernel.Net;
+using Amber.Kernel.Processes;
+
+namespace Amber.Coordinator.Groups;
+
+/// <summary>
+/// A group's address of its own (amber run --net bridge): its network namespace has loopback and eth0,
+/// one end of a veth pair whose other end is attached to a bridge amber keeps on the host (amber0),
+/// which holds the subnet's gateway (its first address). Ports published to the host (--publish) are
+/// DNAT rules in an nftables table of the group's, as a container runtime makes them. The group's
+/// namespace is set up as a restore makes one again (<see cref="NetworkRestorer"/>), from a plan
+/// instead of an image; its checkpoints then save and restore it like any other.
+/// </summary>
+public static class GroupNetwork
+{
+    public const string DefaultBridge = "amber0";
+    public const string DefaultPool = "10.177.0.0/16";
+    private const string Inside = "eth0";
+
+    /// <summary>The host-side end of the group's veth pair: amb + a hash of its home and name (at most 15 characters).</summary>
+    public static string HostLink(string home, string group) =>
+        "amb" + Convert.ToHexStringLower(XxHash3.Hash(Encoding.UTF8.GetBytes($"{home}\n{group}")))[..10];
+
+    /// <summary>Why --address cannot be the group's, or null: an IPv4 or IPv6 host address with its prefix length.</summary>
+    public static string? AddressProblem(string cidr)
+    {
+        if (!TryParse(cidr, out var address, out int prefix))
+            return $"--address {cidr} is not an address with its prefix length (10.177.0.5/24, fd00:177::5/64)";
+        int bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        if (prefix < 8 || prefix > bits - 2)
+            return $"--address {cidr}: a prefix length from 8 to {bits - 2} leaves room for the group and its gateway";
+        var hostMask = ((UInt128)1 << (bits - prefix)) - 1;
+        var host = Number(address) & hostMask;
+        if (host == 0 || host == 1 || (bits == 32 && host == hostMask))
+            return $"--address {cidr} is the subnet's {(host == 0 ? "own address" : host == 1 ? "gateway (the bridge's address)" : "broadcast address")}";
+        return null;
+    }
+
+    /// <summary>Why a --publish cannot be, or null: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp], the host address IPv4.</summary>
+    public static string? PublishProblem(string spec) => Publish.TryParse(spec, out _) ? null
+        : $"--publish {spec} is not [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (8080:80, 127.0.0.1:8080:80/tcp)";
+
+    /// <summary>Why <paramref name="pool"/> cannot be an address pool, or null: an IPv4 subnet of 30 bits or fewer.</summary>
+    public static string? PoolProblem(string pool) =>
+        TryParse(pool, out var network, out int prefix) && network.AddressFamily == AddressFamily.InterNetwork && prefix is >= 8 and <= 30 ? null
+            : $"{pool} is not an IPv4 subnet of 8 to 30 bits";
+
+    /// <summary>The first free address of <paramref name="pool"/> (after its gateway) that no group in <paramref name="used"/> has.</summary>
+    public static string Allocate(string pool, IEnumerable<string> used)
+    {
+        if (!TryParse(pool, out var network, out int prefix) || network.AddressFamily != AddressFamily.InterNetwork)
+            throw new InvalidOperationException($"the address pool {pool} is not an IPv4 subnet");
+        var taken = used.Where(u => u.Length > 0).Select(u => u.Split('/')[0]).ToHashSet();
+        uint first = Value(network) & Mask(prefix);
+        uint count = prefix >= 31 ? 0 : (1u << (32 - prefix)) - 2;
+        for (uint i = 2; i <= count; i++)
+        {
+            var candidate = new IPAddress(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(first + i)));
+            if (!taken.Contains(candidate.ToString()))
+                return $"{candidate}/{prefix}";
+        }
+        throw new InvalidOperationException($"the address pool {pool} has no address left");
+    }
+
+    /// <summary>The subnet's gateway, the bridge's address: its first address, with the prefix length.</summary>
+    public static string Gateway(string cidr)
+    {
+        TryParse(cidr, out var address, out int prefix);
+        var bytes = address.GetAddressBytes();
+        for (int bit = prefix; bit < bytes.Length * 8; bit++)
+            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        bytes[^1] |= 1;
+        return $"{new IPAddress(bytes)}/{prefix}";
+    }
+
+    /// <summary>
+    /// The host's side, before the group's first program or a restore: the bridge (made if absent) up
+    /// and holding the gateway, and the published ports' table (made again whole). Runs in amber's
+    /// network namespace (any thread of the coordinator's).
+    /// </summary>
+    public static void PrepareHost(GroupConfig config)
+    {
+        string gateway = Gateway(config.Address);
+        bool v6 = gateway.Contains(':');
+        if (!NetLinks.IsBridge(config.Bridge))
+        {
+            try
+            {
+                IpRoute.Apply([$"link add {config.Bridge} type bridge"], $"bridge {config.Bridge}");
+            }
+            catch (Amber.Kernel.KernelCallException) when (NetLinks.IsBridge(config.Bridge))
+            {
+                // Another group's launch made it first.
+            }
+        }
+        IpRoute.Apply([$"address replace {gateway} dev {config.Bridge}{(v6 ? " nodad" : "")}", $"link set {config.Bridge} up"], $"bridge {config.Bridge}");
+        if (config.Publish.Count == 0)
+            return;
+        // A connection to 127.0.0.1:HOSTPORT goes out on the bridge with its loopback source (masqueraded).
+        NetLinks.SetIpv4Setting(config.Bridge, "route_localnet", "1");
+        Nftables.Apply(PublishScript(config), $"the published ports of group {config.Name}");
+    }
+
+    /// <summary>Takes the group's published ports away (its table), if it has any.</summary>
+    public static void Unpublish(GroupConfig config)
+    {
+        if (config.Publish.Count == 0 || !Nftables.Installed)
+            return;
+        string table = PublishTable(config);
+        if (Nftables.Tables("ip").Contains(table))
+            Nftables.Apply($"delete table ip {table}\n", $"the published ports of group {config.Name}");
+    }
+
+    /// <summary>Takes the group's published ports away if it can (after a failure: the failure is what is told).</summary>
+    public static void TryUnpublish(GroupConfig config)
+    {
+        try
+        {
+            Unpublish(config);
+        }
+        catch (Amber.Kernel.KernelCallException)
+        {
+            // The table stays; the next launch or restore makes it again whole.
+        }
+    }
+
+    /// <summary>
+    /// On the calling thread (a spawn's own): a new network namespace, set up as the group's; what it
+    /// returns takes the veth pair away again unless kept.
+    /// </summary>
+    public static NetworkRestorer.Made MakeNamespace(GroupConfig config)
+    {
+        using var amber = Namespaces.Hold(NamespaceKind.Net);
+        Namespaces.Make([NamespaceKind.Net]);
+        return NetworkRestorer.Make(Plan(config), amber);
+    }
+
+    /// <summary>What the group's namespace holds, in the form a checkpoint saves it.</summary>
+    public static NamespacesImage Plan(GroupConfig config)
+    {
+        TryParse(config.Address, out var address, out int prefix);
+        bool v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
+        string gateway = Gateway(config.Address).Split('/')[0];
+        var hash = XxHash3.Hash(Encoding.UTF8.GetBytes(config.HostLink));
+        return new NamespacesImage
+        {
+            Net = true, LoopbackUp = true,
+            Links =
+            {
+                new NetLinkImage
+                {
+                    Name = Inside, Kind = "veth", Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = 1500, Up = true,
+                    Peer = config.HostLink, PeerMac = Mac(0x06, hash.AsSpan(3, 5)), PeerMtu = 1500, PeerMaster = config.Bridge, PeerUp = true,
+                },
+            },
+            Addresses = { new NetAddressImage { Dev = Inside, Family = v6 ? "inet6" : "inet", Local = address.ToString(), PrefixLength = (uint)prefix, Scope = "global", ValidLifetime = uint.MaxValue, PreferredLifetime = uint.MaxValue } },
+            Routes = { new NetRouteImage { Family = v6 ? "inet6" : "inet", Arguments = { v6 ? "::/0" : "default", "via", gateway, "dev", Inside } } },
+        };
+    }
+
+    private static string PublishTable(GroupConfig config) => $"amber_publish_{config.HostLink}";
+
+    private static string PublishScript(GroupConfig config)
+    {
+        string table = PublishTable(config), target = config.Address.Split('/')[0];
+        var rules = new StringBuilder();
+        foreach (var spec in config.Publish)
+        {
+            Publish.TryParse(spec, out var p);
+            string to = p.HostAddress is null ? "fib daddr type local" : $"ip daddr {p.HostAddress}";
+            rules.Append(CultureInfo.InvariantCulture, $"    {to} {p.Protocol} dport {p.HostPort} dnat to {target}:{p.Port}\n");
+        }
+        // Made again whole, in one transaction: a table of the group's from before goes with it.
+        return $"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n"
+            + $"  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{rules}  }}\n"
+            + $"  chain output {{\n    type nat hook output priority -100; policy accept;\n{rules}  }}\n"
+            + $"  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"{config.Bridge}\" ip saddr 127.0.0.0/8 ip daddr {target} masquerade\n  }}\n}}\n";
+    }
+
+    private static string Mac(byte first, ReadOnlySpan<byte> rest) =>
+        string.Join(':', new[] { first }.Concat(rest.ToArray()).Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+
+    private static bool TryParse(string cidr, out IPAddress address, out int prefix)
+    {
+        address = IPAddress.None;
+        prefix = 0;
+        var parts = cidr.Split('/');
+        return parts.Length == 2 && IPAddress.TryParse(parts[0], out address!) && address.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out prefix) && prefix <= (address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
+    }
+
+    private static uint Value(IPAddress v4) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(v4.GetAddressBytes());
+
+    private static UInt128 Number(IPAddress address) => address.GetAddressBytes().Aggregate(UInt128.Zero, (n, b) => (n << 8) | b);
+
+    private static uint Mask(int prefix) => prefix == 0 ? 0 : uint.MaxValue << (32 - prefix);
+
+    /// <summary>One --publish: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp].</summary>
+    private readonly record struct Publish(string? HostAddress, int HostPort, int Port, string Protocol)
+    {
+        public static bool TryParse(string spec, out Publish publish)
+        {
+            publish = default;
+            var (ports, protocol) = spec.Split('/') switch
+            {
+                [var p] => (p, "tcp"),
+                [var p, "tcp" or "udp"] => (p, spec[(spec.IndexOf('/') + 1)..]),
+                _ => ("", ""),
+            };
+            var parts = ports.Split(':');
+            string? host = parts.Length == 3 ? parts[0] : null;
+            if (parts.Length is < 2 or > 3 || (host is not null && !(IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork)))
+                return false;
+            if (!int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int hostPort) || hostPort is < 1 or > 65535
+                || !int.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+                return false;
+            publish = new Publish(host, hostPort, port, protocol);
+            return true;
+        }
+    }
+}
