@@ -55,6 +55,9 @@ public sealed class ConfigTests
     [InlineData("""{ "everySeconds": -1 }""", "\"everySeconds\" must be seconds")]
     [InlineData("""{ "storeRoot": "relative/path" }""", "\"storeRoot\" must be a full path")]
     [InlineData("""{ "schedule": "5m" }""", "\"schedule\" is not a setting")]
+    [InlineData("""{ "bridge": "amber0; flush" }""", "\"bridge\" must be an interface name")]
+    [InlineData("""{ "addressPool": "10.177.0.0/31" }""", "\"addressPool\" must be an IPv4 subnet")]
+    [InlineData("""{ "addressPool": "fd00::/64" }""", "\"addressPool\" must be an IPv4 subnet")]
     [InlineData("""not json""", "is not JSON")]
     public void AConfigurationThatCannotBeStopsTheCoordinatorNamingIt(string text, string message)
     {

@@ -38,6 +38,7 @@ public sealed class ControlProtocolTests
                 RestartOnFailure = false, DeadlineSeconds = 2, MergeAfter = 3, MergeAboveBytes = 4096, Compress = "zstd",
             },
             new RunRequest("g") { Command = ["/bin/true"], Encrypt = "/etc/amber/g.key" },
+            new RunRequest("g") { Command = ["/bin/true"], Isolate = ["pid"], Net = "bridge", Address = "10.177.0.9/16", Publish = ["8080:80", "127.0.0.1:53:53/udp"] },
             new AttachRequest("g", 7), new DetachRequest("g", 7), new CheckpointRequest("g", false, true), new RestoreRequest("g", ""),
             new ImagesRequest("g"), new MergeRequest("g", "ckpt-000001"), new VerifyRequest("g"), new StopRequest("g"), new RemoveRequest("g"), new ShutdownRequest(),
         ];

@@ -85,9 +85,15 @@ public sealed class ControlRequest
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Hostname { get; set; }
 
+    /// <summary>run: a new group's network ("bridge": an address of its own); null: none. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Net { get; set; }
 
+    /// <summary>run: a new group's address and prefix length; null: the pool's next. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Address { get; set; }
 
+    /// <summary>run: the ports a new group publishes to the host; null: none. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Publish { get; set; }
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
 using System.Net;
@@ -55,14 +56,17 @@ public static class GroupNetwork
     /// <summary>The first free address of <paramref name="pool"/> (after its gateway) that no group in <paramref name="used"/> has.</summary>
     public static string Allocate(string pool, IEnumerable<string> used)
     {
-        if (!TryParse(pool, out var network, out int prefix) || network.AddressFamily != AddressFamily.InterNetwork)
-            throw new InvalidOperationException($"the address pool {pool} is not an IPv4 subnet");
+        if (PoolProblem(pool) is { } problem)
+            throw new InvalidOperationException($"the address pool: {problem}");
+        TryParse(pool, out var network, out int prefix);
         var taken = used.Where(u => u.Length > 0).Select(u => u.Split('/')[0]).ToHashSet();
-        uint first = Value(network) & Mask(prefix);
-        uint count = prefix >= 31 ? 0 : (1u << (32 - prefix)) - 2;
+        uint first = (uint)Number(network) & (uint.MaxValue << (32 - prefix));
+        uint count = (1u << (32 - prefix)) - 2; // not the subnet's own address, nor its broadcast
+        var bytes = new byte[4];
         for (uint i = 2; i <= count; i++)
         {
-            var candidate = new IPAddress(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(first + i)));
+            BinaryPrimitives.WriteUInt32BigEndian(bytes, first + i);
+            var candidate = new IPAddress(bytes);
             if (!taken.Contains(candidate.ToString()))
                 return $"{candidate}/{prefix}";
         }
@@ -196,11 +200,7 @@ public static class GroupNetwork
             && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out prefix) && prefix <= (address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
     }
 
-    private static uint Value(IPAddress v4) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(v4.GetAddressBytes());
-
     private static UInt128 Number(IPAddress address) => address.GetAddressBytes().Aggregate(UInt128.Zero, (n, b) => (n << 8) | b);
-
-    private static uint Mask(int prefix) => prefix == 0 ? 0 : uint.MaxValue << (32 - prefix);
 
     /// <summary>One --publish: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp].</summary>
     private readonly record struct Publish(string? HostAddress, int HostPort, int Port, string Protocol)

@@ -151,10 +151,6 @@ public static class Namespaces
             Errnos.Check(Interop.Setdomainname(b, (nuint)Encoding.UTF8.GetByteCount(name)), "setdomainname", name);
     }
 
-    /// <summary>The network interfaces of the calling thread's network namespace, by name.</summary>
-    public static List<string> Interfaces() =>
-        [.. File.ReadLines("/proc/thread-self/net/dev").Skip(2).Select(l => l.Split(':')[0].Trim()).Where(n => n.Length > 0)];
-
     /// <summary>Whether interface <paramref name="name"/> of the calling thread's network namespace is up.</summary>
     public static bool IsUp(string name) => (InterfaceFlags(name, set: null) & Interop.IFF_UP) != 0;
 
