@@ -37,7 +37,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
             {
                 GroupNetwork.PrepareHost(group.Config);
             }
-            catch (Amber.Kernel.KernelCallException e)
+            catch (Exception e) when (e is Amber.Kernel.KernelCallException or IOException or UnauthorizedAccessException)
             {
                 return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
             }

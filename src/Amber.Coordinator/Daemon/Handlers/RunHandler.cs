@@ -127,7 +127,7 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             {
                 GroupNetwork.PrepareHost(group.Config);
             }
-            catch (KernelCallException e)
+            catch (Exception e) when (e is KernelCallException or IOException or UnauthorizedAccessException)
             {
                 return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
             }
@@ -141,15 +141,15 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         try
         {
             pid = Spawner.Spawn(new SpawnOptions(path, args)
-        {
-            Environment = environment,
-            WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
-            Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
-            NewSession = true,
-            NewPidNamespace = ownPids && member is null,
-            PidNamespaceOf = ownPids && member is int m ? m : 0,
-            Prepare = group.Config.Net.Length > 0 && member is null ? () => network = GroupNetwork.MakeNamespace(group.Config) : null,
-        });
+            {
+                Environment = environment,
+                WorkingDirectory = request.WorkingDirectory.Length > 0 ? request.WorkingDirectory : "/",
+                Opens = [(0, "/dev/null", SpawnOptions.Read), (1, log, SpawnOptions.Append), (2, log, SpawnOptions.Append)],
+                NewSession = true,
+                NewPidNamespace = ownPids && member is null,
+                PidNamespaceOf = ownPids && member is int m ? m : 0,
+                Prepare = group.Config.Net.Length > 0 && member is null ? () => network = GroupNetwork.MakeNamespace(group.Config) : null,
+            });
         }
         catch (Exception e) when (e is KernelCallException or CheckpointException)
         {
