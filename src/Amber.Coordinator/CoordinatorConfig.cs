@@ -12,7 +12,7 @@ namespace Amber.Coordinator;
 /// Read once when the coordinator starts; a key it does not know, or a value that cannot be, stops it
 /// with one line naming them, never silently ignored.
 /// </summary>
-public sealed partial record CoordinatorConfig
+public sealed record CoordinatorConfig
 {
     public const string DefaultPath = "/etc/amber/amber.json";
     public const string PathVariable = "AMBER_CONFIG";
@@ -89,7 +89,7 @@ public sealed partial record CoordinatorConfig
                 "compress" => config with { Compress = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is "none" or "zstd" or "lz4" ? p.Value.GetString() : throw Bad(where, "none, zstd or lz4") },
                 "restartOnFailure" => config with { RestartOnFailure = p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.Value.GetBoolean() : throw Bad(where, "true or false") },
                 "metricsAddress" => config with { MetricsAddress = Loopback(p.Value, where) },
-                "bridge" => config with { Bridge = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } b && InterfaceName().IsMatch(b) ? b : throw Bad(where, "an interface name (at most 15 letters, digits, '_', '.', '-')") },
+                "bridge" => config with { Bridge = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } b && Checkpoint.Resources.Isolation.NetworkRestorer.IsInterfaceName(b) ? b : throw Bad(where, "an interface name (at most 15 letters, digits, '_', '.', '-')") },
                 "addressPool" => config with { AddressPool = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } pool && Groups.GroupNetwork.PoolProblem(pool) is null ? pool : throw Bad(where, "an IPv4 subnet such as 10.177.0.0/16") },
                 _ => throw new IOException($"{where} is not a setting (storeRoot, everySeconds, deadlineSeconds, mergeAfter, mergeAboveBytes, keepLast, keepForSeconds, compress, restartOnFailure, metricsAddress, bridge, addressPool)"),
             };
@@ -108,9 +108,6 @@ public sealed partial record CoordinatorConfig
     // As --every and --deadline: 1 ms to 365 days.
     private static double Interval(JsonElement value, string where) =>
         value.ValueKind == JsonValueKind.Number && value.GetDouble() is >= 0.001 and <= 365 * 86400.0 ? value.GetDouble() : throw Bad(where, "seconds, from 0.001 to 31536000");
-
-    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9_.-]{1,15}$")]
-    private static partial System.Text.RegularExpressions.Regex InterfaceName();
 
     private static IOException Bad(string where, string expected) => new($"{where} must be {expected}");
 

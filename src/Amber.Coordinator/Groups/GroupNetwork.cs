@@ -87,9 +87,25 @@ public static class GroupNetwork
     /// <summary>
     /// The host's side, before the group's first program or a restore: the bridge (made if absent) up
     /// and holding the gateway, and the published ports' table (made again whole). Runs in amber's
-    /// network namespace (any thread of the coordinator's).
+    /// network namespace (any thread of the coordinator's). Null if done (or the group has no network
+    /// of its own), else why not, as the coordinator answers it.
     /// </summary>
-    public static void PrepareHost(GroupConfig config)
+    public static string? PrepareHostProblem(GroupConfig config)
+    {
+        if (config.Net.Length == 0)
+            return null;
+        try
+        {
+            PrepareHost(config);
+            return null;
+        }
+        catch (Exception e) when (e is Amber.Kernel.KernelCallException or IOException or UnauthorizedAccessException)
+        {
+            return $"group {config.Name}: its network cannot be set up: {e.Message}";
+        }
+    }
+
+    private static void PrepareHost(GroupConfig config)
     {
         string gateway = Gateway(config.Address);
         bool v6 = gateway.Contains(':');
@@ -117,9 +133,9 @@ public static class GroupNetwork
     {
         if (config.Publish.Count == 0 || !Nftables.Installed)
             return;
+        // Made first (empty, if it is not there), so that deleting it never fails: one transaction.
         string table = PublishTable(config);
-        if (Nftables.Tables("ip").Contains(table))
-            Nftables.Apply($"delete table ip {table}\n", $"the published ports of group {config.Name}");
+        Nftables.Apply($"table ip {table}\ndelete table ip {table}\n", $"the published ports of group {config.Name}");
     }
 
     /// <summary>Takes the group's published ports away if it can (after a failure: the failure is what is told).</summary>

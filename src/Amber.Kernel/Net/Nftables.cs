@@ -15,18 +15,14 @@ public static class Nftables
     public static void Apply(string script, string what) => Run(["-f", "-"], script, what);
 
     /// <summary>The names of the tables of <paramref name="family"/> (nft list tables).</summary>
-    public static List<string> Tables(string family)
-    {
-        var prefix = $"table {family} ";
-        return [.. Run(["list", "tables", family], null, $"the {family} tables")
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
-            .Select(l => l[prefix.Length..])];
-    }
+    public static List<string> Tables(string family) => [.. ListTables([family]).Select(t => t.Name)];
 
     /// <summary>Every table of every family, as (family, name).</summary>
-    public static List<(string Family, string Name)> AllTables() =>
-        [.. Run(["list", "tables"], null, "the tables")
+    public static List<(string Family, string Name)> AllTables() => ListTables([]);
+
+    /// <summary>nft list tables [FAMILY]: its lines "table FAMILY NAME".</summary>
+    private static List<(string Family, string Name)> ListTables(string[] family) =>
+        [.. Run(["list", "tables", .. family], null, family is [var f] ? $"the {f} tables" : "the tables")
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split(' '))
             .Where(p => p is ["table", _, _])

@@ -181,6 +181,9 @@ public static partial class NetworkRestorer
         return null;
     }
 
+    /// <summary>Whether <paramref name="name"/> can name an interface: at most 15 letters, digits, '_', '.', '-'.</summary>
+    public static bool IsInterfaceName(string name) => InterfaceName().IsMatch(name);
+
     private static bool SameNamespace(HeldFile held) =>
         new FileInfo($"/proc/self/fd/{held.Fd}").LinkTarget == Namespaces.OfThisProcess(NamespaceKind.Net);
 

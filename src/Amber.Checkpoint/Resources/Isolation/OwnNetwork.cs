@@ -19,9 +19,6 @@ internal static class OwnNetwork
     /// <summary>Address flags that ip address add takes back; the others the kernel sets itself.</summary>
     private static readonly string[] SettableFlags = ["home", "nodad", "mngtmpaddr", "noprefixroute"];
 
-    /// <summary>The network lock's tables (NetworkLock), which are amber's, not theirs.</summary>
-    private const string LockTablePrefix = "amber_lock_";
-
     /// <summary>Reads it into <paramref name="image"/>; <paramref name="pid"/> names the processes in a refusal.</summary>
     public static void Read(NamespacesImage image, int pid)
     {
@@ -67,7 +64,8 @@ internal static class OwnNetwork
         if (Nftables.Installed)
         {
             var tables = new StringBuilder();
-            foreach (var (family, name) in Nftables.AllTables().Where(t => !t.Name.StartsWith(LockTablePrefix, StringComparison.Ordinal)))
+            // The network lock's tables are amber's, not theirs.
+            foreach (var (family, name) in Nftables.AllTables().Where(t => !t.Name.StartsWith(Sockets.NetworkLock.TablePrefix, StringComparison.Ordinal)))
                 tables.Append(Nftables.ListTable(family, name));
             image.Nftables = tables.ToString();
         }

@@ -31,17 +31,8 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
-        if (group.Config.Net.Length > 0)
-        {
-            try
-            {
-                GroupNetwork.PrepareHost(group.Config);
-            }
-            catch (Exception e) when (e is Amber.Kernel.KernelCallException or IOException or UnauthorizedAccessException)
-            {
-                return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
-            }
-        }
+        if (GroupNetwork.PrepareHostProblem(group.Config) is { } hostSide)
+            return ControlResponse.Failure(hostSide);
         var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")], progress: progress);
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)

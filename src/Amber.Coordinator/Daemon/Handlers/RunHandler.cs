@@ -121,17 +121,8 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         var (path, args) = SelfCommand.With([.. helper, "--", .. request.Command]);
         // An address of its own, for the first program: the host's side first, then its namespace, on the spawn's thread.
         NetworkRestorer.Made? network = null;
-        if (group.Config.Net.Length > 0 && member is null)
-        {
-            try
-            {
-                GroupNetwork.PrepareHost(group.Config);
-            }
-            catch (Exception e) when (e is KernelCallException or IOException or UnauthorizedAccessException)
-            {
-                return ControlResponse.Failure($"group {group.Config.Name}: its network cannot be set up: {e.Message}");
-            }
-        }
+        if (member is null && GroupNetwork.PrepareHostProblem(group.Config) is { } hostSide)
+            return ControlResponse.Failure(hostSide);
         string log = home.GroupLog(group.Config.Name);
         group.PrepareLog();
         // The client library finds its group's registration socket through these.
