@@ -267,6 +267,89 @@ public sealed class NamespaceTests
         after.WaitForPass();
     }
 
+    /// <summary>
+    /// A group with a mount namespace of its own (--isolate pid,uts,ipc,mount, two --bind): the host's
+    /// tree, a /tmp of its own (files in it never seen on the host), bind mounts (its work directory in
+    /// the host's /tmp, which its own /tmp covers, and a directory shared with the host), a procfs of its
+    /// PID namespace on /proc; with its host name and System V objects (isolated.c). Checkpointed,
+    /// ended, restored: all as they were, the files of its /tmp too; a program started later joins it.
+    /// </summary>
+    [Fact]
+    public void AGroupWithAMountNamespaceOfItsOwnKeepsItsTmpItsBindMountsAndItsProcfs()
+    {
+        using var home = new GroupHome("isolate-mount");
+        using var work = new TestDir("group-mnt");
+        using var shared = new TestDir("group-mnt-shared");
+        string inside = "/srv/amber-test-" + Guid.NewGuid().ToString("N")[..8];
+        string own = "/tmp/amber-own-" + Guid.NewGuid().ToString("N")[..8];
+        Directory.CreateDirectory(inside);
+        try
+        {
+            var hostMounts = MountInfo.OfThisProcess().Count;
+            File.WriteAllText(shared["from-host"], "host\n");
+            // The group's log is under the test's AMBER_HOME, in the host's /tmp: refused unless bound.
+            home.Amber(["run", "--group", "mnt", "--isolate", "mount", "--", "/bin/true"]).ShouldFail("is under /tmp, which a group with --isolate mount has of its own");
+            string[] options = ["--isolate", "pid,uts,ipc,mount", "--hostname", "mnt", "--bind", $"{work.Path}:{work.Path}", "--bind", $"{shared.Path}:{inside}",
+                "--bind", $"{home.Home.Home}:{home.Home.Home}"];
+            // Started in its work directory, which the group's /tmp covers and its bind shows again (the program too).
+            File.Copy(TargetBinaries.Get("isolated"), work["isolated"]);
+            int root = home.RunIn(work.Path, "mnt", options, work["isolated"], work.Path);
+            var member = new GroupMember(root, home.Home.GroupLog("mnt"));
+            member.WaitForLine("READY");
+            // Every half second: its /tmp file, the shared directory both ways, its procfs's PID 1.
+            string checker = $"mkdir {own} && echo private > {own}/file && echo group > {inside}/from-group && echo MOUNTS READY; n=0; "
+                + $"while [ ! -e {work["stop-mounts"]} ]; do n=$((n+1)); "
+                + $"[ \"$(cat {own}/file)\" = private ] || {{ echo \"FAIL {own}/file: $(cat {own}/file 2>&1)\"; exit 1; }}; "
+                + $"[ \"$(cat {inside}/from-host)\" = host ] || {{ echo \"FAIL {inside}/from-host\"; exit 1; }}; "
+                + "[ \"$(cat /proc/1/comm)\" = isolated ] || { echo \"FAIL /proc/1 is $(cat /proc/1/comm)\"; exit 1; }; "
+                + "echo \"mounts $n\"; sleep 0.2; done; echo MOUNTS PASS";
+            home.RunIn(work.Path, "mnt", [], "/bin/sh", "-c", checker);
+            member.WaitForLine("MOUNTS READY");
+            WaitForMountChecks(member, 2);
+            Assert.Equal("group\n", File.ReadAllText(shared["from-group"]));
+            Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Mount), Namespaces.Of(root, NamespaceKind.Mount));
+            Assert.False(Directory.Exists(own), $"the group's {own} is seen on the host");
+            Assert.Equal(hostMounts, MountInfo.OfThisProcess().Count);
+
+            home.Amber("checkpoint", "--group", "mnt", "--stop").ShouldSucceed();
+            GroupHome.WaitUntil(() => home.Members("mnt").Count == 0, "the group to end");
+            string inspected = AmberCli.Run("inspect", Path.Combine(home.Home.DefaultStore("mnt"), "ckpt-000001")).ShouldSucceed().Stdout;
+            Assert.Contains("proc on /proc", inspected);
+            Assert.Contains("tmpfs on /tmp", inspected);
+            Assert.Contains($"bind of {shared.Path} on {inside}", inspected);
+
+            home.Amber("restore", "--group", "mnt").ShouldSucceed();
+            member = new GroupMember(RootOf(home, "mnt"), member.Log);
+            member.WaitForTicks(3); // the host name, the System V objects
+            WaitForMountChecks(member, 3); // the file of its /tmp came back, the binds, the procfs
+            Assert.Equal(hostMounts, MountInfo.OfThisProcess().Count);
+            // A program started now joins its mount namespace, and starts in its work directory.
+            home.RunIn(work.Path, "mnt", [], "/bin/sh", "-c", $"echo \"joined $(cat {own}/file) $(cat /proc/1/comm) $(pwd)\"; exec sleep 1000");
+            member.WaitForLine($"joined private isolated {work.Path}");
+
+            File.WriteAllText(work["stop-mounts"], "");
+            member.WaitForLine("MOUNTS PASS");
+            File.WriteAllText(work["stop"], "");
+            member.WaitForPass();
+        }
+        finally
+        {
+            Directory.Delete(inside, recursive: true);
+        }
+    }
+
+    /// <summary>Waits for <paramref name="more"/> more "mounts N" lines of the checker; a FAIL fails the test.</summary>
+    private static void WaitForMountChecks(GroupMember member, int more)
+    {
+        int logged = member.Lines().Count(l => l.StartsWith("mounts ", StringComparison.Ordinal));
+        GroupHome.WaitUntil(() =>
+        {
+            var lines = member.Lines();
+            Assert.DoesNotContain(lines, l => l.StartsWith("FAIL", StringComparison.Ordinal));
+            return lines.Count(l => l.StartsWith("mounts ", StringComparison.Ordinal)) >= logged + more;
+        }, $"{more} more mount checks (log ends with: {string.Join(" | ", member.Lines().TakeLast(3))})");
+    }
+
     /// <summary>amber restore --group of each group, all at once (each on a thread of the test's).</summary>
     private static void RestoreAtOnce(GroupHome home, params string[] groups)
     {
@@ -485,7 +568,10 @@ public sealed class NamespaceTests
     {
         using var home = new GroupHome("isolate-options");
         home.Amber("run", "--group", "x", "--isolate", "pid,uts,pid", "--", "/bin/true").ShouldBeUsageError("--isolate names a namespace twice");
-        home.Amber("run", "--group", "x", "--isolate", "mount", "--", "/bin/true").ShouldBeUsageError("--isolate mount is not supported yet");
+        home.Amber("run", "--group", "x", "--bind", "/srv", "--", "/bin/true").ShouldBeUsageError("--bind /srv: not SRC:DST");
+        home.Amber("run", "--group", "x", "--bind", "srv:/srv", "--", "/bin/true").ShouldBeUsageError("the source 'srv' is not absolute");
+        home.Amber("run", "--group", "x", "--bind", "/srv:/a/../b", "--", "/bin/true").ShouldBeUsageError("the mount point '/a/../b' is not canonical");
+        home.Amber("run", "--group", "x", "--bind", "/srv:/proc/sys", "--", "/bin/true").ShouldBeUsageError("/proc/sys cannot be a mount point of a group's");
         home.Amber("run", "--group", "x", "--isolate", "user", "--", "/bin/true").ShouldBeUsageError("user namespaces are not supported");
         home.Amber("run", "--group", "x", "--hostname", "h", "--", "/bin/true").ShouldBeUsageError("--hostname needs --isolate uts");
         home.Amber("run", "--group", "x", "--isolate", "disk", "--", "/bin/true").ShouldBeUsageError("unknown namespace 'disk'");

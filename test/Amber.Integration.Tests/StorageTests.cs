@@ -164,7 +164,9 @@ public sealed class StorageTests
         var member = new GroupMember(pid, home.Home.GroupLog("st"));
         member.WaitForTicks(20);
         var taken = home.Amber("checkpoint", "--group", "st").ShouldSucceed();
-        Assert.Contains("storage 6 files", taken.Stderr);
+        // log (and its hard link), sub/big, f<n-2..n>, current: 6; a freeze inside a tick may find f<n+1>
+        // made and f<n-2> not yet removed (7), or current removed and not yet made again (5).
+        Assert.Matches(@"storage [567] files", taken.Stderr);
         member.WaitForTicks(20);
         // Files written after the checkpoint: the group restarted from it must not see them.
         File.WriteAllText(Path.Combine(files, "stray"), "not part of the checkpoint");

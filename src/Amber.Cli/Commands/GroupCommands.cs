@@ -31,7 +31,8 @@ public static class GroupCommands
         var compress = CheckpointCommand.CompressOption();
         var encrypt = KeyOptions.Encrypt();
         encrypt.Description = "Encrypt the group's checkpoints (AES-256-GCM) with the key in KEYFILE (amber key new KEYFILE); only when the group is made";
-        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: pid,uts,ipc,net (only when the group is made)" };
+        var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: pid,uts,ipc,net,mount (only when the group is made)" };
+        var bind = new Option<string[]>("--bind") { Description = "SRC:DST, a bind mount in the group's own mount namespace (implies --isolate mount; root only; repeatable)", AllowMultipleArgumentsPerToken = false };
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
         var net = new Option<string>("--net") { Description = "An address of the group's own: bridge (a veth pair to amber's bridge amber0, in a network namespace of its own; only when the group is made)" };
         var address = new Option<string>("--address") { Description = "With --net bridge: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (default: the next free one of the pool, 10.177.0.0/16)" };
@@ -39,7 +40,7 @@ public static class GroupCommands
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, publish,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, publish, bind,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -65,6 +66,7 @@ public static class GroupCommands
                 Net = parse.GetValue(net) ?? "",
                 Address = parse.GetValue(address) ?? "",
                 Publish = [.. parse.GetValue(publish) ?? []],
+                Bind = [.. parse.GetValue(bind) ?? []],
             };
             if (Amber.Coordinator.Daemon.Handlers.GroupSettings.Problem(request) is { } problem)
                 throw new UsageException(problem);

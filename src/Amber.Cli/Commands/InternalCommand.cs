@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
+using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
 using Amber.Kernel.Files;
@@ -107,23 +108,41 @@ public static class InternalCommand
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var uid = new Option<uint?>("--uid");
         var gid = new Option<uint?>("--gid");
-        var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc,net) for the program, the loopback up in a new network one" };
+        var unshare = new Option<string>("--unshare") { Description = "New namespaces of these kinds (uts,ipc,net,mnt) for the program, the loopback up in a new network one" };
         var hostname = new Option<string>("--hostname") { Description = "With --unshare uts: the new namespace's host name" };
+        var privateTmp = new Option<bool>("--private-tmp") { Description = "With --unshare mnt: a tmpfs of the namespace's own on /tmp" };
+        var binds = new Option<string[]>("--bind") { Description = "With --unshare mnt: SRC:DST, a bind mount made in the new namespace (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var proc = new Option<bool>("--proc") { Description = "With --unshare mnt, in a PID namespace of the group's own (this process its PID 1): a procfs of it on /proc" };
         var join = new Option<int?>("--join") { Description = "Join this process's namespaces (of the kinds --namespaces names)" };
         var joined = new Option<string>("--namespaces");
         var program = new Argument<string[]>("command") { Arity = ArgumentArity.OneOrMore };
-        var command = new Command("exec") { cgroup, uid, gid, unshare, hostname, join, joined, program };
+        var command = new Command("exec") { cgroup, uid, gid, unshare, hostname, privateTmp, binds, proc, join, joined, program };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             // Into the group first: from here on everything this process becomes or forks is in it.
             Cgroup.At(parse.GetRequiredValue(cgroup)).Add(Environment.ProcessId);
             // Then its namespaces, while still root. This thread's: the one that becomes the program.
             if (parse.GetValue(unshare) is { } made)
-                Namespaces.Make(NamespaceKinds(made), parse.GetValue(hostname));
+            {
+                var kinds = NamespaceKinds(made);
+                string directory = Environment.CurrentDirectory;
+                Namespaces.Make(kinds, parse.GetValue(hostname));
+                if (kinds.Contains(NamespaceKind.Mount))
+                {
+                    GroupMounts.Make(parse.GetValue(privateTmp), parse.GetValue(binds) ?? [], parse.GetValue(proc));
+                    // The working directory as the new tree has it (under /tmp: the group's own, or a bind).
+                    StartIn(directory);
+                }
+            }
             if (parse.GetValue(join) is int member)
             {
-                foreach (var kind in NamespaceKinds(parse.GetValue(joined) ?? ""))
+                // Joining a mount namespace moves the thread to its root: back to where the program starts.
+                string directory = Environment.CurrentDirectory;
+                var kinds = NamespaceKinds(parse.GetValue(joined) ?? "");
+                foreach (var kind in kinds)
                     Namespaces.Enter(member, kind);
+                if (kinds.Contains(NamespaceKind.Mount))
+                    StartIn(directory);
             }
             if (parse.GetValue(uid) is uint u)
                 Exec.BecomeUser(u, parse.GetValue(gid) ?? u);
@@ -132,6 +151,14 @@ public static class InternalCommand
             return ExitCodes.Failed; // not reached
         }));
         return command;
+    }
+
+    /// <summary>Changes to <paramref name="directory"/> in the group's mount namespace, or says that it has none such.</summary>
+    private static void StartIn(string directory)
+    {
+        if (!Directory.Exists(directory))
+            throw new UsageException($"the working directory {directory} is not in the group's mount namespace (its /tmp is its own): start elsewhere, or --bind it");
+        Directory.SetCurrentDirectory(directory);
     }
 
     private static List<NamespaceKind> NamespaceKinds(string list) =>

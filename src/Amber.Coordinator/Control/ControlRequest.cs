@@ -77,7 +77,7 @@ public sealed class ControlRequest
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public bool Progress { get; set; }
 
-    /// <summary>run: the namespaces a new group has of its own (uts, ipc); null: not said (none). Left off the wire when null.</summary>
+    /// <summary>run: the namespaces a new group has of its own (pid, uts, ipc, net, mount); null: not said (none). Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Isolate { get; set; }
 
@@ -96,4 +96,8 @@ public sealed class ControlRequest
     /// <summary>run: the ports a new group publishes to the host; null: none. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Publish { get; set; }
+
+    /// <summary>run: the bind mounts of a new group's own mount namespace (SRC:DST); null: none. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Bind { get; set; }
 }

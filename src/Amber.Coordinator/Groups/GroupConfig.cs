@@ -52,7 +52,7 @@ public sealed class GroupConfig
     /// <summary>How long registered programs get to prepare for a checkpoint (their BeforeCheckpoint).</summary>
     public double DeadlineSeconds { get; set; } = 5;
 
-    /// <summary>The namespaces the group has of its own (uts, ipc, net): its programs start in them, and its checkpoints make them again.</summary>
+    /// <summary>The namespaces the group has of its own (pid, uts, ipc, net, mount): its programs start in them, and its checkpoints make them again.</summary>
     public List<string> Isolate { get; set; } = [];
 
     /// <summary>With a UTS namespace of its own: the host name its first program starts with.</summary>
@@ -72,6 +72,9 @@ public sealed class GroupConfig
 
     /// <summary>With a network: ports published to the host ([HOSTIP:]HOSTPORT:PORT[/tcp|/udp]).</summary>
     public List<string> Publish { get; set; } = [];
+
+    /// <summary>With a mount namespace of its own: the bind mounts made in it (SRC:DST, GroupMounts).</summary>
+    public List<string> Binds { get; set; } = [];
 
     /// <summary>The roots of the group's process trees: programs launched into it or attached to it.</summary>
     public List<int> Roots { get; set; } = [];

@@ -22,9 +22,10 @@ public enum NamespaceKind
     Pid,
 
     /// <summary>
-    /// Mounts. A thread of a process of several threads can neither join nor make one (they share
-    /// their root and working directory): amber reads one through /proc/PID/root and mountinfo, and
-    /// has a single-threaded husk make one.
+    /// Mounts. A thread of a process of several threads may make one (unshare gives it a root and working
+    /// directory of its own first), and join one only once it has them (<see cref="Namespaces.Enter(int, NamespaceKind)"/>):
+    /// a checkpoint reads one through /proc/PID/root and mountinfo, a restore has its single-threaded
+    /// husk make one, and an exec helper makes or joins a group's just before it becomes the program.
     /// </summary>
     Mount,
 }
@@ -87,6 +88,10 @@ public static class Namespaces
     {
         string path = $"/proc/{pid}/ns/{kind.ProcName()}";
         using var ns = Files.HeldFile.Open(path, Files.OpenFlags.ReadOnly, 0);
+        // setns refuses a mount namespace to a thread that shares its root and working directory (EINVAL).
+        // Joining one moves them to its root: a caller that needs its working directory changes back to it.
+        if (kind == NamespaceKind.Mount)
+            Errnos.Check(Interop.Unshare(Interop.CLONE_FS), "unshare(CLONE_FS)", $"joining process {pid}'s mount namespace");
         Errnos.Check(Interop.Setns(ns.Fd, CloneFlag(kind)), $"setns({kind.ProcName()})", $"process {pid}");
     }
 
@@ -102,17 +107,20 @@ public static class Namespaces
     /// The calling thread gets new namespaces of these kinds, set up as given: a new UTS one with
     /// <paramref name="hostName"/> (and <paramref name="domainName"/>, unless unset: empty or
     /// "(none)"), a new network one with its loopback up if <paramref name="loopbackUp"/> (a new one
-    /// has it down).
+    /// has it down), a new mount one a copy of the thread's, every mount of it made private (nothing
+    /// mounted on either side is seen on the other).
     /// </summary>
     public static void Make(IReadOnlyCollection<NamespaceKind> kinds, string? hostName = null, string? domainName = null, bool loopbackUp = true)
     {
         // A thread is never in the PID namespace it makes: its first child is (Spawner, SpawnOptions.PidNamespace).
-        if (kinds.Contains(NamespaceKind.Pid) || kinds.Contains(NamespaceKind.Mount))
-            throw new ArgumentException("a PID or mount namespace is made for a new process, not for a thread", nameof(kinds));
+        if (kinds.Contains(NamespaceKind.Pid))
+            throw new ArgumentException("a PID namespace is made for a new process, not for a thread", nameof(kinds));
         int flags = kinds.Aggregate(0, (f, k) => f | CloneFlag(k));
         if (flags == 0)
             return;
         Errnos.Check(Interop.Unshare(flags), "unshare", string.Join(",", kinds.Select(k => k.ProcName())));
+        if (kinds.Contains(NamespaceKind.Mount))
+            Files.Mounts.MakeAllPrivate();
         if (kinds.Contains(NamespaceKind.Net) && loopbackUp)
             BringUp("lo");
         if (kinds.Contains(NamespaceKind.Uts) && hostName is not null)

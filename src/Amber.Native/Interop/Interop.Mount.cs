@@ -1,6 +1,8 @@
+using System.Runtime.InteropServices;
+
 namespace Amber.Native;
 
-/// <summary>mount(2) flags, for the mounts a restore makes (injected into a husk or a restored process).</summary>
+/// <summary>mount(2): the mounts a restore makes (injected into a husk or a restored process), and those an exec helper makes in a group's own mount namespace.</summary>
 internal static partial class Interop
 {
     internal const ulong MS_RDONLY = 1;
@@ -14,4 +16,8 @@ internal static partial class Interop
     internal const ulong MS_REC = 16384;
     internal const ulong MS_PRIVATE = 1 << 18;
     internal const ulong MS_RELATIME = 1 << 21;
+
+    /// <summary>In the calling thread's mount namespace; a null string is passed as NULL.</summary>
+    [LibraryImport(Libc, EntryPoint = "mount", SetLastError = true)]
+    internal static unsafe partial int Mount(byte* source, byte* target, byte* fsType, ulong flags, byte* data);
 }

@@ -10,6 +10,9 @@ internal static partial class Interop
     internal const int CLONE_NEWPID = 0x20000000;
     internal const int CLONE_NEWNS = 0x00020000;
 
+    /// <summary>unshare: a root, working directory and umask of the calling thread's own (what joining a mount namespace needs).</summary>
+    internal const int CLONE_FS = 0x00000200;
+
     /// <summary>The flags of a network interface by name (struct ifreq: 16-byte name, then a short).</summary>
     internal const ulong SIOCGIFFLAGS = 0x8913;
     internal const ulong SIOCSIFFLAGS = 0x8914;

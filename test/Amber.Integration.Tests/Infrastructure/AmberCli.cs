@@ -40,12 +40,13 @@ public sealed record AmberRun(string Arguments, int ExitCode, string Stdout, str
 /// </summary>
 public static class AmberCli
 {
-    public static AmberRun Run(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null) =>
-        Start(args, stdinFd, env).Wait(timeout);
+    public static AmberRun Run(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null,
+        string? workingDirectory = null) =>
+        Start(args, stdinFd, env, workingDirectory).Wait(timeout);
 
     /// <summary>Starts the CLI and returns at once (to signal it while it works).</summary>
-    public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null) =>
-        ExternalProgram.Start(Repo.Amber, args, stdinFd, env);
+    public static RunningAmber Start(IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null) =>
+        ExternalProgram.Start(Repo.Amber, args, stdinFd, env, workingDirectory);
 
     public static AmberRun Run(params string[] args) => Run((IReadOnlyList<string>)args);
 }
@@ -57,7 +58,8 @@ public static class ExternalProgram
 
     public static AmberRun Run(string path, params string[] args) => Start(path, args).Wait();
 
-    public static RunningAmber Start(string path, IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null)
+    public static RunningAmber Start(string path, IReadOnlyList<string> args, int? stdinFd = null, IReadOnlyDictionary<string, string>? env = null,
+        string? workingDirectory = null)
     {
         string outFile = Path.GetTempFileName();
         string errFile = Path.GetTempFileName();
@@ -69,6 +71,7 @@ public static class ExternalProgram
             var options = new SpawnOptions(path, args)
             {
                 Environment = environment,
+                WorkingDirectory = workingDirectory,
                 Opens = stdinFd is null
                     ? [(0, "/dev/null", SpawnOptions.Read), (1, outFile, Truncate), (2, errFile, Truncate)]
                     : [(1, outFile, Truncate), (2, errFile, Truncate)],

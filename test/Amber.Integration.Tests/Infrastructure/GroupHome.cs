@@ -52,6 +52,13 @@ public sealed class GroupHome : IDisposable
         return int.Parse(run.LastStdoutLine, CultureInfo.InvariantCulture);
     }
 
+    /// <summary>amber run --group GROUP [options] -- COMMAND from <paramref name="directory"/>, where the program starts: its PID.</summary>
+    public int RunIn(string directory, string group, string[] options, params string[] command)
+    {
+        var run = AmberCli.Run(["run", "--group", group, .. options, "--", .. command], env: Environment, workingDirectory: directory).ShouldSucceed();
+        return int.Parse(run.LastStdoutLine, CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The coordinator's PID, from its lock file (0 if none ever ran).</summary>
     public int DaemonPid
     {

@@ -62,6 +62,10 @@ public static class MountRestorer
     public static void Make(RemoteCalls husk, int huskPid, MountsImage mounts)
     {
         husk.NewMountNamespace();
+        // Every bind's source held first, as amber's namespace has it: a tmpfs made before the bind may
+        // cover it (a group's /tmp over a source in the host's /tmp).
+        var sources = mounts.Mounts.Where(m => m.Kind == MountImage.Types.Kind.Bind).Select(m => m.Source).Distinct()
+            .ToDictionary(source => source, source => husk.OpenAt(source, OpenFlags.Path | OpenFlags.CloseOnExec));
         foreach (var m in mounts.Mounts)
         {
             switch (m.Kind)
@@ -71,10 +75,12 @@ public static class MountRestorer
                     Fill($"/proc/{huskPid}/root{(m.Target == "/" ? "" : m.Target)}", m);
                     break;
                 case MountImage.Types.Kind.Bind:
-                    husk.BindMount(m.Source, m.Target, m.Flags);
+                    husk.BindMount($"/proc/thread-self/fd/{sources[m.Source]}", m.Target, m.Flags);
                     break;
             }
         }
+        foreach (int fd in sources.Values)
+            husk.Close(fd);
     }
 
     /// <summary>Their procfs, mounted by <paramref name="first"/>, their first process: it shows the PID namespace that process is in.</summary>

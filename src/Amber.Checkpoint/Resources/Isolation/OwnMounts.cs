@@ -71,6 +71,9 @@ internal static class OwnMounts
     private static string TmpfsOptions(string superOptions) =>
         string.Join(",", superOptions.Split(',').Where(o => o.Split('=')[0] is "size" or "nr_inodes" or "mode" or "uid" or "gid"));
 
+    /// <summary>The mode of a mount point made again on a tmpfs: a directory 0755, or a regular file 0644, root's.</summary>
+    private const uint MountPointDirectory = 0x4000 | 0x1ED, MountPointFile = 0x8000 | 0x1A4;
+
     /// <summary>What a tmpfs holds, each directory before what is in it, on its own device only (not what is mounted below).</summary>
     private static void ReadFiles(int pid, string root, string below, MountImage tmpfs, ref long bytes)
     {
@@ -81,8 +84,15 @@ internal static class OwnMounts
         {
             string name = Path.GetFileName(path);
             string relative = below.Length == 0 ? name : $"{below}/{name}";
-            if (!FileStat.TryGetNoFollow(path, out var st) || st.Device != top.Device)
-                continue; // gone meanwhile, or another mount (saved as one of its own)
+            if (!FileStat.TryGetNoFollow(path, out var st))
+                continue; // gone meanwhile
+            if (st.Device != top.Device)
+            {
+                // Another mount's mount point (the mount is saved as one of its own): what it covers is
+                // never seen while it is there, so it is made again as a plain one for the mount to go on.
+                tmpfs.Files.Add(new MountedFile { Path = relative, Mode = st.IsDirectory ? MountPointDirectory : MountPointFile, MtimeNs = st.MtimeNs });
+                continue;
+            }
             var file = new MountedFile { Path = relative, Mode = st.Mode, Uid = st.Uid, Gid = st.Gid, MtimeNs = st.MtimeNs };
             if (st.IsSymlink)
             {

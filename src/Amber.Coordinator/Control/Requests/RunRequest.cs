@@ -52,7 +52,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>The key file the group's checkpoints are encrypted with (a full path); only for a new group.</summary>
     public string Encrypt { get; init; } = "";
 
-    /// <summary>The namespaces a new group has of its own (--isolate: uts, ipc); empty: not said.</summary>
+    /// <summary>The namespaces a new group has of its own (--isolate: pid, uts, ipc, net, mount); empty: not said.</summary>
     public IReadOnlyList<string> Isolate { get; init; } = [];
 
     /// <summary>The host name in a new group's own UTS namespace (--hostname); empty: the group's name.</summary>
@@ -67,6 +67,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>Ports a new group publishes to the host (--publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]).</summary>
     public IReadOnlyList<string> Publish { get; init; } = [];
 
+    /// <summary>Bind mounts in a new group's own mount namespace (--bind SRC:DST, root only).</summary>
+    public IReadOnlyList<string> Bind { get; init; } = [];
+
     /// <inheritdoc/>
     public override ControlRequest ToWire() => new()
     {
@@ -80,6 +83,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Net = Net.Length > 0 ? Net : null,
         Address = Address.Length > 0 ? Address : null,
         Publish = Publish.Count > 0 ? [.. Publish] : null,
+        Bind = Bind.Count > 0 ? [.. Bind] : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -94,5 +98,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Net = wire.Net ?? "",
         Address = wire.Address ?? "",
         Publish = wire.Publish ?? [],
+        Bind = wire.Bind ?? [],
     };
 }

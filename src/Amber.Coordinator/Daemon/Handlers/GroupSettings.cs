@@ -42,6 +42,10 @@ public static class GroupSettings
             return "--hostname needs --isolate uts (a host name of the group's own)";
         if (request.Hostname.Length > 0 && (System.Text.Encoding.UTF8.GetByteCount(request.Hostname) > 64 || request.Hostname.Any(char.IsControl)))
             return $"--hostname '{request.Hostname}' is not a host name (at most 64 bytes, no control characters)";
+        if (request.Bind.Select(GroupMounts.BindProblem).FirstOrDefault(p => p is not null) is { } bind)
+            return bind;
+        if (request.Bind.Distinct().Count() != request.Bind.Count)
+            return "--bind names a bind mount twice";
         return NetworkProblem(request);
     }
 
@@ -62,7 +66,7 @@ public static class GroupSettings
     }
 
     /// <summary>The namespaces a group may have of its own.</summary>
-    public static readonly IReadOnlyList<string> IsolationKinds = ["pid", "uts", "ipc", "net"];
+    public static readonly IReadOnlyList<string> IsolationKinds = ["pid", "uts", "ipc", "net", "mount"];
 
     /// <summary>Why an --isolate list cannot be, or null.</summary>
     public static string? IsolationProblem(IReadOnlyList<string> isolate)
@@ -71,10 +75,8 @@ public static class GroupSettings
         {
             if (kind == "user")
                 return "--isolate user: user namespaces are not supported (a group runs with the users it has on the host)";
-            if (kind is "mount")
-                return $"--isolate {kind} is not supported yet: a group may have pid, uts, ipc and net namespaces of its own";
             if (!IsolationKinds.Contains(kind))
-                return $"--isolate: unknown namespace '{kind}' (pid, uts, ipc, net)";
+                return $"--isolate: unknown namespace '{kind}' (pid, uts, ipc, net, mount)";
         }
         return isolate.Distinct().Count() == isolate.Count ? null : "--isolate names a namespace twice";
     }
@@ -99,12 +101,16 @@ public static class GroupSettings
         Net = request.Net,
         Bridge = request.Net.Length > 0 ? defaults?.Bridge ?? GroupNetwork.DefaultBridge : "",
         Publish = [.. request.Publish],
+        Binds = [.. request.Bind],
         Hostname = request.Isolate.Contains("uts") ? request.Hostname.Length > 0 ? request.Hostname : request.Group : "",
     };
 
-    /// <summary>The namespaces the request gives a group, in order; an address of its own (--net) is in a network namespace of its own.</summary>
+    /// <summary>
+    /// The namespaces the request gives a group, in order; an address of its own (--net) is in a network
+    /// namespace of its own, bind mounts (--bind) in a mount namespace of its own.
+    /// </summary>
     private static List<string> Isolation(RunRequest request) =>
-        [.. IsolationKinds.Where(k => request.Isolate.Contains(k) || (k == "net" && request.Net.Length > 0))];
+        [.. IsolationKinds.Where(k => request.Isolate.Contains(k) || (k == "net" && request.Net.Length > 0) || (k == "mount" && request.Bind.Count > 0))];
 
     /// <summary>Why an existing group cannot take the request's settings (a store or storage of its own), or null.</summary>
     public static string? Refusal(GroupConfig config, RunRequest request)
@@ -130,6 +136,8 @@ public static class GroupSettings
             || (request.Publish.Count > 0 && !request.Publish.SequenceEqual(config.Publish)))
             return $"group {config.Name} exists with {(config.Net.Length > 0 ? $"address {config.Address}{(config.Publish.Count > 0 ? $", publishing {string.Join(", ", config.Publish)}" : "")}" : "no network of its own")}; "
                 + $"its network cannot change: {how}";
+        if (request.Bind.Count > 0 && !request.Bind.SequenceEqual(config.Binds))
+            return $"group {config.Name} exists with {(config.Binds.Count > 0 ? $"--bind {string.Join(" --bind ", config.Binds)}" : "no bind mounts")}; its mounts cannot change: {how}";
         return null;
     }
 

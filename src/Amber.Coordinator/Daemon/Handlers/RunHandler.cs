@@ -29,6 +29,15 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         var config = GroupSettings.ForNewGroup(request, store, who, defaults);
         if (config.Net.Length > 0 && (problem = Address(config, request)) is not null)
             return null;
+        // Root's own: a bind over a file of the host's (/etc/passwd, a sudoers) would give setuid programs
+        // started in the group another system to believe.
+        if (config.Binds.Count > 0 && who.Uid != 0)
+        {
+            problem = "--bind is for root only: a bind mount over a host's file would change what setuid programs in the group trust";
+            return null;
+        }
+        if (config.Isolate.Contains("mount") && (problem = GroupMounts.HostProblem(config.Binds) ?? GroupMounts.LogProblem(home.GroupLog(config.Name), config.Binds)) is not null)
+            return null;
         // Not under the groups' lock: the access check waits for a helper process, which the monitor (taking the lock) reaps.
         problem = StoreApproval.StorageProblem(config.Storage, config.Store, who.Uid)
             ?? (config.EncryptKey.Length > 0 ? GroupKey.Problem(config.EncryptKey, who.Uid) : null)
@@ -92,7 +101,8 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
     private static List<string> Isolation(GroupRuntime group, int? member)
     {
         // An address of its own: the spawn makes the first program's network namespace (Launch).
-        var kinds = string.Join(",", group.Config.Isolate.Where(k => k != "pid" && (k != "net" || member is not null || group.Config.Net.Length == 0)));
+        var kinds = string.Join(",", group.Config.Isolate.Where(k => k != "pid" && (k != "net" || member is not null || group.Config.Net.Length == 0))
+            .Select(k => k == "mount" ? NamespaceKind.Mount.ProcName() : k));
         if (kinds.Length == 0)
             return [];
         if (member is int running)
@@ -100,6 +110,15 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
         var args = new List<string> { "--unshare", kinds };
         if (group.Config.Hostname.Length > 0)
             args.AddRange(["--hostname", group.Config.Hostname]);
+        if (group.Config.Isolate.Contains("mount"))
+        {
+            args.Add("--private-tmp");
+            foreach (string bind in group.Config.Binds)
+                args.AddRange(["--bind", bind]);
+            // The helper is born PID 1 of the group's PID namespace: a procfs it mounts shows that one.
+            if (group.Config.Isolate.Contains("pid"))
+                args.Add("--proc");
+        }
         return args;
     }
 
