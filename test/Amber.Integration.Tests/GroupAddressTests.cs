@@ -208,11 +208,63 @@ public sealed class GroupAddressTests
         GroupHome.WaitUntil(() => Inside(target.Pid).Nftables.Contains("hits packets 2", StringComparison.Ordinal), "the counter to count the packet");
     }
 
+    /// <summary>
+    /// A group on a macvlan of its own (--net macvlan:IF) on one end of a veth pair whose other end is in
+    /// a namespace of the test's (the network IF leads to), where a client holds a connection to the
+    /// group's server: across a checkpoint that ends the group and its restore (the macvlan made again
+    /// on IF, with its MAC), every answer checked.
+    /// </summary>
+    [Fact]
+    public void AGroupOnAMacvlanOfItsOwnKeepsItsConnectionAcrossARestore()
+    {
+        using var network = new TestNetwork();
+        using var home = new GroupHome("macvlan");
+        network.StartDaemon(home);
+        using var work = new TestDir("macvlan-client");
+        using var peer = TargetProcess.Start("/usr/bin/unshare", ["--net", "--", "/bin/sh", "-c", "ip link set lo up; echo READY; exec sleep 1000"], work.Path, logName: "peer.log");
+        peer.WaitForLine(l => l == "READY", "READY");
+        string lower = $"{network.Bridge}m", peerPid = peer.Pid.ToString(CultureInfo.InvariantCulture);
+        ExternalProgram.Run("/usr/sbin/ip", "link", "add", lower, "type", "veth", "peer", "name", "eth1", "netns", peerPid).ShouldSucceed();
+        try
+        {
+            ExternalProgram.Run("/usr/sbin/ip", "link", "set", lower, "up").ShouldSucceed();
+            ExternalProgram.Run("/usr/bin/nsenter", "-t", peerPid, "-n", "ip", "address", "add", network.Address(9), "dev", "eth1").ShouldSucceed();
+            ExternalProgram.Run("/usr/bin/nsenter", "-t", peerPid, "-n", "ip", "link", "set", "eth1", "up").ShouldSucceed();
+            string address = network.Address(5);
+            int server = home.Run("mv", ["--isolate", "pid,uts", "--hostname", "inside", "--net", $"macvlan:{lower}", "--address", address], "/usr/bin/python3", "-c", Server);
+            new GroupMember(server, home.Home.GroupLog("mv")).WaitForLine("READY");
+            var before = Inside(server);
+            Assert.Contains($"{address} eth0", before.Addresses);
+
+            using var client = TargetProcess.Start("/usr/bin/nsenter", ["-t", peerPid, "-n", "/usr/bin/python3", "-c", Client, address.Split('/')[0], "7000", work.Path, "inside"], work.Path, logName: "client.log");
+            client.WaitForTicks(20);
+            home.Amber("checkpoint", "--group", "mv", "--stop").ShouldSucceed();
+            GroupHome.WaitUntil(() => home.Members("mv").Count == 0, "the group to end");
+            home.Amber("restore", "--group", "mv").ShouldSucceed();
+            client.WaitForTicks(20);
+            Assert.Equal(before, Inside(home.Members("mv").Single()));
+            string inspect = AmberCli.Run("inspect", Path.Combine(home.Home.DefaultStore("mv"), "ckpt-000001")).ShouldSucceed().Stdout;
+            Assert.Contains($"interface eth0 (macvlan, ", inspect);
+            Assert.Contains($"on the host's {lower} in bridge mode", inspect);
+
+            File.WriteAllText(work["stop"], "");
+            client.WaitForLine(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal), "PASS or FAIL");
+            Assert.Contains(client.Lines(), l => l.StartsWith("PASS", StringComparison.Ordinal));
+            home.Amber("stop", "--group", "mv", "--remove").ShouldSucceed();
+        }
+        finally
+        {
+            ExternalProgram.Run("/usr/sbin/ip", "link", "delete", lower);
+        }
+    }
+
     [Fact]
     public void NetworkOptionsAreCheckedBeforeAnythingIsMade()
     {
         using var home = new GroupHome("address-options");
-        home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--", "/bin/true").ShouldBeUsageError("--net macvlan:eth0 is not supported yet");
+        home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--", "/bin/true").ShouldBeUsageError("--net macvlan:eth0 needs --address");
+        home.Amber("run", "--group", "x", "--net", "macvlan:eth 0", "--address", "10.1.2.3/24", "--", "/bin/true").ShouldBeUsageError("'eth 0' is not a host interface's name");
+        home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--address", "10.1.2.3/24", "--publish", "80:80", "--", "/bin/true").ShouldBeUsageError("--publish is for --net bridge");
         home.Amber("run", "--group", "x", "--net", "wire", "--", "/bin/true").ShouldBeUsageError("unknown network");
         home.Amber("run", "--group", "x", "--address", "10.1.2.3/24", "--", "/bin/true").ShouldBeUsageError("--address and --publish need --net bridge");
         home.Amber("run", "--group", "x", "--net", "bridge", "--address", "10.1.2.3", "--", "/bin/true").ShouldBeUsageError("is not an address with its prefix length");

@@ -34,8 +34,8 @@ public static class GroupCommands
         var isolate = new Option<string>("--isolate") { Description = "Namespaces of the group's own, made again by its restores: pid,uts,ipc,net,mount (only when the group is made)" };
         var bind = new Option<string[]>("--bind") { Description = "SRC:DST, a bind mount in the group's own mount namespace (implies --isolate mount; root only; repeatable)", AllowMultipleArgumentsPerToken = false };
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
-        var net = new Option<string>("--net") { Description = "An address of the group's own: bridge (a veth pair to amber's bridge amber0, in a network namespace of its own; only when the group is made)" };
-        var address = new Option<string>("--address") { Description = "With --net bridge: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (default: the next free one of the pool, 10.177.0.0/16)" };
+        var net = new Option<string>("--net") { Description = "An address of the group's own, in a network namespace of its own: bridge (a veth pair to amber's bridge amber0) or macvlan:IF (a macvlan on the host's interface IF); only when the group is made" };
+        var address = new Option<string>("--address") { Description = "With --net: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (bridge's default: the next free one of the pool, 10.177.0.0/16; macvlan needs one)" };
         var publish = new Option<string[]>("--publish") { Description = "With --net bridge: a port published to the host, [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (repeatable)", AllowMultipleArgumentsPerToken = false };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")

@@ -106,7 +106,8 @@ public static class InspectCommand
         if (manifest.Namespaces is { } own)
             o.WriteLine($"  namespaces of its own:{(own.Uts ? $" uts (host name {own.Hostname}, domain name {own.Domainname})" : "")}{(own.Ipc ? " ipc" : "")}{(own.Net ? $" net (loopback {(own.LoopbackUp ? "up" : "down")})" : "")}{(own.Pid ? " pid (the PIDs shown are theirs in it)" : "")}{(mounts is null ? "" : $" mnt ({Describe(mounts)})")}");
         foreach (var link in manifest.Namespaces?.Links ?? [])
-            o.WriteLine($"  interface {link.Name} ({link.Kind}, {link.Mac}, mtu {link.Mtu}, {(link.Up ? "up" : "down")}), its other end {link.Peer} on the host{(link.PeerMaster.Length > 0 ? $" in bridge {link.PeerMaster}" : "")}");
+            o.WriteLine($"  interface {link.Name} ({link.Kind}, {link.Mac}, mtu {link.Mtu}, {(link.Up ? "up" : "down")}), "
+                + (link.Kind == "macvlan" ? $"on the host's {link.Lower} in {link.Mode} mode" : $"its other end {link.Peer} on the host{(link.PeerMaster.Length > 0 ? $" in bridge {link.PeerMaster}" : "")}"));
         foreach (var a in manifest.Namespaces?.Addresses ?? [])
             o.WriteLine($"  address {a.Local}/{a.PrefixLength} on {a.Dev}");
         foreach (var r in manifest.Namespaces?.Routes ?? [])

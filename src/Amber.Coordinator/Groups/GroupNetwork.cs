@@ -14,7 +14,8 @@ namespace Amber.Coordinator.Groups;
 /// <summary>
 /// A group's address of its own (amber run --net bridge): its network namespace has loopback and eth0,
 /// one end of a veth pair whose other end is attached to a bridge amber keeps on the host (amber0),
-/// which holds the subnet's gateway (its first address). Ports published to the host (--publish) are
+/// which holds the subnet's gateway (its first address); or (--net macvlan:IF) eth0 a macvlan on the
+/// host's interface IF, with an address of IF's network. Ports published to the host (--publish) are
 /// DNAT rules in an nftables table of the group's, as a container runtime makes them. The group's
 /// namespace is set up as a restore makes one again (<see cref="NetworkRestorer"/>), from a plan
 /// instead of an image; its checkpoints then save and restore it like any other.
@@ -29,8 +30,16 @@ public static class GroupNetwork
     public static string HostLink(string home, string group) =>
         "amb" + Convert.ToHexStringLower(XxHash3.Hash(Encoding.UTF8.GetBytes($"{home}\n{group}")))[..10];
 
-    /// <summary>Why --address cannot be the group's, or null: an IPv4 or IPv6 host address with its prefix length.</summary>
-    public static string? AddressProblem(string cidr)
+    /// <summary>The host interface of --net macvlan:IF, or null for another network.</summary>
+    public static string? MacvlanLower(string net) => net.StartsWith(MacvlanPrefix, StringComparison.Ordinal) ? net[MacvlanPrefix.Length..] : null;
+
+    private const string MacvlanPrefix = "macvlan:";
+
+    /// <summary>
+    /// Why --address cannot be the group's, or null: an IPv4 or IPv6 host address with its prefix length;
+    /// <paramref name="onBridge"/>, not the first of its subnet, which is the bridge's (the gateway).
+    /// </summary>
+    public static string? AddressProblem(string cidr, bool onBridge = true)
     {
         if (!TryParse(cidr, out var address, out int prefix))
             return $"--address {cidr} is not an address with its prefix length (10.177.0.5/24, fd00:177::5/64)";
@@ -39,7 +48,7 @@ public static class GroupNetwork
             return $"--address {cidr}: a prefix length from 8 to {bits - 2} leaves room for the group and its gateway";
         var hostMask = ((UInt128)1 << (bits - prefix)) - 1;
         var host = Number(address) & hostMask;
-        if (host == 0 || host == 1 || (bits == 32 && host == hostMask))
+        if (host == 0 || (onBridge && host == 1) || (bits == 32 && host == hostMask))
             return $"--address {cidr} is the subnet's {(host == 0 ? "own address" : host == 1 ? "gateway (the bridge's address)" : "broadcast address")}";
         return null;
     }
@@ -107,6 +116,12 @@ public static class GroupNetwork
 
     private static void PrepareHost(GroupConfig config)
     {
+        if (MacvlanLower(config.Net) is { } lower)
+        {
+            if (NetLinks.ByName(lower) is null)
+                throw new IOException($"interface {lower} (--net {config.Net}) does not exist on the host");
+            return;
+        }
         string gateway = Gateway(config.Address);
         bool v6 = gateway.Contains(':');
         if (!NetLinks.IsBridge(config.Bridge))
@@ -167,8 +182,21 @@ public static class GroupNetwork
     {
         TryParse(config.Address, out var address, out int prefix);
         bool v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
-        string gateway = Gateway(config.Address).Split('/')[0];
         var hash = XxHash3.Hash(Encoding.UTF8.GetBytes(config.HostLink));
+        var inside = new NetAddressImage { Dev = Inside, Family = v6 ? "inet6" : "inet", Local = address.ToString(), PrefixLength = (uint)prefix, Scope = "global", ValidLifetime = uint.MaxValue, PreferredLifetime = uint.MaxValue };
+        if (MacvlanLower(config.Net) is { } lower)
+        {
+            // On the host's interface, in bridge mode (groups on one interface reach each other); no
+            // default route: the group reaches that interface's network.
+            var link = NetLinks.ByName(lower) ?? throw new IOException($"interface {lower} (--net {config.Net}) does not exist on the host");
+            return new NamespacesImage
+            {
+                Net = true, LoopbackUp = true,
+                Links = { new NetLinkImage { Name = Inside, Kind = "macvlan", Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = (uint)link.Mtu, Up = true, Lower = lower, Mode = "bridge" } },
+                Addresses = { inside },
+            };
+        }
+        string gateway = Gateway(config.Address).Split('/')[0];
         return new NamespacesImage
         {
             Net = true, LoopbackUp = true,
@@ -180,7 +208,7 @@ public static class GroupNetwork
                     Peer = config.HostLink, PeerMac = Mac(0x06, hash.AsSpan(3, 5)), PeerMtu = 1500, PeerMaster = config.Bridge, PeerUp = true,
                 },
             },
-            Addresses = { new NetAddressImage { Dev = Inside, Family = v6 ? "inet6" : "inet", Local = address.ToString(), PrefixLength = (uint)prefix, Scope = "global", ValidLifetime = uint.MaxValue, PreferredLifetime = uint.MaxValue } },
+            Addresses = { inside },
             Routes = { new NetRouteImage { Family = v6 ? "inet6" : "inet", Arguments = { v6 ? "::/0" : "default", "via", gateway, "dev", Inside } } },
         };
     }

@@ -13,8 +13,9 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// A network namespace's interfaces, addresses, routes and nftables tables made again
 /// (<see cref="OwnNetwork"/> saved them), by the thread that has just made the namespace and is in it.
 /// Each veth pair is made inside, its other end sent to amber's namespace under its old name (and MAC:
-/// the neighbours' caches stay right), where it is attached to its bridge; then addresses, routes and
-/// tables inside. The <see cref="Made"/> it returns takes the pairs away again unless the restore
+/// the neighbours' caches stay right), where it is attached to its bridge; each macvlan is made from
+/// amber's namespace on its interface there, straight into theirs (its MAC too); then addresses, routes
+/// and tables inside. The <see cref="Made"/> it returns takes the pairs away again unless the restore
 /// keeps them: a failed restore leaves no interface behind (one also ends with its namespace, but
 /// later).
 /// </summary>
@@ -37,14 +38,17 @@ public static partial class NetworkRestorer
 
         /// <summary>
         /// Deletes every veth pair made (both its ends go), from the new namespace by their names, or
-        /// from amber's by their other ends' names: from whichever the calling thread is in.
+        /// from amber's by their other ends' names: from whichever the calling thread is in; and from the
+        /// new one, its macvlans (which otherwise go with it).
         /// </summary>
         public void Dispose()
         {
             if (_kept || _links.Count == 0)
                 return;
             string here = Namespaces.OfThisThread(NamespaceKind.Net);
-            var names = here == _inside ? _links.Select(l => l.Name) : here == _amber ? _links.Select(l => l.Peer) : [];
+            // Veth pairs first: ip stops at the first that fails, and a macvlan may not have been made yet.
+            var veths = _links.Where(l => l.Kind == Veth);
+            var names = here == _inside ? veths.Concat(_links.Where(l => l.Kind == Macvlan)).Select(l => l.Name) : here == _amber ? veths.Select(l => l.Peer) : [];
             try
             {
                 IpRoute.Apply([.. names.Select(n => $"link delete {n}")], "the interfaces of a failed restore");
@@ -76,7 +80,7 @@ public static partial class NetworkRestorer
         try
         {
             var inside = new List<string>();
-            foreach (var link in saved.Links)
+            foreach (var link in saved.Links.Where(l => l.Kind == Veth))
             {
                 if (NetLinks.ByName(link.Peer) is not null)
                     throw new CheckpointException($"interface {link.Peer} (the other end of their {link.Name}) already exists here: are they running still?");
@@ -84,8 +88,30 @@ public static partial class NetworkRestorer
                     throw new CheckpointException($"bridge {link.PeerMaster}, which interface {link.Peer} (the other end of their {link.Name}) was attached to, does not exist here");
                 inside.Add($"link add {link.Name} address {link.Mac} mtu {link.Mtu} type veth peer name {link.Peer} address {link.PeerMac} mtu {link.PeerMtu} netns {amberPid}");
             }
+            var macvlans = saved.Links.Where(l => l.Kind == Macvlan).ToList();
+            foreach (var link in macvlans)
+            {
+                if (NetLinks.ByName(link.Lower) is null)
+                    throw new CheckpointException($"interface {link.Lower}, which their macvlan {link.Name} was on, does not exist here");
+            }
             IpRoute.Apply(inside, "their interfaces");
             made = new Made([.. saved.Links], Namespaces.OfThisThread(NamespaceKind.Net), Namespaces.OfThisProcess(NamespaceKind.Net));
+            if (macvlans.Count > 0)
+            {
+                // Made from amber's namespace, where the interface under each is, straight into theirs (ip's
+                // "netns" takes a path: theirs as an fd of amber's).
+                using var theirs = Namespaces.Hold(NamespaceKind.Net);
+                Namespaces.Enter(amber, NamespaceKind.Net, "amber's network namespace");
+                try
+                {
+                    IpRoute.Apply([.. macvlans.Select(m => $"link add link {m.Lower} name {m.Name} address {m.Mac} mtu {m.Mtu} netns /proc/{amberPid}/fd/{theirs.Fd} type macvlan mode {m.Mode}")],
+                        "their macvlans");
+                }
+                finally
+                {
+                    Namespaces.Enter(theirs, NamespaceKind.Net, "their new network namespace");
+                }
+            }
             Faults.Check(FaultPoint.NetworkSetup);
             inside.Clear();
             inside.AddRange(saved.Links.Where(l => l.Up).Select(l => $"link set {l.Name} up"));
@@ -150,20 +176,23 @@ public static partial class NetworkRestorer
     {
         foreach (var link in saved.Links)
         {
-            if (link.Kind != "veth")
+            bool veth = link.Kind == Veth;
+            if (!veth && link.Kind != Macvlan)
                 return $"interface {link.Name} is of kind '{link.Kind}'";
-            foreach (var name in new[] { link.Name, link.Peer }.Concat(link.PeerMaster.Length > 0 ? [link.PeerMaster] : []))
+            if (!veth && link.Mode is not ("private" or "vepa" or "bridge" or "passthru"))
+                return $"macvlan {link.Name}: mode '{link.Mode}'";
+            foreach (var name in veth ? new[] { link.Name, link.Peer }.Concat(link.PeerMaster.Length > 0 ? [link.PeerMaster] : []) : [link.Name, link.Lower])
             {
                 if (!InterfaceName().IsMatch(name) || name == "lo")
                     return $"'{name}' is not an interface's name";
             }
-            foreach (var mac in new[] { link.Mac, link.PeerMac })
+            foreach (var mac in veth ? [link.Mac, link.PeerMac] : new[] { link.Mac })
             {
                 if (!MacAddress().IsMatch(mac))
                     return $"'{mac}' is not a MAC address";
             }
-            if (link.Mtu is < 68 or > 65535 || link.PeerMtu is < 68 or > 65535)
-                return $"interface {link.Name}: an MTU of {link.Mtu}/{link.PeerMtu}";
+            if (link.Mtu is < 68 or > 65535 || (veth && link.PeerMtu is < 68 or > 65535))
+                return $"interface {link.Name}: an MTU of {link.Mtu}{(veth ? $"/{link.PeerMtu}" : "")}";
         }
         foreach (var a in saved.Addresses)
         {
@@ -180,6 +209,8 @@ public static partial class NetworkRestorer
             return "the nftables tables include a file";
         return null;
     }
+
+    private const string Veth = "veth", Macvlan = "macvlan";
 
     /// <summary>Whether <paramref name="name"/> can name an interface: at most 15 letters, digits, '_', '.', '-'.</summary>
     public static bool IsInterfaceName(string name) => InterfaceName().IsMatch(name);

@@ -9,7 +9,7 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// <summary>
 /// What a network namespace of their own holds besides its sockets, read on the checkpoint's thread
 /// (which has joined it): its interfaces other than loopback (veth pairs whose other end is in amber's
-/// namespace, with the bridge that end is attached to), their addresses, the routes the kernel does
+/// namespace, with the bridge that end is attached to; macvlans on an interface of amber's), their addresses, the routes the kernel does
 /// not make by itself, and its nftables tables. <see cref="NetworkRestorer"/> makes them again. Anything
 /// else that would not come back (another kind of interface, policy routing rules, a multipath or
 /// encapsulating route) is refused by name rather than lost.
@@ -75,8 +75,10 @@ internal static class OwnNetwork
     {
         string kind = link.TryGetProperty("linkinfo", out var info) ? Text(info, "info_kind") : "";
         string where = $"interface {name} of its network namespace";
+        if (kind == "macvlan")
+            return Macvlan(link, info, name, where, pid);
         if (kind != "veth")
-            throw new UnsupportedResourceException(pid, where, kind.Length > 0 ? $"a {kind} interface" : "a physical interface", "only veth pairs are saved so far");
+            throw new UnsupportedResourceException(pid, where, kind.Length > 0 ? $"a {kind} interface" : "a physical interface", "only veth pairs and macvlans are saved so far");
         int index = link.GetProperty("ifindex").GetInt32();
         // Its other end, in amber's namespace (sysfs), names this one as its peer.
         var peer = link.TryGetProperty("link_netnsid", out _) && link.TryGetProperty("link_index", out var peerIndex) ? NetLinks.ByIndex(peerIndex.GetInt32()) : null;
@@ -86,6 +88,26 @@ internal static class OwnNetwork
         {
             Name = name, Kind = kind, Mac = Text(link, "address"), Mtu = link.GetProperty("mtu").GetUInt32(), Up = Flags(link).Contains("UP"),
             Peer = peer.Name, PeerMac = peer.Mac, PeerMtu = (uint)peer.Mtu, PeerMaster = peer.Master ?? "", PeerUp = peer.Up,
+        };
+    }
+
+    /// <summary>
+    /// A macvlan on an interface of another namespace, taken for amber's (its index names one there):
+    /// the restore makes it again on that one. One on an interface of its own namespace would need
+    /// that one first: refused, as one in source mode (its list of MACs is not read).
+    /// </summary>
+    private static NetLinkImage Macvlan(JsonElement link, JsonElement info, string name, string where, int pid)
+    {
+        var lower = link.TryGetProperty("link_netnsid", out _) && link.TryGetProperty("link_index", out var lowerIndex) ? NetLinks.ByIndex(lowerIndex.GetInt32()) : null;
+        if (lower is null)
+            throw new UnsupportedResourceException(pid, where, "a macvlan on an interface that is not in amber's network namespace");
+        string mode = info.TryGetProperty("info_data", out var data) ? Text(data, "mode") : "";
+        if (mode is not ("private" or "vepa" or "bridge" or "passthru"))
+            throw new UnsupportedResourceException(pid, where, $"a macvlan in {(mode.Length > 0 ? mode : "an unknown")} mode");
+        return new NetLinkImage
+        {
+            Name = name, Kind = "macvlan", Mac = Text(link, "address"), Mtu = link.GetProperty("mtu").GetUInt32(), Up = Flags(link).Contains("UP"),
+            Lower = lower.Name, Mode = mode,
         };
     }
 

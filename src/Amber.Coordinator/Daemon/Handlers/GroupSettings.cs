@@ -1,4 +1,5 @@
 using System.Globalization;
+using Amber.Checkpoint.Resources.Isolation;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
 
@@ -52,13 +53,18 @@ public static class GroupSettings
     /// <summary>Why --net, --address and --publish cannot be, or null.</summary>
     private static string? NetworkProblem(RunRequest request)
     {
-        if (request.Net.StartsWith("macvlan", StringComparison.Ordinal))
-            return $"--net {request.Net} is not supported yet: a group's address of its own is on amber's bridge (--net bridge)";
-        if (request.Net is not ("" or "bridge"))
-            return $"--net {request.Net}: unknown network (bridge)";
+        bool macvlan = GroupNetwork.MacvlanLower(request.Net) is not null;
+        if (macvlan && GroupNetwork.MacvlanLower(request.Net) is var lower && !(NetworkRestorer.IsInterfaceName(lower!) && lower != "lo"))
+            return $"--net {request.Net}: '{lower}' is not a host interface's name";
+        if (request.Net is not ("" or "bridge") && !macvlan)
+            return $"--net {request.Net}: unknown network (bridge, macvlan:IF)";
         if (request.Net.Length == 0 && (request.Address.Length > 0 || request.Publish.Count > 0))
-            return "--address and --publish need --net bridge (an address of the group's own)";
-        if (request.Address.Length > 0 && GroupNetwork.AddressProblem(request.Address) is { } address)
+            return "--address and --publish need --net bridge or macvlan:IF (an address of the group's own)";
+        if (macvlan && request.Address.Length == 0)
+            return $"--net {request.Net} needs --address: one of {request.Net[8..]}'s network (amber's pool is its bridge's)";
+        if (macvlan && request.Publish.Count > 0)
+            return $"--publish is for --net bridge: with --net {request.Net} the group's address is reachable on {request.Net[8..]}'s network itself";
+        if (request.Address.Length > 0 && GroupNetwork.AddressProblem(request.Address, onBridge: !macvlan) is { } address)
             return address;
         if (request.Address.Contains(':') && request.Publish.Count > 0)
             return "--publish is not supported yet for an IPv6 --address";
@@ -99,7 +105,7 @@ public static class GroupSettings
         // An address of its own is in a network namespace of its own.
         Isolate = Isolation(request),
         Net = request.Net,
-        Bridge = request.Net.Length > 0 ? defaults?.Bridge ?? GroupNetwork.DefaultBridge : "",
+        Bridge = request.Net == "bridge" ? defaults?.Bridge ?? GroupNetwork.DefaultBridge : "",
         Publish = [.. request.Publish],
         Binds = [.. request.Bind],
         Hostname = request.Isolate.Contains("uts") ? request.Hostname.Length > 0 ? request.Hostname : request.Group : "",
