@@ -34,7 +34,7 @@ public static class Cycle
         meanwhile?.Invoke();
         var restored = AmberCli.Run(["restore", "--images", images, "--detach", .. restoreArgs], stdinFd).ShouldSucceed();
         Assert.Equal(target.Pid.ToString(), restored.LastStdoutLine);
-        Assert.True(target.IsRunning, $"restored process {target.Pid} is not running");
+        Assert.True(target.IsRunning, $"restored process {target.Pid} is not running: {(target.IsRunning ? "" : target.HowItEnded())}");
         Assert.False(target.IsTraced, $"restored process {target.Pid} is still traced");
     }
 }

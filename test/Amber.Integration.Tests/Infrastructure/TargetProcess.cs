@@ -127,6 +127,14 @@ public sealed class TargetProcess : IDisposable
 
     public bool IsRunning => ProcFs.TryReadStatus(Pid, out var s) && s is not null && s.State != 'Z';
 
+    /// <summary>For a message once the process is found not running: how it ended (collected now) and what it printed last.</summary>
+    public string HowItEnded()
+    {
+        string ended = ProcFs.Exists(Pid) ? Exited.Wait(Pid, TimeSpan.FromSeconds(5), "target").ToString() : "already collected";
+        _reaped = true;
+        return $"ended with {ended}; log ends with: {string.Join(" | ", Lines().TakeLast(5))}";
+    }
+
     public bool IsTraced => ProcFs.TryReadStatus(Pid, out var s) && s is not null && s.TracerPid != 0;
 
     /// <summary>Asks the program to verify everything and exit; asserts it printed PASS and exited 0.</summary>
