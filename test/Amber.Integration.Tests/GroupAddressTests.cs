@@ -7,7 +7,7 @@ namespace Amber.Integration.Tests;
 
 /// <summary>
 /// Groups with an address of their own (amber run --net bridge): a network namespace with loopback and
-/// eth0, a veth pair to a bridge of the test's own (the coordinator's "bridge" setting) in a subnet of
+/// eth0 (the first group with all its namespaces of its own), a veth pair to a bridge of the test's own (the coordinator's "bridge" setting) in a subnet of
 /// the test's own, ports published to the host with nftables DNAT. Clients on the host hold TCP
 /// connections to a server inside, directly and through the published port, across a checkpoint that
 /// ends the group and its restore; a failure halfway through the setup leaves nothing behind. And a tree
@@ -77,10 +77,18 @@ public sealed class GroupAddressTests
         using var work = new TestDir("address-clients");
         int hostPort = Http.FreePort();
         string address = network.Address(5);
-        int server = home.Run("addr", ["--isolate", "pid,uts,ipc", "--hostname", "inside", "--net", "bridge", "--address", address,
-            "--publish", $"127.0.0.1:{hostPort}:7000"], "/usr/bin/python3", "-c", Server);
+        // All its namespaces: its work directory and amber's home (its log) are in the host's /tmp, which its own covers.
+        string own = "/tmp/amber-own-" + Guid.NewGuid().ToString("N")[..8];
+        int server = home.RunIn(work.Path, "addr", ["--isolate", "pid,uts,ipc,mount", "--hostname", "inside", "--net", "bridge", "--address", address,
+            "--publish", $"127.0.0.1:{hostPort}:7000", "--bind", $"{work.Path}:{work.Path}", "--bind", $"{home.Home.Home}:{home.Home.Home}"], "/usr/bin/python3", "-c", Server);
         var log = new GroupMember(server, home.Home.GroupLog("addr"));
         log.WaitForLine("READY");
+        // Beside the server: System V objects checked with the host name every tick (isolated.c), a file in its /tmp.
+        File.Copy(TargetBinaries.Get("isolated"), work["isolated"]);
+        home.RunIn(work.Path, "addr", [], work["isolated"], work.Path);
+        home.RunIn(work.Path, "addr", [], "/bin/sh", "-c", $"echo kept > {own}; exec sleep 1000");
+        log.WaitForTicks(2);
+        Assert.False(File.Exists(own), $"the group's {own} is seen on the host");
         string hostLink = GroupNetwork.HostLink(home.Home.StateDirectory, "addr");
         Assert.Equal(network.Bridge, Master(hostLink));
         var before = Inside(server);
@@ -99,10 +107,14 @@ public sealed class GroupAddressTests
         GroupHome.WaitUntil(() => !Directory.Exists($"/sys/class/net/{hostLink}"), $"{hostLink} to go with the group's namespace");
         home.Amber("restore", "--group", "addr").ShouldSucceed();
 
-        // The same connections carry on, every answer checked; the address, MAC and routes as they were.
+        // The same connections carry on, every answer checked; the address, MAC and routes as they were,
+        // the System V objects and host name (isolated.c ticks), the file in its /tmp.
         direct.WaitForTicks(20);
         published.WaitForTicks(20);
-        int restored = home.Members("addr").Single();
+        log.WaitForNewTicks(3);
+        home.RunIn(work.Path, "addr", [], "/bin/sh", "-c", $"echo \"tmp $(cat {own})\"");
+        log.WaitForLine("tmp kept");
+        int restored = home.Members("addr").Single(p => Amber.Kernel.Proc.ProcFs.ReadStatus(p).Name == "python3");
         Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Net), Namespaces.Of(restored, NamespaceKind.Net));
         Assert.Equal(before, Inside(restored));
         Assert.Equal(network.Bridge, Master(hostLink));
@@ -116,10 +128,44 @@ public sealed class GroupAddressTests
             client.WaitForLine(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal), "PASS or FAIL");
             Assert.Contains(client.Lines(), l => l.StartsWith("PASS", StringComparison.Ordinal));
         }
+        GroupHome.WaitUntil(() => log.Lines().Any(l => l.StartsWith("PASS", StringComparison.Ordinal)), "isolated.c's PASS");
 
         // Removing the group takes its published ports away.
         Assert.Contains($"amber_publish_{hostLink}", NftTables());
         home.Amber("stop", "--group", "addr", "--remove").ShouldSucceed();
+        Assert.DoesNotContain($"amber_publish_{hostLink}", NftTables());
+    }
+
+    /// <summary>
+    /// A group with an IPv6 address of its own, its port published on the host's IPv6 addresses (an
+    /// ip6 table): a client on the host reaches it through the host's address on the bridge, and keeps
+    /// its connection across a checkpoint that ends the group and its restore.
+    /// </summary>
+    [Fact]
+    public void AGroupWithAnIPv6AddressIsReachedThroughItsPortPublishedOnTheHostsIPv6Address()
+    {
+        using var network = new TestNetwork();
+        using var home = new GroupHome("address6");
+        network.StartDaemon(home);
+        using var work = new TestDir("address6-client");
+        int hostPort = Http.FreePort();
+        string prefix = $"fd00:213:{Random.Shared.Next(1, 0xffff):x}::";
+        int server = home.Run("addr6", ["--net", "bridge", "--address", $"{prefix}5/64", "--publish", $"[{prefix}1]:{hostPort}:7000"], "/usr/bin/python3", "-c", Server.Replace("'0.0.0.0'", "'::'", StringComparison.Ordinal).Replace("socket.socket()", "socket.socket(socket.AF_INET6)", StringComparison.Ordinal));
+        new GroupMember(server, home.Home.GroupLog("addr6")).WaitForLine("READY");
+        string hostName = Namespaces.HostName(); // no UTS namespace of its own
+        using var client = TargetProcess.Start("/usr/bin/python3", ["-c", Client, $"{prefix}1", hostPort.ToString(CultureInfo.InvariantCulture), work.Path, hostName], work.Path, logName: "client.log");
+        client.WaitForTicks(10);
+        string hostLink = GroupNetwork.HostLink(home.Home.StateDirectory, "addr6");
+        Assert.Contains($"table ip6 amber_publish_{hostLink}", NftTables());
+
+        home.Amber("checkpoint", "--group", "addr6", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => home.Members("addr6").Count == 0, "the group to end");
+        home.Amber("restore", "--group", "addr6").ShouldSucceed();
+        client.WaitForTicks(10);
+        File.WriteAllText(work["stop"], "");
+        client.WaitForLine(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal), "PASS or FAIL");
+        Assert.Contains(client.Lines(), l => l.StartsWith("PASS", StringComparison.Ordinal));
+        home.Amber("stop", "--group", "addr6", "--remove").ShouldSucceed();
         Assert.DoesNotContain($"amber_publish_{hostLink}", NftTables());
     }
 
@@ -272,6 +318,9 @@ public sealed class GroupAddressTests
         home.Amber("run", "--group", "x", "--net", "bridge", "--address", "10.1.2.255/24", "--", "/bin/true").ShouldBeUsageError("broadcast");
         home.Amber("run", "--group", "x", "--net", "bridge", "--publish", "80", "--", "/bin/true").ShouldBeUsageError("--publish 80 is not");
         home.Amber("run", "--group", "x", "--net", "bridge", "--publish", "8080:80/sctp", "--", "/bin/true").ShouldBeUsageError("--publish 8080:80/sctp is not");
+        home.Amber("run", "--group", "x", "--net", "bridge", "--publish", "fd00::1:8080:80", "--", "/bin/true").ShouldBeUsageError("--publish fd00::1:8080:80 is not");
+        home.Amber("run", "--group", "x", "--net", "bridge", "--publish", "[fd00::1]:8080:80", "--", "/bin/true").ShouldBeUsageError("the host's address is IPv6 and the group's IPv4");
+        home.Amber("run", "--group", "x", "--net", "bridge", "--address", "fd00::5/64", "--publish", "127.0.0.1:8080:80", "--", "/bin/true").ShouldBeUsageError("the host's address is IPv4 and the group's IPv6");
         Assert.False(File.Exists(home.Home.ControlSocket), "the coordinator was started for a request refused on the spot");
     }
 

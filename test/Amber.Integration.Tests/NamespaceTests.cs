@@ -268,6 +268,50 @@ public sealed class NamespaceTests
     }
 
     /// <summary>
+    /// A tree in a mount namespace of its own lacks a mount of the host's: one the host made after the
+    /// namespace was (it never had it) is no refusal, and the restore's copy of the host's has it; one
+    /// the tree removed itself is refused by name, and the tree runs on.
+    /// </summary>
+    [Fact]
+    public void AMountTheHostMadeLaterIsNoRefusalButOneTheTreeRemovedIs()
+    {
+        using var dir = new TestDir("mountns-later");
+        foreach (var d in new[] { "early", "late" })
+            Directory.CreateDirectory(dir[d]);
+        ExternalProgram.Run("/usr/bin/mount", "-t", "tmpfs", "amber-early", dir["early"]).ShouldSucceed();
+        try
+        {
+            using (var removes = TargetProcess.Start("/usr/bin/unshare", ["--mount", "--fork", "--kill-child", "--", "/bin/sh", "-c", $"umount {dir["early"]} && echo READY && exec sleep 1000"], dir.Path, logName: "removes.log"))
+            {
+                removes.WaitForLine(l => l == "READY", "READY");
+                int child = ProcFs.ListChildren(removes.Pid).Single();
+                AmberCli.Run("checkpoint", child.ToString(CultureInfo.InvariantCulture), "--images", dir["refused"])
+                    .ShouldFail($"where {dir["early"]} (tmpfs) is not mounted is a mount namespace without a mount amber's had when it was made");
+                Assert.Equal('S', ProcFs.ReadStatus(child).State);
+            }
+
+            using var unshare = TargetProcess.Start("/usr/bin/unshare", ["--mount", "--fork", "--kill-child", "--", "/bin/sh", "-c", "echo READY; exec sleep 1000"], dir.Path);
+            unshare.WaitForLine(l => l == "READY", "READY");
+            int root = ProcFs.ListChildren(unshare.Pid).Single();
+            ExternalProgram.Run("/usr/bin/mount", "-t", "tmpfs", "amber-late", dir["late"]).ShouldSucceed();
+            try
+            {
+                CheckpointUnshared(unshare, root, dir["img"]);
+                using var again = new DetachedRestore(dir["img"]);
+                Assert.Contains(MountInfo.Of(again.Pid), m => m.MountPoint == dir["late"]);
+            }
+            finally
+            {
+                ExternalProgram.Run("/usr/bin/umount", dir["late"]);
+            }
+        }
+        finally
+        {
+            ExternalProgram.Run("/usr/bin/umount", dir["early"]);
+        }
+    }
+
+    /// <summary>
     /// A group with a mount namespace of its own (--isolate pid,uts,ipc,mount, two --bind): the host's
     /// tree, a /tmp of its own (files in it never seen on the host), bind mounts (its work directory in
     /// the host's /tmp, which its own /tmp covers, and a directory shared with the host), a procfs of its

@@ -53,9 +53,19 @@ public static class GroupNetwork
         return null;
     }
 
-    /// <summary>Why a --publish cannot be, or null: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp], the host address IPv4.</summary>
-    public static string? PublishProblem(string spec) => Publish.TryParse(spec, out _) ? null
-        : $"--publish {spec} is not [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (8080:80, 127.0.0.1:8080:80/tcp)";
+    /// <summary>
+    /// Why a --publish cannot be a group's of address <paramref name="address"/> (empty: the pool's, IPv4), or
+    /// null: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp], HOSTIP of the address's family ([...] around an IPv6 one).
+    /// </summary>
+    public static string? PublishProblem(string spec, string address)
+    {
+        if (!Publish.TryParse(spec, out var publish))
+            return $"--publish {spec} is not [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (8080:80, 127.0.0.1:8080:80/tcp, [fd00::1]:8080:80)";
+        bool v6 = address.Contains(':');
+        if (publish.HostAddress is { } host && host.Contains(':') != v6)
+            return $"--publish {spec}: the host's address is IPv{(v6 ? 4 : 6)} and the group's IPv{(v6 ? 6 : 4)} (nftables translates ports, not families)";
+        return null;
+    }
 
     /// <summary>Why <paramref name="pool"/> cannot be an address pool, or null: an IPv4 subnet of 30 bits or fewer.</summary>
     public static string? PoolProblem(string pool) =>
@@ -139,7 +149,8 @@ public static class GroupNetwork
         if (config.Publish.Count == 0)
             return;
         // A connection to 127.0.0.1:HOSTPORT goes out on the bridge with its loopback source (masqueraded).
-        NetLinks.SetIpv4Setting(config.Bridge, "route_localnet", "1");
+        if (!v6)
+            NetLinks.SetIpv4Setting(config.Bridge, "route_localnet", "1");
         Nftables.Apply(PublishScript(config), $"the published ports of group {config.Name}");
     }
 
@@ -149,8 +160,8 @@ public static class GroupNetwork
         if (config.Publish.Count == 0 || !Nftables.Installed)
             return;
         // Made first (empty, if it is not there), so that deleting it never fails: one transaction.
-        string table = PublishTable(config);
-        Nftables.Apply($"table ip {table}\ndelete table ip {table}\n", $"the published ports of group {config.Name}");
+        string table = PublishTable(config), family = PublishFamily(config);
+        Nftables.Apply($"table {family} {table}\ndelete table {family} {table}\n", $"the published ports of group {config.Name}");
     }
 
     /// <summary>Takes the group's published ports away if it can (after a failure: the failure is what is told).</summary>
@@ -215,21 +226,29 @@ public static class GroupNetwork
 
     private static string PublishTable(GroupConfig config) => $"amber_publish_{config.HostLink}";
 
+    /// <summary>The nftables family of the group's published ports' table: ip, or ip6 for an IPv6 address.</summary>
+    private static string PublishFamily(GroupConfig config) => config.Address.Contains(':') ? "ip6" : "ip";
+
     private static string PublishScript(GroupConfig config)
     {
-        string table = PublishTable(config), target = config.Address.Split('/')[0];
+        string table = PublishTable(config), family = PublishFamily(config), target = config.Address.Split('/')[0];
+        bool v6 = family == "ip6";
         var rules = new StringBuilder();
         foreach (var spec in config.Publish)
         {
             Publish.TryParse(spec, out var p);
-            string to = p.HostAddress is null ? "fib daddr type local" : $"ip daddr {p.HostAddress}";
-            rules.Append(CultureInfo.InvariantCulture, $"    {to} {p.Protocol} dport {p.HostPort} dnat to {target}:{p.Port}\n");
+            string to = p.HostAddress is null ? "fib daddr type local" : $"{family} daddr {p.HostAddress}";
+            rules.Append(CultureInfo.InvariantCulture, $"    {to} {p.Protocol} dport {p.HostPort} dnat to {(v6 ? $"[{target}]" : target)}:{p.Port}\n");
         }
+        // A connection from the host's own loopback: IPv4's 127/8 leaves on the bridge (route_localnet) with
+        // its source masqueraded; IPv6's ::1 never leaves the loopback, so it is not published there.
+        string loopback = v6 ? "    ip6 daddr ::1 return\n" : "";
+        string masquerade = v6 ? "" : $"    oifname \"{config.Bridge}\" ip saddr 127.0.0.0/8 ip daddr {target} masquerade\n";
         // Made again whole, in one transaction: a table of the group's from before goes with it.
-        return $"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n"
+        return $"table {family} {table}\ndelete table {family} {table}\ntable {family} {table} {{\n"
             + $"  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{rules}  }}\n"
-            + $"  chain output {{\n    type nat hook output priority -100; policy accept;\n{rules}  }}\n"
-            + $"  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"{config.Bridge}\" ip saddr 127.0.0.0/8 ip daddr {target} masquerade\n  }}\n}}\n";
+            + $"  chain output {{\n    type nat hook output priority -100; policy accept;\n{loopback}{rules}  }}\n"
+            + $"  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{masquerade}  }}\n}}\n";
     }
 
     private static string Mac(byte first, ReadOnlySpan<byte> rest) =>
@@ -258,9 +277,24 @@ public static class GroupNetwork
                 [var p, "tcp" or "udp"] => (p, spec[(spec.IndexOf('/') + 1)..]),
                 _ => ("", ""),
             };
+            // [v6]:HOSTPORT:PORT: an IPv6 host address in brackets, as in a URL.
+            string? host = null;
+            if (ports.StartsWith('[') && ports.IndexOf("]:", StringComparison.Ordinal) is int close and > 1)
+            {
+                host = ports[1..close];
+                if (!(IPAddress.TryParse(host, out var v6) && v6.AddressFamily == AddressFamily.InterNetworkV6) || host.Contains('%'))
+                    return false;
+                ports = ports[(close + 2)..];
+            }
             var parts = ports.Split(':');
-            string? host = parts.Length == 3 ? parts[0] : null;
-            if (parts.Length is < 2 or > 3 || (host is not null && !(IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork)))
+            if (host is null && parts.Length == 3)
+            {
+                host = parts[0];
+                if (!(IPAddress.TryParse(host, out var v4) && v4.AddressFamily == AddressFamily.InterNetwork))
+                    return false;
+                parts = parts[1..];
+            }
+            if (parts.Length != 2)
                 return false;
             if (!int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int hostPort) || hostPort is < 1 or > 65535
                 || !int.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)

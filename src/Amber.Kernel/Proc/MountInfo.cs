@@ -39,6 +39,23 @@ public static class MountInfo
     /// <summary>The mounts of this process's mount namespace.</summary>
     public static List<MountEntry> OfThisProcess() => Parse(File.ReadAllText("/proc/self/mountinfo"));
 
+    /// <summary>
+    /// The unique id of the mount <paramref name="path"/> is on (the top one where mounts are stacked):
+    /// ids the kernel gives in the order mounts are made, never twice (6.8); null where it cannot tell.
+    /// A copy of a mount namespace gets new ones, so a mount made after the copy has a greater id than
+    /// the copy's root.
+    /// </summary>
+    public static unsafe ulong? UniqueId(string path)
+    {
+        Native.Statx st;
+        fixed (byte* p = Native.NativeString.Utf8Z(path))
+        {
+            if (Native.Interop.Statx(Native.Interop.AT_FDCWD, p, Native.Interop.AT_SYMLINK_NOFOLLOW, Native.Interop.STATX_MNT_ID_UNIQUE, &st) != 0)
+                return null;
+        }
+        return (st.stx_mask & Native.Interop.STATX_MNT_ID_UNIQUE) != 0 ? st.stx_mnt_id : null;
+    }
+
     public static List<MountEntry> Parse(string text)
     {
         var mounts = new List<MountEntry>();

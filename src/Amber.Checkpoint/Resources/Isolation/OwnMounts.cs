@@ -34,9 +34,14 @@ internal static class OwnMounts
             }
             image.Mounts.Add(Saved(pid, m, ours));
         }
-        if (left.Where(l => l.Value > 0).Select(l => l.Key).FirstOrDefault() is { MountPoint: not null } removed)
+        // One of ours they lack was made after their namespace was (a copy shares no mount made later):
+        // they never had it, and a restore's copy of ours has it as the host has it then. One that was
+        // there when their namespace was made, they have removed: refused, as hiding it would be lost.
+        ulong? made = MountInfo.UniqueId($"/proc/{pid}/root/");
+        if (left.Where(l => l.Value > 0).Select(l => l.Key).FirstOrDefault(m => !(made is ulong since && MountInfo.UniqueId(m.MountPoint) > since))
+            is { MountPoint: not null } removed)
             throw new UnsupportedResourceException(pid, $"its mount namespace, where {removed.MountPoint} ({removed.FsType}) is not mounted",
-                "a mount namespace without a mount amber's has");
+                "a mount namespace without a mount amber's had when it was made");
         return image;
     }
 

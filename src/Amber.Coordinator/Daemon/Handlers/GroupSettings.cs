@@ -66,9 +66,7 @@ public static class GroupSettings
             return $"--publish is for --net bridge: with --net {request.Net} the group's address is reachable on {request.Net[8..]}'s network itself";
         if (request.Address.Length > 0 && GroupNetwork.AddressProblem(request.Address, onBridge: !macvlan) is { } address)
             return address;
-        if (request.Address.Contains(':') && request.Publish.Count > 0)
-            return "--publish is not supported yet for an IPv6 --address";
-        return request.Publish.Select(GroupNetwork.PublishProblem).FirstOrDefault(p => p is not null);
+        return request.Publish.Select(p => GroupNetwork.PublishProblem(p, request.Address)).FirstOrDefault(p => p is not null);
     }
 
     /// <summary>The namespaces a group may have of its own.</summary>
