@@ -304,6 +304,21 @@ public sealed class GroupAddressTests
         }
     }
 
+    /// <summary>A policy routing rule (IPv4 or IPv6) would not come back: refused by name, the tree left running.</summary>
+    [Theory]
+    [InlineData("ip rule add from 192.0.2.0/24 table 100 priority 100", "IPv4 routing rule 100 (table 100)")]
+    [InlineData("ip -6 rule add from 2001:db8::/64 table 100 priority 100", "IPv6 routing rule 100 (table 100)")]
+    public void APolicyRoutingRuleIsRefusedByNameAndTheTreeRunsOn(string rule, string named)
+    {
+        using var dir = new TestDir("rule-tree");
+        using var target = TargetProcess.Start("/usr/bin/unshare", ["--net", "--", "/bin/sh", "-c", $"{rule} && echo READY; exec sleep 1000"], dir.Path, logName: "tree.log");
+        target.WaitForLine(l => l == "READY", "READY");
+        GroupHome.WaitUntil(() => Amber.Kernel.Proc.ProcFs.ReadStatus(target.Pid).Name == "sleep", "the shell to become sleep");
+        AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldFail($"{named} of its network namespace is a policy routing rule");
+        Assert.False(Directory.Exists(dir["img"]));
+        Assert.True(target.IsRunning);
+    }
+
     [Fact]
     public void NetworkOptionsAreCheckedBeforeAnythingIsMade()
     {

@@ -363,6 +363,12 @@ internal static class NativeAbi
         #define MADV_POPULATE_WRITE 23
         #endif
 
+        /* linux/stat.h 6.8: statx's unique mount id. */
+        #ifndef STATX_MNT_ID_UNIQUE
+        #define AMBER_HAND_STATX_MNT_ID_UNIQUE 1
+        #define STATX_MNT_ID_UNIQUE 0x00004000U
+        #endif
+
         /* linux/fs.h 6.14: PAGEMAP_SCAN's guard page category. */
         #ifndef PAGE_IS_GUARD
         #define AMBER_HAND_PAGE_IS_GUARD 1
@@ -392,7 +398,7 @@ internal static class NativeAbi
 
     private static readonly string[] FallbackNames =
         ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PTRACE_GET_RSEQ_CONFIGURATION", "MADV_POPULATE_WRITE",
-         "PAGE_IS_GUARD", "MAP_DROPPABLE", "MADV_GUARD_INSTALL", "MSEAL"];
+         "STATX_MNT_ID_UNIQUE", "PAGE_IS_GUARD", "MAP_DROPPABLE", "MADV_GUARD_INSTALL", "MSEAL"];
 
     /// <summary>The probe: prints sizeof/offsetof/field sizes of every struct and the value of every constant.</summary>
     public static string GenerateSource(HeaderSet set)

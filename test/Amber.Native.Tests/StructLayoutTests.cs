@@ -79,7 +79,7 @@ public sealed class StructLayoutTests
     {
         // The installed headers are linux-libc-dev 6.1 and glibc 2.36. Only the 6.4+ items may be
         // hand-defined; anything else missing means the probe is checking a copy, not the headers.
-        string[] newerThanHeaders = ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "PAGE_IS_GUARD", "MAP_DROPPABLE",
+        string[] newerThanHeaders = ["PAGEMAP_SCAN", "UFFD_FEATURE_WP_UNPOPULATED", "UFFD_FEATURE_WP_ASYNC", "STATX_MNT_ID_UNIQUE", "PAGE_IS_GUARD", "MAP_DROPPABLE",
             "MADV_GUARD_INSTALL", "MSEAL"];
         foreach (var set in Enum.GetValues<HeaderSet>())
         {

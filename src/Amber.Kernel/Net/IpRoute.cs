@@ -13,11 +13,13 @@ public static class IpRoute
 
     /// <summary>
     /// Runs <paramref name="commands"/> (each as after "ip -json -details", e.g. "address show") in
-    /// one ip, and gives what each printed, in order: a JSON array each.
+    /// one ip (with -6 if <paramref name="ipv6"/>), and gives what each printed, in order: a JSON array each.
     /// </summary>
-    public static List<JsonElement> Query(IReadOnlyList<string> commands, string what)
+    public static List<JsonElement> Query(IReadOnlyList<string> commands, string what, bool ipv6 = false)
     {
-        string output = ExternalTool.Run(Program, "iproute2", ["-json", "-details", "-batch", "-"], string.Join('\n', commands) + "\n", what);
+        // A family is ip's option, not a command's: IPv6 policy rules need a run of their own.
+        string[] options = ipv6 ? ["-6", "-json", "-details", "-batch", "-"] : ["-json", "-details", "-batch", "-"];
+        string output = ExternalTool.Run(Program, "iproute2", options, string.Join('\n', commands) + "\n", what);
         var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(output), new JsonReaderOptions { AllowMultipleValues = true });
         var results = new List<JsonElement>();
         while (reader.Read())

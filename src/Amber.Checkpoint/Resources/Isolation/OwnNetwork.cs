@@ -54,12 +54,16 @@ internal static class OwnNetwork
                 image.Routes.Add(new NetRouteImage { Family = family, Arguments = { Route(route, family, pid) } });
             }
         }
-        foreach (var rule in answers[4].EnumerateArray())
+        var rules6 = IpRoute.Query(["rule show"], $"the network namespace of process {pid}", ipv6: true)[0];
+        foreach (var (rules, family) in new[] { (answers[4], "IPv4"), (rules6, "IPv6") })
         {
-            string table = Text(rule, "table");
-            long priority = rule.TryGetProperty("priority", out var p) ? p.GetInt64() : -1;
-            if ((priority, table) is not ((0, "local") or (32766, "main") or (32767, "default")) || rule.EnumerateObject().Any(f => f.Name is not ("priority" or "src" or "table" or "protocol")))
-                throw new UnsupportedResourceException(pid, $"routing rule {priority} (table {table}) of its network namespace", "a policy routing rule");
+            foreach (var rule in rules.EnumerateArray())
+            {
+                string table = Text(rule, "table");
+                long priority = rule.TryGetProperty("priority", out var p) ? p.GetInt64() : -1;
+                if ((priority, table) is not ((0, "local") or (32766, "main") or (32767, "default")) || rule.EnumerateObject().Any(f => f.Name is not ("priority" or "src" or "table" or "protocol")))
+                    throw new UnsupportedResourceException(pid, $"{family} routing rule {priority} (table {table}) of its network namespace", "a policy routing rule");
+            }
         }
         if (Nftables.Installed)
         {
