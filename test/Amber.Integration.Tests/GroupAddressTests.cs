@@ -277,10 +277,13 @@ public sealed class GroupAddressTests
             ExternalProgram.Run("/usr/bin/nsenter", "-t", peerPid, "-n", "ip", "address", "add", network.Address(9), "dev", "eth1").ShouldSucceed();
             ExternalProgram.Run("/usr/bin/nsenter", "-t", peerPid, "-n", "ip", "link", "set", "eth1", "up").ShouldSucceed();
             string address = network.Address(5);
-            int server = home.Run("mv", ["--isolate", "pid,uts", "--hostname", "inside", "--net", $"macvlan:{lower}", "--address", address], "/usr/bin/python3", "-c", Server);
+            string router = network.Address(9).Split('/')[0];
+            int server = home.Run("mv", ["--isolate", "pid,uts", "--hostname", "inside", "--net", $"macvlan:{lower}", "--address", address, "--gateway", router],
+                "/usr/bin/python3", "-c", Server);
             new GroupMember(server, home.Home.GroupLog("mv")).WaitForLine("READY");
             var before = Inside(server);
             Assert.Contains($"{address} eth0", before.Addresses);
+            Assert.Contains($"default via {router} dev eth0", before.Routes);
 
             using var client = TargetProcess.Start("/usr/bin/nsenter", ["-t", peerPid, "-n", "/usr/bin/python3", "-c", Client, address.Split('/')[0], "7000", work.Path, "inside"], work.Path, logName: "client.log");
             client.WaitForTicks(20);
@@ -326,6 +329,9 @@ public sealed class GroupAddressTests
         home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--", "/bin/true").ShouldBeUsageError("--net macvlan:eth0 needs --address");
         home.Amber("run", "--group", "x", "--net", "macvlan:eth 0", "--address", "10.1.2.3/24", "--", "/bin/true").ShouldBeUsageError("'eth 0' is not a host interface's name");
         home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--address", "10.1.2.3/24", "--publish", "80:80", "--", "/bin/true").ShouldBeUsageError("--publish is for --net bridge");
+        home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--address", "10.1.2.3/24", "--gateway", "10.1.3.1", "--", "/bin/true").ShouldBeUsageError("is not another address of the group's subnet");
+        home.Amber("run", "--group", "x", "--net", "macvlan:eth0", "--address", "10.1.2.3/24", "--gateway", "fd00::1", "--", "/bin/true").ShouldBeUsageError("is not of the family");
+        home.Amber("run", "--group", "x", "--net", "bridge", "--gateway", "10.177.0.1", "--", "/bin/true").ShouldBeUsageError("--gateway is for --net macvlan:IF");
         home.Amber("run", "--group", "x", "--net", "wire", "--", "/bin/true").ShouldBeUsageError("unknown network");
         home.Amber("run", "--group", "x", "--address", "10.1.2.3/24", "--", "/bin/true").ShouldBeUsageError("--address and --publish need --net bridge");
         home.Amber("run", "--group", "x", "--net", "bridge", "--address", "10.1.2.3", "--", "/bin/true").ShouldBeUsageError("is not an address with its prefix length");

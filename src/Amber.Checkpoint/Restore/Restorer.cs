@@ -111,10 +111,21 @@ public static class Restorer
         tree.TcpRepairs.Abort = options.TcpClose;
         // Namespaces of their own are made on this thread, which makes every process (and runs the
         // network lock's nft: in their network namespace, where their connections are).
-        using var network = NamespaceRestorer.Make(reader.Manifest.Namespaces);
+        // Their connections' lock first, in their network namespace before its interfaces are up.
+        RestoreLock? taken = null;
+        NetworkRestorer.Made namespaces;
+        try
+        {
+            namespaces = NamespaceRestorer.Make(reader.Manifest.Namespaces, () => taken = RestoreLock.Take(TcpConnections.Of(tree.Images)));
+        }
+        catch
+        {
+            taken?.Dispose();
+            throw;
+        }
+        using var network = namespaces;
+        using var networkLock = taken!;
         trace.Mark("namespaces");
-        using var networkLock = RestoreLock.Take(TcpConnections.Of(tree.Images));
-        trace.Mark("network lock");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup,
             newPidNamespace: tree.NewPidNamespace && !forest, // the forest makes it, before the roots
             inHusk: tree.Mounts is { } mounts ? (husk, huskPid) => MountRestorer.Make(husk, huskPid, mounts) : null);

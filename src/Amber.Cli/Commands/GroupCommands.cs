@@ -36,11 +36,12 @@ public static class GroupCommands
         var hostname = new Option<string>("--hostname") { Description = "With --isolate uts: the group's host name (default: the group's name)" };
         var net = new Option<string>("--net") { Description = "An address of the group's own, in a network namespace of its own: bridge (a veth pair to amber's bridge amber0) or macvlan:IF (a macvlan on the host's interface IF); only when the group is made" };
         var address = new Option<string>("--address") { Description = "With --net: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (bridge's default: the next free one of the pool, 10.177.0.0/16; macvlan needs one)" };
+        var gateway = new Option<string>("--gateway") { Description = "With --net macvlan:IF: the group's default route, through this router of IF's network" };
         var publish = new Option<string[]>("--publish") { Description = "With --net bridge: a port published to the host, [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (repeatable)", AllowMultipleArgumentsPerToken = false };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, publish, bind,
+            group, images, every, storage, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, gateway, publish, bind,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -65,6 +66,7 @@ public static class GroupCommands
                 Hostname = parse.GetValue(hostname) ?? "",
                 Net = parse.GetValue(net) ?? "",
                 Address = parse.GetValue(address) ?? "",
+                Gateway = parse.GetValue(gateway) ?? "",
                 Publish = [.. parse.GetValue(publish) ?? []],
                 Bind = [.. parse.GetValue(bind) ?? []],
             };

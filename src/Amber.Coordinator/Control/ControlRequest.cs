@@ -93,6 +93,10 @@ public sealed class ControlRequest
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Address { get; set; }
 
+    /// <summary>run: a new group's default route (--net macvlan:IF); null: none. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Gateway { get; set; }
+
     /// <summary>run: the ports a new group publishes to the host; null: none. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Publish { get; set; }

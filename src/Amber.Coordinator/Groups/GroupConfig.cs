@@ -64,6 +64,9 @@ public sealed class GroupConfig
     /// <summary>With a network: its address and prefix length (10.177.0.2/16).</summary>
     public string Address { get; set; } = "";
 
+    /// <summary>With a macvlan: its default route's router (--gateway); empty: none.</summary>
+    public string Gateway { get; set; } = "";
+
     /// <summary>With a network: the bridge its veth pair's other end is attached to.</summary>
     public string Bridge { get; set; } = "";
 

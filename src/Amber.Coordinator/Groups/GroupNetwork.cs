@@ -67,6 +67,23 @@ public static class GroupNetwork
         return null;
     }
 
+    /// <summary>
+    /// Why <paramref name="gateway"/> cannot be the router of a group of address <paramref name="cidr"/>
+    /// (ADDR/LEN), or null: an address of the same family in its subnet, not its own.
+    /// </summary>
+    public static string? GatewayProblem(string gateway, string cidr)
+    {
+        if (!IPAddress.TryParse(gateway, out var router) || gateway.Contains('/') || gateway.Contains('%'))
+            return $"--gateway {gateway} is not an address (10.0.0.1, fd00::1)";
+        if (!TryParse(cidr, out var address, out int prefix) || address.AddressFamily != router.AddressFamily)
+            return $"--gateway {gateway} is not of the family of --address {cidr}";
+        int bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        var mask = ~(((UInt128)1 << (bits - prefix)) - 1);
+        if ((Number(router) & mask) != (Number(address) & mask) || router.Equals(address))
+            return $"--gateway {gateway} is not another address of the group's subnet {cidr}";
+        return null;
+    }
+
     /// <summary>Why <paramref name="pool"/> cannot be an address pool, or null: an IPv4 subnet of 30 bits or fewer.</summary>
     public static string? PoolProblem(string pool) =>
         TryParse(pool, out var network, out int prefix) && network.AddressFamily == AddressFamily.InterNetwork && prefix is >= 8 and <= 30 ? null
@@ -197,15 +214,18 @@ public static class GroupNetwork
         var inside = new NetAddressImage { Dev = Inside, Family = v6 ? "inet6" : "inet", Local = address.ToString(), PrefixLength = (uint)prefix, Scope = "global", ValidLifetime = uint.MaxValue, PreferredLifetime = uint.MaxValue };
         if (MacvlanLower(config.Net) is { } lower)
         {
-            // On the host's interface, in bridge mode (groups on one interface reach each other); no
-            // default route: the group reaches that interface's network.
+            // On the host's interface, in bridge mode (groups on one interface reach each other); a
+            // default route only through a router of that network that --gateway names.
             var link = NetLinks.ByName(lower) ?? throw new IOException($"interface {lower} (--net {config.Net}) does not exist on the host");
-            return new NamespacesImage
+            var plan = new NamespacesImage
             {
                 Net = true, LoopbackUp = true,
                 Links = { new NetLinkImage { Name = Inside, Kind = "macvlan", Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = (uint)link.Mtu, Up = true, Lower = lower, Mode = "bridge" } },
                 Addresses = { inside },
             };
+            if (config.Gateway.Length > 0)
+                plan.Routes.Add(new NetRouteImage { Family = inside.Family, Arguments = { v6 ? "::/0" : "default", "via", config.Gateway, "dev", Inside } });
+            return plan;
         }
         string gateway = Gateway(config.Address).Split('/')[0];
         return new NamespacesImage

@@ -163,7 +163,7 @@ public static class Namespaces
     public static bool IsUp(string name) => (InterfaceFlags(name, set: null) & Interop.IFF_UP) != 0;
 
     /// <summary>Brings interface <paramref name="name"/> of the calling thread's network namespace up (loopback, in a new one).</summary>
-    private static void BringUp(string name) => InterfaceFlags(name, set: Interop.IFF_UP);
+    public static void BringUp(string name) => InterfaceFlags(name, set: Interop.IFF_UP);
 
     /// <summary>An interface's flags (SIOCGIFFLAGS), or, with <paramref name="set"/>, those flags added (SIOCSIFFLAGS).</summary>
     private static unsafe short InterfaceFlags(string name, short? set)

@@ -13,11 +13,20 @@ namespace Amber.Checkpoint.Resources.Isolation;
 /// </summary>
 internal static class NamespaceRestorer
 {
-    /// <summary>Makes them; what it returns takes their network interfaces away again unless kept (<see cref="NetworkRestorer.Made.Keep"/>).</summary>
-    public static NetworkRestorer.Made Make(NamespacesImage? saved)
+    /// <summary>
+    /// Makes them; what it returns takes their network interfaces away again unless kept
+    /// (<see cref="NetworkRestorer.Made.Keep"/>). <paramref name="beforeInterfaces"/> runs once in the
+    /// network namespace the processes will have, before any interface of it is up: their connections'
+    /// lock goes on there first, or a peer's packet arriving before their sockets would be answered
+    /// with a reset.
+    /// </summary>
+    public static NetworkRestorer.Made Make(NamespacesImage? saved, Action beforeInterfaces)
     {
         if (saved is null)
+        {
+            beforeInterfaces();
             return NetworkRestorer.Made.Nothing;
+        }
         var kinds = new List<NamespaceKind>();
         if (saved.Uts)
             kinds.Add(NamespaceKind.Uts);
@@ -26,7 +35,11 @@ internal static class NamespaceRestorer
         if (saved.Net)
             kinds.Add(NamespaceKind.Net);
         using var amber = saved.Net ? Namespaces.Hold(NamespaceKind.Net) : null;
-        Namespaces.Make(kinds, saved.Hostname, saved.Domainname, saved.LoopbackUp);
+        // A new network namespace's loopback is brought up after the lock (Namespaces.Make leaves it down).
+        Namespaces.Make(kinds, saved.Hostname, saved.Domainname, loopbackUp: false);
+        beforeInterfaces();
+        if (saved.Net && saved.LoopbackUp)
+            Namespaces.BringUp("lo");
         return amber is null ? NetworkRestorer.Made.Nothing : NetworkRestorer.Make(saved, amber);
     }
 }

@@ -64,6 +64,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>A new group's address with its prefix length (--address); empty: from the coordinator's pool.</summary>
     public string Address { get; init; } = "";
 
+    /// <summary>A new group's default route on a macvlan (--gateway): a router of IF's network; empty: none.</summary>
+    public string Gateway { get; init; } = "";
+
     /// <summary>Ports a new group publishes to the host (--publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]).</summary>
     public IReadOnlyList<string> Publish { get; init; } = [];
 
@@ -82,6 +85,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Hostname = Hostname.Length > 0 ? Hostname : null,
         Net = Net.Length > 0 ? Net : null,
         Address = Address.Length > 0 ? Address : null,
+        Gateway = Gateway.Length > 0 ? Gateway : null,
         Publish = Publish.Count > 0 ? [.. Publish] : null,
         Bind = Bind.Count > 0 ? [.. Bind] : null,
     };
@@ -97,6 +101,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Hostname = wire.Hostname ?? "",
         Net = wire.Net ?? "",
         Address = wire.Address ?? "",
+        Gateway = wire.Gateway ?? "",
         Publish = wire.Publish ?? [],
         Bind = wire.Bind ?? [],
     };

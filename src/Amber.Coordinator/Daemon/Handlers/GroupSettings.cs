@@ -66,6 +66,10 @@ public static class GroupSettings
             return $"--publish is for --net bridge: with --net {request.Net} the group's address is reachable on {request.Net[8..]}'s network itself";
         if (request.Address.Length > 0 && GroupNetwork.AddressProblem(request.Address, onBridge: !macvlan) is { } address)
             return address;
+        if (request.Gateway.Length > 0 && !macvlan)
+            return "--gateway is for --net macvlan:IF (on amber's bridge, the bridge is the group's gateway)";
+        if (request.Gateway.Length > 0 && GroupNetwork.GatewayProblem(request.Gateway, request.Address) is { } gateway)
+            return gateway;
         return request.Publish.Select(p => GroupNetwork.PublishProblem(p, request.Address)).FirstOrDefault(p => p is not null);
     }
 
@@ -103,6 +107,7 @@ public static class GroupSettings
         // An address of its own is in a network namespace of its own.
         Isolate = Isolation(request),
         Net = request.Net,
+        Gateway = request.Gateway,
         Bridge = request.Net == "bridge" ? defaults?.Bridge ?? GroupNetwork.DefaultBridge : "",
         Publish = [.. request.Publish],
         Binds = [.. request.Bind],
@@ -137,7 +142,7 @@ public static class GroupSettings
         if (request.Hostname.Length > 0 && request.Hostname != config.Hostname)
             return $"group {config.Name} exists with host name {config.Hostname}, not --hostname {request.Hostname}; its programs share one: {how}";
         if ((request.Net.Length > 0 && request.Net != config.Net) || (request.Address.Length > 0 && request.Address != config.Address)
-            || (request.Publish.Count > 0 && !request.Publish.SequenceEqual(config.Publish)))
+            || (request.Publish.Count > 0 && !request.Publish.SequenceEqual(config.Publish)) || (request.Gateway.Length > 0 && request.Gateway != config.Gateway))
             return $"group {config.Name} exists with {(config.Net.Length > 0 ? $"address {config.Address}{(config.Publish.Count > 0 ? $", publishing {string.Join(", ", config.Publish)}" : "")}" : "no network of its own")}; "
                 + $"its network cannot change: {how}";
         if (request.Bind.Count > 0 && !request.Bind.SequenceEqual(config.Binds))
