@@ -220,7 +220,7 @@ public static class GroupNetwork
             var plan = new NamespacesImage
             {
                 Net = true, LoopbackUp = true,
-                Links = { new NetLinkImage { Name = Inside, Kind = "macvlan", Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = (uint)link.Mtu, Up = true, Lower = lower, Mode = "bridge" } },
+                Links = { new NetLinkImage { Name = Inside, Kind = NetworkRestorer.Macvlan, Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = (uint)link.Mtu, Up = true, Lower = lower, Mode = "bridge" } },
                 Addresses = { inside },
             };
             if (config.Gateway.Length > 0)
@@ -235,7 +235,7 @@ public static class GroupNetwork
             {
                 new NetLinkImage
                 {
-                    Name = Inside, Kind = "veth", Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = 1500, Up = true,
+                    Name = Inside, Kind = NetworkRestorer.Veth, Mac = Mac(0x02, hash.AsSpan(0, 5)), Mtu = 1500, Up = true,
                     Peer = config.HostLink, PeerMac = Mac(0x06, hash.AsSpan(3, 5)), PeerMtu = 1500, PeerMaster = config.Bridge, PeerUp = true,
                 },
             },

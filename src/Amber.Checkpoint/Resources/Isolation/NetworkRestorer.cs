@@ -179,7 +179,7 @@ public static partial class NetworkRestorer
             bool veth = link.Kind == Veth;
             if (!veth && link.Kind != Macvlan)
                 return $"interface {link.Name} is of kind '{link.Kind}'";
-            if (!veth && link.Mode is not ("private" or "vepa" or "bridge" or "passthru"))
+            if (!veth && !IsMacvlanMode(link.Mode))
                 return $"macvlan {link.Name}: mode '{link.Mode}'";
             foreach (var name in veth ? new[] { link.Name, link.Peer }.Concat(link.PeerMaster.Length > 0 ? [link.PeerMaster] : []) : [link.Name, link.Lower])
             {
@@ -210,7 +210,11 @@ public static partial class NetworkRestorer
         return null;
     }
 
-    private const string Veth = "veth", Macvlan = "macvlan";
+    /// <summary>The kinds of interface saved and made again.</summary>
+    public const string Veth = "veth", Macvlan = "macvlan";
+
+    /// <summary>Whether <paramref name="mode"/> is a macvlan mode made again (source mode's list of MACs is not saved).</summary>
+    public static bool IsMacvlanMode(string mode) => mode is "private" or "vepa" or "bridge" or "passthru";
 
     /// <summary>Whether <paramref name="name"/> can name an interface: at most 15 letters, digits, '_', '.', '-'.</summary>
     public static bool IsInterfaceName(string name) => InterfaceName().IsMatch(name);

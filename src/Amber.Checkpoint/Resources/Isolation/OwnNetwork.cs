@@ -79,9 +79,9 @@ internal static class OwnNetwork
     {
         string kind = link.TryGetProperty("linkinfo", out var info) ? Text(info, "info_kind") : "";
         string where = $"interface {name} of its network namespace";
-        if (kind == "macvlan")
+        if (kind == NetworkRestorer.Macvlan)
             return Macvlan(link, info, name, where, pid);
-        if (kind != "veth")
+        if (kind != NetworkRestorer.Veth)
             throw new UnsupportedResourceException(pid, where, kind.Length > 0 ? $"a {kind} interface" : "a physical interface", "only veth pairs and macvlans are saved so far");
         int index = link.GetProperty("ifindex").GetInt32();
         // Its other end, in amber's namespace (sysfs), names this one as its peer.
@@ -106,11 +106,11 @@ internal static class OwnNetwork
         if (lower is null)
             throw new UnsupportedResourceException(pid, where, "a macvlan on an interface that is not in amber's network namespace");
         string mode = info.TryGetProperty("info_data", out var data) ? Text(data, "mode") : "";
-        if (mode is not ("private" or "vepa" or "bridge" or "passthru"))
+        if (!NetworkRestorer.IsMacvlanMode(mode))
             throw new UnsupportedResourceException(pid, where, $"a macvlan in {(mode.Length > 0 ? mode : "an unknown")} mode");
         return new NetLinkImage
         {
-            Name = name, Kind = "macvlan", Mac = Text(link, "address"), Mtu = link.GetProperty("mtu").GetUInt32(), Up = Flags(link).Contains("UP"),
+            Name = name, Kind = NetworkRestorer.Macvlan, Mac = Text(link, "address"), Mtu = link.GetProperty("mtu").GetUInt32(), Up = Flags(link).Contains("UP"),
             Lower = lower.Name, Mode = mode,
         };
     }
