@@ -32,6 +32,22 @@ for trx in "$results"/*.trx; do
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0} + ${e:-0}))
 done
+# CI shows only the end of this output: name each failed test there, with the start of its message.
+if [ "$failed" -ne 0 ]; then
+  python3 - "$results" <<'PY' || true
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for trx in sorted(glob.glob(sys.argv[1] + "/*.trx")):
+    for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") not in ("Failed", "Error"):
+            continue
+        print("FAILED " + r.get("testName", "?"))
+        message = r.findtext("t:Output/t:ErrorInfo/t:Message", "", ns).strip().splitlines()
+        trace = r.findtext("t:Output/t:ErrorInfo/t:StackTrace", "", ns).strip().splitlines()
+        for line in message[:12] + trace[:4]:
+            print("    " + line[:300])
+PY
+fi
 # A suite that crashed leaves no counters: never report that as green.
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
