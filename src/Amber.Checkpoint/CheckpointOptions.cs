@@ -40,10 +40,11 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public bool Track { get; init; }
 
     /// <summary>
-    /// Without <see cref="LeaveRunning"/>: asked once the checkpoint is committed, just before the
-    /// processes are ended; false lets them run on instead (whoever asked for the checkpoint is gone).
+    /// Without <see cref="LeaveRunning"/>: asked once the checkpoint is committed, while the processes
+    /// are still frozen, just before they are ended: null lets them end; otherwise they run on instead,
+    /// and this says why (whoever asked for the checkpoint is gone; a migration that did not complete).
     /// </summary>
-    public Func<bool>? MayEnd { get; init; }
+    public Func<string?>? BeforeEnd { get; init; }
 
     /// <summary>Compression of the process memory stored (none, zstd, lz4); what an incremental checkpoint keeps of its parent stays as it is.</summary>
     public Amber.Image.Schema.Codec Compression { get; init; }

@@ -16,6 +16,9 @@ public sealed record CheckpointResult(
     /// <summary>Pages of an incremental checkpoint left where an earlier checkpoint stored them.</summary>
     public long PagesKept { get; init; }
 
+    /// <summary>The processes were ended once saved (not left running, and nothing kept them running: <see cref="CheckpointOptions.BeforeEnd"/>).</summary>
+    public bool Ended { get; init; }
+
     /// <summary>The checkpoint an incremental one was taken after; null for a full one.</summary>
     public string? Parent { get; init; }
 

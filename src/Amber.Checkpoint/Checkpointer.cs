@@ -212,8 +212,7 @@ public static class Checkpointer
         using var ending = connections;
 
         string? keptRunning = options.LeaveRunning ? null
-            : options.MayEnd?.Invoke() == false ? "amber was interrupted"
-            : Park(connections!, options.ImagesDirectory);
+            : options.BeforeEnd?.Invoke() ?? Park(connections!, options.ImagesDirectory);
         if (keptRunning is not null)
         {
             warnings.AddRange(connections!.Resume());
@@ -238,6 +237,7 @@ public static class Checkpointer
             Parent = parent?.Name,
             Trackers = trackers,
             Storage = storageStats,
+            Ended = !options.LeaveRunning && keptRunning is null,
         };
     }
 

@@ -16,7 +16,7 @@ namespace Amber.Integration.Tests;
 public sealed class PackageTests
 {
     private static readonly string[] Ids =
-        ["Amber", "Amber.Native", "Amber.Kernel", "Amber.Image", "Amber.Checkpoint", "Amber.Coordinator", "Amber.Client", "Amber.Client.AspNetCore", "Amber.Cli"];
+        ["Amber", "Amber.Native", "Amber.Kernel", "Amber.Image", "Amber.Checkpoint", "Amber.Coordinator", "Amber.Transport", "Amber.Client", "Amber.Client.AspNetCore", "Amber.Cli"];
 
     /// <summary>The libraries' assemblies (and their XML docs); Amber only brings them, Amber.Cli is a tool.</summary>
     private static readonly string[] Libraries = [.. Ids.Except(["Amber", "Amber.Cli"])];
@@ -81,7 +81,7 @@ public sealed class PackageTests
         {
             var dependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency")
                 .Select(e => (e.Attribute("id")?.Value, e.Attribute("version")?.Value));
-            Assert.Contains(("Amber.Coordinator", Version), dependencies);
+            Assert.Contains(("Amber.Transport", Version), dependencies);
         }
         if (id == "Amber.Cli")
         {
@@ -103,6 +103,12 @@ public sealed class PackageTests
         }
         if (id == "Amber.Coordinator")
             Assert.Contains("<member name=\"M:Amber.Coordinator.Control.ControlClient.Send(", Docs());
+        if (id == "Amber.Transport")
+        {
+            Assert.Contains("<member name=\"T:Amber.Transport.NodeAgent", Docs());
+            var dependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")?.Value);
+            Assert.Contains("Amber.Coordinator", dependencies);
+        }
         if (id == "Amber.Client")
             Assert.Contains("<member name=\"M:Amber.Client.GroupClient.Register(", Docs());
         if (id == "Amber.Client.AspNetCore")

@@ -178,7 +178,8 @@ public static class InternalCommand
         var compress = new Option<string>("--compress");
         var encrypt = KeyOptions.Encrypt();
         var workerLock = LockOption();
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock };
+        var handOver = new Option<bool>("--hand-over") { Description = "With --stop and --channel: once committed, ask over the channel whether to end the processes (HandOver)" };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock, handOver };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
@@ -194,12 +195,13 @@ public static class InternalCommand
                     StorageExcluded = parse.GetValue(storageExclude) ?? [],
                     Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
                     Key = KeyOptions.Load(parse.GetValue(encrypt)),
+                    BeforeEnd = parse.GetValue(handOver) && link is not null ? () => HandOver.Ask(link) : null,
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));
             return new WorkerReport
             {
-                Ok = true, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
+                Ok = true, Ended = result.Ended, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
                 PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped,
                 PagesCopiedBeforeTheFreeze = result.PagesCopiedBeforeTheFreeze, Parent = result.Parent ?? "",
@@ -216,15 +218,22 @@ public static class InternalCommand
         var workerLock = LockOption();
         var requester = new Option<string>("--for") { Description = "UID:GID,GROUP...:CAPABILITIES: bring back only processes with credentials these hold" };
         var key = KeyOptions.Key();
-        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key };
+        var channel = new Option<int?>("--hand-over") { Description = "An inherited fd over which to ask, once every process is made, whether to release them (HandOver)" };
+        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key, channel };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
+            using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
             var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), Detach: true, [], TimeSpan.FromSeconds(10))
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
                 Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,
                 Key = KeyOptions.Load(parse.GetValue(key)),
+                BeforeRelease = link is null ? null : () =>
+                {
+                    if (HandOver.Ask(link) is { } reason)
+                        throw new CheckpointException($"the restored processes were not released: {reason}");
+                },
             });
             return new WorkerReport
             {

@@ -101,6 +101,22 @@ public sealed class ControlRequest
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Publish { get; set; }
 
+    /// <summary>migrate: the destination node agent's ADDR:PORT. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? To { get; set; }
+
+    /// <summary>migrate: precopy, stop (postcopy: not yet). Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Mode { get; set; }
+
+    /// <summary>migrate: the longest the group may be frozen for its last round, in ms. Left off the wire when 0.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public double MaxDowntimeMs { get; set; }
+
+    /// <summary>migrate: what a pre-copy whose rounds do not shrink does, stop or abort. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? OnNoConvergence { get; set; }
+
     /// <summary>run: the bind mounts of a new group's own mount namespace (SRC:DST); null: none. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Bind { get; set; }

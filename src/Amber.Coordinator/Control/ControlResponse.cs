@@ -9,6 +9,10 @@ public sealed class ControlResponse
     /// <summary>Why it failed, one line; empty on success.</summary>
     public string Error { get; set; } = "";
 
+    /// <summary>A checkpoint with stop: its processes were ended (a hand-over may keep them running). Left off the wire when false.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Ended { get; set; }
+
     /// <summary>Lines for standard output (machine-readable: a PID, a table).</summary>
     public List<string> Stdout { get; set; } = [];
 

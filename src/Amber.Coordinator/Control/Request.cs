@@ -23,6 +23,8 @@ public abstract record Request
         VerifyRequest.Op => new VerifyRequest(wire.Group),
         StopRequest.Op => new StopRequest(wire.Group),
         RemoveRequest.Op => new RemoveRequest(wire.Group),
+        MigrateRequest.Op => new MigrateRequest(wire.Group, wire.To ?? "", wire.Mode ?? MigrateRequest.PreCopy,
+            wire.MaxDowntimeMs > 0 ? wire.MaxDowntimeMs : MigrateRequest.DefaultMaxDowntimeMs, wire.OnNoConvergence ?? "stop"),
         ShutdownRequest.Op => new ShutdownRequest(),
         _ => null,
     };

@@ -30,7 +30,14 @@ public sealed class Coordinator : IDisposable
     private ExclusiveLock? _pidLock;
     private CoordinatorMetrics? _metrics;
 
-    public Coordinator() => _logger = _loggers.CreateLogger<Coordinator>();
+    private readonly INodeAgent? _agent;
+
+    /// <param name="agent">Makes it a node agent (amber agent): a listener for the cluster's other nodes, and migrations; null: this node only.</param>
+    public Coordinator(INodeAgent? agent = null)
+    {
+        _logger = _loggers.CreateLogger<Coordinator>();
+        _agent = agent;
+    }
 
     /// <summary>Runs until asked to shut down (amber daemon --stop, SIGTERM).</summary>
     public int Run()
@@ -61,7 +68,8 @@ public sealed class Coordinator : IDisposable
         }
         var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics);
         LoadGroups(handlers);
-        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers), _stop.Token, _loggers.CreateLogger<ControlServer>());
+        _agent?.Start(new NodeServices(_home, _groups, handlers, _loggers));
+        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers, _agent), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
         _logger.Listening(Environment.ProcessId, _home.ControlSocket);
         // Run by systemd (Type=notify): ready once requests can be taken.
@@ -86,6 +94,7 @@ public sealed class Coordinator : IDisposable
     public void Dispose()
     {
         _server?.Dispose();
+        _agent?.Dispose();
         _metrics?.Dispose();
         foreach (var group in _groups.All())
             group.Dispose();

@@ -11,7 +11,7 @@ namespace Amber.Coordinator.Daemon;
 /// group's Busy while the handler works, refreshing its table afterwards. A requester that asked for
 /// progress hears it, and first that it waits, if another operation on the group is under way.
 /// </summary>
-internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handlers)
+internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handlers, INodeAgent? agent)
 {
     public ControlResponse Handle(ControlRequest wire, Requester who, Action<ProgressSample>? progress = null)
     {
@@ -55,13 +55,16 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
                 VerifyRequest r => handlers.Verify.Handle(group, r, who, progress),
                 StopRequest r => handlers.Stop.Handle(group, r, who, progress),
                 RemoveRequest r => handlers.Remove.Handle(group, r, who, progress),
+                MigrateRequest r => agent is null
+                    ? ControlResponse.Failure($"the coordinator of {AmberHome.Current.RunDirectory} is not a node agent: start it with amber agent --listen ADDR:PORT --cluster DIR --node NAME to migrate groups")
+                    : agent.Migrate(group, r, who, progress),
                 _ => ControlResponse.Failure($"unknown request '{wire.Op}'"),
             };
         }
         finally
         {
-            // A removed group is gone, its Busy with it.
-            if (named is not RemoveRequest)
+            // A removed group is gone, its Busy with it (a migrated one too).
+            if (named is not RemoveRequest && groups.Find(group.Config.Name) == group)
             {
                 group.RefreshTable();
                 group.Busy.Release();

@@ -7,6 +7,9 @@ public sealed class WorkerReport
 
     public string Error { get; set; } = "";
 
+    /// <summary>checkpoint --stop: the processes were ended (not kept running by a hand-over that said stop).</summary>
+    public bool Ended { get; set; }
+
     public List<int> Processes { get; set; } = [];
 
     public List<int> Roots { get; set; } = [];

@@ -5,7 +5,7 @@ namespace Amber.Image;
 
 public sealed partial class CheckpointReader
 {
-    private static Dictionary<string, ImageFileEntry> ValidateManifest(Manifest manifest, string path, ImageLimits limits)
+    internal static Dictionary<string, ImageFileEntry> ValidateManifest(Manifest manifest, string path, ImageLimits limits)
     {
         if (manifest.FormatVersion != ImageFormat.FormatVersion)
         {
@@ -41,7 +41,7 @@ public sealed partial class CheckpointReader
         return files;
     }
 
-    private static void VerifyFile(string path, ImageFileEntry entry, ImageLimits limits, bool verifyPageFiles)
+    internal static void VerifyFile(string path, ImageFileEntry entry, ImageLimits limits, bool verifyPageFiles)
     {
         using SafeFileHandle handle = ImageFiles.OpenRegular(path, out long length);
         if ((ulong)length != entry.Size)

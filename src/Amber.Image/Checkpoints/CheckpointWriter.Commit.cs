@@ -65,6 +65,45 @@ public sealed partial class CheckpointWriter
         manifest.Files.Clear();
         manifest.Files.AddRange(_written.Values);
         HostKey.Sign(manifest);
+        WriteManifestAndRename(manifest);
+    }
+
+    /// <summary>
+    /// Commits a checkpoint received whole (<see cref="CheckpointStreamReader"/>): its files, put in
+    /// <see cref="TemporaryDirectory"/> by the caller and made durable, are checked against
+    /// <paramref name="manifest"/> (which is written as it is, signature included), then the manifest
+    /// goes in and the directory is renamed, as for one written here.
+    /// </summary>
+    /// <exception cref="ImageFormatException">A file is not what the manifest says, or the directory holds others.</exception>
+    internal void CommitReceived(Manifest manifest, int fileCount)
+    {
+        lock (_lock)
+        {
+            ThrowIfNotWritable();
+            if (System.IO.Directory.EnumerateFileSystemEntries(TemporaryDirectory).Count() != fileCount)
+            {
+                throw ImageErrors.Format(TemporaryDirectory, $"holds other files than the {fileCount} its manifest lists");
+            }
+            foreach (ImageFileEntry entry in manifest.Files)
+            {
+                CheckpointReader.VerifyFile(Path.Join(TemporaryDirectory, entry.Name), entry, ImageLimits.Default, verifyPageFiles: true);
+            }
+            try
+            {
+                WriteManifestAndRename(manifest);
+            }
+            catch
+            {
+                _faulted = true;
+                throw;
+            }
+            _committed = true;
+        }
+        ImageFiles.Fsync(Path.GetDirectoryName(Directory)!);
+    }
+
+    private void WriteManifestAndRename(Manifest manifest)
+    {
         string manifestPath = Path.Join(TemporaryDirectory, ImageFormat.ManifestFileName);
         using (SafeFileHandle handle = _createFile(manifestPath))
         {

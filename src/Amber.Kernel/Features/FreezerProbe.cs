@@ -25,14 +25,23 @@ internal static class FreezerProbe
         }
     }
 
-    /// <summary>The first cgroup2 mount point (fields are space-separated, spaces in paths escaped as \040).</summary>
+    /// <summary>
+    /// The cgroup2 mount point that can be seen (fields are space-separated, spaces in paths escaped as
+    /// \040): the last one that no later mount covers. A mount namespace that mounted sysfs and cgroup2
+    /// again (a container, a node of a test) still lists the mounts it was copied with, hidden under
+    /// its own: a path of those would be a directory of the new hierarchy.
+    /// </summary>
     internal static string? FindCgroup2Mount()
     {
-        foreach (var line in File.ReadLines("/proc/mounts"))
+        var mounts = File.ReadLines("/proc/mounts").Select(l => l.Split(' ')).Where(f => f.Length >= 3).Select(f => (Point: Unescape(f[1]), Type: f[2])).ToList();
+        for (int i = mounts.Count - 1; i >= 0; i--)
         {
-            var fields = line.Split(' ');
-            if (fields.Length >= 3 && fields[2] == "cgroup2")
-                return Unescape(fields[1]);
+            if (mounts[i].Type != "cgroup2")
+                continue;
+            string point = mounts[i].Point;
+            bool covered = mounts.Skip(i + 1).Any(m => m.Point == point || point.StartsWith(m.Point.TrimEnd('/') + "/", StringComparison.Ordinal));
+            if (!covered)
+                return point;
         }
         return null;
     }

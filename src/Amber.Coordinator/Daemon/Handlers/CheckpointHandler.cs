@@ -22,7 +22,12 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         Checkpoint(group, request.Stop, request.Full, progress);
 
     /// <summary>Incremental after the group's latest checkpoint unless <paramref name="full"/> (or there is none).</summary>
-    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null)
+    /// <param name="handOver">
+    /// With <paramref name="stop"/>: asked with the checkpoint's id once it is committed, the processes
+    /// frozen, whether they may end (null) or must run on (why not); a response's
+    /// <see cref="ControlResponse.Ended"/> says which happened.
+    /// </param>
+    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<string, string?>? handOver = null)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -34,7 +39,12 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         // Programs that asked to be told get their chance to prepare, within the deadline.
         var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
         var latest = full ? null : group.Store.Latest();
-        var report = RunWorker(group, WorkerArguments(group, images, stop, latest), passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress);
+        var args = WorkerArguments(group, images, stop, latest);
+        if (handOver is not null)
+            args.Add("--hand-over");
+        var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress,
+            handOver is null ? null : () => handOver(id));
+        bool ranOn = stop && !report.Ended;
         if (!report.Ok)
         {
             logger.CheckpointFailed(group.Config.Name, report.Error);
@@ -44,7 +54,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         }
         report.Warnings.AddRange(prepared);
         metrics.CheckpointTaken(group.Config.Name, report.Parent.Length > 0, report.FrozenMs, report.TotalMs, report.Bytes, report.Pages, report.PagesKept);
-        if (!stop)
+        if (!stop || ranOn)
             group.Registrations.AfterCheckpoint(id);
         if (group.Store.Find(id) is { } taken && group.MergePolicy.IsDue(taken, group.Store))
             group.MergePending = true; // folded in the background once this operation is over
@@ -52,7 +62,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         group.Config.LastCheckpoint = id;
         group.Config.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         group.Config.LastCheckpointPids = report.Processes;
-        if (stop)
+        if (stop && !ranOn)
         {
             // Ended on purpose: not a failure.
             group.Config.Roots.Clear();
@@ -64,7 +74,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         logger.CheckpointTaken(group.Config.Name, id, summary);
         return new ControlResponse
         {
-            Ok = true, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"],
+            Ok = true, Ended = stop && !ranOn, Stdout = [id], Stderr = [.. report.Warnings.Select(w => $"warning: {w}"), $"checkpointed group {group.Config.Name} as {id}{summary}"],
             Report = ReportJson.Write(w =>
             {
                 w.WriteStartObject();
@@ -80,7 +90,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                 w.WriteNumber("totalMs", Math.Round(report.TotalMs, 1));
                 w.WriteString("parent", report.Parent.Length == 0 ? null : report.Parent);
                 w.WriteString("storage", report.Storage.Length == 0 ? null : report.Storage);
-                w.WriteBoolean("stopped", stop);
+                w.WriteBoolean("stopped", stop && !ranOn);
                 w.WriteStrings("warnings", report.Warnings);
                 w.WriteEndObject();
             }),
@@ -117,10 +127,11 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
     /// unless the group ends.
     /// </summary>
-    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress)
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string?>? handOver)
     {
         var (ours, theirs) = FdChannel.Pair();
         WorkerReport report;
+        HandOver.Answerer? answerer = null;
         using (ours)
         {
             using (theirs)
@@ -137,8 +148,11 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                     group.DropTrackers();
                 }
                 TrackerMessages.End(ours);
+                if (handOver is not null)
+                    answerer = HandOver.Answer(ours, handOver);
                 report = Worker.Run(reaper, home.DaemonLog, [.. args, "--channel", "3"], [(3, theirs.Fd)], progress);
             }
+            answerer?.Join(); // the worker's end is closed with ours: it ends
             group.DropTrackers(); // their write state was read and reset by the worker: only what comes back holds
             if (report.Ok && !stop)
             {

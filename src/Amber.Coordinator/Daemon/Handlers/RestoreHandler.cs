@@ -4,6 +4,7 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
+using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
 
@@ -27,13 +28,33 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     }
 
     /// <summary>Restores the group from a checkpoint, bringing back only processes whose credentials <paramref name="who"/> holds.</summary>
-    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null)
+    /// <param name="handOver">Asked once every process is made, before any runs: null releases them; otherwise they are killed and the restore fails, saying why.</param>
+    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null, Func<string?>? handOver = null)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
         if (GroupNetwork.PrepareHostProblem(group.Config) is { } hostSide)
             return ControlResponse.Failure(hostSide);
-        var report = Worker.Run(reaper, home.DaemonLog, ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")], progress: progress);
+        List<string> args = ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")];
+        WorkerReport report;
+        if (handOver is null)
+        {
+            report = Worker.Run(reaper, home.DaemonLog, args, progress: progress);
+        }
+        else
+        {
+            var (ours, theirs) = FdChannel.Pair();
+            using (ours)
+            {
+                HandOver.Answerer answerer;
+                using (theirs)
+                {
+                    answerer = HandOver.Answer(ours, handOver);
+                    report = Worker.Run(reaper, home.DaemonLog, [.. args, "--hand-over", "3"], [(3, theirs.Fd)], progress);
+                }
+                answerer.Join();
+            }
+        }
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Transport;
+using Amber.Transport.Cluster;
+using Amber.Transport.Peers;
+
+namespace Amber.Cli.Commands;
+
+/// <summary>
+/// Nodes and moves between them: amber cluster init (a cluster's CA), amber node add (a node's
+/// certificate), amber agent (this node's coordinator as a node agent), amber migrate (a group moved
+/// to another node's agent).
+/// </summary>
+public static class ClusterCommands
+{
+    public static Command Cluster()
+    {
+        var dir = new Option<string>("--dir") { Description = "The cluster's directory: its CA (ca.crt, ca.key) and the nodes' certificates", Required = true };
+        var init = new Command("init", "Make a cluster: a CA every node of it trusts, and nothing else") { dir };
+        init.SetAction(parse => CliErrors.Run(() =>
+        {
+            string directory = Path.GetFullPath(parse.GetRequiredValue(dir));
+            string subject = ClusterAuthority.Init(directory);
+            Console.Error.WriteLine($"made cluster CA {subject} in {directory}; add nodes with amber node add NAME --cluster {directory}");
+            Console.Out.WriteLine(Path.Join(directory, ClusterAuthority.CaCertificate));
+            return ExitCodes.Ok;
+        }));
+        return new Command("cluster", "The cluster of nodes groups move between") { init };
+    }
+
+    public static Command Node()
+    {
+        var name = new Argument<string>("name") { Description = "The node's name (its certificate's)" };
+        var cluster = new Option<string>("--cluster") { Description = "The cluster's directory (amber cluster init --dir)", Required = true };
+        var add = new Command("add", "Issue a node's certificate and key (NAME.crt, NAME.key) in the cluster's directory") { name, cluster };
+        add.SetAction(parse => CliErrors.Run(() =>
+        {
+            string node = parse.GetRequiredValue(name);
+            if (!ClusterAuthority.IsNodeName(node))
+                throw new UsageException($"'{node}' is not a node name ({ClusterAuthority.NodeNameRule})");
+            string certificate = ClusterAuthority.AddNode(Path.GetFullPath(parse.GetRequiredValue(cluster)), node);
+            Console.Error.WriteLine($"issued node {node}'s certificate {certificate} and its key (0600) beside it; copy both and ca.crt to the node");
+            Console.Out.WriteLine(certificate);
+            return ExitCodes.Ok;
+        }));
+        return new Command("node", "The nodes of a cluster") { add };
+    }
+
+    public static Command Agent()
+    {
+        var listen = new Option<string>("--listen") { Description = "ADDR:PORT where the other nodes reach this one", Required = true };
+        var cluster = new Option<string>("--cluster") { Description = "The cluster's directory: ca.crt, and NAME.crt and NAME.key of this node", Required = true };
+        var node = new Option<string>("--node") { Description = "This node's name", Required = true };
+        var command = new Command("agent", "Run this node's coordinator in the foreground as a node agent: groups migrate to and from it (mutual TLS within the cluster)") { listen, cluster, node };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            if (!NodeAddress.TryParse(parse.GetRequiredValue(listen), out var address))
+                throw new UsageException($"--listen {parse.GetRequiredValue(listen)}: it is ADDR:PORT (an IPv6 address in brackets)");
+            var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
+            using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address));
+            return coordinator.Run();
+        }));
+        return command;
+    }
+
+    public static Command Migrate()
+    {
+        var group = GroupCommands.GroupOption(required: true);
+        var to = new Option<string>("--to") { Description = "The destination node's agent, ADDR:PORT", Required = true };
+        var mode = new Option<string>("--mode") { Description = "precopy (default: rounds while it runs, then a short final one) or stop (frozen throughout); postcopy is not there yet" };
+        var maxDowntime = new Option<string>("--max-downtime") { Description = "Pre-copy: rounds go on until the last is estimated to take at most this many ms (default 100)" };
+        var onNoConvergence = new Option<string>("--on-no-convergence") { Description = "Pre-copy whose rounds stop shrinking: stop (a final round however long; default) or abort" };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON: rounds, bytes, downtime, total time" };
+        var command = new Command("migrate", "Move a running group to another node, its connections with it; it runs on here if anything fails") { group, to, mode, maxDowntime, onNoConvergence, json };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            string how = parse.GetValue(mode) ?? MigrateRequest.PreCopy;
+            if (how is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy or MigrateRequest.PostCopy))
+                throw new UsageException($"--mode {how}: it is precopy, postcopy or stop");
+            string convergence = parse.GetValue(onNoConvergence) ?? "stop";
+            if (convergence is not ("stop" or "abort"))
+                throw new UsageException($"--on-no-convergence {convergence}: it is stop or abort");
+            if (!NodeAddress.TryParse(parse.GetRequiredValue(to), out _))
+                throw new UsageException($"--to {parse.GetRequiredValue(to)}: it is ADDR:PORT (an IPv6 address in brackets)");
+            double downtime = MigrateRequest.DefaultMaxDowntimeMs;
+            if (parse.GetValue(maxDowntime) is { } text && (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out downtime) || !(downtime is > 0 and <= 3_600_000)))
+                throw new UsageException($"--max-downtime {text}: it is milliseconds, more than 0");
+            var request = new MigrateRequest(GroupCommands.GroupName(parse, group)!, parse.GetRequiredValue(to), how, downtime, convergence);
+            return GroupCommands.Print(ProgressDisplay.Remote("migrate", ProgressDisplay.Measure.Written, progress => ControlClient.Send(request, progress: progress)), parse.GetValue(json));
+        }));
+        return command;
+    }
+}

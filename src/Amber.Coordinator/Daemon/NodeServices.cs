@@ -1,0 +1,162 @@
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon.Handlers;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
+using Amber.Image;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Coordinator.Daemon;
+
+/// <summary>
+/// What the coordinator lends its node agent (<see cref="INodeAgent"/>): its groups, and the same
+/// operations requests do, for groups that leave this node or arrive on it. Every operation on a
+/// group is to be done holding its Busy (<see cref="WhileBusy{T}"/>), as requests are.
+/// </summary>
+public sealed class NodeServices
+{
+    private readonly GroupSet _groups;
+    private readonly OperationHandlers _handlers;
+
+    internal NodeServices(AmberHome home, GroupSet groups, OperationHandlers handlers, ILoggerFactory loggers)
+    {
+        Home = home;
+        _groups = groups;
+        _handlers = handlers;
+        Loggers = loggers;
+    }
+
+    public AmberHome Home { get; }
+
+    public ILoggerFactory Loggers { get; }
+
+    public GroupRuntime? Find(string name) => _groups.Find(name);
+
+    /// <summary>Runs <paramref name="work"/> holding the group's Busy, waiting for an operation under way.</summary>
+    public T WhileBusy<T>(GroupRuntime group, Func<T> work)
+    {
+        group.Busy.Wait();
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            // A group forgotten meanwhile is gone, its Busy with it.
+            if (_groups.Find(group.Config.Name) == group)
+            {
+                group.RefreshTable();
+                group.Busy.Release();
+            }
+        }
+    }
+
+    /// <summary>A checkpoint of the running group, incremental after its latest unless <paramref name="full"/>; it runs on, its writes tracked.</summary>
+    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress);
+
+    /// <summary>
+    /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint's id,
+    /// <paramref name="handOver"/> says whether it ends (null) or runs on here (why not):
+    /// <see cref="ControlResponse.Ended"/> tells which happened.
+    /// </summary>
+    public ControlResponse CheckpointAndHandOver(GroupRuntime group, Func<string, string?> handOver, Action<ProgressSample>? progress = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: true, full: false, progress, handOver);
+
+    /// <summary>
+    /// A group arriving from another node, made here with no process: the sender's settings, but this
+    /// node's default store and host link. Null, and why, if it cannot be (a group of that name exists
+    /// here, its address is another group's, its storage is not its owner's).
+    /// </summary>
+    public GroupRuntime? Receive(GroupConfig sent, out string? problem)
+    {
+        problem = null;
+        if (!AmberHome.IsValidGroupName(sent.Name))
+        {
+            problem = $"'{sent.Name}' is not a group name ({AmberHome.GroupNameRule})";
+            return null;
+        }
+        if (_groups.Find(sent.Name) is not null)
+        {
+            problem = $"this node has a group {sent.Name} already";
+            return null;
+        }
+        var config = Arriving(sent);
+        if (config.Address.Length > 0 && _groups.All().FirstOrDefault(g => g.Config.Address.Split('/')[0] == config.Address.Split('/')[0]) is { } other)
+        {
+            problem = $"the group's address {config.Address} is group {other.Config.Name}'s on this node";
+            return null;
+        }
+        if (Directory.Exists(config.Store) && Directory.EnumerateFileSystemEntries(config.Store).Any())
+        {
+            problem = $"this node's store for group {config.Name}, {config.Store}, is not empty (left by an earlier group of that name?)";
+            return null;
+        }
+        if ((problem = _handlers.Approval.AccessProblem(config)) is not null)
+            return null;
+        GroupRuntime? made = null;
+        var group = _groups.GetOrAdd(config.Name, () => made = GroupRuntime.Create(Home, config, _handlers.Attach.ForRegistration, Loggers.CreateLogger<Registrations>()));
+        if (group != made)
+        {
+            problem = $"this node has a group {sent.Name} already";
+            return null;
+        }
+        StoreApproval.RememberStore(config);
+        group.Save();
+        return group;
+    }
+
+    /// <summary>What of a group's settings comes with it from another node: all that is the group's, nothing that is the node's.</summary>
+    private GroupConfig Arriving(GroupConfig sent) => new()
+    {
+        Name = sent.Name, Owner = sent.Owner, OwnerGid = sent.OwnerGid, OwnerGroups = [.. sent.OwnerGroups], OwnerCapabilities = sent.OwnerCapabilities,
+        Store = Home.DefaultStore(sent.Name), Storage = [.. sent.Storage], EverySeconds = sent.EverySeconds, RestartOnFailure = sent.RestartOnFailure,
+        MergeAfter = sent.MergeAfter, MergeAboveBytes = sent.MergeAboveBytes, KeepLast = sent.KeepLast, KeepForSeconds = sent.KeepForSeconds,
+        Compress = sent.Compress, DeadlineSeconds = sent.DeadlineSeconds, Isolate = [.. sent.Isolate], Hostname = sent.Hostname,
+        Net = sent.Net, Address = sent.Address, Gateway = sent.Gateway, Bridge = sent.Bridge,
+        HostLink = sent.Net == "bridge" ? GroupNetwork.HostLink(Home.StateDirectory, sent.Name) : "",
+        Publish = [.. sent.Publish], Binds = [.. sent.Binds], Restarts = sent.Restarts, CreatedUnixMs = sent.CreatedUnixMs,
+    };
+
+    /// <summary>
+    /// The group back from <paramref name="checkpoint"/>, for its owner; once every process is made,
+    /// <paramref name="handOver"/> says whether they run (null) or are killed (why not).
+    /// </summary>
+    public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint, Func<string?> handOver, Action<ProgressSample>? progress = null)
+    {
+        if (_handlers.Approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var response = _handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner, progress, handOver);
+        if (response.Ok)
+            group.Config.LastCheckpoint = checkpoint.Id;
+        group.Save();
+        return response;
+    }
+
+    /// <summary>
+    /// A group that left this node, or never fully arrived: whatever of it runs is ended, it is forgotten
+    /// (settings, table, cgroup, published ports), and its checkpoints are deleted (the other node has
+    /// them). Returns what could not be done, one line each.
+    /// </summary>
+    public List<string> Forget(GroupRuntime group)
+    {
+        var response = _handlers.Remove.Handle(group, new RemoveRequest(group.Config.Name), group.Owner, null);
+        var problems = response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal)).ToList();
+        try
+        {
+            foreach (var entry in group.Store.Scan().Entries)
+                CheckpointStore.Delete(entry.Path);
+            foreach (string dir in Directory.Exists(group.Store.Directory) ? Directory.GetDirectories(group.Store.Directory) : [])
+            {
+                if (CheckpointStore.IsBeingWritten(Path.GetFileName(dir)) || !File.Exists(Path.Join(dir, ImageFormat.ManifestFileName)))
+                    Directory.Delete(dir, recursive: true);
+            }
+            if (Directory.Exists(group.Store.Directory) && !Directory.EnumerateFileSystemEntries(group.Store.Directory).Any())
+                Directory.Delete(group.Store.Directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageStoreException)
+        {
+            problems.Add($"the checkpoints of group {group.Config.Name} in {group.Store.Directory} could not all be deleted: {e.Message}");
+        }
+        return problems;
+    }
+}

@@ -1,0 +1,100 @@
+using Amber.Kernel;
+using Amber.Kernel.Files;
+
+namespace Amber.Coordinator.Workers;
+
+/// <summary>
+/// A worker's last step, decided by the coordinator: a checkpoint whose processes are frozen and
+/// saved asks whether to end them, a restore whose processes are made asks whether to release them.
+/// The worker says "ready" on its channel and waits; the coordinator answers "go", or "stop REASON"
+/// (the processes run on, or the restored ones are killed). A migration decides this way that the
+/// group runs on exactly one node. A channel that closes before an answer is a "stop".
+/// </summary>
+public static class HandOver
+{
+    private const string Ready = "ready";
+    private const string Go = "go";
+    private const string Stop = "stop ";
+
+    /// <summary>In the worker: null to go on, or why not.</summary>
+    public static string? Ask(HeldFile channel)
+    {
+        try
+        {
+            FdChannel.Send(channel, Ready, []);
+            var answer = FdChannel.Receive(channel);
+            foreach (var file in answer?.Files ?? [])
+                file.Dispose();
+            return answer?.Text switch
+            {
+                Go => null,
+                { } text when text.StartsWith(Stop, StringComparison.Ordinal) => text[Stop.Length..],
+                _ => "the coordinator went away before it said",
+            };
+        }
+        catch (KernelCallException e)
+        {
+            return $"the coordinator could not be asked ({e.Message})";
+        }
+    }
+
+    /// <summary>
+    /// In the coordinator: a thread that waits for the worker's "ready" and answers what
+    /// <paramref name="decide"/> says (null: go; else why not). It ends with the channel, or once it
+    /// has answered; <see cref="Answerer.Asked"/> tells whether the worker got so far.
+    /// </summary>
+    public static Answerer Answer(HeldFile channel, Func<string?> decide)
+    {
+        var answerer = new Answerer();
+        answerer.Start(channel, decide);
+        return answerer;
+    }
+
+    /// <summary>The coordinator's side of one hand-over.</summary>
+    public sealed class Answerer
+    {
+        private Thread? _thread;
+
+        /// <summary>The worker asked (it got to its last step), and this is what it was told (null: go).</summary>
+        public bool Asked { get; private set; }
+
+        public string? Answer { get; private set; }
+
+        internal void Start(HeldFile channel, Func<string?> decide)
+        {
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    while (FdChannel.Receive(channel) is { } message)
+                    {
+                        foreach (var file in message.Files)
+                            file.Dispose();
+                        if (message.Text != Ready)
+                            continue; // trackers' "end", say
+                        Asked = true;
+                        try
+                        {
+                            Answer = decide();
+                        }
+                        catch (Exception e)
+                        {
+                            Answer = e.Message;
+                        }
+                        FdChannel.Send(channel, Answer is null ? Go : Stop + Answer.ReplaceLineEndings(" "), []);
+                        return;
+                    }
+                }
+                catch (KernelCallException)
+                {
+                    // The worker is gone: it decides nothing more.
+                }
+            })
+            { IsBackground = true, Name = "amberd-hand-over" };
+            _thread.Start();
+        }
+
+        /// <summary>Waits for the thread: call once the worker has ended and the worker's end of the channel is closed.</summary>
+        public void Join() => _thread?.Join();
+    }
+}

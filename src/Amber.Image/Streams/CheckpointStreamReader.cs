@@ -1,0 +1,165 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using Amber.Image.Schema;
+using Microsoft.Win32.SafeHandles;
+
+namespace Amber.Image;
+
+/// <summary>One checkpoint a stream brought: its name and where it now is.</summary>
+public sealed record ReceivedCheckpoint(string Name, string Directory, long Bytes);
+
+/// <summary>
+/// The image store's stream form, read (see <see cref="CheckpointStreamWriter"/>): each checkpoint of
+/// the stream becomes a directory of a store, committed as a checkpoint writer commits one — written
+/// into <c>NAME.tmp-*</c>, every file checked against the manifest's size and checksum, made durable,
+/// the manifest last, then renamed. A stream cut off, damaged or not a stream leaves nothing but
+/// what it had already committed, and says what and where.
+/// </summary>
+public sealed class CheckpointStreamReader
+{
+    private const int ChunkBytes = 1 << 20;
+
+    private readonly Stream _input;
+    private readonly string _store;
+    private readonly bool _sign;
+    private readonly ImageLimits _limits;
+    private bool _ended;
+
+    private CheckpointStreamReader(Stream input, string store, bool sign, ImageLimits limits)
+    {
+        _input = input;
+        _store = store;
+        _sign = sign;
+        _limits = limits;
+    }
+
+    /// <summary>Bytes read so far, the header included.</summary>
+    public long BytesRead { get; private set; }
+
+    /// <summary>
+    /// Reads the stream's header from <paramref name="input"/>; its checkpoints will go into
+    /// <paramref name="store"/> (which must exist).
+    /// </summary>
+    /// <param name="input">The stream, at its start.</param>
+    /// <param name="store">The directory its checkpoints become directories of.</param>
+    /// <param name="limits">Bounds on what a manifest may ask for; null: the defaults.</param>
+    /// <param name="sign">
+    /// Sign each manifest with this host's key (<see cref="HostKey"/>): for a stream from a peer
+    /// already authenticated (a node of the cluster). Otherwise a checkpoint keeps the writer's
+    /// signature, and one from another host needs trust to be restored.
+    /// </param>
+    /// <exception cref="ImageFormatException">Not a checkpoint stream, or one of another version.</exception>
+    public static CheckpointStreamReader Begin(Stream input, string store, bool sign, ImageLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentException.ThrowIfNullOrEmpty(store);
+        var reader = new CheckpointStreamReader(input, Path.GetFullPath(store), sign, limits ?? ImageLimits.Default);
+        Span<byte> header = stackalloc byte[12];
+        reader.Take(header, "the stream's header");
+        if (!header[..8].SequenceEqual(CheckpointStreamWriter.Magic))
+            throw new ImageFormatException("not a checkpoint stream (it does not start with AMBRSTRM)");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+        if (version != CheckpointStreamWriter.Version)
+            throw new ImageFormatException($"a checkpoint stream of version {version}; this build reads version {CheckpointStreamWriter.Version}");
+        return reader;
+    }
+
+    /// <summary>The next checkpoint, committed into the store; null once the stream's end mark is read.</summary>
+    /// <exception cref="ImageFormatException">The stream is damaged or cut off, or the checkpoint's name is not a safe one.</exception>
+    /// <exception cref="ImageStoreException">The store already has a checkpoint of that name, or a write failed (a full disk).</exception>
+    public ReceivedCheckpoint? Next()
+    {
+        if (_ended)
+            return null;
+        Span<byte> mark = stackalloc byte[1];
+        Take(mark, "the next checkpoint's mark");
+        if (mark[0] == CheckpointStreamWriter.EndMark)
+        {
+            _ended = true;
+            return null;
+        }
+        if (mark[0] != CheckpointStreamWriter.CheckpointMark)
+            throw new ImageFormatException($"the checkpoint stream is damaged: byte {BytesRead - 1} is 0x{mark[0]:x2}, not a checkpoint's mark");
+        long start = BytesRead - 1;
+        Span<byte> head = stackalloc byte[6];
+        Take(head, "a checkpoint's header");
+        int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(head);
+        uint manifestLength = BinaryPrimitives.ReadUInt32LittleEndian(head[2..]);
+        var nameBytes = new byte[nameLength];
+        Take(nameBytes, "a checkpoint's name");
+        string name = Encoding.UTF8.GetString(nameBytes);
+        if ((FileNames.FindProblem(name) ?? (CheckpointStore.IsBeingWritten(name) ? "is the name of one being written" : null)) is { } problem)
+            throw new ImageFormatException($"the checkpoint stream names a checkpoint {FileNames.Quote(name)}, which {problem}");
+        if (manifestLength > (ulong)MessageFileHeader.Length + (ulong)_limits.MaxMetadataBytes)
+            throw new ImageFormatException($"the checkpoint stream's manifest of {name} is {manifestLength} bytes, more than a metadata file may hold");
+
+        string target = Path.Join(_store, name);
+        if (Directory.Exists(target) || File.Exists(target))
+            throw new ImageStoreException($"cannot receive checkpoint {name}: {target} exists");
+        using var writer = CheckpointWriter.Create(target);
+        string temporary = writer.TemporaryDirectory;
+        // The manifest is read from an unnamed file, and written under its name only once every file is in.
+        Manifest manifest;
+        using (var held = ImageFiles.CreateUnnamed(temporary))
+        {
+            Receive(held, manifestLength, $"the manifest of {name}");
+            manifest = MessageFile.Read(held, manifestLength, Path.Join(target, ImageFormat.ManifestFileName), ImageFileKind.Manifest, Manifest.Parser, _limits);
+        }
+        var files = CheckpointReader.ValidateManifest(manifest, Path.Join(target, ImageFormat.ManifestFileName), _limits);
+        foreach (var entry in manifest.Files)
+        {
+            if (entry.Size > (ulong)_limits.MaxPageFileBytes + (ulong)PageFileHeader.Length)
+                throw new ImageFormatException($"the manifest of {name} lists {entry.Name} of {entry.Size} bytes, more than a file of an image may hold");
+            string path = Path.Join(temporary, entry.Name);
+            using var file = ImageFiles.CreateNew(path);
+            Receive(file, (long)entry.Size, $"{entry.Name} of {name}");
+            ImageFiles.Fsync(file, path);
+        }
+        if (_sign)
+            HostKey.Sign(manifest);
+        writer.CommitReceived(manifest, files.Count);
+        return new ReceivedCheckpoint(name, target, BytesRead - start);
+    }
+
+    /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into a new file.</summary>
+    private void Receive(SafeFileHandle file, long length, string what)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(length, 1), ChunkBytes));
+        try
+        {
+            long offset = 0;
+            while (offset < length)
+            {
+                var chunk = buffer.AsSpan(0, (int)Math.Min(length - offset, buffer.Length));
+                Take(chunk, what);
+                try
+                {
+                    RandomAccess.Write(file, chunk, offset);
+                }
+                catch (IOException e)
+                {
+                    throw ImageErrors.Io("write", what, e);
+                }
+                offset += chunk.Length;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void Take(Span<byte> destination, string what)
+    {
+        int total = 0;
+        while (total < destination.Length)
+        {
+            int read = _input.Read(destination[total..]);
+            if (read == 0)
+                throw new ImageFormatException($"the checkpoint stream ended in {what} (after {BytesRead + total} bytes): cut off");
+            total += read;
+        }
+        BytesRead += total;
+    }
+}

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Globalization;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
+using Amber.Image;
+using Amber.Transport.Cluster;
+using Amber.Transport.Peers;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport.Migration;
+
+/// <summary>One round of a migration: a checkpoint and what it took to send it.</summary>
+internal sealed record MigrationRound(string Checkpoint, long Bytes, double CheckpointMs, double SendMs, double FrozenMs);
+
+/// <summary>
+/// The sending end of a migration (amber migrate), in the source's coordinator, holding the group's
+/// Busy. Pre-copy: checkpoints of the running group, a full one then incremental ones of the pages
+/// written since (the write trackers), each streamed to the destination, until the last is small
+/// enough to go within the downtime asked for; then the final checkpoint, with the group frozen
+/// until the destination has made every process again ("prepared"). Only then does the group end
+/// here, and only after that is the destination told to release it ("commit"): at no moment do both
+/// copies run. Anything failing before the end here resumes the group here as it was.
+/// </summary>
+internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger)
+{
+    private const int MaxRounds = 8;
+    /// <summary>A round that sends more than this share of the round before it has stopped converging.</summary>
+    private const double Converging = 0.9;
+    /// <summary>How long the destination may take to restore the group (its processes made, not yet running).</summary>
+    private static readonly TimeSpan RestoreWait = TimeSpan.FromMinutes(2);
+
+    public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Action<ProgressSample>? progress)
+    {
+        string name = group.Config.Name;
+        if (request.Mode == MigrateRequest.PostCopy)
+            return ControlResponse.Failure("--mode postcopy is not there yet: use precopy or stop");
+        if (request.Mode is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy))
+            return ControlResponse.Failure($"--mode {request.Mode}: it is precopy, postcopy or stop");
+        if (request.OnNoConvergence is not ("stop" or "abort"))
+            return ControlResponse.Failure($"--on-no-convergence {request.OnNoConvergence}: it is stop or abort");
+        if (!NodeAddress.TryParse(request.To, out var to))
+            return ControlResponse.Failure($"--to {request.To}: it is the destination agent's ADDR:PORT (an IPv6 address in brackets)");
+        if (group.Config.EncryptKey.Length > 0)
+            return ControlResponse.Failure($"group {name}'s checkpoints are encrypted: migrating it (and its key) is not there yet");
+        if (group.LiveProcesses().Count == 0)
+            return ControlResponse.Failure($"group {name} has no running process to migrate");
+
+        var clock = Stopwatch.StartNew();
+        PeerLink link;
+        try
+        {
+            link = PeerLink.Connect(to, identity);
+        }
+        catch (IOException e)
+        {
+            return ControlResponse.Failure($"cannot migrate group {name}: {e.Message}");
+        }
+        using (link)
+        {
+            var rounds = new List<MigrationRound>();
+            var sent = new HashSet<string>(StringComparer.Ordinal);
+            try
+            {
+                if (link.Peer == identity.Name)
+                    throw new IOException($"the agent at {request.To} is this node ({identity.Name})");
+                link.Send(new PeerMessage { Op = Ops.Hello, Version = PeerLink.ProtocolVersion });
+                var hello = link.Expect(Ops.Hello);
+                if (hello.Version != PeerLink.ProtocolVersion)
+                    throw new IOException($"node {link.Peer} speaks version {hello.Version} of the agents' protocol, this node {PeerLink.ProtocolVersion}");
+                link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode });
+                link.Expect(Ops.Ok);
+                if (request.Mode == MigrateRequest.PreCopy)
+                    PreCopy(group, request, link, rounds, sent, progress);
+            }
+            catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException or MigrationException)
+            {
+                TryAbort(link, e.Message);
+                logger.MigrationOutFailed(name, link.Peer, e.Message);
+                return ControlResponse.Failure($"migration of group {name} to node {link.Peer} failed: {e.Message}; it runs on here");
+            }
+            return Final(group, request, link, rounds, sent, clock, progress);
+        }
+    }
+
+    /// <summary>Rounds while the group runs, until the next would fit the downtime asked for, or they stop shrinking.</summary>
+    private void PreCopy(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Action<ProgressSample>? progress)
+    {
+        for (int round = 1; round <= MaxRounds; round++)
+        {
+            progress?.Invoke(new ProgressSample { Phase = $"pre-copy round {round}" });
+            var taken = Stopwatch.StartNew();
+            var response = services.Checkpoint(group, full: round == 1);
+            if (!response.Ok)
+                throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
+            double checkpointMs = taken.Elapsed.TotalMilliseconds;
+            var (bytes, sendMs) = Send(group.Store, response.Stdout[0], link, sent);
+            rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, FrozenMs(response)));
+            // What the last round would take, frozen: about what this round sent, at the rate it went.
+            double bytesPerMs = bytes / Math.Max(sendMs, 0.1);
+            double estimate = bytes / bytesPerMs + FrozenMs(response);
+            if (round > 1 && estimate <= request.MaxDowntimeMs)
+                return;
+            if (round > 2 && bytes > Converging * rounds[^2].Bytes)
+            {
+                if (request.OnNoConvergence == "abort")
+                    throw new MigrationException($"pre-copy does not converge: round {round} sent {Mib(bytes)}, round {round - 1} {Mib(rounds[^2].Bytes)} (the group writes as fast as it is sent); --on-no-convergence abort");
+                return;
+            }
+        }
+    }
+
+    /// <summary>The last round, the group frozen: sent, restored there and held, ended here, then released there.</summary>
+    private ControlResponse Final(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
+        Action<ProgressSample>? progress)
+    {
+        string name = group.Config.Name;
+        string? failure = null;
+        string finalId = "";
+        long finalBytes = 0;
+        double sendMs = 0;
+        progress?.Invoke(new ProgressSample { Phase = "final round (frozen)" });
+        var taken = Stopwatch.StartNew();
+        var response = services.CheckpointAndHandOver(group, id =>
+        {
+            finalId = id;
+            try
+            {
+                (finalBytes, sendMs) = Send(group.Store, id, link, sent);
+                link.Send(new PeerMessage { Op = Ops.Restore, Checkpoints = [id] });
+                link.WaitAtMost(RestoreWait);
+                link.Expect(Ops.Prepared);
+                return null; // made there and held: it may end here
+            }
+            catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException)
+            {
+                failure = e.Message;
+                return $"the migration to node {link.Peer} failed ({e.Message})";
+            }
+        });
+        var endedAt = Stopwatch.StartNew();
+        if (!response.Ok || !response.Ended)
+        {
+            string why = failure ?? (response.Ok ? string.Join("; ", response.Stderr) : $"the final checkpoint failed: {response.Error}");
+            TryAbort(link, why);
+            logger.MigrationOutFailed(name, link.Peer, why);
+            return ControlResponse.Failure($"migration of group {name} to node {link.Peer} failed: {why}; it runs on here");
+        }
+        rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, FrozenMs(response)));
+        // Ended here: from now on the destination's copy is the group.
+        PeerMessage running;
+        try
+        {
+            link.Send(PeerMessage.Of(Ops.Commit));
+            running = link.Expect(Ops.Running);
+        }
+        catch (IOException e)
+        {
+            logger.MigrationOutFailed(name, link.Peer, e.Message);
+            return ControlResponse.Failure($"group {name} was ended here once node {link.Peer} had made it again, but {link.Peer} did not confirm that it runs ({e.Message}); "
+                + $"its checkpoint {finalId} is on both nodes: amber restore --group {name} on {link.Peer}, or here");
+        }
+        double downtimeMs = FrozenMs(response) + endedAt.Elapsed.TotalMilliseconds;
+        double totalMs = clock.Elapsed.TotalMilliseconds;
+        var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
+        string summary = string.Create(CultureInfo.InvariantCulture,
+            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}), {Mib(rounds.Sum(r => r.Bytes))} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}");
+        logger.MigratedOut(name, link.Peer, summary);
+        return new ControlResponse
+        {
+            Ok = true, Stdout = [link.Peer], Stderr = [.. warnings, $"migrated group {name} to node {link.Peer}: {summary}"],
+            Report = ReportJson.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("group", name);
+                w.WriteString("to", link.Peer);
+                w.WriteString("address", request.To);
+                w.WriteString("mode", request.Mode);
+                w.WriteStartArray("rounds");
+                foreach (var r in rounds)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("checkpoint", r.Checkpoint);
+                    w.WriteNumber("bytes", r.Bytes);
+                    w.WriteNumber("checkpointMs", Math.Round(r.CheckpointMs, 1));
+                    w.WriteNumber("sendMs", Math.Round(r.SendMs, 1));
+                    w.WriteNumber("frozenMs", Math.Round(r.FrozenMs, 1));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteNumber("bytes", rounds.Sum(r => r.Bytes));
+                w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
+                w.WriteNumber("totalMs", Math.Round(totalMs, 1));
+                w.WriteNumbers("roots", running.Roots);
+                w.WriteStrings("warnings", warnings);
+                w.WriteEndObject();
+            }),
+        };
+    }
+
+    /// <summary>
+    /// Streams checkpoint <paramref name="id"/> and every earlier one it needs that the destination
+    /// has not got yet (oldest first); returns the bytes sent and the time it took.
+    /// </summary>
+    private static (long Bytes, double Ms) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent)
+    {
+        var clock = Stopwatch.StartNew();
+        var all = store.List();
+        var byId = all.ToDictionary(c => c.Id, StringComparer.Ordinal);
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([id]);
+        while (pending.TryPop(out var next))
+        {
+            if (sent.Contains(next) || !needed.Add(next))
+                continue;
+            if (!byId.TryGetValue(next, out var checkpoint))
+                throw new MigrationException($"checkpoint {next} of the store {store.Directory} cannot be read");
+            foreach (string source in checkpoint.Sources)
+                pending.Push(source);
+        }
+        var names = all.Where(c => needed.Contains(c.Id)).Select(c => c.Id).ToList();
+        link.Send(new PeerMessage { Op = Ops.Checkpoints, Checkpoints = names });
+        var writer = CheckpointStreamWriter.Begin(link.Stream);
+        foreach (string checkpoint in names)
+            writer.Write(byId[checkpoint].Path);
+        writer.End();
+        var answer = link.Expect(Ops.Ok);
+        if (!answer.Checkpoints.SequenceEqual(names))
+            throw new IOException($"node {link.Peer} received {string.Join(", ", answer.Checkpoints)}, not {string.Join(", ", names)}");
+        sent.UnionWith(names);
+        return (writer.BytesWritten, clock.Elapsed.TotalMilliseconds);
+    }
+
+    private static double FrozenMs(ControlResponse response)
+    {
+        if (response.Report.Length == 0)
+            return 0;
+        using var report = System.Text.Json.JsonDocument.Parse(response.Report);
+        return report.RootElement.TryGetProperty("frozenMs", out var frozen) ? frozen.GetDouble() : 0;
+    }
+
+    private static void TryAbort(PeerLink link, string why)
+    {
+        try
+        {
+            link.Send(new PeerMessage { Op = Ops.Abort, Error = why.ReplaceLineEndings(" ") });
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The link is what failed: the destination removes what it made when it sees it end.
+        }
+    }
+
+    private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");
+}
+
+/// <summary>A migration step that cannot be done, said in one line.</summary>
+internal sealed class MigrationException(string message) : Exception(message);

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Sockets;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
+using Amber.Transport.Cluster;
+using Amber.Transport.Migration;
+using Amber.Transport.Peers;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport;
+
+/// <summary>
+/// The node agent (amber agent): the coordinator of this node with a listener for the other nodes
+/// of its cluster. Every connection is TLS 1.3 with both certificates checked against the cluster's
+/// CA (<see cref="NodeIdentity"/>); one that fails the handshake is dropped before anything else is
+/// read. A peer may only hand a group over to this node (a migration's receiving end).
+/// </summary>
+public sealed class NodeAgent : INodeAgent
+{
+    private readonly NodeIdentity _identity;
+    private readonly IPEndPoint _listen;
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private NodeServices? _services;
+    private ILogger? _logger;
+
+    /// <param name="identity">This node: its certificate, and the cluster's CA.</param>
+    /// <param name="listen">Where the other nodes reach it.</param>
+    public NodeAgent(NodeIdentity identity, IPEndPoint listen)
+    {
+        _identity = identity;
+        _listen = listen;
+    }
+
+    /// <inheritdoc/>
+    public void Start(NodeServices services)
+    {
+        _services = services;
+        _logger = services.Loggers.CreateLogger<NodeAgent>();
+        var listener = new Socket(_listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(_listen);
+            listener.Listen(16);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException($"the agent cannot listen on {_listen}: {e.Message}", e);
+        }
+        _listener = listener;
+        _logger.AgentListening(_identity.Name, _listen.ToString(), "ca.crt");
+        new Thread(AcceptAll) { IsBackground = true, Name = "amber-agent" }.Start();
+    }
+
+    /// <inheritdoc/>
+    public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress) =>
+        new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>()).Migrate(group, request, progress);
+
+    private void AcceptAll()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = _listener!.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return; // closed: the agent stops
+            }
+            new Thread(() => Serve(socket)) { IsBackground = true, Name = "amber-agent-peer" }.Start();
+        }
+    }
+
+    /// <summary>One peer's connection: authenticated first, then its request. Whatever happens, the agent goes on.</summary>
+    private void Serve(Socket socket)
+    {
+        string from = socket.RemoteEndPoint?.ToString() ?? "?";
+        try
+        {
+            using var link = PeerLink.Accept(socket, _identity);
+            try
+            {
+                Converse(link);
+            }
+            catch (IOException e)
+            {
+                _logger!.Refused(from, $"node {link.Peer}: {e.Message}");
+            }
+        }
+        catch (IOException e)
+        {
+            _logger!.Refused(from, e.Message);
+        }
+        catch (Exception e)
+        {
+            // A peer's connection never takes the agent down with it.
+            _logger!.PeerFailed(from, e.ToString().ReplaceLineEndings(" | "));
+        }
+    }
+
+    private void Converse(PeerLink link)
+    {
+        var hello = link.Receive();
+        if (hello.Op != Ops.Hello)
+        {
+            link.Send(PeerMessage.Failure($"'{hello.Op}' before hello"));
+            return;
+        }
+        link.Send(new PeerMessage { Op = Ops.Hello, Version = PeerLink.ProtocolVersion });
+        if (hello.Version != PeerLink.ProtocolVersion)
+            return; // the source says so to its user
+        var request = link.Receive();
+        if (request.Op == Ops.Begin)
+            new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>()).Serve(request);
+        else
+            link.Send(PeerMessage.Failure($"unknown request '{request.Op}'"));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener?.Dispose();
+        _identity.Dispose();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Amber.Transport.Cluster;
+
+namespace Amber.Transport.Peers;
+
+/// <summary>
+/// A mutual-TLS connection between two node agents: messages (a 4-byte length, then a
+/// <see cref="PeerMessage"/> in JSON) and, between them, image streams on <see cref="Stream"/>. The
+/// other end is a node of the cluster (its certificate checked during the handshake): <see cref="Peer"/>
+/// is its name. Reads and writes give up after <see cref="Timeout"/> of silence: a peer that died, or
+/// a link cut, ends the connection instead of hanging it.
+/// </summary>
+internal sealed class PeerLink : IDisposable
+{
+    public const int ProtocolVersion = 1;
+    /// <summary>Largest message: a group's settings with room to spare; anything more is not a peer's.</summary>
+    private const int MaxMessageBytes = 4 << 20;
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private readonly Socket _socket;
+    private readonly SslStream _tls;
+
+    private PeerLink(Socket socket, SslStream tls, string peer)
+    {
+        _socket = socket;
+        _tls = tls;
+        Peer = peer;
+    }
+
+    /// <summary>The other node's name, from its certificate.</summary>
+    public string Peer { get; }
+
+    /// <summary>The connection's bytes, for an image stream between two messages.</summary>
+    public Stream Stream => _tls;
+
+    /// <summary>Connects to the agent at <paramref name="address"/> as <paramref name="identity"/>; the handshake fails unless both are nodes of the cluster.</summary>
+    /// <exception cref="IOException">It cannot be reached, or it is not a node of this cluster (the message says which).</exception>
+    public static PeerLink Connect(IPEndPoint address, NodeIdentity identity)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using (var connecting = new CancellationTokenSource(Timeout))
+                socket.ConnectAsync(address, connecting.Token).AsTask().GetAwaiter().GetResult();
+            return Secure(socket, identity, server: false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            throw new IOException($"cannot reach the agent at {address}: {(e is OperationCanceledException ? "no answer" : e.Message)}", e);
+        }
+    }
+
+    /// <summary>The server's side of a connection accepted by an agent's listener.</summary>
+    /// <exception cref="IOException">The peer is not a node of this cluster, or the handshake failed.</exception>
+    public static PeerLink Accept(Socket socket, NodeIdentity identity) => Secure(socket, identity, server: true);
+
+    private static PeerLink Secure(Socket socket, NodeIdentity identity, bool server)
+    {
+        socket.ReceiveTimeout = socket.SendTimeout = (int)Timeout.TotalMilliseconds;
+        string where = socket.RemoteEndPoint?.ToString() ?? "?";
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        string? refused = null; // why the peer's certificate was refused, said by the check itself
+        bool Check(X509Certificate? certificate) => (refused = identity.Check(certificate)) is null;
+        try
+        {
+            if (server)
+                tls.AuthenticateAsServer(identity.ServerOptions(Check));
+            else
+                tls.AuthenticateAsClient(identity.ClientOptions(Check));
+            return new PeerLink(socket, tls, NodeIdentity.NameOf(tls.RemoteCertificate!));
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or InvalidOperationException)
+        {
+            tls.Dispose();
+            throw new IOException($"the TLS handshake with {(server ? "a peer" : "the agent")} at {where} failed: {refused ?? e.Message}", e);
+        }
+    }
+
+    public void Send(PeerMessage message)
+    {
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(message, PeerJson.Default.PeerMessage);
+        Span<byte> length = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(length, json.Length);
+        _tls.Write(length);
+        _tls.Write(json);
+        _tls.Flush();
+    }
+
+    /// <summary>The next message.</summary>
+    /// <exception cref="IOException">The connection ended or timed out, or what came is not a message.</exception>
+    public PeerMessage Receive()
+    {
+        Span<byte> head = stackalloc byte[4];
+        _tls.ReadExactly(head);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(head);
+        if (length is <= 0 or > MaxMessageBytes)
+            throw new IOException($"node {Peer} sent a message of {length} bytes: not one of ours");
+        byte[] json = new byte[length];
+        _tls.ReadExactly(json);
+        try
+        {
+            return JsonSerializer.Deserialize(json, PeerJson.Default.PeerMessage) ?? throw new IOException($"node {Peer} sent an empty message");
+        }
+        catch (JsonException e)
+        {
+            throw new IOException($"node {Peer} sent a message that is not one: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The next message, which must be <paramref name="op"/>: an "error" answer becomes a <see cref="PeerRefusedException"/>.</summary>
+    public PeerMessage Expect(string op)
+    {
+        var message = Receive();
+        if (message.Op == Ops.Error)
+            throw new PeerRefusedException(Peer, message.Error);
+        if (message.Op != op)
+            throw new IOException($"node {Peer} answered '{message.Op}' where '{op}' was due");
+        return message;
+    }
+
+    /// <summary>How long a read may wait (a restore on the other side takes a while).</summary>
+    public void WaitAtMost(TimeSpan wait) => _socket.ReceiveTimeout = (int)wait.TotalMilliseconds;
+
+    public void Dispose() => _tls.Dispose();
+}
+
+/// <summary>The other node answered with an error: it says why in <see cref="Exception.Message"/>.</summary>
+internal sealed class PeerRefusedException(string peer, string error) : IOException($"node {peer}: {error}");

@@ -1,0 +1,64 @@
+using System.Text.Json.Serialization;
+using Amber.Coordinator.Groups;
+
+namespace Amber.Transport.Peers;
+
+/// <summary>
+/// One message between two node agents: a JSON object whose Op says what it is. The image stream
+/// (<see cref="Amber.Image.CheckpointStreamWriter"/>) follows a "checkpoints" message on the same
+/// connection, raw.
+/// </summary>
+internal sealed class PeerMessage
+{
+    /// <summary>hello, begin, checkpoints, restore, commit, abort (asked); ok, prepared, running, error (answered).</summary>
+    public string Op { get; set; } = "";
+
+    /// <summary>hello: the protocol version the sender speaks.</summary>
+    public int Version { get; set; }
+
+    /// <summary>error, abort: what went wrong, one line.</summary>
+    public string Error { get; set; } = "";
+
+    /// <summary>begin: the group that is to move, its settings as its node keeps them.</summary>
+    public GroupConfig? Group { get; set; }
+
+    /// <summary>begin: how it moves (precopy, stop).</summary>
+    public string Mode { get; set; } = "";
+
+    /// <summary>restore: the checkpoint to restore; ok after checkpoints: those received.</summary>
+    public List<string> Checkpoints { get; set; } = [];
+
+    /// <summary>ok after checkpoints: the bytes received; running: the restored roots.</summary>
+    public long Bytes { get; set; }
+
+    public List<int> Roots { get; set; } = [];
+
+    /// <summary>running: how long the restore took on the receiving node, in ms.</summary>
+    public double Ms { get; set; }
+
+    /// <summary>running, error: warnings of the receiving node's operation.</summary>
+    public List<string> Warnings { get; set; } = [];
+
+    public static PeerMessage Of(string op) => new() { Op = op };
+
+    public static PeerMessage Failure(string error) => new() { Op = Ops.Error, Error = error.ReplaceLineEndings(" ") };
+}
+
+/// <summary>The ops of <see cref="PeerMessage"/>.</summary>
+internal static class Ops
+{
+    public const string Hello = "hello";
+    public const string Begin = "begin";
+    public const string Checkpoints = "checkpoints";
+    public const string Restore = "restore";
+    public const string Commit = "commit";
+    public const string Abort = "abort";
+    public const string Ok = "ok";
+    public const string Prepared = "prepared";
+    public const string Running = "running";
+    public const string Error = "error";
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
+[JsonSerializable(typeof(PeerMessage))]
+internal sealed partial class PeerJson : JsonSerializerContext;

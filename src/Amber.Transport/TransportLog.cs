@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport;
+
+/// <summary>What the node agent logs, one line each (source-generated), in the coordinator's log.</summary>
+internal static partial class TransportLog
+{
+    [LoggerMessage(Level = LogLevel.Information, Message = "node agent {Node} listening on {Address} (mutual TLS, cluster CA {Ca})")]
+    public static partial void AgentListening(this ILogger logger, string node, string address, string ca);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "refused a connection from {Address}: {Problem}")]
+    public static partial void Refused(this ILogger logger, string address, string problem);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the connection from {Address} failed: {Problem}")]
+    public static partial void PeerFailed(this ILogger logger, string address, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: migrated to node {Node}: {Summary}")]
+    public static partial void MigratedOut(this ILogger logger, string group, string node, string summary);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: migration to node {Node} failed: {Problem}")]
+    public static partial void MigrationOutFailed(this ILogger logger, string group, string node, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: arrived from node {Node}, running (roots {Roots})")]
+    public static partial void MigratedIn(this ILogger logger, string group, string node, string roots);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: migration from node {Node} abandoned, nothing of it kept: {Problem}")]
+    public static partial void MigrationInAbandoned(this ILogger logger, string group, string node, string problem);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: migration from node {Node} failed after the source ended its copy; the group stays here, stopped, with checkpoint {Checkpoint}: {Problem}")]
+    public static partial void MigrationInFailedAfterCommit(this ILogger logger, string group, string node, string checkpoint, string problem);
+}

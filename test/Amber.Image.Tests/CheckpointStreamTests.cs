@@ -1,0 +1,130 @@
+using Amber.Image.Schema;
+
+namespace Amber.Image.Tests;
+
+/// <summary>Checkpoints through a stream (a migration's, or amber migrate --to-file): the same files on the other side, or nothing.</summary>
+public sealed class CheckpointStreamTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Store(string name) => Directory.CreateDirectory(_temp.Child(name)).FullName;
+
+    private static byte[] Stream(params string[] checkpoints)
+    {
+        using var output = new MemoryStream();
+        var writer = CheckpointStreamWriter.Begin(output);
+        foreach (string checkpoint in checkpoints)
+            writer.Write(checkpoint);
+        writer.End();
+        Assert.Equal(output.Length, writer.BytesWritten);
+        return output.ToArray();
+    }
+
+    [Fact]
+    public void TwoCheckpointsArriveByteForByteAndTheEndIsSeen()
+    {
+        string from = Store("from");
+        var first = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"), seed: 1);
+        var second = SampleCheckpoint.Write(Path.Join(from, "ckpt-000002"), seed: 2);
+        byte[] bytes = Stream(first.Directory, second.Directory);
+
+        string to = Store("to");
+        var reader = CheckpointStreamReader.Begin(new MemoryStream(bytes), to, sign: false);
+        var one = reader.Next();
+        var two = reader.Next();
+        Assert.Null(reader.Next());
+        Assert.Equal(bytes.Length, reader.BytesRead);
+        Assert.Equal(["ckpt-000001", "ckpt-000002"], [one!.Name, two!.Name]);
+        foreach (var (sent, received) in new[] { (first, one), (second, two) })
+        {
+            foreach (string file in SampleCheckpoint.AllFiles)
+                Assert.Equal(File.ReadAllBytes(sent.PathOf(file)), File.ReadAllBytes(Path.Join(received.Directory, file)));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Join(received.Directory, SampleCheckpoint.PageFile)));
+            var reader2 = CheckpointReader.Open(received.Directory, verifyPageFiles: true);
+            Assert.Equal(sent.Process, reader2.ReadMessage(SampleCheckpoint.ProcessFile, ImageFileKind.Process, ProcessImage.Parser));
+        }
+        Assert.Equal(["ckpt-000001", "ckpt-000002"], Directory.GetDirectories(to).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public void SigningOnReceiptMakesACheckpointOfAnotherHostThisHostsAndWithoutItOnlyTrustOpensIt()
+    {
+        string from = Store("from");
+        var sample = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"));
+        // Another host's: its signature is not this host's key's.
+        var manifestPath = sample.PathOf(ImageFormat.ManifestFileName);
+        var manifest = CheckpointReader.Open(sample.Directory).Manifest.Clone();
+        manifest.HostMac = Google.Protobuf.ByteString.CopyFrom(new byte[32]);
+        File.Delete(manifestPath);
+        using (var handle = ImageFiles.CreateNew(manifestPath))
+            MessageFile.Write(handle, manifestPath, ImageFileKind.Manifest, manifest);
+        byte[] bytes = Stream(sample.Directory);
+
+        var kept = CheckpointStreamReader.Begin(new MemoryStream(bytes), Store("kept"), sign: false).Next()!;
+        Assert.Throws<ImageFormatException>(() => CheckpointReader.Open(kept.Directory));
+        Assert.NotNull(CheckpointReader.Open(kept.Directory, trust: true));
+        var signed = CheckpointStreamReader.Begin(new MemoryStream(bytes), Store("signed"), sign: true).Next()!;
+        Assert.True(CheckpointReader.Open(signed.Directory).Signed);
+    }
+
+    [Fact]
+    public void ACutOffStreamLeavesOnlyWhatWasWholeAndSaysWhere()
+    {
+        string from = Store("from");
+        var first = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"), seed: 1);
+        SampleCheckpoint.Write(Path.Join(from, "ckpt-000002"), seed: 2);
+        byte[] bytes = Stream(first.Directory, Path.Join(from, "ckpt-000002"));
+        string to = Store("to");
+        var reader = CheckpointStreamReader.Begin(new MemoryStream(bytes[..(bytes.Length - 5000)]), to, sign: false);
+        Assert.NotNull(reader.Next());
+        var e = Assert.Throws<ImageFormatException>(() => reader.Next());
+        Assert.Contains("cut off", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ckpt-000002", e.Message, StringComparison.Ordinal);
+        Assert.Equal(["ckpt-000001"], Directory.GetFileSystemEntries(to).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void ADamagedPageIsRefusedAndNothingOfItsCheckpointStays()
+    {
+        string from = Store("from");
+        var sample = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"));
+        byte[] bytes = Stream(sample.Directory);
+        // A byte in the middle of the page file (the last and largest file), flipped on the way.
+        bytes[bytes.Length - 200_000] ^= 0x40;
+        string to = Store("to");
+        var e = Assert.Throws<ImageFormatException>(() => CheckpointStreamReader.Begin(new MemoryStream(bytes), to, sign: false).Next());
+        Assert.Contains("checksum", e.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(to));
+    }
+
+    [Theory]
+    [InlineData("../outside")]
+    [InlineData("ckpt-000001.tmp-abc")]
+    [InlineData("")]
+    public void ACheckpointNamedOutsideTheStoreOrAsOneBeingWrittenIsRefused(string name)
+    {
+        string from = Store("from");
+        var sample = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"));
+        byte[] bytes = Stream(sample.Directory);
+        // Header (12), mark (1), name length (2), manifest length (4), then the name.
+        byte[] renamed = [.. bytes[..13], .. BitConverter.GetBytes((ushort)name.Length), .. bytes[15..19], .. System.Text.Encoding.UTF8.GetBytes(name), .. bytes[(19 + "ckpt-000001".Length)..]];
+        string to = Store("to");
+        Assert.Throws<ImageFormatException>(() => CheckpointStreamReader.Begin(new MemoryStream(renamed), to, sign: false).Next());
+        Assert.Empty(Directory.GetFileSystemEntries(to));
+        Assert.False(Directory.Exists(_temp.Child("outside")));
+    }
+
+    [Fact]
+    public void SomethingElseIsNotTakenForAStreamAndAnExistingCheckpointIsNotOverwritten()
+    {
+        Assert.Throws<ImageFormatException>(() => CheckpointStreamReader.Begin(new MemoryStream("GET / HTTP/1.1\r\n"u8.ToArray()), Store("x"), sign: false));
+        string from = Store("from");
+        var sample = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"));
+        byte[] bytes = Stream(sample.Directory);
+        string to = Store("to");
+        CheckpointStreamReader.Begin(new MemoryStream(bytes), to, sign: false).Next();
+        Assert.Throws<ImageStoreException>(() => CheckpointStreamReader.Begin(new MemoryStream(bytes), to, sign: false).Next());
+    }
+}

@@ -1,0 +1,204 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// Live migration between nodes (amber agent, amber migrate): nodes are network, PID and mount
+/// namespaces of this machine (TestNodes), each with its agent, on a bridge of the test's. The group
+/// is tcpstream's server on a macvlan of its own on the node's eth0 (its address moves with it), its
+/// client in a namespace of its own, both checking every byte of both directions; it carries on across
+/// every move, and after a failed one the group runs on at the source as if nothing happened.
+/// </summary>
+public sealed class MigrationTests
+{
+    /// <summary>The server's group on <paramref name="node"/>; the client connected and streaming.</summary>
+    private static (TargetProcess Client, TestDir Work) StartServerAndClient(TestNodes nodes, TestNode node, string address)
+    {
+        var work = new TestDir("migrate-work");
+        string server = TargetBinaries.Get("tcpstream");
+        node.Amber("run", "--group", "srv", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", server, "server", work.Path, "--addr", address.Split('/')[0])
+            .ShouldSucceed();
+        GroupHome.WaitUntil(() => File.Exists(work["port"]), "the server to listen");
+        var client = nodes.InClient(server, ["client", work.Path, "--addr", address.Split('/')[0]], work.Path, "client.log");
+        WaitForReceived(work, 4 << 20);
+        return (client, work);
+    }
+
+    [Fact]
+    public void AServerGroupMovesToAnotherNodeAndBackStopAndPreCopyWithItsConnectionEveryByteChecked()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        string address = nodes.Address(100);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            // A to B, frozen throughout.
+            var there = Migrate(nodes["a"], nodes["b"], "stop");
+            Assert.Single(there.GetProperty("rounds").EnumerateArray());
+            Assert.Equal("b", there.GetProperty("to").GetString());
+            Assert.True(there.GetProperty("downtimeMs").GetDouble() > 0);
+            Assert.Empty(nodes["a"].Members("srv"));
+            Assert.Single(nodes["b"].Members("srv"));
+            nodes["a"].Amber("images", "--group", "srv").ShouldFail("there is no group 'srv'");
+            Assert.False(Directory.Exists(nodes["a"].Home.DefaultStore("srv")), "the group's checkpoints stayed on the node it left");
+            WaitForReceived(work, Received(work) + (4 << 20));
+
+            // And back, in rounds while it runs.
+            var back = Migrate(nodes["b"], nodes["a"], "precopy");
+            var rounds = back.GetProperty("rounds").EnumerateArray().ToList();
+            Assert.True(rounds.Count >= 2, $"pre-copy took {rounds.Count} round(s)");
+            Assert.Equal(back.GetProperty("bytes").GetInt64(), rounds.Sum(r => r.GetProperty("bytes").GetInt64()));
+            Assert.Empty(nodes["b"].Members("srv"));
+            Assert.Single(nodes["a"].Members("srv"));
+            WaitForReceived(work, Received(work) + (4 << 20));
+            Assert.Contains("group srv: migrated to node a: precopy", nodes["b"].Log);
+            Assert.Contains("group srv: arrived from node b, running", nodes["a"].Log);
+
+            File.WriteAllText(work["stop"], "");
+            client.FinishAndVerify();
+            GroupHome.WaitUntil(() => LastLine(work["server.log"]).StartsWith("PASS", StringComparison.Ordinal), $"the server's PASS (it says: {LastLine(work["server.log"])})");
+        }
+    }
+
+    /// <summary>The destination's restore fails (fault injected there): the source resumes the group, the destination keeps nothing.</summary>
+    [Fact]
+    public void ARestoreThatFailsOnTheDestinationLeavesTheGroupRunningAtTheSourceAndNothingThere()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" } });
+        string address = nodes.Address(101);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            int member = nodes["a"].Members("srv").Single();
+            nodes["a"].Amber("migrate", "--group", "srv", "--to", nodes["b"].Listen).ShouldFail("injected fault at RestoreBeforeRelease");
+            Assert.Equal([member], nodes["a"].Members("srv"));
+            WaitForReceived(work, Received(work) + (4 << 20));
+            AssertNothingOf("srv", nodes["b"]);
+
+            File.WriteAllText(work["stop"], "");
+            client.FinishAndVerify();
+        }
+    }
+
+    /// <summary>The destination node dies while the source waits for it (its restore paused by a fault): the group runs on at the source.</summary>
+    [Fact]
+    public void WhenTheDestinationNodeDiesMidMigrationTheGroupRunsOnAtTheSource()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease:sleep=4000" } });
+        string address = nodes.Address(102);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            int member = nodes["a"].Members("srv").Single();
+            var migrating = AmberCli.Start(["migrate", "--group", "srv", "--to", nodes["b"].Listen, "--mode", "stop"], null, nodes["a"].Environment);
+            // B has made the group's processes (paused before their release): kill the node.
+            GroupHome.WaitUntil(() => nodes["b"].Members("srv").Count > 0, "the destination to make the group's processes");
+            nodes["b"].Kill();
+            migrating.Wait(TimeSpan.FromMinutes(1)).ShouldFail("it runs on here");
+            Assert.Equal([member], nodes["a"].Members("srv"));
+            WaitForReceived(work, Received(work) + (4 << 20));
+
+            File.WriteAllText(work["stop"], "");
+            client.FinishAndVerify();
+        }
+    }
+
+    /// <summary>An agent whose certificate another CA signed (even under a node's name) is refused in the handshake; the group runs on.</summary>
+    [Fact]
+    public void ANodeCertificateOfAnotherClusterIsRefusedBeforeAnythingMoves()
+    {
+        using var nodes = new TestNodes(["a"]);
+        var stranger = nodes.Stranger("b", 30);
+        string address = nodes.Address(103);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            int member = nodes["a"].Members("srv").Single();
+            var refused = nodes["a"].Amber("migrate", "--group", "srv", "--to", stranger.Listen).ShouldFail("cannot migrate group srv");
+            Assert.Contains("TLS handshake", refused.Stderr);
+            Assert.Equal([member], nodes["a"].Members("srv"));
+            AssertNothingOf("srv", stranger);
+            GroupHome.WaitUntil(() => stranger.Log.Contains("refused a connection", StringComparison.Ordinal), "the stranger to refuse the connection too");
+            WaitForReceived(work, Received(work) + (1 << 20));
+
+            File.WriteAllText(work["stop"], "");
+            client.FinishAndVerify();
+        }
+    }
+
+    [Fact]
+    public void MigrateOptionsAreCheckedAndAPlainCoordinatorSaysItIsNoAgent()
+    {
+        using var home = new GroupHome("migrate-options");
+        home.Amber("migrate", "--group", "g", "--to", "10.1.2.3").ShouldBeUsageError("--to 10.1.2.3: it is ADDR:PORT");
+        home.Amber("migrate", "--group", "g", "--to", "fd00::1:7411").ShouldBeUsageError("an IPv6 address in brackets");
+        home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--mode", "fast").ShouldBeUsageError("--mode fast");
+        home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--max-downtime", "0").ShouldBeUsageError("--max-downtime 0");
+        home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--on-no-convergence", "wait").ShouldBeUsageError("--on-no-convergence wait");
+        using var dir = new TestDir("migrate-options-run");
+        home.Run("g", [], "/bin/sleep", "100");
+        home.Amber("migrate", "--group", "g", "--to", "127.0.0.1:1").ShouldFail("is not a node agent");
+        home.Amber("stop", "--group", "g", "--remove").ShouldSucceed();
+    }
+
+    [Fact]
+    public void ClusterAndNodeCertificatesAreMadeOnceWithPrivateKeys()
+    {
+        using var dir = new TestDir("cluster-ca");
+        string cluster = dir["cluster"];
+        AmberCli.Run("cluster", "init", "--dir", cluster).ShouldSucceed();
+        AmberCli.Run("cluster", "init", "--dir", cluster).ShouldFail("has a cluster CA already");
+        Assert.Equal(dir["cluster/a.crt"], AmberCli.Run("node", "add", "a", "--cluster", cluster).ShouldSucceed().LastStdoutLine);
+        AmberCli.Run("node", "add", "a", "--cluster", cluster).ShouldFail("node a has a certificate");
+        AmberCli.Run("node", "add", "../x", "--cluster", cluster).ShouldBeUsageError("is not a node name");
+        AmberCli.Run("node", "add", "b", "--cluster", dir["nowhere"]).ShouldFail("has no cluster CA");
+        foreach (string key in new[] { "ca.key", "a.key" })
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(dir[$"cluster/{key}"]));
+        // Its certificate is the cluster's: openssl verifies it against ca.crt.
+        ExternalProgram.Run("/usr/bin/openssl", "verify", "-CAfile", dir["cluster/ca.crt"], dir["cluster/a.crt"]).ShouldSucceed();
+        AmberCli.Run("agent", "--listen", "127.0.0.1:1", "--cluster", cluster, "--node", "b").ShouldFail("b.crt is missing");
+    }
+
+    private static JsonElement Migrate(TestNode from, TestNode to, string mode)
+    {
+        var run = from.Amber("migrate", "--group", "srv", "--to", to.Listen, "--mode", mode, "--json").ShouldSucceed();
+        Assert.Contains($"migrated group srv to node {to.Name}: {mode}", run.Stderr);
+        using var report = JsonDocument.Parse(run.Stdout);
+        return report.RootElement.Clone();
+    }
+
+    /// <summary>Nothing of the group on <paramref name="node"/>: no group, no process, no checkpoint.</summary>
+    private static void AssertNothingOf(string group, TestNode node)
+    {
+        if (node.IsRunning)
+            node.Amber("images", "--group", group).ShouldFail($"there is no group '{group}'");
+        Assert.Empty(node.Members(group));
+        Assert.False(Directory.Exists(node.Home.DefaultStore(group)) && Directory.EnumerateFileSystemEntries(node.Home.DefaultStore(group)).Any(),
+            $"checkpoints of {group} stayed on node {node.Name}");
+    }
+
+    /// <summary>What tcpstream's server has received so far (its tick lines: "tick N sent S received R").</summary>
+    private static long Received(TestDir work) =>
+        File.Exists(work["server.log"])
+            ? File.ReadAllLines(work["server.log"]).Where(l => l.StartsWith("tick ", StringComparison.Ordinal) && l.Split(' ').Length >= 6)
+                .Select(l => long.Parse(l.Split(' ')[5], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max()
+            : 0;
+
+    private static void WaitForReceived(TestDir work, long bytes) =>
+        GroupHome.WaitUntil(() =>
+        {
+            foreach (string log in new[] { "server.log", "client.log" })
+            {
+                var fail = File.Exists(work[log]) ? File.ReadAllLines(work[log]).FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal)) : null;
+                Assert.True(fail is null, $"tcpstream's {log}: {fail}");
+            }
+            return Received(work) >= bytes;
+        }, $"the server to have received {bytes} bytes (has {Received(work)})", TimeSpan.FromSeconds(20));
+
+    private static string LastLine(string path) => File.Exists(path) && File.ReadAllLines(path) is [.., var last] ? last : "";
+}
