@@ -104,6 +104,7 @@ public static class Checkpointer
         var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
         TcpRepairs? connections = null; // locked and held by amber from their reading until the processes resume or end
+        NamespacesImage? network = null; // their own network namespace's, this thread in it
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
@@ -111,6 +112,7 @@ public static class Checkpointer
                 throw new CheckpointException($"{what} contains amber itself");
             warnings.AddRange(own.CheckOwned([.. members.Select(m => m.Pid)], rootParent: ProcFs.ReadStat(root).ParentPid));
             var namespaces = own.Image(members[0].Pid);
+            network = namespaces;
             var ids = own.PidNamespace is null ? ImagePids.Same : ImagePids.Read(frozen);
             var mounts = namespaces?.Mount == true ? OwnMounts.Read(root) : null;
             var dumped = new List<ProcessImage>();
@@ -217,6 +219,9 @@ public static class Checkpointer
         {
             warnings.AddRange(connections!.Resume());
             warnings.AddRange(frozen.Resume());
+            // A move to another node that did not complete may have announced their addresses there.
+            if (options.BeforeEnd is not null)
+                warnings.AddRange(NetworkRestorer.Announce(network));
             warnings.Add($"the checkpoint was taken, but {keptRunning} before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
             frozenAt.Stop();
         }

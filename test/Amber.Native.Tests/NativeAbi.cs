@@ -263,6 +263,7 @@ internal static class NativeAbi
         #include <poll.h>
         #include <sys/timerfd.h>
         #include <net/if.h>
+        #include <linux/if_ether.h>
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi linux/prctl.h of 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77
         #endif

@@ -170,6 +170,9 @@ public static class Restorer
             warnings.AddRange(networkLock.Lift());
             network.Keep();
             trace.Mark("network unlock");
+            // Their addresses may have been elsewhere a moment ago (another node's): the network learns where they are.
+            warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));
+            trace.Mark("addresses announced");
         }
         catch
         {

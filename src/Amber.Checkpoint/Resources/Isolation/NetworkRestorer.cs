@@ -62,6 +62,32 @@ public static partial class NetworkRestorer
     }
 
     /// <summary>
+    /// Tells the network where their addresses are now (gratuitous ARP, unsolicited neighbour
+    /// advertisements): for a group restored on another node, or one that runs on where it was after a
+    /// move that did not complete. The calling thread must be in their network namespace. Never
+    /// throws: returns what could not be sent.
+    /// </summary>
+    public static List<string> Announce(NamespacesImage? saved)
+    {
+        var problems = new List<string>();
+        foreach (var link in saved?.Links ?? [])
+        {
+            var addresses = saved!.Addresses.Where(a => a.Dev == link.Name && IPAddress.TryParse(a.Local, out _)).Select(a => IPAddress.Parse(a.Local)).ToList();
+            if (addresses.Count == 0 || link.Mac.Length == 0)
+                continue;
+            try
+            {
+                NeighbourAnnouncement.Announce(link.Name, link.Mac, addresses);
+            }
+            catch (Exception e) when (e is KernelCallException or ArgumentException)
+            {
+                problems.Add($"the addresses of {link.Name} could not be announced: {e.Message}");
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>
     /// Makes what <paramref name="saved"/> holds in the calling thread's network namespace, new, whose
     /// thread was in <paramref name="amber"/> (held before it made the new one; amber's main thread is
     /// there too).
