@@ -46,6 +46,13 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     /// </summary>
     public Func<string?>? BeforeEnd { get; init; }
 
+    /// <summary>
+    /// Without <see cref="LeaveRunning"/>, once they are to end: called as soon as every process has been
+    /// sent SIGKILL (none of them runs another instruction), before they are collected — a migration's
+    /// destination may release its copy from then on.
+    /// </summary>
+    public Action? Ending { get; init; }
+
     /// <summary>Compression of the process memory stored (none, zstd, lz4); what an incremental checkpoint keeps of its parent stays as it is.</summary>
     public Amber.Image.Schema.Codec Compression { get; init; }
 

@@ -19,6 +19,9 @@ public sealed record CheckpointResult(
     /// <summary>The processes were ended once saved (not left running, and nothing kept them running: <see cref="CheckpointOptions.BeforeEnd"/>).</summary>
     public bool Ended { get; init; }
 
+    /// <summary>From the freeze to the commit, just before <see cref="CheckpointOptions.BeforeEnd"/> was asked (a migration counts its downtime from there).</summary>
+    public TimeSpan FrozenBeforeEnd { get; init; }
+
     /// <summary>The checkpoint an incremental one was taken after; null for a full one.</summary>
     public string? Parent { get; init; }
 

@@ -213,8 +213,15 @@ public static class Checkpointer
         }
         using var ending = connections;
 
-        string? keptRunning = options.LeaveRunning ? null
-            : options.BeforeEnd?.Invoke() ?? Park(connections!, options.ImagesDirectory);
+        var frozenBeforeEnd = frozenAt.Elapsed; // what a hand-over (BeforeEnd) adds comes after
+        string? keptRunning = options.LeaveRunning ? null : options.BeforeEnd?.Invoke();
+        if (options.BeforeEnd is not null)
+            trace.Mark("hand-over");
+        if (keptRunning is null && !options.LeaveRunning)
+        {
+            keptRunning = Park(connections!, options.ImagesDirectory);
+            trace.Mark("connections parked");
+        }
         if (keptRunning is not null)
         {
             warnings.AddRange(connections!.Resume());
@@ -228,7 +235,11 @@ public static class Checkpointer
         else if (!options.LeaveRunning)
         {
             Faults.Check(FaultPoint.BeforeEnd);
-            frozen.Kill();
+            frozen.Kill(() =>
+            {
+                trace.Mark("killed");
+                options.Ending?.Invoke();
+            });
             frozenAt.Stop();
             trace.Mark("kill");
             warnings.AddRange(connections.End());
@@ -243,6 +254,7 @@ public static class Checkpointer
             Trackers = trackers,
             Storage = storageStats,
             Ended = !options.LeaveRunning && keptRunning is null,
+            FrozenBeforeEnd = frozenBeforeEnd,
         };
     }
 

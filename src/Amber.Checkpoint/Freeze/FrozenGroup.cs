@@ -81,13 +81,15 @@ public sealed class FrozenGroup : IDisposable
     public List<string> Resume() => [.. _trees.SelectMany(t => t.Resume())];
 
     /// <summary>Ends every process (children first), after a successful dump.</summary>
-    public void Kill()
+    /// <param name="killed">Called once every process has been sent SIGKILL (none runs another instruction), before they are collected.</param>
+    public void Kill(Action? killed = null)
     {
         // A PID namespace's PID 1 does not finish ending before every other process in it is collected
         // (by its tracer, amber, here): all are sent SIGKILL, then collected as they end.
         var processes = _trees.SelectMany(t => t.Processes.Reverse()).ToList();
         foreach (var p in processes)
             p.SendKill();
+        killed?.Invoke();
         Tracee.CollectEnded(processes.SelectMany(p => p.Threads.Select(t => t.Tid)), TimeSpan.FromSeconds(30));
     }
 

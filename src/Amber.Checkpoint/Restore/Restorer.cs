@@ -162,6 +162,10 @@ public static class Restorer
             if (tree.TcpRepairs.Resume() is [var problem, ..])
                 throw new CheckpointException(problem);
             trace.Mark("connections");
+            // Their addresses may have been elsewhere a moment ago (another node's): the network learns
+            // where they are now; until the release their peers' packets meet the lock, never a reset.
+            warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));
+            trace.Mark("addresses announced");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             options.BeforeRelease?.Invoke();
             builder.ReleaseAll();
@@ -170,9 +174,6 @@ public static class Restorer
             warnings.AddRange(networkLock.Lift());
             network.Keep();
             trace.Mark("network unlock");
-            // Their addresses may have been elsewhere a moment ago (another node's): the network learns where they are.
-            warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));
-            trace.Mark("addresses announced");
         }
         catch
         {

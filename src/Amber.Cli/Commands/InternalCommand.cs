@@ -196,12 +196,13 @@ public static class InternalCommand
                     Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
                     Key = KeyOptions.Load(parse.GetValue(encrypt)),
                     BeforeEnd = parse.GetValue(handOver) && link is not null ? () => HandOver.Ask(link) : null,
+                    Ending = parse.GetValue(handOver) && link is not null ? () => HandOver.Ended(link) : null,
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));
             return new WorkerReport
             {
-                Ok = true, Ended = result.Ended, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds,
+                Ok = true, Ended = result.Ended, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds, FrozenBeforeEndMs = result.FrozenBeforeEnd.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
                 PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped,
                 PagesCopiedBeforeTheFreeze = result.PagesCopiedBeforeTheFreeze, Parent = result.Parent ?? "",

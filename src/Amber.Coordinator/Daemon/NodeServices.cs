@@ -59,8 +59,9 @@ public sealed class NodeServices
     /// <paramref name="handOver"/> says whether it ends (null) or runs on here (why not):
     /// <see cref="ControlResponse.Ended"/> tells which happened.
     /// </summary>
-    public ControlResponse CheckpointAndHandOver(GroupRuntime group, Func<string, string?> handOver, Action<ProgressSample>? progress = null) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: true, full: false, progress, handOver);
+    /// <param name="ended">Called once the processes were sent SIGKILL after a go (none runs again), while the worker collects them and reports.</param>
+    public ControlResponse CheckpointAndHandOver(GroupRuntime group, Func<string, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: true, full: false, progress, handOver, ended);
 
     /// <summary>
     /// A group arriving from another node, made here with no process: the sender's settings, but this

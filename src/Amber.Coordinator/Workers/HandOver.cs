@@ -15,6 +15,7 @@ public static class HandOver
     private const string Ready = "ready";
     private const string Go = "go";
     private const string Stop = "stop ";
+    private const string Ending = "ending";
 
     /// <summary>In the worker: null to go on, or why not.</summary>
     public static string? Ask(HeldFile channel)
@@ -39,14 +40,31 @@ public static class HandOver
     }
 
     /// <summary>
-    /// In the coordinator: a thread that waits for the worker's "ready" and answers what
-    /// <paramref name="decide"/> says (null: go; else why not). It ends with the channel, or once it
-    /// has answered; <see cref="Answerer.Asked"/> tells whether the worker got so far.
+    /// In the worker, after a "go": the processes have been sent SIGKILL, none runs again (a
+    /// checkpoint's); the coordinator may act on it before the worker has collected them and reported.
     /// </summary>
-    public static Answerer Answer(HeldFile channel, Func<string?> decide)
+    public static void Ended(HeldFile channel)
+    {
+        try
+        {
+            FdChannel.Send(channel, Ending, []);
+        }
+        catch (KernelCallException)
+        {
+            // The coordinator is gone: its report, or its absence, tells the rest.
+        }
+    }
+
+    /// <summary>
+    /// In the coordinator: a thread that waits for the worker's "ready" and answers what
+    /// <paramref name="decide"/> says (null: go; else why not), then, after a go, for the worker's
+    /// "ending" to call <paramref name="ended"/>. It ends with the channel, or once it has done so;
+    /// <see cref="Answerer.Asked"/> tells whether the worker got so far.
+    /// </summary>
+    public static Answerer Answer(HeldFile channel, Func<string?> decide, Action? ended = null)
     {
         var answerer = new Answerer();
-        answerer.Start(channel, decide);
+        answerer.Start(channel, decide, ended);
         return answerer;
     }
 
@@ -60,7 +78,10 @@ public static class HandOver
 
         public string? Answer { get; private set; }
 
-        internal void Start(HeldFile channel, Func<string?> decide)
+        /// <summary>The worker said its processes were ending (after a go).</summary>
+        public bool Ending { get; private set; }
+
+        internal void Start(HeldFile channel, Func<string?> decide, Action? ended)
         {
             _thread = new Thread(() =>
             {
@@ -70,7 +91,13 @@ public static class HandOver
                     {
                         foreach (var file in message.Files)
                             file.Dispose();
-                        if (message.Text != Ready)
+                        if (message.Text == HandOver.Ending && Asked && Answer is null)
+                        {
+                            Ending = true;
+                            ended?.Invoke();
+                            return;
+                        }
+                        if (message.Text != Ready || Asked)
                             continue; // trackers' "end", say
                         Asked = true;
                         try
@@ -82,7 +109,8 @@ public static class HandOver
                             Answer = e.Message;
                         }
                         FdChannel.Send(channel, Answer is null ? Go : Stop + Answer.ReplaceLineEndings(" "), []);
-                        return;
+                        if (Answer is not null || ended is null)
+                            return;
                     }
                 }
                 catch (KernelCallException)

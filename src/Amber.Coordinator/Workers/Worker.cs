@@ -50,9 +50,14 @@ public static class Worker
             // Ours closed, the worker's end is the only one: the listener sees the end when the worker ends.
             notesWrite?.Dispose();
             listener?.Start();
+            // Collected here too, not only by the monitor's next tick (100 ms): a migration's downtime waits on this.
             Kernel.Ptrace.WaitStatus end;
             while (!reaper.TryGetEnd(pid, out end))
-                Thread.Sleep(5);
+            {
+                reaper.Collect();
+                if (!reaper.TryGetEnd(pid, out end))
+                    Thread.Sleep(2);
+            }
             reaper.Forget(pid);
             string text = File.Exists(output) ? File.ReadAllText(output).Trim() : "";
             if (text.Length == 0)

@@ -24,18 +24,30 @@ public static class NeighbourAnnouncement
     {
         int index = IndexOf(interfaceName);
         byte[] hardware = ParseMac(mac);
-        int sent = 0;
-        foreach (var address in addresses)
+        string target = $"interface {interfaceName}";
+        // Protocol 0: a socket that only sends (one that receives a protocol is hooked into the stack);
+        // each frame's protocol is its address's.
+        var socket = new SafeFdHandle(Errnos.Check(Interop.Socket(Interop.AF_PACKET, Interop.SOCK_DGRAM | Interop.SOCK_CLOEXEC, 0), "socket(AF_PACKET)", target));
+        try
         {
-            if (address.AddressFamily == AddressFamily.InterNetwork)
-                Send(index, interfaceName, Interop.ETH_P_ARP, Broadcast, GratuitousArp(hardware, address));
-            else if (address.AddressFamily == AddressFamily.InterNetworkV6 && !address.IsIPv6LinkLocal)
-                Send(index, interfaceName, Interop.ETH_P_IPV6, [0x33, 0x33, 0, 0, 0, 1], NeighbourAdvertisement(hardware, address));
-            else
-                continue;
-            sent++;
+            int sent = 0;
+            foreach (var address in addresses)
+            {
+                if (address.AddressFamily == AddressFamily.InterNetwork)
+                    Send(socket, index, target, Interop.ETH_P_ARP, Broadcast, GratuitousArp(hardware, address));
+                else if (address.AddressFamily == AddressFamily.InterNetworkV6 && !address.IsIPv6LinkLocal)
+                    Send(socket, index, target, Interop.ETH_P_IPV6, [0x33, 0x33, 0, 0, 0, 1], NeighbourAdvertisement(hardware, address));
+                else
+                    continue;
+                sent++;
+            }
+            return sent;
         }
-        return sent;
+        finally
+        {
+            // Closing a packet socket waits for an RCU grace period (~15 ms here): not on the caller's time.
+            ThreadPool.UnsafeQueueUserWorkItem(s => s.Dispose(), socket, preferLocal: false);
+        }
     }
 
     /// <summary>The ARP payload: a request whose sender and target are the address itself.</summary>
@@ -95,12 +107,8 @@ public static class NeighbourAnnouncement
         }
     }
 
-    private static void Send(int index, string interfaceName, int protocol, ReadOnlySpan<byte> destination, byte[] payload)
+    private static void Send(SafeFdHandle socket, int index, string target, int protocol, ReadOnlySpan<byte> destination, byte[] payload)
     {
-        string target = $"interface {interfaceName}";
-        ushort network = BinaryPrimitives.ReverseEndianness((ushort)protocol);
-        int fd = Errnos.Check(Interop.Socket(Interop.AF_PACKET, Interop.SOCK_DGRAM | Interop.SOCK_CLOEXEC, network), "socket(AF_PACKET)", target);
-        using var socket = new SafeFdHandle(fd);
         // struct sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen, addr[8].
         Span<byte> link = stackalloc byte[20];
         link.Clear();
@@ -109,7 +117,7 @@ public static class NeighbourAnnouncement
         BinaryPrimitives.WriteInt32LittleEndian(link[4..], index);
         link[11] = 6;
         destination.CopyTo(link[12..]);
-        nint sent = Interop.Sendto(fd, payload, (nuint)payload.Length, 0, link, (uint)link.Length);
+        nint sent = Interop.Sendto(socket.Fd, payload, (nuint)payload.Length, 0, link, (uint)link.Length);
         Errnos.Check((long)sent, "sendto", target);
     }
 

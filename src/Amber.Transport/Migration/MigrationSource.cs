@@ -96,10 +96,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
             double checkpointMs = taken.Elapsed.TotalMilliseconds;
             var (bytes, sendMs) = Send(group.Store, response.Stdout[0], link, sent);
-            rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, FrozenMs(response)));
+            rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, Report(response, "frozenMs")));
             // What the last round would take, frozen: about what this round sent, at the rate it went.
             double bytesPerMs = bytes / Math.Max(sendMs, 0.1);
-            double estimate = bytes / bytesPerMs + FrozenMs(response);
+            double estimate = bytes / bytesPerMs + Report(response, "frozenMs");
             if (round > 1 && estimate <= request.MaxDowntimeMs)
                 return;
             if (round > 2 && bytes > Converging * rounds[^2].Bytes)
@@ -111,7 +111,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
     }
 
-    /// <summary>The last round, the group frozen: sent, restored there and held, ended here, then released there.</summary>
+    /// <summary>
+    /// The last round, the group frozen: sent, restored there and held; ended here, and as soon as every
+    /// process here has been sent SIGKILL (none runs again), released there.
+    /// </summary>
     private ControlResponse Final(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
         Action<ProgressSample>? progress)
     {
@@ -120,10 +123,31 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         string finalId = "";
         long finalBytes = 0;
         double sendMs = 0;
+        long decidedAt = 0, runningAt = 0;
+        bool committed = false;
+        PeerMessage? running = null;
+        IOException? commitFailure = null;
+        void Commit()
+        {
+            if (committed)
+                return;
+            committed = true;
+            try
+            {
+                link.Send(PeerMessage.Of(Ops.Commit));
+                running = link.Expect(Ops.Running);
+                runningAt = Stopwatch.GetTimestamp();
+            }
+            catch (IOException e)
+            {
+                commitFailure = e;
+            }
+        }
         progress?.Invoke(new ProgressSample { Phase = "final round (frozen)" });
         var taken = Stopwatch.StartNew();
         var response = services.CheckpointAndHandOver(group, id =>
         {
+            decidedAt = Stopwatch.GetTimestamp();
             finalId = id;
             try
             {
@@ -138,34 +162,31 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 failure = e.Message;
                 return $"the migration to node {link.Peer} failed ({e.Message})";
             }
-        });
-        var endedAt = Stopwatch.StartNew();
-        if (!response.Ok || !response.Ended)
+        }, ended: Commit);
+        if (!committed && (!response.Ok || !response.Ended))
         {
             string why = failure ?? (response.Ok ? string.Join("; ", response.Stderr) : $"the final checkpoint failed: {response.Error}");
             TryAbort(link, why);
             logger.MigrationOutFailed(name, link.Peer, why);
             return ControlResponse.Failure($"migration of group {name} to node {link.Peer} failed: {why}; it runs on here");
         }
-        rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, FrozenMs(response)));
-        // Ended here: from now on the destination's copy is the group.
-        PeerMessage running;
-        try
+        // Ended here (a worker that said so before reporting, or reported it): the destination's copy is the group.
+        Commit();
+        rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, Report(response, "frozenMs")));
+        if (running is null)
         {
-            link.Send(PeerMessage.Of(Ops.Commit));
-            running = link.Expect(Ops.Running);
-        }
-        catch (IOException e)
-        {
-            logger.MigrationOutFailed(name, link.Peer, e.Message);
-            return ControlResponse.Failure($"group {name} was ended here once node {link.Peer} had made it again, but {link.Peer} did not confirm that it runs ({e.Message}); "
+            string why = commitFailure?.Message ?? "no answer";
+            logger.MigrationOutFailed(name, link.Peer, why);
+            return ControlResponse.Failure($"group {name} was ended here once node {link.Peer} had made it again, but {link.Peer} did not confirm that it runs ({why}); "
                 + $"its checkpoint {finalId} is on both nodes: amber restore --group {name} on {link.Peer}, or here");
         }
-        double downtimeMs = FrozenMs(response) + endedAt.Elapsed.TotalMilliseconds;
+        // From the freeze to the commit (the worker's clock), then to the destination's "running" (ours).
+        double frozenBeforeMs = Report(response, "frozenBeforeEndMs"), handOverMs = Stopwatch.GetElapsedTime(decidedAt, runningAt).TotalMilliseconds;
+        double downtimeMs = frozenBeforeMs + handOverMs;
         double totalMs = clock.Elapsed.TotalMilliseconds;
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
         string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}), {Mib(rounds.Sum(r => r.Bytes))} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}");
+            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}), {Mib(rounds.Sum(r => r.Bytes))} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
         logger.MigratedOut(name, link.Peer, summary);
         return new ControlResponse
         {
@@ -191,6 +212,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteEndArray();
                 w.WriteNumber("bytes", rounds.Sum(r => r.Bytes));
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
+                w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here
+                w.WriteNumber("handOverMs", Math.Round(handOverMs, 1)); // from then to the group running there
                 w.WriteNumber("totalMs", Math.Round(totalMs, 1));
                 w.WriteNumbers("roots", running.Roots);
                 w.WriteStrings("warnings", warnings);
@@ -232,12 +255,13 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         return (writer.BytesWritten, clock.Elapsed.TotalMilliseconds);
     }
 
-    private static double FrozenMs(ControlResponse response)
+    /// <summary>A figure of a checkpoint's report (frozenMs...); 0 if it has none.</summary>
+    private static double Report(ControlResponse response, string figure)
     {
         if (response.Report.Length == 0)
             return 0;
         using var report = System.Text.Json.JsonDocument.Parse(response.Report);
-        return report.RootElement.TryGetProperty("frozenMs", out var frozen) ? frozen.GetDouble() : 0;
+        return report.RootElement.TryGetProperty(figure, out var value) ? value.GetDouble() : 0;
     }
 
     private static void TryAbort(PeerLink link, string why)

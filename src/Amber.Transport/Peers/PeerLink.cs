@@ -59,7 +59,11 @@ internal sealed class PeerLink : IDisposable
 
     /// <summary>The server's side of a connection accepted by an agent's listener.</summary>
     /// <exception cref="IOException">The peer is not a node of this cluster, or the handshake failed.</exception>
-    public static PeerLink Accept(Socket socket, NodeIdentity identity) => Secure(socket, identity, server: true);
+    public static PeerLink Accept(Socket socket, NodeIdentity identity)
+    {
+        socket.NoDelay = true; // a small message is sent at once, not held for the ACK of the one before
+        return Secure(socket, identity, server: true);
+    }
 
     private static PeerLink Secure(Socket socket, NodeIdentity identity, bool server)
     {
@@ -86,10 +90,11 @@ internal sealed class PeerLink : IDisposable
     public void Send(PeerMessage message)
     {
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(message, PeerJson.Default.PeerMessage);
-        Span<byte> length = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(length, json.Length);
-        _tls.Write(length);
-        _tls.Write(json);
+        // One write, so one TLS record and one segment: two small ones could wait on each other (Nagle, delayed ACKs).
+        byte[] frame = new byte[4 + json.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, json.Length);
+        json.CopyTo(frame, 4);
+        _tls.Write(frame);
         _tls.Flush();
     }
 

@@ -27,7 +27,9 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// frozen, whether they may end (null) or must run on (why not); a response's
     /// <see cref="ControlResponse.Ended"/> says which happened.
     /// </param>
-    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<string, string?>? handOver = null)
+    /// <param name="ended">With <paramref name="handOver"/>: called once its processes were sent SIGKILL after a go, before they are collected and the worker reports.</param>
+    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<string, string?>? handOver = null,
+        Action? ended = null)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -43,7 +45,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         if (handOver is not null)
             args.Add("--hand-over");
         var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress,
-            handOver is null ? null : () => handOver(id));
+            handOver is null ? null : () => handOver(id), ended);
         bool ranOn = stop && !report.Ended;
         if (!report.Ok)
         {
@@ -87,6 +89,8 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                 w.WriteNumber("bytes", report.Bytes);
                 w.WriteNumber("barrierMs", Math.Round(report.BarrierMs, 1));
                 w.WriteNumber("frozenMs", Math.Round(report.FrozenMs, 1));
+                if (stop)
+                    w.WriteNumber("frozenBeforeEndMs", Math.Round(report.FrozenBeforeEndMs, 1));
                 w.WriteNumber("totalMs", Math.Round(report.TotalMs, 1));
                 w.WriteString("parent", report.Parent.Length == 0 ? null : report.Parent);
                 w.WriteString("storage", report.Storage.Length == 0 ? null : report.Storage);
@@ -127,7 +131,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
     /// unless the group ends.
     /// </summary>
-    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string?>? handOver)
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string?>? handOver, Action? ended)
     {
         var (ours, theirs) = FdChannel.Pair();
         WorkerReport report;
@@ -149,7 +153,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                 }
                 TrackerMessages.End(ours);
                 if (handOver is not null)
-                    answerer = HandOver.Answer(ours, handOver);
+                    answerer = HandOver.Answer(ours, handOver, ended);
                 report = Worker.Run(reaper, home.DaemonLog, [.. args, "--channel", "3"], [(3, theirs.Fd)], progress);
             }
             answerer?.Join(); // the worker's end is closed with ours: it ends
