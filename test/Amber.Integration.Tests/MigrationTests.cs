@@ -42,7 +42,7 @@ public sealed class MigrationTests
             Assert.Empty(nodes["a"].Members("srv"));
             Assert.Single(nodes["b"].Members("srv"));
             nodes["a"].Amber("images", "--group", "srv").ShouldFail("there is no group 'srv'");
-            Assert.False(Directory.Exists(nodes["a"].Home.DefaultStore("srv")), "the group's checkpoints stayed on the node it left");
+            Assert.False(Directory.Exists(nodes["a"].Inside(nodes["a"].Home.DefaultStore("srv"))), "the group's checkpoints stayed on the node it left");
             WaitForReceived(work, Received(work) + (4 << 20));
 
             // And back, in rounds while it runs.
@@ -94,13 +94,35 @@ public sealed class MigrationTests
         using (work)
         {
             int member = nodes["a"].Members("srv").Single();
-            var migrating = AmberCli.Start(["migrate", "--group", "srv", "--to", nodes["b"].Listen, "--mode", "stop"], null, nodes["a"].Environment);
+            var migrating = nodes["a"].Start("migrate", "--group", "srv", "--to", nodes["b"].Listen, "--mode", "stop");
             // B has made the group's processes (paused before their release): kill the node.
             GroupHome.WaitUntil(() => nodes["b"].Members("srv").Count > 0, "the destination to make the group's processes");
             nodes["b"].Kill();
             migrating.Wait(TimeSpan.FromMinutes(1)).ShouldFail("it runs on here");
             Assert.Equal([member], nodes["a"].Members("srv"));
             WaitForReceived(work, Received(work) + (4 << 20));
+
+            File.WriteAllText(work["stop"], "");
+            client.FinishAndVerify();
+        }
+    }
+
+    /// <summary>The destination's disk fills up while the checkpoint arrives: the group runs on at the source, nothing stays there.</summary>
+    [Fact]
+    public void ADestinationWhoseDiskIsFullLeavesTheGroupRunningAtTheSource()
+    {
+        // A home of 300 KiB on the destination: its state fits, the group's 0.4 MiB checkpoint does not.
+        using var nodes = new TestNodes(["a", "b"], homeSizes: new Dictionary<string, string> { ["b"] = "300k" });
+        string address = nodes.Address(104);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            int member = nodes["a"].Members("srv").Single();
+            nodes["a"].Amber("migrate", "--group", "srv", "--to", nodes["b"].Listen, "--mode", "stop").ShouldFail("No space left on device");
+            Assert.Equal([member], nodes["a"].Members("srv"));
+            WaitForReceived(work, Received(work) + (4 << 20));
+            AssertNothingOf("srv", nodes["b"]);
 
             File.WriteAllText(work["stop"], "");
             client.FinishAndVerify();
@@ -178,8 +200,8 @@ public sealed class MigrationTests
         if (node.IsRunning)
             node.Amber("images", "--group", group).ShouldFail($"there is no group '{group}'");
         Assert.Empty(node.Members(group));
-        Assert.False(Directory.Exists(node.Home.DefaultStore(group)) && Directory.EnumerateFileSystemEntries(node.Home.DefaultStore(group)).Any(),
-            $"checkpoints of {group} stayed on node {node.Name}");
+        string store = node.IsRunning ? node.Inside(node.Home.DefaultStore(group)) : node.Home.DefaultStore(group);
+        Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), $"checkpoints of {group} stayed on node {node.Name}: {store}");
     }
 
     /// <summary>What tcpstream's server has received so far (its tick lines: "tick N sent S received R").</summary>

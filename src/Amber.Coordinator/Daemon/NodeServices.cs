@@ -60,8 +60,9 @@ public sealed class NodeServices
     /// <see cref="ControlResponse.Ended"/> tells which happened.
     /// </summary>
     /// <param name="ended">Called once the processes were sent SIGKILL after a go (none runs again), while the worker collects them and reports.</param>
-    public ControlResponse CheckpointAndHandOver(GroupRuntime group, Func<string, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: true, full: false, progress, handOver, ended);
+    /// <param name="full">A full checkpoint, not an incremental one after the group's latest.</param>
+    public ControlResponse CheckpointAndHandOver(GroupRuntime group, bool full, Func<string, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: true, full, progress, handOver, ended);
 
     /// <summary>
     /// A group arriving from another node, made here with no process: the sender's settings, but this

@@ -145,7 +145,9 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
         progress?.Invoke(new ProgressSample { Phase = "final round (frozen)" });
         var taken = Stopwatch.StartNew();
-        var response = services.CheckpointAndHandOver(group, id =>
+        // Nothing sent yet (stop and copy): a full checkpoint sends the memory once, where one after the
+        // group's latest would send that one's whole chain with it.
+        var response = services.CheckpointAndHandOver(group, full: sent.Count == 0, id =>
         {
             decidedAt = Stopwatch.GetTimestamp();
             finalId = id;

@@ -23,7 +23,9 @@ public sealed class TestNodes : IDisposable
 
     /// <param name="names">The nodes, each with its agent.</param>
     /// <param name="environment">Extra environment of the named nodes' agents (AMBER_FAULT, say).</param>
-    public TestNodes(string[] names, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? environment = null)
+    /// <param name="homeSizes">Nodes whose home is a tmpfs of this size (mount's size=: "300k"), for a full disk.</param>
+    public TestNodes(string[] names, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? environment = null,
+        IReadOnlyDictionary<string, string>? homeSizes = null)
     {
         Bridge = $"ambn{Random.Shared.Next(0x100000, 0xffffff):x}";
         ExternalProgram.Run("/usr/sbin/ip", "link", "add", Bridge, "type", "bridge").ShouldSucceed();
@@ -34,7 +36,7 @@ public sealed class TestNodes : IDisposable
             for (int i = 0; i < names.Length; i++)
             {
                 AmberCli.Run("node", "add", names[i], "--cluster", Cluster).ShouldSucceed();
-                _nodes[names[i]] = StartNode(names[i], 11 + i, Cluster, environment?.GetValueOrDefault(names[i]));
+                _nodes[names[i]] = StartNode(names[i], 11 + i, Cluster, environment?.GetValueOrDefault(names[i]), homeSize: homeSizes?.GetValueOrDefault(names[i]));
             }
         }
         catch
@@ -71,7 +73,7 @@ public sealed class TestNodes : IDisposable
         return node;
     }
 
-    private TestNode StartNode(string name, int host, string cluster, IReadOnlyDictionary<string, string>? extra, string? certificateName = null)
+    private TestNode StartNode(string name, int host, string cluster, IReadOnlyDictionary<string, string>? extra, string? certificateName = null, string? homeSize = null)
     {
         string dir = Directory.CreateDirectory(_dir[name]).FullName;
         string home = Path.Combine(dir, "home");
@@ -80,7 +82,9 @@ public sealed class TestNodes : IDisposable
         string environment = string.Join(' ', new Dictionary<string, string>(extra ?? new Dictionary<string, string>()) { ["AMBER_HOME"] = home }
             .Select(e => $"{e.Key}={e.Value}"));
         // The node's own /sys (sysfs shows the interfaces of the namespace that mounts it), cgroups under it, /run.
-        string script = "mount -t sysfs none /sys && mount -t cgroup2 none /sys/fs/cgroup && mount -t tmpfs -o mode=755 none /run && ip link set lo up && echo READY"
+        Directory.CreateDirectory(home);
+        string script = "mount -t sysfs none /sys && mount -t cgroup2 none /sys/fs/cgroup && mount -t tmpfs -o mode=755 none /run && ip link set lo up"
+            + (homeSize is null ? "" : $" && mount -t tmpfs -o size={homeSize},mode=755 none {home}") + " && echo READY"
             + $" && while [ ! -e {go} ]; do sleep 0.02; done; exec env {environment} {Repo.Amber} agent --listen {listen} --cluster {cluster} --node {certificateName ?? name}";
         var unshare = TargetProcess.Start("/usr/bin/unshare", ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", script], dir, logName: "agent.log");
         unshare.WaitForLine(l => l == "READY", "the node's namespaces");
@@ -165,7 +169,14 @@ public sealed class TestNode(string name, string listen, AmberHome home, TargetP
 
     public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["AMBER_HOME"] = Home.Home! };
 
-    public AmberRun Amber(params string[] args) => AmberCli.Run(args, null, Environment, TimeSpan.FromMinutes(3));
+    /// <summary>The CLI as a user of the node runs it: in its mount namespace (where its home may be a file system of its own).</summary>
+    public AmberRun Amber(params string[] args) => Start(args).Wait(TimeSpan.FromMinutes(3));
+
+    public RunningAmber Start(params string[] args) =>
+        ExternalProgram.Start("/usr/bin/nsenter", ["-t", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", Repo.Amber, .. args], null, Environment);
+
+    /// <summary>A path as the node sees it (its mount namespace, through its first process's root).</summary>
+    public string Inside(string path) => $"/proc/{Pid}/root{path}";
 
     /// <summary>The processes of a group of this node (host PIDs).</summary>
     public List<int> Members(string group) => Cgroup.Open(Home.Cgroup(group))?.Processes() ?? [];
