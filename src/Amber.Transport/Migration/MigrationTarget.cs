@@ -62,8 +62,9 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
                 }
             });
         }
-        catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException or UnauthorizedAccessException)
+        catch (Exception e)
         {
+            // Whatever failed, a group that was not committed must not stay half here.
             if (committed)
             {
                 logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, restoring, e.Message);
