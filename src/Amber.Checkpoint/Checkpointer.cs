@@ -104,15 +104,14 @@ public static class Checkpointer
         var dumps = new List<ProcessDump>(); // their pages written while the processes run again
         StorageDumper? storage = null; // likewise
         TcpRepairs? connections = null; // locked and held by amber from their reading until the processes resume or end
-        NamespacesImage? network = null; // their own network namespace's, this thread in it
+        NamespacesImage? namespaces = null; // theirs, if they have any of their own (this thread in their network namespace)
         try
         {
             Faults.Check(FaultPoint.AfterFreeze);
             if (members.Any(m => m.Pid == Environment.ProcessId))
                 throw new CheckpointException($"{what} contains amber itself");
             warnings.AddRange(own.CheckOwned([.. members.Select(m => m.Pid)], rootParent: ProcFs.ReadStat(root).ParentPid));
-            var namespaces = own.Image(members[0].Pid);
-            network = namespaces;
+            namespaces = own.Image(members[0].Pid);
             var ids = own.PidNamespace is null ? ImagePids.Same : ImagePids.Read(frozen);
             var mounts = namespaces?.Mount == true ? OwnMounts.Read(root) : null;
             var dumped = new List<ProcessImage>();
@@ -228,7 +227,7 @@ public static class Checkpointer
             warnings.AddRange(frozen.Resume());
             // A move to another node that did not complete may have announced their addresses there.
             if (options.BeforeEnd is not null)
-                warnings.AddRange(NetworkRestorer.Announce(network));
+                warnings.AddRange(NetworkRestorer.Announce(namespaces));
             warnings.Add($"the checkpoint was taken, but {keptRunning} before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
             frozenAt.Stop();
         }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace Amber.Integration.Tests;
@@ -21,7 +20,7 @@ public sealed class MigrationTests
             .ShouldSucceed();
         GroupHome.WaitUntil(() => File.Exists(work["port"]), "the server to listen");
         var client = nodes.InClient(server, ["client", work.Path, "--addr", address.Split('/')[0]], work.Path, "client.log");
-        WaitForReceived(work, 4 << 20);
+        TcpStreamLogs.WaitForReceived(work, 4 << 20);
         return (client, work);
     }
 
@@ -43,7 +42,7 @@ public sealed class MigrationTests
             Assert.Single(nodes["b"].Members("srv"));
             nodes["a"].Amber("images", "--group", "srv").ShouldFail("there is no group 'srv'");
             Assert.False(Directory.Exists(nodes["a"].Inside(nodes["a"].Home.DefaultStore("srv"))), "the group's checkpoints stayed on the node it left");
-            WaitForReceived(work, Received(work) + (4 << 20));
+            TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
 
             // And back, in rounds while it runs.
             var back = Migrate(nodes["b"], nodes["a"], "precopy");
@@ -52,13 +51,12 @@ public sealed class MigrationTests
             Assert.Equal(back.GetProperty("bytes").GetInt64(), rounds.Sum(r => r.GetProperty("bytes").GetInt64()));
             Assert.Empty(nodes["b"].Members("srv"));
             Assert.Single(nodes["a"].Members("srv"));
-            WaitForReceived(work, Received(work) + (4 << 20));
+            TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
             Assert.Contains("group srv: migrated to node a: precopy", nodes["b"].Log);
             Assert.Contains("group srv: arrived from node b, running", nodes["a"].Log);
 
-            File.WriteAllText(work["stop"], "");
-            client.FinishAndVerify();
-            GroupHome.WaitUntil(() => LastLine(work["server.log"]).StartsWith("PASS", StringComparison.Ordinal), $"the server's PASS (it says: {LastLine(work["server.log"])})");
+            Finish(work, client);
+            GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(work["server.log"]).StartsWith("PASS", StringComparison.Ordinal), $"the server's PASS (it says: {TcpStreamLogs.LastLine(work["server.log"])})");
         }
     }
 
@@ -74,12 +72,10 @@ public sealed class MigrationTests
         {
             int member = nodes["a"].Members("srv").Single();
             nodes["a"].Amber("migrate", "--group", "srv", "--to", nodes["b"].Listen).ShouldFail("injected fault at RestoreBeforeRelease");
-            Assert.Equal([member], nodes["a"].Members("srv"));
-            WaitForReceived(work, Received(work) + (4 << 20));
+            AssertItRunsOn(nodes["a"], member, work, 4 << 20);
             AssertNothingOf("srv", nodes["b"]);
 
-            File.WriteAllText(work["stop"], "");
-            client.FinishAndVerify();
+            Finish(work, client);
         }
     }
 
@@ -99,11 +95,9 @@ public sealed class MigrationTests
             GroupHome.WaitUntil(() => nodes["b"].Members("srv").Count > 0, "the destination to make the group's processes");
             nodes["b"].Kill();
             migrating.Wait(TimeSpan.FromMinutes(1)).ShouldFail("it runs on here");
-            Assert.Equal([member], nodes["a"].Members("srv"));
-            WaitForReceived(work, Received(work) + (4 << 20));
+            AssertItRunsOn(nodes["a"], member, work, 4 << 20);
 
-            File.WriteAllText(work["stop"], "");
-            client.FinishAndVerify();
+            Finish(work, client);
         }
     }
 
@@ -120,12 +114,10 @@ public sealed class MigrationTests
         {
             int member = nodes["a"].Members("srv").Single();
             nodes["a"].Amber("migrate", "--group", "srv", "--to", nodes["b"].Listen, "--mode", "stop").ShouldFail("No space left on device");
-            Assert.Equal([member], nodes["a"].Members("srv"));
-            WaitForReceived(work, Received(work) + (4 << 20));
+            AssertItRunsOn(nodes["a"], member, work, 4 << 20);
             AssertNothingOf("srv", nodes["b"]);
 
-            File.WriteAllText(work["stop"], "");
-            client.FinishAndVerify();
+            Finish(work, client);
         }
     }
 
@@ -143,13 +135,11 @@ public sealed class MigrationTests
             int member = nodes["a"].Members("srv").Single();
             var refused = nodes["a"].Amber("migrate", "--group", "srv", "--to", stranger.Listen).ShouldFail("cannot migrate group srv");
             Assert.Contains("TLS handshake", refused.Stderr);
-            Assert.Equal([member], nodes["a"].Members("srv"));
             AssertNothingOf("srv", stranger);
             GroupHome.WaitUntil(() => stranger.Log.Contains("refused a connection", StringComparison.Ordinal), "the stranger to refuse the connection too");
-            WaitForReceived(work, Received(work) + (1 << 20));
+            AssertItRunsOn(nodes["a"], member, work, 1 << 20);
 
-            File.WriteAllText(work["stop"], "");
-            client.FinishAndVerify();
+            Finish(work, client);
         }
     }
 
@@ -194,6 +184,20 @@ public sealed class MigrationTests
         return report.RootElement.Clone();
     }
 
+    /// <summary>The group runs on at <paramref name="source"/> as it was: the same process, its stream going on (<paramref name="more"/> bytes more, every one checked).</summary>
+    private static void AssertItRunsOn(TestNode source, int member, TestDir work, long more)
+    {
+        Assert.Equal([member], source.Members("srv"));
+        TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + more);
+    }
+
+    /// <summary>Both ends end the stream and check all they exchanged: the client's PASS.</summary>
+    private static void Finish(TestDir work, TargetProcess client)
+    {
+        File.WriteAllText(work["stop"], "");
+        client.FinishAndVerify();
+    }
+
     /// <summary>Nothing of the group on <paramref name="node"/>: no group, no process, no checkpoint.</summary>
     private static void AssertNothingOf(string group, TestNode node)
     {
@@ -204,23 +208,4 @@ public sealed class MigrationTests
         Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), $"checkpoints of {group} stayed on node {node.Name}: {store}");
     }
 
-    /// <summary>What tcpstream's server has received so far (its tick lines: "tick N sent S received R").</summary>
-    private static long Received(TestDir work) =>
-        File.Exists(work["server.log"])
-            ? File.ReadAllLines(work["server.log"]).Where(l => l.StartsWith("tick ", StringComparison.Ordinal) && l.Split(' ').Length >= 6)
-                .Select(l => long.Parse(l.Split(' ')[5], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max()
-            : 0;
-
-    private static void WaitForReceived(TestDir work, long bytes) =>
-        GroupHome.WaitUntil(() =>
-        {
-            foreach (string log in new[] { "server.log", "client.log" })
-            {
-                var fail = File.Exists(work[log]) ? File.ReadAllLines(work[log]).FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal)) : null;
-                Assert.True(fail is null, $"tcpstream's {log}: {fail}");
-            }
-            return Received(work) >= bytes;
-        }, $"the server to have received {bytes} bytes (has {Received(work)})", TimeSpan.FromSeconds(20));
-
-    private static string LastLine(string path) => File.Exists(path) && File.ReadAllLines(path) is [.., var last] ? last : "";
 }

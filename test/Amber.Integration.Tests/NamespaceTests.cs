@@ -552,7 +552,7 @@ public sealed class NamespaceTests
             foreach (var member in listeners)
                 member.WaitForTicks(3);
             foreach (var dir in work)
-                WaitForReceived(dir, 1 << 20);
+                TcpStreamLogs.WaitForReceived(dir, 1 << 20);
             Assert.NotEqual(Namespaces.Of(listeners[0].Pid, NamespaceKind.Net), Namespaces.Of(listeners[1].Pid, NamespaceKind.Net));
             Assert.False(Http.TryConnect(port), $"something listens on the host's 127.0.0.1:{port}");
 
@@ -564,7 +564,7 @@ public sealed class NamespaceTests
             foreach (var member in listeners)
                 member.WaitForTicks(5); // each tick connects to its own port
             foreach (var dir in work)
-                WaitForReceived(dir, Received(dir) + (1 << 20)); // the stream goes on, every byte checked
+                TcpStreamLogs.WaitForReceived(dir, TcpStreamLogs.Received(dir) + (1 << 20)); // the stream goes on, every byte checked
             foreach (var member in listeners)
             {
                 Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Net), Namespaces.Of(member.Pid, NamespaceKind.Net));
@@ -577,8 +577,8 @@ public sealed class NamespaceTests
                 File.WriteAllText(dir["stop"], "");
             foreach (var dir in work)
             {
-                GroupHome.WaitUntil(() => LastLine(dir["server.log"]).StartsWith("PASS", StringComparison.Ordinal) && LastLine(dir["client.log"]).StartsWith("PASS", StringComparison.Ordinal),
-                    $"PASS from both ends in {dir.Path} (server: {LastLine(dir["server.log"])}; client: {LastLine(dir["client.log"])})");
+                GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(dir["server.log"]).StartsWith("PASS", StringComparison.Ordinal) && TcpStreamLogs.LastLine(dir["client.log"]).StartsWith("PASS", StringComparison.Ordinal),
+                    $"PASS from both ends in {dir.Path} (server: {TcpStreamLogs.LastLine(dir["server.log"])}; client: {TcpStreamLogs.LastLine(dir["client.log"])})");
             }
         }
         finally
@@ -594,7 +594,7 @@ public sealed class NamespaceTests
         using var dir = new TestDir("isolate-net-tree");
         using var target = TargetProcess.Start("/usr/bin/unshare", ["--net", "--", "/bin/sh", "-c", $"ip link set lo up && exec {TargetBinaries.Get("tcpstream")} both {dir.Path}"], dir.Path, logName: "server.log");
         target.WaitForLine(l => l.StartsWith("CONN", StringComparison.Ordinal), "CONN");
-        WaitForReceived(dir, 1 << 20);
+        TcpStreamLogs.WaitForReceived(dir, 1 << 20);
         var tree = target.Tree().Skip(1).ToList();
         AmberCli.Run("checkpoint", target.Pid.ToString(CultureInfo.InvariantCulture), "--images", dir["img"]).ShouldSucceed();
         target.ReapKilled(tree);
@@ -602,9 +602,9 @@ public sealed class NamespaceTests
         target.Restored();
         Assert.Contains("namespaces of its own: net (loopback up)", AmberCli.Run("inspect", dir["img"]).ShouldSucceed().Stdout);
         Assert.NotEqual(Namespaces.OfThisProcess(NamespaceKind.Net), Namespaces.Of(target.Pid, NamespaceKind.Net));
-        WaitForReceived(dir, Received(dir) + (1 << 20));
+        TcpStreamLogs.WaitForReceived(dir, TcpStreamLogs.Received(dir) + (1 << 20));
         target.StopAndVerify();
-        Assert.StartsWith("PASS", LastLine(dir["client.log"]), StringComparison.Ordinal);
+        Assert.StartsWith("PASS", TcpStreamLogs.LastLine(dir["client.log"]), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -634,25 +634,6 @@ public sealed class NamespaceTests
         }
         Assert.DoesNotContain(SystemVKeysOnTheHost(), k => k == Key);
     }
-
-    /// <summary>What tcpstream's server has received so far (its tick lines: "tick N ... RECEIVED").</summary>
-    private static long Received(TestDir dir) =>
-        File.Exists(dir["server.log"])
-            ? File.ReadAllLines(dir["server.log"]).Where(l => l.StartsWith("tick ", StringComparison.Ordinal) && l.Split(' ').Length >= 6)
-                .Select(l => long.Parse(l.Split(' ')[5], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max()
-            : 0;
-
-    private static void WaitForReceived(TestDir dir, long bytes)
-    {
-        GroupHome.WaitUntil(() =>
-        {
-            var fail = File.Exists(dir["server.log"]) ? File.ReadAllLines(dir["server.log"]).FirstOrDefault(l => l.StartsWith("FAIL", StringComparison.Ordinal)) : null;
-            Assert.True(fail is null, $"tcpstream in {dir.Path}: {fail}");
-            return Received(dir) >= bytes;
-        }, $"tcpstream in {dir.Path} to have received {bytes} bytes (has {Received(dir)})", TimeSpan.FromSeconds(20));
-    }
-
-    private static string LastLine(string path) => File.Exists(path) && File.ReadAllLines(path) is [.., var last] ? last : "";
 
     /// <summary>The keys of the System V segments in the host's IPC namespace (this test's).</summary>
     private static List<long> SystemVKeysOnTheHost() =>

@@ -78,8 +78,8 @@ public static class ClusterCommands
             string how = parse.GetValue(mode) ?? MigrateRequest.PreCopy;
             if (how is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy or MigrateRequest.PostCopy))
                 throw new UsageException($"--mode {how}: it is precopy, postcopy or stop");
-            string convergence = parse.GetValue(onNoConvergence) ?? "stop";
-            if (convergence is not ("stop" or "abort"))
+            string convergence = parse.GetValue(onNoConvergence) ?? MigrateRequest.FinalRoundAnyway;
+            if (convergence is not (MigrateRequest.FinalRoundAnyway or MigrateRequest.Abort))
                 throw new UsageException($"--on-no-convergence {convergence}: it is stop or abort");
             if (!NodeAddress.TryParse(parse.GetRequiredValue(to), out _))
                 throw new UsageException($"--to {parse.GetRequiredValue(to)}: it is ADDR:PORT (an IPv6 address in brackets)");

@@ -24,7 +24,7 @@ public abstract record Request
         StopRequest.Op => new StopRequest(wire.Group),
         RemoveRequest.Op => new RemoveRequest(wire.Group),
         MigrateRequest.Op => new MigrateRequest(wire.Group, wire.To ?? "", wire.Mode ?? MigrateRequest.PreCopy,
-            wire.MaxDowntimeMs > 0 ? wire.MaxDowntimeMs : MigrateRequest.DefaultMaxDowntimeMs, wire.OnNoConvergence ?? "stop"),
+            wire.MaxDowntimeMs > 0 ? wire.MaxDowntimeMs : MigrateRequest.DefaultMaxDowntimeMs, wire.OnNoConvergence ?? MigrateRequest.FinalRoundAnyway),
         ShutdownRequest.Op => new ShutdownRequest(),
         _ => null,
     };

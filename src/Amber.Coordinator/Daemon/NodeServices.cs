@@ -147,11 +147,8 @@ public sealed class NodeServices
         {
             foreach (var entry in group.Store.Scan().Entries)
                 CheckpointStore.Delete(entry.Path);
-            foreach (string dir in Directory.Exists(group.Store.Directory) ? Directory.GetDirectories(group.Store.Directory) : [])
-            {
-                if (CheckpointStore.IsBeingWritten(Path.GetFileName(dir)) || !File.Exists(Path.Join(dir, ImageFormat.ManifestFileName)))
-                    Directory.Delete(dir, recursive: true);
-            }
+            // What a killed worker left (only amber's own directories: a user's store may hold the user's).
+            Leftovers.Remove(group.Store, Home.WorkerLock(group.Config.Name));
             if (Directory.Exists(group.Store.Directory) && !Directory.EnumerateFileSystemEntries(group.Store.Directory).Any())
                 Directory.Delete(group.Store.Directory);
         }

@@ -38,7 +38,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             return ControlResponse.Failure("--mode postcopy is not there yet: use precopy or stop");
         if (request.Mode is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy))
             return ControlResponse.Failure($"--mode {request.Mode}: it is precopy, postcopy or stop");
-        if (request.OnNoConvergence is not ("stop" or "abort"))
+        if (request.OnNoConvergence is not (MigrateRequest.FinalRoundAnyway or MigrateRequest.Abort))
             return ControlResponse.Failure($"--on-no-convergence {request.OnNoConvergence}: it is stop or abort");
         if (!NodeAddress.TryParse(request.To, out var to))
             return ControlResponse.Failure($"--to {request.To}: it is the destination agent's ADDR:PORT (an IPv6 address in brackets)");
@@ -94,17 +94,16 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             var response = services.Checkpoint(group, full: round == 1);
             if (!response.Ok)
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
-            double checkpointMs = taken.Elapsed.TotalMilliseconds;
+            double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = Report(response, "frozenMs");
             var (bytes, sendMs) = Send(group.Store, response.Stdout[0], link, sent);
-            rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, Report(response, "frozenMs")));
-            // What the last round would take, frozen: about what this round sent, at the rate it went.
-            double bytesPerMs = bytes / Math.Max(sendMs, 0.1);
-            double estimate = bytes / bytesPerMs + Report(response, "frozenMs");
+            rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, frozenMs));
+            // What the last round would take, frozen: a freeze like this one's, and about as long to send.
+            double estimate = Math.Max(sendMs, 0.1) + frozenMs;
             if (round > 1 && estimate <= request.MaxDowntimeMs)
                 return;
             if (round > 2 && bytes > Converging * rounds[^2].Bytes)
             {
-                if (request.OnNoConvergence == "abort")
+                if (request.OnNoConvergence == MigrateRequest.Abort)
                     throw new MigrationException($"pre-copy does not converge: round {round} sent {Mib(bytes)}, round {round - 1} {Mib(rounds[^2].Bytes)} (the group writes as fast as it is sent); --on-no-convergence abort");
                 return;
             }

@@ -16,6 +16,12 @@ public sealed record MigrateRequest(string Group, string To, string Mode, double
     public const string PostCopy = "postcopy";
     public const double DefaultMaxDowntimeMs = 100;
 
+    /// <summary>--on-no-convergence: a final round however long (the default).</summary>
+    public const string FinalRoundAnyway = "stop";
+
+    /// <summary>--on-no-convergence: the group stays where it is.</summary>
+    public const string Abort = "abort";
+
     /// <inheritdoc/>
     public override ControlRequest ToWire() => new() { Op = Op, Group = Group, To = To, Mode = Mode, MaxDowntimeMs = MaxDowntimeMs, OnNoConvergence = OnNoConvergence };
 }
