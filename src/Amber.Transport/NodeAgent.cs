@@ -21,6 +21,7 @@ public sealed class NodeAgent : INodeAgent
 {
     private readonly NodeIdentity _identity;
     private readonly IPEndPoint _listen;
+    private readonly TimeSpan _peerTimeout;
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private NodeServices? _services;
@@ -28,10 +29,12 @@ public sealed class NodeAgent : INodeAgent
 
     /// <param name="identity">This node: its certificate, and the cluster's CA.</param>
     /// <param name="listen">Where the other nodes reach it.</param>
-    public NodeAgent(NodeIdentity identity, IPEndPoint listen)
+    /// <param name="peerTimeout">How long a peer may say nothing before its connection is given up (a dead node, a cut link); 30 s if null.</param>
+    public NodeAgent(NodeIdentity identity, IPEndPoint listen, TimeSpan? peerTimeout = null)
     {
         _identity = identity;
         _listen = listen;
+        _peerTimeout = peerTimeout ?? PeerLink.DefaultTimeout;
     }
 
     /// <inheritdoc/>
@@ -58,7 +61,7 @@ public sealed class NodeAgent : INodeAgent
 
     /// <inheritdoc/>
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress) =>
-        new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>()).Migrate(group, request, progress);
+        new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout).Migrate(group, request, progress);
 
     private void AcceptAll()
     {
@@ -83,7 +86,7 @@ public sealed class NodeAgent : INodeAgent
         string from = socket.RemoteEndPoint?.ToString() ?? "?";
         try
         {
-            using var link = PeerLink.Accept(socket, _identity);
+            using var link = PeerLink.Accept(socket, _identity, _peerTimeout);
             try
             {
                 Converse(link);

@@ -176,6 +176,122 @@ public sealed class MigrationTests
         AmberCli.Run("agent", "--listen", "127.0.0.1:1", "--cluster", cluster, "--node", "b").ShouldFail("b.crt is missing");
     }
 
+    /// <summary>
+    /// The destination's restore is lazy: the group runs there before its memory is placed. This one
+    /// drops, moves, forks with and has the kernel write into its memory every tick, checking as it
+    /// goes, so the ticks right after the move do all that while its pages are still coming in.
+    /// </summary>
+    [Fact]
+    public void AGroupRunsOnTheDestinationWhileItsMemoryIsPlacedEveryPageAsItWas()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-lazy");
+        var big = BigGroup.Start(nodes["a"], work, 128);
+        var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--json").ShouldSucceed();
+        using (var report = JsonDocument.Parse(run.Stdout))
+            Assert.True(report.RootElement.GetProperty("memoryInMs").GetDouble() > 0, run.Stdout);
+        Assert.Empty(nodes["a"].Members("big"));
+        big.RunsOn(nodes["b"], 20);
+        big.Finish();
+    }
+
+    /// <summary>The link to the destination goes down while a round streams: the source gives up after its peer timeout and runs on; the destination, cut off, removes what it got.</summary>
+    [Fact]
+    public void ALinkCutMidTransferLeavesTheGroupRunningAtTheSourceAndNothingThere()
+    {
+        using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 5);
+        using var work = new TestDir("migrate-cut");
+        var (big, stays) = MigrateBigUntilItArrives(nodes, work);
+        nodes.SetLink("b", up: false);
+        stays();
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group big: migration from node a abandoned", StringComparison.Ordinal), "node b to give the migration up", TimeSpan.FromMinutes(1));
+        nodes.SetLink("b", up: true);
+        AssertNothingOf("big", nodes["b"]);
+        big.Finish();
+    }
+
+    /// <summary>The destination node dies (its agent and everything of it) while a round streams: the source runs on.</summary>
+    [Fact]
+    public void ADestinationKilledMidTransferLeavesTheGroupRunningAtTheSource()
+    {
+        using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 5);
+        using var work = new TestDir("migrate-dead");
+        var (big, stays) = MigrateBigUntilItArrives(nodes, work);
+        nodes["b"].Kill();
+        stays();
+        // Nothing of it was committed there: at most a checkpoint that never finished arriving.
+        string store = nodes["b"].Home.DefaultStore("big");
+        Assert.False(Directory.Exists(store) && Directory.EnumerateDirectories(store).Any(d => !Path.GetFileName(d).Contains(".tmp-", StringComparison.Ordinal)),
+            $"a checkpoint was committed on the dead node: {string.Join(", ", Directory.EnumerateDirectories(store))}");
+        big.Finish();
+    }
+
+    /// <summary>
+    /// A big group (384 MiB) on node a, migrating to node b, returned as soon as its first checkpoint
+    /// is arriving there (b's store holds one not yet committed), with the check that the migration
+    /// then fails and the group runs on at a, the same process, every page checked.
+    /// </summary>
+    private static (BigGroup Big, Action Stays) MigrateBigUntilItArrives(TestNodes nodes, TestDir work)
+    {
+        var big = BigGroup.Start(nodes["a"], work, 384);
+        int member = nodes["a"].Members("big").Single();
+        var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen);
+        string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("big"));
+        GroupHome.WaitUntil(() => Directory.Exists(store) && Directory.EnumerateDirectories(store).Any(d => Path.GetFileName(d).Contains(".tmp-", StringComparison.Ordinal)),
+            "a checkpoint of big to arrive on node b", TimeSpan.FromMinutes(1));
+        return (big, () =>
+        {
+            migrating.Wait(TimeSpan.FromMinutes(2)).ShouldFail("it runs on here");
+            Assert.Equal([member], nodes["a"].Members("big"));
+            big.RunsOn(nodes["a"], 10);
+        });
+    }
+
+    /// <summary>
+    /// A group "big" of the lazy target (test/TestTargets/lazy.c) with MiB of memory it checks: every
+    /// tick it drops, moves, forks with and has the kernel write into its memory, checking as it goes.
+    /// </summary>
+    private sealed class BigGroup
+    {
+        private readonly TestDir _work;
+
+        private BigGroup(TestDir work) => _work = work;
+
+        private string Log => _work["out.log"];
+
+        public static BigGroup Start(TestNode node, TestDir work, int mib)
+        {
+            var big = new BigGroup(work);
+            node.Amber("run", "--group", "big", "--isolate", "pid", "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("lazy")} {work.Path} {mib} >> {big.Log} 2>&1")
+                .ShouldSucceed();
+            GroupHome.WaitUntil(() => big.Ticks() >= 5, $"5 ticks on node {node.Name}");
+            return big;
+        }
+
+        private int Ticks() => File.ReadLines(Log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..])).DefaultIfEmpty(0).Max();
+
+        private bool Failed => File.ReadLines(Log).Any(l => l.StartsWith("FAIL", StringComparison.Ordinal));
+
+        private string End => string.Join(" | ", File.ReadLines(Log).TakeLast(3));
+
+        /// <summary>It runs on <paramref name="node"/>, <paramref name="ticks"/> more ticks there, each checked.</summary>
+        public void RunsOn(TestNode node, int ticks)
+        {
+            Assert.True(node.Members("big").Count == 1, $"it does not run on node {node.Name}; its log ends with: {End}");
+            int from = Ticks();
+            GroupHome.WaitUntil(() => Ticks() >= from + ticks || Failed, $"{ticks} ticks on node {node.Name}");
+            Assert.False(Failed, End);
+        }
+
+        /// <summary>Its final check: every page of its memory as it should be.</summary>
+        public void Finish()
+        {
+            File.WriteAllText(_work["stop"], "");
+            GroupHome.WaitUntil(() => File.ReadLines(Log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal)) || Failed, "its final check");
+            Assert.False(Failed, End);
+        }
+    }
+
     private static JsonElement Migrate(TestNode from, TestNode to, string mode)
     {
         var run = from.Amber("migrate", "--group", "srv", "--to", to.Listen, "--mode", mode, "--json").ShouldSucceed();

@@ -43,6 +43,32 @@ public sealed class ServiceTests
         Assert.Equal(0, daemon.Wait(TimeSpan.FromSeconds(30)).ExitCode);
     }
 
+    /// <summary>
+    /// amber install-service --agent: the node agent's unit, which systemd accepts, with the agent's
+    /// command line quoted for it (a path with a space and a % in it), and which excludes the coordinator's.
+    /// </summary>
+    [Fact]
+    public void TheAgentUnitVerifiesAndRunsTheAgentOfThisNode()
+    {
+        using var dir = new TestDir("agent-unit");
+        string cluster = dir["clu ster 100%"], units = dir["units"];
+        Directory.CreateDirectory(units);
+        AmberCli.Run("cluster", "init", "--dir", cluster).ShouldSucceed();
+        AmberCli.Run("install-service", "--agent", "--listen", "10.0.0.1:7411", "--cluster", cluster, "--node", "n1", "--unit-dir", units)
+            .ShouldFail("n1.crt is missing");
+        AmberCli.Run("node", "add", "n1", "--cluster", cluster).ShouldSucceed();
+        AmberCli.Run("install-service", "--agent", "--cluster", cluster, "--node", "n1", "--unit-dir", units).ShouldBeUsageError("--listen");
+        AmberCli.Run("install-service", "--listen", "10.0.0.1:7411", "--unit-dir", units).ShouldBeUsageError("--agent");
+        AmberCli.Run("install-service", "--agent", "--listen", "10.0.0.1:7411", "--cluster", cluster, "--node", "n1", "--unit-dir", units).ShouldSucceed();
+        string path = Path.Combine(units, "amber-agent.service");
+        string unit = File.ReadAllText(path);
+        Assert.Contains("Conflicts=amber.service", unit, StringComparison.Ordinal);
+        var verify = ExternalProgram.Run("/usr/bin/systemd-analyze", "verify", path);
+        Assert.True(verify.ExitCode == 0 && verify.Stderr.Trim().Length == 0, $"systemd-analyze verify: {verify.Stderr}");
+        string execStart = unit.Split('\n').Single(l => l.StartsWith("ExecStart=", StringComparison.Ordinal))["ExecStart=".Length..];
+        Assert.Contains($" agent --listen 10.0.0.1:7411 --cluster \"{cluster.Replace("%", "%%", StringComparison.Ordinal)}\" --node n1", execStart, StringComparison.Ordinal);
+    }
+
     private static string Receive(Socket socket)
     {
         var buffer = new byte[4096];

@@ -97,12 +97,30 @@ internal static class NativeAbi
             GlibcFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
             KernelFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
         },
+        new(typeof(UffdioCopy), "struct uffdio_copy", "struct uffdio_copy"),
+        new(typeof(UffdioRange), "struct uffdio_range", "struct uffdio_range"),
+        new(typeof(UffdioZeropage), "struct uffdio_zeropage", "struct uffdio_zeropage")
+        {
+            GlibcFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
+            KernelFields = new Dictionary<string, string> { ["start"] = "range.start", ["len"] = "range.len" },
+        },
+        new(typeof(UffdMsg), "struct uffd_msg", "struct uffd_msg")
+        {
+            GlibcFields = UffdMsgFields,
+            KernelFields = UffdMsgFields,
+        },
         new(typeof(Msghdr), "struct msghdr", null), // the kernel's user_msghdr is not in the uapi headers
         new(typeof(Pollfd), "struct pollfd", "struct pollfd"),
         new(typeof(Timespec), "struct timespec", "struct __kernel_timespec"),
         new(typeof(TcpRepairWindow), "struct tcp_repair_window", "struct tcp_repair_window"),
         new(typeof(TcpRepairOpt), "struct tcp_repair_opt", "struct tcp_repair_opt"),
     ];
+
+    /// <summary>struct uffd_msg's C names: the arguments are its union's, seen through remap {from, to, len}.</summary>
+    private static Dictionary<string, string> UffdMsgFields => new()
+    {
+        ["evt"] = "event", ["arg0"] = "arg.remap.from", ["arg1"] = "arg.remap.to", ["arg2"] = "arg.remap.len",
+    };
 
     /// <summary>struct statx's C names for the fields Statx flattens or renames (the timestamps are nested structs).</summary>
     private static Dictionary<string, string> StatxFields => new()

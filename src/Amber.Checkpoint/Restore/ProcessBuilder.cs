@@ -38,6 +38,9 @@ public sealed class ProcessBuilder(
     private readonly List<(List<RestoredThread> Threads, bool Stopped)> _held = [];
     private bool _procfsMounted;
 
+    /// <summary>A lazy restore's pager (<see cref="RestoreOptions.Lazy"/>): private memory is left to it.</summary>
+    public LazyPager? Pager { get; init; }
+
     public void Build(Tracee process, ProcessImage image, bool isRoot)
     {
         int pid = image.Pid; // the image's: its files, and the calls made inside (process.Pid is amber's)
@@ -63,7 +66,10 @@ public sealed class ProcessBuilder(
         deletedFiles.CreateOwn();
         // One batch of calls for the whole build: each phase flushes it before the next.
         var batch = HuskProcess.Batch(calls, trampoline);
-        var mm = new MemoryRestorer(calls, batch, image, trampoline, memfds, deletedFiles.PathOf, warnings);
+        PageFiles? lazyFiles = null;
+        if (Pager is not null)
+            Pager.Own(lazyFiles = new PageFiles(reader, pid));
+        var mm = new MemoryRestorer(calls, batch, image, trampoline, memfds, deletedFiles.PathOf, warnings) { Pager = Pager, LazyPageFiles = lazyFiles };
         mm.RemoveHuskMappings();
         mm.MoveVdso();
         cancel.ThrowIfCancellationRequested();

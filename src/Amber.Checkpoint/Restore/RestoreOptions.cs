@@ -26,6 +26,13 @@ public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOn
     /// </summary>
     public bool TcpClose { get; init; }
 
+    /// <summary>
+    /// Release the processes before their private memory is in: it is placed while they run, each page
+    /// at once when touched (amber restore --lazy, <see cref="Resources.Memory.LazyPager"/>). The
+    /// caller must keep running until <see cref="RestoreResult.Lazy"/> completes.
+    /// </summary>
+    public bool Lazy { get; init; }
+
     /// <summary>The key of an encrypted checkpoint (amber restore --key); another key, or none for an encrypted one, is refused before anything is made.</summary>
     public Image.ImageKey? Key { get; init; }
 }

@@ -11,4 +11,7 @@ public sealed record RestoreResult(int Pid, IReadOnlyList<int> Roots, IReadOnlyL
 {
     /// <summary>What rolling the storage back did; null when the checkpoint has no storage.</summary>
     public Storage.RollbackStats? Storage { get; init; }
+
+    /// <summary>A lazy restore's pager, still placing pages: the processes need this process until it completes.</summary>
+    public Resources.Memory.LazyPager? Lazy { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Amber.Checkpoint.Resources.Isolation;
+using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
 using Amber.Checkpoint.Resources.SystemV;
@@ -80,6 +81,26 @@ public static class Restorer
         return (tree, warnings, storage);
     }
 
+    /// <summary>
+    /// The restored processes and every process they made since (a fork shares the missing pages):
+    /// stopped first, so that none forks again meanwhile, then killed.
+    /// </summary>
+    private static void KillWithDescendants(List<int> roots)
+    {
+        var seen = new HashSet<int>();
+        var next = new Queue<int>(roots);
+        while (next.TryDequeue(out int pid))
+        {
+            if (!seen.Add(pid))
+                continue;
+            Spawner.Kill(pid, Kernel.Signals.SIGSTOP);
+            foreach (int child in Kernel.Proc.ProcFs.ListChildren(pid))
+                next.Enqueue(child);
+        }
+        foreach (int pid in seen)
+            Spawner.Kill(pid, Kernel.Signals.SIGKILL);
+    }
+
     private static RestoreResult Run(RestoreOptions options, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
@@ -92,7 +113,7 @@ public static class Restorer
         var (tree, warnings, storage) = Validate(reader, options, trace);
         // For a progress display: the memory's pages are most of what is read (compressed: not known before).
         var runs = tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Pages).ToList();
-        PageProgress.Expected = runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
+        PageProgress.Expected = options.Lazy || runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
         foreach (int id in tree.IdsToClaim)
             WaitForPid.Free(id, options.PidWait, cancel);
@@ -132,7 +153,10 @@ public static class Restorer
         if (!forest)
             tree.Made(tree.Root.Pid, first.Pid);
         trace.Mark("create process");
-        var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel);
+        var pager = options.Lazy ? new LazyPager() : null;
+        var builder = new ProcessBuilder(reader, tree, trampoline, options, warnings, trace, cancel) { Pager = pager };
+        // amber's ids for them: in a new PID namespace they have others there (the image's).
+        List<int> processes = [];
         try
         {
             if (!forest)
@@ -146,6 +170,8 @@ public static class Restorer
                     builder.Build(made[i], tree.Roots[i], isRoot: true);
                 builder.EndForest(first);
             }
+            pager?.Seal();
+            processes = [.. tree.Images.Select(i => tree.HostId(i.Pid))];
             ShmemRestorer.AddSharedSeals(tree);
             SocketQueueRestorer.Restore(tree, warnings);
             SysvIpcRestorer.Restore(tree.Root);
@@ -168,7 +194,16 @@ public static class Restorer
             trace.Mark("addresses announced");
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             options.BeforeRelease?.Invoke();
+            if (pager?.Failure is { } broken)
+                throw new CheckpointException(broken);
             builder.ReleaseAll();
+            if (pager is not null)
+            {
+                // From now on a page the pager cannot place would leave a process with memory not its own: they all end.
+                pager.Failed = _ => KillWithDescendants(processes);
+                if (pager.Failure is not null)
+                    pager.Failed(pager.Failure);
+            }
             trace.Mark("release");
             Faults.Check(FaultPoint.RestoreBeforeUnlock);
             warnings.AddRange(networkLock.Lift());
@@ -179,14 +214,14 @@ public static class Restorer
         {
             tree.TcpRepairs.Dispose(); // closed in repair mode: no peer is sent anything
             builder.KillAll();
+            pager?.Dispose();
             throw;
         }
-        // amber's ids for them: in a new PID namespace they have others there (the image's).
         int root = tree.HostId(tree.Root.Pid);
-        List<int> roots = [.. tree.Roots.Select(r => tree.HostId(r.Pid))], processes = [.. tree.Images.Select(i => tree.HostId(i.Pid))];
+        List<int> roots = [.. tree.Roots.Select(r => tree.HostId(r.Pid))];
         if (options.Detach)
-            return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, null) { Storage = rollback };
+            return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, null) { Storage = rollback, Lazy = pager };
         var end = Spawner.Reap(root);
-        return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal) { Storage = rollback };
+        return new RestoreResult(root, roots, processes, clock.Elapsed, warnings, end.Exited ? end.ExitCode : 128 + end.TermSignal) { Storage = rollback, Lazy = pager };
     }
 }

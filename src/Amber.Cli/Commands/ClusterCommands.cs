@@ -52,13 +52,20 @@ public static class ClusterCommands
         var listen = new Option<string>("--listen") { Description = "ADDR:PORT where the other nodes reach this one", Required = true };
         var cluster = new Option<string>("--cluster") { Description = "The cluster's directory: ca.crt, and NAME.crt and NAME.key of this node", Required = true };
         var node = new Option<string>("--node") { Description = "This node's name", Required = true };
-        var command = new Command("agent", "Run this node's coordinator in the foreground as a node agent: groups migrate to and from it (mutual TLS within the cluster)") { listen, cluster, node };
+        var peerTimeout = new Option<double>("--peer-timeout")
+        {
+            Description = "Seconds another node may say nothing before a migration with it is given up (a dead node, a cut link)", DefaultValueFactory = _ => 30,
+        };
+        var command = new Command("agent", "Run this node's coordinator in the foreground as a node agent: groups migrate to and from it (mutual TLS within the cluster)") { listen, cluster, node, peerTimeout };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (!NodeAddress.TryParse(parse.GetRequiredValue(listen), out var address))
                 throw new UsageException($"--listen {parse.GetRequiredValue(listen)}: it is ADDR:PORT (an IPv6 address in brackets)");
             var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
-            using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address));
+            double seconds = parse.GetValue(peerTimeout);
+            if (!(seconds is >= 1 and <= 3600))
+                throw new UsageException($"--peer-timeout {seconds}: give 1 to 3600 seconds");
+            using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address, TimeSpan.FromSeconds(seconds)));
             return coordinator.Run();
         }));
         return command;

@@ -220,7 +220,8 @@ public static class InternalCommand
         var requester = new Option<string>("--for") { Description = "UID:GID,GROUP...:CAPABILITIES: bring back only processes with credentials these hold" };
         var key = KeyOptions.Key();
         var channel = new Option<int?>("--hand-over") { Description = "An inherited fd over which to ask, once every process is made, whether to release them (HandOver)" };
-        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key, channel };
+        var lazy = new Option<bool>("--lazy") { Description = "Release them before their memory is in, place it, and report once it is" };
+        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key, channel, lazy };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
@@ -230,12 +231,23 @@ public static class InternalCommand
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
                 Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,
                 Key = KeyOptions.Load(parse.GetValue(key)),
+                Lazy = parse.GetValue(lazy),
                 BeforeRelease = link is null ? null : () =>
                 {
                     if (HandOver.Ask(link) is { } reason)
                         throw new CheckpointException($"the restored processes were not released: {reason}");
                 },
             });
+            if (link is not null)
+                HandOver.Running(link);
+            if (result.Lazy is { } pager)
+            {
+                // They run, and need this worker until every page is in; on a failure the pager has killed them.
+                pager.Completion.Wait();
+                pager.Dispose();
+                if (pager.Failure is { } failure)
+                    throw new CheckpointException($"{failure}; the restored processes were killed");
+            }
             return new WorkerReport
             {
                 Ok = true, Roots = [.. result.Roots], Processes = [.. result.Processes], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings],

@@ -22,9 +22,13 @@ public static class RestoreCommand
         var trust = new Option<bool>("--trust") { Description = "Restore a checkpoint this host did not write (another machine's): its signature is not checked" };
         var check = new Option<bool>("--check") { Description = "Only check that the checkpoint can be restored here now (every file, every page checksum, what it needs of this machine); make nothing" };
         var tcpClose = new Option<bool>("--tcp-close") { Description = "Restore established TCP connections aborted (the program's next use fails) instead of live: for when their peers are gone" };
+        var lazy = new Option<bool>("--lazy")
+        {
+            Description = "Run the processes before their memory is in: each page is placed when first touched, the rest pushed meanwhile (userfaultfd); amber stays until every page is in",
+        };
         var json = JsonReport.Option();
         var key = KeyOptions.Key();
-        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose, key, json };
+        var command = new Command("restore", "Bring a checkpointed process tree back with the same PIDs, or a whole group") { images, detach, inherit, pidWait, group, from, check, trust, tcpClose, lazy, key, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (GroupCommands.GroupName(parse, group) is { } name)
@@ -33,6 +37,8 @@ public static class RestoreCommand
                     throw new UsageException("--check goes with --images DIR (a group's checkpoints: amber verify --group NAME)");
                 if (parse.GetValue(images) is not null || (parse.GetValue(inherit) ?? []).Length > 0 || parse.GetValue(key) is not null)
                     throw new UsageException("with --group, give no --images, --inherit-fd or --key (the group's store and key are used)");
+                if (parse.GetValue(lazy))
+                    throw new UsageException("--lazy goes with --images DIR (a group is restored by its coordinator, whose pages are placed at once)");
                 return GroupCommands.Restore(name, parse.GetValue(from), parse.GetValue(json));
             }
             if (parse.GetValue(images) is null)
@@ -43,9 +49,11 @@ public static class RestoreCommand
                 return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust), Key = imageKey }, parse.GetValue(json));
             using var cancel = new Cancellation();
             var options = new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
-                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose), Key = imageKey };
+                TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose), Key = imageKey, Lazy = parse.GetValue(lazy) };
             // The bar goes once the processes are made, before they run: from there on the terminal may be theirs.
             var result = ProgressDisplay.Run("restore", ProgressDisplay.Measure.Read, handOver => Restorer.Restore(options with { BeforeRelease = handOver }, cancel.Token));
+            if (result.Lazy is { } pager)
+                WaitForPages(pager);
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (result.Storage is { } rollback)
@@ -63,6 +71,19 @@ public static class RestoreCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A lazy restore: the processes need this amber until every page is in (killed, amber would leave
+    /// them with memory that reads as zero: the pager kills them first if it cannot go on).
+    /// </summary>
+    private static void WaitForPages(Checkpoint.Resources.Memory.LazyPager pager)
+    {
+        pager.Completion.Wait();
+        pager.Dispose();
+        if (pager.Failure is { } failure)
+            throw new Checkpoint.CheckpointException($"{failure}; the restored processes were killed");
+        Console.Error.WriteLine($"lazy memory: {pager.PagesHandedOver * 4 / 1024} MiB, all in after {pager.Elapsed.TotalMilliseconds:0} ms: {pager.FaultedPages} pages placed on {pager.Faults} touches, {pager.PushedPages} pushed ahead");
     }
 
     /// <summary>amber restore --check: what a restore would say before making anything, and whether its PIDs are free now.</summary>

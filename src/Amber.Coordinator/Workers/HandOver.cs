@@ -16,6 +16,7 @@ public static class HandOver
     private const string Go = "go";
     private const string Stop = "stop ";
     private const string Ending = "ending";
+    private const string Released = "released";
 
     /// <summary>In the worker: null to go on, or why not.</summary>
     public static string? Ask(HeldFile channel)
@@ -56,15 +57,32 @@ public static class HandOver
     }
 
     /// <summary>
+    /// In the worker, after a "go": the restored processes run (a lazy restore's worker goes on
+    /// placing their memory, and reports only once that is done).
+    /// </summary>
+    public static void Running(HeldFile channel)
+    {
+        try
+        {
+            FdChannel.Send(channel, Released, []);
+        }
+        catch (KernelCallException)
+        {
+            // The coordinator is gone: its report, or its absence, tells the rest.
+        }
+    }
+
+    /// <summary>
     /// In the coordinator: a thread that waits for the worker's "ready" and answers what
     /// <paramref name="decide"/> says (null: go; else why not), then, after a go, for the worker's
-    /// "ending" to call <paramref name="ended"/>. It ends with the channel, or once it has done so;
+    /// "ending" to call <paramref name="ended"/> (a checkpoint's) or its "released" to call
+    /// <paramref name="released"/> (a restore's). It ends with the channel, or once it has done so;
     /// <see cref="Answerer.Asked"/> tells whether the worker got so far.
     /// </summary>
-    public static Answerer Answer(HeldFile channel, Func<string?> decide, Action? ended = null)
+    public static Answerer Answer(HeldFile channel, Func<string?> decide, Action? ended = null, Action? released = null)
     {
         var answerer = new Answerer();
-        answerer.Start(channel, decide, ended);
+        answerer.Start(channel, decide, ended, released);
         return answerer;
     }
 
@@ -81,7 +99,7 @@ public static class HandOver
         /// <summary>The worker said its processes were ending (after a go).</summary>
         public bool Ending { get; private set; }
 
-        internal void Start(HeldFile channel, Func<string?> decide, Action? ended)
+        internal void Start(HeldFile channel, Func<string?> decide, Action? ended, Action? released)
         {
             _thread = new Thread(() =>
             {
@@ -97,6 +115,11 @@ public static class HandOver
                             ended?.Invoke();
                             return;
                         }
+                        if (message.Text == Released && Asked && Answer is null)
+                        {
+                            released?.Invoke();
+                            return;
+                        }
                         if (message.Text != Ready || Asked)
                             continue; // trackers' "end", say
                         Asked = true;
@@ -109,7 +132,7 @@ public static class HandOver
                             Answer = e.Message;
                         }
                         FdChannel.Send(channel, Answer is null ? Go : Stop + Answer.ReplaceLineEndings(" "), []);
-                        if (Answer is not null || ended is null)
+                        if (Answer is not null || (ended is null && released is null))
                             return;
                     }
                 }

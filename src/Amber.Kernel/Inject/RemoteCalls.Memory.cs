@@ -36,14 +36,17 @@ public sealed partial class RemoteCalls
         Call("pread64", SyscallNumbers.Pread64, (ulong)fd, address, length, offset);
 
     /// <summary>
-    /// userfaultfd(2) in the process (for write tracking, which needs no fault handling: user-mode
-    /// faults only, allowed without privilege; plain where the kernel refuses that flag).
+    /// userfaultfd(2) in the process. For write tracking, which needs no fault handling: user-mode
+    /// faults only, allowed without privilege (plain where the kernel refuses that flag). For missing
+    /// pages (<paramref name="kernelFaults"/>), the kernel's own accesses must wait for their page too
+    /// (a read(2) into memory not yet there): that needs CAP_SYS_PTRACE in the process, which a
+    /// restore still has at that point.
     /// </summary>
-    public int Userfaultfd()
+    public int Userfaultfd(bool kernelFaults = false)
     {
         const int flags = Interop.O_CLOEXEC | Interop.O_NONBLOCK;
-        long fd = Injector.Call(SyscallNumbers.Userfaultfd, (ulong)(flags | Interop.UFFD_USER_MODE_ONLY));
-        if (fd == -Errnos.EINVAL)
+        long fd = Injector.Call(SyscallNumbers.Userfaultfd, (ulong)(flags | (kernelFaults ? 0 : Interop.UFFD_USER_MODE_ONLY)));
+        if (fd == -Errnos.EINVAL && !kernelFaults)
             fd = Injector.Call(SyscallNumbers.Userfaultfd, flags);
         if (fd < 0)
             throw new KernelCallException("userfaultfd (injected)", Injector.Thread.Name, (int)-fd);

@@ -13,4 +13,7 @@ internal static partial class Interop
 
     /// <summary>_IOWR(type, nr, size) of asm-generic/ioctl.h: direction read|write (3) in bits 30-31, size in 16-29.</summary>
     internal static ulong IoWR(uint type, uint nr, uint size) => (3UL << 30) | ((ulong)size << 16) | ((ulong)type << 8) | nr;
+
+    /// <summary>_IOR(type, nr, size): direction read (2).</summary>
+    internal static ulong IoR(uint type, uint nr, uint size) => (2UL << 30) | ((ulong)size << 16) | ((ulong)type << 8) | nr;
 }

@@ -23,7 +23,7 @@ internal sealed record MigrationRound(string Checkpoint, long Bytes, double Chec
 /// here, and only after that is the destination told to release it ("commit"): at no moment do both
 /// copies run. Anything failing before the end here resumes the group here as it was.
 /// </summary>
-internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger)
+internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger, TimeSpan peerTimeout)
 {
     private const int MaxRounds = 8;
     /// <summary>A round that sends more than this share of the round before it has stopped converging.</summary>
@@ -51,7 +51,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         PeerLink link;
         try
         {
-            link = PeerLink.Connect(to, identity);
+            link = PeerLink.Connect(to, identity, peerTimeout);
         }
         catch (IOException e)
         {
@@ -122,7 +122,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         string finalId = "";
         long finalBytes = 0;
         double sendMs = 0;
-        long decidedAt = 0, runningAt = 0;
+        long decidedAt = 0, runningAt = 0, memoryInAt = 0;
         bool committed = false;
         PeerMessage? running = null;
         IOException? commitFailure = null;
@@ -134,8 +134,12 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             try
             {
                 link.Send(PeerMessage.Of(Ops.Commit));
-                running = link.Expect(Ops.Running);
+                link.Expect(Ops.Released);
                 runningAt = Stopwatch.GetTimestamp();
+                // It runs there; its memory is placed while it does (a lazy restore from the checkpoints it has).
+                link.WaitAtMost(RestoreWait);
+                running = link.Expect(Ops.Running);
+                memoryInAt = Stopwatch.GetTimestamp();
             }
             catch (IOException e)
             {
@@ -215,6 +219,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
                 w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here
                 w.WriteNumber("handOverMs", Math.Round(handOverMs, 1)); // from then to the group running there
+                w.WriteNumber("memoryInMs", Math.Round(Stopwatch.GetElapsedTime(runningAt, memoryInAt).TotalMilliseconds, 1)); // from then to its last page placed there
                 w.WriteNumber("totalMs", Math.Round(totalMs, 1));
                 w.WriteNumbers("roots", running.Roots);
                 w.WriteStrings("warnings", warnings);

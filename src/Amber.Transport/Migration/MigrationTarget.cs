@@ -14,6 +14,9 @@ namespace Amber.Transport.Migration;
 /// Anything that fails before that commit — the link, the source, a restore step — removes everything
 /// the session made: the group, its checkpoints, its processes. After the commit the group is this
 /// node's whatever happens: if it cannot run, it stays here stopped, with its checkpoint.
+/// The restore is lazy (<c>amber restore --lazy</c>): every page is here already, and the group runs
+/// ("released") before they are all placed, which is most of what a restore of a big group costs;
+/// "running" follows once they are.
 /// </summary>
 internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger)
 {
@@ -103,7 +106,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             var decision = link.Receive();
             committed = decision.Op == Ops.Commit;
             return committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
-        });
+        }, released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true);
         if (!response.Ok)
         {
             if (committed)

@@ -13,15 +13,15 @@ namespace Amber.Transport.Peers;
 /// A mutual-TLS connection between two node agents: messages (a 4-byte length, then a
 /// <see cref="PeerMessage"/> in JSON) and, between them, image streams on <see cref="Stream"/>. The
 /// other end is a node of the cluster (its certificate checked during the handshake): <see cref="Peer"/>
-/// is its name. Reads and writes give up after <see cref="Timeout"/> of silence: a peer that died, or
-/// a link cut, ends the connection instead of hanging it.
+/// is its name. Reads and writes give up after a timeout of silence (<see cref="DefaultTimeout"/>, or
+/// the agent's --peer-timeout): a peer that died, or a link cut, ends the connection instead of hanging it.
 /// </summary>
 internal sealed class PeerLink : IDisposable
 {
     public const int ProtocolVersion = 1;
     /// <summary>Largest message: a group's settings with room to spare; anything more is not a peer's.</summary>
     private const int MaxMessageBytes = 4 << 20;
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Socket _socket;
     private readonly SslStream _tls;
@@ -41,14 +41,14 @@ internal sealed class PeerLink : IDisposable
 
     /// <summary>Connects to the agent at <paramref name="address"/> as <paramref name="identity"/>; the handshake fails unless both are nodes of the cluster.</summary>
     /// <exception cref="IOException">It cannot be reached, or it is not a node of this cluster (the message says which).</exception>
-    public static PeerLink Connect(IPEndPoint address, NodeIdentity identity)
+    public static PeerLink Connect(IPEndPoint address, NodeIdentity identity, TimeSpan timeout)
     {
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            using (var connecting = new CancellationTokenSource(Timeout))
+            using (var connecting = new CancellationTokenSource(timeout))
                 socket.ConnectAsync(address, connecting.Token).AsTask().GetAwaiter().GetResult();
-            return Secure(socket, identity, server: false);
+            return Secure(socket, identity, server: false, timeout);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
@@ -59,15 +59,15 @@ internal sealed class PeerLink : IDisposable
 
     /// <summary>The server's side of a connection accepted by an agent's listener.</summary>
     /// <exception cref="IOException">The peer is not a node of this cluster, or the handshake failed.</exception>
-    public static PeerLink Accept(Socket socket, NodeIdentity identity)
+    public static PeerLink Accept(Socket socket, NodeIdentity identity, TimeSpan timeout)
     {
         socket.NoDelay = true; // a small message is sent at once, not held for the ACK of the one before
-        return Secure(socket, identity, server: true);
+        return Secure(socket, identity, server: true, timeout);
     }
 
-    private static PeerLink Secure(Socket socket, NodeIdentity identity, bool server)
+    private static PeerLink Secure(Socket socket, NodeIdentity identity, bool server, TimeSpan timeout)
     {
-        socket.ReceiveTimeout = socket.SendTimeout = (int)Timeout.TotalMilliseconds;
+        socket.ReceiveTimeout = socket.SendTimeout = (int)timeout.TotalMilliseconds;
         string where = socket.RemoteEndPoint?.ToString() ?? "?";
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         string? refused = null; // why the peer's certificate was refused, said by the check itself

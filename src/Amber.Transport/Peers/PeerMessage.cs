@@ -55,6 +55,7 @@ internal static class Ops
     public const string Abort = "abort";
     public const string Ok = "ok";
     public const string Prepared = "prepared";
+    public const string Released = "released";
     public const string Running = "running";
     public const string Error = "error";
 }

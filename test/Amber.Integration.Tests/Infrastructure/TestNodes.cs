@@ -19,14 +19,18 @@ public sealed class TestNodes : IDisposable
     private readonly int _subnet = Random.Shared.Next(0, 250);
     private readonly Dictionary<string, TestNode> _nodes = [];
     private readonly List<string> _links = [];
+    private readonly Dictionary<string, string> _linkOf = [];
     private TargetProcess? _client;
+    private readonly string _peerTimeout;
 
     /// <param name="names">The nodes, each with its agent.</param>
     /// <param name="environment">Extra environment of the named nodes' agents (AMBER_FAULT, say).</param>
     /// <param name="homeSizes">Nodes whose home is a tmpfs of this size (mount's size=: "300k"), for a full disk.</param>
+    /// <param name="peerTimeoutSeconds">The agents' --peer-timeout (theirs, 30 s, if null).</param>
     public TestNodes(string[] names, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? environment = null,
-        IReadOnlyDictionary<string, string>? homeSizes = null)
+        IReadOnlyDictionary<string, string>? homeSizes = null, int? peerTimeoutSeconds = null)
     {
+        _peerTimeout = peerTimeoutSeconds is int seconds ? $" --peer-timeout {seconds}" : "";
         Bridge = $"ambn{Random.Shared.Next(0x100000, 0xffffff):x}";
         ExternalProgram.Run("/usr/sbin/ip", "link", "add", Bridge, "type", "bridge").ShouldSucceed();
         ExternalProgram.Run("/usr/sbin/ip", "link", "set", Bridge, "up").ShouldSucceed();
@@ -54,6 +58,10 @@ public sealed class TestNodes : IDisposable
     public TestDir Dir => _dir;
 
     public TestNode this[string name] => _nodes[name];
+
+    /// <summary>Cuts node <paramref name="name"/> off the bridge (its veth's host end down), or joins it again.</summary>
+    public void SetLink(string name, bool up) =>
+        ExternalProgram.Run("/usr/sbin/ip", "link", "set", _linkOf[name], up ? "up" : "down").ShouldSucceed();
 
     /// <summary>An address of the test's /24, with its prefix length (hosts 11... are the nodes', 50 the client's).</summary>
     public string Address(int host) => $"10.215.{_subnet}.{host}/24";
@@ -85,12 +93,13 @@ public sealed class TestNodes : IDisposable
         Directory.CreateDirectory(home);
         string script = "mount -t sysfs none /sys && mount -t cgroup2 none /sys/fs/cgroup && mount -t tmpfs -o mode=755 none /run && ip link set lo up"
             + (homeSize is null ? "" : $" && mount -t tmpfs -o size={homeSize},mode=755 none {home}") + " && echo READY"
-            + $" && while [ ! -e {go} ]; do sleep 0.02; done; exec env {environment} {Repo.Amber} agent --listen {listen} --cluster {cluster} --node {certificateName ?? name}";
+            + $" && while [ ! -e {go} ]; do sleep 0.02; done; exec env {environment} {Repo.Amber} agent --listen {listen} --cluster {cluster} --node {certificateName ?? name}{_peerTimeout}";
         var unshare = TargetProcess.Start("/usr/bin/unshare", ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", script], dir, logName: "agent.log");
         unshare.WaitForLine(l => l == "READY", "the node's namespaces");
         int pid = 0;
         GroupHome.WaitUntil(() => (pid = Children(unshare.Pid).FirstOrDefault()) > 0, "the node's first process");
         string link = $"{Bridge}{_links.Count}";
+        _linkOf[name] = link;
         ExternalProgram.Run("/usr/sbin/ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", pid.ToString(CultureInfo.InvariantCulture)).ShouldSucceed();
         _links.Add(link);
         ExternalProgram.Run("/usr/sbin/ip", "link", "set", link, "master", Bridge, "up").ShouldSucceed();

@@ -38,6 +38,19 @@ public sealed partial class MemoryRestorer(
     /// </summary>
     public List<PageRun> ReadInPlace { get; } = [];
 
+    /// <summary>
+    /// A lazy restore's pager: the private memory it can serve is mapped empty and handed to it
+    /// (<see cref="LazyPager"/>), with its own <see cref="LazyPageFiles"/>; null: every page is placed now.
+    /// </summary>
+    public LazyPager? Pager { get; init; }
+
+    /// <summary>This process's page files, opened for the pager (which outlives the restore of this process).</summary>
+    public PageFiles? LazyPageFiles { get; init; }
+
+    // A mapping holding less than this is placed at once: it is touched at once anyway (a stack, a
+    // small heap), and a fault costs more than a read.
+    private const ulong LazyAtLeast = 256 << 10;
+
     // A read the process makes itself costs an injected system call, and a direct read of a few
     // pages a trip to the disk: ~0.3 ms a piece here, a minute for the ~200 000 pieces of a 2 GiB
     // process after ten checkpoints of 1 % of its pages. Shorter pieces are read by amber instead.
@@ -112,9 +125,10 @@ public sealed partial class MemoryRestorer(
         try
         {
             var fills = PlanFills();
+            var lazy = fills.Where(IsLazy).ToHashSet();
             // Before the first mapping: opening a page file takes the lowest free fd, which the
             // batch's file mappings count on having to themselves.
-            foreach (var fill in fills)
+            foreach (var fill in fills.Where(f => !lazy.Contains(f)))
                 foreach (var (owner, runs) in fill.Parts)
                     foreach (var run in runs.Where(r => !r.IsBlock))
                         PageFd(owner, run.StoredIn);
@@ -127,18 +141,22 @@ public sealed partial class MemoryRestorer(
             var blocks = new List<(int PagesOf, PageRun Run)>();
             foreach (var fill in fills)
             {
-                Map(fill.Vma, fill.MapProt);
+                bool later = lazy.Contains(fill);
+                Map(fill.Vma, later ? (int)fill.Vma.Prot : fill.MapProt);
                 AdviseBeforeFill(fill.Vma);
+                if (later)
+                    continue;
                 foreach (var (owner, runs) in fill.Parts)
                     Fill(owner, runs, pieces, blocks);
             }
             batch.Flush();
+            HandOverLazy(lazy);
             WriteScattered(pieces);
             foreach (var (owner, run) in blocks)
                 FillCompressed(owner, run);
             foreach (var fill in fills)
             {
-                if (fill.MapProt != (int)fill.Vma.Prot)
+                if (fill.MapProt != (int)fill.Vma.Prot && !lazy.Contains(fill))
                     batch.Mprotect(fill.Vma.Start, fill.Vma.End - fill.Vma.Start, (int)fill.Vma.Prot);
                 AdviseAfterFill(fill.Vma);
             }
@@ -150,6 +168,44 @@ public sealed partial class MemoryRestorer(
                 calls.Close(fd);
             _pageFds.Clear();
         }
+    }
+
+    /// <summary>
+    /// Whether a mapping's pages can wait for the pager: private memory of the process's own (its
+    /// pages in its own page files), big enough, and with nothing that would touch it all at once or
+    /// forbid the pager to place pages (mlock, guard pages, seals, droppable memory).
+    /// </summary>
+    private bool IsLazy(MappingFill fill)
+    {
+        var vma = fill.Vma;
+        const VmFlags Eager = VmFlags.Locked | VmFlags.Droppable | VmFlags.Sealed | VmFlags.MaybeGuard;
+        return Pager is not null && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack && !vma.Shared
+            && ((VmFlags)vma.VmFlags & Eager) == 0 && vma.Guards.Count == 0
+            && fill.Parts is [(0, var runs)]
+            && runs.Sum(r => (long)r.Count) * (long)PageSize >= (long)LazyAtLeast;
+    }
+
+    /// <summary>
+    /// The lazy mappings, made and still empty, registered with a userfaultfd made in the process
+    /// and handed to the pager with their runs: from here on a touch of them waits for its page.
+    /// </summary>
+    private void HandOverLazy(HashSet<MappingFill> lazy)
+    {
+        if (lazy.Count == 0)
+            return;
+        var uffd = Kernel.Memory.MissingPages.Create(calls.Memory.Pid, calls);
+        try
+        {
+            foreach (var fill in lazy)
+                uffd.Register(fill.Vma.Start, fill.Vma.End);
+        }
+        catch
+        {
+            uffd.Dispose();
+            throw;
+        }
+        var files = LazyPageFiles!;
+        Pager!.Add(uffd, lazy.SelectMany(f => f.Parts[0].Runs), where => files.Of(0, where), _pageFile);
     }
 
     /// <summary>

@@ -29,13 +29,17 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
 
     /// <summary>Restores the group from a checkpoint, bringing back only processes whose credentials <paramref name="who"/> holds.</summary>
     /// <param name="handOver">Asked once every process is made, before any runs: null releases them; otherwise they are killed and the restore fails, saying why.</param>
-    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null, Func<string?>? handOver = null)
+    /// <param name="released">With <paramref name="handOver"/>: called once they run.</param>
+    /// <param name="lazy">Release them before their memory is in; the worker places it, and reports once it has.</param>
+    public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null, Func<string?>? handOver = null,
+        Action? released = null, bool lazy = false)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
         if (GroupNetwork.PrepareHostProblem(group.Config) is { } hostSide)
             return ControlResponse.Failure(hostSide);
-        List<string> args = ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key")];
+        List<string> args = ["restore-group", "--images", images, "--cgroup", group.Cgroup.Path, "--lock", home.WorkerLock(group.Config.Name), .. admit, .. GroupKey.Arguments(group.Config, "--key"),
+            .. lazy ? ["--lazy"] : Array.Empty<string>()];
         WorkerReport report;
         if (handOver is null)
         {
@@ -49,7 +53,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
                 HandOver.Answerer answerer;
                 using (theirs)
                 {
-                    answerer = HandOver.Answer(ours, handOver);
+                    answerer = HandOver.Answer(ours, handOver, released: released);
                     report = Worker.Run(reaper, home.DaemonLog, [.. args, "--hand-over", "3"], [(3, theirs.Fd)], progress);
                 }
                 answerer.Join();
@@ -58,6 +62,10 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
+            // A lazy restore's worker that ended before all the memory was in leaves processes with
+            // pages missing for good (its pager kills them when it can; killed itself, it cannot).
+            if (lazy)
+                group.KillAll();
             // Nothing of the group runs: nothing of it stays on the host (its veth pair went with the worker's namespace).
             if (group.Config.Net.Length > 0)
                 GroupNetwork.TryUnpublish(group.Config);

@@ -1,0 +1,382 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Amber.Image;
+using Amber.Image.Schema;
+using Amber.Kernel.Memory;
+
+namespace Amber.Checkpoint.Resources.Memory;
+
+/// <summary>
+/// The pages of a lazy restore (amber restore --lazy): the private memory of the restored processes
+/// is mapped but left empty, and this serves it from the image while they run. A page touched first
+/// is read, checked against its checksum and placed at once, with the pages after it (a fault);
+/// meanwhile every other page is pushed in address order, a MiB at a time. One thread does both, so a
+/// fault waits at most for one push. The processes' forks, mremaps, madvise drops and munmaps are
+/// followed (<see cref="MissingPages"/>), so each page goes where the process now has it, or nowhere.
+/// A process's userfaultfd is closed once all of its pages are placed (what is still missing then is
+/// memory that held nothing: it reads as zero, as it did); when every one is, the pager is done.
+/// <para>
+/// Until then the processes depend on this pager: a page that fails its checksum, or the end of the
+/// pager before its time, would leave them with memory that is not theirs. On a failure every
+/// process is killed (<see cref="Failed"/>): a group's checkpoint is still there to restore from.
+/// </para>
+/// </summary>
+public sealed class LazyPager : IDisposable
+{
+    private const int FaultChunk = 16 * ImageFormat.PageSize; // a touch usually goes on forward
+    private const int PushChunk = 1 << 20;
+    private const int IdlePollMs = 5;
+
+    private readonly ConcurrentQueue<Space> _incoming = new();
+    private readonly List<IDisposable> _owned = [];
+    private readonly List<Space> _spaces = [];
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Stopwatch _clock = new();
+    private readonly byte[] _buffer = new byte[PageCodec.MaxPages * ImageFormat.PageSize];
+    private readonly byte[] _block = new byte[PageCodec.MaxPages * ImageFormat.PageSize];
+    private PageRun? _blockRun;
+    private Thread? _thread;
+    private volatile bool _sealed, _stop;
+    private int _pushNext;
+
+    /// <summary>Called (on the pager's thread) when the restored memory cannot be completed: it should kill every restored process.</summary>
+    public Action<string>? Failed { get; set; }
+
+    /// <summary>Why the pager stopped before every page was placed; null while it runs or once it is done.</summary>
+    public string? Failure { get; private set; }
+
+    /// <summary>Done: every page placed (or the pager failed, <see cref="Failure"/>).</summary>
+    public Task Completion => _done.Task;
+
+    /// <summary>Pages placed because they were touched.</summary>
+    public long FaultedPages { get; private set; }
+
+    /// <summary>Touches served (each places up to 16 pages).</summary>
+    public long Faults { get; private set; }
+
+    /// <summary>Pages placed ahead of any touch.</summary>
+    public long PushedPages { get; private set; }
+
+    /// <summary>From the first process handed over to the last page placed.</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>Pages still to place, as handed over (for a progress figure before the pager starts).</summary>
+    public long PagesHandedOver { get; private set; }
+
+    /// <summary>
+    /// Serves <paramref name="uffd"/>'s registered memory from now on: <paramref name="runs"/> (at
+    /// their saved addresses) from the page files <paramref name="pagesOf"/> opens. Whatever of that
+    /// memory no run covers reads as zero.
+    /// </summary>
+    public void Add(MissingPages uffd, IEnumerable<PageRun> runs, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
+    {
+        var pending = runs.Select(r => new Pending(r.Address, r.Address + r.Count * ImageFormat.PageSize, 0, r)).OrderBy(p => p.Start).ToList();
+        PagesHandedOver += pending.Sum(p => (long)((p.End - p.Start) / ImageFormat.PageSize));
+        _incoming.Enqueue(new Space(uffd, pending, pagesOf, pageFile));
+        if (_thread is null)
+        {
+            _clock.Start();
+            _thread = new Thread(Run) { IsBackground = true, Name = "amber-lazy-pages" };
+            _thread.Start();
+        }
+    }
+
+    /// <summary>Something the pager reads from (page files) to close when it is done.</summary>
+    public void Own(IDisposable files)
+    {
+        lock (_owned)
+            _owned.Add(files);
+    }
+
+    /// <summary>No other process is coming: the pager ends once the ones it has are complete.</summary>
+    public void Seal()
+    {
+        _sealed = true;
+        if (_thread is null)
+        {
+            CloseOwned();
+            _done.TrySetResult();
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            Loop();
+        }
+        catch (Exception e)
+        {
+            // Whatever it is: the processes cannot be left with pages that will never come.
+            Fail(e.Message);
+        }
+        finally
+        {
+            _clock.Stop();
+            foreach (var space in _spaces)
+                space.Uffd.Dispose();
+            _spaces.Clear();
+            CloseOwned();
+            _done.TrySetResult();
+        }
+    }
+
+    private void CloseOwned()
+    {
+        lock (_owned)
+        {
+            _owned.ForEach(f => f.Dispose());
+            _owned.Clear();
+        }
+    }
+
+    private void Fail(string why)
+    {
+        Failure = $"the lazy restore's memory cannot be completed: {why}";
+        try
+        {
+            Failed?.Invoke(Failure);
+        }
+        catch (Exception e)
+        {
+            Failure += $" (and ending the restored processes failed: {e.Message})";
+        }
+    }
+
+    private void Loop()
+    {
+        Span<UserfaultEvent> events = stackalloc UserfaultEvent[64];
+        var ready = new bool[16];
+        while (!_stop)
+        {
+            while (_incoming.TryDequeue(out var added))
+                _spaces.Add(added);
+            CloseComplete();
+            if (_spaces.Count == 0 && _incoming.IsEmpty)
+            {
+                if (_sealed)
+                    return;
+                Thread.Sleep(1);
+                continue;
+            }
+            bool pushing = _spaces.Any(s => s.Pending.Count > 0);
+            if (ready.Length < _spaces.Count)
+                ready = new bool[_spaces.Count * 2];
+            int polled = _spaces.Count; // a fork adds one as its message is handled
+            if (MissingPages.Wait([.. _spaces.Select(s => s.Uffd)], ready, pushing ? 0 : IdlePollMs))
+            {
+                for (int i = 0; i < polled; i++)
+                {
+                    if (!ready[i])
+                        continue;
+                    var space = _spaces[i];
+                    for (int n; (n = space.Uffd.ReadEvents(events)) > 0;)
+                    {
+                        foreach (var e in events[..n])
+                            Handle(space, e);
+                    }
+                }
+            }
+            foreach (var space in _spaces.ToList())
+                RetryDeferred(space);
+            if (pushing)
+                PushOne();
+        }
+    }
+
+    private void Handle(Space space, UserfaultEvent e)
+    {
+        switch (e.Kind)
+        {
+            case UserfaultKind.PageFault:
+                if (!Serve(space, e.Address))
+                    space.Deferred.Add(e.Address);
+                break;
+            case UserfaultKind.Fork:
+                // The child has what the parent had placed; what is missing in one is missing in both.
+                _spaces.Add(new Space(MissingPages.Adopt(e.ForkFd, space.Uffd.Owner), [.. space.Pending], space.PagesOf, space.PageFile));
+                break;
+            case UserfaultKind.Remap:
+                space.Move(e.Address, e.Address + e.Length, e.To);
+                break;
+            case UserfaultKind.Remove or UserfaultKind.Unmap:
+                space.Drop(e.Address, e.Address + e.Length);
+                break;
+        }
+    }
+
+    private void RetryDeferred(Space space)
+    {
+        if (space.Deferred.Count == 0)
+            return;
+        var waiting = space.Deferred.ToList();
+        space.Deferred.Clear();
+        foreach (ulong address in waiting)
+        {
+            if (!Serve(space, address))
+                space.Deferred.Add(address);
+        }
+    }
+
+    /// <summary>Places the touched page (and a few after it); false when the mm is changing (serve it again after its events).</summary>
+    private bool Serve(Space space, ulong address)
+    {
+        int i = space.IndexOf(address);
+        if (i < 0)
+        {
+            var zero = space.Uffd.Zero(address, ImageFormat.PageSize);
+            return !zero.Again;
+        }
+        var p = space.Pending[i];
+        ulong end = p.Run.IsBlock ? p.End : Math.Min(p.End, address + FaultChunk);
+        ulong start = p.Run.IsBlock ? p.Start : address;
+        var outcome = Place(space, p, start, end);
+        if (outcome.Done > 0)
+        {
+            Faults++;
+            FaultedPages += (long)(outcome.Done / ImageFormat.PageSize);
+        }
+        return !outcome.Again;
+    }
+
+    /// <summary>Pushes the next MiB of some process's memory (each in turn).</summary>
+    private void PushOne()
+    {
+        for (int tries = 0; tries < _spaces.Count; tries++)
+        {
+            var space = _spaces[_pushNext++ % _spaces.Count];
+            if (space.Pending.Count == 0)
+                continue;
+            var p = space.Pending[0];
+            var outcome = Place(space, p, p.Start, Math.Min(p.End, p.Start + PushChunk));
+            PushedPages += (long)(outcome.Done / ImageFormat.PageSize);
+            return;
+        }
+    }
+
+    /// <summary>Reads [start, end) of a pending stretch from the image, checks it, places it, and takes what was placed off the list.</summary>
+    private FillOutcome Place(Space space, Pending p, ulong start, ulong end)
+    {
+        ulong first = (start - p.Shift - p.Run.Address) / ImageFormat.PageSize;
+        int length = (int)(end - start);
+        var data = _buffer.AsSpan(0, length);
+        var pages = space.PagesOf(p.Run.StoredIn);
+        if (p.Run.IsBlock)
+        {
+            if (!ReferenceEquals(_blockRun, p.Run))
+            {
+                pages.ReadRun(p.Run, _block.AsSpan(0, (int)p.Run.Count * ImageFormat.PageSize));
+                _blockRun = p.Run;
+            }
+            _block.AsSpan((int)first * ImageFormat.PageSize, length).CopyTo(data);
+        }
+        else
+        {
+            pages.Read(p.Run.FileOffset + first * ImageFormat.PageSize, data);
+            int bad = PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first);
+            if (bad >= 0)
+                throw new CheckpointException($"{space.PageFile}: the page saved for address {p.Run.Address + (first + (ulong)bad) * ImageFormat.PageSize:x} does not match its checksum; the image is corrupt");
+        }
+        var outcome = space.Uffd.Copy(start, data);
+        if (outcome.Gone)
+        {
+            // Not registered memory of a live process any more: nothing of this stretch can go anywhere.
+            space.Drop(p.Start, p.End);
+            return outcome;
+        }
+        if (outcome.Done > 0)
+            space.Drop(start, start + outcome.Done);
+        return outcome;
+    }
+
+    private void CloseComplete()
+    {
+        for (int i = _spaces.Count - 1; i >= 0; i--)
+        {
+            if (_spaces[i].Pending.Count > 0 || _spaces[i].Deferred.Count > 0)
+                continue;
+            _spaces[i].Uffd.Dispose(); // what is still missing held nothing: it reads as zero
+            _spaces.RemoveAt(i);
+        }
+    }
+
+    /// <summary>Stops serving (the restore failed, and its processes are gone): closes every userfaultfd.</summary>
+    public void Dispose()
+    {
+        _stop = true;
+        if (_thread is not null && _thread != Thread.CurrentThread)
+            _thread.Join();
+        while (_incoming.TryDequeue(out var left))
+            left.Uffd.Dispose();
+        if (_thread is null || _thread == Thread.CurrentThread)
+        {
+            CloseOwned();
+            _done.TrySetResult();
+        }
+    }
+
+    /// <summary>Pages [Start, End) as the process has them now, saved at [Start - Shift, End - Shift) in Run.</summary>
+    private readonly record struct Pending(ulong Start, ulong End, ulong Shift, PageRun Run);
+
+    /// <summary>One process's memory (or a forked copy of it): what is still to place, in address order.</summary>
+    private sealed class Space(MissingPages uffd, List<Pending> pending, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
+    {
+        public MissingPages Uffd { get; } = uffd;
+        public List<Pending> Pending { get; } = pending;
+        public Func<PageFileRef, PageFileReader> PagesOf { get; } = pagesOf;
+        public string PageFile { get; } = pageFile;
+
+        /// <summary>Touched pages that could not be placed yet (the mm was changing).</summary>
+        public List<ulong> Deferred { get; } = [];
+
+        public int IndexOf(ulong address)
+        {
+            int lo = 0, hi = Pending.Count - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (address < Pending[mid].Start)
+                    hi = mid - 1;
+                else if (address >= Pending[mid].End)
+                    lo = mid + 1;
+                else
+                    return mid;
+            }
+            return -1;
+        }
+
+        /// <summary>Takes [start, end) off the list (placed, dropped or unmapped).</summary>
+        public void Drop(ulong start, ulong end) => Cut(start, end, moveTo: null);
+
+        /// <summary>What was at [start, end) is at <paramref name="to"/> now.</summary>
+        public void Move(ulong start, ulong end, ulong to)
+        {
+            var moved = Cut(start, end, moveTo: to);
+            Pending.AddRange(moved);
+            Pending.Sort((a, b) => a.Start.CompareTo(b.Start));
+        }
+
+        private List<Pending> Cut(ulong start, ulong end, ulong? moveTo)
+        {
+            var inside = new List<Pending>();
+            int i = 0;
+            while (i < Pending.Count && Pending[i].End <= start)
+                i++;
+            var kept = new List<Pending>();
+            while (i < Pending.Count && Pending[i].Start < end)
+            {
+                var p = Pending[i];
+                Pending.RemoveAt(i);
+                if (p.Start < start)
+                    kept.Add(p with { End = start });
+                if (p.End > end)
+                    kept.Add(p with { Start = end });
+                ulong s = Math.Max(p.Start, start), e = Math.Min(p.End, end);
+                if (moveTo is ulong to)
+                    inside.Add(new Pending(s - start + to, e - start + to, p.Shift + to - start, p.Run));
+            }
+            Pending.InsertRange(i, kept);
+            return inside;
+        }
+    }
+}

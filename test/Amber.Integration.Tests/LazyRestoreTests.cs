@@ -1,0 +1,65 @@
+using System.Text.RegularExpressions;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// amber restore --lazy: the program runs before its memory is in, and every page it touches,
+/// forks with, moves, drops or has the kernel write is as it was saved (userfaultfd).
+/// </summary>
+public sealed partial class LazyRestoreTests
+{
+    [Fact]
+    public void TheProgramRunsWhileItsMemoryIsPlaced()
+    {
+        using var dir = new TestDir("lazy");
+        using var target = TargetProcess.StartC("lazy", dir, "256");
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled();
+        // Its final checks (a fork, an mremap, a drop, a kernel write, every page) run as soon as it
+        // is back, while the pager is still pushing its 256 MiB.
+        File.WriteAllText(dir["stop"], "");
+        var restored = AmberCli.Run("restore", "--images", dir["img"], "--detach", "--lazy").ShouldSucceed();
+        Assert.Equal(target.Pid.ToString(), restored.LastStdoutLine);
+        target.Restored();
+        var figures = LazyFigures().Match(restored.Stderr);
+        Assert.True(figures.Success, restored.Stderr);
+        Assert.True(long.Parse(figures.Groups["mib"].Value) >= 200, restored.Stderr); // 6 pages in 7 of the 256 MiB hold data
+        Assert.True(long.Parse(figures.Groups["touches"].Value) > 0, $"no page was placed on a touch: {restored.Stderr}");
+        Assert.True(long.Parse(figures.Groups["pushed"].Value) > 0, $"no page was pushed ahead: {restored.Stderr}");
+        target.FinishAndVerify();
+    }
+
+    [Fact]
+    public void APageThatFailsItsChecksumEndsTheProgram()
+    {
+        using var dir = new TestDir("lazybad");
+        using var target = TargetProcess.StartC("lazy", dir, "64");
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldSucceed();
+        target.ReapKilled();
+        // The middle of the page file is the 64 MiB region, which the restore leaves to the pager.
+        string pages = Directory.GetFiles(dir["img"], "pages-*.img").Single();
+        using (var f = File.Open(pages, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = f.Length / 2 / 4096 * 4096 + 100;
+            int b = f.ReadByte();
+            f.Position -= 1;
+            f.WriteByte((byte)(b ^ 0x10));
+        }
+        AmberCli.Run("restore", "--images", dir["img"], "--detach", "--lazy").ShouldFail("does not match its checksum");
+        target.Restored();
+        var status = Exited.Wait(target.Pid, TimeSpan.FromSeconds(10), "lazily restored target");
+        target.MarkEnded();
+        Assert.True(!status.Exited && status.TermSignal == 9, $"the program must be killed, not left with a wrong page: {status}");
+        Assert.DoesNotContain(target.Lines(), l => l.StartsWith("PASS", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ALazyRestoreOfAGroupIsRefused() =>
+        AmberCli.Run("restore", "--group", "nogroup", "--lazy").ShouldBeUsageError("--lazy");
+
+    [GeneratedRegex(@"lazy memory: (?<mib>\d+) MiB, all in after \d+ ms: \d+ pages placed on (?<touches>\d+) touches, (?<pushed>\d+) pushed ahead")]
+    private static partial Regex LazyFigures();
+}
