@@ -53,7 +53,7 @@ public static class Checkpointer
         TracerThread.Run("amber-checkpoint", () =>
         {
             Preflight(pid);
-            return Run(check => FrozenGroup.Freeze(pid, check), OwnNamespaces.Join(pid), $"process {pid}", group: null, options, cancel);
+            return WhilePassing(options, cancel, () => Run(check => FrozenGroup.Freeze(pid, check), OwnNamespaces.Join(pid), $"process {pid}", group: null, options, cancel));
         });
 
     /// <summary>Every process of the group's cgroup, stopped at one barrier (the cgroup freezer), saved as one checkpoint.</summary>
@@ -66,8 +66,32 @@ public static class Checkpointer
         {
             // The group's namespaces are its first process's (the others are checked against them).
             var own = cgroup.Processes() is [int first, ..] && ProcFs.Exists(first) ? OwnNamespaces.Join(first) : OwnNamespaces.None;
-            return Run(check => FrozenGroup.Freeze(cgroup, check), own, $"group {group}", group, options, cancel);
+            return WhilePassing(options, cancel, () => Run(check => FrozenGroup.Freeze(cgroup, check), own, $"group {group}", group, options, cancel));
         });
+
+    private const int PassingTries = 20;
+    private static readonly TimeSpan PassingPause = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>
+    /// A checkpoint refused for a passing state (<see cref="UnsupportedResourceException.Passing"/>: a
+    /// file watcher's events not read yet) is taken again after a pause in which the processes run,
+    /// up to half a second. Not with write trackers: the refused attempt has read and reset them.
+    /// </summary>
+    private static CheckpointResult WhilePassing(CheckpointOptions options, CancellationToken cancel, Func<CheckpointResult> attempt)
+    {
+        for (int tries = 1; ; tries++)
+        {
+            try
+            {
+                return attempt();
+            }
+            catch (UnsupportedResourceException e) when (e.Passing && tries < PassingTries && options.Trackers.Count == 0)
+            {
+                cancel.WaitHandle.WaitOne(PassingPause);
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+    }
 
     /// <summary>Room for the allocations of a freeze (a process's image, lists of page runs) with no collection.</summary>
     private const long NoCollectionBytes = 64L << 20;

@@ -42,6 +42,37 @@ public sealed class FailureTests
         Spawner.Kill(child, 9);
     }
 
+    /// <summary>
+    /// Inotify events the program never reads: the checkpoint is tried again for half a second (a
+    /// program that reads its events would have read them), then refused, the program untouched.
+    /// </summary>
+    [Fact]
+    public void InotifyEventsNeverReadAreRefusedAfterAWhileAndTheProgramRunsOn()
+    {
+        using var dir = new TestDir("inotifyfull");
+        Directory.CreateDirectory(dir["watched"]);
+        File.WriteAllText(dir["never.py"], """
+            import ctypes, sys, time
+            libc = ctypes.CDLL(None)
+            fd = libc.inotify_init()
+            assert libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x100) > 0  # IN_CREATE
+            open(sys.argv[1] + "/made", "w").close()
+            print("READY", flush=True)
+            while True:
+                time.sleep(0.05)
+                print("tick", flush=True)
+            """);
+        using var target = TargetProcess.Start("/usr/bin/python3", [dir["never.py"], dir["watched"]], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail("events not read yet");
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(450), $"refused after {clock.ElapsedMilliseconds} ms: it was not tried again");
+        Assert.True(target.IsRunning && !target.IsTraced);
+        Assert.False(Directory.Exists(dir["img"]));
+        int ticks = target.Lines().Count(l => l == "tick");
+        target.WaitForLine(_ => target.Lines().Count(l => l == "tick") > ticks + 2, "ticks after the refusal");
+    }
+
     [Fact]
     public void UnsupportedFdIsRefusedNamingIt()
     {

@@ -12,4 +12,10 @@ public sealed class UnsupportedResourceException(int pid, string resource, strin
 
     /// <summary>The kind Amber cannot save (a hugetlb mapping, a ptrace'd process...).</summary>
     public string Kind { get; } = kind;
+
+    /// <summary>
+    /// A state the program leaves by itself in a moment (events queued that it has not read yet): a
+    /// checkpoint tried again a little later may well succeed.
+    /// </summary>
+    public bool Passing { get; init; }
 }

@@ -8,7 +8,8 @@ namespace Amber.Checkpoint.Resources.AnonFds;
 /// <summary>
 /// An inotify descriptor: its watches, each by the file's handle (name_to_handle_at), so that the
 /// restore finds the very inode wherever it was moved since, or makes the watch on a deleted file
-/// again on the file the restore makes. One with events not read yet is refused (they would be lost).
+/// again on the file the restore makes. One with events not read yet is refused (they would be lost):
+/// a passing state, the checkpoint is tried again once the program has had a moment to read them.
 /// </summary>
 public sealed class InotifyKind : IFileKind
 {
@@ -21,7 +22,7 @@ public sealed class InotifyKind : IFileKind
         string info = ProcFs.ReadFdInfoText(fd.Pid, fd.Fd);
         int queued = ProcessFiles.QueuedBytes(fd.Pid, fd.Fd);
         if (queued > 0)
-            throw new UnsupportedResourceException(fd.Pid, $"fd {fd.Fd} (inotify)", $"an inotify descriptor with {queued} bytes of events not read yet");
+            throw new UnsupportedResourceException(fd.Pid, $"fd {fd.Fd} (inotify)", $"an inotify descriptor with {queued} bytes of events not read yet") { Passing = true };
         image.Kind = FdKind.FdInotify;
         foreach (var w in AnonFdInfo.ParseInotify(info))
         {

@@ -280,8 +280,10 @@ public sealed class LazyPager : IDisposable
         var outcome = space.Uffd.Copy(start, data);
         if (outcome.Gone)
         {
-            // Not registered memory of a live process any more: nothing of this stretch can go anywhere.
+            // Not registered memory of a live process any more: nothing of this stretch can go
+            // anywhere. A thread that touched it still waits: it is woken to find out for itself.
             space.Drop(p.Start, p.End);
+            space.Uffd.Wake(start, end - start);
             return outcome;
         }
         if (outcome.Done > 0)
