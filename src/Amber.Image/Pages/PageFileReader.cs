@@ -55,6 +55,29 @@ public sealed class PageFileReader : IDisposable
     /// <summary>Bytes of page data after the header page.</summary>
     public ulong DataLength { get; }
 
+    /// <summary>
+    /// Asks the kernel to start reading the whole file into the page cache (POSIX_FADV_WILLNEED) and
+    /// returns at once: reads that come later find it there. Best effort: nothing is said if it cannot.
+    /// </summary>
+    public void ReadAhead()
+    {
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            Native.Interop.PosixFadvise((int)_handle.DangerousGetHandle(), 0, 0, Native.Interop.POSIX_FADV_WILLNEED);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed meanwhile: nothing more will be read from it.
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+        }
+    }
+
     /// <summary>Fills <paramref name="destination"/> with the data at file offset <paramref name="offset"/>.</summary>
     /// <exception cref="ImageFormatException">The range lies outside the page data.</exception>
     public void Read(ulong offset, Span<byte> destination)

@@ -72,6 +72,11 @@ public sealed class LazyPager : IDisposable
     {
         var pending = runs.Select(r => new Pending(r.Address, r.Address + r.Count * ImageFormat.PageSize, 0, r)).OrderBy(p => p.Start).ToList();
         PagesHandedOver += pending.Sum(p => (long)((p.End - p.Start) / ImageFormat.PageSize));
+        // The page files were written with direct I/O: nothing of them is cached. The kernel reads
+        // them ahead (in the background, off this thread: submitting the reads of GiBs takes a while)
+        // while the pager places pages, instead of one MiB read from the disk at a time.
+        var files = pending.Select(p => p.Run.StoredIn).Distinct().Select(pagesOf).ToList();
+        Task.Run(() => files.ForEach(f => f.ReadAhead()));
         _incoming.Enqueue(new Space(uffd, pending, pagesOf, pageFile));
         if (_thread is null)
         {
