@@ -261,6 +261,35 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// Two programs of one group talking through a FIFO and a unix socket move together, every message
+    /// in sequence. In a PID namespace of the group's own (their PIDs must be free on the destination)
+    /// under a shell that waits for both: the namespace's first process ending would kill the others.
+    /// </summary>
+    [Fact]
+    public void TwoProgramsSharingAFifoAndAUnixSocketMoveTogether()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-duo");
+        string duo = TargetBinaries.Get("duo");
+        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--", "/bin/sh", "-c",
+            $"{duo} server {work.Path} & while [ ! -S {work["sock"]} ]; do sleep 0.05; done; {duo} client {work.Path} & wait").ShouldSucceed();
+        var server = new GroupMember(0, work["server.log"]);
+        var client = new GroupMember(0, work["client.log"]);
+        GroupHome.WaitUntil(() => File.Exists(work["client.log"]), "the client");
+        client.WaitForTicks(5);
+
+        Migrate(nodes["a"], nodes["b"], "precopy", "duo");
+        Assert.Empty(nodes["a"].Members("duo"));
+        Assert.Equal(3, nodes["b"].Members("duo").Count);
+        client.WaitForTicks(10);
+        server.WaitForTicks(10);
+
+        File.WriteAllText(work["stop"], "");
+        client.WaitForPass();
+        server.WaitForPass();
+    }
+
+    /// <summary>
     /// One connection: INCR ctr pipelined 32 at a time with 64 in flight, each reply the one before
     /// plus one; "acked N" every 1 024; on the work directory's stop file, the replies still due, then
     /// GET ctr must be the last one: PASS N. A reset, an end of file or a wrong reply: FAIL.
