@@ -170,7 +170,8 @@ public sealed class CorruptImageTests
             File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
     }
 
-    private static void Flip(string path, long offset)
+    /// <summary>Flips one bit of the byte at <paramref name="offset"/> of a file.</summary>
+    internal static void Flip(string path, long offset)
     {
         using var f = File.Open(path, FileMode.Open, FileAccess.ReadWrite);
         f.Position = offset;

@@ -41,13 +41,7 @@ public sealed partial class LazyRestoreTests
         target.ReapKilled();
         // The middle of the page file is the 64 MiB region, which the restore leaves to the pager.
         string pages = Directory.GetFiles(dir["img"], "pages-*.img").Single();
-        using (var f = File.Open(pages, FileMode.Open, FileAccess.ReadWrite))
-        {
-            f.Position = f.Length / 2 / 4096 * 4096 + 100;
-            int b = f.ReadByte();
-            f.Position -= 1;
-            f.WriteByte((byte)(b ^ 0x10));
-        }
+        CorruptImageTests.Flip(pages, new FileInfo(pages).Length / 2 / 4096 * 4096 + 100);
         AmberCli.Run("restore", "--images", dir["img"], "--detach", "--lazy").ShouldFail("does not match its checksum");
         target.Restored();
         var status = Exited.Wait(target.Pid, TimeSpan.FromSeconds(10), "lazily restored target");

@@ -240,14 +240,8 @@ public static class InternalCommand
             });
             if (link is not null)
                 HandOver.Running(link);
-            if (result.Lazy is { } pager)
-            {
-                // They run, and need this worker until every page is in; on a failure the pager has killed them.
-                pager.Completion.Wait();
-                pager.Dispose();
-                if (pager.Failure is { } failure)
-                    throw new CheckpointException($"{failure}; the restored processes were killed");
-            }
+            // They run, and need this worker until every page is in; on a failure the pager has killed them.
+            result.Lazy?.WaitUntilAllIn();
             return new WorkerReport
             {
                 Ok = true, Roots = [.. result.Roots], Processes = [.. result.Processes], TotalMs = result.Total.TotalMilliseconds, Warnings = [.. result.Warnings],

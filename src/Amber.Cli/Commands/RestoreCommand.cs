@@ -79,10 +79,7 @@ public static class RestoreCommand
     /// </summary>
     private static void WaitForPages(Checkpoint.Resources.Memory.LazyPager pager)
     {
-        pager.Completion.Wait();
-        pager.Dispose();
-        if (pager.Failure is { } failure)
-            throw new Checkpoint.CheckpointException($"{failure}; the restored processes were killed");
+        pager.WaitUntilAllIn();
         Console.Error.WriteLine($"lazy memory: {pager.PagesHandedOver * 4 / 1024} MiB, all in after {pager.Elapsed.TotalMilliseconds:0} ms: {pager.FaultedPages} pages placed on {pager.Faults} touches, {pager.PushedPages} pushed ahead");
     }
 

@@ -35,30 +35,11 @@ public sealed class DirtyTracker : IDisposable
     public HeldFile Handle => _uffd;
 
     /// <summary>Makes a tracker in a stopped process: userfaultfd made there, copied here, closed there.</summary>
-    public static unsafe DirtyTracker Create(int pid, RemoteCalls calls)
-    {
-        int remote = calls.Userfaultfd();
-        HeldFile copy;
-        try
-        {
-            copy = HeldFile.CopyOf(pid, remote);
-        }
-        finally
-        {
-            calls.Close(remote);
-        }
+    public static DirtyTracker Create(int pid, RemoteCalls calls) =>
         // Not WP_UNPOPULATED: it would fill the page tables of every untouched page with markers (a
         // .NET process reserves hundreds of GiB). A first write to an untouched page faults it in
         // unprotected anyway, which reads as written.
-        var api = new UffdioApi { api = Interop.UFFD_API, features = Interop.UFFD_FEATURE_WP_ASYNC };
-        if (Interop.Ioctl(copy.Fd, Interop.UFFDIO_API, &api) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            copy.Dispose();
-            throw new KernelCallException("ioctl(UFFDIO_API, WP_ASYNC)", $"a userfaultfd of process {pid}", errno);
-        }
-        return new DirtyTracker(pid, copy);
-    }
+        new(pid, RemoteUserfaultfd.Make(pid, calls, kernelFaults: false, Interop.UFFD_FEATURE_WP_ASYNC, "WP_ASYNC"));
 
     /// <summary>A tracker kept since the last checkpoint (its userfaultfd handed back).</summary>
     public static DirtyTracker Adopt(int pid, HeldFile uffd) => new(pid, uffd);

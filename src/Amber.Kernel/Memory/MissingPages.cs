@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
 using Amber.Native;
 
@@ -66,27 +65,8 @@ public sealed class MissingPages : IDisposable
     internal int Fd => _fd.Fd;
 
     /// <summary>Makes one in a stopped process (which must still hold CAP_SYS_PTRACE: the kernel's own accesses are served too).</summary>
-    public static unsafe MissingPages Create(int pid, RemoteCalls calls)
-    {
-        int remote = calls.Userfaultfd(kernelFaults: true);
-        HeldFile copy;
-        try
-        {
-            copy = HeldFile.CopyOf(pid, remote);
-        }
-        finally
-        {
-            calls.Close(remote);
-        }
-        var api = new UffdioApi { api = Interop.UFFD_API, features = Features };
-        if (Interop.Ioctl(copy.Fd, Interop.UFFDIO_API, &api) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            copy.Dispose();
-            throw new KernelCallException("ioctl(UFFDIO_API, EVENT_FORK|REMAP|REMOVE|UNMAP)", $"a userfaultfd of process {pid}", errno);
-        }
-        return new MissingPages(copy.Handle, $"process {pid}");
-    }
+    public static MissingPages Create(int pid, RemoteCalls calls) =>
+        new(RemoteUserfaultfd.Make(pid, calls, kernelFaults: true, Features, "EVENT_FORK|REMAP|REMOVE|UNMAP").Handle, $"process {pid}");
 
     /// <summary>The userfaultfd a fork message brought (the kernel put it in amber's fd table): from now on this object's.</summary>
     public static MissingPages Adopt(int forkFd, string parent) => new(new SafeFdHandle(forkFd), $"a child of {parent}");

@@ -86,6 +86,18 @@ public sealed class LazyPager : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until every page is in, then closes the pager; the processes need the caller until then.
+    /// </summary>
+    /// <exception cref="CheckpointException">The memory could not be completed (the processes were killed).</exception>
+    public void WaitUntilAllIn()
+    {
+        Completion.Wait();
+        Dispose();
+        if (Failure is { } failure)
+            throw new CheckpointException($"{failure}; the restored processes were killed");
+    }
+
     /// <summary>Something the pager reads from (page files) to close when it is done.</summary>
     public void Own(IDisposable files)
     {
