@@ -23,6 +23,7 @@ public sealed class NodeAgent : INodeAgent
     private readonly IPEndPoint _listen;
     private readonly TimeSpan _peerTimeout;
     private readonly CancellationTokenSource _stop = new();
+    private readonly PageLinks _pageLinks = new();
     private Socket? _listener;
     private NodeServices? _services;
     private ILogger? _logger;
@@ -60,8 +61,11 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
-    public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress) =>
-        new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout).Migrate(group, request, progress);
+    public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress)
+    {
+        using var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout);
+        return source.Migrate(group, request, progress);
+    }
 
     private void AcceptAll()
     {
@@ -120,7 +124,12 @@ public sealed class NodeAgent : INodeAgent
             return; // the source says so to its user
         var request = link.Receive();
         if (request.Op == Ops.Begin)
-            new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>()).Serve(request);
+            new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout).Serve(request);
+        else if (request.Op == Ops.Pages)
+        {
+            if (!_pageLinks.Serve(request.Name, link))
+                link.Send(PeerMessage.Failure($"no migration of a group '{request.Name}' from node {link.Peer} waits for its pages here"));
+        }
         else
             link.Send(PeerMessage.Failure($"unknown request '{request.Op}'"));
     }

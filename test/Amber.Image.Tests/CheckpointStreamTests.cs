@@ -49,6 +49,63 @@ public sealed class CheckpointStreamTests : IDisposable
     }
 
     [Fact]
+    public void ACheckpointSentWithItsPagesLaterHasItsPageHeadersAndHolesUntilTheyAreFilledAndChecked()
+    {
+        string from = Store("from");
+        var sample = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"), seed: 3);
+        using var output = new MemoryStream();
+        var writer = CheckpointStreamWriter.Begin(output);
+        writer.Write(sample.Directory, pagesLater: true);
+        writer.End();
+        string sentPages = sample.PathOf(SampleCheckpoint.PageFile);
+        long size = new FileInfo(sentPages).Length;
+        Assert.Equal([(Path.GetFullPath(sentPages), size)], writer.PagesLater.Select(f => (Path.GetFullPath(f.Path), f.Size)));
+        Assert.True(output.Length < size, $"the page data went with it: {output.Length} bytes sent for a page file of {size}");
+
+        var received = CheckpointStreamReader.Begin(new MemoryStream(output.ToArray()), Store("to"), sign: false).Next()!;
+        var incoming = Assert.Single(received.PagesToCome);
+        Assert.Equal(Path.Join(received.Directory, SampleCheckpoint.PageFile), incoming.Path);
+        foreach (string file in SampleCheckpoint.AllFiles.Where(f => f != SampleCheckpoint.PageFile))
+            Assert.Equal(File.ReadAllBytes(sample.PathOf(file)), File.ReadAllBytes(Path.Join(received.Directory, file)));
+        byte[] sent = File.ReadAllBytes(sentPages), here = File.ReadAllBytes(incoming.Path);
+        Assert.Equal(sent.Length, here.Length);
+        Assert.Equal(sent[..ImageFormat.PageSize], here[..ImageFormat.PageSize]);
+        Assert.All(here[ImageFormat.PageSize..], b => Assert.Equal(0, b));
+        // Its data not in yet: it is not what the manifest says.
+        Assert.Contains("checksum mismatch", Assert.Throws<ImageFormatException>(incoming.Complete).Message);
+
+        using (var file = File.OpenHandle(incoming.Path, FileMode.Open, FileAccess.Write))
+            RandomAccess.Write(file, sent.AsSpan(ImageFormat.PageSize), ImageFormat.PageSize);
+        incoming.Complete();
+        CheckpointReader.Open(received.Directory, verifyPageFiles: true);
+    }
+
+    [Fact]
+    public void ByteRangesMergeAndTellTheirGaps()
+    {
+        var ranges = new ByteRanges();
+        ranges.Add(100, 200);
+        ranges.Add(300, 400);
+        ranges.Add(200, 250); // touches the first: one range
+        Assert.Equal(250UL, ranges.Total);
+        Assert.True(ranges.Covers(100, 250));
+        Assert.False(ranges.Covers(100, 251));
+        Assert.False(ranges.Covers(99, 120));
+        Assert.True(ranges.Covers(120, 120)); // nothing
+        Assert.True(ranges.FirstGap(0, 500, out ulong start, out ulong end));
+        Assert.Equal((0UL, 100UL), (start, end));
+        Assert.True(ranges.FirstGap(150, 500, out start, out end));
+        Assert.Equal((250UL, 300UL), (start, end));
+        Assert.True(ranges.FirstGap(320, 500, out start, out end));
+        Assert.Equal((400UL, 500UL), (start, end));
+        Assert.False(ranges.FirstGap(310, 390, out _, out _));
+        ranges.Add(50, 450); // over both and the gap between
+        Assert.Equal(400UL, ranges.Total);
+        Assert.True(ranges.Covers(50, 450));
+        Assert.False(ranges.FirstGap(50, 450, out _, out _));
+    }
+
+    [Fact]
     public void SigningOnReceiptMakesACheckpointOfAnotherHostThisHostsAndWithoutItOnlyTrustOpensIt()
     {
         string from = Store("from");

@@ -195,6 +195,86 @@ public sealed class MigrationTests
         big.Finish();
     }
 
+    /// <summary>
+    /// Post-copy, there and back: the group runs on the destination once its checkpoints are there
+    /// without their page data, which follows while it runs; the connection carries on, every byte checked.
+    /// </summary>
+    [Fact]
+    public void AServerGroupMovesToAnotherNodeAndBackInPostCopyWithItsConnectionEveryByteChecked()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        string address = nodes.Address(101);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            foreach (var (from, to) in new[] { ("a", "b"), ("b", "a") })
+            {
+                var moved = Migrate(nodes[from], nodes[to], "postcopy");
+                var rounds = moved.GetProperty("rounds").EnumerateArray().ToList();
+                Assert.Equal(2, rounds.Count); // the one kept at the source, the final one
+                Assert.Equal(0, rounds[0].GetProperty("bytes").GetInt64());
+                Assert.True(moved.GetProperty("pagesAfterReleaseBytes").GetInt64() > 0, moved.ToString());
+                Assert.Equal(moved.GetProperty("bytes").GetInt64(), rounds.Sum(r => r.GetProperty("bytes").GetInt64()) + moved.GetProperty("pagesAfterReleaseBytes").GetInt64());
+                Assert.Empty(nodes[from].Members("srv"));
+                Assert.Single(nodes[to].Members("srv"));
+                AssertNothingOf("srv", nodes[from]);
+                TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
+            }
+            // The checkpoints that came without their pages are whole there now.
+            nodes["a"].Amber("verify", "--group", "srv").ShouldSucceed();
+            Finish(work, client);
+            GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(work["server.log"]).StartsWith("PASS", StringComparison.Ordinal), $"the server's PASS (it says: {TcpStreamLogs.LastLine(work["server.log"])})");
+        }
+    }
+
+    /// <summary>
+    /// Post-copy of a group that checks its memory every tick (drops, moves, forks, kernel writes):
+    /// it runs on the destination while most of its 128 MiB is still on the source, each page it
+    /// touches fetched first; its checkpoints there are whole once the last page is in.
+    /// </summary>
+    [Fact]
+    public void APostCopyGroupRunsOnTheDestinationWhileItsPagesComeFromTheSource()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-postcopy");
+        var big = BigGroup.Start(nodes["a"], work, 128);
+        var moved = Migrate(nodes["a"], nodes["b"], "postcopy", "big");
+        Assert.True(moved.GetProperty("pagesAfterReleaseBytes").GetInt64() >= 100 << 20, moved.ToString());
+        Assert.True(moved.GetProperty("rounds")[1].GetProperty("bytes").GetInt64() < 8 << 20, $"the final round sent page data: {moved}");
+        Assert.True(moved.GetProperty("memoryInMs").GetDouble() > 0, moved.ToString());
+        AssertNothingOf("big", nodes["a"]);
+        big.RunsOn(nodes["b"], 20);
+        nodes["b"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.Finish();
+    }
+
+    /// <summary>
+    /// The link cut while a post-copy's pages are on their way (the link slowed so that they take a
+    /// while): the group cannot run on at the destination, which ends it and keeps nothing; the source
+    /// says so, and its checkpoints bring the group back there, every page as it was.
+    /// </summary>
+    [Fact]
+    public void APostCopyCutOffMidwayIsRestoredFromTheCheckpointsKeptAtTheSource()
+    {
+        using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 5);
+        using var work = new TestDir("migrate-postcut");
+        var big = BigGroup.Start(nodes["a"], work, 384);
+        nodes.Throttle("b", 200); // 384 MiB: some 16 s
+        var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "postcopy");
+        // Ended at the source (the commit) and made at the destination: released there, its pages on their way.
+        GroupHome.WaitUntil(() => nodes["a"].Members("big").Count == 0 && nodes["b"].Members("big").Count == 1, "the group to run on node b", TimeSpan.FromMinutes(1));
+        nodes.SetLink("b", up: false);
+        migrating.Wait(TimeSpan.FromMinutes(2)).ShouldFail("its checkpoints are kept here: amber restore --group big");
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group big: migration from node a abandoned", StringComparison.Ordinal), "node b to give the group up", TimeSpan.FromMinutes(1));
+        nodes.SetLink("b", up: true);
+        AssertNothingOf("big", nodes["b"]);
+        Assert.Empty(nodes["a"].Members("big"));
+        nodes["a"].Amber("restore", "--group", "big").ShouldSucceed();
+        big.RunsOn(nodes["a"], 10);
+        big.Finish();
+    }
+
     /// <summary>The link to the destination goes down while a round streams: the source gives up after its peer timeout and runs on; the destination, cut off, removes what it got.</summary>
     [Fact]
     public void ALinkCutMidTransferLeavesTheGroupRunningAtTheSourceAndNothingThere()

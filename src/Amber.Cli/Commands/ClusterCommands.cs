@@ -75,7 +75,7 @@ public static class ClusterCommands
     {
         var group = GroupCommands.GroupOption(required: true);
         var to = new Option<string>("--to") { Description = "The destination node's agent, ADDR:PORT", Required = true };
-        var mode = new Option<string>("--mode") { Description = "precopy (default: rounds while it runs, then a short final one) or stop (frozen throughout); postcopy is not there yet" };
+        var mode = new Option<string>("--mode") { Description = "precopy (default: rounds while it runs, then a short final one), postcopy (it runs there at once, its pages follow: first those it touches) or stop (frozen throughout)" };
         var maxDowntime = new Option<string>("--max-downtime") { Description = "Pre-copy: rounds go on until the last is estimated to take at most this many ms (default 100)" };
         var onNoConvergence = new Option<string>("--on-no-convergence") { Description = "Pre-copy whose rounds stop shrinking: stop (a final round however long; default) or abort" };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON: rounds, bytes, downtime, total time" };

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
+using Amber.Image;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
@@ -221,11 +222,15 @@ public static class InternalCommand
         var key = KeyOptions.Key();
         var channel = new Option<int?>("--hand-over") { Description = "An inherited fd over which to ask, once every process is made, whether to release them (HandOver)" };
         var lazy = new Option<bool>("--lazy") { Description = "Release them before their memory is in, place it, and report once it is" };
-        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key, channel, lazy };
+        var pagesFrom = new Option<int?>("--pages-from") { Description = "An inherited fd over which to ask for page data still arriving before reading it (PageNeeds)" };
+        var command = new Command("restore-group") { images, cgroup, workerLock, requester, key, channel, lazy, pagesFrom };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
             using var link = parse.GetValue(channel) is int fd ? FdChannel.Inherited(fd) : null;
+            using var needs = parse.GetValue(pagesFrom) is int needsFd ? FdChannel.Inherited(needsFd) : null;
+            if (needs is not null)
+                PageArrivals.Install(PageNeeds.Asking(needs));
             var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), Detach: true, [], TimeSpan.FromSeconds(10))
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),

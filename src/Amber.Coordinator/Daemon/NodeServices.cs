@@ -123,14 +123,15 @@ public sealed class NodeServices
     /// The group back from <paramref name="checkpoint"/>, for its owner; once every process is made,
     /// <paramref name="handOver"/> says whether they run (null) or are killed (why not), and
     /// <paramref name="released"/> is called as soon as they run. Lazy, they run before their memory
-    /// is in (amber restore --lazy): the call returns once it is.
+    /// is in (amber restore --lazy): the call returns once it is. With <paramref name="pagesFrom"/>, the
+    /// checkpoint's page data is still arriving, and every read of it waits for its bytes.
     /// </summary>
     public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint, Func<string?> handOver, Action? released = null, bool lazy = false,
-        Action<ProgressSample>? progress = null)
+        Action<ProgressSample>? progress = null, IPageArrivals? pagesFrom = null)
     {
         if (_handlers.Approval.Confirm(group) is { } changed)
             return ControlResponse.Failure(changed);
-        var response = _handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner, progress, handOver, released, lazy);
+        var response = _handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner, progress, handOver, released, lazy, pagesFrom);
         if (response.Ok)
             group.Config.LastCheckpoint = checkpoint.Id;
         group.Save();

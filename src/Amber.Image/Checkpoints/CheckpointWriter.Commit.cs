@@ -72,10 +72,12 @@ public sealed partial class CheckpointWriter
     /// Commits a checkpoint received whole (<see cref="CheckpointStreamReader"/>): its files, put in
     /// <see cref="TemporaryDirectory"/> by the caller and made durable, are checked against
     /// <paramref name="manifest"/> (which is written as it is, signature included), then the manifest
-    /// goes in and the directory is renamed, as for one written here.
+    /// goes in and the directory is renamed, as for one written here. The page files named in
+    /// <paramref name="dataToCome"/> have only their header yet: their data is checked once it is in
+    /// (<see cref="IncomingPageFile.Complete"/>).
     /// </summary>
     /// <exception cref="ImageFormatException">A file is not what the manifest says, or the directory holds others.</exception>
-    internal void CommitReceived(Manifest manifest, int fileCount)
+    internal void CommitReceived(Manifest manifest, int fileCount, IReadOnlySet<string> dataToCome)
     {
         lock (_lock)
         {
@@ -86,7 +88,7 @@ public sealed partial class CheckpointWriter
             }
             foreach (ImageFileEntry entry in manifest.Files)
             {
-                CheckpointReader.VerifyFile(Path.Join(TemporaryDirectory, entry.Name), entry, ImageLimits.Default, verifyPageFiles: true);
+                CheckpointReader.VerifyFile(Path.Join(TemporaryDirectory, entry.Name), entry, ImageLimits.Default, verifyPageFiles: !dataToCome.Contains(entry.Name));
             }
             try
             {

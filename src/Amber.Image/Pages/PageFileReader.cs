@@ -22,6 +22,8 @@ public sealed class PageFileReader : IDisposable
     private byte[]? _plain; // an encrypted compressed block, decrypted
     private SafeFileHandle? _direct;
     private readonly ImageKey? _key;
+    // Where its data is still arriving, what a read waits for (PageArrivals); null: it is whole.
+    private readonly IPageArrivals? _arrivals;
 
     internal PageFileReader(SafeFileHandle handle, string path, ulong dataLength, ImageKey? key = null)
     {
@@ -29,6 +31,7 @@ public sealed class PageFileReader : IDisposable
         Path = path;
         DataLength = dataLength;
         _key = key;
+        _arrivals = PageArrivals.Current;
     }
 
     internal static PageFileReader Open(string path, ImageLimits limits, ImageKey? key = null)
@@ -61,6 +64,8 @@ public sealed class PageFileReader : IDisposable
     /// </summary>
     public void ReadAhead()
     {
+        if (_arrivals is not null)
+            return; // what is not in yet cannot be read ahead
         bool added = false;
         try
         {
@@ -86,8 +91,17 @@ public sealed class PageFileReader : IDisposable
         {
             throw OutOfRange(offset, (ulong)destination.Length);
         }
+        Await(offset, (ulong)destination.Length);
         ImageFiles.ReadExactly(_handle, destination, (long)offset, Path);
     }
+
+    /// <summary>
+    /// Returns once bytes [offset, offset + length) of the file are in it: at once, unless the file is
+    /// still arriving (<see cref="PageArrivals"/>). For a read that does not go through this reader
+    /// (the restored process reading its page file itself).
+    /// </summary>
+    /// <exception cref="ImageFormatException">They will never arrive.</exception>
+    public void Await(ulong offset, ulong length) => _arrivals?.Await(Path, offset, length);
 
     /// <summary>
     /// Like <see cref="Read"/>, with direct I/O where the file system has it (no page cache to fill):
@@ -100,6 +114,7 @@ public sealed class PageFileReader : IDisposable
             throw OutOfRange(offset, (ulong)destination.Length);
         }
         bool aligned = offset % ImageFormat.PageSize == 0 && destination.Length % ImageFormat.PageSize == 0 && PageBuffer.IsAligned(destination);
+        Await(offset, (ulong)destination.Length);
         SafeFileHandle handle;
         lock (_blockLock)
             handle = aligned ? DirectHandle() : _handle;
@@ -135,6 +150,7 @@ public sealed class PageFileReader : IDisposable
     {
         if (!_reflinks || length <= 0 || length % ImageFormat.PageSize != 0 || destinationOffset % ImageFormat.PageSize != 0 || !Contains(offset, (ulong)length))
             return false;
+        Await(offset, (ulong)length);
         if (Reflink.TryClone(_handle, offset, destination, (ulong)destinationOffset, (ulong)length))
             return true;
         _reflinks = false; // not here (another file system, no reflinks): writes from now on
@@ -167,6 +183,7 @@ public sealed class PageFileReader : IDisposable
         int padded = ImageFormat.WholePages((int)run.StoredLength);
         if (!Contains(run.FileOffset, (ulong)padded))
             throw OutOfRange(run.FileOffset, (ulong)padded);
+        Await(run.FileOffset, (ulong)padded);
         lock (_blockLock)
         {
             if (_block is null || _blockOffset != run.FileOffset || _blockCodec != run.Codec)
@@ -209,6 +226,8 @@ public sealed class PageFileReader : IDisposable
     /// <summary>The file opened again with O_DIRECT for reading compressed blocks (or the same handle where that cannot be).</summary>
     private SafeFileHandle DirectHandle()
     {
+        if (_direct is null && _arrivals is not null)
+            _direct = _handle; // written through the page cache as it arrives: read from there
         if (_direct is null)
         {
             var again = ImageFiles.OpenRegular(Path, out _);
@@ -262,6 +281,7 @@ public sealed class PageFileReader : IDisposable
         for (ulong done = 0; done < length; done += (ulong)buffer.Length)
         {
             int n = (int)Math.Min((ulong)buffer.Length, length - done);
+            Await(offset + done, (ulong)n);
             ImageFiles.ReadExactly(_handle, buffer.AsSpan(0, n), (long)(offset + done), Path);
             int first = (int)(done / ImageFormat.PageSize);
             if (PageHashes.FirstMismatch(buffer.AsSpan(0, n), [.. pageXxh3.Skip(first).Take(n / ImageFormat.PageSize)]) >= 0)

@@ -7,7 +7,29 @@ using Microsoft.Win32.SafeHandles;
 namespace Amber.Image;
 
 /// <summary>One checkpoint a stream brought: its name and where it now is.</summary>
-public sealed record ReceivedCheckpoint(string Name, string Directory, long Bytes);
+/// <param name="Name">Its name (its directory's).</param>
+/// <param name="Directory">Where it now is.</param>
+/// <param name="Bytes">What it took of the stream.</param>
+/// <param name="PagesToCome">Its page files whose data is still to arrive (sent with its pages later), in the stream's order.</param>
+public sealed record ReceivedCheckpoint(string Name, string Directory, long Bytes, IReadOnlyList<IncomingPageFile> PagesToCome);
+
+/// <summary>
+/// A page file of a received checkpoint whose data comes later (a post-copy migration): it has its
+/// header page and its full size, and holes where the data goes.
+/// </summary>
+/// <param name="Path">Where it is.</param>
+/// <param name="Entry">What the manifest says of it: its size and checksum.</param>
+public sealed record IncomingPageFile(string Path, ImageFileEntry Entry)
+{
+    /// <summary>Once all of its data is in: checks it against the manifest's checksum and makes it durable.</summary>
+    /// <exception cref="ImageFormatException">It is not what the manifest says.</exception>
+    public void Complete()
+    {
+        CheckpointReader.VerifyFile(Path, Entry, ImageLimits.Default, verifyPageFiles: true);
+        using var file = ImageFiles.OpenRegular(Path, out _);
+        ImageFiles.Fsync(file, Path);
+    }
+}
 
 /// <summary>
 /// The image store's stream form, read (see <see cref="CheckpointStreamWriter"/>): each checkpoint of
@@ -79,7 +101,8 @@ public sealed class CheckpointStreamReader
             _ended = true;
             return null;
         }
-        if (mark[0] != CheckpointStreamWriter.CheckpointMark)
+        bool pagesLater = mark[0] == CheckpointStreamWriter.PagesLaterMark;
+        if (mark[0] != CheckpointStreamWriter.CheckpointMark && !pagesLater)
             throw new ImageFormatException($"the checkpoint stream is damaged: byte {BytesRead - 1} is 0x{mark[0]:x2}, not a checkpoint's mark");
         long start = BytesRead - 1;
         Span<byte> head = stackalloc byte[6];
@@ -107,19 +130,37 @@ public sealed class CheckpointStreamReader
             manifest = MessageFile.Read(held, manifestLength, Path.Join(target, ImageFormat.ManifestFileName), ImageFileKind.Manifest, Manifest.Parser, _limits);
         }
         var files = CheckpointReader.ValidateManifest(manifest, Path.Join(target, ImageFormat.ManifestFileName), _limits);
+        var toCome = new List<IncomingPageFile>();
+        Span<byte> flag = stackalloc byte[1];
         foreach (var entry in manifest.Files)
         {
             if (entry.Size > (ulong)_limits.MaxPageFileBytes + (ulong)PageFileHeader.Length)
                 throw new ImageFormatException($"the manifest of {name} lists {entry.Name} of {entry.Size} bytes, more than a file of an image may hold");
             string path = Path.Join(temporary, entry.Name);
             using var file = ImageFiles.CreateNew(path);
-            Receive(file, (long)entry.Size, $"{entry.Name} of {name}");
+            bool headerOnly = false;
+            if (pagesLater)
+            {
+                Take(flag, $"the flag of {entry.Name} of {name}");
+                headerOnly = flag[0] == CheckpointStreamWriter.HeaderOnly;
+                if (!headerOnly && flag[0] != CheckpointStreamWriter.WholeFile)
+                    throw new ImageFormatException($"the checkpoint stream is damaged: {entry.Name} of {name} is flagged 0x{flag[0]:x2}, neither whole nor header only");
+                if (headerOnly && entry.Size <= PageFileHeader.Length)
+                    throw new ImageFormatException($"the checkpoint stream sends only the header of {entry.Name} of {name}, which is {entry.Size} bytes: nothing to come");
+            }
+            Receive(file, headerOnly ? PageFileHeader.Length : (long)entry.Size, $"{entry.Name} of {name}");
+            if (headerOnly)
+            {
+                // Its full size, with holes where the data will be written as it arrives.
+                RandomAccess.SetLength(file, (long)entry.Size);
+                toCome.Add(new IncomingPageFile(Path.Join(target, entry.Name), entry));
+            }
             ImageFiles.Fsync(file, path);
         }
         if (_sign)
             HostKey.Sign(manifest);
-        writer.CommitReceived(manifest, files.Count);
-        return new ReceivedCheckpoint(name, target, BytesRead - start);
+        writer.CommitReceived(manifest, files.Count, toCome.Select(f => f.Entry.Name).ToHashSet(StringComparer.Ordinal));
+        return new ReceivedCheckpoint(name, target, BytesRead - start, toCome);
     }
 
     /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into a new file.</summary>

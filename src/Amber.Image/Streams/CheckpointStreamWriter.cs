@@ -13,6 +13,11 @@ namespace Amber.Image;
 /// checkpoint writes: nothing is decoded or re-encoded), and an end mark. Sizes come from the
 /// manifest, so no file needs framing; <see cref="CheckpointStreamReader"/> checks every file against
 /// the manifest's size and checksum before the checkpoint exists on its side.
+/// <para>
+/// A checkpoint may also go with its pages later (a post-copy migration): then each file is preceded
+/// by a flag, and of a page file only its header page is in the stream; its data follows on another
+/// channel, ranges at a time (<see cref="PagesLater"/> lists those files in the stream's order).
+/// </para>
 /// </summary>
 public sealed class CheckpointStreamWriter
 {
@@ -20,6 +25,9 @@ public sealed class CheckpointStreamWriter
     internal const uint Version = 1;
     internal const byte CheckpointMark = (byte)'C';
     internal const byte EndMark = (byte)'E';
+    internal const byte PagesLaterMark = (byte)'L';
+    internal const byte WholeFile = (byte)'F';
+    internal const byte HeaderOnly = (byte)'H';
     private const int ChunkBytes = 1 << 20;
 
     private readonly Stream _output;
@@ -28,6 +36,9 @@ public sealed class CheckpointStreamWriter
 
     /// <summary>Bytes written so far, the header included.</summary>
     public long BytesWritten { get; private set; }
+
+    /// <summary>The page files whose data was left out (<c>Write(dir, pagesLater: true)</c>), in the stream's order: their full paths and sizes.</summary>
+    public List<(string Path, long Size)> PagesLater { get; } = [];
 
     /// <summary>A stream begun on <paramref name="output"/> (its header written).</summary>
     public static CheckpointStreamWriter Begin(Stream output)
@@ -45,9 +56,11 @@ public sealed class CheckpointStreamWriter
     /// Sends the committed checkpoint in <paramref name="directory"/> under its directory's name;
     /// returns the bytes it took. Its files are only read, never changed.
     /// </summary>
+    /// <param name="directory">The checkpoint.</param>
+    /// <param name="pagesLater">Send only the header page of each page file (<see cref="PagesLater"/>).</param>
     /// <exception cref="ImageFormatException">It is not a committed checkpoint, or a file is not as its manifest says.</exception>
     /// <exception cref="IOException">The stream could not be written (the reader went away).</exception>
-    public long Write(string directory)
+    public long Write(string directory, bool pagesLater = false)
     {
         long before = BytesWritten;
         // Opened (sizes checked) to know its files; their checksums are the reader's to check.
@@ -57,18 +70,35 @@ public sealed class CheckpointStreamWriter
         string manifestPath = Path.Join(root, ImageFormat.ManifestFileName);
         using var manifest = ImageFiles.OpenRegular(manifestPath, out long manifestLength);
         Span<byte> head = stackalloc byte[1 + 2 + 4];
-        head[0] = CheckpointMark;
+        head[0] = pagesLater ? PagesLaterMark : CheckpointMark;
         BinaryPrimitives.WriteUInt16LittleEndian(head[1..], checked((ushort)name.Length));
         BinaryPrimitives.WriteUInt32LittleEndian(head[3..], checked((uint)manifestLength));
         Put(head);
         Put(name);
         Copy(manifest, manifestLength, manifestPath);
+        Span<byte> pageHead = stackalloc byte[PageFileHeader.Length];
         foreach (var entry in reader.Manifest.Files)
         {
             string path = Path.Join(root, entry.Name);
             using var file = ImageFiles.OpenRegular(path, out long length);
             if ((ulong)length != entry.Size)
                 throw ImageErrors.Format(path, $"is {length} bytes, the manifest says {entry.Size} (changed while it was sent?)");
+            if (pagesLater)
+            {
+                bool later = length > PageFileHeader.Length;
+                if (later)
+                {
+                    ImageFiles.ReadExactly(file, pageHead, 0, path);
+                    later = PageFileHeader.HasPageTag(pageHead);
+                }
+                Put([later ? HeaderOnly : WholeFile]);
+                if (later)
+                {
+                    Put(pageHead);
+                    PagesLater.Add((path, length));
+                    continue;
+                }
+            }
             Copy(file, length, path);
         }
         return BytesWritten - before;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
@@ -22,8 +23,17 @@ internal sealed record MigrationRound(string Checkpoint, long Bytes, double Chec
 /// until the destination has made every process again ("prepared"). Only then does the group end
 /// here, and only after that is the destination told to release it ("commit"): at no moment do both
 /// copies run. Anything failing before the end here resumes the group here as it was.
+/// <para>
+/// Post-copy: a full checkpoint here while the group runs (sent nowhere: it is the copy the group
+/// can always come back from, and most of its memory), then the final one, frozen, incremental and
+/// small; both go to the destination without their page data, which follows on a second connection
+/// (<see cref="PageServer"/>) once the group runs there: pages it touches first, the rest pushed. The
+/// group ends here at the commit as in pre-copy, but its checkpoints stay until the destination has
+/// every page. If the pages stop on the way, the group is lost there (it cannot run without its
+/// memory), and is to be restored here from those checkpoints (the report says so).
+/// </para>
 /// </summary>
-internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger, TimeSpan peerTimeout)
+internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger, TimeSpan peerTimeout) : IDisposable
 {
     private const int MaxRounds = 8;
     /// <summary>A round that sends more than this share of the round before it has stopped converging.</summary>
@@ -31,12 +41,14 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     /// <summary>How long the destination may take to restore the group (its processes made, not yet running).</summary>
     private static readonly TimeSpan RestoreWait = TimeSpan.FromMinutes(2);
 
+    // Post-copy: the second connection, for the page data, and what serves it.
+    private PeerLink? _pagesLink;
+    private PageServer? _pages;
+
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Action<ProgressSample>? progress)
     {
         string name = group.Config.Name;
-        if (request.Mode == MigrateRequest.PostCopy)
-            return ControlResponse.Failure("--mode postcopy is not there yet: use precopy or stop");
-        if (request.Mode is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy))
+        if (request.Mode is not (MigrateRequest.PreCopy or MigrateRequest.PostCopy or MigrateRequest.StopAndCopy))
             return ControlResponse.Failure($"--mode {request.Mode}: it is precopy, postcopy or stop");
         if (request.OnNoConvergence is not (MigrateRequest.FinalRoundAnyway or MigrateRequest.Abort))
             return ControlResponse.Failure($"--on-no-convergence {request.OnNoConvergence}: it is stop or abort");
@@ -73,6 +85,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 link.Expect(Ops.Ok);
                 if (request.Mode == MigrateRequest.PreCopy)
                     PreCopy(group, request, link, rounds, sent, progress);
+                else if (request.Mode == MigrateRequest.PostCopy)
+                    KeepOneHere(group, rounds, progress);
             }
             catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException or MigrationException)
             {
@@ -80,8 +94,19 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 logger.MigrationOutFailed(name, link.Peer, e.Message);
                 return ControlResponse.Failure($"migration of group {name} to node {link.Peer} failed: {e.Message}; it runs on here");
             }
-            return Final(group, request, link, rounds, sent, clock, progress);
+            return Final(group, request, to, link, rounds, sent, clock, progress);
         }
+    }
+
+    /// <summary>Post-copy's first checkpoint: a full one of the running group, kept here (0 bytes sent).</summary>
+    private void KeepOneHere(GroupRuntime group, List<MigrationRound> rounds, Action<ProgressSample>? progress)
+    {
+        progress?.Invoke(new ProgressSample { Phase = "checkpoint kept here" });
+        var taken = Stopwatch.StartNew();
+        var response = services.Checkpoint(group, full: true);
+        if (!response.Ok)
+            throw new MigrationException($"the checkpoint taken before the post-copy failed: {response.Error}");
+        rounds.Add(new MigrationRound(response.Stdout[0], 0, taken.Elapsed.TotalMilliseconds, 0, Report(response, "frozenMs")));
     }
 
     /// <summary>Rounds while the group runs, until the next would fit the downtime asked for, or they stop shrinking.</summary>
@@ -95,7 +120,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             if (!response.Ok)
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
             double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = Report(response, "frozenMs");
-            var (bytes, sendMs) = Send(group.Store, response.Stdout[0], link, sent);
+            var (bytes, sendMs, _) = Send(group.Store, response.Stdout[0], link, sent, pagesLater: false);
             rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, frozenMs));
             // What the last round would take, frozen: a freeze like this one's, and about as long to send.
             double estimate = Math.Max(sendMs, 0.1) + frozenMs;
@@ -114,10 +139,26 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     /// The last round, the group frozen: sent, restored there and held; ended here, and as soon as every
     /// process here has been sent SIGKILL (none runs again), released there.
     /// </summary>
-    private ControlResponse Final(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
+    /// <summary>The page link of a post-copy, opened once its checkpoints are there without their page data, and its server started.</summary>
+    private void OpenPages(IPEndPoint to, string group, IReadOnlyList<(string Path, long Size)> later)
+    {
+        _pagesLink = PeerLink.Connect(to, identity, peerTimeout);
+        _pagesLink.Send(new PeerMessage { Op = Ops.Hello, Version = PeerLink.ProtocolVersion });
+        _pagesLink.Expect(Ops.Hello);
+        _pagesLink.Send(new PeerMessage { Op = Ops.Pages, Name = group });
+        _pagesLink.Expect(Ops.Ok);
+        // The newest checkpoint's pages first: they are the ones the group has.
+        var checkpoints = later.Select(f => Path.GetDirectoryName(f.Path)).Distinct().ToList();
+        var order = Enumerable.Range(0, later.Count).OrderByDescending(i => checkpoints.IndexOf(Path.GetDirectoryName(later[i].Path))).ThenBy(i => i).ToList();
+        _pages = new PageServer(_pagesLink, later, order);
+        _pages.Start();
+    }
+
+    private ControlResponse Final(GroupRuntime group, MigrateRequest request, IPEndPoint to, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
         Action<ProgressSample>? progress)
     {
         string name = group.Config.Name;
+        bool postCopy = request.Mode == MigrateRequest.PostCopy;
         string? failure = null;
         string finalId = "";
         long finalBytes = 0;
@@ -126,6 +167,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         bool committed = false;
         PeerMessage? running = null;
         IOException? commitFailure = null;
+        bool pagesFailed = false;
         void Commit()
         {
             if (committed)
@@ -136,7 +178,14 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 link.Send(PeerMessage.Of(Ops.Commit));
                 link.Expect(Ops.Released);
                 runningAt = Stopwatch.GetTimestamp();
-                // It runs there; its memory is placed while it does (a lazy restore from the checkpoints it has).
+                // It runs there; its memory is placed while it does (a lazy restore from the checkpoints it
+                // has; post-copy, from their page data as it arrives).
+                if (_pages is not null)
+                {
+                    pagesFailed = true;
+                    _pages.Completion.GetAwaiter().GetResult();
+                    pagesFailed = false;
+                }
                 link.WaitAtMost(RestoreWait);
                 running = link.Expect(Ops.Running);
                 memoryInAt = Stopwatch.GetTimestamp();
@@ -149,14 +198,16 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         progress?.Invoke(new ProgressSample { Phase = "final round (frozen)" });
         var taken = Stopwatch.StartNew();
         // Nothing sent yet (stop and copy): a full checkpoint sends the memory once, where one after the
-        // group's latest would send that one's whole chain with it.
-        var response = services.CheckpointAndHandOver(group, full: sent.Count == 0, id =>
+        // group's latest would send that one's whole chain with it. Post-copy: after the one kept here.
+        var response = services.CheckpointAndHandOver(group, full: !postCopy && sent.Count == 0, id =>
         {
             decidedAt = Stopwatch.GetTimestamp();
             finalId = id;
             try
             {
-                (finalBytes, sendMs) = Send(group.Store, id, link, sent);
+                (finalBytes, sendMs, var later) = Send(group.Store, id, link, sent, postCopy);
+                if (postCopy)
+                    OpenPages(to, name, later);
                 link.Send(new PeerMessage { Op = Ops.Restore, Checkpoints = [id] });
                 link.WaitAtMost(RestoreWait);
                 link.Expect(Ops.Prepared);
@@ -178,6 +229,12 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         // Ended here (a worker that said so before reporting, or reported it): the destination's copy is the group.
         Commit();
         rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, Report(response, "frozenMs")));
+        if (running is null && pagesFailed)
+        {
+            string why = $"its memory did not all get there ({commitFailure?.Message})";
+            logger.MigrationOutFailed(name, link.Peer, why);
+            return ControlResponse.Failure($"group {name} was ended here and released on node {link.Peer}, but {why}: it cannot run there, and its checkpoints are kept here: amber restore --group {name}");
+        }
         if (running is null)
         {
             string why = commitFailure?.Message ?? "no answer";
@@ -189,9 +246,11 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         double frozenBeforeMs = Report(response, "frozenBeforeEndMs"), handOverMs = Stopwatch.GetElapsedTime(decidedAt, runningAt).TotalMilliseconds;
         double downtimeMs = frozenBeforeMs + handOverMs;
         double totalMs = clock.Elapsed.TotalMilliseconds;
+        long afterRelease = _pages?.Bytes ?? 0; // post-copy: the page data, sent while it ran there
+        long bytes = rounds.Sum(r => r.Bytes) + afterRelease;
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
         string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}), {Mib(rounds.Sum(r => r.Bytes))} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
+            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}){(postCopy ? $", {Mib(afterRelease)} of pages after the release" : "")}, {Mib(bytes)} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
         logger.MigratedOut(name, link.Peer, summary);
         return new ControlResponse
         {
@@ -215,7 +274,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
-                w.WriteNumber("bytes", rounds.Sum(r => r.Bytes));
+                w.WriteNumber("bytes", bytes);
+                w.WriteNumber("pagesAfterReleaseBytes", afterRelease);
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
                 w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here
                 w.WriteNumber("handOverMs", Math.Round(handOverMs, 1)); // from then to the group running there
@@ -230,9 +290,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
 
     /// <summary>
     /// Streams checkpoint <paramref name="id"/> and every earlier one it needs that the destination
-    /// has not got yet (oldest first); returns the bytes sent and the time it took.
+    /// has not got yet (oldest first); returns the bytes sent and the time it took, and with
+    /// <paramref name="pagesLater"/> (post-copy) the page files whose data was left out.
     /// </summary>
-    private static (long Bytes, double Ms) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent)
+    private static (long Bytes, double Ms, List<(string Path, long Size)> Later) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent, bool pagesLater)
     {
         var clock = Stopwatch.StartNew();
         var all = store.List();
@@ -252,13 +313,13 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         link.Send(new PeerMessage { Op = Ops.Checkpoints, Checkpoints = names });
         var writer = CheckpointStreamWriter.Begin(link.Stream);
         foreach (string checkpoint in names)
-            writer.Write(byId[checkpoint].Path);
+            writer.Write(byId[checkpoint].Path, pagesLater);
         writer.End();
         var answer = link.Expect(Ops.Ok);
         if (!answer.Checkpoints.SequenceEqual(names))
             throw new IOException($"node {link.Peer} received {string.Join(", ", answer.Checkpoints)}, not {string.Join(", ", names)}");
         sent.UnionWith(names);
-        return (writer.BytesWritten, clock.Elapsed.TotalMilliseconds);
+        return (writer.BytesWritten, clock.Elapsed.TotalMilliseconds, writer.PagesLater);
     }
 
     /// <summary>A figure of a checkpoint's report (frozenMs...); 0 if it has none.</summary>
@@ -280,6 +341,13 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         {
             // The link is what failed: the destination removes what it made when it sees it end.
         }
+    }
+
+    /// <summary>Closes a post-copy's page link (its server's threads end with it) and its files.</summary>
+    public void Dispose()
+    {
+        _pagesLink?.Dispose();
+        _pages?.Dispose();
     }
 
     private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");

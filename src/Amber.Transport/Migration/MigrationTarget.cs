@@ -1,6 +1,7 @@
 using System.Globalization;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
 using Amber.Image;
 using Amber.Transport.Peers;
 using Microsoft.Extensions.Logging;
@@ -17,11 +18,22 @@ namespace Amber.Transport.Migration;
 /// The restore is lazy (<c>amber restore --lazy</c>): every page is here already, and the group runs
 /// ("released") before they are all placed, which is most of what a restore of a big group costs;
 /// "running" follows once they are.
+/// <para>
+/// Post-copy, the checkpoints come without their page data, which the source sends on a second
+/// connection (<see cref="PageLinks"/>, <see cref="PageReceiver"/>) while the group is restored and
+/// runs here: every read of a page not in yet waits for it. "running" follows once every page file is
+/// whole and checked. If the pages stop coming, the group cannot run on here: it is killed, and
+/// forgotten with its checkpoints, which have holes (the source keeps the whole ones).
+/// </para>
 /// </summary>
-internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger)
+internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout)
 {
     /// <summary>How long the source may take to say commit or abort once the group is ready here.</summary>
     private static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(30);
+
+    private readonly List<IncomingPageFile> _incoming = [];
+    private PageLinks.Slot? _pageSlot;
+    private bool _lost;
 
     /// <summary>The session, from the source's "begin" on; returns when it is over, whichever way.</summary>
     public void Serve(PeerMessage begin)
@@ -77,8 +89,15 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             TrySend(PeerMessage.Failure(e.Message));
             return;
         }
+        finally
+        {
+            if (_pageSlot is not null)
+                pageLinks.Forget(group.Config.Name, _pageSlot);
+        }
         if (!committed)
             Abandon(group, "its restore failed");
+        else if (_lost)
+            Abandon(group, "its memory could not all come from the source (post-copy): it was ended, and its checkpoints here have holes");
     }
 
     /// <summary>An image stream into the group's store; its checkpoints become this host's (signed by its key).</summary>
@@ -87,7 +106,13 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         var reader = CheckpointStreamReader.Begin(link.Stream, group.Store.Directory, sign: true);
         var received = new List<string>();
         while (reader.Next() is { } checkpoint)
+        {
             received.Add(checkpoint.Name);
+            _incoming.AddRange(checkpoint.PagesToCome);
+        }
+        // Their page data comes on a second connection, which the source opens next.
+        if (_incoming.Count > 0)
+            _pageSlot ??= pageLinks.Expect(group.Config.Name, link.Peer);
         return new PeerMessage { Op = Ops.Ok, Checkpoints = received, Bytes = reader.BytesRead };
     }
 
@@ -97,6 +122,41 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         var checkpoint = group.Store.Find(id);
         if (checkpoint is null)
             return (PeerMessage.Failure($"checkpoint {id} of group {group.Config.Name} did not arrive"), false);
+        if (_pageSlot is null)
+            return Restore(group, checkpoint, id, null);
+        if (_pageSlot.Take(peerTimeout) is not { } pagesLink)
+            return (PeerMessage.Failure($"node {link.Peer} did not open the link for the pages of group {group.Config.Name}"), false);
+        using var pages = new PageReceiver(pagesLink, _incoming);
+        pages.Start();
+        var (answer, committed) = Restore(group, checkpoint, id, pages);
+        if (!committed || answer.Op != Ops.Running)
+        {
+            // Made and released, then its memory did not all come: killed by its pager, nothing of it to keep.
+            _lost = committed;
+            return (answer, committed);
+        }
+        try
+        {
+            // Its memory is all in; its checkpoints here are whole once the pages it never needed are too.
+            pages.Completion.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is IOException or ImageFormatException)
+        {
+            // It runs with all its memory: it stays. Checkpoints with holes do not.
+            string why = $"the checkpoints that brought group {group.Config.Name} did not all arrive ({e.Message}): deleted here, the next checkpoint is a full one";
+            logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, id, why);
+            foreach (var entry in group.Store.Scan().Entries)
+                CheckpointStore.Delete(entry.Path);
+            group.Config.LastCheckpoint = "";
+            group.Save();
+            answer.Warnings.Add(why);
+        }
+        return (answer, true);
+    }
+
+    /// <summary>The restore itself, its page reads waiting for <paramref name="pages"/> if they are still arriving.</summary>
+    private (PeerMessage Answer, bool Committed) Restore(GroupRuntime group, StoredCheckpoint checkpoint, string id, PageReceiver? pages)
+    {
         bool committed = false;
         var response = services.Restore(group, checkpoint, () =>
         {
@@ -106,7 +166,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             var decision = link.Receive();
             committed = decision.Op == Ops.Commit;
             return committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
-        }, released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true);
+        }, released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
         if (!response.Ok)
         {
             if (committed)

@@ -10,7 +10,7 @@ namespace Amber.Transport.Peers;
 /// </summary>
 internal sealed class PeerMessage
 {
-    /// <summary>hello, begin, checkpoints, restore, commit, abort (asked); ok, prepared, running, error (answered).</summary>
+    /// <summary>hello, begin, checkpoints, restore, commit, abort, pages (asked); ok, prepared, released, running, error (answered).</summary>
     public string Op { get; set; } = "";
 
     /// <summary>hello: the protocol version the sender speaks.</summary>
@@ -22,8 +22,11 @@ internal sealed class PeerMessage
     /// <summary>begin: the group that is to move, its settings as its node keeps them.</summary>
     public GroupConfig? Group { get; set; }
 
-    /// <summary>begin: how it moves (precopy, stop).</summary>
+    /// <summary>begin: how it moves (precopy, postcopy, stop).</summary>
     public string Mode { get; set; } = "";
+
+    /// <summary>pages: the group whose migration the connection brings the pages of.</summary>
+    public string Name { get; set; } = "";
 
     /// <summary>restore: the checkpoint to restore; ok after checkpoints: those received.</summary>
     public List<string> Checkpoints { get; set; } = [];
@@ -53,6 +56,7 @@ internal static class Ops
     public const string Restore = "restore";
     public const string Commit = "commit";
     public const string Abort = "abort";
+    public const string Pages = "pages";
     public const string Ok = "ok";
     public const string Prepared = "prepared";
     public const string Released = "released";

@@ -63,6 +63,13 @@ public sealed class TestNodes : IDisposable
     public void SetLink(string name, bool up) =>
         ExternalProgram.Run("/usr/sbin/ip", "link", "set", _linkOf[name], up ? "up" : "down").ShouldSucceed();
 
+    /// <summary>
+    /// Limits what goes to node <paramref name="name"/> to <paramref name="mbit"/> Mbit/s (a token
+    /// bucket on its veth's host end), so that a transfer to it lasts long enough to be cut.
+    /// </summary>
+    public void Throttle(string name, int mbit) =>
+        ExternalProgram.Run("/usr/sbin/tc", "qdisc", "replace", "dev", _linkOf[name], "root", "tbf", "rate", $"{mbit}mbit", "burst", "256kb", "latency", "400ms").ShouldSucceed();
+
     /// <summary>An address of the test's /24, with its prefix length (hosts 11... are the nodes', 50 the client's).</summary>
     public string Address(int host) => $"10.215.{_subnet}.{host}/24";
 

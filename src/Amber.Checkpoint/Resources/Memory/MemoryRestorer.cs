@@ -397,6 +397,7 @@ public sealed partial class MemoryRestorer(
                 continue;
             }
             ReadInPlace.AddRange(covered);
+            _pagesOf!(pagesOf, where).Await(offset, length); // read by the process: in the file first, if it is still arriving
             // A direct read faults its destination in as one bulk operation already; a buffered one
             // would fault page by page, ~6× slower than populating first.
             if (!_directIo)

@@ -4,6 +4,7 @@ using Amber.Coordinator.Groups;
 using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
+using Amber.Image;
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
@@ -31,8 +32,9 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     /// <param name="handOver">Asked once every process is made, before any runs: null releases them; otherwise they are killed and the restore fails, saying why.</param>
     /// <param name="released">With <paramref name="handOver"/>: called once they run.</param>
     /// <param name="lazy">Release them before their memory is in; the worker places it, and reports once it has.</param>
+    /// <param name="pagesFrom">The checkpoint's page files are still arriving: the worker's reads wait for these (a post-copy migration's).</param>
     public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null, Func<string?>? handOver = null,
-        Action? released = null, bool lazy = false)
+        Action? released = null, bool lazy = false, IPageArrivals? pagesFrom = null)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
@@ -48,15 +50,24 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         else
         {
             var (ours, theirs) = FdChannel.Pair();
+            var (needs, needing) = pagesFrom is null ? (null, null) : FdChannel.Pair();
             using (ours)
+            using (needs)
             {
                 HandOver.Answerer answerer;
+                Thread? answering = null;
                 using (theirs)
+                using (needing)
                 {
                     answerer = HandOver.Answer(ours, handOver, released: released);
-                    report = Worker.Run(reaper, home.DaemonLog, [.. args, "--hand-over", "3"], [(3, theirs.Fd)], progress);
+                    if (needs is not null)
+                        answering = PageNeeds.Answer(needs, pagesFrom!);
+                    report = needing is null
+                        ? Worker.Run(reaper, home.DaemonLog, [.. args, "--hand-over", "3"], [(3, theirs.Fd)], progress)
+                        : Worker.Run(reaper, home.DaemonLog, [.. args, "--hand-over", "3", "--pages-from", "4"], [(3, theirs.Fd), (4, needing.Fd)], progress);
                 }
                 answerer.Join();
+                answering?.Join();
             }
         }
         metrics.Restored(group.Config.Name, report.Ok);

@@ -1,0 +1,105 @@
+using System.Globalization;
+using Amber.Image;
+using Amber.Kernel;
+using Amber.Kernel.Files;
+
+namespace Amber.Coordinator.Workers;
+
+/// <summary>
+/// A restore worker whose page files are still arriving (a post-copy migration): the coordinator
+/// receives them from the other node, the worker reads them. Before each read of bytes it has not
+/// been told are in, the worker says "need OFFSET LENGTH PATH" on its channel and waits; the
+/// coordinator answers "have" once they are in the file, or "fail REASON" if they never will be.
+/// </summary>
+public static class PageNeeds
+{
+    private const string Need = "need ";
+    private const string Have = "have";
+    private const string Fail = "fail ";
+
+    /// <summary>In the worker: page files that wait for the coordinator's answers over <paramref name="channel"/>.</summary>
+    public static IPageArrivals Asking(HeldFile channel) => new Asker(channel);
+
+    /// <summary>
+    /// In the coordinator: a thread that answers the worker's needs from <paramref name="arrivals"/>
+    /// until the channel closes (the worker ended).
+    /// </summary>
+    public static Thread Answer(HeldFile channel, IPageArrivals arrivals)
+    {
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                while (FdChannel.Receive(channel) is { } message)
+                {
+                    foreach (var file in message.Files)
+                        file.Dispose();
+                    FdChannel.Send(channel, Serve(message.Text, arrivals), []);
+                }
+            }
+            catch (KernelCallException)
+            {
+                // The worker is gone: it needs nothing more.
+            }
+        })
+        { IsBackground = true, Name = "amberd-page-needs" };
+        thread.Start();
+        return thread;
+    }
+
+    private static string Serve(string text, IPageArrivals arrivals)
+    {
+        var parts = text.Split(' ', 4);
+        if (parts is not [_, var offset, var length, var path] || !text.StartsWith(Need, StringComparison.Ordinal)
+            || !ulong.TryParse(offset, NumberStyles.None, CultureInfo.InvariantCulture, out ulong from)
+            || !ulong.TryParse(length, NumberStyles.None, CultureInfo.InvariantCulture, out ulong count))
+            return $"{Fail}'{text}' is not a need";
+        try
+        {
+            arrivals.Await(path, from, count);
+            return Have;
+        }
+        catch (ImageFormatException e)
+        {
+            return Fail + e.Message.ReplaceLineEndings(" ");
+        }
+    }
+
+    /// <summary>The worker's side: what it was told is in, and a question for the rest (one at a time).</summary>
+    private sealed class Asker(HeldFile channel) : IPageArrivals
+    {
+        private readonly Dictionary<string, ByteRanges> _known = new(StringComparer.Ordinal);
+        private readonly Lock _lock = new();
+
+        public void Await(string path, ulong offset, ulong length)
+        {
+            lock (_lock)
+            {
+                if (!_known.TryGetValue(path, out var known))
+                    _known[path] = known = new ByteRanges();
+                if (known.Covers(offset, offset + length))
+                    return;
+                string? answer;
+                try
+                {
+                    FdChannel.Send(channel, string.Create(CultureInfo.InvariantCulture, $"{Need}{offset} {length} {path}"), []);
+                    var message = FdChannel.Receive(channel);
+                    foreach (var file in message?.Files ?? [])
+                        file.Dispose();
+                    answer = message?.Text;
+                }
+                catch (KernelCallException e)
+                {
+                    answer = $"{Fail}the coordinator could not be asked ({e.Message})";
+                }
+                if (answer == Have)
+                {
+                    known.Add(offset, offset + length);
+                    return;
+                }
+                string why = answer is not null && answer.StartsWith(Fail, StringComparison.Ordinal) ? answer[Fail.Length..] : "the coordinator went away";
+                throw new ImageFormatException($"{path}: bytes {offset} to {offset + length} never arrived: {why}");
+            }
+        }
+    }
+}
