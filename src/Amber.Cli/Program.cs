@@ -24,6 +24,7 @@ var root = new RootCommand("Amber: transparent checkpoint/restore of Linux proce
     ClusterCommands.Node(),
     ClusterCommands.Agent(),
     ClusterCommands.Migrate(),
+    ClusterCommands.Receive(),
     ServiceCommand.Create(),
     ShellCommands.Completion(),
     ShellCommands.Man(),

@@ -152,6 +152,9 @@ public sealed class MigrationTests
         home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--mode", "fast").ShouldBeUsageError("--mode fast");
         home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--max-downtime", "0").ShouldBeUsageError("--max-downtime 0");
         home.Amber("migrate", "--group", "g", "--to", "10.1.2.3:7411", "--on-no-convergence", "wait").ShouldBeUsageError("--on-no-convergence wait");
+        home.Amber("migrate", "--group", "g").ShouldBeUsageError("--to ADDR:PORT (a node agent) or --to-file FILE|-");
+        home.Amber("migrate", "--group", "g", "--to-file", "x", "--to", "10.1.2.3:7411").ShouldBeUsageError("--to-file goes alone");
+        home.Amber("migrate", "--group", "g", "--to-file", "-", "--json").ShouldBeUsageError("no --json there");
         using var dir = new TestDir("migrate-options-run");
         home.Run("g", [], "/bin/sleep", "100");
         home.Amber("migrate", "--group", "g", "--to", "127.0.0.1:1").ShouldFail("is not a node agent");
@@ -270,6 +273,63 @@ public sealed class MigrationTests
         nodes.SetLink("b", up: true);
         AssertNothingOf("big", nodes["b"]);
         Assert.Empty(nodes["a"].Members("big"));
+        nodes["a"].Amber("restore", "--group", "big").ShouldSucceed();
+        big.RunsOn(nodes["a"], 10);
+        big.Finish();
+    }
+
+    /// <summary>
+    /// amber migrate --to-file - | amber receive --restore: the group goes through a pipe (as it would
+    /// through ssh) from one node to the other, its address and its connection with it; the source
+    /// keeps its checkpoints.
+    /// </summary>
+    [Fact]
+    public void AServerGroupMovesThroughAPipeWithItsConnectionEveryByteChecked()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        string address = nodes.Address(102);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            var piped = ExternalProgram.Run("/bin/bash", "-c",
+                $"set -o pipefail; {nodes["a"].CommandLine("migrate", "--group", "srv", "--to-file", "-")} | {nodes["b"].CommandLine("receive", "--restore")}").ShouldSucceed();
+            Assert.Contains("group srv ended here, written to the stream", piped.Stderr);
+            Assert.Contains("group srv received (", piped.Stderr);
+            Assert.Empty(nodes["a"].Members("srv"));
+            Assert.Single(nodes["b"].Members("srv"));
+            Assert.Contains("ckpt-", nodes["a"].Amber("images", "--group", "srv").ShouldSucceed().Stdout); // kept at the source
+            TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
+            Finish(work, client);
+            GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(work["server.log"]).StartsWith("PASS", StringComparison.Ordinal), $"the server's PASS (it says: {TcpStreamLogs.LastLine(work["server.log"])})");
+        }
+    }
+
+    /// <summary>
+    /// A group written to a file, the file cut short: the receiving node refuses it and keeps nothing
+    /// of it; the source's checkpoints bring it back there, every page as it was. A file that exists
+    /// is not overwritten, and a stream that is not one is refused.
+    /// </summary>
+    [Fact]
+    public void AStreamCutShortLeavesNothingWhereItWasReceivedAndTheGroupComesBackAtTheSource()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-file");
+        var big = BigGroup.Start(nodes["a"], work, 64);
+        File.WriteAllText(work["taken"], "mine, and no stream at all");
+        ExternalProgram.Run("/bin/sh", "-c", nodes["a"].CommandLine("migrate", "--group", "big", "--to-file", work["taken"])).ShouldFail("it exists");
+        Assert.Equal("mine, and no stream at all", File.ReadAllText(work["taken"]));
+        big.RunsOn(nodes["a"], 2);
+
+        ExternalProgram.Run("/bin/sh", "-c", nodes["a"].CommandLine("migrate", "--group", "big", "--to-file", work["big.stream"])).ShouldSucceed();
+        Assert.Empty(nodes["a"].Members("big"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(work["big.stream"]));
+        using (var stream = File.OpenWrite(work["big.stream"]))
+            stream.SetLength(stream.Length / 2);
+        ExternalProgram.Run("/bin/sh", "-c", nodes["b"].CommandLine("receive", "--from-file", work["big.stream"], "--restore")).ShouldFail("cut off");
+        AssertNothingOf("big", nodes["b"]);
+        ExternalProgram.Run("/bin/sh", "-c", nodes["b"].CommandLine("receive", "--from-file", work["taken"])).ShouldFail("not a group's stream");
+
         nodes["a"].Amber("restore", "--group", "big").ShouldSucceed();
         big.RunsOn(nodes["a"], 10);
         big.Finish();

@@ -4,6 +4,7 @@ using Amber.Coordinator.Control;
 using Amber.Transport;
 using Amber.Transport.Cluster;
 using Amber.Transport.Peers;
+using Microsoft.Win32.SafeHandles;
 
 namespace Amber.Cli.Commands;
 
@@ -71,17 +72,90 @@ public static class ClusterCommands
         return command;
     }
 
+    /// <summary>amber migrate --to-file: the stream goes to a file the CLI makes (with the caller's rights) or to its stdout.</summary>
+    private static int ToFile(string group, string file, bool json)
+    {
+        bool stdout = file == "-";
+        if (stdout && json)
+            throw new UsageException("--to-file - writes the stream on stdout: no --json there");
+        if (stdout && !Console.IsOutputRedirected)
+            throw new UsageException("--to-file - writes the stream on stdout, which is a terminal: pipe it (| ssh HOST amber receive) or give a file");
+        FileStream? made = null;
+        if (!stdout)
+        {
+            try
+            {
+                // Images hold memory, so secrets: 0600, as the checkpoints it comes from.
+                made = new FileStream(file, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+            }
+            catch (IOException e)
+            {
+                throw new IOException($"--to-file {file}: {(File.Exists(file) ? "it exists (give a new file)" : e.Message)}", e);
+            }
+        }
+        using (made)
+        {
+            int fd = made is null ? 1 : (int)made.SafeFileHandle.DangerousGetHandle();
+            var response = ControlClient.Send(new MigrateRequest(group, "", MigrateRequest.StopAndCopy, MigrateRequest.DefaultMaxDowntimeMs, MigrateRequest.FinalRoundAnyway, fd));
+            if (!response.Ok && made is not null)
+                File.Delete(file); // nothing of a stream that was not all written
+            if (stdout)
+                response.Stdout.Clear(); // stdout is the stream
+            return GroupCommands.Print(response, json);
+        }
+    }
+
+    public static Command Receive()
+    {
+        var fromFile = new Option<string>("--from-file") { Description = "The stream amber migrate --to-file wrote: a file, or - (stdin, the default)" };
+        var restore = new Option<bool>("--restore") { Description = "Restore the group once it is in" };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
+        var command = new Command("receive", "Take a group from a stream (amber migrate --to-file's, e.g. through ssh): made here with its checkpoints, restored with --restore") { fromFile, restore, json };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            string file = parse.GetValue(fromFile) ?? "-";
+            if (file == "-" && !Console.IsInputRedirected)
+                throw new UsageException("the stream comes on stdin, which is a terminal: pipe it in (ssh HOST amber migrate --to-file - | amber receive) or give --from-file");
+            using var opened = file == "-" ? null : OpenStream(file);
+            int fd = opened is null ? 0 : (int)opened.DangerousGetHandle();
+            var request = new ReceiveRequest(fd, parse.GetValue(restore));
+            return GroupCommands.Print(ProgressDisplay.Remote("receive", ProgressDisplay.Measure.Written, progress => ControlClient.Send(request, startDaemon: true, progress: progress)), parse.GetValue(json));
+        }));
+        return command;
+    }
+
+    private static SafeFileHandle OpenStream(string file)
+    {
+        try
+        {
+            return File.OpenHandle(file, FileMode.Open, FileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--from-file {file}: {e.Message}", e);
+        }
+    }
+
     public static Command Migrate()
     {
         var group = GroupCommands.GroupOption(required: true);
-        var to = new Option<string>("--to") { Description = "The destination node's agent, ADDR:PORT", Required = true };
+        var to = new Option<string>("--to") { Description = "The destination node's agent, ADDR:PORT" };
+        var toFile = new Option<string>("--to-file") { Description = "Instead of an agent: write the group's stream to this new file, or - (stdout: a pipe, e.g. to ssh ... amber receive); it ends here once all is written" };
         var mode = new Option<string>("--mode") { Description = "precopy (default: rounds while it runs, then a short final one), postcopy (it runs there at once, its pages follow: first those it touches) or stop (frozen throughout)" };
         var maxDowntime = new Option<string>("--max-downtime") { Description = "Pre-copy: rounds go on until the last is estimated to take at most this many ms (default 100)" };
         var onNoConvergence = new Option<string>("--on-no-convergence") { Description = "Pre-copy whose rounds stop shrinking: stop (a final round however long; default) or abort" };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON: rounds, bytes, downtime, total time" };
-        var command = new Command("migrate", "Move a running group to another node, its connections with it; it runs on here if anything fails") { group, to, mode, maxDowntime, onNoConvergence, json };
+        var command = new Command("migrate", "Move a running group to another node, its connections with it; it runs on here if anything fails") { group, to, toFile, mode, maxDowntime, onNoConvergence, json };
         command.SetAction(parse => CliErrors.Run(() =>
         {
+            if (parse.GetValue(toFile) is { } file)
+            {
+                if (parse.GetValue(to) is not null || parse.GetValue(mode) is not null || parse.GetValue(maxDowntime) is not null || parse.GetValue(onNoConvergence) is not null)
+                    throw new UsageException("--to-file goes alone: the group is frozen, written and ended (no --to, --mode, --max-downtime or --on-no-convergence)");
+                return ToFile(GroupCommands.GroupName(parse, group)!, file, parse.GetValue(json));
+            }
+            if (parse.GetValue(to) is null)
+                throw new UsageException("say where: --to ADDR:PORT (a node agent) or --to-file FILE|-");
             string how = parse.GetValue(mode) ?? MigrateRequest.PreCopy;
             if (how is not (MigrateRequest.PreCopy or MigrateRequest.StopAndCopy or MigrateRequest.PostCopy))
                 throw new UsageException($"--mode {how}: it is precopy, postcopy or stop");

@@ -105,7 +105,7 @@ public sealed class ControlRequest
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? To { get; set; }
 
-    /// <summary>migrate: precopy, stop (postcopy: not yet). Left off the wire when null.</summary>
+    /// <summary>migrate: precopy, postcopy, stop. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Mode { get; set; }
 
@@ -116,6 +116,14 @@ public sealed class ControlRequest
     /// <summary>migrate: what a pre-copy whose rounds do not shrink does, stop or abort. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? OnNoConvergence { get; set; }
+
+    /// <summary>migrate --to-file, receive: the requester's fd the group's stream goes to or comes from. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Fd { get; set; }
+
+    /// <summary>receive: restore the group once it is in. Left off the wire when false.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Restore { get; set; }
 
     /// <summary>run: the bind mounts of a new group's own mount namespace (SRC:DST); null: none. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]

@@ -24,12 +24,13 @@ public abstract record Request
         StopRequest.Op => new StopRequest(wire.Group),
         RemoveRequest.Op => new RemoveRequest(wire.Group),
         MigrateRequest.Op => new MigrateRequest(wire.Group, wire.To ?? "", wire.Mode ?? MigrateRequest.PreCopy,
-            wire.MaxDowntimeMs > 0 ? wire.MaxDowntimeMs : MigrateRequest.DefaultMaxDowntimeMs, wire.OnNoConvergence ?? MigrateRequest.FinalRoundAnyway),
+            wire.MaxDowntimeMs > 0 ? wire.MaxDowntimeMs : MigrateRequest.DefaultMaxDowntimeMs, wire.OnNoConvergence ?? MigrateRequest.FinalRoundAnyway, wire.Fd ?? -1),
+        ReceiveRequest.Op => new ReceiveRequest(wire.Fd ?? -1, wire.Restore),
         ShutdownRequest.Op => new ShutdownRequest(),
         _ => null,
     };
 }
 
-/// <summary>A request about one group: every one but <see cref="ShutdownRequest"/>.</summary>
+/// <summary>A request about one group: every one but <see cref="ShutdownRequest"/> and <see cref="ReceiveRequest"/>.</summary>
 /// <param name="Group">The group's name (amber run --group NAME).</param>
 public abstract record GroupRequest(string Group) : Request;

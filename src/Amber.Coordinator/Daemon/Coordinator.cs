@@ -68,8 +68,9 @@ public sealed class Coordinator : IDisposable
         }
         var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics);
         LoadGroups(handlers);
-        _agent?.Start(new NodeServices(_home, _groups, handlers, _loggers));
-        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers, _agent), _stop.Token, _loggers.CreateLogger<ControlServer>());
+        var services = new NodeServices(_home, _groups, handlers, _loggers);
+        _agent?.Start(services);
+        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers, _agent, new GroupStreams(services)), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
         _logger.Listening(Environment.ProcessId, _home.ControlSocket);
         // Run by systemd (Type=notify): ready once requests can be taken.

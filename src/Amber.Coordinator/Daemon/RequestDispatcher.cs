@@ -11,7 +11,7 @@ namespace Amber.Coordinator.Daemon;
 /// group's Busy while the handler works, refreshing its table afterwards. A requester that asked for
 /// progress hears it, and first that it waits, if another operation on the group is under way.
 /// </summary>
-internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handlers, INodeAgent? agent)
+internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handlers, INodeAgent? agent, GroupStreams streams)
 {
     public ControlResponse Handle(ControlRequest wire, Requester who, Action<ProgressSample>? progress = null)
     {
@@ -20,6 +20,8 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
             return ControlResponse.Failure($"unknown request '{wire.Op}'");
         if (request is ShutdownRequest)
             return handlers.Shutdown.Handle(who);
+        if (request is ReceiveRequest receive)
+            return streams.Receive(receive.FromFd, receive.Restore, who, progress); // its group is named by the stream
         var named = (GroupRequest)request;
         if (!AmberHome.IsValidGroupName(named.Group))
             return ControlResponse.Failure($"'{named.Group}' is not a group name ({AmberHome.GroupNameRule})");
@@ -55,6 +57,7 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
                 VerifyRequest r => handlers.Verify.Handle(group, r, who, progress),
                 StopRequest r => handlers.Stop.Handle(group, r, who, progress),
                 RemoveRequest r => handlers.Remove.Handle(group, r, who, progress),
+                MigrateRequest { ToFd: >= 0 } r => streams.ToFile(group, r.ToFd, who),
                 MigrateRequest r => agent is null
                     ? ControlResponse.Failure($"the coordinator of {AmberHome.Current.RunDirectory} is not a node agent: start it with amber agent --listen ADDR:PORT --cluster DIR --node NAME to migrate groups")
                     : agent.Migrate(group, r, who, progress),

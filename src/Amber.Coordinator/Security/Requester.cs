@@ -22,6 +22,9 @@ public sealed record Requester(uint Uid, uint Gid, IReadOnlyList<uint> Groups, u
 
     public bool IsRoot => Uid == 0;
 
+    /// <summary>The requesting process (the CLI) at connect time: whose fds a request may name (0: none known).</summary>
+    public int Pid { get; init; }
+
     /// <summary>
     /// The peer of a connected unix socket: uid, gid and groups as they were at connect time
     /// (SO_PEERCRED, SO_PEERGROUPS). Its capabilities are read from /proc, and only if the process
@@ -32,7 +35,7 @@ public sealed record Requester(uint Uid, uint Gid, IReadOnlyList<uint> Groups, u
         var (pid, uid, gid) = PeerCredentials.Of(socket);
         var all = PeerCredentials.GroupsOf(socket).Prepend(gid).Distinct().ToList();
         ulong capabilities = ProcFs.TryReadStatus(pid, out var status) && status is not null && status.Uids.All(u => u == uid) ? status.Capabilities[1] : 0;
-        return new Requester(uid, gid, all, uid == 0 ? ulong.MaxValue : capabilities);
+        return new Requester(uid, gid, all, uid == 0 ? ulong.MaxValue : capabilities) { Pid = pid };
     }
 
     /// <summary>

@@ -93,6 +93,29 @@ public sealed class GroupStore(string directory)
 
     public StoredCheckpoint? Find(string id) => List().FirstOrDefault(c => c.Id == id);
 
+    /// <summary>
+    /// Checkpoint <paramref name="id"/> and every one it needs (its sources, theirs...), oldest first,
+    /// leaving out those in <paramref name="except"/>: what a copy of it elsewhere needs.
+    /// </summary>
+    /// <exception cref="ImageStoreException">One of them is not (or no longer) a checkpoint of the store.</exception>
+    public List<StoredCheckpoint> Chain(string id, IReadOnlySet<string>? except = null)
+    {
+        var all = List();
+        var byId = all.ToDictionary(c => c.Id, StringComparer.Ordinal);
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([id]);
+        while (pending.TryPop(out var next))
+        {
+            if (except?.Contains(next) == true || !needed.Add(next))
+                continue;
+            if (!byId.TryGetValue(next, out var checkpoint))
+                throw new ImageStoreException($"checkpoint {next} of the store {Directory} cannot be read");
+            foreach (string source in checkpoint.Sources)
+                pending.Push(source);
+        }
+        return [.. all.Where(c => needed.Contains(c.Id))];
+    }
+
     /// <summary>Where the next checkpoint goes: one past the highest number used, committed or not.</summary>
     public string NextPath()
     {

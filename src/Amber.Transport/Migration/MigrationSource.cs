@@ -296,24 +296,12 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     private static (long Bytes, double Ms, List<(string Path, long Size)> Later) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent, bool pagesLater)
     {
         var clock = Stopwatch.StartNew();
-        var all = store.List();
-        var byId = all.ToDictionary(c => c.Id, StringComparer.Ordinal);
-        var needed = new HashSet<string>(StringComparer.Ordinal);
-        var pending = new Stack<string>([id]);
-        while (pending.TryPop(out var next))
-        {
-            if (sent.Contains(next) || !needed.Add(next))
-                continue;
-            if (!byId.TryGetValue(next, out var checkpoint))
-                throw new MigrationException($"checkpoint {next} of the store {store.Directory} cannot be read");
-            foreach (string source in checkpoint.Sources)
-                pending.Push(source);
-        }
-        var names = all.Where(c => needed.Contains(c.Id)).Select(c => c.Id).ToList();
+        var chain = store.Chain(id, sent);
+        var names = chain.Select(c => c.Id).ToList();
         link.Send(new PeerMessage { Op = Ops.Checkpoints, Checkpoints = names });
         var writer = CheckpointStreamWriter.Begin(link.Stream);
-        foreach (string checkpoint in names)
-            writer.Write(byId[checkpoint].Path, pagesLater);
+        foreach (var checkpoint in chain)
+            writer.Write(checkpoint.Path, pagesLater);
         writer.End();
         var answer = link.Expect(Ops.Ok);
         if (!answer.Checkpoints.SequenceEqual(names))

@@ -191,6 +191,14 @@ public sealed class TestNode(string name, string listen, AmberHome home, TargetP
     public RunningAmber Start(params string[] args) =>
         ExternalProgram.Start("/usr/bin/nsenter", ["-t", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", Repo.Amber, .. args], null, Environment);
 
+    /// <summary>
+    /// A shell command line that runs the CLI in the node's mount and PID namespaces, as a user of
+    /// the node whose coordinator sees its PID (amber migrate --to-file, amber receive: it reopens the
+    /// CLI's fds).
+    /// </summary>
+    public string CommandLine(params string[] args) =>
+        $"/usr/bin/nsenter -t {Pid} -m -p /usr/bin/env AMBER_HOME={Home.Home} {Repo.Amber} {string.Join(' ', args)}";
+
     /// <summary>A path as the node sees it (its mount namespace, through its first process's root).</summary>
     public string Inside(string path) => $"/proc/{Pid}/root{path}";
 
