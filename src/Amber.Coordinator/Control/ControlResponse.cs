@@ -30,6 +30,15 @@ public sealed class ControlResponse
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public ProgressSample? Progress { get; set; }
 
+    /// <summary>A number of <see cref="Report"/> (frozenMs...); 0 if it has none.</summary>
+    public double Figure(string name)
+    {
+        if (Report.Length == 0)
+            return 0;
+        using var report = System.Text.Json.JsonDocument.Parse(Report);
+        return report.RootElement.TryGetProperty(name, out var value) ? value.GetDouble() : 0;
+    }
+
     /// <summary>A failed operation, with why.</summary>
     public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
 }

@@ -89,7 +89,7 @@ public sealed class GroupStreams(NodeServices services)
                     w.WriteString("group", name);
                     w.WriteStrings("checkpoints", sent);
                     w.WriteNumber("bytes", bytes);
-                    w.WriteNumber("frozenMs", Report(response, "frozenMs"));
+                    w.WriteNumber("frozenMs", response.Figure("frozenMs"));
                     w.WriteEndObject();
                 }),
             };
@@ -212,11 +212,4 @@ public sealed class GroupStreams(NodeServices services)
         }
     }
 
-    private static double Report(ControlResponse response, string figure)
-    {
-        if (response.Report.Length == 0)
-            return 0;
-        using var report = JsonDocument.Parse(response.Report);
-        return report.RootElement.TryGetProperty(figure, out var value) ? value.GetDouble() : 0;
-    }
 }

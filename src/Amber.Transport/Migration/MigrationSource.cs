@@ -106,7 +106,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         var response = services.Checkpoint(group, full: true);
         if (!response.Ok)
             throw new MigrationException($"the checkpoint taken before the post-copy failed: {response.Error}");
-        rounds.Add(new MigrationRound(response.Stdout[0], 0, taken.Elapsed.TotalMilliseconds, 0, Report(response, "frozenMs")));
+        rounds.Add(new MigrationRound(response.Stdout[0], 0, taken.Elapsed.TotalMilliseconds, 0, response.Figure("frozenMs")));
     }
 
     /// <summary>Rounds while the group runs, until the next would fit the downtime asked for, or they stop shrinking.</summary>
@@ -119,7 +119,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             var response = services.Checkpoint(group, full: round == 1);
             if (!response.Ok)
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
-            double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = Report(response, "frozenMs");
+            double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = response.Figure("frozenMs");
             var (bytes, sendMs, _) = Send(group.Store, response.Stdout[0], link, sent, pagesLater: false);
             rounds.Add(new MigrationRound(response.Stdout[0], bytes, checkpointMs, sendMs, frozenMs));
             // What the last round would take, frozen: a freeze like this one's, and about as long to send.
@@ -228,7 +228,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
         // Ended here (a worker that said so before reporting, or reported it): the destination's copy is the group.
         Commit();
-        rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, Report(response, "frozenMs")));
+        rounds.Add(new MigrationRound(finalId, finalBytes, taken.Elapsed.TotalMilliseconds, sendMs, response.Figure("frozenMs")));
         if (running is null && pagesFailed)
         {
             string why = $"its memory did not all get there ({commitFailure?.Message})";
@@ -243,7 +243,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 + $"its checkpoint {finalId} is on both nodes: amber restore --group {name} on {link.Peer}, or here");
         }
         // From the freeze to the commit (the worker's clock), then to the destination's "running" (ours).
-        double frozenBeforeMs = Report(response, "frozenBeforeEndMs"), handOverMs = Stopwatch.GetElapsedTime(decidedAt, runningAt).TotalMilliseconds;
+        double frozenBeforeMs = response.Figure("frozenBeforeEndMs"), handOverMs = Stopwatch.GetElapsedTime(decidedAt, runningAt).TotalMilliseconds;
         double downtimeMs = frozenBeforeMs + handOverMs;
         double totalMs = clock.Elapsed.TotalMilliseconds;
         long afterRelease = _pages?.Bytes ?? 0; // post-copy: the page data, sent while it ran there
@@ -310,14 +310,6 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         return (writer.BytesWritten, clock.Elapsed.TotalMilliseconds, writer.PagesLater);
     }
 
-    /// <summary>A figure of a checkpoint's report (frozenMs...); 0 if it has none.</summary>
-    private static double Report(ControlResponse response, string figure)
-    {
-        if (response.Report.Length == 0)
-            return 0;
-        using var report = System.Text.Json.JsonDocument.Parse(response.Report);
-        return report.RootElement.TryGetProperty(figure, out var value) ? value.GetDouble() : 0;
-    }
 
     private static void TryAbort(PeerLink link, string why)
     {
