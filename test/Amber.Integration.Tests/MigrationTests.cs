@@ -279,6 +279,92 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// A group writing 10 MiB/s into 256 MiB (test/TestTargets/ratewriter.c: each page rewritten with
+    /// its next generation) moved pre-copy: the rounds shrink, all of them send at most 1.3 times its
+    /// memory, the downtime is reported, and on the destination every page is the generation it wrote last.
+    /// </summary>
+    [Fact]
+    public void APreCopyOfAGroupWritingTenMiBPerSecondConvergesWithEveryPageAsWritten()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-rate");
+        string log = work["out.log"];
+        nodes["a"].Amber("run", "--group", "rate", "--isolate", "pid", "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("ratewriter")} {work.Path} 256 10 >> {log} 2>&1")
+            .ShouldSucceed();
+        int Ticks() => File.ReadLines(log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..])).DefaultIfEmpty(-1).Max();
+        GroupHome.WaitUntil(() => File.Exists(log) && Ticks() >= 2, "the writer's third second");
+
+        var moved = Migrate(nodes["a"], nodes["b"], "precopy", "rate");
+        var rounds = moved.GetProperty("rounds").EnumerateArray().Select(r => r.GetProperty("bytes").GetInt64()).ToList();
+        Assert.True(rounds.Count >= 2, $"pre-copy took {rounds.Count} round(s): {moved}");
+        Assert.True(rounds[^1] < rounds[0] / 8, $"the rounds did not shrink: {string.Join(", ", rounds)}");
+        Assert.True(moved.GetProperty("bytes").GetInt64() <= 256L * 1.3 * 1048576, $"sent more than 1.3 times the memory: {moved}");
+        Assert.True(moved.GetProperty("downtimeMs").GetDouble() > 0, moved.ToString());
+        Assert.Single(nodes["b"].Members("rate"));
+
+        int there = Ticks();
+        GroupHome.WaitUntil(() => Ticks() >= there + 2, "two seconds of writing on node b");
+        File.WriteAllText(work["stop"], "");
+        GroupHome.WaitUntil(() => File.ReadLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), "its check of every page");
+        Assert.Contains(File.ReadLines(log), l => l.StartsWith("PASS", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// PostgreSQL (postmaster, background processes, four backends in the middle of transactions,
+    /// System V and shared memory) moved with its address while pgbench in the client namespace runs
+    /// TPC-B-like transactions on four connections: pgbench sees a pause, ends with exit 0 and no
+    /// failed transaction, and the data is all there. Both nodes see the data directory (one machine).
+    /// </summary>
+    [Fact]
+    public void PostgresMovesWhilePgbenchRunsWithoutAFailedTransaction()
+    {
+        const string Bin = "/usr/lib/postgresql/15/bin";
+        Assert.True(File.Exists($"{Bin}/pgbench"), "pgbench is not installed (apt-get install postgresql-15)");
+        using var nodes = new TestNodes(["a", "b"]);
+        using var dir = new TestDir("migrate-pg");
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1ff);
+        string data = dir["data"];
+        ExternalProgram.Run("/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", $"{Bin}/initdb", "-D", data, "-A", "trust", "-U", "postgres")
+            .ShouldSucceed();
+        File.AppendAllText(Path.Join(data, "pg_hba.conf"), "host all all 10.215.0.0/16 trust\n"); // the client namespace's address
+        string address = nodes.Address(103), ip = address.Split('/')[0];
+        nodes["a"].Amber("run", "--group", "pg", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--",
+            "/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", $"{Bin}/postgres", "-D", data, "-p", "5432", "-k", dir.Path,
+            "-c", $"listen_addresses={ip}").ShouldSucceed();
+        GroupHome.WaitUntil(() => File.Exists(Path.Join(data, "postmaster.pid")) && File.ReadAllText(Path.Join(data, "postmaster.pid")).Contains("ready", StringComparison.Ordinal),
+            "postgres to accept connections", TimeSpan.FromSeconds(60));
+        using (var init = nodes.InClient($"{Bin}/pgbench", ["-i", "-s", "2", "-h", ip, "-p", "5432", "-U", "postgres", "postgres"], dir.Path, "init.log"))
+        {
+            var initialized = Exited.Wait(init.Pid, TimeSpan.FromMinutes(3), "pgbench -i");
+            init.MarkEnded();
+            Assert.True(initialized.Exited && initialized.ExitCode == 0, $"pgbench -i: {initialized}: {string.Join(" | ", init.Lines().TakeLast(5))}");
+        }
+        using var pgbench = nodes.InClient($"{Bin}/pgbench", ["-h", ip, "-p", "5432", "-U", "postgres", "-c", "4", "-j", "2", "-T", "25", "-P", "1", "postgres"], dir.Path, "pgbench.log");
+        pgbench.WaitForLine(l => l.StartsWith("progress: 3.0 s", StringComparison.Ordinal), "pgbench's progress at 3 s", TimeSpan.FromSeconds(60));
+
+        Migrate(nodes["a"], nodes["b"], "precopy", "pg");
+        Assert.Empty(nodes["a"].Members("pg"));
+        Assert.True(nodes["b"].Members("pg").Count >= 8, "postgres should run on node b with its background processes and four backends");
+
+        var status = Exited.Wait(pgbench.Pid, TimeSpan.FromSeconds(240), "pgbench");
+        pgbench.MarkEnded();
+        string output = File.ReadAllText(pgbench.LogPath);
+        Assert.True(status.Exited && status.ExitCode == 0, $"pgbench ended with {status}: {output}");
+        Assert.Contains("number of failed transactions: 0 ", output);
+        Assert.DoesNotContain("error", output, StringComparison.OrdinalIgnoreCase);
+        var progress = pgbench.Lines().Where(l => l.StartsWith("progress: ", StringComparison.Ordinal)).ToList();
+        Assert.True(progress.Count(l => !l.Contains(" 0.0 tps", StringComparison.Ordinal)) >= 10, $"pgbench did little work: {string.Join(" | ", progress)}");
+        using (var count = nodes.InClient("/usr/bin/psql", ["-h", ip, "-p", "5432", "-U", "postgres", "-tAc", "select count(*) from pgbench_accounts"], dir.Path, "count.log"))
+        {
+            var counted = Exited.Wait(count.Pid, TimeSpan.FromSeconds(60), "psql");
+            count.MarkEnded();
+            Assert.True(counted.Exited && counted.ExitCode == 0, $"psql: {counted}");
+            Assert.Equal("200000", count.Lines().Last().Trim());
+        }
+        nodes["b"].Amber("stop", "--group", "pg").ShouldSucceed();
+    }
+
+    /// <summary>
     /// amber migrate --to-file - | amber receive --restore: the group goes through a pipe (as it would
     /// through ssh) from one node to the other, its address and its connection with it; the source
     /// keeps its checkpoints.
