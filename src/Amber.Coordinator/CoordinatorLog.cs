@@ -30,6 +30,9 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: found again ({Processes} processes, last checkpoint {Checkpoint})")]
     public static partial void FoundAgain(this ILogger logger, string group, int processes, string checkpoint);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: forgotten, with what it got of it: it was still arriving from another node when the coordinator before this one ended")]
+    public static partial void ArrivalAbandoned(this ILogger logger, string group);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "skipping {Config}: {Reason}")]
     public static partial void Skipping(this ILogger logger, string config, string reason);
 

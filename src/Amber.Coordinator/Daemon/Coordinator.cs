@@ -69,6 +69,13 @@ public sealed class Coordinator : IDisposable
         var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics);
         LoadGroups(handlers);
         var services = new NodeServices(_home, _groups, handlers, _loggers);
+        foreach (var arriving in _groups.All().Where(g => g.Config.Arriving).ToList())
+        {
+            // Its migration (or amber receive) died with the coordinator before: the source has it.
+            _logger.ArrivalAbandoned(arriving.Config.Name);
+            foreach (string left in services.Forget(arriving))
+                _logger.MonitorProblem(arriving.Config.Name, left);
+        }
         _agent?.Start(services);
         _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers, _agent, new GroupStreams(services)), _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();

@@ -135,7 +135,10 @@ public sealed class GroupStreams(NodeServices services)
                     while (reader.Next() is { } checkpoint)
                         received.Add(checkpoint.Name);
                     bytes = reader.BytesRead;
-                    return received.Count > 0 ? 0 : throw new ImageFormatException("the stream holds no checkpoint");
+                    if (received.Count == 0)
+                        throw new ImageFormatException("the stream holds no checkpoint");
+                    NodeServices.Arrived(group);
+                    return 0;
                 });
             }
             catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException)

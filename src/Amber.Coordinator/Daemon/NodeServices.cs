@@ -117,7 +117,15 @@ public sealed class NodeServices
         Net = sent.Net, Address = sent.Address, Gateway = sent.Gateway, Bridge = sent.Bridge,
         HostLink = sent.Net == "bridge" ? GroupNetwork.HostLink(Home.StateDirectory, sent.Name) : "",
         Publish = [.. sent.Publish], Binds = [.. sent.Binds], Restarts = sent.Restarts, CreatedUnixMs = sent.CreatedUnixMs,
+        Arriving = true,
     };
+
+    /// <summary>A group that arrived (<see cref="Receive"/>) is this node's now, whatever happens to this coordinator.</summary>
+    public static void Arrived(GroupRuntime group)
+    {
+        group.Config.Arriving = false;
+        group.Save();
+    }
 
     /// <summary>
     /// The group back from <paramref name="checkpoint"/>, for its owner; once every process is made,

@@ -98,4 +98,11 @@ public sealed class GroupConfig
 
     /// <summary>The key file its checkpoints are encrypted with (amber run --encrypt); empty: in clear. Fixed when the group is made.</summary>
     public string EncryptKey { get; set; } = "";
+
+    /// <summary>
+    /// Coming from another node (a migration, amber receive) and not yet this node's: a coordinator
+    /// that starts and finds a group so forgets it, with what it got of it (whatever brought it died
+    /// with the coordinator before, and the source has the group).
+    /// </summary>
+    public bool Arriving { get; set; }
 }

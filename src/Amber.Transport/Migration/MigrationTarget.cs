@@ -139,6 +139,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             // Its memory is all in; its checkpoints here are whole once the pages it never needed are too.
             pages.Completion.GetAwaiter().GetResult();
+            NodeServices.Arrived(group);
         }
         catch (Exception e) when (e is IOException or ImageFormatException)
         {
@@ -148,7 +149,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             foreach (var entry in group.Store.Scan().Entries)
                 CheckpointStore.Delete(entry.Path);
             group.Config.LastCheckpoint = "";
-            group.Save();
+            NodeServices.Arrived(group); // it runs here with all its memory
             answer.Warnings.Add(why);
         }
         return (answer, true);
@@ -165,6 +166,8 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             link.WaitAtMost(CommitWait);
             var decision = link.Receive();
             committed = decision.Op == Ops.Commit;
+            if (committed && pages is null)
+                NodeServices.Arrived(group); // whole here: the source has ended its copy
             return committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
         }, released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
         if (!response.Ok)

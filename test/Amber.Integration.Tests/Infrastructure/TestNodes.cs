@@ -20,6 +20,7 @@ public sealed class TestNodes : IDisposable
     private readonly Dictionary<string, TestNode> _nodes = [];
     private readonly List<string> _links = [];
     private readonly Dictionary<string, string> _linkOf = [];
+    private readonly Dictionary<string, (int Host, IReadOnlyDictionary<string, string>? Environment)> _started = [];
     private TargetProcess? _client;
     private readonly string _peerTimeout;
 
@@ -40,6 +41,7 @@ public sealed class TestNodes : IDisposable
             for (int i = 0; i < names.Length; i++)
             {
                 AmberCli.Run("node", "add", names[i], "--cluster", Cluster).ShouldSucceed();
+                _started[names[i]] = (11 + i, environment?.GetValueOrDefault(names[i]));
                 _nodes[names[i]] = StartNode(names[i], 11 + i, Cluster, environment?.GetValueOrDefault(names[i]), homeSize: homeSizes?.GetValueOrDefault(names[i]));
             }
         }
@@ -58,6 +60,19 @@ public sealed class TestNodes : IDisposable
     public TestDir Dir => _dir;
 
     public TestNode this[string name] => _nodes[name];
+
+    /// <summary>
+    /// Node <paramref name="name"/>, killed (<see cref="TestNode.Kill"/>), booted again: new namespaces,
+    /// its agent on the home it had (its disk), with what it left there. <paramref name="environment"/>
+    /// replaces the agent's extra environment (null: none).
+    /// </summary>
+    public TestNode Restart(string name, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        Assert.False(_nodes[name].IsRunning, $"node {name} still runs");
+        File.Delete(Path.Combine(_dir[name], "go"));
+        _started[name] = (_started[name].Host, environment);
+        return _nodes[name] = StartNode(name, _started[name].Host, Cluster, environment);
+    }
 
     /// <summary>Cuts node <paramref name="name"/> off the bridge (its veth's host end down), or joins it again.</summary>
     public void SetLink(string name, bool up) =>
