@@ -70,6 +70,9 @@ public sealed class TestNodes : IDisposable
     {
         Assert.False(_nodes[name].IsRunning, $"node {name} still runs");
         File.Delete(Path.Combine(_dir[name], "go"));
+        // A log of its own: what the node logged before is not what its new agent says.
+        string log = Path.Combine(_dir[name], "agent.log");
+        File.Move(log, Path.Combine(_dir[name], $"agent-{DateTime.UtcNow:HHmmss.fff}.log"));
         _started[name] = (_started[name].Host, environment);
         return _nodes[name] = StartNode(name, _started[name].Host, Cluster, environment);
     }
