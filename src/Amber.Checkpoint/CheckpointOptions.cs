@@ -40,11 +40,21 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public bool Track { get; init; }
 
     /// <summary>
-    /// Without <see cref="LeaveRunning"/>: asked once the checkpoint is committed, while the processes
-    /// are still frozen, just before they are ended: null lets them end; otherwise they run on instead,
+    /// Without <see cref="LeaveRunning"/>: asked once the checkpoint is whole, while the processes are
+    /// still frozen, just before they are ended: null lets them end; otherwise they run on instead,
     /// and this says why (whoever asked for the checkpoint is gone; a migration that did not complete).
+    /// It is given the checkpoint's directory as it is then: sealed, complete and readable, but not yet
+    /// in place (<c>DIR.tmp-*</c>), and made durable meanwhile; it is committed after the answer and
+    /// before any process ends, so that what a hand-over sends is never held up by the disk.
     /// </summary>
-    public Func<string?>? BeforeEnd { get; init; }
+    public Func<string, string?>? BeforeEnd { get; init; }
+
+    /// <summary>
+    /// Page data through the page cache, not with direct I/O: for a checkpoint read again at once (a
+    /// migration's last round, which a hand-over sends), whose writing then costs a copy into memory
+    /// under the freeze instead of the disk's time.
+    /// </summary>
+    public bool PagesThroughCache { get; init; }
 
     /// <summary>
     /// Without <see cref="LeaveRunning"/>, once they are to end: called as soon as every process has been

@@ -106,7 +106,8 @@ public static class Checkpointer
         parent?.Preload();
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
         trace.Mark("written pages (running)");
-        using var writer = CheckpointWriter.Create(options.ImagesDirectory, options.Key);
+        using var writer = CheckpointWriter.Create(options.ImagesDirectory, options.Key, directIo: !options.PagesThroughCache);
+        Task? durable = null; // a hand-over's checkpoint, sealed, made durable while it is handed over
         using var buffers = new PageCopyPool(BuffersFor(writtenBefore), MemoryDumper.BufferSize);
         trace.Mark("buffers");
         // What no dump takes goes back to the pool with this, before the pool goes.
@@ -210,8 +211,17 @@ public static class Checkpointer
             cancel.ThrowIfCancellationRequested();
             var manifest = NewManifest(frozen, group, hasForest, parent, sources, storage is not null, namespaces);
             ids.Translate(manifest);
-            writer.Commit(manifest);
-            trace.Mark("commit");
+            if (options.BeforeEnd is not null && !options.LeaveRunning)
+            {
+                writer.Seal(manifest);
+                durable = Task.Run(writer.MakeDurable);
+                trace.Mark("sealed");
+            }
+            else
+            {
+                writer.Commit(manifest);
+                trace.Mark("commit");
+            }
         }
         catch (Exception e)
         {
@@ -237,9 +247,17 @@ public static class Checkpointer
         using var ending = connections;
 
         var frozenBeforeEnd = frozenAt.Elapsed; // what a hand-over (BeforeEnd) adds comes after
-        string? keptRunning = options.LeaveRunning ? null : options.BeforeEnd?.Invoke();
-        if (options.BeforeEnd is not null)
+        string? keptRunning = durable is null ? null : options.BeforeEnd!(writer.TemporaryDirectory);
+        string? notCommitted = null;
+        if (durable is not null)
+        {
             trace.Mark("hand-over");
+            // Durable and in place before any process ends, whatever the hand-over said.
+            notCommitted = CommitSealed(writer, durable);
+            trace.Mark("commit");
+            if (notCommitted is not null)
+                keptRunning ??= $"its checkpoint could not be committed ({notCommitted})";
+        }
         if (keptRunning is null && !options.LeaveRunning)
         {
             keptRunning = Park(connections!, options.ImagesDirectory);
@@ -252,8 +270,10 @@ public static class Checkpointer
             // A move to another node that did not complete may have announced their addresses there.
             if (options.BeforeEnd is not null)
                 warnings.AddRange(NetworkRestorer.Announce(namespaces));
-            warnings.Add($"the checkpoint was taken, but {keptRunning} before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
             frozenAt.Stop();
+            if (notCommitted is not null)
+                throw new CheckpointException($"checkpoint of {what} failed: {notCommitted}; {(members.Count > 1 ? "the processes run" : "the process runs")} on");
+            warnings.Add($"the checkpoint was taken, but {keptRunning} before it ended {(members.Count > 1 ? "the processes: they run" : "the process: it runs")} on");
         }
         else if (!options.LeaveRunning)
         {
@@ -279,6 +299,22 @@ public static class Checkpointer
             Ended = !options.LeaveRunning && keptRunning is null,
             FrozenBeforeEnd = frozenBeforeEnd,
         };
+    }
+
+    /// <summary>A sealed checkpoint made durable (by <paramref name="durable"/>, running) and put in place; null, or why it could not be.</summary>
+    private static string? CommitSealed(CheckpointWriter writer, Task durable)
+    {
+        try
+        {
+            durable.GetAwaiter().GetResult();
+            Faults.Check(FaultPoint.SealedCommit);
+            writer.Commit();
+            return null;
+        }
+        catch (Exception e) when (e is ImageStoreException or CheckpointException)
+        {
+            return e.Message;
+        }
     }
 
     /// <summary>The connections ready for their processes to end (null), or why they cannot be.</summary>

@@ -48,6 +48,46 @@ public sealed class CheckpointStreamTests : IDisposable
         Assert.Equal(["ckpt-000001", "ckpt-000002"], Directory.GetDirectories(to).Select(Path.GetFileName).Order());
     }
 
+    /// <summary>
+    /// A hand-over's checkpoint: sealed, it is whole in its temporary directory and is sent from there
+    /// under its own name while it is made durable, then committed; nothing more goes into it once
+    /// sealed. The receiving end commits it from the page cache and makes it durable afterwards.
+    /// </summary>
+    [Fact]
+    public async Task ASealedCheckpointIsSentUnderItsNameBeforeItIsCommittedAndReceivedWithoutWaitingForTheDisk()
+    {
+        string from = Store("from");
+        string target = Path.Join(from, "ckpt-000007");
+        using var writer = CheckpointWriter.Create(target, directIo: false);
+        byte[] data = SampleCheckpoint.RandomBytes(new Random(7), 3 * ImageFormat.PageSize);
+        var (offset, hashes) = writer.CreatePageFile("pages-1.img").Append(data);
+        var process = new ProcessImage { Pid = 1, PageFile = "pages-1.img", Mm = new MmImage { PageSize = ImageFormat.PageSize } };
+        process.Mm.Pages.Add(new PageRun { Address = 0x10000, Count = 3, FileOffset = offset, PageXxh3 = { hashes } });
+        writer.WriteMessage("process-1.img", ImageFileKind.Process, process);
+        writer.Seal(new Manifest { AmberVersion = "test", RootPid = 1, Pids = { 1 }, CreatedUnixMs = 1 });
+        Assert.Throws<InvalidOperationException>(() => writer.WriteMessage("late.img", ImageFileKind.Metadata, new Manifest()));
+        Assert.False(Directory.Exists(target));
+
+        var durable = Task.Run(writer.MakeDurable, TestContext.Current.CancellationToken);
+        using var output = new MemoryStream();
+        var stream = CheckpointStreamWriter.Begin(output);
+        stream.Write(writer.TemporaryDirectory, name: "ckpt-000007");
+        stream.End();
+        await durable;
+        writer.Commit();
+        Assert.Equal([target], Directory.GetDirectories(from));
+
+        string to = Store("to");
+        var reader = CheckpointStreamReader.Begin(new MemoryStream(output.ToArray()), to, sign: false, durable: false);
+        var received = reader.Next()!;
+        Assert.Null(reader.Next());
+        Assert.Equal("ckpt-000007", received.Name);
+        CheckpointStore.MakeDurable(received.Directory);
+        var opened = CheckpointReader.Open(received.Directory, verifyPageFiles: true);
+        Assert.Equal(process, opened.ReadMessage("process-1.img", ImageFileKind.Process, ProcessImage.Parser));
+        Assert.Equal(File.ReadAllBytes(Path.Join(target, "pages-1.img")), File.ReadAllBytes(Path.Join(received.Directory, "pages-1.img")));
+    }
+
     [Fact]
     public void ACheckpointSentWithItsPagesLaterHasItsPageHeadersAndHolesUntilTheyAreFilledAndChecked()
     {

@@ -216,7 +216,7 @@ public sealed class MigrationTests
                 var moved = Migrate(nodes[from], nodes[to], "postcopy");
                 var rounds = moved.GetProperty("rounds").EnumerateArray().ToList();
                 Assert.Equal(2, rounds.Count); // the one kept at the source, the final one
-                Assert.Equal(0, rounds[0].GetProperty("bytes").GetInt64());
+                Assert.InRange(rounds[0].GetProperty("bytes").GetInt64(), 1, 1 << 20); // its metadata only, before the freeze
                 Assert.True(moved.GetProperty("pagesAfterReleaseBytes").GetInt64() > 0, moved.ToString());
                 Assert.Equal(moved.GetProperty("bytes").GetInt64(), rounds.Sum(r => r.GetProperty("bytes").GetInt64()) + moved.GetProperty("pagesAfterReleaseBytes").GetInt64());
                 Assert.Empty(nodes[from].Members("srv"));
@@ -266,7 +266,7 @@ public sealed class MigrationTests
         nodes.Throttle("b", 200); // 384 MiB: some 16 s
         var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "postcopy");
         // Ended at the source (the commit) and made at the destination: released there, its pages on their way.
-        GroupHome.WaitUntil(() => nodes["a"].Members("big").Count == 0 && nodes["b"].Members("big").Count == 1, "the group to run on node b", TimeSpan.FromMinutes(1));
+        GroupHome.WaitUntil(() => nodes["a"].Members("big").Count == 0 && nodes["b"].Members("big").Count >= 1, "the group to run on node b", TimeSpan.FromMinutes(1));
         nodes.SetLink("b", up: false);
         migrating.Wait(TimeSpan.FromMinutes(2)).ShouldFail("its checkpoints are kept here: amber restore --group big");
         GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group big: migration from node a abandoned", StringComparison.Ordinal), "node b to give the group up", TimeSpan.FromMinutes(1));
@@ -489,6 +489,36 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// The source's last checkpoint is handed over before it is durable and in place (the disk is not
+    /// waited for while the group is frozen), and committed after the destination has it ready, before
+    /// any process ends here: if that commit fails, the group runs on here as it was (same process,
+    /// every page), nothing of the failed checkpoint stays here, and the destination keeps nothing.
+    /// </summary>
+    [Fact]
+    public void AFinalCheckpointThatCannotBeCommittedAtTheSourceLeavesTheGroupRunningThere()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "SealedCommit" },
+        });
+        using var work = new TestDir("migrate-sealed");
+        var big = BigGroup.Start(nodes["a"], work, 16);
+        int member = nodes["a"].Members("big").Single();
+        nodes["a"].Amber("checkpoint", "--group", "big").ShouldSucceed();
+        string before = nodes["a"].Amber("images", "--group", "big").ShouldSucceed().Stdout;
+        nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "stop").ShouldFail("injected fault at SealedCommit");
+        Assert.Contains(member, nodes["a"].Members("big"));
+        big.RunsOn(nodes["a"], 3);
+        // The failed checkpoint is nowhere: not listed, no temporary directory left.
+        Assert.Equal(before, nodes["a"].Amber("images", "--group", "big").ShouldSucceed().Stdout);
+        string store = nodes["a"].Inside(nodes["a"].Home.DefaultStore("big"));
+        Assert.Equal(["ckpt-000001"], Directory.EnumerateDirectories(store).Select(Path.GetFileName));
+        AssertNothingOf("big", nodes["b"]);
+        nodes["a"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.Finish();
+    }
+
+    /// <summary>
     /// redis-server (Debian's) moves with its address while a client in another namespace pipelines
     /// INCR on one connection, checking every reply: no reset, no reply lost or repeated, and the
     /// counter there is every INCR acknowledged.
@@ -639,7 +669,7 @@ public sealed class MigrationTests
         /// <summary>It runs on <paramref name="node"/>, <paramref name="ticks"/> more ticks there, each checked.</summary>
         public void RunsOn(TestNode node, int ticks)
         {
-            Assert.True(node.Members("big").Count == 1, $"it does not run on node {node.Name}; its log ends with: {End}");
+            Assert.True(node.Members("big").Count >= 1, $"it does not run on node {node.Name}; its log ends with: {End}");
             int from = Ticks();
             GroupHome.WaitUntil(() => Ticks() >= from + ticks || Failed, $"{ticks} ticks on node {node.Name}");
             Assert.False(Failed, End);

@@ -46,7 +46,7 @@ public static class CheckpointCommand
             // The arguments are checked here; the work is done by a worker nothing the user sends reaches.
             if (CheckpointWorker.Current is not { } worker)
                 return CheckpointWorker.Run();
-            var result = ProgressDisplay.Run("checkpoint", ProgressDisplay.Measure.Written, () => Checkpointer.Checkpoint(target, options with { BeforeEnd = () => worker.MayEnd() ? null : "amber was interrupted" }, worker.Token));
+            var result = ProgressDisplay.Run("checkpoint", ProgressDisplay.Measure.Written, () => Checkpointer.Checkpoint(target, options with { BeforeEnd = _ => worker.MayEnd() ? null : "amber was interrupted" }, worker.Token));
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");
             if (parse.GetValue(json))

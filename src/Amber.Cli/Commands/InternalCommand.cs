@@ -196,7 +196,8 @@ public static class InternalCommand
                     StorageExcluded = parse.GetValue(storageExclude) ?? [],
                     Compression = Amber.Image.PageCodec.Parse(parse.GetValue(compress)),
                     Key = KeyOptions.Load(parse.GetValue(encrypt)),
-                    BeforeEnd = parse.GetValue(handOver) && link is not null ? () => HandOver.Ask(link) : null,
+                    BeforeEnd = parse.GetValue(handOver) && link is not null ? sealedAt => HandOver.Ask(link, sealedAt) : null,
+                    PagesThroughCache = parse.GetValue(handOver),
                     Ending = parse.GetValue(handOver) && link is not null ? () => HandOver.Ended(link) : null,
                 });
             if (link is not null)

@@ -34,33 +34,24 @@ public sealed class GroupStreams(NodeServices services)
     public ControlResponse ToFile(GroupRuntime group, int fd, Requester who)
     {
         string name = group.Config.Name;
-        if (group.Config.EncryptKey.Length > 0)
-            return ControlResponse.Failure($"group {name}'s checkpoints are encrypted: migrating it (and its key) is not there yet");
-        if (group.LiveProcesses().Count == 0)
-            return ControlResponse.Failure($"group {name} has no running process to migrate");
-        FileStream output;
-        try
-        {
-            output = OpenRequesterFd(who, fd, write: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KernelCallException)
-        {
-            return ControlResponse.Failure($"cannot write group {name}'s stream: {e.Message}");
-        }
+        if (NodeServices.CannotMove(group) is { } cannot)
+            return ControlResponse.Failure(cannot);
+        if (OpenRequesterFd(who, fd, write: true, out string? problem) is not { } output)
+            return ControlResponse.Failure($"cannot write group {name}'s stream: {problem}");
         using (output)
         {
             string? failure = null;
             long bytes = 0;
             List<string> sent = [];
-            var response = services.CheckpointAndHandOver(group, full: false, id =>
+            var response = services.CheckpointAndHandOver(group, full: false, last =>
             {
                 try
                 {
-                    var chain = group.Store.Chain(id);
+                    var chain = group.Store.Chain(last.Id, sealedAt: last.Path);
                     WriteSettings(output, group.Config);
                     var writer = CheckpointStreamWriter.Begin(output);
                     foreach (var checkpoint in chain)
-                        writer.Write(checkpoint.Path);
+                        writer.Write(checkpoint.Path, name: checkpoint.Id);
                     writer.End();
                     if (output.CanSeek)
                         output.Flush(flushToDisk: true);
@@ -101,15 +92,8 @@ public sealed class GroupStreams(NodeServices services)
     {
         if (!who.IsRoot)
             return ControlResponse.Failure("amber receive takes a group from outside this host, its stream unauthenticated: only root may");
-        FileStream input;
-        try
-        {
-            input = OpenRequesterFd(who, fd, write: false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KernelCallException)
-        {
-            return ControlResponse.Failure($"cannot read the stream: {e.Message}");
-        }
+        if (OpenRequesterFd(who, fd, write: false, out string? problem) is not { } input)
+            return ControlResponse.Failure($"cannot read the stream: {problem}");
         using (input)
         {
             GroupConfig settings;
@@ -121,9 +105,9 @@ public sealed class GroupStreams(NodeServices services)
             {
                 return ControlResponse.Failure(e.Message);
             }
-            var group = services.Receive(settings, out string? problem);
+            var group = services.Receive(settings, out string? refusal);
             if (group is null)
-                return ControlResponse.Failure($"group {settings.Name} cannot come here: {problem}");
+                return ControlResponse.Failure($"group {settings.Name} cannot come here: {refusal}");
             var received = new List<string>();
             long bytes = 0;
             try
@@ -160,17 +144,33 @@ public sealed class GroupStreams(NodeServices services)
 
     /// <summary>
     /// Fd <paramref name="fd"/> of the requesting process, opened again through /proc, if that process
-    /// opened it for this direction (so that its rights, not this coordinator's, decide what it reaches).
+    /// opened it for this direction (so that its rights, not this coordinator's, decide what it reaches);
+    /// null, and <paramref name="problem"/> says why, if not.
     /// </summary>
-    private static FileStream OpenRequesterFd(Requester who, int fd, bool write)
+    private static FileStream? OpenRequesterFd(Requester who, int fd, bool write, out string? problem)
     {
+        problem = null;
         if (who.Pid <= 0 || fd < 0)
-            throw new IOException("the requester's fd is not known");
-        uint access = ProcFs.ReadFdInfo(who.Pid, fd).Flags & 3; // O_ACCMODE
-        if (write ? access == 0 : access == 1) // O_RDONLY to write, O_WRONLY to read
-            throw new IOException($"fd {fd} of the requester is not open for {(write ? "writing" : "reading")}");
-        string path = $"/proc/{who.Pid}/fd/{fd}";
-        return new FileStream(path, FileMode.Open, write ? FileAccess.Write : FileAccess.Read, FileShare.ReadWrite, bufferSize: 1 << 20);
+        {
+            problem = "the requester's fd is not known";
+            return null;
+        }
+        try
+        {
+            uint access = ProcFs.ReadFdInfo(who.Pid, fd).Flags & 3; // O_ACCMODE
+            if (write ? access == 0 : access == 1) // O_RDONLY to write, O_WRONLY to read
+            {
+                problem = $"fd {fd} of the requester is not open for {(write ? "writing" : "reading")}";
+                return null;
+            }
+            string path = $"/proc/{who.Pid}/fd/{fd}";
+            return new FileStream(path, FileMode.Open, write ? FileAccess.Write : FileAccess.Read, FileShare.ReadWrite, bufferSize: 1 << 20);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KernelCallException)
+        {
+            problem = e.Message;
+            return null;
+        }
     }
 
     private static void WriteSettings(Stream output, GroupConfig config)

@@ -55,13 +55,14 @@ public sealed class NodeServices
         _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress);
 
     /// <summary>
-    /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint's id,
-    /// <paramref name="handOver"/> says whether it ends (null) or runs on here (why not):
+    /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint (whole,
+    /// sealed where it is being made durable: it is committed after the answer, before any process
+    /// ends), <paramref name="handOver"/> says whether it ends (null) or runs on here (why not):
     /// <see cref="ControlResponse.Ended"/> tells which happened.
     /// </summary>
     /// <param name="ended">Called once the processes were sent SIGKILL after a go (none runs again), while the worker collects them and reports.</param>
     /// <param name="full">A full checkpoint, not an incremental one after the group's latest.</param>
-    public ControlResponse CheckpointAndHandOver(GroupRuntime group, bool full, Func<string, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
+    public ControlResponse CheckpointAndHandOver(GroupRuntime group, bool full, Func<SealedCheckpoint, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
         _handlers.Checkpoint.Checkpoint(group, stop: true, full, progress, handOver, ended);
 
     /// <summary>
@@ -119,6 +120,17 @@ public sealed class NodeServices
         Publish = [.. sent.Publish], Binds = [.. sent.Binds], Restarts = sent.Restarts, CreatedUnixMs = sent.CreatedUnixMs,
         Arriving = true,
     };
+
+    /// <summary>Why <paramref name="group"/> cannot leave this node (to another node or to a stream), or null if it can.</summary>
+    public static string? CannotMove(GroupRuntime group)
+    {
+        string name = group.Config.Name;
+        if (group.Config.EncryptKey.Length > 0)
+            return $"group {name}'s checkpoints are encrypted: migrating it (and its key) is not there yet";
+        if (group.LiveProcesses().Count == 0)
+            return $"group {name} has no running process to migrate";
+        return null;
+    }
 
     /// <summary>A group that arrived (<see cref="Receive"/>) is this node's now, whatever happens to this coordinator.</summary>
     public static void Arrived(GroupRuntime group)

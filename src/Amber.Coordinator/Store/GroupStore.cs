@@ -14,6 +14,12 @@ public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Cre
         $"{Id}  {Created.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {(Parent.Length == 0 ? (Merged ? "full (merged)" : "full") : $"incremental after {Parent}, uses {string.Join(" ", Sources)}")}  {Trees} tree(s), {Processes} process(es)  {Bytes / 1048576.0:0.0} MiB";
 }
 
+/// <summary>
+/// A checkpoint being handed over: whole and sealed in <paramref name="Path"/> (its <c>DIR.tmp-*</c>),
+/// being made durable, and committed as <paramref name="Id"/> once the hand-over has answered.
+/// </summary>
+public sealed record SealedCheckpoint(string Id, string Path);
+
 /// <summary>A directory of a store that has a manifest: a checkpoint, or one that cannot be read (<paramref name="Problem"/>).</summary>
 public sealed record StoreEntry(string Name, string Path, StoredCheckpoint? Checkpoint, string? Problem);
 
@@ -98,9 +104,15 @@ public sealed class GroupStore(string directory)
     /// leaving out those in <paramref name="except"/>: what a copy of it elsewhere needs.
     /// </summary>
     /// <exception cref="ImageStoreException">One of them is not (or no longer) a checkpoint of the store.</exception>
-    public List<StoredCheckpoint> Chain(string id, IReadOnlySet<string>? except = null)
+    /// <param name="sealedAt">
+    /// Where <paramref name="id"/> is if it is not committed yet: a hand-over's checkpoint, sealed and
+    /// read in its temporary directory while it is made durable (<c>CheckpointOptions.BeforeEnd</c>).
+    /// </param>
+    public List<StoredCheckpoint> Chain(string id, IReadOnlySet<string>? except = null, string? sealedAt = null)
     {
         var all = List();
+        if (sealedAt is not null)
+            all.Add(Read(sealedAt) with { Id = id }); // the newest
         var byId = all.ToDictionary(c => c.Id, StringComparer.Ordinal);
         var needed = new HashSet<string>(StringComparer.Ordinal);
         var pending = new Stack<string>([id]);

@@ -18,12 +18,12 @@ public static class HandOver
     private const string Ending = "ending";
     private const string Released = "released";
 
-    /// <summary>In the worker: null to go on, or why not.</summary>
-    public static string? Ask(HeldFile channel)
+    /// <summary>In the worker: null to go on, or why not. <paramref name="about"/>: what the coordinator needs to know to decide (a checkpoint's sealed directory).</summary>
+    public static string? Ask(HeldFile channel, string about = "")
     {
         try
         {
-            FdChannel.Send(channel, Ready, []);
+            FdChannel.Send(channel, about.Length == 0 ? Ready : $"{Ready} {about}", []);
             var answer = FdChannel.Receive(channel);
             foreach (var file in answer?.Files ?? [])
                 file.Dispose();
@@ -74,12 +74,12 @@ public static class HandOver
 
     /// <summary>
     /// In the coordinator: a thread that waits for the worker's "ready" and answers what
-    /// <paramref name="decide"/> says (null: go; else why not), then, after a go, for the worker's
+    /// <paramref name="decide"/> says, given what the worker said with it (null: go; else why not), then, after a go, for the worker's
     /// "ending" to call <paramref name="ended"/> (a checkpoint's) or its "released" to call
     /// <paramref name="released"/> (a restore's). It ends with the channel, or once it has done so;
     /// <see cref="Answerer.Asked"/> tells whether the worker got so far.
     /// </summary>
-    public static Answerer Answer(HeldFile channel, Func<string?> decide, Action? ended = null, Action? released = null)
+    public static Answerer Answer(HeldFile channel, Func<string, string?> decide, Action? ended = null, Action? released = null)
     {
         var answerer = new Answerer();
         answerer.Start(channel, decide, ended, released);
@@ -99,7 +99,7 @@ public static class HandOver
         /// <summary>The worker said its processes were ending (after a go).</summary>
         public bool Ending { get; private set; }
 
-        internal void Start(HeldFile channel, Func<string?> decide, Action? ended, Action? released)
+        internal void Start(HeldFile channel, Func<string, string?> decide, Action? ended, Action? released)
         {
             _thread = new Thread(() =>
             {
@@ -120,12 +120,13 @@ public static class HandOver
                             released?.Invoke();
                             return;
                         }
-                        if (message.Text != Ready || Asked)
+                        string about = message.Text.StartsWith(Ready + " ", StringComparison.Ordinal) ? message.Text[(Ready.Length + 1)..] : "";
+                        if ((message.Text != Ready && about.Length == 0) || Asked)
                             continue; // trackers' "end", say
                         Asked = true;
                         try
                         {
-                            Answer = decide();
+                            Answer = decide(about);
                         }
                         catch (Exception e)
                         {

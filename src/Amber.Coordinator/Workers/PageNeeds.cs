@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Amber.Image;
 using Amber.Kernel;
 using Amber.Kernel.Files;
@@ -10,12 +11,17 @@ namespace Amber.Coordinator.Workers;
 /// receives them from the other node, the worker reads them. Before each read of bytes it has not
 /// been told are in, the worker says "need OFFSET LENGTH PATH" on its channel and waits; the
 /// coordinator answers "have" once they are in the file, or "fail REASON" if they never will be.
+/// Before a batch of reads it may say "want COUNT OFFSET LENGTH... PATH": the coordinator asks for them
+/// all at once and answers "have" at once (a prefetch; each read still says "need").
 /// </summary>
 public static class PageNeeds
 {
     private const string Need = "need ";
+    private const string Want = "want ";
     private const string Have = "have";
     private const string Fail = "fail ";
+    /// <summary>Ranges per "want": its text well within a channel message (64 KiB).</summary>
+    private const int WantAtMost = 1000;
 
     /// <summary>In the worker: page files that wait for the coordinator's answers over <paramref name="channel"/>.</summary>
     public static IPageArrivals Asking(HeldFile channel) => new Asker(channel);
@@ -49,6 +55,8 @@ public static class PageNeeds
 
     private static string Serve(string text, IPageArrivals arrivals)
     {
+        if (text.StartsWith(Want, StringComparison.Ordinal))
+            return ServeWant(text, arrivals);
         var parts = text.Split(' ', 4);
         if (parts is not [_, var offset, var length, var path] || !text.StartsWith(Need, StringComparison.Ordinal)
             || !ulong.TryParse(offset, NumberStyles.None, CultureInfo.InvariantCulture, out ulong from)
@@ -63,6 +71,26 @@ public static class PageNeeds
         {
             return Fail + e.Message.ReplaceLineEndings(" ");
         }
+    }
+
+    private static string ServeWant(string text, IPageArrivals arrivals)
+    {
+        var head = text.Split(' ', 3);
+        if (head.Length != 3 || !int.TryParse(head[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is <= 0 or > WantAtMost)
+            return $"{Fail}'{text}' is not a want";
+        var parts = head[2].Split(' ', 2 * count + 1);
+        if (parts.Length != 2 * count + 1)
+            return $"{Fail}'{text}' is not a want";
+        var ranges = new List<(ulong, ulong)>(count);
+        for (int i = 0; i < count; i++)
+        {
+            if (!ulong.TryParse(parts[2 * i], NumberStyles.None, CultureInfo.InvariantCulture, out ulong offset)
+                || !ulong.TryParse(parts[2 * i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong length))
+                return $"{Fail}'{text}' is not a want";
+            ranges.Add((offset, length));
+        }
+        arrivals.Prefetch(parts[^1], ranges);
+        return Have;
     }
 
     /// <summary>The worker's side: what it was told is in, and a question for the rest (one at a time).</summary>
@@ -99,6 +127,33 @@ public static class PageNeeds
                 }
                 string why = answer is not null && answer.StartsWith(Fail, StringComparison.Ordinal) ? answer[Fail.Length..] : "the coordinator went away";
                 throw new ImageFormatException($"{path}: bytes {offset} to {offset + length} never arrived: {why}");
+            }
+        }
+
+        public void Prefetch(string path, IReadOnlyList<(ulong Offset, ulong Length)> ranges)
+        {
+            lock (_lock)
+            {
+                _known.TryGetValue(path, out var known);
+                var wanted = ranges.Where(r => known?.Covers(r.Offset, r.Offset + r.Length) != true).ToList();
+                foreach (var chunk in wanted.Chunk(WantAtMost))
+                {
+                    var text = new StringBuilder(Want).Append(chunk.Length.ToString(CultureInfo.InvariantCulture));
+                    foreach (var (offset, length) in chunk)
+                        text.Append(CultureInfo.InvariantCulture, $" {offset} {length}");
+                    text.Append(' ').Append(path);
+                    try
+                    {
+                        FdChannel.Send(channel, text.ToString(), []);
+                        var message = FdChannel.Receive(channel);
+                        foreach (var file in message?.Files ?? [])
+                            file.Dispose();
+                    }
+                    catch (KernelCallException)
+                    {
+                        return; // only a prefetch: the reads that follow say what failed
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,31 @@ public static class CheckpointStore
     }
 
     /// <summary>
+    /// Makes the committed checkpoint <paramref name="checkpoint"/> durable: every file in it, itself
+    /// and its place in its parent directory (for one committed from the page cache:
+    /// <c>CheckpointStreamReader.Begin(durable: false)</c>), but for the files named in
+    /// <paramref name="dataToCome"/>, made durable once their data is in (<see cref="IncomingPageFile.Complete"/>).
+    /// </summary>
+    /// <exception cref="ImageStoreException">An fsync failed (the disk, or the checkpoint went away).</exception>
+    public static void MakeDurable(string checkpoint, IReadOnlyCollection<string>? dataToCome = null)
+    {
+        try
+        {
+            foreach (string file in Directory.EnumerateFiles(checkpoint))
+            {
+                if (dataToCome?.Contains(Path.GetFileName(file)) != true)
+                    ImageFiles.Fsync(file);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw ImageErrors.Io("fsync the files of", checkpoint, e);
+        }
+        ImageFiles.Fsync(checkpoint);
+        ImageFiles.Fsync(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!);
+    }
+
+    /// <summary>
     /// Removes a checkpoint: its manifest first (from then on it is not a checkpoint for anyone),
     /// then the rest. A crash in between leaves a directory without a manifest, which readers ignore
     /// and a later call removes.

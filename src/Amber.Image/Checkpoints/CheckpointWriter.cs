@@ -7,9 +7,9 @@ using Microsoft.Win32.SafeHandles;
 namespace Amber.Image;
 
 /// <summary>
-/// Writes one checkpoint directory atomically. Call order: <see cref="Create(string, ImageKey)"/> →
+/// Writes one checkpoint directory atomically. Call order: <see cref="Create(string, ImageKey, bool)"/> →
 /// any number of <see cref="WriteMessage"/> / <see cref="CreatePageFile"/> (+ appends) →
-/// <see cref="Commit"/> → <see cref="Dispose"/>. Everything goes to a sibling
+/// <see cref="Commit(Schema.Manifest)"/> (or <see cref="Seal"/>, then <see cref="Commit()"/>) → <see cref="Dispose"/>. Everything goes to a sibling
 /// <c>DIR.tmp-RANDOM</c> directory that is renamed to DIR only after every file and the manifest
 /// are on disk, so DIR is either absent or complete. Dispose without Commit deletes the temporary
 /// directory. WriteMessage and CreatePageFile may be called from several threads.
@@ -22,11 +22,15 @@ public sealed partial class CheckpointWriter : IDisposable
     private readonly List<PageFileWriter> _pageFiles = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private bool _faulted;
+    private readonly bool _directIo;
+    private bool _sealed;
+    private bool _durable;
     private bool _committed;
     private bool _disposed;
 
-    internal CheckpointWriter(string directory, string temporaryDirectory, Func<string, SafeFileHandle> createFile, ImageKey? key = null)
+    internal CheckpointWriter(string directory, string temporaryDirectory, Func<string, SafeFileHandle> createFile, ImageKey? key = null, bool directIo = true)
     {
+        _directIo = directIo;
         Directory = directory;
         TemporaryDirectory = temporaryDirectory;
         _createFile = createFile;
@@ -39,19 +43,24 @@ public sealed partial class CheckpointWriter : IDisposable
     /// </summary>
     public ImageKey? Key { get; }
 
-    /// <summary>The checkpoint directory, which exists only after <see cref="Commit"/>.</summary>
+    /// <summary>The checkpoint directory, which exists only after <see cref="Commit(Schema.Manifest)"/>.</summary>
     public string Directory { get; }
 
-    /// <summary>Where files are written until <see cref="Commit"/>.</summary>
+    /// <summary>Where files are written until <see cref="Commit(Schema.Manifest)"/>.</summary>
     public string TemporaryDirectory { get; }
 
     /// <summary>Starts a checkpoint that will become <paramref name="directory"/>.</summary>
     /// <param name="directory">The checkpoint directory to make.</param>
     /// <param name="key">Encrypt the checkpoint with this key (<see cref="Key"/>); null: in clear.</param>
+    /// <param name="directIo">
+    /// Page data written with direct I/O where the file system can (the default: a checkpoint of many
+    /// GiB does not push the machine's page cache out); false: through the page cache, for a small
+    /// checkpoint that is read again at once (a migration's last round) and made durable meanwhile.
+    /// </param>
     /// <exception cref="ImageStoreException"><paramref name="directory"/> exists and is not an empty directory, or its parent is missing.</exception>
-    public static CheckpointWriter Create(string directory, ImageKey? key = null) => Create(directory, ImageFiles.CreateNew, key);
+    public static CheckpointWriter Create(string directory, ImageKey? key = null, bool directIo = true) => Create(directory, ImageFiles.CreateNew, key, directIo);
 
-    internal static CheckpointWriter Create(string directory, Func<string, SafeFileHandle> createFile, ImageKey? key = null)
+    internal static CheckpointWriter Create(string directory, Func<string, SafeFileHandle> createFile, ImageKey? key = null, bool directIo = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
@@ -73,7 +82,7 @@ public sealed partial class CheckpointWriter : IDisposable
             string temporary = $"{target}.tmp-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
             if (ImageFiles.TryCreateDirectory(temporary))
             {
-                return new CheckpointWriter(target, temporary, createFile, key);
+                return new CheckpointWriter(target, temporary, createFile, key, directIo);
             }
             if (attempt == 10)
             {
@@ -155,7 +164,7 @@ public sealed partial class CheckpointWriter : IDisposable
             _faulted = true;
             throw;
         }
-        var writer = new PageFileWriter(handle, path, fileName, Key);
+        var writer = new PageFileWriter(handle, path, fileName, Key, _directIo);
         lock (_lock)
         {
             _pageFiles.Add(writer);
@@ -244,6 +253,10 @@ public sealed partial class CheckpointWriter : IDisposable
         lock (_lock)
         {
             ThrowIfNotWritable();
+            if (_sealed)
+            {
+                throw new InvalidOperationException($"checkpoint {Directory} is sealed: nothing more goes into it");
+            }
             if (!_names.Add(fileName))
             {
                 throw new ArgumentException($"{fileName} was already written to this checkpoint", nameof(fileName));

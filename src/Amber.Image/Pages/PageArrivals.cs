@@ -13,6 +13,13 @@ public interface IPageArrivals
     /// </summary>
     /// <exception cref="ImageFormatException">They will never arrive (the link to the other node failed): the message says why.</exception>
     void Await(string path, ulong offset, ulong length);
+
+    /// <summary>
+    /// Asks for the byte ranges of the file at <paramref name="path"/> that will be read soon, without
+    /// waiting for them: they come in one go, and each <see cref="Await"/> of them then waits for its
+    /// own bytes only, not for a question and an answer each.
+    /// </summary>
+    void Prefetch(string path, IReadOnlyList<(ulong Offset, ulong Length)> ranges);
 }
 
 /// <summary>

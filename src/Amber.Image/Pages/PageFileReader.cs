@@ -103,6 +103,13 @@ public sealed class PageFileReader : IDisposable
     /// <exception cref="ImageFormatException">They will never arrive.</exception>
     public void Await(ulong offset, ulong length) => _arrivals?.Await(Path, offset, length);
 
+    /// <summary>If the file is still arriving: asks for these byte ranges, to be read soon, without waiting (<see cref="IPageArrivals.Prefetch"/>).</summary>
+    public void Prefetch(IReadOnlyList<(ulong Offset, ulong Length)> ranges)
+    {
+        if (ranges.Count > 0)
+            _arrivals?.Prefetch(Path, ranges);
+    }
+
     /// <summary>
     /// Like <see cref="Read"/>, with direct I/O where the file system has it (no page cache to fill):
     /// <paramref name="offset"/> and the length a multiple of the page size, <paramref name="destination"/> page-aligned.

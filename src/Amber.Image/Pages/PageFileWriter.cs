@@ -9,7 +9,7 @@ namespace Amber.Image;
 /// <summary>
 /// Appends page data to a page file of a <see cref="CheckpointWriter"/>. Each append lands
 /// page-aligned at the returned offset so a restorer can pread() it straight into place. Owned by
-/// the checkpoint writer: <see cref="CheckpointWriter.Commit"/> completes it and
+/// the checkpoint writer: <see cref="CheckpointWriter.Commit(Schema.Manifest)"/> completes it and
 /// <see cref="CheckpointWriter.Dispose"/> closes it. Not thread-safe; use one writer per thread.
 /// </summary>
 public sealed class PageFileWriter
@@ -30,13 +30,13 @@ public sealed class PageFileWriter
 
     private readonly ImageKey? _key;
 
-    internal PageFileWriter(SafeFileHandle handle, string path, string fileName, ImageKey? key = null)
+    internal PageFileWriter(SafeFileHandle handle, string path, string fileName, ImageKey? key = null, bool directIo = true)
     {
         _handle = handle;
         Path = path;
         FileName = fileName;
         _key = key;
-        _direct = TryEnableDirectIo(handle);
+        _direct = directIo && TryEnableDirectIo(handle);
     }
 
     /// <summary>
@@ -209,8 +209,8 @@ public sealed class PageFileWriter
         return offset;
     }
 
-    /// <summary>Writes the header, fsyncs and closes; returns the size and manifest checksum.</summary>
-    internal (ulong Size, ulong Xxh3) Complete()
+    /// <summary>Writes the header, fsyncs (if <paramref name="durable"/>) and closes; returns the size and manifest checksum.</summary>
+    internal (ulong Size, ulong Xxh3) Complete(bool durable = true)
     {
         ThrowIfNotWritable();
         var headerBuffer = new PageBuffer(PageFileHeader.Length);
@@ -226,7 +226,10 @@ public sealed class PageFileWriter
             _faulted = true;
             throw ImageErrors.Io("write", Path, ex);
         }
-        ImageFiles.Fsync(_handle, Path);
+        if (durable)
+        {
+            ImageFiles.Fsync(_handle, Path);
+        }
         Close();
         return (PageFileHeader.Length + DataLength, PageFileHeader.FileChecksum(header, _dataHash.GetCurrentHashAsUInt64()));
     }

@@ -34,8 +34,8 @@ public sealed record IncomingPageFile(string Path, ImageFileEntry Entry)
 /// <summary>
 /// The image store's stream form, read (see <see cref="CheckpointStreamWriter"/>): each checkpoint of
 /// the stream becomes a directory of a store, committed as a checkpoint writer commits one — written
-/// into <c>NAME.tmp-*</c>, every file checked against the manifest's size and checksum, made durable,
-/// the manifest last, then renamed. A stream cut off, damaged or not a stream leaves nothing but
+/// into <c>NAME.tmp-*</c>, every file checked against the manifest's size and checksum, made durable
+/// (or left for <see cref="CheckpointStore.MakeDurable"/>), the manifest last, then renamed. A stream cut off, damaged or not a stream leaves nothing but
 /// what it had already committed, and says what and where.
 /// </summary>
 public sealed class CheckpointStreamReader
@@ -46,14 +46,16 @@ public sealed class CheckpointStreamReader
     private readonly string _store;
     private readonly bool _sign;
     private readonly ImageLimits _limits;
+    private readonly bool _durable;
     private bool _ended;
 
-    private CheckpointStreamReader(Stream input, string store, bool sign, ImageLimits limits)
+    private CheckpointStreamReader(Stream input, string store, bool sign, ImageLimits limits, bool durable)
     {
         _input = input;
         _store = store;
         _sign = sign;
         _limits = limits;
+        _durable = durable;
     }
 
     /// <summary>Bytes read so far, the header included.</summary>
@@ -71,12 +73,18 @@ public sealed class CheckpointStreamReader
     /// already authenticated (a node of the cluster). Otherwise a checkpoint keeps the writer's
     /// signature, and one from another host needs trust to be restored.
     /// </param>
+    /// <param name="durable">
+    /// Each checkpoint made durable before it is committed (the default). False: committed from the
+    /// page cache, for a reader that has it made durable (<see cref="CheckpointStore.MakeDurable"/>)
+    /// before anything depends on it, and forgets it if it crashes before (a migration's destination,
+    /// whose stream must not wait for the disk).
+    /// </param>
     /// <exception cref="ImageFormatException">Not a checkpoint stream, or one of another version.</exception>
-    public static CheckpointStreamReader Begin(Stream input, string store, bool sign, ImageLimits? limits = null)
+    public static CheckpointStreamReader Begin(Stream input, string store, bool sign, ImageLimits? limits = null, bool durable = true)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentException.ThrowIfNullOrEmpty(store);
-        var reader = new CheckpointStreamReader(input, Path.GetFullPath(store), sign, limits ?? ImageLimits.Default);
+        var reader = new CheckpointStreamReader(input, Path.GetFullPath(store), sign, limits ?? ImageLimits.Default, durable);
         Span<byte> header = stackalloc byte[12];
         reader.Take(header, "the stream's header");
         if (!header[..8].SequenceEqual(CheckpointStreamWriter.Magic))
@@ -155,11 +163,12 @@ public sealed class CheckpointStreamReader
                 RandomAccess.SetLength(file, (long)entry.Size);
                 toCome.Add(new IncomingPageFile(Path.Join(target, entry.Name), entry));
             }
-            ImageFiles.Fsync(file, path);
+            if (_durable)
+                ImageFiles.Fsync(file, path);
         }
         if (_sign)
             HostKey.Sign(manifest);
-        writer.CommitReceived(manifest, files.Count, toCome.Select(f => f.Entry.Name).ToHashSet(StringComparer.Ordinal));
+        writer.CommitReceived(manifest, files.Count, toCome.Select(f => f.Entry.Name).ToHashSet(StringComparer.Ordinal), _durable);
         return new ReceivedCheckpoint(name, target, BytesRead - start, toCome);
     }
 

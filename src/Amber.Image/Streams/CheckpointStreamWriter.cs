@@ -53,28 +53,29 @@ public sealed class CheckpointStreamWriter
     }
 
     /// <summary>
-    /// Sends the committed checkpoint in <paramref name="directory"/> under its directory's name;
-    /// returns the bytes it took. Its files are only read, never changed.
+    /// Sends the checkpoint in <paramref name="directory"/> under its directory's name (or
+    /// <paramref name="name"/>); returns the bytes it took. Its files are only read, never changed.
     /// </summary>
-    /// <param name="directory">The checkpoint.</param>
+    /// <param name="directory">The checkpoint: committed, or sealed and not yet in place (<c>DIR.tmp-*</c>, sent as <paramref name="name"/>).</param>
     /// <param name="pagesLater">Send only the header page of each page file (<see cref="PagesLater"/>).</param>
+    /// <param name="name">The name it has at the other end; by default its directory's.</param>
     /// <exception cref="ImageFormatException">It is not a committed checkpoint, or a file is not as its manifest says.</exception>
     /// <exception cref="IOException">The stream could not be written (the reader went away).</exception>
-    public long Write(string directory, bool pagesLater = false)
+    public long Write(string directory, bool pagesLater = false, string? name = null)
     {
         long before = BytesWritten;
         // Opened (sizes checked) to know its files; their checksums are the reader's to check.
         var reader = CheckpointReader.Open(directory, verifyPageFiles: false, trust: true);
         string root = reader.Directory;
-        byte[] name = Encoding.UTF8.GetBytes(Path.GetFileName(root));
+        byte[] sentName = Encoding.UTF8.GetBytes(name ?? Path.GetFileName(root));
         string manifestPath = Path.Join(root, ImageFormat.ManifestFileName);
         using var manifest = ImageFiles.OpenRegular(manifestPath, out long manifestLength);
         Span<byte> head = stackalloc byte[1 + 2 + 4];
         head[0] = pagesLater ? PagesLaterMark : CheckpointMark;
-        BinaryPrimitives.WriteUInt16LittleEndian(head[1..], checked((ushort)name.Length));
+        BinaryPrimitives.WriteUInt16LittleEndian(head[1..], checked((ushort)sentName.Length));
         BinaryPrimitives.WriteUInt32LittleEndian(head[3..], checked((uint)manifestLength));
         Put(head);
-        Put(name);
+        Put(sentName);
         Copy(manifest, manifestLength, manifestPath);
         Span<byte> pageHead = stackalloc byte[PageFileHeader.Length];
         foreach (var entry in reader.Manifest.Files)

@@ -41,9 +41,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     /// <summary>How long the destination may take to restore the group (its processes made, not yet running).</summary>
     private static readonly TimeSpan RestoreWait = TimeSpan.FromMinutes(2);
 
-    // Post-copy: the second connection, for the page data, and what serves it.
+    // Post-copy: the second connection, for the page data, and what serves it; the page files whose data is to follow.
     private PeerLink? _pagesLink;
     private PageServer? _pages;
+    private readonly List<(string Path, long Size)> _later = [];
 
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Action<ProgressSample>? progress)
     {
@@ -54,10 +55,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             return ControlResponse.Failure($"--on-no-convergence {request.OnNoConvergence}: it is stop or abort");
         if (!NodeAddress.TryParse(request.To, out var to))
             return ControlResponse.Failure($"--to {request.To}: it is the destination agent's ADDR:PORT (an IPv6 address in brackets)");
-        if (group.Config.EncryptKey.Length > 0)
-            return ControlResponse.Failure($"group {name}'s checkpoints are encrypted: migrating it (and its key) is not there yet");
-        if (group.LiveProcesses().Count == 0)
-            return ControlResponse.Failure($"group {name} has no running process to migrate");
+        if (NodeServices.CannotMove(group) is { } cannot)
+            return ControlResponse.Failure(cannot);
 
         var clock = Stopwatch.StartNew();
         PeerLink link;
@@ -77,16 +76,21 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             {
                 if (link.Peer == identity.Name)
                     throw new IOException($"the agent at {request.To} is this node ({identity.Name})");
-                link.Send(new PeerMessage { Op = Ops.Hello, Version = PeerLink.ProtocolVersion });
-                var hello = link.Expect(Ops.Hello);
-                if (hello.Version != PeerLink.ProtocolVersion)
-                    throw new IOException($"node {link.Peer} speaks version {hello.Version} of the agents' protocol, this node {PeerLink.ProtocolVersion}");
+                link.Greet();
                 link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode });
                 link.Expect(Ops.Ok);
                 if (request.Mode == MigrateRequest.PreCopy)
                     PreCopy(group, request, link, rounds, sent, progress);
                 else if (request.Mode == MigrateRequest.PostCopy)
+                {
                     KeepOneHere(group, rounds, progress);
+                    // Its metadata, and the page link, before the freeze: what is left for the downtime
+                    // is the final round's metadata.
+                    var (bytes, sendMs, later) = Send(group.Store, rounds[0].Checkpoint, link, sent, pagesLater: true);
+                    rounds[0] = rounds[0] with { Bytes = bytes, SendMs = sendMs };
+                    _later.AddRange(later);
+                    OpenPageLink(to, name);
+                }
             }
             catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException or MigrationException)
             {
@@ -94,7 +98,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 logger.MigrationOutFailed(name, link.Peer, e.Message);
                 return ControlResponse.Failure($"migration of group {name} to node {link.Peer} failed: {e.Message}; it runs on here");
             }
-            return Final(group, request, to, link, rounds, sent, clock, progress);
+            return Final(group, request, link, rounds, sent, clock, progress);
         }
     }
 
@@ -139,22 +143,26 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     /// The last round, the group frozen: sent, restored there and held; ended here, and as soon as every
     /// process here has been sent SIGKILL (none runs again), released there.
     /// </summary>
-    /// <summary>The page link of a post-copy, opened once its checkpoints are there without their page data, and its server started.</summary>
-    private void OpenPages(IPEndPoint to, string group, IReadOnlyList<(string Path, long Size)> later)
+    /// <summary>The page link of a post-copy, opened once the destination has a checkpoint without its page data (and so expects one).</summary>
+    private void OpenPageLink(IPEndPoint to, string group)
     {
         _pagesLink = PeerLink.Connect(to, identity, peerTimeout);
-        _pagesLink.Send(new PeerMessage { Op = Ops.Hello, Version = PeerLink.ProtocolVersion });
-        _pagesLink.Expect(Ops.Hello);
+        _pagesLink.Greet();
         _pagesLink.Send(new PeerMessage { Op = Ops.Pages, Name = group });
         _pagesLink.Expect(Ops.Ok);
+    }
+
+    /// <summary>The page data of <paramref name="later"/> served on the page link, from now until the destination has it all.</summary>
+    private void ServePages(IReadOnlyList<(string Path, long Size)> later)
+    {
         // The newest checkpoint's pages first: they are the ones the group has.
         var checkpoints = later.Select(f => Path.GetDirectoryName(f.Path)).Distinct().ToList();
         var order = Enumerable.Range(0, later.Count).OrderByDescending(i => checkpoints.IndexOf(Path.GetDirectoryName(later[i].Path))).ThenBy(i => i).ToList();
-        _pages = new PageServer(_pagesLink, later, order);
+        _pages = new PageServer(_pagesLink!, later, order);
         _pages.Start();
     }
 
-    private ControlResponse Final(GroupRuntime group, MigrateRequest request, IPEndPoint to, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
+    private ControlResponse Final(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
         Action<ProgressSample>? progress)
     {
         string name = group.Config.Name;
@@ -163,7 +171,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         string finalId = "";
         long finalBytes = 0;
         double sendMs = 0;
-        long decidedAt = 0, runningAt = 0, memoryInAt = 0;
+        long decidedAt = 0, sentAt = 0, pageLinkAt = 0, preparedAt = 0, commitAt = 0, runningAt = 0, memoryInAt = 0;
         bool committed = false;
         PeerMessage? running = null;
         IOException? commitFailure = null;
@@ -173,6 +181,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             if (committed)
                 return;
             committed = true;
+            commitAt = Stopwatch.GetTimestamp();
             try
             {
                 link.Send(PeerMessage.Of(Ops.Commit));
@@ -199,18 +208,21 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         var taken = Stopwatch.StartNew();
         // Nothing sent yet (stop and copy): a full checkpoint sends the memory once, where one after the
         // group's latest would send that one's whole chain with it. Post-copy: after the one kept here.
-        var response = services.CheckpointAndHandOver(group, full: !postCopy && sent.Count == 0, id =>
+        var response = services.CheckpointAndHandOver(group, full: !postCopy && sent.Count == 0, last =>
         {
             decidedAt = Stopwatch.GetTimestamp();
-            finalId = id;
+            finalId = last.Id;
             try
             {
-                (finalBytes, sendMs, var later) = Send(group.Store, id, link, sent, postCopy);
+                (finalBytes, sendMs, var later) = Send(group.Store, last.Id, link, sent, postCopy, sealedAt: last.Path);
+                sentAt = Stopwatch.GetTimestamp();
                 if (postCopy)
-                    OpenPages(to, name, later);
-                link.Send(new PeerMessage { Op = Ops.Restore, Checkpoints = [id] });
+                    ServePages([.. _later, .. later]);
+                pageLinkAt = Stopwatch.GetTimestamp();
+                link.Send(new PeerMessage { Op = Ops.Restore, Checkpoints = [last.Id] });
                 link.WaitAtMost(RestoreWait);
                 link.Expect(Ops.Prepared);
+                preparedAt = Stopwatch.GetTimestamp();
                 return null; // made there and held: it may end here
             }
             catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException)
@@ -279,6 +291,15 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
                 w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here
                 w.WriteNumber("handOverMs", Math.Round(handOverMs, 1)); // from then to the group running there
+                // The hand-over's parts: the last checkpoint sent, the page link opened (post-copy), the
+                // group made there and held, its processes here ended, released there.
+                w.WriteStartObject("handOverPartsMs");
+                w.WriteNumber("send", Ms(decidedAt, sentAt));
+                w.WriteNumber("pageLink", Ms(sentAt, pageLinkAt));
+                w.WriteNumber("restoreThere", Ms(pageLinkAt, preparedAt));
+                w.WriteNumber("endHere", Ms(preparedAt, commitAt));
+                w.WriteNumber("release", Ms(commitAt, runningAt));
+                w.WriteEndObject();
                 w.WriteNumber("memoryInMs", Math.Round(Stopwatch.GetElapsedTime(runningAt, memoryInAt).TotalMilliseconds, 1)); // from then to its last page placed there
                 w.WriteNumber("totalMs", Math.Round(totalMs, 1));
                 w.WriteNumbers("roots", running.Roots);
@@ -291,17 +312,19 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     /// <summary>
     /// Streams checkpoint <paramref name="id"/> and every earlier one it needs that the destination
     /// has not got yet (oldest first); returns the bytes sent and the time it took, and with
-    /// <paramref name="pagesLater"/> (post-copy) the page files whose data was left out.
+    /// <paramref name="pagesLater"/> (post-copy) the page files whose data was left out. A hand-over's
+    /// checkpoint is read where it was sealed (<paramref name="sealedAt"/>), before it is committed.
     /// </summary>
-    private static (long Bytes, double Ms, List<(string Path, long Size)> Later) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent, bool pagesLater)
+    private static (long Bytes, double Ms, List<(string Path, long Size)> Later) Send(GroupStore store, string id, PeerLink link, HashSet<string> sent, bool pagesLater,
+        string? sealedAt = null)
     {
         var clock = Stopwatch.StartNew();
-        var chain = store.Chain(id, sent);
+        var chain = store.Chain(id, sent, sealedAt);
         var names = chain.Select(c => c.Id).ToList();
         link.Send(new PeerMessage { Op = Ops.Checkpoints, Checkpoints = names });
         var writer = CheckpointStreamWriter.Begin(link.Stream);
         foreach (var checkpoint in chain)
-            writer.Write(checkpoint.Path, pagesLater);
+            writer.Write(checkpoint.Path, pagesLater, checkpoint.Id);
         writer.End();
         var answer = link.Expect(Ops.Ok);
         if (!answer.Checkpoints.SequenceEqual(names))
@@ -329,6 +352,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         _pagesLink?.Dispose();
         _pages?.Dispose();
     }
+
+    private static double Ms(long from, long to) => from == 0 || to == 0 ? 0 : Math.Round(Stopwatch.GetElapsedTime(from, to).TotalMilliseconds, 1);
 
     private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");
 }

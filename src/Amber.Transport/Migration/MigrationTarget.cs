@@ -32,6 +32,11 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     private static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(30);
 
     private readonly List<IncomingPageFile> _incoming = [];
+    // The checkpoints received are committed from the page cache, so that the stream never waits for
+    // the disk, and made durable one after another meanwhile; all are before "prepared" is said (from
+    // then on the source may end its copy). Until the group has arrived, a coordinator that starts
+    // again forgets them anyway (GroupConfig.Arriving).
+    private Task _durable = Task.CompletedTask;
     private PageLinks.Slot? _pageSlot;
     private bool _lost;
 
@@ -103,12 +108,18 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     /// <summary>An image stream into the group's store; its checkpoints become this host's (signed by its key).</summary>
     private PeerMessage Receive(GroupRuntime group)
     {
-        var reader = CheckpointStreamReader.Begin(link.Stream, group.Store.Directory, sign: true);
+        var reader = CheckpointStreamReader.Begin(link.Stream, group.Store.Directory, sign: true, durable: false);
         var received = new List<string>();
         while (reader.Next() is { } checkpoint)
         {
             received.Add(checkpoint.Name);
             _incoming.AddRange(checkpoint.PagesToCome);
+            var before = _durable;
+            _durable = Task.Run(() =>
+            {
+                before.GetAwaiter().GetResult(); // a failure stays the first one said
+                CheckpointStore.MakeDurable(checkpoint.Directory, [.. checkpoint.PagesToCome.Select(f => f.Entry.Name)]);
+            });
         }
         // Their page data comes on a second connection, which the source opens next.
         if (_incoming.Count > 0)
@@ -161,6 +172,14 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         bool committed = false;
         var response = services.Restore(group, checkpoint, () =>
         {
+            try
+            {
+                _durable.GetAwaiter().GetResult();
+            }
+            catch (ImageStoreException e)
+            {
+                return $"the checkpoints of group {group.Config.Name} could not be made durable on node {node} ({e.Message})";
+            }
             // Every process is made and held: the source may end its copy now, and says so.
             link.Send(PeerMessage.Of(Ops.Prepared));
             link.WaitAtMost(CommitWait);
@@ -186,8 +205,10 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
 
     private void Abandon(GroupRuntime group, string why)
     {
+        // Said once it is done: whoever reads the log then finds nothing of the group here.
+        var problems = services.Forget(group);
         logger.MigrationInAbandoned(group.Config.Name, link.Peer, why);
-        foreach (string problem in services.Forget(group))
+        foreach (string problem in problems)
             logger.MigrationInAbandoned(group.Config.Name, link.Peer, problem);
     }
 

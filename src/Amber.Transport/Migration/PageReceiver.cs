@@ -89,6 +89,28 @@ internal sealed class PageReceiver : IPageArrivals, IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public void Prefetch(string path, IReadOnlyList<(ulong Offset, ulong Length)> ranges)
+    {
+        if (!_byPath.TryGetValue(Path.GetFullPath(path), out int file))
+            return; // whole already
+        lock (_lock)
+        {
+            foreach (var (offset, length) in ranges)
+            {
+                ulong end = Math.Min(offset + length, (ulong)_files[file].Entry.Size);
+                for (ulong at = offset; _arrived[file].FirstGap(at, end, out ulong gap, out ulong gapEnd); at = gapEnd)
+                {
+                    for (ulong from = gap; _asked[file].FirstGap(from, gapEnd, out ulong ask, out ulong askEnd); from = askEnd)
+                    {
+                        Ask(file, ask, askEnd);
+                        _asked[file].Add(ask, askEnd);
+                    }
+                }
+            }
+        }
+    }
+
     private void Ask(int file, ulong start, ulong end)
     {
         Span<byte> head = stackalloc byte[PageFrames.HeadBytes];

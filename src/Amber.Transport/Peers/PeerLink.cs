@@ -130,6 +130,16 @@ internal sealed class PeerLink : IDisposable
         return message;
     }
 
+    /// <summary>The connecting side's hello: this node's protocol version sent, the peer's checked against it.</summary>
+    /// <exception cref="IOException">The peer answered otherwise, or speaks another version.</exception>
+    public void Greet()
+    {
+        Send(new PeerMessage { Op = Ops.Hello, Version = ProtocolVersion });
+        var hello = Expect(Ops.Hello);
+        if (hello.Version != ProtocolVersion)
+            throw new IOException($"node {Peer} speaks version {hello.Version} of the agents' protocol, this node {ProtocolVersion}");
+    }
+
     /// <summary>How long a read may wait (a restore on the other side takes a while).</summary>
     public void WaitAtMost(TimeSpan wait) => _socket.ReceiveTimeout = (int)wait.TotalMilliseconds;
 

@@ -133,6 +133,7 @@ public sealed partial class MemoryRestorer(
                     foreach (var run in runs.Where(r => !r.IsBlock))
                         PageFd(owner, run.StoredIn);
             _spareFd = LowestFreeFd();
+            Prefetch(fills.Where(f => !lazy.Contains(f)));
 
             // Every mapping made and its long reads queued, in as few stops of the process as its
             // calls fit in; then the short pieces and compressed runs written from here; then each
@@ -168,6 +169,26 @@ public sealed partial class MemoryRestorer(
                 calls.Close(fd);
             _pageFds.Clear();
         }
+    }
+
+    /// <summary>
+    /// Page data still arriving (a post-copy migration): every run placed now is asked for at once,
+    /// so that they come in one stream instead of a question and an answer each.
+    /// </summary>
+    private void Prefetch(IEnumerable<MappingFill> eager)
+    {
+        var wanted = new Dictionary<PageFileReader, List<(ulong, ulong)>>();
+        foreach (var fill in eager)
+            foreach (var (owner, runs) in fill.Parts)
+                foreach (var run in runs)
+                {
+                    var reader = _pagesOf!(owner, run.StoredIn);
+                    if (!wanted.TryGetValue(reader, out var ranges))
+                        wanted[reader] = ranges = [];
+                    ranges.Add((run.FileOffset, run.IsBlock ? run.StoredLength : run.Count * PageSize));
+                }
+        foreach (var (reader, ranges) in wanted)
+            reader.Prefetch(ranges);
     }
 
     /// <summary>

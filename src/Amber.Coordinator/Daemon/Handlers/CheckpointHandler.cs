@@ -23,12 +23,12 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
 
     /// <summary>Incremental after the group's latest checkpoint unless <paramref name="full"/> (or there is none).</summary>
     /// <param name="handOver">
-    /// With <paramref name="stop"/>: asked with the checkpoint's id once it is committed, the processes
-    /// frozen, whether they may end (null) or must run on (why not); a response's
-    /// <see cref="ControlResponse.Ended"/> says which happened.
+    /// With <paramref name="stop"/>: asked with the checkpoint once it is whole (sealed, not yet in
+    /// place: it is committed after the answer), the processes frozen, whether they may end (null) or
+    /// must run on (why not); a response's <see cref="ControlResponse.Ended"/> says which happened.
     /// </param>
     /// <param name="ended">With <paramref name="handOver"/>: called once its processes were sent SIGKILL after a go, before they are collected and the worker reports.</param>
-    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<string, string?>? handOver = null,
+    public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<SealedCheckpoint, string?>? handOver = null,
         Action? ended = null)
     {
         if (group.LiveProcesses().Count == 0)
@@ -45,7 +45,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         if (handOver is not null)
             args.Add("--hand-over");
         var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress,
-            handOver is null ? null : () => handOver(id), ended);
+            handOver is null ? null : sealedAt => Sealed(images, sealedAt) is { } checkpoint ? handOver(checkpoint) : $"the worker said its checkpoint is at '{sealedAt}'", ended);
         bool ranOn = stop && !report.Ended;
         if (!report.Ok)
         {
@@ -126,12 +126,19 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         return args;
     }
 
+    /// <summary>The checkpoint a worker says it sealed at <paramref name="sealedAt"/>, if that is the temporary directory of <paramref name="images"/>.</summary>
+    private static SealedCheckpoint? Sealed(string images, string sealedAt) =>
+        Path.GetDirectoryName(sealedAt) == Path.GetDirectoryName(images) && Path.GetFileName(sealedAt).StartsWith(Path.GetFileName(images) + ".tmp-", StringComparison.Ordinal)
+        && !Path.GetFileName(sealedAt).Contains('/', StringComparison.Ordinal) && Directory.Exists(sealedAt)
+            ? new SealedCheckpoint(Path.GetFileName(images), sealedAt)
+            : null;
+
     /// <summary>
     /// Runs the worker with a channel (its fd 3): the trackers kept since the latest checkpoint go to
     /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
     /// unless the group ends.
     /// </summary>
-    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string?>? handOver, Action? ended)
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string, string?>? handOver, Action? ended)
     {
         var (ours, theirs) = FdChannel.Pair();
         WorkerReport report;

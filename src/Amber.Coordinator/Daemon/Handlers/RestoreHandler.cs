@@ -59,7 +59,7 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
                 using (theirs)
                 using (needing)
                 {
-                    answerer = HandOver.Answer(ours, handOver, released: released);
+                    answerer = HandOver.Answer(ours, _ => handOver(), released: released);
                     if (needs is not null)
                         answering = PageNeeds.Answer(needs, pagesFrom!);
                     report = needing is null
