@@ -129,7 +129,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// <summary>The checkpoint a worker says it sealed at <paramref name="sealedAt"/>, if that is the temporary directory of <paramref name="images"/>.</summary>
     private static SealedCheckpoint? Sealed(string images, string sealedAt) =>
         Path.GetDirectoryName(sealedAt) == Path.GetDirectoryName(images) && Path.GetFileName(sealedAt).StartsWith(Path.GetFileName(images) + ".tmp-", StringComparison.Ordinal)
-        && !Path.GetFileName(sealedAt).Contains('/', StringComparison.Ordinal) && Directory.Exists(sealedAt)
+        && Directory.Exists(sealedAt)
             ? new SealedCheckpoint(Path.GetFileName(images), sealedAt)
             : null;
 
