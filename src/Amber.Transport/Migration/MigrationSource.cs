@@ -291,7 +291,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
                 w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here
                 w.WriteNumber("handOverMs", Math.Round(handOverMs, 1)); // from then to the group running there
-                // The hand-over's parts: the last checkpoint sent, the page link opened (post-copy), the
+                // The hand-over's parts: the last checkpoint sent, its pages served (post-copy: the page link is open already), the
                 // group made there and held, its processes here ended, released there.
                 w.WriteStartObject("handOverPartsMs");
                 w.WriteNumber("send", Ms(decidedAt, sentAt));
