@@ -76,14 +76,7 @@ internal sealed class PageReceiver : IPageArrivals, IDisposable
                     return;
                 if (_failure is { } failure)
                     throw new ImageFormatException($"{path}: the page data from node {_link.Peer} stopped: {failure}");
-                for (ulong at = offset; _arrived[file].FirstGap(at, end, out ulong gap, out ulong gapEnd); at = gapEnd)
-                {
-                    for (ulong from = gap; _asked[file].FirstGap(from, gapEnd, out ulong ask, out ulong askEnd); from = askEnd)
-                    {
-                        Ask(file, ask, askEnd);
-                        _asked[file].Add(ask, askEnd);
-                    }
-                }
+                AskForMissing(file, offset, end);
                 Monitor.Wait(_lock);
             }
         }
@@ -97,16 +90,19 @@ internal sealed class PageReceiver : IPageArrivals, IDisposable
         lock (_lock)
         {
             foreach (var (offset, length) in ranges)
+                AskForMissing(file, offset, Math.Min(offset + length, (ulong)_files[file].Entry.Size));
+        }
+    }
+
+    /// <summary>Asks the source for what of [start, end) of a file has neither arrived nor been asked for (under the lock).</summary>
+    private void AskForMissing(int file, ulong start, ulong end)
+    {
+        for (ulong at = start; _arrived[file].FirstGap(at, end, out ulong gap, out ulong gapEnd); at = gapEnd)
+        {
+            for (ulong from = gap; _asked[file].FirstGap(from, gapEnd, out ulong ask, out ulong askEnd); from = askEnd)
             {
-                ulong end = Math.Min(offset + length, (ulong)_files[file].Entry.Size);
-                for (ulong at = offset; _arrived[file].FirstGap(at, end, out ulong gap, out ulong gapEnd); at = gapEnd)
-                {
-                    for (ulong from = gap; _asked[file].FirstGap(from, gapEnd, out ulong ask, out ulong askEnd); from = askEnd)
-                    {
-                        Ask(file, ask, askEnd);
-                        _asked[file].Add(ask, askEnd);
-                    }
-                }
+                Ask(file, ask, askEnd);
+                _asked[file].Add(ask, askEnd);
             }
         }
     }
