@@ -58,6 +58,9 @@ public sealed class PageFileReader : IDisposable
     /// <summary>Bytes of page data after the header page.</summary>
     public ulong DataLength { get; }
 
+    /// <summary>Whether all of its data is on this disk (not still arriving, <see cref="PageArrivals"/>).</summary>
+    public bool IsWhole => _arrivals is null;
+
     /// <summary>
     /// Asks the kernel to start reading the whole file into the page cache (POSIX_FADV_WILLNEED) and
     /// returns at once: reads that come later find it there. Best effort: nothing is said if it cannot.
