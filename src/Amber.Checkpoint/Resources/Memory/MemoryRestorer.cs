@@ -34,11 +34,9 @@ public sealed partial class MemoryRestorer(
     private int _spareFd;
     private string _pageFile = "";
 
-    /// <summary>
-    /// The runs the process read into place itself, once <see cref="MapAndFill"/> is done: to be
-    /// checked in place (<see cref="PageVerifier"/>). The others were checked on their way in.
-    /// </summary>
-    public List<PageRun> ReadInPlace { get; } = [];
+    // The runs the process reads into place itself: checked in place afterwards (PageVerifier). The
+    // others are checked on their way in.
+    private readonly List<PageRun> _readInPlace = [];
 
     /// <summary>
     /// A lazy restore's pager: the private memory it can serve is mapped empty and handed to it
@@ -115,6 +113,7 @@ public sealed partial class MemoryRestorer(
             calls.MremapFixed(stopover + (m.Start - own[0].Start), m.Length, m.Start + delta);
     }
 
+    /// <summary>Every saved mapping made and filled, each page checked against its checksum (a lazy restore's pager places and checks the rest).</summary>
     /// <param name="pageFilePath">Where the page file of a process (0: this one) is, in this checkpoint or a source of it.</param>
     /// <param name="pagesOf">That page file, opened here (for compressed pages).</param>
     /// <param name="pageFile">The page file a page that fails its checksum is said to be from.</param>
@@ -161,9 +160,19 @@ public sealed partial class MemoryRestorer(
             }
             batch.Flush();
             HandOverLazy(lazy);
-            WriteScattered(plan.Pieces);
-            foreach (var (owner, run) in plan.Blocks)
-                FillCompressed(owner, run);
+            // What the process read is checked in place while the rest is written (other pages).
+            var check = Task.Run(() => PageVerifier.Verify(calls.Memory.Pid, _readInPlace, pageFile));
+            try
+            {
+                WriteScattered(plan.Pieces);
+                foreach (var (owner, run) in plan.Blocks)
+                    FillCompressed(owner, run);
+            }
+            finally
+            {
+                ((IAsyncResult)check).AsyncWaitHandle.WaitOne();
+            }
+            check.GetAwaiter().GetResult();
             foreach (var fill in fills)
             {
                 if (fill.MapProt != (int)fill.Vma.Prot && !lazy.Contains(fill))
@@ -430,7 +439,7 @@ public sealed partial class MemoryRestorer(
             for (int k = first; k <= last; k++)
             {
                 if (runs[k].StoredIn == where && runs[k].Address - runs[k].FileOffset == address - offset)
-                    ReadInPlace.Add(runs[k]);
+                    _readInPlace.Add(runs[k]);
                 else
                     over.Add(runs[k]);
             }
@@ -480,7 +489,7 @@ public sealed partial class MemoryRestorer(
                 plan.Pieces.Add(new Piece(pagesOf, where, address, offset, (int)length, covered, placed));
                 continue;
             }
-            ReadInPlace.AddRange(covered);
+            _readInPlace.AddRange(covered);
             plan.Reads.Add(new ProcessRead(_pagesOf!(pagesOf, where), PageFd(pagesOf, where), address, offset, length)); // after every read planned before it
         }
     }
