@@ -126,17 +126,12 @@ public sealed partial class MemoryRestorer(
         {
             var fills = PlanFills();
             var lazy = fills.Where(IsLazy).ToHashSet();
-            // Before the first mapping: opening a page file takes the lowest free fd, which the
-            // batch's file mappings count on having to themselves.
-            foreach (var fill in fills.Where(f => !lazy.Contains(f)))
-                foreach (var (owner, runs) in fill.Parts)
-                    foreach (var run in runs.Where(r => !r.IsBlock))
-                        PageFd(owner, run.StoredIn);
-            _spareFd = LowestFreeFd();
             Prefetch(fills.Where(f => !lazy.Contains(f)));
 
             // Which pages go in how: the process's own long reads (in order), the short pieces
-            // written from here, the compressed runs.
+            // written from here, the compressed runs. The page files the process reads are opened
+            // in it as they are planned, before the first mapping: opening one takes the lowest free
+            // fd, which the batch's file mappings count on having to themselves.
             var plan = new FillPlan();
             var readsBefore = new Dictionary<MappingFill, int>();
             foreach (var fill in fills)
@@ -146,6 +141,7 @@ public sealed partial class MemoryRestorer(
                         Plan(owner, runs, plan);
                 readsBefore[fill] = plan.Reads.Count;
             }
+            _spareFd = LowestFreeFd();
 
             // Every mapping made and its long reads queued, in as few stops of the process as its
             // calls fit in; then the short pieces and compressed runs written from here (those that
@@ -161,18 +157,12 @@ public sealed partial class MemoryRestorer(
             batch.Flush();
             HandOverLazy(lazy);
             // What the process read is checked in place while the rest is written (other pages).
-            var check = Task.Run(() => PageVerifier.Verify(calls.Memory.Pid, _readInPlace, pageFile));
-            try
+            Beside(() => PageVerifier.Verify(calls.Memory.Pid, _readInPlace, pageFile), () =>
             {
                 WriteScattered(plan.Pieces);
                 foreach (var (owner, run) in plan.Blocks)
                     FillCompressed(owner, run);
-            }
-            finally
-            {
-                ((IAsyncResult)check).AsyncWaitHandle.WaitOne();
-            }
-            check.GetAwaiter().GetResult();
+            });
             foreach (var fill in fills)
             {
                 if (fill.MapProt != (int)fill.Vma.Prot && !lazy.Contains(fill))
@@ -438,7 +428,7 @@ public sealed partial class MemoryRestorer(
             ulong end = runs[last].Address + runs[last].Count * PageSize;
             for (int k = first; k <= last; k++)
             {
-                if (runs[k].StoredIn == where && runs[k].Address - runs[k].FileOffset == address - offset)
+                if (InOneStretch(runs[first], runs[k]))
                     _readInPlace.Add(runs[k]);
                 else
                     over.Add(runs[k]);
@@ -516,7 +506,6 @@ public sealed partial class MemoryRestorer(
             var r = runs[i];
             if (r.IsBlock || !_pagesOf!(pagesOf, r.StoredIn).IsWhole)
                 continue;
-            ulong distance = r.Address - r.FileOffset;
             int last = i;
             bool mixed = false;
             ulong between = 0;
@@ -525,7 +514,7 @@ public sealed partial class MemoryRestorer(
                 var q = runs[j];
                 if (q.IsBlock || q.Address != runs[j - 1].Address + runs[j - 1].Count * PageSize || q.Address + q.Count * PageSize - r.Address > 1UL << 30)
                     break;
-                if (q.StoredIn == r.StoredIn && q.Address - q.FileOffset == distance)
+                if (InOneStretch(r, q))
                 {
                     mixed |= between > 0;
                     last = j;
@@ -542,6 +531,9 @@ public sealed partial class MemoryRestorer(
         }
         return stretches;
     }
+
+    /// <summary>Whether a page file holds <paramref name="b"/> where a stretch read whole from <paramref name="a"/> on puts it: the same file, at the same distance between address and offset.</summary>
+    private static bool InOneStretch(PageRun a, PageRun b) => a.StoredIn == b.StoredIn && a.Address - a.FileOffset == b.Address - b.FileOffset;
 
     /// <summary>Queues a read of the process's, straight into place: in the file first, if it is still arriving.</summary>
     private void ReadItself(ProcessRead read)
@@ -589,8 +581,7 @@ public sealed partial class MemoryRestorer(
     {
         if (pieces.Count == 0)
             return;
-        var copy = Task.Run(() => Copy(pieces));
-        try
+        Beside(() => Copy(pieces), () =>
         {
             // Where the process read first, the memory is in already.
             var unplaced = pieces.Where(p => !p.Placed).OrderBy(p => p.Address).ToList();
@@ -605,12 +596,26 @@ public sealed partial class MemoryRestorer(
                 i = j;
             }
             batch.Flush();
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="beside"/> on the thread pool while <paramref name="work"/> runs here, and
+    /// returns once both are done (what runs beside uses this restorer's buffers: never left running);
+    /// a failure of <paramref name="work"/> is said first.
+    /// </summary>
+    private static void Beside(Action beside, Action work)
+    {
+        var task = Task.Run(beside);
+        try
+        {
+            work();
         }
         finally
         {
-            ((IAsyncResult)copy).AsyncWaitHandle.WaitOne(); // its buffers are this restorer's
+            ((IAsyncResult)task).AsyncWaitHandle.WaitOne();
         }
-        copy.GetAwaiter().GetResult();
+        task.GetAwaiter().GetResult();
     }
 
     // Page files copied from at once: each is read a direct read at a time, so one alone leaves the
