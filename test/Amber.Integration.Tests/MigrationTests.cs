@@ -457,6 +457,29 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// Checkpoints at the source that take longer than the destination waits in silence (a fault holds
+    /// each one 6 s after the freeze, against a peer timeout of 5 s, as a big group's on a slow disk):
+    /// the source says it is busy meanwhile, and the group moves, every page as it was.
+    /// </summary>
+    [Fact]
+    public void CheckpointsLongerThanThePeerTimeoutDoNotEndTheMigration()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterFreeze:sleep=6000" },
+        }, peerTimeoutSeconds: 5);
+        using var work = new TestDir("migrate-slow");
+        var big = BigGroup.Start(nodes["a"], work, 16);
+        // A downtime of a minute asked: a second round fits it, then the final one (three checkpoints, each 6 s or more).
+        var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--max-downtime", "60000", "--json").ShouldSucceed();
+        using var report = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(3, report.RootElement.GetProperty("rounds").GetArrayLength());
+        Assert.Empty(nodes["a"].Members("big"));
+        big.RunsOn(nodes["b"], 5);
+        big.Finish();
+    }
+
+    /// <summary>
     /// The destination node dies during its restore (a fault makes its worker wait there: after
     /// making the processes, or at the hand-over, before saying "prepared"): the source runs on, and
     /// the node, booted again, forgets what it had of the group (the coordinator before it never got
@@ -629,8 +652,14 @@ public sealed class MigrationTests
         int member = nodes["a"].Members("big").Single();
         var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen);
         string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("big"));
-        GroupHome.WaitUntil(() => Directory.Exists(store) && Directory.EnumerateDirectories(store).Any(d => Path.GetFileName(d).Contains(".tmp-", StringComparison.Ordinal)),
-            "a checkpoint of big to arrive on node b", TimeSpan.FromMinutes(1));
+        // Should the migration end first, or never send, the failure says what the CLI and the nodes said.
+        string Said() => $"\nnode a: {Tail(nodes["a"].Log)}\nnode b: {Tail(nodes["b"].Log)}";
+        GroupHome.WaitUntil(() =>
+        {
+            if (migrating.Ended() is { } ended)
+                Assert.Fail($"amber migrate ended (exit {ended.ExitCode}) before a checkpoint arrived on node b: {ended.Stderr.Trim()}{Said()}");
+            return Directory.Exists(store) && Directory.EnumerateDirectories(store).Any(d => Path.GetFileName(d).Contains(".tmp-", StringComparison.Ordinal));
+        }, "a checkpoint of big to arrive on node b", TimeSpan.FromMinutes(1), Said);
         return (big, () =>
         {
             migrating.Wait(TimeSpan.FromMinutes(2)).ShouldFail("it runs on here");
@@ -638,6 +667,9 @@ public sealed class MigrationTests
             big.RunsOn(nodes["a"], 10);
         });
     }
+
+    /// <summary>The last lines of a log, for a failure's message.</summary>
+    private static string Tail(string log) => string.Join("\n  ", log.TrimEnd('\n').Split('\n').TakeLast(12));
 
     /// <summary>
     /// A group "big" of the lazy target (test/TestTargets/lazy.c) with MiB of memory it checks: every

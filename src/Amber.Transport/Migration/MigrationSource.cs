@@ -83,7 +83,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                     PreCopy(group, request, link, rounds, sent, progress);
                 else if (request.Mode == MigrateRequest.PostCopy)
                 {
-                    KeepOneHere(group, rounds, progress);
+                    using (link.KeepAlive())
+                        KeepOneHere(group, rounds, progress);
                     // Its metadata, and the page link, before the freeze: what is left for the downtime
                     // is the final round's metadata.
                     var (bytes, sendMs, later) = Send(group.Store, rounds[0].Checkpoint, link, sent, pagesLater: true);
@@ -120,7 +121,9 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         {
             progress?.Invoke(new ProgressSample { Phase = $"pre-copy round {round}" });
             var taken = Stopwatch.StartNew();
-            var response = services.Checkpoint(group, full: round == 1);
+            ControlResponse response;
+            using (link.KeepAlive())
+                response = services.Checkpoint(group, full: round == 1);
             if (!response.Ok)
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
             double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = response.Figure("frozenMs");
@@ -206,10 +209,14 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
         progress?.Invoke(new ProgressSample { Phase = "final round (frozen)" });
         var taken = Stopwatch.StartNew();
+        // Until the hand-over sends, the destination hears that this side is at work (the checkpoint of
+        // a stop-and-copy is the whole memory).
+        using var beating = link.KeepAlive();
         // Nothing sent yet (stop and copy): a full checkpoint sends the memory once, where one after the
         // group's latest would send that one's whole chain with it. Post-copy: after the one kept here.
         var response = services.CheckpointAndHandOver(group, full: !postCopy && sent.Count == 0, last =>
         {
+            beating.Dispose();
             decidedAt = Stopwatch.GetTimestamp();
             finalId = last.Id;
             try
@@ -231,6 +238,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 return $"the migration to node {link.Peer} failed ({e.Message})";
             }
         }, ended: Commit);
+        beating.Dispose();
         if (!committed && (!response.Ok || !response.Ended))
         {
             string why = failure ?? (response.Ok ? string.Join("; ", response.Stderr) : $"the final checkpoint failed: {response.Error}");

@@ -74,6 +74,8 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
                             (var answer, committed) = Restore(group, restoring);
                             link.Send(answer);
                             return true;
+                        case Ops.Busy:
+                            break;
                         case Ops.Abort:
                             throw new IOException($"the source aborted it: {message.Error}");
                         default:

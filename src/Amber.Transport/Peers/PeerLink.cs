@@ -18,7 +18,8 @@ namespace Amber.Transport.Peers;
 /// </summary>
 internal sealed class PeerLink : IDisposable
 {
-    public const int ProtocolVersion = 1;
+    /// <summary>2: "busy", said by a source at work between two messages.</summary>
+    public const int ProtocolVersion = 2;
     /// <summary>Largest message: a group's settings with room to spare; anything more is not a peer's.</summary>
     private const int MaxMessageBytes = 4 << 20;
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
@@ -26,11 +27,14 @@ internal sealed class PeerLink : IDisposable
     private readonly Socket _socket;
     private readonly SslStream _tls;
 
-    private PeerLink(Socket socket, SslStream tls, string peer)
+    private readonly TimeSpan _timeout;
+
+    private PeerLink(Socket socket, SslStream tls, string peer, TimeSpan timeout)
     {
         _socket = socket;
         _tls = tls;
         Peer = peer;
+        _timeout = timeout;
     }
 
     /// <summary>The other node's name, from its certificate.</summary>
@@ -78,7 +82,7 @@ internal sealed class PeerLink : IDisposable
                 tls.AuthenticateAsServer(identity.ServerOptions(Check));
             else
                 tls.AuthenticateAsClient(identity.ClientOptions(Check));
-            return new PeerLink(socket, tls, NodeIdentity.NameOf(tls.RemoteCertificate!));
+            return new PeerLink(socket, tls, NodeIdentity.NameOf(tls.RemoteCertificate!), timeout);
         }
         catch (Exception e) when (e is AuthenticationException or IOException or InvalidOperationException)
         {
@@ -138,6 +142,53 @@ internal sealed class PeerLink : IDisposable
         var hello = Expect(Ops.Hello);
         if (hello.Version != ProtocolVersion)
             throw new IOException($"node {Peer} speaks version {hello.Version} of the agents' protocol, this node {ProtocolVersion}");
+    }
+
+    /// <summary>
+    /// Says "busy" to the peer every third of the timeout of silence, until disposed: for work of this
+    /// side between two messages that may outlast it (the checkpoint of a big group), which would
+    /// otherwise look to the peer like a dead node. Nothing else may write on the link meanwhile.
+    /// </summary>
+    public IDisposable KeepAlive() => new Heartbeat(this);
+
+    private sealed class Heartbeat : IDisposable
+    {
+        private readonly PeerLink _link;
+        private readonly Lock _beating = new();
+        private readonly Timer _timer;
+        private bool _stopped;
+
+        public Heartbeat(PeerLink link)
+        {
+            _link = link;
+            var period = link._timeout / 3;
+            _timer = new Timer(_ => Beat(), null, period, period);
+        }
+
+        private void Beat()
+        {
+            lock (_beating)
+            {
+                if (_stopped)
+                    return;
+                try
+                {
+                    _link.Send(PeerMessage.Of(Ops.Busy));
+                }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+                {
+                    _stopped = true; // the link is gone: the next message this side sends says so
+                }
+            }
+        }
+
+        /// <summary>Stops the beats; one being sent is waited for, so the link is this side's again on return.</summary>
+        public void Dispose()
+        {
+            lock (_beating)
+                _stopped = true;
+            _timer.Dispose();
+        }
     }
 
     /// <summary>How long a read may wait (a restore on the other side takes a while).</summary>

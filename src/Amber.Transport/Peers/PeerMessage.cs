@@ -10,7 +10,7 @@ namespace Amber.Transport.Peers;
 /// </summary>
 internal sealed class PeerMessage
 {
-    /// <summary>hello, begin, checkpoints, restore, commit, abort, pages (asked); ok, prepared, released, running, error (answered).</summary>
+    /// <summary>hello, begin, checkpoints, restore, commit, abort, pages (asked); ok, prepared, released, running, error (answered); busy (said, not answered).</summary>
     public string Op { get; set; } = "";
 
     /// <summary>hello: the protocol version the sender speaks.</summary>
@@ -62,6 +62,8 @@ internal static class Ops
     public const string Released = "released";
     public const string Running = "running";
     public const string Error = "error";
+    /// <summary>The source is at work (a checkpoint being taken) and is not dead: nothing to answer.</summary>
+    public const string Busy = "busy";
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]

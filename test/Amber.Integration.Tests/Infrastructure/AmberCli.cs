@@ -1,5 +1,6 @@
 using Amber.Kernel.Files;
 using Amber.Kernel.Processes;
+using Amber.Kernel.Ptrace;
 
 namespace Amber.Integration.Tests.Infrastructure;
 
@@ -87,13 +88,20 @@ public sealed class RunningAmber(int pid, string arguments, string outFile, stri
 {
     public int Pid { get; } = pid;
 
-    public AmberRun Wait(TimeSpan? timeout = null)
+    private AmberRun? _ended;
+
+    public AmberRun Wait(TimeSpan? timeout = null) =>
+        _ended ?? Result(Exited.Wait(Pid, timeout ?? TimeSpan.FromSeconds(120), $"amber {arguments}"));
+
+    /// <summary>Its result if it has ended (reaped then; <see cref="Wait"/> gives it again), null while it runs.</summary>
+    public AmberRun? Ended() => _ended ??= Spawner.TryReap(Pid, out var status) ? Result(status) : null;
+
+    private AmberRun Result(WaitStatus status)
     {
         try
         {
-            var status = Exited.Wait(Pid, timeout ?? TimeSpan.FromSeconds(120), $"amber {arguments}");
             int code = status.Exited ? status.ExitCode : 128 + status.TermSignal;
-            return new AmberRun(arguments, code, File.ReadAllText(outFile), File.ReadAllText(errFile));
+            return _ended = new AmberRun(arguments, code, File.ReadAllText(outFile), File.ReadAllText(errFile));
         }
         finally
         {

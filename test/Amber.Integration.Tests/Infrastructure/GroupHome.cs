@@ -78,13 +78,17 @@ public sealed class GroupHome : IDisposable
     /// <summary>The processes in the group's cgroup now.</summary>
     public List<int> Members(string group) => Cgroup.Open(Home.Cgroup(group))?.Processes() ?? [];
 
-    /// <summary>Waits until <paramref name="condition"/> holds, failing with <paramref name="what"/> after the timeout.</summary>
-    public static void WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, failing with <paramref name="what"/> after the
+    /// timeout, and what <paramref name="context"/> then says (logs that tell why).
+    /// </summary>
+    public static void WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null, Func<string>? context = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            if (DateTime.UtcNow >= deadline)
+                Assert.Fail($"timed out waiting for {what}{context?.Invoke()}");
             Thread.Sleep(20);
         }
     }
