@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace Amber.Integration.Tests;
@@ -454,6 +455,100 @@ public sealed class MigrationTests
         GroupHome.WaitUntil(() => b.Log.Contains("group big: forgotten, with what it got of it", StringComparison.Ordinal), "node b to forget the group");
         AssertNothingOf("big", b);
         big.Finish();
+    }
+
+    /// <summary>
+    /// A group whose storage is declared shared (--shared-storage), and is: both nodes see the same
+    /// directory. Its storage is left in place: no checkpoint of the migration holds it, and the program
+    /// (test/TestTargets/storage.c, whose files say which tick it is at, checked every tick) carries on
+    /// at the destination with the files as it left them.
+    /// </summary>
+    [Fact]
+    public void SharedStorageIsLeftInPlace()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-shared");
+        var files = StorageGroup.Start(nodes["a"], work, shared: true);
+        var moved = Migrate(nodes["a"], nodes["b"], "precopy", "st");
+        Assert.Equal("shared", moved.GetProperty("storage").GetString());
+        string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("st"));
+        var checkpoints = Directory.EnumerateDirectories(store).ToList();
+        Assert.NotEmpty(checkpoints);
+        Assert.All(checkpoints, c => Assert.False(File.Exists(Path.Combine(c, "storage.img")), $"{c} holds the storage"));
+        Assert.Null(ExtendedAttribute(work["files"])); // the mark taken off again
+        files.RunsOn(nodes["b"]);
+    }
+
+    /// <summary>
+    /// Storage declared shared that is not: each node has a file system of its own at that path (a
+    /// tmpfs mounted in its namespace). The destination does not see the mark, so the storage is sent
+    /// in the migration's checkpoints, said in a warning, and rolled back there: the program carries on
+    /// with every file as it left it.
+    /// </summary>
+    [Fact]
+    public void StorageDeclaredSharedThatIsNotIsSentWithAWarning()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-unshared");
+        Directory.CreateDirectory(work["files"]);
+        foreach (var node in new[] { nodes["a"], nodes["b"] })
+            ExternalProgram.Run("/usr/bin/nsenter", "-t", node.Pid.ToString(CultureInfo.InvariantCulture), "-m", "mount", "-t", "tmpfs", "-o", "size=64m", "none", work["files"]).ShouldSucceed();
+        var files = StorageGroup.Start(nodes["a"], work, shared: true);
+        var run = nodes["a"].Amber("migrate", "--group", "st", "--to", nodes["b"].Listen, "--json").ShouldSucceed();
+        Assert.Contains($"warning: the storage of group st is declared shared, but on node b {work["files"]} is not the same directory here: it is sent", run.Stderr);
+        using var report = JsonDocument.Parse(run.Stdout);
+        Assert.Equal("sent", report.RootElement.GetProperty("storage").GetString());
+        // On the host, under the nodes' own file systems: nothing of the program's.
+        Assert.Empty(Directory.EnumerateFileSystemEntries(work["files"]));
+        files.RunsOn(nodes["b"]);
+    }
+
+    /// <summary>The value of amber's mark on a directory (user.amber.shared), or null.</summary>
+    private static string? ExtendedAttribute(string path)
+    {
+        var value = Amber.Kernel.Files.ExtendedAttributes.Get(path, "user.amber.shared");
+        return value is null ? null : System.Text.Encoding.ASCII.GetString(value);
+    }
+
+    /// <summary>
+    /// A group "st" of test/TestTargets/storage.c, its files in <c>work/files</c> (its --storage): every
+    /// tick it changes them and checks that they are what its ticks so far leave.
+    /// </summary>
+    private sealed class StorageGroup
+    {
+        private readonly TestDir _work;
+
+        private StorageGroup(TestDir work) => _work = work;
+
+        private string Log => _work["out.log"];
+
+        public static StorageGroup Start(TestNode node, TestDir work, bool shared)
+        {
+            var group = new StorageGroup(work);
+            Directory.CreateDirectory(work["files"]);
+            node.Amber(["run", "--group", "st", "--isolate", "pid", "--storage", work["files"], .. shared ? new[] { "--shared-storage" } : [],
+                "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("storage")} {work.Path} {work["files"]} >> {group.Log} 2>&1"]).ShouldSucceed();
+            GroupHome.WaitUntil(() => group.Ticks() >= 5 || group.Said("FAIL"), $"5 ticks on node {node.Name}");
+            Assert.False(group.Said("FAIL"), group.End);
+            return group;
+        }
+
+        private int Ticks() => File.Exists(Log) ? File.ReadLines(Log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max() : 0;
+
+        private bool Said(string start) => File.Exists(Log) && File.ReadLines(Log).Any(l => l.StartsWith(start, StringComparison.Ordinal));
+
+        private string End => string.Join(" | ", File.ReadLines(Log).TakeLast(3));
+
+        /// <summary>It runs on <paramref name="node"/>, ten ticks more, each checking its files; then its last check of them all (PASS).</summary>
+        public void RunsOn(TestNode node)
+        {
+            Assert.True(node.Members("st").Count >= 1, $"it does not run on node {node.Name}; its log ends with: {End}");
+            int from = Ticks();
+            GroupHome.WaitUntil(() => Ticks() >= from + 10 || Said("FAIL"), $"10 ticks on node {node.Name}");
+            File.WriteAllText(_work["stop"], "");
+            GroupHome.WaitUntil(() => Said("PASS") || Said("FAIL"), "its last check");
+            Assert.False(Said("FAIL"), End);
+        }
     }
 
     /// <summary>

@@ -31,6 +31,10 @@ public sealed class ControlRequest
     /// <summary>run: directories captured with each checkpoint and rolled back by a restore.</summary>
     public List<string> Storage { get; set; } = [];
 
+    /// <summary>run: the storage is on a file system the nodes share; null: not said (a new group: no; an existing one: as it is). Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public bool? SharedStorage { get; set; }
+
     /// <summary>run: restore the group when a member fails; null: not said (a new group: off; an existing one: as it is).</summary>
     public bool? RestartOnFailure { get; set; }
 

@@ -51,8 +51,9 @@ public sealed class NodeServices
     }
 
     /// <summary>A checkpoint of the running group, incremental after its latest unless <paramref name="full"/>; it runs on, its writes tracked.</summary>
-    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress);
+    /// <param name="storage">Its storage captured too (false: left in place, shared with the node it moves to).</param>
+    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null, bool storage = true) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress, storage: storage);
 
     /// <summary>
     /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint (whole,
@@ -62,8 +63,9 @@ public sealed class NodeServices
     /// </summary>
     /// <param name="ended">Called once the processes were sent SIGKILL after a go (none runs again), while the worker collects them and reports.</param>
     /// <param name="full">A full checkpoint, not an incremental one after the group's latest.</param>
-    public ControlResponse CheckpointAndHandOver(GroupRuntime group, bool full, Func<SealedCheckpoint, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: true, full, progress, handOver, ended);
+    public ControlResponse CheckpointAndHandOver(GroupRuntime group, bool full, Func<SealedCheckpoint, string?> handOver, Action? ended = null, Action<ProgressSample>? progress = null,
+        bool storage = true) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: true, full, progress, handOver, ended, storage);
 
     /// <summary>
     /// A group arriving from another node, made here with no process: the sender's settings, but this
@@ -112,7 +114,7 @@ public sealed class NodeServices
     private GroupConfig Arriving(GroupConfig sent) => new()
     {
         Name = sent.Name, Owner = sent.Owner, OwnerGid = sent.OwnerGid, OwnerGroups = [.. sent.OwnerGroups], OwnerCapabilities = sent.OwnerCapabilities,
-        Store = Home.DefaultStore(sent.Name), Storage = [.. sent.Storage], EverySeconds = sent.EverySeconds, RestartOnFailure = sent.RestartOnFailure,
+        Store = Home.DefaultStore(sent.Name), Storage = [.. sent.Storage], SharedStorage = sent.SharedStorage, EverySeconds = sent.EverySeconds, RestartOnFailure = sent.RestartOnFailure,
         MergeAfter = sent.MergeAfter, MergeAboveBytes = sent.MergeAboveBytes, KeepLast = sent.KeepLast, KeepForSeconds = sent.KeepForSeconds,
         Compress = sent.Compress, DeadlineSeconds = sent.DeadlineSeconds, Isolate = [.. sent.Isolate], Hostname = sent.Hostname,
         Net = sent.Net, Address = sent.Address, Gateway = sent.Gateway, Bridge = sent.Bridge,

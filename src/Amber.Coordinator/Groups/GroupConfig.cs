@@ -32,6 +32,12 @@ public sealed class GroupConfig
     /// <summary>Directories captured with each checkpoint at the same barrier (storage checkpoints), rolled back by a restore.</summary>
     public List<string> Storage { get; set; } = [];
 
+    /// <summary>
+    /// Its storage is on a file system the nodes share (NFS, CephFS...): a migration leaves it in place
+    /// rather than sending it, once the destination is seen to have the very same directories.
+    /// </summary>
+    public bool SharedStorage { get; set; }
+
     public bool RestartOnFailure { get; set; }
 
     /// <summary>An incremental checkpoint that refers to this many earlier ones is folded into a full one (in the background).</summary>

@@ -46,6 +46,11 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     private PageServer? _pages;
     private readonly List<(string Path, long Size)> _later = [];
 
+    // Shared storage (--shared-storage) that the destination sees as it is here: left in place, not in
+    // the migration's checkpoints. Otherwise why it is sent all the same, for a warning.
+    private bool _storageShared;
+    private string? _storageSent;
+
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Action<ProgressSample>? progress)
     {
         string name = group.Config.Name;
@@ -77,8 +82,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 if (link.Peer == identity.Name)
                     throw new IOException($"the agent at {request.To} is this node ({identity.Name})");
                 link.Greet();
-                link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode });
-                link.Expect(Ops.Ok);
+                Begin(group, request, link);
                 if (request.Mode == MigrateRequest.PreCopy)
                     PreCopy(group, request, link, rounds, sent, progress);
                 else if (request.Mode == MigrateRequest.PostCopy)
@@ -103,12 +107,32 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
     }
 
+    /// <summary>The group's settings sent; with shared storage, the destination asked whether it has the very same directories.</summary>
+    private void Begin(GroupRuntime group, MigrateRequest request, PeerLink link)
+    {
+        string? token = SharedStorage.Mark(group.Config, out string? unmarked);
+        PeerMessage ok;
+        try
+        {
+            link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode, Probe = token ?? "" });
+            ok = link.Expect(Ops.Ok);
+        }
+        finally
+        {
+            if (token is not null)
+                SharedStorage.Unmark(group.Config);
+        }
+        _storageShared = token is not null && ok.Shared;
+        if (group.Config.SharedStorage && !_storageShared)
+            _storageSent = $"the storage of group {group.Config.Name} is declared shared, but {unmarked ?? $"on node {link.Peer} {string.Join("; ", ok.Warnings)}"}: it is sent";
+    }
+
     /// <summary>Post-copy's first checkpoint: a full one of the running group, kept here (0 bytes sent).</summary>
     private void KeepOneHere(GroupRuntime group, List<MigrationRound> rounds, Action<ProgressSample>? progress)
     {
         progress?.Invoke(new ProgressSample { Phase = "checkpoint kept here" });
         var taken = Stopwatch.StartNew();
-        var response = services.Checkpoint(group, full: true);
+        var response = services.Checkpoint(group, full: true, storage: !_storageShared);
         if (!response.Ok)
             throw new MigrationException($"the checkpoint taken before the post-copy failed: {response.Error}");
         rounds.Add(new MigrationRound(response.Stdout[0], 0, taken.Elapsed.TotalMilliseconds, 0, response.Figure("frozenMs")));
@@ -123,7 +147,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             var taken = Stopwatch.StartNew();
             ControlResponse response;
             using (link.KeepAlive())
-                response = services.Checkpoint(group, full: round == 1);
+                response = services.Checkpoint(group, full: round == 1, storage: !_storageShared);
             if (!response.Ok)
                 throw new MigrationException($"the checkpoint of round {round} failed: {response.Error}");
             double checkpointMs = taken.Elapsed.TotalMilliseconds, frozenMs = response.Figure("frozenMs");
@@ -237,7 +261,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 failure = e.Message;
                 return $"the migration to node {link.Peer} failed ({e.Message})";
             }
-        }, ended: Commit);
+        }, ended: Commit, storage: !_storageShared);
         beating.Dispose();
         if (!committed && (!response.Ok || !response.Ended))
         {
@@ -269,8 +293,11 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         long afterRelease = _pages?.Bytes ?? 0; // post-copy: the page data, sent while it ran there
         long bytes = rounds.Sum(r => r.Bytes) + afterRelease;
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
+        if (_storageSent is not null)
+            warnings.Insert(0, $"warning: {_storageSent}");
+        string storage = group.Config.Storage.Count == 0 ? "" : _storageShared ? "left in place (shared)" : "sent";
         string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}){(postCopy ? $", {Mib(afterRelease)} of pages after the release" : "")}, {Mib(bytes)} sent, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
+            $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}){(postCopy ? $", {Mib(afterRelease)} of pages after the release" : "")}, {Mib(bytes)} sent{(storage.Length > 0 ? $", storage {storage}" : "")}, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
         logger.MigratedOut(name, link.Peer, summary);
         return new ControlResponse
         {
@@ -295,6 +322,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 }
                 w.WriteEndArray();
                 w.WriteNumber("bytes", bytes);
+                if (storage.Length > 0)
+                    w.WriteString("storage", _storageShared ? "shared" : "sent");
                 w.WriteNumber("pagesAfterReleaseBytes", afterRelease);
                 w.WriteNumber("downtimeMs", Math.Round(downtimeMs, 1));
                 w.WriteNumber("frozenBeforeHandOverMs", Math.Round(frozenBeforeMs, 1)); // freeze to the last checkpoint committed here

@@ -60,7 +60,14 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             services.WhileBusy(group, () =>
             {
-                link.Send(PeerMessage.Of(Ops.Ok));
+                var ok = PeerMessage.Of(Ops.Ok);
+                if (begin.Probe.Length > 0)
+                {
+                    string? notShared = SharedStorage.Check(group.Config, begin.Probe);
+                    ok.Shared = notShared is null;
+                    ok.Warnings = notShared is null ? [] : [notShared];
+                }
+                link.Send(ok);
                 while (true)
                 {
                     var message = link.Receive();

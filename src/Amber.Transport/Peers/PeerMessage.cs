@@ -25,6 +25,12 @@ internal sealed class PeerMessage
     /// <summary>begin: how it moves (precopy, postcopy, stop).</summary>
     public string Mode { get; set; } = "";
 
+    /// <summary>begin: the token its storage directories are marked with, declared shared (<see cref="Migration.SharedStorage"/>); empty: none.</summary>
+    public string Probe { get; set; } = "";
+
+    /// <summary>ok after a begin with a probe: the receiving node has the very same storage directories, so it is not sent.</summary>
+    public bool Shared { get; set; }
+
     /// <summary>pages: the group whose migration the connection brings the pages of.</summary>
     public string Name { get; set; } = "";
 
@@ -39,7 +45,7 @@ internal sealed class PeerMessage
     /// <summary>running: how long the restore took on the receiving node, in ms.</summary>
     public double Ms { get; set; }
 
-    /// <summary>running, error: warnings of the receiving node's operation.</summary>
+    /// <summary>running, error: warnings of the receiving node's operation; ok after a begin with a probe that did not match: why not.</summary>
     public List<string> Warnings { get; set; } = [];
 
     public static PeerMessage Of(string op) => new() { Op = op };

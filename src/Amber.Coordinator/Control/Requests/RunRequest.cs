@@ -28,6 +28,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>Directories captured at each checkpoint's barrier and rolled back by a restore (--storage), absolute.</summary>
     public IReadOnlyList<string> Storage { get; init; } = [];
 
+    /// <summary>Its storage is on a file system the nodes share, left in place by a migration (--shared-storage); null: not said.</summary>
+    public bool? SharedStorage { get; init; }
+
     /// <summary>Restore the group from its latest checkpoint when a tree root fails (--restart-on-failure); null: not said.</summary>
     public bool? RestartOnFailure { get; init; }
 
@@ -77,7 +80,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     public override ControlRequest ToWire() => new()
     {
         Op = Op, Group = Group, Command = [.. Command], WorkingDirectory = WorkingDirectory, Environment = [.. Environment],
-        Store = Store, EverySeconds = EverySeconds, Storage = [.. Storage], RestartOnFailure = RestartOnFailure,
+        Store = Store, EverySeconds = EverySeconds, Storage = [.. Storage], SharedStorage = SharedStorage, RestartOnFailure = RestartOnFailure,
         DeadlineSeconds = DeadlineSeconds, MergeAfter = MergeAfter, MergeAboveBytes = MergeAboveBytes, Compress = Compress,
         KeepLast = KeepLast, KeepForSeconds = KeepForSeconds,
         Encrypt = Encrypt.Length > 0 ? Encrypt : null,
@@ -93,7 +96,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
     {
         Command = wire.Command, WorkingDirectory = wire.WorkingDirectory, Environment = wire.Environment,
-        Store = wire.Store, EverySeconds = wire.EverySeconds, Storage = wire.Storage, RestartOnFailure = wire.RestartOnFailure,
+        Store = wire.Store, EverySeconds = wire.EverySeconds, Storage = wire.Storage, SharedStorage = wire.SharedStorage, RestartOnFailure = wire.RestartOnFailure,
         DeadlineSeconds = wire.DeadlineSeconds, MergeAfter = wire.MergeAfter, MergeAboveBytes = wire.MergeAboveBytes, Compress = wire.Compress,
         KeepLast = wire.KeepLast, KeepForSeconds = wire.KeepForSeconds,
         Encrypt = wire.Encrypt ?? "",

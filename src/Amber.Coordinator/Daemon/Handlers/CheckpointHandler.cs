@@ -28,8 +28,9 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// must run on (why not); a response's <see cref="ControlResponse.Ended"/> says which happened.
     /// </param>
     /// <param name="ended">With <paramref name="handOver"/>: called once its processes were sent SIGKILL after a go, before they are collected and the worker reports.</param>
+    /// <param name="storage">Its storage captured too (false: a migration's, which leaves shared storage in place).</param>
     public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<SealedCheckpoint, string?>? handOver = null,
-        Action? ended = null)
+        Action? ended = null, bool storage = true)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -41,7 +42,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         // Programs that asked to be told get their chance to prepare, within the deadline.
         var prepared = group.Registrations.BeforeCheckpoint(id, TimeSpan.FromSeconds(group.Config.DeadlineSeconds));
         var latest = full ? null : group.Store.Latest();
-        var args = WorkerArguments(group, images, stop, latest);
+        var args = WorkerArguments(group, images, stop, latest, storage);
         if (handOver is not null)
             args.Add("--hand-over");
         var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress,
@@ -101,7 +102,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         };
     }
 
-    private List<string> WorkerArguments(GroupRuntime group, string images, bool stop, StoredCheckpoint? parent)
+    private List<string> WorkerArguments(GroupRuntime group, string images, bool stop, StoredCheckpoint? parent, bool storage)
     {
         var args = new List<string>
         {
@@ -112,10 +113,11 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
             args.Add("--stop");
         if (group.Config.Compress is { Length: > 0 } and not "none")
             args.AddRange(["--compress", group.Config.Compress]);
-        foreach (string dir in group.Config.Storage)
+        var captured = storage ? group.Config.Storage : [];
+        foreach (string dir in captured)
             args.AddRange(["--storage", dir]);
         // The coordinator's own files are never captured or rolled back, wherever they are.
-        if (group.Config.Storage.Count > 0)
+        if (captured.Count > 0)
         {
             foreach (string own in new[] { home.StateDirectory, home.RunDirectory, home.ShmDirectory })
                 args.AddRange(["--storage-exclude", own]);

@@ -95,6 +95,7 @@ public static class GroupSettings
         Name = request.Group, Owner = owner.Uid, OwnerGid = owner.Gid, OwnerGroups = [.. owner.Groups], OwnerCapabilities = owner.Capabilities,
         Store = store, Storage = StoragePaths(request),
         EverySeconds = request.EverySeconds > 0 ? request.EverySeconds : defaults?.EverySeconds ?? 0,
+        SharedStorage = request.SharedStorage ?? false,
         RestartOnFailure = request.RestartOnFailure ?? defaults?.RestartOnFailure ?? false,
         DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : defaults?.DeadlineSeconds ?? 5,
         MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : defaults?.MergeAfter ?? 8,
@@ -177,6 +178,8 @@ public static class GroupSettings
             Change("--keep-for", config.KeepForSeconds, request.KeepForSeconds, () => config.KeepForSeconds = request.KeepForSeconds, Seconds);
         if (request.Compress.Length > 0)
             Change("--compress", config.Compress, request.Compress, () => config.Compress = request.Compress, c => c);
+        if (request.SharedStorage is bool shared)
+            Change("--shared-storage", config.SharedStorage, shared, () => config.SharedStorage = shared, s => s ? "yes" : "no");
         if (request.RestartOnFailure is bool restart)
             Change("--restart-on-failure", config.RestartOnFailure, restart, () => config.RestartOnFailure = restart, r => r ? "on" : "off");
         return changes;

@@ -27,6 +27,11 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             : defaults.StoreRoot is { } root ? Path.Combine(root, request.Group)
             : home.DefaultStore(request.Group);
         var config = GroupSettings.ForNewGroup(request, store, who, defaults);
+        if (config.SharedStorage && config.Storage.Count == 0)
+        {
+            problem = "--shared-storage needs --storage: the directories that are shared";
+            return null;
+        }
         if (config.Net.Length > 0 && (problem = Address(config, request)) is not null)
             return null;
         // Root's own: a bind over a file of the host's (/etc/passwd, a sudoers) would give setuid programs
