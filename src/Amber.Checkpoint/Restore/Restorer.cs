@@ -199,6 +199,7 @@ public static class Restorer
             builder.ReleaseAll();
             if (pager is not null)
             {
+                pager.Released();
                 // From now on a page the pager cannot place would leave a process with memory not its own: they all end.
                 pager.Failed = _ => KillWithDescendants(processes);
                 if (pager.Failure is not null)

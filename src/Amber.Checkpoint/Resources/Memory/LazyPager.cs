@@ -29,6 +29,7 @@ public sealed class LazyPager : IDisposable
 
     private readonly ConcurrentQueue<Space> _incoming = new();
     private readonly List<IDisposable> _owned = [];
+    private readonly List<PageFileReader> _toReadAhead = [];
     private readonly List<Space> _spaces = [];
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stopwatch _clock = new();
@@ -36,7 +37,7 @@ public sealed class LazyPager : IDisposable
     private readonly byte[] _block = new byte[PageCodec.MaxPages * ImageFormat.PageSize];
     private PageRun? _blockRun;
     private Thread? _thread;
-    private volatile bool _sealed, _stop;
+    private volatile bool _sealed, _stop, _released;
     private int _pushNext;
 
     /// <summary>Called (on the pager's thread) when the restored memory cannot be completed: it should kill every restored process.</summary>
@@ -72,11 +73,10 @@ public sealed class LazyPager : IDisposable
     {
         var pending = runs.Select(r => new Pending(r.Address, r.Address + r.Count * ImageFormat.PageSize, 0, r)).OrderBy(p => p.Start).ToList();
         PagesHandedOver += pending.Sum(p => (long)((p.End - p.Start) / ImageFormat.PageSize));
-        // The page files were written with direct I/O: nothing of them is cached. The kernel reads
-        // them ahead (in the background, off this thread: submitting the reads of GiBs takes a while)
-        // while the pager places pages, instead of one MiB read from the disk at a time.
-        var files = pending.Select(p => p.Run.StoredIn).Distinct().Select(pagesOf).ToList();
-        Task.Run(() => files.ForEach(f => f.ReadAhead()));
+        lock (_toReadAhead)
+            _toReadAhead.AddRange(pending.Select(p => p.Run.StoredIn).Distinct().Select(pagesOf));
+        if (_released)
+            ReadAhead();
         _incoming.Enqueue(new Space(uffd, pending, pagesOf, pageFile));
         if (_thread is null)
         {
@@ -103,6 +103,33 @@ public sealed class LazyPager : IDisposable
     {
         lock (_owned)
             _owned.Add(files);
+    }
+
+    /// <summary>
+    /// The processes run: pages are pushed ahead from now on. Before, the pager only answers touches
+    /// (the restore's own), and leaves the CPU to the restore, whose end is when they run.
+    /// </summary>
+    public void Released()
+    {
+        _released = true;
+        ReadAhead();
+    }
+
+    /// <summary>
+    /// The page files were written with direct I/O: nothing of them is cached. The kernel reads them
+    /// ahead (in the background, off the pager's thread: submitting the reads of GiBs takes a while)
+    /// while the pager places pages, instead of one MiB read from the disk at a time.
+    /// </summary>
+    private void ReadAhead()
+    {
+        List<PageFileReader> files;
+        lock (_toReadAhead)
+        {
+            files = [.. _toReadAhead];
+            _toReadAhead.Clear();
+        }
+        if (files.Count > 0)
+            Task.Run(() => files.ForEach(f => f.ReadAhead()));
     }
 
     /// <summary>No other process is coming: the pager ends once the ones it has are complete.</summary>
@@ -176,7 +203,7 @@ public sealed class LazyPager : IDisposable
                 Thread.Sleep(1);
                 continue;
             }
-            bool pushing = _spaces.Any(s => s.Pending.Count > 0);
+            bool pushing = _released && _spaces.Any(s => s.Pending.Count > 0);
             if (ready.Length < _spaces.Count)
                 ready = new bool[_spaces.Count * 2];
             int polled = _spaces.Count; // a fork adds one as its message is handled

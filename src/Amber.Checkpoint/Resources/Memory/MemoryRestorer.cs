@@ -157,7 +157,7 @@ public sealed partial class MemoryRestorer(
             batch.Flush();
             HandOverLazy(lazy);
             // What the process read is checked in place while the rest is written (other pages).
-            Beside(() => PageVerifier.Verify(calls.Memory.Pid, _readInPlace, pageFile), () =>
+            Beside(_readInPlace.Count == 0 ? null : () => PageVerifier.Verify(calls.Memory.Pid, _readInPlace, pageFile), () =>
             {
                 WriteScattered(plan.Pieces);
                 foreach (var (owner, run) in plan.Blocks)
@@ -581,20 +581,23 @@ public sealed partial class MemoryRestorer(
     {
         if (pieces.Count == 0)
             return;
-        Beside(() => Copy(pieces), () =>
+        // Where the process read first, the memory is in already.
+        var unplaced = pieces.Where(p => !p.Placed).OrderBy(p => p.Address).ToList();
+        var populate = new List<(ulong Address, ulong Length)>();
+        for (int i = 0; i < unplaced.Count;)
         {
-            // Where the process read first, the memory is in already.
-            var unplaced = pieces.Where(p => !p.Placed).OrderBy(p => p.Address).ToList();
-            for (int i = 0; i < unplaced.Count;)
-            {
-                int j = i + 1;
-                ulong stretchEnd = unplaced[i].Address + (ulong)unplaced[i].Length;
-                for (; j < unplaced.Count && unplaced[j].Address == stretchEnd; j++)
-                    stretchEnd += (ulong)unplaced[j].Length;
-                if (stretchEnd - unplaced[i].Address >= PopulateAtLeast)
-                    batch.PopulateWrite(unplaced[i].Address, stretchEnd - unplaced[i].Address);
-                i = j;
-            }
+            int j = i + 1;
+            ulong stretchEnd = unplaced[i].Address + (ulong)unplaced[i].Length;
+            for (; j < unplaced.Count && unplaced[j].Address == stretchEnd; j++)
+                stretchEnd += (ulong)unplaced[j].Length;
+            if (stretchEnd - unplaced[i].Address >= PopulateAtLeast)
+                populate.Add((unplaced[i].Address, stretchEnd - unplaced[i].Address));
+            i = j;
+        }
+        Beside(() => Copy(pieces), populate.Count == 0 ? null : () =>
+        {
+            foreach (var (address, length) in populate)
+                batch.PopulateWrite(address, length);
             batch.Flush();
         });
     }
@@ -602,10 +605,16 @@ public sealed partial class MemoryRestorer(
     /// <summary>
     /// Runs <paramref name="beside"/> on the thread pool while <paramref name="work"/> runs here, and
     /// returns once both are done (what runs beside uses this restorer's buffers: never left running);
-    /// a failure of <paramref name="work"/> is said first.
+    /// a failure of <paramref name="work"/> is said first. Either one null: the other runs here alone
+    /// (a task costs more than little work).
     /// </summary>
-    private static void Beside(Action beside, Action work)
+    private static void Beside(Action? beside, Action? work)
     {
+        if (beside is null || work is null)
+        {
+            (beside ?? work)?.Invoke();
+            return;
+        }
         var task = Task.Run(beside);
         try
         {
@@ -622,6 +631,8 @@ public sealed partial class MemoryRestorer(
     // disk idle between its reads (the ten files of a 10-deep chain's end: 900 ms one after the
     // other, for 350 MiB). Each copier has its own buffers.
     private const int CopiersAtMost = 4;
+    // And one for every so many bytes of pieces: for less, a thread and its buffers cost more than they save.
+    private const long CopierAtLeast = 16 << 20;
     private readonly System.Collections.Concurrent.ConcurrentBag<(PageBuffer Window, PageBuffer Scatter)> _copyBuffers = [];
 
     private void Copy(List<Piece> pieces)
@@ -650,7 +661,8 @@ public sealed partial class MemoryRestorer(
             }
         }
         // Threads of their own: they wait on the disk, and the thread pool of a 2-core machine adds threads slowly.
-        var others = Enumerable.Range(1, Math.Min(CopiersAtMost, queue.Count) - 1).Select(_ => Task.Factory.StartNew(Copier, TaskCreationOptions.LongRunning)).ToArray();
+        int copiers = (int)Math.Clamp(pieces.Sum(p => (long)p.Length) / CopierAtLeast, 1, Math.Min(CopiersAtMost, queue.Count));
+        var others = Enumerable.Range(1, copiers - 1).Select(_ => Task.Factory.StartNew(Copier, TaskCreationOptions.LongRunning)).ToArray();
         try
         {
             Copier();
