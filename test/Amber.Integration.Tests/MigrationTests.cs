@@ -106,8 +106,10 @@ public sealed class MigrationTests
     [Fact]
     public void ADestinationWhoseDiskIsFullLeavesTheGroupRunningAtTheSource()
     {
-        // A home of 300 KiB on the destination: its state fits, the group's 0.4 MiB checkpoint does not.
+        // A home of its own on the destination, filled but for 48 KiB: the group's state fits, its
+        // checkpoint (0.2-0.4 MiB) does not.
         using var nodes = new TestNodes(["a", "b"], homeSizes: new Dictionary<string, string> { ["b"] = "300k" });
+        nodes.FillHome("b", 48 << 10);
         string address = nodes.Address(104);
         var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
         using (client)
@@ -503,6 +505,47 @@ public sealed class MigrationTests
         files.RunsOn(nodes["b"]);
     }
 
+    /// <summary>
+    /// An encrypted group (amber run --encrypt KEYFILE) moves with its key, over the agents' TLS:
+    /// pre-copy to node b, which keeps the key in the group's state directory (0600) and can verify and
+    /// restore its checkpoints; post-copy back to node a, which keeps its own copy, while b deletes its
+    /// copy with the checkpoints. The user's key file is never touched. A stream (--to-file), which
+    /// cannot carry the key, is refused.
+    /// </summary>
+    [Fact]
+    public void AnEncryptedGroupMovesWithItsKey()
+    {
+        using var nodes = new TestNodes(["a", "b"]);
+        using var work = new TestDir("migrate-encrypted");
+        string key = work["key"];
+        AmberCli.Run("key", "new", key).ShouldSucceed();
+        byte[] secret = File.ReadAllBytes(key);
+        var big = BigGroup.Start(nodes["a"], work, 16, "--encrypt", key);
+        ExternalProgram.Run("/bin/sh", "-c", nodes["a"].CommandLine("migrate", "--group", "big", "--to-file", work["big.stream"]))
+            .ShouldFail("a stream does not carry its key");
+        Assert.False(File.Exists(work["big.stream"]));
+
+        Migrate(nodes["a"], nodes["b"], "precopy", "big");
+        string keptOnB = nodes["b"].Inside(Path.Combine(nodes["b"].Home.GroupDirectory("big"), "key"));
+        Assert.Equal(secret, File.ReadAllBytes(keptOnB));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keptOnB));
+        big.RunsOn(nodes["b"], 5);
+        nodes["b"].Amber("checkpoint", "--group", "big").ShouldSucceed();
+        nodes["b"].Amber("verify", "--group", "big").ShouldSucceed();
+        // Those that came and the one taken there: encrypted, with that key.
+        string storeOnB = nodes["b"].Inside(nodes["b"].Home.DefaultStore("big"));
+        AmberCli.Run("verify", storeOnB).ShouldFail("give --key KEYFILE");
+        AmberCli.Run("verify", storeOnB, "--key", key).ShouldSucceed();
+
+        Migrate(nodes["b"], nodes["a"], "postcopy", "big");
+        Assert.False(File.Exists(keptOnB), "node b kept the key of a group it no longer has");
+        Assert.Equal(secret, File.ReadAllBytes(nodes["a"].Inside(Path.Combine(nodes["a"].Home.GroupDirectory("big"), "key"))));
+        Assert.Equal(secret, File.ReadAllBytes(key));
+        big.RunsOn(nodes["a"], 5);
+        nodes["a"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.Finish();
+    }
+
     /// <summary>The value of amber's mark on a directory (user.amber.shared), or null.</summary>
     private static string? ExtendedAttribute(string path)
     {
@@ -778,10 +821,10 @@ public sealed class MigrationTests
 
         private string Log => _work["out.log"];
 
-        public static BigGroup Start(TestNode node, TestDir work, int mib)
+        public static BigGroup Start(TestNode node, TestDir work, int mib, params string[] options)
         {
             var big = new BigGroup(work);
-            node.Amber("run", "--group", "big", "--isolate", "pid", "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("lazy")} {work.Path} {mib} >> {big.Log} 2>&1")
+            node.Amber(["run", "--group", "big", "--isolate", "pid", .. options, "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("lazy")} {work.Path} {mib} >> {big.Log} 2>&1"])
                 .ShouldSucceed();
             GroupHome.WaitUntil(() => big.Ticks() >= 5, $"5 ticks on node {node.Name}");
             return big;

@@ -34,7 +34,7 @@ public sealed class GroupStreams(NodeServices services)
     public ControlResponse ToFile(GroupRuntime group, int fd, Requester who)
     {
         string name = group.Config.Name;
-        if (NodeServices.CannotMove(group) is { } cannot)
+        if (NodeServices.CannotMove(group, withKey: false) is { } cannot)
             return ControlResponse.Failure(cannot);
         if (OpenRequesterFd(who, fd, write: true, out string? problem) is not { } output)
             return ControlResponse.Failure($"cannot write group {name}'s stream: {problem}");
@@ -105,7 +105,7 @@ public sealed class GroupStreams(NodeServices services)
             {
                 return ControlResponse.Failure(e.Message);
             }
-            var group = services.Receive(settings, out string? refusal);
+            var group = services.Receive(settings, null, out string? refusal);
             if (group is null)
                 return ControlResponse.Failure($"group {settings.Name} cannot come here: {refusal}");
             var received = new List<string>();

@@ -3,6 +3,8 @@ using Amber.Coordinator.Daemon.Handlers;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Store;
 using Amber.Image;
+using Amber.Kernel;
+using Amber.Kernel.Files;
 using Microsoft.Extensions.Logging;
 
 namespace Amber.Coordinator.Daemon;
@@ -72,9 +74,18 @@ public sealed class NodeServices
     /// node's default store and host link. Null, and why, if it cannot be (a group of that name exists
     /// here, its address is another group's, its storage is not its owner's).
     /// </summary>
-    public GroupRuntime? Receive(GroupConfig sent, out string? problem)
+    /// <param name="key">
+    /// An encrypted group's key, which came with it: kept in the group's state directory (a file of the
+    /// group's owner, mode 0600) for its checkpoints here, and deleted with them if it leaves again.
+    /// </param>
+    public GroupRuntime? Receive(GroupConfig sent, byte[]? key, out string? problem)
     {
         problem = null;
+        if (sent.EncryptKey.Length > 0 && key is not { Length: ImageKey.Length })
+        {
+            problem = $"group {sent.Name}'s checkpoints are encrypted, and its key did not come with it";
+            return null;
+        }
         if (!AmberHome.IsValidGroupName(sent.Name))
         {
             problem = $"'{sent.Name}' is not a group name ({AmberHome.GroupNameRule})";
@@ -98,11 +109,18 @@ public sealed class NodeServices
         }
         if ((problem = _handlers.Approval.AccessProblem(config)) is not null)
             return null;
+        if (key is not null)
+            config.EncryptKey = ArrivedKey(config.Name);
         GroupRuntime? made = null;
         var group = _groups.GetOrAdd(config.Name, () => made = GroupRuntime.Create(Home, config, _handlers.Attach.ForRegistration, Loggers.CreateLogger<Registrations>()));
         if (group != made)
         {
             problem = $"this node has a group {sent.Name} already";
+            return null;
+        }
+        if (key is not null && (problem = KeepKey(config, key)) is not null)
+        {
+            Forget(group);
             return null;
         }
         StoreApproval.RememberStore(config);
@@ -123,12 +141,33 @@ public sealed class NodeServices
         Arriving = true,
     };
 
+    /// <summary>Where a group that came from another node keeps the key that came with it.</summary>
+    private string ArrivedKey(string group) => Path.Combine(Home.GroupDirectory(group), "key");
+
+    /// <summary>The key that came with a group written where its settings say, its owner's, 0600; why not, or null.</summary>
+    private static string? KeepKey(GroupConfig config, byte[] key)
+    {
+        try
+        {
+            if (File.Exists(config.EncryptKey))
+                File.Delete(config.EncryptKey); // left by a group of that name that never fully arrived
+            ImageKey.Save(config.EncryptKey, key);
+            PathAttributes.SetOwnerAndMode(config.EncryptKey, config.Owner, config.OwnerGid, 0b110_000_000);
+            return null;
+        }
+        catch (Exception e) when (e is ImageStoreException or IOException or UnauthorizedAccessException or KernelCallException)
+        {
+            return $"the key of group {config.Name} cannot be kept at {config.EncryptKey}: {e.Message}";
+        }
+    }
+
     /// <summary>Why <paramref name="group"/> cannot leave this node (to another node or to a stream), or null if it can.</summary>
-    public static string? CannotMove(GroupRuntime group)
+    /// <param name="withKey">It goes to another node's agent, over mutual TLS, its key with it; not to a stream, which cannot carry the key.</param>
+    public static string? CannotMove(GroupRuntime group, bool withKey)
     {
         string name = group.Config.Name;
-        if (group.Config.EncryptKey.Length > 0)
-            return $"group {name}'s checkpoints are encrypted: migrating it (and its key) is not there yet";
+        if (group.Config.EncryptKey.Length > 0 && !withKey)
+            return $"group {name}'s checkpoints are encrypted, and a stream does not carry its key: migrate it to another node's agent (amber migrate --to ADDR:PORT), which gets the key over the cluster's TLS";
         if (group.LiveProcesses().Count == 0)
             return $"group {name} has no running process to migrate";
         return null;
@@ -181,6 +220,17 @@ public sealed class NodeServices
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageStoreException)
         {
             problems.Add($"the checkpoints of group {group.Config.Name} in {group.Store.Directory} could not all be deleted: {e.Message}");
+        }
+        // A key that came with the group goes with its checkpoints (a key of the user's own, which it
+        // had on the node it was made on, is never touched).
+        try
+        {
+            if (group.Config.EncryptKey == ArrivedKey(group.Config.Name))
+                File.Delete(group.Config.EncryptKey);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            problems.Add($"the key of group {group.Config.Name} at {group.Config.EncryptKey} could not be deleted: {e.Message}");
         }
         return problems;
     }

@@ -33,6 +33,21 @@ public sealed class ImageKey
     /// <summary>The key's bytes, for <see cref="BlockCipher"/> only.</summary>
     internal ReadOnlySpan<byte> Bytes => _key;
 
+    /// <summary>
+    /// A copy of the key's bytes, to hand to another node of the cluster over its mutual TLS (a group's
+    /// key goes with it when it migrates: that node restores its memory anyway).
+    /// </summary>
+    public byte[] ToBytes() => [.. _key];
+
+    /// <summary>Writes <paramref name="key"/> (exactly <see cref="Length"/> bytes) to a new key file, mode 0600, replacing none.</summary>
+    /// <exception cref="ImageStoreException">The file exists or cannot be written.</exception>
+    public static ImageKey Save(string path, ReadOnlySpan<byte> key)
+    {
+        if (key.Length != Length)
+            throw new ImageStoreException($"a key is {Length} bytes, not {key.Length}");
+        return Write(path, key.ToArray());
+    }
+
     /// <summary>A key of these bytes (exactly <see cref="Length"/>), kept in memory only.</summary>
     /// <exception cref="ArgumentException">Not <see cref="Length"/> bytes.</exception>
     public static ImageKey FromBytes(ReadOnlySpan<byte> key) =>
@@ -64,11 +79,12 @@ public sealed class ImageKey
 
     /// <summary>Makes a new key file of <see cref="Length"/> random bytes, mode 0600; refuses to replace a file.</summary>
     /// <exception cref="ImageStoreException">The file exists or cannot be written.</exception>
-    public static ImageKey Create(string path)
+    public static ImageKey Create(string path) => Write(path, RandomNumberGenerator.GetBytes(Length));
+
+    private static ImageKey Write(string path, byte[] key)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = System.IO.Path.GetFullPath(path);
-        var key = RandomNumberGenerator.GetBytes(Length);
         try
         {
             using var file = new FileStream(full, new FileStreamOptions

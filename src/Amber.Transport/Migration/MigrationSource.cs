@@ -60,7 +60,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             return ControlResponse.Failure($"--on-no-convergence {request.OnNoConvergence}: it is stop or abort");
         if (!NodeAddress.TryParse(request.To, out var to))
             return ControlResponse.Failure($"--to {request.To}: it is the destination agent's ADDR:PORT (an IPv6 address in brackets)");
-        if (NodeServices.CannotMove(group) is { } cannot)
+        if (NodeServices.CannotMove(group, withKey: true) is { } cannot)
             return ControlResponse.Failure(cannot);
 
         var clock = Stopwatch.StartNew();
@@ -114,7 +114,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         PeerMessage ok;
         try
         {
-            link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode, Probe = token ?? "" });
+            // An encrypted group's key goes with it: the destination restores its memory anyway.
+            link.Send(new PeerMessage { Op = Ops.Begin, Group = group.Config, Mode = request.Mode, Probe = token ?? "", Key = GroupKey.Of(group.Config)?.ToBytes() });
             ok = link.Expect(Ops.Ok);
         }
         finally

@@ -48,7 +48,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             link.Send(PeerMessage.Failure("a migration must say which group it moves"));
             return;
         }
-        var group = services.Receive(sent, out string? problem);
+        var group = services.Receive(sent, begin.Key, out string? problem);
         if (group is null)
         {
             link.Send(PeerMessage.Failure($"group {sent.Name} cannot come to node {node}: {problem}"));

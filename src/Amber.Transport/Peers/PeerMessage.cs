@@ -25,6 +25,9 @@ internal sealed class PeerMessage
     /// <summary>begin: how it moves (precopy, postcopy, stop).</summary>
     public string Mode { get; set; } = "";
 
+    /// <summary>begin: an encrypted group's key (its 32 bytes), which the destination keeps for its checkpoints there.</summary>
+    public byte[]? Key { get; set; }
+
     /// <summary>begin: the token its storage directories are marked with, declared shared (<see cref="Migration.SharedStorage"/>); empty: none.</summary>
     public string Probe { get; set; } = "";
 

@@ -88,6 +88,17 @@ public sealed class TestNodes : IDisposable
     public void Throttle(string name, int mbit) =>
         ExternalProgram.Run("/usr/sbin/tc", "qdisc", "replace", "dev", _linkOf[name], "root", "tbf", "rate", $"{mbit}mbit", "burst", "256kb", "latency", "400ms").ShouldSucceed();
 
+    /// <summary>
+    /// Fills node <paramref name="name"/>'s home (a file system of its own: <c>homeSizes</c>) up to
+    /// <paramref name="leaveBytes"/> free, whatever its files take already.
+    /// </summary>
+    public void FillHome(string name, long leaveBytes)
+    {
+        string home = _nodes[name].Home.Home!;
+        ExternalProgram.Run("/usr/bin/nsenter", "-t", _nodes[name].Pid.ToString(CultureInfo.InvariantCulture), "-m", "/bin/sh", "-c",
+            $"fallocate -l $(( $(df -B1 --output=avail {home} | tail -1) - {leaveBytes} )) {home}/filler").ShouldSucceed();
+    }
+
     /// <summary>An address of the test's /24, with its prefix length (hosts 11... are the nodes', 50 the client's).</summary>
     public string Address(int host) => $"10.215.{_subnet}.{host}/24";
 
