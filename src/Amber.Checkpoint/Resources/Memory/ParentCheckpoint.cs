@@ -94,12 +94,24 @@ public sealed class ParentCheckpoint
     /// </summary>
     public List<string> Prune(IEnumerable<ProcessImage> images, StorageImage? storage)
     {
+        // Tens of thousands of runs under the freeze of a hand-over: plain loops, and the second only if a source goes.
         var runs = images.SelectMany(i => ImageRuns.Of(i).SelectMany(l => l.Runs)).Concat(StorageRuns(storage)).ToList();
-        var used = runs.Where(r => r.Source != 0).Select(r => r.Source).Distinct().Order().ToList();
-        var renumber = used.Select((s, i) => (s, (uint)i + 1)).ToDictionary(p => p.s, p => p.Item2);
-        foreach (var run in runs.Where(r => r.Source != 0))
-            run.Source = renumber[run.Source];
-        return [.. used.Select(s => Sources.Names[(int)s - 1])];
+        var used = new bool[Sources.Names.Count + 1];
+        foreach (var run in runs)
+            used[run.Source] = true;
+        var renumber = new uint[used.Length];
+        var names = new List<string>();
+        for (int s = 1; s < used.Length; s++)
+        {
+            if (!used[s])
+                continue;
+            names.Add(Sources.Names[s - 1]);
+            renumber[s] = (uint)names.Count;
+        }
+        if (names.Count < Sources.Names.Count)
+            foreach (var run in runs.Where(r => r.Source != 0))
+                run.Source = renumber[run.Source];
+        return names;
     }
 
     public static IEnumerable<PageRun> StorageRuns(StorageImage? storage) =>

@@ -64,7 +64,8 @@ public sealed class ParentPages
             Nonce = run.Nonce, Tag = run.Tag,
             FileOffset = compressed ? run.FileOffset : run.FileOffset + (ulong)first * ImageFormat.PageSize, Skip = compressed ? run.Skip + (uint)first : 0,
         };
-        slice.PageXxh3.AddRange(new ArraySegment<ulong>(hashes, first, count));
+        // An array (an ICollection): copied in at once, where a segment would be added one by one.
+        slice.PageXxh3.AddRange(hashes[first..(first + count)]);
         return slice;
     }
 
