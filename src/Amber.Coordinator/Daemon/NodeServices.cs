@@ -109,7 +109,9 @@ public sealed class NodeServices
         }
         if ((problem = _handlers.Approval.AccessProblem(config)) is not null)
             return null;
-        if (key is not null)
+        // Only an encrypted group's key is kept (a key sent with any other is not its).
+        bool encrypted = sent.EncryptKey.Length > 0;
+        if (encrypted)
             config.EncryptKey = ArrivedKey(config.Name);
         GroupRuntime? made = null;
         var group = _groups.GetOrAdd(config.Name, () => made = GroupRuntime.Create(Home, config, _handlers.Attach.ForRegistration, Loggers.CreateLogger<Registrations>()));
@@ -118,7 +120,7 @@ public sealed class NodeServices
             problem = $"this node has a group {sent.Name} already";
             return null;
         }
-        if (key is not null && (problem = KeepKey(config, key)) is not null)
+        if (encrypted && (problem = KeepKey(config, key!)) is not null)
         {
             Forget(group);
             return null;
