@@ -192,7 +192,7 @@ public sealed class MigrationTests
     {
         using var nodes = new TestNodes(["a", "b"]);
         using var work = new TestDir("migrate-lazy");
-        var big = BigGroup.Start(nodes["a"], work, 128);
+        var big = TickingGroup.Big(nodes["a"], work, 128);
         var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--json").ShouldSucceed();
         using (var report = JsonDocument.Parse(run.Stdout))
             Assert.True(report.RootElement.GetProperty("memoryInMs").GetDouble() > 0, run.Stdout);
@@ -244,7 +244,7 @@ public sealed class MigrationTests
     {
         using var nodes = new TestNodes(["a", "b"]);
         using var work = new TestDir("migrate-postcopy");
-        var big = BigGroup.Start(nodes["a"], work, 128);
+        var big = TickingGroup.Big(nodes["a"], work, 128);
         var moved = Migrate(nodes["a"], nodes["b"], "postcopy", "big");
         Assert.True(moved.GetProperty("pagesAfterReleaseBytes").GetInt64() >= 100 << 20, moved.ToString());
         Assert.True(moved.GetProperty("rounds")[1].GetProperty("bytes").GetInt64() < 8 << 20, $"the final round sent page data: {moved}");
@@ -265,7 +265,7 @@ public sealed class MigrationTests
     {
         using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-postcut");
-        var big = BigGroup.Start(nodes["a"], work, 384);
+        var big = TickingGroup.Big(nodes["a"], work, 384);
         nodes.Throttle("b", 200); // 384 MiB: some 16 s
         var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "postcopy");
         // Ended at the source (the commit) and made at the destination: released there, its pages on their way.
@@ -404,7 +404,7 @@ public sealed class MigrationTests
     {
         using var nodes = new TestNodes(["a", "b"]);
         using var work = new TestDir("migrate-file");
-        var big = BigGroup.Start(nodes["a"], work, 64);
+        var big = TickingGroup.Big(nodes["a"], work, 64);
         File.WriteAllText(work["taken"], "mine, and no stream at all");
         ExternalProgram.Run("/bin/sh", "-c", nodes["a"].CommandLine("migrate", "--group", "big", "--to-file", work["taken"])).ShouldFail("it exists");
         Assert.Equal("mine, and no stream at all", File.ReadAllText(work["taken"]));
@@ -470,7 +470,7 @@ public sealed class MigrationTests
     {
         using var nodes = new TestNodes(["a", "b"]);
         using var work = new TestDir("migrate-shared");
-        var files = StorageGroup.Start(nodes["a"], work, shared: true);
+        var files = TickingGroup.Storage(nodes["a"], work, shared: true);
         var moved = Migrate(nodes["a"], nodes["b"], "precopy", "st");
         Assert.Equal("shared", moved.GetProperty("storage").GetString());
         string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("st"));
@@ -478,7 +478,8 @@ public sealed class MigrationTests
         Assert.NotEmpty(checkpoints);
         Assert.All(checkpoints, c => Assert.False(File.Exists(Path.Combine(c, "storage.img")), $"{c} holds the storage"));
         Assert.Null(ExtendedAttribute(work["files"])); // the mark taken off again
-        files.RunsOn(nodes["b"]);
+        files.RunsOn(nodes["b"], 10);
+        files.Finish();
     }
 
     /// <summary>
@@ -495,14 +496,15 @@ public sealed class MigrationTests
         Directory.CreateDirectory(work["files"]);
         foreach (var node in new[] { nodes["a"], nodes["b"] })
             ExternalProgram.Run("/usr/bin/nsenter", "-t", node.Pid.ToString(CultureInfo.InvariantCulture), "-m", "mount", "-t", "tmpfs", "-o", "size=64m", "none", work["files"]).ShouldSucceed();
-        var files = StorageGroup.Start(nodes["a"], work, shared: true);
+        var files = TickingGroup.Storage(nodes["a"], work, shared: true);
         var run = nodes["a"].Amber("migrate", "--group", "st", "--to", nodes["b"].Listen, "--json").ShouldSucceed();
         Assert.Contains($"warning: the storage of group st is declared shared, but on node b {work["files"]} is not the same directory here: it is sent", run.Stderr);
         using var report = JsonDocument.Parse(run.Stdout);
         Assert.Equal("sent", report.RootElement.GetProperty("storage").GetString());
         // On the host, under the nodes' own file systems: nothing of the program's.
         Assert.Empty(Directory.EnumerateFileSystemEntries(work["files"]));
-        files.RunsOn(nodes["b"]);
+        files.RunsOn(nodes["b"], 10);
+        files.Finish();
     }
 
     /// <summary>
@@ -520,7 +522,7 @@ public sealed class MigrationTests
         string key = work["key"];
         AmberCli.Run("key", "new", key).ShouldSucceed();
         byte[] secret = File.ReadAllBytes(key);
-        var big = BigGroup.Start(nodes["a"], work, 16, "--encrypt", key);
+        var big = TickingGroup.Big(nodes["a"], work, 16, "--encrypt", key);
         ExternalProgram.Run("/bin/sh", "-c", nodes["a"].CommandLine("migrate", "--group", "big", "--to-file", work["big.stream"]))
             .ShouldFail("a stream does not carry its key");
         Assert.False(File.Exists(work["big.stream"]));
@@ -554,47 +556,6 @@ public sealed class MigrationTests
     }
 
     /// <summary>
-    /// A group "st" of test/TestTargets/storage.c, its files in <c>work/files</c> (its --storage): every
-    /// tick it changes them and checks that they are what its ticks so far leave.
-    /// </summary>
-    private sealed class StorageGroup
-    {
-        private readonly TestDir _work;
-
-        private StorageGroup(TestDir work) => _work = work;
-
-        private string Log => _work["out.log"];
-
-        public static StorageGroup Start(TestNode node, TestDir work, bool shared)
-        {
-            var group = new StorageGroup(work);
-            Directory.CreateDirectory(work["files"]);
-            node.Amber(["run", "--group", "st", "--isolate", "pid", "--storage", work["files"], .. shared ? new[] { "--shared-storage" } : [],
-                "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("storage")} {work.Path} {work["files"]} >> {group.Log} 2>&1"]).ShouldSucceed();
-            GroupHome.WaitUntil(() => group.Ticks() >= 5 || group.Said("FAIL"), $"5 ticks on node {node.Name}");
-            Assert.False(group.Said("FAIL"), group.End);
-            return group;
-        }
-
-        private int Ticks() => File.Exists(Log) ? File.ReadLines(Log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max() : 0;
-
-        private bool Said(string start) => File.Exists(Log) && File.ReadLines(Log).Any(l => l.StartsWith(start, StringComparison.Ordinal));
-
-        private string End => string.Join(" | ", File.ReadLines(Log).TakeLast(3));
-
-        /// <summary>It runs on <paramref name="node"/>, ten ticks more, each checking its files; then its last check of them all (PASS).</summary>
-        public void RunsOn(TestNode node)
-        {
-            Assert.True(node.Members("st").Count >= 1, $"it does not run on node {node.Name}; its log ends with: {End}");
-            int from = Ticks();
-            GroupHome.WaitUntil(() => Ticks() >= from + 10 || Said("FAIL"), $"10 ticks on node {node.Name}");
-            File.WriteAllText(_work["stop"], "");
-            GroupHome.WaitUntil(() => Said("PASS") || Said("FAIL"), "its last check");
-            Assert.False(Said("FAIL"), End);
-        }
-    }
-
-    /// <summary>
     /// Checkpoints at the source that take longer than the destination waits in silence (a fault holds
     /// each one 6 s after the freeze, against a peer timeout of 5 s, as a big group's on a slow disk):
     /// the source says it is busy meanwhile, and the group moves, every page as it was.
@@ -607,7 +568,7 @@ public sealed class MigrationTests
             ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterFreeze:sleep=6000" },
         }, peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-slow");
-        var big = BigGroup.Start(nodes["a"], work, 16);
+        var big = TickingGroup.Big(nodes["a"], work, 16);
         // A downtime of a minute asked: a second round fits it, then the final one (three checkpoints, each 6 s or more).
         var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--max-downtime", "60000", "--json").ShouldSucceed();
         using var report = JsonDocument.Parse(run.Stdout);
@@ -633,7 +594,7 @@ public sealed class MigrationTests
             ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = $"{step}:sleep=60000" },
         }, peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-killed");
-        var big = BigGroup.Start(nodes["a"], work, 16);
+        var big = TickingGroup.Big(nodes["a"], work, 16);
         int member = nodes["a"].Members("big").Single();
         var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "stop");
         GroupHome.WaitUntil(() => nodes["b"].Members("big").Count > 0, "the group's processes to be made on node b", TimeSpan.FromMinutes(1));
@@ -663,7 +624,7 @@ public sealed class MigrationTests
             ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "SealedCommit" },
         });
         using var work = new TestDir("migrate-sealed");
-        var big = BigGroup.Start(nodes["a"], work, 16);
+        var big = TickingGroup.Big(nodes["a"], work, 16);
         int member = nodes["a"].Members("big").Single();
         nodes["a"].Amber("checkpoint", "--group", "big").ShouldSucceed();
         string before = nodes["a"].Amber("images", "--group", "big").ShouldSucceed().Stdout;
@@ -784,9 +745,9 @@ public sealed class MigrationTests
     /// is arriving there (b's store holds one not yet committed), with the check that the migration
     /// then fails and the group runs on at a, the same process, every page checked.
     /// </summary>
-    private static (BigGroup Big, Action Stays) MigrateBigUntilItArrives(TestNodes nodes, TestDir work)
+    private static (TickingGroup Big, Action Stays) MigrateBigUntilItArrives(TestNodes nodes, TestDir work)
     {
-        var big = BigGroup.Start(nodes["a"], work, 384);
+        var big = TickingGroup.Big(nodes["a"], work, 384);
         int member = nodes["a"].Members("big").Single();
         var migrating = nodes["a"].Start("migrate", "--group", "big", "--to", nodes["b"].Listen);
         string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("big"));
@@ -810,47 +771,70 @@ public sealed class MigrationTests
     private static string Tail(string log) => string.Join("\n  ", log.TrimEnd('\n').Split('\n').TakeLast(12));
 
     /// <summary>
-    /// A group "big" of the lazy target (test/TestTargets/lazy.c) with MiB of memory it checks: every
-    /// tick it drops, moves, forks with and has the kernel write into its memory, checking as it goes.
+    /// A group of a test target that says "tick N" as it goes, "FAIL ..." at the first thing wrong it
+    /// finds, and "PASS N" after its final check once <c>work/stop</c> exists, all in <c>work/out.log</c>.
     /// </summary>
-    private sealed class BigGroup
+    private sealed class TickingGroup
     {
         private readonly TestDir _work;
+        private readonly string _name;
 
-        private BigGroup(TestDir work) => _work = work;
+        private TickingGroup(TestDir work, string name)
+        {
+            _work = work;
+            _name = name;
+        }
 
         private string Log => _work["out.log"];
 
-        public static BigGroup Start(TestNode node, TestDir work, int mib, params string[] options)
+        /// <summary>
+        /// "big", of the lazy target (test/TestTargets/lazy.c) with <paramref name="mib"/> MiB of memory it
+        /// checks: every tick it drops, moves, forks with and has the kernel write into its memory.
+        /// </summary>
+        public static TickingGroup Big(TestNode node, TestDir work, int mib, params string[] options) =>
+            Start(node, work, "big", $"{TargetBinaries.Get("lazy")} {work.Path} {mib}", options);
+
+        /// <summary>
+        /// "st", of test/TestTargets/storage.c, its files in <c>work/files</c> (its --storage): every tick
+        /// it changes them and checks that they are what its ticks so far leave.
+        /// </summary>
+        public static TickingGroup Storage(TestNode node, TestDir work, bool shared)
         {
-            var big = new BigGroup(work);
-            node.Amber(["run", "--group", "big", "--isolate", "pid", .. options, "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("lazy")} {work.Path} {mib} >> {big.Log} 2>&1"])
-                .ShouldSucceed();
-            GroupHome.WaitUntil(() => big.Ticks() >= 5, $"5 ticks on node {node.Name}");
-            return big;
+            Directory.CreateDirectory(work["files"]);
+            return Start(node, work, "st", $"{TargetBinaries.Get("storage")} {work.Path} {work["files"]}",
+                ["--storage", work["files"], .. shared ? new[] { "--shared-storage" } : []]);
         }
 
-        private int Ticks() => File.ReadLines(Log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..])).DefaultIfEmpty(0).Max();
+        private static TickingGroup Start(TestNode node, TestDir work, string name, string command, string[] options)
+        {
+            var group = new TickingGroup(work, name);
+            node.Amber(["run", "--group", name, "--isolate", "pid", .. options, "--", "/bin/sh", "-c", $"exec {command} >> {group.Log} 2>&1"]).ShouldSucceed();
+            GroupHome.WaitUntil(() => group.Ticks() >= 5 || group.Said("FAIL"), $"5 ticks on node {node.Name}");
+            Assert.False(group.Said("FAIL"), group.End);
+            return group;
+        }
 
-        private bool Failed => File.ReadLines(Log).Any(l => l.StartsWith("FAIL", StringComparison.Ordinal));
+        private int Ticks() => File.Exists(Log) ? File.ReadLines(Log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max() : 0;
+
+        private bool Said(string start) => File.Exists(Log) && File.ReadLines(Log).Any(l => l.StartsWith(start, StringComparison.Ordinal));
 
         private string End => string.Join(" | ", File.ReadLines(Log).TakeLast(3));
 
         /// <summary>It runs on <paramref name="node"/>, <paramref name="ticks"/> more ticks there, each checked.</summary>
         public void RunsOn(TestNode node, int ticks)
         {
-            Assert.True(node.Members("big").Count >= 1, $"it does not run on node {node.Name}; its log ends with: {End}");
+            Assert.True(node.Members(_name).Count >= 1, $"it does not run on node {node.Name}; its log ends with: {End}");
             int from = Ticks();
-            GroupHome.WaitUntil(() => Ticks() >= from + ticks || Failed, $"{ticks} ticks on node {node.Name}");
-            Assert.False(Failed, End);
+            GroupHome.WaitUntil(() => Ticks() >= from + ticks || Said("FAIL"), $"{ticks} ticks on node {node.Name}");
+            Assert.False(Said("FAIL"), End);
         }
 
-        /// <summary>Its final check: every page of its memory as it should be.</summary>
+        /// <summary>Its final check (PASS): every page of its memory, or every file, as it should be.</summary>
         public void Finish()
         {
             File.WriteAllText(_work["stop"], "");
-            GroupHome.WaitUntil(() => File.ReadLines(Log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal)) || Failed, "its final check");
-            Assert.False(Failed, End);
+            GroupHome.WaitUntil(() => Said("PASS") || Said("FAIL"), "its final check");
+            Assert.False(Said("FAIL"), End);
         }
     }
 

@@ -22,8 +22,10 @@ public static class Errnos
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
     public const int EPIPE = 32;
+    public const int ERANGE = 34;
     public const int ENOSYS = 38;
     public const int EIDRM = 43;
+    public const int ENODATA = 61;
     public const int EOPNOTSUPP = 95;
     public const int ERESTARTSYS = 512;
     public const int ERESTARTNOINTR = 513;

@@ -29,7 +29,7 @@ public static class ExtendedAttributes
         if (length >= 0)
             return value[..(int)length];
         int errno = Marshal.GetLastPInvokeError();
-        if (errno is Interop.ENODATA or Interop.ERANGE)
+        if (errno is Errnos.ENODATA or Errnos.ERANGE)
             return null;
         throw new KernelCallException("lgetxattr", $"{path} ({name})", errno);
     }
@@ -41,7 +41,7 @@ public static class ExtendedAttributes
         fixed (byte* p = NativeString.Utf8Z(path))
         fixed (byte* n = NativeString.Utf8Z(name))
             result = Interop.Lremovexattr(p, n);
-        if (result < 0 && Marshal.GetLastPInvokeError() != Interop.ENODATA)
+        if (result < 0 && Marshal.GetLastPInvokeError() != Errnos.ENODATA)
             Errnos.Throw("lremovexattr", $"{path} ({name})");
     }
 }

@@ -5,9 +5,6 @@ namespace Amber.Native;
 /// <summary>Extended attributes of a path itself, never of what a symlink at its end points to (the l*xattr calls).</summary>
 internal static partial class Interop
 {
-    internal const int ENODATA = 61;
-    internal const int ERANGE = 34;
-
     [LibraryImport(Libc, EntryPoint = "lsetxattr", SetLastError = true)]
     internal static unsafe partial int Lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
 
