@@ -107,8 +107,8 @@ internal static partial class CoordinatorLog
     [LoggerMessage(Message = "group {Group}: member {Pid} {How}")]
     public static partial void MemberEnded(this ILogger logger, LogLevel level, string group, int pid, string how);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: cannot restart: no checkpoint yet")]
-    public static partial void CannotRestart(this ILogger logger, string group);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: cannot restart: {Why}")]
+    public static partial void CannotRestart(this ILogger logger, string group, string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: restarting after {Failures}: stopping the rest, restoring {Checkpoint}")]
     public static partial void Restarting(this ILogger logger, string group, string failures, string checkpoint);

@@ -67,7 +67,7 @@ public sealed class ControlProtocolTests
     {
         var nowhere = new GroupStore(Path.Combine(Path.GetTempPath(), $"amber-no-store-{Guid.NewGuid():N}"));
         StoredCheckpoint Taken(int sources, long bytes) =>
-            new("ckpt-000009", "/nowhere", DateTimeOffset.UtcNow, 1, 1, bytes, sources > 0 ? "ckpt-000008" : "", [.. Enumerable.Range(1, sources).Select(i => $"ckpt-{i:D6}")], false);
+            new("ckpt-000009", "/nowhere", DateTimeOffset.UtcNow, 1, 1, bytes, sources > 0 ? "ckpt-000008" : "", [.. Enumerable.Range(1, sources).Select(i => $"ckpt-{i:D6}")], false, false);
         Assert.False(new MergePolicy(1, 0).IsDue(Taken(0, 1 << 30), nowhere)); // a full checkpoint: nothing to fold
         Assert.True(new MergePolicy(3, 0).IsDue(Taken(3, 1), nowhere));
         Assert.False(new MergePolicy(8, 0).IsDue(Taken(3, 1 << 30), nowhere));

@@ -478,7 +478,43 @@ public sealed class MigrationTests
         Assert.NotEmpty(checkpoints);
         Assert.All(checkpoints, c => Assert.False(File.Exists(Path.Combine(c, "storage.img")), $"{c} holds the storage"));
         Assert.Null(ExtendedAttribute(work["files"])); // the mark taken off again
+        // None of those holds the files at the memory's cut: b takes one that does as soon as the group runs there.
+        string held = "";
+        GroupHome.WaitUntil(() => (held = Directory.EnumerateDirectories(store).Except(checkpoints).FirstOrDefault(c => !Path.GetFileName(c).Contains('.', StringComparison.Ordinal) && File.Exists(Path.Combine(c, "manifest.img")) && File.Exists(Path.Combine(c, "storage.img"))) ?? "") != "",
+            "a checkpoint on b that holds the storage");
         files.RunsOn(nodes["b"], 10);
+        // Brought back (no --from), the group comes from that one, its files put back with its memory:
+        // from the migration's own, its memory would find files some ticks ahead of it.
+        nodes["b"].Amber("stop", "--group", "st").ShouldSucceed();
+        var restored = nodes["b"].Amber("restore", "--group", "st").ShouldSucceed();
+        Assert.Contains(Path.GetFileName(held), restored.Stdout + restored.Stderr);
+        files.RunsOn(nodes["b"], 10);
+        files.Finish();
+    }
+
+    /// <summary>
+    /// A migration with shared storage that fails leaves the group running at the source, whose latest
+    /// checkpoints (the migration's) hold no storage. Brought back, the group comes from the latest one
+    /// that does, taken before the migration: its files are put back to that same cut.
+    /// </summary>
+    [Fact]
+    public void AGroupWithSharedStorageIsRestoredFromACheckpointThatHoldsIt()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" } });
+        using var work = new TestDir("migrate-shared-failed");
+        var files = TickingGroup.Storage(nodes["a"], work, shared: true);
+        string before = nodes["a"].Amber("checkpoint", "--group", "st").ShouldSucceed().Stdout.Trim();
+        string store = nodes["a"].Inside(nodes["a"].Home.DefaultStore("st"));
+        Assert.True(File.Exists(Path.Combine(store, before, "storage.img")), $"{before} does not hold the storage");
+        nodes["a"].Amber("migrate", "--group", "st", "--to", nodes["b"].Listen).ShouldFail("injected fault at RestoreBeforeRelease");
+        string latest = Directory.EnumerateDirectories(store).Select(Path.GetFileName).Order(StringComparer.Ordinal).Last()!;
+        Assert.NotEqual(before, latest);
+        Assert.False(File.Exists(Path.Combine(store, latest, "storage.img")), $"the migration's {latest} holds the storage");
+        files.RunsOn(nodes["a"], 10);
+        nodes["a"].Amber("stop", "--group", "st").ShouldSucceed();
+        var restored = nodes["a"].Amber("restore", "--group", "st").ShouldSucceed();
+        Assert.Contains(before, restored.Stdout + restored.Stderr);
+        files.RunsOn(nodes["a"], 10);
         files.Finish();
     }
 

@@ -11,7 +11,7 @@ public static class RestoreCommand
     {
         var images = new Option<string>("--images", "-D") { Description = "The checkpoint directory" };
         var group = GroupCommands.GroupOption(required: false);
-        var from = new Option<string>("--from") { Description = "With --group: the checkpoint to restore (default: the latest)" };
+        var from = new Option<string>("--from") { Description = "With --group: the checkpoint to restore (default: the latest; for a group with storage, the latest that holds it)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Return once the process runs; print its PID as the last line" };
         var inherit = new Option<string[]>("--inherit-fd")
         {

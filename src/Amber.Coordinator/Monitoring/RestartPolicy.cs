@@ -1,5 +1,6 @@
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
 using Amber.Kernel.Processes;
 using Microsoft.Extensions.Logging;
 
@@ -29,12 +30,12 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
             group.Config.Launched.Remove(root);
         }
         group.Save();
-        var latest = group.Store.Latest();
         if (failures.Count == 0 || !group.Config.RestartOnFailure)
             return null;
+        var latest = group.Store.LatestWhole(withStorage: group.Config.Storage.Count > 0);
         if (latest is null)
         {
-            logger.CannotRestart(group.Config.Name);
+            logger.CannotRestart(group.Config.Name, GroupStore.NoneWhole(group.Store, group.Config.Storage.Count > 0));
             return null;
         }
         return () =>

@@ -7,7 +7,9 @@ namespace Amber.Coordinator.Store;
 /// <param name="Parent">The checkpoint an incremental one was taken after ("" for a full one).</param>
 /// <param name="Sources">The earlier checkpoints whose pages it still refers to.</param>
 /// <param name="Merged">Folded from a chain into a full checkpoint.</param>
-public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Created, int Processes, int Trees, long Bytes, string Parent, IReadOnlyList<string> Sources, bool Merged)
+/// <param name="Storage">It holds a storage checkpoint (the group's files at the same cut).</param>
+public sealed record StoredCheckpoint(string Id, string Path, DateTimeOffset Created, int Processes, int Trees, long Bytes, string Parent, IReadOnlyList<string> Sources, bool Merged,
+    bool Storage)
 {
     /// <summary>One line for amber images: id, time, full or incremental (and on what), size.</summary>
     public string Describe() =>
@@ -97,6 +99,20 @@ public sealed class GroupStore(string directory)
 
     public StoredCheckpoint? Latest() => List().LastOrDefault();
 
+    /// <summary>
+    /// The latest checkpoint a group can be brought back to as it was: for a group with storage, the
+    /// latest that holds it too. A migration that leaves shared storage in place takes checkpoints
+    /// without it (on both nodes); restoring one of those would put the memory back and leave the
+    /// files as they are now, which no longer agree with it.
+    /// </summary>
+    public StoredCheckpoint? LatestWhole(bool withStorage) => List().LastOrDefault(c => c.Storage || !withStorage);
+
+    /// <summary>Why <see cref="LatestWhole"/> found none.</summary>
+    public static string NoneWhole(GroupStore store, bool withStorage) =>
+        withStorage && store.Latest() is { } latest
+            ? $"no checkpoint holds its storage yet ({latest.Id}, its latest, was taken by a migration that left the storage in place, shared: restoring it would not put the files back)"
+            : "no checkpoint yet";
+
     public StoredCheckpoint? Find(string id) => List().FirstOrDefault(c => c.Id == id);
 
     /// <summary>
@@ -141,7 +157,7 @@ public sealed class GroupStore(string directory)
         var manifest = CheckpointReader.Open(dir, verifyPageFiles: false, trust: true).Manifest; // listed; restoring it checks its signature
         long bytes = new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
         return new StoredCheckpoint(System.IO.Path.GetFileName(dir), dir, DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs),
-            manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged);
+            manifest.Pids.Count, Math.Max(1, manifest.TreeRoots.Count), bytes, manifest.Parent, [.. manifest.Sources], manifest.Merged, manifest.Storage);
     }
 
     private static int Number(string path)

@@ -80,6 +80,8 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
                             restoring = message.Checkpoints.FirstOrDefault() ?? "";
                             (var answer, committed) = Restore(group, restoring);
                             link.Send(answer);
+                            if (answer.Op == Ops.Running)
+                                HoldStorage(group, restoring);
                             return true;
                         case Ops.Busy:
                             break;
@@ -210,6 +212,19 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             Op = Ops.Running, Roots = [.. roots], Warnings = [.. response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal))],
         }, true);
+    }
+
+    /// <summary>
+    /// A group with storage that came without it (left in place, shared) is checkpointed here at once,
+    /// its storage with it: until then none of its checkpoints here holds the files at the same cut as
+    /// the memory, and none can bring it back as it was (<see cref="GroupStore.LatestWhole"/>). A
+    /// failure is the checkpoint's own, logged as any; the next scheduled one tries again.
+    /// </summary>
+    private void HoldStorage(GroupRuntime group, string arrived)
+    {
+        if (group.Config.Storage.Count == 0 || group.Store.Find(arrived) is not { Storage: false })
+            return;
+        services.Checkpoint(group, full: false);
     }
 
     private void Abandon(GroupRuntime group, string why)

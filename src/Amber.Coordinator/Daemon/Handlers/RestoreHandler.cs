@@ -1,6 +1,7 @@
 using System.Globalization;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
 using Amber.Coordinator.Monitoring;
 using Amber.Coordinator.Security;
 using Amber.Coordinator.Workers;
@@ -22,9 +23,11 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
         if (live.Count > 0)
             return ControlResponse.Failure($"group {group.Config.Name} is running ({live.Count} processes); stop it first (amber stop --group {group.Config.Name})");
         string from = request.From;
-        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.Latest();
+        bool withStorage = group.Config.Storage.Count > 0;
+        var checkpoint = from.Length > 0 ? group.Store.Find(from) : group.Store.LatestWhole(withStorage);
         if (checkpoint is null)
-            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}" : $"group {group.Config.Name} has no checkpoint yet");
+            return ControlResponse.Failure(from.Length > 0 ? $"group {group.Config.Name} has no checkpoint {from}"
+                : $"group {group.Config.Name} cannot be restored: {GroupStore.NoneWhole(group.Store, withStorage)}{(group.Store.Latest() is { } latest ? $"; amber restore --group {group.Config.Name} --from {latest.Id} restores its memory alone" : "")}");
         return RestoreFrom(group, checkpoint.Path, checkpoint.Id, who, progress);
     }
 
