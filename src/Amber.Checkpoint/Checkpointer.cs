@@ -96,6 +96,14 @@ public static class Checkpointer
     /// <summary>Room for the allocations of a freeze (a process's image, lists of page runs) with no collection.</summary>
     private const long NoCollectionBytes = 64L << 20;
 
+    /// <summary>
+    /// Room for the allocations of a checkpoint whose processes stay frozen until it is written: its
+    /// image's page runs, composed from the parent's (their objects about eight times the parent's
+    /// encoded images), and the image's encoding.
+    /// </summary>
+    private static long FrozenThroughoutBytes(ParentCheckpoint? parent) =>
+        Math.Clamp((parent?.ImageBytes ?? 0) * 8, 16L << 20, NoCollectionBytes);
+
     private static CheckpointResult Run(Func<Action<int>, FrozenGroup> freeze, OwnNamespaces own, string what, string? group, CheckpointOptions options, CancellationToken cancel)
     {
         var total = Stopwatch.StartNew();
@@ -104,6 +112,12 @@ public static class Checkpointer
 
         var parent = options.Parent is { } p ? ParentCheckpoint.Open(p, options.ImagesDirectory, options.Key) : null;
         parent?.Preload();
+        // Processes that stay frozen until the checkpoint is whole (a hand-over, --stop) wait for its
+        // image to be composed and written too: the memory for that is faulted in first, before the
+        // writes to copy early are read (a group left running is frozen only for the copy).
+        long noCollectionBytes = options.LeaveRunning ? NoCollectionBytes : FrozenThroughoutBytes(parent);
+        if (!options.LeaveRunning)
+            NoCollections.Touch(noCollectionBytes);
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
         trace.Mark("written pages (running)");
         using var writer = CheckpointWriter.Create(options.ImagesDirectory, options.Key, directIo: !options.PagesThroughCache);
@@ -115,7 +129,7 @@ public static class Checkpointer
         trace.Mark("pages copied (running)");
         cancel.ThrowIfCancellationRequested();
 
-        var noCollections = NoCollections.Begin(NoCollectionBytes);
+        var noCollections = NoCollections.Begin(noCollectionBytes);
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze(pid => CheckMember(pid, own.NotJoinedByName));
         trace.Mark("freeze");
