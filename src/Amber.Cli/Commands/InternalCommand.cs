@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Amber.Checkpoint;
+using Amber.Checkpoint.Freeze;
 using Amber.Checkpoint.Restore;
 using Amber.Image;
 using Amber.Coordinator.Groups;
@@ -214,9 +215,12 @@ public static class InternalCommand
         return command;
     }
 
+    /// <summary>The memory a restore worker started ahead faults in while it waits: room for a fragmented image of a few GiB of memory.</summary>
+    private const long AheadBytes = 32L << 20;
+
     private static Command RestoreGroup()
     {
-        var images = new Option<string>("--images") { Required = true };
+        var images = new Option<string>("--images") { Required = true, Description = "The checkpoint; - for one said later over --hand-over (a worker started ahead of its restore)" };
         var cgroup = new Option<string>("--cgroup") { Required = true };
         var workerLock = LockOption();
         var requester = new Option<string>("--for") { Description = "UID:GID,GROUP...:CAPABILITIES: bring back only processes with credentials these hold" };
@@ -232,7 +236,16 @@ public static class InternalCommand
             using var needs = parse.GetValue(pagesFrom) is int needsFd ? FdChannel.Inherited(needsFd) : null;
             if (needs is not null)
                 PageArrivals.Install(PageNeeds.Asking(needs));
-            var result = Restorer.Restore(new RestoreOptions(parse.GetRequiredValue(images), Detach: true, [], TimeSpan.FromSeconds(10))
+            string checkpoint = parse.GetRequiredValue(images);
+            if (checkpoint == HandOver.Later)
+            {
+                if (link is null)
+                    throw new UsageException($"--images {HandOver.Later} needs --hand-over");
+                // Ready before it is asked: what a restore first touches, touched now (docs/kernel.md §13).
+                NoCollections.Touch(AheadBytes);
+                checkpoint = HandOver.AwaitImages(link, out string why) ?? throw new CheckpointException($"nothing was restored: {why}");
+            }
+            var result = Restorer.Restore(new RestoreOptions(checkpoint, Detach: true, [], TimeSpan.FromSeconds(10))
             {
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
                 Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,

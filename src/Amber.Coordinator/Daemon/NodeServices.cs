@@ -2,6 +2,7 @@ using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon.Handlers;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Store;
+using Amber.Coordinator.Workers;
 using Amber.Image;
 using Amber.Kernel;
 using Amber.Kernel.Files;
@@ -180,6 +181,35 @@ public sealed class NodeServices
     {
         group.Config.Arriving = false;
         group.Save();
+    }
+
+    /// <summary>
+    /// A restore started before the checkpoint it restores is known (a migration's destination, before
+    /// the last round): the worker starts and gets ready now, and restores the checkpoint
+    /// <paramref name="later"/> gives once it returns (null: none, and the restore fails). Otherwise as
+    /// <see cref="Restore"/>, lazy; with <paramref name="pagesLater"/>, that checkpoint's page data is still
+    /// arriving, from the arrivals given with it.
+    /// </summary>
+    public ControlResponse RestoreAhead(GroupRuntime group, Func<(StoredCheckpoint Checkpoint, IPageArrivals? Pages)?> later, Func<string?> handOver, Action? released = null,
+        bool pagesLater = false)
+    {
+        if (_handlers.Approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var arrivals = pagesLater ? new ForwardedArrivals() : null;
+        string restored = "";
+        var response = _handlers.Restore.RestoreFrom(group, HandOver.Later, "", group.Owner, null, handOver, released, lazy: true, pagesFrom: arrivals, later: () =>
+        {
+            if (later() is not { } next)
+                return null;
+            if (arrivals is not null)
+                arrivals.Forward(next.Pages ?? throw new InvalidOperationException("a restore ahead that expects arriving pages was given none"));
+            restored = next.Checkpoint.Id;
+            return (next.Checkpoint.Path, next.Checkpoint.Id);
+        });
+        if (response.Ok)
+            group.Config.LastCheckpoint = restored;
+        group.Save();
+        return response;
     }
 
     /// <summary>

@@ -17,6 +17,46 @@ public static class HandOver
     private const string Stop = "stop ";
     private const string Ending = "ending";
     private const string Released = "released";
+    private const string Waiting = "waiting";
+    private const string Images = "images ";
+
+    /// <summary>
+    /// The <c>--images</c> of a restore worker started ahead of its restore: it gets ready (the
+    /// runtime started, its memory faulted in) and asks for the checkpoint (<see cref="AwaitImages"/>).
+    /// </summary>
+    public const string Later = "-";
+
+    /// <summary>
+    /// In a restore worker started ahead (<see cref="Later"/>): the checkpoint to restore, once the
+    /// coordinator has it; or null, and why not (<paramref name="why"/>).
+    /// </summary>
+    public static string? AwaitImages(HeldFile channel, out string why)
+    {
+        why = "";
+        try
+        {
+            FdChannel.Send(channel, Waiting, []);
+            var answer = FdChannel.Receive(channel);
+            foreach (var file in answer?.Files ?? [])
+                file.Dispose();
+            switch (answer?.Text)
+            {
+                case { } text when text.StartsWith(Images, StringComparison.Ordinal) && text.Length > Images.Length:
+                    return text[Images.Length..];
+                case { } text when text.StartsWith(Stop, StringComparison.Ordinal):
+                    why = text[Stop.Length..];
+                    return null;
+                default:
+                    why = "the coordinator went away before it said which checkpoint";
+                    return null;
+            }
+        }
+        catch (KernelCallException e)
+        {
+            why = $"the coordinator could not be asked ({e.Message})";
+            return null;
+        }
+    }
 
     /// <summary>In the worker: null to go on, or why not. <paramref name="about"/>: what the coordinator needs to know to decide (a checkpoint's sealed directory).</summary>
     public static string? Ask(HeldFile channel, string about = "")
@@ -79,10 +119,14 @@ public static class HandOver
     /// <paramref name="released"/> (a restore's). It ends with the channel, or once it has done so;
     /// <see cref="Answerer.Asked"/> tells whether the worker got so far.
     /// </summary>
-    public static Answerer Answer(HeldFile channel, Func<string, string?> decide, Action? ended = null, Action? released = null)
+    /// <param name="images">
+    /// For a restore worker started ahead (<see cref="Later"/>): the checkpoint it restores, asked for
+    /// when it is ready; waits until it is known; null if it is not to restore anything.
+    /// </param>
+    public static Answerer Answer(HeldFile channel, Func<string, string?> decide, Action? ended = null, Action? released = null, Func<string?>? images = null)
     {
         var answerer = new Answerer();
-        answerer.Start(channel, decide, ended, released);
+        answerer.Start(channel, decide, ended, released, images);
         return answerer;
     }
 
@@ -99,7 +143,7 @@ public static class HandOver
         /// <summary>The worker said its processes were ending (after a go).</summary>
         public bool Ending { get; private set; }
 
-        internal void Start(HeldFile channel, Func<string, string?> decide, Action? ended, Action? released)
+        internal void Start(HeldFile channel, Func<string, string?> decide, Action? ended, Action? released, Func<string?>? images)
         {
             _thread = new Thread(() =>
             {
@@ -119,6 +163,23 @@ public static class HandOver
                         {
                             released?.Invoke();
                             return;
+                        }
+                        if (message.Text == Waiting && images is not null && !Asked)
+                        {
+                            string? path;
+                            try
+                            {
+                                path = images();
+                            }
+                            catch (Exception e)
+                            {
+                                FdChannel.Send(channel, Stop + e.Message.ReplaceLineEndings(" "), []);
+                                return;
+                            }
+                            FdChannel.Send(channel, path is null ? Stop + "nothing to restore (the migration ended first)" : Images + path, []);
+                            if (path is null)
+                                return;
+                            continue;
                         }
                         string about = message.Text.StartsWith(Ready + " ", StringComparison.Ordinal) ? message.Text[(Ready.Length + 1)..] : "";
                         if ((message.Text != Ready && about.Length == 0) || Asked)

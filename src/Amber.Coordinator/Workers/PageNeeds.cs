@@ -158,3 +158,21 @@ public static class PageNeeds
         }
     }
 }
+
+/// <summary>
+/// Page arrivals known only later (a restore started before its checkpoint is known): every call goes
+/// to what <see cref="Forward"/> gave, which comes before the worker is told what to restore, and so
+/// before it reads anything.
+/// </summary>
+public sealed class ForwardedArrivals : IPageArrivals
+{
+    private IPageArrivals? _to;
+
+    public void Forward(IPageArrivals to) => Volatile.Write(ref _to, to);
+
+    public void Await(string path, ulong offset, ulong length) => To.Await(path, offset, length);
+
+    public void Prefetch(string path, IReadOnlyList<(ulong Offset, ulong Length)> ranges) => To.Prefetch(path, ranges);
+
+    private IPageArrivals To => Volatile.Read(ref _to) ?? throw new ImageFormatException($"page data was asked for before the checkpoint to restore was known");
+}

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Store;
@@ -40,6 +41,17 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     private PageLinks.Slot? _pageSlot;
     private bool _lost;
 
+    // The restore is started as the session begins: its worker is ready before the last round (the
+    // runtime started, its memory faulted in: ~40 ms of the downtime otherwise), waiting to be told
+    // which checkpoint to restore. One that failed before it was told, or that expects page data
+    // later when none is to come (or the other way round), is not used: a restore started then takes
+    // its place.
+    private Thread? _ahead;
+    private bool _aheadPagesLater, _aheadTold;
+    private readonly TaskCompletionSource<(StoredCheckpoint Checkpoint, IPageArrivals? Pages)?> _toRestore = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ControlResponse? _restoredAhead;
+    private bool _committed, _pagesComing;
+
     /// <summary>The session, from the source's "begin" on; returns when it is over, whichever way.</summary>
     public void Serve(PeerMessage begin)
     {
@@ -68,6 +80,9 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
                     ok.Warnings = notShared is null ? [] : [notShared];
                 }
                 link.Send(ok);
+                // A stop-and-copy restores as soon as its one checkpoint is in: nothing to be ready ahead of.
+                if (begin.Mode is MigrateRequest.PreCopy or MigrateRequest.PostCopy)
+                    StartAhead(group, pagesLater: begin.Mode == MigrateRequest.PostCopy);
                 while (true)
                 {
                     var message = link.Receive();
@@ -95,6 +110,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         }
         catch (Exception e)
         {
+            StopAhead(); // its worker gone before anything of the group is
             // Whatever failed, a group that was not committed must not stay half here.
             if (committed)
             {
@@ -107,6 +123,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         }
         finally
         {
+            StopAhead();
             if (_pageSlot is not null)
                 pageLinks.Forget(group.Config.Name, _pageSlot);
         }
@@ -180,31 +197,22 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     /// <summary>The restore itself, its page reads waiting for <paramref name="pages"/> if they are still arriving.</summary>
     private (PeerMessage Answer, bool Committed) Restore(GroupRuntime group, StoredCheckpoint checkpoint, string id, PageReceiver? pages)
     {
-        bool committed = false;
-        var response = services.Restore(group, checkpoint, () =>
+        _pagesComing = pages is not null;
+        ControlResponse? response = null;
+        if (_ahead is not null && _aheadPagesLater == _pagesComing)
         {
-            try
-            {
-                _durable.GetAwaiter().GetResult();
-            }
-            catch (ImageStoreException e)
-            {
-                return $"the checkpoints of group {group.Config.Name} could not be made durable on node {node} ({e.Message})";
-            }
-            // Every process is made and held: the source may end its copy now, and says so.
-            link.Send(PeerMessage.Of(Ops.Prepared));
-            link.WaitAtMost(CommitWait);
-            var decision = link.Receive();
-            committed = decision.Op == Ops.Commit;
-            if (committed && pages is null)
-                NodeServices.Arrived(group); // whole here: the source has ended its copy
-            return committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
-        }, released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
+            _toRestore.TrySetResult((checkpoint, pages));
+            _ahead.Join();
+            _ahead = null;
+            response = _aheadTold ? _restoredAhead : null;
+        }
+        StopAhead();
+        response ??= services.Restore(group, checkpoint, () => Decide(group), released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
         if (!response.Ok)
         {
-            if (committed)
+            if (_committed)
                 logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, id, response.Error);
-            return (PeerMessage.Failure($"the restore of group {group.Config.Name} on node {node} failed: {response.Error}"), committed);
+            return (PeerMessage.Failure($"the restore of group {group.Config.Name} on node {node} failed: {response.Error}"), _committed);
         }
         var roots = group.Config.Roots;
         logger.MigratedIn(group.Config.Name, link.Peer, string.Join(' ', roots.Select(r => r.ToString(CultureInfo.InvariantCulture))));
@@ -212,6 +220,59 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             Op = Ops.Running, Roots = [.. roots], Warnings = [.. response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal))],
         }, true);
+    }
+
+    /// <summary>Every process is made and held: whether they are released (null), said by the source once it has ended its copy; on the restore's hand-over thread.</summary>
+    private string? Decide(GroupRuntime group)
+    {
+        try
+        {
+            _durable.GetAwaiter().GetResult();
+        }
+        catch (ImageStoreException e)
+        {
+            return $"the checkpoints of group {group.Config.Name} could not be made durable on node {node} ({e.Message})";
+        }
+        // The source may end its copy now, and says so.
+        link.Send(PeerMessage.Of(Ops.Prepared));
+        link.WaitAtMost(CommitWait);
+        var decision = link.Receive();
+        _committed = decision.Op == Ops.Commit;
+        if (_committed && !_pagesComing)
+            NodeServices.Arrived(group); // whole here: the source has ended its copy
+        return _committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
+    }
+
+    /// <summary>The restore's worker started as the session begins, for the checkpoint that comes last (its page data later: a post-copy's).</summary>
+    private void StartAhead(GroupRuntime group, bool pagesLater)
+    {
+        _aheadPagesLater = pagesLater;
+        _ahead = new Thread(() =>
+        {
+            try
+            {
+                _restoredAhead = services.RestoreAhead(group, () =>
+                {
+                    var next = _toRestore.Task.GetAwaiter().GetResult();
+                    _aheadTold = next is not null;
+                    return next;
+                }, () => Decide(group), released: () => TrySend(PeerMessage.Of(Ops.Released)), pagesLater: _aheadPagesLater);
+            }
+            catch (Exception e)
+            {
+                _restoredAhead = ControlResponse.Failure(e.Message);
+            }
+        })
+        { IsBackground = true, Name = "amberd-restore-ahead" };
+        _ahead.Start();
+    }
+
+    /// <summary>A restore started ahead that is not used: told there is nothing to restore, and waited for (its worker ends).</summary>
+    private void StopAhead()
+    {
+        _toRestore.TrySetResult(null);
+        _ahead?.Join();
+        _ahead = null;
     }
 
     /// <summary>

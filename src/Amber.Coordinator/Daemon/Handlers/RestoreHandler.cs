@@ -36,8 +36,13 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
     /// <param name="released">With <paramref name="handOver"/>: called once they run.</param>
     /// <param name="lazy">Release them before their memory is in; the worker places it, and reports once it has.</param>
     /// <param name="pagesFrom">The checkpoint's page files are still arriving: the worker's reads wait for these (a post-copy migration's).</param>
+    /// <param name="later">
+    /// With <paramref name="handOver"/>, <paramref name="images"/> <see cref="HandOver.Later"/>: the worker is
+    /// started now, gets ready, and restores the checkpoint this gives when it returns (null: none, the
+    /// restore fails) — a migration's destination starts it before the last round.
+    /// </param>
     public ControlResponse RestoreFrom(GroupRuntime group, string images, string id, Requester who, Action<ProgressSample>? progress = null, Func<string?>? handOver = null,
-        Action? released = null, bool lazy = false, IPageArrivals? pagesFrom = null)
+        Action? released = null, bool lazy = false, IPageArrivals? pagesFrom = null, Func<(string Images, string Id)?>? later = null)
     {
         string[] admit = who.IsRoot ? [] : ["--for", who.ToArgument()];
         // Its address of its own: the bridge its veth pair is attached to, and its published ports (made again after a reboot).
@@ -62,7 +67,13 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
                 using (theirs)
                 using (needing)
                 {
-                    answerer = HandOver.Answer(ours, _ => handOver(), released: released);
+                    answerer = HandOver.Answer(ours, _ => handOver(), released: released, images: later is null ? null : () =>
+                    {
+                        var chosen = later();
+                        if (chosen is { } c)
+                            id = c.Id; // read once the answerer is joined
+                        return chosen?.Images;
+                    });
                     if (needs is not null)
                         answering = PageNeeds.Answer(needs, pagesFrom!);
                     report = needing is null
@@ -73,6 +84,8 @@ internal sealed class RestoreHandler(AmberHome home, ChildReaper reaper, StoreAp
                 answering?.Join();
             }
         }
+        if (!report.Ok && later is not null && id.Length == 0)
+            return ControlResponse.Failure(report.Error); // started ahead, and told there was nothing to restore: nothing was tried
         metrics.Restored(group.Config.Name, report.Ok);
         if (!report.Ok)
         {
