@@ -5,6 +5,9 @@ public static class ImageNames
 {
     public static string Process(int pid) => $"process-{pid}.img";
 
+    /// <summary>Whether a file of a checkpoint is a process's image (<see cref="Process"/>).</summary>
+    public static bool IsProcess(string name) => name.StartsWith("process-", StringComparison.Ordinal);
+
     public static string Pages(int pid) => $"pages-{pid}.img";
 
     /// <summary>

@@ -23,7 +23,7 @@ public sealed class ParentCheckpoint
     public Sources Sources { get; }
 
     /// <summary>The size of the parent's process images: what the new checkpoint's, composed from them, about come to.</summary>
-    public long ImageBytes => _reader.Manifest.Pids.Sum(pid => (long)_reader.GetFileEntry(ImageNames.Process(pid)).Size);
+    public long ImageBytes => _reader.Manifest.Files.Where(f => ImageNames.IsProcess(f.Name)).Sum(f => (long)f.Size);
 
     public string Name => Path.GetFileName(_reader.Directory);
 
