@@ -16,6 +16,8 @@ public enum FaultPoint
     /// <summary>Committed, the network lock handed to the checkpoint, the processes not ended yet.</summary>
     BeforeEnd,
     RestoreAfterCreate,
+    /// <summary>A restore worker started ahead (a migration's destination), ready, before it asks which checkpoint to restore.</summary>
+    RestoreAhead,
     /// <summary>A network namespace's veth pairs made (by a restore, or for a group's first program), their addresses not yet.</summary>
     NetworkSetup,
     RestoreBeforeRelease,

@@ -28,4 +28,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: migration from node {Node} failed after the source ended its copy; the group stays here, stopped, with checkpoint {Checkpoint}: {Problem}")]
     public static partial void MigrationInFailedAfterCommit(this ILogger logger, string group, string node, string checkpoint, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the restore worker started ahead is not used ({Why}): another restores checkpoint {Checkpoint}")]
+    public static partial void RestoreAheadReplaced(this ILogger logger, string group, string why, string checkpoint);
 }

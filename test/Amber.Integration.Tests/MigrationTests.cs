@@ -493,6 +493,24 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// The destination's restore worker, started as the migration begins, fails before it is told
+    /// which checkpoint to restore (a fault injected there): another is started for the last round,
+    /// and the group moves whole all the same.
+    /// </summary>
+    [Fact]
+    public void ARestoreWorkerStartedAheadThatFailsIsReplaced()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreAhead" } });
+        using var work = new TestDir("migrate-ahead-failed");
+        var big = TickingGroup.Big(nodes["a"], work, 16);
+        Migrate(nodes["a"], nodes["b"], "precopy", "big");
+        Assert.Empty(nodes["a"].Members("big"));
+        big.RunsOn(nodes["b"], 3);
+        Assert.Contains("the restore worker started ahead is not used (injected fault at RestoreAhead", nodes["b"].Log);
+        big.Finish();
+    }
+
+    /// <summary>
     /// A migration with shared storage that fails leaves the group running at the source, whose latest
     /// checkpoints (the migration's) hold no storage. Brought back, the group comes from the latest one
     /// that does, taken before the migration: its files are put back to that same cut.

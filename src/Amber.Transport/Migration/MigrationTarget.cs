@@ -205,6 +205,12 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             _ahead.Join();
             _ahead = null;
             response = _aheadTold ? _restoredAhead : null;
+            if (response is null)
+                logger.RestoreAheadReplaced(group.Config.Name, _restoredAhead?.Error ?? "it ended", id);
+        }
+        else if (_ahead is not null)
+        {
+            logger.RestoreAheadReplaced(group.Config.Name, _aheadPagesLater ? "it expects page data later, and all of it is here" : "it expects all page data here, and some comes later", id);
         }
         StopAhead();
         response ??= services.Restore(group, checkpoint, () => Decide(group), released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
