@@ -476,11 +476,11 @@ public sealed class MigrationTests
         string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("st"));
         var checkpoints = Directory.EnumerateDirectories(store).ToList();
         Assert.NotEmpty(checkpoints);
-        Assert.All(checkpoints, c => Assert.False(File.Exists(Path.Combine(c, "storage.img")), $"{c} holds the storage"));
+        Assert.All(checkpoints, c => Assert.False(HoldsStorage(c), $"{c} holds the storage"));
         Assert.Null(ExtendedAttribute(work["files"])); // the mark taken off again
         // None of those holds the files at the memory's cut: b takes one that does as soon as the group runs there.
         string held = "";
-        GroupHome.WaitUntil(() => (held = Directory.EnumerateDirectories(store).Except(checkpoints).FirstOrDefault(c => !Path.GetFileName(c).Contains('.', StringComparison.Ordinal) && File.Exists(Path.Combine(c, "manifest.img")) && File.Exists(Path.Combine(c, "storage.img"))) ?? "") != "",
+        GroupHome.WaitUntil(() => (held = Directory.EnumerateDirectories(store).Except(checkpoints).FirstOrDefault(c => !Path.GetFileName(c).Contains('.', StringComparison.Ordinal) && File.Exists(Path.Combine(c, "manifest.img")) && HoldsStorage(c)) ?? "") != "",
             "a checkpoint on b that holds the storage");
         files.RunsOn(nodes["b"], 10);
         // Brought back (no --from), the group comes from that one, its files put back with its memory:
@@ -523,11 +523,11 @@ public sealed class MigrationTests
         var files = TickingGroup.Storage(nodes["a"], work, shared: true);
         string before = nodes["a"].Amber("checkpoint", "--group", "st").ShouldSucceed().Stdout.Trim();
         string store = nodes["a"].Inside(nodes["a"].Home.DefaultStore("st"));
-        Assert.True(File.Exists(Path.Combine(store, before, "storage.img")), $"{before} does not hold the storage");
+        Assert.True(HoldsStorage(Path.Combine(store, before)), $"{before} does not hold the storage");
         nodes["a"].Amber("migrate", "--group", "st", "--to", nodes["b"].Listen).ShouldFail("injected fault at RestoreBeforeRelease");
         string latest = Directory.EnumerateDirectories(store).Select(Path.GetFileName).Order(StringComparer.Ordinal).Last()!;
         Assert.NotEqual(before, latest);
-        Assert.False(File.Exists(Path.Combine(store, latest, "storage.img")), $"the migration's {latest} holds the storage");
+        Assert.False(HoldsStorage(Path.Combine(store, latest)), $"the migration's {latest} holds the storage");
         files.RunsOn(nodes["a"], 10);
         nodes["a"].Amber("stop", "--group", "st").ShouldSucceed();
         var restored = nodes["a"].Amber("restore", "--group", "st").ShouldSucceed();
@@ -820,6 +820,9 @@ public sealed class MigrationTests
             big.RunsOn(nodes["a"], 10);
         });
     }
+
+    /// <summary>Whether a checkpoint directory holds a storage checkpoint.</summary>
+    private static bool HoldsStorage(string checkpoint) => File.Exists(Path.Combine(checkpoint, "storage.img"));
 
     /// <summary>The last lines of a log, for a failure's message.</summary>
     private static string Tail(string log) => string.Join("\n  ", log.TrimEnd('\n').Split('\n').TakeLast(12));

@@ -193,11 +193,9 @@ public sealed class NodeServices
     public ControlResponse RestoreAhead(GroupRuntime group, Func<(StoredCheckpoint Checkpoint, IPageArrivals? Pages)?> later, Func<string?> handOver, Action? released = null,
         bool pagesLater = false)
     {
-        if (_handlers.Approval.Confirm(group) is { } changed)
-            return ControlResponse.Failure(changed);
         var arrivals = pagesLater ? new ForwardedArrivals() : null;
         string restored = "";
-        var response = _handlers.Restore.RestoreFrom(group, HandOver.Later, "", group.Owner, null, handOver, released, lazy: true, pagesFrom: arrivals, later: () =>
+        return Restored(group, () => _handlers.Restore.RestoreFrom(group, HandOver.Later, "", group.Owner, null, handOver, released, lazy: true, pagesFrom: arrivals, later: () =>
         {
             if (later() is not { } next)
                 return null;
@@ -205,9 +203,17 @@ public sealed class NodeServices
                 arrivals.Forward(next.Pages ?? throw new InvalidOperationException("a restore ahead that expects arriving pages was given none"));
             restored = next.Checkpoint.Id;
             return (next.Checkpoint.Path, next.Checkpoint.Id);
-        });
+        }), () => restored);
+    }
+
+    /// <summary>A restore of the group once its store is confirmed its owner's; the checkpoint it restored (<paramref name="from"/>, asked after) becomes its latest.</summary>
+    private ControlResponse Restored(GroupRuntime group, Func<ControlResponse> restore, Func<string> from)
+    {
+        if (_handlers.Approval.Confirm(group) is { } changed)
+            return ControlResponse.Failure(changed);
+        var response = restore();
         if (response.Ok)
-            group.Config.LastCheckpoint = restored;
+            group.Config.LastCheckpoint = from();
         group.Save();
         return response;
     }
@@ -221,15 +227,7 @@ public sealed class NodeServices
     /// </summary>
     public ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint, Func<string?> handOver, Action? released = null, bool lazy = false,
         Action<ProgressSample>? progress = null, IPageArrivals? pagesFrom = null)
-    {
-        if (_handlers.Approval.Confirm(group) is { } changed)
-            return ControlResponse.Failure(changed);
-        var response = _handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner, progress, handOver, released, lazy, pagesFrom);
-        if (response.Ok)
-            group.Config.LastCheckpoint = checkpoint.Id;
-        group.Save();
-        return response;
-    }
+        => Restored(group, () => _handlers.Restore.RestoreFrom(group, checkpoint.Path, checkpoint.Id, group.Owner, progress, handOver, released, lazy, pagesFrom), () => checkpoint.Id);
 
     /// <summary>
     /// A group that left this node, or never fully arrived: whatever of it runs is ended, it is forgotten

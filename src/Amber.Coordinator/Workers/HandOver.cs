@@ -32,51 +32,56 @@ public static class HandOver
     /// </summary>
     public static string? AwaitImages(HeldFile channel, out string why)
     {
-        why = "";
-        try
+        string? answer = Exchange(channel, Waiting, out string? failed);
+        why = failed ?? "";
+        switch (answer)
         {
-            FdChannel.Send(channel, Waiting, []);
-            var answer = FdChannel.Receive(channel);
-            foreach (var file in answer?.Files ?? [])
-                file.Dispose();
-            switch (answer?.Text)
-            {
-                case { } text when text.StartsWith(Images, StringComparison.Ordinal) && text.Length > Images.Length:
-                    return text[Images.Length..];
-                case { } text when text.StartsWith(Stop, StringComparison.Ordinal):
-                    why = text[Stop.Length..];
-                    return null;
-                default:
-                    why = "the coordinator went away before it said which checkpoint";
-                    return null;
-            }
-        }
-        catch (KernelCallException e)
-        {
-            why = $"the coordinator could not be asked ({e.Message})";
-            return null;
+            case null when failed is not null:
+                return null;
+            case { } text when text.StartsWith(Images, StringComparison.Ordinal) && text.Length > Images.Length:
+                return text[Images.Length..];
+            case { } text when text.StartsWith(Stop, StringComparison.Ordinal):
+                why = text[Stop.Length..];
+                return null;
+            default:
+                why = "the coordinator went away before it said which checkpoint";
+                return null;
         }
     }
 
     /// <summary>In the worker: null to go on, or why not. <paramref name="about"/>: what the coordinator needs to know to decide (a checkpoint's sealed directory).</summary>
     public static string? Ask(HeldFile channel, string about = "")
     {
+        string? answer = Exchange(channel, about.Length == 0 ? Ready : $"{Ready} {about}", out string? failed);
+        if (failed is not null)
+            return failed;
+        return answer switch
+        {
+            Go => null,
+            { } text when text.StartsWith(Stop, StringComparison.Ordinal) => text[Stop.Length..],
+            _ => "the coordinator went away before it said",
+        };
+    }
+
+    /// <summary>
+    /// In the worker: says <paramref name="text"/> and waits for the coordinator's answer; null if the
+    /// channel closed first, or if it could not be asked at all (then <paramref name="failed"/> says why).
+    /// </summary>
+    private static string? Exchange(HeldFile channel, string text, out string? failed)
+    {
+        failed = null;
         try
         {
-            FdChannel.Send(channel, about.Length == 0 ? Ready : $"{Ready} {about}", []);
+            FdChannel.Send(channel, text, []);
             var answer = FdChannel.Receive(channel);
             foreach (var file in answer?.Files ?? [])
                 file.Dispose();
-            return answer?.Text switch
-            {
-                Go => null,
-                { } text when text.StartsWith(Stop, StringComparison.Ordinal) => text[Stop.Length..],
-                _ => "the coordinator went away before it said",
-            };
+            return answer?.Text;
         }
         catch (KernelCallException e)
         {
-            return $"the coordinator could not be asked ({e.Message})";
+            failed = $"the coordinator could not be asked ({e.Message})";
+            return null;
         }
     }
 
