@@ -39,8 +39,9 @@ public sealed class PageBufferPool : IDisposable
     /// <summary>The size of each buffer, in bytes.</summary>
     public int BufferSize { get; }
 
-    /// <summary>A free buffer, waiting for one to be returned if none is.</summary>
-    public PageBuffer Rent() => _free.Take();
+    /// <summary>A free buffer, waiting for one to be returned if none is (or until <paramref name="cancel"/> is).</summary>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting.</exception>
+    public PageBuffer Rent(CancellationToken cancel = default) => _free.Take(cancel);
 
     /// <summary>A free buffer, if one is.</summary>
     public bool TryRent(out PageBuffer buffer) => _free.TryTake(out buffer!);

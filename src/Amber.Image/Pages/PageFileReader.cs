@@ -61,31 +61,6 @@ public sealed class PageFileReader : IDisposable
     /// <summary>Whether all of its data is on this disk (not still arriving, <see cref="PageArrivals"/>).</summary>
     public bool IsWhole => _arrivals is null;
 
-    /// <summary>
-    /// Asks the kernel to start reading the whole file into the page cache (POSIX_FADV_WILLNEED) and
-    /// returns at once: reads that come later find it there. Best effort: nothing is said if it cannot.
-    /// </summary>
-    public void ReadAhead()
-    {
-        if (_arrivals is not null)
-            return; // what is not in yet cannot be read ahead
-        bool added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            Native.Interop.PosixFadvise((int)_handle.DangerousGetHandle(), 0, 0, Native.Interop.POSIX_FADV_WILLNEED);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed meanwhile: nothing more will be read from it.
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-        }
-    }
-
     /// <summary>Fills <paramref name="destination"/> with the data at file offset <paramref name="offset"/>.</summary>
     /// <exception cref="ImageFormatException">The range lies outside the page data.</exception>
     public void Read(ulong offset, Span<byte> destination)
@@ -117,7 +92,7 @@ public sealed class PageFileReader : IDisposable
     /// Like <see cref="Read"/>, with direct I/O where the file system has it (no page cache to fill):
     /// <paramref name="offset"/> and the length a multiple of the page size, <paramref name="destination"/> page-aligned.
     /// </summary>
-    internal void ReadDirect(ulong offset, Span<byte> destination)
+    public void ReadDirect(ulong offset, Span<byte> destination)
     {
         if (!Contains(offset, (ulong)destination.Length))
         {

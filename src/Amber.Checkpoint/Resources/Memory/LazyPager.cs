@@ -10,11 +10,13 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// The pages of a lazy restore (amber restore --lazy): the private memory of the restored processes
 /// is mapped but left empty, and this serves it from the image while they run. A page touched first
 /// is read, checked against its checksum and placed at once, with the pages after it (a fault);
-/// meanwhile every other page is pushed in address order, a MiB at a time. One thread does both, so a
-/// fault waits at most for one push. The processes' forks, mremaps, madvise drops and munmaps are
-/// followed (<see cref="MissingPages"/>), so each page goes where the process now has it, or nowhere.
-/// A process's userfaultfd is closed once all of its pages are placed (what is still missing then is
-/// memory that held nothing: it reads as zero, as it did); when every one is, the pager is done.
+/// meanwhile every other page is pushed, in file order, from stretches of the page files read ahead
+/// and checked on threads of their own (<see cref="PageReadAhead{T}"/>), 2 MiB at a time copied by two
+/// threads. This thread answers touches between two pushes, so a fault waits at most for one. The
+/// processes' forks, mremaps, madvise drops and munmaps are followed (<see cref="MissingPages"/>), so
+/// each page goes where the process now has it, or nowhere. A process's userfaultfd is closed once
+/// all of its pages are placed (what is still missing then is memory that held nothing: it reads as
+/// zero, as it did); when every one is, the pager is done.
 /// <para>
 /// Until then the processes depend on this pager: a page that fails its checksum, or the end of the
 /// pager before its time, would leave them with memory that is not theirs. On a failure every
@@ -26,10 +28,13 @@ public sealed class LazyPager : IDisposable
     private const int FaultChunk = 16 * ImageFormat.PageSize; // a touch usually goes on forward
     private const int PushChunk = 1 << 20;
     private const int IdlePollMs = 5;
+    private const int ReadPollMs = 1; // waiting for a stretch read ahead, touches still answered
+    private const ulong MaxReadGap = 256 << 10; // pages between two pieces read with them all the same
+    private const ulong PushReadChunk = 2 << 20; // placed from a stretch read ahead between two looks at touches
+    private const ulong CopyBytes = 256 << 10; // one copy of those, each thread every other one
 
     private readonly ConcurrentQueue<Space> _incoming = new();
     private readonly List<IDisposable> _owned = [];
-    private readonly List<PageFileReader> _toReadAhead = [];
     private readonly List<Space> _spaces = [];
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stopwatch _clock = new();
@@ -39,6 +44,16 @@ public sealed class LazyPager : IDisposable
     private Thread? _thread;
     private volatile bool _sealed, _stop, _released;
     private int _pushNext;
+    // The stretches read ahead for the pushes, the one being placed, its piece and address there.
+    private PageReadAhead<Piece[]>? _reads;
+    private PageReadAhead<Piece[]>.Stretch? _held;
+    private readonly List<Placing> _placing = [];
+    private FillOutcome[] _outcomes = new FillOutcome[16];
+    private HelperThread? _copier;
+    private int _heldPiece;
+    private ulong _heldAt;
+    // Processes (and forked copies) handed to the pager, and how many there were at the last plan.
+    private int _spacesAdded, _spacesPlanned;
 
     /// <summary>Called (on the pager's thread) when the restored memory cannot be completed: it should kill every restored process.</summary>
     public Action<string>? Failed { get; set; }
@@ -73,10 +88,6 @@ public sealed class LazyPager : IDisposable
     {
         var pending = runs.Select(r => new Pending(r.Address, r.Address + r.Count * ImageFormat.PageSize, 0, r)).OrderBy(p => p.Start).ToList();
         PagesHandedOver += pending.Sum(p => (long)((p.End - p.Start) / ImageFormat.PageSize));
-        lock (_toReadAhead)
-            _toReadAhead.AddRange(pending.Select(p => p.Run.StoredIn).Distinct().Select(pagesOf));
-        if (_released)
-            ReadAhead();
         _incoming.Enqueue(new Space(uffd, pending, pagesOf, pageFile));
         if (_thread is null)
         {
@@ -109,28 +120,7 @@ public sealed class LazyPager : IDisposable
     /// The processes run: pages are pushed ahead from now on. Before, the pager only answers touches
     /// (the restore's own), and leaves the CPU to the restore, whose end is when they run.
     /// </summary>
-    public void Released()
-    {
-        _released = true;
-        ReadAhead();
-    }
-
-    /// <summary>
-    /// The page files were written with direct I/O: nothing of them is cached. The kernel reads them
-    /// ahead (in the background, off the pager's thread: submitting the reads of GiBs takes a while)
-    /// while the pager places pages, instead of one MiB read from the disk at a time.
-    /// </summary>
-    private void ReadAhead()
-    {
-        List<PageFileReader> files;
-        lock (_toReadAhead)
-        {
-            files = [.. _toReadAhead];
-            _toReadAhead.Clear();
-        }
-        if (files.Count > 0)
-            Task.Run(() => files.ForEach(f => f.ReadAhead()));
-    }
+    public void Released() => _released = true;
 
     /// <summary>No other process is coming: the pager ends once the ones it has are complete.</summary>
     public void Seal()
@@ -157,6 +147,8 @@ public sealed class LazyPager : IDisposable
         finally
         {
             _clock.Stop();
+            _reads?.Dispose(); // before the files it reads are closed
+            _copier?.Dispose();
             foreach (var space in _spaces)
                 space.Uffd.Dispose();
             _spaces.Clear();
@@ -194,7 +186,10 @@ public sealed class LazyPager : IDisposable
         while (!_stop)
         {
             while (_incoming.TryDequeue(out var added))
+            {
                 _spaces.Add(added);
+                _spacesAdded++;
+            }
             CloseComplete();
             if (_spaces.Count == 0 && _incoming.IsEmpty)
             {
@@ -204,10 +199,13 @@ public sealed class LazyPager : IDisposable
                 continue;
             }
             bool pushing = _released && _spaces.Any(s => s.Pending.Count > 0);
+            if (pushing && _reads is null && _spacesPlanned != _spacesAdded)
+                PlanReads();
+            bool waiting = pushing && _held is null && _reads is { Finished: false, HasReady: false };
             if (ready.Length < _spaces.Count)
                 ready = new bool[_spaces.Count * 2];
             int polled = _spaces.Count; // a fork adds one as its message is handled
-            if (MissingPages.Wait([.. _spaces.Select(s => s.Uffd)], ready, pushing ? 0 : IdlePollMs))
+            if (MissingPages.Wait([.. _spaces.Select(s => s.Uffd)], ready, !pushing ? IdlePollMs : waiting ? ReadPollMs : 0))
             {
                 for (int i = 0; i < polled; i++)
                 {
@@ -223,7 +221,7 @@ public sealed class LazyPager : IDisposable
             }
             foreach (var space in _spaces.ToList())
                 RetryDeferred(space);
-            if (pushing)
+            if (pushing && !PushReadAhead())
                 PushOne();
         }
     }
@@ -239,6 +237,7 @@ public sealed class LazyPager : IDisposable
             case UserfaultKind.Fork:
                 // The child has what the parent had placed; what is missing in one is missing in both.
                 _spaces.Add(new Space(MissingPages.Adopt(e.ForkFd, space.Uffd.Owner), [.. space.Pending], space.PagesOf, space.PageFile));
+                _spacesAdded++;
                 break;
             case UserfaultKind.Remap:
                 space.Move(e.Address, e.Address + e.Length, e.To);
@@ -283,7 +282,138 @@ public sealed class LazyPager : IDisposable
         return !outcome.Again;
     }
 
-    /// <summary>Pushes the next MiB of some process's memory (each in turn).</summary>
+    /// <summary>
+    /// Plans the reads ahead of what is pending in page files on this disk, not compressed: file by
+    /// file in offset order, pieces close to each other (forked copies of one process share theirs) in
+    /// one read of up to a stretch. What is not planned, or has moved, is pushed by <see cref="PushOne"/>
+    /// once the stretches are placed.
+    /// </summary>
+    private void PlanReads()
+    {
+        _spacesPlanned = _spacesAdded;
+        var byFile = new Dictionary<PageFileReader, List<(ulong Offset, Piece Piece)>>();
+        foreach (var space in _spaces)
+        {
+            foreach (var p in space.Pending)
+            {
+                var file = space.PagesOf(p.Run.StoredIn);
+                if (p.Run.IsBlock || !file.IsWhole)
+                    continue;
+                if (!byFile.TryGetValue(file, out var pieces))
+                    byFile[file] = pieces = [];
+                for (ulong start = p.Start; start < p.End; start += PageReadAhead<Piece[]>.SpanBytes)
+                    pieces.Add((OffsetOf(p, start), new Piece(space, start, Math.Min(p.End, start + PageReadAhead<Piece[]>.SpanBytes), p)));
+            }
+        }
+        var plan = new List<(PageFileReader, ulong, int, Piece[])>();
+        foreach (var (file, pieces) in byFile)
+        {
+            pieces.Sort((a, b) => a.Offset.CompareTo(b.Offset));
+            for (int i = 0, j; i < pieces.Count; i = j)
+            {
+                ulong start = pieces[i].Offset, end = start + pieces[i].Piece.Length;
+                for (j = i + 1; j < pieces.Count; j++)
+                {
+                    var (offset, piece) = pieces[j];
+                    if (offset > end + MaxReadGap || offset + piece.Length - start > PageReadAhead<Piece[]>.SpanBytes)
+                        break;
+                    end = Math.Max(end, offset + piece.Length);
+                }
+                plan.Add((file, start, (int)(end - start), [.. pieces[i..j].Select(x => x.Piece)]));
+            }
+        }
+        if (plan.Count > 0)
+            _reads = new PageReadAhead<Piece[]>(plan, Checked);
+    }
+
+    /// <summary>Whether each piece of a stretch read ahead matches its checksums (on the reading thread: pieces and runs do not change).</summary>
+    private static bool Checked(PageReadAhead<Piece[]>.Stretch stretch)
+    {
+        foreach (var piece in stretch.Tag)
+        {
+            var p = piece.Planned;
+            ulong first = (piece.Start - p.Shift - p.Run.Address) / ImageFormat.PageSize;
+            var data = stretch.Data.Slice((int)(OffsetOf(p, piece.Start) - stretch.Offset), (int)piece.Length);
+            if (PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first) >= 0)
+                return false; // said by the pager's own check, which meets it too
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Places up to 2 MiB of what the stretch read ahead holds of the pending memory; false when no
+    /// read ahead is under way. Pages that are no longer where they were planned are left to <see cref="PushOne"/>.
+    /// </summary>
+    private bool PushReadAhead()
+    {
+        if (_reads is null)
+            return false;
+        if (_held is null)
+        {
+            if (!_reads.TryTake(out var next))
+            {
+                if (!_reads.Finished)
+                    return true; // still being read
+                _reads.Dispose();
+                _reads = null;
+                return false;
+            }
+            (_held, _heldPiece, _heldAt) = (next, 0, next.Tag[0].Start);
+        }
+        var stretch = _held;
+        var placing = _placing;
+        placing.Clear();
+        for (ulong budget = PushReadChunk; budget > 0 && _heldPiece < stretch.Tag.Length;)
+        {
+            var (space, _, pieceEnd, planned) = stretch.Tag[_heldPiece];
+            int i = space.FirstEndingAfter(_heldAt);
+            if (stretch.Failed || i == space.Pending.Count || space.Pending[i].Start >= pieceEnd)
+            {
+                if (++_heldPiece < stretch.Tag.Length)
+                    _heldAt = stretch.Tag[_heldPiece].Start;
+                continue;
+            }
+            var p = space.Pending[i];
+            ulong start = Math.Max(p.Start, _heldAt), end = Math.Min(Math.Min(p.End, pieceEnd), start + Math.Min(budget, CopyBytes));
+            ulong offset = OffsetOf(p, start);
+            _heldAt = Math.Min(p.End, pieceEnd); // unless placed below: not these pages (they moved here since)
+            if (p.Run.IsBlock || !stretch.Holds(space.PagesOf(p.Run.StoredIn), offset, end - start))
+                continue;
+            _heldAt = end;
+            budget -= end - start;
+            var at = new Placing(space, p, start, (int)(offset - stretch.Offset), (int)(end - start));
+            // Checked already if it is still the run planned (a file's offset is one run's page).
+            if (!stretch.Checked || !ReferenceEquals(p.Run, planned.Run))
+                Check(space, p, start, stretch.Data.Slice(at.At, at.Length));
+            placing.Add(at);
+        }
+        // Two threads copy (every other piece each): the page faults of fresh memory are paid on both cores.
+        if (_outcomes.Length < placing.Count)
+            _outcomes = new FillOutcome[placing.Count * 2];
+        var outcomes = _outcomes;
+        void CopyEvery(int first)
+        {
+            for (int k = first; k < placing.Count; k += 2)
+                outcomes[k] = placing[k].Space.Uffd.Copy(placing[k].Start, stretch.Data.Slice(placing[k].At, placing[k].Length));
+        }
+        if (placing.Count > 1)
+            (_copier ??= new HelperThread("amber-lazy-copier")).Split(() => CopyEvery(1), () => CopyEvery(0));
+        else
+            CopyEvery(0);
+        for (int k = 0; k < placing.Count; k++)
+        {
+            var (space, p, start, _, length) = placing[k];
+            PushedPages += (long)(Settle(space, p, start, (ulong)length, outcomes[k]).Done / ImageFormat.PageSize);
+        }
+        if (_heldPiece == stretch.Tag.Length)
+        {
+            _reads.Return(stretch);
+            _held = null;
+        }
+        return true;
+    }
+
+    /// <summary>Pushes the next MiB of some process's memory (each in turn), reading it here: what no stretch read ahead held.</summary>
     private void PushOne()
     {
         for (int tries = 0; tries < _spaces.Count; tries++)
@@ -301,27 +431,48 @@ public sealed class LazyPager : IDisposable
     /// <summary>Reads [start, end) of a pending stretch from the image, checks it, places it, and takes what was placed off the list.</summary>
     private FillOutcome Place(Space space, Pending p, ulong start, ulong end)
     {
+        var data = _buffer.AsSpan(0, (int)(end - start));
+        if (!p.Run.IsBlock)
+        {
+            space.PagesOf(p.Run.StoredIn).Read(OffsetOf(p, start), data);
+            return PlaceChecked(space, p, start, data);
+        }
+        if (!ReferenceEquals(_blockRun, p.Run))
+        {
+            space.PagesOf(p.Run.StoredIn).ReadRun(p.Run, _block.AsSpan(0, (int)p.Run.Count * ImageFormat.PageSize)); // checked
+            _blockRun = p.Run;
+        }
+        _block.AsSpan((int)(start - p.Shift - p.Run.Address), data.Length).CopyTo(data);
+        return Copy(space, p, start, data);
+    }
+
+    /// <summary>Checks <paramref name="data"/>, the pages of [start, ...) of a pending stretch (not compressed), against their checksums, and places them.</summary>
+    private static FillOutcome PlaceChecked(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
+    {
+        Check(space, p, start, data);
+        return Copy(space, p, start, data);
+    }
+
+    /// <summary>Checks <paramref name="data"/>, the pages of [start, ...) of a pending stretch (not compressed), against their checksums.</summary>
+    private static void Check(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
+    {
         ulong first = (start - p.Shift - p.Run.Address) / ImageFormat.PageSize;
-        int length = (int)(end - start);
-        var data = _buffer.AsSpan(0, length);
-        var pages = space.PagesOf(p.Run.StoredIn);
-        if (p.Run.IsBlock)
-        {
-            if (!ReferenceEquals(_blockRun, p.Run))
-            {
-                pages.ReadRun(p.Run, _block.AsSpan(0, (int)p.Run.Count * ImageFormat.PageSize));
-                _blockRun = p.Run;
-            }
-            _block.AsSpan((int)first * ImageFormat.PageSize, length).CopyTo(data);
-        }
-        else
-        {
-            pages.Read(p.Run.FileOffset + first * ImageFormat.PageSize, data);
-            int bad = PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first);
-            if (bad >= 0)
-                throw new CheckpointException($"{space.PageFile}: the page saved for address {p.Run.Address + (first + (ulong)bad) * ImageFormat.PageSize:x} does not match its checksum; the image is corrupt");
-        }
+        int bad = PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first);
+        if (bad >= 0)
+            throw new CheckpointException($"{space.PageFile}: the page saved for address {p.Run.Address + (first + (ulong)bad) * ImageFormat.PageSize:x} does not match its checksum; the image is corrupt");
+    }
+
+    /// <summary>Places <paramref name="data"/> at <paramref name="start"/> and takes what was placed off the list.</summary>
+    private static FillOutcome Copy(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
+    {
         var outcome = space.Uffd.Copy(start, data);
+        return Settle(space, p, start, (ulong)data.Length, outcome);
+    }
+
+    /// <summary>Takes what a copy of <paramref name="length"/> bytes at <paramref name="start"/> placed off the list.</summary>
+    private static FillOutcome Settle(Space space, Pending p, ulong start, ulong length, FillOutcome outcome)
+    {
+        ulong end = start + length;
         if (outcome.Gone)
         {
             // Not registered memory of a live process any more: nothing of this stretch can go
@@ -334,6 +485,9 @@ public sealed class LazyPager : IDisposable
             space.Drop(start, start + outcome.Done);
         return outcome;
     }
+
+    /// <summary>Where the page data of <paramref name="address"/> (inside <paramref name="p"/>, not compressed) is in its page file.</summary>
+    private static ulong OffsetOf(Pending p, ulong address) => p.Run.FileOffset + (address - p.Shift - p.Run.Address);
 
     private void CloseComplete()
     {
@@ -360,6 +514,15 @@ public sealed class LazyPager : IDisposable
             _done.TrySetResult();
         }
     }
+
+    /// <summary>Pages [Start, End) of a process's memory, as planned for a stretch read ahead (part of <paramref name="Planned"/>).</summary>
+    private readonly record struct Piece(Space Space, ulong Start, ulong End, Pending Planned)
+    {
+        public ulong Length => End - Start;
+    }
+
+    /// <summary>Pages [Start, Start + Length) of a pending stretch placed from [At, At + Length) of a stretch read ahead.</summary>
+    private readonly record struct Placing(Space Space, Pending P, ulong Start, int At, int Length);
 
     /// <summary>Pages [Start, End) as the process has them now, saved at [Start - Shift, End - Shift) in Run.</summary>
     private readonly record struct Pending(ulong Start, ulong End, ulong Shift, PageRun Run);
@@ -389,6 +552,21 @@ public sealed class LazyPager : IDisposable
                     return mid;
             }
             return -1;
+        }
+
+        /// <summary>The first pending stretch that ends after <paramref name="address"/> (Count if none).</summary>
+        public int FirstEndingAfter(ulong address)
+        {
+            int lo = 0, hi = Pending.Count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (Pending[mid].End <= address)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            return lo;
         }
 
         /// <summary>Takes [start, end) off the list (placed, dropped or unmapped).</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using Amber.Image;
 using Amber.Kernel.Memory;
@@ -24,11 +23,8 @@ public sealed class PageCopyPool : IDisposable
     private const int SplitAtLeast = 64;
 
     private readonly ConcurrentBag<List<PageWriterQueue.Item>> _lists = [];
-    private readonly Thread _helper;
-    private readonly SemaphoreSlim _go = new(0), _done = new(0);
+    private readonly HelperThread _helper = new("amber-page-reader");
     private readonly ManualResetEventSlim _writersGo = new();
-    private Action? _work;
-    private ExceptionDispatchInfo? _failure;
 
     public PageCopyPool(int buffers, int bufferSize)
     {
@@ -37,10 +33,7 @@ public sealed class PageCopyPool : IDisposable
         for (int i = 0; i < buffers + 4; i++)
             _lists.Add(Touched(new List<PageWriterQueue.Item>(ListCapacity)));
         Reads = Touched(new List<(ulong Address, int Length)>(RemoteMemory.MaxScattered));
-        _helper = new Thread(Help) { Name = "amber-page-reader", IsBackground = true };
-        _helper.Start();
-        RunOnHelper(() => { }); // its stack faulted in now, not under the freeze
-        _done.Wait();
+        _helper.Split(() => { }, () => { }); // its stack faulted in now, not under the freeze
     }
 
     /// <summary>
@@ -69,18 +62,9 @@ public sealed class PageCopyPool : IDisposable
         int half = ranges.Count / 2, split = 0;
         for (int i = 0; i < half; i++)
             split += ranges[i].Length;
-        RunOnHelper(() => memory.ReadScattered(CollectionsMarshal.AsSpan(ranges)[half..], buffer.Span[split..used]));
-        try
-        {
-            memory.ReadScattered(CollectionsMarshal.AsSpan(ranges)[..half], buffer.Span[..split]);
-        }
-        finally
-        {
-            _done.Wait();
-        }
-        var failure = _failure;
-        _failure = null;
-        failure?.Throw();
+        _helper.Split(
+            () => memory.ReadScattered(CollectionsMarshal.AsSpan(ranges)[half..], buffer.Span[split..used]),
+            () => memory.ReadScattered(CollectionsMarshal.AsSpan(ranges)[..half], buffer.Span[..split]));
     }
 
     public PageBufferPool Buffers { get; }
@@ -99,36 +83,8 @@ public sealed class PageCopyPool : IDisposable
 
     public void Dispose()
     {
-        _work = null;
-        _go.Release(); // no work: the helper ends
-        _helper.Join();
+        _helper.Dispose();
         Buffers.Dispose();
-    }
-
-    private void RunOnHelper(Action work)
-    {
-        _work = work;
-        _go.Release();
-    }
-
-    private void Help()
-    {
-        while (true)
-        {
-            _go.Wait();
-            var work = _work;
-            if (work is null)
-                return;
-            try
-            {
-                work();
-            }
-            catch (Exception e)
-            {
-                _failure = ExceptionDispatchInfo.Capture(e);
-            }
-            _done.Release();
-        }
     }
 
     /// <summary>The list's storage written once, so that its pages are faulted in now.</summary>
