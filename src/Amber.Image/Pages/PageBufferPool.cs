@@ -52,6 +52,17 @@ public sealed class PageBufferPool : IDisposable
     /// <summary>Ends the pool; the block goes when no buffer of it is referenced any more.</summary>
     public void Dispose() => _free.Dispose();
 
+    /// <summary>Advises the whole 2 MiB pages inside <paramref name="memory"/> for huge pages (best effort).</summary>
+    internal static unsafe void AdviseHuge(Span<byte> memory)
+    {
+        fixed (byte* p = memory)
+        {
+            nuint start = ((nuint)p + HugePage - 1) / HugePage * HugePage, end = ((nuint)p + (nuint)memory.Length) / HugePage * HugePage;
+            if (end > start)
+                _ = Interop.Madvise((byte*)start, end - start, Interop.MADV_HUGEPAGE);
+        }
+    }
+
     /// <summary>Huge pages where the kernel has them to give; without, the block is faulted in page by page, as any memory.</summary>
     private static unsafe void Advise(byte[] block, int offset, int length)
     {
