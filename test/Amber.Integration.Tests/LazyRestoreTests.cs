@@ -31,6 +31,28 @@ public sealed partial class LazyRestoreTests
     }
 
     [Fact]
+    public void TheEndOfAChainIsRestoredLazily()
+    {
+        // Its pages lie in three page files, each read ahead in stretches of its own, in file order.
+        using var dir = new TestDir("lazychain");
+        using var target = TargetProcess.StartC("lazy", dir, "64");
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["c1"], "--leave-running").ShouldSucceed();
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["c2"], "--leave-running", "--parent", "c1").ShouldSucceed();
+        target.WaitForTicks(3);
+        CheckpointAndReap(target, dir["c3"], "--parent", "c2");
+        File.WriteAllText(dir["stop"], "");
+        var restored = AmberCli.Run("restore", "--images", dir["c3"], "--detach", "--lazy").ShouldSucceed();
+        target.Restored();
+        var figures = LazyFigures().Match(restored.Stderr);
+        Assert.True(figures.Success, restored.Stderr);
+        Assert.True(long.Parse(figures.Groups["pushed"].Value) > 0, $"no page was pushed ahead: {restored.Stderr}");
+        target.FinishAndVerify();
+    }
+
+    [Fact]
     public void APageThatFailsItsChecksumEndsTheProgram()
     {
         using var dir = new TestDir("lazybad");
@@ -57,9 +79,10 @@ public sealed partial class LazyRestoreTests
     /// had forked for its checks at that moment is saved with it, and its zombie, inherited by this
     /// subreaper, would hold its PID against the restore.
     /// </summary>
-    private static void CheckpointAndReap(TargetProcess target, string images)
+    private static void CheckpointAndReap(TargetProcess target, string images, params string[] options)
     {
-        var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", images, "--json").ShouldSucceed();
+        string[] args = ["checkpoint", target.Pid.ToString(), "--images", images, "--json", .. options];
+        var run = AmberCli.Run(args).ShouldSucceed();
         using var json = System.Text.Json.JsonDocument.Parse(run.Stdout);
         target.ReapKilled([.. json.RootElement.GetProperty("processes").EnumerateArray().Select(p => p.GetInt32()).Where(p => p != target.Pid)]);
     }

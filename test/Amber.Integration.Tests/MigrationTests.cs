@@ -474,13 +474,15 @@ public sealed class MigrationTests
         var moved = Migrate(nodes["a"], nodes["b"], "precopy", "st");
         Assert.Equal("shared", moved.GetProperty("storage").GetString());
         string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("st"));
-        var checkpoints = Directory.EnumerateDirectories(store).ToList();
-        Assert.NotEmpty(checkpoints);
+        // The migration's are the first, one per round; b's own may follow already.
+        int rounds = moved.GetProperty("rounds").GetArrayLength();
+        var checkpoints = CheckpointsIn(store).Take(rounds).ToList();
+        Assert.Equal(rounds, checkpoints.Count);
         Assert.All(checkpoints, c => Assert.False(HoldsStorage(c), $"{c} holds the storage"));
         Assert.Null(ExtendedAttribute(work["files"])); // the mark taken off again
         // None of those holds the files at the memory's cut: b takes one that does as soon as the group runs there.
         string held = "";
-        GroupHome.WaitUntil(() => (held = Directory.EnumerateDirectories(store).Except(checkpoints).FirstOrDefault(c => !Path.GetFileName(c).Contains('.', StringComparison.Ordinal) && File.Exists(Path.Combine(c, "manifest.img")) && HoldsStorage(c)) ?? "") != "",
+        GroupHome.WaitUntil(() => (held = CheckpointsIn(store).Except(checkpoints).FirstOrDefault(HoldsStorage) ?? "") != "",
             "a checkpoint on b that holds the storage");
         files.RunsOn(nodes["b"], 10);
         // Brought back (no --from), the group comes from that one, its files put back with its memory:
@@ -823,6 +825,10 @@ public sealed class MigrationTests
 
     /// <summary>Whether a checkpoint directory holds a storage checkpoint.</summary>
     private static bool HoldsStorage(string checkpoint) => File.Exists(Path.Combine(checkpoint, "storage.img"));
+
+    /// <summary>The checkpoints committed in a store, oldest first (not one being written).</summary>
+    private static IEnumerable<string> CheckpointsIn(string store) =>
+        Directory.EnumerateDirectories(store).Where(c => !Path.GetFileName(c).Contains('.', StringComparison.Ordinal) && File.Exists(Path.Combine(c, "manifest.img"))).Order(StringComparer.Ordinal);
 
     /// <summary>The last lines of a log, for a failure's message.</summary>
     private static string Tail(string log) => string.Join("\n  ", log.TrimEnd('\n').Split('\n').TakeLast(12));

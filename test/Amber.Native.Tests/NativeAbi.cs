@@ -258,6 +258,7 @@ internal static class NativeAbi
         #include <stddef.h>
         #include <stdio.h>
         #include <sys/mman.h>
+        #include <sys/resource.h>
         #include <sys/mount.h>
         #include <sys/prctl.h>
         #include <sys/ptrace.h>

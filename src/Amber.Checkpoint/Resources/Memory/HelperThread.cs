@@ -9,12 +9,15 @@ namespace Amber.Checkpoint.Resources.Memory;
 internal sealed class HelperThread : IDisposable
 {
     private readonly Thread _thread;
+    private readonly bool _givesWay;
     private readonly SemaphoreSlim _go = new(0), _done = new(0);
     private Action? _work;
     private ExceptionDispatchInfo? _failure;
 
-    public HelperThread(string name)
+    /// <param name="givesWay">Runs at a lower priority (<see cref="Kernel.Processes.BackgroundThread.GiveWay"/>).</param>
+    public HelperThread(string name, bool givesWay = false)
     {
+        _givesWay = givesWay;
         _thread = new Thread(Help) { Name = name, IsBackground = true };
         _thread.Start();
     }
@@ -49,6 +52,8 @@ internal sealed class HelperThread : IDisposable
 
     private void Help()
     {
+        if (_givesWay)
+            Kernel.Processes.BackgroundThread.GiveWay();
         while (true)
         {
             _go.Wait();

@@ -397,7 +397,7 @@ public sealed class LazyPager : IDisposable
                 outcomes[k] = placing[k].Space.Uffd.Copy(placing[k].Start, stretch.Data.Slice(placing[k].At, placing[k].Length));
         }
         if (placing.Count > 1)
-            (_copier ??= new HelperThread("amber-lazy-copier")).Split(() => CopyEvery(1), () => CopyEvery(0));
+            (_copier ??= new HelperThread("amber-lazy-copier", givesWay: true)).Split(() => CopyEvery(1), () => CopyEvery(0));
         else
             CopyEvery(0);
         for (int k = 0; k < placing.Count; k++)

@@ -12,7 +12,8 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// <para>
 /// Two readers take the stretches in turn, so that one reads while the other checks what it read
 /// (<c>check</c>, its pages' checksums): the thread that places a stretch then only copies it.
-/// They are handed over in the plan's order all the same.
+/// They are handed over in the plan's order all the same. Both give way to the restored processes
+/// (a lower priority): where the cores are short, the program runs first.
 /// </para>
 /// <para>
 /// A stretch that cannot be read is handed over all the same, marked failed: whoever planned it reads
@@ -92,6 +93,7 @@ internal sealed class PageReadAhead<T> : IDisposable
 
     private void Start()
     {
+        Kernel.Processes.BackgroundThread.GiveWay();
         try
         {
             // Made here, not on the pager's thread: faulting 16 MiB in takes a while.
@@ -101,7 +103,11 @@ internal sealed class PageReadAhead<T> : IDisposable
         {
             // Every stretch is then read another way.
         }
-        var second = new Thread(() => Read(1)) { IsBackground = true, Name = "amber-page-read-ahead" };
+        var second = new Thread(() =>
+        {
+            Kernel.Processes.BackgroundThread.GiveWay();
+            Read(1);
+        }) { IsBackground = true, Name = "amber-page-read-ahead" };
         second.Start();
         Read(0);
         second.Join();
