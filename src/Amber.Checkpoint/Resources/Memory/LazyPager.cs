@@ -332,9 +332,8 @@ public sealed class LazyPager : IDisposable
         foreach (var piece in stretch.Tag)
         {
             var p = piece.Planned;
-            ulong first = (piece.Start - p.Shift - p.Run.Address) / ImageFormat.PageSize;
             var data = stretch.Data.Slice((int)(OffsetOf(p, piece.Start) - stretch.Offset), (int)piece.Length);
-            if (PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first) >= 0)
+            if (FirstBadPage(p, piece.Start, data) >= 0)
                 return false; // said by the pager's own check, which meets it too
         }
         return true;
@@ -442,7 +441,7 @@ public sealed class LazyPager : IDisposable
             space.PagesOf(p.Run.StoredIn).ReadRun(p.Run, _block.AsSpan(0, (int)p.Run.Count * ImageFormat.PageSize)); // checked
             _blockRun = p.Run;
         }
-        _block.AsSpan((int)(start - p.Shift - p.Run.Address), data.Length).CopyTo(data);
+        _block.AsSpan((int)p.IntoRun(start), data.Length).CopyTo(data);
         return Copy(space, p, start, data);
     }
 
@@ -456,11 +455,14 @@ public sealed class LazyPager : IDisposable
     /// <summary>Checks <paramref name="data"/>, the pages of [start, ...) of a pending stretch (not compressed), against their checksums.</summary>
     private static void Check(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
     {
-        ulong first = (start - p.Shift - p.Run.Address) / ImageFormat.PageSize;
-        int bad = PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)first);
+        int bad = FirstBadPage(p, start, data);
         if (bad >= 0)
-            throw new CheckpointException($"{space.PageFile}: the page saved for address {p.Run.Address + (first + (ulong)bad) * ImageFormat.PageSize:x} does not match its checksum; the image is corrupt");
+            throw new CheckpointException($"{space.PageFile}: the page saved for address {p.Run.Address + p.IntoRun(start) + (ulong)bad * ImageFormat.PageSize:x} does not match its checksum; the image is corrupt");
     }
+
+    /// <summary>The first page of <paramref name="data"/> (the pages of <paramref name="p"/> from <paramref name="start"/> on) that fails its checksum; -1 if none.</summary>
+    private static int FirstBadPage(Pending p, ulong start, ReadOnlySpan<byte> data) =>
+        PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)(p.IntoRun(start) / ImageFormat.PageSize));
 
     /// <summary>Places <paramref name="data"/> at <paramref name="start"/> and takes what was placed off the list.</summary>
     private static FillOutcome Copy(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
@@ -487,7 +489,7 @@ public sealed class LazyPager : IDisposable
     }
 
     /// <summary>Where the page data of <paramref name="address"/> (inside <paramref name="p"/>, not compressed) is in its page file.</summary>
-    private static ulong OffsetOf(Pending p, ulong address) => p.Run.FileOffset + (address - p.Shift - p.Run.Address);
+    private static ulong OffsetOf(Pending p, ulong address) => p.Run.FileOffset + p.IntoRun(address);
 
     private void CloseComplete()
     {
@@ -525,7 +527,11 @@ public sealed class LazyPager : IDisposable
     private readonly record struct Placing(Space Space, Pending P, ulong Start, int At, int Length);
 
     /// <summary>Pages [Start, End) as the process has them now, saved at [Start - Shift, End - Shift) in Run.</summary>
-    private readonly record struct Pending(ulong Start, ulong End, ulong Shift, PageRun Run);
+    private readonly record struct Pending(ulong Start, ulong End, ulong Shift, PageRun Run)
+    {
+        /// <summary>How far into the run's pages <paramref name="address"/> (as the process has it now) was saved, in bytes.</summary>
+        public ulong IntoRun(ulong address) => address - Shift - Run.Address;
+    }
 
     /// <summary>One process's memory (or a forked copy of it): what is still to place, in address order.</summary>
     private sealed class Space(MissingPages uffd, List<Pending> pending, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
