@@ -143,6 +143,7 @@ public sealed class ProcParserSampleTests
         Assert.Equal(4000, s.ParentPid);
         Assert.Equal(5000, s.ProcessGroup);
         Assert.Equal(6000, s.Session);
+        Assert.Equal(9000U, s.Flags);
         Assert.Equal(20000, s.NumThreads);
         Assert.Equal(22000UL, s.StartTime);
         Assert.Equal(26000UL, s.StartCode);
@@ -171,6 +172,8 @@ public sealed class ProcParserSampleTests
         Assert.Equal(14791, s.ParentPid);
         Assert.Equal(14791, s.ProcessGroup);
         Assert.Equal(8862, s.Session);
+        Assert.Equal(4194304U, s.Flags); // PF_RANDOMIZE: running, not exiting
+        Assert.Equal(0U, s.Flags & ParsedStat.Exiting);
         Assert.Equal(1, s.NumThreads);
         Assert.Equal(128853UL, s.StartTime);
         Assert.Equal(94732699508736UL, s.StartCode);

@@ -56,14 +56,24 @@ public sealed class FrozenTree : IDisposable
                     if (tree._members.Any(m => m.Pid == pid))
                         continue;
                     added = true;
-                    var stat = ProcFs.ReadStat(pid);
-                    if (stat.State is 'Z')
+                    try
                     {
-                        tree._members.Add(new TreeMember(pid, parent, null, stat.ExitCode));
-                        continue;
+                        var stat = ProcFs.ReadStat(pid);
+                        if (stat.State is 'Z')
+                        {
+                            tree._members.Add(new TreeMember(pid, parent, null, stat.ExitCode));
+                            continue;
+                        }
+                        checkBeforeFreeze(pid);
+                        tree._members.Add(new TreeMember(pid, parent, collect ? FrozenProcess.Freeze(pid) : FrozenProcess.Seize(pid), 0));
                     }
-                    checkBeforeFreeze(pid);
-                    tree._members.Add(new TreeMember(pid, parent, collect ? FrozenProcess.Freeze(pid) : FrozenProcess.Seize(pid), 0));
+                    catch (Exception e) when (pid != root && (e is TargetGoneException || e is KernelCallException { Errno: Errnos.EPERM } && Ending(pid)))
+                    {
+                        // Exited since it was listed, before it could be stopped (ptrace refuses one on its
+                        // way out): reaped by its parent, which still ran, it is no longer part of the tree;
+                        // the next listing finds it a zombie if its parent is stopped now.
+                        WaitUntilEnded(pid);
+                    }
                 }
                 if (!added)
                     return tree;
@@ -90,6 +100,42 @@ public sealed class FrozenTree : IDisposable
     {
         foreach (var p in Processes)
             p.Dispose();
+    }
+
+    /// <summary>How long a process on its way out may take to be a zombie (a big address space takes a while to tear down).</summary>
+    private static readonly TimeSpan ExitWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>Returns once a process on its way out is a zombie or gone (or after <see cref="ExitWait"/>: the next listing sees it as it is then).</summary>
+    private static void WaitUntilEnded(int pid)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (waited.Elapsed < ExitWait)
+        {
+            try
+            {
+                if (ProcFs.ReadStat(pid).State is 'Z' or 'X')
+                    return;
+            }
+            catch (TargetGoneException)
+            {
+                return;
+            }
+            Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>Whether process <paramref name="pid"/> is gone, a zombie, or exiting.</summary>
+    private static bool Ending(int pid)
+    {
+        try
+        {
+            var stat = ProcFs.ReadStat(pid);
+            return stat.State is 'Z' or 'X' || (stat.Flags & ParsedStat.Exiting) != 0;
+        }
+        catch (TargetGoneException)
+        {
+            return true;
+        }
     }
 
     /// <summary>The tree as it is now: (pid, parent) pairs, breadth-first from the root.</summary>

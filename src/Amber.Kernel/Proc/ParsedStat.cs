@@ -22,4 +22,11 @@ public readonly record struct ParsedStat(
     ulong ArgEnd,            // 49
     ulong EnvStart,          // 50
     ulong EnvEnd,            // 51
-    int ExitCode);           // 52: the waitpid status of a zombie
+    int ExitCode)            // 52: the waitpid status of a zombie
+{
+    /// <summary>PF_EXITING in <see cref="Flags"/>: the process is on its way out (its threads exit; ptrace refuses it).</summary>
+    public const uint Exiting = 0x4;
+
+    /// <summary>Field 9: the kernel's PF_* flags of the process's main thread.</summary>
+    public uint Flags { get; init; }
+}

@@ -63,7 +63,7 @@ public static class ProcParsers
         if (field <= 51)
             throw new FormatException($"stat has {field - 1} fields, expected at least 51");
         return new ParsedStat(pid, state, (int)f[4], (int)f[5], (int)f[6], (long)f[20], f[22],
-            f[26], f[27], f[28], f[45], f[46], f[47], f[48], f[49], f[50], f[51], (int)f[52]);
+            f[26], f[27], f[28], f[45], f[46], f[47], f[48], f[49], f[50], f[51], (int)f[52]) { Flags = (uint)f[9] };
     }
 
     public static ProcStatus ParseStatus(string text)
