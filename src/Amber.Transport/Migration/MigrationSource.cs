@@ -167,10 +167,6 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         }
     }
 
-    /// <summary>
-    /// The last round, the group frozen: sent, restored there and held; ended here, and as soon as every
-    /// process here has been sent SIGKILL (none runs again), released there.
-    /// </summary>
     /// <summary>The page link of a post-copy, opened once the destination has a checkpoint without its page data (and so expects one).</summary>
     private void OpenPageLink(IPEndPoint to, string group)
     {
@@ -190,6 +186,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         _pages.Start();
     }
 
+    /// <summary>
+    /// The last round, the group frozen: sent, restored there and held; ended here, and as soon as every
+    /// process here has been sent SIGKILL (none runs again), released there.
+    /// </summary>
     private ControlResponse Final(GroupRuntime group, MigrateRequest request, PeerLink link, List<MigrationRound> rounds, HashSet<string> sent, Stopwatch clock,
         Action<ProgressSample>? progress)
     {

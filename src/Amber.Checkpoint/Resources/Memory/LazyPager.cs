@@ -283,10 +283,11 @@ public sealed class LazyPager : IDisposable
     }
 
     /// <summary>
-    /// Plans the reads ahead of what is pending in page files on this disk, not compressed: file by
-    /// file in offset order, pieces close to each other (forked copies of one process share theirs) in
-    /// one read of up to a stretch. What is not planned, or has moved, is pushed by <see cref="PushOne"/>
-    /// once the stretches are placed.
+    /// Plans the reads ahead of what is pending in page files, not compressed: file by file in offset
+    /// order, pieces close to each other (forked copies of one process share theirs) in one read of up
+    /// to a stretch. Files on this disk first; then those still arriving (a post-copy's), whose reads
+    /// wait for their bytes on the readers' threads, not the pager's, which answers touches meanwhile.
+    /// What is not planned, or has moved, is pushed by <see cref="PushOne"/> once the stretches are placed.
     /// </summary>
     private void PlanReads()
     {
@@ -297,7 +298,7 @@ public sealed class LazyPager : IDisposable
             foreach (var p in space.Pending)
             {
                 var file = space.PagesOf(p.Run.StoredIn);
-                if (p.Run.IsBlock || !file.IsWhole)
+                if (p.Run.IsBlock)
                     continue;
                 if (!byFile.TryGetValue(file, out var pieces))
                     byFile[file] = pieces = [];
@@ -306,7 +307,7 @@ public sealed class LazyPager : IDisposable
             }
         }
         var plan = new List<(PageFileReader, ulong, int, Piece[])>();
-        foreach (var (file, pieces) in byFile)
+        foreach (var (file, pieces) in byFile.OrderBy(f => f.Key.IsWhole ? 0 : 1))
         {
             pieces.Sort((a, b) => a.Offset.CompareTo(b.Offset));
             for (int i = 0, j; i < pieces.Count; i = j)
