@@ -18,7 +18,7 @@ public static class DeletedFileDumper
 
     public static void Dump(int pid, int imagePid, ProcessImage image, PageFileWriter pages, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
-        var buffer = new PageBuffer(ChunkBytes);
+        PageBuffer? buffer = null; // made for a process that has any (ShmemDumper.Dump)
         var byFd = image.Fds.Where(f => f.Kind == FdKind.FdDeletedFile).Select(f => (Id: f.DeletedFile, f.Path, Fd: (FdImage?)f, Vma: (Vma?)null));
         var byMapping = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaDeletedFile).Select(v => (Id: v.ShmemId, v.Path, Fd: (FdImage?)null, Vma: (Vma?)v));
         if (image.CwdDeleted != 0 && saved.Claim(ObjectKind.Deleted, image.CwdDeleted, pid))
@@ -36,7 +36,7 @@ public static class DeletedFileDumper
             using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd, writable: false) : RemoteFile.FromMapping(pid, vma!.Start, vma.End, writable: false);
             var st = file.Stat();
             var deleted = new DeletedFile { Id = id, Path = path, Size = (ulong)st.Size, Mode = st.Mode & 0xfff, Uid = st.Uid, Gid = st.Gid };
-            ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer,
+            ShmemDumper.CopyContents(file, pages, deleted.Pages, buffer ??= new PageBuffer(ChunkBytes),
                 earlier?.ObjectOf(imagePid, p => p.DeletedFiles.Where(d => d.Id == id).Select(d => ((IList<PageRun>)d.Pages, d.PagesOf))));
             image.DeletedFiles.Add(deleted);
         }

@@ -20,7 +20,9 @@ public static class ShmemDumper
     {
         var vmas = image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaShmem).ToList();
         var fds = image.Fds.Where(f => f.Kind == FdKind.FdMemfd).ToList();
-        var buffer = new PageBuffer(ChunkBytes);
+        // Made for a process that has any: 4 MiB of fresh memory is milliseconds of page faults under the freeze.
+        PageBuffer? buffer = null;
+        PageBuffer Buffer() => buffer ??= new PageBuffer(ChunkBytes);
         foreach (ulong id in vmas.Select(v => v.ShmemId).Concat(fds.Select(f => f.ShmemId)).Distinct())
         {
             cancel.ThrowIfCancellationRequested();
@@ -32,14 +34,14 @@ public static class ShmemDumper
             bool anonymous = fd is null && label.StartsWith("/dev/zero", StringComparison.Ordinal);
             using var file = fd is not null ? RemoteFile.FromFd(pid, fd.Fd, writable: false) : RemoteFile.FromMapping(pid, mappings[0].Start, mappings[0].End, writable: false);
             var shmem = new ShmemImage { Id = id, Name = anonymous ? "" : MemfdName(label), Anonymous = anonymous, Size = (ulong)file.Size, Seals = file.Seals };
-            CopyContents(file, pages, shmem.Pages, buffer, earlier?.ObjectOf(imagePid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
+            CopyContents(file, pages, shmem.Pages, Buffer(), earlier?.ObjectOf(imagePid, p => p.Mm.Shmem.Where(s => s.Id == id).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.Shmem.Add(shmem);
         }
-        DumpSysv(pid, imagePid, image, pages, buffer, saved, earlier, cancel);
+        DumpSysv(pid, imagePid, image, pages, Buffer, saved, earlier, cancel);
     }
 
     /// <summary>System V segments the process has attached: attributes from /proc/sysvipc/shm, contents through the mapping.</summary>
-    private static void DumpSysv(int pid, int imagePid, ProcessImage image, PageFileWriter pages, PageBuffer buffer, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
+    private static void DumpSysv(int pid, int imagePid, ProcessImage image, PageFileWriter pages, Func<PageBuffer> buffer, SavedObjects saved, ParentCheckpoint? earlier, CancellationToken cancel)
     {
         foreach (var group in image.Mm.Vmas.Where(v => v.Kind == VmaKind.VmaSysv).GroupBy(v => v.ShmemId))
         {
@@ -51,7 +53,7 @@ public static class ShmemDumper
                 ?? throw new UnsupportedResourceException(pid, $"System V segment {group.Key}", "a segment /proc/sysvipc/shm does not list");
             var sysv = new SysvShmImage { Id = segment.Id, Key = segment.Key, Size = segment.Size, Mode = segment.Mode, Uid = segment.Uid, Gid = segment.Gid };
             using var file = RemoteFile.FromMapping(pid, first.Start, first.End);
-            CopyContents(file, pages, sysv.Pages, buffer,
+            CopyContents(file, pages, sysv.Pages, buffer(),
                 earlier?.ObjectOf(imagePid, p => p.Mm.SysvShm.Where(s => s.Id == segment.Id && s.Key == segment.Key).Select(s => ((IList<PageRun>)s.Pages, s.PagesOf))));
             image.Mm.SysvShm.Add(sysv);
         }
