@@ -72,9 +72,9 @@ public sealed class FrozenProcess : IDisposable
                         // once every known thread is stopped nobody is left to start one.
                         frozen._seized[tid] = Tracee.Seize(pid, tid, PtraceOptions.SuspendSeccomp);
                     }
-                    catch (TargetGoneException) when (tid != pid)
+                    catch (Exception e) when (tid != pid && ThreadEnded(e, pid, tid))
                     {
-                        continue; // a thread that just exited
+                        continue; // a thread that just exited, or is exiting (ptrace refuses it)
                     }
                     added = true;
                 }
@@ -92,24 +92,75 @@ public sealed class FrozenProcess : IDisposable
     /// <summary>The second half: each seized thread's stop collected, its registers and mask kept, all signals blocked.</summary>
     public void CollectStops()
     {
-        foreach (int tid in ProcFs.ListThreads(Pid))
+        // Listed again until every thread there is stopped: one seized thread may exit before its stop
+        // (it is gone), or start another before it (seized now: nothing traces it yet).
+        var stopped = new HashSet<int>();
+        for (int pass = 0; ; pass++)
         {
-            var tracee = _seized[tid];
-            _seized.Remove(tid);
-            var status = tracee.WaitForStop();
-            var regs = tracee.GetRegisters();
-            ulong mask = tracee.GetSignalMask();
-            if (status.IsEventStop && !WasStopped && !SignalWaits(tid, mask) && regs.UndoInterruption())
-                tracee.SetRegisters(regs);
-            _threads.Add(new FrozenThread(tracee, regs, mask));
-            if (!status.IsEventStop)
-                throw new CheckpointException($"process {Pid}: thread {tid} stopped unexpectedly ({status})");
-            tracee.SetSignalMask(AllSignals);
+            if (pass == MaxPasses)
+                throw new CheckpointException($"process {Pid}: its threads kept changing while being stopped");
+            bool added = false;
+            foreach (int tid in ProcFs.ListThreads(Pid))
+            {
+                if (stopped.Contains(tid))
+                    continue;
+                if (!_seized.Remove(tid, out var tracee))
+                {
+                    try
+                    {
+                        tracee = Tracee.Seize(Pid, tid, PtraceOptions.SuspendSeccomp);
+                    }
+                    catch (Exception e) when (tid != Pid && ThreadEnded(e, Pid, tid))
+                    {
+                        continue;
+                    }
+                }
+                WaitStatus status;
+                try
+                {
+                    status = tracee.WaitForStop();
+                }
+                catch (TargetGoneException) when (tid != Pid)
+                {
+                    tracee.Dispose(); // exited between its seizure and its stop
+                    continue;
+                }
+                stopped.Add(tid);
+                added = true;
+                var regs = tracee.GetRegisters();
+                ulong mask = tracee.GetSignalMask();
+                if (status.IsEventStop && !WasStopped && !SignalWaits(tid, mask) && regs.UndoInterruption())
+                    tracee.SetRegisters(regs);
+                _threads.Add(new FrozenThread(tracee, regs, mask));
+                if (!status.IsEventStop)
+                    throw new CheckpointException($"process {Pid}: thread {tid} stopped unexpectedly ({status})");
+                tracee.SetSignalMask(AllSignals);
+            }
+            if (!added)
+                break;
         }
         // Tracees we seized whose thread vanished before the stop was collected.
         foreach (var t in _seized.Values)
             t.Dispose();
         _seized.Clear();
+    }
+
+    /// <summary>Whether <paramref name="e"/>, from seizing thread <paramref name="tid"/>, says it has exited or is exiting (ptrace refuses one on its way out: EPERM).</summary>
+    private static bool ThreadEnded(Exception e, int pid, int tid)
+    {
+        if (e is TargetGoneException)
+            return true;
+        if (e is not KernelCallException { Errno: Errnos.EPERM })
+            return false;
+        try
+        {
+            var stat = ProcParsers.ParseStat(File.ReadAllText($"/proc/{pid}/task/{tid}/stat"));
+            return stat.State is 'Z' or 'X' || (stat.Flags & ParsedStat.Exiting) != 0;
+        }
+        catch (IOException)
+        {
+            return true; // gone since
+        }
     }
 
     /// <summary>
