@@ -117,7 +117,10 @@ public static class Checkpointer
         // writes to copy early are read (a group left running is frozen only for the copy).
         long noCollectionBytes = options.LeaveRunning ? NoCollectionBytes : FrozenThroughoutBytes(parent);
         if (!options.LeaveRunning)
+        {
             NoCollections.Touch(noCollectionBytes);
+            HostKey.Warm(); // its manifest is signed before they run again (an incremental's parent, opened and checked, has done it already)
+        }
         var writtenBefore = parent is null ? [] : WrittenBeforeTheFreeze(options.Trackers);
         trace.Mark("written pages (running)");
         using var writer = CheckpointWriter.Create(options.ImagesDirectory, options.Key, directIo: !options.PagesThroughCache);

@@ -243,6 +243,7 @@ public static class InternalCommand
                     throw new UsageException($"--images {HandOver.Later} needs --hand-over");
                 // Ready before it is asked: what a restore first touches, touched now (docs/kernel.md §13).
                 NoCollections.Touch(AheadBytes);
+                HostKey.Warm();
                 Faults.Check(FaultPoint.RestoreAhead);
                 checkpoint = HandOver.AwaitImages(link, out string why) ?? throw new CheckpointException($"nothing was restored: {why}");
             }
