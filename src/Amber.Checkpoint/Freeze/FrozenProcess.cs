@@ -145,12 +145,16 @@ public sealed class FrozenProcess : IDisposable
         _seized.Clear();
     }
 
-    /// <summary>Whether <paramref name="e"/>, from seizing thread <paramref name="tid"/>, says it has exited or is exiting (ptrace refuses one on its way out: EPERM).</summary>
+    /// <summary>
+    /// Whether <paramref name="e"/>, from seizing thread <paramref name="tid"/>, says it has exited or
+    /// is exiting: ptrace refuses one on its way out (EPERM), and one may go between the seizure and
+    /// the interrupt (ESRCH).
+    /// </summary>
     private static bool ThreadEnded(Exception e, int pid, int tid)
     {
         if (e is TargetGoneException)
             return true;
-        if (e is not KernelCallException { Errno: Errnos.EPERM })
+        if (e is not KernelCallException { Errno: Errnos.EPERM or Errnos.ESRCH })
             return false;
         try
         {
