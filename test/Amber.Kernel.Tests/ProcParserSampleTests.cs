@@ -174,6 +174,7 @@ public sealed class ProcParserSampleTests
         Assert.Equal(8862, s.Session);
         Assert.Equal(4194304U, s.Flags); // PF_RANDOMIZE: running, not exiting
         Assert.Equal(0U, s.Flags & ParsedStat.Exiting);
+        Assert.False(s.Ending);
         Assert.Equal(1, s.NumThreads);
         Assert.Equal(128853UL, s.StartTime);
         Assert.Equal(94732699508736UL, s.StartCode);

@@ -158,10 +158,9 @@ public sealed class FrozenProcess : IDisposable
             return false;
         try
         {
-            var stat = ProcParsers.ParseStat(File.ReadAllText($"/proc/{pid}/task/{tid}/stat"));
-            return stat.State is 'Z' or 'X' || (stat.Flags & ParsedStat.Exiting) != 0;
+            return ProcFs.ReadThreadStat(pid, tid).Ending;
         }
-        catch (IOException)
+        catch (Exception gone) when (gone is TargetGoneException or IOException)
         {
             return true; // gone since
         }

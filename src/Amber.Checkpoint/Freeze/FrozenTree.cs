@@ -129,8 +129,7 @@ public sealed class FrozenTree : IDisposable
     {
         try
         {
-            var stat = ProcFs.ReadStat(pid);
-            return stat.State is 'Z' or 'X' || (stat.Flags & ParsedStat.Exiting) != 0;
+            return ProcFs.ReadStat(pid).Ending;
         }
         catch (TargetGoneException)
         {

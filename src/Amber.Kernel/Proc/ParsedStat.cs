@@ -29,4 +29,7 @@ public readonly record struct ParsedStat(
 
     /// <summary>Field 9: the kernel's PF_* flags of the process's main thread.</summary>
     public uint Flags { get; init; }
+
+    /// <summary>A zombie, dead, or on its way out (<see cref="Exiting"/>): ptrace refuses it, and it will not run again.</summary>
+    public bool Ending => State is 'Z' or 'X' || (Flags & Exiting) != 0;
 }

@@ -20,6 +20,9 @@ public static class ProcFs
 
     public static ProcStatus ReadStatus(int pid) => ProcParsers.ParseStatus(ReadText(pid, "status"));
 
+    /// <summary>One thread's stat: its own state and flags (one thread may be exiting while the others run).</summary>
+    public static ParsedStat ReadThreadStat(int pid, int tid) => ProcParsers.ParseStat(ReadText(pid, $"task/{tid}/stat"));
+
     /// <summary>One thread's status: its own pending signals and mask (SigPnd, SigBlk) are per thread.</summary>
     public static ProcStatus ReadThreadStatus(int pid, int tid) => ProcParsers.ParseStatus(ReadText(pid, $"task/{tid}/status"));
 
