@@ -52,8 +52,9 @@ public sealed partial class LazyRestoreTests
         using var target = TargetProcess.StartC("lazy", dir, "64");
         target.WaitForTicks(3);
         CheckpointAndReap(target, dir["img"]);
-        // The middle of the page file is the 64 MiB region, which the restore leaves to the pager.
-        string pages = Directory.GetFiles(dir["img"], "pages-*.img").Single();
+        // The middle of the target's page file is the 64 MiB region, which the restore leaves to the
+        // pager. (A child it forked for its checks may have been caught too, with a page file of its own.)
+        string pages = Path.Combine(dir["img"], $"pages-{target.Pid}.img");
         CorruptImageTests.Flip(pages, new FileInfo(pages).Length / 2 / 4096 * 4096 + 100);
         AmberCli.Run("restore", "--images", dir["img"], "--detach", "--lazy").ShouldFail("does not match its checksum");
         target.Restored();

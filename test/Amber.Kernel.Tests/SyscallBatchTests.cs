@@ -1,9 +1,6 @@
 using Amber.Kernel.Files;
 using Amber.Kernel.Inject;
-using Amber.Kernel.Memory;
 using Amber.Kernel.Proc;
-using Amber.Kernel.Processes;
-using Amber.Kernel.Ptrace;
 
 namespace Amber.Kernel.Tests;
 
@@ -25,7 +22,7 @@ public sealed class SyscallBatchTests : IDisposable
     [Fact]
     public void CallsRunInOrderAndReportTheirResults()
     {
-        OnHusk((pid, calls, batch, memory) =>
+        InjectedHusk.Run((pid, calls, batch, memory) =>
         {
             ulong at = FreeAddress(pid);
             int fd = LowestFreeFd(pid);
@@ -53,7 +50,7 @@ public sealed class SyscallBatchTests : IDisposable
     [Fact]
     public void AFailureStopsTheBatchAndNamesTheCall()
     {
-        OnHusk((pid, calls, batch, _) =>
+        InjectedHusk.Run((pid, calls, batch, _) =>
         {
             ulong at = FreeAddress(pid);
             batch.Mmap(at, Page, Mman.ProtRead, Mman.MapPrivate | Mman.MapAnonymous | Mman.MapFixedNoReplace);
@@ -74,7 +71,7 @@ public sealed class SyscallBatchTests : IDisposable
     [Fact]
     public void ARecoveryLetsTheRestGoOn()
     {
-        OnHusk((pid, _, batch, memory) =>
+        InjectedHusk.Run((pid, _, batch, memory) =>
         {
             ulong at = FreeAddress(pid);
             int fd = LowestFreeFd(pid);
@@ -99,7 +96,7 @@ public sealed class SyscallBatchTests : IDisposable
     [Fact]
     public void AResultOtherThanExpectedStopsTheBatch()
     {
-        OnHusk((pid, _, batch, _) =>
+        InjectedHusk.Run((pid, _, batch, _) =>
         {
             int lowest = LowestFreeFd(pid);
             batch.OpenAt(_file, OpenFlags.ReadOnly, lowest + 5);
@@ -107,33 +104,6 @@ public sealed class SyscallBatchTests : IDisposable
             Assert.Contains($"returned {lowest}, not {lowest + 5}", error.Message);
             Assert.Contains(lowest, ProcFs.ListFds(pid)); // what it did is left for the caller to see
         });
-    }
-
-    /// <summary>A seized husk with a trampoline (its code, then a batch area) mapped in.</summary>
-    private static void OnHusk(Action<int, RemoteCalls, SyscallBatch, RemoteMemory> test)
-    {
-        using var husk = new HuskChild();
-        try
-        {
-            husk.WaitUntilPaused();
-            PtraceThread.Run(() =>
-            {
-                using var tracee = Tracee.Seize(husk.Pid, husk.Pid, PtraceOptions.ExitKill);
-                Assert.True(tracee.WaitForStop().IsEventStop);
-                using var memory = new RemoteMemory(husk.Pid);
-                var bootstrap = new SyscallInjector(tracee, Husk.SyscallAddress, int3Follows: false);
-                var boot = new RemoteCalls(bootstrap, memory, 0, 0);
-                ulong trampoline = boot.Mmap(0, 4 * Page, Mman.ProtRead | Mman.ProtWrite | Mman.ProtExec, Mman.MapPrivate | Mman.MapAnonymous);
-                memory.Write(trampoline, Trampoline.Code);
-                var injector = new SyscallInjector(tracee, trampoline, int3Follows: true, bootstrap.OriginalRegisters);
-                var calls = new RemoteCalls(injector, memory, trampoline + Page, (int)Page);
-                test(husk.Pid, calls, new SyscallBatch(calls, trampoline + 2 * Page, 2 * (int)Page), memory);
-            });
-        }
-        finally
-        {
-            husk.KillAndReap();
-        }
     }
 
     private static int LowestFreeFd(int pid)

@@ -33,9 +33,13 @@ public readonly record struct UserfaultEvent(UserfaultKind Kind, ulong Address, 
 /// How far a copy into the process got: <see cref="Done"/> bytes of the range are there (placed now,
 /// or there already). <see cref="Again"/>: the process's memory layout is changing (a fork, an mremap,
 /// an munmap waits for its message to be read): read its events, then go on from Done.
-/// <see cref="Gone"/>: the range is no longer registered memory of a live process.
+/// <see cref="Unmapped"/>: the page at Done is in no registered mapping now: the process moved or
+/// unmapped it. While the message saying so is unread, copies are told Again; but a copy that waited
+/// for the mapping's lock through the change itself finds it gone, and the message comes after: the
+/// pages are not lost, they are where it will say.
+/// <see cref="Gone"/>: the process's memory is gone (it exited or exec'd): nothing can go there any more.
 /// </summary>
-public readonly record struct FillOutcome(ulong Done, bool Again, bool Gone);
+public readonly record struct FillOutcome(ulong Done, bool Again, bool Gone, bool Unmapped = false);
 
 /// <summary>
 /// Missing pages of another process served from here (userfaultfd in missing mode, docs/kernel.md
@@ -82,22 +86,42 @@ public sealed class MissingPages : IDisposable
     /// <summary>
     /// Places <paramref name="data"/> at <paramref name="address"/> (whole pages) and wakes whoever
     /// waits there. Pages already there (placed before, or written by the process after a drop) are
-    /// left as they are.
+    /// left as they are. A range across two mappings (the process split one, by mprotect say) is
+    /// placed in parts. With <paramref name="skipUnmapped"/>, a page in no registered mapping is
+    /// passed over (counted in Done) rather than ending the copy.
     /// </summary>
-    public unsafe FillOutcome Copy(ulong address, ReadOnlySpan<byte> data)
+    public unsafe FillOutcome Copy(ulong address, ReadOnlySpan<byte> data, bool skipUnmapped = false)
     {
         ulong done = 0, length = (ulong)data.Length;
+        ulong limit = length; // shorter while looking for where a mapping ends (ENOENT for a range across two)
         fixed (byte* source = data)
         {
             while (done < length)
             {
-                var copy = new UffdioCopy { dst = address + done, src = (ulong)(source + done), len = length - done };
+                ulong size = Math.Min(limit, length - done);
+                var copy = new UffdioCopy { dst = address + done, src = (ulong)(source + done), len = size };
                 if (Interop.Ioctl(Fd, Interop.UFFDIO_COPY, &copy) == 0)
-                    return new FillOutcome(length, false, false);
+                {
+                    done += size;
+                    limit = length;
+                    continue;
+                }
                 int errno = Marshal.GetLastPInvokeError();
                 if (copy.copy > 0)
                 {
                     done += (ulong)copy.copy; // part of it: the rest goes on from there
+                    limit = length;
+                    continue;
+                }
+                if (errno == Errnos.ENOENT && size > Page.Size)
+                {
+                    limit = Math.Max(Page.Size, size / 2 / Page.Size * Page.Size);
+                    continue;
+                }
+                if (errno == Errnos.ENOENT && skipUnmapped)
+                {
+                    done += Page.Size;
+                    limit = length;
                     continue;
                 }
                 if (Stop(errno, "ioctl(UFFDIO_COPY)", address + done, done) is { } stop)
@@ -137,7 +161,8 @@ public sealed class MissingPages : IDisposable
     {
         Errnos.EEXIST => null,
         Errnos.EAGAIN => new FillOutcome(done, true, false),
-        Errnos.ENOENT or Errnos.ESRCH => new FillOutcome(done, false, true),
+        Errnos.ENOENT => new FillOutcome(done, false, false, Unmapped: true),
+        Errnos.ESRCH => new FillOutcome(done, false, true),
         _ => throw new KernelCallException(call, $"{at:x} of {Owner}", errno),
     };
 

@@ -16,7 +16,8 @@ namespace Amber.Checkpoint.Resources.Memory;
 /// processes' forks, mremaps, madvise drops and munmaps are followed (<see cref="MissingPages"/>), so
 /// each page goes where the process now has it, or nowhere. A process's userfaultfd is closed once
 /// all of its pages are placed (what is still missing then is memory that held nothing: it reads as
-/// zero, as it did); when every one is, the pager is done.
+/// zero, as it did); when every one is, the pager is done. Pages found in no mapping are moved or
+/// unmapped ones whose message is still to be read: they wait for it (<see cref="Space.Unmapped"/>).
 /// <para>
 /// Until then the processes depend on this pager: a page that fails its checksum, or the end of the
 /// pager before its time, would leave them with memory that is not theirs. On a failure every
@@ -32,6 +33,10 @@ public sealed class LazyPager : IDisposable
     private const ulong MaxReadGap = 256 << 10; // pages between two pieces read with them all the same
     private const ulong PushReadChunk = 2 << 20; // placed from a stretch read ahead between two looks at touches
     private const ulong CopyBytes = 256 << 10; // one copy of those, each thread every other one
+    // How long pages found in no mapping wait for the message that says where they went. A copy that
+    // raced with an mremap or munmap gets it microseconds later; only memory a forked child did not
+    // get (MADV_DONTFORK) has none to come.
+    private static readonly TimeSpan UnmappedPatience = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentQueue<Space> _incoming = new();
     private readonly List<IDisposable> _owned = [];
@@ -198,7 +203,12 @@ public sealed class LazyPager : IDisposable
                 Thread.Sleep(1);
                 continue;
             }
-            bool pushing = _released && _spaces.Any(s => s.Pending.Count > 0);
+            foreach (var space in _spaces)
+            {
+                if (space.UnmappedFor > UnmappedPatience)
+                    PlaceUnmapped(space);
+            }
+            bool pushing = _released && _spaces.Any(s => s.HasPushable);
             if (pushing && _reads is null && _spacesPlanned != _spacesAdded)
                 PlanReads();
             bool waiting = pushing && _held is null && _reads is { Finished: false, HasReady: false };
@@ -241,9 +251,11 @@ public sealed class LazyPager : IDisposable
                 break;
             case UserfaultKind.Remap:
                 space.Move(e.Address, e.Address + e.Length, e.To);
+                space.Unmapped.Clear(); // whatever was found in no mapping may be placed where it is now
                 break;
             case UserfaultKind.Remove or UserfaultKind.Unmap:
                 space.Drop(e.Address, e.Address + e.Length);
+                space.Unmapped.Clear();
                 break;
         }
     }
@@ -377,11 +389,11 @@ public sealed class LazyPager : IDisposable
             ulong start = Math.Max(p.Start, _heldAt), end = Math.Min(Math.Min(p.End, pieceEnd), start + Math.Min(budget, CopyBytes));
             ulong offset = OffsetOf(p, start);
             _heldAt = Math.Min(p.End, pieceEnd); // unless placed below: not these pages (they moved here since)
-            if (p.Run.IsBlock || !stretch.Holds(space.PagesOf(p.Run.StoredIn), offset, end - start))
+            if (p.Run.IsBlock || !stretch.Holds(space.PagesOf(p.Run.StoredIn), offset, end - start) || space.IsUnmapped(start, end))
                 continue;
             _heldAt = end;
             budget -= end - start;
-            var at = new Placing(space, p, start, (int)(offset - stretch.Offset), (int)(end - start));
+            var at = new Placing(space, start, (int)(offset - stretch.Offset), (int)(end - start));
             // Checked already if it is still the run planned (a file's offset is one run's page).
             if (!stretch.Checked || !ReferenceEquals(p.Run, planned.Run))
                 Check(space, p, start, stretch.Data.Slice(at.At, at.Length));
@@ -402,8 +414,8 @@ public sealed class LazyPager : IDisposable
             CopyEvery(0);
         for (int k = 0; k < placing.Count; k++)
         {
-            var (space, p, start, _, length) = placing[k];
-            PushedPages += (long)(Settle(space, p, start, (ulong)length, outcomes[k]).Done / ImageFormat.PageSize);
+            var (space, start, _, length) = placing[k];
+            PushedPages += (long)(Settle(space, start, (ulong)length, outcomes[k]).Done / ImageFormat.PageSize);
         }
         if (_heldPiece == stretch.Tag.Length)
         {
@@ -419,23 +431,49 @@ public sealed class LazyPager : IDisposable
         for (int tries = 0; tries < _spaces.Count; tries++)
         {
             var space = _spaces[_pushNext++ % _spaces.Count];
-            if (space.Pending.Count == 0)
+            if (space.NextPushable() is not var (p, start, end))
                 continue;
-            var p = space.Pending[0];
-            var outcome = Place(space, p, p.Start, Math.Min(p.End, p.Start + PushChunk));
+            var outcome = Place(space, p, start, Math.Min(end, start + PushChunk));
             PushedPages += (long)(outcome.Done / ImageFormat.PageSize);
             return;
         }
     }
 
+    /// <summary>
+    /// Places what of <paramref name="space"/> was found in no mapping long ago, now that no message
+    /// has come for it: where it is still in none, nothing can read it, and it is taken off the list.
+    /// </summary>
+    private void PlaceUnmapped(Space space)
+    {
+        var unmapped = space.Unmapped.ToList();
+        space.Unmapped.Clear();
+        foreach (var (from, to) in unmapped)
+        {
+            for (ulong at = from; at < to;)
+            {
+                int i = space.FirstEndingAfter(at);
+                if (i == space.Pending.Count || space.Pending[i].Start >= to)
+                    break;
+                var p = space.Pending[i];
+                ulong start = Math.Max(p.Start, at), end = Math.Min(Math.Min(p.End, to), start + PushChunk);
+                var outcome = Place(space, p, start, end, skipUnmapped: true);
+                PushedPages += (long)(outcome.Done / ImageFormat.PageSize);
+                if (outcome.Again || outcome.Gone)
+                    return; // pushed as any other once the mm has settled; or nothing left to place
+                at = end;
+            }
+        }
+    }
+
     /// <summary>Reads [start, end) of a pending stretch from the image, checks it, places it, and takes what was placed off the list.</summary>
-    private FillOutcome Place(Space space, Pending p, ulong start, ulong end)
+    private FillOutcome Place(Space space, Pending p, ulong start, ulong end, bool skipUnmapped = false)
     {
         var data = _buffer.AsSpan(0, (int)(end - start));
         if (!p.Run.IsBlock)
         {
             space.PagesOf(p.Run.StoredIn).Read(OffsetOf(p, start), data);
-            return PlaceChecked(space, p, start, data);
+            Check(space, p, start, data);
+            return Copy(space, start, data, skipUnmapped);
         }
         if (!ReferenceEquals(_blockRun, p.Run))
         {
@@ -443,14 +481,7 @@ public sealed class LazyPager : IDisposable
             _blockRun = p.Run;
         }
         _block.AsSpan((int)p.IntoRun(start), data.Length).CopyTo(data);
-        return Copy(space, p, start, data);
-    }
-
-    /// <summary>Checks <paramref name="data"/>, the pages of [start, ...) of a pending stretch (not compressed), against their checksums, and places them.</summary>
-    private static FillOutcome PlaceChecked(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
-    {
-        Check(space, p, start, data);
-        return Copy(space, p, start, data);
+        return Copy(space, start, data, skipUnmapped);
     }
 
     /// <summary>Checks <paramref name="data"/>, the pages of [start, ...) of a pending stretch (not compressed), against their checksums.</summary>
@@ -466,26 +497,31 @@ public sealed class LazyPager : IDisposable
         PageHashes.FirstMismatch(data, p.Run.PageXxh3, (int)(p.IntoRun(start) / ImageFormat.PageSize));
 
     /// <summary>Places <paramref name="data"/> at <paramref name="start"/> and takes what was placed off the list.</summary>
-    private static FillOutcome Copy(Space space, Pending p, ulong start, ReadOnlySpan<byte> data)
+    private static FillOutcome Copy(Space space, ulong start, ReadOnlySpan<byte> data, bool skipUnmapped)
     {
-        var outcome = space.Uffd.Copy(start, data);
-        return Settle(space, p, start, (ulong)data.Length, outcome);
+        var outcome = space.Uffd.Copy(start, data, skipUnmapped);
+        return Settle(space, start, (ulong)data.Length, outcome);
     }
 
     /// <summary>Takes what a copy of <paramref name="length"/> bytes at <paramref name="start"/> placed off the list.</summary>
-    private static FillOutcome Settle(Space space, Pending p, ulong start, ulong length, FillOutcome outcome)
+    private static FillOutcome Settle(Space space, ulong start, ulong length, FillOutcome outcome)
     {
         ulong end = start + length;
         if (outcome.Gone)
         {
-            // Not registered memory of a live process any more: nothing of this stretch can go
-            // anywhere. A thread that touched it still waits: it is woken to find out for itself.
-            space.Drop(p.Start, p.End);
-            space.Uffd.Wake(start, end - start);
+            // The process's memory is gone (it exited or exec'd): nothing of it can go anywhere.
+            space.Drop(0, ulong.MaxValue);
             return outcome;
         }
         if (outcome.Done > 0)
             space.Drop(start, start + outcome.Done);
+        if (outcome.Unmapped)
+        {
+            // Moved or unmapped, its message not read yet: the pages stay on the list, where that
+            // message puts them. A thread that touched them is woken to find out for itself.
+            space.MarkUnmapped(start + outcome.Done, end);
+            space.Uffd.Wake(start + outcome.Done, end - start - outcome.Done);
+        }
         return outcome;
     }
 
@@ -525,7 +561,7 @@ public sealed class LazyPager : IDisposable
     }
 
     /// <summary>Pages [Start, Start + Length) of a pending stretch placed from [At, At + Length) of a stretch read ahead.</summary>
-    private readonly record struct Placing(Space Space, Pending P, ulong Start, int At, int Length);
+    private readonly record struct Placing(Space Space, ulong Start, int At, int Length);
 
     /// <summary>Pages [Start, End) as the process has them now, saved at [Start - Shift, End - Shift) in Run.</summary>
     private readonly record struct Pending(ulong Start, ulong End, ulong Shift, PageRun Run)
@@ -544,6 +580,48 @@ public sealed class LazyPager : IDisposable
 
         /// <summary>Touched pages that could not be placed yet (the mm was changing).</summary>
         public List<ulong> Deferred { get; } = [];
+
+        /// <summary>
+        /// Pending ranges found in no mapping (moved or unmapped, the message not read yet): not pushed
+        /// until a message changes this memory, or until <see cref="UnmappedFor"/> says none will.
+        /// </summary>
+        public List<(ulong Start, ulong End)> Unmapped { get; } = [];
+
+        private long _unmappedSince;
+
+        /// <summary>How long the oldest of <see cref="Unmapped"/> has waited (zero if none).</summary>
+        public TimeSpan UnmappedFor => Unmapped.Count == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(_unmappedSince);
+
+        /// <summary>Whether some of the pending memory is not waiting for a message.</summary>
+        public bool HasPushable => Pending.Count > 0 && (Unmapped.Count == 0 || NextPushable() is not null);
+
+        public void MarkUnmapped(ulong start, ulong end)
+        {
+            if (Unmapped.Count == 0)
+                _unmappedSince = Stopwatch.GetTimestamp();
+            Unmapped.Add((start, end));
+        }
+
+        public bool IsUnmapped(ulong start, ulong end) => Unmapped.Exists(u => u.Start < end && start < u.End);
+
+        /// <summary>The first pending pages not waiting for a message: their stretch, from where to where.</summary>
+        public (Pending P, ulong Start, ulong End)? NextPushable()
+        {
+            foreach (var p in Pending)
+            {
+                for (ulong at = p.Start; at < p.End;)
+                {
+                    var covering = Unmapped.Find(u => u.Start <= at && at < u.End);
+                    if (covering.End == 0)
+                    {
+                        ulong next = Unmapped.Where(u => u.Start > at).Select(u => u.Start).DefaultIfEmpty(p.End).Min();
+                        return (p, at, Math.Min(p.End, next));
+                    }
+                    at = covering.End;
+                }
+            }
+            return null;
+        }
 
         public int IndexOf(ulong address)
         {
