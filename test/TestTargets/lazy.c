@@ -7,13 +7,15 @@
  * kernel writes, mremaps and forks on regions D and E, checked as they go. A lazy restore is
  * exercised by every tick that runs before its memory is in (a migration's destination, say).
  * At stop (the test makes the stop file before the restore, so all this runs while most pages
- * are still missing; C and B are mapped above A, and the pager pushes in address order): page 100
+ * are still missing; C and B are mapped above A, and the pager pushes in address order): a forked
+ * child finds W (1 MiB with a pattern, MADV_WIPEONFORK) all zero: it is not the parent's; page 100
  * of C is made read-only (C is then three mappings); the second half of C is dropped with
  * MADV_DONTNEED and must read zero; a pread of page.bin into the
  * last page of C's first half (the kernel touches the page, not the program) must bring the file's
  * bytes, and the rest of C its pattern; B grows to 64 MiB by realloc (glibc mremaps it: its pages
  * move) and is checked at its new place; a forked child checksums A and B and exits 0 or 1
- * (missing pages of a child are served too); then all of A is checked page by page.
+ * (missing pages of a child are served too); W still holds its pattern in the parent; then all
+ * of A is checked page by page.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -29,8 +31,9 @@
 #define D_LEN (1UL << 20)
 #define E_LEN (4UL << 20)
 #define E_CHUNK (64 * PAGE)
+#define W_LEN (1UL << 20)
 
-static uint8_t *A, *B, *C, *D, *E;
+static uint8_t *A, *B, *C, *D, *E, *W;
 static uint8_t *d_slots[2]; /* D moves between two places each tick */
 static uint32_t e_gen[E_LEN / E_CHUNK];
 static size_t a_len;
@@ -112,6 +115,18 @@ static void tick_ops(int n, int page_fd) {
 }
 
 static void final_check(int ticks) {
+    /* memory a child does not get as it is: W, wiped on fork, reads zero in a child forked now */
+    pid_t wiped = fork();
+    if (wiped < 0) FAIL("fork: %s", strerror(errno));
+    if (wiped == 0) {
+        for (size_t page = 0; page < W_LEN / PAGE; page++)
+            if (check(W + page * PAGE, 'W', page, 0, 1)) _exit(1);
+        _exit(0);
+    }
+    int wstatus;
+    if (waitpid(wiped, &wstatus, 0) != wiped) FAIL("waitpid: %s", strerror(errno));
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) FAIL("a forked child found data in W, wiped on fork (status %d)", wstatus);
+
     /* a mapping split in three by an mprotect (the kernel says nothing of it), pages still missing */
     if (mprotect(C + 100 * PAGE, PAGE, PROT_READ)) FAIL("mprotect: %s", strerror(errno));
 
@@ -147,6 +162,8 @@ static void final_check(int ticks) {
     int status;
     if (waitpid(child, &status, 0) != child) FAIL("waitpid: %s", strerror(errno));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("the forked child found its copy of A or B wrong (status %d)", status);
+    for (size_t page = 0; page < W_LEN / PAGE; page++)
+        if (check(W + page * PAGE, 'W', page, 0, 0)) FAIL("W page %zu wrong after the forks", page);
 
     int bad = check_a(0);
     if (bad) FAIL("A page %d wrong", bad - 1);
@@ -159,12 +176,14 @@ int main(int argc, char **argv) {
     snprintf(wd, sizeof wd, "%s", argv[1]);
     a_len = (argc > 2 ? strtoul(argv[2], NULL, 10) : 256) << 20;
     if (a_len / PAGE > sizeof gen / sizeof *gen) FAIL("too big");
-    /* Mapped top-down: D's two places (one reservation, D in its first half), E, C, B, then A below
+    /* Mapped top-down: D's two places (one reservation, D in its first half), E, C, W, B, then A below
      * them all. The pager pushes in address order, so D, E, C and B are still missing while A comes
      * in: the ticks' and the final checks' drops, moves and reads into them meet missing pages. */
     d_slots[0] = mmap(NULL, 2 * D_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     E = mmap(NULL, E_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     C = mmap(NULL, C_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    W = mmap(NULL, W_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (W == MAP_FAILED || madvise(W, W_LEN, MADV_WIPEONFORK)) FAIL("mapping W: %s", strerror(errno));
     B = malloc(B_LEN);
     A = mmap(NULL, a_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (A == MAP_FAILED || C == MAP_FAILED || E == MAP_FAILED || d_slots[0] == MAP_FAILED || !B) FAIL("allocating");
@@ -177,6 +196,7 @@ int main(int argc, char **argv) {
         if (!a_untouched(page)) fill(A + page * PAGE, 'A', page, 0);
     for (size_t page = 0; page < B_LEN / PAGE; page++) fill(B + page * PAGE, 'B', page, 0);
     for (size_t page = 0; page < C_LEN / PAGE; page++) fill(C + page * PAGE, 'C', page, 0);
+    for (size_t page = 0; page < W_LEN / PAGE; page++) fill(W + page * PAGE, 'W', page, 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/page.bin", wd);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

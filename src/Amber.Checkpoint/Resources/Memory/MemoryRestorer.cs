@@ -202,12 +202,14 @@ public sealed partial class MemoryRestorer(
     /// <summary>
     /// Whether a mapping's pages can wait for the pager: private memory of the process's own (its
     /// pages in its own page files), big enough, and with nothing that would touch it all at once or
-    /// forbid the pager to place pages (mlock, guard pages, seals, droppable memory).
+    /// forbid the pager to place pages (mlock, guard pages, seals, droppable memory). Nor memory a
+    /// forked child does not get as it is (MADV_WIPEONFORK, MADV_DONTFORK): the pager would serve
+    /// the child its parent's pages, as it does for the rest of a child's missing memory.
     /// </summary>
     private bool IsLazy(MappingFill fill)
     {
         var vma = fill.Vma;
-        const VmFlags Eager = VmFlags.Locked | VmFlags.Droppable | VmFlags.Sealed | VmFlags.MaybeGuard;
+        const VmFlags Eager = VmFlags.Locked | VmFlags.Droppable | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.WipeOnFork | VmFlags.DontCopy;
         return Pager is not null && vma.Kind is VmaKind.VmaAnonymous or VmaKind.VmaHeap or VmaKind.VmaStack && !vma.Shared
             && ((VmFlags)vma.VmFlags & Eager) == 0 && vma.Guards.Count == 0
             && fill.Parts is [(0, var runs)]
