@@ -92,65 +92,62 @@ public sealed class MissingPages : IDisposable
     /// </summary>
     public unsafe FillOutcome Copy(ulong address, ReadOnlySpan<byte> data, bool skipUnmapped = false)
     {
-        ulong done = 0, length = (ulong)data.Length;
-        ulong limit = length; // shorter while looking for where a mapping ends (ENOENT for a range across two)
         fixed (byte* source = data)
         {
-            while (done < length)
+            ulong from = (ulong)source;
+            return Fill("ioctl(UFFDIO_COPY)", address, (ulong)data.Length, skipUnmapped, (at, size) =>
             {
-                ulong size = Math.Min(limit, length - done);
-                var copy = new UffdioCopy { dst = address + done, src = (ulong)(source + done), len = size };
-                if (Interop.Ioctl(Fd, Interop.UFFDIO_COPY, &copy) == 0)
-                {
-                    done += size;
-                    limit = length;
-                    continue;
-                }
-                int errno = Marshal.GetLastPInvokeError();
-                if (copy.copy > 0)
-                {
-                    done += (ulong)copy.copy; // part of it: the rest goes on from there
-                    limit = length;
-                    continue;
-                }
-                if (errno == Errnos.ENOENT && size > Page.Size)
-                {
-                    limit = Math.Max(Page.Size, size / 2 / Page.Size * Page.Size);
-                    continue;
-                }
-                if (errno == Errnos.ENOENT && skipUnmapped)
-                {
-                    done += Page.Size;
-                    limit = length;
-                    continue;
-                }
-                if (Stop(errno, "ioctl(UFFDIO_COPY)", address + done, done) is { } stop)
-                    return stop;
-                Wake(address + done, Page.Size); // there already: someone may wait on it all the same
-                done += Page.Size;
-            }
+                var copy = new UffdioCopy { dst = address + at, src = from + at, len = size };
+                return (Interop.Ioctl(Fd, Interop.UFFDIO_COPY, &copy) == 0, copy.copy);
+            });
         }
-        return new FillOutcome(length, false, false);
     }
 
-    /// <summary>Maps the zero page at [address, address + length) (memory that held nothing), waking whoever waits there.</summary>
-    public unsafe FillOutcome Zero(ulong address, ulong length)
+    /// <summary>
+    /// Maps the zero page at [address, address + length) (memory that held nothing), waking whoever
+    /// waits there; pages already there are left as they are, a range across mappings done in parts.
+    /// </summary>
+    public unsafe FillOutcome Zero(ulong address, ulong length) =>
+        Fill("ioctl(UFFDIO_ZEROPAGE)", address, length, skipUnmapped: false, (at, size) =>
+        {
+            var zero = new UffdioZeropage { start = address + at, len = size };
+            return (Interop.Ioctl(Fd, Interop.UFFDIO_ZEROPAGE, &zero) == 0, zero.zeropage);
+        });
+
+    /// <summary>
+    /// Fills [address, address + length) with <paramref name="fill"/> (given an offset into the range
+    /// and a length: whether it all went, and how many bytes it did if not), going on past pages
+    /// already there, and in parts across mappings: the kernel refuses (ENOENT) a range that is not
+    /// all in one, so a refused range is halved until its first part goes or is one page.
+    /// </summary>
+    private FillOutcome Fill(string call, ulong address, ulong length, bool skipUnmapped, Func<ulong, ulong, (bool Ok, long Done)> fill)
     {
-        ulong done = 0;
+        ulong done = 0, limit = length;
         while (done < length)
         {
-            var zero = new UffdioZeropage { start = address + done, len = length - done };
-            if (Interop.Ioctl(Fd, Interop.UFFDIO_ZEROPAGE, &zero) == 0)
-                return new FillOutcome(length, false, false);
-            int errno = Marshal.GetLastPInvokeError();
-            if (zero.zeropage > 0)
+            ulong size = Math.Min(limit, length - done);
+            var (ok, part) = fill(done, size);
+            int errno = ok ? 0 : Marshal.GetLastPInvokeError();
+            if (ok || part > 0)
             {
-                done += (ulong)zero.zeropage;
+                done += ok ? size : (ulong)part; // part of it: the rest goes on from there
+                limit = length;
                 continue;
             }
-            if (Stop(errno, "ioctl(UFFDIO_ZEROPAGE)", address + done, done) is { } stop)
+            if (errno == Errnos.ENOENT && size > Page.Size)
+            {
+                limit = Math.Max(Page.Size, size / 2 / Page.Size * Page.Size);
+                continue;
+            }
+            if (errno == Errnos.ENOENT && skipUnmapped)
+            {
+                done += Page.Size;
+                limit = length;
+                continue;
+            }
+            if (Stop(errno, call, address + done, done) is { } stop)
                 return stop;
-            Wake(address + done, Page.Size);
+            Wake(address + done, Page.Size); // there already: someone may wait on it all the same
             done += Page.Size;
         }
         return new FillOutcome(length, false, false);

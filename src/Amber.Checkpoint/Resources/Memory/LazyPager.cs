@@ -27,6 +27,7 @@ namespace Amber.Checkpoint.Resources.Memory;
 public sealed class LazyPager : IDisposable
 {
     private const int FaultChunk = 16 * ImageFormat.PageSize; // a touch usually goes on forward
+    private const ulong ZeroChunk = 1 << 20; // of memory that reads as zero, served with a touch of it
     private const int PushChunk = 1 << 20;
     private const int IdlePollMs = 5;
     private const int ReadPollMs = 1; // waiting for a stretch read ahead, touches still answered
@@ -279,7 +280,12 @@ public sealed class LazyPager : IDisposable
         int i = space.IndexOf(address);
         if (i < 0)
         {
-            var zero = space.Uffd.Zero(address, ImageFormat.PageSize);
+            // Memory that holds nothing of the image (dropped, grown, never written): it reads as zero,
+            // and so does what follows it up to the next pending page, served with it. A program
+            // filling fresh memory would otherwise wait for the pager page after page.
+            int next = space.FirstEndingAfter(address);
+            ulong zeroEnd = Math.Min(address + ZeroChunk, next < space.Pending.Count ? space.Pending[next].Start : ulong.MaxValue);
+            var zero = space.Uffd.Zero(address, zeroEnd - address);
             return !zero.Again;
         }
         var p = space.Pending[i];
