@@ -286,6 +286,8 @@ public sealed class LazyPager : IDisposable
             int next = space.FirstEndingAfter(address);
             ulong zeroEnd = Math.Min(address + ZeroChunk, next < space.Pending.Count ? space.Pending[next].Start : ulong.MaxValue);
             var zero = space.Uffd.Zero(address, zeroEnd - address);
+            if (zero.Unmapped)
+                space.Uffd.Wake(address, ImageFormat.PageSize); // moved or unmapped since: the thread finds out for itself
             return !zero.Again;
         }
         var p = space.Pending[i];
