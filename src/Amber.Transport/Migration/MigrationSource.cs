@@ -213,7 +213,14 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             try
             {
                 link.Send(PeerMessage.Of(Ops.Commit));
-                link.Expect(Ops.Released);
+                try
+                {
+                    link.Expect(Ops.Released);
+                }
+                finally
+                {
+                    _pages?.Push(); // it runs there, or may (this link says no more): all its memory goes now
+                }
                 runningAt = Stopwatch.GetTimestamp();
                 // It runs there; its memory is placed while it does (a lazy restore from the checkpoints it
                 // has; post-copy, from their page data as it arrives).

@@ -8,8 +8,9 @@ namespace Amber.Transport.Migration;
 /// <summary>
 /// The source's side of a post-copy migration's pages: the page files of the checkpoints it sent
 /// without their data, served over the page link while the group runs at the destination. Ranges the
-/// destination needs (a touched page, a read of its restore) go first; between them every file is
-/// pushed in order, newest checkpoint first (its pages are the ones the group has), each byte once.
+/// destination needs (a touched page, a read of its restore) go first; between them, once the group
+/// runs there (<see cref="Push"/>), every file is pushed in order, newest checkpoint first (its pages
+/// are the ones the group has), each byte once.
 /// It ends when the destination says every file is in and checked; the files are opened when it is
 /// made, so nothing done to the store meanwhile (a merge, a retention pass) takes them away.
 /// </summary>
@@ -23,7 +24,7 @@ internal sealed class PageServer : IDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly TaskCompletionSource<long> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile string? _failure;
-    private volatile bool _finished;
+    private volatile bool _finished, _pushing;
     private long _bytes;
 
     /// <param name="link">The page link, its hello and request exchanged.</param>
@@ -48,6 +49,9 @@ internal sealed class PageServer : IDisposable
             s.Add(0, ImageFormat.PageSize); // a page file's header (its first page) went with the checkpoint
     }
 
+    /// <summary>Until the group runs there, one frame of the push goes this often (well within any peer timeout).</summary>
+    private static readonly TimeSpan HeldPushEvery = TimeSpan.FromSeconds(1);
+
     /// <summary>How long the destination may take, once it has every byte, to check them all and say so.</summary>
     private static readonly TimeSpan DoneWait = TimeSpan.FromMinutes(2);
 
@@ -66,6 +70,18 @@ internal sealed class PageServer : IDisposable
         _link.WaitAtMost(Timeout.InfiniteTimeSpan);
         new Thread(ReadNeeds) { IsBackground = true, Name = "amber-page-needs" }.Start();
         new Thread(Serve) { IsBackground = true, Name = "amber-page-server" }.Start();
+    }
+
+    /// <summary>
+    /// The group runs at the destination (or may: the control link broke after the commit): every
+    /// page is pushed from now on. Before, only what the restore there asks for is sent, so that its
+    /// reads are not queued behind megabytes of pushed pages in the sockets' buffers, nor its two
+    /// cores shared with receiving them, while the group is down.
+    /// </summary>
+    public void Push()
+    {
+        _pushing = true;
+        Wake();
     }
 
     /// <summary>The destination's frames: what it needs, and its "done".</summary>
@@ -132,6 +148,10 @@ internal sealed class PageServer : IDisposable
                     SendGaps(need.File, need.Offset, need.Offset + (ulong)need.Length, frame);
                     continue;
                 }
+                // Held: a need, the push, the end or a failure wakes it; a frame pushed now and then
+                // keeps the link from falling silent (the destination gives a silent link up).
+                if (!allSent && !_pushing && _wake.Wait(HeldPushEvery))
+                    continue;
                 if (!allSent)
                 {
                     // The next stretch of the file being pushed that has not gone yet.

@@ -39,7 +39,7 @@ public sealed class LazyPager : IDisposable
     // get (MADV_DONTFORK) has none to come.
     private static readonly TimeSpan UnmappedPatience = TimeSpan.FromSeconds(5);
 
-    private readonly ConcurrentQueue<Space> _incoming = new();
+    private readonly ConcurrentQueue<HandedOver> _incoming = new();
     private readonly List<IDisposable> _owned = [];
     private readonly List<Space> _spaces = [];
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -90,11 +90,18 @@ public sealed class LazyPager : IDisposable
     /// their saved addresses) from the page files <paramref name="pagesOf"/> opens. Whatever of that
     /// memory no run covers reads as zero.
     /// </summary>
-    public void Add(MissingPages uffd, IEnumerable<PageRun> runs, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
+    /// <remarks>
+    /// The pager's own thread makes its list of them (tens of thousands of runs for the end of a
+    /// chain: ~30 ms of fresh memory), beside the rest of the restore rather than in its way.
+    /// </remarks>
+    public void Add(MissingPages uffd, IReadOnlyList<IList<PageRun>> runs, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
     {
-        var pending = runs.Select(r => new Pending(r.Address, r.Address + r.Count * ImageFormat.PageSize, 0, r)).OrderBy(p => p.Start).ToList();
-        PagesHandedOver += pending.Sum(p => (long)((p.End - p.Start) / ImageFormat.PageSize));
-        _incoming.Enqueue(new Space(uffd, pending, pagesOf, pageFile));
+        long pages = 0;
+        foreach (var part in runs)
+            foreach (var run in part)
+                pages += (long)run.Count;
+        PagesHandedOver += pages;
+        _incoming.Enqueue(new HandedOver(uffd, runs, pagesOf, pageFile));
         if (_thread is null)
         {
             _clock.Start();
@@ -193,7 +200,7 @@ public sealed class LazyPager : IDisposable
         {
             while (_incoming.TryDequeue(out var added))
             {
-                _spaces.Add(added);
+                _spaces.Add(new Space(added.Uffd, PendingOf(added.Runs), added.PagesOf, added.PageFile));
                 _spacesAdded++;
             }
             CloseComplete();
@@ -561,6 +568,30 @@ public sealed class LazyPager : IDisposable
             _done.TrySetResult();
         }
     }
+
+    /// <summary>The runs of one process, in address order (as an image keeps them; sorted if not).</summary>
+    private static List<Pending> PendingOf(IReadOnlyList<IList<PageRun>> runs)
+    {
+        int count = 0;
+        foreach (var part in runs)
+            count += part.Count;
+        var pending = new List<Pending>(count);
+        bool sorted = true;
+        foreach (var part in runs)
+        {
+            foreach (var run in part)
+            {
+                sorted &= pending.Count == 0 || pending[^1].Start < run.Address;
+                pending.Add(new Pending(run.Address, run.Address + run.Count * ImageFormat.PageSize, 0, run));
+            }
+        }
+        if (!sorted)
+            pending.Sort((a, b) => a.Start.CompareTo(b.Start));
+        return pending;
+    }
+
+    /// <summary>A process's memory handed over, not yet taken in by the pager's thread.</summary>
+    private sealed record HandedOver(MissingPages Uffd, IReadOnlyList<IList<PageRun>> Runs, Func<PageFileRef, PageFileReader> PagesOf, string PageFile);
 
     /// <summary>Pages [Start, End) of a process's memory, as planned for a stretch read ahead (part of <paramref name="Planned"/>).</summary>
     private readonly record struct Piece(Space Space, ulong Start, ulong End, Pending Planned)

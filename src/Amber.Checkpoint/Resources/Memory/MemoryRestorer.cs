@@ -236,7 +236,7 @@ public sealed partial class MemoryRestorer(
             throw;
         }
         var files = LazyPageFiles!;
-        Pager!.Add(uffd, lazy.SelectMany(f => f.Parts[0].Runs), where => files.Of(0, where), _pageFile);
+        Pager!.Add(uffd, [.. lazy.Select(f => f.Parts[0].Runs)], where => files.Of(0, where), _pageFile);
     }
 
     /// <summary>
