@@ -54,6 +54,37 @@ public sealed class CorruptionTests : IDisposable
         Assert.Contains(path, message);
     }
 
+    [Fact]
+    public void AMetadataFileCheckedAsItIsReadIsRefusedThenEvenIfItsOwnChecksumsAgree()
+    {
+        SampleCheckpoint sample = SampleCheckpoint.Write(_temp.Child("ckpt"));
+        string process = sample.PathOf(SampleCheckpoint.ProcessFile);
+        // Another payload of the same size under a header made for it: only the signed manifest can tell.
+        byte[] bytes = File.ReadAllBytes(process);
+        bytes[^1] ^= 0x20;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(24), System.IO.Hashing.XxHash3.HashToUInt64(bytes.AsSpan(32)));
+        File.WriteAllBytes(process, bytes);
+
+        Assert.Contains("checksum mismatch", ImageAssert.OpenFails(sample.Directory, verifyPageFiles: false));
+        CheckpointReader reader = CheckpointReader.Open(sample.Directory, verifyPageFiles: false, messagesCheckedOnRead: true);
+        var ex = Assert.Throws<ImageFormatException>(() => reader.ReadMessage(SampleCheckpoint.ProcessFile, ImageFileKind.Process, Schema.ProcessImage.Parser));
+        Assert.Contains($"{process}: checksum mismatch", ImageAssert.OneLine(ex));
+        Assert.Contains("the manifest says", ex.Message);
+        // The files it was not told of are read as they are.
+        Assert.Equal(sample.Metadata, reader.ReadMessage(SampleCheckpoint.MetadataFile, ImageFileKind.Metadata, Schema.SignalAction.Parser));
+    }
+
+    [Fact]
+    public void AMetadataFileCheckedAsItIsReadStillHasItsSizeCheckedWhenOpened()
+    {
+        SampleCheckpoint sample = SampleCheckpoint.Write(_temp.Child("ckpt"));
+        string path = sample.PathOf(SampleCheckpoint.MetadataFile);
+        ImageAssert.Truncate(path, new FileInfo(path).Length - 1);
+
+        var ex = Assert.Throws<ImageFormatException>(() => CheckpointReader.Open(sample.Directory, verifyPageFiles: false, messagesCheckedOnRead: true));
+        Assert.Contains(path, ImageAssert.OneLine(ex));
+    }
+
     [Theory]
     [InlineData("4096")]
     [InlineData("mid")]

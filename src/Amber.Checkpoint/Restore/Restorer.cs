@@ -107,7 +107,7 @@ public static class Restorer
         using var trace = new PhaseTrace("restore");
         // Page data is checked run by run once it is in the new process, before that process runs
         // (PageVerifier); everything else, including the page files' headers and sizes, is checked here.
-        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust, key: options.Key);
+        var reader = CheckpointReader.Open(options.ImagesDirectory, verifyPageFiles: false, trust: options.Trust, key: options.Key, messagesCheckedOnRead: true);
         reader.ThrowIfNoKey();
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);

@@ -41,7 +41,7 @@ public sealed partial class CheckpointReader
         return files;
     }
 
-    internal static void VerifyFile(string path, ImageFileEntry entry, ImageLimits limits, bool verifyPageFiles)
+    internal static void VerifyFile(string path, ImageFileEntry entry, ImageLimits limits, bool verifyPageFiles, bool verifyMessages = true)
     {
         using SafeFileHandle handle = ImageFiles.OpenRegular(path, out long length);
         if ((ulong)length != entry.Size)
@@ -67,6 +67,10 @@ public sealed partial class CheckpointReader
             if (length > MessageFileHeader.Length + (long)limits.MaxMetadataBytes)
             {
                 throw ImageErrors.Format(path, $"is {length} bytes, more than a metadata file may hold (ImageLimits.MaxMetadataBytes is {limits.MaxMetadataBytes})");
+            }
+            if (!verifyMessages)
+            {
+                return; // checked as it is read (MessageFile.Read)
             }
             actual = FileHashing.Hash(handle, 0, length, path);
         }

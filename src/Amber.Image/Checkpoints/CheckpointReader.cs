@@ -54,8 +54,14 @@ public sealed partial class CheckpointReader
     /// The key of an encrypted checkpoint (and of the checkpoints it takes pages from). Without it,
     /// only the manifest of an encrypted checkpoint can be read; another key is refused here.
     /// </param>
+    /// <param name="messagesCheckedOnRead">
+    /// Check a metadata file against the manifest's checksum when it is read (<see cref="ReadMessage"/>),
+    /// in the same pass, rather than here: a restore reads each once, and a process image is MiBs.
+    /// Its size is still checked here.
+    /// </param>
     /// <exception cref="ImageKeyException"><paramref name="key"/> is not the key the checkpoint is encrypted with.</exception>
-    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true, bool trust = false, ImageKey? key = null)
+    public static CheckpointReader Open(string directory, ImageLimits? limits = null, bool verifyPageFiles = true, bool trust = false, ImageKey? key = null,
+        bool messagesCheckedOnRead = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         limits ??= ImageLimits.Default;
@@ -88,13 +94,19 @@ public sealed partial class CheckpointReader
         }
         foreach (ImageFileEntry entry in manifest.Files)
         {
-            VerifyFile(Path.Join(root, entry.Name), entry, limits, verifyPageFiles);
+            VerifyFile(Path.Join(root, entry.Name), entry, limits, verifyPageFiles, verifyMessages: !messagesCheckedOnRead);
         }
-        return new CheckpointReader(root, manifest, files, limits, manifest.KeyId.Length > 0 ? key : null) { Signed = signed, Trusted = trust };
+        return new CheckpointReader(root, manifest, files, limits, manifest.KeyId.Length > 0 ? key : null)
+        {
+            Signed = signed, Trusted = trust, MessagesCheckedOnRead = messagesCheckedOnRead,
+        };
     }
 
     /// <summary>Signed by this host's key.</summary>
     public bool Signed { get; private init; }
+
+    /// <summary>Metadata files are checked against the manifest as they are read, not when opened.</summary>
+    private bool MessagesCheckedOnRead { get; init; }
 
     /// <summary>Opened trusting it whether or not this host signed it (its sources are, too).</summary>
     private bool Trusted { get; init; }
@@ -109,7 +121,8 @@ public sealed partial class CheckpointReader
             throw new ArgumentException("page files are read with OpenPageFile", nameof(kind));
         }
         ThrowIfNoKey();
-        return MessageFile.Read(GetFilePath(fileName), kind, parser, Limits, Key);
+        string path = GetFilePath(fileName);
+        return MessageFile.Read(path, kind, parser, Limits, Key, MessagesCheckedOnRead ? _files[fileName].Xxh3 : null);
     }
 
     /// <summary>Refuses to read an encrypted checkpoint's contents without its key, with one line that says which.</summary>

@@ -54,14 +54,20 @@ internal static class MessageFile
         }
     }
 
-    internal static T Read<T>(string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null)
+    /// <summary>
+    /// A metadata file of <paramref name="kind"/> read, its header and payload checksum checked, and
+    /// parsed; with <paramref name="fileXxh3"/> (the whole file's checksum, as a manifest lists it)
+    /// checked against that too, on the same bytes.
+    /// </summary>
+    internal static T Read<T>(string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null, ulong? fileXxh3 = null)
         where T : IMessage<T>
     {
         using SafeFileHandle handle = ImageFiles.OpenRegular(path, out long length);
-        return Read(handle, length, path, kind, parser, limits, key);
+        return Read(handle, length, path, kind, parser, limits, key, fileXxh3);
     }
 
-    internal static T Read<T>(SafeFileHandle handle, long length, string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null)
+    internal static T Read<T>(SafeFileHandle handle, long length, string path, ImageFileKind kind, MessageParser<T> parser, ImageLimits limits, ImageKey? key = null,
+        ulong? fileXxh3 = null)
         where T : IMessage<T>
     {
         Span<byte> head = stackalloc byte[MessageFileHeader.Length];
@@ -78,14 +84,23 @@ internal static class MessageFile
             throw ImageErrors.Format(path, $"is encrypted but its payload ({payloadLength} bytes) is shorter than a nonce and a tag");
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(encrypted ? 2 * payloadLength : payloadLength);
+        // The file whole (its header again, so that its checksum is one pass over one span), then the
+        // clear text of an encrypted payload.
+        int fileLength = MessageFileHeader.Length + payloadLength;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(encrypted ? fileLength + payloadLength : fileLength);
         try
         {
-            Span<byte> payload = buffer.AsSpan(0, payloadLength);
+            Span<byte> file = buffer.AsSpan(0, fileLength);
+            Span<byte> payload = file[MessageFileHeader.Length..];
             // A process image of GiBs holds MiBs of page checksums: fresh memory, a page fault per
             // 4 KiB (slow on VMs, docs/kernel.md §13), fewer in huge pages (a 4 MB image: 11 → 6 ms).
-            PageBufferPool.AdviseHuge(payload);
+            PageBufferPool.AdviseHuge(file);
+            head.CopyTo(file);
             ImageFiles.ReadExactly(handle, payload, MessageFileHeader.Length, path);
+            if (fileXxh3 is { } listed && XxHash3.HashToUInt64(file) is var whole && whole != listed)
+            {
+                throw ImageErrors.Format(path, $"checksum mismatch: XXH3 {whole:x16}, the manifest says {listed:x16}");
+            }
             ulong actual = XxHash3.HashToUInt64(payload);
             if (actual != expected)
             {
@@ -94,7 +109,7 @@ internal static class MessageFile
             if (encrypted)
             {
                 int messageLength = payloadLength - SealedOverhead;
-                Span<byte> plain = buffer.AsSpan(payloadLength, messageLength);
+                Span<byte> plain = buffer.AsSpan(fileLength, messageLength);
                 if (!BlockCipher.TryOpen(key!, payload.Slice(BlockCipher.NonceLength, messageLength), plain, payload[..BlockCipher.NonceLength], payload[(BlockCipher.NonceLength + messageLength)..], ImageFileKinds.Tag(kind)))
                 {
                     throw ImageErrors.Format(path, $"fails its authentication (AES-GCM tag): damaged, or not encrypted with key {key!.Id}");
