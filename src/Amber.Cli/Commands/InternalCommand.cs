@@ -218,6 +218,9 @@ public static class InternalCommand
     /// <summary>The memory a restore worker started ahead faults in while it waits: room for a fragmented image of a few GiB of memory.</summary>
     private const long AheadBytes = 32L << 20;
 
+    /// <summary>The buffer it reads metadata files into, faulted in too: a process image of 2–3 GiB of memory fits.</summary>
+    private const int AheadMessageBytes = 8 << 20;
+
     private static Command RestoreGroup()
     {
         var images = new Option<string>("--images") { Required = true, Description = "The checkpoint; - for one said later over --hand-over (a worker started ahead of its restore)" };
@@ -243,6 +246,7 @@ public static class InternalCommand
                     throw new UsageException($"--images {HandOver.Later} needs --hand-over");
                 // Ready before it is asked: what a restore first touches, touched now (docs/kernel.md §13).
                 NoCollections.Touch(AheadBytes);
+                MessageBuffer.Prepare(AheadMessageBytes);
                 HostKey.Warm();
                 Faults.Check(FaultPoint.RestoreAhead);
                 checkpoint = HandOver.AwaitImages(link, out string why) ?? throw new CheckpointException($"nothing was restored: {why}");

@@ -87,7 +87,7 @@ internal static class MessageFile
         // The file whole (its header again, so that its checksum is one pass over one span), then the
         // clear text of an encrypted payload.
         int fileLength = MessageFileHeader.Length + payloadLength;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(encrypted ? fileLength + payloadLength : fileLength);
+        byte[] buffer = MessageBuffer.Rent(encrypted ? fileLength + payloadLength : fileLength);
         try
         {
             Span<byte> file = buffer.AsSpan(0, fileLength);
@@ -134,7 +134,7 @@ internal static class MessageFile
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            MessageBuffer.Return(buffer);
         }
     }
 }
