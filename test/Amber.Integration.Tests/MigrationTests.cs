@@ -256,6 +256,29 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// A post-copy's destination holds the group made for longer than the peer timeout before it is
+    /// released (a fault makes its worker wait 7 s there, against 5 s): the source pushes its pages
+    /// only once the group runs there, but the page link does not fall silent meanwhile, and the group
+    /// moves, every page as it was.
+    /// </summary>
+    [Fact]
+    public void APostCopyHeldLongerThanThePeerTimeoutBeforeItsReleaseStillMoves()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease:sleep=7000" },
+        }, peerTimeoutSeconds: 5);
+        using var work = new TestDir("migrate-postcopy-held");
+        var big = TickingGroup.Big(nodes["a"], work, 16);
+        var moved = Migrate(nodes["a"], nodes["b"], "postcopy", "big");
+        Assert.True(moved.GetProperty("downtimeMs").GetDouble() >= 7000, moved.ToString());
+        AssertNothingOf("big", nodes["a"]);
+        big.RunsOn(nodes["b"], 5);
+        nodes["b"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.Finish();
+    }
+
+    /// <summary>
     /// The link cut while a post-copy's pages are on their way (the link slowed so that they take a
     /// while): the group cannot run on at the destination, which ends it and keeps nothing; the source
     /// says so, and its checkpoints bring the group back there, every page as it was.
