@@ -203,7 +203,8 @@ public sealed partial class CheckpointReader
                 }
                 try
                 {
-                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false, Trusted, Key);
+                    // Its metadata is checked as it is read, if this one's is (a restore reads only its page files).
+                    reader = Open(Path.Join(store, name), Limits, verifyPageFiles: false, Trusted, Key, MessagesCheckedOnRead);
                 }
                 catch (ImageFormatException e)
                 {
