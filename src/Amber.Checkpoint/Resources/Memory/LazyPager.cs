@@ -82,7 +82,7 @@ public sealed class LazyPager : IDisposable
     /// <summary>From the first process handed over to the last page placed.</summary>
     public TimeSpan Elapsed => _clock.Elapsed;
 
-    /// <summary>Pages still to place, as handed over (for a progress figure before the pager starts).</summary>
+    /// <summary>Pages handed over, counted as the pager takes each process in (read once it is done).</summary>
     public long PagesHandedOver { get; private set; }
 
     /// <summary>
@@ -96,11 +96,6 @@ public sealed class LazyPager : IDisposable
     /// </remarks>
     public void Add(MissingPages uffd, IReadOnlyList<IList<PageRun>> runs, Func<PageFileRef, PageFileReader> pagesOf, string pageFile)
     {
-        long pages = 0;
-        foreach (var part in runs)
-            foreach (var run in part)
-                pages += (long)run.Count;
-        PagesHandedOver += pages;
         _incoming.Enqueue(new HandedOver(uffd, runs, pagesOf, pageFile));
         if (_thread is null)
         {
@@ -200,7 +195,9 @@ public sealed class LazyPager : IDisposable
         {
             while (_incoming.TryDequeue(out var added))
             {
-                _spaces.Add(new Space(added.Uffd, PendingOf(added.Runs), added.PagesOf, added.PageFile));
+                var pending = PendingOf(added.Runs, out long pages);
+                PagesHandedOver += pages;
+                _spaces.Add(new Space(added.Uffd, pending, added.PagesOf, added.PageFile));
                 _spacesAdded++;
             }
             CloseComplete();
@@ -569,9 +566,10 @@ public sealed class LazyPager : IDisposable
         }
     }
 
-    /// <summary>The runs of one process, in address order (as an image keeps them; sorted if not).</summary>
-    private static List<Pending> PendingOf(IReadOnlyList<IList<PageRun>> runs)
+    /// <summary>The runs of one process, in address order (as an image keeps them; sorted if not), and how many pages they hold.</summary>
+    private static List<Pending> PendingOf(IReadOnlyList<IList<PageRun>> runs, out long pages)
     {
+        pages = 0;
         int count = 0;
         foreach (var part in runs)
             count += part.Count;
@@ -583,6 +581,7 @@ public sealed class LazyPager : IDisposable
             {
                 sorted &= pending.Count == 0 || pending[^1].Start < run.Address;
                 pending.Add(new Pending(run.Address, run.Address + run.Count * ImageFormat.PageSize, 0, run));
+                pages += (long)run.Count;
             }
         }
         if (!sorted)
