@@ -25,6 +25,8 @@ public enum FaultPoint
     RestoreBeforeUnlock,
     /// <summary>A merge has written and committed the merged checkpoint beside the old one, and not swapped them yet.</summary>
     MergeBeforeSwap,
+    /// <summary>A migration's destination (its agent) has released the group and is to make the checkpoints that brought it durable.</summary>
+    ReceivedDurable,
 }
 
 /// <summary>

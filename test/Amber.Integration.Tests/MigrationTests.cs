@@ -256,6 +256,58 @@ public sealed class MigrationTests
     }
 
     /// <summary>
+    /// The destination makes the checkpoints that brought the group durable only once the group runs
+    /// there (their fsyncs held 4 s by a fault): they are not in the downtime, and the source hears
+    /// "running", and deletes its own copy, only after them.
+    /// </summary>
+    [Fact]
+    public void TheDestinationMakesWhatArrivedDurableAfterTheReleaseAndOnlyThenSaysItRuns()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "ReceivedDurable:sleep=4000" },
+        });
+        using var work = new TestDir("migrate-durable-after");
+        var big = TickingGroup.Big(nodes["a"], work, 16);
+        var moved = Migrate(nodes["a"], nodes["b"], "precopy", "big");
+        Assert.True(moved.GetProperty("downtimeMs").GetDouble() < 4000, moved.ToString());
+        Assert.True(moved.GetProperty("memoryInMs").GetDouble() >= 3500, moved.ToString());
+        AssertNothingOf("big", nodes["a"]);
+        big.RunsOn(nodes["b"], 3);
+        nodes["b"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.Finish();
+    }
+
+    /// <summary>
+    /// The checkpoints that brought the group cannot be made durable at the destination (a fault fails
+    /// their fsyncs) once it runs there: it runs on there, and they are deleted, so that none is
+    /// trusted after a crash; the migration says so, and the group's next checkpoint there is a full
+    /// one, whole.
+    /// </summary>
+    [Fact]
+    public void CheckpointsThatCannotBeMadeDurableAtTheDestinationAreDeletedAndTheGroupRunsOnThere()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "ReceivedDurable" },
+        });
+        using var work = new TestDir("migrate-not-durable");
+        var big = TickingGroup.Big(nodes["a"], work, 16);
+        var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "precopy").ShouldSucceed();
+        Assert.Contains("migrated group big to node b: precopy", run.Stderr);
+        Assert.Contains("could not be made durable on node b", run.Stderr);
+        AssertNothingOf("big", nodes["a"]);
+        big.RunsOn(nodes["b"], 3);
+        string store = nodes["b"].Inside(nodes["b"].Home.DefaultStore("big"));
+        Assert.False(Directory.Exists(store) && Directory.EnumerateDirectories(store).Any(), $"checkpoints stayed in {store}");
+        nodes["b"].Amber("checkpoint", "--group", "big").ShouldSucceed();
+        Assert.Single(Directory.EnumerateDirectories(store));
+        nodes["b"].Amber("verify", "--group", "big").ShouldSucceed();
+        big.RunsOn(nodes["b"], 2);
+        big.Finish();
+    }
+
+    /// <summary>
     /// A post-copy's destination holds the group made for longer than the peer timeout before it is
     /// released (a fault makes its worker wait 7 s there, against 5 s): the source pushes its pages
     /// only once the group runs there, but the page link does not fall silent meanwhile, and the group

@@ -65,7 +65,7 @@ public sealed class CheckpointStreamWriter
     {
         long before = BytesWritten;
         // Opened (sizes checked) to know its files; their checksums are the reader's to check.
-        var reader = CheckpointReader.Open(directory, verifyPageFiles: false, trust: true);
+        var reader = CheckpointReader.Open(directory, verifyPageFiles: false, trust: true, messagesCheckedOnRead: true);
         string root = reader.Directory;
         byte[] sentName = Encoding.UTF8.GetBytes(name ?? Path.GetFileName(root));
         string manifestPath = Path.Join(root, ImageFormat.ManifestFileName);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Amber.Checkpoint;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
@@ -18,7 +19,8 @@ namespace Amber.Transport.Migration;
 /// node's whatever happens: if it cannot run, it stays here stopped, with its checkpoint.
 /// The restore is lazy (<c>amber restore --lazy</c>): every page is here already, and the group runs
 /// ("released") before they are all placed, which is most of what a restore of a big group costs;
-/// "running" follows once they are.
+/// "running" follows once they are, and the checkpoints received are durable (their fsyncs start at
+/// the release: the source deletes its own only after "running").
 /// <para>
 /// Post-copy, the checkpoints come without their page data, which the source sends on a second
 /// connection (<see cref="PageLinks"/>, <see cref="PageReceiver"/>) while the group is restored and
@@ -34,10 +36,14 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
 
     private readonly List<IncomingPageFile> _incoming = [];
     // The checkpoints received are committed from the page cache, so that the stream never waits for
-    // the disk, and made durable one after another meanwhile; all are before "prepared" is said (from
-    // then on the source may end its copy). Until the group has arrived, a coordinator that starts
-    // again forgets them anyway (GroupConfig.Arriving).
-    private Task _durable = Task.CompletedTask;
+    // the disk, and made durable only once the group is released here: fsyncs meanwhile would have
+    // the disk write back a GiB of the first round while the source writes the next (a round 2-3
+    // times as long, and so a last round as much bigger), and compete with the hand-over. Until they
+    // are durable the group has not arrived: the source keeps its own checkpoints until it hears
+    // "running" (said after), and a coordinator that starts again forgets these (GroupConfig.Arriving).
+    private readonly List<(string Directory, string[] DataToCome)> _received = [];
+    private Task? _durable;
+    private readonly Lock _durableStart = new();
     private PageLinks.Slot? _pageSlot;
     private bool _lost;
 
@@ -142,12 +148,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             received.Add(checkpoint.Name);
             _incoming.AddRange(checkpoint.PagesToCome);
-            var before = _durable;
-            _durable = Task.Run(() =>
-            {
-                before.GetAwaiter().GetResult(); // a failure stays the first one said
-                CheckpointStore.MakeDurable(checkpoint.Directory, [.. checkpoint.PagesToCome.Select(f => f.Entry.Name)]);
-            });
+            _received.Add((checkpoint.Directory, [.. checkpoint.PagesToCome.Select(f => f.Entry.Name)]));
         }
         // Their page data comes on a second connection, which the source opens next.
         if (_incoming.Count > 0)
@@ -178,18 +179,15 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             // Its memory is all in; its checkpoints here are whole once the pages it never needed are too.
             pages.Completion.GetAwaiter().GetResult();
-            NodeServices.Arrived(group);
+            if (Arrive(group, id) is { } notDurable)
+                answer.Warnings.Add(notDurable);
         }
         catch (Exception e) when (e is IOException or ImageFormatException)
         {
             // It runs with all its memory: it stays. Checkpoints with holes do not.
-            string why = $"the checkpoints that brought group {group.Config.Name} did not all arrive ({e.Message}): deleted here, the next checkpoint is a full one";
-            logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, id, why);
-            foreach (var entry in group.Store.Scan().Entries)
-                CheckpointStore.Delete(entry.Path);
-            group.Config.LastCheckpoint = "";
+            Settle();
+            DropCheckpoints(group, id, $"the checkpoints that brought group {group.Config.Name} did not all arrive ({e.Message}): deleted here, the next checkpoint is a full one", answer);
             NodeServices.Arrived(group); // it runs here with all its memory
-            answer.Warnings.Add(why);
         }
         return (answer, true);
     }
@@ -213,7 +211,9 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             logger.RestoreAheadReplaced(group.Config.Name, _aheadPagesLater ? "it expects page data later, and all of it is here" : "it expects all page data here, and some comes later", id);
         }
         StopAhead();
-        response ??= services.Restore(group, checkpoint, () => Decide(group), released: () => TrySend(PeerMessage.Of(Ops.Released)), lazy: true, pagesFrom: pages);
+        response ??= services.Restore(group, checkpoint, Decide, released: Released, lazy: true, pagesFrom: pages);
+        // Committed, every page here: this node's once durable (kept stopped with its checkpoint if it did not come up).
+        string? notDurable = _committed && !_pagesComing ? Arrive(group, id) : null;
         if (!response.Ok)
         {
             if (_committed)
@@ -222,30 +222,89 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         }
         var roots = group.Config.Roots;
         logger.MigratedIn(group.Config.Name, link.Peer, string.Join(' ', roots.Select(r => r.ToString(CultureInfo.InvariantCulture))));
-        return (new PeerMessage
+        var running = new PeerMessage
         {
             Op = Ops.Running, Roots = [.. roots], Warnings = [.. response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal))],
-        }, true);
+        };
+        if (notDurable is not null)
+            running.Warnings.Add(notDurable);
+        return (running, true);
     }
 
-    /// <summary>Every process is made and held: whether they are released (null), said by the source once it has ended its copy; on the restore's hand-over thread.</summary>
-    private string? Decide(GroupRuntime group)
+    /// <summary>The group released here: the source hears it (the end of the downtime), and the checkpoints it came with are made durable from now on.</summary>
+    private void Released()
+    {
+        TrySend(PeerMessage.Of(Ops.Released));
+        Durable();
+    }
+
+    /// <summary>The fsyncs of every checkpoint received, started once.</summary>
+    private Task Durable()
+    {
+        lock (_durableStart)
+        {
+            return _durable ??= Task.Run(() =>
+            {
+                Faults.Check(FaultPoint.ReceivedDurable);
+                foreach (var (directory, dataToCome) in _received)
+                    CheckpointStore.MakeDurable(directory, dataToCome);
+            });
+        }
+    }
+
+    /// <summary>Waits for the fsyncs if they were started, whatever they come to (the checkpoints are deleted next).</summary>
+    private void Settle()
     {
         try
         {
-            _durable.GetAwaiter().GetResult();
+            _durable?.GetAwaiter().GetResult();
         }
-        catch (ImageStoreException e)
+        catch (Exception e) when (e is ImageStoreException or CheckpointException)
         {
-            return $"the checkpoints of group {group.Config.Name} could not be made durable on node {node} ({e.Message})";
+            // Deleted anyway.
         }
-        // The source may end its copy now, and says so.
+    }
+
+    /// <summary>
+    /// The group is this node's once the checkpoints it came with are durable: made so (already under
+    /// way since its release), then it has arrived. Checkpoints that cannot be made durable are deleted,
+    /// so that none is trusted after a crash, and the group's next checkpoint is a full one; returns that
+    /// warning, or null.
+    /// </summary>
+    private string? Arrive(GroupRuntime group, string id)
+    {
+        string? why = null;
+        try
+        {
+            Durable().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is ImageStoreException or CheckpointException)
+        {
+            why = $"the checkpoints that brought group {group.Config.Name} could not be made durable on node {node} ({e.Message}): deleted here, the next checkpoint is a full one";
+            DropCheckpoints(group, id, why, null);
+        }
+        NodeServices.Arrived(group);
+        return why;
+    }
+
+    /// <summary>Every checkpoint of a group that came but stays (it runs, or is kept stopped) deleted, and why said.</summary>
+    private void DropCheckpoints(GroupRuntime group, string id, string why, PeerMessage? answer)
+    {
+        logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, id, why);
+        foreach (var entry in group.Store.Scan().Entries)
+            CheckpointStore.Delete(entry.Path);
+        group.Config.LastCheckpoint = "";
+        answer?.Warnings.Add(why);
+    }
+
+    /// <summary>Every process is made and held: whether they are released (null), said by the source once it has ended its copy; on the restore's hand-over thread.</summary>
+    private string? Decide()
+    {
+        // The source may end its copy now (it keeps its checkpoints until it hears "running"), and says so.
         link.Send(PeerMessage.Of(Ops.Prepared));
         link.WaitAtMost(CommitWait);
         var decision = link.Receive();
         _committed = decision.Op == Ops.Commit;
-        if (_committed && !_pagesComing)
-            NodeServices.Arrived(group); // whole here: the source has ended its copy
         return _committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
     }
 
@@ -262,7 +321,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
                     var next = _toRestore.Task.GetAwaiter().GetResult();
                     _aheadTold = next is not null;
                     return next;
-                }, () => Decide(group), released: () => TrySend(PeerMessage.Of(Ops.Released)), pagesLater: _aheadPagesLater);
+                }, Decide, released: Released, pagesLater: _aheadPagesLater);
             }
             catch (Exception e)
             {
@@ -296,6 +355,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
 
     private void Abandon(GroupRuntime group, string why)
     {
+        Settle(); // no fsync of a file being deleted
         // Said once it is done: whoever reads the log then finds nothing of the group here.
         var problems = services.Forget(group);
         logger.MigrationInAbandoned(group.Config.Name, link.Peer, why);

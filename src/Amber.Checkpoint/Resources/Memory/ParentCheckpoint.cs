@@ -38,7 +38,8 @@ public sealed class ParentCheckpoint
         string store = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(newCheckpoint)))!;
         if (Path.GetDirectoryName(dir) != store)
             throw new CheckpointException($"the parent checkpoint {parent} must be beside the new one, in {store}");
-        var reader = CheckpointReader.Open(dir, verifyPageFiles: false, key: key);
+        // What of it is read (its process images, its storage image) is checked as it is read, once.
+        var reader = CheckpointReader.Open(dir, verifyPageFiles: false, key: key, messagesCheckedOnRead: true);
         if (reader.Encrypted && key is null)
             throw new CheckpointException($"the parent checkpoint {dir} is encrypted (key {reader.Manifest.KeyId}): an incremental checkpoint after it must be encrypted with the same key (--encrypt KEYFILE)");
         if (!reader.Encrypted && key is not null)
