@@ -166,15 +166,18 @@ public sealed class CheckpointStreamTests : IDisposable
         Assert.True(CheckpointReader.Open(signed.Directory).Signed);
     }
 
-    [Fact]
-    public void ACutOffStreamLeavesOnlyWhatWasWholeAndSaysWhere()
+    /// <summary>Cut in the last chunk of the second checkpoint's page file (3 MiB: 4 chunks), or in its second, while the first is being written.</summary>
+    [Theory]
+    [InlineData(5000)]
+    [InlineData(2 << 20)]
+    public void ACutOffStreamLeavesOnlyWhatWasWholeAndSaysWhere(int cut)
     {
         string from = Store("from");
         var first = SampleCheckpoint.Write(Path.Join(from, "ckpt-000001"), seed: 1);
         SampleCheckpoint.Write(Path.Join(from, "ckpt-000002"), seed: 2);
         byte[] bytes = Stream(first.Directory, Path.Join(from, "ckpt-000002"));
         string to = Store("to");
-        var reader = CheckpointStreamReader.Begin(new MemoryStream(bytes[..(bytes.Length - 5000)]), to, sign: false);
+        var reader = CheckpointStreamReader.Begin(new MemoryStream(bytes[..(bytes.Length - cut)]), to, sign: false);
         Assert.NotNull(reader.Next());
         var e = Assert.Throws<ImageFormatException>(() => reader.Next());
         Assert.Contains("cut off", e.Message, StringComparison.Ordinal);

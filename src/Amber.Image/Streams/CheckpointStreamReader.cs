@@ -172,31 +172,73 @@ public sealed class CheckpointStreamReader
         return new ReceivedCheckpoint(name, target, BytesRead - start, toCome);
     }
 
-    /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into a new file.</summary>
+    /// <summary>
+    /// Copies exactly <paramref name="length"/> bytes of the stream into a new file. A chunk is
+    /// written on the thread pool while the next is read, so that the stream does not wait for the
+    /// page cache: on a migration's destination, writing a last round of 7 MiB took 9-13 ms at times,
+    /// as long as reading it off the link.
+    /// </summary>
     private void Receive(SafeFileHandle file, long length, string what)
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(length, 1), ChunkBytes));
+        int size = (int)Math.Min(Math.Max(length, 1), ChunkBytes);
+        byte[] reading = ArrayPool<byte>.Shared.Rent(size), writing = ArrayPool<byte>.Shared.Rent(size);
+        Task? written = null; // the chunk before, being written from `writing`
         try
         {
             long offset = 0;
             while (offset < length)
             {
-                var chunk = buffer.AsSpan(0, (int)Math.Min(length - offset, buffer.Length));
-                Take(chunk, what);
-                try
-                {
-                    RandomAccess.Write(file, chunk, offset);
-                }
-                catch (IOException e)
-                {
-                    throw ImageErrors.Io("write", what, e);
-                }
-                offset += chunk.Length;
+                int count = (int)Math.Min(length - offset, size);
+                Take(reading.AsSpan(0, count), what);
+                Written(written, what);
+                written = null;
+                (reading, writing) = (writing, reading);
+                byte[] chunk = writing;
+                long at = offset;
+                offset += count;
+                if (offset == length)
+                    Written(file, chunk.AsSpan(0, count), at, what); // the last: nothing left to read meanwhile
+                else
+                    written = Task.Run(() => RandomAccess.Write(file, chunk.AsSpan(0, count), at));
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            // A write still under way (the stream failed meanwhile) ends before its buffer goes back.
+            try
+            {
+                written?.Wait();
+            }
+            catch (AggregateException)
+            {
+                // The stream's failure is the one said.
+            }
+            ArrayPool<byte>.Shared.Return(reading);
+            ArrayPool<byte>.Shared.Return(writing);
+        }
+    }
+
+    private static void Written(Task? write, string what)
+    {
+        try
+        {
+            write?.GetAwaiter().GetResult();
+        }
+        catch (IOException e)
+        {
+            throw ImageErrors.Io("write", what, e);
+        }
+    }
+
+    private static void Written(SafeFileHandle file, ReadOnlySpan<byte> chunk, long at, string what)
+    {
+        try
+        {
+            RandomAccess.Write(file, chunk, at);
+        }
+        catch (IOException e)
+        {
+            throw ImageErrors.Io("write", what, e);
         }
     }
 
