@@ -76,7 +76,7 @@ public sealed partial class CheckpointReader
         }
         if (actual != entry.Xxh3)
         {
-            throw ImageErrors.Format(path, $"checksum mismatch: XXH3 {actual:x16}, the manifest says {entry.Xxh3:x16}");
+            throw ImageErrors.ManifestChecksum(path, actual, entry.Xxh3);
         }
     }
 }

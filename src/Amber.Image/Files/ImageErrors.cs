@@ -8,6 +8,10 @@ internal static class ImageErrors
     internal static ImageFormatException Format(string path, string problem) =>
         new(OneLine($"{path}: {problem}"));
 
+    /// <summary>A file whose XXH3 is not the one its checkpoint's manifest lists.</summary>
+    internal static ImageFormatException ManifestChecksum(string path, ulong actual, ulong listed) =>
+        Format(path, $"checksum mismatch: XXH3 {actual:x16}, the manifest says {listed:x16}");
+
     internal static ImageStoreException Errno(string operation, string path, int errno) =>
         new(OneLine($"cannot {operation} {path}: {Marshal.GetPInvokeErrorMessage(errno)}"));
 

@@ -99,7 +99,7 @@ internal static class MessageFile
             ImageFiles.ReadExactly(handle, payload, MessageFileHeader.Length, path);
             if (fileXxh3 is { } listed && XxHash3.HashToUInt64(file) is var whole && whole != listed)
             {
-                throw ImageErrors.Format(path, $"checksum mismatch: XXH3 {whole:x16}, the manifest says {listed:x16}");
+                throw ImageErrors.ManifestChecksum(path, whole, listed);
             }
             ulong actual = XxHash3.HashToUInt64(payload);
             if (actual != expected)

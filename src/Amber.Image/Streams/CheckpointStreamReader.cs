@@ -190,16 +190,16 @@ public sealed class CheckpointStreamReader
             {
                 int count = (int)Math.Min(length - offset, size);
                 Take(reading.AsSpan(0, count), what);
-                Written(written, what);
+                written?.GetAwaiter().GetResult();
                 written = null;
                 (reading, writing) = (writing, reading);
                 byte[] chunk = writing;
                 long at = offset;
                 offset += count;
                 if (offset == length)
-                    Written(file, chunk.AsSpan(0, count), at, what); // the last: nothing left to read meanwhile
+                    Write(file, chunk.AsSpan(0, count), at, what); // the last: nothing left to read meanwhile
                 else
-                    written = Task.Run(() => RandomAccess.Write(file, chunk.AsSpan(0, count), at));
+                    written = Task.Run(() => Write(file, chunk.AsSpan(0, count), at, what));
             }
         }
         finally
@@ -218,19 +218,7 @@ public sealed class CheckpointStreamReader
         }
     }
 
-    private static void Written(Task? write, string what)
-    {
-        try
-        {
-            write?.GetAwaiter().GetResult();
-        }
-        catch (IOException e)
-        {
-            throw ImageErrors.Io("write", what, e);
-        }
-    }
-
-    private static void Written(SafeFileHandle file, ReadOnlySpan<byte> chunk, long at, string what)
+    private static void Write(SafeFileHandle file, ReadOnlySpan<byte> chunk, long at, string what)
     {
         try
         {

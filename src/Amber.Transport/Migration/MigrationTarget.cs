@@ -186,8 +186,10 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             // It runs with all its memory: it stays. Checkpoints with holes do not.
             Settle();
-            DropCheckpoints(group, id, $"the checkpoints that brought group {group.Config.Name} did not all arrive ({e.Message}): deleted here, the next checkpoint is a full one", answer);
+            string why = $"the checkpoints that brought group {group.Config.Name} did not all arrive ({e.Message}): deleted here, the next checkpoint is a full one";
+            DropCheckpoints(group, id, why);
             NodeServices.Arrived(group); // it runs here with all its memory
+            answer.Warnings.Add(why);
         }
         return (answer, true);
     }
@@ -281,20 +283,19 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         catch (Exception e) when (e is ImageStoreException or CheckpointException)
         {
             why = $"the checkpoints that brought group {group.Config.Name} could not be made durable on node {node} ({e.Message}): deleted here, the next checkpoint is a full one";
-            DropCheckpoints(group, id, why, null);
+            DropCheckpoints(group, id, why);
         }
         NodeServices.Arrived(group);
         return why;
     }
 
-    /// <summary>Every checkpoint of a group that came but stays (it runs, or is kept stopped) deleted, and why said.</summary>
-    private void DropCheckpoints(GroupRuntime group, string id, string why, PeerMessage? answer)
+    /// <summary>Every checkpoint of a group that came but stays (it runs, or is kept stopped) deleted, and why logged.</summary>
+    private void DropCheckpoints(GroupRuntime group, string id, string why)
     {
         logger.MigrationInFailedAfterCommit(group.Config.Name, link.Peer, id, why);
         foreach (var entry in group.Store.Scan().Entries)
             CheckpointStore.Delete(entry.Path);
         group.Config.LastCheckpoint = "";
-        answer?.Warnings.Add(why);
     }
 
     /// <summary>Every process is made and held: whether they are released (null), said by the source once it has ended its copy; on the restore's hand-over thread.</summary>
