@@ -21,6 +21,8 @@ public enum FaultPoint
     /// <summary>A network namespace's veth pairs made (by a restore, or for a group's first program), their addresses not yet.</summary>
     NetworkSetup,
     RestoreBeforeRelease,
+    /// <summary>A restore that failed with its network made: its interfaces taken away, its network lock not lifted yet.</summary>
+    RestoreUndo,
     /// <summary>Every restored process released, the network lock not lifted yet.</summary>
     RestoreBeforeUnlock,
     /// <summary>A merge has written and committed the merged checkpoint beside the old one, and not swapped them yet.</summary>
@@ -31,19 +33,18 @@ public enum FaultPoint
 
 /// <summary>
 /// Fault injection for tests, off unless AMBER_FAULT is set: "Point" fails at that point,
-/// "Point:sleep=MS" pauses there (so a test can send a signal at a known moment).
+/// "Point:sleep=MS" pauses there (so a test can send a signal at a known moment); several, separated
+/// by commas, each at its own point.
 /// </summary>
 public static class Faults
 {
-    private static readonly string? Setting = Environment.GetEnvironmentVariable("AMBER_FAULT");
+    private static readonly string[] Settings = Environment.GetEnvironmentVariable("AMBER_FAULT")?.Split(',') ?? [];
 
     public static void Check(FaultPoint point)
     {
-        if (Setting is null)
+        if (Array.Find(Settings, s => string.Equals(s.Split(':', 2)[0], point.ToString(), StringComparison.OrdinalIgnoreCase)) is not { } setting)
             return;
-        var parts = Setting.Split(':', 2);
-        if (!string.Equals(parts[0], point.ToString(), StringComparison.OrdinalIgnoreCase))
-            return;
+        var parts = setting.Split(':', 2);
         if (parts.Length == 2 && parts[1].StartsWith("sleep=", StringComparison.Ordinal))
         {
             Thread.Sleep(int.Parse(parts[1]["sleep=".Length..], CultureInfo.InvariantCulture));

@@ -80,6 +80,30 @@ public sealed class MigrationTests
         }
     }
 
+    /// <summary>
+    /// The destination's restore fails after it has told the network that the group's address is there:
+    /// while it takes its network away (paused by a fault), the client's packets that reach it meet the
+    /// lock, or nothing, never a socket-less namespace that answers with a reset; the stream goes on at
+    /// the source.
+    /// </summary>
+    [Fact]
+    public void ARestoreThatFailsThereTakesItsNetworkAwayBeforeItsLockAndNoPeerIsReset()
+    {
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease,RestoreUndo:sleep=2000" } });
+        string address = nodes.Address(109);
+        var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
+        using (client)
+        using (work)
+        {
+            int member = nodes["a"].Members("srv").Single();
+            nodes["a"].Amber("migrate", "--group", "srv", "--to", nodes["b"].Listen).ShouldFail("injected fault at RestoreBeforeRelease");
+            AssertItRunsOn(nodes["a"], member, work, 4 << 20);
+            AssertNothingOf("srv", nodes["b"]);
+
+            Finish(work, client);
+        }
+    }
+
     /// <summary>The destination node dies while the source waits for it (its restore paused by a fault): the group runs on at the source.</summary>
     [Fact]
     public void WhenTheDestinationNodeDiesMidMigrationTheGroupRunsOnAtTheSource()

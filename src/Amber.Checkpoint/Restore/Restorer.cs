@@ -144,8 +144,9 @@ public static class Restorer
             taken?.Dispose();
             throw;
         }
-        using var network = namespaces;
+        // Disposed in reverse: the interfaces, then the lock (as the failure path below does).
         using var networkLock = taken!;
+        using var network = namespaces;
         trace.Mark("namespaces");
         var (first, trampoline) = HuskProcess.Create(forest ? 0 : tree.Root.Pid, tree.AllRanges, options.InheritFds.Select(i => i.Source).ToList(), options.Cgroup,
             newPidNamespace: tree.NewPidNamespace && !forest, // the forest makes it, before the roots
@@ -216,6 +217,11 @@ public static class Restorer
             tree.TcpRepairs.Dispose(); // closed in repair mode: no peer is sent anything
             builder.KillAll();
             pager?.Dispose();
+            // Their interfaces go before their lock: announced here, their address draws their peers'
+            // packets, and one let in between would meet no socket and be answered with a reset.
+            network.Dispose();
+            Faults.Check(FaultPoint.RestoreUndo);
+            networkLock.Dispose();
             throw;
         }
         int root = tree.HostId(tree.Root.Pid);
