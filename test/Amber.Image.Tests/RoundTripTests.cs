@@ -124,6 +124,64 @@ public sealed class RoundTripTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Page files written after memory was made ahead for them (Prefault: page cache given back, a
+    /// buffer for small writes that the first takes) hold just their data, whether they wrote less or
+    /// more than was made ahead; the checkpoint verifies (every page file hashed), and nothing else is
+    /// left in it.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 3)]
+    [InlineData(2, 400)]
+    public void APageFileWrittenOverPageCacheMadeAheadHoldsJustItsData(int aheadPages, int runs)
+    {
+        var random = new Random(7);
+        var written = new List<(ulong Offset, byte[] Data)>();
+        string directory = _temp.Child("ckpt");
+        using (CheckpointWriter writer = CheckpointWriter.Create(directory, directIo: false))
+        {
+            writer.Prefault(aheadPages * ImageFormat.PageSize);
+            PageFileWriter pages = writer.CreatePageFile("pages.img");
+            foreach (int count in Enumerable.Range(0, runs).Select(i => i % 50 == 49 ? 20 : 1))
+            {
+                byte[] data = SampleCheckpoint.RandomBytes(random, count * ImageFormat.PageSize);
+                written.Add((pages.Append(data).Offset, data));
+            }
+            writer.CreatePageFile("other.img").Append(new byte[ImageFormat.PageSize]); // the buffer is taken once
+            writer.Commit(new Manifest());
+        }
+
+        var reader = CheckpointReader.Open(directory, verifyPageFiles: true);
+        Assert.Equal(["other.img", "pages.img"], reader.Manifest.Files.Select(f => f.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["manifest.img", "other.img", "pages.img"], Directory.GetFiles(directory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        long dataLength = written.Sum(r => r.Data.LongLength);
+        Assert.Equal(ImageFormat.PageSize + dataLength, new FileInfo(Path.Join(directory, "pages.img")).Length);
+        using PageFileReader pagesRead = reader.OpenPageFile("pages.img");
+        foreach ((ulong offset, byte[] expected) in written)
+        {
+            byte[] read = new byte[expected.Length];
+            pagesRead.Read(offset, read);
+            Assert.Equal(expected, read);
+        }
+    }
+
+    /// <summary>Memory made ahead for page files leaves nothing in a checkpoint that has none.</summary>
+    [Fact]
+    public void PageCacheMadeAheadLeavesNothingInTheCheckpoint()
+    {
+        string directory = _temp.Child("ckpt");
+        using (CheckpointWriter writer = CheckpointWriter.Create(directory, directIo: false))
+        {
+            writer.Prefault(1 << 20);
+            Assert.Empty(Directory.GetFiles(writer.TemporaryDirectory));
+            writer.WriteMessage("a.img", ImageFileKind.Metadata, new Manifest());
+            writer.Commit(new Manifest());
+        }
+
+        Assert.Equal(["a.img", "manifest.img"], Directory.GetFiles(directory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        CheckpointReader.Open(directory, verifyPageFiles: true);
+    }
+
     [Fact]
     public void EmptyPageFileAndZeroLengthAppendAreValid()
     {

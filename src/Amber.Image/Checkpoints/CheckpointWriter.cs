@@ -164,13 +164,66 @@ public sealed partial class CheckpointWriter : IDisposable
             _faulted = true;
             throw;
         }
-        var writer = new PageFileWriter(handle, path, fileName, Key, _directIo);
+        PageBuffer? gather;
+        lock (_lock)
+        {
+            gather = _gatherAhead;
+            _gatherAhead = null;
+        }
+        var writer = new PageFileWriter(handle, path, fileName, Key, _directIo, gather);
         lock (_lock)
         {
             _pageFiles.Add(writer);
         }
         return writer;
     }
+
+    /// <summary>
+    /// Memory for the page data to come, touched now: <paramref name="bytes"/> of page cache made (a
+    /// file of zeros, deleted at once, so that its memory goes back to the kernel) and a buffer for
+    /// the next page file's small writes (<see cref="CreatePageFile"/>). Memory the kernel gives a
+    /// file for the first time costs a page fault every 4 KiB on these VMs (docs/kernel.md §13): ~10
+    /// ms for the 4–5 MiB of a hand-over's last round. A checkpoint whose processes wait until it is
+    /// written pays that before their freeze instead, and its page files take memory given back just
+    /// before (the kernel hands out what was freed last first; not promised). Nothing with direct I/O.
+    /// </summary>
+    /// <exception cref="ImageStoreException">The file could not be made or written (the disk is full).</exception>
+    public void Prefault(long bytes)
+    {
+        ThrowIfNotWritable();
+        if (_directIo || bytes <= 0)
+        {
+            return;
+        }
+        var gather = new PageBuffer(PageFileWriter.GatherLength);
+        var zeros = gather.Span;
+        zeros.Clear(); // its pages touched too
+        string path = Path.Join(TemporaryDirectory, ".page-cache");
+        using (SafeFileHandle file = _createFile(path))
+        {
+            try
+            {
+                for (long at = 0; at < bytes; at += zeros.Length)
+                {
+                    RandomAccess.Write(file, zeros[..(int)Math.Min(zeros.Length, bytes - at)], at);
+                }
+            }
+            catch (IOException e)
+            {
+                throw ImageErrors.Io("write", path, e);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+        lock (_lock)
+        {
+            _gatherAhead = gather;
+        }
+    }
+
+    private PageBuffer? _gatherAhead;
 
     /// <summary>
     /// Takes page file <paramref name="fromName"/> of the committed checkpoint <paramref name="from"/>

@@ -17,7 +17,7 @@ public sealed class PageFileWriter
     // Appends below SmallAppend are gathered into one pooled buffer, so runs of single pages cost
     // a memcpy instead of a pwrite each; larger appends go to the file directly, without a copy.
     private const int SmallAppend = 64 * 1024;
-    private const int GatherLength = 1024 * 1024;
+    internal const int GatherLength = 1024 * 1024;
 
     private readonly SafeFileHandle _handle;
     private readonly XxHash3 _dataHash = new();
@@ -30,12 +30,14 @@ public sealed class PageFileWriter
 
     private readonly ImageKey? _key;
 
-    internal PageFileWriter(SafeFileHandle handle, string path, string fileName, ImageKey? key = null, bool directIo = true)
+    // gather: a buffer for the small appends, touched already (CheckpointWriter.Prefault), else one is made at the first.
+    internal PageFileWriter(SafeFileHandle handle, string path, string fileName, ImageKey? key = null, bool directIo = true, PageBuffer? gather = null)
     {
         _handle = handle;
         Path = path;
         FileName = fileName;
         _key = key;
+        _gather = gather;
         _direct = directIo && TryEnableDirectIo(handle);
     }
 

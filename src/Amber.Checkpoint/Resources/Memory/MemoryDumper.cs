@@ -312,6 +312,12 @@ public sealed class MemoryDumper(
         /// <summary>[start, end) kept where the earlier checkpoint kept it.</summary>
         public void KeepAsBefore(ulong start, ulong end)
         {
+            // Next to the last range kept (the earlier runs' bounds split what was not written): one.
+            if (_items.Count > 0 && _items[^1] is { KeptEnd: not 0 } last && last.KeptEnd == start)
+            {
+                _items[^1] = last with { KeptEnd = end };
+                return;
+            }
             _items.Add(PageWriterQueue.Item.KeptAsBefore(start, end));
             if (_items.Count >= PageCopyPool.ListCapacity)
                 Flush();
