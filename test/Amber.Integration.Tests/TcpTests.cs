@@ -426,7 +426,9 @@ public sealed class TcpTests
             + "while True:\n  c,_=l.accept(); d=c.recv(100); c.sendall(b'echo '+d); c.close(); print('served', d.decode(), flush=True)"], dir.Path);
         int port = int.Parse(target.WaitForLine(l => l.StartsWith("PORT ", StringComparison.Ordinal), "PORT")[5..], System.Globalization.CultureInfo.InvariantCulture);
         var amber = AmberCli.Start(["checkpoint", target.Pid.ToString(), "--images", dir["img"], "--leave-running"],
-            env: new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterNetworkLock:sleep=1500" });
+            // Held long enough that a loaded machine still sees the lock and connects well before it goes
+            // (with 1.5 s, the full suite once saw it just before it went, and connected after).
+            env: new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterNetworkLock:sleep=5000" });
         // The record is written before the table is made: wait for the table.
         GroupHome.WaitUntil(() => NetworkLocks.Of(port) is [var held] && Amber.Kernel.Net.Nftables.Tables("inet").Contains(Amber.Checkpoint.Resources.Sockets.NetworkLock.TablePrefix + held.Id),
             "the listening port locked", TimeSpan.FromSeconds(30));
