@@ -79,7 +79,7 @@ public sealed class MigrationTests
     /// <summary>A migration from a to b whose restore on b fails by <paramref name="fault"/>: the group runs on at a, its stream checked, and nothing of it is on b.</summary>
     private static void AssertARestoreThatFailsThereLeavesItRunningHere(string fault, int host)
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = fault } });
+        using var nodes = FaultingOn("b", fault);
         string address = nodes.Address(host);
         var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
         using (client)
@@ -98,7 +98,7 @@ public sealed class MigrationTests
     [Fact]
     public void WhenTheDestinationNodeDiesMidMigrationTheGroupRunsOnAtTheSource()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease:sleep=4000" } });
+        using var nodes = FaultingOn("b", "RestoreBeforeRelease:sleep=4000");
         string address = nodes.Address(102);
         var (client, work) = StartServerAndClient(nodes, nodes["a"], address);
         using (client)
@@ -277,10 +277,7 @@ public sealed class MigrationTests
     [Fact]
     public void TheDestinationMakesWhatArrivedDurableAfterTheReleaseAndOnlyThenSaysItRuns()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "ReceivedDurable:sleep=4000" },
-        });
+        using var nodes = FaultingOn("b", "ReceivedDurable:sleep=4000");
         using var work = new TestDir("migrate-durable-after");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         var moved = Migrate(nodes["a"], nodes["b"], "precopy", "big");
@@ -301,10 +298,7 @@ public sealed class MigrationTests
     [Fact]
     public void CheckpointsThatCannotBeMadeDurableAtTheDestinationAreDeletedAndTheGroupRunsOnThere()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "ReceivedDurable" },
-        });
+        using var nodes = FaultingOn("b", "ReceivedDurable");
         using var work = new TestDir("migrate-not-durable");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         var run = nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "precopy").ShouldSucceed();
@@ -330,10 +324,7 @@ public sealed class MigrationTests
     [Fact]
     public void APostCopyHeldLongerThanThePeerTimeoutBeforeItsReleaseStillMoves()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease:sleep=7000" },
-        }, peerTimeoutSeconds: 5);
+        using var nodes = FaultingOn("b", "RestoreBeforeRelease:sleep=7000", peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-postcopy-held");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         var moved = Migrate(nodes["a"], nodes["b"], "postcopy", "big");
@@ -591,7 +582,7 @@ public sealed class MigrationTests
     [Fact]
     public void ARestoreWorkerStartedAheadThatFailsIsReplaced()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreAhead" } });
+        using var nodes = FaultingOn("b", "RestoreAhead");
         using var work = new TestDir("migrate-ahead-failed");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         Migrate(nodes["a"], nodes["b"], "precopy", "big");
@@ -609,7 +600,7 @@ public sealed class MigrationTests
     [Fact]
     public void AGroupWithSharedStorageIsRestoredFromACheckpointThatHoldsIt()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "RestoreBeforeRelease" } });
+        using var nodes = FaultingOn("b", "RestoreBeforeRelease");
         using var work = new TestDir("migrate-shared-failed");
         var files = TickingGroup.Storage(nodes["a"], work, shared: true);
         string before = nodes["a"].Amber("checkpoint", "--group", "st").ShouldSucceed().Stdout.Trim();
@@ -708,10 +699,7 @@ public sealed class MigrationTests
     [Fact]
     public void CheckpointsLongerThanThePeerTimeoutDoNotEndTheMigration()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AfterFreeze:sleep=6000" },
-        }, peerTimeoutSeconds: 5);
+        using var nodes = FaultingOn("a", "AfterFreeze:sleep=6000", peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-slow");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         // A downtime of a minute asked: a second round fits it, then the final one (three checkpoints, each 6 s or more).
@@ -734,10 +722,7 @@ public sealed class MigrationTests
     [InlineData("RestoreBeforeRelease")]
     public void ADestinationKilledDuringItsRestoreLeavesTheGroupRunningAtTheSourceAndNothingThereOnceItIsBack(string step)
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = $"{step}:sleep=60000" },
-        }, peerTimeoutSeconds: 5);
+        using var nodes = FaultingOn("b", $"{step}:sleep=60000", peerTimeoutSeconds: 5);
         using var work = new TestDir("migrate-killed");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         int member = nodes["a"].Members("big").Single();
@@ -764,10 +749,7 @@ public sealed class MigrationTests
     [Fact]
     public void AFinalCheckpointThatCannotBeCommittedAtTheSourceLeavesTheGroupRunningThere()
     {
-        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "SealedCommit" },
-        });
+        using var nodes = FaultingOn("a", "SealedCommit");
         using var work = new TestDir("migrate-sealed");
         var big = TickingGroup.Big(nodes["a"], work, 16);
         int member = nodes["a"].Members("big").Single();
@@ -989,6 +971,11 @@ public sealed class MigrationTests
             Assert.False(Said("FAIL"), End);
         }
     }
+
+    /// <summary>Nodes a and b, <paramref name="node"/>'s agent and workers failing or pausing at <paramref name="fault"/> (AMBER_FAULT).</summary>
+    private static TestNodes FaultingOn(string node, string fault, int? peerTimeoutSeconds = null) =>
+        new(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { [node] = new Dictionary<string, string> { ["AMBER_FAULT"] = fault } },
+            peerTimeoutSeconds: peerTimeoutSeconds);
 
     private static JsonElement Migrate(TestNode from, TestNode to, string mode, string group = "srv")
     {
