@@ -82,6 +82,28 @@ public static class Restorer
     }
 
     /// <summary>
+    /// For a progress display: the bytes of the memory's pages, most of what is read; 0 when some are
+    /// compressed (not known before). Counted in place: a chain's end holds ~180 000 runs for 2 GiB,
+    /// and a list of them took ~25 ms in fresh memory.
+    /// </summary>
+    private static long PagesToRead(RestoreTree tree)
+    {
+        long bytes = 0;
+        foreach (var image in tree.Images)
+        {
+            if (image.Zombie)
+                continue;
+            foreach (var run in image.Mm.Pages)
+            {
+                if (run.Codec != Codec.None)
+                    return 0;
+                bytes += (long)run.Count * ImageFormat.PageSize;
+            }
+        }
+        return bytes;
+    }
+
+    /// <summary>
     /// The restored processes and every process they made since (a fork shares the missing pages):
     /// stopped first, so that none forks again meanwhile, then killed.
     /// </summary>
@@ -111,9 +133,7 @@ public static class Restorer
         reader.ThrowIfNoKey();
         trace.Mark("open and verify image");
         var (tree, warnings, storage) = Validate(reader, options, trace);
-        // For a progress display: the memory's pages are most of what is read (compressed: not known before).
-        var runs = tree.Images.Where(i => !i.Zombie).SelectMany(i => i.Mm.Pages).ToList();
-        PageProgress.Expected = options.Lazy || runs.Any(r => r.Codec != Codec.None) ? 0 : runs.Sum(r => (long)r.Count * ImageFormat.PageSize);
+        PageProgress.Expected = options.Lazy ? 0 : PagesToRead(tree);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
         foreach (int id in tree.IdsToClaim)
             WaitForPid.Free(id, options.PidWait, cancel);
