@@ -22,20 +22,48 @@ public static class PageVerifier
             .Select(c => (Run: run, First: c * ChunkPages, Pages: (int)Math.Min(ChunkPages, run.Count - (ulong)(c * ChunkPages))))).ToList();
         if (chunks.Count == 0)
             return;
-        int workers = Math.Min(Math.Min(Environment.ProcessorCount, 8), chunks.Count);
+        // Short chunks read back together, one process_vm_readv for up to ChunkPages pages of them: a
+        // chain's end leaves its base's pages in ~90 000 short runs between the newer ones (a call
+        // each: 850-870 ms to check them beside the copy of the newer pages; 670-800 ms so).
+        var reads = new List<(int First, int Count)>();
+        for (int i = 0; i < chunks.Count;)
+        {
+            int j = i, pages = 0;
+            for (; j < chunks.Count && j - i < RemoteMemory.MaxScattered && pages + chunks[j].Pages <= ChunkPages; j++)
+                pages += chunks[j].Pages;
+            reads.Add((i, j - i));
+            i = j;
+        }
+        int workers = Math.Min(Math.Min(Environment.ProcessorCount, 8), reads.Count);
         string? failure = null;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
         {
             var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkPages * ImageFormat.PageSize);
+            var ranges = new (ulong Address, int Length)[Math.Min(RemoteMemory.MaxScattered, ChunkPages)];
             using var memory = new RemoteMemory(pid);
-            for (int i = worker; i < chunks.Count && failure is null; i += workers)
+            for (int r = worker; r < reads.Count && failure is null; r += workers)
             {
-                var (run, first, pages) = chunks[i];
-                var data = buffer.AsSpan(0, pages * ImageFormat.PageSize);
-                memory.ReadBulk(run.Address + (ulong)first * ImageFormat.PageSize, data);
-                int bad = PageHashes.FirstMismatch(data, run.PageXxh3, first);
-                if (bad >= 0)
-                    failure = Failure(run, first + bad, pageFile);
+                var (first, count) = reads[r];
+                int length = 0;
+                for (int k = 0; k < count; k++)
+                {
+                    var (run, at, pages) = chunks[first + k];
+                    ranges[k] = (run.Address + (ulong)at * ImageFormat.PageSize, pages * ImageFormat.PageSize);
+                    length += pages * ImageFormat.PageSize;
+                }
+                if (count == 1)
+                    memory.ReadBulk(ranges[0].Address, buffer.AsSpan(0, length));
+                else
+                    memory.ReadScattered(ranges.AsSpan(0, count), buffer.AsSpan(0, length));
+                int offset = 0;
+                for (int k = 0; k < count && failure is null; k++)
+                {
+                    var (run, at, pages) = chunks[first + k];
+                    int bad = PageHashes.FirstMismatch(buffer.AsSpan(offset, pages * ImageFormat.PageSize), run.PageXxh3, at);
+                    if (bad >= 0)
+                        failure = Failure(run, at + bad, pageFile);
+                    offset += pages * ImageFormat.PageSize;
+                }
             }
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         });
