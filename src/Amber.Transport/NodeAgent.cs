@@ -4,6 +4,7 @@ using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
 using Amber.Coordinator.Security;
+using Amber.Coordinator.Store;
 using Amber.Transport.Cluster;
 using Amber.Transport.Migration;
 using Amber.Transport.Peers;
@@ -15,7 +16,8 @@ namespace Amber.Transport;
 /// The node agent (amber agent): the coordinator of this node with a listener for the other nodes
 /// of its cluster. Every connection is TLS 1.3 with both certificates checked against the cluster's
 /// CA (<see cref="NodeIdentity"/>); one that fails the handshake is dropped before anything else is
-/// read. A peer may only hand a group over to this node (a migration's receiving end).
+/// read. A peer may only hand a group over to this node (a migration's receiving end). Given the
+/// cluster's store (etcd), the node registers there and stays listed while it lives (<see cref="NodeRegistration"/>).
 /// </summary>
 public sealed class NodeAgent : INodeAgent
 {
@@ -24,6 +26,9 @@ public sealed class NodeAgent : INodeAgent
     private readonly TimeSpan _peerTimeout;
     private readonly CancellationTokenSource _stop = new();
     private readonly PageLinks _pageLinks = new();
+    private readonly (EtcdClient Client, int TtlSeconds)? _store;
+    private readonly long _started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private NodeRegistration? _registration;
     private Socket? _listener;
     private NodeServices? _services;
     private ILogger? _logger;
@@ -31,11 +36,13 @@ public sealed class NodeAgent : INodeAgent
     /// <param name="identity">This node: its certificate, and the cluster's CA.</param>
     /// <param name="listen">Where the other nodes reach it.</param>
     /// <param name="peerTimeout">How long a peer may say nothing before its connection is given up (a dead node, a cut link); 30 s if null.</param>
-    public NodeAgent(NodeIdentity identity, IPEndPoint listen, TimeSpan? peerTimeout = null)
+    /// <param name="store">The cluster's store the node registers in, and its lease's TTL (disposed with the agent); null: none.</param>
+    public NodeAgent(NodeIdentity identity, IPEndPoint listen, TimeSpan? peerTimeout = null, (EtcdClient Client, int TtlSeconds)? store = null)
     {
         _identity = identity;
         _listen = listen;
         _peerTimeout = peerTimeout ?? PeerLink.DefaultTimeout;
+        _store = store;
     }
 
     /// <inheritdoc/>
@@ -58,7 +65,39 @@ public sealed class NodeAgent : INodeAgent
         _listener = listener;
         _logger.AgentListening(_identity.Name, _listen.ToString(), "ca.crt");
         new Thread(AcceptAll) { IsBackground = true, Name = "amber-agent" }.Start();
+        if (_store is var (client, ttl))
+        {
+            _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>());
+            _registration.Start();
+        }
     }
+
+    /// <summary>This node as the cluster's store lists it.</summary>
+    private NodeRecord Describe() => new()
+    {
+        Name = _identity.Name,
+        Address = _listen.ToString(),
+        Cpus = Environment.ProcessorCount,
+        MemoryBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+        StartedUnixMs = _started,
+        Groups = [.. _services!.Groups().Select(group =>
+        {
+            StoredCheckpoint? latest;
+            try
+            {
+                latest = group.Store.LatestWhole(group.Config.Storage.Count > 0);
+            }
+            catch (IOException)
+            {
+                latest = null; // its store unreadable now: said by the group's own operations
+            }
+            return new NodeGroup
+            {
+                Name = group.Config.Name, Processes = group.LiveProcesses(),
+                Latest = latest?.Id ?? "", LatestUnixMs = latest?.Created.ToUnixTimeMilliseconds() ?? 0,
+            };
+        }).OrderBy(g => g.Name, StringComparer.Ordinal)],
+    };
 
     /// <inheritdoc/>
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress)
@@ -139,6 +178,9 @@ public sealed class NodeAgent : INodeAgent
     {
         _stop.Cancel();
         _listener?.Dispose();
+        _registration?.Dispose(); // the lease ended: the node leaves the live ones at once
+        if (_registration is null)
+            _store?.Client.Dispose();
         _identity.Dispose();
         _stop.Dispose();
     }

@@ -29,6 +29,15 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: migration from node {Node} failed after the source ended its copy; the group stays here, stopped, with checkpoint {Checkpoint}: {Problem}")]
     public static partial void MigrationInFailedAfterCommit(this ILogger logger, string group, string node, string checkpoint, string problem);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} registered in the cluster's store ({Members}), lease {Lease} of {Ttl} s")]
+    public static partial void Registered(this ILogger logger, string node, string members, long lease, int ttl);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the cluster's store is out of reach; the groups run on, and the node registers again once it answers: {Problem}")]
+    public static partial void StoreUnreachable(this ILogger logger, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: its lease in the cluster's store had expired (the node was out of reach for longer than it); registered again")]
+    public static partial void LeaseLost(this ILogger logger, string node);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the restore worker started ahead is not used ({Why}): another restores checkpoint {Checkpoint}")]
     public static partial void RestoreAheadReplaced(this ILogger logger, string group, string why, string checkpoint);
 }

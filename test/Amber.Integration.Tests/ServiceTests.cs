@@ -67,6 +67,18 @@ public sealed class ServiceTests
         Assert.True(verify.ExitCode == 0 && verify.Stderr.Trim().Length == 0, $"systemd-analyze verify: {verify.Stderr}");
         string execStart = unit.Split('\n').Single(l => l.StartsWith("ExecStart=", StringComparison.Ordinal))["ExecStart=".Length..];
         Assert.Contains($" agent --listen 10.0.0.1:7411 --cluster \"{cluster.Replace("%", "%%", StringComparison.Ordinal)}\" --node n1", execStart, StringComparison.Ordinal);
+
+        // With the cluster's store: the agent's --etcd and --lease-ttl, checked first.
+        AmberCli.Run("install-service", "--agent", "--listen", "10.0.0.1:7411", "--cluster", cluster, "--node", "n1", "--unit-dir", units, "--etcd", "http://10.0.0.2:2379")
+            .ShouldBeUsageError("speak TLS only");
+        AmberCli.Run("install-service", "--agent", "--listen", "10.0.0.1:7411", "--cluster", cluster, "--node", "n1", "--unit-dir", units, "--lease-ttl", "5")
+            .ShouldBeUsageError("--lease-ttl goes with --etcd");
+        AmberCli.Run("install-service", "--agent", "--listen", "10.0.0.1:7411", "--cluster", cluster, "--node", "n1", "--unit-dir", units,
+            "--etcd", "https://10.0.0.2:2379,https://10.0.0.3:2379", "--lease-ttl", "5").ShouldSucceed();
+        unit = File.ReadAllText(path);
+        Assert.Contains(" --node n1 --etcd https://10.0.0.2:2379,https://10.0.0.3:2379 --lease-ttl 5", unit, StringComparison.Ordinal);
+        verify = ExternalProgram.Run("/usr/bin/systemd-analyze", "verify", path);
+        Assert.True(verify.ExitCode == 0 && verify.Stderr.Trim().Length == 0, $"systemd-analyze verify: {verify.Stderr}");
     }
 
     private static string Receive(Socket socket)

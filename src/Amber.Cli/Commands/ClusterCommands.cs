@@ -27,7 +27,94 @@ public static class ClusterCommands
             Console.Out.WriteLine(Path.Join(directory, ClusterAuthority.CaCertificate));
             return ExitCodes.Ok;
         }));
-        return new Command("cluster", "The cluster of nodes groups move between") { init };
+        return new Command("cluster", "The cluster of nodes groups move between") { init, Status() };
+    }
+
+    /// <summary>amber cluster status: the nodes as the cluster's store lists them, and their groups.</summary>
+    private static Command Status()
+    {
+        var etcd = new Option<string>("--etcd") { Description = "The cluster's store: its etcd members' client URLs, https://ADDR:PORT[,...]", Required = true };
+        var cluster = new Option<string>("--cluster") { Description = "The cluster's directory: ca.crt, and the certificate of the node given with --node (shown to etcd)", Required = true };
+        var node = new Option<string>("--node") { Description = "The node whose certificate this reads the store with (this one's, usually)", Required = true };
+        var json = JsonReport.Option();
+        var command = new Command("status", "List the nodes of the cluster (live or not, their leases), the groups each runs and their latest whole checkpoints") { etcd, cluster, node, json };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var members = EtcdClient.ParseMembers(parse.GetRequiredValue(etcd), out string? problem) ?? throw new UsageException($"--etcd: {problem}");
+            using var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
+            using var store = new EtcdClient(members, identity, TimeSpan.FromSeconds(5));
+            var nodes = ClusterStatus.Read(store);
+            if (parse.GetValue(json))
+                JsonReport.Write(w => WriteStatus(w, nodes));
+            else
+                PrintStatus(nodes);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static void PrintStatus(IReadOnlyList<NodeStatus> nodes)
+    {
+        Console.Out.WriteLine($"{"NODE",-20} {"STATE",-5} {"LEASE",-9} {"ADDRESS",-24} GROUPS");
+        foreach (var n in nodes)
+        {
+            string lease = n.Alive ? $"{n.LeaseLeftSeconds}/{n.LeaseSeconds} s" : "-";
+            string names = n.Record is { Groups.Count: > 0 } r ? string.Join(' ', r.Groups.Select(g => g.Name)) : "-";
+            Console.Out.WriteLine($"{n.Name,-20} {(n.Alive ? "live" : "gone"),-5} {lease,-9} {n.Record?.Address ?? "-",-24} {names}");
+        }
+        var groups = nodes.Where(n => n.Alive && n.Record is not null).SelectMany(n => n.Record!.Groups.Select(g => (Node: n.Name, Group: g))).OrderBy(x => x.Group.Name, StringComparer.Ordinal).ToList();
+        if (groups.Count == 0)
+            return;
+        Console.Out.WriteLine();
+        Console.Out.WriteLine($"{"GROUP",-20} {"NODE",-20} {"PROCESSES",-24} LATEST WHOLE CHECKPOINT");
+        foreach (var (name, g) in groups)
+        {
+            string processes = g.Processes.Count == 0 ? "none" : string.Join(',', g.Processes);
+            string latest = g.Latest.Length == 0 ? "none" : $"{g.Latest} ({DateTimeOffset.FromUnixTimeMilliseconds(g.LatestUnixMs).ToLocalTime():yyyy-MM-dd HH:mm:ss})";
+            Console.Out.WriteLine($"{g.Name,-20} {name,-20} {processes,-24} {latest}");
+        }
+    }
+
+    private static void WriteStatus(System.Text.Json.Utf8JsonWriter w, IReadOnlyList<NodeStatus> nodes)
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("nodes");
+        foreach (var n in nodes)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", n.Name);
+            w.WriteBoolean("alive", n.Alive);
+            w.WriteNumber("leaseLeftSeconds", n.LeaseLeftSeconds);
+            w.WriteNumber("leaseSeconds", n.LeaseSeconds);
+            if (n.Record is { } r)
+            {
+                w.WriteString("address", r.Address);
+                w.WriteNumber("cpus", r.Cpus);
+                w.WriteNumber("memoryBytes", r.MemoryBytes);
+                w.WriteNumber("startedUnixMs", r.StartedUnixMs);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("groups");
+        foreach (var n in nodes.Where(n => n.Alive && n.Record is not null))
+        {
+            foreach (var g in n.Record!.Groups)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", g.Name);
+                w.WriteString("node", n.Name);
+                w.WriteStartArray("processes");
+                foreach (int pid in g.Processes)
+                    w.WriteNumberValue(pid);
+                w.WriteEndArray();
+                w.WriteString("latest", g.Latest);
+                w.WriteNumber("latestUnixMs", g.LatestUnixMs);
+                w.WriteEndObject();
+            }
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     public static Command Node()
@@ -57,7 +144,9 @@ public static class ClusterCommands
         {
             Description = "Seconds another node may say nothing before a migration with it is given up (a dead node, a cut link)", DefaultValueFactory = _ => 30,
         };
-        var command = new Command("agent", "Run this node's coordinator in the foreground as a node agent: groups migrate to and from it (mutual TLS within the cluster)") { listen, cluster, node, peerTimeout };
+        var etcd = new Option<string>("--etcd") { Description = "The cluster's store: etcd members' client URLs, https://ADDR:PORT[,...] (mutual TLS with this node's certificate); the node registers there and stays listed while it lives" };
+        var leaseTtl = new Option<int>("--lease-ttl") { Description = "With --etcd: seconds the node stays listed as live after its last renewal (it renews every third of them)", DefaultValueFactory = _ => 10 };
+        var command = new Command("agent", "Run this node's coordinator in the foreground as a node agent: groups migrate to and from it (mutual TLS within the cluster)") { listen, cluster, node, peerTimeout, etcd, leaseTtl };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             if (!NodeAddress.TryParse(parse.GetRequiredValue(listen), out var address))
@@ -66,7 +155,18 @@ public static class ClusterCommands
             double seconds = parse.GetValue(peerTimeout);
             if (!(seconds is >= 1 and <= 3600))
                 throw new UsageException($"--peer-timeout {seconds}: give 1 to 3600 seconds");
-            using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address, TimeSpan.FromSeconds(seconds)));
+            (EtcdClient, int)? store = null;
+            if (parse.GetValue(etcd) is { } list)
+            {
+                var members = EtcdClient.ParseMembers(list, out string? problem) ?? throw new UsageException($"--etcd: {problem}");
+                int ttl = parse.GetValue(leaseTtl);
+                if (ttl is < 2 or > 3600)
+                    throw new UsageException($"--lease-ttl {ttl}: give 2 to 3600 seconds");
+                store = (new EtcdClient(members, identity, TimeSpan.FromSeconds(Math.Max(1, ttl / 3.0))), ttl);
+            }
+            else if (parse.GetResult(leaseTtl) is { Implicit: false })
+                throw new UsageException("--lease-ttl goes with --etcd");
+            using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address, TimeSpan.FromSeconds(seconds), store));
             return coordinator.Run();
         }));
         return command;

@@ -19,9 +19,11 @@ public static class ServiceCommand
         var listen = new Option<string>("--listen") { Description = "With --agent: ADDR:PORT where the other nodes reach this one" };
         var cluster = new Option<string>("--cluster") { Description = "With --agent: the cluster's directory (ca.crt, NAME.crt, NAME.key)" };
         var node = new Option<string>("--node") { Description = "With --agent: this node's name" };
+        var etcd = new Option<string>("--etcd") { Description = "With --agent: the cluster's store, its etcd members' client URLs (https://ADDR:PORT[,...])" };
+        var leaseTtl = new Option<int?>("--lease-ttl") { Description = "With --agent and --etcd: the node's lease in the store, in seconds" };
         var command = new Command("install-service", "Write the coordinator's systemd unit (then: systemctl daemon-reload && systemctl enable --now amber)")
         {
-            directory, agent, listen, cluster, node,
+            directory, agent, listen, cluster, node, etcd, leaseTtl,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -36,12 +38,23 @@ public static class ServiceCommand
                     throw new UsageException($"--listen {address}: it is ADDR:PORT (an IPv6 address in brackets)");
                 clusterDir = Path.GetFullPath(clusterDir);
                 Transport.Cluster.NodeIdentity.Load(clusterDir, nodeName).Dispose(); // what the agent will load, checked now
-                (name, unit) = (AgentUnitName, AgentUnit(amber, address, clusterDir, nodeName));
+                string store = "";
+                if (parse.GetValue(etcd) is { } members)
+                {
+                    if (Transport.Cluster.EtcdClient.ParseMembers(members, out string? problem) is null)
+                        throw new UsageException($"--etcd: {problem}");
+                    store = $" --etcd {Quoted(members)}";
+                    if (parse.GetValue(leaseTtl) is int ttl)
+                        store += ttl is >= 2 and <= 3600 ? $" --lease-ttl {ttl}" : throw new UsageException($"--lease-ttl {ttl}: give 2 to 3600 seconds");
+                }
+                else if (parse.GetValue(leaseTtl) is not null)
+                    throw new UsageException("--lease-ttl goes with --etcd");
+                (name, unit) = (AgentUnitName, AgentUnit(amber, address, clusterDir, nodeName, store));
             }
             else
             {
-                if (parse.GetValue(listen) is not null || parse.GetValue(cluster) is not null || parse.GetValue(node) is not null)
-                    throw new UsageException("--listen, --cluster and --node go with --agent");
+                if (parse.GetValue(listen) is not null || parse.GetValue(cluster) is not null || parse.GetValue(node) is not null || parse.GetValue(etcd) is not null)
+                    throw new UsageException("--listen, --cluster, --node and --etcd go with --agent");
                 unit = Unit(amber);
             }
             if (!Directory.Exists(dir))
@@ -61,8 +74,13 @@ public static class ServiceCommand
     public static string Unit(string amber) => Service("Amber coordinator: checkpoint and restore of application groups", $"{Quoted(amber)} daemon", AgentUnitName);
 
     /// <summary>The agent's unit: the coordinator as this node's agent; it and amber.service exclude each other (one coordinator per AMBER_HOME).</summary>
-    public static string AgentUnit(string amber, string listen, string cluster, string node) =>
-        Service($"Amber node agent {node}: the coordinator, and migrations to and from this node", $"{Quoted(amber)} agent --listen {Quoted(listen)} --cluster {Quoted(cluster)} --node {Quoted(node)}", UnitName);
+    /// <param name="amber">This amber's path.</param>
+    /// <param name="listen">The agent's --listen.</param>
+    /// <param name="cluster">The agent's --cluster, absolute.</param>
+    /// <param name="node">The agent's --node.</param>
+    /// <param name="store">The agent's --etcd and --lease-ttl, as they go on its command line ("": none).</param>
+    public static string AgentUnit(string amber, string listen, string cluster, string node, string store = "") =>
+        Service($"Amber node agent {node}: the coordinator, and migrations to and from this node", $"{Quoted(amber)} agent --listen {Quoted(listen)} --cluster {Quoted(cluster)} --node {Quoted(node)}{store}", UnitName);
 
     /// <summary>
     /// An argument as systemd's ExecStart= reads it: % and $ doubled (specifiers and variables), in

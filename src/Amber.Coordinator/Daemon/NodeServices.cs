@@ -34,6 +34,9 @@ public sealed class NodeServices
 
     public GroupRuntime? Find(string name) => _groups.Find(name);
 
+    /// <summary>The node's groups now.</summary>
+    public IReadOnlyList<GroupRuntime> Groups() => _groups.All();
+
     /// <summary>Runs <paramref name="work"/> holding the group's Busy, waiting for an operation under way.</summary>
     public T WhileBusy<T>(GroupRuntime group, Func<T> work)
     {

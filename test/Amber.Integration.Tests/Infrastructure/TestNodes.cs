@@ -23,13 +23,15 @@ public sealed class TestNodes : IDisposable
     private readonly Dictionary<string, (int Host, IReadOnlyDictionary<string, string>? Environment)> _started = [];
     private TargetProcess? _client;
     private readonly string _peerTimeout;
+    private readonly string _store = ""; // the agents' --etcd and --lease-ttl
 
     /// <param name="names">The nodes, each with its agent.</param>
     /// <param name="environment">Extra environment of the named nodes' agents (AMBER_FAULT, say).</param>
     /// <param name="homeSizes">Nodes whose home is a tmpfs of this size (mount's size=: "300k"), for a full disk.</param>
     /// <param name="peerTimeoutSeconds">The agents' --peer-timeout (theirs, 30 s, if null).</param>
+    /// <param name="leaseTtlSeconds">With it, a real etcd on the bridge (<see cref="Etcd"/>), started first, which the agents register in with leases of this TTL.</param>
     public TestNodes(string[] names, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? environment = null,
-        IReadOnlyDictionary<string, string>? homeSizes = null, int? peerTimeoutSeconds = null)
+        IReadOnlyDictionary<string, string>? homeSizes = null, int? peerTimeoutSeconds = null, int? leaseTtlSeconds = null)
     {
         _peerTimeout = peerTimeoutSeconds is int seconds ? $" --peer-timeout {seconds}" : "";
         Bridge = $"ambn{Random.Shared.Next(0x100000, 0xffffff):x}";
@@ -38,6 +40,11 @@ public sealed class TestNodes : IDisposable
         try
         {
             AmberCli.Run("cluster", "init", "--dir", Cluster).ShouldSucceed();
+            if (leaseTtlSeconds is int ttl)
+            {
+                Etcd = new TestEtcd(_dir["etcd"], Cluster, Bridge, Address(1));
+                _store = $" --etcd {Etcd.Url} --lease-ttl {ttl}";
+            }
             for (int i = 0; i < names.Length; i++)
             {
                 AmberCli.Run("node", "add", names[i], "--cluster", Cluster).ShouldSucceed();
@@ -56,6 +63,9 @@ public sealed class TestNodes : IDisposable
     public string Cluster => _dir["cluster"];
 
     public string Bridge { get; }
+
+    /// <summary>The cluster's store, if the nodes were made with one.</summary>
+    public TestEtcd? Etcd { get; }
 
     public TestDir Dir => _dir;
 
@@ -99,7 +109,7 @@ public sealed class TestNodes : IDisposable
             $"fallocate -l $(( $(df -B1 --output=avail {home} | tail -1) - {leaveBytes} )) {home}/filler").ShouldSucceed();
     }
 
-    /// <summary>An address of the test's /24, with its prefix length (hosts 11... are the nodes', 50 the client's).</summary>
+    /// <summary>An address of the test's /24, with its prefix length (hosts 11... are the nodes', 50 the client's, 1 the store's).</summary>
     public string Address(int host) => $"10.215.{_subnet}.{host}/24";
 
     /// <summary>
@@ -129,7 +139,7 @@ public sealed class TestNodes : IDisposable
         Directory.CreateDirectory(home);
         string script = "mount -t sysfs none /sys && mount -t cgroup2 none /sys/fs/cgroup && mount -t tmpfs -o mode=755 none /run && ip link set lo up"
             + (homeSize is null ? "" : $" && mount -t tmpfs -o size={homeSize},mode=755 none {home}") + " && echo READY"
-            + $" && while [ ! -e {go} ]; do sleep 0.02; done; exec env {environment} {Repo.Amber} agent --listen {listen} --cluster {cluster} --node {certificateName ?? name}{_peerTimeout}";
+            + $" && while [ ! -e {go} ]; do sleep 0.02; done; exec env {environment} {Repo.Amber} agent --listen {listen} --cluster {cluster} --node {certificateName ?? name}{_peerTimeout}{_store}";
         var unshare = TargetProcess.Start("/usr/bin/unshare", ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--", "/bin/sh", "-c", script], dir, logName: "agent.log");
         unshare.WaitForLine(l => l == "READY", "the node's namespaces");
         int pid = 0;
@@ -192,6 +202,7 @@ public sealed class TestNodes : IDisposable
         foreach (var node in _nodes.Values)
             node.Kill();
         _client?.Dispose();
+        Etcd?.Dispose();
         foreach (string link in _links)
             ExternalProgram.Run("/usr/sbin/ip", "link", "delete", link);
         ExternalProgram.Run("/usr/sbin/ip", "link", "delete", Bridge);

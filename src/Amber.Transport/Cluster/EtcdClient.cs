@@ -1,0 +1,249 @@
+using System.Net.Http.Json;
+using System.Net.Security;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Amber.Transport.Cluster;
+
+/// <summary>
+/// The cluster's shared store: etcd v3, spoken through the JSON gateway every etcd member serves
+/// on its client port (/v3/kv/put, /v3/lease/grant, ...), over mutual TLS with this node's
+/// certificate, the member's checked against the cluster's CA as an agent's is. Several members'
+/// URLs may be given: a call goes to the one that answered last, and on to the next while none
+/// answers. A member that answers with an error is believed, not retried elsewhere.
+/// </summary>
+public sealed class EtcdClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly IReadOnlyList<Uri> _members;
+    private int _current;
+
+    /// <param name="members">The etcd members' client URLs (https://ADDR:PORT).</param>
+    /// <param name="identity">This node: the certificate it shows, and the CA the members' must lead to.</param>
+    /// <param name="timeout">How long a call may wait for a member before the next is tried.</param>
+    public EtcdClient(IReadOnlyList<Uri> members, NodeIdentity identity, TimeSpan timeout)
+    {
+        if (members.Count == 0)
+            throw new ArgumentException("no etcd member given", nameof(members));
+        _members = members;
+        var tls = identity.ClientOptions();
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = tls.ClientCertificates,
+                LocalCertificateSelectionCallback = tls.LocalCertificateSelectionCallback,
+                RemoteCertificateValidationCallback = tls.RemoteCertificateValidationCallback,
+                CertificateRevocationCheckMode = tls.CertificateRevocationCheckMode,
+            },
+            ConnectTimeout = timeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        })
+        { Timeout = timeout };
+    }
+
+    /// <summary>The members' URLs of a comma-separated list; null, and why, if one is not an https URL.</summary>
+    public static IReadOnlyList<Uri>? ParseMembers(string list, out string? problem)
+    {
+        problem = null;
+        var members = new List<Uri>();
+        foreach (string part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps || uri.AbsolutePath != "/" || uri.Query.Length > 0)
+            {
+                problem = $"'{part}' is not an etcd member's client URL (https://ADDR:PORT; the cluster's members speak TLS only)";
+                return null;
+            }
+            members.Add(uri);
+        }
+        if (members.Count == 0)
+            problem = "no etcd member given";
+        return members.Count == 0 ? null : members;
+    }
+
+    /// <summary>A lease of <paramref name="ttlSeconds"/>: what is put under it goes when it is neither kept alive nor renewed for that long.</summary>
+    public long GrantLease(int ttlSeconds)
+    {
+        var granted = Call("/v3/lease/grant", new LeaseRequest { Ttl = ttlSeconds }, EtcdJson.Default.LeaseRequest, EtcdJson.Default.LeaseResponse);
+        return granted.Id != 0 ? granted.Id : throw new EtcdException($"etcd granted no lease: {granted.Error}");
+    }
+
+    /// <summary>Renews <paramref name="lease"/>; the seconds it has from now, 0 if it had expired (and with it what was under it).</summary>
+    public long KeepAlive(long lease) =>
+        Call("/v3/lease/keepalive", new LeaseRequest { Id = lease }, EtcdJson.Default.LeaseRequest, EtcdJson.Default.KeepAliveResponse).Result?.Ttl ?? 0;
+
+    /// <summary>The seconds <paramref name="lease"/> has left (0: expired, or never was) and those it was granted.</summary>
+    public (long Left, long Granted) TimeToLive(long lease)
+    {
+        var answer = Call("/v3/lease/timetolive", new LeaseRequest { Id = lease }, EtcdJson.Default.LeaseRequest, EtcdJson.Default.LeaseResponse);
+        return (Math.Max(0, answer.Ttl), answer.GrantedTtl);
+    }
+
+    /// <summary>Ends <paramref name="lease"/> now, and what is under it.</summary>
+    public void Revoke(long lease) =>
+        Call("/v3/lease/revoke", new LeaseRequest { Id = lease }, EtcdJson.Default.LeaseRequest, EtcdJson.Default.LeaseResponse);
+
+    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>, under <paramref name="lease"/> (0: none; it stays).</summary>
+    public void Put(string key, string value, long lease = 0) =>
+        Call("/v3/kv/put", new PutRequest { Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(value), Lease = lease }, EtcdJson.Default.PutRequest, EtcdJson.Default.LeaseResponse);
+
+    /// <summary>Every key that starts with <paramref name="prefix"/>, in key order.</summary>
+    public IReadOnlyList<EtcdEntry> Range(string prefix)
+    {
+        byte[] start = Encoding.UTF8.GetBytes(prefix);
+        byte[] end = (byte[])start.Clone();
+        end[^1]++; // the first key past the prefix (a prefix ends in '/', never in 0xff)
+        var answer = Call("/v3/kv/range", new RangeRequest { Key = start, RangeEnd = end }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
+        return [.. (answer.Kvs ?? []).Select(kv => new EtcdEntry(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision))];
+    }
+
+    private TResponse Call<TRequest, TResponse>(string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType)
+        where TResponse : EtcdAnswer
+    {
+        var unanswered = new List<string>();
+        for (int tried = 0; tried < _members.Count; tried++)
+        {
+            int member = (_current + tried) % _members.Count;
+            var uri = new Uri(_members[member], path);
+            HttpResponseMessage response;
+            try
+            {
+                response = _http.PostAsync(uri, JsonContent.Create(request, requestType)).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+            {
+                unanswered.Add($"{_members[member].Authority} ({Why(e)})");
+                continue;
+            }
+            _current = member;
+            using (response)
+            {
+                string body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                TResponse? answer;
+                try
+                {
+                    answer = JsonSerializer.Deserialize(body, responseType);
+                }
+                catch (JsonException)
+                {
+                    answer = null;
+                }
+                if (!response.IsSuccessStatusCode || answer is null || answer.Error is not null)
+                    throw new EtcdException($"etcd at {_members[member].Authority} refused {path}: {answer?.Message ?? answer?.Error ?? $"HTTP {(int)response.StatusCode}"}");
+                return answer;
+            }
+        }
+        throw new EtcdException($"no etcd member answered: {string.Join(", ", unanswered)}");
+    }
+
+    /// <summary>The innermost reason, on one line (a refused certificate, a refused connection).</summary>
+    private static string Why(Exception e)
+    {
+        if (e is TaskCanceledException)
+            return "no answer in time";
+        while (e.InnerException is not null)
+            e = e.InnerException;
+        return e.Message.ReplaceLineEndings(" ");
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>A key of the store, its value, the lease it is under (0: none) and the revision that last changed it.</summary>
+public sealed record EtcdEntry(string Key, string Value, long Lease, long ModRevision);
+
+/// <summary>The store could not be reached, or refused a call: the message says which member, and why.</summary>
+public sealed class EtcdException(string message) : IOException(message);
+
+/// <summary>What every answer of the gateway may hold: an error (gRPC's status, as JSON).</summary>
+internal abstract class EtcdAnswer
+{
+    [JsonPropertyName("error")]
+    public string? Error { get; set; }
+
+    [JsonPropertyName("message")]
+    public string? Message { get; set; }
+}
+
+internal sealed class LeaseRequest
+{
+    [JsonPropertyName("TTL")]
+    public long Ttl { get; set; }
+
+    [JsonPropertyName("ID")]
+    public long Id { get; set; }
+}
+
+internal sealed class LeaseResponse : EtcdAnswer
+{
+    [JsonPropertyName("ID")]
+    public long Id { get; set; }
+
+    [JsonPropertyName("TTL")]
+    public long Ttl { get; set; }
+
+    [JsonPropertyName("grantedTTL")]
+    public long GrantedTtl { get; set; }
+}
+
+internal sealed class KeepAliveResponse : EtcdAnswer
+{
+    [JsonPropertyName("result")]
+    public LeaseResponse? Result { get; set; }
+}
+
+internal sealed class PutRequest
+{
+    [JsonPropertyName("key")]
+    public byte[] Key { get; set; } = [];
+
+    [JsonPropertyName("value")]
+    public byte[] Value { get; set; } = [];
+
+    [JsonPropertyName("lease")]
+    public long Lease { get; set; }
+}
+
+internal sealed class RangeRequest
+{
+    [JsonPropertyName("key")]
+    public byte[] Key { get; set; } = [];
+
+    [JsonPropertyName("range_end")]
+    public byte[] RangeEnd { get; set; } = [];
+}
+
+internal sealed class RangeResponse : EtcdAnswer
+{
+    [JsonPropertyName("kvs")]
+    public List<KeyValue>? Kvs { get; set; }
+}
+
+internal sealed class KeyValue
+{
+    [JsonPropertyName("key")]
+    public byte[]? Key { get; set; }
+
+    [JsonPropertyName("value")]
+    public byte[]? Value { get; set; }
+
+    [JsonPropertyName("lease")]
+    public long Lease { get; set; }
+
+    [JsonPropertyName("mod_revision")]
+    public long ModRevision { get; set; }
+}
+
+// The gateway writes 64-bit numbers as strings (JSON's numbers are doubles), and leaves out what is zero.
+[JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
+[JsonSerializable(typeof(LeaseRequest))]
+[JsonSerializable(typeof(LeaseResponse))]
+[JsonSerializable(typeof(KeepAliveResponse))]
+[JsonSerializable(typeof(PutRequest))]
+[JsonSerializable(typeof(RangeRequest))]
+[JsonSerializable(typeof(RangeResponse))]
+internal sealed partial class EtcdJson : JsonSerializerContext;

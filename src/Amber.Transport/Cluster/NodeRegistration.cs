@@ -1,0 +1,191 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport.Cluster;
+
+/// <summary>
+/// This node in the cluster's store (etcd), kept there by its agent: <c>/amber/nodes/NAME</c>, what
+/// the node is and runs (<see cref="NodeRecord"/>), under a lease renewed every third of its TTL, so
+/// that the key goes by itself when the node dies or is cut off from the store for longer than
+/// that; and <c>/amber/members/NAME</c>, under no lease, so that a node that died is still listed.
+/// The store out of reach changes nothing for the groups: they run on, and the node registers again
+/// once it answers.
+/// </summary>
+public sealed class NodeRegistration : IDisposable
+{
+    /// <summary>Where the live nodes are: NAME under it, each under its lease.</summary>
+    public const string NodesPrefix = "/amber/nodes/";
+
+    /// <summary>Where every node that joined is, live or not: NAME under it.</summary>
+    public const string MembersPrefix = "/amber/members/";
+
+    private readonly EtcdClient _store;
+    private readonly string _name;
+    private readonly int _ttl;
+    private readonly Func<NodeRecord> _describe;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _thread;
+    private long _lease;
+    private string _written = "";
+    private bool _unreachable;
+
+    /// <param name="store">The cluster's store; disposed with this.</param>
+    /// <param name="name">This node's name.</param>
+    /// <param name="ttlSeconds">How long the node stays listed as live without renewing its lease.</param>
+    /// <param name="describe">What the node is and runs now (asked at every renewal; written when it changed).</param>
+    /// <param name="logger">Where registering, and the store out of reach, are said.</param>
+    public NodeRegistration(EtcdClient store, string name, int ttlSeconds, Func<NodeRecord> describe, ILogger logger)
+    {
+        _store = store;
+        _name = name;
+        _ttl = ttlSeconds;
+        _describe = describe;
+        _logger = logger;
+    }
+
+    /// <summary>Registers, and keeps it up, on a thread of its own (the store out of reach is logged; the agent does not wait for it).</summary>
+    public void Start()
+    {
+        _thread = new Thread(() =>
+        {
+            do
+                Renew();
+            while (!_stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(_ttl / 3.0)));
+        })
+        { IsBackground = true, Name = "amber-registration" };
+        _thread.Start();
+    }
+
+    private void Renew()
+    {
+        try
+        {
+            string record = JsonSerializer.Serialize(_describe(), NodeJson.Default.NodeRecord);
+            if (_lease != 0 && _store.KeepAlive(_lease) == 0)
+            {
+                _logger.LeaseLost(_name);
+                _lease = 0;
+            }
+            if (_lease == 0)
+            {
+                long lease = _store.GrantLease(_ttl);
+                _store.Put(MembersPrefix + _name, _name);
+                _store.Put(NodesPrefix + _name, record, lease);
+                (_lease, _written) = (lease, record);
+                _logger.Registered(_name, NodesPrefix + _name, lease, _ttl);
+            }
+            else if (record != _written)
+            {
+                _store.Put(NodesPrefix + _name, record, _lease);
+                _written = record;
+            }
+            _unreachable = false;
+        }
+        catch (EtcdException e)
+        {
+            if (!_unreachable)
+                _logger.StoreUnreachable(e.Message);
+            _unreachable = true; // said once per outage; the lease, if it expired meanwhile, is found gone at the next renewal
+        }
+    }
+
+    /// <summary>Stops renewing and ends the lease: the node leaves the live ones at once (its member entry stays).</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread?.Join();
+        if (_lease != 0)
+        {
+            try
+            {
+                _store.Revoke(_lease);
+            }
+            catch (EtcdException)
+            {
+                // out of reach: the lease runs out by itself
+            }
+        }
+        _store.Dispose();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>A node as the cluster's store lists it: its agent's address, what it has, the groups it runs.</summary>
+public sealed class NodeRecord
+{
+    /// <summary>Its name (its certificate's).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Its agent's ADDR:PORT.</summary>
+    public string Address { get; set; } = "";
+
+    /// <summary>Its processors.</summary>
+    public int Cpus { get; set; }
+
+    /// <summary>Its memory.</summary>
+    public long MemoryBytes { get; set; }
+
+    /// <summary>When its agent started (Unix ms).</summary>
+    public long StartedUnixMs { get; set; }
+
+    /// <summary>The groups it runs, by name.</summary>
+    public List<NodeGroup> Groups { get; set; } = [];
+}
+
+/// <summary>A group of a node: its live processes there and its latest checkpoint that brings it back whole.</summary>
+public sealed class NodeGroup
+{
+    /// <summary>The group's name.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>PIDs of its live processes, as the node sees them.</summary>
+    public List<int> Processes { get; set; } = [];
+
+    /// <summary>Its latest whole checkpoint's id ("": none).</summary>
+    public string Latest { get; set; } = "";
+
+    /// <summary>When that checkpoint was taken (Unix ms; 0: none).</summary>
+    public long LatestUnixMs { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(NodeRecord))]
+internal sealed partial class NodeJson : JsonSerializerContext;
+
+/// <summary>A node that joined the cluster: live (its lease renewed, <see cref="LeaseLeftSeconds"/> of <see cref="LeaseSeconds"/> left) or not, and what it last said it runs.</summary>
+public sealed record NodeStatus(string Name, bool Alive, long LeaseLeftSeconds, long LeaseSeconds, NodeRecord? Record);
+
+/// <summary>The cluster as its store has it (amber cluster status).</summary>
+public static class ClusterStatus
+{
+    /// <summary>Every node that joined, by name, the live ones with what they run.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static IReadOnlyList<NodeStatus> Read(EtcdClient store)
+    {
+        var live = store.Range(NodeRegistration.NodesPrefix).ToDictionary(e => e.Key[NodeRegistration.NodesPrefix.Length..]);
+        var names = store.Range(NodeRegistration.MembersPrefix).Select(e => e.Key[NodeRegistration.MembersPrefix.Length..]).Union(live.Keys).Order(StringComparer.Ordinal);
+        var nodes = new List<NodeStatus>();
+        foreach (string name in names)
+        {
+            if (!live.TryGetValue(name, out var entry))
+            {
+                nodes.Add(new NodeStatus(name, false, 0, 0, null));
+                continue;
+            }
+            NodeRecord? record;
+            try
+            {
+                record = JsonSerializer.Deserialize(entry.Value, NodeJson.Default.NodeRecord);
+            }
+            catch (JsonException)
+            {
+                record = null; // not an agent's: listed, with nothing of it
+            }
+            var (left, granted) = entry.Lease == 0 ? (0L, 0L) : store.TimeToLive(entry.Lease);
+            nodes.Add(new NodeStatus(name, left > 0, left, granted, record));
+        }
+        return nodes;
+    }
+}
