@@ -151,21 +151,22 @@ public static class ClusterCommands
         {
             if (!NodeAddress.TryParse(parse.GetRequiredValue(listen), out var address))
                 throw new UsageException($"--listen {parse.GetRequiredValue(listen)}: it is ADDR:PORT (an IPv6 address in brackets)");
-            var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
             double seconds = parse.GetValue(peerTimeout);
             if (!(seconds is >= 1 and <= 3600))
                 throw new UsageException($"--peer-timeout {seconds}: give 1 to 3600 seconds");
-            (EtcdClient, int)? store = null;
+            IReadOnlyList<Uri>? members = null;
+            int ttl = parse.GetValue(leaseTtl);
             if (parse.GetValue(etcd) is { } list)
             {
-                var members = EtcdClient.ParseMembers(list, out string? problem) ?? throw new UsageException($"--etcd: {problem}");
-                int ttl = parse.GetValue(leaseTtl);
-                if (ttl is < 2 or > 3600)
-                    throw new UsageException($"--lease-ttl {ttl}: give 2 to 3600 seconds");
-                store = (new EtcdClient(members, identity, TimeSpan.FromSeconds(Math.Max(1, ttl / 3.0))), ttl);
+                members = EtcdClient.ParseMembers(list, out string? problem) ?? throw new UsageException($"--etcd: {problem}");
+                if (NodeRegistration.LeaseTtlProblem(ttl) is { } bad)
+                    throw new UsageException(bad);
             }
             else if (parse.GetResult(leaseTtl) is { Implicit: false })
                 throw new UsageException("--lease-ttl goes with --etcd");
+            var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
+            // A call to the store waits at most until the next renewal is due.
+            (EtcdClient, int)? store = members is null ? null : (new EtcdClient(members, identity, TimeSpan.FromSeconds(Math.Max(1, ttl / 3.0))), ttl);
             using var coordinator = new Coordinator.Daemon.Coordinator(new NodeAgent(identity, address, TimeSpan.FromSeconds(seconds), store));
             return coordinator.Run();
         }));

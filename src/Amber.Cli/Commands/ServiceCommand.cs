@@ -45,7 +45,7 @@ public static class ServiceCommand
                         throw new UsageException($"--etcd: {problem}");
                     store = $" --etcd {Quoted(members)}";
                     if (parse.GetValue(leaseTtl) is int ttl)
-                        store += ttl is >= 2 and <= 3600 ? $" --lease-ttl {ttl}" : throw new UsageException($"--lease-ttl {ttl}: give 2 to 3600 seconds");
+                        store += Transport.Cluster.NodeRegistration.LeaseTtlProblem(ttl) is { } bad ? throw new UsageException(bad) : $" --lease-ttl {ttl}";
                 }
                 else if (parse.GetValue(leaseTtl) is not null)
                     throw new UsageException("--lease-ttl goes with --etcd");

@@ -20,6 +20,9 @@ public sealed class NodeRegistration : IDisposable
     /// <summary>Where every node that joined is, live or not: NAME under it.</summary>
     public const string MembersPrefix = "/amber/members/";
 
+    /// <summary>Why a lease TTL will not do (under 2 s a renewal every third of it is too close; over an hour a dead node is listed long), or null.</summary>
+    public static string? LeaseTtlProblem(int seconds) => seconds is >= 2 and <= 3600 ? null : $"--lease-ttl {seconds}: give 2 to 3600 seconds";
+
     private readonly EtcdClient _store;
     private readonly string _name;
     private readonly int _ttl;
