@@ -65,12 +65,13 @@ public sealed class NodeRegistration : IDisposable
     {
         try
         {
-            string record = JsonSerializer.Serialize(_describe(), NodeJson.Default.NodeRecord);
+            // The lease first: describing the node reads its groups' stores, which a checkpoint may keep busy.
             if (_lease != 0 && _store.KeepAlive(_lease) == 0)
             {
                 _logger.LeaseLost(_name);
                 _lease = 0;
             }
+            string record = JsonSerializer.Serialize(_describe(), NodeJson.Default.NodeRecord);
             if (_lease == 0)
             {
                 long lease = _store.GrantLease(_ttl);
