@@ -7,12 +7,15 @@ namespace Amber.Integration.Tests.Infrastructure;
 /// A real etcd (Debian's etcd-server), one member, for the cluster's store: on an address of the
 /// test's own bridge (which it adds to the bridge, so the nodes' namespaces reach it and so does the
 /// test), its client port TLS only, with a certificate of the cluster's CA (amber node add etcd)
-/// and the nodes' certificates required of clients. Its data in the test's directory: <see cref="Stop"/>
-/// and <see cref="Start"/> again keep them. Dispose kills it and takes the address away.
+/// and the nodes' certificates required of clients. Its data in memory (/dev/shm: the suite's
+/// checkpoints keep the disk busy, and an fsync of etcd's log waiting behind them stalled it for
+/// longer than a lease); <see cref="Stop"/> and <see cref="Start"/> again keep them. Dispose kills it,
+/// removes its data and takes the address away.
 /// </summary>
 public sealed class TestEtcd : IDisposable
 {
     private readonly string _dir;
+    private readonly string _data = Path.Combine("/dev/shm", $"amber-etcd-{Guid.NewGuid():N}");
     private readonly string _cluster;
     private readonly string _bridge;
     private readonly string _address; // with its prefix length
@@ -44,7 +47,7 @@ public sealed class TestEtcd : IDisposable
         _etcd?.Dispose();
         string peer = $"http://{Host}:2380";
         _etcd = TargetProcess.Start("/usr/bin/etcd", [
-            "--name", "store", "--data-dir", Path.Combine(_dir, "data"),
+            "--name", "store", "--data-dir", _data,
             "--listen-client-urls", Url, "--advertise-client-urls", Url,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", $"store={peer}",
             "--cert-file", Path.Combine(_cluster, "etcd.crt"), "--key-file", Path.Combine(_cluster, "etcd.key"),
@@ -66,6 +69,13 @@ public sealed class TestEtcd : IDisposable
     {
         Stop();
         _etcd?.Dispose();
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
         ExternalProgram.Run("/usr/sbin/ip", "address", "delete", _address, "dev", _bridge);
     }
 
