@@ -29,7 +29,7 @@ public static class PageVerifier
         for (int i = 0; i < chunks.Count;)
         {
             int j = i, pages = 0;
-            for (; j < chunks.Count && j - i < RemoteMemory.MaxScattered && pages + chunks[j].Pages <= ChunkPages; j++)
+            for (; j < chunks.Count && pages + chunks[j].Pages <= ChunkPages; j++) // at most ChunkPages ranges, far below IOV_MAX
                 pages += chunks[j].Pages;
             reads.Add((i, j - i));
             i = j;
@@ -39,7 +39,7 @@ public static class PageVerifier
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
         {
             var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkPages * ImageFormat.PageSize);
-            var ranges = new (ulong Address, int Length)[Math.Min(RemoteMemory.MaxScattered, ChunkPages)];
+            var ranges = new (ulong Address, int Length)[ChunkPages];
             using var memory = new RemoteMemory(pid);
             for (int r = worker; r < reads.Count && failure is null; r += workers)
             {
