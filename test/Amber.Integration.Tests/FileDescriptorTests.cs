@@ -1,6 +1,6 @@
 namespace Amber.Integration.Tests;
 
-/// <summary>Pipes with bytes in flight, capacities and flags, dup'ed fds sharing one offset, and a process's own /proc files.</summary>
+/// <summary>Pipes with bytes in flight, capacities and flags, dup'ed fds sharing one offset, and /proc files of the tree's processes.</summary>
 public sealed class FileDescriptorTests
 {
     [Fact]
@@ -31,6 +31,24 @@ public sealed class FileDescriptorTests
         {
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
             target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
+
+    [Fact]
+    public void FdsOnProcFilesOfProcessesMadeLaterComeBackOnceTheyAre()
+    {
+        // The parent's fds on its child's status (with a dup sharing the offset), on its zombie's stat
+        // and on its own second thread's stat; the first child's on its younger sibling's stat: each
+        // names a process or thread the restore makes after the fd's holder (procothers.c).
+        using var dir = new TestDir("procothers");
+        using var target = TargetProcess.StartC("procothers", dir);
+        target.WaitForLine(l => l == "READY", "READY");
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5);
         }
         target.StopAndVerify();
     }

@@ -37,6 +37,9 @@ public sealed class FdRestore(
 
     public List<string> Warnings { get; } = [];
 
+    /// <summary>Fds opened once every process of the tree exists (<see cref="FdTable.OpenDeferred"/>), in the order they come.</summary>
+    public List<FdImage> Deferred { get; } = [];
+
     /// <summary>Keeps <paramref name="fd"/> open until every saved fd is placed, then closes it.</summary>
     public int Hold(int fd)
     {

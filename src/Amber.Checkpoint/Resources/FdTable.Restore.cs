@@ -1,5 +1,6 @@
 using Amber.Checkpoint.Resources.AnonFds;
 using Amber.Image.Schema;
+using Amber.Kernel.Inject;
 
 namespace Amber.Checkpoint.Resources;
 
@@ -34,6 +35,11 @@ public static partial class FdTable
         var ordered = image.Fds.OrderBy(f => EpollKind.Depth(image, f.HasSharesDescriptionWith ? f.SharesDescriptionWith : f.Fd)).ThenBy(f => f.Fd);
         foreach (var fd in ordered)
         {
+            if (IsDeferred(restore, fd, inherited))
+            {
+                restore.Deferred.Add(fd);
+                continue;
+            }
             // Most fds of a large program are files opened by path (a .NET runtime: ~200), each
             // opened at its own number in turn: queued together, not a stop of the process each.
             bool own = !inherited.ContainsKey(fd.Fd) && !fd.HasSharesDescriptionWith && fd.SharedFile == 0;
@@ -56,5 +62,45 @@ public static partial class FdTable
         restore.CloseTemporaries();
         foreach (var (target, _) in inherits.Where(i => image.Fds.All(f => f.Fd != i.Fd)))
             restore.Warnings.Add($"--inherit-fd {target}: the process had no fd {target}; ignored");
+    }
+
+    /// <summary>
+    /// An fd on a file in /proc of a process or thread of the tree not made yet (a child's, a zombie's,
+    /// one of its own threads', a process of another tree's), or a copy of one: opened by
+    /// <see cref="OpenDeferred"/> once every process is, its number left free until then.
+    /// </summary>
+    private static bool IsDeferred(FdRestore restore, FdImage fd, Dictionary<int, int> inherited)
+    {
+        if (inherited.ContainsKey(fd.Fd) || fd.SharedFile != 0)
+            return false;
+        if (fd.HasSharesDescriptionWith)
+            return restore.Deferred.Any(d => d.Fd == fd.SharesDescriptionWith);
+        return fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !restore.Tree.ProcFileReady(fd.Path);
+    }
+
+    /// <summary>
+    /// Opens the fds <see cref="Restore"/> left for later (files in /proc of processes made after this
+    /// one), now that every process and thread of the tree exists, each at its saved number.
+    /// </summary>
+    public static void OpenDeferred(RemoteCalls calls, IReadOnlyList<FdImage> deferred)
+    {
+        foreach (var fd in deferred)
+        {
+            if (fd.HasSharesDescriptionWith)
+            {
+                calls.Dup3(fd.SharesDescriptionWith, fd.Fd, fd.CloseOnExec);
+                continue;
+            }
+            int created = Files.PathFileKind.Open(calls, fd, fd.Path);
+            if (created != fd.Fd)
+            {
+                calls.Dup3(created, fd.Fd, fd.CloseOnExec);
+                calls.Close(created);
+            }
+            else if (!fd.CloseOnExec)
+            {
+                calls.SetCloseOnExec(fd.Fd, false);
+            }
+        }
     }
 }

@@ -163,7 +163,7 @@ public static class ImageValidator
                     throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} watched {watch.Path} (inotify), which no longer exists");
                 warnings.Add($"fd {fd.Fd}: the file inotify watch {watch.Wd} was on is gone (or on another machine); it now watches what {watch.Path} names");
             }
-            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path) && !InProcOfTree(fd.Path, tree))
+            if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory && !rolledBack(fd.Path) && !tree.ProcFileOf(fd.Path).Any())
             {
                 if (!FileStat.TryGet(fd.Path, out var st))
                     throw new CheckpointException($"cannot restore process {pid}: fd {fd.Fd} was {fd.Path}, which no longer exists");
@@ -213,20 +213,6 @@ public static class ImageValidator
                 return $"is not canonical (it has a{(part == "" ? "n empty" : $" '{part}'")} component)";
         }
         return null;
-    }
-
-    /// <summary>
-    /// Whether <paramref name="path"/> is in /proc/ID/ of a process or thread the restore recreates
-    /// (an fd on /proc/self/maps reads /proc/PID/maps): it comes back with the process, same PID, so
-    /// it is not there to check beforehand.
-    /// </summary>
-    private static bool InProcOfTree(string path, RestoreTree tree)
-    {
-        if (!path.StartsWith("/proc/", StringComparison.Ordinal))
-            return false;
-        var rest = path.AsSpan("/proc/".Length);
-        int slash = rest.IndexOf('/');
-        return int.TryParse(slash < 0 ? rest : rest[..slash], System.Globalization.NumberStyles.None, null, out int id) && tree.AllIds.Contains(id);
     }
 
     private static void CheckFile(string path, FileIdentity? identity, string what)

@@ -36,6 +36,7 @@ public sealed class ProcessBuilder(
 {
     private readonly List<Tracee> _created = [];
     private readonly List<(List<RestoredThread> Threads, bool Stopped)> _held = [];
+    private readonly List<Built> _built = [];
     private bool _procfsMounted;
 
     /// <summary>A lazy restore's pager (<see cref="RestoreOptions.Lazy"/>): private memory is left to it.</summary>
@@ -45,7 +46,6 @@ public sealed class ProcessBuilder(
     {
         int pid = image.Pid; // the image's: its files, and the calls made inside (process.Pid is amber's)
         var (injector, calls) = Attach(process);
-        using var memory = calls.Memory;
         // Their procfs, by the first of them: the one process that is sure to be in their PID namespace then.
         if (isRoot && tree.Mounts is { } mounts && !_procfsMounted)
         {
@@ -114,7 +114,29 @@ public sealed class ProcessBuilder(
             threadCalls.SetName(t.Image.Comm);
             ThreadRestorer.RestoreState(threadCalls, t.Image);
         }
-        PendingSignals.Restore(calls, pid, image);
+        _built.Add(new Built(process, image, injector, calls, threads, fds.Deferred, isRoot));
+        trace.Mark($"process {pid}");
+    }
+
+    /// <summary>
+    /// Ends the restore of every process built, once all are (children before parents, as they were
+    /// built): the fds on files in /proc of processes made after theirs, pending signals, timers,
+    /// limits, credentials, then the trampoline dropped, seccomp filters and registers put back. Until
+    /// here every process keeps the privilege the restore needs, and nothing of theirs runs before
+    /// <see cref="ReleaseAll"/>.
+    /// </summary>
+    public void FinishAll()
+    {
+        foreach (var built in _built)
+            Finish(built);
+        trace.Mark("finish");
+    }
+
+    private void Finish(Built built)
+    {
+        var (process, image, injector, calls, threads, deferred, isRoot) = built;
+        FdTable.OpenDeferred(calls, deferred);
+        PendingSignals.Restore(calls, image.Pid, image);
         // Per mm, so once the threads are there; the .NET runtime fails without its registration.
         foreach (int registration in RemoteCalls.Membarrier.Registrations.Where(r => (image.MembarrierRegistrations & r) != 0))
             calls.RegisterMembarrier(registration);
@@ -133,6 +155,7 @@ public sealed class ProcessBuilder(
 
         // The trampoline cannot unmap itself (the int3 after the syscall would fault): single-step a
         // syscall instruction of the restored vdso instead.
+        var memory = calls.Memory;
         ulong vdsoSyscall = VdsoSyscall.Find(ProcFs.ReadMaps(process.Pid), memory, process.Pid);
         var last = new RemoteCalls(new SyscallInjector(process, vdsoSyscall, int3Follows: false, injector.OriginalRegisters), memory, 0, 0);
         last.Munmap(trampoline, HuskProcess.TrampolineSize);
@@ -143,8 +166,13 @@ public sealed class ProcessBuilder(
         foreach (var t in threads)
             ThreadRestorer.RestoreRegisters(t.Tracee, t.Image);
         _held.Add((threads, image.Stopped));
-        trace.Mark($"process {pid}");
+        memory.Dispose();
     }
+
+    /// <summary>A process built up to its threads, waiting for <see cref="FinishAll"/>.</summary>
+    private sealed record Built(
+        Tracee Process, ProcessImage Image, SyscallInjector Injector, RemoteCalls Calls,
+        List<RestoredThread> Threads, List<FdImage> Deferred, bool IsRoot);
 
     /// <summary>
     /// The forest of a group restore: a process with no image of its own that creates what the trees
@@ -254,6 +282,8 @@ public sealed class ProcessBuilder(
     /// <summary>Ends everything created so far, and collects it as its tracer. Never throws.</summary>
     public void KillAll()
     {
+        foreach (var built in _built)
+            built.Calls.Memory.Dispose();
         foreach (var pid in _created.Select(t => t.Pid).Distinct())
             Kernel.Processes.Spawner.Kill(pid, Signals.SIGKILL);
         // As they end: a new PID namespace's PID 1 does not finish ending before every other process

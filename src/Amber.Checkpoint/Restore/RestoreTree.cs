@@ -16,6 +16,8 @@ public sealed class RestoreTree
 
     private readonly Dictionary<int, int> _hostIds = [];
 
+    private readonly HashSet<int> _made = [];
+
     private RestoreTree(List<ProcessImage> images, List<ProcessImage> roots, ProcessImage? forest, int inheritCount, bool newPidNamespace)
     {
         Images = images;
@@ -117,9 +119,36 @@ public sealed class RestoreTree
     /// <summary>Process or thread <paramref name="id"/> (the image's id) was made, as <paramref name="hostId"/> in amber's namespace.</summary>
     public void Made(int id, int hostId)
     {
+        _made.Add(id);
         if (NewPidNamespace)
             _hostIds[id] = hostId;
     }
+
+    /// <summary>Every PID and TID of the image (the image's ids: a zombie's, every thread's).</summary>
+    public HashSet<int> ImageIds => field ??= [.. Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid))];
+
+    /// <summary>
+    /// The processes and threads of the tree that <paramref name="path"/> is a file of, in their /proc
+    /// (/proc/PID/..., /proc/PID/task/TID/...; an fd on /proc/self/stat reads /proc/PID/stat): they
+    /// come back with the restore, so the file is there only once they are. Empty for any other path.
+    /// </summary>
+    public IEnumerable<int> ProcFileOf(string path)
+    {
+        if (!path.StartsWith("/proc/", StringComparison.Ordinal))
+            yield break;
+        var parts = path["/proc/".Length..].Split('/');
+        if (IdOf(parts[0]) is not { } process)
+            yield break;
+        yield return process;
+        if (parts.Length > 2 && parts[1] == "task" && IdOf(parts[2]) is { } thread)
+            yield return thread;
+    }
+
+    private int? IdOf(string part) =>
+        int.TryParse(part, System.Globalization.NumberStyles.None, null, out int id) && ImageIds.Contains(id) ? id : null;
+
+    /// <summary>Whether every process and thread <paramref name="path"/> is a file of (<see cref="ProcFileOf"/>) is made.</summary>
+    public bool ProcFileReady(string path) => ProcFileOf(path).All(_made.Contains);
 
     /// <summary>Every PID and TID the restore will claim (in amber's PID namespace; none in a new one).</summary>
     public IEnumerable<int> AllIds => NewPidNamespace ? [] : Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));

@@ -191,6 +191,7 @@ public static class Restorer
                     builder.Build(made[i], tree.Roots[i], isRoot: true);
                 builder.EndForest(first);
             }
+            builder.FinishAll();
             pager?.Seal();
             processes = [.. tree.Images.Select(i => tree.HostId(i.Pid))];
             ShmemRestorer.AddSharedSeals(tree);
