@@ -50,6 +50,15 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public Func<string, string?>? BeforeEnd { get; init; }
 
     /// <summary>
+    /// With <see cref="LeaveRunning"/>: asked once everything has been read out of the frozen processes
+    /// (memory, files, connections locked), before they run again: null lets them run on and the
+    /// checkpoint be written; otherwise it is abandoned (nothing is kept, they run on) and this says
+    /// why. A group across nodes holds every node's part here until every node has read its own, so
+    /// that none runs again before all are at the same cut.
+    /// </summary>
+    public Func<string?>? AtBarrier { get; init; }
+
+    /// <summary>
     /// Page data through the page cache, not with direct I/O: for a checkpoint read again at once (a
     /// migration's last round, which a hand-over sends), whose writing then costs a copy into memory
     /// under the freeze instead of the disk's time.

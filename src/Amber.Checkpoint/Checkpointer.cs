@@ -200,6 +200,11 @@ public static class Checkpointer
             // end waits for the commit, so that it is never lost.
             if (options.LeaveRunning)
             {
+                if (options.AtBarrier is not null)
+                    Faults.Check(FaultPoint.AtBarrier);
+                if (options.AtBarrier?.Invoke() is { } abandoned)
+                    throw new CheckpointException($"checkpoint of {what} abandoned: {abandoned}; {(members.Count > 1 ? "the processes run" : "the process runs")} on");
+                trace.Mark("barrier");
                 warnings.AddRange(connections.Resume());
                 warnings.AddRange(frozen.Resume());
                 resumed = true;

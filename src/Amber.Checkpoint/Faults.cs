@@ -11,6 +11,8 @@ public enum FaultPoint
     /// <summary>The TCP connections are locked and in repair mode, not read yet.</summary>
     AfterNetworkLock,
     BeforeCommit,
+    /// <summary>A part of a checkpoint across nodes read out, its processes frozen, before it says so to the leader (CheckpointOptions.AtBarrier).</summary>
+    AtBarrier,
     /// <summary>A hand-over's checkpoint sealed and handed over, the answer given, not committed yet (CheckpointOptions.BeforeEnd).</summary>
     SealedCommit,
     /// <summary>Committed, the network lock handed to the checkpoint, the processes not ended yet.</summary>

@@ -106,6 +106,54 @@ public sealed class NodeAgent : INodeAgent
         return source.Migrate(group, request, progress);
     }
 
+    /// <inheritdoc/>
+    public ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress)
+    {
+        if (Across() is not { } across)
+            return null;
+        List<NodeRecord> others;
+        try
+        {
+            others = GroupLeader.Running(GroupLeader.LiveNodes(across.Store, _identity.Name), group.Config.Name);
+        }
+        catch (EtcdException e)
+        {
+            // Its members here are checkpointed all the same; the catalog knows nothing of it.
+            _logger!.CheckpointedAlone(group.Config.Name, e.Message);
+            return null;
+        }
+        return others.Count == 0 ? null : across.Leader.Checkpoint(group, request, others, progress);
+    }
+
+    /// <inheritdoc/>
+    public ControlResponse? RestoreAcrossNodes(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress)
+    {
+        if (Across() is not { } across)
+            return null;
+        CatalogEntry? entry;
+        List<NodeRecord> live;
+        try
+        {
+            var catalog = GroupCatalog.Checkpoints(across.Store, group.Config.Name);
+            entry = request.From.Length == 0 ? catalog.LastOrDefault() : catalog.FirstOrDefault(e => e.Id == request.From);
+            if (entry is null || entry.Parts.All(p => p.Node == _identity.Name))
+                return null; // one of this node's checkpoints (or none across nodes): restored here alone
+            live = GroupLeader.LiveNodes(across.Store, _identity.Name);
+        }
+        catch (EtcdException e)
+        {
+            return request.From.Length == 0 ? null
+                : ControlResponse.Failure($"group {group.Config.Name}: the cluster's store, which knows the checkpoints across nodes, is out of reach: {e.Message}");
+        }
+        return across.Leader.Restore(group, entry, live, progress);
+    }
+
+    /// <summary>The store and this node as a group's leader, if the node knows a store.</summary>
+    private (EtcdClient Store, GroupLeader Leader)? Across() =>
+        _store is var (store, _) && _registration is not null
+            ? (store, new GroupLeader(_services!, _identity, store, _registration.Lease, _peerTimeout, _services!.Loggers.CreateLogger<GroupLeader>()))
+            : null;
+
     private void AcceptAll()
     {
         while (!_stop.IsCancellationRequested)
@@ -164,6 +212,10 @@ public sealed class NodeAgent : INodeAgent
         var request = link.Receive();
         if (request.Op == Ops.Begin)
             new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout).Serve(request);
+        else if (request.Op == Ops.CheckpointPart)
+            NodeParts.Checkpoint(_services!, link, request);
+        else if (request.Op == Ops.RestorePart)
+            NodeParts.Restore(_services!, link, request);
         else if (request.Op == Ops.Pages)
         {
             if (!_pageLinks.Serve(request.Name, link))

@@ -38,6 +38,18 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: its lease in the cluster's store had expired (the node was out of reach for longer than it); registered again")]
     public static partial void LeaseLost(this ILogger logger, string node);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: checkpointed across {Nodes} nodes as {Checkpoint}, barrier across nodes {BarrierMs:0.0} ms")]
+    public static partial void AcrossNodesTaken(this ILogger logger, string group, string checkpoint, int nodes, double barrierMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: restored across {Nodes} nodes from {Checkpoint}, every part made in {BarrierMs:0.0} ms")]
+    public static partial void AcrossNodesRestored(this ILogger logger, string group, string checkpoint, int nodes, double barrierMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: operation across nodes abandoned, every part undone: {Problem}")]
+    public static partial void AcrossNodesAbandoned(this ILogger logger, string group, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the cluster's store is out of reach; checkpointed on this node alone: {Problem}")]
+    public static partial void CheckpointedAlone(this ILogger logger, string group, string problem);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the restore worker started ahead is not used ({Why}): another restores checkpoint {Checkpoint}")]
     public static partial void RestoreAheadReplaced(this ILogger logger, string group, string why, string checkpoint);
 }

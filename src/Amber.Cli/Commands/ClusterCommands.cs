@@ -44,16 +44,32 @@ public static class ClusterCommands
             using var identity = NodeIdentity.Load(Path.GetFullPath(parse.GetRequiredValue(cluster)), parse.GetRequiredValue(node));
             using var store = new EtcdClient(members, identity, TimeSpan.FromSeconds(5));
             var nodes = ClusterStatus.Read(store);
+            var across = GroupCatalog.All(store);
             if (parse.GetValue(json))
-                JsonReport.Write(w => WriteStatus(w, nodes));
+                JsonReport.Write(w => WriteStatus(w, nodes, across));
             else
-                PrintStatus(nodes);
+                PrintStatus(nodes, across);
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    private static void PrintStatus(IReadOnlyList<NodeStatus> nodes)
+    private static void PrintStatus(IReadOnlyList<NodeStatus> nodes, IReadOnlyList<GroupAcrossNodes> across)
+    {
+        PrintNodes(nodes);
+        if (across.Count == 0)
+            return;
+        Console.Out.WriteLine();
+        Console.Out.WriteLine($"{"GROUP",-20} {"LEADER",-20} LATEST CHECKPOINT ACROSS NODES");
+        foreach (var g in across)
+        {
+            string latest = g.Latest is not { } e ? "none"
+                : $"{e.Id} ({string.Join(", ", e.Parts.Select(p => $"{p.Node}: {p.Checkpoint}"))}; barrier {e.BarrierMs.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} ms)";
+            Console.Out.WriteLine($"{g.Name,-20} {(g.Leader.Length == 0 ? "none" : g.Leader),-20} {latest}");
+        }
+    }
+
+    private static void PrintNodes(IReadOnlyList<NodeStatus> nodes)
     {
         Console.Out.WriteLine($"{"NODE",-20} {"STATE",-5} {"LEASE",-9} {"ADDRESS",-24} GROUPS");
         foreach (var n in nodes)
@@ -75,7 +91,7 @@ public static class ClusterCommands
         }
     }
 
-    private static void WriteStatus(System.Text.Json.Utf8JsonWriter w, IReadOnlyList<NodeStatus> nodes)
+    private static void WriteStatus(System.Text.Json.Utf8JsonWriter w, IReadOnlyList<NodeStatus> nodes, IReadOnlyList<GroupAcrossNodes> across)
     {
         w.WriteStartObject();
         w.WriteStartArray("nodes");
@@ -112,6 +128,21 @@ public static class ClusterCommands
                 w.WriteNumber("latestUnixMs", g.LatestUnixMs);
                 w.WriteEndObject();
             }
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("acrossNodes");
+        foreach (var g in across)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", g.Name);
+            w.WriteString("leader", g.Leader);
+            w.WriteNumber("checkpoints", g.Checkpoints);
+            w.WritePropertyName("latest");
+            if (g.Latest is { } entry)
+                w.WriteRawValue(System.Text.Json.JsonSerializer.Serialize(entry, GroupCatalog.Json));
+            else
+                w.WriteNullValue();
+            w.WriteEndObject();
         }
         w.WriteEndArray();
         w.WriteEndObject();

@@ -181,7 +181,8 @@ public static class InternalCommand
         var encrypt = KeyOptions.Encrypt();
         var workerLock = LockOption();
         var handOver = new Option<bool>("--hand-over") { Description = "With --stop and --channel: once committed, ask over the channel whether to end the processes (HandOver)" };
-        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock, handOver };
+        var barrier = new Option<bool>("--barrier") { Description = "Without --stop, with --channel: once everything is read out of the frozen processes, ask over the channel whether to go on (a group across nodes; HandOver)" };
+        var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock, handOver, barrier };
         command.SetAction(parse => Report(() =>
         {
             using var held = HoldLock(parse.GetValue(workerLock));
@@ -200,6 +201,7 @@ public static class InternalCommand
                     BeforeEnd = parse.GetValue(handOver) && link is not null ? sealedAt => HandOver.Ask(link, sealedAt) : null,
                     PagesThroughCache = parse.GetValue(handOver),
                     Ending = parse.GetValue(handOver) && link is not null ? () => HandOver.Ended(link) : null,
+                    AtBarrier = parse.GetValue(barrier) && link is not null ? () => HandOver.Ask(link, HandOver.AtBarrier) : null,
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));

@@ -16,4 +16,18 @@ public interface INodeAgent : IDisposable
 
     /// <summary>amber migrate: the group (whose Busy the caller holds) moved to another node.</summary>
     ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress);
+
+    /// <summary>
+    /// amber checkpoint --group of a group (whose Busy the caller holds) that runs on other nodes of
+    /// the cluster too: one checkpoint of its members on every node at one barrier; null if it runs on
+    /// this node alone (or the node knows no cluster's store), for the node's own checkpoint.
+    /// </summary>
+    ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress);
+
+    /// <summary>
+    /// amber restore --group of a group (whose Busy the caller holds) whose checkpoint to restore is
+    /// one across nodes (the latest of its catalog, or the one named): every node's part made, then all
+    /// released together; null if it is not (a checkpoint of this node's), for the node's own restore.
+    /// </summary>
+    ControlResponse? RestoreAcrossNodes(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress);
 }

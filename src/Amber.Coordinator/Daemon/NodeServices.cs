@@ -58,8 +58,9 @@ public sealed class NodeServices
 
     /// <summary>A checkpoint of the running group, incremental after its latest unless <paramref name="full"/>; it runs on, its writes tracked.</summary>
     /// <param name="storage">Its storage captured too (false: left in place, shared with the node it moves to).</param>
-    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null, bool storage = true) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress, storage: storage);
+    /// <param name="atBarrier">Asked once everything is read out of the frozen processes, before they run on: null goes on, otherwise the checkpoint is abandoned (why).</param>
+    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null, bool storage = true, Func<string?>? atBarrier = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress, storage: storage, atBarrier: atBarrier);
 
     /// <summary>
     /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint (whole,

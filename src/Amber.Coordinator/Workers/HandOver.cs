@@ -5,7 +5,8 @@ namespace Amber.Coordinator.Workers;
 
 /// <summary>
 /// A worker's last step, decided by the coordinator: a checkpoint whose processes are frozen and
-/// saved asks whether to end them, a restore whose processes are made asks whether to release them.
+/// saved asks whether to end them, a restore whose processes are made asks whether to release them,
+/// a checkpoint of a group across nodes whose processes are read out asks whether to let them run on.
 /// The worker says "ready" on its channel and waits; the coordinator answers "go", or "stop REASON"
 /// (the processes run on, or the restored ones are killed). A migration decides this way that the
 /// group runs on exactly one node. A channel that closes before an answer is a "stop".
@@ -19,6 +20,9 @@ public static class HandOver
     private const string Released = "released";
     private const string Waiting = "waiting";
     private const string Images = "images ";
+
+    /// <summary>What a checkpoint worker at a group's barrier across nodes says with its "ready" (<see cref="Ask"/>).</summary>
+    public const string AtBarrier = "barrier";
 
     /// <summary>
     /// The <c>--images</c> of a restore worker started ahead of its restore: it gets ready (the

@@ -96,8 +96,49 @@ public sealed class EtcdClient : IDisposable
         byte[] end = (byte[])start.Clone();
         end[^1]++; // the first key past the prefix (a prefix ends in '/', never in 0xff)
         var answer = Call("/v3/kv/range", new RangeRequest { Key = start, RangeEnd = end }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
-        return [.. (answer.Kvs ?? []).Select(kv => new EtcdEntry(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision))];
+        return [.. (answer.Kvs ?? []).Select(Entry)];
     }
+
+    /// <summary>The entry of <paramref name="key"/>, or null if there is none.</summary>
+    public EtcdEntry? Get(string key)
+    {
+        var answer = Call("/v3/kv/range", new RangeRequest { Key = Encoding.UTF8.GetBytes(key) }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
+        return answer.Kvs is [var kv, ..] ? Entry(kv) : null;
+    }
+
+    /// <summary>
+    /// Sets <paramref name="key"/> to <paramref name="value"/> under <paramref name="lease"/> if no
+    /// one has it (one transaction): true; otherwise false, and <paramref name="holder"/> is its entry.
+    /// </summary>
+    public bool TryCreate(string key, string value, long lease, out EtcdEntry? holder)
+    {
+        byte[] name = Encoding.UTF8.GetBytes(key);
+        var answer = Call("/v3/kv/txn", new TxnRequest
+        {
+            Compare = [new Compare { Target = "CREATE", Key = name, CreateRevision = 0 }],
+            Success = [new RequestOp { RequestPut = new PutRequest { Key = name, Value = Encoding.UTF8.GetBytes(value), Lease = lease } }],
+            Failure = [new RequestOp { RequestRange = new RangeRequest { Key = name } }],
+        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
+        holder = answer.Succeeded ? null : answer.Responses?.FirstOrDefault()?.ResponseRange?.Kvs is [var kv, ..] ? Entry(kv) : null;
+        return answer.Succeeded;
+    }
+
+    /// <summary>
+    /// Sets every key of <paramref name="puts"/>, all or none (one transaction), if and only if
+    /// <paramref name="key"/> has the value <paramref name="expected"/> then: whether it did.
+    /// </summary>
+    public bool PutAllIf(string key, string expected, IReadOnlyList<(string Key, string Value)> puts)
+    {
+        var answer = Call("/v3/kv/txn", new TxnRequest
+        {
+            Compare = [new Compare { Target = "VALUE", Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(expected) }],
+            Success = [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })],
+        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
+        return answer.Succeeded;
+    }
+
+    private static EtcdEntry Entry(KeyValue kv) =>
+        new(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision);
 
     private TResponse Call<TRequest, TResponse>(string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType)
         where TResponse : EtcdAnswer
@@ -237,6 +278,58 @@ internal sealed class KeyValue
     public long ModRevision { get; set; }
 }
 
+internal sealed class TxnRequest
+{
+    [JsonPropertyName("compare")]
+    public List<Compare> Compare { get; set; } = [];
+
+    [JsonPropertyName("success")]
+    public List<RequestOp> Success { get; set; } = [];
+
+    [JsonPropertyName("failure")]
+    public List<RequestOp> Failure { get; set; } = [];
+}
+
+/// <summary>One condition of a transaction: <see cref="Target"/> (CREATE, VALUE) of <see cref="Key"/> equal to the value given for it.</summary>
+internal sealed class Compare
+{
+    [JsonPropertyName("target")]
+    public string Target { get; set; } = "";
+
+    [JsonPropertyName("key")]
+    public byte[] Key { get; set; } = [];
+
+    [JsonPropertyName("create_revision")]
+    public long? CreateRevision { get; set; }
+
+    [JsonPropertyName("value")]
+    public byte[]? Value { get; set; }
+}
+
+internal sealed class RequestOp
+{
+    [JsonPropertyName("request_put")]
+    public PutRequest? RequestPut { get; set; }
+
+    [JsonPropertyName("request_range")]
+    public RangeRequest? RequestRange { get; set; }
+}
+
+internal sealed class TxnResponse : EtcdAnswer
+{
+    [JsonPropertyName("succeeded")]
+    public bool Succeeded { get; set; }
+
+    [JsonPropertyName("responses")]
+    public List<ResponseOp>? Responses { get; set; }
+}
+
+internal sealed class ResponseOp
+{
+    [JsonPropertyName("response_range")]
+    public RangeResponse? ResponseRange { get; set; }
+}
+
 // The gateway writes 64-bit numbers as strings (JSON's numbers are doubles), and leaves out what is zero.
 [JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
@@ -246,4 +339,6 @@ internal sealed class KeyValue
 [JsonSerializable(typeof(PutRequest))]
 [JsonSerializable(typeof(RangeRequest))]
 [JsonSerializable(typeof(RangeResponse))]
+[JsonSerializable(typeof(TxnRequest))]
+[JsonSerializable(typeof(TxnResponse))]
 internal sealed partial class EtcdJson : JsonSerializerContext;

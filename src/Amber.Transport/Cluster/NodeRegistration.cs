@@ -48,6 +48,9 @@ public sealed class NodeRegistration : IDisposable
         _logger = logger;
     }
 
+    /// <summary>The node's lease now (0: not registered, the store out of reach since it started): what it holds in the store for as long as it lives goes under it.</summary>
+    public long Lease => Volatile.Read(ref _lease);
+
     /// <summary>Registers, and keeps it up, on a thread of its own (the store out of reach is logged; the agent does not wait for it).</summary>
     public void Start()
     {
@@ -69,7 +72,7 @@ public sealed class NodeRegistration : IDisposable
             if (_lease != 0 && _store.KeepAlive(_lease) == 0)
             {
                 _logger.LeaseLost(_name);
-                _lease = 0;
+                Volatile.Write(ref _lease, 0);
             }
             string record = JsonSerializer.Serialize(_describe(), NodeJson.Default.NodeRecord);
             if (_lease == 0)
@@ -77,7 +80,8 @@ public sealed class NodeRegistration : IDisposable
                 long lease = _store.GrantLease(_ttl);
                 _store.Put(MembersPrefix + _name, _name);
                 _store.Put(NodesPrefix + _name, record, lease);
-                (_lease, _written) = (lease, record);
+                _written = record;
+                Volatile.Write(ref _lease, lease);
                 _logger.Registered(_name, NodesPrefix + _name, lease, _ttl);
             }
             else if (record != _written)

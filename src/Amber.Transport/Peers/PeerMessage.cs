@@ -10,7 +10,10 @@ namespace Amber.Transport.Peers;
 /// </summary>
 internal sealed class PeerMessage
 {
-    /// <summary>hello, begin, checkpoints, restore, commit, abort, pages (asked); ok, prepared, released, running, error (answered); busy (said, not answered).</summary>
+    /// <summary>
+    /// hello, begin, checkpoints, restore, commit, abort, pages, checkpoint-part, restore-part, go (asked); ok, prepared, released, running,
+    /// held, done, error (answered); busy (said, not answered).
+    /// </summary>
     public string Op { get; set; } = "";
 
     /// <summary>hello: the protocol version the sender speaks.</summary>
@@ -22,7 +25,7 @@ internal sealed class PeerMessage
     /// <summary>begin: the group that is to move, its settings as its node keeps them.</summary>
     public GroupConfig? Group { get; set; }
 
-    /// <summary>begin: how it moves (precopy, postcopy, stop).</summary>
+    /// <summary>begin: how it moves (precopy, postcopy, stop); checkpoint-part: "full" for a full checkpoint.</summary>
     public string Mode { get; set; } = "";
 
     /// <summary>begin: an encrypted group's key (its 32 bytes), which the destination keeps for its checkpoints there.</summary>
@@ -34,18 +37,22 @@ internal sealed class PeerMessage
     /// <summary>ok after a begin with a probe: the receiving node has the very same storage directories, so it is not sent.</summary>
     public bool Shared { get; set; }
 
-    /// <summary>pages: the group whose migration the connection brings the pages of.</summary>
+    /// <summary>pages: the group whose migration the connection brings the pages of; checkpoint-part, restore-part: the group whose members here it is about.</summary>
     public string Name { get; set; } = "";
 
-    /// <summary>restore: the checkpoint to restore; ok after checkpoints: those received.</summary>
+    /// <summary>restore, restore-part: the checkpoint to restore; ok after checkpoints: those received; done: the part's checkpoint.</summary>
     public List<string> Checkpoints { get; set; } = [];
 
-    /// <summary>ok after checkpoints: the bytes received; running: the restored roots.</summary>
+    /// <summary>ok after checkpoints: the bytes received; done: the part's bytes.</summary>
     public long Bytes { get; set; }
 
+    /// <summary>running: the restored roots.</summary>
     public List<int> Roots { get; set; } = [];
 
-    /// <summary>running: how long the restore took on the receiving node, in ms.</summary>
+    /// <summary>done: the processes the part saved.</summary>
+    public List<int> Processes { get; set; } = [];
+
+    /// <summary>running: how long the restore took on that node, in ms; done: how long the part's processes were frozen.</summary>
     public double Ms { get; set; }
 
     /// <summary>running, error: warnings of the receiving node's operation; ok after a begin with a probe that did not match: why not.</summary>
@@ -71,6 +78,16 @@ internal static class Ops
     public const string Released = "released";
     public const string Running = "running";
     public const string Error = "error";
+    /// <summary>Checkpoint the group's members on this node, at the barrier of a checkpoint across nodes (the leader's).</summary>
+    public const string CheckpointPart = "checkpoint-part";
+    /// <summary>Restore the group's members on this node from its part of a checkpoint across nodes, held at the barrier until all are made.</summary>
+    public const string RestorePart = "restore-part";
+    /// <summary>The part is at its barrier (a checkpoint's processes frozen and read out, a restore's made), and waits for the leader's word.</summary>
+    public const string Held = "held";
+    /// <summary>Every part is held: let the processes run on and write the checkpoint.</summary>
+    public const string Go = "go";
+    /// <summary>The part's checkpoint is committed.</summary>
+    public const string Done = "done";
     /// <summary>The source is at work (a checkpoint being taken) and is not dead: nothing to answer.</summary>
     public const string Busy = "busy";
 }

@@ -29,8 +29,12 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// </param>
     /// <param name="ended">With <paramref name="handOver"/>: called once its processes were sent SIGKILL after a go, before they are collected and the worker reports.</param>
     /// <param name="storage">Its storage captured too (false: a migration's, which leaves shared storage in place).</param>
+    /// <param name="atBarrier">
+    /// Without <paramref name="stop"/>: asked once everything is read out of the frozen processes,
+    /// before they run on, whether to go on (null) or abandon the checkpoint (why): a group across nodes.
+    /// </param>
     public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<SealedCheckpoint, string?>? handOver = null,
-        Action? ended = null, bool storage = true)
+        Action? ended = null, bool storage = true, Func<string?>? atBarrier = null)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -45,8 +49,13 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         var args = WorkerArguments(group, images, stop, latest, storage);
         if (handOver is not null)
             args.Add("--hand-over");
-        var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress,
-            handOver is null ? null : sealedAt => Sealed(images, sealedAt) is { } checkpoint ? handOver(checkpoint) : $"the worker said its checkpoint is at '{sealedAt}'", ended);
+        Func<string, string?>? decide = handOver is null ? null : sealedAt => Sealed(images, sealedAt) is { } checkpoint ? handOver(checkpoint) : $"the worker said its checkpoint is at '{sealedAt}'";
+        if (atBarrier is not null && !stop)
+        {
+            args.Add("--barrier");
+            decide = about => about == HandOver.AtBarrier ? atBarrier() : $"the worker asked '{about}' where its barrier was expected";
+        }
+        var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress, decide, ended);
         bool ranOn = stop && !report.Ended;
         if (!report.Ok)
         {

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Amber.Transport.Cluster;
+
+/// <summary>
+/// What the cluster's store holds of a group that runs on several nodes: its leader
+/// (<c>/amber/groups/NAME/leader</c>, the node's name under that node's lease: whoever holds the key
+/// leads, and it goes with the node), and its catalog of checkpoints across nodes
+/// (<c>/amber/groups/NAME/checkpoints/ID</c>, one <see cref="CatalogEntry"/> each, and
+/// <c>/amber/groups/NAME/latest</c>), written in one transaction only while the writer leads, and only
+/// once every node has committed its part: an entry is a whole group checkpoint, or there is none.
+/// </summary>
+public static class GroupCatalog
+{
+    /// <summary>Where the groups are: NAME/ under it.</summary>
+    public const string GroupsPrefix = "/amber/groups/";
+
+    /// <summary>The key whose value is the group's leader, under its lease.</summary>
+    public static string LeaderKey(string group) => $"{GroupsPrefix}{group}/leader";
+
+    /// <summary>The key whose value is the id of the group's latest checkpoint across nodes.</summary>
+    public static string LatestKey(string group) => $"{GroupsPrefix}{group}/latest";
+
+    /// <summary>Where the group's checkpoints across nodes are: ID under it.</summary>
+    public static string CheckpointsPrefix(string group) => $"{GroupsPrefix}{group}/checkpoints/";
+
+    /// <summary>
+    /// The group's leader, made <paramref name="node"/> under <paramref name="lease"/> if no node
+    /// leads it: the leader's name (this node's if it leads now).
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static string Campaign(EtcdClient store, string group, string node, long lease)
+    {
+        if (store.TryCreate(LeaderKey(group), node, lease, out var holder))
+            return node;
+        // Gone between the two (its lease ran out): the next campaign takes it.
+        return holder?.Value ?? "";
+    }
+
+    /// <summary>
+    /// Records <paramref name="entry"/> as the group's latest checkpoint across nodes, if
+    /// <paramref name="leader"/> still leads it (its lease alive): whether it did.
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static bool Record(EtcdClient store, CatalogEntry entry, string leader) =>
+        store.PutAllIf(LeaderKey(entry.Group), leader,
+            [(CheckpointsPrefix(entry.Group) + entry.Id, JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry)), (LatestKey(entry.Group), entry.Id)]);
+
+    /// <summary>The group's checkpoints across nodes, oldest first (ids sort by time).</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static IReadOnlyList<CatalogEntry> Checkpoints(EtcdClient store, string group) =>
+        [.. store.Range(CheckpointsPrefix(group)).Select(e => Parse(e.Value)).OfType<CatalogEntry>()];
+
+    /// <summary>Every group the store has a leader or a catalog of, by name: its leader now ("": none) and its latest checkpoint across nodes.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static IReadOnlyList<GroupAcrossNodes> All(EtcdClient store)
+    {
+        var groups = new SortedDictionary<string, (string Leader, string Latest, Dictionary<string, CatalogEntry> Entries)>(StringComparer.Ordinal);
+        foreach (var entry in store.Range(GroupsPrefix))
+        {
+            var parts = entry.Key[GroupsPrefix.Length..].Split('/');
+            if (parts.Length < 2)
+                continue;
+            var group = groups.TryGetValue(parts[0], out var known) ? known : (Leader: "", Latest: "", Entries: new Dictionary<string, CatalogEntry>());
+            if (parts is [_, "leader"])
+                group.Leader = entry.Value;
+            else if (parts is [_, "latest"])
+                group.Latest = entry.Value;
+            else if (parts is [_, "checkpoints", var id] && Parse(entry.Value) is { } checkpoint)
+                group.Entries[id] = checkpoint;
+            groups[parts[0]] = group;
+        }
+        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader, g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count))];
+    }
+
+    /// <summary>The entry <paramref name="json"/> holds, or null if it is not one.</summary>
+    public static CatalogEntry? Parse(string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, CatalogJson.Default.CatalogEntry);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>How an entry is written (camelCase JSON, as in the store).</summary>
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<CatalogEntry> Json => CatalogJson.Default.CatalogEntry;
+
+    /// <summary>A new entry's id: its time (UTC, to the millisecond, so that ids sort as they were taken) and its leader.</summary>
+    public static string NewId(DateTimeOffset at, string leader) => $"{at.UtcDateTime:yyyyMMdd'T'HHmmss'.'fff'Z'}-{leader}";
+}
+
+/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds.</summary>
+public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints);
+
+/// <summary>One checkpoint of a group across nodes: every node's part, taken at one barrier.</summary>
+public sealed class CatalogEntry
+{
+    /// <summary>Its id (<see cref="GroupCatalog.NewId"/>).</summary>
+    public string Id { get; set; } = "";
+
+    /// <summary>The group's name.</summary>
+    public string Group { get; set; } = "";
+
+    /// <summary>The node that led it.</summary>
+    public string Leader { get; set; } = "";
+
+    /// <summary>When it was recorded (Unix ms).</summary>
+    public long CreatedUnixMs { get; set; }
+
+    /// <summary>From the leader's asking to the last node holding its part read out and frozen, in ms.</summary>
+    public double BarrierMs { get; set; }
+
+    /// <summary>Every node's part, by node name.</summary>
+    public List<CatalogPart> Parts { get; set; } = [];
+}
+
+/// <summary>A node's part of a <see cref="CatalogEntry"/>: the checkpoint of the group's members there, in that node's store.</summary>
+public sealed class CatalogPart
+{
+    /// <summary>The node's name.</summary>
+    public string Node { get; set; } = "";
+
+    /// <summary>The checkpoint's id in that node's store of the group.</summary>
+    public string Checkpoint { get; set; } = "";
+
+    /// <summary>The PIDs it saved.</summary>
+    public List<int> Processes { get; set; } = [];
+
+    /// <summary>The size of its image.</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>How long the node's members were frozen, in ms (until every node had read its own).</summary>
+    public double FrozenMs { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(CatalogEntry))]
+internal sealed partial class CatalogJson : JsonSerializerContext;

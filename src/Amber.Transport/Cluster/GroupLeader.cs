@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.Json;
+using Amber.Coordinator.Control;
+using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
+using Amber.Transport.Peers;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport.Cluster;
+
+/// <summary>
+/// amber checkpoint --group and amber restore --group of a group whose members run on several nodes,
+/// led by this node: the group's leader in the cluster's store, or made so now
+/// (<see cref="GroupCatalog.Campaign"/>). A checkpoint is one barrier across the nodes the store lists
+/// the group on (<see cref="BarrierAcrossNodes"/>): every node freezes its members and reads them
+/// out, and none runs on before all have; once every part is committed, the checkpoint goes into the
+/// group's catalog in one transaction, only while this node leads it: whole, or not at all. A restore
+/// brings back every node's part of a checkpoint of the catalog, each node's members made and held
+/// until all are, then released together: the whole group runs, or nothing of it.
+/// </summary>
+internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, EtcdClient store, long lease, TimeSpan peerTimeout, ILogger logger)
+{
+    /// <summary>The live nodes other than <paramref name="self"/>, as the store lists them, by name.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static List<NodeRecord> LiveNodes(EtcdClient store, string self) =>
+        [.. store.Range(NodeRegistration.NodesPrefix)
+            .Select(e => JsonSerializer.Deserialize(e.Value, NodeJson.Default.NodeRecord))
+            .OfType<NodeRecord>()
+            .Where(n => n.Name != self)
+            .OrderBy(n => n.Name, StringComparer.Ordinal)];
+
+    /// <summary>Those of <paramref name="nodes"/> that run members of <paramref name="group"/>.</summary>
+    public static List<NodeRecord> Running(List<NodeRecord> nodes, string group) =>
+        [.. nodes.Where(n => n.Groups.Any(g => g.Name == group && g.Processes.Count > 0))];
+
+    /// <summary>This node leads the group (made so if no node does), or why not.</summary>
+    private string? Lead(string name)
+    {
+        if (lease == 0)
+            return $"group {name} runs on other nodes too, and this node is not registered in the cluster's store yet: try again in a moment";
+        string leader = GroupCatalog.Campaign(store, name, identity.Name, lease);
+        return leader == identity.Name ? null
+            : leader.Length == 0 ? $"group {name}: its leader just went; try again"
+            : $"node {leader} leads group {name}: its operations across nodes are done there (amber ... --group {name} on node {leader})";
+    }
+
+    public ControlResponse Checkpoint(GroupRuntime group, CheckpointRequest request, List<NodeRecord> others, Action<ProgressSample>? progress)
+    {
+        string name = group.Config.Name;
+        string self = identity.Name;
+        if (request.Stop)
+            return ControlResponse.Failure($"group {name} runs on nodes {string.Join(", ", others.Select(n => n.Name).Prepend(self))}: amber checkpoint --stop across nodes is not supported yet (stop its members on each node)");
+        if (Lead(name) is { } notLeader)
+            return ControlResponse.Failure(notLeader);
+        var outcome = BarrierAcrossNodes.Run(self, atBarrier => services.Checkpoint(group, request.Full, progress, atBarrier: atBarrier),
+            [.. others.Select(n => (n, new PeerMessage { Op = Ops.CheckpointPart, Name = name, Mode = request.Full ? "full" : "" }))], Ops.Done, identity, peerTimeout);
+        if (outcome.Abandoned is { } abandoned)
+        {
+            logger.AcrossNodesAbandoned(name, abandoned);
+            return ControlResponse.Failure($"checkpoint of group {name} across nodes abandoned: {abandoned}; every member runs on, nothing was kept");
+        }
+        var failures = Failures(outcome);
+        if (failures.Count > 0)
+        {
+            logger.AcrossNodesAbandoned(name, string.Join("; ", failures));
+            return ControlResponse.Failure($"checkpoint of group {name} across nodes not recorded: {string.Join("; ", failures)}; every member runs on (the parts taken stay in their nodes' stores, in no checkpoint across nodes)");
+        }
+        var parts = outcome.Remote.Select(r => new CatalogPart
+        {
+            Node = r.Node, Checkpoint = r.Done!.Checkpoints.FirstOrDefault() ?? "", Processes = r.Done.Processes, Bytes = r.Done.Bytes, FrozenMs = r.Done.Ms,
+        }).Append(NodeParts.PartOf(self, outcome.Local));
+        var now = DateTimeOffset.UtcNow;
+        var entry = new CatalogEntry
+        {
+            Id = GroupCatalog.NewId(now, self), Group = name, Leader = self, CreatedUnixMs = now.ToUnixTimeMilliseconds(),
+            BarrierMs = Math.Round(outcome.BarrierMs, 1), Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal)],
+        };
+        string? notRecorded;
+        try
+        {
+            notRecorded = GroupCatalog.Record(store, entry, self) ? null : "this node no longer leads the group (its lease ran out)";
+        }
+        catch (EtcdException e)
+        {
+            notRecorded = e.Message;
+        }
+        if (notRecorded is not null)
+            return ControlResponse.Failure($"checkpoint of group {name} across nodes taken but not recorded in the cluster's store: {notRecorded}; every member runs on");
+        logger.AcrossNodesTaken(name, entry.Id, entry.Parts.Count, outcome.BarrierMs);
+        return new ControlResponse
+        {
+            Ok = true,
+            Stdout = [entry.Id],
+            Stderr = [.. Warnings(outcome.Local),
+                .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture, $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms")),
+                string.Create(CultureInfo.InvariantCulture, $"checkpointed group {name} across {entry.Parts.Count} nodes as {entry.Id}: barrier across nodes {outcome.BarrierMs:0.0} ms")],
+            Report = JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry),
+        };
+    }
+
+    /// <summary>
+    /// The group back on every node of <paramref name="entry"/> (its catalog's checkpoint), released
+    /// together; <paramref name="live"/> are the live nodes other than this one.
+    /// </summary>
+    public ControlResponse Restore(GroupRuntime group, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress)
+    {
+        string name = group.Config.Name;
+        string self = identity.Name;
+        if (entry.Parts.FirstOrDefault(p => p.Node == self) is not { } mine)
+            return ControlResponse.Failure($"checkpoint {entry.Id} of group {name} has no part on this node (its parts: {string.Join(", ", entry.Parts.Select(p => p.Node))}): restore it from one of those");
+        var gone = entry.Parts.Where(p => p.Node != self && live.All(n => n.Name != p.Node)).Select(p => p.Node).ToList();
+        if (gone.Count > 0)
+            return ControlResponse.Failure($"checkpoint {entry.Id} of group {name} has parts on node{(gone.Count > 1 ? "s" : "")} {string.Join(", ", gone)}, which the cluster's store does not list as live");
+        if (Lead(name) is { } notLeader)
+            return ControlResponse.Failure(notLeader);
+        if (group.LiveProcesses() is { Count: > 0 } running)
+            return ControlResponse.Failure($"group {name} is running here ({running.Count} processes); stop it first");
+        if (group.Store.Find(mine.Checkpoint) is not { } checkpoint)
+            return ControlResponse.Failure($"group {name} has no checkpoint {mine.Checkpoint} here (its part of {entry.Id})");
+        var remotes = entry.Parts.Where(p => p.Node != self)
+            .Select(p => (live.First(n => n.Name == p.Node), new PeerMessage { Op = Ops.RestorePart, Name = name, Checkpoints = [p.Checkpoint] })).ToList();
+        var outcome = BarrierAcrossNodes.Run(self, atBarrier => services.Restore(group, checkpoint, atBarrier, progress: progress), remotes, Ops.Running, identity, peerTimeout);
+        if (outcome.Abandoned is { } abandoned)
+        {
+            logger.AcrossNodesAbandoned(name, abandoned);
+            return ControlResponse.Failure($"restore of group {name} across nodes from {entry.Id} abandoned: {abandoned}; nothing of it runs");
+        }
+        var failures = Failures(outcome);
+        if (failures.Count > 0)
+            return ControlResponse.Failure($"restore of group {name} across nodes from {entry.Id}: released, but {string.Join("; ", failures)}");
+        var roots = outcome.Remote.Select(r => (r.Node, Roots: r.Done!.Roots)).Append((Node: self, Roots: NodeParts.RootsOf(outcome.Local))).OrderBy(r => r.Node, StringComparer.Ordinal).ToList();
+        logger.AcrossNodesRestored(name, entry.Id, roots.Count, outcome.BarrierMs);
+        return new ControlResponse
+        {
+            Ok = true,
+            Stdout = [.. roots.Select(r => $"{r.Node} {string.Join(' ', r.Roots)}")],
+            Stderr = [.. Warnings(outcome.Local),
+                string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Count} nodes from {entry.Id}: every part made in {outcome.BarrierMs:0.0} ms, then released together")],
+            Report = ReportJson.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("group", name);
+                w.WriteString("checkpoint", entry.Id);
+                w.WriteNumber("barrierMs", Math.Round(outcome.BarrierMs, 1));
+                w.WriteStartArray("nodes");
+                foreach (var (node, pids) in roots)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("node", node);
+                    w.WriteNumbers("roots", pids);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }),
+        };
+    }
+
+    private static List<string> Failures(BarrierAcrossNodes.Outcome outcome) =>
+        [.. outcome.Local.Ok ? [] : new[] { $"this node: {outcome.Local.Error}" },
+            .. outcome.Remote.Where(r => r.Done is null).Select(r => $"node {r.Node}: {r.Failure}")];
+
+    private static IEnumerable<string> Warnings(ControlResponse response) => response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal));
+}

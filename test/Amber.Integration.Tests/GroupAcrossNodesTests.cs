@@ -1,0 +1,176 @@
+using System.Text.Json;
+using Amber.Kernel.Processes;
+
+namespace Amber.Integration.Tests;
+
+/// <summary>
+/// A group whose members run on several nodes (the same group name on each node's agent, the nodes
+/// registered in a real etcd): tcpstream's server on node a (an address of its own) and its client on
+/// node b, one connection between them, every byte of both directions checked. A checkpoint of the
+/// group is one barrier across the nodes, led by the node that holds the group's leadership in the
+/// store, and recorded in the store's catalog only when every node's part is committed.
+/// </summary>
+public sealed class GroupAcrossNodesTests
+{
+    private const int LeaseTtl = 10;
+
+    /// <summary>The server's member on node a, the client's on node b, streaming; both listed in the store.</summary>
+    private static TestDir StartPair(TestNodes nodes, int host)
+    {
+        var work = new TestDir("across-work");
+        string tcpstream = TargetBinaries.Get("tcpstream");
+        string address = nodes.Address(host);
+        string ip = address.Split('/')[0];
+        nodes["a"].Amber("run", "--group", "pair", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", tcpstream, "server", work.Path, "--addr", ip)
+            .ShouldSucceed();
+        GroupHome.WaitUntil(() => File.Exists(work["port"]), "the server to listen");
+        nodes["b"].Amber("run", "--group", "pair", "--", tcpstream, "client", work.Path, "--addr", ip).ShouldSucceed();
+        TcpStreamLogs.WaitForReceived(work, 4 << 20);
+        GroupHome.WaitUntil(() => ListedOn(nodes, "pair").Count == 2, "group pair listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        return work;
+    }
+
+    private static JsonElement Status(TestNodes nodes) =>
+        JsonDocument.Parse(AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", "a", "--json").ShouldSucceed().Stdout).RootElement;
+
+    /// <summary>The nodes the store lists the group on with live processes.</summary>
+    private static List<string> ListedOn(TestNodes nodes, string group) =>
+        [.. Status(nodes).GetProperty("groups").EnumerateArray()
+            .Where(g => g.GetProperty("name").GetString() == group && g.GetProperty("processes").GetArrayLength() > 0)
+            .Select(g => g.GetProperty("node").GetString()!).Order()];
+
+    /// <summary>The group as the store's catalog has it (leader, latest checkpoint across nodes), or null.</summary>
+    private static JsonElement? Catalog(TestNodes nodes, string group) =>
+        Status(nodes).GetProperty("acrossNodes").EnumerateArray().Where(g => g.GetProperty("name").GetString() == group).Select(g => (JsonElement?)g.Clone()).FirstOrDefault();
+
+    private static List<string> Checkpoints(TestNode node, string group) =>
+        [.. JsonDocument.Parse(node.Amber("images", "--group", group, "--json").ShouldSucceed().Stdout).RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+
+    /// <summary>Both ends end the stream and check all they exchanged: both PASS.</summary>
+    private static void Finish(TestDir work)
+    {
+        File.WriteAllText(work["stop"], "");
+        foreach (string log in new[] { "server.log", "client.log" })
+            GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(work[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} to say PASS (it says: {TcpStreamLogs.LastLine(work[log])})");
+    }
+
+    [Fact]
+    public void AGroupOnTwoNodesIsCheckpointedAtOneBarrierAndRecordedWholeInTheCatalog()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        using var work = StartPair(nodes, 120);
+        int server = nodes["a"].Members("pair").Single(), client = nodes["b"].Members("pair").Single();
+
+        var run = nodes["a"].Amber("checkpoint", "--group", "pair", "--json").ShouldSucceed();
+        Assert.Contains("checkpointed group pair across 2 nodes as", run.Stderr);
+        using var report = JsonDocument.Parse(run.Stdout);
+        var entry = report.RootElement;
+        string id = entry.GetProperty("id").GetString()!;
+        Assert.Equal("a", entry.GetProperty("leader").GetString());
+        Assert.True(entry.GetProperty("barrierMs").GetDouble() > 0);
+        var parts = entry.GetProperty("parts").EnumerateArray().ToDictionary(p => p.GetProperty("node").GetString()!);
+        Assert.Equal(["a", "b"], parts.Keys.Order());
+        // (Their PIDs as each node sees them: the nodes are PID namespaces of their own here.)
+        Assert.Single(parts["a"].GetProperty("processes").EnumerateArray());
+        Assert.Single(parts["b"].GetProperty("processes").EnumerateArray());
+        // Each part is a checkpoint of that node's store of the group.
+        Assert.Contains(parts["a"].GetProperty("checkpoint").GetString(), Checkpoints(nodes["a"], "pair"));
+        Assert.Contains(parts["b"].GetProperty("checkpoint").GetString(), Checkpoints(nodes["b"], "pair"));
+        // The catalog: node a leads, and this is the group's latest checkpoint across nodes.
+        var catalog = Catalog(nodes, "pair")!.Value;
+        Assert.Equal("a", catalog.GetProperty("leader").GetString());
+        Assert.Equal(id, catalog.GetProperty("latest").GetProperty("id").GetString());
+        // Both ends ran on, the same processes, every byte checked.
+        TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
+        Assert.Equal([server], nodes["a"].Members("pair"));
+        Assert.Equal([client], nodes["b"].Members("pair"));
+
+        // Only the leader takes the group's checkpoints across nodes.
+        nodes["b"].Amber("checkpoint", "--group", "pair").ShouldFail("node a leads group pair");
+        var text = AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", "b").ShouldSucceed().Stdout;
+        Assert.Matches($@"(?m)^pair\s+a\s+{id} \(a: \S+, b: \S+; barrier [0-9.]+ ms\)$", text);
+
+        // Both ends killed: the group comes back on both nodes from that checkpoint, released together
+        // (neither end's packets meet a node where the other is not made yet), and the stream goes on
+        // from the checkpoint's cut, every byte checked.
+        Spawner.Kill(server, 9);
+        Spawner.Kill(client, 9);
+        GroupHome.WaitUntil(() => nodes["a"].Members("pair").Count == 0 && nodes["b"].Members("pair").Count == 0, "both members to be gone");
+        var restored = nodes["a"].Amber("restore", "--group", "pair", "--json").ShouldSucceed();
+        Assert.Contains($"restored group pair across 2 nodes from {id}", restored.Stderr);
+        using (var back = JsonDocument.Parse(restored.Stdout))
+            Assert.Equal(["a", "b"], back.RootElement.GetProperty("nodes").EnumerateArray().Select(n => n.GetProperty("node").GetString()));
+        Assert.Single(nodes["a"].Members("pair"));
+        Assert.Single(nodes["b"].Members("pair"));
+        TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
+        Finish(work);
+    }
+
+    [Fact]
+    public void WhenTheLeadersNodeDiesMidCheckpointNothingIsRecordedAndTheNextLeaderCheckpointsTheRest()
+    {
+        // A member on each of three nodes (counter.c, self-checking); node a leads, and its own part
+        // pauses at its barrier, the others' held there, when node a is killed.
+        using var nodes = new TestNodes(["a", "b", "c"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["a"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AtBarrier:sleep=8000" } },
+            peerTimeoutSeconds: 5, leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-counters");
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b", "c" })
+        {
+            Directory.CreateDirectory(work[node]);
+            nodes[node].Amber("run", "--group", "trio", "--", counter, work[node], "4").ShouldSucceed();
+        }
+        GroupHome.WaitUntil(() => ListedOn(nodes, "trio").Count == 3, "group trio listed on nodes a, b and c", TimeSpan.FromSeconds(LeaseTtl + 10));
+        int b = nodes["b"].Members("trio").Single(), c = nodes["c"].Members("trio").Single();
+
+        var checkpointing = nodes["a"].Start("checkpoint", "--group", "trio");
+        Thread.Sleep(2000); // b's and c's parts held by then, on a machine that is not stalled (either way, none may be kept)
+        nodes["a"].Kill();
+        checkpointing.Wait(TimeSpan.FromMinutes(1));
+        // b and c: their members ran on, the same processes; what they had taken is gone; nothing in the catalog.
+        Assert.Equal([b], nodes["b"].Members("trio"));
+        Assert.Equal([c], nodes["c"].Members("trio"));
+        Assert.Empty(Checkpoints(nodes["b"], "trio"));
+        Assert.Empty(Checkpoints(nodes["c"], "trio"));
+        Assert.NotEqual(JsonValueKind.Object, Catalog(nodes, "trio")?.GetProperty("latest").ValueKind);
+        Assert.Contains("is lost", nodes["b"].Log + nodes["c"].Log);
+
+        // Once a's lease has run out (its leadership with it), b leads, and checkpoints the group on b and c.
+        string? taken = null;
+        GroupHome.WaitUntil(() =>
+        {
+            var run = nodes["b"].Amber("checkpoint", "--group", "trio");
+            Assert.True(run.ExitCode == 0 || run.Stderr.Contains("node a leads group trio"), $"checkpoint on b: {run.Stderr}");
+            taken = run.ExitCode == 0 ? run.Stdout.Trim() : null;
+            return taken is not null;
+        }, "node b to lead group trio and checkpoint it", TimeSpan.FromSeconds(LeaseTtl + 20));
+        var latest = Catalog(nodes, "trio")!.Value;
+        Assert.Equal("b", latest.GetProperty("leader").GetString());
+        Assert.Equal(taken, latest.GetProperty("latest").GetProperty("id").GetString());
+        Assert.Equal(["b", "c"], latest.GetProperty("latest").GetProperty("parts").EnumerateArray().Select(p => p.GetProperty("node").GetString()));
+        Assert.Equal([b], nodes["b"].Members("trio"));
+        Assert.Equal([c], nodes["c"].Members("trio"));
+    }
+
+    [Fact]
+    public void ANodeThatFailsItsPartAbandonsTheCheckpointEverywhereAndEveryMemberRunsOn()
+    {
+        // Node b's part fails once it is read out, frozen, before it says so.
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AtBarrier" } },
+            leaseTtlSeconds: LeaseTtl);
+        using var work = StartPair(nodes, 121);
+        int server = nodes["a"].Members("pair").Single(), client = nodes["b"].Members("pair").Single();
+
+        var refused = nodes["a"].Amber("checkpoint", "--group", "pair").ShouldFail("checkpoint of group pair across nodes abandoned: node b: ");
+        Assert.Contains("injected fault at AtBarrier", refused.Stderr);
+        // Nothing kept on either node, nothing in the catalog, both ends running on as they were.
+        Assert.Empty(Checkpoints(nodes["a"], "pair"));
+        Assert.Empty(Checkpoints(nodes["b"], "pair"));
+        Assert.NotEqual(JsonValueKind.Object, Catalog(nodes, "pair")?.GetProperty("latest").ValueKind);
+        TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
+        Assert.Equal([server], nodes["a"].Members("pair"));
+        Assert.Equal([client], nodes["b"].Members("pair"));
+        Assert.Contains("group pair: operation across nodes abandoned, every part undone: node b: ", nodes["a"].Log);
+        Finish(work);
+    }
+}
