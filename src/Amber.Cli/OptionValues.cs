@@ -15,6 +15,10 @@ public static class OptionValues
     public static string GroupName(string name) =>
         AmberHome.IsValidGroupName(name) ? name : throw new UsageException($"'{name}' is not a group name ({AmberHome.GroupNameRule})");
 
+    /// <summary>A node's name (its certificate's), as the cluster's CA issues them.</summary>
+    public static string NodeName(string name) =>
+        Amber.Transport.Cluster.ClusterAuthority.IsNodeName(name) ? name : throw new UsageException($"'{name}' is not a node name ({Amber.Transport.Cluster.ClusterAuthority.NodeNameRule})");
+
     /// <summary>A process id: a whole number, 1 or more.</summary>
     public static int Pid(int pid) =>
         pid > 0 ? pid : throw new UsageException($"{pid} is not a process id (a PID is 1 or more)");

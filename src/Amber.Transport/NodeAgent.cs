@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 using System.Net.Sockets;
 using Amber.Coordinator.Control;
@@ -107,6 +108,65 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
+    public string Name => _identity.Name;
+
+    /// <inheritdoc/>
+    public ControlResponse RunOn(RunRequest request, Requester who)
+    {
+        if (_store is not var (store, _))
+            return ControlResponse.Failure($"--node {request.Node}: this node's agent knows no cluster's store to find node {request.Node} in (amber agent ... --etcd URL)");
+        NodeRecord? node;
+        try
+        {
+            node = GroupLeader.LiveNodes(store, _identity.Name).FirstOrDefault(n => n.Name == request.Node);
+        }
+        catch (EtcdException e)
+        {
+            return ControlResponse.Failure($"--node {request.Node}: the cluster's store is out of reach: {e.Message}");
+        }
+        if (node is null || !IPEndPoint.TryParse(node.Address, out var address))
+            return ControlResponse.Failure($"--node {request.Node}: the cluster's store lists no live node {request.Node}");
+        try
+        {
+            using var link = PeerLink.Connect(address, _identity, _peerTimeout);
+            link.Greet();
+            var wire = (request with { Node = "" }).ToWire();
+            link.Send(new PeerMessage { Op = Ops.Run, Request = JsonSerializer.Serialize(wire, ControlJson.Default.ControlRequest), For = who.ToArgument() });
+            var answer = link.Expect(Ops.Ok);
+            return JsonSerializer.Deserialize(answer.Request, ControlJson.Default.ControlResponse) ?? ControlResponse.Failure($"node {request.Node} gave an empty answer");
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            return ControlResponse.Failure($"--node {request.Node}: {e.Message}");
+        }
+    }
+
+    /// <summary>A program run here for a user of another node (amber run --node): handled as that user's request on this node's control socket.</summary>
+    private void RunFor(PeerLink link, PeerMessage message)
+    {
+        ControlRequest? wire;
+        Requester who;
+        try
+        {
+            wire = JsonSerializer.Deserialize(message.Request, ControlJson.Default.ControlRequest);
+            who = Requester.Parse(message.For);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or IndexOutOfRangeException or OverflowException)
+        {
+            link.Send(PeerMessage.Failure($"node {link.Peer} sent a run request that is not one: {e.Message}"));
+            return;
+        }
+        if (wire is null || wire.Op != RunRequest.Op || wire.Node is not null)
+        {
+            link.Send(PeerMessage.Failure($"node {link.Peer} may only ask this node to run a program"));
+            return;
+        }
+        var response = _services!.Handle(wire, who);
+        _logger!.RanFor(wire.Group, link.Peer, who.Uid, response.Ok ? string.Join(" ", response.Stdout) : response.Error);
+        link.Send(new PeerMessage { Op = Ops.Ok, Request = JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse) });
+    }
+
+    /// <inheritdoc/>
     public ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (Across() is not { } across)
@@ -212,6 +272,8 @@ public sealed class NodeAgent : INodeAgent
         var request = link.Receive();
         if (request.Op == Ops.Begin)
             new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout).Serve(request);
+        else if (request.Op == Ops.Run)
+            RunFor(link, request);
         else if (request.Op == Ops.CheckpointPart)
             NodeParts.Checkpoint(_services!, link, request);
         else if (request.Op == Ops.RestorePart)

@@ -47,6 +47,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: operation across nodes abandoned, every part undone: {Problem}")]
     public static partial void AcrossNodesAbandoned(this ILogger logger, string group, string problem);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: ran a program for node {Node}'s uid {Uid}: {Outcome}")]
+    public static partial void RanFor(this ILogger logger, string group, string node, uint uid, string outcome);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the cluster's store is out of reach; checkpointed on this node alone: {Problem}")]
     public static partial void CheckpointedAlone(this ILogger logger, string group, string problem);
 

@@ -24,7 +24,10 @@ public sealed class GroupAcrossNodesTests
         nodes["a"].Amber("run", "--group", "pair", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", tcpstream, "server", work.Path, "--addr", ip)
             .ShouldSucceed();
         GroupHome.WaitUntil(() => File.Exists(work["port"]), "the server to listen");
-        nodes["b"].Amber("run", "--group", "pair", "--", tcpstream, "client", work.Path, "--addr", ip).ShouldSucceed();
+        // The client's member is started from node a, on node b (amber run --node): b's agent runs it.
+        nodes["a"].Amber("run", "--group", "pair", "--node", "b", "--", tcpstream, "client", work.Path, "--addr", ip).ShouldSucceed();
+        Assert.Single(nodes["b"].Members("pair"));
+        Assert.Contains("group pair: ran a program for node a's uid 0", nodes["b"].Log);
         TcpStreamLogs.WaitForReceived(work, 4 << 20);
         GroupHome.WaitUntil(() => ListedOn(nodes, "pair").Count == 2, "group pair listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
         return work;
@@ -84,6 +87,9 @@ public sealed class GroupAcrossNodesTests
         TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
         Assert.Equal([server], nodes["a"].Members("pair"));
         Assert.Equal([client], nodes["b"].Members("pair"));
+
+        // A node the store does not list is no place to run a member.
+        nodes["a"].Amber("run", "--group", "pair", "--node", "nosuch", "--", "/bin/true").ShouldFail("the cluster's store lists no live node nosuch");
 
         // Only the leader takes the group's checkpoints across nodes.
         nodes["b"].Amber("checkpoint", "--group", "pair").ShouldFail("node a leads group pair");

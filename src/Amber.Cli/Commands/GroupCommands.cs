@@ -39,10 +39,11 @@ public static class GroupCommands
         var address = new Option<string>("--address") { Description = "With --net: the group's address and prefix length, 10.177.0.5/16 or fd00:177::5/64 (bridge's default: the next free one of the pool, 10.177.0.0/16; macvlan needs one)" };
         var gateway = new Option<string>("--gateway") { Description = "With --net macvlan:IF: the group's default route, through this router of IF's network" };
         var publish = new Option<string[]>("--publish") { Description = "With --net bridge: a port published to the host, [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var node = new Option<string>("--node") { Description = "Run it on node NAME of the cluster, as a member of the group there (this node's agent asks NAME's; agents with --etcd)" };
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, shared, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, gateway, publish, bind,
+            group, images, every, storage, shared, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, gateway, publish, bind, node,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -71,7 +72,10 @@ public static class GroupCommands
                 Gateway = parse.GetValue(gateway) ?? "",
                 Publish = [.. parse.GetValue(publish) ?? []],
                 Bind = [.. parse.GetValue(bind) ?? []],
+                Node = parse.GetValue(node) is { } name ? OptionValues.NodeName(name) : "",
             };
+            if (request.Node.Length > 0 && request.Encrypt.Length > 0)
+                throw new UsageException("--encrypt cannot go with --node: the key file is this node's (run the group's first program on that node with it)");
             if (Amber.Coordinator.Daemon.Handlers.GroupSettings.Problem(request) is { } problem)
                 throw new UsageException(problem);
             return Print(ControlClient.Send(request, startDaemon: true));

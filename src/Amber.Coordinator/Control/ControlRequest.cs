@@ -132,4 +132,8 @@ public sealed class ControlRequest
     /// <summary>run: the bind mounts of a new group's own mount namespace (SRC:DST); null: none. Left off the wire when null.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? Bind { get; set; }
+
+    /// <summary>run: the node of the cluster to run the program on (its agent asked by this node's); null: this node. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Node { get; set; }
 }

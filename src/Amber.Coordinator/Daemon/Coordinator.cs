@@ -76,8 +76,10 @@ public sealed class Coordinator : IDisposable
             foreach (string left in services.Forget(arriving))
                 _logger.MonitorProblem(arriving.Config.Name, left);
         }
+        var dispatcher = new RequestDispatcher(_groups, handlers, _agent, new GroupStreams(services));
+        services.Requests = (request, who) => dispatcher.Handle(request, who);
         _agent?.Start(services);
-        _server = new ControlServer(_home.ControlSocket, new RequestDispatcher(_groups, handlers, _agent, new GroupStreams(services)), _stop.Token, _loggers.CreateLogger<ControlServer>());
+        _server = new ControlServer(_home.ControlSocket, dispatcher, _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
         _logger.Listening(Environment.ProcessId, _home.ControlSocket);
         // Run by systemd (Type=notify): ready once requests can be taken.

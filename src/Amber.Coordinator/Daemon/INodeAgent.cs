@@ -11,6 +11,12 @@ namespace Amber.Coordinator.Daemon;
 /// </summary>
 public interface INodeAgent : IDisposable
 {
+    /// <summary>This node's name in the cluster.</summary>
+    string Name { get; }
+
+    /// <summary>amber run --node: the request sent to that node's agent, which runs it there as <paramref name="who"/>'s; its answer.</summary>
+    ControlResponse RunOn(RunRequest request, Requester who);
+
     /// <summary>Starts taking the other nodes' requests, once the coordinator's groups are loaded.</summary>
     void Start(NodeServices services);
 

@@ -1,6 +1,7 @@
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon.Handlers;
 using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Coordinator.Workers;
 using Amber.Image;
@@ -29,6 +30,13 @@ public sealed class NodeServices
     }
 
     public AmberHome Home { get; }
+
+    /// <summary>What the control socket does with a request (set by the coordinator once it has its dispatcher).</summary>
+    internal Func<ControlRequest, Requester, ControlResponse>? Requests { get; set; }
+
+    /// <summary>A request of another node's, on behalf of <paramref name="who"/> there, handled as the control socket handles one.</summary>
+    public ControlResponse Handle(ControlRequest request, Requester who) =>
+        Requests?.Invoke(request, who) ?? ControlResponse.Failure("the coordinator does not take requests yet");
 
     public ILoggerFactory Loggers { get; }
 

@@ -27,6 +27,14 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
             return ControlResponse.Failure($"'{named.Group}' is not a group name ({AmberHome.GroupNameRule})");
         if (request is RunRequest settings && GroupSettings.Problem(settings) is { } invalid)
             return ControlResponse.Failure(invalid);
+        if (request is RunRequest { Node.Length: > 0 } elsewhere)
+        {
+            if (agent is null)
+                return ControlResponse.Failure($"--node {elsewhere.Node}: the coordinator of {AmberHome.Current.RunDirectory} is not a node agent (amber agent ... --etcd URL)");
+            if (elsewhere.Node != agent.Name)
+                return agent.RunOn(elsewhere, who);
+            request = elsewhere with { Node = "" };
+        }
         var group = groups.Find(named.Group);
         if (group is null && request is RunRequest runRequest)
         {

@@ -11,7 +11,7 @@ namespace Amber.Transport.Peers;
 internal sealed class PeerMessage
 {
     /// <summary>
-    /// hello, begin, checkpoints, restore, commit, abort, pages, checkpoint-part, restore-part, go (asked); ok, prepared, released, running,
+    /// hello, begin, checkpoints, restore, commit, abort, pages, checkpoint-part, restore-part, go, run (asked); ok, prepared, released, running,
     /// held, done, error (answered); busy (said, not answered).
     /// </summary>
     public string Op { get; set; } = "";
@@ -58,6 +58,12 @@ internal sealed class PeerMessage
     /// <summary>running, error: warnings of the receiving node's operation; ok after a begin with a probe that did not match: why not.</summary>
     public List<string> Warnings { get; set; } = [];
 
+    /// <summary>run: the control request to handle (its JSON), for <see cref="For"/>; ok after it: the answer (its JSON).</summary>
+    public string Request { get; set; } = "";
+
+    /// <summary>run: whom it is for, on the asking node (uid, groups, capabilities: <see cref="Amber.Coordinator.Security.Requester.ToArgument"/>).</summary>
+    public string For { get; set; } = "";
+
     public static PeerMessage Of(string op) => new() { Op = op };
 
     public static PeerMessage Failure(string error) => new() { Op = Ops.Error, Error = error.ReplaceLineEndings(" ") };
@@ -82,6 +88,8 @@ internal static class Ops
     public const string CheckpointPart = "checkpoint-part";
     /// <summary>Restore the group's members on this node from its part of a checkpoint across nodes, held at the barrier until all are made.</summary>
     public const string RestorePart = "restore-part";
+    /// <summary>Run a program as a member of a group on this node (amber run --node), for a user of the asking node.</summary>
+    public const string Run = "run";
     /// <summary>The part is at its barrier (a checkpoint's processes frozen and read out, a restore's made), and waits for the leader's word.</summary>
     public const string Held = "held";
     /// <summary>Every part is held: let the processes run on and write the checkpoint.</summary>

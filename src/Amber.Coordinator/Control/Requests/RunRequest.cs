@@ -76,6 +76,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>Bind mounts in a new group's own mount namespace (--bind SRC:DST, root only).</summary>
     public IReadOnlyList<string> Bind { get; init; } = [];
 
+    /// <summary>The node of the cluster to run it on (amber run --node); empty: this one.</summary>
+    public string Node { get; init; } = "";
+
     /// <inheritdoc/>
     public override ControlRequest ToWire() => new()
     {
@@ -91,6 +94,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Gateway = Gateway.Length > 0 ? Gateway : null,
         Publish = Publish.Count > 0 ? [.. Publish] : null,
         Bind = Bind.Count > 0 ? [.. Bind] : null,
+        Node = Node.Length > 0 ? Node : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -107,5 +111,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Gateway = wire.Gateway ?? "",
         Publish = wire.Publish ?? [],
         Bind = wire.Bind ?? [],
+        Node = wire.Node ?? "",
     };
 }
