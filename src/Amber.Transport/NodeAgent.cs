@@ -211,7 +211,7 @@ public sealed class NodeAgent : INodeAgent
     /// <summary>The store and this node as a group's leader, if the node knows a store.</summary>
     private (EtcdClient Store, GroupLeader Leader)? Across() =>
         _store is var (store, _) && _registration is not null
-            ? (store, new GroupLeader(_services!, _identity, store, _registration.Lease, _peerTimeout, _services!.Loggers.CreateLogger<GroupLeader>()))
+            ? (store, new GroupLeader(_services!, _identity, _listen.ToString(), store, _registration.Lease, _peerTimeout, _services!.Loggers.CreateLogger<GroupLeader>()))
             : null;
 
     private void AcceptAll()
@@ -274,8 +274,10 @@ public sealed class NodeAgent : INodeAgent
             new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout).Serve(request);
         else if (request.Op == Ops.Run)
             RunFor(link, request);
+        else if (request.Op == Ops.Replica)
+            Replicas.Receive(_services!, link, request);
         else if (request.Op == Ops.CheckpointPart)
-            NodeParts.Checkpoint(_services!, link, request);
+            NodeParts.Checkpoint(_services!, link, request, _identity, _peerTimeout);
         else if (request.Op == Ops.RestorePart)
             NodeParts.Restore(_services!, link, request);
         else if (request.Op == Ops.Pages)

@@ -136,6 +136,9 @@ public sealed class CatalogPart
 
     /// <summary>How long the node's members were frozen, in ms (until every node had read its own).</summary>
     public double FrozenMs { get; set; }
+
+    /// <summary>The other nodes that keep a copy of it (<see cref="Replicas"/>).</summary>
+    public List<string> Copies { get; set; } = [];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

@@ -18,7 +18,7 @@ namespace Amber.Transport.Cluster;
 /// brings back every node's part of a checkpoint of the catalog, each node's members made and held
 /// until all are, then released together: the whole group runs, or nothing of it.
 /// </summary>
-internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, EtcdClient store, long lease, TimeSpan peerTimeout, ILogger logger)
+internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, string address, EtcdClient store, long lease, TimeSpan peerTimeout, ILogger logger)
 {
     /// <summary>The live nodes other than <paramref name="self"/>, as the store lists them, by name.</summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
@@ -52,8 +52,22 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             return ControlResponse.Failure($"group {name} runs on nodes {string.Join(", ", others.Select(n => n.Name).Prepend(self))}: amber checkpoint --stop across nodes is not supported yet (stop its members on each node)");
         if (Lead(name) is { } notLeader)
             return ControlResponse.Failure(notLeader);
-        var outcome = BarrierAcrossNodes.Run(self, atBarrier => services.Checkpoint(group, request.Full, progress, atBarrier: atBarrier),
-            [.. others.Select(n => (n, new PeerMessage { Op = Ops.CheckpointPart, Name = name, Mode = request.Full ? "full" : "" }))], Ops.Done, identity, peerTimeout);
+        // Each part is copied to the next node of the checkpoint, by name, round the ring.
+        var ring = others.Append(new NodeRecord { Name = self, Address = address }).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+        NodeRecord BuddyOf(string node) => ring[(ring.FindIndex(n => n.Name == node) + 1) % ring.Count];
+        List<string> copies = [];
+        var copyWarnings = new List<string>();
+        var outcome = BarrierAcrossNodes.Run(self, atBarrier =>
+            {
+                var taken = services.Checkpoint(group, request.Full, progress, atBarrier: atBarrier);
+                if (taken.Ok)
+                    copies = NodeParts.Copy(group.Store, name, taken.Stdout[0], BuddyOf(self), identity, peerTimeout, copyWarnings);
+                return taken;
+            },
+            [.. others.Select(n => (n, new PeerMessage
+            {
+                Op = Ops.CheckpointPart, Name = name, Mode = request.Full ? "full" : "", CopyTo = BuddyOf(n.Name).Name, CopyAddress = BuddyOf(n.Name).Address,
+            }))], Ops.Done, identity, peerTimeout);
         if (outcome.Abandoned is { } abandoned)
         {
             logger.AcrossNodesAbandoned(name, abandoned);
@@ -65,10 +79,12 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             logger.AcrossNodesAbandoned(name, string.Join("; ", failures));
             return ControlResponse.Failure($"checkpoint of group {name} across nodes not recorded: {string.Join("; ", failures)}; every member runs on (the parts taken stay in their nodes' stores, in no checkpoint across nodes)");
         }
+        var mine = NodeParts.PartOf(self, outcome.Local);
+        mine.Copies = copies;
         var parts = outcome.Remote.Select(r => new CatalogPart
         {
-            Node = r.Node, Checkpoint = r.Done!.Checkpoints.FirstOrDefault() ?? "", Processes = r.Done.Processes, Bytes = r.Done.Bytes, FrozenMs = r.Done.Ms,
-        }).Append(NodeParts.PartOf(self, outcome.Local));
+            Node = r.Node, Checkpoint = r.Done!.Checkpoints.FirstOrDefault() ?? "", Processes = r.Done.Processes, Bytes = r.Done.Bytes, FrozenMs = r.Done.Ms, Copies = r.Done.Copies,
+        }).Append(mine);
         var now = DateTimeOffset.UtcNow;
         var entry = new CatalogEntry
         {
@@ -91,8 +107,9 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         {
             Ok = true,
             Stdout = [entry.Id],
-            Stderr = [.. Warnings(outcome.Local),
-                .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture, $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms")),
+            Stderr = [.. Warnings(outcome.Local), .. copyWarnings.Concat(outcome.Remote.SelectMany(r => r.Done!.Warnings)).Select(w => $"warning: {w}"),
+                .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
+                    $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms, {(p.Copies.Count > 0 ? $"copied to {string.Join(", ", p.Copies)}" : "no copy")}")),
                 string.Create(CultureInfo.InvariantCulture, $"checkpointed group {name} across {entry.Parts.Count} nodes as {entry.Id}: barrier across nodes {outcome.BarrierMs:0.0} ms")],
             Report = JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry),
         };

@@ -15,7 +15,13 @@ namespace Amber.Transport.Cluster;
 /// </summary>
 internal static class NodeParts
 {
-    public static void Checkpoint(NodeServices services, PeerLink link, PeerMessage request)
+    /// <summary>A checkpoint's part: the group's members here checkpointed at the leader's barrier, then copied to the node the leader named.</summary>
+    /// <param name="services">This node's coordinator.</param>
+    /// <param name="link">The link to the leader.</param>
+    /// <param name="request">The leader's "checkpoint-part".</param>
+    /// <param name="identity">This node, to send the part's copy to another (<see cref="PeerMessage.CopyTo"/>).</param>
+    /// <param name="timeout">How long a peer may be silent.</param>
+    public static void Checkpoint(NodeServices services, PeerLink link, PeerMessage request, NodeIdentity identity, TimeSpan timeout)
     {
         if (services.Find(request.Name) is not { } group)
         {
@@ -29,7 +35,21 @@ internal static class NodeParts
             return;
         }
         var part = PartOf("", response);
-        link.Send(new PeerMessage { Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs });
+        var warnings = new List<string>();
+        if (request.CopyTo.Length > 0)
+            part.Copies = Copy(group.Store, group.Config.Name, part.Checkpoint, new NodeRecord { Name = request.CopyTo, Address = request.CopyAddress }, identity, timeout, warnings);
+        link.Send(new PeerMessage { Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs, Copies = part.Copies, Warnings = warnings });
+    }
+
+    /// <summary>The part's copy sent to <paramref name="buddy"/>: the nodes that hold one (none if it failed, said in <paramref name="warnings"/>).</summary>
+    public static List<string> Copy(Coordinator.Store.GroupStore store, string group, string id, NodeRecord buddy, NodeIdentity identity, TimeSpan timeout, List<string> warnings)
+    {
+        if (Replicas.Send(store, group, id, buddy, identity, timeout) is { } problem)
+        {
+            warnings.Add($"checkpoint {id} of group {group} was not copied to node {buddy.Name}: {problem}");
+            return [];
+        }
+        return [buddy.Name];
     }
 
     public static void Restore(NodeServices services, PeerLink link, PeerMessage request)

@@ -11,7 +11,7 @@ namespace Amber.Transport.Peers;
 internal sealed class PeerMessage
 {
     /// <summary>
-    /// hello, begin, checkpoints, restore, commit, abort, pages, checkpoint-part, restore-part, go, run (asked); ok, prepared, released, running,
+    /// hello, begin, checkpoints, restore, commit, abort, pages, checkpoint-part, restore-part, go, run, replica (asked); ok, prepared, released, running,
     /// held, done, error (answered); busy (said, not answered).
     /// </summary>
     public string Op { get; set; } = "";
@@ -64,6 +64,14 @@ internal sealed class PeerMessage
     /// <summary>run: whom it is for, on the asking node (uid, groups, capabilities: <see cref="Amber.Coordinator.Security.Requester.ToArgument"/>).</summary>
     public string For { get; set; } = "";
 
+    /// <summary>checkpoint-part: the node to send the part's copy to once it is committed, and its agent's ADDR:PORT ("": none).</summary>
+    public string CopyTo { get; set; } = "";
+
+    public string CopyAddress { get; set; } = "";
+
+    /// <summary>done: the nodes that hold a copy of the part.</summary>
+    public List<string> Copies { get; set; } = [];
+
     public static PeerMessage Of(string op) => new() { Op = op };
 
     public static PeerMessage Failure(string error) => new() { Op = Ops.Error, Error = error.ReplaceLineEndings(" ") };
@@ -88,6 +96,8 @@ internal static class Ops
     public const string CheckpointPart = "checkpoint-part";
     /// <summary>Restore the group's members on this node from its part of a checkpoint across nodes, held at the barrier until all are made.</summary>
     public const string RestorePart = "restore-part";
+    /// <summary>Keep a copy of the asking node's part of a group's checkpoints across nodes (its checkpoints follow).</summary>
+    public const string Replica = "replica";
     /// <summary>Run a program as a member of a group on this node (amber run --node), for a user of the asking node.</summary>
     public const string Run = "run";
     /// <summary>The part is at its barrier (a checkpoint's processes frozen and read out, a restore's made), and waits for the leader's word.</summary>

@@ -35,7 +35,11 @@ public sealed class TestNodes : IDisposable
     {
         _peerTimeout = peerTimeoutSeconds is int seconds ? $" --peer-timeout {seconds}" : "";
         Bridge = $"ambn{Random.Shared.Next(0x100000, 0xffffff):x}";
-        ExternalProgram.Run("/usr/sbin/ip", "link", "add", Bridge, "type", "bridge").ShouldSucceed();
+        // An address of its own: a bridge without one takes the lowest of its ports', and changes it when
+        // that port goes (a node killed), which the nodes' ARP caches do not know: the bridge's own
+        // address (etcd's) was out of their reach for seconds after.
+        string address = $"02:a6:{string.Join(':', Random.Shared.GetItems(Enumerable.Range(0, 256).ToArray(), 4).Select(b => b.ToString("x2")))}";
+        ExternalProgram.Run("/usr/sbin/ip", "link", "add", Bridge, "address", address, "type", "bridge").ShouldSucceed();
         ExternalProgram.Run("/usr/sbin/ip", "link", "set", Bridge, "up").ShouldSucceed();
         try
         {
