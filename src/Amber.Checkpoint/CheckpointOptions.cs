@@ -59,6 +59,13 @@ public sealed record CheckpointOptions(string ImagesDirectory, bool LeaveRunning
     public Func<string?>? AtBarrier { get; init; }
 
     /// <summary>
+    /// With <see cref="AtBarrier"/>: asked once everything before the freeze is done (the copies made
+    /// while the processes run), just before it: null freezes them now; otherwise nothing is frozen and
+    /// this says why. A group across nodes freezes every node's part at the leader's one word.
+    /// </summary>
+    public Func<string?>? BeforeFreeze { get; init; }
+
+    /// <summary>
     /// Page data through the page cache, not with direct I/O: for a checkpoint read again at once (a
     /// migration's last round, which a hand-over sends), whose writing then costs a copy into memory
     /// under the freeze instead of the disk's time.

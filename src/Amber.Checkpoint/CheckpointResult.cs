@@ -22,6 +22,9 @@ public sealed record CheckpointResult(
     /// <summary>From the freeze to the commit, just before <see cref="CheckpointOptions.BeforeEnd"/> was asked (a migration counts its downtime from there).</summary>
     public TimeSpan FrozenBeforeEnd { get; init; }
 
+    /// <summary>When the freeze began (the wall clock's, Unix ms): nodes' parts of one checkpoint compare them.</summary>
+    public double FrozenAtUnixMs { get; init; }
+
     /// <summary>The checkpoint an incremental one was taken after; null for a full one.</summary>
     public string? Parent { get; init; }
 

@@ -139,7 +139,10 @@ public static class Checkpointer
         trace.Mark("pages copied (running)");
         cancel.ThrowIfCancellationRequested();
 
+        if (options.BeforeFreeze?.Invoke() is { } notNow)
+            throw new CheckpointException($"checkpoint of {what} abandoned before its freeze: {notNow}; nothing was frozen");
         var noCollections = NoCollections.Begin(noCollectionBytes);
+        double frozenAtUnixMs = (DateTime.UtcNow - DateTime.UnixEpoch).TotalMilliseconds;
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze(pid => CheckMember(pid, own.NotJoinedByName));
         trace.Mark("freeze");
@@ -327,6 +330,7 @@ public static class Checkpointer
             Storage = storageStats,
             Ended = !options.LeaveRunning && keptRunning is null,
             FrozenBeforeEnd = frozenBeforeEnd,
+            FrozenAtUnixMs = frozenAtUnixMs,
         };
     }
 

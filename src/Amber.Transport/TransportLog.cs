@@ -38,8 +38,8 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "node {Node}: its lease in the cluster's store had expired (the node was out of reach for longer than it); registered again")]
     public static partial void LeaseLost(this ILogger logger, string node);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: checkpointed across {Nodes} nodes as {Checkpoint}, barrier across nodes {BarrierMs:0.0} ms")]
-    public static partial void AcrossNodesTaken(this ILogger logger, string group, string checkpoint, int nodes, double barrierMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: checkpointed across {Nodes} nodes as {Checkpoint}, every part read out {BarrierMs:0.0} ms after the word to freeze, frozen within {SpreadMs:0.0} ms of each other")]
+    public static partial void AcrossNodesTaken(this ILogger logger, string group, string checkpoint, int nodes, double barrierMs, double spreadMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: restored across {Nodes} nodes from {Checkpoint}, every part made in {BarrierMs:0.0} ms")]
     public static partial void AcrossNodesRestored(this ILogger logger, string group, string checkpoint, int nodes, double barrierMs);

@@ -75,6 +75,8 @@ public sealed class GroupAcrossNodesTests
         string id = entry.GetProperty("id").GetString()!;
         Assert.Equal("a", entry.GetProperty("leader").GetString());
         Assert.True(entry.GetProperty("barrierMs").GetDouble() > 0);
+        Assert.True(entry.GetProperty("freezeSpreadMs").GetDouble() >= 0);
+        Assert.Contains("frozen within", run.Stderr);
         var parts = entry.GetProperty("parts").EnumerateArray().ToDictionary(p => p.GetProperty("node").GetString()!);
         Assert.Equal(["a", "b"], parts.Keys.Order());
         // (Their PIDs as each node sees them: the nodes are PID namespaces of their own here.)

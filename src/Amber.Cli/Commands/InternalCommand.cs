@@ -181,7 +181,7 @@ public static class InternalCommand
         var encrypt = KeyOptions.Encrypt();
         var workerLock = LockOption();
         var handOver = new Option<bool>("--hand-over") { Description = "With --stop and --channel: once committed, ask over the channel whether to end the processes (HandOver)" };
-        var barrier = new Option<bool>("--barrier") { Description = "Without --stop, with --channel: once everything is read out of the frozen processes, ask over the channel whether to go on (a group across nodes; HandOver)" };
+        var barrier = new Option<bool>("--barrier") { Description = "Without --stop, with --channel: ask over the channel whether to freeze, and once everything is read out of the frozen processes whether to go on (a group across nodes; HandOver)" };
         var command = new Command("checkpoint-group") { group, cgroup, images, stop, reconnect, parent, channel, storage, storageExclude, compress, encrypt, workerLock, handOver, barrier };
         command.SetAction(parse => Report(() =>
         {
@@ -202,12 +202,13 @@ public static class InternalCommand
                     PagesThroughCache = parse.GetValue(handOver),
                     Ending = parse.GetValue(handOver) && link is not null ? () => HandOver.Ended(link) : null,
                     AtBarrier = parse.GetValue(barrier) && link is not null ? () => HandOver.Ask(link, HandOver.AtBarrier) : null,
+                    BeforeFreeze = parse.GetValue(barrier) && link is not null ? () => HandOver.Ask(link, HandOver.BeforeFreeze) : null,
                 });
             if (link is not null)
                 TrackerMessages.SendAll(link, result.Trackers.Select(t => (t.Pid, t.Tracker, t.Ranges)));
             return new WorkerReport
             {
-                Ok = true, Ended = result.Ended, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds, FrozenBeforeEndMs = result.FrozenBeforeEnd.TotalMilliseconds,
+                Ok = true, Ended = result.Ended, Processes = [.. result.Processes], BarrierMs = result.Barrier.TotalMilliseconds, FrozenMs = result.FrozenFor.TotalMilliseconds, FrozenAtUnixMs = result.FrozenAtUnixMs, FrozenBeforeEndMs = result.FrozenBeforeEnd.TotalMilliseconds,
                 TotalMs = result.Total.TotalMilliseconds, Pages = result.PagesWritten, Bytes = result.ImageBytes, Warnings = [.. result.Warnings],
                 PagesKept = result.PagesKept, PagesSkipped = result.PagesSkipped,
                 PagesCopiedBeforeTheFreeze = result.PagesCopiedBeforeTheFreeze, Parent = result.Parent ?? "",

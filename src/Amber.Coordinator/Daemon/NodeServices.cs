@@ -66,9 +66,9 @@ public sealed class NodeServices
 
     /// <summary>A checkpoint of the running group, incremental after its latest unless <paramref name="full"/>; it runs on, its writes tracked.</summary>
     /// <param name="storage">Its storage captured too (false: left in place, shared with the node it moves to).</param>
-    /// <param name="atBarrier">Asked once everything is read out of the frozen processes, before they run on: null goes on, otherwise the checkpoint is abandoned (why).</param>
-    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null, bool storage = true, Func<string?>? atBarrier = null) =>
-        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress, storage: storage, atBarrier: atBarrier);
+    /// <param name="barrier">The checkpoint is a node's part of one across nodes, held at its barriers.</param>
+    public ControlResponse Checkpoint(GroupRuntime group, bool full, Action<ProgressSample>? progress = null, bool storage = true, PartBarrier? barrier = null) =>
+        _handlers.Checkpoint.Checkpoint(group, stop: false, full, progress, storage: storage, barrier: barrier);
 
     /// <summary>
     /// The last checkpoint of a move: the group frozen and saved; then, asked with the checkpoint (whole,

@@ -24,6 +24,9 @@ public static class HandOver
     /// <summary>What a checkpoint worker at a group's barrier across nodes says with its "ready" (<see cref="Ask"/>).</summary>
     public const string AtBarrier = "barrier";
 
+    /// <summary>What a checkpoint worker of a group across nodes says with its "ready" just before its freeze.</summary>
+    public const string BeforeFreeze = "freeze";
+
     /// <summary>
     /// The <c>--images</c> of a restore worker started ahead of its restore: it gets ready (the
     /// runtime started, its memory faulted in) and asks for the checkpoint (<see cref="AwaitImages"/>).
@@ -132,10 +135,11 @@ public static class HandOver
     /// For a restore worker started ahead (<see cref="Later"/>): the checkpoint it restores, asked for
     /// when it is ready; waits until it is known; null if it is not to restore anything.
     /// </param>
-    public static Answerer Answer(HeldFile channel, Func<string, string?> decide, Action? ended = null, Action? released = null, Func<string?>? images = null)
+    /// <param name="questions">How many "ready"s the worker asks (each answered, until one is not a go): a checkpoint of a group across nodes asks two.</param>
+    public static Answerer Answer(HeldFile channel, Func<string, string?> decide, Action? ended = null, Action? released = null, Func<string?>? images = null, int questions = 1)
     {
         var answerer = new Answerer();
-        answerer.Start(channel, decide, ended, released, images);
+        answerer.Start(channel, decide, ended, released, images, questions);
         return answerer;
     }
 
@@ -152,8 +156,9 @@ public static class HandOver
         /// <summary>The worker said its processes were ending (after a go).</summary>
         public bool Ending { get; private set; }
 
-        internal void Start(HeldFile channel, Func<string, string?> decide, Action? ended, Action? released, Func<string?>? images)
+        internal void Start(HeldFile channel, Func<string, string?> decide, Action? ended, Action? released, Func<string?>? images, int questions)
         {
+            int asked = 0;
             _thread = new Thread(() =>
             {
                 try
@@ -191,9 +196,10 @@ public static class HandOver
                             continue;
                         }
                         string about = message.Text.StartsWith(Ready + " ", StringComparison.Ordinal) ? message.Text[(Ready.Length + 1)..] : "";
-                        if ((message.Text != Ready && about.Length == 0) || Asked)
+                        if ((message.Text != Ready && about.Length == 0) || asked == questions)
                             continue; // trackers' "end", say
                         Asked = true;
+                        asked++;
                         try
                         {
                             Answer = decide(about);
@@ -203,7 +209,7 @@ public static class HandOver
                             Answer = e.Message;
                         }
                         FdChannel.Send(channel, Answer is null ? Go : Stop + Answer.ReplaceLineEndings(" "), []);
-                        if (Answer is not null || (ended is null && released is null))
+                        if (Answer is not null || (asked == questions && ended is null && released is null))
                             return;
                     }
                 }

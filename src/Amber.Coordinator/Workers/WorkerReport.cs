@@ -18,6 +18,9 @@ public sealed class WorkerReport
 
     public double FrozenMs { get; set; }
 
+    /// <summary>When the freeze began (Unix ms, the wall clock's).</summary>
+    public double FrozenAtUnixMs { get; set; }
+
     /// <summary>checkpoint --stop: frozen from the freeze to the commit, before its end was decided (a hand-over).</summary>
     public double FrozenBeforeEndMs { get; set; }
 

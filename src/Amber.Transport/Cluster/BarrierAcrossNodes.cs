@@ -6,92 +6,127 @@ using Amber.Transport.Peers;
 namespace Amber.Transport.Cluster;
 
 /// <summary>
-/// The leader's side of one operation of a group across nodes, in two phases: every node (this one
-/// too) does its part up to its barrier (a checkpoint: its members frozen and read out; a restore:
-/// its members made, their network locked) and says so, "held"; once every node has, the leader says
-/// "go" to all, and they go on (run on and write; are released); if one fails or says nothing in
-/// time, "abort" to all, and every part is undone. Then each says how its part ended.
+/// The leader's side of one operation of a group across nodes, in rounds: in each, every node (this
+/// one too) takes its part up to its next barrier and says so, "held"; once every node has, the
+/// leader says "go" to all, and they go on to the next. A checkpoint has two: ready to freeze (its
+/// copies made while the processes run), then frozen and read out; a restore one: made, its network
+/// locked. If a node fails, or says nothing in time, "abort" to all, and every part is undone. Then
+/// each says how its part ended.
 /// </summary>
 internal static class BarrierAcrossNodes
 {
-    /// <summary>How it went: why it was abandoned (null: it went), how long until every part held, this node's response, and each other node's last word or failure.</summary>
-    public sealed record Outcome(string? Abandoned, double BarrierMs, ControlResponse Local, List<(string Node, PeerMessage? Done, string? Failure)> Remote);
+    /// <summary>
+    /// How it went: why it was abandoned (null: it went), how long each round took until every part
+    /// held, this node's response, and each other node's last word or failure.
+    /// </summary>
+    public sealed record Outcome(string? Abandoned, IReadOnlyList<double> RoundMs, ControlResponse Local, List<(string Node, PeerMessage? Done, string? Failure)> Remote);
 
     /// <param name="self">This node's name.</param>
-    /// <param name="local">This node's part, given what to ask at its barrier (null: go on; else why not).</param>
+    /// <param name="local">This node's part, given what to ask at each of its barriers, in order (null: go on; else why not).</param>
     /// <param name="remotes">The other nodes, each with the request of its part.</param>
+    /// <param name="rounds">How many barriers a part has.</param>
     /// <param name="done">The op a node's part ends with when it went well.</param>
     /// <param name="identity">This node, to connect to the others.</param>
-    /// <param name="timeout">How long every part may take to its barrier, and a peer may be silent.</param>
-    public static Outcome Run(string self, Func<Func<string?>, ControlResponse> local, IReadOnlyList<(NodeRecord Node, PeerMessage Request)> remotes,
-        string done, NodeIdentity identity, TimeSpan timeout)
+    /// <param name="timeout">How long every part may take to each barrier, and a peer may be silent.</param>
+    public static Outcome Run(string self, Func<IReadOnlyList<Func<string?>>, ControlResponse> local, IReadOnlyList<(NodeRecord Node, PeerMessage Request)> remotes,
+        int rounds, string done, NodeIdentity identity, TimeSpan timeout)
     {
-        var clock = Stopwatch.StartNew();
-        var parts = remotes.Select(r => new RemotePart(r.Node, identity, timeout)).ToList();
-        var mine = new LocalPart();
-        var localDone = Task.Factory.StartNew(() => local(mine.AtBarrier), TaskCreationOptions.LongRunning);
+        var parts = remotes.Select(r => new RemotePart(r.Node, identity, timeout, rounds)).ToList();
+        var mine = new LocalPart(rounds);
+        var localDone = Task.Factory.StartNew(() => local(mine.Barriers), TaskCreationOptions.LongRunning);
         _ = localDone.ContinueWith(t => mine.Failed(t.IsFaulted ? t.Exception!.InnerException!.Message : t.Result.Ok ? "" : t.Result.Error), TaskScheduler.Default);
         for (int i = 0; i < parts.Count; i++)
             parts[i].Ask(remotes[i].Request);
 
-        // Held everywhere, or the first reason not to be.
-        var pending = parts.Select(r => (Name: r.Node.Name, r.Held)).Prepend((Name: self, Held: mine.Held)).ToList();
+        var roundMs = new List<double>();
         string? abandon = null;
-        while (pending.Count > 0 && abandon is null)
+        for (int round = 0; round < rounds && abandon is null; round++)
         {
-            var left = timeout - clock.Elapsed;
-            int first = left <= TimeSpan.Zero ? -1 : Task.WaitAny([.. pending.Select(p => (Task)p.Held)], left);
-            if (first < 0)
+            var clock = Stopwatch.StartNew();
+            // Held everywhere, or the first reason not to be.
+            var pending = parts.Select(r => (Name: r.Node.Name, Held: r.Held)).Prepend((Name: self, Held: mine.Held(round))).ToList();
+            while (pending.Count > 0 && abandon is null)
             {
-                abandon = $"node{(pending.Count > 1 ? "s" : "")} {string.Join(", ", pending.Select(p => p.Name))} did not reach the barrier within {timeout.TotalSeconds:0} s";
-                break;
+                var left = timeout - clock.Elapsed;
+                int first = left <= TimeSpan.Zero ? -1 : Task.WaitAny([.. pending.Select(p => (Task)p.Held)], left);
+                if (first < 0)
+                {
+                    abandon = $"node{(pending.Count > 1 ? "s" : "")} {string.Join(", ", pending.Select(p => p.Name))} did not reach the barrier within {timeout.TotalSeconds:0} s";
+                    break;
+                }
+                var (node, held) = pending[first];
+                pending.RemoveAt(first);
+                if (held.Result is { } why)
+                    abandon = $"node {node}: {why}";
             }
-            var (node, held) = pending[first];
-            pending.RemoveAt(first);
-            if (held.Result is { } why)
-                abandon = $"node {node}: {why}";
+            roundMs.Add(clock.Elapsed.TotalMilliseconds);
+            if (abandon is not null)
+                break;
+            foreach (var part in parts)
+                part.Go(next: round + 1 < rounds);
+            mine.Decide(round, null);
         }
-        double barrierMs = clock.Elapsed.TotalMilliseconds;
-        foreach (var part in parts)
-            part.Decide(abandon);
-        mine.Decide(abandon is null ? null : $"abandoned across nodes: {abandon}");
-
+        if (abandon is not null)
+        {
+            foreach (var part in parts)
+                part.Abort(abandon);
+            mine.Abort($"abandoned across nodes: {abandon}");
+        }
         var response = localDone.GetAwaiter().GetResult();
-        return new Outcome(abandon, barrierMs, response, [.. parts.Select(p => p.Finish(done) is var (message, failure) ? (p.Node.Name, message, failure) : default)]);
+        return new Outcome(abandon, roundMs, response, [.. parts.Select(p => p.Finish(done) is var (message, failure) ? (p.Node.Name, message, failure) : default)]);
     }
 
-    /// <summary>This node's part: held at its barrier until the leader (this node) decides.</summary>
+    /// <summary>This node's part: held at each barrier until the leader (this node) decides.</summary>
     private sealed class LocalPart
     {
-        private readonly TaskCompletionSource<string?> _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource<string?> _decision = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<string?>[] _held;
+        private readonly TaskCompletionSource<string?>[] _decisions;
 
-        /// <summary>Null once held; why not, if the part ended first.</summary>
-        public Task<string?> Held => _held.Task;
-
-        public string? AtBarrier()
+        public LocalPart(int rounds)
         {
-            _held.TrySetResult(null);
-            return _decision.Task.GetAwaiter().GetResult();
+            _held = [.. Enumerable.Range(0, rounds).Select(_ => new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously))];
+            _decisions = [.. Enumerable.Range(0, rounds).Select(_ => new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously))];
+            Barriers = [.. Enumerable.Range(0, rounds).Select(round => (Func<string?>)(() =>
+            {
+                _held[round].TrySetResult(null);
+                return _decisions[round].Task.GetAwaiter().GetResult();
+            }))];
         }
 
-        public void Failed(string why) => _held.TrySetResult(why.Length > 0 ? why : "its part ended before its barrier");
+        /// <summary>What the part asks at each of its barriers.</summary>
+        public IReadOnlyList<Func<string?>> Barriers { get; }
 
-        public void Decide(string? abandon) => _decision.TrySetResult(abandon);
+        /// <summary>Null once held at barrier <paramref name="round"/>; why not, if the part ended first.</summary>
+        public Task<string?> Held(int round) => _held[round].Task;
+
+        /// <summary>The part ended (how it ended said only where it had not reached a barrier).</summary>
+        public void Failed(string why)
+        {
+            foreach (var held in _held)
+                held.TrySetResult(why.Length > 0 ? why : "its part ended before its barrier");
+        }
+
+        public void Decide(int round, string? abandon) => _decisions[round].TrySetResult(abandon);
+
+        public void Abort(string why)
+        {
+            foreach (var decision in _decisions)
+                decision.TrySetResult(why);
+        }
     }
 
     /// <summary>Another node's part, over a link to its agent.</summary>
-    private sealed class RemotePart(NodeRecord node, NodeIdentity identity, TimeSpan timeout)
+    private sealed class RemotePart(NodeRecord node, NodeIdentity identity, TimeSpan timeout, int rounds)
     {
         private PeerLink? _link;
-        private Task<string?>? _held;
+        private int _round;
 
         public NodeRecord Node => node;
 
-        /// <summary>Null once held there; why not otherwise.</summary>
-        public Task<string?> Held => _held!;
+        /// <summary>Null once held there at the current barrier; why not otherwise.</summary>
+        public Task<string?> Held { get; private set; } = Task.FromResult<string?>("not asked");
 
-        public void Ask(PeerMessage request) => _held = Task.Factory.StartNew(() =>
+        public void Ask(PeerMessage request) => Held = Task.Factory.StartNew(() =>
         {
             try
             {
@@ -100,8 +135,7 @@ internal static class BarrierAcrossNodes
                 _link = PeerLink.Connect(address, identity, timeout);
                 _link.Greet();
                 _link.Send(request);
-                var answer = NodeParts.Next(_link);
-                return answer.Op == Ops.Held ? null : answer.Op == Ops.Error ? answer.Error : $"it answered '{answer.Op}'";
+                return AwaitHeld();
             }
             catch (IOException e)
             {
@@ -109,15 +143,49 @@ internal static class BarrierAcrossNodes
             }
         }, TaskCreationOptions.LongRunning);
 
-        private bool IsHeld => _link is not null && _held!.IsCompletedSuccessfully && _held.Result is null;
-
-        /// <summary>Tells the node the leader's word: go (null), or abort and why.</summary>
-        public void Decide(string? abandon)
+        private string? AwaitHeld()
         {
-            if (!_held!.IsCompleted)
+            var answer = NodeParts.Next(_link!);
+            return answer.Op == Ops.Held ? null : answer.Op == Ops.Error ? answer.Error : $"it answered '{answer.Op}'";
+        }
+
+        private bool IsHeld => _link is not null && Held.IsCompletedSuccessfully && Held.Result is null;
+
+        /// <summary>Every part held: "go", and with <paramref name="next"/> the wait for its next barrier begins.</summary>
+        public void Go(bool next)
+        {
+            try
             {
-                // Still on its way: the link closed once it gets there is its abort (a leader gone).
-                _ = _held.ContinueWith(_ => _link?.Dispose(), TaskScheduler.Default);
+                _link!.Send(PeerMessage.Of(Ops.Go));
+            }
+            catch (IOException e)
+            {
+                Held = Task.FromResult<string?>(e.Message);
+                return;
+            }
+            _round++;
+            if (next)
+            {
+                Held = Task.Factory.StartNew(() =>
+                {
+                    try
+                    {
+                        return AwaitHeld();
+                    }
+                    catch (IOException e)
+                    {
+                        return e.Message;
+                    }
+                }, TaskCreationOptions.LongRunning);
+            }
+        }
+
+        /// <summary>The operation is abandoned: "abort" to a part at its barrier; one still on its way finds its link closed when it gets there.</summary>
+        public void Abort(string why)
+        {
+            if (!Held.IsCompleted)
+            {
+                _ = Held.ContinueWith(_ => _link?.Dispose(), TaskScheduler.Default);
                 return;
             }
             if (!IsHeld)
@@ -127,7 +195,7 @@ internal static class BarrierAcrossNodes
             }
             try
             {
-                _link!.Send(abandon is null ? PeerMessage.Of(Ops.Go) : new PeerMessage { Op = Ops.Abort, Error = abandon });
+                _link!.Send(new PeerMessage { Op = Ops.Abort, Error = why });
             }
             catch (IOException)
             {
@@ -138,8 +206,8 @@ internal static class BarrierAcrossNodes
         /// <summary>The node's last word (<paramref name="done"/>), or why there is none.</summary>
         public (PeerMessage? Done, string? Failure) Finish(string done)
         {
-            if (!IsHeld)
-                return (null, _held!.IsCompleted ? _held.Result : "it did not reach the barrier in time");
+            if (_round < rounds && !IsHeld)
+                return (null, Held.IsCompleted ? Held.Result : "it did not reach the barrier in time");
             try
             {
                 var answer = NodeParts.Next(_link!);

@@ -112,8 +112,11 @@ public sealed class CatalogEntry
     /// <summary>When it was recorded (Unix ms).</summary>
     public long CreatedUnixMs { get; set; }
 
-    /// <summary>From the leader's asking to the last node holding its part read out and frozen, in ms.</summary>
+    /// <summary>From the leader's word to freeze to the last node's part frozen and read out, in ms.</summary>
     public double BarrierMs { get; set; }
+
+    /// <summary>From the first node's freeze to the last's, in ms (by the nodes' clocks).</summary>
+    public double FreezeSpreadMs { get; set; }
 
     /// <summary>Every node's part, by node name.</summary>
     public List<CatalogPart> Parts { get; set; } = [];
@@ -136,6 +139,9 @@ public sealed class CatalogPart
 
     /// <summary>How long the node's members were frozen, in ms (until every node had read its own).</summary>
     public double FrozenMs { get; set; }
+
+    /// <summary>When its freeze began (Unix ms, its node's clock).</summary>
+    public double FrozenAtUnixMs { get; set; }
 
     /// <summary>The other nodes that keep a copy of it (<see cref="Replicas"/>).</summary>
     public List<string> Copies { get; set; } = [];

@@ -57,9 +57,9 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         NodeRecord BuddyOf(string node) => ring[(ring.FindIndex(n => n.Name == node) + 1) % ring.Count];
         List<string> copies = [];
         var copyWarnings = new List<string>();
-        var outcome = BarrierAcrossNodes.Run(self, atBarrier =>
+        var outcome = BarrierAcrossNodes.Run(self, barriers =>
             {
-                var taken = services.Checkpoint(group, request.Full, progress, atBarrier: atBarrier);
+                var taken = services.Checkpoint(group, request.Full, progress, barrier: new PartBarrier(barriers[0], barriers[1]));
                 if (taken.Ok)
                     copies = NodeParts.Copy(group.Store, name, taken.Stdout[0], BuddyOf(self), identity, peerTimeout, copyWarnings);
                 return taken;
@@ -67,7 +67,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             [.. others.Select(n => (n, new PeerMessage
             {
                 Op = Ops.CheckpointPart, Name = name, Mode = request.Full ? "full" : "", CopyTo = BuddyOf(n.Name).Name, CopyAddress = BuddyOf(n.Name).Address,
-            }))], Ops.Done, identity, peerTimeout);
+            }))], rounds: 2, Ops.Done, identity, peerTimeout);
         if (outcome.Abandoned is { } abandoned)
         {
             logger.AcrossNodesAbandoned(name, abandoned);
@@ -83,13 +83,16 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         mine.Copies = copies;
         var parts = outcome.Remote.Select(r => new CatalogPart
         {
-            Node = r.Node, Checkpoint = r.Done!.Checkpoints.FirstOrDefault() ?? "", Processes = r.Done.Processes, Bytes = r.Done.Bytes, FrozenMs = r.Done.Ms, Copies = r.Done.Copies,
-        }).Append(mine);
+            Node = r.Node, Checkpoint = r.Done!.Checkpoints.FirstOrDefault() ?? "", Processes = r.Done.Processes, Bytes = r.Done.Bytes, FrozenMs = r.Done.Ms,
+            FrozenAtUnixMs = r.Done.FrozenAtUnixMs, Copies = r.Done.Copies,
+        }).Append(mine).ToList();
+        double barrierMs = outcome.RoundMs[^1];
         var now = DateTimeOffset.UtcNow;
         var entry = new CatalogEntry
         {
             Id = GroupCatalog.NewId(now, self), Group = name, Leader = self, CreatedUnixMs = now.ToUnixTimeMilliseconds(),
-            BarrierMs = Math.Round(outcome.BarrierMs, 1), Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal)],
+            BarrierMs = Math.Round(barrierMs, 1), FreezeSpreadMs = Math.Round(parts.Max(p => p.FrozenAtUnixMs) - parts.Min(p => p.FrozenAtUnixMs), 1),
+            Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal)],
         };
         string? notRecorded;
         try
@@ -102,7 +105,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         }
         if (notRecorded is not null)
             return ControlResponse.Failure($"checkpoint of group {name} across nodes taken but not recorded in the cluster's store: {notRecorded}; every member runs on");
-        logger.AcrossNodesTaken(name, entry.Id, entry.Parts.Count, outcome.BarrierMs);
+        logger.AcrossNodesTaken(name, entry.Id, entry.Parts.Count, barrierMs, entry.FreezeSpreadMs);
         return new ControlResponse
         {
             Ok = true,
@@ -110,7 +113,8 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             Stderr = [.. Warnings(outcome.Local), .. copyWarnings.Concat(outcome.Remote.SelectMany(r => r.Done!.Warnings)).Select(w => $"warning: {w}"),
                 .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
                     $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms, {(p.Copies.Count > 0 ? $"copied to {string.Join(", ", p.Copies)}" : "no copy")}")),
-                string.Create(CultureInfo.InvariantCulture, $"checkpointed group {name} across {entry.Parts.Count} nodes as {entry.Id}: barrier across nodes {outcome.BarrierMs:0.0} ms")],
+                string.Create(CultureInfo.InvariantCulture,
+                    $"checkpointed group {name} across {entry.Parts.Count} nodes as {entry.Id}: frozen within {entry.FreezeSpreadMs:0.0} ms of each other, every part read out {barrierMs:0.0} ms after the word to freeze")],
             Report = JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry),
         };
     }
@@ -136,7 +140,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             return ControlResponse.Failure($"group {name} has no checkpoint {mine.Checkpoint} here (its part of {entry.Id})");
         var remotes = entry.Parts.Where(p => p.Node != self)
             .Select(p => (live.First(n => n.Name == p.Node), new PeerMessage { Op = Ops.RestorePart, Name = name, Checkpoints = [p.Checkpoint] })).ToList();
-        var outcome = BarrierAcrossNodes.Run(self, atBarrier => services.Restore(group, checkpoint, atBarrier, progress: progress), remotes, Ops.Running, identity, peerTimeout);
+        var outcome = BarrierAcrossNodes.Run(self, barriers => services.Restore(group, checkpoint, barriers[0], progress: progress), remotes, rounds: 1, Ops.Running, identity, peerTimeout);
         if (outcome.Abandoned is { } abandoned)
         {
             logger.AcrossNodesAbandoned(name, abandoned);
@@ -146,19 +150,19 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         if (failures.Count > 0)
             return ControlResponse.Failure($"restore of group {name} across nodes from {entry.Id}: released, but {string.Join("; ", failures)}");
         var roots = outcome.Remote.Select(r => (r.Node, Roots: r.Done!.Roots)).Append((Node: self, Roots: NodeParts.RootsOf(outcome.Local))).OrderBy(r => r.Node, StringComparer.Ordinal).ToList();
-        logger.AcrossNodesRestored(name, entry.Id, roots.Count, outcome.BarrierMs);
+        logger.AcrossNodesRestored(name, entry.Id, roots.Count, outcome.RoundMs[0]);
         return new ControlResponse
         {
             Ok = true,
             Stdout = [.. roots.Select(r => $"{r.Node} {string.Join(' ', r.Roots)}")],
             Stderr = [.. Warnings(outcome.Local),
-                string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Count} nodes from {entry.Id}: every part made in {outcome.BarrierMs:0.0} ms, then released together")],
+                string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Count} nodes from {entry.Id}: every part made in {outcome.RoundMs[0]:0.0} ms, then released together")],
             Report = ReportJson.Write(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("group", name);
                 w.WriteString("checkpoint", entry.Id);
-                w.WriteNumber("barrierMs", Math.Round(outcome.BarrierMs, 1));
+                w.WriteNumber("barrierMs", Math.Round(outcome.RoundMs[0], 1));
                 w.WriteStartArray("nodes");
                 foreach (var (node, pids) in roots)
                 {

@@ -28,7 +28,7 @@ internal static class NodeParts
             link.Send(PeerMessage.Failure($"node {link.Peer} asked for a part of group {request.Name}, which does not run here"));
             return;
         }
-        var response = AtBarrier(link, atBarrier => services.WhileBusy(group, () => services.Checkpoint(group, full: request.Mode == "full", atBarrier: atBarrier)));
+        var response = AtBarriers(link, barrier => services.WhileBusy(group, () => services.Checkpoint(group, full: request.Mode == "full", barrier: new PartBarrier(barrier, barrier))));
         if (!response.Ok)
         {
             link.Send(PeerMessage.Failure(response.Error));
@@ -38,7 +38,11 @@ internal static class NodeParts
         var warnings = new List<string>();
         if (request.CopyTo.Length > 0)
             part.Copies = Copy(group.Store, group.Config.Name, part.Checkpoint, new NodeRecord { Name = request.CopyTo, Address = request.CopyAddress }, identity, timeout, warnings);
-        link.Send(new PeerMessage { Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs, Copies = part.Copies, Warnings = warnings });
+        link.Send(new PeerMessage
+        {
+            Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs, FrozenAtUnixMs = part.FrozenAtUnixMs,
+            Copies = part.Copies, Warnings = warnings,
+        });
     }
 
     /// <summary>The part's copy sent to <paramref name="buddy"/>: the nodes that hold one (none if it failed, said in <paramref name="warnings"/>).</summary>
@@ -59,7 +63,7 @@ internal static class NodeParts
             link.Send(PeerMessage.Failure($"node {link.Peer} asked to restore a part of group {request.Name}, which this node does not have"));
             return;
         }
-        var response = AtBarrier(link, atBarrier => services.WhileBusy(group, () =>
+        var response = AtBarriers(link, atBarrier => services.WhileBusy(group, () =>
         {
             if (group.LiveProcesses() is { Count: > 0 } live)
                 return ControlResponse.Failure($"group {group.Config.Name} is running there ({live.Count} processes); stop it first");
@@ -71,10 +75,11 @@ internal static class NodeParts
     }
 
     /// <summary>
-    /// Runs a part whose barrier asks the leader: "held" said (the heartbeat stopped for it), its word
-    /// awaited; beats say the node is at work otherwise, so that a long part is not taken for a dead node.
+    /// Runs a part whose barriers (each a call of what it is given) ask the leader: "held" said (the
+    /// heartbeat stopped for it), its word awaited; beats say the node is at work otherwise, so that a
+    /// long part is not taken for a dead node.
     /// </summary>
-    private static ControlResponse AtBarrier(PeerLink link, Func<Func<string?>, ControlResponse> part)
+    private static ControlResponse AtBarriers(PeerLink link, Func<Func<string?>, ControlResponse> part)
     {
         var beats = link.KeepAlive();
         try
@@ -131,6 +136,8 @@ internal static class NodeParts
             part.Bytes = bytes.GetInt64();
         if (root.TryGetProperty("frozenMs", out var frozen))
             part.FrozenMs = frozen.GetDouble();
+        if (root.TryGetProperty("frozenAtUnixMs", out var at))
+            part.FrozenAtUnixMs = at.GetDouble();
         return part;
     }
 

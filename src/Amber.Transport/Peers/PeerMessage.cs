@@ -69,6 +69,9 @@ internal sealed class PeerMessage
 
     public string CopyAddress { get; set; } = "";
 
+    /// <summary>done: when the part's freeze began (Unix ms, that node's clock).</summary>
+    public double FrozenAtUnixMs { get; set; }
+
     /// <summary>done: the nodes that hold a copy of the part.</summary>
     public List<string> Copies { get; set; } = [];
 

@@ -29,12 +29,9 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// </param>
     /// <param name="ended">With <paramref name="handOver"/>: called once its processes were sent SIGKILL after a go, before they are collected and the worker reports.</param>
     /// <param name="storage">Its storage captured too (false: a migration's, which leaves shared storage in place).</param>
-    /// <param name="atBarrier">
-    /// Without <paramref name="stop"/>: asked once everything is read out of the frozen processes,
-    /// before they run on, whether to go on (null) or abandon the checkpoint (why): a group across nodes.
-    /// </param>
+    /// <param name="barrier">Without <paramref name="stop"/>: the checkpoint is a part of one across nodes, held at its barriers.</param>
     public ControlResponse Checkpoint(GroupRuntime group, bool stop, bool full, Action<ProgressSample>? progress = null, Func<SealedCheckpoint, string?>? handOver = null,
-        Action? ended = null, bool storage = true, Func<string?>? atBarrier = null)
+        Action? ended = null, bool storage = true, PartBarrier? barrier = null)
     {
         if (group.LiveProcesses().Count == 0)
             return ControlResponse.Failure($"group {group.Config.Name} has no running process to checkpoint");
@@ -50,12 +47,17 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
         if (handOver is not null)
             args.Add("--hand-over");
         Func<string, string?>? decide = handOver is null ? null : sealedAt => Sealed(images, sealedAt) is { } checkpoint ? handOver(checkpoint) : $"the worker said its checkpoint is at '{sealedAt}'";
-        if (atBarrier is not null && !stop)
+        if (barrier is not null && !stop)
         {
             args.Add("--barrier");
-            decide = about => about == HandOver.AtBarrier ? atBarrier() : $"the worker asked '{about}' where its barrier was expected";
+            decide = about => about switch
+            {
+                HandOver.BeforeFreeze => barrier.BeforeFreeze(),
+                HandOver.AtBarrier => barrier.AtBarrier(),
+                _ => $"the worker asked '{about}' where a barrier was expected",
+            };
         }
-        var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress, decide, ended);
+        var report = RunWorker(group, args, passTrackers: latest is not null && latest.Id == group.Config.LastCheckpoint, stop, progress, decide, ended, questions: barrier is not null && !stop ? 2 : 1);
         bool ranOn = stop && !report.Ended;
         if (!report.Ok)
         {
@@ -99,6 +101,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                 w.WriteNumber("bytes", report.Bytes);
                 w.WriteNumber("barrierMs", Math.Round(report.BarrierMs, 1));
                 w.WriteNumber("frozenMs", Math.Round(report.FrozenMs, 1));
+                w.WriteNumber("frozenAtUnixMs", Math.Round(report.FrozenAtUnixMs, 3));
                 if (stop)
                     w.WriteNumber("frozenBeforeEndMs", Math.Round(report.FrozenBeforeEndMs, 1));
                 w.WriteNumber("totalMs", Math.Round(report.TotalMs, 1));
@@ -149,7 +152,8 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
     /// it if they are of use to this one (<paramref name="passTrackers"/>), and the new ones come back
     /// unless the group ends.
     /// </summary>
-    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string, string?>? handOver, Action? ended)
+    private WorkerReport RunWorker(GroupRuntime group, List<string> args, bool passTrackers, bool stop, Action<ProgressSample>? progress, Func<string, string?>? handOver, Action? ended,
+        int questions)
     {
         var (ours, theirs) = FdChannel.Pair();
         WorkerReport report;
@@ -171,7 +175,7 @@ internal sealed class CheckpointHandler(AmberHome home, ChildReaper reaper, Stor
                 }
                 TrackerMessages.End(ours);
                 if (handOver is not null)
-                    answerer = HandOver.Answer(ours, handOver, ended);
+                    answerer = HandOver.Answer(ours, handOver, ended, questions: questions);
                 report = Worker.Run(reaper, home.DaemonLog, [.. args, "--channel", "3"], [(3, theirs.Fd)], progress);
             }
             answerer?.Join(); // the worker's end is closed with ours: it ends
