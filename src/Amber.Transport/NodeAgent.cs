@@ -30,6 +30,7 @@ public sealed class NodeAgent : INodeAgent
     private readonly (EtcdClient Client, int TtlSeconds)? _store;
     private readonly long _started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private NodeRegistration? _registration;
+    private StoreView? _view;
     private Socket? _listener;
     private NodeServices? _services;
     private ILogger? _logger;
@@ -68,7 +69,8 @@ public sealed class NodeAgent : INodeAgent
         new Thread(AcceptAll) { IsBackground = true, Name = "amber-agent" }.Start();
         if (_store is var (client, ttl))
         {
-            _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>());
+            _view = new StoreView(client, _identity.Name, Path.Combine(services.Home.StateDirectory, "catalog-pending"), services.Loggers.CreateLogger<StoreView>());
+            _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>(), _view.Refresh);
             _registration.Start();
         }
     }
@@ -174,11 +176,18 @@ public sealed class NodeAgent : INodeAgent
         List<NodeRecord> others;
         try
         {
-            others = GroupLeader.Running(GroupLeader.LiveNodes(across.Store, _identity.Name), group.Config.Name);
+            var live = GroupLeader.LiveNodes(across.Store, _identity.Name);
+            _view!.Saw(live);
+            others = GroupLeader.Running(live, group.Config.Name);
         }
         catch (EtcdException e)
         {
-            // Its members here are checkpointed all the same; the catalog knows nothing of it.
+            // A group this node led when it last saw the store: across its nodes as last seen, the
+            // entry recorded once the store answers. Otherwise its members here alone; the catalog
+            // knows nothing of that.
+            var seen = GroupLeader.Running([.. _view!.Nodes], group.Config.Name);
+            if (seen.Count > 0 && _view.Leads(group.Config.Name))
+                return across.Leader.Checkpoint(group, request, seen, progress, storeAway: true);
             _logger!.CheckpointedAlone(group.Config.Name, e.Message);
             return null;
         }
@@ -211,7 +220,7 @@ public sealed class NodeAgent : INodeAgent
     /// <summary>The store and this node as a group's leader, if the node knows a store.</summary>
     private (EtcdClient Store, GroupLeader Leader)? Across() =>
         _store is var (store, _) && _registration is not null
-            ? (store, new GroupLeader(_services!, _identity, _listen.ToString(), store, _registration.Lease, _peerTimeout, _services!.Loggers.CreateLogger<GroupLeader>()))
+            ? (store, new GroupLeader(_services!, _identity, _listen.ToString(), store, _view!, _registration.Lease, _peerTimeout, _services!.Loggers.CreateLogger<GroupLeader>()))
             : null;
 
     private void AcceptAll()

@@ -50,6 +50,12 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: ran a program for node {Node}'s uid {Uid}: {Outcome}")]
     public static partial void RanFor(this ILogger logger, string group, string node, uint uid, string outcome);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: checkpoint across nodes {Checkpoint}, taken while the cluster's store was out of reach, recorded in its catalog")]
+    public static partial void CatalogCaughtUp(this ILogger logger, string group, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: checkpoint across nodes {Checkpoint}, taken while the cluster's store was out of reach, not recorded: {Why}")]
+    public static partial void CatalogEntryDropped(this ILogger logger, string group, string checkpoint, string why);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the cluster's store is out of reach; checkpointed on this node alone: {Problem}")]
     public static partial void CheckpointedAlone(this ILogger logger, string group, string problem);
 

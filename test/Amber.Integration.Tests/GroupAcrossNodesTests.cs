@@ -185,6 +185,45 @@ public sealed class GroupAcrossNodesTests
     }
 
     [Fact]
+    public void ACheckpointTakenWhileTheStoreIsAwayIsRecordedOnceItIsBack()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-away");
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b" })
+            Directory.CreateDirectory(work[node]);
+        nodes["a"].Amber("run", "--group", "duo", "--", counter, work["a"], "4").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "duo", "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        int a = nodes["a"].Members("duo").Single(), b = nodes["b"].Members("duo").Single();
+        string first = nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed().Stdout.Trim();
+
+        // The store away (shorter than the nodes' leases): node a, which leads the group, checkpoints it
+        // across both nodes as it last saw them, and keeps the entry.
+        nodes.Etcd!.Stop();
+        var away = nodes["a"].Amber("checkpoint", "--group", "duo", "--json").ShouldSucceed();
+        Assert.Contains("the cluster's store is out of reach: the checkpoint is recorded in its catalog once it answers", away.Stderr);
+        string second;
+        using (var entry = JsonDocument.Parse(away.Stdout))
+        {
+            second = entry.RootElement.GetProperty("id").GetString()!;
+            Assert.Equal(["a", "b"], entry.RootElement.GetProperty("parts").EnumerateArray().Select(p => p.GetProperty("node").GetString()));
+        }
+        Assert.Equal([a], nodes["a"].Members("duo"));
+        Assert.Equal([b], nodes["b"].Members("duo"));
+
+        // Back: the entry is recorded (node a still leads: its lease lived through it), after the first.
+        nodes.Etcd.Start();
+        GroupHome.WaitUntil(() => Catalog(nodes, "duo")?.GetProperty("latest").GetProperty("id").GetString() == second, $"checkpoint {second} recorded",
+            TimeSpan.FromSeconds(LeaseTtl + 15));
+        Assert.Equal(2, Catalog(nodes, "duo")!.Value.GetProperty("checkpoints").GetInt32());
+        Assert.NotEqual(first, second);
+        Assert.Contains($"group duo: checkpoint across nodes {second}, taken while the cluster's store was out of reach, recorded in its catalog", nodes["a"].Log);
+        Assert.Equal([a], nodes["a"].Members("duo"));
+        Assert.Equal([b], nodes["b"].Members("duo"));
+    }
+
+    [Fact]
     public void ANodeThatFailsItsPartAbandonsTheCheckpointEverywhereAndEveryMemberRunsOn()
     {
         // Node b's part fails once it is read out, frozen, before it says so.

@@ -18,7 +18,7 @@ namespace Amber.Transport.Cluster;
 /// brings back every node's part of a checkpoint of the catalog, each node's members made and held
 /// until all are, then released together: the whole group runs, or nothing of it.
 /// </summary>
-internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, string address, EtcdClient store, long lease, TimeSpan peerTimeout, ILogger logger)
+internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, string address, EtcdClient store, StoreView view, long lease, TimeSpan peerTimeout, ILogger logger)
 {
     /// <summary>The live nodes other than <paramref name="self"/>, as the store lists them, by name.</summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
@@ -39,18 +39,28 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         if (lease == 0)
             return $"group {name} runs on other nodes too, and this node is not registered in the cluster's store yet: try again in a moment";
         string leader = GroupCatalog.Campaign(store, name, identity.Name, lease);
+        if (leader == identity.Name)
+            view.Led(name);
         return leader == identity.Name ? null
             : leader.Length == 0 ? $"group {name}: its leader just went; try again"
             : $"node {leader} leads group {name}: its operations across nodes are done there (amber ... --group {name} on node {leader})";
     }
 
-    public ControlResponse Checkpoint(GroupRuntime group, CheckpointRequest request, List<NodeRecord> others, Action<ProgressSample>? progress)
+    /// <param name="group">The group, whose Busy the caller holds.</param>
+    /// <param name="request">The checkpoint asked for.</param>
+    /// <param name="others">The other nodes that run members of it.</param>
+    /// <param name="progress">Where this node's part says how far it is.</param>
+    /// <param name="storeAway">
+    /// The store is out of reach, and this node led the group when it last saw it: the checkpoint is
+    /// taken across <paramref name="others"/> as last seen, and its entry kept here until the store answers.
+    /// </param>
+    public ControlResponse Checkpoint(GroupRuntime group, CheckpointRequest request, List<NodeRecord> others, Action<ProgressSample>? progress, bool storeAway = false)
     {
         string name = group.Config.Name;
         string self = identity.Name;
         if (request.Stop)
             return ControlResponse.Failure($"group {name} runs on nodes {string.Join(", ", others.Select(n => n.Name).Prepend(self))}: amber checkpoint --stop across nodes is not supported yet (stop its members on each node)");
-        if (Lead(name) is { } notLeader)
+        if (!storeAway && Lead(name) is { } notLeader)
             return ControlResponse.Failure(notLeader);
         // Each part is copied to the next node of the checkpoint, by name, round the ring.
         var ring = others.Append(new NodeRecord { Name = self, Address = address }).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
@@ -97,20 +107,33 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         string? notRecorded;
         try
         {
-            notRecorded = GroupCatalog.Record(store, entry, self) ? null : "this node no longer leads the group (its lease ran out)";
+            notRecorded = storeAway ? "" : GroupCatalog.Record(store, entry, self) ? null : "this node no longer leads the group (its lease ran out)";
         }
-        catch (EtcdException e)
+        catch (EtcdException)
         {
-            notRecorded = e.Message;
+            notRecorded = ""; // away since this node was its leader: kept, as if it had been all along
         }
-        if (notRecorded is not null)
+        if (notRecorded is "")
+        {
+            try
+            {
+                view.Keep(entry);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return ControlResponse.Failure($"checkpoint of group {name} across nodes taken while the cluster's store is out of reach, and its entry could not be kept here: {e.Message}");
+            }
+        }
+        else if (notRecorded is not null)
             return ControlResponse.Failure($"checkpoint of group {name} across nodes taken but not recorded in the cluster's store: {notRecorded}; every member runs on");
         logger.AcrossNodesTaken(name, entry.Id, entry.Parts.Count, barrierMs, entry.FreezeSpreadMs);
         return new ControlResponse
         {
             Ok = true,
             Stdout = [entry.Id],
-            Stderr = [.. Warnings(outcome.Local), .. copyWarnings.Concat(outcome.Remote.SelectMany(r => r.Done!.Warnings)).Select(w => $"warning: {w}"),
+            Stderr = [.. Warnings(outcome.Local),
+                .. notRecorded is "" ? new[] { "warning: the cluster's store is out of reach: the checkpoint is recorded in its catalog once it answers, if this node still leads the group then" } : [],
+                .. copyWarnings.Concat(outcome.Remote.SelectMany(r => r.Done!.Warnings)).Select(w => $"warning: {w}"),
                 .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
                     $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms, {(p.Copies.Count > 0 ? $"copied to {string.Join(", ", p.Copies)}" : "no copy")}")),
                 string.Create(CultureInfo.InvariantCulture,

@@ -28,6 +28,7 @@ public sealed class NodeRegistration : IDisposable
     private readonly int _ttl;
     private readonly Func<NodeRecord> _describe;
     private readonly ILogger _logger;
+    private readonly Action? _reached;
     private readonly CancellationTokenSource _stop = new();
     private Thread? _thread;
     private long _lease;
@@ -39,8 +40,10 @@ public sealed class NodeRegistration : IDisposable
     /// <param name="ttlSeconds">How long the node stays listed as live without renewing its lease.</param>
     /// <param name="describe">What the node is and runs now (asked at every renewal; written when it changed).</param>
     /// <param name="logger">Where registering, and the store out of reach, are said.</param>
-    public NodeRegistration(EtcdClient store, string name, int ttlSeconds, Func<NodeRecord> describe, ILogger logger)
+    /// <param name="reached">Called after every renewal that reached the store, on the registration's thread (what waited for the store, done then).</param>
+    public NodeRegistration(EtcdClient store, string name, int ttlSeconds, Func<NodeRecord> describe, ILogger logger, Action? reached = null)
     {
+        _reached = reached;
         _store = store;
         _name = name;
         _ttl = ttlSeconds;
@@ -90,6 +93,7 @@ public sealed class NodeRegistration : IDisposable
                 _written = record;
             }
             _unreachable = false;
+            _reached?.Invoke();
         }
         catch (EtcdException e)
         {

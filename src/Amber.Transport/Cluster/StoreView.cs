@@ -1,0 +1,81 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Amber.Transport.Cluster;
+
+/// <summary>
+/// What this node last knew of the cluster's store (the live nodes and what they run, the groups it
+/// leads), refreshed after every renewal of its lease, so that a group it leads is checkpointed across
+/// its nodes even while the store is out of reach; and the catalog entries made meanwhile, kept in
+/// <c>STATE/catalog-pending/</c> and recorded once the store answers again, each only if this node
+/// still leads the group then (its lease, and the leader key under it, survived the outage; if not,
+/// another node may lead now, and the entry is dropped: its parts stay in their nodes' stores).
+/// </summary>
+internal sealed class StoreView(EtcdClient store, string self, string pending, ILogger logger)
+{
+    private volatile IReadOnlyList<NodeRecord> _nodes = [];
+    private volatile HashSet<string> _leads = [];
+
+    /// <summary>The live nodes other than this one, as last seen.</summary>
+    public IReadOnlyList<NodeRecord> Nodes => _nodes;
+
+    /// <summary>Whether this node led <paramref name="group"/> when it last saw the store.</summary>
+    public bool Leads(string group) => _leads.Contains(group);
+
+    /// <summary>The live nodes as an operation just read them.</summary>
+    public void Saw(IReadOnlyList<NodeRecord> nodes) => _nodes = nodes;
+
+    /// <summary>This node just took, or found it held, the lead of <paramref name="group"/>.</summary>
+    public void Led(string group) => _leads = [.. _leads, group];
+
+    /// <summary>After a renewal that reached the store: the view refreshed, and the entries that waited recorded.</summary>
+    public void Refresh()
+    {
+        try
+        {
+            _nodes = GroupLeader.LiveNodes(store, self);
+            _leads = [.. GroupCatalog.All(store).Where(g => g.Leader == self).Select(g => g.Name)];
+            Flush();
+        }
+        catch (EtcdException)
+        {
+            // away again: the next renewal that reaches it tries again
+        }
+    }
+
+    /// <summary>An entry made while the store was out of reach, kept (0600) until it can be recorded.</summary>
+    public void Keep(CatalogEntry entry)
+    {
+        Directory.CreateDirectory(pending, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string path = Path.Combine(pending, $"{entry.Id}.json");
+        using (var file = new FileStream(path + ".tmp", new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        {
+            JsonSerializer.Serialize(file, entry, CatalogJson.Default.CatalogEntry);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    private void Flush()
+    {
+        if (!Directory.Exists(pending))
+            return;
+        foreach (string path in Directory.EnumerateFiles(pending, "*.json").Order(StringComparer.Ordinal))
+        {
+            var entry = GroupCatalog.Parse(File.ReadAllText(path));
+            if (entry is null)
+            {
+                logger.CatalogEntryDropped("?", Path.GetFileName(path), "it is not a catalog entry");
+            }
+            else if (GroupCatalog.Record(store, entry, self))
+            {
+                logger.CatalogCaughtUp(entry.Group, entry.Id);
+            }
+            else
+            {
+                logger.CatalogEntryDropped(entry.Group, entry.Id, "this node no longer leads the group (its lease ran out while the store was away)");
+            }
+            File.Delete(path);
+        }
+    }
+}
