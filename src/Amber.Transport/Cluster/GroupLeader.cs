@@ -104,16 +104,21 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             BarrierMs = Math.Round(barrierMs, 1), FreezeSpreadMs = Math.Round(parts.Max(p => p.FrozenAtUnixMs) - parts.Min(p => p.FrozenAtUnixMs), 1),
             Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal)],
         };
-        string? notRecorded;
-        try
+        // Recorded now; or, the store away since this node was the group's leader, kept until it answers.
+        bool kept = storeAway;
+        if (!storeAway)
         {
-            notRecorded = storeAway ? "" : GroupCatalog.Record(store, entry, self) ? null : "this node no longer leads the group (its lease ran out)";
+            try
+            {
+                if (!GroupCatalog.Record(store, entry, self))
+                    return ControlResponse.Failure($"checkpoint of group {name} across nodes taken but not recorded in the cluster's store: this node no longer leads the group (its lease ran out); every member runs on");
+            }
+            catch (EtcdException)
+            {
+                kept = true;
+            }
         }
-        catch (EtcdException)
-        {
-            notRecorded = ""; // away since this node was its leader: kept, as if it had been all along
-        }
-        if (notRecorded is "")
+        if (kept)
         {
             try
             {
@@ -124,15 +129,13 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
                 return ControlResponse.Failure($"checkpoint of group {name} across nodes taken while the cluster's store is out of reach, and its entry could not be kept here: {e.Message}");
             }
         }
-        else if (notRecorded is not null)
-            return ControlResponse.Failure($"checkpoint of group {name} across nodes taken but not recorded in the cluster's store: {notRecorded}; every member runs on");
         logger.AcrossNodesTaken(name, entry.Id, entry.Parts.Count, barrierMs, entry.FreezeSpreadMs);
         return new ControlResponse
         {
             Ok = true,
             Stdout = [entry.Id],
             Stderr = [.. Warnings(outcome.Local),
-                .. notRecorded is "" ? new[] { "warning: the cluster's store is out of reach: the checkpoint is recorded in its catalog once it answers, if this node still leads the group then" } : [],
+                .. kept ? new[] { "warning: the cluster's store is out of reach: the checkpoint is recorded in its catalog once it answers, if this node still leads the group then" } : [],
                 .. copyWarnings.Concat(outcome.Remote.SelectMany(r => r.Done!.Warnings)).Select(w => $"warning: {w}"),
                 .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
                     $"  node {p.Node}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms, {(p.Copies.Count > 0 ? $"copied to {string.Join(", ", p.Copies)}" : "no copy")}")),
