@@ -82,14 +82,16 @@ public sealed class Coordinator : IDisposable
         _server = new ControlServer(_home.ControlSocket, dispatcher, _stop.Token, _loggers.CreateLogger<ControlServer>());
         _server.Start();
         _logger.Listening(Environment.ProcessId, _home.ControlSocket);
-        // Run by systemd (Type=notify): ready once requests can be taken.
-        if (SystemdNotify.Send($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=listening on {_home.ControlSocket}") is { } problem)
-            _logger.NotNotified(problem);
+        // Before READY: a SIGTERM sent as soon as systemd (or anyone) hears it must find the handler
+        // that stops the coordinator in order, not the runtime's default exit.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
         {
             c.Cancel = true;
             _stop.Cancel();
         });
+        // Run by systemd (Type=notify): ready once requests can be taken.
+        if (SystemdNotify.Send($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=listening on {_home.ControlSocket}") is { } problem)
+            _logger.NotNotified(problem);
         var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers, _metrics), _loggers.CreateLogger<GroupMonitor>());
         while (!_stop.IsCancellationRequested)
         {
