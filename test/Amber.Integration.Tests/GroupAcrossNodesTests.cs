@@ -184,18 +184,49 @@ public sealed class GroupAcrossNodesTests
         Assert.Equal([c], nodes["c"].Members("trio"));
     }
 
-    [Fact]
-    public void ACheckpointTakenWhileTheStoreIsAwayIsRecordedOnceItIsBack()
+    /// <summary>Group duo: counter.c on node a, and on node b (started from a); both listed in the store.</summary>
+    private static (int A, int B) StartDuo(TestNodes nodes, TestDir work)
     {
-        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
-        using var work = new TestDir("across-away");
         string counter = TargetBinaries.Get("counter");
         foreach (string node in new[] { "a", "b" })
             Directory.CreateDirectory(work[node]);
         nodes["a"].Amber("run", "--group", "duo", "--", counter, work["a"], "4").ShouldSucceed();
         nodes["a"].Amber("run", "--group", "duo", "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
         GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
-        int a = nodes["a"].Members("duo").Single(), b = nodes["b"].Members("duo").Single();
+        return (nodes["a"].Members("duo").Single(), nodes["b"].Members("duo").Single());
+    }
+
+    [Fact]
+    public void WithAStoreOfThreeMembersTheLossOfOneChangesNothing()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl, etcdMembers: 3);
+        using var work = new TestDir("across-quorum");
+        var (a, b) = StartDuo(nodes, work);
+        string first = nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed().Stdout.Trim();
+
+        // The member every client tries first is killed: the others are a quorum, and answer.
+        nodes.Etcd!.Stop(0);
+        string second = nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed().Stdout.Trim();
+        Assert.NotEqual(first, second);
+        // (Recorded at once, or, if it came during the store's election, once the store answers again.)
+        GroupHome.WaitUntil(() => Catalog(nodes, "duo")?.GetProperty("latest").GetProperty("id").GetString() == second, $"checkpoint {second} recorded",
+            TimeSpan.FromSeconds(LeaseTtl + 15));
+        Assert.Equal(2, Catalog(nodes, "duo")!.Value.GetProperty("checkpoints").GetInt32());
+        // Longer than a lease later, both nodes are live still (their renewals went to the other members).
+        Thread.Sleep(TimeSpan.FromSeconds(LeaseTtl + 2));
+        var nodesNow = Status(nodes).GetProperty("nodes").EnumerateArray().ToDictionary(n => n.GetProperty("name").GetString()!, n => n.GetProperty("alive").GetBoolean());
+        Assert.True(nodesNow["a"] && nodesNow["b"], $"nodes listed live: {string.Join(", ", nodesNow)}");
+        Assert.DoesNotContain("lease in the cluster's store had expired", nodes["a"].Log + nodes["b"].Log);
+        Assert.Equal([a], nodes["a"].Members("duo"));
+        Assert.Equal([b], nodes["b"].Members("duo"));
+    }
+
+    [Fact]
+    public void ACheckpointTakenWhileTheStoreIsAwayIsRecordedOnceItIsBack()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-away");
+        var (a, b) = StartDuo(nodes, work);
         string first = nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed().Stdout.Trim();
 
         // The store away (shorter than the nodes' leases): node a, which leads the group, checkpoints it

@@ -119,6 +119,14 @@ public sealed class FrozenProcess : IDisposable
                 try
                 {
                     status = tracee.WaitForStop();
+                    // A signal it was taking as it was seized (a SIGCHLD from a child that just ended):
+                    // a signal-delivery-stop before the interrupt's. Delivered as it would have been,
+                    // after which the interrupt stops it (at the handler's entry, if it has one).
+                    for (int delivered = 0; status.Stopped && !status.IsEventStop && delivered < MaxPasses; delivered++)
+                    {
+                        tracee.Continue(status.StopSignal);
+                        status = tracee.WaitForStop();
+                    }
                 }
                 catch (TargetGoneException) when (tid != Pid)
                 {

@@ -30,8 +30,9 @@ public sealed class TestNodes : IDisposable
     /// <param name="homeSizes">Nodes whose home is a tmpfs of this size (mount's size=: "300k"), for a full disk.</param>
     /// <param name="peerTimeoutSeconds">The agents' --peer-timeout (theirs, 30 s, if null).</param>
     /// <param name="leaseTtlSeconds">With it, a real etcd on the bridge (<see cref="Etcd"/>), started first, which the agents register in with leases of this TTL.</param>
+    /// <param name="etcdMembers">How many members that etcd has (on the bridge's addresses 1, 2, ...).</param>
     public TestNodes(string[] names, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? environment = null,
-        IReadOnlyDictionary<string, string>? homeSizes = null, int? peerTimeoutSeconds = null, int? leaseTtlSeconds = null)
+        IReadOnlyDictionary<string, string>? homeSizes = null, int? peerTimeoutSeconds = null, int? leaseTtlSeconds = null, int etcdMembers = 1)
     {
         _peerTimeout = peerTimeoutSeconds is int seconds ? $" --peer-timeout {seconds}" : "";
         Bridge = $"ambn{Random.Shared.Next(0x100000, 0xffffff):x}";
@@ -46,7 +47,7 @@ public sealed class TestNodes : IDisposable
             AmberCli.Run("cluster", "init", "--dir", Cluster).ShouldSucceed();
             if (leaseTtlSeconds is int ttl)
             {
-                Etcd = new TestEtcd(_dir["etcd"], Cluster, Bridge, Address(1));
+                Etcd = new TestEtcd(_dir["etcd"], Cluster, Bridge, [.. Enumerable.Range(1, etcdMembers).Select(Address)]);
                 _store = $" --etcd {Etcd.Url} --lease-ttl {ttl}";
             }
             for (int i = 0; i < names.Length; i++)
