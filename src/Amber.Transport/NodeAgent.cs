@@ -120,7 +120,7 @@ public sealed class NodeAgent : INodeAgent
         NodeRecord? node;
         try
         {
-            node = GroupLeader.LiveNodes(store, _identity.Name).FirstOrDefault(n => n.Name == request.Node);
+            node = store.Get(NodeRegistration.NodesPrefix + request.Node) is { } entry ? NodeRecord.Parse(entry.Value) : null;
         }
         catch (EtcdException e)
         {

@@ -151,7 +151,7 @@ public sealed class RestoreTree
     public bool ProcFileReady(string path) => ProcFileOf(path).All(_made.Contains);
 
     /// <summary>Every PID and TID the restore will claim (in amber's PID namespace; none in a new one).</summary>
-    public IEnumerable<int> AllIds => NewPidNamespace ? [] : Images.SelectMany(i => i.Zombie ? [i.Pid] : i.Threads.Select(t => t.Tid));
+    public IEnumerable<int> AllIds => NewPidNamespace ? [] : ImageIds;
 
     /// <summary>Every id that must be free in amber's PID namespace: <see cref="AllIds"/> and the placeholders' (none in a new one, where all are).</summary>
     public IEnumerable<int> IdsToClaim => NewPidNamespace ? [] : AllIds.Concat(Resources.ProcessGroups.Sessions.PlaceholderIds(Images));

@@ -120,10 +120,7 @@ public static class ClusterCommands
                 w.WriteStartObject();
                 w.WriteString("name", g.Name);
                 w.WriteString("node", n.Name);
-                w.WriteStartArray("processes");
-                foreach (int pid in g.Processes)
-                    w.WriteNumberValue(pid);
-                w.WriteEndArray();
+                w.WriteNumbers("processes", g.Processes);
                 w.WriteString("latest", g.Latest);
                 w.WriteNumber("latestUnixMs", g.LatestUnixMs);
                 w.WriteEndObject();

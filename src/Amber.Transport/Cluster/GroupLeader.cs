@@ -24,7 +24,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static List<NodeRecord> LiveNodes(EtcdClient store, string self) =>
         [.. store.Range(NodeRegistration.NodesPrefix)
-            .Select(e => JsonSerializer.Deserialize(e.Value, NodeJson.Default.NodeRecord))
+            .Select(e => NodeRecord.Parse(e.Value))
             .OfType<NodeRecord>()
             .Where(n => n.Name != self)
             .OrderBy(n => n.Name, StringComparer.Ordinal)];

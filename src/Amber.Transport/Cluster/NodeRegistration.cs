@@ -144,6 +144,19 @@ public sealed class NodeRecord
 
     /// <summary>The groups it runs, by name.</summary>
     public List<NodeGroup> Groups { get; set; } = [];
+
+    /// <summary>The record <paramref name="json"/> holds, or null if it is not one (a key not put there by an agent).</summary>
+    public static NodeRecord? Parse(string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, NodeJson.Default.NodeRecord);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>A group of a node: its live processes there and its latest checkpoint that brings it back whole.</summary>
@@ -186,15 +199,7 @@ public static class ClusterStatus
                 nodes.Add(new NodeStatus(name, false, 0, 0, null));
                 continue;
             }
-            NodeRecord? record;
-            try
-            {
-                record = JsonSerializer.Deserialize(entry.Value, NodeJson.Default.NodeRecord);
-            }
-            catch (JsonException)
-            {
-                record = null; // not an agent's: listed, with nothing of it
-            }
+            var record = NodeRecord.Parse(entry.Value); // not an agent's: listed, with nothing of it
             var (left, granted) = entry.Lease == 0 ? (0L, 0L) : store.TimeToLive(entry.Lease);
             nodes.Add(new NodeStatus(name, left > 0, left, granted, record));
         }
