@@ -30,6 +30,7 @@ public sealed class NodeAgent : INodeAgent
     private readonly (EtcdClient Client, int TtlSeconds)? _store;
     private readonly long _started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private NodeRegistration? _registration;
+    private GroupRecovery? _recovery;
     private StoreView? _view;
     private Socket? _listener;
     private NodeServices? _services;
@@ -72,6 +73,9 @@ public sealed class NodeAgent : INodeAgent
             _view = new StoreView(client, _identity.Name, Path.Combine(services.Home.StateDirectory, "catalog-pending"), services.Loggers.CreateLogger<StoreView>());
             _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>(), _view.Refresh);
             _registration.Start();
+            _recovery = new GroupRecovery(client, _identity.Name, TimeSpan.FromSeconds(ttl), () => _registration.Lease == 0 ? null : Across()?.Leader,
+                services.Loggers.CreateLogger<GroupRecovery>());
+            _recovery.Start();
         }
     }
 
@@ -96,7 +100,7 @@ public sealed class NodeAgent : INodeAgent
             }
             return new NodeGroup
             {
-                Name = group.Config.Name, Processes = group.LiveProcesses(),
+                Name = group.Config.Name, PartOf = group.Config.PartOf, Processes = group.LiveProcesses(),
                 Latest = latest?.Id ?? "", LatestUnixMs = latest?.Created.ToUnixTimeMilliseconds() ?? 0,
             };
         }).OrderBy(g => g.Name, StringComparer.Ordinal)],
@@ -173,25 +177,29 @@ public sealed class NodeAgent : INodeAgent
     {
         if (Across() is not { } across)
             return null;
-        List<NodeRecord> others;
+        string name = group.Config.Name;
+        if (group.Config.PartOf.Length > 0)
+            return ControlResponse.Failure($"group {name} is a part of group {group.Config.PartOf} that came to this node from a lost one: it is checkpointed with that group (amber checkpoint --group {group.Config.PartOf} on its leader)");
+        var self = new NodeRecord { Name = _identity.Name, Address = _listen.ToString() };
+        List<PartOnNode> others;
         try
         {
             var live = GroupLeader.LiveNodes(across.Store, _identity.Name);
             _view!.Saw(live);
-            others = GroupLeader.Running(live, group.Config.Name);
+            others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
         }
         catch (EtcdException e)
         {
             // A group this node led when it last saw the store: across its nodes as last seen, the
             // entry recorded once the store answers. Otherwise its members here alone; the catalog
             // knows nothing of that.
-            var seen = GroupLeader.Running([.. _view!.Nodes], group.Config.Name);
-            if (seen.Count > 0 && _view.Leads(group.Config.Name))
-                return across.Leader.Checkpoint(group, request, seen, progress, storeAway: true);
-            _logger!.CheckpointedAlone(group.Config.Name, e.Message);
+            var seen = GroupLeader.PartsOf(_view!.Nodes, name, _services!, self, held: name);
+            if (seen.Count > 0 && _view.Leads(name))
+                return across.Leader.Checkpoint(group, name, request, seen, progress, storeAway: true);
+            _logger!.CheckpointedAlone(name, e.Message);
             return null;
         }
-        return others.Count == 0 ? null : across.Leader.Checkpoint(group, request, others, progress);
+        return others.Count == 0 ? null : across.Leader.Checkpoint(group, name, request, others, progress);
     }
 
     /// <inheritdoc/>
@@ -199,13 +207,15 @@ public sealed class NodeAgent : INodeAgent
     {
         if (Across() is not { } across)
             return null;
+        if (group.Config.PartOf.Length > 0)
+            return ControlResponse.Failure($"group {group.Config.Name} is a part of group {group.Config.PartOf} that came to this node from a lost one: it is restored with that group (amber restore --group {group.Config.PartOf})");
         CatalogEntry? entry;
         List<NodeRecord> live;
         try
         {
             var catalog = GroupCatalog.Checkpoints(across.Store, group.Config.Name);
             entry = request.From.Length == 0 ? catalog.LastOrDefault() : catalog.FirstOrDefault(e => e.Id == request.From);
-            if (entry is null || entry.Parts.All(p => p.Node == _identity.Name))
+            if (entry is null || entry.Parts.All(p => p.Node == _identity.Name && p.Local.Length == 0))
                 return null; // one of this node's checkpoints (or none across nodes): restored here alone
             live = GroupLeader.LiveNodes(across.Store, _identity.Name);
         }
@@ -288,7 +298,10 @@ public sealed class NodeAgent : INodeAgent
         else if (request.Op == Ops.CheckpointPart)
             NodeParts.Checkpoint(_services!, link, request, _identity, _peerTimeout);
         else if (request.Op == Ops.RestorePart)
+        {
             NodeParts.Restore(_services!, link, request);
+            _registration?.Changed(); // the store lists what runs here now before the leader's next checkpoint asks
+        }
         else if (request.Op == Ops.Pages)
         {
             if (!_pageLinks.Serve(request.Name, link))
@@ -303,6 +316,7 @@ public sealed class NodeAgent : INodeAgent
     {
         _stop.Cancel();
         _listener?.Dispose();
+        _recovery?.Dispose();
         _registration?.Dispose(); // the lease ended: the node leaves the live ones at once
         if (_registration is null)
             _store?.Client.Dispose();

@@ -61,4 +61,19 @@ internal static partial class TransportLog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the restore worker started ahead is not used ({Why}): another restores checkpoint {Checkpoint}")]
     public static partial void RestoreAheadReplaced(this ILogger logger, string group, string why, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: node(s) {Nodes} lost (no longer live in the cluster's store): restoring the whole group from its checkpoint across nodes {Checkpoint}, their parts on the nodes that hold copies")]
+    public static partial void NodesLost(this ILogger logger, string group, string nodes, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: running again after the loss of node(s) {Nodes}, from {Checkpoint}, {Ms:0} ms after the loss was seen: {Roots}")]
+    public static partial void Recovered(this ILogger logger, string group, string nodes, string checkpoint, double ms, string roots);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: could not be restored after the loss of node(s) {Nodes} (tried again in a moment): {Problem}")]
+    public static partial void RecoveryFailed(this ILogger logger, string group, string nodes, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: checkpointed across the nodes it runs on now, as {Checkpoint}")]
+    public static partial void RecoveredCheckpointed(this ILogger logger, string group, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: restored, but not checkpointed across the nodes it runs on now (a next loss finds no copy of what moved): {Problem}")]
+    public static partial void RecoveredNotCheckpointed(this ILogger logger, string group, string problem);
 }

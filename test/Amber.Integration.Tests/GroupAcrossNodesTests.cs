@@ -275,4 +275,105 @@ public sealed class GroupAcrossNodesTests
         Assert.Contains("group pair: operation across nodes abandoned, every part undone: node b: ", nodes["a"].Log);
         Finish(work);
     }
+
+    /// <summary>
+    /// Group ring on nodes a, b and c: on each node a part with an address of its own (and a PID
+    /// namespace, whose first process is a sleep), holding the server end of the link to the next node and the client end of the link
+    /// from the one before (each link a tcpstream pair, every byte of both directions checked). Link i's
+    /// work directory is links[i]; its server runs on nodes[i].
+    /// </summary>
+    private static TestDir[] StartRing(TestNodes nodes, string[] names)
+    {
+        string tcpstream = TargetBinaries.Get("tcpstream");
+        var links = names.Select((n, i) => new TestDir($"ring-{n}{names[(i + 1) % names.Length]}")).ToArray();
+        var ips = new string[names.Length];
+        for (int i = 0; i < names.Length; i++)
+        {
+            string address = nodes.Address(130 + i);
+            ips[i] = address.Split('/')[0];
+            // The PID namespace's first process, which must outlive the others (they all end with it).
+            nodes[names[i]].Amber("run", "--group", "ring", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", "/bin/sleep", "100000").ShouldSucceed();
+            nodes[names[i]].Amber("run", "--group", "ring", "--", tcpstream, "server", links[i].Path, "--addr", ips[i]).ShouldSucceed();
+            GroupHome.WaitUntil(() => File.Exists(links[i]["port"]), $"link {i}'s server to listen");
+        }
+        for (int i = 0; i < names.Length; i++)
+            nodes[names[(i + 1) % names.Length]].Amber("run", "--group", "ring", "--", tcpstream, "client", links[i].Path, "--addr", ips[i]).ShouldSucceed();
+        foreach (var link in links)
+            TcpStreamLogs.WaitForReceived(link, 2 << 20);
+        GroupHome.WaitUntil(() => ListedOn(nodes, "ring").Count == names.Length, "group ring listed on every node", TimeSpan.FromSeconds(LeaseTtl + 10));
+        return links;
+    }
+
+    /// <summary>The parts of the group's latest checkpoint across nodes: "node" or "node/group" for a part under another name there.</summary>
+    private static List<string> LatestParts(TestNodes nodes, string group, string via) =>
+        [.. JsonDocument.Parse(AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", via, "--json").ShouldSucceed().Stdout).RootElement
+            .GetProperty("acrossNodes").EnumerateArray().Single(g => g.GetProperty("name").GetString() == group).GetProperty("latest").GetProperty("parts").EnumerateArray()
+            .Select(p => p.GetProperty("node").GetString() + (p.TryGetProperty("local", out var local) && local.GetString() is { Length: > 0 } l ? $"/{l}" : ""))];
+
+    private static string Tail(TestNode node) => string.Join(" | ", node.Log.Split('\n').TakeLast(12));
+
+    /// <summary>A node lost as a crashed machine is: cut off first (it says nothing more to anyone), then every process of it killed.</summary>
+    private static void Crash(TestNodes nodes, string name)
+    {
+        nodes.SetLink(name, up: false);
+        nodes[name].Kill();
+    }
+
+    [Fact]
+    public void WhenANodeIsLostTheWholeGroupComesBackOnTheOthersFromItsLatestCheckpointEachTime()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        var links = StartRing(nodes, ["a", "b", "c"]);
+        try
+        {
+            var taken = nodes["a"].Amber("checkpoint", "--group", "ring").ShouldSucceed();
+            Assert.Contains("checkpointed group ring across 3 nodes as", taken.Stderr);
+            Assert.Equal(["a", "b", "c"], LatestParts(nodes, "ring", "a"));
+
+            // Node b lost: a (the leader) restores b's part on c, which holds its copy (as group ring.b),
+            // and puts a's and c's parts back at the same cut; all three run again, released together.
+            long[] before = [.. links.Select(TcpStreamLogs.Received)];
+            Crash(nodes, "b");
+            GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group ring: running again after the loss of node(s) b"), "node a to restore group ring after b's loss",
+                TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["a"]) + " || c: " + Tail(nodes["c"]));
+            Assert.Contains("group ring: node(s) b lost", nodes["a"].Log);
+            Assert.Equal(3, nodes["a"].Members("ring").Count);
+            Assert.Equal(3, nodes["c"].Members("ring").Count);
+            Assert.Equal(3, nodes["c"].Members("ring.b").Count);
+            // Every link goes on from the cut, every byte checked (the survivors were frozen before any
+            // was ended: none saw a reset).
+            for (int i = 0; i < links.Length; i++)
+                TcpStreamLogs.WaitForReceived(links[i], before[i] + (4 << 20));
+            // Then the leader checkpoints the group where it runs now, copies made again.
+            GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group ring: checkpointed across the nodes it runs on now"), "the checkpoint after the restore",
+                TimeSpan.FromSeconds(60), () => Tail(nodes["a"]));
+            Assert.Equal(["a", "c", "c/ring.b"], LatestParts(nodes, "ring", "a"));
+
+            // Node a, the leader, lost: its lead goes with it; c takes it, and the whole group runs on c alone.
+            before = [.. links.Select(TcpStreamLogs.Received)];
+            Crash(nodes, "a");
+            GroupHome.WaitUntil(() => nodes["c"].Log.Contains("group ring: running again after the loss of node(s) a"), "node c to restore group ring after a's loss",
+                TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["c"]));
+            Assert.Equal(3, nodes["c"].Members("ring").Count);
+            Assert.Equal(3, nodes["c"].Members("ring.a").Count);
+            Assert.Equal(3, nodes["c"].Members("ring.b").Count);
+            for (int i = 0; i < links.Length; i++)
+                TcpStreamLogs.WaitForReceived(links[i], before[i] + (4 << 20));
+            GroupHome.WaitUntil(() => LatestParts(nodes, "ring", "c") is ["c", "c/ring.a", "c/ring.b"], "the catalog to place every part on c", TimeSpan.FromSeconds(60));
+
+            // Every link ends well: both ends check all they exchanged.
+            foreach (var link in links)
+                File.WriteAllText(link["stop"], "");
+            foreach (var link in links)
+                foreach (string log in new[] { "server.log", "client.log" })
+                    GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(link[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} in {link.Path} to say PASS",
+                        context: () => $" (it says: {TcpStreamLogs.LastLine(link[log])}; the other end: {string.Join(" | ", File.ReadAllLines(link[log == "server.log" ? "client.log" : "server.log"]).TakeLast(4))}; c: {Tail(nodes["c"])})");
+        }
+        finally
+        {
+            foreach (var link in links)
+                link.Dispose();
+        }
+    }
 }

@@ -64,7 +64,7 @@ public static class ClusterCommands
         foreach (var g in across)
         {
             string latest = g.Latest is not { } e ? "none"
-                : $"{e.Id} ({string.Join(", ", e.Parts.Select(p => $"{p.Node}: {p.Checkpoint}"))}; barrier {e.BarrierMs.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} ms)";
+                : $"{e.Id} ({string.Join(", ", e.Parts.Select(p => $"{p.Node}{(p.Local.Length > 0 ? $" ({p.Local})" : "")}: {p.Checkpoint}"))}; barrier {e.BarrierMs.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} ms)";
             Console.Out.WriteLine($"{g.Name,-20} {(g.Leader.Length == 0 ? "none" : g.Leader),-20} {latest}");
         }
     }
@@ -119,6 +119,8 @@ public static class ClusterCommands
             {
                 w.WriteStartObject();
                 w.WriteString("name", g.Name);
+                if (g.PartOf.Length > 0)
+                    w.WriteString("partOf", g.PartOf);
                 w.WriteString("node", n.Name);
                 w.WriteNumbers("processes", g.Processes);
                 w.WriteString("latest", g.Latest);

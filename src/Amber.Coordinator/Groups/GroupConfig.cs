@@ -111,4 +111,11 @@ public sealed class GroupConfig
     /// with the coordinator before, and the source has the group).
     /// </summary>
     public bool Arriving { get; set; }
+
+    /// <summary>
+    /// A node's part of a group across nodes that came here from another node's copy when that node
+    /// was lost (its name here is GROUP.NODE, or the one it had there): that group's name; empty for a
+    /// group of this node's own making (a part whose name is the group's).
+    /// </summary>
+    public string PartOf { get; set; } = "";
 }

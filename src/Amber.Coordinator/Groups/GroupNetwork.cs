@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using Amber.Checkpoint.Resources.Isolation;
 using Amber.Image.Schema;
+using Amber.Kernel;
 using Amber.Kernel.Net;
 using Amber.Kernel.Processes;
 
@@ -322,5 +323,32 @@ public static class GroupNetwork
             publish = new Publish(host, hostPort, port, protocol);
             return true;
         }
+    }
+
+    /// <summary>
+    /// The interface of the network namespace of <paramref name="member"/> (a group's, about to be
+    /// ended and restored) deleted: its connections say nothing more to their peers (no reset as its
+    /// sockets close), and its address and MAC are free at once for the group made again, which a
+    /// namespace kept alive by orphaned connections (retrying to a peer that is gone) would hold for
+    /// minutes. A member already gone is no problem: the kill that follows is the same.
+    /// </summary>
+    public static void Unplug(int member)
+    {
+        // A thread of its own joins the namespace (setns acts on the calling thread; ip is forked from it).
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Namespaces.Enter(member, NamespaceKind.Net);
+                IpRoute.Apply([$"link del {Inside}"], "the group's interface");
+            }
+            catch (Exception e) when (e is KernelCallException or IOException)
+            {
+                // gone already, or no interface: nothing to unplug
+            }
+        })
+        { IsBackground = true, Name = "amber-unplug" };
+        thread.Start();
+        thread.Join();
     }
 }

@@ -175,8 +175,14 @@ public sealed class GroupRuntime : IDisposable
     }
 
     /// <summary>Ends every process of the group (cgroup.kill) and waits until none is left.</summary>
-    public void KillAll()
+    /// <param name="unplug">
+    /// The group is to be restored at once (a restart, a part put back at a checkpoint): with a network
+    /// of its own, its interface goes first (<see cref="GroupNetwork.Unplug"/>).
+    /// </param>
+    public void KillAll(bool unplug = false)
     {
+        if (unplug && Config.Net.Length > 0 && Cgroup.Processes() is [int member, ..])
+            GroupNetwork.Unplug(member);
         var timeout = KillTimeout;
         var killFile = Path.Combine(Cgroup.Path, "cgroup.kill");
         if (File.Exists(killFile))

@@ -42,7 +42,7 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
         {
             logger.Restarting(group.Config.Name, string.Join("; ", failures), latest.Id);
             group.Config.Roots.Clear();
-            group.KillAll();
+            group.KillAll(unplug: true);
             var response = operations.Restore(group, latest);
             if (response.Ok)
             {

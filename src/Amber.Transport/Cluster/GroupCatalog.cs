@@ -120,6 +120,9 @@ public sealed class CatalogEntry
 
     /// <summary>Every node's part, by node name.</summary>
     public List<CatalogPart> Parts { get; set; } = [];
+
+    /// <summary>The entry whose checkpoint this one is, its parts placed anew after nodes were lost (their parts restored on others); "": a checkpoint taken.</summary>
+    public string Replaces { get; set; } = "";
 }
 
 /// <summary>A node's part of a <see cref="CatalogEntry"/>: the checkpoint of the group's members there, in that node's store.</summary>
@@ -127,6 +130,15 @@ public sealed class CatalogPart
 {
     /// <summary>The node's name.</summary>
     public string Node { get; set; } = "";
+
+    /// <summary>
+    /// The group of that node the part is a checkpoint of, if its name is not the group's: a part that
+    /// came there from a lost node (<see cref="GroupLeader.AdoptedName"/>).
+    /// </summary>
+    public string Local { get; set; } = "";
+
+    /// <summary>The name of the node's group the part is of: <see cref="Local"/>, or the group's.</summary>
+    public string LocalOr(string group) => Local.Length > 0 ? Local : group;
 
     /// <summary>The checkpoint's id in that node's store of the group.</summary>
     public string Checkpoint { get; set; } = "";

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Store;
 using Amber.Transport.Peers;
 
 namespace Amber.Transport.Cluster;
@@ -37,7 +39,7 @@ internal static class NodeParts
         var part = PartOf("", response);
         var warnings = new List<string>();
         if (request.CopyTo.Length > 0)
-            part.Copies = Copy(group.Store, group.Config.Name, part.Checkpoint, new NodeRecord { Name = request.CopyTo, Address = request.CopyAddress }, identity, timeout, warnings);
+            part.Copies = Copy(group, part.Checkpoint, new NodeRecord { Name = request.CopyTo, Address = request.CopyAddress }, identity, timeout, warnings);
         link.Send(new PeerMessage
         {
             Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs, FrozenAtUnixMs = part.FrozenAtUnixMs,
@@ -46,32 +48,113 @@ internal static class NodeParts
     }
 
     /// <summary>The part's copy sent to <paramref name="buddy"/>: the nodes that hold one (none if it failed, said in <paramref name="warnings"/>).</summary>
-    public static List<string> Copy(Coordinator.Store.GroupStore store, string group, string id, NodeRecord buddy, NodeIdentity identity, TimeSpan timeout, List<string> warnings)
+    public static List<string> Copy(GroupRuntime group, string id, NodeRecord buddy, NodeIdentity identity, TimeSpan timeout, List<string> warnings)
     {
-        if (Replicas.Send(store, group, id, buddy, identity, timeout) is { } problem)
+        if (Replicas.Send(group.Store, group.Config, id, buddy, identity, timeout) is { } problem)
         {
-            warnings.Add($"checkpoint {id} of group {group} was not copied to node {buddy.Name}: {problem}");
+            warnings.Add($"checkpoint {id} of group {group.Config.Name} was not copied to node {buddy.Name}: {problem}");
             return [];
         }
         return [buddy.Name];
     }
 
+    /// <summary>
+    /// A restore's part: the group's members here back from this node's part of a checkpoint across
+    /// nodes, at the leader's barrier. With <see cref="PeerMessage.Origin"/>, the part is a lost node's,
+    /// restored from this node's copy of it as a group of this node's (<see cref="Replicas.Adopt"/>),
+    /// which is forgotten again if the restore does not go through; with <see cref="PeerMessage.Replace"/>,
+    /// members of it that run here are ended first (the whole group goes back to the checkpoint).
+    /// </summary>
     public static void Restore(NodeServices services, PeerLink link, PeerMessage request)
     {
-        if (services.Find(request.Name) is not { } group)
+        bool adopting = request.Origin.Length > 0;
+        var group = services.Find(request.Name);
+        string? problem = null;
+        if (group is null && adopting)
+            group = Replicas.Adopt(services, request.Across, request.OriginGroup, request.Origin, request.Name, out problem);
+        else if (group is null)
+            problem = $"node {link.Peer} asked to restore a part of group {request.Name}, which this node does not have";
+        else if (adopting && group.Config.PartOf != request.Across)
+            problem = $"node {link.Peer} asked to restore node {request.Origin}'s part of group {request.Across} here as group {request.Name}, and this node has a group {request.Name} of its own";
+        if (group is null || problem is not null)
         {
-            link.Send(PeerMessage.Failure($"node {link.Peer} asked to restore a part of group {request.Name}, which this node does not have"));
+            link.Send(PeerMessage.Failure(problem!));
             return;
         }
+        bool made = adopting && group.Config.Arriving;
+        StoredCheckpoint? from = null;
         var response = AtBarriers(link, atBarrier => services.WhileBusy(group, () =>
         {
-            if (group.LiveProcesses() is { Count: > 0 } live)
-                return ControlResponse.Failure($"group {group.Config.Name} is running there ({live.Count} processes); stop it first");
-            if (request.Checkpoints is not [var id] || group.Store.Find(id) is not { } checkpoint)
+            string id = request.Checkpoints.FirstOrDefault() ?? "";
+            from = group.Store.Find(id) ?? (adopting ? Replicas.Find(services.Home, request.OriginGroup, request.Origin, id) : null);
+            if (request.Checkpoints.Count != 1 || from is null)
                 return ControlResponse.Failure($"group {group.Config.Name} has no checkpoint {string.Join(", ", request.Checkpoints)} here");
-            return services.Restore(group, checkpoint, atBarrier);
+            if (request.Replace)
+            {
+                if (EndAtBarrier(group, atBarrier) is { } notEnded)
+                    return ControlResponse.Failure(notEnded);
+            }
+            else if (group.LiveProcesses() is { Count: > 0 } live)
+            {
+                return ControlResponse.Failure($"group {group.Config.Name} is running there ({live.Count} processes); stop it first");
+            }
+            return services.Restore(group, from, atBarrier);
         }));
-        link.Send(response.Ok ? new PeerMessage { Op = Ops.Running, Roots = RootsOf(response), Ms = response.Figure("totalMs") } : PeerMessage.Failure(response.Error));
+        var warnings = new List<string>();
+        if (adopting && response.Ok)
+        {
+            // Its checkpoints are the group's now, here.
+            if (from!.Path.StartsWith(Replicas.Directory(services.Home, request.OriginGroup, request.Origin), StringComparison.Ordinal)
+                && Replicas.Settle(services.Home, group, request.OriginGroup, request.Origin, from.Id) is { } unsettled)
+                warnings.Add(unsettled);
+            NodeServices.Arrived(group);
+        }
+        else if (made)
+        {
+            warnings.AddRange(services.Forget(group));
+        }
+        link.Send(response.Ok
+            ? new PeerMessage { Op = Ops.Running, Roots = RootsOf(response), Ms = response.Figure("totalMs"), Warnings = warnings }
+            : PeerMessage.Failure(response.Error));
+    }
+
+    /// <summary>
+    /// A part put back at a checkpoint over members that run (a restore with replace, its first
+    /// barrier): they are frozen, all of them on every node, before any is ended, so that none sees
+    /// another's connections reset by the end of its peer; at the leader's "go" they are ended, and
+    /// at its "abort" they run on as they were. Why not, or null once none is left.
+    /// </summary>
+    public static string? EndAtBarrier(GroupRuntime group, Func<string?> barrier)
+    {
+        bool running = group.LiveProcesses().Count > 0;
+        try
+        {
+            if (running)
+                group.Cgroup.Freeze(TimeSpan.FromSeconds(5));
+        }
+        catch (IOException e)
+        {
+            return $"group {group.Config.Name}'s members could not be frozen to be put back: {e.Message}";
+        }
+        if (barrier() is { } why)
+        {
+            if (running)
+                group.Cgroup.Thaw();
+            return why;
+        }
+        if (!running)
+            return null;
+        group.Config.Roots.Clear();
+        try
+        {
+            group.KillAll(unplug: true);
+        }
+        finally
+        {
+            // Empty now: what the restore puts in it must not be born frozen.
+            group.Cgroup.Thaw();
+        }
+        return null;
     }
 
     /// <summary>

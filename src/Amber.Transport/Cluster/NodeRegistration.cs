@@ -30,6 +30,7 @@ public sealed class NodeRegistration : IDisposable
     private readonly ILogger _logger;
     private readonly Action? _reached;
     private readonly CancellationTokenSource _stop = new();
+    private readonly AutoResetEvent _changed = new(false);
     private Thread? _thread;
     private long _lease;
     private string _written = "";
@@ -61,11 +62,14 @@ public sealed class NodeRegistration : IDisposable
         {
             do
                 Renew();
-            while (!_stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(_ttl / 3.0)));
+            while (WaitHandle.WaitAny([_stop.Token.WaitHandle, _changed], TimeSpan.FromSeconds(_ttl / 3.0)) != 0);
         })
         { IsBackground = true, Name = "amber-registration" };
         _thread.Start();
     }
+
+    /// <summary>What the node runs changed (a part of a group made here): renewed and written now, not at the next third of the TTL.</summary>
+    public void Changed() => _changed.Set();
 
     private void Renew()
     {
@@ -121,6 +125,7 @@ public sealed class NodeRegistration : IDisposable
         }
         _store.Dispose();
         _stop.Dispose();
+        _changed.Dispose();
     }
 }
 
@@ -164,6 +169,13 @@ public sealed class NodeGroup
 {
     /// <summary>The group's name.</summary>
     public string Name { get; set; } = "";
+
+    /// <summary>The group across nodes it is a part of, if its name is not that group's (a part that came from a lost node: <see cref="Coordinator.Groups.GroupConfig.PartOf"/>).</summary>
+    public string PartOf { get; set; } = "";
+
+    /// <summary>The group across nodes it is a part of: its <see cref="PartOf"/>, or its own name.</summary>
+    [JsonIgnore]
+    public string Across => PartOf.Length > 0 ? PartOf : Name;
 
     /// <summary>PIDs of its live processes, as the node sees them.</summary>
     public List<int> Processes { get; set; } = [];

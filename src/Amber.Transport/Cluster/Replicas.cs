@@ -1,5 +1,8 @@
+using System.Text.Json;
 using Amber.Coordinator;
 using Amber.Coordinator.Daemon;
+using Amber.Coordinator.Groups;
+using Amber.Coordinator.Security;
 using Amber.Coordinator.Store;
 using Amber.Image;
 using Amber.Transport.Peers;
@@ -13,19 +16,24 @@ namespace Amber.Transport.Cluster;
 /// committed). A part is sent to its node's "buddy" (the next node of the checkpoint, by name, round
 /// the ring) once it is committed: only what the copy does not have yet (an incremental checkpoint
 /// and whatever earlier ones it needs), over the agents' TLS, as a migration sends a checkpoint. The
-/// copy keeps the chain of the latest checkpoint it got, and nothing older.
+/// copy keeps the chain of the latest checkpoint it got, and nothing older, and the group's settings
+/// (and an encrypted group's key) as they came with it: all another node needs to run the part when
+/// its own node is lost (<see cref="Adopt"/>).
 /// </summary>
 internal static class Replicas
 {
     /// <summary>Where this node keeps its copies of <paramref name="node"/>'s checkpoints of <paramref name="group"/>.</summary>
     public static string Directory(AmberHome home, string group, string node) => Path.Combine(home.StateDirectory, "replicas", group, node);
 
+    private const string SettingsFile = "group.json";
+    private const string KeyFile = "key";
+
     /// <summary>
     /// Sends checkpoint <paramref name="id"/> of <paramref name="store"/> (this node's part of
-    /// <paramref name="group"/>) to <paramref name="buddy"/>'s copy, and what it needs that the copy
-    /// lacks: null once the copy has it, or why not.
+    /// a group across nodes, this node's group <paramref name="config"/>) to <paramref name="buddy"/>'s
+    /// copy, and what it needs that the copy lacks: null once the copy has it, or why not.
     /// </summary>
-    public static string? Send(GroupStore store, string group, string id, NodeRecord buddy, NodeIdentity identity, TimeSpan timeout)
+    public static string? Send(GroupStore store, GroupConfig config, string id, NodeRecord buddy, NodeIdentity identity, TimeSpan timeout)
     {
         if (!System.Net.IPEndPoint.TryParse(buddy.Address, out var address))
             return $"node {buddy.Name}'s address '{buddy.Address}' in the cluster's store is not ADDR:PORT";
@@ -33,7 +41,7 @@ internal static class Replicas
         {
             using var link = PeerLink.Connect(address, identity, timeout);
             link.Greet();
-            link.Send(new PeerMessage { Op = Ops.Replica, Name = group });
+            link.Send(new PeerMessage { Op = Ops.Replica, Name = config.Name, Group = config, Key = GroupKey.Of(config)?.ToBytes() });
             var has = link.Expect(Ops.Ok).Checkpoints.ToHashSet(StringComparer.Ordinal);
             var chain = store.Chain(id, has);
             var names = chain.Select(c => c.Id).ToList();
@@ -62,6 +70,18 @@ internal static class Replicas
         string directory = Directory(services.Home, request.Name, link.Peer);
         System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var copy = new GroupStore(directory);
+        if (request.Group is not { } settings || settings.Name != request.Name)
+        {
+            link.Send(PeerMessage.Failure($"a copy of group {request.Name} must come with the group's settings"));
+            return;
+        }
+        // The settings and key as they are now: the part runs with them if its node is lost.
+        StateFiles.Write(Path.Combine(directory, SettingsFile), JsonSerializer.Serialize(settings, GroupJson.Default.GroupConfig));
+        string keyFile = Path.Combine(directory, KeyFile);
+        if (request.Key is { } key)
+            WritePrivate(keyFile, key);
+        else
+            File.Delete(keyFile);
         link.Send(new PeerMessage { Op = Ops.Ok, Checkpoints = [.. copy.Scan().Checkpoints.Select(c => c.Id)] });
         var coming = link.Expect(Ops.Checkpoints);
         var reader = CheckpointStreamReader.Begin(link.Stream, directory, sign: true);
@@ -76,5 +96,81 @@ internal static class Replicas
                 CheckpointStore.Delete(entry.Path);
         }
         link.Send(new PeerMessage { Op = Ops.Ok, Checkpoints = received, Bytes = reader.BytesRead });
+    }
+
+    /// <summary>A key written whole, 0600 (a temporary file renamed over it).</summary>
+    private static void WritePrivate(string path, byte[] bytes)
+    {
+        File.Delete(path + ".tmp");
+        using (var file = new FileStream(path + ".tmp", new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = StateFiles.Private }))
+        {
+            file.Write(bytes);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>
+    /// This node's copy of <paramref name="origin"/>'s part <paramref name="originGroup"/>, which is to
+    /// run here since that node is lost: made a group of this node named <paramref name="name"/>, a part
+    /// of group <paramref name="across"/>, with the settings and key that came with the copy, and no
+    /// process yet (<see cref="NodeServices.Receive"/>); the copy's checkpoints stay where they are until
+    /// it runs (<see cref="Settle"/>). Null, and why, if it cannot be.
+    /// </summary>
+    public static GroupRuntime? Adopt(NodeServices services, string across, string originGroup, string origin, string name, out string? problem)
+    {
+        string directory = Directory(services.Home, originGroup, origin);
+        GroupConfig? settings = null;
+        byte[]? key = null;
+        try
+        {
+            settings = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(directory, SettingsFile)), GroupJson.Default.GroupConfig);
+            if (File.Exists(Path.Combine(directory, KeyFile)))
+                key = File.ReadAllBytes(Path.Combine(directory, KeyFile));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            problem = $"this node's copy of node {origin}'s part of group {across} has no settings that can be read: {e.Message}";
+            return null;
+        }
+        if (settings is null)
+        {
+            problem = $"this node's copy of node {origin}'s part of group {across} has no settings";
+            return null;
+        }
+        settings.Name = name;
+        var group = services.Receive(settings, key, out problem);
+        if (group is not null)
+        {
+            group.Config.PartOf = across;
+            group.Save();
+        }
+        return group;
+    }
+
+    /// <summary>The copy of <paramref name="origin"/>'s part <paramref name="originGroup"/>, where its checkpoint <paramref name="id"/> is (null: not here).</summary>
+    public static StoredCheckpoint? Find(AmberHome home, string originGroup, string origin, string id) =>
+        new GroupStore(Directory(home, originGroup, origin)).Find(id);
+
+    /// <summary>
+    /// The copy of <paramref name="origin"/>'s part, restored here as <paramref name="group"/>: the chain
+    /// of its checkpoint <paramref name="id"/> moved into the group's store (its next checkpoint builds on
+    /// them), and the copy removed (the part is this node's now). Why not, or null.
+    /// </summary>
+    public static string? Settle(AmberHome home, GroupRuntime group, string originGroup, string origin, string id)
+    {
+        string directory = Directory(home, originGroup, origin);
+        try
+        {
+            System.IO.Directory.CreateDirectory(group.Store.Directory);
+            foreach (var checkpoint in new GroupStore(directory).Chain(id))
+                System.IO.Directory.Move(checkpoint.Path, Path.Combine(group.Store.Directory, Path.GetFileName(checkpoint.Path)));
+            System.IO.Directory.Delete(directory, recursive: true);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageStoreException or ImageFormatException)
+        {
+            return $"the checkpoints of node {origin}'s part could not be moved from {directory} into group {group.Config.Name}'s store: {e.Message}";
+        }
     }
 }

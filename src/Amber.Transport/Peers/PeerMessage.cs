@@ -22,13 +22,13 @@ internal sealed class PeerMessage
     /// <summary>error, abort: what went wrong, one line.</summary>
     public string Error { get; set; } = "";
 
-    /// <summary>begin: the group that is to move, its settings as its node keeps them.</summary>
+    /// <summary>begin: the group that is to move, its settings as its node keeps them; replica: the group whose copy it is.</summary>
     public GroupConfig? Group { get; set; }
 
     /// <summary>begin: how it moves (precopy, postcopy, stop); checkpoint-part: "full" for a full checkpoint.</summary>
     public string Mode { get; set; } = "";
 
-    /// <summary>begin: an encrypted group's key (its 32 bytes), which the destination keeps for its checkpoints there.</summary>
+    /// <summary>begin, replica: an encrypted group's key (its 32 bytes), which the destination keeps for its checkpoints there.</summary>
     public byte[]? Key { get; set; }
 
     /// <summary>begin: the token its storage directories are marked with, declared shared (<see cref="Migration.SharedStorage"/>); empty: none.</summary>
@@ -74,6 +74,18 @@ internal sealed class PeerMessage
 
     /// <summary>done: the nodes that hold a copy of the part.</summary>
     public List<string> Copies { get; set; } = [];
+
+    /// <summary>restore-part: the node whose part it is, lost, which the receiving node restores from its copy ("": the receiving node's own part).</summary>
+    public string Origin { get; set; } = "";
+
+    /// <summary>restore-part with an origin: the part's group on that node, whose copy it is (<see cref="Cluster.Replicas"/>).</summary>
+    public string OriginGroup { get; set; } = "";
+
+    /// <summary>restore-part: the group across nodes the part is of.</summary>
+    public string Across { get; set; } = "";
+
+    /// <summary>restore-part: members of the part that run are ended first (the whole group goes back to the checkpoint).</summary>
+    public bool Replace { get; set; }
 
     public static PeerMessage Of(string op) => new() { Op = op };
 
