@@ -31,6 +31,7 @@ public sealed class NodeAgent : INodeAgent
     private readonly long _started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private NodeRegistration? _registration;
     private GroupRecovery? _recovery;
+    private NodeFence? _fence;
     private StoreView? _view;
     private Socket? _listener;
     private NodeServices? _services;
@@ -71,11 +72,23 @@ public sealed class NodeAgent : INodeAgent
         if (_store is var (client, ttl))
         {
             _view = new StoreView(client, _identity.Name, Path.Combine(services.Home.StateDirectory, "catalog-pending"), services.Loggers.CreateLogger<StoreView>());
-            _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>(), _view.Refresh);
+            _fence = new NodeFence(services, _identity, () => _registration, _view, client, services.Loggers.CreateLogger<NodeFence>());
+            _registration = new NodeRegistration(client, _identity.Name, ttl, Describe, services.Loggers.CreateLogger<NodeRegistration>(),
+                reached: () =>
+                {
+                    _view.Refresh();
+                    _fence.Lift();
+                },
+                registered: () =>
+                {
+                    _view.Refresh(); // which groups are across nodes, for what follows
+                    _fence.Registered();
+                });
             _registration.Start();
             _recovery = new GroupRecovery(client, _identity.Name, TimeSpan.FromSeconds(ttl), () => _registration.Lease == 0 ? null : Across()?.Leader,
                 services.Loggers.CreateLogger<GroupRecovery>());
             _recovery.Start();
+            _fence.Start();
         }
     }
 
@@ -296,12 +309,18 @@ public sealed class NodeAgent : INodeAgent
         else if (request.Op == Ops.Replica)
             Replicas.Receive(_services!, link, request);
         else if (request.Op == Ops.CheckpointPart)
+        {
+            _view?.Joined(request.Name);
             NodeParts.Checkpoint(_services!, link, request, _identity, _peerTimeout);
+        }
         else if (request.Op == Ops.RestorePart)
         {
+            _view?.Joined(request.Across.Length > 0 ? request.Across : request.Name);
             NodeParts.Restore(_services!, link, request);
             _registration?.Changed(); // the store lists what runs here now before the leader's next checkpoint asks
         }
+        else if (request.Op == Ops.Store)
+            link.Send(new PeerMessage { Op = Ops.Ok, RenewedAtUnixMs = _registration is { Lease: not 0 } r ? new DateTimeOffset(r.LastRenewed).ToUnixTimeMilliseconds() : 0 });
         else if (request.Op == Ops.Pages)
         {
             if (!_pageLinks.Serve(request.Name, link))
@@ -317,6 +336,7 @@ public sealed class NodeAgent : INodeAgent
         _stop.Cancel();
         _listener?.Dispose();
         _recovery?.Dispose();
+        _fence?.Dispose();
         _registration?.Dispose(); // the lease ended: the node leaves the live ones at once
         if (_registration is null)
             _store?.Client.Dispose();

@@ -76,4 +76,22 @@ internal static partial class TransportLog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: restored, but not checkpointed across the nodes it runs on now (a next loss finds no copy of what moved): {Problem}")]
     public static partial void RecoveredNotCheckpointed(this ILogger logger, string group, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cut off from the cluster's store, as {Why}: groups {Groups} frozen until this node is live in it again (else they could run here and where the others restore them)")]
+    public static partial void Fenced(this ILogger logger, string groups, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the cluster's store is out of reach for the other nodes too: groups {Groups} run on (nothing is restored anywhere meanwhile)")]
+    public static partial void StoreAwayForAll(this ILogger logger, string groups);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: could not be frozen while this node is cut off from the cluster's store: {Problem}")]
+    public static partial void FenceFailed(this ILogger logger, string group, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: this node is live in the cluster's store again; the group is no longer held")]
+    public static partial void FenceLifted(this ILogger logger, string group);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: ended here: while this node was not live in the cluster's store, its part of group {Across} was restored on other nodes from {Checkpoint}")]
+    public static partial void TakenOver(this ILogger logger, string group, string across, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: node(s) {Nodes} are live again, or this node no longer leads the group: their parts are not taken over")]
+    public static partial void NotClaimed(this ILogger logger, string group, string nodes);
 }

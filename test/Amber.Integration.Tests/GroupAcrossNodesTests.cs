@@ -376,4 +376,54 @@ public sealed class GroupAcrossNodesTests
                 link.Dispose();
         }
     }
+
+    [Fact]
+    public void ANodeCutOffHoldsItsPartUntilItIsBackAndEndsItThenIfTheOthersRestoredIt()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        var links = StartRing(nodes, ["a", "b", "c"]);
+        try
+        {
+            nodes["a"].Amber("checkpoint", "--group", "ring").ShouldSucceed();
+            var stale = nodes["b"].Members("ring");
+            Assert.Equal(3, stale.Count);
+            long[] before = [.. links.Select(TcpStreamLogs.Received)];
+
+            // Node b cut off from the store and every node, alive: before its lease can run out it freezes
+            // its part (and takes its interface down); the others take it for lost, and a restores the
+            // group, b's part on c. At no moment do both copies of b's part run.
+            nodes.SetLink("b", up: false);
+            GroupHome.WaitUntil(() => nodes["b"].Log.Contains("cut off from the cluster's store, as no other node answers either: groups ring frozen"), "node b to hold its part",
+                TimeSpan.FromSeconds(ttl * 2), () => Tail(nodes["b"]));
+            GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group ring: running again after the loss of node(s) b"), "node a to restore group ring after b's loss",
+                TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["a"]));
+            Assert.DoesNotContain("group ring: node(s) b lost", nodes["b"].Log);
+            Assert.Equal(3, nodes["c"].Members("ring.b").Count);
+            Assert.Equal(stale, nodes["b"].Members("ring"));
+            Assert.True(Cgroup.Open(nodes["b"].Home.Cgroup("ring"))!.Frozen, "node b's part runs while cut off");
+            for (int i = 0; i < links.Length; i++)
+                TcpStreamLogs.WaitForReceived(links[i], before[i] + (4 << 20));
+
+            // Back: b finds its part taken over, and ends it (nothing of it ran meanwhile); the ring runs on.
+            before = [.. links.Select(TcpStreamLogs.Received)];
+            nodes.SetLink("b", up: true);
+            GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group ring: ended here: while this node was not live in the cluster's store, its part of group ring was restored on other nodes"),
+                "node b to end its part taken over", TimeSpan.FromSeconds(ttl * 3), () => Tail(nodes["b"]));
+            GroupHome.WaitUntil(() => nodes["b"].Members("ring").Count == 0, "node b's part to be gone");
+            for (int i = 0; i < links.Length; i++)
+                TcpStreamLogs.WaitForReceived(links[i], before[i] + (4 << 20));
+            foreach (var link in links)
+                File.WriteAllText(link["stop"], "");
+            foreach (var link in links)
+                foreach (string log in new[] { "server.log", "client.log" })
+                    GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(link[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} in {link.Path} to say PASS",
+                        context: () => $" (it says: {TcpStreamLogs.LastLine(link[log])})");
+        }
+        finally
+        {
+            foreach (var link in links)
+                link.Dispose();
+        }
+    }
 }

@@ -332,23 +332,39 @@ public static class GroupNetwork
     /// namespace kept alive by orphaned connections (retrying to a peer that is gone) would hold for
     /// minutes. A member already gone is no problem: the kill that follows is the same.
     /// </summary>
-    public static void Unplug(int member)
+    public static void Unplug(int member) => InNamespaceOf(member, [$"link del {Inside}"]);
+
+    /// <summary>
+    /// The interface of the network namespace of <paramref name="member"/> (a group's with an address of
+    /// its own, <paramref name="config"/>) taken down: nothing goes in or out (its connections neither
+    /// answer nor retransmit); or up again, its default route with it (which going down removed).
+    /// Why not, or null.
+    /// </summary>
+    public static string? SetLink(GroupConfig config, int member, bool up) =>
+        InNamespaceOf(member, up
+            ? [$"link set {Inside} up", .. config.Gateway.Length > 0 ? [$"route replace default via {config.Gateway} dev {Inside}"] : Array.Empty<string>()]
+            : [$"link set {Inside} down"]);
+
+    /// <summary>Runs ip <paramref name="commands"/> in <paramref name="member"/>'s network namespace: why not, or null.</summary>
+    private static string? InNamespaceOf(int member, List<string> commands)
     {
+        string? problem = null;
         // A thread of its own joins the namespace (setns acts on the calling thread; ip is forked from it).
         var thread = new Thread(() =>
         {
             try
             {
                 Namespaces.Enter(member, NamespaceKind.Net);
-                IpRoute.Apply([$"link del {Inside}"], "the group's interface");
+                IpRoute.Apply(commands, "the group's interface");
             }
             catch (Exception e) when (e is KernelCallException or IOException)
             {
-                // gone already, or no interface: nothing to unplug
+                problem = e.Message;
             }
         })
-        { IsBackground = true, Name = "amber-unplug" };
+        { IsBackground = true, Name = "amber-group-link" };
         thread.Start();
         thread.Join();
+        return problem;
     }
 }

@@ -125,17 +125,27 @@ public sealed class EtcdClient : IDisposable
 
     /// <summary>
     /// Sets every key of <paramref name="puts"/>, all or none (one transaction), if and only if
-    /// <paramref name="key"/> has the value <paramref name="expected"/> then: whether it did.
+    /// <paramref name="key"/> has the value <paramref name="expected"/> then, and none of
+    /// <paramref name="absent"/> exists: whether it did.
     /// </summary>
-    public bool PutAllIf(string key, string expected, IReadOnlyList<(string Key, string Value)> puts)
+    /// <param name="key">The key whose value is compared.</param>
+    /// <param name="expected">The value it must have.</param>
+    /// <param name="puts">What is set.</param>
+    /// <param name="absent">Keys that must not exist then, too (none if null).</param>
+    public bool PutAllIf(string key, string expected, IReadOnlyList<(string Key, string Value)> puts, IReadOnlyList<string>? absent = null)
     {
         var answer = Call("/v3/kv/txn", new TxnRequest
         {
-            Compare = [new Compare { Target = "VALUE", Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(expected) }],
+            Compare = [new Compare { Target = "VALUE", Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(expected) },
+                .. (absent ?? []).Select(k => new Compare { Target = "CREATE", Key = Encoding.UTF8.GetBytes(k), CreateRevision = 0 })],
             Success = [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })],
         }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
         return answer.Succeeded;
     }
+
+    /// <summary>Deletes <paramref name="key"/> (nothing if it is not there).</summary>
+    public void Delete(string key) =>
+        Call("/v3/kv/deleterange", new RangeRequest { Key = Encoding.UTF8.GetBytes(key) }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
 
     private static EtcdEntry Entry(KeyValue kv) =>
         new(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision);

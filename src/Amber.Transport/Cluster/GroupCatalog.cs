@@ -22,6 +22,23 @@ public static class GroupCatalog
     /// <summary>The key whose value is the id of the group's latest checkpoint across nodes.</summary>
     public static string LatestKey(string group) => $"{GroupsPrefix}{group}/latest";
 
+    /// <summary>
+    /// The key that says the parts of the group on <paramref name="node"/> were taken over (restored
+    /// elsewhere) while the node was not live: its value the checkpoint across nodes they came back from.
+    /// The node, live again, ends what it still runs of them, and deletes the key.
+    /// </summary>
+    public static string TakenKey(string group, string node) => $"{GroupsPrefix}{group}/taken/{node}";
+
+    /// <summary>
+    /// The parts of the group on <paramref name="lost"/> claimed by <paramref name="leader"/> to be
+    /// restored elsewhere from <paramref name="entry"/>: only while it leads the group and none of
+    /// those nodes is live (one transaction), so that a node that comes back before the claim keeps its
+    /// parts, and one that comes back after it knows they were taken (<see cref="TakenKey"/>). Whether it held.
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static bool Claim(EtcdClient store, string group, string leader, IReadOnlyList<string> lost, string entry) =>
+        store.PutAllIf(LeaderKey(group), leader, [.. lost.Select(n => (TakenKey(group, n), entry))], [.. lost.Select(n => NodeRegistration.NodesPrefix + n)]);
+
     /// <summary>Where the group's checkpoints across nodes are: ID under it.</summary>
     public static string CheckpointsPrefix(string group) => $"{GroupsPrefix}{group}/checkpoints/";
 

@@ -95,6 +95,14 @@ internal sealed class GroupRecovery : IDisposable
     {
         var clock = Stopwatch.StartNew();
         string nodes = string.Join(", ", lost);
+        // Claimed first, in the transaction that finds them still not live: a node back before it
+        // keeps its parts; one back after it ends them (NodeFence).
+        if (!GroupCatalog.Claim(_store, entry.Group, _self, lost, entry.Id))
+        {
+            _failedAt[entry.Id] = DateTime.UtcNow;
+            _logger.NotClaimed(entry.Group, nodes);
+            return;
+        }
         _logger.NodesLost(entry.Group, nodes, entry.Id);
         var live = GroupLeader.LiveNodes(_store, _self);
         var places = leader.Place(entry, live, out _);

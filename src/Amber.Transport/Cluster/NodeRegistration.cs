@@ -29,6 +29,9 @@ public sealed class NodeRegistration : IDisposable
     private readonly Func<NodeRecord> _describe;
     private readonly ILogger _logger;
     private readonly Action? _reached;
+    private readonly Action? _registered;
+    private long _renewedTicks;
+    private long _failingTicks;
     private readonly CancellationTokenSource _stop = new();
     private readonly AutoResetEvent _changed = new(false);
     private Thread? _thread;
@@ -42,9 +45,11 @@ public sealed class NodeRegistration : IDisposable
     /// <param name="describe">What the node is and runs now (asked at every renewal; written when it changed).</param>
     /// <param name="logger">Where registering, and the store out of reach, are said.</param>
     /// <param name="reached">Called after every renewal that reached the store, on the registration's thread (what waited for the store, done then).</param>
-    public NodeRegistration(EtcdClient store, string name, int ttlSeconds, Func<NodeRecord> describe, ILogger logger, Action? reached = null)
+    /// <param name="registered">Called each time the node is registered under a new lease (its first, or after it lost one), before <paramref name="reached"/>.</param>
+    public NodeRegistration(EtcdClient store, string name, int ttlSeconds, Func<NodeRecord> describe, ILogger logger, Action? reached = null, Action? registered = null)
     {
         _reached = reached;
+        _registered = registered;
         _store = store;
         _name = name;
         _ttl = ttlSeconds;
@@ -68,18 +73,35 @@ public sealed class NodeRegistration : IDisposable
         _thread.Start();
     }
 
+    /// <summary>When the node last renewed its lease (or registered), by this machine's clock: the store knows it live for a TTL after.</summary>
+    public DateTime LastRenewed => new(Interlocked.Read(ref _renewedTicks), DateTimeKind.Utc);
+
+    /// <summary>Since when the node's renewals fail (the first that did, since the last that went through); null while they go through.</summary>
+    public DateTime? FailingSince => Interlocked.Read(ref _failingTicks) is long ticks and not 0 ? new DateTime(ticks, DateTimeKind.Utc) : null;
+
+    /// <summary>The lease's TTL.</summary>
+    public TimeSpan Ttl => TimeSpan.FromSeconds(_ttl);
+
     /// <summary>What the node runs changed (a part of a group made here): renewed and written now, not at the next third of the TTL.</summary>
     public void Changed() => _changed.Set();
 
     private void Renew()
     {
+        var asked = DateTime.UtcNow;
         try
         {
             // The lease first: describing the node reads its groups' stores, which a checkpoint may keep busy.
-            if (_lease != 0 && _store.KeepAlive(_lease) == 0)
+            if (_lease != 0)
             {
-                _logger.LeaseLost(_name);
-                Volatile.Write(ref _lease, 0);
+                if (_store.KeepAlive(_lease) == 0)
+                {
+                    _logger.LeaseLost(_name);
+                    Volatile.Write(ref _lease, 0);
+                }
+                else
+                {
+                    Interlocked.Exchange(ref _renewedTicks, asked.Ticks); // renewed: whatever follows, the node is live until then + TTL
+                }
             }
             string record = JsonSerializer.Serialize(_describe(), NodeJson.Default.NodeRecord);
             if (_lease == 0)
@@ -89,7 +111,9 @@ public sealed class NodeRegistration : IDisposable
                 _store.Put(NodesPrefix + _name, record, lease);
                 _written = record;
                 Volatile.Write(ref _lease, lease);
+                Interlocked.Exchange(ref _renewedTicks, asked.Ticks);
                 _logger.Registered(_name, NodesPrefix + _name, lease, _ttl);
+                _registered?.Invoke();
             }
             else if (record != _written)
             {
@@ -97,10 +121,12 @@ public sealed class NodeRegistration : IDisposable
                 _written = record;
             }
             _unreachable = false;
+            Interlocked.Exchange(ref _failingTicks, 0);
             _reached?.Invoke();
         }
         catch (EtcdException e)
         {
+            Interlocked.CompareExchange(ref _failingTicks, asked.Ticks, 0);
             if (!_unreachable)
                 _logger.StoreUnreachable(e.Message);
             _unreachable = true; // said once per outage; the lease, if it expired meanwhile, is found gone at the next renewal

@@ -15,6 +15,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
 {
     private volatile IReadOnlyList<NodeRecord> _nodes = [];
     private volatile HashSet<string> _leads = [];
+    private volatile HashSet<string> _across = [];
 
     /// <summary>The live nodes other than this one, as last seen.</summary>
     public IReadOnlyList<NodeRecord> Nodes => _nodes;
@@ -22,11 +23,21 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     /// <summary>Whether this node led <paramref name="group"/> when it last saw the store.</summary>
     public bool Leads(string group) => _leads.Contains(group);
 
+    /// <summary>Whether the store had <paramref name="group"/> as a group across nodes (a leader or a catalog) when this node last saw it.</summary>
+    public bool IsAcross(string group) => _across.Contains(group);
+
     /// <summary>The live nodes as an operation just read them.</summary>
     public void Saw(IReadOnlyList<NodeRecord> nodes) => _nodes = nodes;
 
     /// <summary>This node just took, or found it held, the lead of <paramref name="group"/>.</summary>
-    public void Led(string group) => _leads = [.. _leads, group];
+    public void Led(string group)
+    {
+        _leads = [.. _leads, group];
+        Joined(group);
+    }
+
+    /// <summary>This node just took a part in an operation of <paramref name="group"/> across nodes: a group across nodes, whatever the store said when last seen.</summary>
+    public void Joined(string group) => _across = [.. _across, group];
 
     /// <summary>After a renewal that reached the store: the view refreshed, and the entries that waited recorded.</summary>
     public void Refresh()
@@ -34,7 +45,9 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
         try
         {
             _nodes = GroupLeader.LiveNodes(store, self);
-            _leads = [.. GroupCatalog.All(store).Where(g => g.Leader == self).Select(g => g.Name)];
+            var groups = GroupCatalog.All(store);
+            _leads = [.. groups.Where(g => g.Leader == self).Select(g => g.Name)];
+            _across = [.. groups.Select(g => g.Name)];
             Flush();
         }
         catch (EtcdException)

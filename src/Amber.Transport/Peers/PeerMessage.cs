@@ -87,6 +87,9 @@ internal sealed class PeerMessage
     /// <summary>restore-part: members of the part that run are ended first (the whole group goes back to the checkpoint).</summary>
     public bool Replace { get; set; }
 
+    /// <summary>ok after store: when the answering node last renewed its lease in the cluster's store (Unix ms, its clock; 0: it is not registered).</summary>
+    public long RenewedAtUnixMs { get; set; }
+
     public static PeerMessage Of(string op) => new() { Op = op };
 
     public static PeerMessage Failure(string error) => new() { Op = Ops.Error, Error = error.ReplaceLineEndings(" ") };
@@ -123,6 +126,9 @@ internal static class Ops
     public const string Done = "done";
     /// <summary>The source is at work (a checkpoint being taken) and is not dead: nothing to answer.</summary>
     public const string Busy = "busy";
+
+    /// <summary>Asked by a node cut off from the cluster's store: does the asked one reach it?</summary>
+    public const string Store = "store";
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
