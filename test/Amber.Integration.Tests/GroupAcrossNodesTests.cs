@@ -426,4 +426,41 @@ public sealed class GroupAcrossNodesTests
                 link.Dispose();
         }
     }
+
+    [Fact]
+    public void AGroupWhosePartsAreIndependentGetsOnlyTheLostNodesPartBackWhileTheOthersRunOn()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        using var work = new TestDir("across-independent");
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b", "c" })
+        {
+            Directory.CreateDirectory(work[node]);
+            // Its work directory (the file whose offset it checks) is its storage: rolled back with it.
+            nodes[node].Amber("run", "--group", "trio", "--isolate", "pid", "--node-loss", "lost-only", "--storage", work[node], "--", counter, work[node], "4").ShouldSucceed();
+        }
+        GroupHome.WaitUntil(() => ListedOn(nodes, "trio").Count == 3, "group trio listed on nodes a, b and c", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes["a"].Amber("checkpoint", "--group", "trio").ShouldSucceed();
+        int a = nodes["a"].Members("trio").Single(), b = nodes["b"].Members("trio").Single();
+
+        // c lost: its part comes back on a (which holds its copy), from the checkpoint; a's and b's run on.
+        Crash(nodes, "c");
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group trio: running again after the loss of node(s) c"), "node a to restore c's part",
+            TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["a"]));
+        Assert.Equal([a], nodes["a"].Members("trio"));
+        Assert.Equal([b], nodes["b"].Members("trio"));
+        Assert.True(nodes["a"].Members("trio.c").Count == 1, $"trio.c on a: {string.Join(", ", nodes["a"].Members("trio.c"))}; its log: {string.Join(" | ", File.ReadAllLines(nodes["c"].Home.GroupLog("trio")).TakeLast(3))}; a: {Tail(nodes["a"])}");
+        GroupHome.WaitUntil(() => LatestParts(nodes, "trio", "a") is ["a", "a/trio.c", "b"], "the catalog to place c's part on a", TimeSpan.FromSeconds(60));
+
+        // Every counter checks all its memory and its file's offset: c's from the checkpoint on.
+        foreach (string node in new[] { "a", "b", "c" })
+            File.WriteAllText(Path.Combine(work[node], "stop"), "");
+        foreach (string node in new[] { "a", "b", "c" })
+        {
+            string log = nodes[node].Home.GroupLog("trio");
+            GroupHome.WaitUntil(() => File.ReadAllLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), $"node {node}'s counter to end");
+            Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
+        }
+    }
 }

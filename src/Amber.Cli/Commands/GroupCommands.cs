@@ -23,6 +23,8 @@ public static class GroupCommands
         var every = new Option<string>("--every") { Description = "Checkpoint the group periodically: 30s, 5m, 1h, 500ms" };
         var storage = new Option<string[]>("--storage") { Description = "A directory of the group's, captured at the same barrier as its memory and rolled back by a restore (repeatable)", AllowMultipleArgumentsPerToken = false };
         var shared = new Option<bool>("--shared-storage") { Description = "The --storage directories are on a file system every node shares (NFS, CephFS...): a migration leaves them in place instead of sending them (--shared-storage false: no longer)" };
+        var nodeLoss = new Option<string>("--node-loss") { Description = "A group across nodes, when a node is lost: rollback (the whole group back to its latest checkpoint across nodes, the default) or lost-only (only the lost node's members restored elsewhere; the others run on)" };
+        nodeLoss.AcceptOnlyFromAmong("rollback", "lost-only");
         var restart = new Option<bool>("--restart-on-failure") { Description = "When a member dies, restore the whole group from its last checkpoint (--restart-on-failure false: no longer)" };
         var deadline = new Option<string>("--deadline") { Description = "How long programs using the client library get to prepare for a checkpoint (default 5s)" };
         var mergeAfter = new Option<string>("--merge-after") { Description = "Fold the chain of incremental checkpoints into a full one when it is this long (default 8)" };
@@ -43,7 +45,7 @@ public static class GroupCommands
         var command = new Argument<string[]>("command") { Description = "The program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Launch a program into an application group (made if new), under the coordinator; print its PID")
         {
-            group, images, every, storage, shared, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, gateway, publish, bind, node,
+            group, images, every, storage, shared, restart, deadline, mergeAfter, mergeAbove, keepLast, keepFor, compress, command, encrypt, isolate, hostname, net, address, gateway, publish, bind, node, nodeLoss,
         };
         run.SetAction(parse => CliErrors.Run(() =>
         {
@@ -58,6 +60,7 @@ public static class GroupCommands
                 Storage = [.. (parse.GetValue(storage) ?? []).Select(StoragePath)],
                 SharedStorage = parse.GetResult(shared) is { Implicit: false } ? parse.GetValue(shared) : null,
                 RestartOnFailure = parse.GetResult(restart) is { Implicit: false } ? parse.GetValue(restart) : null,
+                NodeLoss = parse.GetValue(nodeLoss) ?? "",
                 DeadlineSeconds = parse.GetValue(deadline) is { } d ? OptionValues.Interval(d, "--deadline") : 0,
                 MergeAfter = parse.GetValue(mergeAfter) is { } n ? OptionValues.Count(n, "--merge-after", "checkpoints") : 0,
                 MergeAboveBytes = parse.GetValue(mergeAbove) is { } size ? OptionValues.Size(size, "--merge-above") : 0,

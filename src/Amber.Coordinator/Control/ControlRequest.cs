@@ -38,6 +38,10 @@ public sealed class ControlRequest
     /// <summary>run: restore the group when a member fails; null: not said (a new group: off; an existing one: as it is).</summary>
     public bool? RestartOnFailure { get; set; }
 
+    /// <summary>run: a group across nodes, when a node is lost: "rollback" or "lost-only"; null: not said. Left off the wire when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? NodeLoss { get; set; }
+
     /// <summary>run: how long registered programs get to prepare for a checkpoint; 0: the default (5 s).</summary>
     public double DeadlineSeconds { get; set; }
 

@@ -40,6 +40,12 @@ public sealed class GroupConfig
 
     public bool RestartOnFailure { get; set; }
 
+    /// <summary>A group across nodes, when a node is lost: <see cref="LostOnly"/> (only its parts restored elsewhere, the others run on); empty: the whole group rolled back to its latest checkpoint across nodes.</summary>
+    public string NodeLoss { get; set; } = "";
+
+    /// <summary>The <see cref="NodeLoss"/> of a group whose parts are independent.</summary>
+    public const string LostOnly = "lost-only";
+
     /// <summary>An incremental checkpoint that refers to this many earlier ones is folded into a full one (in the background).</summary>
     public int MergeAfter { get; set; } = 8;
 

@@ -138,6 +138,9 @@ public sealed class CatalogEntry
     /// <summary>Every node's part, by node name.</summary>
     public List<CatalogPart> Parts { get; set; } = [];
 
+    /// <summary>What a node's loss does to the group: "lost-only" (only its parts restored elsewhere, the others run on); "": the whole group rolled back to this checkpoint (the leader's settings for the group, --node-loss).</summary>
+    public string NodeLoss { get; set; } = "";
+
     /// <summary>The entry whose checkpoint this one is, its parts placed anew after nodes were lost (their parts restored on others); "": a checkpoint taken.</summary>
     public string Replaces { get; set; } = "";
 }

@@ -71,7 +71,9 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// The store is out of reach, and this node led the group when it last saw it: the checkpoint is
     /// taken across <paramref name="others"/> as last seen, and its entry kept here until the store answers.
     /// </param>
-    public ControlResponse Checkpoint(GroupRuntime? held, string name, CheckpointRequest request, List<PartOnNode> others, Action<ProgressSample>? progress, bool storeAway = false)
+    /// <param name="nodeLoss">Without <paramref name="held"/>: what a node's loss does to the group (<see cref="CatalogEntry.NodeLoss"/>); with it, its settings say.</param>
+    public ControlResponse Checkpoint(GroupRuntime? held, string name, CheckpointRequest request, List<PartOnNode> others, Action<ProgressSample>? progress, bool storeAway = false,
+        string nodeLoss = "")
     {
         string self = identity.Name;
         if (request.Stop)
@@ -125,6 +127,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             Id = GroupCatalog.NewId(now, self), Group = name, Leader = self, CreatedUnixMs = now.ToUnixTimeMilliseconds(),
             BarrierMs = Math.Round(barrierMs, 1), FreezeSpreadMs = Math.Round(parts.Max(p => p.FrozenAtUnixMs) - parts.Min(p => p.FrozenAtUnixMs), 1),
             Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Local, StringComparer.Ordinal)],
+            NodeLoss = held?.Config.NodeLoss ?? nodeLoss,
         };
         // Recorded now; or, the store away since this node was the group's leader, kept until it answers.
         bool kept = storeAway;
@@ -234,12 +237,14 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// <param name="live">The other live nodes.</param>
     /// <param name="progress">Where this node's own part says how far it is.</param>
     /// <param name="replace">Members that run are ended first, every part put back at the checkpoint (a lost node's); else a part that runs is refused.</param>
-    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false)
+    /// <param name="lostOnly">Only the parts of nodes that are not live are restored (a lost node's, of a group whose parts are independent); the others run on.</param>
+    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false, bool lostOnly = false)
     {
         string name = entry.Group;
         string self = identity.Name;
-        if (Place(entry, live, out string? unplaced) is not { } places)
+        if (Place(entry, live, out string? unplaced) is not { } all)
             return ControlResponse.Failure(unplaced!);
+        var places = lostOnly ? all.Where(p => p.Origin.Length > 0).ToList() : all;
         if (Lead(name) is { } notLeader)
             return ControlResponse.Failure(notLeader);
         // This node's own part runs here, under the Busy the caller holds; every other over a link (this node's others too).
@@ -281,7 +286,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         string placed = "";
         if (places.Any(p => p.Origin.Length > 0))
         {
-            var moved = Replaced(entry, places, live);
+            var moved = Replaced(entry, all, live);
             try
             {
                 if (GroupCatalog.Record(store, moved, self))
@@ -301,7 +306,9 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             Stdout = [.. roots.Select(r => $"{r.Place.Host.Name} {string.Join(' ', r.Roots)}")],
             Stderr = [.. Warnings(outcome.Local), .. warnings,
                 .. places.Where(p => p.Origin.Length > 0).Select(p => $"node {p.Origin}'s part (lost with it) restored on node {p.Host.Name} from its copy there, as group {p.Local}"),
-                string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Select(r => r.Place.Host.Name).Distinct().Count()} nodes from {entry.Id}: every part made in {outcome.RoundMs[^1]:0.0} ms, then released together")],
+                lostOnly
+                    ? string.Create(CultureInfo.InvariantCulture, $"restored the lost parts of group {name} on {roots.Select(r => r.Place.Host.Name).Distinct().Count()} nodes from {entry.Id} (its other parts ran on): made in {outcome.RoundMs[^1]:0.0} ms, then released together")
+                    : string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Select(r => r.Place.Host.Name).Distinct().Count()} nodes from {entry.Id}: every part made in {outcome.RoundMs[^1]:0.0} ms, then released together")],
             Report = ReportJson.Write(w =>
             {
                 w.WriteStartObject();
@@ -339,7 +346,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         return new CatalogEntry
         {
             Id = GroupCatalog.NewId(now, identity.Name), Group = entry.Group, Leader = identity.Name, CreatedUnixMs = now.ToUnixTimeMilliseconds(),
-            BarrierMs = entry.BarrierMs, FreezeSpreadMs = entry.FreezeSpreadMs, Replaces = entry.Id,
+            BarrierMs = entry.BarrierMs, FreezeSpreadMs = entry.FreezeSpreadMs, Replaces = entry.Id, NodeLoss = entry.NodeLoss,
             Parts = [.. places.Select(p => new CatalogPart
             {
                 Node = p.Host.Name, Local = p.Local == entry.Group ? "" : p.Local, Checkpoint = p.Part.Checkpoint, Processes = p.Part.Processes, Bytes = p.Part.Bytes,

@@ -106,7 +106,8 @@ internal sealed class GroupRecovery : IDisposable
         _logger.NodesLost(entry.Group, nodes, entry.Id);
         var live = GroupLeader.LiveNodes(_store, _self);
         var places = leader.Place(entry, live, out _);
-        var restored = leader.Restore(null, entry, live, progress: null, replace: true);
+        bool lostOnly = entry.NodeLoss == Coordinator.Groups.GroupConfig.LostOnly;
+        var restored = leader.Restore(null, entry, live, progress: null, replace: !lostOnly, lostOnly: lostOnly);
         if (!restored.Ok)
         {
             _failedAt[entry.Id] = DateTime.UtcNow;
@@ -120,7 +121,7 @@ internal sealed class GroupRecovery : IDisposable
         // Copies of every part again, where the group runs now (where the restore put them: the
         // store's records of the nodes may not say so yet).
         var parts = places!.Select(p => new PartOnNode(p.Host, p.Local)).ToList();
-        var taken = leader.Checkpoint(null, entry.Group, new CheckpointRequest(entry.Group, Stop: false, Full: false), parts, progress: null);
+        var taken = leader.Checkpoint(null, entry.Group, new CheckpointRequest(entry.Group, Stop: false, Full: false), parts, progress: null, nodeLoss: entry.NodeLoss);
         if (taken.Ok)
             _logger.RecoveredCheckpointed(entry.Group, taken.Stdout.FirstOrDefault() ?? "");
         else

@@ -34,6 +34,9 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
     /// <summary>Restore the group from its latest checkpoint when a tree root fails (--restart-on-failure); null: not said.</summary>
     public bool? RestartOnFailure { get; init; }
 
+    /// <summary>A group across nodes, when a node is lost (--node-loss): "rollback" or "lost-only"; "": not said.</summary>
+    public string NodeLoss { get; init; } = "";
+
     /// <summary>How long registered programs get to prepare for a checkpoint (--deadline); 0: the default (5 s).</summary>
     public double DeadlineSeconds { get; init; }
 
@@ -95,6 +98,7 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Publish = Publish.Count > 0 ? [.. Publish] : null,
         Bind = Bind.Count > 0 ? [.. Bind] : null,
         Node = Node.Length > 0 ? Node : null,
+        NodeLoss = NodeLoss.Length > 0 ? NodeLoss : null,
     };
 
     internal static RunRequest From(ControlRequest wire) => new(wire.Group)
@@ -112,5 +116,6 @@ public sealed record RunRequest(string Group) : GroupRequest(Group)
         Publish = wire.Publish ?? [],
         Bind = wire.Bind ?? [],
         Node = wire.Node ?? "",
+        NodeLoss = wire.NodeLoss ?? "",
     };
 }

@@ -97,6 +97,7 @@ public static class GroupSettings
         EverySeconds = request.EverySeconds > 0 ? request.EverySeconds : defaults?.EverySeconds ?? 0,
         SharedStorage = request.SharedStorage ?? false,
         RestartOnFailure = request.RestartOnFailure ?? defaults?.RestartOnFailure ?? false,
+        NodeLoss = request.NodeLoss == GroupConfig.LostOnly ? GroupConfig.LostOnly : "",
         DeadlineSeconds = request.DeadlineSeconds > 0 ? request.DeadlineSeconds : defaults?.DeadlineSeconds ?? 5,
         MergeAfter = request.MergeAfter > 0 ? request.MergeAfter : defaults?.MergeAfter ?? 8,
         MergeAboveBytes = request.MergeAboveBytes > 0 ? request.MergeAboveBytes : defaults?.MergeAboveBytes ?? 0,
@@ -180,6 +181,11 @@ public static class GroupSettings
             Change("--compress", config.Compress, request.Compress, () => config.Compress = request.Compress, c => c);
         if (request.SharedStorage is bool shared)
             Change("--shared-storage", config.SharedStorage, shared, () => config.SharedStorage = shared, s => s ? "yes" : "no");
+        if (request.NodeLoss.Length > 0)
+        {
+            string loss = request.NodeLoss == GroupConfig.LostOnly ? GroupConfig.LostOnly : "";
+            Change("--node-loss", config.NodeLoss, loss, () => config.NodeLoss = loss, l => l.Length > 0 ? l : "rollback");
+        }
         if (request.RestartOnFailure is bool restart)
             Change("--restart-on-failure", config.RestartOnFailure, restart, () => config.RestartOnFailure = restart, r => r ? "on" : "off");
         return changes;
