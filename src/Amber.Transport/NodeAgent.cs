@@ -186,7 +186,7 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
-    public ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress)
+    public ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress, bool scheduled = false)
     {
         if (Across() is not { } across)
             return null;
@@ -200,6 +200,8 @@ public sealed class NodeAgent : INodeAgent
             var live = GroupLeader.LiveNodes(across.Store, _identity.Name);
             _view!.Saw(live);
             others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
+            if (scheduled && others.Count > 0 && across.Store.Get(GroupCatalog.LeaderKey(name))?.Value is { Length: > 0 } leader && leader != _identity.Name)
+                return new ControlResponse { Ok = true, Stderr = [$"group {name} runs on other nodes too, and node {leader} leads it: its schedule checkpoints the group across nodes"] };
         }
         catch (EtcdException e)
         {

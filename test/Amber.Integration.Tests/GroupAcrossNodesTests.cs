@@ -463,4 +463,28 @@ public sealed class GroupAcrossNodesTests
             Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
         }
     }
+
+    [Fact]
+    public void TheLeadersScheduleCheckpointsTheGroupAcrossNodes()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-every");
+        string counter = TargetBinaries.Get("counter");
+        Directory.CreateDirectory(work["a"]);
+        Directory.CreateDirectory(work["b"]);
+        // Node a's part is checkpointed every 2 s; b's has no schedule of its own.
+        nodes["a"].Amber("run", "--group", "duo", "--every", "2s", "--", counter, work["a"], "4").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "duo", "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        int a = nodes["a"].Members("duo").Single(), b = nodes["b"].Members("duo").Single();
+        // Every scheduled checkpoint is one across both nodes, led by a, in the catalog.
+        GroupHome.WaitUntil(() => Catalog(nodes, "duo") is { } g && g.GetProperty("checkpoints").GetInt32() >= 2, "two scheduled checkpoints across nodes", TimeSpan.FromSeconds(30),
+            () => Tail(nodes["a"]));
+        var latest = Catalog(nodes, "duo")!.Value;
+        Assert.Equal("a", latest.GetProperty("leader").GetString());
+        Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
+        Assert.DoesNotContain("checkpointed on this node alone", nodes["a"].Log);
+        Assert.Equal([a], nodes["a"].Members("duo"));
+        Assert.Equal([b], nodes["b"].Members("duo"));
+    }
 }

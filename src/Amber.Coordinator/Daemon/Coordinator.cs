@@ -92,7 +92,7 @@ public sealed class Coordinator : IDisposable
         // Run by systemd (Type=notify): ready once requests can be taken.
         if (SystemdNotify.Send($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=listening on {_home.ControlSocket}") is { } problem)
             _logger.NotNotified(problem);
-        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers, _metrics), _loggers.CreateLogger<GroupMonitor>());
+        var monitor = new GroupMonitor(_groups, _reaper, new GroupOperations(handlers, _metrics, _agent), _loggers.CreateLogger<GroupMonitor>());
         while (!_stop.IsCancellationRequested)
         {
             monitor.Check();

@@ -6,10 +6,13 @@ using Amber.Coordinator.Store;
 
 namespace Amber.Coordinator.Daemon;
 
-/// <summary>The monitor's operations, done by the same handlers as requests.</summary>
-internal sealed class GroupOperations(OperationHandlers handlers, CoordinatorMetrics metrics) : IGroupOperations
+/// <summary>The monitor's operations, done by the same handlers as requests (and the node agent, for a group across nodes).</summary>
+internal sealed class GroupOperations(OperationHandlers handlers, CoordinatorMetrics metrics, INodeAgent? agent) : IGroupOperations
 {
-    public ControlResponse Checkpoint(GroupRuntime group) => handlers.Checkpoint.Checkpoint(group, stop: false, full: false);
+    /// <summary>A scheduled checkpoint: of a group across nodes, one across them, taken on the schedule of the node that leads it.</summary>
+    public ControlResponse Checkpoint(GroupRuntime group) =>
+        agent?.CheckpointAcrossNodes(group, new CheckpointRequest(group.Config.Name, Stop: false, Full: false), group.Owner, null, scheduled: true)
+        ?? handlers.Checkpoint.Checkpoint(group, stop: false, full: false);
 
     public ControlResponse Merge(GroupRuntime group) => handlers.Merge.Merge(group, "");
 

@@ -27,8 +27,10 @@ public interface INodeAgent : IDisposable
     /// amber checkpoint --group of a group (whose Busy the caller holds) that runs on other nodes of
     /// the cluster too: one checkpoint of its members on every node at one barrier; null if it runs on
     /// this node alone (or the node knows no cluster's store), for the node's own checkpoint.
+    /// <paramref name="scheduled"/>: the group's schedule asks for it; on a node that does not lead the
+    /// group, nothing is done (the leader's schedule checkpoints it across nodes).
     /// </summary>
-    ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress);
+    ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress, bool scheduled = false);
 
     /// <summary>
     /// amber restore --group of a group (whose Busy the caller holds) whose checkpoint to restore is
