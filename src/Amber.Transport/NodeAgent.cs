@@ -32,6 +32,8 @@ public sealed class NodeAgent : INodeAgent
     private NodeRegistration? _registration;
     private GroupRecovery? _recovery;
     private NodeFence? _fence;
+    private readonly HashSet<string> _recovering = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RestoreGate> _restores = new(StringComparer.Ordinal);
     private StoreView? _view;
     private Socket? _listener;
     private NodeServices? _services;
@@ -218,6 +220,116 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
+    public bool RestartAcrossNodes(GroupRuntime group, string failures)
+    {
+        string across = group.Config.PartOf.Length > 0 ? group.Config.PartOf : group.Config.Name;
+        if (_store is not var (store, _) || _view is null || !_view.IsAcross(across))
+            return false;
+        string part = group.Config.Name;
+        lock (_recovering)
+        {
+            if (!_recovering.Add(across))
+                return true; // asked already: that restore covers this failure too
+        }
+        long failedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        new Thread(() =>
+        {
+            try
+            {
+                string outcome = AskLeaderToRestore(store, across, part, failures, failedAt);
+                _logger!.RestartAcrossNodes(part, across, outcome);
+            }
+            finally
+            {
+                lock (_recovering)
+                    _recovering.Remove(across);
+            }
+        })
+        { IsBackground = true, Name = "amber-restart-across" }.Start();
+        return true;
+    }
+
+    /// <summary>The group's leader (this node, or made so if none leads) asked to restore it: what came of it, one line.</summary>
+    private string AskLeaderToRestore(EtcdClient store, string across, string part, string failures, long failedAt)
+    {
+        try
+        {
+            long lease = _registration?.Lease ?? 0;
+            string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease) : store.Get(GroupCatalog.LeaderKey(across))?.Value ?? "";
+            if (leader.Length == 0)
+                return "no node leads it now (this one is not registered in the cluster's store)";
+            var node = leader == _identity.Name ? new NodeRecord { Name = leader, Address = _listen.ToString() }
+                : store.Get(NodeRegistration.NodesPrefix + leader) is { } entry ? NodeRecord.Parse(entry.Value) : null;
+            if (node is null || !IPEndPoint.TryParse(node.Address, out var address))
+                return $"its leader, node {leader}, is not live in the cluster's store";
+            using var link = PeerLink.Connect(address, _identity, _peerTimeout);
+            link.Greet();
+            link.Send(new PeerMessage { Op = Ops.Recover, Name = across, Part = part, Error = failures, FailedAtUnixMs = failedAt });
+            var answer = NodeParts.Next(link);
+            return answer.Op == Ops.Ok ? $"node {leader} restored it: {answer.Warnings.LastOrDefault()}" : $"node {leader} did not restore it: {answer.Error}";
+        }
+        catch (Exception e) when (e is EtcdException or IOException)
+        {
+            return $"its leader could not be asked: {e.Message}";
+        }
+    }
+
+    /// <summary>
+    /// recover, asked of this node as the group's leader: the whole group back from its latest checkpoint
+    /// across nodes (only the failing part for a group whose parts are independent), unless a restore of
+    /// it was done since the part failed. One at a time per group.
+    /// </summary>
+    private void Recover(PeerLink link, PeerMessage request)
+    {
+        if (Across() is not { } across)
+        {
+            link.Send(PeerMessage.Failure("this node knows no cluster's store"));
+            return;
+        }
+        var gate = _restores.GetOrAdd(request.Name, _ => new RestoreGate());
+        lock (gate)
+        {
+            if (gate.DoneAtUnixMs > request.FailedAtUnixMs)
+            {
+                link.Send(new PeerMessage { Op = Ops.Ok, Warnings = ["restored already since"] });
+                return;
+            }
+            ControlResponse response;
+            try
+            {
+                if (!across.Leader.Campaign(request.Name))
+                {
+                    link.Send(PeerMessage.Failure($"node {_identity.Name} does not lead group {request.Name}"));
+                    return;
+                }
+                if (GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault() is not { } entry)
+                {
+                    link.Send(PeerMessage.Failure($"group {request.Name} has no checkpoint across nodes"));
+                    return;
+                }
+                _logger!.RecoveringAfterFailure(request.Name, link.Peer, request.Part, request.Error, entry.Id);
+                bool lostOnly = entry.NodeLoss == GroupConfig.LostOnly;
+                response = across.Leader.Restore(null, entry, GroupLeader.LiveNodes(across.Store, _identity.Name), progress: null, replace: true,
+                    only: lostOnly ? p => p.Host.Name == link.Peer && p.Local == request.Part : null);
+            }
+            catch (EtcdException e)
+            {
+                link.Send(PeerMessage.Failure($"the cluster's store is out of reach: {e.Message}"));
+                return;
+            }
+            if (response.Ok)
+                gate.DoneAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            link.Send(response.Ok ? new PeerMessage { Op = Ops.Ok, Warnings = [.. response.Stderr] } : PeerMessage.Failure(response.Error));
+        }
+    }
+
+    /// <summary>When the group was last restored by a recover (Unix ms); locked while one runs.</summary>
+    private sealed class RestoreGate
+    {
+        public long DoneAtUnixMs;
+    }
+
+    /// <inheritdoc/>
     public ControlResponse? RestoreAcrossNodes(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (Across() is not { } across)
@@ -321,6 +433,8 @@ public sealed class NodeAgent : INodeAgent
             NodeParts.Restore(_services!, link, request);
             _registration?.Changed(); // the store lists what runs here now before the leader's next checkpoint asks
         }
+        else if (request.Op == Ops.Recover)
+            Recover(link, request);
         else if (request.Op == Ops.Store)
             link.Send(new PeerMessage { Op = Ops.Ok, RenewedAtUnixMs = _registration is { Lease: not 0 } r ? new DateTimeOffset(r.LastRenewed).ToUnixTimeMilliseconds() : 0 });
         else if (request.Op == Ops.Pages)

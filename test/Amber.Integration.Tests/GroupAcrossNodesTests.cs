@@ -15,17 +15,18 @@ public sealed class GroupAcrossNodesTests
     private const int LeaseTtl = 10;
 
     /// <summary>The server's member on node a, the client's on node b, streaming; both listed in the store.</summary>
-    private static TestDir StartPair(TestNodes nodes, int host)
+    private static TestDir StartPair(TestNodes nodes, int host, bool restartOnFailure = false)
     {
+        string[] restart = restartOnFailure ? ["--restart-on-failure"] : [];
         var work = new TestDir("across-work");
         string tcpstream = TargetBinaries.Get("tcpstream");
         string address = nodes.Address(host);
         string ip = address.Split('/')[0];
-        nodes["a"].Amber("run", "--group", "pair", "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", tcpstream, "server", work.Path, "--addr", ip)
+        nodes["a"].Amber(["run", "--group", "pair", .. restart, "--isolate", "pid,uts", "--net", "macvlan:eth0", "--address", address, "--", tcpstream, "server", work.Path, "--addr", ip])
             .ShouldSucceed();
         GroupHome.WaitUntil(() => File.Exists(work["port"]), "the server to listen");
         // The client's member is started from node a, on node b (amber run --node): b's agent runs it.
-        nodes["a"].Amber("run", "--group", "pair", "--node", "b", "--", tcpstream, "client", work.Path, "--addr", ip).ShouldSucceed();
+        nodes["a"].Amber(["run", "--group", "pair", .. restart, "--node", "b", "--", tcpstream, "client", work.Path, "--addr", ip]).ShouldSucceed();
         Assert.Single(nodes["b"].Members("pair"));
         Assert.Contains("group pair: ran a program for node a's uid 0", nodes["b"].Log);
         TcpStreamLogs.WaitForReceived(work, 4 << 20);
@@ -486,5 +487,29 @@ public sealed class GroupAcrossNodesTests
         Assert.DoesNotContain("checkpointed on this node alone", nodes["a"].Log);
         Assert.Equal([a], nodes["a"].Members("duo"));
         Assert.Equal([b], nodes["b"].Members("duo"));
+    }
+
+    [Fact]
+    public void AMemberThatFailsOnOneNodeBringsTheWholeGroupBackAtTheCutWithRestartOnFailure()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        using var work = StartPair(nodes, 122, restartOnFailure: true);
+        string id = nodes["a"].Amber("checkpoint", "--group", "pair").ShouldSucceed().Stdout.Trim();
+        int server = nodes["a"].Members("pair").Single(), client = nodes["b"].Members("pair").Single();
+        long before = TcpStreamLogs.Received(work);
+
+        // The client dies on b (the server stopped first, so that it never sees the reset): b's coordinator
+        // asks the group's leader, a, which restores both ends from the checkpoint across nodes, released
+        // together: the stream goes on from that cut, every byte checked.
+        Spawner.Kill(server, 19);
+        Spawner.Kill(client, 9);
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group pair: a member failed; the group it is a part of, pair, is restored by its leader: node a restored it"),
+            "node b to have the group restored by its leader", TimeSpan.FromSeconds(60), () => Tail(nodes["b"]) + " || a: " + Tail(nodes["a"]));
+        Assert.Contains($"restoring the group from its checkpoint across nodes {id}", nodes["a"].Log);
+        Assert.NotEqual([server], nodes["a"].Members("pair"));
+        Assert.Single(nodes["a"].Members("pair"));
+        Assert.Single(nodes["b"].Members("pair"));
+        TcpStreamLogs.WaitForReceived(work, before + (4 << 20));
+        Finish(work);
     }
 }

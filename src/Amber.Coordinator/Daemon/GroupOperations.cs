@@ -14,6 +14,8 @@ internal sealed class GroupOperations(OperationHandlers handlers, CoordinatorMet
         agent?.CheckpointAcrossNodes(group, new CheckpointRequest(group.Config.Name, Stop: false, Full: false), group.Owner, null, scheduled: true)
         ?? handlers.Checkpoint.Checkpoint(group, stop: false, full: false);
 
+    public bool RestartAcrossNodes(GroupRuntime group, string failures) => agent?.RestartAcrossNodes(group, failures) ?? false;
+
     public ControlResponse Merge(GroupRuntime group) => handlers.Merge.Merge(group, "");
 
     public ControlResponse Retain(GroupRuntime group) => handlers.Merge.Retain(group);

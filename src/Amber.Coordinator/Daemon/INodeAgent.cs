@@ -33,6 +33,14 @@ public interface INodeAgent : IDisposable
     ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress, bool scheduled = false);
 
     /// <summary>
+    /// A member of the group (a node's part of a group across nodes, as the store last said) failed,
+    /// with restart on failure: its group's leader is asked, on a thread of its own, to restore the
+    /// whole group from its latest checkpoint across nodes (only this part, for a group whose parts are
+    /// independent). False if the group is no such part (it restarts alone).
+    /// </summary>
+    bool RestartAcrossNodes(GroupRuntime group, string failures);
+
+    /// <summary>
     /// amber restore --group of a group (whose Busy the caller holds) whose checkpoint to restore is
     /// one across nodes (the latest of its catalog, or the one named): every node's part made, then all
     /// released together; null if it is not (a checkpoint of this node's), for the node's own restore.

@@ -19,6 +19,13 @@ public interface IGroupOperations
     /// <summary>The group's retention policy applied to its store.</summary>
     ControlResponse Retain(GroupRuntime group);
 
+    /// <summary>
+    /// A restart of a node's part of a group across nodes: its whole group restored by the group's
+    /// leader from its latest checkpoint across nodes (asked now; done in the background, once the caller
+    /// has let the group go). False if the group is no such part: it restarts alone.
+    /// </summary>
+    bool RestartAcrossNodes(GroupRuntime group, string failures);
+
     /// <summary>The group back from <paramref name="checkpoint"/>, for its owner, once its store is confirmed.</summary>
     ControlResponse Restore(GroupRuntime group, StoredCheckpoint checkpoint);
 }

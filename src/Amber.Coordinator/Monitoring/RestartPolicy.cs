@@ -9,8 +9,9 @@ namespace Amber.Coordinator.Monitoring;
 /// <summary>
 /// What happens when tree roots of a group end. One that ended by a signal or with a failure status
 /// (or that the coordinator cannot know about: not its child) is a failure: with restart-on-failure,
-/// the rest of the group is stopped and the whole group restored from its last checkpoint. Otherwise
-/// the roots are just forgotten.
+/// the rest of the group is stopped and the whole group restored from its last checkpoint (a node's
+/// part of a group across nodes: the whole group across them, by its leader). Otherwise the roots are
+/// just forgotten.
 /// </summary>
 public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operations, ILogger logger)
 {
@@ -31,6 +32,9 @@ public sealed class RestartPolicy(ChildReaper reaper, IGroupOperations operation
         }
         group.Save();
         if (failures.Count == 0 || !group.Config.RestartOnFailure)
+            return null;
+        // A part of a group across nodes: back with the whole group, at one cut, by its leader.
+        if (operations.RestartAcrossNodes(group, string.Join("; ", failures)))
             return null;
         var latest = group.Store.LatestWhole(withStorage: group.Config.Storage.Count > 0);
         if (latest is null)

@@ -238,13 +238,18 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// <param name="progress">Where this node's own part says how far it is.</param>
     /// <param name="replace">Members that run are ended first, every part put back at the checkpoint (a lost node's); else a part that runs is refused.</param>
     /// <param name="lostOnly">Only the parts of nodes that are not live are restored (a lost node's, of a group whose parts are independent); the others run on.</param>
-    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false, bool lostOnly = false)
+    /// <param name="only">Only the parts it picks are restored (a failed part, of a group whose parts are independent); the others run on.</param>
+    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false, bool lostOnly = false,
+        Func<PartPlace, bool>? only = null)
     {
         string name = entry.Group;
         string self = identity.Name;
         if (Place(entry, live, out string? unplaced) is not { } all)
             return ControlResponse.Failure(unplaced!);
-        var places = lostOnly ? all.Where(p => p.Origin.Length > 0).ToList() : all;
+        var places = lostOnly ? all.Where(p => p.Origin.Length > 0).ToList() : only is null ? all : all.Where(only).ToList();
+        lostOnly |= only is not null;
+        if (places.Count == 0)
+            return ControlResponse.Failure($"checkpoint {entry.Id} of group {name} has no such part");
         if (Lead(name) is { } notLeader)
             return ControlResponse.Failure(notLeader);
         // This node's own part runs here, under the Busy the caller holds; every other over a link (this node's others too).

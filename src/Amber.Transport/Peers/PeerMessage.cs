@@ -78,6 +78,9 @@ internal sealed class PeerMessage
     /// <summary>restore-part: the node whose part it is, lost, which the receiving node restores from its copy ("": the receiving node's own part).</summary>
     public string Origin { get; set; } = "";
 
+    /// <summary>recover: the failing part's group on the asking node.</summary>
+    public string Part { get; set; } = "";
+
     /// <summary>restore-part with an origin: the part's group on that node, whose copy it is (<see cref="Cluster.Replicas"/>).</summary>
     public string OriginGroup { get; set; } = "";
 
@@ -86,6 +89,9 @@ internal sealed class PeerMessage
 
     /// <summary>restore-part: members of the part that run are ended first (the whole group goes back to the checkpoint).</summary>
     public bool Replace { get; set; }
+
+    /// <summary>recover: when the part failed (Unix ms, the asking node's clock): a restore of the group done since covers it.</summary>
+    public long FailedAtUnixMs { get; set; }
 
     /// <summary>ok after store: when the answering node last renewed its lease in the cluster's store (Unix ms, its clock; 0: it is not registered).</summary>
     public long RenewedAtUnixMs { get; set; }
@@ -126,6 +132,9 @@ internal static class Ops
     public const string Done = "done";
     /// <summary>The source is at work (a checkpoint being taken) and is not dead: nothing to answer.</summary>
     public const string Busy = "busy";
+
+    /// <summary>Asked of a group's leader by a node whose part of it failed (restart on failure): the whole group restored from its latest checkpoint across nodes.</summary>
+    public const string Recover = "recover";
 
     /// <summary>Asked by a node cut off from the cluster's store: does the asked one reach it?</summary>
     public const string Store = "store";
