@@ -124,8 +124,45 @@ public sealed class NodeAgent : INodeAgent
     /// <inheritdoc/>
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress)
     {
-        using var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout);
-        return source.Migrate(group, request, progress);
+        string name = group.Config.Name;
+        string across = group.Config.PartOf.Length > 0 ? group.Config.PartOf : name;
+        ControlResponse response;
+        using (var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout))
+            response = source.Migrate(group, request, progress);
+        // A part of a group across nodes runs elsewhere now: the catalog's latest checkpoint across nodes
+        // still places it here, which a loss of this node or that one would act on. Its leader takes one
+        // across the nodes it runs on now, once the store lists it there.
+        if (response.Ok && _store is var (store, _) && _view?.IsAcross(across) == true)
+        {
+            _registration?.Changed(); // the store lists it here no longer, at once
+            new Thread(() => _logger!.CheckpointAfterMove(name, across, CheckpointAfterMove(store, name, across, request.To)))
+            { IsBackground = true, Name = "amber-moved-part" }.Start();
+            response.Stderr.Add($"group {name} is a part of group {across}, which runs on other nodes too: its leader checkpoints it across the nodes it runs on now (this node's log says when)");
+        }
+        return response;
+    }
+
+    /// <summary>The part, moved to the agent at <paramref name="to"/>, seen there in the store and no longer here, then the group's leader asked to checkpoint the group across nodes: what came of it, one line.</summary>
+    private string CheckpointAfterMove(EtcdClient store, string part, string across, string to)
+    {
+        var deadline = DateTime.UtcNow + (_registration?.Ttl ?? TimeSpan.FromSeconds(10)) * 2;
+        try
+        {
+            bool There(NodeRecord n) => IPEndPoint.TryParse(n.Address, out var at) && IPEndPoint.TryParse(to, out var dest) && at.Equals(dest);
+            bool Runs(NodeRecord? n) => n is not null && n.Groups.Any(g => g.Name == part && g.Across == across && g.Processes.Count > 0);
+            while (!GroupLeader.LiveNodes(store, _identity.Name).Any(n => There(n) && Runs(n))
+                || Runs(store.Get(NodeRegistration.NodesPrefix + _identity.Name) is { } mine ? NodeRecord.Parse(mine.Value) : null))
+            {
+                if (DateTime.UtcNow > deadline)
+                    return $"the cluster's store does not list it on the node at {to}";
+                Thread.Sleep(200);
+            }
+        }
+        catch (EtcdException e)
+        {
+            return $"the cluster's store is out of reach: {e.Message}";
+        }
+        return AskLeader(store, across, new PeerMessage { Op = Ops.Recover, Mode = "checkpoint", Name = across, Part = part });
     }
 
     /// <inheritdoc/>
@@ -236,7 +273,7 @@ public sealed class NodeAgent : INodeAgent
         {
             try
             {
-                string outcome = AskLeaderToRestore(store, across, part, failures, failedAt);
+                string outcome = AskLeader(store, across, new PeerMessage { Op = Ops.Recover, Name = across, Part = part, Error = failures, FailedAtUnixMs = failedAt });
                 _logger!.RestartAcrossNodes(part, across, outcome);
             }
             finally
@@ -249,8 +286,8 @@ public sealed class NodeAgent : INodeAgent
         return true;
     }
 
-    /// <summary>The group's leader (this node, or made so if none leads) asked to restore it: what came of it, one line.</summary>
-    private string AskLeaderToRestore(EtcdClient store, string across, string part, string failures, long failedAt)
+    /// <summary>The group's leader (this node, or made so if none leads) asked to restore it, or to checkpoint it: what came of it, one line.</summary>
+    private string AskLeader(EtcdClient store, string across, PeerMessage request)
     {
         try
         {
@@ -264,9 +301,10 @@ public sealed class NodeAgent : INodeAgent
                 return $"its leader, node {leader}, is not live in the cluster's store";
             using var link = PeerLink.Connect(address, _identity, _peerTimeout);
             link.Greet();
-            link.Send(new PeerMessage { Op = Ops.Recover, Name = across, Part = part, Error = failures, FailedAtUnixMs = failedAt });
+            link.Send(request);
             var answer = NodeParts.Next(link);
-            return answer.Op == Ops.Ok ? $"node {leader} restored it: {answer.Warnings.LastOrDefault()}" : $"node {leader} did not restore it: {answer.Error}";
+            string did = request.Mode == "checkpoint" ? "checkpoint" : "restore";
+            return answer.Op == Ops.Ok ? $"node {leader} did: {answer.Warnings.LastOrDefault()}" : $"node {leader} did not {did} it: {answer.Error}";
         }
         catch (Exception e) when (e is EtcdException or IOException)
         {
@@ -277,7 +315,8 @@ public sealed class NodeAgent : INodeAgent
     /// <summary>
     /// recover, asked of this node as the group's leader: the whole group back from its latest checkpoint
     /// across nodes (only the failing part for a group whose parts are independent), unless a restore of
-    /// it was done since the part failed. One at a time per group.
+    /// it was done since the part failed; or, with mode "checkpoint" (a part moved), a checkpoint across
+    /// the nodes it runs on now. One at a time per group.
     /// </summary>
     private void Recover(PeerLink link, PeerMessage request)
     {
@@ -300,6 +339,15 @@ public sealed class NodeAgent : INodeAgent
                 if (!across.Leader.Campaign(request.Name))
                 {
                     link.Send(PeerMessage.Failure($"node {_identity.Name} does not lead group {request.Name}"));
+                    return;
+                }
+                if (request.Mode == "checkpoint")
+                {
+                    var self = new NodeRecord { Name = _identity.Name, Address = _listen.ToString() };
+                    var parts = GroupLeader.PartsOf(GroupLeader.LiveNodes(across.Store, _identity.Name), request.Name, _services!, self, held: null);
+                    string loss = GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault()?.NodeLoss ?? "";
+                    response = across.Leader.Checkpoint(null, request.Name, new CheckpointRequest(request.Name, Stop: false, Full: false), parts, progress: null, nodeLoss: loss);
+                    link.Send(response.Ok ? new PeerMessage { Op = Ops.Ok, Warnings = [.. response.Stderr] } : PeerMessage.Failure(response.Error));
                     return;
                 }
                 if (GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault() is not { } entry)
@@ -417,7 +465,8 @@ public sealed class NodeAgent : INodeAgent
             return; // the source says so to its user
         var request = link.Receive();
         if (request.Op == Ops.Begin)
-            new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout).Serve(request);
+            new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout,
+                arrived: () => _registration?.Changed()).Serve(request); // the store lists it here at once
         else if (request.Op == Ops.Run)
             RunFor(link, request);
         else if (request.Op == Ops.Replica)

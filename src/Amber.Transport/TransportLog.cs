@@ -83,6 +83,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: node {Node}'s part {Part} failed ({Failures}): restoring the group from its checkpoint across nodes {Checkpoint}")]
     public static partial void RecoveringAfterFailure(this ILogger logger, string group, string node, string part, string failures, string checkpoint);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: migrated; group {Across}, which it is a part of, checkpointed across the nodes it runs on now by its leader: {Outcome}")]
+    public static partial void CheckpointAfterMove(this ILogger logger, string group, string across, string outcome);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "cut off from the cluster's store, as {Why}: groups {Groups} frozen until this node is live in it again (else they could run here and where the others restore them)")]
     public static partial void Fenced(this ILogger logger, string groups, string why);
 

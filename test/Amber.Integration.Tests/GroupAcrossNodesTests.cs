@@ -512,4 +512,37 @@ public sealed class GroupAcrossNodesTests
         TcpStreamLogs.WaitForReceived(work, before + (4 << 20));
         Finish(work);
     }
+
+    [Fact]
+    public void APartMigratedToAnotherNodeIsPlacedThereInTheCatalogByACheckpointAcrossNodes()
+    {
+        using var nodes = new TestNodes(["a", "b", "c"], leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-moved");
+        string counter = TargetBinaries.Get("counter");
+        Directory.CreateDirectory(work["a"]);
+        Directory.CreateDirectory(work["b"]);
+        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--", counter, work["a"], "4").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
+        Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
+
+        // b's part moves to c: a, the leader, checkpoints the group across a and c, and the catalog says so.
+        var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["c"].Listen).ShouldSucceed();
+        Assert.Contains("its leader checkpoints it across the nodes it runs on now", moved.Stderr);
+        GroupHome.WaitUntil(() => LatestParts(nodes, "duo", "a") is ["a", "c"], "the catalog to place the moved part on c", TimeSpan.FromSeconds(LeaseTtl * 2 + 10),
+            () => Tail(nodes["b"]));
+        Assert.Contains("group duo: migrated; group duo, which it is a part of, checkpointed across the nodes it runs on now by its leader: node a did", nodes["b"].Log);
+        Assert.Empty(nodes["b"].Members("duo"));
+        Assert.Single(nodes["c"].Members("duo"));
+        foreach (string node in new[] { "a", "b" })
+            File.WriteAllText(Path.Combine(work[node], "stop"), "");
+        // (The moved counter's output still goes to the file it had on b, which is this machine's.)
+        foreach (string node in new[] { "a", "b" })
+        {
+            string log = nodes[node].Home.GroupLog("duo");
+            GroupHome.WaitUntil(() => File.Exists(log) && File.ReadAllLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), $"node {node}'s counter to end");
+            Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
+        }
+    }
 }

@@ -29,7 +29,7 @@ namespace Amber.Transport.Migration;
 /// forgotten with its checkpoints, which have holes (the source keeps the whole ones).
 /// </para>
 /// </summary>
-internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout)
+internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout, Action? arrived = null)
 {
     /// <summary>How long the source may take to say commit or abort once the group is ready here.</summary>
     private static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(30);
@@ -224,6 +224,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         }
         var roots = group.Config.Roots;
         logger.MigratedIn(group.Config.Name, link.Peer, string.Join(' ', roots.Select(r => r.ToString(CultureInfo.InvariantCulture))));
+        arrived?.Invoke();
         var running = new PeerMessage
         {
             Op = Ops.Running, Roots = [.. roots], Warnings = [.. response.Stderr.Where(l => l.StartsWith("warning: ", StringComparison.Ordinal))],
