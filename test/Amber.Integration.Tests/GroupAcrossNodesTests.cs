@@ -503,7 +503,7 @@ public sealed class GroupAcrossNodesTests
         // together: the stream goes on from that cut, every byte checked.
         Spawner.Kill(server, 19);
         Spawner.Kill(client, 9);
-        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group pair: a member failed; the group it is a part of, pair, is restored by its leader: node a restored it"),
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group pair: a member failed; the group it is a part of, pair, is restored by its leader: node a did: restored group pair across 2 nodes"),
             "node b to have the group restored by its leader", TimeSpan.FromSeconds(60), () => Tail(nodes["b"]) + " || a: " + Tail(nodes["a"]));
         Assert.Contains($"restoring the group from its checkpoint across nodes {id}", nodes["a"].Log);
         Assert.NotEqual([server], nodes["a"].Members("pair"));
