@@ -60,7 +60,12 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
             return;
         lock (_lock)
         {
-            if (_fenced.Count > 0 || Parts() is not { Count: > 0 } parts)
+            if (_fenced.Count > 0)
+            {
+                KeepHeld();
+                return;
+            }
+            if (Parts() is not { Count: > 0 } parts)
                 return;
             // Asked at every poll until one has renewed since this node's renewals began to fail (they
             // renew every third of the TTL: by two thirds of it after this node's last, each that can has).
@@ -95,6 +100,30 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
                 }
             }
             logger.Fenced(string.Join(", ", _fenced.Select(f => f.Group.Config.Name)), reaches.Length > 0 ? $"node {reaches} reaches it" : "no other node answers either");
+        }
+    }
+
+    /// <summary>
+    /// The parts held stay so: one whose Busy an operation had when it was frozen gets it once that
+    /// operation ends — which may have thawed it (a checkpoint lets its processes go): frozen again.
+    /// </summary>
+    private void KeepHeld()
+    {
+        for (int i = 0; i < _fenced.Count; i++)
+        {
+            var (group, held) = _fenced[i];
+            if (held || !group.Busy.Wait(0))
+                continue;
+            _fenced[i] = (group, true);
+            try
+            {
+                if (group.LiveProcesses().Count > 0 && !group.Cgroup.Frozen)
+                    group.Cgroup.Freeze(TimeSpan.FromSeconds(5));
+            }
+            catch (IOException e)
+            {
+                logger.FenceFailed(group.Config.Name, e.Message);
+            }
         }
     }
 
