@@ -135,7 +135,17 @@ public sealed class NodeAgent : INodeAgent
         if (response.Ok && _store is var (store, _) && _view?.IsAcross(across) == true)
         {
             _registration?.Changed(); // the store lists it here no longer, at once
-            new Thread(() => _logger!.CheckpointAfterMove(name, across, CheckpointAfterMove(store, name, across, request.To)))
+            new Thread(() =>
+            {
+                try
+                {
+                    _logger!.CheckpointAfterMove(name, across, CheckpointAfterMove(store, name, across, request.To));
+                }
+                catch (Exception e)
+                {
+                    _logger!.WatchFailed($"group {name}'s checkpoint across nodes after its move", e.ToString().ReplaceLineEndings(" | "));
+                }
+            })
             { IsBackground = true, Name = "amber-moved-part" }.Start();
             response.Stderr.Add($"group {name} is a part of group {across}, which runs on other nodes too: its leader checkpoints it across the nodes it runs on now (this node's log says when)");
         }
@@ -275,6 +285,10 @@ public sealed class NodeAgent : INodeAgent
             {
                 string outcome = AskLeader(store, across, new PeerMessage { Op = Ops.Recover, Name = across, Part = part, Error = failures, FailedAtUnixMs = failedAt });
                 _logger!.RestartAcrossNodes(part, across, outcome);
+            }
+            catch (Exception e)
+            {
+                _logger!.WatchFailed($"group {part}'s restart across nodes", e.ToString().ReplaceLineEndings(" | "));
             }
             finally
             {

@@ -86,6 +86,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: migrated; group {Across}, which it is a part of, checkpointed across the nodes it runs on now by its leader: {Outcome}")]
     public static partial void CheckpointAfterMove(this ILogger logger, string group, string across, string outcome);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "{What} failed, and goes on: {Problem}")]
+    public static partial void WatchFailed(this ILogger logger, string what, string problem);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "cut off from the cluster's store, as {Why}: groups {Groups} frozen until this node is live in it again (else they could run here and where the others restore them)")]
     public static partial void Fenced(this ILogger logger, string groups, string why);
 

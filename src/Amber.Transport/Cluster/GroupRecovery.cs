@@ -65,6 +65,11 @@ internal sealed class GroupRecovery : IDisposable
             {
                 _reachedSince = null; // away: a node missing when it is back may just not have renewed yet
             }
+            catch (Exception e)
+            {
+                // The watch never takes the agent down with it (an exception on this thread would).
+                _logger.WatchFailed("the watch for lost nodes", e.ToString().ReplaceLineEndings(" | "));
+            }
         }
     }
 

@@ -38,13 +38,26 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
 
     private static string Across(GroupRuntime group) => group.Config.PartOf.Length > 0 ? group.Config.PartOf : group.Config.Name;
 
+    /// <summary>Runs <paramref name="work"/>, an exception logged (on a thread of the agent's, it would end the agent).</summary>
+    private void Guarded(string what, Action work)
+    {
+        try
+        {
+            work();
+        }
+        catch (Exception e)
+        {
+            logger.WatchFailed(what, e.ToString().ReplaceLineEndings(" | "));
+        }
+    }
+
     /// <summary>Watches the node's renewals, on a thread of its own (not the store's calls, which wait as long as their timeout when it is away).</summary>
     public void Start()
     {
         _thread = new Thread(() =>
         {
             while (!_stop.Token.WaitHandle.WaitOne(Poll))
-                CutOff();
+                Guarded("the fence", CutOff);
         })
         { IsBackground = true, Name = "amber-fence" };
         _thread.Start();
@@ -128,7 +141,7 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
     }
 
     /// <summary>The store answered, the node live in it: the frozen parts run on, or are ended if they were taken over.</summary>
-    public void Lift()
+    public void Lift() => Guarded("lifting the fence", () =>
     {
         lock (_lock)
         {
@@ -159,10 +172,10 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
             }
             _fenced.Clear();
         }
-    }
+    });
 
     /// <summary>The node registered under a new lease: what still runs of its parts taken over meanwhile ended, and the keys that said so deleted.</summary>
-    public void Registered()
+    public void Registered() => Guarded("ending the parts taken over", () =>
     {
         lock (_lock)
         {
@@ -184,7 +197,7 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
                 // away again: the next registration sees to it
             }
         }
-    }
+    });
 
     private string? Taken(GroupRuntime group) => store.Get(GroupCatalog.TakenKey(Across(group), identity.Name))?.Value;
 
