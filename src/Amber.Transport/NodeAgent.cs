@@ -94,6 +94,9 @@ public sealed class NodeAgent : INodeAgent
         }
     }
 
+    /// <summary>This node as a peer reaches it: its name and agent's address.</summary>
+    private NodeRecord Self => new() { Name = _identity.Name, Address = _listen.ToString() };
+
     /// <summary>This node as the cluster's store lists it.</summary>
     private NodeRecord Describe() => new()
     {
@@ -124,8 +127,7 @@ public sealed class NodeAgent : INodeAgent
     /// <inheritdoc/>
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Requester who, Action<ProgressSample>? progress)
     {
-        string name = group.Config.Name;
-        string across = group.Config.PartOf.Length > 0 ? group.Config.PartOf : name;
+        string name = group.Config.Name, across = group.Config.Across;
         ControlResponse response;
         using (var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout))
             response = source.Migrate(group, request, progress);
@@ -161,7 +163,7 @@ public sealed class NodeAgent : INodeAgent
             bool There(NodeRecord n) => IPEndPoint.TryParse(n.Address, out var at) && IPEndPoint.TryParse(to, out var dest) && at.Equals(dest);
             bool Runs(NodeRecord? n) => n is not null && n.Groups.Any(g => g.Name == part && g.Across == across && g.Processes.Count > 0);
             while (!GroupLeader.LiveNodes(store, _identity.Name).Any(n => There(n) && Runs(n))
-                || Runs(store.Get(NodeRegistration.NodesPrefix + _identity.Name) is { } mine ? NodeRecord.Parse(mine.Value) : null))
+                || Runs(NodeRecord.Read(store, _identity.Name)))
             {
                 if (DateTime.UtcNow > deadline)
                     return $"the cluster's store does not list it on the node at {to}";
@@ -186,7 +188,7 @@ public sealed class NodeAgent : INodeAgent
         NodeRecord? node;
         try
         {
-            node = store.Get(NodeRegistration.NodesPrefix + request.Node) is { } entry ? NodeRecord.Parse(entry.Value) : null;
+            node = NodeRecord.Read(store, request.Node);
         }
         catch (EtcdException e)
         {
@@ -242,7 +244,7 @@ public sealed class NodeAgent : INodeAgent
         string name = group.Config.Name;
         if (group.Config.PartOf.Length > 0)
             return ControlResponse.Failure($"group {name} is a part of group {group.Config.PartOf} that came to this node from a lost one: it is checkpointed with that group (amber checkpoint --group {group.Config.PartOf} on its leader)");
-        var self = new NodeRecord { Name = _identity.Name, Address = _listen.ToString() };
+        var self = Self;
         List<PartOnNode> others;
         try
         {
@@ -269,7 +271,7 @@ public sealed class NodeAgent : INodeAgent
     /// <inheritdoc/>
     public bool RestartAcrossNodes(GroupRuntime group, string failures)
     {
-        string across = group.Config.PartOf.Length > 0 ? group.Config.PartOf : group.Config.Name;
+        string across = group.Config.Across;
         if (_store is not var (store, _) || _view is null || !_view.IsAcross(across))
             return false;
         string part = group.Config.Name;
@@ -309,8 +311,7 @@ public sealed class NodeAgent : INodeAgent
             string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease) : store.Get(GroupCatalog.LeaderKey(across))?.Value ?? "";
             if (leader.Length == 0)
                 return "no node leads it now (this one is not registered in the cluster's store)";
-            var node = leader == _identity.Name ? new NodeRecord { Name = leader, Address = _listen.ToString() }
-                : store.Get(NodeRegistration.NodesPrefix + leader) is { } entry ? NodeRecord.Parse(entry.Value) : null;
+            var node = leader == _identity.Name ? Self : NodeRecord.Read(store, leader);
             if (node is null || !IPEndPoint.TryParse(node.Address, out var address))
                 return $"its leader, node {leader}, is not live in the cluster's store";
             using var link = PeerLink.Connect(address, _identity, _peerTimeout);
@@ -357,8 +358,7 @@ public sealed class NodeAgent : INodeAgent
                 }
                 if (request.Mode == "checkpoint")
                 {
-                    var self = new NodeRecord { Name = _identity.Name, Address = _listen.ToString() };
-                    var parts = GroupLeader.PartsOf(GroupLeader.LiveNodes(across.Store, _identity.Name), request.Name, _services!, self, held: null);
+                    var parts = GroupLeader.PartsOf(GroupLeader.LiveNodes(across.Store, _identity.Name), request.Name, _services!, Self, held: null);
                     string loss = GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault()?.NodeLoss ?? "";
                     response = across.Leader.Checkpoint(null, request.Name, new CheckpointRequest(request.Name, Stop: false, Full: false), parts, progress: null, nodeLoss: loss);
                     link.Send(response.Ok ? new PeerMessage { Op = Ops.Ok, Warnings = [.. response.Stderr] } : PeerMessage.Failure(response.Error));

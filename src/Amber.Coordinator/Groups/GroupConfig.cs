@@ -124,4 +124,8 @@ public sealed class GroupConfig
     /// group of this node's own making (a part whose name is the group's).
     /// </summary>
     public string PartOf { get; set; } = "";
+
+    /// <summary>The group across nodes it is a part of (if it runs on several nodes): <see cref="PartOf"/>, or its own name.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Across => PartOf.Length > 0 ? PartOf : Name;
 }

@@ -237,17 +237,15 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// <param name="live">The other live nodes.</param>
     /// <param name="progress">Where this node's own part says how far it is.</param>
     /// <param name="replace">Members that run are ended first, every part put back at the checkpoint (a lost node's); else a part that runs is refused.</param>
-    /// <param name="lostOnly">Only the parts of nodes that are not live are restored (a lost node's, of a group whose parts are independent); the others run on.</param>
-    /// <param name="only">Only the parts it picks are restored (a failed part, of a group whose parts are independent); the others run on.</param>
-    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false, bool lostOnly = false,
+    /// <param name="only">Only the parts it picks are restored (a lost node's, or a failed one, of a group whose parts are independent); the others run on. Null: every part.</param>
+    public ControlResponse Restore(GroupRuntime? held, CatalogEntry entry, List<NodeRecord> live, Action<ProgressSample>? progress, bool replace = false,
         Func<PartPlace, bool>? only = null)
     {
         string name = entry.Group;
         string self = identity.Name;
         if (Place(entry, live, out string? unplaced) is not { } all)
             return ControlResponse.Failure(unplaced!);
-        var places = lostOnly ? all.Where(p => p.Origin.Length > 0).ToList() : only is null ? all : all.Where(only).ToList();
-        lostOnly |= only is not null;
+        var places = only is null ? all : all.Where(only).ToList();
         if (places.Count == 0)
             return ControlResponse.Failure($"checkpoint {entry.Id} of group {name} has no such part");
         if (Lead(name) is { } notLeader)
@@ -281,7 +279,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             logger.AcrossNodesAbandoned(name, abandoned);
             return ControlResponse.Failure($"restore of group {name} across nodes from {entry.Id} abandoned: {abandoned}; nothing of it runs");
         }
-        var failures = Failures(outcome, remote.Select(p => p.Label(name)).ToList());
+        var failures = Failures(outcome, remote.Select(p => p.On.Label(name)).ToList());
         if (failures.Count > 0)
             return ControlResponse.Failure($"restore of group {name} across nodes from {entry.Id}: released, but {string.Join("; ", failures)}");
         var roots = outcome.Remote.Select((r, i) => (Place: remote[i], Roots: r.Done!.Roots))
@@ -305,15 +303,16 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             }
         }
         logger.AcrossNodesRestored(name, entry.Id, roots.Count, outcome.RoundMs[^1]);
+        int hosts = roots.Select(r => r.Place.Host.Name).Distinct().Count();
         return new ControlResponse
         {
             Ok = true,
             Stdout = [.. roots.Select(r => $"{r.Place.Host.Name} {string.Join(' ', r.Roots)}")],
             Stderr = [.. Warnings(outcome.Local), .. warnings,
                 .. places.Where(p => p.Origin.Length > 0).Select(p => $"node {p.Origin}'s part (lost with it) restored on node {p.Host.Name} from its copy there, as group {p.Local}"),
-                lostOnly
-                    ? string.Create(CultureInfo.InvariantCulture, $"restored the lost parts of group {name} on {roots.Select(r => r.Place.Host.Name).Distinct().Count()} nodes from {entry.Id} (its other parts ran on): made in {outcome.RoundMs[^1]:0.0} ms, then released together")
-                    : string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {roots.Select(r => r.Place.Host.Name).Distinct().Count()} nodes from {entry.Id}: every part made in {outcome.RoundMs[^1]:0.0} ms, then released together")],
+                only is not null
+                    ? string.Create(CultureInfo.InvariantCulture, $"restored the lost parts of group {name} on {hosts} nodes from {entry.Id} (its other parts ran on): made in {outcome.RoundMs[^1]:0.0} ms, then released together")
+                    : string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {hosts} nodes from {entry.Id}: every part made in {outcome.RoundMs[^1]:0.0} ms, then released together")],
             Report = ReportJson.Write(w =>
             {
                 w.WriteStartObject();
@@ -378,6 +377,6 @@ internal sealed record PartOnNode(NodeRecord Node, string Local)
 /// <summary>Where a part of a checkpoint across nodes is restored: on <see cref="Host"/>, as its group <see cref="Local"/>; from the copy of lost node <see cref="Origin"/>'s part ("": the host's own).</summary>
 internal sealed record PartPlace(CatalogPart Part, NodeRecord Host, string Local, string Origin)
 {
-    /// <summary>How a message names it.</summary>
-    public string Label(string group) => Local == group ? $"node {Host.Name}" : $"node {Host.Name} (group {Local})";
+    /// <summary>The part as it runs once restored.</summary>
+    public PartOnNode On => new(Host, Local);
 }

@@ -112,7 +112,7 @@ internal sealed class GroupRecovery : IDisposable
         var live = GroupLeader.LiveNodes(_store, _self);
         var places = leader.Place(entry, live, out _);
         bool lostOnly = entry.NodeLoss == Coordinator.Groups.GroupConfig.LostOnly;
-        var restored = leader.Restore(null, entry, live, progress: null, replace: !lostOnly, lostOnly: lostOnly);
+        var restored = leader.Restore(null, entry, live, progress: null, replace: !lostOnly, only: lostOnly ? p => p.Origin.Length > 0 : null);
         if (!restored.Ok)
         {
             _failedAt[entry.Id] = DateTime.UtcNow;
@@ -125,7 +125,7 @@ internal sealed class GroupRecovery : IDisposable
         _logger.Recovered(entry.Group, nodes, entry.Id, ms, string.Join("; ", restored.Stdout));
         // Copies of every part again, where the group runs now (where the restore put them: the
         // store's records of the nodes may not say so yet).
-        var parts = places!.Select(p => new PartOnNode(p.Host, p.Local)).ToList();
+        var parts = places!.Select(p => p.On).ToList();
         var taken = leader.Checkpoint(null, entry.Group, new CheckpointRequest(entry.Group, Stop: false, Full: false), parts, progress: null, nodeLoss: entry.NodeLoss);
         if (taken.Ok)
             _logger.RecoveredCheckpointed(entry.Group, taken.Stdout.FirstOrDefault() ?? "");

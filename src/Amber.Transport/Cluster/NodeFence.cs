@@ -32,11 +32,11 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
     private readonly List<(GroupRuntime Group, bool Held)> _fenced = [];
     private bool _saidAllAway;
 
-    /// <summary>The node's parts of groups across nodes that run here now.</summary>
-    private List<GroupRuntime> Parts() =>
-        [.. services.Groups().Where(g => (g.Config.PartOf.Length > 0 || view.IsAcross(g.Config.Name)) && g.LiveProcesses().Count > 0)];
+    /// <summary>Whether <paramref name="group"/> is this node's part of a group across nodes.</summary>
+    private bool IsPart(GroupRuntime group) => group.Config.PartOf.Length > 0 || view.IsAcross(group.Config.Name);
 
-    private static string Across(GroupRuntime group) => group.Config.PartOf.Length > 0 ? group.Config.PartOf : group.Config.Name;
+    /// <summary>The node's parts of groups across nodes that run here now.</summary>
+    private List<GroupRuntime> Parts() => [.. services.Groups().Where(g => IsPart(g) && g.LiveProcesses().Count > 0)];
 
     /// <summary>Runs <paramref name="work"/>, an exception logged (on a thread of the agent's, it would end the agent).</summary>
     private void Guarded(string what, Action work)
@@ -153,7 +153,7 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
                     if (Taken(group) is { } entry)
                     {
                         EndTaken(group, entry);
-                        store.Delete(GroupCatalog.TakenKey(Across(group), identity.Name));
+                        store.Delete(GroupCatalog.TakenKey(group.Config.Across, identity.Name));
                     }
                     else
                     {
@@ -183,13 +183,13 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
                 return; // Lift, right after, decides for them
             try
             {
-                foreach (var group in services.Groups().Where(g => g.Config.PartOf.Length > 0 || view.IsAcross(g.Config.Name)))
+                foreach (var group in services.Groups().Where(IsPart))
                 {
                     if (Taken(group) is not { } entry)
                         continue;
                     if (group.LiveProcesses().Count > 0)
                         services.WhileBusy(group, () => EndTaken(group, entry));
-                    store.Delete(GroupCatalog.TakenKey(Across(group), identity.Name));
+                    store.Delete(GroupCatalog.TakenKey(group.Config.Across, identity.Name));
                 }
             }
             catch (EtcdException)
@@ -199,7 +199,7 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
         }
     });
 
-    private string? Taken(GroupRuntime group) => store.Get(GroupCatalog.TakenKey(Across(group), identity.Name))?.Value;
+    private string? Taken(GroupRuntime group) => store.Get(GroupCatalog.TakenKey(group.Config.Across, identity.Name))?.Value;
 
     private bool EndTaken(GroupRuntime group, string entry)
     {
@@ -207,7 +207,7 @@ internal sealed class NodeFence(NodeServices services, NodeIdentity identity, Fu
         group.KillAll(unplug: true);
         group.Cgroup.Thaw();
         group.Save();
-        logger.TakenOver(group.Config.Name, Across(group), entry);
+        logger.TakenOver(group.Config.Name, group.Config.Across, entry);
         return true;
     }
 

@@ -176,6 +176,11 @@ public sealed class NodeRecord
     /// <summary>The groups it runs, by name.</summary>
     public List<NodeGroup> Groups { get; set; } = [];
 
+    /// <summary>Live node <paramref name="node"/>'s record in the store, or null if none (not live, or not an agent's).</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static NodeRecord? Read(EtcdClient store, string node) =>
+        store.Get(NodeRegistration.NodesPrefix + node) is { } entry ? Parse(entry.Value) : null;
+
     /// <summary>The record <paramref name="json"/> holds, or null if it is not one (a key not put there by an agent).</summary>
     public static NodeRecord? Parse(string json)
     {

@@ -78,10 +78,19 @@ internal static class Replicas
         // The settings and key as they are now: the part runs with them if its node is lost.
         StateFiles.Write(Path.Combine(directory, SettingsFile), JsonSerializer.Serialize(settings, GroupJson.Default.GroupConfig));
         string keyFile = Path.Combine(directory, KeyFile);
+        File.Delete(keyFile);
         if (request.Key is { } key)
-            WritePrivate(keyFile, key);
-        else
-            File.Delete(keyFile);
+        {
+            try
+            {
+                ImageKey.Save(keyFile, key);
+            }
+            catch (ImageStoreException e)
+            {
+                link.Send(PeerMessage.Failure($"the key of group {request.Name} cannot be kept with its copy: {e.Message}"));
+                return;
+            }
+        }
         link.Send(new PeerMessage { Op = Ops.Ok, Checkpoints = [.. copy.Scan().Checkpoints.Select(c => c.Id)] });
         var coming = link.Expect(Ops.Checkpoints);
         var reader = CheckpointStreamReader.Begin(link.Stream, directory, sign: true);
@@ -96,18 +105,6 @@ internal static class Replicas
                 CheckpointStore.Delete(entry.Path);
         }
         link.Send(new PeerMessage { Op = Ops.Ok, Checkpoints = received, Bytes = reader.BytesRead });
-    }
-
-    /// <summary>A key written whole, 0600 (a temporary file renamed over it).</summary>
-    private static void WritePrivate(string path, byte[] bytes)
-    {
-        File.Delete(path + ".tmp");
-        using (var file = new FileStream(path + ".tmp", new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = StateFiles.Private }))
-        {
-            file.Write(bytes);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(path + ".tmp", path, overwrite: true);
     }
 
     /// <summary>
@@ -126,9 +123,9 @@ internal static class Replicas
         {
             settings = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(directory, SettingsFile)), GroupJson.Default.GroupConfig);
             if (File.Exists(Path.Combine(directory, KeyFile)))
-                key = File.ReadAllBytes(Path.Combine(directory, KeyFile));
+                key = ImageKey.Load(Path.Combine(directory, KeyFile)).ToBytes();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ImageStoreException)
         {
             problem = $"this node's copy of node {origin}'s part of group {across} has no settings that can be read: {e.Message}";
             return null;
