@@ -340,10 +340,12 @@ public sealed class NodeAgent : INodeAgent
             link.Send(PeerMessage.Failure("this node knows no cluster's store"));
             return;
         }
+        bool checkpoint = request.Mode == "checkpoint";
         var gate = _restores.GetOrAdd(request.Name, _ => new RestoreGate());
         lock (gate)
         {
-            if (gate.DoneAtUnixMs > request.FailedAtUnixMs)
+            // A restore done since the part failed covers it (a checkpoint asked is always taken).
+            if (!checkpoint && gate.DoneAtUnixMs > request.FailedAtUnixMs)
             {
                 link.Send(new PeerMessage { Op = Ops.Ok, Warnings = ["restored already since"] });
                 return;
@@ -351,36 +353,27 @@ public sealed class NodeAgent : INodeAgent
             ControlResponse response;
             try
             {
+                var latest = GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault();
                 if (!across.Leader.Campaign(request.Name))
+                    response = ControlResponse.Failure($"node {_identity.Name} does not lead group {request.Name}");
+                else if (checkpoint)
+                    response = across.Leader.Checkpoint(null, request.Name, new CheckpointRequest(request.Name, Stop: false, Full: false),
+                        GroupLeader.PartsOf(GroupLeader.LiveNodes(across.Store, _identity.Name), request.Name, _services!, Self, held: null), progress: null, nodeLoss: latest?.NodeLoss ?? "");
+                else if (latest is null)
+                    response = ControlResponse.Failure($"group {request.Name} has no checkpoint across nodes");
+                else
                 {
-                    link.Send(PeerMessage.Failure($"node {_identity.Name} does not lead group {request.Name}"));
-                    return;
+                    _logger!.RecoveringAfterFailure(request.Name, link.Peer, request.Part, request.Error, latest.Id);
+                    response = across.Leader.Restore(null, latest, GroupLeader.LiveNodes(across.Store, _identity.Name), progress: null, replace: true,
+                        only: latest.NodeLoss == GroupConfig.LostOnly ? p => p.Host.Name == link.Peer && p.Local == request.Part : null);
+                    if (response.Ok)
+                        gate.DoneAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
                 }
-                if (request.Mode == "checkpoint")
-                {
-                    var parts = GroupLeader.PartsOf(GroupLeader.LiveNodes(across.Store, _identity.Name), request.Name, _services!, Self, held: null);
-                    string loss = GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault()?.NodeLoss ?? "";
-                    response = across.Leader.Checkpoint(null, request.Name, new CheckpointRequest(request.Name, Stop: false, Full: false), parts, progress: null, nodeLoss: loss);
-                    link.Send(response.Ok ? new PeerMessage { Op = Ops.Ok, Warnings = [.. response.Stderr] } : PeerMessage.Failure(response.Error));
-                    return;
-                }
-                if (GroupCatalog.Checkpoints(across.Store, request.Name).LastOrDefault() is not { } entry)
-                {
-                    link.Send(PeerMessage.Failure($"group {request.Name} has no checkpoint across nodes"));
-                    return;
-                }
-                _logger!.RecoveringAfterFailure(request.Name, link.Peer, request.Part, request.Error, entry.Id);
-                bool lostOnly = entry.NodeLoss == GroupConfig.LostOnly;
-                response = across.Leader.Restore(null, entry, GroupLeader.LiveNodes(across.Store, _identity.Name), progress: null, replace: true,
-                    only: lostOnly ? p => p.Host.Name == link.Peer && p.Local == request.Part : null);
             }
             catch (EtcdException e)
             {
-                link.Send(PeerMessage.Failure($"the cluster's store is out of reach: {e.Message}"));
-                return;
+                response = ControlResponse.Failure($"the cluster's store is out of reach: {e.Message}");
             }
-            if (response.Ok)
-                gate.DoneAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             link.Send(response.Ok ? new PeerMessage { Op = Ops.Ok, Warnings = [.. response.Stderr] } : PeerMessage.Failure(response.Error));
         }
     }
