@@ -147,7 +147,7 @@ public sealed class NodeServices
     private GroupConfig Arriving(GroupConfig sent) => new()
     {
         Name = sent.Name, Owner = sent.Owner, OwnerGid = sent.OwnerGid, OwnerGroups = [.. sent.OwnerGroups], OwnerCapabilities = sent.OwnerCapabilities,
-        Store = Home.DefaultStore(sent.Name), Storage = [.. sent.Storage], SharedStorage = sent.SharedStorage, EverySeconds = sent.EverySeconds, RestartOnFailure = sent.RestartOnFailure, NodeLoss = sent.NodeLoss,
+        Store = Home.DefaultStore(sent.Name), Storage = [.. sent.Storage], SharedStorage = sent.SharedStorage, EverySeconds = sent.EverySeconds, RestartOnFailure = sent.RestartOnFailure, NodeLoss = sent.NodeLoss, PartOf = sent.PartOf,
         MergeAfter = sent.MergeAfter, MergeAboveBytes = sent.MergeAboveBytes, KeepLast = sent.KeepLast, KeepForSeconds = sent.KeepForSeconds,
         Compress = sent.Compress, DeadlineSeconds = sent.DeadlineSeconds, Isolate = [.. sent.Isolate], Hostname = sent.Hostname,
         Net = sent.Net, Address = sent.Address, Gateway = sent.Gateway, Bridge = sent.Bridge,

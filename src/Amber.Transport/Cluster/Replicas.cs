@@ -136,13 +136,8 @@ internal static class Replicas
             return null;
         }
         settings.Name = name;
-        var group = services.Receive(settings, key, out problem);
-        if (group is not null)
-        {
-            group.Config.PartOf = across;
-            group.Save();
-        }
-        return group;
+        settings.PartOf = across;
+        return services.Receive(settings, key, out problem);
     }
 
     /// <summary>The copy of <paramref name="origin"/>'s part <paramref name="originGroup"/>, where its checkpoint <paramref name="id"/> is (null: not here).</summary>
