@@ -305,6 +305,17 @@ public sealed class GroupAcrossNodesTests
         return links;
     }
 
+    /// <summary>Every link of a ring stopped: both ends of each check all they exchanged and say PASS.</summary>
+    private static void FinishRing(TestDir[] links, Func<string> context)
+    {
+        foreach (var link in links)
+            File.WriteAllText(link["stop"], "");
+        foreach (var link in links)
+            foreach (string log in new[] { "server.log", "client.log" })
+                GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(link[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} in {link.Path} to say PASS",
+                    context: () => $" (it says: {TcpStreamLogs.LastLine(link[log])}; the other end: {string.Join(" | ", File.ReadAllLines(link[log == "server.log" ? "client.log" : "server.log"]).TakeLast(4))}; {context()})");
+    }
+
     /// <summary>The parts of the group's latest checkpoint across nodes: "node" or "node/group" for a part under another name there.</summary>
     private static List<string> LatestParts(TestNodes nodes, string group, string via) =>
         [.. JsonDocument.Parse(AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", via, "--json").ShouldSucceed().Stdout).RootElement
@@ -364,12 +375,7 @@ public sealed class GroupAcrossNodesTests
             GroupHome.WaitUntil(() => LatestParts(nodes, "ring", "c") is ["c", "c/ring.a", "c/ring.b"], "the catalog to place every part on c", TimeSpan.FromSeconds(60));
 
             // Every link ends well: both ends check all they exchanged.
-            foreach (var link in links)
-                File.WriteAllText(link["stop"], "");
-            foreach (var link in links)
-                foreach (string log in new[] { "server.log", "client.log" })
-                    GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(link[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} in {link.Path} to say PASS",
-                        context: () => $" (it says: {TcpStreamLogs.LastLine(link[log])}; the other end: {string.Join(" | ", File.ReadAllLines(link[log == "server.log" ? "client.log" : "server.log"]).TakeLast(4))}; c: {Tail(nodes["c"])})");
+            FinishRing(links, () => $"c: {Tail(nodes["c"])}");
         }
         finally
         {
@@ -414,12 +420,7 @@ public sealed class GroupAcrossNodesTests
             GroupHome.WaitUntil(() => nodes["b"].Members("ring").Count == 0, "node b's part to be gone");
             for (int i = 0; i < links.Length; i++)
                 TcpStreamLogs.WaitForReceived(links[i], before[i] + (4 << 20));
-            foreach (var link in links)
-                File.WriteAllText(link["stop"], "");
-            foreach (var link in links)
-                foreach (string log in new[] { "server.log", "client.log" })
-                    GroupHome.WaitUntil(() => TcpStreamLogs.LastLine(link[log]).StartsWith("PASS", StringComparison.Ordinal), $"tcpstream's {log} in {link.Path} to say PASS",
-                        context: () => $" (it says: {TcpStreamLogs.LastLine(link[log])})");
+            FinishRing(links, () => $"c: {Tail(nodes["c"])}");
         }
         finally
         {
