@@ -63,9 +63,11 @@ public sealed class KilledAmberTests
     }
 
     /// <summary>
-    /// amber restore killed with SIGKILL at a random moment leaves nothing half-made: every process
-    /// it made is traced with PTRACE_O_EXITKILL until all are released together, so either the whole
-    /// tree runs (and carries on) or none of it is there.
+    /// amber restore killed with SIGKILL at a random moment leaves nothing half-made: its worker, which
+    /// the kill does not reach, ends what it made if amber went before the release, and releases all
+    /// of it otherwise, so either the whole tree runs (and carries on) or none of it is there. (With the
+    /// restore in amber itself, a kill between two processes' release left the released ones running
+    /// and the rest killed by PTRACE_O_EXITKILL: the tree's root gone, its children on.)
     /// </summary>
     [Fact]
     public void AmberKilledAtTenMomentsOfARestoreLeavesTheWholeTreeOrNothing()
@@ -98,13 +100,10 @@ public sealed class KilledAmberTests
             Spawner.Kill(amber.Pid, 9);
             amber.Wait();
             string what = $"kill {i + 1} of 10 ({delay} ms in of {spanMs}, seed {seed})";
-            // A killed restore's processes get SIGKILL as it exits (PTRACE_O_EXITKILL), each dying when
-            // next scheduled: the tree is judged once it is whole and released, or its root is gone.
-            GroupHome.WaitUntil(() => !target.IsRunning || pids.All(p => ProcFs.TryReadStatus(p, out var st) && st is not null && st.TracerPid == 0),
-                $"{what}: the tree to be whole and released, or gone", TimeSpan.FromSeconds(10));
+            AmberWorkers.WaitUntilDone(images, what);
             if (!target.IsRunning)
             {
-                // Not released: every process it made dies with it (they are left to be reaped, by the test here).
+                // Not released: the worker ended and collected every process it made.
                 ReapAll(pids);
                 Assert.True(pids.All(p => !ProcFs.Exists(p)), $"{what}: processes of a killed restore are left: {string.Join(", ", pids.Where(ProcFs.Exists))}");
                 none++;

@@ -218,6 +218,9 @@ public static class Restorer
             options.BeforeRelease?.Invoke();
             if (pager?.Failure is { } broken)
                 throw new CheckpointException(broken);
+            // The last moment to give up: from here every process runs (released one by one, none of
+            // them may be ended halfway; a tracer killed now would leave some running, the rest dead).
+            cancel.ThrowIfCancellationRequested();
             builder.ReleaseAll();
             if (pager is not null)
             {

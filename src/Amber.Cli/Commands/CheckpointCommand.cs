@@ -44,8 +44,8 @@ public static class CheckpointCommand
                 Key = KeyOptions.Load(parse.GetValue(encrypt)),
             };
             // The arguments are checked here; the work is done by a worker nothing the user sends reaches.
-            if (CheckpointWorker.Current is not { } worker)
-                return CheckpointWorker.Run();
+            if (CommandWorker.Current is not { } worker)
+                return CommandWorker.Run(ownSession: true, inherits: []);
             var result = ProgressDisplay.Run("checkpoint", ProgressDisplay.Measure.Written, () => Checkpointer.Checkpoint(target, options with { BeforeEnd = _ => worker.MayEnd() ? null : "amber was interrupted" }, worker.Token));
             foreach (var w in result.Warnings)
                 Console.Error.WriteLine($"amber: warning: {w}");

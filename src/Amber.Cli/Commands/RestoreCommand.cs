@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Amber.Coordinator.Control;
 using System.Globalization;
+using Amber.Checkpoint;
 using Amber.Checkpoint.Restore;
 
 namespace Amber.Cli.Commands;
@@ -47,11 +48,24 @@ public static class RestoreCommand
             var imageKey = KeyOptions.Load(parse.GetValue(key));
             if (parse.GetValue(check))
                 return Check(new RestoreOptions(parse.GetValue(images)!, Detach: true, inherits, TimeSpan.Zero) { Trust = parse.GetValue(trust), Key = imageKey }, parse.GetValue(json));
-            using var cancel = new Cancellation();
             var options = new RestoreOptions(parse.GetValue(images)!, parse.GetValue(detach), inherits,
                 TimeSpan.FromSeconds(OptionValues.WaitSeconds(parse.GetValue(pidWait), "--pid-wait"))) { Trust = parse.GetValue(trust), TcpClose = parse.GetValue(tcpClose), Key = imageKey, Lazy = parse.GetValue(lazy) };
+            // The arguments are checked here; the work is done by a worker a kill of this amber does not
+            // reach, which makes the processes its children, in this session and group.
+            if (CommandWorker.Current is not { } worker)
+                return CommandWorker.Run(ownSession: false, [.. inherits.Select(i => i.Source)]);
+            using var interrupted = new Cancellation();
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(interrupted.Token, worker.Token);
             // The bar goes once the processes are made, before they run: from there on the terminal may be theirs.
-            var result = ProgressDisplay.Run("restore", ProgressDisplay.Measure.Read, handOver => Restorer.Restore(options with { BeforeRelease = handOver }, cancel.Token));
+            RestoreResult result;
+            try
+            {
+                result = ProgressDisplay.Run("restore", ProgressDisplay.Measure.Read, handOver => Restorer.Restore(options with { BeforeRelease = handOver }, cancel.Token));
+            }
+            catch (OperationCanceledException)
+            {
+                throw new CheckpointException("interrupted; every process the restore had made was ended (files it had rolled back stay rolled back)");
+            }
             if (result.Lazy is { } pager)
                 WaitForPages(pager);
             foreach (var w in result.Warnings)
