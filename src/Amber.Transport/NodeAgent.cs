@@ -251,7 +251,7 @@ public sealed class NodeAgent : INodeAgent
             var live = GroupLeader.LiveNodes(across.Store, _identity.Name);
             _view!.Saw(live);
             others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
-            if (scheduled && others.Count > 0 && across.Store.Get(GroupCatalog.LeaderKey(name))?.Value is { Length: > 0 } leader && leader != _identity.Name)
+            if (scheduled && others.Count > 0 && GroupCatalog.Leader(across.Store, name) is { Length: > 0 } leader && leader != _identity.Name)
                 return new ControlResponse { Ok = true, Stderr = [$"group {name} runs on other nodes too, and node {leader} leads it: its schedule checkpoints the group across nodes"] };
         }
         catch (EtcdException e)
@@ -308,7 +308,7 @@ public sealed class NodeAgent : INodeAgent
         try
         {
             long lease = _registration?.Lease ?? 0;
-            string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease) : store.Get(GroupCatalog.LeaderKey(across))?.Value ?? "";
+            string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease) : GroupCatalog.Leader(store, across);
             if (leader.Length == 0)
                 return "no node leads it now (this one is not registered in the cluster's store)";
             var node = leader == _identity.Name ? Self : NodeRecord.Read(store, leader);

@@ -94,6 +94,7 @@ public sealed class GroupAcrossNodesTests
         // The catalog: node a leads, and this is the group's latest checkpoint across nodes.
         var catalog = Catalog(nodes, "pair")!.Value;
         Assert.Equal("a", catalog.GetProperty("leader").GetString());
+        Assert.Equal("a", nodes.Etcd!.ElectionLeader("/amber/groups/pair/leader")); // etcd's election API says so too
         Assert.Equal(id, catalog.GetProperty("latest").GetProperty("id").GetString());
         // Both ends ran on, the same processes, every byte checked.
         TcpStreamLogs.WaitForReceived(work, TcpStreamLogs.Received(work) + (4 << 20));
@@ -179,6 +180,7 @@ public sealed class GroupAcrossNodesTests
         }, "node b to lead group trio and checkpoint it", TimeSpan.FromSeconds(LeaseTtl + 20));
         var latest = Catalog(nodes, "trio")!.Value;
         Assert.True(latest.GetProperty("leader").GetString() == "b", $"the store says {latest}; the checkpoint on b said: {said}; b's log: {string.Join(" | ", nodes["b"].Log.Split('\n').TakeLast(8))}");
+        Assert.Equal("b", nodes.Etcd!.ElectionLeader("/amber/groups/trio/leader")); // a's key went with its lease
         Assert.Equal(taken, latest.GetProperty("latest").GetProperty("id").GetString());
         Assert.Equal(["b", "c"], latest.GetProperty("latest").GetProperty("parts").EnumerateArray().Select(p => p.GetProperty("node").GetString()));
         Assert.Equal([b], nodes["b"].Members("trio"));

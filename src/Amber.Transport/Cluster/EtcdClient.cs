@@ -107,36 +107,59 @@ public sealed class EtcdClient : IDisposable
     }
 
     /// <summary>
-    /// Sets <paramref name="key"/> to <paramref name="value"/> under <paramref name="lease"/> if no
-    /// one has it (one transaction): true; otherwise false, and <paramref name="holder"/> is its entry.
+    /// The leader of election <paramref name="election"/> (etcd's election API: the key under
+    /// ELECTION/ with the lowest create revision, one per campaigner, each under its lease), or null if none leads.
     /// </summary>
-    public bool TryCreate(string key, string value, long lease, out EtcdEntry? holder)
+    public EtcdEntry? Leader(string election)
     {
-        byte[] name = Encoding.UTF8.GetBytes(key);
-        var answer = Call("/v3/kv/txn", new TxnRequest
+        try
         {
-            Compare = [new Compare { Target = "CREATE", Key = name, CreateRevision = 0 }],
-            Success = [new RequestOp { RequestPut = new PutRequest { Key = name, Value = Encoding.UTF8.GetBytes(value), Lease = lease } }],
-            Failure = [new RequestOp { RequestRange = new RangeRequest { Key = name } }],
-        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
-        holder = answer.Succeeded ? null : answer.Responses?.FirstOrDefault()?.ResponseRange?.Kvs is [var kv, ..] ? Entry(kv) : null;
-        return answer.Succeeded;
+            var answer = Call("/v3/election/leader", new ElectionRequest { Name = Encoding.UTF8.GetBytes(election) }, EtcdJson.Default.ElectionRequest, EtcdJson.Default.LeaderResponse);
+            return answer.Kv is { } kv ? Entry(kv) : null;
+        }
+        catch (EtcdException e) when (e.Message.EndsWith(NoLeader, StringComparison.Ordinal))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Campaigns in election <paramref name="election"/> under <paramref name="lease"/> with
+    /// <paramref name="value"/>: whether this lease leads it within <paramref name="wait"/>. Not: the
+    /// campaign is called off (the gateway ends it, and etcd takes its key back), another leads.
+    /// </summary>
+    public bool Campaign(string election, string value, long lease, TimeSpan wait)
+    {
+        using var waited = new CancellationTokenSource(wait);
+        try
+        {
+            Call("/v3/election/campaign", new ElectionRequest { Name = Encoding.UTF8.GetBytes(election), Value = Encoding.UTF8.GetBytes(value), Lease = lease },
+                EtcdJson.Default.ElectionRequest, EtcdJson.Default.CampaignResponse, waited.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (waited.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     /// <summary>
     /// Sets every key of <paramref name="puts"/>, all or none (one transaction), if and only if
-    /// <paramref name="key"/> has the value <paramref name="expected"/> then, and none of
-    /// <paramref name="absent"/> exists: whether it did.
+    /// <paramref name="leader"/> leads election <paramref name="election"/> then (its key is still
+    /// the one found leading, with the same create revision: no other can lead before it is gone),
+    /// and none of <paramref name="absent"/> exists: whether it did.
     /// </summary>
-    /// <param name="key">The key whose value is compared.</param>
-    /// <param name="expected">The value it must have.</param>
+    /// <param name="election">The election.</param>
+    /// <param name="leader">The value its leader must have.</param>
     /// <param name="puts">What is set.</param>
     /// <param name="absent">Keys that must not exist then, too (none if null).</param>
-    public bool PutAllIf(string key, string expected, IReadOnlyList<(string Key, string Value)> puts, IReadOnlyList<string>? absent = null)
+    public bool PutAllIfLeads(string election, string leader, IReadOnlyList<(string Key, string Value)> puts, IReadOnlyList<string>? absent = null)
     {
+        if (Leader(election) is not { } leading || leading.Value != leader)
+            return false;
         var answer = Call("/v3/kv/txn", new TxnRequest
         {
-            Compare = [new Compare { Target = "VALUE", Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(expected) },
+            Compare = [new Compare { Target = "CREATE", Key = Encoding.UTF8.GetBytes(leading.Key), CreateRevision = leading.CreateRevision },
                 .. (absent ?? []).Select(k => new Compare { Target = "CREATE", Key = Encoding.UTF8.GetBytes(k), CreateRevision = 0 })],
             Success = [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })],
         }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
@@ -148,9 +171,19 @@ public sealed class EtcdClient : IDisposable
         Call("/v3/kv/deleterange", new RangeRequest { Key = Encoding.UTF8.GetBytes(key) }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
 
     private static EtcdEntry Entry(KeyValue kv) =>
-        new(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision);
+        new(Encoding.UTF8.GetString(kv.Key ?? []), Encoding.UTF8.GetString(kv.Value ?? []), kv.Lease, kv.ModRevision, kv.CreateRevision);
 
-    private TResponse Call<TRequest, TResponse>(string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType)
+    /// <summary>What etcd says when an election has no leader (concurrency.ErrElectionNoLeader).</summary>
+    private const string NoLeader = "election: no leader";
+
+    /// <summary>One call of the gateway's, at the member that answered last, then at the others while none answers.</summary>
+    /// <param name="path">The gateway's path of the call (/v3/kv/range).</param>
+    /// <param name="request">What is sent, as JSON.</param>
+    /// <param name="requestType">How it is written.</param>
+    /// <param name="responseType">How the answer is read.</param>
+    /// <param name="cancel">Ends the call (an <see cref="OperationCanceledException"/>), whichever member it is at.</param>
+    private TResponse Call<TRequest, TResponse>(string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType,
+        CancellationToken cancel = default)
         where TResponse : EtcdAnswer
     {
         var unanswered = new List<string>();
@@ -161,9 +194,9 @@ public sealed class EtcdClient : IDisposable
             HttpResponseMessage response;
             try
             {
-                response = _http.PostAsync(uri, JsonContent.Create(request, requestType)).GetAwaiter().GetResult();
+                response = _http.PostAsync(uri, JsonContent.Create(request, requestType), cancel).GetAwaiter().GetResult();
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException && !cancel.IsCancellationRequested)
             {
                 unanswered.Add($"{_members[member].Authority} ({Why(e)})");
                 continue;
@@ -203,8 +236,8 @@ public sealed class EtcdClient : IDisposable
     public void Dispose() => _http.Dispose();
 }
 
-/// <summary>A key of the store, its value, the lease it is under (0: none) and the revision that last changed it.</summary>
-public sealed record EtcdEntry(string Key, string Value, long Lease, long ModRevision);
+/// <summary>A key of the store, its value, the lease it is under (0: none), and the revisions that last changed it and made it.</summary>
+public sealed record EtcdEntry(string Key, string Value, long Lease, long ModRevision, long CreateRevision);
 
 /// <summary>The store could not be reached, or refused a call: the message says which member, and why.</summary>
 public sealed class EtcdException(string message) : IOException(message);
@@ -286,7 +319,31 @@ internal sealed class KeyValue
 
     [JsonPropertyName("mod_revision")]
     public long ModRevision { get; set; }
+
+    [JsonPropertyName("create_revision")]
+    public long CreateRevision { get; set; }
 }
+
+/// <summary>A request of the election API: campaign (name, value, lease) or leader (name).</summary>
+internal sealed class ElectionRequest
+{
+    [JsonPropertyName("name")]
+    public byte[] Name { get; set; } = [];
+
+    [JsonPropertyName("value")]
+    public byte[]? Value { get; set; }
+
+    [JsonPropertyName("lease")]
+    public long Lease { get; set; }
+}
+
+internal sealed class LeaderResponse : EtcdAnswer
+{
+    [JsonPropertyName("kv")]
+    public KeyValue? Kv { get; set; }
+}
+
+internal sealed class CampaignResponse : EtcdAnswer;
 
 internal sealed class TxnRequest
 {
@@ -351,4 +408,7 @@ internal sealed class ResponseOp
 [JsonSerializable(typeof(RangeResponse))]
 [JsonSerializable(typeof(TxnRequest))]
 [JsonSerializable(typeof(TxnResponse))]
+[JsonSerializable(typeof(ElectionRequest))]
+[JsonSerializable(typeof(LeaderResponse))]
+[JsonSerializable(typeof(CampaignResponse))]
 internal sealed partial class EtcdJson : JsonSerializerContext;

@@ -4,9 +4,9 @@ using System.Text.Json.Serialization;
 namespace Amber.Transport.Cluster;
 
 /// <summary>
-/// What the cluster's store holds of a group that runs on several nodes: its leader
-/// (<c>/amber/groups/NAME/leader</c>, the node's name under that node's lease: whoever holds the key
-/// leads, and it goes with the node), and its catalog of checkpoints across nodes
+/// What the cluster's store holds of a group that runs on several nodes: its leader (etcd's election
+/// <c>/amber/groups/NAME/leader</c>: each campaigner's key under it holds its node's name under that
+/// node's lease; the oldest leads, and goes with its node), and its catalog of checkpoints across nodes
 /// (<c>/amber/groups/NAME/checkpoints/ID</c>, one <see cref="CatalogEntry"/> each, and
 /// <c>/amber/groups/NAME/latest</c>), written in one transaction only while the writer leads, and only
 /// once every node has committed its part: an entry is a whole group checkpoint, or there is none.
@@ -16,8 +16,11 @@ public static class GroupCatalog
     /// <summary>Where the groups are: NAME/ under it.</summary>
     public const string GroupsPrefix = "/amber/groups/";
 
-    /// <summary>The key whose value is the group's leader, under its lease.</summary>
-    public static string LeaderKey(string group) => $"{GroupsPrefix}{group}/leader";
+    /// <summary>The group's election: its leader's key is under it (ELECTION/LEASE, in hex), its value the node's name.</summary>
+    public static string Election(string group) => $"{GroupsPrefix}{group}/leader";
+
+    /// <summary>How long a campaign waits to lead: with no leader it leads at once; longer, another leads.</summary>
+    private static readonly TimeSpan CampaignWait = TimeSpan.FromSeconds(1);
 
     /// <summary>The key whose value is the id of the group's latest checkpoint across nodes.</summary>
     public static string LatestKey(string group) => $"{GroupsPrefix}{group}/latest";
@@ -37,23 +40,32 @@ public static class GroupCatalog
     /// </summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static bool Claim(EtcdClient store, string group, string leader, IReadOnlyList<string> lost, string entry) =>
-        store.PutAllIf(LeaderKey(group), leader, [.. lost.Select(n => (TakenKey(group, n), entry))], [.. lost.Select(n => NodeRegistration.NodesPrefix + n)]);
+        store.PutAllIfLeads(Election(group), leader, [.. lost.Select(n => (TakenKey(group, n), entry))], [.. lost.Select(n => NodeRegistration.NodesPrefix + n)]);
 
     /// <summary>Where the group's checkpoints across nodes are: ID under it.</summary>
     public static string CheckpointsPrefix(string group) => $"{GroupsPrefix}{group}/checkpoints/";
 
     /// <summary>
     /// The group's leader, made <paramref name="node"/> under <paramref name="lease"/> if no node
-    /// leads it: the leader's name (this node's if it leads now).
+    /// leads it (a campaign in its election): the leader's name (this node's if it leads now); "" if
+    /// none does for the moment (the one found went meanwhile, or it is this node under a lease of
+    /// before, which goes with it): the next campaign decides.
     /// </summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static string Campaign(EtcdClient store, string group, string node, long lease)
     {
-        if (store.TryCreate(LeaderKey(group), node, lease, out var holder))
+        string election = Election(group);
+        var leading = store.Leader(election);
+        if (leading is null && store.Campaign(election, node, lease, CampaignWait))
             return node;
-        // Gone between the two (its lease ran out): the next campaign takes it.
-        return holder?.Value ?? "";
+        // Another led, or won the campaign with this one (which then waited, and was called off).
+        leading ??= store.Leader(election);
+        return leading is null || (leading.Value == node && leading.Lease != lease) ? "" : leading.Value;
     }
+
+    /// <summary>The group's leader's name, "" if none leads it.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static string Leader(EtcdClient store, string group) => store.Leader(Election(group))?.Value ?? "";
 
     /// <summary>
     /// Records <paramref name="entry"/> as the group's latest checkpoint across nodes, if
@@ -61,7 +73,7 @@ public static class GroupCatalog
     /// </summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static bool Record(EtcdClient store, CatalogEntry entry, string leader) =>
-        store.PutAllIf(LeaderKey(entry.Group), leader,
+        store.PutAllIfLeads(Election(entry.Group), leader,
             [(CheckpointsPrefix(entry.Group) + entry.Id, JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry)), (LatestKey(entry.Group), entry.Id)]);
 
     /// <summary>The group's checkpoints across nodes, oldest first (ids sort by time).</summary>
@@ -73,22 +85,22 @@ public static class GroupCatalog
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static IReadOnlyList<GroupAcrossNodes> All(EtcdClient store)
     {
-        var groups = new SortedDictionary<string, (string Leader, string Latest, Dictionary<string, CatalogEntry> Entries)>(StringComparer.Ordinal);
+        var groups = new SortedDictionary<string, (EtcdEntry? Leader, string Latest, Dictionary<string, CatalogEntry> Entries)>(StringComparer.Ordinal);
         foreach (var entry in store.Range(GroupsPrefix))
         {
             var parts = entry.Key[GroupsPrefix.Length..].Split('/');
             if (parts.Length < 2)
                 continue;
-            var group = groups.TryGetValue(parts[0], out var known) ? known : (Leader: "", Latest: "", Entries: new Dictionary<string, CatalogEntry>());
-            if (parts is [_, "leader"])
-                group.Leader = entry.Value;
+            var group = groups.TryGetValue(parts[0], out var known) ? known : (Leader: null, Latest: "", Entries: new Dictionary<string, CatalogEntry>());
+            if (parts is [_, "leader", _] && (group.Leader is null || entry.CreateRevision < group.Leader.CreateRevision))
+                group.Leader = entry; // the election's oldest key, as etcd's election API has it
             else if (parts is [_, "latest"])
                 group.Latest = entry.Value;
             else if (parts is [_, "checkpoints", var id] && Parse(entry.Value) is { } checkpoint)
                 group.Entries[id] = checkpoint;
             groups[parts[0]] = group;
         }
-        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader, g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count))];
+        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count))];
     }
 
     /// <summary>The entry <paramref name="json"/> holds, or null if it is not one.</summary>

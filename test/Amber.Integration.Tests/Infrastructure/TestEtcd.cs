@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
 using Amber.Kernel.Processes;
 
 namespace Amber.Integration.Tests.Infrastructure;
@@ -105,6 +108,26 @@ public sealed class TestEtcd : IDisposable
         }
         foreach (string address in _addresses)
             ExternalProgram.Run("/usr/sbin/ip", "address", "delete", address, "dev", _bridge);
+    }
+
+    /// <summary>
+    /// Who leads <paramref name="election"/> as etcd's own election API says (its leader's value), asked
+    /// of a running member with the etcd certificate; null if none leads.
+    /// </summary>
+    public string? ElectionLeader(string election)
+    {
+        int member = Array.FindIndex(_members, m => m?.IsRunning == true);
+        Assert.True(member >= 0, "no etcd member runs");
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        handler.ClientCertificates.Add(X509Certificate2.CreateFromPemFile(Path.Combine(_cluster, "etcd.crt"), Path.Combine(_cluster, "etcd.key")));
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+        string body = JsonSerializer.Serialize(new Dictionary<string, string> { ["name"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(election)) });
+        using var response = http.PostAsync($"{ClientUrl(member)}/v3/election/leader", new StringContent(body, Encoding.UTF8, "application/json")).GetAwaiter().GetResult();
+        using var answer = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        if (answer.RootElement.TryGetProperty("kv", out var kv))
+            return Encoding.UTF8.GetString(Convert.FromBase64String(kv.GetProperty("value").GetString()!));
+        Assert.Contains("no leader", answer.RootElement.GetRawText(), StringComparison.Ordinal);
+        return null;
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"etcd at {Url}");
