@@ -62,9 +62,16 @@ internal static class BarrierAcrossNodes
             roundMs.Add(clock.Elapsed.TotalMilliseconds);
             if (abandon is not null)
                 break;
+            // The word to every part first, this node's last (its path is the shortest); only then the
+            // waits for the next barrier, each a thread started: not between two parts' words.
             foreach (var part in parts)
-                part.Go(next: round + 1 < rounds);
+                part.Go();
             mine.Decide(round, null);
+            if (round + 1 < rounds)
+            {
+                foreach (var part in parts)
+                    part.AwaitNext();
+            }
         }
         if (abandon is not null)
         {
@@ -151,8 +158,8 @@ internal static class BarrierAcrossNodes
 
         private bool IsHeld => _link is not null && Held.IsCompletedSuccessfully && Held.Result is null;
 
-        /// <summary>Every part held: "go", and with <paramref name="next"/> the wait for its next barrier begins.</summary>
-        public void Go(bool next)
+        /// <summary>Every part held: "go".</summary>
+        public void Go()
         {
             try
             {
@@ -164,20 +171,24 @@ internal static class BarrierAcrossNodes
                 return;
             }
             _round++;
-            if (next)
+        }
+
+        /// <summary>After <see cref="Go"/>, when a round follows: the wait for its next barrier begins (unless the word did not go).</summary>
+        public void AwaitNext()
+        {
+            if (!IsHeld)
+                return;
+            Held = Task.Factory.StartNew(() =>
             {
-                Held = Task.Factory.StartNew(() =>
+                try
                 {
-                    try
-                    {
-                        return AwaitHeld();
-                    }
-                    catch (IOException e)
-                    {
-                        return e.Message;
-                    }
-                }, TaskCreationOptions.LongRunning);
-            }
+                    return AwaitHeld();
+                }
+                catch (IOException e)
+                {
+                    return e.Message;
+                }
+            }, TaskCreationOptions.LongRunning);
         }
 
         /// <summary>The operation is abandoned: "abort" to a part at its barrier; one still on its way finds its link closed when it gets there.</summary>
