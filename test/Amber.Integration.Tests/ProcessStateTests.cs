@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Amber.Integration.Tests;
 
-/// <summary>Interval timers, resource limits, no_new_privs; and what must be refused instead of lost.</summary>
+/// <summary>Interval timers, resource limits, no_new_privs, scheduling and per-thread settings; and what must be refused instead of lost.</summary>
 public sealed class ProcessStateTests
 {
     [Fact]
@@ -17,6 +17,26 @@ public sealed class ProcessStateTests
             Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
             target.WaitForTicks(10);
             Assert.True(Alarms(target) > alarmsBefore, "the interval timer did not go on firing after the restore");
+        }
+        target.StopAndVerify();
+    }
+
+    /// <summary>
+    /// What each thread set about how it runs (nice value, policy, CPU mask, I/O priority, timer
+    /// slack, machine-check kill policy, keep-capabilities: different in its two threads) and the
+    /// process's transparent-huge-page switch and oom_score_adj come back as they were. Before, a
+    /// restored process had the restore's own (a CPU mask of one CPU became every CPU).
+    /// </summary>
+    [Fact]
+    public void EachThreadsSchedulingAndSettingsComeBack()
+    {
+        using var dir = new TestDir("settings");
+        using var target = TargetProcess.StartC("settings", dir);
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(5); // each tick checks every setting of both threads
         }
         target.StopAndVerify();
     }

@@ -7,6 +7,7 @@ using Amber.Checkpoint.Resources.Locks;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;
+using Amber.Checkpoint.Resources.Scheduling;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.SignalHandling;
 using Amber.Checkpoint.Resources.Sockets;
@@ -147,8 +148,10 @@ public sealed class ProcessBuilder(
         foreach (var t in threads.Skip(1).Append(threads[0]))
         {
             var threadCalls = calls.WithInjector(t.Injector);
+            ThreadSettings.RestoreScheduling(threadCalls, image, t.Image, warnings);
             ProcessCredentials.Restore(threadCalls, image, t.Image, warnings);
             ProcessCredentials.RestoreParentDeathSignal(threadCalls, image, t.Image, isRoot, warnings);
+            ThreadSettings.RestoreSettings(threadCalls, t.Image);
         }
         ProcessCredentials.RestoreDumpable(calls, image);
         ProcessTimers.RestoreIntervalTimers(calls, image);

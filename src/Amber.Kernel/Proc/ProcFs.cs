@@ -65,6 +65,13 @@ public static class ProcFs
 
     public static string ReadFdLink(int pid, int fd) => ReadLink(pid, $"fd/{fd}");
 
+    /// <summary>The process's oom_score_adj (-1000..1000).</summary>
+    public static int ReadOomScoreAdjust(int pid) => int.Parse(ReadText(pid, "oom_score_adj").Trim(), CultureInfo.InvariantCulture);
+
+    /// <summary>Sets the process's oom_score_adj; lowering it below what it was given needs CAP_SYS_RESOURCE (an <see cref="UnauthorizedAccessException"/>).</summary>
+    public static void WriteOomScoreAdjust(int pid, int value) =>
+        File.WriteAllText($"/proc/{pid}/oom_score_adj", value.ToString(CultureInfo.InvariantCulture));
+
     public static ulong ReadPersonality(int pid) =>
         ulong.Parse(ReadText(pid, "personality").Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 

@@ -8,7 +8,14 @@ internal static partial class Interop
     internal const int PR_GET_PDEATHSIG = 2;
     internal const int PR_GET_DUMPABLE = 3;
     internal const int PR_SET_DUMPABLE = 4;
+    internal const int PR_GET_KEEPCAPS = 7;
     internal const int PR_SET_KEEPCAPS = 8;
+    internal const int PR_SET_TIMERSLACK = 29;
+    internal const int PR_GET_TIMERSLACK = 30;
+    internal const int PR_MCE_KILL = 33;
+    internal const int PR_MCE_KILL_GET = 34;
+    internal const int PR_SET_THP_DISABLE = 41;
+    internal const int PR_GET_THP_DISABLE = 42;
     internal const int PR_SET_NAME = 15;
     internal const int PR_CAPBSET_DROP = 24;
     internal const int PR_CAP_AMBIENT = 47;

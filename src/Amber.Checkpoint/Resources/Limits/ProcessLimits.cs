@@ -6,8 +6,9 @@ using Amber.Kernel.Proc;
 namespace Amber.Checkpoint.Resources.Limits;
 
 /// <summary>
-/// What limits a process from then on: its resource limits, no_new_privs and the child-subreaper
-/// flag. Set late in a restore, once nothing the restore does needs more than they allow.
+/// What limits a process from then on: its resource limits, no_new_privs, the child-subreaper flag,
+/// transparent huge pages disabled, and how the OOM killer weighs it (oom_score_adj). Set late in a
+/// restore, once nothing the restore does needs more than they allow.
 /// </summary>
 public static class ProcessLimits
 {
@@ -15,6 +16,8 @@ public static class ProcessLimits
     {
         image.NoNewPrivs = calls.GetNoNewPrivileges();
         image.ChildSubreaper = calls.GetChildSubreaper();
+        image.ThpDisabled = calls.GetThpDisabled();
+        image.OomScoreAdj = ProcFs.ReadOomScoreAdjust(pid);
         var limits = ProcFs.ReadLimits(pid);
         if (limits.Length != RemoteCalls.ResourceCount)
             throw new CheckpointException($"process {pid}: /proc/{pid}/limits lists {limits.Length} resources, expected {RemoteCalls.ResourceCount}");
@@ -39,5 +42,20 @@ public static class ProcessLimits
             calls.SetNoNewPrivileges();
         if (image.ChildSubreaper)
             calls.SetChildSubreaper();
+        if (image.ThpDisabled)
+            calls.SetThpDisabled();
+        if (image.HasOomScoreAdj)
+        {
+            int pid = calls.Injector.Thread.Pid;
+            try
+            {
+                if (ProcFs.ReadOomScoreAdjust(pid) != image.OomScoreAdj)
+                    ProcFs.WriteOomScoreAdjust(pid, image.OomScoreAdj);
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+                warnings.Add($"process {image.Pid}: its oom_score_adj could not be set back to {image.OomScoreAdj} (lowering it needs CAP_SYS_RESOURCE): {e.Message}");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 using Amber.Checkpoint.Freeze;
 using Amber.Checkpoint.Resources.Cred;
 using Amber.Checkpoint.Resources.Limits;
+using Amber.Checkpoint.Resources.Scheduling;
 using Amber.Checkpoint.Resources.SignalHandling;
 using Amber.Checkpoint.Resources.Timers;
 using Amber.Image.Schema;
@@ -81,6 +82,7 @@ public static class ThreadStateDumper
         if (tracee.GetRseqConfiguration() is { } rseq)
             image.Rseq = new Rseq { Address = rseq.Address, Length = rseq.Length, Flags = rseq.Flags, Signature = rseq.Signature };
         PendingSignals.DumpThread(tracee, image);
+        ThreadSettings.Dump(calls, image);
         return image;
     }
 }

@@ -1,0 +1,76 @@
+using Amber.Image.Schema;
+using Amber.Kernel;
+using Amber.Kernel.Inject;
+
+namespace Amber.Checkpoint.Resources.Scheduling;
+
+/// <summary>
+/// What each thread set for itself about how it runs: its nice value, policy and real-time priority,
+/// CPU mask and I/O priority, and the prctl settings kept per thread (timer slack, machine-check kill
+/// policy, keep-capabilities). A restored thread starts with the restore's own (amber's): each is set
+/// back by the thread itself, the scheduling before its credentials are (an unprivileged thread may
+/// not lower its nice value or take a real-time policy), the rest after (keep-capabilities would
+/// change what the credentials' own change keeps).
+/// </summary>
+public static class ThreadSettings
+{
+    private const int SchedDeadline = 6;
+    private const int SchedResetOnFork = 0x40000000;
+
+    public static void Dump(RemoteCalls calls, ThreadImage thread)
+    {
+        var (policy, priority) = calls.GetScheduler();
+        thread.Scheduling = new ThreadScheduling
+        {
+            Nice = calls.GetNice(), Policy = policy, Priority = priority,
+            Affinity = Google.Protobuf.ByteString.CopyFrom(calls.GetAffinity()), IoPriority = calls.GetIoPriority(),
+        };
+        if ((policy & ~SchedResetOnFork) == SchedDeadline)
+            throw new UnsupportedResourceException(thread.Tid, "its scheduling policy", "SCHED_DEADLINE (its runtime, deadline and period are not read)");
+        thread.TimerSlackNs = calls.GetTimerSlack();
+        thread.MceKill = calls.GetMceKill();
+        thread.KeepCaps = calls.GetKeepCapabilities();
+    }
+
+    /// <summary>The thread's scheduling, where the image has it and it differs from the restore's own; what the kernel refuses is said as a warning.</summary>
+    public static void RestoreScheduling(RemoteCalls calls, ProcessImage image, ThreadImage thread, List<string> warnings)
+    {
+        if (thread.Scheduling is not { } saved)
+            return;
+        string who = thread.Tid == image.Pid ? $"process {image.Pid}" : $"process {image.Pid} thread {thread.Tid}";
+        void Try(string what, Action set)
+        {
+            try
+            {
+                set();
+            }
+            catch (KernelCallException e) when (e.Errno is Errnos.EPERM or Errnos.EINVAL)
+            {
+                warnings.Add($"{who}: its {what} could not be set back ({e.Message})");
+            }
+        }
+        // The policy first: setting it resets the nice value of a real-time one.
+        var (policy, priority) = calls.GetScheduler();
+        if (policy != saved.Policy || priority != saved.Priority)
+            Try($"scheduling policy {saved.Policy & ~SchedResetOnFork} (priority {saved.Priority})", () => calls.SetScheduler(saved.Policy, saved.Priority));
+        if (calls.GetNice() != saved.Nice)
+            Try($"nice value {saved.Nice}", () => calls.SetNice(saved.Nice));
+        if (!saved.Affinity.IsEmpty && !calls.GetAffinity().AsSpan().SequenceEqual(saved.Affinity.Span))
+            Try("CPU mask (none of its CPUs here?)", () => calls.SetAffinity(saved.Affinity.Span));
+        if (calls.GetIoPriority() != saved.IoPriority)
+            Try($"I/O priority {saved.IoPriority:x}", () => calls.SetIoPriority(saved.IoPriority));
+    }
+
+    /// <summary>The thread's prctl settings, where the image has them (with its scheduling).</summary>
+    public static void RestoreSettings(RemoteCalls calls, ThreadImage thread)
+    {
+        if (thread.Scheduling is null)
+            return;
+        if (calls.GetTimerSlack() != thread.TimerSlackNs)
+            calls.SetTimerSlack(thread.TimerSlackNs);
+        if (calls.GetMceKill() != thread.MceKill)
+            calls.SetMceKill(thread.MceKill);
+        if (thread.KeepCaps)
+            calls.KeepCapabilities(true);
+    }
+}

@@ -1,0 +1,68 @@
+using Amber.Native;
+
+namespace Amber.Kernel.Inject;
+
+/// <summary>A thread's scheduling and its per-thread prctl settings, asked and set by the thread itself.</summary>
+public sealed partial class RemoteCalls
+{
+    private const ulong PrioProcess = 0;     // getpriority/setpriority: "who" is a thread id (0: the caller)
+    private const ulong IoprioWhoProcess = 1;
+    private const int AffinityBytes = 128;   // 1024 CPUs
+
+    /// <summary>The thread's nice value, -20..19 (the raw call answers 20 - nice).</summary>
+    public int GetNice() => 20 - (int)Call("getpriority", SyscallNumbers.Getpriority, PrioProcess, 0);
+
+    public void SetNice(int nice) => Call($"setpriority({nice})", SyscallNumbers.Setpriority, PrioProcess, 0, (ulong)(long)nice);
+
+    /// <summary>The thread's policy (SCHED_RESET_ON_FORK or'ed in) and real-time priority.</summary>
+    public (int Policy, int Priority) GetScheduler()
+    {
+        int policy = (int)Call("sched_getscheduler", SyscallNumbers.SchedGetscheduler, 0);
+        Memory.Write(Scratch, 0);
+        Call("sched_getparam", SyscallNumbers.SchedGetparam, 0, Scratch);
+        return (policy, Memory.Read<int>(Scratch));
+    }
+
+    public void SetScheduler(int policy, int priority)
+    {
+        Memory.Write(Scratch, priority);
+        Call($"sched_setscheduler({policy}, {priority})", SyscallNumbers.SchedSetscheduler, 0, (ulong)(uint)policy, Scratch);
+    }
+
+    /// <summary>The thread's CPU mask, as many bytes as the kernel's.</summary>
+    public byte[] GetAffinity()
+    {
+        int length = (int)Call("sched_getaffinity", SyscallNumbers.SchedGetaffinity, 0, AffinityBytes, Scratch);
+        var mask = new byte[length];
+        Memory.Read(Scratch, mask);
+        return mask;
+    }
+
+    public void SetAffinity(ReadOnlySpan<byte> mask)
+    {
+        Memory.Write(Scratch, mask);
+        Call("sched_setaffinity", SyscallNumbers.SchedSetaffinity, 0, (ulong)mask.Length, Scratch);
+    }
+
+    public int GetIoPriority() => (int)Call("ioprio_get", SyscallNumbers.IoprioGet, IoprioWhoProcess, 0);
+
+    public void SetIoPriority(int priority) => Call($"ioprio_set({priority:x})", SyscallNumbers.IoprioSet, IoprioWhoProcess, 0, (ulong)(uint)priority);
+
+    public ulong GetTimerSlack() => (ulong)Call("prctl(PR_GET_TIMERSLACK)", SyscallNumbers.Prctl, Interop.PR_GET_TIMERSLACK);
+
+    public void SetTimerSlack(ulong nanoseconds) => Call("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, Interop.PR_SET_TIMERSLACK, nanoseconds);
+
+    /// <summary>The machine-check kill policy: 0 late, 1 early, 2 the system's default.</summary>
+    public int GetMceKill() => (int)Call("prctl(PR_MCE_KILL_GET)", SyscallNumbers.Prctl, Interop.PR_MCE_KILL_GET, 0, 0, 0, 0);
+
+    /// <summary>Sets the machine-check kill policy (<see cref="GetMceKill"/>'s values; 2 clears the thread's own).</summary>
+    public void SetMceKill(int policy) =>
+        Call("prctl(PR_MCE_KILL)", SyscallNumbers.Prctl, Interop.PR_MCE_KILL, policy == 2 ? 0UL /* CLEAR */ : 1UL /* SET */, policy == 2 ? 0UL : (ulong)policy, 0, 0);
+
+    public bool GetKeepCapabilities() => Call("prctl(PR_GET_KEEPCAPS)", SyscallNumbers.Prctl, Interop.PR_GET_KEEPCAPS) == 1;
+
+    /// <summary>Whether transparent huge pages are disabled for the process's memory (per mm).</summary>
+    public bool GetThpDisabled() => Call("prctl(PR_GET_THP_DISABLE)", SyscallNumbers.Prctl, Interop.PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1;
+
+    public void SetThpDisabled() => Call("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, Interop.PR_SET_THP_DISABLE, 1, 0, 0, 0);
+}
