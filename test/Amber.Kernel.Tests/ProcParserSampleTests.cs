@@ -193,8 +193,19 @@ public sealed class ProcParserSampleTests
     public void StatNegativeFieldsParse()
     {
         // tty_nr/tpgid (7, 8) and nice (19) may be negative; the parser must not choke on them.
-        var s = ProcParsers.ParseStat(StatLine("x", overrides: new() { [7] = "-1", [8] = "-1", [19] = "-20" }));
+        var s = ProcParsers.ParseStat(StatLine("x", overrides: new() { [7] = "-1", [8] = "-1", [19] = "-20", [40] = "7", [41] = "2" }));
         Assert.Equal(26000UL, s.StartCode);
+        Assert.Equal(-20, s.Nice);
+        Assert.Equal(7, s.RtPriority);
+        Assert.Equal(2, s.Policy);
+    }
+
+    [Fact]
+    public void StatusCpuMaskComesLowestCpusFirst()
+    {
+        // 32-bit groups, the highest first: CPUs 0, 1 and 32..39.
+        var status = ProcParsers.ParseStatus("Name:\tx\nCpus_allowed:\tff,00000003\nCpus_allowed_list:\t0-1,32-39\n");
+        Assert.Equal(new byte[] { 0x03, 0, 0, 0, 0xff }, status.CpusAllowed);
     }
 
     [Fact]

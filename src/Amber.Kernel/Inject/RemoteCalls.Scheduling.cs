@@ -14,10 +14,13 @@ public sealed partial class RemoteCalls
 
     public void SetNice(int nice) => Call($"setpriority({nice})", SyscallNumbers.Setpriority, PrioProcess, 0, (ulong)(long)nice);
 
+    /// <summary>The thread's policy, SCHED_RESET_ON_FORK or'ed in.</summary>
+    public int GetPolicy() => (int)Call("sched_getscheduler", SyscallNumbers.SchedGetscheduler, 0);
+
     /// <summary>The thread's policy (SCHED_RESET_ON_FORK or'ed in) and real-time priority.</summary>
     public (int Policy, int Priority) GetScheduler()
     {
-        int policy = (int)Call("sched_getscheduler", SyscallNumbers.SchedGetscheduler, 0);
+        int policy = GetPolicy();
         Memory.Write(Scratch, 0);
         Call("sched_getparam", SyscallNumbers.SchedGetparam, 0, Scratch);
         return (policy, Memory.Read<int>(Scratch));

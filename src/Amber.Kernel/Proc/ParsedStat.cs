@@ -30,6 +30,15 @@ public readonly record struct ParsedStat(
     /// <summary>Field 9: the kernel's PF_* flags of the process's main thread.</summary>
     public uint Flags { get; init; }
 
+    /// <summary>Field 19: the nice value, -20..19.</summary>
+    public int Nice { get; init; }
+
+    /// <summary>Field 40: the real-time priority (0 for the policies that are not).</summary>
+    public int RtPriority { get; init; }
+
+    /// <summary>Field 41: the scheduling policy (SCHED_*, without SCHED_RESET_ON_FORK).</summary>
+    public int Policy { get; init; }
+
     /// <summary>A zombie, dead, or on its way out (<see cref="Exiting"/>): ptrace refuses it, and it will not run again.</summary>
     public bool Ending => State is 'Z' or 'X' || (Flags & Exiting) != 0;
 }

@@ -63,7 +63,10 @@ public static class ProcParsers
         if (field <= 51)
             throw new FormatException($"stat has {field - 1} fields, expected at least 51");
         return new ParsedStat(pid, state, (int)f[4], (int)f[5], (int)f[6], (long)f[20], f[22],
-            f[26], f[27], f[28], f[45], f[46], f[47], f[48], f[49], f[50], f[51], (int)f[52]) { Flags = (uint)f[9] };
+            f[26], f[27], f[28], f[45], f[46], f[47], f[48], f[49], f[50], f[51], (int)f[52])
+        {
+            Flags = (uint)f[9], Nice = (int)(long)f[19], RtPriority = (int)f[40], Policy = (int)f[41],
+        };
     }
 
     public static ProcStatus ParseStatus(string text)
@@ -75,6 +78,7 @@ public static class ProcParsers
         uint[] uids = [], gids = [], groups = [];
         ulong sigPnd = 0, shdPnd = 0, sigBlk = 0, sigIgn = 0, sigCgt = 0;
         int[] nsPids = [], nsPgids = [], nsSids = [];
+        byte[] cpus = [];
         var caps = new ulong[5];
         foreach (var line in text.AsSpan().EnumerateLines())
         {
@@ -109,9 +113,24 @@ public static class ProcParsers
                 case "CapBnd": caps[3] = Hex(value); break;
                 case "CapAmb": caps[4] = Hex(value); break;
                 case "Seccomp": seccomp = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "Cpus_allowed": cpus = CpuMask(value); break;
             }
         }
-        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt, seccomp) { NsPgids = nsPgids, NsSids = nsSids };
+        return new ProcStatus(name, state, tgid, ppid, tracer, uids, gids, groups, umask, threads, sigPnd, shdPnd, sigBlk, nsPids, caps, sigIgn, sigCgt, seccomp) { NsPgids = nsPgids, NsSids = nsSids, CpusAllowed = cpus };
+    }
+
+    /// <summary>
+    /// A CPU mask as status shows it (hex, 32-bit groups separated by commas, the highest first) as
+    /// sched_getaffinity gives it: bytes, the lowest CPUs first.
+    /// </summary>
+    private static byte[] CpuMask(ReadOnlySpan<char> value)
+    {
+        string hex = value.ToString().Replace(",", "", StringComparison.Ordinal);
+        if (hex.Length % 2 == 1)
+            hex = "0" + hex;
+        var mask = Convert.FromHexString(hex);
+        Array.Reverse(mask);
+        return mask;
     }
 
     /// <summary>

@@ -27,4 +27,7 @@ public sealed record ProcStatus(
 
     /// <summary>The session's id in each PID namespace the process is in, as <see cref="NsPgids"/>.</summary>
     public int[] NsSids { get; init; } = [];
+
+    /// <summary>The CPUs it may run on (Cpus_allowed), as sched_getaffinity gives them: bytes, the lowest CPUs first.</summary>
+    public byte[] CpusAllowed { get; init; } = [];
 }

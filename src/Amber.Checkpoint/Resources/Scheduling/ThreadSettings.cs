@@ -1,6 +1,8 @@
 using Amber.Image.Schema;
 using Amber.Kernel;
 using Amber.Kernel.Inject;
+using Amber.Kernel.Proc;
+using Amber.Kernel.Processes;
 
 namespace Amber.Checkpoint.Resources.Scheduling;
 
@@ -17,16 +19,23 @@ public static class ThreadSettings
     private const int SchedDeadline = 6;
     private const int SchedResetOnFork = 0x40000000;
 
-    public static void Dump(RemoteCalls calls, ThreadImage thread)
+    /// <summary>
+    /// Thread <paramref name="thread"/>'s own, of process <paramref name="pid"/> (amber's ids): what
+    /// /proc and ioprio_get tell from outside, the rest asked by the thread (four injected calls:
+    /// the policy, for SCHED_RESET_ON_FORK, which /proc does not show, and three prctl).
+    /// </summary>
+    /// <param name="status">The thread's /proc status, read already.</param>
+    public static void Dump(RemoteCalls calls, int pid, int tid, ProcStatus status, ThreadImage thread)
     {
-        var (policy, priority) = calls.GetScheduler();
+        var stat = ProcFs.ReadThreadStat(pid, tid);
+        int policy = calls.GetPolicy();
+        if ((policy & ~SchedResetOnFork) == SchedDeadline)
+            throw new UnsupportedResourceException(pid, $"thread {thread.Tid}'s scheduling policy", "SCHED_DEADLINE (its runtime, deadline and period are not read)");
         thread.Scheduling = new ThreadScheduling
         {
-            Nice = calls.GetNice(), Policy = policy, Priority = priority,
-            Affinity = Google.Protobuf.ByteString.CopyFrom(calls.GetAffinity()), IoPriority = calls.GetIoPriority(),
+            Nice = stat.Nice, Policy = policy, Priority = stat.RtPriority,
+            Affinity = Google.Protobuf.ByteString.CopyFrom(status.CpusAllowed), IoPriority = IoPriority.Of(tid),
         };
-        if ((policy & ~SchedResetOnFork) == SchedDeadline)
-            throw new UnsupportedResourceException(thread.Tid, "its scheduling policy", "SCHED_DEADLINE (its runtime, deadline and period are not read)");
         thread.TimerSlackNs = calls.GetTimerSlack();
         thread.MceKill = calls.GetMceKill();
         thread.KeepCaps = calls.GetKeepCapabilities();

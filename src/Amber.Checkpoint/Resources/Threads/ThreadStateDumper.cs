@@ -82,7 +82,7 @@ public static class ThreadStateDumper
         if (tracee.GetRseqConfiguration() is { } rseq)
             image.Rseq = new Rseq { Address = rseq.Address, Length = rseq.Length, Flags = rseq.Flags, Signature = rseq.Signature };
         PendingSignals.DumpThread(tracee, image);
-        ThreadSettings.Dump(calls, image);
+        ThreadSettings.Dump(calls, pid, thread.Tid, status, image);
         return image;
     }
 }
