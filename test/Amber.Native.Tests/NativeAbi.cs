@@ -294,6 +294,7 @@ internal static class NativeAbi
         #include <linux/sockios.h>
         /* No glibc header has these: the uapi ones are used as-is. */
         #include <linux/fs.h>
+        #include <linux/ioprio.h>
         #include <linux/kcmp.h>
         #include <linux/sched.h>
         #include <linux/userfaultfd.h>
