@@ -2,29 +2,19 @@ using Amber.Native;
 
 namespace Amber.Kernel.Inject;
 
-/// <summary>A thread's scheduling and its per-thread prctl settings, asked and set by the thread itself.</summary>
+/// <summary>
+/// A thread's scheduling and its per-thread prctl settings, set by the thread itself (and asked where
+/// /proc does not show them: the policy's SCHED_RESET_ON_FORK, the prctl ones).
+/// </summary>
 public sealed partial class RemoteCalls
 {
     private const ulong PrioProcess = 0;     // getpriority/setpriority: "who" is a thread id (0: the caller)
     private const ulong IoprioWhoProcess = 1;
-    private const int AffinityBytes = 128;   // 1024 CPUs
-
-    /// <summary>The thread's nice value, -20..19 (the raw call answers 20 - nice).</summary>
-    public int GetNice() => 20 - (int)Call("getpriority", SyscallNumbers.Getpriority, PrioProcess, 0);
 
     public void SetNice(int nice) => Call($"setpriority({nice})", SyscallNumbers.Setpriority, PrioProcess, 0, (ulong)(long)nice);
 
     /// <summary>The thread's policy, SCHED_RESET_ON_FORK or'ed in.</summary>
     public int GetPolicy() => (int)Call("sched_getscheduler", SyscallNumbers.SchedGetscheduler, 0);
-
-    /// <summary>The thread's policy (SCHED_RESET_ON_FORK or'ed in) and real-time priority.</summary>
-    public (int Policy, int Priority) GetScheduler()
-    {
-        int policy = GetPolicy();
-        Memory.Write(Scratch, 0);
-        Call("sched_getparam", SyscallNumbers.SchedGetparam, 0, Scratch);
-        return (policy, Memory.Read<int>(Scratch));
-    }
 
     public void SetScheduler(int policy, int priority)
     {
@@ -32,22 +22,11 @@ public sealed partial class RemoteCalls
         Call($"sched_setscheduler({policy}, {priority})", SyscallNumbers.SchedSetscheduler, 0, (ulong)(uint)policy, Scratch);
     }
 
-    /// <summary>The thread's CPU mask, as many bytes as the kernel's.</summary>
-    public byte[] GetAffinity()
-    {
-        int length = (int)Call("sched_getaffinity", SyscallNumbers.SchedGetaffinity, 0, AffinityBytes, Scratch);
-        var mask = new byte[length];
-        Memory.Read(Scratch, mask);
-        return mask;
-    }
-
     public void SetAffinity(ReadOnlySpan<byte> mask)
     {
         Memory.Write(Scratch, mask);
         Call("sched_setaffinity", SyscallNumbers.SchedSetaffinity, 0, (ulong)mask.Length, Scratch);
     }
-
-    public int GetIoPriority() => (int)Call("ioprio_get", SyscallNumbers.IoprioGet, IoprioWhoProcess, 0);
 
     public void SetIoPriority(int priority) => Call($"ioprio_set({priority:x})", SyscallNumbers.IoprioSet, IoprioWhoProcess, 0, (ulong)(uint)priority);
 

@@ -50,14 +50,11 @@ internal static class SyscallNumbers
     internal const int Capset = 126;
     internal const int Sigaltstack = 131;
     internal const int Personality = 135;
-    internal const int Getpriority = 140;
     internal const int Setpriority = 141;
-    internal const int SchedGetparam = 143;
     internal const int SchedSetscheduler = 144;
     internal const int SchedGetscheduler = 145;
     internal const int Prctl = 157;
     internal const int SchedSetaffinity = 203;
-    internal const int SchedGetaffinity = 204;
     internal const int IoprioSet = 251;
     internal const int IoprioGet = 252;
     internal const int ArchPrctl = 158;

@@ -58,15 +58,20 @@ public static class ThreadSettings
                 warnings.Add($"{who}: its {what} could not be set back ({e.Message})");
             }
         }
-        // The policy first: setting it resets the nice value of a real-time one.
-        var (policy, priority) = calls.GetScheduler();
-        if (policy != saved.Policy || priority != saved.Priority)
+        // Read from outside, as at checkpoint; set by the thread. The policy first: setting it
+        // resets the nice value of a real-time one.
+        var (pid, tid) = (calls.Injector.Thread.Pid, calls.Injector.Thread.Tid);
+        var now = ProcFs.ReadThreadStat(pid, tid);
+        if (now.Policy != (saved.Policy & ~SchedResetOnFork) || now.RtPriority != saved.Priority || (saved.Policy & SchedResetOnFork) != 0)
+        {
             Try($"scheduling policy {saved.Policy & ~SchedResetOnFork} (priority {saved.Priority})", () => calls.SetScheduler(saved.Policy, saved.Priority));
-        if (calls.GetNice() != saved.Nice)
+            now = ProcFs.ReadThreadStat(pid, tid);
+        }
+        if (now.Nice != saved.Nice)
             Try($"nice value {saved.Nice}", () => calls.SetNice(saved.Nice));
-        if (!saved.Affinity.IsEmpty && !calls.GetAffinity().AsSpan().SequenceEqual(saved.Affinity.Span))
+        if (!saved.Affinity.IsEmpty && !ProcFs.ReadThreadStatus(pid, tid).CpusAllowed.AsSpan().SequenceEqual(saved.Affinity.Span))
             Try("CPU mask (none of its CPUs here?)", () => calls.SetAffinity(saved.Affinity.Span));
-        if (calls.GetIoPriority() != saved.IoPriority)
+        if (IoPriority.Of(tid) != saved.IoPriority)
             Try($"I/O priority {saved.IoPriority:x}", () => calls.SetIoPriority(saved.IoPriority));
     }
 
