@@ -10,6 +10,7 @@ using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.Terminals;
 using Amber.Checkpoint.Resources.SystemV;
 using Amber.Checkpoint.Resources.Threads;
 using Amber.Checkpoint.Resources.Zombies;
@@ -242,6 +243,8 @@ public static class Checkpointer
             Faults.Check(FaultPoint.BeforeCommit);
             cancel.ThrowIfCancellationRequested();
             var manifest = NewManifest(frozen, group, hasForest, parent, sources, storage is not null, namespaces);
+            if (dumped.Append(forest).Any(i => i.Ptys.Count > 0))
+                manifest.RequiredFeatures.Add(ImageFormat.TerminalsFeature);
             ids.Translate(manifest);
             if (options.BeforeEnd is not null && !options.LeaveRunning)
             {
@@ -366,13 +369,14 @@ public static class Checkpointer
 
     /// <summary>
     /// What the processes share, decided once every one is known, resource by resource: who makes
-    /// each pipe, socket pair and FIFO again, and each open file, shared memory object and deleted
+    /// each pipe, pseudo-terminal, socket pair and FIFO again, and each open file, shared memory object and deleted
     /// file several processes use (docs/architecture.md §3.4).
     /// </summary>
     private static List<string> ResolveSharing(IReadOnlyList<ProcessImage> processes, CheckpointOptions options)
     {
         PipeResolver.Resolve(processes);
-        var warnings = SocketPairs.Resolve(processes, options.ReconnectTo);
+        var warnings = PtyResolver.Resolve(processes);
+        warnings.AddRange(SocketPairs.Resolve(processes, options.ReconnectTo));
         FifoKind.Resolve(processes);
         warnings.AddRange(Sharing.Resolve(processes));
         return warnings;

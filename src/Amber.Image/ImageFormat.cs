@@ -55,8 +55,15 @@ public static class ImageFormat
     /// </summary>
     public const string NetworkLinksFeature = "network-links";
 
+    /// <summary>
+    /// Required by a checkpoint that holds pseudo-terminals of its own (ProcessImage.ptys): a build that
+    /// does not know them would fail on their fds half-way through a restore.
+    /// </summary>
+    public const string TerminalsFeature = "terminals";
+
     /// <summary>Manifest features this build understands (a reader refuses any other required one).</summary>
-    internal static IReadOnlySet<string> SupportedFeatures { get; } = new HashSet<string>([PageLayersFeature, EncryptionFeature, NamespacesFeature, NetworkLinksFeature], StringComparer.Ordinal);
+    internal static IReadOnlySet<string> SupportedFeatures { get; } =
+        new HashSet<string>([PageLayersFeature, EncryptionFeature, NamespacesFeature, NetworkLinksFeature, TerminalsFeature], StringComparer.Ordinal);
 
     /// <summary>
     /// The name of layer <paramref name="layer"/> of page file <paramref name="fileName"/> in a

@@ -277,6 +277,7 @@ internal static class NativeAbi
         #include <linux/sock_diag.h>
         #include <linux/unix_diag.h>
         #include <sys/ioctl.h>
+        #include <termios.h>
         #include <sys/eventfd.h>
         #include <sys/epoll.h>
         #include <poll.h>
@@ -325,6 +326,8 @@ internal static class NativeAbi
         #include <linux/tcp.h>
         #include <linux/sockios.h>
         #include <asm/ioctls.h>
+        #include <asm/termbits.h>
+        #include <linux/tty.h>
         #include <asm/siginfo.h>
         #include <asm/stat.h>
         #include <asm/unistd.h>

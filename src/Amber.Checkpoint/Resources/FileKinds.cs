@@ -5,6 +5,7 @@ using Amber.Checkpoint.Resources.Files;
 using Amber.Checkpoint.Resources.Pipes;
 using Amber.Checkpoint.Resources.SharedMemory;
 using Amber.Checkpoint.Resources.Sockets;
+using Amber.Checkpoint.Resources.Terminals;
 using Amber.Image.Schema;
 
 namespace Amber.Checkpoint.Resources;
@@ -20,7 +21,7 @@ public static class FileKinds
     [
         new MemfdKind(), new DeletedFileKind(), new PathFileKind(), new FifoKind(), new PipeKind(),
         new EventFdKind(), new TimerFdKind(), new SignalFdKind(), new EpollKind(), new InotifyKind(),
-        new SocketKind(), new ExternalKind(),
+        new SocketKind(), new PtyKind(), new ExternalKind(),
     ];
 
     private static readonly Dictionary<FdKind, IFileKind> ByKind = All.SelectMany(k => k.Restores.Select(r => (r, k))).ToDictionary(e => e.r, e => e.k);

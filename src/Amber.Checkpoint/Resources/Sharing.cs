@@ -25,7 +25,7 @@ namespace Amber.Checkpoint.Resources;
 public static class Sharing
 {
     private static readonly FdKind[] Shareable =
-        [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket, FdKind.FdDeletedFile];
+        [FdKind.FdRegular, FdKind.FdDirectory, FdKind.FdDevNull, FdKind.FdCharacterDevice, FdKind.FdSocket, FdKind.FdDeletedFile, FdKind.FdPtySlave];
 
     public static List<string> Resolve(IReadOnlyList<ProcessImage> processes)
     {
@@ -180,13 +180,14 @@ public static class Sharing
     /// <summary>
     /// The open file a shared fd is made from (<see cref="ProcessImage.SharedFiles"/>), by the process
     /// that makes it for those below it: a file opened again by its path (or a deleted file's), a
-    /// socket, or a pipe end opened again from its slot.
+    /// socket, a pipe end opened again from its slot, or a pseudo-terminal's slave.
     /// </summary>
     public static int CreateFile(RemoteCalls calls, FdImage recipe, DeletedFileRestorer deletedFiles, RestoreTree tree) => recipe.Kind switch
     {
         FdKind.FdSocket => SocketRestorer.Create(calls, recipe, tree.TcpRepairs),
         FdKind.FdPipe => PipeMaker.Reopen(calls, tree.Slots[(recipe.PipeId, recipe.PipeWriteEnd)], recipe),
         FdKind.FdDeletedFile => PathFileKind.Open(calls, recipe, deletedFiles.PathOf(recipe.DeletedFile)),
+        FdKind.FdPtySlave => Terminals.PtyKind.OpenSlave(calls, recipe, tree),
         _ => PathFileKind.Open(calls, recipe, recipe.Path),
     };
 }

@@ -134,6 +134,13 @@ public static class ImageValidator
         var fdNumbers = image.Fds.Select(f => f.Fd).ToHashSet();
         if (image.Pipes.Any(p => p.Data.Length > p.Capacity))
             Fail("a pipe holds more bytes than its capacity");
+        foreach (var pty in image.Ptys)
+        {
+            if (pty.Termios.Length != PtyMaster.TermiosSize || pty.WindowSize.Length != PtyMaster.WindowSizeSize)
+                Fail($"pseudo-terminal {pty.Index} has a termios or window size of the wrong size");
+            if (!pty.MasterPath.EndsWith("/ptmx", StringComparison.Ordinal))
+                Fail($"pseudo-terminal {pty.Index}'s master '{pty.MasterPath}' is not a ptmx");
+        }
         foreach (var fd in image.Fds)
         {
             if (fd.Fd < 0 || fd.Fd > 1 << 20)
@@ -150,6 +157,8 @@ public static class ImageValidator
                 Fail($"fd {fd.Fd} shares its file with fd {fd.SharesDescriptionWith}, which is not a lower fd of the image");
             if (fd.Kind == FdKind.FdDeletedFile && !HasDeleted(fd.DeletedFile))
                 Fail($"fd {fd.Fd} is a deleted file whose contents the image does not hold");
+            if (fd.Kind is FdKind.FdPtyMaster or FdKind.FdPtySlave && !tree.Ptys.ContainsKey(fd.PtyIndex))
+                Fail($"fd {fd.Fd} is a side of pseudo-terminal {fd.PtyIndex}, which the image does not hold");
             foreach (var watch in fd.Inotify)
             {
                 if (watch.Deleted && !HasDeleted(watch.Inode))
@@ -196,6 +205,11 @@ public static class ImageValidator
             yield return (v.Path, $"mapping {v.Start:x}-{v.End:x}");
         foreach (var d in image.DeletedFiles)
             yield return (d.Path, "a deleted file");
+        foreach (var pty in image.Ptys)
+        {
+            yield return (pty.MasterPath, $"pseudo-terminal {pty.Index}'s master");
+            yield return (pty.SlaveDirectory, $"pseudo-terminal {pty.Index}'s slave directory");
+        }
     }
 
     /// <summary>Why a path is not absolute and canonical (no empty, "." or ".." component, no NUL), or null.</summary>

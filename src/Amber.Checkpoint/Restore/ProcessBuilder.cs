@@ -6,6 +6,7 @@ using Amber.Checkpoint.Resources.Limits;
 using Amber.Checkpoint.Resources.Locks;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.Pipes;
+using Amber.Checkpoint.Resources.Terminals;
 using Amber.Checkpoint.Resources.ProcessGroups;
 using Amber.Checkpoint.Resources.Scheduling;
 using Amber.Checkpoint.Resources.SharedMemory;
@@ -95,6 +96,7 @@ public sealed class ProcessBuilder(
         warnings.AddRange(fds.Warnings);
         calls.SetUmask(image.Umask);
         Sessions.Join(calls, image, tree, warnings);
+        PtyRestorer.TakeControl(calls, image, tree); // before any process of its session is made: they inherit it
 
         BuildChildren(calls, image);
         mm.AdviseAfterChildren(); // madvise(DONTFORK), mseal... only now (MemoryRestorer.Advice.cs)
@@ -137,6 +139,7 @@ public sealed class ProcessBuilder(
     {
         var (process, image, injector, calls, threads, deferred, isRoot) = built;
         FdTable.OpenDeferred(calls, deferred);
+        PtyRestorer.SetForeground(calls, image, tree, warnings);
         PendingSignals.Restore(calls, image.Pid, image);
         // Per mm, so once the threads are there; the .NET runtime fails without its registration.
         foreach (int registration in RemoteCalls.Membarrier.Registrations.Where(r => (image.MembarrierRegistrations & r) != 0))
@@ -257,6 +260,7 @@ public sealed class ProcessBuilder(
     /// </summary>
     private DeletedFileRestorer CreateForOthers(RemoteCalls calls, ProcessImage image, PageFiles pageFiles, int floor)
     {
+        PtyRestorer.CreateInSlots(calls, image, tree, warnings); // first: a shared file may be one of their slaves
         PipeKind.CreateShared(calls, image, tree);
         SocketPairs.CreateShared(calls, image, tree);
         ShmemRestorer.CreateInSlots(calls, image, tree, pageFiles.Of);

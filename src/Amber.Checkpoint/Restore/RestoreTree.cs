@@ -44,6 +44,11 @@ public sealed class RestoreTree
             PairSlots[(pair.Id, false)] = SlotBase + k++;
             PairSlots[(pair.Id, true)] = SlotBase + k++;
         }
+        foreach (var pty in creators.SelectMany(i => i.Ptys))
+        {
+            Ptys[pty.Index] = pty;
+            PtySlots[pty.Index] = SlotBase + k++;
+        }
         foreach (var shmem in creators.Where(i => !i.Zombie).SelectMany(i => i.Mm.Shmem.Where(s => s.InSlot)))
             ObjectSlots[(ObjectKind.Shmem, shmem.Id)] = SlotBase + k++;
         foreach (var deleted in creators.SelectMany(i => i.DeletedFiles.Where(d => d.InSlot)))
@@ -70,6 +75,29 @@ public sealed class RestoreTree
 
     public Dictionary<(ulong Id, bool Second), int> PairSlots { get; } = [];
 
+    /// <summary>The checkpoint's pseudo-terminals, by their index at checkpoint.</summary>
+    public Dictionary<uint, PtyImage> Ptys { get; } = [];
+
+    /// <summary>The slot each pseudo-terminal's master is handed down in, by its index at checkpoint.</summary>
+    public Dictionary<uint, int> PtySlots { get; } = [];
+
+    /// <summary>The index each pseudo-terminal came back under (its own, unless another terminal had it), by its index at checkpoint.</summary>
+    public Dictionary<uint, int> PtyIndexes { get; } = [];
+
+    /// <summary>The pseudo-terminals made again, as amber reaches them (their slaves held open from here until the release).</summary>
+    public List<Kernel.Files.PtyMaster> Terminals { get; } = [];
+
+    /// <summary>The path of the slave of pseudo-terminal <paramref name="index"/> (its index at checkpoint), as made again.</summary>
+    public string SlavePath(uint index) => $"{Ptys[index].SlaveDirectory}/{PtyIndexes[index]}";
+
+    /// <summary>Lets go of amber's hold on the pseudo-terminals made (before the release: every process holds its own by then).</summary>
+    public void ReleaseTerminals()
+    {
+        foreach (var terminal in Terminals)
+            terminal.Dispose();
+        Terminals.Clear();
+    }
+
     /// <summary>Named FIFOs by inode at checkpoint, with their queued bytes.</summary>
     public Dictionary<ulong, PipeImage> Fifos => field ??= Images.SelectMany(i => i.Fifos).ToDictionary(f => f.Id);
 
@@ -91,7 +119,7 @@ public sealed class RestoreTree
 
     public Dictionary<(ulong PipeId, bool WriteEnd), int> Slots { get; } = [];
 
-    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count + PairSlots.Count + ObjectSlots.Count;
+    public int SlotEnd => SlotBase + Slots.Count + FileSlots.Count + PairSlots.Count + PtySlots.Count + ObjectSlots.Count;
 
     public bool HasSlots => SlotEnd > SlotBase;
 

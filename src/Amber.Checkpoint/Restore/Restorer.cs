@@ -197,6 +197,7 @@ public static class Restorer
             ShmemRestorer.AddSharedSeals(tree);
             SocketQueueRestorer.Restore(tree, warnings);
             SysvIpcRestorer.Restore(tree.Root);
+            tree.ReleaseTerminals(); // each process holds its own ends by now
             trace.Mark("socket queues");
             // The restore itself made events (files made again and unlinked in watched places); the
             // checkpoint took none (it refuses unread events): nothing may wait for the program now.
@@ -239,6 +240,7 @@ public static class Restorer
         catch
         {
             tree.TcpRepairs.Dispose(); // closed in repair mode: no peer is sent anything
+            tree.ReleaseTerminals();
             builder.KillAll();
             pager?.Dispose();
             // Their interfaces go before their lock: announced here, their address draws their peers'

@@ -151,8 +151,22 @@ public static class InspectCommand
                 if (f.Socket is { } socket && UdpSockets.Describe(socket) is { } udp)
                     o.WriteLine($"         {udp}");
             }
+            foreach (var pty in p.Ptys)
+                o.WriteLine(DescribePty(pty));
             o.WriteLine($"  signal handlers: {string.Join(" ", p.Sigactions.Select(a => a.Signal))}; pending (process-wide): {p.SharedPending.Count}");
         }
+    }
+
+    /// <summary>One line for a pseudo-terminal the process makes: its slave, size, mode, session and what waits in it.</summary>
+    private static string DescribePty(PtyImage pty)
+    {
+        var ws = pty.WindowSize.Span;
+        var termios = pty.Termios.Span;
+        string size = ws.Length == 8 ? $"{BitConverter.ToUInt16(ws)}x{BitConverter.ToUInt16(ws[2..])}" : "?";
+        string mode = termios.Length == Kernel.Files.PtyMaster.TermiosSize && Kernel.Files.PtyMaster.Canonical(termios) ? "canonical" : "non-canonical";
+        return $"  makes pseudo-terminal {pty.SlaveDirectory}/{pty.Index} ({pty.MasterPath}): {size}, {mode}"
+            + $"{(pty.Session != 0 ? $", controls session {pty.Session} (foreground group {pty.ForegroundGroup})" : "")}{(pty.PacketMode ? ", packet mode" : "")}{(pty.Locked ? ", locked" : "")}"
+            + $"{(pty.SlaveClosed ? ", slave closed" : "")}; {pty.ToMaster.Length} B for the master, {pty.ToSlave.Length} B for the slave";
     }
 
     private static string Prot(uint prot) =>

@@ -19,6 +19,9 @@ internal sealed class ImagePids
     private readonly Dictionary<int, int>? _inner;
     private readonly Dictionary<int, (int Pgid, int Sid)> _groups = [];
 
+    // amber's id of a member's process group or session → the image's.
+    private readonly Dictionary<int, int> _groupIds = [];
+
     private ImagePids(Dictionary<int, int>? inner) => _inner = inner;
 
     /// <summary>Processes in amber's PID namespace: their ids are the image's.</summary>
@@ -36,6 +39,9 @@ internal sealed class ImagePids
             var status = Kernel.Proc.ProcFs.ReadStatus(member.Pid);
             pids._inner![member.Pid] = Last(status.NsPids, member.Pid);
             pids._groups[member.Pid] = (Last(status.NsPgids, 0), Last(status.NsSids, 0));
+            var stat = Kernel.Proc.ProcFs.ReadStat(member.Pid);
+            pids._groupIds[stat.ProcessGroup] = pids._groups[member.Pid].Pgid;
+            pids._groupIds[stat.Session] = pids._groups[member.Pid].Sid;
             foreach (var thread in member.Frozen?.Threads.Skip(1) ?? [])
                 pids._inner[thread.Tid] = Namespaces.InnerPid(thread.Tid);
         }
@@ -103,6 +109,11 @@ internal sealed class ImagePids
             Translate(shared.Recipe);
         foreach (var pair in image.SocketPairs)
             Translate(pair.FirstQueue.Concat(pair.SecondQueue));
+        foreach (var pty in image.Ptys)
+        {
+            pty.Session = _groupIds.GetValueOrDefault(pty.Session);
+            pty.ForegroundGroup = _groupIds.GetValueOrDefault(pty.ForegroundGroup);
+        }
     }
 
     /// <summary>The ids the manifest lists, from amber's to the image's.</summary>
