@@ -8,6 +8,28 @@ namespace Amber.Integration.Tests;
 /// <summary>eventfd, timerfd, signalfd, epoll and listening sockets: a server's main loop, restored.</summary>
 public sealed class EventLoopTests
 {
+    /// <summary>
+    /// An edge-triggered watch reports each event once: not again after a restore (its file still
+    /// ready, the event collected before the checkpoint), and still once if it was not collected yet;
+    /// a level-triggered and a one-shot watch beside it as they were. Half the checkpoints fall with
+    /// an event waiting (odd ticks), half with it collected; one leaves the program running.
+    /// </summary>
+    [Fact]
+    public void EdgeTriggeredWatchesReportEachEventOnceAcrossRestores()
+    {
+        using var dir = new TestDir("epollet");
+        using var target = TargetProcess.StartC("epollet", dir);
+        target.WaitForTicks(3);
+        AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["running"], "--leave-running").ShouldSucceed();
+        target.WaitForTicks(3);
+        for (int cycle = 1; cycle <= 4; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(3); // each tick checks what two epoll_waits report
+        }
+        target.StopAndVerify();
+    }
+
     [Fact]
     public void EventLoopServesAgainAfterTwoCycles()
     {

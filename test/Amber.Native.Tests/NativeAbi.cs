@@ -157,6 +157,7 @@ internal static class NativeAbi
         ["Interop.SemidDsSize"] = ("sizeof(struct semid_ds)", null, null),
         ["Interop.MsqidDsSize"] = ("sizeof(struct msqid_ds)", null, null),
         ["Interop.IfreqSize"] = ("sizeof(struct ifreq)", null, null),
+        ["Interop.EpollEventSize"] = ("sizeof(struct epoll_event)", null, null),
         ["Interop.TcpInfoStateOffset"] = ("offsetof(struct tcp_info, tcpi_state)", null, null),
         ["Interop.TcpInfoOptionsOffset"] = ("offsetof(struct tcp_info, tcpi_options)", null, null),
     };

@@ -27,6 +27,7 @@ public static partial class FdTable
             locks.AddRange(fd.Info.Locks.Select(l => (fd.Fd, l)));
         }
         EpollKind.ResolveTargets(pid, fds);
+        EpollKind.ReadReadiness(pid, fds);
         FindSharedDescriptions(pid, fds);
         image.Fds.AddRange(fds);
         FileLocks.Dump(pid, image, locks);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Amber.Checkpoint.Resources.AnonFds;
 using Amber.Checkpoint.Resources.Isolation;
 using Amber.Checkpoint.Resources.Memory;
 using Amber.Checkpoint.Resources.SharedMemory;
@@ -211,6 +212,8 @@ public static class Restorer
             if (tree.TcpRepairs.Resume() is [var problem, ..])
                 throw new CheckpointException(problem);
             trace.Mark("connections");
+            // Every queue is full again: what the epoll sets' edge-triggered watches had reported goes off their lists.
+            EpollKind.SettleReadiness(tree, warnings);
             // Their addresses may have been elsewhere a moment ago (another node's): the network learns
             // where they are now; until the release their peers' packets meet the lock, never a reset.
             warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));

@@ -1,4 +1,5 @@
 using Amber.Image.Schema;
+using Amber.Kernel;
 using Amber.Kernel.Files;
 using Amber.Kernel.Proc;
 
@@ -51,6 +52,63 @@ public sealed class EpollKind : IFileKind
             }
         }
     }
+
+    /// <summary>
+    /// Which watches of each set are on its ready list (<see cref="EpollTarget.Ready"/>), where it
+    /// matters — an edge-triggered watch not on it has reported its file's readiness already, and a
+    /// restore's EPOLL_CTL_ADD would report it again — and can be read: the watches' data tell them
+    /// apart, none is exclusive (EPOLL_CTL_MOD, which puts them back, refuses those).
+    /// </summary>
+    public static void ReadReadiness(int pid, List<FdImage> fds)
+    {
+        foreach (var epoll in fds.Where(f => f.Kind == FdKind.FdEpoll))
+        {
+            var targets = epoll.Epoll.Targets;
+            if (!targets.Any(EdgeOnly) || targets.Any(t => EpollReadiness.Exclusive(t.Events)) || targets.Select(t => t.Data).Distinct().Count() != targets.Count)
+                continue;
+            try
+            {
+                var ready = EpollReadiness.Read(pid, epoll.Fd, [.. targets.Select(WatchOf)]);
+                foreach (var target in targets)
+                    target.Ready = ready.Contains(target.Data);
+            }
+            catch (KernelCallException e)
+            {
+                throw new CheckpointException($"process {pid}: fd {epoll.Fd} (epoll): its ready list could not be read: {e.Message}");
+            }
+            epoll.Epoll.ReadinessKnown = true;
+        }
+    }
+
+    /// <summary>
+    /// Once every queue is filled again (the last thing before the release): each set's ready list
+    /// made what it was — the edge-triggered watches that had reported their file's readiness taken
+    /// off it. Where that fails, the program may see one wakeup more (said, not fatal).
+    /// </summary>
+    public static void SettleReadiness(Restore.RestoreTree tree, List<string> warnings)
+    {
+        foreach (var image in tree.Images.Where(i => !i.Zombie && !i.SharesFdTable))
+        {
+            foreach (var epoll in image.Fds.Where(f => f.Kind == FdKind.FdEpoll && f.Epoll.ReadinessKnown && f.Epoll.Targets.Any(t => EdgeOnly(t) && !t.Ready)))
+            {
+                var targets = epoll.Epoll.Targets;
+                var rearm = targets.Where(t => EdgeOnly(t) ? t.Ready : EpollReadiness.OneShot(t.Events) && (t.Events & ~PrivateEpollBits) != 0);
+                try
+                {
+                    EpollReadiness.Settle(tree.HostId(image.Pid), epoll.Fd, targets.Count, [.. rearm.Select(WatchOf)]);
+                }
+                catch (KernelCallException e)
+                {
+                    warnings.Add($"process {image.Pid}: fd {epoll.Fd} (epoll): its ready list could not be made what it was ({e.Message}): an edge-triggered watch may report once more");
+                }
+            }
+        }
+    }
+
+    /// <summary>Edge-triggered and not one-shot: what a restore's EPOLL_CTL_ADD would report again.</summary>
+    private static bool EdgeOnly(EpollTarget t) => EpollReadiness.EdgeTriggered(t.Events) && !EpollReadiness.OneShot(t.Events);
+
+    private static EpollReadiness.Watch WatchOf(EpollTarget t) => new(t.Fd, t.HasHeldAs ? t.HeldAs : t.Fd, t.Events, t.Data);
 
     /// <summary>0 for an fd that is no epoll set; 1 + the deepest epoll set it watches for one (sets nest, never in a loop).</summary>
     public static int Depth(ProcessImage image, int fd, int level = 0)
