@@ -78,9 +78,9 @@ public sealed class FailureTests
     {
         using var dir = new TestDir("socket");
         using var target = TargetProcess.Start("/usr/bin/python3",
-            ["-c", "import socket,time\ns=socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)\ns.bind((0, 0))\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
+            ["-c", "import socket,time\ns=socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)\nprint('READY',flush=True)\nwhile True: time.sleep(0.05); print('tick', flush=True)"], dir.Path);
         target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(30));
-        // A netlink socket: a family Amber does not handle.
+        // A packet socket (protocol 0: it captures nothing): a family Amber does not handle.
         var run = AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img"]).ShouldFail($"process {target.Pid}: fd 3 (socket:");
         Assert.Contains("a socket of a family or type Amber does not handle", run.Stderr);
         Assert.True(target.IsRunning);

@@ -150,6 +150,10 @@ public static class InspectCommand
                     o.WriteLine($"         TCP {TcpConnections.Describe(queued.LocalAddress)} -> {TcpConnections.Describe(queued.PeerAddress)} waiting to be accepted, receive queue {queued.Tcp.ReceiveQueue.Length} B{(queued.Tcp.RemoteFinReceived ? ", peer's FIN" : "")}");
                 if (f.Socket is { } socket && UdpSockets.Describe(socket) is { } udp)
                     o.WriteLine($"         {udp}");
+                if (f.Socket is { Family: Kernel.Files.SocketState.Netlink, LocalAddress.Length: >= 12 } netlink)
+                    o.WriteLine($"         netlink protocol {netlink.Protocol}, port {BitConverter.ToUInt32(netlink.LocalAddress.Span[4..])}, groups "
+                        + $"[{string.Join(" ", netlink.NetlinkGroups.SelectMany((w, i) => Enumerable.Range(0, 32).Where(b => (w & (1u << b)) != 0).Select(b => i * 32 + b + 1)))}]"
+                        + $"{(netlink.PeerAddress.IsEmpty ? "" : ", connected")}");
             }
             foreach (var pty in p.Ptys)
                 o.WriteLine(DescribePty(pty));

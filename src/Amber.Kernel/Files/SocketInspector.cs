@@ -31,12 +31,25 @@ public sealed record SocketState(
     public const int SendBuffer = Interop.SO_SNDBUF;
     public const int ReceiveBufferForce = Interop.SO_RCVBUFFORCE;
     public const int SendBufferForce = Interop.SO_SNDBUFFORCE;
+    public const int Netlink = Interop.AF_NETLINK;
+    public const int Raw = Interop.SOCK_RAW;
+    public const int NetlinkLevel = Interop.SOL_NETLINK;
+    public const int NetlinkAddMembership = Interop.NETLINK_ADD_MEMBERSHIP;
+
+    /// <summary>A netlink socket's multicast groups (NETLINK_LIST_MEMBERSHIPS: bit g-1 of word (g-1)/32 for group g); empty for other sockets.</summary>
+    public uint[] NetlinkGroups { get; init; } = [];
+
+    /// <summary>A netlink socket's connection: sockaddr_nl of its peer names a port or a group (getpeername says 0, 0 when it has none).</summary>
+    public bool NetlinkConnected => PeerAddress.Length >= 12 && (BitConverter.ToUInt32(PeerAddress, 4) != 0 || BitConverter.ToUInt32(PeerAddress, 8) != 0);
+
+    /// <summary>The size of the message waiting first on a netlink socket (peeked), 0 if none.</summary>
+    public int NetlinkWaiting { get; init; }
 
     /// <summary>A unix address with a name (a path or an abstract name), not the bare family of an unnamed socket.</summary>
     public static bool IsNamed(ReadOnlySpan<byte> address) => address.Length > 2;
 
     public string Describe() =>
-        $"{Family switch { Unix => "unix", Inet => "TCP/IP", Inet6 => "TCP/IPv6", _ => $"family {Family}" }} " +
+        $"{Family switch { Unix => "unix", Inet => "TCP/IP", Inet6 => "TCP/IPv6", Netlink => $"netlink (protocol {Protocol})", _ => $"family {Family}" }} " +
         $"{Type switch { Stream => "stream", Datagram => "datagram", SeqPacket => "seqpacket", _ => $"type {Type}" }} socket";
 }
 
@@ -125,12 +138,56 @@ public static class SocketInspector
             options.Add((Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, peekOffset));
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
+        bool netlink = family == Interop.AF_NETLINK;
+        if (netlink)
+        {
+            foreach (int name in NetlinkOptions)
+                options.Add((Interop.SOL_NETLINK, name, IntOption(s, Interop.SOL_NETLINK, name, pid, fd)));
+            foreach (var (name, initial) in new[] { (Interop.SO_RCVBUF, InitialBuffer(type, receive: true)), (Interop.SO_SNDBUF, InitialBuffer(type, receive: false)) })
+            {
+                if (IntOption(s, Interop.SOL_SOCKET, name, pid, fd) is var value && value != initial)
+                    options.Add((Interop.SOL_SOCKET, name, value));
+            }
+        }
         return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options)
         {
+            NetlinkGroups = netlink ? NetlinkMemberships(s, pid, fd) : [],
+            NetlinkWaiting = netlink ? Waiting(s) : 0,
             TcpState = tcpState,
             LingerSeconds = inet ? SocketOptions.Linger(s) : null,
             Congestion = tcp && SocketOptions.Congestion(s) is { } congestion && congestion != DefaultCongestion.Value ? congestion : null,
         };
+    }
+
+    private static readonly int[] NetlinkOptions =
+    [
+        Interop.NETLINK_PKTINFO, Interop.NETLINK_BROADCAST_ERROR, Interop.NETLINK_NO_ENOBUFS, Interop.NETLINK_LISTEN_ALL_NSID,
+        Interop.NETLINK_CAP_ACK, Interop.NETLINK_EXT_ACK, Interop.NETLINK_GET_STRICT_CHK,
+    ];
+
+    /// <summary>The groups a netlink socket listens to, as bitmask words (groups past 32 are not in its address).</summary>
+    private static unsafe uint[] NetlinkMemberships(int s, int pid, int fd)
+    {
+        var words = new uint[64];
+        uint length = (uint)(words.Length * sizeof(uint));
+        fixed (uint* w = words)
+        {
+            if (Interop.Getsockopt(s, Interop.SOL_NETLINK, Interop.NETLINK_LIST_MEMBERSHIPS, w, &length) < 0)
+                Errnos.Throw("getsockopt(NETLINK_LIST_MEMBERSHIPS)", $"fd {fd} of process {pid}");
+        }
+        // The kernel says how long the whole list is, which may be more than was asked for.
+        int used = (int)Math.Min(length / sizeof(uint), (uint)words.Length);
+        while (used > 0 && words[used - 1] == 0)
+            used--;
+        return words[..used];
+    }
+
+    /// <summary>The size of the first message waiting on a datagram-like socket (a peek that takes nothing), 0 if none.</summary>
+    private static unsafe int Waiting(int s)
+    {
+        byte one;
+        nint n = Interop.Recv(s, &one, 1, Interop.MSG_PEEK | Interop.MSG_DONTWAIT | Interop.MSG_TRUNC);
+        return n > 0 ? (int)n : 0;
     }
 
     /// <summary>How many connections wait in the accept queue of listening TCP socket <paramref name="fd"/> (amber's own fd).</summary>

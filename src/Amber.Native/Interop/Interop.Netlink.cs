@@ -16,6 +16,18 @@ internal static partial class Interop
     internal const int UNIX_DIAG_ICONS = 3;
     internal const int UNIX_DIAG_SHUTDOWN = 6;
 
+    // A program's own netlink sockets: their options (SOL_NETLINK) and the groups they listen to.
+    internal const int SOL_NETLINK = 270;
+    internal const int NETLINK_ADD_MEMBERSHIP = 1;
+    internal const int NETLINK_PKTINFO = 3;
+    internal const int NETLINK_BROADCAST_ERROR = 4;
+    internal const int NETLINK_NO_ENOBUFS = 5;
+    internal const int NETLINK_LISTEN_ALL_NSID = 8;
+    internal const int NETLINK_LIST_MEMBERSHIPS = 9;
+    internal const int NETLINK_CAP_ACK = 10;
+    internal const int NETLINK_EXT_ACK = 11;
+    internal const int NETLINK_GET_STRICT_CHK = 12;
+
     [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
     internal static partial int Socket(int domain, int type, int protocol);
 }

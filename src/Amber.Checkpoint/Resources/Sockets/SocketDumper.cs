@@ -23,6 +23,11 @@ public static class SocketDumper
         var s = inspected ?? SocketInspector.Inspect(pid, image.Fd, st.Inode);
         string what = $"fd {image.Fd} ({image.Description}, a {s.Describe()})";
         bool unix = s.Family == SocketState.Unix;
+        if (s.Family == SocketState.Netlink && s.Type is SocketState.Raw or SocketState.Datagram)
+        {
+            DumpNetlink(pid, image, st, s, what);
+            return;
+        }
         if (s.Family is not (SocketState.Unix or SocketState.Inet or SocketState.Inet6)
             || s.Type is not (SocketState.Stream or SocketState.Datagram or SocketState.SeqPacket))
             throw new UnsupportedResourceException(pid, what, "a socket of a family or type Amber does not handle");
@@ -83,6 +88,26 @@ public static class SocketDumper
             UdpSockets.Dump(pid, image.Fd, what, image.Socket);
         if (unix && SocketRestorer.UnixPath(image.Socket) is { } path && FileStat.TryGetNoFollow(path, out var file) && file.IsSocket)
             image.Socket.SocketFile = new FileOwner { Uid = file.Uid, Gid = file.Gid, Mode = file.Mode & 0xfff };
+    }
+
+    /// <summary>
+    /// A netlink socket of the program's own (route, generic, audit... monitors and requesters): its
+    /// protocol, port id, groups, connection and options. A message waiting on it, the kernel's answer
+    /// or an event, would be lost: refused (a moment later it has usually been read).
+    /// </summary>
+    private static void DumpNetlink(int pid, FdImage image, FileStat st, SocketState s, string what)
+    {
+        if (s.NetlinkWaiting > 0)
+            throw new UnsupportedResourceException(pid, what, $"a netlink socket with a message of {s.NetlinkWaiting} bytes waiting") { Passing = true };
+        image.Kind = FdKind.FdSocket;
+        image.SocketInode = st.Inode;
+        image.Socket = new SocketImage
+        {
+            Family = s.Family, Type = s.Type, Protocol = s.Protocol, LocalAddress = Google.Protobuf.ByteString.CopyFrom(s.LocalAddress),
+            PeerAddress = Google.Protobuf.ByteString.CopyFrom(s.NetlinkConnected ? s.PeerAddress : []),
+        };
+        image.Socket.NetlinkGroups.AddRange(s.NetlinkGroups);
+        AddOptions(image.Socket, s);
     }
 
     private static void AddOptions(SocketImage image, SocketState s)

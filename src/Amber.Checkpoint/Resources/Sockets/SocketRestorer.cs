@@ -33,6 +33,11 @@ public static class SocketRestorer
         {
             foreach (var option in s.Options)
                 SetOption((level, name, value) => SocketOptions.SetInt(copy.Fd, level, name, value), option);
+            if (s.Family == SocketState.Netlink)
+            {
+                RestoreNetlink(copy.Fd, s);
+                return created;
+            }
             if (s.LingerOn)
                 SocketOptions.SetLinger(copy.Fd, s.LingerSeconds);
             if (s.Congestion.Length > 0)
@@ -66,6 +71,27 @@ public static class SocketRestorer
         {
             copy?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// A netlink socket bound again to its port id (one never bound, which a first send binds by itself,
+    /// is left so), its groups joined: the first 32 with the address, the others one by one.
+    /// </summary>
+    private static void RestoreNetlink(int socket, SocketImage s)
+    {
+        var address = s.LocalAddress.Span;
+        if (address.Length >= 12 && (BitConverter.ToUInt32(address[4..]) != 0 || BitConverter.ToUInt32(address[8..]) != 0))
+            SocketOptions.Bind(socket, address);
+        for (int word = 1; word < s.NetlinkGroups.Count; word++)
+        {
+            for (int bit = 0; bit < 32; bit++)
+            {
+                if ((s.NetlinkGroups[word] & (1u << bit)) != 0)
+                    SocketOptions.SetInt(socket, SocketState.NetlinkLevel, SocketState.NetlinkAddMembership, word * 32 + bit + 1);
+            }
+        }
+        if (!s.PeerAddress.IsEmpty)
+            SocketOptions.Connect(socket, s.PeerAddress.Span);
     }
 
     private static void CreateUnix(RemoteCalls calls, FdImage fd, int created)
