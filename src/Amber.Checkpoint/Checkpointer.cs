@@ -636,6 +636,7 @@ public static class Checkpointer
             Personality = ProcFs.ReadPersonality(pid),
             PageFile = ImageNames.Pages(imagePid),
             Creds = ProcessCredentials.Dump(status),
+            Cgroup = ProcFs.ReadCgroup(pid),
             Mm = new MmImage
             {
                 StartCode = stat.StartCode, EndCode = stat.EndCode, StartData = stat.StartData, EndData = stat.EndData,

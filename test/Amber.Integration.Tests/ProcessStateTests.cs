@@ -22,6 +22,68 @@ public sealed class ProcessStateTests
     }
 
     /// <summary>
+    /// A process (two of a tree: parent and child in different cgroups) comes back in the cgroup it
+    /// was in, not in the restore's; a cgroup gone by then is said, and the process runs on in amber's.
+    /// </summary>
+    [Fact]
+    public void ProcessesComeBackInTheirCgroups()
+    {
+        string name = $"amber-it-cgroup-{Guid.NewGuid():N}"[..28];
+        var parent = Amber.Kernel.Processes.Cgroup.Create(name);
+        var child = Amber.Kernel.Processes.Cgroup.Create($"{name}/child");
+        try
+        {
+            using var dir = new TestDir("cgroup");
+            File.WriteAllText(dir["two.py"], """
+                import os, signal, sys, time
+                kid = os.fork()
+                if kid == 0:
+                    while True: time.sleep(0.05)
+                print('READY', flush=True)
+                n = 0
+                while not os.path.exists(sys.argv[1] + '/stop'):
+                    n += 1
+                    print('tick %d' % n, flush=True)
+                    time.sleep(0.02)
+                os.kill(kid, signal.SIGKILL)
+                os.waitpid(kid, 0)
+                print('PASS %d' % n, flush=True)
+                """);
+            using var target = TargetProcess.Start("/usr/bin/python3", [dir["two.py"], dir.Path], dir.Path);
+            target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(60));
+            int kid = target.Tree()[1];
+            parent.Add(target.Pid);
+            child.Add(kid);
+            string Of(int pid) => File.ReadAllLines($"/proc/{pid}/cgroup").Single(l => l.StartsWith("0::", StringComparison.Ordinal)); // v2 (hybrid: beside v1's)
+            Cycle.CheckpointKillRestore(target, dir["img1"]);
+            Assert.Equal($"0::/{name}", Of(target.Pid));
+            Assert.Equal($"0::/{name}/child", Of(kid));
+            target.WaitForTicks(3);
+            // The child's cgroup gone: it stays in the restore's, with a warning.
+            AmberCli.Run("checkpoint", target.Pid.ToString(), "--images", dir["img2"]).ShouldSucceed();
+            target.ReapKilled([kid]);
+            Directory.Delete(child.Path);
+            var restored = AmberCli.Run("restore", "--images", dir["img2"], "--detach").ShouldSucceed();
+            Assert.Contains($"cgroup /{name}/child no longer exists", restored.Stderr);
+            Assert.Equal($"0::/{name}", Of(target.Pid));
+            Assert.NotEqual($"0::/{name}/child", Of(kid));
+            target.WaitForTicks(3);
+            target.StopAndVerify();
+        }
+        finally
+        {
+            foreach (var cgroup in new[] { child, parent })
+            {
+                for (int i = 0; i < 100 && Directory.Exists(cgroup.Path); i++)
+                {
+                    try { Directory.Delete(cgroup.Path); }
+                    catch (IOException) { Thread.Sleep(50); } // its processes still ending
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// What each thread set about how it runs (nice value, policy, CPU mask, I/O priority, timer
     /// slack, machine-check kill policy, keep-capabilities: different in its two threads) and the
     /// process's transparent-huge-page switch and oom_score_adj come back as they were. Before, a

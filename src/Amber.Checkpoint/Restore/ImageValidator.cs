@@ -192,6 +192,8 @@ public static class ImageValidator
     {
         yield return (image.ExePath, "the executable");
         yield return (image.Cwd, "the working directory");
+        if (image.Cgroup.Length > 0)
+            yield return (image.Cgroup, "its cgroup");
         foreach (var fd in image.Fds)
         {
             if (fd.Kind is FdKind.FdRegular or FdKind.FdDirectory or FdKind.FdDevNull or FdKind.FdCharacterDevice or FdKind.FdFifo or FdKind.FdDeletedFile)

@@ -218,6 +218,8 @@ public static class Restorer
             // where they are now; until the release their peers' packets meet the lock, never a reset.
             warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));
             trace.Mark("addresses announced");
+            if (options.Cgroup is null)
+                ProcessCgroups.Restore(tree, warnings);
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             options.BeforeRelease?.Invoke();
             if (pager?.Failure is { } broken)

@@ -59,6 +59,10 @@ public static class ProcFs
 
     public static string ReadRoot(int pid) => ReadLink(pid, "root");
 
+    /// <summary>The process's cgroup v2 path ("0::/a/b" of /proc/PID/cgroup: "/a/b"), "" if it has none there (v1 only).</summary>
+    public static string ReadCgroup(int pid) =>
+        ReadText(pid, "cgroup").Split('\n').FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal))?[3..] ?? "";
+
     public static FdInfo ReadFdInfo(int pid, int fd) => ProcParsers.ParseFdInfo(ReadText(pid, $"fdinfo/{fd}"));
 
     public static string ReadFdInfoText(int pid, int fd) => ReadText(pid, $"fdinfo/{fd}");
