@@ -218,7 +218,8 @@ public static class Restorer
             // where they are now; until the release their peers' packets meet the lock, never a reset.
             warnings.AddRange(NetworkRestorer.Announce(reader.Manifest.Namespaces));
             trace.Mark("addresses announced");
-            if (options.Cgroup is null)
+            // A group's checkpoint restored by hand (not as the group) stays out of the group's cgroup, as before.
+            if (options.Cgroup is null && reader.Manifest.Group.Length == 0)
                 ProcessCgroups.Restore(tree, warnings);
             Faults.Check(FaultPoint.RestoreBeforeRelease);
             options.BeforeRelease?.Invoke();

@@ -7,7 +7,8 @@ namespace Amber.Checkpoint.Resources.Isolation;
 
 /// <summary>
 /// Each process back in the cgroup it was in (a service's, a session's scope...), with the limits and
-/// accounting that come with it, when a restore is not into a group's own cgroup: a process is born
+/// accounting that come with it, when a restore is not of a group's checkpoint (a group's restore puts
+/// its processes in the group's own cgroup; one by hand, out of the group, keeps them out): a process is born
 /// in amber's, and moved (all its threads) before it runs. A cgroup that is gone is not made again
 /// (its controllers and limits are unknown): its processes stay where they were born, said once.
 /// </summary>
