@@ -108,8 +108,11 @@ public static class EpollReadiness
     {
         string target = $"epoll fd {epollFd} of process {pid}";
         Errnos.Check(Interop.Unshare(Interop.CLONE_FILES), "unshare(CLONE_FILES)", "a thread of amber's");
+        // Everything of amber's here above the watches' numbers, which the files are put at.
         int floor = watches.Max(w => w.Fd) + 1;
-        int pidfd = Errnos.Check(Interop.PidfdOpen(pid, 0), "pidfd_open", $"process {pid}");
+        int opened = Errnos.Check(Interop.PidfdOpen(pid, 0), "pidfd_open", $"process {pid}");
+        int pidfd = Errnos.Check(Interop.Fcntl(opened, Interop.F_DUPFD_CLOEXEC, floor), "fcntl(F_DUPFD_CLOEXEC)", $"process {pid}");
+        Interop.Close(opened);
         int set = Above(Interop.PidfdGetfd(pidfd, epollFd, 0), floor, target);
         Span<byte> ev = stackalloc byte[Interop.EpollEventSize];
         foreach (var watch in watches)

@@ -82,14 +82,15 @@ public sealed class PtyMaster : IDisposable
     /// Every open file of its slave was closed after it had been opened: the master reads EIO once its
     /// queue is empty (poll says POLLHUP). A slave never opened is not closed.
     /// </summary>
-    public unsafe bool SlaveClosed
+    public bool SlaveClosed => (Poll(_master) & Interop.POLLHUP) != 0;
+
+    private bool Readable(SafeFdHandle fd) => (Poll(fd) & Interop.POLLIN) != 0;
+
+    private unsafe short Poll(SafeFdHandle fd)
     {
-        get
-        {
-            var poll = new Pollfd { fd = _master.Fd, events = Interop.POLLIN };
-            Errnos.Check(Interop.Poll(&poll, 1, 0), "poll", _target);
-            return (poll.revents & Interop.POLLHUP) != 0;
-        }
+        var poll = new Pollfd { fd = fd.Fd, events = Interop.POLLIN };
+        Errnos.Check(Interop.Poll(&poll, 1, 0), "poll", _target);
+        return poll.revents;
     }
 
     /// <summary>What the master wrote that the slave has not read (FIONREAD on the slave: in canonical mode only whole lines).</summary>
@@ -102,7 +103,8 @@ public sealed class PtyMaster : IDisposable
         bool packet = queued > 0 && PacketMode;
         var data = new List<byte>(queued);
         var buffer = new byte[queued + 1];
-        while (data.Count < queued)
+        // Never a read that could wait (the master may be a blocking file): only while poll says there is something.
+        while (data.Count < queued && Readable(_master))
         {
             int n = ReadSome(_master, buffer.AsSpan(0, queued - data.Count + (packet ? 1 : 0)));
             if (n <= 0)

@@ -50,7 +50,7 @@ public sealed record SocketState(
 
     public string Describe() =>
         $"{Family switch { Unix => "unix", Inet => "TCP/IP", Inet6 => "TCP/IPv6", Netlink => $"netlink (protocol {Protocol})", _ => $"family {Family}" }} " +
-        $"{Type switch { Stream => "stream", Datagram => "datagram", SeqPacket => "seqpacket", _ => $"type {Type}" }} socket";
+        $"{Type switch { Stream => "stream", Datagram => "datagram", SeqPacket => "seqpacket", Raw => "raw", _ => $"type {Type}" }} socket";
 }
 
 public static class SocketInspector

@@ -12,9 +12,9 @@ namespace Amber.Checkpoint.Resources.Terminals;
 /// <list type="bullet">
 /// <item>a slave whose master no process of the checkpoint holds is a terminal from outside (a user's):
 /// external, as before;</item>
-/// <item>a terminal whose master a process holds is the checkpoint's own (and /dev/tty, in the session
-/// it controls, is its slave) (a <see cref="PtyImage"/> of
-/// the common ancestor of everyone holding either side): its index, the slave's termios and window
+/// <item>a terminal whose master a process holds is the checkpoint's own, a <see cref="PtyImage"/> of
+/// the common ancestor of everyone holding either side (/dev/tty, in the session it controls, is its
+/// slave): its index, the slave's termios and window
 /// size, packet mode, lock, the session it controls and that session's foreground group, and the
 /// bytes waiting on either side — read out, as its readers would, and put straight back, so the
 /// processes find them there whatever comes of the checkpoint;</item>
@@ -59,30 +59,35 @@ public static class PtyResolver
                 slavePath = slaveFd.Path;
             if (ProcFs.FindFdHolder(slavePath, _ => true, tree) is { } holder)
                 throw new UnsupportedResourceException(first.Pid, who, $"a terminal whose slave process {holder.Pid} holds (as fd {holder.Fd}), outside the checkpointed processes");
-            var image = Read(first.Pid, firstFd, slaveHolders.Count > 0, who);
+            // /dev/tty is the controlling terminal of whoever opens it: in the session this terminal
+            // controls, it is this terminal's slave (opened again as such).
+            int session;
+            try
+            {
+                using var master = PtyMaster.Of(first.Pid, firstFd.Fd);
+                session = byPid.ContainsKey(master.Session) ? master.Session : 0;
+            }
+            catch (KernelCallException e)
+            {
+                throw new CheckpointException($"process {first.Pid}: {who} could not be read: {e.Message}");
+            }
+            var ttyHolders = processes.Where(p => session != 0 && p.Sid == session)
+                .SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdExternal && f.Path == "/dev/tty").Select(f => (Process: p, Fd: f))).ToList();
+            foreach (var (_, fd) in ttyHolders)
+            {
+                fd.Kind = FdKind.FdPtySlave;
+                fd.PtyIndex = index;
+            }
+            var image = Read(first.Pid, firstFd, slaveHolders.Count + ttyHolders.Count > 0, who);
             image.MasterPath = firstFd.Path;
             image.SlaveDirectory = slavePath[..slavePath.LastIndexOf('/')];
-            if (image.Session != 0 && !byPid.ContainsKey(image.Session))
+            if (image.Session != 0 && image.Session != session)
             {
                 warnings.Add($"{who} is the controlling terminal of session {image.Session}, whose leader is not in the checkpoint: it comes back as no session's");
                 image.Session = 0;
                 image.ForegroundGroup = 0;
             }
-            made.Add((image, [.. holders.Concat(slaveHolders).Select(h => h.Process.Pid)]));
-        }
-        // /dev/tty is the controlling terminal of whoever opens it: in a session the checkpoint's own
-        // terminal controls, it is that terminal's slave (opened again as such).
-        foreach (var (image, holders) in made.Where(m => m.Image.Session != 0))
-        {
-            foreach (var process in processes.Where(p => p.Sid == image.Session))
-            {
-                foreach (var fd in process.Fds.Where(f => f.Kind == FdKind.FdExternal && f.Path == "/dev/tty"))
-                {
-                    fd.Kind = FdKind.FdPtySlave;
-                    fd.PtyIndex = image.Index;
-                    holders.Add(process.Pid);
-                }
-            }
+            made.Add((image, [.. holders.Concat(slaveHolders).Concat(ttyHolders).Select(h => h.Process.Pid)]));
         }
         foreach (var (image, holders) in made)
         {

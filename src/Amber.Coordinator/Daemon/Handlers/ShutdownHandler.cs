@@ -10,7 +10,9 @@ internal sealed class ShutdownHandler(CancellationTokenSource stop)
     {
         if (!who.IsRoot)
             return ControlResponse.Failure("only root may stop the coordinator");
-        stop.Cancel();
+        // A moment later: the answer is sent from the request's thread, which the stop would otherwise
+        // often end first (the CLI then saw the connection closed without an answer).
+        stop.CancelAfter(TimeSpan.FromMilliseconds(200));
         return new ControlResponse { Ok = true, Stderr = ["coordinator stopping; groups keep running"] };
     }
 }
