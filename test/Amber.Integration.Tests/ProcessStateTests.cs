@@ -22,6 +22,45 @@ public sealed class ProcessStateTests
     }
 
     /// <summary>
+    /// Memory-deny-write-execute (PR_SET_MDWE, what systemd's MemoryDenyWriteExecute= sets): after a
+    /// restore the process still may not make a writable mapping executable.
+    /// </summary>
+    [Fact]
+    public void MemoryDenyWriteExecuteHoldsAfterARestore()
+    {
+        using var dir = new TestDir("mdwe");
+        File.WriteAllText(dir["mdwe.py"], """
+            import ctypes, os, sys, time
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.mmap.restype = ctypes.c_void_p
+            libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+            libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            def fail(what):
+                print('FAIL ' + what, flush=True)
+                sys.exit(1)
+            if libc.prctl(65, 1, 0, 0, 0) != 0: fail('PR_SET_MDWE: errno %d' % ctypes.get_errno())
+            page = libc.mmap(None, 4096, 3, 0x22, -1, 0)
+            print('READY', flush=True)
+            n = 0
+            while not os.path.exists(sys.argv[1] + '/stop'):
+                n += 1
+                if libc.prctl(66, 0, 0, 0, 0) != 1: fail('PR_GET_MDWE says %d' % libc.prctl(66, 0, 0, 0, 0))
+                if libc.mprotect(page, 4096, 5) == 0: fail('a writable page became executable')
+                print('tick %d' % n, flush=True)
+                time.sleep(0.02)
+            print('PASS %d' % n, flush=True)
+            """);
+        using var target = TargetProcess.Start("/usr/bin/python3", [dir["mdwe.py"], dir.Path], dir.Path);
+        target.WaitForLine(l => l == "READY", "READY", TimeSpan.FromSeconds(60));
+        for (int cycle = 1; cycle <= 2; cycle++)
+        {
+            Cycle.CheckpointKillRestore(target, dir[$"img{cycle}"]);
+            target.WaitForTicks(3);
+        }
+        target.StopAndVerify();
+    }
+
+    /// <summary>
     /// A process (two of a tree: parent and child in different cgroups) comes back in the cgroup it
     /// was in, not in the restore's; a cgroup gone by then is said, and the process runs on in amber's.
     /// </summary>

@@ -288,6 +288,10 @@ internal static class NativeAbi
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi linux/prctl.h of 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77
         #endif
+        #ifndef PR_SET_MDWE /* uapi linux/prctl.h of 6.3 */
+        #define PR_SET_MDWE 65
+        #define PR_GET_MDWE 66
+        #endif
         #ifndef TFD_IOC_SET_TICKS /* uapi linux/timerfd.h, which clashes with glibc fcntl.h here */
         #define TFD_IOC_SET_TICKS _IOW(0x54, 0, __u64)
         #endif
@@ -316,6 +320,10 @@ internal static class NativeAbi
         #include <linux/prctl.h>
         #ifndef PR_TIMER_CREATE_RESTORE_IDS /* uapi 6.16; these headers are 6.1 */
         #define PR_TIMER_CREATE_RESTORE_IDS 77
+        #endif
+        #ifndef PR_SET_MDWE /* uapi 6.3 */
+        #define PR_SET_MDWE 65
+        #define PR_GET_MDWE 66
         #endif
         #include <linux/ptrace.h>
         #include <linux/sched.h>

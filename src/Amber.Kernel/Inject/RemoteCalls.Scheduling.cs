@@ -47,4 +47,10 @@ public sealed partial class RemoteCalls
     public bool GetThpDisabled() => Call("prctl(PR_GET_THP_DISABLE)", SyscallNumbers.Prctl, Interop.PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1;
 
     public void SetThpDisabled() => Call("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, Interop.PR_SET_THP_DISABLE, 1, 0, 0, 0);
+
+    /// <summary>The memory-deny-write-execute flags (PR_GET_MDWE: PR_MDWE_REFUSE_EXEC_GAIN, PR_MDWE_NO_INHERIT); 0 on a kernel without them (before 6.3).</summary>
+    public uint GetMemoryDenyWriteExecute() => Injector.Call(SyscallNumbers.Prctl, Interop.PR_GET_MDWE, 0, 0, 0, 0) is var flags and >= 0 ? (uint)flags : 0;
+
+    /// <summary>PR_SET_MDWE: from then on no mapping of the process may become executable once writable (it cannot be undone).</summary>
+    public void SetMemoryDenyWriteExecute(uint flags) => Call("prctl(PR_SET_MDWE)", SyscallNumbers.Prctl, Interop.PR_SET_MDWE, flags, 0, 0, 0);
 }

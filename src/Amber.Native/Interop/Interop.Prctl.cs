@@ -16,6 +16,8 @@ internal static partial class Interop
     internal const int PR_MCE_KILL_GET = 34;
     internal const int PR_SET_THP_DISABLE = 41;
     internal const int PR_GET_THP_DISABLE = 42;
+    internal const int PR_SET_MDWE = 65;
+    internal const int PR_GET_MDWE = 66;
     internal const int PR_SET_NAME = 15;
     internal const int PR_CAPBSET_DROP = 24;
     internal const int PR_CAP_AMBIENT = 47;

@@ -7,7 +7,7 @@ namespace Amber.Checkpoint.Resources.Limits;
 
 /// <summary>
 /// What limits a process from then on: its resource limits, no_new_privs, the child-subreaper flag,
-/// transparent huge pages disabled, and how the OOM killer weighs it (oom_score_adj). Set late in a
+/// transparent huge pages disabled, memory-deny-write-execute, and how the OOM killer weighs it (oom_score_adj). Set late in a
 /// restore, once nothing the restore does needs more than they allow.
 /// </summary>
 public static class ProcessLimits
@@ -17,6 +17,7 @@ public static class ProcessLimits
         image.NoNewPrivs = calls.GetNoNewPrivileges();
         image.ChildSubreaper = calls.GetChildSubreaper();
         image.ThpDisabled = calls.GetThpDisabled();
+        image.MemoryDenyWriteExecute = calls.GetMemoryDenyWriteExecute();
         image.OomScoreAdj = ProcFs.ReadOomScoreAdjust(pid);
         var limits = ProcFs.ReadLimits(pid);
         if (limits.Length != RemoteCalls.ResourceCount)
@@ -44,6 +45,18 @@ public static class ProcessLimits
             calls.SetChildSubreaper();
         if (image.ThpDisabled)
             calls.SetThpDisabled();
+        // Last of what touches memory: nothing the restore does after it makes a mapping executable.
+        if (image.MemoryDenyWriteExecute != 0)
+        {
+            try
+            {
+                calls.SetMemoryDenyWriteExecute(image.MemoryDenyWriteExecute);
+            }
+            catch (KernelCallException e)
+            {
+                warnings.Add($"process {image.Pid}: memory-deny-write-execute (PR_SET_MDWE {image.MemoryDenyWriteExecute}) could not be set again: {e.Message}");
+            }
+        }
         if (image.HasOomScoreAdj)
         {
             int pid = calls.Injector.Thread.Pid;
