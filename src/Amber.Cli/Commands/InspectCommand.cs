@@ -151,8 +151,8 @@ public static class InspectCommand
                 if (f.Socket is { } socket && UdpSockets.Describe(socket) is { } udp)
                     o.WriteLine($"         {udp}");
                 if (f.Socket is { Family: Kernel.Files.SocketState.Netlink, LocalAddress.Length: >= 12 } netlink)
-                    o.WriteLine($"         netlink protocol {netlink.Protocol}, port {BitConverter.ToUInt32(netlink.LocalAddress.Span[4..])}, groups "
-                        + $"[{string.Join(" ", netlink.NetlinkGroups.SelectMany((w, i) => Enumerable.Range(0, 32).Where(b => (w & (1u << b)) != 0).Select(b => i * 32 + b + 1)))}]"
+                    o.WriteLine($"         netlink protocol {netlink.Protocol}, port {Kernel.Files.SocketState.NetlinkAddress(netlink.LocalAddress.Span).Port}, groups "
+                        + $"[{string.Join(" ", Kernel.Files.SocketState.NetlinkGroupNumbers(netlink.NetlinkGroups))}]"
                         + $"{(netlink.PeerAddress.IsEmpty ? "" : ", connected")}");
             }
             foreach (var pty in p.Ptys)

@@ -133,48 +133,41 @@ public sealed class PtyMaster : IDisposable
 
     /// <summary>
     /// Puts <paramref name="data"/> back in the master's queue, as the slave wrote it: written through
-    /// the slave with output processing off for the time of it (it was processed once), and waited for
-    /// until the master has it.
+    /// the slave with output processing off for the time of it (it was processed once).
     /// </summary>
-    public void PutForMaster(ReadOnlySpan<byte> data)
-    {
-        if (data.IsEmpty)
-            return;
-        var saved = Termios;
-        var raw = (byte[])saved.Clone();
-        SetFlags(raw, OutputFlags, Flags(saved, OutputFlags) & ~Interop.OPOST);
-        int expected = Queued + data.Length;
-        Termios = raw;
-        try
-        {
-            WriteAll(Slave, data, "write to the slave");
-            WaitFor(() => Queued >= expected, "the master");
-        }
-        finally
-        {
-            Termios = saved;
-        }
-    }
+    public void PutForMaster(ReadOnlySpan<byte> data) =>
+        PutBack(data, () => Slave, "write to the slave", () => Queued, "the master", t => SetFlags(t, OutputFlags, Flags(t, OutputFlags) & ~Interop.OPOST));
 
     /// <summary>
     /// Puts <paramref name="data"/> back in the slave's queue (non-canonical input), as the master wrote
     /// it: written through the master with echo, signals and input translation off for the time of it
-    /// (it was received once), and waited for until the slave has it.
+    /// (it was received once).
     /// </summary>
-    public void PutForSlave(ReadOnlySpan<byte> data)
+    public void PutForSlave(ReadOnlySpan<byte> data) =>
+        PutBack(data, () => _master, "write to the master", () => SlaveQueued, "the slave", t =>
+        {
+            SetFlags(t, InputFlags, Flags(t, InputFlags) & ~(Interop.ICRNL | Interop.INLCR | Interop.IGNCR | Interop.IUCLC | Interop.ISTRIP | Interop.PARMRK | Interop.INPCK));
+            SetFlags(t, LocalFlags, Flags(t, LocalFlags) & ~(Interop.ECHO | Interop.ECHONL | Interop.ISIG | Interop.IEXTEN));
+        });
+
+    /// <summary>
+    /// Writes <paramref name="data"/> through one side (<paramref name="through"/>, opened only if there
+    /// is something to write) under the termios <paramref name="quiet"/> makes of the saved one, waits
+    /// until the other side's queue (<paramref name="queued"/>) has it, and puts the saved termios back.
+    /// </summary>
+    private void PutBack(ReadOnlySpan<byte> data, Func<SafeFdHandle> through, string call, Func<int> queued, string where, Action<byte[]> quiet)
     {
         if (data.IsEmpty)
             return;
         var saved = Termios;
-        var plain = (byte[])saved.Clone();
-        SetFlags(plain, InputFlags, Flags(saved, InputFlags) & ~(Interop.ICRNL | Interop.INLCR | Interop.IGNCR | Interop.IUCLC | Interop.ISTRIP | Interop.PARMRK | Interop.INPCK));
-        SetFlags(plain, LocalFlags, Flags(saved, LocalFlags) & ~(Interop.ECHO | Interop.ECHONL | Interop.ISIG | Interop.IEXTEN));
-        int expected = SlaveQueued + data.Length;
-        Termios = plain;
+        var quieted = (byte[])saved.Clone();
+        quiet(quieted);
+        int expected = queued() + data.Length;
+        Termios = quieted;
         try
         {
-            WriteAll(_master, data, "write to the master");
-            WaitFor(() => SlaveQueued >= expected, "the slave");
+            WriteAll(through(), data, call);
+            WaitFor(() => queued() >= expected, where);
         }
         finally
         {

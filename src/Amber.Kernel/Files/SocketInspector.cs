@@ -40,7 +40,15 @@ public sealed record SocketState(
     public uint[] NetlinkGroups { get; init; } = [];
 
     /// <summary>A netlink socket's connection: sockaddr_nl of its peer names a port or a group (getpeername says 0, 0 when it has none).</summary>
-    public bool NetlinkConnected => PeerAddress.Length >= 12 && (BitConverter.ToUInt32(PeerAddress, 4) != 0 || BitConverter.ToUInt32(PeerAddress, 8) != 0);
+    public bool NetlinkConnected => NetlinkAddress(PeerAddress) != (0, 0);
+
+    /// <summary>A sockaddr_nl's port id and first 32 groups (family, padding, port, groups); 0, 0 for anything shorter.</summary>
+    public static (uint Port, uint Groups) NetlinkAddress(ReadOnlySpan<byte> address) =>
+        address.Length >= 12 ? (BitConverter.ToUInt32(address[4..]), BitConverter.ToUInt32(address[8..])) : (0, 0);
+
+    /// <summary>The groups a membership list (<see cref="NetlinkGroups"/>' words) holds, lowest first.</summary>
+    public static IEnumerable<int> NetlinkGroupNumbers(IEnumerable<uint> words) =>
+        words.SelectMany((word, i) => Enumerable.Range(0, 32).Where(bit => (word & (1u << bit)) != 0).Select(bit => i * 32 + bit + 1));
 
     /// <summary>The size of the message waiting first on a netlink socket (peeked), 0 if none.</summary>
     public int NetlinkWaiting { get; init; }
@@ -91,7 +99,7 @@ public static class SocketInspector
         var peerAddress = connected ? peer.AsSpan(0, (int)Math.Min(peerLength, (uint)peer.Length)).ToArray() : [];
 
         int backlog = 0, acceptQueue = 0, tcpState = 0;
-        // A family amber does not handle (netlink, packet) is described, not asked about inet options it lacks.
+        // A family other than inet (unix, netlink, packet) is not asked about inet options it lacks.
         bool inet = family is Interop.AF_INET or Interop.AF_INET6;
         bool tcp = type == Interop.SOCK_STREAM && inet;
         if (tcp && TcpInfo(s) is { } info)
@@ -117,11 +125,15 @@ public static class SocketInspector
             foreach (int name in TcpOptions)
                 options.Add((Interop.IPPROTO_TCP, name, IntOption(s, Interop.IPPROTO_TCP, name, pid, fd)));
         }
+        bool netlink = family == Interop.AF_NETLINK;
         if (inet)
         {
             options.Add((Interop.SOL_SOCKET, Interop.SO_MARK, IntOption(s, Interop.SOL_SOCKET, Interop.SO_MARK, pid, fd)));
             var (level, tos) = family == Interop.AF_INET ? (Interop.IPPROTO_IP, Interop.IP_TOS) : (Interop.IPPROTO_IPV6, Interop.IPV6_TCLASS);
             options.Add((level, tos, IntOption(s, level, tos, pid, fd)));
+        }
+        if (inet || netlink)
+        {
             // Buffer sizes only when they are not what every socket starts with: one the kernel grew
             // by itself would be fixed by setting it (see SocketRestorer).
             foreach (var (name, initial) in new[] { (Interop.SO_RCVBUF, InitialBuffer(type, receive: true)), (Interop.SO_SNDBUF, InitialBuffer(type, receive: false)) })
@@ -138,16 +150,10 @@ public static class SocketInspector
             options.Add((Interop.SOL_SOCKET, Interop.SO_PEEK_OFF, peekOffset));
         if (family == Interop.AF_INET6)
             options.Add((Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, IntOption(s, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, pid, fd)));
-        bool netlink = family == Interop.AF_NETLINK;
         if (netlink)
         {
             foreach (int name in NetlinkOptions)
                 options.Add((Interop.SOL_NETLINK, name, IntOption(s, Interop.SOL_NETLINK, name, pid, fd)));
-            foreach (var (name, initial) in new[] { (Interop.SO_RCVBUF, InitialBuffer(type, receive: true)), (Interop.SO_SNDBUF, InitialBuffer(type, receive: false)) })
-            {
-                if (IntOption(s, Interop.SOL_SOCKET, name, pid, fd) is var value && value != initial)
-                    options.Add((Interop.SOL_SOCKET, name, value));
-            }
         }
         return new SocketState(family, type, protocol, local, peerAddress, connected, listening, backlog, acceptQueue, queued, options)
         {

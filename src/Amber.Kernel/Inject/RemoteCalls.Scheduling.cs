@@ -8,10 +8,8 @@ namespace Amber.Kernel.Inject;
 /// </summary>
 public sealed partial class RemoteCalls
 {
-    private const ulong PrioProcess = 0;     // getpriority/setpriority: "who" is a thread id (0: the caller)
-    private const ulong IoprioWhoProcess = 1;
-
-    public void SetNice(int nice) => Call($"setpriority({nice})", SyscallNumbers.Setpriority, PrioProcess, 0, (ulong)(long)nice);
+    /// <summary>setpriority(PRIO_PROCESS, 0): the calling thread's nice value.</summary>
+    public void SetNice(int nice) => Call($"setpriority({nice})", SyscallNumbers.Setpriority, Interop.PRIO_PROCESS, 0, (ulong)(long)nice);
 
     /// <summary>The thread's policy, SCHED_RESET_ON_FORK or'ed in.</summary>
     public int GetPolicy() => (int)Call("sched_getscheduler", SyscallNumbers.SchedGetscheduler, 0);
@@ -28,7 +26,7 @@ public sealed partial class RemoteCalls
         Call("sched_setaffinity", SyscallNumbers.SchedSetaffinity, 0, (ulong)mask.Length, Scratch);
     }
 
-    public void SetIoPriority(int priority) => Call($"ioprio_set({priority:x})", SyscallNumbers.IoprioSet, IoprioWhoProcess, 0, (ulong)(uint)priority);
+    public void SetIoPriority(int priority) => Call($"ioprio_set({priority:x})", SyscallNumbers.IoprioSet, Interop.IOPRIO_WHO_PROCESS, 0, (ulong)(uint)priority);
 
     public ulong GetTimerSlack() => (ulong)Call("prctl(PR_GET_TIMERSLACK)", SyscallNumbers.Prctl, Interop.PR_GET_TIMERSLACK);
 

@@ -79,17 +79,10 @@ public static class SocketRestorer
     /// </summary>
     private static void RestoreNetlink(int socket, SocketImage s)
     {
-        var address = s.LocalAddress.Span;
-        if (address.Length >= 12 && (BitConverter.ToUInt32(address[4..]) != 0 || BitConverter.ToUInt32(address[8..]) != 0))
-            SocketOptions.Bind(socket, address);
-        for (int word = 1; word < s.NetlinkGroups.Count; word++)
-        {
-            for (int bit = 0; bit < 32; bit++)
-            {
-                if ((s.NetlinkGroups[word] & (1u << bit)) != 0)
-                    SocketOptions.SetInt(socket, SocketState.NetlinkLevel, SocketState.NetlinkAddMembership, word * 32 + bit + 1);
-            }
-        }
+        if (SocketState.NetlinkAddress(s.LocalAddress.Span) != (0, 0))
+            SocketOptions.Bind(socket, s.LocalAddress.Span);
+        foreach (int group in SocketState.NetlinkGroupNumbers(s.NetlinkGroups).Where(g => g > 32))
+            SocketOptions.SetInt(socket, SocketState.NetlinkLevel, SocketState.NetlinkAddMembership, group);
         if (!s.PeerAddress.IsEmpty)
             SocketOptions.Connect(socket, s.PeerAddress.Span);
     }

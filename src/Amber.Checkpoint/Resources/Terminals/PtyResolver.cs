@@ -59,34 +59,36 @@ public static class PtyResolver
                 slavePath = slaveFd.Path;
             if (ProcFs.FindFdHolder(slavePath, _ => true, tree) is { } holder)
                 throw new UnsupportedResourceException(first.Pid, who, $"a terminal whose slave process {holder.Pid} holds (as fd {holder.Fd}), outside the checkpointed processes");
-            // /dev/tty is the controlling terminal of whoever opens it: in the session this terminal
-            // controls, it is this terminal's slave (opened again as such).
-            int session;
+            PtyImage image;
+            List<(ProcessImage Process, FdImage Fd)> ttyHolders;
             try
             {
                 using var master = PtyMaster.Of(first.Pid, firstFd.Fd);
-                session = byPid.ContainsKey(master.Session) ? master.Session : 0;
+                int session = master.Session;
+                bool leaderHere = session != 0 && byPid.ContainsKey(session);
+                // /dev/tty is the controlling terminal of whoever opens it: in the session this terminal
+                // controls, it is this terminal's slave (opened again as such).
+                ttyHolders = [.. processes.Where(p => leaderHere && p.Sid == session)
+                    .SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdExternal && f.Path == "/dev/tty").Select(f => (Process: p, Fd: f)))];
+                foreach (var (_, fd) in ttyHolders)
+                {
+                    fd.Kind = FdKind.FdPtySlave;
+                    fd.PtyIndex = index;
+                }
+                image = Read(master, session, first.Pid, firstFd, slaveHolders.Count + ttyHolders.Count > 0, who);
+                if (session != 0 && !leaderHere)
+                {
+                    warnings.Add($"{who} is the controlling terminal of session {session}, whose leader is not in the checkpoint: it comes back as no session's");
+                    image.Session = 0;
+                    image.ForegroundGroup = 0;
+                }
             }
-            catch (KernelCallException e)
+            catch (Exception e) when (e is KernelCallException or IOException)
             {
                 throw new CheckpointException($"process {first.Pid}: {who} could not be read: {e.Message}");
             }
-            var ttyHolders = processes.Where(p => session != 0 && p.Sid == session)
-                .SelectMany(p => p.Fds.Where(f => f.Kind == FdKind.FdExternal && f.Path == "/dev/tty").Select(f => (Process: p, Fd: f))).ToList();
-            foreach (var (_, fd) in ttyHolders)
-            {
-                fd.Kind = FdKind.FdPtySlave;
-                fd.PtyIndex = index;
-            }
-            var image = Read(first.Pid, firstFd, slaveHolders.Count + ttyHolders.Count > 0, who);
             image.MasterPath = firstFd.Path;
             image.SlaveDirectory = slavePath[..slavePath.LastIndexOf('/')];
-            if (image.Session != 0 && image.Session != session)
-            {
-                warnings.Add($"{who} is the controlling terminal of session {image.Session}, whose leader is not in the checkpoint: it comes back as no session's");
-                image.Session = 0;
-                image.ForegroundGroup = 0;
-            }
             made.Add((image, [.. holders.Concat(slaveHolders).Concat(ttyHolders).Select(h => h.Process.Pid)]));
         }
         foreach (var (image, holders) in made)
@@ -98,39 +100,38 @@ public static class PtyResolver
         return warnings;
     }
 
-    private static PtyImage Read(int pid, FdImage fd, bool slaveHeld, string who)
+    /// <summary>The terminal's state through <paramref name="master"/>, its queues read out and put back.</summary>
+    /// <param name="master">Amber's copy of the master.</param>
+    /// <param name="session">The session it controls (its leader's PID; 0: none), read already.</param>
+    /// <param name="pid">The process whose master fd it is.</param>
+    /// <param name="fd">That fd.</param>
+    /// <param name="slaveHeld">A process of the checkpoint holds its slave (or /dev/tty in its session).</param>
+    /// <param name="who">How messages name it.</param>
+    private static PtyImage Read(PtyMaster master, int session, int pid, FdImage fd, bool slaveHeld, string who)
     {
-        try
+        if (master.LineDiscipline is var discipline && discipline != 0)
+            throw new UnsupportedResourceException(pid, who, $"a terminal with line discipline {discipline} (only N_TTY, 0, is saved)");
+        var termios = master.Termios;
+        // Before anything is read out: a refusal leaves every byte where it was.
+        if (slaveHeld && PtyMaster.Canonical(termios) && master.SlaveQueued is > 0 and var lines)
+            throw new UnsupportedResourceException(pid, who, $"a terminal in canonical mode with {lines} bytes of typed lines its reader has not read yet") { Passing = true };
+        var image = new PtyImage
         {
-            using var master = PtyMaster.Of(pid, fd.Fd);
-            if (master.LineDiscipline is var discipline && discipline != 0)
-                throw new UnsupportedResourceException(pid, who, $"a terminal with line discipline {discipline} (only N_TTY, 0, is saved)");
-            var termios = master.Termios;
-            // Before anything is read out: a refusal leaves every byte where it was.
-            if (slaveHeld && PtyMaster.Canonical(termios) && master.SlaveQueued is > 0 and var lines)
-                throw new UnsupportedResourceException(pid, who, $"a terminal in canonical mode with {lines} bytes of typed lines its reader has not read yet") { Passing = true };
-            var image = new PtyImage
-            {
-                Index = fd.PtyIndex, Termios = ByteString.CopyFrom(termios), WindowSize = ByteString.CopyFrom(master.WindowSize),
-                PacketMode = master.PacketMode, Locked = master.Locked, Session = master.Session, ForegroundGroup = master.ForegroundGroup,
-                // Before the slave is opened from here (which would make it open again).
-                SlaveClosed = !slaveHeld && master.SlaveClosed,
-            };
-            // A slave never opened has nothing to say; one opened and closed may have left output.
-            if (slaveHeld || image.SlaveClosed)
-            {
-                var toMaster = master.TakeFromMaster();
-                var toSlave = slaveHeld ? master.TakeFromSlave() : [];
-                master.PutForSlave(toSlave);
-                master.PutForMaster(toMaster);
-                image.ToMaster = ByteString.CopyFrom(toMaster);
-                image.ToSlave = ByteString.CopyFrom(toSlave);
-            }
-            return image;
-        }
-        catch (Exception e) when (e is KernelCallException or IOException)
+            Index = fd.PtyIndex, Termios = ByteString.CopyFrom(termios), WindowSize = ByteString.CopyFrom(master.WindowSize),
+            PacketMode = master.PacketMode, Locked = master.Locked, Session = session, ForegroundGroup = master.ForegroundGroup,
+            // Before the slave is opened from here (which would make it open again).
+            SlaveClosed = !slaveHeld && master.SlaveClosed,
+        };
+        // A slave never opened has nothing to say; one opened and closed may have left output.
+        if (slaveHeld || image.SlaveClosed)
         {
-            throw new CheckpointException($"process {pid}: {who} could not be read: {e.Message}");
+            var toMaster = master.TakeFromMaster();
+            var toSlave = slaveHeld ? master.TakeFromSlave() : [];
+            master.PutForSlave(toSlave);
+            master.PutForMaster(toMaster);
+            image.ToMaster = ByteString.CopyFrom(toMaster);
+            image.ToSlave = ByteString.CopyFrom(toSlave);
         }
+        return image;
     }
 }
