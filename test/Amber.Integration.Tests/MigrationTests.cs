@@ -138,6 +138,35 @@ public sealed class MigrationTests
         }
     }
 
+    /// <summary>
+    /// The destination's disk fills up at the start of a checkpoint far bigger than the link's buffers
+    /// (64 MiB of random pages): the source, still writing, learns why all the same (the destination
+    /// drains the stream after saying it, where a close would reset the link), and the group runs on.
+    /// </summary>
+    [Fact]
+    public void ADiskFullEarlyInABigCheckpointIsWhatTheSourceSays()
+    {
+        using var nodes = new TestNodes(["a", "b"], homeSizes: new Dictionary<string, string> { ["b"] = "300k" });
+        nodes.FillHome("b", 48 << 10);
+        using var work = new TestDir("migrate-full");
+        string log = work["out.log"];
+        nodes["a"].Amber("run", "--group", "big", "--isolate", "pid", "--", "/bin/sh", "-c", $"exec {TargetBinaries.Get("ratewriter")} {work.Path} 64 1 >> {log} 2>&1")
+            .ShouldSucceed();
+        int Ticks() => File.ReadLines(log).Where(l => l.StartsWith("tick ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..], CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max();
+        GroupHome.WaitUntil(() => File.Exists(log) && Ticks() >= 1, "the writer's second second");
+        var members = nodes["a"].Members("big");
+
+        nodes["a"].Amber("migrate", "--group", "big", "--to", nodes["b"].Listen, "--mode", "stop").ShouldFail("No space left on device");
+        Assert.Equal(members, nodes["a"].Members("big"));
+        int ticks = Ticks();
+        GroupHome.WaitUntil(() => Ticks() >= ticks + 2, "two more seconds of writing on node a");
+        AssertNothingOf("big", nodes["b"]);
+
+        File.WriteAllText(work["stop"], "");
+        GroupHome.WaitUntil(() => File.ReadLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), "its check of every page");
+        Assert.Contains(File.ReadLines(log), l => l.StartsWith("PASS", StringComparison.Ordinal));
+    }
+
     /// <summary>An agent whose certificate another CA signed (even under a node's name) is refused in the handshake; the group runs on.</summary>
     [Fact]
     public void ANodeCertificateOfAnotherClusterIsRefusedBeforeAnythingMoves()

@@ -46,6 +46,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     private readonly Lock _durableStart = new();
     private PageLinks.Slot? _pageSlot;
     private bool _lost;
+    private bool _inStream;
 
     // The restore is started as the session begins: its worker is ready before the last round (the
     // runtime started, its memory faulted in: ~40 ms of the downtime otherwise), waiting to be told
@@ -125,6 +126,10 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             }
             Abandon(group, e.Message);
             TrySend(PeerMessage.Failure(e.Message));
+            // Given up in the middle of an image stream (a full disk): the source writes on until the
+            // stream's end, and only then reads the why.
+            if (_inStream)
+                link.Drain(TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(2));
             return;
         }
         finally
@@ -142,6 +147,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     /// <summary>An image stream into the group's store; its checkpoints become this host's (signed by its key).</summary>
     private PeerMessage Receive(GroupRuntime group)
     {
+        _inStream = true;
         var reader = CheckpointStreamReader.Begin(link.Stream, group.Store.Directory, sign: true, durable: false);
         var received = new List<string>();
         while (reader.Next() is { } checkpoint)
@@ -150,6 +156,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             _incoming.AddRange(checkpoint.PagesToCome);
             _received.Add((checkpoint.Directory, [.. checkpoint.PagesToCome.Select(f => f.Entry.Name)]));
         }
+        _inStream = false;
         // Their page data comes on a second connection, which the source opens next.
         if (_incoming.Count > 0)
             _pageSlot ??= pageLinks.Expect(group.Config.Name, link.Peer);

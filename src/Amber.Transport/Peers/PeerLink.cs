@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
@@ -196,6 +197,33 @@ internal sealed class PeerLink : IDisposable
 
     /// <summary>How long a read may wait (a restore on the other side takes a while).</summary>
     public void WaitAtMost(TimeSpan wait) => _socket.ReceiveTimeout = (int)wait.TotalMilliseconds;
+
+    /// <summary>
+    /// Reads and drops what the peer still sends, until it ends, stays silent for <paramref name="quiet"/>,
+    /// or <paramref name="most"/> has passed. For a side that gave up in the middle of a stream after
+    /// saying why: closed with unread bytes, its socket would send a reset, and the peer, still writing,
+    /// would see "connection reset" before it read the why.
+    /// </summary>
+    public void Drain(TimeSpan quiet, TimeSpan most)
+    {
+        long until = Environment.TickCount64 + (long)most.TotalMilliseconds;
+        byte[] sink = ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            _socket.ReceiveTimeout = (int)quiet.TotalMilliseconds;
+            while (Environment.TickCount64 < until && _tls.Read(sink) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Silent, gone, or not TLS any more: either way nothing is left to wait for.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(sink);
+        }
+    }
 
     public void Dispose() => _tls.Dispose();
 }
