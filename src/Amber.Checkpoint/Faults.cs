@@ -31,6 +31,8 @@ public enum FaultPoint
     MergeBeforeSwap,
     /// <summary>A migration's destination (its agent) has released the group and is to make the checkpoints that brought it durable.</summary>
     ReceivedDurable,
+    /// <summary>A migrated part of a group across nodes placed on its destination in the catalog, the destination not told to release it yet.</summary>
+    MovePlaced,
 }
 
 /// <summary>

@@ -129,8 +129,11 @@ public sealed class NodeAgent : INodeAgent
     {
         string name = group.Config.Name, across = group.Config.Across;
         ControlResponse response;
-        using (var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout))
+        var (placement, unplaced) = Placement(group);
+        using (var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout, placement))
             response = source.Migrate(group, request, progress);
+        if (response.Ok && unplaced is not null)
+            response.Stderr.Insert(0, $"warning: the catalog does not place it on its new node before its leader's next checkpoint across nodes: {unplaced}");
         // A part of a group across nodes runs elsewhere now: the catalog's latest checkpoint across nodes
         // still places it here, which a loss of this node or that one would act on. Its leader takes one
         // across the nodes it runs on now, once the store lists it there.
@@ -152,6 +155,21 @@ public sealed class NodeAgent : INodeAgent
             response.Stderr.Add($"group {name} is a part of group {across}, which runs on other nodes too: its leader checkpoints it across the nodes it runs on now (this node's log says when)");
         }
         return response;
+    }
+
+    /// <summary>How a migration of <paramref name="group"/> places it in the catalog: null if it is no part of a group across nodes, or cannot (and then why).</summary>
+    private (MovePlacement? Placement, string? Why) Placement(GroupRuntime group)
+    {
+        if (_store is not var (store, _) || _view?.IsAcross(group.Config.Across) != true)
+            return (null, null);
+        try
+        {
+            return (MovePlacement.Find(store, _identity.Name, group, group.Config.Across, out string? why), why);
+        }
+        catch (EtcdException e)
+        {
+            return (null, $"the cluster's store is out of reach: {e.Message}");
+        }
     }
 
     /// <summary>The part, moved to the agent at <paramref name="to"/>, seen there in the store and no longer here, then the group's leader asked to checkpoint the group across nodes: what came of it, one line.</summary>
@@ -473,7 +491,8 @@ public sealed class NodeAgent : INodeAgent
         var request = link.Receive();
         if (request.Op == Ops.Begin)
             new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout,
-                arrived: () => _registration?.Changed()).Serve(request); // the store lists it here at once
+                arrived: () => _registration?.Changed(), // the store lists it here at once
+                placedHere: _store is var (store, _) ? (config, from) => MovePlacement.PlacedHere(store, config, _identity.Name, from) : null).Serve(request);
         else if (request.Op == Ops.Run)
             RunFor(link, request);
         else if (request.Op == Ops.Replica)

@@ -29,6 +29,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Error, Message = "group {Group}: migration from node {Node} failed after the source ended its copy; the group stays here, stopped, with checkpoint {Checkpoint}: {Problem}")]
     public static partial void MigrationInFailedAfterCommit(this ILogger logger, string group, string node, string checkpoint, string problem);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: the link to node {Node} ended before its word to release the group, but the catalog places it here (the source ended its copy and confirmed the move): released ({Problem})")]
+    public static partial void MigrationInPlacedWithoutWord(this ILogger logger, string group, string node, string problem);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "node {Node} registered in the cluster's store ({Members}), lease {Lease} of {Ttl} s")]
     public static partial void Registered(this ILogger logger, string node, string members, long lease, int ttl);
 

@@ -324,6 +324,23 @@ public sealed class GroupAcrossNodesTests
             .GetProperty("acrossNodes").EnumerateArray().Single(g => g.GetProperty("name").GetString() == group).GetProperty("latest").GetProperty("parts").EnumerateArray()
             .Select(p => p.GetProperty("node").GetString() + (p.TryGetProperty("local", out var local) && local.GetString() is { Length: > 0 } l ? $"/{l}" : ""))];
 
+    /// <summary>
+    /// Counters of group <paramref name="group"/> started on <paramref name="started"/> (work/NODE)
+    /// stopped: each checks all its memory and its file's offset, and says PASS in the group's log of
+    /// the node it was started on (wherever it runs now: the file is this machine's).
+    /// </summary>
+    private static void StopCounters(TestNodes nodes, TestDir work, string group, string[] started)
+    {
+        foreach (string node in started)
+            File.WriteAllText(Path.Combine(work[node], "stop"), "");
+        foreach (string node in started)
+        {
+            string log = nodes[node].Home.GroupLog(group);
+            GroupHome.WaitUntil(() => File.Exists(log) && File.ReadAllLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), $"node {node}'s counter to end");
+            Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
+        }
+    }
+
     private static string Tail(TestNode node) => string.Join(" | ", node.Log.Split('\n').TakeLast(12));
 
     /// <summary>A node lost as a crashed machine is: cut off first (it says nothing more to anyone), then every process of it killed.</summary>
@@ -458,14 +475,7 @@ public sealed class GroupAcrossNodesTests
         GroupHome.WaitUntil(() => LatestParts(nodes, "trio", "a") is ["a", "a/trio.c", "b"], "the catalog to place c's part on a", TimeSpan.FromSeconds(60));
 
         // Every counter checks all its memory and its file's offset: c's from the checkpoint on.
-        foreach (string node in new[] { "a", "b", "c" })
-            File.WriteAllText(Path.Combine(work[node], "stop"), "");
-        foreach (string node in new[] { "a", "b", "c" })
-        {
-            string log = nodes[node].Home.GroupLog("trio");
-            GroupHome.WaitUntil(() => File.ReadAllLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), $"node {node}'s counter to end");
-            Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
-        }
+        StopCounters(nodes, work, "trio", ["a", "b", "c"]);
     }
 
     [Fact]
@@ -538,14 +548,98 @@ public sealed class GroupAcrossNodesTests
         Assert.Contains("group duo: migrated; group duo, which it is a part of, checkpointed across the nodes it runs on now by its leader: node a did", nodes["b"].Log);
         Assert.Empty(nodes["b"].Members("duo"));
         Assert.Single(nodes["c"].Members("duo"));
-        foreach (string node in new[] { "a", "b" })
-            File.WriteAllText(Path.Combine(work[node], "stop"), "");
         // (The moved counter's output still goes to the file it had on b, which is this machine's.)
+        StopCounters(nodes, work, "duo", ["a", "b"]);
+    }
+
+    /// <summary>
+    /// A migrated part is placed on its new node by the move itself (the transaction that confirms it):
+    /// its old node lost at once after the move (before the leader's checkpoint across the nodes it
+    /// runs on now) brings nothing back, twice or otherwise; its new node lost then brings it back from
+    /// the copy made of it on its old node, the whole group rolled back to the cut, every counter's
+    /// memory and file checked.
+    /// </summary>
+    [Fact]
+    public void AMigratedPartIsPlacedByTheMoveSoNeitherNodesLossBringsItBackTwiceOrLosesIt()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        using var work = new TestDir("across-placed");
+        string counter = TargetBinaries.Get("counter");
         foreach (string node in new[] { "a", "b" })
         {
-            string log = nodes[node].Home.GroupLog("duo");
-            GroupHome.WaitUntil(() => File.Exists(log) && File.ReadAllLines(log).Any(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), $"node {node}'s counter to end");
-            Assert.DoesNotContain(File.ReadAllLines(log), l => l.StartsWith("FAIL", StringComparison.Ordinal));
+            Directory.CreateDirectory(work[node]);
+            // Its work directory (the file whose offset it checks) is its storage: rolled back with it.
+            nodes["a"].Amber(["run", "--group", "duo", "--isolate", "pid", "--storage", work[node], .. node == "a" ? Array.Empty<string>() : ["--node", node], "--", counter, work[node], "4"])
+                .ShouldSucceed();
         }
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
+        Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
+        int a = nodes["a"].Members("duo").Single();
+
+        // b's part moves to c, and is placed there by the move; b is lost at once after it.
+        var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["c"].Listen, "--json").ShouldSucceed();
+        Crash(nodes, "b");
+        string placed = JsonDocument.Parse(moved.Stdout).RootElement.GetProperty("placed").GetString()!;
+        var catalog = Catalog(nodes, "duo")!.Value.GetProperty("latest");
+        Assert.Equal(placed, catalog.GetProperty("id").GetString()); // (not yet the leader's checkpoint after the move: b went first)
+        Assert.Equal(["a", "c"], LatestParts(nodes, "duo", "a"));
+        Assert.Equal("b", catalog.GetProperty("parts").EnumerateArray().Single(p => p.GetProperty("node").GetString() == "c").GetProperty("copiesOf").GetString());
+
+        // b's lease runs out, and a sees it gone: nothing of the group is restored anywhere.
+        GroupHome.WaitUntil(() => !Status(nodes).GetProperty("nodes").EnumerateArray().Any(n => n.GetProperty("name").GetString() == "b" && n.GetProperty("alive").GetBoolean()),
+            "b's lease to run out", TimeSpan.FromSeconds(ttl * 2 + 10));
+        Thread.Sleep(TimeSpan.FromSeconds(ttl * 2));
+        Assert.DoesNotContain("group duo: node(s) b lost", nodes["a"].Log + nodes["c"].Log);
+        Assert.Equal([a], nodes["a"].Members("duo"));
+        Assert.Empty(nodes["a"].Members("duo.b"));
+        Assert.Single(nodes["c"].Members("duo"));
+
+        // c lost: a restores c's part from its copy of b's part (as group duo.c), and its own at the same cut.
+        Crash(nodes, "c");
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group duo: running again after the loss of node(s) c"), "node a to restore c's part",
+            TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["a"]));
+        Assert.Single(nodes["a"].Members("duo")); // rolled back: made again (in its PID namespace, with the same PIDs)
+        Assert.Single(nodes["a"].Members("duo.c"));
+
+        // Both counters check all their memory and their file's offset, from the cut on.
+        // (The moved counter's output goes to the file it had on b, which is this machine's.)
+        StopCounters(nodes, work, "duo", ["a", "b"]);
+    }
+
+    /// <summary>
+    /// The source's node killed once the catalog places the moved part on its destination, before it
+    /// could tell the destination to release it: the destination, its link gone, finds the part placed
+    /// on it and releases it (the source had ended its copy first); the counter goes on there, checked.
+    /// </summary>
+    [Fact]
+    public void AMovePlacedInTheCatalogStandsThoughItsSourceDiesBeforeSayingSo()
+    {
+        using var nodes = new TestNodes(["a", "b", "c"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "MovePlaced:sleep=8000" } },
+            leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-placed-then");
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b" })
+        {
+            Directory.CreateDirectory(work[node]);
+            nodes["a"].Amber(["run", "--group", "duo", "--isolate", "pid", .. node == "a" ? Array.Empty<string>() : ["--node", node], "--", counter, work[node], "4"]).ShouldSucceed();
+        }
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
+
+        var migrating = nodes["b"].Start("migrate", "--group", "duo", "--to", nodes["c"].Listen);
+        GroupHome.WaitUntil(() => LatestParts(nodes, "duo", "a") is ["a", "c"], "the move to be placed in the catalog", TimeSpan.FromSeconds(60), () => Tail(nodes["b"]));
+        Assert.Empty(nodes["b"].Members("duo")); // ended before it was placed
+        nodes["b"].Kill();
+        migrating.Wait(TimeSpan.FromMinutes(1));
+        GroupHome.WaitUntil(() => nodes["c"].Log.Contains("but the catalog places it here"), "node c to release the part", TimeSpan.FromSeconds(60), () => Tail(nodes["c"]));
+        Assert.Single(nodes["c"].Members("duo"));
+
+        // (The moved counter's output goes to the file it had on b, which is this machine's.)
+        string moved = nodes["b"].Home.GroupLog("duo");
+        int lines = File.ReadAllLines(moved).Length;
+        GroupHome.WaitUntil(() => File.ReadAllLines(moved).Length > lines + 10, "the moved counter to tick on node c");
+        StopCounters(nodes, work, "duo", ["a", "b"]);
     }
 }

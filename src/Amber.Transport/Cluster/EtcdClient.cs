@@ -161,10 +161,24 @@ public sealed class EtcdClient : IDisposable
         {
             Compare = [new Compare { Target = "CREATE", Key = Encoding.UTF8.GetBytes(leading.Key), CreateRevision = leading.CreateRevision },
                 .. (absent ?? []).Select(k => new Compare { Target = "CREATE", Key = Encoding.UTF8.GetBytes(k), CreateRevision = 0 })],
-            Success = [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })],
+            Success = Puts(puts),
         }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
         return answer.Succeeded;
     }
+
+    /// <summary>Sets every key of <paramref name="puts"/>, all or none (one transaction), if and only if <paramref name="key"/> holds <paramref name="value"/> then: whether it did.</summary>
+    public bool PutAllIfValue(string key, string value, IReadOnlyList<(string Key, string Value)> puts)
+    {
+        var answer = Call("/v3/kv/txn", new TxnRequest
+        {
+            Compare = [new Compare { Target = "VALUE", Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes(value) }],
+            Success = Puts(puts),
+        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
+        return answer.Succeeded;
+    }
+
+    private static List<RequestOp> Puts(IReadOnlyList<(string Key, string Value)> puts) =>
+        [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })];
 
     /// <summary>Deletes <paramref name="key"/> (nothing if it is not there).</summary>
     public void Delete(string key) =>

@@ -76,6 +76,16 @@ public static class GroupCatalog
         store.PutAllIfLeads(Election(entry.Group), leader,
             [(CheckpointsPrefix(entry.Group) + entry.Id, JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry)), (LatestKey(entry.Group), entry.Id)]);
 
+    /// <summary>The group's latest checkpoint across nodes, or null if it has none.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static CatalogEntry? Latest(EtcdClient store, string group) =>
+        store.Get(LatestKey(group)) is { } latest ? Entry(store, group, latest.Value) : null;
+
+    /// <summary>The group's checkpoint across nodes <paramref name="id"/>, or null if it has none such.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static CatalogEntry? Entry(EtcdClient store, string group, string id) =>
+        store.Get(CheckpointsPrefix(group) + id) is { } found ? Parse(found.Value) : null;
+
     /// <summary>The group's checkpoints across nodes, oldest first (ids sort by time).</summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static IReadOnlyList<CatalogEntry> Checkpoints(EtcdClient store, string group) =>
@@ -153,7 +163,7 @@ public sealed class CatalogEntry
     /// <summary>What a node's loss does to the group: "lost-only" (only its parts restored elsewhere, the others run on); "": the whole group rolled back to this checkpoint (the leader's settings for the group, --node-loss).</summary>
     public string NodeLoss { get; set; } = "";
 
-    /// <summary>The entry whose checkpoint this one is, its parts placed anew after nodes were lost (their parts restored on others); "": a checkpoint taken.</summary>
+    /// <summary>The entry whose checkpoint this one is, its parts placed anew after nodes were lost (their parts restored on others) or after a part was migrated; "": a checkpoint taken.</summary>
     public string Replaces { get; set; } = "";
 }
 
@@ -189,6 +199,17 @@ public sealed class CatalogPart
 
     /// <summary>The other nodes that keep a copy of it (<see cref="Replicas"/>).</summary>
     public List<string> Copies { get; set; } = [];
+
+    /// <summary>
+    /// The node whose part the copies were made of, if not <see cref="Node"/>: the part was migrated
+    /// to <see cref="Node"/> after it was copied (<see cref="MovePlacement"/>), and its copies are
+    /// still kept as that node's (<see cref="Replicas.Directory"/>).
+    /// </summary>
+    public string CopiesOf { get; set; } = "";
+
+    /// <summary>The name its copies are kept under: <see cref="CopiesOf"/>, or <see cref="Node"/>.</summary>
+    [JsonIgnore]
+    public string CopiedAs => CopiesOf.Length > 0 ? CopiesOf : Node;
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

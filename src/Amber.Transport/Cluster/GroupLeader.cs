@@ -214,7 +214,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
                 problem = $"node {part.Node}'s part of group {entry.Group} cannot run on node {holder} as group '{adopted}': not a group name ({AmberHome.GroupNameRule})";
                 return null;
             }
-            places.Add(new PartPlace(part, nodes[holder], adopted, part.Node));
+            places.Add(new PartPlace(part, nodes[holder], adopted, part.CopiedAs));
         }
         return places;
     }
@@ -309,7 +309,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             Ok = true,
             Stdout = [.. roots.Select(r => $"{r.Place.Host.Name} {string.Join(' ', r.Roots)}")],
             Stderr = [.. Warnings(outcome.Local), .. warnings,
-                .. places.Where(p => p.Origin.Length > 0).Select(p => $"node {p.Origin}'s part (lost with it) restored on node {p.Host.Name} from its copy there, as group {p.Local}"),
+                .. places.Where(p => p.Origin.Length > 0).Select(p => $"node {p.Part.Node}'s part (lost with it) restored on node {p.Host.Name} from its copy there, as group {p.Local}"),
                 only is not null
                     ? string.Create(CultureInfo.InvariantCulture, $"restored the lost parts of group {name} on {hosts} nodes from {entry.Id} (its other parts ran on): made in {outcome.RoundMs[^1]:0.0} ms, then released together")
                     : string.Create(CultureInfo.InvariantCulture, $"restored group {name} across {hosts} nodes from {entry.Id}: every part made in {outcome.RoundMs[^1]:0.0} ms, then released together")],
@@ -328,7 +328,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
                     w.WriteString("node", place.Host.Name);
                     w.WriteString("group", place.Local);
                     if (place.Origin.Length > 0)
-                        w.WriteString("from", place.Origin);
+                        w.WriteString("from", place.Part.Node);
                     w.WriteNumbers("roots", pids);
                     w.WriteEndObject();
                 }
@@ -355,7 +355,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             {
                 Node = p.Host.Name, Local = p.Local == entry.Group ? "" : p.Local, Checkpoint = p.Part.Checkpoint, Processes = p.Part.Processes, Bytes = p.Part.Bytes,
                 FrozenMs = p.Part.FrozenMs, FrozenAtUnixMs = p.Part.FrozenAtUnixMs,
-                Copies = p.Origin.Length > 0 ? [] : [.. p.Part.Copies.Where(alive.Contains)],
+                Copies = p.Origin.Length > 0 ? [] : [.. p.Part.Copies.Where(alive.Contains)], CopiesOf = p.Origin.Length > 0 ? "" : p.Part.CopiesOf,
             }).OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Local, StringComparer.Ordinal)],
         };
     }
@@ -374,7 +374,7 @@ internal sealed record PartOnNode(NodeRecord Node, string Local)
     public string Label(string group) => Local == group ? $"node {Node.Name}" : $"node {Node.Name} (group {Local})";
 }
 
-/// <summary>Where a part of a checkpoint across nodes is restored: on <see cref="Host"/>, as its group <see cref="Local"/>; from the copy of lost node <see cref="Origin"/>'s part ("": the host's own).</summary>
+/// <summary>Where a part of a checkpoint across nodes is restored: on <see cref="Host"/>, as its group <see cref="Local"/>; from the copy kept as node <see cref="Origin"/>'s part (its lost node's, or the one it was migrated from; "": the host's own).</summary>
 internal sealed record PartPlace(CatalogPart Part, NodeRecord Host, string Local, string Origin)
 {
     /// <summary>The part as it runs once restored.</summary>

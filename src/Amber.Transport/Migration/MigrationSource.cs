@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using Amber.Checkpoint;
 using Amber.Coordinator.Control;
 using Amber.Coordinator.Daemon;
 using Amber.Coordinator.Groups;
@@ -32,8 +33,13 @@ internal sealed record MigrationRound(string Checkpoint, long Bytes, double Chec
 /// every page. If the pages stop on the way, the group is lost there (it cannot run without its
 /// memory), and is to be restored here from those checkpoints (the report says so).
 /// </para>
+/// <para>
+/// A part of a group across nodes (<paramref name="placement"/>) also takes its part of the group's
+/// latest cut there first, and is placed there in the catalog between its end here and the commit
+/// (<see cref="MovePlacement"/>).
+/// </para>
 /// </summary>
-internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger, TimeSpan peerTimeout) : IDisposable
+internal sealed class MigrationSource(NodeServices services, NodeIdentity identity, ILogger logger, TimeSpan peerTimeout, MovePlacement? placement = null) : IDisposable
 {
     private const int MaxRounds = 8;
     /// <summary>A round that sends more than this share of the round before it has stopped converging.</summary>
@@ -83,6 +89,9 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                     throw new IOException($"the agent at {request.To} is this node ({identity.Name})");
                 link.Greet();
                 Begin(group, request, link);
+                // A part of a group across nodes: its part of the group's cut first, to be rolled back to there.
+                if (placement is not null)
+                    Send(group.Store, placement.Cut, link, sent, pagesLater: false);
                 if (request.Mode == MigrateRequest.PreCopy)
                     PreCopy(group, request, link, rounds, sent, progress);
                 else if (request.Mode == MigrateRequest.PostCopy)
@@ -201,6 +210,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         double sendMs = 0;
         long decidedAt = 0, sentAt = 0, pageLinkAt = 0, preparedAt = 0, commitAt = 0, runningAt = 0, memoryInAt = 0;
         bool committed = false;
+        string? notPlaced = null;
         PeerMessage? running = null;
         IOException? commitFailure = null;
         bool pagesFailed = false;
@@ -209,6 +219,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             if (committed)
                 return;
             committed = true;
+            // Every process here ended: the catalog places the part there before it is released there.
+            notPlaced = placement?.Place(link.Peer);
+            if (placement is { Placed.Length: > 0 })
+                Faults.Check(FaultPoint.MovePlaced); // (a test pauses here to kill this node)
             commitAt = Stopwatch.GetTimestamp();
             try
             {
@@ -303,6 +317,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
         if (_storageSent is not null)
             warnings.Insert(0, $"warning: {_storageSent}");
+        if (notPlaced is not null)
+            warnings.Add($"warning: the catalog still places it on this node ({notPlaced}) until its leader's next checkpoint across nodes");
         string storage = group.Config.Storage.Count == 0 ? "" : _storageShared ? "left in place (shared)" : "sent";
         string summary = string.Create(CultureInfo.InvariantCulture,
             $"{request.Mode}, {rounds.Count} round(s) ({string.Join(", ", rounds.Select(r => Mib(r.Bytes)))}){(postCopy ? $", {Mib(afterRelease)} of pages after the release" : "")}, {Mib(bytes)} sent{(storage.Length > 0 ? $", storage {storage}" : "")}, downtime {downtimeMs:0} ms, total {totalMs:0} ms; roots there {string.Join(' ', running.Roots)}; its checkpoints here deleted");
@@ -348,6 +364,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteNumber("memoryInMs", Math.Round(Stopwatch.GetElapsedTime(runningAt, memoryInAt).TotalMilliseconds, 1)); // from then to its last page placed there
                 w.WriteNumber("totalMs", Math.Round(totalMs, 1));
                 w.WriteNumbers("roots", running.Roots);
+                if (placement is { Placed.Length: > 0 })
+                    w.WriteString("placed", placement.Placed); // the catalog entry that places it there
                 w.WriteStrings("warnings", warnings);
                 w.WriteEndObject();
             }),

@@ -28,8 +28,14 @@ namespace Amber.Transport.Migration;
 /// whole and checked. If the pages stop coming, the group cannot run on here: it is killed, and
 /// forgotten with its checkpoints, which have holes (the source keeps the whole ones).
 /// </para>
+/// <para>
+/// A part of a group across nodes is released also when the link ends after "prepared" if the
+/// catalog places it here (<paramref name="placedHere"/>, <see cref="Cluster.MovePlacement"/>): the
+/// source ended its copy and confirmed the move there before it could say so.
+/// </para>
 /// </summary>
-internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout, Action? arrived = null)
+internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout, Action? arrived = null,
+    Func<GroupConfig, string, bool>? placedHere = null)
 {
     /// <summary>How long the source may take to say commit or abort once the group is ready here.</summary>
     private static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(30);
@@ -47,6 +53,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     private PageLinks.Slot? _pageSlot;
     private bool _lost;
     private bool _inStream;
+    private GroupConfig? _moving;
 
     // The restore is started as the session begins: its worker is ready before the last round (the
     // runtime started, its memory faulted in: ~40 ms of the downtime otherwise), waiting to be told
@@ -73,6 +80,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             link.Send(PeerMessage.Failure($"group {sent.Name} cannot come to node {node}: {problem}"));
             return;
         }
+        _moving = group.Config;
         bool committed = false;
         string restoring = "";
         try
@@ -312,7 +320,16 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         // The source may end its copy now (it keeps its checkpoints until it hears "running"), and says so.
         link.Send(PeerMessage.Of(Ops.Prepared));
         link.WaitAtMost(CommitWait);
-        var decision = link.Receive();
+        PeerMessage decision;
+        try
+        {
+            decision = link.Receive();
+        }
+        catch (IOException e) when (_moving is not null && placedHere?.Invoke(_moving, link.Peer) == true)
+        {
+            logger.MigrationInPlacedWithoutWord(_moving.Name, link.Peer, e.Message);
+            decision = PeerMessage.Of(Ops.Commit);
+        }
         _committed = decision.Op == Ops.Commit;
         return _committed ? null : $"the source did not commit ({decision.Op}{(decision.Error.Length > 0 ? $": {decision.Error}" : "")})";
     }
