@@ -540,12 +540,15 @@ public sealed class GroupAcrossNodesTests
         nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
         Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
 
-        // b's part moves to c: a, the leader, checkpoints the group across a and c, and the catalog says so.
-        var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["c"].Listen).ShouldSucceed();
+        // b's part moves to c (placed there by the move); then a, the leader, checkpoints the group across
+        // a and c (copies made anew), and the catalog's latest is that checkpoint.
+        var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["c"].Listen, "--json").ShouldSucceed();
         Assert.Contains("its leader checkpoints it across the nodes it runs on now", moved.Stderr);
-        GroupHome.WaitUntil(() => LatestParts(nodes, "duo", "a") is ["a", "c"], "the catalog to place the moved part on c", TimeSpan.FromSeconds(LeaseTtl * 2 + 10),
-            () => Tail(nodes["b"]));
-        Assert.Contains("group duo: migrated; group duo, which it is a part of, checkpointed across the nodes it runs on now by its leader: node a did", nodes["b"].Log);
+        string placed = JsonDocument.Parse(moved.Stdout).RootElement.GetProperty("placed").GetString()!;
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group duo: migrated; group duo, which it is a part of, checkpointed across the nodes it runs on now by its leader: node a did"),
+            "the leader's checkpoint after the move", TimeSpan.FromSeconds(LeaseTtl * 2 + 10), () => Tail(nodes["b"]));
+        Assert.NotEqual(placed, Catalog(nodes, "duo")!.Value.GetProperty("latest").GetProperty("id").GetString());
+        Assert.Equal(["a", "c"], LatestParts(nodes, "duo", "a"));
         Assert.Empty(nodes["b"].Members("duo"));
         Assert.Single(nodes["c"].Members("duo"));
         // (The moved counter's output still goes to the file it had on b, which is this machine's.)
