@@ -271,6 +271,14 @@ public sealed class NodeAgent : INodeAgent
             others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
             if (scheduled && others.Count > 0 && GroupCatalog.Leader(across.Store, name) is { Length: > 0 } leader && leader != _identity.Name)
                 return new ControlResponse { Ok = true, Stderr = [$"group {name} runs on other nodes too, and node {leader} leads it: its schedule checkpoints the group across nodes"] };
+            // The lead just taken may be a lost node's, gone with its lease after the nodes were read:
+            // read again once this node leads, so that the lost node is no part of the checkpoint.
+            if (others.Count > 0 && across.Leader.Campaign(name))
+            {
+                live = GroupLeader.LiveNodes(across.Store, _identity.Name);
+                _view.Saw(live);
+                others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
+            }
         }
         catch (EtcdException e)
         {

@@ -199,6 +199,23 @@ public sealed class GroupAcrossNodesTests
         return (nodes["a"].Members("duo").Single(), nodes["b"].Members("duo").Single());
     }
 
+    /// <summary>
+    /// Group duo: counter.c on node a and on node b (started from a), each in a PID namespace of its own
+    /// (so it can move, or be restored beside another part, with the PIDs it had), its work directory
+    /// its storage if <paramref name="storage"/>; both listed in the store.
+    /// </summary>
+    private static void StartMovableDuo(TestNodes nodes, TestDir work, bool storage)
+    {
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b" })
+        {
+            Directory.CreateDirectory(work[node]);
+            nodes["a"].Amber(["run", "--group", "duo", "--isolate", "pid", .. storage ? new[] { "--storage", work[node] } : [], .. node == "a" ? Array.Empty<string>() : ["--node", node],
+                "--", counter, work[node], "4"]).ShouldSucceed();
+        }
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+    }
+
     [Fact]
     public void WithAStoreOfThreeMembersTheLossOfOneChangesNothing()
     {
@@ -531,12 +548,7 @@ public sealed class GroupAcrossNodesTests
     {
         using var nodes = new TestNodes(["a", "b", "c"], leaseTtlSeconds: LeaseTtl);
         using var work = new TestDir("across-moved");
-        string counter = TargetBinaries.Get("counter");
-        Directory.CreateDirectory(work["a"]);
-        Directory.CreateDirectory(work["b"]);
-        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--", counter, work["a"], "4").ShouldSucceed();
-        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
-        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        StartMovableDuo(nodes, work, storage: false);
         nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
         Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
 
@@ -568,15 +580,8 @@ public sealed class GroupAcrossNodesTests
         const int ttl = 6;
         using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
         using var work = new TestDir("across-placed");
-        string counter = TargetBinaries.Get("counter");
-        foreach (string node in new[] { "a", "b" })
-        {
-            Directory.CreateDirectory(work[node]);
-            // Its work directory (the file whose offset it checks) is its storage: rolled back with it.
-            nodes["a"].Amber(["run", "--group", "duo", "--isolate", "pid", "--storage", work[node], .. node == "a" ? Array.Empty<string>() : ["--node", node], "--", counter, work[node], "4"])
-                .ShouldSucceed();
-        }
-        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        // Its work directory (the file whose offset it checks) is its storage: rolled back with it.
+        StartMovableDuo(nodes, work, storage: true);
         nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
         Assert.Equal(["a", "b"], LatestParts(nodes, "duo", "a"));
         int a = nodes["a"].Members("duo").Single();
@@ -622,13 +627,7 @@ public sealed class GroupAcrossNodesTests
         using var nodes = new TestNodes(["a", "b", "c"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "MovePlaced:sleep=8000" } },
             leaseTtlSeconds: LeaseTtl);
         using var work = new TestDir("across-placed-then");
-        string counter = TargetBinaries.Get("counter");
-        foreach (string node in new[] { "a", "b" })
-        {
-            Directory.CreateDirectory(work[node]);
-            nodes["a"].Amber(["run", "--group", "duo", "--isolate", "pid", .. node == "a" ? Array.Empty<string>() : ["--node", node], "--", counter, work[node], "4"]).ShouldSucceed();
-        }
-        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        StartMovableDuo(nodes, work, storage: false);
         nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
 
         var migrating = nodes["b"].Start("migrate", "--group", "duo", "--to", nodes["c"].Listen);
@@ -643,6 +642,53 @@ public sealed class GroupAcrossNodesTests
         string moved = nodes["b"].Home.GroupLog("duo");
         int lines = File.ReadAllLines(moved).Length;
         GroupHome.WaitUntil(() => File.ReadAllLines(moved).Length > lines + 10, "the moved counter to tick on node c");
+        StopCounters(nodes, work, "duo", ["a", "b"]);
+    }
+
+    /// <summary>
+    /// amber checkpoint --stop of a group across nodes: every part checkpointed at one barrier and ended
+    /// there (none runs after the cut), the catalog's entry marked stopped. A node lost then brings
+    /// nothing back (the group was stopped on purpose); amber restore brings every part back from that
+    /// checkpoint, the lost node's from its copy, and the catalog says where they run; every counter
+    /// checks its memory and its file's offset.
+    /// </summary>
+    [Fact]
+    public void AGroupAcrossNodesStopsAtOneCheckpointStaysStoppedAndComesBackFromIt()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        using var work = new TestDir("across-stop");
+        // b's part is to run on a beside a's, with the PIDs it had.
+        StartMovableDuo(nodes, work, storage: false);
+
+        var stopped = nodes["a"].Amber("checkpoint", "--group", "duo", "--stop").ShouldSucceed();
+        Assert.Contains("checkpointed and stopped group duo across 2 nodes", stopped.Stderr);
+        Assert.Empty(nodes["a"].Members("duo"));
+        Assert.Empty(nodes["b"].Members("duo"));
+        var latest = Catalog(nodes, "duo")!.Value.GetProperty("latest");
+        Assert.True(latest.GetProperty("stopped").GetBoolean(), latest.ToString());
+        // Nothing of it runs after the cut: its logs stay as they were.
+        long[] sizes = [.. new[] { "a", "b" }.Select(n => new FileInfo(nodes[n].Home.GroupLog("duo")).Length)];
+        Thread.Sleep(300);
+        Assert.Equal(sizes, new[] { "a", "b" }.Select(n => new FileInfo(nodes[n].Home.GroupLog("duo")).Length));
+
+        // b lost: once its lease has run out and a has seen it for longer than a TTL, nothing came back.
+        Crash(nodes, "b");
+        GroupHome.WaitUntil(() => !Status(nodes).GetProperty("nodes").EnumerateArray().Any(n => n.GetProperty("name").GetString() == "b" && n.GetProperty("alive").GetBoolean()),
+            "b's lease to run out", TimeSpan.FromSeconds(ttl * 2 + 10));
+        Thread.Sleep(TimeSpan.FromSeconds(ttl * 2));
+        Assert.DoesNotContain("group duo: node(s) b lost", nodes["a"].Log);
+        Assert.Empty(nodes["a"].Members("duo"));
+        Assert.Empty(nodes["a"].Members("duo.b"));
+
+        // Restored by hand: a's part here, b's from a's copy of it (as group duo.b).
+        Assert.Contains("restored group duo across 1 nodes", nodes["a"].Amber("restore", "--group", "duo").ShouldSucceed().Stderr);
+        Assert.Single(nodes["a"].Members("duo"));
+        Assert.Single(nodes["a"].Members("duo.b"));
+        latest = Catalog(nodes, "duo")!.Value.GetProperty("latest");
+        Assert.False(latest.GetProperty("stopped").GetBoolean(), latest.ToString());
+        Assert.Equal(["a", "a/duo.b"], LatestParts(nodes, "duo", "a"));
+        // (b's counter's output goes to the file it had on b, which is this machine's.)
         StopCounters(nodes, work, "duo", ["a", "b"]);
     }
 }

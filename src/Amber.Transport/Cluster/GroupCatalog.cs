@@ -163,6 +163,9 @@ public sealed class CatalogEntry
     /// <summary>What a node's loss does to the group: "lost-only" (only its parts restored elsewhere, the others run on); "": the whole group rolled back to this checkpoint (the leader's settings for the group, --node-loss).</summary>
     public string NodeLoss { get; set; } = "";
 
+    /// <summary>The group was stopped at this checkpoint (amber checkpoint --stop): no member runs, and a node's loss brings nothing back.</summary>
+    public bool Stopped { get; set; }
+
     /// <summary>The entry whose checkpoint this one is, its parts placed anew after nodes were lost (their parts restored on others) or after a part was migrated; "": a checkpoint taken.</summary>
     public string Replaces { get; set; } = "";
 }

@@ -76,8 +76,6 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
         string nodeLoss = "")
     {
         string self = identity.Name;
-        if (request.Stop)
-            return ControlResponse.Failure($"group {name} runs on nodes {string.Join(", ", others.Select(p => p.Node.Name).Append(self).Distinct().Order(StringComparer.Ordinal))}: amber checkpoint --stop across nodes is not supported yet (stop its members on each node)");
         if (!storeAway && Lead(name) is { } notLeader)
             return ControlResponse.Failure(notLeader);
         // Each node's parts are copied to the next node of the checkpoint, by name, round the ring (none with one node).
@@ -89,14 +87,16 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             {
                 if (held is null)
                     return PassBarriers(barriers);
-                var taken = services.Checkpoint(held, request.Full, progress, barrier: new PartBarrier(barriers[0], barriers[1]));
+                var taken = request.Stop
+                    ? NodeParts.CheckpointAndEnd(services, held, request.Full, barriers[0], barriers[1])
+                    : services.Checkpoint(held, request.Full, progress, barrier: new PartBarrier(barriers[0], barriers[1]));
                 if (taken.Ok && BuddyOf(self) is { } buddy)
                     copies = NodeParts.Copy(held, taken.Stdout[0], buddy, identity, peerTimeout, copyWarnings);
                 return taken;
             },
             [.. others.Select(p => (p.Node, new PeerMessage
             {
-                Op = Ops.CheckpointPart, Name = p.Local, Mode = request.Full ? "full" : "", CopyTo = BuddyOf(p.Node.Name)?.Name ?? "", CopyAddress = BuddyOf(p.Node.Name)?.Address ?? "",
+                Op = Ops.CheckpointPart, Name = p.Local, Mode = request.Full ? "full" : "", Stop = request.Stop, CopyTo = BuddyOf(p.Node.Name)?.Name ?? "", CopyAddress = BuddyOf(p.Node.Name)?.Address ?? "",
             }))], rounds: 2, Ops.Done, identity, peerTimeout);
         if (outcome.Abandoned is { } abandoned)
         {
@@ -127,7 +127,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             Id = GroupCatalog.NewId(now, self), Group = name, Leader = self, CreatedUnixMs = now.ToUnixTimeMilliseconds(),
             BarrierMs = Math.Round(barrierMs, 1), FreezeSpreadMs = Math.Round(parts.Max(p => p.FrozenAtUnixMs) - parts.Min(p => p.FrozenAtUnixMs), 1),
             Parts = [.. parts.OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Local, StringComparer.Ordinal)],
-            NodeLoss = held?.Config.NodeLoss ?? nodeLoss,
+            NodeLoss = held?.Config.NodeLoss ?? nodeLoss, Stopped = request.Stop,
         };
         // Recorded now; or, the store away since this node was the group's leader, kept until it answers.
         bool kept = storeAway;
@@ -165,7 +165,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
                 .. entry.Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
                     $"  node {p.Node}{(p.Local.Length > 0 ? $" (as group {p.Local})" : "")}: checkpoint {p.Checkpoint}, {p.Processes.Count} processes, {p.Bytes / 1048576.0:0.0} MiB, frozen {p.FrozenMs:0} ms, {(p.Copies.Count > 0 ? $"copied to {string.Join(", ", p.Copies)}" : "no copy")}")),
                 string.Create(CultureInfo.InvariantCulture,
-                    $"checkpointed group {name} across {Nodes(entry)} as {entry.Id}: frozen within {entry.FreezeSpreadMs:0.0} ms of each other, every part read out {barrierMs:0.0} ms after the word to freeze")],
+                    $"checkpointed {(request.Stop ? "and stopped " : "")}group {name} across {Nodes(entry)} as {entry.Id}: frozen within {entry.FreezeSpreadMs:0.0} ms of each other, every part read out {barrierMs:0.0} ms after the word to freeze")],
             Report = JsonSerializer.Serialize(entry, CatalogJson.Default.CatalogEntry),
         };
     }
@@ -287,7 +287,8 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             .OrderBy(r => r.Place.Host.Name, StringComparer.Ordinal).ThenBy(r => r.Place.Local, StringComparer.Ordinal).ToList();
         var warnings = outcome.Remote.SelectMany(r => r.Done!.Warnings).Select(w => $"warning: {w}").ToList();
         string placed = "";
-        if (places.Any(p => p.Origin.Length > 0))
+        // Parts placed anew, or a group stopped at the entry running again: the catalog says where it runs.
+        if (places.Any(p => p.Origin.Length > 0) || entry.Stopped)
         {
             var moved = Replaced(entry, all, live);
             try

@@ -82,7 +82,8 @@ internal sealed class GroupRecovery : IDisposable
             return;
         foreach (var group in GroupCatalog.All(_store))
         {
-            if (group.Latest is not { } entry || _restored.Contains(entry.Id) || (group.Leader.Length > 0 && group.Leader != _self))
+            // (A group stopped at its latest checkpoint runs nowhere: a node's loss takes nothing from it.)
+            if (group.Latest is not { } entry || entry.Stopped || _restored.Contains(entry.Id) || (group.Leader.Length > 0 && group.Leader != _self))
                 continue;
             var lost = entry.Parts.Select(p => p.Node).Where(n => !live.Contains(n)).Distinct().Order(StringComparer.Ordinal).ToList();
             // Only a node with something of the group takes it on: a part, or a copy of a lost one.

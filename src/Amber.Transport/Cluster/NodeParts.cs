@@ -30,7 +30,10 @@ internal static class NodeParts
             link.Send(PeerMessage.Failure($"node {link.Peer} asked for a part of group {request.Name}, which does not run here"));
             return;
         }
-        var response = AtBarriers(link, barrier => services.WhileBusy(group, () => services.Checkpoint(group, full: request.Mode == "full", barrier: new PartBarrier(barrier, barrier))));
+        bool full = request.Mode == "full";
+        var response = AtBarriers(link, barrier => services.WhileBusy(group, () => request.Stop
+            ? CheckpointAndEnd(services, group, full, barrier, barrier)
+            : services.Checkpoint(group, full, barrier: new PartBarrier(barrier, barrier))));
         if (!response.Ok)
         {
             link.Send(PeerMessage.Failure(response.Error));
@@ -45,6 +48,21 @@ internal static class NodeParts
             Op = Ops.Done, Checkpoints = [part.Checkpoint], Processes = part.Processes, Bytes = part.Bytes, Ms = part.FrozenMs, FrozenAtUnixMs = part.FrozenAtUnixMs,
             Copies = part.Copies, Warnings = warnings,
         });
+    }
+
+    /// <summary>
+    /// A part of a checkpoint across nodes that stops the group: <paramref name="beforeFreeze"/> passed
+    /// before the worker starts, then the members frozen and read out, and at <paramref name="atBarrier"/>
+    /// (every node's part read out) ended on the leader's "go", or run on as they were on anything else.
+    /// Its members never run after the cut: the cut is consistent whenever each node froze.
+    /// </summary>
+    public static ControlResponse CheckpointAndEnd(NodeServices services, GroupRuntime group, bool full, Func<string?> beforeFreeze, Func<string?> atBarrier)
+    {
+        if (beforeFreeze() is { } notReady)
+            return ControlResponse.Failure(notReady);
+        var response = services.CheckpointAndHandOver(group, full, _ => atBarrier());
+        return !response.Ok || response.Ended ? response
+            : ControlResponse.Failure($"group {group.Config.Name} was not stopped, and runs on: {string.Join("; ", response.Stderr)}");
     }
 
     /// <summary>The part's copy sent to <paramref name="buddy"/>: the nodes that hold one (none if it failed, said in <paramref name="warnings"/>).</summary>

@@ -23,7 +23,7 @@ internal sealed class PeerLink : IDisposable
     /// 2: "busy", said by a source at work between two messages. 3: groups across nodes: a copy comes
     /// with its group's settings, a restore's part may be a lost node's, "recover" and "store".
     /// </summary>
-    public const int ProtocolVersion = 3;
+    public const int ProtocolVersion = 4;
     /// <summary>Largest message: a group's settings with room to spare; anything more is not a peer's.</summary>
     private const int MaxMessageBytes = 4 << 20;
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);

@@ -90,6 +90,9 @@ internal sealed class PeerMessage
     /// <summary>restore-part: members of the part that run are ended first (the whole group goes back to the checkpoint).</summary>
     public bool Replace { get; set; }
 
+    /// <summary>checkpoint-part: the part's members end once the leader says "go" at the barrier (amber checkpoint --stop), instead of running on.</summary>
+    public bool Stop { get; set; }
+
     /// <summary>recover: when the part failed (Unix ms, the asking node's clock): a restore of the group done since covers it.</summary>
     public long FailedAtUnixMs { get; set; }
 
