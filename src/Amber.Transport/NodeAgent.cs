@@ -271,9 +271,9 @@ public sealed class NodeAgent : INodeAgent
             others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
             if (scheduled && others.Count > 0 && GroupCatalog.Leader(across.Store, name) is { Length: > 0 } leader && leader != _identity.Name)
                 return new ControlResponse { Ok = true, Stderr = [$"group {name} runs on other nodes too, and node {leader} leads it: its schedule checkpoints the group across nodes"] };
-            // The lead just taken may be a lost node's, gone with its lease after the nodes were read:
-            // read again once this node leads, so that the lost node is no part of the checkpoint.
-            if (others.Count > 0 && across.Leader.Campaign(name))
+            // A lead taken now may be a lost node's, gone with its lease after the nodes were read: read
+            // them again, so that the lost node is no part of the checkpoint (a lead held already: no need).
+            if (others.Count > 0 && across.Leader.TakesLead(name))
             {
                 live = GroupLeader.LiveNodes(across.Store, _identity.Name);
                 _view.Saw(live);
@@ -334,7 +334,7 @@ public sealed class NodeAgent : INodeAgent
         try
         {
             long lease = _registration?.Lease ?? 0;
-            string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease) : GroupCatalog.Leader(store, across);
+            string leader = lease != 0 ? GroupCatalog.Campaign(store, across, _identity.Name, lease, out _) : GroupCatalog.Leader(store, across);
             if (leader.Length == 0)
                 return "no node leads it now (this one is not registered in the cluster's store)";
             var node = leader == _identity.Name ? Self : NodeRecord.Read(store, leader);

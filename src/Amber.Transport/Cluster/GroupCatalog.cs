@@ -49,18 +49,26 @@ public static class GroupCatalog
     /// The group's leader, made <paramref name="node"/> under <paramref name="lease"/> if no node
     /// leads it (a campaign in its election): the leader's name (this node's if it leads now); "" if
     /// none does for the moment (the one found went meanwhile, or it is this node under a lease of
-    /// before, which goes with it): the next campaign decides.
+    /// before, which goes with it): the next campaign decides. <paramref name="taken"/>: whether no
+    /// node led it when asked, and this one leads it now (it took the lead by this call).
     /// </summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
-    public static string Campaign(EtcdClient store, string group, string node, long lease)
+    public static string Campaign(EtcdClient store, string group, string node, long lease, out bool taken)
     {
         string election = Election(group);
         var leading = store.Leader(election);
-        if (leading is null && store.Campaign(election, node, lease, CampaignWait))
+        bool none = leading is null;
+        taken = false;
+        if (none && store.Campaign(election, node, lease, CampaignWait))
+        {
+            taken = true;
             return node;
+        }
         // Another led, or won the campaign with this one (which then waited, and was called off).
         leading ??= store.Leader(election);
-        return leading is null || (leading.Value == node && leading.Lease != lease) ? "" : leading.Value;
+        string leader = leading is null || (leading.Value == node && leading.Lease != lease) ? "" : leading.Value;
+        taken = none && leader == node;
+        return leader;
     }
 
     /// <summary>The group's leader's name, "" if none leads it.</summary>
