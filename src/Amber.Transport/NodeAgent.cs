@@ -79,11 +79,13 @@ public sealed class NodeAgent : INodeAgent
                 reached: () =>
                 {
                     _view.Refresh();
+                    TakeSettings();
                     _fence.Lift();
                 },
                 registered: () =>
                 {
                     _view.Refresh(); // which groups are across nodes, for what follows
+                    TakeSettings();
                     _fence.Registered();
                 });
             _registration.Start();
@@ -214,11 +216,14 @@ public sealed class NodeAgent : INodeAgent
         }
         if (node is null || !IPEndPoint.TryParse(node.Address, out var address))
             return ControlResponse.Failure($"--node {request.Node}: the cluster's store lists no live node {request.Node}");
+        // Its member here, if the group has one: the part whose settings the group's are, until the store has some.
+        if (_services!.Find(request.Group) is { } local && Policy(request, GroupPolicy.Of(local.Config).With(request), out string? problem) is null && problem is not null)
+            return ControlResponse.Failure(problem);
         try
         {
             using var link = PeerLink.Connect(address, _identity, _peerTimeout);
             link.Greet();
-            var wire = (request with { Node = "" }).ToWire();
+            var wire = request.ToWire();
             link.Send(new PeerMessage { Op = Ops.Run, Request = JsonSerializer.Serialize(wire, ControlJson.Default.ControlRequest), For = who.ToArgument() });
             var answer = link.Expect(Ops.Ok);
             return JsonSerializer.Deserialize(answer.Request, ControlJson.Default.ControlResponse) ?? ControlResponse.Failure($"node {request.Node} gave an empty answer");
@@ -244,7 +249,8 @@ public sealed class NodeAgent : INodeAgent
             link.Send(PeerMessage.Failure($"node {link.Peer} sent a run request that is not one: {e.Message}"));
             return;
         }
-        if (wire is null || wire.Op != RunRequest.Op || wire.Node is not null)
+        // (It names this node: a member of a group across nodes, whose settings the store keeps.)
+        if (wire is null || wire.Op != RunRequest.Op || (wire.Node is not null && wire.Node != _identity.Name))
         {
             link.Send(PeerMessage.Failure($"node {link.Peer} may only ask this node to run a program"));
             return;
@@ -255,11 +261,81 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
+    public GroupPolicy? Policy(RunRequest request, GroupPolicy own, out string? problem)
+    {
+        problem = null;
+        if (_store is not var (store, _))
+            return null;
+        string name = request.Group;
+        bool across = request.Node.Length > 0 || _view?.IsAcross(name) == true;
+        try
+        {
+            // Written only over what was read: two nodes changing the group's settings at once both count.
+            for (int attempt = 1; ; attempt++)
+            {
+                var (found, revision) = GroupCatalog.Settings(store, name);
+                if (found is null && revision == 0 && !across)
+                    return null; // a group of this node's alone
+                var policy = (found ?? own).With(request);
+                if (policy == found)
+                    return policy;
+                if (GroupCatalog.SetSettings(store, name, policy, revision))
+                {
+                    _view?.Joined(name);
+                    _logger!.SettingsWritten(name, policy.ToString());
+                    return policy;
+                }
+                if (attempt == 5)
+                {
+                    problem = $"group {name}: its settings in the cluster's store changed under this request five times; try again";
+                    return null;
+                }
+            }
+        }
+        catch (EtcdException e)
+        {
+            // Its part here runs with the settings it has (the store's, as last taken); a change now would
+            // be this node's alone, and undone by the store's once it is back.
+            if (across && GroupPolicy.GivenBy(request))
+                problem = $"group {name} runs on several nodes, and its settings are the cluster's: the cluster's store is out of reach ({e.Message}); run it without settings, or once the store is back";
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Every part of a group across nodes here given the group's settings, as the store had them when
+    /// last seen (after each renewal of this node's lease): a part busy now takes them at the next one.
+    /// </summary>
+    private void TakeSettings()
+    {
+        foreach (var group in _services!.Groups())
+        {
+            if (_view!.Settings(group.Config.Across) is not { } policy || GroupPolicy.Of(group.Config) == policy || !group.Busy.Wait(0))
+                continue;
+            try
+            {
+                if (_services.Find(group.Config.Name) != group)
+                    continue; // removed, or migrated away, meanwhile
+                var changes = policy.ApplyTo(group.Config);
+                group.Schedule.Restart(group.Config.EverySeconds);
+                group.Save();
+                _logger!.SettingsTaken(group.Config.Name, group.Config.Across, string.Join(", ", changes));
+            }
+            finally
+            {
+                group.Busy.Release();
+            }
+        }
+    }
+
+    /// <inheritdoc/>
     public ControlResponse? CheckpointAcrossNodes(GroupRuntime group, CheckpointRequest request, Requester who, Action<ProgressSample>? progress, bool scheduled = false)
     {
         if (Across() is not { } across)
             return null;
         string name = group.Config.Name;
+        if (group.Config.PartOf.Length > 0 && scheduled)
+            return new ControlResponse { Ok = true, Stderr = [$"group {name} is a part of group {group.Config.PartOf}: its leader's schedule checkpoints it with that group"] };
         if (group.Config.PartOf.Length > 0)
             return ControlResponse.Failure($"group {name} is a part of group {group.Config.PartOf} that came to this node from a lost one: it is checkpointed with that group (amber checkpoint --group {group.Config.PartOf} on its leader)");
         var self = Self;
@@ -271,9 +347,14 @@ public sealed class NodeAgent : INodeAgent
             others = GroupLeader.PartsOf(live, name, _services!, self, held: name);
             if (scheduled && others.Count > 0 && GroupCatalog.Leader(across.Store, name) is { Length: > 0 } leader && leader != _identity.Name)
                 return new ControlResponse { Ok = true, Stderr = [$"group {name} runs on other nodes too, and node {leader} leads it: its schedule checkpoints the group across nodes"] };
-            // A lead taken now may be a lost node's, gone with its lease after the nodes were read: read
-            // them again, so that the lost node is no part of the checkpoint (a lead held already: no need).
-            if (others.Count > 0 && across.Leader.TakesLead(name))
+            // The lead decided here, once: a lead taken now may be a lost node's, gone with its lease
+            // after the nodes were read, so they are read again and the lost node is no part of the
+            // checkpoint (a lead held already: no need; another's: refused here, not by a campaign
+            // of the checkpoint's own that a lease running out meanwhile would let win).
+            bool taken = false;
+            if (others.Count > 0 && across.Leader.Lead(name, out taken) is { } notLeader)
+                return ControlResponse.Failure(notLeader);
+            if (taken)
             {
                 live = GroupLeader.LiveNodes(across.Store, _identity.Name);
                 _view.Saw(live);

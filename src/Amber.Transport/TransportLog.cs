@@ -109,4 +109,10 @@ internal static partial class TransportLog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "group {Group}: node(s) {Nodes} are live again, or this node no longer leads the group: their parts are not taken over")]
     public static partial void NotClaimed(this ILogger logger, string group, string nodes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: the group's settings in the cluster's store are now: {Settings}")]
+    public static partial void SettingsWritten(this ILogger logger, string group, string settings);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: takes the settings of group {Across} in the cluster's store: {Changes}")]
+    public static partial void SettingsTaken(this ILogger logger, string group, string across, string changes);
 }

@@ -34,8 +34,8 @@ public sealed class GroupAcrossNodesTests
         return work;
     }
 
-    private static JsonElement Status(TestNodes nodes) =>
-        JsonDocument.Parse(AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", "a", "--json").ShouldSucceed().Stdout).RootElement;
+    private static JsonElement Status(TestNodes nodes, string via = "a") =>
+        JsonDocument.Parse(AmberCli.Run("cluster", "status", "--etcd", nodes.Etcd!.Url, "--cluster", nodes.Cluster, "--node", via, "--json").ShouldSucceed().Stdout).RootElement;
 
     /// <summary>The nodes the store lists the group on with live processes.</summary>
     private static List<string> ListedOn(TestNodes nodes, string group) =>
@@ -44,8 +44,8 @@ public sealed class GroupAcrossNodesTests
             .Select(g => g.GetProperty("node").GetString()!).Order()];
 
     /// <summary>The group as the store's catalog has it (leader, latest checkpoint across nodes), or null.</summary>
-    private static JsonElement? Catalog(TestNodes nodes, string group) =>
-        Status(nodes).GetProperty("acrossNodes").EnumerateArray().Where(g => g.GetProperty("name").GetString() == group).Select(g => (JsonElement?)g.Clone()).FirstOrDefault();
+    private static JsonElement? Catalog(TestNodes nodes, string group, string via = "a") =>
+        Status(nodes, via).GetProperty("acrossNodes").EnumerateArray().Where(g => g.GetProperty("name").GetString() == group).Select(g => (JsonElement?)g.Clone()).FirstOrDefault();
 
     private static List<string> Checkpoints(TestNode node, string group) =>
         [.. JsonDocument.Parse(node.Amber("images", "--group", group, "--json").ShouldSucceed().Stdout).RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
@@ -262,6 +262,11 @@ public sealed class GroupAcrossNodesTests
         }
         Assert.Equal([a], nodes["a"].Members("duo"));
         Assert.Equal([b], nodes["b"].Members("duo"));
+        // The group's settings are the cluster's: not changed on one node while the store is away (nothing runs).
+        var refused = nodes["a"].Amber("run", "--group", "duo", "--every", "5s", "--", "sleep", "600");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("group duo runs on several nodes, and its settings are the cluster's: the cluster's store is out of reach", refused.Stderr);
+        Assert.Equal([a], nodes["a"].Members("duo"));
 
         // Back: the entry is recorded (node a still leads: its lease lived through it), after the first.
         nodes.Etcd.Start();
@@ -517,6 +522,53 @@ public sealed class GroupAcrossNodesTests
         Assert.DoesNotContain("checkpointed on this node alone", nodes["a"].Log);
         Assert.Equal([a], nodes["a"].Members("duo"));
         Assert.Equal([b], nodes["b"].Members("duo"));
+    }
+
+    /// <summary>
+    /// A group's settings are the cluster's (its store keeps them): the part started on b by --node
+    /// takes the schedule given on a; a setting changed on b reaches a's part; a lost, b restores a's
+    /// part from its copy and, leading now, checkpoints the group across nodes on the group's schedule
+    /// (b's part was never given one of its own). Every counter checks its memory and file offset.
+    /// </summary>
+    [Fact]
+    public void AGroupsSettingsAreTheClustersSoItsNextLeaderCheckpointsItOnTheSameSchedule()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b"], peerTimeoutSeconds: 10, leaseTtlSeconds: ttl);
+        using var work = new TestDir("across-settings");
+        string counter = TargetBinaries.Get("counter");
+        foreach (string node in new[] { "a", "b" })
+            Directory.CreateDirectory(work[node]);
+        // (Each in a PID namespace of its own: a's part is to run on b beside b's, with the PIDs it had;
+        // its work directory its storage, rolled back with it.)
+        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--storage", work["a"], "--every", "3s", "--", counter, work["a"], "4").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "duo", "--isolate", "pid", "--storage", work["b"], "--node", "b", "--", counter, work["b"], "4").ShouldSucceed();
+        Assert.Matches(@"group duo: created \(store [^)]*, every 3 s\)", nodes["b"].Log);
+        GroupHome.WaitUntil(() => ListedOn(nodes, "duo").Count == 2, "group duo listed on nodes a and b", TimeSpan.FromSeconds(ttl + 10));
+        Assert.Equal(3, Catalog(nodes, "duo")!.Value.GetProperty("settings").GetProperty("everySeconds").GetDouble());
+
+        // Changed on b (with a program started there): the store has it, and a's part takes it.
+        var changed = nodes["b"].Amber("run", "--group", "duo", "--keep-last", "20", "--", "sleep", "600").ShouldSucceed();
+        Assert.Contains("group duo: --keep-last no rule -> 20", changed.Stderr);
+        Assert.Equal(20, Catalog(nodes, "duo")!.Value.GetProperty("settings").GetProperty("keepLast").GetInt32());
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group duo: takes the settings of group duo in the cluster's store: --keep-last no rule -> 20"),
+            "node a's part to take the setting changed on b", TimeSpan.FromSeconds(ttl * 2), () => Tail(nodes["a"]));
+        GroupHome.WaitUntil(() => Catalog(nodes, "duo") is { } g && g.GetProperty("checkpoints").GetInt32() >= 1, "a scheduled checkpoint across nodes", TimeSpan.FromSeconds(30),
+            () => Tail(nodes["a"]));
+
+        // a lost: b brings a's part back from its copy, and its schedule (the group's) goes on checkpointing the group.
+        Crash(nodes, "a");
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group duo: running again after the loss of node(s) a"), "node b to restore a's part",
+            TimeSpan.FromSeconds(ttl * 3 + 30), () => Tail(nodes["b"]));
+        int taken = Catalog(nodes, "duo", via: "b")!.Value.GetProperty("checkpoints").GetInt32();
+        // (the checkpoint after the restore, then two of the schedule's at least)
+        GroupHome.WaitUntil(() => Catalog(nodes, "duo", via: "b")!.Value.GetProperty("checkpoints").GetInt32() >= taken + 3, "node b's schedule to checkpoint the group across nodes",
+            TimeSpan.FromSeconds(30), () => Tail(nodes["b"]) + " || counters: " + string.Join(" | ", new[] { "a", "b" }.SelectMany(n => File.ReadLines(nodes[n].Home.GroupLog("duo")).TakeLast(4))));
+        var latest = Catalog(nodes, "duo", via: "b")!.Value.GetProperty("latest");
+        Assert.Equal("b", latest.GetProperty("leader").GetString());
+        Assert.Equal(["b", "b/duo.a"], LatestParts(nodes, "duo", "b"));
+        Assert.Single(nodes["b"].Members("duo.a"));
+        StopCounters(nodes, work, "duo", ["a", "b"]);
     }
 
     [Fact]

@@ -66,6 +66,8 @@ public static class ClusterCommands
             string latest = g.Latest is not { } e ? "none"
                 : $"{e.Id} ({string.Join(", ", e.Parts.Select(p => $"{p.Node}{(p.Local.Length > 0 ? $" ({p.Local})" : "")}: {p.Checkpoint}"))}; barrier {e.BarrierMs.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} ms)";
             Console.Out.WriteLine($"{g.Name,-20} {(g.Leader.Length == 0 ? "none" : g.Leader),-20} {latest}");
+            if (g.Settings is { } settings)
+                Console.Out.WriteLine($"{"",-20} {"",-20} settings: {settings}");
         }
     }
 
@@ -139,6 +141,11 @@ public static class ClusterCommands
             w.WritePropertyName("latest");
             if (g.Latest is { } entry)
                 w.WriteRawValue(System.Text.Json.JsonSerializer.Serialize(entry, GroupCatalog.Json));
+            else
+                w.WriteNullValue();
+            w.WritePropertyName("settings");
+            if (g.Settings is { } settings)
+                w.WriteRawValue(System.Text.Json.JsonSerializer.Serialize(settings, Amber.Coordinator.Groups.GroupPolicyJson.Default.GroupPolicy));
             else
                 w.WriteNullValue();
             w.WriteEndObject();

@@ -66,7 +66,7 @@ public sealed class Coordinator : IDisposable
             }
             _logger.ServingMetrics($"http://{metricsAddress}/metrics");
         }
-        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics);
+        var handlers = OperationHandlers.Create(_home, _reaper, _groups, _stop, _loggers, defaults, _metrics, _agent);
         LoadGroups(handlers);
         var services = new NodeServices(_home, _groups, handlers, _loggers);
         foreach (var arriving in _groups.All().Where(g => g.Config.Arriving).ToList())

@@ -17,6 +17,16 @@ public interface INodeAgent : IDisposable
     /// <summary>amber run --node: the request sent to that node's agent, which runs it there as <paramref name="who"/>'s; its answer.</summary>
     ControlResponse RunOn(RunRequest request, Requester who);
 
+    /// <summary>
+    /// amber run of a group across nodes (one the cluster's store has settings or a catalog of, or one
+    /// run here by --node, <see cref="RunRequest.Node"/>): the group's settings there with those the
+    /// request gives, written there for every node's part to take; <paramref name="own"/> (this node's
+    /// part's, the request's taken) if the store has none yet. Null for a group of this node alone (or
+    /// no store); null and <paramref name="problem"/> if the request gives settings of a group across
+    /// nodes that cannot be written (the store out of reach).
+    /// </summary>
+    GroupPolicy? Policy(RunRequest request, GroupPolicy own, out string? problem);
+
     /// <summary>Starts taking the other nodes' requests, once the coordinator's groups are loaded.</summary>
     void Start(NodeServices services);
 

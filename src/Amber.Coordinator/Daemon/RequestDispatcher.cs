@@ -33,7 +33,7 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
                 return ControlResponse.Failure($"--node {elsewhere.Node}: the coordinator of {AmberHome.Current.RunDirectory} is not a node agent (amber agent ... --etcd URL)");
             if (elsewhere.Node != agent.Name)
                 return agent.RunOn(elsewhere, who);
-            request = elsewhere with { Node = "" };
+            // (Its node named, this one: a part of a group across nodes, whose settings the agent keeps.)
         }
         var group = groups.Find(named.Group);
         if (group is null && request is RunRequest runRequest)

@@ -177,6 +177,17 @@ public sealed class EtcdClient : IDisposable
         return answer.Succeeded;
     }
 
+    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> if and only if it was last written at <paramref name="revision"/> (0: if it does not exist): whether it did.</summary>
+    public bool PutIfRevision(string key, string value, long revision)
+    {
+        var answer = Call("/v3/kv/txn", new TxnRequest
+        {
+            Compare = [new Compare { Target = "MOD", Key = Encoding.UTF8.GetBytes(key), ModRevision = revision }],
+            Success = Puts([(key, value)]),
+        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
+        return answer.Succeeded;
+    }
+
     private static List<RequestOp> Puts(IReadOnlyList<(string Key, string Value)> puts) =>
         [.. puts.Select(p => new RequestOp { RequestPut = new PutRequest { Key = Encoding.UTF8.GetBytes(p.Key), Value = Encoding.UTF8.GetBytes(p.Value) } })];
 
@@ -382,6 +393,9 @@ internal sealed class Compare
 
     [JsonPropertyName("create_revision")]
     public long? CreateRevision { get; set; }
+
+    [JsonPropertyName("mod_revision")]
+    public long? ModRevision { get; set; }
 
     [JsonPropertyName("value")]
     public byte[]? Value { get; set; }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Amber.Coordinator.Groups;
 
 namespace Amber.Transport.Cluster;
 
@@ -9,7 +10,9 @@ namespace Amber.Transport.Cluster;
 /// node's lease; the oldest leads, and goes with its node), and its catalog of checkpoints across nodes
 /// (<c>/amber/groups/NAME/checkpoints/ID</c>, one <see cref="CatalogEntry"/> each, and
 /// <c>/amber/groups/NAME/latest</c>), written in one transaction only while the writer leads, and only
-/// once every node has committed its part: an entry is a whole group checkpoint, or there is none.
+/// once every node has committed its part: an entry is a whole group checkpoint, or there is none. And
+/// its settings (<c>/amber/groups/NAME/settings</c>, a <see cref="GroupPolicy"/>), which every node's
+/// part of it takes, whichever node leads.
 /// </summary>
 public static class GroupCatalog
 {
@@ -41,6 +44,35 @@ public static class GroupCatalog
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static bool Claim(EtcdClient store, string group, string leader, IReadOnlyList<string> lost, string entry) =>
         store.PutAllIfLeads(Election(group), leader, [.. lost.Select(n => (TakenKey(group, n), entry))], [.. lost.Select(n => NodeRegistration.NodesPrefix + n)]);
+
+    /// <summary>The key of the group's settings, which every node's part of it takes (<see cref="GroupPolicy"/>).</summary>
+    public static string SettingsKey(string group) => $"{GroupsPrefix}{group}/settings";
+
+    /// <summary>
+    /// The group's settings as the store keeps them (null: none, or none that can be a group's, which
+    /// the next written replace) and the revision they were written at (0: none written).
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static (GroupPolicy? Policy, long Revision) Settings(EtcdClient store, string group) =>
+        store.Get(SettingsKey(group)) is { } found ? (ParsePolicy(found.Value), found.ModRevision) : (null, 0);
+
+    /// <summary>Writes the group's settings, if and only if they are still those of <paramref name="revision"/> (0: none): whether it did.</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static bool SetSettings(EtcdClient store, string group, GroupPolicy policy, long revision) =>
+        store.PutIfRevision(SettingsKey(group), JsonSerializer.Serialize(policy, GroupPolicyJson.Default.GroupPolicy), revision);
+
+    /// <summary>The settings <paramref name="json"/> holds, or null if it holds none that can be a group's.</summary>
+    public static GroupPolicy? ParsePolicy(string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, GroupPolicyJson.Default.GroupPolicy) is { } policy && policy.Problem() is null ? policy : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Where the group's checkpoints across nodes are: ID under it.</summary>
     public static string CheckpointsPrefix(string group) => $"{GroupsPrefix}{group}/checkpoints/";
@@ -99,26 +131,28 @@ public static class GroupCatalog
     public static IReadOnlyList<CatalogEntry> Checkpoints(EtcdClient store, string group) =>
         [.. store.Range(CheckpointsPrefix(group)).Select(e => Parse(e.Value)).OfType<CatalogEntry>()];
 
-    /// <summary>Every group the store has a leader or a catalog of, by name: its leader now ("": none) and its latest checkpoint across nodes.</summary>
+    /// <summary>Every group the store has a leader, a catalog or settings of, by name: its leader now ("": none), its latest checkpoint across nodes, its settings.</summary>
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public static IReadOnlyList<GroupAcrossNodes> All(EtcdClient store)
     {
-        var groups = new SortedDictionary<string, (EtcdEntry? Leader, string Latest, Dictionary<string, CatalogEntry> Entries)>(StringComparer.Ordinal);
+        var groups = new SortedDictionary<string, (EtcdEntry? Leader, string Latest, Dictionary<string, CatalogEntry> Entries, GroupPolicy? Settings)>(StringComparer.Ordinal);
         foreach (var entry in store.Range(GroupsPrefix))
         {
             var parts = entry.Key[GroupsPrefix.Length..].Split('/');
             if (parts.Length < 2)
                 continue;
-            var group = groups.TryGetValue(parts[0], out var known) ? known : (Leader: null, Latest: "", Entries: new Dictionary<string, CatalogEntry>());
+            var group = groups.TryGetValue(parts[0], out var known) ? known : (Leader: null, Latest: "", Entries: new Dictionary<string, CatalogEntry>(), Settings: null);
             if (parts is [_, "leader", _] && (group.Leader is null || entry.CreateRevision < group.Leader.CreateRevision))
                 group.Leader = entry; // the election's oldest key, as etcd's election API has it
             else if (parts is [_, "latest"])
                 group.Latest = entry.Value;
             else if (parts is [_, "checkpoints", var id] && Parse(entry.Value) is { } checkpoint)
                 group.Entries[id] = checkpoint;
+            else if (parts is [_, "settings"])
+                group.Settings = ParsePolicy(entry.Value);
             groups[parts[0]] = group;
         }
-        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count))];
+        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count, g.Value.Settings))];
     }
 
     /// <summary>The entry <paramref name="json"/> holds, or null if it is not one.</summary>
@@ -141,8 +175,8 @@ public static class GroupCatalog
     public static string NewId(DateTimeOffset at, string leader) => $"{at.UtcDateTime:yyyyMMdd'T'HHmmss'.'fff'Z'}-{leader}";
 }
 
-/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds.</summary>
-public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints);
+/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds, its settings (null: none).</summary>
+public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints, GroupPolicy? Settings);
 
 /// <summary>One checkpoint of a group across nodes: every node's part, taken at one barrier.</summary>
 public sealed class CatalogEntry

@@ -49,18 +49,16 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
     public bool Campaign(string name) => Lead(name) is null;
 
-    /// <summary>
-    /// Whether this node took the lead of the group by this call (none led it): the lead of a node
-    /// lost since the caller read the live nodes, perhaps, which it should read again. False if it led
-    /// already, or another does (the operation's own campaign says why).
-    /// </summary>
-    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
-    public bool TakesLead(string name) => Lead(name, out bool taken) is null && taken;
-
     /// <summary>This node leads the group (made so if no node does), or why not.</summary>
     private string? Lead(string name) => Lead(name, out _);
 
-    private string? Lead(string name, out bool taken)
+    /// <summary>
+    /// This node leads the group (made so if no node does), or why not. <paramref name="taken"/>: it
+    /// took the lead by this call (none led it): the lead of a node lost since the caller read the live
+    /// nodes, perhaps, which it should read again.
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public string? Lead(string name, out bool taken)
     {
         taken = false;
         if (lease == 0)

@@ -1,11 +1,12 @@
 using System.Text.Json;
+using Amber.Coordinator.Groups;
 using Microsoft.Extensions.Logging;
 
 namespace Amber.Transport.Cluster;
 
 /// <summary>
 /// What this node last knew of the cluster's store (the live nodes and what they run, the groups it
-/// leads), refreshed after every renewal of its lease, so that a group it leads is checkpointed across
+/// leads, the groups' settings), refreshed after every renewal of its lease, so that a group it leads is checkpointed across
 /// its nodes even while the store is out of reach; and the catalog entries made meanwhile, kept in
 /// <c>STATE/catalog-pending/</c> and recorded once the store answers again, each only if this node
 /// still leads the group then (its lease, and the leader key under it, survived the outage; if not,
@@ -16,6 +17,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     private volatile IReadOnlyList<NodeRecord> _nodes = [];
     private volatile HashSet<string> _leads = [];
     private volatile HashSet<string> _across = [];
+    private volatile Dictionary<string, GroupPolicy> _settings = [];
 
     /// <summary>The live nodes other than this one, as last seen.</summary>
     public IReadOnlyList<NodeRecord> Nodes => _nodes;
@@ -25,6 +27,9 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
 
     /// <summary>Whether the store had <paramref name="group"/> as a group across nodes (a leader or a catalog) when this node last saw it.</summary>
     public bool IsAcross(string group) => _across.Contains(group);
+
+    /// <summary>The settings of <paramref name="group"/> across nodes when this node last saw the store; null if it had none.</summary>
+    public GroupPolicy? Settings(string group) => _settings.GetValueOrDefault(group);
 
     /// <summary>The live nodes as an operation just read them.</summary>
     public void Saw(IReadOnlyList<NodeRecord> nodes) => _nodes = nodes;
@@ -48,6 +53,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
             var groups = GroupCatalog.All(store);
             _leads = [.. groups.Where(g => g.Leader == self).Select(g => g.Name)];
             _across = [.. groups.Select(g => g.Name)];
+            _settings = groups.Where(g => g.Settings is not null).ToDictionary(g => g.Name, g => g.Settings!, StringComparer.Ordinal);
             Flush();
         }
         catch (EtcdException)

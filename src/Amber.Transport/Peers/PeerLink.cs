@@ -21,9 +21,11 @@ internal sealed class PeerLink : IDisposable
 {
     /// <summary>
     /// 2: "busy", said by a source at work between two messages. 3: groups across nodes: a copy comes
-    /// with its group's settings, a restore's part may be a lost node's, "recover" and "store".
+    /// with its group's settings, a restore's part may be a lost node's, "recover" and "store". 4: a
+    /// checkpoint-part's "stop". 5: a run request names the node it is for (a part of a group across
+    /// nodes, whose settings are the cluster's).
     /// </summary>
-    public const int ProtocolVersion = 4;
+    public const int ProtocolVersion = 5;
     /// <summary>Largest message: a group's settings with room to spare; anything more is not a peer's.</summary>
     private const int MaxMessageBytes = 4 << 20;
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);

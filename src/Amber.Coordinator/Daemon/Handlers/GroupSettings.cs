@@ -155,39 +155,12 @@ public static class GroupSettings
     /// <summary>Takes the request's settings that differ from the group's; what changed, one line each.</summary>
     public static List<string> Apply(GroupConfig config, RunRequest request)
     {
-        var changes = new List<string>();
-        void Change<T>(string option, T from, T to, Action set, Func<T, string> say)
+        var changes = GroupPolicy.Of(config).With(request).ApplyTo(config);
+        if (request.SharedStorage is bool shared && shared != config.SharedStorage)
         {
-            if (EqualityComparer<T>.Default.Equals(from, to))
-                return;
-            set();
-            changes.Add($"{option} {say(from)} -> {say(to)}");
+            changes.Add($"--shared-storage {(config.SharedStorage ? "yes" : "no")} -> {(shared ? "yes" : "no")}");
+            config.SharedStorage = shared;
         }
-        string Seconds(double s) => s > 0 ? $"{s.ToString(CultureInfo.InvariantCulture)} s" : "none";
-        if (request.EverySeconds > 0)
-            Change("--every", config.EverySeconds, request.EverySeconds, () => config.EverySeconds = request.EverySeconds, Seconds);
-        if (request.DeadlineSeconds > 0)
-            Change("--deadline", config.DeadlineSeconds, request.DeadlineSeconds, () => config.DeadlineSeconds = request.DeadlineSeconds, Seconds);
-        if (request.MergeAfter > 0)
-            Change("--merge-after", config.MergeAfter, request.MergeAfter, () => config.MergeAfter = request.MergeAfter, n => n.ToString(CultureInfo.InvariantCulture));
-        if (request.MergeAboveBytes > 0)
-            Change("--merge-above", config.MergeAboveBytes, request.MergeAboveBytes, () => config.MergeAboveBytes = request.MergeAboveBytes,
-                b => b > 0 ? $"{b.ToString(CultureInfo.InvariantCulture)} bytes" : "no limit");
-        if (request.KeepLast > 0)
-            Change("--keep-last", config.KeepLast, request.KeepLast, () => config.KeepLast = request.KeepLast, n => n > 0 ? n.ToString(CultureInfo.InvariantCulture) : "no rule");
-        if (request.KeepForSeconds > 0)
-            Change("--keep-for", config.KeepForSeconds, request.KeepForSeconds, () => config.KeepForSeconds = request.KeepForSeconds, Seconds);
-        if (request.Compress.Length > 0)
-            Change("--compress", config.Compress, request.Compress, () => config.Compress = request.Compress, c => c);
-        if (request.SharedStorage is bool shared)
-            Change("--shared-storage", config.SharedStorage, shared, () => config.SharedStorage = shared, s => s ? "yes" : "no");
-        if (request.NodeLoss.Length > 0)
-        {
-            string loss = request.NodeLoss == GroupConfig.LostOnly ? GroupConfig.LostOnly : "";
-            Change("--node-loss", config.NodeLoss, loss, () => config.NodeLoss = loss, l => l.Length > 0 ? l : "rollback");
-        }
-        if (request.RestartOnFailure is bool restart)
-            Change("--restart-on-failure", config.RestartOnFailure, restart, () => config.RestartOnFailure = restart, r => r ? "on" : "off");
         return changes;
     }
 

@@ -11,12 +11,12 @@ internal sealed record OperationHandlers(StoreApproval Approval, ShutdownHandler
     StopHandler Stop, RemoveHandler Remove)
 {
     public static OperationHandlers Create(AmberHome home, ChildReaper reaper, GroupSet groups, CancellationTokenSource stopping, ILoggerFactory loggers,
-        CoordinatorConfig defaults, CoordinatorMetrics metrics)
+        CoordinatorConfig defaults, CoordinatorMetrics metrics, INodeAgent? agent)
     {
         var approval = new StoreApproval(home, reaper, loggers.CreateLogger<StoreApproval>());
         var attach = new AttachHandler(loggers.CreateLogger<AttachHandler>());
         var stop = new StopHandler(loggers.CreateLogger<StopHandler>());
-        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers, defaults), attach,
+        return new(approval, new ShutdownHandler(stopping), new RunHandler(home, reaper, approval, groups, attach, loggers, defaults, agent), attach,
             new DetachHandler(loggers.CreateLogger<DetachHandler>()),
             new CheckpointHandler(home, reaper, approval, metrics, loggers.CreateLogger<CheckpointHandler>()),
             new RestoreHandler(home, reaper, approval, metrics, loggers.CreateLogger<RestoreHandler>()), new ImagesHandler(approval),

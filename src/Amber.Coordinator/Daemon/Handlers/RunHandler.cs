@@ -15,8 +15,9 @@ namespace Amber.Coordinator.Daemon.Handlers;
 /// settings that can change (refusing those that cannot); then the program starts in it.
 /// </summary>
 /// <param name="defaults">What a new group takes for the settings amber run does not give (the configuration file).</param>
+/// <param name="agent">This node's agent, which keeps the settings of a group across nodes in the cluster's store; null: none.</param>
 internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApproval approval, GroupSet groups, AttachHandler attach, ILoggerFactory loggers,
-    CoordinatorConfig defaults) : IGroupHandler<RunRequest>
+    CoordinatorConfig defaults, INodeAgent? agent) : IGroupHandler<RunRequest>
 {
     private ILogger Logger { get; } = loggers.CreateLogger<RunHandler>();
 
@@ -48,6 +49,11 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
             ?? (config.EncryptKey.Length > 0 ? GroupKey.Problem(config.EncryptKey, who.Uid) : null)
             ?? approval.AccessProblem(config);
         if (problem is not null)
+            return null;
+        // A part of a group across nodes: the group's settings, whatever this node's defaults.
+        if (agent?.Policy(request, GroupPolicy.Of(config), out problem) is { } policy)
+            policy.ApplyTo(config);
+        else if (problem is not null)
             return null;
         return groups.GetOrAdd(request.Group, () =>
         {
@@ -86,7 +92,13 @@ internal sealed class RunHandler(AmberHome home, ChildReaper reaper, StoreApprov
     {
         if (GroupSettings.Refusal(group.Config, request) is { } refusal)
             return ControlResponse.Failure(refusal);
+        string? problem = null;
+        var policy = agent?.Policy(request, GroupPolicy.Of(group.Config).With(request), out problem);
+        if (problem is not null)
+            return ControlResponse.Failure(problem);
         var changes = GroupSettings.Apply(group.Config, request);
+        if (policy is not null)
+            changes.AddRange(policy.ApplyTo(group.Config).Select(c => $"{c} (the group's, across nodes)"));
         if (changes.Count > 0)
         {
             group.Schedule.Restart(group.Config.EverySeconds);
