@@ -131,9 +131,13 @@ public sealed class NodeAgent : INodeAgent
     {
         string name = group.Config.Name, across = group.Config.Across;
         ControlResponse response;
+        string arrivedAs;
         var (placement, unplaced) = Placement(group);
         using (var source = new MigrationSource(_services!, _identity, _services!.Loggers.CreateLogger<MigrationSource>(), _peerTimeout, placement))
+        {
             response = source.Migrate(group, request, progress);
+            arrivedAs = source.ArrivedAs;
+        }
         if (response.Ok && unplaced is not null)
             response.Stderr.Insert(0, $"warning: the catalog does not place it on its new node before its leader's next checkpoint across nodes: {unplaced}");
         // A part of a group across nodes runs elsewhere now: the catalog's latest checkpoint across nodes
@@ -146,7 +150,7 @@ public sealed class NodeAgent : INodeAgent
             {
                 try
                 {
-                    _logger!.CheckpointAfterMove(name, across, CheckpointAfterMove(store, name, across, request.To));
+                    _logger!.CheckpointAfterMove(name, across, CheckpointAfterMove(store, name, arrivedAs, across, request.To));
                 }
                 catch (Exception e)
                 {
@@ -158,6 +162,15 @@ public sealed class NodeAgent : INodeAgent
         }
         return response;
     }
+
+    /// <summary>
+    /// The name a part of a group across nodes arrives as from <paramref name="from"/> if its own is
+    /// another part's of the same group on this node (a node drained onto the others): NAME.FROM, a part
+    /// of group NAME, as a part restored from a lost node's copy is; null otherwise.
+    /// </summary>
+    private string? ArrivingPartName(GroupConfig sent, string from) =>
+        sent.PartOf.Length == 0 && _services!.Find(sent.Name) is { Config.PartOf.Length: 0 } && _view?.IsAcross(sent.Name) == true
+            ? GroupLeader.PartName(sent.Name, from) : null;
 
     /// <summary>How a migration of <paramref name="group"/> places it in the catalog: null if it is no part of a group across nodes, or cannot (and then why).</summary>
     private (MovePlacement? Placement, string? Why) Placement(GroupRuntime group)
@@ -174,16 +187,16 @@ public sealed class NodeAgent : INodeAgent
         }
     }
 
-    /// <summary>The part, moved to the agent at <paramref name="to"/>, seen there in the store and no longer here, then the group's leader asked to checkpoint the group across nodes: what came of it, one line.</summary>
-    private string CheckpointAfterMove(EtcdClient store, string part, string across, string to)
+    /// <summary>The part, moved to the agent at <paramref name="to"/> (as its group <paramref name="arrivedAs"/>), seen there in the store and no longer here, then the group's leader asked to checkpoint the group across nodes: what came of it, one line.</summary>
+    private string CheckpointAfterMove(EtcdClient store, string part, string arrivedAs, string across, string to)
     {
         var deadline = DateTime.UtcNow + (_registration?.Ttl ?? TimeSpan.FromSeconds(10)) * 2;
         try
         {
             bool There(NodeRecord n) => IPEndPoint.TryParse(n.Address, out var at) && IPEndPoint.TryParse(to, out var dest) && at.Equals(dest);
-            bool Runs(NodeRecord? n) => n is not null && n.Groups.Any(g => g.Name == part && g.Across == across && g.Processes.Count > 0);
-            while (!GroupLeader.LiveNodes(store, _identity.Name).Any(n => There(n) && Runs(n))
-                || Runs(NodeRecord.Read(store, _identity.Name)))
+            bool Runs(NodeRecord? n, string name) => n is not null && n.Groups.Any(g => g.Name == name && g.Across == across && g.Processes.Count > 0);
+            while (!GroupLeader.LiveNodes(store, _identity.Name).Any(n => There(n) && Runs(n, arrivedAs))
+                || Runs(NodeRecord.Read(store, _identity.Name), part))
             {
                 if (DateTime.UtcNow > deadline)
                     return $"the cluster's store does not list it on the node at {to}";
@@ -581,7 +594,8 @@ public sealed class NodeAgent : INodeAgent
         if (request.Op == Ops.Begin)
             new MigrationTarget(_services!, link, _identity.Name, _services!.Loggers.CreateLogger<MigrationTarget>(), _pageLinks, _peerTimeout,
                 arrived: () => _registration?.Changed(), // the store lists it here at once
-                placedHere: _store is var (store, _) ? (config, from) => MovePlacement.PlacedHere(store, config, _identity.Name, from) : null).Serve(request);
+                placedHere: _store is var (store, _) ? (config, from, sentAs) => MovePlacement.PlacedHere(store, config, _identity.Name, from, sentAs) : null,
+                partName: ArrivingPartName).Serve(request);
         else if (request.Op == Ops.Run)
             RunFor(link, request);
         else if (request.Op == Ops.Replica)

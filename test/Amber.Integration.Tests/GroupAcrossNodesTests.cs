@@ -620,6 +620,47 @@ public sealed class GroupAcrossNodesTests
     }
 
     /// <summary>
+    /// A part migrated to a node that runs another part of its group (a node drained onto the others)
+    /// arrives there as a part of that group, named NAME.NODE as a part restored from a lost node's copy
+    /// is, and the move places it so in the catalog; the leader then checkpoints the group with both
+    /// parts on that node. The part moves on to a third node under that name. Every counter checks its
+    /// memory and its file's offset.
+    /// </summary>
+    [Fact]
+    public void APartMovesToANodeThatRunsAnotherPartOfItsGroupAsAPartOfThatGroup()
+    {
+        using var nodes = new TestNodes(["a", "b", "c"], peerTimeoutSeconds: 10, leaseTtlSeconds: LeaseTtl);
+        using var work = new TestDir("across-drain");
+        StartMovableDuo(nodes, work, storage: true);
+        nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
+
+        // b drained: its part moves to a, which runs a's part of the group (post-copy: its pages come on a link for that name).
+        var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["a"].Listen, "--mode", "postcopy", "--json").ShouldSucceed();
+        Assert.Contains("group duo runs on node a as group duo.b, a part of group duo", moved.Stderr);
+        var report = JsonDocument.Parse(moved.Stdout).RootElement;
+        Assert.Equal("duo.b", report.GetProperty("arrivedAs").GetString());
+        Assert.NotEmpty(report.GetProperty("placed").GetString()!); // (the leader's checkpoint after the move may have followed already)
+        Assert.Equal(["a", "a/duo.b"], LatestParts(nodes, "duo", "a"));
+        Assert.Empty(nodes["b"].Members("duo"));
+        Assert.Single(nodes["a"].Members("duo"));
+        Assert.Single(nodes["a"].Members("duo.b"));
+        // The leader checkpoints the group where it runs now: both parts, on a.
+        GroupHome.WaitUntil(() => nodes["b"].Log.Contains("group duo: migrated; group duo, which it is a part of, checkpointed across the nodes it runs on now by its leader: node a did"),
+            "the leader's checkpoint after the move", TimeSpan.FromSeconds(LeaseTtl * 2 + 10), () => Tail(nodes["b"]) + " || a: " + Tail(nodes["a"]));
+        Assert.NotEqual(report.GetProperty("placed").GetString(), Catalog(nodes, "duo")!.Value.GetProperty("latest").GetProperty("id").GetString());
+        Assert.Equal(["a", "a/duo.b"], LatestParts(nodes, "duo", "a"));
+
+        // It moves on to c, under its name there, and is placed there by the move.
+        var onward = nodes["a"].Amber("migrate", "--group", "duo.b", "--to", nodes["c"].Listen, "--json").ShouldSucceed();
+        Assert.Equal("duo.b", JsonDocument.Parse(onward.Stdout).RootElement.GetProperty("arrivedAs").GetString());
+        Assert.Empty(nodes["a"].Members("duo.b"));
+        Assert.Single(nodes["c"].Members("duo.b"));
+        Assert.Equal(["a", "c/duo.b"], LatestParts(nodes, "duo", "a"));
+        // (b's counter's output still goes to the file it had on b, which is this machine's.)
+        StopCounters(nodes, work, "duo", ["a", "b"]);
+    }
+
+    /// <summary>
     /// A migrated part is placed on its new node by the move itself (the transaction that confirms it):
     /// its old node lost at once after the move (before the leader's checkpoint across the nodes it
     /// runs on now) brings nothing back, twice or otherwise; its new node lost then brings it back from

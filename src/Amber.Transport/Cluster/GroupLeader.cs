@@ -233,7 +233,10 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     /// if it was not the group's (it came there from another lost node), else GROUP.NODE; so two
     /// parts of one group never share a name on a node.
     /// </summary>
-    public static string AdoptedName(string group, CatalogPart part) => part.Local.Length > 0 ? part.Local : $"{group}.{part.Node}";
+    public static string AdoptedName(string group, CatalogPart part) => part.Local.Length > 0 ? part.Local : PartName(group, part.Node);
+
+    /// <summary>The name of a part of group <paramref name="group"/> on a node that came from node <paramref name="node"/>: GROUP.NODE.</summary>
+    public static string PartName(string group, string node) => $"{group}.{node}";
 
     /// <summary>
     /// The group back on every node of <paramref name="entry"/> (its catalog's checkpoint), released

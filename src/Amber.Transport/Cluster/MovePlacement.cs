@@ -57,10 +57,11 @@ internal sealed class MovePlacement
     }
 
     /// <summary>
-    /// The latest entry replaced by one with the part on <paramref name="to"/>, if it is still the
-    /// latest: null once placed, or why not (the catalog then places it by the leader's next checkpoint).
+    /// The latest entry replaced by one with the part on <paramref name="to"/> as its group
+    /// <paramref name="arrivedAs"/>, if it is still the latest: null once placed, or why not (the
+    /// catalog then places it by the leader's next checkpoint).
     /// </summary>
-    public string? Place(string to)
+    public string? Place(string to, string arrivedAs)
     {
         var now = DateTimeOffset.UtcNow;
         // A copy through JSON: the entry read stays as it was.
@@ -71,6 +72,7 @@ internal sealed class MovePlacement
         var part = moved.Parts.Single(p => p.Node == _self && p.Checkpoint == _part.Checkpoint && p.Local == _part.Local);
         part.CopiesOf = _part.CopiedAs;
         part.Node = to;
+        part.Local = arrivedAs == _latest.Group ? "" : arrivedAs;
         part.Copies.Remove(to); // a copy there goes with the part if that node is lost
         try
         {
@@ -88,17 +90,18 @@ internal sealed class MovePlacement
 
     /// <summary>
     /// Whether the catalog's latest checkpoint across nodes places part <paramref name="group"/> of
-    /// its group across nodes on <paramref name="self"/>, moved there from <paramref name="from"/>:
-    /// the move was confirmed, whatever became of the link that would have said so.
+    /// its group across nodes on <paramref name="self"/>, moved there from <paramref name="from"/>
+    /// (where its name was <paramref name="sentAs"/>): the move was confirmed, whatever became of the
+    /// link that would have said so.
     /// </summary>
-    public static bool PlacedHere(EtcdClient store, GroupConfig group, string self, string from)
+    public static bool PlacedHere(EtcdClient store, GroupConfig group, string self, string from, string sentAs)
     {
         try
         {
             string across = group.Across;
             return GroupCatalog.Latest(store, across) is { Replaces.Length: > 0 } latest
                 && latest.Parts.Any(p => p.Node == self && p.LocalOr(across) == group.Name && p.CopiesOf.Length > 0)
-                && GroupCatalog.Entry(store, across, latest.Replaces)?.Parts.Any(p => p.Node == from && p.LocalOr(across) == group.Name) == true;
+                && GroupCatalog.Entry(store, across, latest.Replaces)?.Parts.Any(p => p.Node == from && p.LocalOr(across) == sentAs) == true;
         }
         catch (EtcdException)
         {

@@ -57,6 +57,12 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
     private bool _storageShared;
     private string? _storageSent;
 
+    /// <summary>
+    /// The group's name on the destination, once it has said so: its own, or NAME.NODE for a part of a
+    /// group across nodes that comes to a node that runs another part of that group.
+    /// </summary>
+    public string ArrivedAs { get; private set; } = "";
+
     public ControlResponse Migrate(GroupRuntime group, MigrateRequest request, Action<ProgressSample>? progress)
     {
         string name = group.Config.Name;
@@ -103,7 +109,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                     var (bytes, sendMs, later) = Send(group.Store, rounds[0].Checkpoint, link, sent, pagesLater: true);
                     rounds[0] = rounds[0] with { Bytes = bytes, SendMs = sendMs };
                     _later.AddRange(later);
-                    OpenPageLink(to, name);
+                    OpenPageLink(to, ArrivedAs);
                 }
             }
             catch (Exception e) when (e is IOException or ImageFormatException or ImageStoreException or MigrationException)
@@ -132,6 +138,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
             if (token is not null)
                 SharedStorage.Unmark(group.Config);
         }
+        ArrivedAs = ok.Name.Length > 0 ? ok.Name : group.Config.Name;
         _storageShared = token is not null && ok.Shared;
         if (group.Config.SharedStorage && !_storageShared)
             _storageSent = $"the storage of group {group.Config.Name} is declared shared, but {unmarked ?? $"on node {link.Peer} {string.Join("; ", ok.Warnings)}"}: it is sent";
@@ -220,7 +227,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 return;
             committed = true;
             // Every process here ended: the catalog places the part there before it is released there.
-            notPlaced = placement?.Place(link.Peer);
+            notPlaced = placement?.Place(link.Peer, ArrivedAs);
             if (placement is { Placed.Length: > 0 })
                 Faults.Check(FaultPoint.MovePlaced); // (a test pauses here to kill this node)
             commitAt = Stopwatch.GetTimestamp();
@@ -317,6 +324,8 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
         if (_storageSent is not null)
             warnings.Insert(0, $"warning: {_storageSent}");
+        if (ArrivedAs != name)
+            warnings.Add($"group {name} runs on node {link.Peer} as group {ArrivedAs}, a part of group {group.Config.Across} there (whose part there has its name)");
         if (notPlaced is not null)
             warnings.Add($"warning: the catalog still places it on this node ({notPlaced}) until its leader's next checkpoint across nodes");
         string storage = group.Config.Storage.Count == 0 ? "" : _storageShared ? "left in place (shared)" : "sent";
@@ -331,6 +340,7 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
                 w.WriteStartObject();
                 w.WriteString("group", name);
                 w.WriteString("to", link.Peer);
+                w.WriteString("arrivedAs", ArrivedAs);
                 w.WriteString("address", request.To);
                 w.WriteString("mode", request.Mode);
                 w.WriteStartArray("rounds");

@@ -35,7 +35,7 @@ namespace Amber.Transport.Migration;
 /// </para>
 /// </summary>
 internal sealed class MigrationTarget(NodeServices services, PeerLink link, string node, ILogger logger, PageLinks pageLinks, TimeSpan peerTimeout, Action? arrived = null,
-    Func<GroupConfig, string, bool>? placedHere = null)
+    Func<GroupConfig, string, string, bool>? placedHere = null, Func<GroupConfig, string, string?>? partName = null)
 {
     /// <summary>How long the source may take to say commit or abort once the group is ready here.</summary>
     private static readonly TimeSpan CommitWait = TimeSpan.FromSeconds(30);
@@ -54,6 +54,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
     private bool _lost;
     private bool _inStream;
     private GroupConfig? _moving;
+    private string _sentAs = "";
 
     // The restore is started as the session begins: its worker is ready before the last round (the
     // runtime started, its memory faulted in: ~40 ms of the downtime otherwise), waiting to be told
@@ -74,6 +75,14 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             link.Send(PeerMessage.Failure("a migration must say which group it moves"));
             return;
         }
+        // A part of a group across nodes whose name is another part's of that group here: a part of it
+        // under a name of its own (partName), as a part restored from a lost node's copy is.
+        _sentAs = sent.Name;
+        if (partName?.Invoke(sent, link.Peer) is { } local)
+        {
+            sent.PartOf = sent.Name;
+            sent.Name = local;
+        }
         var group = services.Receive(sent, begin.Key, out string? problem);
         if (group is null)
         {
@@ -88,6 +97,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
             services.WhileBusy(group, () =>
             {
                 var ok = PeerMessage.Of(Ops.Ok);
+                ok.Name = group.Config.Name;
                 if (begin.Probe.Length > 0)
                 {
                     string? notShared = SharedStorage.Check(group.Config, begin.Probe);
@@ -325,7 +335,7 @@ internal sealed class MigrationTarget(NodeServices services, PeerLink link, stri
         {
             decision = link.Receive();
         }
-        catch (IOException e) when (_moving is not null && placedHere?.Invoke(_moving, link.Peer) == true)
+        catch (IOException e) when (_moving is not null && placedHere?.Invoke(_moving, link.Peer, _sentAs) == true)
         {
             logger.MigrationInPlacedWithoutWord(_moving.Name, link.Peer, e.Message);
             decision = PeerMessage.Of(Ops.Commit);
