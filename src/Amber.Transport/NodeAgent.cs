@@ -80,6 +80,7 @@ public sealed class NodeAgent : INodeAgent
                 {
                     _view.Refresh();
                     TakeSettings();
+                    PruneCopies();
                     _fence.Lift();
                 },
                 registered: () =>
@@ -338,6 +339,20 @@ public sealed class NodeAgent : INodeAgent
             {
                 group.Busy.Release();
             }
+        }
+    }
+
+    /// <summary>The copies of other nodes' parts that the catalog no longer needs here removed (<see cref="Replicas.Prune"/>), after a renewal of this node's lease.</summary>
+    private void PruneCopies()
+    {
+        try
+        {
+            foreach (string removed in Replicas.Prune(_services!.Home, _identity.Name, _view!.Group))
+                _logger!.CopyPruned(removed);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger!.WatchFailed("the removal of copies the catalog no longer needs", e.Message);
         }
     }
 

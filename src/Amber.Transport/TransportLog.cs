@@ -113,6 +113,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: the group's settings in the cluster's store are now: {Settings}")]
     public static partial void SettingsWritten(this ILogger logger, string group, string settings);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "removed {Copy}")]
+    public static partial void CopyPruned(this ILogger logger, string copy);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: takes the settings of group {Across} in the cluster's store: {Changes}")]
     public static partial void SettingsTaken(this ILogger logger, string group, string across, string changes);
 }

@@ -54,6 +54,10 @@ public sealed class GroupAcrossNodesTests
     private static bool IsCopied(TestNode node, string of, string id) =>
         File.Exists(node.Inside(Path.Combine(node.Home.StateDirectory, "replicas", "pair", of, id, "manifest.img")));
 
+    /// <summary>Whether <paramref name="node"/> keeps a copy of node <paramref name="of"/>'s part <paramref name="part"/> (a group of that node).</summary>
+    private static bool HasCopy(TestNode node, string part, string of) =>
+        Directory.Exists(node.Inside(Path.Combine(node.Home.StateDirectory, "replicas", part, of)));
+
     /// <summary>Both ends end the stream and check all they exchanged: both PASS.</summary>
     private static void Finish(TestDir work)
     {
@@ -633,6 +637,9 @@ public sealed class GroupAcrossNodesTests
         using var work = new TestDir("across-drain");
         StartMovableDuo(nodes, work, storage: true);
         nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed();
+        // Each part is copied to the other node.
+        Assert.True(HasCopy(nodes["a"], "duo", "b"));
+        Assert.True(HasCopy(nodes["b"], "duo", "a"));
 
         // b drained: its part moves to a, which runs a's part of the group (post-copy: its pages come on a link for that name).
         var moved = nodes["b"].Amber("migrate", "--group", "duo", "--to", nodes["a"].Listen, "--mode", "postcopy", "--json").ShouldSucceed();
@@ -649,6 +656,10 @@ public sealed class GroupAcrossNodesTests
             "the leader's checkpoint after the move", TimeSpan.FromSeconds(LeaseTtl * 2 + 10), () => Tail(nodes["b"]) + " || a: " + Tail(nodes["a"]));
         Assert.NotEqual(report.GetProperty("placed").GetString(), Catalog(nodes, "duo")!.Value.GetProperty("latest").GetProperty("id").GetString());
         Assert.Equal(["a", "a/duo.b"], LatestParts(nodes, "duo", "a"));
+        // The group runs on one node now: the copies of its parts on a and b are of no use, and go.
+        GroupHome.WaitUntil(() => !HasCopy(nodes["a"], "duo", "b") && !HasCopy(nodes["b"], "duo", "a"), "the copies the catalog no longer needs to be removed",
+            TimeSpan.FromSeconds(LeaseTtl * 2), () => Tail(nodes["a"]) + " || b: " + Tail(nodes["b"]));
+        Assert.Contains("removed this node's copy of node a's part duo of group duo", nodes["b"].Log);
 
         // It moves on to c, under its name there, and is placed there by the move.
         var onward = nodes["a"].Amber("migrate", "--group", "duo.b", "--to", nodes["c"].Listen, "--json").ShouldSucceed();
@@ -656,6 +667,9 @@ public sealed class GroupAcrossNodesTests
         Assert.Empty(nodes["a"].Members("duo.b"));
         Assert.Single(nodes["c"].Members("duo.b"));
         Assert.Equal(["a", "c/duo.b"], LatestParts(nodes, "duo", "a"));
+        // The leader's checkpoint after that move copies each part to the other node again.
+        GroupHome.WaitUntil(() => HasCopy(nodes["a"], "duo.b", "c") && HasCopy(nodes["c"], "duo", "a"), "the parts copied again",
+            TimeSpan.FromSeconds(LeaseTtl * 2 + 10), () => Tail(nodes["a"]));
         // (b's counter's output still goes to the file it had on b, which is this machine's.)
         StopCounters(nodes, work, "duo", ["a", "b"]);
     }

@@ -152,7 +152,8 @@ public static class GroupCatalog
                 group.Settings = ParsePolicy(entry.Value);
             groups[parts[0]] = group;
         }
-        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count, g.Value.Settings))];
+        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count, g.Value.Settings,
+            [.. g.Value.Entries.Values]))];
     }
 
     /// <summary>The entry <paramref name="json"/> holds, or null if it is not one.</summary>
@@ -175,8 +176,8 @@ public static class GroupCatalog
     public static string NewId(DateTimeOffset at, string leader) => $"{at.UtcDateTime:yyyyMMdd'T'HHmmss'.'fff'Z'}-{leader}";
 }
 
-/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds, its settings (null: none).</summary>
-public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints, GroupPolicy? Settings);
+/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds, its settings (null: none), every entry of its catalog.</summary>
+public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints, GroupPolicy? Settings, IReadOnlyList<CatalogEntry> Entries);
 
 /// <summary>One checkpoint of a group across nodes: every node's part, taken at one barrier.</summary>
 public sealed class CatalogEntry
@@ -255,6 +256,16 @@ public sealed class CatalogPart
     /// <summary>The name its copies are kept under: <see cref="CopiesOf"/>, or <see cref="Node"/>.</summary>
     [JsonIgnore]
     public string CopiedAs => CopiesOf.Length > 0 ? CopiesOf : Node;
+
+    /// <summary>
+    /// With <see cref="CopiesOf"/>: the name of the group of that node the copies were made of, if it
+    /// is not the group's ("": the group's); the part may have arrived under another name
+    /// (<see cref="Local"/>) on a node that runs another part of the group.
+    /// </summary>
+    public string CopiesOfLocal { get; set; } = "";
+
+    /// <summary>The name of the group its copies are of: <see cref="CopiesOfLocal"/> if the part moved since, else <see cref="Local"/>; or the group's.</summary>
+    public string CopiedLocalOr(string group) => (CopiesOf.Length > 0 ? CopiesOfLocal : Local) is { Length: > 0 } local ? local : group;
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

@@ -284,7 +284,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             [.. remote.Select(p => (p.Host, new PeerMessage
             {
                 Op = Ops.RestorePart, Name = p.Local, Checkpoints = [p.Part.Checkpoint], Across = name, Replace = replace,
-                Origin = p.Origin, OriginGroup = p.Origin.Length > 0 ? p.Part.LocalOr(name) : "",
+                Origin = p.Origin, OriginGroup = p.Origin.Length > 0 ? p.Part.CopiedLocalOr(name) : "",
             }))], rounds: replace ? 2 : 1, Ops.Running, identity, peerTimeout);
         if (outcome.Abandoned is { } abandoned)
         {
@@ -368,7 +368,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             {
                 Node = p.Host.Name, Local = p.Local == entry.Group ? "" : p.Local, Checkpoint = p.Part.Checkpoint, Processes = p.Part.Processes, Bytes = p.Part.Bytes,
                 FrozenMs = p.Part.FrozenMs, FrozenAtUnixMs = p.Part.FrozenAtUnixMs,
-                Copies = p.Origin.Length > 0 ? [] : [.. p.Part.Copies.Where(alive.Contains)], CopiesOf = p.Origin.Length > 0 ? "" : p.Part.CopiesOf,
+                Copies = p.Origin.Length > 0 ? [] : [.. p.Part.Copies.Where(alive.Contains)], CopiesOf = p.Origin.Length > 0 ? "" : p.Part.CopiesOf, CopiesOfLocal = p.Origin.Length > 0 ? "" : p.Part.CopiesOfLocal,
             }).OrderBy(p => p.Node, StringComparer.Ordinal).ThenBy(p => p.Local, StringComparer.Ordinal)],
         };
     }

@@ -71,6 +71,7 @@ internal sealed class MovePlacement
         moved.Replaces = _latest.Id;
         var part = moved.Parts.Single(p => p.Node == _self && p.Checkpoint == _part.Checkpoint && p.Local == _part.Local);
         part.CopiesOf = _part.CopiedAs;
+        part.CopiesOfLocal = _part.CopiedLocalOr(_latest.Group) is var copied && copied != _latest.Group ? copied : "";
         part.Node = to;
         part.Local = arrivedAs == _latest.Group ? "" : arrivedAs;
         part.Copies.Remove(to); // a copy there goes with the part if that node is lost

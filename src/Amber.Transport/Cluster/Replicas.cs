@@ -28,6 +28,9 @@ internal static class Replicas
     private const string SettingsFile = "group.json";
     private const string KeyFile = "key";
 
+    /// <summary>The copies being received now (their directories), which <see cref="Prune"/> leaves alone.</summary>
+    private static readonly HashSet<string> Receiving = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Sends checkpoint <paramref name="id"/> of <paramref name="store"/> (this node's part of
     /// a group across nodes, this node's group <paramref name="config"/>) to <paramref name="buddy"/>'s
@@ -68,6 +71,27 @@ internal static class Replicas
             return;
         }
         string directory = Directory(services.Home, request.Name, link.Peer);
+        lock (Receiving)
+        {
+            if (!Receiving.Add(directory))
+            {
+                link.Send(PeerMessage.Failure($"a copy of node {link.Peer}'s part of group {request.Name} is being received already"));
+                return;
+            }
+        }
+        try
+        {
+            Receive(link, request, directory);
+        }
+        finally
+        {
+            lock (Receiving)
+                Receiving.Remove(directory);
+        }
+    }
+
+    private static void Receive(PeerLink link, PeerMessage request, string directory)
+    {
         System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var copy = new GroupStore(directory);
         if (request.Group is not { } settings || settings.Name != request.Name)
@@ -105,6 +129,55 @@ internal static class Replicas
                 CheckpointStore.Delete(entry.Path);
         }
         link.Send(new PeerMessage { Op = Ops.Ok, Checkpoints = received, Bytes = reader.BytesRead });
+    }
+
+    /// <summary>
+    /// The copies this node keeps that their group's catalog no longer needs, removed: a copy whose
+    /// newest checkpoint is a part of a recorded checkpoint across nodes of the group, but which the
+    /// group's latest (as the store last said, <paramref name="group"/>) does not list as copied here —
+    /// a part moved away, a group whose nodes changed (each part is copied to the next node, round the
+    /// ring). A copy being received, one of a checkpoint not recorded yet (its part of the next), and
+    /// any of a group the store has no catalog of, stay. What was removed, one line each.
+    /// </summary>
+    public static List<string> Prune(AmberHome home, string self, Func<string, GroupAcrossNodes?> group)
+    {
+        var removed = new List<string>();
+        string root = Path.Combine(home.StateDirectory, "replicas");
+        if (!System.IO.Directory.Exists(root))
+            return removed;
+        foreach (string groupDirectory in System.IO.Directory.EnumerateDirectories(root))
+        {
+            string local = Path.GetFileName(groupDirectory);
+            foreach (string directory in System.IO.Directory.EnumerateDirectories(groupDirectory))
+            {
+                string origin = Path.GetFileName(directory);
+                string across;
+                try
+                {
+                    across = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(directory, SettingsFile)), GroupJson.Default.GroupConfig)?.Across ?? "";
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+                {
+                    continue; // not one that can be told whose: left as it is
+                }
+                bool Copied(CatalogPart p) => p.CopiedAs == origin && p.CopiedLocalOr(across) == local;
+                if (across.Length == 0 || group(across) is not { Latest: { } entry } catalog || entry.Parts.Any(p => Copied(p) && p.Copies.Contains(self)))
+                    continue;
+                lock (Receiving)
+                {
+                    if (Receiving.Contains(directory))
+                        continue;
+                    var newest = new GroupStore(directory).List().MaxBy(c => c.Id, StringComparer.Ordinal);
+                    if (newest is null || !catalog.Entries.Any(e => e.Parts.Any(p => Copied(p) && p.Checkpoint == newest.Id)))
+                        continue;
+                    System.IO.Directory.Delete(directory, recursive: true);
+                }
+                removed.Add($"this node's copy of node {origin}'s part {local} of group {across}: the group's latest checkpoint across nodes, {entry.Id}, keeps none here");
+            }
+            if (!System.IO.Directory.EnumerateFileSystemEntries(groupDirectory).Any())
+                System.IO.Directory.Delete(groupDirectory);
+        }
+        return removed;
     }
 
     /// <summary>

@@ -18,6 +18,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     private volatile HashSet<string> _leads = [];
     private volatile HashSet<string> _across = [];
     private volatile Dictionary<string, GroupPolicy> _settings = [];
+    private volatile Dictionary<string, GroupAcrossNodes> _groups = [];
 
     /// <summary>The live nodes other than this one, as last seen.</summary>
     public IReadOnlyList<NodeRecord> Nodes => _nodes;
@@ -30,6 +31,9 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
 
     /// <summary>The settings of <paramref name="group"/> across nodes when this node last saw the store; null if it had none.</summary>
     public GroupPolicy? Settings(string group) => _settings.GetValueOrDefault(group);
+
+    /// <summary><paramref name="group"/> as the store had it when this node last saw it (its catalog, its settings); null if it had nothing of it.</summary>
+    public GroupAcrossNodes? Group(string group) => _groups.GetValueOrDefault(group);
 
     /// <summary>The live nodes as an operation just read them.</summary>
     public void Saw(IReadOnlyList<NodeRecord> nodes) => _nodes = nodes;
@@ -54,6 +58,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
             _leads = [.. groups.Where(g => g.Leader == self).Select(g => g.Name)];
             _across = [.. groups.Select(g => g.Name)];
             _settings = groups.Where(g => g.Settings is not null).ToDictionary(g => g.Name, g => g.Settings!, StringComparer.Ordinal);
+            _groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
             Flush();
         }
         catch (EtcdException)
