@@ -191,6 +191,40 @@ public sealed class GroupAcrossNodesTests
         Assert.Equal([c], nodes["c"].Members("trio"));
     }
 
+    /// <summary>
+    /// A node lost in the middle of a checkpoint across nodes (its part paused at its barrier): the
+    /// leader gives the checkpoint up as soon as the store no longer lists that node live, not at the
+    /// end of the agents' --peer-timeout (a minute here), so the group is free at once for the restore
+    /// the loss calls for; the lost part comes back from its copy, every counter checked.
+    /// </summary>
+    [Fact]
+    public void ANodeLostMidCheckpointEndsItAtOnceSoThatItsPartComesBackWithoutWaitingForTheTimeout()
+    {
+        const int ttl = 6;
+        using var nodes = new TestNodes(["a", "b"], new Dictionary<string, IReadOnlyDictionary<string, string>> { ["b"] = new Dictionary<string, string> { ["AMBER_FAULT"] = "AtBarrier:sleep=5000" } },
+            peerTimeoutSeconds: 60, leaseTtlSeconds: ttl);
+        using var work = new TestDir("across-lost-mid");
+        StartMovableDuo(nodes, work, storage: true);
+        nodes["a"].Amber("checkpoint", "--group", "duo").ShouldSucceed(); // (b's part pauses 5 s at its barrier)
+
+        var checkpointing = nodes["a"].Start("checkpoint", "--group", "duo");
+        Thread.Sleep(2000); // b's part paused at its barrier by then
+        var lost = System.Diagnostics.Stopwatch.StartNew();
+        Crash(nodes, "b");
+        var abandoned = checkpointing.Wait(TimeSpan.FromSeconds(90));
+        double abandonedAfter = lost.Elapsed.TotalSeconds;
+        Assert.NotEqual(0, abandoned.ExitCode);
+        Assert.Contains("node b: it is lost (the cluster's store no longer lists it live)", abandoned.Stderr);
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group duo: running again after the loss of node(s) b"), "node a to restore b's part",
+            TimeSpan.FromSeconds(90), () => Tail(nodes["a"]));
+        double runningAfter = lost.Elapsed.TotalSeconds;
+        // (a lease of 6 s, renewed every 2 s: lost in the store 4 to 8 s after the crash; the peer timeout is 60 s)
+        Assert.True(abandonedAfter < 30 && runningAfter < 40, $"checkpoint abandoned {abandonedAfter:0.0} s after the loss, group running again {runningAfter:0.0} s after it");
+        Assert.Single(nodes["a"].Members("duo"));
+        Assert.Single(nodes["a"].Members("duo.b"));
+        StopCounters(nodes, work, "duo", ["a", "b"]);
+    }
+
     /// <summary>Group duo: counter.c on node a, and on node b (started from a); both listed in the store.</summary>
     private static (int A, int B) StartDuo(TestNodes nodes, TestDir work)
     {

@@ -28,10 +28,18 @@ internal static class BarrierAcrossNodes
     /// <param name="done">The op a node's part ends with when it went well.</param>
     /// <param name="identity">This node, to connect to the others.</param>
     /// <param name="timeout">How long every part may take to each barrier, and a peer may be silent.</param>
+    /// <param name="lost">
+    /// Which of the nodes named is lost (the cluster's store lists it live no longer), or null; asked
+    /// every <see cref="LossPoll"/> until the operation is over: a lost node's link is cut then, its part
+    /// failed, rather than waited for until <paramref name="timeout"/> (null: not asked).
+    /// </param>
     public static Outcome Run(string self, Func<IReadOnlyList<Func<string?>>, ControlResponse> local, IReadOnlyList<(NodeRecord Node, PeerMessage Request)> remotes,
-        int rounds, string done, NodeIdentity identity, TimeSpan timeout)
+        int rounds, string done, NodeIdentity identity, TimeSpan timeout, Func<IReadOnlyList<string>, string?>? lost = null)
     {
         var parts = remotes.Select(r => new RemotePart(r.Node, identity, timeout, rounds)).ToList();
+        using var over = new CancellationTokenSource();
+        if (lost is not null && parts.Count > 0)
+            new Thread(() => WatchLosses(parts, lost, over.Token)) { IsBackground = true, Name = "amber-barrier-losses" }.Start();
         var mine = new LocalPart(rounds);
         var localDone = Task.Factory.StartNew(() => local(mine.Barriers), TaskCreationOptions.LongRunning);
         _ = localDone.ContinueWith(t => mine.Failed(t.IsFaulted ? t.Exception!.InnerException!.Message : t.Result.Ok ? "" : t.Result.Error), TaskScheduler.Default);
@@ -80,7 +88,25 @@ internal static class BarrierAcrossNodes
             mine.Abort($"abandoned across nodes: {abandon}");
         }
         var response = localDone.GetAwaiter().GetResult();
-        return new Outcome(abandon, roundMs, response, [.. parts.Select(p => p.Finish(done) is var (message, failure) ? (p.Node.Name, message, failure) : default)]);
+        var outcome = new Outcome(abandon, roundMs, response, [.. parts.Select(p => p.Finish(done) is var (message, failure) ? (p.Node.Name, message, failure) : default)]);
+        over.Cancel();
+        return outcome;
+    }
+
+    /// <summary>How often the store is asked whether a node of an operation under way is lost.</summary>
+    private static readonly TimeSpan LossPoll = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Until the operation is over: the link of every part whose node is lost cut (its part failed at once).</summary>
+    private static void WatchLosses(List<RemotePart> parts, Func<IReadOnlyList<string>, string?> lost, CancellationToken over)
+    {
+        while (!over.WaitHandle.WaitOne(LossPoll))
+        {
+            var watched = parts.Where(p => !p.IsLost).Select(p => p.Node.Name).ToList();
+            if (watched.Count == 0)
+                return;
+            if (lost(watched) is { } node)
+                parts.First(p => p.Node.Name == node).Lose();
+        }
     }
 
     /// <summary>This node's part: held at each barrier until the leader (this node) decides.</summary>
@@ -125,8 +151,22 @@ internal static class BarrierAcrossNodes
     /// <summary>Another node's part, over a link to its agent.</summary>
     private sealed class RemotePart(NodeRecord node, NodeIdentity identity, TimeSpan timeout, int rounds)
     {
-        private PeerLink? _link;
+        private volatile PeerLink? _link;
         private int _round;
+        private volatile bool _lost;
+
+        /// <summary>Why its link failed: its node lost, or <paramref name="problem"/>.</summary>
+        private string Why(string problem) => _lost ? "it is lost (the cluster's store no longer lists it live)" : problem;
+
+        /// <summary>Its node is lost: found so by the store.</summary>
+        public bool IsLost => _lost;
+
+        /// <summary>Its node is lost: its link cut, whatever waits on it fails now.</summary>
+        public void Lose()
+        {
+            _lost = true;
+            _link?.Cut();
+        }
 
         public NodeRecord Node => node;
 
@@ -140,13 +180,15 @@ internal static class BarrierAcrossNodes
                 if (!IPEndPoint.TryParse(node.Address, out var address))
                     return $"its address '{node.Address}' in the cluster's store is not ADDR:PORT";
                 _link = PeerLink.Connect(address, identity, timeout);
+                if (_lost)
+                    _link.Cut(); // lost while it connected
                 _link.Greet();
                 _link.Send(request);
                 return AwaitHeld();
             }
             catch (IOException e)
             {
-                return e.Message;
+                return Why(e.Message);
             }
         }, TaskCreationOptions.LongRunning);
 
@@ -167,7 +209,7 @@ internal static class BarrierAcrossNodes
             }
             catch (IOException e)
             {
-                Held = Task.FromResult<string?>(e.Message);
+                Held = Task.FromResult<string?>(Why(e.Message));
                 return;
             }
             _round++;
@@ -186,7 +228,7 @@ internal static class BarrierAcrossNodes
                 }
                 catch (IOException e)
                 {
-                    return e.Message;
+                    return Why(e.Message);
                 }
             }, TaskCreationOptions.LongRunning);
         }
@@ -228,7 +270,7 @@ internal static class BarrierAcrossNodes
             }
             catch (IOException e)
             {
-                return (null, e.Message);
+                return (null, Why(e.Message));
             }
             finally
             {

@@ -53,6 +53,24 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     private string? Lead(string name) => Lead(name, out _);
 
     /// <summary>
+    /// The first of <paramref name="nodes"/> the store lists live no longer (its lease ran out), or
+    /// null: an operation across nodes gives up on a lost node's part at once, so that its group is
+    /// free for the restore that the loss calls for. Null too while the store is out of reach.
+    /// </summary>
+    private string? Lost(IReadOnlyList<string> nodes)
+    {
+        try
+        {
+            var live = store.Range(NodeRegistration.NodesPrefix).Select(e => e.Key[NodeRegistration.NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+            return nodes.FirstOrDefault(n => !live.Contains(n));
+        }
+        catch (EtcdException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// This node leads the group (made so if no node does), or why not. <paramref name="taken"/>: it
     /// took the lead by this call (none led it): the lead of a node lost since the caller read the live
     /// nodes, perhaps, which it should read again.
@@ -106,7 +124,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             [.. others.Select(p => (p.Node, new PeerMessage
             {
                 Op = Ops.CheckpointPart, Name = p.Local, Mode = request.Full ? "full" : "", Stop = request.Stop, CopyTo = BuddyOf(p.Node.Name)?.Name ?? "", CopyAddress = BuddyOf(p.Node.Name)?.Address ?? "",
-            }))], rounds: 2, Ops.Done, identity, peerTimeout);
+            }))], rounds: 2, Ops.Done, identity, peerTimeout, storeAway ? null : Lost);
         if (outcome.Abandoned is { } abandoned)
         {
             logger.AcrossNodesAbandoned(name, abandoned);
@@ -285,7 +303,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
             {
                 Op = Ops.RestorePart, Name = p.Local, Checkpoints = [p.Part.Checkpoint], Across = name, Replace = replace,
                 Origin = p.Origin, OriginGroup = p.Origin.Length > 0 ? p.Part.CopiedLocalOr(name) : "",
-            }))], rounds: replace ? 2 : 1, Ops.Running, identity, peerTimeout);
+            }))], rounds: replace ? 2 : 1, Ops.Running, identity, peerTimeout, Lost);
         if (outcome.Abandoned is { } abandoned)
         {
             logger.AcrossNodesAbandoned(name, abandoned);

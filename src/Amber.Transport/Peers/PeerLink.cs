@@ -227,6 +227,19 @@ internal sealed class PeerLink : IDisposable
         }
     }
 
+    /// <summary>Ends the link at once, under whoever reads or writes on it: both find it closed (an IOException), not disposed.</summary>
+    public void Cut()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // closed already
+        }
+    }
+
     public void Dispose() => _tls.Dispose();
 }
 
