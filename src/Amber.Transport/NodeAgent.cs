@@ -290,12 +290,12 @@ public sealed class NodeAgent : INodeAgent
                 var (found, revision) = GroupCatalog.Settings(store, name);
                 if (found is null && revision == 0 && !across)
                     return null; // a group of this node's alone
+                _view?.Joined(name); // (one made across nodes since this node last saw the store)
                 var policy = (found ?? own).With(request);
                 if (policy == found)
                     return policy;
                 if (GroupCatalog.SetSettings(store, name, policy, revision))
                 {
-                    _view?.Joined(name);
                     _logger!.SettingsWritten(name, policy.ToString());
                     return policy;
                 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.CompilerServices;
 using Amber.Coordinator.Control;
 using Amber.Transport.Peers;
 
@@ -37,9 +38,9 @@ internal static class BarrierAcrossNodes
         int rounds, string done, NodeIdentity identity, TimeSpan timeout, Func<IReadOnlyList<string>, string?>? lost = null)
     {
         var parts = remotes.Select(r => new RemotePart(r.Node, identity, timeout, rounds)).ToList();
-        using var over = new CancellationTokenSource();
+        var over = new StrongBox<bool>();
         if (lost is not null && parts.Count > 0)
-            new Thread(() => WatchLosses(parts, lost, over.Token)) { IsBackground = true, Name = "amber-barrier-losses" }.Start();
+            new Thread(() => WatchLosses(parts, lost, over)) { IsBackground = true, Name = "amber-barrier-losses" }.Start();
         var mine = new LocalPart(rounds);
         var localDone = Task.Factory.StartNew(() => local(mine.Barriers), TaskCreationOptions.LongRunning);
         _ = localDone.ContinueWith(t => mine.Failed(t.IsFaulted ? t.Exception!.InnerException!.Message : t.Result.Ok ? "" : t.Result.Error), TaskScheduler.Default);
@@ -89,7 +90,7 @@ internal static class BarrierAcrossNodes
         }
         var response = localDone.GetAwaiter().GetResult();
         var outcome = new Outcome(abandon, roundMs, response, [.. parts.Select(p => p.Finish(done) is var (message, failure) ? (p.Node.Name, message, failure) : default)]);
-        over.Cancel();
+        Volatile.Write(ref over.Value, true);
         return outcome;
     }
 
@@ -97,15 +98,25 @@ internal static class BarrierAcrossNodes
     private static readonly TimeSpan LossPoll = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Until the operation is over: the link of every part whose node is lost cut (its part failed at once).</summary>
-    private static void WatchLosses(List<RemotePart> parts, Func<IReadOnlyList<string>, string?> lost, CancellationToken over)
+    private static void WatchLosses(List<RemotePart> parts, Func<IReadOnlyList<string>, string?> lost, StrongBox<bool> over)
     {
-        while (!over.WaitHandle.WaitOne(LossPoll))
+        try
         {
-            var watched = parts.Where(p => !p.IsLost).Select(p => p.Node.Name).ToList();
-            if (watched.Count == 0)
-                return;
-            if (lost(watched) is { } node)
-                parts.First(p => p.Node.Name == node).Lose();
+            while (true)
+            {
+                Thread.Sleep(LossPoll);
+                if (Volatile.Read(ref over.Value))
+                    return;
+                var watched = parts.Where(p => !p.IsLost).Select(p => p.Node.Name).ToList();
+                if (watched.Count == 0)
+                    return;
+                if (lost(watched) is { } node)
+                    parts.First(p => p.Node.Name == node).Lose();
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The store's client gone (the agent stops): the operation's own timeout stands.
         }
     }
 
