@@ -152,7 +152,7 @@ public static class GroupCatalog
                 group.Settings = ParsePolicy(entry.Value);
             groups[parts[0]] = group;
         }
-        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Entries.Count, g.Value.Settings,
+        return [.. groups.Select(g => new GroupAcrossNodes(g.Key, g.Value.Leader?.Value ?? "", g.Value.Entries.GetValueOrDefault(g.Value.Latest), g.Value.Settings,
             [.. g.Value.Entries.Values]))];
     }
 
@@ -176,8 +176,12 @@ public static class GroupCatalog
     public static string NewId(DateTimeOffset at, string leader) => $"{at.UtcDateTime:yyyyMMdd'T'HHmmss'.'fff'Z'}-{leader}";
 }
 
-/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), how many the catalog holds, its settings (null: none), every entry of its catalog.</summary>
-public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, int Checkpoints, GroupPolicy? Settings, IReadOnlyList<CatalogEntry> Entries);
+/// <summary>A group as the cluster's store has it: its leader ("": none now), its latest checkpoint across nodes (null: none), its settings (null: none), every entry of its catalog.</summary>
+public sealed record GroupAcrossNodes(string Name, string Leader, CatalogEntry? Latest, GroupPolicy? Settings, IReadOnlyList<CatalogEntry> Entries)
+{
+    /// <summary>How many checkpoints its catalog holds.</summary>
+    public int Checkpoints => Entries.Count;
+}
 
 /// <summary>One checkpoint of a group across nodes: every node's part, taken at one barrier.</summary>
 public sealed class CatalogEntry

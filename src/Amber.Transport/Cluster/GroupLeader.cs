@@ -61,7 +61,7 @@ internal sealed class GroupLeader(NodeServices services, NodeIdentity identity, 
     {
         try
         {
-            var live = store.Range(NodeRegistration.NodesPrefix).Select(e => e.Key[NodeRegistration.NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+            var live = NodeRegistration.LiveNames(store);
             return nodes.FirstOrDefault(n => !live.Contains(n));
         }
         catch (EtcdException)

@@ -75,7 +75,7 @@ internal sealed class GroupRecovery : IDisposable
 
     private void Check()
     {
-        var live = _store.Range(NodeRegistration.NodesPrefix).Select(e => e.Key[NodeRegistration.NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+        var live = NodeRegistration.LiveNames(_store);
         var now = DateTime.UtcNow;
         _reachedSince ??= now;
         if (now - _reachedSince < _ttl + _ttl / 3 || !live.Contains(_self))

@@ -17,6 +17,11 @@ public sealed class NodeRegistration : IDisposable
     /// <summary>Where the live nodes are: NAME under it, each under its lease.</summary>
     public const string NodesPrefix = "/amber/nodes/";
 
+    /// <summary>The names of the nodes the store lists live now (their leases not run out).</summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static HashSet<string> LiveNames(EtcdClient store) =>
+        store.Range(NodesPrefix).Select(e => e.Key[NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Where every node that joined is, live or not: NAME under it.</summary>
     public const string MembersPrefix = "/amber/members/";
 

@@ -23,7 +23,10 @@ namespace Amber.Transport.Cluster;
 internal static class Replicas
 {
     /// <summary>Where this node keeps its copies of <paramref name="node"/>'s checkpoints of <paramref name="group"/>.</summary>
-    public static string Directory(AmberHome home, string group, string node) => Path.Combine(home.StateDirectory, "replicas", group, node);
+    public static string Directory(AmberHome home, string group, string node) => Path.Combine(Root(home), group, node);
+
+    /// <summary>Where this node keeps its copies of other nodes' parts: GROUP/NODE under it.</summary>
+    private static string Root(AmberHome home) => Path.Combine(home.StateDirectory, "replicas");
 
     private const string SettingsFile = "group.json";
     private const string KeyFile = "key";
@@ -142,7 +145,7 @@ internal static class Replicas
     public static List<string> Prune(AmberHome home, string self, Func<string, GroupAcrossNodes?> group)
     {
         var removed = new List<string>();
-        string root = Path.Combine(home.StateDirectory, "replicas");
+        string root = Root(home);
         if (!System.IO.Directory.Exists(root))
             return removed;
         foreach (string groupDirectory in System.IO.Directory.EnumerateDirectories(root))

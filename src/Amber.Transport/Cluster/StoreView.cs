@@ -17,7 +17,6 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     private volatile IReadOnlyList<NodeRecord> _nodes = [];
     private volatile HashSet<string> _leads = [];
     private volatile HashSet<string> _across = [];
-    private volatile Dictionary<string, GroupPolicy> _settings = [];
     private volatile Dictionary<string, GroupAcrossNodes> _groups = [];
 
     /// <summary>The live nodes other than this one, as last seen.</summary>
@@ -30,7 +29,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     public bool IsAcross(string group) => _across.Contains(group);
 
     /// <summary>The settings of <paramref name="group"/> across nodes when this node last saw the store; null if it had none.</summary>
-    public GroupPolicy? Settings(string group) => _settings.GetValueOrDefault(group);
+    public GroupPolicy? Settings(string group) => Group(group)?.Settings;
 
     /// <summary><paramref name="group"/> as the store had it when this node last saw it (its catalog, its settings); null if it had nothing of it.</summary>
     public GroupAcrossNodes? Group(string group) => _groups.GetValueOrDefault(group);
@@ -57,7 +56,6 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
             var groups = GroupCatalog.All(store);
             _leads = [.. groups.Where(g => g.Leader == self).Select(g => g.Name)];
             _across = [.. groups.Select(g => g.Name)];
-            _settings = groups.Where(g => g.Settings is not null).ToDictionary(g => g.Name, g => g.Settings!, StringComparer.Ordinal);
             _groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
             Flush();
         }
