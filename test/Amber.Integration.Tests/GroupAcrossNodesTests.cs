@@ -50,13 +50,14 @@ public sealed class GroupAcrossNodesTests
     private static List<string> Checkpoints(TestNode node, string group) =>
         [.. JsonDocument.Parse(node.Amber("images", "--group", group, "--json").ShouldSucceed().Stdout).RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
 
-    /// <summary>Whether <paramref name="node"/> keeps a copy of checkpoint <paramref name="id"/> of <paramref name="of"/>'s part of group pair.</summary>
-    private static bool IsCopied(TestNode node, string of, string id) =>
-        File.Exists(node.Inside(Path.Combine(node.Home.StateDirectory, "replicas", "pair", of, id, "manifest.img")));
+    /// <summary>Where <paramref name="node"/> keeps its copy of node <paramref name="of"/>'s part <paramref name="part"/> (a group of that node).</summary>
+    private static string CopyOf(TestNode node, string part, string of) => node.Inside(Path.Combine(node.Home.StateDirectory, "replicas", part, of));
 
-    /// <summary>Whether <paramref name="node"/> keeps a copy of node <paramref name="of"/>'s part <paramref name="part"/> (a group of that node).</summary>
-    private static bool HasCopy(TestNode node, string part, string of) =>
-        Directory.Exists(node.Inside(Path.Combine(node.Home.StateDirectory, "replicas", part, of)));
+    /// <summary>Whether <paramref name="node"/> keeps a copy of checkpoint <paramref name="id"/> of <paramref name="of"/>'s part of group pair.</summary>
+    private static bool IsCopied(TestNode node, string of, string id) => File.Exists(Path.Combine(CopyOf(node, "pair", of), id, "manifest.img"));
+
+    /// <summary>Whether <paramref name="node"/> keeps a copy of node <paramref name="of"/>'s part <paramref name="part"/>.</summary>
+    private static bool HasCopy(TestNode node, string part, string of) => Directory.Exists(CopyOf(node, part, of));
 
     /// <summary>Both ends end the stream and check all they exchanged: both PASS.</summary>
     private static void Finish(TestDir work)
