@@ -520,6 +520,41 @@ public sealed class NodeAgent : INodeAgent
     }
 
     /// <inheritdoc/>
+    public string? Removed(GroupConfig config)
+    {
+        string across = config.Across;
+        if (_store is not var (store, _) || _view?.IsAcross(across) != true)
+            return null;
+        _registration?.Changed(); // (this node's record no longer lists it)
+        string outcome;
+        if (_services!.Groups().FirstOrDefault(g => g.Config.Across == across) is { } other)
+        {
+            outcome = $"group {across} stays in the cluster's store: its part {other.Config.Name} runs on this node";
+        }
+        else
+        {
+            try
+            {
+                if (GroupCatalog.Forget(store, across, _identity.Name) is { } why)
+                {
+                    outcome = $"group {across} stays in the cluster's store: {why}";
+                }
+                else
+                {
+                    outcome = $"group {across} forgotten in the cluster's store (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more";
+                    _view.Forgot(across);
+                }
+            }
+            catch (EtcdException e)
+            {
+                outcome = $"warning: group {across} stays in the cluster's store (its settings, its catalog), which is out of reach ({e.Message}): a group of that name made later takes them";
+            }
+        }
+        _logger!.GroupForgotten(config.Name, outcome);
+        return outcome;
+    }
+
+    /// <inheritdoc/>
     public ControlResponse? RestoreAcrossNodes(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress)
     {
         if (Across() is not { } across)

@@ -118,4 +118,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: takes the settings of group {Across} in the cluster's store: {Changes}")]
     public static partial void SettingsTaken(this ILogger logger, string group, string across, string changes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "group {Group}: {Outcome}")]
+    public static partial void GroupForgotten(this ILogger logger, string group, string outcome);
 }

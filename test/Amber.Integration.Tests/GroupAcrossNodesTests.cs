@@ -610,6 +610,41 @@ public sealed class GroupAcrossNodesTests
         StopCounters(nodes, work, "duo", ["a", "b"]);
     }
 
+    /// <summary>
+    /// A group's settings and catalog stay in the cluster's store while any node has a part of it, and go
+    /// with its last part (amber stop --remove): a group made later under its name is a new one, of its
+    /// node alone, without the old one's schedule or catalog.
+    /// </summary>
+    [Fact]
+    public void AGroupIsForgottenInTheClustersStoreWithItsLastPartSoThatItsNameIsANewGroupsAgain()
+    {
+        using var nodes = new TestNodes(["a", "b"], leaseTtlSeconds: LeaseTtl);
+        nodes["a"].Amber("run", "--group", "solo", "--every", "1h", "--", "sleep", "600").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "solo", "--node", "b", "--", "sleep", "600").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "solo").Count == 2, "group solo listed on nodes a and b", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes["a"].Amber("checkpoint", "--group", "solo").ShouldSucceed();
+        Assert.Equal(1, Catalog(nodes, "solo")!.Value.GetProperty("checkpoints").GetInt32());
+
+        // b's part removed: a's runs on, and the group stays in the store as it was.
+        var first = nodes["b"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+        Assert.Contains("group solo stays in the cluster's store: node a runs a part of it", first.Stderr);
+        Assert.Equal(3600, Catalog(nodes, "solo")!.Value.GetProperty("settings").GetProperty("everySeconds").GetDouble());
+        Assert.Equal(1, Catalog(nodes, "solo")!.Value.GetProperty("checkpoints").GetInt32());
+        GroupHome.WaitUntil(() => ListedOn(nodes, "solo").SequenceEqual(["a"]), "group solo listed on node a alone", TimeSpan.FromSeconds(LeaseTtl + 10));
+
+        // The last part removed: the store forgets the group.
+        var last = nodes["a"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+        Assert.Contains("group solo forgotten in the cluster's store (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more", last.Stderr);
+        Assert.Null(Catalog(nodes, "solo"));
+
+        // A group of that name made again on a is a's alone: no schedule taken from the old one, its checkpoints a's own.
+        nodes["a"].Amber("run", "--group", "solo", "--", "sleep", "600").ShouldSucceed();
+        Assert.DoesNotContain("every", nodes["a"].Log.Split('\n').Last(l => l.Contains("group solo: created", StringComparison.Ordinal)));
+        nodes["a"].Amber("checkpoint", "--group", "solo").ShouldSucceed();
+        Assert.Null(Catalog(nodes, "solo"));
+        nodes["a"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+    }
+
     [Fact]
     public void AMemberThatFailsOnOneNodeBringsTheWholeGroupBackAtTheCutWithRestartOnFailure()
     {
@@ -681,6 +716,7 @@ public sealed class GroupAcrossNodesTests
         Assert.Contains("group duo runs on node a as group duo.b, a part of group duo", moved.Stderr);
         var report = JsonDocument.Parse(moved.Stdout).RootElement;
         Assert.Equal("duo.b", report.GetProperty("arrivedAs").GetString());
+        Assert.DoesNotContain(report.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("as group duo.b", StringComparison.Ordinal)); // (no warning)
         Assert.NotEmpty(report.GetProperty("placed").GetString()!); // (the leader's checkpoint after the move may have followed already)
         Assert.Equal(["a", "a/duo.b"], LatestParts(nodes, "duo", "a"));
         Assert.Empty(nodes["b"].Members("duo"));

@@ -56,4 +56,11 @@ public interface INodeAgent : IDisposable
     /// released together; null if it is not (a checkpoint of this node's), for the node's own restore.
     /// </summary>
     ControlResponse? RestoreAcrossNodes(GroupRuntime group, RestoreRequest request, Requester who, Action<ProgressSample>? progress);
+
+    /// <summary>
+    /// amber stop --remove of a part of a group across nodes, removed here: the group forgotten in the
+    /// cluster's store if no node runs a part of it any more (its name free for a new group). A line that
+    /// says what became of it there; null for a group of this node's alone.
+    /// </summary>
+    string? Removed(GroupConfig config);
 }

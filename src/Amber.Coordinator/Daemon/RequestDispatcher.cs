@@ -64,7 +64,7 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
                 MergeRequest r => handlers.Merge.Handle(group, r, who, progress),
                 VerifyRequest r => handlers.Verify.Handle(group, r, who, progress),
                 StopRequest r => handlers.Stop.Handle(group, r, who, progress),
-                RemoveRequest r => handlers.Remove.Handle(group, r, who, progress),
+                RemoveRequest r => Removed(handlers.Remove.Handle(group, r, who, progress), group.Config),
                 MigrateRequest { ToFd: >= 0 } r => streams.ToFile(group, r.ToFd, who),
                 MigrateRequest r => agent is null
                     ? ControlResponse.Failure($"the coordinator of {AmberHome.Current.RunDirectory} is not a node agent: start it with amber agent --listen ADDR:PORT --cluster DIR --node NAME to migrate groups")
@@ -81,5 +81,13 @@ internal sealed class RequestDispatcher(GroupSet groups, OperationHandlers handl
                 group.Busy.Release();
             }
         }
+    }
+
+    /// <summary>A removed part of a group across nodes: what became of the group in the cluster's store said after the removal's own lines.</summary>
+    private ControlResponse Removed(ControlResponse removed, GroupConfig config)
+    {
+        if (removed.Ok && agent?.Removed(config) is { } line)
+            removed.Stderr.Add(line);
+        return removed;
     }
 }

@@ -92,11 +92,17 @@ public sealed class EtcdClient : IDisposable
     /// <summary>Every key that starts with <paramref name="prefix"/>, in key order.</summary>
     public IReadOnlyList<EtcdEntry> Range(string prefix)
     {
+        var answer = Call("/v3/kv/range", PrefixRange(prefix), EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
+        return [.. (answer.Kvs ?? []).Select(Entry)];
+    }
+
+    /// <summary>The keys that start with <paramref name="prefix"/>.</summary>
+    private static RangeRequest PrefixRange(string prefix)
+    {
         byte[] start = Encoding.UTF8.GetBytes(prefix);
         byte[] end = (byte[])start.Clone();
         end[^1]++; // the first key past the prefix (a prefix ends in '/', never in 0xff)
-        var answer = Call("/v3/kv/range", new RangeRequest { Key = start, RangeEnd = end }, EtcdJson.Default.RangeRequest, EtcdJson.Default.RangeResponse);
-        return [.. (answer.Kvs ?? []).Select(Entry)];
+        return new RangeRequest { Key = start, RangeEnd = end };
     }
 
     /// <summary>The entry of <paramref name="key"/>, or null if there is none.</summary>
@@ -184,6 +190,22 @@ public sealed class EtcdClient : IDisposable
         {
             Compare = [new Compare { Target = "MOD", Key = Encoding.UTF8.GetBytes(key), ModRevision = revision }],
             Success = Puts([(key, value)]),
+        }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
+        return answer.Succeeded;
+    }
+
+    /// <summary>
+    /// Deletes <paramref name="keys"/> and every key under <paramref name="prefixes"/>, all or none (one
+    /// transaction), if and only if each key of <paramref name="unchanged"/> was last written at its
+    /// revision then (0: it does not exist): whether it did.
+    /// </summary>
+    public bool DeleteAllIfRevisions(IReadOnlyList<string> keys, IReadOnlyList<string> prefixes, IReadOnlyList<(string Key, long Revision)> unchanged)
+    {
+        var answer = Call("/v3/kv/txn", new TxnRequest
+        {
+            Compare = [.. unchanged.Select(u => new Compare { Target = "MOD", Key = Encoding.UTF8.GetBytes(u.Key), ModRevision = u.Revision })],
+            Success = [.. keys.Select(k => new RequestOp { RequestDeleteRange = new RangeRequest { Key = Encoding.UTF8.GetBytes(k) } }),
+                .. prefixes.Select(p => new RequestOp { RequestDeleteRange = PrefixRange(p) })],
         }, EtcdJson.Default.TxnRequest, EtcdJson.Default.TxnResponse);
         return answer.Succeeded;
     }
@@ -408,6 +430,10 @@ internal sealed class RequestOp
 
     [JsonPropertyName("request_range")]
     public RangeRequest? RequestRange { get; set; }
+
+    // (a DeleteRangeRequest: its key and range_end are a RangeRequest's)
+    [JsonPropertyName("request_delete_range")]
+    public RangeRequest? RequestDeleteRange { get; set; }
 }
 
 internal sealed class TxnResponse : EtcdAnswer

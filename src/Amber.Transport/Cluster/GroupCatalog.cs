@@ -61,6 +61,32 @@ public static class GroupCatalog
     public static bool SetSettings(EtcdClient store, string group, GroupPolicy policy, long revision) =>
         store.PutIfRevision(SettingsKey(group), JsonSerializer.Serialize(policy, GroupPolicyJson.Default.GroupPolicy), revision);
 
+    /// <summary>
+    /// <paramref name="group"/> forgotten (its settings, its catalog, its election), once its last
+    /// part was removed on <paramref name="self"/>, so that its name is a new group's again (which
+    /// would otherwise take the old one's settings and catalog): only if no other live node lists a part
+    /// of it, the latest entry places none on a node that is not live (a lost node's part the leader is
+    /// to restore), and neither the settings nor the latest entry changed since they were read (one
+    /// transaction). The <c>taken/</c> keys stay: a node that comes back ends what it runs of the group.
+    /// Null once forgotten; else why it stays.
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public static string? Forget(EtcdClient store, string group, string self)
+    {
+        var live = GroupLeader.LiveNodes(store, self);
+        if (live.FirstOrDefault(n => n.Groups.Any(g => g.Across == group)) is { } runs)
+            return $"node {runs.Name} runs a part of it";
+        var latest = store.Get(LatestKey(group));
+        if (latest is not null && Entry(store, group, latest.Value) is { } entry
+            && entry.Parts.FirstOrDefault(p => p.Node != self && live.All(n => n.Name != p.Node)) is { } lost)
+            return $"its part on node {lost.Node}, which is not live, is to be restored from its latest checkpoint across nodes";
+        long settings = store.Get(SettingsKey(group))?.ModRevision ?? 0;
+        return store.DeleteAllIfRevisions([SettingsKey(group), LatestKey(group)], [CheckpointsPrefix(group), Election(group) + "/"],
+            [(SettingsKey(group), settings), (LatestKey(group), latest?.ModRevision ?? 0)])
+            ? null
+            : "its settings or its catalog changed meanwhile";
+    }
+
     /// <summary>The settings <paramref name="json"/> holds, or null if it holds none that can be a group's.</summary>
     public static GroupPolicy? ParsePolicy(string json)
     {

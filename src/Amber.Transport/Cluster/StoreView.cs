@@ -47,6 +47,14 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     /// <summary>This node just took a part in an operation of <paramref name="group"/> across nodes: a group across nodes, whatever the store said when last seen.</summary>
     public void Joined(string group) => _across = [.. _across, group];
 
+    /// <summary><paramref name="group"/> just forgotten in the store (its last part removed): of this node's alone, if made again.</summary>
+    public void Forgot(string group)
+    {
+        _leads = [.. _leads.Where(g => g != group)];
+        _across = [.. _across.Where(g => g != group)];
+        _groups = _groups.Where(g => g.Key != group).ToDictionary(StringComparer.Ordinal);
+    }
+
     /// <summary>After a renewal that reached the store: the view refreshed, and the entries that waited recorded.</summary>
     public void Refresh()
     {

@@ -324,8 +324,6 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         var warnings = services.Forget(group).Select(w => $"warning: {w}").Concat(running.Warnings.Select(w => $"warning: node {link.Peer}: {w.Replace("warning: ", "", StringComparison.Ordinal)}")).ToList();
         if (_storageSent is not null)
             warnings.Insert(0, $"warning: {_storageSent}");
-        if (ArrivedAs != name)
-            warnings.Add($"group {name} runs on node {link.Peer} as group {ArrivedAs}, a part of group {group.Config.Across} there (whose part there has its name)");
         if (notPlaced is not null)
             warnings.Add($"warning: the catalog still places it on this node ({notPlaced}) until its leader's next checkpoint across nodes");
         string storage = group.Config.Storage.Count == 0 ? "" : _storageShared ? "left in place (shared)" : "sent";
@@ -334,7 +332,10 @@ internal sealed class MigrationSource(NodeServices services, NodeIdentity identi
         logger.MigratedOut(name, link.Peer, summary);
         return new ControlResponse
         {
-            Ok = true, Stdout = [link.Peer], Stderr = [.. warnings, $"migrated group {name} to node {link.Peer}: {summary}"],
+            // Under another name there: said on stderr beside the summary, not as a warning (the report's arrivedAs says it too).
+            Ok = true, Stdout = [link.Peer],
+            Stderr = [.. warnings, .. ArrivedAs == name ? Array.Empty<string>() : [$"group {name} runs on node {link.Peer} as group {ArrivedAs}, a part of group {group.Config.Across} there (whose part there has its name)"],
+                $"migrated group {name} to node {link.Peer}: {summary}"],
             Report = ReportJson.Write(w =>
             {
                 w.WriteStartObject();
