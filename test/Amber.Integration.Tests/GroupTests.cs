@@ -338,6 +338,40 @@ public sealed class GroupTests
     }
 
     /// <summary>The duo server and client, each launched into the group by amber run.</summary>
+    /// <summary>
+    /// A group's restore whose saved PID another program holds now says so after a second, naming the
+    /// holder, instead of waiting out the 10 s a dying process is given: the group's own processes were
+    /// all killed before, so a holder that is not on its way out will not let go (and a restore across
+    /// nodes must say so within its peers' timeout). Nothing of the group is left running; once the PID is
+    /// free again, the group comes back whole.
+    /// </summary>
+    [Fact]
+    public void AGroupsRestoreWhoseSavedPidAnotherProgramHoldsSaysSoAfterASecond()
+    {
+        using var home = new GroupHome("group-pidheld");
+        var (server, client) = StartDuo(home, "held", []);
+        client.WaitForTicks(3);
+        home.Amber("checkpoint", "--group", "held", "--stop").ShouldSucceed();
+        GroupHome.WaitUntil(() => !server.IsRunning && !client.IsRunning, "the group to end after checkpoint --stop");
+        using (var holder = TargetProcess.Start(TargetBinaries.Get("holdpid"), [client.Pid.ToString(CultureInfo.InvariantCulture)], home.Dir.Path, logName: "holder.log"))
+        {
+            holder.WaitForLine(l => l == "READY", "READY");
+            // (after 10 s, the whole wait, it would say "after 10 s")
+            home.Amber("restore", "--group", "held").ShouldFail($"PID {client.Pid} is still taken after 1 s: it belongs to the running process 'holdpid'");
+            Assert.Empty(home.Members("held"));
+            Assert.False(server.IsRunning);
+        }
+        // (the holder's child, orphaned, comes to the test process, a subreaper, which collects it)
+        GroupHome.WaitUntil(() => !ProcFs.Exists(client.Pid) || Spawner.TryReap(client.Pid, out _), "the holder's child to be gone");
+        var restored = home.Amber("restore", "--group", "held").ShouldSucceed();
+        Assert.Equal([server.Pid, client.Pid], restored.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).Order());
+        client.WaitForTicks(3);
+        server.WaitForTicks(3);
+        File.WriteAllText(home.Dir["stop"], "");
+        server.WaitForPass();
+        client.WaitForPass();
+    }
+
     internal static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
     {
         string wd = home.Dir.Path;

@@ -8,6 +8,13 @@ namespace Amber.Checkpoint.Restore;
 /// <param name="PidWait">How long to wait for the saved PID to become free.</param>
 public sealed record RestoreOptions(string ImagesDirectory, bool Detach, IReadOnlyList<(int Fd, int Source)> InheritFds, TimeSpan PidWait)
 {
+    /// <summary>
+    /// How long a saved PID's holder that is not on its way out (no zombie, no SIGKILL pending) is waited
+    /// for, if less than <see cref="PidWait"/>: a group's restore, whose own processes were all killed
+    /// before, knows that such a holder is another program's and will not let go. Null: all of PidWait.
+    /// </summary>
+    public TimeSpan? PidWaitForOthers { get; init; }
+
     /// <summary>Called once every process is made, before any runs: from then on the terminal may be theirs (a progress display ends here).</summary>
     public Action? BeforeRelease { get; init; }
 

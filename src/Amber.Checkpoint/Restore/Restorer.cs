@@ -137,7 +137,7 @@ public static class Restorer
         PageProgress.Expected = options.Lazy ? 0 : PagesToRead(tree);
         warnings.AddRange(NetworkLock.RemoveStale()); // an amber that died may have left one
         foreach (int id in tree.IdsToClaim)
-            WaitForPid.Free(id, options.PidWait, cancel);
+            WaitForPid.Free(id, options.PidWait, options.PidWaitForOthers, cancel);
         cancel.ThrowIfCancellationRequested();
         trace.Mark("pids free");
         // The saved processes are gone (their PIDs are free): their files go back to that moment.

@@ -9,17 +9,31 @@ namespace Amber.Checkpoint.Restore;
 /// </summary>
 public static class WaitForPid
 {
-    public static void Free(int pid, TimeSpan timeout, CancellationToken cancel)
+    /// <summary>SIGKILL's bit in a pending-signal mask (bit N-1 for signal N).</summary>
+    private const ulong KillPending = 1UL << 8;
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for <paramref name="pid"/> to be free; a holder that is not
+    /// on its way out, only up to <paramref name="others"/> (null: the whole timeout) without a break.
+    /// </summary>
+    public static void Free(int pid, TimeSpan timeout, TimeSpan? others, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
+        var staying = Stopwatch.StartNew();
         while (ProcFs.Exists(pid))
         {
             cancel.ThrowIfCancellationRequested();
-            if (clock.Elapsed > timeout)
-                throw new CheckpointException($"PID {pid} is still taken after {timeout.TotalSeconds:0.#} s: it belongs to {Holder(pid)}");
+            if (others is null || Leaving(pid))
+                staying.Restart();
+            if (clock.Elapsed > timeout || staying.Elapsed > others)
+                throw new CheckpointException($"PID {pid} is still taken after {Math.Min(clock.Elapsed.TotalSeconds, timeout.TotalSeconds):0.#} s: it belongs to {Holder(pid)}");
             Thread.Sleep(10);
         }
     }
+
+    /// <summary>Whether PID <paramref name="pid"/>'s holder is on its way out: a zombie, dead, or with SIGKILL pending (or gone already).</summary>
+    private static bool Leaving(int pid) =>
+        !ProcFs.TryReadStatus(pid, out var s) || s is null || s.State is 'Z' or 'X' || ((s.SigPending | s.ShdPending) & KillPending) != 0;
 
     /// <summary>Who has PID <paramref name="pid"/> now, said so a user can act on it (amber's own processes and threads named as such).</summary>
     public static string Holder(int pid)

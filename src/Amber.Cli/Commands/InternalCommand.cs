@@ -256,6 +256,9 @@ public static class InternalCommand
             }
             var result = Restorer.Restore(new RestoreOptions(checkpoint, Detach: true, [], TimeSpan.FromSeconds(10))
             {
+                // The group's own processes were killed before (none may run at a restore): a PID held by a
+                // process not on its way out is another's, and a restore across nodes must say so within its peers' timeout.
+                PidWaitForOthers = TimeSpan.FromSeconds(1),
                 Cgroup = Cgroup.At(parse.GetRequiredValue(cgroup)),
                 Admit = parse.GetValue(requester) is { } who ? Requester.Parse(who).Refuses : null,
                 Key = KeyOptions.Load(parse.GetValue(key)),
