@@ -525,7 +525,6 @@ public sealed class NodeAgent : INodeAgent
         string across = config.Across;
         if (_store is not var (store, _) || _view?.IsAcross(across) != true)
             return null;
-        _registration?.Changed(); // (this node's record no longer lists it)
         string outcome;
         if (_services!.Groups().FirstOrDefault(g => g.Config.Across == across) is { } other)
         {
@@ -547,10 +546,20 @@ public sealed class NodeAgent : INodeAgent
             }
             catch (EtcdException e)
             {
-                outcome = $"warning: group {across} stays in the cluster's store (its settings, its catalog), which is out of reach ({e.Message}): a group of that name made later takes them";
+                _view.Forgot(across); // (a group of that name made here meanwhile is this node's alone)
+                try
+                {
+                    _view.ForgetLater(across);
+                    outcome = $"group {across} is forgotten in the cluster's store once it is in reach again, if no node runs a part of it then (it is out of reach: {e.Message})";
+                }
+                catch (Exception kept) when (kept is IOException or UnauthorizedAccessException)
+                {
+                    outcome = $"warning: group {across} stays in the cluster's store, out of reach ({e.Message}), and could not be noted to be forgotten later ({kept.Message}): a group of that name made later takes its settings";
+                }
             }
         }
         _logger!.GroupForgotten(config.Name, outcome);
+        _registration?.Changed(); // (this node's record no longer lists it)
         return outcome;
     }
 

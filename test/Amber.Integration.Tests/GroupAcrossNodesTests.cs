@@ -643,6 +643,21 @@ public sealed class GroupAcrossNodesTests
         nodes["a"].Amber("checkpoint", "--group", "solo").ShouldSucceed();
         Assert.Null(Catalog(nodes, "solo"));
         nodes["a"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+
+        // Across nodes again; its last part removed while the store is out of reach: forgotten once it is back.
+        nodes["a"].Amber("run", "--group", "solo", "--every", "1h", "--", "sleep", "600").ShouldSucceed();
+        nodes["a"].Amber("run", "--group", "solo", "--node", "b", "--", "sleep", "600").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "solo").Count == 2, "group solo listed on nodes a and b again", TimeSpan.FromSeconds(LeaseTtl + 10));
+        Assert.NotNull(Catalog(nodes, "solo"));
+        nodes["b"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+        GroupHome.WaitUntil(() => ListedOn(nodes, "solo").SequenceEqual(["a"]), "group solo listed on node a alone again", TimeSpan.FromSeconds(LeaseTtl + 10));
+        nodes.Etcd!.Stop();
+        var away = nodes["a"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
+        Assert.Contains("group solo is forgotten in the cluster's store once it is in reach again, if no node runs a part of it then", away.Stderr);
+        nodes.Etcd.Start();
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group solo forgotten in the cluster's store, now in reach again", StringComparison.Ordinal),
+            "node a to forget group solo in the store once it is back", TimeSpan.FromSeconds(LeaseTtl * 3 + 30), () => Tail(nodes["a"]));
+        Assert.Null(Catalog(nodes, "solo"));
     }
 
     [Fact]

@@ -19,6 +19,9 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     private volatile HashSet<string> _across = [];
     private volatile Dictionary<string, GroupAcrossNodes> _groups = [];
 
+    /// <summary>The groups forgotten since the refresh under way began: what it read of them may be from before.</summary>
+    private readonly HashSet<string> _forgottenMeanwhile = new(StringComparer.Ordinal);
+
     /// <summary>The live nodes other than this one, as last seen.</summary>
     public IReadOnlyList<NodeRecord> Nodes => _nodes;
 
@@ -50,18 +53,40 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     /// <summary><paramref name="group"/> just forgotten in the store (its last part removed): of this node's alone, if made again.</summary>
     public void Forgot(string group)
     {
+        lock (_forgottenMeanwhile)
+            _forgottenMeanwhile.Add(group);
         _leads = [.. _leads.Where(g => g != group)];
         _across = [.. _across.Where(g => g != group)];
         _groups = _groups.Where(g => g.Key != group).ToDictionary(StringComparer.Ordinal);
     }
+
+    /// <summary>
+    /// <paramref name="group"/>'s last part here removed while the store was out of reach: it is forgotten
+    /// there (<see cref="GroupCatalog.Forget"/>, its conditions checked then) once the store answers again,
+    /// before this node takes any group's settings from it. Kept (0600) until then.
+    /// </summary>
+    public void ForgetLater(string group)
+    {
+        Directory.CreateDirectory(pending, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using var file = new FileStream(Path.Combine(pending, group + ForgetSuffix), new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>What names a group to forget in <c>catalog-pending/</c> (NAME.forget).</summary>
+    private const string ForgetSuffix = ".forget";
 
     /// <summary>After a renewal that reached the store: the view refreshed, and the entries that waited recorded.</summary>
     public void Refresh()
     {
         try
         {
+            lock (_forgottenMeanwhile)
+                _forgottenMeanwhile.Clear();
+            ForgetWaiting();
             _nodes = GroupLeader.LiveNodes(store, self);
             var groups = GroupCatalog.All(store);
+            lock (_forgottenMeanwhile)
+                groups = [.. groups.Where(g => !_forgottenMeanwhile.Contains(g.Name))];
             _leads = [.. groups.Where(g => g.Leader == self).Select(g => g.Name)];
             _across = [.. groups.Select(g => g.Name)];
             _groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
@@ -84,6 +109,22 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
             file.Flush(flushToDisk: true);
         }
         File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>The groups whose last part here was removed while the store was away, forgotten there now (or said why not).</summary>
+    private void ForgetWaiting()
+    {
+        if (!Directory.Exists(pending))
+            return;
+        foreach (string path in Directory.EnumerateFiles(pending, "*" + ForgetSuffix))
+        {
+            string group = Path.GetFileName(path)[..^ForgetSuffix.Length];
+            string outcome = GroupCatalog.Forget(store, group, self) is { } why
+                ? $"group {group} stays in the cluster's store: {why}"
+                : $"group {group} forgotten in the cluster's store, now in reach again (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more";
+            logger.GroupForgotten(group, outcome);
+            File.Delete(path);
+        }
     }
 
     private void Flush()
