@@ -140,9 +140,19 @@ public static class Checkpointer
         trace.Mark("pages copied (running)");
         cancel.ThrowIfCancellationRequested();
 
-        if (options.BeforeFreeze?.Invoke() is { } notNow)
-            throw new CheckpointException($"checkpoint of {what} abandoned before its freeze: {notNow}; nothing was frozen");
+        // The region begun before a barrier's word (across nodes) is awaited: its start, a collection,
+        // comes while the processes still run and the other nodes get ready, not between the word and the freeze.
         var noCollections = NoCollections.Begin(noCollectionBytes);
+        try
+        {
+            if (options.BeforeFreeze?.Invoke() is { } notNow)
+                throw new CheckpointException($"checkpoint of {what} abandoned before its freeze: {notNow}; nothing was frozen");
+        }
+        catch
+        {
+            noCollections.Dispose();
+            throw;
+        }
         double frozenAtUnixMs = (DateTime.UtcNow - DateTime.UnixEpoch).TotalMilliseconds;
         var frozenAt = Stopwatch.StartNew();
         using var frozen = freeze(pid => CheckMember(pid, own.NotJoinedByName));
