@@ -523,7 +523,7 @@ public sealed class NodeAgent : INodeAgent
     public string? Removed(GroupConfig config)
     {
         string across = config.Across;
-        if (_store is not var (store, _) || _view?.IsAcross(across) != true)
+        if (_store is null || _view?.IsAcross(across) != true)
             return null;
         string outcome;
         if (_services!.Groups().FirstOrDefault(g => g.Config.Across == across) is { } other)
@@ -534,15 +534,7 @@ public sealed class NodeAgent : INodeAgent
         {
             try
             {
-                if (GroupCatalog.Forget(store, across, _identity.Name) is { } why)
-                {
-                    outcome = $"group {across} stays in the cluster's store: {why}";
-                }
-                else
-                {
-                    outcome = $"group {across} forgotten in the cluster's store (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more";
-                    _view.Forgot(across);
-                }
+                outcome = _view.Forget(across);
             }
             catch (EtcdException e)
             {

@@ -657,7 +657,7 @@ public sealed class GroupAcrossNodesTests
         var away = nodes["a"].Amber("stop", "--group", "solo", "--remove").ShouldSucceed();
         Assert.Contains("group solo is forgotten in the cluster's store once it is in reach again, if no node runs a part of it then", away.Stderr);
         nodes.Etcd.Start();
-        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("group solo forgotten in the cluster's store, now in reach again", StringComparison.Ordinal),
+        GroupHome.WaitUntil(() => nodes["a"].Log.Contains("the cluster's store in reach again: group solo forgotten in the cluster's store", StringComparison.Ordinal),
             "node a to forget group solo in the store once it is back", TimeSpan.FromSeconds(LeaseTtl * 3 + 30), () => Tail(nodes["a"]));
         Assert.Null(Catalog(nodes, "solo"));
     }

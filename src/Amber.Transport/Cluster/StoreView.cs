@@ -50,7 +50,20 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     /// <summary>This node just took a part in an operation of <paramref name="group"/> across nodes: a group across nodes, whatever the store said when last seen.</summary>
     public void Joined(string group) => _across = [.. _across, group];
 
-    /// <summary><paramref name="group"/> just forgotten in the store (its last part removed): of this node's alone, if made again.</summary>
+    /// <summary>
+    /// <paramref name="group"/>, whose last part here was removed, forgotten in the store if nothing
+    /// there keeps it (<see cref="GroupCatalog.Forget"/>), and in this view: what became of it, one line.
+    /// </summary>
+    /// <exception cref="EtcdException">The store is out of reach, or refuses.</exception>
+    public string Forget(string group)
+    {
+        if (GroupCatalog.Forget(store, group, self) is { } why)
+            return $"group {group} stays in the cluster's store: {why}";
+        Forgot(group);
+        return $"group {group} forgotten in the cluster's store (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more";
+    }
+
+    /// <summary><paramref name="group"/> forgotten in the store (its last part removed): of this node's alone, if made again.</summary>
     public void Forgot(string group)
     {
         lock (_forgottenMeanwhile)
@@ -119,10 +132,7 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
         foreach (string path in Directory.EnumerateFiles(pending, "*" + ForgetSuffix))
         {
             string group = Path.GetFileName(path)[..^ForgetSuffix.Length];
-            string outcome = GroupCatalog.Forget(store, group, self) is { } why
-                ? $"group {group} stays in the cluster's store: {why}"
-                : $"group {group} forgotten in the cluster's store, now in reach again (its settings, its catalog of checkpoints across nodes): no node runs a part of it any more";
-            logger.GroupForgotten(group, outcome);
+            logger.GroupForgotten(group, $"the cluster's store in reach again: {Forget(group)}");
             File.Delete(path);
         }
     }
