@@ -337,7 +337,6 @@ public sealed class GroupTests
         master.WaitForPass();
     }
 
-    /// <summary>The duo server and client, each launched into the group by amber run.</summary>
     /// <summary>
     /// A group's restore whose saved PID another program holds now says so after a second, naming the
     /// holder, instead of waiting out the 10 s a dying process is given: the group's own processes were
@@ -372,6 +371,7 @@ public sealed class GroupTests
         client.WaitForPass();
     }
 
+    /// <summary>The duo server and client, each launched into the group by amber run.</summary>
     internal static (GroupMember Server, GroupMember Client) StartDuo(GroupHome home, string group, string[] options)
     {
         string wd = home.Dir.Path;
