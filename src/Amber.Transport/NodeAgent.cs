@@ -538,7 +538,6 @@ public sealed class NodeAgent : INodeAgent
             }
             catch (EtcdException e)
             {
-                _view.Forgot(across); // (a group of that name made here meanwhile is this node's alone)
                 try
                 {
                     _view.ForgetLater(across);

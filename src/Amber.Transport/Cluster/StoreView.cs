@@ -74,15 +74,23 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     }
 
     /// <summary>
-    /// <paramref name="group"/>'s last part here removed while the store was out of reach: it is forgotten
-    /// there (<see cref="GroupCatalog.Forget"/>, its conditions checked then) once the store answers again,
-    /// before this node takes any group's settings from it. Kept (0600) until then.
+    /// <paramref name="group"/>'s last part here removed while the store was out of reach: forgotten in
+    /// this view now (a group of that name made here meanwhile is this node's alone), and in the store
+    /// (<see cref="GroupCatalog.Forget"/>, its conditions checked then) once it answers again, before
+    /// this node takes any group's settings from it. Noted (0600) until then.
     /// </summary>
     public void ForgetLater(string group)
     {
-        Directory.CreateDirectory(pending, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        using var file = new FileStream(Path.Combine(pending, group + ForgetSuffix), new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+        Forgot(group);
+        using var file = CreatePending(group + ForgetSuffix);
         file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>A new file (0600) in <c>catalog-pending/</c>, made if need be (0700).</summary>
+    private FileStream CreatePending(string name)
+    {
+        Directory.CreateDirectory(pending, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return new FileStream(Path.Combine(pending, name), new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
     }
 
     /// <summary>What names a group to forget in <c>catalog-pending/</c> (NAME.forget).</summary>
@@ -114,9 +122,8 @@ internal sealed class StoreView(EtcdClient store, string self, string pending, I
     /// <summary>An entry made while the store was out of reach, kept (0600) until it can be recorded.</summary>
     public void Keep(CatalogEntry entry)
     {
-        Directory.CreateDirectory(pending, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string path = Path.Combine(pending, $"{entry.Id}.json");
-        using (var file = new FileStream(path + ".tmp", new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        using (var file = CreatePending($"{entry.Id}.json.tmp"))
         {
             JsonSerializer.Serialize(file, entry, CatalogJson.Default.CatalogEntry);
             file.Flush(flushToDisk: true);
